@@ -1,0 +1,145 @@
+// Package queue is the durable spool: every accepted message is one file
+// holding its envelope and its bytes, fsynced (file and directory) before the
+// client is told 250. A crash at any instant leaves a whole message or none.
+//
+// The same Store type serves the delivery queue and the quarantine (another
+// directory). The CLI opens the directory while the daemon may be running;
+// both see each other's changes.
+package queue
+
+import (
+	"errors"
+	"io"
+	"time"
+)
+
+// Errors callers test for.
+var (
+	ErrNotFound = errors.New("queue: no such message")
+	ErrEmpty    = errors.New("queue: nothing due")
+	ErrLeased   = errors.New("queue: message is being delivered")
+)
+
+// Client is what is known of the client that handed the message in.
+type Client struct {
+	IP            string `json:"ip"`
+	Port          int    `json:"port,omitempty"`
+	HELO          string `json:"helo,omitempty"`
+	Hostname      string `json:"hostname,omitempty"` // forward-confirmed rDNS
+	TLS           bool   `json:"tls,omitempty"`
+	Listener      string `json:"listener,omitempty"`
+	Trusted       bool   `json:"trusted,omitempty"` // in relay.networks
+	Authenticated bool   `json:"authenticated,omitempty"`
+	User          string `json:"user,omitempty"`
+}
+
+// RcptStatus is where one recipient stands.
+type RcptStatus string
+
+// Recipient states. Pending recipients are (re)tried; the others are final.
+const (
+	RcptPending   RcptStatus = "pending"
+	RcptDelivered RcptStatus = "delivered"
+	RcptFailed    RcptStatus = "failed" // permanent failure or expiry; a DSN may be owed
+)
+
+// Recipient is one envelope recipient and its delivery state.
+type Recipient struct {
+	Addr      string     `json:"addr"`
+	ORCPT     string     `json:"orcpt,omitempty"`  // DSN ORCPT, "rfc822;addr" form
+	Notify    []string   `json:"notify,omitempty"` // DSN NOTIFY: NEVER or SUCCESS/FAILURE/DELAY
+	Status    RcptStatus `json:"status"`
+	Attempts  int        `json:"attempts,omitempty"`
+	LastReply string     `json:"last_reply,omitempty"` // the next hop's last reply, for logs and DSNs
+	LastHop   string     `json:"last_hop,omitempty"`   // host and address it came from
+	DSNSent   bool       `json:"dsn_sent,omitempty"`   // a failure DSN was made for this recipient
+}
+
+// Envelope is everything about a queued message except its bytes.
+type Envelope struct {
+	ID       string       `json:"id"`
+	From     string       `json:"from"` // reverse-path without brackets; "" is <>
+	Rcpts    []*Recipient `json:"rcpts"`
+	BodyType string       `json:"body,omitempty"` // 7BIT | 8BITMIME | BINARYMIME
+	SMTPUTF8 bool         `json:"smtputf8,omitempty"`
+	DSNRet   string       `json:"dsn_ret,omitempty"` // FULL | HDRS
+	DSNEnvID string       `json:"dsn_envid,omitempty"`
+	Client   Client       `json:"client"`
+
+	Received      time.Time `json:"received"`       // when it was accepted
+	NextAttempt   time.Time `json:"next_attempt"`   // when delivery is next due
+	Attempts      int       `json:"attempts"`       // delivery attempts so far
+	DelayNotified bool      `json:"delay_notified"` // the "still trying" notice went out
+	IsDSN         bool      `json:"is_dsn,omitempty"`
+
+	// Kept by the quarantine: why it is held, and the stage results then.
+	Reason  string            `json:"reason,omitempty"`
+	Results map[string]string `json:"results,omitempty"`
+	Tags    []string          `json:"tags,omitempty"`
+}
+
+// Pending returns the recipients still to be delivered.
+func (e *Envelope) Pending() []*Recipient {
+	var out []*Recipient
+	for _, r := range e.Rcpts {
+		if r.Status == RcptPending {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Draft is a message being written. Nothing of it is visible in the queue
+// until Commit returns nil.
+type Draft interface {
+	ID() string
+	io.Writer // the message bytes (header and body), in order
+	// Path, Offset: where the bytes written so far lie on disk, for stages
+	// that read the spooled message before it is committed.
+	Path() string
+	Offset() int64
+	Size() int64
+	// Commit stores env (its ID is set to ID()) with the bytes, fsyncs file
+	// and directory, and makes the message due now (or at env.NextAttempt).
+	// Prepend, when not empty, is placed before the written bytes (header
+	// fields added after the body was spooled).
+	Commit(env *Envelope, prepend []byte) error
+	// Abort discards the draft. Safe after Commit (then it does nothing).
+	Abort() error
+}
+
+// Lease is a message taken for delivery. Only one holder at a time.
+type Lease interface {
+	Envelope() *Envelope
+	// Open returns the message bytes, streamed from the spool.
+	Open() (io.ReadCloser, error)
+	// Update durably records the envelope's new state (recipient statuses,
+	// attempts, next attempt, delay notice). When no recipient is pending
+	// the message is removed.
+	Update(env *Envelope) error
+	// Release gives the message back without changes.
+	Release() error
+}
+
+// Store is the queue (or quarantine) in one directory.
+type Store interface {
+	// NewDraft starts a new message with a fresh ID. IDs are unique and sort by time.
+	NewDraft() (Draft, error)
+	// Lease takes the message due soonest with NextAttempt <= now, or ErrEmpty.
+	Lease(now time.Time) (Lease, error)
+	// Wake is signalled when a message is committed or flushed.
+	Wake() <-chan struct{}
+	// NextDue is the earliest NextAttempt of the messages not leased (zero if none).
+	NextDue() time.Time
+
+	List() ([]*Envelope, error)
+	Get(id string) (*Envelope, error)
+	Open(id string) (io.ReadCloser, error)
+	Delete(id string) error
+	// Flush makes one message (or all, with id "") due now.
+	Flush(id string) error
+	// Move takes a message out of this store and commits it into dst with
+	// env's new state (quarantine release). Not for a leased message.
+	Move(id string, dst Store, env *Envelope) error
+	Close() error
+}

@@ -1,0 +1,208 @@
+// Package sdk is the only public API of Portcullis for stage authors.
+//
+// A plugin is an executable that serves one Stage over the versioned plugin
+// protocol (hashicorp/go-plugin over gRPC). Its whole main is one call:
+//
+//	func main() { sdk.Serve(&MyStage{}) }
+//
+// A stage reports facts (a Result: verdict, score, tags, attrs, reason); it
+// never writes SMTP replies. Rules in the gateway turn results into actions.
+//
+// The protocol types (protobuf, gRPC) never appear in this API: they live in
+// sdk/internal and are hidden behind the Go types below.
+package sdk
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"strings"
+)
+
+// ProtocolVersion is the plugin protocol version. The host refuses a plugin
+// that speaks another one.
+const ProtocolVersion = 1
+
+// Phase is an SMTP phase at which a stage may be called.
+type Phase string
+
+// The phases, in the order a transaction passes them.
+const (
+	PhaseConnect Phase = "connect"
+	PhaseHelo    Phase = "helo"
+	PhaseMail    Phase = "mail"
+	PhaseRcpt    Phase = "rcpt"
+	PhaseData    Phase = "data"
+)
+
+// Phases lists every phase in transaction order.
+var Phases = []Phase{PhaseConnect, PhaseHelo, PhaseMail, PhaseRcpt, PhaseData}
+
+// Verdict is what a stage concluded.
+type Verdict string
+
+// The verdicts. VerdictNone means the stage has no opinion (or was skipped).
+const (
+	VerdictNone    Verdict = "none"
+	VerdictPass    Verdict = "pass"
+	VerdictFail    Verdict = "fail"
+	VerdictNeutral Verdict = "neutral"
+	VerdictError   Verdict = "error"
+)
+
+// Info describes a stage to the host.
+type Info struct {
+	Name    string  // plugin name, e.g. "dnsbl"
+	Version string  // the plugin's own version
+	Phases  []Phase // the phases at which the stage wants to be called
+}
+
+// Env is what the host tells a stage about its surroundings at Configure.
+type Env struct {
+	StageName  string   // the configured stage name (results.<StageName> in rules)
+	Hostname   string   // the gateway's hostname
+	StatePath  string   // a bbolt file this stage may own (derived from state.path and the stage name); "" if none
+	RedisURL   string   // state.redis, when state is shared by several gateways
+	DNSServers []string // host:port of the resolvers to use; empty means the system's
+	ConfigDir  string   // directory of the gateway config; relative paths in stage config resolve from it
+}
+
+// Stage is what a plugin implements.
+type Stage interface {
+	// Info names the stage and the phases it wants.
+	Info() Info
+	// Configure validates and applies the stage's config (the `config:` map
+	// of its rule-file entry, as decoded from YAML). It is called once at
+	// load and again on every reload; an error refuses the config.
+	Configure(ctx context.Context, env Env, config map[string]any) error
+	// Check examines one phase of one transaction.
+	Check(ctx context.Context, req *Request) (*Result, error)
+}
+
+// Closer is an optional ability: a stage that holds resources releases them.
+type Closer interface {
+	Close() error
+}
+
+// Conn is what is known about the client connection.
+type Conn struct {
+	IP            string // client address, after a trusted PROXY header
+	Port          int
+	Hostname      string // forward-confirmed reverse DNS name, "" if unknown
+	HELO          string
+	TLS           bool
+	Listener      string
+	Trusted       bool // in relay.networks
+	Authenticated bool
+	User          string
+	Country       string // ISO code when a stage has set it
+}
+
+// Envelope is the SMTP envelope so far.
+type Envelope struct {
+	From  string   // reverse-path without brackets; "" is the null sender <>
+	Rcpts []string // accepted recipients so far
+	Rcpt  string   // at the rcpt phase: the recipient being decided
+}
+
+// Request is one call to a stage.
+type Request struct {
+	Phase     Phase
+	SessionID string
+	QueueID   string // set from the data phase on
+	Conn      Conn
+	Envelope  Envelope
+	Message   *Message // data phase only
+}
+
+// HeaderField is one header field of a message, value unfolded but not decoded.
+type HeaderField struct {
+	Name  string
+	Value string
+}
+
+// Message gives a stage access to the message at the data phase. The bytes
+// are read from the host's spool file on the same machine, so they are not
+// copied through the protocol once per stage.
+type Message struct {
+	Header []HeaderField // top-level header fields in order
+	Size   int64         // bytes of the whole message (header and body)
+
+	path   string // spool file holding the message
+	offset int64  // where the message starts in that file
+	data   []byte // the message itself when it was sent inline
+}
+
+// NewFileMessage describes a message stored in file path from offset for size bytes.
+func NewFileMessage(header []HeaderField, path string, offset, size int64) *Message {
+	return &Message{Header: header, Size: size, path: path, offset: offset}
+}
+
+// NewBytesMessage describes a message held in memory (tests, inline transport).
+func NewBytesMessage(header []HeaderField, data []byte) *Message {
+	return &Message{Header: header, Size: int64(len(data)), data: data}
+}
+
+// Location reports the spool file, offset and size, or "" when the message is in memory.
+func (m *Message) Location() (path string, offset, size int64) {
+	return m.path, m.offset, m.Size
+}
+
+// Bytes returns the message held in memory, or nil when it lives in a file.
+func (m *Message) Bytes() []byte { return m.data }
+
+// Get returns the first value of header field name (case-insensitive), or "".
+func (m *Message) Get(name string) string {
+	for _, f := range m.Header {
+		if strings.EqualFold(f.Name, name) {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// Open returns a reader over the whole message (header and body).
+func (m *Message) Open() (io.ReadCloser, error) {
+	if m == nil {
+		return nil, errors.New("sdk: no message at this phase")
+	}
+	if m.path == "" {
+		return io.NopCloser(bytes.NewReader(m.data)), nil
+	}
+	f, err := os.Open(m.path)
+	if err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.NewSectionReader(f, m.offset, m.Size), f}, nil
+}
+
+// HeaderEdit is a change a data-phase stage asks for.
+type HeaderEdit struct {
+	Op    HeaderOp
+	Name  string
+	Value string // for HeaderAdd
+}
+
+// HeaderOp says what a HeaderEdit does.
+type HeaderOp string
+
+// Header operations: add a field at the top, or remove every field of a name.
+const (
+	HeaderAdd    HeaderOp = "add"
+	HeaderRemove HeaderOp = "remove"
+)
+
+// Result is what a stage reports: facts, never SMTP codes.
+type Result struct {
+	Verdict Verdict
+	Score   float64
+	Tags    []string
+	Attrs   map[string]string
+	Reason  string
+	Headers []HeaderEdit // data phase only
+}
