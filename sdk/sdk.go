@@ -18,6 +18,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -205,4 +206,15 @@ type Result struct {
 	Attrs   map[string]string
 	Reason  string
 	Headers []HeaderEdit // data phase only
+}
+
+// StageStatePath is the bbolt file a stage named stage owns, derived from
+// the gateway's state.path: "state.db" and "bayes" give "state.bayes.db".
+// The host passes it in Env.StatePath; CLI tools find the same file with it.
+func StageStatePath(statePath, stage string) string {
+	if statePath == "" {
+		return ""
+	}
+	ext := filepath.Ext(statePath)
+	return strings.TrimSuffix(statePath, ext) + "." + stage + ext
 }
