@@ -1,0 +1,195 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// maxNodes bounds the work of one decode: aliases can make a small file
+// expand exponentially ("billion laughs"); a real config has a few hundred.
+const maxNodes = 100000
+
+var (
+	nodeType        = reflect.TypeOf(yaml.Node{})
+	unmarshalerType = reflect.TypeOf((*yaml.Unmarshaler)(nil)).Elem()
+)
+
+// decoder walks a yaml.Node tree into a typed value by reflection, so that
+// every problem is reported at the position of the node that caused it and
+// unknown keys are errors (yaml's KnownFields stops at the first one).
+type decoder struct {
+	file  string
+	errs  Errors
+	pos   map[any]*yaml.Node // address of a decoded field -> its node
+	nodes int
+	elem  func(reflect.Value) // fills a fresh slice element with its defaults
+}
+
+func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
+	d.errs = append(d.errs, &Error{File: d.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)})
+}
+
+// decode fills v (addressable) from n; path names the key for messages.
+func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
+	if d.nodes++; d.nodes > maxNodes {
+		if d.nodes == maxNodes+1 {
+			d.errorf(n, "document too large or too many aliases")
+		}
+		return
+	}
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if v.CanAddr() {
+		d.pos[v.Addr().Interface()] = n
+	}
+	if v.Type() == nodeType {
+		v.Set(reflect.ValueOf(*n))
+		return
+	}
+	if v.CanAddr() && v.Addr().Type().Implements(unmarshalerType) {
+		if err := v.Addr().Interface().(yaml.Unmarshaler).UnmarshalYAML(n); err != nil {
+			d.errorf(n, "%s: %v", path, err)
+		}
+		return
+	}
+	switch v.Kind() {
+	case reflect.Struct:
+		d.decodeStruct(n, v, path)
+	case reflect.Slice:
+		d.decodeSlice(n, v, path)
+	case reflect.Pointer:
+		if isNull(n) {
+			v.Set(reflect.Zero(v.Type()))
+			return
+		}
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		d.decode(n, v.Elem(), path)
+	default:
+		d.decodeScalar(n, v, path)
+	}
+}
+
+func isNull(n *yaml.Node) bool { return n.Kind == yaml.ScalarNode && n.Tag == "!!null" }
+
+func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
+	if isNull(n) {
+		return // "tls:" with nothing after it keeps the defaults
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, "%s: want a mapping of keys", orRoot(path))
+		return
+	}
+	fields := yamlFields(v.Type())
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind != yaml.ScalarNode {
+			d.errorf(k, "%s: keys must be plain words", orRoot(path))
+			continue
+		}
+		key := join(path, k.Value)
+		idx, ok := fields[k.Value]
+		switch {
+		case !ok:
+			d.errorf(k, "unknown key %q", key)
+		case seen[k.Value]:
+			d.errorf(k, "duplicate key %q", key)
+		default:
+			seen[k.Value] = true
+			d.decode(val, v.Field(idx), key)
+		}
+	}
+}
+
+// yamlFields maps a struct's yaml key names to field indexes.
+func yamlFields(t reflect.Type) map[string]int {
+	m := map[string]int{}
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if name != "" && name != "-" {
+			m[name] = i
+		}
+	}
+	return m
+}
+
+func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) {
+	if isNull(n) {
+		v.Set(reflect.Zero(v.Type()))
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(n, "%s: want a list", path)
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, item := range n.Content {
+		if d.elem != nil {
+			d.elem(s.Index(i))
+		}
+		d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i))
+	}
+	v.Set(s)
+}
+
+func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.ScalarNode {
+		d.errorf(n, "%s: want a single value, not a %s", path, kindName(n.Kind))
+		return
+	}
+	switch v.Kind() {
+	case reflect.String:
+		if isNull(n) {
+			v.SetString("")
+			return
+		}
+		v.SetString(n.Value)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(n.Value)
+		if err != nil || n.Tag != "!!bool" {
+			d.errorf(n, "%s: want true or false, got %q", path, n.Value)
+			return
+		}
+		v.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		i, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
+		if err != nil || n.Tag != "!!int" || v.OverflowInt(i) {
+			d.errorf(n, "%s: want a whole number, got %q", path, n.Value)
+			return
+		}
+		v.SetInt(i)
+	default:
+		d.errorf(n, "%s: unsupported field type %s", path, v.Type())
+	}
+}
+
+func kindName(k yaml.Kind) string {
+	switch k {
+	case yaml.MappingNode:
+		return "mapping"
+	case yaml.SequenceNode:
+		return "list"
+	}
+	return "node"
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+func orRoot(path string) string {
+	if path == "" {
+		return "config"
+	}
+	return path
+}

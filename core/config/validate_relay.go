@@ -1,0 +1,172 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"strings"
+)
+
+// ValidDomain reports whether s is a host name as RFC 5321 4.1.2 Domain
+// allows: dot-separated labels of letters, digits and inner hyphens, each
+// at most 63 octets, 253 in all, no trailing dot. Internationalised names
+// must be written in their xn-- (A-label) form.
+func ValidDomain(s string) bool {
+	if s == "" || len(s) > 253 {
+		return false
+	}
+	for label := range strings.SplitSeq(s, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(label); i++ {
+			c := label[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (v *validator) relay() {
+	r := &v.cfg.Relay
+	for i := range r.Domains {
+		d := &r.Domains[i]
+		*d = strings.ToLower(strings.TrimSpace(*d))
+		name := strings.TrimPrefix(strings.TrimPrefix(*d, "*"), ".")
+		if !ValidDomain(name) {
+			v.errorf(v.at(d), "relay.domains[%d]: %q is not a domain name (example.test, or .example.test / *.example.test for subdomains)", i, *d)
+		}
+	}
+	v.file(&r.UsersFile, "relay.users_file")
+	v.file(&r.Recipients, "relay.recipients")
+}
+
+func (v *validator) routes() {
+	for i := range v.cfg.Routes {
+		rt := &v.cfg.Routes[i]
+		key := fmt.Sprintf("routes[%d]", i)
+		if len(rt.Domains) == 0 {
+			v.errorf(v.at(&rt.Domains, rt), "%s.domains: must list at least one domain (or \"*\")", key)
+		}
+		for j := range rt.Domains {
+			d := &rt.Domains[j]
+			*d = strings.ToLower(strings.TrimSpace(*d))
+			if *d != "*" && !ValidDomain(strings.TrimPrefix(*d, "*.")) {
+				v.errorf(v.at(d), "%s.domains[%d]: %q is not a domain, \"*.suffix\" or \"*\"", key, j, *d)
+			}
+		}
+		if rt.NextHop != "mx" {
+			if err := hostPort(rt.NextHop, false); err != nil {
+				v.errorf(v.at(&rt.NextHop, rt), "%s.next_hop: want \"mx\" or host:port: %v", key, err)
+			}
+		}
+		v.oneOf(&rt.TLS, key+".tls", "none", "opportunistic", "required", "implicit")
+		if rt.Concurrency <= 0 {
+			v.errorf(v.at(&rt.Concurrency), "%s.concurrency: must be positive", key)
+		}
+		if rt.Auth != nil {
+			v.routeAuth(rt, key)
+		}
+	}
+}
+
+func (v *validator) routeAuth(rt *Route, key string) {
+	a := rt.Auth
+	if a.Username == "" {
+		v.errorf(v.at(&a.Username, a), "%s.auth.username: must not be empty", key)
+	}
+	if a.PasswordFile == "" {
+		v.errorf(v.at(&a.PasswordFile, a), "%s.auth.password_file: must be set", key)
+	} else {
+		v.file(&a.PasswordFile, key+".auth.password_file")
+	}
+	// Credentials in clear text over the Internet are a gift to anyone
+	// on the path; opportunistic TLS can be stripped by the same people.
+	if (rt.TLS == "none" || rt.TLS == "opportunistic") && !a.AllowPlaintext {
+		v.errorf(v.at(&rt.TLS, a), "%s.tls: %s would send the password without TLS; use required or implicit, or set auth.allow_plaintext", key, rt.TLS)
+	}
+}
+
+func (v *validator) queue() {
+	q := &v.cfg.Queue
+	if q.Dir == "" {
+		v.errorf(v.at(&q.Dir), "queue.dir: must not be empty")
+	}
+	v.resolve(&q.Dir)
+	if q.Quarantine == "" {
+		v.errorf(v.at(&q.Quarantine), "queue.quarantine_dir: must not be empty")
+	}
+	v.resolve(&q.Quarantine)
+	if len(q.Retry) == 0 {
+		v.errorf(v.at(&q.Retry), "queue.retry: must list at least one interval")
+	}
+	for i := range q.Retry {
+		if q.Retry[i] <= 0 {
+			v.errorf(v.at(&q.Retry[i]), "queue.retry[%d]: must be positive", i)
+		}
+	}
+	if q.MaxAge <= 0 {
+		v.errorf(v.at(&q.MaxAge), "queue.max_age: must be positive")
+	}
+	v.oneOf(&q.Bounce, "queue.bounce", "local", "all", "none")
+	if q.Workers <= 0 {
+		v.errorf(v.at(&q.Workers), "queue.workers: must be positive")
+	}
+}
+
+func (v *validator) misc() {
+	c := v.cfg
+	v.oneOf(&c.Log.Format, "log.format", "text", "json")
+	v.oneOf(&c.Log.Level, "log.level", "debug", "info", "warn", "error")
+	if c.Metrics.Address != "" {
+		if err := hostPort(c.Metrics.Address, true); err != nil {
+			v.errorf(v.at(&c.Metrics.Address), "metrics.address: %v", err)
+		}
+	}
+	for i := range c.DNS.Servers {
+		if err := hostPort(c.DNS.Servers[i], false); err != nil {
+			v.errorf(v.at(&c.DNS.Servers[i]), "dns.servers[%d]: %v", i, err)
+		}
+	}
+	if c.DNS.Timeout <= 0 {
+		v.errorf(v.at(&c.DNS.Timeout), "dns.timeout: must be positive")
+	}
+	v.state()
+	for i := range c.DKIM.Sign {
+		k := &c.DKIM.Sign[i]
+		key := fmt.Sprintf("dkim.sign[%d]", i)
+		if !ValidDomain(k.Domain) {
+			v.errorf(v.at(&k.Domain, k), "%s.domain: %q is not a domain name", key, k.Domain)
+		}
+		if k.Selector == "" {
+			v.errorf(v.at(&k.Selector, k), "%s.selector: must not be empty", key)
+		}
+		if k.Key == "" {
+			v.errorf(v.at(&k.Key, k), "%s.key: must be set", key)
+		}
+		v.file(&k.Key, key+".key")
+	}
+	for i := range c.Include {
+		v.resolve(&c.Include[i])
+		if _, err := filepath.Match(c.Include[i], ""); err != nil {
+			v.errorf(v.at(&c.Include[i]), "include[%d]: bad pattern: %v", i, err)
+		}
+	}
+}
+
+func (v *validator) state() {
+	s := &v.cfg.State
+	if s.Redis != "" {
+		u, err := url.Parse(s.Redis)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+			v.errorf(v.at(&s.Redis), "state.redis: %q is not a redis:// or rediss:// URL", s.Redis)
+		}
+		return
+	}
+	if s.Path == "" {
+		v.errorf(v.at(&s.Path, s), "state.path: must be set (or state.redis)")
+	}
+	v.resolve(&s.Path)
+}
