@@ -1,0 +1,70 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+)
+
+// extraChecks run after the config loads cleanly; each returns every
+// problem it finds (rule files, for instance). An error that is a
+// *config.Error or config.Errors prints with its position.
+var extraChecks []func(cfg *config.Config) []error
+
+func init() {
+	register(&command{
+		name:    "check",
+		summary: "validate the config and rule files; print file:line:col: message per problem",
+		run:     runCheck,
+	})
+}
+
+func runCheck(args []string, stdout, stderr io.Writer) int {
+	flags := newFlagSet("check", stderr)
+	path := addConfigFlag(flags)
+	if st := parseFlags(flags, args); st >= 0 {
+		return st
+	}
+	if flags.NArg() > 0 {
+		fmt.Fprintf(stderr, "portcullis check: unexpected argument %q (use -c FILE)\n", flags.Arg(0))
+		return exitUsage
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		var errs config.Errors
+		if !errors.As(err, &errs) {
+			// Unreadable file: not a problem at a position, report as such.
+			var pe *fs.PathError
+			if errors.As(err, &pe) {
+				err = pe.Err
+			}
+			fmt.Fprintf(stdout, "%s: %v\n", displayName(*path), err)
+			return exitFailed
+		}
+		printConfigError(stdout, err)
+		return exitFailed
+	}
+	problems := 0
+	for _, check := range extraChecks {
+		for _, err := range check(cfg) {
+			printConfigError(stdout, err)
+			problems++
+		}
+	}
+	if problems > 0 {
+		return exitFailed
+	}
+	fmt.Fprintf(stdout, "ok: %s\n", displayName(*path))
+	return exitOK
+}
+
+// displayName is how a -c value is shown: the path, or the built-in config.
+func displayName(path string) string {
+	if path == "" {
+		return embeddedConfigName
+	}
+	return path
+}
