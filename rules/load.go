@@ -1,0 +1,232 @@
+package rules
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// maxIncludeDepth bounds nested includes (a loop is also stopped by seen).
+const maxIncludeDepth = 8
+
+// loader collects stages, rules and problems of one Load.
+type loader struct {
+	probs  Problems
+	seen   map[string]bool
+	depth  int
+	stages []stageSrc
+	rules  []ruleSrc
+	fns    *funcs
+}
+
+// Load reads the rule set of a configuration: first the config file's
+// inline stages: and rules: nodes (inlineFile names the config file in
+// positions), then every file matched by the include globs, relative to
+// configDir, in order (matches of one glob sorted). A glob matching nothing
+// is fine; a literal path that does not exist is an error. A rule file may
+// itself have include: globs, relative to its own directory.
+//
+// The error, if any, is Problems.
+func Load(configDir string, include []string, inlineFile string, inlineStages, inlineRules *yaml.Node) (*Set, error) {
+	l := &loader{seen: map[string]bool{}, fns: newFuncs()}
+	inline := &source{name: inlineFile}
+	if inlineFile != "" {
+		if b, err := os.ReadFile(inlineFile); err == nil {
+			inline.lines = strings.Split(string(b), "\n")
+		}
+		l.seen[abs(inlineFile)] = true
+	}
+	if inlineStages != nil && inlineStages.Kind != 0 {
+		l.parseStages(inline, inlineStages)
+	}
+	if inlineRules != nil && inlineRules.Kind != 0 {
+		l.parseRules(inline, inlineRules)
+	}
+	for _, g := range include {
+		l.include(Pos{File: inlineFile}, g, configDir)
+	}
+	return l.finish()
+}
+
+// Parse parses one rule file's bytes on its own (no includes are followed);
+// name is used in positions. It is what the fuzz test drives.
+func Parse(name string, data []byte) (*Set, error) {
+	l := &loader{seen: map[string]bool{}, fns: newFuncs(), depth: maxIncludeDepth}
+	l.parseBytes(name, data, "")
+	return l.finish()
+}
+
+func abs(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// includeNode handles a rule file's include: key.
+func (l *loader) includeNode(src *source, n *yaml.Node, dir string) {
+	for _, g := range l.list(src, n, "include") {
+		if s, ok := l.str(src, g, "include"); ok {
+			l.include(src.at(g), s, dir)
+		}
+	}
+}
+
+// include loads every file matched by glob g relative to dir.
+func (l *loader) include(at Pos, g, dir string) {
+	if l.depth >= maxIncludeDepth {
+		l.problem(at, "include %q: includes nested deeper than %d", g, maxIncludeDepth)
+		return
+	}
+	p := g
+	if !filepath.IsAbs(p) {
+		p = filepath.Join(dir, p)
+	}
+	var files []string
+	if strings.ContainsAny(g, "*?[\\") {
+		m, err := filepath.Glob(p)
+		if err != nil {
+			l.problem(at, "include %q: %v", g, err)
+			return
+		}
+		sort.Strings(m)
+		files = m
+	} else {
+		if _, err := os.Stat(p); err != nil {
+			l.problem(at, "include %q: %v", g, errors.Unwrap(err))
+			return
+		}
+		files = []string{p}
+	}
+	for _, f := range files {
+		if l.seen[abs(f)] {
+			continue // a file matched twice (or a loop) is read once
+		}
+		l.seen[abs(f)] = true
+		data, err := os.ReadFile(f)
+		if err != nil {
+			l.problem(Pos{File: f}, "%v", errors.Unwrap(err))
+			continue
+		}
+		l.depth++
+		l.parseBytes(f, data, filepath.Dir(f))
+		l.depth--
+	}
+}
+
+func (l *loader) parseBytes(name string, data []byte, dir string) {
+	src := &source{name: name, lines: strings.Split(string(data), "\n")}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		l.probs = append(l.probs, yamlProblem(name, err))
+		return
+	}
+	l.parseFile(src, &doc, dir)
+}
+
+// finish checks names, compiles every expression and sets load-time phases.
+func (l *loader) finish() (*Set, error) {
+	set := &Set{fns: l.fns}
+	known := map[string]Pos{}
+	for _, ss := range l.stages {
+		if first, dup := known[ss.st.Name]; dup && ss.st.Name != "" {
+			l.problem(ss.st.Pos, "duplicate stage %q (first at %s)", ss.st.Name, first)
+			continue
+		}
+		known[ss.st.Name] = ss.st.Pos
+		set.Stages = append(set.Stages, ss.st)
+	}
+	for _, ss := range l.stages {
+		if ss.when != nil {
+			ss.st.When = l.compile(ss.src.expr(ss.when), true, known)
+		}
+	}
+	ruleNames := map[string]Pos{}
+	for _, rs := range l.rules {
+		if first, dup := ruleNames[rs.r.Name]; dup && rs.r.Name != "" {
+			l.problem(rs.r.Pos, "duplicate rule %q (first at %s)", rs.r.Name, first)
+		}
+		ruleNames[rs.r.Name] = rs.r.Pos
+		l.compileRule(rs, known)
+		set.Rules = append(set.Rules, rs.r)
+	}
+	l.probs = append(l.probs, set.assignPhases(nil)...)
+	if len(l.probs) > 0 {
+		sortProblems(l.probs)
+		return nil, l.probs
+	}
+	return set, nil
+}
+
+func (l *loader) compile(where exprSrc, asBool bool, known map[string]Pos) *Program {
+	p, probs := l.fns.compile(where.node.Value, where, asBool)
+	l.probs = append(l.probs, probs...)
+	if p != nil {
+		l.checkRefs(p.results, known)
+	}
+	return p
+}
+
+func (l *loader) checkRefs(refs []resultRef, known map[string]Pos) {
+	for _, ref := range refs {
+		if _, ok := known[ref.stage]; !ok {
+			l.problem(ref.pos, "unknown stage %q in results.%s", ref.stage, ref.stage)
+		}
+	}
+}
+
+func (l *loader) compileRule(rs ruleSrc, known map[string]Pos) {
+	r := rs.r
+	if rs.when != nil {
+		r.When = l.compile(rs.src.expr(rs.when), true, known)
+	}
+	if rs.reply != nil && (r.Action == ActionReject || r.Action == ActionTempfail) {
+		reply, probs := l.fns.compileReply(rs.reply, rs.src.expr(rs.reply), r.Action)
+		l.probs = append(l.probs, probs...)
+		r.Reply = reply
+		if reply != nil {
+			l.templateRefs(reply.Text, known)
+		}
+	}
+	if rs.hdrValue != nil && r.Header != nil {
+		t, probs := l.fns.compileTemplate(rs.hdrValue.Value, rs.src.expr(rs.hdrValue), 0)
+		l.probs = append(l.probs, probs...)
+		r.Header.Value = t
+		l.templateRefs(t, known)
+	} else if r.Header != nil {
+		r.Header.Value = &Template{}
+	}
+}
+
+func (l *loader) templateRefs(t *Template, known map[string]Pos) {
+	for _, p := range t.parts {
+		if p.prog != nil {
+			l.checkRefs(p.prog.results, known)
+		}
+	}
+}
+
+// sortProblems orders problems by file (in the order files were read),
+// then line and column.
+func sortProblems(ps Problems) {
+	order := map[string]int{}
+	for _, p := range ps {
+		if _, ok := order[p.Pos.File]; !ok {
+			order[p.Pos.File] = len(order)
+		}
+	}
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i].Pos, ps[j].Pos
+		if a.File != b.File {
+			return order[a.File] < order[b.File]
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+}

@@ -1,0 +1,319 @@
+package rules
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// source is one rule file being parsed.
+type source struct {
+	name  string
+	lines []string
+}
+
+func (s *source) at(n *yaml.Node) Pos { return Pos{s.name, n.Line, n.Column} }
+
+func (s *source) expr(n *yaml.Node) exprSrc { return exprSrc{file: s.name, node: n, lines: s.lines} }
+
+// stageSrc and ruleSrc keep the nodes whose expressions are compiled once
+// every stage name is known.
+type stageSrc struct {
+	st   *Stage
+	src  *source
+	when *yaml.Node
+}
+
+type ruleSrc struct {
+	r                     *Rule
+	src                   *source
+	when, reply, hdrValue *yaml.Node
+}
+
+var nameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// fields walks a mapping, reporting unknown and repeated keys, and calls
+// set for each known key.
+func (l *loader) fields(src *source, n *yaml.Node, what string, known []string, set func(key string, v *yaml.Node)) {
+	if n.Kind != yaml.MappingNode {
+		l.problem(src.at(n), "%s: want a mapping, got %s", what, describe(n))
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		switch {
+		case !contains(known, k.Value):
+			l.problem(src.at(k), "%s: unknown key %q (known: %s)", what, k.Value, strings.Join(known, ", "))
+		case seen[k.Value]:
+			l.problem(src.at(k), "%s: key %q given twice", what, k.Value)
+		default:
+			seen[k.Value] = true
+			set(k.Value, v)
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// str returns a scalar's value, or reports that v is not a string.
+func (l *loader) str(src *source, v *yaml.Node, what string) (string, bool) {
+	if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
+		l.problem(src.at(v), "%s: want a string, got %s", what, describe(v))
+		return "", false
+	}
+	return v.Value, true
+}
+
+// parseFile parses the top level of one rule file.
+func (l *loader) parseFile(src *source, doc *yaml.Node, dir string) {
+	if doc.Kind == yaml.DocumentNode {
+		if len(doc.Content) == 0 {
+			return
+		}
+		doc = doc.Content[0]
+	}
+	if doc.Kind == yaml.ScalarNode && doc.Tag == "!!null" {
+		return // an empty file
+	}
+	var includes *yaml.Node
+	l.fields(src, doc, "rule file", []string{"include", "stages", "rules"}, func(k string, v *yaml.Node) {
+		switch k {
+		case "include":
+			includes = v
+		case "stages":
+			l.parseStages(src, v)
+		case "rules":
+			l.parseRules(src, v)
+		}
+	})
+	if includes != nil {
+		l.includeNode(src, includes, dir)
+	}
+}
+
+func (l *loader) list(src *source, n *yaml.Node, what string) []*yaml.Node {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		l.problem(src.at(n), "%s: want a list, got %s", what, describe(n))
+		return nil
+	}
+	return n.Content
+}
+
+func (l *loader) parseStages(src *source, n *yaml.Node) {
+	for _, item := range l.list(src, n, "stages") {
+		ss := stageSrc{st: &Stage{Timeout: DefaultTimeout, OnError: OnErrorTempfail, Pos: src.at(item)}, src: src}
+		l.fields(src, item, "stage", []string{"name", "plugin", "timeout", "on_error", "when", "config"}, func(k string, v *yaml.Node) {
+			l.stageField(ss.st, &ss, src, k, v)
+		})
+		if item.Kind != yaml.MappingNode {
+			continue
+		}
+		if ss.st.Name == "" {
+			l.problem(ss.st.Pos, "stage without a name")
+		}
+		if ss.st.Plugin == "" {
+			l.problem(ss.st.Pos, "stage %q without a plugin", ss.st.Name)
+		}
+		l.stages = append(l.stages, ss)
+	}
+}
+
+func (l *loader) stageField(st *Stage, ss *stageSrc, src *source, k string, v *yaml.Node) {
+	switch k {
+	case "name":
+		if s, ok := l.str(src, v, "name"); ok {
+			if !nameRe.MatchString(s) {
+				l.problem(src.at(v), "stage name %q: use letters, digits and _ (it is results.%s in rules)", s, s)
+			}
+			st.Name = s
+		}
+	case "plugin":
+		st.Plugin, _ = l.str(src, v, "plugin")
+	case "timeout":
+		if s, ok := l.str(src, v, "timeout"); ok {
+			d, err := time.ParseDuration(s)
+			if err != nil || d <= 0 {
+				l.problem(src.at(v), "bad timeout %q: want a positive duration like 2s or 500ms", s)
+			} else {
+				st.Timeout = d
+			}
+		}
+	case "on_error":
+		if s, ok := l.str(src, v, "on_error"); ok {
+			if s != OnErrorContinue && s != OnErrorTempfail && s != OnErrorReject {
+				l.problem(src.at(v), "bad on_error %q: want continue, tempfail or reject", s)
+			} else {
+				st.OnError = s
+			}
+		}
+	case "when":
+		if _, ok := l.str(src, v, "when"); ok {
+			ss.when = v
+		}
+	case "config":
+		if v.Kind != yaml.MappingNode {
+			l.problem(src.at(v), "config: want a mapping, got %s", describe(v))
+			return
+		}
+		if err := v.Decode(&st.Config); err != nil {
+			l.problem(src.at(v), "config: %v", err)
+		}
+	}
+}
+
+var ruleKeys = []string{"name", "when", "action", "reply", "header", "subject_prefix", "recipients", "phase"}
+
+func (l *loader) parseRules(src *source, n *yaml.Node) {
+	for _, item := range l.list(src, n, "rules") {
+		rs := ruleSrc{r: &Rule{Pos: src.at(item)}, src: src}
+		keys := map[string]*yaml.Node{}
+		l.fields(src, item, "rule", ruleKeys, func(k string, v *yaml.Node) {
+			keys[k] = v
+			l.ruleField(&rs, src, k, v)
+		})
+		if item.Kind != yaml.MappingNode {
+			continue
+		}
+		if rs.r.Name == "" {
+			l.problem(rs.r.Pos, "rule without a name")
+		}
+		l.checkActionKeys(&rs, keys)
+		l.rules = append(l.rules, rs)
+	}
+}
+
+func (l *loader) ruleField(rs *ruleSrc, src *source, k string, v *yaml.Node) {
+	r := rs.r
+	switch k {
+	case "name":
+		r.Name, _ = l.str(src, v, "name")
+	case "when":
+		if _, ok := l.str(src, v, "when"); ok {
+			rs.when = v
+		}
+	case "action":
+		if s, ok := l.str(src, v, "action"); ok {
+			if _, known := minPhase[s]; !known {
+				l.problem(src.at(v), "bad action %q: want accept, reject, tempfail, discard, quarantine, tag, add_header, redirect, learn_spam or learn_ham", s)
+			} else {
+				r.Action = s
+			}
+		}
+	case "reply":
+		if _, ok := l.str(src, v, "reply"); ok {
+			rs.reply = v
+		}
+	case "header":
+		l.fields(src, v, "header", []string{"name", "value"}, func(hk string, hv *yaml.Node) {
+			if r.Header == nil {
+				r.Header = &HeaderSpec{}
+			}
+			if hk == "name" {
+				r.Header.Name, _ = l.str(src, hv, "header name")
+				if !validFieldName(r.Header.Name) {
+					l.problem(src.at(hv), "bad header name %q (RFC 5322 2.2: printable ASCII without colon)", r.Header.Name)
+				}
+			} else if _, ok := l.str(src, hv, "header value"); ok {
+				rs.hdrValue = hv
+			}
+		})
+	case "subject_prefix":
+		r.SubjectPrefix, _ = l.str(src, v, "subject_prefix")
+	case "recipients":
+		for _, a := range l.list(src, v, "recipients") {
+			if s, ok := l.str(src, a, "recipient"); ok {
+				if !strings.Contains(s, "@") || strings.ContainsAny(s, " <>\r\n") {
+					l.problem(src.at(a), "bad recipient %q: want local@domain", s)
+				}
+				r.Recipients = append(r.Recipients, s)
+			}
+		}
+	case "phase":
+		if s, ok := l.str(src, v, "phase"); ok {
+			if phaseIndex(sdk.Phase(s)) < 0 {
+				l.problem(src.at(v), "bad phase %q: want connect, helo, mail, rcpt or data", s)
+			} else {
+				r.fixedPhase, r.phasePos = sdk.Phase(s), src.at(v)
+			}
+		}
+	}
+}
+
+// validFieldName is RFC 5322 2.2 ftext: printable US-ASCII except colon.
+func validFieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 33 || s[i] > 126 || s[i] == ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkActionKeys reports missing and misplaced keys for the rule's action.
+func (l *loader) checkActionKeys(rs *ruleSrc, keys map[string]*yaml.Node) {
+	r, src := rs.r, rs.src
+	if _, ok := keys["action"]; !ok {
+		l.problem(r.Pos, "rule %q without an action", r.Name)
+		return
+	}
+	if r.Action == "" {
+		return // a bad action was reported
+	}
+	allowed := map[string][]string{
+		ActionReject: {"reply"}, ActionTempfail: {"reply"},
+		ActionTag: {"header", "subject_prefix"}, ActionAddHeader: {"header"}, ActionRedirect: {"recipients"},
+	}[r.Action]
+	for _, k := range []string{"reply", "header", "subject_prefix", "recipients"} {
+		if v, ok := keys[k]; ok && !contains(allowed, k) {
+			l.problem(src.at(v), "%s is not used by action %s", k, r.Action)
+		}
+	}
+	switch {
+	case r.Action == ActionAddHeader && r.Header == nil:
+		l.problem(r.Pos, "add_header needs header: {name, value}")
+	case r.Action == ActionTag && r.Header == nil && r.SubjectPrefix == "":
+		l.problem(r.Pos, "tag needs header: {name, value} or subject_prefix")
+	case r.Action == ActionRedirect && len(r.Recipients) == 0:
+		l.problem(r.Pos, "redirect needs recipients: [...]")
+	}
+	if r.Header != nil && r.Header.Name == "" {
+		l.problem(src.at(keys["header"]), "header without a name")
+	}
+}
+
+// yamlProblem turns a YAML syntax error into a Problem at its line.
+func yamlProblem(file string, err error) Problem {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 1
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = strings.TrimPrefix(msg, m[0])
+	}
+	return Problem{Pos{file, line, 1}, "YAML: " + msg}
+}
+
+var yamlLineRe = regexp.MustCompile(`^line (\d+): `)
+
+func (l *loader) problem(p Pos, format string, args ...any) {
+	l.probs = append(l.probs, Problem{p, fmt.Sprintf(format, args...)})
+}

@@ -1,0 +1,206 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/vm"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// Program is one compiled expression with what it refers to.
+type Program struct {
+	Source string
+	Pos    Pos // where the expression starts
+
+	prog    *vm.Program
+	phase   sdk.Phase   // earliest phase at which its conn/mail/rcpt/msg facts are known
+	results []resultRef // results.<stage> references
+}
+
+type resultRef struct {
+	stage string
+	pos   Pos
+}
+
+// Eval runs the program in env.
+func (p *Program) Eval(env *Env) (any, error) { return expr.Run(p.prog, env) }
+
+// Bool runs a program compiled with AsBool.
+func (p *Program) Bool(env *Env) (bool, error) {
+	v, err := expr.Run(p.prog, env)
+	if err != nil {
+		return false, err
+	}
+	b, _ := v.(bool)
+	return b, nil
+}
+
+// connPhase is when each conn field becomes known.
+var connPhase = map[string]sdk.Phase{
+	"ip": sdk.PhaseConnect, "port": sdk.PhaseConnect, "hostname": sdk.PhaseConnect, "tls": sdk.PhaseConnect,
+	"listener": sdk.PhaseConnect, "trusted": sdk.PhaseConnect, "country": sdk.PhaseConnect,
+	"pregreet": sdk.PhaseConnect, "helo": sdk.PhaseHelo, "authenticated": sdk.PhaseMail, "user": sdk.PhaseMail,
+}
+
+// identPhase is when each top-level name becomes known.
+var identPhase = map[string]sdk.Phase{
+	"conn": sdk.PhaseMail, "mail": sdk.PhaseMail, "rcpt": sdk.PhaseRcpt, "rcpts": sdk.PhaseData,
+	"msg": sdk.PhaseData, "header": sdk.PhaseData,
+}
+
+// exprSrc maps offsets inside an expression to positions in the rule file.
+type exprSrc struct {
+	file  string
+	node  *yaml.Node
+	lines []string // the file's lines, to find a block scalar's indentation; may be nil
+	shift int      // offset of the expression inside the scalar (reply templates)
+}
+
+// pos converts a 1-based line and 0-based rune column inside the scalar's
+// value into a 1-based file position.
+func (s exprSrc) pos(line, col0 int) Pos {
+	n := s.node
+	if line == 1 {
+		col0 += s.shift
+	}
+	switch {
+	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
+		l := n.Line + line
+		indent := n.Column + 1
+		if n.Line < len(s.lines) { // the first content line sets the indentation
+			t := s.lines[n.Line]
+			indent = len(t) - len(strings.TrimLeft(t, " ")) + 1
+		}
+		return Pos{s.file, l, indent + col0}
+	case n.Style&(yaml.SingleQuotedStyle|yaml.DoubleQuotedStyle) != 0 && line == 1:
+		return Pos{s.file, n.Line, n.Column + 1 + col0 + escapes(n, col0)}
+	case line == 1:
+		return Pos{s.file, n.Line, n.Column + col0}
+	}
+	return Pos{s.file, n.Line + line - 1, 1 + col0}
+}
+
+// escapes counts the extra source characters quoting added before col0.
+func escapes(n *yaml.Node, col0 int) int {
+	extra := 0
+	for i, r := range []rune(n.Value) {
+		if i >= col0 {
+			break
+		}
+		switch {
+		case n.Style&yaml.SingleQuotedStyle != 0 && r == '\'':
+			extra++
+		case n.Style&yaml.DoubleQuotedStyle != 0 && (r == '"' || r == '\\'):
+			extra++
+		}
+	}
+	return extra
+}
+
+// at converts a rune offset of the expression source into a file position.
+func (s exprSrc) at(src string, from int) Pos {
+	line, col := 1, 0
+	for i, r := range []rune(src) {
+		if i >= from {
+			break
+		}
+		if r == '\n' {
+			line, col = line+1, 0
+		} else {
+			col++
+		}
+	}
+	return s.pos(line, col)
+}
+
+// compile compiles one expression. asBool requires a boolean result.
+func (f *funcs) compile(src string, where exprSrc, asBool bool) (*Program, Problems) {
+	opts := f.options()
+	if asBool {
+		opts = append(opts, expr.AsBool())
+	}
+	p := &Program{Source: src, Pos: where.pos(1, 0)}
+	prog, err := expr.Compile(src, opts...)
+	if err != nil {
+		return nil, Problems{compileProblem(err, where, p.Pos, asBool)}
+	}
+	p.prog = prog
+	var probs Problems
+	for _, ap := range f.precompile(prog.Node()) {
+		probs = append(probs, Problem{where.at(src, ap.from), ap.msg})
+	}
+	p.phase, p.results = analyse(prog.Node(), func(from int) Pos { return where.at(src, from) })
+	return p, probs
+}
+
+func compileProblem(err error, where exprSrc, start Pos, asBool bool) Problem {
+	var fe *file.Error
+	if errors.As(err, &fe) {
+		return Problem{where.pos(max(fe.Line, 1), fe.Column), fe.Message}
+	}
+	msg := err.Error()
+	if asBool && strings.HasPrefix(msg, "expected bool") {
+		msg = "condition must be a boolean: " + msg
+	}
+	return Problem{start, msg}
+}
+
+// analyse finds the phase an expression needs and its results references.
+func analyse(node ast.Node, pos func(int) Pos) (sdk.Phase, []resultRef) {
+	phase := sdk.PhaseConnect
+	var refs []resultRef
+	inMember := map[ast.Node]bool{}
+	walk(node, func(n ast.Node) {
+		m, ok := n.(*ast.MemberNode)
+		if !ok {
+			return
+		}
+		id, ok := m.Node.(*ast.IdentifierNode)
+		if !ok {
+			return
+		}
+		prop, isStr := m.Property.(*ast.StringNode)
+		switch {
+		case id.Value == "results" && isStr:
+			refs = append(refs, resultRef{prop.Value, pos(m.Location().From)})
+		case id.Value == "results":
+			phase = sdk.PhaseData // a computed stage name: only known when all have run
+		case id.Value == "conn" && isStr:
+			phase = laterPhase(phase, connPhase[prop.Value])
+		default:
+			return
+		}
+		inMember[id] = true
+	})
+	walk(node, func(n ast.Node) {
+		if id, ok := n.(*ast.IdentifierNode); ok && !inMember[n] {
+			if p, ok := identPhase[id.Value]; ok {
+				phase = laterPhase(phase, p)
+			}
+		}
+	})
+	return phase, refs
+}
+
+// describe names a YAML node kind for messages.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	if n.Tag == "!!null" {
+		return "nothing"
+	}
+	return fmt.Sprintf("%q", n.Value)
+}

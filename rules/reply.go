@@ -1,0 +1,148 @@
+package rules
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Reply is a rule's SMTP reply: "554 5.7.1 text {{expr}}".
+type Reply struct {
+	Code     int    // 4xx or 5xx, matching the action
+	Enhanced string // RFC 3463 status code, class matching Code
+	Text     *Template
+}
+
+// Template is text with {{expr}} holes, each compiled at load.
+type Template struct {
+	parts []tplPart
+}
+
+type tplPart struct {
+	lit  string
+	prog *Program
+}
+
+// Render fills the holes from env. CR and LF are removed so a value can
+// never start a new reply line or header (RFC 5321 4.2, RFC 5322 2.2).
+func (t *Template) Render(env *Env) (string, error) {
+	if t == nil {
+		return "", nil
+	}
+	var b strings.Builder
+	for _, p := range t.parts {
+		if p.prog == nil {
+			b.WriteString(p.lit)
+			continue
+		}
+		v, err := p.prog.Eval(env)
+		if err != nil {
+			return "", err
+		}
+		if v != nil {
+			fmt.Fprint(&b, v)
+		}
+	}
+	return strings.NewReplacer("\r", "", "\n", " ").Replace(b.String()), nil
+}
+
+// Static returns the template's text when it has no holes.
+func (t *Template) Static() (string, bool) {
+	var b strings.Builder
+	for _, p := range t.parts {
+		if p.prog != nil {
+			return "", false
+		}
+		b.WriteString(p.lit)
+	}
+	return b.String(), true
+}
+
+// compileTemplate splits s at {{ }} and compiles every hole. offset is
+// where s starts inside the scalar node (after a reply's code).
+func (f *funcs) compileTemplate(s string, where exprSrc, offset int) (*Template, Problems) {
+	t := &Template{}
+	var probs Problems
+	runes := 0 // rune offset of s[i:] inside the scalar
+	for len(s) > 0 {
+		i := strings.Index(s, "{{")
+		if i < 0 {
+			t.parts = append(t.parts, tplPart{lit: s})
+			break
+		}
+		if i > 0 {
+			t.parts = append(t.parts, tplPart{lit: s[:i]})
+		}
+		runes += len([]rune(s[:i]))
+		j := strings.Index(s[i+2:], "}}")
+		if j < 0 {
+			probs = append(probs, Problem{where.pos(1, offset+runes), "unclosed {{ in template"})
+			break
+		}
+		src := s[i+2 : i+2+j]
+		w := where
+		w.shift = offset + runes + 2
+		if strings.TrimSpace(src) == "" {
+			probs = append(probs, Problem{w.pos(1, 0), "empty {{ }} in template"})
+		} else if p, ps := f.compile(src, w, false); p != nil {
+			t.parts = append(t.parts, tplPart{prog: p})
+			probs = append(probs, ps...)
+		} else {
+			probs = append(probs, ps...)
+		}
+		runes += len([]rune(s[i : i+4+j]))
+		s = s[i+4+j:]
+	}
+	return t, probs
+}
+
+var (
+	replyRe    = regexp.MustCompile(`^(\d{3})(?:[ ]+(.*))?$`)
+	enhancedRe = regexp.MustCompile(`^([245])\.(\d{1,3})\.(\d{1,3})$`)
+	looksCode  = regexp.MustCompile(`^\d[\d.]*$`)
+)
+
+// compileReply parses "CODE [X.Y.Z] text" for action (reject: 5xx,
+// tempfail: 4xx; RFC 5321 4.2.1) with an optional RFC 3463 code whose
+// class must be the reply's.
+func (f *funcs) compileReply(n *yaml.Node, where exprSrc, action string) (*Reply, Problems) {
+	start := where.pos(1, 0)
+	m := replyRe.FindStringSubmatch(strings.TrimRight(n.Value, " "))
+	if m == nil || strings.ContainsAny(n.Value, "\r\n") {
+		return nil, Problems{{start, fmt.Sprintf("malformed reply %q: want \"CODE [X.Y.Z] text\", e.g. \"550 5.7.1 Rejected\"", n.Value)}}
+	}
+	code, _ := strconv.Atoi(m[1])
+	want := map[string]int{ActionReject: 5, ActionTempfail: 4}[action]
+	if code/100 != want {
+		return nil, Problems{{start, fmt.Sprintf("reply code %d does not fit action %s (want %dxx)", code, action, want)}}
+	}
+	r := &Reply{Code: code, Enhanced: fmt.Sprintf("%d.7.1", want)}
+	rest, off := m[2], 4
+	if tok, after, _ := strings.Cut(rest, " "); looksCode.MatchString(tok) {
+		em := enhancedRe.FindStringSubmatch(tok)
+		switch {
+		case em == nil:
+			return nil, Problems{{where.pos(1, off), fmt.Sprintf("bad enhanced status code %q: want CLASS.SUBJECT.DETAIL (RFC 3463)", tok)}}
+		case em[1] != m[1][:1]:
+			return nil, Problems{{where.pos(1, off), fmt.Sprintf("enhanced status code %s does not fit reply code %d", tok, code)}}
+		}
+		r.Enhanced = tok
+		rest, off = strings.TrimLeft(after, " "), off+len(tok)+1+len(after)-len(strings.TrimLeft(after, " "))
+	}
+	if rest == "" {
+		rest = defaultText(action)
+	}
+	t, probs := f.compileTemplate(rest, where, off)
+	r.Text = t
+	return r, probs
+}
+
+func defaultText(action string) string {
+	if action == ActionTempfail {
+		return "Try again later"
+	}
+	return "Message rejected by policy"
+}
