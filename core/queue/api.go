@@ -5,6 +5,51 @@
 // The same Store type serves the delivery queue and the quarantine (another
 // directory). The CLI opens the directory while the daemon may be running;
 // both see each other's changes.
+//
+// # Layout
+//
+//	ID.tmp    a draft: the message bytes, streamed to disk as they arrive
+//	ID.msg    a committed message: body | prepend | envelope JSON | trailer
+//	ID.env    the envelope's newer state (Update, Flush), when it changed
+//	.lock     flocked shared by every open Dir, exclusive during recovery
+//	.changed  control file: its mtime moves on Delete, Flush and Move
+//	corrupt/  files that did not parse, kept for an admin
+//
+// The body goes first because it is written before the prepend (header
+// fields added after spooling) and the envelope are known; the 32-byte
+// trailer (magic, body, prepend and envelope lengths, CRC-32C of the
+// envelope) is written last. Readers stream prepend then body.
+//
+// # Why a crash loses nothing
+//
+// Commit appends prepend, envelope and trailer to ID.tmp, fsyncs it,
+// renames it to ID.msg (RENAME_NOREPLACE), and fsyncs the directory; only
+// then does it return, and only then does the client get 250. The rename is
+// the commit point: before it the message is a .tmp file that recovery
+// removes (the client got no 250 and will retry); after it the name points
+// at a complete, fsynced file. A .msg whose trailer does not match its size
+// (truncated, garbage) cannot come from this code path and is moved to
+// corrupt/, never deleted.
+//
+// Update never rewrites the (possibly large) .msg: it writes the envelope
+// to ID.env.tmp, fsyncs, renames it over ID.env, fsyncs the directory. A
+// crash leaves the old ID.env (or none: the envelope in the trailer) or the
+// new one. Removal unlinks ID.msg first (the message is gone at that
+// instant), then ID.env; an ID.env left without its .msg is cleared by the
+// next recovery. Move commits the copy in the destination before removing
+// the original: at worst a message is in both directories, never neither.
+//
+// Open recovers only when it gets the .lock exclusively, i.e. when no
+// other process has the directory open: a CLI run while the daemon works
+// must not remove the daemon's drafts.
+//
+// # Leases and other processes
+//
+// A lease is an exclusive flock on ID.msg, so a CLI delete of a message
+// being delivered fails with ErrLeased. The in-memory index holds only ID
+// and due time per message (a heap); envelopes are read from disk. Other
+// processes' changes reach a running Dir through the control file: see
+// watch.go.
 package queue
 
 import (
@@ -115,7 +160,10 @@ type Lease interface {
 	Open() (io.ReadCloser, error)
 	// Update durably records the envelope's new state (recipient statuses,
 	// attempts, next attempt, delay notice). When no recipient is pending
-	// the message is removed.
+	// the message is removed. In *Dir, a successful Update ends the lease
+	// (the message is rescheduled at env.NextAttempt); a second Update
+	// fails and Release after it does nothing, so `defer l.Release()` is
+	// always safe. On error the lease is kept.
 	Update(env *Envelope) error
 	// Release gives the message back without changes.
 	Release() error

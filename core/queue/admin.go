@@ -1,0 +1,141 @@
+package queue
+
+import (
+	"errors"
+	"io"
+	"os"
+	"time"
+)
+
+// Delete removes id. ErrLeased while it is being delivered (by this or any
+// process), ErrNotFound if there is no such message.
+func (d *Dir) Delete(id string) error {
+	f, err := d.lockMsg(id)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := d.remove(id); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	if e := d.idx[id]; e != nil && !e.leased {
+		d.drop(id)
+	}
+	d.mu.Unlock()
+	return d.touch()
+}
+
+// Flush makes id (or, with "", every message not being delivered) due now.
+func (d *Dir) Flush(id string) error {
+	if id != "" {
+		if err := d.flushOne(id); err != nil {
+			return err
+		}
+	} else {
+		names, err := d.names()
+		if err != nil {
+			return err
+		}
+		for _, n := range names {
+			if id, ok := idOf(n, msgExt); ok {
+				err := d.flushOne(id)
+				if err != nil && !errors.Is(err, ErrLeased) && !errors.Is(err, ErrNotFound) {
+					return err
+				}
+			}
+		}
+	}
+	d.signal()
+	return d.touch()
+}
+
+func (d *Dir) flushOne(id string) error {
+	f, err := d.lockMsg(id)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, env, err := loadMeta(f, d.envPath(id), id)
+	if err != nil {
+		return err
+	}
+	now := d.now()
+	if !env.NextAttempt.After(now) {
+		return nil
+	}
+	env.NextAttempt = now
+	if err := d.writeEnv(env); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.insert(id, now)
+	d.mu.Unlock()
+	return nil
+}
+
+// Move takes id out of this store and commits it into dst, due now, with
+// env's state (nil: as stored). The copy is committed before the original
+// is removed, so a crash in between leaves the message in both places,
+// never in neither. In a *Dir the message keeps its ID; another Store
+// gives it a new one.
+func (d *Dir) Move(id string, dst Store, env *Envelope) error {
+	f, err := d.lockMsg(id)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	lay, cur, err := loadMeta(f, d.envPath(id), id)
+	if err != nil {
+		return err
+	}
+	if env == nil {
+		env = cur
+	}
+	cp := *env
+	if err := copyInto(dst, id, lay.reader(f), &cp); err != nil {
+		return err
+	}
+	if err := d.remove(id); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	if e := d.idx[id]; e != nil && !e.leased {
+		d.drop(id)
+	}
+	d.mu.Unlock()
+	return d.touch()
+}
+
+// copyInto commits r's bytes with env into dst, due now.
+func copyInto(dst Store, id string, r io.Reader, env *Envelope) error {
+	var dr Draft
+	dd, isDir := dst.(*Dir)
+	if isDir {
+		os.Remove(dd.envPath(id)) // a side file orphaned by a crash must not override env
+		x, err := dd.newDraft(id)
+		if err != nil {
+			return err
+		}
+		dr = x
+		env.NextAttempt = dd.now()
+	} else {
+		x, err := dst.NewDraft()
+		if err != nil {
+			return err
+		}
+		dr = x
+		env.NextAttempt = time.Time{} // Commit: due now
+	}
+	if _, err := io.Copy(dr, r); err != nil {
+		dr.Abort()
+		return err
+	}
+	if err := dr.Commit(env, nil); err != nil {
+		return err
+	}
+	if isDir {
+		return dd.touch()
+	}
+	return nil
+}

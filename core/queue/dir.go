@@ -1,0 +1,230 @@
+package queue
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Options tune a Dir. The zero value is the durable production setting.
+type Options struct {
+	Now    func() time.Time // clock for Received, NextAttempt and due checks; time.Now if nil
+	Logger *slog.Logger     // slog.Default() if nil
+	// NoSync skips every fsync. Only for tests and for benchmarks of the
+	// non-durable baseline: a crash of the machine may then lose messages.
+	NoSync bool
+	// Poll is how often the Dir checks the control file for changes made by
+	// other processes (the CLI). Zero means 250ms; negative turns it off.
+	Poll time.Duration
+}
+
+// Dir is a Store in one directory. Safe for concurrent use; several Dirs,
+// in this process or others, may share a directory.
+type Dir struct {
+	path string
+	opts Options
+	now  func() time.Time
+	log  *slog.Logger
+	dirf *os.File // the directory itself, for fsync
+	lock *os.File // shared flock on .lock while open
+
+	mu     sync.Mutex
+	idx    map[string]*entry
+	due    entryHeap // entries not leased by this Dir, soonest first
+	seq    uint64    // bumped by every change this Dir makes to its index
+	closed bool
+
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+}
+
+var _ Store = (*Dir)(nil)
+
+// Open opens (creating if needed) the queue in dir and rebuilds its index.
+// When no other process has the directory open, leftovers of a crash are
+// cleared first: temporary files are removed and side files without a
+// message too. Files that do not parse are moved to dir/corrupt/.
+func Open(dir string, opts Options) (*Dir, error) {
+	d := &Dir{path: dir, opts: opts, now: opts.Now, log: opts.Logger,
+		idx: map[string]*entry{}, wake: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	if d.now == nil {
+		d.now = time.Now
+	}
+	if d.log == nil {
+		d.log = slog.Default()
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	var err error
+	if d.dirf, err = os.Open(dir); err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	if err := d.lockAndRecover(); err != nil {
+		d.dirf.Close()
+		return nil, err
+	}
+	if err := d.touch(); err != nil { // create the control file; others rescan once
+		d.lock.Close()
+		d.dirf.Close()
+		return nil, err
+	}
+	go d.watch()
+	return d, nil
+}
+
+// lockAndRecover takes the directory lock, clears crash leftovers if this
+// is the only user, and loads the index.
+func (d *Dir) lockAndRecover() error {
+	var err error
+	d.lock, err = os.OpenFile(filepath.Join(d.path, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("queue: %w", err)
+	}
+	alone := syscall.Flock(int(d.lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
+	found, err := d.scan(alone)
+	if err == nil {
+		// Downgrade (or wait for another process's recovery to finish).
+		err = syscall.Flock(int(d.lock.Fd()), syscall.LOCK_SH)
+	}
+	if err != nil {
+		d.lock.Close()
+		return fmt.Errorf("queue: %w", err)
+	}
+	for id, next := range found {
+		d.insert(id, next)
+	}
+	return nil
+}
+
+// scan reads every message's due time. With recover set (no other Dir has
+// the directory open) it also removes temporary files and orphaned side
+// files, and moves unparsable messages aside.
+func (d *Dir) scan(recover bool) (map[string]time.Time, error) {
+	names, err := d.names()
+	if err != nil {
+		return nil, err
+	}
+	found := map[string]time.Time{}
+	msgs := map[string]bool{}
+	for _, n := range names {
+		if id, ok := idOf(n, msgExt); ok {
+			msgs[id] = true
+		}
+	}
+	for _, n := range names {
+		switch {
+		case filepath.Ext(n) == tmpExt && recover:
+			d.log.Info("queue: removing leftover temporary file", "dir", d.path, "file", n)
+			os.Remove(filepath.Join(d.path, n))
+		case filepath.Ext(n) == envExt && recover:
+			if id, ok := idOf(n, envExt); ok && !msgs[id] {
+				os.Remove(filepath.Join(d.path, n))
+			}
+		case filepath.Ext(n) == msgExt:
+			id, _ := idOf(n, msgExt)
+			env, err := d.Get(id)
+			switch {
+			case err == nil:
+				found[id] = env.NextAttempt
+			case errors.Is(err, errCorrupt) && recover:
+				d.moveCorrupt(id, n, err)
+			case errors.Is(err, ErrNotFound):
+			default:
+				d.log.Warn("queue: unreadable message", "dir", d.path, "file", n, "err", err)
+			}
+		}
+	}
+	if recover {
+		return found, d.syncDir()
+	}
+	return found, nil
+}
+
+// idOf returns the ID in a file name "ID"+ext.
+func idOf(name, ext string) (string, bool) {
+	if len(name) != IDLen+len(ext) || name[IDLen:] != ext || !ValidID(name[:IDLen]) {
+		return "", false
+	}
+	return name[:IDLen], true
+}
+
+// moveCorrupt moves a message that does not parse (and its side file) to
+// corrupt/, where an admin can look at it; it is never deleted silently.
+func (d *Dir) moveCorrupt(id, name string, why error) {
+	cdir := filepath.Join(d.path, corruptDir)
+	if err := os.MkdirAll(cdir, 0o700); err != nil {
+		d.log.Error("queue: cannot move corrupt file aside", "file", name, "err", err)
+		return
+	}
+	for _, n := range []string{name, id + envExt} {
+		err := os.Rename(filepath.Join(d.path, n), filepath.Join(cdir, n))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			d.log.Error("queue: cannot move corrupt file aside", "file", n, "err", err)
+		}
+	}
+	d.log.Error("queue: message file does not parse; moved to "+corruptDir+"/",
+		"queue_id", id, "dir", d.path, "err", why)
+}
+
+// names lists the directory, unsorted and without stat calls: cheap even
+// for a large queue.
+func (d *Dir) names() ([]string, error) {
+	f, err := os.Open(d.path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
+
+func (d *Dir) msgPath(id string) string { return filepath.Join(d.path, id+msgExt) }
+func (d *Dir) envPath(id string) string { return filepath.Join(d.path, id+envExt) }
+
+func (d *Dir) syncDir() error {
+	if d.opts.NoSync {
+		return nil
+	}
+	return d.dirf.Sync()
+}
+
+func (d *Dir) syncFile(f *os.File) error {
+	if d.opts.NoSync {
+		return nil
+	}
+	return f.Sync()
+}
+
+// Wake is signalled when a message is committed or flushed, and after a
+// rescan prompted by another process.
+func (d *Dir) Wake() <-chan struct{} { return d.wake }
+
+func (d *Dir) signal() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops watching the directory. Leases still held stay valid until
+// released.
+func (d *Dir) Close() error {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return nil
+	}
+	d.closed = true
+	d.mu.Unlock()
+	close(d.stop)
+	<-d.done
+	d.lock.Close() // drops the shared flock
+	return d.dirf.Close()
+}

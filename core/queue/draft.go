@@ -1,0 +1,148 @@
+package queue
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// draft writes a message to dir/ID.tmp; Commit appends prepend, envelope
+// and trailer, fsyncs, renames it to ID.msg and fsyncs the directory.
+type draft struct {
+	d     *Dir
+	id    string
+	path  string
+	f     *os.File
+	w     *bufio.Writer // keeps small SMTP-sized writes from becoming syscalls
+	n     int64
+	err   error // first write error: Commit must not store a message with a hole
+	ended bool
+}
+
+var errDraftEnded = errors.New("queue: draft already committed or aborted")
+
+// NewDraft starts a message with a fresh ID; its bytes go to disk as they
+// are written.
+func (d *Dir) NewDraft() (Draft, error) {
+	return d.newDraft(ids.next(d.now()))
+}
+
+func (d *Dir) newDraft(id string) (*draft, error) {
+	p := filepath.Join(d.path, id+tmpExt)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	return &draft{d: d, id: id, path: p, f: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
+}
+
+func (dr *draft) ID() string { return dr.id }
+
+// Path is the draft file. Its bytes from Offset on, Size long, are the
+// message as written so far (flushed by every call to Path).
+func (dr *draft) Path() string {
+	if dr.err == nil && !dr.ended {
+		dr.err = dr.w.Flush()
+	}
+	return dr.path
+}
+
+// Offset is where the message bytes start in Path: the body is at the head
+// of the file, prepend and envelope go after it.
+func (dr *draft) Offset() int64 { return 0 }
+func (dr *draft) Size() int64   { return dr.n }
+
+func (dr *draft) Write(p []byte) (int, error) {
+	if dr.ended {
+		return 0, errDraftEnded
+	}
+	if dr.err != nil {
+		return 0, dr.err
+	}
+	n, err := dr.w.Write(p)
+	dr.n += int64(n)
+	dr.err = err
+	return n, err
+}
+
+// Commit makes the message durable and visible. Order matters: the file is
+// complete and fsynced before the rename, and the directory is fsynced
+// after it, so when Commit returns nil the message survives a crash, and
+// before the rename no reader can see it.
+func (dr *draft) Commit(env *Envelope, prepend []byte) error {
+	if dr.ended {
+		return errDraftEnded
+	}
+	if dr.err != nil {
+		dr.Abort()
+		return fmt.Errorf("queue: writing %s: %w", dr.id, dr.err)
+	}
+	d := dr.d
+	now := d.now()
+	env.ID = dr.id
+	if env.Received.IsZero() {
+		env.Received = now
+	}
+	if env.NextAttempt.IsZero() {
+		env.NextAttempt = now
+	}
+	err := appendTrailer(dr.w, dr.n, prepend, env)
+	if err == nil {
+		err = dr.w.Flush()
+	}
+	if err == nil {
+		err = d.syncFile(dr.f)
+	}
+	if cerr := dr.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = renameNoReplace(dr.path, d.msgPath(dr.id))
+	}
+	if err != nil {
+		dr.ended = true
+		os.Remove(dr.path)
+		return fmt.Errorf("queue: commit %s: %w", dr.id, err)
+	}
+	dr.ended = true
+	if err := d.syncDir(); err != nil {
+		// Not known to be durable: take it back so the client's retry
+		// (it gets a 4xx) is the only copy.
+		os.Remove(d.msgPath(dr.id))
+		return fmt.Errorf("queue: commit %s: %w", dr.id, err)
+	}
+	d.mu.Lock()
+	d.insert(dr.id, env.NextAttempt)
+	d.mu.Unlock()
+	d.signal()
+	return nil
+}
+
+// Abort discards the draft; after Commit it does nothing.
+func (dr *draft) Abort() error {
+	if dr.ended {
+		return nil
+	}
+	dr.ended = true
+	dr.f.Close()
+	return os.Remove(dr.path)
+}
+
+// renameNoReplace renames without ever overwriting a committed message (two
+// processes drawing the same ID is astronomically unlikely, but a silent
+// overwrite would lose mail). Falls back to rename(2) on file systems
+// without RENAME_NOREPLACE.
+func renameNoReplace(from, to string) error {
+	err := unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE)
+	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
+		return os.Rename(from, to)
+	}
+	if err != nil {
+		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package queue
+
+import (
+	"container/heap"
+	"time"
+)
+
+// entry is what the in-memory index keeps of a message: just enough to
+// schedule it. Envelopes are read from disk when needed, so a large queue
+// costs little memory.
+type entry struct {
+	id     string
+	next   time.Time
+	leased bool   // by this Dir
+	pos    int    // index in the heap, -1 when not in it
+	seq    uint64 // Dir.seq when this Dir last changed the entry
+}
+
+// entryHeap orders entries by due time, then ID (arrival order).
+type entryHeap []*entry
+
+func (h entryHeap) Len() int { return len(h) }
+func (h entryHeap) Less(i, j int) bool {
+	if !h[i].next.Equal(h[j].next) {
+		return h[i].next.Before(h[j].next)
+	}
+	return h[i].id < h[j].id
+}
+func (h entryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].pos, h[j].pos = i, j
+}
+func (h *entryHeap) Push(x any) {
+	e := x.(*entry)
+	e.pos = len(*h)
+	*h = append(*h, e)
+}
+func (h *entryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	e.pos = -1
+	return e
+}
+
+// insert adds or reschedules id (d.mu held). A leased entry keeps its lease.
+func (d *Dir) insert(id string, next time.Time) *entry {
+	d.seq++
+	e := d.idx[id]
+	if e == nil {
+		e = &entry{id: id, pos: -1}
+		d.idx[id] = e
+	}
+	e.next, e.seq = next, d.seq
+	switch {
+	case e.leased:
+	case e.pos >= 0:
+		heap.Fix(&d.due, e.pos)
+	default:
+		heap.Push(&d.due, e)
+	}
+	return e
+}
+
+// drop forgets id (d.mu held).
+func (d *Dir) drop(id string) {
+	d.seq++
+	e := d.idx[id]
+	if e == nil {
+		return
+	}
+	if e.pos >= 0 {
+		heap.Remove(&d.due, e.pos)
+	}
+	delete(d.idx, id)
+}
+
+// unlease puts a leased entry back in the schedule at next.
+func (d *Dir) unlease(e *entry, next time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e.leased = false
+	if d.idx[e.id] != e { // dropped meanwhile (a rescan saw it gone)
+		return
+	}
+	d.insert(e.id, next)
+}
+
+// NextDue is the earliest NextAttempt of the messages not leased (zero if
+// none). A worker sleeps until then or until Wake.
+func (d *Dir) NextDue() time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.due) == 0 {
+		return time.Time{}
+	}
+	return d.due[0].next
+}
+
+// merge folds a rescan into the index. found is the directory as read
+// after seq was startSeq: entries this Dir changed since then are newer
+// than the scan and kept as they are.
+func (d *Dir) merge(found map[string]time.Time, startSeq uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for id, e := range d.idx {
+		if _, ok := found[id]; !ok && !e.leased && e.seq <= startSeq {
+			d.drop(id)
+		}
+	}
+	for id, next := range found {
+		e := d.idx[id]
+		if e == nil || (!e.leased && e.seq <= startSeq && !e.next.Equal(next)) {
+			d.insert(id, next)
+		}
+	}
+}

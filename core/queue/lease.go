@@ -1,0 +1,168 @@
+package queue
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// lockMsg opens id's message file and takes its flock without waiting: the
+// one lock that makes a lease exclusive across processes. ErrLeased if
+// someone holds it, ErrNotFound if the message is gone (also when it was
+// deleted between open and lock).
+func (d *Dir) lockMsg(id string) (*os.File, error) {
+	if !ValidID(id) {
+		return nil, ErrNotFound
+	}
+	p := d.msgPath(id)
+	f, err := os.Open(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, ErrLeased
+		}
+		return nil, err
+	}
+	fst, err1 := f.Stat()
+	pst, err2 := os.Stat(p)
+	if err1 != nil || err2 != nil || !os.SameFile(fst, pst) {
+		f.Close()
+		return nil, ErrNotFound
+	}
+	return f, nil
+}
+
+// writeEnv durably replaces id's side file (caller holds the message lock):
+// tmp file, fsync, rename, fsync directory. A crash leaves the old state or
+// the new one, never a mix.
+func (d *Dir) writeEnv(env *Envelope) error {
+	js, err := json.Marshal(env)
+	if err != nil {
+		return err
+	}
+	tmp := d.envPath(env.ID) + tmpExt
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(js, '\n'))
+	if err == nil {
+		err = d.syncFile(f)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, d.envPath(env.ID))
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return d.syncDir()
+}
+
+// remove deletes a message whose lock the caller holds. The .msg goes
+// first: it is the message; a side file left by a crash after that is an
+// orphan that the next recovery removes.
+func (d *Dir) remove(id string) error {
+	if err := os.Remove(d.msgPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.Remove(d.envPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return d.syncDir()
+}
+
+// lease is a message held by this Dir for delivery.
+type lease struct {
+	d     *Dir
+	e     *entry
+	f     *os.File // the .msg, flocked: closing it ends the lease
+	lay   layout
+	env   *Envelope
+	mu    sync.Mutex
+	ended bool
+}
+
+var errLeaseEnded = errors.New("queue: lease already updated or released")
+
+func (l *lease) Envelope() *Envelope { return l.env }
+
+// Open streams prepend then body from a file descriptor of its own, so the
+// reader stays valid whatever happens to the lease.
+func (l *lease) Open() (io.ReadCloser, error) {
+	f, err := os.Open(l.d.msgPath(l.e.id))
+	if err != nil {
+		return nil, err
+	}
+	return readCloser{l.lay.reader(f), f}, nil
+}
+
+// Update records env durably and ends the lease: the message goes back in
+// the schedule at env.NextAttempt, or is removed when nothing is pending.
+func (l *lease) Update(env *Envelope) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ended {
+		return errLeaseEnded
+	}
+	env.ID = l.e.id
+	if len(env.Pending()) == 0 {
+		if err := l.d.remove(env.ID); err != nil {
+			return err // lease kept: the caller may retry or Release
+		}
+		l.end(time.Time{}, true)
+		return nil
+	}
+	if err := l.d.writeEnv(env); err != nil {
+		return err
+	}
+	l.env = env
+	l.end(env.NextAttempt, false)
+	return nil
+}
+
+// Release gives the message back unchanged. A no-op after Update.
+func (l *lease) Release() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.ended {
+		l.end(l.env.NextAttempt, false)
+	}
+	return nil
+}
+
+// end drops the flock, then settles the index: the other way round, this
+// Dir could pick the message again while still holding the lock, fail, and
+// back off for nothing.
+func (l *lease) end(next time.Time, removed bool) {
+	l.ended = true
+	l.f.Close()
+	if removed {
+		l.d.mu.Lock()
+		l.e.leased = false
+		if l.d.idx[l.e.id] == l.e {
+			l.d.drop(l.e.id)
+		}
+		l.d.mu.Unlock()
+	} else {
+		l.d.unlease(l.e, next)
+	}
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}

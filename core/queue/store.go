@@ -1,0 +1,163 @@
+package queue
+
+import (
+	"container/heap"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"time"
+)
+
+// busyBackoff is how long a message locked by another process (a CLI
+// command, another daemon's worker) is passed over before trying again, so
+// a worker does not spin on it.
+const busyBackoff = time.Second
+
+// Lease takes the message due soonest with NextAttempt <= now, or ErrEmpty.
+func (d *Dir) Lease(now time.Time) (Lease, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var busy []*entry
+	defer func() {
+		for _, e := range busy {
+			d.insert(e.id, now.Add(busyBackoff))
+		}
+	}()
+	for len(d.due) > 0 && !d.due[0].next.After(now) {
+		e := d.due[0]
+		l, err := d.tryLease(e)
+		switch {
+		case err == nil:
+			return l, nil
+		case errors.Is(err, ErrLeased):
+			d.drop(e.id)
+			busy = append(busy, e)
+		case errors.Is(err, errNotDue):
+			d.insert(e.id, l.env.NextAttempt)
+		default:
+			d.drop(e.id)
+			if errors.Is(err, errCorrupt) {
+				d.moveCorrupt(e.id, e.id+msgExt, err)
+			} else if !errors.Is(err, ErrNotFound) {
+				d.log.Error("queue: cannot lease message", "queue_id", e.id, "err", err)
+			}
+		}
+	}
+	return nil, ErrEmpty
+}
+
+var errNotDue = errors.New("queue: rescheduled by another process")
+
+// tryLease locks e's file and reads its current envelope (d.mu held). The
+// disk is the truth: another process may have changed or removed it.
+func (d *Dir) tryLease(e *entry) (*lease, error) {
+	f, err := d.lockMsg(e.id)
+	if err != nil {
+		return nil, err
+	}
+	lay, env, err := loadMeta(f, d.envPath(e.id), e.id)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	l := &lease{d: d, e: e, f: f, lay: lay, env: env}
+	if env.NextAttempt.After(e.next) {
+		f.Close()
+		return l, errNotDue
+	}
+	heap.Remove(&d.due, e.pos)
+	e.leased = true
+	return l, nil
+}
+
+// Get returns id's current envelope, read from disk.
+func (d *Dir) Get(id string) (*Envelope, error) {
+	_, env, err := d.openMeta(id)
+	return env, err
+}
+
+// openMeta reads id's layout and envelope without locking: the .msg never
+// changes once committed and the side file is replaced atomically.
+func (d *Dir) openMeta(id string) (layout, *Envelope, error) {
+	if !ValidID(id) {
+		return layout{}, nil, ErrNotFound
+	}
+	f, err := os.Open(d.msgPath(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return layout{}, nil, ErrNotFound
+	}
+	if err != nil {
+		return layout{}, nil, err
+	}
+	defer f.Close()
+	return loadMeta(f, d.envPath(id), id)
+}
+
+// Open streams id's bytes: prepend, then body.
+func (d *Dir) Open(id string) (io.ReadCloser, error) {
+	if !ValidID(id) {
+		return nil, ErrNotFound
+	}
+	f, err := os.Open(d.msgPath(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	lay, _, err := readTrailer(f, st.Size())
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return readCloser{lay.reader(f), f}, nil
+}
+
+// Entry is one message as List shows it, with its size.
+type Entry struct {
+	*Envelope
+	Size int64 // bytes as delivered (prepend and body)
+}
+
+// Entries lists the messages on disk with their sizes, sorted by ID.
+// Messages that vanish or do not parse while listing are left out.
+func (d *Dir) Entries() ([]Entry, error) {
+	names, err := d.names()
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	var out []Entry
+	for _, n := range names {
+		id, ok := idOf(n, msgExt)
+		if !ok {
+			continue
+		}
+		lay, env, err := d.openMeta(id)
+		if err != nil {
+			if !errors.Is(err, ErrNotFound) {
+				d.log.Warn("queue: unreadable message", "queue_id", id, "dir", d.path, "err", err)
+			}
+			continue
+		}
+		out = append(out, Entry{env, lay.size()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+// List returns every message's envelope, sorted by ID.
+func (d *Dir) List() ([]*Envelope, error) {
+	es, err := d.Entries()
+	envs := make([]*Envelope, len(es))
+	for i, e := range es {
+		envs[i] = e.Envelope
+	}
+	return envs, err
+}
