@@ -1,0 +1,175 @@
+package queue
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+)
+
+func TestRecoveryFromLeftovers(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	d := openDir(t, dir, c)
+	good := commit(t, d, testEnv("a@x.test"), "H: 1\r\n", "good body\r\n")
+	full := commit(t, d, testEnv("a@x.test"), "", "a message that will be cut short\r\n")
+	// A draft abandoned by a crash, and an envelope update cut off before its rename.
+	dr, _ := d.NewDraft()
+	dr.Write([]byte("half a message"))
+	dr.Path()
+	os.WriteFile(filepath.Join(dir, good+envExt+tmpExt), []byte(`{"id":`), 0o600)
+	d.Close()
+
+	truncated := ids.next(c.Now())
+	raw, _ := os.ReadFile(filepath.Join(dir, full+msgExt))
+	os.WriteFile(filepath.Join(dir, truncated+msgExt), raw[:len(raw)-7], 0o600)
+	os.Remove(filepath.Join(dir, full+msgExt))
+	garbage := ids.next(c.Now())
+	os.WriteFile(filepath.Join(dir, garbage+msgExt), []byte("From: not a spool file\r\n\r\nhello\r\n"), 0o600)
+	empty := ids.next(c.Now())
+	os.WriteFile(filepath.Join(dir, empty+msgExt), nil, 0o600)
+	orphan := ids.next(c.Now())
+	os.WriteFile(filepath.Join(dir, orphan+envExt), []byte(`{"id":"`+orphan+`"}`), 0o600)
+	os.WriteFile(filepath.Join(dir, "README"), []byte("an admin's note stays"), 0o600)
+
+	d2 := openDir(t, dir, c)
+	l, err := d2.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l) != 1 || l[0].ID != good {
+		t.Fatalf("after recovery List = %v, want only %s", l, good)
+	}
+	if b := readAll(t, d2, good); b != "H: 1\r\ngood body\r\n" {
+		t.Fatalf("good message bytes %q", b)
+	}
+	want := []string{".changed", ".lock", "README", corruptDir, good + msgExt}
+	sort.Strings(want)
+	if got := dirNames(t, dir); !equal(got, want) {
+		t.Fatalf("directory after recovery %v, want %v", got, want)
+	}
+	wantCorrupt := []string{empty + msgExt, garbage + msgExt, truncated + msgExt}
+	sort.Strings(wantCorrupt)
+	if got := dirNames(t, filepath.Join(dir, corruptDir)); !equal(got, wantCorrupt) {
+		t.Fatalf("corrupt/ holds %v, want %v", got, wantCorrupt)
+	}
+	if l, err := d2.Lease(c.Now()); err != nil || l.Envelope().ID != good {
+		t.Fatalf("lease after recovery: %v", err)
+	}
+}
+
+// A CLI opening the spool while the daemon writes must not take the
+// daemon's drafts for crash leftovers.
+func TestNoRecoveryWhileShared(t *testing.T) {
+	dir := t.TempDir()
+	daemon := openDir(t, dir, nil)
+	dr, _ := daemon.NewDraft()
+	dr.Write([]byte("arriving"))
+	cli := openDir(t, dir, nil)
+	if _, err := os.Stat(dr.Path()); err != nil {
+		t.Fatalf("second Open removed a live draft: %v", err)
+	}
+	if err := dr.Commit(testEnv("a@x.test"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Get(dr.ID()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCorruptFoundAtLease(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	d := openDir(t, dir, c)
+	id := commit(t, d, testEnv("a@x.test"), "", "m")
+	os.WriteFile(filepath.Join(dir, id+envExt), []byte("{not json"), 0o600)
+	if _, err := d.Lease(c.Now()); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("Lease = %v, want ErrEmpty", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, corruptDir, id+envExt)); err != nil {
+		t.Fatalf("bad side file not moved aside: %v", err)
+	}
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range es {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+func equal(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// The daemon's Dir sees what a CLI process does, through the control file.
+func TestOtherProcessChangesSeen(t *testing.T) {
+	qdir, hdir := t.TempDir(), t.TempDir()
+	c := newClock()
+	daemon := openDir(t, qdir, c)
+	later := c.Now().Add(time.Hour)
+	env := testEnv("a@x.test")
+	env.NextAttempt = later
+	id := commit(t, daemon, env, "", "m")
+	drain(daemon.Wake())
+
+	cli := openDir(t, qdir, c)
+	if err := cli.Flush(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "daemon to see the flush", func() bool { return daemon.NextDue().Equal(c.Now()) })
+	<-daemon.Wake()
+
+	if err := cli.Delete(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "daemon to see the delete", func() bool { return daemon.NextDue().IsZero() })
+
+	// Quarantine release: another process moves a message into the queue.
+	hold := openDir(t, hdir, c)
+	henv := testEnv("b@x.test")
+	henv.Reason, henv.Tags = "spam score 12.5", []string{"spam"}
+	henv.NextAttempt = later
+	hid := commit(t, hold, henv, "X-Spam: yes\r\n", "body")
+	cliQ := openDir(t, qdir, c)
+	if err := hold.Move(hid, cliQ, nil); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "daemon to see the released message", func() bool { return daemon.NextDue().Equal(c.Now()) })
+	l, err := daemon.Lease(c.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Envelope(); got.ID != hid || got.Reason != henv.Reason {
+		t.Fatalf("released envelope %+v", got)
+	}
+	if b := readLease(t, l); b != "X-Spam: yes\r\nbody" {
+		t.Fatalf("released bytes %q", b)
+	}
+	if _, err := hold.Get(hid); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("still in quarantine after Move: %v", err)
+	}
+}
+
+func drain(ch <-chan struct{}) {
+	select {
+	case <-ch:
+	default:
+	}
+}
