@@ -1,0 +1,186 @@
+package mime
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+)
+
+// entity walks one MIME entity (RFC 2045 2.4): a container recurses, a leaf
+// becomes a Part.
+func (w *walker) entity(hdr []field, body []byte, path string, depth int) {
+	w.parts++
+	if w.parts > w.lim.MaxParts {
+		w.find(FindPartsLimit)
+		return
+	}
+	media, params := w.parseMediaParams(getField(hdr, "Content-Type"))
+	if !strings.Contains(media, "/") {
+		media = "text/plain" // RFC 2045 5.2: absent or invalid means text/plain
+	}
+	switch {
+	case strings.HasPrefix(media, "multipart/"):
+		if w.multipart(body, params["boundary"], path, depth) {
+			return
+		}
+		media = "text/plain" // no usable boundary: scan the body as text
+	case media == "message/rfc822" || media == "message/global":
+		if depth >= w.lim.MaxDepth {
+			w.find(FindDepthLimit)
+			return
+		}
+		data, _ := w.decodeTransfer(hdr, body)
+		h, b := w.splitHeader(data)
+		w.entity(h, b, path, depth+1)
+		return
+	}
+	w.leaf(hdr, body, media, params, path, depth)
+}
+
+// multipart walks the children of a multipart body (RFC 2046 5.1). It
+// returns false when the body has no usable boundary at all.
+func (w *walker) multipart(body []byte, boundary, path string, depth int) bool {
+	if depth >= w.lim.MaxDepth {
+		w.find(FindDepthLimit)
+		return true
+	}
+	children, closed := splitMultipart(body, boundary)
+	if !closed {
+		w.find(FindBoundaryBroken)
+	}
+	if children == nil {
+		return false
+	}
+	for i, c := range children {
+		if w.parts >= w.lim.MaxParts {
+			w.find(FindPartsLimit)
+			return true
+		}
+		h, b := w.splitHeader(c)
+		w.entity(h, b, childPath(path, i+1), depth+1)
+	}
+	return true
+}
+
+func childPath(path string, i int) string {
+	if path == "" {
+		return strconv.Itoa(i)
+	}
+	return path + "." + strconv.Itoa(i)
+}
+
+// splitMultipart cuts body at its delimiter lines. A delimiter is
+// "--boundary" at the start of a line followed only by white space; the line
+// break before it belongs to it (RFC 2046 5.1.1). closed reports whether the
+// close delimiter was seen.
+func splitMultipart(body []byte, boundary string) (children [][]byte, closed bool) {
+	if boundary == "" {
+		return nil, false
+	}
+	delim := []byte("--" + boundary)
+	start := -1 // where the current child's content begins
+	for pos := 0; pos < len(body); {
+		i := bytes.Index(body[pos:], delim)
+		if i < 0 {
+			break
+		}
+		i += pos
+		line, rest := cutLine(body[i+len(delim):])
+		pos = i + len(delim) + len(line)
+		if i > 0 && body[i-1] != '\n' {
+			continue
+		}
+		tail := bytes.TrimRight(line, " \t\r\n")
+		isClose := bytes.Equal(tail, []byte("--"))
+		if len(tail) != 0 && !isClose {
+			continue
+		}
+		if start >= 0 {
+			children = append(children, trimLineBreak(body[start:i]))
+		}
+		if isClose {
+			return children, true
+		}
+		start = len(body) - len(rest)
+	}
+	if start >= 0 {
+		children = append(children, body[start:])
+	}
+	return children, false
+}
+
+func trimLineBreak(b []byte) []byte {
+	b = bytes.TrimSuffix(b, []byte("\n"))
+	return bytes.TrimSuffix(b, []byte("\r"))
+}
+
+// leaf decodes a single-part entity into a Part.
+func (w *walker) leaf(hdr []field, body []byte, media string, params map[string]string, path string, depth int) {
+	if path == "" {
+		path = "1"
+	}
+	p := &Part{Path: path, Depth: depth, ContentType: media, Charset: strings.ToLower(params["charset"])}
+	disp, dparams := w.parseMediaParams(getField(hdr, "Content-Disposition"))
+	p.Disposition = disp
+	p.Filename = dparams["filename"]
+	if p.Filename == "" {
+		p.Filename = params["name"]
+	}
+	data, _ := w.decodeTransfer(hdr, body)
+	data, p.Truncated = w.bound(data)
+	p.IsText = strings.HasPrefix(media, "text/")
+	p.HTML = media == "text/html"
+	if p.IsText {
+		text, used := w.decodeCharset(data, p.Charset)
+		if used != p.Charset && !(p.Charset == "" && used == csASCII) {
+			p.DetectedCharset = used
+		}
+		if p.HTML {
+			text = htmlToText(text)
+		}
+		p.Text = text
+	}
+	if !p.IsText || p.Disposition == "attachment" || p.Filename != "" {
+		p.Body = data
+	}
+	w.msg.Parts = append(w.msg.Parts, p)
+}
+
+// bound cuts decoded data to the per-part and total limits.
+func (w *walker) bound(data []byte) ([]byte, bool) {
+	cut := false
+	if int64(len(data)) > w.lim.MaxPartBytes {
+		data, cut = data[:w.lim.MaxPartBytes], true
+		w.find(FindPartTruncated)
+	}
+	if left := w.lim.MaxTotalBytes - w.decoded; int64(len(data)) > left {
+		data, cut = data[:max(left, 0)], true
+		w.find(FindTotalLimit)
+	}
+	w.decoded += int64(len(data))
+	return data, cut
+}
+
+// decodeTransfer undoes the Content-Transfer-Encoding (RFC 2045 6).
+func (w *walker) decodeTransfer(hdr []field, body []byte) ([]byte, bool) {
+	cte := strings.ToLower(strings.TrimSpace(getField(hdr, "Content-Transfer-Encoding")))
+	switch cte {
+	case "base64":
+		out, bad := decodeBase64(body)
+		if bad {
+			w.find(FindBase64Invalid)
+		}
+		return out, true
+	case "quoted-printable":
+		out, bad := decodeQP(body)
+		if bad {
+			w.find(FindQPInvalid)
+		}
+		return out, true
+	case "", "7bit", "8bit", "binary":
+		return body, false
+	default:
+		w.find(FindEncodingUnknown)
+		return body, false
+	}
+}

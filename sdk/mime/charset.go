@@ -1,0 +1,236 @@
+package mime
+
+import (
+	"bytes"
+	"strings"
+	"unicode/utf8"
+
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/charmap"
+	"golang.org/x/text/encoding/htmlindex"
+	"golang.org/x/text/encoding/ianaindex"
+	"golang.org/x/text/encoding/japanese"
+)
+
+// Charset names ToUTF8 reports.
+const (
+	csASCII     = "us-ascii"
+	csUTF8      = "utf-8"
+	csISO2022JP = "iso-2022-jp"
+	csShiftJIS  = "shift_jis"
+	csEUCJP     = "euc-jp"
+	csLatin     = "windows-1252"
+)
+
+// japaneseAliases are labels Japanese mailers use that the WHATWG index
+// (htmlindex) does not know or maps differently.
+var japaneseAliases = map[string]string{
+	"cp932": csShiftJIS, "windows-31j": csShiftJIS, "ms932": csShiftJIS, "x-sjis": csShiftJIS,
+	"sjis": csShiftJIS, "shift-jis": csShiftJIS, "x-ms-cp932": csShiftJIS,
+	"iso-2022-jp-1": csISO2022JP, "iso-2022-jp-2": csISO2022JP, "iso-2022-jp-3": csISO2022JP,
+	"iso-2022-jp-ms": csISO2022JP, "cp50220": csISO2022JP, "cp50221": csISO2022JP, "csiso2022jp": csISO2022JP,
+	"x-euc-jp": csEUCJP, "eucjp-ms": csEUCJP, "cp51932": csEUCJP, "eucjp": csEUCJP,
+	"ascii": csASCII, "us_ascii": csASCII, "ansi_x3.4-1968": csASCII, "utf8": csUTF8,
+}
+
+// lookup finds the decoder of a label; ok is false for an unknown label.
+// UTF-8 and US-ASCII return a nil encoding: their bytes are used as they are.
+func lookup(label string) (name string, enc encoding.Encoding, ok bool) {
+	name = strings.ToLower(strings.Trim(strings.TrimSpace(label), `"'`))
+	if a, found := japaneseAliases[name]; found {
+		name = a
+	}
+	switch name {
+	case "", csASCII, csUTF8:
+		return name, nil, true
+	case csISO2022JP:
+		return name, japanese.ISO2022JP, true
+	case csShiftJIS:
+		return name, japanese.ShiftJIS, true
+	case csEUCJP:
+		return name, japanese.EUCJP, true
+	}
+	if e, err := htmlindex.Get(name); err == nil {
+		return name, e, true
+	}
+	if e, err := ianaindex.MIME.Encoding(name); err == nil && e != nil {
+		return name, e, true
+	}
+	return name, nil, false
+}
+
+// ToUTF8 decodes b from charset to UTF-8 and reports the charset that was
+// actually used. When b is not valid in the declared charset (or none is
+// declared), the charset is detected: ISO-2022-JP by its escape sequences,
+// then UTF-8 validity, then Shift_JIS against EUC-JP by byte statistics,
+// and finally Windows-1252 so that no byte is lost.
+func ToUTF8(b []byte, charset string) (text string, used string) {
+	w := &walker{msg: &Message{}}
+	return w.decodeCharset(b, charset)
+}
+
+// toUTF8 is ToUTF8 that records findings.
+func (w *walker) toUTF8(b []byte, charset string) string {
+	s, _ := w.decodeCharset(b, charset)
+	return s
+}
+
+func (w *walker) decodeCharset(b []byte, charset string) (string, string) {
+	name, enc, known := lookup(charset)
+	if !known {
+		w.find(FindCharsetUnknown)
+	}
+	has2022 := hasISO2022Escape(b)
+	if known {
+		if s, ok := decodeAs(b, name, enc, has2022); ok {
+			return s, orASCII(name)
+		}
+	}
+	s, used, sure := detect(b, has2022)
+	if !sure && known && enc != nil {
+		// Nothing fits better: keep the declared charset's reading.
+		out, _ := enc.NewDecoder().Bytes(b)
+		return string(out), name
+	}
+	if name != "" && known {
+		w.find(FindMislabelled)
+	}
+	return s, used
+}
+
+func orASCII(name string) string {
+	if name == "" {
+		return csASCII
+	}
+	return name
+}
+
+// decodeAs decodes b as the named charset; ok is false when the bytes are
+// not valid for it.
+func decodeAs(b []byte, name string, enc encoding.Encoding, has2022 bool) (string, bool) {
+	switch name {
+	case "", csASCII:
+		return string(b), !has2022 && isASCII(b)
+	case csUTF8:
+		return string(b), !has2022 && utf8.Valid(b)
+	case csISO2022JP:
+		if !isASCII(b) {
+			return "", false
+		}
+	default:
+		if has2022 {
+			return "", false
+		}
+	}
+	out, err := enc.NewDecoder().Bytes(b)
+	if err != nil {
+		return "", false
+	}
+	if bytes.ContainsRune(out, utf8.RuneError) && !bytes.ContainsRune(b, utf8.RuneError) {
+		return "", false
+	}
+	return string(out), true
+}
+
+// detect guesses the charset of b; sure is false when only the Latin
+// fallback fits.
+func detect(b []byte, has2022 bool) (string, string, bool) {
+	if has2022 && isASCII(b) {
+		out, err := japanese.ISO2022JP.NewDecoder().Bytes(b)
+		if err == nil {
+			return string(out), csISO2022JP, true
+		}
+	}
+	if utf8.Valid(b) {
+		return string(b), csUTF8, true
+	}
+	sj, sjPairs, sjKana, high := sjisStats(b)
+	eu := eucErrors(b)
+	cs, enc, errs := csShiftJIS, encoding.Encoding(japanese.ShiftJIS), sj
+	if eu < sj || (eu == sj && sjKana > sjPairs) {
+		cs, enc, errs = csEUCJP, japanese.EUCJP, eu
+	}
+	if errs*20 <= high {
+		if out, err := enc.NewDecoder().Bytes(b); err == nil {
+			return string(out), cs, true
+		}
+	}
+	out, _ := charmap.Windows1252.NewDecoder().Bytes(b)
+	return string(out), csLatin, false
+}
+
+func isASCII(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// hasISO2022Escape reports the JIS designations of RFC 1468:
+// ESC $ @, ESC $ B, ESC ( J, and ESC ( I for half-width katakana.
+func hasISO2022Escape(b []byte) bool {
+	for i := bytes.IndexByte(b, 0x1b); i >= 0 && i+2 < len(b); {
+		s := b[i+1 : i+3]
+		if s[0] == '$' && (s[1] == '@' || s[1] == 'B') || s[0] == '(' && (s[1] == 'J' || s[1] == 'I') {
+			return true
+		}
+		j := bytes.IndexByte(b[i+1:], 0x1b)
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+// sjisStats counts bytes that cannot be Shift_JIS, double-byte characters,
+// half-width katakana and bytes >= 0x80.
+func sjisStats(b []byte) (errs, pairs, kana, high int) {
+	for i := 0; i < len(b); {
+		c := b[i]
+		if c >= 0x80 {
+			high++
+		}
+		switch {
+		case c < 0x80:
+			i++
+		case c >= 0xa1 && c <= 0xdf:
+			kana++
+			i++
+		case (c >= 0x81 && c <= 0x9f || c >= 0xe0 && c <= 0xfc) && i+1 < len(b) &&
+			(b[i+1] >= 0x40 && b[i+1] <= 0x7e || b[i+1] >= 0x80 && b[i+1] <= 0xfc):
+			pairs++
+			high++
+			i += 2
+		default:
+			errs++
+			i++
+		}
+	}
+	return errs, pairs, kana, high
+}
+
+// eucErrors counts bytes that cannot be EUC-JP.
+func eucErrors(b []byte) int {
+	errs := 0
+	inRange := func(j int, lo, hi byte) bool { return j < len(b) && b[j] >= lo && b[j] <= hi }
+	for i := 0; i < len(b); {
+		c := b[i]
+		switch {
+		case c < 0x80:
+			i++
+		case c == 0x8e && inRange(i+1, 0xa1, 0xdf):
+			i += 2
+		case c == 0x8f && inRange(i+1, 0xa1, 0xfe) && inRange(i+2, 0xa1, 0xfe):
+			i += 3
+		case c >= 0xa1 && c <= 0xfe && inRange(i+1, 0xa1, 0xfe):
+			i += 2
+		default:
+			errs++
+			i++
+		}
+	}
+	return errs
+}

@@ -1,0 +1,291 @@
+package mime
+
+import (
+	"bytes"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// field is a raw header field, unfolded (RFC 5322 2.2.3) but not decoded.
+type field struct {
+	Name  string
+	Value string
+}
+
+func getField(h []field, name string) string {
+	for _, f := range h {
+		if strings.EqualFold(f.Name, name) {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// splitHeader separates the header fields from the body at the first empty
+// line. Lines that are neither fields nor continuations are dropped with a
+// finding: real-world mail has them, and aborting would hide the body.
+func (w *walker) splitHeader(raw []byte) ([]field, []byte) {
+	var fields []field
+	for len(raw) > 0 {
+		line, rest := cutLine(raw)
+		trimmed := bytes.TrimRight(line, "\r\n")
+		if len(trimmed) == 0 {
+			return fields, rest
+		}
+		raw = rest
+		switch {
+		case trimmed[0] == ' ' || trimmed[0] == '\t':
+			if len(fields) > 0 {
+				fields[len(fields)-1].Value += " " + strings.TrimSpace(string(trimmed))
+			} else {
+				w.find(FindHeaderMalformed)
+			}
+		default:
+			name, value, ok := bytes.Cut(trimmed, []byte(":"))
+			if !ok || len(bytes.TrimSpace(name)) == 0 || bytes.ContainsAny(name, " \t") {
+				if !(len(fields) == 0 && bytes.HasPrefix(trimmed, []byte("From "))) {
+					w.find(FindHeaderMalformed)
+				}
+				continue
+			}
+			fields = append(fields, field{Name: string(name), Value: strings.TrimSpace(string(value))})
+		}
+	}
+	return fields, nil
+}
+
+// cutLine returns the first line including its LF, and the rest.
+func cutLine(b []byte) (line, rest []byte) {
+	if i := bytes.IndexByte(b, '\n'); i >= 0 {
+		return b[:i+1], b[i+1:]
+	}
+	return b, nil
+}
+
+// DecodeHeader decodes RFC 2047 encoded-words in a header value to UTF-8.
+// Adjacent words in one charset are joined before decoding, so a character
+// split across two words survives; a lying charset label or raw 8-bit bytes
+// are detected as in ToUTF8.
+func DecodeHeader(s string) string {
+	w := &walker{msg: &Message{}}
+	return w.decodeHeader(s)
+}
+
+func (w *walker) decodeHeader(s string) string {
+	if !strings.Contains(s, "=?") {
+		return w.literal(s)
+	}
+	var out strings.Builder
+	var pend []byte
+	pendCS := ""
+	flush := func() {
+		if pend != nil {
+			out.WriteString(w.toUTF8(pend, pendCS))
+			pend, pendCS = nil, ""
+		}
+	}
+	prevWord := false
+	for len(s) > 0 {
+		i := strings.Index(s, "=?")
+		if i < 0 {
+			flush()
+			out.WriteString(w.literal(s))
+			break
+		}
+		cs, data, n, ok := w.encodedWord(s[i:])
+		if !ok {
+			flush()
+			out.WriteString(w.literal(s[:i+2]))
+			s, prevWord = s[i+2:], false
+			continue
+		}
+		// RFC 2047 6.2: white space between adjacent encoded-words is ignored.
+		if gap := s[:i]; !(prevWord && strings.TrimSpace(gap) == "") {
+			flush()
+			out.WriteString(w.literal(gap))
+		}
+		if pend != nil && cs != pendCS {
+			flush()
+		}
+		pend, pendCS = append(pend, data...), cs
+		s, prevWord = s[i+n:], true
+	}
+	flush()
+	return out.String()
+}
+
+// literal returns text outside encoded-words, decoding raw 8-bit bytes.
+func (w *walker) literal(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return w.toUTF8([]byte(s), "")
+}
+
+// encodedWord parses "=?charset?enc?text?=" at the start of s (RFC 2047 2).
+func (w *walker) encodedWord(s string) (charset string, data []byte, n int, ok bool) {
+	parts := strings.SplitN(s[2:], "?", 4)
+	if len(parts) < 4 || !strings.HasPrefix(parts[3], "=") || len(parts[1]) != 1 {
+		return "", nil, 0, false
+	}
+	charset, _, _ = strings.Cut(strings.ToLower(parts[0]), "*") // RFC 2231 5 language suffix
+	text := parts[2]
+	n = 2 + len(parts[0]) + 1 + len(parts[1]) + 1 + len(text) + 2
+	switch parts[1] {
+	case "B", "b":
+		var bad bool
+		data, bad = decodeBase64([]byte(text))
+		if bad {
+			w.find(FindEncodedWordBad)
+		}
+	case "Q", "q":
+		data = decodeQ(text)
+	default:
+		w.find(FindEncodedWordBad)
+		return "", nil, 0, false
+	}
+	return charset, data, n, true
+}
+
+// decodeQ decodes the RFC 2047 4.2 "Q" encoding, leniently.
+func decodeQ(s string) []byte {
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '_':
+			out = append(out, ' ')
+		case c == '=' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			v, _ := strconv.ParseUint(s[i+1:i+3], 16, 8)
+			out = append(out, byte(v))
+			i += 2
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// parseMediaParams splits "type/sub; a=b; c*0*=..." leniently and returns
+// the lower-cased value and the decoded parameters (lower-cased names).
+// RFC 2231 continuations and charsets are joined and decoded here because
+// the standard library drops parameters in charsets other than UTF-8.
+func (w *walker) parseMediaParams(s string) (string, map[string]string) {
+	value, rest, _ := strings.Cut(s, ";")
+	value = strings.ToLower(strings.TrimSpace(value))
+	raw := splitParams(rest)
+	params := map[string]string{}
+	type seg struct {
+		idx int
+		ext bool
+		val string
+	}
+	ext := map[string][]seg{}
+	for _, kv := range raw {
+		name := kv[0]
+		base, suffix, starred := strings.Cut(name, "*")
+		if !starred {
+			params[name] = w.plainParam(kv[1])
+			continue
+		}
+		isExt := strings.HasSuffix(name, "*")
+		idx := 0
+		if num := strings.TrimSuffix(suffix, "*"); num != "" {
+			var err error
+			if idx, err = strconv.Atoi(num); err != nil {
+				continue
+			}
+		}
+		ext[base] = append(ext[base], seg{idx, isExt, kv[1]})
+	}
+	for base, segs := range ext {
+		sort.SliceStable(segs, func(i, j int) bool { return segs[i].idx < segs[j].idx })
+		var buf []byte
+		charset := ""
+		for i, sg := range segs {
+			v := sg.val
+			if sg.ext {
+				if i == 0 {
+					if cs, r, ok := strings.Cut(v, "'"); ok {
+						_, v, _ = strings.Cut(r, "'")
+						charset = strings.ToLower(cs)
+					}
+				}
+				if u, err := url.PathUnescape(v); err == nil {
+					v = u
+				}
+			}
+			buf = append(buf, v...)
+		}
+		params[base] = w.toUTF8(buf, charset)
+	}
+	return value, params
+}
+
+// plainParam decodes a parameter without RFC 2231 syntax: many mailers put
+// RFC 2047 words or raw 8-bit bytes there.
+func (w *walker) plainParam(v string) string {
+	if strings.Contains(v, "=?") {
+		return w.decodeHeader(v)
+	}
+	return w.literal(v)
+}
+
+// splitParams tokenises "; a=b; c="d;e"" into name/value pairs.
+func splitParams(s string) [][2]string {
+	var out [][2]string
+	for {
+		s = strings.TrimLeft(s, "; \t")
+		if s == "" {
+			return out
+		}
+		eq := strings.IndexAny(s, "=;")
+		if eq < 0 || s[eq] == ';' {
+			if eq < 0 {
+				return out
+			}
+			s = s[eq:]
+			continue
+		}
+		name := strings.ToLower(strings.TrimSpace(s[:eq]))
+		s = strings.TrimLeft(s[eq+1:], " \t")
+		var val string
+		if strings.HasPrefix(s, `"`) {
+			val, s = quoted(s[1:])
+		} else {
+			end := strings.IndexByte(s, ';')
+			if end < 0 {
+				end = len(s)
+			}
+			val, s = strings.TrimSpace(s[:end]), s[end:]
+		}
+		if name != "" {
+			out = append(out, [2]string{name, val})
+		}
+	}
+}
+
+// quoted reads a quoted-string body after its opening quote (RFC 5322 3.2.4).
+func quoted(s string) (string, string) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			if i+1 < len(s) {
+				i++
+				b.WriteByte(s[i])
+			}
+		case '"':
+			return b.String(), s[i+1:]
+		default:
+			b.WriteByte(s[i])
+		}
+	}
+	return b.String(), ""
+}

@@ -1,0 +1,147 @@
+package mime
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func nested(depth int) string {
+	var b strings.Builder
+	for i := 0; i < depth; i++ {
+		fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n", i, i)
+	}
+	b.WriteString("Content-Type: text/plain\r\n\r\ndeep\r\n")
+	for i := depth - 1; i >= 0; i-- {
+		fmt.Fprintf(&b, "--b%d--\r\n", i)
+	}
+	return b.String()
+}
+
+func manyParts(n int) string {
+	var b strings.Builder
+	b.WriteString("Content-Type: multipart/mixed; boundary=q\r\n\r\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "--q\r\nContent-Type: text/plain\r\n\r\npart %d\r\n", i)
+	}
+	b.WriteString("--q--\r\n")
+	return b.String()
+}
+
+func TestLimits(t *testing.T) {
+	big := "Content-Type: application/octet-stream\r\n\r\n" + strings.Repeat("x", 5000)
+	tests := []struct {
+		name    string
+		msg     string
+		lim     Limits
+		finding string
+		parts   int
+	}{
+		{"depth", nested(30), Limits{MaxDepth: 10}, FindDepthLimit, 0},
+		{"depth ok", nested(5), Limits{MaxDepth: 10}, "", 1},
+		{"parts", manyParts(50), Limits{MaxParts: 10}, FindPartsLimit, 9},
+		{"part bytes", big, Limits{MaxPartBytes: 1000}, FindPartTruncated, 1},
+		{"total bytes", big, Limits{MaxTotalBytes: 2000}, FindTotalLimit, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Parse(strings.NewReader(tc.msg), tc.lim)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.finding != "" && !slices.Contains(m.Findings, tc.finding) {
+				t.Errorf("findings %v lack %s", m.Findings, tc.finding)
+			}
+			if tc.finding == "" && len(m.Findings) > 0 {
+				t.Errorf("unexpected findings %v", m.Findings)
+			}
+			if len(m.Parts) != tc.parts {
+				t.Errorf("%d parts, want %d", len(m.Parts), tc.parts)
+			}
+			for _, p := range m.Parts {
+				if lim := tc.lim.withDefaults(); int64(len(p.Body)) > lim.MaxPartBytes || int64(len(p.Body)) > lim.MaxTotalBytes {
+					t.Errorf("part %s keeps %d bytes over the limits", p.Path, len(p.Body))
+				}
+			}
+		})
+	}
+}
+
+func TestToUTF8(t *testing.T) {
+	tests := []struct{ in, label, want, used string }{
+		{"hello", "", "hello", "us-ascii"},
+		{enc(jaSJIS, "日本語"), "shift_jis", "日本語", "shift_jis"},
+		{enc(jaSJIS, "日本語のテキスト"), "iso-2022-jp", "日本語のテキスト", "shift_jis"},
+		{enc(jaEUC, "日本語のテキスト"), "us-ascii", "日本語のテキスト", "euc-jp"},
+		{enc(jaJIS, "日本語"), "", "日本語", "iso-2022-jp"},
+		{enc(jaJIS, "日本語"), "shift_jis", "日本語", "iso-2022-jp"},
+		{"caf\xe9", "iso-8859-1", "café", "iso-8859-1"},
+		{"日本語", "iso-2022-jp", "日本語", "utf-8"},
+		{enc(jaSJIS, "ﾃｽﾄ"), "cp932", "ﾃｽﾄ", "shift_jis"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.label+"/"+tc.want, func(t *testing.T) {
+			got, used := ToUTF8([]byte(tc.in), tc.label)
+			if got != tc.want || used != tc.used {
+				t.Errorf("ToUTF8 = %q, %q; want %q, %q", got, used, tc.want, tc.used)
+			}
+		})
+	}
+}
+
+func TestDecodeHeader(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain", "plain"},
+		{"=?UTF-8?B?" + b64("日本") + "?= =?UTF-8?B?" + b64("語") + "?=", "日本語"},
+		// a character split across two words must survive
+		{"=?UTF-8?B?" + b64("日本語"[:4]) + "?=\r\n =?UTF-8?B?" + b64("日本語"[4:]) + "?=", "日本語"},
+		{"=?iso-2022-jp?B?" + b64(enc(jaJIS, "件名")) + "?= tail", "件名 tail"},
+		{"=?ISO-8859-1?Q?caf=E9_au_lait?=", "café au lait"},
+		{"Re: " + enc(jaSJIS, "生の") + " bytes", "Re: 生の bytes"},
+		{"=?broken", "=?broken"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.want, func(t *testing.T) {
+			if got := DecodeHeader(tc.in); got != tc.want {
+				t.Errorf("DecodeHeader(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.eml")
+	for _, name := range files {
+		b, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(nested(25)))
+	f.Add([]byte(manyParts(20)))
+	lim := Limits{MaxParts: 50, MaxDepth: 8, MaxPartBytes: 1 << 16, MaxTotalBytes: 1 << 18}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		m, err := Parse(bytes.NewReader(raw), lim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.Parts) > lim.MaxParts {
+			t.Fatalf("%d parts over the limit", len(m.Parts))
+		}
+		var total int64
+		for _, p := range m.Parts {
+			if p.Depth > lim.MaxDepth || int64(len(p.Body)) > lim.MaxPartBytes {
+				t.Fatalf("part %s over the limits", p.Path)
+			}
+			total += int64(len(p.Body))
+		}
+		if total > lim.MaxTotalBytes {
+			t.Fatalf("%d decoded bytes over the limit", total)
+		}
+	})
+}

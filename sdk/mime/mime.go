@@ -1,0 +1,155 @@
+// Package mime walks an Internet message (RFC 5322, MIME RFC 2045-2049) for
+// content stages: it decodes header fields (RFC 2047, RFC 2231), transfer
+// encodings (base64, quoted-printable) and charsets, so that a stage matches
+// words against UTF-8 text and inspects attachments as decoded bytes.
+//
+// Japanese mail is first-class: ISO-2022-JP, Shift_JIS and EUC-JP are decoded,
+// and a part whose charset label lies (Shift_JIS labelled ISO-2022-JP is the
+// common case) is detected and decoded anyway, with the finding
+// "charset.mislabelled".
+//
+// The walker never fails on malformed input: every anomaly becomes a finding
+// in Message.Findings (see the Finding constants), and the walk is bounded in
+// parts, depth and decoded bytes by Limits. Parse returns an error only when
+// reading fails.
+//
+// The whole message is held in memory while it is walked (it is bounded by
+// Limits.MaxTotalBytes), so that a broken boundary or a malformed header can
+// be recovered from instead of aborting the walk as a streaming reader would.
+package mime
+
+import (
+	"io"
+	"strings"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// Findings: anomalies the walker reports. Stages turn them into tags.
+const (
+	FindBase64Invalid   = "mime.base64.invalid"    // bytes outside the base64 alphabet or bad length
+	FindQPInvalid       = "mime.qp.invalid"        // malformed quoted-printable escape
+	FindEncodingUnknown = "mime.encoding.unknown"  // an unknown Content-Transfer-Encoding
+	FindBoundaryBroken  = "mime.boundary.broken"   // multipart without its boundary or close delimiter
+	FindHeaderMalformed = "mime.header.malformed"  // a header line that is not a field
+	FindPartsLimit      = "mime.limit.parts"       // more parts than Limits.MaxParts
+	FindDepthLimit      = "mime.limit.depth"       // nesting deeper than Limits.MaxDepth
+	FindPartTruncated   = "mime.limit.part_bytes"  // a part decoded to more than Limits.MaxPartBytes
+	FindTotalLimit      = "mime.limit.total_bytes" // the message or its decoded parts over Limits.MaxTotalBytes
+	FindCharsetUnknown  = "charset.unknown"        // a charset label nobody knows
+	FindMislabelled     = "charset.mislabelled"    // bytes not valid for the declared charset; another one decoded them
+	FindEncodedWordBad  = "mime.encoded_word.invalid"
+)
+
+// Limits bound the walk. A zero field means the default.
+type Limits struct {
+	MaxParts      int   // leaf and container parts counted together
+	MaxDepth      int   // multipart or message/rfc822 nesting
+	MaxPartBytes  int64 // decoded bytes kept per part
+	MaxTotalBytes int64 // raw message bytes read, and decoded bytes kept over all parts
+}
+
+// DefaultLimits are generous for real mail and small enough to bound a
+// hostile message: 500 parts, depth 20, 16 MiB per part, 64 MiB in all.
+func DefaultLimits() Limits {
+	return Limits{MaxParts: 500, MaxDepth: 20, MaxPartBytes: 16 << 20, MaxTotalBytes: 64 << 20}
+}
+
+func (l Limits) withDefaults() Limits {
+	d := DefaultLimits()
+	if l.MaxParts <= 0 {
+		l.MaxParts = d.MaxParts
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = d.MaxDepth
+	}
+	if l.MaxPartBytes <= 0 {
+		l.MaxPartBytes = d.MaxPartBytes
+	}
+	if l.MaxTotalBytes <= 0 {
+		l.MaxTotalBytes = d.MaxTotalBytes
+	}
+	return l
+}
+
+// Part is one leaf of the MIME tree.
+type Part struct {
+	Path            string // IMAP-style section number: "1", "1.2"
+	Depth           int    // 0 for the top-level body
+	ContentType     string // lower-case media type, "text/plain" when absent (RFC 2045 5.2)
+	Charset         string // as declared, lower-case
+	DetectedCharset string // the charset that decoded Text, when it differs from Charset
+	Filename        string // decoded (RFC 2231 in any charset, RFC 2047, raw 8-bit)
+	Disposition     string // lower-case: "inline", "attachment" or ""
+	IsText          bool   // text/* (Text is set)
+	HTML            bool   // text/html (Text is the HTML turned into text)
+	Text            string // text parts: UTF-8
+	Body            []byte // decoded bytes of non-text parts and of text attachments
+	Truncated       bool   // Body or Text was cut at Limits.MaxPartBytes
+}
+
+// IsAttachment reports whether the part is meant as a file rather than as
+// the message's own text.
+func (p *Part) IsAttachment() bool {
+	return p.Disposition == "attachment" || p.Filename != "" || !p.IsText
+}
+
+// Message is the walked message.
+type Message struct {
+	Header   []sdk.HeaderField // top-level fields, values decoded to UTF-8
+	Subject  string            // decoded
+	Parts    []*Part           // leaves in document order
+	Findings []string          // distinct anomalies, in the order found
+}
+
+// Get returns the first decoded value of header field name, or "".
+func (m *Message) Get(name string) string {
+	for _, f := range m.Header {
+		if strings.EqualFold(f.Name, name) {
+			return f.Value
+		}
+	}
+	return ""
+}
+
+// Parse reads and walks one message. The error is only ever a read error;
+// malformed input yields Findings.
+func Parse(r io.Reader, lim Limits) (*Message, error) {
+	lim = lim.withDefaults()
+	raw, err := io.ReadAll(io.LimitReader(r, lim.MaxTotalBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	w := &walker{lim: lim, msg: &Message{}}
+	if int64(len(raw)) > lim.MaxTotalBytes {
+		raw = raw[:lim.MaxTotalBytes]
+		w.find(FindTotalLimit)
+	}
+	hdr, body := w.splitHeader(raw)
+	for _, f := range hdr {
+		w.msg.Header = append(w.msg.Header, sdk.HeaderField{Name: f.Name, Value: w.decodeHeader(f.Value)})
+	}
+	w.msg.Subject = w.msg.Get("Subject")
+	w.entity(hdr, body, "", 0)
+	return w.msg, nil
+}
+
+// walker carries the state of one Parse.
+type walker struct {
+	lim     Limits
+	msg     *Message
+	parts   int
+	decoded int64
+	seen    map[string]bool
+}
+
+// find records a finding once.
+func (w *walker) find(f string) {
+	if w.seen == nil {
+		w.seen = map[string]bool{}
+	}
+	if !w.seen[f] {
+		w.seen[f] = true
+		w.msg.Findings = append(w.msg.Findings, f)
+	}
+}
