@@ -22,8 +22,8 @@ type summary struct {
 
 type partSummary struct {
 	Path, ContentType, Charset, DetectedCharset, Filename, Disposition string
-	Text                                                                 string `json:",omitempty"`
-	BodyLen                                                              int
+	Text                                                               string `json:",omitempty"`
+	BodyLen                                                            int
 }
 
 func summarise(m *Message) summary {
