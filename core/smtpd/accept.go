@@ -1,0 +1,255 @@
+package smtpd
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+)
+
+// acceptLoop takes raw connections off one listener. Each is admitted in its
+// own goroutine so that a slow client (PROXY header, pre-greet wait, DNS)
+// never holds up the others.
+func (s *Server) acceptLoop(name string, ln net.Listener) {
+	defer s.loops.Done()
+	first := s.current().listeners[name]
+	var delay time.Duration
+	for {
+		raw, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off, go on.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed", "listener", name, "err", err)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		s.loops.Add(1)
+		go func() {
+			defer s.loops.Done()
+			s.admit(name, first, raw)
+		}()
+	}
+}
+
+// bufConn reads through a bufio.Reader, so that bytes read ahead while
+// parsing a PROXY header are not lost.
+type bufConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (b *bufConn) Read(p []byte) (int, error) { return b.r.Read(p) }
+
+// admit runs everything that comes before the greeting; then go-smtp
+// takes the connection over.
+func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
+	g := s.current()
+	lc := g.listener(name, first)
+	if !s.takeSlot() {
+		s.refuse(raw, replyTooManyConns(g.cfg.Hostname), g, "too many connections")
+		return
+	}
+	br := bufio.NewReaderSize(raw, readBufSize)
+	gc := newGuard(&bufConn{Conn: raw, r: br}, br, g, connInfo{id: newID(), listener: lc}, g.log)
+	gc.info.ip, gc.info.port = addrPort(raw.RemoteAddr())
+	gc.release = func() { s.freeSlot(netip.Addr{}) }
+	gc.log = g.log.With("session", gc.info.id)
+	if !s.prelude(gc) {
+		gc.release()
+		_ = raw.Close()
+		return
+	}
+	ip := gc.info.ip
+	gc.release = func() { s.freeSlot(ip) }
+	if !s.takeIPSlot(ip) {
+		gc.log.Info("refused", "ip", ip.String(), "reason", "too many connections from ip")
+		gc.reply(replyTooManyFromIP(g.cfg.Hostname))
+		s.freeSlot(netip.Addr{})
+		_ = raw.Close()
+		return
+	}
+	if !s.welcome(gc) {
+		_ = gc.Close()
+		return
+	}
+	s.handOver(gc)
+}
+
+// prelude reads a PROXY header where one is expected and does the implicit
+// TLS handshake. false: close the connection.
+func (s *Server) prelude(gc *guardConn) bool {
+	lc, cfg := gc.info.listener, gc.srv.cfg
+	if lc.ProxyProtocol {
+		if !lc.trustedProxy(gc.info.ip) {
+			gc.log.Info("refused", "ip", gc.info.ip.String(), "reason", "PROXY header from untrusted address")
+			return false
+		}
+		h, err := proxyproto.ReadHeaderTimeout(gc.raw, gc.br, cfg.Limits.CommandTimeout.D())
+		if err != nil || h == nil {
+			gc.log.Info("refused", "ip", gc.info.ip.String(), "reason", "bad PROXY header")
+			return false
+		}
+		if h.Command.IsProxy() {
+			gc.info.ip, gc.info.port = addrPort(h.SourceAddr)
+		}
+	}
+	gc.log.Info("connect", "ip", gc.info.ip.String(), "port", gc.info.port, "listener", lc.Name)
+	if lc.TLS == "implicit" {
+		if err := gc.handshake(tlsServer(gc)); err != nil {
+			gc.log.Info("tls handshake failed", "err", err)
+			return false
+		}
+		gc.br = bufio.NewReaderSize(gc.inner, readBufSize)
+	}
+	return true
+}
+
+// welcome runs the pre-greet check, the host name lookup and the connect
+// phase. false: refused (the reply was sent).
+func (s *Server) welcome(gc *guardConn) bool {
+	if s.pregreet(gc) {
+		gc.log.Info("refused", "reason", "pregreet")
+		gc.reply(replyPregreet)
+		return false
+	}
+	gc.info.hostname = lookupHost(gc.srv.d.Resolver, gc.info.ip, gc.srv.cfg.DNS.Timeout.D())
+	if err := connectPhase(gc); err != nil {
+		gc.log.Info("refused", "phase", "connect", "reply", err.Reply())
+		gc.reply(replyLine(err))
+		return false
+	}
+	return true
+}
+
+// pregreet waits limits.pregreet_delay and reports whether the client
+// talked before our greeting (RFC 5321 3.1: the client waits for it).
+func (s *Server) pregreet(gc *guardConn) bool {
+	wait := gc.srv.cfg.Limits.PregreetDelay.D()
+	wait = max(wait, time.Millisecond)
+	_ = gc.inner.SetReadDeadline(time.Now().Add(wait))
+	_, err := gc.br.Peek(1)
+	_ = gc.inner.SetReadDeadline(time.Time{})
+	return err == nil
+}
+
+// handOver gives gc to the current go-smtp server.
+func (s *Server) handOver(gc *guardConn) {
+	s.mu.Lock()
+	s.conns[gc] = true
+	s.live.Add(1)
+	s.mu.Unlock()
+	release := gc.release
+	gc.release = func() {
+		release()
+		s.mu.Lock()
+		delete(s.conns, gc)
+		s.mu.Unlock()
+		s.live.Done()
+	}
+	for {
+		if gc.srv.ln.offer(gc) {
+			return
+		}
+		// A reload (or shutdown) closed that server meanwhile.
+		if s.draining.Load() {
+			gc.reply(replyShuttingDown)
+			_ = gc.Close()
+			return
+		}
+		gc.srv = s.current()
+	}
+}
+
+func (s *Server) refuse(raw net.Conn, reply string, g *generation, reason string) {
+	ip, _ := addrPort(raw.RemoteAddr())
+	g.log.Info("refused", "ip", ip.String(), "reason", reason)
+	_ = raw.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_, _ = io.WriteString(raw, reply+"\r\n")
+	_ = raw.Close()
+}
+
+func (s *Server) takeSlot() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if max := s.gen.cfg.Limits.MaxConnections; max > 0 && s.total >= max {
+		return false
+	}
+	s.total++
+	return true
+}
+
+func (s *Server) takeIPSlot(ip netip.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if max := s.gen.cfg.Limits.MaxConnectionsPerIP; max > 0 && s.perIP[ip] >= max {
+		return false
+	}
+	s.perIP[ip]++
+	return true
+}
+
+// freeSlot gives back the connection slot and, for a valid ip, its per-IP one.
+func (s *Server) freeSlot(ip netip.Addr) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.total--
+	if ip.IsValid() {
+		if s.perIP[ip]--; s.perIP[ip] <= 0 {
+			delete(s.perIP, ip)
+		}
+	}
+}
+
+func addrPort(a net.Addr) (netip.Addr, int) {
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}, 0
+	}
+	return ap.Addr().Unmap(), int(ap.Port())
+}
+
+func newID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// lookupHost returns the forward-confirmed reverse DNS name of ip, or "".
+func lookupHost(r Resolver, ip netip.Addr, timeout time.Duration) string {
+	if r == nil {
+		return ""
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), max(timeout, time.Second))
+	defer cancel()
+	names, err := r.LookupAddr(ctx, ip.String())
+	if err != nil {
+		return ""
+	}
+	for i, name := range names {
+		if i == 3 {
+			break
+		}
+		addrs, err := r.LookupNetIP(ctx, "ip", name)
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if a.Unmap() == ip {
+				return strings.TrimSuffix(name, ".")
+			}
+		}
+	}
+	return ""
+}

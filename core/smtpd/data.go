@@ -1,0 +1,152 @@
+package smtpd
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/portcullis-mta/portcullis/core/pipeline"
+	"github.com/portcullis-mta/portcullis/core/queue"
+	"github.com/portcullis-mta/portcullis/core/smtperr"
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// Data spools the message, runs the data phase and commits what is
+// accepted. The 250 go-smtp sends when Data returns nil comes only after
+// Commit returned, so the message is on disk (RFC 5321 4.1.1.4: "the
+// receiver MUST NOT send OK until it has taken responsibility").
+func (s *session) Data(r io.Reader) error {
+	if s.gc.earlyData {
+		s.gc.earlyData = false
+		return s.refuse("data", errEarlyData)
+	}
+	d, err := s.gc.srv.d.Queue.NewDraft()
+	if err != nil {
+		return s.refuse("data", smtperr.Wrap(err, 451, "4.3.0", "Temporary local problem, try again later"))
+	}
+	defer func() { _ = d.Abort() }()
+	log := s.log.With("queue_id", d.ID())
+	received := s.receivedHeader(d.ID())
+	if _, err := io.WriteString(d, received); err != nil {
+		return toSMTP(log, err)
+	}
+	hc := &headerCapture{}
+	lc := &lineChecker{w: io.MultiWriter(d, hc), limit: s.gc.srv.cfg.Limits.MaxMessageBytes}
+	_, err = io.Copy(lc, r)
+	if err == nil {
+		err = lc.Close()
+	}
+	if err != nil {
+		return s.dataError(err)
+	}
+	size := lc.n + int64(len(received))
+	header := append([]sdk.HeaderField{{Name: "Received", Value: unfold(received[len("Received: "):])}}, hc.fields()...)
+	msg := sdk.NewFileMessage(header, d.Path(), d.Offset(), size)
+	req := &sdk.Request{Phase: sdk.PhaseData, QueueID: d.ID(), Conn: s.conn(),
+		Envelope: sdk.Envelope{From: s.from, Rcpts: s.rcptAddrs()}, Message: msg}
+	dec, e := s.gc.runPhase(req, s.results, errRejectDefault, errTempDefault)
+	if e != nil {
+		log.Info("refused", append([]any{"phase", "data", "reply", e.Reply()}, decisionLog(dec)...)...)
+		return toSMTP(log, e)
+	}
+	return s.finish(log, d, dec, size, len(received))
+}
+
+// dataError maps a failure while reading the message to its reply.
+func (s *session) dataError(err error) error {
+	switch {
+	case errors.Is(err, errBareBytes):
+		return s.refuse("data", errBareLine)
+	case errors.Is(err, errOversize):
+		return s.refuse("data", errTooBig)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		s.gc.closing = true
+		return s.refuse("data", errDataTimeout)
+	}
+	return s.refuse("data", smtperr.Wrap(err, 451, "4.3.0", "Temporary local problem, try again later"))
+}
+
+// finish applies the data-phase decision and commits.
+func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision, size int64, recvLen int) error {
+	env := s.envelope()
+	store := s.gc.srv.d.Queue
+	action := pipeline.Accept
+	if dec != nil {
+		action = dec.Action
+		if len(dec.Redirect) > 0 {
+			env.Rcpts = nil
+			for _, a := range dec.Redirect {
+				env.Rcpts = append(env.Rcpts, &queue.Recipient{Addr: a, Status: queue.RcptPending})
+			}
+			log.Info("redirected", "rcpts", strings.Join(dec.Redirect, ","))
+		}
+	}
+	switch action {
+	case pipeline.Discard:
+		log.Info("discarded", decisionLog(dec)...)
+		return accepted(d.ID())
+	case pipeline.Quarantine:
+		store = s.gc.srv.d.Quarantine
+		env.Reason, env.Tags, env.Results = dec.Reason, dec.Tags, resultSummary(dec.Results)
+	}
+	id, err := s.commit(log, store, d, env, dec, recvLen)
+	if err != nil {
+		return toSMTP(log, smtperr.Wrap(err, 451, "4.3.0", "Temporary local problem, try again later"))
+	}
+	what := "queued"
+	if action == pipeline.Quarantine {
+		what = "quarantined"
+	}
+	log.Info(what, append([]any{"queue_id", id, "size", size, "nrcpt", len(env.Rcpts)}, decisionLog(dec)...)...)
+	return accepted(id)
+}
+
+// accepted is the 250 reply after Commit (CONTRACT.md).
+func accepted(id string) error {
+	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
+		Message: id + " Message accepted for delivery"}
+}
+
+// envelope builds the queue envelope of the transaction.
+func (s *session) envelope() *queue.Envelope {
+	gc, o := s.gc, s.mailOpts
+	now := gc.srv.d.Now()
+	rcpts := make([]*queue.Recipient, len(s.rcpts))
+	for i, r := range s.rcpts {
+		c := *r
+		rcpts[i] = &c
+	}
+	return &queue.Envelope{
+		From: s.from, Rcpts: rcpts, BodyType: string(o.Body), SMTPUTF8: o.UTF8,
+		DSNRet: string(o.Return), DSNEnvID: o.EnvelopeID,
+		Client: queue.Client{
+			IP: gc.info.ip.String(), Port: gc.info.port, HELO: s.sc.Hostname(),
+			Hostname: gc.info.hostname, TLS: gc.tlsState != nil, Listener: gc.info.listener.Name,
+			Trusted: gc.srv.d.Policy.Trusted(gc.info.ip), Authenticated: s.authed, User: s.user,
+		},
+		Received: now, NextAttempt: now,
+	}
+}
+
+// resultSummary flattens stage results for the quarantine envelope.
+func resultSummary(m map[string]*sdk.Result) map[string]string {
+	if len(m) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for name, r := range m {
+		if r == nil {
+			continue
+		}
+		v := string(r.Verdict)
+		if r.Reason != "" {
+			v += ": " + r.Reason
+		}
+		out[name] = v
+	}
+	return out
+}

@@ -1,0 +1,240 @@
+package smtpd
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// guardConn is the net.Conn that go-smtp serves. It sits between the socket
+// (or the TLS connection, which it owns) and go-smtp's line reader, so that it
+// sees every command in plaintext before go-smtp does. go-smtp gets exactly
+// one command line per Read; that keeps replies in order under PIPELINING
+// and leaves nothing buffered in go-smtp when STARTTLS switches transports
+// (RFC 3207 4.2: plaintext sent after STARTTLS is discarded, not executed).
+//
+// It also answers what go-smtp would get wrong: VRFY, EXPN, TURN, BDAT and
+// unknown verbs; counts bad commands; applies the per-read command and data
+// timeouts; and adapts the EHLO reply (STARTTLS, SIZE, no CHUNKING).
+//
+// All fields but the closed flag are used only from the connection's own
+// goroutine (go-smtp reads, handles and writes in one goroutine).
+type guardConn struct {
+	raw   net.Conn      // the socket
+	inner net.Conn      // raw, or the TLS connection over it
+	br    *bufio.Reader // over inner
+	srv   *generation
+	info  connInfo
+	log   *slog.Logger
+
+	tlsState *tls.ConnectionState
+	pend     []byte // rest of a line go-smtp had no room for
+
+	lastVerb   string // the verb of the last line handed to go-smtp
+	saslNext   bool   // a 334 was sent: the next line is a SASL response
+	needEHLO   bool   // after STARTTLS, until the client says EHLO again
+	dataMode   bool   // between 354 and the end-of-data line
+	dataState  int    // end-of-data state machine (same as go-smtp's)
+	earlyData  bool   // bytes were waiting when 354 was written
+	bad        int    // bad commands so far
+	closing    bool   // next Read returns EOF
+	authed     bool   // AUTH succeeded on this connection
+	onTLS      func() // set by the session: forget state after STARTTLS
+	connResult map[string]*sdk.Result
+
+	closeOnce sync.Once
+	release   func() // frees the connection slots
+}
+
+// connInfo is what is known of the client before the greeting.
+type connInfo struct {
+	id       string
+	ip       netip.Addr
+	port     int
+	hostname string // forward-confirmed rDNS, "" if unknown
+	listener *listenerConf
+}
+
+// Verbs go-smtp is allowed to see; everything else is answered here.
+var knownVerbs = map[string]bool{
+	"HELO": true, "EHLO": true, "MAIL": true, "RCPT": true, "DATA": true,
+	"RSET": true, "NOOP": true, "QUIT": true, "AUTH": true,
+}
+
+func newGuard(raw net.Conn, br *bufio.Reader, g *generation, info connInfo, log *slog.Logger) *guardConn {
+	return &guardConn{raw: raw, inner: raw, br: br, srv: g, info: info, log: log}
+}
+
+// verbOf splits a command line the way go-smtp's parseCmd does.
+func verbOf(line string) (verb, arg string) {
+	line = strings.TrimRight(line, "\r\n")
+	if len(line) >= 8 && strings.EqualFold(line[:8], "STARTTLS") {
+		return "STARTTLS", strings.TrimSpace(line[8:])
+	}
+	if len(line) == 4 {
+		return strings.ToUpper(line), ""
+	}
+	if len(line) > 4 && line[4] == ' ' {
+		return strings.ToUpper(line[:4]), strings.TrimSpace(line[5:])
+	}
+	return strings.ToUpper(line), ""
+}
+
+func (c *guardConn) setReadDeadline() {
+	d := c.srv.cfg.Limits.CommandTimeout.D()
+	if c.dataMode {
+		d = c.srv.cfg.Limits.DataTimeout.D()
+	}
+	if d > 0 {
+		_ = c.inner.SetReadDeadline(time.Now().Add(d))
+	}
+}
+
+// Read hands go-smtp one command line, or message bytes inside DATA.
+func (c *guardConn) Read(p []byte) (int, error) {
+	if len(c.pend) > 0 {
+		n := copy(p, c.pend)
+		c.pend = c.pend[n:]
+		return n, nil
+	}
+	for {
+		if c.closing {
+			return 0, io.EOF
+		}
+		c.setReadDeadline()
+		if c.dataMode {
+			return c.readData(p)
+		}
+		line, err := c.br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A line longer than the buffer: go-smtp's MaxLineLength ends it.
+			return copy(p, line), nil
+		}
+		if err != nil && len(line) == 0 {
+			return 0, err
+		}
+		if c.saslNext {
+			c.saslNext = false
+			return c.hand(p, line, "")
+		}
+		verb, arg := verbOf(string(line))
+		if c.intercept(verb, arg) {
+			continue
+		}
+		return c.hand(p, line, verb)
+	}
+}
+
+// hand copies line to p. A line longer than p is handed in pieces; the
+// verb was already checked.
+func (c *guardConn) hand(p, line []byte, verb string) (int, error) {
+	n := copy(p, line)
+	if n < len(line) {
+		// go-smtp's buffer is normally empty when it asks for a line, so
+		// this is rare; the verb was already checked.
+		c.pend = append(c.pend[:0], line[n:]...)
+	}
+	if verb != "" {
+		c.lastVerb = verb
+	}
+	return n, nil
+}
+
+// intercept answers the commands go-smtp must not see. It reports true
+// when it replied itself.
+func (c *guardConn) intercept(verb, arg string) bool {
+	switch {
+	case verb == "STARTTLS":
+		c.startTLS(arg)
+		return true
+	case verb == "VRFY", verb == "EXPN", verb == "TURN", verb == "BDAT":
+		c.reply(replyNotImplemented)
+		return true
+	case !knownVerbs[verb]:
+		c.reply(replyUnknownCommand)
+		return true
+	case c.needEHLO && verb != "EHLO" && verb != "HELO" && verb != "QUIT" && verb != "NOOP" && verb != "RSET":
+		c.reply(replyNeedEHLO)
+		return true
+	case c.srv.draining() && verb == "MAIL":
+		c.reply(replyShuttingDown)
+		c.closing = true
+		return true
+	}
+	if verb == "EHLO" || verb == "HELO" {
+		c.needEHLO = false
+	}
+	return false
+}
+
+// reply writes one of our own replies (counting bad commands).
+func (c *guardConn) reply(line string) {
+	_, _ = c.Write([]byte(line + "\r\n"))
+}
+
+// readData passes message bytes through up to and including the
+// end-of-data line, then returns to command mode.
+func (c *guardConn) readData(p []byte) (int, error) {
+	if c.br.Buffered() == 0 {
+		if _, err := c.br.Peek(1); err != nil {
+			return 0, err
+		}
+	}
+	n := c.br.Buffered()
+	if n > len(p) {
+		n = len(p)
+	}
+	buf, _ := c.br.Peek(n)
+	end := -1
+	for i, b := range buf {
+		c.dataState = nextDataState(c.dataState, b)
+		if c.dataState == dsEOF {
+			end = i + 1
+			break
+		}
+	}
+	if end >= 0 {
+		n = end
+		c.dataMode = false
+		c.dataState = dsBeginLine
+	}
+	copy(p, buf[:n])
+	_, _ = c.br.Discard(n)
+	return n, nil
+}
+
+// The end-of-data states: <CRLF>.<CRLF>, exactly as go-smtp's dataReader
+// recognises it (RFC 5321 4.1.1.4).
+const (
+	dsBeginLine = iota
+	dsDot
+	dsDotCR
+	dsCR
+	dsData
+	dsEOF
+)
+
+func nextDataState(s int, b byte) int {
+	switch {
+	case s == dsBeginLine && b == '.':
+		return dsDot
+	case s == dsDot && b == '\r':
+		return dsDotCR
+	case s == dsDotCR && b == '\n':
+		return dsEOF
+	case s == dsCR && b == '\n':
+		return dsBeginLine
+	case b == '\r':
+		return dsCR
+	}
+	return dsData
+}

@@ -1,0 +1,169 @@
+package smtpd
+
+import (
+	"bufio"
+	"crypto/tls"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Write sends go-smtp's (and our own) replies. go-smtp flushes each reply
+// line separately, so every call is one line; that lets the guard adapt
+// the EHLO reply and see which replies were errors.
+func (c *guardConn) Write(p []byte) (int, error) {
+	line := string(p)
+	code, _ := strconv.Atoi(prefix(line, 3))
+	out := p
+	if c.lastVerb == "EHLO" && code == 250 {
+		rewritten, keep := c.ehloLine(line)
+		if !keep {
+			return len(p), nil
+		}
+		out = []byte(rewritten)
+	}
+	if d := c.srv.cfg.Limits.CommandTimeout.D(); d > 0 {
+		_ = c.inner.SetWriteDeadline(time.Now().Add(d))
+	}
+	if _, err := c.inner.Write(out); err != nil {
+		return 0, err
+	}
+	c.afterReply(code, line)
+	return len(p), nil
+}
+
+func prefix(s string, n int) string {
+	if len(s) < n {
+		return s
+	}
+	return s[:n]
+}
+
+// afterReply tracks the dialog state that replies reveal.
+func (c *guardConn) afterReply(code int, line string) {
+	last := len(line) > 3 && line[3] == ' '
+	switch {
+	case code == 334:
+		c.saslNext = true
+	case code == 354 && c.lastVerb == "DATA":
+		c.dataMode = true
+		c.dataState = dsBeginLine
+		// Bytes already here came before our 354: RFC 2920 3.1 forbids that.
+		c.earlyData = c.br.Buffered() > 0 || len(c.pend) > 0
+	case code == 235:
+		c.authed = true
+	case code >= 500 && code <= 504 && last:
+		c.bad++
+		max := c.srv.cfg.Limits.MaxBadCommands
+		if max > 0 && c.bad > max && !c.closing {
+			c.closing = true
+			c.log.Info("refused", "reason", "too many bad commands", "count", c.bad)
+			c.reply(replyTooManyBad(c.srv.cfg.Hostname))
+		}
+	}
+}
+
+// ehloLine adapts one line of go-smtp's EHLO reply: SIZE carries our limit,
+// CHUNKING is not offered (BDAT bypasses the end-of-data checks), STARTTLS
+// is offered by us because the guard, not go-smtp, owns TLS.
+func (c *guardConn) ehloLine(line string) (string, bool) {
+	if len(line) < 4 {
+		return line, true
+	}
+	sep, kw := line[3:4], strings.TrimRight(line[4:], "\r\n")
+	switch strings.ToUpper(strings.Fields(kw + " x")[0]) {
+	case "CHUNKING":
+		return "", false
+	case "SIZE":
+		if max := c.srv.cfg.Limits.MaxMessageBytes; max > 0 {
+			return "250" + sep + "SIZE " + strconv.FormatInt(max, 10) + "\r\n", true
+		}
+	case "PIPELINING":
+		if c.offerSTARTTLS() {
+			return line + "250-STARTTLS\r\n", true
+		}
+	}
+	return line, true
+}
+
+func (c *guardConn) offerSTARTTLS() bool {
+	return c.tlsState == nil && c.info.listener.TLS == "starttls" && c.srv.tls != nil
+}
+
+// startTLS runs STARTTLS (RFC 3207) on behalf of go-smtp.
+func (c *guardConn) startTLS(arg string) {
+	switch {
+	case arg != "":
+		c.reply(replySyntaxNoParams)
+		return
+	case c.tlsState != nil:
+		c.reply(replyAlreadyTLS)
+		return
+	case !c.offerSTARTTLS():
+		c.reply(replyNotImplemented)
+		return
+	case c.authed:
+		// go-smtp keeps its AUTH state across our transport switch.
+		c.reply(replyBadSequence)
+		return
+	}
+	c.reply(replyReadyTLS)
+	if n := c.br.Buffered() + len(c.pend); n > 0 {
+		// RFC 3207 4.2 / CVE-2011-0411: never act on plaintext sent
+		// together with STARTTLS.
+		c.log.Warn("discarded plaintext sent after STARTTLS", "bytes", n)
+	}
+	c.pend = nil
+	_, _ = c.br.Discard(c.br.Buffered())
+	if err := c.handshake(tlsServer(c)); err != nil {
+		c.log.Info("tls handshake failed", "err", err)
+		c.closing = true
+		return
+	}
+	c.br = bufio.NewReaderSize(c.inner, readBufSize)
+	c.needEHLO = true
+	if c.onTLS != nil {
+		c.onTLS()
+	}
+}
+
+func tlsServer(c *guardConn) *tls.Conn { return tls.Server(c.raw, c.srv.tls) }
+
+// handshake completes a server-side TLS handshake and records the state.
+func (c *guardConn) handshake(tc *tls.Conn) error {
+	if d := c.srv.cfg.Limits.CommandTimeout.D(); d > 0 {
+		_ = c.raw.SetDeadline(time.Now().Add(d))
+	}
+	if err := tc.Handshake(); err != nil {
+		return err
+	}
+	st := tc.ConnectionState()
+	c.tlsState = &st
+	c.inner = tc
+	c.log.Info("tls", "version", tls.VersionName(st.Version), "cipher", tls.CipherSuiteName(st.CipherSuite))
+	return nil
+}
+
+// Close closes the connection once and frees its slots.
+func (c *guardConn) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		err = c.inner.Close()
+		if c.release != nil {
+			c.release()
+		}
+		c.log.Info("disconnect")
+	})
+	return err
+}
+
+// forceClose is Close from another goroutine (shutdown). It closes the
+// socket only; the session's goroutine then unwinds and calls Close.
+func (c *guardConn) forceClose() { _ = c.raw.Close() }
+
+func (c *guardConn) LocalAddr() net.Addr                { return c.raw.LocalAddr() }
+func (c *guardConn) RemoteAddr() net.Addr               { return c.raw.RemoteAddr() }
+func (c *guardConn) SetDeadline(t time.Time) error      { return c.inner.SetDeadline(t) }
+func (c *guardConn) SetReadDeadline(t time.Time) error  { return c.inner.SetReadDeadline(t) }
+func (c *guardConn) SetWriteDeadline(t time.Time) error { return c.inner.SetWriteDeadline(t) }

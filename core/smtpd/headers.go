@@ -1,0 +1,191 @@
+package smtpd
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/emersion/go-message/textproto"
+
+	"github.com/portcullis-mta/portcullis/core/pipeline"
+	"github.com/portcullis-mta/portcullis/core/queue"
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// maxHeaderCapture bounds the top-level header kept in memory for stages;
+// the message itself is never held in memory.
+const maxHeaderCapture = 256 << 10
+
+// headerCapture keeps the top-level header as it streams past.
+type headerCapture struct {
+	buf  bytes.Buffer
+	done bool
+}
+
+func (h *headerCapture) Write(p []byte) (int, error) {
+	if h.done {
+		return len(p), nil
+	}
+	h.buf.Write(p)
+	if i := bytes.Index(h.buf.Bytes(), []byte("\r\n\r\n")); i >= 0 {
+		h.buf.Truncate(i + 4)
+		h.done = true
+	} else if bytes.HasPrefix(h.buf.Bytes(), []byte("\r\n")) {
+		h.buf.Truncate(2) // no header at all
+		h.done = true
+	} else if h.buf.Len() > maxHeaderCapture {
+		h.buf.Truncate(maxHeaderCapture)
+		h.done = true
+	}
+	return len(p), nil
+}
+
+// fields parses what was captured (as much as parses).
+func (h *headerCapture) fields() []sdk.HeaderField {
+	return parseHeader(h.buf.Bytes())
+}
+
+func parseHeader(b []byte) []sdk.HeaderField {
+	hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(b)))
+	var out []sdk.HeaderField
+	for f := hdr.Fields(); f.Next(); {
+		out = append(out, sdk.HeaderField{Name: f.Key(), Value: unfold(f.Value())})
+	}
+	return out
+}
+
+// unfold joins folded lines (RFC 5322 2.2.3).
+func unfold(s string) string {
+	s = strings.ReplaceAll(s, "\r\n", "")
+	return strings.TrimSpace(strings.ReplaceAll(s, "\n", ""))
+}
+
+// sanitize keeps a stage's header value from injecting lines.
+func sanitize(s string) string {
+	return strings.NewReplacer("\r", " ", "\n", " ", "\x00", "").Replace(s)
+}
+
+// addedFields is the prepend for HeaderAdd edits.
+func addedFields(edits []sdk.HeaderEdit) []byte {
+	var b bytes.Buffer
+	for _, e := range edits {
+		if e.Op == sdk.HeaderAdd && validFieldName(e.Name) {
+			fmt.Fprintf(&b, "%s: %s\r\n", e.Name, sanitize(e.Value))
+		}
+	}
+	return b.Bytes()
+}
+
+func validFieldName(n string) bool {
+	if n == "" {
+		return false
+	}
+	for _, c := range []byte(n) {
+		if c <= ' ' || c >= 127 || c == ':' {
+			return false
+		}
+	}
+	return true
+}
+
+// needsRewrite: removals and a subject prefix change the spooled header.
+func needsRewrite(dec *pipeline.Decision) bool {
+	if dec == nil {
+		return false
+	}
+	if dec.SubjectPrefix != "" {
+		return true
+	}
+	for _, e := range dec.Headers {
+		if e.Op == sdk.HeaderRemove {
+			return true
+		}
+	}
+	return false
+}
+
+// commit stores the message in store. The draft is committed as it is when
+// only fields are added; otherwise (fields removed, subject prefixed, or the
+// target is another store) the message is copied into a new draft there,
+// with a new Received header carrying the new queue ID.
+func (s *session) commit(log *slog.Logger, store queue.Store, d queue.Draft, env *queue.Envelope, dec *pipeline.Decision, recvLen int) (string, error) {
+	var prepend []byte
+	if dec != nil {
+		prepend = addedFields(dec.Headers)
+	}
+	if !needsRewrite(dec) && store == s.gc.srv.d.Queue {
+		return d.ID(), d.Commit(env, prepend)
+	}
+	nd, err := store.NewDraft()
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = nd.Abort() }()
+	f, err := os.Open(d.Path())
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	body := io.NewSectionReader(f, d.Offset()+int64(recvLen), d.Size()-int64(recvLen))
+	if _, err := io.WriteString(nd, s.receivedHeader(nd.ID())); err != nil {
+		return "", err
+	}
+	if err := rewriteHeader(nd, bufio.NewReader(body), dec); err != nil {
+		return "", err
+	}
+	if err := nd.Commit(env, prepend); err != nil {
+		return "", err
+	}
+	log.Info("rewritten", "from_queue_id", d.ID(), "queue_id", nd.ID())
+	return nd.ID(), nil
+}
+
+// rewriteHeader copies r to w, dropping removed fields and prefixing the
+// subject, then copies the body unchanged.
+func rewriteHeader(w io.Writer, r *bufio.Reader, dec *pipeline.Decision) error {
+	remove := map[string]bool{}
+	prefix := ""
+	if dec != nil {
+		for _, e := range dec.Headers {
+			if e.Op == sdk.HeaderRemove {
+				remove[strings.ToLower(e.Name)] = true
+			}
+		}
+		prefix = sanitize(dec.SubjectPrefix)
+	}
+	var name string
+	for {
+		line, err := r.ReadSlice('\n')
+		if len(line) == 0 && err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		if string(line) == "\r\n" {
+			if _, err := w.Write(line); err != nil {
+				return err
+			}
+			break
+		}
+		if line[0] != ' ' && line[0] != '\t' {
+			name, _, _ = strings.Cut(string(line), ":")
+			name = strings.ToLower(strings.TrimSpace(name))
+			if name == "subject" && prefix != "" {
+				line = []byte("Subject: " + prefix + " " + strings.TrimLeft(string(line[len("subject:"):]), " \t"))
+			}
+		}
+		if remove[name] {
+			continue
+		}
+		if _, err := w.Write(line); err != nil {
+			return err
+		}
+	}
+	_, err := io.Copy(w, r)
+	return err
+}

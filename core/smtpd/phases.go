@@ -1,0 +1,80 @@
+package smtpd
+
+import (
+	"context"
+	"maps"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/core/pipeline"
+	"github.com/portcullis-mta/portcullis/core/smtperr"
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// sdkConn is what stages see of the connection.
+func (c *guardConn) sdkConn(helo string, authed bool, user string) sdk.Conn {
+	return sdk.Conn{
+		IP:            c.info.ip.String(),
+		Port:          c.info.port,
+		Hostname:      c.info.hostname,
+		HELO:          helo,
+		TLS:           c.tlsState != nil,
+		Listener:      c.info.listener.Name,
+		Trusted:       c.srv.d.Policy.Trusted(c.info.ip),
+		Authenticated: authed,
+		User:          user,
+	}
+}
+
+// phaseTimeout bounds one phase of the pipeline; stages have their own
+// shorter timeouts, this only keeps a stuck runner from holding a session.
+func (c *guardConn) phaseContext() (context.Context, context.CancelFunc) {
+	d := c.srv.cfg.Limits.CommandTimeout.D()
+	if d <= 0 {
+		d = 5 * time.Minute
+	}
+	return context.WithTimeout(context.Background(), d)
+}
+
+// runPhase asks the pipeline about one phase. It returns nil to go on, or
+// the reply to send; an internal failure is 451 4.3.0 (never a silent accept).
+func (c *guardConn) runPhase(req *sdk.Request, results map[string]*sdk.Result, def5, def4 *smtperr.Error) (*pipeline.Decision, *smtperr.Error) {
+	p := c.srv.d.Pipeline
+	if p == nil || !p.Wants(req.Phase) {
+		return nil, nil
+	}
+	req.SessionID = c.info.id
+	ctx, cancel := c.phaseContext()
+	defer cancel()
+	d, err := p.Run(ctx, req, results)
+	if err != nil {
+		e := smtperr.Wrap(err, 451, "4.3.0", "Temporary local problem, try again later")
+		c.log.Warn("pipeline failed", "phase", req.Phase, "err", err)
+		return nil, e
+	}
+	switch d.Action {
+	case pipeline.Reject:
+		return d, decisionError(d, def5)
+	case pipeline.Tempfail:
+		return d, decisionError(d, def4)
+	}
+	return d, nil
+}
+
+// connectPhase runs the connect-phase pipeline before the greeting.
+func connectPhase(c *guardConn) *smtperr.Error {
+	c.connResult = map[string]*sdk.Result{}
+	req := &sdk.Request{Phase: sdk.PhaseConnect, Conn: c.sdkConn("", false, "")}
+	_, e := c.runPhase(req, c.connResult, errConnReject, errConnTempfail)
+	if e != nil && e.Code/100 == 4 {
+		// Before the greeting only 421 (or 554) makes sense (RFC 5321 3.1).
+		e = smtperr.New(421, e.Enhanced, e.Text)
+	}
+	return e
+}
+
+// copyResults starts a transaction's results from the connection's.
+func copyResults(m map[string]*sdk.Result) map[string]*sdk.Result {
+	out := make(map[string]*sdk.Result, len(m))
+	maps.Copy(out, m)
+	return out
+}

@@ -1,0 +1,57 @@
+package smtpd
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// receivedHeader is our trace field (RFC 5321 4.4, with the WITH protocol
+// names of RFC 3848: ESMTP, ESMTPS with TLS, ESMTPA/ESMTPSA authenticated).
+// "for" appears only with one recipient: listing several would disclose
+// Bcc recipients to each other.
+func (s *session) receivedHeader(id string) string {
+	gc := s.gc
+	host := gc.info.hostname
+	if host == "" {
+		host = "unknown"
+	}
+	proto := "ESMTP"
+	if gc.tlsState != nil {
+		proto += "S"
+	}
+	if s.authed {
+		proto += "A"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Received: from %s (%s [%s])\r\n", heloText(s.sc.Hostname()), host, addrLiteral(gc))
+	fmt.Fprintf(&b, "\tby %s (Portcullis) with %s id %s", gc.srv.cfg.Hostname, proto, id)
+	if len(s.rcpts) == 1 {
+		fmt.Fprintf(&b, "\r\n\tfor <%s>", sanitize(s.rcpts[0].Addr))
+	}
+	fmt.Fprintf(&b, ";\r\n\t%s\r\n", s.gc.srv.d.Now().Format(time.RFC1123Z))
+	return b.String()
+}
+
+// addrLiteral is the client address in RFC 5321 4.1.3 form (IPv6: tagged).
+func addrLiteral(gc *guardConn) string {
+	ip := gc.info.ip
+	if ip.Is6() && !ip.Is4In6() {
+		return "IPv6:" + ip.String()
+	}
+	return ip.String()
+}
+
+// heloText keeps the client's HELO argument from breaking the header.
+func heloText(h string) string {
+	h = strings.Map(func(r rune) rune {
+		if r <= ' ' || r == 127 || r == '(' || r == ')' || r == ';' {
+			return -1
+		}
+		return r
+	}, h)
+	if h == "" {
+		return "unknown"
+	}
+	return h
+}

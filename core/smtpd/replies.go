@@ -1,0 +1,107 @@
+package smtpd
+
+import (
+	"errors"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/portcullis-mta/portcullis/core/pipeline"
+	"github.com/portcullis-mta/portcullis/core/smtperr"
+)
+
+// Replies the guard writes itself (RFC 5321 4.2, RFC 3463 codes).
+const (
+	replyNotImplemented = "502 5.5.1 Command not implemented"
+	replyUnknownCommand = "500 5.5.2 Command not recognized"
+	replyNeedEHLO       = "503 5.5.1 Send EHLO first"
+	replyShuttingDown   = "421 4.3.2 Service shutting down, try again later"
+	replySyntaxNoParams = "501 5.5.4 Syntax error, no parameters allowed"
+	replyAlreadyTLS     = "503 5.5.1 TLS already active"
+	replyBadSequence    = "503 5.5.1 Bad sequence of commands"
+	replyReadyTLS       = "220 2.0.0 Ready to start TLS"
+	replyPregreet       = "554 5.5.1 Protocol error: client sent data before greeting"
+)
+
+func replyTooManyBad(host string) string {
+	return "421 4.7.0 " + host + " Too many bad commands, closing connection"
+}
+
+func replyTooManyConns(host string) string {
+	return "421 4.7.0 " + host + " Too many connections, try again later"
+}
+
+func replyTooManyFromIP(host string) string {
+	return "421 4.7.0 " + host + " Too many connections from your address, try again later"
+}
+
+// Errors the session returns through go-smtp.
+var (
+	errAuthRequired  = smtperr.New(530, "5.7.0", "Authentication required")
+	errAuthInvalid   = smtperr.New(535, "5.7.8", "Authentication credentials invalid")
+	errAuthLocked    = smtperr.New(454, "4.7.0", "Too many authentication failures, try again later")
+	errAuthNotHere   = smtperr.New(503, "5.5.1", "Authentication not available")
+	errAuthMech      = smtperr.New(504, "5.5.4", "Unrecognized authentication mechanism")
+	errTooBig        = smtperr.New(552, "5.3.4", "Message size exceeds fixed limit")
+	errTooManyRcpts  = smtperr.New(452, "4.5.3", "Too many recipients")
+	errBareLine      = smtperr.New(550, "5.6.0", "Message contains bare CR, bare LF or NUL")
+	errEarlyData     = smtperr.New(554, "5.5.0", "Protocol error: message sent before the 354 reply")
+	errRejectDefault = smtperr.New(550, "5.7.1", "Message rejected by policy")
+	errRcptDefault   = smtperr.New(550, "5.7.1", "Recipient rejected by policy")
+	errTempDefault   = smtperr.New(451, "4.7.1", "Try again later")
+	errConnReject    = smtperr.New(554, "5.7.1", "Service unavailable")
+	errConnTempfail  = smtperr.New(421, "4.7.0", "Try again later")
+	errDataTimeout   = smtperr.New(421, "4.4.2", "Timeout exceeded, closing connection")
+)
+
+// toSMTP turns any error into the go-smtp reply type, so that go-smtp never
+// writes a plain Go error's text to a client (it does for other types).
+// The cause, if any, goes to the log.
+func toSMTP(log *slog.Logger, err error) error {
+	if err == nil {
+		return nil
+	}
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se
+	}
+	e := smtperr.As(err)
+	if e.Cause != nil {
+		log.Warn("internal error", "reply", e.Reply(), "err", e.Cause)
+	}
+	return &smtp.SMTPError{Code: e.Code, EnhancedCode: enhanced(e.Enhanced, e.Code), Message: e.Text}
+}
+
+// enhanced parses "5.7.1"; a malformed one becomes X.0.0.
+func enhanced(s string, code int) smtp.EnhancedCode {
+	parts := strings.Split(s, ".")
+	if len(parts) == 3 {
+		var ec smtp.EnhancedCode
+		ok := true
+		for i, p := range parts {
+			n, err := strconv.Atoi(p)
+			if err != nil {
+				ok = false
+			}
+			ec[i] = n
+		}
+		if ok {
+			return ec
+		}
+	}
+	return smtp.EnhancedCode{code / 100, 0, 0}
+}
+
+// decisionError is the reply for a reject or tempfail decision: the rule's
+// own reply when it has one, else def.
+func decisionError(d *pipeline.Decision, def *smtperr.Error) *smtperr.Error {
+	if d.Reply != nil && d.Reply.Code >= 400 && d.Reply.Code < 600 {
+		return smtperr.New(d.Reply.Code, d.Reply.Enhanced, d.Reply.Text)
+	}
+	return def
+}
+
+// replyLine is the wire form of err, for replies written outside go-smtp.
+func replyLine(e *smtperr.Error) string { return e.Reply() }

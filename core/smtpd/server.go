@@ -1,0 +1,214 @@
+// Package smtpd is the gateway's SMTP server (RFC 5321) on emersion/go-smtp.
+//
+// go-smtp parses commands and runs the dialog. In front of it sits our own
+// accept loop (connection limits, PROXY protocol, pre-greet detection and
+// the connect-phase pipeline must run before the greeting, but go-smtp only
+// creates a session at EHLO) and a guard connection (guard.go) that owns
+// TLS and sees every command line first. Sessions (session.go, data.go)
+// apply policy, AUTH, limits and the pipeline, and commit accepted mail to
+// the queue before the 250 reply.
+package smtpd
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-sasl"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/pipeline"
+	"github.com/portcullis-mta/portcullis/core/queue"
+)
+
+// Client is what the relay policy sees of a client.
+type Client struct {
+	IP            netip.Addr
+	Authenticated bool
+	User          string
+}
+
+// Policy decides who may send to whom (core/policy through an adapter).
+type Policy interface {
+	// Trusted reports whether ip is in relay.networks.
+	Trusted(ip netip.Addr) bool
+	// CheckMail and CheckRcpt return nil or an *smtperr.Error to send.
+	CheckMail(c Client, from string) error
+	CheckRcpt(c Client, from, rcpt string) error
+}
+
+// Authenticator checks SMTP AUTH credentials (RFC 4954) and keeps the
+// per-IP lockout.
+type Authenticator interface {
+	Mechanisms() []string
+	// NewServer starts one exchange; login is called with the user name
+	// once the credentials check out.
+	NewServer(mech string, login func(user string)) (sasl.Server, error)
+	Locked(ip netip.Addr) bool
+	// Failure records a failed attempt and reports whether it started a lockout.
+	Failure(ip netip.Addr) bool
+	Success(ip netip.Addr)
+}
+
+// Resolver finds the client's host name (net.Resolver satisfies it).
+type Resolver interface {
+	LookupAddr(ctx context.Context, addr string) ([]string, error)
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
+}
+
+// Deps is everything a Server uses. Reload swaps the whole set.
+type Deps struct {
+	Config            *config.Config
+	Queue, Quarantine queue.Store
+	Policy            Policy
+	Auth              Authenticator   // nil: no AUTH offered
+	Pipeline          pipeline.Runner // nil: no stages
+	Resolver          Resolver        // nil: client host names stay "unknown"
+	Logger            *slog.Logger
+	Now               func() time.Time
+}
+
+// Server accepts SMTP connections on every listener of the config.
+type Server struct {
+	mu       sync.Mutex
+	gen      *generation             // what new connections get
+	gens     map[*generation]bool    // generations with live go-smtp servers
+	lns      map[string]net.Listener // by listener name; fixed until restart
+	conns    map[*guardConn]bool
+	total    int
+	perIP    map[netip.Addr]int
+	loops    sync.WaitGroup // accept loops and connections being admitted
+	live     sync.WaitGroup // connections handed to go-smtp
+	draining atomic.Bool
+	log      *slog.Logger
+}
+
+// New checks d and prepares a server; Start binds the listeners.
+func New(d Deps) (*Server, error) {
+	s := &Server{
+		gens:  map[*generation]bool{},
+		lns:   map[string]net.Listener{},
+		conns: map[*guardConn]bool{},
+		perIP: map[netip.Addr]int{},
+	}
+	g, err := s.newGeneration(d)
+	if err != nil {
+		return nil, err
+	}
+	s.gen = g
+	s.log = g.log
+	return s, nil
+}
+
+// Start binds every listener of the config and starts accepting.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.gen
+	for _, lc := range g.listeners {
+		ln, err := net.Listen("tcp", lc.Address)
+		if err != nil {
+			for _, l := range s.lns {
+				_ = l.Close()
+			}
+			return fmt.Errorf("smtpd: listener %s: %w", lc.Name, err)
+		}
+		s.lns[lc.Name] = ln
+		g.log.Info("listening", "listener", lc.Name, "address", ln.Addr().String())
+	}
+	s.startGeneration(g)
+	for name, ln := range s.lns {
+		s.loops.Add(1)
+		go s.acceptLoop(name, ln)
+	}
+	return nil
+}
+
+// Addr is the bound address of a listener (nil before Start).
+func (s *Server) Addr(listener string) net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ln := s.lns[listener]; ln != nil {
+		return ln.Addr()
+	}
+	return nil
+}
+
+// Reload makes new sessions use d (config, policy, pipeline, TLS
+// certificate). Sessions already running finish on what they started
+// with. Listener addresses are bound once: a changed address, or a listener
+// added or removed, takes effect only at restart.
+func (s *Server) Reload(d Deps) error {
+	g, err := s.newGeneration(d)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	old := s.gen
+	s.gen = g
+	s.startGeneration(g)
+	s.mu.Unlock()
+	old.ln.Close() // its Serve returns; its sessions go on
+	return nil
+}
+
+// Shutdown stops accepting, lets sessions finish until ctx is done, then
+// closes those left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	s.mu.Lock()
+	for _, ln := range s.lns {
+		_ = ln.Close()
+	}
+	s.mu.Unlock()
+	s.loops.Wait()
+	s.mu.Lock()
+	for g := range s.gens {
+		g.ln.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.live.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	s.mu.Lock()
+	n := len(s.conns)
+	for c := range s.conns {
+		c.forceClose()
+	}
+	s.mu.Unlock()
+	s.log.Warn("shutdown grace over, closed sessions", "sessions", n)
+	<-done
+	return ctx.Err()
+}
+
+func (s *Server) current() *generation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gen
+}
+
+// loadTLS reads the certificate; nil when no listener needs one.
+func loadTLS(cfg *config.Config) (*tls.Config, error) {
+	need := false
+	for _, l := range cfg.Listeners {
+		need = need || l.TLS == "starttls" || l.TLS == "implicit"
+	}
+	if !need && (cfg.TLS.Cert == "" || cfg.TLS.Key == "") {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLS.Cert, cfg.TLS.Key)
+	if err != nil {
+		return nil, fmt.Errorf("smtpd: tls certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}

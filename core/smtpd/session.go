@@ -1,0 +1,212 @@
+package smtpd
+
+import (
+	"log/slog"
+	"slices"
+	"strings"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"github.com/portcullis-mta/portcullis/core/pipeline"
+	"github.com/portcullis-mta/portcullis/core/queue"
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// session is one SMTP session from EHLO on (go-smtp creates it at EHLO).
+type session struct {
+	gc  *guardConn
+	sc  *smtp.Conn
+	log *slog.Logger
+
+	authed bool
+	user   string
+
+	// The transaction.
+	from     string
+	mailOpts smtp.MailOptions
+	rcpts    []*queue.Recipient
+	results  map[string]*sdk.Result
+}
+
+var _ smtp.AuthSession = (*session)(nil)
+
+// NewSession is go-smtp's hook at the first EHLO: it runs the helo phase.
+func (g *generation) NewSession(sc *smtp.Conn) (smtp.Session, error) {
+	gc, ok := sc.Conn().(*guardConn)
+	if !ok {
+		return nil, toSMTP(g.log, errTempDefault)
+	}
+	s := &session{gc: gc, sc: sc, log: gc.log}
+	gc.onTLS = s.afterTLS
+	req := &sdk.Request{Phase: sdk.PhaseHelo, Conn: s.conn()}
+	if _, e := gc.runPhase(req, gc.connResult, errRejectDefault, errTempDefault); e != nil {
+		s.log.Info("refused", "phase", "helo", "helo", sc.Hostname(), "reply", e.Reply())
+		return nil, toSMTP(s.log, e)
+	}
+	return s, nil
+}
+
+func (s *session) conn() sdk.Conn { return s.gc.sdkConn(s.sc.Hostname(), s.authed, s.user) }
+
+func (s *session) client() Client {
+	return Client{IP: s.gc.info.ip, Authenticated: s.authed, User: s.user}
+}
+
+// afterTLS forgets what was learnt before STARTTLS (RFC 3207 4.2).
+func (s *session) afterTLS() {
+	s.Reset()
+	s.authed, s.user = false, ""
+}
+
+// Reset ends the transaction (RSET, EHLO, after DATA).
+func (s *session) Reset() {
+	s.from, s.mailOpts, s.rcpts, s.results = "", smtp.MailOptions{}, nil, nil
+}
+
+// Logout is the end of the session.
+func (s *session) Logout() error { return nil }
+
+// Mail starts a transaction (RFC 5321 3.3).
+func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if s.gc.info.listener.Auth == "required" && !s.authed {
+		return s.refuse("mail", errAuthRequired, "from", from)
+	}
+	if max := s.gc.srv.cfg.Limits.MaxMessageBytes; max > 0 && opts.Size > max {
+		return s.refuse("mail", errTooBig, "from", from, "size", opts.Size)
+	}
+	if err := s.gc.srv.d.Policy.CheckMail(s.client(), from); err != nil {
+		return s.refuse("mail", err, "from", from)
+	}
+	s.results = copyResults(s.gc.connResult)
+	req := &sdk.Request{Phase: sdk.PhaseMail, Conn: s.conn(), Envelope: sdk.Envelope{From: from}}
+	if _, e := s.gc.runPhase(req, s.results, errRejectDefault, errTempDefault); e != nil {
+		s.results = nil
+		return s.refuse("mail", e, "from", from)
+	}
+	s.from, s.mailOpts = from, *opts
+	s.log.Info("mail", "from", from, "size", opts.Size)
+	return nil
+}
+
+// Rcpt adds one recipient; a refusal applies to it alone.
+func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if max := s.gc.srv.cfg.Limits.MaxRecipients; max > 0 && len(s.rcpts) >= max {
+		return s.refuse("rcpt", errTooManyRcpts, "rcpt", to)
+	}
+	if err := s.gc.srv.d.Policy.CheckRcpt(s.client(), s.from, to); err != nil {
+		return s.refuse("rcpt", err, "rcpt", to)
+	}
+	req := &sdk.Request{Phase: sdk.PhaseRcpt, Conn: s.conn(),
+		Envelope: sdk.Envelope{From: s.from, Rcpts: s.rcptAddrs(), Rcpt: to}}
+	if _, e := s.gc.runPhase(req, s.results, errRcptDefault, errTempDefault); e != nil {
+		return s.refuse("rcpt", e, "rcpt", to)
+	}
+	s.rcpts = append(s.rcpts, newRecipient(to, opts))
+	s.log.Info("rcpt", "rcpt", to, "result", "accepted")
+	return nil
+}
+
+// refuse logs a refusal with its reason and returns the reply for go-smtp.
+func (s *session) refuse(phase string, err error, attrs ...any) error {
+	e := toSMTP(s.log, err)
+	args := append([]any{"phase", phase, "reply", e.(*smtp.SMTPError).Message, "code", e.(*smtp.SMTPError).Code}, attrs...)
+	s.log.Info("refused", args...)
+	return e
+}
+
+func (s *session) rcptAddrs() []string {
+	out := make([]string, len(s.rcpts))
+	for i, r := range s.rcpts {
+		out[i] = r.Addr
+	}
+	return out
+}
+
+// newRecipient keeps the DSN parameters (RFC 3461 4.1, 4.2).
+func newRecipient(to string, opts *smtp.RcptOptions) *queue.Recipient {
+	r := &queue.Recipient{Addr: to, Status: queue.RcptPending}
+	if opts == nil {
+		return r
+	}
+	for _, n := range opts.Notify {
+		r.Notify = append(r.Notify, string(n))
+	}
+	if opts.OriginalRecipient != "" {
+		r.ORCPT = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
+	}
+	return r
+}
+
+// authAllowed: AUTH only under TLS or from loopback (RFC 4954 4: no
+// cleartext passwords on the wire), and only where the listener allows it.
+func (s *session) authAllowed() bool {
+	gc := s.gc
+	if gc.srv.d.Auth == nil || gc.info.listener.Auth == "none" || gc.info.listener.Auth == "" {
+		return false
+	}
+	return gc.tlsState != nil || gc.info.ip.IsLoopback()
+}
+
+// AuthMechanisms lists what EHLO offers.
+func (s *session) AuthMechanisms() []string {
+	if !s.authAllowed() {
+		return nil
+	}
+	return s.gc.srv.d.Auth.Mechanisms()
+}
+
+// Auth starts one SASL exchange (RFC 4954).
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	a := s.gc.srv.d.Auth
+	switch {
+	case !s.authAllowed():
+		return nil, toSMTP(s.log, errAuthNotHere)
+	case a.Locked(s.gc.info.ip):
+		s.log.Info("auth", "mechanism", mech, "result", "locked out")
+		return nil, toSMTP(s.log, errAuthLocked)
+	case !slices.ContainsFunc(a.Mechanisms(), func(m string) bool { return strings.EqualFold(m, mech) }):
+		return nil, toSMTP(s.log, errAuthMech)
+	}
+	var user string
+	inner, err := a.NewServer(mech, func(u string) { user = u })
+	if err != nil {
+		return nil, toSMTP(s.log, err)
+	}
+	return &saslGuard{inner: inner, s: s, mech: mech, user: &user}, nil
+}
+
+// saslGuard turns any failure into 535 (never the SASL library's text)
+// and feeds the lockout.
+type saslGuard struct {
+	inner sasl.Server
+	s     *session
+	mech  string
+	user  *string
+}
+
+func (g *saslGuard) Next(resp []byte) ([]byte, bool, error) {
+	ch, done, err := g.inner.Next(resp)
+	s, a, ip := g.s, g.s.gc.srv.d.Auth, g.s.gc.info.ip
+	if err != nil {
+		s.log.Info("auth", "user", *g.user, "mechanism", g.mech, "result", "failed")
+		if a.Failure(ip) {
+			s.log.Warn("auth lockout started", "ip", ip.String())
+		}
+		return nil, false, toSMTP(s.log, errAuthInvalid)
+	}
+	if done {
+		a.Success(ip)
+		s.authed, s.user = true, *g.user
+		s.log.Info("auth", "user", s.user, "mechanism", g.mech, "result", "ok")
+	}
+	return ch, done, nil
+}
+
+// decisionLog is the common attributes of a pipeline decision.
+func decisionLog(d *pipeline.Decision) []any {
+	if d == nil {
+		return nil
+	}
+	return []any{"action", string(d.Action), "rule", d.Rule, "reason", d.Reason}
+}
