@@ -1,0 +1,137 @@
+package config
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestBadConfigs asserts the exact message and position of each problem.
+// In want, "F" stands for the config file's path.
+func TestBadConfigs(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"syntax error", "hostname: [a\n", []string{"F:1:1: did not find expected ',' or ']'"}},
+		{"unknown top key", minimal + "hostnme: x\n", []string{`F:5:1: unknown key "hostnme"`}},
+		{"unknown nested key", minimal + "    adress: x\n", []string{`F:5:5: unknown key "listeners[0].adress"`}},
+		{"duplicate key", minimal + "hostname: b.test\n", []string{`F:5:1: duplicate key "hostname"`}},
+		{"root not mapping", "- a\n", []string{"F:1:1: config: want a mapping of keys", "F:1:1: listeners: at least one listener is needed"}},
+		{"empty file", "", []string{"F:1:1: listeners: at least one listener is needed"}},
+		{"bad hostname", "hostname: a..b\nlisteners: [{name: x, address: ':25'}]\n",
+			[]string{`F:1:11: hostname: "a..b" is not a valid host name`}},
+		{"no listeners", "hostname: a.test\nlisteners: []\n", []string{"F:2:12: listeners: at least one listener is needed"}},
+		{"listener problems", `hostname: a.test
+listeners:
+  - {name: a, address: "nope", tls: tls, auth: maybe}
+  - {name: a, address: ":99999"}
+  - {address: ":25", proxy_protocol: true}
+`, []string{
+			`F:3:24: listeners[0].address: "nope" is not host:port`,
+			`F:3:37: listeners[0].tls: "tls" is not one of none, starttls, implicit`,
+			`F:3:48: listeners[0].auth: "maybe" is not one of none, optional, required`,
+			`F:4:12: listeners[1].name: duplicate listener name "a"`,
+			`F:4:24: listeners[1].address: ":99999": invalid port "99999"`,
+			`F:5:5: listeners[2].name: must not be empty`,
+			`F:5:38: listeners[2].proxy_protocol: needs trusted_proxies (who may claim a client address)`,
+		}},
+		{"starttls without cert", minimal + "    tls: starttls\n", []string{"F:5:10: listeners[0].tls: starttls needs tls.cert and tls.key"}},
+		{"auth without users", minimal + "    auth: required\n", []string{"F:5:11: listeners[0].auth: required needs relay.users_file"}},
+		{"missing cert files", minimal + "tls: {cert: c.pem, key: k.pem}\n", []string{
+			"F:5:13: tls.cert: D/c.pem: no such file or directory",
+			"F:5:25: tls.key: D/k.pem: no such file or directory",
+		}},
+		{"cert without key", minimal + "tls: {cert: p.yaml}\n", []string{"F:5:6: tls: cert without key"}},
+		{"bad types", minimal + "limits: {max_connections: lots, data_timeout: 5 minutes}\nlisteners2: 1\n", []string{
+			`F:5:27: limits.max_connections: want a whole number, got "lots"`,
+			`F:5:47: limits.data_timeout: invalid duration "5 minutes" (use Go syntax like 90s, 5m, 2h, or days like 5d)`,
+			`F:6:1: unknown key "listeners2"`,
+		}},
+		{"bool", minimal + "    proxy_protocol: yes\n", []string{`F:5:21: listeners[0].proxy_protocol: want true or false, got "yes"`}},
+		{"list expected", minimal + "relay: {domains: example.test}\n", []string{"F:5:18: relay.domains: want a list"}},
+		{"relay problems", minimal + `relay:
+  domains: [ok.test, "bad domain", "*.", "-x.test"]
+  networks: ["10.0.0.0/33", "192.168.1.0,255.0.255.0", "10.0.0.1,255.255.255.0", "fe80::1%eth0"]
+  users_file: users.txt
+`, []string{
+			`F:6:22: relay.domains[1]: "bad domain" is not a domain name (example.test, or .example.test / *.example.test for subdomains)`,
+			`F:6:36: relay.domains[2]: "*." is not a domain name (example.test, or .example.test / *.example.test for subdomains)`,
+			`F:6:42: relay.domains[3]: "-x.test" is not a domain name (example.test, or .example.test / *.example.test for subdomains)`,
+			`F:7:14: relay.networks[0]: invalid network "10.0.0.0/33"`,
+			`F:7:29: relay.networks[1]: mask "255.0.255.0" is not contiguous`,
+			`F:7:82: relay.networks[3]: invalid network "fe80::1%eth0" (want CIDR, address, or address,mask)`,
+			"F:8:15: relay.users_file: D/users.txt: no such file or directory",
+		}},
+		{"route problems", minimal + `routes:
+  - {domains: [], next_hop: "10.0.0.5", tls: maybe}
+  - {domains: ["*.", "x.test"], next_hop: mx, concurrency: 0}
+  - domains: ["*"]
+    next_hop: "isp.test:587"
+    auth: {username: u}
+  - domains: ["*"]
+    next_hop: "isp.test:587"
+    tls: none
+    auth: {username: u, password_file: p.yaml}
+  - {next_hop: ":25"}
+`, []string{
+			`F:6:15: routes[0].domains: must list at least one domain (or "*")`,
+			`F:6:29: routes[0].next_hop: want "mx" or host:port: "10.0.0.5" is not host:port`,
+			`F:6:46: routes[0].tls: "maybe" is not one of none, opportunistic, required, implicit`,
+			`F:7:16: routes[1].domains[0]: "*." is not a domain, "*.suffix" or "*"`,
+			"F:7:60: routes[1].concurrency: must be positive",
+			"F:10:11: routes[2].auth.password_file: must be set",
+			"F:10:11: routes[2].tls: opportunistic would send the password without TLS; use required or implicit, or set auth.allow_plaintext",
+			"F:13:10: routes[3].tls: none would send the password without TLS; use required or implicit, or set auth.allow_plaintext",
+			`F:15:5: routes[4].domains: must list at least one domain (or "*")`,
+			`F:15:16: routes[4].next_hop: want "mx" or host:port: ":25" has no host`,
+		}},
+		{"queue problems", minimal + "queue: {retry: [], max_age: 0, bounce: sometimes, workers: -1, dir: ''}\n", []string{
+			"F:5:16: queue.retry: must list at least one interval",
+			"F:5:29: queue.max_age: must be positive",
+			`F:5:40: queue.bounce: "sometimes" is not one of local, all, none`,
+			"F:5:60: queue.workers: must be positive",
+			"F:5:69: queue.dir: must not be empty",
+		}},
+		{"negative retry", minimal + "queue: {retry: [1m, 0s]}\n", []string{"F:5:21: queue.retry[1]: must be positive"}},
+		{"misc problems", minimal + `log: {format: xml, level: loud}
+metrics: {address: "9425"}
+dns: {servers: ["8.8.8.8"], timeout: 0s}
+state: {redis: "http://x"}
+dkim: {sign: [{domain: "", selector: "", key: missing.key}]}
+include: ["[a-"]
+limits: {max_line_length: 512, max_recipients: 0}
+`, []string{
+			`F:5:15: log.format: "xml" is not one of text, json`,
+			`F:5:27: log.level: "loud" is not one of debug, info, warn, error`,
+			`F:6:20: metrics.address: "9425" is not host:port`,
+			`F:7:17: dns.servers[0]: "8.8.8.8" is not host:port`,
+			"F:7:38: dns.timeout: must be positive",
+			`F:8:16: state.redis: "http://x" is not a redis:// or rediss:// URL`,
+			`F:9:24: dkim.sign[0].domain: "" is not a domain name`,
+			"F:9:38: dkim.sign[0].selector: must not be empty",
+			"F:9:47: dkim.sign[0].key: D/missing.key: no such file or directory",
+			"F:10:11: include[0]: bad pattern: syntax error in pattern",
+			"F:11:27: limits.max_line_length: RFC 5321 4.5.3.1.6 requires at least 1000",
+			"F:11:48: limits.max_recipients: must be positive",
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := write(t, dir, "p.yaml", c.yaml)
+			_, err := Load(path)
+			if err == nil {
+				t.Fatal("loaded without error")
+			}
+			got := strings.Split(err.Error(), "\n")
+			r := strings.NewReplacer(path+":", "F:", dir+string(filepath.Separator), "D/")
+			for i := range got {
+				got[i] = r.Replace(got[i])
+			}
+			if strings.Join(got, "\n") != strings.Join(c.want, "\n") {
+				t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
+			}
+		})
+	}
+}
