@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/examples"
+)
+
+func run(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = dispatch(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.yaml")
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(good, []byte("hostname: a.test\nlisteners: [{name: a, address: ':25'}]\n"), 0o644)
+	os.WriteFile(bad, []byte("hostname: a.test\nlistenrs: []\nlog: {level: loud}\n"), 0o644)
+	cases := []struct {
+		name     string
+		args     []string
+		code     int
+		stdout   string
+		inStderr string
+	}{
+		{"ok", []string{"check", "-c", good}, 0, "ok: " + good + "\n", ""},
+		{"embedded default", []string{"check"}, 0, "ok: " + embeddedConfigName + "\n", ""},
+		{"quickstart file", []string{"check", "-c", "../../examples/quickstart/portcullis.yaml"}, 0,
+			"ok: ../../examples/quickstart/portcullis.yaml\n", ""},
+		{"every problem", []string{"check", "-c", bad}, 1, bad + ":1:1: listeners: at least one listener is needed\n" +
+			bad + ":2:1: unknown key \"listenrs\"\n" +
+			bad + ":3:14: log.level: \"loud\" is not one of debug, info, warn, error\n", ""},
+		{"missing file", []string{"check", "-c", filepath.Join(dir, "none.yaml")}, 1,
+			filepath.Join(dir, "none.yaml") + ": no such file or directory\n", ""},
+		{"bad flag", []string{"check", "-x"}, 2, "", "flag provided but not defined: -x"},
+		{"stray argument", []string{"check", good}, 2, "", "unexpected argument"},
+		{"help", []string{"check", "-h"}, 0, "", "-c FILE"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errs := run(c.args...)
+			if code != c.code || out != c.stdout || !strings.Contains(errs, c.inStderr) {
+				t.Errorf("got %d %q %q; want %d %q, stderr containing %q", code, out, errs, c.code, c.stdout, c.inStderr)
+			}
+		})
+	}
+}
+
+func TestCheckRunsExtraChecks(t *testing.T) {
+	saved := extraChecks
+	t.Cleanup(func() { extraChecks = saved })
+	var seen *config.Config
+	extraChecks = append(extraChecks, func(cfg *config.Config) []error {
+		seen = cfg
+		return []error{
+			&config.Error{File: "rules.yaml", Line: 3, Col: 7, Msg: "unknown action"},
+			errors.New("plain problem"),
+		}
+	})
+	code, out, _ := run("check")
+	want := "rules.yaml:3:7: unknown action\nplain problem\n"
+	if code != 1 || out != want || seen == nil || seen.Hostname != "mx.example.test" {
+		t.Errorf("got %d %q (cfg %v); want 1 %q", code, out, seen != nil, want)
+	}
+}
+
+// TestEmbeddedMatchesFile guards against the embed going stale and checks
+// that the embedded config resolves relative paths from the working directory.
+func TestEmbeddedMatchesFile(t *testing.T) {
+	file, err := os.ReadFile("../../examples/quickstart/portcullis.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(file, examples.Quickstart) {
+		t.Error("examples.Quickstart differs from examples/quickstart/portcullis.yaml")
+	}
+	cfg, err := loadConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd, _ := os.Getwd()
+	if cfg.Queue.Dir != filepath.Join(wd, "spool") || cfg.Path != "" || cfg.Dir != wd {
+		t.Errorf("embedded config paths: dir %q queue %q path %q", cfg.Dir, cfg.Queue.Dir, cfg.Path)
+	}
+}
