@@ -1,0 +1,204 @@
+package delivery
+
+import (
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/queue"
+)
+
+// mayBounce applies queue.bounce: "local" notifies only senders we know
+// (authenticated, or from relay.networks), so that mail with a forged
+// outside sender does not make us a backscatter source; "all" and "none"
+// say what they mean. A DSN never gets a DSN, and <> gets none
+// (RFC 3464 4, RFC 5321 4.5.5).
+func mayBounce(policy string, env *queue.Envelope) bool {
+	if env.IsDSN || env.From == "" {
+		return false
+	}
+	switch policy {
+	case "all":
+		return true
+	case "none":
+		return false
+	}
+	return env.Client.Trusted || env.Client.Authenticated
+}
+
+// wants applies the recipient's NOTIFY (RFC 3461 4.1): NEVER, or a list; no
+// NOTIFY means failures and delays are reported.
+func wants(r *queue.Recipient, what string) bool {
+	if len(r.Notify) == 0 {
+		return what == "FAILURE" || what == "DELAY"
+	}
+	return slices.ContainsFunc(r.Notify, func(n string) bool { return strings.EqualFold(n, what) })
+}
+
+// notify queues the DSNs this attempt owes: a failure report for newly
+// failed recipients, and once, after queue.delay_notice, the delay notice.
+func (m *Manager) notify(s *settings, env *queue.Envelope, failed []*queue.Recipient, now time.Time, open opener) {
+	allowed := mayBounce(s.bounce, env)
+	var report []*queue.Recipient
+	for _, r := range failed {
+		if !r.DSNSent && wants(r, "FAILURE") {
+			report = append(report, r)
+		}
+		r.DSNSent = true // decided once, whether sent or not
+	}
+	if allowed && len(report) > 0 {
+		d := &dsn{kind: dsnFailed, hostname: s.hostname, env: env, rcpts: report, now: now}
+		queueDSN(m.d.Queue, m.log, d, open)
+	}
+	pending := env.Pending()
+	if s.delayNotice <= 0 || env.DelayNotified || len(pending) == 0 || now.Sub(env.Received) < s.delayNotice {
+		return
+	}
+	env.DelayNotified = true
+	var late []*queue.Recipient
+	for _, r := range pending {
+		if wants(r, "DELAY") {
+			late = append(late, r)
+		}
+	}
+	if allowed && len(late) > 0 {
+		d := &dsn{kind: dsnDelayed, hostname: s.hostname, env: env, rcpts: late, now: now,
+			retryEnd: env.Received.Add(s.maxAge)}
+		queueDSN(m.d.Queue, m.log, d, open)
+	}
+}
+
+// queueDSN commits d into store, addressed to the original sender. A DSN
+// that cannot be made is logged and dropped: it must not hold up or loop
+// the original.
+func queueDSN(store queue.Store, log *slog.Logger, d *dsn, open opener) error {
+	err := commitDSN(store, d, open)
+	if err != nil {
+		log.Error("delivery: DSN dropped", "queue_id", d.env.ID, "to", d.env.From, "err", err)
+		return err
+	}
+	log.Info("delivery: DSN queued", "queue_id", d.env.ID, "dsn_id", d.id, "to", d.env.From,
+		"action", map[dsnKind]string{dsnFailed: "failed", dsnDelayed: "delayed"}[d.kind], "rcpts", len(d.rcpts))
+	return nil
+}
+
+func commitDSN(store queue.Store, d *dsn, open opener) error {
+	draft, err := store.NewDraft()
+	if err != nil {
+		return err
+	}
+	defer draft.Abort()
+	d.id = draft.ID()
+	orig, err := open()
+	if err != nil {
+		return err
+	}
+	defer orig.Close()
+	if err := d.write(draft, orig); err != nil {
+		return err
+	}
+	body := "7BIT"
+	if d.env.BodyType == "8BITMIME" || d.env.SMTPUTF8 || !isASCII(d.env.From) {
+		body = "8BITMIME"
+	}
+	env := &queue.Envelope{
+		From:        "",
+		Rcpts:       []*queue.Recipient{{Addr: d.env.From, Status: queue.RcptPending}},
+		BodyType:    body,
+		SMTPUTF8:    !isASCII(d.env.From),
+		Client:      queue.Client{IP: "127.0.0.1", Trusted: true, Listener: "dsn"},
+		Received:    d.now,
+		NextAttempt: d.now,
+		IsDSN:       true,
+	}
+	return draft.Commit(env, nil)
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}
+
+// leaser is a store that can lease one message by ID. core/queue's Dir does
+// not offer it today; Bounce then finds the message through Lease.
+type leaser interface {
+	LeaseID(id string) (queue.Lease, error)
+}
+
+// Bounce fails every pending recipient of message id now (`portcullis
+// queue bounce ID`) and queues the failure DSN as the bounce policy says.
+func Bounce(cfg *config.Config, store queue.Store, id string, now time.Time) error {
+	s, err := newSettings(cfg)
+	if err != nil {
+		return err
+	}
+	l, err := leaseID(store, id, now)
+	if err != nil {
+		return err
+	}
+	env := l.Envelope()
+	pending := env.Pending()
+	for _, r := range pending {
+		r.Status = queue.RcptFailed
+		r.LastReply = "554 5.0.0 message bounced by the administrator"
+	}
+	if len(pending) > 0 && mayBounce(s.bounce, env) {
+		var report []*queue.Recipient
+		for _, r := range pending {
+			if wants(r, "FAILURE") {
+				report = append(report, r)
+			}
+			r.DSNSent = true
+		}
+		if len(report) > 0 {
+			d := &dsn{kind: dsnFailed, hostname: s.hostname, env: env, rcpts: report, now: now}
+			if err := commitDSN(store, d, l.Open); err != nil {
+				l.Release()
+				return fmt.Errorf("bounce %s: DSN: %w", id, err)
+			}
+		}
+	}
+	return l.Update(env)
+}
+
+// leaseID takes message id. Without LeaseID the message is made due now and
+// the due messages leased one by one until it comes up; the others are
+// released at once, unchanged.
+func leaseID(store queue.Store, id string, now time.Time) (queue.Lease, error) {
+	if ls, ok := store.(leaser); ok {
+		return ls.LeaseID(id)
+	}
+	if _, err := store.Get(id); err != nil {
+		return nil, err
+	}
+	if err := store.Flush(id); err != nil {
+		return nil, err
+	}
+	var others []queue.Lease
+	defer func() {
+		for _, o := range others {
+			o.Release()
+		}
+	}()
+	for {
+		l, err := store.Lease(now.Add(time.Second))
+		if err != nil {
+			if err == queue.ErrEmpty {
+				return nil, queue.ErrLeased // it is due but someone else holds it
+			}
+			return nil, err
+		}
+		if l.Envelope().ID == id {
+			return l, nil
+		}
+		others = append(others, l)
+	}
+}
+

@@ -1,0 +1,201 @@
+package delivery
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+
+	"github.com/emersion/go-sasl"
+	"github.com/portcullis-mta/portcullis/core/delivery/smtpc"
+	"github.com/portcullis-mta/portcullis/core/dnsresolve"
+)
+
+// hop is one address to try for a destination.
+type hop struct {
+	host string
+	addr netip.AddrPort
+}
+
+// hops lists the addresses for domain via rt in the order to try them:
+// the route's host, or the MX hosts by preference (RFC 5321 5.1), or the
+// domain itself when it has no MX. The reply says why there are none.
+func (m *Manager) hops(ctx context.Context, rt *route, domain string) ([]hop, *smtpc.Reply) {
+	names, port := []string{rt.host}, uint16(25)
+	if !rt.mx {
+		p, _ := strconv.ParseUint(rt.port, 10, 16)
+		port = uint16(p)
+	} else {
+		mxs, err := m.d.Resolver.LookupMX(ctx, domain)
+		if err != nil {
+			return nil, dnsReply(domain, err)
+		}
+		names = names[:0]
+		for _, mx := range mxs {
+			names = append(names, mx.Host)
+		}
+		if len(names) == 0 {
+			names = []string{domain} // RFC 5321 5.1: the implicit MX
+		}
+	}
+	var out []hop
+	var lastErr error
+	for _, n := range names {
+		addrs, err := m.d.Resolver.LookupIP(ctx, n)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		for _, a := range addrs {
+			out = append(out, hop{host: n, addr: netip.AddrPortFrom(a, port)})
+		}
+	}
+	if len(out) == 0 {
+		return nil, dnsReply(names[0], lastErr)
+	}
+	return out, nil
+}
+
+// dnsReply turns a lookup failure into the reply logged and put in DSNs.
+func dnsReply(name string, err error) *smtpc.Reply {
+	var e *dnsresolve.Error
+	switch {
+	case errors.As(err, &e) && e.NullMX:
+		return smtpc.NewReply(556, "5.1.10", "%s does not accept mail (null MX)", name) // RFC 7505 3.2
+	case errors.As(err, &e) && e.NotFound:
+		return smtpc.NewReply(550, "5.1.2", "%s: host or domain not found", name)
+	case err == nil:
+		return smtpc.NewReply(550, "5.4.4", "%s: no address to deliver to", name)
+	}
+	return smtpc.NewReply(451, "4.4.3", "%s: DNS lookup failed, will retry", name)
+}
+
+// errNoTLS and errNoAuth are refusals of our own, made before sending
+// anything that must not go out in clear.
+var (
+	errNoTLS      = smtpc.NewReply(451, "4.7.10", "TLS required by route but not offered by next hop")
+	errClearAuth  = smtpc.NewReply(451, "4.7.10", "AUTH refused: credentials are never sent without TLS (auth.allow_plaintext off)")
+	errNoAuthMech = smtpc.NewReply(451, "4.7.12", "AUTH required by route but next hop offers no mechanism we know")
+	errShutdown   = smtpc.NewReply(451, "4.3.2", "delivery interrupted by shutdown")
+)
+
+// connect opens a session with h: greeting, EHLO, TLS as the route says,
+// and AUTH when the route has credentials.
+func (m *Manager) connect(ctx context.Context, s *settings, rt *route, key string, h hop) (*conn, error) {
+	nc, err := m.d.Dial(ctx, "tcp", h.addr.String())
+	if err != nil {
+		return nil, err
+	}
+	c := smtpc.New(nc, m.d.Timeout)
+	cn := &conn{c: c, key: key, host: h.host, addr: h.addr.String()}
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	if err := m.handshake(ctx, s, rt, cn); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return cn, nil
+}
+
+func (m *Manager) handshake(ctx context.Context, s *settings, rt *route, cn *conn) error {
+	c := cn.c
+	if rt.tls == tlsImplicit {
+		if err := c.WrapTLS(ctx, m.tlsConfig(rt, cn.host)); err != nil {
+			return err
+		}
+	}
+	if err := c.Greet(); err != nil {
+		return err
+	}
+	if err := c.Hello(s.hostname); err != nil {
+		return err
+	}
+	if rt.tls == tlsOpportunistic || rt.tls == tlsRequired {
+		if ok, _ := c.Ext("STARTTLS"); ok {
+			if err := c.StartTLS(ctx, m.tlsConfig(rt, cn.host)); err != nil {
+				return err
+			}
+		} else if rt.tls == tlsRequired {
+			return errNoTLS
+		}
+	}
+	_, cn.tls = c.TLS()
+	if rt.auth == nil {
+		return nil
+	}
+	a, err := chooseAuth(rt.auth, c.AuthMechs(), cn.tls)
+	if err != nil {
+		return err
+	}
+	return c.Auth(a)
+}
+
+// chooseAuth picks a mechanism the server offers (RFC 4954). Over TLS PLAIN
+// is preferred (simplest, and the channel protects it), then LOGIN, then
+// CRAM-MD5. In clear only CRAM-MD5 keeps the password off the wire, and even
+// it is used only when the route allows plaintext AUTH.
+func chooseAuth(a *routeAuth, offered []string, tlsOn bool) (sasl.Client, error) {
+	order := []string{"PLAIN", "LOGIN", "CRAM-MD5"}
+	if !tlsOn {
+		if !a.allowPlain {
+			return nil, errClearAuth
+		}
+		order = []string{"CRAM-MD5", "PLAIN", "LOGIN"}
+	}
+	for _, mech := range order {
+		if !slices.Contains(offered, mech) {
+			continue
+		}
+		switch mech {
+		case "PLAIN":
+			return sasl.NewPlainClient("", a.user, a.pass), nil
+		case "LOGIN":
+			return smtpc.LoginClient(a.user, a.pass), nil
+		default:
+			return smtpc.CramMD5Client(a.user, a.pass), nil
+		}
+	}
+	return nil, errNoAuthMech
+}
+
+// tlsConfig is the base config for host with the route's verification.
+func (m *Manager) tlsConfig(rt *route, host string) *tls.Config {
+	var cfg *tls.Config
+	if m.d.TLSConfig != nil {
+		cfg = m.d.TLSConfig(host)
+	}
+	if cfg == nil {
+		cfg = &tls.Config{}
+	} else {
+		cfg = cfg.Clone()
+	}
+	if cfg.ServerName == "" {
+		cfg.ServerName = host
+	}
+	cfg.InsecureSkipVerify = !rt.verify
+	if cfg.MinVersion == 0 {
+		cfg.MinVersion = tls.VersionTLS12
+	}
+	return cfg
+}
+
+// connReply turns a failure to set up a session into a temporary reply.
+func connReply(h hop, err error) *smtpc.Reply {
+	var r *smtpc.Reply
+	if errors.As(err, &r) {
+		if r.Code/100 == 5 {
+			// A refusal before any transaction (greeting, EHLO, AUTH): the
+			// next host, or a later attempt, may do better.
+			return smtpc.NewReply(451, "4.4.0", "%s said: %s", h.host, r)
+		}
+		return r
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return smtpc.NewReply(451, "4.4.2", "%s: connection timed out", h.host)
+	}
+	return smtpc.NewReply(451, "4.4.1", "%s: %v", h.host, err)
+}

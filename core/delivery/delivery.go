@@ -1,0 +1,224 @@
+// Package delivery takes messages from the queue and relays them: a route
+// per recipient domain (a fixed next hop, an OB25 smarthost with SMTP AUTH,
+// or MX lookup), connections kept per destination and reused, per-recipient
+// replies honoured, 4xx retried on the queue.retry schedule until max_age,
+// and RFC 3464 delivery status notifications to the sender under the bounce
+// policy (CONTRACT.md routes, dns, queue).
+//
+// Delivery is at least once: a lease is updated only after the next hop's
+// verdict, so a crash between its 250 and our update may send a message
+// twice, never zero times.
+package delivery
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/dnsresolve"
+	"github.com/portcullis-mta/portcullis/core/queue"
+)
+
+// Resolver finds mail exchangers and addresses; *dnsresolve.Resolver is one.
+type Resolver interface {
+	LookupMX(ctx context.Context, domain string) ([]dnsresolve.MX, error)
+	LookupIP(ctx context.Context, host string) ([]netip.Addr, error)
+}
+
+// Signer transforms the outgoing message stream, e.g. to add a
+// DKIM-Signature (a later issue). It must stream, not buffer whole messages
+// where it can avoid it.
+type Signer interface {
+	Sign(env *queue.Envelope, msg io.Reader) (io.Reader, error)
+}
+
+// Deps is what a Manager needs from the world.
+type Deps struct {
+	Config   *config.Config
+	Queue    queue.Store
+	Logger   *slog.Logger
+	Now      func() time.Time
+	Resolver Resolver                                                   // nil: built from cfg.DNS
+	Dial     func(ctx context.Context, network, addr string) (net.Conn, error) // nil: net.Dialer
+	// TLSConfig returns the base TLS config for a next hop (tests inject a
+	// root pool); nil: the system roots. ServerName and verification are
+	// set per route on a clone.
+	TLSConfig func(host string) *tls.Config
+	Signer    Signer // nil: messages go out as spooled
+	// Timeout bounds each SMTP read and write; 0: 5 minutes (RFC 5321 4.5.3.2).
+	Timeout time.Duration
+}
+
+// Manager is the delivery service: Start, Reload, Stop (core/daemon runs it).
+type Manager struct {
+	d    Deps
+	log  *slog.Logger
+	set  atomic.Pointer[settings]
+	pool *pool
+	lim  *limiter
+
+	mu      sync.Mutex
+	cancel  context.CancelFunc
+	done    chan struct{}
+	running sync.WaitGroup // deliveries in flight
+	kick    chan struct{}  // a delivery ended: look at the schedule again
+}
+
+// New checks the delivery part of d.Config and returns a Manager.
+func New(d Deps) (*Manager, error) {
+	if d.Config == nil || d.Queue == nil {
+		return nil, errors.New("delivery: Config and Queue are required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Dial == nil {
+		var nd net.Dialer
+		d.Dial = nd.DialContext
+	}
+	if d.Timeout <= 0 {
+		d.Timeout = 5 * time.Minute
+	}
+	if d.Resolver == nil {
+		r, err := dnsresolve.New(dnsresolve.Options{Servers: d.Config.DNS.Servers, Timeout: d.Config.DNS.Timeout.D()})
+		if err != nil {
+			return nil, fmt.Errorf("delivery: %w", err)
+		}
+		d.Resolver = r
+	}
+	m := &Manager{d: d, log: d.Logger, pool: newPool(), lim: newLimiter(), kick: make(chan struct{}, 1)}
+	s, err := newSettings(d.Config)
+	if err != nil {
+		return nil, err
+	}
+	m.set.Store(s)
+	return m, nil
+}
+
+// Reload takes a new configuration for the next deliveries; those under
+// way finish with the old one. Idle connections are dropped, as routes,
+// TLS or credentials may have changed. The worker count stays that of Start.
+func (m *Manager) Reload(cfg *config.Config) error {
+	s, err := newSettings(cfg)
+	if err != nil {
+		return err
+	}
+	m.set.Store(s)
+	m.pool.closeAll()
+	return nil
+}
+
+// Start begins delivering in the background.
+func (m *Manager) Start(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.cancel != nil {
+		return errors.New("delivery: already started")
+	}
+	ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	m.done = make(chan struct{})
+	go func() {
+		defer close(m.done)
+		m.dispatch(ctx)
+	}()
+	go m.pool.janitor(ctx, m.d.Now)
+	return nil
+}
+
+// Stop ends delivery: deliveries under way are interrupted (their
+// connections closed) and every lease is updated or released before Stop
+// returns, unless ctx ends first.
+func (m *Manager) Stop(ctx context.Context) error {
+	m.mu.Lock()
+	cancel, done := m.cancel, m.done
+	m.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	cancel()
+	finished := make(chan struct{})
+	go func() {
+		<-done
+		m.running.Wait()
+		close(finished)
+	}()
+	defer m.pool.closeAll()
+	select {
+	case <-finished:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("delivery: stop: %w", ctx.Err())
+	}
+}
+
+// settings is the configuration as delivery uses it.
+type settings struct {
+	hostname    string
+	routes      []*route
+	local       map[string]bool // relay.domains
+	retry       []time.Duration
+	maxAge      time.Duration
+	delayNotice time.Duration
+	bounce      string
+	workers     int
+}
+
+func newSettings(cfg *config.Config) (*settings, error) {
+	def := config.Defaults()
+	routes, err := compileRoutes(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	s := &settings{hostname: cfg.Hostname, routes: routes, local: map[string]bool{},
+		maxAge: cfg.Queue.MaxAge.D(), delayNotice: cfg.Queue.DelayNotice.D(),
+		bounce: cfg.Queue.Bounce, workers: cfg.Queue.Workers}
+	for _, d := range cfg.Relay.Domains {
+		s.local[strings.ToLower(d)] = true
+	}
+	for _, r := range cfg.Queue.Retry {
+		if r > 0 {
+			s.retry = append(s.retry, r.D())
+		}
+	}
+	if len(s.retry) == 0 {
+		for _, r := range def.Queue.Retry {
+			s.retry = append(s.retry, r.D())
+		}
+	}
+	if s.maxAge <= 0 {
+		s.maxAge = def.Queue.MaxAge.D()
+	}
+	if s.workers <= 0 {
+		s.workers = def.Queue.Workers
+	}
+	switch s.bounce {
+	case "":
+		s.bounce = def.Queue.Bounce
+	case "local", "all", "none":
+	default:
+		return nil, fmt.Errorf("delivery: queue.bounce %q: want local, all or none", s.bounce)
+	}
+	if s.hostname == "" {
+		s.hostname = "localhost"
+	}
+	return s, nil
+}
+
+// retryAfter is the wait after the n-th attempt (1-based): the schedule's
+// n-th interval, then its last one again.
+func (s *settings) retryAfter(n int) time.Duration {
+	return s.retry[min(max(n, 1), len(s.retry))-1]
+}

@@ -1,0 +1,203 @@
+package delivery
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/core/queue"
+)
+
+// dsnKind is what a notification reports.
+type dsnKind int
+
+const (
+	dsnFailed  dsnKind = iota // RFC 3464 Action: failed
+	dsnDelayed                // Action: delayed, the "still trying" notice
+)
+
+// dsn is one delivery status notification to compose.
+type dsn struct {
+	kind     dsnKind
+	hostname string
+	env      *queue.Envelope // the original
+	rcpts    []*queue.Recipient
+	now      time.Time
+	retryEnd time.Time // delayed: Will-Retry-Until
+	id       string    // the DSN's own queue ID, for its Message-ID
+}
+
+// full says whether the original goes back whole (RFC 3461 4.3 RET): FULL
+// asks for it; HDRS for headers; with neither a failure returns the whole
+// message (as Postfix does) and a delay notice only the headers.
+func (d *dsn) full() bool {
+	switch strings.ToUpper(d.env.DSNRet) {
+	case "FULL":
+		return true
+	case "HDRS":
+		return false
+	}
+	return d.kind == dsnFailed && d.env.BodyType != "BINARYMIME"
+}
+
+// write composes the DSN (RFC 3464 2, RFC 6522 multipart/report) with the
+// original read from orig.
+func (d *dsn) write(w io.Writer, orig io.Reader) error {
+	bw := bufio.NewWriter(w)
+	mw := multipart.NewWriter(bw)
+	subject := "Undelivered Mail Returned to Sender"
+	if d.kind == dsnDelayed {
+		subject = "Delayed Mail (still being retried)"
+	}
+	fmt.Fprintf(bw, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", d.hostname)
+	fmt.Fprintf(bw, "To: <%s>\r\n", d.env.From)
+	fmt.Fprintf(bw, "Subject: %s\r\n", subject)
+	fmt.Fprintf(bw, "Date: %s\r\n", d.now.Format(time.RFC1123Z))
+	fmt.Fprintf(bw, "Message-ID: <%s.dsn@%s>\r\n", d.id, d.hostname)
+	fmt.Fprintf(bw, "Auto-Submitted: auto-replied\r\n") // RFC 3834 5: no auto-replies to this
+	fmt.Fprintf(bw, "MIME-Version: 1.0\r\n")
+	fmt.Fprintf(bw, "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n\r\n", mw.Boundary())
+	fmt.Fprintf(bw, "This is a MIME-encapsulated delivery status notification.\r\n")
+
+	if err := d.human(mw); err != nil {
+		return err
+	}
+	if err := d.status(mw); err != nil {
+		return err
+	}
+	if err := d.original(mw, orig); err != nil {
+		return err
+	}
+	if err := mw.Close(); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+func (d *dsn) human(mw *multipart.Writer) error {
+	p, err := mw.CreatePart(textproto.MIMEHeader{
+		"Content-Type":              {"text/plain; charset=utf-8"},
+		"Content-Transfer-Encoding": {"8bit"},
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(p, "This is the mail system at host %s.\r\n\r\n", d.hostname)
+	if d.kind == dsnDelayed {
+		fmt.Fprintf(p, "Your message (queue ID %s) could not be delivered yet to the recipients\r\n", d.env.ID)
+		fmt.Fprintf(p, "below. It will be retried until %s. You do not need to resend it.\r\n\r\n",
+			d.retryEnd.Format(time.RFC1123Z))
+	} else {
+		fmt.Fprintf(p, "Your message (queue ID %s) could not be delivered to the recipients\r\n", d.env.ID)
+		fmt.Fprintf(p, "below. This is a permanent error; it will not be retried.\r\n\r\n")
+	}
+	for _, r := range d.rcpts {
+		fmt.Fprintf(p, "<%s>: %s\r\n", r.Addr, oneLine(r.LastReply))
+	}
+	return nil
+}
+
+// status is the message/delivery-status part (RFC 3464 2.2, 2.3).
+func (d *dsn) status(mw *multipart.Writer) error {
+	p, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"message/delivery-status"}})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(p, "Reporting-MTA: dns; %s\r\n", d.hostname)
+	fmt.Fprintf(p, "X-Portcullis-Queue-ID: %s\r\n", d.env.ID)
+	if d.env.DSNEnvID != "" {
+		fmt.Fprintf(p, "Original-Envelope-Id: %s\r\n", oneLine(d.env.DSNEnvID))
+	}
+	fmt.Fprintf(p, "Arrival-Date: %s\r\n", d.env.Received.Format(time.RFC1123Z))
+	for _, r := range d.rcpts {
+		fmt.Fprintf(p, "\r\nFinal-Recipient: rfc822; %s\r\n", r.Addr)
+		if r.ORCPT != "" {
+			typ, addr, _ := strings.Cut(r.ORCPT, ";")
+			fmt.Fprintf(p, "Original-Recipient: %s; %s\r\n", typ, oneLine(addr))
+		}
+		action, code := "failed", "5.0.0"
+		if d.kind == dsnDelayed {
+			action, code = "delayed", "4.0.0"
+		}
+		if c := statusCode(r.LastReply); c != "" {
+			code = c
+		}
+		fmt.Fprintf(p, "Action: %s\r\nStatus: %s\r\n", action, code)
+		if host, _, ok := strings.Cut(r.LastHop, "["); ok && host != "" {
+			fmt.Fprintf(p, "Remote-MTA: dns; %s\r\n", host)
+		}
+		if r.LastReply != "" {
+			fmt.Fprintf(p, "Diagnostic-Code: smtp; %s\r\n", oneLine(r.LastReply))
+		}
+		fmt.Fprintf(p, "Last-Attempt-Date: %s\r\n", d.now.Format(time.RFC1123Z))
+		if d.kind == dsnDelayed {
+			fmt.Fprintf(p, "Will-Retry-Until: %s\r\n", d.retryEnd.Format(time.RFC1123Z))
+		}
+	}
+	return nil
+}
+
+// original returns the message (message/rfc822) or its header
+// (text/rfc822-headers, RFC 6522 4), streamed from the spool.
+func (d *dsn) original(mw *multipart.Writer, orig io.Reader) error {
+	h := textproto.MIMEHeader{"Content-Type": {"text/rfc822-headers"}}
+	if d.full() {
+		h.Set("Content-Type", "message/rfc822")
+	}
+	if d.env.BodyType == "8BITMIME" || d.env.SMTPUTF8 {
+		h.Set("Content-Transfer-Encoding", "8bit")
+	}
+	p, err := mw.CreatePart(h)
+	if err != nil {
+		return err
+	}
+	if d.full() {
+		_, err = io.Copy(p, orig)
+		return err
+	}
+	br := bufio.NewReader(orig)
+	start := true // at the start of a line (a long line comes in several slices)
+	for {
+		line, err := br.ReadSlice('\n')
+		if start && (string(line) == "\r\n" || string(line) == "\n") {
+			return nil // the blank line that ends the header
+		}
+		start = err == nil
+		if _, werr := p.Write(line); werr != nil {
+			return werr
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// statusCode finds the RFC 3463 code in a reply line "550 5.1.1 text".
+func statusCode(reply string) string {
+	f := strings.Fields(reply)
+	if len(f) >= 2 && strings.Count(f[1], ".") == 2 && (f[1][0] == '4' || f[1][0] == '5') {
+		return f[1]
+	}
+	return ""
+}
+
+// oneLine keeps a field value on one line: a reply or address with CR or
+// LF in it must not start a header field of its own.
+func oneLine(s string) string {
+	return strings.Map(func(c rune) rune {
+		if c == '\r' || c == '\n' {
+			return ' '
+		}
+		return c
+	}, s)
+}

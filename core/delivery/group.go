@@ -1,0 +1,196 @@
+package delivery
+
+import (
+	"context"
+	"io"
+	"strings"
+
+	"github.com/portcullis-mta/portcullis/core/delivery/smtpc"
+	"github.com/portcullis-mta/portcullis/core/queue"
+)
+
+// outcome is what became of one recipient in one attempt.
+type outcome struct {
+	reply *smtpc.Reply
+	ok    bool   // delivered
+	hop   string // host[ip:port], "" if no connection was made
+	tls   bool
+}
+
+// group is the recipients of one message that go to one destination.
+type group struct {
+	key    string
+	rt     *route
+	domain string
+	rcpts  []*queue.Recipient
+}
+
+// sendGroup delivers g in one transaction: on a pooled connection if one
+// is idle, else on a new one to the first hop that answers.
+func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelope, open opener, g *group) []outcome {
+	release, err := m.lim.acquire(ctx, g.key, g.rt.concurrency)
+	if err != nil {
+		return fill(len(g.rcpts), outcome{reply: errShutdown})
+	}
+	defer release()
+	// A pooled connection may have been closed by the server meanwhile; a
+	// transaction that fails on it before any reply is retried on a new one.
+	for c := m.pool.get(g.key); c != nil; c = m.pool.get(g.key) {
+		out, fresh := m.transact(ctx, s, c, env, open, g)
+		if !fresh {
+			return out
+		}
+	}
+	hops, why := m.hops(ctx, g.rt, g.domain)
+	if why != nil {
+		return fill(len(g.rcpts), outcome{reply: why})
+	}
+	var last *smtpc.Reply
+	for _, h := range hops {
+		c, err := m.connect(ctx, s, g.rt, g.key, h)
+		if err != nil {
+			last = connReply(h, err)
+			m.log.Debug("delivery: next hop failed", "queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "reply", last.String())
+			if ctx.Err() != nil {
+				return fill(len(g.rcpts), outcome{reply: errShutdown})
+			}
+			continue
+		}
+		out, _ := m.transact(ctx, s, c, env, open, g)
+		return out
+	}
+	return fill(len(g.rcpts), outcome{reply: last})
+}
+
+func fill(n int, o outcome) []outcome {
+	out := make([]outcome, n)
+	for i := range out {
+		out[i] = o
+	}
+	return out
+}
+
+// opener opens the message bytes (from the lease), once per transaction.
+type opener func() (io.ReadCloser, error)
+
+// transact runs one transaction on c and pools or closes c after. retry
+// is true when c failed before the server said anything about this message
+// (a stale pooled connection): the caller may try again elsewhere.
+func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue.Envelope, open opener, g *group) (out []outcome, retry bool) {
+	c.uses++
+	mailParams, rcpts, refuse := params(c.c, env, g.rcpts)
+	if refuse != nil {
+		m.pool.put(c, g.rt.concurrency, m.d.Now())
+		return fill(len(g.rcpts), outcome{reply: refuse, hop: c.hop(), tls: c.tls}), false
+	}
+	body, err := open()
+	if err != nil {
+		m.pool.put(c, g.rt.concurrency, m.d.Now())
+		return fill(len(g.rcpts), outcome{reply: smtpc.NewReply(451, "4.3.0", "cannot read spooled message")}), false
+	}
+	defer body.Close()
+	var r io.Reader = body
+	if m.d.Signer != nil {
+		if r, err = m.d.Signer.Sign(env, body); err != nil {
+			m.pool.put(c, g.rt.concurrency, m.d.Now())
+			return fill(len(g.rcpts), outcome{reply: smtpc.NewReply(451, "4.3.0", "signing failed")}), false
+		}
+	}
+	stop := context.AfterFunc(ctx, func() { c.c.Close() })
+	res, err := c.c.Send(env.From, mailParams, rcpts, r)
+	interrupted := !stop()
+	if err != nil {
+		c.c.Close()
+		if res.Mail == nil && !interrupted && c.uses > 1 {
+			return nil, true
+		}
+	} else {
+		m.pool.put(c, g.rt.concurrency, m.d.Now())
+	}
+	return outcomes(res, err, interrupted, c), false
+}
+
+// outcomes reads a transaction's replies per recipient. Only a 250 to the
+// final dot delivers; a broken connection before it leaves all pending.
+func outcomes(res *smtpc.Result, err error, interrupted bool, c *conn) []outcome {
+	out := make([]outcome, len(res.Rcpts))
+	for i, rr := range res.Rcpts {
+		o := outcome{hop: c.hop(), tls: c.tls}
+		switch {
+		case res.Delivered(i):
+			o.ok, o.reply = true, res.Data
+		case interrupted && res.Data == nil:
+			o.reply = errShutdown
+		case err != nil && res.Data == nil:
+			o.reply = smtpc.NewReply(451, "4.4.2", "%s: connection lost: %v", c.host, err)
+			if rr != nil && rr.Code/100 != 2 {
+				o.reply = rr
+			}
+		case res.Mail != nil && res.Mail.Code != 250:
+			o.reply = res.Mail
+		case rr != nil && rr.Code/100 != 2:
+			o.reply = rr
+		case res.Data != nil:
+			o.reply = res.Data
+		default:
+			o.reply = smtpc.NewReply(451, "4.4.2", "%s: transaction incomplete", c.host)
+		}
+		out[i] = o
+	}
+	return out
+}
+
+// params builds the MAIL and RCPT parameters the next hop understands: BODY
+// (RFC 6152), SMTPUTF8 (RFC 6531) and the DSN ones (RFC 3461 4) when it
+// offers DSN. A message that needs SMTPUTF8 cannot go to a hop without it.
+func params(c *smtpc.Client, env *queue.Envelope, rs []*queue.Recipient) ([]string, []smtpc.Rcpt, *smtpc.Reply) {
+	var mp []string
+	if ok, _ := c.Ext("8BITMIME"); ok && env.BodyType == "8BITMIME" {
+		mp = append(mp, "BODY=8BITMIME")
+	}
+	if env.SMTPUTF8 {
+		if ok, _ := c.Ext("SMTPUTF8"); !ok {
+			return nil, nil, smtpc.NewReply(553, "5.6.7", "next hop does not support SMTPUTF8")
+		}
+		mp = append(mp, "SMTPUTF8")
+	}
+	dsn, _ := c.Ext("DSN")
+	if dsn && env.DSNRet != "" {
+		mp = append(mp, "RET="+env.DSNRet)
+	}
+	if dsn && env.DSNEnvID != "" {
+		mp = append(mp, "ENVID="+xtext(env.DSNEnvID))
+	}
+	rcpts := make([]smtpc.Rcpt, len(rs))
+	for i, r := range rs {
+		rcpts[i].Addr = r.Addr
+		if !dsn {
+			continue
+		}
+		if len(r.Notify) > 0 {
+			rcpts[i].Params = append(rcpts[i].Params, "NOTIFY="+strings.ToUpper(strings.Join(r.Notify, ",")))
+		}
+		if typ, addr, ok := strings.Cut(r.ORCPT, ";"); ok {
+			rcpts[i].Params = append(rcpts[i].Params, "ORCPT="+typ+";"+xtext(addr))
+		}
+	}
+	return mp, rcpts, nil
+}
+
+// xtext encodes s (RFC 3461 4): "+", "=" and bytes outside 33..126 as +XX.
+func xtext(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 33 || c > 126 || c == '+' || c == '=' {
+			b.WriteByte('+')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
+			continue
+		}
+		b.WriteByte(c)
+	}
+	return b.String()
+}
+

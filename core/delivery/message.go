@@ -1,0 +1,132 @@
+package delivery
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/core/delivery/smtpc"
+	"github.com/portcullis-mta/portcullis/core/queue"
+)
+
+// deliver makes one attempt at every pending recipient of the leased
+// message, then records the outcome (and queues any DSN) before the lease
+// ends: the DSN is committed first, so a crash can duplicate a DSN but
+// never lose one.
+func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
+	s := m.set.Load()
+	env := l.Envelope()
+	start := m.d.Now()
+	groups := m.groups(s, env)
+	results := make([][]outcome, len(groups))
+	var wg sync.WaitGroup
+	for i, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = m.sendGroup(ctx, s, env, l.Open, g)
+		}()
+	}
+	wg.Wait()
+	now := m.d.Now()
+	interrupted := false
+	var failed []*queue.Recipient
+	for i, g := range groups {
+		for j, r := range g.rcpts {
+			o := results[i][j]
+			interrupted = interrupted || o.reply == errShutdown
+			if m.apply(env, r, o, now) {
+				failed = append(failed, r)
+			}
+			m.logAttempt(env, r, o, start, now)
+		}
+	}
+	if !interrupted {
+		env.Attempts++
+	}
+	failed = append(failed, m.schedule(s, env, now, interrupted)...)
+	m.notify(s, env, failed, now, l.Open)
+	if err := l.Update(env); err != nil {
+		m.log.Error("delivery: cannot record delivery state; the message stays queued and may be sent again",
+			"queue_id", env.ID, "err", err)
+		l.Release()
+	}
+}
+
+// groups splits the pending recipients by destination, in order.
+func (m *Manager) groups(s *settings, env *queue.Envelope) []*group {
+	var out []*group
+	by := map[string]*group{}
+	for _, r := range env.Pending() {
+		d := domainOf(r.Addr)
+		rt := pick(s.routes, s.local, d)
+		key := rt.destKey(d)
+		g := by[key]
+		if g == nil {
+			g = &group{key: key, rt: rt, domain: d}
+			by[key] = g
+			out = append(out, g)
+		}
+		g.rcpts = append(g.rcpts, r)
+	}
+	return out
+}
+
+// apply records o on r and reports whether r has now failed for good.
+func (m *Manager) apply(env *queue.Envelope, r *queue.Recipient, o outcome, now time.Time) bool {
+	if o.reply == nil {
+		o.reply = smtpc.NewReply(451, "4.3.0", "no reply")
+	}
+	r.LastReply = o.reply.String()
+	if o.hop != "" {
+		r.LastHop = o.hop
+	}
+	if o.reply == errShutdown {
+		return false
+	}
+	r.Attempts++
+	switch {
+	case o.ok:
+		r.Status = queue.RcptDelivered
+	case o.reply.Permanent():
+		r.Status = queue.RcptFailed
+		return true
+	}
+	return false
+}
+
+// schedule sets the next attempt for what is still pending, or fails it
+// when the message is older than max_age (returned for the DSN).
+func (m *Manager) schedule(s *settings, env *queue.Envelope, now time.Time, interrupted bool) []*queue.Recipient {
+	pending := env.Pending()
+	if len(pending) == 0 {
+		return nil
+	}
+	if interrupted {
+		env.NextAttempt = now // due again as soon as we run again
+		return nil
+	}
+	expiry := env.Received.Add(s.maxAge)
+	if !now.Before(expiry) {
+		for _, r := range pending {
+			r.Status = queue.RcptFailed
+			r.LastReply = expired(r.LastReply).String()
+		}
+		return pending
+	}
+	next := now.Add(s.retryAfter(env.Attempts))
+	if next.After(expiry) {
+		next = expiry // one last try at max_age
+	}
+	env.NextAttempt = next
+	return nil
+}
+
+// expired is the reply a recipient gets when its message times out: the
+// last temporary reply, with the status RFC 3463 gives expiry.
+func expired(last string) *smtpc.Reply {
+	if last == "" {
+		return smtpc.NewReply(500, "4.4.7", "message expired in queue")
+	}
+	return smtpc.NewReply(500, "4.4.7", "message expired in queue; last reply: %s", last)
+}

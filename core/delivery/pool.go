@@ -1,0 +1,152 @@
+package delivery
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/core/delivery/smtpc"
+)
+
+// Connection reuse: a destination's idle connections wait here for the
+// next message to it. Servers drop idle clients after a while (Postfix
+// smtpd after 300s), so we keep ours much shorter and close them tidily.
+const (
+	idleTimeout = 20 * time.Second
+	maxUses     = 100 // a fresh session now and then keeps long-lived state bounded on both sides
+)
+
+// conn is an open, greeted (and possibly TLS'd and authenticated) session
+// with a next hop.
+type conn struct {
+	c     *smtpc.Client
+	key   string // destination
+	host  string // the next hop's name (MX host or route host)
+	addr  string // ip:port
+	tls   bool
+	uses  int
+	since time.Time // idle since
+}
+
+func (c *conn) hop() string { return c.host + "[" + c.addr + "]" }
+
+type pool struct {
+	mu   sync.Mutex
+	idle map[string][]*conn
+}
+
+func newPool() *pool { return &pool{idle: map[string][]*conn{}} }
+
+// get returns the most recently used idle connection to key, or nil.
+func (p *pool) get(key string) *conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.idle[key]
+	if len(l) == 0 {
+		return nil
+	}
+	c := l[len(l)-1]
+	if len(l) == 1 {
+		delete(p.idle, key)
+	} else {
+		p.idle[key] = l[:len(l)-1]
+	}
+	return c
+}
+
+// put keeps c for reuse, up to limit idle connections per destination.
+func (p *pool) put(c *conn, limit int, now time.Time) {
+	if c.uses >= maxUses {
+		go c.c.Quit()
+		return
+	}
+	c.since = now
+	p.mu.Lock()
+	if len(p.idle[c.key]) < limit {
+		p.idle[c.key] = append(p.idle[c.key], c)
+		c = nil
+	}
+	p.mu.Unlock()
+	if c != nil {
+		go c.c.Quit()
+	}
+}
+
+// expire says QUIT to connections idle since before cutoff (all, if zero).
+func (p *pool) expire(cutoff time.Time) {
+	var old []*conn
+	p.mu.Lock()
+	for k, l := range p.idle {
+		keep := l[:0]
+		for _, c := range l {
+			if cutoff.IsZero() || c.since.Before(cutoff) {
+				old = append(old, c)
+			} else {
+				keep = append(keep, c)
+			}
+		}
+		if len(keep) == 0 {
+			delete(p.idle, k)
+		} else {
+			p.idle[k] = keep
+		}
+	}
+	p.mu.Unlock()
+	for _, c := range old {
+		c.c.Quit()
+	}
+}
+
+func (p *pool) closeAll() { p.expire(time.Time{}) }
+
+func (p *pool) janitor(ctx context.Context, now func() time.Time) {
+	t := time.NewTicker(idleTimeout / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.expire(now().Add(-idleTimeout))
+		}
+	}
+}
+
+// limiter caps concurrent transactions per destination (routes[].concurrency).
+type limiter struct {
+	mu sync.Mutex
+	m  map[string]*slot
+}
+
+type slot struct {
+	ch   chan struct{}
+	refs int
+}
+
+func newLimiter() *limiter { return &limiter{m: map[string]*slot{}} }
+
+// acquire waits for a free place at key; the returned func gives it back.
+func (l *limiter) acquire(ctx context.Context, key string, n int) (func(), error) {
+	l.mu.Lock()
+	s := l.m[key]
+	if s == nil {
+		s = &slot{ch: make(chan struct{}, n)}
+		l.m[key] = s
+	}
+	s.refs++
+	l.mu.Unlock()
+	release := func() {
+		l.mu.Lock()
+		if s.refs--; s.refs == 0 {
+			delete(l.m, key)
+		}
+		l.mu.Unlock()
+	}
+	select {
+	case s.ch <- struct{}{}:
+		return func() { <-s.ch; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, ctx.Err()
+	}
+}

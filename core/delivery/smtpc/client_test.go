@@ -1,0 +1,198 @@
+package smtpc
+
+import (
+	"bufio"
+	"net"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// scripted runs a fake server on 127.0.0.1:0: for each line it reads it
+// sends reply(line); the DATA body is collected into body.
+func scripted(t *testing.T, greeting string, reply func(line string) string) (*Client, <-chan string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	bodies := make(chan string, 4)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		c.Write([]byte(greeting))
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			line = strings.TrimRight(line, "\r\n")
+			r := reply(line)
+			c.Write([]byte(r))
+			if strings.HasPrefix(r, "354") {
+				var b strings.Builder
+				for {
+					l, err := br.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if l == ".\r\n" {
+						break
+					}
+					b.WriteString(l)
+				}
+				bodies <- b.String()
+				c.Write([]byte(reply(".")))
+			}
+		}
+	}()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(conn, 5*time.Second)
+	t.Cleanup(func() { c.Close() })
+	return c, bodies
+}
+
+func mixedServer(pipelining bool) func(string) string {
+	return func(line string) string {
+		switch {
+		case strings.HasPrefix(line, "EHLO"):
+			if pipelining {
+				return "250-mx.test\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n"
+			}
+			return "250-mx.test\r\n250 ENHANCEDSTATUSCODES\r\n"
+		case strings.HasPrefix(line, "MAIL"):
+			return "250 2.1.0 ok\r\n"
+		case strings.Contains(line, "<ok"):
+			return "250 2.1.5 ok\r\n"
+		case strings.Contains(line, "<later"):
+			return "451 4.2.1 try later\r\n"
+		case strings.Contains(line, "<gone"):
+			return "550-5.1.1 no such user\r\n550 5.1.1 really\r\n"
+		case line == "DATA":
+			return "354 go on\r\n"
+		case line == ".":
+			return "250 2.0.0 queued as X\r\n"
+		case line == "RSET":
+			return "250 2.0.0 reset\r\n"
+		}
+		return "502 5.5.1 what\r\n"
+	}
+}
+
+func TestSendPerRecipientReplies(t *testing.T) {
+	for _, pipe := range []bool{true, false} {
+		t.Run(map[bool]string{true: "pipelining", false: "lockstep"}[pipe], func(t *testing.T) {
+			c, bodies := scripted(t, "220 mx.test ESMTP\r\n", mixedServer(pipe))
+			if err := c.Greet(); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Hello("gw.test"); err != nil {
+				t.Fatal(err)
+			}
+			body := "Subject: x\r\n\r\n.leading dot\nbare LF\rbare CR\r\nend"
+			rcpts := []Rcpt{{Addr: "ok1@x"}, {Addr: "later@x"}, {Addr: "gone@x"}, {Addr: "ok2@x"}}
+			res, err := c.Send("s@y", nil, rcpts, strings.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for i, r := range res.Rcpts {
+				got = append(got, r.String())
+				if want := i == 0 || i == 3; res.Delivered(i) != want {
+					t.Errorf("Delivered(%d) = %v", i, !want)
+				}
+			}
+			want := []string{"250 2.1.5 ok", "451 4.2.1 try later", "550 5.1.1 no such user; really", "250 2.1.5 ok"}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("rcpt replies\n got %q\nwant %q", got, want)
+			}
+			wantBody := "Subject: x\r\n\r\n..leading dot\r\nbare LF\r\nbare CR\r\nend\r\n"
+			if b := <-bodies; b != wantBody {
+				t.Errorf("body on the wire\n got %q\nwant %q", b, wantBody)
+			}
+		})
+	}
+}
+
+func TestSendNoRecipientAccepted(t *testing.T) {
+	c, _ := scripted(t, "220 mx.test\r\n", func(line string) string {
+		switch {
+		case strings.HasPrefix(line, "EHLO"):
+			return "250-mx.test\r\n250 PIPELINING\r\n"
+		case strings.HasPrefix(line, "RCPT"):
+			return "550 5.1.1 no\r\n"
+		case line == "DATA":
+			return "554 5.5.1 no valid recipients\r\n"
+		}
+		return "250 ok\r\n"
+	})
+	if err := c.Greet(); err != nil {
+		t.Fatal(err)
+	}
+	c.Hello("gw.test")
+	res, err := c.Send("s@y", nil, []Rcpt{{Addr: "a@x"}}, strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Delivered(0) || res.Rcpts[0].Code != 550 {
+		t.Fatalf("got %+v", res)
+	}
+}
+
+func TestParseReply(t *testing.T) {
+	tests := []struct {
+		name string
+		code int
+		msg  string
+		want Reply
+	}{
+		{"enhanced", 550, "5.1.1 no such user", Reply{550, "5.1.1", []string{"no such user"}}},
+		{"none", 250, "ok", Reply{250, "", []string{"ok"}}},
+		{"class mismatch kept as text", 451, "5.1.1 odd", Reply{451, "", []string{"5.1.1 odd"}}},
+		{"multi-line", 250, "2.0.0 a\n2.0.0 b", Reply{250, "2.0.0", []string{"a", "b"}}},
+		{"not a code", 550, "5.1 x", Reply{550, "", []string{"5.1 x"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := parseReply(tt.code, tt.msg); !reflect.DeepEqual(*got, tt.want) {
+				t.Errorf("got %+v, want %+v", *got, tt.want)
+			}
+		})
+	}
+}
+
+func TestCRLFWriter(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"clean", "a\r\nb\r\n", "a\r\nb\r\n"},
+		{"bare LF", "a\nb", "a\r\nb"},
+		{"bare CR", "a\rb", "a\r\nb"},
+		{"trailing CR", "a\r", "a\r\n"},
+		{"CR CR LF", "a\r\r\n", "a\r\n\r\n"},
+		{"LF CR", "\n\r", "\r\n\r\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			// Byte by byte too: the state must survive Write boundaries.
+			for _, chunk := range []int{len(tt.in) + 1, 1} {
+				var b strings.Builder
+				w := &crlfWriter{w: &b}
+				for i := 0; i < len(tt.in); i += chunk {
+					w.Write([]byte(tt.in[i:min(i+chunk, len(tt.in))]))
+				}
+				w.Close()
+				if b.String() != tt.want {
+					t.Errorf("chunk %d: got %q, want %q", chunk, b.String(), tt.want)
+				}
+			}
+		})
+	}
+}
