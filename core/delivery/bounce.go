@@ -201,4 +201,3 @@ func leaseID(store queue.Store, id string, now time.Time) (queue.Lease, error) {
 		others = append(others, l)
 	}
 }
-

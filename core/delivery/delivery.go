@@ -48,7 +48,7 @@ type Deps struct {
 	Queue    queue.Store
 	Logger   *slog.Logger
 	Now      func() time.Time
-	Resolver Resolver                                                   // nil: built from cfg.DNS
+	Resolver Resolver                                                          // nil: built from cfg.DNS
 	Dial     func(ctx context.Context, network, addr string) (net.Conn, error) // nil: net.Dialer
 	// TLSConfig returns the base TLS config for a next hop (tests inject a
 	// root pool); nil: the system roots. ServerName and verification are

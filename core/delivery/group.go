@@ -193,4 +193,3 @@ func xtext(s string) string {
 	}
 	return b.String()
 }
-

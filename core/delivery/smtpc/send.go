@@ -150,4 +150,3 @@ func joinParams(cmd string, params []string) string {
 type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
-
