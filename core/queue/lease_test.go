@@ -195,3 +195,29 @@ func TestIDsUniqueAndSorted(t *testing.T) {
 		t.Fatalf("IDTime(%s) = %v", id, got)
 	}
 }
+
+func TestLeaseID(t *testing.T) {
+	c := newClock()
+	d := openDir(t, t.TempDir(), c)
+	env := testEnv("a@x.test")
+	env.NextAttempt = c.Now().Add(time.Hour)
+	id := commit(t, d, env, "", "m")
+	other := commit(t, d, testEnv("b@x.test"), "", "m")
+	l, err := d.LeaseID(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.LeaseID(id); !errors.Is(err, ErrLeased) {
+		t.Fatalf("second LeaseID = %v, want ErrLeased", err)
+	}
+	if _, err := d.LeaseID("ZZZZZZZZZZZZZZZZ"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("LeaseID of nothing = %v, want ErrNotFound", err)
+	}
+	if l2, err := d.Lease(c.Now().Add(2 * time.Hour)); err != nil || l2.Envelope().ID != other {
+		t.Fatalf("Lease while %s is held by LeaseID: %v", id, err)
+	}
+	l.Release()
+	if !d.NextDue().Equal(env.NextAttempt) {
+		t.Fatalf("NextDue after release = %v", d.NextDue())
+	}
+}

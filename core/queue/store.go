@@ -161,3 +161,25 @@ func (d *Dir) List() ([]*Envelope, error) {
 	}
 	return envs, err
 }
+
+// LeaseID takes message id whatever its due time (`portcullis queue
+// bounce`). ErrLeased if anyone holds it, ErrNotFound if there is none.
+func (d *Dir) LeaseID(id string) (Lease, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f, err := d.lockMsg(id)
+	if err != nil {
+		return nil, err
+	}
+	lay, env, err := loadMeta(f, d.envPath(id), id)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	e := d.insert(id, env.NextAttempt)
+	if e.pos >= 0 {
+		heap.Remove(&d.due, e.pos)
+	}
+	e.leased = true
+	return &lease{d: d, e: e, f: f, lay: lay, env: env}, nil
+}
