@@ -119,16 +119,18 @@ func (l *loader) list(src *source, n *yaml.Node, what string) []*yaml.Node {
 func (l *loader) parseStages(src *source, n *yaml.Node) {
 	for _, item := range l.list(src, n, "stages") {
 		ss := stageSrc{st: &Stage{Timeout: DefaultTimeout, OnError: OnErrorTempfail, Pos: src.at(item)}, src: src}
+		keys := map[string]bool{}
 		l.fields(src, item, "stage", []string{"name", "plugin", "timeout", "on_error", "when", "config"}, func(k string, v *yaml.Node) {
+			keys[k] = true
 			l.stageField(ss.st, &ss, src, k, v)
 		})
 		if item.Kind != yaml.MappingNode {
 			continue
 		}
-		if ss.st.Name == "" {
+		if !keys["name"] {
 			l.problem(ss.st.Pos, "stage without a name")
 		}
-		if ss.st.Plugin == "" {
+		if !keys["plugin"] {
 			l.problem(ss.st.Pos, "stage %q without a plugin", ss.st.Name)
 		}
 		l.stages = append(l.stages, ss)
@@ -191,7 +193,7 @@ func (l *loader) parseRules(src *source, n *yaml.Node) {
 		if item.Kind != yaml.MappingNode {
 			continue
 		}
-		if rs.r.Name == "" {
+		if keys["name"] == nil {
 			l.problem(rs.r.Pos, "rule without a name")
 		}
 		l.checkActionKeys(&rs, keys)

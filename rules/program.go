@@ -143,7 +143,7 @@ func (f *funcs) compile(src string, where exprSrc, asBool bool) (*Program, Probl
 func compileProblem(err error, where exprSrc, start Pos, asBool bool) Problem {
 	var fe *file.Error
 	if errors.As(err, &fe) {
-		return Problem{where.pos(max(fe.Line, 1), fe.Column), fe.Message}
+		return Problem{where.pos(max(fe.Line, 1), fe.Column), typeNames.Replace(strings.TrimSpace(fe.Message))}
 	}
 	msg := err.Error()
 	if asBool && strings.HasPrefix(msg, "expected bool") {
@@ -151,6 +151,14 @@ func compileProblem(err error, where exprSrc, start Pos, asBool bool) Problem {
 	}
 	return Problem{start, msg}
 }
+
+// typeNames turns the Go types in expr's messages into the names rule
+// authors write.
+var typeNames = strings.NewReplacer(
+	"type rules.Conn", "conn", "type rules.Mail", "mail", "type rules.Msg", "msg",
+	"type rules.StageResult", "results.<stage>", "type rules.Env", "the environment",
+	"rules.StageResult", "results.<stage>", "rules.Conn", "conn", "rules.Mail", "mail", "rules.Msg", "msg",
+)
 
 // analyse finds the phase an expression needs and its results references.
 func analyse(node ast.Node, pos func(int) Pos) (sdk.Phase, []resultRef) {
