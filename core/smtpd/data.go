@@ -101,7 +101,10 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 	if action == pipeline.Quarantine {
 		what = "quarantined"
 	}
-	log.Info(what, append([]any{"queue_id", id, "size", size, "nrcpt", len(env.Rcpts)}, decisionLog(dec)...)...)
+	if id != d.ID() {
+		log = s.log.With("queue_id", id)
+	}
+	log.Info(what, append([]any{"size", size, "nrcpt", len(env.Rcpts)}, decisionLog(dec)...)...)
 	return accepted(id)
 }
 

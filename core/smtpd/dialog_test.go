@@ -1,0 +1,180 @@
+package smtpd
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), d)
+}
+
+// sendMail runs one transaction with go-smtp's client from 127.0.0.n.
+func sendMail(t *testing.T, addr string, n int, auth sasl.Client, from string, to []string, body string) (string, error) {
+	t.Helper()
+	c := smtp.NewClient(dialFrom(t, addr, n))
+	defer c.Close()
+	if err := c.Hello("client.example.org"); err != nil {
+		return "", err
+	}
+	if auth != nil {
+		if err := c.Auth(auth); err != nil {
+			return "", err
+		}
+	}
+	if err := c.Mail(from, nil); err != nil {
+		return "", err
+	}
+	for _, r := range to {
+		if err := c.Rcpt(r, nil); err != nil {
+			return "", err
+		}
+	}
+	w, err := c.Data()
+	if err != nil {
+		return "", err
+	}
+	if _, err := io.WriteString(w, body); err != nil {
+		return "", err
+	}
+	resp, err := w.CloseWithResponse()
+	if err != nil {
+		return "", err
+	}
+	_ = c.Quit()
+	return resp.StatusText, nil
+}
+
+func TestRelayDecisions(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	tests := []struct {
+		name string
+		from int
+		auth sasl.Client
+		to   string
+		want string // "" accepted, else the start of the error
+	}{
+		{"local domain from outside", 2, nil, "bob@example.test", ""},
+		{"local domain case-insensitive", 3, nil, "bob@EXAMPLE.Test", ""},
+		{"relay from trusted network", 1, nil, "carol@elsewhere.example", ""},
+		{"relay refused from outside", 2, nil, "carol@elsewhere.example", "554 5.7.1"},
+		{"relay for authenticated user", 2, sasl.NewPlainClient("", "alice", "secret"), "carol@elsewhere.example", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(ts.queued(t))
+			resp, err := sendMail(t, ts.addr(), tt.from, tt.auth, "f@example.org", []string{tt.to}, message(tt.name))
+			if tt.want != "" {
+				if err == nil || !strings.HasPrefix(errText(err), tt.want) {
+					t.Fatalf("got %v / %q, want refusal %q", err, resp, tt.want)
+				}
+				if n := len(ts.queued(t)); n != before {
+					t.Fatalf("queue grew to %d", n)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			resp = strings.TrimPrefix(resp, "2.0.0 ")
+			id, _, _ := strings.Cut(resp, " ")
+			if !strings.HasSuffix(resp, " Message accepted for delivery") {
+				t.Fatalf("reply %q", resp)
+			}
+			env, err := ts.q.Get(id)
+			if err != nil {
+				t.Fatalf("queue id %s from the reply not in the queue: %v", id, err)
+			}
+			checkReceived(t, ts, id, tt.to)
+			if env.Rcpts[0].Addr != tt.to || env.From != "f@example.org" {
+				t.Fatalf("envelope %+v", env)
+			}
+		})
+	}
+}
+
+func errText(err error) string {
+	if se, ok := err.(*smtp.SMTPError); ok {
+		e := se.EnhancedCode
+		return fmt.Sprintf("%d %d.%d.%d %s", se.Code, e[0], e[1], e[2], se.Message)
+	}
+	return err.Error()
+}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// checkReceived reads the message back and checks our trace field.
+func checkReceived(t *testing.T, ts *testServer, id, rcpt string) {
+	t.Helper()
+	rc, err := ts.q.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	first, _, _ := strings.Cut(string(b), "\r\n\r\n")
+	want := []string{"Received: from client.example.org (unknown [127.0.0.", "by mx.example.test (Portcullis) with ESMTP", "id " + id, "for <" + rcpt + ">;"}
+	for _, w := range want {
+		if !strings.Contains(first, w) {
+			t.Fatalf("header lacks %q:\n%s", w, first)
+		}
+	}
+}
+
+func TestVerbsNotImplemented(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.expect("220 mx.example.test ESMTP")
+	ehlo := r.cmd("EHLO c.example.org", "250")
+	for _, ext := range []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN", "SIZE 26214400", "AUTH PLAIN"} {
+		if !strings.Contains(ehlo, ext) {
+			t.Errorf("EHLO lacks %s:\n%s", ext, ehlo)
+		}
+	}
+	if strings.Contains(ehlo, "CHUNKING") || strings.Contains(ehlo, "STARTTLS") {
+		t.Errorf("EHLO offers CHUNKING or STARTTLS:\n%s", ehlo)
+	}
+	for _, v := range []string{"VRFY bob", "EXPN staff", "TURN", "vrfy bob"} {
+		r.cmd(v, "502 5.5.1 Command not implemented")
+	}
+	r.cmd("NOOP", "250")
+	r.cmd("QUIT", "221")
+}
+
+func TestAuthRequiredListener(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Listeners[0].Auth = "required"
+	ts := startServer(t, cfg, nil)
+	r := newRaw(t, ts.addr(), 1)
+	r.expect("220")
+	r.cmd("EHLO c.example.org", "250")
+	r.cmd("MAIL FROM:<a@example.test>", "530 5.7.0 Authentication required")
+	r.cmd("AUTH PLAIN "+b64("\x00alice\x00wrong"), "535 5.7.8 Authentication credentials invalid")
+	r.cmd("AUTH PLAIN "+b64("\x00alice\x00secret"), "235")
+	r.cmd("MAIL FROM:<a@example.test>", "250")
+}
+
+func TestAuthLockout(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	r := newRaw(t, ts.addr(), 4)
+	r.expect("220")
+	r.cmd("EHLO c.example.org", "250")
+	for i := 0; i < 3; i++ {
+		r.cmd("AUTH PLAIN "+b64("\x00alice\x00wrong"), "535 5.7.8")
+	}
+	r.cmd("AUTH PLAIN "+b64("\x00alice\x00secret"), "454 4.7.0 Too many authentication failures")
+	if !strings.Contains(ts.logs.String(), "auth lockout started") {
+		t.Fatal("no log line for the lockout")
+	}
+	if strings.Contains(ts.logs.String(), "wrong") {
+		t.Fatal("password in the log")
+	}
+}
