@@ -71,7 +71,7 @@ func Open(dir string, opts Options) (*Dir, error) {
 		d.dirf.Close()
 		return nil, err
 	}
-	if err := d.touch(); err != nil { // create the control file; others rescan once
+	if err := d.ensureCtl(); err != nil {
 		d.lock.Close()
 		d.dirf.Close()
 		return nil, err

@@ -8,7 +8,7 @@ import (
 
 // How a Dir learns of changes made by other processes: every Delete, Flush
 // and Move (and every Open) bumps the modification time of the control file
-// dir/.changed. Each open Dir stats that one file every Options.Poll
+// dir/.changed. Open creates it but does not bump it. Each open Dir stats that one file every Options.Poll
 // (250ms) and rescans the directory only when its mtime moved. So the
 // daemon notices a CLI delete, flush or quarantine release within about a
 // quarter of a second, and an idle queue of any size costs one stat per
@@ -18,6 +18,16 @@ import (
 const defaultPoll = 250 * time.Millisecond
 
 func (d *Dir) ctlPath() string { return filepath.Join(d.path, ctlName) }
+
+// ensureCtl creates the control file if missing, without bumping it: a
+// CLI that only lists must not make the daemon rescan.
+func (d *Dir) ensureCtl() error {
+	f, err := os.OpenFile(d.ctlPath(), os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
 
 // touch bumps the control file's mtime, creating it if needed. The time is
 // set explicitly (not left to the kernel's coarse file clock) and always

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/queue"
+)
+
+// learnHamHook trains the Bayesian stage on the message file at path as
+// ham (`quarantine release --learn-ham`). The bayes engineer wires it in.
+var learnHamHook func(cfg *config.Config, path string) error
+
+func init() {
+	register(&command{
+		name:    "quarantine",
+		summary: "list|show ID|release ID [--learn-ham]|delete ID: quarantined messages",
+		run:     runQuarantine,
+	})
+}
+
+const quarantineUsage = `usage: portcullis quarantine list|show ID|release ID [--learn-ham]|delete ID [-c FILE]
+
+  list         every held message with its reason and tags
+  show ID      the envelope, reason, stage results and message header
+  release ID   move it into the delivery queue, due now
+               (--learn-ham: also train the Bayesian stage on it as ham)
+  delete ID    remove it`
+
+func runQuarantine(args []string, stdout, stderr io.Writer) int {
+	sc, st := openSpool("quarantine", quarantineUsage, args, stderr, "learn-ham")
+	if sc == nil {
+		return st
+	}
+	defer sc.close()
+	if sc.flags["learn-ham"] && sc.verb != "release" {
+		fmt.Fprintf(stderr, "portcullis quarantine: --learn-ham goes with release\n%s\n", quarantineUsage)
+		return exitUsage
+	}
+	switch sc.verb {
+	case "list":
+		return sc.done(sc.listHeld(stdout))
+	case "show":
+		return sc.done(sc.show(stdout, true))
+	case "release":
+		return sc.done(sc.release(stdout))
+	case "delete":
+		return sc.done(sc.delete(stdout))
+	}
+	return exitUsage
+}
+
+// listHeld prints each held message with why it is held.
+func (sc *spoolCmd) listHeld(w io.Writer) error {
+	es, err := sc.store.Entries()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%-16s %10s  %-19s  %s\n", "ID", "SIZE", "RECEIVED (UTC)", "SENDER")
+	var bytes int64
+	for _, e := range es {
+		fmt.Fprintf(w, "%-16s %10d  %-19s  %s\n", e.ID, e.Size, fmtTime(e.Received), sender(e.From))
+		fmt.Fprintf(w, "    reason: %s\n", orDash(e.Reason))
+		fmt.Fprintf(w, "    tags: %s\n", orDash(strings.Join(e.Tags, ", ")))
+		for _, r := range e.Rcpts {
+			fmt.Fprintf(w, "    to: %s\n", r.Addr)
+		}
+		bytes += e.Size
+	}
+	fmt.Fprintf(w, "-- %d message%s held, %d bytes\n", len(es), plural(len(es)), bytes)
+	return nil
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// showHeld adds what the quarantine keeps: reason, tags, stage results.
+func showHeld(w io.Writer, env *queue.Envelope) {
+	fmt.Fprintf(w, "Reason:       %s\n", orDash(env.Reason))
+	fmt.Fprintf(w, "Tags:         %s\n", orDash(strings.Join(env.Tags, ", ")))
+	names := make([]string, 0, len(env.Results))
+	for n := range env.Results {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	fmt.Fprintln(w, "Results:")
+	for _, n := range names {
+		fmt.Fprintf(w, "  %s: %s\n", n, env.Results[n])
+	}
+}
+
+// release moves the message into the delivery queue, due now; a running
+// daemon notices within a second. With --learn-ham the message is first
+// copied to a plain file for the Bayesian stage, which learns from it after
+// the release succeeded.
+func (sc *spoolCmd) release(stdout io.Writer) error {
+	learn := sc.flags["learn-ham"]
+	if learn && learnHamHook == nil {
+		return errors.New("--learn-ham: bayes not built into this binary; nothing released")
+	}
+	var tmp string
+	if learn {
+		var err error
+		if tmp, err = sc.export(); err != nil {
+			return err
+		}
+		defer os.Remove(tmp)
+	}
+	dst, err := openDir(sc.cfg.Queue.Dir, sc.stderr)
+	if err != nil {
+		return err
+	}
+	defer dst.Close()
+	if err := sc.store.Move(sc.id, dst, nil); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: released to the delivery queue\n", sc.id)
+	if learn {
+		if err := learnHamHook(sc.cfg, tmp); err != nil {
+			return fmt.Errorf("released, but learning it as ham failed: %w", err)
+		}
+		fmt.Fprintf(stdout, "%s: learned as ham\n", sc.id)
+	}
+	return nil
+}
+
+// export writes the message as a plain RFC 5322 file and returns its path.
+func (sc *spoolCmd) export() (string, error) {
+	rc, err := sc.store.Open(sc.id)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	f, err := os.CreateTemp("", "portcullis-"+sc.id+"-*.eml")
+	if err != nil {
+		return "", err
+	}
+	_, err = io.Copy(f, rc)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}

@@ -1,0 +1,352 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/queue"
+)
+
+// bounceHook fails every pending recipient of a queued message and queues
+// the DSN the bounce policy calls for. The delivery package wires it in;
+// while it is nil, `queue bounce` says so and fails.
+var bounceHook func(cfg *config.Config, store queue.Store, id string) error
+
+func init() {
+	register(&command{
+		name:    "queue",
+		summary: "list|show ID|flush [ID]|delete ID|bounce ID: the delivery queue, daemon running or not",
+		run:     runQueue,
+	})
+}
+
+const queueUsage = `usage: portcullis queue list|show ID|flush [ID]|delete ID|bounce ID [-c FILE]
+
+  list         every queued message: ID, size, arrival, next attempt, attempts,
+               sender, and each recipient with its status
+  show ID      the envelope and the message header
+  flush [ID]   make one message (or all) due now
+  delete ID    remove a message (refused while it is being delivered)
+  bounce ID    fail its pending recipients now and send the DSN`
+
+func runQueue(args []string, stdout, stderr io.Writer) int {
+	sc, st := openSpool("queue", queueUsage, args, stderr)
+	if sc == nil {
+		return st
+	}
+	defer sc.close()
+	switch sc.verb {
+	case "list":
+		return sc.done(sc.listQueue(stdout))
+	case "show":
+		return sc.done(sc.show(stdout, false))
+	case "flush":
+		return sc.done(sc.flush(stdout))
+	case "delete":
+		return sc.done(sc.delete(stdout))
+	case "bounce":
+		return sc.done(sc.bounce(stdout))
+	}
+	return exitUsage // openSpool checked the verb
+}
+
+// spoolCmd is one run of `queue` or `quarantine`: the verb, its ID, the
+// config and the store it works on.
+type spoolCmd struct {
+	name   string // "queue" or "quarantine"
+	verb   string
+	id     string
+	cfg    *config.Config
+	store  *queue.Dir
+	stderr io.Writer
+	now    time.Time
+	flags  map[string]bool // boolean options after the verb (--learn-ham)
+}
+
+// verbs lists, per command, each verb and how many IDs it takes (-1: 0 or 1).
+var verbs = map[string]map[string]int{
+	"queue":      {"list": 0, "show": 1, "flush": -1, "delete": 1, "bounce": 1},
+	"quarantine": {"list": 0, "show": 1, "release": 1, "delete": 1},
+}
+
+// openSpool parses "VERB [ID] [-c FILE] [--flag]" (options anywhere, as
+// admins type them), loads the config and opens the command's directory.
+// On failure it returns nil and the exit status.
+func openSpool(name, usage string, args []string, stderr io.Writer, boolFlags ...string) (*spoolCmd, int) {
+	fs := newFlagSet(name, stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, usage) }
+	path := addConfigFlag(fs)
+	bools := map[string]*bool{}
+	for _, b := range boolFlags {
+		bools[b] = fs.Bool(b, false, "")
+	}
+	pos, st := parseInterleaved(fs, args)
+	if st >= 0 {
+		return nil, st
+	}
+	if len(pos) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return nil, exitUsage
+	}
+	n, ok := verbs[name][pos[0]]
+	if !ok || len(pos)-1 > max(n, 1) || (n == 1 && len(pos) != 2) || (n == 0 && len(pos) != 1) {
+		fmt.Fprintf(stderr, "portcullis %s: bad usage: %s\n%s\n", name, strings.Join(pos, " "), usage)
+		return nil, exitUsage
+	}
+	cfg, err := loadConfig(*path)
+	if err != nil {
+		printConfigError(stderr, err)
+		return nil, exitFailed
+	}
+	dir := cfg.Queue.Dir
+	if name == "quarantine" {
+		dir = cfg.Queue.Quarantine
+	}
+	store, err := openDir(dir, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis %s: %v\n", name, err)
+		return nil, exitFailed
+	}
+	sc := &spoolCmd{name: name, verb: pos[0], cfg: cfg, store: store, stderr: stderr,
+		now: time.Now(), flags: map[string]bool{}}
+	if len(pos) > 1 {
+		sc.id = pos[1]
+	}
+	for b, v := range bools {
+		sc.flags[b] = *v
+	}
+	return sc, -1
+}
+
+// openDir opens a spool directory for a one-shot command: no watching, and
+// warnings (a corrupt file moved aside) go to stderr.
+func openDir(dir string, stderr io.Writer) (*queue.Dir, error) {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return queue.Open(dir, queue.Options{Poll: -1, Logger: log})
+}
+
+// parseInterleaved parses flags that may come before, between or after
+// the positional arguments ("show ID -c FILE"). It returns the positional
+// arguments, and the exit status when parsing must stop (-1 otherwise).
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, int) {
+	var pos []string
+	for {
+		if st := parseFlags(fs, args); st >= 0 {
+			return nil, st
+		}
+		if fs.NArg() == 0 {
+			return pos, -1
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+}
+
+func (sc *spoolCmd) close() { sc.store.Close() }
+
+// done turns an operation's error into a message and an exit status.
+func (sc *spoolCmd) done(err error) int {
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.Is(err, queue.ErrNotFound):
+		fmt.Fprintf(sc.stderr, "portcullis %s %s: no such message: %s\n", sc.name, sc.verb, sc.id)
+	case errors.Is(err, queue.ErrLeased):
+		fmt.Fprintf(sc.stderr, "portcullis %s %s: message %s is being delivered right now; try again in a moment\n",
+			sc.name, sc.verb, sc.id)
+	default:
+		fmt.Fprintf(sc.stderr, "portcullis %s %s: %v\n", sc.name, sc.verb, err)
+	}
+	return exitFailed
+}
+
+func (sc *spoolCmd) flush(stdout io.Writer) error {
+	if err := sc.store.Flush(sc.id); err != nil {
+		return err
+	}
+	if sc.id == "" {
+		fmt.Fprintln(stdout, "all queued messages are due now")
+	} else {
+		fmt.Fprintf(stdout, "%s: due now\n", sc.id)
+	}
+	return nil
+}
+
+func (sc *spoolCmd) delete(stdout io.Writer) error {
+	if err := sc.store.Delete(sc.id); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: deleted\n", sc.id)
+	return nil
+}
+
+func (sc *spoolCmd) bounce(stdout io.Writer) error {
+	if bounceHook == nil {
+		return errors.New("delivery not built into this binary")
+	}
+	if _, err := sc.store.Get(sc.id); err != nil {
+		return err
+	}
+	if err := bounceHook(sc.cfg, sc.store, sc.id); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: bounced\n", sc.id)
+	return nil
+}
+
+// header returns the message's header section (up to the blank line,
+// capped so a header-less binary blob cannot flood the terminal).
+func (sc *spoolCmd) header(id string) (string, error) {
+	rc, err := sc.store.Open(id)
+	if err != nil {
+		return "", err
+	}
+	defer rc.Close()
+	var b strings.Builder
+	r := bufio.NewReader(io.LimitReader(rc, 256<<10))
+	for {
+		line, err := r.ReadString('\n')
+		if strings.TrimRight(line, "\r\n") == "" {
+			return b.String(), nil // end of header (or of the message)
+		}
+		b.WriteString(strings.TrimRight(line, "\r\n") + "\n")
+		if err != nil {
+			return b.String(), nil
+		}
+	}
+}
+
+const timeLayout = "2006-01-02 15:04:05"
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+func sender(from string) string { return "<" + from + ">" }
+
+// listQueue prints one line per message and one per recipient, then the
+// total, in the spirit of Postfix's mailq. Times are UTC.
+func (sc *spoolCmd) listQueue(w io.Writer) error {
+	es, err := sc.store.Entries()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "%-16s %10s  %-19s  %-19s  %5s  %s\n", "ID", "SIZE", "RECEIVED (UTC)", "NEXT ATTEMPT", "TRIES", "SENDER")
+	var bytes int64
+	pending := 0
+	for _, e := range es {
+		next := fmtTime(e.NextAttempt)
+		if !e.NextAttempt.After(sc.now) {
+			next = "now"
+		}
+		fmt.Fprintf(w, "%-16s %10d  %-19s  %-19s  %5d  %s\n", e.ID, e.Size, fmtTime(e.Received), next, e.Attempts, sender(e.From))
+		for _, r := range e.Rcpts {
+			fmt.Fprintf(w, "    %s\n", rcptLine(r))
+		}
+		bytes += e.Size
+		pending += len(e.Pending())
+	}
+	fmt.Fprintf(w, "-- %d message%s, %d bytes, %d recipient%s pending\n",
+		len(es), plural(len(es)), bytes, pending, plural(pending))
+	return nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// rcptLine is one recipient with its status and, when there is one, the
+// last reply from the next hop.
+func rcptLine(r *queue.Recipient) string {
+	s := fmt.Sprintf("%s  %s", r.Addr, r.Status)
+	if r.Attempts > 0 {
+		s += fmt.Sprintf(" (%d attempt%s)", r.Attempts, plural(r.Attempts))
+	}
+	if r.LastReply != "" {
+		s += "  " + r.LastReply
+		if r.LastHop != "" {
+			s += " [" + r.LastHop + "]"
+		}
+	}
+	return s
+}
+
+// show prints the envelope (with the quarantine's reason and stage results
+// when asked) and the message header.
+func (sc *spoolCmd) show(w io.Writer, held bool) error {
+	env, err := sc.store.Get(sc.id)
+	if err != nil {
+		return err
+	}
+	hdr, err := sc.header(sc.id)
+	if err != nil {
+		return err
+	}
+	fields := [][2]string{
+		{"ID", env.ID},
+		{"Received", fmtTime(env.Received)},
+		{"Sender", sender(env.From)},
+		{"Client", clientLine(env.Client)},
+		{"Body", env.BodyType},
+	}
+	if !held {
+		fields = append(fields, [2]string{"Next attempt", fmtTime(env.NextAttempt)},
+			[2]string{"Attempts", fmt.Sprint(env.Attempts)})
+	}
+	for _, f := range fields {
+		if f[1] != "" {
+			fmt.Fprintf(w, "%-13s %s\n", f[0]+":", f[1])
+		}
+	}
+	if env.SMTPUTF8 || env.DSNRet != "" || env.DSNEnvID != "" || env.IsDSN || env.DelayNotified {
+		fmt.Fprintf(w, "%-13s smtputf8=%t ret=%s envid=%s is_dsn=%t delay_notified=%t\n", "Options:",
+			env.SMTPUTF8, env.DSNRet, env.DSNEnvID, env.IsDSN, env.DelayNotified)
+	}
+	fmt.Fprintln(w, "Recipients:")
+	for _, r := range env.Rcpts {
+		fmt.Fprintf(w, "  %s\n", rcptLine(r))
+	}
+	if held {
+		showHeld(w, env)
+	}
+	fmt.Fprintf(w, "\n%s", hdr)
+	return nil
+}
+
+func clientLine(c queue.Client) string {
+	s := c.IP
+	if c.Hostname != "" {
+		s = c.Hostname + " [" + c.IP + "]"
+	}
+	var extra []string
+	for _, kv := range [][2]string{{"helo", c.HELO}, {"listener", c.Listener}, {"user", c.User}} {
+		if kv[1] != "" {
+			extra = append(extra, kv[0]+"="+kv[1])
+		}
+	}
+	for _, kv := range []struct {
+		k string
+		v bool
+	}{{"tls", c.TLS}, {"trusted", c.Trusted}, {"authenticated", c.Authenticated}} {
+		if kv.v {
+			extra = append(extra, kv.k)
+		}
+	}
+	if len(extra) > 0 {
+		s += " " + strings.Join(extra, " ")
+	}
+	return s
+}
