@@ -40,6 +40,9 @@ func (s *session) Data(r io.Reader) error {
 	if err == nil {
 		err = lc.Close()
 	}
+	if err == nil {
+		err = s.gc.dataCheck.err
+	}
 	if err != nil {
 		return s.dataError(err)
 	}

@@ -44,6 +44,7 @@ type guardConn struct {
 	needEHLO   bool   // after STARTTLS, until the client says EHLO again
 	dataMode   bool   // between 354 and the end-of-data line
 	dataState  int    // end-of-data state machine (same as go-smtp's)
+	dataCheck  lineChecker // bare CR/LF/NUL in the raw DATA bytes
 	earlyData  bool   // bytes were waiting when 354 was written
 	bad        int    // bad commands so far
 	closing    bool   // next Read returns EOF
@@ -207,6 +208,9 @@ func (c *guardConn) readData(p []byte) (int, error) {
 		c.dataMode = false
 		c.dataState = dsBeginLine
 	}
+	// Checked here, before dot-unstuffing: go-smtp's reader drops a CR
+	// that follows a leading dot, hiding "\r\n.\r" from later checks.
+	_, _ = c.dataCheck.Write(buf[:n])
 	copy(p, buf[:n])
 	_, _ = c.br.Discard(n)
 	return n, nil

@@ -3,6 +3,7 @@ package smtpd
 import (
 	"bufio"
 	"crypto/tls"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -49,6 +50,7 @@ func (c *guardConn) afterReply(code int, line string) {
 	case code == 354 && c.lastVerb == "DATA":
 		c.dataMode = true
 		c.dataState = dsBeginLine
+		c.dataCheck = lineChecker{w: io.Discard}
 		// Bytes already here came before our 354: RFC 2920 3.1 forbids that.
 		c.earlyData = c.br.Buffered() > 0 || len(c.pend) > 0
 	case code == 235:

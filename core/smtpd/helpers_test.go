@@ -295,3 +295,19 @@ func writeCert(t testing.TB, dir string) (certFile, keyFile string, pool *x509.C
 func message(subject string) string {
 	return "From: a@example.org\r\nTo: b@example.test\r\nSubject: " + subject + "\r\n\r\nHello.\r\n"
 }
+
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
+
+// checkReceivedProto checks the WITH clause of our Received field.
+func checkReceivedProto(t testing.TB, ts *testServer, id, want string) {
+	t.Helper()
+	rc, err := ts.q.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	if !strings.Contains(string(b), want) {
+		t.Fatalf("message lacks %q:\n%s", want, b)
+	}
+}
