@@ -7,8 +7,9 @@ import (
 )
 
 // How a Dir learns of changes made by other processes: every Delete, Flush
-// and Move (and every Open) bumps the modification time of the control file
-// dir/.changed. Open creates it but does not bump it. Each open Dir stats that one file every Options.Poll
+// and Move bumps the modification time of the control file dir/.changed
+// (Open creates it without bumping it, so a CLI that only lists costs the
+// daemon nothing). Each open Dir stats that one file every Options.Poll
 // (250ms) and rescans the directory only when its mtime moved. So the
 // daemon notices a CLI delete, flush or quarantine release within about a
 // quarter of a second, and an idle queue of any size costs one stat per
