@@ -1,0 +1,38 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+)
+
+// FuzzParsePath: the parser must not panic, and what it accepts must be
+// stable (parsing its own output gives the same Address) and well-formed.
+func FuzzParsePath(f *testing.F) {
+	for _, s := range []string{
+		"u@example.test", "@r.test:u@v.test", "u%v@r.test", "v!u@r.test", "u@v@r", "u@v.",
+		"u@[192.0.2.1]", "u@[IPv6:::1]", "a b@x.test", "ユーザ@bücher.example", "<>", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		a, err := ParsePath(s)
+		if err != nil || a.IsNull() {
+			return
+		}
+		if a.Domain != strings.ToLower(a.Domain) || a.Local == "" || len(a.Local) > maxLocal {
+			t.Fatalf("ParsePath(%q) = %+v: not normalised", s, a)
+		}
+		if !a.Literal && !config.ValidDomain(a.Domain) {
+			t.Fatalf("ParsePath(%q) = %+v: invalid domain accepted", s, a)
+		}
+		if a.Literal && !a.IP().IsValid() {
+			t.Fatalf("ParsePath(%q) = %+v: literal without address", s, a)
+		}
+		b, err := ParsePath(a.Local + "@" + a.Domain)
+		if err != nil || b != a {
+			t.Fatalf("ParsePath(%q) = %+v, but its own form gives %+v, %v", s, a, b, err)
+		}
+	})
+}

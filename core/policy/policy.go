@@ -1,0 +1,142 @@
+package policy
+
+import (
+	"log/slog"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/smtperr"
+)
+
+// Client is what the relay decision knows of the SMTP client.
+type Client struct {
+	IP            netip.Addr
+	Authenticated bool   // SMTP AUTH succeeded in this session
+	User          string // the authenticated user, for logs
+}
+
+// Policy is the relay decision for one configuration. It is safe for
+// concurrent use; build a new one on config reload.
+type Policy struct {
+	networks []netip.Prefix
+	exact    map[string]bool // relay.domains entries
+	suffixes []string        // ".example.test" for ".example.test" / "*.example.test" entries
+	rcpts    *recipients     // nil: every address in relay.domains is accepted
+	log      *slog.Logger
+}
+
+// New builds the policy of cfg (already validated by config.Load). It reads
+// relay.recipients if set; that file is then re-read when it changes.
+func New(cfg *config.Config, logger *slog.Logger) (*Policy, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Policy{exact: map[string]bool{}, log: logger}
+	for _, n := range cfg.Relay.Networks {
+		p.networks = append(p.networks, n.Prefix)
+	}
+	for _, d := range cfg.Relay.Domains {
+		d = strings.ToLower(d)
+		switch {
+		case strings.HasPrefix(d, "*."):
+			p.suffixes = append(p.suffixes, d[1:])
+		case strings.HasPrefix(d, "."):
+			p.suffixes = append(p.suffixes, d)
+		default:
+			p.exact[d] = true
+		}
+	}
+	if cfg.Relay.Recipients != "" {
+		r, err := loadRecipients(cfg.Relay.Recipients, logger, time.Now)
+		if err != nil {
+			return nil, err
+		}
+		p.rcpts = r
+	}
+	return p, nil
+}
+
+// Trusted reports whether ip is in relay.networks (v4-mapped IPv6 is
+// treated as IPv4).
+func (p *Policy) Trusted(ip netip.Addr) bool {
+	ip = ip.Unmap()
+	for _, n := range p.networks {
+		if n.Contains(ip) {
+			return true
+		}
+	}
+	return false
+}
+
+// IsLocal reports whether domain is one of relay.domains: an exact entry,
+// or a subdomain of a ".suffix" / "*.suffix" entry. Case-insensitive; a
+// trailing dot is not stripped (it is not a valid address domain).
+func (p *Policy) IsLocal(domain string) bool {
+	domain = strings.ToLower(domain)
+	if p.exact[domain] {
+		return true
+	}
+	for _, s := range p.suffixes {
+		if strings.HasSuffix(domain, s) && len(domain) > len(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// trusted reports a client that may relay anywhere.
+func (p *Policy) trusted(c Client) bool { return c.Authenticated || p.Trusted(c.IP) }
+
+// CheckMail judges MAIL FROM. from is as go-smtp hands it ("" for <>).
+// Any well-formed sender is accepted here: the relay decision is taken per
+// recipient, where the sender's null-ness matters.
+func (p *Policy) CheckMail(c Client, from string) error {
+	if _, err := ParsePath(from); err != nil {
+		// RFC 3463: X.1.7 is "bad sender's mailbox address syntax".
+		return smtperr.Wrap(err, 553, "5.1.7", "<"+from+">: Sender address rejected: bad address syntax")
+	}
+	return nil
+}
+
+// CheckRcpt judges RCPT TO for a transaction with sender from. The rules,
+// in order: the recipient must parse strictly (553 5.1.3); a recipient in
+// relay.domains is accepted from anyone unless its local part holds
+// routing characters (% ! @, which a downstream server may honour and so
+// relay: 553 5.1.3) or relay.recipients does not list it (550 5.1.1); any
+// other recipient, an address literal included, only from a trusted or
+// authenticated client (554 5.7.1 Relay access denied). The null sender
+// thus reaches only relay.domains unless the client is trusted.
+func (p *Policy) CheckRcpt(c Client, from, rcpt string) error {
+	a, err := ParsePath(rcpt)
+	if err == nil && a.IsNull() {
+		err = errNullRcpt
+	}
+	if err != nil {
+		return smtperr.Wrap(err, 553, "5.1.3", "<"+rcpt+">: Recipient address rejected: bad address syntax")
+	}
+	if !a.Literal && p.IsLocal(a.Domain) {
+		return p.checkLocalRcpt(a, rcpt)
+	}
+	if p.trusted(c) {
+		return nil
+	}
+	return smtperr.New(554, "5.7.1", "<"+rcpt+">: Relay access denied")
+}
+
+func (p *Policy) checkLocalRcpt(a Address, rcpt string) error {
+	if strings.ContainsAny(a.Local, "%!@") {
+		return smtperr.New(553, "5.1.3", "<"+rcpt+">: Recipient address rejected: routing characters in local part")
+	}
+	if p.rcpts != nil && !p.rcpts.Has(a) {
+		return smtperr.New(550, "5.1.1", "<"+rcpt+">: Recipient address rejected: User unknown")
+	}
+	return nil
+}
+
+type policyError string
+
+func (e policyError) Error() string { return string(e) }
+
+const errNullRcpt = policyError("the null path is not a recipient")

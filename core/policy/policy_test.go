@@ -1,0 +1,165 @@
+package policy
+
+import (
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/smtperr"
+)
+
+// R is our domain (relay.domains), V a victim elsewhere.
+const (
+	R = "example.test"
+	V = "victim.example"
+)
+
+func testPolicy(t *testing.T, recipientsFile string) *Policy {
+	t.Helper()
+	cfg := testPolicyConfig(t)
+	cfg.Relay.Recipients = recipientsFile
+	p, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func testPolicyConfig(t *testing.T) *config.Config {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.Relay.Domains = []string{R, ".sub.example.test"}
+	for _, n := range []string{"192.0.2.0/24", "2001:db8::/32"} {
+		p, err := config.ParsePrefix(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Relay.Networks = append(cfg.Relay.Networks, config.Prefixes{Prefix: p, Text: n})
+	}
+	return &cfg
+}
+
+var (
+	untrusted = Client{IP: netip.MustParseAddr("198.51.100.7")}
+	trusted   = Client{IP: netip.MustParseAddr("192.0.2.10")}
+	trusted6  = Client{IP: netip.MustParseAddr("::ffff:192.0.2.10")}
+	authed    = Client{IP: netip.MustParseAddr("198.51.100.7"), Authenticated: true, User: "alice"}
+)
+
+// reply returns "code enhanced" of err ("ok" for nil), failing on a
+// non-smtperr error: plain Go errors must never reach a client.
+func reply(t *testing.T, err error) string {
+	t.Helper()
+	if err == nil {
+		return "ok"
+	}
+	var se *smtperr.Error
+	if !errors.As(err, &se) {
+		t.Fatalf("error %v is %T, not *smtperr.Error", err, err)
+	}
+	return se.Reply()
+}
+
+// TestOpenRelay walks the classic open-relay tricks, as go-smtp hands them
+// to Rcpt (quotes removed, source routes dropped), from every kind of
+// sender and client. Only the plain local recipient and, for trusted and
+// authenticated clients, real relaying may pass.
+func TestOpenRelay(t *testing.T) {
+	p := testPolicy(t, "")
+	relayDenied := func(rcpt string) string { return "554 5.7.1 <" + rcpt + ">: Relay access denied" }
+	routing := func(rcpt string) string {
+		return "553 5.1.3 <" + rcpt + ">: Recipient address rejected: routing characters in local part"
+	}
+	syntax := func(rcpt string) string {
+		return "553 5.1.3 <" + rcpt + ">: Recipient address rejected: bad address syntax"
+	}
+	cases := []struct {
+		name, rcpt       string
+		untrusted, other string // other: trusted and authenticated clients
+	}{
+		{"plain local", "u@" + R, "ok", "ok"},
+		{"local upper case", "U@EXAMPLE.TEST", "ok", "ok"},
+		{"local subdomain entry", "u@a.sub.example.test", "ok", "ok"},
+		{"suffix entry is not the apex", "u@sub.example.test", relayDenied("u@sub.example.test"), "ok"},
+		{"plain remote", "u@" + V, relayDenied("u@" + V), "ok"},
+		{"remote upper case", "u@VICTIM.EXAMPLE", relayDenied("u@VICTIM.EXAMPLE"), "ok"},
+		{"remote lookalike suffix", "u@notexample.test", relayDenied("u@notexample.test"), "ok"},
+		{"source route raw", "@" + R + ":u@" + V, relayDenied("@" + R + ":u@" + V), "ok"},
+		{"percent hack", "u%" + V + "@" + R, routing("u%" + V + "@" + R), routing("u%" + V + "@" + R)},
+		{"percent hack upper", "U%VICTIM.EXAMPLE@EXAMPLE.TEST", routing("U%VICTIM.EXAMPLE@EXAMPLE.TEST"), routing("U%VICTIM.EXAMPLE@EXAMPLE.TEST")},
+		{"percent hack to literal", "u%" + V + "@[192.0.2.1]", relayDenied("u%" + V + "@[192.0.2.1]"), "ok"},
+		{"bang path", V + "!u", syntax(V + "!u"), syntax(V + "!u")},
+		{"bang path at local", V + "!u@" + R, routing(V + "!u@" + R), routing(V + "!u@" + R)},
+		{"quoted at (unquoted by go-smtp)", "u@" + V + "@" + R, routing("u@" + V + "@" + R), routing("u@" + V + "@" + R)},
+		{"quoted at, raw quotes", `"u@` + V + `"`, syntax(`"u@` + V + `"`), syntax(`"u@` + V + `"`)},
+		{"second at to remote", "u@" + R + "@" + V, relayDenied("u@" + R + "@" + V), "ok"},
+		{"trailing dot remote", "u@" + V + ".", syntax("u@" + V + "."), syntax("u@" + V + ".")},
+		{"trailing dot local", "u@" + R + ".", syntax("u@" + R + "."), syntax("u@" + R + ".")},
+		{"literal", "u@[192.0.2.1]", relayDenied("u@[192.0.2.1]"), "ok"},
+		{"literal v6", "u@[IPv6:2001:db8::1]", relayDenied("u@[IPv6:2001:db8::1]"), "ok"},
+		{"null recipient", "", syntax(""), syntax("")},
+	}
+	senders := []string{"", "f@" + V, "f@" + R, "f@[192.0.2.1]", "F@EXAMPLE.TEST"}
+	clients := []struct {
+		name string
+		c    Client
+	}{{"untrusted", untrusted}, {"trusted", trusted}, {"trusted-v4mapped", trusted6}, {"authenticated", authed}}
+	for _, tc := range cases {
+		for _, from := range senders {
+			for _, cl := range clients {
+				t.Run(tc.name+"/from<"+from+">/"+cl.name, func(t *testing.T) {
+					if err := p.CheckMail(cl.c, from); err != nil {
+						t.Fatalf("CheckMail: %v", err)
+					}
+					want := tc.other
+					if cl.name == "untrusted" {
+						want = tc.untrusted
+					}
+					if got := reply(t, p.CheckRcpt(cl.c, from, tc.rcpt)); got != want {
+						t.Errorf("got %q, want %q", got, want)
+					}
+				})
+			}
+		}
+	}
+}
+
+func TestCheckMail(t *testing.T) {
+	p := testPolicy(t, "")
+	for from, want := range map[string]string{
+		"":              "ok",
+		"f@" + V:        "ok",
+		"f@[192.0.2.1]": "ok",
+		"f@" + V + ".":  "553 5.1.7 <f@victim.example.>: Sender address rejected: bad address syntax",
+		"f":             "553 5.1.7 <f>: Sender address rejected: bad address syntax",
+	} {
+		if got := reply(t, p.CheckMail(untrusted, from)); got != want {
+			t.Errorf("CheckMail(%q) = %q, want %q", from, got, want)
+		}
+	}
+}
+
+func TestTrustedAndIsLocal(t *testing.T) {
+	p := testPolicy(t, "")
+	for ip, want := range map[string]bool{
+		"192.0.2.1": true, "192.0.3.1": false, "::ffff:192.0.2.1": true, "2001:db8::5": true, "2001:db9::5": false,
+		"127.0.0.1": false, // loopback is not trusted unless listed: no hidden trust
+	} {
+		if got := p.Trusted(netip.MustParseAddr(ip)); got != want {
+			t.Errorf("Trusted(%s) = %v, want %v", ip, got, want)
+		}
+	}
+	for d, want := range map[string]bool{
+		"example.test": true, "EXAMPLE.TEST": true, "x.example.test": false, "sub.example.test": false,
+		"a.sub.example.test": true, "a.b.SUB.example.test": true, "example.test.": false, "xsub.example.test": false,
+	} {
+		if got := p.IsLocal(d); got != want {
+			t.Errorf("IsLocal(%s) = %v, want %v", d, got, want)
+		}
+	}
+	if !strings.Contains(reply(t, p.CheckRcpt(untrusted, "", "u@"+V)), "Relay access denied") {
+		t.Error("null sender relayed for an untrusted client")
+	}
+}
