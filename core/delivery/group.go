@@ -101,7 +101,10 @@ func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue
 	interrupted := !stop()
 	if err != nil {
 		c.c.Close()
-		if res.Mail == nil && !interrupted && c.uses > 1 {
+		// Nothing, or only the 421 of a server that timed us out (RFC 5321
+		// 3.8), came back on a reused connection: it was stale.
+		stale := res.Mail == nil || (res.Mail.Code == 421 && res.Data == nil)
+		if stale && !interrupted && c.uses > 1 {
 			return nil, true
 		}
 	} else {
