@@ -134,6 +134,10 @@ type Message struct {
 	path   string // spool file holding the message
 	offset int64  // where the message starts in that file
 	data   []byte // the message itself when it was sent inline
+
+	// fetch reads the message from the host, in a plugin, when the file
+	// cannot be opened or the host holds the message in memory.
+	fetch func() (io.ReadCloser, error)
 }
 
 // NewFileMessage describes a message stored in file path from offset for size bytes.
@@ -170,10 +174,19 @@ func (m *Message) Open() (io.ReadCloser, error) {
 		return nil, errors.New("sdk: no message at this phase")
 	}
 	if m.path == "" {
+		if m.data == nil && m.fetch != nil {
+			return m.fetch()
+		}
+		if m.data == nil && m.Size > 0 {
+			return nil, errors.New("sdk: the message bytes are not available")
+		}
 		return io.NopCloser(bytes.NewReader(m.data)), nil
 	}
 	f, err := os.Open(m.path)
 	if err != nil {
+		if m.fetch != nil {
+			return m.fetch()
+		}
 		return nil, err
 	}
 	return struct {

@@ -1,0 +1,193 @@
+package plugintest_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/plugintest"
+)
+
+// echoStage reports back what it received, so a test can see the wire kept it.
+type echoStage struct {
+	cfg map[string]any
+	env sdk.Env
+}
+
+func (s *echoStage) Info() sdk.Info {
+	return sdk.Info{Name: "echo", Version: "1.2.3", Phases: []sdk.Phase{sdk.PhaseConnect, sdk.PhaseData}}
+}
+
+func (s *echoStage) Configure(_ context.Context, env sdk.Env, cfg map[string]any) error {
+	if v, ok := cfg["fail"]; ok {
+		return fmt.Errorf("bad config: %v", v)
+	}
+	s.env, s.cfg = env, cfg
+	return nil
+}
+
+func (s *echoStage) Check(_ context.Context, req *sdk.Request) (*sdk.Result, error) {
+	switch req.Conn.HELO {
+	case "error":
+		return nil, errors.New("stage failed on purpose")
+	case "panic":
+		panic("stage panicked on purpose")
+	case "nil":
+		return nil, nil
+	}
+	res := &sdk.Result{Verdict: sdk.VerdictPass, Score: 1.5, Tags: []string{"a", "b"},
+		Attrs: map[string]string{
+			"phase": string(req.Phase), "ip": req.Conn.IP, "port": fmt.Sprint(req.Conn.Port),
+			"from": req.Envelope.From, "rcpts": strings.Join(req.Envelope.Rcpts, ","),
+			"cfg": fmt.Sprintf("%#v", s.cfg), "stage": s.env.StageName,
+		}}
+	if m := req.Message; m != nil {
+		r, err := m.Open()
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		h := sha256.New()
+		n, err := io.Copy(h, r)
+		if err != nil {
+			return nil, err
+		}
+		res.Attrs["sha256"] = fmt.Sprintf("%x", h.Sum(nil))
+		res.Attrs["read"] = fmt.Sprint(n)
+		res.Attrs["subject"] = m.Get("subject")
+		res.Headers = []sdk.HeaderEdit{{Op: sdk.HeaderAdd, Name: "X-Echo", Value: "yes"}}
+	}
+	return res, nil
+}
+
+func TestInfoAndConfigure(t *testing.T) {
+	c := plugintest.Start(t, &echoStage{})
+	info, err := c.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sdk.Info{Name: "echo", Version: "1.2.3", Phases: []sdk.Phase{sdk.PhaseConnect, sdk.PhaseData}}
+	if !reflect.DeepEqual(info, want) {
+		t.Errorf("Info = %+v, want %+v", info, want)
+	}
+	err = c.Configure(sdk.Env{StageName: "e"}, map[string]any{"fail": "yes"})
+	if err == nil || !strings.Contains(err.Error(), "bad config: yes") {
+		t.Errorf("Configure error = %v, want the stage's message", err)
+	}
+	cfg := map[string]any{"n": 5, "f": 0.5, "s": "x", "l": []any{1, "y"}, "m": map[string]any{"k": true}}
+	if err := c.Configure(sdk.Env{StageName: "e"}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseConnect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Numbers keep the types YAML gave them: whole numbers int, others float64.
+	if got, want := res.Attrs["cfg"], fmt.Sprintf("%#v", cfg); got != want {
+		t.Errorf("config seen by the stage = %s, want %s", got, want)
+	}
+	if res.Attrs["stage"] != "e" {
+		t.Errorf("env stage name = %q", res.Attrs["stage"])
+	}
+}
+
+func TestCheckRoundTrip(t *testing.T) {
+	c := plugintest.Start(t, &echoStage{})
+	req := &sdk.Request{Phase: sdk.PhaseConnect, SessionID: "s1",
+		Conn:     sdk.Conn{IP: "192.0.2.1", Port: 41000, HELO: "mx.example"},
+		Envelope: sdk.Envelope{From: "a@example.test", Rcpts: []string{"b@example.test", "c@example.test"}}}
+	res, err := c.Check(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"phase": "connect", "ip": "192.0.2.1", "port": "41000",
+		"from": "a@example.test", "rcpts": "b@example.test,c@example.test"}
+	for k, v := range want {
+		if res.Attrs[k] != v {
+			t.Errorf("attr %s = %q, want %q", k, res.Attrs[k], v)
+		}
+	}
+	if res.Verdict != sdk.VerdictPass || res.Score != 1.5 || !reflect.DeepEqual(res.Tags, []string{"a", "b"}) {
+		t.Errorf("result = %+v", res)
+	}
+}
+
+func TestCheckErrors(t *testing.T) {
+	c := plugintest.Start(t, &echoStage{})
+	tests := []struct {
+		helo    string
+		wantErr string
+		verdict sdk.Verdict
+	}{
+		{helo: "error", wantErr: "stage failed on purpose"},
+		{helo: "panic", wantErr: "stage panicked on purpose"},
+		{helo: "nil", verdict: sdk.VerdictNone},
+	}
+	for _, tt := range tests {
+		t.Run(tt.helo, func(t *testing.T) {
+			res, err := c.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseConnect, Conn: sdk.Conn{HELO: tt.helo}})
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || res.Verdict != tt.verdict {
+				t.Fatalf("got %+v, %v; want verdict %s", res, err, tt.verdict)
+			}
+		})
+	}
+	// The panic did not kill the server: calls still work.
+	if _, err := c.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseConnect}); err != nil {
+		t.Fatalf("after panic: %v", err)
+	}
+}
+
+// bigMessage is over gRPC's 4 MiB default message size.
+func bigMessage() []byte {
+	var b bytes.Buffer
+	b.WriteString("From: a@example.test\r\nSubject: big\r\n one\r\n\r\n")
+	line := strings.Repeat("0123456789", 7) + "\r\n"
+	for b.Len() < 5<<20 {
+		b.WriteString(line)
+	}
+	return b.Bytes()
+}
+
+func TestDataMessages(t *testing.T) {
+	c := plugintest.Start(t, &echoStage{})
+	small := []byte("Subject: hi\r\n\r\nbody\r\n")
+	big := bigMessage()
+	tests := []struct {
+		name string
+		raw  []byte
+		msg  func([]byte) *sdk.Message
+	}{
+		{"small in memory", small, plugintest.Message},
+		{"small in file", small, func(b []byte) *sdk.Message { return plugintest.FileMessage(t, b) }},
+		{"big in memory", big, plugintest.Message},
+		{"big in file", big, func(b []byte) *sdk.Message { return plugintest.FileMessage(t, b) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := c.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseData, Message: tt.msg(tt.raw)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := res.Attrs["sha256"], fmt.Sprintf("%x", sha256.Sum256(tt.raw)); got != want {
+				t.Errorf("stage read %s bytes hashing %s, want %d bytes hashing %s", res.Attrs["read"], got, len(tt.raw), want)
+			}
+			wantEdits := []sdk.HeaderEdit{{Op: sdk.HeaderAdd, Name: "X-Echo", Value: "yes"}}
+			if !reflect.DeepEqual(res.Headers, wantEdits) {
+				t.Errorf("header edits = %+v", res.Headers)
+			}
+		})
+	}
+}

@@ -1,0 +1,116 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/portcullis-mta/portcullis/sdk/internal/bridge"
+	"github.com/portcullis-mta/portcullis/sdk/internal/pb"
+)
+
+const maxMsgSize = bridge.MaxMsgSize
+
+func init() {
+	bridge.Plugin = func(stage any) plugin.Plugin {
+		s, _ := stage.(Stage)
+		return &grpcPlugin{stage: s}
+	}
+}
+
+// handshake is the go-plugin handshake: the protocol version and a cookie
+// that tells a binary it was started by a Portcullis host.
+var handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  ProtocolVersion,
+	MagicCookieKey:   bridge.MagicCookieKey,
+	MagicCookieValue: bridge.MagicCookieValue,
+}
+
+// Serve serves stage over the plugin protocol until the host stops the
+// plugin; it is a plugin's whole main. Run by hand, outside a Portcullis
+// host, it says so and exits 1.
+//
+// The default slog logger writes to the host: a stage's slog calls appear
+// in the gateway's log under its stage name. If the stage implements
+// Closer, Close is called before the process exits.
+func Serve(stage Stage) {
+	if os.Getenv(bridge.MagicCookieKey) != bridge.MagicCookieValue {
+		fmt.Fprintf(os.Stderr, "%s is a Portcullis plugin: the gateway starts it, it is not run by hand.\n"+
+			"Name it as the plugin of a stage in a rule file (plugin: %s).\n", os.Args[0], os.Args[0])
+		os.Exit(1)
+	}
+	slog.SetDefault(slog.New(newHostLogHandler()))
+	plugin.Serve(&plugin.ServeConfig{
+		HandshakeConfig: handshake,
+		Plugins:         plugin.PluginSet{bridge.PluginName: &grpcPlugin{stage: stage}},
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return plugin.DefaultGRPCServer(append(opts,
+				grpc.MaxRecvMsgSize(maxMsgSize), grpc.MaxSendMsgSize(maxMsgSize)))
+		},
+		Logger: hclog.New(&hclog.LoggerOptions{Output: os.Stderr, JSONFormat: true, Level: hclog.Info}),
+	})
+	if c, ok := stage.(Closer); ok {
+		if err := c.Close(); err != nil {
+			slog.Error("closing stage", "error", err)
+		}
+	}
+}
+
+// newHostLogHandler writes JSON lines in the shape go-plugin's host parses
+// as hclog entries (@level, @message, @timestamp), so that levels and
+// attributes survive the trip through the plugin's stderr.
+func newHostLogHandler() slog.Handler {
+	return slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{
+		Level: slog.LevelDebug,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) > 0 {
+				return a
+			}
+			switch a.Key {
+			case slog.TimeKey:
+				return slog.String("@timestamp", a.Value.Time().Format("2006-01-02T15:04:05.000000Z07:00"))
+			case slog.LevelKey:
+				return slog.String("@level", hclogLevel(a.Value.Any().(slog.Level)))
+			case slog.MessageKey:
+				return slog.String("@message", a.Value.String())
+			}
+			return a
+		},
+	})
+}
+
+func hclogLevel(l slog.Level) string {
+	switch {
+	case l < slog.LevelInfo:
+		return "debug"
+	case l < slog.LevelWarn:
+		return "info"
+	case l < slog.LevelError:
+		return "warn"
+	}
+	return "error"
+}
+
+// grpcPlugin is the go-plugin Plugin of a stage: the server half in the
+// plugin process, the client half in the host.
+type grpcPlugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	stage Stage
+}
+
+func (p *grpcPlugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
+	if p.stage == nil {
+		return fmt.Errorf("sdk: no stage to serve")
+	}
+	pb.RegisterStageServer(s, &stageServer{stage: p.stage, broker: broker})
+	return nil
+}
+
+func (p *grpcPlugin) GRPCClient(_ context.Context, broker *plugin.GRPCBroker, c *grpc.ClientConn) (any, error) {
+	return newStageClient(broker, c), nil
+}

@@ -1,0 +1,190 @@
+package sdk
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/portcullis-mta/portcullis/sdk/internal/pb"
+)
+
+// This file converts between the Go types of this package and the protocol
+// messages of sdk/internal/pb, in both directions.
+
+func infoToPB(i Info) *pb.InfoResponse {
+	out := &pb.InfoResponse{Name: i.Name, Version: i.Version, ProtocolVersion: ProtocolVersion}
+	for _, p := range i.Phases {
+		out.Phases = append(out.Phases, string(p))
+	}
+	return out
+}
+
+func infoFromPB(in *pb.InfoResponse) Info {
+	out := Info{Name: in.GetName(), Version: in.GetVersion()}
+	for _, p := range in.GetPhases() {
+		out.Phases = append(out.Phases, Phase(p))
+	}
+	return out
+}
+
+func envToPB(e Env) *pb.Env {
+	return &pb.Env{StageName: e.StageName, Hostname: e.Hostname, StatePath: e.StatePath,
+		RedisUrl: e.RedisURL, DnsServers: e.DNSServers, ConfigDir: e.ConfigDir}
+}
+
+func envFromPB(e *pb.Env) Env {
+	return Env{StageName: e.GetStageName(), Hostname: e.GetHostname(), StatePath: e.GetStatePath(),
+		RedisURL: e.GetRedisUrl(), DNSServers: e.GetDnsServers(), ConfigDir: e.GetConfigDir()}
+}
+
+// encodeConfig turns a stage's config map (as decoded from YAML) into JSON.
+func encodeConfig(cfg map[string]any) ([]byte, error) {
+	if cfg == nil {
+		cfg = map[string]any{}
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("stage config cannot be encoded: %w", err)
+	}
+	return b, nil
+}
+
+// decodeConfig is the inverse of encodeConfig. Numbers come back as they
+// came from YAML: int when whole, float64 otherwise, so a stage sees the
+// same types in a unit test as in the gateway.
+func decodeConfig(b []byte) (map[string]any, error) {
+	cfg := map[string]any{}
+	if len(b) == 0 {
+		return cfg, nil
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.UseNumber()
+	if err := d.Decode(&cfg); err != nil {
+		return nil, fmt.Errorf("stage config is not a JSON object: %w", err)
+	}
+	return fixNumbers(cfg).(map[string]any), nil
+}
+
+func fixNumbers(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return int(i)
+		}
+		f, _ := v.Float64()
+		return f
+	case map[string]any:
+		for k, e := range v {
+			v[k] = fixNumbers(e)
+		}
+	case []any:
+		for i, e := range v {
+			v[i] = fixNumbers(e)
+		}
+	}
+	return v
+}
+
+func connToPB(c Conn) *pb.Conn {
+	return &pb.Conn{Ip: c.IP, Port: int32(c.Port), Hostname: c.Hostname, Helo: c.HELO, Tls: c.TLS,
+		Listener: c.Listener, Trusted: c.Trusted, Authenticated: c.Authenticated, User: c.User,
+		Country: c.Country}
+}
+
+func connFromPB(c *pb.Conn) Conn {
+	return Conn{IP: c.GetIp(), Port: int(c.GetPort()), Hostname: c.GetHostname(), HELO: c.GetHelo(),
+		TLS: c.GetTls(), Listener: c.GetListener(), Trusted: c.GetTrusted(),
+		Authenticated: c.GetAuthenticated(), User: c.GetUser(), Country: c.GetCountry()}
+}
+
+func headerToPB(h []HeaderField) []*pb.HeaderField {
+	out := make([]*pb.HeaderField, len(h))
+	for i, f := range h {
+		out[i] = &pb.HeaderField{Name: f.Name, Value: f.Value}
+	}
+	return out
+}
+
+func headerFromPB(h []*pb.HeaderField) []HeaderField {
+	out := make([]HeaderField, len(h))
+	for i, f := range h {
+		out[i] = HeaderField{Name: f.GetName(), Value: f.GetValue()}
+	}
+	return out
+}
+
+// requestToPB converts a request; the message, if any, is described by the
+// caller (it needs the host's message source).
+func requestToPB(r *Request) *pb.CheckRequest {
+	return &pb.CheckRequest{
+		Phase: string(r.Phase), SessionId: r.SessionID, QueueId: r.QueueID,
+		Conn:     connToPB(r.Conn),
+		Envelope: &pb.Envelope{From: r.Envelope.From, Rcpts: r.Envelope.Rcpts, Rcpt: r.Envelope.Rcpt},
+	}
+}
+
+func requestFromPB(in *pb.CheckRequest) *Request {
+	e := in.GetEnvelope()
+	return &Request{
+		Phase: Phase(in.GetPhase()), SessionID: in.GetSessionId(), QueueID: in.GetQueueId(),
+		Conn:     connFromPB(in.GetConn()),
+		Envelope: Envelope{From: e.GetFrom(), Rcpts: e.GetRcpts(), Rcpt: e.GetRcpt()},
+	}
+}
+
+func resultToPB(r *Result) *pb.CheckResponse {
+	if r == nil {
+		return &pb.CheckResponse{Verdict: string(VerdictNone)}
+	}
+	v := r.Verdict
+	if v == "" {
+		v = VerdictNone
+	}
+	out := &pb.CheckResponse{Verdict: string(v), Score: r.Score, Tags: r.Tags, Attrs: r.Attrs, Reason: r.Reason}
+	for _, h := range r.Headers {
+		out.Headers = append(out.Headers, &pb.HeaderEdit{Op: string(h.Op), Name: h.Name, Value: h.Value})
+	}
+	return out
+}
+
+// resultFromPB converts and checks a plugin's answer: the host must not
+// pass on a verdict or header operation rules do not know.
+func resultFromPB(in *pb.CheckResponse) (*Result, error) {
+	out := &Result{Verdict: Verdict(in.GetVerdict()), Score: in.GetScore(), Tags: in.GetTags(),
+		Attrs: in.GetAttrs(), Reason: in.GetReason()}
+	switch out.Verdict {
+	case "":
+		out.Verdict = VerdictNone
+	case VerdictNone, VerdictPass, VerdictFail, VerdictNeutral, VerdictError:
+	default:
+		return nil, fmt.Errorf("plugin returned unknown verdict %q", in.GetVerdict())
+	}
+	for _, h := range in.GetHeaders() {
+		e := HeaderEdit{Op: HeaderOp(h.GetOp()), Name: h.GetName(), Value: h.GetValue()}
+		if e.Op != HeaderAdd && e.Op != HeaderRemove {
+			return nil, fmt.Errorf("plugin returned unknown header operation %q", h.GetOp())
+		}
+		if !validFieldName(e.Name) {
+			return nil, fmt.Errorf("plugin returned invalid header field name %q", e.Name)
+		}
+		if strings.ContainsAny(e.Value, "\r\n\x00") {
+			return nil, fmt.Errorf("plugin returned a line break or NUL in header field %s", e.Name)
+		}
+		out.Headers = append(out.Headers, e)
+	}
+	return out, nil
+}
+
+// validFieldName: RFC 5322 2.2, printable US-ASCII except colon.
+func validFieldName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 33 || s[i] > 126 || s[i] == ':' {
+			return false
+		}
+	}
+	return true
+}

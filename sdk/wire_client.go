@@ -1,0 +1,163 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/portcullis-mta/portcullis/sdk/internal/bridge"
+	"github.com/portcullis-mta/portcullis/sdk/internal/pb"
+)
+
+// stageClient is the host's end of one plugin process. It satisfies
+// hostrpc.Client.
+type stageClient struct {
+	c     pb.StageClient
+	src   *messageSource
+	srcID uint32
+}
+
+func newStageClient(broker *plugin.GRPCBroker, conn *grpc.ClientConn) *stageClient {
+	sc := &stageClient{c: pb.NewStageClient(conn), src: &messageSource{msgs: map[uint64]*Message{}}}
+	if broker != nil {
+		// One source per plugin process, served for its whole life: the
+		// broker makes a socket per AcceptAndServe, too dear per message.
+		sc.srcID = broker.NextId()
+		go broker.AcceptAndServe(sc.srcID, func(opts []grpc.ServerOption) *grpc.Server {
+			s := grpc.NewServer(append(opts, grpc.MaxRecvMsgSize(maxMsgSize), grpc.MaxSendMsgSize(maxMsgSize))...)
+			pb.RegisterMessageSourceServer(s, sc.src)
+			return s
+		})
+	}
+	return sc
+}
+
+// Info asks the plugin to describe its stage and checks the protocol version.
+func (sc *stageClient) Info(ctx context.Context) (Info, error) {
+	in, err := sc.c.Info(ctx, &pb.InfoRequest{Source: sc.srcID})
+	if err != nil {
+		return Info{}, callError(err)
+	}
+	if v := in.GetProtocolVersion(); v != ProtocolVersion {
+		return Info{}, fmt.Errorf("plugin speaks protocol version %d, this host %d", v, ProtocolVersion)
+	}
+	return infoFromPB(in), nil
+}
+
+// Configure sends the stage its environment and config.
+func (sc *stageClient) Configure(ctx context.Context, env Env, cfg map[string]any) error {
+	b, err := encodeConfig(cfg)
+	if err != nil {
+		return err
+	}
+	_, err = sc.c.Configure(ctx, &pb.ConfigureRequest{Env: envToPB(env), ConfigJson: b, Source: sc.srcID})
+	if err != nil {
+		return callError(err)
+	}
+	return nil
+}
+
+// Check runs one phase through the plugin.
+func (sc *stageClient) Check(ctx context.Context, req *Request) (*Result, error) {
+	in := requestToPB(req)
+	if m := req.Message; m != nil {
+		path, off, size := m.Location()
+		pm := &pb.Message{Header: headerToPB(m.Header), Size: size, Path: path, Offset: off}
+		if sc.srcID != 0 {
+			pm.Source, pm.Handle = sc.srcID, sc.src.add(m)
+			defer sc.src.remove(pm.Handle)
+		}
+		in.Message = pm
+	}
+	out, err := sc.c.Check(ctx, in)
+	if err != nil {
+		return nil, callError(err)
+	}
+	return resultFromPB(out)
+}
+
+// callError turns a gRPC status into an error callers can test with
+// errors.Is: bridge.ErrUnavailable (restart the plugin), the context's
+// errors (the stage's timeout), or the stage's own error text.
+func callError(err error) error {
+	s, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	switch s.Code() {
+	case codes.Unavailable:
+		return fmt.Errorf("%w: %s", bridge.ErrUnavailable, s.Message())
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("%w: %s", context.DeadlineExceeded, s.Message())
+	case codes.Canceled:
+		return fmt.Errorf("%w: %s", context.Canceled, s.Message())
+	}
+	return errors.New(s.Message())
+}
+
+// messageSource serves the bytes of the messages of calls in progress.
+type messageSource struct {
+	pb.UnimplementedMessageSourceServer
+	next atomic.Uint64
+	mu   sync.Mutex
+	msgs map[uint64]*Message
+}
+
+func (s *messageSource) add(m *Message) uint64 {
+	h := s.next.Add(1)
+	s.mu.Lock()
+	s.msgs[h] = m
+	s.mu.Unlock()
+	return h
+}
+
+func (s *messageSource) remove(h uint64) {
+	s.mu.Lock()
+	delete(s.msgs, h)
+	s.mu.Unlock()
+}
+
+// chunkSize stays well under gRPC's default 4 MiB message limit.
+const chunkSize = 256 << 10
+
+func (s *messageSource) Read(in *pb.ReadRequest, st grpc.ServerStreamingServer[pb.Chunk]) error {
+	s.mu.Lock()
+	m := s.msgs[in.GetHandle()]
+	s.mu.Unlock()
+	if m == nil {
+		return errors.New("no such message (the call has ended)")
+	}
+	r, err := m.Open()
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if off := in.GetOffset(); off > 0 {
+		if _, err := io.CopyN(io.Discard, r, off); err != nil {
+			return err
+		}
+	}
+	buf := make([]byte, chunkSize)
+	for {
+		n, err := io.ReadFull(r, buf)
+		if n > 0 {
+			if serr := st.Send(&pb.Chunk{Data: buf[:n]}); serr != nil {
+				return serr
+			}
+		}
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+}

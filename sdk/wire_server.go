@@ -1,0 +1,138 @@
+package sdk
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/portcullis-mta/portcullis/sdk/internal/pb"
+)
+
+// stageServer serves a Stage in the plugin process.
+type stageServer struct {
+	pb.UnimplementedStageServer
+	stage  Stage
+	broker *plugin.GRPCBroker
+
+	mu     sync.Mutex
+	source pb.MessageSourceClient // the host's, dialled at Configure
+	srcID  uint32
+}
+
+func (s *stageServer) Info(_ context.Context, in *pb.InfoRequest) (*pb.InfoResponse, error) {
+	s.dialSource(in.GetSource())
+	return infoToPB(s.stage.Info()), nil
+}
+
+func (s *stageServer) Configure(ctx context.Context, in *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+	cfg, err := decodeConfig(in.GetConfigJson())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	s.dialSource(in.GetSource())
+	if err := s.stage.Configure(ctx, envFromPB(in.GetEnv()), cfg); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return &pb.ConfigureResponse{}, nil
+}
+
+// dialSource connects to the host's message source. It is done at
+// Info and Configure, not on first use, because go-plugin's broker forgets
+// the host's address five seconds after the host announced it.
+func (s *stageServer) dialSource(id uint32) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if id == 0 || id == s.srcID || s.broker == nil {
+		return
+	}
+	conn, err := s.broker.DialWithOptions(id, grpc.WithDefaultCallOptions(
+		grpc.MaxCallRecvMsgSize(maxMsgSize), grpc.MaxCallSendMsgSize(maxMsgSize)))
+	if err != nil {
+		// Messages in files still work; in-memory ones will fail at Open.
+		slog.Warn("cannot reach the host's message source", "error", err)
+		return
+	}
+	s.source, s.srcID = pb.NewMessageSourceClient(conn), id
+}
+
+func (s *stageServer) Check(ctx context.Context, in *pb.CheckRequest) (out *pb.CheckResponse, err error) {
+	// A panic in one call must not take down the process every session
+	// shares: it becomes this call's error, the stack goes to the log.
+	defer func() {
+		if p := recover(); p != nil {
+			slog.Error("stage panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			out, err = nil, status.Errorf(codes.Internal, "stage panicked: %v", p)
+		}
+	}()
+	req := requestFromPB(in)
+	if m := in.GetMessage(); m != nil {
+		req.Message = s.message(ctx, m)
+	}
+	res, err := s.stage.Check(ctx, req)
+	if err != nil {
+		return nil, status.Error(codes.Unknown, err.Error())
+	}
+	return resultToPB(res), nil
+}
+
+// message builds the plugin's view of a data-phase message: the spool file
+// when it can be opened, else the bytes read from the host.
+func (s *stageServer) message(ctx context.Context, m *pb.Message) *Message {
+	msg := &Message{Header: headerFromPB(m.GetHeader()), Size: m.GetSize(),
+		path: m.GetPath(), offset: m.GetOffset()}
+	s.dialSource(m.GetSource())
+	s.mu.Lock()
+	src, ok := s.source, m.GetSource() != 0 && m.GetSource() == s.srcID
+	s.mu.Unlock()
+	if ok {
+		handle := m.GetHandle()
+		msg.fetch = func() (io.ReadCloser, error) { return openRemote(ctx, src, handle) }
+	}
+	return msg
+}
+
+// remoteReader reads a message from the host's source as a stream of chunks.
+type remoteReader struct {
+	stream grpc.ServerStreamingClient[pb.Chunk]
+	cancel context.CancelFunc
+	buf    []byte
+}
+
+func openRemote(ctx context.Context, src pb.MessageSourceClient, handle uint64) (io.ReadCloser, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	st, err := src.Read(ctx, &pb.ReadRequest{Handle: handle})
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("sdk: reading the message from the host: %w", err)
+	}
+	return &remoteReader{stream: st, cancel: cancel}, nil
+}
+
+func (r *remoteReader) Read(p []byte) (int, error) {
+	for len(r.buf) == 0 {
+		c, err := r.stream.Recv()
+		if err == io.EOF {
+			return 0, io.EOF
+		}
+		if err != nil {
+			return 0, fmt.Errorf("sdk: reading the message from the host: %w", err)
+		}
+		r.buf = c.GetData()
+	}
+	n := copy(p, r.buf)
+	r.buf = r.buf[n:]
+	return n, nil
+}
+
+func (r *remoteReader) Close() error {
+	r.cancel()
+	return nil
+}
