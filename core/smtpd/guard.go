@@ -39,17 +39,17 @@ type guardConn struct {
 	tlsState *tls.ConnectionState
 	pend     []byte // rest of a line go-smtp had no room for
 
-	lastVerb   string // the verb of the last line handed to go-smtp
-	saslNext   bool   // a 334 was sent: the next line is a SASL response
-	needEHLO   bool   // after STARTTLS, until the client says EHLO again
-	dataMode   bool   // between 354 and the end-of-data line
-	dataState  int    // end-of-data state machine (same as go-smtp's)
+	lastVerb   string      // the verb of the last line handed to go-smtp
+	saslNext   bool        // a 334 was sent: the next line is a SASL response
+	needEHLO   bool        // after STARTTLS, until the client says EHLO again
+	dataMode   bool        // between 354 and the end-of-data line
+	dataState  int         // end-of-data state machine (same as go-smtp's)
 	dataCheck  lineChecker // bare CR/LF/NUL in the raw DATA bytes
-	earlyData  bool   // bytes were waiting when 354 was written
-	bad        int    // bad commands so far
-	closing    bool   // next Read returns EOF
-	authed     bool   // AUTH succeeded on this connection
-	onTLS      func() // set by the session: forget state after STARTTLS
+	earlyData  bool        // bytes were waiting when 354 was written
+	bad        int         // bad commands so far
+	closing    bool        // next Read returns EOF
+	authed     bool        // AUTH succeeded on this connection
+	onTLS      func()      // set by the session: forget state after STARTTLS
 	connResult map[string]*sdk.Result
 
 	closeOnce sync.Once

@@ -1,0 +1,157 @@
+package smtpd
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+)
+
+func TestConnectionLimits(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.MaxConnections = 3
+	cfg.Limits.MaxConnectionsPerIP = 2
+	ts := startServer(t, cfg, nil)
+	a := newRaw(t, ts.addr(), 2)
+	a.expect("220")
+	b := newRaw(t, ts.addr(), 2)
+	b.expect("220")
+	c := newRaw(t, ts.addr(), 2)
+	c.expect("421 4.7.0 mx.example.test Too many connections from your address")
+	if !c.closed() {
+		t.Fatal("per-IP refusal left the connection open")
+	}
+	d := newRaw(t, ts.addr(), 3)
+	d.expect("220")
+	e := newRaw(t, ts.addr(), 4)
+	e.expect("421 4.7.0 mx.example.test Too many connections, try again later")
+	if !e.closed() {
+		t.Fatal("refusal left the connection open")
+	}
+	// Freed slots are given back.
+	a.cmd("QUIT", "221")
+	b.cmd("QUIT", "221")
+	waitFor(t, func() bool { return ts.connCount() <= 1 })
+	f := newRaw(t, ts.addr(), 2)
+	f.expect("220")
+}
+
+func (s *Server) connCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.total
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatal("condition not reached")
+}
+
+func TestPregreet(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.PregreetDelay = config.Duration(300 * time.Millisecond)
+	ts := startServer(t, cfg, nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.send("EHLO eager.example\r\n")
+	r.expect("554 5.5.1 Protocol error: client sent data before greeting")
+	if !r.closed() {
+		t.Fatal("connection left open")
+	}
+	polite := newRaw(t, ts.addr(), 2)
+	polite.expect("220")
+	polite.cmd("EHLO polite.example", "250")
+}
+
+func TestMessageLimits(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.MaxMessageBytes = 2000
+	cfg.Limits.MaxRecipients = 3
+	ts := startServer(t, cfg, nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.expect("220")
+	if !strings.Contains(r.cmd("EHLO c.example.org", "250"), "SIZE 2000") {
+		t.Fatal("SIZE not advertised with the limit")
+	}
+	r.cmd("MAIL FROM:<a@example.org> SIZE=5000", "552 5.3.4 Message size exceeds fixed limit")
+	r.cmd("MAIL FROM:<a@example.org> SIZE=500", "250")
+	for i := 0; i < 3; i++ {
+		r.cmd("RCPT TO:<u"+string(rune('a'+i))+"@example.test>", "250")
+	}
+	r.cmd("RCPT TO:<ud@example.test>", "452 4.5.3 Too many recipients")
+	r.cmd("DATA", "354")
+	r.send("Subject: big\r\n\r\n" + strings.Repeat("0123456789abcdef0123456789abcdef\r\n", 100) + ".\r\n")
+	r.expect("552 5.3.4 Message size exceeds fixed limit")
+	if n := len(ts.queued(t)); n != 0 {
+		t.Fatalf("%d queued", n)
+	}
+	// The session goes on.
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	r.cmd("RCPT TO:<ua@example.test>", "250")
+	r.cmd("DATA", "354")
+	r.send(message("small") + ".\r\n")
+	r.expect("250 2.0.0")
+}
+
+func TestBadCommandLimit(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.MaxBadCommands = 3
+	ts := startServer(t, cfg, nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.expect("220")
+	r.cmd("EHLO c.example.org", "250")
+	r.cmd("FOO", "500 5.5.2")
+	r.cmd("MAIL FROM:broken", "501")
+	r.cmd("VRFY x", "502 5.5.1")
+	r.send("BAR\r\n")
+	r.expect("500 5.5.2")
+	r.expect("421 4.7.0 mx.example.test Too many bad commands")
+	if !r.closed() {
+		t.Fatal("connection left open")
+	}
+}
+
+func TestDataTimeout(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.DataTimeout = config.Duration(400 * time.Millisecond)
+	ts := startServer(t, cfg, nil)
+	t.Run("slow but moving", func(t *testing.T) {
+		r := newRaw(t, ts.addr(), 2)
+		r.expect("220")
+		r.cmd("EHLO c.example.org", "250")
+		r.cmd("MAIL FROM:<a@example.org>", "250")
+		r.cmd("RCPT TO:<bob@example.test>", "250")
+		r.cmd("DATA", "354")
+		r.send("Subject: slow\r\n\r\n")
+		// 8 chunks, each well inside the per-read timeout, together
+		// far longer than it.
+		for i := 0; i < 8; i++ {
+			time.Sleep(150 * time.Millisecond)
+			r.send("line\r\n")
+		}
+		r.send(".\r\n")
+		r.expect("250 2.0.0")
+	})
+	t.Run("stalled", func(t *testing.T) {
+		r := newRaw(t, ts.addr(), 2)
+		r.expect("220")
+		r.cmd("EHLO c.example.org", "250")
+		r.cmd("MAIL FROM:<a@example.org>", "250")
+		r.cmd("RCPT TO:<bob@example.test>", "250")
+		r.cmd("DATA", "354")
+		r.send("Subject: stalled\r\n\r\npart")
+		r.expect("421 4.4.2")
+		if !r.closed() {
+			t.Fatal("connection left open")
+		}
+		if n := len(ts.queued(t)); n != 1 {
+			t.Fatalf("%d queued, want only the slow one", n)
+		}
+	})
+}
