@@ -90,8 +90,8 @@ func TestOB25RefusesCredentialsInClear(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			isp := newPeer(t, withAuth("PLAIN"))
-			isp.srv.AllowInsecureAuth = true // the server would take it; we must not send it
+			// The server would take AUTH in clear; we must not send it.
+			isp := newPeer(t, withAuth("PLAIN"), func(p *peer) { p.srv.AllowInsecureAuth = true })
 			cfg := baseConfig(t)
 			pw := passwordFile(t, cfg, isp.pass)
 			cfg.Routes = []config.Route{mkRoute([]string{"*"}, isp.addr, func(r *config.Route) {
@@ -176,7 +176,8 @@ func TestMixedPerRecipientReplies(t *testing.T) {
 	w := newWorld(t, cfg)
 	id := w.enqueue("u@local.test", []string{"ok@d.test", "later@d.test", "gone@d.test"}, localSender, plainBody)
 	w.start()
-	w.waitFor("the DSN for gone@", func() bool { return len(home.messages()) == 1 })
+	// The DSN is committed before the original's new state: wait for both.
+	w.waitFor("the DSN for gone@", func() bool { return len(home.messages()) == 1 && w.get(id).Attempts == 1 })
 	env := w.get(id)
 	want := map[string]queue.RcptStatus{"ok@d.test": queue.RcptDelivered, "later@d.test": queue.RcptPending, "gone@d.test": queue.RcptFailed}
 	for _, r := range env.Rcpts {
@@ -312,8 +313,7 @@ func TestConnectionReuse(t *testing.T) {
 // A pooled connection the server has dropped (its idle timeout) is
 // replaced by a new one, not counted as a failure.
 func TestStalePooledConnection(t *testing.T) {
-	down := newPeer(t)
-	down.srv.ReadTimeout = 50 * time.Millisecond
+	down := newPeer(t, func(p *peer) { p.srv.ReadTimeout = 50 * time.Millisecond })
 	cfg := baseConfig(t)
 	cfg.Routes = []config.Route{mkRoute([]string{"*"}, down.addr)}
 	w := newWorld(t, cfg)
