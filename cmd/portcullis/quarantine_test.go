@@ -1,0 +1,125 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/queue"
+)
+
+func heldEnv() *queue.Envelope {
+	return &queue.Envelope{From: "promo@example.net", Received: t0,
+		Client: queue.Client{IP: "198.51.100.9", Hostname: "mail.example.net"},
+		Rcpts:  []*queue.Recipient{{Addr: "x@example.test", Status: queue.RcptPending}},
+		Reason: "bayes score 0.97", Tags: []string{"spam", "bulk"},
+		Results: map[string]string{"bayes": "fail score=0.97", "dnsbl": "pass"}}
+}
+
+func TestQuarantineListShow(t *testing.T) {
+	f := newSpoolFixture(t)
+	h := f.store(t, f.hold)
+	id := put(t, h, heldEnv(), testHeader, testBody)
+	code, out, errs := runSpool("quarantine", "list", "-c", f.cfg)
+	size := len(testHeader + testBody)
+	want := "ID                     SIZE  RECEIVED (UTC)       SENDER\n" +
+		fmt.Sprintf("%s %10d  ", id, size) + "2026-11-27 06:00:00  <promo@example.net>\n" +
+		"    reason: bayes score 0.97\n    tags: spam, bulk\n    to: x@example.test\n" +
+		"-- 1 message held, " + strconv.Itoa(size) + " bytes\n"
+	if code != 0 || out != want {
+		t.Fatalf("quarantine list: %d %q\n got:\n%s\nwant:\n%s", code, errs, out, want)
+	}
+	code, out, _ = runSpool("quarantine", "show", id, "-c", f.cfg)
+	for _, s := range []string{"Reason:       bayes score 0.97", "Tags:         spam, bulk",
+		"Results:\n  bayes: fail score=0.97\n  dnsbl: pass\n", "Client:       mail.example.net [198.51.100.9]",
+		"\nSubject: quarterly report\n"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("quarantine show lacks %q:\n%s", s, out)
+		}
+	}
+	if code != 0 || strings.Contains(out, "Next attempt") {
+		t.Errorf("quarantine show: exit %d, or shows queue scheduling:\n%s", code, out)
+	}
+}
+
+func TestQuarantineRelease(t *testing.T) {
+	f := newSpoolFixture(t)
+	h := f.store(t, f.hold)
+	q := f.store(t, f.queue)
+	id := put(t, h, heldEnv(), testHeader, testBody)
+	before := time.Now()
+
+	code, out, errs := runSpool("quarantine", "release", id, "-c", f.cfg)
+	if code != 0 || out != id+": released to the delivery queue\n" {
+		t.Fatalf("release: %d %q %q", code, out, errs)
+	}
+	if _, err := h.Get(id); err != queue.ErrNotFound {
+		t.Fatalf("still in quarantine: %v", err)
+	}
+	env, err := q.Get(id)
+	if err != nil {
+		t.Fatalf("not in the queue: %v", err)
+	}
+	if env.NextAttempt.Before(before.Add(-time.Second)) || env.NextAttempt.After(time.Now()) {
+		t.Fatalf("released message due at %v, want now", env.NextAttempt)
+	}
+	if err := q.Rescan(); err != nil {
+		t.Fatal(err)
+	}
+	l, err := q.Lease(time.Now())
+	if err != nil || l.Envelope().ID != id {
+		t.Fatalf("the daemon cannot lease the released message: %v", err)
+	}
+	rc, _ := l.Open()
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	l.Release()
+	if string(b) != testHeader+testBody {
+		t.Fatalf("released bytes %q", b)
+	}
+}
+
+func TestQuarantineReleaseLearnHam(t *testing.T) {
+	f := newSpoolFixture(t)
+	h := f.store(t, f.hold)
+	id := put(t, h, heldEnv(), testHeader, testBody)
+	saved := learnHamHook
+	t.Cleanup(func() { learnHamHook = saved })
+
+	learnHamHook = nil
+	code, _, errs := runSpool("quarantine", "release", "--learn-ham", id, "-c", f.cfg)
+	if code != 1 || !strings.Contains(errs, "nothing released") {
+		t.Fatalf("learn-ham without bayes: %d %q", code, errs)
+	}
+	if _, err := h.Get(id); err != nil {
+		t.Fatalf("released although learning was impossible: %v", err)
+	}
+
+	var learned string
+	learnHamHook = func(cfg *config.Config, path string) error {
+		b, err := os.ReadFile(path)
+		learned = string(b)
+		return err
+	}
+	code, out, errs := runSpool("quarantine", "release", id, "--learn-ham", "-c", f.cfg)
+	if code != 0 || !strings.Contains(out, id+": learned as ham") || learned != testHeader+testBody {
+		t.Fatalf("release --learn-ham: %d %q %q, hook saw %q", code, out, errs, learned)
+	}
+}
+
+func TestQuarantineDelete(t *testing.T) {
+	f := newSpoolFixture(t)
+	h := f.store(t, f.hold)
+	id := put(t, h, heldEnv(), "", testBody)
+	if code, out, _ := runSpool("quarantine", "delete", id, "-c", f.cfg); code != 0 || out != id+": deleted\n" {
+		t.Fatalf("delete: %d %q", code, out)
+	}
+	if code, out, _ := runSpool("quarantine", "list", "-c", f.cfg); code != 0 || !strings.HasSuffix(out, "-- 0 messages held, 0 bytes\n") {
+		t.Fatalf("list after delete: %d %q", code, out)
+	}
+}

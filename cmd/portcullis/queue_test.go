@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/queue"
+)
+
+// spoolFixture is a config file with a queue and a quarantine directory.
+type spoolFixture struct {
+	cfg         string
+	queue, hold string
+}
+
+func newSpoolFixture(t *testing.T) *spoolFixture {
+	t.Helper()
+	dir := t.TempDir()
+	f := &spoolFixture{cfg: filepath.Join(dir, "portcullis.yaml"),
+		queue: filepath.Join(dir, "spool"), hold: filepath.Join(dir, "held")}
+	conf := "hostname: mx.example.test\nlisteners: [{name: mx, address: '127.0.0.1:2525'}]\n" +
+		"queue: {dir: spool, quarantine_dir: held}\n"
+	if err := os.WriteFile(f.cfg, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// store opens one of the fixture's directories as the daemon would.
+func (f *spoolFixture) store(t *testing.T, dir string) *queue.Dir {
+	t.Helper()
+	d, err := queue.Open(dir, queue.Options{Poll: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+var t0 = time.Date(2026, 11, 27, 6, 0, 0, 0, time.UTC)
+
+func put(t *testing.T, s queue.Store, env *queue.Envelope, prepend, body string) string {
+	t.Helper()
+	dr, err := s.NewDraft()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dr.Write([]byte(body))
+	if err := dr.Commit(env, []byte(prepend)); err != nil {
+		t.Fatal(err)
+	}
+	return dr.ID()
+}
+
+func runSpool(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := dispatch(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+const (
+	testHeader = "Received: from client.example.test by mx.example.test; Fri, 27 Nov 2026 06:00:00 +0000\r\n"
+	testBody   = "From: a@example.org\r\nSubject: quarterly report\r\n\r\nsecret body text\r\n"
+)
+
+func TestQueueListAndShow(t *testing.T) {
+	f := newSpoolFixture(t)
+	q := f.store(t, f.queue)
+	env1 := &queue.Envelope{From: "a@example.org", Received: t0, NextAttempt: t0, Attempts: 1,
+		Client: queue.Client{IP: "192.0.2.7", HELO: "client.example.test", TLS: true},
+		Rcpts: []*queue.Recipient{
+			{Addr: "x@example.test", Status: queue.RcptDelivered, Attempts: 1},
+			{Addr: "y@example.test", Status: queue.RcptPending, Attempts: 1,
+				LastReply: "451 4.2.1 mailbox busy", LastHop: "mx.example.test[10.0.0.5]"}}}
+	id1 := put(t, q, env1, testHeader, testBody)
+	later := time.Date(2099, 1, 2, 3, 4, 5, 0, time.UTC)
+	env2 := &queue.Envelope{From: "", Received: t0, NextAttempt: later, IsDSN: true,
+		Rcpts: []*queue.Recipient{{Addr: "z@example.org", Status: queue.RcptPending}}}
+	id2 := put(t, q, env2, "", "Subject: bounce\r\n\r\n")
+
+	code, out, errs := runSpool("queue", "list", "-c", f.cfg)
+	size1 := len(testHeader + testBody)
+	want := fmt.Sprintf(`ID                     SIZE  RECEIVED (UTC)       NEXT ATTEMPT         TRIES  SENDER
+%s %10d  2026-11-27 06:00:00  now                      1  <a@example.org>
+    x@example.test  delivered (1 attempt)
+    y@example.test  pending (1 attempt)  451 4.2.1 mailbox busy [mx.example.test[10.0.0.5]]
+%s         19  2026-11-27 06:00:00  2099-01-02 03:04:05      0  <>
+    z@example.org  pending
+-- 2 messages, %d bytes, 2 recipients pending
+`, id1, size1, id2, size1+19)
+	if code != 0 || out != want || errs != "" {
+		t.Fatalf("queue list: %d, stderr %q\n got:\n%s\nwant:\n%s", code, errs, out, want)
+	}
+
+	code, out, _ = runSpool("queue", "show", id1, "-c", f.cfg)
+	for _, s := range []string{"ID:           " + id1, "Sender:       <a@example.org>",
+		"Client:       192.0.2.7 helo=client.example.test tls", "Attempts:     1",
+		"  y@example.test  pending (1 attempt)  451 4.2.1 mailbox busy",
+		"\nReceived: from client.example.test", "\nSubject: quarterly report\n"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("queue show lacks %q:\n%s", s, out)
+		}
+	}
+	if code != 0 || strings.Contains(out, "secret body text") {
+		t.Errorf("queue show: exit %d, or it printed the body:\n%s", code, out)
+	}
+}
+
+func TestQueueFlushDelete(t *testing.T) {
+	f := newSpoolFixture(t)
+	q := f.store(t, f.queue)
+	later := time.Now().Add(time.Hour)
+	mk := func() string {
+		return put(t, q, &queue.Envelope{From: "a@example.org", NextAttempt: later,
+			Rcpts: []*queue.Recipient{{Addr: "x@example.test", Status: queue.RcptPending}}}, "", testBody)
+	}
+	a, b := mk(), mk()
+	due := func(id string) bool {
+		env, err := q.Get(id)
+		return err == nil && !env.NextAttempt.After(time.Now())
+	}
+
+	if code, out, _ := runSpool("queue", "flush", a, "-c", f.cfg); code != 0 || out != a+": due now\n" || !due(a) || due(b) {
+		t.Fatalf("flush one: %d %q, a due %v, b due %v", code, out, due(a), due(b))
+	}
+	if code, _, _ := runSpool("queue", "-c", f.cfg, "flush"); code != 0 || !due(b) {
+		t.Fatalf("flush all: %d, b due %v", code, due(b))
+	}
+
+	// A message being delivered (leased by the daemon) cannot be deleted.
+	l, err := q.LeaseID(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := runSpool("queue", "delete", a, "-c", f.cfg)
+	if code != 1 || out != "" || !strings.Contains(errs, "message "+a+" is being delivered") {
+		t.Fatalf("delete leased: %d %q %q", code, out, errs)
+	}
+	l.Release()
+	if code, out, _ := runSpool("queue", "delete", a, "-c", f.cfg); code != 0 || out != a+": deleted\n" {
+		t.Fatalf("delete: %d %q", code, out)
+	}
+	if _, err := q.Get(a); err != queue.ErrNotFound {
+		t.Fatalf("deleted message still there: %v", err)
+	}
+	if _, err := q.Get(b); err != nil {
+		t.Fatalf("the other message went too: %v", err)
+	}
+}
+
+func TestSpoolErrors(t *testing.T) {
+	f := newSpoolFixture(t)
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		inStderr string
+	}{
+		{"unknown ID", []string{"queue", "show", "DN5T0NYD4GPFW5FQ"}, 1, "no such message: DN5T0NYD4GPFW5FQ"},
+		{"malformed ID", []string{"queue", "delete", "../../etc/passwd"}, 1, "no such message: ../../etc/passwd"},
+		{"flush unknown", []string{"queue", "flush", "DN5T0NYD4GPFW5FQ"}, 1, "no such message"},
+		{"bounce without delivery", []string{"queue", "bounce", "DN5T0NYD4GPFW5FQ"}, 1,
+			"queue bounce: delivery not built into this binary"},
+		{"quarantine unknown", []string{"quarantine", "release", "DN5T0NYD4GPFW5FQ"}, 1, "no such message"},
+		{"no verb", []string{"queue"}, 2, "usage: portcullis queue"},
+		{"unknown verb", []string{"queue", "purge"}, 2, "bad usage: purge"},
+		{"show without ID", []string{"queue", "show"}, 2, "bad usage: show"},
+		{"delete two", []string{"queue", "delete", "A", "B"}, 2, "bad usage"},
+		{"list with ID", []string{"queue", "list", "A"}, 2, "bad usage"},
+		{"flush two", []string{"queue", "flush", "A", "B"}, 2, "bad usage"},
+		{"unknown flag", []string{"queue", "list", "--all"}, 2, "flag provided but not defined"},
+		{"learn-ham on queue", []string{"queue", "flush", "--learn-ham"}, 2, "not defined"},
+		{"learn-ham with list", []string{"quarantine", "list", "--learn-ham"}, 2, "goes with release"},
+		{"quarantine flush", []string{"quarantine", "flush"}, 2, "bad usage"},
+		{"bad config", []string{"queue", "list", "-c", filepath.Join(t.TempDir(), "none.yaml")}, 1, "no such file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			args := tc.args
+			if !strings.Contains(strings.Join(args, " "), "-c") {
+				args = append(args, "-c", f.cfg)
+			}
+			code, out, errs := runSpool(args...)
+			if code != tc.code || out != "" || !strings.Contains(errs, tc.inStderr) {
+				t.Errorf("got %d %q %q; want %d and stderr containing %q", code, out, errs, tc.code, tc.inStderr)
+			}
+		})
+	}
+}
+
+func TestQueueBounceHook(t *testing.T) {
+	f := newSpoolFixture(t)
+	q := f.store(t, f.queue)
+	id := put(t, q, &queue.Envelope{From: "a@example.org",
+		Rcpts: []*queue.Recipient{{Addr: "x@example.test", Status: queue.RcptPending}}}, "", testBody)
+	saved := bounceHook
+	t.Cleanup(func() { bounceHook = saved })
+	var gotCfg *config.Config
+	bounceHook = func(cfg *config.Config, store queue.Store, bid string) error {
+		gotCfg = cfg
+		l, err := store.(*queue.Dir).LeaseID(bid)
+		if err != nil {
+			return err
+		}
+		env := l.Envelope()
+		env.Rcpts[0].Status = queue.RcptFailed
+		return l.Update(env)
+	}
+	code, out, errs := runSpool("queue", "bounce", id, "-c", f.cfg)
+	if code != 0 || out != id+": bounced\n" || gotCfg == nil || gotCfg.Queue.Dir != f.queue {
+		t.Fatalf("bounce: %d %q %q (cfg %v)", code, out, errs, gotCfg != nil)
+	}
+	if _, err := q.Get(id); err != queue.ErrNotFound {
+		t.Fatalf("bounced message still queued: %v", err)
+	}
+	if code, _, errs := runSpool("queue", "bounce", id, "-c", f.cfg); code != 1 || !strings.Contains(errs, "no such message") {
+		t.Fatalf("bounce of a gone message: %d %q", code, errs)
+	}
+}
