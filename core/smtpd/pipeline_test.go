@@ -1,0 +1,165 @@
+package smtpd
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/portcullis-mta/portcullis/core/pipeline"
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// ruleRunner is a pipeline.Runner whose rules are Go functions per phase.
+type ruleRunner struct {
+	mu    sync.Mutex
+	rules map[sdk.Phase]func(*sdk.Request) *pipeline.Decision
+	seen  []*sdk.Request
+	fail  bool
+}
+
+func (r *ruleRunner) Wants(p sdk.Phase) bool { return r.rules[p] != nil || r.fail }
+
+func (r *ruleRunner) Run(ctx context.Context, req *sdk.Request, results map[string]*sdk.Result) (*pipeline.Decision, error) {
+	r.mu.Lock()
+	r.seen = append(r.seen, req)
+	r.mu.Unlock()
+	if r.fail {
+		return nil, errors.New("stage host crashed: secret detail")
+	}
+	results["test"] = &sdk.Result{Verdict: sdk.VerdictPass, Reason: "seen " + string(req.Phase)}
+	return r.rules[req.Phase](req), nil
+}
+
+func cont() *pipeline.Decision { return &pipeline.Decision{Action: pipeline.Continue} }
+
+func TestPipelineDecisions(t *testing.T) {
+	run := &ruleRunner{rules: map[sdk.Phase]func(*sdk.Request) *pipeline.Decision{
+		sdk.PhaseConnect: func(r *sdk.Request) *pipeline.Decision { return cont() },
+		sdk.PhaseRcpt: func(r *sdk.Request) *pipeline.Decision {
+			switch {
+			case strings.HasPrefix(r.Envelope.Rcpt, "nobody@"):
+				return &pipeline.Decision{Action: pipeline.Reject, Reply: &pipeline.Reply{Code: 550, Enhanced: "5.1.1", Text: "No such user"}}
+			case strings.HasPrefix(r.Envelope.Rcpt, "later@"):
+				return &pipeline.Decision{Action: pipeline.Tempfail}
+			}
+			return cont()
+		},
+		sdk.PhaseData: func(r *sdk.Request) *pipeline.Decision {
+			subj := r.Message.Get("Subject")
+			rc, err := r.Message.Open()
+			if err != nil {
+				return &pipeline.Decision{Action: pipeline.Tempfail}
+			}
+			b, _ := io.ReadAll(rc)
+			rc.Close()
+			if !strings.Contains(string(b), "\r\n\r\nHello.") {
+				return &pipeline.Decision{Action: pipeline.Reject, Reason: "stage could not read the body"}
+			}
+			switch subj {
+			case "spam":
+				return &pipeline.Decision{Action: pipeline.Reject}
+			case "wait":
+				return &pipeline.Decision{Action: pipeline.Tempfail, Reply: &pipeline.Reply{Code: 451, Enhanced: "4.7.1", Text: "Greylisted"}}
+			case "drop":
+				return &pipeline.Decision{Action: pipeline.Discard, Reason: "virus"}
+			case "hold":
+				return &pipeline.Decision{Action: pipeline.Quarantine, Reason: "suspicious", Tags: []string{"q"},
+					Results: map[string]*sdk.Result{"av": {Verdict: sdk.VerdictFail, Reason: "EICAR"}}}
+			case "tag":
+				return &pipeline.Decision{Action: pipeline.Accept, SubjectPrefix: "[SPAM]",
+					Headers: []sdk.HeaderEdit{{Op: sdk.HeaderAdd, Name: "X-Spam", Value: "yes\r\nInjected: 1"}, {Op: sdk.HeaderRemove, Name: "X-Remove-Me"}}}
+			case "redirect":
+				return &pipeline.Decision{Action: pipeline.Continue, Redirect: []string{"abuse@example.test"}}
+			}
+			return cont()
+		},
+	}}
+	ts := startServer(t, testConfig(t), func(d *Deps) { d.Pipeline = run })
+	r := newRaw(t, ts.addr(), 2)
+	r.expect("220")
+	r.cmd("EHLO c.example.org", "250")
+	send := func(subject, want string) string {
+		t.Helper()
+		r.cmd("MAIL FROM:<a@example.org>", "250")
+		r.cmd("RCPT TO:<bob@example.test>", "250")
+		r.cmd("DATA", "354")
+		r.send("X-Remove-Me: 1\r\n" + message(subject) + ".\r\n")
+		return r.expect(want)
+	}
+	t.Run("rcpt decisions are per recipient", func(t *testing.T) {
+		r.cmd("MAIL FROM:<a@example.org>", "250")
+		r.cmd("RCPT TO:<nobody@example.test>", "550 5.1.1 No such user")
+		r.cmd("RCPT TO:<later@example.test>", "451 4.7.1")
+		r.cmd("RCPT TO:<bob@example.test>", "250")
+		r.cmd("RSET", "250")
+	})
+	t.Run("reject", func(t *testing.T) { send("spam", "550 5.7.1 Message rejected by policy") })
+	t.Run("tempfail with rule reply", func(t *testing.T) { send("wait", "451 4.7.1 Greylisted") })
+	t.Run("discard", func(t *testing.T) { send("drop", "250 2.0.0") })
+	if n := len(ts.queued(t)); n != 0 {
+		t.Fatalf("%d queued after reject/tempfail/discard", n)
+	}
+	t.Run("quarantine", func(t *testing.T) {
+		send("hold", "250 2.0.0")
+		envs, _ := ts.quar.List()
+		if len(envs) != 1 || envs[0].Reason != "suspicious" || envs[0].Results["av"] != "fail: EICAR" {
+			t.Fatalf("quarantine: %+v", envs)
+		}
+	})
+	t.Run("tag rewrites the header", func(t *testing.T) {
+		id := strings.Fields(send("tag", "250 2.0.0"))[2]
+		rc, err := ts.q.Open(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		msg := string(b)
+		for _, want := range []string{"X-Spam: yes  Injected: 1\r\nReceived: ", "id " + id, "Subject: [SPAM] tag\r\n", "\r\n\r\nHello.\r\n"} {
+			if !strings.Contains(msg, want) {
+				t.Errorf("message lacks %q:\n%s", want, msg)
+			}
+		}
+		if strings.Contains(msg, "X-Remove-Me") || strings.Contains(msg, "\nInjected") {
+			t.Errorf("removal or sanitizing failed:\n%s", msg)
+		}
+	})
+	t.Run("redirect", func(t *testing.T) {
+		id := strings.Fields(send("redirect", "250 2.0.0"))[2]
+		env, err := ts.q.Get(id)
+		if err != nil || len(env.Rcpts) != 1 || env.Rcpts[0].Addr != "abuse@example.test" {
+			t.Fatalf("envelope %+v %v", env, err)
+		}
+	})
+}
+
+func TestPipelineFailureIsTempfail(t *testing.T) {
+	ts := startServer(t, testConfig(t), func(d *Deps) { d.Pipeline = &ruleRunner{fail: true} })
+	r := newRaw(t, ts.addr(), 2)
+	got := r.expect("421 4.3.0")
+	if strings.Contains(got, "secret") {
+		t.Fatalf("internal error text reached the client: %q", got)
+	}
+}
+
+func TestConnectReject(t *testing.T) {
+	run := &ruleRunner{rules: map[sdk.Phase]func(*sdk.Request) *pipeline.Decision{
+		sdk.PhaseConnect: func(r *sdk.Request) *pipeline.Decision {
+			if r.Conn.IP == "127.0.0.5" {
+				return &pipeline.Decision{Action: pipeline.Reject}
+			}
+			return &pipeline.Decision{Action: pipeline.Tempfail}
+		},
+	}}
+	ts := startServer(t, testConfig(t), func(d *Deps) { d.Pipeline = run })
+	r := newRaw(t, ts.addr(), 5)
+	r.expect("554 5.7.1 Service unavailable")
+	if !r.closed() {
+		t.Fatal("left open")
+	}
+	r = newRaw(t, ts.addr(), 6)
+	r.expect("421 4.7.0 Try again later")
+}
