@@ -86,7 +86,7 @@ func (l *loader) parseFile(src *source, doc *yaml.Node, dir string) {
 		}
 		doc = doc.Content[0]
 	}
-	if doc.Kind == yaml.ScalarNode && doc.Tag == "!!null" {
+	if doc.Kind == 0 || doc.Kind == yaml.ScalarNode && doc.Tag == "!!null" {
 		return // an empty file
 	}
 	var includes *yaml.Node
