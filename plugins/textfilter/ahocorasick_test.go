@@ -1,0 +1,95 @@
+package textfilter
+
+import (
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// naive finds (end offset, id) of every occurrence the slow way.
+func naive(pats []string, text string) [][2]int {
+	var out [][2]int
+	for end := 1; end <= len(text); end++ {
+		for id, p := range pats {
+			if p != "" && strings.HasSuffix(text[:end], p) {
+				out = append(out, [2]int{end, id})
+			}
+		}
+	}
+	return out
+}
+
+func acAll(m *matcher, text string) [][2]int {
+	var out [][2]int
+	n := int32(0)
+	for i := 0; i < len(text); i++ {
+		n = m.step(n, text[i])
+		for o := n; o > 0; o = m.more[o] {
+			for _, id := range m.ids[o] {
+				out = append(out, [2]int{i + 1, int(id)})
+			}
+		}
+	}
+	return out
+}
+
+func sortHits(h [][2]int) {
+	slices.SortFunc(h, func(a, b [2]int) int {
+		if a[0] != b[0] {
+			return a[0] - b[0]
+		}
+		return a[1] - b[1]
+	})
+}
+
+func TestMatcher(t *testing.T) {
+	tests := []struct {
+		name string
+		pats []string
+		text string
+	}{
+		{"classic", []string{"he", "she", "his", "hers"}, "ushers"},
+		{"overlap", []string{"a", "aa", "aaa"}, "aaaa"},
+		{"japanese", []string{"未承諾", "承諾広告", "広告"}, "【未承諾広告】"},
+		{"none", []string{"xyz"}, "abc"},
+		{"empty pattern", []string{"", "b"}, "abc"},
+		{"duplicate", []string{"ab", "ab"}, "abab"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, want := acAll(newMatcher(tc.pats), tc.text), naive(tc.pats, tc.text)
+			sortHits(got)
+			sortHits(want)
+			if !slices.Equal(got, want) {
+				t.Errorf("got %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// TestMatcherRandom compares with the naive search on random small alphabets,
+// where fail links are exercised hardest.
+func TestMatcherRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	word := func(n int) string {
+		b := make([]byte, 1+r.IntN(n))
+		for i := range b {
+			b[i] = "abc"[r.IntN(3)]
+		}
+		return string(b)
+	}
+	for round := 0; round < 300; round++ {
+		pats := make([]string, 1+r.IntN(12))
+		for i := range pats {
+			pats[i] = word(5)
+		}
+		text := word(60)
+		got, want := acAll(newMatcher(pats), text), naive(pats, text)
+		sortHits(got)
+		sortHits(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("patterns %q text %q: got %v, want %v", pats, text, got, want)
+		}
+	}
+}

@@ -1,0 +1,171 @@
+package textfilter
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// config is the stage's `config:` map, typed.
+type config struct {
+	Lists          []listConfig  `yaml:"lists"`
+	Headers        []string      `yaml:"headers"`
+	Score          string        `yaml:"score"`
+	Threshold      float64       `yaml:"threshold"`
+	ReloadInterval time.Duration `yaml:"reload_interval"`
+	MaxTags        int           `yaml:"max_tags"`
+}
+
+type listConfig struct {
+	Name     string   `yaml:"name"`
+	File     string   `yaml:"file"`
+	Patterns []string `yaml:"patterns"`
+	Weight   float64  `yaml:"weight"`
+}
+
+// parseConfig decodes and validates the config map; defaults live here.
+func parseConfig(raw map[string]any, subjectOnly bool) (config, error) {
+	cfg := config{Score: "weight", Threshold: 1, ReloadInterval: 5 * time.Second, MaxTags: 20}
+	b, err := yaml.Marshal(raw)
+	if err != nil {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && len(raw) > 0 {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	switch {
+	case len(cfg.Lists) == 0:
+		return cfg, fmt.Errorf("config: lists: at least one list is required")
+	case cfg.Score != "weight" && cfg.Score != "count":
+		return cfg, fmt.Errorf("config: score: %q is neither weight nor count", cfg.Score)
+	case subjectOnly && len(cfg.Headers) > 0:
+		return cfg, fmt.Errorf("config: headers: the subject stage matches the Subject only")
+	case cfg.MaxTags <= 0 || cfg.ReloadInterval < 0:
+		return cfg, fmt.Errorf("config: max_tags must be positive and reload_interval not negative")
+	}
+	for i, l := range cfg.Lists {
+		if l.Name == "" || strings.ContainsAny(l.Name, ": ") {
+			return cfg, fmt.Errorf("config: lists[%d]: name is required, without ':' or spaces", i)
+		}
+		if l.File == "" && len(l.Patterns) == 0 {
+			return cfg, fmt.Errorf("config: lists[%d] (%s): file or patterns is required", i, l.Name)
+		}
+		if l.Weight == 0 {
+			cfg.Lists[i].Weight = 1
+		}
+	}
+	return cfg, nil
+}
+
+// ruleset is one compiled generation of the lists; it is replaced whole on
+// reload, so a Check never sees a half-built one.
+type ruleset struct {
+	cfg       config
+	patterns  []pattern // literals first (their index is the matcher id), then regexes
+	literals  int
+	ac        *matcher
+	stamps    []fileStamp
+	reloadErr atomic.Value // string: why the last reload failed
+}
+
+type fileStamp struct {
+	path string
+	mod  time.Time
+	size int64
+}
+
+func loadRuleset(cfg config, dir string) (*ruleset, error) {
+	r := &ruleset{cfg: cfg}
+	var lits, res []pattern
+	for _, l := range cfg.Lists {
+		ps, err := loadList(l, dir, r)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ps {
+			if p.re == nil {
+				lits = append(lits, p)
+			} else {
+				res = append(res, p)
+			}
+		}
+	}
+	r.patterns, r.literals = append(lits, res...), len(lits)
+	keys := make([]string, len(lits))
+	for i, p := range lits {
+		keys[i] = normalize(p.text)
+	}
+	r.ac = newMatcher(keys)
+	return r, nil
+}
+
+func loadList(l listConfig, dir string, r *ruleset) ([]pattern, error) {
+	var out []pattern
+	if l.File != "" {
+		path := l.File
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, path)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", l.Name, err)
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", l.Name, err)
+		}
+		r.stamps = append(r.stamps, fileStamp{path, st.ModTime(), st.Size()})
+		if out, err = parseList(l.Name, f, l.Weight); err != nil {
+			return nil, fmt.Errorf("list %s: %w", path, err)
+		}
+	}
+	for _, line := range l.Patterns {
+		p, ok, err := parseLine(line, l.Weight)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", l.Name, err)
+		}
+		if ok {
+			p.list = l.Name
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// changed reports whether a list file's size or time differs from load.
+func (r *ruleset) changed() bool {
+	for _, s := range r.stamps {
+		st, err := os.Stat(s.path)
+		if err != nil || st.Size() != s.size || !st.ModTime().Equal(s.mod) {
+			return true
+		}
+	}
+	return false
+}
+
+// match returns the ids of the patterns found in any of texts.
+func (r *ruleset) match(texts []string) map[int]bool {
+	hits := map[int]bool{}
+	for _, t := range texts {
+		if t == "" {
+			continue
+		}
+		n := normalize(t)
+		r.ac.scan(n, func(id int32) { hits[int(id)] = true })
+		for i := r.literals; i < len(r.patterns); i++ {
+			if !hits[i] && r.patterns[i].re.MatchString(n) {
+				hits[i] = true
+			}
+		}
+	}
+	return hits
+}

@@ -1,0 +1,220 @@
+// Package textfilter provides the TEXT and SUBJECT content stages: pattern
+// lists matched against a message's decoded text.
+//
+// TEXT (NewText, built-in "textfilter") matches the decoded Subject, every
+// decoded text part (HTML turned into text; see sdk/mime) and the header
+// fields named in `headers`. SUBJECT (NewSubject, built-in "subject")
+// matches the decoded Subject only, without reading the body.
+//
+// Before matching, text and literal patterns are normalised: Unicode NFKC,
+// then case folding, then runs of white space become one space. So ＳＰＡＭ
+// matches "spam", ｶﾀｶﾅ matches "カタカナ", and "free money" matches across
+// a line break.
+//
+// # List files
+//
+// UTF-8 text (a BOM is ignored), one pattern a line:
+//
+//	# a comment line
+//	viagra                  a literal: matches anywhere (substring), any case or width
+//	未承諾広告
+//	re:^re: ?\[spam\]       a regular expression (Go RE2 syntax, case-insensitive)
+//	/casino\s+bonus/        the same, between slashes (an "i" flag is accepted)
+//	bitcoin<TAB>5           a TAB and a number at the end set the pattern's weight
+//
+// Literals of every list are matched in one pass with an Aho-Corasick
+// automaton; regular expressions run after it over the same normalised text
+// (RE2 runs in linear time). Lists are re-read when their file changes
+// (checked at most every reload_interval).
+//
+// # Config
+//
+//	lists:                        # one or more
+//	  - name: spamwords           # tags are "<name>:<pattern>"
+//	    file: lists/spam.txt      # relative to the config directory
+//	    patterns: [extra words]   # and/or inline patterns
+//	    weight: 1                 # default weight of the list's patterns
+//	headers: [From, Reply-To]     # TEXT only: further header fields to match
+//	score: weight                 # weight (sum of weights) | count (distinct patterns)
+//	threshold: 1                  # verdict fail when score >= threshold
+//	reload_interval: 5s
+//	max_tags: 20
+//
+// Result: verdict fail or pass, score, tags "<list>:<pattern>" (each
+// distinct pattern once), attrs "lists" (matched list names, comma
+// separated) and "matches" (distinct patterns).
+package textfilter
+
+import (
+	"context"
+	"fmt"
+
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/mime"
+)
+
+// Stage is a TEXT or SUBJECT stage.
+type Stage struct {
+	subjectOnly bool
+	now         func() time.Time // injected clock for the reload check
+
+	mu        sync.Mutex // serialises reloads
+	cfg       config
+	env       sdk.Env
+	set       atomic.Pointer[ruleset]
+	lastCheck atomic.Int64 // unix nanoseconds of the last reload check
+}
+
+var (
+	_ sdk.Stage = (*Stage)(nil)
+)
+
+// NewText returns a TEXT stage.
+func NewText() sdk.Stage { return &Stage{now: time.Now} }
+
+// NewSubject returns a SUBJECT stage.
+func NewSubject() sdk.Stage { return &Stage{subjectOnly: true, now: time.Now} }
+
+// New returns a TEXT stage (the package's main stage).
+func New() sdk.Stage { return NewText() }
+
+// Info implements sdk.Stage.
+func (s *Stage) Info() sdk.Info {
+	name := "textfilter"
+	if s.subjectOnly {
+		name = "subject"
+	}
+	return sdk.Info{Name: name, Version: "1.0.0", Phases: []sdk.Phase{sdk.PhaseData}}
+}
+
+// Configure implements sdk.Stage: it validates the config and loads every list.
+func (s *Stage) Configure(_ context.Context, env sdk.Env, raw map[string]any) error {
+	cfg, err := parseConfig(raw, s.subjectOnly)
+	if err != nil {
+		return err
+	}
+	set, err := loadRuleset(cfg, env.ConfigDir)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg, s.env = cfg, env
+	s.set.Store(set)
+	s.lastCheck.Store(s.now().UnixNano())
+	return nil
+}
+
+// Check implements sdk.Stage.
+func (s *Stage) Check(_ context.Context, req *sdk.Request) (*sdk.Result, error) {
+	set := s.set.Load()
+	if set == nil {
+		return nil, fmt.Errorf("textfilter: not configured")
+	}
+	if req.Message == nil {
+		return &sdk.Result{Verdict: sdk.VerdictNone}, nil
+	}
+	set = s.maybeReload(set)
+	texts, err := s.texts(req.Message, set.cfg.Headers)
+	if err != nil {
+		return nil, err
+	}
+	return set.result(set.match(texts)), nil
+}
+
+// texts collects the decoded text to match.
+func (s *Stage) texts(msg *sdk.Message, headers []string) ([]string, error) {
+	if s.subjectOnly {
+		return []string{mime.DecodeHeader(msg.Get("Subject"))}, nil
+	}
+	rc, err := msg.Open()
+	if err != nil {
+		return nil, fmt.Errorf("textfilter: open message: %w", err)
+	}
+	defer rc.Close()
+	m, err := mime.Parse(rc, mime.DefaultLimits())
+	if err != nil {
+		return nil, fmt.Errorf("textfilter: read message: %w", err)
+	}
+	out := []string{m.Subject}
+	for _, f := range m.Header {
+		for _, h := range headers {
+			if strings.EqualFold(f.Name, h) {
+				out = append(out, f.Value)
+			}
+		}
+	}
+	for _, p := range m.Parts {
+		if p.IsText {
+			out = append(out, p.Text)
+		}
+	}
+	return out, nil
+}
+
+// maybeReload re-reads the lists when a file changed, at most once per
+// reload interval. A list that no longer loads keeps the previous rules:
+// a half-edited file must not switch filtering off.
+func (s *Stage) maybeReload(set *ruleset) *ruleset {
+	now := s.now().UnixNano()
+	last := s.lastCheck.Load()
+	if now-last < int64(set.cfg.ReloadInterval) || !s.lastCheck.CompareAndSwap(last, now) {
+		return set
+	}
+	if !set.changed() {
+		return set
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fresh, err := loadRuleset(s.cfg, s.env.ConfigDir)
+	if err != nil {
+		set.reloadErr.Store(err.Error())
+		return set
+	}
+	s.set.Store(fresh)
+	return fresh
+}
+
+// result turns matches into a Result.
+func (r *ruleset) result(hits map[int]bool) *sdk.Result {
+	res := &sdk.Result{Verdict: sdk.VerdictPass, Attrs: map[string]string{}}
+	if e, _ := r.reloadErr.Load().(string); e != "" {
+		res.Attrs["reload_error"] = e
+	}
+	ids := make([]int, 0, len(hits))
+	for id := range hits {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	lists := map[string]bool{}
+	var names []string
+	for _, id := range ids {
+		p := r.patterns[id]
+		if r.cfg.Score == "count" {
+			res.Score++
+		} else {
+			res.Score += p.weight
+		}
+		if len(res.Tags) < r.cfg.MaxTags {
+			res.Tags = append(res.Tags, p.list+":"+p.text)
+		}
+		if !lists[p.list] {
+			lists[p.list] = true
+			names = append(names, p.list)
+		}
+	}
+	res.Attrs["matches"] = strconv.Itoa(len(ids))
+	res.Attrs["lists"] = strings.Join(names, ",")
+	if len(ids) > 0 && res.Score >= r.cfg.Threshold {
+		res.Verdict = sdk.VerdictFail
+		res.Reason = "matched " + res.Tags[0]
+	}
+	return res
+}

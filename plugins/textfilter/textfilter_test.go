@@ -1,0 +1,207 @@
+package textfilter
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+	"golang.org/x/text/cases"
+	"golang.org/x/text/unicode/norm"
+)
+
+func configure(t *testing.T, st sdk.Stage, dir string, cfg map[string]any) {
+	t.Helper()
+	if err := st.Configure(context.Background(), sdk.Env{StageName: "text", ConfigDir: dir}, cfg); err != nil {
+		t.Fatalf("Configure: %v", err)
+	}
+}
+
+func message(t *testing.T, name string) *sdk.Message {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", name+".eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hdr []sdk.HeaderField
+	head, _, _ := strings.Cut(string(raw), "\r\n\r\n")
+	for _, line := range strings.Split(head, "\r\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok {
+			hdr = append(hdr, sdk.HeaderField{Name: k, Value: strings.TrimSpace(v)})
+		}
+	}
+	return sdk.NewBytesMessage(hdr, raw)
+}
+
+func check(t *testing.T, st sdk.Stage, msg *sdk.Message) *sdk.Result {
+	t.Helper()
+	res, err := st.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseData, Message: msg})
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	return res
+}
+
+var listConfig1 = map[string]any{"lists": []any{map[string]any{"name": "spam", "file": "spam.txt"}}}
+
+func TestGoldenMessages(t *testing.T) {
+	tests := []struct {
+		file        string
+		textTags    []string
+		subjectTags []string
+	}{
+		{"iso2022jp_subject", []string{"spam:未承諾広告"}, []string{"spam:未承諾広告"}},
+		{"sjis_base64", []string{"spam:出会い系"}, nil},
+		{"eucjp_qp", []string{"spam:儲かる"}, nil},
+		{"sjis_mislabelled", []string{"spam:お支払い"}, nil},
+		{"widths", []string{"spam:spam", "spam:ｶﾀｶﾅ", `spam:re:free\s+money`}, []string{"spam:spam"}},
+		{"clean", nil, nil},
+	}
+	text, subject := NewText(), NewSubject()
+	configure(t, text, "testdata", listConfig1)
+	configure(t, subject, "testdata", listConfig1)
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			msg := message(t, tc.file)
+			for _, c := range []struct {
+				st   sdk.Stage
+				want []string
+			}{{text, tc.textTags}, {subject, tc.subjectTags}} {
+				res := check(t, c.st, msg)
+				if !slices.Equal(res.Tags, c.want) {
+					t.Errorf("%s tags %q, want %q", c.st.Info().Name, res.Tags, c.want)
+				}
+				wantVerdict := sdk.VerdictPass
+				if len(c.want) > 0 {
+					wantVerdict = sdk.VerdictFail
+				}
+				if res.Verdict != wantVerdict || res.Score != float64(len(c.want)) {
+					t.Errorf("%s verdict %s score %v, want %s %d", c.st.Info().Name, res.Verdict, res.Score, wantVerdict, len(c.want))
+				}
+			}
+		})
+	}
+}
+
+func TestScoring(t *testing.T) {
+	msg := sdk.NewBytesMessage([]sdk.HeaderField{{Name: "Subject", Value: "BITCOIN spam"}},
+		[]byte("Subject: BITCOIN spam\r\nX-Note: casino\r\n\r\nbody\r\n"))
+	tests := []struct {
+		name   string
+		cfg    map[string]any
+		score  float64
+		tags   int
+		result sdk.Verdict
+	}{
+		{"weights", map[string]any{"lists": []any{map[string]any{"name": "spam", "file": "spam.txt"}}}, 6, 2, sdk.VerdictFail},
+		{"count", map[string]any{"score": "count", "lists": []any{map[string]any{"name": "spam", "file": "spam.txt"}}}, 2, 2, sdk.VerdictFail},
+		{"threshold", map[string]any{"threshold": 10, "lists": []any{map[string]any{"name": "spam", "file": "spam.txt"}}}, 6, 2, sdk.VerdictPass},
+		{"headers", map[string]any{"headers": []any{"X-Note"}, "lists": []any{map[string]any{"name": "g", "patterns": []any{"casino"}, "weight": 2}}}, 2, 1, sdk.VerdictFail},
+		{"header not chosen", map[string]any{"lists": []any{map[string]any{"name": "g", "patterns": []any{"casino"}}}}, 0, 0, sdk.VerdictPass},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := NewText()
+			configure(t, st, "testdata", tc.cfg)
+			res := check(t, st, msg)
+			if res.Score != tc.score || len(res.Tags) != tc.tags || res.Verdict != tc.result {
+				t.Errorf("got score %v tags %q verdict %s; want %v, %d, %s", res.Score, res.Tags, res.Verdict, tc.score, tc.tags, tc.result)
+			}
+		})
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  map[string]any
+		want string
+	}{
+		{"no lists", map[string]any{}, "at least one list"},
+		{"unknown key", map[string]any{"listz": 1, "lists": []any{map[string]any{"name": "a", "patterns": []any{"x"}}}}, "listz"},
+		{"bad score", map[string]any{"score": "max", "lists": []any{map[string]any{"name": "a", "patterns": []any{"x"}}}}, "score"},
+		{"missing file", map[string]any{"lists": []any{map[string]any{"name": "a", "file": "nope.txt"}}}, "nope.txt"},
+		{"bad regex", map[string]any{"lists": []any{map[string]any{"name": "a", "patterns": []any{"re:(["}}}}, "regular expression"},
+		{"no name", map[string]any{"lists": []any{map[string]any{"patterns": []any{"x"}}}}, "name"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := NewText().Configure(context.Background(), sdk.Env{ConfigDir: "testdata"}, tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+	err := NewSubject().Configure(context.Background(), sdk.Env{}, map[string]any{"headers": []any{"From"},
+		"lists": []any{map[string]any{"name": "a", "patterns": []any{"x"}}}})
+	if err == nil {
+		t.Error("subject stage accepted headers")
+	}
+}
+
+func TestReload(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "l.txt")
+	if err := os.WriteFile(list, []byte("alpha\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1000, 0)
+	st := &Stage{now: func() time.Time { return now }}
+	configure(t, st, dir, map[string]any{"reload_interval": "10s", "lists": []any{map[string]any{"name": "l", "file": "l.txt"}}})
+	msg := sdk.NewBytesMessage(nil, []byte("Subject: beta\r\n\r\nalpha beta\r\n"))
+	steps := []struct {
+		content string
+		advance time.Duration
+		want    []string
+		errAttr bool
+	}{
+		{"", 0, []string{"l:alpha"}, false},
+		{"beta\n", time.Second, []string{"l:alpha"}, false},            // within the interval: not yet re-read
+		{"", 10 * time.Second, []string{"l:beta"}, false},              // re-read
+		{"re:([\nalpha\n", 11 * time.Second, []string{"l:beta"}, true}, // broken file keeps the old rules
+	}
+	for i, s := range steps {
+		if s.content != "" {
+			if err := os.WriteFile(list, []byte(s.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			os.Chtimes(list, now.Add(time.Duration(i)*time.Minute), now.Add(time.Duration(i)*time.Minute))
+		}
+		now = now.Add(s.advance)
+		res := check(t, st, msg)
+		if !slices.Equal(res.Tags, s.want) || (res.Attrs["reload_error"] != "") != s.errAttr {
+			t.Errorf("step %d: tags %q attrs %v; want %q, reload error %v", i, res.Tags, res.Attrs, s.want, s.errAttr)
+		}
+	}
+}
+
+func TestNormalize(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"ＳＰＡＭ", "spam"},
+		{"ｶﾀｶﾅ", "カタカナ"},
+		{"Straße", "strasse"},
+		{"free\r\n\t money", "free money"},
+		{"ＦＲＥＥ　ＭＯＮＥＹ", "free money"},
+		{"①", "1"},
+	}
+	for _, tc := range tests {
+		if got := normalize(tc.in); got != tc.want {
+			t.Errorf("normalize(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestNormalizeAgreesWithFold checks the fast path against the plain
+// NFKC + cases.Fold pipeline on mixed text.
+func TestNormalizeAgreesWithFold(t *testing.T) {
+	for _, s := range []string{"ＳＰＡＭ ｶﾀｶﾅ Straße ΣΊΣΥΦΟΣ Привет 未承諾広告 ＡＢＣ①ﾊﾟﾝ", "École ǅ ﬁ İstanbul", "ｶﾞｷﾞ 한국어 Ǆ"} {
+		want := strings.Join(strings.Fields(cases.Fold().String(norm.NFKC.String(s))), " ")
+		if got := normalize(s); got != want {
+			t.Errorf("normalize(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
