@@ -46,13 +46,14 @@ type peer struct {
 	authOK  atomic.Int32
 	authTry atomic.Int32
 
-	mu    sync.Mutex
-	msgs  []received
-	rcpt  func(to string) error // nil: accept all
-	mechs []string              // AUTH mechanisms offered; nil: no AUTH
-	user  string
-	pass  string
-	hold  chan struct{} // non-nil: Data waits for it to close
+	mu     sync.Mutex
+	msgs   []received
+	rcpt   func(to string) error // nil: accept all
+	mechs  []string              // AUTH mechanisms offered; nil: no AUTH
+	user   string
+	pass   string
+	hold   chan struct{} // non-nil: Data waits for it to close
+	inData int           // sessions waiting on hold
 }
 
 type peerOpt func(*peer)
@@ -186,6 +187,9 @@ func (s *peerSession) Data(r io.Reader) error {
 		return err
 	}
 	if h := s.p.hold; h != nil {
+		s.p.mu.Lock()
+		s.p.inData++
+		s.p.mu.Unlock()
 		<-h
 	}
 	s.cur.data = string(b)
@@ -263,3 +267,11 @@ func testCert(t *testing.T, names ...string) (tls.Certificate, *x509.CertPool) {
 	pool.AddCert(c)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pool
 }
+
+func dataStarted(p *peer) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.inData > 0
+}
+
+func copyAll(w io.Writer, r io.Reader) (int64, error) { return io.Copy(w, r) }

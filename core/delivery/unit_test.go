@@ -1,0 +1,262 @@
+package delivery
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/queue"
+)
+
+func TestPickRoute(t *testing.T) {
+	cfg := &config.Config{Dir: t.TempDir(), Routes: []config.Route{
+		{Domains: []string{"example.test"}, NextHop: "10.0.0.5:25"},
+		{Domains: []string{"*.corp.test"}, NextHop: "[10.0.0.6]:2525"},
+		{Domains: []string{"*"}, NextHop: "smtp.isp.test:587", SkipLocal: true},
+	}}
+	routes, err := compileRoutes(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	local := map[string]bool{"local.test": true}
+	tests := []struct {
+		domain string
+		want   int // route index, -1: the MX default
+	}{
+		{"example.test", 0},
+		{"sub.example.test", 2},
+		{"a.corp.test", 1},
+		{"corp.test", 2}, // *.suffix is subdomains only
+		{"far.test", 2},
+		{"local.test", -1}, // skip_local: not the smarthost
+	}
+	for _, tt := range tests {
+		t.Run(tt.domain, func(t *testing.T) {
+			if got := pick(routes, local, tt.domain); got.idx != tt.want {
+				t.Errorf("route %d, want %d", got.idx, tt.want)
+			}
+		})
+	}
+	if r := routes[1]; r.host != "10.0.0.6" || r.port != "2525" {
+		t.Errorf("bracketed next hop parsed as %q %q", r.host, r.port)
+	}
+}
+
+func TestCompileRoutesErrors(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "empty.pass"), []byte("\n"), 0o600)
+	tests := []struct {
+		name string
+		r    config.Route
+		want string
+	}{
+		{"bad tls", config.Route{Domains: []string{"*"}, NextHop: "mx", TLS: "sometimes"}, "tls"},
+		{"missing password file", config.Route{Domains: []string{"*"}, NextHop: "h:25",
+			Auth: &config.RouteAuth{Username: "u", PasswordFile: "nope.pass"}}, "password_file"},
+		{"empty password", config.Route{Domains: []string{"*"}, NextHop: "h:25",
+			Auth: &config.RouteAuth{Username: "u", PasswordFile: "empty.pass"}}, "non-empty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := compileRoutes(&config.Config{Dir: dir, Routes: []config.Route{tt.r}})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want one mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestTLSVerifyDefaults(t *testing.T) {
+	off := false
+	tests := []struct {
+		tls    string
+		verify *bool
+		want   bool
+	}{
+		{"required", nil, true}, {"implicit", nil, true}, {"opportunistic", nil, false},
+		{"required", &off, false}, {"none", nil, false},
+	}
+	for _, tt := range tests {
+		routes, err := compileRoutes(&config.Config{Routes: []config.Route{{Domains: []string{"*"}, NextHop: "h:25", TLS: tt.tls, TLSVerify: tt.verify}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if routes[0].verify != tt.want {
+			t.Errorf("tls %s verify %v: got %v", tt.tls, tt.verify, routes[0].verify)
+		}
+	}
+}
+
+func TestChooseAuth(t *testing.T) {
+	tests := []struct {
+		name    string
+		offered []string
+		tls     bool
+		allow   bool
+		want    string // mechanism, or "" for a refusal
+	}{
+		{"TLS prefers PLAIN", []string{"CRAM-MD5", "LOGIN", "PLAIN"}, true, false, "PLAIN"},
+		{"TLS LOGIN only", []string{"LOGIN"}, true, false, "LOGIN"},
+		{"TLS CRAM-MD5 only", []string{"CRAM-MD5"}, true, false, "CRAM-MD5"},
+		{"clear refused", []string{"PLAIN", "CRAM-MD5"}, false, false, ""},
+		{"clear allowed prefers CRAM-MD5", []string{"PLAIN", "CRAM-MD5"}, false, true, "CRAM-MD5"},
+		{"nothing known", []string{"XOAUTH2"}, true, false, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := chooseAuth(&routeAuth{user: "u", pass: "p", allowPlain: tt.allow}, tt.offered, tt.tls)
+			if tt.want == "" {
+				if err == nil {
+					t.Fatal("want a refusal")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if mech, _, _ := a.Start(); mech != tt.want {
+				t.Errorf("mechanism %s, want %s", mech, tt.want)
+			}
+		})
+	}
+}
+
+func TestBouncePolicy(t *testing.T) {
+	tests := []struct {
+		name   string
+		policy string
+		env    queue.Envelope
+		want   bool
+	}{
+		{"local trusted", "local", queue.Envelope{From: "a@x", Client: queue.Client{Trusted: true}}, true},
+		{"local authenticated", "local", queue.Envelope{From: "a@x", Client: queue.Client{Authenticated: true}}, true},
+		{"local outsider", "local", queue.Envelope{From: "a@x"}, false},
+		{"all outsider", "all", queue.Envelope{From: "a@x"}, true},
+		{"none", "none", queue.Envelope{From: "a@x", Client: queue.Client{Trusted: true}}, false},
+		{"null sender", "all", queue.Envelope{From: ""}, false},
+		{"DSN never gets a DSN", "all", queue.Envelope{From: "a@x", IsDSN: true}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := mayBounce(tt.policy, &tt.env); got != tt.want {
+				t.Errorf("got %v", got)
+			}
+		})
+	}
+}
+
+func TestNotifyParameter(t *testing.T) {
+	tests := []struct {
+		notify []string
+		what   string
+		want   bool
+	}{
+		{nil, "FAILURE", true}, {nil, "DELAY", true}, {nil, "SUCCESS", false},
+		{[]string{"NEVER"}, "FAILURE", false}, {[]string{"SUCCESS"}, "FAILURE", false},
+		{[]string{"FAILURE", "DELAY"}, "DELAY", true}, {[]string{"failure"}, "FAILURE", true},
+	}
+	for _, tt := range tests {
+		if got := wants(&queue.Recipient{Notify: tt.notify}, tt.what); got != tt.want {
+			t.Errorf("NOTIFY=%v %s: got %v", tt.notify, tt.what, got)
+		}
+	}
+}
+
+func TestRetrySchedule(t *testing.T) {
+	s := &settings{retry: []time.Duration{time.Minute, 5 * time.Minute, time.Hour}}
+	want := []time.Duration{time.Minute, time.Minute, 5 * time.Minute, time.Hour, time.Hour, time.Hour}
+	for n, w := range want {
+		if got := s.retryAfter(n); got != w {
+			t.Errorf("after attempt %d: %v, want %v", n, got, w)
+		}
+	}
+}
+
+func TestXtext(t *testing.T) {
+	if got := xtext("a+b=c d\xe9"); got != "a+2Bb+3Dc+20d+E9" {
+		t.Errorf("got %q", got)
+	}
+}
+
+// DSN with RET=HDRS carries only the header of the original; long header
+// lines survive the slicing.
+func TestDSNHeadersOnly(t *testing.T) {
+	long := "X-Long: " + strings.Repeat("y", 9000) + "\r\n"
+	orig := "Subject: s\r\n" + long + "\r\nBODY SECRET\r\n"
+	d := &dsn{kind: dsnFailed, hostname: "gw.test", now: time.Now(),
+		env:   &queue.Envelope{ID: "Q1", From: "a@x", DSNRet: "HDRS", Received: time.Now()},
+		rcpts: []*queue.Recipient{{Addr: "b@y", LastReply: "550 5.1.1 no\r\nInjected: x"}}}
+	var b strings.Builder
+	if err := d.write(&b, strings.NewReader(orig)); err != nil {
+		t.Fatal(err)
+	}
+	p := parseDSN(t, received{data: b.String()})
+	if p.types[2] != "text/rfc822-headers" || !strings.Contains(p.parts[2], long[:100]) || strings.Contains(b.String(), "BODY SECRET") {
+		t.Errorf("original part %q: %.200q", p.types[2], p.parts[2])
+	}
+	if strings.Contains(b.String(), "\r\nInjected: x") {
+		t.Error("a CR LF in a reply started a header field of its own")
+	}
+}
+
+// Bounce fails what is pending, keeps what was delivered, and queues one
+// DSN; a second Bounce finds nothing.
+func TestBounce(t *testing.T) {
+	cfg := baseConfig(t)
+	w := newWorld(t, cfg)
+	id := w.enqueue("u@local.test", []string{"a@d.test", "b@d.test"}, localSender, plainBody, func(e *queue.Envelope) {
+		e.NextAttempt = time.Now().Add(time.Hour)
+		e.Rcpts[0].Status = queue.RcptDelivered
+	})
+	if err := Bounce(cfg, w.q, id, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	envs, _ := w.q.List()
+	if len(envs) != 1 || !envs[0].IsDSN {
+		t.Fatalf("queue after bounce: %+v", envs)
+	}
+	rc, err := w.q.Open(envs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b := new(strings.Builder)
+	if _, err := copyAll(b, rc); err != nil {
+		t.Fatal(err)
+	}
+	d := parseDSN(t, received{data: b.String()})
+	d.want(t, "Final-Recipient: rfc822; b@d.test", "bounced by the administrator")
+	d.wantNot(t, "a@d.test")
+	if err := Bounce(cfg, w.q, id, time.Now()); err == nil {
+		t.Error("second bounce of a gone message succeeded")
+	}
+}
+
+// Stop interrupts a delivery under way: the message stays queued, pending,
+// due at once, its attempt not counted.
+func TestStopKeepsInterruptedMessage(t *testing.T) {
+	down := newPeer(t, func(p *peer) { p.hold = make(chan struct{}) })
+	defer close(down.hold)
+	cfg := baseConfig(t)
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, down.addr)}
+	w := newWorld(t, cfg)
+	id := w.enqueue("u@local.test", []string{"x@d.test"}, localSender, plainBody)
+	m := w.start()
+	w.waitFor("the body to reach the peer", func() bool { return dataStarted(down) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e := w.get(id)
+	if r := e.Rcpts[0]; r.Status != queue.RcptPending || e.Attempts != 0 {
+		t.Errorf("after Stop: status %s attempts %d (%s)", r.Status, e.Attempts, r.LastReply)
+	}
+	if _, err := w.q.LeaseID(id); err != nil {
+		t.Errorf("lease not given back: %v", err)
+	}
+}
