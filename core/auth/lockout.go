@@ -1,0 +1,129 @@
+package auth
+
+import (
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// maxTracked bounds the lockout table: beyond it, expired entries are
+// pruned, then the least dangerous (fewest failures, not locked) are dropped.
+const maxTracked = 65536
+
+// Lockout counts failed authentications per client network: after
+// Failures failures within Window, the network is locked out of AUTH for
+// Duration. IPv4 clients count per address, IPv6 clients per /64 (one
+// host usually holds a whole /64 and could otherwise rotate addresses).
+// Safe for concurrent use.
+type Lockout struct {
+	failures int
+	window   time.Duration
+	duration time.Duration
+	now      func() time.Time
+	max      int
+
+	mu sync.Mutex
+	m  map[netip.Prefix]*lockEntry
+}
+
+type lockEntry struct {
+	first  time.Time // start of the current counting window
+	count  int
+	locked time.Time // locked until; zero: not locked
+}
+
+// NewLockout returns a lockout of failures failures within window, lasting
+// duration (limits.auth_failures, and limits.auth_lockout for both times).
+// now is the clock; nil means time.Now.
+func NewLockout(failures int, window, duration time.Duration, now func() time.Time) *Lockout {
+	if now == nil {
+		now = time.Now
+	}
+	return &Lockout{failures: failures, window: window, duration: duration, now: now, max: maxTracked,
+		m: map[netip.Prefix]*lockEntry{}}
+}
+
+func lockKey(ip netip.Addr) netip.Prefix {
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p
+	}
+	return netip.PrefixFrom(ip, 32)
+}
+
+// Locked reports whether ip may not try AUTH now.
+func (l *Lockout) Locked(ip netip.Addr) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.m[lockKey(ip)]
+	return e != nil && l.now().Before(e.locked)
+}
+
+// Fail records a failed authentication from ip and reports whether this
+// failure locked it out (true once per lockout: the caller logs it).
+func (l *Lockout) Fail(ip netip.Addr) (nowLocked bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now, k := l.now(), lockKey(ip)
+	e := l.m[k]
+	if e == nil {
+		if len(l.m) >= l.max {
+			l.prune(now)
+		}
+		e = &lockEntry{first: now}
+		l.m[k] = e
+	}
+	if now.Before(e.locked) {
+		return false // already locked; failures while locked do not extend it
+	}
+	if now.Sub(e.first) >= l.window {
+		e.first, e.count = now, 0
+	}
+	e.count++
+	if e.count >= l.failures {
+		e.locked = now.Add(l.duration)
+		e.first, e.count = now, 0
+		return true
+	}
+	return false
+}
+
+// Succeed forgets ip's failures: a user who finally typed the password
+// right starts afresh.
+func (l *Lockout) Succeed(ip netip.Addr) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	k := lockKey(ip)
+	if e := l.m[k]; e != nil && !l.now().Before(e.locked) {
+		delete(l.m, k)
+	}
+}
+
+// Len is the number of tracked networks (for metrics and tests).
+func (l *Lockout) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.m)
+}
+
+// prune drops entries whose window and lockout are over; if the table is
+// still full, it drops unlocked entries, then any, until a quarter is free.
+func (l *Lockout) prune(now time.Time) {
+	for k, e := range l.m {
+		if !now.Before(e.locked) && now.Sub(e.first) >= l.window {
+			delete(l.m, k)
+		}
+	}
+	target := l.max * 3 / 4
+	for _, lockedToo := range []bool{false, true} {
+		for k, e := range l.m {
+			if len(l.m) <= target {
+				return
+			}
+			if lockedToo || !now.Before(e.locked) {
+				delete(l.m, k)
+			}
+		}
+	}
+}

@@ -1,0 +1,102 @@
+package auth
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestLockout(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	l := NewLockout(3, 15*time.Minute, 15*time.Minute, clock.Now)
+	ip := netip.MustParseAddr("198.51.100.7")
+	other := netip.MustParseAddr("198.51.100.8")
+
+	steps := []struct {
+		name       string
+		advance    time.Duration
+		fail       netip.Addr // zero: no failure this step
+		wantNow    bool       // Fail's result
+		wantLocked bool
+	}{
+		{"first failure", 0, ip, false, false},
+		{"second failure", time.Minute, ip, false, false},
+		{"other IP unaffected", 0, other, false, false},
+		{"third failure locks", time.Minute, ip, true, true},
+		{"still locked later", 14 * time.Minute, netip.Addr{}, false, true},
+		{"failures while locked do not extend", 0, ip, false, true},
+		{"unlocked after duration", time.Minute, netip.Addr{}, false, false},
+		{"counting starts afresh", 0, ip, false, false},
+		{"window expires between failures", 16 * time.Minute, ip, false, false},
+		{"second in new window", time.Minute, ip, false, false},
+		{"third in new window locks", time.Minute, ip, true, true},
+	}
+	for _, s := range steps {
+		clock.Add(s.advance)
+		if s.fail.IsValid() {
+			if got := l.Fail(s.fail); got != s.wantNow {
+				t.Errorf("%s: Fail = %v, want %v", s.name, got, s.wantNow)
+			}
+		}
+		if got := l.Locked(ip); got != s.wantLocked {
+			t.Errorf("%s: Locked = %v, want %v", s.name, got, s.wantLocked)
+		}
+	}
+	if l.Locked(other) {
+		t.Error("other IP locked")
+	}
+}
+
+func TestLockoutSucceedAndIPv6(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	l := NewLockout(2, time.Hour, time.Hour, clock.Now)
+	a := netip.MustParseAddr("2001:db8:1:2::1")
+	b := netip.MustParseAddr("2001:db8:1:2::ffff") // same /64
+	c := netip.MustParseAddr("2001:db8:1:3::1")    // another /64
+	l.Fail(a)
+	l.Succeed(a)
+	if l.Fail(b) {
+		t.Error("Succeed did not reset the count")
+	}
+	if !l.Fail(a) {
+		t.Error("two failures in one /64 did not lock")
+	}
+	if !l.Locked(b) || l.Locked(c) {
+		t.Errorf("locked: b %v c %v; want true false", l.Locked(b), l.Locked(c))
+	}
+	l.Succeed(b) // a success cannot lift a lockout (it cannot happen while locked anyway)
+	if !l.Locked(a) {
+		t.Error("Succeed lifted a lockout")
+	}
+	m := NewLockout(1, time.Hour, time.Hour, clock.Now)
+	if !m.Fail(netip.MustParseAddr("::ffff:192.0.2.1")) || !m.Locked(netip.MustParseAddr("192.0.2.1")) {
+		t.Error("v4-mapped address not the same as IPv4")
+	}
+}
+
+func TestLockoutBounded(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	l := NewLockout(3, time.Minute, time.Minute, clock.Now)
+	l.max = 1000
+	locked := netip.MustParseAddr("203.0.113.1")
+	for range 3 {
+		l.Fail(locked)
+	}
+	for i := range 5000 {
+		l.Fail(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+		if l.Len() > l.max {
+			t.Fatalf("table grew to %d > %d", l.Len(), l.max)
+		}
+	}
+	if !l.Locked(locked) {
+		t.Error("pruning dropped a locked entry while unlocked ones remained")
+	}
+	clock.Add(2 * time.Minute)
+	l.Fail(netip.MustParseAddr("192.0.2.99"))
+	for i := range 2000 {
+		l.Fail(netip.AddrFrom4([4]byte{11, 0, byte(i >> 8), byte(i)}))
+	}
+	if l.Len() > l.max {
+		t.Errorf("table %d > %d", l.Len(), l.max)
+	}
+}
