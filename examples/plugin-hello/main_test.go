@@ -1,0 +1,75 @@
+package main
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/plugintest"
+)
+
+func TestConfigure(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     map[string]any
+		wantErr string
+	}{
+		{"default", nil, ""},
+		{"greeting", map[string]any{"greeting": "hi"}, ""},
+		{"empty", map[string]any{"greeting": " "}, "non-empty"},
+		{"not a string", map[string]any{"greeting": 5}, "non-empty"},
+		{"line break", map[string]any{"greeting": "a\nb"}, "single-line"},
+		{"unknown key", map[string]any{"greting": "hi"}, `unknown config key "greting"`},
+	}
+	c := plugintest.Start(t, &hello{})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := c.Configure(sdk.Env{StageName: "hello"}, tt.cfg)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Configure(%v) = %v, want error containing %q", tt.cfg, err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestCheck(t *testing.T) {
+	c := plugintest.Start(t, &hello{})
+	if err := c.Configure(sdk.Env{StageName: "hello"}, map[string]any{"greeting": "good day"}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		subject string
+		verdict sdk.Verdict
+		tags    []string
+	}{
+		{"plain", sdk.VerdictPass, nil},
+		{"please [reject-me] now", sdk.VerdictFail, []string{"hello:reject"}},
+		{"[tag-me]", sdk.VerdictPass, []string{"hello:tag"}},
+		{"[quarantine-me] and [tag-me]", sdk.VerdictPass, []string{"hello:tag", "hello:quarantine"}},
+		{"=?UTF-8?B?W3RhZy1tZV0g44GT44KT44Gr44Gh44Gv?=", sdk.VerdictPass, []string{"hello:tag"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.subject, func(t *testing.T) {
+			raw := []byte("From: a@example.test\r\nSubject: " + tt.subject + "\r\n\r\nbody line\r\n")
+			for _, msg := range []*sdk.Message{plugintest.Message(raw), plugintest.FileMessage(t, raw)} {
+				res, err := c.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseData, Message: msg})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Verdict != tt.verdict || !reflect.DeepEqual(res.Tags, tt.tags) {
+					t.Errorf("verdict %s tags %v, want %s %v", res.Verdict, res.Tags, tt.verdict, tt.tags)
+				}
+				wantAttrs := map[string]string{"greeting": "good day", "body_bytes": "11"}
+				if !reflect.DeepEqual(res.Attrs, wantAttrs) {
+					t.Errorf("attrs %v, want %v", res.Attrs, wantAttrs)
+				}
+				wantEdit := []sdk.HeaderEdit{{Op: sdk.HeaderAdd, Name: "X-Hello", Value: "good day"}}
+				if !reflect.DeepEqual(res.Headers, wantEdit) {
+					t.Errorf("header edits %v, want %v", res.Headers, wantEdit)
+				}
+			}
+		})
+	}
+}
