@@ -43,18 +43,27 @@ func (d *Dir) newDraft(id string) (*draft, error) {
 func (dr *draft) ID() string { return dr.id }
 
 // Path is the draft file. Its bytes from Offset on, Size long, are the
-// message as written so far (flushed by every call to Path).
+// message as written so far. Path and Size flush the write buffer, so
+// those bytes are in the file when either returns.
 func (dr *draft) Path() string {
-	if dr.err == nil && !dr.ended {
-		dr.err = dr.w.Flush()
-	}
+	dr.flush()
 	return dr.path
 }
 
 // Offset is where the message bytes start in Path: the body is at the head
 // of the file, prepend and envelope go after it.
 func (dr *draft) Offset() int64 { return 0 }
-func (dr *draft) Size() int64   { return dr.n }
+
+func (dr *draft) Size() int64 {
+	dr.flush()
+	return dr.n
+}
+
+func (dr *draft) flush() {
+	if dr.err == nil && !dr.ended {
+		dr.err = dr.w.Flush()
+	}
+}
 
 func (dr *draft) Write(p []byte) (int, error) {
 	if dr.ended {

@@ -81,7 +81,10 @@ func readTrailer(f io.ReaderAt, size int64) (layout, *Envelope, error) {
 	}
 	l := layout{int64(binary.BigEndian.Uint64(t[8:])), int64(binary.BigEndian.Uint64(t[16:]))}
 	envLen := int64(binary.BigEndian.Uint32(t[24:]))
-	if l.bodyLen < 0 || l.prependLen < 0 || l.bodyLen+l.prependLen+envLen+trailerLen != size {
+	// Each length is checked against the size on its own first, so that no
+	// sum of hostile values can wrap around.
+	if l.bodyLen < 0 || l.prependLen < 0 || l.bodyLen > size || l.prependLen > size ||
+		l.bodyLen+l.prependLen+envLen+trailerLen != size {
 		return layout{}, nil, fmt.Errorf("%w: lengths do not add up to the file size", errCorrupt)
 	}
 	js := make([]byte, envLen)
