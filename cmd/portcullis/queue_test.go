@@ -156,6 +156,9 @@ func TestQueueFlushDelete(t *testing.T) {
 
 func TestSpoolErrors(t *testing.T) {
 	f := newSpoolFixture(t)
+	saved := bounceHook // a binary without delivery built in
+	bounceHook = nil
+	t.Cleanup(func() { bounceHook = saved })
 	tests := []struct {
 		name     string
 		args     []string
