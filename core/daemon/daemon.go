@@ -1,0 +1,147 @@
+// Package daemon wires the gateway together: the queue and quarantine
+// stores, the relay policy, AUTH, the pipeline runner and the SMTP server,
+// plus whatever services (delivery, plugin host, metrics) the caller plugs
+// in. It owns start, reload (SIGHUP) and graceful shutdown (SIGTERM).
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/core/auth"
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/pipeline"
+	"github.com/portcullis-mta/portcullis/core/queue"
+	"github.com/portcullis-mta/portcullis/core/smtpd"
+)
+
+// Service is a part of the gateway with its own life cycle.
+type Service interface {
+	Start(ctx context.Context) error
+	// Reload applies a new config; an error refuses it (the old one stays).
+	Reload(cfg *config.Config) error
+	Stop(ctx context.Context) error
+}
+
+// PipelineFactory builds the pipeline runner for a config. close releases
+// it (plugin processes); it is called once no new session can use it. An
+// error refuses the config.
+type PipelineFactory func(cfg *config.Config) (r pipeline.Runner, close func(), err error)
+
+// Daemon is the running gateway.
+type Daemon struct {
+	// Pipeline builds the runner at Start and at every Reload; nil: no stages.
+	Pipeline PipelineFactory
+
+	log        *slog.Logger
+	queue      *queue.Dir
+	quarantine *queue.Dir
+	smtp       *smtpd.Server
+	lockout    *auth.Lockout // kept across reloads: a reload must not forgive a guesser
+
+	mu        sync.Mutex
+	cfg       *config.Config
+	deps      smtpd.Deps
+	closePipe func()
+	services  []Service
+	started   []Service
+}
+
+// New opens the stores and builds policy, AUTH and the SMTP server of cfg.
+func New(cfg *config.Config, logger *slog.Logger) (*Daemon, error) {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	lock := cfg.Limits.AuthLockout.D()
+	d := &Daemon{log: logger, cfg: cfg, lockout: auth.NewLockout(cfg.Limits.AuthFailures, lock, lock, nil)}
+	var err error
+	d.queue, err = queue.Open(cfg.Queue.Dir, queue.Options{Logger: logger.With("store", "queue")})
+	if err != nil {
+		return nil, fmt.Errorf("daemon: queue: %w", err)
+	}
+	d.quarantine, err = queue.Open(cfg.Queue.Quarantine, queue.Options{Logger: logger.With("store", "quarantine")})
+	if err != nil {
+		d.queue.Close()
+		return nil, fmt.Errorf("daemon: quarantine: %w", err)
+	}
+	deps, err := d.buildDeps(cfg, nil)
+	if err == nil {
+		d.smtp, err = smtpd.New(deps)
+	}
+	if err != nil {
+		d.closeStores()
+		return nil, err
+	}
+	d.deps = deps
+	return d, nil
+}
+
+// buildDeps makes what the SMTP server needs for cfg.
+func (d *Daemon) buildDeps(cfg *config.Config, runner pipeline.Runner) (smtpd.Deps, error) {
+	pol, err := newPolicy(cfg, d.log)
+	if err != nil {
+		return smtpd.Deps{}, err
+	}
+	au, err := newAuth(cfg, d.log, d.lockout)
+	if err != nil {
+		return smtpd.Deps{}, err
+	}
+	return smtpd.Deps{
+		Config: cfg, Queue: d.queue, Quarantine: d.quarantine,
+		Policy: pol, Auth: au, Pipeline: runner, Resolver: newResolver(cfg.DNS),
+		Logger: d.log, Now: time.Now,
+	}, nil
+}
+
+// AddService plugs in a service; call before Start.
+func (d *Daemon) AddService(s Service) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.services = append(d.services, s)
+}
+
+// Queue and Quarantine are the stores (for delivery and the CLI-facing services).
+func (d *Daemon) Queue() queue.Store      { return d.queue }
+func (d *Daemon) Quarantine() queue.Store { return d.quarantine }
+
+// SMTP is the SMTP server (its Addr tells where listeners are bound).
+func (d *Daemon) SMTP() *smtpd.Server { return d.smtp }
+
+// Config is the config in force.
+func (d *Daemon) Config() *config.Config {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cfg
+}
+
+// Start builds the pipeline, starts the services, then the listeners (so
+// that nothing is accepted before everything behind it runs).
+func (d *Daemon) Start(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.Pipeline != nil {
+		r, closeFn, err := d.Pipeline(d.cfg)
+		if err != nil {
+			return fmt.Errorf("daemon: pipeline: %w", err)
+		}
+		d.closePipe = closeFn
+		d.deps.Pipeline = r
+		if err := d.smtp.Reload(d.deps); err != nil {
+			return err
+		}
+	}
+	for _, s := range d.services {
+		if err := s.Start(ctx); err != nil {
+			return fmt.Errorf("daemon: starting service: %w", err)
+		}
+		d.started = append(d.started, s)
+	}
+	if err := d.smtp.Start(); err != nil {
+		return err
+	}
+	d.log.Info("started", "hostname", d.cfg.Hostname)
+	return nil
+}

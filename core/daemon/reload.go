@@ -1,0 +1,118 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/pipeline"
+)
+
+// Reload loads the config at path and applies it: new sessions get the new
+// policy, users, pipeline and TLS certificate; running sessions finish on
+// the old ones. Anything invalid refuses the whole reload with a log line
+// and the old config stays. The queue directories and listener addresses
+// are fixed until restart.
+func (d *Daemon) Reload(path string) error {
+	cfg, err := config.Load(path)
+	if err != nil {
+		d.log.Error("reload refused: config invalid, keeping the old one", "path", path, "err", err)
+		return err
+	}
+	return d.ReloadConfig(cfg)
+}
+
+// ReloadConfig is Reload with a loaded config.
+func (d *Daemon) ReloadConfig(cfg *config.Config) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if cfg.Queue.Dir != d.cfg.Queue.Dir || cfg.Queue.Quarantine != d.cfg.Queue.Quarantine {
+		d.log.Warn("reload: queue directories change only at restart")
+	}
+	var runner pipeline.Runner
+	closeNew := func() {}
+	if d.Pipeline != nil {
+		r, c, err := d.Pipeline(cfg)
+		if err != nil {
+			d.log.Error("reload refused: pipeline", "err", err)
+			return fmt.Errorf("daemon: pipeline: %w", err)
+		}
+		runner, closeNew = r, orNop(c)
+	}
+	deps, err := d.buildDeps(cfg, runner)
+	if err == nil {
+		err = d.reloadServices(cfg)
+	}
+	if err == nil {
+		err = d.smtp.Reload(deps)
+	}
+	if err != nil {
+		closeNew()
+		d.log.Error("reload refused, keeping the old config", "err", err)
+		return err
+	}
+	old := d.closePipe
+	d.cfg, d.deps, d.closePipe = cfg, deps, closeNew
+	if old != nil {
+		// Sessions that started on the old runner may still be in a
+		// phase; give them the longest a phase can take.
+		time.AfterFunc(max(cfg.Limits.DataTimeout.D(), cfg.Limits.CommandTimeout.D()), old)
+	}
+	d.log.Info("reloaded", "path", cfg.Path)
+	return nil
+}
+
+func (d *Daemon) reloadServices(cfg *config.Config) error {
+	for _, s := range d.started {
+		if err := s.Reload(cfg); err != nil {
+			return fmt.Errorf("service: %w", err)
+		}
+	}
+	return nil
+}
+
+func orNop(f func()) func() {
+	if f == nil {
+		return func() {}
+	}
+	return f
+}
+
+// Shutdown stops accepting, lets sessions finish until ctx is done, then
+// stops the services in reverse order and closes the stores. Nothing
+// accepted is lost: a message is committed before its 250.
+func (d *Daemon) Shutdown(ctx context.Context) error {
+	errSMTP := d.smtp.Shutdown(ctx)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	if errSMTP != nil {
+		errs = append(errs, fmt.Errorf("smtp: %w", errSMTP))
+	}
+	// Services get their own short grace even when the sessions used it up.
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := len(d.started) - 1; i >= 0; i-- {
+		if err := d.started[i].Stop(sctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if d.closePipe != nil {
+		d.closePipe()
+		d.closePipe = nil
+	}
+	d.closeStores()
+	d.log.Info("stopped")
+	return errors.Join(errs...)
+}
+
+func (d *Daemon) closeStores() {
+	if d.queue != nil {
+		d.queue.Close()
+	}
+	if d.quarantine != nil {
+		d.quarantine.Close()
+	}
+}

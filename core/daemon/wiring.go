@@ -1,0 +1,116 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-sasl"
+
+	"github.com/portcullis-mta/portcullis/core/auth"
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/policy"
+	"github.com/portcullis-mta/portcullis/core/smtpd"
+)
+
+// NewLogger builds the logger of config.Log (text | json; debug, info,
+// warn, error).
+func NewLogger(c config.Log, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(strings.ToUpper(orDefault(c.Level, "info")))); err != nil {
+		return nil, fmt.Errorf("log.level %q: %w", c.Level, err)
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch orDefault(c.Format, "text") {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("log.format %q: want text or json", c.Format)
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// policyAdapter fits core/policy to smtpd.Policy.
+type policyAdapter struct{ p *policy.Policy }
+
+func newPolicy(cfg *config.Config, log *slog.Logger) (smtpd.Policy, error) {
+	p, err := policy.New(cfg, log)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: policy: %w", err)
+	}
+	return policyAdapter{p}, nil
+}
+
+func (a policyAdapter) Trusted(ip netip.Addr) bool { return a.p.Trusted(ip) }
+
+func (a policyAdapter) CheckMail(c smtpd.Client, from string) error {
+	return a.p.CheckMail(policy.Client(c), from)
+}
+
+func (a policyAdapter) CheckRcpt(c smtpd.Client, from, rcpt string) error {
+	return a.p.CheckRcpt(policy.Client(c), from, rcpt)
+}
+
+// authAdapter fits core/auth's users file and lockout to smtpd.Authenticator.
+type authAdapter struct {
+	users *auth.Users
+	lock  *auth.Lockout
+	host  string
+}
+
+func newAuth(cfg *config.Config, log *slog.Logger, l *auth.Lockout) (smtpd.Authenticator, error) {
+	if cfg.Relay.UsersFile == "" {
+		return nil, nil
+	}
+	u, err := auth.LoadUsers(cfg.Relay.UsersFile)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: users file: %w", err)
+	}
+	u.SetLogger(log)
+	return &authAdapter{users: u, lock: l, host: cfg.Hostname}, nil
+}
+
+func (a *authAdapter) Mechanisms() []string { return a.users.Mechanisms() }
+
+func (a *authAdapter) NewServer(mech string, login func(string)) (sasl.Server, error) {
+	return a.users.NewServer(mech, a.host, func(user string, err error) {
+		if err == nil {
+			login(user)
+		}
+	})
+}
+
+func (a *authAdapter) Locked(ip netip.Addr) bool  { return a.lock.Locked(ip) }
+func (a *authAdapter) Failure(ip netip.Addr) bool { return a.lock.Fail(ip) }
+func (a *authAdapter) Success(ip netip.Addr)      { a.lock.Succeed(ip) }
+
+// newResolver is the resolver for client host names: dns.servers when set,
+// else the system's.
+func newResolver(c config.DNS) smtpd.Resolver {
+	if len(c.Servers) == 0 {
+		return net.DefaultResolver
+	}
+	var next atomic.Uint32
+	timeout := c.Timeout.D()
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		server := c.Servers[int(next.Add(1))%len(c.Servers)]
+		d := net.Dialer{Timeout: timeout}
+		return d.DialContext(ctx, network, server)
+	}}
+}

@@ -1,0 +1,98 @@
+package smtpd
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReloadKeepsSessions(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.MaxRecipients = 1
+	ts := startServer(t, cfg, nil)
+	old := newRaw(t, ts.addr(), 2)
+	old.expect("220")
+	old.cmd("EHLO c.example.org", "250")
+	old.cmd("MAIL FROM:<a@example.org>", "250")
+
+	next := *cfg
+	next.Limits.MaxRecipients = 5
+	next.Hostname = "mx2.example.test"
+	d := ts.deps
+	d.Config = &next
+	if err := ts.Reload(d); err != nil {
+		t.Fatal(err)
+	}
+	// The running session finishes on the old config.
+	old.cmd("RCPT TO:<a@example.test>", "250")
+	old.cmd("RCPT TO:<b@example.test>", "452 4.5.3")
+	old.cmd("DATA", "354")
+	old.send(message("across reload") + ".\r\n")
+	old.expect("250 2.0.0")
+	// A new one sees the new config.
+	r := newRaw(t, ts.addr(), 2)
+	r.expect("220 mx2.example.test")
+	r.cmd("EHLO c.example.org", "250")
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	r.cmd("RCPT TO:<a@example.test>", "250")
+	r.cmd("RCPT TO:<b@example.test>", "250")
+
+	bad := next
+	bad.Listeners = nil
+	d.Config = &bad
+	if err := ts.Reload(d); err == nil {
+		t.Fatal("reload without listeners accepted")
+	}
+	r.cmd("NOOP", "250")
+}
+
+func TestShutdownDrains(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.expect("220")
+	r.cmd("EHLO c.example.org", "250")
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	r.cmd("RCPT TO:<bob@example.test>", "250")
+
+	done := make(chan error, 1)
+	ctx, cancel := contextWithTimeout(10 * time.Second)
+	defer cancel()
+	go func() { done <- ts.Shutdown(ctx) }()
+	waitFor(t, func() bool {
+		c, err := net.DialTimeout("tcp", ts.addr(), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	// The transaction in flight completes; then the session is told to go.
+	r.cmd("DATA", "354")
+	r.send(message("during shutdown") + ".\r\n")
+	r.expect("250 2.0.0")
+	r.cmd("MAIL FROM:<a@example.org>", "421 4.3.2")
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if n := len(ts.queued(t)); n != 1 {
+		t.Fatalf("%d queued", n)
+	}
+}
+
+func TestShutdownGraceOver(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.expect("220")
+	r.cmd("EHLO c.example.org", "250")
+	ctx, cancel := contextWithTimeout(300 * time.Millisecond)
+	defer cancel()
+	if err := ts.Shutdown(ctx); err == nil {
+		t.Fatal("shutdown with an idle session reported a clean drain")
+	}
+	if !r.closed() {
+		t.Fatal("session left open after the grace")
+	}
+	if !strings.Contains(ts.logs.String(), "shutdown grace over") {
+		t.Fatal("not logged")
+	}
+}
