@@ -62,8 +62,29 @@ func crashChild(dir string) {
 			os.Exit(3)
 		}
 		sum, _ := messageSum(d, dr.ID())
-		fmt.Printf("%s %s\n", dr.ID(), sum)
+		fmt.Printf("C %s %s\n", dr.ID(), sum)
+		crashUpdate(d)
 	}
+}
+
+// crashUpdate records one more delivery attempt on the message due soonest
+// and prints "U ID ATTEMPTS" once Update returned.
+func crashUpdate(d *Dir) {
+	l, err := d.Lease(time.Now())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	env := l.Envelope()
+	env.Attempts++
+	env.Rcpts[0].Attempts = env.Attempts
+	env.Rcpts[0].LastReply = fmt.Sprintf("451 4.4.1 attempt %d", env.Attempts)
+	env.NextAttempt = time.Now()
+	if err := l.Update(env); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(3)
+	}
+	fmt.Printf("U %s %d\n", env.ID, env.Attempts)
 }
 
 // messageSum returns the SHA-256 of a stored message and whether its body
@@ -85,20 +106,19 @@ func messageSum(s Store, id string) (string, bool) {
 	return hex.EncodeToString(total[:]), ok && want == hex.EncodeToString(bs[:])
 }
 
-// TestCrashNeverLosesCommitted SIGKILLs a committing child at random
-// moments. Everything it reported committed must be there, intact, and
-// nothing partial may be listed. (SIGKILL tests the process-crash path;
-// the fsyncs extend the same argument to power loss.)
+// TestCrashNeverLosesCommitted SIGKILLs a child that commits messages and
+// records delivery attempts (Update), at random moments. Everything it
+// reported committed must be there, intact, and nothing partial may be
+// listed; every reported Update must have stuck, whole. (SIGKILL tests the process-crash path; the
+// fsyncs extend the same argument to power loss.)
 func TestCrashNeverLosesCommitted(t *testing.T) {
 	const rounds = 8
 	dir := t.TempDir()
-	printed := map[string]string{}
+	rep := newReports()
 	rng := rand.New(rand.NewPCG(1, uint64(time.Now().UnixNano())))
 	var tmpLeft int
 	for r := 0; r < rounds; r++ {
-		for id, sum := range runAndKill(t, dir, rng) {
-			printed[id] = sum
-		}
+		runAndKill(t, dir, rng, rep)
 		tmpLeft += countExt(t, dir, tmpExt)
 		d, err := Open(dir, Options{Logger: testLogger(t), Poll: -1})
 		if err != nil {
@@ -107,21 +127,48 @@ func TestCrashNeverLosesCommitted(t *testing.T) {
 		if n := countExt(t, dir, tmpExt); n != 0 {
 			t.Fatalf("round %d: %d temporary files survive recovery", r, n)
 		}
-		checkIntact(t, d, printed, r)
+		checkIntact(t, d, rep, r)
 		d.Close()
 	}
 	d, _ := Open(dir, Options{Logger: testLogger(t), Poll: -1})
 	defer d.Close()
 	l, _ := d.List()
-	t.Logf("%d kills: %d commits reported, %d messages on disk (%d committed but killed before reporting), "+
-		"%d drafts cut off and removed, %d corrupt", rounds, len(printed), len(l), len(l)-len(printed),
-		tmpLeft, countExt(t, filepath.Join(dir, corruptDir), msgExt))
+	t.Logf("%d kills: %d commits and %d updates reported; %d messages on disk (%d committed but killed "+
+		"before reporting); %d temporary files cut off and removed; %d corrupt", rounds, len(rep.sums),
+		rep.updates, len(l), len(l)-len(rep.sums), tmpLeft, countExt(t, filepath.Join(dir, corruptDir), msgExt))
+}
+
+// reports is what the children said they did.
+type reports struct {
+	sums     map[string]string // ID -> SHA-256 of its bytes
+	attempts map[string]int    // ID -> attempts recorded by the last reported Update
+	updates  int
+}
+
+func newReports() *reports {
+	return &reports{sums: map[string]string{}, attempts: map[string]int{}}
+}
+
+// add takes one line of the child's output; a line cut by the kill (no
+// newline, so the scanner hands over a fragment) is not a report.
+func (r *reports) add(line string) {
+	f := strings.Fields(line)
+	switch {
+	case len(f) == 3 && f[0] == "C" && ValidID(f[1]) && len(f[2]) == 64:
+		r.sums[f[1]] = f[2]
+	case len(f) == 3 && f[0] == "U" && ValidID(f[1]):
+		var n int
+		if _, err := fmt.Sscan(f[2], &n); err == nil && n > r.attempts[f[1]] {
+			r.attempts[f[1]] = n
+			r.updates++
+		}
+	}
 }
 
 // runAndKill starts the child, lets it commit a random number of messages
-// (then a random few milliseconds more), SIGKILLs it, and returns what it
+// (then a random few milliseconds more), SIGKILLs it, and records what it
 // reported.
-func runAndKill(t *testing.T, dir string, rng *rand.Rand) map[string]string {
+func runAndKill(t *testing.T, dir string, rng *rand.Rand, rep *reports) {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashNeverLosesCommitted$")
 	cmd.Env = append(os.Environ(), crashEnv+"="+dir)
 	cmd.Stderr = os.Stderr
@@ -132,35 +179,28 @@ func runAndKill(t *testing.T, dir string, rng *rand.Rand) map[string]string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]string{}
 	sc := bufio.NewScanner(out)
-	killAfter := 1 + rng.IntN(25)
-	for len(got) < killAfter && sc.Scan() {
-		addLine(got, sc.Text())
+	lines, killAfter := 0, 2+rng.IntN(50)
+	for lines < killAfter && sc.Scan() {
+		rep.add(sc.Text())
+		lines++
 	}
 	time.Sleep(time.Duration(rng.IntN(20000)) * time.Microsecond)
 	cmd.Process.Signal(syscall.SIGKILL)
 	for sc.Scan() { // lines printed before the kill count too
-		addLine(got, sc.Text())
+		rep.add(sc.Text())
+		lines++
 	}
 	err = cmd.Wait()
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || ws.Signal() != syscall.SIGKILL {
 		t.Fatalf("child ended by %v, not by our SIGKILL", err)
 	}
-	if len(got) == 0 {
-		t.Fatal("child committed nothing")
-	}
-	return got
-}
-
-func addLine(m map[string]string, line string) {
-	id, sum, ok := strings.Cut(line, " ")
-	if ok && ValidID(id) && len(sum) == 64 { // a line cut by the kill is not a report
-		m[id] = sum
+	if lines == 0 {
+		t.Fatal("child reported nothing")
 	}
 }
 
-func checkIntact(t *testing.T, d *Dir, printed map[string]string, round int) {
+func checkIntact(t *testing.T, d *Dir, rep *reports, round int) {
 	t.Helper()
 	l, err := d.List()
 	if err != nil {
@@ -173,11 +213,18 @@ func checkIntact(t *testing.T, d *Dir, printed map[string]string, round int) {
 		if !whole {
 			t.Errorf("round %d: %s is listed but not whole", round, env.ID)
 		}
-		if want, ok := printed[env.ID]; ok && sum != want {
+		if want, ok := rep.sums[env.ID]; ok && sum != want {
 			t.Errorf("round %d: %s has sum %s, child reported %s", round, env.ID, sum, want)
 		}
+		// Not lost, and not torn: envelope and recipient moved together.
+		// (More attempts than reported is fine: the kill can fall between
+		// an Update and its report.)
+		if n := rep.attempts[env.ID]; env.Attempts < n || env.Rcpts[0].Attempts != env.Attempts {
+			t.Errorf("round %d: %s records %d attempts (recipient %d), child reported %d",
+				round, env.ID, env.Attempts, env.Rcpts[0].Attempts, n)
+		}
 	}
-	for id := range printed {
+	for id := range rep.sums {
 		if !listed[id] {
 			t.Errorf("round %d: %s was reported committed and is gone", round, id)
 		}
