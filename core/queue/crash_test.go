@@ -109,8 +109,8 @@ func messageSum(s Store, id string) (string, bool) {
 // TestCrashNeverLosesCommitted SIGKILLs a child that commits messages and
 // records delivery attempts (Update), at random moments. Everything it
 // reported committed must be there, intact, and nothing partial may be
-// listed; every reported Update must have stuck, whole. (SIGKILL tests the process-crash path; the
-// fsyncs extend the same argument to power loss.)
+// listed; every reported Update must have stuck, whole. (SIGKILL tests
+// the process-crash path; the fsyncs extend the argument to power loss.)
 func TestCrashNeverLosesCommitted(t *testing.T) {
 	const rounds = 8
 	dir := t.TempDir()
