@@ -32,6 +32,9 @@ func (d *Dir) Flush(id string) error {
 		if err := d.flushOne(id); err != nil {
 			return err
 		}
+		if err := d.syncDir(); err != nil {
+			return err
+		}
 	} else {
 		names, err := d.names()
 		if err != nil {
@@ -44,6 +47,9 @@ func (d *Dir) Flush(id string) error {
 					return err
 				}
 			}
+		}
+		if err := d.syncDir(); err != nil { // once for all the renames
+			return err
 		}
 	}
 	d.signal()
@@ -65,7 +71,9 @@ func (d *Dir) flushOne(id string) error {
 		return nil
 	}
 	env.NextAttempt = now
-	if err := d.writeEnv(env); err != nil {
+	// The caller fsyncs the directory once after all renames: a flush
+	// lost to a crash leaves the old schedule, which is harmless.
+	if err := d.writeEnvNoDirSync(env); err != nil {
 		return err
 	}
 	d.mu.Lock()
@@ -112,6 +120,11 @@ func copyInto(dst Store, id string, r io.Reader, env *Envelope) error {
 	var dr Draft
 	dd, isDir := dst.(*Dir)
 	if isDir {
+		if _, err := dd.Get(id); err == nil {
+			// A Move cut short after the copy committed: finish it by
+			// removing the original (the copy may even be delivered by now).
+			return nil
+		}
 		os.Remove(dd.envPath(id)) // a side file orphaned by a crash must not override env
 		x, err := dd.newDraft(id)
 		if err != nil {

@@ -46,6 +46,16 @@ func (d *Dir) lockMsg(id string) (*os.File, error) {
 // tmp file, fsync, rename, fsync directory. A crash leaves the old state or
 // the new one, never a mix.
 func (d *Dir) writeEnv(env *Envelope) error {
+	if err := d.writeEnvNoDirSync(env); err != nil {
+		return err
+	}
+	return d.syncDir()
+}
+
+// writeEnvNoDirSync is writeEnv but leaves the directory fsync to the
+// caller. The file itself is always fsynced before the rename: otherwise a
+// crash could leave an empty side file where the old one stood.
+func (d *Dir) writeEnvNoDirSync(env *Envelope) error {
 	js, err := json.Marshal(env)
 	if err != nil {
 		return err
@@ -67,9 +77,8 @@ func (d *Dir) writeEnv(env *Envelope) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return err
 	}
-	return d.syncDir()
+	return err
 }
 
 // remove deletes a message whose lock the caller holds. The .msg goes

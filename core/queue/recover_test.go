@@ -173,3 +173,29 @@ func drain(ch <-chan struct{}) {
 	default:
 	}
 }
+
+// A Move cut short after the copy was committed (crash before the original
+// was removed) leaves the message in both stores; moving it again finishes
+// the job instead of failing on the existing ID.
+func TestMoveFinishesInterruptedMove(t *testing.T) {
+	c := newClock()
+	hold, q := openDir(t, t.TempDir(), c), openDir(t, t.TempDir(), c)
+	id := commit(t, hold, testEnv("a@x.test"), "", "body")
+	dr, err := q.newDraft(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dr.Write([]byte("body"))
+	if err := dr.Commit(testEnv("a@x.test"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := hold.Move(id, q, nil); err != nil {
+		t.Fatalf("Move over an existing copy: %v", err)
+	}
+	if _, err := hold.Get(id); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("original not removed: %v", err)
+	}
+	if l, _ := q.List(); len(l) != 1 || readAll(t, q, id) != "body" {
+		t.Fatalf("destination holds %d messages", len(l))
+	}
+}
