@@ -173,10 +173,12 @@ func rewriteHeader(w io.Writer, r *bufio.Reader, dec *pipeline.Decision) error {
 			break
 		}
 		if line[0] != ' ' && line[0] != '\t' {
-			name, _, _ = strings.Cut(string(line), ":")
+			var value string
+			var colon bool
+			name, value, colon = strings.Cut(string(line), ":")
 			name = strings.ToLower(strings.TrimSpace(name))
-			if name == "subject" && prefix != "" {
-				line = []byte("Subject: " + prefix + " " + strings.TrimLeft(string(line[len("subject:"):]), " \t"))
+			if name == "subject" && colon && prefix != "" {
+				line = []byte("Subject: " + prefix + " " + strings.TrimLeft(value, " \t"))
 			}
 		}
 		if remove[name] {
