@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/plugins/bayes"
+	"github.com/portcullis-mta/portcullis/plugins/bayes/msgsrc"
+	"github.com/portcullis-mta/portcullis/rules"
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+func init() {
+	register(&command{
+		name:    "bayes",
+		summary: "learn --spam PATH... --ham PATH... | classify PATH... | stats: the Bayesian stage",
+		run:     runBayes,
+	})
+	builtinStages["bayes"] = bayes.New
+	learnHamHook = learnHamFile
+}
+
+const bayesUsage = `usage: portcullis bayes learn [--spam PATH...] [--ham PATH...] [-c FILE] [--stage NAME]
+       portcullis bayes classify PATH... [-c FILE] [--stage NAME]
+       portcullis bayes stats [-c FILE] [--stage NAME]
+
+PATH is a message file, a directory or maildir (walked), an mbox, or a
+.tar.gz/.tgz/.tar archive of messages. classify prints NAME<TAB>SCORE<TAB>VERDICT.
+--stage names the rule-file stage whose config and state file are used (default bayes).`
+
+// bayesArgs are the parsed arguments of a bayes subcommand.
+type bayesArgs struct {
+	verb      string
+	config    string
+	stage     string
+	spam, ham []string
+	paths     []string
+}
+
+// parseBayesArgs parses by hand because --spam and --ham each take several
+// paths ("--spam a b --ham c"), which package flag cannot express.
+func parseBayesArgs(args []string) (*bayesArgs, error) {
+	if len(args) == 0 {
+		return nil, fmt.Errorf("missing subcommand")
+	}
+	a := &bayesArgs{verb: args[0], stage: "bayes"}
+	target := &a.paths
+	for i := 1; i < len(args); i++ {
+		arg := args[i]
+		name, val, hasVal := strings.Cut(strings.TrimLeft(arg, "-"), "=")
+		if !strings.HasPrefix(arg, "-") || arg == "-" {
+			*target = append(*target, arg)
+			continue
+		}
+		switch name {
+		case "spam", "ham":
+			target = &a.spam
+			if name == "ham" {
+				target = &a.ham
+			}
+			if hasVal {
+				*target = append(*target, val)
+			}
+		case "c", "stage":
+			if !hasVal {
+				if i+1 >= len(args) {
+					return nil, fmt.Errorf("-%s needs a value", name)
+				}
+				i++
+				val = args[i]
+			}
+			if name == "c" {
+				a.config = val
+			} else {
+				a.stage = val
+			}
+		default:
+			return nil, fmt.Errorf("unknown flag %s", arg)
+		}
+	}
+	return a, a.check()
+}
+
+func (a *bayesArgs) check() error {
+	switch a.verb {
+	case "learn":
+		if len(a.paths) > 0 {
+			return fmt.Errorf("learn: say --spam or --ham before %s", a.paths[0])
+		}
+		if len(a.spam)+len(a.ham) == 0 {
+			return fmt.Errorf("learn: nothing to learn")
+		}
+	case "classify":
+		if len(a.paths) == 0 || len(a.spam)+len(a.ham) > 0 {
+			return fmt.Errorf("classify takes PATH... only")
+		}
+	case "stats":
+		if len(a.paths)+len(a.spam)+len(a.ham) > 0 {
+			return fmt.Errorf("stats takes no paths")
+		}
+	default:
+		return fmt.Errorf("unknown subcommand %q", a.verb)
+	}
+	return nil
+}
+
+func runBayes(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(stderr, bayesUsage)
+		return exitOK
+	}
+	a, err := parseBayesArgs(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis bayes: %v\n%s\n", err, bayesUsage)
+		return exitUsage
+	}
+	cfg, err := loadConfig(a.config)
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitFailed
+	}
+	st, err := openBayesStage(cfg, a.stage, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis bayes: %v\n", err)
+		return exitFailed
+	}
+	defer st.Close()
+	switch a.verb {
+	case "learn":
+		err = bayesLearn(st, a, stderr, stdout)
+	case "classify":
+		err = bayesClassify(st, a.paths, stdout)
+	case "stats":
+		err = bayesStats(st, stdout)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis bayes %s: %v\n", a.verb, err)
+		return exitFailed
+	}
+	return exitOK
+}
+
+// openBayesStage configures the stage as the daemon would: its config from
+// the rule-file stage entry named stage (defaults when there is none), its
+// state file from state.path.
+func openBayesStage(cfg *config.Config, stage string, stderr io.Writer) (*bayes.Stage, error) {
+	var stageCfg map[string]any
+	set, err := rules.Load(cfg.Dir, cfg.Include, cfg.Path, &cfg.Stages, &cfg.Rules)
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis bayes: rule files not loaded, using the stage defaults: %v\n", err)
+	} else {
+		for _, s := range set.Stages {
+			if s.Name == stage {
+				stageCfg = s.Config
+			}
+		}
+	}
+	if cfg.State.Path == "" {
+		return nil, fmt.Errorf("no state.path in the config: the Bayesian stage has nowhere to keep its tokens")
+	}
+	st := bayes.NewStage()
+	env := sdk.Env{StageName: stage, Hostname: cfg.Hostname, ConfigDir: cfg.Dir,
+		StatePath: sdk.StageStatePath(cfg.State.Path, stage)}
+	if err := st.Configure(context.Background(), env, stageCfg); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// learnHamFile is `quarantine release --learn-ham`.
+func learnHamFile(cfg *config.Config, path string) error {
+	st, err := openBayesStage(cfg, "bayes", io.Discard)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	_, err = st.LearnRaw(context.Background(), raw, false)
+	return err
+}
+
+func bayesClassify(st *bayes.Stage, paths []string, stdout io.Writer) error {
+	ctx := context.Background()
+	for _, p := range paths {
+		err := msgsrc.Walk(p, func(m msgsrc.Message) error {
+			c, err := st.Classify(ctx, m.Data)
+			if err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(stdout, "%s\t%.4f\t%s\n", m.Name, c.Score, c.Verdict)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func bayesStats(st *bayes.Stage, stdout io.Writer) error {
+	s, err := st.Store().Stats(context.Background())
+	if err != nil {
+		return err
+	}
+	cfg := st.Config()
+	path := ""
+	if b, ok := st.Store().(*bayes.BoltStore); ok {
+		path = b.Path()
+	}
+	last := "never"
+	if !s.LastLearn.IsZero() {
+		last = s.LastLearn.Format(time.RFC3339)
+	}
+	ready := "yes"
+	if int(s.Spam) < cfg.MinSpam || int(s.Ham) < cfg.MinHam {
+		ready = fmt.Sprintf("no (needs %d spam and %d ham)", cfg.MinSpam, cfg.MinHam)
+	}
+	fmt.Fprintf(stdout, "state file:      %s\n", path)
+	fmt.Fprintf(stdout, "spam learned:    %d\n", s.Spam)
+	fmt.Fprintf(stdout, "ham learned:     %d\n", s.Ham)
+	fmt.Fprintf(stdout, "message hashes:  %d\n", s.Messages)
+	fmt.Fprintf(stdout, "tokens:          %d\n", s.Tokens)
+	fmt.Fprintf(stdout, "file size:       %d bytes\n", s.Bytes)
+	fmt.Fprintf(stdout, "last learned:    %s\n", last)
+	fmt.Fprintf(stdout, "cutoffs:         spam >= %g, ham <= %g\n", cfg.SpamCutoff, cfg.HamCutoff)
+	fmt.Fprintf(stdout, "gives verdicts:  %s\n", ready)
+	return nil
+}

@@ -1,0 +1,267 @@
+// Package bayes is the Bayesian content stage: a statistical spam filter
+// of the Robinson-Fisher (chi-square) family, as in SpamAssassin and
+// bogofilter, learning from the messages a site labels.
+//
+// A message is decoded (MIME, transfer encodings, charsets including
+// ISO-2022-JP, Shift_JIS and EUC-JP), turned into distinct tokens (chosen
+// header fields with prefixes, body words, adjacent word pairs, CJK
+// character bigrams, URL domains; see Tokenizer), and each token's counts
+// in learned spam and ham give a probability that Fisher's method combines
+// (see Params). Counts live in a Store: a bbolt file by default.
+//
+// Result: results.<stage>.score is the spam probability from 0 to 1; the
+// verdict is fail at or above spam_cutoff, pass at or below ham_cutoff,
+// neutral between, and neutral with a reason until enough was learned.
+package bayes
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// Version is the plugin's version.
+const Version = "1.0.0"
+
+// maxLearnBytes bounds how much of a message is read for classifying or
+// learning; the tokenizer's own bounds apply after decoding.
+const maxLearnBytes = 4 << 20
+
+// Stage is the Bayesian stage. It is safe for concurrent use.
+type Stage struct {
+	mu     sync.RWMutex
+	cfg    Config
+	store  Store
+	tok    *Tokenizer
+	params Params
+	now    func() time.Time
+}
+
+var (
+	_ sdk.Stage  = (*Stage)(nil)
+	_ sdk.Closer = (*Stage)(nil)
+)
+
+// New returns an unconfigured Bayesian stage (the built-in "bayes").
+func New() sdk.Stage { return NewStage() }
+
+// NewStage returns an unconfigured *Stage.
+func NewStage() *Stage {
+	return &Stage{
+		cfg:    DefaultConfig(),
+		tok:    NewTokenizer(DefaultTokenizerOptions()),
+		params: DefaultParams(),
+		now:    time.Now,
+	}
+}
+
+// Open returns a stage with cfg over store, for the CLI and tests.
+func Open(store Store, cfg Config) (*Stage, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := NewStage()
+	s.cfg, s.store = cfg, store
+	return s, nil
+}
+
+// Info implements sdk.Stage.
+func (s *Stage) Info() sdk.Info {
+	return sdk.Info{Name: "bayes", Version: Version, Phases: []sdk.Phase{sdk.PhaseData}}
+}
+
+// Configure implements sdk.Stage. The token store is env.StatePath.
+func (s *Stage) Configure(_ context.Context, env sdk.Env, config map[string]any) error {
+	cfg, err := ParseConfig(config)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.store == nil || s.storePath() != env.StatePath {
+		st, err := OpenBolt(env.StatePath)
+		if err != nil {
+			return err
+		}
+		if s.store != nil {
+			_ = s.store.Close()
+		}
+		s.store = st
+	}
+	s.cfg = cfg
+	return nil
+}
+
+func (s *Stage) storePath() string {
+	if b, ok := s.store.(*BoltStore); ok {
+		return b.Path()
+	}
+	return ""
+}
+
+// Close implements sdk.Closer.
+func (s *Stage) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.store == nil {
+		return nil
+	}
+	err := s.store.Close()
+	s.store = nil
+	return err
+}
+
+// Store returns the stage's token store.
+func (s *Stage) Store() Store {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.store
+}
+
+// Config returns the stage's config.
+func (s *Stage) Config() Config {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.cfg
+}
+
+// Check implements sdk.Stage: it classifies the message at the data phase.
+func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
+	if req.Phase != sdk.PhaseData || req.Message == nil {
+		return &sdk.Result{Verdict: sdk.VerdictNone}, nil
+	}
+	raw, err := readMessage(req.Message)
+	if err != nil {
+		return nil, err
+	}
+	c, err := s.Classify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	return c.Result(), nil
+}
+
+func readMessage(m *sdk.Message) ([]byte, error) {
+	rc, err := m.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(io.LimitReader(rc, maxLearnBytes))
+}
+
+// Classification is the outcome of classifying one message.
+type Classification struct {
+	Score   float64
+	Verdict sdk.Verdict
+	Tokens  int // tokens that counted
+	Totals  Totals
+	Reason  string
+}
+
+// Result turns c into the stage result seen in rules.
+func (c Classification) Result() *sdk.Result {
+	return &sdk.Result{
+		Verdict: c.Verdict,
+		Score:   c.Score,
+		Reason:  c.Reason,
+		Attrs: map[string]string{
+			"tokens": strconv.Itoa(c.Tokens),
+			"spam":   strconv.FormatUint(uint64(c.Totals.Spam), 10),
+			"ham":    strconv.FormatUint(uint64(c.Totals.Ham), 10),
+		},
+	}
+}
+
+// Classify scores a raw message (RFC 5322, optionally with an mbox From line).
+func (s *Stage) Classify(ctx context.Context, raw []byte) (Classification, error) {
+	s.mu.RLock()
+	store, cfg, params := s.store, s.cfg, s.params
+	s.mu.RUnlock()
+	if store == nil {
+		return Classification{}, errors.New("bayes: stage not configured")
+	}
+	keys := s.keys(raw)
+	counts, totals, err := lookup(ctx, store, keys)
+	if err != nil {
+		return Classification{}, err
+	}
+	c := Classification{Totals: totals, Score: 0.5, Verdict: sdk.VerdictNeutral}
+	if int(totals.Spam) < cfg.MinSpam || int(totals.Ham) < cfg.MinHam {
+		c.Reason = fmt.Sprintf("not enough training: %d spam, %d ham learned (need %d and %d)",
+			totals.Spam, totals.Ham, cfg.MinSpam, cfg.MinHam)
+		return c, nil
+	}
+	c.Score, c.Tokens = params.Score(counts, totals.Spam, totals.Ham)
+	switch {
+	case c.Score >= cfg.SpamCutoff:
+		c.Verdict, c.Reason = sdk.VerdictFail, fmt.Sprintf("spam probability %.4f from %d tokens", c.Score, c.Tokens)
+	case c.Score <= cfg.HamCutoff:
+		c.Verdict, c.Reason = sdk.VerdictPass, fmt.Sprintf("ham: spam probability %.4f from %d tokens", c.Score, c.Tokens)
+	default:
+		c.Reason = fmt.Sprintf("unsure: spam probability %.4f from %d tokens", c.Score, c.Tokens)
+	}
+	return c, nil
+}
+
+// lookup fetches the counts of keys, reading the bbolt snapshot directly
+// when it can (no copy of the key list through the interface).
+func lookup(ctx context.Context, store Store, keys []Key) ([]Count, Totals, error) {
+	counts := make([]Count, 0, len(keys))
+	if b, ok := store.(*BoltStore); ok {
+		m, totals, err := b.snapshot()
+		if err != nil {
+			return nil, Totals{}, err
+		}
+		for _, k := range keys {
+			if c, ok := m[k]; ok {
+				counts = append(counts, c)
+			}
+		}
+		return counts, totals, nil
+	}
+	totals, err := store.Totals(ctx)
+	if err != nil {
+		return nil, Totals{}, err
+	}
+	counts = counts[:len(keys)]
+	return counts, totals, store.Lookup(ctx, keys, counts)
+}
+
+// keys tokenizes raw and returns the distinct store keys.
+func (s *Stage) keys(raw []byte) []Key {
+	toks := s.tok.Tokens(ParseDoc(bytes.NewReader(raw)))
+	keys := make([]Key, len(toks))
+	for i, t := range toks {
+		keys[i] = KeyOf(t)
+	}
+	return keys
+}
+
+// Prepare turns a raw message into what Store.Learn takes.
+func (s *Stage) Prepare(raw []byte, spam bool) Learned {
+	return Learned{Hash: HashMessage(raw), Keys: s.keys(raw), Spam: spam}
+}
+
+// HashMessage identifies a message for learning: SHA-256 of its
+// Message-ID and body. The other header fields are left out so that the
+// same message seen on another path (new Received fields, a filter's tags)
+// is still recognised.
+func HashMessage(raw []byte) MsgHash {
+	header, body := splitHeader(raw)
+	h := sha256.New()
+	h.Write(messageID(header))
+	h.Write([]byte{0})
+	h.Write(body)
+	var out MsgHash
+	copy(out[:], h.Sum(nil))
+	return out
+}

@@ -1,0 +1,157 @@
+package bayes
+
+import (
+	"math"
+	"os"
+	"sort"
+)
+
+// Count is what the store knows about one token: in how many learned spam
+// and ham messages it occurred.
+type Count struct {
+	Spam, Ham uint32
+}
+
+// Params are the constants of the Robinson-Fisher classifier.
+//
+// Gary Robinson, "A Statistical Approach to the Spam Problem" (Linux
+// Journal, 2003) and bogofilter's and SpamAssassin's implementations of it:
+// each token's spam probability is shrunk towards RobX with strength RobS,
+// tokens closer than MinDev to 0.5 are ignored, and Fisher's method combines
+// the rest twice, as evidence of spam and of ham.
+type Params struct {
+	RobS      float64 // strength of the prior (bogofilter: 0.0178; SpamAssassin: 0.3)
+	RobX      float64 // prior for a token seen rarely
+	MinDev    float64 // ignore tokens with |f-0.5| below this
+	MaxTokens int     // use at most this many most significant tokens (0: all)
+}
+
+// DefaultParams are the classifier constants chosen by cross-validation on
+// the training corpus (see eval_test.go).
+func DefaultParams() Params {
+	return Params{RobS: 0.3, RobX: 0.5, MinDev: 0.1, MaxTokens: 150}
+}
+
+var ratioMode = os.Getenv("RATIO") != ""
+
+// tokenProb is Robinson's f(w): Graham's p(w) from message frequencies,
+// shrunk towards x by s/(s+n).
+func (p Params) tokenProb(c Count, nspam, nham uint32) float64 {
+	n := float64(c.Spam) + float64(c.Ham)
+	if n == 0 {
+		return p.RobX
+	}
+	ps := float64(c.Spam) / math.Max(float64(nspam), 1)
+	ph := float64(c.Ham) / math.Max(float64(nham), 1)
+	pw := ps / (ps + ph)
+	return (p.RobS*p.RobX + n*pw) / (p.RobS + n)
+}
+
+// Score combines the counts of a message's tokens into a spam probability
+// in [0,1] and reports how many tokens it used.
+func (p Params) Score(counts []Count, nspam, nham uint32) (score float64, used int) {
+	fs := make([]float64, 0, len(counts))
+	for _, c := range counts {
+		f := p.tokenProb(c, nspam, nham)
+		if math.Abs(f-0.5) >= p.MinDev {
+			fs = append(fs, f)
+		}
+	}
+	if p.MaxTokens > 0 && len(fs) > p.MaxTokens {
+		sort.Slice(fs, func(i, j int) bool { return math.Abs(fs[i]-0.5) > math.Abs(fs[j]-0.5) })
+		fs = fs[:p.MaxTokens]
+	}
+	if ratioMode {
+		return fisherRatio(fs), len(fs)
+	}
+	return fisher(fs), len(fs)
+}
+
+// fisher is the chi-square combination used by SpamBayes, bogofilter and
+// SpamAssassin: S is how surely the probabilities are not all hammy, H how
+// surely they are not all spammy; the score is (1 + S - H) / 2.
+func fisher(fs []float64) float64 {
+	if len(fs) == 0 {
+		return 0.5
+	}
+	var lnSpam, lnHam float64 // sums of ln(1-f) and ln(f)
+	for _, f := range fs {
+		f = math.Min(math.Max(f, 1e-9), 1-1e-9)
+		lnSpam += math.Log(1 - f)
+		lnHam += math.Log(f)
+	}
+	dof := 2 * len(fs)
+	s := 1 - chi2Q(-2*lnSpam, dof)
+	h := 1 - chi2Q(-2*lnHam, dof)
+	return (1 + s - h) / 2
+}
+
+// chi2Q is the probability that a chi-square variable with an even number
+// v of degrees of freedom is at least x2: the series of SpamBayes' chi2.py,
+// summed in log space so that exp(-x2/2) cannot underflow to 0 when a
+// message has hundreds of strong tokens.
+func chi2Q(x2 float64, v int) float64 {
+	m := x2 / 2
+	if m <= 0 {
+		return 1
+	}
+	lnM := math.Log(m)
+	lt := -m // ln of the current term m^i e^-m / i!
+	maxLt := lt
+	terms := make([]float64, 0, v/2)
+	terms = append(terms, lt)
+	for i := 1; i < v/2; i++ {
+		lt += lnM - math.Log(float64(i))
+		terms = append(terms, lt)
+		maxLt = math.Max(maxLt, lt)
+	}
+	var sum float64
+	for _, t := range terms {
+		sum += math.Exp(t - maxLt)
+	}
+	return math.Min(math.Exp(maxLt+math.Log(sum)), 1)
+}
+
+// lnChi2Q is ln(chi2Q(x2, v)), exact where chi2Q underflows.
+func lnChi2Q(x2 float64, v int) float64 {
+	m := x2 / 2
+	if m <= 0 {
+		return 0
+	}
+	lnM := math.Log(m)
+	lt := -m
+	maxLt := lt
+	terms := make([]float64, 0, v/2)
+	terms = append(terms, lt)
+	for i := 1; i < v/2; i++ {
+		lt += lnM - math.Log(float64(i))
+		terms = append(terms, lt)
+		maxLt = math.Max(maxLt, lt)
+	}
+	var sum float64
+	for _, t := range terms {
+		sum += math.Exp(t - maxLt)
+	}
+	return math.Min(maxLt+math.Log(sum), 0)
+}
+
+func fisherRatio(fs []float64) float64 {
+	if len(fs) == 0 {
+		return 0.5
+	}
+	var lnSpam, lnHam float64
+	for _, f := range fs {
+		f = math.Min(math.Max(f, 1e-9), 1-1e-9)
+		lnSpam += math.Log(1 - f)
+		lnHam += math.Log(f)
+	}
+	dof := 2 * len(fs)
+	qs := lnChi2Q(-2*lnSpam, dof)
+	qh := lnChi2Q(-2*lnHam, dof)
+	if rawMode {
+		return qh - qs
+	}
+	return 1 / (1 + math.Exp(qs-qh))
+}
+
+var rawMode = os.Getenv("RAW") != ""

@@ -1,0 +1,103 @@
+package bayes
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Config is the stage's `config:` map in a rule file.
+//
+//	config:
+//	  spam_cutoff: 0.99   # score >= this: verdict fail
+//	  ham_cutoff: 0.2     # score <= this: verdict pass; between: neutral
+//	  min_spam: 200       # no verdict until this many spam and ...
+//	  min_ham: 200        # ... this many ham messages were learned
+//	  autolearn_guard: 0.5 # rule-driven learning refuses a message scored this far on the other side
+type Config struct {
+	SpamCutoff     float64
+	HamCutoff      float64
+	MinSpam        int
+	MinHam         int
+	AutolearnGuard float64
+}
+
+// DefaultConfig returns the defaults. The cutoffs come from the evaluation
+// on the training corpus (eval_test.go): spam_cutoff is where false
+// positives fall to the target while most spam is still caught; min_spam
+// and min_ham follow SpamAssassin's 200, below which counts are too noisy
+// to act on.
+func DefaultConfig() Config {
+	return Config{SpamCutoff: 0.9, HamCutoff: 0.1, MinSpam: 200, MinHam: 200, AutolearnGuard: 0.5}
+}
+
+// ParseConfig validates a stage config map and fills in the defaults.
+func ParseConfig(m map[string]any) (Config, error) {
+	c := DefaultConfig()
+	for k, v := range m {
+		var err error
+		switch k {
+		case "spam_cutoff":
+			c.SpamCutoff, err = number(k, v)
+		case "ham_cutoff":
+			c.HamCutoff, err = number(k, v)
+		case "min_spam":
+			c.MinSpam, err = count(k, v)
+		case "min_ham":
+			c.MinHam, err = count(k, v)
+		case "autolearn_guard":
+			c.AutolearnGuard, err = number(k, v)
+		default:
+			return c, fmt.Errorf("bayes: unknown config key %q (known: %s)", k, strings.Join(knownKeys(), ", "))
+		}
+		if err != nil {
+			return c, err
+		}
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.SpamCutoff <= 0 || c.SpamCutoff > 1:
+		return fmt.Errorf("bayes: spam_cutoff %v not in (0,1]", c.SpamCutoff)
+	case c.HamCutoff < 0 || c.HamCutoff >= c.SpamCutoff:
+		return fmt.Errorf("bayes: ham_cutoff %v must be in [0, spam_cutoff)", c.HamCutoff)
+	case c.AutolearnGuard < 0 || c.AutolearnGuard > 1:
+		return fmt.Errorf("bayes: autolearn_guard %v not in [0,1]", c.AutolearnGuard)
+	}
+	return nil
+}
+
+func knownKeys() []string {
+	k := []string{"spam_cutoff", "ham_cutoff", "min_spam", "min_ham", "autolearn_guard"}
+	sort.Strings(k)
+	return k
+}
+
+func number(key string, v any) (float64, error) {
+	switch n := v.(type) {
+	case float64:
+		return n, nil
+	case float32:
+		return float64(n), nil
+	case int:
+		return float64(n), nil
+	case int64:
+		return float64(n), nil
+	case uint64:
+		return float64(n), nil
+	}
+	return 0, fmt.Errorf("bayes: %s: want a number, got %T", key, v)
+}
+
+func count(key string, v any) (int, error) {
+	f, err := number(key, v)
+	if err != nil {
+		return 0, err
+	}
+	if f < 0 || f != float64(int(f)) {
+		return 0, fmt.Errorf("bayes: %s: want a non-negative integer, got %v", key, v)
+	}
+	return int(f), nil
+}

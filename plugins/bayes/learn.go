@@ -1,0 +1,111 @@
+package bayes
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// Learn learns msg as spam or ham, unconditionally: what the CLI and
+// `quarantine release --learn-ham` call when a person has decided. A message
+// learned before as the other class moves; as the same class, nothing changes.
+func (s *Stage) Learn(ctx context.Context, msg *sdk.Message, spam bool) (Outcome, error) {
+	raw, err := readMessage(msg)
+	if err != nil {
+		return Unchanged, err
+	}
+	return s.LearnRaw(ctx, raw, spam)
+}
+
+// LearnRaw is Learn on the bytes of a message.
+func (s *Stage) LearnRaw(ctx context.Context, raw []byte, spam bool) (Outcome, error) {
+	store := s.Store()
+	if store == nil {
+		return Unchanged, errors.New("bayes: stage not configured")
+	}
+	out, err := store.Learn(ctx, []Learned{s.Prepare(raw, spam)}, s.now())
+	if err != nil {
+		return Unchanged, err
+	}
+	return out[0], nil
+}
+
+// AutoLearn is learning decided by a rule (action learn_spam / learn_ham, or
+// a threshold on other stages' results), not by a person. Its guard keeps
+// the filter from learning its own mistakes, as SpamAssassin's auto-learn does:
+//
+//   - below the minimum training it learns (that is how a site bootstraps);
+//   - it skips a message the classifier already puts beyond the cutoff of the
+//     same class: nothing new to learn, and repeated self-confirmation would
+//     only make the filter more sure of what it already believes;
+//   - it refuses a message the classifier puts more than autolearn_guard on
+//     the other side of 0.5 (spam scored below 0.5-guard, ham above
+//     0.5+guard): when a rule and the statistics disagree that strongly, a
+//     person should decide.
+//
+// It reports whether the message was learned and why not.
+func (s *Stage) AutoLearn(ctx context.Context, msg *sdk.Message, spam bool) (learned bool, reason string, err error) {
+	raw, err := readMessage(msg)
+	if err != nil {
+		return false, "", err
+	}
+	c, err := s.Classify(ctx, raw)
+	if err != nil {
+		return false, "", err
+	}
+	cfg := s.Config()
+	if ok, why := autolearnAllowed(c, cfg, spam); !ok {
+		return false, why, nil
+	}
+	out, err := s.LearnRaw(ctx, raw, spam)
+	if err != nil {
+		return false, "", err
+	}
+	return out != Unchanged, "learned: " + out.String(), nil
+}
+
+func autolearnAllowed(c Classification, cfg Config, spam bool) (bool, string) {
+	if int(c.Totals.Spam) < cfg.MinSpam || int(c.Totals.Ham) < cfg.MinHam {
+		return true, ""
+	}
+	switch {
+	case spam && c.Score >= cfg.SpamCutoff:
+		return false, fmt.Sprintf("already spam (%.4f)", c.Score)
+	case !spam && c.Score <= cfg.HamCutoff:
+		return false, fmt.Sprintf("already ham (%.4f)", c.Score)
+	case spam && c.Score < 0.5-cfg.AutolearnGuard:
+		return false, fmt.Sprintf("refused: classifier says ham (%.4f)", c.Score)
+	case !spam && c.Score > 0.5+cfg.AutolearnGuard:
+		return false, fmt.Sprintf("refused: classifier says spam (%.4f)", c.Score)
+	}
+	return true, ""
+}
+
+// splitHeader splits a raw message at the first empty line, dropping a
+// leading mbox From line.
+func splitHeader(raw []byte) (header, body []byte) {
+	if bytes.HasPrefix(raw, []byte("From ")) {
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			raw = raw[i+1:]
+		}
+	}
+	for _, sep := range [][]byte{[]byte("\r\n\r\n"), []byte("\n\n")} {
+		if i := bytes.Index(raw, sep); i >= 0 {
+			return raw[:i+1], raw[i+len(sep):]
+		}
+	}
+	return raw, nil
+}
+
+// messageID returns the trimmed Message-ID field value of a raw header.
+func messageID(header []byte) []byte {
+	for _, line := range bytes.Split(header, []byte("\n")) {
+		if len(line) > 11 && bytes.EqualFold(line[:11], []byte("message-id:")) {
+			return bytes.TrimSpace(line[11:])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,76 @@
+package bayes
+
+import (
+	"context"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// Key identifies a token in a store: the 64-bit xxhash of its text, as
+// rspamd stores them. Collisions at 64 bits are negligible for the few
+// million tokens a site learns, and fixed-size keys keep the store small.
+type Key uint64
+
+// KeyOf returns the store key of token.
+func KeyOf(token string) Key { return Key(xxhash.Sum64String(token)) }
+
+// MsgHash identifies a learned message so that learning it again is a
+// no-op and learning it as the other class moves its counts.
+type MsgHash [16]byte
+
+// Totals are the numbers of learned spam and ham messages.
+type Totals struct {
+	Spam, Ham uint32
+}
+
+// Learned is one message to learn (or unlearn).
+type Learned struct {
+	Hash MsgHash
+	Keys []Key // distinct
+	Spam bool
+}
+
+// Outcome says what learning one message did.
+type Outcome int
+
+// The outcomes of learning one message.
+const (
+	Added     Outcome = iota // new message, counted
+	Moved                    // known as the other class: its counts moved over
+	Unchanged                // already learned as this class
+)
+
+func (o Outcome) String() string {
+	return [...]string{"added", "moved", "unchanged"}[o]
+}
+
+// Stats describes a store for `portcullis bayes stats`.
+type Stats struct {
+	Totals
+	Tokens    int       // distinct tokens
+	Messages  int       // learned message hashes
+	Bytes     int64     // size on disk, 0 if not applicable
+	LastLearn time.Time // zero if never
+}
+
+// Store keeps per-token counts, per-token last-seen times (for expiry),
+// message totals and the hashes of learned messages.
+//
+// The bbolt file store (OpenBolt) is the embedded default; a Redis store
+// shared by several gateways can implement the same interface (a hash per
+// token, a set of message hashes, Learn as a MULTI or Lua script).
+type Store interface {
+	// Totals returns the learned message counts.
+	Totals(ctx context.Context) (Totals, error)
+	// Lookup fills out[i] with the counts of keys[i] (zero when unknown).
+	Lookup(ctx context.Context, keys []Key, out []Count) error
+	// Learn applies a batch atomically and reports each message's outcome.
+	Learn(ctx context.Context, batch []Learned, now time.Time) ([]Outcome, error)
+	// Expire deletes tokens last seen before cutoff and reports how many.
+	Expire(ctx context.Context, cutoff time.Time) (int, error)
+	// Stats describes the store.
+	Stats(ctx context.Context) (Stats, error)
+	// Close releases the store.
+	Close() error
+}

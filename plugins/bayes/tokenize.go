@@ -1,0 +1,240 @@
+package bayes
+
+import (
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// TokenizerOptions bounds and shapes the tokens of one message.
+type TokenizerOptions struct {
+	MinLen     int  // shortest word kept, in runes (CJK bigrams are exempt)
+	MaxLen     int  // longer words become a "skip:" token recording their shape
+	MaxTokens  int  // distinct tokens kept per message
+	Bigrams    bool // also emit pairs of adjacent words (OSB distance 1, as rspamd)
+	FoldCase   bool // lower-case words
+	AllHeaders bool // tokenize every header field but the site-specific ones
+}
+
+// DefaultTokenizerOptions are the options the evaluation was tuned with.
+func DefaultTokenizerOptions() TokenizerOptions {
+	return TokenizerOptions{MinLen: 2, MaxLen: 40, MaxTokens: 4000, Bigrams: true, FoldCase: true}
+}
+
+// headerPrefixes says which header fields are tokenized, and under which
+// prefix. Fields that reflect the receiving site rather than the sender
+// (Delivered-To, X-Spam-*, our own headers) are left out on purpose: they
+// teach the filter about the mailbox, not about spam.
+var headerPrefixes = map[string]string{
+	"subject":      "s",
+	"from":         "f",
+	"reply-to":     "rt",
+	"to":           "t",
+	"cc":           "cc",
+	"return-path":  "rp",
+	"sender":       "snd",
+	"message-id":   "mid",
+	"content-type": "ct",
+	"x-mailer":     "xm",
+	"user-agent":   "xm",
+	"list-id":      "lid",
+	"organization": "org",
+}
+
+// Tokenizer turns a decoded message into its distinct tokens.
+type Tokenizer struct {
+	opt TokenizerOptions
+}
+
+// NewTokenizer returns a tokenizer with opt.
+func NewTokenizer(opt TokenizerOptions) *Tokenizer { return &Tokenizer{opt: opt} }
+
+// tokenSet collects distinct tokens up to a bound, in first-seen order.
+type tokenSet struct {
+	seen  map[string]struct{}
+	order []string
+	max   int
+}
+
+func (s *tokenSet) add(t string) {
+	if len(s.order) >= s.max {
+		return
+	}
+	if _, ok := s.seen[t]; ok {
+		return
+	}
+	s.seen[t] = struct{}{}
+	s.order = append(s.order, t)
+}
+
+// Tokens returns the distinct tokens of d: header words with a per-field
+// prefix, body words, CJK character bigrams, URL hosts with their parent
+// domains, and (with Bigrams) adjacent word pairs.
+func (t *Tokenizer) Tokens(d *Doc) []string {
+	set := &tokenSet{seen: make(map[string]struct{}, 512), max: t.opt.MaxTokens}
+	for _, f := range d.Header {
+		t.header(set, f.Name, f.Value)
+	}
+	for _, p := range d.Parts {
+		t.part(set, p)
+	}
+	return set.order
+}
+
+func (t *Tokenizer) header(set *tokenSet, name, value string) {
+	key := strings.ToLower(name)
+	prefix, ok := headerPrefixes[key]
+	if !ok {
+		if !t.opt.AllHeaders || siteHeader(key) {
+			return
+		}
+		prefix = key
+	}
+	set.add("hdr:" + prefix)
+	prefix += ":"
+	if key == "message-id" || key == "return-path" {
+		if at := strings.LastIndexByte(value, '@'); at >= 0 {
+			value = value[at+1:]
+		}
+	}
+	t.words(set, prefix, value, key == "subject")
+}
+
+func (t *Tokenizer) part(set *tokenSet, p Part) {
+	set.add("ct:" + p.ContentType)
+	if p.Filename != "" {
+		if dot := strings.LastIndexByte(p.Filename, '.'); dot >= 0 {
+			set.add("fn:" + strings.ToLower(p.Filename[dot:]))
+		}
+	}
+	text := p.Text
+	if text == "" {
+		return
+	}
+	if p.HTML {
+		var links, tags []string
+		text, links, tags = stripHTML(text)
+		for _, l := range links {
+			t.url(set, l)
+		}
+		for _, tag := range tags {
+			set.add("tag:" + tag)
+		}
+	}
+	for _, u := range findURLs(text) {
+		t.url(set, u)
+	}
+	t.words(set, "", text, t.opt.Bigrams)
+}
+
+// words emits the words of s with prefix; pairs adds adjacent word pairs.
+func (t *Tokenizer) words(set *tokenSet, prefix, s string, pairs bool) {
+	prev := ""
+	emit := func(w string) {
+		set.add(prefix + w)
+		if pairs && prev != "" {
+			set.add(prefix + prev + " " + w)
+		}
+		prev = w
+	}
+	for len(s) > 0 {
+		r, size := utf8.DecodeRuneInString(s)
+		switch {
+		case isCJK(r):
+			n := cjkRun(s)
+			t.cjk(set, prefix, s[:n])
+			s = s[n:]
+			prev = ""
+		case isWordRune(r):
+			n := wordRun(s)
+			if w, ok := t.word(s[:n]); ok {
+				emit(w)
+			}
+			s = s[n:]
+		default:
+			s = s[size:]
+		}
+	}
+}
+
+// word normalises one word and applies the length bounds.
+func (t *Tokenizer) word(w string) (string, bool) {
+	w = strings.TrimRight(w, ".-'_")
+	n := utf8.RuneCountInString(w)
+	if n < t.opt.MinLen {
+		return "", false
+	}
+	if n > t.opt.MaxLen {
+		// The shape of an overlong run (base64 blobs, tracking ids) is
+		// evidence, its content is noise: SpamAssassin's "sk:" idea.
+		first, _ := utf8.DecodeRuneInString(w)
+		return "skip:" + string(first) + strconv.Itoa(n/10*10), true
+	}
+	if t.opt.FoldCase {
+		w = strings.ToLower(w)
+	}
+	return w, true
+}
+
+// cjk emits character bigrams of a run of Han, kana or Hangul: Japanese
+// and Chinese have no spaces, so bigrams stand in for words.
+func (t *Tokenizer) cjk(set *tokenSet, prefix, run string) {
+	var prev rune = -1
+	for _, r := range run {
+		if prev >= 0 {
+			set.add(prefix + string(prev) + string(r))
+		}
+		prev = r
+	}
+	if utf8.RuneCountInString(run) == 1 {
+		set.add(prefix + run)
+	}
+}
+
+func isCJK(r rune) bool {
+	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul) || r == 'ー'
+}
+
+func isWordRune(r rune) bool {
+	return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '$'
+}
+
+func cjkRun(s string) int {
+	for i, r := range s {
+		if !isCJK(r) {
+			return i
+		}
+	}
+	return len(s)
+}
+
+// wordRun is the length of the word at the start of s: letters, digits and
+// '$', joined by single inner '.', '-', '\” or '_' (so "e-mail", "3.50"
+// and "don't" stay one word).
+func wordRun(s string) int {
+	i := 0
+	for i < len(s) {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if isWordRune(r) && !isCJK(r) {
+			i += size
+			continue
+		}
+		if (r == '.' || r == '-' || r == '\'' || r == '_') && i+1 < len(s) {
+			next, _ := utf8.DecodeRuneInString(s[i+1:])
+			if isWordRune(next) && !isCJK(next) {
+				i += size
+				continue
+			}
+		}
+		break
+	}
+	return i
+}
+
+// siteHeader reports fields that describe the receiving site or an earlier
+// filter's opinion rather than the message.
+func siteHeader(key string) bool {
+	return key == "delivered-to" || key == "x-original-to" || strings.HasPrefix(key, "x-spam") ||
+		strings.HasPrefix(key, "x-portcullis") || strings.HasPrefix(key, "x-bogosity")
+}
