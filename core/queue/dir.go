@@ -138,6 +138,8 @@ func (d *Dir) scan(recover bool) (map[string]time.Time, error) {
 				d.moveCorrupt(id, n, err)
 			case errors.Is(err, ErrNotFound):
 			default:
+				// Keep it in the schedule: Lease retries and backs off.
+				found[id] = d.now()
 				d.log.Warn("queue: unreadable message", "dir", d.path, "file", n, "err", err)
 			}
 		}

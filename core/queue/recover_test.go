@@ -199,3 +199,32 @@ func TestMoveFinishesInterruptedMove(t *testing.T) {
 		t.Fatalf("destination holds %d messages", len(l))
 	}
 }
+
+// A message that cannot be read for a reason other than corruption (here
+// its side file is a directory: EISDIR, standing for EIO or EMFILE) stays
+// queued and is retried later; it is neither dropped nor moved aside.
+func TestUnreadableMessageRetried(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	d := openDir(t, dir, c)
+	id := commit(t, d, testEnv("a@x.test"), "", "m")
+	envDir := filepath.Join(dir, id+envExt)
+	if err := os.Mkdir(envDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Lease(c.Now()); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("Lease = %v, want ErrEmpty", err)
+	}
+	if want := c.Now().Add(errBackoff); !d.NextDue().Equal(want) {
+		t.Fatalf("NextDue = %v, want %v", d.NextDue(), want)
+	}
+	d2 := openDir(t, dir, c) // and a fresh index keeps it too
+	if d2.NextDue().IsZero() {
+		t.Fatal("reopened index forgot the unreadable message")
+	}
+	os.Remove(envDir)
+	l, err := d.Lease(c.Now().Add(errBackoff))
+	if err != nil || l.Envelope().ID != id {
+		t.Fatalf("Lease after the fault cleared: %v", err)
+	}
+}

@@ -10,19 +10,23 @@ import (
 	"time"
 )
 
-// busyBackoff is how long a message locked by another process (a CLI
-// command, another daemon's worker) is passed over before trying again, so
-// a worker does not spin on it.
-const busyBackoff = time.Second
+// How long a message is passed over before trying again, so a worker does
+// not spin on it: busyBackoff when another process holds its lock (a CLI
+// command, another daemon's worker), errBackoff when it could not be read
+// (EMFILE, EIO): it stays queued and is retried, never forgotten.
+const (
+	busyBackoff = time.Second
+	errBackoff  = 30 * time.Second
+)
 
 // Lease takes the message due soonest with NextAttempt <= now, or ErrEmpty.
 func (d *Dir) Lease(now time.Time) (Lease, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var busy []*entry
+	later := map[string]time.Time{} // set aside until the loop is done
 	defer func() {
-		for _, e := range busy {
-			d.insert(e.id, now.Add(busyBackoff))
+		for id, t := range later {
+			d.insert(id, t)
 		}
 	}()
 	for len(d.due) > 0 && !d.due[0].next.After(now) {
@@ -33,16 +37,18 @@ func (d *Dir) Lease(now time.Time) (Lease, error) {
 			return l, nil
 		case errors.Is(err, ErrLeased):
 			d.drop(e.id)
-			busy = append(busy, e)
+			later[e.id] = now.Add(busyBackoff)
 		case errors.Is(err, errNotDue):
 			d.insert(e.id, l.env.NextAttempt)
+		case errors.Is(err, ErrNotFound):
+			d.drop(e.id)
+		case errors.Is(err, errCorrupt):
+			d.drop(e.id)
+			d.moveCorrupt(e.id, e.id+msgExt, err)
 		default:
 			d.drop(e.id)
-			if errors.Is(err, errCorrupt) {
-				d.moveCorrupt(e.id, e.id+msgExt, err)
-			} else if !errors.Is(err, ErrNotFound) {
-				d.log.Error("queue: cannot lease message", "queue_id", e.id, "err", err)
-			}
+			later[e.id] = now.Add(errBackoff)
+			d.log.Error("queue: cannot read message; will retry", "queue_id", e.id, "err", err)
 		}
 	}
 	return nil, ErrEmpty
