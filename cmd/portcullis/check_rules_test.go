@@ -1,0 +1,65 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+)
+
+func TestCheckRules(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	base := "hostname: a.test\nlisteners: [{name: a, address: '127.0.0.1:2525'}]\n"
+	good := write("good.yaml", base+"include: ['rules.d/*.yaml']\nrules:\n  - {name: local, when: 'cidr(conn.ip, \"127.0.0.0/8\")', action: accept}\n")
+	write("rules.d/10-dnsbl.yaml", "stages: [{name: dnsbl, plugin: dnsbl, timeout: 2s}]\nrules: [{name: listed, when: 'results.dnsbl.verdict == \"fail\"', action: reject, reply: '554 5.7.1 Listed'}]\n")
+	bad := write("bad.yaml", base+"include: ['bad.d/*.yaml', 'missing.yaml']\nrules:\n  - {name: x, when: 'conn.ipp == \"\"', action: reject}\n")
+	badRules := write("bad.d/r.yaml", "rules:\n  - name: y\n    when: 'results.nope.verdict == \"fail\"'\n    action: reject\n    reply: '451 4.7.1 Later'\n")
+	cases := []struct {
+		name   string
+		config string
+		code   int
+		stdout string
+	}{
+		{"good", good, 0, "ok: " + good + "\n"},
+		{"problems", bad, 1, bad + ": include \"" + filepath.Join(dir, "missing.yaml") + "\": no such file or directory\n" +
+			bad + ":5:27: conn has no field ipp\n" +
+			badRules + ":3:20: unknown stage \"nope\" in results.nope\n" +
+			badRules + ":5:13: reply code 451 does not fit action reject (want 5xx)\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errs := run("check", "-c", c.config)
+			if code != c.code || out != c.stdout {
+				t.Errorf("got %d\n%s(stderr %q)\nwant %d\n%s", code, out, errs, c.code, c.stdout)
+			}
+		})
+	}
+	if errs := checkRules(mustConfig(t, good)); len(errs) != 0 {
+		t.Errorf("checkRules(good) = %v", errs)
+	}
+	if errs := checkRules(mustConfig(t, bad)); len(errs) != 4 || !strings.HasPrefix(errs[1].Error(), bad+":5:27:") {
+		t.Errorf("checkRules(bad) = %v", errs)
+	}
+}
+
+func mustConfig(t *testing.T, path string) *config.Config {
+	t.Helper()
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
