@@ -199,6 +199,9 @@ func (l *loader) compileRule(rs ruleSrc, known map[string]Pos) {
 		l.templateRefs(t, known)
 	} else if r.Header != nil {
 		r.Header.Value = &Template{}
+		if rs.defaultTag {
+			r.Header.Value.parts = []tplPart{{lit: r.Name}}
+		}
 	}
 }
 

@@ -34,6 +34,7 @@ type ruleSrc struct {
 	r                     *Rule
 	src                   *source
 	when, reply, hdrValue *yaml.Node
+	defaultTag            bool // tag without header or subject_prefix
 }
 
 var nameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -293,8 +294,10 @@ func (l *loader) checkActionKeys(rs *ruleSrc, keys map[string]*yaml.Node) {
 	switch {
 	case r.Action == ActionAddHeader && r.Header == nil:
 		l.problem(r.Pos, "add_header needs header: {name, value}")
-	case r.Action == ActionTag && r.Header == nil && r.SubjectPrefix == "":
-		l.problem(r.Pos, "tag needs header: {name, value} or subject_prefix")
+	case r.Action == ActionTag && r.Header == nil && r.SubjectPrefix == "" && keys["header"] == nil:
+		// A bare tag marks the message with the rule's name.
+		r.Header = &HeaderSpec{Name: DefaultTagHeader}
+		rs.defaultTag = true
 	case r.Action == ActionRedirect && len(r.Recipients) == 0:
 		l.problem(r.Pos, "redirect needs recipients: [...]")
 	}

@@ -99,6 +99,10 @@ const (
 	OnErrorReject   = "reject"
 )
 
+// DefaultTagHeader is the field a tag rule without header or
+// subject_prefix adds, with the rule's name as its value.
+const DefaultTagHeader = "X-Portcullis-Tag"
+
 // DefaultTimeout is a stage's timeout when its entry gives none.
 const DefaultTimeout = 5 * time.Second
 

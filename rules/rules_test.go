@@ -329,3 +329,35 @@ func TestStageDefaults(t *testing.T) {
 		t.Error("when")
 	}
 }
+
+func TestBareTag(t *testing.T) {
+	set := parse(t, "rules: [{name: suspicious, action: tag}]")
+	r := set.Rules[0]
+	v, err := r.Header.Value.Render(nil)
+	if r.Header.Name != DefaultTagHeader || v != "suspicious" || err != nil {
+		t.Errorf("bare tag header %s: %q (%v)", r.Header.Name, v, err)
+	}
+}
+
+// TestExampleRuleFiles lints the rule files shipped under examples/.
+func TestExampleRuleFiles(t *testing.T) {
+	files, _ := filepath.Glob("../examples/*/*.yaml")
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var top map[string]any
+		if yaml.Unmarshal(b, &top) != nil || top["rules"] == nil && top["stages"] == nil || top["listeners"] != nil {
+			continue // not a rule file
+		}
+		n++
+		if _, err := Parse(f, b); err != nil {
+			t.Errorf("%v", err)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no example rule files found")
+	}
+}
