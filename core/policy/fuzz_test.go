@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -33,6 +35,32 @@ func FuzzParsePath(f *testing.F) {
 		b, err := ParsePath(a.Local + "@" + a.Domain)
 		if err != nil || b != a {
 			t.Fatalf("ParsePath(%q) = %+v, but its own form gives %+v, %v", s, a, b, err)
+		}
+	})
+}
+
+// FuzzRecipientsFile: any file content either loads or fails with a
+// file:line error; what loads answers lookups without panicking.
+func FuzzRecipientsFile(f *testing.F) {
+	f.Add("# list\nalice@example.test\n@sub.example.test\n")
+	f.Add("bad line\n")
+	f.Add("\"q\"@example.test\nu@[192.0.2.1]\n")
+	f.Fuzz(func(t *testing.T, content string) {
+		p := filepath.Join(t.TempDir(), "r")
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		set, err := readRecipients(p)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), p+":") {
+				t.Fatalf("error without position: %v", err)
+			}
+			return
+		}
+		for a := range set.addrs {
+			if a != strings.ToLower(a) {
+				t.Fatalf("key %q not lower-cased", a)
+			}
 		}
 	})
 }

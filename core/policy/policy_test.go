@@ -16,7 +16,7 @@ const (
 	V = "victim.example"
 )
 
-func testPolicy(t *testing.T, recipientsFile string) *Policy {
+func testPolicy(t testing.TB, recipientsFile string) *Policy {
 	t.Helper()
 	cfg := testPolicyConfig(t)
 	cfg.Relay.Recipients = recipientsFile
@@ -27,7 +27,7 @@ func testPolicy(t *testing.T, recipientsFile string) *Policy {
 	return p
 }
 
-func testPolicyConfig(t *testing.T) *config.Config {
+func testPolicyConfig(t testing.TB) *config.Config {
 	t.Helper()
 	cfg := config.Defaults()
 	cfg.Relay.Domains = []string{R, ".sub.example.test"}
