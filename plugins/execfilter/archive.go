@@ -1,0 +1,173 @@
+package execfilter
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"path"
+	"sort"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/mholt/archives"
+
+	"github.com/portcullis-mta/portcullis/sdk/mime"
+)
+
+// entry is one file inside an archive, format-neutral.
+type entry struct {
+	name      string
+	open      func() (io.ReadCloser, error)
+	csize     int64 // compressed size when the format says (ratio only)
+	encrypted bool
+}
+
+// inspectArchive opens data one level deep if it is an archive; it reports
+// whether it was one. Entries that are archives themselves are never opened.
+func (in *inspector) inspectArchive(ctx context.Context, data []byte) bool {
+	b := &budget{ctx: ctx, lim: in.lim, compressed: int64(len(data))}
+	if isZip(data) {
+		in.zipEntries(b, data)
+		return true
+	}
+	format, _, err := archives.Identify(ctx, "", bytes.NewReader(data))
+	if err != nil || format == nil {
+		return false
+	}
+	switch f := format.(type) {
+	case archives.Extractor:
+		err = f.Extract(ctx, bytes.NewReader(data), func(ctx context.Context, fi archives.FileInfo) error {
+			if fi.IsDir() || fi.LinkTarget != "" {
+				return nil
+			}
+			open := func() (io.ReadCloser, error) { return fi.Open() }
+			return in.entry(b, entry{name: fi.NameInArchive, open: open})
+		})
+		in.extractError(err)
+	case archives.Decompressor:
+		// A compressed single file (report.exe.gz): its one entry is the
+		// decompressed stream, named without the compression extension.
+		open := func() (io.ReadCloser, error) { return f.OpenReader(bytes.NewReader(data)) }
+		name := strings.TrimSuffix(in.current, path.Ext(in.current))
+		in.extractError(in.entry(b, entry{name: name, open: open}))
+	default:
+		return false
+	}
+	return true
+}
+
+// extractError classifies what stopped a walk.
+func (in *inspector) extractError(err error) {
+	var lim *errLimit
+	switch {
+	case err == nil:
+	case errors.As(err, &lim):
+		in.limit(lim.what)
+	case strings.Contains(strings.ToLower(err.Error()), "password") || strings.Contains(strings.ToLower(err.Error()), "encrypt"):
+		in.tag(TagEncrypted)
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+		in.limit("time")
+	default:
+		in.tag(TagCorrupt)
+	}
+}
+
+// isZip finds a local header at the start or an end-of-central-directory
+// record near the end: a ZIP with junk in front (a self-extractor, or a
+// trick to hide it) is still a ZIP to unzip tools and so to us.
+func isZip(data []byte) bool {
+	if bytes.HasPrefix(data, []byte("PK\x03\x04")) {
+		return true
+	}
+	tail := data[max(0, len(data)-(65535+22)):]
+	return bytes.Contains(tail, []byte("PK\x05\x06"))
+}
+
+// zipEntries walks a ZIP with archive/zip, which unlike the archives
+// package exposes the encryption flag and each entry's data offset.
+func (in *inspector) zipEntries(b *budget, data []byte) {
+	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		in.tag(TagCorrupt)
+		return
+	}
+	if len(zr.File) > in.lim.MaxEntries {
+		in.limit("entries")
+		return
+	}
+	if overlapping(zr.File) {
+		in.limit("overlapping entries")
+		return
+	}
+	for _, f := range zr.File {
+		if strings.HasSuffix(f.Name, "/") {
+			continue
+		}
+		e := entry{name: zipName(f), csize: int64(f.CompressedSize64), open: f.Open,
+			encrypted: f.Flags&0x1 != 0 || f.Method == 99} // APPNOTE 4.4.4 bit 0; method 99 is WinZip AES
+		if err := in.entry(b, e); err != nil {
+			in.extractError(err)
+			return
+		}
+	}
+}
+
+// zipName decodes a name not flagged UTF-8 (APPNOTE 4.4.4 bit 11): Japanese
+// archivers write Shift_JIS there, which mime.ToUTF8 detects.
+func zipName(f *zip.File) string {
+	if !f.NonUTF8 && utf8.ValidString(f.Name) {
+		return f.Name
+	}
+	s, _ := mime.ToUTF8([]byte(f.Name), "")
+	return s
+}
+
+// overlapping reports entries whose compressed data share bytes: the
+// overlapping-file zip bomb (Fifield 2019) and its simple form, many
+// central-directory records pointing at one local file.
+func overlapping(files []*zip.File) bool {
+	type span struct{ start, end int64 }
+	spans := make([]span, 0, len(files))
+	for _, f := range files {
+		off, err := f.DataOffset()
+		if err != nil {
+			continue
+		}
+		spans = append(spans, span{off, off + int64(f.CompressedSize64)})
+	}
+	sort.Slice(spans, func(i, j int) bool { return spans[i].start < spans[j].start })
+	for i := 1; i < len(spans); i++ {
+		if spans[i].start < spans[i-1].end || spans[i].start == spans[i-1].start {
+			return true
+		}
+	}
+	return false
+}
+
+// archiveMagic are the archive and compression formats an entry is
+// recognised as by its first bytes, to tag it nested without opening it.
+var archiveMagic = [][]byte{
+	[]byte("PK\x03\x04"), []byte("PK\x05\x06"), []byte("PK\x07\x08"), {0x1f, 0x8b}, []byte("7z\xbc\xaf\x27\x1c"),
+	[]byte("Rar!\x1a\x07"), []byte("BZh"), []byte("\xfd7zXZ\x00"), {0x28, 0xb5, 0x2f, 0xfd}, []byte("MSCF\x00\x00\x00\x00"),
+	{0x60, 0xea}, []byte("\x04\x22\x4d\x18"), []byte("LZIP"),
+}
+
+// isArchive tells an archive by its bytes, falling back on the formats the
+// archives package registers (tar has its magic at 257).
+func isArchive(ctx context.Context, head []byte) bool {
+	for _, m := range archiveMagic {
+		if bytes.HasPrefix(head, m) {
+			return true
+		}
+	}
+	if len(head) > 262 && bytes.Equal(head[257:262], []byte("ustar")) {
+		return true
+	}
+	if len(head) >= 7 && head[2] == '-' && head[3] == 'l' && head[6] == '-' { // LHA "-lh5-"
+		return true
+	}
+	format, _, err := archives.Identify(ctx, "", bytes.NewReader(head))
+	return err == nil && format != nil
+}

@@ -1,0 +1,143 @@
+// Package execfilter is the EXEC content stage: it finds executables in a
+// message's attachments by their bytes, not their names, and looks one
+// level deep inside archives.
+//
+// Recognised by content: Windows PE (MZ header with a PE signature) and bare
+// DOS MZ, ELF, Mach-O (thin and fat), Java classes, Windows Installer
+// packages (OLE compound files with the MSI, MSP or MST class id; Word and
+// Excel files are not executables), Windows shell links (LNK) and "#!"
+// scripts. Scripts are also recognised by content type and file extension
+// lists (config). An executable whose name claims another type (invoice.pdf
+// that is a PE) is also tagged name-mismatch.
+//
+// Archives are recognised by their bytes: ZIP always (also with junk in
+// front, as unzip tools accept it; names in Shift_JIS decoded), and every
+// format github.com/mholt/archives identifies (7z, RAR, tar, gzip, bzip2,
+// xz, zstd, compressed tars; a compressed single file counts as an archive
+// of one entry). Only one level is opened: an archive inside an archive is
+// tagged archive.nested and never opened. Entries are streamed through a
+// fixed buffer, never held whole, and inspection stops at the limits
+// (entries, bytes per entry, total bytes, compression ratio, time, and
+// overlapping ZIP entries); a stopped inspection is tagged archive.limit, so
+// a zip bomb is a tag, never an outage. Declared sizes are never trusted.
+//
+// The original server's binary signatures are hex patterns, anywhere in a
+// file or at an offset, matched against every decoded attachment and every
+// archive entry; a match is tagged signature:NAME.
+//
+// # Config
+//
+//	extensions: [exe, scr, js, ...]    # names counted as executables (default: defaultExtensions)
+//	content_types: [application/x-msdownload, ...]   # likewise (default: defaultContentTypes)
+//	signatures:
+//	  - {name: old-dropper, hex: "4d5a 9000 0300", offset: 0}   # offset optional: anywhere
+//	limits: {max_entries: 1000, max_entry_bytes: 26214400, max_total_bytes: 67108864,
+//	         max_ratio: 100, timeout: 5s}
+//
+// # Result
+//
+// Tags: executable, executable.in-archive, name-mismatch, signature:NAME,
+// archive.nested, archive.encrypted, archive.limit, archive.corrupt.
+// Verdict fail when an executable, a signature or a limit was hit; neutral
+// when only archive.nested, archive.encrypted or archive.corrupt; else pass.
+// Attrs: kinds (pe, elf, macho, java, msi, lnk, dos, script), files (up to
+// ten names) and limit (which limit stopped the inspection).
+package execfilter
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/mime"
+)
+
+// Stage is the EXEC stage.
+type Stage struct {
+	cfg *config
+}
+
+var _ sdk.Stage = (*Stage)(nil)
+
+// New returns an EXEC stage.
+func New() sdk.Stage { return &Stage{} }
+
+// Info implements sdk.Stage.
+func (s *Stage) Info() sdk.Info {
+	return sdk.Info{Name: "execfilter", Version: "1.0.0", Phases: []sdk.Phase{sdk.PhaseData}}
+}
+
+// Configure implements sdk.Stage.
+func (s *Stage) Configure(_ context.Context, _ sdk.Env, raw map[string]any) error {
+	cfg, err := parseConfig(raw)
+	if err != nil {
+		return err
+	}
+	s.cfg = cfg
+	return nil
+}
+
+// Check implements sdk.Stage.
+func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
+	if s.cfg == nil {
+		return nil, fmt.Errorf("execfilter: not configured")
+	}
+	if req.Message == nil {
+		return &sdk.Result{Verdict: sdk.VerdictNone}, nil
+	}
+	rc, err := req.Message.Open()
+	if err != nil {
+		return nil, fmt.Errorf("execfilter: open message: %w", err)
+	}
+	defer rc.Close()
+	m, err := mime.Parse(rc, mime.DefaultLimits())
+	if err != nil {
+		return nil, fmt.Errorf("execfilter: read message: %w", err)
+	}
+	return s.inspect(ctx, m), nil
+}
+
+// inspect runs the inspector over every part that carries a file.
+func (s *Stage) inspect(ctx context.Context, m *mime.Message) *sdk.Result {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Limits.Timeout)
+	defer cancel()
+	in := newInspector(s.cfg)
+	for _, p := range m.Parts {
+		if p.Body == nil && !in.ctypes[p.ContentType] && !in.exts[ext(p.Filename)] {
+			continue
+		}
+		in.attachment(ctx, p.Filename, p.ContentType, p.Body)
+	}
+	return in.result()
+}
+
+func (in *inspector) result() *sdk.Result {
+	res := &sdk.Result{Verdict: sdk.VerdictPass, Attrs: map[string]string{}}
+	res.Tags = sortedKeys(in.tags)
+	res.Score = float64(len(res.Tags))
+	for _, t := range res.Tags {
+		switch {
+		case t == TagExecutable || t == TagInArchive || t == TagMismatch || t == TagLimit || strings.HasPrefix(t, tagSigPrefix):
+			res.Verdict = sdk.VerdictFail
+		case res.Verdict == sdk.VerdictPass:
+			res.Verdict = sdk.VerdictNeutral
+		}
+	}
+	if len(in.kinds) > 0 {
+		res.Attrs["kinds"] = strings.Join(sortedKeys(in.kinds), ",")
+	}
+	if len(in.files) > 0 {
+		res.Attrs["files"] = strings.Join(in.files, ",")
+	}
+	if in.limitHit != "" {
+		res.Attrs["limit"] = in.limitHit
+	}
+	if len(res.Tags) > 0 {
+		res.Reason = strings.Join(res.Tags, " ")
+		if f := res.Attrs["files"]; f != "" {
+			res.Reason += ": " + f
+		}
+	}
+	return res
+}

@@ -1,0 +1,186 @@
+package execfilter
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+	"golang.org/x/text/encoding/japanese"
+)
+
+func newStage(t testing.TB, cfg map[string]any) sdk.Stage {
+	t.Helper()
+	st := New()
+	if err := st.Configure(context.Background(), sdk.Env{}, cfg); err != nil {
+		t.Fatalf("Configure: %v", err)
+	}
+	return st
+}
+
+func run(t testing.TB, st sdk.Stage, msg *sdk.Message) *sdk.Result {
+	t.Helper()
+	res, err := st.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseData, Message: msg})
+	if err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	return res
+}
+
+func sjis(s string) string {
+	out, _ := japanese.ShiftJIS.NewEncoder().String(s)
+	return out
+}
+
+func TestAttachments(t *testing.T) {
+	junkZip := append([]byte(strings.Repeat("junk before the archive\n", 40)), makeZip(t, zfile{name: "a.exe", data: peBytes()})...)
+	inner := makeZip(t, zfile{name: "deep.exe", data: peBytes()})
+	tests := []struct {
+		name    string
+		parts   []attach
+		tags    []string
+		verdict sdk.Verdict
+		kinds   string
+	}{
+		{"exe as invoice.pdf", []attach{{"invoice.pdf", "application/pdf", peBytes()}}, []string{TagExecutable, TagMismatch}, sdk.VerdictFail, "pe"},
+		{"exe honestly named", []attach{{"setup.exe", "application/octet-stream", peBytes()}}, []string{TagExecutable}, sdk.VerdictFail, "pe"},
+		{"elf", []attach{{"photo.jpg", "image/jpeg", elfBytes()}}, []string{TagExecutable, TagMismatch}, sdk.VerdictFail, "elf"},
+		{"macho", []attach{{"app", "application/octet-stream", machoBytes()}}, []string{TagExecutable}, sdk.VerdictFail, "macho"},
+		{"lnk", []attach{{"doc.lnk", "application/octet-stream", lnkBytes()}}, []string{TagExecutable}, sdk.VerdictFail, "lnk"},
+		{"msi as doc", []attach{{"report.doc", "application/msword", oleBytes(msiCLSID)}}, []string{TagExecutable, TagMismatch}, sdk.VerdictFail, "msi"},
+		{"word document", []attach{{"report.doc", "application/msword", oleBytes(wordCLSID)}}, nil, sdk.VerdictPass, ""},
+		{"vbs by name", []attach{{"run.vbs", "text/plain", []byte("WScript.Echo 1")}}, []string{TagExecutable}, sdk.VerdictFail, "script"},
+		{"script by type", []attach{{"x.txt", "application/x-sh", []byte("echo hi")}}, []string{TagExecutable}, sdk.VerdictFail, "script"},
+		{"pdf", []attach{{"a.pdf", "application/pdf", []byte("%PDF-1.7\n...")}}, nil, sdk.VerdictPass, ""},
+		{"pe in zip", []attach{{"docs.zip", "application/zip", makeZip(t, zfile{name: "readme.txt", data: []byte("hi")}, zfile{name: "invoice.pdf", data: peBytes()})}},
+			[]string{TagInArchive, TagMismatch}, sdk.VerdictFail, "pe"},
+		{"zip named pdf", []attach{{"scan.pdf", "application/pdf", makeZip(t, zfile{name: "a.exe", data: peBytes()})}}, []string{TagInArchive}, sdk.VerdictFail, "pe"},
+		{"zip in zip not opened", []attach{{"outer.zip", "application/zip", makeZip(t, zfile{name: "inner.zip", data: inner, store: true})}},
+			[]string{TagNested}, sdk.VerdictNeutral, ""},
+		{"encrypted zip", []attach{{"secret.zip", "application/zip", makeZip(t, zfile{name: "data.bin", data: []byte("ciphertext"), encrypted: true})}},
+			[]string{TagEncrypted}, sdk.VerdictNeutral, ""},
+		{"encrypted exe name", []attach{{"secret.zip", "application/zip", makeZip(t, zfile{name: "pay.exe", data: []byte("ciphertext"), encrypted: true})}},
+			[]string{TagEncrypted, TagInArchive}, sdk.VerdictFail, "script"},
+		{"junk before zip", []attach{{"sfx.bin", "application/octet-stream", junkZip}}, []string{TagInArchive}, sdk.VerdictFail, "pe"},
+		{"shift_jis name in zip", []attach{{"a.zip", "application/zip", makeZip(t, zfile{name: sjis("請求書.js"), data: []byte("x=1"), nonUTF8: true})}},
+			[]string{TagInArchive}, sdk.VerdictFail, "script"},
+		{"elf in tar.gz", []attach{{"a.tgz", "application/gzip", tarGz(t, "bin/tool", elfBytes())}}, []string{TagInArchive}, sdk.VerdictFail, "elf"},
+		{"pe in gzip", []attach{{"report.exe.gz", "application/gzip", gz(peBytes())}}, []string{TagInArchive}, sdk.VerdictFail, "pe"},
+		{"zip in tar.gz", []attach{{"a.tgz", "application/gzip", tarGz(t, "x.zip", inner)}}, []string{TagNested}, sdk.VerdictNeutral, ""},
+		{"corrupt zip", []attach{{"a.zip", "application/zip", []byte("PK\x03\x04 this is not a zip")}}, []string{TagCorrupt}, sdk.VerdictNeutral, ""},
+	}
+	st := newStage(t, nil)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := run(t, st, mimeMessage(tc.parts...))
+			want := slices.Clone(tc.tags)
+			slices.Sort(want)
+			if !slices.Equal(res.Tags, want) || res.Verdict != tc.verdict || res.Attrs["kinds"] != tc.kinds {
+				t.Errorf("got tags %q verdict %s kinds %q; want %q %s %q", res.Tags, res.Verdict, res.Attrs["kinds"], want, tc.verdict, tc.kinds)
+			}
+		})
+	}
+}
+
+func TestShiftJISNameDecoded(t *testing.T) {
+	msg := mimeMessage(attach{"a.zip", "application/zip", makeZip(t, zfile{name: sjis("請求書.exe"), data: peBytes(), nonUTF8: true})})
+	res := run(t, newStage(t, nil), msg)
+	if res.Attrs["files"] != "請求書.exe" {
+		t.Errorf("files %q, want the decoded name", res.Attrs["files"])
+	}
+}
+
+func TestBombs(t *testing.T) {
+	tests := []struct {
+		name  string
+		data  []byte
+		tag   string
+		limit string // "*": any limit
+	}{
+		{"42.zip bottom layer", bombZip(t, 16, 256<<20), TagLimit, "*"},
+		{"42.zip upper layer", makeZip(t, zfile{name: "lib 0.zip", data: bombZip(t, 2, 16<<20), store: true}, zfile{name: "lib 1.zip", data: bombZip(t, 2, 16<<20), store: true}), TagNested, ""},
+		{"overlapping entries", overlapZip(t, 500, 16<<20), TagLimit, "overlapping entries"},
+		{"gzip bomb", append([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255}, append(zeroDeflate(256<<20), make([]byte, 8)...)...), TagLimit, "*"},
+	}
+	st := newStage(t, nil)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := run(t, st, mimeMessage(attach{"bomb.zip", "application/zip", tc.data}))
+			limitOK := res.Attrs["limit"] == tc.limit || tc.limit == "*" && res.Attrs["limit"] != ""
+			if !slices.Contains(res.Tags, tc.tag) || !limitOK {
+				t.Errorf("tags %q limit %q; want %s, %q", res.Tags, res.Attrs["limit"], tc.tag, tc.limit)
+			}
+		})
+	}
+}
+
+func TestLimitsConfigurable(t *testing.T) {
+	many := []zfile{}
+	for i := 0; i < 20; i++ {
+		many = append(many, zfile{name: strings.Repeat("f", i+1) + ".txt", data: []byte("x")})
+	}
+	tests := []struct {
+		name  string
+		cfg   map[string]any
+		data  []byte
+		limit string
+	}{
+		{"entries", map[string]any{"limits": map[string]any{"max_entries": 10}}, makeZip(t, many...), "entries"},
+		{"entry bytes", map[string]any{"limits": map[string]any{"max_entry_bytes": 1000}}, makeZip(t, zfile{name: "a.bin", data: make([]byte, 5000), store: true}), "entry bytes"},
+		{"total bytes", map[string]any{"limits": map[string]any{"max_total_bytes": 3000}}, makeZip(t, zfile{name: "a", data: make([]byte, 2000), store: true}, zfile{name: "b", data: make([]byte, 2000), store: true}), "total bytes"},
+		{"within limits", map[string]any{"limits": map[string]any{"max_entries": 30}}, makeZip(t, many...), ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := run(t, newStage(t, tc.cfg), mimeMessage(attach{"a.zip", "application/zip", tc.data}))
+			if res.Attrs["limit"] != tc.limit {
+				t.Errorf("limit %q (tags %q), want %q", res.Attrs["limit"], res.Tags, tc.limit)
+			}
+		})
+	}
+}
+
+func TestSignatures(t *testing.T) {
+	payload := append(make([]byte, 40000), []byte("\xde\xad\xbe\xef-marker")...) // crosses a 32 KiB chunk in archives
+	cfg := map[string]any{"signatures": []any{
+		map[string]any{"name": "deadbeef", "hex": "de ad be ef"},
+		map[string]any{"name": "pdfhead", "hex": "255044462d", "offset": 0},
+		map[string]any{"name": "late-pdf", "hex": "255044462d", "offset": 10},
+	}}
+	tests := []struct {
+		name  string
+		parts []attach
+		want  []string
+	}{
+		{"anywhere in attachment", []attach{{"a.bin", "application/octet-stream", payload}}, []string{"signature:deadbeef"}},
+		{"anywhere in zip entry", []attach{{"a.zip", "application/zip", makeZip(t, zfile{name: "x", data: payload})}}, []string{"signature:deadbeef"}},
+		{"at offset", []attach{{"a.pdf", "application/pdf", []byte("%PDF-1.4")}}, []string{"signature:pdfhead"}},
+		{"none", []attach{{"a.txt", "application/octet-stream", []byte("nothing here %PDF-")}}, nil},
+	}
+	st := newStage(t, cfg)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := run(t, st, mimeMessage(tc.parts...))
+			if !slices.Equal(res.Tags, tc.want) {
+				t.Errorf("tags %q, want %q", res.Tags, tc.want)
+			}
+		})
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for name, cfg := range map[string]map[string]any{
+		"bad hex":     {"signatures": []any{map[string]any{"name": "a", "hex": "zz"}}},
+		"no name":     {"signatures": []any{map[string]any{"hex": "00"}}},
+		"neg offset":  {"signatures": []any{map[string]any{"name": "a", "hex": "00", "offset": -1}}},
+		"unknown key": {"limitz": 1},
+		"zero limit":  {"limits": map[string]any{"max_ratio": 0}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if err := New().Configure(context.Background(), sdk.Env{}, cfg); err == nil {
+				t.Error("accepted")
+			}
+		})
+	}
+}
