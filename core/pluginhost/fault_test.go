@@ -1,0 +1,138 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/sdk/hostrpc"
+)
+
+// TestKilledUnderLoad: SIGKILL the plugin while calls run in parallel.
+// Calls then fail with an error (never hang, never a result), the host
+// restarts the plugin, and later calls pass through the new process.
+func TestKilledUnderLoad(t *testing.T) {
+	h, logs := newHost(t, Options{})
+	mustLoad(t, h, faultSpec("f", nil))
+	s := mustStage(t, h, "f")
+	oldPID := s.PID()
+
+	var ok, failed, unavailable atomic.Int64
+	var lastPID atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				res, err := check(s, "ok", 5*time.Second)
+				switch {
+				case err == nil:
+					ok.Add(1)
+					pid, _ := strconv.Atoi(res.Attrs["pid"])
+					lastPID.Store(int64(pid))
+				case errors.Is(err, hostrpc.ErrUnavailable):
+					unavailable.Add(1)
+					failed.Add(1)
+				default:
+					failed.Add(1)
+					t.Errorf("call failed with %v, want an unavailable plugin", err)
+				}
+			}
+		})
+	}
+	waitFor(t, "calls to pass before the kill", func() bool { return ok.Load() > 50 })
+	if err := syscall.Kill(oldPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "calls to fail after the kill", func() bool { return failed.Load() > 0 })
+	okAtKill := ok.Load()
+	waitFor(t, "calls to pass through a restarted plugin", func() bool {
+		p := lastPID.Load()
+		return p != 0 && p != int64(oldPID) && ok.Load() > okAtKill+50
+	})
+	close(stop)
+	wg.Wait()
+	if newPID := s.PID(); newPID == 0 || newPID == oldPID {
+		t.Errorf("stage pid %d after restart (was %d)", newPID, oldPID)
+	}
+	if alive(oldPID) {
+		t.Errorf("killed plugin %d not reaped", oldPID)
+	}
+	if !contains(logs.String(), `msg="plugin restarted" stage=f`) {
+		t.Errorf("no restart in the log:\n%s", logs.String())
+	}
+	t.Logf("calls: %d passed, %d failed (%d unavailable)", ok.Load(), failed.Load(), unavailable.Load())
+}
+
+// TestExitBetweenCalls: a plugin that exits by itself is noticed (go-plugin
+// keeps a dead client around) and restarted.
+func TestExitBetweenCalls(t *testing.T) {
+	h, _ := newHost(t, Options{})
+	mustLoad(t, h, faultSpec("f", nil))
+	s := mustStage(t, h, "f")
+	oldPID := s.PID()
+	if _, err := check(s, "exit", 5*time.Second); !errors.Is(err, hostrpc.ErrUnavailable) {
+		t.Fatalf("call that killed the plugin: %v, want unavailable", err)
+	}
+	waitFor(t, "the plugin to come back", func() bool {
+		res, err := check(s, "ok", 5*time.Second)
+		return err == nil && res.Attrs["pid"] != strconv.Itoa(oldPID)
+	})
+}
+
+// TestRestartBackoff: a plugin that keeps dying is restarted with a
+// growing delay, and each restart still serves calls.
+func TestRestartBackoff(t *testing.T) {
+	h, logs := newHost(t, Options{MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
+	mustLoad(t, h, faultSpec("f", nil))
+	s := mustStage(t, h, "f")
+	var delays []time.Duration
+	for range 4 {
+		pid := s.PID()
+		check(s, "exit", 5*time.Second)
+		waitFor(t, "a restart", func() bool { p := s.PID(); return p != 0 && p != pid })
+		s.mu.Lock()
+		delays = append(delays, s.backoff)
+		s.mu.Unlock()
+	}
+	want := []time.Duration{10 * time.Millisecond, 20 * time.Millisecond, 40 * time.Millisecond, 40 * time.Millisecond}
+	for i := range want {
+		if delays[i] != want[i] {
+			t.Fatalf("restart delays %v, want %v\n%s", delays, want, logs.String())
+		}
+	}
+}
+
+// TestHang: a plugin that never answers. Each call ends at its deadline
+// with an error; no caller is left waiting; the plugin still serves others.
+func TestHang(t *testing.T) {
+	h, _ := newHost(t, Options{})
+	mustLoad(t, h, faultSpec("slow", nil))
+	s := mustStage(t, h, "slow")
+	const callers = 32
+	errs := make(chan error, callers)
+	for range callers {
+		go func() {
+			_, err := check(s, "hang", 200*time.Millisecond)
+			errs <- err
+		}()
+	}
+	for range callers {
+		if err := <-errs; !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("hung call returned %v, want a deadline error", err)
+		}
+	}
+	if _, err := check(s, "ok", 5*time.Second); err != nil {
+		t.Fatalf("plugin with hung calls no longer serves: %v", err)
+	}
+}

@@ -1,0 +1,204 @@
+package pluginhost
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/hostrpc"
+)
+
+func TestLoadAndCheck(t *testing.T) {
+	h, _ := newHost(t, Options{})
+	mustLoad(t, h, faultSpec("f", map[string]any{"tag": "one"}))
+	s := mustStage(t, h, "f")
+	want := sdk.Info{Name: "fault", Version: "1", Phases: []sdk.Phase{sdk.PhaseConnect, sdk.PhaseData}}
+	if !reflect.DeepEqual(s.Info(), want) {
+		t.Errorf("Info = %+v, want %+v", s.Info(), want)
+	}
+	res, err := check(s, "ok", 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != sdk.VerdictPass || res.Attrs["tag"] != "one" || res.Attrs["pid"] != strconv.Itoa(s.PID()) {
+		t.Errorf("result %+v (stage pid %d)", res, s.PID())
+	}
+	if _, err := check(s, "error", 5*time.Second); err == nil || !strings.Contains(err.Error(), "failed on request") ||
+		errors.Is(err, hostrpc.ErrUnavailable) {
+		t.Errorf("stage error = %v, want the stage's text, not unavailable", err)
+	}
+	if got := s.PID(); got != atoiOr(res.Attrs["pid"]) {
+		t.Errorf("a stage error restarted the plugin (pid %d -> %d)", atoiOr(res.Attrs["pid"]), got)
+	}
+}
+
+func atoiOr(s string) int { n, _ := strconv.Atoi(s); return n }
+
+func TestBuiltin(t *testing.T) {
+	// A built-in runs as `Self plugin NAME`; the fault plugin ignores its arguments.
+	h, _ := newHost(t, Options{Self: faultBin, IsBuiltin: func(n string) bool { return n == "fault" }})
+	mustLoad(t, h, Spec{Name: "b", Plugin: "fault"})
+	if _, err := check(mustStage(t, h, "b"), "ok", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestLoadFailures(t *testing.T) {
+	tests := []struct {
+		name    string
+		specs   []Spec
+		wantErr string
+	}{
+		{"config refused", []Spec{faultSpec("ok", nil), faultSpec("bad", map[string]any{"refuse": "no way"})},
+			"stage bad: config refused: refused: no way"},
+		{"missing binary", []Spec{{Name: "m", Plugin: "/nonexistent/plugin"}}, "stage m:"},
+		{"not a plugin", []Spec{{Name: "n", Plugin: "/bin/true"}}, "stage n:"},
+		{"relative path from config dir", []Spec{{Name: "r", Plugin: "plugin", Env: sdk.Env{ConfigDir: "/nonexistent"}}},
+			"/nonexistent/plugin"},
+		{"duplicate", []Spec{faultSpec("d", nil), faultSpec("d", nil)}, "stage d: declared twice"},
+		{"builtin without Self", []Spec{{Name: "x", Plugin: "dnsbl"}}, "Options.Self"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, _ := newHost(t, Options{IsBuiltin: func(n string) bool { return n == "dnsbl" }})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			err := h.Load(ctx, tt.specs)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Load error = %v, want it to contain %q", err, tt.wantErr)
+			}
+			for _, sp := range tt.specs {
+				if _, ok := h.Stage(sp.Name); ok {
+					t.Errorf("stage %s is loaded after a failed Load", sp.Name)
+				}
+			}
+			if dir := h.SocketDir(); dir != "" {
+				if left, _ := os.ReadDir(dir); len(left) != 0 {
+					t.Errorf("socket directory keeps %d entries of stopped plugins", len(left))
+				}
+			}
+		})
+	}
+}
+
+func TestReload(t *testing.T) {
+	h, _ := newHost(t, Options{})
+	mustLoad(t, h, faultSpec("a", map[string]any{"tag": "1"}), faultSpec("gone", nil))
+	a := mustStage(t, h, "a")
+	gone := mustStage(t, h, "gone")
+	pid := a.PID()
+	ctx := context.Background()
+
+	// Same plugin and environment: the process stays, the config changes.
+	if err := h.Reload(ctx, []Spec{faultSpec("a", map[string]any{"tag": "2"})}); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := check(mustStage(t, h, "a"), "ok", 5*time.Second); err != nil || res.Attrs["tag"] != "2" || a.PID() != pid {
+		t.Fatalf("after reload: %+v, %v, pid %d (was %d)", res, err, a.PID(), pid)
+	}
+	if _, err := check(gone, "ok", 5*time.Second); !errors.Is(err, ErrClosed) {
+		t.Errorf("a dropped stage answered: %v", err)
+	}
+	if _, ok := h.Stage("gone"); ok {
+		t.Error("dropped stage still listed")
+	}
+
+	// A bad new set: refused, the old set keeps running with its config.
+	err := h.Reload(ctx, []Spec{faultSpec("a", map[string]any{"tag": "3"}), faultSpec("b", map[string]any{"refuse": "x"})})
+	if err == nil || !strings.Contains(err.Error(), "stage b") {
+		t.Fatalf("bad reload error = %v", err)
+	}
+	err = h.Reload(ctx, []Spec{faultSpec("a", map[string]any{"refuse": "x"})})
+	if err == nil || !strings.Contains(err.Error(), "stage a: config refused") {
+		t.Fatalf("bad reload error = %v", err)
+	}
+	if _, ok := h.Stage("b"); ok {
+		t.Error("stage of a refused reload is loaded")
+	}
+	if res, err := check(mustStage(t, h, "a"), "ok", 5*time.Second); err != nil || res.Attrs["tag"] != "2" {
+		t.Fatalf("after a refused reload: %+v, %v; want the old config (tag 2)", res, err)
+	}
+
+	// Another plugin under the same name: a new process replaces the old.
+	if err := h.Reload(ctx, []Spec{{Name: "a", Plugin: helloBin}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustStage(t, h, "a").Info().Name; got != "hello" {
+		t.Errorf("stage a is now plugin %q, want hello", got)
+	}
+	waitFor(t, "the replaced process to be gone", func() bool { return !alive(pid) })
+}
+
+// alive reports whether process pid exists (and is not a zombie we own).
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	return err == nil && !bytes.Contains(b, []byte(") Z "))
+}
+
+func TestCloseRemovesSocketsAndStopsPlugins(t *testing.T) {
+	parent := filepath.Join(shortTempDir(t), "s")
+	h, _ := newHost(t, Options{SocketDir: parent})
+	mustLoad(t, h, faultSpec("a", nil), Spec{Name: "b", Plugin: helloBin})
+	dir := h.SocketDir()
+	st, err := os.Stat(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o700 {
+		t.Errorf("socket directory mode %v, want 0700", st.Mode().Perm())
+	}
+	var socks int
+	filepath.WalkDir(dir, func(_ string, d os.DirEntry, _ error) error {
+		if d != nil && d.Type()&os.ModeSocket != 0 {
+			socks++
+		}
+		return nil
+	})
+	if socks < 2 {
+		t.Errorf("found %d sockets under %s, want each plugin's there", socks, dir)
+	}
+	pids := []int{mustStage(t, h, "a").PID(), mustStage(t, h, "b").PID()}
+	h.Close()
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("socket directory %s still there after Close (%v)", dir, err)
+	}
+	if _, err := os.Stat(parent); !os.IsNotExist(err) {
+		t.Errorf("socket parent %s, created by the host, still there after Close", parent)
+	}
+	for _, pid := range pids {
+		if alive(pid) {
+			t.Errorf("plugin pid %d alive after Close", pid)
+		}
+	}
+	if err := h.Load(context.Background(), []Spec{faultSpec("a", nil)}); !errors.Is(err, ErrClosed) {
+		t.Errorf("Load after Close = %v, want ErrClosed", err)
+	}
+}
+
+func TestPluginLogs(t *testing.T) {
+	h, logs := newHost(t, Options{})
+	mustLoad(t, h, faultSpec("loud", nil))
+	if _, err := check(mustStage(t, h, "loud"), "log", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the plugin's log lines", func() bool {
+		l := logs.String()
+		return contains(l, `level=WARN msg="structured line" stage=loud`) && contains(l, "k=v") &&
+			contains(l, `msg="plugin stderr" stage=loud line="raw stderr line"`)
+	})
+	if n := strings.Count(logs.String(), "raw stderr line"); n != 1 {
+		t.Errorf("raw stderr line logged %d times, want once:\n%s", n, logs.String())
+	}
+}

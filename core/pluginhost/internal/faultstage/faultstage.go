@@ -1,0 +1,70 @@
+// Package faultstage is a stage that misbehaves on request, for the host's
+// fault tests and benchmarks: the HELO of a request says what to do.
+package faultstage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// Stage is the fault-injecting stage.
+type Stage struct {
+	tag string
+}
+
+var _ sdk.Stage = (*Stage)(nil)
+
+// Info asks for the connect and data phases.
+func (s *Stage) Info() sdk.Info {
+	return sdk.Info{Name: "fault", Version: "1", Phases: []sdk.Phase{sdk.PhaseConnect, sdk.PhaseData}}
+}
+
+// Configure accepts {tag: string} and refuses {refuse: reason}.
+func (s *Stage) Configure(_ context.Context, _ sdk.Env, cfg map[string]any) error {
+	if r, ok := cfg["refuse"]; ok {
+		return fmt.Errorf("refused: %v", r)
+	}
+	s.tag, _ = cfg["tag"].(string)
+	return nil
+}
+
+// Check: HELO "hang" blocks forever, ignoring ctx, as a wedged plugin
+// would; "exit" ends the process; "error" returns an error; "log" logs
+// through slog and writes a raw line to stderr. Anything else
+// passes, with the process ID and config tag as attributes and, at the
+// data phase, the number of message bytes read.
+func (s *Stage) Check(_ context.Context, req *sdk.Request) (*sdk.Result, error) {
+	switch req.Conn.HELO {
+	case "hang":
+		select {}
+	case "exit":
+		os.Exit(3)
+	case "error":
+		return nil, errors.New("failed on request")
+	case "log":
+		slog.Warn("structured line", "k", "v")
+		fmt.Fprintln(os.Stderr, "raw stderr line")
+	}
+	res := &sdk.Result{Verdict: sdk.VerdictPass,
+		Attrs: map[string]string{"pid": strconv.Itoa(os.Getpid()), "tag": s.tag}}
+	if req.Message != nil {
+		r, err := req.Message.Open()
+		if err != nil {
+			return nil, err
+		}
+		defer r.Close()
+		n, err := io.Copy(io.Discard, r)
+		if err != nil {
+			return nil, err
+		}
+		res.Attrs["read"] = strconv.FormatInt(n, 10)
+	}
+	return res, nil
+}

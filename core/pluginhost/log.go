@@ -1,0 +1,116 @@
+package pluginhost
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// hclogFor returns the logger go-plugin uses for one stage: everything it
+// and the plugin log (the plugin's slog lines arrive as hclog JSON on its
+// stderr) goes to l with stage=<name>. rawSuffix names go-plugin's logger
+// for the plugin's stderr, whose lines without attributes are raw output:
+// stderrWriter logs those at Info, so the sink drops go-plugin's Debug copy.
+func hclogFor(l *slog.Logger, stage, rawSuffix string) hclog.Logger {
+	level := hclog.Info
+	if l.Enabled(context.Background(), slog.LevelDebug) {
+		level = hclog.Debug
+	}
+	il := hclog.NewInterceptLogger(&hclog.LoggerOptions{Name: "plugin", Output: io.Discard, Level: level})
+	il.RegisterSink(&slogSink{l: l.With("stage", stage), rawSuffix: "." + rawSuffix, min: level})
+	return il
+}
+
+type slogSink struct {
+	l         *slog.Logger
+	rawSuffix string
+	min       hclog.Level
+}
+
+func (s *slogSink) Accept(name string, level hclog.Level, msg string, args ...any) {
+	if level < s.min || (len(args) == 0 && strings.HasSuffix(name, s.rawSuffix)) {
+		return
+	}
+	// go-plugin appends the plugin's own timestamp; slog stamps its own.
+	for i := 0; i+1 < len(args); i += 2 {
+		if args[i] == "timestamp" {
+			args = append(args[:i:i], args[i+2:]...)
+			break
+		}
+	}
+	s.l.Log(context.Background(), slogLevel(level), msg, args...)
+}
+
+func slogLevel(l hclog.Level) slog.Level {
+	switch {
+	case l <= hclog.Debug:
+		return slog.LevelDebug
+	case l == hclog.Info:
+		return slog.LevelInfo
+	case l == hclog.Warn:
+		return slog.LevelWarn
+	}
+	return slog.LevelError
+}
+
+// stderrWriter logs a plugin's raw output lines (a panic, a stray print)
+// under its stage name; hclog JSON lines are left to the hclog path.
+// Writes need not be whole lines: go-plugin writes a line and its newline
+// in separate calls, and forwarded stdio comes in arbitrary chunks.
+type stderrWriter struct {
+	l      *slog.Logger
+	stream string // "" is stderr
+
+	mu      sync.Mutex
+	buf     []byte
+	inPanic bool // the rest is a Go panic's trace: log it as errors
+}
+
+func (w *stderrWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf = append(w.buf, p...)
+	for {
+		i := bytes.IndexByte(w.buf, '\n')
+		if i < 0 {
+			break
+		}
+		w.line(w.buf[:i])
+		w.buf = w.buf[i+1:]
+	}
+	if len(w.buf) > 64<<10 { // a runaway line: log what we have
+		w.line(w.buf)
+		w.buf = nil
+	}
+	return len(p), nil
+}
+
+func (w *stderrWriter) line(b []byte) {
+	if len(bytes.TrimSpace(b)) == 0 {
+		return
+	}
+	if b[0] == '{' {
+		var m map[string]any
+		if json.Unmarshal(b, &m) == nil && m["@message"] != nil {
+			return
+		}
+	}
+	if w.stream != "" {
+		w.l.Info("plugin "+w.stream, "line", string(b))
+		return
+	}
+	if bytes.HasPrefix(b, []byte("panic: ")) || bytes.HasPrefix(b, []byte("fatal error: ")) {
+		w.inPanic = true
+	}
+	level := slog.LevelInfo
+	if w.inPanic {
+		level = slog.LevelError
+	}
+	w.l.Log(context.Background(), level, "plugin stderr", "line", string(b))
+}

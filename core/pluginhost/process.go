@@ -1,0 +1,146 @@
+package pluginhost
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"github.com/hashicorp/go-plugin/runner"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/hostrpc"
+)
+
+// startTimeout bounds a start (handshake, Info, Configure) when the
+// caller's context has no deadline of its own.
+const startTimeout = 30 * time.Second
+
+// proc is one running plugin process serving one stage.
+type proc struct {
+	client  *plugin.Client
+	rpc     hostrpc.Client
+	info    sdk.Info
+	pid     int
+	started time.Time
+}
+
+// kill stops the process (gracefully first, as go-plugin does) and removes
+// its sockets.
+func (p *proc) kill() { p.client.Kill() }
+
+// argv is the command line of spec's plugin.
+func (h *Host) argv(sp Spec) ([]string, error) {
+	if h.isBuiltin(sp.Plugin) {
+		self := h.o.Self
+		if self == "" {
+			return nil, fmt.Errorf("built-in plugin %q needs the portcullis binary (Options.Self)", sp.Plugin)
+		}
+		return []string{self, "plugin", sp.Plugin}, nil
+	}
+	path := sp.Plugin
+	if !filepath.IsAbs(path) && sp.Env.ConfigDir != "" {
+		path = filepath.Join(sp.Env.ConfigDir, path)
+	}
+	return []string{path}, nil
+}
+
+func (h *Host) isBuiltin(name string) bool {
+	return h.o.IsBuiltin != nil && h.o.IsBuiltin(name)
+}
+
+// start runs spec's plugin, checks it and configures it.
+func (h *Host) start(ctx context.Context, sp Spec) (*proc, error) {
+	argv, err := h.argv(sp)
+	if err != nil {
+		return nil, err
+	}
+	timeout := startTimeout
+	if d, ok := ctx.Deadline(); ok {
+		timeout = time.Until(d)
+	} else {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	var pr *procRunner
+	c := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  hostrpc.Handshake(),
+		Plugins:          hostrpc.Plugins(),
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		RunnerFunc: func(_ hclog.Logger, spec *exec.Cmd, _ string) (runner.Runner, error) {
+			pr, err = newRunner(spec, argv)
+			return pr, err
+		},
+		AutoMTLS:         h.o.AutoMTLS,
+		GRPCDialOptions:  hostrpc.DialOptions(),
+		UnixSocketConfig: &plugin.UnixSocketConfig{TempDir: h.dir},
+		StartTimeout:     timeout,
+		Logger:           hclogFor(h.o.Logger, sp.Name, filepath.Base(argv[0])),
+		// The process's own stderr (a panic trace) and, once sdk.Serve
+		// runs, what the stage prints to os.Stdout and os.Stderr, which
+		// go-plugin forwards over the connection.
+		Stderr:     &stderrWriter{l: h.o.Logger.With("stage", sp.Name)},
+		SyncStderr: &stderrWriter{l: h.o.Logger.With("stage", sp.Name)},
+		SyncStdout: &stderrWriter{l: h.o.Logger.With("stage", sp.Name), stream: "stdout"},
+	})
+	p, err := h.handshake(ctx, c, sp)
+	if err != nil {
+		c.Kill()
+		return nil, err
+	}
+	if pr != nil {
+		p.pid = pr.pid
+	}
+	h.o.Logger.Info("plugin started", "stage", sp.Name, "plugin", sp.Plugin,
+		"pid", p.pid, "name", p.info.Name, "version", p.info.Version)
+	return p, nil
+}
+
+func (h *Host) handshake(ctx context.Context, c *plugin.Client, sp Spec) (*proc, error) {
+	cp, err := c.Client()
+	if err != nil {
+		return nil, fmt.Errorf("starting plugin %s: %w", sp.Plugin, err)
+	}
+	rpc, err := hostrpc.Dispense(cp)
+	if err != nil {
+		return nil, err
+	}
+	info, err := rpc.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", sp.Plugin, err)
+	}
+	if err := checkInfo(info); err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", sp.Plugin, err)
+	}
+	env := sp.Env
+	env.StageName = sp.Name
+	if err := rpc.Configure(ctx, env, sp.Config); err != nil {
+		return nil, fmt.Errorf("config refused: %w", err)
+	}
+	return &proc{client: c, rpc: rpc, info: info, started: time.Now()}, nil
+}
+
+// checkInfo checks a plugin's capabilities: the phases it asks for must be
+// ones this host calls stages at.
+func checkInfo(i sdk.Info) error {
+	if i.Name == "" {
+		return fmt.Errorf("plugin did not name itself")
+	}
+	if len(i.Phases) == 0 {
+		return fmt.Errorf("plugin %s asks for no phase", i.Name)
+	}
+	seen := map[sdk.Phase]bool{}
+	for _, p := range i.Phases {
+		if !slices.Contains(sdk.Phases, p) || seen[p] {
+			return fmt.Errorf("plugin %s asks for unknown or repeated phase %s", i.Name, strconv.Quote(string(p)))
+		}
+		seen[p] = true
+	}
+	return nil
+}

@@ -1,0 +1,85 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Reload makes specs the running set. Stages whose name, plugin and
+// environment are unchanged keep their process and are configured again
+// (a stage holding a state file keeps its lock); the others are started
+// afresh. On any failure the old set stays as it was and the error names
+// each stage at fault. Stages no longer in specs are stopped.
+func (h *Host) Reload(ctx context.Context, specs []Spec) error {
+	h.load.Lock()
+	defer h.load.Unlock()
+	if h.closed {
+		return ErrClosed
+	}
+	if err := checkSpecs(specs); err != nil {
+		return err
+	}
+	if err := h.ensureDir(); err != nil {
+		return err
+	}
+	h.mu.RLock()
+	old := h.stages
+	h.mu.RUnlock()
+
+	next := make(map[string]*Stage, len(specs))
+	var reused, fresh []*Stage
+	errs := make([]error, len(specs))
+	var wg sync.WaitGroup
+	for i, sp := range specs {
+		if s, ok := old[sp.Name]; ok && sameProcess(s.Spec(), sp) && s.running() {
+			next[sp.Name] = s
+			reused = append(reused, s)
+			wg.Go(func() { errs[i] = s.reconfigure(ctx, sp) })
+			continue
+		}
+		s := newStage(h, sp)
+		next[sp.Name] = s
+		fresh = append(fresh, s)
+		wg.Go(func() { errs[i] = s.launch(ctx) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		stopAll(fresh)
+		for _, s := range reused {
+			s.rollback(ctx)
+		}
+		return err
+	}
+	for _, s := range reused {
+		s.commit()
+	}
+	h.mu.Lock()
+	h.stages = next
+	h.mu.Unlock()
+	var gone []*Stage
+	for name, s := range old {
+		if next[name] != s {
+			gone = append(gone, s)
+		}
+	}
+	stopAll(gone)
+	return nil
+}
+
+func checkSpecs(specs []Spec) error {
+	seen := map[string]bool{}
+	for _, sp := range specs {
+		switch {
+		case sp.Name == "":
+			return fmt.Errorf("a stage has no name")
+		case sp.Plugin == "":
+			return fmt.Errorf("stage %s: no plugin", sp.Name)
+		case seen[sp.Name]:
+			return fmt.Errorf("stage %s: declared twice", sp.Name)
+		}
+		seen[sp.Name] = true
+	}
+	return nil
+}

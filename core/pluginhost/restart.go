@@ -1,0 +1,60 @@
+package pluginhost
+
+import (
+	"time"
+)
+
+// crashLoopWindow: a plugin that dies sooner than this after its start
+// doubles the restart delay; one that ran longer starts again from
+// MinBackoff.
+const crashLoopWindow = time.Minute
+
+// lost takes a dead process out of service and restarts the plugin in the
+// background. Only the first caller to notice a given death acts.
+func (s *Stage) lost(p *proc, cause error) {
+	s.mu.Lock()
+	if s.cur != p || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.cur = nil
+	if time.Since(p.started) > crashLoopWindow || s.backoff == 0 {
+		s.backoff = s.h.o.MinBackoff
+	} else {
+		s.backoff = min(2*s.backoff, s.h.o.MaxBackoff)
+	}
+	delay := s.backoff
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.h.o.Logger.Warn("plugin died; restarting", "stage", s.name, "pid", p.pid, "error", cause, "delay", delay)
+	go s.restart(p, delay)
+}
+
+func (s *Stage) restart(old *proc, delay time.Duration) {
+	defer s.wg.Done()
+	old.kill() // reaps it and removes its sockets
+	for {
+		t := time.NewTimer(delay)
+		select {
+		case <-s.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		p, err := s.h.start(s.ctx, s.Spec())
+		if err == nil {
+			s.mu.Lock()
+			if s.closed {
+				s.mu.Unlock()
+				p.kill()
+				return
+			}
+			s.cur = p
+			s.mu.Unlock()
+			s.h.o.Logger.Info("plugin restarted", "stage", s.name, "pid", p.pid)
+			return
+		}
+		delay = min(2*delay, s.h.o.MaxBackoff)
+		s.h.o.Logger.Error("plugin restart failed", "stage", s.name, "error", err, "retry_in", delay)
+	}
+}

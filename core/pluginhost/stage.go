@@ -1,0 +1,175 @@
+package pluginhost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/hostrpc"
+)
+
+// Stage is one configured stage and the process serving it. It is safe for
+// concurrent use by all sessions.
+type Stage struct {
+	h    *Host
+	name string
+
+	ctx    context.Context // cancelled when the stage is stopped
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // the restart goroutine
+
+	mu      sync.Mutex
+	spec    Spec
+	pending *Spec // a config applied by Reload, not yet committed
+	cur     *proc // nil while the plugin is being restarted
+	info    sdk.Info
+	closed  bool
+	backoff time.Duration
+}
+
+func newStage(h *Host, sp Spec) *Stage {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Stage{h: h, name: sp.Name, spec: sp, ctx: ctx, cancel: cancel}
+}
+
+// Name is the stage's name (results.<name> in rules).
+func (s *Stage) Name() string { return s.name }
+
+// Info is what the plugin said about itself at start: its phases are the
+// only ones the pipeline should call it at.
+func (s *Stage) Info() sdk.Info {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.info
+}
+
+// Spec is the stage's current configuration.
+func (s *Stage) Spec() Spec {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.spec
+}
+
+// PID is the plugin's process ID, 0 while it is being restarted.
+func (s *Stage) PID() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return 0
+	}
+	return s.cur.pid
+}
+
+func (s *Stage) running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cur != nil && !s.cur.client.Exited()
+}
+
+// Check runs one phase of one transaction through the plugin. It returns
+// when the plugin answers or ctx ends, whichever is first. An error wraps
+// hostrpc.ErrUnavailable when the plugin is down (a restart is then under
+// way), context.DeadlineExceeded on a timeout, or carries the stage's own
+// error text; the pipeline maps each to the stage's on_error.
+func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
+	p, err := s.proc()
+	if err != nil {
+		return nil, err
+	}
+	res, err := p.rpc.Check(ctx, req)
+	if err == nil {
+		return res, nil
+	}
+	if errors.Is(err, hostrpc.ErrUnavailable) || p.client.Exited() {
+		s.lost(p, err)
+	}
+	return nil, fmt.Errorf("stage %s: %w", s.name, err)
+}
+
+// proc returns the live process, noticing one that died between calls.
+func (s *Stage) proc() (*proc, error) {
+	s.mu.Lock()
+	p, closed := s.cur, s.closed
+	s.mu.Unlock()
+	switch {
+	case closed:
+		return nil, fmt.Errorf("stage %s: %w", s.name, ErrClosed)
+	case p == nil:
+		return nil, fmt.Errorf("stage %s: %w: restarting", s.name, hostrpc.ErrUnavailable)
+	case p.client.Exited():
+		s.lost(p, errors.New("process exited"))
+		return nil, fmt.Errorf("stage %s: %w: process exited", s.name, hostrpc.ErrUnavailable)
+	}
+	return p, nil
+}
+
+// launch starts the first process of a new stage.
+func (s *Stage) launch(ctx context.Context) error {
+	p, err := s.h.start(ctx, s.Spec())
+	if err != nil {
+		return fmt.Errorf("stage %s: %w", s.name, err)
+	}
+	s.mu.Lock()
+	s.cur, s.info = p, p.info
+	s.mu.Unlock()
+	return nil
+}
+
+// reconfigure gives the running process a new config during Reload.
+func (s *Stage) reconfigure(ctx context.Context, sp Spec) error {
+	s.mu.Lock()
+	p := s.cur
+	s.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("stage %s: %w: restarting", s.name, hostrpc.ErrUnavailable)
+	}
+	env := sp.Env
+	env.StageName = sp.Name
+	if err := p.rpc.Configure(ctx, env, sp.Config); err != nil {
+		return fmt.Errorf("stage %s: config refused: %w", s.name, err)
+	}
+	s.mu.Lock()
+	s.pending = &sp
+	s.mu.Unlock()
+	return nil
+}
+
+// rollback puts back the committed config after a failed Reload.
+func (s *Stage) rollback(ctx context.Context) {
+	s.mu.Lock()
+	pending, p, sp := s.pending, s.cur, s.spec
+	s.pending = nil
+	s.mu.Unlock()
+	if pending == nil || p == nil {
+		return
+	}
+	env := sp.Env
+	env.StageName = sp.Name
+	if err := p.rpc.Configure(ctx, env, sp.Config); err != nil {
+		s.h.o.Logger.Error("restoring the previous config failed", "stage", s.name, "error", err)
+	}
+}
+
+func (s *Stage) commit() {
+	s.mu.Lock()
+	if s.pending != nil {
+		s.spec, s.pending = *s.pending, nil
+	}
+	s.mu.Unlock()
+}
+
+// stop kills the process and waits for a restart in progress to give up.
+func (s *Stage) stop() {
+	s.mu.Lock()
+	p := s.cur
+	s.cur, s.closed = nil, true
+	s.mu.Unlock()
+	s.cancel()
+	if p != nil {
+		p.kill()
+	}
+	s.wg.Wait()
+}
