@@ -24,12 +24,17 @@ var (
 type decoder struct {
 	file  string
 	errs  Errors
-	pos   map[any]*yaml.Node // address of a decoded field -> its node
+	pos   map[any]*yaml.Node  // address of a decoded field -> its node
+	bad   map[*yaml.Node]bool // nodes already reported: validation keeps quiet on them
 	nodes int
 	elem  func(reflect.Value) // fills a fresh slice element with its defaults
 }
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
+	if d.bad == nil {
+		d.bad = map[*yaml.Node]bool{}
+	}
+	d.bad[n] = true
 	d.errs = append(d.errs, &Error{File: d.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)})
 }
 

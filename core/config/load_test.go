@@ -160,3 +160,28 @@ func TestDefaultsDocumented(t *testing.T) {
 		t.Errorf("log/state defaults: %+v %+v", d.Log, d.State)
 	}
 }
+
+func TestTLSPairMustLoad(t *testing.T) {
+	dir := t.TempDir()
+	writeCert(t, dir)
+	other := t.TempDir()
+	writeCert(t, other) // a key that does not match dir's certificate
+	cases := []struct{ name, key, want string }{
+		{"matching", "key.pem", ""},
+		{"mismatched key", filepath.Join(other, "key.pem"), "p.yaml:5:13: tls: cannot load certificate and key: tls: private key does not match public key"},
+		{"not a key", "p.yaml", "p.yaml:5:13: tls: cannot load certificate and key: tls: failed to find any PEM data in key input"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := write(t, dir, "p.yaml", minimal+"tls: {cert: cert.pem, key: "+c.key+"}\n")
+			_, err := Load(path)
+			got := ""
+			if err != nil {
+				got = strings.TrimPrefix(err.Error(), dir+"/")
+			}
+			if got != c.want {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+		})
+	}
+}

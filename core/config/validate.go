@@ -31,6 +31,14 @@ func (v *validator) at(field any, fallbacks ...any) *yaml.Node {
 	return v.root
 }
 
+// errorf reports a validation problem, unless decoding already reported
+// one at the same node (a value that failed to decode kept its zero value).
+func (v *validator) errorf(n *yaml.Node, format string, args ...any) {
+	if !v.bad[n] {
+		v.errs = append(v.errs, &Error{File: v.decoder.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)})
+	}
+}
+
 func (v *validator) validate() {
 	c := v.cfg
 	if c.Hostname == "" {
