@@ -48,8 +48,21 @@
 // A lease is an exclusive flock on ID.msg, so a CLI delete of a message
 // being delivered fails with ErrLeased. The in-memory index holds only ID
 // and due time per message (a heap); envelopes are read from disk. Other
-// processes' changes reach a running Dir through the control file: see
-// watch.go.
+// processes' changes reach a running Dir through the control file: Delete,
+// Flush and Move bump the mtime of .changed; every open Dir stats that one
+// file every Options.Poll (250ms) and rescans the directory only when it
+// moved. So the daemon sees a CLI delete, flush or quarantine release
+// within about a quarter of a second, and an idle queue of any size costs
+// one stat per poll. A message another process holds is passed over for a
+// second, one that cannot be read (EMFILE, EIO) for 30 seconds; neither is
+// ever dropped from the schedule.
+//
+// # IDs
+//
+// 16 characters of [0-9A-Z]: 12 base-36 digits of a nanosecond timestamp,
+// forced to increase within the process, then 4 random digits that keep
+// two processes apart. They sort by time as strings and are safe to use as
+// file names (ValidID refuses anything else before a path is built).
 package queue
 
 import (
