@@ -1,0 +1,165 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+var (
+	helloOnce sync.Once
+	helloPath string
+	helloErr  error
+)
+
+// helloPlugin builds examples/plugin-hello once: a real plugin process.
+func helloPlugin(t *testing.T) string {
+	t.Helper()
+	helloOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "scan-test-")
+		if err != nil {
+			helloErr = err
+			return
+		}
+		helloPath = filepath.Join(dir, "plugin-hello")
+		out, err := exec.Command("go", "build", "-o", helloPath, "../../examples/plugin-hello").CombinedOutput()
+		if err != nil {
+			helloErr = err
+			t.Logf("%s", out)
+		}
+	})
+	if helloErr != nil {
+		t.Fatalf("building plugin-hello: %v", helloErr)
+	}
+	return helloPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if helloPath != "" {
+		os.RemoveAll(filepath.Dir(helloPath))
+	}
+	os.Exit(code)
+}
+
+// scanSetup writes a config whose rules act on plugin-hello's facts.
+func scanSetup(t *testing.T) (dir, cfg string) {
+	dir = t.TempDir()
+	rules := `stages:
+  - {name: hello, plugin: ` + helloPlugin(t) + `, timeout: 5s, config: {greeting: hi there}}
+rules:
+  - {name: blocked_ip, when: 'cidr(conn.ip, "203.0.113.0/24")', action: reject}
+  - {name: no_abuse, when: 'rcpt startsWith "abuse@"', action: reject, reply: '550 5.1.1 <{{rcpt}}> no such user'}
+  - {name: hello_reject, when: 'results.hello.verdict == "fail"', action: reject, reply: '550 5.7.1 Rejected ({{results.hello.attrs.greeting}})'}
+  - {name: hello_tag, when: '"hello:tag" in results.hello.tags', action: tag, subject_prefix: '[TAG] '}
+  - {name: hello_quarantine, when: 'has_tag(results.hello, "hello:quarantine")', action: quarantine}
+`
+	writeTestFile(t, filepath.Join(dir, "rules.d/hello.yaml"), rules)
+	cfg = filepath.Join(dir, "portcullis.yaml")
+	writeTestFile(t, cfg, "hostname: mx.example.test\nlisteners: [{name: mx, address: '127.0.0.1:2525'}]\nrelay: {networks: ['127.0.0.0/8']}\ninclude: ['rules.d/*.yaml']\n")
+	return dir, cfg
+}
+
+func writeTestFile(t *testing.T, path, text string) string {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestScan(t *testing.T) {
+	dir, cfg := scanSetup(t)
+	msg := func(subject string) string {
+		return writeTestFile(t, filepath.Join(dir, strings.Trim(subject, "[]")+".eml"),
+			"From: a@sender.example\nTo: b@example.test\nSubject: "+subject+"\n\nhello body\n")
+	}
+	tests := []struct {
+		name string
+		args []string
+		want []string // lines the output must contain
+	}{
+		{"reject by stage result", []string{"--rcpt", "b@example.test", msg("[reject-me]")}, []string{
+			`stage hello (data): fail score=0 tags=hello:reject body_bytes="12" greeting="hi there" reason="the subject asks to be rejected"`,
+			"phase connect: continue", "phase rcpt <b@example.test>: continue",
+			`phase data: reject (rule hello_reject) "550 5.7.1 Rejected (hi there)"`,
+			"header: add X-Hello: hi there",
+			"action: reject (rule hello_reject) 550 5.7.1 Rejected (hi there)"}},
+		{"tag then accept", []string{"--from", "a@sender.example", msg("[tag-me]")}, []string{
+			"phase rcpt <postmaster@mx.example.test>: continue", `subject prefix: "[TAG] "`, "tags: tag:hello_tag", "action: accept"}},
+		{"quarantine", []string{msg("[quarantine-me]")}, []string{"action: quarantine (rule hello_quarantine)"}},
+		{"one recipient refused", []string{"--rcpt", "abuse@example.test", "--rcpt", "b@example.test", msg("plain")}, []string{
+			`phase rcpt <abuse@example.test>: reject (rule no_abuse) "550 5.1.1 <abuse@example.test> no such user"`,
+			"phase data: continue", "action: accept"}},
+		{"every recipient refused", []string{"--rcpt", "abuse@example.test", msg("plain")}, []string{
+			"action: reject (rule no_abuse) 550 5.1.1 <abuse@example.test> no such user"}},
+		{"refused at connect", []string{"--ip", "203.0.113.5", msg("plain")}, []string{
+			"phase connect: reject (rule blocked_ip)", "action: reject (rule blocked_ip) 554 5.7.1 Message rejected by policy"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := run(append([]string{"scan", "-c", cfg}, tc.args...)...)
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w+"\n") && !strings.Contains(out, w+" ") {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+	t.Run("json", func(t *testing.T) {
+		code, out, errs := run("scan", "-c", cfg, "--json", "--ip", "127.0.0.1", msg("[reject-me]"))
+		if code != exitOK {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		var rep scanReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		h := rep.Stages["hello"]
+		if rep.Action != "reject" || rep.Rule != "hello_reject" || h == nil || h.Verdict != "fail" || h.Attrs["greeting"] != "hi there" || len(rep.Phases) != 5 {
+			t.Errorf("report %+v", rep)
+		}
+		if len(rep.Headers) != 1 || rep.Headers[0] != (headerReport{"add", "X-Hello", "hi there"}) {
+			t.Errorf("headers %+v", rep.Headers)
+		}
+	})
+}
+
+func TestScanFailures(t *testing.T) {
+	dir, cfg := scanSetup(t)
+	msg := writeTestFile(t, filepath.Join(dir, "m.eml"), "Subject: x\n\nbody\n")
+	badPlugin := writeTestFile(t, filepath.Join(dir, "bad.yaml"), "hostname: mx.example.test\nlisteners: [{name: mx, address: '127.0.0.1:2525'}]\n"+
+		"stages: [{name: hello, plugin: "+helloPlugin(t)+", config: {colour: red}}]\n")
+	badRules := writeTestFile(t, filepath.Join(dir, "badrules.yaml"), "hostname: mx.example.test\nlisteners: [{name: mx, address: '127.0.0.1:2525'}]\n"+
+		"rules: [{name: x, action: explode}]\n")
+	tests := []struct {
+		name     string
+		args     []string
+		code     int
+		inStderr string
+	}{
+		{"no message", []string{"scan", "-c", cfg}, exitUsage, "usage: portcullis scan"},
+		{"two messages", []string{"scan", "-c", cfg, msg, msg}, exitUsage, "usage: portcullis scan"},
+		{"missing message", []string{"scan", "-c", cfg, filepath.Join(dir, "none.eml")}, exitFailed, "no such file"},
+		{"plugin refuses config", []string{"scan", "-c", badPlugin, msg}, exitFailed, "colour"},
+		{"bad rules", []string{"scan", "-c", badRules, msg}, exitFailed, `badrules.yaml:3:27: bad action "explode"`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, _, errs := run(tc.args...)
+			if code != tc.code || !strings.Contains(errs, tc.inStderr) {
+				t.Errorf("exit %d, stderr %q; want %d and %q", code, errs, tc.code, tc.inStderr)
+			}
+		})
+	}
+}
