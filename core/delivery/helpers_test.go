@@ -11,7 +11,7 @@ import (
 )
 
 // closedPort returns a loopback address where nothing listens.
-func closedPort(t *testing.T) string {
+func closedPort(t testing.TB) string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

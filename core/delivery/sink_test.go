@@ -21,12 +21,19 @@ const smtpSink = "/usr/sbin/smtp-sink"
 // startSink runs smtp-sink on a free loopback port, dumping every
 // transaction to a file of its own under dir.
 func startSink(t *testing.T, dir string) string {
+	return startSinkArgs(t, "-d", filepath.Join(dir, "msg."))
+}
+
+// startSinkTB runs smtp-sink that only counts.
+func startSinkTB(t testing.TB) string { return startSinkArgs(t) }
+
+func startSinkArgs(t testing.TB, extra ...string) string {
 	t.Helper()
 	if _, err := os.Stat(smtpSink); err != nil {
 		t.Fatalf("%s is missing: install the Debian package postfix (apt-get install -y postfix); .ci/run does", smtpSink)
 	}
 	addr := closedPort(t)
-	args := []string{"-d", filepath.Join(dir, "msg."), addr, "100"}
+	args := append(extra, addr, "100")
 	if os.Geteuid() == 0 {
 		args = append([]string{"-u", "nobody"}, args...) // smtp-sink refuses to run as root without it
 	}
