@@ -6,44 +6,18 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 )
 
-var (
-	helloOnce sync.Once
-	helloPath string
-	helloErr  error
-)
-
-// helloPlugin builds examples/plugin-hello once: a real plugin process.
+// helloPlugin builds examples/plugin-hello into a test directory: a real
+// plugin process (the go build cache makes the second build a link only).
 func helloPlugin(t *testing.T) string {
 	t.Helper()
-	helloOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "scan-test-")
-		if err != nil {
-			helloErr = err
-			return
-		}
-		helloPath = filepath.Join(dir, "plugin-hello")
-		out, err := exec.Command("go", "build", "-o", helloPath, "../../examples/plugin-hello").CombinedOutput()
-		if err != nil {
-			helloErr = err
-			t.Logf("%s", out)
-		}
-	})
-	if helloErr != nil {
-		t.Fatalf("building plugin-hello: %v", helloErr)
+	bin := filepath.Join(t.TempDir(), "plugin-hello")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../examples/plugin-hello").CombinedOutput(); err != nil {
+		t.Fatalf("building plugin-hello: %v\n%s", err, out)
 	}
-	return helloPath
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if helloPath != "" {
-		os.RemoveAll(filepath.Dir(helloPath))
-	}
-	os.Exit(code)
+	return bin
 }
 
 // scanSetup writes a config whose rules act on plugin-hello's facts.
