@@ -24,16 +24,16 @@ func init() {
 	})
 }
 
-const quarantineUsage = `usage: portcullis quarantine list|show ID|release ID [--learn-ham]|delete ID [-c FILE]
+const quarantineUsage = `usage: portcullis quarantine list [--json]|show ID|release ID [--learn-ham]|delete ID [-c FILE]
 
-  list         every held message with its reason and tags
+  list         every held message with its reason and tags (--json: for scripts)
   show ID      the envelope, reason, stage results and message header
   release ID   move it into the delivery queue, due now
                (--learn-ham: also train the Bayesian stage on it as ham)
   delete ID    remove it`
 
 func runQuarantine(args []string, stdout, stderr io.Writer) int {
-	sc, st := openSpool("quarantine", quarantineUsage, args, stderr, "learn-ham")
+	sc, st := openSpool("quarantine", quarantineUsage, args, stderr, "learn-ham", "json")
 	if sc == nil {
 		return st
 	}
@@ -44,6 +44,9 @@ func runQuarantine(args []string, stdout, stderr io.Writer) int {
 	}
 	switch sc.verb {
 	case "list":
+		if sc.flags["json"] {
+			return sc.done(sc.listJSON(stdout))
+		}
 		return sc.done(sc.listHeld(stdout))
 	case "show":
 		return sc.done(sc.show(stdout, true))
@@ -61,10 +64,10 @@ func (sc *spoolCmd) listHeld(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "%-16s %10s  %-19s  %s\n", "ID", "SIZE", "RECEIVED (UTC)", "SENDER")
+	fmt.Fprintf(w, "%-17s%10s  %-19s  %s\n", "ID", "SIZE", "RECEIVED (UTC)", "SENDER")
 	var bytes int64
 	for _, e := range es {
-		fmt.Fprintf(w, "%-16s %10d  %-19s  %s\n", e.ID, e.Size, fmtTime(e.Received), sender(e.From))
+		fmt.Fprintf(w, "%-17s%10d  %-19s  %s\n", markLeased(e), e.Size, fmtTime(e.Received), sender(e.From))
 		fmt.Fprintf(w, "    reason: %s\n", orDash(e.Reason))
 		fmt.Fprintf(w, "    tags: %s\n", orDash(strings.Join(e.Tags, ", ")))
 		for _, r := range e.Rcpts {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,23 +28,27 @@ func init() {
 	})
 }
 
-const queueUsage = `usage: portcullis queue list|show ID|flush [ID]|delete ID|bounce ID [-c FILE]
+const queueUsage = `usage: portcullis queue list [--json]|show ID|flush [ID]|delete ID|bounce ID [-c FILE]
 
-  list         every queued message: ID, size, arrival, next attempt, attempts,
-               sender, and each recipient with its status
+  list         every queued message: ID (* while being delivered), size,
+               arrival, next attempt, attempts, sender, and each recipient
+               with its status (--json: one JSON array, for scripts)
   show ID      the envelope and the message header
   flush [ID]   make one message (or all) due now
   delete ID    remove a message (refused while it is being delivered)
   bounce ID    fail its pending recipients now and send the DSN`
 
 func runQueue(args []string, stdout, stderr io.Writer) int {
-	sc, st := openSpool("queue", queueUsage, args, stderr)
+	sc, st := openSpool("queue", queueUsage, args, stderr, "json")
 	if sc == nil {
 		return st
 	}
 	defer sc.close()
 	switch sc.verb {
 	case "list":
+		if sc.flags["json"] {
+			return sc.done(sc.listJSON(stdout))
+		}
 		return sc.done(sc.listQueue(stdout))
 	case "show":
 		return sc.done(sc.show(stdout, false))
@@ -67,7 +72,7 @@ type spoolCmd struct {
 	store  *queue.Dir
 	stderr io.Writer
 	now    time.Time
-	flags  map[string]bool // boolean options after the verb (--learn-ham)
+	flags  map[string]bool // boolean options (--json, --learn-ham)
 }
 
 // verbs lists, per command, each verb and how many IDs it takes (-1: 0 or 1).
@@ -98,6 +103,10 @@ func openSpool(name, usage string, args []string, stderr io.Writer, boolFlags ..
 	n, ok := verbs[name][pos[0]]
 	if !ok || len(pos)-1 > max(n, 1) || (n == 1 && len(pos) != 2) || (n == 0 && len(pos) != 1) {
 		fmt.Fprintf(stderr, "portcullis %s: bad usage: %s\n%s\n", name, strings.Join(pos, " "), usage)
+		return nil, exitUsage
+	}
+	if v := bools["json"]; v != nil && *v && pos[0] != "list" {
+		fmt.Fprintf(stderr, "portcullis %s: --json goes with list\n%s\n", name, usage)
 		return nil, exitUsage
 	}
 	cfg, err := loadConfig(*path)
@@ -241,7 +250,7 @@ func (sc *spoolCmd) listQueue(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "%-16s %10s  %-19s  %-19s  %5s  %s\n", "ID", "SIZE", "RECEIVED (UTC)", "NEXT ATTEMPT", "TRIES", "SENDER")
+	fmt.Fprintf(w, "%-17s%10s  %-19s  %-19s  %5s  %s\n", "ID", "SIZE", "RECEIVED (UTC)", "NEXT ATTEMPT", "TRIES", "SENDER")
 	var bytes int64
 	pending := 0
 	for _, e := range es {
@@ -249,7 +258,7 @@ func (sc *spoolCmd) listQueue(w io.Writer) error {
 		if !e.NextAttempt.After(sc.now) {
 			next = "now"
 		}
-		fmt.Fprintf(w, "%-16s %10d  %-19s  %-19s  %5d  %s\n", e.ID, e.Size, fmtTime(e.Received), next, e.Attempts, sender(e.From))
+		fmt.Fprintf(w, "%-17s%10d  %-19s  %-19s  %5d  %s\n", markLeased(e), e.Size, fmtTime(e.Received), next, e.Attempts, sender(e.From))
 		for _, r := range e.Rcpts {
 			fmt.Fprintf(w, "    %s\n", rcptLine(r))
 		}
@@ -259,6 +268,30 @@ func (sc *spoolCmd) listQueue(w io.Writer) error {
 	fmt.Fprintf(w, "-- %d message%s, %d bytes, %d recipient%s pending\n",
 		len(es), plural(len(es)), bytes, pending, plural(pending))
 	return nil
+}
+
+// markLeased appends "*" to the ID of a message being delivered, as
+// Postfix's mailq marks the active queue.
+func markLeased(e queue.Entry) string {
+	if e.Leased {
+		return e.ID + "*"
+	}
+	return e.ID
+}
+
+// listJSON prints every message as one JSON array (envelope fields plus
+// size and leased), for scripts.
+func (sc *spoolCmd) listJSON(w io.Writer) error {
+	es, err := sc.store.Entries()
+	if err != nil {
+		return err
+	}
+	if es == nil {
+		es = []queue.Entry{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(es)
 }
 
 func plural(n int) string {

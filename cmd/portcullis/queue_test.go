@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -110,6 +111,33 @@ func TestQueueListAndShow(t *testing.T) {
 	if code != 0 || strings.Contains(out, "secret body text") {
 		t.Errorf("queue show: exit %d, or it printed the body:\n%s", code, out)
 	}
+
+	// While the daemon delivers id1, list marks it; --json says the same.
+	l, err := q.LeaseID(id1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	code, out, _ = runSpool("queue", "list", "-c", f.cfg)
+	if mark := "\n" + id1 + "*" + fmt.Sprintf("%10d", size1); code != 0 || !strings.Contains(out, mark) {
+		t.Errorf("queue list while delivering lacks %q:\n%s", mark, out)
+	}
+	code, out, _ = runSpool("queue", "list", "--json", "-c", f.cfg)
+	var got []struct {
+		ID     string `json:"id"`
+		Size   int64  `json:"size"`
+		Leased bool   `json:"leased"`
+		Rcpts  []struct {
+			Addr, Status string
+		} `json:"rcpts"`
+	}
+	if err := json.Unmarshal([]byte(out), &got); code != 0 || err != nil {
+		t.Fatalf("queue list --json: %d %v\n%s", code, err, out)
+	}
+	if len(got) != 2 || got[0].ID != id1 || !got[0].Leased || got[0].Size != int64(size1) ||
+		got[1].Leased || got[1].Rcpts[0].Addr != "z@example.org" || got[1].Rcpts[0].Status != "pending" {
+		t.Errorf("queue list --json = %+v", got)
+	}
 }
 
 func TestQueueFlushDelete(t *testing.T) {
@@ -181,6 +209,8 @@ func TestSpoolErrors(t *testing.T) {
 		{"learn-ham on queue", []string{"queue", "flush", "--learn-ham"}, 2, "not defined"},
 		{"learn-ham with list", []string{"quarantine", "list", "--learn-ham"}, 2, "goes with release"},
 		{"quarantine flush", []string{"quarantine", "flush"}, 2, "bad usage"},
+		{"json with show", []string{"queue", "show", "--json", "DN5T0NYD4GPFW5FQ"}, 2, "--json goes with list"},
+		{"json with release", []string{"quarantine", "release", "DN5T0NYD4GPFW5FQ", "--json"}, 2, "--json goes with list"},
 		{"bad config", []string{"queue", "list", "-c", filepath.Join(t.TempDir(), "none.yaml")}, 1, "no such file"},
 	}
 	for _, tc := range tests {

@@ -221,3 +221,29 @@ func TestLeaseID(t *testing.T) {
 		t.Fatalf("NextDue after release = %v", d.NextDue())
 	}
 }
+
+func TestEntriesShowLeasesAndLen(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	daemon, cli := openDir(t, dir, c), openDir(t, dir, c)
+	a := commit(t, daemon, testEnv("a@x.test"), "", "m")
+	b := commit(t, daemon, testEnv("b@x.test"), "", "m")
+	l, err := daemon.LeaseID(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := cli.Entries()
+	if err != nil || len(es) != 2 {
+		t.Fatalf("Entries: %d, %v", len(es), err)
+	}
+	if es[0].ID != a || !es[0].Leased || es[1].ID != b || es[1].Leased {
+		t.Fatalf("leased flags: %s %v, %s %v", es[0].ID, es[0].Leased, es[1].ID, es[1].Leased)
+	}
+	if daemon.Len() != 2 {
+		t.Fatalf("Len = %d with one leased and one waiting", daemon.Len())
+	}
+	l.Release()
+	if l2, err := daemon.Lease(c.Now()); err != nil || l2.Envelope().ID != a {
+		t.Fatalf("listing disturbed leasing: %v", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"syscall"
 	"time"
 )
 
@@ -126,10 +127,12 @@ func (d *Dir) Open(id string) (io.ReadCloser, error) {
 	return readCloser{lay.reader(f), f}, nil
 }
 
-// Entry is one message as List shows it, with its size.
+// Entry is one message as List shows it, with its size and whether some
+// process holds its lease right now.
 type Entry struct {
 	*Envelope
-	Size int64 // bytes as delivered (prepend and body)
+	Size   int64 `json:"size"`             // bytes as delivered (prepend and body)
+	Leased bool  `json:"leased,omitempty"` // being delivered (or otherwise held) at the time of listing
 }
 
 // Entries lists the messages on disk with their sizes, sorted by ID.
@@ -152,10 +155,31 @@ func (d *Dir) Entries() ([]Entry, error) {
 			}
 			continue
 		}
-		out = append(out, Entry{env, lay.size()})
+		out = append(out, Entry{env, lay.size(), d.isLeased(id)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
+}
+
+// isLeased tests id's lock with a shared, non-blocking flock, released at
+// once. (A worker trying to lease it in that instant passes it over for a
+// second; that is all the harm.)
+func (d *Dir) isLeased(id string) bool {
+	f, err := os.Open(d.msgPath(id))
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB)
+	return errors.Is(err, syscall.EWOULDBLOCK)
+}
+
+// Len is the number of messages in the index (the daemon's view), for a
+// queue-size gauge.
+func (d *Dir) Len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.idx)
 }
 
 // List returns every message's envelope, sorted by ID.
