@@ -51,6 +51,7 @@ type guardConn struct {
 	authed     bool        // AUTH succeeded on this connection
 	onTLS      func()      // set by the session: forget state after STARTTLS
 	connResult map[string]*sdk.Result
+	mailParams map[string]string // of the current transaction, for rules
 
 	closeOnce sync.Once
 	release   func() // frees the connection slots

@@ -3,10 +3,14 @@ package smtpd
 import (
 	"context"
 	"maps"
+	"strconv"
 	"time"
+
+	"github.com/emersion/go-smtp"
 
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/core/smtperr"
+	"github.com/portcullis-mta/portcullis/rules"
 	"github.com/portcullis-mta/portcullis/sdk"
 )
 
@@ -45,6 +49,7 @@ func (c *guardConn) runPhase(req *sdk.Request, results map[string]*sdk.Result, d
 	req.SessionID = c.info.id
 	ctx, cancel := c.phaseContext()
 	defer cancel()
+	ctx = pipeline.WithFacts(ctx, rules.Facts{MailParams: c.mailParams})
 	d, err := p.Run(ctx, req, results)
 	if err != nil {
 		e := smtperr.Wrap(err, 451, "4.3.0", "Temporary local problem, try again later")
@@ -77,4 +82,29 @@ func copyResults(m map[string]*sdk.Result) map[string]*sdk.Result {
 	out := make(map[string]*sdk.Result, len(m))
 	maps.Copy(out, m)
 	return out
+}
+
+// mailParams is MAIL FROM's parameters for rules (mail.params), upper-case
+// keys as RFC 5321 4.1.2 esmtp-keywords.
+func mailParams(o *smtp.MailOptions) map[string]string {
+	m := map[string]string{}
+	if o.Size > 0 {
+		m["SIZE"] = strconv.FormatInt(o.Size, 10)
+	}
+	if o.Body != "" {
+		m["BODY"] = string(o.Body)
+	}
+	if o.UTF8 {
+		m["SMTPUTF8"] = ""
+	}
+	if o.Return != "" {
+		m["RET"] = string(o.Return)
+	}
+	if o.EnvelopeID != "" {
+		m["ENVID"] = o.EnvelopeID
+	}
+	if o.Auth != nil {
+		m["AUTH"] = "<" + *o.Auth + ">"
+	}
+	return m
 }

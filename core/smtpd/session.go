@@ -62,6 +62,7 @@ func (s *session) afterTLS() {
 // Reset ends the transaction (RSET, EHLO, after DATA).
 func (s *session) Reset() {
 	s.from, s.mailOpts, s.rcpts, s.results = "", smtp.MailOptions{}, nil, nil
+	s.gc.mailParams = nil
 }
 
 // Logout is the end of the session.
@@ -79,6 +80,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		return s.refuse("mail", err, "from", from)
 	}
 	s.results = copyResults(s.gc.connResult)
+	s.gc.mailParams = mailParams(opts)
 	req := &sdk.Request{Phase: sdk.PhaseMail, Conn: s.conn(), Envelope: sdk.Envelope{From: from}}
 	if _, e := s.gc.runPhase(req, s.results, errRejectDefault, errTempDefault); e != nil {
 		s.results = nil
