@@ -78,7 +78,11 @@ func newPeer(t *testing.T, opts ...peerOpt) *peer {
 	for _, o := range opts {
 		o(p)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	listen := "127.0.0.1:0"
+	if p.addr != "" {
+		listen = p.addr // set by an option
+	}
+	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		t.Fatal(err)
 	}

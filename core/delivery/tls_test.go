@@ -1,0 +1,85 @@
+package delivery
+
+import (
+	"crypto/tls"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/queue"
+)
+
+// implicitPeer serves SMTP inside TLS from the first byte (port 465 style).
+func implicitPeer(t *testing.T, cert tls.Certificate) *peer {
+	t.Helper()
+	p := newPeer(t)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = ln.Addr().String()
+	go p.srv.Serve(ln)
+	return p
+}
+
+func TestRouteTLSModes(t *testing.T) {
+	goodCert, pool := testCert(t, "relay.test")
+	badCert, _ := testCert(t, "someone-else.test") // not in the pool we trust
+	off := false
+	tests := []struct {
+		name      string
+		peer      func(t *testing.T) *peer
+		tls       string
+		verify    *bool
+		delivered bool
+		reply     string // in LastReply when not delivered
+	}{
+		{"implicit, verified", func(t *testing.T) *peer { return implicitPeer(t, goodCert) }, "implicit", nil, true, ""},
+		{"implicit, unknown CA", func(t *testing.T) *peer { return implicitPeer(t, badCert) }, "implicit", nil, false, "certificate"},
+		{"required, verified", func(t *testing.T) *peer { return newPeer(t, withTLS(goodCert)) }, "required", nil, true, ""},
+		{"required, unknown CA", func(t *testing.T) *peer { return newPeer(t, withTLS(badCert)) }, "required", nil, false, "certificate"},
+		{"required, verification off (internal hop)", func(t *testing.T) *peer { return newPeer(t, withTLS(badCert)) }, "required", &off, true, ""},
+		{"opportunistic, any certificate", func(t *testing.T) *peer { return newPeer(t, withTLS(badCert)) }, "opportunistic", nil, true, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := tt.peer(t)
+			cfg := baseConfig(t)
+			_, port, _ := net.SplitHostPort(p.addr)
+			cfg.Routes = []config.Route{mkRoute([]string{"*"}, "relay.test:"+port, func(r *config.Route) {
+				r.TLS, r.TLSVerify = tt.tls, tt.verify
+			})}
+			w := newWorld(t, cfg, "relay.test. 60 IN A 127.0.0.1")
+			w.pool = pool
+			id := w.enqueue("u@local.test", []string{"x@d.test"}, localSender, plainBody)
+			w.start()
+			if tt.delivered {
+				w.waitFor("delivery", func() bool { return len(p.messages()) == 1 && w.queueEmpty() })
+				if !p.messages()[0].tls && tt.tls != "implicit" {
+					t.Error("delivered without TLS")
+				}
+				return
+			}
+			w.waitFor("an attempt", func() bool { return w.get(id).Attempts >= 1 })
+			r := w.get(id).Rcpts[0]
+			if r.Status != queue.RcptPending || !strings.Contains(r.LastReply, tt.reply) || len(p.messages()) != 0 {
+				t.Errorf("got %s %q, %d delivered; want pending with %q", r.Status, r.LastReply, len(p.messages()), tt.reply)
+			}
+		})
+	}
+}
+
+// IPv6: an MX with only an AAAA record is reached over IPv6 (::1 here).
+func TestMXOverIPv6(t *testing.T) {
+	p := newPeer(t, func(p *peer) { p.addr = "[::1]:0" })
+	cfg := baseConfig(t)
+	w := newWorld(t, cfg, "six.test. 60 IN MX 10 mx.six.test.", "mx.six.test. 60 IN AAAA ::1")
+	w.mapAddr("[::1]:25", p.addr) // the peer listens on [::1], another port
+	w.enqueue("u@local.test", []string{"x@six.test"}, localSender, plainBody)
+	w.start()
+	w.waitFor("delivery", func() bool { return len(p.messages()) == 1 && w.queueEmpty() })
+	if !strings.Contains(w.logs.String(), "relay=mx.six.test[[::1]:25]") {
+		t.Errorf("log does not show the IPv6 hop")
+	}
+}
