@@ -188,3 +188,17 @@ func mimeMessage(parts ...attach) *sdk.Message {
 	b.WriteString("--B--\r\n")
 	return sdk.NewBytesMessage([]sdk.HeaderField{{Name: "Subject", Value: "files"}}, []byte(b.String()))
 }
+
+// message100KB is about 100 KB: a text body and a ZIP of a PDF-like file
+// and a text file.
+func message100KB(t testing.TB) *sdk.Message {
+	body := strings.Repeat("Please find the quarterly report attached. 四半期報告書を添付します。\n", 400)
+	r := make([]byte, 40<<10)
+	for i := range r {
+		r[i] = byte(i * 7919 >> 3)
+	}
+	z := makeZip(t, zfile{name: "report.pdf", data: append([]byte("%PDF-1.7\n"), r...)}, zfile{name: "notes.txt", data: []byte(body)})
+	m := mimeMessage(attach{"report.zip", "application/zip", z})
+	raw := strings.Replace(string(m.Bytes()), "see attached", body, 1)
+	return sdk.NewBytesMessage(m.Header, []byte(raw))
+}
