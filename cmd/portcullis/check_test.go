@@ -36,7 +36,7 @@ func TestCheck(t *testing.T) {
 		{"quickstart file", []string{"check", "-c", "../../examples/quickstart/portcullis.yaml"}, 0,
 			"ok: ../../examples/quickstart/portcullis.yaml\n", ""},
 		{"every problem", []string{"check", "-c", bad}, 1, bad + ":1:1: listeners: at least one listener is needed\n" +
-			bad + ":2:1: unknown key \"listenrs\"\n" +
+			bad + ":2:1: unknown key \"listenrs\" (did you mean \"listeners\"?)\n" +
 			bad + ":3:14: log.level: \"loud\" is not one of debug, info, warn, error\n", ""},
 		{"missing file", []string{"check", "-c", filepath.Join(dir, "none.yaml")}, 1,
 			filepath.Join(dir, "none.yaml") + ": no such file or directory\n", ""},

@@ -103,7 +103,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		idx, ok := fields[k.Value]
 		switch {
 		case !ok:
-			d.errorf(k, "unknown key %q", key)
+			d.errorf(k, "unknown key %q%s", key, suggest(k.Value, fields))
 		case seen[k.Value]:
 			d.errorf(k, "duplicate key %q", key)
 		default:
@@ -197,4 +197,40 @@ func orRoot(path string) string {
 		return "config"
 	}
 	return path
+}
+
+// suggest returns ` (did you mean "x"?)` for the known key nearest to a
+// mistyped one, or "" when none is close.
+func suggest(key string, fields map[string]int) string {
+	best, bestDist := "", 3 // at most two edits away
+	for name := range fields {
+		if d := editDistance(key, name); d < bestDist || d == bestDist && name < best {
+			best, bestDist = name, d
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// editDistance is the Levenshtein distance of a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

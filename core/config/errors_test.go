@@ -14,8 +14,8 @@ func TestBadConfigs(t *testing.T) {
 		want       []string
 	}{
 		{"syntax error", "hostname: [a\n", []string{"F:1:1: did not find expected ',' or ']'"}},
-		{"unknown top key", minimal + "hostnme: x\n", []string{`F:5:1: unknown key "hostnme"`}},
-		{"unknown nested key", minimal + "    adress: x\n", []string{`F:5:5: unknown key "listeners[0].adress"`}},
+		{"unknown top key", minimal + "hostnme: x\n", []string{`F:5:1: unknown key "hostnme" (did you mean "hostname"?)`}},
+		{"unknown nested key", minimal + "    adress: x\n", []string{`F:5:5: unknown key "listeners[0].adress" (did you mean "address"?)`}},
 		{"duplicate key", minimal + "hostname: b.test\n", []string{`F:5:1: duplicate key "hostname"`}},
 		{"root not mapping", "- a\n", []string{"F:1:1: config: want a mapping of keys"}},
 		{"empty file", "", []string{"F:1:1: listeners: at least one listener is needed"}},
@@ -46,7 +46,7 @@ listeners:
 		{"bad types", minimal + "limits: {max_connections: lots, data_timeout: 5 minutes}\nlisteners2: 1\n", []string{
 			`F:5:27: limits.max_connections: want a whole number, got "lots"`,
 			`F:5:47: limits.data_timeout: invalid duration "5 minutes" (use Go syntax like 90s, 5m, 2h, or days like 5d)`,
-			`F:6:1: unknown key "listeners2"`,
+			`F:6:1: unknown key "listeners2" (did you mean "listeners"?)`,
 		}},
 		{"bool", minimal + "    proxy_protocol: yes\n", []string{`F:5:21: listeners[0].proxy_protocol: want true or false, got "yes"`}},
 		{"list expected", minimal + "relay: {domains: example.test}\n", []string{"F:5:18: relay.domains: want a list"}},
