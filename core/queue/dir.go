@@ -121,7 +121,7 @@ func (d *Dir) scan(recover bool) (map[string]time.Time, error) {
 	}
 	for _, n := range names {
 		switch {
-		case filepath.Ext(n) == tmpExt && recover:
+		case filepath.Ext(n) == tmpExt && (recover || d.stale(n)):
 			d.log.Info("queue: removing leftover temporary file", "dir", d.path, "file", n)
 			os.Remove(filepath.Join(d.path, n))
 		case filepath.Ext(n) == envExt && recover:
@@ -148,6 +148,17 @@ func (d *Dir) scan(recover bool) (map[string]time.Time, error) {
 		return found, d.syncDir()
 	}
 	return found, nil
+}
+
+// staleAge is the age past which a temporary file is a crash leftover even
+// while other processes use the directory: no draft lives that long (the
+// DATA timeout is minutes). It covers a daemon restarted while a CLI
+// command held the directory, which skipped recovery.
+const staleAge = 24 * time.Hour
+
+func (d *Dir) stale(name string) bool {
+	st, err := os.Stat(filepath.Join(d.path, name))
+	return err == nil && time.Since(st.ModTime()) > staleAge
 }
 
 // idOf returns the ID in a file name "ID"+ext.

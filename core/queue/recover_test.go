@@ -77,6 +77,14 @@ func TestNoRecoveryWhileShared(t *testing.T) {
 	if _, err := cli.Get(dr.ID()); err != nil {
 		t.Fatal(err)
 	}
+	// A leftover older than any draft can be goes even then.
+	old := filepath.Join(dir, ids.next(time.Now())+tmpExt)
+	os.WriteFile(old, []byte("cut off"), 0o600)
+	os.Chtimes(old, time.Now().Add(-25*time.Hour), time.Now().Add(-25*time.Hour))
+	openDir(t, dir, nil)
+	if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("day-old temporary file kept: %v", err)
+	}
 }
 
 func TestCorruptFoundAtLease(t *testing.T) {
