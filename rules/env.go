@@ -1,7 +1,10 @@
 package rules
 
 import (
+	"mime"
 	"strings"
+
+	"github.com/emersion/go-message/charset"
 
 	"github.com/portcullis-mta/portcullis/sdk"
 )
@@ -43,9 +46,9 @@ type Mail struct {
 // Msg is the message at the data phase.
 type Msg struct {
 	Size    int64                    `expr:"size"`
-	Subject string                   `expr:"subject"`
-	From    string                   `expr:"from"`
-	Header  func(name string) string `expr:"header"`
+	Subject string                   `expr:"subject"` // RFC 2047 decoded to UTF-8
+	From    string                   `expr:"from"`    // the From field, decoded
+	Header  func(name string) string `expr:"header"`  // first field of that name, decoded; "" if none
 }
 
 // StageResult is results.<stage>. A stage that was skipped or has not run
@@ -83,8 +86,8 @@ func (s *Set) NewEnv(req *sdk.Request, results map[string]*sdk.Result, facts Fac
 	m := req.Message
 	get := func(string) string { return "" }
 	if m != nil {
-		get = m.Get
-		env.Msg = Msg{Size: m.Size, Subject: m.Get("Subject"), From: m.Get("From")}
+		get = func(name string) string { return decodeHeader(m.Get(name)) }
+		env.Msg = Msg{Size: m.Size, Subject: get("Subject"), From: get("From")}
 	}
 	env.Msg.Header, env.Header = get, get
 	for _, st := range s.Stages {
@@ -107,6 +110,22 @@ func (e *Env) SetResult(name string, r *sdk.Result) {
 		v = string(sdk.VerdictNone)
 	}
 	e.Results[name] = StageResult{Verdict: v, Score: r.Score, Tags: r.Tags, Attrs: r.Attrs, Reason: r.Reason}
+}
+
+// wordDecoder decodes RFC 2047 encoded words in any charset x/text knows
+// (ISO-2022-JP, Shift_JIS, EUC-JP, ...).
+var wordDecoder = &mime.WordDecoder{CharsetReader: charset.Reader}
+
+// decodeHeader is a header value as rules see it: encoded words decoded
+// to UTF-8 (RFC 2047); a value that does not decode is kept as it is.
+func decodeHeader(v string) string {
+	if !strings.Contains(v, "=?") {
+		return v
+	}
+	if d, err := wordDecoder.DecodeHeader(v); err == nil {
+		return d
+	}
+	return v
 }
 
 // hasTag is has_tag(results.x, "tag"): case-insensitive, as tags are words.

@@ -330,6 +330,26 @@ func TestStageDefaults(t *testing.T) {
 	}
 }
 
+func TestEncodedHeaders(t *testing.T) {
+	set := parse(t, "rules: []")
+	req := testRequest()
+	req.Message = sdk.NewBytesMessage([]sdk.HeaderField{
+		{Name: "Subject", Value: "=?ISO-2022-JP?B?GyRCJDMkcyRLJEEkTxsoQg==?="}, // こんにちは
+		{Name: "From", Value: "=?Shift_JIS?B?k4yLng==?= <a@example.jp>"}, // 東京
+		{Name: "X-Bad", Value: "=?unknown-charset?B?eA==?="},
+	}, nil)
+	env := set.NewEnv(req, nil, Facts{})
+	if env.Msg.Subject != "こんにちは" {
+		t.Errorf("subject %q", env.Msg.Subject)
+	}
+	if env.Msg.From != "東京 <a@example.jp>" {
+		t.Errorf("from %q", env.Msg.From)
+	}
+	if got := env.Header("x-bad"); got != "=?unknown-charset?B?eA==?=" {
+		t.Errorf("undecodable kept as is: %q", got)
+	}
+}
+
 func TestBareTag(t *testing.T) {
 	set := parse(t, "rules: [{name: suspicious, action: tag}]")
 	r := set.Rules[0]
