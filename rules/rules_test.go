@@ -335,7 +335,7 @@ func TestEncodedHeaders(t *testing.T) {
 	req := testRequest()
 	req.Message = sdk.NewBytesMessage([]sdk.HeaderField{
 		{Name: "Subject", Value: "=?ISO-2022-JP?B?GyRCJDMkcyRLJEEkTxsoQg==?="}, // こんにちは
-		{Name: "From", Value: "=?Shift_JIS?B?k4yLng==?= <a@example.jp>"}, // 東京
+		{Name: "From", Value: "=?Shift_JIS?B?k4yLng==?= <a@example.jp>"},       // 東京
 		{Name: "X-Bad", Value: "=?unknown-charset?B?eA==?="},
 	}, nil)
 	env := set.NewEnv(req, nil, Facts{})
