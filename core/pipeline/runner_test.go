@@ -326,3 +326,41 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	return w.b.Write(p)
 }
+
+// TestConcurrentSessions runs one Engine from many goroutines, as every
+// session shares it; -race checks that nothing is written unguarded.
+func TestConcurrentSessions(t *testing.T) {
+	st := &fake{phases: []sdk.Phase{sdk.PhaseRcpt}, check: func(_ context.Context, req *sdk.Request) (*sdk.Result, error) {
+		if strings.HasPrefix(req.Envelope.Rcpt, "bad") {
+			return &sdk.Result{Verdict: sdk.VerdictFail, Tags: []string{"bad"}}, nil
+		}
+		return &sdk.Result{Verdict: sdk.VerdictPass}, nil
+	}}
+	e := newEngine(t, `
+stages: [{name: st, plugin: x}]
+rules:
+  - {name: bad, when: 'has_tag(results.st, "bad") && regex(rcpt, "^bad[0-9]+@")', action: reject, reply: '550 5.1.1 <{{rcpt}}> refused'}
+`, map[string]StageClient{"st": st})
+	var wg sync.WaitGroup
+	for i := range 16 {
+		wg.Go(func() {
+			for j := range 50 {
+				req := request(sdk.PhaseRcpt)
+				prefix := "good"
+				if (i+j)%2 == 0 {
+					prefix = "bad"
+				}
+				req.Envelope.Rcpt = fmt.Sprintf("%s%d@example.test", prefix, j)
+				d, err := e.Run(context.Background(), req, map[string]*sdk.Result{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if want := prefix == "bad"; (d.Action == Reject) != want || want && d.Reply.Text != "<"+req.Envelope.Rcpt+"> refused" {
+					t.Errorf("%s: %s %+v", req.Envelope.Rcpt, d.Action, d.Reply)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
