@@ -185,3 +185,27 @@ func TestTLSPairMustLoad(t *testing.T) {
 		})
 	}
 }
+
+// TestContractExample loads the example of the outside contract, with the
+// files it names created beside it.
+func TestContractExample(t *testing.T) {
+	b, err := os.ReadFile("testdata/contract.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	writeCert(t, dir)
+	for _, f := range []string{"users.txt", "recipients.txt", "isp.pass", "dkim/example.test.s2026.key"} {
+		write(t, dir, f, "")
+	}
+	cfg, err := Load(write(t, dir, "portcullis.yaml", string(b)))
+	if err != nil {
+		t.Fatalf("the contract's example does not load:\n%v", err)
+	}
+	if got := cfg.Relay.Networks[2].Prefix.String(); got != "192.168.1.0/24" {
+		t.Errorf("address,mask network = %s", got)
+	}
+	if cfg.Routes[1].Auth == nil || !cfg.Routes[1].SkipLocal || cfg.Queue.Bounce != "local" {
+		t.Errorf("routes/queue: %+v %+v", cfg.Routes[1], cfg.Queue)
+	}
+}
