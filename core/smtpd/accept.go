@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
@@ -57,15 +58,16 @@ func (b *bufConn) Read(p []byte) (int, error) { return b.r.Read(p) }
 func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 	g := s.current()
 	lc := g.listener(name, first)
+	id := newID()
+	log := g.log.With("session", id)
 	if !s.takeSlot() {
-		s.refuse(raw, replyTooManyConns(g.cfg.Hostname), g, "too many connections")
+		s.refuse(raw, replyTooManyConns(g.cfg.Hostname), log, "too many connections")
 		return
 	}
 	br := bufio.NewReaderSize(raw, readBufSize)
-	gc := newGuard(&bufConn{Conn: raw, r: br}, br, g, connInfo{id: newID(), listener: lc}, g.log)
+	gc := newGuard(&bufConn{Conn: raw, r: br}, br, g, connInfo{id: id, listener: lc}, log)
 	gc.info.ip, gc.info.port = addrPort(raw.RemoteAddr())
 	gc.release = func() { s.freeSlot(netip.Addr{}) }
-	gc.log = g.log.With("session", gc.info.id)
 	if !s.prelude(gc) {
 		gc.release()
 		_ = raw.Close()
@@ -172,9 +174,9 @@ func (s *Server) handOver(gc *guardConn) {
 	}
 }
 
-func (s *Server) refuse(raw net.Conn, reply string, g *generation, reason string) {
+func (s *Server) refuse(raw net.Conn, reply string, log *slog.Logger, reason string) {
 	ip, _ := addrPort(raw.RemoteAddr())
-	g.log.Info("refused", "ip", ip.String(), "reason", reason)
+	log.Info("refused", "ip", ip.String(), "reason", reason)
 	_ = raw.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	_, _ = io.WriteString(raw, reply+"\r\n")
 	_ = raw.Close()

@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -109,7 +110,8 @@ func BenchmarkAccept(b *testing.B) {
 		b.Run(size.name+"/portcullis-queue-fsync", func(b *testing.B) {
 			cfg := testConfig(b)
 			cfg.Limits.MaxConnectionsPerIP = 0
-			ts := startServer(b, cfg, nil)
+			// Logging as in production (info, text), to nowhere.
+			ts := startServer(b, cfg, func(d *Deps) { d.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) })
 			loadSessions(b, ts.addr(), 20, msg)
 		})
 	}

@@ -66,6 +66,9 @@ func (s *session) dataError(err error) error {
 		return s.refuse("data", errBareLine)
 	case errors.Is(err, errOversize):
 		return s.refuse("data", errTooBig)
+	case errors.Is(err, smtp.ErrTooLongLine):
+		s.gc.closing = true
+		return s.refuse("data", errLineTooLong)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		s.gc.closing = true
 		return s.refuse("data", errDataTimeout)

@@ -178,3 +178,64 @@ func TestAuthLockout(t *testing.T) {
 		t.Fatal("password in the log")
 	}
 }
+
+// TestDSNParameters: RET, ENVID, NOTIFY and ORCPT (RFC 3461) reach the
+// queue envelope.
+func TestDSNParameters(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.expect("220")
+	r.cmd("EHLO c.example.org", "250")
+	r.cmd("MAIL FROM:<a@example.org> RET=HDRS ENVID=env+2B1 BODY=8BITMIME", "250")
+	r.cmd("RCPT TO:<bob@example.test> NOTIFY=FAILURE,DELAY ORCPT=rfc822;bob@example.test", "250")
+	r.cmd("DATA", "354")
+	r.send(message("dsn") + ".\r\n")
+	id := strings.Fields(r.expect("250 2.0.0"))[2]
+	env, err := ts.q.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := env.Rcpts[0]
+	if env.DSNRet != "HDRS" || env.DSNEnvID != "env+1" || env.BodyType != "8BITMIME" ||
+		strings.Join(rc.Notify, ",") != "FAILURE,DELAY" || rc.ORCPT != "rfc822;bob@example.test" {
+		t.Fatalf("envelope %+v, rcpt %+v", env, rc)
+	}
+}
+
+func TestLongLineInData(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.MaxLineLength = 100
+	ts := startServer(t, cfg, nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.expect("220")
+	r.cmd("EHLO c.example.org", "250")
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	r.cmd("RCPT TO:<bob@example.test>", "250")
+	r.cmd("DATA", "354")
+	r.send("Subject: long\r\n\r\n" + strings.Repeat("x", 300) + "\r\n.\r\n")
+	r.expect("500 5.5.2 Line too long")
+	if n := len(ts.queued(t)); n != 0 {
+		t.Fatalf("%d queued", n)
+	}
+}
+
+func TestAuthNeedsTLS(t *testing.T) {
+	cfg := testConfig(t)
+	cert, key, _ := writeCert(t, t.TempDir())
+	cfg.TLS.Cert, cfg.TLS.Key = cert, key
+	cfg.Listeners[0].TLS = "starttls"
+	ts := startServer(t, cfg, nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.expect("220")
+	// 127.0.0.2 is loopback: AUTH is offered in clear text there.
+	if !strings.Contains(r.cmd("EHLO c.example.org", "250"), "AUTH PLAIN") {
+		t.Fatal("AUTH not offered on loopback")
+	}
+	s := &session{gc: &guardConn{srv: ts.current(), info: connInfo{ip: mustAddr("192.0.2.7"), listener: ts.current().listeners["mx"]}}}
+	if s.authAllowed() || len(s.AuthMechanisms()) != 0 {
+		t.Fatal("AUTH allowed in clear text from a remote address")
+	}
+	if _, err := s.Auth("PLAIN"); err == nil || !strings.Contains(err.Error(), "538") {
+		t.Fatalf("AUTH before STARTTLS: %v", err)
+	}
+}

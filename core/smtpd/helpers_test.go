@@ -311,3 +311,5 @@ func checkReceivedProto(t testing.TB, ts *testServer, id, want string) {
 		t.Fatalf("message lacks %q:\n%s", want, b)
 	}
 }
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

@@ -43,6 +43,8 @@ var (
 	errAuthInvalid   = smtperr.New(535, "5.7.8", "Authentication credentials invalid")
 	errAuthLocked    = smtperr.New(454, "4.7.0", "Too many authentication failures, try again later")
 	errAuthNotHere   = smtperr.New(503, "5.5.1", "Authentication not available")
+	errAuthNeedsTLS  = smtperr.New(538, "5.7.11", "Encryption required for requested authentication mechanism")
+	errLineTooLong   = smtperr.New(500, "5.5.2", "Line too long")
 	errAuthMech      = smtperr.New(504, "5.5.4", "Unrecognized authentication mechanism")
 	errTooBig        = smtperr.New(552, "5.3.4", "Message size exceeds fixed limit")
 	errTooManyRcpts  = smtperr.New(452, "4.5.3", "Too many recipients")

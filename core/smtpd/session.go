@@ -135,7 +135,7 @@ func newRecipient(to string, opts *smtp.RcptOptions) *queue.Recipient {
 		r.Notify = append(r.Notify, string(n))
 	}
 	if opts.OriginalRecipient != "" {
-		r.ORCPT = string(opts.OriginalRecipientType) + ";" + opts.OriginalRecipient
+		r.ORCPT = strings.ToLower(string(opts.OriginalRecipientType)) + ";" + opts.OriginalRecipient
 	}
 	return r
 }
@@ -162,6 +162,9 @@ func (s *session) AuthMechanisms() []string {
 func (s *session) Auth(mech string) (sasl.Server, error) {
 	a := s.gc.srv.d.Auth
 	switch {
+	case !s.authAllowed() && s.gc.offerSTARTTLS() && a != nil && s.gc.info.listener.Auth != "none":
+		// RFC 4954 4: AUTH would be offered after STARTTLS.
+		return nil, toSMTP(s.log, errAuthNeedsTLS)
 	case !s.authAllowed():
 		return nil, toSMTP(s.log, errAuthNotHere)
 	case a.Locked(s.gc.info.ip):
