@@ -38,10 +38,16 @@ func wants(r *queue.Recipient, what string) bool {
 	return slices.ContainsFunc(r.Notify, func(n string) bool { return strings.EqualFold(n, what) })
 }
 
-// notify queues the DSNs this attempt owes: a failure report for newly
-// failed recipients, and once, after queue.delay_notice, the delay notice.
-func (m *Manager) notify(s *settings, env *queue.Envelope, failed []*queue.Recipient, now time.Time, open opener) {
+// notify queues the DSNs this attempt owes: a "relayed" report for
+// NOTIFY=SUCCESS recipients handed to a next hop without DSN (one with DSN
+// reports success itself), a failure report for newly failed recipients,
+// and once, after queue.delay_notice, the delay notice.
+func (m *Manager) notify(s *settings, env *queue.Envelope, failed, relayed []*queue.Recipient, now time.Time, open opener) {
 	allowed := mayBounce(s.bounce, env)
+	if allowed && len(relayed) > 0 {
+		d := &dsn{kind: dsnRelayed, hostname: s.hostname, env: env, rcpts: relayed, now: now}
+		queueDSN(m.d.Queue, m.log, d, open)
+	}
 	var report []*queue.Recipient
 	for _, r := range failed {
 		if !r.DSNSent && wants(r, "FAILURE") {
@@ -81,7 +87,7 @@ func queueDSN(store queue.Store, log *slog.Logger, d *dsn, open opener) error {
 		return err
 	}
 	log.Info("delivery: DSN queued", "queue_id", d.env.ID, "dsn_id", d.id, "to", d.env.From,
-		"action", map[dsnKind]string{dsnFailed: "failed", dsnDelayed: "delayed"}[d.kind], "rcpts", len(d.rcpts))
+		"action", dsnActions[d.kind], "rcpts", len(d.rcpts))
 	return nil
 }
 

@@ -84,13 +84,15 @@ var (
 
 // connect opens a session with h: greeting, EHLO, TLS as the route says,
 // and AUTH when the route has credentials.
-func (m *Manager) connect(ctx context.Context, s *settings, rt *route, key string, h hop) (*conn, error) {
+// plain skips STARTTLS on an opportunistic route: the retry after a failed
+// handshake, as Postfix does, since any mail beats none there (RFC 7435).
+func (m *Manager) connect(ctx context.Context, s *settings, rt *route, key string, h hop, plain bool) (*conn, error) {
 	nc, err := m.d.Dial(ctx, "tcp", h.addr.String())
 	if err != nil {
 		return nil, err
 	}
 	c := smtpc.New(nc, m.d.Timeout)
-	cn := &conn{c: c, key: key, host: h.host, addr: h.addr.String()}
+	cn := &conn{c: c, key: key, host: h.host, addr: h.addr.String(), plain: plain}
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	if err := m.handshake(ctx, s, rt, cn); err != nil {
@@ -104,7 +106,7 @@ func (m *Manager) handshake(ctx context.Context, s *settings, rt *route, cn *con
 	c := cn.c
 	if rt.tls == tlsImplicit {
 		if err := c.WrapTLS(ctx, m.tlsConfig(rt, cn.host)); err != nil {
-			return err
+			return &tlsError{err}
 		}
 	}
 	if err := c.Greet(); err != nil {
@@ -113,16 +115,17 @@ func (m *Manager) handshake(ctx context.Context, s *settings, rt *route, cn *con
 	if err := c.Hello(s.hostname); err != nil {
 		return err
 	}
-	if rt.tls == tlsOpportunistic || rt.tls == tlsRequired {
+	if (rt.tls == tlsOpportunistic && !cn.plain) || rt.tls == tlsRequired {
 		if ok, _ := c.Ext("STARTTLS"); ok {
 			if err := c.StartTLS(ctx, m.tlsConfig(rt, cn.host)); err != nil {
-				return err
+				return &tlsError{err}
 			}
 		} else if rt.tls == tlsRequired {
 			return errNoTLS
 		}
 	}
 	_, cn.tls = c.TLS()
+	cn.dsn, _ = c.Ext("DSN")
 	if rt.auth == nil {
 		return nil
 	}
@@ -199,3 +202,9 @@ func connReply(h hop, err error) *smtpc.Reply {
 	}
 	return smtpc.NewReply(451, "4.4.1", "%s: %v", h.host, err)
 }
+
+// tlsError is a failed STARTTLS or TLS handshake.
+type tlsError struct{ err error }
+
+func (e *tlsError) Error() string { return "TLS: " + e.err.Error() }
+func (e *tlsError) Unwrap() error { return e.err }

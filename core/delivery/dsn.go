@@ -18,7 +18,10 @@ type dsnKind int
 const (
 	dsnFailed  dsnKind = iota // RFC 3464 Action: failed
 	dsnDelayed                // Action: delayed, the "still trying" notice
+	dsnRelayed                // Action: relayed, NOTIFY=SUCCESS to a next hop without DSN (RFC 3461 5.2.3)
 )
+
+var dsnActions = map[dsnKind]string{dsnFailed: "failed", dsnDelayed: "delayed", dsnRelayed: "relayed"}
 
 // dsn is one delivery status notification to compose.
 type dsn struct {
@@ -49,10 +52,11 @@ func (d *dsn) full() bool {
 func (d *dsn) write(w io.Writer, orig io.Reader) error {
 	bw := bufio.NewWriter(w)
 	mw := multipart.NewWriter(bw)
-	subject := "Undelivered Mail Returned to Sender"
-	if d.kind == dsnDelayed {
-		subject = "Delayed Mail (still being retried)"
-	}
+	subject := map[dsnKind]string{
+		dsnFailed:  "Undelivered Mail Returned to Sender",
+		dsnDelayed: "Delayed Mail (still being retried)",
+		dsnRelayed: "Successful Mail Delivery Report (relayed)",
+	}[d.kind]
 	fmt.Fprintf(bw, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", d.hostname)
 	fmt.Fprintf(bw, "To: <%s>\r\n", d.env.From)
 	fmt.Fprintf(bw, "Subject: %s\r\n", subject)
@@ -87,11 +91,15 @@ func (d *dsn) human(mw *multipart.Writer) error {
 		return err
 	}
 	fmt.Fprintf(p, "This is the mail system at host %s.\r\n\r\n", d.hostname)
-	if d.kind == dsnDelayed {
+	switch d.kind {
+	case dsnDelayed:
 		fmt.Fprintf(p, "Your message (queue ID %s) could not be delivered yet to the recipients\r\n", d.env.ID)
 		fmt.Fprintf(p, "below. It will be retried until %s. You do not need to resend it.\r\n\r\n",
 			d.retryEnd.Format(time.RFC1123Z))
-	} else {
+	case dsnRelayed:
+		fmt.Fprintf(p, "Your message (queue ID %s) was relayed to the recipients below, to a\r\n", d.env.ID)
+		fmt.Fprintf(p, "system that does not report delivery status; no further notice will come.\r\n\r\n")
+	default:
 		fmt.Fprintf(p, "Your message (queue ID %s) could not be delivered to the recipients\r\n", d.env.ID)
 		fmt.Fprintf(p, "below. This is a permanent error; it will not be retried.\r\n\r\n")
 	}
@@ -119,10 +127,7 @@ func (d *dsn) status(mw *multipart.Writer) error {
 			typ, addr, _ := strings.Cut(r.ORCPT, ";")
 			fmt.Fprintf(p, "Original-Recipient: %s; %s\r\n", typ, oneLine(addr))
 		}
-		action, code := "failed", "5.0.0"
-		if d.kind == dsnDelayed {
-			action, code = "delayed", "4.0.0"
-		}
+		action, code := dsnActions[d.kind], map[dsnKind]string{dsnFailed: "5.0.0", dsnDelayed: "4.0.0", dsnRelayed: "2.0.0"}[d.kind]
 		if c := statusCode(r.LastReply); c != "" {
 			code = c
 		}

@@ -330,3 +330,30 @@ func TestStalePooledConnection(t *testing.T) {
 		t.Error("the stale connection was counted as a failed attempt")
 	}
 }
+
+// NOTIFY=SUCCESS: a next hop with DSN gets the parameter and reports
+// itself; one without gets the message and we send a "relayed" DSN.
+func TestNotifySuccessRelayed(t *testing.T) {
+	for _, hopDSN := range []bool{true, false} {
+		t.Run(map[bool]string{true: "hop offers DSN", false: "hop without DSN"}[hopDSN], func(t *testing.T) {
+			down := newPeer(t, func(p *peer) { p.srv.EnableDSN = hopDSN })
+			home := newPeer(t)
+			cfg := baseConfig(t)
+			cfg.Routes = []config.Route{mkRoute([]string{"local.test"}, home.addr), mkRoute([]string{"*"}, down.addr)}
+			w := newWorld(t, cfg)
+			w.enqueue("u@local.test", []string{"x@d.test"}, localSender, plainBody, func(e *queue.Envelope) {
+				e.Rcpts[0].Notify = []string{"SUCCESS"}
+			})
+			w.start()
+			w.waitFor("delivery", func() bool { return len(down.messages()) == 1 && w.queueEmpty() })
+			if hopDSN {
+				if n := len(home.messages()); n != 0 {
+					t.Errorf("%d DSNs from us although the next hop does DSN", n)
+				}
+				return
+			}
+			w.waitFor("the relayed DSN", func() bool { return len(home.messages()) == 1 })
+			parseDSN(t, home.messages()[0]).want(t, "Action: relayed", "Status: 2.0.0", "Final-Recipient: rfc822; x@d.test")
+		})
+	}
+}

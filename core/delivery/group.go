@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 
@@ -15,6 +16,7 @@ type outcome struct {
 	ok    bool   // delivered
 	hop   string // host[ip:port], "" if no connection was made
 	tls   bool
+	dsn   bool // the next hop offered DSN: it reports success itself
 }
 
 // group is the recipients of one message that go to one destination.
@@ -47,7 +49,12 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 	}
 	var last *smtpc.Reply
 	for _, h := range hops {
-		c, err := m.connect(ctx, s, g.rt, g.key, h)
+		c, err := m.connect(ctx, s, g.rt, g.key, h, false)
+		var te *tlsError
+		if err != nil && errors.As(err, &te) && g.rt.tls == tlsOpportunistic {
+			m.log.Warn("delivery: STARTTLS failed, trying again without TLS", "queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "err", err)
+			c, err = m.connect(ctx, s, g.rt, g.key, h, true)
+		}
 		if err != nil {
 			last = connReply(h, err)
 			m.log.Debug("delivery: next hop failed", "queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "reply", last.String())
@@ -118,7 +125,7 @@ func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue
 func outcomes(res *smtpc.Result, err error, interrupted bool, c *conn) []outcome {
 	out := make([]outcome, len(res.Rcpts))
 	for i, rr := range res.Rcpts {
-		o := outcome{hop: c.hop(), tls: c.tls}
+		o := outcome{hop: c.hop(), tls: c.tls, dsn: c.dsn}
 		switch {
 		case res.Delivered(i):
 			o.ok, o.reply = true, res.Data

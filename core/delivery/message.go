@@ -30,7 +30,7 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 	wg.Wait()
 	now := m.d.Now()
 	interrupted := false
-	var failed []*queue.Recipient
+	var failed, relayed []*queue.Recipient
 	for i, g := range groups {
 		for j, r := range g.rcpts {
 			o := results[i][j]
@@ -38,14 +38,21 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 			if m.apply(env, r, o, now) {
 				failed = append(failed, r)
 			}
+			if o.ok && !o.dsn && wants(r, "SUCCESS") {
+				relayed = append(relayed, r)
+			}
 			m.logAttempt(env, r, o, start, now)
 		}
 	}
 	if !interrupted {
 		env.Attempts++
 	}
-	failed = append(failed, m.schedule(s, env, now, interrupted)...)
-	m.notify(s, env, failed, now, l.Open)
+	expired := m.schedule(s, env, now, interrupted)
+	for _, r := range expired {
+		m.log.Info("delivery", "queue_id", env.ID, "rcpt", r.Addr, "reply", r.LastReply, "status", "expired",
+			"delay", now.Sub(env.Received).Round(time.Millisecond).String(), "attempts", r.Attempts)
+	}
+	m.notify(s, env, append(failed, expired...), relayed, now, l.Open)
 	if err := l.Update(env); err != nil {
 		m.log.Error("delivery: cannot record delivery state; the message stays queued and may be sent again",
 			"queue_id", env.ID, "err", err)

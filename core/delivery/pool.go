@@ -24,6 +24,8 @@ type conn struct {
 	host  string // the next hop's name (MX host or route host)
 	addr  string // ip:port
 	tls   bool
+	plain bool // opportunistic route, TLS skipped after a failed handshake
+	dsn   bool // the next hop offers DSN (RFC 3461)
 	uses  int
 	since time.Time // idle since
 }

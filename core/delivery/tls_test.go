@@ -83,3 +83,19 @@ func TestMXOverIPv6(t *testing.T) {
 		t.Errorf("log does not show the IPv6 hop")
 	}
 }
+
+// Opportunistic TLS whose handshake fails goes again in clear (the hop
+// only offered TLS 1.0 here, below our minimum); required TLS would not.
+func TestOpportunisticFallsBackToClear(t *testing.T) {
+	cert, _ := testCert(t, "relay.test")
+	p := newPeer(t, withTLS(cert), func(p *peer) { p.srv.TLSConfig.MaxVersion = tls.VersionTLS10 })
+	cfg := baseConfig(t)
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, p.addr, func(r *config.Route) { r.TLS = "opportunistic" })}
+	w := newWorld(t, cfg)
+	w.enqueue("u@local.test", []string{"x@d.test"}, localSender, plainBody)
+	w.start()
+	w.waitFor("delivery in clear", func() bool { return len(p.messages()) == 1 && w.queueEmpty() })
+	if p.messages()[0].tls || !strings.Contains(w.logs.String(), "STARTTLS failed, trying again without TLS") {
+		t.Error("no fallback to clear text seen")
+	}
+}
