@@ -100,6 +100,7 @@ type lease struct {
 	e     *entry
 	f     *os.File // the .msg, flocked: closing it ends the lease
 	lay   layout
+	due   time.Time // NextAttempt on disk when leased: Release keeps it, whatever the caller did to env
 	env   *Envelope
 	mu    sync.Mutex
 	ended bool
@@ -148,7 +149,7 @@ func (l *lease) Release() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.ended {
-		l.end(l.env.NextAttempt, false)
+		l.end(l.due, false)
 	}
 	return nil
 }

@@ -247,3 +247,20 @@ func TestEntriesShowLeasesAndLen(t *testing.T) {
 		t.Fatalf("listing disturbed leasing: %v", err)
 	}
 }
+
+// Release after a failed or skipped Update keeps the schedule on disk, not
+// whatever the caller wrote into the envelope meanwhile.
+func TestReleaseIgnoresEnvelopeChanges(t *testing.T) {
+	c := newClock()
+	d := openDir(t, t.TempDir(), c)
+	commit(t, d, testEnv("a@x.test"), "", "m")
+	l, err := d.Lease(c.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.Envelope().NextAttempt = c.Now().Add(time.Hour)
+	l.Release()
+	if !d.NextDue().Equal(c.Now()) {
+		t.Fatalf("NextDue = %v after Release, want %v", d.NextDue(), c.Now())
+	}
+}

@@ -69,7 +69,7 @@ func (d *Dir) tryLease(e *entry) (*lease, error) {
 		f.Close()
 		return nil, err
 	}
-	l := &lease{d: d, e: e, f: f, lay: lay, env: env}
+	l := &lease{d: d, e: e, f: f, lay: lay, env: env, due: env.NextAttempt}
 	if env.NextAttempt.After(e.next) {
 		f.Close()
 		return l, errNotDue
@@ -211,5 +211,5 @@ func (d *Dir) LeaseID(id string) (Lease, error) {
 		heap.Remove(&d.due, e.pos)
 	}
 	e.leased = true
-	return &lease{d: d, e: e, f: f, lay: lay, env: env}, nil
+	return &lease{d: d, e: e, f: f, lay: lay, env: env, due: env.NextAttempt}, nil
 }
