@@ -1,0 +1,206 @@
+package antivirus
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// script writes an executable shell script standing in for a scanner.
+func script(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "scanner.sh")
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCommand(t *testing.T) {
+	tests := []struct {
+		name    string
+		body    string
+		verdict sdk.Verdict
+		virus   string
+		errText string
+	}{
+		{"clean", `grep -q "Subject: test" "$1" && exit 0; exit 2`, sdk.VerdictPass, "", ""},
+		{"infected clamscan style", `echo "$1: Win.Test.Dropper FOUND"; exit 1`, sdk.VerdictFail, "Win.Test.Dropper", ""},
+		{"infected other output", `echo "W32/Virus detected"; exit 1`, sdk.VerdictFail, "W32/Virus detected", ""},
+		{"error status", `echo "cannot read database" >&2; exit 2`, "", "", "cannot read database"},
+		{"timeout", `sleep 5`, "", "", "deadline"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := map[string]any{"command": []any{script(t, tc.body), "{file}"}, "timeout": "500ms", "temp_dir": t.TempDir()}
+			res, err := scanWith(t, cfg, plain([]byte("hello")))
+			if tc.errText != "" {
+				if !errors.Is(err, ErrScan) || !strings.Contains(err.Error(), tc.errText) {
+					t.Errorf("error %v, want one mentioning %q", err, tc.errText)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Verdict != tc.verdict || res.Attrs["virus"] != tc.virus {
+				t.Errorf("verdict %s virus %q, want %s %q", res.Verdict, res.Attrs["virus"], tc.verdict, tc.virus)
+			}
+			if entries, _ := os.ReadDir(cfg["temp_dir"].(string)); len(entries) != 0 {
+				t.Errorf("temporary file left behind: %v", entries)
+			}
+		})
+	}
+}
+
+// fakeClamd is an in-process server on 127.0.0.1:0 that reads up to
+// readLimit bytes, answers reply and closes: enough to script the replies
+// real clamd gives, including the reply before a reset.
+func fakeClamd(t *testing.T, readLimit int64, reply string, delay time.Duration) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.CopyN(io.Discard, c, readLimit)
+				time.Sleep(delay)
+				c.Write([]byte(reply))
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+func TestClamdReplies(t *testing.T) {
+	big := plain(bytes.Repeat([]byte("x"), 4<<20))
+	tests := []struct {
+		name     string
+		limit    int64 // > 0: the server stops reading after limit bytes and answers
+		reply    string
+		delay    time.Duration
+		msg      []byte
+		virus    string
+		errMatch string
+	}{
+		{"ok", 0, "stream: OK\x00", 0, nil, "", ""},
+		{"found", 0, "stream: Eicar-Sig FOUND\x00", 0, nil, "Eicar-Sig", ""},
+		{"error", 0, "stream: Can't allocate memory ERROR\x00", 0, nil, "", "allocate"},
+		{"size limit then close", 64 << 10, "INSTREAM size limit exceeded. ERROR\x00", 0, big, "", "size limit"},
+		{"no reply", 0, "", 0, nil, "", "reply"},
+		{"slow", 0, "stream: OK\x00", 3 * time.Second, nil, "", "timeout"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := fakeClamdExact(t, tc.reply, tc.delay)
+			if tc.limit > 0 {
+				addr = fakeClamd(t, tc.limit, tc.reply, tc.delay)
+			}
+			msg := tc.msg
+			if msg == nil {
+				msg = plain([]byte("hello"))
+			}
+			res, err := scanWith(t, map[string]any{"clamd": "tcp:" + addr, "timeout": "1s"}, msg)
+			if tc.errMatch != "" {
+				if !errors.Is(err, ErrScan) || !strings.Contains(err.Error(), tc.errMatch) {
+					t.Errorf("error %v, want one mentioning %q", err, tc.errMatch)
+				}
+				return
+			}
+			if err != nil || res.Attrs["virus"] != tc.virus {
+				t.Errorf("result %+v error %v, want virus %q", res, err, tc.virus)
+			}
+		})
+	}
+}
+
+// fakeClamdExact reads the INSTREAM protocol to its zero-length terminator
+// before answering, as clamd does.
+func fakeClamdExact(t *testing.T, reply string, delay time.Duration) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				cmd := make([]byte, len("zINSTREAM\x00"))
+				if _, err := io.ReadFull(c, cmd); err != nil || string(cmd) != "zINSTREAM\x00" {
+					return
+				}
+				for {
+					var n [4]byte
+					if _, err := io.ReadFull(c, n[:]); err != nil {
+						return
+					}
+					size := int64(n[0])<<24 | int64(n[1])<<16 | int64(n[2])<<8 | int64(n[3])
+					if size == 0 {
+						break
+					}
+					io.CopyN(io.Discard, c, size)
+				}
+				time.Sleep(delay)
+				c.Write([]byte(reply))
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+func TestConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  map[string]any
+		want string
+	}{
+		{"none", map[string]any{}, "exactly one"},
+		{"both", map[string]any{"clamd": "/s", "command": []any{"x", "{file}"}}, "exactly one"},
+		{"no placeholder", map[string]any{"command": []any{"x"}}, "{file}"},
+		{"unknown key", map[string]any{"clamd": "/s", "sock": "x"}, "sock"},
+		{"bad chunk", map[string]any{"clamd": "/s", "chunk_size": 10}, "chunk_size"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := New().Configure(context.Background(), sdk.Env{}, tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+	addrs := map[string][2]string{
+		"/run/clamd.ctl":      {"unix", "/run/clamd.ctl"},
+		"unix:/run/clamd.ctl": {"unix", "/run/clamd.ctl"},
+		"tcp:127.0.0.1:3310":  {"tcp", "127.0.0.1:3310"},
+		"127.0.0.1:3310":      {"tcp", "127.0.0.1:3310"},
+		"clamd.sock":          {"unix", "/etc/portcullis/clamd.sock"},
+	}
+	for in, want := range addrs {
+		if n, a := clamdAddress(in, "/etc/portcullis"); n != want[0] || a != want[1] {
+			t.Errorf("clamdAddress(%q) = %s %s, want %v", in, n, a, want)
+		}
+	}
+}

@@ -1,0 +1,85 @@
+package antivirus
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// command runs an external scanner on a temporary copy of the message.
+type command struct {
+	argv    []string // with "{file}" placeholders
+	tempDir string
+}
+
+// foundRe picks the virus name out of "path: NAME FOUND" (clamscan, clamdscan
+// and scanners that imitate them).
+var foundRe = regexp.MustCompile(`:\s*(\S.*?)\s+FOUND`)
+
+func (c *command) scan(ctx context.Context, r io.Reader) (string, error) {
+	f, err := os.CreateTemp(c.tempDir, "portcullis-scan-*.eml")
+	if err != nil {
+		return "", fmt.Errorf("%w: temporary file: %v", ErrScan, err)
+	}
+	defer os.Remove(f.Name())
+	_, err = io.Copy(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w: temporary file: %v", ErrScan, err)
+	}
+	args := make([]string, len(c.argv))
+	for i, a := range c.argv {
+		args[i] = strings.ReplaceAll(a, "{file}", f.Name())
+	}
+	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	killGroup(cmd) // a scanner that is a script must not leave its children running
+	cmd.WaitDelay = 2 * time.Second
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err = cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return "", nil
+	case ctx.Err() != nil:
+		return "", fmt.Errorf("%w: %s: %v", ErrScan, args[0], ctx.Err())
+	case errors.As(err, &exit) && exit.ExitCode() == 1:
+		return virusName(out.String()), nil
+	default:
+		return "", fmt.Errorf("%w: %s: %v: %s", ErrScan, args[0], err, firstLine(out.String()))
+	}
+}
+
+// virusName reads the scanner's output.
+func virusName(out string) string {
+	if m := foundRe.FindStringSubmatch(out); m != nil {
+		return m[1]
+	}
+	if l := firstLine(out); l != "" {
+		return l
+	}
+	return "unknown"
+}
+
+func firstLine(s string) string {
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		if l := strings.TrimSpace(sc.Text()); l != "" {
+			if len(l) > 200 {
+				l = l[:200]
+			}
+			return l
+		}
+	}
+	return ""
+}
