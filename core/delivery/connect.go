@@ -54,7 +54,13 @@ func (m *Manager) hops(ctx context.Context, rt *route, domain string) ([]hop, *s
 		}
 	}
 	if len(out) == 0 {
-		return nil, dnsReply(names[0], lastErr)
+		r := dnsReply(names[0], lastErr)
+		if !rt.mx && r.Permanent() {
+			// A configured next hop that does not resolve is our mistake
+			// (or its DNS's), not the recipient's: keep the mail.
+			r = smtpc.NewReply(451, "4.4.4", "next hop %s does not resolve: %s", rt.host, r.Text())
+		}
+		return nil, r
 	}
 	return out, nil
 }

@@ -87,19 +87,19 @@ func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue
 	c.uses++
 	mailParams, rcpts, refuse := params(c.c, env, g.rcpts)
 	if refuse != nil {
-		m.pool.put(c, g.rt.concurrency, m.d.Now())
+		m.keep(s, c, g.rt.concurrency)
 		return fill(len(g.rcpts), outcome{reply: refuse, hop: c.hop(), tls: c.tls}), false
 	}
 	body, err := open()
 	if err != nil {
-		m.pool.put(c, g.rt.concurrency, m.d.Now())
+		m.keep(s, c, g.rt.concurrency)
 		return fill(len(g.rcpts), outcome{reply: smtpc.NewReply(451, "4.3.0", "cannot read spooled message")}), false
 	}
 	defer body.Close()
 	var r io.Reader = body
 	if m.d.Signer != nil {
 		if r, err = m.d.Signer.Sign(env, body); err != nil {
-			m.pool.put(c, g.rt.concurrency, m.d.Now())
+			m.keep(s, c, g.rt.concurrency)
 			return fill(len(g.rcpts), outcome{reply: smtpc.NewReply(451, "4.3.0", "signing failed")}), false
 		}
 	}
@@ -115,7 +115,7 @@ func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue
 			return nil, true
 		}
 	} else {
-		m.pool.put(c, g.rt.concurrency, m.d.Now())
+		m.keep(s, c, g.rt.concurrency)
 	}
 	return outcomes(res, err, interrupted, c), false
 }
@@ -202,4 +202,14 @@ func xtext(s string) string {
 		b.WriteByte(c)
 	}
 	return b.String()
+}
+
+// keep pools c for the next message, unless the config changed since it
+// was set up (routes, TLS or credentials may differ now).
+func (m *Manager) keep(s *settings, c *conn, limit int) {
+	if s != m.set.Load() {
+		go c.c.Quit()
+		return
+	}
+	m.pool.put(c, limit, m.d.Now())
 }

@@ -260,3 +260,26 @@ func TestStopKeepsInterruptedMessage(t *testing.T) {
 		t.Errorf("lease not given back: %v", err)
 	}
 }
+
+// A configured next hop whose name does not resolve defers the mail (our
+// configuration problem); a recipient domain that does not exist bounces.
+func TestUnresolvableHops(t *testing.T) {
+	home := newPeer(t)
+	cfg := baseConfig(t)
+	cfg.Routes = []config.Route{
+		mkRoute([]string{"local.test"}, home.addr),
+		mkRoute([]string{"typo.test"}, "smarthost.typo.test:587"),
+		mkRoute([]string{"*"}, "mx"),
+	}
+	w := newWorld(t, cfg)
+	id := w.enqueue("u@local.test", []string{"x@typo.test", "y@nxdomain.test"}, localSender, plainBody)
+	w.start()
+	w.waitFor("the DSN for nxdomain.test", func() bool { return len(home.messages()) == 1 && w.get(id).Attempts >= 1 })
+	for _, r := range w.get(id).Rcpts {
+		want := map[string]queue.RcptStatus{"x@typo.test": queue.RcptPending, "y@nxdomain.test": queue.RcptFailed}[r.Addr]
+		if r.Status != want {
+			t.Errorf("%s: %s (%s), want %s", r.Addr, r.Status, r.LastReply, want)
+		}
+	}
+	parseDSN(t, home.messages()[0]).want(t, "Status: 5.1.2", "y@nxdomain.test")
+}
