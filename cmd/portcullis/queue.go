@@ -81,10 +81,34 @@ var verbs = map[string]map[string]int{
 	"quarantine": {"list": 0, "show": 1, "release": 1, "delete": 1},
 }
 
-// openSpool parses "VERB [ID] [-c FILE] [--flag]" (options anywhere, as
-// admins type them), loads the config and opens the command's directory.
-// On failure it returns nil and the exit status.
+// openSpool parses the arguments, loads the config and opens the
+// command's directory. On failure it returns nil and the exit status.
 func openSpool(name, usage string, args []string, stderr io.Writer, boolFlags ...string) (*spoolCmd, int) {
+	sc, path, st := parseSpool(name, usage, args, stderr, boolFlags)
+	if sc == nil {
+		return nil, st
+	}
+	cfg, err := loadConfig(path)
+	if err != nil {
+		printConfigError(stderr, err)
+		return nil, exitFailed
+	}
+	dir := cfg.Queue.Dir
+	if name == "quarantine" {
+		dir = cfg.Queue.Quarantine
+	}
+	if sc.store, err = openDir(dir, stderr); err != nil {
+		fmt.Fprintf(stderr, "portcullis %s: %v\n", name, err)
+		return nil, exitFailed
+	}
+	sc.cfg = cfg
+	return sc, -1
+}
+
+// parseSpool parses "VERB [ID] [-c FILE] [--flag]", options anywhere (as
+// admins type them). It returns the command and the config path, or nil
+// and the exit status.
+func parseSpool(name, usage string, args []string, stderr io.Writer, boolFlags []string) (*spoolCmd, string, int) {
 	fs := newFlagSet(name, stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, usage) }
 	path := addConfigFlag(fs)
@@ -94,44 +118,29 @@ func openSpool(name, usage string, args []string, stderr io.Writer, boolFlags ..
 	}
 	pos, st := parseInterleaved(fs, args)
 	if st >= 0 {
-		return nil, st
+		return nil, "", st
 	}
 	if len(pos) == 0 {
 		fmt.Fprintln(stderr, usage)
-		return nil, exitUsage
+		return nil, "", exitUsage
 	}
 	n, ok := verbs[name][pos[0]]
 	if !ok || len(pos)-1 > max(n, 1) || (n == 1 && len(pos) != 2) || (n == 0 && len(pos) != 1) {
 		fmt.Fprintf(stderr, "portcullis %s: bad usage: %s\n%s\n", name, strings.Join(pos, " "), usage)
-		return nil, exitUsage
+		return nil, "", exitUsage
 	}
-	if v := bools["json"]; v != nil && *v && pos[0] != "list" {
-		fmt.Fprintf(stderr, "portcullis %s: --json goes with list\n%s\n", name, usage)
-		return nil, exitUsage
-	}
-	cfg, err := loadConfig(*path)
-	if err != nil {
-		printConfigError(stderr, err)
-		return nil, exitFailed
-	}
-	dir := cfg.Queue.Dir
-	if name == "quarantine" {
-		dir = cfg.Queue.Quarantine
-	}
-	store, err := openDir(dir, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "portcullis %s: %v\n", name, err)
-		return nil, exitFailed
-	}
-	sc := &spoolCmd{name: name, verb: pos[0], cfg: cfg, store: store, stderr: stderr,
-		now: time.Now(), flags: map[string]bool{}}
+	sc := &spoolCmd{name: name, verb: pos[0], stderr: stderr, now: time.Now(), flags: map[string]bool{}}
 	if len(pos) > 1 {
 		sc.id = pos[1]
 	}
 	for b, v := range bools {
 		sc.flags[b] = *v
 	}
-	return sc, -1
+	if sc.flags["json"] && sc.verb != "list" {
+		fmt.Fprintf(stderr, "portcullis %s: --json goes with list\n%s\n", name, usage)
+		return nil, "", exitUsage
+	}
+	return sc, *path, -1
 }
 
 // openDir opens a spool directory for a one-shot command: no watching, and
