@@ -1,15 +1,3 @@
-// Package sdk is the only public API of Portcullis for stage authors.
-//
-// A plugin is an executable that serves one Stage over the versioned plugin
-// protocol (hashicorp/go-plugin over gRPC). Its whole main is one call:
-//
-//	func main() { sdk.Serve(&MyStage{}) }
-//
-// A stage reports facts (a Result: verdict, score, tags, attrs, reason); it
-// never writes SMTP replies. Rules in the gateway turn results into actions.
-//
-// The protocol types (protobuf, gRPC) never appear in this API: they live in
-// sdk/internal and are hidden behind the Go types below.
 package sdk
 
 import (

@@ -43,7 +43,8 @@ func ParseHeader(raw []byte) []sdk.HeaderField {
 		} else {
 			raw = nil
 		}
-		line = bytes.TrimSuffix(line, []byte("\r"))
+		// A bare CR (RFC 5322 forbids it) must not survive into a value.
+		line = bytes.ReplaceAll(bytes.TrimSuffix(line, []byte("\r")), []byte("\r"), []byte(" "))
 		if len(line) == 0 {
 			break
 		}
