@@ -36,6 +36,8 @@ listeners:
 			`F:5:5: listeners[2].name: must not be empty`,
 			`F:5:38: listeners[2].proxy_protocol: needs trusted_proxies (who may claim a client address)`,
 		}},
+		{"same address twice", minimal + "  - {name: b, address: \"127.0.0.1:2525\"}\n",
+			[]string{`F:5:24: listeners[1].address: "127.0.0.1:2525" is used by another listener`}},
 		{"starttls without cert", minimal + "    tls: starttls\n", []string{"F:5:10: listeners[0].tls: starttls needs tls.cert and tls.key"}},
 		{"auth without users", minimal + "    auth: required\n", []string{"F:5:11: listeners[0].auth: required needs relay.users_file"}},
 		{"missing cert files", minimal + "tls: {cert: c.pem, key: k.pem}\n", []string{

@@ -120,7 +120,7 @@ func (v *validator) listeners() {
 	if len(c.Listeners) == 0 {
 		v.errorf(v.at(&c.Listeners), "listeners: at least one listener is needed")
 	}
-	names := map[string]bool{}
+	names, addrs := map[string]bool{}, map[string]bool{}
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		key := fmt.Sprintf("listeners[%d]", i)
@@ -133,7 +133,10 @@ func (v *validator) listeners() {
 		names[l.Name] = true
 		if err := hostPort(l.Address, true); err != nil {
 			v.errorf(v.at(&l.Address, l), "%s.address: %v", key, err)
+		} else if addrs[l.Address] {
+			v.errorf(v.at(&l.Address), "%s.address: %q is used by another listener", key, l.Address)
 		}
+		addrs[l.Address] = true
 		if v.oneOf(&l.TLS, key+".tls", "none", "starttls", "implicit") && l.TLS != "none" &&
 			(c.TLS.Cert == "" || c.TLS.Key == "") {
 			v.errorf(v.at(&l.TLS), "%s.tls: %s needs tls.cert and tls.key", key, l.TLS)
