@@ -100,27 +100,31 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 }
 
 // startPipeline loads cfg's rule files, starts their plugins as `run` does
-// and binds them into an Engine. close stops the plugins.
+// and binds them into an Engine. closeFn stops the plugins.
 func startPipeline(ctx context.Context, cfg *config.Config, logger *slog.Logger) (eng *pipeline.Engine, closeFn func(), err error) {
-	set, err := loadRules(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
 	self, err := os.Executable()
 	if err != nil {
 		return nil, nil, err
 	}
 	host := pluginhost.New(pluginhost.Options{Self: self, IsBuiltin: isBuiltin, Logger: logger})
-	specs := make([]pluginhost.Spec, len(set.Stages))
-	for i, st := range set.Stages {
-		specs[i] = pluginhost.Spec{Name: st.Name, Plugin: st.Plugin, Config: st.Config, Env: sdk.Env{
-			StageName: st.Name, Hostname: cfg.Hostname, StatePath: sdk.StageStatePath(cfg.State.Path, st.Name),
-			RedisURL: cfg.State.Redis, DNSServers: cfg.DNS.Servers, ConfigDir: cfg.Dir,
-		}}
-	}
-	if err := host.Load(ctx, specs); err != nil {
+	eng, err = loadPipeline(ctx, host, cfg, logger)
+	if err != nil {
 		host.Close()
 		return nil, nil, err
+	}
+	return eng, host.Close, nil
+}
+
+// loadPipeline loads cfg's rule files, (re)loads their stages into host
+// (Host.Load keeps the processes of unchanged stages, so a daemon can call
+// this at every reload with one host) and binds them into an Engine.
+func loadPipeline(ctx context.Context, host *pluginhost.Host, cfg *config.Config, logger *slog.Logger) (*pipeline.Engine, error) {
+	set, err := loadRules(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := host.Load(ctx, stageSpecs(cfg, set)); err != nil {
+		return nil, err
 	}
 	clients := map[string]pipeline.StageClient{}
 	for _, st := range set.Stages {
@@ -128,12 +132,19 @@ func startPipeline(ctx context.Context, cfg *config.Config, logger *slog.Logger)
 			clients[st.Name] = s
 		}
 	}
-	eng, err = pipeline.New(set, clients, logger)
-	if err != nil {
-		host.Close()
-		return nil, nil, err
+	return pipeline.New(set, clients, logger)
+}
+
+// stageSpecs is what the plugin host needs to start set's stages.
+func stageSpecs(cfg *config.Config, set *rules.Set) []pluginhost.Spec {
+	specs := make([]pluginhost.Spec, len(set.Stages))
+	for i, st := range set.Stages {
+		specs[i] = pluginhost.Spec{Name: st.Name, Plugin: st.Plugin, Config: st.Config, Env: sdk.Env{
+			StageName: st.Name, Hostname: cfg.Hostname, StatePath: sdk.StageStatePath(cfg.State.Path, st.Name),
+			RedisURL: cfg.State.Redis, DNSServers: cfg.DNS.Servers, ConfigDir: cfg.Dir,
+		}}
 	}
-	return eng, host.Close, nil
+	return specs
 }
 
 // readMessage reads an .eml file as the spool would hold it: lines end in

@@ -21,10 +21,10 @@ func helloPlugin(t *testing.T) string {
 }
 
 // scanSetup writes a config whose rules act on plugin-hello's facts.
-func scanSetup(t *testing.T) (dir, cfg string) {
-	dir = t.TempDir()
+func scanSetup(t *testing.T) (dir, cfg, plugin string) {
+	dir, plugin = t.TempDir(), helloPlugin(t)
 	rules := `stages:
-  - {name: hello, plugin: ` + helloPlugin(t) + `, timeout: 5s, config: {greeting: hi there}}
+  - {name: hello, plugin: ` + plugin + `, timeout: 5s, config: {greeting: hi there}}
 rules:
   - {name: blocked_ip, when: 'cidr(conn.ip, "203.0.113.0/24")', action: reject}
   - {name: no_abuse, when: 'rcpt startsWith "abuse@"', action: reject, reply: '550 5.1.1 <{{rcpt}}> no such user'}
@@ -35,7 +35,7 @@ rules:
 	writeTestFile(t, filepath.Join(dir, "rules.d/hello.yaml"), rules)
 	cfg = filepath.Join(dir, "portcullis.yaml")
 	writeTestFile(t, cfg, "hostname: mx.example.test\nlisteners: [{name: mx, address: '127.0.0.1:2525'}]\nrelay: {networks: ['127.0.0.0/8']}\ninclude: ['rules.d/*.yaml']\n")
-	return dir, cfg
+	return dir, cfg, plugin
 }
 
 func writeTestFile(t *testing.T, path, text string) string {
@@ -50,7 +50,7 @@ func writeTestFile(t *testing.T, path, text string) string {
 }
 
 func TestScan(t *testing.T) {
-	dir, cfg := scanSetup(t)
+	dir, cfg, _ := scanSetup(t)
 	msg := func(subject string) string {
 		return writeTestFile(t, filepath.Join(dir, strings.Trim(subject, "[]")+".eml"),
 			"From: a@sender.example\nTo: b@example.test\nSubject: "+subject+"\n\nhello body\n")
@@ -110,10 +110,10 @@ func TestScan(t *testing.T) {
 }
 
 func TestScanFailures(t *testing.T) {
-	dir, cfg := scanSetup(t)
+	dir, cfg, plugin := scanSetup(t)
 	msg := writeTestFile(t, filepath.Join(dir, "m.eml"), "Subject: x\n\nbody\n")
 	badPlugin := writeTestFile(t, filepath.Join(dir, "bad.yaml"), "hostname: mx.example.test\nlisteners: [{name: mx, address: '127.0.0.1:2525'}]\n"+
-		"stages: [{name: hello, plugin: "+helloPlugin(t)+", config: {colour: red}}]\n")
+		"stages: [{name: hello, plugin: "+plugin+", config: {colour: red}}]\n")
 	badRules := writeTestFile(t, filepath.Join(dir, "badrules.yaml"), "hostname: mx.example.test\nlisteners: [{name: mx, address: '127.0.0.1:2525'}]\n"+
 		"rules: [{name: x, action: explode}]\n")
 	tests := []struct {
