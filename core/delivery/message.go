@@ -60,7 +60,12 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 	}
 }
 
-// groups splits the pending recipients by destination, in order.
+// maxTxnRcpts caps the recipients of one transaction: RFC 5321 4.5.3.1.8
+// makes servers take at least 100, and many take no more.
+const maxTxnRcpts = 100
+
+// groups splits the pending recipients by destination, in order, at most
+// maxTxnRcpts to a group.
 func (m *Manager) groups(s *settings, env *queue.Envelope) []*group {
 	var out []*group
 	by := map[string]*group{}
@@ -69,7 +74,7 @@ func (m *Manager) groups(s *settings, env *queue.Envelope) []*group {
 		rt := pick(s.routes, s.local, d)
 		key := rt.destKey(d)
 		g := by[key]
-		if g == nil {
+		if g == nil || len(g.rcpts) == maxTxnRcpts {
 			g = &group{key: key, rt: rt, domain: d}
 			by[key] = g
 			out = append(out, g)

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -282,4 +283,32 @@ func TestUnresolvableHops(t *testing.T) {
 		}
 	}
 	parseDSN(t, home.messages()[0]).want(t, "Status: 5.1.2", "y@nxdomain.test")
+}
+
+func TestGroupsSplitByDestinationAndSize(t *testing.T) {
+	s, err := newSettings(&config.Config{Routes: []config.Route{
+		{Domains: []string{"a.test", "b.test"}, NextHop: "10.0.0.5:25"},
+		{Domains: []string{"*"}, NextHop: "mx"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &queue.Envelope{}
+	add := func(n int, domain string) {
+		for i := range n {
+			env.Rcpts = append(env.Rcpts, &queue.Recipient{Addr: fmt.Sprintf("u%d@%s", i, domain), Status: queue.RcptPending})
+		}
+	}
+	add(150, "a.test")
+	add(10, "b.test")
+	add(3, "c.test")
+	add(2, "D.TEST")
+	var got []string
+	for _, g := range (&Manager{}).groups(s, env) {
+		got = append(got, fmt.Sprintf("%s:%d", g.key, len(g.rcpts)))
+	}
+	want := []string{"r0 10.0.0.5:25:100", "r0 10.0.0.5:25:60", "r1 mx c.test:3", "r1 mx d.test:2"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("groups\n got %v\nwant %v", got, want)
+	}
 }
