@@ -204,3 +204,10 @@ func TestConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleConfig: the example's antivirus config is valid.
+func TestExampleConfig(t *testing.T) {
+	if err := New().Configure(context.Background(), sdk.Env{}, exampleConfig(t, "antivirus")); err != nil {
+		t.Error(err)
+	}
+}

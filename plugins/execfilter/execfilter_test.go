@@ -184,3 +184,17 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestExampleConfig: the example's exec stage catches a PE inside a ZIP.
+func TestExampleConfig(t *testing.T) {
+	st := newStage(t, exampleConfig(t, "execfilter"))
+	res := run(t, st, mimeMessage(attach{"a.zip", "application/zip", makeZip(t, zfile{name: "invoice.pdf.exe", data: peBytes()})}))
+	if res.Verdict != sdk.VerdictFail || !slices.Contains(res.Tags, TagInArchive) {
+		t.Errorf("result %+v", res)
+	}
+	rtf := []byte("{\\rtf1{\\object\\objemb ...}}")
+	res = run(t, st, mimeMessage(attach{"a.doc", "application/msword", rtf}))
+	if !slices.Contains(res.Tags, "signature:rtf_ole_exploit") {
+		t.Errorf("signature not matched: %+v", res)
+	}
+}

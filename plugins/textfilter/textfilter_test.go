@@ -205,3 +205,16 @@ func TestNormalizeAgreesWithFold(t *testing.T) {
 		}
 	}
 }
+
+// TestExampleConfig runs the example rule file's stages on the golden messages.
+func TestExampleConfig(t *testing.T) {
+	text, subject := NewText(), NewSubject()
+	configure(t, text, "testdata", exampleConfig(t, "textfilter"))
+	configure(t, subject, "testdata", exampleConfig(t, "subject"))
+	if res := check(t, subject, message(t, "iso2022jp_subject")); res.Verdict != sdk.VerdictFail {
+		t.Errorf("subject stage on the ISO-2022-JP subject: %+v", res)
+	}
+	if res := check(t, text, message(t, "clean")); res.Verdict != sdk.VerdictPass {
+		t.Errorf("text stage on a clean message: %+v", res)
+	}
+}
