@@ -97,6 +97,10 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 		return accepted(d.ID())
 	case pipeline.Quarantine:
 		store = s.gc.srv.d.Quarantine
+		if store == nil {
+			// Never deliver what a rule wanted held.
+			return toSMTP(log, smtperr.Wrap(errors.New("no quarantine store"), 451, "4.3.0", "Temporary local problem, try again later"))
+		}
 		env.Reason, env.Tags, env.Results = dec.Reason, dec.Tags, resultSummary(dec.Results)
 	}
 	id, err := s.commit(log, store, d, env, dec, recvLen)

@@ -56,9 +56,6 @@ func (s *Server) newGeneration(d Deps) (*generation, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	if d.Quarantine == nil {
-		d.Quarantine = d.Queue
-	}
 	tc, err := loadTLS(d.Config)
 	if err != nil {
 		return nil, err
