@@ -6,7 +6,9 @@ import (
 	"io"
 	"io/fs"
 
+	"github.com/portcullis-mta/portcullis/core/auth"
 	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/policy"
 )
 
 // extraChecks run after the config loads cleanly; each returns every
@@ -49,7 +51,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	problems := 0
-	for _, check := range extraChecks {
+	for _, check := range append([]func(*config.Config) []error{checkListFiles}, extraChecks...) {
 		for _, err := range check(cfg) {
 			fmt.Fprintln(stdout, err) // checks format their own positions
 			problems++
@@ -68,4 +70,19 @@ func displayName(path string) string {
 		return embeddedConfigName
 	}
 	return path
+}
+
+// checkListFiles reads the users and recipients files as the daemon will,
+// so that a bad line shows here ("file:line:1: message") rather than at start.
+func checkListFiles(cfg *config.Config) []error {
+	var errs []error
+	if cfg.Relay.UsersFile != "" {
+		if _, err := auth.LoadUsers(cfg.Relay.UsersFile); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if _, err := policy.New(cfg, nil); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
 }

@@ -54,6 +54,21 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+func TestCheckListFiles(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "users.txt"), []byte("alice:{plain}x\nbob:$apr1$a$b\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "rcpts.txt"), []byte("# ok\nnot an address\n"), 0o600)
+	cfg := filepath.Join(dir, "p.yaml")
+	os.WriteFile(cfg, []byte("hostname: a.test\nlisteners: [{name: a, address: ':25'}]\n"+
+		"relay: {domains: [a.test], users_file: users.txt, recipients: rcpts.txt}\n"), 0o644)
+	code, out, _ := run("check", "-c", cfg)
+	want := filepath.Join(dir, "users.txt") + ":2:1: user \"bob\": not a bcrypt hash (make one with htpasswd -nbB) or {plain}secret\n" +
+		filepath.Join(dir, "rcpts.txt") + ":2:1: invalid address \"not an address\"\n"
+	if code != 1 || out != want {
+		t.Errorf("got %d %q, want 1 %q", code, out, want)
+	}
+}
+
 func TestCheckRunsExtraChecks(t *testing.T) {
 	saved := extraChecks
 	t.Cleanup(func() { extraChecks = saved })

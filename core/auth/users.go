@@ -92,10 +92,10 @@ func readUsers(path string) (*userSet, error) {
 		name, secret, ok := strings.Cut(line, ":")
 		e, c, err := parseEntry(name, secret, ok)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d: %v", path, n, err)
+			return nil, fmt.Errorf("%s:%d:1: %v", path, n, err)
 		}
 		if _, dup := set.users[name]; dup {
-			return nil, fmt.Errorf("%s:%d: user %q listed twice", path, n, name)
+			return nil, fmt.Errorf("%s:%d:1: user %q listed twice", path, n, name)
 		}
 		set.users[name] = e
 		cost = max(cost, c)

@@ -86,13 +86,13 @@ func TestUnknownUserCostsBcrypt(t *testing.T) {
 
 func TestBadUsersFiles(t *testing.T) {
 	cases := []struct{ name, content, want string }{
-		{"apr1", "u:$apr1$abc$def\n", "f:1: user \"u\": not a bcrypt hash"},
-		{"sha", "# c\nu:{SHA}abc=\n", "f:2: user \"u\": not a bcrypt hash"},
-		{"no colon", "alice\n", "f:1: want name:hash"},
-		{"empty name", ":{plain}x\n", "f:1: want name:hash"},
-		{"space in name", "a b:{plain}x\n", "f:1: want name:hash"},
-		{"empty plain", "u:{plain}\n", "f:1: user \"u\": empty {plain} secret"},
-		{"duplicate", "u:{plain}a\nu:{plain}b\n", "f:2: user \"u\" listed twice"},
+		{"apr1", "u:$apr1$abc$def\n", "f:1:1: user \"u\": not a bcrypt hash"},
+		{"sha", "# c\nu:{SHA}abc=\n", "f:2:1: user \"u\": not a bcrypt hash"},
+		{"no colon", "alice\n", "f:1:1: want name:hash"},
+		{"empty name", ":{plain}x\n", "f:1:1: want name:hash"},
+		{"space in name", "a b:{plain}x\n", "f:1:1: want name:hash"},
+		{"empty plain", "u:{plain}\n", "f:1:1: user \"u\": empty {plain} secret"},
+		{"duplicate", "u:{plain}a\nu:{plain}b\n", "f:2:1: user \"u\" listed twice"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

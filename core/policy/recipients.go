@@ -71,14 +71,14 @@ func readRecipients(path string) (*recipientSet, error) {
 		if d, ok := strings.CutPrefix(line, "@"); ok {
 			dom, err := parseDomain(d)
 			if err != nil {
-				return nil, fmt.Errorf("%s:%d: %v", path, n, err)
+				return nil, fmt.Errorf("%s:%d:1: %v", path, n, err)
 			}
 			set.domains[dom] = true
 			continue
 		}
 		a, err := ParsePath(line)
 		if err != nil || a.IsNull() {
-			return nil, fmt.Errorf("%s:%d: invalid address %q", path, n, line)
+			return nil, fmt.Errorf("%s:%d:1: invalid address %q", path, n, line)
 		}
 		set.addrs[key(a)] = true
 	}

@@ -74,7 +74,7 @@ func TestRecipients(t *testing.T) {
 	if n := strings.Count(logs.String(), "reload failed"); n != 1 {
 		t.Errorf("%d failure log lines, want 1: %s", n, logs.String())
 	}
-	if !strings.Contains(logs.String(), "recipients.txt:2: invalid address") {
+	if !strings.Contains(logs.String(), "recipients.txt:2:1: invalid address") {
 		t.Errorf("failure log lacks file:line: %s", logs.String())
 	}
 
@@ -89,7 +89,7 @@ func TestRecipientsBadAtStart(t *testing.T) {
 	os.WriteFile(path, []byte("ok@example.test\n@bad..domain\n"), 0o644)
 	cfg := testPolicyConfig(t)
 	cfg.Relay.Recipients = path
-	if _, err := New(cfg, nil); err == nil || !strings.Contains(err.Error(), "r.txt:2:") {
+	if _, err := New(cfg, nil); err == nil || !strings.Contains(err.Error(), "r.txt:2:1: ") {
 		t.Errorf("New with a bad recipients file: %v", err)
 	}
 }
