@@ -79,6 +79,16 @@ func (l *loader) str(src *source, v *yaml.Node, what string) (string, bool) {
 	return v.Value, true
 }
 
+// nonEmpty reports whether v is a non-blank string, reporting it if not.
+func (l *loader) nonEmpty(src *source, v *yaml.Node, what string) bool {
+	s, ok := l.str(src, v, what)
+	if ok && strings.TrimSpace(s) == "" {
+		l.problem(src.at(v), "%s is empty (leave the key out to match always)", what)
+		return false
+	}
+	return ok
+}
+
 // parseFile parses the top level of one rule file.
 func (l *loader) parseFile(src *source, doc *yaml.Node, dir string) {
 	if doc.Kind == yaml.DocumentNode {
@@ -167,7 +177,7 @@ func (l *loader) stageField(st *Stage, ss *stageSrc, src *source, k string, v *y
 			}
 		}
 	case "when":
-		if _, ok := l.str(src, v, "when"); ok {
+		if l.nonEmpty(src, v, "when") {
 			ss.when = v
 		}
 	case "config":
@@ -208,7 +218,7 @@ func (l *loader) ruleField(rs *ruleSrc, src *source, k string, v *yaml.Node) {
 	case "name":
 		r.Name, _ = l.str(src, v, "name")
 	case "when":
-		if _, ok := l.str(src, v, "when"); ok {
+		if l.nonEmpty(src, v, "when") {
 			rs.when = v
 		}
 	case "action":
@@ -239,6 +249,9 @@ func (l *loader) ruleField(rs *ruleSrc, src *source, k string, v *yaml.Node) {
 		})
 	case "subject_prefix":
 		r.SubjectPrefix, _ = l.str(src, v, "subject_prefix")
+		if strings.ContainsAny(r.SubjectPrefix, "\r\n\x00") {
+			l.problem(src.at(v), "subject_prefix must be one line")
+		}
 	case "recipients":
 		for _, a := range l.list(src, v, "recipients") {
 			if s, ok := l.str(src, a, "recipient"); ok {
