@@ -114,6 +114,8 @@ func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue
 		if stale && !interrupted && c.uses > 1 {
 			return nil, true
 		}
+	} else if interrupted {
+		c.c.Close() // shutting down: the AfterFunc closed it already
 	} else {
 		m.keep(s, c, g.rt.concurrency)
 	}
