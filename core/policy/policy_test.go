@@ -90,6 +90,7 @@ func TestOpenRelay(t *testing.T) {
 		{"percent hack", "u%" + V + "@" + R, routing("u%" + V + "@" + R), routing("u%" + V + "@" + R)},
 		{"percent hack upper", "U%VICTIM.EXAMPLE@EXAMPLE.TEST", routing("U%VICTIM.EXAMPLE@EXAMPLE.TEST"), routing("U%VICTIM.EXAMPLE@EXAMPLE.TEST")},
 		{"percent hack to literal", "u%" + V + "@[192.0.2.1]", relayDenied("u%" + V + "@[192.0.2.1]"), "ok"},
+		{"quoted percent, no domain", `"u%` + V + `"`, syntax(`"u%` + V + `"`), syntax(`"u%` + V + `"`)},
 		{"bang path", V + "!u", syntax(V + "!u"), syntax(V + "!u")},
 		{"bang path at local", V + "!u@" + R, routing(V + "!u@" + R), routing(V + "!u@" + R)},
 		{"quoted at (unquoted by go-smtp)", "u@" + V + "@" + R, routing("u@" + V + "@" + R), routing("u@" + V + "@" + R)},

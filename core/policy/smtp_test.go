@@ -106,6 +106,7 @@ func TestThroughGoSMTP(t *testing.T) {
 		{"<u%victim.example@[192.0.2.1]>", "554 5.7.1 <u%victim.example@[192.0.2.1]>: Relay access denied"},
 		{"<victim.example!u@example.test>", "553 5.1.3 <victim.example!u@example.test>: Recipient address rejected: routing characters in local part"},
 		{"<victim.example!u>", "501 "}, // go-smtp: no @domain
+		{`<"u%victim.example">`, "501 "},
 		{`<"u@victim.example"@example.test>`, "553 5.1.3 <u@victim.example@example.test>: Recipient address rejected: routing characters in local part"},
 		{`<"u@victim.example">`, "501 "},
 		{"<u@victim.example@example.test>", "553 5.1.3 <u@victim.example@example.test>: Recipient address rejected: routing characters in local part"},
