@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -38,6 +39,8 @@ type Dir struct {
 	due    entryHeap // entries not leased by this Dir, soonest first
 	seq    uint64    // bumped by every change this Dir makes to its index
 	closed bool
+
+	polls, rescans atomic.Int64 // the watcher's work, for tests
 
 	wake chan struct{}
 	stop chan struct{}

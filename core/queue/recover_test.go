@@ -236,3 +236,33 @@ func TestUnreadableMessageRetried(t *testing.T) {
 		t.Fatalf("Lease after the fault cleared: %v", err)
 	}
 }
+
+// Watching costs a stat per poll: an idle queue, a CLI that only opens and
+// lists, and the daemon's own commits and leases never make it rescan; a
+// CLI flush does, once.
+func TestWatchRescansOnlyOnChange(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	daemon := openDir(t, dir, c)
+	id := commit(t, daemon, testEnv("a@x.test"), "", "m")
+	l, _ := daemon.Lease(c.Now())
+	l.Release()
+	cli := openDir(t, dir, c)
+	if _, err := cli.Entries(); err != nil {
+		t.Fatal(err)
+	}
+	start := daemon.polls.Load()
+	waitFor(t, "ten polls", func() bool { return daemon.polls.Load() >= start+10 })
+	if n := daemon.rescans.Load(); n != 0 {
+		t.Fatalf("%d rescans without any change by another process", n)
+	}
+	if err := cli.Flush(id); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the rescan", func() bool { return daemon.rescans.Load() == 1 })
+	start = daemon.polls.Load()
+	waitFor(t, "ten more polls", func() bool { return daemon.polls.Load() >= start+10 })
+	if n := daemon.rescans.Load(); n != 1 {
+		t.Fatalf("%d rescans after one flush", n)
+	}
+}

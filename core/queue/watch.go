@@ -82,8 +82,10 @@ func (d *Dir) watch() {
 			return
 		case <-t.C:
 		}
+		d.polls.Add(1)
 		if m := d.ctlMtime(); !m.Equal(last) {
 			last = m
+			d.rescans.Add(1)
 			if err := d.Rescan(); err != nil {
 				d.log.Warn("queue: rescan failed", "dir", d.path, "err", err)
 			}
