@@ -45,6 +45,10 @@ func TestQuarantineListShow(t *testing.T) {
 	if code != 0 || strings.Contains(out, "Next attempt") {
 		t.Errorf("quarantine show: exit %d, or shows queue scheduling:\n%s", code, out)
 	}
+	code, _, errs = runSpool("queue", "show", id, "-c", f.cfg)
+	if want := "no such message: " + id + " (it is in the quarantine: portcullis quarantine show " + id + ")"; code != 1 || !strings.Contains(errs, want) {
+		t.Errorf("queue show of a held message: %d %q, want %q", code, errs, want)
+	}
 }
 
 func TestQuarantineRelease(t *testing.T) {

@@ -175,7 +175,7 @@ func (sc *spoolCmd) done(err error) int {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, queue.ErrNotFound):
-		fmt.Fprintf(sc.stderr, "portcullis %s %s: no such message: %s\n", sc.name, sc.verb, sc.id)
+		fmt.Fprintf(sc.stderr, "portcullis %s %s: no such message: %s%s\n", sc.name, sc.verb, sc.id, sc.elsewhere())
 	case errors.Is(err, queue.ErrLeased):
 		fmt.Fprintf(sc.stderr, "portcullis %s %s: message %s is being delivered right now; try again in a moment\n",
 			sc.name, sc.verb, sc.id)
@@ -183,6 +183,27 @@ func (sc *spoolCmd) done(err error) int {
 		fmt.Fprintf(sc.stderr, "portcullis %s %s: %v\n", sc.name, sc.verb, err)
 	}
 	return exitFailed
+}
+
+// elsewhere hints at the other store when the ID is there: an admin who
+// types `queue show` for a quarantined message learns where it is.
+func (sc *spoolCmd) elsewhere() string {
+	other, dir := "quarantine", sc.cfg.Queue.Quarantine
+	if sc.name == "quarantine" {
+		other, dir = "queue", sc.cfg.Queue.Dir
+	}
+	if !queue.ValidID(sc.id) {
+		return ""
+	}
+	d, err := openDir(dir, io.Discard)
+	if err != nil {
+		return ""
+	}
+	defer d.Close()
+	if _, err := d.Get(sc.id); err != nil {
+		return ""
+	}
+	return fmt.Sprintf(" (it is in the %s: portcullis %s show %s)", other, other, sc.id)
 }
 
 func (sc *spoolCmd) flush(stdout io.Writer) error {
