@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"github.com/portcullis-mta/portcullis/core/queue"
 )
 
 // discardBackend is the baseline: plain go-smtp that throws the data away.
@@ -34,6 +37,7 @@ func startBaseline(b *testing.B) string {
 	s := smtp.NewServer(discardBackend{})
 	s.Domain = "baseline.example.test"
 	s.MaxLineLength = 4096
+	s.ErrorLog = log.New(io.Discard, "", 0)
 	go s.Serve(ln)
 	b.Cleanup(func() { s.Close() })
 	return ln.Addr().String()
@@ -69,6 +73,7 @@ func loadSessions(b *testing.B, addr string, sessions int, msg string) {
 				return
 			}
 			defer c.Close()
+			defer c.Quit()
 			for take() {
 				if err := c.SendMail("a@example.org", []string{"bob@example.test"}, strings.NewReader(msg)); err != nil {
 					b.Error(err)
@@ -107,12 +112,28 @@ func BenchmarkAccept(b *testing.B) {
 		b.Run(size.name+"/baseline-go-smtp-discard", func(b *testing.B) {
 			loadSessions(b, startBaseline(b), 20, msg)
 		})
-		b.Run(size.name+"/portcullis-queue-fsync", func(b *testing.B) {
-			cfg := testConfig(b)
-			cfg.Limits.MaxConnectionsPerIP = 0
-			// Logging as in production (info, text), to nowhere.
-			ts := startServer(b, cfg, func(d *Deps) { d.Logger = slog.New(slog.NewTextHandler(io.Discard, nil)) })
-			loadSessions(b, ts.addr(), 20, msg)
-		})
+		for _, sync := range []bool{true, false} {
+			name := "/portcullis-queue-fsync"
+			if !sync {
+				name = "/portcullis-queue-nosync"
+			}
+			b.Run(size.name+name, func(b *testing.B) {
+				cfg := testConfig(b)
+				cfg.Limits.MaxConnectionsPerIP = 0
+				ts := startServer(b, cfg, func(d *Deps) {
+					// Logging as in production (info, text), to nowhere.
+					d.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+					if !sync {
+						q, err := queue.Open(b.TempDir(), queue.Options{NoSync: true, Poll: -1})
+						if err != nil {
+							b.Fatal(err)
+						}
+						b.Cleanup(func() { q.Close() })
+						d.Queue = q
+					}
+				})
+				loadSessions(b, ts.addr(), 20, msg)
+			})
+		}
 	}
 }
