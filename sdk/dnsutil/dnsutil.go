@@ -1,0 +1,191 @@
+// Package dnsutil is a small DNS client for stages: it asks the gateway's
+// resolvers (sdk.Env.DNSServers) one question at a time with miekg/dns and
+// tells a DNS failure (timeout, SERVFAIL, REFUSED) apart from an answer
+// that the name or the record does not exist (NXDOMAIN, NODATA). A stage
+// must never read a failure as "not listed".
+//
+// It also builds the reversed names of RFC 1035 3.5 (in-addr.arpa), RFC
+// 3596 2.5 (ip6.arpa nibbles) and RFC 5782 2.1/2.4 (DNSBL queries).
+package dnsutil
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// DefaultTimeout bounds one attempt at one server when Resolver.Timeout is 0.
+const DefaultTimeout = 2 * time.Second
+
+// ErrNoServers is returned when there is no resolver to ask.
+var ErrNoServers = errors.New("dnsutil: no DNS servers")
+
+// Error is a failed lookup: no usable answer came back.
+type Error struct {
+	Name  string
+	Type  string
+	Rcode int   // the server's rcode, or -1 when no answer came (timeout, network)
+	Err   error // the network error, if any
+}
+
+func (e *Error) Error() string {
+	if e.Rcode >= 0 {
+		return fmt.Sprintf("dns %s %s: %s", e.Type, e.Name, dns.RcodeToString[e.Rcode])
+	}
+	return fmt.Sprintf("dns %s %s: %v", e.Type, e.Name, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Timeout reports whether no server answered in time.
+func (e *Error) Timeout() bool {
+	var ne net.Error
+	return e.Rcode < 0 && (errors.As(e.Err, &ne) && ne.Timeout() || errors.Is(e.Err, context.DeadlineExceeded))
+}
+
+// Resolver asks Servers in order until one answers.
+type Resolver struct {
+	Servers []string      // host:port
+	Timeout time.Duration // per server attempt; DefaultTimeout if 0
+}
+
+// New returns a resolver for servers (host:port), or for the nameservers
+// of /etc/resolv.conf when servers is empty.
+func New(servers []string) (*Resolver, error) {
+	if len(servers) == 0 {
+		cc, err := dns.ClientConfigFromFile("/etc/resolv.conf")
+		if err != nil {
+			return nil, fmt.Errorf("dnsutil: %w", err)
+		}
+		for _, s := range cc.Servers {
+			servers = append(servers, net.JoinHostPort(s, cc.Port))
+		}
+	}
+	if len(servers) == 0 {
+		return nil, ErrNoServers
+	}
+	return &Resolver{Servers: servers}, nil
+}
+
+// Answer is what a server said about a name and type.
+type Answer struct {
+	Records  []dns.RR // answer section records of the asked type (CNAMEs left out)
+	NXDomain bool     // the name does not exist
+	TTL      uint32   // smallest TTL of Records; for a negative answer the SOA minimum, else 0
+}
+
+// Lookup asks for name's records of type qtype (dns.TypeA, ...). NXDOMAIN
+// and NODATA are answers with no Records, not errors; anything else that
+// is not NOERROR, and no answer at all, is an *Error.
+func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
+	if len(r.Servers) == 0 {
+		return nil, ErrNoServers
+	}
+	m := new(dns.Msg)
+	m.SetQuestion(dns.Fqdn(name), qtype)
+	m.RecursionDesired = true
+	m.SetEdns0(1232, false)
+	timeout := r.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	fail := &Error{Name: name, Type: dns.TypeToString[qtype], Rcode: -1}
+	for _, srv := range r.Servers {
+		resp, err := exchange(ctx, m, srv, timeout)
+		if err != nil {
+			fail.Rcode, fail.Err = -1, err
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		switch resp.Rcode {
+		case dns.RcodeSuccess, dns.RcodeNameError:
+			return answer(resp, qtype), nil
+		}
+		fail.Rcode, fail.Err = resp.Rcode, nil
+	}
+	return nil, fail
+}
+
+// exchange sends m over UDP, and again over TCP when the reply is truncated.
+func exchange(ctx context.Context, m *dns.Msg, srv string, timeout time.Duration) (*dns.Msg, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	c := &dns.Client{Timeout: timeout}
+	resp, _, err := c.ExchangeContext(ctx, m, srv)
+	if err == nil && resp.Truncated {
+		c.Net = "tcp"
+		resp, _, err = c.ExchangeContext(ctx, m, srv)
+	}
+	return resp, err
+}
+
+func answer(resp *dns.Msg, qtype uint16) *Answer {
+	a := &Answer{NXDomain: resp.Rcode == dns.RcodeNameError}
+	for _, rr := range resp.Answer {
+		h := rr.Header()
+		if h.Rrtype != qtype {
+			continue
+		}
+		if len(a.Records) == 0 || h.Ttl < a.TTL {
+			a.TTL = h.Ttl
+		}
+		a.Records = append(a.Records, rr)
+	}
+	if len(a.Records) == 0 {
+		// RFC 2308 5: a negative answer lives for the SOA's minimum.
+		for _, rr := range resp.Ns {
+			if soa, ok := rr.(*dns.SOA); ok {
+				a.TTL = min(soa.Minttl, soa.Hdr.Ttl)
+			}
+		}
+	}
+	return a
+}
+
+// Addrs returns the addresses of A and AAAA records.
+func (a *Answer) Addrs() []netip.Addr {
+	var out []netip.Addr
+	for _, rr := range a.Records {
+		var ip net.IP
+		switch v := rr.(type) {
+		case *dns.A:
+			ip = v.A
+		case *dns.AAAA:
+			ip = v.AAAA
+		}
+		if addr, ok := netip.AddrFromSlice(ip); ok {
+			out = append(out, addr.Unmap())
+		}
+	}
+	return out
+}
+
+// Texts returns each TXT record's strings joined (RFC 7208 3.3 style).
+func (a *Answer) Texts() []string {
+	var out []string
+	for _, rr := range a.Records {
+		if t, ok := rr.(*dns.TXT); ok {
+			out = append(out, strings.Join(t.Txt, ""))
+		}
+	}
+	return out
+}
+
+// Names returns the targets of PTR records, without the final dot.
+func (a *Answer) Names() []string {
+	var out []string
+	for _, rr := range a.Records {
+		if p, ok := rr.(*dns.PTR); ok {
+			out = append(out, strings.TrimSuffix(p.Ptr, "."))
+		}
+	}
+	return out
+}

@@ -1,0 +1,81 @@
+package dnsutil_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/portcullis-mta/portcullis/sdk/dnsutil"
+	"github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
+)
+
+func TestReverse(t *testing.T) {
+	tests := []struct{ ip, labels, name string }{
+		{"203.0.113.5", "5.113.0.203", "5.113.0.203.in-addr.arpa."},
+		{"::ffff:10.0.0.1", "1.0.0.10", "1.0.0.10.in-addr.arpa."},
+		{"2001:db8::1", "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2",
+			"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ip, func(t *testing.T) {
+			ip := netip.MustParseAddr(tt.ip)
+			if got := dnsutil.ReverseLabels(ip); got != tt.labels {
+				t.Errorf("ReverseLabels = %q, want %q", got, tt.labels)
+			}
+			if got := dnsutil.ReverseName(ip); got != tt.name {
+				t.Errorf("ReverseName = %q, want %q", got, tt.name)
+			}
+			want, _ := dns.ReverseAddr(ip.String())
+			if got := dnsutil.ReverseName(ip); ip.Is6() && !ip.Is4In6() && got != want {
+				t.Errorf("ReverseName = %q, miekg/dns says %q", got, want)
+			}
+		})
+	}
+}
+
+func TestLookup(t *testing.T) {
+	srv := dnsutiltest.New(t,
+		"a.example. 300 IN A 192.0.2.1",
+		"a.example. 60 IN A 192.0.2.2",
+		"a.example. 300 IN TXT \"hello \" \"world\"",
+		"1.2.0.192.in-addr.arpa. 300 IN PTR host.example.",
+	)
+	srv.ServFail("broken.example.")
+	srv.Drop("slow.example.")
+	r := &dnsutil.Resolver{Servers: []string{srv.Addr}, Timeout: 200 * time.Millisecond}
+	ctx := context.Background()
+
+	a, err := r.Lookup(ctx, "a.example", dns.TypeA)
+	if err != nil || a.TTL != 60 || !slices.Equal(a.Addrs(), []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")}) {
+		t.Errorf("A: %+v %v", a, err)
+	}
+	if a, err := r.Lookup(ctx, "a.example", dns.TypeTXT); err != nil || !slices.Equal(a.Texts(), []string{"hello world"}) {
+		t.Errorf("TXT: %+v %v", a, err)
+	}
+	if a, err := r.Lookup(ctx, dnsutil.ReverseName(netip.MustParseAddr("192.0.2.1")), dns.TypePTR); err != nil || !slices.Equal(a.Names(), []string{"host.example"}) {
+		t.Errorf("PTR: %+v %v", a, err)
+	}
+	if a, err := r.Lookup(ctx, "a.example", dns.TypeAAAA); err != nil || len(a.Records) != 0 || a.NXDomain {
+		t.Errorf("NODATA: %+v %v", a, err)
+	}
+	if a, err := r.Lookup(ctx, "none.example", dns.TypeA); err != nil || !a.NXDomain {
+		t.Errorf("NXDOMAIN: %+v %v", a, err)
+	}
+	var de *dnsutil.Error
+	if _, err := r.Lookup(ctx, "broken.example", dns.TypeA); !errors.As(err, &de) || de.Rcode != dns.RcodeServerFailure || de.Timeout() {
+		t.Errorf("SERVFAIL: %v", err)
+	}
+	if _, err := r.Lookup(ctx, "slow.example", dns.TypeA); !errors.As(err, &de) || !de.Timeout() {
+		t.Errorf("timeout: %v", err)
+	}
+	// A second server answers when the first does not.
+	r2 := &dnsutil.Resolver{Servers: []string{"127.0.0.1:1", srv.Addr}, Timeout: 200 * time.Millisecond}
+	if a, err := r2.Lookup(ctx, "a.example", dns.TypeA); err != nil || len(a.Addrs()) != 2 {
+		t.Errorf("fallback: %+v %v", a, err)
+	}
+}

@@ -1,0 +1,126 @@
+// Package dnsutiltest runs an in-process authoritative DNS server on
+// 127.0.0.1:0 for tests (STYLE.md habit 4: never the live network). Records
+// are written in zone-file syntax; names can be made to SERVFAIL or to time
+// out.
+package dnsutiltest
+
+import (
+	"net"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// Server is a DNS server answering from its records.
+type Server struct {
+	Addr string // host:port of the UDP listener
+
+	mu      sync.Mutex
+	rrs     []dns.RR
+	fail    map[string]bool // SERVFAIL
+	drop    map[string]bool // no answer at all: the client times out
+	queries map[string]int  // "name TYPE" -> count
+	srv     *dns.Server
+}
+
+// New starts a server with records (zone-file lines, names fully qualified)
+// and stops it when the test ends.
+func New(t testing.TB, records ...string) *Server {
+	t.Helper()
+	s := &Server{fail: map[string]bool{}, drop: map[string]bool{}, queries: map[string]int{}}
+	for _, r := range records {
+		s.Add(t, r)
+	}
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("dnsutiltest: %v", err)
+	}
+	started := make(chan struct{})
+	s.srv = &dns.Server{PacketConn: pc, Handler: s, NotifyStartedFunc: func() { close(started) }}
+	go s.srv.ActivateAndServe()
+	<-started
+	s.Addr = pc.LocalAddr().String()
+	t.Cleanup(func() { s.srv.Shutdown() })
+	return s
+}
+
+// Add adds one record.
+func (s *Server) Add(t testing.TB, record string) {
+	t.Helper()
+	rr, err := dns.NewRR(record)
+	if err != nil {
+		t.Fatalf("dnsutiltest: bad record %q: %v", record, err)
+	}
+	s.mu.Lock()
+	s.rrs = append(s.rrs, rr)
+	s.mu.Unlock()
+}
+
+// ServFail makes every query for name answer SERVFAIL.
+func (s *Server) ServFail(name string) {
+	s.mu.Lock()
+	s.fail[dns.Fqdn(strings.ToLower(name))] = true
+	s.mu.Unlock()
+}
+
+// Drop makes every query for name go unanswered.
+func (s *Server) Drop(name string) {
+	s.mu.Lock()
+	s.drop[dns.Fqdn(strings.ToLower(name))] = true
+	s.mu.Unlock()
+}
+
+// Queries returns how often name was asked for with type qtype ("MX", "A").
+func (s *Server) Queries(name, qtype string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queries[dns.Fqdn(strings.ToLower(name))+" "+qtype]
+}
+
+// ServeDNS answers from the records: those of the asked type, else a CNAME
+// for the name, else NODATA if the name exists, else NXDOMAIN.
+func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
+	if len(req.Question) != 1 {
+		return
+	}
+	q := req.Question[0]
+	name := strings.ToLower(q.Name)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queries[name+" "+dns.TypeToString[q.Qtype]]++
+	if s.drop[name] {
+		return
+	}
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.Authoritative = true
+	if s.fail[name] {
+		m.Rcode = dns.RcodeServerFailure
+		w.WriteMsg(m)
+		return
+	}
+	exists := false
+	var cname dns.RR
+	for _, rr := range s.rrs {
+		h := rr.Header()
+		if !strings.EqualFold(h.Name, name) {
+			continue
+		}
+		exists = true
+		switch {
+		case h.Rrtype == q.Qtype:
+			m.Answer = append(m.Answer, dns.Copy(rr))
+		case h.Rrtype == dns.TypeCNAME:
+			cname = rr
+		}
+	}
+	if len(m.Answer) == 0 && cname != nil {
+		m.Answer = append(m.Answer, dns.Copy(cname))
+	}
+	if !exists {
+		m.Rcode = dns.RcodeNameError
+	}
+	w.WriteMsg(m)
+}
