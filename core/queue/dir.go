@@ -63,7 +63,7 @@ func Open(dir string, opts Options) (*Dir, error) {
 	if d.log == nil {
 		d.log = slog.Default()
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := makeDir(dir, opts.NoSync); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	var err error
@@ -81,6 +81,27 @@ func Open(dir string, opts Options) (*Dir, error) {
 	}
 	go d.watch()
 	return d, nil
+}
+
+// makeDir creates dir if needed and then fsyncs its parent: a spool
+// directory whose own entry is lost in a crash would take every message
+// fsynced into it along.
+func makeDir(dir string, noSync bool) error {
+	if _, err := os.Stat(dir); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if noSync {
+		return nil
+	}
+	parent, err := os.Open(filepath.Dir(filepath.Clean(dir)))
+	if err != nil {
+		return err
+	}
+	defer parent.Close()
+	return parent.Sync()
 }
 
 // lockAndRecover takes the directory lock, clears crash leftovers if this
