@@ -53,6 +53,11 @@ import (
 	"github.com/portcullis-mta/portcullis/sdk/mime"
 )
 
+// mimeLimits keep whole attachments of the largest messages a gateway
+// takes (max_message_bytes 25 MiB by default): a cut ZIP loses its central
+// directory, so a cut part is tagged archive.limit.
+var mimeLimits = mime.Limits{MaxParts: 500, MaxDepth: 20, MaxPartBytes: 48 << 20, MaxTotalBytes: 96 << 20}
+
 // Stage is the EXEC stage.
 type Stage struct {
 	cfg *config
@@ -91,7 +96,7 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 		return nil, fmt.Errorf("execfilter: open message: %w", err)
 	}
 	defer rc.Close()
-	m, err := mime.Parse(rc, mime.DefaultLimits())
+	m, err := mime.Parse(rc, mimeLimits)
 	if err != nil {
 		return nil, fmt.Errorf("execfilter: read message: %w", err)
 	}
@@ -106,6 +111,9 @@ func (s *Stage) inspect(ctx context.Context, m *mime.Message) *sdk.Result {
 	for _, p := range m.Parts {
 		if p.Body == nil && !in.ctypes[p.ContentType] && !in.exts[ext(p.Filename)] {
 			continue
+		}
+		if p.Truncated {
+			in.limit("attachment bytes") // the rest of it was not inspected
 		}
 		in.attachment(ctx, p.Filename, p.ContentType, p.Body)
 	}

@@ -1,12 +1,14 @@
 package execfilter
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/mime"
 	"golang.org/x/text/encoding/japanese"
 )
 
@@ -196,5 +198,22 @@ func TestExampleConfig(t *testing.T) {
 	res = run(t, st, mimeMessage(attach{"a.doc", "application/msword", rtf}))
 	if !slices.Contains(res.Tags, "signature:rtf_ole_exploit") {
 		t.Errorf("signature not matched: %+v", res)
+	}
+}
+
+func TestTruncatedAttachment(t *testing.T) {
+	st := &Stage{}
+	cfg, err := parseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.cfg = cfg
+	raw := mimeMessage(attach{"big.bin", "application/octet-stream", make([]byte, 5000)}).Bytes()
+	m, err := mime.Parse(bytes.NewReader(raw), mime.Limits{MaxPartBytes: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := st.inspect(context.Background(), m); res.Attrs["limit"] != "attachment bytes" {
+		t.Errorf("result %+v, want the attachment-bytes limit", res)
 	}
 }

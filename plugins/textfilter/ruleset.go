@@ -19,6 +19,7 @@ type config struct {
 	Score          string        `yaml:"score"`
 	Threshold      float64       `yaml:"threshold"`
 	ReloadInterval time.Duration `yaml:"reload_interval"`
+	ReloadSettle   time.Duration `yaml:"reload_settle"`
 	MaxTags        int           `yaml:"max_tags"`
 }
 
@@ -31,7 +32,7 @@ type listConfig struct {
 
 // parseConfig decodes and validates the config map; defaults live here.
 func parseConfig(raw map[string]any, subjectOnly bool) (config, error) {
-	cfg := config{Score: "weight", Threshold: 1, ReloadInterval: 5 * time.Second, MaxTags: 20}
+	cfg := config{Score: "weight", Threshold: 1, ReloadInterval: 5 * time.Second, ReloadSettle: 2 * time.Second, MaxTags: 20}
 	b, err := yaml.Marshal(raw)
 	if err != nil {
 		return cfg, fmt.Errorf("config: %w", err)
@@ -48,8 +49,8 @@ func parseConfig(raw map[string]any, subjectOnly bool) (config, error) {
 		return cfg, fmt.Errorf("config: score: %q is neither weight nor count", cfg.Score)
 	case subjectOnly && len(cfg.Headers) > 0:
 		return cfg, fmt.Errorf("config: headers: the subject stage matches the Subject only")
-	case cfg.MaxTags <= 0 || cfg.ReloadInterval < 0:
-		return cfg, fmt.Errorf("config: max_tags must be positive and reload_interval not negative")
+	case cfg.MaxTags <= 0 || cfg.ReloadInterval < 0 || cfg.ReloadSettle < 0:
+		return cfg, fmt.Errorf("config: max_tags must be positive, reload_interval and reload_settle not negative")
 	}
 	for i, l := range cfg.Lists {
 		if l.Name == "" || strings.ContainsAny(l.Name, ": ") {
@@ -141,15 +142,26 @@ func loadList(l listConfig, dir string, r *ruleset) ([]pattern, error) {
 	return out, nil
 }
 
-// changed reports whether a list file's size or time differs from load.
-func (r *ruleset) changed() bool {
+// changed reports whether a list file's size or time differs from load
+// and every changed file has been left alone for the settle time: a file
+// being written in place (truncated, then filled) must not be read half
+// way. Writing a new file and renaming it over the old one is the safe way
+// to update a list, and is picked up as soon as settled.
+func (r *ruleset) changed(now time.Time) bool {
+	changed := false
 	for _, s := range r.stamps {
 		st, err := os.Stat(s.path)
-		if err != nil || st.Size() != s.size || !st.ModTime().Equal(s.mod) {
-			return true
+		if err != nil {
+			return true // gone: the reload reports it and keeps the rules
+		}
+		if st.Size() != s.size || !st.ModTime().Equal(s.mod) {
+			if now.Sub(st.ModTime()) < r.cfg.ReloadSettle {
+				return false
+			}
+			changed = true
 		}
 	}
-	return false
+	return changed
 }
 
 // match returns the ids of the patterns found in any of texts.

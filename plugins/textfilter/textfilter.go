@@ -25,7 +25,10 @@
 // Literals of every list are matched in one pass with an Aho-Corasick
 // automaton; regular expressions run after it over the same normalised text
 // (RE2 runs in linear time). Lists are re-read when their file changes
-// (checked at most every reload_interval).
+// (checked at most every reload_interval, and only once the file has not
+// changed for reload_settle); a list that no longer loads keeps the rules
+// it replaces, and the result carries attrs.reload_error. Update a list by
+// writing a new file and renaming it over the old one.
 //
 // # Config
 //
@@ -37,7 +40,8 @@
 //	headers: [From, Reply-To]     # TEXT only: further header fields to match
 //	score: weight                 # weight (sum of weights) | count (distinct patterns)
 //	threshold: 1                  # verdict fail when score >= threshold
-//	reload_interval: 5s
+//	reload_interval: 5s           # how often list files are checked for changes
+//	reload_settle: 2s             # a changed file is read once it is this old (not mid-write)
 //	max_tags: 20
 //
 // Result: verdict fail or pass, score, tags "<list>:<pattern>" (each
@@ -168,7 +172,7 @@ func (s *Stage) maybeReload(set *ruleset) *ruleset {
 	if now-last < int64(set.cfg.ReloadInterval) || !s.lastCheck.CompareAndSwap(last, now) {
 		return set
 	}
-	if !set.changed() {
+	if !set.changed(time.Unix(0, now)) {
 		return set
 	}
 	s.mu.Lock()

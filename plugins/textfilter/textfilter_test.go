@@ -2,10 +2,12 @@ package textfilter
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -151,7 +153,7 @@ func TestReload(t *testing.T) {
 	}
 	now := time.Unix(1000, 0)
 	st := &Stage{now: func() time.Time { return now }}
-	configure(t, st, dir, map[string]any{"reload_interval": "10s", "lists": []any{map[string]any{"name": "l", "file": "l.txt"}}})
+	configure(t, st, dir, map[string]any{"reload_interval": "10s", "reload_settle": "30s", "lists": []any{map[string]any{"name": "l", "file": "l.txt"}}})
 	msg := sdk.NewBytesMessage(nil, []byte("Subject: beta\r\n\r\nalpha beta\r\n"))
 	steps := []struct {
 		content string
@@ -161,15 +163,17 @@ func TestReload(t *testing.T) {
 	}{
 		{"", 0, []string{"l:alpha"}, false},
 		{"beta\n", time.Second, []string{"l:alpha"}, false},            // within the interval: not yet re-read
-		{"", 10 * time.Second, []string{"l:beta"}, false},              // re-read
-		{"re:([\nalpha\n", 11 * time.Second, []string{"l:beta"}, true}, // broken file keeps the old rules
+		{"", 10 * time.Second, []string{"l:alpha"}, false},             // changed 11 s ago: not settled yet
+		{"", 20 * time.Second, []string{"l:beta"}, false},              // settled: re-read
+		{"re:([\nalpha\n", 31 * time.Second, []string{"l:beta"}, true}, // broken file keeps the old rules
 	}
 	for i, s := range steps {
 		if s.content != "" {
 			if err := os.WriteFile(list, []byte(s.content), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			os.Chtimes(list, now.Add(time.Duration(i)*time.Minute), now.Add(time.Duration(i)*time.Minute))
+			mod := now.Add(time.Duration(i) * time.Millisecond) // written "now", distinct per step
+			os.Chtimes(list, mod, mod)
 		}
 		now = now.Add(s.advance)
 		res := check(t, st, msg)
@@ -216,5 +220,45 @@ func TestExampleConfig(t *testing.T) {
 	}
 	if res := check(t, text, message(t, "clean")); res.Verdict != sdk.VerdictPass {
 		t.Errorf("text stage on a clean message: %+v", res)
+	}
+}
+
+// TestConcurrentReload checks many messages at once while the list file
+// changes under them (run with -race).
+func TestConcurrentReload(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "l.txt")
+	os.WriteFile(list, []byte("alpha\n"), 0o644)
+	st := NewText()
+	configure(t, st, dir, map[string]any{"reload_interval": "0s", "reload_settle": "0s", "lists": []any{map[string]any{"name": "l", "file": "l.txt"}}})
+	msg := sdk.NewBytesMessage(nil, []byte("Subject: x\r\n\r\nalpha beta\r\n"))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 50; i++ { // new file, renamed over the old: the documented way
+			tmp := filepath.Join(dir, fmt.Sprintf("l.%d.tmp", i))
+			os.WriteFile(tmp, []byte(strings.Repeat("alpha\n", i%3+1)+"beta\n"), 0o644)
+			os.Rename(tmp, list)
+		}
+	}()
+	errs := make(chan string, 400)
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 100; i++ {
+				res, err := st.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseData, Message: msg})
+				if err != nil || !slices.Contains(res.Tags, "l:alpha") {
+					errs <- fmt.Sprintf("%v %v", res, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	<-done
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
