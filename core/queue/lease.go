@@ -129,6 +129,9 @@ func (l *lease) Update(env *Envelope) error {
 		return errLeaseEnded
 	}
 	env.ID = l.e.id
+	if env.NextAttempt.IsZero() { // NextDue reads a zero time as "nothing queued"
+		env.NextAttempt = l.d.now()
+	}
 	if len(env.Pending()) == 0 {
 		if err := l.d.remove(env.ID); err != nil {
 			return err // lease kept: the caller may retry or Release

@@ -264,3 +264,18 @@ func TestReleaseIgnoresEnvelopeChanges(t *testing.T) {
 		t.Fatalf("NextDue = %v after Release, want %v", d.NextDue(), c.Now())
 	}
 }
+
+func TestUpdateWithoutNextAttemptIsDueNow(t *testing.T) {
+	c := newClock()
+	d := openDir(t, t.TempDir(), c)
+	commit(t, d, testEnv("a@x.test"), "", "m")
+	l, _ := d.Lease(c.Now())
+	env := l.Envelope()
+	env.NextAttempt = time.Time{}
+	if err := l.Update(env); err != nil {
+		t.Fatal(err)
+	}
+	if !d.NextDue().Equal(c.Now()) {
+		t.Fatalf("NextDue = %v, want now (%v)", d.NextDue(), c.Now())
+	}
+}
