@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"time"
@@ -37,7 +38,10 @@ type guardConn struct {
 	log   *slog.Logger
 
 	tlsState *tls.ConnectionState
-	pend     []byte // rest of a line go-smtp had no room for
+	pend     []byte    // rest of a line go-smtp had no room for
+	partial  []byte    // start of a line whose read a shutdown wake interrupted
+	deadline time.Time // the read deadline in force
+	inTxn    bool      // between a successful MAIL and the end of the transaction
 
 	lastVerb   string      // the verb of the last line handed to go-smtp
 	saslNext   bool        // a 334 was sent: the next line is a SASL response
@@ -96,9 +100,31 @@ func (c *guardConn) setReadDeadline() {
 	if c.dataMode {
 		d = c.srv.cfg.Limits.DataTimeout.D()
 	}
-	if d > 0 {
-		_ = c.inner.SetReadDeadline(time.Now().Add(d))
+	if c.srv.draining() && c.idle() {
+		// Shutting down: an idle client gets a moment to say QUIT, not minutes.
+		d = min(d, time.Second)
 	}
+	c.deadline = time.Time{}
+	if d > 0 {
+		c.deadline = time.Now().Add(d)
+	}
+	_ = c.inner.SetReadDeadline(c.deadline)
+}
+
+// idle: no transaction, no DATA, no AUTH exchange under way.
+func (c *guardConn) idle() bool {
+	return !c.inTxn && !c.dataMode && !c.saslNext && len(c.partial) == 0
+}
+
+// wake interrupts a blocked read at shutdown (safe from any goroutine: it
+// only touches the socket's deadline). An idle session then says 421 and
+// ends; a busy one reads on.
+func (c *guardConn) wake() { _ = c.raw.SetReadDeadline(time.Now()) }
+
+// interrupted reports a read cut short by wake, not by the real deadline.
+func (c *guardConn) interrupted(err error) bool {
+	return errors.Is(err, os.ErrDeadlineExceeded) && c.srv.draining() &&
+		(c.deadline.IsZero() || time.Now().Before(c.deadline))
 }
 
 // Read hands go-smtp one command line, or message bytes inside DATA.
@@ -114,15 +140,35 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		}
 		c.setReadDeadline()
 		if c.dataMode {
-			return c.readData(p)
+			n, err := c.readData(p)
+			if c.interrupted(err) {
+				continue
+			}
+			return n, err
 		}
 		line, err := c.br.ReadSlice('\n')
+		if len(c.partial) > 0 {
+			line, c.partial = append(c.partial, line...), nil
+		}
 		if errors.Is(err, bufio.ErrBufferFull) {
 			// A line longer than the buffer: go-smtp's MaxLineLength ends it.
-			return copy(p, line), nil
+			return c.hand(p, line, "")
 		}
-		if err != nil && len(line) == 0 {
-			return 0, err
+		if err != nil {
+			if c.srv.draining() && errors.Is(err, os.ErrDeadlineExceeded) {
+				if len(line) == 0 && c.idle() {
+					c.log.Info("closed idle session for shutdown")
+					c.reply(replyShuttingDown)
+					return 0, io.EOF
+				}
+				if c.interrupted(err) {
+					c.partial = append([]byte(nil), line...)
+					continue
+				}
+			}
+			if len(line) == 0 {
+				return 0, err
+			}
 		}
 		if c.saslNext {
 			c.saslNext = false

@@ -84,15 +84,48 @@ func TestShutdownGraceOver(t *testing.T) {
 	r := newRaw(t, ts.addr(), 2)
 	r.expect("220")
 	r.cmd("EHLO c.example.org", "250")
+	r.cmd("MAIL FROM:<a@example.org>", "250")
 	ctx, cancel := contextWithTimeout(300 * time.Millisecond)
 	defer cancel()
 	if err := ts.Shutdown(ctx); err == nil {
-		t.Fatal("shutdown with an idle session reported a clean drain")
+		t.Fatal("shutdown with a stuck transaction reported a clean drain")
 	}
 	if !r.closed() {
 		t.Fatal("session left open after the grace")
 	}
 	if !strings.Contains(ts.logs.String(), "shutdown grace over") {
 		t.Fatal("not logged")
+	}
+}
+
+// TestShutdownClosesIdleSessions: idle sessions are told 421 at once, so a
+// SIGTERM does not wait out the grace for clients that keep connections.
+func TestShutdownClosesIdleSessions(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	idle := newRaw(t, ts.addr(), 2)
+	idle.expect("220")
+	idle.cmd("EHLO c.example.org", "250")
+	busy := newRaw(t, ts.addr(), 3)
+	busy.expect("220")
+	busy.cmd("EHLO c.example.org", "250")
+	busy.cmd("MAIL FROM:<a@example.org>", "250")
+	busy.send("RCPT TO:<bob@exa")
+
+	done := make(chan error, 1)
+	ctx, cancel := contextWithTimeout(10 * time.Second)
+	defer cancel()
+	go func() { done <- ts.Shutdown(ctx) }()
+	idle.expect("421 4.3.2")
+	if !idle.closed() {
+		t.Fatal("idle session left open")
+	}
+	// The busy one's half-sent command survives the wake-up.
+	busy.send("mple.test>\r\n")
+	busy.expect("250")
+	busy.cmd("DATA", "354")
+	busy.send(message("busy") + ".\r\n")
+	busy.expect("250 2.0.0")
+	if err := <-done; err != nil {
+		t.Fatalf("shutdown: %v", err)
 	}
 }

@@ -172,6 +172,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for g := range s.gens {
 		g.ln.Close()
 	}
+	for c := range s.conns {
+		c.wake()
+	}
 	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() { s.live.Wait(); close(done) }()

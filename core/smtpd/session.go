@@ -63,6 +63,7 @@ func (s *session) afterTLS() {
 func (s *session) Reset() {
 	s.from, s.mailOpts, s.rcpts, s.results = "", smtp.MailOptions{}, nil, nil
 	s.gc.mailParams = nil
+	s.gc.inTxn = false
 }
 
 // Logout is the end of the session.
@@ -87,6 +88,7 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 		return s.refuse("mail", e, "from", from)
 	}
 	s.from, s.mailOpts = from, *opts
+	s.gc.inTxn = true
 	s.log.Info("mail", "from", from, "size", opts.Size)
 	return nil
 }
