@@ -24,24 +24,21 @@ func init() {
 	})
 }
 
-const quarantineUsage = `usage: portcullis quarantine list [--json]|show ID|release ID [--learn-ham]|delete ID [-c FILE]
+const quarantineUsage = `usage: portcullis quarantine list [--json]|show ID [--full]|release ID [--learn-ham]|delete ID [-c FILE]
 
   list         every held message with its reason and tags (--json: for scripts)
   show ID      the envelope, reason, stage results and message header
+               (--full: the whole message)
   release ID   move it into the delivery queue, due now
                (--learn-ham: also train the Bayesian stage on it as ham)
   delete ID    remove it`
 
 func runQuarantine(args []string, stdout, stderr io.Writer) int {
-	sc, st := openSpool("quarantine", quarantineUsage, args, stderr, "learn-ham", "json")
+	sc, st := openSpool("quarantine", quarantineUsage, args, stderr, "learn-ham", "json", "full")
 	if sc == nil {
 		return st
 	}
 	defer sc.close()
-	if sc.flags["learn-ham"] && sc.verb != "release" {
-		fmt.Fprintf(stderr, "portcullis quarantine: --learn-ham goes with release\n%s\n", quarantineUsage)
-		return exitUsage
-	}
 	switch sc.verb {
 	case "list":
 		if sc.flags["json"] {

@@ -28,18 +28,18 @@ func init() {
 	})
 }
 
-const queueUsage = `usage: portcullis queue list [--json]|show ID|flush [ID]|delete ID|bounce ID [-c FILE]
+const queueUsage = `usage: portcullis queue list [--json]|show ID [--full]|flush [ID]|delete ID|bounce ID [-c FILE]
 
   list         every queued message: ID (* while being delivered), size,
                arrival, next attempt, attempts, sender, and each recipient
                with its status (--json: one JSON array, for scripts)
-  show ID      the envelope and the message header
+  show ID      the envelope and the message header (--full: the whole message)
   flush [ID]   make one message (or all) due now
   delete ID    remove a message (refused while it is being delivered)
   bounce ID    fail its pending recipients now and send the DSN`
 
 func runQueue(args []string, stdout, stderr io.Writer) int {
-	sc, st := openSpool("queue", queueUsage, args, stderr, "json")
+	sc, st := openSpool("queue", queueUsage, args, stderr, "json", "full")
 	if sc == nil {
 		return st
 	}
@@ -136,9 +136,11 @@ func parseSpool(name, usage string, args []string, stderr io.Writer, boolFlags [
 	for b, v := range bools {
 		sc.flags[b] = *v
 	}
-	if sc.flags["json"] && sc.verb != "list" {
-		fmt.Fprintf(stderr, "portcullis %s: --json goes with list\n%s\n", name, usage)
-		return nil, "", exitUsage
+	for flag, verb := range map[string]string{"json": "list", "full": "show", "learn-ham": "release"} {
+		if sc.flags[flag] && sc.verb != verb {
+			fmt.Fprintf(stderr, "portcullis %s: --%s goes with %s\n%s\n", name, flag, verb, usage)
+			return nil, "", exitUsage
+		}
 	}
 	return sc, *path, -1
 }
@@ -348,16 +350,26 @@ func rcptLine(r *queue.Recipient) string {
 }
 
 // show prints the envelope (with the quarantine's reason and stage results
-// when asked) and the message header.
+// when held), then the message header, or with --full the whole message.
 func (sc *spoolCmd) show(w io.Writer, held bool) error {
 	env, err := sc.store.Get(sc.id)
 	if err != nil {
 		return err
 	}
+	if sc.flags["full"] {
+		printEnvelope(w, env, held)
+		return sc.printAll(w)
+	}
 	hdr, err := sc.header(sc.id)
 	if err != nil {
 		return err
 	}
+	printEnvelope(w, env, held)
+	fmt.Fprintf(w, "\n%s", hdr)
+	return nil
+}
+
+func printEnvelope(w io.Writer, env *queue.Envelope, held bool) {
 	fields := [][2]string{
 		{"ID", env.ID},
 		{"Received", fmtTime(env.Received)},
@@ -385,8 +397,19 @@ func (sc *spoolCmd) show(w io.Writer, held bool) error {
 	if held {
 		showHeld(w, env)
 	}
-	fmt.Fprintf(w, "\n%s", hdr)
-	return nil
+}
+
+// printAll writes the whole message, as stored (CRLF line ends), after a
+// blank line: `postcat -q` for Portcullis.
+func (sc *spoolCmd) printAll(w io.Writer) error {
+	rc, err := sc.store.Open(sc.id)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	fmt.Fprintln(w)
+	_, err = io.Copy(w, rc)
+	return err
 }
 
 func clientLine(c queue.Client) string {

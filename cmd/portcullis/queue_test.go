@@ -111,6 +111,10 @@ func TestQueueListAndShow(t *testing.T) {
 	if code != 0 || strings.Contains(out, "secret body text") {
 		t.Errorf("queue show: exit %d, or it printed the body:\n%s", code, out)
 	}
+	code, out, _ = runSpool("queue", "show", "--full", id1, "-c", f.cfg)
+	if code != 0 || !strings.HasSuffix(out, "\n\n"+testHeader+testBody) || !strings.HasPrefix(out, "ID:           "+id1) {
+		t.Errorf("queue show --full does not end with the whole message:\n%s", out)
+	}
 
 	// While the daemon delivers id1, list marks it; --json says the same.
 	l, err := q.LeaseID(id1)
@@ -211,6 +215,7 @@ func TestSpoolErrors(t *testing.T) {
 		{"quarantine flush", []string{"quarantine", "flush"}, 2, "bad usage"},
 		{"json with show", []string{"queue", "show", "--json", "DN5T0NYD4GPFW5FQ"}, 2, "--json goes with list"},
 		{"json with release", []string{"quarantine", "release", "DN5T0NYD4GPFW5FQ", "--json"}, 2, "--json goes with list"},
+		{"full with list", []string{"queue", "list", "--full"}, 2, "--full goes with show"},
 		{"bad config", []string{"queue", "list", "-c", filepath.Join(t.TempDir(), "none.yaml")}, 1, "no such file"},
 	}
 	for _, tc := range tests {
