@@ -22,6 +22,7 @@ type entry struct {
 	open      func() (io.ReadCloser, error)
 	csize     int64 // compressed size when the format says (ratio only)
 	encrypted bool
+	quiet     bool // a read error is not reported as archive.corrupt
 }
 
 // inspectArchive opens data one level deep if it is an archive; it reports
@@ -46,12 +47,19 @@ func (in *inspector) inspectArchive(ctx context.Context, data []byte) bool {
 			return in.entry(b, entry{name: fi.NameInArchive, open: open})
 		})
 		in.extractError(err)
+	case archives.Zlib, archives.Brotli:
+		return false // a two-byte or no magic at all: too weak to call a file compressed
 	case archives.Decompressor:
 		// A compressed single file (report.exe.gz): its one entry is the
 		// decompressed stream, named without the compression extension.
+		// A stream that does not decompress is not reported as corrupt:
+		// the magic may have been chance.
 		open := func() (io.ReadCloser, error) { return f.OpenReader(bytes.NewReader(data)) }
 		name := strings.TrimSuffix(in.current, path.Ext(in.current))
-		in.extractError(in.entry(b, entry{name: name, open: open}))
+		var lim *errLimit
+		if err := in.entry(b, entry{name: name, open: open, quiet: true}); errors.As(err, &lim) {
+			in.limit(lim.what)
+		}
 	default:
 		return false
 	}

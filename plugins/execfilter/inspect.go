@@ -72,7 +72,9 @@ func (in *inspector) entry(b *budget, e entry) error {
 	}
 	rc, err := e.open()
 	if err != nil {
-		in.tag(TagCorrupt)
+		if !e.quiet {
+			in.tag(TagCorrupt)
+		}
 		return nil
 	}
 	defer rc.Close()
@@ -81,7 +83,7 @@ func (in *inspector) entry(b *budget, e entry) error {
 		if _, ok := err.(*errLimit); ok {
 			return err
 		}
-		if err != io.ErrUnexpectedEOF && !strings.Contains(err.Error(), "checksum") {
+		if !e.quiet && err != io.ErrUnexpectedEOF && !strings.Contains(err.Error(), "checksum") {
 			in.tag(TagCorrupt)
 		}
 	}

@@ -1,0 +1,31 @@
+package execfilter
+
+import (
+	"context"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestNoFalsePositives: ordinary binary attachments (random bytes, image
+// and document headers) are neither executables nor archives.
+func TestNoFalsePositives(t *testing.T) {
+	cfg, err := parseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(9, 10))
+	heads := [][]byte{{0xff, 0xd8, 0xff, 0xe0}, []byte("\x89PNG\r\n\x1a\n"), []byte("%PDF-1.7\n"), []byte("GIF89a"), nil, []byte("x\x9c"), []byte("BM")}
+	for i := 0; i < 300; i++ {
+		data := make([]byte, 200+r.IntN(5000))
+		for j := range data {
+			data[j] = byte(r.Uint32())
+		}
+		h := heads[i%len(heads)]
+		copy(data, h)
+		in := newInspector(cfg)
+		in.attachment(context.Background(), "file.jpg", "image/jpeg", data)
+		if len(in.tags) > 0 && !(data[0] == 'M' && data[1] == 'Z') {
+			t.Errorf("random file %d with head %q tagged %v", i, h, in.tags)
+		}
+	}
+}
