@@ -66,6 +66,7 @@ type Manager struct {
 	set  atomic.Pointer[settings]
 	pool *pool
 	lim  *limiter
+	dead *deadCache
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc
@@ -86,7 +87,9 @@ func New(d Deps) (*Manager, error) {
 		d.Now = time.Now
 	}
 	if d.Dial == nil {
-		var nd net.Dialer
+		// RFC 5321 4.5.3.2 has no connect timeout; the OS default (minutes)
+		// would hold a worker per message to a dead host. 30s is Postfix's.
+		nd := &net.Dialer{Timeout: 30 * time.Second}
 		d.Dial = nd.DialContext
 	}
 	if d.Timeout <= 0 {
@@ -99,7 +102,8 @@ func New(d Deps) (*Manager, error) {
 		}
 		d.Resolver = r
 	}
-	m := &Manager{d: d, log: d.Logger, pool: newPool(), lim: newLimiter(), kick: make(chan struct{}, 1)}
+	m := &Manager{d: d, log: d.Logger, pool: newPool(), lim: newLimiter(), dead: newDeadCache(),
+		kick: make(chan struct{}, 1)}
 	s, err := newSettings(d.Config)
 	if err != nil {
 		return nil, err

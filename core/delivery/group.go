@@ -43,6 +43,9 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 			return out
 		}
 	}
+	if r := m.dead.get(g.key, m.d.Now()); r != nil {
+		return fill(len(g.rcpts), outcome{reply: r})
+	}
 	hops, why := m.hops(ctx, g.rt, g.domain)
 	if why != nil {
 		return fill(len(g.rcpts), outcome{reply: why})
@@ -66,6 +69,9 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 		out, _ := m.transact(ctx, s, c, env, open, g)
 		return out
 	}
+	// Every hop failed: spare the next messages to this destination the
+	// same wait for a while (Postfix marks such a destination dead too).
+	m.dead.put(g.key, last, m.d.Now().Add(min(deadFor, s.retry[0])))
 	return fill(len(g.rcpts), outcome{reply: last})
 }
 

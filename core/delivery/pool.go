@@ -152,3 +152,49 @@ func (l *limiter) acquire(ctx context.Context, key string, n int) (func(), error
 		return nil, ctx.Err()
 	}
 }
+
+// deadFor is how long a destination whose every hop just failed is skipped
+// (capped by the first retry interval, so a retry always tries again).
+const deadFor = time.Minute
+
+// deadCache remembers destinations that could not be reached, with the
+// reply that said so.
+type deadCache struct {
+	mu sync.Mutex
+	m  map[string]deadEntry
+}
+
+type deadEntry struct {
+	reply *smtpc.Reply
+	until time.Time
+}
+
+func newDeadCache() *deadCache { return &deadCache{m: map[string]deadEntry{}} }
+
+func (d *deadCache) get(key string, now time.Time) *smtpc.Reply {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.m[key]
+	if !ok {
+		return nil
+	}
+	if !now.Before(e.until) {
+		delete(d.m, key)
+		return nil
+	}
+	return e.reply
+}
+
+func (d *deadCache) put(key string, r *smtpc.Reply, until time.Time) {
+	if r == nil || r == errShutdown {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for k, e := range d.m { // stays small: only destinations down right now
+		if !until.Before(e.until.Add(deadFor)) {
+			delete(d.m, k)
+		}
+	}
+	d.m[key] = deadEntry{reply: r, until: until}
+}

@@ -3,9 +3,11 @@ package delivery
 import (
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -310,5 +312,52 @@ func TestGroupsSplitByDestinationAndSize(t *testing.T) {
 	want := []string{"r0 10.0.0.5:25:100", "r0 10.0.0.5:25:60", "r1 mx c.test:3", "r1 mx d.test:2"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("groups\n got %v\nwant %v", got, want)
+	}
+}
+
+// A destination whose hops all failed is not tried again by every queued
+// message: the next ones are deferred at once with the same reply.
+func TestDeadDestinationSkipped(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepts atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepts.Add(1)
+			c.Close() // no greeting: the session fails
+		}
+	}()
+	cfg := baseConfig(t)
+	cfg.Queue.Workers = 1
+	cfg.Queue.Retry = []config.Duration{config.Duration(time.Hour)}
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, ln.Addr().String())}
+	w := newWorld(t, cfg)
+	var ids []string
+	for range 5 {
+		ids = append(ids, w.enqueue("u@local.test", []string{"x@d.test"}, localSender, plainBody))
+	}
+	w.start()
+	w.waitFor("one attempt each", func() bool {
+		for _, id := range ids {
+			if w.get(id).Attempts < 1 {
+				return false
+			}
+		}
+		return true
+	})
+	if n := accepts.Load(); n != 1 {
+		t.Errorf("%d connections to a dead destination for 5 messages, want 1", n)
+	}
+	for _, id := range ids {
+		if r := w.get(id).Rcpts[0]; r.Status != queue.RcptPending || !strings.HasPrefix(r.LastReply, "451 4.4.1") {
+			t.Errorf("%s: %s %q", id, r.Status, r.LastReply)
+		}
 	}
 }
