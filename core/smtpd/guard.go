@@ -205,13 +205,13 @@ func (c *guardConn) intercept(verb, arg string) bool {
 		c.startTLS(arg)
 		return true
 	case verb == "VRFY", verb == "EXPN", verb == "TURN", verb == "BDAT":
-		c.reply(replyNotImplemented)
+		c.refuseCommand(verb, replyNotImplemented)
 		return true
 	case !knownVerbs[verb]:
-		c.reply(replyUnknownCommand)
+		c.refuseCommand(verb, replyUnknownCommand)
 		return true
 	case c.needEHLO && verb != "EHLO" && verb != "HELO" && verb != "QUIT" && verb != "NOOP" && verb != "RSET":
-		c.reply(replyNeedEHLO)
+		c.refuseCommand(verb, replyNeedEHLO)
 		return true
 	case c.srv.draining() && verb == "MAIL":
 		c.reply(replyShuttingDown)
@@ -222,6 +222,19 @@ func (c *guardConn) intercept(verb, arg string) bool {
 		c.needEHLO = false
 	}
 	return false
+}
+
+// refuseCommand logs and answers a command the guard refuses. The verb is
+// cut short and made printable: it is attacker bytes.
+func (c *guardConn) refuseCommand(verb, reply string) {
+	v := strings.Map(func(r rune) rune {
+		if r < ' ' || r > '~' {
+			return '?'
+		}
+		return r
+	}, prefix(verb, 16))
+	c.log.Info("refused", "command", v, "reply", reply)
+	c.reply(reply)
 }
 
 // reply writes one of our own replies (counting bad commands).

@@ -166,18 +166,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	for _, ln := range s.lns {
 		_ = ln.Close()
 	}
-	s.mu.Unlock()
-	s.loops.Wait()
-	s.mu.Lock()
 	for g := range s.gens {
-		g.ln.Close()
+		g.ln.Close() // connections still being admitted get 421
 	}
 	for c := range s.conns {
 		c.wake()
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
-	go func() { s.live.Wait(); close(done) }()
+	go func() {
+		// Admissions first: no connection is handed over after that.
+		s.loops.Wait()
+		s.live.Wait()
+		close(done)
+	}()
 	select {
 	case <-done:
 		return nil
@@ -190,7 +192,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.log.Warn("shutdown grace over, closed sessions", "sessions", n)
-	<-done
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		// A connection still before its greeting (PROXY header, DNS)
+		// ends on its own timeout; do not wait for it.
+	}
 	return ctx.Err()
 }
 
