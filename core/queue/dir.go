@@ -137,10 +137,12 @@ func (d *Dir) scan(recover bool) (map[string]time.Time, error) {
 		return nil, err
 	}
 	found := map[string]time.Time{}
-	msgs := map[string]bool{}
+	msgs, envs := map[string]bool{}, map[string]bool{}
 	for _, n := range names {
 		if id, ok := idOf(n, msgExt); ok {
 			msgs[id] = true
+		} else if id, ok := idOf(n, envExt); ok {
+			envs[id] = true
 		}
 	}
 	for _, n := range names {
@@ -153,11 +155,14 @@ func (d *Dir) scan(recover bool) (map[string]time.Time, error) {
 				os.Remove(filepath.Join(d.path, n))
 			}
 		case filepath.Ext(n) == msgExt:
-			id, _ := idOf(n, msgExt)
-			env, err := d.Get(id)
+			id, ok := idOf(n, msgExt)
+			if !ok {
+				continue
+			}
+			next, err := dueOf(d.path, id, envs[id])
 			switch {
 			case err == nil:
-				found[id] = env.NextAttempt
+				found[id] = next
 			case errors.Is(err, errCorrupt) && recover:
 				d.moveCorrupt(id, n, err)
 			case errors.Is(err, ErrNotFound):

@@ -9,6 +9,8 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"path/filepath"
+	"time"
 )
 
 // File names inside a queue directory.
@@ -69,6 +71,20 @@ func appendTrailer(w io.Writer, bodyLen int64, prepend []byte, env *Envelope) er
 // readTrailer checks the trailer of a .msg file of the given size and
 // returns the layout and the envelope stored at commit.
 func readTrailer(f io.ReaderAt, size int64) (layout, *Envelope, error) {
+	l, js, err := readTrailerRaw(f, size)
+	if err != nil {
+		return layout{}, nil, err
+	}
+	env := new(Envelope)
+	if err := json.Unmarshal(js, env); err != nil {
+		return layout{}, nil, fmt.Errorf("%w: envelope: %v", errCorrupt, err)
+	}
+	return l, env, nil
+}
+
+// readTrailerRaw checks the trailer and returns the layout and the
+// envelope's JSON, its checksum verified.
+func readTrailerRaw(f io.ReaderAt, size int64) (layout, []byte, error) {
 	if size < trailerLen {
 		return layout{}, nil, fmt.Errorf("%w: %d bytes is shorter than a trailer", errCorrupt, size)
 	}
@@ -94,11 +110,53 @@ func readTrailer(f io.ReaderAt, size int64) (layout, *Envelope, error) {
 	if crc32.Checksum(js, castagnoli) != binary.BigEndian.Uint32(t[28:]) {
 		return layout{}, nil, fmt.Errorf("%w: envelope checksum mismatch", errCorrupt)
 	}
-	env := new(Envelope)
-	if err := json.Unmarshal(js, env); err != nil {
-		return layout{}, nil, fmt.Errorf("%w: envelope: %v", errCorrupt, err)
+	return l, js, nil
+}
+
+// schedule is the part of an envelope the index needs; decoding only it
+// makes rebuilding the index of a large queue cheaper.
+type schedule struct {
+	ID          string    `json:"id"`
+	NextAttempt time.Time `json:"next_attempt"`
+}
+
+// dueOf reads id's due time for the index. hasEnv says whether the
+// directory listing showed a side file, which saves a failing open per
+// message when it did not (a side file made since is caught by Lease,
+// which always reads the disk).
+func dueOf(dir, id string, hasEnv bool) (time.Time, error) {
+	f, err := os.Open(filepath.Join(dir, id+msgExt))
+	if errors.Is(err, os.ErrNotExist) {
+		return time.Time{}, ErrNotFound
 	}
-	return l, env, nil
+	if err != nil {
+		return time.Time{}, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return time.Time{}, err
+	}
+	_, js, err := readTrailerRaw(f, st.Size())
+	if err != nil {
+		return time.Time{}, err
+	}
+	if hasEnv {
+		b, err := os.ReadFile(filepath.Join(dir, id+envExt))
+		if err == nil {
+			js = b
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return time.Time{}, err
+		}
+	}
+	var sc schedule
+	if err := json.Unmarshal(js, &sc); err != nil {
+		return time.Time{}, fmt.Errorf("%w: envelope: %v", errCorrupt, err)
+	}
+	if sc.ID != id {
+		return time.Time{}, fmt.Errorf("%w: envelope names %q", errCorrupt, sc.ID)
+	}
+	return sc.NextAttempt, nil
 }
 
 // readEnvFile reads an .env side file; (nil, nil) when there is none.
