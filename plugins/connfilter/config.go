@@ -1,0 +1,143 @@
+package connfilter
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// config is the stage's `config:` map, validated.
+type config struct {
+	deny, allow    listConfig
+	filters        []string // files in the original server's filter-line format
+	countries      []string // RIR delegated-stats files
+	reloadInterval time.Duration
+}
+
+type listConfig struct {
+	entries []string
+	files   []string
+}
+
+const defaultReloadInterval = 5 * time.Second
+
+func parseConfig(raw map[string]any, dir string) (config, error) {
+	cfg := config{reloadInterval: defaultReloadInterval}
+	var err error
+	for k, v := range raw {
+		switch k {
+		case "deny":
+			cfg.deny, err = parseListConfig(k, v, dir)
+		case "allow":
+			cfg.allow, err = parseListConfig(k, v, dir)
+		case "filters":
+			cfg.filters, err = paths(k, v, dir)
+		case "countries":
+			cfg.countries, err = paths(k, v, dir)
+		case "reload_interval":
+			cfg.reloadInterval, err = duration(k, v)
+		default:
+			err = fmt.Errorf("unknown key %q (want deny, allow, filters, countries, reload_interval)", k)
+		}
+		if err != nil {
+			return config{}, err
+		}
+	}
+	return cfg, nil
+}
+
+// parseListConfig accepts a list of entries, or {entries: [...], files: [...]}.
+func parseListConfig(key string, v any, dir string) (listConfig, error) {
+	var lc listConfig
+	var err error
+	switch v := v.(type) {
+	case []any:
+		lc.entries, err = strs(key, v)
+	case map[string]any:
+		for k, x := range v {
+			switch k {
+			case "entries":
+				lc.entries, err = strs(key+".entries", x)
+			case "files":
+				lc.files, err = paths(key+".files", x, dir)
+			default:
+				err = fmt.Errorf("%s: unknown key %q (want entries, files)", key, k)
+			}
+			if err != nil {
+				break
+			}
+		}
+	case nil:
+	default:
+		err = fmt.Errorf("%s: want a list of entries or {entries, files}", key)
+	}
+	return lc, err
+}
+
+func strs(key string, v any) ([]string, error) {
+	if s, ok := v.(string); ok {
+		return []string{s}, nil
+	}
+	l, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: want a list of strings", key)
+	}
+	out := make([]string, 0, len(l))
+	for _, x := range l {
+		s, ok := x.(string)
+		if !ok {
+			return nil, fmt.Errorf("%s: want strings, got %v", key, x)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+func paths(key string, v any, dir string) ([]string, error) {
+	l, err := strs(key, v)
+	for i, p := range l {
+		if !filepath.IsAbs(p) {
+			l[i] = filepath.Join(dir, p)
+		}
+	}
+	return l, err
+}
+
+func duration(key string, v any) (time.Duration, error) {
+	s, ok := v.(string)
+	if !ok {
+		return 0, fmt.Errorf("%s: want a duration such as \"5s\"", key)
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%s: bad duration %q", key, s)
+	}
+	return d, nil
+}
+
+// files lists every file the config reads, for change detection.
+func (c config) files() []string {
+	out := append([]string{}, c.deny.files...)
+	out = append(out, c.allow.files...)
+	out = append(out, c.filters...)
+	return append(out, c.countries...)
+}
+
+// fileStamp identifies a file's version by size and modification time.
+type fileStamp struct {
+	size int64
+	mod  time.Time
+}
+
+func stamps(files []string) map[string]fileStamp {
+	m := make(map[string]fileStamp, len(files))
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil {
+			m[f] = fileStamp{fi.Size(), fi.ModTime()}
+		} else {
+			m[f] = fileStamp{size: -1}
+		}
+	}
+	return m
+}

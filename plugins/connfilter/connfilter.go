@@ -1,0 +1,154 @@
+// Package connfilter is the connection filter stage: deny and allow lists
+// of addresses, CIDR prefixes (IPv4 and IPv6), "address,mask" ranges, host
+// name patterns and countries, checked once per connection.
+//
+// The deny list is checked first, then the allow list (the order of the
+// original server): a deny match is verdict fail (tag "deny"), an allow
+// match verdict pass (tag "allow"), neither verdict none. attrs.list and
+// attrs.entry say which list and which entry (as written) matched, and
+// attrs.match what matched: ip, host or country.
+//
+// Host patterns are matched against the forward-confirmed reverse DNS name
+// the gateway puts in conn.hostname (sdk.Conn.Hostname). The stage does no
+// DNS of its own: when the gateway has no confirmed name, host patterns do
+// not match and attrs.hostname is "unknown".
+//
+// Countries come from RIR delegated-stats files (see Countries); when any
+// are configured, attrs.country carries the client's ISO code on every
+// result ("" when no registry lists the address), for rules.
+//
+// # Config
+//
+//	deny:                              # or just a list of entries
+//	  entries: ["203.0.113.5", "198.51.100.0/24", "2001:db8:bad::/48",
+//	            "192.0.2.0,255.255.255.0", "*.dyn.example", "country:CN"]
+//	  files: [lists/deny.txt]          # one entry a line, '#' comments
+//	allow:
+//	  entries: ["mail.partner.example"]
+//	filters: [old/filter.txt]          # the original server's lines: REJECT/IP/203.0.113.5,
+//	                                   # PASS/IP/127.0.0.1, REJECT/HOST/*.dyn.example
+//	countries: [delegated-apnic-latest, delegated-ripencc-latest]
+//	reload_interval: 5s                # files are re-read when they change
+//
+// An entry is an address, a prefix, an "address,mask" range, a two-letter
+// country code, or else a host pattern; the prefixes "ip:", "host:" and
+// "country:" say which explicitly. Lines in the filter format are accepted
+// in list files too. Files are re-read on every reload of the gateway
+// (SIGHUP) and when one changes (checked at most every reload_interval); a
+// file that no longer loads keeps the lists it would replace, and results
+// carry attrs.reload_error until it loads again.
+package connfilter
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// Stage is the connection filter.
+type Stage struct {
+	now func() time.Time
+
+	mu        sync.Mutex // serialises Configure and reloads
+	cfg       config
+	stamps    map[string]fileStamp
+	cur       atomic.Pointer[filterSet]
+	reloadErr atomic.Pointer[string]
+	nextCheck atomic.Int64 // unix nanoseconds
+}
+
+var _ sdk.Stage = (*Stage)(nil)
+
+// New returns a connection filter stage.
+func New() sdk.Stage { return &Stage{now: time.Now} }
+
+// Info implements sdk.Stage.
+func (s *Stage) Info() sdk.Info {
+	return sdk.Info{Name: "connfilter", Version: "1.0.0", Phases: []sdk.Phase{sdk.PhaseConnect}}
+}
+
+// Configure implements sdk.Stage: it validates the config and reads every file.
+func (s *Stage) Configure(_ context.Context, env sdk.Env, raw map[string]any) error {
+	cfg, err := parseConfig(raw, env.ConfigDir)
+	if err != nil {
+		return err
+	}
+	st := stamps(cfg.files())
+	set, err := build(cfg)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cfg, s.stamps = cfg, st
+	s.cur.Store(set)
+	s.reloadErr.Store(nil)
+	s.nextCheck.Store(s.now().Add(cfg.reloadInterval).UnixNano())
+	return nil
+}
+
+// Check implements sdk.Stage.
+func (s *Stage) Check(_ context.Context, req *sdk.Request) (*sdk.Result, error) {
+	s.maybeReload()
+	set := s.cur.Load()
+	if set == nil {
+		return nil, fmt.Errorf("connfilter: not configured")
+	}
+	ip, err := netip.ParseAddr(req.Conn.IP)
+	if err != nil {
+		return nil, fmt.Errorf("connfilter: bad client address %q", req.Conn.IP)
+	}
+	res := set.check(ip.Unmap(), req.Conn.Hostname)
+	if e := s.reloadErr.Load(); e != nil {
+		res.Attrs["reload_error"] = *e
+	}
+	return res, nil
+}
+
+// maybeReload re-reads the files when one changed since the last load. One
+// caller does it; the others go on with the current lists.
+func (s *Stage) maybeReload() {
+	now := s.now()
+	next := s.nextCheck.Load()
+	if now.UnixNano() < next || !s.nextCheck.CompareAndSwap(next, now.Add(s.interval()).UnixNano()) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := stamps(s.cfg.files())
+	if sameStamps(st, s.stamps) {
+		return
+	}
+	set, err := build(s.cfg)
+	if err != nil {
+		msg := err.Error()
+		s.reloadErr.Store(&msg)
+		return // keep the lists in force; try again when the files change again
+	}
+	s.stamps = st
+	s.cur.Store(set)
+	s.reloadErr.Store(nil)
+}
+
+func (s *Stage) interval() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg.reloadInterval
+}
+
+func sameStamps(a, b map[string]fileStamp) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || !w.mod.Equal(v.mod) || w.size != v.size {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,184 @@
+package connfilter
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+const delegated = `2|apnic|20261127|3|19830613|20261126|+0900
+apnic|*|ipv4|*|2|summary
+apnic|*|ipv6|*|1|summary
+apnic|JP|ipv4|203.0.113.0|128|20110412|allocated
+apnic|CN|ipv4|203.0.113.128|64|20110412|allocated
+apnic|JP|asn|173|1|20020801|allocated
+apnic|KR|ipv6|2001:db8:100::|40|20000101|allocated|A91234
+apnic||ipv4|198.51.100.0|256||reserved
+apnic|ZZ|ipv4|192.0.2.0|256||available
+`
+
+func writeFile(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func newStage(t *testing.T, dir string, cfg map[string]any) *Stage {
+	t.Helper()
+	s := New().(*Stage)
+	if err := s.Configure(context.Background(), sdk.Env{ConfigDir: dir}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func check(t *testing.T, s *Stage, ip, host string) *sdk.Result {
+	t.Helper()
+	res, err := s.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseConnect, Conn: sdk.Conn{IP: ip, Hostname: host}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func TestCheck(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "deny.txt", "# denied\n\n203.0.113.77   # one host\n2001:db8:bad::/48\nREJECT/IP/192.0.2.9\n")
+	writeFile(t, dir, "filter.txt", "REJECT/IP/198.51.100.0/25\nPASS/IP/127.0.0.1\nREJECT/HOST/*.dyn.example\nPASS/HOST/mail.partner.example\n")
+	writeFile(t, dir, "apnic.txt", delegated)
+	s := newStage(t, dir, map[string]any{
+		"deny": map[string]any{
+			"entries": []any{"10.1.0.0,255.255.0.0", "*.pool.example", "country:CN", "::ffff:10.9.9.9"},
+			"files":   []any{"deny.txt"},
+		},
+		"allow":     []any{"10.1.2.3", "KR", "host:good.example", "203.0.113.0/26"},
+		"filters":   []any{"filter.txt"},
+		"countries": []any{"apnic.txt"},
+	})
+	tests := []struct {
+		name, ip, host string
+		verdict        sdk.Verdict
+		list, entry    string
+		country        string
+	}{
+		{"deny ip from file", "203.0.113.77", "", sdk.VerdictFail, "deny", "203.0.113.77", "JP"},
+		{"deny beats allow", "10.1.2.3", "", sdk.VerdictFail, "deny", "10.1.0.0,255.255.0.0", ""},
+		{"mapped entry", "10.9.9.9", "", sdk.VerdictFail, "deny", "::ffff:10.9.9.9", ""},
+		{"v6 cidr", "2001:db8:bad::1", "", sdk.VerdictFail, "deny", "2001:db8:bad::/48", ""},
+		{"filter line in list file", "192.0.2.9", "", sdk.VerdictFail, "deny", "ip:192.0.2.9", ""},
+		{"filter reject cidr", "198.51.100.100", "", sdk.VerdictFail, "deny", "ip:198.51.100.0/25", ""},
+		{"filter reject outside cidr", "198.51.100.200", "", sdk.VerdictNone, "", "", ""},
+		{"filter pass", "127.0.0.1", "", sdk.VerdictPass, "allow", "ip:127.0.0.1", ""},
+		{"filter host", "192.0.2.50", "a.b.DYN.example.", sdk.VerdictFail, "deny", "host:*.dyn.example", ""},
+		{"filter host base name not below", "192.0.2.50", "dyn.example", sdk.VerdictNone, "", "", ""},
+		{"filter pass host", "192.0.2.50", "mail.partner.example", sdk.VerdictPass, "allow", "host:mail.partner.example", ""},
+		{"host pattern", "192.0.2.51", "x.pool.example", sdk.VerdictFail, "deny", "*.pool.example", ""},
+		{"country deny", "203.0.113.130", "", sdk.VerdictFail, "deny", "country:CN", "CN"},
+		{"allow cidr", "203.0.113.5", "", sdk.VerdictPass, "allow", "203.0.113.0/26", "JP"},
+		{"country allow v6", "2001:db8:1ff::1", "", sdk.VerdictPass, "allow", "KR", "KR"},
+		{"allow host", "192.0.2.60", "good.example", sdk.VerdictPass, "allow", "host:good.example", ""},
+		{"nothing", "203.0.113.100", "mx.example", sdk.VerdictNone, "", "", "JP"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := check(t, s, tt.ip, tt.host)
+			if res.Verdict != tt.verdict || res.Attrs["list"] != tt.list || res.Attrs["entry"] != tt.entry {
+				t.Errorf("got %s list=%q entry=%q, want %s %q %q", res.Verdict, res.Attrs["list"], res.Attrs["entry"], tt.verdict, tt.list, tt.entry)
+			}
+			if c, ok := res.Attrs["country"]; !ok || c != tt.country {
+				t.Errorf("country %q (set %v), want %q", c, ok, tt.country)
+			}
+			if tt.list != "" && !slices.Equal(res.Tags, []string{tt.list}) {
+				t.Errorf("tags %q", res.Tags)
+			}
+		})
+	}
+	if res := check(t, s, "192.0.2.50", ""); res.Attrs["hostname"] != "unknown" {
+		t.Errorf("no hostname: attrs %v", res.Attrs)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "bad.txt", "203.0.113.1\n203.0.113.300\n")
+	writeFile(t, dir, "badfilter.txt", "REJECT/MAIL/x@example\n")
+	writeFile(t, dir, "baddeleg.txt", "apnic|JP|ipv4|203.0.113.0|abc|20110412|allocated\n")
+	tests := []struct {
+		name string
+		cfg  map[string]any
+		want string
+	}{
+		{"unknown key", map[string]any{"dney": []any{"1.2.3.4"}}, "unknown key"},
+		{"bad ip", map[string]any{"deny": []any{"203.0.113.300"}}, "bad address"},
+		{"bad mask", map[string]any{"deny": []any{"192.0.2.0,255.0.255.0"}}, "not contiguous"},
+		{"bad cidr", map[string]any{"allow": []any{"192.0.2.0/33"}}, "bad CIDR"},
+		{"bad country", map[string]any{"deny": []any{"country:CHN"}}, "bad country"},
+		{"bad pattern", map[string]any{"deny": []any{"host:[a"}}, "bad host pattern"},
+		{"line number", map[string]any{"deny": map[string]any{"files": []any{"bad.txt"}}}, "bad.txt:2:"},
+		{"missing file", map[string]any{"filters": []any{"nope.txt"}}, "nope.txt"},
+		{"filter type", map[string]any{"filters": []any{"badfilter.txt"}}, "unknown filter type"},
+		{"plain line in filters", map[string]any{"filters": []any{"bad.txt"}}, "want ACTION/TYPE/VALUE"},
+		{"delegated", map[string]any{"countries": []any{"baddeleg.txt"}}, "baddeleg.txt:1: bad value"},
+		{"interval", map[string]any{"reload_interval": "soon"}, "bad duration"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := New().Configure(context.Background(), sdk.Env{ConfigDir: dir}, tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestReloadOnChange moves the stage's clock past reload_interval after
+// rewriting a list file; a broken rewrite keeps the previous lists.
+func TestReloadOnChange(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "deny.txt", "192.0.2.1\n")
+	now := time.Unix(1_800_000_000, 0)
+	s := &Stage{now: func() time.Time { return now }}
+	if err := s.Configure(context.Background(), sdk.Env{ConfigDir: dir}, map[string]any{
+		"deny": map[string]any{"files": []any{"deny.txt"}}, "reload_interval": "10s"}); err != nil {
+		t.Fatal(err)
+	}
+	rewrite := func(text string, age time.Duration) {
+		writeFile(t, dir, "deny.txt", text)
+		mt := time.Now().Add(age)
+		if err := os.Chtimes(p, mt, mt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rewrite("192.0.2.2\n", time.Hour)
+	if v := check(t, s, "192.0.2.2", "").Verdict; v != sdk.VerdictNone {
+		t.Fatalf("reloaded before the interval: %s", v)
+	}
+	now = now.Add(11 * time.Second)
+	if v := check(t, s, "192.0.2.2", "").Verdict; v != sdk.VerdictFail {
+		t.Fatalf("not reloaded after the interval: %s", v)
+	}
+	rewrite("192.0.2.3\nnot/an/entry\n", 2*time.Hour)
+	now = now.Add(11 * time.Second)
+	res := check(t, s, "192.0.2.2", "")
+	if res.Verdict != sdk.VerdictFail || !strings.Contains(res.Attrs["reload_error"], "deny.txt:2") {
+		t.Fatalf("broken file: %s %v", res.Verdict, res.Attrs)
+	}
+	// Configure again (SIGHUP) after a fix.
+	rewrite("192.0.2.3\n", 3*time.Hour)
+	if err := s.Configure(context.Background(), sdk.Env{ConfigDir: dir}, map[string]any{
+		"deny": map[string]any{"files": []any{"deny.txt"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if res := check(t, s, "192.0.2.3", ""); res.Verdict != sdk.VerdictFail || res.Attrs["reload_error"] != "" {
+		t.Fatalf("after Configure: %s %v", res.Verdict, res.Attrs)
+	}
+}

@@ -1,0 +1,107 @@
+package connfilter
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// filterSet is everything one load of the config produced.
+type filterSet struct {
+	deny, allow *list
+	countries   *Countries // nil when no delegated files are configured
+	hostNeeded  bool       // some list has host patterns
+}
+
+// build reads every list and delegated-stats file of cfg.
+func build(cfg config) (*filterSet, error) {
+	fs := &filterSet{deny: newList("deny"), allow: newList("allow")}
+	for _, lc := range []struct {
+		l   *list
+		cfg listConfig
+	}{{fs.deny, cfg.deny}, {fs.allow, cfg.allow}} {
+		for _, e := range lc.cfg.entries {
+			if err := lc.l.add(e); err != nil {
+				return nil, fmt.Errorf("%s: %v", lc.l.name, err)
+			}
+		}
+		for _, f := range lc.cfg.files {
+			if err := readList(f, lc.l, fs); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, f := range cfg.filters {
+		if err := readList(f, nil, fs); err != nil {
+			return nil, err
+		}
+	}
+	if len(cfg.countries) > 0 {
+		var b CountryBuilder
+		for _, f := range cfg.countries {
+			fh, err := os.Open(f)
+			if err != nil {
+				return nil, fmt.Errorf("countries: %v", err)
+			}
+			err = b.Parse(f, fh)
+			fh.Close()
+			if err != nil {
+				return nil, err
+			}
+		}
+		fs.countries = b.Build()
+	}
+	fs.hostNeeded = len(fs.deny.hosts)+len(fs.allow.hosts) > 0
+	return fs, nil
+}
+
+func readList(path string, own *list, fs *filterSet) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return parseListFile(path, f, own, fs.deny, fs.allow)
+}
+
+// check decides one client: deny first, then allow.
+func (fs *filterSet) check(ip netip.Addr, host string) *sdk.Result {
+	attrs := map[string]string{}
+	cc := ""
+	if fs.countries != nil {
+		cc = fs.countries.Lookup(ip)
+		attrs["country"] = cc
+	}
+	if fs.hostNeeded && host == "" {
+		attrs["hostname"] = "unknown"
+	}
+	for _, l := range []*list{fs.deny, fs.allow} {
+		match, entry := l.match(ip, host, cc)
+		if entry == "" {
+			continue
+		}
+		attrs["list"], attrs["entry"], attrs["match"] = l.name, entry, match
+		v := sdk.VerdictFail
+		if l.name == "allow" {
+			v = sdk.VerdictPass
+		}
+		return &sdk.Result{Verdict: v, Tags: []string{l.name}, Attrs: attrs,
+			Reason: fmt.Sprintf("%s list: %s", l.name, entry)}
+	}
+	return &sdk.Result{Verdict: sdk.VerdictNone, Attrs: attrs}
+}
+
+func (l *list) match(ip netip.Addr, host, cc string) (what, entry string) {
+	if e := l.matchIP(ip); e != "" {
+		return "ip", e
+	}
+	if e := l.matchHost(host); e != "" {
+		return "host", e
+	}
+	if e, ok := l.countries[cc]; ok && cc != "" {
+		return "country", e
+	}
+	return "", ""
+}

@@ -1,0 +1,282 @@
+package connfilter
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/netip"
+	"path"
+	"strings"
+)
+
+// list is one compiled deny or allow list.
+type list struct {
+	name      string                  // "deny" or "allow"
+	prefixes  map[netip.Prefix]string // masked prefix -> entry as written
+	lengths4  []int                   // distinct IPv4 prefix lengths present, longest first
+	lengths6  []int                   // distinct IPv6 prefix lengths present
+	hosts     []hostPattern           // matched in order
+	countries map[string]string       // ISO code -> entry as written
+}
+
+type hostPattern struct {
+	pattern string // lower case, no final dot
+	entry   string
+}
+
+func newList(name string) *list {
+	return &list{name: name, prefixes: map[netip.Prefix]string{}, countries: map[string]string{}}
+}
+
+// add parses one entry:
+//
+//	203.0.113.5  2001:db8::1          an address
+//	198.51.100.0/24  2001:db8::/32    a CIDR prefix
+//	192.0.2.0,255.255.255.0           an "address,mask" range (contiguous mask)
+//	*.dyn.example  mail.example       a host pattern (host: prefix optional)
+//	JP  country:CN                    an ISO 3166 country code
+func (l *list) add(entry string) error {
+	e := strings.TrimSpace(entry)
+	switch {
+	case e == "":
+		return fmt.Errorf("empty entry")
+	case hasPrefixFold(e, "host:"):
+		return l.addHost(e[5:], entry)
+	case hasPrefixFold(e, "country:"):
+		return l.addCountry(e[8:], entry)
+	case hasPrefixFold(e, "ip:"):
+		return l.addIP(e[3:], entry)
+	}
+	if p, err := parseIPEntry(e); err == nil {
+		l.addPrefix(p, e)
+		return nil
+	} else if looksLikeIP(e) {
+		return err
+	}
+	if isCountry(e) {
+		return l.addCountry(e, entry)
+	}
+	return l.addHost(e, entry)
+}
+
+func (l *list) addIP(s, entry string) error {
+	p, err := parseIPEntry(strings.TrimSpace(s))
+	if err != nil {
+		return err
+	}
+	l.addPrefix(p, strings.TrimSpace(entry))
+	return nil
+}
+
+func (l *list) addPrefix(p netip.Prefix, entry string) {
+	if _, dup := l.prefixes[p]; dup {
+		return
+	}
+	l.prefixes[p] = entry
+	if p.Addr().Is4() {
+		l.lengths4 = insertLen(l.lengths4, p.Bits())
+	} else {
+		l.lengths6 = insertLen(l.lengths6, p.Bits())
+	}
+}
+
+func insertLen(ls []int, n int) []int {
+	for i, v := range ls {
+		if v == n {
+			return ls
+		}
+		if v < n {
+			return append(ls[:i], append([]int{n}, ls[i:]...)...)
+		}
+	}
+	return append(ls, n)
+}
+
+func (l *list) addCountry(s, entry string) error {
+	cc := strings.ToUpper(strings.TrimSpace(s))
+	if !isCountry(cc) {
+		return fmt.Errorf("bad country code %q (want two letters, ISO 3166)", s)
+	}
+	l.countries[cc] = strings.TrimSpace(entry)
+	return nil
+}
+
+func (l *list) addHost(s, entry string) error {
+	p := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".")
+	if p == "" || strings.ContainsAny(p, " \t/\\[]") {
+		return fmt.Errorf("bad host pattern %q", s)
+	}
+	if _, err := path.Match(p, ""); err != nil {
+		return fmt.Errorf("bad host pattern %q: %v", s, err)
+	}
+	l.hosts = append(l.hosts, hostPattern{p, strings.TrimSpace(entry)})
+	return nil
+}
+
+// parseIPEntry reads an address, a CIDR prefix or an "address,mask" range
+// as a masked prefix (IPv4-mapped IPv6 addresses become IPv4).
+func parseIPEntry(s string) (netip.Prefix, error) {
+	if a, m, ok := strings.Cut(s, ","); ok {
+		addr, err := netip.ParseAddr(strings.TrimSpace(a))
+		mask, err2 := netip.ParseAddr(strings.TrimSpace(m))
+		if err != nil || err2 != nil || !addr.Unmap().Is4() || !mask.Is4() {
+			return netip.Prefix{}, fmt.Errorf("bad range %q (want IPv4 address,mask)", s)
+		}
+		bits, ok := maskBits(mask.As4())
+		if !ok {
+			return netip.Prefix{}, fmt.Errorf("bad range %q: mask is not contiguous", s)
+		}
+		return netip.PrefixFrom(addr.Unmap(), bits).Masked(), nil
+	}
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("bad CIDR %q", s)
+		}
+		if p.Addr().Is4In6() && p.Bits() >= 96 {
+			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || a.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("bad address %q", s)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+func maskBits(m [4]byte) (int, bool) {
+	v := uint32(m[0])<<24 | uint32(m[1])<<16 | uint32(m[2])<<8 | uint32(m[3])
+	n := 0
+	for v&0x80000000 != 0 {
+		n++
+		v <<= 1
+	}
+	return n, v == 0
+}
+
+// looksLikeIP tells a mistyped address (an error) from a host pattern.
+func looksLikeIP(s string) bool {
+	if strings.ContainsAny(s, ":/,") {
+		return true
+	}
+	for _, r := range s {
+		if (r < '0' || r > '9') && r != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+// matchIP returns the entry covering ip, or "".
+func (l *list) matchIP(ip netip.Addr) string {
+	lengths := l.lengths6
+	if ip.Is4() {
+		lengths = l.lengths4
+	}
+	for _, n := range lengths {
+		p, _ := ip.Prefix(n)
+		if e, ok := l.prefixes[p]; ok {
+			return e
+		}
+	}
+	return ""
+}
+
+// matchHost returns the first pattern matching host, or "". "*.x.example"
+// matches every name below x.example, however deep; other patterns are
+// shell globs over the whole name.
+func (l *list) matchHost(host string) string {
+	if host == "" {
+		return ""
+	}
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	for _, h := range l.hosts {
+		if rest, ok := strings.CutPrefix(h.pattern, "*."); ok && !strings.ContainsAny(rest, "*?[") {
+			if strings.HasSuffix(host, "."+rest) {
+				return h.entry
+			}
+			continue
+		}
+		if ok, _ := path.Match(h.pattern, host); ok {
+			return h.entry
+		}
+	}
+	return ""
+}
+
+// parseListFile reads one entry a line; '#' starts a comment (at the start
+// of a line, or after white space), blank lines are skipped. Lines in the
+// original server's filter format (ACTION/TYPE/VALUE) go to deny or allow
+// by their action, whichever list the file was given for.
+func parseListFile(name string, r io.Reader, own *list, deny, allow *list) error {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := stripComment(sc.Text())
+		if line == "" {
+			continue
+		}
+		var err error
+		if target, entry, ok, ferr := filterLine(line, deny, allow); ferr != nil {
+			err = ferr
+		} else if ok {
+			err = target.add(entry)
+		} else if own == nil {
+			err = fmt.Errorf("want ACTION/TYPE/VALUE (REJECT/IP/203.0.113.5, PASS/HOST/*.example)")
+		} else {
+			err = own.add(line)
+		}
+		if err != nil {
+			return fmt.Errorf("%s:%d: %v", name, n, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s: %v", name, err)
+	}
+	return nil
+}
+
+func stripComment(s string) string {
+	s = strings.TrimPrefix(s, "\ufeff")
+	if i := strings.IndexByte(s, '#'); i == 0 || i > 0 && (s[i-1] == ' ' || s[i-1] == '\t') {
+		s = s[:i]
+	}
+	return strings.TrimSpace(s)
+}
+
+// filterLine reads the original server's filter line format:
+//
+//	REJECT/IP/203.0.113.5     PASS/IP/127.0.0.1     REJECT/IP/198.51.100.0/24
+//	REJECT/HOST/*.dyn.example PASS/HOST/mail.partner.example
+//
+// ok is false when line is not in that format.
+func filterLine(line string, deny, allow *list) (target *list, entry string, ok bool, err error) {
+	f := strings.SplitN(line, "/", 3)
+	if len(f) != 3 {
+		return nil, "", false, nil
+	}
+	switch strings.ToUpper(f[0]) {
+	case "REJECT", "DENY":
+		target = deny
+	case "PASS", "ACCEPT", "ALLOW":
+		target = allow
+	default:
+		return nil, "", false, nil
+	}
+	v := strings.TrimSpace(f[2])
+	switch strings.ToUpper(f[1]) {
+	case "IP":
+		return target, "ip:" + v, true, nil
+	case "HOST":
+		return target, "host:" + v, true, nil
+	case "COUNTRY":
+		return target, "country:" + v, true, nil
+	}
+	return nil, "", false, fmt.Errorf("unknown filter type %q (want IP or HOST)", f[1])
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
