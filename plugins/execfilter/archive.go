@@ -11,7 +11,9 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/bodgit/sevenzip"
 	"github.com/mholt/archives"
+	"github.com/nwaples/rardecode/v2"
 
 	"github.com/portcullis-mta/portcullis/sdk/mime"
 )
@@ -73,13 +75,28 @@ func (in *inspector) extractError(err error) {
 	case err == nil:
 	case errors.As(err, &lim):
 		in.limit(lim.what)
-	case strings.Contains(strings.ToLower(err.Error()), "password") || strings.Contains(strings.ToLower(err.Error()), "encrypt"):
+	case isEncrypted(err):
 		in.tag(TagEncrypted)
 	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
 		in.limit("time")
 	default:
 		in.tag(TagCorrupt)
 	}
+}
+
+// isEncrypted recognises the "needs a password" errors of the 7-Zip and
+// RAR readers, which cannot tell us otherwise.
+func isEncrypted(err error) bool {
+	var sz *sevenzip.ReadError
+	if errors.As(err, &sz) && sz.Encrypted {
+		return true
+	}
+	if errors.Is(err, rardecode.ErrArchiveEncrypted) || errors.Is(err, rardecode.ErrArchivedFileEncrypted) ||
+		errors.Is(err, rardecode.ErrBadPassword) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "password") || strings.Contains(msg, "encrypted")
 }
 
 // isZip finds a local header at the start or an end-of-central-directory

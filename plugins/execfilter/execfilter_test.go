@@ -3,6 +3,8 @@ package execfilter
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -215,5 +217,30 @@ func TestTruncatedAttachment(t *testing.T) {
 	}
 	if res := st.inspect(context.Background(), m); res.Attrs["limit"] != "attachment bytes" {
 		t.Errorf("result %+v, want the attachment-bytes limit", res)
+	}
+}
+
+// TestSevenZip: 7-Zip archives are opened (a signature in an entry is
+// found) and an encrypted one is tagged, through the archives package.
+func TestSevenZip(t *testing.T) {
+	st := newStage(t, map[string]any{"signatures": []any{map[string]any{"name": "foo", "hex": "666f6f0a"}}})
+	tests := []struct {
+		file string
+		want []string
+	}{
+		{"t0.7z", []string{"signature:foo"}},
+		{"aes7z.7z", []string{TagEncrypted}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			data, err := os.ReadFile(filepath.Join("testdata", "sevenzip", tc.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			res := run(t, st, mimeMessage(attach{"a.bin", "application/octet-stream", data}))
+			if !slices.Equal(res.Tags, tc.want) {
+				t.Errorf("tags %q, want %q", res.Tags, tc.want)
+			}
+		})
 	}
 }

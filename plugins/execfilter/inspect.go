@@ -72,9 +72,7 @@ func (in *inspector) entry(b *budget, e entry) error {
 	}
 	rc, err := e.open()
 	if err != nil {
-		if !e.quiet {
-			in.tag(TagCorrupt)
-		}
+		in.readError(e, err)
 		return nil
 	}
 	defer rc.Close()
@@ -83,8 +81,8 @@ func (in *inspector) entry(b *budget, e entry) error {
 		if _, ok := err.(*errLimit); ok {
 			return err
 		}
-		if !e.quiet && err != io.ErrUnexpectedEOF && !strings.Contains(err.Error(), "checksum") {
-			in.tag(TagCorrupt)
+		if err != io.ErrUnexpectedEOF && !strings.Contains(err.Error(), "checksum") {
+			in.readError(e, err)
 		}
 	}
 	in.judge(e.name, "", scan, TagInArchive)
@@ -92,6 +90,18 @@ func (in *inspector) entry(b *budget, e entry) error {
 		in.tag(TagNested)
 	}
 	return nil
+}
+
+// readError tags an entry that could not be read: encrypted (its name is
+// still judged) or corrupt.
+func (in *inspector) readError(e entry, err error) {
+	switch {
+	case isEncrypted(err):
+		in.tag(TagEncrypted)
+		in.judge(e.name, "", newFileScan(nil), TagInArchive)
+	case !e.quiet:
+		in.tag(TagCorrupt)
+	}
 }
 
 // judge tags a file by its bytes, content type and name.
