@@ -42,6 +42,7 @@ type guardConn struct {
 	partial  []byte    // start of a line whose read a shutdown wake interrupted
 	deadline time.Time // the read deadline in force
 	inTxn    bool      // between a successful MAIL and the end of the transaction
+	midLine  bool      // the last hand-over ended inside an over-long line
 
 	lastVerb   string      // the verb of the last line handed to go-smtp
 	saslNext   bool        // a 334 was sent: the next line is a SASL response
@@ -150,8 +151,10 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		if len(c.partial) > 0 {
 			line, c.partial = append(c.partial, line...), nil
 		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			// A line longer than the buffer: go-smtp's MaxLineLength ends it.
+		if errors.Is(err, bufio.ErrBufferFull) || c.midLine {
+			// A line longer than the buffer: its rest is no command.
+			// go-smtp's MaxLineLength decides whether it is too long.
+			c.midLine = len(line) == 0 || line[len(line)-1] != '\n'
 			return c.hand(p, line, "")
 		}
 		if err != nil {

@@ -155,3 +155,17 @@ func TestDataTimeout(t *testing.T) {
 		}
 	})
 }
+
+// TestLongCommandLine: the rest of a line longer than the guard's buffer
+// is not taken for a command.
+func TestLongCommandLine(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.MaxLineLength = 20000
+	ts := startServer(t, cfg, nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.expect("220")
+	r.cmd("EHLO c.example.org", "250")
+	pad := strings.Repeat("x", readBufSize-len("NOOP ")) + "VRFY bob"
+	r.cmd("NOOP "+pad, "250")
+	r.cmd("QUIT", "221")
+}
