@@ -58,7 +58,7 @@ func (d *dsn) write(w io.Writer, orig io.Reader) error {
 		dsnRelayed: "Successful Mail Delivery Report (relayed)",
 	}[d.kind]
 	fmt.Fprintf(bw, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", d.hostname)
-	fmt.Fprintf(bw, "To: <%s>\r\n", d.env.From)
+	fmt.Fprintf(bw, "To: <%s>\r\n", oneLine(d.env.From))
 	fmt.Fprintf(bw, "Subject: %s\r\n", subject)
 	fmt.Fprintf(bw, "Date: %s\r\n", d.now.Format(time.RFC1123Z))
 	fmt.Fprintf(bw, "Message-ID: <%s.dsn@%s>\r\n", d.id, d.hostname)
@@ -104,7 +104,7 @@ func (d *dsn) human(mw *multipart.Writer) error {
 		fmt.Fprintf(p, "below. This is a permanent error; it will not be retried.\r\n\r\n")
 	}
 	for _, r := range d.rcpts {
-		fmt.Fprintf(p, "<%s>: %s\r\n", r.Addr, oneLine(r.LastReply))
+		fmt.Fprintf(p, "<%s>: %s\r\n", oneLine(r.Addr), oneLine(r.LastReply))
 	}
 	return nil
 }
@@ -122,10 +122,10 @@ func (d *dsn) status(mw *multipart.Writer) error {
 	}
 	fmt.Fprintf(p, "Arrival-Date: %s\r\n", d.env.Received.Format(time.RFC1123Z))
 	for _, r := range d.rcpts {
-		fmt.Fprintf(p, "\r\nFinal-Recipient: rfc822; %s\r\n", r.Addr)
+		fmt.Fprintf(p, "\r\nFinal-Recipient: rfc822; %s\r\n", oneLine(r.Addr))
 		if r.ORCPT != "" {
 			typ, addr, _ := strings.Cut(r.ORCPT, ";")
-			fmt.Fprintf(p, "Original-Recipient: %s; %s\r\n", typ, oneLine(addr))
+			fmt.Fprintf(p, "Original-Recipient: %s; %s\r\n", oneLine(typ), oneLine(addr))
 		}
 		action, code := dsnActions[d.kind], map[dsnKind]string{dsnFailed: "5.0.0", dsnDelayed: "4.0.0", dsnRelayed: "2.0.0"}[d.kind]
 		if c := statusCode(r.LastReply); c != "" {
@@ -133,7 +133,7 @@ func (d *dsn) status(mw *multipart.Writer) error {
 		}
 		fmt.Fprintf(p, "Action: %s\r\nStatus: %s\r\n", action, code)
 		if host, _, ok := strings.Cut(r.LastHop, "["); ok && host != "" {
-			fmt.Fprintf(p, "Remote-MTA: dns; %s\r\n", host)
+			fmt.Fprintf(p, "Remote-MTA: dns; %s\r\n", oneLine(host))
 		}
 		if r.LastReply != "" {
 			fmt.Fprintf(p, "Diagnostic-Code: smtp; %s\r\n", oneLine(r.LastReply))
