@@ -23,7 +23,7 @@ func FuzzDSN(f *testing.F) {
 	f.Fuzz(func(t *testing.T, orig []byte, reply, ret, rcpt string) {
 		for _, kind := range []dsnKind{dsnFailed, dsnDelayed, dsnRelayed} {
 			d := &dsn{kind: kind, hostname: "gw.test", now: time.Unix(1e9, 0), retryEnd: time.Unix(2e9, 0), id: "D1",
-				env: &queue.Envelope{ID: "Q1", From: rcpt, DSNRet: ret, DSNEnvID: reply, Received: time.Unix(1e9, 0)},
+				env:   &queue.Envelope{ID: "Q1", From: rcpt, DSNRet: ret, DSNEnvID: reply, Received: time.Unix(1e9, 0)},
 				rcpts: []*queue.Recipient{{Addr: rcpt, LastReply: reply, ORCPT: "rfc822;" + reply, LastHop: reply + "[1.2.3.4]"}}}
 			var b strings.Builder
 			if err := d.write(&b, strings.NewReader(string(orig))); err != nil {
