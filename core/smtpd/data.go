@@ -56,7 +56,20 @@ func (s *session) Data(r io.Reader) error {
 		log.Info("refused", append([]any{"phase", "data", "reply", e.Reply()}, decisionLog(dec)...)...)
 		return toSMTP(log, e)
 	}
-	return s.finish(log, d, dec, size, len(received))
+	return s.finish(log, d, s.withHeld(dec), size, len(received))
+}
+
+// withHeld applies a discard or quarantine decided before DATA unless the
+// data phase decided otherwise; the data phase's edits are kept.
+func (s *session) withHeld(dec *pipeline.Decision) *pipeline.Decision {
+	if s.held == nil || (dec != nil && dec.Action != pipeline.Continue && dec.Action != pipeline.Accept) {
+		return dec
+	}
+	held := *s.held
+	if dec != nil {
+		held.Headers, held.SubjectPrefix, held.Redirect = dec.Headers, dec.SubjectPrefix, dec.Redirect
+	}
+	return &held
 }
 
 // dataError maps a failure while reading the message to its reply.
@@ -101,7 +114,11 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 			// Never deliver what a rule wanted held.
 			return toSMTP(log, smtperr.Wrap(errors.New("no quarantine store"), 451, "4.3.0", "Temporary local problem, try again later"))
 		}
-		env.Reason, env.Tags, env.Results = dec.Reason, dec.Tags, resultSummary(dec.Results)
+		results := dec.Results
+		if len(results) == 0 {
+			results = s.results
+		}
+		env.Reason, env.Tags, env.Results = dec.Reason, dec.Tags, resultSummary(results)
 	}
 	id, err := s.commit(log, store, d, env, dec, recvLen)
 	if err != nil {

@@ -44,6 +44,8 @@ func TestPipelineDecisions(t *testing.T) {
 				return &pipeline.Decision{Action: pipeline.Reject, Reply: &pipeline.Reply{Code: 550, Enhanced: "5.1.1", Text: "No such user"}}
 			case strings.HasPrefix(r.Envelope.Rcpt, "later@"):
 				return &pipeline.Decision{Action: pipeline.Tempfail}
+			case strings.HasPrefix(r.Envelope.Rcpt, "trap@"):
+				return &pipeline.Decision{Action: pipeline.Discard, Reason: "spam trap"}
 			}
 			return cont()
 		},
@@ -99,6 +101,13 @@ func TestPipelineDecisions(t *testing.T) {
 	t.Run("reject", func(t *testing.T) { send("spam", "550 5.7.1 Message rejected by policy") })
 	t.Run("tempfail with rule reply", func(t *testing.T) { send("wait", "451 4.7.1 Greylisted") })
 	t.Run("discard", func(t *testing.T) { send("drop", "250 2.0.0") })
+	t.Run("discard decided at rcpt", func(t *testing.T) {
+		r.cmd("MAIL FROM:<a@example.org>", "250")
+		r.cmd("RCPT TO:<trap@example.test>", "250")
+		r.cmd("DATA", "354")
+		r.send(message("plain") + ".\r\n")
+		r.expect("250 2.0.0")
+	})
 	if n := len(ts.queued(t)); n != 0 {
 		t.Fatalf("%d queued after reject/tempfail/discard", n)
 	}

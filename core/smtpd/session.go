@@ -27,6 +27,7 @@ type session struct {
 	mailOpts smtp.MailOptions
 	rcpts    []*queue.Recipient
 	results  map[string]*sdk.Result
+	held     *pipeline.Decision // a discard or quarantine decided before DATA
 }
 
 var _ smtp.AuthSession = (*session)(nil)
@@ -61,7 +62,7 @@ func (s *session) afterTLS() {
 
 // Reset ends the transaction (RSET, EHLO, after DATA).
 func (s *session) Reset() {
-	s.from, s.mailOpts, s.rcpts, s.results = "", smtp.MailOptions{}, nil, nil
+	s.from, s.mailOpts, s.rcpts, s.results, s.held = "", smtp.MailOptions{}, nil, nil, nil
 	s.gc.mailParams = nil
 	s.gc.inTxn = false
 }
@@ -83,10 +84,12 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	s.results = copyResults(s.gc.connResult)
 	s.gc.mailParams = mailParams(opts)
 	req := &sdk.Request{Phase: sdk.PhaseMail, Conn: s.conn(), Envelope: sdk.Envelope{From: from}}
-	if _, e := s.gc.runPhase(req, s.results, errRejectDefault, errTempDefault); e != nil {
+	d, e := s.gc.runPhase(req, s.results, errRejectDefault, errTempDefault)
+	if e != nil {
 		s.results = nil
 		return s.refuse("mail", e, "from", from)
 	}
+	s.hold(d)
 	s.from, s.mailOpts = from, *opts
 	s.gc.inTxn = true
 	s.log.Info("mail", "from", from, "size", opts.Size)
@@ -103,12 +106,22 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	}
 	req := &sdk.Request{Phase: sdk.PhaseRcpt, Conn: s.conn(),
 		Envelope: sdk.Envelope{From: s.from, Rcpts: s.rcptAddrs(), Rcpt: to}}
-	if _, e := s.gc.runPhase(req, s.results, errRcptDefault, errTempDefault); e != nil {
+	d, e := s.gc.runPhase(req, s.results, errRcptDefault, errTempDefault)
+	if e != nil {
 		return s.refuse("rcpt", e, "rcpt", to)
 	}
+	s.hold(d)
 	s.rcpts = append(s.rcpts, newRecipient(to, opts))
 	s.log.Info("rcpt", "rcpt", to, "result", "accepted")
 	return nil
+}
+
+// hold remembers a discard or quarantine decided at MAIL or RCPT: the
+// message is still received (the client cannot tell), then handled so.
+func (s *session) hold(d *pipeline.Decision) {
+	if d != nil && (d.Action == pipeline.Discard || d.Action == pipeline.Quarantine) && s.held == nil {
+		s.held = d
+	}
 }
 
 // refuse logs a refusal with its reason and returns the reply for go-smtp.
