@@ -27,8 +27,9 @@ import (
 // unknown verbs; counts bad commands; applies the per-read command and data
 // timeouts; and adapts the EHLO reply (STARTTLS, SIZE, no CHUNKING).
 //
-// All fields but the closed flag are used only from the connection's own
-// goroutine (go-smtp reads, handles and writes in one goroutine).
+// The fields are used only from the connection's own goroutine (go-smtp
+// reads, handles and writes in one goroutine); other goroutines only touch
+// the socket (wake, forceClose) and Close, which is once-only.
 type guardConn struct {
 	raw   net.Conn      // the socket
 	inner net.Conn      // raw, or the TLS connection over it
