@@ -23,13 +23,13 @@ type hop struct {
 // hops lists the addresses for domain via rt in the order to try them:
 // the route's host, or the MX hosts by preference (RFC 5321 5.1), or the
 // domain itself when it has no MX. The reply says why there are none.
-func (m *Manager) hops(ctx context.Context, rt *route, domain string) ([]hop, *smtpc.Reply) {
+func (m *Manager) hops(ctx context.Context, s *settings, rt *route, domain string) ([]hop, *smtpc.Reply) {
 	names, port := []string{rt.host}, uint16(25)
 	if !rt.mx {
 		p, _ := strconv.ParseUint(rt.port, 10, 16)
 		port = uint16(p)
 	} else {
-		mxs, err := m.d.Resolver.LookupMX(ctx, domain)
+		mxs, err := s.resolver.LookupMX(ctx, domain)
 		if err != nil {
 			return nil, dnsReply(domain, err)
 		}
@@ -44,7 +44,7 @@ func (m *Manager) hops(ctx context.Context, rt *route, domain string) ([]hop, *s
 	var out []hop
 	var lastErr error
 	for _, n := range names {
-		addrs, err := m.d.Resolver.LookupIP(ctx, n)
+		addrs, err := s.resolver.LookupIP(ctx, n)
 		if err != nil {
 			lastErr = err
 			continue

@@ -48,7 +48,7 @@ type Deps struct {
 	Queue    queue.Store
 	Logger   *slog.Logger
 	Now      func() time.Time
-	Resolver Resolver                                                          // nil: built from cfg.DNS
+	Resolver Resolver                                                          // nil: built from cfg.DNS (again at Reload)
 	Dial     func(ctx context.Context, network, addr string) (net.Conn, error) // nil: net.Dialer
 	// TLSConfig returns the base TLS config for a next hop (tests inject a
 	// root pool); nil: the system roots. ServerName and verification are
@@ -95,16 +95,9 @@ func New(d Deps) (*Manager, error) {
 	if d.Timeout <= 0 {
 		d.Timeout = 5 * time.Minute
 	}
-	if d.Resolver == nil {
-		r, err := dnsresolve.New(dnsresolve.Options{Servers: d.Config.DNS.Servers, Timeout: d.Config.DNS.Timeout.D()})
-		if err != nil {
-			return nil, fmt.Errorf("delivery: %w", err)
-		}
-		d.Resolver = r
-	}
 	m := &Manager{d: d, log: d.Logger, pool: newPool(), lim: newLimiter(), dead: newDeadCache(),
 		kick: make(chan struct{}, 1)}
-	s, err := newSettings(d.Config)
+	s, err := m.newSettings(d.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -112,11 +105,29 @@ func New(d Deps) (*Manager, error) {
 	return m, nil
 }
 
+// newSettings prepares cfg, with a resolver for its dns section unless one
+// was injected.
+func (m *Manager) newSettings(cfg *config.Config) (*settings, error) {
+	s, err := newSettings(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.resolver = m.d.Resolver
+	if s.resolver == nil {
+		r, err := dnsresolve.New(dnsresolve.Options{Servers: cfg.DNS.Servers, Timeout: cfg.DNS.Timeout.D()})
+		if err != nil {
+			return nil, fmt.Errorf("delivery: %w", err)
+		}
+		s.resolver = r
+	}
+	return s, nil
+}
+
 // Reload takes a new configuration for the next deliveries; those under
 // way finish with the old one. Idle connections are dropped, as routes,
 // TLS or credentials may have changed. The worker count stays that of Start.
 func (m *Manager) Reload(cfg *config.Config) error {
-	s, err := newSettings(cfg)
+	s, err := m.newSettings(cfg)
 	if err != nil {
 		return err
 	}
@@ -170,6 +181,7 @@ func (m *Manager) Stop(ctx context.Context) error {
 
 // settings is the configuration as delivery uses it.
 type settings struct {
+	resolver    Resolver
 	hostname    string
 	routes      []*route
 	local       map[string]bool // relay.domains

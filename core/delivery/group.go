@@ -46,7 +46,7 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 	if r := m.dead.get(g.key, m.d.Now()); r != nil {
 		return fill(len(g.rcpts), outcome{reply: r})
 	}
-	hops, why := m.hops(ctx, g.rt, g.domain)
+	hops, why := m.hops(ctx, s, g.rt, g.domain)
 	if why != nil {
 		return fill(len(g.rcpts), outcome{reply: why})
 	}

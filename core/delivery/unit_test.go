@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/dnsresolve/dnstest"
 	"github.com/portcullis-mta/portcullis/core/queue"
 )
 
@@ -359,5 +360,34 @@ func TestDeadDestinationSkipped(t *testing.T) {
 		if r := w.get(id).Rcpts[0]; r.Status != queue.RcptPending || !strings.HasPrefix(r.LastReply, "451 4.4.1") {
 			t.Errorf("%s: %s %q", id, r.Status, r.LastReply)
 		}
+	}
+}
+
+// Reload takes new routes and a new dns section for the next attempts.
+func TestReloadRoutesAndDNS(t *testing.T) {
+	p := newPeer(t)
+	cfg := baseConfig(t)
+	cfg.Queue.Retry = []config.Duration{config.Duration(30 * time.Millisecond)}
+	w := newWorld(t, cfg) // its DNS server knows nothing of new.test...
+	w.dns.ServFail("new.test")
+	id := w.enqueue("u@local.test", []string{"x@new.test"}, localSender, plainBody)
+	m := w.start()
+	w.waitFor("a deferral", func() bool { return w.get(id).Attempts >= 1 })
+	if r := w.get(id).Rcpts[0]; r.Status != queue.RcptPending || !strings.Contains(r.LastReply, "4.4.3") {
+		t.Fatalf("before reload: %s %q", r.Status, r.LastReply)
+	}
+	other := dnstest.New(t, "new.test. 60 IN MX 10 mx.new.test.", "mx.new.test. 60 IN A 127.0.0.8")
+	w.mapAddr("127.0.0.8:25", p.addr)
+	cfg2 := *cfg
+	cfg2.DNS.Servers = []string{other.Addr}
+	if err := m.Reload(&cfg2); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor("delivery after reload", func() bool { return len(p.messages()) == 1 && w.queueEmpty() })
+
+	bad := *cfg
+	bad.Routes = []config.Route{{Domains: []string{"*"}, NextHop: "mx", TLS: "maybe"}}
+	if err := m.Reload(&bad); err == nil {
+		t.Error("a bad route was accepted at reload")
 	}
 }
