@@ -1,0 +1,212 @@
+package dnsbl
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is the stage's `config:` map, validated.
+type config struct {
+	zones     []*zone
+	threshold float64
+	timeout   time.Duration // bounds one check, all zones together
+	maxTTL    time.Duration // cache entries live min(TTL, maxTTL)
+	negTTL    time.Duration // NXDOMAIN without an SOA minimum
+	cacheSize int
+}
+
+// zone is one DNSBL, DNSWL or RHSBL.
+type zone struct {
+	name   string  // "bl.example.test", lower case, no final dot
+	weight float64 // added to the score when listed
+	allow  bool    // DNSWL: a listing is verdict pass
+	domain bool    // RHSBL: queried with the HELO and MAIL FROM domains instead of the address
+	ipv6   bool    // query IPv6 clients (nibble names)
+	codes  []code  // answers that count; empty: any 127.0.0.0/8 answer
+}
+
+// code is one accepted answer: an address range, or a bitmask over the
+// answer's 32 bits (any bit set counts; used by combined lists).
+type code struct {
+	lo, hi uint32
+	mask   uint32
+}
+
+func (c code) match(a uint32) bool {
+	if c.mask != 0 {
+		return a&c.mask != 0
+	}
+	return a >= c.lo && a <= c.hi
+}
+
+func parseConfig(raw map[string]any) (config, error) {
+	cfg := config{threshold: 1, timeout: 2 * time.Second, maxTTL: time.Hour, negTTL: time.Minute, cacheSize: 10000}
+	var err error
+	for k, v := range raw {
+		switch k {
+		case "zones":
+			cfg.zones, err = parseZones(v)
+		case "threshold":
+			cfg.threshold, err = number(k, v)
+		case "timeout":
+			cfg.timeout, err = duration(k, v)
+		case "max_ttl":
+			cfg.maxTTL, err = duration(k, v)
+		case "negative_ttl":
+			cfg.negTTL, err = duration(k, v)
+		case "cache_size":
+			var n float64
+			n, err = number(k, v)
+			cfg.cacheSize = int(n)
+		default:
+			err = fmt.Errorf("unknown key %q (want zones, threshold, timeout, max_ttl, negative_ttl, cache_size)", k)
+		}
+		if err != nil {
+			return config{}, err
+		}
+	}
+	if len(cfg.zones) == 0 {
+		return config{}, fmt.Errorf("zones: at least one zone is needed")
+	}
+	if cfg.timeout <= 0 {
+		return config{}, fmt.Errorf("timeout: must be positive")
+	}
+	return cfg, nil
+}
+
+func parseZones(v any) ([]*zone, error) {
+	l, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("zones: want a list")
+	}
+	var out []*zone
+	seen := map[string]bool{}
+	for i, x := range l {
+		z, err := parseZone(x)
+		if err != nil {
+			return nil, fmt.Errorf("zones[%d]: %v", i, err)
+		}
+		key := fmt.Sprintf("%s/%v", z.name, z.domain)
+		if seen[key] {
+			return nil, fmt.Errorf("zones[%d]: %s listed twice", i, z.name)
+		}
+		seen[key] = true
+		out = append(out, z)
+	}
+	return out, nil
+}
+
+func parseZone(x any) (*zone, error) {
+	z := &zone{weight: 1, ipv6: true}
+	m, ok := x.(map[string]any)
+	if s, isStr := x.(string); isStr {
+		m, ok = map[string]any{"zone": s}, true
+	}
+	if !ok {
+		return nil, fmt.Errorf("want a zone name or {zone, weight, codes, allow, domain, ipv6}")
+	}
+	var err error
+	for k, v := range m {
+		switch k {
+		case "zone":
+			s, _ := v.(string)
+			z.name = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".")
+		case "weight":
+			z.weight, err = number(k, v)
+		case "allow":
+			z.allow, err = boolean(k, v)
+		case "domain":
+			z.domain, err = boolean(k, v)
+		case "ipv6":
+			z.ipv6, err = boolean(k, v)
+		case "codes":
+			z.codes, err = parseCodes(v)
+		default:
+			err = fmt.Errorf("unknown key %q", k)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if z.name == "" || strings.ContainsAny(z.name, " \t/@") || strings.Contains(z.name, "..") {
+		return nil, fmt.Errorf("bad zone name %v", m["zone"])
+	}
+	return z, nil
+}
+
+// parseCodes reads "127.0.0.2", "127.0.0.4-127.0.0.7" and "mask:0.0.0.6"
+// (or "mask:6").
+func parseCodes(v any) ([]code, error) {
+	l, ok := v.([]any)
+	if !ok {
+		return nil, fmt.Errorf("codes: want a list")
+	}
+	var out []code
+	for _, x := range l {
+		s, _ := x.(string)
+		c, err := parseCode(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("codes: %v", err)
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+func parseCode(s string) (code, error) {
+	if m, ok := strings.CutPrefix(s, "mask:"); ok {
+		if n, err := strconv.ParseUint(m, 0, 32); err == nil && n != 0 {
+			return code{mask: uint32(n)}, nil
+		}
+		a, err := netip.ParseAddr(m)
+		if err != nil || !a.Is4() || a.IsUnspecified() {
+			return code{}, fmt.Errorf("bad mask %q", s)
+		}
+		return code{mask: u32(a)}, nil
+	}
+	lo, hi, isRange := strings.Cut(s, "-")
+	if !isRange {
+		hi = lo
+	}
+	a, err1 := netip.ParseAddr(strings.TrimSpace(lo))
+	b, err2 := netip.ParseAddr(strings.TrimSpace(hi))
+	if err1 != nil || err2 != nil || !a.Is4() || !b.Is4() || u32(a) > u32(b) {
+		return code{}, fmt.Errorf("bad code %q (want 127.0.0.2, 127.0.0.4-127.0.0.7 or mask:0.0.0.2)", s)
+	}
+	return code{lo: u32(a), hi: u32(b)}, nil
+}
+
+func u32(a netip.Addr) uint32 { b := a.As4(); return binary.BigEndian.Uint32(b[:]) }
+
+func number(key string, v any) (float64, error) {
+	switch n := v.(type) {
+	case int:
+		return float64(n), nil
+	case int64:
+		return float64(n), nil
+	case float64:
+		return n, nil
+	}
+	return 0, fmt.Errorf("%s: want a number", key)
+}
+
+func boolean(key string, v any) (bool, error) {
+	b, ok := v.(bool)
+	if !ok {
+		return false, fmt.Errorf("%s: want true or false", key)
+	}
+	return b, nil
+}
+
+func duration(key string, v any) (time.Duration, error) {
+	s, ok := v.(string)
+	d, err := time.ParseDuration(s)
+	if !ok || err != nil || d < 0 {
+		return 0, fmt.Errorf("%s: want a duration such as \"2s\"", key)
+	}
+	return d, nil
+}

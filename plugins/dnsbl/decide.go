@@ -1,0 +1,82 @@
+package dnsbl
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// decide turns the answers (in zone order) into a result. A failed zone
+// makes the check an error unless a DNSWL listing or the block listings
+// alone already decide.
+func decide(answers []answer, threshold float64) (*sdk.Result, error) {
+	var (
+		weight                 float64
+		tags, zones, codes     []string
+		reasons, allows, errs  []string
+		firstZone, firstReason string
+		seenWeight             = map[string]bool{}
+		errList                []error
+	)
+	for _, a := range answers {
+		z := a.q.zone
+		if a.err != nil {
+			errs = append(errs, z.name)
+			errList = append(errList, a.err)
+			continue
+		}
+		if len(a.codes) == 0 {
+			continue
+		}
+		tag := z.name
+		if z.domain {
+			tag += ":" + a.q.target
+		}
+		tags = append(tags, tag)
+		if z.allow {
+			allows = append(allows, z.name)
+			continue
+		}
+		if !seenWeight[z.name] { // an RHSBL listing HELO and sender counts once
+			seenWeight[z.name] = true
+			weight += z.weight
+			zones = append(zones, z.name)
+		}
+		if firstZone == "" {
+			firstZone, firstReason = z.name, a.reason
+		}
+		codes = append(codes, tag+"="+strings.Join(a.codes, "+"))
+		if a.reason != "" {
+			reasons = append(reasons, tag+": "+a.reason)
+		}
+	}
+	attrs := map[string]string{
+		"zone": firstZone, "zones": strings.Join(zones, ","), "codes": strings.Join(codes, ","),
+		"reason": firstReason, "reasons": strings.Join(reasons, " | "),
+		"weight": strconv.FormatFloat(weight, 'f', -1, 64),
+	}
+	if len(errs) > 0 {
+		attrs["errors"] = strings.Join(errs, ",")
+	}
+	res := &sdk.Result{Score: weight, Tags: tags, Attrs: attrs}
+	switch {
+	case len(allows) > 0:
+		attrs["allow_zones"] = strings.Join(allows, ",")
+		res.Tags = append([]string{"dnswl"}, tags...)
+		res.Verdict, res.Reason = sdk.VerdictPass, "listed at DNSWL "+allows[0]
+	case len(zones) > 0 && weight >= threshold:
+		res.Verdict = sdk.VerdictFail
+		res.Reason = fmt.Sprintf("listed at %s (weight %s)", attrs["zones"], attrs["weight"])
+	case len(errList) > 0:
+		return nil, fmt.Errorf("dnsbl: %w", errors.Join(errList...))
+	case len(zones) > 0:
+		res.Verdict = sdk.VerdictNeutral
+		res.Reason = fmt.Sprintf("listed at %s, weight %s below threshold", attrs["zones"], attrs["weight"])
+	default:
+		res.Verdict = sdk.VerdictNone
+	}
+	return res, nil
+}

@@ -1,0 +1,213 @@
+package dnsbl
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
+)
+
+// zoneRecords is the test DNS: 203.0.113.5 on bl (with a reason) and on
+// combined (bit 2), 203.0.113.6 on bl with an uncounted code, 203.0.113.7
+// on the DNSWL and bl, 2001:db8::5 on bl, spam.example on the RHSBL.
+var zoneRecords = []string{
+	"5.113.0.203.bl.test. 300 IN A 127.0.0.2",
+	`5.113.0.203.bl.test. 300 IN TXT "Listed: see https://bl.test/q?203.0.113.5"`,
+	"5.113.0.203.combined.test. 300 IN A 127.0.0.6",
+	"6.113.0.203.bl.test. 300 IN A 127.0.0.10",
+	"7.113.0.203.bl.test. 300 IN A 127.0.0.2",
+	"7.113.0.203.wl.test. 300 IN A 127.0.10.2",
+	"5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.test. 300 IN A 127.0.0.4",
+	`5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.test. 300 IN TXT "v6 listed"`,
+	"spam.example.dbl.test. 300 IN A 127.0.1.2",
+	`spam.example.dbl.test. 300 IN TXT "spam domain"`,
+	"8.113.0.203.bl.test. 300 IN A 192.0.2.1",
+	"9.113.0.203.bl.test. 300 IN A 127.255.255.254",
+	"bl.test. 300 IN SOA ns.bl.test. root.bl.test. 1 3600 600 86400 120",
+}
+
+func testZones() []any {
+	return []any{
+		map[string]any{"zone": "bl.test", "weight": 2, "codes": []any{"127.0.0.2", "127.0.0.4-127.0.0.7"}},
+		map[string]any{"zone": "combined.test", "weight": 0.5, "codes": []any{"mask:0.0.0.2"}},
+		map[string]any{"zone": "wl.test", "allow": true},
+		map[string]any{"zone": "dbl.test", "domain": true, "weight": 2},
+	}
+}
+
+func newTestStage(t testing.TB, srv *dnsutiltest.Server, extra map[string]any) *Stage {
+	t.Helper()
+	s := New().(*Stage)
+	cfg := map[string]any{"zones": testZones(), "threshold": 2, "timeout": "300ms"}
+	for k, v := range extra {
+		cfg[k] = v
+	}
+	if err := s.Configure(context.Background(), sdk.Env{DNSServers: []string{srv.Addr}}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func req(phase sdk.Phase, ip, helo, from string) *sdk.Request {
+	return &sdk.Request{Phase: phase, Conn: sdk.Conn{IP: ip, HELO: helo}, Envelope: sdk.Envelope{From: from}}
+}
+
+func TestCheck(t *testing.T) {
+	srv := dnsutiltest.New(t, zoneRecords...)
+	s := newTestStage(t, srv, nil)
+	tests := []struct {
+		name          string
+		req           *sdk.Request
+		verdict       sdk.Verdict
+		zone, reason  string
+		weight, codes string
+		tags          []string
+	}{
+		{"listed with reason", req(sdk.PhaseHelo, "203.0.113.5", "h.example", ""), sdk.VerdictFail,
+			"bl.test", "Listed: see https://bl.test/q?203.0.113.5", "2.5", "bl.test=127.0.0.2,combined.test=127.0.0.6",
+			[]string{"bl.test", "combined.test"}},
+		{"not listed", req(sdk.PhaseHelo, "203.0.113.99", "h.example", ""), sdk.VerdictNone, "", "", "0", "", nil},
+		{"uncounted code", req(sdk.PhaseHelo, "203.0.113.6", "h.example", ""), sdk.VerdictNone, "", "", "0", "", nil},
+		{"dnswl wins", req(sdk.PhaseHelo, "203.0.113.7", "h.example", ""), sdk.VerdictPass, "bl.test", "", "2",
+			"bl.test=127.0.0.2", []string{"dnswl", "bl.test", "wl.test"}},
+		{"ipv6 nibbles", req(sdk.PhaseHelo, "2001:db8::5", "h.example", ""), sdk.VerdictFail, "bl.test", "v6 listed", "2",
+			"bl.test=127.0.0.4", []string{"bl.test"}},
+		{"rhsbl helo", req(sdk.PhaseHelo, "203.0.113.99", "Spam.Example.", ""), sdk.VerdictFail, "dbl.test", "spam domain", "2",
+			"dbl.test:helo=127.0.1.2", []string{"dbl.test:helo"}},
+		{"rhsbl from only at mail", req(sdk.PhaseHelo, "203.0.113.99", "h.example", "x@spam.example"), sdk.VerdictNone, "", "", "0", "", nil},
+		{"rhsbl from", req(sdk.PhaseMail, "203.0.113.99", "h.example", "x@spam.example"), sdk.VerdictFail, "dbl.test", "spam domain", "2",
+			"dbl.test:from=127.0.1.2", []string{"dbl.test:from"}},
+		{"rhsbl both count once", req(sdk.PhaseMail, "203.0.113.99", "spam.example", "x@spam.example"), sdk.VerdictFail, "dbl.test", "spam domain", "2",
+			"dbl.test:helo=127.0.1.2,dbl.test:from=127.0.1.2", []string{"dbl.test:helo", "dbl.test:from"}},
+		{"address literal helo and null sender", req(sdk.PhaseMail, "203.0.113.99", "[203.0.113.99]", ""), sdk.VerdictNone, "", "", "0", "", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := s.Check(context.Background(), tt.req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := res.Attrs
+			if res.Verdict != tt.verdict || a["zone"] != tt.zone || a["reason"] != tt.reason || a["weight"] != tt.weight || a["codes"] != tt.codes {
+				t.Errorf("got %s %v", res.Verdict, a)
+			}
+			if !slices.Equal(res.Tags, tt.tags) {
+				t.Errorf("tags %q, want %q", res.Tags, tt.tags)
+			}
+		})
+	}
+}
+
+func TestBelowThreshold(t *testing.T) {
+	srv := dnsutiltest.New(t, zoneRecords...)
+	s := newTestStage(t, srv, map[string]any{"threshold": 3})
+	res, err := s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.5", "h.example", ""))
+	if err != nil || res.Verdict != sdk.VerdictNeutral || res.Score != 2.5 {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+// TestFailures: a zone that times out, SERVFAILs or answers outside
+// 127/8 is an error, never "not listed"; listings that decide anyway still do.
+func TestFailures(t *testing.T) {
+	srv := dnsutiltest.New(t, zoneRecords...)
+	srv.Drop("99.113.0.203.bl.test.")
+	srv.ServFail("98.113.0.203.bl.test.")
+	srv.ServFail("5.113.0.203.combined.test.")
+	s := newTestStage(t, srv, nil)
+	for _, tt := range []struct{ name, ip, want string }{
+		{"timeout", "203.0.113.99", "timeout"},
+		{"servfail", "203.0.113.98", "SERVFAIL"},
+		{"not a code", "203.0.113.8", "not a DNSBL code"},
+		{"refused code", "203.0.113.9", "refused the query"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := s.Check(context.Background(), req(sdk.PhaseHelo, tt.ip, "h.example", ""))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %+v, %v; want an error with %q", res, err, tt.want)
+			}
+		})
+	}
+	res, err := s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.5", "h.example", ""))
+	if err != nil || res.Verdict != sdk.VerdictFail || res.Attrs["errors"] != "combined.test" {
+		t.Fatalf("listing with another zone failing: %+v %v", res, err)
+	}
+	// A failure is not cached.
+	n := srv.Queries("98.113.0.203.bl.test.", "A")
+	_, _ = s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.98", "h.example", ""))
+	if got := srv.Queries("98.113.0.203.bl.test.", "A"); got != n+1 {
+		t.Errorf("SERVFAIL was cached: %d queries, want %d", got, n+1)
+	}
+}
+
+// TestCache moves the clock: answers are reused for their TTL (listings
+// 300 s here, "not listed" for negative_ttl) and asked again after it.
+func TestCache(t *testing.T) {
+	srv := dnsutiltest.New(t, zoneRecords...)
+	now := time.Unix(1_800_000_000, 0)
+	s := &Stage{now: func() time.Time { return now }}
+	if err := s.Configure(context.Background(), sdk.Env{DNSServers: []string{srv.Addr}},
+		map[string]any{"zones": testZones(), "negative_ttl": "30s"}); err != nil {
+		t.Fatal(err)
+	}
+	check := func() {
+		t.Helper()
+		for _, ip := range []string{"203.0.113.5", "203.0.113.99"} {
+			if _, err := s.Check(context.Background(), req(sdk.PhaseHelo, ip, "h.example", "")); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	count := func() [4]int {
+		return [4]int{srv.Queries("5.113.0.203.bl.test.", "A"), srv.Queries("5.113.0.203.bl.test.", "TXT"),
+			srv.Queries("99.113.0.203.bl.test.", "A"), srv.Queries("h.example.dbl.test.", "A")}
+	}
+	check()
+	if got := count(); got != [4]int{1, 1, 1, 1} {
+		t.Fatalf("first check: queries %v", got)
+	}
+	now = now.Add(29 * time.Second)
+	check()
+	if got := count(); got != [4]int{1, 1, 1, 1} {
+		t.Fatalf("within the TTLs: queries %v", got)
+	}
+	now = now.Add(2 * time.Second)
+	check()
+	if got := count(); got != [4]int{1, 1, 2, 2} {
+		t.Fatalf("after negative_ttl: queries %v", got)
+	}
+	now = now.Add(300 * time.Second)
+	check()
+	if got := count(); got != [4]int{2, 2, 3, 3} {
+		t.Fatalf("after the listing's TTL: queries %v", got)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		cfg  map[string]any
+		want string
+	}{
+		{"no zones", map[string]any{}, "at least one zone"},
+		{"bad code", map[string]any{"zones": []any{map[string]any{"zone": "a.test", "codes": []any{"127.0.0.300"}}}}, "bad code"},
+		{"bad range", map[string]any{"zones": []any{map[string]any{"zone": "a.test", "codes": []any{"127.0.0.9-127.0.0.2"}}}}, "bad code"},
+		{"bad mask", map[string]any{"zones": []any{map[string]any{"zone": "a.test", "codes": []any{"mask:x"}}}}, "bad mask"},
+		{"twice", map[string]any{"zones": []any{"a.test", "A.test."}}, "twice"},
+		{"bad name", map[string]any{"zones": []any{"a b"}}, "bad zone name"},
+		{"unknown zone key", map[string]any{"zones": []any{map[string]any{"zone": "a.test", "wieght": 1}}}, "unknown key"},
+		{"unknown key", map[string]any{"zones": []any{"a.test"}, "treshold": 1}, "unknown key"},
+		{"timeout", map[string]any{"zones": []any{"a.test"}, "timeout": "2"}, "timeout"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := New().Configure(context.Background(), sdk.Env{DNSServers: []string{"127.0.0.1:53"}}, tt.cfg)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err %v, want %q", err, tt.want)
+			}
+		})
+	}
+}
