@@ -18,21 +18,21 @@ import (
 // ASCII is lower-cased directly and CJK, kana and Hangul have no case, which
 // keeps Japanese text several times faster than a full cases.Fold pass.
 func normalize(s string) string {
-	s = norm.NFKC.String(s)
+	s = nfkc(s)
 	var b strings.Builder
 	b.Grow(len(s))
 	space := false
 	other := -1 // start of a pending run of characters that need full folding
 	flush := func(end int) {
-		if other >= 0 {
-			b.WriteString(cases.Fold().String(s[other:end]))
-			other = -1
-		}
+		b.WriteString(cases.Fold().String(s[other:end]))
+		other = -1
 	}
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			flush(i)
+			if other >= 0 {
+				flush(i)
+			}
 			i++
 			if asciiSpace[c] {
 				space = true
@@ -47,13 +47,26 @@ func normalize(s string) string {
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])
 		switch {
-		case unicode.IsSpace(r):
-			flush(i)
-			space = true
-		case caseless(r):
-			flush(i)
+		case caseless(r): // copied in one go up to the next other character
+			if other >= 0 {
+				flush(i)
+			}
 			writeSpace(&b, &space)
-			b.WriteString(s[i : i+n])
+			j := i + n
+			for j < len(s) && s[j] >= utf8.RuneSelf {
+				r2, n2 := utf8.DecodeRuneInString(s[j:])
+				if !caseless(r2) {
+					break
+				}
+				j += n2
+			}
+			b.WriteString(s[i:j])
+			n = j - i
+		case unicode.IsSpace(r):
+			if other >= 0 {
+				flush(i)
+			}
+			space = true
 		default:
 			if other < 0 {
 				writeSpace(&b, &space)
@@ -62,7 +75,9 @@ func normalize(s string) string {
 		}
 		i += n
 	}
-	flush(len(s))
+	if other >= 0 {
+		flush(len(s))
+	}
 	return b.String()
 }
 
@@ -80,6 +95,58 @@ func writeSpace(b *strings.Builder, space *bool) {
 func caseless(r rune) bool {
 	return r >= 0x3000 && r <= 0x9fff || r >= 0xac00 && r <= 0xd7af || r >= 0xf900 && r <= 0xfaff ||
 		r >= 0xff5b && r <= 0xffef || r >= 0x20000 && r <= 0x3ffff
+}
+
+// nfkc is norm.NFKC.String that skips the runs it cannot change. x/text's
+// normaliser looks up every CJK character (about 13 MB/s here), while mail
+// text is mostly ASCII, kana and ideographs, which NFKC leaves alone. A
+// character NFKC may change goes through it together with the character
+// before it, since a combining mark composes with the starter before it
+// (か + U+3099 = が); no stable character below composes with what follows.
+func nfkc(s string) string {
+	var out strings.Builder
+	copied, prev := 0, -1 // s[:copied] is emitted; prev starts the previous stable rune
+	for i := 0; i < len(s); {
+		r, n := rune(s[i]), 1
+		if r >= utf8.RuneSelf {
+			r, n = utf8.DecodeRuneInString(s[i:])
+		}
+		if nfkcStable(r) {
+			prev, i = i, i+n
+			continue
+		}
+		start := i
+		if prev >= copied {
+			start = prev
+		}
+		j := i + n
+		for j < len(s) {
+			r2, n2 := utf8.DecodeRuneInString(s[j:])
+			if nfkcStable(r2) {
+				break
+			}
+			j += n2
+		}
+		if out.Cap() == 0 {
+			out.Grow(len(s))
+		}
+		out.WriteString(s[copied:start])
+		out.WriteString(norm.NFKC.String(s[start:j]))
+		copied, prev, i = j, -1, j
+	}
+	if copied == 0 {
+		return s
+	}
+	out.WriteString(s[copied:])
+	return out.String()
+}
+
+// nfkcStable lists characters that NFKC maps to themselves and that are
+// never the second half of a composition: ASCII, hiragana, katakana, the
+// prolonged sound mark, CJK unified ideographs and common CJK punctuation.
+func nfkcStable(r rune) bool {
+	return r < utf8.RuneSelf || r >= 0x3041 && r <= 0x3096 || r >= 0x30a1 && r <= 0x30fa || r == 0x30fc ||
+		r >= 0x4e00 && r <= 0x9fff || r >= 0x3001 && r <= 0x3002 || r >= 0x3008 && r <= 0x3011
 }
 
 // normRegexp applies NFKC to a regular expression: full-width letters in a

@@ -3,6 +3,7 @@ package textfilter
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -260,5 +261,24 @@ func TestConcurrentReload(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// TestNFKCFastPath compares nfkc with norm.NFKC on random strings of
+// characters chosen to hit the seams: combining marks after stable
+// characters, half-width kana with voicing marks, full-width forms.
+func TestNFKCFastPath(t *testing.T) {
+	pieces := []string{"a", "e", "Z", " ", "か", "ハ", "\u3099", "\u309a", "\u0301", "\u0308", "ｶ", "ﾞ", "ﾟ", "ﾊ", "Ａ", "①", "㈱",
+		"\u3000", "漢", "ー", "。", "Å", "ﬁ", "가", "\u1100", "\u1161", "ゟ", "ヿ", "\u00a0", "ǅ"}
+	r := rand.New(rand.NewPCG(11, 12))
+	for i := 0; i < 5000; i++ {
+		var b strings.Builder
+		for j := r.IntN(12); j >= 0; j-- {
+			b.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		s := b.String()
+		if got, want := nfkc(s), norm.NFKC.String(s); got != want {
+			t.Fatalf("nfkc(%+q) = %+q, want %+q", s, got, want)
+		}
 	}
 }
