@@ -122,7 +122,9 @@ func (s *Server) Start() error {
 		s.lns[lc.Name] = ln
 		g.log.Info("listening", "listener", lc.Name, "address", ln.Addr().String())
 	}
-	s.startGeneration(g)
+	if !s.gens[g] { // a Reload before Start has started it
+		s.startGeneration(g)
+	}
 	for name, ln := range s.lns {
 		s.loops.Add(1)
 		go s.acceptLoop(name, ln)
