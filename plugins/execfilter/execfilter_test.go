@@ -133,6 +133,7 @@ func TestLimitsConfigurable(t *testing.T) {
 		{"entries", map[string]any{"limits": map[string]any{"max_entries": 10}}, makeZip(t, many...), "entries"},
 		{"entry bytes", map[string]any{"limits": map[string]any{"max_entry_bytes": 1000}}, makeZip(t, zfile{name: "a.bin", data: make([]byte, 5000), store: true}), "entry bytes"},
 		{"total bytes", map[string]any{"limits": map[string]any{"max_total_bytes": 3000}}, makeZip(t, zfile{name: "a", data: make([]byte, 2000), store: true}, zfile{name: "b", data: make([]byte, 2000), store: true}), "total bytes"},
+		{"time", map[string]any{"limits": map[string]any{"timeout": "1ns"}}, makeZip(t, zfile{name: "a", data: []byte("x")}), "time"},
 		{"within limits", map[string]any{"limits": map[string]any{"max_entries": 30}}, makeZip(t, many...), ""},
 	}
 	for _, tc := range tests {

@@ -145,3 +145,43 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestStructure(t *testing.T) {
+	tests := []struct {
+		name    string
+		msg     string
+		paths   []string
+		texts   []string
+		finding string
+	}{
+		{"multipart without boundary is scanned as text",
+			"Content-Type: multipart/mixed\r\n\r\nhidden words\r\n", []string{"1"}, []string{"hidden words"}, FindBoundaryBroken},
+		{"unclosed multipart keeps its last part",
+			"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n\r\none\r\n--x\r\n\r\ntwo", []string{"1", "2"}, []string{"one", "two"}, FindBoundaryBroken},
+		{"forwarded message is walked",
+			"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\nContent-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Type: multipart/alternative; boundary=y\r\n\r\n--y\r\n\r\ninner text\r\n--y--\r\n--x--\r\n",
+			[]string{"1.1"}, []string{"inner text"}, ""},
+		{"boundary prefix of another is not a delimiter",
+			"Content-Type: multipart/mixed; boundary=ab\r\n\r\n--ab\r\n\r\nkeep --abc line\r\n--abc\r\n--ab--\r\n", []string{"1"}, []string{"keep --abc line\r\n--abc"}, ""},
+		{"quoted boundary and LF line ends",
+			"Content-Type: multipart/mixed; boundary=\"a b;c\"\n\n--a b;c\nContent-Type: text/plain\n\nlf\n--a b;c--\n", []string{"1"}, []string{"lf"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := Parse(strings.NewReader(tc.msg), Limits{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var paths, texts []string
+			for _, p := range m.Parts {
+				paths, texts = append(paths, p.Path), append(texts, strings.TrimSpace(p.Text))
+			}
+			if !slices.Equal(paths, tc.paths) || !slices.Equal(texts, tc.texts) {
+				t.Errorf("paths %q texts %q, want %q %q", paths, texts, tc.paths, tc.texts)
+			}
+			if (tc.finding == "") != (len(m.Findings) == 0) || tc.finding != "" && !slices.Contains(m.Findings, tc.finding) {
+				t.Errorf("findings %v, want %q", m.Findings, tc.finding)
+			}
+		})
+	}
+}
