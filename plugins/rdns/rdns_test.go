@@ -1,0 +1,142 @@
+package rdns
+
+import (
+	"context"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
+	"github.com/portcullis-mta/portcullis/sdk/plugintest"
+)
+
+var records = []string{
+	"5.113.0.203.in-addr.arpa. 300 IN PTR mx.example.",
+	"mx.example. 300 IN A 203.0.113.5",
+	"6.113.0.203.in-addr.arpa. 300 IN PTR liar.example.",
+	"liar.example. 300 IN A 192.0.2.1",
+	"7.113.0.203.in-addr.arpa. 300 IN PTR old.example.",
+	"7.113.0.203.in-addr.arpa. 300 IN PTR dhcp-203-0-113-7.pool.isp.example.",
+	"dhcp-203-0-113-7.pool.isp.example. 300 IN A 203.0.113.7",
+	"8.113.0.203.in-addr.arpa. 300 IN PTR broken.example.",
+	"9.113.0.203.in-addr.arpa. 300 IN PTR nowhere.example.",
+	"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa. 300 IN PTR v6.example.",
+	"v6.example. 300 IN AAAA 2001:db8::1",
+	"v6.example. 300 IN A 203.0.113.200",
+}
+
+func newStage(t *testing.T, srv *dnsutiltest.Server) *Stage {
+	t.Helper()
+	s := New().(*Stage)
+	if err := s.Configure(context.Background(), sdk.Env{DNSServers: []string{srv.Addr}},
+		map[string]any{"timeout": "300ms"}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestCheck(t *testing.T) {
+	srv := dnsutiltest.New(t, records...)
+	srv.ServFail("broken.example.")
+	srv.ServFail("10.113.0.203.in-addr.arpa.")
+	srv.Drop("11.113.0.203.in-addr.arpa.")
+	s := newStage(t, srv)
+	tests := []struct {
+		name, ip  string
+		verdict   sdk.Verdict
+		tags      []string
+		host, ptr string
+		err       string
+	}{
+		{"confirmed", "203.0.113.5", sdk.VerdictPass, []string{"confirmed"}, "mx.example", "mx.example", ""},
+		{"mapped address", "::ffff:203.0.113.5", sdk.VerdictPass, []string{"confirmed"}, "mx.example", "mx.example", ""},
+		{"mismatch", "203.0.113.6", sdk.VerdictFail, []string{"mismatch"}, "", "liar.example", ""},
+		{"second name confirms, dynamic", "203.0.113.7", sdk.VerdictPass, []string{"confirmed", "dynamic"},
+			"dhcp-203-0-113-7.pool.isp.example", "", ""},
+		{"no ptr", "203.0.113.99", sdk.VerdictFail, []string{"no_ptr"}, "", "", ""},
+		{"forward nxdomain is a mismatch", "203.0.113.9", sdk.VerdictFail, []string{"mismatch"}, "", "nowhere.example", ""},
+		{"ipv6 confirmed by AAAA", "2001:db8::1", sdk.VerdictPass, []string{"confirmed"}, "v6.example", "v6.example", ""},
+		{"forward servfail", "203.0.113.8", "", nil, "", "", "SERVFAIL"},
+		{"ptr servfail", "203.0.113.10", "", nil, "", "", "SERVFAIL"},
+		{"ptr timeout", "203.0.113.11", "", nil, "", "", "timeout"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := s.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseHelo, Conn: sdk.Conn{IP: tt.ip}})
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("got %+v %v, want error %q", res, err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Verdict != tt.verdict || !slices.Equal(res.Tags, tt.tags) || res.Attrs["hostname"] != tt.host {
+				t.Errorf("got %s %q %v", res.Verdict, res.Tags, res.Attrs)
+			}
+			if tt.ptr != "" && res.Attrs["ptr"] != tt.ptr {
+				t.Errorf("ptr %q, want %q", res.Attrs["ptr"], tt.ptr)
+			}
+		})
+	}
+}
+
+func TestDynamic(t *testing.T) {
+	st := &state{}
+	if err := (&Stage{}).Configure(context.Background(), sdk.Env{DNSServers: []string{"127.0.0.1:1"}},
+		map[string]any{"dynamic_patterns": []any{`^ip\d`}}); err != nil {
+		t.Fatal(err)
+	}
+	st.dynamic, _ = patterns([]any{`^ip\d`})
+	tests := []struct {
+		name, ip string
+		want     bool
+	}{
+		{"mx.example.com", "203.0.113.5", false},
+		{"mail.example.co", "203.0.113.5", false},
+		{"mailhost.corp.example", "203.0.113.5", false},
+		{"p5-113-0-203.dip0.t-ipconnect.de", "203.0.113.5", true},
+		{"203.0.113.5.static.isp.example", "203.0.113.5", true},
+		{"host-203-0-113-5.isp.example", "203.0.113.5", true},
+		{"cb007105.isp.example", "203.0.113.5", true},
+		{"pool-1.isp.example", "198.51.100.9", true},
+		{"adsl.isp.example", "198.51.100.9", true},
+		{"kd106180005200.au-net.ne.jp", "106.180.5.200", true},
+		{"ip1.example.net", "198.51.100.9", true},
+		{"x.ip-2001-db8--abcd-1234-5678-9abc.example.net", "2001:db8::abcd:1234:5678:9abc", true},
+		{"www.example.net", "2001:db8::abcd:1234:5678:9abc", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := st.isDynamic(tt.name, netip.MustParseAddr(tt.ip)); got != tt.want {
+				t.Errorf("isDynamic(%s, %s) = %v, want %v", tt.name, tt.ip, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, cfg := range []map[string]any{
+		{"timeout": "0s"}, {"timeout": 2}, {"max_names": 0}, {"dynamic_patterns": []any{"("}}, {"timout": "1s"},
+	} {
+		if err := New().Configure(context.Background(), sdk.Env{DNSServers: []string{"127.0.0.1:1"}}, cfg); err == nil {
+			t.Errorf("%v: no error", cfg)
+		}
+	}
+}
+
+func TestOverProtocol(t *testing.T) {
+	srv := dnsutiltest.New(t, records...)
+	c := plugintest.Start(t, New())
+	if err := c.Configure(sdk.Env{StageName: "rdns", DNSServers: []string{srv.Addr}}, map[string]any{"timeout": "2s"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseHelo, Conn: sdk.Conn{IP: "203.0.113.7"}})
+	if err != nil || res.Verdict != sdk.VerdictPass || res.Attrs["hostname"] != "dhcp-203-0-113-7.pool.isp.example" ||
+		!slices.Contains(res.Tags, "dynamic") {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
