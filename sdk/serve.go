@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -45,6 +46,7 @@ func Serve(stage Stage) {
 		os.Exit(1)
 	}
 	slog.SetDefault(slog.New(newHostLogHandler()))
+	go exitWithParent(os.Getppid())
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: handshake,
 		Plugins:         plugin.PluginSet{bridge.PluginName: &grpcPlugin{stage: stage}},
@@ -57,6 +59,19 @@ func Serve(stage Stage) {
 	if c, ok := stage.(Closer); ok {
 		if err := c.Close(); err != nil {
 			slog.Error("closing stage", "error", err)
+		}
+	}
+}
+
+// exitWithParent ends an orphaned plugin: a gateway killed outright
+// (SIGKILL, OOM) cannot stop its plugins, and an orphan would hold its
+// state file's lock against the next gateway's plugin. Polling the parent
+// ID is portable and, unlike Linux's Pdeathsig, not tied to the thread
+// that started the process.
+func exitWithParent(ppid int) {
+	for range time.Tick(time.Second) {
+		if os.Getppid() != ppid {
+			os.Exit(1)
 		}
 	}
 }
