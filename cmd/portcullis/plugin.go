@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+func init() {
+	register(&command{
+		name:    "plugin",
+		summary: "serve built-in stage NAME over the plugin protocol (the daemon runs its plugins this way)",
+		run:     runPlugin,
+	})
+}
+
+// servePlugin is sdk.Serve; a variable so that a test can see which stage
+// would be served without becoming a plugin process.
+var servePlugin = sdk.Serve
+
+func runPlugin(args []string, _, stderr io.Writer) int {
+	if len(args) != 1 || strings.HasPrefix(args[0], "-") {
+		fmt.Fprintf(stderr, "usage: portcullis plugin NAME\nbuilt-in stages: %s\n", builtinNames())
+		return exitUsage
+	}
+	newStage, ok := builtinStages[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "portcullis plugin: unknown built-in stage %q\nbuilt-in stages: %s\n", args[0], builtinNames())
+		return exitUsage
+	}
+	servePlugin(newStage()) // exits the process when run by a host
+	return exitOK
+}
+
+func builtinNames() string {
+	names := make([]string, 0, len(builtinStages))
+	for n := range builtinStages {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return "(none)"
+	}
+	return strings.Join(names, ", ")
+}
