@@ -245,3 +245,32 @@ func TestSevenZip(t *testing.T) {
 		})
 	}
 }
+
+// TestUUEncodedInText: a PE uuencoded into a plain text body (no MIME) is
+// still found, through sdk/mime's uuencode parts.
+func TestUUEncodedInText(t *testing.T) {
+	var uu strings.Builder
+	uu.WriteString("begin 755 readme.txt\r\n")
+	pe := peBytes()
+	for i := 0; i < len(pe); i += 45 {
+		chunk := pe[i:min(i+45, len(pe))]
+		uu.WriteByte(byte(32 + len(chunk)))
+		for j := 0; j < len(chunk); j += 3 {
+			var g [3]byte
+			copy(g[:], chunk[j:])
+			for _, c := range []byte{g[0] >> 2, (g[0]<<4 | g[1]>>4) & 63, (g[1]<<2 | g[2]>>6) & 63, g[2] & 63} {
+				if c == 0 {
+					c = 64
+				}
+				uu.WriteByte(32 + c)
+			}
+		}
+		uu.WriteString("\r\n")
+	}
+	uu.WriteString("`\r\nend\r\n")
+	raw := "From: a@example.test\r\nSubject: old mailer\r\n\r\nsee below\r\n" + uu.String()
+	res := run(t, newStage(t, nil), sdk.NewBytesMessage(nil, []byte(raw)))
+	if !slices.Contains(res.Tags, TagExecutable) || !slices.Contains(res.Tags, TagMismatch) || res.Attrs["files"] != "readme.txt" {
+		t.Errorf("result %+v", res)
+	}
+}

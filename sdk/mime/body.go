@@ -144,6 +144,9 @@ func (w *walker) leaf(hdr []field, body []byte, media string, params map[string]
 		p.Body = data
 	}
 	w.msg.Parts = append(w.msg.Parts, p)
+	if p.IsText && !p.HTML {
+		w.uuParts(data, p)
+	}
 }
 
 // bound cuts decoded data to the per-part and total limits.

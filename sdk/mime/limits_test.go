@@ -185,3 +185,22 @@ func TestStructure(t *testing.T) {
 		})
 	}
 }
+
+func TestUUEncode(t *testing.T) {
+	// "hello, world\n" as uuencode(1) writes it.
+	msg := "Subject: uu\r\n\r\nsee below\r\nbegin 644 hello.txt\r\n-:&5L;&\\L('=O<FQD\"@``\r\n`\r\nend\r\ntrailer\r\n"
+	m, err := Parse(strings.NewReader(msg), Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Parts) != 2 {
+		t.Fatalf("%d parts, want the text and the file", len(m.Parts))
+	}
+	p := m.Parts[1]
+	if p.Path != "1.u1" || p.Filename != "hello.txt" || string(p.Body) != "hello, world\n" {
+		t.Errorf("uuencoded part %q %q %q", p.Path, p.Filename, p.Body)
+	}
+	if m2, _ := Parse(strings.NewReader("Subject: x\r\n\r\nbegin the meeting at ten\r\n"), Limits{}); len(m2.Parts) != 1 {
+		t.Errorf("prose starting with begin made %d parts", len(m2.Parts))
+	}
+}

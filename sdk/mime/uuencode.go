@@ -1,0 +1,79 @@
+package mime
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+)
+
+// uuBegin finds "begin MODE NAME" lines of uuencoded files (POSIX uuencode),
+// which older mailers put straight into text bodies instead of MIME parts.
+func uuBegin(b []byte) int {
+	for off := 0; ; {
+		i := bytes.Index(b[off:], []byte("begin "))
+		if i < 0 {
+			return -1
+		}
+		i += off
+		if i == 0 || b[i-1] == '\n' {
+			line, _ := cutLine(b[i:])
+			f := strings.Fields(string(line))
+			if len(f) >= 3 && len(f[1]) >= 3 && len(f[1]) <= 4 && strings.Trim(f[1], "01234567") == "" {
+				return i
+			}
+		}
+		off = i + 6
+	}
+}
+
+// decodeUU decodes one uuencoded file starting at its begin line; it
+// returns the file name, the data and the rest of the input.
+func decodeUU(b []byte) (name string, data, rest []byte) {
+	line, rest := cutLine(b)
+	f := strings.Fields(string(line))
+	name = strings.Join(f[2:], " ")
+	for len(rest) > 0 {
+		line, rest = cutLine(rest)
+		l := bytes.TrimRight(line, "\r\n")
+		if bytes.Equal(l, []byte("end")) {
+			break
+		}
+		if len(l) == 0 {
+			continue
+		}
+		n := int((l[0] - ' ') & 63)
+		if n == 0 {
+			continue
+		}
+		var out []byte
+		for i := 1; i < len(l) && len(out) < n; i += 4 {
+			var q [4]byte
+			for k := 0; k < 4; k++ {
+				if i+k < len(l) {
+					q[k] = (l[i+k] - ' ') & 63
+				}
+			}
+			out = append(out, q[0]<<2|q[1]>>4, q[1]<<4|q[2]>>2, q[2]<<6|q[3])
+		}
+		data = append(data, out[:min(n, len(out))]...)
+	}
+	return name, data, rest
+}
+
+// uuParts turns uuencoded files inside a text part into parts of their
+// own ("1.u1", "1.u2"), so that attachment stages see them.
+func (w *walker) uuParts(text []byte, parent *Part) {
+	for n := 1; ; n++ {
+		i := uuBegin(text)
+		if i < 0 || w.parts >= w.lim.MaxParts {
+			return
+		}
+		w.parts++
+		name, data, rest := decodeUU(text[i:])
+		data, cut := w.bound(data)
+		w.msg.Parts = append(w.msg.Parts, &Part{Path: parent.Path + ".u" + strconv.Itoa(n), Depth: parent.Depth + 1,
+			ContentType: "application/octet-stream", Filename: w.literal(name), Disposition: "attachment",
+			Body: data, Truncated: cut})
+		text = rest
+	}
+}
