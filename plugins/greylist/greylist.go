@@ -1,0 +1,207 @@
+// Package greylist is the greylisting stage (RFC 6647): a message from an
+// unknown (client network, sender, recipient) triplet is deferred, and let
+// through when the client retries after the delay, as a real MTA does and
+// most bulk senders do not.
+//
+// The client is its /24 (IPv4) or /64 (IPv6) network, since large senders
+// retry from another address of the same pool (RFC 6647 4.1). A triplet
+// first seen now is deferred for delay; a retry after delay and within
+// retry_window passes, and the triplet then passes without delay for
+// pass_lifetime (renewed on every use). A client network that has passed
+// auto_allow_after triplets passes everything for pass_lifetime.
+//
+// The stage runs at rcpt. Verdict fail with tag "greylist" and
+// attrs.retry_after (seconds until a retry will pass) when deferring;
+// verdict pass with tag "passed" (first pass), "known" (a passed triplet)
+// or "auto_allow" (the client). The rule turns fail into a 451 4.7.1.
+//
+// State lives in a Store: by default a bbolt file at the stage's
+// state path (sdk.Env.StatePath), swept of expired records hourly.
+//
+// # Config
+//
+//	delay: 5m              # minimum wait before a retry passes
+//	retry_window: 48h      # a retry later than delay+retry_window starts over
+//	pass_lifetime: 35d     # how long a passed triplet or client is remembered
+//	auto_allow_after: 5    # passed triplets after which the client passes; 0 = never
+//	ipv4_prefix: 24
+//	ipv6_prefix: 64
+package greylist
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// Stage is the greylisting stage.
+type Stage struct {
+	now func() time.Time
+
+	mu        sync.Mutex // guards the fields below and serialises decisions
+	cfg       config
+	store     Store
+	path      string // the bbolt file open in store
+	lastSweep time.Time
+}
+
+var (
+	_ sdk.Stage  = (*Stage)(nil)
+	_ sdk.Closer = (*Stage)(nil)
+)
+
+// New returns a greylisting stage on the system clock.
+func New() sdk.Stage { return &Stage{now: time.Now} }
+
+// NewWithStore returns a stage on store and clock now, for tests and for
+// other stores; Configure then leaves the store as it is.
+func NewWithStore(store Store, now func() time.Time) *Stage {
+	return &Stage{now: now, store: store}
+}
+
+// Info implements sdk.Stage.
+func (s *Stage) Info() sdk.Info {
+	return sdk.Info{Name: "greylist", Version: "1.0.0", Phases: []sdk.Phase{sdk.PhaseRcpt}}
+}
+
+// Configure implements sdk.Stage. The bbolt file is opened once and kept
+// across reloads while its path stays the same.
+func (s *Stage) Configure(_ context.Context, env sdk.Env, raw map[string]any) error {
+	cfg, err := parseConfig(raw)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.store == nil || s.path != "" && s.path != env.StatePath {
+		if env.StatePath == "" {
+			return errors.New("greylist: no state file (set state.path in the gateway config)")
+		}
+		st, err := OpenBolt(env.StatePath, s.now)
+		if err != nil {
+			return err
+		}
+		if s.store != nil {
+			s.store.Close()
+		}
+		s.store, s.path = st, env.StatePath
+	}
+	s.cfg = cfg
+	return nil
+}
+
+// Close implements sdk.Closer.
+func (s *Stage) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.store == nil {
+		return nil
+	}
+	err := s.store.Close()
+	s.store = nil
+	return err
+}
+
+// Check implements sdk.Stage.
+func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
+	ip, err := netip.ParseAddr(req.Conn.IP)
+	if err != nil {
+		return nil, fmt.Errorf("greylist: bad client address %q", req.Conn.IP)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.store == nil {
+		return nil, errors.New("greylist: not configured")
+	}
+	now := s.now()
+	s.sweep(now)
+	network := clientNet(ip.Unmap(), s.cfg)
+	client, known, err := s.store.Get(ctx, "c|"+network)
+	if err != nil {
+		return nil, err
+	}
+	attrs := map[string]string{"client": network}
+	if known && s.cfg.autoAllow > 0 && client.Count >= s.cfg.autoAllow {
+		return &sdk.Result{Verdict: sdk.VerdictPass, Tags: []string{"auto_allow"}, Attrs: attrs,
+			Reason: fmt.Sprintf("client %s passed %d triplets", network, client.Count)}, nil
+	}
+	key := "t|" + network + "|" + address(req.Envelope.From) + "|" + address(req.Envelope.Rcpt)
+	r, ok, err := s.store.Get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	return s.decide(ctx, now, key, r, ok, network, client, attrs)
+}
+
+func (s *Stage) decide(ctx context.Context, now time.Time, key string, r Record, ok bool, network string, client Record, attrs map[string]string) (*sdk.Result, error) {
+	cfg := s.cfg
+	switch {
+	case !ok:
+		r = Record{First: now}
+		if err := s.store.Put(ctx, key, r, now.Add(cfg.delay+cfg.retryWindow)); err != nil {
+			return nil, err
+		}
+		return deferred(cfg.delay, attrs, "new triplet"), nil
+	case !r.Passed.IsZero():
+		if err := s.store.Put(ctx, key, r, now.Add(cfg.passLifetime)); err != nil {
+			return nil, err
+		}
+		return &sdk.Result{Verdict: sdk.VerdictPass, Tags: []string{"known"}, Attrs: attrs, Reason: "known triplet"}, nil
+	case now.Sub(r.First) < cfg.delay:
+		return deferred(cfg.delay-now.Sub(r.First), attrs, "retried too early"), nil
+	}
+	r.Passed = now
+	if err := s.store.Put(ctx, key, r, now.Add(cfg.passLifetime)); err != nil {
+		return nil, err
+	}
+	client.Count++
+	if err := s.store.Put(ctx, "c|"+network, client, now.Add(cfg.passLifetime)); err != nil {
+		return nil, err
+	}
+	attrs["waited"] = strconv.Itoa(int(now.Sub(r.First).Seconds()))
+	return &sdk.Result{Verdict: sdk.VerdictPass, Tags: []string{"passed"}, Attrs: attrs, Reason: "retried after the delay"}, nil
+}
+
+func deferred(wait time.Duration, attrs map[string]string, why string) *sdk.Result {
+	secs := int(math.Ceil(wait.Seconds()))
+	attrs["retry_after"] = strconv.Itoa(max(secs, 1))
+	return &sdk.Result{Verdict: sdk.VerdictFail, Tags: []string{"greylist"}, Attrs: attrs, Reason: "greylisted: " + why}
+}
+
+// sweep removes expired records from a bbolt store at most hourly.
+func (s *Stage) sweep(now time.Time) {
+	b, ok := s.store.(*BoltStore)
+	if !ok || now.Sub(s.lastSweep) < time.Hour {
+		return
+	}
+	s.lastSweep = now
+	_, _ = b.Sweep()
+}
+
+// clientNet is ip's network: /24 or /64 by default.
+func clientNet(ip netip.Addr, cfg config) string {
+	bits := cfg.v6Prefix
+	if ip.Is4() {
+		bits = cfg.v4Prefix
+	}
+	p, _ := ip.Prefix(bits)
+	return p.String()
+}
+
+// address is an envelope address as the key holds it: lower case
+// (RFC 5321 2.4 lets local parts be case-sensitive, but senders and
+// greylists treat them as one), "<>" for the null sender.
+func address(a string) string {
+	if a == "" {
+		return "<>"
+	}
+	return strings.ToLower(a)
+}

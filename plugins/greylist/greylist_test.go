@@ -1,0 +1,137 @@
+package greylist
+
+import (
+	"context"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/plugintest"
+)
+
+// clock is a movable clock.
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time          { return c.t }
+func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+
+func newStage(t *testing.T, path string, c *clock, cfg map[string]any) *Stage {
+	t.Helper()
+	s := &Stage{now: c.now}
+	if err := s.Configure(context.Background(), sdk.Env{StatePath: path}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func rcpt(ip, from, to string) *sdk.Request {
+	return &sdk.Request{Phase: sdk.PhaseRcpt, Conn: sdk.Conn{IP: ip}, Envelope: sdk.Envelope{From: from, Rcpt: to}}
+}
+
+type step struct {
+	name    string
+	advance time.Duration
+	req     *sdk.Request
+	verdict sdk.Verdict
+	tag     string
+	retry   string
+}
+
+func run(t *testing.T, s *Stage, c *clock, steps []step) {
+	t.Helper()
+	for _, st := range steps {
+		c.advance(st.advance)
+		res, err := s.Check(context.Background(), st.req)
+		if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		if res.Verdict != st.verdict || !slices.Equal(res.Tags, []string{st.tag}) || res.Attrs["retry_after"] != st.retry {
+			t.Errorf("%s: got %s %q retry_after=%q, want %s %q %q", st.name, res.Verdict, res.Tags, res.Attrs["retry_after"], st.verdict, st.tag, st.retry)
+		}
+	}
+}
+
+func TestTriplet(t *testing.T) {
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	s := newStage(t, filepath.Join(t.TempDir(), "g.db"), c, map[string]any{"auto_allow_after": 0})
+	a := rcpt("203.0.113.5", "Alice@Sender.example", "bob@example.test")
+	run(t, s, c, []step{
+		{"first attempt", 0, a, sdk.VerdictFail, "greylist", "300"},
+		{"too early", 100 * time.Second, a, sdk.VerdictFail, "greylist", "200"},
+		{"other address of the /24, other recipient", 0, rcpt("203.0.113.77", "alice@sender.example", "carol@example.test"), sdk.VerdictFail, "greylist", "300"},
+		{"retry from the /24 after the delay", 201 * time.Second, rcpt("203.0.113.9", "alice@sender.example", "BOB@example.test"), sdk.VerdictPass, "passed", ""},
+		{"known afterwards", time.Hour, a, sdk.VerdictPass, "known", ""},
+		{"other network", 0, rcpt("203.0.114.5", "alice@sender.example", "bob@example.test"), sdk.VerdictFail, "greylist", "300"},
+		{"null sender", 0, rcpt("203.0.113.5", "", "bob@example.test"), sdk.VerdictFail, "greylist", "300"},
+		{"carol retried too late", 49 * time.Hour, rcpt("203.0.113.77", "alice@sender.example", "carol@example.test"), sdk.VerdictFail, "greylist", "300"},
+		{"pass lifetime renewed by use", 32 * 24 * time.Hour, a, sdk.VerdictPass, "known", ""},
+		{"forgotten after the lifetime", 36 * 24 * time.Hour, a, sdk.VerdictFail, "greylist", "300"},
+	})
+}
+
+func TestIPv6AndAutoAllow(t *testing.T) {
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	s := newStage(t, filepath.Join(t.TempDir(), "g.db"), c, map[string]any{"delay": "1m", "auto_allow_after": 2})
+	var steps []step
+	for i, to := range []string{"a@example.test", "b@example.test"} {
+		r := rcpt("2001:db8:1:2::5", "s@sender.example", to)
+		steps = append(steps,
+			step{"first " + to, 0, r, sdk.VerdictFail, "greylist", "60"},
+			step{"retry " + to, 61 * time.Second, rcpt("2001:db8:1:2:ffff::1", "s@sender.example", to), sdk.VerdictPass, "passed", ""})
+		_ = i
+	}
+	steps = append(steps,
+		step{"auto-allowed client", 0, rcpt("2001:db8:1:2::99", "x@other.example", "z@example.test"), sdk.VerdictPass, "auto_allow", ""},
+		step{"other /64", 0, rcpt("2001:db8:1:3::5", "x@other.example", "z@example.test"), sdk.VerdictFail, "greylist", "60"})
+	run(t, s, c, steps)
+}
+
+// TestPersistence: state survives closing and reopening the bbolt file
+// (a plugin restart), and Sweep drops only expired records.
+func TestPersistence(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "g.db")
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	s := newStage(t, path, c, nil)
+	a := rcpt("198.51.100.1", "a@x.example", "b@example.test")
+	run(t, s, c, []step{{"first", 0, a, sdk.VerdictFail, "greylist", "300"}})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = newStage(t, path, c, nil)
+	run(t, s, c, []step{{"after reopen", 5 * time.Minute, a, sdk.VerdictPass, "passed", ""}})
+	run(t, s, c, []step{{"another", 0, rcpt("198.51.100.1", "a@x.example", "c@example.test"), sdk.VerdictFail, "greylist", "300"}})
+	c.advance(49 * time.Hour)
+	n, err := s.store.(*BoltStore).Sweep()
+	if err != nil || n != 1 {
+		t.Fatalf("sweep removed %d (%v), want the one expired greylist record", n, err)
+	}
+	run(t, s, c, []step{{"passed triplet kept", 0, a, sdk.VerdictPass, "known", ""}})
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, cfg := range []map[string]any{
+		{"delay": 5}, {"delay": "5x"}, {"retry_window": "0s"}, {"ipv4_prefix": 33}, {"auto_allow_after": -1}, {"dealy": "1m"},
+	} {
+		if err := New().Configure(context.Background(), sdk.Env{StatePath: filepath.Join(t.TempDir(), "g.db")}, cfg); err == nil {
+			t.Errorf("%v: no error", cfg)
+		}
+	}
+	if err := New().Configure(context.Background(), sdk.Env{}, nil); err == nil {
+		t.Error("no state path: no error")
+	}
+}
+
+func TestOverProtocol(t *testing.T) {
+	c := plugintest.Start(t, New())
+	if err := c.Configure(sdk.Env{StageName: "greylist", StatePath: filepath.Join(t.TempDir(), "g.db")},
+		map[string]any{"delay": "5m", "pass_lifetime": "35d"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Check(context.Background(), rcpt("192.0.2.1", "a@x.example", "b@example.test"))
+	if err != nil || res.Verdict != sdk.VerdictFail || res.Attrs["retry_after"] != "300" || res.Attrs["client"] != "192.0.2.0/24" {
+		t.Fatalf("%+v %v", res, err)
+	}
+}

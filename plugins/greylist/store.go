@@ -1,0 +1,149 @@
+package greylist
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Record is what the greylist remembers about a triplet or a client.
+type Record struct {
+	First  time.Time // triplet first seen
+	Passed time.Time // triplet first let through; zero while greylisted
+	Count  int       // client: triplets it has passed
+}
+
+// Store keeps records until they expire. The embedded implementation is
+// BoltStore; a shared one (Redis: GET, and SET with PXAT) implements the
+// same three calls.
+type Store interface {
+	// Get returns the record under key, ok false when there is none or it expired.
+	Get(ctx context.Context, key string) (r Record, ok bool, err error)
+	// Put stores r under key until expires.
+	Put(ctx context.Context, key string, r Record, expires time.Time) error
+	// Close releases the store.
+	Close() error
+}
+
+// BoltStore is a Store in a bbolt file. Expired records are ignored by Get
+// and removed by Sweep.
+type BoltStore struct {
+	db  *bolt.DB
+	now func() time.Time
+}
+
+var bucket = []byte("greylist")
+
+// OpenBolt opens (creating) the bbolt file at path. The file is locked
+// while open: one process, one file.
+func OpenBolt(path string, now func() time.Time) (*BoltStore, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("greylist: open %s: %w", path, err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucket)
+		return err
+	}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("greylist: %s: %w", path, err)
+	}
+	return &BoltStore{db: db, now: now}, nil
+}
+
+const recordLen = 8 * 4
+
+func encode(r Record, expires time.Time) []byte {
+	b := make([]byte, recordLen)
+	binary.BigEndian.PutUint64(b[0:], uint64(expires.UnixNano()))
+	binary.BigEndian.PutUint64(b[8:], uint64(unixNano(r.First)))
+	binary.BigEndian.PutUint64(b[16:], uint64(unixNano(r.Passed)))
+	binary.BigEndian.PutUint64(b[24:], uint64(r.Count))
+	return b
+}
+
+func decode(b []byte) (Record, time.Time, error) {
+	if len(b) != recordLen {
+		return Record{}, time.Time{}, errors.New("greylist: corrupt record")
+	}
+	r := Record{
+		First:  fromNano(int64(binary.BigEndian.Uint64(b[8:]))),
+		Passed: fromNano(int64(binary.BigEndian.Uint64(b[16:]))),
+		Count:  int(binary.BigEndian.Uint64(b[24:])),
+	}
+	return r, time.Unix(0, int64(binary.BigEndian.Uint64(b))), nil
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// Get implements Store.
+func (s *BoltStore) Get(_ context.Context, key string) (Record, bool, error) {
+	var r Record
+	var exp time.Time
+	found := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucket).Get([]byte(key))
+		if v == nil {
+			return nil
+		}
+		var err error
+		r, exp, err = decode(v)
+		found = err == nil
+		return err
+	})
+	if err != nil || !found || !s.now().Before(exp) {
+		return Record{}, false, err
+	}
+	return r, true, nil
+}
+
+// Put implements Store.
+func (s *BoltStore) Put(_ context.Context, key string, r Record, expires time.Time) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).Put([]byte(key), encode(r, expires))
+	})
+}
+
+// Sweep deletes expired records and returns how many.
+func (s *BoltStore) Sweep() (int, error) {
+	now := s.now()
+	n := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		// Collect first: deleting under a cursor makes it skip the next key.
+		var dead [][]byte
+		err := b.ForEach(func(k, v []byte) error {
+			if _, exp, err := decode(v); err != nil || !now.Before(exp) {
+				dead = append(dead, append([]byte(nil), k...))
+			}
+			return nil
+		})
+		for _, k := range dead {
+			if err == nil {
+				err = b.Delete(k)
+			}
+		}
+		n = len(dead)
+		return err
+	})
+	return n, err
+}
+
+// Close implements Store.
+func (s *BoltStore) Close() error { return s.db.Close() }
