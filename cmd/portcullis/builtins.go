@@ -1,9 +1,20 @@
 package main
 
-import "github.com/portcullis-mta/portcullis/sdk"
+import (
+	"github.com/portcullis-mta/portcullis/plugins/connfilter"
+	"github.com/portcullis-mta/portcullis/plugins/dnsbl"
+	"github.com/portcullis-mta/portcullis/plugins/greylist"
+	"github.com/portcullis-mta/portcullis/plugins/rdns"
+	"github.com/portcullis-mta/portcullis/sdk"
+)
 
 // builtinStages are the stages this binary serves with `portcullis plugin NAME`.
-var builtinStages = map[string]func() sdk.Stage{}
+var builtinStages = map[string]func() sdk.Stage{
+	"connfilter": connfilter.New,
+	"dnsbl":      dnsbl.New,
+	"rdns":       rdns.New,
+	"greylist":   greylist.New,
+}
 
 // isBuiltin reports whether name is a built-in plugin.
 func isBuiltin(name string) bool {
