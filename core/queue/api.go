@@ -12,7 +12,7 @@
 //	ID.msg    a committed message: body | prepend | envelope JSON | trailer
 //	ID.env    the envelope's newer state (Update, Flush), when it changed
 //	.lock     flocked shared by every open Dir, exclusive during recovery
-//	.changed  control file: its mtime moves on Delete, Flush and Move
+//	.changed  control file: a new token is written on Delete, Flush and Move
 //	corrupt/  files that did not parse, kept for an admin
 //
 // The body goes first because it is written before the prepend (header
@@ -49,11 +49,12 @@
 // being delivered fails with ErrLeased. The in-memory index holds only ID
 // and due time per message (a heap); envelopes are read from disk. Other
 // processes' changes reach a running Dir through the control file: Delete,
-// Flush and Move bump the mtime of .changed; every open Dir stats that one
-// file every Options.Poll (250ms) and rescans the directory only when it
-// moved. So the daemon sees a CLI delete, flush or quarantine release
-// within about a quarter of a second, and an idle queue of any size costs
-// one stat per poll. A message another process holds is passed over for a
+// Flush and Move write a new random token into .changed; every open Dir
+// reads those 16 bytes every Options.Poll (250ms) and rescans the
+// directory only when they changed (a token, not the mtime, because file
+// timestamps can be coarser than two changes in a row). So the daemon sees
+// a CLI delete, flush or quarantine release within about a quarter of a
+// second, and an idle queue of any size costs one small read per poll. A message another process holds is passed over for a
 // second, one that cannot be read (EMFILE, EIO) for 30 seconds; neither is
 // ever dropped from the schedule.
 //

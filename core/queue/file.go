@@ -19,7 +19,7 @@ const (
 	envExt     = ".env"     // newer envelope state written by Update/Flush
 	tmpExt     = ".tmp"     // drafts and envelope updates not yet renamed into place
 	lockName   = ".lock"    // shared flock while a Dir is open, exclusive during recovery
-	ctlName    = ".changed" // its mtime is bumped by Delete, Flush and Move
+	ctlName    = ".changed" // holds a token rewritten by Delete, Flush and Move
 	corruptDir = "corrupt"
 )
 

@@ -1,26 +1,32 @@
 package queue
 
 import (
+	"crypto/rand"
 	"os"
 	"path/filepath"
 	"time"
 )
 
 // How a Dir learns of changes made by other processes: every Delete, Flush
-// and Move bumps the modification time of the control file dir/.changed
-// (Open creates it without bumping it, so a CLI that only lists costs the
-// daemon nothing). Each open Dir stats that one file every Options.Poll
-// (250ms) and rescans the directory only when its mtime moved. So the
-// daemon notices a CLI delete, flush or quarantine release within about a
-// quarter of a second, and an idle queue of any size costs one stat per
-// poll. Commits do not bump it: the daemon is the only committer that
-// matters to itself, and a CLI reads the directory afresh on every run.
+// and Move writes a fresh random token over the 16 bytes of the control
+// file dir/.changed (Open creates it without writing, so a CLI that only
+// lists costs the daemon nothing). Each open Dir reads those 16 bytes
+// every Options.Poll (250ms) and rescans the directory only when they
+// changed. So the daemon notices a CLI delete, flush or quarantine release
+// within about a quarter of a second, and an idle queue of any size costs
+// one small read per poll. A token rather than the file's mtime, because
+// timestamps can be coarser than two changes in a row. Commits do not
+// write it: the daemon is the only committer that matters to itself, and a
+// CLI reads the directory afresh on every run.
 
-const defaultPoll = 250 * time.Millisecond
+const (
+	defaultPoll = 250 * time.Millisecond
+	tokenLen    = 16
+)
 
 func (d *Dir) ctlPath() string { return filepath.Join(d.path, ctlName) }
 
-// ensureCtl creates the control file if missing, without bumping it: a
+// ensureCtl creates the control file if missing, without changing it: a
 // CLI that only lists must not make the daemon rescan.
 func (d *Dir) ensureCtl() error {
 	f, err := os.OpenFile(d.ctlPath(), os.O_WRONLY|os.O_CREATE, 0o600)
@@ -30,36 +36,33 @@ func (d *Dir) ensureCtl() error {
 	return f.Close()
 }
 
-// touch bumps the control file's mtime, creating it if needed. The time is
-// set explicitly (not left to the kernel's coarse file clock) and always
-// moves forward, so two changes in a row are both seen.
+// touch tells every open Dir that the directory changed. The token is
+// written in place (no truncation), so a reader sees the old token or the
+// new one; at worst a torn read costs one extra rescan.
 func (d *Dir) touch() error {
-	p := d.ctlPath()
-	st, err := os.Stat(p)
-	if os.IsNotExist(err) {
-		f, cerr := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o600)
-		if cerr != nil {
-			return cerr
-		}
-		f.Close()
-		st, err = os.Stat(p)
-	}
+	var tok [tokenLen]byte
+	_, _ = rand.Read(tok[:]) // never fails (Go 1.24+)
+	f, err := os.OpenFile(d.ctlPath(), os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return err
 	}
-	t := time.Now()
-	if !t.After(st.ModTime()) {
-		t = st.ModTime().Add(time.Microsecond)
+	_, err = f.WriteAt(tok[:], 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
-	return os.Chtimes(p, t, t)
+	return err
 }
 
-func (d *Dir) ctlMtime() time.Time {
-	st, err := os.Stat(d.ctlPath())
+// ctlToken reads the control file's token ("" if unreadable).
+func (d *Dir) ctlToken() string {
+	f, err := os.Open(d.ctlPath())
 	if err != nil {
-		return time.Time{}
+		return ""
 	}
-	return st.ModTime()
+	defer f.Close()
+	var tok [tokenLen]byte
+	n, _ := f.ReadAt(tok[:], 0)
+	return string(tok[:n])
 }
 
 // watch polls the control file until Close.
@@ -73,7 +76,7 @@ func (d *Dir) watch() {
 		<-d.stop
 		return
 	}
-	last := d.ctlMtime()
+	last := d.ctlToken()
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
@@ -83,8 +86,8 @@ func (d *Dir) watch() {
 		case <-t.C:
 		}
 		d.polls.Add(1)
-		if m := d.ctlMtime(); !m.Equal(last) {
-			last = m
+		if tok := d.ctlToken(); tok != last {
+			last = tok
 			d.rescans.Add(1)
 			if err := d.Rescan(); err != nil {
 				d.log.Warn("queue: rescan failed", "dir", d.path, "err", err)
