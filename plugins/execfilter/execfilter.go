@@ -108,6 +108,13 @@ func (s *Stage) inspect(ctx context.Context, m *mime.Message) *sdk.Result {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Limits.Timeout)
 	defer cancel()
 	in := newInspector(s.cfg)
+	for _, f := range m.Findings {
+		// Parts the walker did not reach were not inspected either.
+		switch f {
+		case mime.FindPartsLimit, mime.FindDepthLimit, mime.FindTotalLimit:
+			in.limit(f)
+		}
+	}
 	for _, p := range m.Parts {
 		if p.Body == nil && !in.ctypes[p.ContentType] && !in.exts[ext(p.Filename)] {
 			continue

@@ -274,3 +274,17 @@ func TestUUEncodedInText(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 }
+
+// TestMIMELimits: parts the MIME walker gave up on count as uninspected.
+func TestMIMELimits(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("Subject: many\r\nContent-Type: multipart/mixed; boundary=q\r\n\r\n")
+	for i := 0; i < 600; i++ {
+		b.WriteString("--q\r\nContent-Type: text/plain\r\n\r\nx\r\n")
+	}
+	b.WriteString("--q--\r\n")
+	res := run(t, newStage(t, nil), sdk.NewBytesMessage(nil, []byte(b.String())))
+	if !slices.Contains(res.Tags, TagLimit) || res.Attrs["limit"] != mime.FindPartsLimit || res.Verdict != sdk.VerdictFail {
+		t.Errorf("result %+v", res)
+	}
+}

@@ -82,6 +82,7 @@ func TestToUTF8(t *testing.T) {
 		{"caf\xe9", "iso-8859-1", "café", "iso-8859-1"},
 		{"日本語", "iso-2022-jp", "日本語", "utf-8"},
 		{enc(jaSJIS, "ﾃｽﾄ"), "cp932", "ﾃｽﾄ", "shift_jis"},
+		{"\x1b(IC=D\x1b(B", "iso-2022-jp", "ﾃｽﾄ", "iso-2022-jp"}, // half-width kana, ESC ( I (JIS X 0201)
 	}
 	for _, tc := range tests {
 		t.Run(tc.label+"/"+tc.want, func(t *testing.T) {
