@@ -1,10 +1,14 @@
 package main
 
 import (
+	"github.com/portcullis-mta/portcullis/plugins/antivirus"
+	"github.com/portcullis-mta/portcullis/plugins/bayes"
 	"github.com/portcullis-mta/portcullis/plugins/connfilter"
 	"github.com/portcullis-mta/portcullis/plugins/dnsbl"
+	"github.com/portcullis-mta/portcullis/plugins/execfilter"
 	"github.com/portcullis-mta/portcullis/plugins/greylist"
 	"github.com/portcullis-mta/portcullis/plugins/rdns"
+	"github.com/portcullis-mta/portcullis/plugins/textfilter"
 	"github.com/portcullis-mta/portcullis/sdk"
 )
 
@@ -14,6 +18,11 @@ var builtinStages = map[string]func() sdk.Stage{
 	"dnsbl":      dnsbl.New,
 	"rdns":       rdns.New,
 	"greylist":   greylist.New,
+	"textfilter": textfilter.NewText,
+	"subject":    textfilter.NewSubject,
+	"execfilter": execfilter.New,
+	"antivirus":  antivirus.New,
+	"bayes":      bayes.New,
 }
 
 // isBuiltin reports whether name is a built-in plugin.
