@@ -52,7 +52,6 @@ package textfilter
 import (
 	"context"
 	"fmt"
-
 	"sort"
 	"strconv"
 	"strings"
