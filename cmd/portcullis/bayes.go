@@ -224,8 +224,8 @@ func bayesStats(st *bayes.Stage, stdout io.Writer) error {
 		ready = fmt.Sprintf("no (needs %d spam and %d ham)", cfg.MinSpam, cfg.MinHam)
 	}
 	fmt.Fprintf(stdout, "state file:      %s\n", path)
-	fmt.Fprintf(stdout, "spam learned:    %d\n", s.Spam)
-	fmt.Fprintf(stdout, "ham learned:     %d\n", s.Ham)
+	fmt.Fprintf(stdout, "spam learned:    %d (counted %d times with train-on-error)\n", s.SpamMessages, s.Spam)
+	fmt.Fprintf(stdout, "ham learned:     %d (counted %d times with train-on-error)\n", s.HamMessages, s.Ham)
 	fmt.Fprintf(stdout, "message hashes:  %d\n", s.Messages)
 	fmt.Fprintf(stdout, "tokens:          %d\n", s.Tokens)
 	fmt.Fprintf(stdout, "file size:       %d bytes\n", s.Bytes)

@@ -12,94 +12,54 @@ import (
 	"github.com/portcullis-mta/portcullis/plugins/bayes/msgsrc"
 )
 
-// learnBatch is how many messages go into one bbolt transaction: big enough
-// to amortise the fsync, small enough that a running daemon waiting for the
-// file lock to reload is not held up for long.
-const learnBatch = 500
-
-// learnTally counts outcomes per class for the summary.
-type learnTally struct {
-	n [2][3]int // [spam?][Outcome]
-}
-
-func (t *learnTally) add(spam bool, o bayes.Outcome) {
-	i := 0
-	if spam {
-		i = 1
-	}
-	t.n[i][o]++
-}
-
-func (t *learnTally) line(spam bool) string {
-	i, name := 0, "ham "
-	if spam {
-		i, name = 1, "spam"
-	}
-	c := t.n[i]
-	return fmt.Sprintf("%s: %d added, %d moved from the other class, %d already known",
-		name, c[bayes.Added], c[bayes.Moved], c[bayes.Unchanged])
-}
-
 func bayesLearn(st *bayes.Stage, a *bayesArgs, stderr, stdout io.Writer) error {
+	ctx := context.Background()
 	start := time.Now()
 	bar := newProgress(stderr, a)
-	var tally learnTally
-	var batch []bayes.Learned
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		out, err := st.Store().Learn(context.Background(), batch, time.Now())
-		if err != nil {
-			return err
-		}
-		for i, o := range out {
-			tally.add(batch[i].Spam, o)
-		}
-		bar.step(len(batch))
-		batch = batch[:0]
-		return nil
-	}
+	defer bar.done()
+	tr := bayes.NewTrainer(st)
+	tr.Progress = bar.step
 	for _, class := range []struct {
 		spam  bool
 		paths []string
 	}{{true, a.spam}, {false, a.ham}} {
 		for _, p := range class.paths {
 			err := msgsrc.Walk(p, func(m msgsrc.Message) error {
-				batch = append(batch, st.Prepare(m.Data, class.spam))
-				if len(batch) >= learnBatch {
-					return flush()
-				}
-				return nil
+				return tr.Add(ctx, m.Data, class.spam)
 			})
 			if err != nil {
-				bar.done()
 				return err
 			}
 		}
 	}
-	if err := flush(); err != nil {
-		bar.done()
+	sum, err := tr.Finish(ctx)
+	if err != nil {
 		return err
 	}
 	bar.done()
 	total := 0
-	for _, c := range tally.n {
-		total += c[0] + c[1] + c[2]
+	for o := range sum.Spam {
+		total += sum.Spam[o] + sum.Ham[o]
 	}
 	el := time.Since(start)
 	fmt.Fprintf(stdout, "learned %d messages in %s (%.0f/s)\n", total, el.Round(time.Millisecond), float64(total)/el.Seconds())
-	fmt.Fprintln(stdout, tally.line(true))
-	fmt.Fprintln(stdout, tally.line(false))
+	fmt.Fprintln(stdout, tallyLine("spam", sum.Spam))
+	fmt.Fprintln(stdout, tallyLine("ham ", sum.Ham))
+	fmt.Fprintf(stdout, "train-on-error: %d reinforcements in %d rounds\n", sum.Reinforced, sum.Rounds)
 	return nil
+}
+
+func tallyLine(name string, c [4]int) string {
+	return fmt.Sprintf("%s: %d added, %d moved from the other class, %d already known",
+		name, c[bayes.Added], c[bayes.Moved], c[bayes.Unchanged])
 }
 
 // progress draws a bar on stderr when stderr is a terminal; otherwise it
 // does nothing, so logs and pipes stay clean.
 type progress struct {
-	w           io.Writer
+	w            io.Writer
 	total, count int
-	on          bool
+	on           bool
 }
 
 func newProgress(w io.Writer, a *bayesArgs) *progress {
@@ -132,6 +92,7 @@ func (p *progress) step(n int) {
 func (p *progress) done() {
 	if p.on {
 		fmt.Fprintln(p.w)
+		p.on = false
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -13,7 +14,7 @@ import (
 // update runs fn in one read-write transaction on the file, then drops the
 // in-memory snapshot so the next read sees the change.
 func (s *BoltStore) update(fn func(tx *bolt.Tx) error) error {
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: lockTimeout, NoSync: s.noSync})
 	if err != nil {
 		return fmt.Errorf("bayes: open %s: %w", s.path, err)
 	}
@@ -36,39 +37,40 @@ func (s *BoltStore) update(fn func(tx *bolt.Tx) error) error {
 
 // Learn implements Store: in one transaction, each message is added, moved
 // from the other class (its token counts and the totals are taken back
-// first), or left alone when already learned as this class.
+// first), or left alone when already learned as this class. Token changes
+// of the whole batch are summed first and written in key order, once per
+// token: far fewer B+tree writes than one per token per message.
 func (s *BoltStore) Learn(_ context.Context, batch []Learned, now time.Time) ([]Outcome, error) {
 	out := make([]Outcome, len(batch))
 	stamp := unix32(now)
 	err := s.update(func(tx *bolt.Tx) error {
 		toks, msgs, meta := tx.Bucket(bucketTokens), tx.Bucket(bucketMsgs), tx.Bucket(bucketMeta)
 		totals := decodeTotals(meta.Get([]byte("totals")))
+		deltas := map[Key]*delta{}
 		for i, l := range batch {
-			class := classByte(l.Spam)
-			prev := msgs.Get(l.Hash[:])
+			prevSpam, weight, known := decodeMsg(msgs.Get(l.Hash[:]))
 			switch {
-			case len(prev) > 0 && prev[0] == class:
+			case known && prevSpam == l.Spam && !l.Reinforce:
 				out[i] = Unchanged
 				continue
-			case len(prev) > 0:
-				if err := addCounts(toks, l.Keys, !l.Spam, -1, stamp); err != nil {
-					return err
-				}
-				bump(&totals, !l.Spam, -1)
-				out[i] = Moved
+			case known && prevSpam == l.Spam:
+				out[i] = Reinforced
+				weight++
+			case known:
+				addDeltas(deltas, l.Keys, prevSpam, -weight)
+				bump(&totals, prevSpam, -weight)
+				out[i], weight = Moved, 1
 			default:
-				out[i] = Added
+				out[i], weight = Added, 1
 			}
-			if err := addCounts(toks, l.Keys, l.Spam, 1, stamp); err != nil {
-				return err
-			}
+			addDeltas(deltas, l.Keys, l.Spam, 1)
 			bump(&totals, l.Spam, 1)
-			rec := make([]byte, 5)
-			rec[0] = class
-			binary.BigEndian.PutUint32(rec[1:], stamp)
-			if err := msgs.Put(l.Hash[:], rec); err != nil {
+			if err := msgs.Put(l.Hash[:], encodeMsg(l.Spam, weight, stamp)); err != nil {
 				return err
 			}
+		}
+		if err := applyDeltas(toks, deltas, stamp); err != nil {
+			return err
 		}
 		if err := meta.Put([]byte("totals"), encodeTotals(totals)); err != nil {
 			return err
@@ -78,23 +80,43 @@ func (s *BoltStore) Learn(_ context.Context, batch []Learned, now time.Time) ([]
 	return out, err
 }
 
-// addCounts adds d to the class count of every key and stamps it as seen.
-// A token whose counts both reach zero is deleted.
-func addCounts(b *bolt.Bucket, keys []Key, spam bool, d int, stamp uint32) error {
-	var k [8]byte
-	for _, key := range keys {
-		binary.BigEndian.PutUint64(k[:], uint64(key))
-		var c Count
-		if v := b.Get(k[:]); len(v) >= 8 {
-			c = Count{binary.BigEndian.Uint32(v), binary.BigEndian.Uint32(v[4:])}
+// delta is the change of one token's counts within a batch.
+type delta struct{ spam, ham int }
+
+func addDeltas(m map[Key]*delta, keys []Key, spam bool, d int) {
+	for _, k := range keys {
+		x := m[k]
+		if x == nil {
+			x = &delta{}
+			m[k] = x
 		}
 		if spam {
-			c.Spam = addClamp(c.Spam, d)
+			x.spam += d
 		} else {
-			c.Ham = addClamp(c.Ham, d)
+			x.ham += d
 		}
+	}
+}
+
+// applyDeltas writes the summed changes in key order and stamps each token
+// as seen. A token whose counts both reach zero is deleted.
+func applyDeltas(b *bolt.Bucket, m map[Key]*delta, stamp uint32) error {
+	keys := make([]Key, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var kb [8]byte
+	for _, key := range keys {
+		d := m[key]
+		binary.BigEndian.PutUint64(kb[:], uint64(key))
+		var c Count
+		if v := b.Get(kb[:]); len(v) >= 8 {
+			c = Count{binary.BigEndian.Uint32(v), binary.BigEndian.Uint32(v[4:])}
+		}
+		c.Spam, c.Ham = addClamp(c.Spam, d.spam), addClamp(c.Ham, d.ham)
 		if c.Spam == 0 && c.Ham == 0 {
-			if err := b.Delete(k[:]); err != nil {
+			if err := b.Delete(kb[:]); err != nil {
 				return err
 			}
 			continue
@@ -103,7 +125,7 @@ func addCounts(b *bolt.Bucket, keys []Key, spam bool, d int, stamp uint32) error
 		binary.BigEndian.PutUint32(v, c.Spam)
 		binary.BigEndian.PutUint32(v[4:], c.Ham)
 		binary.BigEndian.PutUint32(v[8:], stamp)
-		if err := b.Put(k[:], v); err != nil {
+		if err := b.Put(kb[:], v); err != nil {
 			return err
 		}
 	}
@@ -125,11 +147,28 @@ func bump(t *Totals, spam bool, d int) {
 	}
 }
 
-func classByte(spam bool) byte {
+// A message record is its class ('s' or 'h'), when it was last learned
+// (unix u32) and its weight (u16, how many times it is counted).
+func encodeMsg(spam bool, weight int, stamp uint32) []byte {
+	rec := make([]byte, 7)
+	rec[0] = 'h'
 	if spam {
-		return 's'
+		rec[0] = 's'
 	}
-	return 'h'
+	binary.BigEndian.PutUint32(rec[1:], stamp)
+	binary.BigEndian.PutUint16(rec[5:], uint16(min(weight, 0xffff)))
+	return rec
+}
+
+func decodeMsg(v []byte) (spam bool, weight int, known bool) {
+	if len(v) == 0 {
+		return false, 0, false
+	}
+	weight = 1
+	if len(v) >= 7 {
+		weight = int(binary.BigEndian.Uint16(v[5:]))
+	}
+	return v[0] == 's', weight, true
 }
 
 func unix32(t time.Time) uint32 {
@@ -185,7 +224,18 @@ func (s *BoltStore) Stats(context.Context) (Stats, error) {
 			st.Tokens = b.Stats().KeyN
 		}
 		if b := tx.Bucket(bucketMsgs); b != nil {
-			st.Messages = b.Stats().KeyN
+			err := b.ForEach(func(_, v []byte) error {
+				if spam, _, ok := decodeMsg(v); ok && spam {
+					st.SpamMessages++
+				} else if ok {
+					st.HamMessages++
+				}
+				st.Messages++
+				return nil
+			})
+			if err != nil {
+				return err
+			}
 		}
 		if m := tx.Bucket(bucketMeta); m != nil {
 			st.Totals = decodeTotals(m.Get([]byte("totals")))

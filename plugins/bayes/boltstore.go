@@ -29,7 +29,8 @@ const lockTimeout = 10 * time.Second
 // writers open it for one batch. So `portcullis bayes learn` can write
 // while the daemon classifies, without either holding bbolt's lock for long.
 type BoltStore struct {
-	path string
+	path   string
+	noSync bool // tests only: skip fsync
 
 	mu      sync.Mutex
 	counts  map[Key]Count

@@ -2,7 +2,6 @@ package bayes
 
 import (
 	"math"
-	"os"
 	"sort"
 )
 
@@ -24,15 +23,14 @@ type Params struct {
 	RobX      float64 // prior for a token seen rarely
 	MinDev    float64 // ignore tokens with |f-0.5| below this
 	MaxTokens int     // use at most this many most significant tokens (0: all)
+	Classic   bool    // combine as (1+S-H)/2 like bogofilter, not by the tail ratio
 }
 
 // DefaultParams are the classifier constants chosen by cross-validation on
 // the training corpus (see eval_test.go).
 func DefaultParams() Params {
-	return Params{RobS: 0.3, RobX: 0.5, MinDev: 0.1, MaxTokens: 150}
+	return Params{RobS: 0.3, RobX: 0.5, MinDev: 0.45, MaxTokens: 0}
 }
-
-var ratioMode = os.Getenv("RATIO") != ""
 
 // tokenProb is Robinson's f(w): Graham's p(w) from message frequencies,
 // shrunk towards x by s/(s+n).
@@ -61,10 +59,10 @@ func (p Params) Score(counts []Count, nspam, nham uint32) (score float64, used i
 		sort.Slice(fs, func(i, j int) bool { return math.Abs(fs[i]-0.5) > math.Abs(fs[j]-0.5) })
 		fs = fs[:p.MaxTokens]
 	}
-	if ratioMode {
-		return fisherRatio(fs), len(fs)
+	if p.Classic {
+		return fisher(fs), len(fs)
 	}
-	return fisher(fs), len(fs)
+	return fisherRatio(fs), len(fs)
 }
 
 // fisher is the chi-square combination used by SpamBayes, bogofilter and
@@ -87,32 +85,13 @@ func fisher(fs []float64) float64 {
 }
 
 // chi2Q is the probability that a chi-square variable with an even number
-// v of degrees of freedom is at least x2: the series of SpamBayes' chi2.py,
-// summed in log space so that exp(-x2/2) cannot underflow to 0 when a
-// message has hundreds of strong tokens.
+// v of degrees of freedom is at least x2: the series of SpamBayes' chi2.py.
 func chi2Q(x2 float64, v int) float64 {
-	m := x2 / 2
-	if m <= 0 {
-		return 1
-	}
-	lnM := math.Log(m)
-	lt := -m // ln of the current term m^i e^-m / i!
-	maxLt := lt
-	terms := make([]float64, 0, v/2)
-	terms = append(terms, lt)
-	for i := 1; i < v/2; i++ {
-		lt += lnM - math.Log(float64(i))
-		terms = append(terms, lt)
-		maxLt = math.Max(maxLt, lt)
-	}
-	var sum float64
-	for _, t := range terms {
-		sum += math.Exp(t - maxLt)
-	}
-	return math.Min(math.Exp(maxLt+math.Log(sum)), 1)
+	return math.Min(math.Exp(lnChi2Q(x2, v)), 1)
 }
 
-// lnChi2Q is ln(chi2Q(x2, v)), exact where chi2Q underflows.
+// lnChi2Q is ln(chi2Q(x2, v)), summed in log space so that e^(-x2/2) cannot
+// underflow to 0 when a message has hundreds of strong tokens.
 func lnChi2Q(x2 float64, v int) float64 {
 	m := x2 / 2
 	if m <= 0 {
@@ -135,6 +114,15 @@ func lnChi2Q(x2 float64, v int) float64 {
 	return math.Min(maxLt+math.Log(sum), 0)
 }
 
+// fisherRatio combines the same two chi-square tests as fisher, but as the
+// ratio of their tail probabilities, Q_H / (Q_S + Q_H), computed in log
+// space. The classic (1+S-H)/2 saturates: with hundreds of tokens S and H
+// both round to 1 and every mixed message scores exactly 0.5, losing which
+// side had the stronger evidence. The ratio keeps that order, gives the
+// same answer for one token (f itself), 0.5 for no evidence, and its
+// cutoffs keep a meaning (spam_cutoff 0.99: the spam tail is a hundredth
+// of the ham tail). In cross-validation on the training corpus it cut the
+// errors at a fixed false-positive rate by about a third.
 func fisherRatio(fs []float64) float64 {
 	if len(fs) == 0 {
 		return 0.5
@@ -148,10 +136,5 @@ func fisherRatio(fs []float64) float64 {
 	dof := 2 * len(fs)
 	qs := lnChi2Q(-2*lnSpam, dof)
 	qh := lnChi2Q(-2*lnHam, dof)
-	if rawMode {
-		return qh - qs
-	}
 	return 1 / (1 + math.Exp(qs-qh))
 }
-
-var rawMode = os.Getenv("RAW") != ""

@@ -13,7 +13,7 @@ import (
 //	  ham_cutoff: 0.2     # score <= this: verdict pass; between: neutral
 //	  min_spam: 200       # no verdict until this many spam and ...
 //	  min_ham: 200        # ... this many ham messages were learned
-//	  autolearn_guard: 0.5 # rule-driven learning refuses a message scored this far on the other side
+//	  autolearn_guard: 0.4 # rule-driven learning refuses a message scored this far past 0.5 on the other side
 type Config struct {
 	SpamCutoff     float64
 	HamCutoff      float64
@@ -28,7 +28,7 @@ type Config struct {
 // and min_ham follow SpamAssassin's 200, below which counts are too noisy
 // to act on.
 func DefaultConfig() Config {
-	return Config{SpamCutoff: 0.9, HamCutoff: 0.1, MinSpam: 200, MinHam: 200, AutolearnGuard: 0.5}
+	return Config{SpamCutoff: 0.9, HamCutoff: 0.1, MinSpam: 200, MinHam: 200, AutolearnGuard: 0.4}
 }
 
 // ParseConfig validates a stage config map and fills in the defaults.

@@ -41,8 +41,8 @@ func (s *Stage) LearnRaw(ctx context.Context, raw []byte, spam bool) (Outcome, e
 //   - it skips a message the classifier already puts beyond the cutoff of the
 //     same class: nothing new to learn, and repeated self-confirmation would
 //     only make the filter more sure of what it already believes;
-//   - it refuses a message the classifier puts more than autolearn_guard on
-//     the other side of 0.5 (spam scored below 0.5-guard, ham above
+//   - it refuses a message the classifier puts autolearn_guard or more on
+//     the other side of 0.5 (spam scored at most 0.5-guard, ham at least
 //     0.5+guard): when a rule and the statistics disagree that strongly, a
 //     person should decide.
 //
@@ -76,9 +76,9 @@ func autolearnAllowed(c Classification, cfg Config, spam bool) (bool, string) {
 		return false, fmt.Sprintf("already spam (%.4f)", c.Score)
 	case !spam && c.Score <= cfg.HamCutoff:
 		return false, fmt.Sprintf("already ham (%.4f)", c.Score)
-	case spam && c.Score < 0.5-cfg.AutolearnGuard:
+	case spam && c.Score <= 0.5-cfg.AutolearnGuard:
 		return false, fmt.Sprintf("refused: classifier says ham (%.4f)", c.Score)
-	case !spam && c.Score > 0.5+cfg.AutolearnGuard:
+	case !spam && c.Score >= 0.5+cfg.AutolearnGuard:
 		return false, fmt.Sprintf("refused: classifier says spam (%.4f)", c.Score)
 	}
 	return true, ""

@@ -24,11 +24,15 @@ type Totals struct {
 	Spam, Ham uint32
 }
 
-// Learned is one message to learn (or unlearn).
+// Learned is one message to learn.
 type Learned struct {
 	Hash MsgHash
 	Keys []Key // distinct
 	Spam bool
+	// Reinforce counts a message already learned as this class once more
+	// (train-on-error: see Trainer). Its weight is remembered, so that
+	// moving it to the other class later takes all of it back.
+	Reinforce bool
 }
 
 // Outcome says what learning one message did.
@@ -36,22 +40,25 @@ type Outcome int
 
 // The outcomes of learning one message.
 const (
-	Added     Outcome = iota // new message, counted
-	Moved                    // known as the other class: its counts moved over
-	Unchanged                // already learned as this class
+	Added      Outcome = iota // new message, counted
+	Moved                     // known as the other class: its counts moved over
+	Unchanged                 // already learned as this class
+	Reinforced                // counted once more (Learned.Reinforce)
 )
 
 func (o Outcome) String() string {
-	return [...]string{"added", "moved", "unchanged"}[o]
+	return [...]string{"added", "moved", "unchanged", "reinforced"}[o]
 }
 
 // Stats describes a store for `portcullis bayes stats`.
 type Stats struct {
-	Totals
-	Tokens    int       // distinct tokens
-	Messages  int       // learned message hashes
-	Bytes     int64     // size on disk, 0 if not applicable
-	LastLearn time.Time // zero if never
+	Totals                 // counted messages per class, train-on-error weights included
+	SpamMessages int       // distinct messages learned as spam
+	HamMessages  int       // distinct messages learned as ham
+	Tokens       int       // distinct tokens
+	Messages     int       // learned message hashes
+	Bytes        int64     // size on disk, 0 if not applicable
+	LastLearn    time.Time // zero if never
 }
 
 // Store keeps per-token counts, per-token last-seen times (for expiry),

@@ -19,7 +19,7 @@ type TokenizerOptions struct {
 
 // DefaultTokenizerOptions are the options the evaluation was tuned with.
 func DefaultTokenizerOptions() TokenizerOptions {
-	return TokenizerOptions{MinLen: 2, MaxLen: 40, MaxTokens: 4000, Bigrams: true, FoldCase: true}
+	return TokenizerOptions{MinLen: 2, MaxLen: 40, MaxTokens: 4000, Bigrams: true, FoldCase: true, AllHeaders: true}
 }
 
 // headerPrefixes says which header fields are tokenized, and under which

@@ -1,0 +1,185 @@
+package bayes
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// synth builds a message from a topic vocabulary so that tests learn
+// something real: spam talks money, ham talks builds.
+func synth(i int, spam bool) []byte {
+	words := "kernel patch build review merge test release branch linker toolchain"
+	subj := "Re: build " + fmt.Sprint(i)
+	if spam {
+		words = "cash winner free offer viagra casino prize million urgent claim"
+		subj = "You are a WINNER " + fmt.Sprint(i)
+	}
+	w := strings.Fields(words)
+	var body strings.Builder
+	for j := 0; j < 40; j++ {
+		body.WriteString(w[(i*7+j*3)%len(w)] + " ")
+	}
+	return []byte(fmt.Sprintf("From: a%d@example.org\r\nSubject: %s\r\nMessage-ID: <%d.%v@example.org>\r\n\r\n%s\r\n",
+		i, subj, i, spam, body.String()))
+}
+
+func newTestStage(t *testing.T, config map[string]any) *Stage {
+	t.Helper()
+	st := NewStage()
+	env := sdk.Env{StageName: "bayes", StatePath: filepath.Join(t.TempDir(), "state.bayes.db")}
+	if err := st.Configure(context.Background(), env, config); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func check(t *testing.T, st *Stage, raw []byte) *sdk.Result {
+	t.Helper()
+	req := &sdk.Request{Phase: sdk.PhaseData, Message: sdk.NewBytesMessage(nil, raw)}
+	r, err := st.Check(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestStageNeedsMinimumTraining(t *testing.T) {
+	st := newTestStage(t, map[string]any{"min_spam": 5, "min_ham": 5})
+	ctx := context.Background()
+	for i := 0; i < 4; i++ {
+		if _, err := st.LearnRaw(ctx, synth(i, true), true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.LearnRaw(ctx, synth(i, false), false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := check(t, st, synth(100, true))
+	if r.Verdict != sdk.VerdictNeutral || !strings.Contains(r.Reason, "not enough training") {
+		t.Errorf("below minimum: %+v", r)
+	}
+	for i := 4; i < 20; i++ {
+		_, _ = st.LearnRaw(ctx, synth(i, true), true)
+		_, _ = st.LearnRaw(ctx, synth(i, false), false)
+	}
+	tests := []struct {
+		name string
+		raw  []byte
+		want sdk.Verdict
+	}{
+		{"spam", synth(101, true), sdk.VerdictFail},
+		{"ham", synth(102, false), sdk.VerdictPass},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := check(t, st, tt.raw)
+			if r.Verdict != tt.want {
+				t.Errorf("verdict %s score %v reason %q, want %s", r.Verdict, r.Score, r.Reason, tt.want)
+			}
+			if r.Attrs["spam"] != "20" || r.Attrs["ham"] != "20" {
+				t.Errorf("attrs %v", r.Attrs)
+			}
+		})
+	}
+	if r := check(t, st, synth(1, true)); r.Score < 0 || r.Score > 1 {
+		t.Errorf("score %v out of [0,1]", r.Score)
+	}
+}
+
+func TestLearnSameMessageTwice(t *testing.T) {
+	st := newTestStage(t, nil)
+	ctx := context.Background()
+	raw := synth(1, true)
+	for i, want := range []Outcome{Added, Unchanged} {
+		if o, err := st.LearnRaw(ctx, raw, true); err != nil || o != want {
+			t.Fatalf("learn %d: %v %v, want %v", i, o, err, want)
+		}
+	}
+	// The same message relayed again (another Received field) is the same message.
+	relayed := append([]byte("Received: from relay.example by mx.example; Fri, 27 Nov 2026 06:00:00 +0000\r\n"), raw...)
+	if o, _ := st.LearnRaw(ctx, relayed, false); o != Moved {
+		t.Errorf("relearn as ham: %v, want moved", o)
+	}
+	tot, _ := st.Store().Totals(ctx)
+	if tot != (Totals{Spam: 0, Ham: 1}) {
+		t.Errorf("totals %+v, want 0 spam 1 ham", tot)
+	}
+}
+
+func TestAutoLearnGuard(t *testing.T) {
+	st := newTestStage(t, map[string]any{"min_spam": 10, "min_ham": 10, "spam_cutoff": 0.9, "ham_cutoff": 0.1})
+	ctx := context.Background()
+	msg := func(raw []byte) *sdk.Message { return sdk.NewBytesMessage(nil, raw) }
+	// Below the minimum, rules may bootstrap the filter.
+	for i := 0; i < 10; i++ {
+		if ok, why, err := st.AutoLearn(ctx, msg(synth(i, true)), true); err != nil || !ok {
+			t.Fatalf("bootstrap spam %d: %v %q %v", i, ok, why, err)
+		}
+		if ok, why, err := st.AutoLearn(ctx, msg(synth(i, false)), false); err != nil || !ok {
+			t.Fatalf("bootstrap ham %d: %v %q %v", i, ok, why, err)
+		}
+	}
+	tests := []struct {
+		name   string
+		raw    []byte
+		spam   bool
+		learns bool
+		reason string
+	}{
+		{"spam already caught", synth(50, true), true, false, "already spam"},
+		{"rule says spam, classifier says ham", synth(51, false), true, false, "refused"},
+		{"rule says ham, classifier says spam", synth(52, true), false, false, "refused"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, why, err := st.AutoLearn(ctx, msg(tt.raw), tt.spam)
+			if err != nil || ok != tt.learns || !strings.Contains(why, tt.reason) {
+				t.Errorf("got %v %q %v, want %v %q", ok, why, err, tt.learns, tt.reason)
+			}
+		})
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  map[string]any
+		ok   bool
+	}{
+		{"defaults", nil, true},
+		{"cutoffs", map[string]any{"spam_cutoff": 0.95, "ham_cutoff": 0.05}, true},
+		{"ints from YAML", map[string]any{"min_spam": 10, "min_ham": uint64(20)}, true},
+		{"unknown key", map[string]any{"spam_cutof": 0.9}, false},
+		{"ham above spam", map[string]any{"spam_cutoff": 0.5, "ham_cutoff": 0.6}, false},
+		{"not a number", map[string]any{"spam_cutoff": "high"}, false},
+		{"negative count", map[string]any{"min_ham": -1}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := ParseConfig(tt.cfg)
+			if (err == nil) != tt.ok {
+				t.Errorf("err %v, want ok=%v", err, tt.ok)
+			}
+		})
+	}
+	if err := NewStage().Configure(context.Background(), sdk.Env{}, nil); err == nil {
+		t.Error("Configure without a state path succeeded")
+	}
+}
+
+func TestCheckOtherPhases(t *testing.T) {
+	st := newTestStage(t, nil)
+	r, err := st.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseRcpt})
+	if err != nil || r.Verdict != sdk.VerdictNone {
+		t.Errorf("rcpt phase: %+v %v", r, err)
+	}
+	if info := st.Info(); len(info.Phases) != 1 || info.Phases[0] != sdk.PhaseData || info.Name != "bayes" {
+		t.Errorf("info %+v", info)
+	}
+}

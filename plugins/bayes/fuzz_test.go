@@ -1,0 +1,55 @@
+package bayes
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+	"unicode/utf8"
+)
+
+// FuzzTokenize runs hostile bytes through the MIME decoding and the
+// tokenizer: no panic, the bounds hold, and every token is valid UTF-8.
+func FuzzTokenize(f *testing.F) {
+	files, _ := filepath.Glob("testdata/tokens/*.eml")
+	for _, file := range files {
+		if b, err := os.ReadFile(file); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Add([]byte("Subject: =?ISO-2022-JP?B?GyRCJEQbKEI=?=\n\n<a href='http://x.y/'>z</a>"))
+	opt := DefaultTokenizerOptions()
+	opt.MaxTokens = 300
+	tok := NewTokenizer(opt)
+	f.Fuzz(func(t *testing.T, data []byte) {
+		toks := tok.Tokens(ParseDoc(bytes.NewReader(data)))
+		if len(toks) > opt.MaxTokens {
+			t.Fatalf("%d tokens > bound %d", len(toks), opt.MaxTokens)
+		}
+		seen := map[string]bool{}
+		for _, tk := range toks {
+			if !utf8.ValidString(tk) || tk == "" {
+				t.Fatalf("bad token %q", tk)
+			}
+			if seen[tk] {
+				t.Fatalf("duplicate token %q", tk)
+			}
+			seen[tk] = true
+		}
+		_ = HashMessage(data)
+	})
+}
+
+// FuzzStripHTML: the HTML scanner never panics and returns valid UTF-8 for
+// valid UTF-8 input.
+func FuzzStripHTML(f *testing.F) {
+	f.Add("<html><a href=\"http://a.b/\">x</a><script>y</script><!-- c -->&amp;</html>")
+	f.Add("<a href=")
+	f.Add("<style>")
+	f.Fuzz(func(t *testing.T, s string) {
+		text, _, _ := stripHTML(s)
+		if utf8.ValidString(s) && !utf8.ValidString(text) {
+			t.Fatalf("invalid UTF-8 out of valid input")
+		}
+	})
+}

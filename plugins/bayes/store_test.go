@@ -1,0 +1,116 @@
+package bayes
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestBoltStoreRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.bayes.db")
+	st, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if tot, err := st.Totals(ctx); err != nil || tot != (Totals{}) {
+		t.Fatalf("empty store: %v %v", tot, err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	batch := []Learned{
+		{Hash: MsgHash{1}, Keys: []Key{10, 20}, Spam: true},
+		{Hash: MsgHash{2}, Keys: []Key{20, 30}, Spam: false},
+		{Hash: MsgHash{3}, Keys: []Key{20}, Spam: true},
+	}
+	out, err := st.Learn(ctx, batch, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range out {
+		if o != Added {
+			t.Errorf("message %d: %v, want added", i, o)
+		}
+	}
+	// A second handle sees what the first wrote: the state is in the file.
+	st2, _ := OpenBolt(path)
+	got := make([]Count, 4)
+	if err := st2.Lookup(ctx, []Key{10, 20, 30, 40}, got); err != nil {
+		t.Fatal(err)
+	}
+	want := []Count{{1, 0}, {2, 1}, {0, 1}, {0, 0}}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("key %d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if tot, _ := st2.Totals(ctx); tot != (Totals{Spam: 2, Ham: 1}) {
+		t.Errorf("totals %+v", tot)
+	}
+	stats, err := st2.Stats(ctx)
+	if err != nil || stats.Tokens != 3 || stats.Messages != 3 || stats.Bytes == 0 || !stats.LastLearn.Equal(now) {
+		t.Errorf("stats %+v %v", stats, err)
+	}
+}
+
+func TestBoltStoreRelearn(t *testing.T) {
+	ctx := context.Background()
+	st, _ := OpenBolt(filepath.Join(t.TempDir(), "s.db"))
+	now := time.Unix(1_800_000_000, 0)
+	msg := Learned{Hash: MsgHash{7}, Keys: []Key{1, 2}, Spam: true}
+	steps := []struct {
+		name   string
+		spam   bool
+		want   Outcome
+		totals Totals
+		count  Count // of key 1
+	}{
+		{"first as spam", true, Added, Totals{1, 0}, Count{1, 0}},
+		{"again as spam: not counted twice", true, Unchanged, Totals{1, 0}, Count{1, 0}},
+		{"as ham: moves", false, Moved, Totals{0, 1}, Count{0, 1}},
+		{"as ham again", false, Unchanged, Totals{0, 1}, Count{0, 1}},
+		{"back to spam", true, Moved, Totals{1, 0}, Count{1, 0}},
+	}
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			msg.Spam = s.spam
+			out, err := st.Learn(ctx, []Learned{msg}, now)
+			if err != nil || out[0] != s.want {
+				t.Fatalf("outcome %v %v, want %v", out, err, s.want)
+			}
+			tot, _ := st.Totals(ctx)
+			c := make([]Count, 1)
+			_ = st.Lookup(ctx, []Key{1}, c)
+			if tot != s.totals || c[0] != s.count {
+				t.Errorf("totals %+v count %+v, want %+v %+v", tot, c[0], s.totals, s.count)
+			}
+		})
+	}
+	// The same message twice in one batch counts once.
+	out, _ := st.Learn(ctx, []Learned{{Hash: MsgHash{8}, Keys: []Key{5}}, {Hash: MsgHash{8}, Keys: []Key{5}}}, now)
+	if out[0] != Added || out[1] != Unchanged {
+		t.Errorf("duplicate in batch: %v", out)
+	}
+}
+
+func TestBoltStoreExpire(t *testing.T) {
+	ctx := context.Background()
+	st, _ := OpenBolt(filepath.Join(t.TempDir(), "s.db"))
+	old, recent := time.Unix(1_700_000_000, 0), time.Unix(1_800_000_000, 0)
+	if _, err := st.Learn(ctx, []Learned{{Hash: MsgHash{1}, Keys: []Key{1, 2, 3}, Spam: true}}, old); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Learn(ctx, []Learned{{Hash: MsgHash{2}, Keys: []Key{3}, Spam: false}}, recent); err != nil {
+		t.Fatal(err)
+	}
+	n, err := st.Expire(ctx, recent.Add(-time.Hour))
+	if err != nil || n != 2 {
+		t.Fatalf("expired %d %v, want 2", n, err)
+	}
+	c := make([]Count, 3)
+	_ = st.Lookup(ctx, []Key{1, 2, 3}, c)
+	if c[0] != (Count{}) || c[1] != (Count{}) || c[2] != (Count{1, 1}) {
+		t.Errorf("after expiry: %+v", c)
+	}
+}

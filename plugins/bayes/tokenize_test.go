@@ -1,0 +1,125 @@
+package bayes
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// TestTokenizeGolden checks the tokens of sample messages against golden
+// files (one token a line): go test -run TestTokenizeGolden -update rewrites them.
+func TestTokenizeGolden(t *testing.T) {
+	files, err := filepath.Glob("testdata/tokens/*.eml")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no samples: %v", err)
+	}
+	tok := NewTokenizer(DefaultTokenizerOptions())
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := strings.Join(tok.Tokens(ParseDoc(bytes.NewReader(raw))), "\n") + "\n"
+			golden := strings.TrimSuffix(f, ".eml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != string(want) {
+				t.Errorf("tokens differ from %s (run with -update after checking):\n%s", golden, lineDiff(string(want), got))
+			}
+		})
+	}
+}
+
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	for _, l := range w {
+		if !slices.Contains(g, l) {
+			b.WriteString("- " + l + "\n")
+		}
+	}
+	for _, l := range g {
+		if !slices.Contains(w, l) {
+			b.WriteString("+ " + l + "\n")
+		}
+	}
+	return b.String()
+}
+
+// TestTokenizeFeatures pins the behaviours the golden files show, so that
+// a careless -update cannot lose them.
+func TestTokenizeFeatures(t *testing.T) {
+	tok := NewTokenizer(DefaultTokenizerOptions())
+	tokens := func(t *testing.T, file string) []string {
+		raw, err := os.ReadFile(filepath.Join("testdata/tokens", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok.Tokens(ParseDoc(bytes.NewReader(raw)))
+	}
+	tests := []struct {
+		file      string
+		want, not []string
+	}{
+		{"japanese-iso2022jp.eml",
+			[]string{"会議", "議は", "午後", "s:会議", "s:知ら", "f:山田", "url:www.example.jp", "url:example.jp", "mid:mail.example.jp"},
+			[]string{"お世話になっております"}},
+		{"japanese-sjis-html.eml",
+			[]string{"激安", "セー", "クリ", "url:click.tracker.spam.example", "url:spam.example", "tag:a", "s:激安"},
+			[]string{"var", "x=1"}},
+		{"english-html.eml",
+			[]string{"don't", "e-mail", "$19.99", "url:www.cheap-ink.example.biz", "url:*ip*", "skip:a60",
+				"s:save", "s:ink cartridges", "xm:massmailer", "tag:font", "our e-mail"},
+			[]string{"hidden", "comment", "delivered-to:user", "hdr:x-spam-level"}},
+		{"plain-ham.eml",
+			[]string{"gcc-12", "url:bugs.example.org", "xm:mutt", "s:arm64", "linker error"},
+			nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			got := tokens(t, tt.file)
+			for _, w := range tt.want {
+				if !slices.Contains(got, w) {
+					t.Errorf("missing token %q in %q", w, got)
+				}
+			}
+			for _, n := range tt.not {
+				if slices.Contains(got, n) {
+					t.Errorf("unexpected token %q", n)
+				}
+			}
+		})
+	}
+}
+
+func TestTokenizeBounds(t *testing.T) {
+	opt := DefaultTokenizerOptions()
+	opt.MaxTokens = 10
+	body := strings.Repeat("alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu ", 50)
+	d := &Doc{Parts: []Part{{ContentType: "text/plain", Text: body}}}
+	got := NewTokenizer(opt).Tokens(d)
+	if len(got) != 10 {
+		t.Errorf("got %d tokens, want the bound 10", len(got))
+	}
+	seen := map[string]bool{}
+	for _, tk := range got {
+		if seen[tk] {
+			t.Errorf("duplicate token %q", tk)
+		}
+		seen[tk] = true
+	}
+}

@@ -1,0 +1,186 @@
+package bayes
+
+import (
+	"context"
+	"errors"
+)
+
+// Defaults of the train-on-error rounds, from cross-validation on the
+// training corpus: two rounds fix most of what can be fixed; a margin of
+// 0.01 asks a learned spam to score at least 0.99 (and ham at most 0.01)
+// when judged without its own counts.
+const (
+	DefaultRounds = 2
+	DefaultMargin = 0.01
+	trainBatch    = 500     // messages per store transaction
+	maxReinforce  = 200_000 // messages kept in memory for the rounds
+)
+
+// Trainer learns many messages (the CLI, the corpus evaluation) and then
+// runs train-on-error rounds, the "thick threshold" refinement of
+// SpamBayes and bogofilter's -u: each message learned in this run is
+// scored as if it had not been learned (leave-one-out), and one that is
+// not clearly on its own side is counted once more. Plain counting treats
+// a newsletter-like ham as one more vote among thousands; the rounds give
+// such hard cases the weight that separates them.
+type Trainer struct {
+	stage    *Stage
+	Rounds   int
+	Margin   float64
+	Progress func(n int) // called after each batch with its size
+
+	batch   []Learned
+	learned []Learned // added or moved in this run
+	weights []int
+	tally   TrainSummary
+}
+
+// TrainSummary counts what a Trainer did.
+type TrainSummary struct {
+	Spam, Ham  [4]int // by Outcome
+	Reinforced int    // reinforcements in all rounds
+	Rounds     int    // rounds run
+}
+
+// NewTrainer returns a trainer for st with the default rounds.
+func NewTrainer(st *Stage) *Trainer {
+	return &Trainer{stage: st, Rounds: DefaultRounds, Margin: DefaultMargin}
+}
+
+// Add learns raw as spam or ham (in batches).
+func (t *Trainer) Add(ctx context.Context, raw []byte, spam bool) error {
+	t.batch = append(t.batch, t.stage.Prepare(raw, spam))
+	if len(t.batch) >= trainBatch {
+		return t.flush(ctx)
+	}
+	return nil
+}
+
+func (t *Trainer) flush(ctx context.Context) error {
+	if len(t.batch) == 0 {
+		return nil
+	}
+	store := t.stage.Store()
+	if store == nil {
+		return errors.New("bayes: stage not configured")
+	}
+	out, err := store.Learn(ctx, t.batch, t.stage.now())
+	if err != nil {
+		return err
+	}
+	for i, o := range out {
+		l := t.batch[i]
+		if l.Spam {
+			t.tally.Spam[o]++
+		} else {
+			t.tally.Ham[o]++
+		}
+		if (o == Added || o == Moved) && len(t.learned) < maxReinforce {
+			l.Reinforce = true
+			t.learned = append(t.learned, l)
+			t.weights = append(t.weights, 1)
+		}
+	}
+	if t.Progress != nil {
+		t.Progress(len(t.batch))
+	}
+	t.batch = t.batch[:0]
+	return nil
+}
+
+// Finish learns what is still batched, runs the rounds and reports.
+func (t *Trainer) Finish(ctx context.Context) (TrainSummary, error) {
+	if err := t.flush(ctx); err != nil {
+		return t.tally, err
+	}
+	for r := 0; r < t.Rounds; r++ {
+		n, err := t.round(ctx)
+		if err != nil {
+			return t.tally, err
+		}
+		t.tally.Rounds++
+		t.tally.Reinforced += n
+		if n == 0 {
+			break
+		}
+	}
+	return t.tally, nil
+}
+
+// round scores every message learned in this run without its own counts
+// and reinforces the unclear ones. The counts are a private copy updated
+// as it goes, so a reinforcement already counts for the next message (as
+// in sequential train-on-error); the store gets the round's
+// reinforcements in one transaction per batch.
+func (t *Trainer) round(ctx context.Context) (int, error) {
+	store := t.stage.Store()
+	counts, totals, err := copyCounts(ctx, store, t.learned)
+	if err != nil {
+		return 0, err
+	}
+	params := t.stage.params
+	var todo []Learned
+	buf := make([]Count, 0, 1024)
+	for i, l := range t.learned {
+		w := t.weights[i]
+		buf = buf[:0]
+		for _, k := range l.Keys {
+			buf = append(buf, addCount(counts[k], l.Spam, -w))
+		}
+		without := totals
+		bump(&without, l.Spam, -w)
+		score, _ := params.Score(buf, without.Spam, without.Ham)
+		if (l.Spam && score >= 1-t.Margin) || (!l.Spam && score <= t.Margin) {
+			continue
+		}
+		for _, k := range l.Keys {
+			counts[k] = addCount(counts[k], l.Spam, 1)
+		}
+		bump(&totals, l.Spam, 1)
+		t.weights[i]++
+		todo = append(todo, l)
+	}
+	for start := 0; start < len(todo); start += trainBatch {
+		end := min(start+trainBatch, len(todo))
+		if _, err := store.Learn(ctx, todo[start:end], t.stage.now()); err != nil {
+			return 0, err
+		}
+	}
+	return len(todo), nil
+}
+
+func addCount(c Count, spam bool, d int) Count {
+	if spam {
+		c.Spam = addClamp(c.Spam, d)
+	} else {
+		c.Ham = addClamp(c.Ham, d)
+	}
+	return c
+}
+
+// copyCounts returns a private copy of the counts of every key of msgs.
+func copyCounts(ctx context.Context, store Store, msgs []Learned) (map[Key]Count, Totals, error) {
+	seen := map[Key]struct{}{}
+	var keys []Key
+	for _, l := range msgs {
+		for _, k := range l.Keys {
+			if _, ok := seen[k]; !ok {
+				seen[k] = struct{}{}
+				keys = append(keys, k)
+			}
+		}
+	}
+	totals, err := store.Totals(ctx)
+	if err != nil {
+		return nil, Totals{}, err
+	}
+	vals := make([]Count, len(keys))
+	if err := store.Lookup(ctx, keys, vals); err != nil {
+		return nil, Totals{}, err
+	}
+	out := make(map[Key]Count, len(keys))
+	for i, k := range keys {
+		out[k] = vals[i]
+	}
+	return out, totals, nil
+}
