@@ -44,7 +44,7 @@ func newStageClient(broker *plugin.GRPCBroker, conn *grpc.ClientConn) *stageClie
 func (sc *stageClient) Info(ctx context.Context) (Info, error) {
 	in, err := sc.c.Info(ctx, &pb.InfoRequest{Source: sc.srcID})
 	if err != nil {
-		return Info{}, callError(err)
+		return Info{}, callError(ctx, err)
 	}
 	if v := in.GetProtocolVersion(); v != ProtocolVersion {
 		return Info{}, fmt.Errorf("plugin speaks protocol version %d, this host %d", v, ProtocolVersion)
@@ -60,7 +60,7 @@ func (sc *stageClient) Configure(ctx context.Context, env Env, cfg map[string]an
 	}
 	_, err = sc.c.Configure(ctx, &pb.ConfigureRequest{Env: envToPB(env), ConfigJson: b, Source: sc.srcID})
 	if err != nil {
-		return callError(err)
+		return callError(ctx, err)
 	}
 	return nil
 }
@@ -79,26 +79,29 @@ func (sc *stageClient) Check(ctx context.Context, req *Request) (*Result, error)
 	}
 	out, err := sc.c.Check(ctx, in)
 	if err != nil {
-		return nil, callError(err)
+		return nil, callError(ctx, err)
 	}
 	return resultFromPB(out)
 }
 
 // callError turns a gRPC status into an error callers can test with
 // errors.Is: bridge.ErrUnavailable (restart the plugin), the context's
-// errors (the stage's timeout), or the stage's own error text.
-func callError(err error) error {
+// errors (the stage's timeout), or the stage's own error text. A Canceled
+// status while ctx is live means the connection went away under the call
+// ("the client connection is closing"): that is the plugin, not the caller.
+func callError(ctx context.Context, err error) error {
 	s, ok := status.FromError(err)
 	if !ok {
 		return err
 	}
 	switch s.Code() {
+	case codes.DeadlineExceeded, codes.Canceled:
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %s", ctx.Err(), s.Message())
+		}
+		return fmt.Errorf("%w: %s", bridge.ErrUnavailable, s.Message())
 	case codes.Unavailable:
 		return fmt.Errorf("%w: %s", bridge.ErrUnavailable, s.Message())
-	case codes.DeadlineExceeded:
-		return fmt.Errorf("%w: %s", context.DeadlineExceeded, s.Message())
-	case codes.Canceled:
-		return fmt.Errorf("%w: %s", context.Canceled, s.Message())
 	}
 	return errors.New(s.Message())
 }

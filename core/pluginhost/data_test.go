@@ -38,7 +38,13 @@ func spooled(t *testing.T, raw []byte) *sdk.Message {
 }
 
 func TestDataPhaseBigMessages(t *testing.T) {
-	h, _ := newHost(t, Options{})
+	for _, mtls := range []bool{false, true} {
+		t.Run("mtls="+strconv.FormatBool(mtls), func(t *testing.T) { testBigMessages(t, mtls) })
+	}
+}
+
+func testBigMessages(t *testing.T, mtls bool) {
+	h, _ := newHost(t, Options{AutoMTLS: mtls})
 	mustLoad(t, h, faultSpec("f", nil),
 		Spec{Name: "hello", Plugin: helloBin, Config: map[string]any{"greeting": "hi there"}})
 	raw := bigMessage("[tag-me] large")
