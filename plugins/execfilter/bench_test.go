@@ -104,6 +104,7 @@ func BenchmarkBomb(b *testing.B) {
 	cfg, _ := parseConfig(nil)
 	for name, data := range bombs {
 		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs() // B/op: every byte allocated, an upper bound of the peak
 			var peak uint64
 			for b.Loop() {
 				p := peakHeap(func() {
