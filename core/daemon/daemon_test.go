@@ -177,8 +177,8 @@ func TestRelayWithRealPolicyAndAuth(t *testing.T) {
 			}
 		})
 	}
-	if !strings.Contains(logs.String(), `"msg":"auth","session"`) || strings.Contains(logs.String(), "bobpass") {
-		t.Fatal("auth not logged, or the password was")
+	if !strings.Contains(logs.String(), `"user":"bob","mechanism":"PLAIN","result":"failed"`) || strings.Contains(logs.String(), "bobpass") {
+		t.Fatal("failed auth not logged with the claimed user, or the password was logged")
 	}
 	// FCrDNS: 127.0.0.2 resolves both ways; the Received header says so.
 	id, err := send(t, d, 2, nil, "u@example.test")

@@ -85,12 +85,8 @@ func newAuth(cfg *config.Config, log *slog.Logger, l *auth.Lockout) (smtpd.Authe
 
 func (a *authAdapter) Mechanisms() []string { return a.users.Mechanisms() }
 
-func (a *authAdapter) NewServer(mech string, login func(string)) (sasl.Server, error) {
-	return a.users.NewServer(mech, a.host, func(user string, err error) {
-		if err == nil {
-			login(user)
-		}
-	})
+func (a *authAdapter) NewServer(mech string, done func(string, error)) (sasl.Server, error) {
+	return a.users.NewServer(mech, a.host, done)
 }
 
 func (a *authAdapter) Locked(ip netip.Addr) bool  { return a.lock.Locked(ip) }

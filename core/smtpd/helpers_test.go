@@ -67,12 +67,13 @@ type testAuth struct {
 
 func (a *testAuth) Mechanisms() []string { return []string{sasl.Plain} }
 
-func (a *testAuth) NewServer(mech string, login func(string)) (sasl.Server, error) {
+func (a *testAuth) NewServer(mech string, done func(string, error)) (sasl.Server, error) {
 	return sasl.NewPlainServer(func(identity, user, pass string) error {
 		if user == "alice" && pass == "secret" {
-			login(user)
+			done(user, nil)
 			return nil
 		}
+		done(user, io.ErrUnexpectedEOF)
 		return io.ErrUnexpectedEOF // any error: the session must not show it
 	}), nil
 }

@@ -47,9 +47,10 @@ type Policy interface {
 // per-IP lockout.
 type Authenticator interface {
 	Mechanisms() []string
-	// NewServer starts one exchange; login is called with the user name
-	// once the credentials check out.
-	NewServer(mech string, login func(user string)) (sasl.Server, error)
+	// NewServer starts one exchange; done is called once when it ends,
+	// with the user name and nil, or the name the client claimed and why
+	// it failed (core/auth's Users.NewServer has this shape).
+	NewServer(mech string, done func(user string, err error)) (sasl.Server, error)
 	Locked(ip netip.Addr) bool
 	// Failure records a failed attempt and reports whether it started a lockout.
 	Failure(ip netip.Addr) bool

@@ -188,12 +188,13 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	case !slices.ContainsFunc(a.Mechanisms(), func(m string) bool { return strings.EqualFold(m, mech) }):
 		return nil, toSMTP(s.log, errAuthMech)
 	}
-	var user string
-	inner, err := a.NewServer(mech, func(u string) { user = u })
+	g := &saslGuard{s: s, mech: mech}
+	inner, err := a.NewServer(mech, func(u string, err error) { g.user, g.ok = u, err == nil })
 	if err != nil {
 		return nil, toSMTP(s.log, err)
 	}
-	return &saslGuard{inner: inner, s: s, mech: mech, user: &user}, nil
+	g.inner = inner
+	return g, nil
 }
 
 // saslGuard turns any failure into 535 (never the SASL library's text)
@@ -202,22 +203,28 @@ type saslGuard struct {
 	inner sasl.Server
 	s     *session
 	mech  string
-	user  *string
+	user  string // as the Authenticator reported it
+	ok    bool   // the Authenticator said the credentials check out
 }
 
 func (g *saslGuard) Next(resp []byte) ([]byte, bool, error) {
 	ch, done, err := g.inner.Next(resp)
 	s, a, ip := g.s, g.s.gc.srv.d.Auth, g.s.gc.info.ip
 	if err != nil {
-		s.log.Info("auth", "user", *g.user, "mechanism", g.mech, "result", "failed")
+		s.log.Info("auth", "user", g.user, "mechanism", g.mech, "result", "failed")
 		if a.Failure(ip) {
 			s.log.Warn("auth lockout started", "ip", ip.String())
 		}
 		return nil, false, toSMTP(s.log, errAuthInvalid)
 	}
+	if done && (!g.ok || g.user == "") {
+		// An exchange that ends without a confirmed user is no login.
+		s.log.Warn("auth", "user", g.user, "mechanism", g.mech, "result", "not confirmed")
+		return nil, false, toSMTP(s.log, errAuthInvalid)
+	}
 	if done {
 		a.Success(ip)
-		s.authed, s.user = true, *g.user
+		s.authed, s.user = true, g.user
 		s.log.Info("auth", "user", s.user, "mechanism", g.mech, "result", "ok")
 	}
 	return ch, done, nil
