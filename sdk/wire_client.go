@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -86,19 +87,27 @@ func (sc *stageClient) Check(ctx context.Context, req *Request) (*Result, error)
 
 // callError turns a gRPC status into an error callers can test with
 // errors.Is: bridge.ErrUnavailable (restart the plugin), the context's
-// errors (the stage's timeout), or the stage's own error text. A Canceled
-// status while ctx is live means the connection went away under the call
-// ("the client connection is closing"): that is the plugin, not the caller.
+// errors (the stage's timeout), or the stage's own error text.
 func callError(ctx context.Context, err error) error {
 	s, ok := status.FromError(err)
 	if !ok {
 		return err
 	}
 	switch s.Code() {
-	case codes.DeadlineExceeded, codes.Canceled:
+	case codes.DeadlineExceeded:
+		return fmt.Errorf("%w: %s", context.DeadlineExceeded, s.Message())
+	case codes.Canceled:
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w: %s", ctx.Err(), s.Message())
 		}
+		// The plugin's side of the deadline (it resets the stream when
+		// the grpc-timeout it was sent runs out) can arrive a moment
+		// before our own timer fires.
+		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+			return fmt.Errorf("%w: %s", context.DeadlineExceeded, s.Message())
+		}
+		// Otherwise the connection went away under the call ("the client
+		// connection is closing"): that is the plugin, not the caller.
 		return fmt.Errorf("%w: %s", bridge.ErrUnavailable, s.Message())
 	case codes.Unavailable:
 		return fmt.Errorf("%w: %s", bridge.ErrUnavailable, s.Message())

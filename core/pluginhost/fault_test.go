@@ -119,6 +119,7 @@ func TestHang(t *testing.T) {
 	h, _ := newHost(t, Options{})
 	mustLoad(t, h, faultSpec("slow", nil))
 	s := mustStage(t, h, "slow")
+	pid := s.PID()
 	const callers = 32
 	errs := make(chan error, callers)
 	for range callers {
@@ -134,5 +135,8 @@ func TestHang(t *testing.T) {
 	}
 	if _, err := check(s, "ok", 5*time.Second); err != nil {
 		t.Fatalf("plugin with hung calls no longer serves: %v", err)
+	}
+	if s.PID() != pid {
+		t.Errorf("timeouts restarted the plugin (pid %d -> %d)", pid, s.PID())
 	}
 }

@@ -29,15 +29,15 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	// One go command for both: -o DIR writes each main package there.
 	faultBin = filepath.Join(dir, "faultplugin")
 	helloBin = filepath.Join(dir, "plugin-hello")
-	for bin, pkg := range map[string]string{faultBin: "./testdata/faultplugin", helloBin: "../../examples/plugin-hello"} {
-		cmd := exec.Command("go", "build", "-o", bin, pkg)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
-			os.RemoveAll(dir)
-			os.Exit(1)
-		}
+	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
+		"./testdata/faultplugin", "../../examples/plugin-hello")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the test plugins: %v\n%s", err, out)
+		os.RemoveAll(dir)
+		os.Exit(1)
 	}
 	code := m.Run()
 	os.RemoveAll(dir)

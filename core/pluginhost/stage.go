@@ -75,6 +75,9 @@ func (s *Stage) running() bool {
 // way), context.DeadlineExceeded on a timeout, or carries the stage's own
 // error text; the pipeline maps each to the stage's on_error.
 func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
+	if req == nil {
+		return nil, fmt.Errorf("stage %s: no request", s.name)
+	}
 	p, err := s.proc()
 	if err != nil {
 		return nil, err
