@@ -194,5 +194,9 @@ func isArchive(ctx context.Context, head []byte) bool {
 		return true
 	}
 	format, _, err := archives.Identify(ctx, "", bytes.NewReader(head))
-	return err == nil && format != nil
+	switch format.(type) {
+	case nil, archives.Brotli, archives.Zlib:
+		return false // no magic: the archives package guesses, and text often passes
+	}
+	return err == nil
 }

@@ -29,3 +29,29 @@ func TestNoFalsePositives(t *testing.T) {
 		}
 	}
 }
+
+// TestNoNestedFalsePositives: entries of text and random bytes inside a ZIP
+// are not taken for archives.
+func TestNoNestedFalsePositives(t *testing.T) {
+	cfg, _ := parseConfig(nil)
+	r := rand.New(rand.NewPCG(13, 14))
+	var files []zfile
+	for i := 0; i < 200; i++ {
+		data := make([]byte, 1+r.IntN(3000))
+		for j := range data {
+			if i%2 == 0 {
+				data[j] = byte(r.Uint32())
+			} else {
+				data[j] = "abcdefghij klmnop\n"[r.IntN(18)]
+			}
+		}
+		files = append(files, zfile{name: "f" + string(rune('a'+i%26)) + ".dat", data: data})
+	}
+	in := newInspector(cfg)
+	in.attachment(context.Background(), "a.zip", "application/zip", makeZip(t, files...))
+	for tag := range in.tags {
+		if tag == TagNested || tag == TagCorrupt {
+			t.Errorf("tagged %s", tag)
+		}
+	}
+}
