@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/emersion/go-sasl"
 	"github.com/portcullis-mta/portcullis/core/delivery/smtpc"
@@ -28,6 +29,8 @@ func (m *Manager) hops(ctx context.Context, s *settings, rt *route, domain strin
 	if !rt.mx {
 		p, _ := strconv.ParseUint(rt.port, 10, 16)
 		port = uint16(p)
+	} else if lit, ok := addressLiteral(domain); ok {
+		names = []string{lit} // RFC 5321 4.1.3: deliver to the address itself, no MX
 	} else {
 		mxs, err := s.resolver.LookupMX(ctx, domain)
 		if err != nil {
@@ -214,3 +217,20 @@ type tlsError struct{ err error }
 
 func (e *tlsError) Error() string { return "TLS: " + e.err.Error() }
 func (e *tlsError) Unwrap() error { return e.err }
+
+// addressLiteral returns the address in a domain like "[192.0.2.1]" or
+// "[IPv6:2001:db8::1]" (RFC 5321 4.1.3).
+func addressLiteral(domain string) (string, bool) {
+	if !strings.HasPrefix(domain, "[") || !strings.HasSuffix(domain, "]") {
+		return "", false
+	}
+	lit := domain[1 : len(domain)-1]
+	if len(lit) > 5 && strings.EqualFold(lit[:5], "IPv6:") {
+		lit = lit[5:]
+	}
+	a, err := netip.ParseAddr(lit)
+	if err != nil {
+		return "", false
+	}
+	return a.String(), true
+}

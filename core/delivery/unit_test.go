@@ -391,3 +391,29 @@ func TestReloadRoutesAndDNS(t *testing.T) {
 		t.Error("a bad route was accepted at reload")
 	}
 }
+
+func TestAddressLiteral(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"[127.0.0.1]", "127.0.0.1"}, {"[IPv6:::1]", "::1"}, {"[ipv6:2001:db8::1]", "2001:db8::1"},
+		{"example.test", ""}, {"[not-an-ip]", ""}, {"[]", ""},
+	}
+	for _, tt := range tests {
+		got, ok := addressLiteral(tt.in)
+		if got != tt.want || ok != (tt.want != "") {
+			t.Errorf("%q: %q %v, want %q", tt.in, got, ok, tt.want)
+		}
+	}
+}
+
+// A recipient at an address literal is delivered to that address, no MX.
+func TestDeliverToAddressLiteral(t *testing.T) {
+	p := newPeer(t)
+	w := newWorld(t, baseConfig(t))
+	w.mapAddr("127.0.0.9:25", p.addr)
+	w.enqueue("u@local.test", []string{"x@[127.0.0.9]"}, localSender, plainBody)
+	w.start()
+	w.waitFor("delivery", func() bool { return len(p.messages()) == 1 && w.queueEmpty() })
+	if n := w.dns.Queries("[127.0.0.9]", "MX"); n != 0 {
+		t.Errorf("%d MX queries for an address literal", n)
+	}
+}
