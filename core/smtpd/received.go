@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"crypto/tls"
 	"fmt"
 	"strings"
 	"time"
@@ -25,6 +26,10 @@ func (s *session) receivedHeader(id string) string {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Received: from %s (%s [%s])\r\n", heloText(s.sc.Hostname()), host, addrLiteral(gc))
+	if st := gc.tlsState; st != nil {
+		// As Postfix does: lets a reader see how each hop was protected.
+		fmt.Fprintf(&b, "\t(using %s with cipher %s)\r\n", tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
+	}
 	fmt.Fprintf(&b, "\tby %s (Portcullis) with %s id %s", gc.srv.cfg.Hostname, proto, id)
 	if len(s.rcpts) == 1 {
 		fmt.Fprintf(&b, "\r\n\tfor <%s>", sanitize(s.rcpts[0].Addr))

@@ -155,4 +155,5 @@ func TestImplicitTLS(t *testing.T) {
 	r.send(message("implicit") + ".\r\n")
 	id := strings.Fields(r.expect("250 2.0.0"))[2]
 	checkReceivedProto(t, ts, id, "with ESMTPSA id")
+	checkReceivedProto(t, ts, id, "\t(using TLS 1.3 with cipher TLS_")
 }
