@@ -2,12 +2,19 @@ package textfilter
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/portcullis-mta/portcullis/sdk/mime"
 )
+
+// maxListBytes bounds a list file (10,000 patterns take about 300 KB).
+const maxListBytes = 64 << 20
 
 // pattern is one line of a list.
 type pattern struct {
@@ -19,8 +26,20 @@ type pattern struct {
 
 // parseList reads the list format documented in the package comment.
 func parseList(name string, r io.Reader, defWeight float64) ([]pattern, error) {
+	raw, err := io.ReadAll(io.LimitReader(r, maxListBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) > maxListBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", name, maxListBytes)
+	}
+	if !utf8.Valid(raw) {
+		// Lists exported from the old Windows server are often Shift_JIS.
+		text, _ := mime.ToUTF8(raw, "")
+		raw = []byte(text)
+	}
 	var out []pattern
-	sc := bufio.NewScanner(r)
+	sc := bufio.NewScanner(bytes.NewReader(raw))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for line := 1; sc.Scan(); line++ {
 		p, ok, err := parseLine(sc.Text(), defWeight)

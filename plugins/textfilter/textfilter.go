@@ -13,7 +13,9 @@
 //
 // # List files
 //
-// UTF-8 text (a BOM is ignored), one pattern a line:
+// UTF-8 text (a BOM is ignored; a file that is not UTF-8, such as a
+// Shift_JIS export from an old Windows server, is decoded as sdk/mime's
+// ToUTF8 detects it), one pattern a line:
 //
 //	# a comment line
 //	viagra                  a literal: matches anywhere (substring), any case or width

@@ -14,6 +14,7 @@ import (
 
 	"github.com/portcullis-mta/portcullis/sdk"
 	"golang.org/x/text/cases"
+	"golang.org/x/text/encoding/japanese"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -280,5 +281,20 @@ func TestNFKCFastPath(t *testing.T) {
 		if got, want := nfkc(s), norm.NFKC.String(s); got != want {
 			t.Fatalf("nfkc(%+q) = %+q, want %+q", s, got, want)
 		}
+	}
+}
+
+func TestShiftJISListFile(t *testing.T) {
+	dir := t.TempDir()
+	sj, err := japanese.ShiftJIS.NewEncoder().String("# 旧サーバーの一覧\r\n未承諾広告\r\n出会い系\r\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "old.txt"), []byte(sj), 0o644)
+	st := NewText()
+	configure(t, st, dir, map[string]any{"lists": []any{map[string]any{"name": "old", "file": "old.txt"}}})
+	res := check(t, st, message(t, "sjis_base64"))
+	if !slices.Equal(res.Tags, []string{"old:出会い系"}) {
+		t.Errorf("tags %q", res.Tags)
 	}
 }
