@@ -38,7 +38,13 @@ func (m *Manager) hops(ctx context.Context, s *settings, rt *route, domain strin
 		}
 		names = names[:0]
 		for _, mx := range mxs {
+			if strings.EqualFold(mx.Host, s.hostname) {
+				break // RFC 5321 5.1: we and every less preferred MX are out
+			}
 			names = append(names, mx.Host)
+		}
+		if len(names) == 0 && len(mxs) > 0 {
+			return nil, smtpc.NewReply(554, "5.4.6", "mail for %s loops back to myself", domain)
 		}
 		if len(names) == 0 {
 			names = []string{domain} // RFC 5321 5.1: the implicit MX

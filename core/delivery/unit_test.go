@@ -417,3 +417,34 @@ func TestDeliverToAddressLiteral(t *testing.T) {
 		t.Errorf("%d MX queries for an address literal", n)
 	}
 }
+
+// RFC 5321 5.1: an MX list that names us drops us and every less preferred
+// host; if nothing is left, the mail would loop and bounces (5.4.6).
+func TestMXListNamingUs(t *testing.T) {
+	p, home := newPeer(t), newPeer(t)
+	cfg := baseConfig(t)
+	cfg.Routes = []config.Route{mkRoute([]string{"local.test"}, home.addr), mkRoute([]string{"*"}, "mx")}
+	w := newWorld(t, cfg,
+		"backup.test. 60 IN MX 10 primary.backup.test.",
+		"backup.test. 60 IN MX 20 gw.test.", // we are its backup MX
+		"backup.test. 60 IN MX 30 worse.backup.test.",
+		"primary.backup.test. 60 IN A 127.0.0.10",
+		"worse.backup.test. 60 IN A 127.0.0.11",
+		"loop.test. 60 IN MX 10 gw.test.",
+	)
+	w.mapAddr("127.0.0.10:25", closedPort(t))
+	w.mapAddr("127.0.0.11:25", p.addr) // must never be used: it is below us
+	id := w.enqueue("u@local.test", []string{"x@backup.test", "y@loop.test"}, localSender, plainBody)
+	w.start()
+	w.waitFor("the loop DSN", func() bool { return len(home.messages()) == 1 && w.get(id).Attempts >= 1 })
+	for _, r := range w.get(id).Rcpts {
+		want := map[string]queue.RcptStatus{"x@backup.test": queue.RcptPending, "y@loop.test": queue.RcptFailed}[r.Addr]
+		if r.Status != want {
+			t.Errorf("%s: %s (%s), want %s", r.Addr, r.Status, r.LastReply, want)
+		}
+	}
+	if n := len(p.messages()); n != 0 {
+		t.Errorf("a less preferred MX than us got %d messages", n)
+	}
+	parseDSN(t, home.messages()[0]).want(t, "Status: 5.4.6", "loops back to myself")
+}
