@@ -31,8 +31,9 @@ type Dir struct {
 	opts Options
 	now  func() time.Time
 	log  *slog.Logger
-	dirf *os.File // the directory itself, for fsync
-	lock *os.File // shared flock on .lock while open
+	dirf *os.File   // the directory itself, for fsync
+	dirs *groupSync // batches fsyncs of dirf
+	lock *os.File   // shared flock on .lock while open
 
 	mu     sync.Mutex
 	idx    map[string]*entry
@@ -70,6 +71,7 @@ func Open(dir string, opts Options) (*Dir, error) {
 	if d.dirf, err = os.Open(dir); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
+	d.dirs = newGroupSync(d.dirf.Sync)
 	if err := d.lockAndRecover(); err != nil {
 		d.dirf.Close()
 		return nil, err
@@ -234,7 +236,7 @@ func (d *Dir) syncDir() error {
 	if d.opts.NoSync {
 		return nil
 	}
-	return d.dirf.Sync()
+	return d.dirs.Sync()
 }
 
 func (d *Dir) syncFile(f *os.File) error {
