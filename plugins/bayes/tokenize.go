@@ -76,6 +76,9 @@ func (t *Tokenizer) Tokens(d *Doc) []string {
 	for _, f := range d.Header {
 		t.header(set, f.Name, f.Value)
 	}
+	for _, f := range d.Findings {
+		set.add("mime:" + f)
+	}
 	for _, p := range d.Parts {
 		t.part(set, p)
 	}
