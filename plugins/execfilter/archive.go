@@ -200,3 +200,48 @@ func isArchive(ctx context.Context, head []byte) bool {
 	}
 	return err == nil
 }
+
+// nestedZipBomb reads the directory of a ZIP inside the archive, without
+// opening any of its entries, and reports a layer of a recursive bomb
+// (42.zip): entries that declare more bytes than the limits allow, or a
+// ratio no real file has. Declared sizes are evidence here, never a bound.
+func nestedZipBomb(scan *fileScan, lim Limits) string {
+	if !bytes.HasPrefix(scan.head, []byte("PK\x03\x04")) {
+		return ""
+	}
+	zr, err := zip.NewReader(&sparseFile{head: scan.head, tail: scan.tail, size: scan.pos}, scan.pos)
+	if err != nil {
+		return ""
+	}
+	var total uint64
+	for _, f := range zr.File {
+		total += f.UncompressedSize64
+		if f.UncompressedSize64 > ratioFloor && f.UncompressedSize64/max(f.CompressedSize64, 1) > uint64(lim.MaxRatio) {
+			return "nested compression ratio"
+		}
+	}
+	if total > uint64(lim.MaxTotalBytes) || len(zr.File) > lim.MaxEntries {
+		return "nested declared size"
+	}
+	return ""
+}
+
+// sparseFile serves the head and tail of a file that was streamed: enough
+// for archive/zip to read the end record and the central directory.
+type sparseFile struct {
+	head, tail []byte
+	size       int64
+}
+
+func (s *sparseFile) ReadAt(p []byte, off int64) (int, error) {
+	end := off + int64(len(p))
+	switch tailStart := s.size - int64(len(s.tail)); {
+	case off < 0 || end > s.size:
+		return 0, io.ErrUnexpectedEOF
+	case end <= int64(len(s.head)):
+		return copy(p, s.head[off:end]), nil
+	case off >= tailStart:
+		return copy(p, s.tail[off-tailStart:end-tailStart]), nil
+	}
+	return 0, errors.New("execfilter: outside the kept head and tail")
+}

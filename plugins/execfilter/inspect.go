@@ -88,6 +88,9 @@ func (in *inspector) entry(b *budget, e entry) error {
 	in.judge(e.name, "", scan, TagInArchive)
 	if isArchive(b.ctx, scan.head) {
 		in.tag(TagNested)
+		if what := nestedZipBomb(scan, in.lim); what != "" {
+			in.limit(what)
+		}
 	}
 	return nil
 }

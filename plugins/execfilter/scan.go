@@ -39,6 +39,7 @@ type fileScan struct {
 	sigs    []signature
 	maxSig  int
 	head    []byte
+	tail    []byte // the last tailSize bytes: where a nested ZIP keeps its directory
 	carry   []byte // last maxSig-1 bytes, for matches across chunks
 	pos     int64  // bytes seen
 	matched map[string]bool
@@ -56,6 +57,14 @@ func newFileScan(sigs []signature) *fileScan {
 func (f *fileScan) Write(p []byte) (int, error) {
 	if room := headSize - len(f.head); room > 0 {
 		f.head = append(f.head, p[:min(room, len(p))]...)
+	}
+	if len(p) >= tailSize {
+		f.tail = append(f.tail[:0], p[len(p)-tailSize:]...)
+	} else {
+		if drop := len(f.tail) + len(p) - tailSize; drop > 0 {
+			f.tail = append(f.tail[:0], f.tail[drop:]...)
+		}
+		f.tail = append(f.tail, p...)
 	}
 	if len(f.sigs) > 0 {
 		window := append(f.carry, p...)
@@ -79,6 +88,10 @@ func (f *fileScan) Write(p []byte) (int, error) {
 	f.pos += int64(len(p))
 	return len(p), nil
 }
+
+// tailSize covers a ZIP's end record with the largest comment and a
+// directory of a few hundred entries.
+const tailSize = 128 << 10
 
 // errLimit is a bomb stopped at a limit.
 type errLimit struct{ what string }
