@@ -169,30 +169,3 @@ func TestParseReply(t *testing.T) {
 		})
 	}
 }
-
-func TestCRLFWriter(t *testing.T) {
-	tests := []struct{ name, in, want string }{
-		{"clean", "a\r\nb\r\n", "a\r\nb\r\n"},
-		{"bare LF", "a\nb", "a\r\nb"},
-		{"bare CR", "a\rb", "a\r\nb"},
-		{"trailing CR", "a\r", "a\r\n"},
-		{"CR CR LF", "a\r\r\n", "a\r\n\r\n"},
-		{"LF CR", "\n\r", "\r\n\r\n"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			// Byte by byte too: the state must survive Write boundaries.
-			for _, chunk := range []int{len(tt.in) + 1, 1} {
-				var b strings.Builder
-				w := &crlfWriter{w: &b}
-				for i := 0; i < len(tt.in); i += chunk {
-					w.Write([]byte(tt.in[i:min(i+chunk, len(tt.in))]))
-				}
-				w.Close()
-				if b.String() != tt.want {
-					t.Errorf("chunk %d: got %q, want %q", chunk, b.String(), tt.want)
-				}
-			}
-		})
-	}
-}

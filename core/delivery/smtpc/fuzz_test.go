@@ -36,37 +36,3 @@ func FuzzReadReply(f *testing.F) {
 		}
 	})
 }
-
-// FuzzCRLF checks that no bare CR or LF ever leaves crlfWriter, and that
-// nothing but line ends changes.
-func FuzzCRLF(f *testing.F) {
-	for _, s := range []string{"a\r\nb", "\r", "\n", "\r\r\n\n", "x\ry\nz"} {
-		f.Add([]byte(s), 3)
-	}
-	f.Fuzz(func(t *testing.T, data []byte, chunk int) {
-		if chunk <= 0 {
-			chunk = 1
-		}
-		var b bytes.Buffer
-		w := &crlfWriter{w: &b}
-		for i := 0; i < len(data); i += chunk {
-			w.Write(data[i:min(i+chunk, len(data))])
-		}
-		w.Close()
-		out := b.Bytes()
-		for i, c := range out {
-			if c == '\r' && (i+1 >= len(out) || out[i+1] != '\n') {
-				t.Fatalf("bare CR at %d in %q", i, out)
-			}
-			if c == '\n' && (i == 0 || out[i-1] != '\r') {
-				t.Fatalf("bare LF at %d in %q", i, out)
-			}
-		}
-		strip := func(p []byte) []byte {
-			return bytes.ReplaceAll(bytes.ReplaceAll(p, []byte("\r"), nil), []byte("\n"), nil)
-		}
-		if !bytes.Equal(strip(out), strip(data)) {
-			t.Fatalf("content changed: %q -> %q", data, out)
-		}
-	})
-}

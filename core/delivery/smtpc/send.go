@@ -2,7 +2,6 @@ package smtpc
 
 import (
 	"io"
-	"net/textproto"
 )
 
 // Rcpt is one RCPT TO with its parameters (NOTIFY=..., ORCPT=...).
@@ -124,15 +123,11 @@ func (c *Client) exchange(lines []string) ([]*Reply, error) {
 
 // data streams body after a 354 and reads the final reply.
 func (c *Client) data(body io.Reader) (*Reply, error) {
-	dw := textproto.NewWriter(c.bw).DotWriter()
-	nw := &crlfWriter{w: dw}
-	if _, err := io.Copy(nw, body); err != nil {
+	dw := newDataWriter(c.bw)
+	if _, err := io.Copy(dw, body); err != nil {
 		return nil, err
 	}
-	if err := nw.Close(); err != nil {
-		return nil, err
-	}
-	if err := dw.Close(); err != nil { // writes CRLF.CRLF and flushes
+	if err := dw.Close(); err != nil { // ends the line, writes the dot, flushes
 		return nil, err
 	}
 	old := c.conn.timeout.Swap(int64(c.DataTimeout))
