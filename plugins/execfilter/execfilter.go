@@ -15,7 +15,9 @@
 // format github.com/mholt/archives identifies (7z, RAR, tar, gzip, bzip2,
 // xz, zstd, compressed tars; a compressed single file counts as an archive
 // of one entry). Only one level is opened: an archive inside an archive is
-// tagged archive.nested and never opened. Entries are streamed through a
+// tagged archive.nested and never opened; for a nested ZIP its directory
+// alone is read, and entries declaring impossible sizes or ratios (a layer
+// of 42.zip) make it archive.limit. Entries are streamed through a
 // fixed buffer, never held whole, and inspection stops at the limits
 // (entries, bytes per entry, total bytes, compression ratio, time, and
 // overlapping ZIP entries); a stopped inspection is tagged archive.limit, so

@@ -58,9 +58,12 @@ func (f *fileScan) Write(p []byte) (int, error) {
 	if room := headSize - len(f.head); room > 0 {
 		f.head = append(f.head, p[:min(room, len(p))]...)
 	}
-	if len(p) >= tailSize {
+	switch {
+	case !bytes.HasPrefix(f.head, []byte("PK\x03\x04")):
+		// only a nested ZIP needs its tail (nestedZipBomb)
+	case len(p) >= tailSize:
 		f.tail = append(f.tail[:0], p[len(p)-tailSize:]...)
-	} else {
+	default:
 		if drop := len(f.tail) + len(p) - tailSize; drop > 0 {
 			f.tail = append(f.tail[:0], f.tail[drop:]...)
 		}
