@@ -44,6 +44,9 @@ func (s *Server) acceptLoop(name string, ln net.Listener) {
 	}
 }
 
+// proxyHeaderTimeout bounds the wait for a PROXY header.
+const proxyHeaderTimeout = 30 * time.Second
+
 // bufConn reads through a bufio.Reader, so that bytes read ahead while
 // parsing a PROXY header are not lost.
 type bufConn struct {
@@ -98,7 +101,10 @@ func (s *Server) prelude(gc *guardConn) bool {
 			gc.log.Info("refused", "ip", gc.info.ip.String(), "reason", "PROXY header from untrusted address")
 			return false
 		}
-		h, err := proxyproto.ReadHeaderTimeout(gc.raw, gc.br, cfg.Limits.CommandTimeout.D())
+		// The proxy sends its header at once; a client that trickles it
+		// only holds a slot.
+		wait := min(cfg.Limits.CommandTimeout.D(), proxyHeaderTimeout)
+		h, err := proxyproto.ReadHeaderTimeout(gc.raw, gc.br, wait)
 		if err != nil || h == nil {
 			gc.log.Info("refused", "ip", gc.info.ip.String(), "reason", "bad PROXY header")
 			return false
