@@ -3,9 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"log/slog"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/portcullis-mta/portcullis/core/pluginhost"
 	"github.com/portcullis-mta/portcullis/sdk"
 )
 
@@ -47,6 +53,59 @@ func TestPluginCommand(t *testing.T) {
 			}
 			if (served != nil) != tt.wantServed {
 				t.Errorf("served %v, want served=%v", served, tt.wantServed)
+			}
+		})
+	}
+}
+
+// TestPluginCommandBinary runs the real binary: by hand, outside a host, a
+// built-in refuses with exit 1; an unknown one is bad usage; under the
+// plugin host every built-in starts, describes itself and answers Configure.
+func TestPluginCommandBinary(t *testing.T) {
+	bin := portcullisBinary(t)
+	tests := []struct {
+		args     []string
+		wantCode int
+		wantErr  string
+	}{
+		{[]string{"plugin", "connfilter"}, exitFailed, "is a Portcullis plugin"},
+		{[]string{"plugin", "nosuch"}, exitUsage, "dnsbl"},
+	}
+	for _, tt := range tests {
+		var stderr bytes.Buffer
+		cmd := exec.Command(bin, tt.args...)
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != tt.wantCode || !strings.Contains(stderr.String(), tt.wantErr) {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q", tt.args, code, stderr.String(), tt.wantCode, tt.wantErr)
+		}
+	}
+
+	// Every built-in speaks the protocol: it starts, passes the handshake
+	// and Info checks, and answers Configure (an empty config may be refused).
+	h := pluginhost.New(pluginhost.Options{Self: bin, IsBuiltin: isBuiltin,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	defer h.Close()
+	for name := range builtinStages {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			sp := pluginhost.Spec{Name: "s-" + name, Plugin: name, Config: map[string]any{},
+				Env: sdk.Env{StatePath: filepath.Join(t.TempDir(), "state."+name+".db")}}
+			err := h.Load(ctx, []pluginhost.Spec{sp})
+			if err != nil {
+				if !strings.Contains(err.Error(), "config refused") {
+					t.Fatalf("built-in %s did not get as far as its config: %v", name, err)
+				}
+				return
+			}
+			s, _ := h.Stage(sp.Name)
+			if info := s.Info(); info.Name == "" || len(info.Phases) == 0 {
+				t.Errorf("built-in %s: Info %+v", name, info)
 			}
 		})
 	}
