@@ -130,6 +130,12 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	answers := make([]answer, len(qs))
 	var wg sync.WaitGroup
 	for i, q := range qs {
+		// Cached answers need no goroutine: a connection from a known
+		// client costs no scheduling.
+		if o, ok := st.cache.get(q.name); ok {
+			answers[i] = q.answer(o)
+			continue
+		}
 		wg.Go(func() { answers[i] = s.lookup(ctx, st.res, st.cache, st.cfg, q) })
 	}
 	wg.Wait()

@@ -211,3 +211,36 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrent runs checks from many goroutines (go test -race) while
+// the stage is reconfigured: every answer is right for its client.
+func TestConcurrent(t *testing.T) {
+	srv := dnsutiltest.New(t, zoneRecords...)
+	s := newTestStage(t, srv, nil)
+	done := make(chan struct{})
+	for g := 0; g < 8; g++ {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := 0; i < 50; i++ {
+				ip, want := "203.0.113.5", sdk.VerdictFail
+				if (g+i)%2 == 0 {
+					ip, want = "203.0.113.99", sdk.VerdictNone
+				}
+				res, err := s.Check(context.Background(), req(sdk.PhaseHelo, ip, "h.example", ""))
+				if err != nil || res.Verdict != want {
+					t.Errorf("%s: %+v %v", ip, res, err)
+					return
+				}
+			}
+		}()
+	}
+	for i := 0; i < 5; i++ {
+		if err := s.Configure(context.Background(), sdk.Env{DNSServers: []string{srv.Addr}},
+			map[string]any{"zones": testZones(), "threshold": 2, "timeout": "1s"}); err != nil {
+			t.Error(err)
+		}
+	}
+	for g := 0; g < 8; g++ {
+		<-done
+	}
+}

@@ -40,18 +40,22 @@ type answer struct {
 // lists answer to refused (for example open-resolver) queries: both are
 // failures, never "not listed" and never "listed".
 func (s *Stage) lookup(ctx context.Context, r resolver, c *cache, cfg config, q query) answer {
-	out := answer{q: q}
 	o, ok := c.get(q.name)
 	if !ok {
 		var ttl time.Duration
 		var err error
 		o, ttl, err = s.ask(ctx, r, cfg, q)
 		if err != nil {
-			out.err = err
-			return out
+			return answer{q: q, err: err}
 		}
 		c.put(q.name, o, ttl)
 	}
+	return q.answer(o)
+}
+
+// answer reads an outcome with the query's zone codes.
+func (q query) answer(o outcome) answer {
+	out := answer{q: q}
 	for _, a := range o.addrs {
 		if q.zone.counts(a) {
 			out.codes = append(out.codes, ipString(a))

@@ -2,6 +2,7 @@ package greylist
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -134,4 +135,33 @@ func TestOverProtocol(t *testing.T) {
 	if err != nil || res.Verdict != sdk.VerdictFail || res.Attrs["retry_after"] != "300" || res.Attrs["client"] != "192.0.2.0/24" {
 		t.Fatalf("%+v %v", res, err)
 	}
+}
+
+// TestConcurrent: concurrent recipients of one triplet (go test -race)
+// create one record; all are deferred, and the retry passes once.
+func TestConcurrent(t *testing.T) {
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	s := newStage(t, filepath.Join(t.TempDir(), "g.db"), c, nil)
+	errs := make(chan error, 16)
+	for i := 0; i < 16; i++ {
+		go func() {
+			res, err := s.Check(context.Background(), rcpt("192.0.2.1", "a@x.example", "b@example.test"))
+			if err == nil && res.Verdict != sdk.VerdictFail {
+				err = fmt.Errorf("verdict %s", res.Verdict)
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 16; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.Lock()
+	c.advance(5 * time.Minute)
+	s.mu.Unlock()
+	run(t, s, c, []step{
+		{"retry", 0, rcpt("192.0.2.1", "a@x.example", "b@example.test"), sdk.VerdictPass, "passed", ""},
+		{"again", 0, rcpt("192.0.2.1", "a@x.example", "b@example.test"), sdk.VerdictPass, "known", ""},
+	})
 }
