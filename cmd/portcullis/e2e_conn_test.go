@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -151,7 +152,8 @@ func TestConnectionStagesEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the daemon with its plugins; not in -short")
 	}
-	g := startGateway(t, writeConnConfig(t))
+	cfg := writeConnConfig(t)
+	g := startGateway(t, cfg)
 
 	t.Run("deny list refuses at connect", func(t *testing.T) {
 		if _, _, greet := dialFrom(t, g.addr, 10); !strings.HasPrefix(greet, "554 5.7.1 Access denied for [127.0.0.10]") {
@@ -207,8 +209,43 @@ func TestConnectionStagesEndToEnd(t *testing.T) {
 		}
 		deliver(t, c, br)
 	})
+	t.Run("deny list re-read on SIGHUP and on change", func(t *testing.T) {
+		deny := filepath.Join(filepath.Dir(cfg), "lists", "deny.txt")
+		appendLine(t, deny, "127.0.0.20")
+		_ = g.cmd.Process.Signal(syscall.SIGHUP)
+		waitLog(t, g, "msg=reloaded")
+		if _, _, greet := dialFrom(t, g.addr, 20); !strings.HasPrefix(greet, "554 5.7.1 Access denied") {
+			t.Errorf("after SIGHUP: greeting %q", greet)
+		}
+		// Without a signal: the stage notices the change within reload_interval (5s).
+		appendLine(t, deny, "127.0.0.21")
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			c, _, greet := dialFrom(t, g.addr, 21)
+			c.Close()
+			if strings.HasPrefix(greet, "554 5.7.1 Access denied") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("changed deny list not picked up; greeting %q", greet)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+	})
 	if t.Failed() {
 		t.Logf("gateway log:\n%s", g.logs())
+	}
+}
+
+func appendLine(t *testing.T, path, line string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := io.WriteString(f, line+"\n"); err != nil {
+		t.Fatal(err)
 	}
 }
 
