@@ -76,6 +76,16 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), d.Config().Limits.ShutdownGrace.D())
 	defer cancel()
+	go func() {
+		// A second SIGTERM or SIGINT: stop waiting for sessions.
+		for sig := range sigs {
+			if sig != syscall.SIGHUP {
+				logger.Warn("signal again: closing sessions now", "signal", sig.String())
+				cancel()
+				return
+			}
+		}
+	}()
 	if err := d.Shutdown(ctx); err != nil {
 		logger.Warn("shutdown", "err", err)
 	}
