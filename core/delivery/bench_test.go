@@ -22,9 +22,15 @@ var benchBody = "From: a@local.test\r\nSubject: bench\r\n\r\n" + strings.Repeat(
 // Compare with BenchmarkBaselineDirectSend in the same run: the same
 // messages sent straight from memory over one reused connection, no queue.
 func BenchmarkDeliverQueue(b *testing.B) {
+	b.Run("fsync", func(b *testing.B) { benchDeliverQueue(b, false) })
+	// NoSync shows what the queue's fsyncs (lease update, removal) cost.
+	b.Run("nosync", func(b *testing.B) { benchDeliverQueue(b, true) })
+}
+
+func benchDeliverQueue(b *testing.B, nosync bool) {
 	dir := b.TempDir()
 	sink := startSinkTB(b)
-	q, err := queue.Open(filepath.Join(dir, "spool"), queue.Options{Poll: -1})
+	q, err := queue.Open(filepath.Join(dir, "spool"), queue.Options{Poll: -1, NoSync: nosync})
 	if err != nil {
 		b.Fatal(err)
 	}
