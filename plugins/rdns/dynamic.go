@@ -7,9 +7,9 @@ import (
 	"strings"
 )
 
-// dynamicWords are labels, or parts of labels between digits and hyphens,
+// dynamicWord matches labels, or parts of labels between digits and hyphens,
 // that ISPs use for generic names of subscriber addresses.
-var dynamicWord = regexp.MustCompile(`(?i)(^|[^a-z])(dyn|dynamic|dhcp|pool|dsl|adsl|vdsl|xdsl|cable|ppp|pppoe|dialup|dial|dip|broadband|bb|fttx|ftth|client|customer|cust|subscriber|resident|home|user|host|static|unassigned|unknown|nat)([^a-z]|$)`)
+var dynamicWord = regexp.MustCompile(`(?i)(^|[^a-z])(dyn|dynamic|dhcp|pool|dsl|adsl|vdsl|xdsl|cable|ppp|pppoe|dialup|dial|dip|broadband|bb|fttx|ftth|client|customer|cust|subscriber|resident|static|unassigned|unknown|nat)([^a-z]|$)`)
 
 // isDynamic reports whether name looks generic for ip: the address's
 // octets (any order, decimal or zero-padded, or the whole address in hex)

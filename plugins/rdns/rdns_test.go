@@ -98,6 +98,8 @@ func TestDynamic(t *testing.T) {
 		{"mx.example.com", "203.0.113.5", false},
 		{"mail.example.co", "203.0.113.5", false},
 		{"mailhost.corp.example", "203.0.113.5", false},
+		{"host1.example.com", "203.0.113.5", false},
+		{"mail.home.example.com", "203.0.113.5", false},
 		{"p5-113-0-203.dip0.t-ipconnect.de", "203.0.113.5", true},
 		{"203.0.113.5.static.isp.example", "203.0.113.5", true},
 		{"host-203-0-113-5.isp.example", "203.0.113.5", true},
