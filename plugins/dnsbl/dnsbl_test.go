@@ -244,3 +244,25 @@ func TestConcurrent(t *testing.T) {
 		<-done
 	}
 }
+
+// TestZoneOptions: a zone given by name alone counts any 127/8 answer with
+// weight 1; ipv6: false leaves IPv6 clients unasked.
+func TestZoneOptions(t *testing.T) {
+	srv := dnsutiltest.New(t, zoneRecords...)
+	s := New().(*Stage)
+	if err := s.Configure(context.Background(), sdk.Env{DNSServers: []string{srv.Addr}}, map[string]any{
+		"zones": []any{"bl.test", map[string]any{"zone": "combined.test", "ipv6": false}}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.6", "", ""))
+	if err != nil || res.Verdict != sdk.VerdictFail || res.Attrs["codes"] != "bl.test=127.0.0.10" || res.Score != 1 {
+		t.Errorf("any code: %+v %v", res, err)
+	}
+	if _, err := s.Check(context.Background(), req(sdk.PhaseHelo, "2001:db8::5", "", "")); err != nil {
+		t.Fatal(err)
+	}
+	const v6 = "5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2"
+	if srv.Queries(v6+".combined.test.", "A") != 0 || srv.Queries(v6+".bl.test.", "A") != 1 {
+		t.Errorf("ipv6: false was asked, or the other zone was not")
+	}
+}
