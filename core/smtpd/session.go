@@ -40,6 +40,7 @@ func (g *generation) NewSession(sc *smtp.Conn) (smtp.Session, error) {
 	}
 	s := &session{gc: gc, sc: sc, log: gc.log}
 	gc.onTLS = s.afterTLS
+	s.log.Info("helo", "helo", sc.Hostname(), "hostname", gc.info.hostname)
 	req := &sdk.Request{Phase: sdk.PhaseHelo, Conn: s.conn()}
 	if _, e := gc.runPhase(req, gc.connResult, errRejectDefault, errTempDefault); e != nil {
 		s.log.Info("refused", "phase", "helo", "helo", sc.Hostname(), "reply", e.Reply())
