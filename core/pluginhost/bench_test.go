@@ -99,7 +99,7 @@ func BenchmarkCheck(b *testing.B) {
 	}
 	for _, mtls := range []bool{false, true} {
 		h := New(Options{AutoMTLS: mtls, Logger: discardLogger(), SocketDir: os.TempDir()})
-		if err := h.Load(context.Background(), []Spec{faultSpec("f", nil)}); err != nil {
+		if err := h.Load(context.Background(), []Spec{faultSpec(b, "f", nil)}); err != nil {
 			b.Fatal(err)
 		}
 		s, _ := h.Stage("f")
@@ -133,7 +133,7 @@ func BenchmarkStart(b *testing.B) {
 			start := time.Now()
 			for b.Loop() {
 				h := New(Options{AutoMTLS: mtls, Logger: discardLogger(), SocketDir: os.TempDir()})
-				if err := h.Load(context.Background(), []Spec{faultSpec("f", nil)}); err != nil {
+				if err := h.Load(context.Background(), []Spec{faultSpec(b, "f", nil)}); err != nil {
 					b.Fatal(err)
 				}
 				h.Close()

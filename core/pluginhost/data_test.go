@@ -45,8 +45,8 @@ func TestDataPhaseBigMessages(t *testing.T) {
 
 func testBigMessages(t *testing.T, mtls bool) {
 	h, _ := newHost(t, Options{AutoMTLS: mtls})
-	mustLoad(t, h, faultSpec("f", nil),
-		Spec{Name: "hello", Plugin: helloBin, Config: map[string]any{"greeting": "hi there"}})
+	mustLoad(t, h, faultSpec(t, "f", nil),
+		Spec{Name: "hello", Plugin: helloBin(t), Config: map[string]any{"greeting": "hi there"}})
 	raw := bigMessage("[tag-me] large")
 	tests := []struct {
 		name string

@@ -18,7 +18,7 @@ import (
 // restarts the plugin, and later calls pass through the new process.
 func TestKilledUnderLoad(t *testing.T) {
 	h, logs := newHost(t, Options{})
-	mustLoad(t, h, faultSpec("f", nil))
+	mustLoad(t, h, faultSpec(t, "f", nil))
 	s := mustStage(t, h, "f")
 	oldPID := s.PID()
 
@@ -78,7 +78,7 @@ func TestKilledUnderLoad(t *testing.T) {
 // keeps a dead client around) and restarted.
 func TestExitBetweenCalls(t *testing.T) {
 	h, _ := newHost(t, Options{})
-	mustLoad(t, h, faultSpec("f", nil))
+	mustLoad(t, h, faultSpec(t, "f", nil))
 	s := mustStage(t, h, "f")
 	oldPID := s.PID()
 	if _, err := check(s, "exit", 5*time.Second); !errors.Is(err, hostrpc.ErrUnavailable) {
@@ -94,7 +94,7 @@ func TestExitBetweenCalls(t *testing.T) {
 // growing delay, and each restart still serves calls.
 func TestRestartBackoff(t *testing.T) {
 	h, logs := newHost(t, Options{MinBackoff: 10 * time.Millisecond, MaxBackoff: 40 * time.Millisecond})
-	mustLoad(t, h, faultSpec("f", nil))
+	mustLoad(t, h, faultSpec(t, "f", nil))
 	s := mustStage(t, h, "f")
 	var delays []time.Duration
 	for range 4 {
@@ -117,7 +117,7 @@ func TestRestartBackoff(t *testing.T) {
 // with an error; no caller is left waiting; the plugin still serves others.
 func TestHang(t *testing.T) {
 	h, _ := newHost(t, Options{})
-	mustLoad(t, h, faultSpec("slow", nil))
+	mustLoad(t, h, faultSpec(t, "slow", nil))
 	s := mustStage(t, h, "slow")
 	pid := s.PID()
 	const callers = 32

@@ -19,7 +19,7 @@ import (
 
 func TestLoadAndCheck(t *testing.T) {
 	h, _ := newHost(t, Options{})
-	mustLoad(t, h, faultSpec("f", map[string]any{"tag": "one"}))
+	mustLoad(t, h, faultSpec(t, "f", map[string]any{"tag": "one"}))
 	s := mustStage(t, h, "f")
 	want := sdk.Info{Name: "fault", Version: "1", Phases: []sdk.Phase{sdk.PhaseConnect, sdk.PhaseData}}
 	if !reflect.DeepEqual(s.Info(), want) {
@@ -45,7 +45,7 @@ func atoiOr(s string) int { n, _ := strconv.Atoi(s); return n }
 
 func TestBuiltin(t *testing.T) {
 	// A built-in runs as `Self plugin NAME`; the fault plugin ignores its arguments.
-	h, _ := newHost(t, Options{Self: faultBin, IsBuiltin: func(n string) bool { return n == "fault" }})
+	h, _ := newHost(t, Options{Self: faultBin(t), IsBuiltin: func(n string) bool { return n == "fault" }})
 	mustLoad(t, h, Spec{Name: "b", Plugin: "fault"})
 	if _, err := check(mustStage(t, h, "b"), "ok", 5*time.Second); err != nil {
 		t.Fatal(err)
@@ -58,13 +58,13 @@ func TestLoadFailures(t *testing.T) {
 		specs   []Spec
 		wantErr string
 	}{
-		{"config refused", []Spec{faultSpec("ok", nil), faultSpec("bad", map[string]any{"refuse": "no way"})},
+		{"config refused", []Spec{faultSpec(t, "ok", nil), faultSpec(t, "bad", map[string]any{"refuse": "no way"})},
 			"stage bad: config refused: refused: no way"},
 		{"missing binary", []Spec{{Name: "m", Plugin: "/nonexistent/plugin"}}, "stage m:"},
 		{"not a plugin", []Spec{{Name: "n", Plugin: "/bin/true"}}, "stage n:"},
 		{"relative path from config dir", []Spec{{Name: "r", Plugin: "plugin", Env: sdk.Env{ConfigDir: "/nonexistent"}}},
 			"/nonexistent/plugin"},
-		{"duplicate", []Spec{faultSpec("d", nil), faultSpec("d", nil)}, "stage d: declared twice"},
+		{"duplicate", []Spec{faultSpec(t, "d", nil), faultSpec(t, "d", nil)}, "stage d: declared twice"},
 		{"builtin without Self", []Spec{{Name: "x", Plugin: "dnsbl"}}, "Options.Self"},
 	}
 	for _, tt := range tests {
@@ -92,14 +92,14 @@ func TestLoadFailures(t *testing.T) {
 
 func TestReload(t *testing.T) {
 	h, _ := newHost(t, Options{})
-	mustLoad(t, h, faultSpec("a", map[string]any{"tag": "1"}), faultSpec("gone", nil))
+	mustLoad(t, h, faultSpec(t, "a", map[string]any{"tag": "1"}), faultSpec(t, "gone", nil))
 	a := mustStage(t, h, "a")
 	gone := mustStage(t, h, "gone")
 	pid := a.PID()
 	ctx := context.Background()
 
 	// Same plugin and environment: the process stays, the config changes.
-	if err := h.Reload(ctx, []Spec{faultSpec("a", map[string]any{"tag": "2"})}); err != nil {
+	if err := h.Reload(ctx, []Spec{faultSpec(t, "a", map[string]any{"tag": "2"})}); err != nil {
 		t.Fatal(err)
 	}
 	if res, err := check(mustStage(t, h, "a"), "ok", 5*time.Second); err != nil || res.Attrs["tag"] != "2" || a.PID() != pid {
@@ -113,11 +113,11 @@ func TestReload(t *testing.T) {
 	}
 
 	// A bad new set: refused, the old set keeps running with its config.
-	err := h.Reload(ctx, []Spec{faultSpec("a", map[string]any{"tag": "3"}), faultSpec("b", map[string]any{"refuse": "x"})})
+	err := h.Reload(ctx, []Spec{faultSpec(t, "a", map[string]any{"tag": "3"}), faultSpec(t, "b", map[string]any{"refuse": "x"})})
 	if err == nil || !strings.Contains(err.Error(), "stage b") {
 		t.Fatalf("bad reload error = %v", err)
 	}
-	err = h.Reload(ctx, []Spec{faultSpec("a", map[string]any{"refuse": "x"})})
+	err = h.Reload(ctx, []Spec{faultSpec(t, "a", map[string]any{"refuse": "x"})})
 	if err == nil || !strings.Contains(err.Error(), "stage a: config refused") {
 		t.Fatalf("bad reload error = %v", err)
 	}
@@ -129,7 +129,7 @@ func TestReload(t *testing.T) {
 	}
 
 	// Another plugin under the same name: a new process replaces the old.
-	if err := h.Reload(ctx, []Spec{{Name: "a", Plugin: helloBin}}); err != nil {
+	if err := h.Reload(ctx, []Spec{{Name: "a", Plugin: helloBin(t)}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := mustStage(t, h, "a").Info().Name; got != "hello" {
@@ -150,7 +150,7 @@ func alive(pid int) bool {
 func TestCloseRemovesSocketsAndStopsPlugins(t *testing.T) {
 	parent := filepath.Join(shortTempDir(t), "s")
 	h, _ := newHost(t, Options{SocketDir: parent})
-	mustLoad(t, h, faultSpec("a", nil), Spec{Name: "b", Plugin: helloBin})
+	mustLoad(t, h, faultSpec(t, "a", nil), Spec{Name: "b", Plugin: helloBin(t)})
 	dir := h.SocketDir()
 	st, err := os.Stat(dir)
 	if err != nil {
@@ -182,14 +182,14 @@ func TestCloseRemovesSocketsAndStopsPlugins(t *testing.T) {
 			t.Errorf("plugin pid %d alive after Close", pid)
 		}
 	}
-	if err := h.Load(context.Background(), []Spec{faultSpec("a", nil)}); !errors.Is(err, ErrClosed) {
+	if err := h.Load(context.Background(), []Spec{faultSpec(t, "a", nil)}); !errors.Is(err, ErrClosed) {
 		t.Errorf("Load after Close = %v, want ErrClosed", err)
 	}
 }
 
 func TestPluginLogs(t *testing.T) {
 	h, logs := newHost(t, Options{})
-	mustLoad(t, h, faultSpec("loud", nil))
+	mustLoad(t, h, faultSpec(t, "loud", nil))
 	if _, err := check(mustStage(t, h, "loud"), "log", 5*time.Second); err != nil {
 		t.Fatal(err)
 	}

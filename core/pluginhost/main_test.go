@@ -17,30 +17,42 @@ import (
 	"github.com/portcullis-mta/portcullis/sdk"
 )
 
-// Plugin binaries built once for the whole test binary.
+// Plugin binaries, built once per test binary on first use (not in
+// TestMain, so that fuzzing workers do not build them).
 var (
-	faultBin string
-	helloBin string
+	buildOnce sync.Once
+	buildDir  string
+	buildErr  error
 )
 
+func pluginBins(tb testing.TB) (fault, hello string) {
+	tb.Helper()
+	buildOnce.Do(func() {
+		buildDir, buildErr = os.MkdirTemp("", "pluginhost-test-")
+		if buildErr != nil {
+			return
+		}
+		// One go command for both: -o DIR/ writes each main package there.
+		cmd := exec.Command("go", "build", "-o", buildDir+string(filepath.Separator),
+			"./testdata/faultplugin", "../../examples/plugin-hello")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("building the test plugins: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return filepath.Join(buildDir, "faultplugin"), filepath.Join(buildDir, "plugin-hello")
+}
+
+func faultBin(tb testing.TB) string { f, _ := pluginBins(tb); return f }
+func helloBin(tb testing.TB) string { _, h := pluginBins(tb); return h }
+
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "pluginhost-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	// One go command for both: -o DIR writes each main package there.
-	faultBin = filepath.Join(dir, "faultplugin")
-	helloBin = filepath.Join(dir, "plugin-hello")
-	cmd := exec.Command("go", "build", "-o", dir+string(filepath.Separator),
-		"./testdata/faultplugin", "../../examples/plugin-hello")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the test plugins: %v\n%s", err, out)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
 	code := m.Run()
-	os.RemoveAll(dir)
+	if buildDir != "" {
+		os.RemoveAll(buildDir)
+	}
 	os.Exit(code)
 }
 
@@ -91,8 +103,8 @@ func shortTempDir(t *testing.T) string {
 	return d
 }
 
-func faultSpec(name string, cfg map[string]any) Spec {
-	return Spec{Name: name, Plugin: faultBin, Config: cfg}
+func faultSpec(tb testing.TB, name string, cfg map[string]any) Spec {
+	return Spec{Name: name, Plugin: faultBin(tb), Config: cfg}
 }
 
 func mustLoad(t *testing.T, h *Host, specs ...Spec) {

@@ -1,0 +1,73 @@
+package pluginhost
+
+import (
+	"bytes"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func TestStderrWriter(t *testing.T) {
+	tests := []struct {
+		name   string
+		writes []string
+		want   []string // logged lines, as "LEVEL line"
+	}{
+		{"line and newline apart", []string{"hello", "\n"}, []string{"INFO hello"}},
+		{"chunks", []string{"a\nb", "c\n\n"}, []string{"INFO a", "INFO bc"}},
+		{"hclog JSON left to hclog", []string{`{"@level":"info","@message":"m"}` + "\n", "{not json}\n"},
+			[]string{"INFO {not json}"}},
+		{"panic trace as errors", []string{"ok\npanic: boom\n\ngoroutine 1 [running]:\n"},
+			[]string{"INFO ok", "ERROR panic: boom", "ERROR goroutine 1 [running]:"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			w := &stderrWriter{l: slog.New(slog.NewJSONHandler(&buf, nil))}
+			for _, s := range tt.writes {
+				w.Write([]byte(s))
+			}
+			var got []string
+			for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+				var rec struct{ Level, Line string }
+				if l != "" && json.Unmarshal([]byte(l), &rec) == nil {
+					got = append(got, rec.Level+" "+rec.Line)
+				}
+			}
+			if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+				t.Errorf("logged %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// FuzzStderrWriter: whatever a plugin prints, the writer neither panics
+// nor lets a line break into one log record's line.
+func FuzzStderrWriter(f *testing.F) {
+	f.Add([]byte("plain\n"), 3)
+	f.Add([]byte(`{"@message":1}`+"\n{\"@message\":\"x\"}\n"), 1)
+	f.Add([]byte("panic: x\n\x00\xff\r\n"), 2)
+	f.Fuzz(func(t *testing.T, out []byte, split int) {
+		var buf bytes.Buffer
+		w := &stderrWriter{l: slog.New(slog.NewJSONHandler(&buf, nil))}
+		if split <= 0 || split > len(out) {
+			split = len(out)
+		}
+		w.Write(out[:split])
+		w.Write(out[split:])
+		w.Write([]byte("\n"))
+		for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			var rec struct{ Line string }
+			if l == "" {
+				continue
+			}
+			if err := json.Unmarshal([]byte(l), &rec); err != nil {
+				t.Fatalf("log record is not one JSON line: %q", l)
+			}
+			if strings.Contains(rec.Line, "\n") {
+				t.Fatalf("line %q keeps a newline", rec.Line)
+			}
+		}
+	})
+}
