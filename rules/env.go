@@ -99,7 +99,8 @@ func (s *Set) NewEnv(req *sdk.Request, results map[string]*sdk.Result, facts Fac
 	return env
 }
 
-// SetResult records one stage's result in the environment.
+// SetResult records one stage's result in the environment. A result's
+// attrs.country also sets conn.country when that is still unknown.
 func (e *Env) SetResult(name string, r *sdk.Result) {
 	if r == nil {
 		e.Results[name] = StageResult{Verdict: string(sdk.VerdictNone)}
@@ -110,6 +111,11 @@ func (e *Env) SetResult(name string, r *sdk.Result) {
 		v = string(sdk.VerdictNone)
 	}
 	e.Results[name] = StageResult{Verdict: v, Score: r.Score, Tags: r.Tags, Attrs: r.Attrs, Reason: r.Reason}
+	// conn.country: the first ISO code a stage reports in attrs.country
+	// (connfilter's delegated-stats lookup), unless the request had one.
+	if c := r.Attrs["country"]; c != "" && e.Conn.Country == "" {
+		e.Conn.Country = c
+	}
 }
 
 // wordDecoder decodes RFC 2047 encoded words in any charset x/text knows
