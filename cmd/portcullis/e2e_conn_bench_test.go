@@ -110,7 +110,7 @@ func startConnGateway(tb testing.TB, cfg string) (string, func()) {
 func writeBenchConfig(tb testing.TB, dnsAddr, rules string) string {
 	dir := tb.TempDir()
 	yaml := strings.ReplaceAll(connYAML, "%DNS%", dnsAddr)
-	yaml = strings.Replace(yaml, `include: ["rules/connection.yaml"]`, "", 1)
+	yaml = strings.Replace(yaml, `include: ["rules/connection.yaml", "rules/country.yaml"]`, "", 1)
 	yaml = strings.Replace(yaml, "limits: {shutdown_grace: 2s}", "limits: {shutdown_grace: 2s, max_connections: 1000, max_connections_per_ip: 1000}", 1)
 	files := map[string]string{"deny.txt": "127.0.0.252\n",
 		"delegated": "apnic|KP|ipv4|127.0.0.253|1|20110412|allocated\napnic|JP|ipv4|127.0.0.0|128|20110412|allocated\n"}

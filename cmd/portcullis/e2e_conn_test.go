@@ -25,7 +25,8 @@ import (
 // DNSBL, .12 listed at the DNSBL with a TXT reason, .13 in a country the
 // example denies (from a delegated-stats file), .14 and .17 denied by
 // original-format filter lines (IP, and HOST against the rDNS name), .15
-// let through by a PASS/IP line despite a DNSBL listing, .16 greylisted.
+// let through by a PASS/IP line despite a DNSBL listing, .16 greylisted,
+// .18 refused by a rule on conn.country.
 const connYAML = `hostname: mx.example.test
 listeners:
   - {name: mx, address: "127.0.0.1:0"}
@@ -39,7 +40,7 @@ queue: {dir: spool, quarantine_dir: quarantine}
 state: {path: state.db}
 limits: {shutdown_grace: 2s}
 log: {format: text, level: info}
-include: ["rules/connection.yaml"]
+include: ["rules/connection.yaml", "rules/country.yaml"]
 `
 
 // greylistDelay replaces the example's 5m so that the test can wait it out.
@@ -80,7 +81,11 @@ func writeConnConfig(t *testing.T) string {
 		"lists/allow.txt":       "127.0.0.11   # a partner, listed at the DNSBL by mistake\n",
 		"lists/filter.txt":      "REJECT/IP/127.0.0.14\nPASS/IP/127.0.0.15\nREJECT/HOST/*.dyn.client.test\n",
 		"lists/delegated-latest": "2|apnic|20261127|2|19830613|20261126|+0900\n" +
-			"apnic|KP|ipv4|127.0.0.13|1|20110412|allocated\napnic|JP|ipv4|127.0.0.14|2|20110412|allocated\n",
+			"apnic|KP|ipv4|127.0.0.13|1|20110412|allocated\napnic|JP|ipv4|127.0.0.14|2|20110412|allocated\n" +
+			"apnic|FR|ipv4|127.0.0.18|1|20110412|allocated\n",
+		// A rule of one's own on conn.country, after the example's.
+		"rules/country.yaml": "rules:\n  - name: no-fr\n    when: 'conn.country == \"FR\"'\n    action: reject\n" +
+			"    reply: '554 5.7.1 Not from {{conn.country}}'\n",
 	}
 	for name, text := range files {
 		p := filepath.Join(dir, name)
@@ -162,6 +167,11 @@ func TestConnectionStagesEndToEnd(t *testing.T) {
 	})
 	t.Run("country from delegated stats refuses at connect", func(t *testing.T) {
 		if _, _, greet := dialFrom(t, g.addr, 13); !strings.HasPrefix(greet, "554 5.7.1 Access denied") {
+			t.Errorf("greeting %q", greet)
+		}
+	})
+	t.Run("conn.country in a rule", func(t *testing.T) {
+		if _, _, greet := dialFrom(t, g.addr, 18); greet != "554 5.7.1 Not from FR" {
 			t.Errorf("greeting %q", greet)
 		}
 	})
