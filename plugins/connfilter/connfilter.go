@@ -15,7 +15,8 @@
 //
 // Countries come from RIR delegated-stats files (see Countries); when any
 // are configured, attrs.country carries the client's ISO code on every
-// result ("" when no registry lists the address), for rules.
+// result ("" when no registry lists the address); rules see it as
+// conn.country too, from the connect phase on.
 //
 // # Config
 //
