@@ -27,7 +27,7 @@ import (
 // the closing log line gives each stage count as a fraction of it.
 func BenchmarkE2EStages(b *testing.B) {
 	plugin := filepath.Join(b.TempDir(), "trivialplugin")
-	buildTestPlugin(b, "./testdata/trivialplugin", plugin)
+	placePlugin(b, "./testdata/trivialplugin", plugin)
 	msg := benchMessage(5 * 1024)
 	rate := map[int]float64{}
 	counts := []int{0, 1, 4, 8}

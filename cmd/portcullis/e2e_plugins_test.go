@@ -170,12 +170,44 @@ func e2eSetup(tb testing.TB, hop *nextHop, ruleFiles map[string]string) (cfg, di
 	return cfg, dir
 }
 
-// buildTestPlugin builds the main package at pkg (relative to this
-// directory) to dst.
-func buildTestPlugin(tb testing.TB, pkg, dst string) {
+// pluginBuilds holds one build of each test plugin per test binary run.
+var pluginBuilds struct {
+	sync.Mutex
+	dir  string
+	errs map[string]error // by package
+}
+
+// placePlugin puts a build of the main package pkg (relative to this
+// directory) at dst, a copy of its one build in this run.
+func placePlugin(tb testing.TB, pkg, dst string) {
 	tb.Helper()
-	if out, err := exec.Command("go", "build", "-o", dst, pkg).CombinedOutput(); err != nil {
-		tb.Fatalf("building %s: %v\n%s", pkg, err, out)
+	pb := &pluginBuilds
+	pb.Lock()
+	defer pb.Unlock()
+	if pb.dir == "" {
+		dir, err := os.MkdirTemp("", "portcullis-plugins")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		pb.dir, pb.errs = dir, map[string]error{}
+	}
+	bin := filepath.Join(pb.dir, filepath.Base(pkg))
+	if _, done := pb.errs[pkg]; !done {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			pb.errs[pkg] = fmt.Errorf("building %s: %v\n%s", pkg, err, out)
+		} else {
+			pb.errs[pkg] = nil
+		}
+	}
+	if err := pb.errs[pkg]; err != nil {
+		tb.Fatal(err)
+	}
+	b, err := os.ReadFile(bin)
+	if err == nil {
+		err = os.WriteFile(dst, b, 0o755)
+	}
+	if err != nil {
+		tb.Fatal(err)
 	}
 }
 
@@ -303,7 +335,7 @@ func helloGateway(t *testing.T, hop *nextHop) (g *gateway, cfg, plugin string) {
 	t.Helper()
 	cfg, dir := e2eSetup(t, hop, map[string]string{"rules.yaml": helloRules(t)})
 	plugin = filepath.Join(dir, "plugin-hello")
-	buildTestPlugin(t, "../../examples/plugin-hello", plugin)
+	placePlugin(t, "../../examples/plugin-hello", plugin)
 	return startGateway(t, cfg), cfg, plugin
 }
 
@@ -537,7 +569,7 @@ func TestE2EPluginHang(t *testing.T) {
   - {name: stuck, plugin: ./trivialplugin, timeout: 1s, on_error: tempfail, config: {hang_subject: "[hang-me]", hang: 1h}}
 `
 	cfg, dir := e2eSetup(t, hop, map[string]string{"rules.yaml": rules})
-	buildTestPlugin(t, "./testdata/trivialplugin", filepath.Join(dir, "trivialplugin"))
+	placePlugin(t, "./testdata/trivialplugin", filepath.Join(dir, "trivialplugin"))
 	g := startGateway(t, cfg)
 
 	const hung, normal = 2, 10
@@ -567,8 +599,10 @@ func TestE2EPluginHang(t *testing.T) {
 	if findSubject(hop.received(), "[hang-me]") != nil {
 		t.Error("a message whose stage timed out reached the next hop")
 	}
+	drain := time.Now()
 	_ = g.cmd.Process.Signal(syscall.SIGTERM)
 	if err := g.wait(t); err != nil {
 		t.Fatalf("exit with a plugin call stuck: %v\n%s", err, g.logs())
 	}
+	t.Logf("SIGTERM to exit with the plugin still hung: %v", time.Since(drain).Round(time.Millisecond))
 }
