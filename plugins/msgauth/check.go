@@ -1,0 +1,132 @@
+package msgauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/mail"
+	"strings"
+
+	"blitiri.com.ar/go/spf"
+	"github.com/emersion/go-msgauth/dkim"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// spfResult is one SPF check (RFC 7208 2.6).
+type spfResult struct {
+	result string // none | neutral | pass | fail | softfail | temperror | permerror
+	domain string // the domain checked
+	reason string
+}
+
+// checkSPF runs check_host() for sender, or for postmaster@helo when the
+// sender is <> (RFC 7208 2.4). The library returns an error on every
+// result, pass included (it says which term decided), so only the Result
+// is read, and the error text kept as the reason of the error results.
+func checkSPF(ctx context.Context, res resolver, ip net.IP, helo, sender string) spfResult {
+	domain := domainOf(sender)
+	if sender == "" {
+		domain = strings.ToLower(helo)
+		sender = "postmaster@" + helo
+	}
+	if ip == nil || !validDomain(domain) {
+		return spfResult{result: "none", domain: domain}
+	}
+	r, err := spf.CheckHostWithSender(ip, helo, sender, spf.WithResolver(res), spf.WithContext(ctx))
+	out := spfResult{result: string(r), domain: domain}
+	if err != nil && (r == spf.TempError || r == spf.PermError) {
+		out.reason = err.Error()
+	}
+	return out
+}
+
+// validDomain: a dotted name, not an address literal (RFC 7208 4.3).
+func validDomain(d string) bool {
+	return strings.Contains(d, ".") && !strings.HasPrefix(d, "[") && net.ParseIP(d) == nil
+}
+
+// verifyDKIM checks every signature (up to max) over the whole message.
+func verifyDKIM(msg *sdk.Message, res resolver, max int) ([]sigResult, error) {
+	r, err := msg.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	vs, err := dkim.VerifyWithOptions(r, &dkim.VerifyOptions{LookupTXT: res.txt, MaxVerifications: max})
+	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) {
+		if len(vs) == 0 {
+			// A header go-msgauth cannot parse: nothing verifies.
+			return []sigResult{{result: "permerror", reason: err.Error()}}, nil
+		}
+	}
+	out := make([]sigResult, 0, len(vs))
+	for _, v := range vs {
+		out = append(out, sigResult{result: dkimResult(v.Err), domain: strings.ToLower(v.Domain), ident: v.Identifier, reason: errText(v.Err)})
+	}
+	return out, nil
+}
+
+// dkimResult maps go-msgauth's error kinds to RFC 8601 2.7.1 results: a
+// signature or body hash that does not verify is fail; a DNS failure
+// fetching the key is temperror; anything unrecoverable (no key, expired,
+// malformed) is permerror.
+func dkimResult(err error) string {
+	switch {
+	case err == nil:
+		return "pass"
+	case dkim.IsTempFail(err):
+		return "temperror"
+	case dkim.IsPermFail(err):
+		return "permerror"
+	default:
+		return "fail"
+	}
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return strings.TrimPrefix(err.Error(), "dkim: ")
+}
+
+// addrParser reads addresses whatever the charset of their display names
+// (ISO-2022-JP is common here): the name is not needed, only the domain.
+var addrParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
+	CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil },
+}}
+
+// fromDomain is the RFC5322.From domain. A message with no From, or with
+// several From fields or addresses, has no single author domain (RFC 7489
+// 6.6.1), which is an error.
+func fromDomain(h []sdk.HeaderField) (string, error) {
+	var vals []string
+	for _, f := range h {
+		if strings.EqualFold(f.Name, "From") {
+			vals = append(vals, f.Value)
+		}
+	}
+	if len(vals) != 1 {
+		return "", fmt.Errorf("%d From fields", len(vals))
+	}
+	list, err := addrParser.ParseList(vals[0])
+	if err != nil {
+		return "", fmt.Errorf("unparsable From: %v", err)
+	}
+	domains := map[string]bool{}
+	for _, a := range list {
+		domains[domainOf(a.Address)] = true
+	}
+	if len(domains) != 1 {
+		return "", fmt.Errorf("%d From domains", len(domains))
+	}
+	d := domainOf(list[0].Address)
+	if !validDomain(d) {
+		return "", fmt.Errorf("bad From domain %q", d)
+	}
+	return d, nil
+}

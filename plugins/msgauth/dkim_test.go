@@ -1,0 +1,63 @@
+package msgauth
+
+import (
+	"crypto"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
+)
+
+func TestDKIM(t *testing.T) {
+	rk, ek := keys(t)
+	srv := dnsutiltest.New(t,
+		keyRecord(t, "dk.test", "rsa", rk),
+		keyRecord(t, "dk.test", "ed", ek),
+	)
+	srv.ServFail("down._domainkey.dk.test")
+	s := newStage(t, srv, 0)
+	msg := message("a@dk.test")
+	tests := []struct {
+		name    string
+		raw     string
+		want    string // attrs.dkim
+		wantSig string // attrs.dkim_1
+	}{
+		{"valid rsa", sign(t, msg, "dk.test", "rsa", rk, time.Time{}), "pass", "pass dk.test"},
+		{"valid ed25519", sign(t, msg, "dk.test", "ed", ek, time.Time{}), "pass", "pass dk.test"},
+		{"tampered body", strings.Replace(sign(t, msg, "dk.test", "rsa", rk, time.Time{}), "Hello", "Jello", 1), "fail", "fail dk.test"},
+		{"tampered header", strings.Replace(sign(t, msg, "dk.test", "ed", ek, time.Time{}), "Subject: hello", "Subject: HELLO there", 1), "fail", "fail dk.test"},
+		{"missing key", sign(t, msg, "dk.test", "gone", rk, time.Time{}), "permerror", "permerror dk.test"},
+		{"key lookup servfail", sign(t, msg, "dk.test", "down", rk, time.Time{}), "temperror", "temperror dk.test"},
+		{"expired", sign(t, msg, "dk.test", "rsa", rk, time.Now().Add(-time.Hour)), "permerror", "permerror dk.test"},
+		{"unsigned", msg, "none", ""},
+		{"one good of two", sign(t, sign(t, msg, "dk.test", "gone", rk, time.Time{}), "dk.test", "ed", ek, time.Time{}), "pass", "pass dk.test"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := check(t, s, dataReq(t, tc.raw, "h.dk.test", "a@dk.test"))
+			if got := res.Attrs["dkim"]; got != tc.want {
+				t.Errorf("dkim = %q, want %q (reason %q)", got, tc.want, res.Reason)
+			}
+			if got := res.Attrs["dkim_1"]; got != tc.wantSig {
+				t.Errorf("dkim_1 = %q, want %q", got, tc.wantSig)
+			}
+		})
+	}
+}
+
+// Two signatures are reported one by one, in header order.
+func TestDKIMPerSignature(t *testing.T) {
+	rk, ek := keys(t)
+	srv := dnsutiltest.New(t, keyRecord(t, "dk.test", "ed", ek), keyRecord(t, "other.test", "rsa", rk))
+	s := newStage(t, srv, 0)
+	raw := sign(t, sign(t, message("a@dk.test"), "other.test", "rsa", crypto.Signer(rk), time.Time{}), "dk.test", "gone", ek, time.Time{})
+	res := check(t, s, dataReq(t, raw, "h.dk.test", "a@dk.test"))
+	if res.Attrs["dkim_1"] != "permerror dk.test" || res.Attrs["dkim_2"] != "pass other.test" {
+		t.Errorf("per signature: %q, %q", res.Attrs["dkim_1"], res.Attrs["dkim_2"])
+	}
+	if res.Attrs["dkim"] != "pass" || res.Attrs["dkim_domains"] != "other.test" {
+		t.Errorf("dkim = %q, dkim_domains = %q", res.Attrs["dkim"], res.Attrs["dkim_domains"])
+	}
+}

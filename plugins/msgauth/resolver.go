@@ -1,0 +1,111 @@
+package msgauth
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/portcullis-mta/portcullis/sdk/dnsutil"
+)
+
+// resolver speaks the dialect blitiri.com.ar/go/spf and go-msgauth's dkim
+// understand: the *net.Resolver one. Both tell "no such record" from "DNS
+// trouble" only by *net.DNSError's IsNotFound and Temporary(), and read any
+// other error as a permanent one, so a SERVFAIL or timeout must come back
+// as a temporary *net.DNSError, never as a plain error (RFC 7208 2.6.6
+// temperror; RFC 6376 6.1.2 TEMPFAIL).
+type resolver struct {
+	ctx context.Context
+	r   *dnsutil.Resolver
+}
+
+func (res resolver) lookup(ctx context.Context, name string, qtype uint16) (*dnsutil.Answer, error) {
+	a, err := res.r.Lookup(ctx, name, qtype)
+	if err != nil {
+		de := &net.DNSError{Err: err.Error(), Name: name, IsTemporary: true}
+		if e, ok := err.(*dnsutil.Error); ok {
+			de.IsTimeout = e.Timeout()
+		}
+		return nil, de
+	}
+	if len(a.Records) == 0 {
+		return nil, notFound(name)
+	}
+	return a, nil
+}
+
+func notFound(name string) error {
+	return &net.DNSError{Err: "no such host", Name: name, IsNotFound: true}
+}
+
+// LookupTXT returns each TXT record with its strings joined (RFC 7208 3.3).
+func (res resolver) LookupTXT(ctx context.Context, name string) ([]string, error) {
+	a, err := res.lookup(ctx, name, dns.TypeTXT)
+	if err != nil {
+		return nil, err
+	}
+	return a.Texts(), nil
+}
+
+// LookupMX returns the exchangers of name.
+func (res resolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error) {
+	a, err := res.lookup(ctx, name, dns.TypeMX)
+	if err != nil {
+		return nil, err
+	}
+	var out []*net.MX
+	for _, rr := range a.Records {
+		if mx, ok := rr.(*dns.MX); ok {
+			out = append(out, &net.MX{Host: mx.Mx, Pref: mx.Preference})
+		}
+	}
+	return out, nil
+}
+
+// LookupIPAddr asks for A and AAAA; a failure of either is a failure, as a
+// missing address could turn a pass into a fail.
+func (res resolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	var out []net.IPAddr
+	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+		a, err := res.lookup(ctx, host, t)
+		if err != nil {
+			if de, ok := err.(*net.DNSError); ok && de.IsNotFound {
+				continue
+			}
+			return nil, err
+		}
+		for _, ip := range a.Addrs() {
+			out = append(out, net.IPAddr{IP: ip.AsSlice()})
+		}
+	}
+	if len(out) == 0 {
+		return nil, notFound(host)
+	}
+	return out, nil
+}
+
+// LookupAddr returns the PTR names of addr, with the final dot as
+// net.Resolver returns them.
+func (res resolver) LookupAddr(ctx context.Context, addr string) ([]string, error) {
+	ip, err := netip.ParseAddr(addr)
+	if err != nil {
+		return nil, &net.DNSError{Err: "unrecognized address", Name: addr}
+	}
+	a, err := res.lookup(ctx, dnsutil.ReverseName(ip), dns.TypePTR)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range a.Names() {
+		out = append(out, dns.Fqdn(n))
+	}
+	return out, nil
+}
+
+// txt is the context-free LookupTXT that dkim.VerifyOptions wants.
+func (res resolver) txt(name string) ([]string, error) {
+	return res.LookupTXT(res.ctx, strings.TrimSuffix(name, "."))
+}

@@ -1,0 +1,112 @@
+package msgauth
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// Check authenticates one message at the data phase.
+func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
+	st := s.cur.Load()
+	if st == nil {
+		return nil, errors.New("msgauth: not configured")
+	}
+	if req.Phase != sdk.PhaseData || req.Message == nil {
+		return &sdk.Result{Verdict: sdk.VerdictNone}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, st.cfg.timeout)
+	defer cancel()
+	res := resolver{ctx: ctx, r: st.dns}
+	rep := &report{sender: req.Envelope.From, helo: req.Conn.HELO}
+	ip := net.ParseIP(req.Conn.IP)
+
+	// SPF and DKIM ask different names: run them side by side.
+	var wg sync.WaitGroup
+	var heloSPF spfResult
+	var dkimErr error
+	wg.Go(func() { rep.spf = checkSPF(ctx, res, ip, req.Conn.HELO, req.Envelope.From) })
+	if st.cfg.heloSPF && req.Envelope.From != "" {
+		wg.Go(func() { heloSPF = checkSPF(ctx, res, ip, req.Conn.HELO, "") })
+	}
+	wg.Go(func() { rep.dkim, dkimErr = verifyDKIM(req.Message, res, st.cfg.maxSigs) })
+	wg.Wait()
+	if dkimErr != nil {
+		// The message itself cannot be read: that is the stage failing.
+		return nil, dkimErr
+	}
+	if req.Envelope.From == "" {
+		heloSPF = rep.spf
+	}
+
+	from, err := fromDomain(req.Message.Header)
+	if err != nil {
+		rep.dmarc = outcome{result: dmarcPermError, disposition: "none"}
+		rep.fromErr = err.Error()
+	} else {
+		rep.from = from
+		rep.dmarc = evaluate(verdictInput{
+			spf: rep.spf.result, spfDomain: rep.spf.domain, dkim: rep.dkim,
+			from: from, found: discover(ctx, res, from), roll: s.roll(),
+		})
+	}
+	return s.result(st, req, rep, heloSPF), nil
+}
+
+func (s *Stage) result(st *state, req *sdk.Request, rep *report, heloSPF spfResult) *sdk.Result {
+	d := rep.dmarc
+	a := map[string]string{
+		"spf": rep.spf.result, "spf_domain": rep.spf.domain, "spf_helo": heloSPF.result,
+		"dkim": dkimSummary(rep.dkim), "dmarc": d.result, "dmarc_from": rep.from,
+		"dmarc_domain": d.domain, "dmarc_policy": d.policy, "dmarc_disposition": d.disposition,
+		"dmarc_spf_aligned": strconv.FormatBool(d.spfAligned), "dmarc_dkim_aligned": strconv.FormatBool(d.dkimAligned),
+	}
+	if heloSPF.result == "" {
+		a["spf_helo"] = "none"
+	}
+	if d.policy != "" {
+		a["dmarc_pct"] = strconv.Itoa(d.pct)
+	}
+	var passed string
+	for i, sig := range rep.dkim {
+		a["dkim_"+strconv.Itoa(i+1)] = sig.result + " " + sig.domain
+		if sig.result == "pass" {
+			if passed != "" {
+				passed += " "
+			}
+			passed += sig.domain
+		}
+	}
+	a["dkim_domains"] = passed
+	edits, forged := headerEdits(req.Message.Header, st.cfg.authservID, rep.format(st.cfg.authservID))
+	if forged > 0 {
+		a["forged_authres"] = strconv.Itoa(forged)
+	}
+	r := &sdk.Result{
+		Verdict: verdictOf(d),
+		Tags:    []string{"spf_" + rep.spf.result, "dkim_" + a["dkim"], "dmarc_" + d.result},
+		Attrs:   a,
+		Reason:  "spf=" + rep.spf.result + " dkim=" + a["dkim"] + " dmarc=" + d.result,
+		Headers: edits,
+	}
+	if d.result == dmarcFail {
+		r.Reason += " (" + rep.from + " p=" + d.policy + ", disposition " + d.disposition + ")"
+	}
+	return r
+}
+
+func verdictOf(d outcome) sdk.Verdict {
+	switch {
+	case d.result == dmarcPass:
+		return sdk.VerdictPass
+	case d.result == dmarcFail && d.disposition == "reject":
+		return sdk.VerdictFail
+	case d.result == dmarcNone:
+		return sdk.VerdictNone
+	}
+	return sdk.VerdictNeutral
+}
