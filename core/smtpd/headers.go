@@ -155,7 +155,7 @@ func rewriteHeader(w io.Writer, r *bufio.Reader, dec *pipeline.Decision) error {
 				remove[strings.ToLower(e.Name)] = true
 			}
 		}
-		prefix = sanitize(dec.SubjectPrefix)
+		prefix = strings.TrimRight(sanitize(dec.SubjectPrefix), " \t") // one space is put after it below
 	}
 	var name string
 	for {
