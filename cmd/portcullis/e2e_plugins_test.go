@@ -418,6 +418,9 @@ func TestE2EPluginHello(t *testing.T) {
 		if !strings.Contains(m.data, id) || len(m.rcpts) != 1 || m.rcpts[0] != "c@example.test" {
 			t.Errorf("released message lacks queue ID %s or has recipients %v", id, m.rcpts)
 		}
+		if got := m.header("X-Hello"); got != greeting {
+			t.Errorf("released message: X-Hello %q, want the plugin's edit %q", got, greeting)
+		}
 		if list := portcullisCLI(t, "quarantine", "list", "-c", cfg); !strings.Contains(list, "0 messages held") {
 			t.Errorf("quarantine still holds something after the release:\n%s", list)
 		}
