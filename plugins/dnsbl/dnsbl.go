@@ -60,6 +60,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/net/idna"
+
 	"github.com/portcullis-mta/portcullis/sdk"
 	"github.com/portcullis-mta/portcullis/sdk/dnsutil"
 )
@@ -187,6 +189,14 @@ func senderDomain(from string) string {
 
 func cleanDomain(d string) string {
 	d = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(d)), ".")
+	if !isASCII(d) {
+		// An SMTPUTF8 sender's U-labels (RFC 6531) are asked as A-labels (RFC 5891).
+		a, err := idna.Lookup.ToASCII(d)
+		if err != nil {
+			return ""
+		}
+		d = a
+	}
 	if !strings.Contains(d, ".") || strings.HasPrefix(d, "[") {
 		return ""
 	}
@@ -200,9 +210,18 @@ func cleanDomain(d string) string {
 		for i := 0; i < len(label); i++ {
 			c := label[i]
 			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return "" // not a DNS host name (RFC 5321 4.1.2 Domain); IDNs arrive as A-labels
+				return "" // not a DNS host name (RFC 5321 4.1.2 Domain)
 			}
 		}
 	}
 	return d
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

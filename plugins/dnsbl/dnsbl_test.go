@@ -24,6 +24,7 @@ var zoneRecords = []string{
 	"5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.test. 300 IN A 127.0.0.4",
 	`5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.bl.test. 300 IN TXT "v6 listed"`,
 	"spam.example.dbl.test. 300 IN A 127.0.1.2",
+	"xn--zck5b2b.example.dbl.test. 300 IN A 127.0.1.2",
 	`spam.example.dbl.test. 300 IN TXT "spam domain"`,
 	"8.113.0.203.bl.test. 300 IN A 192.0.2.1",
 	"9.113.0.203.bl.test. 300 IN A 127.255.255.254",
@@ -83,6 +84,8 @@ func TestCheck(t *testing.T) {
 			"dbl.test:from=127.0.1.2", []string{"dbl.test:from"}},
 		{"rhsbl both count once", req(sdk.PhaseMail, "203.0.113.99", "spam.example", "x@spam.example"), sdk.VerdictFail, "dbl.test", "spam domain", "2",
 			"dbl.test:helo=127.0.1.2,dbl.test:from=127.0.1.2", []string{"dbl.test:helo", "dbl.test:from"}},
+		{"rhsbl on an IDN sender as A-labels", req(sdk.PhaseMail, "203.0.113.99", "h.example", "送信者@スパム.example"), sdk.VerdictFail, "dbl.test", "", "2",
+			"dbl.test:from=127.0.1.2", []string{"dbl.test:from"}},
 		{"address literal helo and null sender", req(sdk.PhaseMail, "203.0.113.99", "[203.0.113.99]", ""), sdk.VerdictNone, "", "", "0", "", nil},
 	}
 	for _, tt := range tests {
