@@ -60,7 +60,7 @@ func TestCheck(t *testing.T) {
 			"entries": []any{"10.1.0.0,255.255.0.0", "*.pool.example", "country:CN", "::ffff:10.9.9.9"},
 			"files":   []any{"deny.txt"},
 		},
-		"allow":     []any{"10.1.2.3", "KR", "host:good.example", "203.0.113.0/26"},
+		"allow":     []any{"10.1.2.3", "kr", "host:good.example", "203.0.113.0/26"},
 		"filters":   []any{"filter.txt"},
 		"countries": []any{"apnic.txt"},
 	})
@@ -84,7 +84,7 @@ func TestCheck(t *testing.T) {
 		{"host pattern", "192.0.2.51", "x.pool.example", sdk.VerdictFail, "deny", "*.pool.example", ""},
 		{"country deny", "203.0.113.130", "", sdk.VerdictFail, "deny", "country:CN", "CN"},
 		{"allow cidr", "203.0.113.5", "", sdk.VerdictPass, "allow", "203.0.113.0/26", "JP"},
-		{"country allow v6", "2001:db8:1ff::1", "", sdk.VerdictPass, "allow", "KR", "KR"},
+		{"country allow v6", "2001:db8:1ff::1", "", sdk.VerdictPass, "allow", "kr", "KR"},
 		{"allow host", "192.0.2.60", "good.example", sdk.VerdictPass, "allow", "host:good.example", ""},
 		{"nothing", "203.0.113.100", "mx.example", sdk.VerdictNone, "", "", "JP"},
 	}

@@ -53,7 +53,7 @@ func (l *list) add(entry string) error {
 	} else if looksLikeIP(e) {
 		return err
 	}
-	if isCountry(e) {
+	if isCountry(strings.ToUpper(e)) { // a two-letter host name would be no use
 		return l.addCountry(e, entry)
 	}
 	return l.addHost(e, entry)
