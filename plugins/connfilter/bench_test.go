@@ -74,3 +74,30 @@ func BenchmarkCountryLookup(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDelegatedLoad: reading and building the table from a
+// 200,000-line file (what a reload costs), beside the baseline of only
+// scanning its lines.
+func BenchmarkDelegatedLoad(b *testing.B) {
+	p := writeDelegated(b, 200_000)
+	b.Run("baseline-scan-lines", func(b *testing.B) {
+		for b.Loop() {
+			f, _ := os.Open(p)
+			sc := bufio.NewScanner(f)
+			for sc.Scan() {
+			}
+			f.Close()
+		}
+	})
+	b.Run("parse-and-build", func(b *testing.B) {
+		for b.Loop() {
+			f, _ := os.Open(p)
+			var cb CountryBuilder
+			if err := cb.Parse(p, f); err != nil {
+				b.Fatal(err)
+			}
+			f.Close()
+			cb.Build()
+		}
+	})
+}

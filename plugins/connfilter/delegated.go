@@ -68,7 +68,8 @@ func (b *CountryBuilder) line(line string) error {
 	if line == "" || line[0] == '#' {
 		return nil
 	}
-	f := strings.Split(line, "|")
+	var buf [8]string
+	f := splitFields(line, buf[:0])
 	if len(f) < 7 {
 		if len(f) >= 6 && f[5] == "summary" || len(f) >= 1 && isDigits(f[0]) {
 			return nil // summary or version line
@@ -218,6 +219,20 @@ func lastOf(lo u128, n int) u128 {
 		return lo
 	}
 	return u128{lo.hi, lo.lo | (^uint64(0) >> (n - 64))}
+}
+
+// splitFields splits line at '|' into buf (no allocation for the usual
+// 7 or 8 fields; extra fields are kept in the last).
+func splitFields(line string, buf []string) []string {
+	for len(buf) < cap(buf)-1 {
+		f, rest, ok := strings.Cut(line, "|")
+		buf = append(buf, f)
+		if !ok {
+			return buf
+		}
+		line = rest
+	}
+	return append(buf, line)
 }
 
 func isDigits(s string) bool {
