@@ -1,0 +1,147 @@
+package msgauth
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-msgauth/authres"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/plugintest"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// golden compares got with testdata/name, or rewrites it under -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != string(want) {
+		t.Errorf("%s:\n got: %s\nwant: %s", name, got, want)
+	}
+}
+
+// The field for each kind of outcome; the keys are random per run, so the
+// messages are signed afresh but the field must not change.
+func TestAuthResultsGolden(t *testing.T) {
+	srv := dmarcZone(t)
+	rk, ek := keys(t)
+	s := newStage(t, srv, 0)
+	cases := map[string]*sdk.Request{
+		"pass": dataReq(t, sign(t, message("a@example.test"), "example.test", "rsa", rk, time.Time{}), "h.example.test", "b@example.test"),
+		"fail": dataReq(t, sign(t, message("a@example.test"), "other.test", "ed", ek, time.Time{})+"tampered\r\n", "h.other.test", "b@other.test"),
+		"null-sender": dataReq(t, message("a@mail.example.co.jp"), "other.test", ""),
+	}
+	var out strings.Builder
+	for _, name := range []string{"pass", "fail", "null-sender"} {
+		res := check(t, s, cases[name])
+		var v string
+		for _, e := range res.Headers {
+			if e.Op == sdk.HeaderAdd && e.Name == arField {
+				v = e.Value
+			}
+		}
+		// What we write must parse back (RFC 8601 2.2 syntax).
+		if id, _, err := authres.Parse(v); err != nil || id != authservID {
+			t.Errorf("%s: %q does not parse back: %q, %v", name, v, id, err)
+		}
+		out.WriteString(name + ": " + arField + ": " + v + "\n")
+	}
+	golden(t, "authres.golden", out.String())
+}
+
+func TestForgedAuthResultsRemoved(t *testing.T) {
+	srv := dmarcZone(t)
+	s := newStage(t, srv, 0)
+	raw := "Authentication-Results: MX.Portcullis.Test; spf=pass smtp.mailfrom=a@example.test; dmarc=pass\r\n" +
+		"Authentication-Results: relay.other.test; dkim=pass header.d=other.test\r\n" +
+		"Authentication-Results: mx.portcullis.test (forged comment); dkim=pass\r\n" + message("a@example.test")
+	res := check(t, s, dataReq(t, raw, "h.other.test", "b@other.test"))
+	if len(res.Headers) != 3 {
+		t.Fatalf("edits: %+v", res.Headers)
+	}
+	want := []sdk.HeaderEdit{
+		{Op: sdk.HeaderRemove, Name: arField},
+		{Op: sdk.HeaderAdd, Name: arField, Value: res.Headers[1].Value},
+		{Op: sdk.HeaderAdd, Name: arField, Value: "relay.other.test; dkim=pass header.d=other.test"},
+	}
+	for i := range want {
+		if res.Headers[i] != want[i] {
+			t.Errorf("edit %d = %+v, want %+v", i, res.Headers[i], want[i])
+		}
+	}
+	if !strings.HasPrefix(res.Headers[1].Value, authservID+"; spf=pass") || !strings.Contains(res.Headers[1].Value, "dmarc=fail") {
+		t.Errorf("our field: %q", res.Headers[1].Value)
+	}
+	if res.Attrs["forged_authres"] != "2" {
+		t.Errorf("forged_authres = %q", res.Attrs["forged_authres"])
+	}
+
+	// Without forgery the foreign field is left alone.
+	res = check(t, s, dataReq(t, "Authentication-Results: relay.other.test; spf=fail\r\n"+message("a@example.test"), "h", "b@example.test"))
+	if len(res.Headers) != 1 || res.Headers[0].Op != sdk.HeaderAdd {
+		t.Errorf("edits without forgery: %+v", res.Headers)
+	}
+}
+
+// The stage over the real plugin protocol, as the gateway runs it.
+func TestOverPluginProtocol(t *testing.T) {
+	srv := dmarcZone(t)
+	rk, _ := keys(t)
+	c := plugintest.Start(t, New())
+	info, err := c.Info()
+	if err != nil || len(info.Phases) != 1 || info.Phases[0] != sdk.PhaseData {
+		t.Fatalf("info %+v, %v", info, err)
+	}
+	if err := c.Configure(sdk.Env{StageName: "msgauth", Hostname: authservID, DNSServers: []string{srv.Addr}}, map[string]any{"max_signatures": 3}); err != nil {
+		t.Fatal(err)
+	}
+	raw := sign(t, message("a@example.test"), "example.test", "rsa", rk, time.Time{})
+	req := dataReq(t, raw, "h.other.test", "b@other.test")
+	req.Message = plugintest.FileMessage(t, []byte(raw))
+	res, err := c.Check(context.Background(), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != sdk.VerdictPass || res.Attrs["dkim"] != "pass" || res.Attrs["dmarc_dkim_aligned"] != "true" {
+		t.Errorf("result %+v", res)
+	}
+}
+
+func TestConfigure(t *testing.T) {
+	env := sdk.Env{Hostname: authservID, DNSServers: []string{"127.0.0.1:53"}}
+	tests := []struct {
+		name string
+		cfg  map[string]any
+		ok   bool
+	}{
+		{"defaults", nil, true},
+		{"all keys", map[string]any{"authserv_id": "gw.test", "timeout": "5s", "max_signatures": 2, "helo_spf": false}, true},
+		{"unknown key", map[string]any{"p": "reject"}, false},
+		{"bad timeout", map[string]any{"timeout": "soon"}, false},
+		{"zero signatures", map[string]any{"max_signatures": 0}, false},
+		{"bad authserv-id", map[string]any{"authserv_id": "a b"}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := New().Configure(context.Background(), env, tc.cfg)
+			if (err == nil) != tc.ok {
+				t.Errorf("err = %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}

@@ -1,0 +1,127 @@
+package msgauth
+
+import (
+	"testing"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
+)
+
+// dmarcZone: example.test publishes p=reject; its mail comes from
+// 192.0.2.10 and is signed by example.test. example.co.jp publishes only
+// at the organizational domain, with a stricter sp for subdomains.
+func dmarcZone(t testing.TB) *dnsutiltest.Server {
+	rk, ek := keys(t)
+	srv := dnsutiltest.New(t,
+		`example.test. 300 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"`,
+		`bounce.example.test. 300 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"`,
+		`_dmarc.example.test. 300 IN TXT "v=DMARC1; p=reject; rua=mailto:d@example.test"`,
+		`strict.test. 300 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"`,
+		`_dmarc.strict.test. 300 IN TXT "v=DMARC1; p=reject; adkim=s; aspf=s"`,
+		`mail.strict.test. 300 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"`,
+		`other.test. 300 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"`,
+		`_dmarc.example.co.jp. 300 IN TXT "v=DMARC1; p=none; sp=reject"`,
+		`_dmarc.quar.test. 300 IN TXT "v=DMARC1; p=quarantine"`,
+		`_dmarc.pct.test. 300 IN TXT "v=DMARC1; p=reject; pct=20"`,
+		`_dmarc.two.test. 300 IN TXT "v=DMARC1; p=reject"`,
+		`_dmarc.two.test. 300 IN TXT "v=DMARC1; p=none"`,
+		`_dmarc.junk.test. 300 IN TXT "v=spf1 -all"`,
+		keyRecord(t, "example.test", "rsa", rk),
+		keyRecord(t, "mail.strict.test", "ed", ek),
+		keyRecord(t, "other.test", "ed", ek),
+	)
+	srv.ServFail("_dmarc.temp.test")
+	return srv
+}
+
+func TestDMARC(t *testing.T) {
+	srv := dmarcZone(t)
+	rk, ek := keys(t)
+	none := time.Time{}
+	tests := []struct {
+		name        string
+		raw, from   string // message, MAIL FROM
+		roll        int
+		dmarc       string
+		policy      string
+		disposition string
+		domain      string
+		verdict     sdk.Verdict
+	}{
+		{"aligned by spf", message("a@example.test"), "b@example.test", 0, "pass", "reject", "none", "example.test", sdk.VerdictPass},
+		{"aligned by spf, relaxed subdomain", message("a@example.test"), "b@bounce.example.test", 0, "pass", "reject", "none", "example.test", sdk.VerdictPass},
+		{"aligned by dkim", sign(t, message("a@example.test"), "example.test", "rsa", rk, none), "b@other.test", 0, "pass", "reject", "none", "example.test", sdk.VerdictPass},
+		{"unaligned: spf and dkim pass for another domain", sign(t, message("a@example.test"), "other.test", "ed", ek, none), "b@other.test", 0, "fail", "reject", "reject", "example.test", sdk.VerdictFail},
+		{"unaligned: tampered aligned signature", sign(t, message("a@example.test"), "example.test", "rsa", rk, none) + "more\r\n", "b@other.test", 0, "fail", "reject", "reject", "example.test", sdk.VerdictFail},
+		{"strict: subdomain signature and mail from do not align", sign(t, message("a@strict.test"), "mail.strict.test", "ed", ek, none), "b@mail.strict.test", 0, "fail", "reject", "reject", "strict.test", sdk.VerdictFail},
+		{"strict: exact spf domain aligns", message("a@strict.test"), "b@strict.test", 0, "pass", "reject", "none", "strict.test", sdk.VerdictPass},
+		{"org-domain fallback applies sp", message("a@mail.example.co.jp"), "b@other.test", 0, "fail", "reject", "reject", "example.co.jp", sdk.VerdictFail},
+		{"quarantine is not a verdict fail", message("a@quar.test"), "b@other.test", 0, "fail", "quarantine", "quarantine", "quar.test", sdk.VerdictNeutral},
+		{"pct: sampled in", message("a@pct.test"), "b@other.test", 19, "fail", "reject", "reject", "pct.test", sdk.VerdictFail},
+		{"pct: sampled out becomes quarantine", message("a@pct.test"), "b@other.test", 20, "fail", "reject", "quarantine", "pct.test", sdk.VerdictNeutral},
+		{"no record", message("a@other.test"), "b@other.test", 0, "none", "", "none", "", sdk.VerdictNone},
+		{"two records: no dmarc", message("a@two.test"), "b@other.test", 0, "none", "", "none", "", sdk.VerdictNone},
+		{"not a dmarc record", message("a@junk.test"), "b@other.test", 0, "none", "", "none", "", sdk.VerdictNone},
+		{"temperror", message("a@temp.test"), "b@other.test", 0, "temperror", "", "none", "", sdk.VerdictNeutral},
+		{"no From", "Subject: x\r\n\r\nbody\r\n", "b@other.test", 0, "permerror", "", "none", "", sdk.VerdictNeutral},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStage(t, srv, tc.roll)
+			res := check(t, s, dataReq(t, tc.raw, "h.other.test", tc.from))
+			a := res.Attrs
+			if a["dmarc"] != tc.dmarc || a["dmarc_policy"] != tc.policy || a["dmarc_disposition"] != tc.disposition || a["dmarc_domain"] != tc.domain {
+				t.Errorf("dmarc=%q policy=%q disposition=%q domain=%q, want %q %q %q %q (%s)",
+					a["dmarc"], a["dmarc_policy"], a["dmarc_disposition"], a["dmarc_domain"],
+					tc.dmarc, tc.policy, tc.disposition, tc.domain, res.Reason)
+			}
+			if res.Verdict != tc.verdict {
+				t.Errorf("verdict = %q, want %q", res.Verdict, tc.verdict)
+			}
+		})
+	}
+}
+
+func TestParseRecord(t *testing.T) {
+	tests := []struct {
+		name, txt string
+		want      *record // nil: no record
+	}{
+		{"minimal", "v=DMARC1; p=reject", &record{p: "reject", pct: 100, adkim: 'r', aspf: 'r'}},
+		{"all tags", "v=DMARC1;p=quarantine;sp=none;pct=5;adkim=s;aspf=s", &record{p: "quarantine", sp: "none", pct: 5, adkim: 's', aspf: 's'}},
+		{"spaces and case", " v = DMARC1 ; P = Reject ; ADKIM = S ", &record{p: "reject", pct: 100, adkim: 's', aspf: 'r'}},
+		{"bad pct keeps default", "v=DMARC1; p=none; pct=200", &record{p: "none", pct: 100, adkim: 'r', aspf: 'r'}},
+		{"bad p with rua is p=none", "v=DMARC1; p=bogus; rua=mailto:a@b.test", &record{p: "none", pct: 100, adkim: 'r', aspf: 'r'}},
+		{"bad p without rua", "v=DMARC1; p=bogus", nil},
+		{"no p", "v=DMARC1; pct=50", nil},
+		{"v not first", "p=reject; v=DMARC1", nil},
+		{"other version", "v=DMARC2; p=reject", nil},
+		{"empty", "", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := parseRecord(tc.txt)
+			if tc.want == nil {
+				if err == nil {
+					t.Errorf("got %+v, want no record", got)
+				}
+				return
+			}
+			if err != nil || *got != *tc.want {
+				t.Errorf("got %+v, %v; want %+v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestOrgDomain(t *testing.T) {
+	for in, want := range map[string]string{
+		"mail.example.co.jp": "example.co.jp", "example.co.jp": "example.co.jp", "a.b.example.test": "example.test",
+		"co.jp": "co.jp", "Example.COM.": "example.com",
+	} {
+		if got := orgDomain(in); got != want {
+			t.Errorf("orgDomain(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
