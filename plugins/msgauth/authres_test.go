@@ -42,8 +42,8 @@ func TestAuthResultsGolden(t *testing.T) {
 	rk, ek := keys(t)
 	s := newStage(t, srv, 0)
 	cases := map[string]*sdk.Request{
-		"pass": dataReq(t, sign(t, message("a@example.test"), "example.test", "rsa", rk, time.Time{}), "h.example.test", "b@example.test"),
-		"fail": dataReq(t, sign(t, message("a@example.test"), "other.test", "ed", ek, time.Time{})+"tampered\r\n", "h.other.test", "b@other.test"),
+		"pass":        dataReq(t, sign(t, message("a@example.test"), "example.test", "rsa", rk, time.Time{}), "h.example.test", "b@example.test"),
+		"fail":        dataReq(t, sign(t, message("a@example.test"), "other.test", "ed", ek, time.Time{})+"tampered\r\n", "h.other.test", "b@other.test"),
 		"null-sender": dataReq(t, message("a@mail.example.co.jp"), "other.test", ""),
 	}
 	var out strings.Builder
