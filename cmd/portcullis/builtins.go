@@ -7,6 +7,7 @@ import (
 	"github.com/portcullis-mta/portcullis/plugins/dnsbl"
 	"github.com/portcullis-mta/portcullis/plugins/execfilter"
 	"github.com/portcullis-mta/portcullis/plugins/greylist"
+	"github.com/portcullis-mta/portcullis/plugins/msgauth"
 	"github.com/portcullis-mta/portcullis/plugins/rdns"
 	"github.com/portcullis-mta/portcullis/plugins/textfilter"
 	"github.com/portcullis-mta/portcullis/sdk"
@@ -23,6 +24,7 @@ var builtinStages = map[string]func() sdk.Stage{
 	"execfilter": execfilter.New,
 	"antivirus":  antivirus.New,
 	"bayes":      bayes.New,
+	"msgauth":    msgauth.New,
 }
 
 // isBuiltin reports whether name is a built-in plugin.
