@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"mime"
 	"os"
 	"os/exec"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/japanese"
 )
 
@@ -129,29 +132,35 @@ func contentZip(t *testing.T, name string, data []byte) []byte {
 	return buf.Bytes()
 }
 
-// contentJIS encodes s as ISO-2022-JP (RFC 1468).
-func contentJIS(t *testing.T, s string) string {
+// contentCharsets are the Japanese charsets of mail, by MIME name.
+var contentCharsets = map[string]encoding.Encoding{
+	"iso-2022-jp": japanese.ISO2022JP,
+	"shift_jis":   japanese.ShiftJIS,
+	"euc-jp":      japanese.EUCJP,
+}
+
+// contentEncode encodes s in charset (a contentCharsets name).
+func contentEncode(t *testing.T, charset, s string) string {
 	t.Helper()
-	b, err := japanese.ISO2022JP.NewEncoder().String(s)
+	b, err := contentCharsets[strings.ToLower(charset)].NewEncoder().String(s)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
 
-// contentJISWord is s as one RFC 2047 encoded-word in ISO-2022-JP, built by
-// hand because mime.BEncoding would split the JIS bytes as if UTF-8.
-func contentJISWord(t *testing.T, s string) string {
-	return "=?ISO-2022-JP?B?" + base64.StdEncoding.EncodeToString([]byte(contentJIS(t, s))) + "?="
+// contentWord is s as one RFC 2047 B encoded-word in charset, built by hand
+// because mime.BEncoding would split the encoded bytes as if UTF-8.
+func contentWord(t *testing.T, charset, s string) string {
+	return "=?" + charset + "?B?" + base64.StdEncoding.EncodeToString([]byte(contentEncode(t, charset, s))) + "?="
 }
 
-// contentDecodeSubject decodes RFC 2047 words in a Subject relayed by the
-// gateway, with the Japanese charsets of x/text.
+// contentDecodeSubject decodes the RFC 2047 words of a relayed Subject.
 func contentDecodeSubject(t *testing.T, v string) string {
 	t.Helper()
 	dec := mime.WordDecoder{CharsetReader: func(cs string, r io.Reader) (io.Reader, error) {
-		if strings.EqualFold(cs, "iso-2022-jp") {
-			return japanese.ISO2022JP.NewDecoder().Reader(r), nil
+		if e, ok := contentCharsets[strings.ToLower(cs)]; ok {
+			return e.NewDecoder().Reader(r), nil
 		}
 		return nil, fmt.Errorf("charset %s", cs)
 	}}
@@ -162,17 +171,37 @@ func contentDecodeSubject(t *testing.T, v string) string {
 	return s
 }
 
-// contentMsg is a message with a unique Message-ID id, a raw Subject and
-// either a text body or, with attName set, a base64 attachment.
-func contentMsg(id, subject, body, attName string, att []byte) string {
+// contentText is a text/plain part as it goes on the wire.
+type contentText struct{ charset, cte, wire string }
+
+func contentASCII(s string) contentText { return contentText{"us-ascii", "7bit", s} }
+
+// contentJapanese is s encoded in charset: ISO-2022-JP as 7bit (RFC 1468),
+// Shift_JIS as base64, EUC-JP as raw 8bit, the three forms Japanese mail
+// arrives in.
+func contentJapanese(t *testing.T, charset, s string) contentText {
+	enc := contentEncode(t, charset, s)
+	switch strings.ToLower(charset) {
+	case "iso-2022-jp":
+		return contentText{charset, "7bit", enc}
+	case "shift_jis":
+		return contentText{charset, "base64", base64.StdEncoding.EncodeToString([]byte(enc))}
+	}
+	return contentText{charset, "8bit", enc}
+}
+
+// contentMsg is a message with a unique Message-ID id, a raw Subject, a
+// text part and, with attName set, a base64 attachment after it.
+func contentMsg(id, subject string, text contentText, attName string, att []byte) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "From: a@example.org\r\nTo: b@example.test\r\nSubject: %s\r\nMessage-ID: <%s@client.example.org>\r\nMIME-Version: 1.0\r\n", subject, id)
+	textHead := fmt.Sprintf("Content-Type: text/plain; charset=%s\r\nContent-Transfer-Encoding: %s\r\n\r\n", text.charset, text.cte)
 	if attName == "" {
-		fmt.Fprintf(&b, "Content-Type: text/plain; charset=ISO-2022-JP\r\nContent-Transfer-Encoding: 7bit\r\n\r\n%s\r\n", body)
+		b.WriteString(textHead + text.wire + "\r\n")
 		return b.String()
 	}
-	b.WriteString("Content-Type: multipart/mixed; boundary=\"=_b\"\r\n\r\n--=_b\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n")
-	b.WriteString(body + "\r\n--=_b\r\nContent-Type: application/octet-stream\r\n")
+	b.WriteString("Content-Type: multipart/mixed; boundary=\"=_b\"\r\n\r\n--=_b\r\n" + textHead)
+	b.WriteString(text.wire + "\r\n--=_b\r\nContent-Type: application/octet-stream\r\n")
 	fmt.Fprintf(&b, "Content-Disposition: attachment; filename=\"%s\"\r\nContent-Transfer-Encoding: base64\r\n\r\n", attName)
 	enc := base64.StdEncoding.EncodeToString(att)
 	for len(enc) > 76 {
@@ -197,148 +226,204 @@ func contentHas(id string) func([]hopMsg) bool {
 	return func(msgs []hopMsg) bool { return contentByID(msgs, id) != nil }
 }
 
+// contentGW is the gateway under test and what surrounds it.
+type contentGW struct {
+	addr, cfg, dir string // dir holds the config, spool/ and quarantine/
+	hop            *nextHop
+	clamd          *contentClamd
+}
+
+// spooled lists the files under spool/ and quarantine/ (drafts included)
+// that hold message id: a refused message must leave none.
+func (gw *contentGW) spooled(t *testing.T, id string) []string {
+	t.Helper()
+	var found []string
+	for _, sub := range []string{"spool", "quarantine"} {
+		err := filepath.WalkDir(filepath.Join(gw.dir, sub), func(p string, d fs.DirEntry, err error) error {
+			if err != nil || !d.Type().IsRegular() {
+				return err
+			}
+			b, err := os.ReadFile(p)
+			if err == nil && bytes.Contains(b, []byte("<"+id+"@client.example.org>")) {
+				found = append(found, p)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			t.Fatal(err)
+		}
+	}
+	return found
+}
+
+// refused sends msg, wants the reply want, and checks that nothing of it
+// was kept or relayed.
+func (gw *contentGW) refused(t *testing.T, id, msg, want string) {
+	t.Helper()
+	if r := sendOne(gw.addr, "b@example.test", msg); !strings.HasPrefix(r.String(), want) {
+		t.Fatalf("reply %v, want %s", r, want)
+	}
+	// sendOne waited for QUIT's 221, so the DATA handler is done.
+	if files := gw.spooled(t, id); len(files) > 0 {
+		t.Errorf("refused message %s left files %v", id, files)
+	}
+	if contentByID(gw.hop.received(), id) != nil {
+		t.Errorf("refused message %s reached the next hop", id)
+	}
+}
+
+// accepted sends msg and returns the queue ID of its 250 reply.
+func (gw *contentGW) accepted(t *testing.T, msg string) string {
+	t.Helper()
+	r := sendOne(gw.addr, "b@example.test", msg)
+	if r.queueID() == "" {
+		t.Fatalf("reply %v, want 250 with a queue ID", r)
+	}
+	return r.queueID()
+}
+
+// held checks that `quarantine list` holds queue ID id for rule.
+func (gw *contentGW) held(t *testing.T, id, rule string) {
+	t.Helper()
+	list := portcullisCLI(t, "quarantine", "list", "-c", gw.cfg)
+	i := strings.Index(list, id)
+	if i < 0 {
+		t.Fatalf("quarantine list does not hold %s:\n%s", id, list)
+	}
+	entry, _, _ := strings.Cut(list[i:], "\n    to:")
+	if !strings.Contains(entry, "reason: rule "+rule+"\n") {
+		t.Fatalf("quarantine list holds %s without reason rule %s:\n%s", id, rule, list)
+	}
+}
+
 // TestE2EContent runs `portcullis run` with examples/rules/content.yaml
 // (only its clamd socket changed) against a real clamd: executables are
 // refused, viruses and spam text are held in the quarantine, clean and
-// Japanese mail is relayed, a Japanese subject pattern tags an ISO-2022-JP
-// subject, and clamd down means 451 with nothing kept until it is back.
+// Japanese mail is relayed, a Japanese subject pattern prefixes an
+// ISO-2022-JP subject, and clamd down means 451 with nothing kept until it
+// is back.
 func TestE2EContent(t *testing.T) {
 	clamd := startContentClamd(t)
 	hop := startNextHop(t, false)
-	cfg, _ := e2eSetup(t, hop, map[string]string{"rules-content.yaml": contentRules(t, clamd.sock)})
-	g := startGateway(t, cfg)
-	var held []string // queue IDs the quarantine must hold
+	cfg, dir := e2eSetup(t, hop, map[string]string{"rules-content.yaml": contentRules(t, clamd.sock)})
+	gw := &contentGW{addr: startGateway(t, cfg).addr, cfg: cfg, dir: dir, hop: hop, clamd: clamd}
+	var held int // messages the quarantine must hold
 
-	t.Run("executables rejected", func(t *testing.T) {
-		contentExecutables(t, g.addr)
-	})
-	t.Run("viruses quarantined", func(t *testing.T) {
-		held = append(held, contentViruses(t, g.addr, cfg)...)
-	})
-	t.Run("clean and Japanese mail delivered", func(t *testing.T) {
-		contentClean(t, g.addr, hop)
-	})
-	t.Run("Japanese subject pattern tags", func(t *testing.T) {
-		contentSubjectTag(t, g.addr, hop)
-	})
-	t.Run("Japanese text quarantined", func(t *testing.T) {
-		held = append(held, contentSpamText(t, g.addr, cfg))
-	})
-	t.Run("clamd down is 451 and nothing kept", func(t *testing.T) {
-		contentClamdDown(t, g.addr, hop, clamd)
-	})
+	t.Run("executables and archives refused", gw.executables)
+	t.Run("viruses quarantined", func(t *testing.T) { held += gw.viruses(t) })
+	t.Run("clean and Japanese mail delivered", gw.clean)
+	t.Run("Japanese subject pattern", gw.subjectTag)
+	t.Run("Japanese text quarantined", func(t *testing.T) { held += gw.spamText(t) })
+	t.Run("clamd down is 451 and nothing kept", gw.clamdDown)
 
-	// Everything accepted and not held has been relayed; nothing refused
-	// or tempfailed was ever spooled or relayed.
-	for _, id := range []string{"pe-pdf", "pe-zip", "eicar-plain", "eicar-zip", "eicar-att", "spam-text"} {
-		if contentByID(hop.received(), id) != nil {
-			t.Errorf("message %s reached the next hop", id)
-		}
-	}
+	// Everything accepted and not held has left the queue for the next hop.
 	if out := portcullisCLI(t, "queue", "list", "-c", cfg); !strings.Contains(out, "-- 0 messages") {
 		t.Errorf("the delivery queue is not empty at the end:\n%s", out)
 	}
 	out := portcullisCLI(t, "quarantine", "list", "-c", cfg)
-	if want := fmt.Sprintf("-- %d messages held", len(held)); !strings.Contains(out, want) {
+	if want := fmt.Sprintf("-- %d messages held", held); !strings.Contains(out, want) {
 		t.Errorf("quarantine list, want %q:\n%s", want, out)
 	}
-	if t.Failed() {
-		t.Logf("gateway log:\n%s", g.logs())
+	for _, m := range hop.received() {
+		if id := m.header("Message-ID"); strings.Contains(m.data, "EICAR") || strings.Contains(id, "pe-") || strings.Contains(id, "spam-") {
+			t.Errorf("%s reached the next hop", id)
+		}
 	}
 }
 
-// contentExecutables: a PE named invoice.pdf and a PE inside a ZIP get the
-// example's 554 at the end of DATA.
-func contentExecutables(t *testing.T, addr string) {
-	const want = "554 5.7.1 Executable attachments are not accepted"
-	for _, tc := range []struct{ id, name string }{
-		{"pe-pdf", "invoice.pdf"},
-		{"pe-zip", "invoice.zip"},
+// executables: the example's reject rules give their 554 at the end of
+// DATA for a PE named invoice.pdf, a PE in a ZIP, a ZIP past the example's
+// max_ratio and an RTF matching its signature.
+func (gw *contentGW) executables(t *testing.T) {
+	const exe = "554 5.7.1 Executable attachments are not accepted"
+	rtf := []byte(`{\rtf1{\object\objemb{\*\objdata 0105}}}`)
+	for _, tc := range []struct {
+		id, name, want string
+		att            []byte
+	}{
+		{"pe-pdf", "invoice.pdf", exe, contentPE()},
+		{"pe-zip", "invoice.zip", exe, contentZip(t, "invoice.exe", contentPE())},
+		{"pe-ratio", "zeros.zip", "554 5.7.1 Attachment exceeds the inspection limits", contentZip(t, "zeros.bin", make([]byte, 4<<20))},
+		{"pe-rtf", "order.doc", "554 5.7.1 Attachment matches a blocked signature", rtf},
 	} {
 		t.Run(tc.id, func(t *testing.T) {
-			att := contentPE()
-			if strings.HasSuffix(tc.name, ".zip") {
-				att = contentZip(t, "invoice.exe", att)
-			}
-			r := sendOne(addr, "b@example.test", contentMsg(tc.id, "invoice", "see attached", tc.name, att))
-			if r.String() != want {
-				t.Fatalf("reply %v, want %s", r, want)
-			}
+			gw.refused(t, tc.id, contentMsg(tc.id, "invoice", contentASCII("see attached"), tc.name, tc.att), tc.want)
 		})
 	}
 }
 
-// contentViruses: EICAR as the text, in a ZIP and as a base64 attachment is
+// viruses: EICAR as the text, in a ZIP and as a base64 attachment is
 // accepted (250) and held with the rule's reason and clamd's finding.
-func contentViruses(t *testing.T, addr, cfg string) (ids []string) {
+func (gw *contentGW) viruses(t *testing.T) int {
+	n := 0
 	for _, tc := range []struct {
-		id, body, attName string
+		id, text, attName string
 		att               []byte
 	}{
-		{id: "eicar-plain", body: string(contentEICAR())},
-		{id: "eicar-zip", body: "see attached", attName: "report.zip", att: contentZip(t, "report.txt", contentEICAR())},
-		{id: "eicar-att", body: "see attached", attName: "readme.txt", att: contentEICAR()},
+		{id: "eicar-plain", text: string(contentEICAR())},
+		{id: "eicar-zip", text: "see attached", attName: "report.zip", att: contentZip(t, "report.txt", contentEICAR())},
+		{id: "eicar-att", text: "see attached", attName: "readme.txt", att: contentEICAR()},
 	} {
 		t.Run(tc.id, func(t *testing.T) {
-			r := sendOne(addr, "b@example.test", contentMsg(tc.id, "files", tc.body, tc.attName, tc.att))
-			id := r.queueID()
-			if id == "" {
-				t.Fatalf("reply %v, want 250 with a queue ID", r)
+			id := gw.accepted(t, contentMsg(tc.id, "files", contentASCII(tc.text), tc.attName, tc.att))
+			n++
+			gw.held(t, id, "virus")
+			// The spool scan that finds nothing of refused messages does
+			// find a held one.
+			if len(gw.spooled(t, tc.id)) == 0 {
+				t.Errorf("no file under quarantine/ holds %s", tc.id)
 			}
-			ids = append(ids, id)
-			list := portcullisCLI(t, "quarantine", "list", "-c", cfg)
-			entry, _, _ := strings.Cut(list[strings.Index(list, id)+1:], "\n    to:")
-			if !strings.Contains(list, id) || !strings.Contains(entry, "reason: rule virus") {
-				t.Fatalf("quarantine list does not hold %s with reason rule virus:\n%s", id, list)
-			}
-			show := portcullisCLI(t, "quarantine", "show", id, "-c", cfg)
+			show := portcullisCLI(t, "quarantine", "show", id, "-c", gw.cfg)
 			if !strings.Contains(show, "Custom.Test.EICAR-NDB.UNOFFICIAL") {
 				t.Errorf("quarantine show %s lacks clamd's signature name:\n%s", id, show)
 			}
 		})
 	}
-	return ids
+	return n
 }
 
-// contentClean: plain ASCII mail and ISO-2022-JP mail reach the next hop
-// unchanged and untagged.
-func contentClean(t *testing.T, addr string, hop *nextHop) {
-	for _, tc := range []struct{ id, subject, body string }{
-		{"clean-ascii", "quarterly report", "Please find the figures below."},
-		{"clean-jis", contentJISWord(t, "会議のお知らせ"), contentJIS(t, "明日の会議は十時からです。よろしくお願いします。")},
+// clean: ASCII mail and Japanese mail in each of its three charsets reach
+// the next hop unchanged.
+func (gw *contentGW) clean(t *testing.T) {
+	const subject, body = "会議のお知らせ", "明日の会議は十時からです。よろしくお願いします。"
+	for _, tc := range []struct {
+		id, subject string
+		text        contentText
+	}{
+		{"clean-ascii", "quarterly report", contentASCII("Please find the figures below.")},
+		{"clean-jis", contentWord(t, "ISO-2022-JP", subject), contentJapanese(t, "ISO-2022-JP", body)},
+		{"clean-sjis", contentWord(t, "Shift_JIS", subject), contentJapanese(t, "Shift_JIS", body)},
+		{"clean-euc", contentWord(t, "EUC-JP", subject), contentJapanese(t, "EUC-JP", body)},
 	} {
 		t.Run(tc.id, func(t *testing.T) {
-			if r := sendOne(addr, "b@example.test", contentMsg(tc.id, tc.subject, tc.body, "", nil)); r.queueID() == "" {
-				t.Fatalf("reply %v, want 250 with a queue ID", r)
-			}
-			m := contentByID(hop.waitFor(t, tc.id, contentHas(tc.id)), tc.id)
+			id := gw.accepted(t, contentMsg(tc.id, tc.subject, tc.text, "", nil))
+			m := contentByID(gw.hop.waitFor(t, tc.id, contentHas(tc.id)), tc.id)
 			if got := m.header("Subject"); got != tc.subject {
 				t.Errorf("Subject relayed as %q, want %q", got, tc.subject)
 			}
-			if !strings.Contains(m.data, "\r\n\r\n"+tc.body+"\r\n") {
+			if !strings.Contains(m.data, "\r\n\r\n"+tc.text.wire+"\r\n") {
 				t.Errorf("body not relayed byte for byte:\n%q", m.data)
 			}
-			if tag := m.header("X-Portcullis-Tag"); tag != "" {
-				t.Errorf("clean message tagged %q", tag)
+			if !strings.Contains(m.data, id) {
+				t.Errorf("relayed message lacks its queue ID %s in Received", id)
 			}
 		})
 	}
 }
 
-// contentSubjectTag: the example's subject list ("未承諾広告", "viagra" in
-// UTF-8) matches ISO-2022-JP subjects, also in full-width letters, and its
-// tag rule's subject_prefix "[SPAM] " is put before the encoded subject
-// (one space between them, not the prefix's own plus another).
-func contentSubjectTag(t *testing.T, addr string, hop *nextHop) {
-	for _, tc := range []struct{ id, subject string }{
-		{"subj-jis", "未承諾広告※春のセール"},
-		{"subj-fullwidth", "ｖｉａｇｒａ　格安"},
+// subjectTag: the example's subject list ("未承諾広告", "viagra" in UTF-8)
+// matches encoded Japanese subjects, also in full-width letters, and its
+// tag rule's subject_prefix "[SPAM] " goes before the encoded subject (one
+// space between them).
+func (gw *contentGW) subjectTag(t *testing.T) {
+	for _, tc := range []struct{ id, charset, subject string }{
+		{"subj-jis", "ISO-2022-JP", "未承諾広告※春のセール"},
+		{"subj-fullwidth", "ISO-2022-JP", "ｖｉａｇｒａ　格安"},
+		{"subj-sjis", "Shift_JIS", "【未承諾広告】ご案内"},
 	} {
 		t.Run(tc.id, func(t *testing.T) {
-			if r := sendOne(addr, "b@example.test", contentMsg(tc.id, contentJISWord(t, tc.subject), contentJIS(t, "本文です。"), "", nil)); r.queueID() == "" {
-				t.Fatalf("reply %v, want 250 with a queue ID", r)
-			}
-			m := contentByID(hop.waitFor(t, tc.id, contentHas(tc.id)), tc.id)
+			gw.accepted(t, contentMsg(tc.id, contentWord(t, tc.charset, tc.subject), contentJapanese(t, tc.charset, "本文です。"), "", nil))
+			m := contentByID(gw.hop.waitFor(t, tc.id, contentHas(tc.id)), tc.id)
 			if got, want := contentDecodeSubject(t, m.header("Subject")), "[SPAM] "+tc.subject; got != want {
 				t.Errorf("subject relayed as %q (raw %q), want %q", got, m.header("Subject"), want)
 			}
@@ -346,41 +431,33 @@ func contentSubjectTag(t *testing.T, addr string, hop *nextHop) {
 	}
 }
 
-// contentSpamText: three of the example's Japanese spam words in an
-// ISO-2022-JP body reach the textfilter threshold; the message is held.
-func contentSpamText(t *testing.T, addr, cfg string) string {
-	body := contentJIS(t, "出会い系サイトに無料登録すれば今すぐ儲かる！")
-	r := sendOne(addr, "b@example.test", contentMsg("spam-text", contentJISWord(t, "ご案内"), body, "", nil))
-	id := r.queueID()
-	if id == "" {
-		t.Fatalf("reply %v, want 250 with a queue ID", r)
+// spamText: three of the example's Japanese spam words (weight 1 each,
+// threshold 3) in a body of any Japanese charset get the message held.
+func (gw *contentGW) spamText(t *testing.T) int {
+	const body = "出会い系サイトに無料登録すれば今すぐ儲かる！"
+	n := 0
+	for _, cs := range []string{"ISO-2022-JP", "Shift_JIS", "EUC-JP"} {
+		t.Run(cs, func(t *testing.T) {
+			id := gw.accepted(t, contentMsg("spam-"+cs, contentWord(t, cs, "ご案内"), contentJapanese(t, cs, body), "", nil))
+			n++
+			gw.held(t, id, "spam_text")
+		})
 	}
-	if list := portcullisCLI(t, "quarantine", "list", "-c", cfg); !strings.Contains(list, id) || !strings.Contains(list, "reason: rule spam_text") {
-		t.Fatalf("quarantine list does not hold %s by rule spam_text:\n%s", id, list)
-	}
-	return id
+	return n
 }
 
-// contentClamdDown: with clamd stopped the av stage's on_error tempfail
-// gives 451 at the end of DATA and nothing is spooled; once clamd is back
-// the sender's retry of the same message is accepted and relayed once.
-func contentClamdDown(t *testing.T, addr string, hop *nextHop, clamd *contentClamd) {
-	msg := contentMsg("retry", "retry me", "a clean message sent while clamd is down", "", nil)
-	clamd.stop(t)
-	r := sendOne(addr, "b@example.test", msg)
-	clamd.start(t)
-	if r.code != 451 || !strings.HasPrefix(r.text, "4.") {
-		t.Fatalf("reply with clamd down %v, want 451 4.x.x", r)
-	}
-	if contentByID(hop.received(), "retry") != nil {
-		t.Fatal("the tempfailed message reached the next hop")
-	}
-	if r := sendOne(addr, "b@example.test", msg); r.queueID() == "" {
-		t.Fatalf("retry after clamd came back: %v, want 250 with a queue ID", r)
-	}
-	hop.waitFor(t, "the retried message", contentHas("retry"))
+// clamdDown: with clamd stopped the av stage's on_error tempfail gives 451
+// at the end of DATA and nothing is kept; once clamd is back the sender's
+// retry of the same message is accepted and relayed once.
+func (gw *contentGW) clamdDown(t *testing.T) {
+	msg := contentMsg("retry", "retry me", contentASCII("a clean message sent while clamd is down"), "", nil)
+	gw.clamd.stop(t)
+	gw.refused(t, "retry", msg, "451 4.")
+	gw.clamd.start(t)
+	gw.accepted(t, msg)
+	gw.hop.waitFor(t, "the retried message", contentHas("retry"))
 	n := 0
-	for _, m := range hop.received() {
+	for _, m := range gw.hop.received() {
 		if contentByID([]hopMsg{m}, "retry") != nil {
 			n++
 		}
