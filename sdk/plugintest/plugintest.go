@@ -12,8 +12,11 @@ package plugintest
 
 import (
 	"context"
+	"io"
+	"sync"
 	"testing"
 
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/portcullis-mta/portcullis/sdk"
@@ -25,9 +28,15 @@ type Client struct {
 	c hostrpc.Client
 }
 
+// quietOnce silences go-plugin's debug chatter: its test harness logs
+// through an hclog logger on hclog.DefaultOutput, which it cannot be told
+// about otherwise. A stage's own slog output is untouched.
+var quietOnce sync.Once
+
 // Start serves stage over the plugin protocol for the duration of the test.
 func Start(t testing.TB, stage sdk.Stage) *Client {
 	t.Helper()
+	quietOnce.Do(func() { hclog.DefaultOutput = io.Discard })
 	client, _ := plugin.TestPluginGRPCConn(t, false, hostrpc.ServerPlugins(stage))
 	t.Cleanup(func() {
 		// Close asks the server to shut down (go-plugin's controller),
