@@ -196,11 +196,17 @@ func (t *Tokenizer) cjk(set *tokenSet, prefix, run string) {
 }
 
 func isCJK(r rune) bool {
+	if r < 0x2E80 { // below the CJK radicals: the common case, kept off the tables
+		return false
+	}
 	return unicode.In(r, unicode.Han, unicode.Hiragana, unicode.Katakana, unicode.Hangul) || r == 'ー'
 }
 
 func isWordRune(r rune) bool {
-	return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '$'
+	if r < utf8.RuneSelf {
+		return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '$'
+	}
+	return unicode.IsLetter(r) || unicode.IsDigit(r)
 }
 
 func cjkRun(s string) int {

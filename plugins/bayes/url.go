@@ -4,12 +4,12 @@ import (
 	"strings"
 )
 
-// findURLs returns the http(s) and www. links written in plain text.
+// findURLs returns the http(s) and www. links written in plain text, in
+// one pass over the text.
 func findURLs(s string) []string {
 	var out []string
-	low := strings.ToLower(s)
-	for off := 0; off < len(low); {
-		i := indexURL(low[off:])
+	for off := 0; off < len(s); {
+		i := indexURL(s[off:])
 		if i < 0 {
 			break
 		}
@@ -24,14 +24,25 @@ func findURLs(s string) []string {
 	return out
 }
 
-func indexURL(low string) int {
-	best := -1
-	for _, p := range [...]string{"http://", "https://", "www."} {
-		if i := strings.Index(low, p); i >= 0 && (best < 0 || i < best) {
-			best = i
+// indexURL finds the next "http://", "https://" or "www." in any case.
+func indexURL(s string) int {
+	for i := 0; i+4 <= len(s); i++ {
+		switch s[i] | 0x20 {
+		case 'h':
+			if hasPrefixFold(s[i:], "http://") || hasPrefixFold(s[i:], "https://") {
+				return i
+			}
+		case 'w':
+			if hasPrefixFold(s[i:], "www.") {
+				return i
+			}
 		}
 	}
-	return best
+	return -1
+}
+
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
 }
 
 func urlStop(c byte) bool {
