@@ -26,7 +26,7 @@ import (
 // example denies (from a delegated-stats file), .14 and .17 denied by
 // original-format filter lines (IP, and HOST against the rDNS name), .15
 // let through by a PASS/IP line despite a DNSBL listing, .16 greylisted,
-// .18 refused by a rule on conn.country.
+// .18 refused by a rule on conn.country, .19 whose DNSBL query SERVFAILs.
 const connYAML = `hostname: mx.example.test
 listeners:
   - {name: mx, address: "127.0.0.1:0"}
@@ -60,7 +60,9 @@ func connDNS(t *testing.T) *dnstest.Server {
 		recs = append(recs, fmt.Sprintf("%d.0.0.127.bl.example.test. 60 IN A 127.0.0.2", n),
 			fmt.Sprintf(`%d.0.0.127.bl.example.test. 60 IN TXT "Listed by BL-Test, see https://bl.example.test/127.0.0.%d"`, n, n))
 	}
-	return dnstest.New(t, recs...)
+	srv := dnstest.New(t, recs...)
+	srv.ServFail("19.0.0.127.bl.example.test.")
+	return srv
 }
 
 func writeConnConfig(t *testing.T) string {
@@ -199,6 +201,13 @@ func TestConnectionStagesEndToEnd(t *testing.T) {
 		want := "554 5.7.1 Service unavailable; [127.0.0.12] listed at bl.example.test: Listed by BL-Test, see https://bl.example.test/127.0.0.12"
 		if !strings.HasPrefix(greet, "220") || len(replies) != 2 || replies[1] != want {
 			t.Fatalf("greeting %q, replies %q; want MAIL refused with %q", greet, replies, want)
+		}
+	})
+	t.Run("DNSBL lookup failure is a 451, not a pass", func(t *testing.T) {
+		_, replies, _, _ := transaction(t, g.addr, 19, "x@example.test")
+		want := "451 4.4.3 DNS lookup failed for [127.0.0.19], try again later"
+		if len(replies) != 2 || replies[1] != want {
+			t.Fatalf("replies %q; want MAIL %q", replies, want)
 		}
 	})
 	t.Run("greylisted, then accepted after the delay", func(t *testing.T) {
