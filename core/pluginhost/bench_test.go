@@ -147,3 +147,51 @@ func BenchmarkStart(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDataCheck: a data-phase call on a 1 MiB message that the stage
+// reads whole: in process (baseline), through the plugin reading the spool
+// file itself, and through the plugin reading the host's memory in chunks.
+func BenchmarkDataCheck(b *testing.B) {
+	raw := bigMessage("bench")[:1<<20]
+	path := b.TempDir() + "/q"
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	msgs := []struct {
+		name string
+		msg  *sdk.Message
+	}{
+		{"file", sdk.NewFileMessage(nil, path, 0, int64(len(raw)))},
+		{"memory", sdk.NewBytesMessage(nil, raw)},
+	}
+	h := New(Options{Logger: discardLogger(), SocketDir: os.TempDir()})
+	defer h.Close()
+	if err := h.Load(context.Background(), []Spec{faultSpec(b, "f", nil)}); err != nil {
+		b.Fatal(err)
+	}
+	s, _ := h.Stage("f")
+	var base float64
+	for _, via := range []struct {
+		name string
+		c    checker
+	}{{"direct", &faultstage.Stage{}}, {"plugin", s}} {
+		for _, m := range msgs {
+			b.Run(via.name+"/"+m.name, func(b *testing.B) {
+				req := &sdk.Request{Phase: sdk.PhaseData, Message: m.msg}
+				start := time.Now()
+				for b.Loop() {
+					if _, err := via.c.Check(context.Background(), req); err != nil {
+						b.Fatal(err)
+					}
+				}
+				ns := float64(time.Since(start).Nanoseconds()) / float64(b.N)
+				if via.name == "direct" && m.name == "file" {
+					base = ns
+				} else if base > 0 {
+					b.ReportMetric(ns/base, "x-direct-file-ns")
+				}
+				b.SetBytes(int64(len(raw)))
+			})
+		}
+	}
+}
