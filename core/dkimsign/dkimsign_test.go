@@ -1,0 +1,271 @@
+//go:debug rsa1024min=0
+
+package dkimsign
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/emersion/go-msgauth/dkim"
+	"github.com/miekg/dns"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/delivery"
+	"github.com/portcullis-mta/portcullis/core/queue"
+	"github.com/portcullis-mta/portcullis/sdk/dnsutil"
+	"github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
+)
+
+var _ delivery.Signer = (*Signer)(nil)
+
+var (
+	keyOnce     sync.Once
+	rsaK, edK   crypto.Signer
+	errKeyMaker error
+)
+
+// testKeys makes one key of each kind per test binary (RSA 2048 is slow).
+func testKeys(t testing.TB) (rsaKey, edKey crypto.Signer) {
+	t.Helper()
+	keyOnce.Do(func() {
+		if rsaK, errKeyMaker = GenerateKey("rsa"); errKeyMaker == nil {
+			edK, errKeyMaker = GenerateKey("ed25519")
+		}
+	})
+	if errKeyMaker != nil {
+		t.Fatal(errKeyMaker)
+	}
+	return rsaK, edK
+}
+
+// publish starts a DNS server holding the key records, as keygen prints them.
+func publish(t *testing.T, keys ...*Key) *dnsutiltest.Server {
+	t.Helper()
+	var rrs []string
+	for _, k := range keys {
+		line, err := Record(k.Domain, k.Selector, k.Signer.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rrs = append(rrs, strings.Replace(line, " IN TXT ", " 300 IN TXT ", 1))
+	}
+	return dnsutiltest.New(t, rrs...)
+}
+
+// verify checks msg with go-msgauth against srv, as a receiver would.
+func verify(t *testing.T, srv *dnsutiltest.Server, msg []byte) []*dkim.Verification {
+	t.Helper()
+	r := &dnsutil.Resolver{Servers: []string{srv.Addr}}
+	lookup := func(name string) ([]string, error) {
+		a, err := r.Lookup(context.Background(), name, dns.TypeTXT)
+		if err != nil {
+			return nil, err
+		}
+		return a.Texts(), nil
+	}
+	vs, err := dkim.VerifyWithOptions(bytes.NewReader(msg), &dkim.VerifyOptions{LookupTXT: lookup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vs
+}
+
+const testMsg = "From: =?ISO-2022-JP?B?GyRCJUYlOSVIGyhC?= <taro@example.test>\r\nTo: <a@dest.test>\r\n" +
+	"Subject: hello\r\nDate: Fri, 27 Nov 2026 07:00:00 +0000\r\nMessage-ID: <1@example.test>\r\n\r\nHello.\r\n"
+
+var trusted = &queue.Envelope{From: "taro@example.test", Client: queue.Client{Trusted: true}}
+
+func signAll(t *testing.T, s *Signer, env *queue.Envelope, in io.Reader) []byte {
+	t.Helper()
+	r, err := s.Sign(env, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// A message signed at delivery verifies against the published record,
+// for each key type and for both at once.
+func TestSignVerifies(t *testing.T) {
+	rk, ek := testKeys(t)
+	rsaKey := &Key{Domain: "example.test", Selector: "r2026", Signer: rk}
+	edKey := &Key{Domain: "example.test", Selector: "e2026", Signer: ek}
+	srv := publish(t, rsaKey, edKey)
+	tests := []struct {
+		name string
+		keys []*Key
+	}{
+		{"rsa", []*Key{rsaKey}},
+		{"ed25519", []*Key{edKey}},
+		{"both", []*Key{rsaKey, edKey}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := signAll(t, New(tc.keys), trusted, strings.NewReader(testMsg))
+			if !strings.HasSuffix(string(out), testMsg) {
+				t.Fatalf("message changed under the signatures:\n%s", out)
+			}
+			vs := verify(t, srv, out)
+			if len(vs) != len(tc.keys) {
+				t.Fatalf("%d signatures, want %d", len(vs), len(tc.keys))
+			}
+			for _, v := range vs {
+				if v.Err != nil || v.Domain != "example.test" {
+					t.Errorf("signature d=%s: %v", v.Domain, v.Err)
+				}
+			}
+		})
+	}
+}
+
+// A large message from a reader that cannot seek is spilled to a file; one
+// that can seek is read twice; both come out whole and verify.
+func TestSignLargeAndSeekable(t *testing.T) {
+	_, ek := testKeys(t)
+	k := &Key{Domain: "example.test", Selector: "e", Signer: ek}
+	srv := publish(t, k)
+	s := New([]*Key{k})
+	s.tempDir = t.TempDir()
+	big := testMsg + strings.Repeat("0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ\r\n", MemLimit/60)
+	prefix := "junk before the message"
+	seek := strings.NewReader(prefix + big)
+	if _, err := seek.Seek(int64(len(prefix)), io.SeekStart); err != nil {
+		t.Fatal(err)
+	}
+	for name, in := range map[string]io.Reader{
+		"spilled":  struct{ io.Reader }{strings.NewReader(big)},
+		"seekable": seek,
+	} {
+		t.Run(name, func(t *testing.T) {
+			out := signAll(t, s, trusted, in)
+			if !strings.HasSuffix(string(out), big) || !strings.HasPrefix(string(out), "DKIM-Signature:") {
+				t.Fatalf("output is not signature + message (%d bytes)", len(out))
+			}
+			if vs := verify(t, srv, out); len(vs) != 1 || vs[0].Err != nil {
+				t.Fatalf("verification: %+v", vs)
+			}
+		})
+	}
+	if left, _ := os.ReadDir(s.tempDir); len(left) != 0 {
+		t.Errorf("temporary files left behind: %v", left)
+	}
+}
+
+func TestSignWhen(t *testing.T) {
+	_, ek := testKeys(t)
+	s := New([]*Key{{Domain: "example.test", Selector: "e", Signer: ek}})
+	sub := strings.Replace(testMsg, "taro@example.test", "taro@mail.example.test", 1)
+	mixed := strings.Replace(testMsg, "<taro@example.test>", "<taro@example.test>, <b@other.test>", 1)
+	tests := []struct {
+		name   string
+		env    *queue.Envelope
+		msg    string
+		signed bool
+	}{
+		{"trusted network", trusted, testMsg, true},
+		{"authenticated", &queue.Envelope{Client: queue.Client{Authenticated: true, User: "taro"}}, testMsg, true},
+		{"our DSN", &queue.Envelope{IsDSN: true}, testMsg, true},
+		{"subdomain signed by parent key", trusted, sub, true},
+		{"untrusted client", &queue.Envelope{Client: queue.Client{IP: "198.51.100.7"}}, testMsg, false},
+		{"no key for the From domain", trusted, strings.Replace(testMsg, "example.test>", "other.test>", 1), false},
+		{"From with two domains", trusted, mixed, false},
+		{"no From", trusted, "Subject: x\r\n\r\nbody\r\n", false},
+		// No blank line ends the header: go-msgauth cannot sign it, so it goes as it is.
+		{"header only", trusted, "From: a@example.test\r\n", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out := string(signAll(t, s, tc.env, strings.NewReader(tc.msg)))
+			if got := strings.HasPrefix(out, "DKIM-Signature:"); got != tc.signed {
+				t.Errorf("signed = %v, want %v", got, tc.signed)
+			}
+			if !strings.HasSuffix(out, tc.msg) {
+				t.Errorf("message changed: %q", out)
+			}
+		})
+	}
+}
+
+func TestKeys(t *testing.T) {
+	rk, ek := testKeys(t)
+	dir := t.TempDir()
+	pkcs1 := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rk.(*rsa.PrivateKey))})
+	small, err := rsa.GenerateKey(bytes.NewReader(bytes.Repeat([]byte{7}, 4096)), 512)
+	if err != nil {
+		t.Fatal(err)
+	}
+	smallPEM, _ := MarshalKey(small)
+	rsaPEM, _ := MarshalKey(rk)
+	edPEM, _ := MarshalKey(ek)
+	tests := []struct {
+		name string
+		data []byte
+		ok   bool
+	}{
+		{"pkcs8 rsa", rsaPEM, true},
+		{"pkcs8 ed25519", edPEM, true},
+		{"pkcs1 rsa", pkcs1, true},
+		{"rsa 512 too small", smallPEM, false},
+		{"not pem", []byte("hello"), false},
+		{"certificate", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{1}}), false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_"))
+			if err := os.WriteFile(path, tc.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := LoadKey(path); (err == nil) != tc.ok {
+				t.Errorf("LoadKey: %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+	cfg := config.DKIM{Sign: []config.DKIMKey{{Domain: "example.test", Selector: "a", Key: filepath.Join(dir, "pkcs1_rsa")}}}
+	if s, err := FromConfig(cfg); err != nil || len(s.keysFor("example.test")) != 1 {
+		t.Errorf("FromConfig: %v", err)
+	}
+	cfg.Sign[0].Key = filepath.Join(dir, "missing")
+	if _, err := FromConfig(cfg); err == nil {
+		t.Error("FromConfig with a missing key file succeeded")
+	}
+}
+
+// The printed record is valid zone syntax with strings of at most 255
+// bytes that join back to the key record.
+func TestRecord(t *testing.T) {
+	rk, ek := testKeys(t)
+	for _, k := range []crypto.Signer{rk, ek} {
+		line, err := Record("example.test", "s2026", k.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rr, err := dns.NewRR(line)
+		if err != nil {
+			t.Fatalf("%q: %v", line, err)
+		}
+		txt := rr.(*dns.TXT)
+		want, _ := RecordValue(k.Public())
+		if txt.Hdr.Name != "s2026._domainkey.example.test." || strings.Join(txt.Txt, "") != want {
+			t.Errorf("record %q", line)
+		}
+		for _, s := range txt.Txt {
+			if len(s) > 255 {
+				t.Errorf("string of %d bytes", len(s))
+			}
+		}
+	}
+}
