@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"mime"
@@ -132,6 +133,37 @@ func contentZip(t *testing.T, name string, data []byte) []byte {
 	return buf.Bytes()
 }
 
+// contentEncryptedZip is a ZIP whose one entry has the encryption flag set
+// (the bytes stand in for ciphertext): the "PPAP" archives of Japanese
+// business mail, which no scanner can look into.
+func contentEncryptedZip(t *testing.T, name string, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	h := &zip.FileHeader{Name: name, Method: zip.Store, Flags: 0x1, CRC32: crc32.ChecksumIEEE(data),
+		CompressedSize64: uint64(len(data)), UncompressedSize64: uint64(len(data))}
+	w, err := zw.CreateRaw(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// contentRFC2231 is name as an RFC 2231 extended parameter value in
+// charset, every byte percent-encoded.
+func contentRFC2231(t *testing.T, charset, name string) string {
+	var b strings.Builder
+	b.WriteString(charset + "''")
+	for _, c := range []byte(contentEncode(t, charset, name)) {
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
+}
+
 // contentCharsets are the Japanese charsets of mail, by MIME name.
 var contentCharsets = map[string]encoding.Encoding{
 	"iso-2022-jp": japanese.ISO2022JP,
@@ -191,7 +223,8 @@ func contentJapanese(t *testing.T, charset, s string) contentText {
 }
 
 // contentMsg is a message with a unique Message-ID id, a raw Subject, a
-// text part and, with attName set, a base64 attachment after it.
+// text part and, with attName set, a base64 attachment after it (attName
+// holding "”" is an RFC 2231 extended value, as contentRFC2231 makes).
 func contentMsg(id, subject string, text contentText, attName string, att []byte) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "From: a@example.org\r\nTo: b@example.test\r\nSubject: %s\r\nMessage-ID: <%s@client.example.org>\r\nMIME-Version: 1.0\r\n", subject, id)
@@ -202,7 +235,11 @@ func contentMsg(id, subject string, text contentText, attName string, att []byte
 	}
 	b.WriteString("Content-Type: multipart/mixed; boundary=\"=_b\"\r\n\r\n--=_b\r\n" + textHead)
 	b.WriteString(text.wire + "\r\n--=_b\r\nContent-Type: application/octet-stream\r\n")
-	fmt.Fprintf(&b, "Content-Disposition: attachment; filename=\"%s\"\r\nContent-Transfer-Encoding: base64\r\n\r\n", attName)
+	param := `filename="` + attName + `"`
+	if strings.Contains(attName, "''") { // RFC 2231: charset'language'%XX
+		param = "filename*=" + attName
+	}
+	fmt.Fprintf(&b, "Content-Disposition: attachment; %s\r\nContent-Transfer-Encoding: base64\r\n\r\n", param)
 	enc := base64.StdEncoding.EncodeToString(att)
 	for len(enc) > 76 {
 		b.WriteString(enc[:76] + "\r\n")
@@ -313,6 +350,7 @@ func TestE2EContent(t *testing.T) {
 	t.Run("viruses quarantined", func(t *testing.T) { held += gw.viruses(t) })
 	t.Run("clean and Japanese mail delivered", gw.clean)
 	t.Run("Japanese subject pattern", gw.subjectTag)
+	t.Run("encrypted archive tagged", gw.uninspected)
 	t.Run("Japanese text quarantined", func(t *testing.T) { held += gw.spamText(t) })
 	t.Run("clamd down is 451 and nothing kept", gw.clamdDown)
 
@@ -325,15 +363,16 @@ func TestE2EContent(t *testing.T) {
 		t.Errorf("quarantine list, want %q:\n%s", want, out)
 	}
 	for _, m := range hop.received() {
-		if id := m.header("Message-ID"); strings.Contains(m.data, "EICAR") || strings.Contains(id, "pe-") || strings.Contains(id, "spam-") {
+		if id := m.header("Message-ID"); strings.HasPrefix(id, "<pe-") || strings.HasPrefix(id, "<eicar-") || strings.HasPrefix(id, "<spam-") {
 			t.Errorf("%s reached the next hop", id)
 		}
 	}
 }
 
 // executables: the example's reject rules give their 554 at the end of
-// DATA for a PE named invoice.pdf, a PE in a ZIP, a ZIP past the example's
-// max_ratio and an RTF matching its signature.
+// DATA for a PE named invoice.pdf, a PE in a ZIP, a PE whose name is an
+// RFC 2231 Shift_JIS value (which go-message cannot decode), a ZIP past the
+// example's max_ratio and an RTF matching its signature.
 func (gw *contentGW) executables(t *testing.T) {
 	const exe = "554 5.7.1 Executable attachments are not accepted"
 	rtf := []byte(`{\rtf1{\object\objemb{\*\objdata 0105}}}`)
@@ -343,6 +382,7 @@ func (gw *contentGW) executables(t *testing.T) {
 	}{
 		{"pe-pdf", "invoice.pdf", exe, contentPE()},
 		{"pe-zip", "invoice.zip", exe, contentZip(t, "invoice.exe", contentPE())},
+		{"pe-sjis-name", contentRFC2231(t, "Shift_JIS", "請求書.pdf"), exe, contentPE()},
 		{"pe-ratio", "zeros.zip", "554 5.7.1 Attachment exceeds the inspection limits", contentZip(t, "zeros.bin", make([]byte, 4<<20))},
 		{"pe-rtf", "order.doc", "554 5.7.1 Attachment matches a blocked signature", rtf},
 	} {
@@ -363,6 +403,8 @@ func (gw *contentGW) viruses(t *testing.T) int {
 		{id: "eicar-plain", text: string(contentEICAR())},
 		{id: "eicar-zip", text: "see attached", attName: "report.zip", att: contentZip(t, "report.txt", contentEICAR())},
 		{id: "eicar-att", text: "see attached", attName: "readme.txt", att: contentEICAR()},
+		// Both the virus and the executable rule match: the first, virus, wins.
+		{id: "eicar-in-pe", text: "see attached", attName: "setup.exe", att: append(contentPE(), contentEICAR()...)},
 	} {
 		t.Run(tc.id, func(t *testing.T) {
 			id := gw.accepted(t, contentMsg(tc.id, "files", contentASCII(tc.text), tc.attName, tc.att))
@@ -464,5 +506,20 @@ func (gw *contentGW) clamdDown(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("the retried message was relayed %d times, want once", n)
+	}
+}
+
+// uninspected: an encrypted ZIP ("PPAP") cannot be looked into; the
+// example's tag rule lets it through with the default tag header.
+func (gw *contentGW) uninspected(t *testing.T) {
+	ppap := contentEncryptedZip(t, "見積書.xlsx", []byte("PK\x03\x04 stands in for ciphertext"))
+	subject := contentWord(t, "ISO-2022-JP", "見積書送付の件")
+	gw.accepted(t, contentMsg("ppap", subject, contentJapanese(t, "ISO-2022-JP", "パスワードは別途お送りします。"), "mitsumori.zip", ppap))
+	m := contentByID(gw.hop.waitFor(t, "the encrypted archive", contentHas("ppap")), "ppap")
+	if got := m.header("X-Portcullis-Tag"); got != "uninspected_archive" {
+		t.Errorf("X-Portcullis-Tag %q, want uninspected_archive (the example's rule)", got)
+	}
+	if got := m.header("Subject"); got != subject {
+		t.Errorf("Subject relayed as %q, want it unchanged %q", got, subject)
 	}
 }
