@@ -1,0 +1,173 @@
+package main
+
+import (
+	"crypto"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/dkimsign"
+)
+
+func init() {
+	register(&command{
+		name:    "dkim",
+		summary: "keygen DOMAIN SELECTOR [--type rsa|ed25519]: make a DKIM signing key and print its DNS record",
+		run:     runDKIM,
+	})
+}
+
+const dkimUsage = `usage: portcullis dkim keygen DOMAIN SELECTOR [--type rsa|ed25519] [--force] [-c FILE]
+
+  Writes a new private key (PEM, mode 0600) where the config's dkim.sign
+  entry for DOMAIN and SELECTOR expects it, or to dkim/DOMAIN.SELECTOR.key
+  beside the config when there is none, and prints the TXT record to
+  publish. An existing key is kept unless --force is given.`
+
+func runDKIM(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] != "keygen" {
+		fmt.Fprintln(stderr, dkimUsage)
+		return exitUsage
+	}
+	fs := newFlagSet("dkim keygen", stderr)
+	fs.Usage = func() { fmt.Fprintln(stderr, dkimUsage) }
+	cfgPath := addConfigFlag(fs)
+	kind := fs.String("type", "rsa", "key `TYPE`: rsa (2048 bits) or ed25519")
+	force := fs.Bool("force", false, "replace an existing key")
+	pos, st := parseInterleaved(fs, args[1:])
+	if st >= 0 {
+		return st
+	}
+	if len(pos) != 2 || !config.ValidDomain(pos[0]) || !config.ValidDomain(pos[1]) || (*kind != "rsa" && *kind != "ed25519") {
+		fmt.Fprintln(stderr, dkimUsage)
+		return exitUsage
+	}
+	domain, selector := strings.ToLower(pos[0]), pos[1]
+	path, inConfig, err := dkimKeyPath(*cfgPath, domain, selector)
+	if err != nil {
+		printConfigError(stderr, err)
+		return exitFailed
+	}
+	if _, err := os.Stat(path); err == nil && !*force {
+		fmt.Fprintf(stderr, "portcullis dkim keygen: %s exists (the published record goes with it); --force replaces it\n", path)
+		return exitFailed
+	}
+	key, err := dkimsign.GenerateKey(*kind)
+	if err == nil {
+		err = writeKey(path, key)
+	}
+	var rec string
+	if err == nil {
+		rec, err = dkimsign.Record(domain, selector, key.Public())
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "portcullis dkim keygen: %v\n", err)
+		return exitFailed
+	}
+	fmt.Fprintln(stdout, rec)
+	fmt.Fprintf(stderr, "portcullis dkim keygen: wrote %s\n", path)
+	if !inConfig {
+		fmt.Fprintf(stderr, "add to the config: dkim: {sign: [{domain: %s, selector: %s, key: %s}]}\n", domain, selector, path)
+	}
+	return exitOK
+}
+
+// dkimKeyPath is where the key for domain/selector goes: its dkim.sign
+// entry's key, else dkim/DOMAIN.SELECTOR.key in the config's directory.
+func dkimKeyPath(cfgPath, domain, selector string) (path string, inConfig bool, err error) {
+	var dk config.DKIM
+	var dir string
+	cfg, err := loadConfig(cfgPath)
+	switch {
+	case err == nil:
+		dk, dir = cfg.DKIM, cfg.Dir
+	case onlyMissingKeys(err):
+		// The config names a key that does not exist yet, which is what
+		// keygen is for; the rest of the config is valid.
+		if dk, dir, err = readDKIMSection(cfgPath); err != nil {
+			return "", false, err
+		}
+	default:
+		return "", false, err
+	}
+	for _, k := range dk.Sign {
+		if strings.EqualFold(k.Domain, domain) && k.Selector == selector {
+			if !filepath.IsAbs(k.Key) {
+				k.Key = filepath.Join(dir, k.Key)
+			}
+			return k.Key, true, nil
+		}
+	}
+	return filepath.Join(dir, "dkim", domain+"."+selector+".key"), false, nil
+}
+
+// onlyMissingKeys reports whether every load error is a dkim.sign key file
+// that cannot be found.
+func onlyMissingKeys(err error) bool {
+	var errs config.Errors
+	if !errors.As(err, &errs) || len(errs) == 0 {
+		return false
+	}
+	for _, e := range errs {
+		if !strings.HasPrefix(e.Msg, "dkim.sign[") || !strings.Contains(e.Msg, ".key: ") ||
+			!strings.HasSuffix(e.Msg, syscall.ENOENT.Error()) {
+			return false
+		}
+	}
+	return true
+}
+
+func readDKIMSection(cfgPath string) (config.DKIM, string, error) {
+	var doc struct {
+		DKIM config.DKIM `yaml:"dkim"`
+	}
+	abs, err := filepath.Abs(cfgPath)
+	if err != nil {
+		return doc.DKIM, "", err
+	}
+	data, err := os.ReadFile(abs)
+	if err == nil {
+		err = yaml.Unmarshal(data, &doc)
+	}
+	return doc.DKIM, filepath.Dir(abs), err
+}
+
+// writeKey writes the PEM key with mode 0600 through a temporary file, so
+// a crash leaves either no key or the whole one.
+func writeKey(path string, key crypto.Signer) error {
+	data, err := dkimsign.MarshalKey(key)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".keygen-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name()) // fails harmlessly after the rename
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
+}
