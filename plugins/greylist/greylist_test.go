@@ -165,3 +165,21 @@ func TestConcurrent(t *testing.T) {
 		{"again", 0, rcpt("192.0.2.1", "a@x.example", "b@example.test"), sdk.VerdictPass, "known", ""},
 	})
 }
+
+// TestReconfigure: a reload with the same state file keeps it open (a
+// second open would wait for bbolt's lock); a new path moves the stage to it.
+func TestReconfigure(t *testing.T) {
+	dir := t.TempDir()
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	s := newStage(t, filepath.Join(dir, "a.db"), c, nil)
+	a := rcpt("192.0.2.1", "a@x.example", "b@example.test")
+	run(t, s, c, []step{{"first", 0, a, sdk.VerdictFail, "greylist", "300"}})
+	if err := s.Configure(context.Background(), sdk.Env{StatePath: filepath.Join(dir, "a.db")}, map[string]any{"delay": "1m"}); err != nil {
+		t.Fatal(err)
+	}
+	run(t, s, c, []step{{"new delay, same state", 61 * time.Second, a, sdk.VerdictPass, "passed", ""}})
+	if err := s.Configure(context.Background(), sdk.Env{StatePath: filepath.Join(dir, "b.db")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	run(t, s, c, []step{{"other file", 0, a, sdk.VerdictFail, "greylist", "300"}})
+}
