@@ -14,8 +14,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/japanese"
@@ -33,7 +36,7 @@ const contentExampleClamd = "clamd: /var/run/clamav/clamd.ctl"
 
 // contentRules returns examples/rules/content.yaml with the antivirus
 // stage pointed at sock.
-func contentRules(t *testing.T, sock string) string {
+func contentRules(t testing.TB, sock string) string {
 	t.Helper()
 	b, err := os.ReadFile("../../examples/rules/content.yaml")
 	if err != nil {
@@ -50,7 +53,7 @@ type contentClamd struct {
 	state, sock string
 }
 
-func contentClamdScript(t *testing.T, name string) string {
+func contentClamdScript(t testing.TB, name string) string {
 	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -61,7 +64,7 @@ func contentClamdScript(t *testing.T, name string) string {
 
 // startContentClamd starts clamd (start-clamd.sh installs it when missing
 // and fails loudly otherwise) and stops it when the test ends.
-func startContentClamd(t *testing.T) *contentClamd {
+func startContentClamd(t testing.TB) *contentClamd {
 	t.Helper()
 	state, err := os.MkdirTemp("", "pc-clamd") // short: a unix socket path is < 108 bytes
 	if err != nil {
@@ -78,7 +81,7 @@ func startContentClamd(t *testing.T) *contentClamd {
 
 // start runs start-clamd.sh on the state directory; again after stop it
 // brings clamd back on the same socket.
-func (c *contentClamd) start(t *testing.T) {
+func (c *contentClamd) start(t testing.TB) {
 	t.Helper()
 	cmd := exec.Command("bash", contentClamdScript(t, "start-clamd.sh"), "-d", c.state)
 	var stderr bytes.Buffer
@@ -94,7 +97,7 @@ func (c *contentClamd) start(t *testing.T) {
 	c.sock = sock
 }
 
-func (c *contentClamd) stop(t *testing.T) {
+func (c *contentClamd) stop(t testing.TB) {
 	t.Helper()
 	if out, err := exec.Command("bash", contentClamdScript(t, "stop-clamd.sh"), c.state).CombinedOutput(); err != nil {
 		t.Errorf("stop-clamd.sh: %v\n%s", err, out)
@@ -118,7 +121,7 @@ func contentPE() []byte {
 	return b
 }
 
-func contentZip(t *testing.T, name string, data []byte) []byte {
+func contentZip(t testing.TB, name string, data []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
@@ -172,7 +175,7 @@ var contentCharsets = map[string]encoding.Encoding{
 }
 
 // contentEncode encodes s in charset (a contentCharsets name).
-func contentEncode(t *testing.T, charset, s string) string {
+func contentEncode(t testing.TB, charset, s string) string {
 	t.Helper()
 	b, err := contentCharsets[strings.ToLower(charset)].NewEncoder().String(s)
 	if err != nil {
@@ -183,7 +186,7 @@ func contentEncode(t *testing.T, charset, s string) string {
 
 // contentWord is s as one RFC 2047 B encoded-word in charset, built by hand
 // because mime.BEncoding would split the encoded bytes as if UTF-8.
-func contentWord(t *testing.T, charset, s string) string {
+func contentWord(t testing.TB, charset, s string) string {
 	return "=?" + charset + "?B?" + base64.StdEncoding.EncodeToString([]byte(contentEncode(t, charset, s))) + "?="
 }
 
@@ -211,7 +214,7 @@ func contentASCII(s string) contentText { return contentText{"us-ascii", "7bit",
 // contentJapanese is s encoded in charset: ISO-2022-JP as 7bit (RFC 1468),
 // Shift_JIS as base64, EUC-JP as raw 8bit, the three forms Japanese mail
 // arrives in.
-func contentJapanese(t *testing.T, charset, s string) contentText {
+func contentJapanese(t testing.TB, charset, s string) contentText {
 	enc := contentEncode(t, charset, s)
 	switch strings.ToLower(charset) {
 	case "iso-2022-jp":
@@ -224,7 +227,7 @@ func contentJapanese(t *testing.T, charset, s string) contentText {
 
 // contentMsg is a message with a unique Message-ID id, a raw Subject, a
 // text part and, with attName set, a base64 attachment after it (attName
-// holding "”" is an RFC 2231 extended value, as contentRFC2231 makes).
+// with a charset'language' part is an RFC 2231 extended value, as contentRFC2231 makes).
 func contentMsg(id, subject string, text contentText, attName string, att []byte) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "From: a@example.org\r\nTo: b@example.test\r\nSubject: %s\r\nMessage-ID: <%s@client.example.org>\r\nMIME-Version: 1.0\r\n", subject, id)
@@ -522,4 +525,67 @@ func (gw *contentGW) uninspected(t *testing.T) {
 	if got := m.header("Subject"); got != subject {
 		t.Errorf("Subject relayed as %q, want it unchanged %q", got, subject)
 	}
+}
+
+// BenchmarkE2EContent is the price of examples/rules/content.yaml (four
+// stages, the last a real clamd) end to end: 20 sessions send a 4 KB
+// ISO-2022-JP message with a small ZIP attachment, which every stage
+// passes, through a gateway without rule files (the baseline, same run)
+// and one with the example. The closing log line gives msgs/s as a ratio
+// to the baseline and the CPU per message of the daemon, its plugin
+// processes and clamd (from /proc, robust where wall time is not).
+func BenchmarkE2EContent(b *testing.B) {
+	clamd := startContentClamd(b)
+	body := strings.Repeat("四半期の売上報告書を添付いたします。ご確認ください。\r\n", 60)
+	att := contentZip(b, "report.csv", []byte(strings.Repeat("2026-10,東京,1200\r\n", 60)))
+	msg := contentMsg("bench", contentWord(b, "ISO-2022-JP", "売上報告"), contentJapanese(b, "ISO-2022-JP", body), "report.zip", att)
+	type run struct{ rate, daemon, plugins, clamd float64 }
+	var runs [2]run
+	for i, rules := range []string{"", contentRules(b, clamd.sock)} {
+		hop := startNextHop(b, true)
+		files := map[string]string{}
+		if rules != "" {
+			files["rules-content.yaml"] = rules
+		}
+		cfg, _ := e2eSetup(b, hop, files)
+		g := startGatewayTB(b, cfg)
+		cpu := func() (d, p, c time.Duration) {
+			for _, pid := range pluginPIDs(b, binaryTB(b)) {
+				if pid != g.cmd.Process.Pid {
+					p += procCPU(pid)
+				}
+			}
+			return procCPU(g.cmd.Process.Pid), p, procCPU(clamd.pid(b))
+		}
+		b.Run(fmt.Sprintf("content=%v", rules != ""), func(b *testing.B) {
+			d0, p0, c0 := cpu()
+			rate := benchSessions(b, g.addr, hop, msg)
+			d1, p1, c1 := cpu()
+			us := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(b.N) }
+			runs[i] = run{rate, us(d1 - d0), us(p1 - p0), us(c1 - c0)}
+			b.ReportMetric(runs[i].daemon, "daemon-cpu-us/msg")
+			b.ReportMetric(runs[i].plugins, "plugin-cpu-us/msg")
+			b.ReportMetric(runs[i].clamd, "clamd-cpu-us/msg")
+		})
+		_ = g.cmd.Process.Signal(syscall.SIGTERM)
+		<-g.done
+	}
+	if base, c := runs[0], runs[1]; base.rate > 0 {
+		baseCPU, cCPU := base.daemon+base.plugins, c.daemon+c.plugins+c.clamd
+		b.Logf("no rules %.0f msgs/s, %.0f us CPU/msg; content.yaml %.0f msgs/s = %.2f of it, %.0f us CPU/msg = %.1fx (daemon %.0f + plugins %.0f + clamd %.0f)",
+			base.rate, baseCPU, c.rate, c.rate/base.rate, cCPU, cCPU/baseCPU, c.daemon, c.plugins, c.clamd)
+	}
+}
+
+// pid is clamd's process ID from the file start-clamd.sh writes.
+func (c *contentClamd) pid(tb testing.TB) int {
+	b, err := os.ReadFile(filepath.Join(c.state, "clamd.pid"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pid
 }
