@@ -238,12 +238,7 @@ func lookup(ctx context.Context, store Store, keys []Key) ([]Count, Totals, erro
 
 // keys tokenizes raw and returns the distinct store keys.
 func (s *Stage) keys(raw []byte) []Key {
-	toks := s.tok.Tokens(ParseDoc(bytes.NewReader(raw)))
-	keys := make([]Key, len(toks))
-	for i, t := range toks {
-		keys[i] = KeyOf(t)
-	}
-	return keys
+	return s.tok.Keys(ParseDoc(bytes.NewReader(raw)))
 }
 
 // Prepare turns a raw message into what Store.Learn takes.

@@ -3,6 +3,7 @@ package bayes
 import (
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 	"unicode/utf8"
 )
@@ -73,6 +74,30 @@ func (s *tokenSet) add(t string) {
 // domains, and (with Bigrams) adjacent word pairs.
 func (t *Tokenizer) Tokens(d *Doc) []string {
 	set := &tokenSet{seen: make(map[string]struct{}, 512), max: t.opt.MaxTokens}
+	t.fill(set, d)
+	return set.order
+}
+
+// setPool recycles token sets: classifying thousands of messages a second,
+// growing a fresh map for each one was a good part of the work.
+var setPool = sync.Pool{New: func() any { return &tokenSet{seen: make(map[string]struct{}, 2048)} }}
+
+// Keys returns the store keys of the distinct tokens of d.
+func (t *Tokenizer) Keys(d *Doc) []Key {
+	set := setPool.Get().(*tokenSet)
+	set.max = t.opt.MaxTokens
+	t.fill(set, d)
+	keys := make([]Key, len(set.order))
+	for i, tok := range set.order {
+		keys[i] = KeyOf(tok)
+	}
+	clear(set.seen)
+	set.order = set.order[:0]
+	setPool.Put(set)
+	return keys
+}
+
+func (t *Tokenizer) fill(set *tokenSet, d *Doc) {
 	for _, f := range d.Header {
 		t.header(set, f.Name, f.Value)
 	}
@@ -82,7 +107,6 @@ func (t *Tokenizer) Tokens(d *Doc) []string {
 	for _, p := range d.Parts {
 		t.part(set, p)
 	}
-	return set.order
 }
 
 func (t *Tokenizer) header(set *tokenSet, name, value string) {

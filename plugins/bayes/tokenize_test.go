@@ -137,3 +137,28 @@ func TestTokenizeRawHTMLPart(t *testing.T) {
 		t.Errorf("script content tokenized: %q", got)
 	}
 }
+
+// TestKeysMatchTokens: the pooled key path gives the keys of Tokens, also
+// when a set is reused for a second message.
+func TestKeysMatchTokens(t *testing.T) {
+	tok := NewTokenizer(DefaultTokenizerOptions())
+	files, _ := filepath.Glob("testdata/tokens/*.eml")
+	for round := 0; round < 2; round++ {
+		for _, f := range files {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			toks := tok.Tokens(ParseDoc(bytes.NewReader(raw)))
+			keys := tok.Keys(ParseDoc(bytes.NewReader(raw)))
+			if len(keys) != len(toks) {
+				t.Fatalf("%s: %d keys for %d tokens", f, len(keys), len(toks))
+			}
+			for i := range toks {
+				if keys[i] != KeyOf(toks[i]) {
+					t.Fatalf("%s: key %d differs", f, i)
+				}
+			}
+		}
+	}
+}
