@@ -46,7 +46,7 @@ func TestMsgauthExample(t *testing.T) {
 		{"dmarc quarantine is tagged", []string{"--ip", "198.51.100.7", "--helo", "mail.other.test", "--from", "a@other.test", msg("soft", "a@quar.test")}, []string{
 			`subject prefix: "[DMARC] "`, "X-Portcullis-DMARC: fail quar.test p=quarantine", "action: accept"}},
 		{"aligned spf passes", []string{"--ip", "192.0.2.10", "--helo", "mail.example.test", "--from", "bounce@example.test", msg("good", "a@example.test")}, []string{
-			"Authentication-Results: mx.example.test; spf=pass smtp.mailfrom=bounce@example.test; dkim=none ; dmarc=pass header.from=example.test",
+			"Authentication-Results: mx.example.test; spf=pass smtp.mailfrom=bounce@example.test; dkim=none; dmarc=pass header.from=example.test",
 			"action: accept"}},
 	}
 	for _, tc := range tests {

@@ -42,7 +42,14 @@ func (r *report) format(authservID string) string {
 		m.Reason = r.fromErr
 	}
 	res = append(res, m)
-	return authres.Format(authservID, res)
+	// authres.Format leaves a space before ";" after a result without
+	// properties ("dkim=none ;"): format one at a time and join.
+	parts := []string{authservID}
+	for _, r := range res {
+		one := authres.Format(authservID, []authres.Result{r})
+		parts = append(parts, strings.TrimSpace(strings.TrimPrefix(one, authservID+";")))
+	}
+	return strings.Join(parts, "; ")
 }
 
 // servID is the authserv-id of a field value: the first token, before any

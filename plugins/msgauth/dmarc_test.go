@@ -1,6 +1,9 @@
 package msgauth
 
 import (
+	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,5 +126,35 @@ func TestOrgDomain(t *testing.T) {
 		if got := orgDomain(in); got != want {
 			t.Errorf("orgDomain(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Checks run concurrently with a reload (go test -race).
+func TestConcurrentChecks(t *testing.T) {
+	srv := dmarcZone(t)
+	rk, _ := keys(t)
+	s := newStage(t, srv, 0)
+	raw := sign(t, message("a@example.test"), "example.test", "rsa", rk, time.Time{})
+	errs := make(chan string, 16)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for range 5 {
+				res, err := s.Check(context.Background(), dataReq(t, raw, "h.other.test", "b@other.test"))
+				if err != nil || res.Verdict != sdk.VerdictPass {
+					errs <- fmt.Sprintf("worker %d: %v %+v", i, err, res)
+					return
+				}
+			}
+		})
+	}
+	env := sdk.Env{Hostname: authservID, DNSServers: []string{srv.Addr}}
+	if err := s.Configure(context.Background(), env, map[string]any{"authserv_id": "gw.portcullis.test"}); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
 	}
 }
