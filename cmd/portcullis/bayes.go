@@ -21,7 +21,6 @@ func init() {
 		summary: "learn --spam PATH... --ham PATH... | classify PATH... | stats: the Bayesian stage",
 		run:     runBayes,
 	})
-	builtinStages["bayes"] = bayes.New
 	learnHamHook = learnHamFile
 }
 
