@@ -140,3 +140,24 @@ func TestHang(t *testing.T) {
 		t.Errorf("timeouts restarted the plugin (pid %d -> %d)", pid, s.PID())
 	}
 }
+
+// TestWedgedPluginRestarted: a plugin whose calls keep timing out is
+// presumed hung and restarted; calls then pass through the new process.
+func TestWedgedPluginRestarted(t *testing.T) {
+	h, logs := newHost(t, Options{WedgedAfter: 5})
+	mustLoad(t, h, faultSpec(t, "w", nil))
+	s := mustStage(t, h, "w")
+	pid := s.PID()
+	for i := range 5 {
+		if _, err := check(s, "hang", 100*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("call %d: %v, want a deadline error", i, err)
+		}
+	}
+	waitFor(t, "the hung plugin to be replaced", func() bool {
+		res, err := check(s, "ok", 5*time.Second)
+		return err == nil && res.Attrs["pid"] != strconv.Itoa(pid)
+	})
+	if !contains(logs.String(), "presumed hung: 5 calls in a row timed out") {
+		t.Errorf("no reason for the restart in the log:\n%s", logs.String())
+	}
+}

@@ -7,7 +7,8 @@
 // the stage's timeout); a call that fails because the process died returns
 // an error (the pipeline maps it to the stage's on_error) and the host
 // restarts the plugin with exponential backoff, so later calls pass through
-// it again. go-plugin keeps handing back a dead client after a crash, which
+// it again. A plugin whose calls keep timing out is presumed hung and
+// restarted the same way (Options.WedgedAfter). go-plugin keeps handing back a dead client after a crash, which
 // is why every failed call looks at Exited.
 //
 // Sockets live in a private 0700 directory of the host, one subdirectory
@@ -53,6 +54,13 @@ type Options struct {
 	AutoMTLS   bool                   // mTLS between host and plugins; off by default (see package doc)
 	MinBackoff time.Duration          // first restart delay after a crash; default 100ms
 	MaxBackoff time.Duration          // cap of the doubling delay; default 30s
+
+	// WedgedAfter is how many calls in a row may time out before the
+	// plugin is presumed hung (a deadlock does not kill a process) and
+	// restarted; default 50, negative never. A stage slowed by a slow
+	// upstream is restarted too, which costs a start and nothing else:
+	// its calls were timing out anyway.
+	WedgedAfter int
 }
 
 // ErrClosed is returned by calls on a stage that was stopped by Reload or Close.
@@ -78,6 +86,9 @@ func New(o Options) *Host {
 	}
 	if o.MinBackoff <= 0 {
 		o.MinBackoff = 100 * time.Millisecond
+	}
+	if o.WedgedAfter == 0 {
+		o.WedgedAfter = 50
 	}
 	if o.MaxBackoff < o.MinBackoff {
 		o.MaxBackoff = max(30*time.Second, o.MinBackoff)

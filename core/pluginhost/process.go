@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -28,6 +29,8 @@ type proc struct {
 	info    sdk.Info
 	pid     int
 	started time.Time
+
+	timeouts atomic.Int64 // calls in a row that timed out
 }
 
 // kill stops the process (gracefully first, as go-plugin does) and removes

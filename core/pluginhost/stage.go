@@ -84,10 +84,18 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	}
 	res, err := p.rpc.Check(ctx, req)
 	if err == nil {
+		if p.timeouts.Load() != 0 {
+			p.timeouts.Store(0)
+		}
 		return res, nil
 	}
-	if errors.Is(err, hostrpc.ErrUnavailable) || p.client.Exited() {
+	switch {
+	case errors.Is(err, hostrpc.ErrUnavailable) || p.client.Exited():
 		s.lost(p, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		if n := p.timeouts.Add(1); s.h.o.WedgedAfter > 0 && n >= int64(s.h.o.WedgedAfter) {
+			s.lost(p, fmt.Errorf("presumed hung: %d calls in a row timed out", n))
+		}
 	}
 	return nil, fmt.Errorf("stage %s: %w", s.name, err)
 }
