@@ -44,7 +44,7 @@ func (s *Signer) Sign(env *queue.Envelope, msg io.Reader) (io.Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	closed := 0 // go-msgauth's Close blocks when called twice
+	closed := 0 // each signer is closed once, here or below
 	defer func() {
 		for _, sg := range signers[closed:] {
 			_ = sg.Close()
@@ -137,7 +137,11 @@ var anyCharset = mail.AddressParser{WordDecoder: &mime.WordDecoder{
 // fromDomain is the domain of the single From address, or "" when there
 // is none, or several from different domains (nothing to align with).
 func fromDomain(head []byte) string {
-	m, err := mail.ReadMessage(bytes.NewReader(append(bytes.TrimRight(head, "\r\n"), "\r\n\r\n"...)))
+	// A copy: appending to a subslice of head would write into it.
+	trimmed := bytes.TrimRight(head, "\r\n")
+	buf := make([]byte, 0, len(trimmed)+4)
+	buf = append(append(buf, trimmed...), "\r\n\r\n"...)
+	m, err := mail.ReadMessage(bytes.NewReader(buf))
 	if err != nil || len(m.Header["From"]) != 1 {
 		return ""
 	}
