@@ -268,6 +268,7 @@ func contentHas(id string) func([]hopMsg) bool {
 
 // contentGW is the gateway under test and what surrounds it.
 type contentGW struct {
+	g              *gateway
 	addr, cfg, dir string // dir holds the config, spool/ and quarantine/
 	hop            *nextHop
 	clamd          *contentClamd
@@ -297,10 +298,12 @@ func (gw *contentGW) spooled(t *testing.T, id string) []string {
 }
 
 // refused sends msg, wants the reply want, and checks that nothing of it
-// was kept or relayed.
-func (gw *contentGW) refused(t *testing.T, id, msg, want string) {
+// was kept or relayed and that the gateway logged the refusal.
+func (gw *contentGW) refused(t *testing.T, id, msg, want string) reply {
 	t.Helper()
-	if r := sendOne(gw.addr, "b@example.test", msg); !strings.HasPrefix(r.String(), want) {
+	logged := strings.Count(gw.g.logs(), "msg=refused")
+	r := sendOne(gw.addr, "b@example.test", msg)
+	if !strings.HasPrefix(r.String(), want) {
 		t.Fatalf("reply %v, want %s", r, want)
 	}
 	// sendOne waited for QUIT's 221, so the DATA handler is done.
@@ -310,6 +313,13 @@ func (gw *contentGW) refused(t *testing.T, id, msg, want string) {
 	if contentByID(gw.hop.received(), id) != nil {
 		t.Errorf("refused message %s reached the next hop", id)
 	}
+	for i := 0; strings.Count(gw.g.logs(), "msg=refused") == logged; i++ {
+		if i == 500 {
+			t.Fatalf("no refused line logged for %s:\n%s", id, gw.g.logs())
+		}
+		time.Sleep(10 * time.Millisecond) // stderr is read by another goroutine
+	}
+	return r
 }
 
 // accepted sends msg and returns the queue ID of its 250 reply.
@@ -346,7 +356,8 @@ func TestE2EContent(t *testing.T) {
 	clamd := startContentClamd(t)
 	hop := startNextHop(t, false)
 	cfg, dir := e2eSetup(t, hop, map[string]string{"rules-content.yaml": contentRules(t, clamd.sock)})
-	gw := &contentGW{addr: startGateway(t, cfg).addr, cfg: cfg, dir: dir, hop: hop, clamd: clamd}
+	g := startGateway(t, cfg)
+	gw := &contentGW{g: g, addr: g.addr, cfg: cfg, dir: dir, hop: hop, clamd: clamd}
 	var held int // messages the quarantine must hold
 
 	t.Run("executables and archives refused", gw.executables)
@@ -356,6 +367,7 @@ func TestE2EContent(t *testing.T) {
 	t.Run("encrypted archive tagged", gw.uninspected)
 	t.Run("Japanese text quarantined", func(t *testing.T) { held += gw.spamText(t) })
 	t.Run("clamd down is 451 and nothing kept", gw.clamdDown)
+	t.Log(gw.g.logs())
 
 	// Everything accepted and not held has left the queue for the next hop.
 	if out := portcullisCLI(t, "queue", "list", "-c", cfg); !strings.Contains(out, "-- 0 messages") {
@@ -497,7 +509,10 @@ func (gw *contentGW) spamText(t *testing.T) int {
 func (gw *contentGW) clamdDown(t *testing.T) {
 	msg := contentMsg("retry", "retry me", contentASCII("a clean message sent while clamd is down"), "", nil)
 	gw.clamd.stop(t)
-	gw.refused(t, "retry", msg, "451 4.")
+	r := gw.refused(t, "retry", msg, "451 4.")
+	if strings.Contains(r.text, gw.clamd.sock) || strings.Contains(r.text, "dial") {
+		t.Errorf("the 451 leaks the Go error to the client: %v", r)
+	}
 	gw.clamd.start(t)
 	gw.accepted(t, msg)
 	gw.hop.waitFor(t, "the retried message", contentHas("retry"))
