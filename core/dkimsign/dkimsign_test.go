@@ -269,3 +269,69 @@ func TestRecord(t *testing.T) {
 		}
 	}
 }
+
+var _ delivery.Signer = (*Live)(nil)
+
+// A reload swaps the keys; a bad one keeps the old.
+func TestLiveReload(t *testing.T) {
+	rk, ek := testKeys(t)
+	dir := t.TempDir()
+	write := func(name string, k crypto.Signer) string {
+		data, err := MarshalKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	srv := publish(t, &Key{Domain: "example.test", Selector: "r", Signer: rk}, &Key{Domain: "example.test", Selector: "e", Signer: ek})
+	var l Live
+	if out := signAll(t, &Signer{}, trusted, strings.NewReader(testMsg)); string(out) != testMsg {
+		t.Fatal("a Signer without keys changed the message")
+	}
+	if out := signAllLive(t, &l); out != testMsg {
+		t.Fatal("Live before Load changed the message")
+	}
+	selector := func() string {
+		vs := verify(t, srv, []byte(signAllLive(t, &l)))
+		if len(vs) != 1 || vs[0].Err != nil {
+			t.Fatalf("verification: %+v", vs)
+		}
+		_, s, _ := strings.Cut(signAllLive(t, &l), " s=")
+		return s[:1]
+	}
+	if err := l.Load(config.DKIM{Sign: []config.DKIMKey{{Domain: "example.test", Selector: "r", Key: write("r.key", rk)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if s := selector(); s != "r" {
+		t.Errorf("selector %q, want r", s)
+	}
+	if err := l.Load(config.DKIM{Sign: []config.DKIMKey{{Domain: "example.test", Selector: "e", Key: filepath.Join(dir, "missing")}}}); err == nil {
+		t.Fatal("Load of a missing key succeeded")
+	}
+	if s := selector(); s != "r" {
+		t.Errorf("selector after a failed reload %q, want r (kept)", s)
+	}
+	if err := l.Load(config.DKIM{Sign: []config.DKIMKey{{Domain: "example.test", Selector: "e", Key: write("e.key", ek)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if s := selector(); s != "e" {
+		t.Errorf("selector after rotation %q, want e", s)
+	}
+}
+
+func signAllLive(t *testing.T, l *Live) string {
+	t.Helper()
+	r, err := l.Sign(trusted, strings.NewReader(testMsg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
+}
