@@ -59,6 +59,13 @@
 // cannot (or the gateway holds the message in memory) Open streams the
 // bytes from the gateway in chunks. Read only what you need.
 //
+// # Lifetime
+//
+// The gateway starts a plugin at load and stops it at exit or when a
+// reload drops its stage; Closer.Close runs then. A plugin ignores SIGTERM
+// (the gateway still needs it while it drains) and exits by itself if the
+// gateway goes away.
+//
 // # Logs
 //
 // Serve points the default slog logger at the gateway: a stage's slog

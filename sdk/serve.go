@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -46,7 +49,12 @@ func Serve(stage Stage) {
 		os.Exit(1)
 	}
 	slog.SetDefault(slog.New(newHostLogHandler()))
-	go exitWithParent(os.Getppid())
+	// A service manager stopping the gateway signals its whole process
+	// group (systemd: the cgroup), but the gateway still calls its stages
+	// while it drains. The gateway stops its plugins itself; one whose
+	// gateway is gone exits on its own.
+	signal.Ignore(syscall.SIGTERM)
+	go exitWithParent(hostPID())
 	plugin.Serve(&plugin.ServeConfig{
 		HandshakeConfig: handshake,
 		Plugins:         plugin.PluginSet{bridge.PluginName: &grpcPlugin{stage: stage}},
@@ -61,6 +69,15 @@ func Serve(stage Stage) {
 			slog.Error("closing stage", "error", err)
 		}
 	}
+}
+
+// hostPID is the process the plugin should have as parent: the one the
+// host named, else the parent at start.
+func hostPID() int {
+	if n, err := strconv.Atoi(os.Getenv(bridge.HostPIDEnv)); err == nil && n > 0 {
+		return n
+	}
+	return os.Getppid()
 }
 
 // exitWithParent ends an orphaned plugin: a gateway killed outright

@@ -10,6 +10,8 @@ import (
 	"strconv"
 
 	"github.com/hashicorp/go-plugin/runner"
+
+	"github.com/portcullis-mta/portcullis/sdk/hostrpc"
 )
 
 // procRunner runs a plugin as a child process. go-plugin has the same in an
@@ -28,7 +30,7 @@ var _ runner.Runner = (*procRunner)(nil)
 // newRunner runs argv with the environment go-plugin prepared in spec.
 func newRunner(spec *exec.Cmd, argv []string) (*procRunner, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = spec.Env
+	cmd.Env = append(spec.Env, hostrpc.HostPIDEnv+"="+strconv.Itoa(os.Getpid()))
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err

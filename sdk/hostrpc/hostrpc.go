@@ -20,6 +20,11 @@ import (
 // PluginName is the name under which a plugin process serves its stage.
 const PluginName = bridge.PluginName
 
+// HostPIDEnv is the environment variable through which a host tells a
+// plugin its process ID ("NAME=PID" in the plugin's environment); a plugin
+// exits when its parent is no longer that process.
+const HostPIDEnv = bridge.HostPIDEnv
+
 // Client is one plugin process as the host sees it. It is safe for
 // concurrent use: all sessions share it.
 type Client interface {

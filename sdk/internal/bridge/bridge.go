@@ -17,6 +17,12 @@ const (
 	MagicCookieValue = "d1c3e0b2-portcullis-stage-plugin"
 )
 
+// HostPIDEnv names the environment variable in which the host gives a
+// plugin its process ID: the plugin exits when its parent is no longer
+// that process (orphaned), even if the host died before the plugin
+// could note its parent.
+const HostPIDEnv = "PORTCULLIS_PLUGIN_HOST_PID"
+
 // PluginName is the single plugin a Portcullis plugin process serves.
 const PluginName = "stage"
 
