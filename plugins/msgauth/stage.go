@@ -25,15 +25,21 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	rep := &report{sender: req.Envelope.From, helo: req.Conn.HELO}
 	ip := net.ParseIP(req.Conn.IP)
 
-	// SPF and DKIM ask different names: run them side by side.
+	from, fromErr := fromDomain(req.Message.Header)
+	// SPF, DKIM and the DMARC policy ask different names: look them all
+	// up side by side.
 	var wg sync.WaitGroup
 	var heloSPF spfResult
 	var dkimErr error
+	var policy found
 	wg.Go(func() { rep.spf = checkSPF(ctx, res, ip, req.Conn.HELO, req.Envelope.From) })
 	if st.cfg.heloSPF && req.Envelope.From != "" {
 		wg.Go(func() { heloSPF = checkSPF(ctx, res, ip, req.Conn.HELO, "") })
 	}
 	wg.Go(func() { rep.dkim, dkimErr = verifyDKIM(req.Message, res, st.cfg.maxSigs) })
+	if fromErr == nil {
+		wg.Go(func() { policy = discover(ctx, res, from) })
+	}
 	wg.Wait()
 	if dkimErr != nil {
 		// The message itself cannot be read: that is the stage failing.
@@ -42,16 +48,14 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	if req.Envelope.From == "" {
 		heloSPF = rep.spf
 	}
-
-	from, err := fromDomain(req.Message.Header)
-	if err != nil {
+	if fromErr != nil {
 		rep.dmarc = outcome{result: dmarcPermError, disposition: "none"}
-		rep.fromErr = err.Error()
+		rep.fromErr = fromErr.Error()
 	} else {
 		rep.from = from
 		rep.dmarc = evaluate(verdictInput{
 			spf: rep.spf.result, spfDomain: rep.spf.domain, dkim: rep.dkim,
-			from: from, found: discover(ctx, res, from), roll: s.roll(),
+			from: from, found: policy, roll: s.roll(),
 		})
 	}
 	return s.result(st, req, rep, heloSPF), nil
