@@ -473,19 +473,42 @@ func (gw *contentGW) clean(t *testing.T) {
 // tag rule's subject_prefix "[SPAM] " goes before the encoded subject (one
 // space between them).
 func (gw *contentGW) subjectTag(t *testing.T) {
-	for _, tc := range []struct{ id, charset, subject string }{
-		{"subj-jis", "ISO-2022-JP", "未承諾広告※春のセール"},
-		{"subj-fullwidth", "ISO-2022-JP", "ｖｉａｇｒａ　格安"},
-		{"subj-sjis", "Shift_JIS", "【未承諾広告】ご案内"},
+	for _, tc := range []struct {
+		id, charset string
+		words       []string // one encoded-word each, folded onto lines of their own
+	}{
+		{"subj-jis", "ISO-2022-JP", []string{"未承諾広告※春のセール"}},
+		{"subj-fullwidth", "ISO-2022-JP", []string{"ｖｉａｇｒａ　格安"}},
+		{"subj-sjis", "Shift_JIS", []string{"【未承諾広告】ご案内"}},
+		// Long subjects come in several words; the pattern straddles two.
+		{"subj-folded", "ISO-2022-JP", []string{"【未承", "諾広告】期間限定のご案内"}},
 	} {
 		t.Run(tc.id, func(t *testing.T) {
-			gw.accepted(t, contentMsg(tc.id, contentWord(t, tc.charset, tc.subject), contentJapanese(t, tc.charset, "本文です。"), "", nil))
+			raw := make([]string, len(tc.words))
+			for i, w := range tc.words {
+				raw[i] = contentWord(t, tc.charset, w)
+			}
+			gw.accepted(t, contentMsg(tc.id, strings.Join(raw, "\r\n "), contentJapanese(t, tc.charset, "本文です。"), "", nil))
 			m := contentByID(gw.hop.waitFor(t, tc.id, contentHas(tc.id)), tc.id)
-			if got, want := contentDecodeSubject(t, m.header("Subject")), "[SPAM] "+tc.subject; got != want {
-				t.Errorf("subject relayed as %q (raw %q), want %q", got, m.header("Subject"), want)
+			got := contentDecodeSubject(t, contentSubject(m))
+			if want := "[SPAM] " + strings.Join(tc.words, ""); got != want {
+				t.Errorf("subject relayed as %q (raw %q), want %q", got, contentSubject(m), want)
 			}
 		})
 	}
+}
+
+// contentSubject is the relayed Subject unfolded (RFC 5322 3.2.2: only the
+// CRLF goes); hopMsg.header reads just the first line.
+func contentSubject(m *hopMsg) string {
+	head, _, _ := strings.Cut(m.data, "\r\n\r\n")
+	head = strings.NewReplacer("\r\n ", " ", "\r\n\t", "\t").Replace(head)
+	for _, l := range strings.Split(head, "\r\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.EqualFold(k, "Subject") {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // spamText: three of the example's Japanese spam words (weight 1 each,
