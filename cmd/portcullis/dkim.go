@@ -74,7 +74,7 @@ func runDKIM(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(stdout, rec)
 	fmt.Fprintf(stderr, "portcullis dkim keygen: wrote %s\n", path)
 	if !inConfig {
-		fmt.Fprintf(stderr, "add to the config: dkim: {sign: [{domain: %s, selector: %s, key: %s}]}\n", domain, selector, path)
+		fmt.Fprintf(stderr, "add to the config: dkim: {sign: [{domain: %s, selector: %s, key: %s}]}\n", domain, selector, relToConfig(*cfgPath, path))
 	}
 	return exitOK
 }
@@ -170,4 +170,21 @@ func writeKey(path string, key crypto.Signer) error {
 		return err
 	}
 	return os.Rename(f.Name(), path)
+}
+
+// relToConfig is path as the config would name it: relative to the
+// config's directory when it lies below it.
+func relToConfig(cfgPath, path string) string {
+	dir := "."
+	if cfgPath != "" {
+		dir = filepath.Dir(cfgPath)
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return path
+	}
+	if rel, err := filepath.Rel(abs, path); err == nil && !strings.HasPrefix(rel, "..") {
+		return rel
+	}
+	return path
 }

@@ -46,6 +46,10 @@ func TestDKIMKeygen(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errs)
 			}
+			if hint := "key: " + tc.keyPath + "}"; strings.Contains(errs, "add to the config") != !strings.HasPrefix(tc.keyPath, "keys/") ||
+				strings.Contains(errs, "add to the config") && !strings.Contains(errs, hint) {
+				t.Errorf("config hint: %q, want one with %q only when the config lacks the key", errs, hint)
+			}
 			path := filepath.Join(dir, tc.keyPath)
 			st, err := os.Stat(path)
 			if err != nil || st.Mode().Perm() != 0o600 {
