@@ -63,3 +63,30 @@ func TestSPF(t *testing.T) {
 		})
 	}
 }
+
+// IPv6 clients, and mechanisms that ask for AAAA and PTR through our resolver.
+func TestSPFIPv6AndPTR(t *testing.T) {
+	srv := dnsutiltest.New(t,
+		`v6.test. 300 IN TXT "v=spf1 ip6:2001:db8::/32 -all"`,
+		`aaaa.test. 300 IN TXT "v=spf1 a:out.aaaa.test -all"`,
+		`out.aaaa.test. 300 IN AAAA 2001:db8::25`,
+		`ptr.test. 300 IN TXT "v=spf1 ptr -all"`,
+		`5.2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa. 300 IN PTR mail.ptr.test.`,
+		`mail.ptr.test. 300 IN AAAA 2001:db8::25`,
+	)
+	s := newStage(t, srv, 0)
+	for _, tc := range []struct{ ip, from, want string }{
+		{"2001:db8::25", "a@v6.test", "pass"},
+		{"2001:db9::25", "a@v6.test", "fail"},
+		{"2001:db8::25", "a@aaaa.test", "pass"},
+		{"2001:db8::26", "a@aaaa.test", "fail"},
+		{"2001:db8::25", "a@ptr.test", "pass"},
+		{"2001:db8::26", "a@ptr.test", "fail"},
+	} {
+		req := dataReq(t, message("a@v6.test"), "h.v6.test", tc.from)
+		req.Conn.IP = tc.ip
+		if got := check(t, s, req).Attrs["spf"]; got != tc.want {
+			t.Errorf("%s from %s: spf = %q, want %q", tc.from, tc.ip, got, tc.want)
+		}
+	}
+}
