@@ -52,17 +52,51 @@ func (r *report) format(authservID string) string {
 	return strings.Join(parts, "; ")
 }
 
-// servID is the authserv-id of a field value: the first token, before any
-// version, comment or ";" (RFC 8601 2.2).
+// servID is the authserv-id of a field value: its first token once
+// comments are gone (RFC 8601 2.2 allows CFWS before it; a forger can hide
+// our id behind a comment from a naive reader), unquoted when it is a
+// quoted-string.
 func servID(v string) string {
-	if id, _, err := authres.Parse(v); err == nil && id != "" {
-		return id
-	}
-	v = strings.TrimSpace(v)
-	if i := strings.IndexAny(v, " \t;("); i >= 0 {
+	v = strings.TrimSpace(stripComments(v))
+	if i := strings.IndexAny(v, " \t;"); i >= 0 {
 		v = v[:i]
 	}
+	if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+		v = strings.ReplaceAll(v[1:len(v)-1], "\\", "")
+	}
 	return v
+}
+
+// stripComments replaces RFC 5322 3.2.2 comments, nested and with quoted
+// pairs, by a space; quoted strings are left alone.
+func stripComments(v string) string {
+	var b strings.Builder
+	depth, quoted := 0, false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '\\' && (depth > 0 || quoted) && i+1 < len(v):
+			if depth == 0 {
+				b.WriteByte(c)
+				b.WriteByte(v[i+1])
+			}
+			i++
+		case quoted:
+			b.WriteByte(c)
+			quoted = c != '"'
+		case c == '(':
+			depth++
+		case c == ')' && depth > 0:
+			if depth--; depth == 0 {
+				b.WriteByte(' ')
+			}
+		case depth > 0:
+		default:
+			b.WriteByte(c)
+			quoted = c == '"'
+		}
+	}
+	return b.String()
 }
 
 // headerEdits adds our field and removes forged ones: a field claiming our

@@ -145,3 +145,20 @@ func TestConfigure(t *testing.T) {
 		})
 	}
 }
+
+func TestServID(t *testing.T) {
+	for in, want := range map[string]string{
+		"mx.portcullis.test; spf=pass":                 "mx.portcullis.test",
+		"(comment) mx.portcullis.test; x":              "mx.portcullis.test",
+		"(a (nested \\) one)) mx.portcullis.test 1; x": "mx.portcullis.test",
+		"mx.portcullis.test(c);spf=pass":               "mx.portcullis.test",
+		"\"mx.portcullis.test\"; none":                 "mx.portcullis.test",
+		"  other.test; dkim=pass (mx.portcullis.test)": "other.test",
+		"mx.portcullis.test":                           "mx.portcullis.test",
+		"":                                             "",
+	} {
+		if got := servID(in); got != want {
+			t.Errorf("servID(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

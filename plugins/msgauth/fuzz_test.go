@@ -44,3 +44,32 @@ func FuzzFromDomain(f *testing.F) {
 		_ = orgDomain(d)
 	})
 }
+
+// FuzzHeaderEdits: inbound Authentication-Results values are the
+// sender's bytes. Only fields naming our authserv-id may go; every other
+// one is kept, and ours comes first.
+func FuzzHeaderEdits(f *testing.F) {
+	for _, s := range []string{"mx.portcullis.test; spf=pass", "MX.PORTCULLIS.TEST (c) ; dkim=pass", "other.test; none",
+		"mx.portcullis.test 1; dmarc=fail", "(comment) mx.portcullis.test; x", "", ";;", "mx.portcullis.test.; spf=pass"} {
+		f.Add(s, "relay.other.test; spf=fail")
+	}
+	f.Fuzz(func(t *testing.T, a, b string) {
+		h := []sdk.HeaderField{{Name: "Authentication-Results", Value: a}, {Name: "authentication-results", Value: b}}
+		edits, forged := headerEdits(h, authservID, "ours")
+		kept := 0
+		for _, e := range edits[1:] {
+			if e.Op == sdk.HeaderAdd && e.Value != "ours" {
+				kept++
+				if strings.EqualFold(servID(e.Value), authservID) {
+					t.Fatalf("forged field %q kept", e.Value)
+				}
+			}
+		}
+		if forged == 0 && (len(edits) != 1 || edits[0].Value != "ours") {
+			t.Fatalf("edits without forgery: %+v", edits)
+		}
+		if forged > 0 && (edits[0].Op != sdk.HeaderRemove || edits[1].Value != "ours" || kept+forged != 2) {
+			t.Fatalf("edits %+v, forged %d", edits, forged)
+		}
+	})
+}
