@@ -74,7 +74,15 @@ func FromConfig(c config.DKIM) (*Signer, error) {
 		if err != nil {
 			return nil, fmt.Errorf("dkim.sign[%d]: %w", i, err)
 		}
-		keys = append(keys, &Key{Domain: k.Domain, Selector: k.Selector, Signer: sg, Headers: k.Headers})
+		key := &Key{Domain: k.Domain, Selector: k.Selector, Signer: sg, Headers: k.Headers}
+		// Options go-msgauth refuses (a header list without From) would
+		// fail every delivery later: refuse them now.
+		probe, err := dkim.NewSigner(key.options())
+		if err != nil {
+			return nil, fmt.Errorf("dkim.sign[%d]: %w", i, err)
+		}
+		_ = probe.Close() // nothing was written: its error says so
+		keys = append(keys, key)
 	}
 	return New(keys), nil
 }

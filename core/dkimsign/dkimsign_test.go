@@ -335,3 +335,24 @@ func signAllLive(t *testing.T, l *Live) string {
 	}
 	return string(out)
 }
+
+// A key's header list is what h= signs; one without From is refused at load.
+func TestHeaderList(t *testing.T) {
+	_, ek := testKeys(t)
+	k := &Key{Domain: "example.test", Selector: "e", Signer: ek, Headers: []string{"From", "Subject"}}
+	srv := publish(t, k)
+	out := signAll(t, New([]*Key{k}), trusted, strings.NewReader(testMsg))
+	vs := verify(t, srv, out)
+	if len(vs) != 1 || vs[0].Err != nil || strings.Join(vs[0].HeaderKeys, ":") != "From:Subject" {
+		t.Fatalf("verification %+v", vs)
+	}
+	data, _ := MarshalKey(ek)
+	path := filepath.Join(t.TempDir(), "e.key")
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.DKIM{Sign: []config.DKIMKey{{Domain: "example.test", Selector: "e", Key: path, Headers: []string{"Subject"}}}}
+	if _, err := FromConfig(cfg); err == nil || !strings.Contains(err.Error(), "From") {
+		t.Errorf("FromConfig with h= lacking From: %v", err)
+	}
+}
