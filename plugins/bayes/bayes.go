@@ -15,7 +15,6 @@
 package bayes
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -238,7 +237,7 @@ func lookup(ctx context.Context, store Store, keys []Key) ([]Count, Totals, erro
 
 // keys tokenizes raw and returns the distinct store keys.
 func (s *Stage) keys(raw []byte) []Key {
-	return s.tok.Keys(ParseDoc(bytes.NewReader(raw)))
+	return s.tok.Keys(parseDoc(raw))
 }
 
 // Prepare turns a raw message into what Store.Learn takes.

@@ -1,7 +1,7 @@
 package bayes
 
 import (
-	"bufio"
+	"bytes"
 	"io"
 	"strings"
 
@@ -23,6 +23,7 @@ type Doc struct {
 	Header   []sdk.HeaderField
 	Parts    []Part
 	Findings []string // anomalies the MIME walker found (they are evidence too)
+	HTML     []string // source of the text/html parts (see rawHTML)
 }
 
 // Part is one MIME part as the tokenizer sees it.
@@ -40,10 +41,23 @@ type Part struct {
 // become tokens, since broken structure is itself evidence. A leading mbox
 // "From " envelope line is skipped.
 func ParseDoc(r io.Reader) *Doc {
-	br := bufio.NewReaderSize(r, 4096)
-	if peek, _ := br.Peek(5); string(peek) == "From " {
-		_, _ = br.ReadString('\n')
+	raw, _ := io.ReadAll(io.LimitReader(r, maxLearnBytes))
+	return parseDoc(raw)
+}
+
+// parseDoc is ParseDoc on bytes already in memory.
+func parseDoc(raw []byte) *Doc {
+	if len(raw) > maxLearnBytes {
+		raw = raw[:maxLearnBytes]
 	}
+	if bytes.HasPrefix(raw, []byte("From ")) {
+		if nl := bytes.IndexByte(raw, '\n'); nl >= 0 {
+			raw = raw[nl+1:]
+		} else {
+			raw = nil
+		}
+	}
+	br := bytes.NewReader(raw)
 	lim := mime.Limits{MaxParts: maxParts, MaxDepth: 10, MaxPartBytes: maxPartBytes, MaxTotalBytes: maxLearnBytes}
 	m, err := mime.Parse(br, lim)
 	d := &Doc{}
@@ -51,7 +65,7 @@ func ParseDoc(r io.Reader) *Doc {
 		return d
 	}
 	d.Header, d.Findings = m.Header, m.Findings
-	budget := maxTextBytes
+	budget, hasHTML := maxTextBytes, false
 	for _, p := range m.Parts {
 		part := Part{ContentType: p.ContentType, Filename: p.Filename}
 		if p.IsText && budget > 0 {
@@ -63,6 +77,10 @@ func ParseDoc(r io.Reader) *Doc {
 			part.Text = text
 		}
 		d.Parts = append(d.Parts, part)
+		hasHTML = hasHTML || p.HTML
+	}
+	if hasHTML {
+		d.HTML = rawHTML(raw)
 	}
 	return d
 }

@@ -16,11 +16,14 @@ type TokenizerOptions struct {
 	Bigrams    bool // also emit pairs of adjacent words (OSB distance 1, as rspamd)
 	FoldCase   bool // lower-case words
 	AllHeaders bool // tokenize every header field but the site-specific ones
+	RawHTML    bool // tag names from the HTML source (Doc.HTML)
+	HTMLAttrs  bool // with RawHTML, also presentational attributes and inline styles
 }
 
 // DefaultTokenizerOptions are the options the evaluation was tuned with.
 func DefaultTokenizerOptions() TokenizerOptions {
-	return TokenizerOptions{MinLen: 2, MaxLen: 40, MaxTokens: 4000, Bigrams: true, FoldCase: true, AllHeaders: true}
+	return TokenizerOptions{MinLen: 2, MaxLen: 40, MaxTokens: 4000, Bigrams: true, FoldCase: true, AllHeaders: true,
+		RawHTML: true, HTMLAttrs: true}
 }
 
 // headerPrefixes says which header fields are tokenized, and under which
@@ -106,6 +109,11 @@ func (t *Tokenizer) fill(set *tokenSet, d *Doc) {
 	}
 	for _, p := range d.Parts {
 		t.part(set, p)
+	}
+	if t.opt.RawHTML {
+		for _, h := range d.HTML {
+			t.markup(set, h)
+		}
 	}
 }
 

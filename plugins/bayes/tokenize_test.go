@@ -162,3 +162,31 @@ func TestKeysMatchTokens(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenizeMarkup: the HTML source of a quoted-printable text/html part
+// gives tag, attribute, style and comment tokens; text/plain gives none.
+func TestTokenizeMarkup(t *testing.T) {
+	raw := "From: a@example.com\r\nSubject: hi\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/alternative; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\n<font color=red>not markup</font>\r\n" +
+		"--b\r\nContent-Type: text/html\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" +
+		"<html><body bgcolor=3D\"#FFFFFF\"><font color=3D\"#FF0000\" size=3D\"+2\">Bu<!-- x -->y</font>" +
+		"<p style=3D\"font-size: 10px; color:red\">now</p><table width=3D100%></table></body></html>\r\n--b--\r\n"
+	got := NewTokenizer(DefaultTokenizerOptions()).Tokens(parseDoc([]byte(raw)))
+	for _, w := range []string{"tag:font", "tag:table", "html:font:color=#ff0000", "html:font:size=+2",
+		"html:body:bgcolor=#ffffff", "html:table:width=100%", "css:font-size:10px", "css:color:red", "html:comment"} {
+		if !slices.Contains(got, w) {
+			t.Errorf("missing %q in %q", w, got)
+		}
+	}
+	if slices.Contains(got, "html:font:color=red") {
+		t.Errorf("text/plain part tokenized as markup")
+	}
+	opt := DefaultTokenizerOptions()
+	opt.RawHTML = false
+	for _, w := range NewTokenizer(opt).Tokens(parseDoc([]byte(raw))) {
+		if strings.HasPrefix(w, "html:") || strings.HasPrefix(w, "css:") {
+			t.Errorf("RawHTML off but got %q", w)
+		}
+	}
+}

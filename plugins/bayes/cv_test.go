@@ -1,0 +1,184 @@
+package bayes
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+// memStore is an in-memory Store for cross-validation: the folds are
+// trained and thrown away many times, which a bbolt file would slow down.
+type memStore struct {
+	counts map[Key]Count
+	totals Totals
+}
+
+func newMemStore() *memStore { return &memStore{counts: map[Key]Count{}} }
+
+func (m *memStore) Totals(context.Context) (Totals, error) { return m.totals, nil }
+func (m *memStore) Lookup(_ context.Context, keys []Key, out []Count) error {
+	for i, k := range keys {
+		out[i] = m.counts[k]
+	}
+	return nil
+}
+
+// Learn counts every message (the folds hold no duplicates).
+func (m *memStore) Learn(_ context.Context, batch []Learned, _ time.Time) ([]Outcome, error) {
+	out := make([]Outcome, len(batch))
+	for i, l := range batch {
+		for _, k := range l.Keys {
+			m.counts[k] = addCount(m.counts[k], l.Spam, 1)
+		}
+		bump(&m.totals, l.Spam, 1)
+		if l.Reinforce {
+			out[i] = Reinforced
+		}
+	}
+	return out, nil
+}
+func (m *memStore) Expire(context.Context, time.Time) (int, error) { return 0, nil }
+func (m *memStore) Stats(context.Context) (Stats, error)            { return Stats{Totals: m.totals}, nil }
+func (m *memStore) Close() error                                    { return nil }
+
+// cvSetup is one configuration under cross-validation.
+type cvSetup struct {
+	name   string
+	opt    TokenizerOptions
+	params Params
+	rounds int
+	margin float64
+}
+
+func defaultSetup() cvSetup {
+	return cvSetup{"default", DefaultTokenizerOptions(), DefaultParams(), DefaultRounds, DefaultMargin}
+}
+
+// parseAll decodes every message once, in parallel.
+func parseAll(set []labelled) []*Doc {
+	docs := make([]*Doc, len(set))
+	var wg sync.WaitGroup
+	n := runtime.GOMAXPROCS(0)
+	for w := 0; w < n; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(set); i += n {
+				docs[i] = parseDoc(set[i].raw)
+			}
+		}(w)
+	}
+	wg.Wait()
+	return docs
+}
+
+// crossValidate returns the out-of-fold score of every message of set
+// under k-fold cross-validation (fold = index mod k), each fold's model
+// trained with the Trainer's rounds on the other folds.
+func crossValidate(t testing.TB, set []labelled, docs []*Doc, c cvSetup, k int) []float64 {
+	t.Helper()
+	keys := cvKeys(docs, c.opt)
+	scores := make([]float64, len(set))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for fold := 0; fold < k; fold++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(fold int) {
+			defer func() { <-sem; wg.Done() }()
+			cvFold(t, set, keys, c, k, fold, scores)
+		}(fold)
+	}
+	wg.Wait()
+	return scores
+}
+
+var keyCache struct {
+	sync.Mutex
+	docs []*Doc
+	m    map[TokenizerOptions][][]Key
+}
+
+// cvKeys tokenizes docs with opt, once per options.
+func cvKeys(docs []*Doc, opt TokenizerOptions) [][]Key {
+	keyCache.Lock()
+	defer keyCache.Unlock()
+	if len(keyCache.docs) == 0 || &keyCache.docs[0] != &docs[0] {
+		keyCache.docs, keyCache.m = docs, map[TokenizerOptions][][]Key{}
+	}
+	if k, ok := keyCache.m[opt]; ok {
+		return k
+	}
+	tok := NewTokenizer(opt)
+	keys := make([][]Key, len(docs))
+	for i, d := range docs {
+		keys[i] = tok.Keys(d)
+	}
+	keyCache.m[opt] = keys
+	return keys
+}
+
+func cvFold(t testing.TB, set []labelled, keys [][]Key, c cvSetup, k, fold int, scores []float64) {
+	ctx := context.Background()
+	{
+		st, err := Open(newMemStore(), DefaultConfig())
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		st.params = c.params
+		tr := NewTrainer(st)
+		tr.Rounds, tr.Margin = c.rounds, c.margin
+		for i, m := range set {
+			if i%k != fold {
+				tr.batch = append(tr.batch, Learned{Hash: MsgHash{byte(i), byte(i >> 8)}, Keys: keys[i], Spam: m.spam})
+			}
+		}
+		if _, err := tr.Finish(ctx); err != nil {
+			t.Error(err)
+			return
+		}
+		store := st.store.(*memStore)
+		buf := make([]Count, 0, 4096)
+		for i := fold; i < len(set); i += k {
+			buf = buf[:0]
+			for _, key := range keys[i] {
+				if cnt, ok := store.counts[key]; ok {
+					buf = append(buf, cnt)
+				}
+			}
+			scores[i], _ = c.params.Score(buf, store.totals.Spam, store.totals.Ham)
+		}
+	}
+}
+
+// cvCutoffs are the spam cutoffs reported.
+var cvCutoffs = []float64{0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999}
+
+func cvReport(set []labelled, scores []float64) string {
+	s := ""
+	for _, cut := range cvCutoffs {
+		s += fmt.Sprintf("\n  cutoff %-6g %s", cut, measure(set, scores, cut))
+	}
+	return s
+}
+
+// TestCVSweep is the tuning tool: k-fold cross-validation on TRAIN only of
+// the configurations in cvSweep. It runs when BAYES_SWEEP=1 (minutes of
+// CPU; the defaults' own cross-validation is TestCrossValidation).
+func TestCVSweep(t *testing.T) {
+	if os.Getenv("BAYES_SWEEP") == "" {
+		t.Skip("tuning tool: set BAYES_SWEEP=1 to run")
+	}
+	train := loadCorpus(t, "train.tar.gz")
+	docs := parseAll(train)
+	for _, c := range cvSweep() {
+		start := time.Now()
+		scores := crossValidate(t, train, docs, c, 5)
+		t.Logf("%s (%v):%s", c.name, time.Since(start).Round(time.Millisecond), cvReport(train, scores))
+	}
+}
