@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/metrics"
 	"github.com/portcullis-mta/portcullis/core/queue"
 )
 
@@ -86,6 +87,7 @@ func queueDSN(store queue.Store, log *slog.Logger, d *dsn, open opener) error {
 		log.Error("delivery: DSN dropped", "queue_id", d.env.ID, "to", d.env.From, "err", err)
 		return err
 	}
+	metrics.Active().DSN(dsnActions[d.kind])
 	log.Info("delivery: DSN queued", "queue_id", d.env.ID, "dsn_id", d.id, "to", d.env.From,
 		"action", dsnActions[d.kind], "rcpts", len(d.rcpts))
 	return nil

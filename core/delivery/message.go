@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/delivery/smtpc"
+	"github.com/portcullis-mta/portcullis/core/metrics"
 	"github.com/portcullis-mta/portcullis/core/queue"
 )
 
@@ -24,7 +25,9 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			t0 := time.Now()
 			results[i] = m.sendGroup(ctx, s, env, l.Open, g)
+			metrics.Active().DeliveryTook(time.Since(t0))
 		}()
 	}
 	wg.Wait()
@@ -35,6 +38,7 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 		for j, r := range g.rcpts {
 			o := results[i][j]
 			interrupted = interrupted || o.reply == errShutdown
+			countAttempt(o)
 			if m.apply(env, r, o, now) {
 				failed = append(failed, r)
 			}
@@ -141,4 +145,18 @@ func expired(last string) *smtpc.Reply {
 		return smtpc.NewReply(500, "4.4.7", "message expired in queue")
 	}
 	return smtpc.NewReply(500, "4.4.7", "message expired in queue; last reply: %s", last)
+}
+
+// countAttempt records one recipient's attempt (one cut short by shutdown
+// was not an attempt).
+func countAttempt(o outcome) {
+	switch {
+	case o.reply == errShutdown:
+	case o.ok:
+		metrics.Active().Delivery(metrics.Sent)
+	case o.reply != nil && o.reply.Permanent():
+		metrics.Active().Delivery(metrics.Bounced)
+	default:
+		metrics.Active().Delivery(metrics.Deferred)
+	}
 }

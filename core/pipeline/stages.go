@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcullis-mta/portcullis/core/metrics"
 	"github.com/portcullis-mta/portcullis/rules"
 	"github.com/portcullis-mta/portcullis/sdk"
 )
@@ -17,6 +18,7 @@ type outcome struct {
 	res     *sdk.Result
 	err     error
 	skipped bool
+	timeout bool
 	took    time.Duration
 }
 
@@ -97,11 +99,11 @@ func call(ctx context.Context, st *stage, req *sdk.Request) outcome {
 	case o := <-done:
 		o.took = time.Since(start)
 		if o.err != nil && ctx.Err() == context.DeadlineExceeded {
-			o.err = fmt.Errorf("timeout after %s: %w", st.Timeout, o.err)
+			o.err, o.timeout = fmt.Errorf("timeout after %s: %w", st.Timeout, o.err), true
 		}
 		return o
 	case <-ctx.Done():
-		return outcome{err: fmt.Errorf("timeout after %s: %w", st.Timeout, ctx.Err()), took: time.Since(start)}
+		return outcome{err: fmt.Errorf("timeout after %s: %w", st.Timeout, ctx.Err()), timeout: true, took: time.Since(start)}
 	}
 }
 
@@ -116,6 +118,7 @@ func (r *Engine) record(req *sdk.Request, st *stage, o outcome) *sdk.Result {
 	case res.Verdict == "":
 		res.Verdict = sdk.VerdictNone
 	}
+	countCall(st.Name, o, res.Verdict)
 	if req.Phase != sdk.PhaseData && len(res.Headers) > 0 {
 		res.Headers = nil // header edits apply to a message; there is none yet
 	}
@@ -150,4 +153,18 @@ func faultDecision(st *stage, err error, d *Decision) *Decision {
 		return nil
 	}
 	return &f
+}
+
+// countCall records a stage call that ran (a skipped one did not).
+func countCall(stage string, o outcome, v sdk.Verdict) {
+	switch {
+	case o.skipped:
+		return
+	case o.timeout:
+		metrics.Active().StageCall(stage, "timeout", o.took)
+	case o.err != nil:
+		metrics.Active().StageCall(stage, "error", o.took)
+	default:
+		metrics.Active().StageCall(stage, string(v), o.took)
+	}
 }

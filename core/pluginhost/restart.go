@@ -2,6 +2,8 @@ package pluginhost
 
 import (
 	"time"
+
+	"github.com/portcullis-mta/portcullis/core/metrics"
 )
 
 // crashLoopWindow: a plugin that dies sooner than this after its start
@@ -26,6 +28,7 @@ func (s *Stage) lost(p *proc, cause error) {
 	delay := s.backoff
 	s.wg.Add(1)
 	s.mu.Unlock()
+	metrics.Active().PluginRestart(s.name)
 	s.h.o.Logger.Warn("plugin died; restarting", "stage", s.name, "pid", p.pid, "error", cause, "delay", delay)
 	go s.restart(p, delay)
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+
+	"github.com/portcullis-mta/portcullis/core/metrics"
 )
 
 // acceptLoop takes raw connections off one listener. Each is admitted in its
@@ -63,7 +65,10 @@ func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 	lc := g.listener(name, first)
 	id := newID()
 	log := g.log.With("session", id)
+	metrics.Active().Connection(name)
 	if !s.takeSlot() {
+		metrics.Active().ConnRefused(metrics.RefusedLimit)
+		metrics.Active().Refused("connect", 421)
 		s.refuse(raw, replyTooManyConns(g.cfg.Hostname), log, "too many connections")
 		return
 	}
@@ -80,6 +85,8 @@ func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 	gc.release = func() { s.freeSlot(ip) }
 	if !s.takeIPSlot(ip) {
 		gc.log.Info("refused", "ip", ip.String(), "reason", "too many connections from ip")
+		metrics.Active().ConnRefused(metrics.RefusedLimit)
+		metrics.Active().Refused("connect", 421)
 		gc.reply(replyTooManyFromIP(g.cfg.Hostname))
 		s.freeSlot(netip.Addr{})
 		_ = raw.Close()
@@ -99,6 +106,7 @@ func (s *Server) prelude(gc *guardConn) bool {
 	if lc.ProxyProtocol {
 		if !lc.trustedProxy(gc.info.ip) {
 			gc.log.Info("refused", "ip", gc.info.ip.String(), "reason", "PROXY header from untrusted address")
+			metrics.Active().ConnRefused(metrics.RefusedProxy)
 			return false
 		}
 		// The proxy sends its header at once; a client that trickles it
@@ -107,6 +115,7 @@ func (s *Server) prelude(gc *guardConn) bool {
 		h, err := proxyproto.ReadHeaderTimeout(gc.raw, gc.br, wait)
 		if err != nil || h == nil {
 			gc.log.Info("refused", "ip", gc.info.ip.String(), "reason", "bad PROXY header")
+			metrics.Active().ConnRefused(metrics.RefusedProxy)
 			return false
 		}
 		if h.Command.IsProxy() {
@@ -129,12 +138,16 @@ func (s *Server) prelude(gc *guardConn) bool {
 func (s *Server) welcome(gc *guardConn) bool {
 	if s.pregreet(gc) {
 		gc.log.Info("refused", "reason", "pregreet")
+		metrics.Active().ConnRefused(metrics.RefusedPregreet)
+		metrics.Active().Refused("connect", 554)
 		gc.reply(replyPregreet)
 		return false
 	}
 	gc.info.hostname = lookupHost(gc.srv.d.Resolver, gc.info.ip, gc.srv.cfg.DNS.Timeout.D())
 	if err := connectPhase(gc); err != nil {
 		gc.log.Info("refused", "phase", "connect", "reply", err.Reply())
+		metrics.Active().ConnRefused(metrics.RefusedRule)
+		metrics.Active().Refused("connect", err.Code)
 		gc.reply(replyLine(err))
 		return false
 	}
@@ -158,8 +171,10 @@ func (s *Server) handOver(gc *guardConn) {
 	s.conns[gc] = true
 	s.live.Add(1)
 	s.mu.Unlock()
+	metrics.Active().SessionStarted()
 	release := gc.release
 	gc.release = func() {
+		metrics.Active().SessionEnded()
 		release()
 		s.mu.Lock()
 		delete(s.conns, gc)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/portcullis-mta/portcullis/core/metrics"
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/core/queue"
 	"github.com/portcullis-mta/portcullis/core/smtperr"
@@ -32,6 +33,7 @@ func (s *session) Data(r io.Reader) error {
 	log := s.log.With("queue_id", d.ID())
 	received := s.receivedHeader(d.ID())
 	if _, err := io.WriteString(d, received); err != nil {
+		metrics.Active().Refused("data", 451)
 		return toSMTP(log, err)
 	}
 	hc := &headerCapture{}
@@ -54,6 +56,7 @@ func (s *session) Data(r io.Reader) error {
 	dec, e := s.gc.runPhase(req, s.results, errRejectDefault, errTempDefault)
 	if e != nil {
 		log.Info("refused", append([]any{"phase", "data", "reply", e.Reply()}, decisionLog(dec)...)...)
+		countRefusal(dec, e.Code)
 		return toSMTP(log, e)
 	}
 	return s.finish(log, d, s.withHeld(dec), size, len(received))
@@ -107,11 +110,13 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 	switch action {
 	case pipeline.Discard:
 		log.Info("discarded", decisionLog(dec)...)
+		countAccepted(s.gc.info.listener.Name, action, size)
 		return accepted(d.ID())
 	case pipeline.Quarantine:
 		store = s.gc.srv.d.Quarantine
 		if store == nil {
 			// Never deliver what a rule wanted held.
+			metrics.Active().Refused("data", 451)
 			return toSMTP(log, smtperr.Wrap(errors.New("no quarantine store"), 451, "4.3.0", "Temporary local problem, try again later"))
 		}
 		results := dec.Results
@@ -122,8 +127,10 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 	}
 	id, err := s.commit(log, store, d, env, dec, recvLen)
 	if err != nil {
+		metrics.Active().Refused("data", 451)
 		return toSMTP(log, smtperr.Wrap(err, 451, "4.3.0", "Temporary local problem, try again later"))
 	}
+	countAccepted(s.gc.info.listener.Name, action, size)
 	what := "queued"
 	if action == pipeline.Quarantine {
 		what = "quarantined"

@@ -8,6 +8,7 @@ import (
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
+	"github.com/portcullis-mta/portcullis/core/metrics"
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/core/queue"
 	"github.com/portcullis-mta/portcullis/sdk"
@@ -44,6 +45,7 @@ func (g *generation) NewSession(sc *smtp.Conn) (smtp.Session, error) {
 	req := &sdk.Request{Phase: sdk.PhaseHelo, Conn: s.conn()}
 	if _, e := gc.runPhase(req, gc.connResult, errRejectDefault, errTempDefault); e != nil {
 		s.log.Info("refused", "phase", "helo", "helo", sc.Hostname(), "reply", e.Reply())
+		metrics.Active().Refused("helo", e.Code)
 		return nil, toSMTP(s.log, e)
 	}
 	return s, nil
@@ -130,6 +132,7 @@ func (s *session) refuse(phase string, err error, attrs ...any) error {
 	e := toSMTP(s.log, err)
 	args := append([]any{"phase", phase, "reply", e.(*smtp.SMTPError).Message, "code", e.(*smtp.SMTPError).Code}, attrs...)
 	s.log.Info("refused", args...)
+	metrics.Active().Refused(phase, e.(*smtp.SMTPError).Code)
 	return e
 }
 

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/daemon"
+	"github.com/portcullis-mta/portcullis/core/metrics"
+)
+
+// Prometheus metrics inside `portcullis run`: /metrics on metrics.address.
+// The metric set is enabled (metrics.Active) once an address is first set
+// and stays so, keeping its counts across reloads. A reload that changes
+// the address binds the new one first and then closes the old one; when
+// the new one cannot be bound the old one keeps serving and the reload goes
+// on (a metrics port must not hold a mail config back). An empty address
+// stops serving.
+func init() {
+	runHooks = append(runHooks, func(d *daemon.Daemon) error {
+		logger, err := daemon.NewLogger(d.Config().Log, os.Stderr)
+		if err != nil {
+			return err
+		}
+		m := metrics.New()
+		if q, ok := d.Queue().(interface{ Len() int }); ok {
+			m.SetQueueLen(q.Len)
+		}
+		d.AddService(&metricsService{m: m, addr: d.Config().Metrics.Address, log: logger})
+		return nil
+	})
+}
+
+// metricsService serves one metric set on the configured address.
+type metricsService struct {
+	m   *metrics.Metrics
+	log *slog.Logger
+
+	mu   sync.Mutex
+	addr string       // configured; "" is off
+	srv  *http.Server // nil while off
+}
+
+// Start binds the address: a port that cannot be bound fails the start,
+// like an SMTP listener's.
+func (s *metricsService) Start(context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.addr == "" {
+		return nil
+	}
+	srv, err := s.serve(s.addr)
+	if err != nil {
+		return err
+	}
+	s.srv = srv
+	return nil
+}
+
+// Reload rebinds when the address changed; it never refuses the reload.
+func (s *metricsService) Reload(cfg *config.Config) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	addr := cfg.Metrics.Address
+	if addr == s.addr {
+		return nil
+	}
+	var next *http.Server
+	if addr != "" {
+		srv, err := s.serve(addr)
+		if err != nil {
+			s.log.Error("metrics: cannot bind the new address; still serving the old one", "addr", addr, "old", s.addr, "err", err)
+			return nil
+		}
+		next = srv
+	}
+	if s.srv != nil {
+		closeServer(s.srv)
+	}
+	s.srv, s.addr = next, addr
+	return nil
+}
+
+// Stop closes the endpoint (a scrape in flight gets a few seconds).
+func (s *metricsService) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv == nil {
+		return nil
+	}
+	err := s.srv.Shutdown(ctx)
+	s.srv = nil
+	return err
+}
+
+// serve listens on addr and serves /metrics there.
+func (s *metricsService) serve(addr string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	metrics.Enable(s.m)
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", s.m.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute,
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("metrics: serving stopped", "addr", addr, "err", err)
+		}
+	}()
+	s.log.Info("metrics: serving /metrics", "addr", ln.Addr().String())
+	return srv, nil
+}
+
+func closeServer(srv *http.Server) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
+}
