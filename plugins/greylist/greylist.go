@@ -15,8 +15,17 @@
 // verdict pass with tag "passed" (first pass), "known" (a passed triplet)
 // or "auto_allow" (the client). The rule turns fail into a 451 4.7.1.
 //
-// State lives in a Store: by default a bbolt file at the stage's
-// state path (sdk.Env.StatePath), swept of expired records hourly.
+// State lives in a Store. When the gateway config sets state.redis
+// (sdk.Env.RedisURL), it is a RedisStore: several gateways sharing one
+// Redis share the greylist, so a sender retrying through another MX is not
+// greylisted again. Keys are "portcullis:greylist:<stage>:<key>" (key
+// "t|<network>|<from>|<rcpt>" for a triplet, "c|<network>" for a client),
+// each with a TTL so Redis expires them itself. The server is pinged at
+// Configure: an unreachable Redis is a load error. A Redis failure while
+// checking is an error, so the stage's on_error decides, never a silent
+// pass (greylisting wants on_error: tempfail). Without state.redis the
+// store is a bbolt file at the stage's state path (sdk.Env.StatePath),
+// swept of expired records hourly.
 //
 // # Config
 //
@@ -49,7 +58,7 @@ type Stage struct {
 	mu        sync.Mutex // guards the fields below and serialises decisions
 	cfg       config
 	store     Store
-	path      string // the bbolt file open in store
+	source    string // what store was opened from (storeSource); "" if given by NewWithStore
 	lastSweep time.Time
 }
 
@@ -72,31 +81,55 @@ func (s *Stage) Info() sdk.Info {
 	return sdk.Info{Name: "greylist", Version: "1.0.0", Phases: []sdk.Phase{sdk.PhaseRcpt}}
 }
 
-// Configure implements sdk.Stage. The bbolt file is opened once and kept
-// across reloads while its path stays the same.
-func (s *Stage) Configure(_ context.Context, env sdk.Env, raw map[string]any) error {
+// Configure implements sdk.Stage. The store is opened once and kept across
+// reloads while its source (the bbolt path, or the Redis URL and stage
+// name) stays the same; a store given to NewWithStore is always kept.
+func (s *Stage) Configure(ctx context.Context, env sdk.Env, raw map[string]any) error {
 	cfg, err := parseConfig(raw)
 	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.store == nil || s.path != "" && s.path != env.StatePath {
-		if env.StatePath == "" {
-			return errors.New("greylist: no state file (set state.path in the gateway config)")
-		}
-		st, err := OpenBolt(env.StatePath, s.now)
+	want := storeSource(env)
+	if s.store == nil || s.source != "" && s.source != want {
+		st, err := s.open(ctx, env)
 		if err != nil {
 			return err
 		}
 		if s.store != nil {
 			s.store.Close()
 		}
-		s.store, s.path = st, env.StatePath
+		s.store, s.source = st, want
 	}
 	s.cfg = cfg
 	return nil
 }
+
+// storeSource names the store env asks for; equal names, same store.
+func storeSource(env sdk.Env) string {
+	if env.RedisURL != "" {
+		return "redis\x00" + env.RedisURL + "\x00" + env.StageName
+	}
+	return "bolt\x00" + env.StatePath
+}
+
+// open opens the store env asks for: Redis when state.redis is set (state
+// shared by several gateways), else the stage's bbolt file.
+func (s *Stage) open(ctx context.Context, env sdk.Env) (Store, error) {
+	if env.RedisURL != "" {
+		ctx, cancel := context.WithTimeout(ctx, redisPingTimeout)
+		defer cancel()
+		return OpenRedis(ctx, env.RedisURL, env.StageName, s.now)
+	}
+	if env.StatePath == "" {
+		return nil, errors.New("greylist: no state file (set state.path or state.redis in the gateway config)")
+	}
+	return OpenBolt(env.StatePath, s.now)
+}
+
+// redisPingTimeout bounds the connection check at load.
+const redisPingTimeout = 5 * time.Second
 
 // Close implements sdk.Closer.
 func (s *Stage) Close() error {

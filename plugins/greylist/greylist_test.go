@@ -18,10 +18,10 @@ type clock struct{ t time.Time }
 func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
-func newStage(t *testing.T, path string, c *clock, cfg map[string]any) *Stage {
+func newStage(t *testing.T, env sdk.Env, c *clock, cfg map[string]any) *Stage {
 	t.Helper()
 	s := &Stage{now: c.now}
-	if err := s.Configure(context.Background(), sdk.Env{StatePath: path}, cfg); err != nil {
+	if err := s.Configure(context.Background(), env, cfg); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
@@ -55,9 +55,35 @@ func run(t *testing.T, s *Stage, c *clock, steps []step) {
 	}
 }
 
-func TestTriplet(t *testing.T) {
+// boltEnv is a fresh bbolt state for a stage.
+func boltEnv(t *testing.T) sdk.Env {
+	return sdk.Env{StageName: "greylist", StatePath: filepath.Join(t.TempDir(), "g.db")}
+}
+
+// backends are the stores the behavioural tests run against: each fresh
+// returns the Env of a new, empty state.
+var backends = []struct {
+	name  string
+	fresh func(t *testing.T) sdk.Env
+}{
+	{"bbolt", boltEnv},
+	{"redis", func(t *testing.T) sdk.Env {
+		return sdk.Env{StageName: "greylist", RedisURL: startRedis(t).url}
+	}},
+}
+
+// eachBackend runs test against every store.
+func eachBackend(t *testing.T, test func(t *testing.T, fresh func(t *testing.T) sdk.Env)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { test(t, b.fresh) })
+	}
+}
+
+func TestTriplet(t *testing.T) { eachBackend(t, testTriplet) }
+
+func testTriplet(t *testing.T, fresh func(t *testing.T) sdk.Env) {
 	c := &clock{time.Unix(1_800_000_000, 0)}
-	s := newStage(t, filepath.Join(t.TempDir(), "g.db"), c, map[string]any{"auto_allow_after": 0})
+	s := newStage(t, fresh(t), c, map[string]any{"auto_allow_after": 0})
 	a := rcpt("203.0.113.5", "Alice@Sender.example", "bob@example.test")
 	run(t, s, c, []step{
 		{"first attempt", 0, a, sdk.VerdictFail, "greylist", "300"},
@@ -73,9 +99,11 @@ func TestTriplet(t *testing.T) {
 	})
 }
 
-func TestIPv6AndAutoAllow(t *testing.T) {
+func TestIPv6AndAutoAllow(t *testing.T) { eachBackend(t, testIPv6AndAutoAllow) }
+
+func testIPv6AndAutoAllow(t *testing.T, fresh func(t *testing.T) sdk.Env) {
 	c := &clock{time.Unix(1_800_000_000, 0)}
-	s := newStage(t, filepath.Join(t.TempDir(), "g.db"), c, map[string]any{"delay": "1m", "auto_allow_after": 2})
+	s := newStage(t, fresh(t), c, map[string]any{"delay": "1m", "auto_allow_after": 2})
 	var steps []step
 	for i, to := range []string{"a@example.test", "b@example.test"} {
 		r := rcpt("2001:db8:1:2::5", "s@sender.example", to)
@@ -90,26 +118,35 @@ func TestIPv6AndAutoAllow(t *testing.T) {
 	run(t, s, c, steps)
 }
 
-// TestPersistence: state survives closing and reopening the bbolt file
-// (a plugin restart), and Sweep drops only expired records.
-func TestPersistence(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "g.db")
+// TestPersistence: state survives closing and reopening the store (a
+// plugin restart), and expired records are dropped: a bbolt Sweep removes
+// only those; Redis ignores them on read until its TTL removes them.
+func TestPersistence(t *testing.T) { eachBackend(t, testPersistence) }
+
+func testPersistence(t *testing.T, fresh func(t *testing.T) sdk.Env) {
+	env := fresh(t)
 	c := &clock{time.Unix(1_800_000_000, 0)}
-	s := newStage(t, path, c, nil)
+	s := newStage(t, env, c, nil)
 	a := rcpt("198.51.100.1", "a@x.example", "b@example.test")
 	run(t, s, c, []step{{"first", 0, a, sdk.VerdictFail, "greylist", "300"}})
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	s = newStage(t, path, c, nil)
+	s = newStage(t, env, c, nil)
 	run(t, s, c, []step{{"after reopen", 5 * time.Minute, a, sdk.VerdictPass, "passed", ""}})
-	run(t, s, c, []step{{"another", 0, rcpt("198.51.100.1", "a@x.example", "c@example.test"), sdk.VerdictFail, "greylist", "300"}})
+	other := rcpt("198.51.100.1", "a@x.example", "c@example.test")
+	run(t, s, c, []step{{"another", 0, other, sdk.VerdictFail, "greylist", "300"}})
 	c.advance(49 * time.Hour)
-	n, err := s.store.(*BoltStore).Sweep()
-	if err != nil || n != 1 {
-		t.Fatalf("sweep removed %d (%v), want the one expired greylist record", n, err)
+	if b, ok := s.store.(*BoltStore); ok {
+		n, err := b.Sweep()
+		if err != nil || n != 1 {
+			t.Fatalf("sweep removed %d (%v), want the one expired greylist record", n, err)
+		}
 	}
-	run(t, s, c, []step{{"passed triplet kept", 0, a, sdk.VerdictPass, "known", ""}})
+	run(t, s, c, []step{
+		{"passed triplet kept", 0, a, sdk.VerdictPass, "known", ""},
+		{"expired triplet starts over", 0, other, sdk.VerdictFail, "greylist", "300"},
+	})
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -139,9 +176,11 @@ func TestOverProtocol(t *testing.T) {
 
 // TestConcurrent: concurrent recipients of one triplet (go test -race)
 // create one record; all are deferred, and the retry passes once.
-func TestConcurrent(t *testing.T) {
+func TestConcurrent(t *testing.T) { eachBackend(t, testConcurrent) }
+
+func testConcurrent(t *testing.T, fresh func(t *testing.T) sdk.Env) {
 	c := &clock{time.Unix(1_800_000_000, 0)}
-	s := newStage(t, filepath.Join(t.TempDir(), "g.db"), c, nil)
+	s := newStage(t, fresh(t), c, nil)
 	errs := make(chan error, 16)
 	for i := 0; i < 16; i++ {
 		go func() {
@@ -171,7 +210,7 @@ func TestConcurrent(t *testing.T) {
 func TestReconfigure(t *testing.T) {
 	dir := t.TempDir()
 	c := &clock{time.Unix(1_800_000_000, 0)}
-	s := newStage(t, filepath.Join(dir, "a.db"), c, nil)
+	s := newStage(t, sdk.Env{StatePath: filepath.Join(dir, "a.db")}, c, nil)
 	a := rcpt("192.0.2.1", "a@x.example", "b@example.test")
 	run(t, s, c, []step{{"first", 0, a, sdk.VerdictFail, "greylist", "300"}})
 	if err := s.Configure(context.Background(), sdk.Env{StatePath: filepath.Join(dir, "a.db")}, map[string]any{"delay": "1m"}); err != nil {

@@ -1,0 +1,187 @@
+package greylist
+
+import (
+	"bytes"
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// TestStore: the Store contract, table-driven, against both stores.
+func TestStore(t *testing.T) {
+	base := time.Unix(1_800_000_000, 0)
+	rec := Record{First: base.Add(-time.Minute), Count: 3}
+	passed := Record{First: base.Add(-time.Hour), Passed: base.Add(-time.Minute)}
+	cases := []struct {
+		name    string
+		put     *Record       // stored under "k" at base, if not nil
+		expires time.Duration // from base
+		later   time.Duration // clock moved before Get
+		want    Record
+		ok      bool
+	}{
+		{"missing", nil, 0, 0, Record{}, false},
+		{"round trip", &rec, time.Hour, 0, rec, true},
+		{"passed time kept", &passed, time.Hour, 0, passed, true},
+		{"just before expiry", &rec, time.Hour, time.Hour - time.Nanosecond, rec, true},
+		{"at expiry", &rec, time.Hour, time.Hour, Record{}, false},
+		{"long expired", &rec, time.Hour, 50 * time.Hour, Record{}, false},
+		{"expiry already past", &rec, -time.Second, 0, Record{}, false},
+	}
+	eachStore(t, func(t *testing.T, open func(now func() time.Time) Store) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				c := &clock{base}
+				st := open(c.now)
+				defer st.Close()
+				ctx := context.Background()
+				if tc.put != nil {
+					if err := st.Put(ctx, "k", *tc.put, base.Add(tc.expires)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				c.advance(tc.later)
+				got, ok, err := st.Get(ctx, "k")
+				if err != nil || ok != tc.ok || !sameRecord(got, tc.want) {
+					t.Errorf("Get = %+v %v %v, want %+v %v", got, ok, err, tc.want, tc.ok)
+				}
+			})
+		}
+	})
+}
+
+func sameRecord(a, b Record) bool {
+	return a.First.Equal(b.First) && a.Passed.Equal(b.Passed) && a.Count == b.Count
+}
+
+// eachStore runs test with an opener of fresh, empty stores of each kind.
+func eachStore(t *testing.T, test func(t *testing.T, open func(now func() time.Time) Store)) {
+	t.Run("bbolt", func(t *testing.T) {
+		test(t, func(now func() time.Time) Store {
+			st, err := OpenBolt(filepath.Join(t.TempDir(), "g.db"), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		})
+	})
+	t.Run("redis", func(t *testing.T) {
+		srv := startRedis(t)
+		n := 0
+		test(t, func(now func() time.Time) Store {
+			n++ // a namespace per store: the server is shared by the cases
+			st, err := OpenRedis(context.Background(), srv.url, "s"+string(rune('a'+n)), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return st
+		})
+	})
+}
+
+// TestSharedGateways: two gateways (two stages, each its own client) on
+// one Redis share the greylist. A triplet first seen by one is deferred by
+// the other until the delay, then passed by it; the first then knows it.
+func TestSharedGateways(t *testing.T) {
+	env := sdk.Env{StageName: "greylist", RedisURL: startRedis(t).url}
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	mx1 := newStage(t, env, c, map[string]any{"auto_allow_after": 2})
+	mx2 := newStage(t, env, c, map[string]any{"auto_allow_after": 2})
+	a := rcpt("203.0.113.5", "alice@sender.example", "bob@example.test")
+	b := rcpt("203.0.113.6", "alice@sender.example", "carol@example.test")
+	run(t, mx1, c, []step{{"first seen by mx1", 0, a, sdk.VerdictFail, "greylist", "300"}})
+	run(t, mx2, c, []step{
+		{"mx2 too early", 100 * time.Second, a, sdk.VerdictFail, "greylist", "200"},
+		{"mx2 after the delay", 200 * time.Second, a, sdk.VerdictPass, "passed", ""},
+	})
+	run(t, mx1, c, []step{
+		{"mx1 knows it", 0, a, sdk.VerdictPass, "known", ""},
+		{"second triplet at mx1", 0, b, sdk.VerdictFail, "greylist", "300"},
+	})
+	run(t, mx2, c, []step{{"second passes at mx2", 5 * time.Minute, b, sdk.VerdictPass, "passed", ""}})
+	run(t, mx1, c, []step{{"client count shared: auto-allowed at mx1", 0,
+		rcpt("203.0.113.7", "x@other.example", "z@example.test"), sdk.VerdictPass, "auto_allow", ""}})
+}
+
+// TestRedisLayout: keys are namespaced by stage, values are the bbolt
+// encoding, and every key carries a TTL, so Redis forgets old triplets.
+func TestRedisLayout(t *testing.T) {
+	srv := startRedis(t)
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	s := newStage(t, sdk.Env{StageName: "grey-mx", RedisURL: srv.url}, c, nil)
+	run(t, s, c, []step{{"first", 0, rcpt("192.0.2.1", "A@x.example", "b@example.test"), sdk.VerdictFail, "greylist", "300"}})
+	rdb := srv.client()
+	defer rdb.Close()
+	ctx := context.Background()
+	keys, err := rdb.Keys(ctx, "*").Result()
+	const key = "portcullis:greylist:grey-mx:t|192.0.2.0/24|a@x.example|b@example.test"
+	if err != nil || len(keys) != 1 || keys[0] != key {
+		t.Fatalf("keys %q (%v), want [%q]", keys, err, key)
+	}
+	v, err := rdb.Get(ctx, key).Bytes()
+	want := encode(Record{First: c.t}, c.t.Add(5*time.Minute+48*time.Hour))
+	if err != nil || !bytes.Equal(v, want) {
+		t.Errorf("value %x (%v), want %x", v, err, want)
+	}
+	ttl, err := rdb.PTTL(ctx, key).Result()
+	if err != nil || ttl <= 48*time.Hour || ttl > 5*time.Minute+48*time.Hour {
+		t.Errorf("PTTL %v (%v), want about delay+retry_window", ttl, err)
+	}
+}
+
+// TestRedisExpires: Redis removes a record by itself once its TTL runs out
+// (real time here, so the TTL is short).
+func TestRedisExpires(t *testing.T) {
+	srv := startRedis(t)
+	st, err := OpenRedis(context.Background(), srv.url, "g", time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	if err := st.Put(ctx, "k", Record{First: time.Now()}, time.Now().Add(50*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	rdb := srv.client()
+	defer rdb.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		n, err := rdb.Exists(ctx, KeyPrefix("g")+"k").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("key still in Redis 10s after its TTL")
+		}
+	}
+	if _, ok, err := st.Get(ctx, "k"); ok || err != nil {
+		t.Errorf("Get after expiry: ok %v err %v", ok, err)
+	}
+}
+
+// TestRedisLoadErrors: an unusable state.redis is a load error that names
+// it without leaking the password.
+func TestRedisLoadErrors(t *testing.T) {
+	port, err := freePort() // nothing listens there
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ name, url, want string }{
+		{"nothing listening", "redis://:s3cret@127.0.0.1:" + port + "/0", "ping"},
+		{"not a redis URL", "http://127.0.0.1/", "state.redis"},
+		{"bad database", "redis://127.0.0.1:" + port + "/x", "state.redis"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := New().Configure(context.Background(), sdk.Env{StageName: "g", RedisURL: tc.url}, nil)
+			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Contains(err.Error(), "s3cret") {
+				t.Errorf("error %v, want one mentioning %q and no password", err, tc.want)
+			}
+		})
+	}
+}
