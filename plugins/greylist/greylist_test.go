@@ -56,7 +56,7 @@ func run(t *testing.T, s *Stage, c *clock, steps []step) {
 }
 
 // boltEnv is a fresh bbolt state for a stage.
-func boltEnv(t *testing.T) sdk.Env {
+func boltEnv(t testing.TB) sdk.Env {
 	return sdk.Env{StageName: "greylist", StatePath: filepath.Join(t.TempDir(), "g.db")}
 }
 
@@ -64,16 +64,16 @@ func boltEnv(t *testing.T) sdk.Env {
 // returns the Env of a new, empty state.
 var backends = []struct {
 	name  string
-	fresh func(t *testing.T) sdk.Env
+	fresh func(t testing.TB) sdk.Env
 }{
 	{"bbolt", boltEnv},
-	{"redis", func(t *testing.T) sdk.Env {
+	{"redis", func(t testing.TB) sdk.Env {
 		return sdk.Env{StageName: "greylist", RedisURL: startRedis(t).url}
 	}},
 }
 
 // eachBackend runs test against every store.
-func eachBackend(t *testing.T, test func(t *testing.T, fresh func(t *testing.T) sdk.Env)) {
+func eachBackend(t *testing.T, test func(t *testing.T, fresh func(t testing.TB) sdk.Env)) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) { test(t, b.fresh) })
 	}
@@ -81,7 +81,7 @@ func eachBackend(t *testing.T, test func(t *testing.T, fresh func(t *testing.T) 
 
 func TestTriplet(t *testing.T) { eachBackend(t, testTriplet) }
 
-func testTriplet(t *testing.T, fresh func(t *testing.T) sdk.Env) {
+func testTriplet(t *testing.T, fresh func(t testing.TB) sdk.Env) {
 	c := &clock{time.Unix(1_800_000_000, 0)}
 	s := newStage(t, fresh(t), c, map[string]any{"auto_allow_after": 0})
 	a := rcpt("203.0.113.5", "Alice@Sender.example", "bob@example.test")
@@ -101,7 +101,7 @@ func testTriplet(t *testing.T, fresh func(t *testing.T) sdk.Env) {
 
 func TestIPv6AndAutoAllow(t *testing.T) { eachBackend(t, testIPv6AndAutoAllow) }
 
-func testIPv6AndAutoAllow(t *testing.T, fresh func(t *testing.T) sdk.Env) {
+func testIPv6AndAutoAllow(t *testing.T, fresh func(t testing.TB) sdk.Env) {
 	c := &clock{time.Unix(1_800_000_000, 0)}
 	s := newStage(t, fresh(t), c, map[string]any{"delay": "1m", "auto_allow_after": 2})
 	var steps []step
@@ -123,7 +123,7 @@ func testIPv6AndAutoAllow(t *testing.T, fresh func(t *testing.T) sdk.Env) {
 // only those; Redis ignores them on read until its TTL removes them.
 func TestPersistence(t *testing.T) { eachBackend(t, testPersistence) }
 
-func testPersistence(t *testing.T, fresh func(t *testing.T) sdk.Env) {
+func testPersistence(t *testing.T, fresh func(t testing.TB) sdk.Env) {
 	env := fresh(t)
 	c := &clock{time.Unix(1_800_000_000, 0)}
 	s := newStage(t, env, c, nil)
@@ -178,7 +178,7 @@ func TestOverProtocol(t *testing.T) {
 // create one record; all are deferred, and the retry passes once.
 func TestConcurrent(t *testing.T) { eachBackend(t, testConcurrent) }
 
-func testConcurrent(t *testing.T, fresh func(t *testing.T) sdk.Env) {
+func testConcurrent(t *testing.T, fresh func(t testing.TB) sdk.Env) {
 	c := &clock{time.Unix(1_800_000_000, 0)}
 	s := newStage(t, fresh(t), c, nil)
 	errs := make(chan error, 16)

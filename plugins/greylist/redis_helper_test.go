@@ -26,7 +26,7 @@ type redisServer struct {
 // on 127.0.0.1 with a free port, no persistence, in a temporary directory,
 // and kills it when the test ends. A missing binary fails the test: CI
 // installs the package (.ci/run).
-func startRedis(t *testing.T) *redisServer {
+func startRedis(t testing.TB) *redisServer {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -47,7 +47,7 @@ func startRedis(t *testing.T) *redisServer {
 	return nil
 }
 
-func launchRedis(t *testing.T, bin, dir string) (*redisServer, error) {
+func launchRedis(t testing.TB, bin, dir string) (*redisServer, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
