@@ -1,0 +1,63 @@
+package delivery
+
+import (
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/metrics"
+)
+
+// TestAttemptsCounted: one transaction with a 250, a 451 and a 550 counts
+// one attempt of each status and one failure DSN; the DSN's own delivery
+// is a second sent attempt and a second timed transaction.
+func TestAttemptsCounted(t *testing.T) {
+	m := metrics.New()
+	metrics.Enable(m)
+	t.Cleanup(func() { metrics.Enable(nil) })
+	down := newPeer(t)
+	down.setRcpt(func(to string) error {
+		switch {
+		case strings.HasPrefix(to, "later"):
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: "mailbox busy"}
+		case strings.HasPrefix(to, "gone"):
+			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
+		}
+		return nil
+	})
+	home := newPeer(t)
+	cfg := baseConfig(t)
+	cfg.Queue.Retry = []config.Duration{config.Duration(3600e9)} // one attempt in this test
+	cfg.Routes = []config.Route{mkRoute([]string{"local.test"}, home.addr), mkRoute([]string{"*"}, down.addr)}
+	w := newWorld(t, cfg)
+	w.enqueue("u@local.test", []string{"ok@d.test", "later@d.test", "gone@d.test"}, localSender, plainBody)
+	w.start()
+	want := []string{
+		`portcullis_delivery_attempts_total{status="sent"} 2`,
+		`portcullis_delivery_attempts_total{status="deferred"} 1`,
+		`portcullis_delivery_attempts_total{status="bounced"} 1`,
+		`portcullis_dsns_sent_total{action="failed"} 1`,
+		`portcullis_dsns_sent_total{action="delayed"} 0`,
+		`portcullis_delivery_duration_seconds_count 2`,
+	}
+	var body string
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last scrape:\n%s", body)
+		}
+	})
+	w.waitFor("the counts", func() bool {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		body = rec.Body.String()
+		for _, s := range want {
+			if !strings.Contains(body, s+"\n") {
+				return false
+			}
+		}
+		return true
+	})
+}
