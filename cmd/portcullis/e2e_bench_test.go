@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -56,7 +54,7 @@ func benchStages(b *testing.B, n int, plugin, msg string) (rate, cpuPerMsg float
 		files["rules.yaml"] = trivialStages(n, plugin)
 	}
 	cfg, _ := e2eSetup(b, hop, files)
-	g := startGatewayTB(b, cfg)
+	g := startGateway(b, cfg)
 	cpu := func() (daemon, plugins time.Duration) {
 		daemon = procCPU(g.cmd.Process.Pid)
 		for _, pid := range pluginPIDs(b, plugin) {
@@ -186,64 +184,4 @@ func benchClient(addr string) (*smtp.Client, error) {
 		return nil, err
 	}
 	return c, nil
-}
-
-// startGatewayTB is startGateway for a benchmark (run_test.go's helpers
-// take *testing.T); it shares the one build of the binary.
-func startGatewayTB(tb testing.TB, cfgPath string) *gateway {
-	tb.Helper()
-	g := &gateway{cmd: exec.Command(binaryTB(tb), "run", "-c", cfgPath), done: make(chan error, 1)}
-	stderr, err := g.cmd.StderrPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := g.cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			g.mu.Lock()
-			g.log.WriteString(sc.Text() + "\n")
-			g.mu.Unlock()
-			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
-			}
-		}
-		g.done <- g.cmd.Wait()
-	}()
-	select {
-	case g.addr = <-addr:
-	case err := <-g.done:
-		tb.Fatalf("gateway exited at start: %v\n%s", err, g.logs())
-	case <-time.After(30 * time.Second):
-		tb.Fatalf("gateway did not start:\n%s", g.logs())
-	}
-	tb.Cleanup(func() { _ = g.cmd.Process.Kill() })
-	return g
-}
-
-// binaryTB is portcullisBinary for a benchmark: the same sync.Once, so a
-// run of tests and benchmarks builds the binary once.
-func binaryTB(tb testing.TB) string {
-	tb.Helper()
-	if t, ok := tb.(*testing.T); ok {
-		return portcullisBinary(t)
-	}
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "portcullis-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "portcullis")
-		if out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		tb.Fatal(buildErr)
-	}
-	return binPath
 }

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis-mta/portcullis/core/dnsresolve/dnstest"
+	dnstest "github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
 )
 
 // connBenchStages is connfilter + dnsbl + rdns as in the example, without

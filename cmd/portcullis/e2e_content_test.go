@@ -586,9 +586,9 @@ func BenchmarkE2EContent(b *testing.B) {
 			files["rules-content.yaml"] = rules
 		}
 		cfg, _ := e2eSetup(b, hop, files)
-		g := startGatewayTB(b, cfg)
+		g := startGateway(b, cfg)
 		cpu := func() (d, p, c time.Duration) {
-			for _, pid := range pluginPIDs(b, binaryTB(b)) {
+			for _, pid := range pluginPIDs(b, portcullisBinary(b)) {
 				if pid != g.cmd.Process.Pid {
 					p += procCPU(pid)
 				}

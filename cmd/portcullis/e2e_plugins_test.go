@@ -17,7 +17,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/portcullis-mta/portcullis/core/dnsresolve/dnstest"
+	dnstest "github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
 )
 
 // hopMsg is one message the next hop accepted.

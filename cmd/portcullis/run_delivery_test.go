@@ -15,7 +15,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/portcullis-mta/portcullis/core/dnsresolve/dnstest"
+	dnstest "github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
 )
 
 // runSink is the next hop of the gateway under test: an in-process

@@ -20,8 +20,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/portcullis-mta/portcullis/core/dnsresolve/dnstest"
 	"github.com/portcullis-mta/portcullis/core/queue"
+	dnstest "github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
 )
 
 // buildBinary builds portcullis once per test binary run.
@@ -31,8 +31,8 @@ var (
 	buildErr  error
 )
 
-func portcullisBinary(t *testing.T) string {
-	t.Helper()
+func portcullisBinary(tb testing.TB) string {
+	tb.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "portcullis-bin")
 		if err != nil {
@@ -46,7 +46,7 @@ func portcullisBinary(t *testing.T) string {
 		}
 	})
 	if buildErr != nil {
-		t.Fatal(buildErr)
+		tb.Fatal(buildErr)
 	}
 	return binPath
 }
@@ -86,15 +86,15 @@ type gateway struct {
 
 var listeningRE = regexp.MustCompile(`msg=listening listener=mx address=(\S+)`)
 
-func startGateway(t *testing.T, cfgPath string) *gateway {
-	t.Helper()
-	g := &gateway{cmd: exec.Command(portcullisBinary(t), "run", "-c", cfgPath), done: make(chan error, 1)}
+func startGateway(tb testing.TB, cfgPath string) *gateway {
+	tb.Helper()
+	g := &gateway{cmd: exec.Command(portcullisBinary(tb), "run", "-c", cfgPath), done: make(chan error, 1)}
 	stderr, err := g.cmd.StderrPipe()
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if err := g.cmd.Start(); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	addr := make(chan string, 1)
 	go func() {
@@ -112,11 +112,11 @@ func startGateway(t *testing.T, cfgPath string) *gateway {
 	select {
 	case g.addr = <-addr:
 	case err := <-g.done:
-		t.Fatalf("gateway exited at start: %v\n%s", err, g.logs())
-	case <-time.After(20 * time.Second):
-		t.Fatalf("gateway did not start:\n%s", g.logs())
+		tb.Fatalf("gateway exited at start: %v\n%s", err, g.logs())
+	case <-time.After(30 * time.Second):
+		tb.Fatalf("gateway did not start:\n%s", g.logs())
 	}
-	t.Cleanup(func() { _ = g.cmd.Process.Kill() })
+	tb.Cleanup(func() { _ = g.cmd.Process.Kill() })
 	return g
 }
 

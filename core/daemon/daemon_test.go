@@ -19,7 +19,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/portcullis-mta/portcullis/core/config"
-	"github.com/portcullis-mta/portcullis/core/dnsresolve/dnstest"
+	dnstest "github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
 )
 
 const testYAML = `hostname: %HOST%

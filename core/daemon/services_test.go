@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
-	"github.com/portcullis-mta/portcullis/core/dnsresolve/dnstest"
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/sdk"
+	dnstest "github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
 )
 
 // recService records its life cycle.

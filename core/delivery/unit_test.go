@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
-	"github.com/portcullis-mta/portcullis/core/dnsresolve/dnstest"
 	"github.com/portcullis-mta/portcullis/core/queue"
+	dnstest "github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
 )
 
 func TestPickRoute(t *testing.T) {

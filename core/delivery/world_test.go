@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
-	"github.com/portcullis-mta/portcullis/core/dnsresolve/dnstest"
 	"github.com/portcullis-mta/portcullis/core/queue"
+	dnstest "github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
 )
 
 // world is one gateway under test: a real queue in a temp dir, an

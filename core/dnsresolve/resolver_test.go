@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portcullis-mta/portcullis/core/dnsresolve/dnstest"
+	dnstest "github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
 )
 
 func zone(t *testing.T) *dnstest.Server {
