@@ -162,10 +162,12 @@ func TestConfigErrors(t *testing.T) {
 	}
 }
 
-func TestOverProtocol(t *testing.T) {
+// TestOverProtocol: the stage over gRPC; Env.RedisURL crosses the wire.
+func TestOverProtocol(t *testing.T) { eachBackend(t, testOverProtocol) }
+
+func testOverProtocol(t *testing.T, fresh func(t testing.TB) sdk.Env) {
 	c := plugintest.Start(t, New())
-	if err := c.Configure(sdk.Env{StageName: "greylist", StatePath: filepath.Join(t.TempDir(), "g.db")},
-		map[string]any{"delay": "5m", "pass_lifetime": "35d"}); err != nil {
+	if err := c.Configure(fresh(t), map[string]any{"delay": "5m", "pass_lifetime": "35d"}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := c.Check(context.Background(), rcpt("192.0.2.1", "a@x.example", "b@example.test"))
