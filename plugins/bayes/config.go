@@ -22,11 +22,17 @@ type Config struct {
 	AutolearnGuard float64
 }
 
-// DefaultConfig returns the defaults. The cutoffs come from the evaluation
-// on the training corpus (eval_test.go): spam_cutoff is where false
-// positives fall to the target while most spam is still caught; min_spam
-// and min_ham follow SpamAssassin's 200, below which counts are too noisy
-// to act on.
+// DefaultConfig returns the defaults. The cutoffs come from 5-fold
+// cross-validation on the TRAIN split of the corpus (cv_test.go,
+// TestCVSweep), never from the TEST split: with the default tokenizer and
+// Params, false positives stay at 6/2948 (0.20%) for every spam_cutoff from
+// 0.5 to 0.9 while missed spam grows from 18/1307 (1.38%) to 20 (1.53%,
+// accuracy 99.39%) and then climbs faster (0.95: 1.84%, 0.99: 2.22%).
+// spam_cutoff 0.9 is the most cautious end of that flat stretch: it buys
+// ham the most room for the cost of two spam in 1307. ham_cutoff 0.1 marks
+// "pass" only where the ham tail clearly dominates; between the two the
+// verdict is neutral. min_spam and min_ham follow SpamAssassin's 200,
+// below which counts are too noisy to act on.
 func DefaultConfig() Config {
 	return Config{SpamCutoff: 0.9, HamCutoff: 0.1, MinSpam: 200, MinHam: 200, AutolearnGuard: 0.4}
 }

@@ -26,12 +26,15 @@ import (
 // TestEvalBogofilter measures bogofilter on the same split in the same run.
 
 // Regression floor at the default cutoff on the TEST split: what this
-// filter reached when committed (FP 0, FN 8, 98.69%). The project target
-// (FP <= 1, FN <= 3, accuracy >= 99.3%) is not reached yet.
+// filter reached when committed (FP 3, FN 6, 98.53%), the configuration
+// having been chosen by cross-validation on TRAIN alone (TestCrossValidation
+// guards those figures: FP 0.20%, FN 1.53%, 99.39%). TEST is small: one
+// ham is 0.24%, one spam 0.52%. The project target (FP <= 1, FN <= 3,
+// accuracy >= 99.3% on TEST) is not reached on this split.
 const (
-	evalMaxFP  = 1    // of 419 ham
-	evalMaxFN  = 8    // of 193 spam
-	evalMinAcc = 98.6 // percent
+	evalMaxFP  = 3    // of 419 ham
+	evalMaxFN  = 7    // of 193 spam
+	evalMinAcc = 98.4 // percent
 )
 
 // corpusDir finds shared/corpus beside the repository root (the directory

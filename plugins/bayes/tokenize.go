@@ -20,9 +20,13 @@ type TokenizerOptions struct {
 	HTMLAttrs  bool // with RawHTML, also presentational attributes and inline styles
 }
 
-// DefaultTokenizerOptions are the options the evaluation was tuned with.
+// DefaultTokenizerOptions are the options chosen by 5-fold cross-validation
+// on the TRAIN split (cv_test.go). Markup tokens from the HTML source cut
+// missed spam from 33 to 27 of 1307 at spam_cutoff 0.9; MinLen 3 (two-letter
+// words are mostly noise: "is", "to", base64 debris) cut them further to 23;
+// bigrams and all-header tokens each pay their way (without them: 41 and 39).
 func DefaultTokenizerOptions() TokenizerOptions {
-	return TokenizerOptions{MinLen: 2, MaxLen: 40, MaxTokens: 4000, Bigrams: true, FoldCase: true, AllHeaders: true,
+	return TokenizerOptions{MinLen: 3, MaxLen: 40, MaxTokens: 4000, Bigrams: true, FoldCase: true, AllHeaders: true,
 		RawHTML: true, HTMLAttrs: true}
 }
 
