@@ -25,7 +25,7 @@ func TestRestartCounted(t *testing.T) {
 	}
 	rec := httptest.NewRecorder()
 	m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	want := `portcullis_plugin_restarts_total{stage="f"} 2\n`
+	want := `portcullis_plugin_restarts_total{stage="f"} 2` + "\n"
 	if !strings.Contains(rec.Body.String(), want) {
 		t.Errorf("no %q in the scrape:\n%s", want, rec.Body.String())
 	}
