@@ -178,9 +178,12 @@ func (s *Stage) decide(ctx context.Context, now time.Time, key string, r Record,
 	cfg := s.cfg
 	switch {
 	case !ok:
-		r = Record{First: now}
-		if err := s.store.Put(ctx, key, r, now.Add(cfg.delay+cfg.retryWindow)); err != nil {
+		theirs, found, err := s.create(ctx, key, Record{First: now}, now.Add(cfg.delay+cfg.retryWindow))
+		if err != nil {
 			return nil, err
+		}
+		if found { // another gateway recorded the triplet since our Get
+			return s.decide(ctx, now, key, theirs, true, network, client, attrs)
 		}
 		return deferred(cfg.delay, attrs, "new triplet"), nil
 	case !r.Passed.IsZero():
@@ -201,6 +204,28 @@ func (s *Stage) decide(ctx context.Context, now time.Time, key string, r Record,
 	}
 	attrs["waited"] = strconv.Itoa(int(now.Sub(r.First).Seconds()))
 	return &sdk.Result{Verdict: sdk.VerdictPass, Tags: []string{"passed"}, Attrs: attrs, Reason: "retried after the delay"}, nil
+}
+
+// create stores a new triplet's record. On a store shared by several
+// gateways (an Adder) it does so only if none is there, so that two
+// gateways seeing the triplet at once agree on when it was first seen and
+// neither overwrites a pass the other just recorded; it then returns the
+// record found there, found true.
+func (s *Stage) create(ctx context.Context, key string, r Record, expires time.Time) (Record, bool, error) {
+	a, ok := s.store.(Adder)
+	if !ok {
+		return Record{}, false, s.store.Put(ctx, key, r, expires)
+	}
+	added, err := a.Add(ctx, key, r, expires)
+	if err != nil || added {
+		return Record{}, false, err
+	}
+	theirs, found, err := s.store.Get(ctx, key)
+	if err != nil || found {
+		return theirs, found, err
+	}
+	// What is there has expired by our clock but not yet by the store's.
+	return Record{}, false, s.store.Put(ctx, key, r, expires)
 }
 
 func deferred(wait time.Duration, attrs map[string]string, why string) *sdk.Result {

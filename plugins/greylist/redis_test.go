@@ -185,3 +185,47 @@ func TestRedisLoadErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestSharedRace: gateway mx2 read nothing for a triplet, and before it
+// stores the new record mx1 records the triplet (here: passes it). mx2
+// must take mx1's record, not overwrite it with a fresh "first seen".
+func TestSharedRace(t *testing.T) {
+	env := sdk.Env{StageName: "greylist", RedisURL: startRedis(t).url}
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	mx1 := newStage(t, env, c, nil)
+	mx2 := newStage(t, env, c, nil)
+	a := rcpt("203.0.113.5", "alice@sender.example", "bob@example.test")
+	key := "t|203.0.113.0/24|alice@sender.example|bob@example.test"
+	run(t, mx1, c, []step{
+		{"mx1 first", 0, a, sdk.VerdictFail, "greylist", "300"},
+		{"mx1 passes", 5 * time.Minute, a, sdk.VerdictPass, "passed", ""},
+	})
+	mx2.mu.Lock()
+	res, err := mx2.decide(context.Background(), c.now(), key, Record{}, false, "203.0.113.0/24", Record{}, map[string]string{})
+	mx2.mu.Unlock()
+	if err != nil || res.Verdict != sdk.VerdictPass || res.Tags[0] != "known" {
+		t.Fatalf("mx2 with a stale read: %+v %v, want pass known", res, err)
+	}
+	run(t, mx1, c, []step{{"still passed at mx1", time.Minute, a, sdk.VerdictPass, "known", ""}})
+}
+
+// TestRedisAdd: SET NX semantics of Add.
+func TestRedisAdd(t *testing.T) {
+	st, err := OpenRedis(context.Background(), startRedis(t).url, "g", time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	first := Record{First: time.Unix(1_800_000_000, 0)}
+	for i, want := range []bool{true, false} {
+		r := Record{First: first.First.Add(time.Duration(i) * time.Minute)}
+		added, err := st.Add(ctx, "k", r, time.Now().Add(time.Hour))
+		if err != nil || added != want {
+			t.Fatalf("Add #%d: added %v (%v), want %v", i+1, added, err, want)
+		}
+	}
+	if got, ok, err := st.Get(ctx, "k"); !ok || err != nil || !sameRecord(got, first) {
+		t.Errorf("Get = %+v %v %v, want the first record", got, ok, err)
+	}
+}

@@ -10,6 +10,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
+var (
+	_ Store = (*RedisStore)(nil)
+	_ Adder = (*RedisStore)(nil)
+)
+
 // RedisStore is a Store in Redis, for greylisting state shared by several
 // gateways: a triplet first seen by one is passed by another after the
 // delay. Values are encoded as BoltStore encodes them (expiry included), and
@@ -92,6 +97,20 @@ func (s *RedisStore) Put(ctx context.Context, key string, r Record, expires time
 		return fmt.Errorf("greylist: redis set: %w", err)
 	}
 	return nil
+}
+
+// Add implements Adder with SET NX: of two gateways creating one triplet
+// at once, one wins and the other reads its record.
+func (s *RedisStore) Add(ctx context.Context, key string, r Record, expires time.Time) (bool, error) {
+	ttl := expires.Sub(s.now())
+	if ttl < time.Millisecond {
+		return false, nil
+	}
+	added, err := s.rdb.SetNX(ctx, s.prefix+key, encode(r, expires), ttl).Result()
+	if err != nil {
+		return false, fmt.Errorf("greylist: redis set nx: %w", err)
+	}
+	return added, nil
 }
 
 // Close implements Store.

@@ -29,6 +29,14 @@ type Store interface {
 	Close() error
 }
 
+// Adder is a Store shared by several gateways that can store a record only
+// where there is none, atomically (RedisStore: SET NX).
+type Adder interface {
+	// Add stores r under key until expires unless key holds a record;
+	// added reports whether it did.
+	Add(ctx context.Context, key string, r Record, expires time.Time) (added bool, err error)
+}
+
 // BoltStore is a Store in a bbolt file. Expired records are ignored by Get
 // and removed by Sweep.
 type BoltStore struct {
