@@ -18,8 +18,8 @@ type Record struct {
 }
 
 // Store keeps records until they expire. The embedded implementation is
-// BoltStore; a shared one (Redis: GET, and SET with PXAT) implements the
-// same three calls.
+// BoltStore; RedisStore (GET, and SET with a PX TTL) is the one shared by
+// several gateways.
 type Store interface {
 	// Get returns the record under key, ok false when there is none or it expired.
 	Get(ctx context.Context, key string) (r Record, ok bool, err error)
