@@ -209,3 +209,17 @@ func TestContractExample(t *testing.T) {
 		t.Errorf("routes/queue: %+v %+v", cfg.Routes[1], cfg.Queue)
 	}
 }
+
+// With state.redis, a state.path is still resolved from the config file:
+// stages that keep local files (bayes) derive theirs from it.
+func TestStatePathResolvedWithRedis(t *testing.T) {
+	dir := t.TempDir()
+	p := write(t, dir, "p.yaml", minimal+"state: {path: st/state.db, redis: \"redis://127.0.0.1:6379/0\"}\n")
+	cfg, err := Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "st", "state.db"); cfg.State.Path != want {
+		t.Errorf("state.path = %q, want %q", cfg.State.Path, want)
+	}
+}

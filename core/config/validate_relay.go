@@ -163,6 +163,9 @@ func (v *validator) state() {
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 			v.errorf(v.at(&s.Redis), "state.redis: %q is not a redis:// or rediss:// URL", s.Redis)
 		}
+		if s.Path != "" { // stages that keep local files still use it
+			v.resolve(&s.Path)
+		}
 		return
 	}
 	if s.Path == "" {
