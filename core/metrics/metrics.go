@@ -71,7 +71,7 @@ func New() *Metrics {
 	}
 	m.accepted = f.counterVec("smtp_messages_accepted_total", "Messages answered 250 after DATA (queued, quarantined or discarded; see portcullis_message_decisions_total).", "listener")
 	m.bytes = f.counterVec("smtp_message_bytes_total", "Bytes of the messages counted by portcullis_smtp_messages_accepted_total, Received header included.", "listener")
-	replies := f.counterVec("smtp_replies_refused_total", "4xx and 5xx replies to the client, by class and SMTP phase.", "class", "phase")
+	replies := f.counterVec("smtp_replies_refused_total", "4xx and 5xx replies to the client, by class and SMTP phase (connect, helo, mail, rcpt, data; other: a command refused outside them, such as an unknown verb).", "class", "phase")
 	for i, c := range [2]string{"4xx", "5xx"} {
 		for j, p := range phaseNames {
 			m.refused[i][j] = replies.WithLabelValues(c, p)

@@ -238,6 +238,7 @@ func (c *guardConn) refuseCommand(verb, reply string) {
 		return r
 	}, prefix(verb, 16))
 	c.log.Info("refused", "command", v, "reply", reply)
+	countCommandRefusal(reply)
 	c.reply(reply)
 }
 

@@ -1,6 +1,8 @@
 package smtpd
 
 import (
+	"strconv"
+
 	"github.com/portcullis-mta/portcullis/core/metrics"
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 )
@@ -24,5 +26,16 @@ func countRefusal(dec *pipeline.Decision, code int) {
 		m.Decision(string(pipeline.Tempfail))
 	default:
 		m.Decision(string(pipeline.Reject))
+	}
+}
+
+// countCommandRefusal records a command the guard refused (unknown verb,
+// VRFY, no EHLO yet): outside any phase, so "other".
+func countCommandRefusal(reply string) {
+	if len(reply) < 3 {
+		return
+	}
+	if code, err := strconv.Atoi(reply[:3]); err == nil {
+		metrics.Active().Refused("other", code)
 	}
 }

@@ -28,6 +28,7 @@ func TestConnectRefusalsCounted(t *testing.T) {
 	eager := newRaw(t, ts.addr(), 3)
 	eager.send("EHLO eager.example\r\n")
 	eager.expect("554 5.5.1")
+	a.cmd("XYZZY", "500 5.5.2")
 	a.cmd("EHLO c.example.org", "250")
 	a.cmd("MAIL FROM:<s@example.org>", "250")
 	a.cmd("RCPT TO:<x@elsewhere.example>", "5")
@@ -43,6 +44,7 @@ func TestConnectRefusalsCounted(t *testing.T) {
 		`portcullis_smtp_replies_refused_total{class="4xx",phase="connect"} 1`,
 		`portcullis_smtp_replies_refused_total{class="5xx",phase="connect"} 1`,
 		`portcullis_smtp_replies_refused_total{class="5xx",phase="rcpt"} 1`,
+		`portcullis_smtp_replies_refused_total{class="5xx",phase="other"} 1`,
 		`portcullis_smtp_messages_accepted_total{listener="mx"} 1`,
 		`portcullis_message_decisions_total{action="accept"} 1`,
 		"portcullis_smtp_sessions_in_progress 1",
