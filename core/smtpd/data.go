@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-smtp"
@@ -71,6 +72,7 @@ func (s *session) withHeld(dec *pipeline.Decision) *pipeline.Decision {
 	held := *s.held
 	if dec != nil {
 		held.Headers, held.SubjectPrefix, held.Redirect = dec.Headers, dec.SubjectPrefix, dec.Redirect
+		held.Tags = slices.Concat(held.Tags, dec.Tags) // learn_* of the data phase too
 	}
 	return &held
 }
@@ -139,6 +141,7 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 		log = s.log.With("queue_id", id)
 	}
 	log.Info(what, append([]any{"size", size, "nrcpt", len(env.Rcpts)}, decisionLog(dec)...)...)
+	s.learn(log, store, id, dec)
 	return accepted(id)
 }
 

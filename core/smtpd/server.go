@@ -73,6 +73,10 @@ type Deps struct {
 	Resolver          Resolver        // nil: client host names stay "unknown"
 	Logger            *slog.Logger
 	Now               func() time.Time
+	// Learn, when set, is called after the commit of a message whose
+	// data-phase decision carries learn:spam or learn:ham (rule actions
+	// learn_spam / learn_ham); nil: those actions only tag.
+	Learn LearnFunc
 }
 
 // Server accepts SMTP connections on every listener of the config.
@@ -88,15 +92,18 @@ type Server struct {
 	live     sync.WaitGroup // connections handed to go-smtp
 	draining atomic.Bool
 	log      *slog.Logger
+	learnSem chan struct{}  // bounds Deps.Learn calls in flight
+	learning sync.WaitGroup // Deps.Learn calls in flight; Shutdown waits
 }
 
 // New checks d and prepares a server; Start binds the listeners.
 func New(d Deps) (*Server, error) {
 	s := &Server{
-		gens:  map[*generation]bool{},
-		lns:   map[string]net.Listener{},
-		conns: map[*guardConn]bool{},
-		perIP: map[netip.Addr]int{},
+		gens:     map[*generation]bool{},
+		lns:      map[string]net.Listener{},
+		conns:    map[*guardConn]bool{},
+		perIP:    map[netip.Addr]int{},
+		learnSem: make(chan struct{}, learnSlots),
 	}
 	g, err := s.newGeneration(d)
 	if err != nil {
@@ -181,6 +188,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// Admissions first: no connection is handed over after that.
 		s.loops.Wait()
 		s.live.Wait()
+		s.learning.Wait() // the stores close after Shutdown
 		close(done)
 	}()
 	select {

@@ -1,0 +1,143 @@
+package smtpd
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/portcullis-mta/portcullis/core/pipeline"
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// learnCall is one Deps.Learn call as the test saw it.
+type learnCall struct {
+	spam bool
+	id   string
+	raw  string
+	err  error
+}
+
+// learnRunner tags the data phase by subject: "ls" learn:spam, "lh"
+// learn:ham, "hold-ls" quarantine plus learn:spam, "both" both tags.
+func learnRunner() *ruleRunner {
+	return &ruleRunner{rules: map[sdk.Phase]func(*sdk.Request) *pipeline.Decision{
+		sdk.PhaseData: func(r *sdk.Request) *pipeline.Decision {
+			switch r.Message.Get("Subject") {
+			case "ls":
+				return &pipeline.Decision{Action: pipeline.Continue, Tags: []string{"learn:spam"}}
+			case "lh":
+				return &pipeline.Decision{Action: pipeline.Continue, Tags: []string{"tag:x", "learn:ham"}}
+			case "hold-ls":
+				return &pipeline.Decision{Action: pipeline.Quarantine, Reason: "held", Tags: []string{"learn:spam"}}
+			case "both":
+				return &pipeline.Decision{Action: pipeline.Continue, Tags: []string{"learn:spam", "learn:ham"}}
+			case "drop-ls":
+				return &pipeline.Decision{Action: pipeline.Discard, Tags: []string{"learn:spam"}}
+			}
+			return cont()
+		},
+	}}
+}
+
+// startLearning runs a server whose Learn reports each call on the returned
+// channel, after waiting for a value on gate (nil: no wait).
+func startLearning(t *testing.T, gate chan struct{}) (*testServer, chan learnCall) {
+	calls := make(chan learnCall, 16)
+	ts := startServer(t, testConfig(t), func(d *Deps) {
+		d.Pipeline = learnRunner()
+		d.Learn = func(ctx context.Context, spam bool, id string, open func() (io.ReadCloser, error)) {
+			if gate != nil {
+				<-gate
+			}
+			c := learnCall{spam: spam, id: id}
+			rc, err := open()
+			if err == nil {
+				b, _ := io.ReadAll(rc)
+				rc.Close()
+				c.raw = string(b)
+			}
+			c.err = err
+			calls <- c
+		}
+	})
+	return ts, calls
+}
+
+func sendSubject(t *testing.T, r *rawClient, subject string) string {
+	t.Helper()
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	r.cmd("RCPT TO:<bob@example.test>", "250")
+	r.cmd("DATA", "354")
+	r.send(message(subject) + ".\r\n")
+	return strings.Fields(r.expect("250 2.0.0"))[2]
+}
+
+func TestLearnAfterCommit(t *testing.T) {
+	ts, calls := startLearning(t, nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.expect("220")
+	r.cmd("EHLO c.example.org", "250")
+	for _, tc := range []struct {
+		subject string
+		spam    bool
+	}{{"ls", true}, {"lh", false}, {"hold-ls", true}, {"both", false}} {
+		t.Run(tc.subject, func(t *testing.T) {
+			id := sendSubject(t, r, tc.subject)
+			c := <-calls
+			if c.err != nil || c.id != id || c.spam != tc.spam {
+				t.Fatalf("learn call %+v; want id %s spam %v", c, id, tc.spam)
+			}
+			if !strings.Contains(c.raw, "Subject: "+tc.subject+"\r\n") || !strings.Contains(c.raw, "id "+id) {
+				t.Fatalf("open gave the wrong message:\n%s", c.raw)
+			}
+		})
+	}
+	t.Run("no tag, discard: no learning", func(t *testing.T) {
+		sendSubject(t, r, "plain")
+		sendSubject(t, r, "drop-ls")
+		id := sendSubject(t, r, "ls") // calls are in order: the next one is this
+		if c := <-calls; c.id != id {
+			t.Fatalf("learned %s, want only %s", c.id, id)
+		}
+	})
+	if !strings.Contains(ts.logs.String(), "learn=spam") || !strings.Contains(ts.logs.String(), "learn=ham") {
+		t.Errorf("no learn log lines:\n%s", ts.logs.String())
+	}
+}
+
+// TestLearnNeverDelaysTheReply holds every Learn call until the clients
+// have their 250s; a full set of slots drops the next event with a log line.
+func TestLearnNeverDelaysTheReply(t *testing.T) {
+	gate := make(chan struct{})
+	ts, calls := startLearning(t, gate)
+	r := newRaw(t, ts.addr(), 2)
+	r.expect("220")
+	r.cmd("EHLO c.example.org", "250")
+	ids := map[string]bool{}
+	for range learnSlots {
+		ids[sendSubject(t, r, "ls")] = true // would hang here if Learn ran inline
+	}
+	dropped := sendSubject(t, r, "lh")
+	close(gate)
+	for range learnSlots {
+		c := <-calls
+		if !ids[c.id] || c.err != nil {
+			t.Fatalf("unexpected learn call %+v", c)
+		}
+	}
+	// A slot is free again once the calls above return.
+	ctx, cancel := context.WithTimeout(context.Background(), learnTimeout)
+	defer cancel()
+	for len(ts.learnSem) > 0 && ctx.Err() == nil {
+		r.cmd("NOOP", "250")
+	}
+	id := sendSubject(t, r, "lh")
+	if c := <-calls; c.id != id || c.spam {
+		t.Fatalf("after the slots freed: %+v, want ham %s", c, id)
+	}
+	logs := ts.logs.String()
+	if !strings.Contains(logs, "learning skipped") || !strings.Contains(logs, "queue_id="+dropped) {
+		t.Errorf("dropped event %s not logged:\n%s", dropped, logs)
+	}
+}
