@@ -53,3 +53,23 @@ func FuzzStripHTML(f *testing.F) {
 		}
 	})
 }
+
+// FuzzMarkup: the markup scanner over raw HTML in any charset never panics
+// and gives only non-empty, valid UTF-8 tokens.
+func FuzzMarkup(f *testing.F) {
+	f.Add("<html><body bgcolor=\"#fff\"><font color=red size=+2>x</font><!-- c --><p style='color: red; x'>")
+	f.Add("<font color=\"\x82\xa0\x82\xa2\">")
+	f.Add("<td width=")
+	f.Add("<!--")
+	opt := DefaultTokenizerOptions()
+	tok := NewTokenizer(opt)
+	f.Fuzz(func(t *testing.T, s string) {
+		set := &tokenSet{seen: map[string]struct{}{}, max: opt.MaxTokens}
+		tok.markup(set, s)
+		for _, tk := range set.order {
+			if !utf8.ValidString(tk) || tk == "" {
+				t.Fatalf("bad token %q", tk)
+			}
+		}
+	})
+}

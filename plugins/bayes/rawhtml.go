@@ -105,7 +105,7 @@ func (t *Tokenizer) attrs(set *tokenSet, name, attrs string) {
 			if !ok {
 				continue
 			}
-			set.add("css:" + strings.TrimSpace(prop) + ":" + clip(strings.Join(strings.Fields(val), " "), 24))
+			set.add("css:" + clip(strings.TrimSpace(prop), 24) + ":" + clip(strings.Join(strings.Fields(val), " "), 24))
 		}
 	}
 }
@@ -127,9 +127,11 @@ func attrOf(low, key string) (string, bool) {
 	}
 }
 
+// clip bounds a value taken from raw markup, which may be in any charset,
+// and keeps the token valid UTF-8.
 func clip(s string, n int) string {
 	if len(s) > n {
-		return strings.ToValidUTF8(s[:n], "")
+		s = s[:n]
 	}
-	return s
+	return strings.ToValidUTF8(s, "")
 }
