@@ -35,6 +35,10 @@ type PipelineFactory func(cfg *config.Config) (r pipeline.Runner, close func(), 
 type Daemon struct {
 	// Pipeline builds the runner at Start and at every Reload; nil: no stages.
 	Pipeline PipelineFactory
+	// Learn trains the classifier on messages a rule marked learn_spam or
+	// learn_ham (smtpd.Deps.Learn); nil: those actions only tag. Set it
+	// before Start.
+	Learn smtpd.LearnFunc
 
 	log        *slog.Logger
 	queue      *queue.Dir
@@ -92,7 +96,7 @@ func (d *Daemon) buildDeps(cfg *config.Config, runner pipeline.Runner) (smtpd.De
 	return smtpd.Deps{
 		Config: cfg, Queue: d.queue, Quarantine: d.quarantine,
 		Policy: pol, Auth: au, Pipeline: runner, Resolver: newResolver(cfg.DNS),
-		Logger: d.log, Now: time.Now,
+		Logger: d.log, Now: time.Now, Learn: d.Learn,
 	}, nil
 }
 
@@ -129,6 +133,9 @@ func (d *Daemon) Start(ctx context.Context) error {
 		}
 		d.closePipe = closeFn
 		d.deps.Pipeline = r
+	}
+	if d.Pipeline != nil || d.Learn != nil {
+		d.deps.Learn = d.Learn
 		if err := d.smtp.Reload(d.deps); err != nil {
 			return err
 		}
