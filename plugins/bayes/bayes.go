@@ -5,7 +5,8 @@
 // A message is decoded (MIME, transfer encodings, charsets including
 // ISO-2022-JP, Shift_JIS and EUC-JP), turned into distinct tokens (chosen
 // header fields with prefixes, body words, adjacent word pairs, CJK
-// character bigrams, URL domains; see Tokenizer), and each token's counts
+// character bigrams, URL domains, and the markup of HTML parts: tag names,
+// presentational attributes, inline styles; see Tokenizer), and each token's counts
 // in learned spam and ham give a probability that Fisher's method combines
 // (see Params). Counts live in a Store: a bbolt file by default.
 //
