@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -168,7 +169,7 @@ func cvReport(set []labelled, scores []float64) string {
 }
 
 // TestCVSweep is the tuning tool: k-fold cross-validation on TRAIN only of
-// the configurations in cvSweep. It runs when BAYES_SWEEP=1 (minutes of
+// the configurations in cvSweep (BAYES_K folds, default 5). It runs when BAYES_SWEEP=1 (minutes of
 // CPU; the defaults' own cross-validation is TestCrossValidation).
 func TestCVSweep(t *testing.T) {
 	if os.Getenv("BAYES_SWEEP") == "" {
@@ -178,7 +179,11 @@ func TestCVSweep(t *testing.T) {
 	docs := parseAll(train)
 	for _, c := range cvSweep() {
 		start := time.Now()
-		scores := crossValidate(t, train, docs, c, 5)
+		k := 5
+		if n, err := strconv.Atoi(os.Getenv("BAYES_K")); err == nil && n > 1 {
+			k = n
+		}
+		scores := crossValidate(t, train, docs, c, k)
 		t.Logf("%s (%v):%s", c.name, time.Since(start).Round(time.Millisecond), cvReport(train, scores))
 		if os.Getenv("BAYES_MISSES") != "" {
 			for i, m := range train {

@@ -23,6 +23,7 @@ func cvSweep() []cvSetup {
 	// no bigrams, named headers only, 8000 tokens a message, MinLen 4,
 	// case kept (FP 9), '!'/'?' run tokens (no change), Received network
 	// and parent-domain tokens (FN 19: within noise, not worth the tokens).
+	add("before tuning (MinLen 2, RobX 0.5)", func(c *cvSetup) { c.opt.MinLen, c.params.RobX = 2, 0.5 })
 	add("case kept", func(c *cvSetup) { c.opt.FoldCase = false })
 	add("MinLen 4", func(c *cvSetup) { c.opt.MinLen = 4 })
 	add("RobX 0.6", func(c *cvSetup) { c.params.RobX = 0.6 })
