@@ -127,8 +127,10 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 		}
 		env.Reason, env.Tags, env.Results = dec.Reason, dec.Tags, resultSummary(results)
 	}
+	job := s.prepareLearn(log, d, dec, size)
 	id, err := s.commit(log, store, d, env, dec, recvLen)
 	if err != nil {
+		job.cancel()
 		metrics.Active().Refused("data", 451)
 		return toSMTP(log, smtperr.Wrap(err, 451, "4.3.0", "Temporary local problem, try again later"))
 	}
@@ -141,7 +143,7 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 		log = s.log.With("queue_id", id)
 	}
 	log.Info(what, append([]any{"size", size, "nrcpt", len(env.Rcpts)}, decisionLog(dec)...)...)
-	s.learn(log, store, id, dec)
+	job.start(log, id)
 	return accepted(id)
 }
 

@@ -4,15 +4,17 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/core/queue"
 )
 
-// LearnFunc trains a classifier on a committed message: spam or ham as the
-// rule action learn_spam / learn_ham said. open reads the message from the
-// store it was committed to; it may fail once delivery has removed it.
+// LearnFunc trains a classifier on a committed message (queueID): spam or
+// ham as the rule action learn_spam / learn_ham said. open reads the
+// message as the data phase saw it; it stays readable until LearnFunc
+// returns, even when delivery has removed the message meanwhile.
 type LearnFunc func(ctx context.Context, spam bool, queueID string, open func() (io.ReadCloser, error))
 
 // learnSlots bounds the learning running at once: learning is best effort
@@ -40,32 +42,76 @@ func learnClass(dec *pipeline.Decision) (spam, ok bool) {
 	return spam, ok
 }
 
-// learn hands a committed message to Deps.Learn in its own goroutine, after
-// the 250 has been decided: the client never waits for learning.
-func (s *session) learn(log *slog.Logger, store queue.Store, id string, dec *pipeline.Decision) {
+// learnJob is a learn event prepared before the commit: it holds a slot
+// and the spool file open, so that delivery removing the message right
+// after the 250 cannot take it from under the learner.
+type learnJob struct {
+	srv       *Server
+	fn        LearnFunc
+	spam      bool
+	class     string
+	f         *os.File
+	off, size int64
+}
+
+// prepareLearn returns the learn event of the data-phase decision, or nil
+// when there is none, no Learn hook, or no free slot (logged). The bytes
+// handed to Learn are those the data phase judged (the section of the
+// draft the stages read), without the header edits the rules make at
+// commit: a filter must not learn its own markup.
+func (s *session) prepareLearn(log *slog.Logger, d queue.Draft, dec *pipeline.Decision, size int64) *learnJob {
 	fn := s.gc.srv.d.Learn
 	spam, ok := learnClass(dec)
 	if fn == nil || !ok {
-		return
+		return nil
 	}
-	class := "ham"
+	j := &learnJob{srv: s.gc.srv.srv, fn: fn, spam: spam, class: "ham", off: d.Offset(), size: size}
 	if spam {
-		class = "spam"
+		j.class = "spam"
 	}
-	srv := s.gc.srv.srv
 	select {
-	case srv.learnSem <- struct{}{}:
+	case j.srv.learnSem <- struct{}{}:
 	default:
-		log.Warn("learning skipped: too many in progress", "learn", class)
+		log.Warn("learning skipped: too many in progress", "learn", j.class)
+		return nil
+	}
+	// Commit renames the draft and delivery may delete it; an open
+	// descriptor keeps the bytes readable until the learner is done.
+	f, err := os.Open(d.Path())
+	if err != nil {
+		<-j.srv.learnSem
+		log.Warn("learning skipped", "learn", j.class, "err", err)
+		return nil
+	}
+	j.f = f
+	return j
+}
+
+// cancel drops a prepared event (the commit failed).
+func (j *learnJob) cancel() {
+	if j == nil {
 		return
 	}
-	log.Info("learning", "learn", class)
-	srv.learning.Add(1)
+	j.f.Close()
+	<-j.srv.learnSem
+}
+
+// start hands the committed message id to Learn in its own goroutine: the
+// client's 250 never waits for learning.
+func (j *learnJob) start(log *slog.Logger, id string) {
+	if j == nil {
+		return
+	}
+	log.Info("learning", "learn", j.class)
+	j.srv.learning.Add(1)
 	go func() {
-		defer srv.learning.Done()
-		defer func() { <-srv.learnSem }()
+		defer j.srv.learning.Done()
+		defer func() { <-j.srv.learnSem }()
+		defer j.f.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), learnTimeout)
 		defer cancel()
-		fn(ctx, spam, id, func() (io.ReadCloser, error) { return store.Open(id) })
+		j.fn(ctx, j.spam, id, func() (io.ReadCloser, error) {
+			return io.NopCloser(io.NewSectionReader(j.f, j.off, j.size)), nil
+		})
 	}()
 }

@@ -27,7 +27,8 @@ func learnRunner() *ruleRunner {
 			case "ls":
 				return &pipeline.Decision{Action: pipeline.Continue, Tags: []string{"learn:spam"}}
 			case "lh":
-				return &pipeline.Decision{Action: pipeline.Continue, Tags: []string{"tag:x", "learn:ham"}}
+				return &pipeline.Decision{Action: pipeline.Continue, Tags: []string{"tag:x", "learn:ham"}, SubjectPrefix: "[TAG] ",
+					Headers: []sdk.HeaderEdit{{Op: sdk.HeaderAdd, Name: "X-Tag", Value: "x"}}}
 			case "hold-ls":
 				return &pipeline.Decision{Action: pipeline.Quarantine, Reason: "held", Tags: []string{"learn:spam"}}
 			case "both":
@@ -88,8 +89,11 @@ func TestLearnAfterCommit(t *testing.T) {
 			if c.err != nil || c.id != id || c.spam != tc.spam {
 				t.Fatalf("learn call %+v; want id %s spam %v", c, id, tc.spam)
 			}
-			if !strings.Contains(c.raw, "Subject: "+tc.subject+"\r\n") || !strings.Contains(c.raw, "id "+id) {
-				t.Fatalf("open gave the wrong message:\n%s", c.raw)
+			// What the data phase judged: our Received on top, none of
+			// the rules' header edits.
+			if !strings.HasPrefix(c.raw, "Received: ") || !strings.Contains(c.raw, "Subject: "+tc.subject+"\r\n") ||
+				!strings.HasSuffix(c.raw, "\r\n\r\nHello.\r\n") || strings.Contains(c.raw, "X-Tag") {
+				t.Fatalf("open gave the wrong bytes:\n%s", c.raw)
 			}
 		})
 	}
@@ -139,5 +143,24 @@ func TestLearnNeverDelaysTheReply(t *testing.T) {
 	logs := ts.logs.String()
 	if !strings.Contains(logs, "learning skipped") || !strings.Contains(logs, "queue_id="+dropped) {
 		t.Errorf("dropped event %s not logged:\n%s", dropped, logs)
+	}
+}
+
+// TestLearnAfterDelivery: the message stays readable for Learn when it
+// leaves the store (delivered, or deleted) before the learner runs.
+func TestLearnAfterDelivery(t *testing.T) {
+	gate := make(chan struct{})
+	ts, calls := startLearning(t, gate)
+	r := newRaw(t, ts.addr(), 2)
+	r.expect("220")
+	r.cmd("EHLO c.example.org", "250")
+	id := sendSubject(t, r, "ls")
+	if err := ts.q.Delete(id); err != nil {
+		t.Fatal(err)
+	}
+	close(gate)
+	c := <-calls
+	if c.err != nil || c.id != id || !strings.Contains(c.raw, "Subject: ls\r\n") {
+		t.Fatalf("learn after the message left the queue: %+v", c)
 	}
 }
