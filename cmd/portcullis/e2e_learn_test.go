@@ -1,0 +1,177 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// learnRules has the built-in bayes stage (verdicts only after 10 spam and
+// 10 ham, so that the guard can be reached cheaply) and the two learn rules.
+const learnRules = `stages:
+  - {name: bayes, plugin: bayes, config: {min_spam: 10, min_ham: 10}}
+rules:
+  - {name: teach-spam, when: 'msg.subject contains "[learn-spam]"', action: learn_spam}
+  - {name: teach-ham, when: 'msg.subject contains "[learn-ham]"', action: learn_ham}
+`
+
+// Vocabularies far apart, so that a pre-trained classifier is sure.
+const (
+	spamWords = "casino jackpot lottery winner prize bitcoin pills discount viagra wire-transfer"
+	hamWords  = "meeting agenda quarterly minutes invoice review schedule project deadline lunch"
+)
+
+// learnMsg is a message with a Message-ID and body of its own.
+func learnMsg(subject, words string, i int) string {
+	return fmt.Sprintf("From: a@example.org\r\nTo: b@example.test\r\nSubject: %s %d\r\nMessage-ID: <learn-%s-%d@client.example.org>\r\n\r\n%s\r\nnumber %d token u%dq\r\n",
+		subject, i, strings.Trim(subject, "[]"), i, words, i, i)
+}
+
+var statsRE = regexp.MustCompile(`(?m)^(spam|ham) learned:\s+(\d+)`)
+
+// bayesCounts is what `portcullis bayes stats` says was learned.
+func bayesCounts(t *testing.T, cfg string) (spam, ham int) {
+	t.Helper()
+	out := portcullisCLI(t, "bayes", "stats", "-c", cfg)
+	m := statsRE.FindAllStringSubmatch(out, -1)
+	if len(m) != 2 {
+		t.Fatalf("bayes stats output:\n%s", out)
+	}
+	spam, _ = strconv.Atoi(m[0][2])
+	ham, _ = strconv.Atoi(m[1][2])
+	return spam, ham
+}
+
+// waitLearned waits until the gateway has logged n learn events.
+func waitLearned(t *testing.T, g *gateway, n int) string {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if logs := g.logs(); strings.Count(logs, `msg="bayes autolearn"`) >= n {
+			return logs
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("fewer than %d learn events logged:\n%s", n, g.logs())
+	return ""
+}
+
+// lastLearnLine is the gateway's log line of the last learn event.
+func lastLearnLine(logs string) string {
+	lines := strings.Split(logs, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		if strings.Contains(lines[i], `msg="bayes autolearn"`) {
+			return lines[i]
+		}
+	}
+	return ""
+}
+
+// TestE2ELearnActions runs `portcullis run` with learn_spam / learn_ham
+// rules over the built-in bayes stage and reads the counts back with
+// `portcullis bayes stats`.
+func TestE2ELearnActions(t *testing.T) {
+	hop := startNextHop(t, true)
+	cfg, dir := e2eSetup(t, hop, map[string]string{"rules.yaml": learnRules})
+	appendFile(t, cfg, "state: {path: state}\n")
+	if s, h := bayesCounts(t, cfg); s != 0 || h != 0 {
+		t.Fatalf("fresh state has %d spam %d ham", s, h)
+	}
+	g := startGateway(t, cfg)
+	const nspam, nham = 3, 2
+	events := 0
+	send := func(msg string) {
+		t.Helper()
+		if r := sendOne(g.addr, "b@example.test", msg); r.code != 250 {
+			t.Fatalf("reply %v, want 250\n%s", r, g.logs())
+		}
+		events++
+	}
+	t.Run("learned by the rules", func(t *testing.T) {
+		for i := range nspam {
+			send(learnMsg("[learn-spam]", spamWords, i))
+		}
+		for i := range nham {
+			send(learnMsg("[learn-ham]", hamWords, i))
+		}
+		send(learnMsg("neither", spamWords, 99))
+		logs := waitLearned(t, g, events-1)
+		if s, h := bayesCounts(t, cfg); s != nspam || h != nham {
+			t.Fatalf("bayes stats: %d spam %d ham, want %d %d\n%s", s, h, nspam, nham, logs)
+		}
+		events--
+	})
+	t.Run("a message learned twice counts once", func(t *testing.T) {
+		send(learnMsg("[learn-spam]", spamWords, 0))
+		logs := waitLearned(t, g, events)
+		if line := lastLearnLine(logs); !strings.Contains(line, "learned=false") {
+			t.Errorf("repeat learned: %s", line)
+		}
+		if s, h := bayesCounts(t, cfg); s != nspam || h != nham {
+			t.Fatalf("after a repeat: %d spam %d ham, want %d %d", s, h, nspam, nham)
+		}
+	})
+	t.Run("the guard refuses what the classifier is sure of", func(t *testing.T) {
+		pretrain(t, cfg, dir, 12)
+		s0, h0 := bayesCounts(t, cfg)
+		send(learnMsg("[learn-ham]", spamWords, 50))
+		logs := waitLearned(t, g, events)
+		if line := lastLearnLine(logs); !strings.Contains(line, "learned=false") || !strings.Contains(line, "refused: classifier says spam") {
+			t.Errorf("spam marked learn_ham: %s", line)
+		}
+		if s, h := bayesCounts(t, cfg); s != s0 || h != h0 {
+			t.Fatalf("after a refused learn: %d spam %d ham, want %d %d", s, h, s0, h0)
+		}
+	})
+	if strings.Contains(g.logs(), "learning failed") || strings.Contains(g.logs(), "learning skipped") {
+		t.Errorf("learning errors:\n%s", g.logs())
+	}
+}
+
+// pretrain teaches n spam and n ham with `portcullis bayes learn`, so the
+// classifier gives verdicts (min_spam and min_ham are 10).
+func pretrain(t *testing.T, cfg, dir string, n int) {
+	t.Helper()
+	for _, class := range []struct{ name, words string }{{"spam", spamWords}, {"ham", hamWords}} {
+		d := filepath.Join(dir, "train-"+class.name)
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for i := range n {
+			msg := learnMsg("train-"+class.name, class.words, 1000+i)
+			if err := os.WriteFile(filepath.Join(d, fmt.Sprintf("%d.eml", i)), []byte(msg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	portcullisCLI(t, "bayes", "learn", "-c", cfg, "--spam", filepath.Join(dir, "train-spam"), "--ham", filepath.Join(dir, "train-ham"))
+}
+
+// TestCheckLearnWithoutBayes: learn_* rules with no bayes stage are a
+// `portcullis check` problem at the rule.
+func TestCheckLearnWithoutBayes(t *testing.T) {
+	hop := startNextHop(t, true)
+	rules := "rules:\n  - {name: teach, when: 'msg.subject contains \"x\"', action: learn_spam}\n"
+	cfg, _ := e2eSetup(t, hop, map[string]string{"rules.yaml": rules})
+	code, out, _ := run("check", "-c", cfg)
+	if code != exitFailed || !strings.Contains(out, "rules.yaml:2:5: action learn_spam needs a stage with plugin: bayes to train") {
+		t.Fatalf("check: %d %q", code, out)
+	}
+}
+
+func appendFile(t *testing.T, path, text string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(text); err != nil {
+		t.Fatal(err)
+	}
+}
