@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -85,29 +86,30 @@ func TestE2ELearnActions(t *testing.T) {
 	g := startGateway(t, cfg)
 	const nspam, nham = 3, 2
 	events := 0
-	send := func(msg string) {
+	send := func(msg string, learn bool) {
 		t.Helper()
 		if r := sendOne(g.addr, "b@example.test", msg); r.code != 250 {
 			t.Fatalf("reply %v, want 250\n%s", r, g.logs())
 		}
-		events++
+		if learn {
+			events++
+		}
 	}
 	t.Run("learned by the rules", func(t *testing.T) {
 		for i := range nspam {
-			send(learnMsg("[learn-spam]", spamWords, i))
+			send(learnMsg("[learn-spam]", spamWords, i), true)
 		}
+		send(learnMsg("neither", spamWords, 99), false)
 		for i := range nham {
-			send(learnMsg("[learn-ham]", hamWords, i))
+			send(learnMsg("[learn-ham]", hamWords, i), true)
 		}
-		send(learnMsg("neither", spamWords, 99))
-		logs := waitLearned(t, g, events-1)
+		logs := waitLearned(t, g, events)
 		if s, h := bayesCounts(t, cfg); s != nspam || h != nham {
 			t.Fatalf("bayes stats: %d spam %d ham, want %d %d\n%s", s, h, nspam, nham, logs)
 		}
-		events--
 	})
 	t.Run("a message learned twice counts once", func(t *testing.T) {
-		send(learnMsg("[learn-spam]", spamWords, 0))
+		send(learnMsg("[learn-spam]", spamWords, 0), true)
 		logs := waitLearned(t, g, events)
 		if line := lastLearnLine(logs); !strings.Contains(line, "learned=false") {
 			t.Errorf("repeat learned: %s", line)
@@ -119,13 +121,34 @@ func TestE2ELearnActions(t *testing.T) {
 	t.Run("the guard refuses what the classifier is sure of", func(t *testing.T) {
 		pretrain(t, cfg, dir, 12)
 		s0, h0 := bayesCounts(t, cfg)
-		send(learnMsg("[learn-ham]", spamWords, 50))
+		send(learnMsg("[learn-ham]", spamWords, 50), true)
 		logs := waitLearned(t, g, events)
 		if line := lastLearnLine(logs); !strings.Contains(line, "learned=false") || !strings.Contains(line, "refused: classifier says spam") {
 			t.Errorf("spam marked learn_ham: %s", line)
 		}
 		if s, h := bayesCounts(t, cfg); s != s0 || h != h0 {
 			t.Fatalf("after a refused learn: %d spam %d ham, want %d %d", s, h, s0, h0)
+		}
+	})
+	t.Run("a reload moves learning to the new stage", func(t *testing.T) {
+		renamed := strings.Replace(learnRules, "name: bayes,", "name: bayes2,", 1)
+		if err := os.WriteFile(filepath.Join(dir, "rules.yaml"), []byte(renamed), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_ = g.cmd.Process.Signal(syscall.SIGHUP)
+		waitLog(t, g, "msg=reloaded")
+		s0, h0 := bayesCounts(t, cfg)
+		send(learnMsg("[learn-spam]", spamWords, 60), true)
+		logs := waitLearned(t, g, events)
+		if line := lastLearnLine(logs); !strings.Contains(line, "stage=bayes2") || !strings.Contains(line, "learned=true") {
+			t.Errorf("after the reload: %s", line)
+		}
+		out := portcullisCLI(t, "bayes", "stats", "-c", cfg, "--stage", "bayes2")
+		if !regexp.MustCompile(`(?m)^spam learned:\s+1 `).MatchString(out) {
+			t.Errorf("bayes2 stats:\n%s", out)
+		}
+		if s, h := bayesCounts(t, cfg); s != s0 || h != h0 {
+			t.Errorf("the old stage learned after the reload: %d %d, was %d %d", s, h, s0, h0)
 		}
 	})
 	if strings.Contains(g.logs(), "learning failed") || strings.Contains(g.logs(), "learning skipped") {
