@@ -213,6 +213,20 @@ func TestCrossValidation(t *testing.T) {
 	scores := crossValidate(t, train, parseAll(train), defaultSetup(), 5)
 	cut := DefaultConfig().SpamCutoff
 	t.Logf("5-fold CV on TRAIN:%s", cvReport(train, scores))
+	var unsureHam, unsureSpam, passSpam int
+	hamCut := DefaultConfig().HamCutoff
+	for i, m := range train {
+		switch {
+		case scores[i] > hamCut && scores[i] < cut && m.spam:
+			unsureSpam++
+		case scores[i] > hamCut && scores[i] < cut:
+			unsureHam++
+		case scores[i] <= hamCut && m.spam:
+			passSpam++
+		}
+	}
+	t.Logf("between ham_cutoff %g and spam_cutoff %g (neutral): %d ham, %d spam; spam at or below ham_cutoff (pass): %d",
+		hamCut, cut, unsureHam, unsureSpam, passSpam)
 	m := measure(train, scores, cut)
 	if m.fp > cvMaxFP || m.fn > cvMaxFN || m.accuracy() < cvMinAcc {
 		t.Errorf("regression at spam_cutoff %g: %s; floor FP <= %d, FN <= %d, accuracy >= %.2f%%",
