@@ -22,6 +22,12 @@ type learnCall struct {
 // learn:ham, "hold-ls" quarantine plus learn:spam, "both" both tags.
 func learnRunner() *ruleRunner {
 	return &ruleRunner{rules: map[sdk.Phase]func(*sdk.Request) *pipeline.Decision{
+		sdk.PhaseRcpt: func(r *sdk.Request) *pipeline.Decision {
+			if strings.HasPrefix(r.Envelope.Rcpt, "held@") {
+				return &pipeline.Decision{Action: pipeline.Quarantine, Reason: "held at rcpt", Tags: []string{"q"}}
+			}
+			return cont()
+		},
 		sdk.PhaseData: func(r *sdk.Request) *pipeline.Decision {
 			switch r.Message.Get("Subject") {
 			case "ls":
@@ -97,6 +103,20 @@ func TestLearnAfterCommit(t *testing.T) {
 			}
 		})
 	}
+	t.Run("held at rcpt, learn tag at data", func(t *testing.T) {
+		r.cmd("MAIL FROM:<a@example.org>", "250")
+		r.cmd("RCPT TO:<held@example.test>", "250")
+		r.cmd("DATA", "354")
+		r.send(message("ls") + ".\r\n")
+		id := strings.Fields(r.expect("250 2.0.0"))[2]
+		if c := <-calls; c.id != id || !c.spam {
+			t.Fatalf("learn call %+v; want spam %s", c, id)
+		}
+		env, err := ts.quar.Get(id)
+		if err != nil || env.Reason != "held at rcpt" || strings.Join(env.Tags, ",") != "q,learn:spam" {
+			t.Fatalf("quarantined %+v %v", env, err)
+		}
+	})
 	t.Run("no tag, discard: no learning", func(t *testing.T) {
 		sendSubject(t, r, "plain")
 		sendSubject(t, r, "drop-ls")
