@@ -21,6 +21,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"sync"
 	"time"
@@ -78,11 +79,20 @@ func (s *Stage) Info() sdk.Info {
 	return sdk.Info{Name: "bayes", Version: Version, Phases: []sdk.Phase{sdk.PhaseData}}
 }
 
-// Configure implements sdk.Stage. The token store is env.StatePath.
+// Configure implements sdk.Stage. The token store is env.StatePath. There
+// is no Redis store yet: with state.redis, each gateway keeps its own tokens
+// in its state.path file, which is said once at load, and without a
+// state.path the config is refused.
 func (s *Stage) Configure(_ context.Context, env sdk.Env, config map[string]any) error {
 	cfg, err := ParseConfig(config)
 	if err != nil {
 		return err
+	}
+	if env.RedisURL != "" {
+		if env.StatePath == "" {
+			return errors.New("bayes: state.redis is not supported by this stage (its tokens live in a local file): set state.path")
+		}
+		slog.Warn("bayes: state.redis is not used by this stage; this gateway keeps its own tokens", "path", env.StatePath)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
