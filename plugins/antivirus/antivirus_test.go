@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/plugintest"
 )
 
 // script writes an executable shell script standing in for a scanner.
@@ -207,7 +208,7 @@ func TestConfig(t *testing.T) {
 
 // TestExampleConfig: the example's antivirus config is valid.
 func TestExampleConfig(t *testing.T) {
-	if err := New().Configure(context.Background(), sdk.Env{}, exampleConfig(t, "antivirus")); err != nil {
+	if err := New().Configure(context.Background(), sdk.Env{}, plugintest.StageConfig(t, "../../examples/rules/content.yaml", "antivirus")); err != nil {
 		t.Error(err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/portcullis-mta/portcullis/sdk"
 	"github.com/portcullis-mta/portcullis/sdk/mime"
+	"github.com/portcullis-mta/portcullis/sdk/plugintest"
 	"golang.org/x/text/encoding/japanese"
 )
 
@@ -193,7 +194,7 @@ func TestConfigErrors(t *testing.T) {
 
 // TestExampleConfig: the example's exec stage catches a PE inside a ZIP.
 func TestExampleConfig(t *testing.T) {
-	st := newStage(t, exampleConfig(t, "execfilter"))
+	st := newStage(t, plugintest.StageConfig(t, "../../examples/rules/content.yaml", "execfilter"))
 	res := run(t, st, mimeMessage(attach{"a.zip", "application/zip", makeZip(t, zfile{name: "invoice.pdf.exe", data: peBytes()})}))
 	if res.Verdict != sdk.VerdictFail || !slices.Contains(res.Tags, TagInArchive) {
 		t.Errorf("result %+v", res)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/plugintest"
 	"golang.org/x/text/cases"
 	"golang.org/x/text/encoding/japanese"
 	"golang.org/x/text/unicode/norm"
@@ -215,8 +216,8 @@ func TestNormalizeAgreesWithFold(t *testing.T) {
 // TestExampleConfig runs the example rule file's stages on the golden messages.
 func TestExampleConfig(t *testing.T) {
 	text, subject := NewText(), NewSubject()
-	configure(t, text, "testdata", exampleConfig(t, "textfilter"))
-	configure(t, subject, "testdata", exampleConfig(t, "subject"))
+	configure(t, text, "testdata", plugintest.StageConfig(t, "../../examples/rules/content.yaml", "textfilter"))
+	configure(t, subject, "testdata", plugintest.StageConfig(t, "../../examples/rules/content.yaml", "subject"))
 	if res := check(t, subject, message(t, "iso2022jp_subject")); res.Verdict != sdk.VerdictFail {
 		t.Errorf("subject stage on the ISO-2022-JP subject: %+v", res)
 	}
