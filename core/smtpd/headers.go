@@ -140,7 +140,7 @@ func (s *session) commit(log *slog.Logger, store queue.Store, d queue.Draft, env
 	if err := nd.Commit(env, prepend); err != nil {
 		return "", err
 	}
-	log.Info("rewritten", "from_queue_id", d.ID(), "queue_id", nd.ID())
+	log.Info("rewritten", "new_queue_id", nd.ID()) // log carries the old queue_id: the two are linked here
 	return nd.ID(), nil
 }
 
