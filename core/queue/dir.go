@@ -33,6 +33,8 @@ type Dir struct {
 	log  *slog.Logger
 	dirf *os.File   // the directory itself, for fsync
 	dirs *groupSync // batches fsyncs of dirf
+
+	createMu sync.Mutex // one file creation at a time: see newDraft
 	lock *os.File   // shared flock on .lock while open
 
 	mu     sync.Mutex

@@ -31,9 +31,16 @@ func (d *Dir) NewDraft() (Draft, error) {
 	return d.newDraft(ids.next(d.now()))
 }
 
+// newDraft creates the draft file. Creations are serialised: on this
+// project's machine a create costs 48 us of CPU alone but 0.5-1 ms with 20
+// sessions creating at once (the kernel spins on its locks); a Go mutex
+// parks the waiters instead. BenchmarkAccept 5 KB, 8 alternating pairs: 6
+// won, mean CPU per message 3.20 ms against 3.67 ms.
 func (d *Dir) newDraft(id string) (*draft, error) {
 	p := filepath.Join(d.path, id+tmpExt)
+	d.createMu.Lock()
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	d.createMu.Unlock()
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
