@@ -35,7 +35,7 @@ type Dir struct {
 	dirs *groupSync // batches fsyncs of dirf
 
 	createMu sync.Mutex // one file creation at a time: see newDraft
-	lock *os.File   // shared flock on .lock while open
+	lock     *os.File   // shared flock on .lock while open
 
 	mu     sync.Mutex
 	idx    map[string]*entry
