@@ -6,8 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/portcullis-mta/portcullis/sdk"
 	"github.com/portcullis-mta/portcullis/sdk/plugintest"
 )
@@ -22,7 +20,7 @@ func TestOverProtocol(t *testing.T) {
 	writeFile(t, dir, "lists/allow.txt", "192.0.2.10\n")
 	writeFile(t, dir, "lists/filter.txt", "REJECT/HOST/*.dyn.example\n")
 	c := plugintest.Start(t, New())
-	if err := c.Configure(sdk.Env{StageName: "connfilter", ConfigDir: dir}, exampleConfig(t)); err != nil {
+	if err := c.Configure(sdk.Env{StageName: "connfilter", ConfigDir: dir}, plugintest.StageConfig(t, "../../examples/rules/connection.yaml", "connfilter")); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {
@@ -44,30 +42,4 @@ func TestOverProtocol(t *testing.T) {
 			t.Errorf("%s: %s %v, want %s country %q", tt.ip, res.Verdict, res.Attrs, tt.want, tt.country)
 		}
 	}
-}
-
-// exampleConfig returns the config: map of the connfilter stage in
-// examples/rules/connection.yaml.
-func exampleConfig(t *testing.T) map[string]any {
-	t.Helper()
-	b, err := os.ReadFile("../../examples/rules/connection.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var file struct {
-		Stages []struct {
-			Plugin string         `yaml:"plugin"`
-			Config map[string]any `yaml:"config"`
-		} `yaml:"stages"`
-	}
-	if err := yaml.Unmarshal(b, &file); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range file.Stages {
-		if s.Plugin == "connfilter" {
-			return s.Config
-		}
-	}
-	t.Fatal("no connfilter stage in examples/rules/connection.yaml")
-	return nil
 }

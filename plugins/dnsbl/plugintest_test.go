@@ -2,10 +2,7 @@ package dnsbl
 
 import (
 	"context"
-	"os"
 	"testing"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/portcullis-mta/portcullis/sdk"
 	"github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
@@ -25,7 +22,7 @@ func TestOverProtocol(t *testing.T) {
 		"bad.example.dbl.example.test. 60 IN A 127.0.1.2",
 	)
 	c := plugintest.Start(t, New())
-	if err := c.Configure(sdk.Env{StageName: "dnsbl", DNSServers: []string{srv.Addr}}, exampleConfig(t)); err != nil {
+	if err := c.Configure(sdk.Env{StageName: "dnsbl", DNSServers: []string{srv.Addr}}, plugintest.StageConfig(t, "../../examples/rules/connection.yaml", "dnsbl")); err != nil {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct {
@@ -51,29 +48,4 @@ func TestOverProtocol(t *testing.T) {
 	if res, err := c.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.9", "h.example", "")); err == nil {
 		t.Errorf("SERVFAIL over the protocol: %+v, want an error", res)
 	}
-}
-
-// exampleConfig is the config: of the dnsbl stage in examples/rules/connection.yaml.
-func exampleConfig(t *testing.T) map[string]any {
-	t.Helper()
-	b, err := os.ReadFile("../../examples/rules/connection.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var file struct {
-		Stages []struct {
-			Plugin string         `yaml:"plugin"`
-			Config map[string]any `yaml:"config"`
-		} `yaml:"stages"`
-	}
-	if err := yaml.Unmarshal(b, &file); err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range file.Stages {
-		if s.Plugin == "dnsbl" {
-			return s.Config
-		}
-	}
-	t.Fatal("no dnsbl stage in examples/rules/connection.yaml")
-	return nil
 }
