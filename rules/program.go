@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -30,11 +31,19 @@ type resultRef struct {
 }
 
 // Eval runs the program in env.
-func (p *Program) Eval(env *Env) (any, error) { return expr.Run(p.prog, env) }
+func (p *Program) Eval(env *Env) (any, error) {
+	m := vms.Get().(*vm.VM)
+	defer vms.Put(m)
+	return m.Run(p.prog, env)
+}
+
+// vms reuses expr's VMs (one is not safe for concurrent use); expr.Run
+// would allocate a new one for every evaluation.
+var vms = sync.Pool{New: func() any { return new(vm.VM) }}
 
 // Bool runs a program compiled with AsBool.
 func (p *Program) Bool(env *Env) (bool, error) {
-	v, err := expr.Run(p.prog, env)
+	v, err := p.Eval(env)
 	if err != nil {
 		return false, err
 	}
