@@ -37,8 +37,15 @@ func (s *session) Data(r io.Reader) error {
 		metrics.Active().Refused("data", 451)
 		return toSMTP(log, err)
 	}
-	hc := &headerCapture{}
-	lc := &lineChecker{w: io.MultiWriter(d, hc), limit: s.gc.srv.cfg.Limits.MaxMessageBytes}
+	// The header is captured and parsed only for a data phase that will
+	// use it: a gateway without content stages skips the work.
+	var hc *headerCapture
+	var w io.Writer = d
+	if p := s.gc.srv.d.Pipeline; p != nil && p.Wants(sdk.PhaseData) {
+		hc = &headerCapture{}
+		w = io.MultiWriter(d, hc)
+	}
+	lc := &lineChecker{w: w, limit: s.gc.srv.cfg.Limits.MaxMessageBytes}
 	_, err = io.Copy(lc, r)
 	if err == nil {
 		err = lc.Close()
@@ -50,15 +57,18 @@ func (s *session) Data(r io.Reader) error {
 		return s.dataError(err)
 	}
 	size := lc.n + int64(len(received))
-	header := append([]sdk.HeaderField{{Name: "Received", Value: unfold(received[len("Received: "):])}}, hc.fields()...)
-	msg := sdk.NewFileMessage(header, d.Path(), d.Offset(), size)
-	req := &sdk.Request{Phase: sdk.PhaseData, QueueID: d.ID(), Conn: s.conn(),
-		Envelope: sdk.Envelope{From: s.from, Rcpts: s.rcptAddrs()}, Message: msg}
-	dec, e := s.gc.runPhase(req, s.results, errRejectDefault, errTempDefault)
-	if e != nil {
-		log.Info("refused", append([]any{"phase", "data", "reply", e.Reply()}, decisionLog(dec)...)...)
-		countRefusal(dec, e.Code)
-		return toSMTP(log, e)
+	var dec *pipeline.Decision
+	if hc != nil {
+		header := append([]sdk.HeaderField{{Name: "Received", Value: unfold(received[len("Received: "):])}}, hc.fields()...)
+		msg := sdk.NewFileMessage(header, d.Path(), d.Offset(), size)
+		req := &sdk.Request{Phase: sdk.PhaseData, QueueID: d.ID(), Conn: s.conn(),
+			Envelope: sdk.Envelope{From: s.from, Rcpts: s.rcptAddrs()}, Message: msg}
+		var e *smtperr.Error
+		if dec, e = s.gc.runPhase(req, s.results, errRejectDefault, errTempDefault); e != nil {
+			log.Info("refused", append([]any{"phase", "data", "reply", e.Reply()}, decisionLog(dec)...)...)
+			countRefusal(dec, e.Code)
+			return toSMTP(log, e)
+		}
 	}
 	return s.finish(log, d, s.withHeld(dec), size, len(received))
 }
