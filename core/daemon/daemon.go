@@ -62,7 +62,9 @@ func New(cfg *config.Config, logger *slog.Logger) (*Daemon, error) {
 	lock := cfg.Limits.AuthLockout.D()
 	d := &Daemon{log: logger, cfg: cfg, lockout: auth.NewLockout(cfg.Limits.AuthFailures, lock, lock, nil)}
 	var err error
-	d.queue, err = queue.Open(cfg.Queue.Dir, queue.Options{Logger: logger.With("store", "queue")})
+	// The daemon delivers what it queues, so small messages wait in the
+	// intake log rather than a file each (core/queue/intake.go).
+	d.queue, err = queue.Open(cfg.Queue.Dir, queue.Options{Logger: logger.With("store", "queue"), Intake: true})
 	if err != nil {
 		return nil, fmt.Errorf("daemon: queue: %w", err)
 	}

@@ -10,6 +10,19 @@ import (
 // Delete removes id. ErrLeased while it is being delivered (by this or any
 // process), ErrNotFound if there is no such message.
 func (d *Dir) Delete(id string) error {
+	d.mu.Lock()
+	if e := d.idx[id]; e != nil && e.in != nil {
+		if e.leased {
+			d.mu.Unlock()
+			return ErrLeased
+		}
+		ref := e.in
+		d.drop(id)
+		d.mu.Unlock()
+		d.in.done(ref)
+		return nil
+	}
+	d.mu.Unlock()
 	f, err := d.lockMsg(id)
 	if err != nil {
 		return err
@@ -51,12 +64,16 @@ func (d *Dir) Flush(id string) error {
 		if err := d.syncDir(); err != nil { // once for all the renames
 			return err
 		}
+		d.flushIntake("")
 	}
 	d.signal()
 	return d.touch()
 }
 
 func (d *Dir) flushOne(id string) error {
+	if d.flushIntake(id) {
+		return nil
+	}
 	f, err := d.lockMsg(id)
 	if err != nil {
 		return err
@@ -88,6 +105,9 @@ func (d *Dir) flushOne(id string) error {
 // never in neither. In a *Dir the message keeps its ID; another Store
 // gives it a new one.
 func (d *Dir) Move(id string, dst Store, env *Envelope) error {
+	if err := d.spillEntry(id); err != nil {
+		return err
+	}
 	f, err := d.lockMsg(id)
 	if err != nil {
 		return err
@@ -151,4 +171,31 @@ func copyInto(dst Store, id string, r io.Reader, env *Envelope) error {
 		return dd.touch()
 	}
 	return nil
+}
+
+// flushIntake makes id (or every message, with "") in the intake log due
+// now; its due time lives only in memory. It reports whether id was there.
+func (d *Dir) flushIntake(id string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := d.now()
+	flush := func(e *entry) {
+		if !e.leased && e.next.After(now) {
+			d.insert(e.id, now)
+		}
+	}
+	if id != "" {
+		e := d.idx[id]
+		if e == nil || e.in == nil {
+			return false
+		}
+		flush(e)
+		return true
+	}
+	for _, e := range d.idx {
+		if e.in != nil {
+			flush(e)
+		}
+	}
+	return true
 }

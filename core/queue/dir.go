@@ -22,6 +22,11 @@ type Options struct {
 	// Poll is how often the Dir checks the control file for changes made by
 	// other processes (the CLI). Zero means 250ms; negative turns it off.
 	Poll time.Duration
+	// Intake keeps messages of up to 256 KiB in the intake log (intake.go)
+	// until they are delivered, instead of a file each. Only for the
+	// process that delivers them: the daemon. Another process's messages
+	// would wait there until the next start.
+	Intake bool
 }
 
 // Dir is a Store in one directory. Safe for concurrent use; several Dirs,
@@ -33,6 +38,7 @@ type Dir struct {
 	log  *slog.Logger
 	dirf *os.File   // the directory itself, for fsync
 	dirs *groupSync // batches fsyncs of dirf
+	in   *intake    // nil unless Options.Intake
 
 	createMu sync.Mutex // one file creation at a time: see newDraft
 	lock     *os.File   // shared flock on .lock while open
@@ -83,6 +89,9 @@ func Open(dir string, opts Options) (*Dir, error) {
 		d.dirf.Close()
 		return nil, err
 	}
+	if opts.Intake {
+		d.in = newIntake(d)
+	}
 	go d.watch()
 	return d, nil
 }
@@ -117,7 +126,13 @@ func (d *Dir) lockAndRecover() error {
 		return fmt.Errorf("queue: %w", err)
 	}
 	alone := syscall.Flock(int(d.lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
-	found, err := d.scan(alone)
+	// Intake segments are recovered whatever else has the directory open:
+	// each is locked by its writer, so a free one has none.
+	err = d.recoverIntake()
+	var found map[string]time.Time
+	if err == nil {
+		found, err = d.scan(alone)
+	}
 	if err == nil {
 		// Downgrade (or wait for another process's recovery to finish).
 		err = syscall.Flock(int(d.lock.Fd()), syscall.LOCK_SH)
@@ -271,6 +286,17 @@ func (d *Dir) Close() error {
 	d.mu.Unlock()
 	close(d.stop)
 	<-d.done
+	if d.in != nil {
+		live := map[*segment]bool{}
+		d.mu.Lock()
+		for _, e := range d.idx {
+			if e.in != nil {
+				live[e.in.seg] = true
+			}
+		}
+		d.mu.Unlock()
+		d.in.close(live)
+	}
 	d.lock.Close() // drops the shared flock
 	return d.dirf.Close()
 }

@@ -28,7 +28,11 @@ var errDraftEnded = errors.New("queue: draft already committed or aborted")
 // NewDraft starts a message with a fresh ID; its bytes go to disk as they
 // are written.
 func (d *Dir) NewDraft() (Draft, error) {
-	return d.newDraft(ids.next(d.now()))
+	id := ids.next(d.now())
+	if d.in != nil {
+		return &memDraft{d: d, id: id, buf: getBuf()}, nil
+	}
+	return d.newDraft(id)
 }
 
 // newDraft creates the draft file. Creations are serialised: on this

@@ -52,20 +52,28 @@ func (l layout) reader(f io.ReaderAt) io.Reader {
 // appendTrailer appends prepend, env and the trailer to a draft file whose
 // first bodyLen bytes hold the message.
 func appendTrailer(w io.Writer, bodyLen int64, prepend []byte, env *Envelope) error {
-	js, err := json.Marshal(env)
+	js, err := marshalEnv(env)
 	if err != nil {
 		return err
 	}
+	buf := make([]byte, 0, len(prepend)+len(js)+trailerLen)
+	buf = append(append(buf, prepend...), js...)
+	_, err = w.Write(appendTrailerBytes(buf, bodyLen, int64(len(prepend)), js))
+	return err
+}
+
+func marshalEnv(env *Envelope) ([]byte, error) { return json.Marshal(env) }
+
+// appendTrailerBytes appends the trailer of a message with these lengths
+// and envelope JSON to b.
+func appendTrailerBytes(b []byte, bodyLen, prependLen int64, js []byte) []byte {
 	var t [trailerLen]byte
 	copy(t[:8], trailerMagic)
 	binary.BigEndian.PutUint64(t[8:], uint64(bodyLen))
-	binary.BigEndian.PutUint64(t[16:], uint64(len(prepend)))
+	binary.BigEndian.PutUint64(t[16:], uint64(prependLen))
 	binary.BigEndian.PutUint32(t[24:], uint32(len(js)))
 	binary.BigEndian.PutUint32(t[28:], crc32.Checksum(js, castagnoli))
-	buf := make([]byte, 0, len(prepend)+len(js)+trailerLen)
-	buf = append(append(append(buf, prepend...), js...), t[:]...)
-	_, err = w.Write(buf)
-	return err
+	return append(b, t[:]...)
 }
 
 // readTrailer checks the trailer of a .msg file of the given size and

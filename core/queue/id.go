@@ -78,3 +78,12 @@ func IDTime(s string) time.Time {
 	}
 	return time.Unix(0, int64(v))
 }
+
+// randDigits returns n random base-36 digits (n <= 12).
+func randDigits(n int) string {
+	var r [8]byte
+	_, _ = rand.Read(r[:])
+	b := make([]byte, n)
+	encode36(b, binary.LittleEndian.Uint64(r[:]))
+	return string(b)
+}

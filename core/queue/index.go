@@ -11,9 +11,10 @@ import (
 type entry struct {
 	id     string
 	next   time.Time
-	leased bool   // by this Dir
-	pos    int    // index in the heap, -1 when not in it
-	seq    uint64 // Dir.seq when this Dir last changed the entry
+	leased bool       // by this Dir
+	pos    int        // index in the heap, -1 when not in it
+	seq    uint64     // Dir.seq when this Dir last changed the entry
+	in     *intakeRef // where it lies in the intake log; nil for a message file
 }
 
 // entryHeap orders entries by due time, then ID (arrival order).
@@ -105,7 +106,7 @@ func (d *Dir) merge(found map[string]time.Time, startSeq uint64) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for id, e := range d.idx {
-		if _, ok := found[id]; !ok && !e.leased && e.seq <= startSeq {
+		if _, ok := found[id]; !ok && !e.leased && e.in == nil && e.seq <= startSeq {
 			d.drop(id)
 		}
 	}

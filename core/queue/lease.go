@@ -98,7 +98,8 @@ func (d *Dir) remove(id string) error {
 type lease struct {
 	d     *Dir
 	e     *entry
-	f     *os.File // the .msg, flocked: closing it ends the lease
+	f     *os.File   // the .msg, flocked: closing it ends the lease; nil for intake
+	in    *intakeRef // the message in the intake log, until it is written out
 	lay   layout
 	due   time.Time // NextAttempt on disk when leased: Release keeps it, whatever the caller did to env
 	env   *Envelope
@@ -113,6 +114,9 @@ func (l *lease) Envelope() *Envelope { return l.env }
 // Open streams prepend then body from a file descriptor of its own, so the
 // reader stays valid whatever happens to the lease.
 func (l *lease) Open() (io.ReadCloser, error) {
+	if l.in != nil {
+		return intakeReader(l.in)
+	}
 	f, err := os.Open(l.d.msgPath(l.e.id))
 	if err != nil {
 		return nil, err
@@ -131,6 +135,9 @@ func (l *lease) Update(env *Envelope) error {
 	env.ID = l.e.id
 	if env.NextAttempt.IsZero() { // NextDue reads a zero time as "nothing queued"
 		env.NextAttempt = l.d.now()
+	}
+	if l.in != nil {
+		return l.updateIntake(env)
 	}
 	if len(env.Pending()) == 0 {
 		if err := l.d.remove(env.ID); err != nil {
@@ -162,7 +169,9 @@ func (l *lease) Release() error {
 // back off for nothing.
 func (l *lease) end(next time.Time, removed bool) {
 	l.ended = true
-	l.f.Close()
+	if l.f != nil {
+		l.f.Close()
+	}
 	if removed {
 		l.d.mu.Lock()
 		l.e.leased = false
@@ -178,4 +187,23 @@ func (l *lease) end(next time.Time, removed bool) {
 type readCloser struct {
 	io.Reader
 	io.Closer
+}
+
+// updateIntake is Update for a message in the intake log: done when
+// nothing is pending, else written out to a file of its own with env.
+func (l *lease) updateIntake(env *Envelope) error {
+	ref := l.in
+	if len(env.Pending()) == 0 {
+		// Out of the index first: no reader may find it in a segment
+		// that the done record lets be reused.
+		l.end(time.Time{}, true)
+		l.d.in.done(ref)
+		return nil
+	}
+	if err := l.d.materialize(l.e, ref, env); err != nil {
+		return err
+	}
+	l.in, l.env = nil, env
+	l.end(env.NextAttempt, false)
+	return nil
 }

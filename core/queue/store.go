@@ -60,6 +60,10 @@ var errNotDue = errors.New("queue: rescheduled by another process")
 // tryLease locks e's file and reads its current envelope (d.mu held). The
 // disk is the truth: another process may have changed or removed it.
 func (d *Dir) tryLease(e *entry) (*lease, error) {
+	if e.in != nil {
+		d.takeLocked(e)
+		return &lease{d: d, e: e, in: e.in, lay: e.in.lay, env: cloneEnv(e.in.env), due: e.next}, nil
+	}
 	f, err := d.lockMsg(e.id)
 	if err != nil {
 		return nil, err
@@ -81,6 +85,11 @@ func (d *Dir) tryLease(e *entry) (*lease, error) {
 
 // Get returns id's current envelope, read from disk.
 func (d *Dir) Get(id string) (*Envelope, error) {
+	if ref, next, _ := d.intakeEntry(id); ref != nil {
+		env := cloneEnv(ref.env)
+		env.NextAttempt = next
+		return env, nil
+	}
 	_, env, err := d.openMeta(id)
 	return env, err
 }
@@ -106,6 +115,9 @@ func (d *Dir) openMeta(id string) (layout, *Envelope, error) {
 func (d *Dir) Open(id string) (io.ReadCloser, error) {
 	if !ValidID(id) {
 		return nil, ErrNotFound
+	}
+	if ref, _, _ := d.intakeEntry(id); ref != nil {
+		return intakeReader(ref)
 	}
 	f, err := os.Open(d.msgPath(id))
 	if errors.Is(err, os.ErrNotExist) {
@@ -142,7 +154,7 @@ func (d *Dir) Entries() ([]Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
-	var out []Entry
+	out := d.intakeEntries()
 	for _, n := range names {
 		id, ok := idOf(n, msgExt)
 		if !ok {
@@ -195,6 +207,9 @@ func (d *Dir) List() ([]*Envelope, error) {
 // LeaseID takes message id whatever its due time (`portcullis queue
 // bounce`). ErrLeased if anyone holds it, ErrNotFound if there is none.
 func (d *Dir) LeaseID(id string) (Lease, error) {
+	if err := d.spillEntry(id); err != nil {
+		return nil, err
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	f, err := d.lockMsg(id)

@@ -86,6 +86,7 @@ func (d *Dir) watch() {
 		case <-t.C:
 		}
 		d.polls.Add(1)
+		d.ageIntake()
 		if tok := d.ctlToken(); tok != last {
 			last = tok
 			d.rescans.Add(1)

@@ -101,8 +101,10 @@ func benchMessage(size int) string {
 
 // BenchmarkAccept compares accepting into the real, fsyncing queue through
 // the whole session (policy, checks, Received, commit) with a plain go-smtp
-// server that discards the data, in the same run. CPU is the whole test
-// process (server and clients) per message.
+// server that discards the data, in the same run: with the intake log (what
+// the daemon uses), with one file per message, and with one file per
+// message and no fsync. CPU is the whole test process (server and clients)
+// per message.
 func BenchmarkAccept(b *testing.B) {
 	for _, size := range []struct {
 		name string
@@ -112,25 +114,26 @@ func BenchmarkAccept(b *testing.B) {
 		b.Run(size.name+"/baseline-go-smtp-discard", func(b *testing.B) {
 			loadSessions(b, startBaseline(b), 20, msg)
 		})
-		for _, sync := range []bool{true, false} {
-			name := "/portcullis-queue-fsync"
-			if !sync {
-				name = "/portcullis-queue-nosync"
-			}
-			b.Run(size.name+name, func(b *testing.B) {
+		for _, v := range []struct {
+			name string
+			opts queue.Options
+		}{
+			{"portcullis-intake-fsync", queue.Options{Poll: -1, Intake: true}}, // the daemon's setting
+			{"portcullis-files-fsync", queue.Options{Poll: -1}},                // one file per message
+			{"portcullis-files-nosync", queue.Options{Poll: -1, NoSync: true}},
+		} {
+			b.Run(size.name+"/"+v.name, func(b *testing.B) {
 				cfg := testConfig(b)
 				cfg.Limits.MaxConnectionsPerIP = 0
 				ts := startServer(b, cfg, func(d *Deps) {
 					// Logging as in production (info, text), to nowhere.
 					d.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-					if !sync {
-						q, err := queue.Open(b.TempDir(), queue.Options{NoSync: true, Poll: -1})
-						if err != nil {
-							b.Fatal(err)
-						}
-						b.Cleanup(func() { q.Close() })
-						d.Queue = q
+					q, err := queue.Open(b.TempDir(), v.opts)
+					if err != nil {
+						b.Fatal(err)
 					}
+					b.Cleanup(func() { q.Close() })
+					d.Queue = q
 				})
 				loadSessions(b, ts.addr(), 20, msg)
 			})

@@ -118,7 +118,7 @@ type testServer struct {
 
 func startServer(t testing.TB, cfg *config.Config, mutate func(*Deps)) *testServer {
 	t.Helper()
-	q, err := queue.Open(t.TempDir(), queue.Options{Poll: -1})
+	q, err := queue.Open(t.TempDir(), queue.Options{Poll: -1, Intake: true}) // as the daemon opens it
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,270 @@
+package queue
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func openIntake(t testing.TB, dir string, c *clock) *Dir {
+	t.Helper()
+	opts := Options{Poll: -1, Logger: testLogger(t), Intake: true}
+	if c != nil {
+		opts.Now = c.Now
+	}
+	d, err := Open(dir, opts)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", dir, err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func files(t testing.TB, dir, ext string) []string {
+	t.Helper()
+	m, err := filepath.Glob(filepath.Join(dir, "*"+ext))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// deliver leases the next due message and marks every recipient delivered.
+func deliver(t testing.TB, d *Dir) (id, data string) {
+	t.Helper()
+	l, err := d.Lease(d.now())
+	if err != nil {
+		t.Fatalf("Lease: %v", err)
+	}
+	rc, err := l.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	buf.ReadFrom(rc)
+	rc.Close()
+	env := l.Envelope()
+	for _, r := range env.Rcpts {
+		r.Status = RcptDelivered
+	}
+	if err := l.Update(env); err != nil {
+		t.Fatal(err)
+	}
+	return env.ID, buf.String()
+}
+
+// A delivered message never becomes a file, and the log's segments are
+// reused rather than piling up.
+func TestIntakeDeliveredLeavesNoFile(t *testing.T) {
+	dir := t.TempDir()
+	d := openIntake(t, dir, nil)
+	body := "Subject: t\r\n\r\n" + strings.Repeat("0123456789", 20<<10) // 200 KB: 20 fill a segment
+	for i := 0; i < 100; i++ {
+		id := commit(t, d, testEnv("a@x.test"), "Received: x\r\n", body)
+		got, data := deliver(t, d)
+		if got != id || data != "Received: x\r\n"+body {
+			t.Fatalf("message %d: leased %s (%d bytes), want %s whole", i, got, len(data), id)
+		}
+	}
+	if m := files(t, dir, msgExt); len(m) != 0 {
+		t.Fatalf("delivered messages left files: %v", m)
+	}
+	if n := len(files(t, dir, intakeExt)); n == 0 || n > maxFreeSegs+1 {
+		t.Fatalf("%d segments for 100 messages of 200 KB, want 1..%d", n, maxFreeSegs+1)
+	}
+	if d.Len() != 0 {
+		t.Fatalf("index holds %d", d.Len())
+	}
+}
+
+// A deferred message is written to a file of its own with the new
+// envelope: another process sees it and its state.
+func TestIntakeDeferWritesFile(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	d := openIntake(t, dir, c)
+	id := commit(t, d, testEnv("a@x.test", "b@x.test"), "Received: x\r\n", "Subject: t\r\n\r\nhello\r\n")
+	if m := files(t, dir, msgExt); len(m) != 0 {
+		t.Fatalf("committed to the log, yet files %v", m)
+	}
+	l, err := d.Lease(c.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := l.Envelope()
+	env.Rcpts[0].Status = RcptDelivered
+	env.Rcpts[1].LastReply = "451 4.3.0 later"
+	env.Attempts = 1
+	env.NextAttempt = c.Now().Add(time.Minute)
+	if err := l.Update(env); err != nil {
+		t.Fatal(err)
+	}
+	other := openDir(t, dir, c) // the CLI's view
+	got, err := other.Get(id)
+	if err != nil {
+		t.Fatalf("deferred message not visible to another Dir: %v", err)
+	}
+	if got.Attempts != 1 || got.Rcpts[0].Status != RcptDelivered || got.Rcpts[1].LastReply != "451 4.3.0 later" {
+		t.Fatalf("other Dir sees %+v", got)
+	}
+	if s := readAll(t, other, id); s != "Received: x\r\nSubject: t\r\n\r\nhello\r\n" {
+		t.Fatalf("bytes %q", s)
+	}
+	if _, err := d.Lease(c.Now()); err != ErrEmpty {
+		t.Fatalf("Lease before due: %v", err)
+	}
+	c.Add(time.Minute)
+	if got, _ := deliver(t, d); got != id {
+		t.Fatalf("leased %s, want %s", got, id)
+	}
+	if len(files(t, dir, msgExt)) != 0 {
+		t.Fatal("delivered message left its file")
+	}
+}
+
+// Close leaves the log's live messages for the next Open, which writes
+// them out as files (SIGKILL is TestCrashNeverLosesCommitted/intake).
+func TestIntakeRecoveredOnOpen(t *testing.T) {
+	dir := t.TempDir()
+	d := openIntake(t, dir, nil)
+	keep := commit(t, d, testEnv("a@x.test"), "Received: 1\r\n", "Subject: 1\r\n\r\none\r\n")
+	gone := commit(t, d, testEnv("a@x.test"), "Received: 2\r\n", "Subject: 2\r\n\r\ntwo\r\n")
+	if got, _ := deliver(t, d); got != keep {
+		t.Fatalf("delivered %s first, want %s", got, keep)
+	}
+	keep, gone = gone, keep
+	d.Close()
+	if n := len(files(t, dir, intakeExt)); n != 1 {
+		t.Fatalf("%d segments left after Close, want the one holding a message", n)
+	}
+	r := openDir(t, dir, nil)
+	if len(files(t, dir, intakeExt)) != 0 {
+		t.Fatal("segment not removed after recovery")
+	}
+	envs, err := r.List()
+	if err != nil || len(envs) != 1 || envs[0].ID != keep {
+		t.Fatalf("after recovery: %v %v, want only %s (not the delivered %s)", envs, err, keep, gone)
+	}
+	if s := readAll(t, r, keep); s != "Received: 2\r\nSubject: 2\r\n\r\ntwo\r\n" {
+		t.Fatalf("recovered bytes %q", s)
+	}
+}
+
+// A reused segment's earlier records (delivered messages of an older
+// generation) never come back, and a torn or damaged record ends what is
+// read.
+func TestIntakeGenerationsAndTornTail(t *testing.T) {
+	dir := t.TempDir()
+	d := openIntake(t, dir, nil)
+	big := "Subject: big\r\n\r\n" + strings.Repeat("x", 200<<10)
+	for i := 0; i < 3*segCap/(200<<10); i++ { // fills and reuses segments
+		commit(t, d, testEnv("a@x.test"), "", big)
+		deliver(t, d)
+	}
+	var live []string
+	for i := 0; i < 3; i++ {
+		live = append(live, commit(t, d, testEnv("a@x.test"), "", "Subject: live\r\n\r\n"+strings.Repeat("y", i+1)))
+	}
+	d.Close()
+	segs := files(t, dir, intakeExt)
+	if len(segs) != 1 {
+		t.Fatalf("segments left: %v", segs)
+	}
+	// Damage the last record: one byte of its payload.
+	b, err := os.ReadFile(segs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := parseSegment(b)
+	if err != nil || len(msgs) != 3 {
+		t.Fatalf("parse: %d messages, %v; want 3", len(msgs), err)
+	}
+	last := bytes.LastIndex(b, []byte(live[2]))
+	b[last+IDLen+3] ^= 0xff
+	if err := os.WriteFile(segs[0], b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := openDir(t, dir, nil)
+	envs, err := r.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, e := range envs {
+		ids = append(ids, e.ID)
+	}
+	if strings.Join(ids, ",") != strings.Join(live[:2], ",") {
+		t.Fatalf("recovered %v, want %v (no delivered message, nothing past the damage)", ids, live[:2])
+	}
+}
+
+// A message that waits too long in the log moves to a file, where the
+// queue commands of other processes see it; in-process commands see the
+// log itself.
+func TestIntakeAgesOutAndAdmin(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	d := openIntake(t, dir, c)
+	a := commit(t, d, testEnv("a@x.test"), "", "Subject: a\r\n\r\na\r\n")
+	b := commit(t, d, testEnv("b@x.test"), "", "Subject: b\r\n\r\nb\r\n")
+	if env, err := d.Get(a); err != nil || env.Rcpts[0].Addr != "a@x.test" {
+		t.Fatalf("Get from the log: %v %v", env, err)
+	}
+	if es, err := d.Entries(); err != nil || len(es) != 2 {
+		t.Fatalf("Entries: %d %v", len(es), err)
+	}
+	if err := d.Delete(b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Get(b); err != ErrNotFound {
+		t.Fatalf("Get after Delete: %v", err)
+	}
+	d.ageIntake()
+	if len(files(t, dir, msgExt)) != 0 {
+		t.Fatal("a fresh message left the log")
+	}
+	c.Add(intakeMaxAge + time.Second)
+	d.ageIntake()
+	if m := files(t, dir, msgExt); len(m) != 1 || filepath.Base(m[0]) != a+msgExt {
+		t.Fatalf("after aging: %v, want %s", m, a+msgExt)
+	}
+	if s := readAll(t, openDir(t, dir, c), a); s != "Subject: a\r\n\r\na\r\n" {
+		t.Fatalf("aged-out bytes %q", s)
+	}
+	if got, _ := deliver(t, d); got != a {
+		t.Fatalf("leased %s, want %s", got, a)
+	}
+	if len(files(t, dir, msgExt)) != 0 || d.Len() != 0 {
+		t.Fatal("delivered message remains")
+	}
+}
+
+// A message over memDraftMax, or one a stage reads by path, is a file
+// from the start and commits as one.
+func TestIntakeSpill(t *testing.T) {
+	dir := t.TempDir()
+	d := openIntake(t, dir, nil)
+	big := commit(t, d, testEnv("a@x.test"), "", strings.Repeat("z", memDraftMax+1))
+	dr, err := d.NewDraft()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dr.Write([]byte("Subject: s\r\n\r\nstaged\r\n"))
+	b, err := os.ReadFile(dr.Path())
+	if err != nil || string(b[dr.Offset():dr.Offset()+dr.Size()]) != "Subject: s\r\n\r\nstaged\r\n" {
+		t.Fatalf("Path holds %q, %v", b, err)
+	}
+	if err := dr.Commit(testEnv("a@x.test"), nil); err != nil {
+		t.Fatal(err)
+	}
+	m := files(t, dir, msgExt)
+	if len(m) != 2 {
+		t.Fatalf("files %v, want %s and %s", m, big, dr.ID())
+	}
+	if s := readAll(t, openDir(t, dir, nil), dr.ID()); s != "Subject: s\r\n\r\nstaged\r\n" {
+		t.Fatalf("bytes %q", s)
+	}
+}

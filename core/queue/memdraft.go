@@ -1,0 +1,140 @@
+package queue
+
+import (
+	"fmt"
+	"sync"
+)
+
+// memDraft holds a message in memory until Commit appends it to the intake
+// log. A message that outgrows memDraftMax, or whose file a stage wants to
+// read (Path), moves to an ordinary file draft and is committed as its own
+// file.
+type memDraft struct {
+	d     *Dir
+	id    string
+	buf   []byte
+	file  *draft // after spilling
+	err   error  // a failed spill: Commit must fail
+	ended bool
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+func getBuf() []byte { return (*bufPool.Get().(*[]byte))[:0] }
+
+func putBuf(b []byte) {
+	if b != nil && cap(b) <= memDraftMax*2 {
+		bufPool.Put(&b)
+	}
+}
+
+func (m *memDraft) ID() string { return m.id }
+
+func (m *memDraft) Write(p []byte) (int, error) {
+	switch {
+	case m.ended:
+		return 0, errDraftEnded
+	case m.err != nil:
+		return 0, m.err
+	case m.file != nil:
+		return m.file.Write(p)
+	case len(m.buf)+len(p) > memDraftMax:
+		if err := m.spill(); err != nil {
+			return 0, err
+		}
+		return m.file.Write(p)
+	}
+	m.buf = append(m.buf, p...)
+	return len(p), nil
+}
+
+// spill moves the bytes so far to a file draft of the same ID.
+func (m *memDraft) spill() error {
+	f, err := m.d.newDraft(m.id)
+	if err == nil {
+		_, err = f.Write(m.buf)
+		if err != nil {
+			f.Abort()
+		}
+	}
+	if err != nil {
+		m.err = err
+		return err
+	}
+	putBuf(m.buf)
+	m.buf, m.file = nil, f
+	return nil
+}
+
+// Path spills the draft to its file: stages in other processes read it
+// there. On failure it returns a path that does not exist, and Commit
+// fails.
+func (m *memDraft) Path() string {
+	if m.file == nil && m.err == nil && !m.ended {
+		m.spill()
+	}
+	if m.file == nil {
+		return m.d.msgPath(m.id) + tmpExt + ".unavailable"
+	}
+	return m.file.Path()
+}
+
+func (m *memDraft) Offset() int64 { return 0 }
+
+func (m *memDraft) Size() int64 {
+	if m.file != nil {
+		return m.file.Size()
+	}
+	return int64(len(m.buf))
+}
+
+// Commit appends the message to the intake log and returns once that is
+// durable.
+func (m *memDraft) Commit(env *Envelope, prepend []byte) error {
+	if m.ended {
+		return errDraftEnded
+	}
+	if m.file != nil {
+		m.ended = true
+		return m.file.Commit(env, prepend)
+	}
+	if m.err != nil {
+		m.Abort()
+		return fmt.Errorf("queue: writing %s: %w", m.id, m.err)
+	}
+	d := m.d
+	now := d.now()
+	env.ID = m.id
+	if env.Received.IsZero() {
+		env.Received = now
+	}
+	if env.NextAttempt.IsZero() {
+		env.NextAttempt = now
+	}
+	ref, err := d.in.commit(m.id, m.buf, prepend, env)
+	m.ended = true
+	putBuf(m.buf)
+	m.buf = nil
+	if err != nil {
+		return fmt.Errorf("queue: commit %s: %w", m.id, err)
+	}
+	d.mu.Lock()
+	e := d.insert(m.id, env.NextAttempt)
+	e.in = ref
+	d.mu.Unlock()
+	d.signal()
+	return nil
+}
+
+func (m *memDraft) Abort() error {
+	if m.ended {
+		return nil
+	}
+	m.ended = true
+	putBuf(m.buf)
+	m.buf = nil
+	if m.file != nil {
+		return m.file.Abort()
+	}
+	return nil
+}
