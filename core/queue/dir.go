@@ -39,6 +39,7 @@ type Dir struct {
 	dirf *os.File   // the directory itself, for fsync
 	dirs *groupSync // batches fsyncs of dirf
 	in   *intake    // nil unless Options.Intake
+	scr  *scratchPool
 
 	createMu sync.Mutex // one file creation at a time: see newDraft
 	lock     *os.File   // shared flock on .lock while open
@@ -91,6 +92,7 @@ func Open(dir string, opts Options) (*Dir, error) {
 	}
 	if opts.Intake {
 		d.in = newIntake(d)
+		d.scr = &scratchPool{d: d, token: d.in.token}
 	}
 	go d.watch()
 	return d, nil
@@ -296,6 +298,7 @@ func (d *Dir) Close() error {
 		}
 		d.mu.Unlock()
 		d.in.close(live)
+		d.scr.close()
 	}
 	d.lock.Close() // drops the shared flock
 	return d.dirf.Close()

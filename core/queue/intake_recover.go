@@ -80,6 +80,7 @@ func (d *Dir) recoverIntake() error {
 	if err != nil {
 		return err
 	}
+	d.removeStaleScratch(names)
 	for _, n := range names {
 		if !strings.HasPrefix(n, intakePrefix) || !strings.HasSuffix(n, intakeExt) {
 			continue

@@ -242,29 +242,79 @@ func TestIntakeAgesOutAndAdmin(t *testing.T) {
 	}
 }
 
-// A message over memDraftMax, or one a stage reads by path, is a file
-// from the start and commits as one.
+// A message over memDraftMax is a file from the start and commits as one.
 func TestIntakeSpill(t *testing.T) {
 	dir := t.TempDir()
 	d := openIntake(t, dir, nil)
 	big := commit(t, d, testEnv("a@x.test"), "", strings.Repeat("z", memDraftMax+1))
-	dr, err := d.NewDraft()
+	if m := files(t, dir, msgExt); len(m) != 1 || filepath.Base(m[0]) != big+msgExt {
+		t.Fatalf("files %v, want %s", m, big+msgExt)
+	}
+	if s := readAll(t, openDir(t, dir, nil), big); len(s) != memDraftMax+1 {
+		t.Fatalf("%d bytes", len(s))
+	}
+}
+
+// pathBytes reads a draft's bytes where a stage in another process would:
+// Size bytes from Offset in the file at Path.
+func pathBytes(t *testing.T, dr Draft) string {
+	t.Helper()
+	f, err := os.Open(dr.Path())
 	if err != nil {
 		t.Fatal(err)
 	}
-	dr.Write([]byte("Subject: s\r\n\r\nstaged\r\n"))
-	b, err := os.ReadFile(dr.Path())
-	if err != nil || string(b[dr.Offset():dr.Offset()+dr.Size()]) != "Subject: s\r\n\r\nstaged\r\n" {
-		t.Fatalf("Path holds %q, %v", b, err)
-	}
-	if err := dr.Commit(testEnv("a@x.test"), nil); err != nil {
+	defer f.Close()
+	b := make([]byte, dr.Size())
+	if _, err := f.ReadAt(b, dr.Offset()); err != nil {
 		t.Fatal(err)
 	}
-	m := files(t, dir, msgExt)
-	if len(m) != 2 {
-		t.Fatalf("files %v, want %s and %s", m, big, dr.ID())
+	return string(b)
+}
+
+// Stages read a draft in memory through a scratch file, which is reused
+// (no file per message) and kept current as more is written; the message
+// still commits to the log. Scratch files go with Close, and those of a
+// process that died go at the next Open.
+func TestIntakeScratchForStages(t *testing.T) {
+	dir := t.TempDir()
+	d := openIntake(t, dir, nil)
+	for i, body := range []string{"Subject: long\r\n\r\n" + strings.Repeat("L", 5000), "Subject: s\r\n\r\nshort\r\n"} {
+		dr, err := d.NewDraft()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dr.Write([]byte(body[:10]))
+		if got := pathBytes(t, dr); got != body[:10] {
+			t.Fatalf("draft %d: stage reads %q", i, got)
+		}
+		dr.Write([]byte(body[10:]))
+		if got := pathBytes(t, dr); got != body {
+			t.Fatalf("draft %d: stage reads %d bytes %.20q..., want the %d written", i, len(got), got, len(body))
+		}
+		if err := dr.Commit(testEnv("a@x.test"), nil); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if s := readAll(t, openDir(t, dir, nil), dr.ID()); s != "Subject: s\r\n\r\nstaged\r\n" {
-		t.Fatalf("bytes %q", s)
+	if m := files(t, dir, msgExt); len(m) != 0 {
+		t.Fatalf("files %v: the messages belong in the log", m)
+	}
+	if n := len(files(t, dir, scratchExt)); n != 1 {
+		t.Fatalf("%d scratch files for two drafts one after the other, want 1", n)
+	}
+	for i := 0; i < 2; i++ {
+		deliver(t, d)
+	}
+	d.Close()
+	if n := len(files(t, dir, scratchExt)); n != 0 {
+		t.Fatalf("%d scratch files after Close", n)
+	}
+	// One left by a dead process (no lock) is removed at Open.
+	stale := filepath.Join(dir, intakePrefix+"DEAD0000-0001"+scratchExt)
+	if err := os.WriteFile(stale, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	openDir(t, dir, nil)
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("stale scratch file survives Open: %v", err)
 	}
 }

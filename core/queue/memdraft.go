@@ -6,14 +6,15 @@ import (
 )
 
 // memDraft holds a message in memory until Commit appends it to the intake
-// log. A message that outgrows memDraftMax, or whose file a stage wants to
-// read (Path), moves to an ordinary file draft and is committed as its own
-// file.
+// log. A message that outgrows memDraftMax moves to an ordinary file draft
+// and is committed as its own file; one that stages read (Path) is copied
+// to a scratch file as well.
 type memDraft struct {
 	d     *Dir
 	id    string
 	buf   []byte
-	file  *draft // after spilling
+	file  *draft       // after spilling
+	scr   *scratchFile // holds a copy of buf for stages, once Path was called
 	err   error  // a failed spill: Commit must fail
 	ended bool
 }
@@ -44,8 +45,25 @@ func (m *memDraft) Write(p []byte) (int, error) {
 		}
 		return m.file.Write(p)
 	}
+	if m.scr != nil {
+		if _, err := m.scr.f.WriteAt(p, int64(len(m.buf))); err != nil {
+			m.err = err
+			return 0, err
+		}
+	}
 	m.buf = append(m.buf, p...)
 	return len(p), nil
+}
+
+// Bytes returns the message as written so far while it is in memory
+// (nil once it moved to a file). It is valid until Commit or Abort.
+func (m *memDraft) Bytes() []byte { return m.buf }
+
+func (m *memDraft) dropScratch() {
+	if m.scr != nil {
+		m.d.scr.put(m.scr)
+		m.scr = nil
+	}
 }
 
 // spill moves the bytes so far to a file draft of the same ID.
@@ -63,20 +81,35 @@ func (m *memDraft) spill() error {
 	}
 	putBuf(m.buf)
 	m.buf, m.file = nil, f
+	m.dropScratch()
 	return nil
 }
 
-// Path spills the draft to its file: stages in other processes read it
-// there. On failure it returns a path that does not exist, and Commit
-// fails.
+// Path copies the draft to a scratch file, where stages in other
+// processes read it, and keeps the copy current as more is written. On
+// failure it returns a path that does not exist, and Commit fails.
 func (m *memDraft) Path() string {
-	if m.file == nil && m.err == nil && !m.ended {
-		m.spill()
+	if m.file != nil {
+		return m.file.Path()
 	}
-	if m.file == nil {
+	if m.scr == nil && m.err == nil && !m.ended {
+		scr, err := m.d.scr.get()
+		if err == nil {
+			_, err = scr.f.WriteAt(m.buf, 0)
+			if err != nil {
+				m.d.scr.put(scr)
+			}
+		}
+		if err != nil {
+			m.err = err
+		} else {
+			m.scr = scr
+		}
+	}
+	if m.scr == nil {
 		return m.d.msgPath(m.id) + tmpExt + ".unavailable"
 	}
-	return m.file.Path()
+	return m.scr.path
 }
 
 func (m *memDraft) Offset() int64 { return 0 }
@@ -113,6 +146,7 @@ func (m *memDraft) Commit(env *Envelope, prepend []byte) error {
 	}
 	ref, err := d.in.commit(m.id, m.buf, prepend, env)
 	m.ended = true
+	m.dropScratch()
 	putBuf(m.buf)
 	m.buf = nil
 	if err != nil {
@@ -133,6 +167,7 @@ func (m *memDraft) Abort() error {
 	m.ended = true
 	putBuf(m.buf)
 	m.buf = nil
+	m.dropScratch()
 	if m.file != nil {
 		return m.file.Abort()
 	}

@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -51,8 +52,14 @@ type learnJob struct {
 	spam      bool
 	class     string
 	f         *os.File
+	data      []byte // the bytes, when the draft held them in memory
 	off, size int64
 }
+
+// memoryDraft is a draft that holds its bytes in memory (the queue's
+// intake log): its scratch file is reused by the next message, so a learner
+// that reads after the 250 must take a copy.
+type memoryDraft interface{ Bytes() []byte }
 
 // prepareLearn returns the learn event of the data-phase decision, or nil
 // when there is none, no Learn hook, or no free slot (logged). The bytes
@@ -75,6 +82,12 @@ func (s *session) prepareLearn(log *slog.Logger, d queue.Draft, dec *pipeline.De
 		log.Warn("learning skipped: too many in progress", "learn", j.class)
 		return nil
 	}
+	if md, ok := d.(memoryDraft); ok {
+		if b := md.Bytes(); b != nil && int64(len(b)) >= j.off+size {
+			j.data = append([]byte(nil), b[j.off:j.off+size]...)
+			return j
+		}
+	}
 	// Commit renames the draft and delivery may delete it; an open
 	// descriptor keeps the bytes readable until the learner is done.
 	f, err := os.Open(d.Path())
@@ -92,7 +105,9 @@ func (j *learnJob) cancel() {
 	if j == nil {
 		return
 	}
-	j.f.Close()
+	if j.f != nil {
+		j.f.Close()
+	}
 	<-j.srv.learnSem
 }
 
@@ -107,9 +122,15 @@ func (j *learnJob) start(log *slog.Logger, id string) {
 	go func() {
 		defer j.srv.learning.Done()
 		defer func() { <-j.srv.learnSem }()
-		defer j.f.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), learnTimeout)
 		defer cancel()
+		if j.data != nil {
+			j.fn(ctx, j.spam, id, func() (io.ReadCloser, error) {
+				return io.NopCloser(bytes.NewReader(j.data)), nil
+			})
+			return
+		}
+		defer j.f.Close()
 		j.fn(ctx, j.spam, id, func() (io.ReadCloser, error) {
 			return io.NopCloser(io.NewSectionReader(j.f, j.off, j.size)), nil
 		})

@@ -33,6 +33,7 @@ CF
 
 wait_port() { for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
 rate() { awk -F= '/^end_to_end_msgs_per_s=/{print $2}' "$1"; }
+acc() { awk -F= '/^accepted_msgs_per_s=/{print $2}' "$1"; }
 median() { sort -n | awk '{a[NR]=$1} END{print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 for i in $(seq "$runs"); do
@@ -62,3 +63,9 @@ pc=$(for i in $(seq "$runs"); do rate "$work/portcullis.$i"; done | median)
 echo "postfix_end_to_end_msgs_per_s_median=$pf"
 echo "portcullis_end_to_end_msgs_per_s_median=$pc"
 echo "ratio_portcullis_over_postfix=$(awk -v a="$pc" -v b="$pf" 'BEGIN{printf "%.2f", (b>0)?a/b:0}')"
+# The rate at which each answered 250 to the final dot, while relaying.
+pfa=$(for i in $(seq "$runs"); do acc "$work/postfix.$i"; done | median)
+pca=$(for i in $(seq "$runs"); do acc "$work/portcullis.$i"; done | median)
+echo "postfix_accepted_msgs_per_s_median=$pfa"
+echo "portcullis_accepted_msgs_per_s_median=$pca"
+echo "accept_ratio_portcullis_over_postfix=$(awk -v a="$pca" -v b="$pfa" 'BEGIN{printf "%.2f", (b>0)?a/b:0}')"
