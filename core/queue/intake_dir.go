@@ -15,39 +15,36 @@ import (
 
 var errSegmentClosed = errors.New("queue: intake segment closed")
 
-// intakeBytes returns a copy of ref's message as delivered: prepend, body.
-func intakeBytes(ref *intakeRef) ([]byte, error) {
-	f := ref.seg.f
-	if f == nil {
+// readImage returns ref's bytes as stored: body, then prepend. The log's
+// lock keeps Close from closing the segment under the read.
+func (in *intake) readImage(ref *intakeRef) ([]byte, error) {
+	b := make([]byte, ref.lay.size())
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if ref.seg.f == nil {
 		return nil, errSegmentClosed
 	}
-	b := make([]byte, ref.lay.size())
-	if _, err := f.ReadAt(b[:ref.lay.prependLen], ref.off+ref.lay.bodyLen); err != nil {
-		return nil, err
-	}
-	if _, err := f.ReadAt(b[ref.lay.prependLen:], ref.off); err != nil {
+	if _, err := ref.seg.f.ReadAt(b, ref.off); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
-func intakeReader(ref *intakeRef) (io.ReadCloser, error) {
-	b, err := intakeBytes(ref)
+// intakeReader streams ref's message as delivered: prepend, then body. It
+// reads a copy, valid whatever becomes of the segment.
+func (d *Dir) intakeReader(ref *intakeRef) (io.ReadCloser, error) {
+	b, err := d.in.readImage(ref)
 	if err != nil {
 		return nil, err
 	}
-	return io.NopCloser(bytes.NewReader(b)), nil
+	return io.NopCloser(io.MultiReader(bytes.NewReader(b[ref.lay.bodyLen:]), bytes.NewReader(b[:ref.lay.bodyLen]))), nil
 }
 
 // materialize writes e's message (held by the caller's lease) to its own
 // file with env, then records it done in the log. The entry stays leased.
 func (d *Dir) materialize(e *entry, ref *intakeRef, env *Envelope) error {
-	f := ref.seg.f
-	if f == nil {
-		return errSegmentClosed
-	}
-	img := make([]byte, ref.lay.size())
-	if _, err := f.ReadAt(img, ref.off); err != nil { // body, then prepend
+	img, err := d.in.readImage(ref) // body, then prepend
+	if err != nil {
 		return err
 	}
 	dr, err := d.newDraft(e.id)

@@ -115,7 +115,7 @@ func (l *lease) Envelope() *Envelope { return l.env }
 // reader stays valid whatever happens to the lease.
 func (l *lease) Open() (io.ReadCloser, error) {
 	if l.in != nil {
-		return intakeReader(l.in)
+		return l.d.intakeReader(l.in)
 	}
 	f, err := os.Open(l.d.msgPath(l.e.id))
 	if err != nil {

@@ -117,7 +117,7 @@ func (d *Dir) Open(id string) (io.ReadCloser, error) {
 		return nil, ErrNotFound
 	}
 	if ref, _, _ := d.intakeEntry(id); ref != nil {
-		return intakeReader(ref)
+		return d.intakeReader(ref)
 	}
 	f, err := os.Open(d.msgPath(id))
 	if errors.Is(err, os.ErrNotExist) {
