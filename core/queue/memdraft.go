@@ -15,7 +15,7 @@ type memDraft struct {
 	buf   []byte
 	file  *draft       // after spilling
 	scr   *scratchFile // holds a copy of buf for stages, once Path was called
-	err   error  // a failed spill: Commit must fail
+	err   error        // a failed spill: Commit must fail
 	ended bool
 }
 
