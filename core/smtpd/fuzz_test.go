@@ -105,3 +105,26 @@ func FuzzRewriteHeader(f *testing.F) {
 		_ = parseHeader(data)
 	})
 }
+
+// FuzzDataEnd checks the vectorised end-of-data search against the state
+// machine fed byte by byte, from any starting state.
+func FuzzDataEnd(f *testing.F) {
+	for _, s := range []string{"abc\r\n.\r\n", ".\r\n", "x\r\n..\r\n.\r", "\r\r\n.\r\nrest", "no end", ""} {
+		f.Add([]byte(s), uint8(dsBeginLine))
+		f.Add([]byte(s), uint8(dsData))
+	}
+	f.Fuzz(func(t *testing.T, data []byte, st uint8) {
+		s0 := int(st) % dsEOF
+		want, wantEnd := s0, -1
+		for i, b := range data {
+			if want = nextDataState(want, b); want == dsEOF {
+				wantEnd = i + 1
+				break
+			}
+		}
+		got, end := scanDataEnd(s0, data)
+		if got != want || end != wantEnd {
+			t.Fatalf("%q from state %d: got state %d end %d, want %d %d", data, s0, got, end, want, wantEnd)
+		}
+	})
+}

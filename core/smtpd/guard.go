@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -260,14 +261,8 @@ func (c *guardConn) readData(p []byte) (int, error) {
 		n = len(p)
 	}
 	buf, _ := c.br.Peek(n)
-	end := -1
-	for i, b := range buf {
-		c.dataState = nextDataState(c.dataState, b)
-		if c.dataState == dsEOF {
-			end = i + 1
-			break
-		}
-	}
+	var end int
+	c.dataState, end = scanDataEnd(c.dataState, buf)
 	if end >= 0 {
 		n = end
 		c.dataMode = false
@@ -291,6 +286,26 @@ const (
 	dsData
 	dsEOF
 )
+
+// scanDataEnd runs buf through the end-of-data states from s and returns
+// the state after it and the length up to and including the final LF of
+// the end of data, or -1. Inside a line only a CR can change the state, so
+// it jumps from CR to CR with a vectorised search.
+func scanDataEnd(s int, buf []byte) (int, int) {
+	for i := 0; i < len(buf); i++ {
+		if s == dsData {
+			j := bytes.IndexByte(buf[i:], '\r')
+			if j < 0 {
+				return dsData, -1
+			}
+			i += j
+		}
+		if s = nextDataState(s, buf[i]); s == dsEOF {
+			return s, i + 1
+		}
+	}
+	return s, -1
+}
 
 func nextDataState(s int, b byte) int {
 	switch {

@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"bytes"
 	"errors"
 	"io"
 )
@@ -33,19 +34,9 @@ func (c *lineChecker) Write(p []byte) (int, error) {
 		c.err = errOversize
 		return 0, c.err
 	}
-	for _, b := range p {
-		switch {
-		case b == 0:
-			c.err = errBareBytes
-		case c.prevCR && b != '\n':
-			c.err = errBareBytes
-		case !c.prevCR && b == '\n':
-			c.err = errBareBytes
-		}
-		if c.err != nil {
-			return 0, c.err
-		}
-		c.prevCR = b == '\r'
+	if err := c.scan(p); err != nil {
+		c.err = err
+		return 0, err
 	}
 	n, err := c.w.Write(p)
 	c.n += int64(n)
@@ -53,6 +44,42 @@ func (c *lineChecker) Write(p []byte) (int, error) {
 		c.err = err
 	}
 	return n, err
+}
+
+// scan checks p with vectorised searches rather than byte by byte (this
+// runs over every byte of every message): no NUL; every LF has a CR just
+// before it; and as many of p's CRs have their LF right after them as
+// there are LFs preceded by a CR inside p, so no CR is bare. A CR ending p
+// waits for the next write.
+func (c *lineChecker) scan(p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	if bytes.IndexByte(p, 0) >= 0 || (c.prevCR && p[0] != '\n') || (!c.prevCR && p[0] == '\n') {
+		return errBareBytes
+	}
+	lfs := 0 // LFs after a CR inside p
+	for i := 1; ; {
+		j := bytes.IndexByte(p[i:], '\n')
+		if j < 0 {
+			break
+		}
+		i += j
+		if p[i-1] != '\r' {
+			return errBareBytes
+		}
+		lfs++
+		i++
+		if i >= len(p) {
+			break
+		}
+	}
+	last := len(p) - 1
+	if bytes.Count(p[:last], []byte{'\r'}) != lfs {
+		return errBareBytes
+	}
+	c.prevCR = p[last] == '\r'
+	return nil
 }
 
 // Close reports a CR left at the very end without its LF.
