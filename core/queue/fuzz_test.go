@@ -66,8 +66,8 @@ func doneRecord(id string) []byte {
 // whole .msg image that recovery can write out.
 func FuzzParseSegment(f *testing.F) {
 	const a, b = "DN5UHO9K979HE8BV", "DN5UHO9ONO15MDDB"
-	ra, _ := buildMsgRecord(a, []byte("Subject: a\r\n\r\na\r\n"), []byte("Received: x\r\n"), testEnv("a@x.test"))
-	rb, _ := buildMsgRecord(b, []byte("Subject: b\r\n\r\nb\r\n"), nil, testEnv("b@x.test"))
+	ra, _ := buildMsgRecord(nil, a, []byte("Subject: a\r\n\r\na\r\n"), []byte("Received: x\r\n"), testEnv("a@x.test"))
+	rb, _ := buildMsgRecord(nil, b, []byte("Subject: b\r\n\r\nb\r\n"), nil, testEnv("b@x.test"))
 	good := segmentImage(7, ra, rb, doneRecord(a))
 	f.Add(good)
 	f.Add(good[:len(good)-5])
@@ -94,8 +94,8 @@ func FuzzParseSegment(f *testing.F) {
 
 func TestParseSegmentSeeds(t *testing.T) {
 	const a, b = "DN5UHO9K979HE8BV", "DN5UHO9ONO15MDDB"
-	ra, _ := buildMsgRecord(a, []byte("A"), nil, testEnv("a@x.test"))
-	rb, _ := buildMsgRecord(b, []byte("B"), nil, testEnv("b@x.test"))
+	ra, _ := buildMsgRecord(nil, a, []byte("A"), nil, testEnv("a@x.test"))
+	rb, _ := buildMsgRecord(nil, b, []byte("B"), nil, testEnv("b@x.test"))
 	msgs, err := parseSegment(segmentImage(7, ra, rb, doneRecord(a)))
 	if err != nil || len(msgs) != 1 || msgs[0].id != b {
 		t.Fatalf("got %v %v, want only %s", msgs, err, b)

@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -126,10 +127,11 @@ func (in *intake) syncCur() error {
 
 // commit appends a message record and returns once it is durable.
 func (in *intake) commit(id string, body, prepend []byte, env *Envelope) (*intakeRef, error) {
-	rec, err := buildMsgRecord(id, body, prepend, env)
+	rec, err := buildMsgRecord(getBuf(), id, body, prepend, env)
 	if err != nil {
 		return nil, err
 	}
+	defer putBuf(rec)
 	in.mu.Lock()
 	seg, err := in.writable(int64(len(rec)))
 	if err == nil {
@@ -313,15 +315,15 @@ func (in *intake) close(live map[*segment]bool) {
 	in.cur, in.free = nil, nil
 }
 
-// buildMsgRecord lays out a message record: header, ID, then the .msg
-// image. The header's generation and checksum are filled in by write.
-func buildMsgRecord(id string, body, prepend []byte, env *Envelope) ([]byte, error) {
+// buildMsgRecord lays out a message record in buf: header, ID, then the
+// .msg image. The header's generation and checksum are filled in by write.
+func buildMsgRecord(buf []byte, id string, body, prepend []byte, env *Envelope) ([]byte, error) {
 	js, err := marshalEnv(env)
 	if err != nil {
 		return nil, err
 	}
 	n := recHeaderLen + IDLen + len(body) + len(prepend) + len(js) + trailerLen
-	rec := make([]byte, recHeaderLen, n)
+	rec := slices.Grow(buf[:0], n)[:recHeaderLen]
 	rec = append(rec, id...)
 	rec = append(rec, body...)
 	rec = append(rec, prepend...)
