@@ -24,6 +24,11 @@ func (d *Dir) Delete(id string) error {
 	}
 	d.mu.Unlock()
 	f, err := d.lockMsg(id)
+	if errors.Is(err, ErrNotFound) && ValidID(id) {
+		if _, _, _, ok := d.foreignGet(id); ok {
+			return ErrLeased // in the daemon's intake log: being delivered
+		}
+	}
 	if err != nil {
 		return err
 	}

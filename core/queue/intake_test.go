@@ -318,3 +318,29 @@ func TestIntakeScratchForStages(t *testing.T) {
 		t.Fatalf("stale scratch file survives Open: %v", err)
 	}
 }
+
+// Another process (the CLI) lists and shows what the daemon holds in its
+// log, as being delivered, and may not delete it.
+func TestIntakeSeenByOtherProcess(t *testing.T) {
+	dir := t.TempDir()
+	d := openIntake(t, dir, nil)
+	id := commit(t, d, testEnv("a@x.test"), "Received: x\r\n", "Subject: s\r\n\r\nin the log\r\n")
+	cli := openDir(t, dir, nil)
+	es, err := cli.Entries()
+	if err != nil || len(es) != 1 || es[0].ID != id || !es[0].Leased || es[0].Size != int64(len("Received: x\r\nSubject: s\r\n\r\nin the log\r\n")) {
+		t.Fatalf("CLI lists %+v, %v", es, err)
+	}
+	if env, err := cli.Get(id); err != nil || env.Rcpts[0].Addr != "a@x.test" {
+		t.Fatalf("CLI Get: %v %v", env, err)
+	}
+	if s := readAll(t, cli, id); s != "Received: x\r\nSubject: s\r\n\r\nin the log\r\n" {
+		t.Fatalf("CLI reads %q", s)
+	}
+	if err := cli.Delete(id); err != ErrLeased {
+		t.Fatalf("CLI Delete: %v, want ErrLeased", err)
+	}
+	deliver(t, d)
+	if es, _ := cli.Entries(); len(es) != 0 {
+		t.Fatalf("delivered, yet the CLI lists %+v", es)
+	}
+}

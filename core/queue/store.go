@@ -1,6 +1,7 @@
 package queue
 
 import (
+	"bytes"
 	"container/heap"
 	"errors"
 	"fmt"
@@ -91,6 +92,11 @@ func (d *Dir) Get(id string) (*Envelope, error) {
 		return env, nil
 	}
 	_, env, err := d.openMeta(id)
+	if errors.Is(err, ErrNotFound) && ValidID(id) {
+		if _, fenv, _, ok := d.foreignGet(id); ok {
+			return fenv, nil
+		}
+	}
 	return env, err
 }
 
@@ -121,6 +127,9 @@ func (d *Dir) Open(id string) (io.ReadCloser, error) {
 	}
 	f, err := os.Open(d.msgPath(id))
 	if errors.Is(err, os.ErrNotExist) {
+		if lay, _, img, ok := d.foreignGet(id); ok {
+			return io.NopCloser(lay.reader(bytes.NewReader(img))), nil
+		}
 		return nil, ErrNotFound
 	}
 	if err != nil {
@@ -155,6 +164,7 @@ func (d *Dir) Entries() ([]Entry, error) {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	out := d.intakeEntries()
+	onDisk := map[string]bool{}
 	for _, n := range names {
 		id, ok := idOf(n, msgExt)
 		if !ok {
@@ -168,6 +178,14 @@ func (d *Dir) Entries() ([]Entry, error) {
 			continue
 		}
 		out = append(out, Entry{env, lay.size(), d.isLeased(id)})
+		onDisk[id] = true
+	}
+	// Another process's log: a message written out to its file meanwhile
+	// is listed once, from the file.
+	for _, e := range d.foreignEntries() {
+		if !onDisk[e.ID] {
+			out = append(out, e)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
