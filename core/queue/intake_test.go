@@ -304,6 +304,17 @@ func TestIntakeScratchForStages(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		deliver(t, d)
 	}
+	// A refused message (Abort) leaves nothing of itself in the scratch file.
+	dr, err := d.NewDraft()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dr.Write([]byte("Subject: refused\r\n\r\nsecret-virus-body\r\n"))
+	scratch := dr.Path()
+	dr.Abort()
+	if b, err := os.ReadFile(scratch); err != nil || bytes.Contains(b, []byte("secret-virus-body")) {
+		t.Fatalf("after Abort the scratch file holds %q (%v)", b, err)
+	}
 	d.Close()
 	if n := len(files(t, dir, scratchExt)); n != 0 {
 		t.Fatalf("%d scratch files after Close", n)

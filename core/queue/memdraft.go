@@ -59,11 +59,24 @@ func (m *memDraft) Write(p []byte) (int, error) {
 // (nil once it moved to a file). It is valid until Commit or Abort.
 func (m *memDraft) Bytes() []byte { return m.buf }
 
-func (m *memDraft) dropScratch() {
-	if m.scr != nil {
-		m.d.scr.put(m.scr)
-		m.scr = nil
+// dropScratch gives the scratch file back. With wipe (the message was
+// refused or abandoned) its bytes are overwritten first: nothing of a
+// refused message may stay in the spool.
+func (m *memDraft) dropScratch(wipe bool) {
+	if m.scr == nil {
+		return
 	}
+	if wipe {
+		if _, err := m.scr.f.WriteAt(make([]byte, len(m.buf)), 0); err != nil {
+			// Not given back: the next draft must not find these bytes
+			// past its own either.
+			m.d.log.Warn("queue: cannot wipe scratch file", "file", m.scr.path, "err", err)
+			m.scr = nil
+			return
+		}
+	}
+	m.d.scr.put(m.scr)
+	m.scr = nil
 }
 
 // spill moves the bytes so far to a file draft of the same ID.
@@ -79,9 +92,9 @@ func (m *memDraft) spill() error {
 		m.err = err
 		return err
 	}
+	m.dropScratch(true)
 	putBuf(m.buf)
 	m.buf, m.file = nil, f
-	m.dropScratch()
 	return nil
 }
 
@@ -146,7 +159,7 @@ func (m *memDraft) Commit(env *Envelope, prepend []byte) error {
 	}
 	ref, err := d.in.commit(m.id, m.buf, prepend, env)
 	m.ended = true
-	m.dropScratch()
+	m.dropScratch(false)
 	putBuf(m.buf)
 	m.buf = nil
 	if err != nil {
@@ -165,9 +178,9 @@ func (m *memDraft) Abort() error {
 		return nil
 	}
 	m.ended = true
+	m.dropScratch(true)
 	putBuf(m.buf)
 	m.buf = nil
-	m.dropScratch()
 	if m.file != nil {
 		return m.file.Abort()
 	}
