@@ -350,6 +350,9 @@ func TestIntakeSeenByOtherProcess(t *testing.T) {
 	if err := cli.Delete(id); err != ErrLeased {
 		t.Fatalf("CLI Delete: %v, want ErrLeased", err)
 	}
+	if _, err := cli.LeaseID(id); err != ErrLeased {
+		t.Fatalf("CLI LeaseID (queue bounce): %v, want ErrLeased", err)
+	}
 	deliver(t, d)
 	if es, _ := cli.Entries(); len(es) != 0 {
 		t.Fatalf("delivered, yet the CLI lists %+v", es)

@@ -231,6 +231,11 @@ func (d *Dir) LeaseID(id string) (Lease, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	f, err := d.lockMsg(id)
+	if errors.Is(err, ErrNotFound) && ValidID(id) {
+		if _, _, _, ok := d.foreignGet(id); ok {
+			return nil, ErrLeased // in the daemon's intake log: being delivered
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
