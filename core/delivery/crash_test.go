@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 // crashChild delivers the durable queue in dir to addr until killed.
 func crashChild(v string) {
 	dir, addr, _ := strings.Cut(v, ",")
-	q, err := queue.Open(dir, queue.Options{}) // fsync on: what production does
+	q, err := queue.Open(dir, queue.Options{Intake: true}) // fsync on, intake log: what the daemon does
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child:", err)
 		os.Exit(3)

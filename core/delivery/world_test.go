@@ -55,7 +55,7 @@ func newWorld(t *testing.T, cfg *config.Config, records ...string) *world {
 	w := &world{t: t, cfg: cfg, logs: &syncBuffer{}, route: map[string]string{}}
 	w.dns = dnstest.New(t, records...)
 	cfg.DNS.Servers = []string{w.dns.Addr}
-	q, err := queue.Open(filepath.Join(t.TempDir(), "spool"), queue.Options{NoSync: true, Poll: -1})
+	q, err := queue.Open(filepath.Join(t.TempDir(), "spool"), queue.Options{NoSync: true, Poll: -1, Intake: true})
 	if err != nil {
 		t.Fatal(err)
 	}
