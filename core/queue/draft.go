@@ -102,14 +102,7 @@ func (dr *draft) Commit(env *Envelope, prepend []byte) error {
 		return fmt.Errorf("queue: writing %s: %w", dr.id, dr.err)
 	}
 	d := dr.d
-	now := d.now()
-	env.ID = dr.id
-	if env.Received.IsZero() {
-		env.Received = now
-	}
-	if env.NextAttempt.IsZero() {
-		env.NextAttempt = now
-	}
+	d.stamp(env, dr.id)
 	err := appendTrailer(dr.w, dr.n, prepend, env)
 	if err == nil {
 		err = dr.w.Flush()
@@ -140,6 +133,19 @@ func (dr *draft) Commit(env *Envelope, prepend []byte) error {
 	d.mu.Unlock()
 	d.signal()
 	return nil
+}
+
+// stamp gives env the ID it is committed under and, where unset, the
+// arrival time and a due time of now.
+func (d *Dir) stamp(env *Envelope, id string) {
+	now := d.now()
+	env.ID = id
+	if env.Received.IsZero() {
+		env.Received = now
+	}
+	if env.NextAttempt.IsZero() {
+		env.NextAttempt = now
+	}
 }
 
 // Abort discards the draft; after Commit it does nothing.

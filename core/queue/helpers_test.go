@@ -31,7 +31,14 @@ func (c *clock) Add(d time.Duration) {
 
 func openDir(t testing.TB, dir string, c *clock) *Dir {
 	t.Helper()
-	opts := Options{Poll: 5 * time.Millisecond, Logger: testLogger(t)}
+	return openDirOpts(t, dir, c, Options{Poll: 5 * time.Millisecond})
+}
+
+// openDirOpts opens dir with opts, the test's logger and clock c (if any),
+// and closes it at the end of the test.
+func openDirOpts(t testing.TB, dir string, c *clock, opts Options) *Dir {
+	t.Helper()
+	opts.Logger = testLogger(t)
 	if c != nil {
 		opts.Now = c.Now
 	}

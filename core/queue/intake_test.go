@@ -11,16 +11,7 @@ import (
 
 func openIntake(t testing.TB, dir string, c *clock) *Dir {
 	t.Helper()
-	opts := Options{Poll: -1, Logger: testLogger(t), Intake: true}
-	if c != nil {
-		opts.Now = c.Now
-	}
-	d, err := Open(dir, opts)
-	if err != nil {
-		t.Fatalf("Open(%s): %v", dir, err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d
+	return openDirOpts(t, dir, c, Options{Poll: -1, Intake: true})
 }
 
 func files(t testing.TB, dir, ext string) []string {

@@ -149,14 +149,7 @@ func (m *memDraft) Commit(env *Envelope, prepend []byte) error {
 		return fmt.Errorf("queue: writing %s: %w", m.id, m.err)
 	}
 	d := m.d
-	now := d.now()
-	env.ID = m.id
-	if env.Received.IsZero() {
-		env.Received = now
-	}
-	if env.NextAttempt.IsZero() {
-		env.NextAttempt = now
-	}
+	d.stamp(env, m.id)
 	ref, err := d.in.commit(m.id, m.buf, prepend, env)
 	m.ended = true
 	m.dropScratch(false)
