@@ -243,15 +243,11 @@ func (in *intake) reset(seg *segment) error {
 func (in *intake) create() (*segment, error) {
 	in.n++
 	p := filepath.Join(in.d.path, fmt.Sprintf("%s%s-%04d%s", intakePrefix, in.token, in.n, intakeExt))
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := createLocked(p)
 	if err != nil {
-		return nil, fmt.Errorf("queue: %w", err)
+		return nil, err
 	}
 	seg := &segment{path: p, f: f}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		in.drop(seg)
-		return nil, fmt.Errorf("queue: lock %s: %w", p, err)
-	}
 	zero := make([]byte, 256<<10)
 	for seg.size < segCap && err == nil {
 		_, err = f.WriteAt(zero, seg.size)
@@ -268,6 +264,29 @@ func (in *intake) create() (*segment, error) {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	return seg, nil
+}
+
+// newSuffix marks a log or scratch file being created: it takes its name
+// only once its creator holds its lock, so that no other process's
+// recovery can take it for a dead one's in between.
+const newSuffix = ".new"
+
+// createLocked creates p, flocked exclusively by the returned file.
+func createLocked(p string) (*os.File, error) {
+	f, err := os.OpenFile(p+newSuffix, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if err == nil {
+		err = renameNoReplace(p+newSuffix, p)
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(p + newSuffix)
+		return nil, fmt.Errorf("queue: create %s: %w", p, err)
+	}
+	return f, nil
 }
 
 // release keeps a segment with nothing live for reuse, or removes it when

@@ -310,14 +310,17 @@ func TestIntakeScratchForStages(t *testing.T) {
 	if n := len(files(t, dir, scratchExt)); n != 0 {
 		t.Fatalf("%d scratch files after Close", n)
 	}
-	// One left by a dead process (no lock) is removed at Open.
-	stale := filepath.Join(dir, intakePrefix+"DEAD0000-0001"+scratchExt)
-	if err := os.WriteFile(stale, []byte("old"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	openDir(t, dir, nil)
-	if _, err := os.Stat(stale); !os.IsNotExist(err) {
-		t.Fatalf("stale scratch file survives Open: %v", err)
+	// Those left by a dead process (no lock) are removed at Open, and so
+	// is a log or scratch file it was creating.
+	for _, name := range []string{"DEAD0000-0001" + scratchExt, "DEAD0000-0002" + intakeExt + newSuffix} {
+		stale := filepath.Join(dir, intakePrefix+name)
+		if err := os.WriteFile(stale, []byte("old"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		openDir(t, dir, nil)
+		if _, err := os.Stat(stale); !os.IsNotExist(err) {
+			t.Fatalf("stale %s survives Open: %v", name, err)
+		}
 	}
 }
 

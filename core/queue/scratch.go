@@ -43,14 +43,9 @@ func (p *scratchPool) get() (*scratchFile, error) {
 	}
 	p.n++
 	path := filepath.Join(p.d.path, fmt.Sprintf("%s%s-%04d%s", intakePrefix, p.token, p.n, scratchExt))
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := createLocked(path)
 	if err != nil {
-		return nil, fmt.Errorf("queue: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		os.Remove(path)
-		return nil, fmt.Errorf("queue: lock %s: %w", path, err)
+		return nil, err
 	}
 	s := &scratchFile{path: path, f: f}
 	p.all = append(p.all, s)
@@ -74,10 +69,11 @@ func (p *scratchPool) close() {
 	p.all, p.free = nil, nil
 }
 
-// removeStaleScratch removes the scratch files no live process holds.
+// removeStaleScratch removes the scratch files no live process holds, and
+// log or scratch files whose creator died before naming them.
 func (d *Dir) removeStaleScratch(names []string) {
 	for _, n := range names {
-		if !strings.HasPrefix(n, intakePrefix) || !strings.HasSuffix(n, scratchExt) {
+		if !strings.HasPrefix(n, intakePrefix) || !(strings.HasSuffix(n, scratchExt) || strings.HasSuffix(n, newSuffix)) {
 			continue
 		}
 		p := filepath.Join(d.path, n)
