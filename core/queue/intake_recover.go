@@ -127,6 +127,11 @@ func (d *Dir) recoverSegment(name string) error {
 			return err
 		}
 		d.log.Info("queue: recovered messages from the intake log", "dir", d.path, "file", name, "messages", len(msgs))
+		// A daemon starting at the same moment may have read the
+		// directory before these files were there.
+		if err := d.touch(); err != nil {
+			return err
+		}
 	}
 	return os.Remove(p)
 }
