@@ -352,3 +352,24 @@ func TestIntakeSeenByOtherProcess(t *testing.T) {
 		t.Fatalf("delivered, yet the CLI lists %+v", es)
 	}
 }
+
+// A log recovered by one process (here a CLI run) reaches a Dir that was
+// already open (a daemon that started at the same moment): the recovery
+// tells it to rescan.
+func TestIntakeRecoveryReachesOpenDirs(t *testing.T) {
+	dir := t.TempDir()
+	daemon := openDir(t, dir, nil) // polls every 5 ms
+	dead := openIntake(t, dir, nil)
+	id := commit(t, dead, testEnv("a@x.test"), "", "Subject: r\r\n\r\nrecovered\r\n")
+	dead.Close() // leaves the segment, as a crash would
+	if daemon.Len() != 0 {
+		t.Fatalf("daemon indexed %d before recovery", daemon.Len())
+	}
+	openDir(t, dir, nil) // recovers
+	waitFor(t, "the daemon to index the recovered message", func() bool { return daemon.Len() == 1 })
+	l, err := daemon.Lease(time.Now())
+	if err != nil || l.Envelope().ID != id {
+		t.Fatalf("Lease: %v", err)
+	}
+	l.Release()
+}
