@@ -3,6 +3,7 @@ package bayes
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"strconv"
@@ -48,15 +49,16 @@ func (m *memStore) Close() error                                   { return nil 
 
 // cvSetup is one configuration under cross-validation.
 type cvSetup struct {
-	name   string
-	opt    TokenizerOptions
-	params Params
-	rounds int
-	margin float64
+	name      string
+	opt       TokenizerOptions
+	params    Params
+	rounds    int
+	margin    float64
+	hamMargin float64
 }
 
 func defaultSetup() cvSetup {
-	return cvSetup{"default", DefaultTokenizerOptions(), DefaultParams(), DefaultRounds, DefaultMargin}
+	return cvSetup{name: "default", opt: DefaultTokenizerOptions(), params: DefaultParams(), rounds: DefaultRounds, margin: DefaultMargin}
 }
 
 // parseAll decodes every message once, in parallel.
@@ -81,8 +83,28 @@ func parseAll(set []labelled) []*Doc {
 // under k-fold cross-validation (fold = index mod k), each fold's model
 // trained with the Trainer's rounds on the other folds.
 func crossValidate(t testing.TB, set []labelled, docs []*Doc, c cvSetup, k int) []float64 {
+	return crossValidateSeed(t, set, docs, c, k, 0)
+}
+
+// cvFolds assigns each of n messages a fold: index mod k for seed 0, else
+// a shuffle by seed of the same balanced assignment (repeated CV).
+func cvFolds(n, k int, seed uint64) []int {
+	folds := make([]int, n)
+	for i := range folds {
+		folds[i] = i % k
+	}
+	if seed != 0 {
+		r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
+		r.Shuffle(n, func(i, j int) { folds[i], folds[j] = folds[j], folds[i] })
+	}
+	return folds
+}
+
+// crossValidateSeed is crossValidate with the folds shuffled by seed.
+func crossValidateSeed(t testing.TB, set []labelled, docs []*Doc, c cvSetup, k int, seed uint64) []float64 {
 	t.Helper()
 	keys := cvKeys(docs, c.opt)
+	folds := cvFolds(len(set), k, seed)
 	scores := make([]float64, len(set))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
@@ -91,7 +113,7 @@ func crossValidate(t testing.TB, set []labelled, docs []*Doc, c cvSetup, k int) 
 		sem <- struct{}{}
 		go func(fold int) {
 			defer func() { <-sem; wg.Done() }()
-			cvFold(t, set, keys, c, k, fold, scores)
+			cvFold(t, set, keys, c, folds, fold, scores)
 		}(fold)
 	}
 	wg.Wait()
@@ -123,7 +145,7 @@ func cvKeys(docs []*Doc, opt TokenizerOptions) [][]Key {
 	return keys
 }
 
-func cvFold(t testing.TB, set []labelled, keys [][]Key, c cvSetup, k, fold int, scores []float64) {
+func cvFold(t testing.TB, set []labelled, keys [][]Key, c cvSetup, folds []int, fold int, scores []float64) {
 	ctx := context.Background()
 	{
 		st, err := Open(newMemStore(), DefaultConfig())
@@ -135,7 +157,7 @@ func cvFold(t testing.TB, set []labelled, keys [][]Key, c cvSetup, k, fold int, 
 		tr := NewTrainer(st)
 		tr.Rounds, tr.Margin = c.rounds, c.margin
 		for i, m := range set {
-			if i%k != fold {
+			if folds[i] != fold {
 				tr.batch = append(tr.batch, Learned{Hash: MsgHash{byte(i), byte(i >> 8)}, Keys: keys[i], Spam: m.spam})
 			}
 		}
@@ -145,7 +167,10 @@ func cvFold(t testing.TB, set []labelled, keys [][]Key, c cvSetup, k, fold int, 
 		}
 		store := st.store.(*memStore)
 		buf := make([]Count, 0, 4096)
-		for i := fold; i < len(set); i += k {
+		for i := range set {
+			if folds[i] != fold {
+				continue
+			}
 			buf = buf[:0]
 			for _, key := range keys[i] {
 				if cnt, ok := store.counts[key]; ok {
@@ -158,7 +183,7 @@ func cvFold(t testing.TB, set []labelled, keys [][]Key, c cvSetup, k, fold int, 
 }
 
 // cvCutoffs are the spam cutoffs reported.
-var cvCutoffs = []float64{0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999}
+var cvCutoffs = []float64{0.2, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999}
 
 func cvReport(set []labelled, scores []float64) string {
 	s := ""
@@ -169,30 +194,48 @@ func cvReport(set []labelled, scores []float64) string {
 }
 
 // TestCVSweep is the tuning tool: k-fold cross-validation on TRAIN only of
-// the configurations in cvSweep (BAYES_K folds, default 5). It runs when BAYES_SWEEP=1 (minutes of
-// CPU; the defaults' own cross-validation is TestCrossValidation).
+// the configurations in cvSweep (BAYES_K folds, default 5), repeated with
+// BAYES_SEEDS fold shuffles (default 1: index mod k) and the errors summed
+// over the repeats. It runs when BAYES_SWEEP=1 (minutes of CPU; the
+// defaults' own cross-validation is TestCrossValidation).
 func TestCVSweep(t *testing.T) {
 	if os.Getenv("BAYES_SWEEP") == "" {
 		t.Skip("tuning tool: set BAYES_SWEEP=1 to run")
 	}
 	train := loadCorpus(t, "train.tar.gz")
 	docs := parseAll(train)
+	k, seeds := envInt("BAYES_K", 5), envInt("BAYES_SEEDS", 1)
 	for _, c := range cvSweep() {
 		start := time.Now()
-		k := 5
-		if n, err := strconv.Atoi(os.Getenv("BAYES_K")); err == nil && n > 1 {
-			k = n
-		}
-		scores := crossValidate(t, train, docs, c, k)
-		t.Logf("%s (%v):%s", c.name, time.Since(start).Round(time.Millisecond), cvReport(train, scores))
-		if os.Getenv("BAYES_MISSES") != "" {
-			for i, m := range train {
-				if m.spam != (scores[i] >= 0.9) {
-					t.Logf("  wrong: %s %.4f %d tokens", m.name, scores[i], len(cvKeys(docs, c.opt)[i]))
+		sum := make([]metrics, len(cvCutoffs))
+		for seed := 0; seed < seeds; seed++ {
+			scores := crossValidateSeed(t, train, docs, c, k, uint64(seed))
+			for j, cut := range cvCutoffs {
+				m := measure(train, scores, cut)
+				sum[j].ham, sum[j].spam = sum[j].ham+m.ham, sum[j].spam+m.spam
+				sum[j].fp, sum[j].fn = sum[j].fp+m.fp, sum[j].fn+m.fn
+			}
+			if seed == 0 && os.Getenv("BAYES_MISSES") != "" {
+				for i, m := range train {
+					if m.spam != (scores[i] >= 0.9) {
+						t.Logf("  wrong: %s %.4f %d tokens", m.name, scores[i], len(cvKeys(docs, c.opt)[i]))
+					}
 				}
 			}
 		}
+		line := ""
+		for j, cut := range cvCutoffs {
+			line += fmt.Sprintf("  %g:%d/%d", cut, sum[j].fp, sum[j].fn)
+		}
+		t.Logf("%-40s %5.1fs FP/FN%s", c.name, time.Since(start).Seconds(), line)
 	}
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
 }
 
 // Floors of TestCrossValidation: 5-fold CV on TRAIN with the defaults

@@ -76,7 +76,7 @@ func TestTokenizeFeatures(t *testing.T) {
 		want, not []string
 	}{
 		{"japanese-iso2022jp.eml",
-			[]string{"会議", "議は", "午後", "s:会議", "s:知ら", "f:山田", "url:www.example.jp", "url:example.jp", "mid:mail.example.jp"},
+			[]string{"会議", "議は", "午後", "s:会議", "s:知ら", "f:山田", "url:www.example.jp", "url:example.jp", "h:mail.example.jp", "hdr:mid", "ho:^>from"},
 			[]string{"お世話になっております"}},
 		{"japanese-sjis-html.eml",
 			[]string{"激安", "セー", "クリ", "url:click.tracker.spam.example", "url:spam.example", "s:激安"},
