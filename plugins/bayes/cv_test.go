@@ -239,11 +239,11 @@ func envInt(name string, def int) int {
 }
 
 // Floors of TestCrossValidation: 5-fold CV on TRAIN with the defaults
-// reached FP 6/2948, FN 21/1307, accuracy 99.37% at spam_cutoff 0.9 when
+// reached FP 6/2948, FN 20/1307, accuracy 99.39% at spam_cutoff 0.9 when
 // committed; the floors leave a margin of two messages each.
 const (
 	cvMaxFP  = 8
-	cvMaxFN  = 23
+	cvMaxFN  = 22
 	cvMinAcc = 99.30
 )
 

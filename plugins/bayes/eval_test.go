@@ -26,14 +26,16 @@ import (
 // TestEvalBogofilter measures bogofilter on the same split in the same run.
 
 // Regression floor at the default cutoff on the TEST split: what this
-// filter reached when committed (FP 2, FN 6, 98.69%), the configuration
-// having been chosen by cross-validation on TRAIN alone (TestCrossValidation
-// guards those figures: FP 0.20%, FN 1.61%, 99.37%). TEST is small: one
-// ham is 0.24%, one spam 0.52%. The project target (FP <= 1, FN <= 3,
-// accuracy >= 99.3% on TEST) is not reached on this split.
+// filter reached when committed (FP 2, FN 5, 98.86%; before the shared
+// address prefix and header-order tokens of issue 7: FP 2, FN 6, 98.69%),
+// the configuration having been chosen by cross-validation on TRAIN alone
+// (TestCrossValidation guards those figures: FP 0.20%, FN 1.53%, 99.39%).
+// TEST is small: one ham is 0.24%, one spam 0.52%. The project target
+// (FP <= 1, FN <= 3, accuracy >= 99.3% on TEST) is not reached on this
+// split.
 const (
 	evalMaxFP  = 2    // of 419 ham
-	evalMaxFN  = 7    // of 193 spam
+	evalMaxFN  = 6    // of 193 spam
 	evalMinAcc = 98.5 // percent
 )
 

@@ -193,6 +193,10 @@ func (t *Tokenizer) words(set *tokenSet, prefix, s string, pairs bool) {
 		prev = w
 	}
 	for len(s) > 0 {
+		if c := s[0]; c < utf8.RuneSelf && !asciiWord(c) {
+			s = s[1:] // spaces and punctuation, the common case
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s)
 		switch {
 		case isCJK(r):
@@ -260,6 +264,10 @@ func isWordRune(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsDigit(r)
 }
 
+func asciiWord(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '$'
+}
+
 func cjkRun(s string) int {
 	for i, r := range s {
 		if !isCJK(r) {
@@ -275,6 +283,10 @@ func cjkRun(s string) int {
 func wordRun(s string) int {
 	i := 0
 	for i < len(s) {
+		if c := s[i]; asciiWord(c) {
+			i++ // the common case, without decoding a rune
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if isWordRune(r) && !isCJK(r) {
 			i += size
