@@ -1,11 +1,14 @@
 package bayes
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // TokenizerOptions bounds and shapes the tokens of one message.
@@ -67,14 +70,26 @@ type Tokenizer struct {
 // NewTokenizer returns a tokenizer with opt.
 func NewTokenizer(opt TokenizerOptions) *Tokenizer { return &Tokenizer{opt: opt} }
 
-// tokenSet collects distinct tokens up to a bound, in first-seen order.
+// tokenSet collects distinct tokens up to a bound, in first-seen order:
+// as strings (Tokens), or only as store keys (Keys, the classifying path),
+// where a token made of parts is hashed part by part instead of being
+// built, and distinct means a distinct key, which is all the store sees.
 type tokenSet struct {
 	seen  map[string]struct{}
 	order []string
 	max   int
+
+	keysOnly bool
+	keySeen  map[Key]struct{}
+	keys     []Key
+	digest   *xxhash.Digest
 }
 
 func (s *tokenSet) add(t string) {
+	if s.keysOnly {
+		s.addKey(KeyOf(t))
+		return
+	}
 	if len(s.order) >= s.max {
 		return
 	}
@@ -83,6 +98,31 @@ func (s *tokenSet) add(t string) {
 	}
 	s.seen[t] = struct{}{}
 	s.order = append(s.order, t)
+}
+
+// addParts adds the token a+b+c+d without building it when only keys are kept.
+func (s *tokenSet) addParts(a, b, c, d string) {
+	if !s.keysOnly {
+		s.add(a + b + c + d)
+		return
+	}
+	s.digest.Reset()
+	_, _ = s.digest.WriteString(a)
+	_, _ = s.digest.WriteString(b)
+	_, _ = s.digest.WriteString(c)
+	_, _ = s.digest.WriteString(d)
+	s.addKey(Key(s.digest.Sum64()))
+}
+
+func (s *tokenSet) addKey(k Key) {
+	if len(s.keys) >= s.max {
+		return
+	}
+	if _, ok := s.keySeen[k]; ok {
+		return
+	}
+	s.keySeen[k] = struct{}{}
+	s.keys = append(s.keys, k)
 }
 
 // Tokens returns the distinct tokens of d: header words with a per-field
@@ -94,21 +134,21 @@ func (t *Tokenizer) Tokens(d *Doc) []string {
 	return set.order
 }
 
-// setPool recycles token sets: classifying thousands of messages a second,
+// setPool recycles key sets: classifying thousands of messages a second,
 // growing a fresh map for each one was a good part of the work.
-var setPool = sync.Pool{New: func() any { return &tokenSet{seen: make(map[string]struct{}, 2048)} }}
+var setPool = sync.Pool{New: func() any {
+	return &tokenSet{keysOnly: true, keySeen: make(map[Key]struct{}, 2048), digest: xxhash.New()}
+}}
 
-// Keys returns the store keys of the distinct tokens of d.
+// Keys returns the store keys of the distinct tokens of d: KeyOf of each
+// of Tokens(d), in the same order.
 func (t *Tokenizer) Keys(d *Doc) []Key {
 	set := setPool.Get().(*tokenSet)
 	set.max = t.opt.MaxTokens
 	t.fill(set, d)
-	keys := make([]Key, len(set.order))
-	for i, tok := range set.order {
-		keys[i] = KeyOf(tok)
-	}
-	clear(set.seen)
-	set.order = set.order[:0]
+	keys := slices.Clone(set.keys)
+	clear(set.keySeen)
+	set.keys = set.keys[:0]
 	setPool.Put(set)
 	return keys
 }
@@ -186,9 +226,9 @@ func (t *Tokenizer) part(set *tokenSet, p Part) {
 func (t *Tokenizer) words(set *tokenSet, prefix, s string, pairs bool) {
 	prev := ""
 	emit := func(w string) {
-		set.add(prefix + w)
+		set.addParts(prefix, w, "", "")
 		if pairs && prev != "" {
-			set.add(prefix + prev + " " + w)
+			set.addParts(prefix, prev, " ", w)
 		}
 		prev = w
 	}
