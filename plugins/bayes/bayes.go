@@ -3,8 +3,9 @@
 // bogofilter, learning from the messages a site labels.
 //
 // A message is decoded (MIME, transfer encodings, charsets including
-// ISO-2022-JP, Shift_JIS and EUC-JP), turned into distinct tokens (chosen
-// header fields with prefixes, body words, adjacent word pairs, CJK
+// ISO-2022-JP, Shift_JIS and EUC-JP), turned into distinct tokens (header
+// fields' words with a prefix per field, one prefix shared by the address
+// and list fields, the order of the header fields, body words, adjacent word pairs, CJK
 // character bigrams, URL domains, and the markup of HTML parts: tag names,
 // presentational attributes, inline styles; see Tokenizer), and each token's counts
 // in learned spam and ham give a probability that Fisher's method combines
