@@ -2,7 +2,6 @@ package queue
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -77,9 +76,9 @@ type segment struct {
 	f      *os.File // flocked exclusively while this Dir has it
 	gen    uint64
 	off    int64 // next write offset
-	size   int64 // bytes written since creation: overwrites below this allocate nothing
 	live   int   // message records without a done record
 	sealed bool  // takes done records only
+	doomed bool  // to be removed once the fdatasync running on it returns
 }
 
 // intakeRef is where a message lies in the log.
@@ -102,6 +101,9 @@ type intake struct {
 	n    int    // segments created, for names
 	gen  uint64 // last generation used
 	gs   *groupSync
+	// syncing is the segment an fdatasync is running on (groupSync runs
+	// one at a time): it is not closed under it.
+	syncing *segment
 }
 
 func newIntake(d *Dir) *intake {
@@ -110,19 +112,27 @@ func newIntake(d *Dir) *intake {
 	return in
 }
 
-var errIntakeClosed = errors.New("queue: intake log closed")
-
 // syncCur fdatasyncs the segment being written. A segment is fdatasynced
 // when it stops being current, so a record written to an earlier segment
 // is durable whichever segment this call finds.
 func (in *intake) syncCur() error {
 	in.mu.Lock()
 	seg := in.cur
-	in.mu.Unlock()
 	if seg == nil || in.d.opts.NoSync {
+		in.mu.Unlock()
 		return nil
 	}
-	return unix.Fdatasync(int(seg.f.Fd()))
+	in.syncing = seg
+	fd := int(seg.f.Fd())
+	in.mu.Unlock()
+	err := unix.Fdatasync(fd)
+	in.mu.Lock()
+	in.syncing = nil
+	if seg.doomed {
+		in.drop(seg)
+	}
+	in.mu.Unlock()
+	return err
 }
 
 // commit appends a message record and returns once it is durable.
@@ -160,7 +170,6 @@ func (in *intake) write(seg *segment, rec []byte) error {
 		return err
 	}
 	seg.off += int64(len(rec))
-	seg.size = max(seg.size, seg.off)
 	return nil
 }
 
@@ -249,9 +258,8 @@ func (in *intake) create() (*segment, error) {
 	}
 	seg := &segment{path: p, f: f}
 	zero := make([]byte, 256<<10)
-	for seg.size < segCap && err == nil {
-		_, err = f.WriteAt(zero, seg.size)
-		seg.size += int64(len(zero))
+	for off := int64(0); off < segCap && err == nil; off += int64(len(zero)) {
+		_, err = f.WriteAt(zero, off)
 	}
 	if err == nil {
 		err = in.d.syncFile(f)
@@ -299,8 +307,13 @@ func (in *intake) release(seg *segment) {
 	in.drop(seg)
 }
 
-// drop removes a segment whose messages are all done (in.mu held).
+// drop removes a segment whose messages are all done (in.mu held); while
+// an fdatasync runs on it, once that returns.
 func (in *intake) drop(seg *segment) {
+	if seg == in.syncing {
+		seg.doomed = true
+		return
+	}
 	os.Remove(seg.path)
 	seg.f.Close()
 	seg.f = nil
