@@ -251,7 +251,7 @@ func (in *intake) reset(seg *segment) error {
 // writes and fdatasyncs allocate nothing, and makes its name durable.
 func (in *intake) create() (*segment, error) {
 	in.n++
-	p := filepath.Join(in.d.path, fmt.Sprintf("%s%s-%04d%s", intakePrefix, in.token, in.n, intakeExt))
+	p := in.d.ownPath(in.token, in.n, intakeExt)
 	f, err := createLocked(p)
 	if err != nil {
 		return nil, err
@@ -278,6 +278,11 @@ func (in *intake) create() (*segment, error) {
 // only once its creator holds its lock, so that no other process's
 // recovery can take it for a dead one's in between.
 const newSuffix = ".new"
+
+// ownPath names the n-th file with ext of the Dir whose token is token.
+func (d *Dir) ownPath(token string, n int, ext string) string {
+	return filepath.Join(d.path, fmt.Sprintf("%s%s-%04d%s", intakePrefix, token, n, ext))
+}
 
 // createLocked creates p, flocked exclusively by the returned file.
 func createLocked(p string) (*os.File, error) {

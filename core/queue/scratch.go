@@ -2,7 +2,6 @@ package queue
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,7 +41,7 @@ func (p *scratchPool) get() (*scratchFile, error) {
 		return s, nil
 	}
 	p.n++
-	path := filepath.Join(p.d.path, fmt.Sprintf("%s%s-%04d%s", intakePrefix, p.token, p.n, scratchExt))
+	path := p.d.ownPath(p.token, p.n, scratchExt)
 	f, err := createLocked(path)
 	if err != nil {
 		return nil, err
