@@ -154,8 +154,7 @@ func TestAuthRequiredListener(t *testing.T) {
 	cfg.Listeners[0].Auth = "required"
 	ts := startServer(t, cfg, nil)
 	r := newRaw(t, ts.addr(), 1)
-	r.expect("220")
-	r.cmd("EHLO c.example.org", "250")
+	r.hello()
 	r.cmd("MAIL FROM:<a@example.test>", "530 5.7.0 Authentication required")
 	r.cmd("AUTH PLAIN "+b64("\x00alice\x00wrong"), "535 5.7.8 Authentication credentials invalid")
 	r.cmd("AUTH PLAIN "+b64("\x00alice\x00secret"), "235")
@@ -165,8 +164,7 @@ func TestAuthRequiredListener(t *testing.T) {
 func TestAuthLockout(t *testing.T) {
 	ts := startServer(t, testConfig(t), nil)
 	r := newRaw(t, ts.addr(), 4)
-	r.expect("220")
-	r.cmd("EHLO c.example.org", "250")
+	r.hello()
 	for i := 0; i < 3; i++ {
 		r.cmd("AUTH PLAIN "+b64("\x00alice\x00wrong"), "535 5.7.8")
 	}
@@ -184,8 +182,7 @@ func TestAuthLockout(t *testing.T) {
 func TestDSNParameters(t *testing.T) {
 	ts := startServer(t, testConfig(t), nil)
 	r := newRaw(t, ts.addr(), 2)
-	r.expect("220")
-	r.cmd("EHLO c.example.org", "250")
+	r.hello()
 	r.cmd("MAIL FROM:<a@example.org> RET=HDRS ENVID=env+2B1 BODY=8BITMIME", "250")
 	r.cmd("RCPT TO:<bob@example.test> NOTIFY=FAILURE,DELAY ORCPT=rfc822;bob@example.test", "250")
 	r.cmd("DATA", "354")
@@ -207,11 +204,7 @@ func TestLongLineInData(t *testing.T) {
 	cfg.Limits.MaxLineLength = 100
 	ts := startServer(t, cfg, nil)
 	r := newRaw(t, ts.addr(), 2)
-	r.expect("220")
-	r.cmd("EHLO c.example.org", "250")
-	r.cmd("MAIL FROM:<a@example.org>", "250")
-	r.cmd("RCPT TO:<bob@example.test>", "250")
-	r.cmd("DATA", "354")
+	r.toData()
 	r.send("Subject: long\r\n\r\n" + strings.Repeat("x", 300) + "\r\n.\r\n")
 	r.expect("500 5.5.2 Line too long")
 	if n := len(ts.queued(t)); n != 0 {

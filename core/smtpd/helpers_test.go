@@ -250,6 +250,23 @@ func (r *rawClient) cmd(line, prefix string) string {
 	return r.expect(prefix)
 }
 
+// hello reads the greeting and says EHLO as c.example.org.
+func (r *rawClient) hello() {
+	r.t.Helper()
+	r.expect("220")
+	r.cmd("EHLO c.example.org", "250")
+}
+
+// toData opens a transaction from a@example.org to bob@example.test and
+// gets the 354.
+func (r *rawClient) toData() {
+	r.t.Helper()
+	r.hello()
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	r.cmd("RCPT TO:<bob@example.test>", "250")
+	r.cmd("DATA", "354")
+}
+
 // closed reports whether the server closed the connection (EOF soon).
 func (r *rawClient) closed() bool {
 	_ = r.c.SetReadDeadline(time.Now().Add(5 * time.Second))

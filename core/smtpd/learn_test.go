@@ -83,8 +83,7 @@ func sendSubject(t *testing.T, r *rawClient, subject string) string {
 func TestLearnAfterCommit(t *testing.T) {
 	ts, calls := startLearning(t, nil)
 	r := newRaw(t, ts.addr(), 2)
-	r.expect("220")
-	r.cmd("EHLO c.example.org", "250")
+	r.hello()
 	for _, tc := range []struct {
 		subject string
 		spam    bool
@@ -136,8 +135,7 @@ func TestLearnNeverDelaysTheReply(t *testing.T) {
 	gate := make(chan struct{})
 	ts, calls := startLearning(t, gate)
 	r := newRaw(t, ts.addr(), 2)
-	r.expect("220")
-	r.cmd("EHLO c.example.org", "250")
+	r.hello()
 	ids := map[string]bool{}
 	for range learnSlots {
 		ids[sendSubject(t, r, "ls")] = true // would hang here if Learn ran inline
@@ -172,8 +170,7 @@ func TestLearnAfterDelivery(t *testing.T) {
 	gate := make(chan struct{})
 	ts, calls := startLearning(t, gate)
 	r := newRaw(t, ts.addr(), 2)
-	r.expect("220")
-	r.cmd("EHLO c.example.org", "250")
+	r.hello()
 	id := sendSubject(t, r, "ls")
 	if err := ts.q.Delete(id); err != nil {
 		t.Fatal(err)

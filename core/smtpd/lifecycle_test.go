@@ -50,8 +50,7 @@ func TestReloadKeepsSessions(t *testing.T) {
 func TestShutdownDrains(t *testing.T) {
 	ts := startServer(t, testConfig(t), nil)
 	r := newRaw(t, ts.addr(), 2)
-	r.expect("220")
-	r.cmd("EHLO c.example.org", "250")
+	r.hello()
 	r.cmd("MAIL FROM:<a@example.org>", "250")
 	r.cmd("RCPT TO:<bob@example.test>", "250")
 
@@ -82,8 +81,7 @@ func TestShutdownDrains(t *testing.T) {
 func TestShutdownGraceOver(t *testing.T) {
 	ts := startServer(t, testConfig(t), nil)
 	r := newRaw(t, ts.addr(), 2)
-	r.expect("220")
-	r.cmd("EHLO c.example.org", "250")
+	r.hello()
 	r.cmd("MAIL FROM:<a@example.org>", "250")
 	ctx, cancel := contextWithTimeout(300 * time.Millisecond)
 	defer cancel()

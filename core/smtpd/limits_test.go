@@ -104,8 +104,7 @@ func TestBadCommandLimit(t *testing.T) {
 	cfg.Limits.MaxBadCommands = 3
 	ts := startServer(t, cfg, nil)
 	r := newRaw(t, ts.addr(), 2)
-	r.expect("220")
-	r.cmd("EHLO c.example.org", "250")
+	r.hello()
 	r.cmd("FOO", "500 5.5.2")
 	r.cmd("MAIL FROM:broken", "501")
 	r.cmd("VRFY x", "502 5.5.1")
@@ -123,11 +122,7 @@ func TestDataTimeout(t *testing.T) {
 	ts := startServer(t, cfg, nil)
 	t.Run("slow but moving", func(t *testing.T) {
 		r := newRaw(t, ts.addr(), 2)
-		r.expect("220")
-		r.cmd("EHLO c.example.org", "250")
-		r.cmd("MAIL FROM:<a@example.org>", "250")
-		r.cmd("RCPT TO:<bob@example.test>", "250")
-		r.cmd("DATA", "354")
+		r.toData()
 		r.send("Subject: slow\r\n\r\n")
 		// 8 chunks, each well inside the per-read timeout, together
 		// far longer than it.
@@ -140,11 +135,7 @@ func TestDataTimeout(t *testing.T) {
 	})
 	t.Run("stalled", func(t *testing.T) {
 		r := newRaw(t, ts.addr(), 2)
-		r.expect("220")
-		r.cmd("EHLO c.example.org", "250")
-		r.cmd("MAIL FROM:<a@example.org>", "250")
-		r.cmd("RCPT TO:<bob@example.test>", "250")
-		r.cmd("DATA", "354")
+		r.toData()
 		r.send("Subject: stalled\r\n\r\npart")
 		r.expect("421 4.4.2")
 		if !r.closed() {
@@ -163,8 +154,7 @@ func TestLongCommandLine(t *testing.T) {
 	cfg.Limits.MaxLineLength = 20000
 	ts := startServer(t, cfg, nil)
 	r := newRaw(t, ts.addr(), 2)
-	r.expect("220")
-	r.cmd("EHLO c.example.org", "250")
+	r.hello()
 	pad := strings.Repeat("x", readBufSize-len("NOOP ")) + "VRFY bob"
 	r.cmd("NOOP "+pad, "250")
 	r.cmd("QUIT", "221")

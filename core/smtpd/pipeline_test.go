@@ -81,8 +81,7 @@ func TestPipelineDecisions(t *testing.T) {
 	}}
 	ts := startServer(t, testConfig(t), func(d *Deps) { d.Pipeline = run })
 	r := newRaw(t, ts.addr(), 2)
-	r.expect("220")
-	r.cmd("EHLO c.example.org", "250")
+	r.hello()
 	send := func(subject, want string) string {
 		t.Helper()
 		r.cmd("MAIL FROM:<a@example.org>", "250")

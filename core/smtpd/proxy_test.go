@@ -35,8 +35,7 @@ func TestProxyProtocol(t *testing.T) {
 		t.Run("v"+string(rune('0'+v)), func(t *testing.T) {
 			r := newRaw(t, ts.addr(), 7)
 			r.send(string(proxyHeader(t, v, "203.0.113.9")))
-			r.expect("220")
-			r.cmd("EHLO c.example.org", "250")
+			r.hello()
 			r.cmd("MAIL FROM:<a@example.org>", "250")
 			// The real client is outside: no relay for it, though the
 			// proxy itself (127.0.0.7) is loopback.
@@ -90,8 +89,7 @@ func TestReloadCertificate(t *testing.T) {
 	ts := startServer(t, cfg, nil)
 	handshake := func(pool *x509.CertPool) error {
 		r := newRaw(t, ts.addr(), 2)
-		r.expect("220")
-		r.cmd("EHLO c.example.org", "250")
+		r.hello()
 		r.cmd("STARTTLS", "220")
 		tc := tls.Client(r.c, &tls.Config{ServerName: "mx.example.test", RootCAs: pool, MinVersion: tls.VersionTLS12})
 		return tc.Handshake()

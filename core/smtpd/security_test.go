@@ -54,11 +54,7 @@ func TestSmuggling(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRaw(t, ts.addr(), 2)
-			r.expect("220")
-			r.cmd("EHLO c.example.org", "250")
-			r.cmd("MAIL FROM:<a@example.org>", "250")
-			r.cmd("RCPT TO:<bob@example.test>", "250")
-			r.cmd("DATA", "354")
+			r.toData()
 			r.send("Subject: x\r\n\r\nbody" + tt.sep + "MAIL FROM:<evil@example.org>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nsmuggled\r\n.\r\n")
 			r.expect("550 5.6.0 Message contains bare CR, bare LF or NUL")
 			r.cmd("QUIT", "221")
@@ -69,11 +65,7 @@ func TestSmuggling(t *testing.T) {
 	}
 	t.Run("clean", func(t *testing.T) {
 		r := newRaw(t, ts.addr(), 2)
-		r.expect("220")
-		r.cmd("EHLO c.example.org", "250")
-		r.cmd("MAIL FROM:<a@example.org>", "250")
-		r.cmd("RCPT TO:<bob@example.test>", "250")
-		r.cmd("DATA", "354")
+		r.toData()
 		r.send("Subject: x\r\n\r\nbody\r\n..leading dot\r\n.\r\n")
 		r.expect("250 2.0.0 ")
 		if n := len(ts.queued(t)); n != 1 {
@@ -87,8 +79,7 @@ func TestSmuggling(t *testing.T) {
 func TestEarlyData(t *testing.T) {
 	ts := startServer(t, testConfig(t), nil)
 	r := newRaw(t, ts.addr(), 2)
-	r.expect("220")
-	r.cmd("EHLO c.example.org", "250")
+	r.hello()
 	r.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<bob@example.test>\r\nDATA\r\nSubject: x\r\n\r\nbody\r\n.\r\n")
 	r.expect("250")
 	r.expect("250")
