@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-sasl"
 
@@ -130,7 +131,7 @@ func (u *Users) newCramServer(hostname string, f *finisher) (sasl.Server, error)
 		return nil, smtperr.Wrap(err, 454, "4.7.0", "Temporary authentication failure")
 	}
 	// RFC 2195 2: a msg-id, "<random.timestamp@hostname>", unique per use.
-	c := fmt.Sprintf("<%d.%d@%s>", n, u.now().Unix(), hostname)
+	c := fmt.Sprintf("<%d.%d@%s>", n, time.Now().Unix(), hostname)
 	return &cramServer{users: u, f: f, challenge: []byte(c)}, nil
 }
 

@@ -13,15 +13,11 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
-)
 
-// recheckEvery bounds how often the users file is stat'ed for changes.
-const recheckEvery = time.Second
+	"github.com/portcullis-mta/portcullis/core/watchfile"
+)
 
 // Users is an htpasswd-style users file, re-read when it changes. Lines:
 //
@@ -33,17 +29,7 @@ const recheckEvery = time.Second
 // Other htpasswd formats (MD5 $apr1$, {SHA}, crypt) are refused at load:
 // they are weak. Names are case-sensitive. Safe for concurrent use.
 type Users struct {
-	path string
-	log  *slog.Logger
-	now  func() time.Time
-
-	set atomic.Pointer[userSet]
-
-	mu        sync.Mutex // serialises reloads
-	checked   time.Time
-	modTime   time.Time
-	size      int64
-	lastError string
+	file *watchfile.File[userSet]
 }
 
 type userEntry struct {
@@ -59,22 +45,16 @@ type userSet struct {
 
 // LoadUsers reads the users file at path.
 func LoadUsers(path string) (*Users, error) {
-	u := &Users{path: path, log: slog.New(slog.DiscardHandler), now: time.Now}
-	st, err := os.Stat(path)
+	f, err := watchfile.Load(path, "users file", readUsers,
+		func(s *userSet) []any { return []any{"users", len(s.users)} })
 	if err != nil {
 		return nil, err
 	}
-	set, err := readUsers(path)
-	if err != nil {
-		return nil, err
-	}
-	u.set.Store(set)
-	u.checked, u.modTime, u.size = u.now(), st.ModTime(), st.Size()
-	return u, nil
+	return &Users{file: f}, nil
 }
 
 // SetLogger sets where reloads are logged (default: nowhere).
-func (u *Users) SetLogger(l *slog.Logger) { u.log = l }
+func (u *Users) SetLogger(l *slog.Logger) { u.file.SetLogger(l) }
 
 func readUsers(path string) (*userSet, error) {
 	data, err := os.ReadFile(path)
@@ -145,34 +125,6 @@ func (u *Users) Secret(user string) (string, bool) {
 	return e.plain, ok && e.hash == nil
 }
 
-// current returns the loaded users, re-reading the file first when its
-// mtime or size changed (checked at most once per recheckEvery). A failed
-// reload keeps the old users and is logged once.
-func (u *Users) current() *userSet {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	now := u.now()
-	if now.Sub(u.checked) < recheckEvery && !now.Before(u.checked) {
-		return u.set.Load()
-	}
-	u.checked = now
-	st, err := os.Stat(u.path)
-	if err == nil && st.ModTime().Equal(u.modTime) && st.Size() == u.size {
-		return u.set.Load()
-	}
-	var set *userSet
-	if err == nil {
-		set, err = readUsers(u.path)
-	}
-	if err != nil {
-		if msg := err.Error(); msg != u.lastError {
-			u.log.Error("users file reload failed, keeping the old users", "path", u.path, "err", err)
-			u.lastError = msg
-		}
-		return u.set.Load()
-	}
-	u.set.Store(set)
-	u.modTime, u.size, u.lastError = st.ModTime(), st.Size(), ""
-	u.log.Info("users file reloaded", "path", u.path, "users", len(set.users))
-	return set
-}
+// current returns the loaded users, re-read when the file changed (see
+// package watchfile).
+func (u *Users) current() *userSet { return u.file.Get() }

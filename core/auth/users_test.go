@@ -125,8 +125,7 @@ func TestUsersReload(t *testing.T) {
 	var logs bytes.Buffer
 	u.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
 	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	u.now = clock.Now
-	u.checked = clock.Now()
+	u.file.SetClock(clock.Now)
 
 	write("a:{plain}two2\n")
 	if !u.Verify("a", "one") {

@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/smtperr"
@@ -49,7 +48,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Policy, error) {
 		}
 	}
 	if cfg.Relay.Recipients != "" {
-		r, err := loadRecipients(cfg.Relay.Recipients, logger, time.Now)
+		r, err := loadRecipients(cfg.Relay.Recipients, logger)
 		if err != nil {
 			return nil, err
 		}

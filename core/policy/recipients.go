@@ -7,28 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
-	"time"
-)
 
-// recheckEvery bounds how often the recipients file is stat'ed: lookups
-// happen per RCPT, a stat per second is cheap and a change shows within it.
-const recheckEvery = time.Second
+	"github.com/portcullis-mta/portcullis/core/watchfile"
+)
 
 // recipients is the relay.recipients file: valid addresses in relay.domains.
 type recipients struct {
-	path string
-	log  *slog.Logger
-	now  func() time.Time
-
-	set atomic.Pointer[recipientSet]
-
-	mu        sync.Mutex // serialises reloads
-	checked   time.Time
-	modTime   time.Time
-	size      int64
-	lastError string // the last reload failure logged, to log it once
+	file *watchfile.File[recipientSet]
 }
 
 // recipientSet is one loaded version of the file.
@@ -37,19 +22,14 @@ type recipientSet struct {
 	domains map[string]bool // from "@domain" lines
 }
 
-func loadRecipients(path string, logger *slog.Logger, now func() time.Time) (*recipients, error) {
-	r := &recipients{path: path, log: logger, now: now}
-	st, err := os.Stat(path)
+func loadRecipients(path string, logger *slog.Logger) (*recipients, error) {
+	f, err := watchfile.Load(path, "recipients file", readRecipients,
+		func(s *recipientSet) []any { return []any{"addresses", len(s.addrs), "domains", len(s.domains)} })
 	if err != nil {
 		return nil, err
 	}
-	set, err := readRecipients(path)
-	if err != nil {
-		return nil, err
-	}
-	r.set.Store(set)
-	r.checked, r.modTime, r.size = now(), st.ModTime(), st.Size()
-	return r, nil
+	f.SetLogger(logger)
+	return &recipients{file: f}, nil
 }
 
 // readRecipients parses the file: one address a line, "@domain" for a
@@ -92,38 +72,6 @@ func key(a Address) string { return strings.ToLower(a.Local) + "@" + a.Domain }
 
 // Has reports whether a is listed, reloading the file first if it changed.
 func (r *recipients) Has(a Address) bool {
-	r.maybeReload()
-	set := r.set.Load()
+	set := r.file.Get()
 	return set.domains[a.Domain] || set.addrs[key(a)]
-}
-
-// maybeReload re-reads the file when its mtime or size changed, at most
-// once per recheckEvery. A failed reload keeps the old list and is logged.
-func (r *recipients) maybeReload() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := r.now()
-	if now.Sub(r.checked) < recheckEvery && !now.Before(r.checked) {
-		return
-	}
-	r.checked = now
-	st, err := os.Stat(r.path)
-	if err == nil && st.ModTime().Equal(r.modTime) && st.Size() == r.size {
-		return
-	}
-	var set *recipientSet
-	if err == nil {
-		set, err = readRecipients(r.path)
-	}
-	if err != nil {
-		if msg := err.Error(); msg != r.lastError {
-			r.log.Error("recipients file reload failed, keeping the old list", "path", r.path, "err", err)
-			r.lastError = msg
-		}
-		return
-	}
-	r.set.Store(set)
-	r.modTime, r.size, r.lastError = st.ModTime(), st.Size(), ""
-	r.log.Info("recipients file reloaded", "path", r.path,
-		"addresses", len(set.addrs), "domains", len(set.domains))
 }

@@ -35,10 +35,9 @@ func TestRecipients(t *testing.T) {
 	writeFile("# valid addresses\nAlice@Example.TEST\nbob@example.test # trailing comment\n@a.sub.example.test\n")
 	p := testPolicy(t, path)
 	var logs bytes.Buffer
-	p.rcpts.log = slog.New(slog.NewTextHandler(&logs, nil))
+	p.rcpts.file.SetLogger(slog.New(slog.NewTextHandler(&logs, nil)))
 	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
-	p.rcpts.now = clock.Now
-	p.rcpts.checked = clock.Now()
+	p.rcpts.file.SetClock(clock.Now)
 
 	unknown := func(r string) string { return "550 5.1.1 <" + r + ">: Recipient address rejected: User unknown" }
 	check := func(rcpt, want string) {
@@ -99,7 +98,7 @@ func TestRecipientsConcurrent(t *testing.T) {
 	os.WriteFile(path, []byte("a@example.test\n"), 0o644)
 	p := testPolicy(t, path)
 	clock := &fakeClock{t: time.Now()}
-	p.rcpts.now = clock.Now
+	p.rcpts.file.SetClock(clock.Now)
 	var wg sync.WaitGroup
 	for i := range 8 {
 		wg.Add(1)
