@@ -21,7 +21,7 @@ const RecheckEvery = time.Second
 // File is the current parse of one file.
 type File[T any] struct {
 	path    string
-	what    string               // "users file", for log lines
+	what    string // "users file", for log lines
 	parse   func(string) (*T, error)
 	summary func(*T) []any // attributes for the "reloaded" log line
 	log     *slog.Logger
