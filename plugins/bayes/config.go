@@ -2,8 +2,11 @@ package bayes
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
+
+	"github.com/portcullis-mta/portcullis/sdk/cfgval"
 )
 
 // Config is the stage's `config:` map in a rule file.
@@ -49,20 +52,20 @@ func ParseConfig(m map[string]any) (Config, error) {
 		var err error
 		switch k {
 		case "spam_cutoff":
-			c.SpamCutoff, err = number(k, v)
+			c.SpamCutoff, err = cfgval.Key(k).Number(v)
 		case "ham_cutoff":
-			c.HamCutoff, err = number(k, v)
+			c.HamCutoff, err = cfgval.Key(k).Number(v)
 		case "min_spam":
-			c.MinSpam, err = count(k, v)
+			c.MinSpam, err = cfgval.Key(k).Whole(v, 0, math.MaxInt32)
 		case "min_ham":
-			c.MinHam, err = count(k, v)
+			c.MinHam, err = cfgval.Key(k).Whole(v, 0, math.MaxInt32)
 		case "autolearn_guard":
-			c.AutolearnGuard, err = number(k, v)
+			c.AutolearnGuard, err = cfgval.Key(k).Number(v)
 		default:
 			return c, fmt.Errorf("bayes: unknown config key %q (known: %s)", k, strings.Join(knownKeys(), ", "))
 		}
 		if err != nil {
-			return c, err
+			return c, fmt.Errorf("bayes: %w", err)
 		}
 	}
 	return c, c.validate()
@@ -84,31 +87,4 @@ func knownKeys() []string {
 	k := []string{"spam_cutoff", "ham_cutoff", "min_spam", "min_ham", "autolearn_guard"}
 	sort.Strings(k)
 	return k
-}
-
-func number(key string, v any) (float64, error) {
-	switch n := v.(type) {
-	case float64:
-		return n, nil
-	case float32:
-		return float64(n), nil
-	case int:
-		return float64(n), nil
-	case int64:
-		return float64(n), nil
-	case uint64:
-		return float64(n), nil
-	}
-	return 0, fmt.Errorf("bayes: %s: want a number, got %T", key, v)
-}
-
-func count(key string, v any) (int, error) {
-	f, err := number(key, v)
-	if err != nil {
-		return 0, err
-	}
-	if f < 0 || f != float64(int(f)) {
-		return 0, fmt.Errorf("bayes: %s: want a non-negative integer, got %v", key, v)
-	}
-	return int(f), nil
 }

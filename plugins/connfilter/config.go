@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/portcullis-mta/portcullis/sdk/cfgval"
 )
 
 // config is the stage's `config:` map, validated.
@@ -36,7 +38,7 @@ func parseConfig(raw map[string]any, dir string) (config, error) {
 		case "countries":
 			cfg.countries, err = paths(k, v, dir)
 		case "reload_interval":
-			cfg.reloadInterval, err = duration(k, v)
+			cfg.reloadInterval, err = cfgval.Key(k).Duration(v)
 		default:
 			err = fmt.Errorf("unknown key %q (want deny, allow, filters, countries, reload_interval)", k)
 		}
@@ -102,18 +104,6 @@ func paths(key string, v any, dir string) ([]string, error) {
 		}
 	}
 	return l, err
-}
-
-func duration(key string, v any) (time.Duration, error) {
-	s, ok := v.(string)
-	if !ok {
-		return 0, fmt.Errorf("%s: want a duration such as \"5s\"", key)
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, fmt.Errorf("%s: bad duration %q", key, s)
-	}
-	return d, nil
 }
 
 // files lists every file the config reads, for change detection.

@@ -3,10 +3,13 @@ package dnsbl
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portcullis-mta/portcullis/sdk/cfgval"
 )
 
 // config is the stage's `config:` map, validated.
@@ -51,17 +54,15 @@ func parseConfig(raw map[string]any) (config, error) {
 		case "zones":
 			cfg.zones, err = parseZones(v)
 		case "threshold":
-			cfg.threshold, err = number(k, v)
+			cfg.threshold, err = cfgval.Key(k).Number(v)
 		case "timeout":
-			cfg.timeout, err = duration(k, v)
+			cfg.timeout, err = cfgval.Key(k).Duration(v)
 		case "max_ttl":
-			cfg.maxTTL, err = duration(k, v)
+			cfg.maxTTL, err = cfgval.Key(k).Duration(v)
 		case "negative_ttl":
-			cfg.negTTL, err = duration(k, v)
+			cfg.negTTL, err = cfgval.Key(k).Duration(v)
 		case "cache_size":
-			var n float64
-			n, err = number(k, v)
-			cfg.cacheSize = int(n)
+			cfg.cacheSize, err = cfgval.Key(k).Whole(v, 0, math.MaxInt32)
 		default:
 			err = fmt.Errorf("unknown key %q (want zones, threshold, timeout, max_ttl, negative_ttl, cache_size)", k)
 		}
@@ -116,13 +117,13 @@ func parseZone(x any) (*zone, error) {
 			s, _ := v.(string)
 			z.name = strings.TrimSuffix(strings.ToLower(strings.TrimSpace(s)), ".")
 		case "weight":
-			z.weight, err = number(k, v)
+			z.weight, err = cfgval.Key(k).Number(v)
 		case "allow":
-			z.allow, err = boolean(k, v)
+			z.allow, err = cfgval.Key(k).Bool(v)
 		case "domain":
-			z.domain, err = boolean(k, v)
+			z.domain, err = cfgval.Key(k).Bool(v)
 		case "ipv6":
-			z.ipv6, err = boolean(k, v)
+			z.ipv6, err = cfgval.Key(k).Bool(v)
 		case "codes":
 			z.codes, err = parseCodes(v)
 		default:
@@ -181,32 +182,3 @@ func parseCode(s string) (code, error) {
 }
 
 func u32(a netip.Addr) uint32 { b := a.As4(); return binary.BigEndian.Uint32(b[:]) }
-
-func number(key string, v any) (float64, error) {
-	switch n := v.(type) {
-	case int:
-		return float64(n), nil
-	case int64:
-		return float64(n), nil
-	case float64:
-		return n, nil
-	}
-	return 0, fmt.Errorf("%s: want a number", key)
-}
-
-func boolean(key string, v any) (bool, error) {
-	b, ok := v.(bool)
-	if !ok {
-		return false, fmt.Errorf("%s: want true or false", key)
-	}
-	return b, nil
-}
-
-func duration(key string, v any) (time.Duration, error) {
-	s, ok := v.(string)
-	d, err := time.ParseDuration(s)
-	if !ok || err != nil || d < 0 {
-		return 0, fmt.Errorf("%s: want a duration such as \"2s\"", key)
-	}
-	return d, nil
-}

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/sdk"
+
+	"github.com/portcullis-mta/portcullis/sdk/cfgval"
 )
 
 func parseConfig(env sdk.Env, raw map[string]any) (config, error) {
@@ -14,23 +16,16 @@ func parseConfig(env sdk.Env, raw map[string]any) (config, error) {
 		var err error
 		switch k {
 		case "authserv_id":
-			cfg.authservID, err = str(k, v)
+			cfg.authservID, err = cfgval.String(v)
 		case "timeout":
-			var s string
-			if s, err = str(k, v); err == nil {
-				cfg.timeout, err = time.ParseDuration(s)
-				if err == nil && cfg.timeout <= 0 {
-					err = fmt.Errorf("must be positive")
-				}
+			cfg.timeout, err = cfgval.Duration(v)
+			if err == nil && cfg.timeout <= 0 {
+				err = fmt.Errorf("must be positive")
 			}
 		case "max_signatures":
-			cfg.maxSigs, err = count(v)
+			cfg.maxSigs, err = cfgval.Whole(v, 1, 1000)
 		case "helo_spf":
-			b, ok := v.(bool)
-			if !ok {
-				err = fmt.Errorf("want true or false, got %v", v)
-			}
-			cfg.heloSPF = b
+			cfg.heloSPF, err = cfgval.Bool(v)
 		default:
 			err = fmt.Errorf("unknown key")
 		}
@@ -42,34 +37,4 @@ func parseConfig(env sdk.Env, raw map[string]any) (config, error) {
 		return config{}, fmt.Errorf("msgauth: authserv_id: %q is not a valid authserv-id (RFC 8601 2.5)", cfg.authservID)
 	}
 	return cfg, nil
-}
-
-func str(_ string, v any) (string, error) {
-	s, ok := v.(string)
-	if !ok {
-		return "", fmt.Errorf("want a string, got %T", v)
-	}
-	return s, nil
-}
-
-// count reads a positive whole number, however the YAML or the wire typed it.
-func count(v any) (int, error) {
-	var n int
-	switch x := v.(type) {
-	case int:
-		n = x
-	case int64:
-		n = int(x)
-	case float64:
-		if x != float64(int(x)) {
-			return 0, fmt.Errorf("want a whole number, got %v", v)
-		}
-		n = int(x)
-	default:
-		return 0, fmt.Errorf("want a number, got %T", v)
-	}
-	if n < 1 {
-		return 0, fmt.Errorf("must be at least 1")
-	}
-	return n, nil
 }
