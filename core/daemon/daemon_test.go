@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +19,8 @@ import (
 
 	"github.com/portcullis-mta/portcullis/core/config"
 	dnstest "github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
+
+	"github.com/portcullis-mta/portcullis/core/internal/logbuf"
 )
 
 const testYAML = `hostname: %HOST%
@@ -35,23 +36,6 @@ dns: {servers: ["%DNS%"]}
 queue: {dir: spool, quarantine_dir: quarantine}
 limits: {auth_failures: 3}
 `
-
-type logBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func writeConfig(t *testing.T, dir, host, dns string) string {
 	t.Helper()
@@ -71,7 +55,7 @@ func writeConfig(t *testing.T, dir, host, dns string) string {
 	return path
 }
 
-func startDaemon(t *testing.T) (*Daemon, string, *logBuf) {
+func startDaemon(t *testing.T) (*Daemon, string, *logbuf.Buffer) {
 	t.Helper()
 	dns := dnstest.New(t,
 		"2.0.0.127.in-addr.arpa. 300 IN PTR client.example.org.",
@@ -84,7 +68,7 @@ func startDaemon(t *testing.T) (*Daemon, string, *logBuf) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuf{}
+	logs := &logbuf.Buffer{}
 	log, err := NewLogger(config.Log{Format: "json", Level: "debug"}, logs)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/sdk"
 	dnstest "github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
+
+	"github.com/portcullis-mta/portcullis/core/internal/logbuf"
 )
 
 // spamTagger marks every message learn:spam, as a learn_spam rule would.
@@ -32,7 +34,7 @@ func TestLearnReachesSMTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuf{}
+	logs := &logbuf.Buffer{}
 	log, _ := NewLogger(config.Log{Format: "text", Level: "debug"}, logs)
 	d, err := New(cfg, log)
 	if err != nil {

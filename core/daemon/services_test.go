@@ -13,6 +13,8 @@ import (
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/sdk"
 	dnstest "github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
+
+	"github.com/portcullis-mta/portcullis/core/internal/logbuf"
 )
 
 // recService records its life cycle.
@@ -50,7 +52,7 @@ func TestServicesAndPipelineFactory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &logBuf{}
+	logs := &logbuf.Buffer{}
 	log, _ := NewLogger(config.Log{}, logs)
 	d, err := New(cfg, log)
 	if err != nil {

@@ -114,7 +114,7 @@ func TestSmtpSinkIntegration(t *testing.T) {
 	if len(files) != n || len(seen) != n {
 		t.Fatalf("sink has %d transactions for %d distinct messages, want %d each", len(files), len(seen), n)
 	}
-	if c := w.logs.count("status=sent"); c != 3*n {
+	if c := w.logs.Count("status=sent"); c != 3*n {
 		t.Errorf("%d 'sent' log lines, want %d", c, 3*n)
 	}
 }

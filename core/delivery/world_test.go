@@ -1,7 +1,6 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -9,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +15,8 @@ import (
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/queue"
 	dnstest "github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
+
+	"github.com/portcullis-mta/portcullis/core/internal/logbuf"
 )
 
 // world is one gateway under test: a real queue in a temp dir, an
@@ -28,7 +28,7 @@ type world struct {
 	q    *queue.Dir
 	dns  *dnstest.Server
 	m    *Manager
-	logs *syncBuffer
+	logs *logbuf.Buffer
 	pool *x509.CertPool
 
 	mu    sync.Mutex
@@ -52,7 +52,7 @@ func baseConfig(t *testing.T) *config.Config {
 
 func newWorld(t *testing.T, cfg *config.Config, records ...string) *world {
 	t.Helper()
-	w := &world{t: t, cfg: cfg, logs: &syncBuffer{}, route: map[string]string{}}
+	w := &world{t: t, cfg: cfg, logs: &logbuf.Buffer{}, route: map[string]string{}}
 	w.dns = dnstest.New(t, records...)
 	cfg.DNS.Servers = []string{w.dns.Addr}
 	q, err := queue.Open(filepath.Join(t.TempDir(), "spool"), queue.Options{NoSync: true, Poll: -1, Intake: true})
@@ -196,22 +196,3 @@ var (
 )
 
 const plainBody = "From: a@local.test\r\nTo: b@example.test\r\nSubject: test\r\n\r\nhello\r\n"
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func (s *syncBuffer) count(sub string) int { return strings.Count(s.String(), sub) }

@@ -25,6 +25,8 @@ import (
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/queue"
 	"github.com/portcullis-mta/portcullis/core/smtperr"
+
+	"github.com/portcullis-mta/portcullis/core/internal/logbuf"
 )
 
 // testPolicy is a strict relay policy for the dialog tests: local domains
@@ -113,7 +115,7 @@ type testServer struct {
 	*Server
 	q, quar *queue.Dir
 	deps    Deps
-	logs    *syncBuffer
+	logs    *logbuf.Buffer
 }
 
 func startServer(t testing.TB, cfg *config.Config, mutate func(*Deps)) *testServer {
@@ -126,7 +128,7 @@ func startServer(t testing.TB, cfg *config.Config, mutate func(*Deps)) *testServ
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	d := Deps{
 		Config: cfg, Queue: q, Quarantine: quar,
 		Policy: &testPolicy{trusted: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, local: cfg.Relay.Domains},
@@ -165,24 +167,6 @@ func (ts *testServer) queued(t testing.TB) []*queue.Envelope {
 		t.Fatal(err)
 	}
 	return envs
-}
-
-// syncBuffer is a log sink shared by goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // dialFrom connects from local address 127.0.0.N.
