@@ -24,11 +24,6 @@ func (d *Dir) Delete(id string) error {
 	}
 	d.mu.Unlock()
 	f, err := d.lockMsg(id)
-	if errors.Is(err, ErrNotFound) && ValidID(id) {
-		if _, _, _, ok := d.foreignGet(id); ok {
-			return ErrLeased // in the daemon's intake log: being delivered
-		}
-	}
 	if err != nil {
 		return err
 	}
@@ -79,15 +74,11 @@ func (d *Dir) flushOne(id string) error {
 	if d.flushIntake(id) {
 		return nil
 	}
-	f, err := d.lockMsg(id)
+	f, _, env, err := d.lockAndLoad(id)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	_, env, err := loadMeta(f, d.envPath(id), id)
-	if err != nil {
-		return err
-	}
 	now := d.now()
 	if !env.NextAttempt.After(now) {
 		return nil
@@ -113,15 +104,11 @@ func (d *Dir) Move(id string, dst Store, env *Envelope) error {
 	if err := d.spillEntry(id); err != nil {
 		return err
 	}
-	f, err := d.lockMsg(id)
+	f, lay, cur, err := d.lockAndLoad(id)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	lay, cur, err := loadMeta(f, d.envPath(id), id)
-	if err != nil {
-		return err
-	}
 	if env == nil {
 		env = cur
 	}

@@ -12,7 +12,8 @@ import (
 
 // lockMsg opens id's message file and takes its flock without waiting: the
 // one lock that makes a lease exclusive across processes. ErrLeased if
-// someone holds it, ErrNotFound if the message is gone (also when it was
+// someone holds it, or if it is in another process's intake log (being
+// delivered there); ErrNotFound if the message is gone (also when it was
 // deleted between open and lock).
 func (d *Dir) lockMsg(id string) (*os.File, error) {
 	if !ValidID(id) {
@@ -21,6 +22,9 @@ func (d *Dir) lockMsg(id string) (*os.File, error) {
 	p := d.msgPath(id)
 	f, err := os.Open(p)
 	if errors.Is(err, os.ErrNotExist) {
+		if _, _, _, ok := d.foreignGet(id); ok {
+			return nil, ErrLeased
+		}
 		return nil, ErrNotFound
 	}
 	if err != nil {
@@ -40,6 +44,21 @@ func (d *Dir) lockMsg(id string) (*os.File, error) {
 		return nil, ErrNotFound
 	}
 	return f, nil
+}
+
+// lockAndLoad is lockMsg followed by loadMeta: the locked file, its layout
+// and its current envelope. On error nothing stays open.
+func (d *Dir) lockAndLoad(id string) (*os.File, layout, *Envelope, error) {
+	f, err := d.lockMsg(id)
+	if err != nil {
+		return nil, layout{}, nil, err
+	}
+	lay, env, err := loadMeta(f, d.envPath(id), id)
+	if err != nil {
+		f.Close()
+		return nil, layout{}, nil, err
+	}
+	return f, lay, env, nil
 }
 
 // writeEnv durably replaces id's side file (caller holds the message lock):

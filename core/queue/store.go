@@ -65,13 +65,8 @@ func (d *Dir) tryLease(e *entry) (*lease, error) {
 		d.takeLocked(e)
 		return &lease{d: d, e: e, in: e.in, lay: e.in.lay, env: cloneEnv(e.in.env), due: e.next}, nil
 	}
-	f, err := d.lockMsg(e.id)
+	f, lay, env, err := d.lockAndLoad(e.id)
 	if err != nil {
-		return nil, err
-	}
-	lay, env, err := loadMeta(f, d.envPath(e.id), e.id)
-	if err != nil {
-		f.Close()
 		return nil, err
 	}
 	l := &lease{d: d, e: e, f: f, lay: lay, env: env, due: env.NextAttempt}
@@ -230,18 +225,8 @@ func (d *Dir) LeaseID(id string) (Lease, error) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	f, err := d.lockMsg(id)
-	if errors.Is(err, ErrNotFound) && ValidID(id) {
-		if _, _, _, ok := d.foreignGet(id); ok {
-			return nil, ErrLeased // in the daemon's intake log: being delivered
-		}
-	}
+	f, lay, env, err := d.lockAndLoad(id)
 	if err != nil {
-		return nil, err
-	}
-	lay, env, err := loadMeta(f, d.envPath(id), id)
-	if err != nil {
-		f.Close()
 		return nil, err
 	}
 	e := d.insert(id, env.NextAttempt)
