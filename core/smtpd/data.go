@@ -46,9 +46,18 @@ func (s *session) Data(r io.Reader) error {
 		w = io.MultiWriter(d, hc)
 	}
 	lc := &lineChecker{w: w, limit: s.gc.srv.cfg.Limits.MaxMessageBytes}
-	_, err = io.Copy(lc, r)
+	// The body comes straight from the guard (see bodyReader); r, go-smtp's
+	// reader, then finds the end of data at once.
+	body := newBodyReader(s.gc, s.gc.srv.cfg.Limits.MaxLineLength)
+	_, err = io.Copy(lc, body)
 	if err == nil {
 		err = lc.Close()
+	}
+	if errors.Is(err, errOversize) || errors.Is(err, errBareBytes) {
+		// Refused, and the session goes on: the rest of the body is read
+		// and dropped so the next command is where the client sends it.
+		// (A too long line or a timeout ends the session instead.)
+		body.drain()
 	}
 	if err == nil {
 		err = s.gc.dataCheck.err

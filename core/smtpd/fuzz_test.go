@@ -4,7 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"io"
 	"testing"
+
+	"github.com/emersion/go-smtp"
 
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/sdk"
@@ -125,6 +128,152 @@ func FuzzDataEnd(f *testing.F) {
 		got, end := scanDataEnd(s0, data)
 		if got != want || end != wantEnd {
 			t.Fatalf("%q from state %d: got state %d end %d, want %d %d", data, s0, got, end, want, wantEnd)
+		}
+	})
+}
+
+// fakeBody serves raw DATA bytes as the guard does: in chunks of the given
+// sizes, ending exactly after the end-of-data line.
+type fakeBody struct {
+	raw    []byte
+	sizes  []byte
+	state  int
+	done   bool
+	closed bool
+}
+
+func (f *fakeBody) bodyDone() bool { return f.done }
+
+func (f *fakeBody) readBody(p []byte) (int, error) {
+	if f.done || len(f.raw) == 0 {
+		return 0, io.ErrUnexpectedEOF
+	}
+	n := len(p)
+	if len(f.sizes) > 0 {
+		n = min(n, 1+int(f.sizes[0])%64)
+		f.sizes = f.sizes[1:]
+	}
+	n = min(n, len(f.raw))
+	var end int
+	f.state, end = scanDataEnd(f.state, f.raw[:n])
+	if end >= 0 {
+		n, f.done = end, true
+	}
+	copy(p, f.raw[:n])
+	f.raw = f.raw[n:]
+	return n, nil
+}
+
+// referenceDecode is go-smtp's data reader (v0.25.1, data.go) applied to a
+// whole stream: the decoded message and whether the end of data was found.
+func referenceDecode(raw []byte) ([]byte, bool) {
+	const (
+		beginLine = iota
+		dot
+		dotCR
+		cr
+		data
+	)
+	var out []byte
+	st := beginLine
+	for _, c := range raw {
+		switch st {
+		case beginLine:
+			if c == '.' {
+				st = dot
+				continue
+			}
+			if c == '\r' {
+				st = cr
+				break
+			}
+			st = data
+		case dot:
+			if c == '\r' {
+				st = dotCR
+				continue
+			}
+			st = data
+		case dotCR:
+			if c == '\n' {
+				return out, true
+			}
+			st = data
+		case cr:
+			if c == '\n' {
+				st = beginLine
+				break
+			}
+			st = data
+		case data:
+			if c == '\r' {
+				st = cr
+			}
+		}
+		out = append(out, c)
+	}
+	return out, false
+}
+
+// tooLong is go-smtp's lineLimitReader over raw (its count stands at 1
+// after the DATA line).
+func tooLong(raw []byte, limit int) bool {
+	cur := 1
+	for _, c := range raw {
+		if c == '\n' {
+			cur = 0
+		}
+		if cur++; cur > limit {
+			return true
+		}
+	}
+	return false
+}
+
+// FuzzBodyReader: for every DATA stream the raw checks let through, the
+// fast body reader yields exactly what go-smtp's reader would, however the
+// bytes are chunked and whatever size the caller reads with, and refuses a
+// too long line exactly when go-smtp's line limit would.
+func FuzzBodyReader(f *testing.F) {
+	for _, s := range []string{"a\r\nb\r\n.\r\n", ".\r\n", "..x\r\n.y\r\n.\r\n", "x\r\n..\r\n.\r\nMAIL", "line\r\n.", ""} {
+		f.Add([]byte(s), []byte{0, 1, 2, 63}, uint8(7), uint8(0))
+		f.Add([]byte(s), []byte{5}, uint8(3), uint8(4))
+	}
+	f.Fuzz(func(t *testing.T, raw, sizes []byte, readSize, lim uint8) {
+		want, found := referenceDecode(raw)
+		if !found {
+			return
+		}
+		_, end := scanDataEnd(dsBeginLine, raw)
+		if checkLines(raw[:end]) != nil {
+			return // refused with 550 5.6.0 before anything is stored
+		}
+		limit := int(lim) % 40
+		wantLong := limit > 0 && tooLong(raw[:end], limit)
+		b := newBodyReader(&fakeBody{raw: raw, sizes: sizes}, limit)
+		var got []byte
+		buf := make([]byte, 1+int(readSize)%100)
+		for {
+			n, err := b.Read(buf)
+			got = append(got, buf[:n]...)
+			if err == io.EOF {
+				break
+			}
+			if errors.Is(err, smtp.ErrTooLongLine) {
+				if !wantLong {
+					t.Fatalf("%q: too long line at limit %d, go-smtp says no", raw, limit)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%q: %v", raw, err)
+			}
+		}
+		if wantLong {
+			t.Fatalf("%q: go-smtp finds a line over %d, the body reader none", raw, limit)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%q chunked %v: got %q, go-smtp gives %q", raw, sizes, got, want)
 		}
 	})
 }

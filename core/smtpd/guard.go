@@ -53,6 +53,7 @@ type guardConn struct {
 	dataState  int         // end-of-data state machine (same as go-smtp's)
 	dataCheck  lineChecker // bare CR/LF/NUL in the raw DATA bytes
 	earlyData  bool        // bytes were waiting when 354 was written
+	synthEOD   bool        // the body was read past go-smtp: give its reader a bare end of data
 	bad        int         // bad commands so far
 	closing    bool        // next Read returns EOF
 	authed     bool        // AUTH succeeded on this connection
@@ -132,6 +133,10 @@ func (c *guardConn) interrupted(err error) bool {
 
 // Read hands go-smtp one command line, or message bytes inside DATA.
 func (c *guardConn) Read(p []byte) (int, error) {
+	if c.synthEOD {
+		c.synthEOD = false
+		return copy(p, ".\r\n"), nil
+	}
 	if len(c.pend) > 0 {
 		n := copy(p, c.pend)
 		c.pend = c.pend[n:]
@@ -246,6 +251,31 @@ func (c *guardConn) refuseCommand(verb, reply string) {
 // reply writes one of our own replies (counting bad commands).
 func (c *guardConn) reply(line string) {
 	_, _ = c.Write([]byte(line + "\r\n"))
+}
+
+func (c *guardConn) bodyDone() bool { return !c.dataMode }
+
+// readBody is Read for the bodyReader: raw message bytes up to and
+// including the end-of-data line, with the same deadlines and checks.
+// Once the end is read, go-smtp's own reader is handed a bare end of data.
+func (c *guardConn) readBody(p []byte) (int, error) {
+	for {
+		if c.closing {
+			return 0, io.EOF
+		}
+		if !c.dataMode {
+			return 0, io.EOF
+		}
+		c.setReadDeadline()
+		n, err := c.readData(p)
+		if c.interrupted(err) {
+			continue
+		}
+		if !c.dataMode {
+			c.synthEOD = true
+		}
+		return n, err
+	}
 }
 
 // readData passes message bytes through up to and including the
