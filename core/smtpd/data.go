@@ -53,10 +53,11 @@ func (s *session) Data(r io.Reader) error {
 	if err == nil {
 		err = lc.Close()
 	}
-	if errors.Is(err, errOversize) || errors.Is(err, errBareBytes) {
-		// Refused, and the session goes on: the rest of the body is read
-		// and dropped so the next command is where the client sends it.
-		// (A too long line or a timeout ends the session instead.)
+	if err != nil && !errors.Is(err, smtp.ErrTooLongLine) && !errors.Is(err, os.ErrDeadlineExceeded) {
+		// Refused (too big, bare CR/LF, a spool error), and the session
+		// goes on: the rest of the body is read and dropped so that the
+		// next command is where the client sends it. A too long line or a
+		// timeout ends the session instead (dataError).
 		body.drain()
 	}
 	if err == nil {
