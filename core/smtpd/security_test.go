@@ -1,7 +1,9 @@
 package smtpd
 
 import (
+	"bytes"
 	"crypto/tls"
+	"io"
 	"strings"
 	"testing"
 )
@@ -68,8 +70,19 @@ func TestSmuggling(t *testing.T) {
 		r.toData()
 		r.send("Subject: x\r\n\r\nbody\r\n..leading dot\r\n.\r\n")
 		r.expect("250 2.0.0 ")
-		if n := len(ts.queued(t)); n != 1 {
-			t.Fatalf("%d messages queued, want 1", n)
+		envs := ts.queued(t)
+		if len(envs) != 1 {
+			t.Fatalf("%d messages queued, want 1", len(envs))
+		}
+		// Stored as sent, less the transparency dot (RFC 5321 4.5.2).
+		rc, err := ts.q.Open(envs[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		b, _ := io.ReadAll(rc)
+		if !bytes.HasSuffix(b, []byte("\r\nSubject: x\r\n\r\nbody\r\n.leading dot\r\n")) {
+			t.Fatalf("stored %q", b)
 		}
 	})
 }
