@@ -31,9 +31,8 @@ import (
 //	magic u32 | type u8 | 3 zero bytes | generation u64 | payload length u32 |
 //	payload CRC-32C u32 | CRC-32C of the 24 header bytes before it u32
 //
-// A message record ('M') holds
-// the ID and then exactly the bytes of an ID.msg file (body, prepend,
-// envelope, trailer). A done record ('D') holds an ID whose message left
+// A message record ('M') holds the ID and then exactly the bytes of an
+// ID.msg file (body, prepend, envelope, trailer). A done record ('D') holds an ID whose message left
 // the log: delivered, failed, or moved to its own file. Records carry the
 // segment's generation, which changes each time the segment is reused, so
 // the stale records of an earlier use beyond the write point are never
@@ -47,7 +46,7 @@ import (
 // no live process: its messages without a done record are written out as
 // ordinary ID.msg files (fsynced, renamed, directory fsynced) and only
 // then is the segment removed. A message that must wait (a deferral, a
-// release, or one older than intakeMaxAge) is moved to its own file before
+// move or a bounce, or one older than intakeMaxAge) is moved to its own file before
 // its done record is written, so the queue commands see every message
 // that is not about to be delivered.
 //
