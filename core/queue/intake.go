@@ -46,9 +46,10 @@ import (
 // no live process: its messages without a done record are written out as
 // ordinary ID.msg files (fsynced, renamed, directory fsynced) and only
 // then is the segment removed. A message that must wait (a deferral, a
-// move or a bounce, or one older than intakeMaxAge) is moved to its own file before
-// its done record is written, so the queue commands see every message
-// that is not about to be delivered.
+// move or a bounce, or one older than intakeMaxAge) is written to its own
+// file before its done record, so the queue commands can act on every
+// message that waits; those in the log they show as being delivered
+// (intake_view.go).
 //
 // Done records are not fsynced: after a power failure a delivered message
 // may come back and be delivered again (at least once); a process crash
