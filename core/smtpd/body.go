@@ -38,6 +38,9 @@ func newBodyReader(g rawBody, limit int) *bodyReader {
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
 	for {
 		if b.n > 0 {
 			m, used := b.decode(p)
