@@ -3,6 +3,7 @@ package smtpd
 import (
 	"bytes"
 	"io"
+	"sync"
 
 	"github.com/emersion/go-smtp"
 )
@@ -32,9 +33,19 @@ type rawBody interface {
 	bodyDone() bool                 // the end-of-data line was read
 }
 
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
 func newBodyReader(g rawBody, limit int) *bodyReader {
 	// go-smtp's counter stands at 1 after the DATA line's LF.
-	return &bodyReader{g: g, buf: make([]byte, 32<<10), lineStart: true, limit: limit, cur: 1}
+	return &bodyReader{g: g, buf: *bodyBufs.Get().(*[]byte), lineStart: true, limit: limit, cur: 1}
+}
+
+// release returns the buffer; the reader is not used after.
+func (b *bodyReader) release() {
+	if buf := b.buf; len(buf) == 32<<10 {
+		bodyBufs.Put(&buf)
+	}
+	b.buf = nil
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
@@ -53,8 +64,8 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 		if b.ended {
 			return 0, io.EOF
 		}
-		if b.n == len(b.buf) { // cannot happen: at most 2 bytes are held back
-			b.buf = append(b.buf, make([]byte, len(b.buf))...)
+		if b.n == len(b.buf) { // not in practice: at most 2 bytes are held back
+			b.buf = append(b.buf, make([]byte, max(len(b.buf), 4<<10))...)
 		}
 		k, err := b.g.readBody(b.buf[b.n:])
 		if k > 0 {

@@ -49,6 +49,7 @@ func (s *session) Data(r io.Reader) error {
 	// The body comes straight from the guard (see bodyReader); r, go-smtp's
 	// reader, then finds the end of data at once.
 	body := newBodyReader(s.gc, s.gc.srv.cfg.Limits.MaxLineLength)
+	defer body.release()
 	_, err = io.Copy(lc, body)
 	if err == nil {
 		err = lc.Close()
