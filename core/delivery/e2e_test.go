@@ -157,9 +157,12 @@ func TestNullMXBounces(t *testing.T) {
 	d.want(t, "Action: failed", "Status: 5.1.10", "Final-Recipient: rfc822; x@null.test", "X-Portcullis-Queue-ID: "+id)
 }
 
-// One transaction, three verdicts: 250, 451 and 550.
-func TestMixedPerRecipientReplies(t *testing.T) {
-	down := newPeer(t)
+// mixedRepliesWorld routes local.test to a peer of its own (home) and
+// everything else to a peer that answers RCPT 451 for later@ and 550 for
+// gone@ (down); one attempt only.
+func mixedRepliesWorld(t *testing.T) (w *world, home, down *peer) {
+	t.Helper()
+	down = newPeer(t)
 	down.setRcpt(func(to string) error {
 		switch {
 		case strings.HasPrefix(to, "later"):
@@ -169,11 +172,17 @@ func TestMixedPerRecipientReplies(t *testing.T) {
 		}
 		return nil
 	})
-	home := newPeer(t)
+	home = newPeer(t)
 	cfg := baseConfig(t)
 	cfg.Queue.Retry = []config.Duration{config.Duration(3600e9)} // one attempt in this test
 	cfg.Routes = []config.Route{mkRoute([]string{"local.test"}, home.addr), mkRoute([]string{"*"}, down.addr)}
-	w := newWorld(t, cfg)
+	w = newWorld(t, cfg)
+	return w, home, down
+}
+
+// One transaction, three verdicts: 250, 451 and 550.
+func TestMixedPerRecipientReplies(t *testing.T) {
+	w, home, down := mixedRepliesWorld(t)
 	id := w.enqueue("u@local.test", []string{"ok@d.test", "later@d.test", "gone@d.test"}, localSender, plainBody)
 	w.start()
 	// The DSN is committed before the original's new state: wait for both.

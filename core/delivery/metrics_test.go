@@ -5,9 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/emersion/go-smtp"
-
-	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/metrics"
 )
 
@@ -18,21 +15,7 @@ func TestAttemptsCounted(t *testing.T) {
 	m := metrics.New()
 	metrics.Enable(m)
 	t.Cleanup(func() { metrics.Enable(nil) })
-	down := newPeer(t)
-	down.setRcpt(func(to string) error {
-		switch {
-		case strings.HasPrefix(to, "later"):
-			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: "mailbox busy"}
-		case strings.HasPrefix(to, "gone"):
-			return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "no such user"}
-		}
-		return nil
-	})
-	home := newPeer(t)
-	cfg := baseConfig(t)
-	cfg.Queue.Retry = []config.Duration{config.Duration(3600e9)} // one attempt in this test
-	cfg.Routes = []config.Route{mkRoute([]string{"local.test"}, home.addr), mkRoute([]string{"*"}, down.addr)}
-	w := newWorld(t, cfg)
+	w, _, _ := mixedRepliesWorld(t)
 	w.enqueue("u@local.test", []string{"ok@d.test", "later@d.test", "gone@d.test"}, localSender, plainBody)
 	w.start()
 	want := []string{
