@@ -60,14 +60,20 @@ func startNextHop(tb testing.TB, discard bool) *nextHop {
 	srv.ReadTimeout, srv.WriteTimeout = 30*time.Second, 30*time.Second
 	srv.MaxMessageBytes = 64 << 20
 	srv.ErrorLog = quietLog{}
+	h.addr = serveSMTP(tb, srv)
+	return h
+}
+
+// serveSMTP runs srv on 127.0.0.1:0 until the test ends and returns its address.
+func serveSMTP(tb testing.TB, srv *smtp.Server) string {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	h.addr = ln.Addr().String()
 	go srv.Serve(ln)
 	tb.Cleanup(func() { srv.Close() })
-	return h
+	return ln.Addr().String()
 }
 
 type quietLog struct{}

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -31,13 +30,7 @@ func newRunSink(t *testing.T) *runSink {
 	s := &runSink{got: map[string]int{}}
 	srv := smtp.NewServer(s)
 	srv.Domain = "sink.test"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = ln.Addr().String()
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
+	s.addr = serveSMTP(t, srv)
 	return s
 }
 
