@@ -213,10 +213,7 @@ func TestLongLineInData(t *testing.T) {
 }
 
 func TestAuthNeedsTLS(t *testing.T) {
-	cfg := testConfig(t)
-	cert, key, _ := writeCert(t, t.TempDir())
-	cfg.TLS.Cert, cfg.TLS.Key = cert, key
-	cfg.Listeners[0].TLS = "starttls"
+	cfg, _ := starttlsConfig(t)
 	ts := startServer(t, cfg, nil)
 	r := newRaw(t, ts.addr(), 2)
 	r.expect("220")

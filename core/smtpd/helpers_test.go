@@ -258,6 +258,17 @@ func (r *rawClient) closed() bool {
 	return err != nil
 }
 
+// starttlsConfig is testConfig with STARTTLS on the listener and a fresh
+// self-signed certificate; pool trusts it.
+func starttlsConfig(t testing.TB) (*config.Config, *x509.CertPool) {
+	t.Helper()
+	cfg := testConfig(t)
+	cert, key, pool := writeCert(t, t.TempDir())
+	cfg.TLS.Cert, cfg.TLS.Key = cert, key
+	cfg.Listeners[0].TLS = "starttls"
+	return cfg, pool
+}
+
 // writeCert makes a self-signed certificate for mx.example.test in dir.
 func writeCert(t testing.TB, dir string) (certFile, keyFile string, pool *x509.CertPool) {
 	t.Helper()

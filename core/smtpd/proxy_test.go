@@ -82,10 +82,7 @@ func TestHeloPhase(t *testing.T) {
 
 // TestReloadCertificate: a reload picks up a new certificate for new sessions.
 func TestReloadCertificate(t *testing.T) {
-	cfg := testConfig(t)
-	cert1, key1, pool1 := writeCert(t, t.TempDir())
-	cfg.TLS.Cert, cfg.TLS.Key = cert1, key1
-	cfg.Listeners[0].TLS = "starttls"
+	cfg, pool1 := starttlsConfig(t)
 	ts := startServer(t, cfg, nil)
 	handshake := func(pool *x509.CertPool) error {
 		r := newRaw(t, ts.addr(), 2)

@@ -106,10 +106,7 @@ func TestEarlyData(t *testing.T) {
 // TestSTARTTLSInjection: plaintext pipelined after STARTTLS is discarded,
 // not answered inside the TLS session (CVE-2011-0411 class).
 func TestSTARTTLSInjection(t *testing.T) {
-	cfg := testConfig(t)
-	cert, key, pool := writeCert(t, t.TempDir())
-	cfg.TLS.Cert, cfg.TLS.Key = cert, key
-	cfg.Listeners[0].TLS = "starttls"
+	cfg, pool := starttlsConfig(t)
 	ts := startServer(t, cfg, nil)
 	r := newRaw(t, ts.addr(), 2)
 	r.expect("220")
