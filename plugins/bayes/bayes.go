@@ -201,7 +201,7 @@ func (s *Stage) Classify(ctx context.Context, raw []byte) (Classification, error
 		return Classification{}, errors.New("bayes: stage not configured")
 	}
 	keys := s.keys(raw)
-	counts, totals, err := lookup(ctx, store, keys)
+	counts, totals, err := lookup(ctx, store, params, keys)
 	if err != nil {
 		return Classification{}, err
 	}
@@ -223,12 +223,13 @@ func (s *Stage) Classify(ctx context.Context, raw []byte) (Classification, error
 	return c, nil
 }
 
-// lookup fetches the counts of keys, reading the bbolt snapshot directly
-// when it can (no copy of the key list through the interface).
-func lookup(ctx context.Context, store Store, keys []Key) ([]Count, Totals, error) {
+// lookup fetches the counts of keys that Score with p would use, reading
+// the bbolt store's classifying view directly when it can (no copy of the
+// key list through the interface).
+func lookup(ctx context.Context, store Store, p Params, keys []Key) ([]Count, Totals, error) {
 	counts := make([]Count, 0, len(keys))
 	if b, ok := store.(*BoltStore); ok {
-		m, totals, err := b.snapshot()
+		m, totals, err := b.snapshot(p)
 		if err != nil {
 			return nil, Totals{}, err
 		}

@@ -53,6 +53,13 @@ func benchSetup(b *testing.B) {
 		if _, err := tr.Finish(context.Background()); err != nil {
 			b.Fatal(err)
 		}
+		// Classify as the daemon does after `portcullis bayes learn`: a
+		// stage of its own on the trained file.
+		st.Close()
+		st = NewStage()
+		if err := st.Configure(context.Background(), envAt(filepath.Join(dir, "state.bayes.db")), nil); err != nil {
+			b.Fatal(err)
+		}
 		bench.st = st
 	})
 	if bench.st == nil {

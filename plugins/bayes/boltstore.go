@@ -25,19 +25,29 @@ var (
 const lockTimeout = 10 * time.Second
 
 // BoltStore is a Store in one bbolt file. It does not keep the file open:
-// readers load every count into memory and reload when the file changes,
+// readers load the counts into memory and reload when the file changes,
 // writers open it for one batch. So `portcullis bayes learn` can write
 // while the daemon classifies, without either holding bbolt's lock for long.
+//
+// Classifying needs far less than every count: a token whose probability
+// lies within Params.MinDev of 0.5 is ignored by Score, and most tokens of
+// a store are such (a token seen in one or two messages never gets past
+// the default MinDev). The classifying view (strong) keeps only the tokens
+// Score would use under the current totals, so a lookup probes a map a
+// fraction of the size; the full map is loaded only for Lookup (training).
 type BoltStore struct {
 	path   string
 	noSync bool // tests only: skip fsync
 
 	mu      sync.Mutex
-	counts  map[Key]Count
-	totals  Totals
 	loadedM time.Time // modification time and size of the file when loaded
 	loadedS int64
-	loaded  bool
+	loaded  bool // totals (and whatever maps are non-nil) match loadedM/loadedS
+	totals  Totals
+	counts  map[Key]Count // every token, nil until Lookup needs it
+
+	strong       map[Key]Count // tokens Score would use under strongParams
+	strongParams Params
 }
 
 var _ Store = (*BoltStore)(nil)
@@ -53,11 +63,13 @@ func OpenBolt(path string) (*BoltStore, error) {
 // Path is the bbolt file.
 func (s *BoltStore) Path() string { return s.path }
 
-// refresh reloads the counts when the file changed since the last load.
+// refresh forgets what was loaded when the file changed since, and reads
+// the totals again. A missing file is an empty store.
 func (s *BoltStore) refresh() error {
 	st, err := os.Stat(s.path)
 	if errors.Is(err, os.ErrNotExist) {
-		s.counts, s.totals, s.loaded = map[Key]Count{}, Totals{}, true
+		s.totals, s.loaded = Totals{}, true
+		s.counts, s.strong = map[Key]Count{}, nil
 		s.loadedM, s.loadedS = time.Time{}, 0
 		return nil
 	}
@@ -67,41 +79,63 @@ func (s *BoltStore) refresh() error {
 	if s.loaded && st.ModTime().Equal(s.loadedM) && st.Size() == s.loadedS {
 		return nil
 	}
-	counts, totals, err := s.load()
+	s.counts, s.strong, s.loaded = nil, nil, false
+	totals, err := s.read(nil)
 	if err != nil {
 		return err
 	}
-	s.counts, s.totals, s.loaded = counts, totals, true
+	s.totals, s.loaded = totals, true
 	s.loadedM, s.loadedS = st.ModTime(), st.Size()
 	return nil
 }
 
-func (s *BoltStore) load() (map[Key]Count, Totals, error) {
+// read returns the totals and, when each is not nil, calls each for every
+// token with those totals, in one read transaction.
+func (s *BoltStore) read(each func(Totals, Key, Count)) (Totals, error) {
 	db, err := bolt.Open(s.path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
 	if err != nil {
-		return nil, Totals{}, fmt.Errorf("bayes: open %s: %w", s.path, err)
+		return Totals{}, fmt.Errorf("bayes: open %s: %w", s.path, err)
 	}
 	defer db.Close()
-	var counts map[Key]Count
 	var totals Totals
 	err = db.View(func(tx *bolt.Tx) error {
 		if m := tx.Bucket(bucketMeta); m != nil {
 			totals = decodeTotals(m.Get([]byte("totals")))
 		}
 		b := tx.Bucket(bucketTokens)
-		if b == nil {
-			counts = map[Key]Count{}
+		if b == nil || each == nil {
 			return nil
 		}
-		counts = make(map[Key]Count, b.Stats().KeyN)
 		return b.ForEach(func(k, v []byte) error {
 			if len(k) == 8 && len(v) >= 8 {
-				counts[Key(binary.BigEndian.Uint64(k))] = Count{binary.BigEndian.Uint32(v), binary.BigEndian.Uint32(v[4:])}
+				each(totals, Key(binary.BigEndian.Uint64(k)), Count{binary.BigEndian.Uint32(v), binary.BigEndian.Uint32(v[4:])})
 			}
 			return nil
 		})
 	})
-	return counts, totals, err
+	return totals, err
+}
+
+// load reads every count and the totals, consistent with each other.
+func (s *BoltStore) load() error {
+	counts := map[Key]Count{}
+	totals, err := s.read(func(_ Totals, k Key, c Count) { counts[k] = c })
+	if err != nil {
+		return err
+	}
+	s.counts, s.totals = counts, totals
+	return nil
+}
+
+// full refreshes and makes sure every count is in memory.
+func (s *BoltStore) full() error {
+	if err := s.refresh(); err != nil {
+		return err
+	}
+	if s.counts != nil {
+		return nil
+	}
+	return s.load()
 }
 
 // Totals implements Store.
@@ -118,7 +152,7 @@ func (s *BoltStore) Totals(context.Context) (Totals, error) {
 func (s *BoltStore) Lookup(_ context.Context, keys []Key, out []Count) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.refresh(); err != nil {
+	if err := s.full(); err != nil {
 		return err
 	}
 	for i, k := range keys {
@@ -127,21 +161,46 @@ func (s *BoltStore) Lookup(_ context.Context, keys []Key, out []Count) error {
 	return nil
 }
 
-// snapshot returns the in-memory counts for fast lock-free-ish scoring.
-func (s *BoltStore) snapshot() (map[Key]Count, Totals, error) {
+// snapshot returns the classifying view for p: the counts of the tokens
+// whose probability under p and the current totals Score would use (any
+// other token of a message can be left out without changing its score)
+// and the totals they were judged with.
+func (s *BoltStore) snapshot(p Params) (map[Key]Count, Totals, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.refresh(); err != nil {
 		return nil, Totals{}, err
 	}
-	return s.counts, s.totals, nil
+	if s.strong != nil && s.strongParams == p {
+		return s.strong, s.totals, nil
+	}
+	strong := map[Key]Count{}
+	if s.counts != nil {
+		for k, c := range s.counts {
+			if p.counts(c, s.totals.Spam, s.totals.Ham) {
+				strong[k] = c
+			}
+		}
+	} else {
+		totals, err := s.read(func(t Totals, k Key, c Count) {
+			if p.counts(c, t.Spam, t.Ham) {
+				strong[k] = c
+			}
+		})
+		if err != nil {
+			return nil, Totals{}, err
+		}
+		s.totals = totals // the file may have changed since refresh: these match the tokens
+	}
+	s.strong, s.strongParams = strong, p
+	return strong, s.totals, nil
 }
 
 // Close implements Store.
 func (s *BoltStore) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.counts, s.loaded = nil, false
+	s.counts, s.strong, s.loaded = nil, nil, false
 	return nil
 }
 

@@ -52,14 +52,19 @@ func (p Params) tokenProb(c Count, nspam, nham uint32) float64 {
 	return (p.RobS*p.RobX + n*pw) / (p.RobS + n)
 }
 
+// counts reports whether Score uses a token with counts c: whether its
+// probability lies at least MinDev from 0.5.
+func (p Params) counts(c Count, nspam, nham uint32) bool {
+	return math.Abs(p.tokenProb(c, nspam, nham)-0.5) >= p.MinDev
+}
+
 // Score combines the counts of a message's tokens into a spam probability
 // in [0,1] and reports how many tokens it used.
 func (p Params) Score(counts []Count, nspam, nham uint32) (score float64, used int) {
 	fs := make([]float64, 0, len(counts))
 	for _, c := range counts {
-		f := p.tokenProb(c, nspam, nham)
-		if math.Abs(f-0.5) >= p.MinDev {
-			fs = append(fs, f)
+		if p.counts(c, nspam, nham) {
+			fs = append(fs, p.tokenProb(c, nspam, nham))
 		}
 	}
 	if p.MaxTokens > 0 && len(fs) > p.MaxTokens {

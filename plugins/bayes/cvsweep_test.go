@@ -30,6 +30,17 @@ func cvSweep() []cvSetup {
 	// (moves along the curve), blending two MinDev values (FP 50),
 	// counting tokens with identical counts once (FP 55); Received words
 	// under the shared prefix too (23/141).
+	//
+	// Tried in the third session with one-off prototypes (5-fold, seed 0,
+	// defaults 6/20 at 0.9, 3/29 at 0.99), none kept: a logistic
+	// regression on the same tokens trained by SGD (binary or length-
+	// normalised features, 10-40 epochs, with and without L2) is worse
+	// alone at every cutoff (best 4/104 at 0.9), and its logit averaged
+	// with Fisher's lands on Fisher's curve (3/25-26 at 0.9); scoring
+	// header and body tokens separately and averaging the logits (3/26 at
+	// 0.9) or taking the weaker side (8/55) likewise; dropping Received
+	// (7/27) and Received plus Date (7/28) lose; /24 and /16 network
+	// tokens of Received IPs (3 seeds: 17/73 against 17/70) do not help.
 	add("without ShareAddr and HdrOrder (before issue 7)", func(c *cvSetup) { c.opt.ShareAddr, c.opt.HdrOrder = false, false })
 	add("without ShareAddr", func(c *cvSetup) { c.opt.ShareAddr = false })
 	add("without HdrOrder", func(c *cvSetup) { c.opt.HdrOrder = false })

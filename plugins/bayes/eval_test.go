@@ -155,6 +155,19 @@ func TestEvalCorpus(t *testing.T) {
 		scores[i] = c.Score
 	}
 	t.Logf("classified %d messages in %v", len(test), time.Since(start).Round(time.Millisecond))
+	// The classifying view leaves out tokens Score would ignore: every
+	// score must equal the one from the full counts.
+	totals, _ := st.store.Totals(context.Background())
+	for i, m := range test {
+		keys := st.keys(m.raw)
+		full := make([]Count, len(keys))
+		if err := st.store.Lookup(context.Background(), keys, full); err != nil {
+			t.Fatal(err)
+		}
+		if s, _ := st.params.Score(full, totals.Spam, totals.Ham); s != scores[i] {
+			t.Fatalf("%s: %v through the classifying view, %v from the full counts", m.name, scores[i], s)
+		}
+	}
 	cfg := st.Config()
 	for _, cut := range []float64{0.5, cfg.SpamCutoff} {
 		t.Logf("portcullis cutoff %-5g %s", cut, measure(test, scores, cut))

@@ -114,3 +114,67 @@ func TestBoltStoreExpire(t *testing.T) {
 		t.Errorf("after expiry: %+v", c)
 	}
 }
+
+// TestBoltStoreClassifyView: the classifying view holds exactly the tokens
+// Score would use under the current totals, follows the file when another
+// handle learns, and classifying through it scores as the full counts do.
+func TestBoltStoreClassifyView(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.bayes.db")
+	w, _ := OpenBolt(path)
+	w.noSync = true
+	var batch []Learned
+	// Key 1 in 4 spam: strong. Key 2 in one spam: too rare for MinDev 0.45.
+	// Key 3 in 4 ham: strong. Key 4 in 2 spam and 2 ham: neutral.
+	for i := 0; i < 4; i++ {
+		batch = append(batch,
+			Learned{Hash: MsgHash{1, byte(i)}, Keys: []Key{1, 4}, Spam: true},
+			Learned{Hash: MsgHash{2, byte(i)}, Keys: []Key{3}, Spam: false})
+	}
+	batch[0].Keys = append(batch[0].Keys, 2)
+	batch[1].Keys = append(batch[1].Keys, 4)
+	batch[3].Keys = append(batch[3].Keys, 4)
+	if _, err := w.Learn(ctx, batch, time.Unix(1_800_000_000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := OpenBolt(path)
+	p := DefaultParams()
+	view, totals, err := r.snapshot(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if totals != (Totals{Spam: 4, Ham: 4}) || len(view) != 2 || view[1] != (Count{Spam: 4}) || view[3] != (Count{Ham: 4}) {
+		t.Fatalf("view %v totals %+v, want keys 1 and 3 of 4/4", view, totals)
+	}
+	// With no minimum deviation every token counts.
+	all := p
+	all.MinDev = 0
+	if view, _, _ := r.snapshot(all); len(view) != 4 {
+		t.Errorf("MinDev 0: view %v, want all 4 keys", view)
+	}
+	// Another handle learns 12 ham with key 1: key 1 is no longer strong.
+	batch = batch[:0]
+	for i := 0; i < 12; i++ {
+		batch = append(batch, Learned{Hash: MsgHash{3, byte(i)}, Keys: []Key{1, 5}, Spam: false})
+	}
+	if _, err := w.Learn(ctx, batch, time.Unix(1_800_000_100, 0)); err != nil {
+		t.Fatal(err)
+	}
+	view, totals, _ = r.snapshot(p)
+	if _, ok := view[1]; ok || totals != (Totals{Spam: 4, Ham: 16}) || view[5] != (Count{Ham: 12}) {
+		t.Errorf("after learning: view %v totals %+v", view, totals)
+	}
+	keys := []Key{1, 2, 3, 4, 5, 6}
+	full := make([]Count, len(keys))
+	if err := r.Lookup(ctx, keys, full); err != nil {
+		t.Fatal(err)
+	}
+	want, wantN := p.Score(full, totals.Spam, totals.Ham)
+	got, tot, err := lookup(ctx, r, p, keys)
+	if err != nil || tot != totals {
+		t.Fatal(err, tot)
+	}
+	if s, n := p.Score(got, tot.Spam, tot.Ham); s != want || n != wantN {
+		t.Errorf("through the view %v from %d tokens, full counts %v from %d", s, n, want, wantN)
+	}
+}
