@@ -80,9 +80,9 @@ type tokenSet struct {
 	max   int
 
 	keysOnly bool
-	keySeen  map[Key]struct{}
+	keySeen  keySet
 	keys     []Key
-	digest   *xxhash.Digest
+	buf      []byte // addParts builds a token here to hash it in one go
 }
 
 func (s *tokenSet) add(t string) {
@@ -106,23 +106,20 @@ func (s *tokenSet) addParts(a, b, c, d string) {
 		s.add(a + b + c + d)
 		return
 	}
-	s.digest.Reset()
-	_, _ = s.digest.WriteString(a)
-	_, _ = s.digest.WriteString(b)
-	_, _ = s.digest.WriteString(c)
-	_, _ = s.digest.WriteString(d)
-	s.addKey(Key(s.digest.Sum64()))
+	buf := append(s.buf[:0], a...)
+	buf = append(buf, b...)
+	buf = append(buf, c...)
+	s.buf = append(buf, d...)
+	s.addKey(Key(xxhash.Sum64(s.buf)))
 }
 
 func (s *tokenSet) addKey(k Key) {
 	if len(s.keys) >= s.max {
 		return
 	}
-	if _, ok := s.keySeen[k]; ok {
-		return
+	if s.keySeen.insert(k) {
+		s.keys = append(s.keys, k)
 	}
-	s.keySeen[k] = struct{}{}
-	s.keys = append(s.keys, k)
 }
 
 // Tokens returns the distinct tokens of d: header words with a per-field
@@ -137,7 +134,7 @@ func (t *Tokenizer) Tokens(d *Doc) []string {
 // setPool recycles key sets: classifying thousands of messages a second,
 // growing a fresh map for each one was a good part of the work.
 var setPool = sync.Pool{New: func() any {
-	return &tokenSet{keysOnly: true, keySeen: make(map[Key]struct{}, 2048), digest: xxhash.New()}
+	return &tokenSet{keysOnly: true, buf: make([]byte, 0, 256)}
 }}
 
 // Keys returns the store keys of the distinct tokens of d: KeyOf of each
@@ -147,7 +144,7 @@ func (t *Tokenizer) Keys(d *Doc) []Key {
 	set.max = t.opt.MaxTokens
 	t.fill(set, d)
 	keys := slices.Clone(set.keys)
-	clear(set.keySeen)
+	set.keySeen.reset()
 	set.keys = set.keys[:0]
 	setPool.Put(set)
 	return keys
@@ -359,4 +356,61 @@ func siteHeader(key string) bool {
 		return true
 	}
 	return strings.HasPrefix(key, "x-spam") || strings.HasPrefix(key, "x-portcullis") || strings.HasPrefix(key, "x-bogosity")
+}
+
+// keySet is a set of keys by open addressing. The keys are xxhash values,
+// already well mixed, so their low bits index the table directly: no
+// hashing again, unlike a map, where this set was a good part of the cost
+// of tokenizing.
+type keySet struct {
+	slots []Key // 0 is empty; key 0 itself is kept in zero
+	n     int
+	zero  bool
+}
+
+// keySetMin is the starting size: twice the distinct tokens of a long message.
+const keySetMin = 4096
+
+// insert adds k and reports whether it was new.
+func (h *keySet) insert(k Key) bool {
+	if k == 0 {
+		added := !h.zero
+		h.zero = true
+		return added
+	}
+	if 2*(h.n+1) > len(h.slots) {
+		h.grow()
+	}
+	mask := Key(len(h.slots) - 1)
+	for i := k & mask; ; i = (i + 1) & mask {
+		switch h.slots[i] {
+		case k:
+			return false
+		case 0:
+			h.slots[i] = k
+			h.n++
+			return true
+		}
+	}
+}
+
+func (h *keySet) grow() {
+	old := h.slots
+	h.slots = make([]Key, max(2*len(old), keySetMin))
+	h.n = 0
+	for _, k := range old {
+		if k != 0 {
+			h.insert(k)
+		}
+	}
+}
+
+// reset empties the set, keeping a table of the usual size.
+func (h *keySet) reset() {
+	if len(h.slots) > 4*keySetMin {
+		h.slots = nil
+	} else {
+		clear(h.slots)
+	}
+	h.n, h.zero = 0, false
 }

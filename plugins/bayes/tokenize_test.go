@@ -3,6 +3,7 @@ package bayes
 import (
 	"bytes"
 	"flag"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -188,5 +189,58 @@ func TestTokenizeMarkup(t *testing.T) {
 		if strings.HasPrefix(w, "html:") || strings.HasPrefix(w, "css:") {
 			t.Errorf("RawHTML off but got %q", w)
 		}
+	}
+}
+
+// TestKeysMatchTokensCorpus: the same on every TEST message, long ones
+// included (the key set grows past its starting size).
+func TestKeysMatchTokensCorpus(t *testing.T) {
+	tok := NewTokenizer(DefaultTokenizerOptions())
+	longest := 0
+	for _, m := range loadCorpus(t, "test.tar.gz") {
+		toks := tok.Tokens(parseDoc(m.raw))
+		keys := tok.Keys(parseDoc(m.raw))
+		longest = max(longest, len(keys))
+		if len(keys) != len(toks) {
+			t.Fatalf("%s: %d keys for %d tokens", m.name, len(keys), len(toks))
+		}
+		for i := range toks {
+			if keys[i] != KeyOf(toks[i]) {
+				t.Fatalf("%s: key %d differs", m.name, i)
+			}
+		}
+	}
+	if longest <= keySetMin/2 {
+		t.Errorf("longest message has %d tokens: the key set never grew", longest)
+	}
+}
+
+// TestKeySet checks the open-addressing set against a map: key 0,
+// duplicates, growth, and reuse after reset.
+func TestKeySet(t *testing.T) {
+	var h keySet
+	r := rand.New(rand.NewPCG(1, 2))
+	for round := 0; round < 3; round++ {
+		want := map[Key]bool{}
+		n := []int{10, 3 * keySetMin, 20 * keySetMin}[round]
+		for i := 0; i < n; i++ {
+			k := Key(r.Uint64())
+			switch i % 5 {
+			case 0:
+				k = 0
+			case 1:
+				k = Key(i % 7 << 20) // same low bits, many collisions
+			}
+			if got := h.insert(k); got != !want[k] {
+				t.Fatalf("round %d insert %x: new=%v, want %v", round, k, got, !want[k])
+			}
+			want[k] = true
+		}
+		for k := range want {
+			if h.insert(k) {
+				t.Fatalf("round %d: %x lost", round, k)
+			}
+		}
+		h.reset()
 	}
 }
