@@ -9,7 +9,8 @@ import (
 )
 
 // FuzzTokenize runs hostile bytes through the MIME decoding and the
-// tokenizer: no panic, the bounds hold, and every token is valid UTF-8.
+// tokenizer: no panic, the bounds hold, every token is valid UTF-8, and
+// the key path (pooled sets, scratch lower-casing) gives KeyOf of each token.
 func FuzzTokenize(f *testing.F) {
 	files, _ := filepath.Glob("testdata/tokens/*.eml")
 	for _, file := range files {
@@ -35,6 +36,15 @@ func FuzzTokenize(f *testing.F) {
 				t.Fatalf("duplicate token %q", tk)
 			}
 			seen[tk] = true
+		}
+		keys := tok.Keys(ParseDoc(bytes.NewReader(data)))
+		if len(keys) != len(toks) {
+			t.Fatalf("%d keys for %d tokens", len(keys), len(toks))
+		}
+		for i, tk := range toks {
+			if keys[i] != KeyOf(tk) {
+				t.Fatalf("key %d is not the key of %q", i, tk)
+			}
 		}
 		_ = HashMessage(data)
 	})

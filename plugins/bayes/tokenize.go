@@ -7,6 +7,7 @@ import (
 	"sync"
 	"unicode"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
 )
@@ -83,6 +84,40 @@ type tokenSet struct {
 	keySeen  keySet
 	keys     []Key
 	buf      []byte // addParts builds a token here to hash it in one go
+	low      [2][]byte
+	lowNext  int
+}
+
+// lower is strings.ToLower, but on the key path an ASCII word with upper
+// case goes to one of two scratch buffers in turn instead of a new string:
+// the words tokenizer keeps one word back (for pairs) while it lowers the
+// next. Tokens are never kept on that path, only their keys.
+func (s *tokenSet) lower(w string) string {
+	if !s.keysOnly {
+		return strings.ToLower(w)
+	}
+	upper := false
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if c >= utf8.RuneSelf {
+			return strings.ToLower(w)
+		}
+		upper = upper || 'A' <= c && c <= 'Z'
+	}
+	if !upper {
+		return w
+	}
+	b := s.low[s.lowNext][:0]
+	for i := 0; i < len(w); i++ {
+		c := w[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	s.low[s.lowNext] = b
+	s.lowNext ^= 1
+	return unsafe.String(unsafe.SliceData(b), len(b))
 }
 
 func (s *tokenSet) add(t string) {
@@ -243,7 +278,7 @@ func (t *Tokenizer) words(set *tokenSet, prefix, s string, pairs bool) {
 			prev = ""
 		case isWordRune(r):
 			n := wordRun(s)
-			if w, ok := t.word(s[:n]); ok {
+			if w, ok := t.word(set, s[:n]); ok {
 				emit(w)
 			}
 			s = s[n:]
@@ -253,9 +288,20 @@ func (t *Tokenizer) words(set *tokenSet, prefix, s string, pairs bool) {
 	}
 }
 
-// word normalises one word and applies the length bounds.
-func (t *Tokenizer) word(w string) (string, bool) {
-	w = strings.TrimRight(w, ".-'_")
+// word normalises one word and applies the length bounds. On the key path
+// the lower-cased word may live in the set's scratch (see tokenSet.lower):
+// it is valid until the second word after it.
+func (t *Tokenizer) word(set *tokenSet, w string) (string, bool) {
+	for len(w) > 0 {
+		if c := w[len(w)-1]; c == '.' || c == '-' || c == '\'' || c == '_' {
+			w = w[:len(w)-1]
+			continue
+		}
+		break
+	}
+	if len(w) < t.opt.MinLen { // fewer bytes, so fewer runes too
+		return "", false
+	}
 	n := utf8.RuneCountInString(w)
 	if n < t.opt.MinLen {
 		return "", false
@@ -267,7 +313,7 @@ func (t *Tokenizer) word(w string) (string, bool) {
 		return "skip:" + string(first) + strconv.Itoa(n/10*10), true
 	}
 	if t.opt.FoldCase {
-		w = strings.ToLower(w)
+		w = set.lower(w)
 	}
 	return w, true
 }
