@@ -1,7 +1,6 @@
 package bayes
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"os/exec"
@@ -96,9 +95,7 @@ func BenchmarkMIMEWalk(b *testing.B) {
 	b.ResetTimer()
 	cpu0 := cpuTime()
 	for i := 0; i < b.N; i++ {
-		if _, err := mime.Parse(bytes.NewReader(bench.test[i%len(bench.test)].raw), mime.DefaultLimits()); err != nil {
-			b.Fatal(err)
-		}
+		mime.ParseBytes(bench.test[i%len(bench.test)].raw, mime.DefaultLimits())
 	}
 	reportRates(b, cpu0)
 }

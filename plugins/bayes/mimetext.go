@@ -57,13 +57,9 @@ func parseDoc(raw []byte) *Doc {
 			raw = nil
 		}
 	}
-	br := bytes.NewReader(raw)
 	lim := mime.Limits{MaxParts: maxParts, MaxDepth: 10, MaxPartBytes: maxPartBytes, MaxTotalBytes: maxLearnBytes}
-	m, err := mime.Parse(br, lim)
+	m := mime.ParseBytes(raw, lim)
 	d := &Doc{}
-	if err != nil || m == nil {
-		return d
-	}
 	d.Header, d.Findings = m.Header, m.Findings
 	budget, hasHTML := maxTextBytes, false
 	for _, p := range m.Parts {

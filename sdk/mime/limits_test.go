@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -130,6 +131,15 @@ func FuzzParse(f *testing.F) {
 		m, err := Parse(bytes.NewReader(raw), lim)
 		if err != nil {
 			t.Fatal(err)
+		}
+		// ParseBytes walks the caller's bytes in place: same result, and
+		// the bytes are left as they were.
+		orig := bytes.Clone(raw)
+		if mb := ParseBytes(raw, lim); !reflect.DeepEqual(mb, m) {
+			t.Fatalf("ParseBytes differs from Parse")
+		}
+		if !bytes.Equal(raw, orig) {
+			t.Fatalf("ParseBytes modified its input")
 		}
 		if len(m.Parts) > lim.MaxParts {
 			t.Fatalf("%d parts over the limit", len(m.Parts))

@@ -121,6 +121,17 @@ func Parse(r io.Reader, lim Limits) (*Message, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parse(raw, lim), nil
+}
+
+// ParseBytes is Parse of a message already in memory, without copying it
+// (a stage classifying thousands of messages a second would otherwise copy
+// each one first). raw is only read; the Message may share its memory.
+func ParseBytes(raw []byte, lim Limits) *Message {
+	return parse(raw, lim.withDefaults())
+}
+
+func parse(raw []byte, lim Limits) *Message {
 	w := &walker{lim: lim, msg: &Message{}}
 	if int64(len(raw)) > lim.MaxTotalBytes {
 		raw = raw[:lim.MaxTotalBytes]
@@ -132,7 +143,7 @@ func Parse(r io.Reader, lim Limits) (*Message, error) {
 	}
 	w.msg.Subject = w.msg.Get("Subject")
 	w.entity(hdr, body, "", 0)
-	return w.msg, nil
+	return w.msg
 }
 
 // walker carries the state of one Parse.
