@@ -167,7 +167,7 @@ func (t *Tokenizer) Tokens(d *Doc) []string {
 }
 
 // setPool recycles key sets: classifying thousands of messages a second,
-// growing a fresh map for each one was a good part of the work.
+// growing a fresh table for each one was a good part of the work.
 var setPool = sync.Pool{New: func() any {
 	return &tokenSet{keysOnly: true, buf: make([]byte, 0, 256)}
 }}
@@ -414,7 +414,8 @@ type keySet struct {
 	zero  bool
 }
 
-// keySetMin is the starting size: twice the distinct tokens of a long message.
+// keySetMin is the starting size, kept at most half full: 2,048 distinct
+// tokens before it grows, more than most messages have.
 const keySetMin = 4096
 
 // insert adds k and reports whether it was new.
