@@ -11,8 +11,8 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// update runs fn in one read-write transaction on the file, then drops the
-// in-memory snapshot so the next read sees the change.
+// update runs fn in one read-write transaction on the file, then marks
+// what is in memory stale, so the next read sees the change.
 func (s *BoltStore) update(fn func(tx *bolt.Tx) error) error {
 	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: lockTimeout, NoSync: s.noSync})
 	if err != nil {
@@ -31,6 +31,7 @@ func (s *BoltStore) update(fn func(tx *bolt.Tx) error) error {
 	}
 	s.mu.Lock()
 	s.loaded = false
+	s.gen++
 	s.mu.Unlock()
 	return err
 }

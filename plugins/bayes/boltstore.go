@@ -35,6 +35,12 @@ const lockTimeout = 10 * time.Second
 // the default MinDev). The classifying view (strong) keeps only the tokens
 // Score would use under the current totals, so a lookup probes a map a
 // fraction of the size; the full map is loaded only for Lookup (training).
+//
+// Rebuilding the view reads the whole file (about 80 ms for a store
+// trained on 4,255 messages). When the file changes (a rule's learn_spam,
+// `bayes learn`), the one caller that notices rebuilds it while the others
+// go on classifying with the view they have, one learned message behind,
+// instead of queueing behind the rebuild.
 type BoltStore struct {
 	path   string
 	noSync bool // tests only: skip fsync
@@ -42,12 +48,24 @@ type BoltStore struct {
 	mu      sync.Mutex
 	loadedM time.Time // modification time and size of the file when loaded
 	loadedS int64
-	loaded  bool // totals (and whatever maps are non-nil) match loadedM/loadedS
+	loaded  bool // totals (and counts when not nil) match loadedM/loadedS
 	totals  Totals
 	counts  map[Key]Count // every token, nil until Lookup needs it
 
-	strong       map[Key]Count // tokens Score would use under strongParams
-	strongParams Params
+	gen      uint64 // learned in this process: bumped by every update
+	view     *classifyView
+	building bool   // a caller is rebuilding view
+	onBuild  func() // tests: called by a rebuild before it reads the file
+}
+
+// classifyView is the classifying view and what it was built from.
+type classifyView struct {
+	counts map[Key]Count // tokens Score would use under params and totals
+	totals Totals
+	params Params
+	mtime  time.Time // the file's when the build started
+	size   int64
+	gen    uint64
 }
 
 var _ Store = (*BoltStore)(nil)
@@ -68,8 +86,7 @@ func (s *BoltStore) Path() string { return s.path }
 func (s *BoltStore) refresh() error {
 	st, err := os.Stat(s.path)
 	if errors.Is(err, os.ErrNotExist) {
-		s.totals, s.loaded = Totals{}, true
-		s.counts, s.strong = map[Key]Count{}, nil
+		s.totals, s.loaded, s.counts = Totals{}, true, map[Key]Count{}
 		s.loadedM, s.loadedS = time.Time{}, 0
 		return nil
 	}
@@ -79,7 +96,7 @@ func (s *BoltStore) refresh() error {
 	if s.loaded && st.ModTime().Equal(s.loadedM) && st.Size() == s.loadedS {
 		return nil
 	}
-	s.counts, s.strong, s.loaded = nil, nil, false
+	s.counts, s.loaded = nil, false
 	totals, err := s.read(nil)
 	if err != nil {
 		return err
@@ -164,43 +181,68 @@ func (s *BoltStore) Lookup(_ context.Context, keys []Key, out []Count) error {
 // snapshot returns the classifying view for p: the counts of the tokens
 // whose probability under p and the current totals Score would use (any
 // other token of a message can be left out without changing its score)
-// and the totals they were judged with.
+// and the totals they were judged with. When the file changed, the caller
+// that notices rebuilds the view; callers meanwhile get the previous one.
 func (s *BoltStore) snapshot(p Params) (map[Key]Count, Totals, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.refresh(); err != nil {
+	var mtime time.Time
+	var size int64
+	st, err := os.Stat(s.path)
+	exists := err == nil
+	switch {
+	case exists:
+		mtime, size = st.ModTime(), st.Size()
+	case !errors.Is(err, os.ErrNotExist):
 		return nil, Totals{}, err
 	}
-	if s.strong != nil && s.strongParams == p {
-		return s.strong, s.totals, nil
+	s.mu.Lock()
+	v, gen := s.view, s.gen
+	usable := v != nil && v.params == p
+	if usable && v.mtime.Equal(mtime) && v.size == size && v.gen == gen {
+		s.mu.Unlock()
+		return v.counts, v.totals, nil
 	}
-	strong := map[Key]Count{}
-	if s.counts != nil {
-		for k, c := range s.counts {
-			if p.counts(c, s.totals.Spam, s.totals.Ham) {
-				strong[k] = c
-			}
-		}
-	} else {
-		totals, err := s.read(func(t Totals, k Key, c Count) {
+	if usable && s.building {
+		s.mu.Unlock()
+		return v.counts, v.totals, nil // one learned message behind, for the length of a rebuild
+	}
+	claimed := usable // without a usable view every caller builds its own
+	if claimed {
+		s.building = true
+	}
+	hook := s.onBuild
+	s.mu.Unlock()
+
+	if hook != nil {
+		hook()
+	}
+	nv := &classifyView{counts: map[Key]Count{}, params: p, mtime: mtime, size: size, gen: gen}
+	err = nil // a missing file is an empty store
+	if exists {
+		nv.totals, err = s.read(func(t Totals, k Key, c Count) {
 			if p.counts(c, t.Spam, t.Ham) {
-				strong[k] = c
+				nv.counts[k] = c
 			}
 		})
-		if err != nil {
-			return nil, Totals{}, err
-		}
-		s.totals = totals // the file may have changed since refresh: these match the tokens
 	}
-	s.strong, s.strongParams = strong, p
-	return strong, s.totals, nil
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if claimed {
+		s.building = false
+	}
+	if err != nil {
+		return nil, Totals{}, err
+	}
+	if s.gen == gen { // not learned in this process since: keep it
+		s.view = nv
+	}
+	return nv.counts, nv.totals, nil
 }
 
 // Close implements Store.
 func (s *BoltStore) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.counts, s.strong, s.loaded = nil, nil, false
+	s.counts, s.view, s.loaded = nil, nil, false
 	return nil
 }
 

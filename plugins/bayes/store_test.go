@@ -178,3 +178,71 @@ func TestBoltStoreClassifyView(t *testing.T) {
 		t.Errorf("through the view %v from %d tokens, full counts %v from %d", s, n, want, wantN)
 	}
 }
+
+// TestBoltStoreViewRebuildDoesNotBlock: while one caller rebuilds the
+// classifying view after the file changed, the others get the previous
+// view at once; the rebuilt view is then kept. A message learned through
+// the same handle is seen by the next snapshot.
+func TestBoltStoreViewRebuildDoesNotBlock(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.bayes.db")
+	w, _ := OpenBolt(path)
+	w.noSync = true
+	learn := func(st *BoltStore, tag byte, n int) {
+		t.Helper()
+		var batch []Learned
+		for i := 0; i < n; i++ {
+			batch = append(batch, Learned{Hash: MsgHash{tag, byte(i)}, Keys: []Key{Key(tag)}, Spam: true})
+		}
+		if _, err := st.Learn(ctx, batch, time.Unix(1_800_000_000, 0)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	learn(w, 1, 4)
+	r, _ := OpenBolt(path)
+	r.noSync = true
+	p := DefaultParams()
+	if _, tot, err := r.snapshot(p); err != nil || tot.Spam != 4 {
+		t.Fatalf("first view: %+v %v", tot, err)
+	}
+	learn(w, 2, 5) // another handle: the file changes under r
+
+	entered, release := make(chan struct{}), make(chan struct{})
+	builds := 0
+	r.mu.Lock()
+	r.onBuild = func() { builds++; entered <- struct{}{}; <-release }
+	r.mu.Unlock()
+	rebuilt := make(chan Totals)
+	go func() {
+		_, tot, _ := r.snapshot(p)
+		rebuilt <- tot
+	}()
+	<-entered
+	other := make(chan Totals)
+	go func() {
+		_, tot, _ := r.snapshot(p)
+		other <- tot
+	}()
+	select {
+	case tot := <-other:
+		if tot.Spam != 4 {
+			t.Errorf("during the rebuild: totals %+v, want the previous view's 4 spam", tot)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a caller waited for another's rebuild")
+	}
+	close(release)
+	if tot := <-rebuilt; tot.Spam != 9 {
+		t.Errorf("rebuilt view: totals %+v, want 9 spam", tot)
+	}
+	r.mu.Lock()
+	r.onBuild = func() { builds++ }
+	r.mu.Unlock()
+	if _, tot, _ := r.snapshot(p); tot.Spam != 9 || builds != 1 {
+		t.Errorf("after the rebuild: totals %+v, %d builds; want 9 spam from the kept view", tot, builds)
+	}
+	learn(r, 3, 2) // through r itself
+	if m, tot, _ := r.snapshot(p); tot.Spam != 11 || builds != 2 || m[3] != (Count{}) {
+		t.Errorf("after learning through r: totals %+v, %d builds, view %v", tot, builds, m)
+	}
+}
