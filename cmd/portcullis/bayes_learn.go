@@ -46,6 +46,9 @@ func bayesLearn(st *bayes.Stage, a *bayesArgs, stderr, stdout io.Writer) error {
 	fmt.Fprintln(stdout, tallyLine("spam", sum.Spam))
 	fmt.Fprintln(stdout, tallyLine("ham ", sum.Ham))
 	fmt.Fprintf(stdout, "train-on-error: %d reinforcements in %d rounds\n", sum.Reinforced, sum.Rounds)
+	if sum.Trimmed > 0 {
+		fmt.Fprintf(stdout, "max_tokens: %d tokens with the least evidence deleted\n", sum.Trimmed)
+	}
 	return nil
 }
 

@@ -45,6 +45,9 @@ type Stage struct {
 	tok    *Tokenizer
 	params Params
 	now    func() time.Time
+
+	trimMu   sync.Mutex
+	lastTrim time.Time // when learning last checked the store's size
 }
 
 var (

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portcullis-mta/portcullis/sdk"
 )
@@ -159,6 +160,9 @@ func TestConfigValidation(t *testing.T) {
 		{"ham above spam", map[string]any{"spam_cutoff": 0.5, "ham_cutoff": 0.6}, false},
 		{"not a number", map[string]any{"spam_cutoff": "high"}, false},
 		{"negative count", map[string]any{"min_ham": -1}, false},
+		{"max_tokens", map[string]any{"max_tokens": 5000}, true},
+		{"max_tokens off", map[string]any{"max_tokens": 0}, true},
+		{"negative max_tokens", map[string]any{"max_tokens": -1}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -181,5 +185,64 @@ func TestCheckOtherPhases(t *testing.T) {
 	}
 	if info := st.Info(); len(info.Phases) != 1 || info.Phases[0] != sdk.PhaseData || info.Name != "bayes" {
 		t.Errorf("info %+v", info)
+	}
+}
+
+// TestLearnTrimsStore: with max_tokens, learning keeps the store bounded:
+// the first learn of a process checks, later ones at most hourly, and a
+// bulk learn (Trainer) always checks at its end and reports what it deleted.
+func TestLearnTrimsStore(t *testing.T) {
+	ctx := context.Background()
+	st := newTestStage(t, map[string]any{"max_tokens": 40})
+	clock := time.Unix(1_800_000_000, 0)
+	st.now = func() time.Time { return clock }
+	tokens := func() int {
+		t.Helper()
+		stats, err := st.Store().Stats(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return stats.Tokens
+	}
+	learnNew := func(i int) {
+		t.Helper()
+		if _, err := st.LearnRaw(ctx, synth(i, i%2 == 0), i%2 == 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	learnNew(0)
+	one := tokens()
+	if one > 40 {
+		t.Fatalf("one message gives %d tokens: too many for this test", one)
+	}
+	i := 1
+	for ; tokens() <= 40; i++ {
+		learnNew(i)
+	}
+	// Over 40 now, and the last check was at the first learn, this hour.
+	over := tokens()
+	clock = clock.Add(59 * time.Minute)
+	learnNew(i)
+	if n := tokens(); n < over {
+		t.Fatalf("trimmed within the hour: %d tokens, had %d", n, over)
+	}
+	clock = clock.Add(2 * time.Minute)
+	i++
+	learnNew(i)
+	if n := tokens(); n > 30 {
+		t.Errorf("an hour after the last check: %d tokens, want at most 30 (3/4 of max_tokens 40)", n)
+	}
+	tr := NewTrainer(st)
+	for j := 100; j < 140; j++ {
+		if err := tr.Add(ctx, synth(j, j%2 == 0), j%2 == 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := tr.Finish(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := tokens(); sum.Trimmed == 0 || n > 30 {
+		t.Errorf("after a bulk learn: %d trimmed, %d tokens left; want some trimmed and at most 30", sum.Trimmed, n)
 	}
 }

@@ -1,6 +1,8 @@
 package bayes
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -247,4 +249,83 @@ func (s *BoltStore) Stats(context.Context) (Stats, error) {
 		return nil
 	})
 	return st, err
+}
+
+// Trim keeps the store's size bounded: when it holds more than max tokens,
+// it deletes tokens down to three quarters of max (so that it is not at
+// the bound again after the next message), those with the least evidence
+// first: tokens seen in one message, then two, then the rest, the least
+// recently learned first within each. Classification only ever uses tokens
+// seen in three or more messages (with the default MinDev), so trimming
+// the single and double sightings costs nothing today and only slows the
+// learning of rare words. The totals stay, as with Expire. It reports how
+// many tokens it deleted; max 0 never trims.
+func (s *BoltStore) Trim(_ context.Context, max int) (int, error) {
+	if max <= 0 {
+		return 0, nil
+	}
+	if n, err := s.tokenCount(); err != nil || n <= max {
+		return 0, err
+	}
+	deleted := 0
+	err := s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTokens)
+		type entry struct {
+			class, seen uint32
+			key         [8]byte
+		}
+		var all []entry
+		err := b.ForEach(func(k, v []byte) error {
+			if len(k) != 8 || len(v) < 12 {
+				return nil
+			}
+			n := uint64(binary.BigEndian.Uint32(v)) + uint64(binary.BigEndian.Uint32(v[4:]))
+			e := entry{class: uint32(min(n, 3)), seen: binary.BigEndian.Uint32(v[8:])}
+			copy(e.key[:], k)
+			all = append(all, e)
+			return nil
+		})
+		if err != nil || len(all) <= max {
+			return err
+		}
+		slices.SortFunc(all, func(a, b entry) int {
+			if a.class != b.class {
+				return cmp.Compare(a.class, b.class)
+			}
+			if a.seen != b.seen {
+				return cmp.Compare(a.seen, b.seen)
+			}
+			return bytes.Compare(a.key[:], b.key[:])
+		})
+		drop := all[:len(all)-max*3/4]
+		slices.SortFunc(drop, func(a, b entry) int { return bytes.Compare(a.key[:], b.key[:]) })
+		for _, e := range drop {
+			if err := b.Delete(e.key[:]); err != nil {
+				return err
+			}
+		}
+		deleted = len(drop)
+		return nil
+	})
+	return deleted, err
+}
+
+// tokenCount is the number of tokens in the file (0 if there is none).
+func (s *BoltStore) tokenCount() (int, error) {
+	if _, err := os.Stat(s.path); os.IsNotExist(err) {
+		return 0, nil
+	}
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
+	if err != nil {
+		return 0, fmt.Errorf("bayes: open %s: %w", s.path, err)
+	}
+	defer db.Close()
+	n := 0
+	err = db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketTokens); b != nil {
+			n = b.Stats().KeyN
+		}
+		return nil
+	})
+	return n, err
 }

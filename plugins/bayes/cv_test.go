@@ -44,6 +44,7 @@ func (m *memStore) Learn(_ context.Context, batch []Learned, _ time.Time) ([]Out
 	return out, nil
 }
 func (m *memStore) Expire(context.Context, time.Time) (int, error) { return 0, nil }
+func (m *memStore) Trim(context.Context, int) (int, error)         { return 0, nil }
 func (m *memStore) Stats(context.Context) (Stats, error)           { return Stats{Totals: m.totals}, nil }
 func (m *memStore) Close() error                                   { return nil }
 

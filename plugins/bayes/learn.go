@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/portcullis-mta/portcullis/sdk"
 )
@@ -30,7 +32,37 @@ func (s *Stage) LearnRaw(ctx context.Context, raw []byte, spam bool) (Outcome, e
 	if err != nil {
 		return Unchanged, err
 	}
+	if _, err := s.trim(ctx, false); err != nil {
+		slog.Warn("bayes: trimming the token store", "error", err)
+	}
 	return out[0], nil
+}
+
+// trimEvery is how often learning one message at a time checks the size
+// of the store (counting its tokens reads the whole index).
+const trimEvery = time.Hour
+
+// trim applies max_tokens (Store.Trim): at the first learn of a process
+// and then at most every trimEvery, or now when force is set (after a
+// bulk learn).
+func (s *Stage) trim(ctx context.Context, force bool) (int, error) {
+	store, cfg := s.Store(), s.Config()
+	if store == nil || cfg.MaxTokens <= 0 {
+		return 0, nil
+	}
+	s.trimMu.Lock()
+	now := s.now()
+	if !force && !s.lastTrim.IsZero() && now.Sub(s.lastTrim) < trimEvery {
+		s.trimMu.Unlock()
+		return 0, nil
+	}
+	s.lastTrim = now
+	s.trimMu.Unlock()
+	n, err := store.Trim(ctx, cfg.MaxTokens)
+	if n > 0 {
+		slog.Info("bayes: token store trimmed", "deleted", n, "max_tokens", cfg.MaxTokens)
+	}
+	return n, err
 }
 
 // AutoLearn is learning decided by a rule (action learn_spam / learn_ham, or

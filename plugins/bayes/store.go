@@ -76,6 +76,9 @@ type Store interface {
 	Learn(ctx context.Context, batch []Learned, now time.Time) ([]Outcome, error)
 	// Expire deletes tokens last seen before cutoff and reports how many.
 	Expire(ctx context.Context, cutoff time.Time) (int, error)
+	// Trim deletes tokens, those with the least evidence first, when
+	// there are more than max, and reports how many (see BoltStore.Trim).
+	Trim(ctx context.Context, max int) (int, error)
 	// Stats describes the store.
 	Stats(ctx context.Context) (Stats, error)
 	// Close releases the store.

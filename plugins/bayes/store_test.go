@@ -3,6 +3,7 @@ package bayes
 import (
 	"context"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 )
@@ -244,5 +245,68 @@ func TestBoltStoreViewRebuildDoesNotBlock(t *testing.T) {
 	learn(r, 3, 2) // through r itself
 	if m, tot, _ := r.snapshot(p); tot.Spam != 11 || builds != 2 || m[3] != (Count{}) {
 		t.Errorf("after learning through r: totals %+v, %d builds, view %v", tot, builds, m)
+	}
+}
+
+// TestBoltStoreTrim: over max tokens, Trim deletes down to 3/4 of max,
+// tokens seen in one message first (the least recently learned first),
+// then those seen in two; tokens with more evidence go last. Totals stay.
+func TestBoltStoreTrim(t *testing.T) {
+	ctx := context.Background()
+	st, _ := OpenBolt(filepath.Join(t.TempDir(), "s.db"))
+	st.noSync = true
+	t0 := time.Unix(1_800_000_000, 0)
+	learn := func(tag byte, keys []Key, at time.Time) {
+		t.Helper()
+		if _, err := st.Learn(ctx, []Learned{{Hash: MsgHash{tag}, Keys: keys, Spam: tag%2 == 0}}, at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Keys 7 and 8 in five messages, learned first (the oldest); 5 and 6
+	// in two; 1-4 in one each, an hour apart, 4 the most recent.
+	for i := byte(0); i < 5; i++ {
+		learn(10+i, []Key{7, 8}, t0)
+	}
+	learn(20, []Key{5, 6}, t0.Add(time.Hour))
+	learn(21, []Key{5, 6}, t0.Add(time.Hour))
+	for i := 0; i < 4; i++ {
+		learn(byte(30+i), []Key{Key(1 + i)}, t0.Add(time.Duration(2+i)*time.Hour))
+	}
+	totals, _ := st.Totals(ctx)
+	left := func() []Key {
+		t.Helper()
+		var keys []Key
+		c := make([]Count, 1)
+		for k := Key(1); k <= 8; k++ {
+			if err := st.Lookup(ctx, []Key{k}, c); err != nil {
+				t.Fatal(err)
+			}
+			if c[0] != (Count{}) {
+				keys = append(keys, k)
+			}
+		}
+		return keys
+	}
+	steps := []struct {
+		max, deleted int
+		left         []Key
+	}{
+		{8, 0, []Key{1, 2, 3, 4, 5, 6, 7, 8}}, // not over
+		{7, 3, []Key{4, 5, 6, 7, 8}},          // to 5: the three oldest single sightings
+		{4, 2, []Key{6, 7, 8}},                // to 3: the last single one, then 5 (ties with 6 on time, lower key)
+		{0, 0, []Key{6, 7, 8}},                // 0: never
+		{1, 3, nil},                           // to 0
+	}
+	for _, s := range steps {
+		n, err := st.Trim(ctx, s.max)
+		if err != nil || n != s.deleted {
+			t.Fatalf("Trim(%d): %d deleted, %v; want %d", s.max, n, err, s.deleted)
+		}
+		if got := left(); !slices.Equal(got, s.left) {
+			t.Fatalf("after Trim(%d): keys %v, want %v", s.max, got, s.left)
+		}
+	}
+	if tot, _ := st.Totals(ctx); tot != totals {
+		t.Errorf("totals %+v after trimming, want %+v", tot, totals)
 	}
 }

@@ -40,6 +40,7 @@ type TrainSummary struct {
 	Spam, Ham  [4]int // by Outcome
 	Reinforced int    // reinforcements in all rounds
 	Rounds     int    // rounds run
+	Trimmed    int    // tokens deleted for max_tokens afterwards
 }
 
 // NewTrainer returns a trainer for st with the default rounds.
@@ -104,7 +105,9 @@ func (t *Trainer) Finish(ctx context.Context) (TrainSummary, error) {
 			break
 		}
 	}
-	return t.tally, nil
+	n, err := t.stage.trim(ctx, true)
+	t.tally.Trimmed = n
+	return t.tally, err
 }
 
 // round scores every message learned in this run without its own counts
