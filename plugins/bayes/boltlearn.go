@@ -217,12 +217,7 @@ func (s *BoltStore) Stats(context.Context) (Stats, error) {
 		return st, err
 	}
 	st.Bytes = fi.Size()
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
-	if err != nil {
-		return st, fmt.Errorf("bayes: open %s: %w", s.path, err)
-	}
-	defer db.Close()
-	err = db.View(func(tx *bolt.Tx) error {
+	err = s.readTx(func(tx *bolt.Tx) error {
 		if b := tx.Bucket(bucketTokens); b != nil {
 			st.Tokens = b.Stats().KeyN
 		}
@@ -315,13 +310,8 @@ func (s *BoltStore) tokenCount() (int, error) {
 	if _, err := os.Stat(s.path); os.IsNotExist(err) {
 		return 0, nil
 	}
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
-	if err != nil {
-		return 0, fmt.Errorf("bayes: open %s: %w", s.path, err)
-	}
-	defer db.Close()
 	n := 0
-	err = db.View(func(tx *bolt.Tx) error {
+	err := s.readTx(func(tx *bolt.Tx) error {
 		if b := tx.Bucket(bucketTokens); b != nil {
 			n = b.Stats().KeyN
 		}

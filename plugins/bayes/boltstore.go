@@ -106,16 +106,22 @@ func (s *BoltStore) refresh() error {
 	return nil
 }
 
+// readTx runs fn in one read transaction on the file, opened read-only for
+// just this (see BoltStore).
+func (s *BoltStore) readTx(fn func(tx *bolt.Tx) error) error {
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
+	if err != nil {
+		return fmt.Errorf("bayes: open %s: %w", s.path, err)
+	}
+	defer db.Close()
+	return db.View(fn)
+}
+
 // read returns the totals and, when each is not nil, calls each for every
 // token with those totals, in one read transaction.
 func (s *BoltStore) read(each func(Totals, Key, Count)) (Totals, error) {
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
-	if err != nil {
-		return Totals{}, fmt.Errorf("bayes: open %s: %w", s.path, err)
-	}
-	defer db.Close()
 	var totals Totals
-	err = db.View(func(tx *bolt.Tx) error {
+	err := s.readTx(func(tx *bolt.Tx) error {
 		if m := tx.Bucket(bucketMeta); m != nil {
 			totals = decodeTotals(m.Get([]byte("totals")))
 		}
