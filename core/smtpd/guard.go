@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +59,7 @@ type guardConn struct {
 	closing    bool        // next Read returns EOF
 	authed     bool        // AUTH succeeded on this connection
 	onTLS      func()      // set by the session: forget state after STARTTLS
+	sess       *session    // go-smtp's session, from the first accepted EHLO
 	connResult map[string]*sdk.Result
 	mailParams map[string]string // of the current transaction, for rules
 
@@ -185,6 +187,13 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			return c.hand(p, line, "")
 		}
 		verb, arg := verbOf(string(line))
+		if err == nil && !cleanCommand(line) {
+			// RFC 5321 2.3.8: CR and LF only as CRLF; 4.1.1.4 (NUL).
+			// go-smtp takes a bare LF for a line end and passes bare
+			// CR and NUL on into addresses, HELO names and replies.
+			c.refuseCommand(verb, replyBadCommandBytes)
+			continue
+		}
 		if c.intercept(verb, arg) {
 			continue
 		}
@@ -229,9 +238,22 @@ func (c *guardConn) intercept(verb, arg string) bool {
 		return true
 	}
 	if verb == "EHLO" || verb == "HELO" {
+		if c.sess != nil && c.sess.refuseHelo(arg) {
+			// Like a refused first EHLO: no transaction until one passes.
+			c.needEHLO = true
+			return true
+		}
 		c.needEHLO = false
 	}
 	return false
+}
+
+// cleanCommand reports a command line that ends in CRLF and has no other
+// CR and no NUL (it has no other LF: it was read up to the first).
+func cleanCommand(line []byte) bool {
+	n := len(line)
+	return n >= 2 && line[n-2] == '\r' && line[n-1] == '\n' &&
+		bytes.IndexByte(line[:n-2], '\r') < 0 && bytes.IndexByte(line, 0) < 0
 }
 
 // refuseCommand logs and answers a command the guard refuses. The verb is
@@ -248,9 +270,12 @@ func (c *guardConn) refuseCommand(verb, reply string) {
 	c.reply(reply)
 }
 
-// reply writes one of our own replies (counting bad commands).
+// reply writes one of our own replies (counting bad commands). They are
+// sent as they are: Write's rewrites are for go-smtp's replies.
 func (c *guardConn) reply(line string) {
-	_, _ = c.Write([]byte(line + "\r\n"))
+	b := []byte(line + "\r\n")
+	code, _ := strconv.Atoi(prefix(line, 3))
+	_, _ = c.write(b, b, code, string(b))
 }
 
 func (c *guardConn) bodyDone() bool { return !c.dataMode }

@@ -24,6 +24,21 @@ func (c *guardConn) Write(p []byte) (int, error) {
 		}
 		out = []byte(rewritten)
 	}
+	if code == 502 && sequenceVerbs[c.lastVerb] && strings.HasPrefix(line, "502 5.5.1 ") {
+		// go-smtp answers MAIL before EHLO, RCPT before MAIL and DATA
+		// before RCPT with 502 (not implemented); RFC 5321 4.3.2 says 503.
+		code, line = 503, "503"+line[3:]
+		out = []byte(line)
+	}
+	return c.write(p, out, code, line)
+}
+
+// sequenceVerbs are the commands for which go-smtp's 502 5.5.1 means "bad
+// sequence of commands".
+var sequenceVerbs = map[string]bool{"MAIL": true, "RCPT": true, "DATA": true, "AUTH": true}
+
+// write sends out (the wire form of p) and tracks the reply.
+func (c *guardConn) write(p, out []byte, code int, line string) (int, error) {
 	if d := c.srv.cfg.Limits.CommandTimeout.D(); d > 0 {
 		_ = c.inner.SetWriteDeadline(time.Now().Add(d))
 	}

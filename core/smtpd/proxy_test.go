@@ -76,8 +76,21 @@ func TestHeloPhase(t *testing.T) {
 	r := newRaw(t, ts.addr(), 2)
 	r.expect("220")
 	r.cmd("EHLO mx.example.test", "550 5.7.1 You are not me")
-	r.cmd("MAIL FROM:<a@example.org>", "502 5.5.1")
+	r.cmd("MAIL FROM:<a@example.org>", "503 5.5.1")
 	r.cmd("EHLO honest.example.org", "250")
+	// A later EHLO or HELO is judged too: go-smtp calls NewSession only once.
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	r.cmd("EHLO mx.example.test", "550 5.7.1 You are not me")
+	r.cmd("MAIL FROM:<a@example.org>", "503 5.5.1 Send EHLO first")
+	r.cmd("RCPT TO:<bob@example.test>", "503 5.5.1 Send EHLO first")
+	r.cmd("HELO mx.example.test", "550 5.7.1 You are not me")
+	r.cmd("HELO honest.example.org", "250")
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	r.cmd("RCPT TO:<bob@example.test>", "250")
+	r.cmd("DATA", "354")
+	r.send(message("helo") + ".\r\n")
+	id := strings.Fields(r.expect("250 2.0.0"))[2]
+	checkReceivedProto(t, ts, id, "Received: from honest.example.org ")
 }
 
 // TestReloadCertificate: a reload picks up a new certificate for new sessions.

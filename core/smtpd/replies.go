@@ -14,15 +14,16 @@ import (
 
 // Replies the guard writes itself (RFC 5321 4.2, RFC 3463 codes).
 const (
-	replyNotImplemented = "502 5.5.1 Command not implemented"
-	replyUnknownCommand = "500 5.5.2 Command not recognized"
-	replyNeedEHLO       = "503 5.5.1 Send EHLO first"
-	replyShuttingDown   = "421 4.3.2 Service shutting down, try again later"
-	replySyntaxNoParams = "501 5.5.4 Syntax error, no parameters allowed"
-	replyAlreadyTLS     = "503 5.5.1 TLS already active"
-	replyBadSequence    = "503 5.5.1 Bad sequence of commands"
-	replyReadyTLS       = "220 2.0.0 Ready to start TLS"
-	replyPregreet       = "554 5.5.1 Protocol error: client sent data before greeting"
+	replyNotImplemented  = "502 5.5.1 Command not implemented"
+	replyUnknownCommand  = "500 5.5.2 Command not recognized"
+	replyNeedEHLO        = "503 5.5.1 Send EHLO first"
+	replyShuttingDown    = "421 4.3.2 Service shutting down, try again later"
+	replySyntaxNoParams  = "501 5.5.4 Syntax error, no parameters allowed"
+	replyAlreadyTLS      = "503 5.5.1 TLS already active"
+	replyBadSequence     = "503 5.5.1 Bad sequence of commands"
+	replyReadyTLS        = "220 2.0.0 Ready to start TLS"
+	replyPregreet        = "554 5.5.1 Protocol error: client sent data before greeting"
+	replyBadCommandBytes = "500 5.5.2 Syntax error: bare CR, bare LF or NUL in command"
 )
 
 func replyTooManyBad(host string) string {
@@ -43,10 +44,13 @@ var (
 	errAuthInvalid   = smtperr.New(535, "5.7.8", "Authentication credentials invalid")
 	errAuthLocked    = smtperr.New(454, "4.7.0", "Too many authentication failures, try again later")
 	errAuthNotHere   = smtperr.New(503, "5.5.1", "Authentication not available")
+	errAuthInTxn     = smtperr.New(503, "5.5.1", "AUTH not permitted during a mail transaction")
+	errNestedMail    = smtperr.New(503, "5.5.1", "Nested MAIL command")
 	errAuthNeedsTLS  = smtperr.New(538, "5.7.11", "Encryption required for requested authentication mechanism")
 	errLineTooLong   = smtperr.New(500, "5.5.2", "Line too long")
 	errAuthMech      = smtperr.New(504, "5.5.4", "Unrecognized authentication mechanism")
 	errTooBig        = smtperr.New(552, "5.3.4", "Message size exceeds fixed limit")
+	errNeedSMTPUTF8  = smtperr.New(553, "5.6.7", "Non-ASCII address requires the SMTPUTF8 parameter")
 	errTooManyRcpts  = smtperr.New(452, "4.5.3", "Too many recipients")
 	errBareLine      = smtperr.New(550, "5.6.0", "Message contains bare CR, bare LF or NUL")
 	errEarlyData     = smtperr.New(554, "5.5.0", "Protocol error: message sent before the 354 reply")

@@ -40,7 +40,6 @@ func (g *generation) NewSession(sc *smtp.Conn) (smtp.Session, error) {
 		return nil, toSMTP(g.log, errTempDefault)
 	}
 	s := &session{gc: gc, sc: sc, log: gc.log}
-	gc.onTLS = s.afterTLS
 	s.log.Info("helo", "helo", sc.Hostname(), "hostname", gc.info.hostname)
 	req := &sdk.Request{Phase: sdk.PhaseHelo, Conn: s.conn()}
 	if _, e := gc.runPhase(req, gc.connResult, errRejectDefault, errTempDefault); e != nil {
@@ -48,7 +47,28 @@ func (g *generation) NewSession(sc *smtp.Conn) (smtp.Session, error) {
 		metrics.Active().Refused("helo", e.Code)
 		return nil, toSMTP(s.log, e)
 	}
+	gc.onTLS, gc.sess = s.afterTLS, s
 	return s, nil
+}
+
+// refuseHelo runs the helo phase for an EHLO or HELO after the first one,
+// which go-smtp handles without calling NewSession: without this a client
+// passes the helo phase with one name and then uses another. It reports
+// true when it sent the refusal.
+func (s *session) refuseHelo(arg string) bool {
+	name, _, _ := strings.Cut(arg, " ") // as go-smtp's parseHelloArgument
+	if name == "" {
+		return false // go-smtp answers the syntax error
+	}
+	req := &sdk.Request{Phase: sdk.PhaseHelo, Conn: s.gc.sdkConn(name, s.authed, s.user)}
+	_, e := s.gc.runPhase(req, s.gc.connResult, errRejectDefault, errTempDefault)
+	if e == nil {
+		return false
+	}
+	s.log.Info("refused", "phase", "helo", "helo", name, "reply", e.Reply())
+	metrics.Active().Refused("helo", e.Code)
+	s.gc.reply(replyLine(e))
+	return true
 }
 
 func (s *session) conn() sdk.Conn { return s.gc.sdkConn(s.sc.Hostname(), s.authed, s.user) }
@@ -75,8 +95,17 @@ func (s *session) Logout() error { return nil }
 
 // Mail starts a transaction (RFC 5321 3.3).
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	if s.gc.inTxn {
+		// RFC 5321 4.1.4: no MAIL inside a transaction. go-smtp would
+		// accept it and keep the recipients that the rcpt phase judged
+		// with the other sender.
+		return s.refuse("mail", errNestedMail, "from", from)
+	}
 	if s.gc.info.listener.Auth == "required" && !s.authed {
 		return s.refuse("mail", errAuthRequired, "from", from)
+	}
+	if !opts.UTF8 && !isASCII(from) {
+		return s.refuse("mail", errNeedSMTPUTF8, "from", from)
 	}
 	if max := s.gc.srv.cfg.Limits.MaxMessageBytes; max > 0 && opts.Size > max {
 		return s.refuse("mail", errTooBig, "from", from, "size", opts.Size)
@@ -104,6 +133,9 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if max := s.gc.srv.cfg.Limits.MaxRecipients; max > 0 && len(s.rcpts) >= max {
 		return s.refuse("rcpt", errTooManyRcpts, "rcpt", to)
 	}
+	if !s.mailOpts.UTF8 && !isASCII(to) {
+		return s.refuse("rcpt", errNeedSMTPUTF8, "rcpt", to)
+	}
 	if err := s.gc.srv.d.Policy.CheckRcpt(s.client(), s.from, to); err != nil {
 		return s.refuse("rcpt", err, "rcpt", to)
 	}
@@ -117,6 +149,17 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s.rcpts = append(s.rcpts, newRecipient(to, opts))
 	s.log.Info("rcpt", "rcpt", to, "result", "accepted")
 	return nil
+}
+
+// isASCII: an address with other bytes needs MAIL FROM's SMTPUTF8 (RFC
+// 6531 3.4), or the queue would hold one that delivery cannot send on.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // hold remembers a discard or quarantine decided at MAIL or RCPT: the
@@ -186,6 +229,9 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 		return nil, toSMTP(s.log, errAuthNeedsTLS)
 	case !s.authAllowed():
 		return nil, toSMTP(s.log, errAuthNotHere)
+	case s.gc.inTxn:
+		// RFC 4954 4: "MUST be rejected with a 503 reply" during a transaction.
+		return nil, toSMTP(s.log, errAuthInTxn)
 	case a.Locked(s.gc.info.ip):
 		s.log.Info("auth", "mechanism", mech, "result", "locked out")
 		return nil, toSMTP(s.log, errAuthLocked)
