@@ -1,6 +1,8 @@
 package smtpd
 
 import (
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -115,3 +117,38 @@ func TestSMTPUTF8Addresses(t *testing.T) {
 		t.Fatalf("envelope SMTPUTF8 %v, rcpt %q", env.SMTPUTF8, env.Rcpts[0].Addr)
 	}
 }
+
+// TestUnicodeRecipientDomain: a recipient domain sent in Unicode is queued
+// in the A-label form the relay policy judged, so that delivery's routes
+// (which match ASCII domains) find it.
+func TestUnicodeRecipientDomain(t *testing.T) {
+	ts := startServer(t, testConfig(t), func(d *Deps) { d.Policy = acceptAll{} })
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("MAIL FROM:<a@example.org> SMTPUTF8", "250")
+	r.cmd("RCPT TO:<jürgen@Bücher.example>", "250")
+	r.cmd("RCPT TO:<u@ｅｘａｍｐｌｅ.test>", "250")
+	r.cmd("RCPT TO:<plain@Example.test>", "250")
+	r.cmd("DATA", "354")
+	r.send(message("idn") + ".\r\n")
+	id := strings.Fields(r.expect("250 2.0.0"))[2]
+	env, err := ts.q.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, rc := range env.Rcpts {
+		got = append(got, rc.Addr)
+	}
+	want := []string{"jürgen@xn--bcher-kva.example", "u@example.test", "plain@Example.test"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("queued recipients %q, want %q", got, want)
+	}
+}
+
+// acceptAll is a relay policy that accepts every sender and recipient.
+type acceptAll struct{}
+
+func (acceptAll) Trusted(netip.Addr) bool                { return true }
+func (acceptAll) CheckMail(Client, string) error         { return nil }
+func (acceptAll) CheckRcpt(Client, string, string) error { return nil }

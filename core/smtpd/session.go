@@ -7,6 +7,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+	"golang.org/x/net/idna"
 
 	"github.com/portcullis-mta/portcullis/core/metrics"
 	"github.com/portcullis-mta/portcullis/core/pipeline"
@@ -139,6 +140,7 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	if err := s.gc.srv.d.Policy.CheckRcpt(s.client(), s.from, to); err != nil {
 		return s.refuse("rcpt", err, "rcpt", to)
 	}
+	to = asciiDomain(to)
 	req := &sdk.Request{Phase: sdk.PhaseRcpt, Conn: s.conn(),
 		Envelope: sdk.Envelope{From: s.from, Rcpts: s.rcptAddrs(), Rcpt: to}}
 	d, e := s.gc.runPhase(req, s.results, errRcptDefault, errTempDefault)
@@ -149,6 +151,23 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s.rcpts = append(s.rcpts, newRecipient(to, opts))
 	s.log.Info("rcpt", "rcpt", to, "result", "accepted")
 	return nil
+}
+
+// asciiDomain returns rcpt with a non-ASCII domain in its A-label (xn--)
+// form, as the relay policy judged it (RFC 5890; UTS 46 mapping, so a
+// full-width "ｅｘａｍｐｌｅ.test" is example.test). Rules, the queue and
+// delivery's routes then see the domain the policy accepted: left as sent,
+// a local domain written in Unicode missed its route and went to "*".
+func asciiDomain(rcpt string) string {
+	i := strings.LastIndexByte(rcpt, '@')
+	if i < 0 || isASCII(rcpt[i+1:]) {
+		return rcpt
+	}
+	d, err := idna.Lookup.ToASCII(rcpt[i+1:])
+	if err != nil {
+		return rcpt // the policy refuses such a domain before this
+	}
+	return rcpt[:i+1] + strings.ToLower(d)
 }
 
 // isASCII: an address with other bytes needs MAIL FROM's SMTPUTF8 (RFC
