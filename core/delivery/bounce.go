@@ -58,24 +58,44 @@ func (m *Manager) notify(s *settings, env *queue.Envelope, failed, relayed []*qu
 	}
 	if allowed && len(report) > 0 {
 		d := &dsn{kind: dsnFailed, hostname: s.hostname, env: env, rcpts: report, now: now}
-		queueDSN(m.d.Queue, m.log, d, open)
+		if queueDSN(m.d.Queue, m.log, d, open) != nil {
+			m.owe(s, env, report, now)
+		}
 	}
 	pending := env.Pending()
 	if s.delayNotice <= 0 || env.DelayNotified || len(pending) == 0 || now.Sub(env.Received) < s.delayNotice {
 		return
 	}
-	env.DelayNotified = true
 	var late []*queue.Recipient
 	for _, r := range pending {
 		if wants(r, "DELAY") {
 			late = append(late, r)
 		}
 	}
+	env.DelayNotified = true
 	if allowed && len(late) > 0 {
 		d := &dsn{kind: dsnDelayed, hostname: s.hostname, env: env, rcpts: late, now: now,
 			retryEnd: env.Received.Add(s.maxAge)}
-		queueDSN(m.d.Queue, m.log, d, open)
+		if queueDSN(m.d.Queue, m.log, d, open) != nil {
+			env.DelayNotified = false // try again at the next attempt
+		}
 	}
+}
+
+// owe keeps a message whose failure DSN could not be queued (a full
+// spool): its failed recipients go back to pending, so the message stays
+// queued rather than vanish unreported, and the next attempt fails them
+// again (a second 5xx, or expiry) and makes the DSN anew. Postfix, too,
+// defers a message whose bounce it cannot write.
+func (m *Manager) owe(s *settings, env *queue.Envelope, rcpts []*queue.Recipient, now time.Time) {
+	for _, r := range rcpts {
+		r.Status, r.DSNSent = queue.RcptPending, false
+	}
+	if !env.NextAttempt.After(now) {
+		env.NextAttempt = now.Add(s.retryAfter(env.Attempts))
+	}
+	m.log.Warn("delivery: failure DSN not queued; the message stays queued to try again",
+		"queue_id", env.ID, "rcpts", len(rcpts), "next_attempt", env.NextAttempt)
 }
 
 // queueDSN commits d into store, addressed to the original sender. A DSN

@@ -51,11 +51,17 @@ func (m *Manager) hops(ctx context.Context, s *settings, rt *route, domain strin
 		}
 	}
 	var out []hop
-	var lastErr error
+	// The failure reported when no host has an address: a temporary one
+	// if any host's lookup failed so (a later try may find it), else the
+	// first host's. Otherwise a stale MX host that does not exist would
+	// bounce mail whose working MX only had a DNS hiccup.
+	failName, failErr := names[0], error(nil)
 	for _, n := range names {
 		addrs, err := s.resolver.LookupIP(ctx, n)
 		if err != nil {
-			lastErr = err
+			if failErr == nil || (dnsresolve.IsTemporary(err) && !dnsresolve.IsTemporary(failErr)) {
+				failName, failErr = n, err
+			}
 			continue
 		}
 		for _, a := range addrs {
@@ -63,7 +69,7 @@ func (m *Manager) hops(ctx context.Context, s *settings, rt *route, domain strin
 		}
 	}
 	if len(out) == 0 {
-		r := dnsReply(names[0], lastErr)
+		r := dnsReply(failName, failErr)
 		if !rt.mx && r.Permanent() {
 			// A configured next hop that does not resolve is our mistake
 			// (or its DNS's), not the recipient's: keep the mail.

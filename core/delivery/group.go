@@ -1,9 +1,11 @@
 package delivery
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/portcullis-mta/portcullis/core/delivery/smtpc"
@@ -96,6 +98,10 @@ func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue
 		m.keep(s, c, g.rt.concurrency)
 		return fill(len(g.rcpts), outcome{reply: refuse, hop: c.hop(), tls: c.tls}), false
 	}
+	if refuse := utf8Refusal(c.c, env, open); refuse != nil {
+		m.keep(s, c, g.rt.concurrency)
+		return fill(len(g.rcpts), outcome{reply: refuse, hop: c.hop(), tls: c.tls}), false
+	}
 	body, err := open()
 	if err != nil {
 		m.keep(s, c, g.rt.concurrency)
@@ -167,10 +173,12 @@ func params(c *smtpc.Client, env *queue.Envelope, rs []*queue.Recipient) ([]stri
 		mp = append(mp, "BODY=8BITMIME")
 	}
 	if env.SMTPUTF8 {
-		if ok, _ := c.Ext("SMTPUTF8"); !ok {
-			return nil, nil, smtpc.NewReply(553, "5.6.7", "next hop does not support SMTPUTF8")
+		if ok, _ := c.Ext("SMTPUTF8"); ok {
+			mp = append(mp, "SMTPUTF8")
+		} else if !isASCII(env.From) || slices.ContainsFunc(rs, func(r *queue.Recipient) bool { return !isASCII(r.Addr) }) {
+			return nil, nil, errNoUTF8
 		}
-		mp = append(mp, "SMTPUTF8")
+		// Else it goes without: transact checks the header first.
 	}
 	dsn, _ := c.Ext("DSN")
 	if dsn && env.DSNRet != "" {
@@ -193,6 +201,56 @@ func params(c *smtpc.Client, env *queue.Envelope, rs []*queue.Recipient) ([]stri
 		}
 	}
 	return mp, rcpts, nil
+}
+
+// errNoUTF8 refuses a message that needs SMTPUTF8 for a next hop without it.
+var errNoUTF8 = smtpc.NewReply(553, "5.6.7", "next hop does not support SMTPUTF8")
+
+// utf8Refusal refuses a message sent with SMTPUTF8 to a next hop without
+// it when its header needs it (params checked the envelope).
+func utf8Refusal(c *smtpc.Client, env *queue.Envelope, open opener) *smtpc.Reply {
+	if ok, _ := c.Ext("SMTPUTF8"); ok || !env.SMTPUTF8 {
+		return nil
+	}
+	needs, err := headerNeedsUTF8(open)
+	switch {
+	case err != nil:
+		return smtpc.NewReply(451, "4.3.0", "cannot read spooled message")
+	case needs:
+		return errNoUTF8
+	}
+	return nil
+}
+
+// headerNeedsUTF8 reports whether the message's header has 8-bit bytes. A
+// message sent with SMTPUTF8 whose envelope and header are ASCII does not
+// need it (RFC 6531 3.2) and may go to a next hop that lacks it, as
+// Postfix sends it; only one that does need it is refused.
+func headerNeedsUTF8(open opener) (bool, error) {
+	body, err := open()
+	if err != nil {
+		return false, err
+	}
+	defer body.Close()
+	br := bufio.NewReader(body)
+	start := true // at the start of a line
+	for {
+		line, err := br.ReadSlice('\n')
+		if start && (string(line) == "\r\n" || string(line) == "\n") {
+			return false, nil // the end of the header
+		}
+		if !isASCII(string(line)) {
+			return true, nil
+		}
+		start = err == nil
+		switch {
+		case err == bufio.ErrBufferFull:
+		case err == io.EOF:
+			return false, nil
+		case err != nil:
+			return false, err
+		}
+	}
 }
 
 // xtext encodes s (RFC 3461 4): "+", "=" and bytes outside 33..126 as +XX.

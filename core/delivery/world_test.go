@@ -26,6 +26,7 @@ type world struct {
 	t    *testing.T
 	cfg  *config.Config
 	q    *queue.Dir
+	qs   queue.Store // what the Manager uses; nil: q
 	dns  *dnstest.Server
 	m    *Manager
 	logs *logbuf.Buffer
@@ -89,9 +90,13 @@ func (w *world) dial(ctx context.Context, network, addr string) (net.Conn, error
 // start builds and starts the Manager; it is stopped when the test ends.
 func (w *world) start() *Manager {
 	w.t.Helper()
+	var qs queue.Store = w.q
+	if w.qs != nil {
+		qs = w.qs
+	}
 	m, err := New(Deps{
 		Config:  w.cfg,
-		Queue:   w.q,
+		Queue:   qs,
 		Logger:  slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Dial:    w.dial,
 		Timeout: 5 * time.Second,

@@ -11,8 +11,9 @@ type Rcpt struct {
 }
 
 // Result holds the replies of one transaction. Rcpts[i] answers rcpts[i]
-// (nil if it was never sent). Data is the reply to the final dot, nil if
-// the body was not sent: only a 250 there delivers the accepted recipients.
+// (nil if it was never sent). Data is the reply to the final dot, or the
+// refusal of the DATA command itself, nil if neither came: only a 250
+// there delivers the accepted recipients.
 type Result struct {
 	Mail  *Reply
 	Rcpts []*Reply
@@ -52,6 +53,13 @@ func (c *Client) Send(from string, mailParams []string, rcpts []Rcpt, body io.Re
 	dataReply := replies[len(replies)-1]
 	if dataReply.Code != 354 {
 		if res.Mail != nil && res.Mail.Code == 250 {
+			// The DATA command refused: that reply is the verdict for the
+			// recipients that were accepted, 5xx for good, 4xx for now
+			// (Postfix's "... in reply to DATA command").
+			// (Anything else but 354 leaves Data nil: not delivered.)
+			if dataReply.Permanent() || dataReply.Code/100 == 4 {
+				res.Data = dataReply
+			}
 			return res, c.Reset()
 		}
 		if dataReply.Code/100 == 2 {
