@@ -2,6 +2,10 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/rules"
@@ -12,11 +16,13 @@ func init() { extraChecks = append(extraChecks, checkRules) }
 // checkRules loads the config's rule files (inline stages:/rules: and the
 // include globs) without starting any plugin, and returns every problem,
 // each reading "file:line:col: message". Phases are not known without the
-// plugins, so the checks that need them wait for `run` and `scan`.
+// plugins, so the checks that need them wait for `run` and `scan`; but a
+// plugin that names neither a built-in nor an executable is caught here,
+// as `run` would refuse it.
 func checkRules(cfg *config.Config) []error {
-	_, err := loadRules(cfg)
+	set, err := loadRules(cfg)
 	if err == nil {
-		return nil
+		return checkPlugins(cfg, set)
 	}
 	var probs rules.Problems
 	if !errors.As(err, &probs) {
@@ -24,12 +30,68 @@ func checkRules(cfg *config.Config) []error {
 	}
 	out := make([]error, len(probs))
 	for i, p := range probs {
-		out[i] = p
+		out[i] = placeInclude(cfg, p)
 	}
 	return out
+}
+
+// placeInclude gives a problem with one of the config file's include
+// entries (a literal path that does not exist) the entry's line and
+// column: rules.Load gets the globs as strings and knows only the file.
+func placeInclude(cfg *config.Config, p rules.Problem) rules.Problem {
+	if p.Pos.Line != 0 || p.Pos.File != cfg.Path {
+		return p
+	}
+	for i, g := range cfg.Include {
+		if strings.HasPrefix(p.Msg, fmt.Sprintf("include %q:", g)) {
+			p.Pos.Line, p.Pos.Col = cfg.IncludePos(i)
+			break
+		}
+	}
+	return p
 }
 
 // loadRules loads the rule set of cfg.
 func loadRules(cfg *config.Config) (*rules.Set, error) {
 	return rules.Load(cfg.Dir, cfg.Include, cfg.Path, &cfg.Stages, &cfg.Rules)
+}
+
+// checkPlugins reports each stage whose plugin is not a built-in and not
+// an executable file (relative paths from the config's directory, as the
+// plugin host resolves them).
+func checkPlugins(cfg *config.Config, set *rules.Set) []error {
+	var errs []error
+	for _, st := range set.Stages {
+		if isBuiltin(st.Plugin) {
+			continue
+		}
+		path := st.Plugin
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(cfg.Dir, path)
+		}
+		var why string
+		switch fi, err := os.Stat(path); {
+		case err != nil:
+			why = errText(err)
+		case !fi.Mode().IsRegular():
+			why = path + ": not a regular file"
+		case fi.Mode().Perm()&0o111 == 0:
+			why = path + ": not executable"
+		default:
+			continue
+		}
+		msg := fmt.Sprintf("stage %q: plugin %q is not a built-in (%s) nor an executable: %s",
+			st.Name, st.Plugin, builtinNames(), why)
+		errs = append(errs, rules.Problem{Pos: st.Pos, Msg: msg})
+	}
+	return errs
+}
+
+// errText is a file error without Go's "stat " prefix.
+func errText(err error) string {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Path + ": " + pe.Err.Error()
+	}
+	return err.Error()
 }

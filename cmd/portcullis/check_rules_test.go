@@ -34,7 +34,7 @@ func TestCheckRules(t *testing.T) {
 		stdout string
 	}{
 		{"good", good, 0, "ok: " + good + "\n"},
-		{"problems", bad, 1, bad + ": include \"" + filepath.Join(dir, "missing.yaml") + "\": no such file or directory\n" +
+		{"problems", bad, 1, bad + ":3:27: include \"" + filepath.Join(dir, "missing.yaml") + "\": no such file or directory\n" +
 			bad + ":5:27: conn has no field ipp\n" +
 			badRules + ":3:20: unknown stage \"nope\" in results.nope\n" +
 			badRules + ":5:13: reply code 451 does not fit action reject (want 5xx)\n"},
@@ -62,4 +62,39 @@ func mustConfig(t *testing.T, path string) *config.Config {
 		t.Fatal(err)
 	}
 	return cfg
+}
+
+// TestCheckPlugins: a stage whose plugin `run` cannot start (a typo of a
+// built-in, a missing or non-executable file) is a problem for `check`
+// too, at the stage's position; built-ins and executables (relative to the
+// config file's directory) pass.
+func TestCheckPlugins(t *testing.T) {
+	dir := t.TempDir()
+	for name, mode := range map[string]os.FileMode{"plugins/ok": 0o755, "plugins/noexec": 0o644} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := filepath.Join(dir, "p.yaml")
+	os.WriteFile(cfg, []byte("hostname: a.test\nlisteners: [{name: a, address: '127.0.0.1:2525'}]\nstages:\n"+
+		"  - {name: a, plugin: dnsbl}\n"+
+		"  - {name: b, plugin: plugins/ok}\n"+
+		"  - {name: c, plugin: dnsbll}\n"+
+		"  - {name: d, plugin: plugins/noexec}\n"+
+		"  - {name: e, plugin: plugins}\n"), 0o644)
+	code, out, _ := run("check", "-c", cfg)
+	list := builtinNames()
+	want := cfg + `:6:5: stage "c": plugin "dnsbll" is not a built-in (` + list + `) nor an executable: ` +
+		filepath.Join(dir, "dnsbll") + ": no such file or directory\n" +
+		cfg + `:7:5: stage "d": plugin "plugins/noexec" is not a built-in (` + list + `) nor an executable: ` +
+		filepath.Join(dir, "plugins/noexec") + ": not executable\n" +
+		cfg + `:8:5: stage "e": plugin "plugins" is not a built-in (` + list + `) nor an executable: ` +
+		filepath.Join(dir, "plugins") + ": not a regular file\n"
+	if code != 1 || out != want {
+		t.Errorf("got %d\n%s\nwant 1\n%s", code, out, want)
+	}
 }

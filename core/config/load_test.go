@@ -205,6 +205,9 @@ func TestContractExample(t *testing.T) {
 	if got := cfg.Relay.Networks[2].Prefix.String(); got != "192.168.1.0/24" {
 		t.Errorf("address,mask network = %s", got)
 	}
+	if line, col := cfg.IncludePos(0); line != 37 || col != 11 || cfg.Include[0] != filepath.Join(dir, "rules.d/*.yaml") {
+		t.Errorf("include %q at %d:%d, want the resolved glob at 37:11", cfg.Include[0], line, col)
+	}
 	if cfg.Routes[1].Auth == nil || !cfg.Routes[1].SkipLocal || cfg.Queue.Bounce != "local" {
 		t.Errorf("routes/queue: %+v %+v", cfg.Routes[1], cfg.Queue)
 	}

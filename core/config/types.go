@@ -34,6 +34,18 @@ type Config struct {
 	// Filled at load, not from YAML.
 	Path string `yaml:"-"` // absolute path of the config file
 	Dir  string `yaml:"-"` // its directory; relative paths were resolved from it
+
+	includeAt [][2]int // line and column of each Include entry, for messages
+}
+
+// IncludePos returns the line and column of Include[i] in the config file,
+// so that a problem with an include (a file that does not exist) can be
+// reported as file:line:col; 0, 0 when unknown.
+func (c *Config) IncludePos(i int) (line, col int) {
+	if i < 0 || i >= len(c.includeAt) {
+		return 0, 0
+	}
+	return c.includeAt[i][0], c.includeAt[i][1]
 }
 
 // Listener is one SMTP listening socket.

@@ -148,7 +148,10 @@ func (v *validator) misc() {
 		}
 		v.file(&k.Key, key+".key")
 	}
+	c.includeAt = make([][2]int, len(c.Include))
 	for i := range c.Include {
+		n := v.at(&c.Include[i])
+		c.includeAt[i] = [2]int{n.Line, n.Column}
 		v.resolve(&c.Include[i])
 		if _, err := filepath.Match(c.Include[i], ""); err != nil {
 			v.errorf(v.at(&c.Include[i]), "include[%d]: bad pattern: %v", i, err)

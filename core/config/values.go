@@ -21,8 +21,11 @@ func ParseDuration(s string) (time.Duration, error) {
 	// Split off a leading "<number>d" part; time.ParseDuration handles the rest.
 	var days time.Duration
 	if i := strings.IndexByte(s, 'd'); i >= 0 {
-		n, err := strconv.ParseFloat(s[:i], 64)
-		if err != nil || n < 0 || strings.ContainsAny(s[:i], "eE+-") || s[:i] == "" {
+		// Decimal digits only: ParseFloat would also take "NaN", "Inf",
+		// exponents and hex floats, which are not duration syntax.
+		num := s[:i]
+		n, err := strconv.ParseFloat(num, 64)
+		if err != nil || num == "" || strings.Trim(num, "0123456789.") != "" {
 			return 0, fmt.Errorf("invalid duration %q", s)
 		}
 		if n > float64(1<<62)/float64(24*time.Hour) {

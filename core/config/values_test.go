@@ -28,6 +28,9 @@ func TestParseDuration(t *testing.T) {
 		{"1e3d", 0, false},
 		{"5 minutes", 0, false},
 		{"99999999999999d", 0, false},
+		{"NaNd", 0, false}, // strconv.ParseFloat reads "NaN"; it made a negative duration
+		{"infd", 0, false},
+		{"0x1p4d", 0, false}, // hex floats are not Go duration syntax
 	}
 	for _, c := range cases {
 		t.Run(c.in, func(t *testing.T) {
