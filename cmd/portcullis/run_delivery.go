@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
 
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/daemon"
@@ -15,11 +14,7 @@ import (
 // key that does not load refuses the reload).
 func init() {
 	runHooks = append(runHooks, func(d *daemon.Daemon) error {
-		// The same logger run builds (the daemon does not hand its own out).
-		logger, err := daemon.NewLogger(d.Config().Log, os.Stderr)
-		if err != nil {
-			return err
-		}
+		logger := d.Logger() // follows log.level across reloads
 		signer := &dkimsign.Live{}
 		if err := signer.Load(d.Config().DKIM); err != nil {
 			return err

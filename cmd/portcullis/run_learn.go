@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"strings"
 	"sync"
 
@@ -30,10 +29,7 @@ import (
 // a reload.
 func init() {
 	runHooks = append(runHooks, func(d *daemon.Daemon) error {
-		logger, err := daemon.NewLogger(d.Config().Log, os.Stderr)
-		if err != nil {
-			return err
-		}
+		logger := d.Logger() // follows log.level across reloads
 		l := &learner{config: d.Config, log: logger}
 		d.Learn = l.learn
 		d.AddService(learnService{l})

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"sync"
 	"time"
 
@@ -24,10 +23,7 @@ import (
 // stops serving.
 func init() {
 	runHooks = append(runHooks, func(d *daemon.Daemon) error {
-		logger, err := daemon.NewLogger(d.Config().Log, os.Stderr)
-		if err != nil {
-			return err
-		}
+		logger := d.Logger() // follows log.level across reloads
 		m := metrics.New()
 		if q, ok := d.Queue().(interface{ Len() int }); ok {
 			m.SetQueueLen(q.Len)

@@ -17,10 +17,7 @@ import (
 // refused and the old pipeline stays.
 func init() {
 	runHooks = append(runHooks, func(d *daemon.Daemon) error {
-		logger, err := daemon.NewLogger(d.Config().Log, os.Stderr)
-		if err != nil {
-			return err
-		}
+		logger := d.Logger() // follows log.level across reloads
 		self, err := os.Executable()
 		if err != nil {
 			return err

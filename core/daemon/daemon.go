@@ -116,6 +116,10 @@ func (d *Daemon) Quarantine() queue.Store { return d.quarantine }
 // SMTP is the SMTP server (its Addr tells where listeners are bound).
 func (d *Daemon) SMTP() *smtpd.Server { return d.smtp }
 
+// Logger is the daemon's logger, for the services plugged in, so that
+// their lines follow log.level across reloads.
+func (d *Daemon) Logger() *slog.Logger { return d.log }
+
 // Config is the config in force.
 func (d *Daemon) Config() *config.Config {
 	d.mu.Lock()

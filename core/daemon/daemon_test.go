@@ -320,3 +320,49 @@ func TestNewLogger(t *testing.T) {
 		})
 	}
 }
+
+// TestReloadLogLevelAndListeners: a reload applies log.level to the
+// daemon's logger and those derived from it (a refused one does not), and
+// says in the log that a new listener waits for a restart instead of
+// leaving the admin to wonder why nothing listens.
+func TestReloadLogLevelAndListeners(t *testing.T) {
+	d, path, logs := startDaemon(t) // the logger starts at debug
+	ctx := context.Background()
+	derived := d.Logger().With("stage", "x")
+	good, _ := os.ReadFile(path)
+	reload := func(extra string) error {
+		t.Helper()
+		if err := os.WriteFile(path, append(append([]byte{}, good...), extra...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return d.Reload(path)
+	}
+	if err := reload("log: {level: error}\nhostname2: x\n"); err == nil {
+		t.Fatal("bad config accepted")
+	}
+	if !derived.Enabled(ctx, slog.LevelDebug) {
+		t.Fatal("a refused reload changed the log level")
+	}
+	if err := reload("log: {level: warn}\n"); err != nil {
+		t.Fatal(err)
+	}
+	if d.Logger().Enabled(ctx, slog.LevelInfo) || derived.Enabled(ctx, slog.LevelInfo) || !derived.Enabled(ctx, slog.LevelWarn) {
+		t.Fatal("log.level warn not in force after reload")
+	}
+	if err := reload("log: {level: debug}\n"); err != nil {
+		t.Fatal(err)
+	}
+	if !derived.Enabled(ctx, slog.LevelDebug) {
+		t.Fatal("log.level debug not in force after reload")
+	}
+	added := strings.Replace(string(good), "listeners:\n", "listeners:\n  - {name: sub, address: \"127.0.0.1:1\"}\n", 1)
+	if err := os.WriteFile(path, []byte(added), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Reload(path); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), `"msg":"reload: a new listener opens only at restart","listener":"sub"`) {
+		t.Fatalf("no warning about the new listener:\n%s", logs.String())
+	}
+}

@@ -28,9 +28,6 @@ func (d *Daemon) Reload(path string) error {
 func (d *Daemon) ReloadConfig(cfg *config.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if cfg.Queue.Dir != d.cfg.Queue.Dir || cfg.Queue.Quarantine != d.cfg.Queue.Quarantine {
-		d.log.Warn("reload: queue directories change only at restart")
-	}
 	var runner pipeline.Runner
 	closeNew := func() {}
 	if d.Pipeline != nil {
@@ -54,7 +51,9 @@ func (d *Daemon) ReloadConfig(cfg *config.Config) error {
 		return err
 	}
 	old := d.closePipe
+	d.warnRestartOnly(d.cfg, cfg)
 	d.cfg, d.deps, d.closePipe = cfg, deps, closeNew
+	setLevel(d.log, cfg.Log.Level)
 	if old != nil {
 		// Sessions that started on the old runner may still be in a
 		// phase; give them the longest a phase can take.
@@ -62,6 +61,35 @@ func (d *Daemon) ReloadConfig(cfg *config.Config) error {
 	}
 	d.log.Info("reloaded", "path", cfg.Path)
 	return nil
+}
+
+// warnRestartOnly logs each change a reload cannot apply, so that an admin
+// does not wait for a listener that will not open until a restart.
+func (d *Daemon) warnRestartOnly(old, cfg *config.Config) {
+	if cfg.Queue.Dir != old.Queue.Dir || cfg.Queue.Quarantine != old.Queue.Quarantine {
+		d.log.Warn("reload: queue directories change only at restart")
+	}
+	if cfg.Log.Format != old.Log.Format {
+		d.log.Warn("reload: log.format changes only at restart", "format", old.Log.Format)
+	}
+	was := map[string]string{}
+	for _, l := range old.Listeners {
+		was[l.Name] = l.Address
+	}
+	for _, l := range cfg.Listeners {
+		addr, ok := was[l.Name]
+		switch {
+		case !ok:
+			d.log.Warn("reload: a new listener opens only at restart", "listener", l.Name, "address", l.Address)
+		case addr != l.Address:
+			d.log.Warn("reload: a listener's address changes only at restart", "listener", l.Name,
+				"address", addr, "new_address", l.Address)
+		}
+		delete(was, l.Name)
+	}
+	for name, addr := range was {
+		d.log.Warn("reload: a removed listener closes only at restart", "listener", name, "address", addr)
+	}
 }
 
 func (d *Daemon) reloadServices(cfg *config.Config) error {

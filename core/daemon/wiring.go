@@ -20,20 +20,57 @@ import (
 )
 
 // NewLogger builds the logger of config.Log (text | json; debug, info,
-// warn, error).
+// warn, error). Its level can change: a Daemon given it applies log.level
+// at every reload, as an admin who raises it to debug and sends SIGHUP
+// expects.
 func NewLogger(c config.Log, w io.Writer) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(strings.ToUpper(orDefault(c.Level, "info")))); err != nil {
-		return nil, fmt.Errorf("log.level %q: %w", c.Level, err)
+	level, err := parseLevel(c.Level)
+	if err != nil {
+		return nil, err
 	}
-	opts := &slog.HandlerOptions{Level: level}
+	lv := &slog.LevelVar{}
+	lv.Set(level)
+	opts := &slog.HandlerOptions{Level: lv}
+	var h slog.Handler
 	switch orDefault(c.Format, "text") {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
+		h = slog.NewTextHandler(w, opts)
 	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
+		h = slog.NewJSONHandler(w, opts)
+	default:
+		return nil, fmt.Errorf("log.format %q: want text or json", c.Format)
 	}
-	return nil, fmt.Errorf("log.format %q: want text or json", c.Format)
+	return slog.New(levelHandler{h, lv}), nil
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(strings.ToUpper(orDefault(s, "info")))); err != nil {
+		return 0, fmt.Errorf("log.level %q: %w", s, err)
+	}
+	return level, nil
+}
+
+// levelHandler marks a NewLogger handler, so that reload finds its level.
+// Loggers derived with With share the LevelVar through the inner handler.
+type levelHandler struct {
+	slog.Handler
+	level *slog.LevelVar
+}
+
+// setLevel applies log.level to a logger made by NewLogger (others keep
+// theirs) and reports whether it could.
+func setLevel(l *slog.Logger, level string) bool {
+	h, ok := l.Handler().(levelHandler)
+	if !ok {
+		return false
+	}
+	lv, err := parseLevel(level)
+	if err != nil {
+		return false // validated at load; keep what is in force
+	}
+	h.level.Set(lv)
+	return true
 }
 
 func orDefault(s, def string) string {
