@@ -107,6 +107,9 @@ func (sc *spoolCmd) release(stdout io.Writer) error {
 	if learn && learnHamHook == nil {
 		return errors.New("--learn-ham: bayes not built into this binary; nothing released")
 	}
+	if _, err := sc.store.Get(sc.id); err != nil {
+		return err // before opening the queue, which would create it
+	}
 	var tmp string
 	if learn {
 		var err error

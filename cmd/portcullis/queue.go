@@ -7,7 +7,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -69,7 +71,7 @@ type spoolCmd struct {
 	verb   string
 	id     string
 	cfg    *config.Config
-	store  *queue.Dir
+	store  spoolStore
 	stderr io.Writer
 	now    time.Time
 	flags  map[string]bool // boolean options (--json, --learn-ham)
@@ -97,12 +99,44 @@ func openSpool(name, usage string, args []string, stderr io.Writer, boolFlags ..
 	if name == "quarantine" {
 		dir = cfg.Queue.Quarantine
 	}
+	sc.cfg = cfg
+	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		sc.store = absentStore{}
+		return sc, -1
+	}
 	if sc.store, err = openDir(dir, stderr); err != nil {
 		fmt.Fprintf(stderr, "portcullis %s: %v\n", name, err)
 		return nil, exitFailed
 	}
-	sc.cfg = cfg
 	return sc, -1
+}
+
+// spoolStore is what the queue and quarantine commands use of a store.
+type spoolStore interface {
+	queue.Store
+	Entries() ([]queue.Entry, error)
+}
+
+// absentStore stands for a spool directory that does not exist yet (the
+// daemon has not run): empty, and nothing is created. Like Postfix's mailq,
+// looking at the queue must not make it: a directory created by root here
+// would be one the daemon, running as its own user, cannot use. Only the
+// methods the commands call are implemented; bounce and release reach the
+// store only after Get found the message.
+type absentStore struct{ queue.Store }
+
+func (absentStore) Entries() ([]queue.Entry, error)                 { return nil, nil }
+func (absentStore) Get(string) (*queue.Envelope, error)             { return nil, queue.ErrNotFound }
+func (absentStore) Open(string) (io.ReadCloser, error)              { return nil, queue.ErrNotFound }
+func (absentStore) Delete(string) error                             { return queue.ErrNotFound }
+func (absentStore) Move(string, queue.Store, *queue.Envelope) error { return queue.ErrNotFound }
+func (absentStore) Close() error                                    { return nil }
+
+func (absentStore) Flush(id string) error {
+	if id == "" {
+		return nil
+	}
+	return queue.ErrNotFound
 }
 
 // parseSpool parses "VERB [ID] [-c FILE] [--flag]", options anywhere (as
@@ -196,6 +230,9 @@ func (sc *spoolCmd) elsewhere() string {
 	}
 	if !queue.ValidID(sc.id) {
 		return ""
+	}
+	if _, err := os.Stat(dir); err != nil {
+		return "" // not there: do not create it by looking
 	}
 	d, err := openDir(dir, io.Discard)
 	if err != nil {

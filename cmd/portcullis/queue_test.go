@@ -261,3 +261,43 @@ func TestQueueBounceHook(t *testing.T) {
 		t.Fatalf("bounce of a gone message: %d %q", code, errs)
 	}
 }
+
+// TestSpoolNotCreatedByLooking: before the daemon has ever run, the queue
+// and quarantine commands see empty stores and create no directory (one
+// made by root here would lock the daemon's own user out), as Postfix's
+// mailq does not create the queue.
+func TestSpoolNotCreatedByLooking(t *testing.T) {
+	f := newSpoolFixture(t)
+	const id = "0000000000000000"
+	cases := []struct {
+		args []string
+		code int
+		out  string
+		err  string
+	}{
+		{[]string{"queue", "list"}, 0, "-- 0 messages, 0 bytes, 0 recipients pending\n", ""},
+		{[]string{"queue", "list", "--json"}, 0, "[]\n", ""},
+		{[]string{"queue", "show", id}, 1, "", "no such message: " + id + "\n"},
+		{[]string{"queue", "flush"}, 0, "all queued messages are due now\n", ""},
+		{[]string{"queue", "flush", id}, 1, "", "no such message"},
+		{[]string{"queue", "delete", id}, 1, "", "no such message"},
+		{[]string{"queue", "bounce", id}, 1, "", "no such message"},
+		{[]string{"quarantine", "list"}, 0, "-- 0 messages held, 0 bytes\n", ""},
+		{[]string{"quarantine", "show", id}, 1, "", "no such message: " + id + "\n"},
+		{[]string{"quarantine", "release", id}, 1, "", "no such message"},
+		{[]string{"quarantine", "delete", id}, 1, "", "no such message"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			code, out, errs := run(append(c.args, "-c", f.cfg)...)
+			if code != c.code || !strings.HasSuffix(out, c.out) || !strings.Contains(errs, c.err) {
+				t.Errorf("got %d %q %q; want %d, stdout ending %q, stderr with %q", code, out, errs, c.code, c.out, c.err)
+			}
+			for _, dir := range []string{f.queue, f.hold} {
+				if _, err := os.Stat(dir); !os.IsNotExist(err) {
+					t.Fatalf("%s created (stat: %v)", dir, err)
+				}
+			}
+		})
+	}
+}
