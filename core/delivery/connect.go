@@ -15,6 +15,11 @@ import (
 	"github.com/portcullis-mta/portcullis/core/dnsresolve"
 )
 
+// maxHops bounds the addresses one attempt tries, as Postfix's
+// smtp_mx_address_limit (5) does: a destination with many MX hosts or
+// addresses that all defer holds a worker for a few sessions, not dozens.
+const maxHops = 5
+
 // hop is one address to try for a destination.
 type hop struct {
 	host string
@@ -23,7 +28,8 @@ type hop struct {
 
 // hops lists the addresses for domain via rt in the order to try them:
 // the route's host, or the MX hosts by preference (RFC 5321 5.1), or the
-// domain itself when it has no MX. The reply says why there are none.
+// domain itself when it has no MX; at most maxHops of them. The reply says
+// why there are none.
 func (m *Manager) hops(ctx context.Context, s *settings, rt *route, domain string) ([]hop, *smtpc.Reply) {
 	names, port := []string{rt.host}, uint16(25)
 	if !rt.mx {
@@ -36,10 +42,21 @@ func (m *Manager) hops(ctx context.Context, s *settings, rt *route, domain strin
 		if err != nil {
 			return nil, dnsReply(domain, err)
 		}
-		names = names[:0]
+		// RFC 5321 5.1: if we are an MX, we and every host of our
+		// preference or a worse one are out. The resolver shuffles hosts
+		// of equal preference, so one may come before us: find our
+		// preference first.
+		ours := -1
 		for _, mx := range mxs {
 			if strings.EqualFold(mx.Host, s.hostname) {
-				break // RFC 5321 5.1: we and every less preferred MX are out
+				ours = int(mx.Pref)
+				break
+			}
+		}
+		names = names[:0]
+		for _, mx := range mxs {
+			if ours >= 0 && int(mx.Pref) >= ours {
+				continue
 			}
 			names = append(names, mx.Host)
 		}
@@ -57,6 +74,9 @@ func (m *Manager) hops(ctx context.Context, s *settings, rt *route, domain strin
 	// bounce mail whose working MX only had a DNS hiccup.
 	failName, failErr := names[0], error(nil)
 	for _, n := range names {
+		if len(out) >= maxHops {
+			break // no need to look up hosts that will not be tried
+		}
 		addrs, err := s.resolver.LookupIP(ctx, n)
 		if err != nil {
 			if failErr == nil || (dnsresolve.IsTemporary(err) && !dnsresolve.IsTemporary(failErr)) {
@@ -67,6 +87,9 @@ func (m *Manager) hops(ctx context.Context, s *settings, rt *route, domain strin
 		for _, a := range addrs {
 			out = append(out, hop{host: n, addr: netip.AddrPortFrom(a, port)})
 		}
+	}
+	if len(out) > maxHops {
+		out = out[:maxHops]
 	}
 	if len(out) == 0 {
 		r := dnsReply(failName, failErr)

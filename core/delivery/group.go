@@ -29,52 +29,128 @@ type group struct {
 	rcpts  []*queue.Recipient
 }
 
-// sendGroup delivers g in one transaction: on a pooled connection if one
-// is idle, else on a new one to the first hop that answers.
+// sendGroup delivers g: on a pooled connection if one is idle, else on a
+// new one to the first hop that answers. Recipients a hop defers in the
+// transaction (4xx to MAIL, RCPT or the dot, or a lost connection) go on to
+// the next hop in the same attempt, as Postfix does: the next MX may well
+// be up (RFC 5321 5.1). What a hop delivered or refused with a 5xx is final.
 func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelope, open opener, g *group) []outcome {
 	release, err := m.lim.acquire(ctx, g.key, g.rt.concurrency)
 	if err != nil {
 		return fill(len(g.rcpts), outcome{reply: errShutdown})
 	}
 	defer release()
+	out := make([]outcome, len(g.rcpts))
+	left := make([]int, len(g.rcpts)) // indexes of the recipients no hop has settled
+	for i := range left {
+		left[i] = i
+	}
 	// A pooled connection may have been closed by the server meanwhile; a
 	// transaction that fails on it before any reply is retried on a new one.
+	pooled := "" // the address of the pooled session that answered, not tried again
 	for c := m.pool.get(g.key); c != nil; c = m.pool.get(g.key) {
-		out, fresh := m.transact(ctx, s, c, env, open, g)
-		if !fresh {
-			return out
+		res, stale := m.transact(ctx, s, c, env, open, g.only(left))
+		if !stale {
+			pooled, left = c.addr, settle(out, left, res)
+			break
 		}
 	}
+	if len(left) == 0 {
+		return out
+	}
 	if r := m.dead.get(g.key, m.d.Now()); r != nil {
-		return fill(len(g.rcpts), outcome{reply: r})
+		return unanswered(out, left, r)
 	}
 	hops, why := m.hops(ctx, s, g.rt, g.domain)
 	if why != nil {
-		return fill(len(g.rcpts), outcome{reply: why})
+		return unanswered(out, left, why)
 	}
 	var last *smtpc.Reply
+	answered := pooled != ""
 	for _, h := range hops {
-		c, err := m.connect(ctx, s, g.rt, g.key, h, false)
-		var te *tlsError
-		if err != nil && errors.As(err, &te) && g.rt.tls == tlsOpportunistic {
-			m.log.Warn("delivery: STARTTLS failed, trying again without TLS", "queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "err", err)
-			c, err = m.connect(ctx, s, g.rt, g.key, h, true)
+		if h.addr.String() == pooled {
+			continue // it has had its say in this attempt
 		}
+		c, err := m.session(ctx, s, env, g, h)
 		if err != nil {
 			last = connReply(h, err)
 			m.log.Debug("delivery: next hop failed", "queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "reply", last.String())
 			if ctx.Err() != nil {
-				return fill(len(g.rcpts), outcome{reply: errShutdown})
+				for _, i := range left {
+					out[i] = outcome{reply: errShutdown}
+				}
+				return out
 			}
 			continue
 		}
-		out, _ := m.transact(ctx, s, c, env, open, g)
-		return out
+		answered = true
+		res, _ := m.transact(ctx, s, c, env, open, g.only(left))
+		if left = settle(out, left, res); len(left) == 0 {
+			return out
+		}
+		m.log.Info("delivery: next hop deferred, trying the next one", "queue_id", env.ID, "host", h.host,
+			"addr", h.addr.String(), "deferred", len(left), "reply", out[left[0]].reply.String())
 	}
-	// Every hop failed: spare the next messages to this destination the
-	// same wait for a while (Postfix marks such a destination dead too).
-	m.dead.put(g.key, last, m.d.Now().Add(min(deadFor, s.retry[0])))
-	return fill(len(g.rcpts), outcome{reply: last})
+	if !answered {
+		// Every hop failed: spare the next messages to this destination the
+		// same wait for a while (Postfix marks such a destination dead too).
+		m.dead.put(g.key, last, m.d.Now().Add(min(deadFor, s.retry[0])))
+	}
+	return unanswered(out, left, last)
+}
+
+// session connects to h for g; on an opportunistic route a failed TLS
+// handshake is retried in clear.
+func (m *Manager) session(ctx context.Context, s *settings, env *queue.Envelope, g *group, h hop) (*conn, error) {
+	c, err := m.connect(ctx, s, g.rt, g.key, h, false)
+	var te *tlsError
+	if err != nil && errors.As(err, &te) && g.rt.tls == tlsOpportunistic {
+		m.log.Warn("delivery: STARTTLS failed, trying again without TLS", "queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "err", err)
+		c, err = m.connect(ctx, s, g.rt, g.key, h, true)
+	}
+	return c, err
+}
+
+// only is g narrowed to the recipients at indexes idx.
+func (g *group) only(idx []int) *group {
+	n := *g
+	n.rcpts = make([]*queue.Recipient, len(idx))
+	for j, i := range idx {
+		n.rcpts[j] = g.rcpts[i]
+	}
+	return &n
+}
+
+// settle records res, the outcomes of the recipients at indexes left, and
+// returns the indexes of those another hop may still take.
+func settle(out []outcome, left []int, res []outcome) []int {
+	var still []int
+	for j, i := range left {
+		out[i] = res[j]
+		if nextHopMayTake(res[j]) {
+			still = append(still, i)
+		}
+	}
+	return still
+}
+
+// nextHopMayTake reports whether o is a deferral by the hop itself, which
+// another hop need not share. Our own troubles (shutdown, an unreadable
+// spool file, a failed signature) would follow the message anywhere.
+func nextHopMayTake(o outcome) bool {
+	return !o.ok && o.reply != nil && o.reply.Temporary() &&
+		o.reply != errShutdown && o.reply != errSpool && o.reply != errSign
+}
+
+// unanswered gives r to the recipients at indexes left that no hop has
+// answered; one that has keeps its hop's own words.
+func unanswered(out []outcome, left []int, r *smtpc.Reply) []outcome {
+	for _, i := range left {
+		if out[i].reply == nil {
+			out[i] = outcome{reply: r}
+		}
+	}
+	return out
 }
 
 func fill(n int, o outcome) []outcome {
@@ -105,14 +181,14 @@ func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue
 	body, err := open()
 	if err != nil {
 		m.keep(s, c, g.rt.concurrency)
-		return fill(len(g.rcpts), outcome{reply: smtpc.NewReply(451, "4.3.0", "cannot read spooled message")}), false
+		return fill(len(g.rcpts), outcome{reply: errSpool}), false
 	}
 	defer body.Close()
 	var r io.Reader = body
 	if m.d.Signer != nil {
 		if r, err = m.d.Signer.Sign(env, body); err != nil {
 			m.keep(s, c, g.rt.concurrency)
-			return fill(len(g.rcpts), outcome{reply: smtpc.NewReply(451, "4.3.0", "signing failed")}), false
+			return fill(len(g.rcpts), outcome{reply: errSign}), false
 		}
 	}
 	stop := context.AfterFunc(ctx, func() { c.c.Close() })
@@ -204,7 +280,12 @@ func params(c *smtpc.Client, env *queue.Envelope, rs []*queue.Recipient) ([]stri
 }
 
 // errNoUTF8 refuses a message that needs SMTPUTF8 for a next hop without it.
-var errNoUTF8 = smtpc.NewReply(553, "5.6.7", "next hop does not support SMTPUTF8")
+// errSpool and errSign are troubles of ours, which no other hop would fix.
+var (
+	errNoUTF8 = smtpc.NewReply(553, "5.6.7", "next hop does not support SMTPUTF8")
+	errSpool  = smtpc.NewReply(451, "4.3.0", "cannot read spooled message")
+	errSign   = smtpc.NewReply(451, "4.3.0", "signing failed")
+)
 
 // utf8Refusal refuses a message sent with SMTPUTF8 to a next hop without
 // it when its header needs it (params checked the envelope).
@@ -215,7 +296,7 @@ func utf8Refusal(c *smtpc.Client, env *queue.Envelope, open opener) *smtpc.Reply
 	needs, err := headerNeedsUTF8(open)
 	switch {
 	case err != nil:
-		return smtpc.NewReply(451, "4.3.0", "cannot read spooled message")
+		return errSpool
 	case needs:
 		return errNoUTF8
 	}
