@@ -43,6 +43,15 @@ func NewLockout(failures int, window, duration time.Duration, now func() time.Ti
 		m: map[netip.Prefix]*lockEntry{}}
 }
 
+// SetLimits applies new limits (a config reload) and keeps the table: a
+// reload must not forgive a guesser. Counts go on under the new limits;
+// a lockout already started keeps the end it was given.
+func (l *Lockout) SetLimits(failures int, window, duration time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.failures, l.window, l.duration = failures, window, duration
+}
+
 func lockKey(ip netip.Addr) netip.Prefix {
 	ip = ip.Unmap()
 	if ip.Is6() {

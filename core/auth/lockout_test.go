@@ -100,3 +100,30 @@ func TestLockoutBounded(t *testing.T) {
 		t.Errorf("table %d > %d", l.Len(), l.max)
 	}
 }
+
+// TestLockoutSetLimits: new limits apply to the counts already in the
+// table; a lockout already started keeps its end.
+func TestLockoutSetLimits(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	l := NewLockout(3, time.Hour, time.Hour, clock.Now)
+	counting := netip.MustParseAddr("198.51.100.7")
+	locked := netip.MustParseAddr("198.51.100.8")
+	l.Fail(counting)
+	for range 3 {
+		l.Fail(locked)
+	}
+	l.SetLimits(2, time.Minute, time.Minute)
+	if l.Len() != 2 {
+		t.Fatalf("table has %d entries after SetLimits, want 2", l.Len())
+	}
+	if !l.Fail(counting) {
+		t.Error("second failure under auth_failures 2 did not lock")
+	}
+	clock.Add(30 * time.Minute)
+	if !l.Locked(locked) {
+		t.Error("a lockout started before SetLimits was shortened")
+	}
+	if l.Locked(counting) {
+		t.Error("a lockout started after SetLimits does not use its duration")
+	}
+}

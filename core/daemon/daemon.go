@@ -44,7 +44,7 @@ type Daemon struct {
 	queue      *queue.Dir
 	quarantine *queue.Dir
 	smtp       *smtpd.Server
-	lockout    *auth.Lockout // kept across reloads: a reload must not forgive a guesser
+	lockout    *auth.Lockout // kept across reloads (SetLimits): a reload must not forgive a guesser
 
 	mu        sync.Mutex
 	cfg       *config.Config

@@ -8,13 +8,14 @@ import (
 
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/pipeline"
+	"github.com/portcullis-mta/portcullis/core/smtpd"
 )
 
 // Reload loads the config at path and applies it: new sessions get the new
-// policy, users, pipeline and TLS certificate; running sessions finish on
-// the old ones. Anything invalid refuses the whole reload with a log line
-// and the old config stays. The queue directories and listener addresses
-// are fixed until restart.
+// policy, users, pipeline, TLS certificate and AUTH limits; listeners open,
+// close or move; running sessions finish on the old ones. Anything invalid
+// (an address in use too) refuses the whole reload with a log line and the
+// old config stays. The queue directories are fixed until restart.
 func (d *Daemon) Reload(path string) error {
 	cfg, err := config.Load(path)
 	if err != nil {
@@ -39,20 +40,28 @@ func (d *Daemon) ReloadConfig(cfg *config.Config) error {
 		runner, closeNew = r, orNop(c)
 	}
 	deps, err := d.buildDeps(cfg, runner)
+	// The SMTP side binds its new listeners first, so that an address in
+	// use refuses the reload before any service has taken the new config.
+	var next *smtpd.Reloading
 	if err == nil {
-		err = d.reloadServices(cfg)
+		next, err = d.smtp.Prepare(deps)
 	}
 	if err == nil {
-		err = d.smtp.Reload(deps)
+		if err = d.reloadServices(cfg); err != nil {
+			next.Cancel()
+		}
 	}
 	if err != nil {
 		closeNew()
 		d.log.Error("reload refused, keeping the old config", "err", err)
 		return err
 	}
+	next.Commit()
 	old := d.closePipe
 	d.warnRestartOnly(d.cfg, cfg)
 	d.cfg, d.deps, d.closePipe = cfg, deps, closeNew
+	lock := cfg.Limits.AuthLockout.D()
+	d.lockout.SetLimits(cfg.Limits.AuthFailures, lock, lock)
 	setLevel(d.log, cfg.Log.Level)
 	if old != nil {
 		// Sessions that started on the old runner may still be in a
@@ -64,31 +73,13 @@ func (d *Daemon) ReloadConfig(cfg *config.Config) error {
 }
 
 // warnRestartOnly logs each change a reload cannot apply, so that an admin
-// does not wait for a listener that will not open until a restart.
+// does not wait for a change that will not happen until a restart.
 func (d *Daemon) warnRestartOnly(old, cfg *config.Config) {
 	if cfg.Queue.Dir != old.Queue.Dir || cfg.Queue.Quarantine != old.Queue.Quarantine {
 		d.log.Warn("reload: queue directories change only at restart")
 	}
 	if cfg.Log.Format != old.Log.Format {
 		d.log.Warn("reload: log.format changes only at restart", "format", old.Log.Format)
-	}
-	was := map[string]string{}
-	for _, l := range old.Listeners {
-		was[l.Name] = l.Address
-	}
-	for _, l := range cfg.Listeners {
-		addr, ok := was[l.Name]
-		switch {
-		case !ok:
-			d.log.Warn("reload: a new listener opens only at restart", "listener", l.Name, "address", l.Address)
-		case addr != l.Address:
-			d.log.Warn("reload: a listener's address changes only at restart", "listener", l.Name,
-				"address", addr, "new_address", l.Address)
-		}
-		delete(was, l.Name)
-	}
-	for name, addr := range was {
-		d.log.Warn("reload: a removed listener closes only at restart", "listener", name, "address", addr)
 	}
 }
 

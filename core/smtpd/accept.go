@@ -20,10 +20,10 @@ import (
 
 // acceptLoop takes raw connections off one listener. Each is admitted in its
 // own goroutine so that a slow client (PROXY header, pre-greet wait, DNS)
-// never holds up the others.
-func (s *Server) acceptLoop(name string, ln net.Listener) {
+// never holds up the others. first is the listener's configuration when
+// bound; it serves connections still being admitted after a reload removed it.
+func (s *Server) acceptLoop(name string, ln net.Listener, first *listenerConf) {
 	defer s.loops.Done()
-	first := s.current().listeners[name]
 	var delay time.Duration
 	for {
 		raw, err := ln.Accept()

@@ -84,7 +84,8 @@ type Server struct {
 	mu       sync.Mutex
 	gen      *generation             // what new connections get
 	gens     map[*generation]bool    // generations with live go-smtp servers
-	lns      map[string]net.Listener // by listener name; fixed until restart
+	lns      map[string]net.Listener // by listener name; a reload rebinds (listeners.go)
+	started  bool                    // Start has bound lns
 	conns    map[*guardConn]bool
 	total    int
 	perIP    map[netip.Addr]int
@@ -135,8 +136,9 @@ func (s *Server) Start() error {
 	}
 	for name, ln := range s.lns {
 		s.loops.Add(1)
-		go s.acceptLoop(name, ln)
+		go s.acceptLoop(name, ln, g.listeners[name])
 	}
+	s.started = true
 	return nil
 }
 
@@ -151,20 +153,16 @@ func (s *Server) Addr(listener string) net.Addr {
 }
 
 // Reload makes new sessions use d (config, policy, pipeline, TLS
-// certificate). Sessions already running finish on what they started
-// with. Listener addresses are bound once: a changed address, or a listener
-// added or removed, takes effect only at restart.
+// certificate) and opens, closes and rebinds listeners to match it.
+// Sessions already running finish on what they started with. An error
+// (a certificate, an address in use) changes nothing. It is Prepare and
+// Commit in one.
 func (s *Server) Reload(d Deps) error {
-	g, err := s.newGeneration(d)
+	r, err := s.Prepare(d)
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	old := s.gen
-	s.gen = g
-	s.startGeneration(g)
-	s.mu.Unlock()
-	old.ln.Close() // its Serve returns; its sessions go on
+	r.Commit()
 	return nil
 }
 
