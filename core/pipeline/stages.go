@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
@@ -90,8 +91,8 @@ func call(ctx context.Context, st *stage, req *sdk.Request) outcome {
 			}
 		}()
 		res, err := st.client.Check(ctx, req)
-		if err == nil && res == nil {
-			err = errors.New("stage returned no result")
+		if err == nil {
+			err = checkResult(res)
 		}
 		done <- outcome{res: res, err: err}
 	}()
@@ -105,6 +106,39 @@ func call(ctx context.Context, st *stage, req *sdk.Request) outcome {
 	case <-ctx.Done():
 		return outcome{err: fmt.Errorf("timeout after %s: %w", st.Timeout, ctx.Err()), timeout: true, took: time.Since(start)}
 	}
+}
+
+// maxResultBytes bounds the tags, attributes and reason of one result. A
+// stage that returns more is broken: its result would sit in every
+// session's memory, logs and rule templates.
+const maxResultBytes = 1 << 20
+
+// checkResult refuses a result the rules cannot trust: rules compare
+// verdicts and scores, and a verdict they do not know or a NaN score
+// (false in every comparison) would let a message through unchecked.
+func checkResult(res *sdk.Result) error {
+	if res == nil {
+		return errors.New("stage returned no result")
+	}
+	switch res.Verdict {
+	case "", sdk.VerdictNone, sdk.VerdictPass, sdk.VerdictFail, sdk.VerdictNeutral, sdk.VerdictError:
+	default:
+		return fmt.Errorf("stage returned unknown verdict %.64q", res.Verdict)
+	}
+	if math.IsNaN(res.Score) || math.IsInf(res.Score, 0) {
+		return fmt.Errorf("stage returned score %v", res.Score)
+	}
+	n := len(res.Reason)
+	for _, t := range res.Tags {
+		n += len(t)
+	}
+	for k, v := range res.Attrs {
+		n += len(k) + len(v)
+	}
+	if n > maxResultBytes {
+		return fmt.Errorf("stage returned a result of %d bytes (tags, attributes and reason), over %d", n, maxResultBytes)
+	}
+	return nil
 }
 
 // record turns an outcome into the result rules see and logs the call.

@@ -75,6 +75,8 @@ type Host struct {
 	madeDir string     // o.SocketDir when the host created it
 	closed  bool
 
+	retiring sync.WaitGroup // stages a Reload replaced, until their processes stop
+
 	mu     sync.RWMutex
 	stages map[string]*Stage
 }
@@ -111,7 +113,8 @@ func (h *Host) Stage(name string) (*Stage, bool) {
 	return s, ok
 }
 
-// Close stops every plugin and removes the socket directory.
+// Close stops every plugin, each after the calls in flight on it, and
+// removes the socket directory.
 func (h *Host) Close() {
 	h.load.Lock()
 	defer h.load.Unlock()
@@ -124,6 +127,7 @@ func (h *Host) Close() {
 	h.stages = map[string]*Stage{}
 	h.mu.Unlock()
 	stopAll(mapValues(old))
+	h.retiring.Wait()
 	if h.dir != "" {
 		if err := os.RemoveAll(h.dir); err != nil {
 			h.o.Logger.Warn("removing plugin socket directory", "dir", h.dir, "error", err)

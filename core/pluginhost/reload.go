@@ -11,7 +11,8 @@ import (
 // environment are unchanged keep their process and are configured again
 // (a stage holding a state file keeps its lock); the others are started
 // afresh. On any failure the old set stays as it was and the error names
-// each stage at fault. Stages no longer in specs are stopped.
+// each stage at fault. Stages no longer in specs are stopped, after the
+// calls in flight on them (Close waits for that).
 func (h *Host) Reload(ctx context.Context, specs []Spec) error {
 	h.load.Lock()
 	defer h.load.Unlock()
@@ -58,13 +59,15 @@ func (h *Host) Reload(ctx context.Context, specs []Spec) error {
 	h.mu.Lock()
 	h.stages = next
 	h.mu.Unlock()
-	var gone []*Stage
+	// A replaced or dropped stage takes no new call from here on (a
+	// replaced one passes them to its successor); its process stops once
+	// the calls in flight have ended, without holding up the reload.
 	for name, s := range old {
-		if next[name] != s {
-			gone = append(gone, s)
+		if n := next[name]; n != s {
+			p, drained := s.close(n)
+			h.retiring.Go(func() { s.finish(p, drained) })
 		}
 	}
-	stopAll(gone)
 	return nil
 }
 

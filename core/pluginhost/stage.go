@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,7 +29,15 @@ type Stage struct {
 	info    sdk.Info
 	closed  bool
 	backoff time.Duration
+
+	inflight int           // calls holding a process
+	drained  chan struct{} // closed when the last call ends after stop began
+	next     *Stage        // the stage that replaced this one in a Reload
 }
+
+// drainTimeout bounds how long a stopped stage waits for its calls in
+// flight (which end at their own deadlines) before it kills the process.
+const drainTimeout = 30 * time.Second
 
 func newStage(h *Host, sp Spec) *Stage {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -74,14 +83,23 @@ func (s *Stage) running() bool {
 // hostrpc.ErrUnavailable when the plugin is down (a restart is then under
 // way), context.DeadlineExceeded on a timeout, or carries the stage's own
 // error text; the pipeline maps each to the stage's on_error.
+//
+// A stage replaced in a Reload passes calls to its replacement (sessions
+// that began before the reload still hold it), as long as the replacement
+// serves the phase; a stage dropped by a Reload or stopped by Close
+// returns ErrClosed.
 func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
 	if req == nil {
 		return nil, fmt.Errorf("stage %s: no request", s.name)
 	}
 	p, err := s.proc()
 	if err != nil {
+		if n := s.successor(req.Phase); n != nil && errors.Is(err, ErrClosed) {
+			return n.Check(ctx, req)
+		}
 		return nil, err
 	}
+	defer s.release()
 	res, err := p.rpc.Check(ctx, req)
 	if err == nil {
 		if p.timeouts.Load() != 0 {
@@ -101,9 +119,13 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 }
 
 // proc returns the live process, noticing one that died between calls.
+// The caller holds the process until it calls release: stop lets it finish.
 func (s *Stage) proc() (*proc, error) {
 	s.mu.Lock()
 	p, closed := s.cur, s.closed
+	if !closed && p != nil {
+		s.inflight++
+	}
 	s.mu.Unlock()
 	switch {
 	case closed:
@@ -111,10 +133,33 @@ func (s *Stage) proc() (*proc, error) {
 	case p == nil:
 		return nil, fmt.Errorf("stage %s: %w: restarting", s.name, hostrpc.ErrUnavailable)
 	case p.client.Exited():
+		s.release()
 		s.lost(p, errors.New("process exited"))
 		return nil, fmt.Errorf("stage %s: %w: process exited", s.name, hostrpc.ErrUnavailable)
 	}
 	return p, nil
+}
+
+// release ends a call that proc let through.
+func (s *Stage) release() {
+	s.mu.Lock()
+	s.inflight--
+	if s.inflight == 0 && s.drained != nil {
+		close(s.drained)
+		s.drained = nil
+	}
+	s.mu.Unlock()
+}
+
+// successor is the stage that replaced s, if it serves phase.
+func (s *Stage) successor(phase sdk.Phase) *Stage {
+	s.mu.Lock()
+	n := s.next
+	s.mu.Unlock()
+	if n == nil || !slices.Contains(n.Info().Phases, phase) {
+		return nil
+	}
+	return n
 }
 
 // launch starts the first process of a new stage.
@@ -172,13 +217,36 @@ func (s *Stage) commit() {
 	s.mu.Unlock()
 }
 
-// stop kills the process and waits for a restart in progress to give up.
-func (s *Stage) stop() {
+// stop refuses new calls, lets the calls in flight finish (for at most
+// drainTimeout), kills the process and waits for a restart in progress to
+// give up.
+func (s *Stage) stop() { s.finish(s.close(nil)) }
+
+// close refuses new calls (passing them to next, if any, see Check) and
+// cancels a restart; finish, given its result, does the rest of stop.
+func (s *Stage) close(next *Stage) (p *proc, drained <-chan struct{}) {
 	s.mu.Lock()
-	p := s.cur
-	s.cur, s.closed = nil, true
+	p = s.cur
+	s.cur, s.closed, s.next = nil, true, next
+	if s.inflight > 0 && s.drained == nil {
+		s.drained = make(chan struct{})
+	}
+	drained = s.drained
 	s.mu.Unlock()
 	s.cancel()
+	return p, drained
+}
+
+func (s *Stage) finish(p *proc, drained <-chan struct{}) {
+	if drained != nil {
+		t := time.NewTimer(drainTimeout)
+		select {
+		case <-drained:
+		case <-t.C:
+			s.h.o.Logger.Warn("stopping plugin with calls still in flight", "stage", s.name, "waited", drainTimeout)
+		}
+		t.Stop()
+	}
 	if p != nil {
 		p.kill()
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/portcullis-mta/portcullis/sdk"
 )
@@ -36,14 +37,20 @@ func (s *Stage) Configure(_ context.Context, _ sdk.Env, cfg map[string]any) erro
 }
 
 // Check: HELO "hang" blocks forever, ignoring ctx, as a wedged plugin
-// would; "exit" ends the process; "error" returns an error; "log" logs
-// through slog and writes a raw line to stderr. Anything else
-// passes, with the process ID and config tag as attributes and, at the
+// would; "slow" answers after a second; "exit" ends the process; "error"
+// returns an error; "log" logs through slog and writes a raw line to
+// stderr. Anything else passes, with the process ID and config tag as attributes and, at the
 // data phase, the number of message bytes read.
-func (s *Stage) Check(_ context.Context, req *sdk.Request) (*sdk.Result, error) {
+func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
 	switch req.Conn.HELO {
 	case "hang":
 		select {}
+	case "slow":
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
 	case "exit":
 		os.Exit(3)
 	case "error":
