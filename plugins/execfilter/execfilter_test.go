@@ -96,6 +96,34 @@ func TestShiftJISNameDecoded(t *testing.T) {
 	}
 }
 
+// TestRawJapaneseFilenames: old Japanese mailers quote raw ISO-2022-JP or
+// Shift_JIS names without escaping, and those bytes include '"' (JIS ア)
+// and '\' (Shift_JIS ソ): the stage must still see the whole name.
+func TestRawJapaneseFilenames(t *testing.T) {
+	jis := func(s string) string {
+		out, _ := japanese.ISO2022JP.NewEncoder().String(s)
+		return out
+	}
+	tests := []struct {
+		name, raw string
+		data      []byte
+		tags      []string
+	}{
+		{"アンケート.js", jis("アンケート.js"), []byte("WScript.Echo(1)"), []string{TagExecutable}},
+		{"請求書.exe", jis("請求書.exe"), peBytes(), []string{TagExecutable}},
+		{"ソフト.exe", sjis("ソフト.exe"), peBytes(), []string{TagExecutable}},
+	}
+	st := newStage(t, nil)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := run(t, st, mimeMessage(attach{tc.raw, "application/octet-stream", tc.data}))
+			if !slices.Equal(res.Tags, tc.tags) || res.Attrs["files"] != tc.name {
+				t.Errorf("tags %q files %q, want %q %q", res.Tags, res.Attrs["files"], tc.tags, tc.name)
+			}
+		})
+	}
+}
+
 func TestBombs(t *testing.T) {
 	tests := []struct {
 		name  string

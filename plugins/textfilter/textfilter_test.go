@@ -2,6 +2,7 @@ package textfilter
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -297,5 +298,43 @@ func TestShiftJISListFile(t *testing.T) {
 	res := check(t, st, message(t, "sjis_base64"))
 	if !slices.Equal(res.Tags, []string{"old:出会い系"}) {
 		t.Errorf("tags %q", res.Tags)
+	}
+}
+
+// TestJapaneseShapes matches Japanese words in message shapes the golden
+// files do not hold: raw ISO-2022-JP and Shift_JIS Subjects as old mailers
+// send them, an encoded-word split inside a JIS character, a body with no
+// charset, HTML that declares its charset only in a meta tag.
+func TestJapaneseShapes(t *testing.T) {
+	jis := func(s string) string { out, _ := japanese.ISO2022JP.NewEncoder().String(s); return out }
+	sj := func(s string) string { out, _ := japanese.ShiftJIS.NewEncoder().String(s); return out }
+	b64 := func(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+	subj := jis("【未承諾広告】激安")
+	tests := []struct {
+		name, subject, head, body string
+		subjectMatch              bool
+	}{
+		{"raw ISO-2022-JP subject", subj, "", "body", true},
+		{"raw Shift_JIS subject", sj("【未承諾広告】激安"), "", "body", true},
+		{"encoded-words split in a JIS character", "=?ISO-2022-JP?B?" + b64(subj[:6]) + "?=\r\n =?ISO-2022-JP?B?" + b64(subj[6:]) + "?=", "", "body", true},
+		{"ISO-2022-JP body without charset", "hello", "Content-Type: text/plain\r\n", jis("未承諾広告です"), false},
+		{"HTML meta charset", "hello", "Content-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n",
+			b64(`<html><head><meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS"></head><body>` + sj("ｶｼﾞﾉ") + `</body></html>`), false},
+	}
+	cfg := map[string]any{"lists": []any{map[string]any{"name": "ja", "patterns": []any{"未承諾広告", "カジノ"}}}}
+	text, subject := NewText(), NewSubject()
+	configure(t, text, "testdata", cfg)
+	configure(t, subject, "testdata", cfg)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := "From: a@example.test\r\nSubject: " + tc.subject + "\r\nMIME-Version: 1.0\r\n" + tc.head + "\r\n" + tc.body + "\r\n"
+			msg := sdk.NewBytesMessage([]sdk.HeaderField{{Name: "Subject", Value: tc.subject}}, []byte(raw))
+			if res := check(t, text, msg); res.Verdict != sdk.VerdictFail {
+				t.Errorf("text stage: %+v", res)
+			}
+			if res := check(t, subject, msg); (res.Verdict == sdk.VerdictFail) != tc.subjectMatch {
+				t.Errorf("subject stage: %+v", res)
+			}
+		})
 	}
 }

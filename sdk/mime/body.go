@@ -131,7 +131,11 @@ func (w *walker) leaf(hdr []field, body []byte, media string, params map[string]
 	p.IsText = strings.HasPrefix(media, "text/")
 	p.HTML = media == "text/html"
 	if p.IsText {
-		text, used := w.decodeCharset(data, p.Charset)
+		declared := p.Charset
+		if p.HTML && declared == "" {
+			declared = w.metaCharset(data)
+		}
+		text, used := w.decodeCharset(data, declared)
 		if used != p.Charset && !(p.Charset == "" && used == csASCII) {
 			p.DetectedCharset = used
 		}

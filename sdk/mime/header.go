@@ -67,8 +67,8 @@ func cutLine(b []byte) (line, rest []byte) {
 
 // DecodeHeader decodes RFC 2047 encoded-words in a header value to UTF-8.
 // Adjacent words in one charset are joined before decoding, so a character
-// split across two words survives; a lying charset label or raw 8-bit bytes
-// are detected as in ToUTF8.
+// split across two words survives; a lying charset label, raw 8-bit bytes
+// and raw ISO-2022-JP outside encoded-words are detected as in ToUTF8.
 func DecodeHeader(s string) string {
 	w := &walker{msg: &Message{}}
 	return w.decodeHeader(s)
@@ -78,7 +78,7 @@ func (w *walker) decodeHeader(s string) string {
 	if !strings.Contains(s, "=?") {
 		return w.literal(s)
 	}
-	var out strings.Builder
+	var out, lit strings.Builder // lit: text outside encoded-words, decoded as one run
 	var pend []byte
 	pendCS := ""
 	flush := func() {
@@ -87,26 +87,35 @@ func (w *walker) decodeHeader(s string) string {
 			pend, pendCS = nil, ""
 		}
 	}
+	flushLit := func() {
+		if lit.Len() > 0 {
+			out.WriteString(w.literal(lit.String()))
+			lit.Reset()
+		}
+	}
 	prevWord := false
 	for len(s) > 0 {
 		i := strings.Index(s, "=?")
 		if i < 0 {
 			flush()
-			out.WriteString(w.literal(s))
+			lit.WriteString(s)
 			break
 		}
 		cs, data, n, ok := w.encodedWord(s[i:])
 		if !ok {
+			// Raw ISO-2022-JP may hold "=?" (a JIS byte pair): keep the
+			// run whole so that its escape sequences still apply.
 			flush()
-			out.WriteString(w.literal(s[:i+2]))
+			lit.WriteString(s[:i+2])
 			s, prevWord = s[i+2:], false
 			continue
 		}
 		// RFC 2047 6.2: white space between adjacent encoded-words is ignored.
 		if gap := s[:i]; !(prevWord && strings.TrimSpace(gap) == "") {
 			flush()
-			out.WriteString(w.literal(gap))
+			lit.WriteString(gap)
 		}
+		flushLit()
 		if pend != nil && cs != pendCS {
 			flush()
 		}
@@ -114,12 +123,15 @@ func (w *walker) decodeHeader(s string) string {
 		s, prevWord = s[i+n:], true
 	}
 	flush()
+	flushLit()
 	return out.String()
 }
 
-// literal returns text outside encoded-words, decoding raw 8-bit bytes.
+// literal returns text outside encoded-words, decoding raw 8-bit bytes and
+// raw ISO-2022-JP, which is 7-bit (and so valid UTF-8) but for its escape
+// sequences: old Japanese mailers put both in headers unencoded.
 func (w *walker) literal(s string) string {
-	if utf8.ValidString(s) {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0x1b) < 0 {
 		return s
 	}
 	return w.toUTF8([]byte(s), "")
@@ -271,21 +283,57 @@ func splitParams(s string) [][2]string {
 	}
 }
 
-// quoted reads a quoted-string body after its opening quote (RFC 5322 3.2.4).
+// quoted reads a quoted-string body after its opening quote (RFC 5322
+// 3.2.4). Japanese mailers put raw ISO-2022-JP or Shift_JIS there without
+// escaping anything, and their characters hold the bytes '"' and '\'
+// (JIS ア is 0x25 0x22; Shift_JIS ソ and 表 end in 0x5C, the "dame-moji").
+// So a value with JIS escape sequences, or one that is not UTF-8 read the
+// standard way, is read again taking such bytes as part of their
+// character; that reading is kept when it finds the closing quote.
 func quoted(s string) (string, string) {
+	v, rest, _ := scanQuoted(s, false, false)
+	if strings.IndexByte(s, 0x1b) >= 0 {
+		if jv, jrest, closed := scanQuoted(s, true, false); closed {
+			v, rest = jv, jrest
+		}
+	}
+	if !utf8.ValidString(v) {
+		if sv, srest, closed := scanQuoted(s, false, true); closed {
+			return sv, srest
+		}
+	}
+	return v, rest
+}
+
+// scanQuoted reads a quoted-string body. With jis, the bytes after an
+// ISO-2022-JP designation of a double-byte set or of half-width katakana
+// (ESC $ @, ESC $ B, ESC ( I; RFC 1468) are text until the next escape;
+// with sjis, a Shift_JIS lead byte takes the byte after it as its trail.
+func scanQuoted(s string, jis, sjis bool) (val, rest string, closed bool) {
 	var b strings.Builder
+	wide := false
 	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case '\\':
+		c := s[i]
+		switch {
+		case jis && c == 0x1b && i+2 < len(s):
+			wide = s[i+1] == '$' || s[i+1] == '(' && s[i+2] == 'I'
+			b.WriteByte(c)
+		case wide:
+			b.WriteByte(c)
+		case sjis && (c >= 0x81 && c <= 0x9f || c >= 0xe0 && c <= 0xfc) && i+1 < len(s) &&
+			(s[i+1] >= 0x40 && s[i+1] <= 0x7e || s[i+1] >= 0x80 && s[i+1] <= 0xfc):
+			b.WriteString(s[i : i+2])
+			i++
+		case c == '\\':
 			if i+1 < len(s) {
 				i++
 				b.WriteByte(s[i])
 			}
-		case '"':
-			return b.String(), s[i+1:]
+		case c == '"':
+			return b.String(), s[i+1:], true
 		default:
-			b.WriteByte(s[i])
+			b.WriteByte(c)
 		}
 	}
-	return b.String(), ""
+	return b.String(), "", false
 }

@@ -1,6 +1,7 @@
 package mime
 
 import (
+	"bytes"
 	"strings"
 
 	"golang.org/x/net/html"
@@ -54,6 +55,53 @@ func htmlToText(s string) string {
 			}
 			if blockTags[tag] {
 				b.WriteByte('\n')
+			}
+		}
+	}
+}
+
+// metaPrescan is how far into an HTML part metaCharset looks. The WHATWG
+// prescan reads 1024 bytes; mail generators (Outlook's namespaces, long
+// style sheets before the meta) need a little more.
+const metaPrescan = 4096
+
+// metaCharset returns the charset an HTML document declares in its head,
+// <meta charset=...> or <meta http-equiv="Content-Type" content="...;
+// charset=...">, for a part whose Content-Type has none (HTML Living
+// Standard 13.2.3.2). Tags are ASCII, so the bytes are tokenised as they are.
+func (w *walker) metaCharset(b []byte) string {
+	z := html.NewTokenizer(bytes.NewReader(b[:min(len(b), metaPrescan)]))
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return ""
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, hasAttr := z.TagName()
+			switch string(name) {
+			case "body":
+				return ""
+			case "meta":
+			default:
+				continue
+			}
+			var content string
+			httpEquiv := false
+			for hasAttr {
+				var k, v []byte
+				k, v, hasAttr = z.TagAttr()
+				switch string(k) {
+				case "charset":
+					return string(v)
+				case "content":
+					content = string(v)
+				case "http-equiv":
+					httpEquiv = strings.EqualFold(string(v), "content-type")
+				}
+			}
+			if httpEquiv && content != "" {
+				if _, params := w.parseMediaParams(content); params["charset"] != "" {
+					return params["charset"]
+				}
 			}
 		}
 	}

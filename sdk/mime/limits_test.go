@@ -126,6 +126,9 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add([]byte(nested(25)))
 	f.Add([]byte(manyParts(20)))
+	// Raw Japanese in headers and quoted parameters, and an HTML meta charset.
+	f.Add([]byte("Subject: " + enc(jaJIS, "戎橋") + " =?x?B?QQ==?=\r\nContent-Type: text/html; name=\"" + enc(jaJIS, "ア") +
+		"\"\r\nContent-Disposition: attachment; filename=\"" + enc(jaSJIS, "表") + "\"\r\n\r\n<meta charset=sjis>\xb6\xbc\r\n"))
 	lim := Limits{MaxParts: 50, MaxDepth: 8, MaxPartBytes: 1 << 16, MaxTotalBytes: 1 << 18}
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		m, err := Parse(bytes.NewReader(raw), lim)
