@@ -229,7 +229,17 @@ func bayesStats(st *bayes.Stage, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "tokens:          %d\n", s.Tokens)
 	fmt.Fprintf(stdout, "file size:       %d bytes\n", s.Bytes)
 	fmt.Fprintf(stdout, "last learned:    %s\n", last)
+	grams := fmt.Sprintf("learned %d spam and %d ham", s.GramModel.Spam, s.GramModel.Ham)
+	switch {
+	case cfg.GramWeight == 0:
+		grams += "; off (gram_weight 0)"
+	case int(s.GramModel.Spam) >= cfg.MinSpam && int(s.GramModel.Ham) >= cfg.MinHam:
+		grams += fmt.Sprintf("; its logit is added to Fisher's with weight %g", cfg.GramWeight)
+	default:
+		grams += "; no say until min_spam and min_ham (a store learned before it: run bayes learn again)"
+	}
 	fmt.Fprintf(stdout, "cutoffs:         spam >= %g, ham <= %g\n", cfg.SpamCutoff, cfg.HamCutoff)
+	fmt.Fprintf(stdout, "4-gram model:    %s\n", grams)
 	fmt.Fprintf(stdout, "gives verdicts:  %s\n", ready)
 	return nil
 }

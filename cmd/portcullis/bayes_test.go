@@ -84,7 +84,7 @@ func TestBayesLearnClassifyStats(t *testing.T) {
 		t.Errorf("classify: %d %q", code, out)
 	}
 	code, out, _ = runBayesCmd("stats", "-c", f.cfg)
-	for _, want := range []string{"spam learned:    6", "ham learned:     6", "message hashes:  12", "state.bayes.db", "gives verdicts:  yes", "spam >= 0.9"} {
+	for _, want := range []string{"spam learned:    6", "ham learned:     6", "message hashes:  12", "state.bayes.db", "gives verdicts:  yes", "spam >= 0.9", "4-gram model:    learned 6 spam and 6 ham; its logit is added to Fisher's with weight 3"} {
 		if code != 0 || !strings.Contains(out, want) {
 			t.Errorf("stats lacks %q:\n%s", want, out)
 		}

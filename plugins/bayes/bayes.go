@@ -204,7 +204,7 @@ func (s *Stage) Classify(ctx context.Context, raw []byte) (Classification, error
 		return Classification{}, errors.New("bayes: stage not configured")
 	}
 	keys := s.keys(raw)
-	counts, totals, err := lookup(ctx, store, params, keys)
+	counts, totals, grams, gramN, err := lookup(ctx, store, params, keys)
 	if err != nil {
 		return Classification{}, err
 	}
@@ -215,6 +215,12 @@ func (s *Stage) Classify(ctx context.Context, raw []byte) (Classification, error
 		return c, nil
 	}
 	c.Score, c.Tokens = params.Score(counts, totals.Spam, totals.Ham)
+	// The gram model has its say once it learned as much as Fisher needs:
+	// a model stepped by a few messages (a store trained before it existed,
+	// then a rule's learn_spam) would swing scores on little evidence.
+	if grams != nil && cfg.GramWeight > 0 && int(gramN.Spam) >= cfg.MinSpam && int(gramN.Ham) >= cfg.MinHam {
+		c.Score = blend(c.Score, grams.logitOf(raw), cfg.GramWeight)
+	}
 	switch {
 	case c.Score >= cfg.SpamCutoff:
 		c.Verdict, c.Reason = sdk.VerdictFail, fmt.Sprintf("spam probability %.4f from %d tokens", c.Score, c.Tokens)
@@ -226,29 +232,34 @@ func (s *Stage) Classify(ctx context.Context, raw []byte) (Classification, error
 	return c, nil
 }
 
-// lookup fetches the counts of keys that Score with p would use, reading
-// the bbolt store's classifying view directly when it can (no copy of the
-// key list through the interface).
-func lookup(ctx context.Context, store Store, p Params, keys []Key) ([]Count, Totals, error) {
-	counts := make([]Count, 0, len(keys))
+// lookup fetches the counts of keys that Score with p would use and the
+// gram model's weights and counts, reading the bbolt store's classifying
+// view directly when it can (no copy of the key list through the
+// interface).
+func lookup(ctx context.Context, store Store, p Params, keys []Key) (counts []Count, totals Totals, grams Weights, gramN Totals, err error) {
+	counts = make([]Count, 0, len(keys))
 	if b, ok := store.(*BoltStore); ok {
-		m, totals, err := b.snapshot(p)
+		v, err := b.classifying(p)
 		if err != nil {
-			return nil, Totals{}, err
+			return nil, Totals{}, nil, Totals{}, err
 		}
 		for _, k := range keys {
-			if c, ok := m[k]; ok {
+			if c, ok := v.counts[k]; ok {
 				counts = append(counts, c)
 			}
 		}
-		return counts, totals, nil
+		return counts, v.totals, v.grams, v.gramN, nil
 	}
-	totals, err := store.Totals(ctx)
-	if err != nil {
-		return nil, Totals{}, err
+	if totals, err = store.Totals(ctx); err != nil {
+		return nil, Totals{}, nil, Totals{}, err
+	}
+	if g, ok := store.(GramStore); ok {
+		if grams, gramN, err = g.Grams(ctx); err != nil {
+			return nil, Totals{}, nil, Totals{}, err
+		}
 	}
 	counts = counts[:len(keys)]
-	return counts, totals, store.Lookup(ctx, keys, counts)
+	return counts, totals, grams, gramN, store.Lookup(ctx, keys, counts)
 }
 
 // keys tokenizes raw and returns the distinct store keys.
@@ -258,7 +269,7 @@ func (s *Stage) keys(raw []byte) []Key {
 
 // Prepare turns a raw message into what Store.Learn takes.
 func (s *Stage) Prepare(raw []byte, spam bool) Learned {
-	return Learned{Hash: HashMessage(raw), Keys: s.keys(raw), Spam: spam}
+	return Learned{Hash: HashMessage(raw), Keys: s.keys(raw), Grams: gramFeatures(raw, nil), Spam: spam}
 }
 
 // HashMessage identifies a message for learning: SHA-256 of its

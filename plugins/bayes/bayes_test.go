@@ -163,6 +163,11 @@ func TestConfigValidation(t *testing.T) {
 		{"max_tokens", map[string]any{"max_tokens": 5000}, true},
 		{"max_tokens off", map[string]any{"max_tokens": 0}, true},
 		{"negative max_tokens", map[string]any{"max_tokens": -1}, false},
+		{"gram_weight", map[string]any{"gram_weight": 2.5}, true},
+		{"gram_weight off", map[string]any{"gram_weight": 0}, true},
+		{"negative gram_weight", map[string]any{"gram_weight": -1}, false},
+		{"huge gram_weight", map[string]any{"gram_weight": 1000}, false},
+		{"gram_weight not a number", map[string]any{"gram_weight": "x"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

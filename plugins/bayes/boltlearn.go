@@ -21,7 +21,7 @@ func (s *BoltStore) update(fn func(tx *bolt.Tx) error) error {
 		return fmt.Errorf("bayes: open %s: %w", s.path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketTokens, bucketMsgs, bucketMeta} {
+		for _, name := range [][]byte{bucketTokens, bucketMsgs, bucketMeta, bucketGrams} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -233,6 +233,11 @@ func (s *BoltStore) Stats(context.Context) (Stats, error) {
 			})
 			if err != nil {
 				return err
+			}
+		}
+		if g := tx.Bucket(bucketGrams); g != nil {
+			if len(g.Get([]byte("w"))) == 4*gramTable {
+				st.GramModel = decodeTotals(g.Get([]byte("n")))
 			}
 		}
 		if m := tx.Bucket(bucketMeta); m != nil {

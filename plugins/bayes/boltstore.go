@@ -17,6 +17,7 @@ var (
 	bucketTokens = []byte("tokens") // Key (8 bytes BE) -> spam u32, ham u32, last-seen unix u32
 	bucketMsgs   = []byte("msgs")   // MsgHash -> class byte ('s'/'h'), learned unix u32
 	bucketMeta   = []byte("meta")   // "totals" -> spam u32, ham u32; "learned" -> unix u32
+	bucketGrams  = []byte("grams")  // "w" -> the gram model's Weights (encodeWeights); "n" -> spam u32, ham u32 learned
 )
 
 // lockTimeout bounds how long a reader or writer waits for bbolt's file
@@ -61,6 +62,8 @@ type BoltStore struct {
 // classifyView is the classifying view and what it was built from.
 type classifyView struct {
 	counts map[Key]Count // tokens Score would use under params and totals
+	grams  Weights       // nil when none were learned
+	gramN  Totals        // messages the gram model learned
 	totals Totals
 	params Params
 	mtime  time.Time // the file's when the build started
@@ -68,7 +71,10 @@ type classifyView struct {
 	gen    uint64
 }
 
-var _ Store = (*BoltStore)(nil)
+var (
+	_ Store     = (*BoltStore)(nil)
+	_ GramStore = (*BoltStore)(nil)
+)
 
 // OpenBolt returns the store in file path (created on first learn).
 func OpenBolt(path string) (*BoltStore, error) {
@@ -97,7 +103,7 @@ func (s *BoltStore) refresh() error {
 		return nil
 	}
 	s.counts, s.loaded = nil, false
-	totals, err := s.read(nil)
+	totals, err := s.read(nil, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -118,12 +124,16 @@ func (s *BoltStore) readTx(fn func(tx *bolt.Tx) error) error {
 }
 
 // read returns the totals and, when each is not nil, calls each for every
-// token with those totals, in one read transaction.
-func (s *BoltStore) read(each func(Totals, Key, Count)) (Totals, error) {
+// token with those totals, and when grams is not nil sets it to the
+// weights of the gram model and n to its counts, in one read transaction.
+func (s *BoltStore) read(each func(Totals, Key, Count), grams *Weights, n *Totals) (Totals, error) {
 	var totals Totals
 	err := s.readTx(func(tx *bolt.Tx) error {
 		if m := tx.Bucket(bucketMeta); m != nil {
 			totals = decodeTotals(m.Get([]byte("totals")))
+		}
+		if g := tx.Bucket(bucketGrams); g != nil && grams != nil {
+			*grams, *n = decodeWeights(g.Get([]byte("w"))), decodeTotals(g.Get([]byte("n")))
 		}
 		b := tx.Bucket(bucketTokens)
 		if b == nil || each == nil {
@@ -142,7 +152,7 @@ func (s *BoltStore) read(each func(Totals, Key, Count)) (Totals, error) {
 // load reads every count and the totals, consistent with each other.
 func (s *BoltStore) load() error {
 	counts := map[Key]Count{}
-	totals, err := s.read(func(_ Totals, k Key, c Count) { counts[k] = c })
+	totals, err := s.read(func(_ Totals, k Key, c Count) { counts[k] = c }, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -184,12 +194,13 @@ func (s *BoltStore) Lookup(_ context.Context, keys []Key, out []Count) error {
 	return nil
 }
 
-// snapshot returns the classifying view for p: the counts of the tokens
+// classifying returns the classifying view for p: the counts of the tokens
 // whose probability under p and the current totals Score would use (any
-// other token of a message can be left out without changing its score)
-// and the totals they were judged with. When the file changed, the caller
-// that notices rebuilds the view; callers meanwhile get the previous one.
-func (s *BoltStore) snapshot(p Params) (map[Key]Count, Totals, error) {
+// other token of a message can be left out without changing its score),
+// the totals they were judged with and the gram model's weights. When the
+// file changed, the caller that notices rebuilds the view; callers
+// meanwhile get the previous one.
+func (s *BoltStore) classifying(p Params) (*classifyView, error) {
 	var mtime time.Time
 	var size int64
 	st, err := os.Stat(s.path)
@@ -198,18 +209,18 @@ func (s *BoltStore) snapshot(p Params) (map[Key]Count, Totals, error) {
 	case exists:
 		mtime, size = st.ModTime(), st.Size()
 	case !errors.Is(err, os.ErrNotExist):
-		return nil, Totals{}, err
+		return nil, err
 	}
 	s.mu.Lock()
 	v, gen := s.view, s.gen
 	usable := v != nil && v.params == p
 	if usable && v.mtime.Equal(mtime) && v.size == size && v.gen == gen {
 		s.mu.Unlock()
-		return v.counts, v.totals, nil
+		return v, nil
 	}
 	if usable && s.building {
 		s.mu.Unlock()
-		return v.counts, v.totals, nil // one learned message behind, for the length of a rebuild
+		return v, nil // one learned message behind, for the length of a rebuild
 	}
 	claimed := usable // without a usable view every caller builds its own
 	if claimed {
@@ -228,7 +239,7 @@ func (s *BoltStore) snapshot(p Params) (map[Key]Count, Totals, error) {
 			if p.counts(c, t.Spam, t.Ham) {
 				nv.counts[k] = c
 			}
-		})
+		}, &nv.grams, &nv.gramN)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -236,12 +247,50 @@ func (s *BoltStore) snapshot(p Params) (map[Key]Count, Totals, error) {
 		s.building = false
 	}
 	if err != nil {
-		return nil, Totals{}, err
+		return nil, err
 	}
 	if s.gen == gen { // not learned in this process since: keep it
 		s.view = nv
 	}
-	return nv.counts, nv.totals, nil
+	return nv, nil
+}
+
+// snapshot is classifying's counts and totals.
+func (s *BoltStore) snapshot(p Params) (map[Key]Count, Totals, error) {
+	v, err := s.classifying(p)
+	if err != nil {
+		return nil, Totals{}, err
+	}
+	return v.counts, v.totals, nil
+}
+
+// Grams implements GramStore.
+func (s *BoltStore) Grams(context.Context) (Weights, Totals, error) {
+	if _, err := os.Stat(s.path); errors.Is(err, os.ErrNotExist) {
+		return nil, Totals{}, nil
+	}
+	var w Weights
+	var n Totals
+	_, err := s.read(nil, &w, &n)
+	return w, n, err
+}
+
+// LearnGrams implements GramStore: the weights are read, changed and
+// written back in one transaction (1 MiB: a learned message rewrites them).
+func (s *BoltStore) LearnGrams(_ context.Context, spam, ham int, fn func(Weights)) error {
+	return s.update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketGrams)
+		w, n := decodeWeights(b.Get([]byte("w"))), decodeTotals(b.Get([]byte("n")))
+		if w == nil {
+			w, n = make(Weights, gramTable), Totals{}
+		}
+		fn(w)
+		n.Spam, n.Ham = addClamp(n.Spam, spam), addClamp(n.Ham, ham)
+		if err := b.Put([]byte("n"), encodeTotals(n)); err != nil {
+			return err
+		}
+		return b.Put([]byte("w"), encodeWeights(w))
+	})
 }
 
 // Close implements Store.

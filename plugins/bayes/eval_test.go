@@ -156,19 +156,25 @@ func TestEvalCorpus(t *testing.T) {
 	}
 	t.Logf("classified %d messages in %v", len(test), time.Since(start).Round(time.Millisecond))
 	// The classifying view leaves out tokens Score would ignore: every
-	// score must equal the one from the full counts.
+	// score must equal the one from the full counts, blended with the
+	// gram model as stored.
 	totals, _ := st.store.Totals(context.Background())
+	grams, gramN, err := st.store.(GramStore).Grams(context.Background())
+	if err != nil || grams == nil || gramN != (Totals{Spam: 1307, Ham: 2948}) {
+		t.Fatalf("gram model after training: untrained %v, counts %+v, %v", grams == nil, gramN, err)
+	}
+	cfg := st.Config()
 	for i, m := range test {
 		keys := st.keys(m.raw)
 		full := make([]Count, len(keys))
 		if err := st.store.Lookup(context.Background(), keys, full); err != nil {
 			t.Fatal(err)
 		}
-		if s, _ := st.params.Score(full, totals.Spam, totals.Ham); s != scores[i] {
+		s, _ := st.params.Score(full, totals.Spam, totals.Ham)
+		if s = blend(s, grams.logit(gramFeatures(m.raw, nil)), cfg.GramWeight); s != scores[i] {
 			t.Fatalf("%s: %v through the classifying view, %v from the full counts", m.name, scores[i], s)
 		}
 	}
-	cfg := st.Config()
 	for _, cut := range []float64{0.5, cfg.SpamCutoff} {
 		t.Logf("portcullis cutoff %-5g %s", cut, measure(test, scores, cut))
 	}

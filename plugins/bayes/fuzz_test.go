@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"unicode/utf8"
 )
@@ -47,6 +48,20 @@ func FuzzTokenize(f *testing.F) {
 			}
 		}
 		_ = HashMessage(data)
+		grams := gramFeatures(data, nil)
+		gseen := map[uint32]bool{}
+		for _, g := range grams {
+			if g >= gramTable || gseen[g] {
+				t.Fatalf("gram features not distinct and in the table: %v", grams)
+			}
+			gseen[g] = true
+		}
+		if again := gramFeatures(data, nil); !slices.Equal(again, grams) {
+			t.Fatal("gram features differ on a second call (a bitmap left dirty)")
+		}
+		if len(grams) > gramBytes {
+			t.Fatalf("%d gram features from at most %d bytes", len(grams), gramBytes)
+		}
 	})
 }
 

@@ -28,14 +28,37 @@ func (s *Stage) LearnRaw(ctx context.Context, raw []byte, spam bool) (Outcome, e
 	if store == nil {
 		return Unchanged, errors.New("bayes: stage not configured")
 	}
-	out, err := store.Learn(ctx, []Learned{s.Prepare(raw, spam)}, s.now())
+	l := s.Prepare(raw, spam)
+	out, err := store.Learn(ctx, []Learned{l}, s.now())
 	if err != nil {
 		return Unchanged, err
+	}
+	if g, ok := store.(GramStore); ok && s.Config().GramWeight > 0 && (out[0] == Added || out[0] == Moved) {
+		// One step, as the online learners of TREC did; a message moved
+		// to the other class is stepped towards it (a logistic
+		// regression cannot take a step back exactly).
+		ds, dh := gramDelta(spam, out[0] == Moved)
+		if err := g.LearnGrams(ctx, ds, dh, func(w Weights) { w.step(l.Grams, spam, gramRate) }); err != nil {
+			return out[0], err
+		}
 	}
 	if _, err := s.trim(ctx, false); err != nil {
 		slog.Warn("bayes: trimming the token store", "error", err)
 	}
 	return out[0], nil
+}
+
+// gramDelta is the change of the gram model's message counts when a
+// message is learned as spam (or ham), moved from the other class or not.
+func gramDelta(spam, moved bool) (ds, dh int) {
+	d := 0
+	if moved {
+		d = -1
+	}
+	if spam {
+		return 1, d
+	}
+	return d, 1
 }
 
 // trimEvery is how often learning one message at a time checks the size

@@ -28,7 +28,10 @@ type Totals struct {
 type Learned struct {
 	Hash MsgHash
 	Keys []Key // distinct
-	Spam bool
+	// Grams are the message's byte 4-gram features (gramFeatures), for
+	// the gram model a GramStore keeps; nil leaves that model alone.
+	Grams []uint32
+	Spam  bool
 	// Reinforce counts a message already learned as this class once more
 	// (train-on-error: see Trainer). Its weight is remembered, so that
 	// moving it to the other class later takes all of it back.
@@ -59,6 +62,7 @@ type Stats struct {
 	Messages     int       // learned message hashes
 	Bytes        int64     // size on disk, 0 if not applicable
 	LastLearn    time.Time // zero if never
+	GramModel    Totals    // messages the gram model learned (GramStore)
 }
 
 // Store keeps per-token counts, per-token last-seen times (for expiry),
@@ -83,4 +87,16 @@ type Store interface {
 	Stats(ctx context.Context) (Stats, error)
 	// Close releases the store.
 	Close() error
+}
+
+// GramStore is a Store that also keeps the gram model (see grams.go): its
+// weights and how many spam and ham it learned. The bbolt store is one; a
+// store that is not leaves Fisher's score alone.
+type GramStore interface {
+	// Grams returns the weights, nil when none were learned, and the
+	// learned message counts.
+	Grams(ctx context.Context) (Weights, Totals, error)
+	// LearnGrams runs fn on the weights (zero when none were learned),
+	// adds the deltas to the counts and stores both, atomically.
+	LearnGrams(ctx context.Context, spam, ham int, fn func(Weights)) error
 }

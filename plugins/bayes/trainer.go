@@ -32,6 +32,7 @@ type Trainer struct {
 	batch   []Learned
 	learned []Learned // added or moved in this run
 	weights []int
+	gramN   [2]int // change of the gram model's spam and ham counts
 	tally   TrainSummary
 }
 
@@ -76,6 +77,10 @@ func (t *Trainer) flush(ctx context.Context) error {
 		} else {
 			t.tally.Ham[o]++
 		}
+		if o == Added || o == Moved {
+			ds, dh := gramDelta(l.Spam, o == Moved)
+			t.gramN[0], t.gramN[1] = t.gramN[0]+ds, t.gramN[1]+dh
+		}
 		if (o == Added || o == Moved) && len(t.learned) < maxReinforce {
 			l.Reinforce = true
 			t.learned = append(t.learned, l)
@@ -89,7 +94,9 @@ func (t *Trainer) flush(ctx context.Context) error {
 	return nil
 }
 
-// Finish learns what is still batched, runs the rounds and reports.
+// Finish learns what is still batched, runs the rounds, trains the gram
+// model on the messages added or moved (gramEpochs passes; not with
+// gram_weight 0) and reports.
 func (t *Trainer) Finish(ctx context.Context) (TrainSummary, error) {
 	if err := t.flush(ctx); err != nil {
 		return t.tally, err
@@ -103,6 +110,11 @@ func (t *Trainer) Finish(ctx context.Context) (TrainSummary, error) {
 		t.tally.Reinforced += n
 		if n == 0 {
 			break
+		}
+	}
+	if g, ok := t.stage.Store().(GramStore); ok && t.stage.Config().GramWeight > 0 && len(t.learned) > 0 {
+		if err := g.LearnGrams(ctx, t.gramN[0], t.gramN[1], func(w Weights) { w.train(t.learned, gramEpochs) }); err != nil {
+			return t.tally, err
 		}
 	}
 	n, err := t.stage.trim(ctx, true)
