@@ -57,6 +57,13 @@ func writeConfig(t *testing.T, dir, host, dns string) string {
 
 func startDaemon(t *testing.T) (*Daemon, string, *logbuf.Buffer) {
 	t.Helper()
+	return startDaemonWith(t, nil)
+}
+
+// startDaemonWith is startDaemon with before (when not nil) called between
+// New and Start, where services are added.
+func startDaemonWith(t *testing.T, before func(*Daemon)) (*Daemon, string, *logbuf.Buffer) {
+	t.Helper()
 	dns := dnstest.New(t,
 		"2.0.0.127.in-addr.arpa. 300 IN PTR client.example.org.",
 		"client.example.org. 300 IN A 127.0.0.2",
@@ -76,6 +83,9 @@ func startDaemon(t *testing.T) (*Daemon, string, *logbuf.Buffer) {
 	d, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if before != nil {
+		before(d)
 	}
 	if err := d.Start(context.Background()); err != nil {
 		t.Fatal(err)

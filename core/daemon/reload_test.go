@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"encoding/base64"
 	"errors"
 	"net"
@@ -11,9 +10,6 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
-	dnstest "github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
-
-	"github.com/portcullis-mta/portcullis/core/internal/logbuf"
 )
 
 // rewrite writes the test config at path with each old/new pair replaced.
@@ -107,29 +103,9 @@ func (f *failingService) Reload(cfg *config.Config) error {
 // the whole reload before any service sees the new config; a service that
 // refuses leaves no new listener behind.
 func TestReloadRefusedWhenAddressInUse(t *testing.T) {
-	dns := dnstest.New(t)
-	path := writeConfig(t, t.TempDir(), "mx.example.test", dns.Addr)
-	good, _ := os.ReadFile(path)
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logbuf.Buffer{}
-	log, _ := NewLogger(config.Log{}, logs)
-	d, err := New(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
 	svc := &failingService{}
-	d.AddService(svc)
-	if err := d.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = d.Shutdown(ctx)
-	})
+	d, path, _ := startDaemonWith(t, func(d *Daemon) { d.AddService(svc) })
+	good, _ := os.ReadFile(path)
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
