@@ -267,9 +267,14 @@ func (s *Stage) keys(raw []byte) []Key {
 	return s.tok.Keys(parseDoc(raw))
 }
 
-// Prepare turns a raw message into what Store.Learn takes.
+// Prepare turns a raw message into what Store.Learn takes (with its gram
+// features unless gram_weight is 0).
 func (s *Stage) Prepare(raw []byte, spam bool) Learned {
-	return Learned{Hash: HashMessage(raw), Keys: s.keys(raw), Grams: gramFeatures(raw, nil), Spam: spam}
+	l := Learned{Hash: HashMessage(raw), Keys: s.keys(raw), Spam: spam}
+	if s.Config().GramWeight > 0 {
+		l.Grams = gramFeatures(raw, nil)
+	}
+	return l
 }
 
 // HashMessage identifies a message for learning: SHA-256 of its

@@ -77,11 +77,10 @@ func (t *Trainer) flush(ctx context.Context) error {
 		} else {
 			t.tally.Ham[o]++
 		}
-		if o == Added || o == Moved {
+		if (o == Added || o == Moved) && len(t.learned) < maxReinforce {
+			// The gram model learns what is kept here: count just that.
 			ds, dh := gramDelta(l.Spam, o == Moved)
 			t.gramN[0], t.gramN[1] = t.gramN[0]+ds, t.gramN[1]+dh
-		}
-		if (o == Added || o == Moved) && len(t.learned) < maxReinforce {
 			l.Reinforce = true
 			t.learned = append(t.learned, l)
 			t.weights = append(t.weights, 1)
