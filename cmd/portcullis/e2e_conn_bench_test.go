@@ -34,6 +34,7 @@ const connBenchStages = `stages:
     when: 'results.connfilter.verdict != "pass" && !conn.trusted'
     config:
       negative_ttl: %NEGTTL%
+      check_private: true  # the benchmark clients are on 127.0.0.n
       zones:
         - {zone: bl.example.test, weight: 2}
         - {zone: combined.example.test, codes: ["mask:0.0.0.2"]}

@@ -20,6 +20,9 @@ type config struct {
 	maxTTL    time.Duration // cache entries live min(TTL, maxTTL)
 	negTTL    time.Duration // NXDOMAIN without an SOA minimum
 	cacheSize int
+	// checkPrivate asks the address zones about loopback and private
+	// clients too: for a lab or a test whose clients are on loopback.
+	checkPrivate bool
 }
 
 // zone is one DNSBL, DNSWL or RHSBL.
@@ -63,8 +66,10 @@ func parseConfig(raw map[string]any) (config, error) {
 			cfg.negTTL, err = cfgval.Key(k).Duration(v)
 		case "cache_size":
 			cfg.cacheSize, err = cfgval.Key(k).Whole(v, 0, math.MaxInt32)
+		case "check_private":
+			cfg.checkPrivate, err = cfgval.Key(k).Bool(v)
 		default:
-			err = fmt.Errorf("unknown key %q (want zones, threshold, timeout, max_ttl, negative_ttl, cache_size)", k)
+			err = fmt.Errorf("unknown key %q (want zones, threshold, timeout, max_ttl, negative_ttl, cache_size, check_private)", k)
 		}
 		if err != nil {
 			return config{}, err

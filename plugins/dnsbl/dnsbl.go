@@ -39,6 +39,9 @@
 //	cache_size: 10000   # entries
 //
 // A zone's `ipv6: false` skips IPv6 clients (for lists that have none).
+// A client that is not a public address (loopback, private, shared,
+// link-local) is not asked of the address zones, only of the RHSBLs,
+// unless `check_private: true` (a lab, or a test on loopback).
 //
 // # Result
 //
@@ -123,7 +126,7 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	if st == nil {
 		return nil, fmt.Errorf("dnsbl: not configured")
 	}
-	qs, err := queries(st.cfg.zones, req)
+	qs, err := queries(st.cfg.zones, req, st.cfg.checkPrivate)
 	if err != nil {
 		return nil, err
 	}
@@ -145,7 +148,7 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 }
 
 // queries lists the questions for one request, in zone order.
-func queries(zones []*zone, req *sdk.Request) ([]query, error) {
+func queries(zones []*zone, req *sdk.Request, checkPrivate bool) ([]query, error) {
 	ip, err := netip.ParseAddr(req.Conn.IP)
 	if err != nil {
 		return nil, fmt.Errorf("dnsbl: bad client address %q", req.Conn.IP)
@@ -155,10 +158,11 @@ func queries(zones []*zone, req *sdk.Request) ([]query, error) {
 	if req.Phase != sdk.PhaseHelo {
 		subjects = append(subjects, struct{ target, domain string }{"from", senderDomain(req.Envelope.From)})
 	}
+	asksAddr := checkPrivate || isPublic(ip)
 	var qs []query
 	for _, z := range zones {
 		if !z.domain {
-			if ip.Is4() || z.ipv6 {
+			if asksAddr && (ip.Is4() || z.ipv6) {
 				qs = append(qs, query{z, "ip", ip.String(), dnsutil.ReverseLabels(ip) + "." + z.name + "."})
 			}
 			continue
@@ -170,6 +174,17 @@ func queries(zones []*zone, req *sdk.Request) ([]query, error) {
 		}
 	}
 	return qs, nil
+}
+
+// sharedSpace is RFC 6598's carrier-grade NAT range, never routed publicly.
+var sharedSpace = netip.MustParsePrefix("100.64.0.0/10")
+
+// isPublic reports whether a public list can know ip: not loopback,
+// private (RFC 1918, RFC 4193), shared (RFC 6598), link-local or
+// unspecified. Every DNSBL lists 127.0.0.2 as its test entry (RFC 5782 5),
+// so asking about a loopback client would block it.
+func isPublic(ip netip.Addr) bool {
+	return ip.IsGlobalUnicast() && !ip.IsPrivate() && !sharedSpace.Contains(ip)
 }
 
 // heloDomain is the HELO argument when it is a domain name (not an

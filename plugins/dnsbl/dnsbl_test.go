@@ -7,7 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/dnsutil"
 	"github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
 )
 
@@ -267,5 +270,93 @@ func TestZoneOptions(t *testing.T) {
 	const v6 = "5.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2"
 	if srv.Queries(v6+".combined.test.", "A") != 0 || srv.Queries(v6+".bl.test.", "A") != 1 {
 		t.Errorf("ipv6: false was asked, or the other zone was not")
+	}
+}
+
+// TestNonPublicClient: loopback, private, shared (CGNAT), link-local and
+// unique-local clients are never asked of the address zones. Every DNSBL
+// lists 127.0.0.2 as its test entry (RFC 5782 5), so asking would block a
+// local client, and private addresses mean nothing to a public list.
+// RHSBL zones are still asked about the HELO domain.
+func TestNonPublicClient(t *testing.T) {
+	srv := dnsutiltest.New(t, append(zoneRecords,
+		"2.0.0.127.bl.test. 300 IN A 127.0.0.2",
+		"5.0.0.10.bl.test. 300 IN A 127.0.0.2",
+		"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.bl.test. 300 IN A 127.0.0.2",
+	)...)
+	s := newTestStage(t, srv, nil)
+	for _, ip := range []string{"127.0.0.2", "::ffff:127.0.0.2", "10.0.0.5", "172.16.1.1", "192.168.1.1",
+		"100.64.0.1", "169.254.1.1", "::1", "fe80::1", "fd00::1", "0.0.0.0"} {
+		t.Run(ip, func(t *testing.T) {
+			res, err := s.Check(context.Background(), req(sdk.PhaseHelo, ip, "h.example", ""))
+			if err != nil || res.Verdict != sdk.VerdictNone {
+				t.Fatalf("got %+v %v, want verdict none", res, err)
+			}
+		})
+	}
+	for _, name := range []string{"2.0.0.127.bl.test.", "5.0.0.10.bl.test.",
+		"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.bl.test."} {
+		if n := srv.Queries(name, "A"); n != 0 {
+			t.Errorf("%s asked %d times", name, n)
+		}
+	}
+	if srv.Queries("h.example.dbl.test.", "A") == 0 {
+		t.Error("RHSBL not asked for a private client")
+	}
+	res, err := s.Check(context.Background(), req(sdk.PhaseHelo, "192.168.1.1", "spam.example", ""))
+	if err != nil || res.Verdict != sdk.VerdictFail || res.Attrs["zone"] != "dbl.test" {
+		t.Errorf("RHSBL listing from a private client: %+v %v", res, err)
+	}
+	// check_private: true asks about them all the same (a lab on loopback).
+	lab := newTestStage(t, srv, map[string]any{"check_private": true})
+	if _, err := lab.Check(context.Background(), req(sdk.PhaseHelo, "127.0.0.2", "h.example", "")); err != nil {
+		t.Fatal(err)
+	}
+	if n := srv.Queries("2.0.0.127.bl.test.", "A"); n == 0 {
+		t.Error("check_private: true did not ask about 127.0.0.2")
+	}
+	if _, err := parseConfig(map[string]any{"zones": testZones(), "check_private": "yes please"}); err == nil {
+		t.Error("check_private must be a boolean")
+	}
+}
+
+// txtFailing answers A queries from the test server and fails every TXT
+// query while fail is set.
+type txtFailing struct {
+	resolver
+	fail bool
+}
+
+func (r *txtFailing) Lookup(ctx context.Context, name string, qtype uint16) (*dnsutil.Answer, error) {
+	if qtype == dns.TypeTXT && r.fail {
+		return nil, &dnsutil.Error{Name: name, Type: "TXT", Rcode: dns.RcodeServerFailure}
+	}
+	return r.resolver.Lookup(ctx, name, qtype)
+}
+
+// TestReasonFailureNotCached: a TXT failure leaves the listing standing
+// without a reason, but that reasonless listing is not cached for the
+// record's TTL: the next check asks again and gets the reason.
+func TestReasonFailureNotCached(t *testing.T) {
+	srv := dnsutiltest.New(t, zoneRecords...)
+	s := newTestStage(t, srv, nil)
+	st := *s.cur.Load()
+	r := &txtFailing{resolver: st.res, fail: true}
+	st.res = r
+	s.cur.Store(&st)
+	check := func() *sdk.Result {
+		t.Helper()
+		res, err := s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.5", "h.example", ""))
+		if err != nil || res.Verdict != sdk.VerdictFail {
+			t.Fatalf("%+v %v", res, err)
+		}
+		return res
+	}
+	if res := check(); res.Attrs["reason"] != "" {
+		t.Fatalf("reason %q with TXT failing", res.Attrs["reason"])
+	}
+	r.fail = false
+	if res := check(); res.Attrs["reason"] != "Listed: see https://bl.test/q?203.0.113.5" {
+		t.Errorf("reason %q after TXT recovered: the reasonless listing was cached", res.Attrs["reason"])
 	}
 }

@@ -18,7 +18,7 @@ func FuzzQueries(f *testing.F) {
 	f.Add("ｈｅｌｏ.例え.jp", "送信者@スパム.example", "10.0.0.1")
 	zones := []*zone{{name: "bl.test", ipv6: true}, {name: "dbl.test", domain: true}}
 	f.Fuzz(func(t *testing.T, helo, from, ip string) {
-		qs, err := queries(zones, &sdk.Request{Phase: sdk.PhaseMail, Conn: sdk.Conn{IP: ip, HELO: helo}, Envelope: sdk.Envelope{From: from}})
+		qs, err := queries(zones, &sdk.Request{Phase: sdk.PhaseMail, Conn: sdk.Conn{IP: ip, HELO: helo}, Envelope: sdk.Envelope{From: from}}, false)
 		if err != nil {
 			return
 		}

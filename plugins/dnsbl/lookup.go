@@ -96,10 +96,14 @@ func (s *Stage) ask(ctx context.Context, r resolver, cfg config, q query) (outco
 		listed = listed || q.zone.counts(v)
 	}
 	if listed {
-		// A TXT failure does not undo the listing: the reason is left empty.
-		if t, err := r.Lookup(ctx, q.name, dns.TypeTXT); err == nil {
-			o.reason = strings.Join(t.Texts(), "; ")
+		// A TXT failure does not undo the listing: the reason is left
+		// empty, and the outcome is not cached, so that the next check
+		// asks again rather than reply without a reason for the whole TTL.
+		t, err := r.Lookup(ctx, q.name, dns.TypeTXT)
+		if err != nil {
+			return o, 0, nil
 		}
+		o.reason = strings.Join(t.Texts(), "; ")
 	}
 	return o, min(ttl, cfg.maxTTL), nil
 }
