@@ -212,3 +212,19 @@ func TestExampleConfig(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestCommandVirusName: the name is read after the file's path, whatever
+// the path holds (here a temp_dir with ": " in it), and never includes it.
+func TestCommandVirusName(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "spool: av")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{`echo "$1: Eicar.Sig FOUND"; exit 1`, `echo "$1"; echo "Eicar.Sig FOUND" >&2; exit 1`} {
+		cfg := map[string]any{"command": []any{script(t, body), "{file}"}, "temp_dir": dir}
+		res, err := scanWith(t, cfg, plain([]byte("x")))
+		if err != nil || res.Verdict != sdk.VerdictFail || strings.Contains(res.Attrs["virus"], "portcullis-scan") {
+			t.Errorf("%s: result %+v error %v, want a virus name without the file's path", body, res, err)
+		}
+	}
+}

@@ -54,7 +54,9 @@ func (c *command) scan(ctx context.Context, r io.Reader) (string, error) {
 	case ctx.Err() != nil:
 		return "", fmt.Errorf("%w: %s: %v", ErrScan, args[0], ctx.Err())
 	case errors.As(err, &exit) && exit.ExitCode() == 1:
-		return virusName(out.String()), nil
+		// Without the file's path: it may hold a colon (temp_dir), and
+		// it is no part of the virus's name.
+		return virusName(strings.ReplaceAll(out.String(), f.Name(), "")), nil
 	default:
 		return "", fmt.Errorf("%w: %s: %v: %s", ErrScan, args[0], err, firstLine(out.String()))
 	}

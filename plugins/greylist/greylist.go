@@ -8,7 +8,13 @@
 // first seen now is deferred for delay; a retry after delay and within
 // retry_window passes, and the triplet then passes without delay for
 // pass_lifetime (renewed on every use). A client network that has passed
-// auto_allow_after triplets passes everything for pass_lifetime.
+// auto_allow_after triplets passes everything for pass_lifetime, also
+// renewed on every use.
+//
+// Addresses are compared in lower case; the sender also without the tags
+// that change between attempts (BATV prvs=TAG=, SRS hash and day stamp,
+// "+" extensions, standalone numbers of VERP addresses), so that a retry
+// from a bulk or forwarding sender meets its first attempt.
 //
 // The stage runs at rcpt. Verdict fail with tag "greylist" and
 // attrs.retry_after (seconds until a retry will pass) when deferring;
@@ -43,6 +49,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,10 +170,15 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	}
 	attrs := map[string]string{"client": network}
 	if known && s.cfg.autoAllow > 0 && client.Count >= s.cfg.autoAllow {
+		// Renewed by use, as a triplet is: a client that keeps sending
+		// must not be greylisted again every pass_lifetime.
+		if err := s.store.Put(ctx, "c|"+network, client, now.Add(s.cfg.passLifetime)); err != nil {
+			return nil, err
+		}
 		return &sdk.Result{Verdict: sdk.VerdictPass, Tags: []string{"auto_allow"}, Attrs: attrs,
 			Reason: fmt.Sprintf("client %s passed %d triplets", network, client.Count)}, nil
 	}
-	key := "t|" + network + "|" + address(req.Envelope.From) + "|" + address(req.Envelope.Rcpt)
+	key := "t|" + network + "|" + sender(req.Envelope.From) + "|" + address(req.Envelope.Rcpt)
 	r, ok, err := s.store.Get(ctx, key)
 	if err != nil {
 		return nil, err
@@ -262,4 +274,42 @@ func address(a string) string {
 		return "<>"
 	}
 	return strings.ToLower(a)
+}
+
+var (
+	// batvRe: a BATV tag (draft-levine-smtp-batv "prvs=TAG=local";
+	// Microsoft's msprvs1=, Barracuda's btv1==TAG==), new every day.
+	batvRe = regexp.MustCompile(`^(?:prvs|msprvs\d*|btv\d*)=+[^=]*=+(.+)$`)
+	// srs0Re and srs1Re: the hash and day stamp of a Sender Rewriting
+	// Scheme address, which change daily.
+	srs0Re = regexp.MustCompile(`^srs0[=+-][^=]*=[^=]*=(.+)$`)
+	srs1Re = regexp.MustCompile(`^srs1[=+-][^=]*=([^=]*)=[=+-][^=]*=[^=]*=(.+)$`)
+	// numberRe: the numbers of a VERP address (bounce-20260101-4711@).
+	numberRe = regexp.MustCompile(`\b\d+\b`)
+)
+
+// sender is the envelope sender as the key holds it: address, with the
+// tags that bulk and forwarding senders put in the local part, which may
+// change from one attempt to the next, taken out (as postgrey does): a
+// BATV tag, an SRS hash and day stamp, a "+" extension (VERP and
+// subaddresses), and numbers standing alone. Otherwise the retry is a new
+// triplet and is greylisted again, for ever.
+func sender(a string) string {
+	a = address(a)
+	at := strings.LastIndexByte(a, '@')
+	if at < 0 {
+		return a
+	}
+	local, domain := a[:at], a[at:]
+	if m := batvRe.FindStringSubmatch(local); m != nil {
+		local = m[1]
+	}
+	if m := srs0Re.FindStringSubmatch(local); m != nil {
+		local = "srs0=" + m[1]
+	} else if m := srs1Re.FindStringSubmatch(local); m != nil {
+		local = "srs1=" + m[1] + "==" + m[2]
+	} else if i := strings.IndexByte(local, '+'); i > 0 {
+		local = local[:i]
+	}
+	return numberRe.ReplaceAllString(local, "#") + domain
 }
