@@ -29,7 +29,9 @@
 // each with a TTL so Redis expires them itself. The server is pinged at
 // Configure: an unreachable Redis is a load error. A Redis failure while
 // checking is an error, so the stage's on_error decides, never a silent
-// pass (greylisting wants on_error: tempfail). Without state.redis the
+// pass: tempfail keeps greylisting strict while the store is down (mail
+// waits), continue keeps mail flowing ungreylisted (the example rules'
+// choice). Without state.redis the
 // store is a bbolt file at the stage's state path (sdk.Env.StatePath),
 // swept of expired records hourly.
 //
