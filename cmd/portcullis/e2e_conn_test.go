@@ -76,6 +76,12 @@ func writeConnConfig(t *testing.T) string {
 	if rules == string(example) {
 		t.Fatal("examples/rules/connection.yaml: no `delay: 5m` to shorten")
 	}
+	// The test clients are on 127.0.0.n, which dnsbl leaves alone unless told.
+	withPrivate := strings.Replace(rules, "      threshold: 2 ", "      check_private: true\n      threshold: 2 ", 1)
+	if withPrivate == rules {
+		t.Fatal("examples/rules/connection.yaml: no dnsbl `threshold: 2` to put check_private before")
+	}
+	rules = withPrivate
 	files := map[string]string{
 		"portcullis.yaml":       strings.ReplaceAll(connYAML, "%DNS%", dns.Addr),
 		"rules/connection.yaml": rules,
