@@ -5,11 +5,11 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/cfgval"
 )
 
 // source is one rule file being parsed.
@@ -161,7 +161,7 @@ func (l *loader) stageField(st *Stage, ss *stageSrc, src *source, k string, v *y
 		st.Plugin, _ = l.str(src, v, "plugin")
 	case "timeout":
 		if s, ok := l.str(src, v, "timeout"); ok {
-			d, err := time.ParseDuration(s)
+			d, err := cfgval.Duration(s) // Go syntax plus d for days, as every duration of the config
 			if err != nil || d <= 0 {
 				l.problem(src.at(v), "bad timeout %q: want a positive duration like 2s or 500ms", s)
 			} else {
@@ -234,10 +234,12 @@ func (l *loader) ruleField(rs *ruleSrc, src *source, k string, v *yaml.Node) {
 			rs.reply = v
 		}
 	case "header":
+		if v.Kind == yaml.MappingNode {
+			// Even an empty mapping is a header, so it is reported
+			// as nameless instead of silently adding nothing.
+			r.Header = &HeaderSpec{}
+		}
 		l.fields(src, v, "header", []string{"name", "value"}, func(hk string, hv *yaml.Node) {
-			if r.Header == nil {
-				r.Header = &HeaderSpec{}
-			}
 			if hk == "name" {
 				r.Header.Name, _ = l.str(src, hv, "header name")
 				if !validFieldName(r.Header.Name) {

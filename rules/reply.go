@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -90,6 +91,9 @@ func (f *funcs) compileTemplate(s string, where exprSrc, offset int) (*Template,
 		} else if p, ps := f.compile(src, w, false); p != nil {
 			t.parts = append(t.parts, tplPart{prog: p})
 			probs = append(probs, ps...)
+			if kind := nonText(p); kind != "" {
+				probs = append(probs, Problem{w.pos(1, 0), fmt.Sprintf("{{%s}} is %s, not text", strings.TrimSpace(src), kind)})
+			}
 		} else {
 			probs = append(probs, ps...)
 		}
@@ -97,6 +101,28 @@ func (f *funcs) compileTemplate(s string, where exprSrc, offset int) (*Template,
 		s = s[i+4+j:]
 	}
 	return t, probs
+}
+
+// nonText names the kind of value a template hole yields when it has no
+// sensible text: fmt would print a function's address or Go syntax for a
+// struct, map or list. "" when the value is text, a number, a bool or
+// known only at run time.
+func nonText(p *Program) string {
+	t := p.prog.Node().Type()
+	if t == nil {
+		return ""
+	}
+	switch t.Kind() {
+	case reflect.Func:
+		return "a function (call it)"
+	case reflect.Struct, reflect.Map:
+		return "a record (use one of its fields)"
+	case reflect.Slice, reflect.Array:
+		return "a list (use join())"
+	case reflect.Chan, reflect.UnsafePointer:
+		return "not printable"
+	}
+	return ""
 }
 
 var (

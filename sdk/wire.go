@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/portcullis-mta/portcullis/sdk/internal/pb"
@@ -133,33 +134,49 @@ func requestFromPB(in *pb.CheckRequest) *Request {
 	}
 }
 
-func resultToPB(r *Result) *pb.CheckResponse {
+// resultToPB converts a stage's answer in the plugin, refusing what the
+// host would refuse, so the stage's own log says what was wrong.
+func resultToPB(r *Result) (*pb.CheckResponse, error) {
 	if r == nil {
-		return &pb.CheckResponse{Verdict: string(VerdictNone)}
+		return &pb.CheckResponse{Verdict: string(VerdictNone)}, nil
 	}
-	v := r.Verdict
-	if v == "" {
-		v = VerdictNone
+	v, err := checkVerdictScore(r.Verdict, r.Score)
+	if err != nil {
+		return nil, fmt.Errorf("stage %w", err)
 	}
 	out := &pb.CheckResponse{Verdict: string(v), Score: r.Score, Tags: r.Tags, Attrs: r.Attrs, Reason: r.Reason}
 	for _, h := range r.Headers {
 		out.Headers = append(out.Headers, &pb.HeaderEdit{Op: string(h.Op), Name: h.Name, Value: h.Value})
 	}
-	return out
+	return out, nil
+}
+
+// checkVerdictScore is the verdict rules see ("" is none), or an error for
+// a verdict rules do not know or a score they cannot compare (NaN is
+// neither above nor below any threshold; an infinity beats every one).
+func checkVerdictScore(v Verdict, score float64) (Verdict, error) {
+	switch v {
+	case "":
+		v = VerdictNone
+	case VerdictNone, VerdictPass, VerdictFail, VerdictNeutral, VerdictError:
+	default:
+		return "", fmt.Errorf("returned unknown verdict %q", string(v))
+	}
+	if math.IsNaN(score) || math.IsInf(score, 0) {
+		return "", fmt.Errorf("returned score %v, not a finite number", score)
+	}
+	return v, nil
 }
 
 // resultFromPB converts and checks a plugin's answer: the host must not
-// pass on a verdict or header operation rules do not know.
+// pass on a verdict, score or header operation rules do not know.
 func resultFromPB(in *pb.CheckResponse) (*Result, error) {
-	out := &Result{Verdict: Verdict(in.GetVerdict()), Score: in.GetScore(), Tags: in.GetTags(),
-		Attrs: in.GetAttrs(), Reason: in.GetReason()}
-	switch out.Verdict {
-	case "":
-		out.Verdict = VerdictNone
-	case VerdictNone, VerdictPass, VerdictFail, VerdictNeutral, VerdictError:
-	default:
-		return nil, fmt.Errorf("plugin returned unknown verdict %q", in.GetVerdict())
+	v, err := checkVerdictScore(Verdict(in.GetVerdict()), in.GetScore())
+	if err != nil {
+		return nil, fmt.Errorf("plugin %w", err)
 	}
+	out := &Result{Verdict: v, Score: in.GetScore(), Tags: in.GetTags(),
+		Attrs: in.GetAttrs(), Reason: in.GetReason()}
 	for _, h := range in.GetHeaders() {
 		e := HeaderEdit{Op: HeaderOp(h.GetOp()), Name: h.GetName(), Value: h.GetValue()}
 		if e.Op != HeaderAdd && e.Op != HeaderRemove {

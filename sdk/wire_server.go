@@ -80,7 +80,12 @@ func (s *stageServer) Check(ctx context.Context, in *pb.CheckRequest) (out *pb.C
 	if err != nil {
 		return nil, status.Error(codes.Unknown, err.Error())
 	}
-	return resultToPB(res), nil
+	out, err = resultToPB(res)
+	if err != nil {
+		slog.Error("stage result refused", "error", err)
+		return nil, status.Error(codes.Internal, err.Error())
+	}
+	return out, nil
 }
 
 // message builds the plugin's view of a data-phase message: the spool file

@@ -1,11 +1,16 @@
 package sdk
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
+
+	"google.golang.org/grpc"
 
 	"github.com/portcullis-mta/portcullis/sdk/internal/pb"
 )
@@ -22,6 +27,8 @@ func TestResultFromPBRefusesWhatRulesCannotUse(t *testing.T) {
 		{"bad name", &pb.CheckResponse{Headers: []*pb.HeaderEdit{{Op: "add", Name: "X Y"}}}, "invalid header field name"},
 		{"colon in name", &pb.CheckResponse{Headers: []*pb.HeaderEdit{{Op: "add", Name: "X:"}}}, "invalid header field name"},
 		{"header injection", &pb.CheckResponse{Headers: []*pb.HeaderEdit{{Op: "add", Name: "X", Value: "a\r\nBcc: x"}}}, "line break"},
+		{"NaN score", &pb.CheckResponse{Verdict: "fail", Score: math.NaN()}, "score NaN"},
+		{"infinite score", &pb.CheckResponse{Verdict: "fail", Score: math.Inf(1)}, "score +Inf"},
 		{"good edit", &pb.CheckResponse{Verdict: "fail", Headers: []*pb.HeaderEdit{{Op: "remove", Name: "X-Spam"}}}, ""},
 	}
 	for _, tt := range tests {
@@ -30,6 +37,40 @@ func TestResultFromPBRefusesWhatRulesCannotUse(t *testing.T) {
 			if tt.wantErr == "" {
 				if err != nil || res.Verdict == "" {
 					t.Fatalf("got %+v, %v", res, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestResultToPBRefusesWhatRulesCannotUse: the plugin side refuses to send
+// what the host would refuse, so the stage's own log says what was wrong.
+func TestResultToPBRefusesWhatRulesCannotUse(t *testing.T) {
+	tests := []struct {
+		name    string
+		in      *Result
+		wantErr string
+	}{
+		{"nil is none", nil, ""},
+		{"empty verdict is none", &Result{}, ""},
+		{"finite score", &Result{Verdict: VerdictFail, Score: -3.5}, ""},
+		{"unknown verdict", &Result{Verdict: "spam"}, `unknown verdict "spam"`},
+		{"NaN score", &Result{Verdict: VerdictFail, Score: math.NaN()}, "score NaN"},
+		{"infinite score", &Result{Verdict: VerdictPass, Score: math.Inf(-1)}, "score -Inf"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := resultToPB(tt.in)
+			if tt.wantErr == "" {
+				if err != nil || out.GetVerdict() == "" {
+					t.Fatalf("got %v, %v", out, err)
+				}
+				if _, err := resultFromPB(out); err != nil {
+					t.Fatalf("host refuses what the plugin sent: %v", err)
 				}
 				return
 			}
@@ -98,5 +139,28 @@ func TestOpenFallsBackToTheHost(t *testing.T) {
 	var nilMsg *Message
 	if _, err := nilMsg.Open(); err == nil || errors.Is(err, io.EOF) {
 		t.Errorf("Open of no message = %v", err)
+	}
+}
+
+// oldPlugin answers Info with another protocol version.
+type oldPlugin struct {
+	pb.StageClient
+	version uint32
+}
+
+func (p oldPlugin) Info(context.Context, *pb.InfoRequest, ...grpc.CallOption) (*pb.InfoResponse, error) {
+	return &pb.InfoResponse{Name: "old", ProtocolVersion: p.version}, nil
+}
+
+func TestInfoRefusesOtherProtocolVersion(t *testing.T) {
+	sc := &stageClient{c: oldPlugin{version: ProtocolVersion + 1}}
+	_, err := sc.Info(context.Background())
+	want := fmt.Sprintf("plugin speaks protocol version %d, this host %d", ProtocolVersion+1, ProtocolVersion)
+	if err == nil || err.Error() != want {
+		t.Fatalf("Info: %v, want %q", err, want)
+	}
+	sc.c = oldPlugin{version: ProtocolVersion}
+	if info, err := sc.Info(context.Background()); err != nil || info.Name != "old" {
+		t.Fatalf("same version: %+v, %v", info, err)
 	}
 }
