@@ -209,6 +209,16 @@ type Result struct {
 	Headers []HeaderEdit // data phase only
 }
 
+// Validate reports a result rules cannot use: a verdict they do not know
+// ("" counts as none) or a score that is not a finite number (NaN is
+// neither above nor below any threshold; an infinity beats every one).
+// The host refuses such a result from a plugin, and the pipeline from any
+// stage.
+func (r *Result) Validate() error {
+	_, err := checkVerdictScore(r.Verdict, r.Score)
+	return err
+}
+
 // StageStatePath is the bbolt file a stage named stage owns, derived from
 // the gateway's state.path: "state.db" and "bayes" give "state.bayes.db".
 // The host passes it in Env.StatePath; CLI tools find the same file with it.

@@ -160,7 +160,7 @@ func checkVerdictScore(v Verdict, score float64) (Verdict, error) {
 		v = VerdictNone
 	case VerdictNone, VerdictPass, VerdictFail, VerdictNeutral, VerdictError:
 	default:
-		return "", fmt.Errorf("returned unknown verdict %q", string(v))
+		return "", fmt.Errorf("returned unknown verdict %.64q", string(v))
 	}
 	if math.IsNaN(score) || math.IsInf(score, 0) {
 		return "", fmt.Errorf("returned score %v, not a finite number", score)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"time"
 
@@ -120,13 +119,8 @@ func checkResult(res *sdk.Result) error {
 	if res == nil {
 		return errors.New("stage returned no result")
 	}
-	switch res.Verdict {
-	case "", sdk.VerdictNone, sdk.VerdictPass, sdk.VerdictFail, sdk.VerdictNeutral, sdk.VerdictError:
-	default:
-		return fmt.Errorf("stage returned unknown verdict %.64q", res.Verdict)
-	}
-	if math.IsNaN(res.Score) || math.IsInf(res.Score, 0) {
-		return fmt.Errorf("stage returned score %v", res.Score)
+	if err := res.Validate(); err != nil {
+		return fmt.Errorf("stage %w", err)
 	}
 	n := len(res.Reason)
 	for _, t := range res.Tags {
