@@ -229,3 +229,55 @@ func TestAuthNeedsTLS(t *testing.T) {
 		t.Fatalf("AUTH before STARTTLS: %v", err)
 	}
 }
+
+// RFC 5321 4.1.1.3 and 4.5.1: RCPT TO:<Postmaster> without a domain must
+// be accepted; it is queued for postmaster at the first relay domain, and
+// goes through the relay policy like any address.
+func TestPostmasterWithoutDomain(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	r := newRaw(t, ts.addr(), 2) // not trusted: the policy must accept it as local
+	r.hello()
+	r.cmd("MAIL FROM:<f@example.org>", "250")
+	r.cmd("RCPT TO:<Postmaster>", "250")
+	r.cmd("rcpt to: <POSTMASTER> NOTIFY=NEVER", "250")
+	r.cmd("RCPT TO:<postmasters>", "501")
+	r.cmd("DATA", "354")
+	r.send("Subject: hi\r\n\r\nhello\r\n.\r\n")
+	id := strings.Fields(r.expect("250 2.0.0"))[2]
+	env, err := ts.q.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(env.Rcpts) != 2 || env.Rcpts[0].Addr != "postmaster@example.test" || env.Rcpts[1].Addr != "postmaster@example.test" {
+		t.Fatalf("rcpts %+v", env.Rcpts)
+	}
+	if len(env.Rcpts[1].Notify) != 1 || env.Rcpts[1].Notify[0] != "NEVER" {
+		t.Fatalf("NOTIFY lost: %+v", env.Rcpts[1])
+	}
+	if !strings.Contains(ts.logs.String(), "rcpt postmaster without a domain") {
+		t.Fatalf("no log line:\n%s", ts.logs.String())
+	}
+}
+
+func TestPostmasterRcptDomain(t *testing.T) {
+	cfg := testConfig(t)
+	for _, tt := range []struct {
+		domains   []string
+		arg, want string
+		rewritten bool
+	}{
+		{[]string{"*.sub.example", "example.test"}, "TO:<postmaster>", "TO:<postmaster@example.test>", true},
+		{[]string{".sub.example"}, "to:<PostMaster> ORCPT=rfc822;x@y", "TO:<postmaster@mx.example.test> ORCPT=rfc822;x@y", true},
+		{nil, "TO:  <postmaster>", "TO:<postmaster@mx.example.test>", true},
+		{nil, "TO:<postmaster@example.org>", "", false},
+		{nil, "TO:<postmaster>x", "", false},
+		{nil, "FROM:<postmaster>", "", false},
+		{nil, "TO:<bob>", "", false},
+	} {
+		cfg.Relay.Domains = tt.domains
+		got, ok := postmasterRcpt(tt.arg, cfg)
+		if ok != tt.rewritten || got != tt.want {
+			t.Errorf("%v %q: got %q %v, want %q %v", tt.domains, tt.arg, got, ok, tt.want, tt.rewritten)
+		}
+	}
+}

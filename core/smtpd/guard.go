@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/sdk"
 )
 
@@ -197,6 +198,12 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		if c.intercept(verb, arg) {
 			continue
 		}
+		if verb == "RCPT" {
+			if to, ok := postmasterRcpt(arg, c.srv.cfg); ok {
+				c.log.Info("rcpt postmaster without a domain", "rcpt", to)
+				line = []byte("RCPT " + to + "\r\n")
+			}
+		}
 		return c.hand(p, line, verb)
 	}
 }
@@ -246,6 +253,36 @@ func (c *guardConn) intercept(verb, arg string) bool {
 		c.needEHLO = false
 	}
 	return false
+}
+
+// postmasterRcpt rewrites the argument of "RCPT TO:<Postmaster>", which
+// RFC 5321 (4.1.1.3, 4.5.1) says must be accepted without a domain and
+// go-smtp's parser refuses for want of one, to "TO:<postmaster@DOMAIN>"
+// with any parameters kept: DOMAIN is the first relay domain that is not
+// a wildcard (mail for it is routed to the servers behind the gateway),
+// else the hostname. The address then goes through the relay policy and
+// the rcpt phase like any other.
+func postmasterRcpt(arg string, cfg *config.Config) (string, bool) {
+	if len(arg) < 3 || !strings.EqualFold(arg[:3], "TO:") {
+		return "", false
+	}
+	path := strings.TrimLeft(arg[3:], " ")
+	const pm = "<postmaster>"
+	if len(path) < len(pm) || !strings.EqualFold(path[:len(pm)], pm) {
+		return "", false
+	}
+	rest := path[len(pm):]
+	if rest != "" && rest[0] != ' ' {
+		return "", false
+	}
+	domain := cfg.Hostname
+	for _, d := range cfg.Relay.Domains {
+		if !strings.HasPrefix(d, "*") && !strings.HasPrefix(d, ".") {
+			domain = d
+			break
+		}
+	}
+	return "TO:<postmaster@" + domain + ">" + rest, true
 }
 
 // cleanCommand reports a command line that ends in CRLF and has no other
