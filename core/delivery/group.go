@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -178,7 +179,7 @@ func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue
 		m.keep(s, c, g.rt.concurrency)
 		return fill(len(g.rcpts), outcome{reply: refuse, hop: c.hop(), tls: c.tls}), false
 	}
-	body, err := open()
+	body, err := m.openFor(c, env, open)
 	if err != nil {
 		m.keep(s, c, g.rt.concurrency)
 		return fill(len(g.rcpts), outcome{reply: errSpool}), false
@@ -208,6 +209,37 @@ func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue
 		m.keep(s, c, g.rt.concurrency)
 	}
 	return outcomes(res, err, interrupted, c), false
+}
+
+// openFor opens the message for c: as it is, or with its 8-bit body parts
+// converted to quoted-printable when c does not offer 8BITMIME (see
+// downgrade.go). Whatever BODY the client declared, the bytes decide: a
+// client that sent 8-bit without BODY=8BITMIME broke RFC 6152 too.
+func (m *Manager) openFor(c *conn, env *queue.Envelope, open opener) (io.ReadCloser, error) {
+	if ok, _ := c.c.Ext("8BITMIME"); ok {
+		return open()
+	}
+	if need, err := needs7bit(open); err != nil || !need {
+		if err != nil {
+			return nil, err
+		}
+		return open()
+	}
+	body, err := open()
+	if err != nil {
+		return nil, err
+	}
+	msg, err := io.ReadAll(body)
+	body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if out, changed := downgrade8bit(msg); changed {
+		m.log.Info("delivery: 8-bit body converted to quoted-printable for a next hop without 8BITMIME",
+			"queue_id", env.ID, "host", c.host)
+		msg = out
+	}
+	return io.NopCloser(bytes.NewReader(msg)), nil
 }
 
 // outcomes reads a transaction's replies per recipient. Only a 250 to the

@@ -31,6 +31,7 @@ type world struct {
 	m    *Manager
 	logs *logbuf.Buffer
 	pool *x509.CertPool
+	sign Signer // Deps.Signer; nil: none
 
 	mu    sync.Mutex
 	route map[string]string // dialled address -> real address
@@ -99,6 +100,7 @@ func (w *world) start() *Manager {
 		Queue:   qs,
 		Logger:  slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Dial:    w.dial,
+		Signer:  w.sign,
 		Timeout: 5 * time.Second,
 		TLSConfig: func(string) *tls.Config {
 			return &tls.Config{RootCAs: w.pool}
