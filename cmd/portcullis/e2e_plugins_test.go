@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -254,4 +255,33 @@ func TestE2EPluginHang(t *testing.T) {
 		t.Fatalf("exit with a plugin call stuck: %v\n%s", err, g.logs())
 	}
 	t.Logf("SIGTERM to exit with the plugin still hung: %v", time.Since(drain).Round(time.Millisecond))
+}
+
+// TestE2EReloadDropsStage: a session that began before a SIGHUP which
+// removed its data stage finishes its message as the new rules would take
+// it (the stage skipped), not with the removed stage's on_error (tempfail).
+func TestE2EReloadDropsStage(t *testing.T) {
+	hop := startNextHop(t, false)
+	g, cfg, _ := helloGateway(t, hop)
+	c, br := rawSession(t, g.addr)
+	say(t, c, br, "EHLO c.example.org", "250")
+	say(t, c, br, "MAIL FROM:<a@example.org>", "250")
+	say(t, c, br, "RCPT TO:<b@example.test>", "250")
+
+	rules := filepath.Join(filepath.Dir(cfg), "rules.yaml")
+	if err := os.WriteFile(rules, []byte("stages: []\nrules: []\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = g.cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(t, g, "msg=reloaded")
+	say(t, c, br, "DATA", "354")
+	id := strings.Fields(say(t, c, br, strings.TrimSuffix(subjectMsg("[reject-me] after reload"), "\r\n")+"\r\n.", "250 2.0.0"))[2]
+	say(t, c, br, "QUIT", "221")
+	m := findSubject(hop.waitFor(t, "the message", bySubject("[reject-me] after reload")), "[reject-me] after reload")
+	if !strings.Contains(m.data, id) || m.header("X-Hello") != "" {
+		t.Errorf("delivered message lacks %s, or the removed stage edited it:\n%s", id, m.data)
+	}
+	if !strings.Contains(g.logs(), "removed by a reload") {
+		t.Errorf("the skip is not logged:\n%s", g.logs())
+	}
 }

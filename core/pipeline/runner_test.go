@@ -126,6 +126,11 @@ func TestStageFaults(t *testing.T) {
 		{"panic", func(context.Context, *sdk.Request) (*sdk.Result, error) { panic("boom") }, "tempfail", Tempfail, "451 4.3.0 Temporary failure in stage st", "", true},
 		{"nil result", func(context.Context, *sdk.Request) (*sdk.Result, error) { return nil, nil }, "reject", Reject, "554 5.7.1 Rejected by policy", "", true},
 		{"pass", verdict(sdk.VerdictPass), "tempfail", Continue, "", "", true},
+		// A session from before a reload that dropped the stage: skipped,
+		// as the new rules do, not its on_error.
+		{"removed by a reload", func(context.Context, *sdk.Request) (*sdk.Result, error) {
+			return nil, fmt.Errorf("stage st: %w", ErrRemoved)
+		}, "reject", Continue, "", "", true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -144,6 +149,9 @@ rules:
 			}
 			if want := tc.action != Continue; (d.Results["st"].Verdict == sdk.VerdictError) != want {
 				t.Errorf("verdict %s", d.Results["st"].Verdict)
+			}
+			if r := d.Results["st"]; tc.name == "removed by a reload" && (r.Verdict != sdk.VerdictNone || r.Reason != "skipped: removed by a reload") {
+				t.Errorf("result %+v, want verdict none, skipped", r)
 			}
 		})
 	}

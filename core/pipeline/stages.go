@@ -13,11 +13,20 @@ import (
 	"github.com/portcullis-mta/portcullis/sdk"
 )
 
+// ErrRemoved is what a StageClient returns (wrapped) when a reload has
+// removed the stage, or its call in this phase, while a session that began
+// under the old rules still holds it. The session's Engine then treats the
+// stage as skipped (verdict none), as the new rules do, instead of applying
+// its on_error: a reload that drops a stage must not defer or reject the
+// mail of the sessions in progress.
+var ErrRemoved = errors.New("stage removed by a reload")
+
 // outcome is one stage call.
 type outcome struct {
 	res     *sdk.Result
 	err     error
 	skipped bool
+	removed bool // skipped because a reload removed the stage
 	timeout bool
 	took    time.Duration
 }
@@ -90,6 +99,10 @@ func call(ctx context.Context, st *stage, req *sdk.Request) outcome {
 			}
 		}()
 		res, err := st.client.Check(ctx, req)
+		if errors.Is(err, ErrRemoved) {
+			done <- outcome{skipped: true, removed: true}
+			return
+		}
 		if err == nil {
 			err = checkResult(res)
 		}
@@ -139,6 +152,8 @@ func checkResult(res *sdk.Result) error {
 func (r *Engine) record(req *sdk.Request, st *stage, o outcome) *sdk.Result {
 	res := o.res
 	switch {
+	case o.removed:
+		res = &sdk.Result{Verdict: sdk.VerdictNone, Reason: "skipped: removed by a reload"}
 	case o.skipped:
 		res = &sdk.Result{Verdict: sdk.VerdictNone, Reason: "skipped by when"}
 	case o.err != nil:
@@ -151,8 +166,11 @@ func (r *Engine) record(req *sdk.Request, st *stage, o outcome) *sdk.Result {
 		res.Headers = nil // header edits apply to a message; there is none yet
 	}
 	lvl := slog.LevelDebug
-	if o.err != nil {
+	switch {
+	case o.err != nil:
 		lvl = slog.LevelWarn
+	case o.removed:
+		lvl = slog.LevelInfo // rare, and it changes what the session's rules saw
 	}
 	if r.log.Enabled(context.Background(), lvl) {
 		attrs := []any{"session", req.SessionID, "phase", req.Phase, "stage", st.Name, "verdict", res.Verdict,

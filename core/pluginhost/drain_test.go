@@ -2,10 +2,12 @@ package pluginhost
 
 import (
 	"context"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/sdk"
 )
 
@@ -78,5 +80,9 @@ func TestCloseLetsCallsFinish(t *testing.T) {
 	}
 	if alive(pid) {
 		t.Errorf("plugin %d alive after Close", pid)
+	}
+	// Shutting down is not a reload: the pipeline applies on_error.
+	if _, err := check(s, "ok", 5*time.Second); !errors.Is(err, ErrClosed) || errors.Is(err, pipeline.ErrRemoved) {
+		t.Errorf("call after Close: %v, want ErrClosed only", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/sdk"
 	"github.com/portcullis-mta/portcullis/sdk/hostrpc"
 )
@@ -105,8 +106,8 @@ func TestReload(t *testing.T) {
 	if res, err := check(mustStage(t, h, "a"), "ok", 5*time.Second); err != nil || res.Attrs["tag"] != "2" || a.PID() != pid {
 		t.Fatalf("after reload: %+v, %v, pid %d (was %d)", res, err, a.PID(), pid)
 	}
-	if _, err := check(gone, "ok", 5*time.Second); !errors.Is(err, ErrClosed) {
-		t.Errorf("a dropped stage answered: %v", err)
+	if _, err := check(gone, "ok", 5*time.Second); !errors.Is(err, ErrClosed) || !errors.Is(err, pipeline.ErrRemoved) {
+		t.Errorf("a dropped stage answered: %v; want ErrClosed and pipeline.ErrRemoved", err)
 	}
 	if _, ok := h.Stage("gone"); ok {
 		t.Error("dropped stage still listed")

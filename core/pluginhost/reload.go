@@ -64,7 +64,7 @@ func (h *Host) Reload(ctx context.Context, specs []Spec) error {
 	// the calls in flight have ended, without holding up the reload.
 	for name, s := range old {
 		if n := next[name]; n != s {
-			p, drained := s.close(n)
+			p, drained := s.closeForReload(n)
 			h.retiring.Go(func() { s.finish(p, drained) })
 		}
 	}

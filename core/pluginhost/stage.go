@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/sdk"
 	"github.com/portcullis-mta/portcullis/sdk/hostrpc"
 )
@@ -33,6 +34,7 @@ type Stage struct {
 	inflight int           // calls holding a process
 	drained  chan struct{} // closed when the last call ends after stop began
 	next     *Stage        // the stage that replaced this one in a Reload
+	byReload bool          // a Reload closed it (see Check)
 }
 
 // drainTimeout bounds how long a stopped stage waits for its calls in
@@ -86,8 +88,9 @@ func (s *Stage) running() bool {
 //
 // A stage replaced in a Reload passes calls to its replacement (sessions
 // that began before the reload still hold it), as long as the replacement
-// serves the phase; a stage dropped by a Reload or stopped by Close
-// returns ErrClosed.
+// serves the phase. Otherwise a stage dropped or replaced by a Reload
+// returns pipeline.ErrRemoved (the session's pipeline skips it, as the new
+// rules do), and one stopped by Close returns ErrClosed.
 func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
 	if req == nil {
 		return nil, fmt.Errorf("stage %s: no request", s.name)
@@ -96,6 +99,9 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	if err != nil {
 		if n := s.successor(req.Phase); n != nil && errors.Is(err, ErrClosed) {
 			return n.Check(ctx, req)
+		}
+		if errors.Is(err, ErrClosed) && s.reloaded() {
+			return nil, fmt.Errorf("stage %s: %w (%w)", s.name, pipeline.ErrRemoved, err)
 		}
 		return nil, err
 	}
@@ -149,6 +155,14 @@ func (s *Stage) release() {
 		s.drained = nil
 	}
 	s.mu.Unlock()
+}
+
+// reloaded reports a stage that a Reload closed (dropped, or replaced by
+// one that no longer serves some phase), as opposed to Close.
+func (s *Stage) reloaded() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed && s.byReload
 }
 
 // successor is the stage that replaced s, if it serves phase.
@@ -235,6 +249,15 @@ func (s *Stage) close(next *Stage) (p *proc, drained <-chan struct{}) {
 	s.mu.Unlock()
 	s.cancel()
 	return p, drained
+}
+
+// closeForReload is close for a stage a Reload dropped or replaced: a call
+// it cannot pass to next then returns pipeline.ErrRemoved.
+func (s *Stage) closeForReload(next *Stage) (p *proc, drained <-chan struct{}) {
+	s.mu.Lock()
+	s.byReload = true
+	s.mu.Unlock()
+	return s.close(next)
 }
 
 func (s *Stage) finish(p *proc, drained <-chan struct{}) {
