@@ -56,13 +56,7 @@ func (u *Users) NewServer(mech, hostname string, done func(user string, err erro
 	f := &finisher{done: done}
 	switch strings.ToUpper(mech) {
 	case Plain:
-		return sasl.NewPlainServer(func(identity, user, pass string) error {
-			// No proxy authorisation: identity must be empty or the user.
-			if (identity != "" && identity != user) || !u.Verify(user, pass) {
-				return f.finish(user, ErrInvalidCredentials)
-			}
-			return f.finish(user, nil)
-		}), nil
+		return &plainServer{users: u, f: f}, nil
 	case Login:
 		return &loginServer{users: u, f: f}, nil
 	case CramMD5:
@@ -83,6 +77,33 @@ func (f *finisher) finish(user string, err error) error {
 		f.done(user, err)
 	}
 	return err
+}
+
+// plainServer is PLAIN (RFC 4616): one message, authzid NUL authcid NUL
+// passwd. Ours rather than go-sasl's so that a malformed message, too,
+// ends through the finisher (done is called) with ErrMalformed.
+type plainServer struct {
+	users *Users
+	f     *finisher
+}
+
+func (s *plainServer) Next(resp []byte) ([]byte, bool, error) {
+	switch {
+	case s.f.finished:
+		return nil, true, sasl.ErrUnexpectedClientResponse
+	case resp == nil: // no initial response: RFC 4954 4, an empty challenge
+		return []byte{}, false, nil
+	}
+	parts := bytes.Split(resp, []byte{0})
+	if len(parts) != 3 {
+		return nil, true, s.f.finish("", ErrMalformed)
+	}
+	identity, user, pass := string(parts[0]), string(parts[1]), string(parts[2])
+	// No proxy authorisation: identity must be empty or the user.
+	if (identity != "" && identity != user) || !s.users.Verify(user, pass) {
+		return nil, true, s.f.finish(user, ErrInvalidCredentials)
+	}
+	return nil, true, s.f.finish(user, nil)
 }
 
 // loginServer is the LOGIN mechanism: "Username:" then "Password:", each

@@ -241,3 +241,31 @@ func TestServersDirect(t *testing.T) {
 		t.Errorf("CRAM-MD5 challenge %q is not <random.time@host>", ch)
 	}
 }
+
+// TestPlainMalformedCallsDone: NewServer promises done exactly once when
+// the exchange ends. A PLAIN message without exactly two NULs (RFC 4616 2)
+// ended in go-sasl without done (so without the log line and lockout
+// count the caller puts there) and with an error that is not an
+// *smtperr.Error.
+func TestPlainMalformedCallsDone(t *testing.T) {
+	u := loadFixture(t)
+	for _, msg := range []string{"", "alice", "alice\x00correct horse", "\x00alice\x00correct horse\x00", "\x00alice\x00pass\x00word"} {
+		t.Run(msg, func(t *testing.T) {
+			var calls []error
+			s, err := u.NewServer(Plain, "mx.example.test", func(_ string, err error) { calls = append(calls, err) })
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, done, err := s.Next([]byte(msg))
+			if !done || !errors.Is(err, ErrMalformed) {
+				t.Errorf("Next = done %v, %v; want done, ErrMalformed", done, err)
+			}
+			if len(calls) != 1 || !errors.Is(calls[0], ErrMalformed) {
+				t.Errorf("done calls %v, want one with ErrMalformed", calls)
+			}
+			if _, _, err := s.Next([]byte("\x00alice\x00correct horse")); err == nil {
+				t.Error("a finished exchange accepted another response")
+			}
+		})
+	}
+}

@@ -63,7 +63,9 @@ func readUsers(path string) (*userSet, error) {
 	}
 	set := &userSet{users: map[string]userEntry{}}
 	cost := bcrypt.MinCost
-	sc := bufio.NewScanner(bytes.NewReader(data))
+	// A UTF-8 byte order mark, as some editors write, is not part of the
+	// first name.
+	sc := bufio.NewScanner(bytes.NewReader(bytes.TrimPrefix(data, []byte("\ufeff"))))
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || line[0] == '#' {
@@ -99,10 +101,29 @@ func parseEntry(name, secret string, ok bool) (userEntry, int, error) {
 		return userEntry{plain: p}, 0, nil
 	}
 	cost, err := bcrypt.Cost([]byte(secret))
-	if err != nil || !strings.HasPrefix(secret, "$2") {
+	if err != nil || !wellFormedBcrypt(secret) {
 		return userEntry{}, 0, fmt.Errorf("user %q: not a bcrypt hash (make one with htpasswd -nbB) or {plain}secret", name)
 	}
 	return userEntry{hash: []byte(secret)}, cost, nil
+}
+
+// wellFormedBcrypt checks the whole modular crypt string: "$2a$", "$2b$"
+// or "$2y$", two cost digits, "$", then 53 characters of bcrypt's base64
+// (22 salt, 31 hash). bcrypt.Cost reads only the head, so a hash damaged
+// by a copy and paste (one character short or long) loaded, and its user
+// could never log in, with nothing in the log to say why.
+func wellFormedBcrypt(h string) bool {
+	if len(h) != 60 || h[0] != '$' || h[1] != '2' || !strings.ContainsRune("aby", rune(h[2])) ||
+		h[3] != '$' || h[6] != '$' {
+		return false
+	}
+	for i := 7; i < len(h); i++ {
+		c := h[i]
+		if !(c == '.' || c == '/' || c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
 }
 
 // Verify reports whether pass is user's password. Unknown users and

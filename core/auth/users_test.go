@@ -155,3 +155,58 @@ func TestUsersReload(t *testing.T) {
 		t.Errorf("Mechanisms without {plain} users = %v", got)
 	}
 }
+
+// TestUsersFileBOM: an editor that saves UTF-8 with a byte order mark
+// must not rename the first user to "\ufeffalice", who then can never log in.
+func TestUsersFileBOM(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "users")
+	if err := os.WriteFile(p, []byte("\ufeffalice:{plain}one1\r\nbob:{plain}two2\r\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	u, err := LoadUsers(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !u.Verify("alice", "one1") || !u.Verify("bob", "two2") {
+		t.Error("a user of a file with a byte order mark cannot log in")
+	}
+}
+
+// TestDamagedBcryptRefused: bcrypt.Cost reads only the "$2y$05$" head, so
+// a hash missing its last character, or with a character changed or
+// appended, was loaded and its user silently could never log in. The
+// error names the line and the user, never the hash.
+func TestDamagedBcryptRefused(t *testing.T) {
+	const good = "$2y$04$uAo/nRAVZXVmJgUAIvko4.J8t/T88.uOAfbrvBCiaMdRmvpO3ccQO" // bob's
+	cases := []struct{ name, hash string }{
+		{"truncated by one", good[:len(good)-1]},
+		{"one character too many", good + "x"},
+		{"not the bcrypt alphabet", good[:30] + "!" + good[31:]},
+		{"cost out of range", "$2y$99$" + good[7:]},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, "f")
+			if err := os.WriteFile(p, []byte("# users\nbob:"+c.hash+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err := LoadUsers(p)
+			const want = "f:2:1: user \"bob\": not a bcrypt hash"
+			if err == nil || !strings.HasPrefix(strings.TrimPrefix(err.Error(), dir+"/"), want) {
+				t.Fatalf("got %v, want prefix %q", err, want)
+			}
+			if strings.Contains(err.Error(), c.hash[7:]) {
+				t.Errorf("error shows the hash: %v", err)
+			}
+		})
+	}
+	// The good hash, for contrast.
+	p := filepath.Join(t.TempDir(), "f")
+	if err := os.WriteFile(p, []byte("bob:"+good+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := LoadUsers(p); err != nil || !u.Verify("bob", "s3cret:with:colons") {
+		t.Errorf("good hash: %v", err)
+	}
+}

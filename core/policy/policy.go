@@ -58,9 +58,10 @@ func New(cfg *config.Config, logger *slog.Logger) (*Policy, error) {
 }
 
 // Trusted reports whether ip is in relay.networks (v4-mapped IPv6 is
-// treated as IPv4).
+// treated as IPv4; a zone, as link-local clients have, is ignored:
+// netip.Prefix.Contains never matches a zoned address).
 func (p *Policy) Trusted(ip netip.Addr) bool {
-	ip = ip.Unmap()
+	ip = ip.Unmap().WithZone("")
 	for _, n := range p.networks {
 		if n.Contains(ip) {
 			return true
@@ -102,8 +103,9 @@ func (p *Policy) CheckMail(c Client, from string) error {
 // CheckRcpt judges RCPT TO for a transaction with sender from. The rules,
 // in order: the recipient must parse strictly (553 5.1.3); a recipient in
 // relay.domains is accepted from anyone unless its local part holds
-// routing characters (% ! @, which a downstream server may honour and so
-// relay: 553 5.1.3) or relay.recipients does not list it (550 5.1.1); any
+// routing characters (% ! @, or a leading "@...:" route, which a
+// downstream server may honour and so relay: 553 5.1.3) or
+// relay.recipients does not list it (550 5.1.1); any
 // other recipient, an address literal included, only from a trusted or
 // authenticated client (554 5.7.1 Relay access denied). The null sender
 // thus reaches only relay.domains unless the client is trusted.
@@ -116,7 +118,7 @@ func (p *Policy) CheckRcpt(c Client, from, rcpt string) error {
 		return smtperr.Wrap(err, 553, "5.1.3", "<"+rcpt+">: Recipient address rejected: bad address syntax")
 	}
 	if !a.Literal && p.IsLocal(a.Domain) {
-		return p.checkLocalRcpt(a, rcpt)
+		return p.checkLocalRcpt(a, strings.HasPrefix(strings.TrimPrefix(rcpt, "<"), "@"), rcpt)
 	}
 	if p.trusted(c) {
 		return nil
@@ -124,8 +126,13 @@ func (p *Policy) CheckRcpt(c Client, from, rcpt string) error {
 	return smtperr.New(554, "5.7.1", "<"+rcpt+">: Relay access denied")
 }
 
-func (p *Policy) checkLocalRcpt(a Address, rcpt string) error {
-	if strings.ContainsAny(a.Local, "%!@") {
+// checkLocalRcpt judges a recipient in relay.domains. routed: rcpt starts
+// with "@". go-smtp has already dropped a real source route, so that is a
+// quoted local part (`"@victim:u"@ours`) which ParsePath read as a route:
+// the address judged (u@ours) is not the one the queue would hand on, as a
+// source route, to the next hop.
+func (p *Policy) checkLocalRcpt(a Address, routed bool, rcpt string) error {
+	if routed || strings.ContainsAny(a.Local, "%!@") {
 		return smtperr.New(553, "5.1.3", "<"+rcpt+">: Recipient address rejected: routing characters in local part")
 	}
 	if p.rcpts != nil && !p.rcpts.Has(a) {

@@ -3,6 +3,8 @@ package policy
 import (
 	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -162,5 +164,49 @@ func TestTrustedAndIsLocal(t *testing.T) {
 	}
 	if !strings.Contains(reply(t, p.CheckRcpt(untrusted, "", "u@"+V)), "Relay access denied") {
 		t.Error("null sender relayed for an untrusted client")
+	}
+}
+
+// TestQuotedRouteInLocalPart: go-smtp drops a real source route and
+// unquotes, so `"@victim.example:u"@example.test` reaches CheckRcpt as
+// "@victim.example:u@example.test". Judging it as u@example.test (route
+// dropped) accepted an address that the queue then hands downstream as a
+// source route, and that passes the recipients check on another name.
+func TestQuotedRouteInLocalPart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.txt")
+	if err := os.WriteFile(path, []byte("u@example.test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []*Policy{testPolicy(t, ""), testPolicy(t, path)} {
+		for _, rcpt := range []string{"@victim.example:u@example.test", "@a.test,@b.test:u@example.test"} {
+			want := "553 5.1.3 <" + rcpt + ">: Recipient address rejected: routing characters in local part"
+			for _, c := range []Client{untrusted, trusted, authed} {
+				if got := reply(t, p.CheckRcpt(c, "", rcpt)); got != want {
+					t.Errorf("%s from %v: got %q, want %q", rcpt, c.IP, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestTrustedZonedAddress: a link-local client address carries its zone
+// (fe80::1%eth0, as net.Conn reports it); netip.Prefix.Contains never
+// matches a zoned address, so relay.networks: ["fe80::/10"] did not work.
+func TestTrustedZonedAddress(t *testing.T) {
+	cfg := testPolicyConfig(t)
+	cfg.Relay.Networks = []config.Prefixes{{Prefix: netip.MustParsePrefix("fe80::/10"), Text: "fe80::/10"}}
+	p, err := New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := Client{IP: netip.MustParseAddr("fe80::1%eth0")}
+	if !p.Trusted(c.IP) {
+		t.Errorf("%s not in fe80::/10", c.IP)
+	}
+	if got := reply(t, p.CheckRcpt(c, "", "u@victim.example")); got != "ok" {
+		t.Errorf("zoned trusted client: %q", got)
+	}
+	if p.Trusted(netip.MustParseAddr("fec0::1%eth0")) {
+		t.Error("fec0::1 (zoned) trusted")
 	}
 }

@@ -33,18 +33,20 @@ func loadRecipients(path string, logger *slog.Logger) (*recipients, error) {
 }
 
 // readRecipients parses the file: one address a line, "@domain" for a
-// whole domain, '#' starts a comment, case-insensitive.
+// whole domain, case-insensitive. '#' starts a comment at the beginning of
+// a line or after white space; elsewhere it is part of the address (it is
+// atext, RFC 5322 3.2.3: "team#1@example.test"). A UTF-8 byte order mark,
+// as some editors write, is skipped.
 func readRecipients(path string) (*recipientSet, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	set := &recipientSet{addrs: map[string]bool{}, domains: map[string]bool{}}
-	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc := bufio.NewScanner(bytes.NewReader(bytes.TrimPrefix(data, []byte("\ufeff"))))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
 	for n := 1; sc.Scan(); n++ {
-		line, _, _ := strings.Cut(sc.Text(), "#")
-		line = strings.TrimSpace(line)
+		line := strings.TrimSpace(stripComment(sc.Text()))
 		if line == "" {
 			continue
 		}
@@ -74,4 +76,14 @@ func key(a Address) string { return strings.ToLower(a.Local) + "@" + a.Domain }
 func (r *recipients) Has(a Address) bool {
 	set := r.file.Get()
 	return set.domains[a.Domain] || set.addrs[key(a)]
+}
+
+// stripComment cuts line at a '#' that starts it or follows white space.
+func stripComment(line string) string {
+	for i := 0; i < len(line); i++ {
+		if line[i] == '#' && (i == 0 || line[i-1] == ' ' || line[i-1] == '\t') {
+			return line[:i]
+		}
+	}
+	return line
 }

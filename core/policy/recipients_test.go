@@ -118,3 +118,40 @@ func TestRecipientsConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestRecipientsHashInLocalPart: '#' is atext (RFC 5322 3.2.3), so
+// "team#1@example.test" is an address, not "team" and a comment. A
+// comment starts at the beginning of a line or after white space.
+func TestRecipientsHashInLocalPart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.txt")
+	content := "# list\nteam#1@example.test\nbob@example.test # a comment\n\tcarol@example.test\t#another\n"
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := testPolicy(t, path)
+	for rcpt, want := range map[string]string{
+		"team#1@example.test": "ok",
+		"bob@example.test":    "ok",
+		"carol@example.test":  "ok",
+		"team@example.test":   "550 5.1.1 <team@example.test>: Recipient address rejected: User unknown",
+	} {
+		if got := reply(t, p.CheckRcpt(untrusted, "", rcpt)); got != want {
+			t.Errorf("%s: got %q, want %q", rcpt, got, want)
+		}
+	}
+}
+
+// TestRecipientsFileWithBOM: an editor that saves UTF-8 with a byte order mark
+// must not turn the first entry into an address nobody can match.
+func TestRecipientsFileWithBOM(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.txt")
+	if err := os.WriteFile(path, []byte("\ufeffalice@example.test\r\nbob@example.test\r\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := testPolicy(t, path)
+	for _, rcpt := range []string{"alice@example.test", "bob@example.test"} {
+		if got := reply(t, p.CheckRcpt(untrusted, "", rcpt)); got != "ok" {
+			t.Errorf("%s: got %q, want ok", rcpt, got)
+		}
+	}
+}

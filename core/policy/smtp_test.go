@@ -101,6 +101,8 @@ func TestThroughGoSMTP(t *testing.T) {
 		{"<@example.test:u@victim.example>", "554 5.7.1 <u@victim.example>: Relay access denied"},
 		{"<@a.test,@example.test:u@victim.example>", "554 5.7.1 <u@victim.example>: Relay access denied"},
 		{"<@victim.example:u@example.test>", "250 "}, // route ignored: u@example.test is ours
+		// A quoted local part that go-smtp's unquoting turns into a route.
+		{`<"@victim.example:u"@example.test>`, "553 5.1.3 <@victim.example:u@example.test>: Recipient address rejected: routing characters in local part"},
 		{"<u%victim.example@example.test>", "553 5.1.3 <u%victim.example@example.test>: Recipient address rejected: routing characters in local part"},
 		{`<"u%victim.example"@example.test>`, "553 5.1.3 <u%victim.example@example.test>: Recipient address rejected: routing characters in local part"},
 		{"<u%victim.example@[192.0.2.1]>", "554 5.7.1 <u%victim.example@[192.0.2.1]>: Relay access denied"},
