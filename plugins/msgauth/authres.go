@@ -22,24 +22,28 @@ type report struct {
 }
 
 // format renders the field value (RFC 8601 2.2) with go-msgauth's authres.
+// Every value but the results comes from the sender (MAIL FROM, HELO,
+// From, d= and i=, and error texts naming them); each goes through
+// pvalue or reasonText first.
 func (r *report) format(authservID string) string {
 	var res []authres.Result
-	s := &authres.SPFResult{Value: authres.ResultValue(r.spf.result), Reason: r.spf.reason}
+	s := &authres.SPFResult{Value: authres.ResultValue(r.spf.result), Reason: reasonText(r.spf.reason)}
 	if r.sender != "" {
-		s.From = r.sender
+		s.From = mailbox(r.sender)
 	} else {
-		s.Helo = r.helo
+		s.Helo = pvalue(r.helo)
 	}
 	res = append(res, s)
 	if len(r.dkim) == 0 {
 		res = append(res, &authres.DKIMResult{Value: authres.ResultNone})
 	}
 	for _, d := range r.dkim {
-		res = append(res, &authres.DKIMResult{Value: authres.ResultValue(d.result), Reason: d.reason, Domain: d.domain, Identifier: d.ident})
+		res = append(res, &authres.DKIMResult{Value: authres.ResultValue(d.result), Reason: reasonText(d.reason),
+			Domain: pvalue(d.domain), Identifier: mailbox(d.ident)})
 	}
-	m := &authres.DMARCResult{Value: authres.ResultValue(r.dmarc.result), Reason: r.dmarc.reason, From: r.from}
+	m := &authres.DMARCResult{Value: authres.ResultValue(r.dmarc.result), Reason: reasonText(r.dmarc.reason), From: pvalue(r.from)}
 	if r.fromErr != "" {
-		m.Reason = r.fromErr
+		m.Reason = reasonText(r.fromErr)
 	}
 	res = append(res, m)
 	// authres.Format leaves a space before ";" after a result without
@@ -50,6 +54,52 @@ func (r *report) format(authservID string) string {
 		parts = append(parts, strings.TrimSpace(strings.TrimPrefix(one, authservID+";")))
 	}
 	return strings.Join(parts, "; ")
+}
+
+// pvalue is s when it can stand as an RFC 8601 2.2 pvalue as it is, else
+// "" (the property is then left out). authres quotes some values but
+// escapes only '"' in them, so a '\' could end the quoted-string early
+// and open a comment that hides the results after it; and readers that
+// split the field at every ';' (authres.Parse among them) would take one
+// in a quoted local-part for the start of a result ("dmarc=pass").
+func pvalue(s string) string {
+	for _, c := range s {
+		if c <= ' ' || c == 0x7f || strings.ContainsRune(`"\;()<>`, c) {
+			return ""
+		}
+	}
+	return s
+}
+
+// mailbox is a pvalue for an address: the whole address, or "@domain"
+// when its local-part cannot stand there (RFC 8601 2.2 allows the
+// local-part to be left out).
+func mailbox(addr string) string {
+	if v := pvalue(addr); v != "" {
+		return v
+	}
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		if d := pvalue(addr[i+1:]); d != "" {
+			return "@" + d
+		}
+	}
+	return ""
+}
+
+// reasonText makes a reason safe to quote: no quote, backslash, ';' or
+// control characters (see pvalue).
+func reasonText(s string) string {
+	return strings.Map(func(c rune) rune {
+		switch {
+		case c < ' ' || c == 0x7f:
+			return ' '
+		case c == '"' || c == '\\':
+			return '\''
+		case c == ';':
+			return ','
+		}
+		return c
+	}, s)
 }
 
 // servID is the authserv-id of a field value: its first token once

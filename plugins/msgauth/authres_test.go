@@ -162,3 +162,51 @@ func TestServID(t *testing.T) {
 		}
 	}
 }
+
+// The sender's bytes (a quoted local-part in MAIL FROM, d= in a
+// signature) must not change what our field says: a reader that honours
+// quoted-strings and comments (RFC 8601 2.2), and one that splits at ';'
+// as authres.Parse does, both find one result per method, and dmarc=fail.
+func TestAuthResultsAdversarialValues(t *testing.T) {
+	srv := dmarcZone(t)
+	_, ek := keys(t)
+	s := newStage(t, srv, 0)
+	tests := []struct{ name, raw, mailFrom string }{
+		{"quoted local-part with ; and (", message("a@example.test"), `"x;dmarc=pass (y"@other.test`},
+		{"quoted local-part with backslash", message("a@example.test"), `"x\"z\\"@other.test`},
+		{"d= with backslash and quote", sign(t, message("a@example.test"), `evil\"(.test`, "ed", ek, time.Time{}), "b@other.test"},
+		{"d= with ( and )", sign(t, message("a@example.test"), `evil(.test`, "ed", ek, time.Time{}), "b@other.test"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := check(t, s, dataReq(t, tc.raw, "h.other.test", tc.mailFrom))
+			v := res.Headers[len(res.Headers)-1].Value
+			if strings.ContainsAny(v, "\r\n") {
+				t.Fatalf("line break in %q", v)
+			}
+			_, results, err := authres.Parse(v)
+			if err != nil {
+				t.Fatalf("%q: %v", v, err)
+			}
+			var methods []string
+			for _, r := range results {
+				switch r := r.(type) {
+				case *authres.SPFResult:
+					methods = append(methods, "spf="+string(r.Value))
+				case *authres.DKIMResult:
+					methods = append(methods, "dkim")
+				case *authres.DMARCResult:
+					methods = append(methods, "dmarc="+string(r.Value))
+				default:
+					methods = append(methods, "other")
+				}
+			}
+			if got := strings.Join(methods, " "); got != "spf=pass dkim dmarc=fail" {
+				t.Errorf("authres.Parse read %q from %q", got, v)
+			}
+			if !strings.Contains(stripComments(v), "; dmarc=fail") {
+				t.Errorf("dmarc=fail hidden in a comment or quoted-string: %q", v)
+			}
+		})
+	}
+}

@@ -50,18 +50,25 @@ func validDomain(d string) bool {
 }
 
 // verifyDKIM checks every signature (up to max) over the whole message.
+//
+// go-msgauth puts each signature's verdict in its Verification; an error
+// of its own is the message not being read (a spool or transport fault),
+// which is the stage failing, never a DKIM result: a permerror there
+// would become a DMARC fail, and a reject, for a local fault. It reads a
+// header that ends at the end of the message (no empty line, no body, as
+// RFC 5322 3.5 allows) as a read error, so an empty line is added after
+// the message: body canonicalization ignores empty lines at its end (RFC
+// 6376 3.4.3, 3.4.4), so no body hash changes.
 func verifyDKIM(msg *sdk.Message, res resolver, max int) ([]sigResult, error) {
 	r, err := msg.Open()
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
-	vs, err := dkim.VerifyWithOptions(r, &dkim.VerifyOptions{LookupTXT: res.txt, MaxVerifications: max})
+	body := io.MultiReader(r, strings.NewReader("\r\n\r\n"))
+	vs, err := dkim.VerifyWithOptions(body, &dkim.VerifyOptions{LookupTXT: res.txt, MaxVerifications: max})
 	if err != nil && !errors.Is(err, dkim.ErrTooManySignatures) {
-		if len(vs) == 0 {
-			// A header go-msgauth cannot parse: nothing verifies.
-			return []sigResult{{result: "permerror", reason: err.Error()}}, nil
-		}
+		return nil, fmt.Errorf("msgauth: reading the message: %w", err)
 	}
 	out := make([]sigResult, 0, len(vs))
 	for _, v := range vs {

@@ -1,11 +1,13 @@
 package msgauth
 
 import (
+	"context"
 	"crypto"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/portcullis-mta/portcullis/sdk"
 	"github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
 )
 
@@ -59,5 +61,45 @@ func TestDKIMPerSignature(t *testing.T) {
 	}
 	if res.Attrs["dkim"] != "pass" || res.Attrs["dkim_domains"] != "other.test" {
 		t.Errorf("dkim = %q, dkim_domains = %q", res.Attrs["dkim"], res.Attrs["dkim_domains"])
+	}
+}
+
+// A message may end in its header, with no empty line and no body (RFC
+// 5322 3.5): unsigned it has no DKIM result, signed it verifies.
+func TestDKIMHeaderOnly(t *testing.T) {
+	rk, _ := keys(t)
+	srv := dnsutiltest.New(t, keyRecord(t, "dk.test", "rsa", rk))
+	s := newStage(t, srv, 0)
+	head := "From: <a@dk.test>\r\nTo: <rcpt@portcullis.test>\r\nSubject: empty\r\n"
+	signed := strings.TrimSuffix(sign(t, head+"\r\n", "dk.test", "rsa", rk, time.Time{}), "\r\n")
+	tests := []struct{ name, raw, want string }{
+		{"unsigned", head, "none"},
+		{"unsigned, no final line end", strings.TrimSuffix(head, "\r\n"), "none"},
+		{"signed", signed, "pass"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := dataReq(t, tc.raw+"\r\n\r\n", "h.dk.test", "a@dk.test")
+			req.Message = sdk.NewBytesMessage(req.Message.Header, []byte(tc.raw))
+			res := check(t, s, req)
+			if got := res.Attrs["dkim"]; got != tc.want {
+				t.Errorf("dkim = %q, want %q (%s)", got, tc.want, res.Reason)
+			}
+		})
+	}
+}
+
+// A message the stage cannot read (a spool or transport fault) is the
+// stage failing, for on_error to decide; not a DKIM permerror, which under
+// p=reject would become a DMARC fail and a 5xx for a local fault.
+func TestDKIMReadErrorIsStageError(t *testing.T) {
+	srv := dmarcZone(t)
+	s := newStage(t, srv, 0)
+	req := dataReq(t, message("a@example.test"), "h.other.test", "b@other.test")
+	// A directory opens but does not read.
+	req.Message = sdk.NewFileMessage(req.Message.Header, t.TempDir(), 0, 300)
+	res, err := s.Check(context.Background(), req)
+	if err == nil {
+		t.Fatalf("no error; result %+v", res)
 	}
 }

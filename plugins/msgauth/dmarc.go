@@ -112,36 +112,46 @@ type found struct {
 	err    error  // a DNS failure: temperror
 }
 
-// discover looks up _dmarc.<from> and, failing a record there, _dmarc.<org>.
+// discover looks up _dmarc.<from> and, when no v=DMARC1 record is there,
+// _dmarc.<org> (RFC 7489 6.6.3 steps 1-3).
 func discover(ctx context.Context, res resolver, from string) found {
-	f := lookupRecord(ctx, res, from)
-	if f.rec != nil || f.err != nil {
+	f, seen := lookupRecord(ctx, res, from)
+	if seen || f.err != nil {
 		return f
 	}
 	if org := orgDomain(from); org != from {
-		return lookupRecord(ctx, res, org)
+		f, _ = lookupRecord(ctx, res, org)
 	}
 	return f
 }
 
-func lookupRecord(ctx context.Context, res resolver, domain string) found {
+// lookupRecord fetches the policy at _dmarc.domain; seen says whether any
+// record there began with v=DMARC1. Several such records, or one without
+// a usable p=, end discovery with no policy (6.6.3 steps 5 and 6): the
+// domain spoke, so its organizational domain is not asked in its place.
+func lookupRecord(ctx context.Context, res resolver, domain string) (f found, seen bool) {
 	txts, err := res.LookupTXT(ctx, "_dmarc."+domain)
 	if err != nil {
 		var de *net.DNSError
 		if errors.As(err, &de) && de.IsNotFound {
-			return found{}
+			return found{}, false
 		}
-		return found{err: err}
+		return found{err: err}, false
 	}
 	var recs []*record
+	n := 0
 	for _, t := range txts {
-		if r, err := parseRecord(t); err == nil {
+		r, err := parseRecord(t)
+		if errors.Is(err, errNotDMARC) {
+			continue
+		}
+		n++
+		if err == nil {
 			recs = append(recs, r)
 		}
 	}
-	// 6.6.3 step 5: more than one record means no DMARC.
-	if len(recs) != 1 {
-		return found{}
+	if n != 1 || len(recs) != 1 {
+		return found{}, n > 0
 	}
-	return found{rec: recs[0], domain: domain}
+	return found{rec: recs[0], domain: domain}, true
 }

@@ -3,6 +3,7 @@ package msgauth
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,11 +31,18 @@ func dmarcZone(t testing.TB) *dnsutiltest.Server {
 		`_dmarc.two.test. 300 IN TXT "v=DMARC1; p=reject"`,
 		`_dmarc.two.test. 300 IN TXT "v=DMARC1; p=none"`,
 		`_dmarc.junk.test. 300 IN TXT "v=spf1 -all"`,
+		`_dmarc.two.example.test. 300 IN TXT "v=DMARC1; p=none"`,
+		`_dmarc.two.example.test. 300 IN TXT "v=DMARC1; p=quarantine"`,
+		`_dmarc.badp.example.test. 300 IN TXT "v=DMARC1; p=bogus"`,
+		`_dmarc.other.example.test. 300 IN TXT "not dmarc"`,
 		keyRecord(t, "example.test", "rsa", rk),
 		keyRecord(t, "mail.strict.test", "ed", ek),
 		keyRecord(t, "other.test", "ed", ek),
 	)
 	srv.ServFail("_dmarc.temp.test")
+	srv.ServFail("down._domainkey.example.test")
+	srv.ServFail("down._domainkey.other.test")
+	srv.ServFail("spfdown.example.test")
 	return srv
 }
 
@@ -66,8 +74,19 @@ func TestDMARC(t *testing.T) {
 		{"no record", message("a@other.test"), "b@other.test", 0, "none", "", "none", "", sdk.VerdictNone},
 		{"two records: no dmarc", message("a@two.test"), "b@other.test", 0, "none", "", "none", "", sdk.VerdictNone},
 		{"not a dmarc record", message("a@junk.test"), "b@other.test", 0, "none", "", "none", "", sdk.VerdictNone},
+		// 6.6.3 steps 5 and 6 end discovery where the From domain has
+		// v=DMARC1 records that do not make one policy; only none at all
+		// sends it to the organizational domain.
+		{"two records at a subdomain: no dmarc", message("a@two.example.test"), "b@other.test", 0, "none", "", "none", "", sdk.VerdictNone},
+		{"bad p at a subdomain: no dmarc", message("a@badp.example.test"), "b@other.test", 0, "none", "", "none", "", sdk.VerdictNone},
+		{"non-dmarc text at a subdomain: org policy", message("a@other.example.test"), "b@other.test", 0, "fail", "reject", "reject", "example.test", sdk.VerdictFail},
 		{"temperror", message("a@temp.test"), "b@other.test", 0, "temperror", "", "none", "", sdk.VerdictNeutral},
 		{"no From", "Subject: x\r\n\r\nbody\r\n", "b@other.test", 0, "permerror", "", "none", "", sdk.VerdictNeutral},
+		// A DNS failure checking an aligned identifier is not a failure:
+		// never a reject for what a retry may pass.
+		{"aligned dkim key lookup servfail is temperror", sign(t, message("a@example.test"), "example.test", "down", rk, none), "b@other.test", 0, "temperror", "reject", "none", "example.test", sdk.VerdictNeutral},
+		{"aligned spf servfail is temperror", message("a@example.test"), "b@spfdown.example.test", 0, "temperror", "reject", "none", "example.test", sdk.VerdictNeutral},
+		{"unaligned dkim servfail is still fail", sign(t, message("a@example.test"), "other.test", "down", ek, none), "b@other.test", 0, "fail", "reject", "reject", "example.test", sdk.VerdictFail},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -156,5 +175,36 @@ func TestConcurrentChecks(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// The sender chooses the names in MAIL FROM, From and the signature's d=
+// and s=. One that DNS cannot hold (a label over 63 octets) does not
+// exist; it must not read as a DNS failure, which would turn the DMARC
+// fail of a p=reject domain into a temperror.
+func TestMalformedNamesAreNotDNSFailures(t *testing.T) {
+	srv := dmarcZone(t)
+	rk, _ := keys(t)
+	s := newStage(t, srv, 0)
+	long := strings.Repeat("a", 64)
+	tests := []struct {
+		name, raw, mailFrom string
+		spf, dkim           string
+	}{
+		{"From in a subdomain with a long label", message("a@" + long + ".example.test"), "b@other.test", "pass", "none"},
+		{"MAIL FROM in a subdomain with a long label", message("a@example.test"), "b@" + long + ".example.test", "none", "none"},
+		{"signature with a long selector", sign(t, message("a@example.test"), "example.test", long, rk, time.Time{}), "b@other.test", "pass", "permerror"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := check(t, s, dataReq(t, tc.raw, "h.other.test", tc.mailFrom))
+			a := res.Attrs
+			if a["spf"] != tc.spf || a["dkim"] != tc.dkim {
+				t.Errorf("spf=%q dkim=%q, want %q %q (%s)", a["spf"], a["dkim"], tc.spf, tc.dkim, res.Reason)
+			}
+			if a["dmarc"] != "fail" || a["dmarc_domain"] != "example.test" || res.Verdict != sdk.VerdictFail {
+				t.Errorf("dmarc=%q domain=%q verdict=%q, want fail at example.test (%s)", a["dmarc"], a["dmarc_domain"], res.Verdict, res.Reason)
+			}
+		})
 	}
 }

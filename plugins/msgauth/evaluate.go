@@ -72,12 +72,36 @@ func evaluate(in verdictInput) outcome {
 		o.result, o.disposition = dmarcPass, "none"
 		return o
 	}
+	// An aligned identifier whose check met a DNS failure might have
+	// passed: that is not yet a failure, and never a reason to reject.
+	// SPF temperror and DKIM TEMPFAIL ask the receiver to try again later
+	// (RFC 7208 2.6.6, RFC 6376 6.1.2); the DMARC result is temperror (RFC
+	// 8601 2.7.5). The policy stays visible, so rules can tempfail the
+	// mail of a domain that asks for reject.
+	if why := tempAligned(in, f.rec); why != "" {
+		o.result, o.disposition, o.reason = dmarcTempError, "none", why
+		return o
+	}
 	o.result, o.disposition = dmarcFail, o.policy
 	if in.roll >= o.pct {
 		o.disposition = weaker(o.policy)
 		o.reason = "pct=" + strconv.Itoa(o.pct) + " sampled out"
 	}
 	return o
+}
+
+// tempAligned says which aligned identifier could not be checked for a
+// DNS failure, or "" when none.
+func tempAligned(in verdictInput, rec *record) string {
+	if in.spf == "temperror" && aligned(in.spfDomain, in.from, rec.aspf) {
+		return "spf temperror for " + in.spfDomain
+	}
+	for _, s := range in.dkim {
+		if s.result == "temperror" && aligned(s.domain, in.from, rec.adkim) {
+			return "dkim temperror for " + s.domain
+		}
+	}
+	return ""
 }
 
 func weaker(p string) string {

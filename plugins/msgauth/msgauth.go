@@ -31,10 +31,13 @@
 // spf_helo, dkim (pass if any signature passed, else the best result),
 // dkim_1, dkim_2, ... ("RESULT DOMAIN" per signature in header order),
 // dkim_domains (those that passed), dmarc (pass | fail | none | temperror |
-// permerror), dmarc_from, dmarc_domain (where the record was), dmarc_policy
-// (p, or sp for a subdomain), dmarc_pct, dmarc_disposition (the policy
-// after pct sampling; none unless dmarc is fail), dmarc_spf_aligned and
-// dmarc_dkim_aligned ("true"/"false"), forged_authres (a count, when any).
+// permerror; temperror too when a DNS failure checking an aligned SPF or
+// DKIM identifier left it undecided, with dmarc_policy set, so a rule can
+// tempfail rather than reject), dmarc_from, dmarc_domain (where the record
+// was), dmarc_policy (p, or sp for a subdomain), dmarc_pct,
+// dmarc_disposition (the policy after pct sampling; none unless dmarc is
+// fail), dmarc_spf_aligned and dmarc_dkim_aligned ("true"/"false"),
+// forged_authres (a count, when any).
 // Tags: "spf_RESULT", "dkim_RESULT", "dmarc_RESULT".
 //
 // Verdict: pass when DMARC passes; fail when it fails and the disposition

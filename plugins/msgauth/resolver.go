@@ -20,9 +20,20 @@ import (
 type resolver struct {
 	ctx context.Context
 	r   *dnsutil.Resolver
+	// v4: the client is an IPv4 one, so SPF wants only A records.
+	v4 bool
 }
 
 func (res resolver) lookup(ctx context.Context, name string, qtype uint16) (*dnsutil.Answer, error) {
+	// A name no DNS can hold (a label over 63 octets, an empty label, over
+	// 255 octets) does not exist: asking anyway fails to pack, or draws a
+	// FORMERR, which would read as a temporary failure. The sender picks
+	// these names (MAIL FROM, From, d= and s=), and a temperror for a
+	// subdomain of a DMARC domain would dodge its p=reject. RFC 7208 4.3:
+	// a malformed domain is "none"; RFC 6376 6.1.2: no key is PERMFAIL.
+	if _, ok := dns.IsDomainName(name); !ok {
+		return nil, notFound(name)
+	}
 	a, err := res.r.Lookup(ctx, name, qtype)
 	if err != nil {
 		de := &net.DNSError{Err: err.Error(), Name: name, IsTemporary: true}
@@ -65,11 +76,20 @@ func (res resolver) LookupMX(ctx context.Context, name string) ([]*net.MX, error
 	return out, nil
 }
 
-// LookupIPAddr asks for A and AAAA; a failure of either is a failure, as a
-// missing address could turn a pass into a fail.
+// LookupIPAddr serves SPF's a, mx, ptr and exists. RFC 7208 5.3 and 5.4
+// look up the type of the client's address, and 5.7 (exists) always A: for
+// an IPv4 client that is A alone, so a failing AAAA lookup cannot turn its
+// pass into a temperror, and a name with only AAAA records is a void
+// lookup (4.6.4). For an IPv6 client the library asks the same question
+// for a/mx (AAAA) and exists (A), so both are asked, and a failure of
+// either is a failure, as a missing address could turn a pass into a fail.
 func (res resolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	types := []uint16{dns.TypeA, dns.TypeAAAA}
+	if res.v4 {
+		types = types[:1]
+	}
 	var out []net.IPAddr
-	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
+	for _, t := range types {
 		a, err := res.lookup(ctx, host, t)
 		if err != nil {
 			if de, ok := err.(*net.DNSError); ok && de.IsNotFound {

@@ -1,7 +1,11 @@
 package msgauth
 
 import (
+	"net"
+	"slices"
 	"testing"
+
+	"github.com/miekg/dns"
 
 	"github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
 )
@@ -88,5 +92,62 @@ func TestSPFIPv6AndPTR(t *testing.T) {
 		if got := check(t, s, req).Attrs["spf"]; got != tc.want {
 			t.Errorf("%s from %s: spf = %q, want %q", tc.from, tc.ip, got, tc.want)
 		}
+	}
+}
+
+// aaaaFailServer answers from srv, but SERVFAILs AAAA questions for the
+// names in fail, as some broken authoritative servers do.
+func aaaaFailServer(t *testing.T, srv *dnsutiltest.Server, fail ...string) *dnsutiltest.Server {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+		if len(req.Question) == 1 && req.Question[0].Qtype == dns.TypeAAAA && slices.Contains(fail, req.Question[0].Name) {
+			m := new(dns.Msg)
+			m.SetRcode(req, dns.RcodeServerFailure)
+			w.WriteMsg(m)
+			return
+		}
+		srv.ServeDNS(w, req)
+	})
+	started := make(chan struct{})
+	ds := &dns.Server{PacketConn: pc, Handler: h, NotifyStartedFunc: func() { close(started) }}
+	go ds.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { ds.Shutdown() })
+	return &dnsutiltest.Server{Addr: pc.LocalAddr().String()}
+}
+
+// RFC 7208 5.3/5.4: a and mx look up the address type of the client. An
+// IPv4 client's pass does not hang on AAAA answers, and an IPv6 client's
+// is found by AAAA.
+func TestSPFAddressFamily(t *testing.T) {
+	srv := dnsutiltest.New(t,
+		`a.v4.test. 300 IN TXT "v=spf1 a:host.v4.test -all"`,
+		`mx.v4.test. 300 IN TXT "v=spf1 mx -all"`,
+		`mx.v4.test. 300 IN MX 10 host.v4.test.`,
+		`host.v4.test. 300 IN A 192.0.2.10`,
+		`a.v6.test. 300 IN TXT "v=spf1 a:host.v6.test -all"`,
+		`host.v6.test. 300 IN A 192.0.2.99`,
+		`host.v6.test. 300 IN AAAA 2001:db8::10`,
+	)
+	s := newStage(t, aaaaFailServer(t, srv, "host.v4.test."), 0)
+	tests := []struct{ name, ip, from, want string }{
+		{"ipv4 client, a, AAAA servfail", "192.0.2.10", "x@a.v4.test", "pass"},
+		{"ipv4 client, mx, AAAA servfail", "192.0.2.10", "x@mx.v4.test", "pass"},
+		{"ipv4 client not listed, AAAA servfail", "192.0.2.11", "x@a.v4.test", "fail"},
+		{"ipv6 client, a", "2001:db8::10", "x@a.v6.test", "pass"},
+		{"ipv6 client not listed", "2001:db8::11", "x@a.v6.test", "fail"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req := dataReq(t, message("a@other.test"), "h.other.test", tc.from)
+			req.Conn.IP = tc.ip
+			if got := check(t, s, req).Attrs["spf"]; got != tc.want {
+				t.Errorf("spf = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -21,9 +21,9 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	}
 	ctx, cancel := context.WithTimeout(ctx, st.cfg.timeout)
 	defer cancel()
-	res := resolver{ctx: ctx, r: st.dns}
-	rep := &report{sender: req.Envelope.From, helo: req.Conn.HELO}
 	ip := net.ParseIP(req.Conn.IP)
+	res := resolver{ctx: ctx, r: st.dns, v4: ip.To4() != nil}
+	rep := &report{sender: req.Envelope.From, helo: req.Conn.HELO}
 
 	from, fromErr := fromDomain(req.Message.Header)
 	// SPF, DKIM and the DMARC policy ask different names: look them all
