@@ -22,7 +22,9 @@ func TestMsgauthExample(t *testing.T) {
 		`other.test. 300 IN TXT "v=spf1 ip4:198.51.100.0/24 -all"`,
 		`_dmarc.example.test. 300 IN TXT "v=DMARC1; p=reject"`,
 		`_dmarc.quar.test. 300 IN TXT "v=DMARC1; p=quarantine"`,
+		`_dmarc.flaky.test. 300 IN TXT "v=DMARC1; p=reject"`,
 	)
+	srv.ServFail("flaky.test.") // its SPF record cannot be read
 	dir := t.TempDir()
 	rules, err := os.ReadFile("../../examples/rules/msgauth.yaml")
 	if err != nil {
@@ -45,6 +47,8 @@ func TestMsgauthExample(t *testing.T) {
 			"action: reject (rule dmarc_reject) 550 5.7.1 Unauthenticated email from example.test is not accepted due to its DMARC policy"}},
 		{"dmarc quarantine is tagged", []string{"--ip", "198.51.100.7", "--helo", "mail.other.test", "--from", "a@other.test", msg("soft", "a@quar.test")}, []string{
 			`subject prefix: "[DMARC] "`, "X-Portcullis-DMARC: fail quar.test p=quarantine", "action: accept"}},
+		{"dns trouble under p=reject is a tempfail", []string{"--ip", "198.51.100.7", "--helo", "mail.other.test", "--from", "a@flaky.test", msg("flaky", "a@flaky.test")}, []string{
+			"action: tempfail (rule dmarc_temperror) 451 4.7.5 DMARC check for flaky.test failed temporarily; try again later"}},
 		{"aligned spf passes", []string{"--ip", "192.0.2.10", "--helo", "mail.example.test", "--from", "bounce@example.test", msg("good", "a@example.test")}, []string{
 			"Authentication-Results: mx.example.test; spf=pass smtp.mailfrom=bounce@example.test; dkim=none; dmarc=pass header.from=example.test",
 			"action: accept"}},
