@@ -281,3 +281,37 @@ func TestPostmasterRcptDomain(t *testing.T) {
 		}
 	}
 }
+
+// TestAuthLockoutMidExchange: an exchange opened before the lockout (334
+// sent) must not get its answer checked once the client is locked out
+// through its other sessions; that allowed a guess per open session.
+func TestAuthLockoutMidExchange(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	waiting := newRaw(t, ts.addr(), 4)
+	waiting.hello()
+	waiting.cmd("AUTH PLAIN", "334")
+	other := newRaw(t, ts.addr(), 4)
+	other.hello()
+	for i := 0; i < 3; i++ {
+		other.cmd("AUTH PLAIN "+b64("\x00alice\x00wrong"), "535 5.7.8")
+	}
+	waiting.cmd(b64("\x00alice\x00secret"), "454 4.7.0 Too many authentication failures")
+	waiting.cmd("MAIL FROM:<a@example.test>", "250")
+	waiting.cmd("RCPT TO:<c@elsewhere.example>", "554 5.7.1") // not authenticated: no relay
+}
+
+// RFC 4954 4: a response that is not base64, or that the mechanism cannot
+// parse, is 501 5.5.2 (go-smtp said 454, a temporary error, for the one,
+// and the guard 535 for the other); neither counts toward the lockout.
+func TestAuthMalformedResponses(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	r := newRaw(t, ts.addr(), 5)
+	r.hello()
+	for i := 0; i < 2; i++ {
+		r.cmd("AUTH PLAIN !!!!", "501 5.5.2 Cannot decode response: not base64")
+		r.cmd("AUTH PLAIN", "334")
+		r.cmd("not base64!", "501 5.5.2 Cannot decode response: not base64")
+		r.cmd("AUTH PLAIN "+b64("malformed\x00alice\x00secret"), "501 5.5.2 Cannot decode response")
+	}
+	r.cmd("AUTH PLAIN "+b64("\x00alice\x00secret"), "235")
+}

@@ -30,6 +30,12 @@ func (c *guardConn) Write(p []byte) (int, error) {
 		code, line = 503, "503"+line[3:]
 		out = []byte(line)
 	}
+	if code == 454 && c.lastVerb == "AUTH" && strings.HasPrefix(line, "454 4.7.0 Invalid base64 data") {
+		// go-smtp's answer to a response that is not base64; RFC 4954 4
+		// makes it a permanent syntax error, 501 5.5.2.
+		code, line = 501, replyAuthBadBase64+"\r\n"
+		out = []byte(line)
+	}
 	return c.write(p, out, code, line)
 }
 

@@ -60,6 +60,8 @@ func (p *testPolicy) CheckRcpt(c Client, from, rcpt string) error {
 	return smtperr.New(554, "5.7.1", "<"+rcpt+">: Relay access denied")
 }
 
+var errTestMalformed = smtperr.New(501, "5.5.2", "Cannot decode response")
+
 // testAuth knows one PLAIN user; the real mechanisms are core/auth's.
 type testAuth struct {
 	mu       sync.Mutex
@@ -71,6 +73,10 @@ func (a *testAuth) Mechanisms() []string { return []string{sasl.Plain} }
 
 func (a *testAuth) NewServer(mech string, done func(string, error)) (sasl.Server, error) {
 	return sasl.NewPlainServer(func(identity, user, pass string) error {
+		if identity == "malformed" { // stands in for core/auth's ErrMalformed
+			done("", errTestMalformed)
+			return errTestMalformed
+		}
 		if user == "alice" && pass == "secret" {
 			done(user, nil)
 			return nil

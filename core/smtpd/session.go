@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"errors"
 	"log/slog"
 	"slices"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/portcullis-mta/portcullis/core/metrics"
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/core/queue"
+	"github.com/portcullis-mta/portcullis/core/smtperr"
 	"github.com/portcullis-mta/portcullis/sdk"
 )
 
@@ -266,8 +268,9 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	return g, nil
 }
 
-// saslGuard turns any failure into 535 (never the SASL library's text)
-// and feeds the lockout.
+// saslGuard turns any failure into 535 (never the SASL library's text),
+// a malformed response (an *smtperr.Error with code 501) into that reply,
+// and feeds the lockout, which it checks at every step.
 type saslGuard struct {
 	inner sasl.Server
 	s     *session
@@ -277,8 +280,19 @@ type saslGuard struct {
 }
 
 func (g *saslGuard) Next(resp []byte) ([]byte, bool, error) {
-	ch, done, err := g.inner.Next(resp)
 	s, a, ip := g.s, g.s.gc.srv.d.Auth, g.s.gc.info.ip
+	if a.Locked(ip) {
+		// A lockout that began, through other sessions of this client,
+		// while this exchange waited for its answer: no more guesses.
+		s.log.Info("auth", "user", g.user, "mechanism", g.mech, "result", "locked out")
+		return nil, false, toSMTP(s.log, errAuthLocked)
+	}
+	ch, done, err := g.inner.Next(resp)
+	if se := (*smtperr.Error)(nil); errors.As(err, &se) && se.Code == 501 {
+		// Malformed (RFC 4954 4: 501 5.5.2): no password was tried.
+		s.log.Info("auth", "mechanism", g.mech, "result", "malformed")
+		return nil, false, toSMTP(s.log, se)
+	}
 	if err != nil {
 		s.log.Info("auth", "user", g.user, "mechanism", g.mech, "result", "failed")
 		if a.Failure(ip) {
