@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis-mta/portcullis/core/policy"
 	"github.com/portcullis-mta/portcullis/core/queue"
 )
 
@@ -122,7 +123,7 @@ func (d *dsn) status(mw *multipart.Writer) error {
 	}
 	fmt.Fprintf(p, "Arrival-Date: %s\r\n", d.env.Received.Format(time.RFC1123Z))
 	for _, r := range d.rcpts {
-		fmt.Fprintf(p, "\r\nFinal-Recipient: rfc822; %s\r\n", oneLine(r.Addr))
+		fmt.Fprintf(p, "\r\nFinal-Recipient: rfc822; %s\r\n", oneLine(policy.WirePath(r.Addr)))
 		if r.ORCPT != "" {
 			typ, addr, _ := strings.Cut(r.ORCPT, ";")
 			fmt.Fprintf(p, "Original-Recipient: %s; %s\r\n", oneLine(typ), oneLine(addr))

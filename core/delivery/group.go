@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/portcullis-mta/portcullis/core/delivery/smtpc"
+	"github.com/portcullis-mta/portcullis/core/policy"
 	"github.com/portcullis-mta/portcullis/core/queue"
 )
 
@@ -193,7 +194,7 @@ func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue
 		}
 	}
 	stop := context.AfterFunc(ctx, func() { c.c.Close() })
-	res, err := c.c.Send(env.From, mailParams, rcpts, r)
+	res, err := c.c.Send(policy.WirePath(env.From), mailParams, rcpts, r)
 	interrupted := !stop()
 	if err != nil {
 		c.c.Close()
@@ -297,7 +298,7 @@ func params(c *smtpc.Client, env *queue.Envelope, rs []*queue.Recipient) ([]stri
 	}
 	rcpts := make([]smtpc.Rcpt, len(rs))
 	for i, r := range rs {
-		rcpts[i].Addr = r.Addr
+		rcpts[i].Addr = policy.WirePath(r.Addr)
 		if !dsn {
 			continue
 		}

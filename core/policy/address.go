@@ -39,6 +39,19 @@ func (a Address) String() string {
 	return `"` + q + `"@` + a.Domain
 }
 
+// WirePath returns addr, an address as go-smtp hands it over and the queue
+// keeps it (quoting removed: "john smith"@x is `john smith@x`), in RFC 5321
+// form for a MAIL or RCPT command: the local part (before the last "@")
+// quoted when it is not a Dot-string. Sent as kept, such an address is a
+// syntax error at the next hop, or a different address.
+func WirePath(addr string) string {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return addr
+	}
+	return Address{Local: addr[:i], Domain: addr[i+1:]}.String()
+}
+
 // IP returns the address of a literal domain (invalid for a name).
 func (a Address) IP() netip.Addr {
 	if !a.Literal {

@@ -210,3 +210,24 @@ func TestTrustedZonedAddress(t *testing.T) {
 		t.Error("fec0::1 (zoned) trusted")
 	}
 }
+
+// TestWirePath: the queue keeps addresses as go-smtp unquoted them; on
+// the wire a local part that is not a Dot-string must be quoted again.
+func TestWirePath(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                  "",
+		"bob@example.test":  "bob@example.test",
+		"john smith@x.test": `"john smith"@x.test`,
+		`a"b\c@x.test`:      `"a\"b\\c"@x.test`,
+		"u@V@r.test":        `"u@V"@r.test`,
+		".lead@x.test":      `".lead"@x.test`,
+		"a..b@x.test":       `"a..b"@x.test`,
+		"j\u00f6rg@x.test":  "j\u00f6rg@x.test",
+		"team#1+tag@x.test": "team#1+tag@x.test",
+		"postmaster":        "postmaster",
+	} {
+		if got := WirePath(in); got != want {
+			t.Errorf("WirePath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
