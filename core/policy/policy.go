@@ -135,7 +135,9 @@ func (p *Policy) checkLocalRcpt(a Address, routed bool, rcpt string) error {
 	if routed || strings.ContainsAny(a.Local, "%!@") {
 		return smtperr.New(553, "5.1.3", "<"+rcpt+">: Recipient address rejected: routing characters in local part")
 	}
-	if p.rcpts != nil && !p.rcpts.Has(a) {
+	// RFC 5321 4.5.1: postmaster at every domain we take mail for MUST be
+	// accepted, listed or not (the mail is routed like any other).
+	if p.rcpts != nil && !strings.EqualFold(a.Local, "postmaster") && !p.rcpts.Has(a) {
 		return smtperr.New(550, "5.1.1", "<"+rcpt+">: Recipient address rejected: User unknown")
 	}
 	return nil

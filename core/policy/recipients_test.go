@@ -53,6 +53,11 @@ func TestRecipients(t *testing.T) {
 	check("anyone@a.sub.example.test", "ok")
 	check("anyone@b.sub.example.test", unknown("anyone@b.sub.example.test"))
 	check("u@victim.example", "554 5.7.1 <u@victim.example>: Relay access denied")
+	// RFC 5321 4.5.1: postmaster of a domain we take mail for, listed or not.
+	check("PostMaster@example.test", "ok")
+	check("postmaster@b.sub.example.test", "ok")
+	check("postmaster@victim.example", "554 5.7.1 <postmaster@victim.example>: Relay access denied")
+	check("postmaster2@example.test", unknown("postmaster2@example.test"))
 
 	// A change is not seen within the throttle window, then is.
 	writeFile("carol@example.test\n")
