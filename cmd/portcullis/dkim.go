@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,7 +30,8 @@ const dkimUsage = `usage: portcullis dkim keygen DOMAIN SELECTOR [--type rsa|ed2
   Writes a new private key (PEM, mode 0600) where the config's dkim.sign
   entry for DOMAIN and SELECTOR expects it, or to dkim/DOMAIN.SELECTOR.key
   beside the config when there is none, and prints the TXT record to
-  publish. An existing key is kept unless --force is given.`
+  publish. An existing key is kept unless --force is given. Run as root,
+  the key goes to the owner of the queue directory (the daemon's user).`
 
 func runDKIM(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] != "keygen" {
@@ -56,12 +58,16 @@ func runDKIM(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	if _, err := os.Stat(path); err == nil && !*force {
-		fmt.Fprintf(stderr, "portcullis dkim keygen: %s exists (the published record goes with it); --force replaces it\n", path)
+		fmt.Fprintf(stderr, "portcullis dkim keygen: %s\n", errKeyExists(path))
 		return exitFailed
 	}
+	newDirs := missingDirs(filepath.Dir(path))
 	key, err := dkimsign.GenerateKey(*kind)
 	if err == nil {
-		err = writeKey(path, key)
+		err = writeKey(path, key, *force)
+	}
+	if err == nil {
+		err = giveToDaemon(path, newDirs, *cfgPath, stderr)
 	}
 	var rec string
 	if err == nil {
@@ -139,9 +145,16 @@ func readDKIMSection(cfgPath string) (config.DKIM, string, error) {
 	return doc.DKIM, filepath.Dir(abs), err
 }
 
+func errKeyExists(path string) error {
+	return fmt.Errorf("%s exists (the published record goes with it); --force replaces it", path)
+}
+
 // writeKey writes the PEM key with mode 0600 through a temporary file, so
-// a crash leaves either no key or the whole one.
-func writeKey(path string, key crypto.Signer) error {
+// a crash leaves either no key or the whole one. Without replace an
+// existing key is kept even if it appeared since keygen looked (a second
+// keygen at the same time): the file is linked into place, which fails
+// where rename would replace.
+func writeKey(path string, key crypto.Signer, replace bool) error {
 	data, err := dkimsign.MarshalKey(key)
 	if err != nil {
 		return err
@@ -169,7 +182,65 @@ func writeKey(path string, key crypto.Signer) error {
 	if err := f.Close(); err != nil {
 		return err
 	}
-	return os.Rename(f.Name(), path)
+	if replace {
+		return os.Rename(f.Name(), path)
+	}
+	if err := os.Link(f.Name(), path); errors.Is(err, fs.ErrExist) {
+		return errKeyExists(path)
+	} else if err != nil {
+		return err
+	}
+	return nil
+}
+
+// giveToDaemon hands a key written by root to the daemon's user, the owner
+// of the queue directory (the daemon made it), when that is another user:
+// a key only root can read would stop `portcullis run` at its next start
+// with "permission denied". The directories keygen made for the key
+// (newDirs, mode 0700) go with it. Without such an owner it says so.
+func giveToDaemon(keyPath string, newDirs []string, cfgPath string, stderr io.Writer) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	var uid, gid int
+	cfg, err := loadConfig(cfgPath)
+	if err == nil {
+		var st os.FileInfo
+		if st, err = os.Stat(cfg.Queue.Dir); err == nil {
+			sys, _ := st.Sys().(*syscall.Stat_t)
+			if sys != nil {
+				uid, gid = int(sys.Uid), int(sys.Gid)
+			}
+		}
+	}
+	if uid == 0 {
+		fmt.Fprintf(stderr, "portcullis dkim keygen: %s is root's (mode 0600); chown it to the user portcullis runs as\n", keyPath)
+		return nil
+	}
+	for _, p := range append(newDirs, keyPath) {
+		if err := os.Chown(p, uid, gid); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stderr, "portcullis dkim keygen: %s given to uid %d, the owner of the queue directory\n", keyPath, uid)
+	return nil
+}
+
+// missingDirs lists dir and those of its parents that do not exist yet,
+// outermost first.
+func missingDirs(dir string) []string {
+	var out []string
+	for {
+		if _, err := os.Stat(dir); err == nil {
+			return out
+		}
+		out = append([]string{dir}, out...)
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return out
+		}
+		dir = parent
+	}
 }
 
 // relToConfig is path as the config would name it: relative to the

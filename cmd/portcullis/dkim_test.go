@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -119,5 +120,78 @@ func TestDKIMKeygenUsage(t *testing.T) {
 	os.WriteFile(bad, []byte("hostname: [\n"), 0o644)
 	if code, _, _ := runDKIMCmd("keygen", "example.test", "s", "-c", bad); code != 1 {
 		t.Errorf("broken config: exit %d, want 1", code)
+	}
+}
+
+// keygen run by root hands the key, and the directory it made for it, to
+// the daemon's user (the owner of the queue directory): a key only root
+// can read would stop the daemon at its next start.
+func TestDKIMKeygenOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		// Only root can give files away; as another user the key is
+		// already that user's. Check that nothing is chowned.
+		dir, cfg := dkimConfig(t)
+		if code, _, errs := runDKIMCmd("keygen", "example.test", "s2026", "--type", "ed25519", "-c", cfg); code != 0 {
+			t.Fatalf("exit %d: %s", code, errs)
+		}
+		st, err := os.Stat(filepath.Join(dir, "keys/example.key"))
+		if err != nil || st.Sys().(*syscall.Stat_t).Uid != uint32(os.Geteuid()) {
+			t.Fatalf("key: %v", err)
+		}
+		return
+	}
+	dir, cfg := dkimConfig(t)
+	spool := filepath.Join(dir, "spool")
+	if err := os.Mkdir(spool, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	const uid, gid = 65534, 65533
+	if err := os.Chown(spool, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := runDKIMCmd("keygen", "example.test", "s2026", "--type", "ed25519", "-c", cfg)
+	if code != 0 || !strings.Contains(errs, "given to uid 65534") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, p := range []string{"keys", "keys/example.key"} {
+		st, err := os.Stat(filepath.Join(dir, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := st.Sys().(*syscall.Stat_t); s.Uid != uid || s.Gid != gid {
+			t.Errorf("%s owned by %d:%d, want the queue's %d:%d", p, s.Uid, s.Gid, uid, gid)
+		}
+	}
+	// The config's own directory is not given away.
+	if st, _ := os.Stat(dir); st.Sys().(*syscall.Stat_t).Uid != 0 {
+		t.Errorf("%s given away", dir)
+	}
+}
+
+// A key that appears between keygen's look and its write (a second keygen
+// at the same moment) is kept, not replaced.
+func TestDKIMWriteKeyNoClobber(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.key")
+	if err := os.WriteFile(path, []byte("the published key"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	key, err := dkimsign.GenerateKey("ed25519")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := writeKey(path, key, false); err == nil || !strings.Contains(err.Error(), "--force") {
+		t.Errorf("writeKey over an existing key: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "the published key" {
+		t.Errorf("existing key replaced: %q", b)
+	}
+	if left, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".keygen-*")); len(left) != 0 {
+		t.Errorf("temporary files left: %v", left)
+	}
+	if err := writeKey(path, key, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dkimsign.LoadKey(path); err != nil {
+		t.Errorf("replaced key: %v", err)
 	}
 }

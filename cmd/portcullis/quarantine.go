@@ -111,12 +111,17 @@ func (sc *spoolCmd) release(stdout io.Writer) error {
 		return err // before opening the queue, which would create it
 	}
 	var tmp string
+	keep := false // the copy outlives a failed learning, for the admin to retry
 	if learn {
 		var err error
 		if tmp, err = sc.export(); err != nil {
 			return err
 		}
-		defer os.Remove(tmp)
+		defer func() {
+			if !keep {
+				os.Remove(tmp)
+			}
+		}()
 	}
 	dst, err := openDir(sc.cfg.Queue.Dir, sc.stderr)
 	if err != nil {
@@ -129,11 +134,24 @@ func (sc *spoolCmd) release(stdout io.Writer) error {
 	fmt.Fprintf(stdout, "%s: released to the delivery queue\n", sc.id)
 	if learn {
 		if err := learnHamHook(sc.cfg, tmp); err != nil {
-			return fmt.Errorf("released, but learning it as ham failed: %w", err)
+			// Released is released: a second release finds nothing, so
+			// the copy is the only way left to learn it.
+			keep = true
+			return fmt.Errorf("released, but learning it as ham failed: %w\n"+
+				"the message is kept in %s; learn it with: portcullis bayes learn --ham %s%s", err, tmp, tmp, configArg(sc.cfg))
 		}
 		fmt.Fprintf(stdout, "%s: learned as ham\n", sc.id)
 	}
 	return nil
+}
+
+// configArg is " -c PATH" for the config sc was loaded from, "" for the
+// built-in one.
+func configArg(cfg *config.Config) string {
+	if cfg.Path == "" {
+		return ""
+	}
+	return " -c " + cfg.Path
 }
 
 // export writes the message as a plain RFC 5322 file and returns its path.

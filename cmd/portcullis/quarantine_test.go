@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -125,5 +126,47 @@ func TestQuarantineDelete(t *testing.T) {
 	}
 	if code, out, _ := runSpool("quarantine", "list", "-c", f.cfg); code != 0 || !strings.HasSuffix(out, "-- 0 messages held, 0 bytes\n") {
 		t.Fatalf("list after delete: %d %q", code, out)
+	}
+}
+
+// Learning that fails after the release (the state file busy) keeps the
+// exported copy and says how to learn it: a second release finds nothing.
+func TestQuarantineReleaseLearnHamFails(t *testing.T) {
+	f := newSpoolFixture(t)
+	h := f.store(t, f.hold)
+	id := put(t, h, heldEnv(), testHeader, testBody)
+	saved := learnHamHook
+	t.Cleanup(func() { learnHamHook = saved })
+	learnHamHook = func(*config.Config, string) error { return errors.New("state.db: timeout") }
+
+	code, out, errs := runSpool("quarantine", "release", id, "--learn-ham", "-c", f.cfg)
+	if code != 1 || out != id+": released to the delivery queue\n" || !strings.Contains(errs, "learning it as ham failed: state.db: timeout") {
+		t.Fatalf("release --learn-ham, learning failed: %d %q %q", code, out, errs)
+	}
+	_, kept, ok := strings.Cut(errs, "learn it with: portcullis bayes learn --ham ")
+	path, cfgArg, _ := strings.Cut(strings.TrimSpace(kept), " ")
+	if !ok || cfgArg != "-c "+f.cfg {
+		t.Fatalf("no command to learn it later in %q", errs)
+	}
+	t.Cleanup(func() { os.Remove(path) })
+	if b, err := os.ReadFile(path); err != nil || string(b) != testHeader+testBody {
+		t.Fatalf("kept copy %s: %q %v", path, b, err)
+	}
+}
+
+// A quarantined message another command holds is "in use", not "being
+// delivered": the daemon never delivers from the quarantine.
+func TestQuarantineBusy(t *testing.T) {
+	f := newSpoolFixture(t)
+	h := f.store(t, f.hold)
+	id := put(t, h, heldEnv(), testHeader, testBody)
+	l, err := h.LeaseID(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	code, _, errs := runSpool("quarantine", "release", id, "-c", f.cfg)
+	if want := "message " + id + " is in use by another command"; code != 1 || !strings.Contains(errs, want) {
+		t.Fatalf("release of a busy message: %d %q, want %q", code, errs, want)
 	}
 }

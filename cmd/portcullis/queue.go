@@ -165,7 +165,13 @@ func parseSpool(name, usage string, args []string, stderr io.Writer, boolFlags [
 	}
 	sc := &spoolCmd{name: name, verb: pos[0], stderr: stderr, now: time.Now(), flags: map[string]bool{}}
 	if len(pos) > 1 {
-		sc.id = pos[1]
+		id, ok := parseID(pos[1])
+		if !ok {
+			fmt.Fprintf(stderr, "portcullis %s %s: %q is not a queue ID (16 digits and capital letters, as `portcullis %s list` shows)\n",
+				name, pos[0], pos[1], name)
+			return nil, "", exitUsage
+		}
+		sc.id = id
 	}
 	for b, v := range bools {
 		sc.flags[b] = *v
@@ -177,6 +183,15 @@ func parseSpool(name, usage string, args []string, stderr io.Writer, boolFlags [
 		}
 	}
 	return sc, *path, -1
+}
+
+// parseID reads a queue ID as an admin types it: copied from the list with
+// its "*" (being delivered) mark, or in lower case. Anything else that is
+// not an ID is bad usage: paths are built from IDs, so a "../x" must never
+// reach the store, and "no such message" would hide the typo.
+func parseID(s string) (string, bool) {
+	id := strings.ToUpper(strings.TrimSuffix(s, "*"))
+	return id, queue.ValidID(id)
 }
 
 // openDir opens a spool directory for a one-shot command: no watching, and
@@ -212,6 +227,10 @@ func (sc *spoolCmd) done(err error) int {
 		return exitOK
 	case errors.Is(err, queue.ErrNotFound):
 		fmt.Fprintf(sc.stderr, "portcullis %s %s: no such message: %s%s\n", sc.name, sc.verb, sc.id, sc.elsewhere())
+	case errors.Is(err, queue.ErrLeased) && sc.name == "quarantine":
+		// Nothing delivers from the quarantine: another command has it.
+		fmt.Fprintf(sc.stderr, "portcullis %s %s: message %s is in use by another command; try again in a moment\n",
+			sc.name, sc.verb, sc.id)
 	case errors.Is(err, queue.ErrLeased):
 		fmt.Fprintf(sc.stderr, "portcullis %s %s: message %s is being delivered right now; try again in a moment\n",
 			sc.name, sc.verb, sc.id)
@@ -262,20 +281,6 @@ func (sc *spoolCmd) delete(stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "%s: deleted\n", sc.id)
-	return nil
-}
-
-func (sc *spoolCmd) bounce(stdout io.Writer) error {
-	if bounceHook == nil {
-		return errors.New("delivery not built into this binary")
-	}
-	if _, err := sc.store.Get(sc.id); err != nil {
-		return err
-	}
-	if err := bounceHook(sc.cfg, sc.store, sc.id); err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "%s: bounced\n", sc.id)
 	return nil
 }
 

@@ -126,6 +126,10 @@ func TestQueueListAndShow(t *testing.T) {
 	if mark := "\n" + id1 + "*" + fmt.Sprintf("%10d", size1); code != 0 || !strings.Contains(out, mark) {
 		t.Errorf("queue list while delivering lacks %q:\n%s", mark, out)
 	}
+	// The ID copied from that line, mark and all, is the message's.
+	if code, out, errs := runSpool("queue", "show", id1+"*", "-c", f.cfg); code != 0 || !strings.HasPrefix(out, "ID:           "+id1+"\n") {
+		t.Errorf("queue show %s*: %d %q %q", id1, code, out, errs)
+	}
 	code, out, _ = runSpool("queue", "list", "--json", "-c", f.cfg)
 	var got []struct {
 		ID     string `json:"id"`
@@ -198,7 +202,10 @@ func TestSpoolErrors(t *testing.T) {
 		inStderr string
 	}{
 		{"unknown ID", []string{"queue", "show", "DN5T0NYD4GPFW5FQ"}, 1, "no such message: DN5T0NYD4GPFW5FQ"},
-		{"malformed ID", []string{"queue", "delete", "../../etc/passwd"}, 1, "no such message: ../../etc/passwd"},
+		{"malformed ID", []string{"queue", "delete", "../../etc/passwd"}, 2, `"../../etc/passwd" is not a queue ID`},
+		{"ID too long", []string{"quarantine", "release", "DN5T0NYD4GPFW5FQ0"}, 2, "is not a queue ID"},
+		{"traversal in quarantine", []string{"quarantine", "show", "../spool/DN5T0NYD4GPFW5FQ"}, 2, "is not a queue ID"},
+		{"lower case is the same ID", []string{"queue", "show", "dn5t0nyd4gpfw5fq"}, 1, "no such message: DN5T0NYD4GPFW5FQ"},
 		{"flush unknown", []string{"queue", "flush", "DN5T0NYD4GPFW5FQ"}, 1, "no such message"},
 		{"bounce without delivery", []string{"queue", "bounce", "DN5T0NYD4GPFW5FQ"}, 1,
 			"queue bounce: delivery not built into this binary"},
@@ -251,7 +258,7 @@ func TestQueueBounceHook(t *testing.T) {
 		return l.Update(env)
 	}
 	code, out, errs := runSpool("queue", "bounce", id, "-c", f.cfg)
-	if code != 0 || out != id+": bounced\n" || gotCfg == nil || gotCfg.Queue.Dir != f.queue {
+	if code != 0 || !strings.HasPrefix(out, id+": bounced; no DSN sent: ") || gotCfg == nil || gotCfg.Queue.Dir != f.queue {
 		t.Fatalf("bounce: %d %q %q (cfg %v)", code, out, errs, gotCfg != nil)
 	}
 	if _, err := q.Get(id); err != queue.ErrNotFound {

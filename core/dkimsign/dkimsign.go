@@ -27,10 +27,17 @@ import (
 )
 
 // DefaultHeaders are the fields signed when a key names none: RFC 6376
-// 5.4.1's list. From is listed twice so that a second From added on the
-// way breaks the signature (over-signing, RFC 6376 8.15).
+// 5.4.1's list, plus Sender. The fields a reader is shown and trusts are
+// listed twice (over-signing, RFC 6376 5.4.2 and 8.15): a verifier hashes
+// the bottom instance first, so with one listing a second Subject added
+// on top would be displayed and the signature still verify; with two, the
+// extra name stands for the absent second instance, and adding one breaks
+// the signature. A name listed once already breaks it when that field,
+// absent at signing, is added. Received and Return-Path, which relays
+// add on the way, are never signed (5.4.1).
 var DefaultHeaders = []string{
-	"From", "From", "Reply-To", "Subject", "Date", "To", "Cc", "Resent-Date", "Resent-From",
+	"From", "From", "Sender", "Sender", "Reply-To", "Reply-To", "Subject", "Subject", "Date",
+	"To", "To", "Cc", "Cc", "Resent-Date", "Resent-From",
 	"Resent-To", "Resent-Cc", "In-Reply-To", "References", "List-Id", "List-Help",
 	"List-Unsubscribe", "List-Subscribe", "List-Post", "List-Owner", "List-Archive",
 	"Message-ID", "MIME-Version", "Content-Type", "Content-Transfer-Encoding",

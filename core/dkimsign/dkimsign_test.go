@@ -9,6 +9,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -234,6 +235,26 @@ func TestKeys(t *testing.T) {
 			}
 		})
 	}
+	// A key others may read or replace is refused, saying how to fix it;
+	// the owner's group may read it.
+	for _, m := range []os.FileMode{0o644, 0o604, 0o660, 0o602} {
+		p := filepath.Join(dir, fmt.Sprintf("mode%o", m))
+		if err := os.WriteFile(p, edPEM, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, m)
+		if _, err := LoadKey(p); err == nil || !strings.Contains(err.Error(), "chmod 600 "+p) {
+			t.Errorf("LoadKey of a mode %o key: %v, want a refusal that says chmod 600", m, err)
+		}
+	}
+	grp := filepath.Join(dir, "group-readable")
+	if err := os.WriteFile(grp, edPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(grp, 0o640)
+	if _, err := LoadKey(grp); err != nil {
+		t.Errorf("LoadKey of a 0640 key: %v", err)
+	}
 	cfg := config.DKIM{Sign: []config.DKIMKey{{Domain: "example.test", Selector: "a", Key: filepath.Join(dir, "pkcs1_rsa")}}}
 	if s, err := FromConfig(cfg); err != nil || len(s.keysFor("example.test")) != 1 {
 		t.Errorf("FromConfig: %v", err)
@@ -354,5 +375,47 @@ func TestHeaderList(t *testing.T) {
 	cfg := config.DKIM{Sign: []config.DKIMKey{{Domain: "example.test", Selector: "e", Key: path, Headers: []string{"Subject"}}}}
 	if _, err := FromConfig(cfg); err == nil || !strings.Contains(err.Error(), "From") {
 		t.Errorf("FromConfig with h= lacking From: %v", err)
+	}
+}
+
+// A field a reader trusts (From, To, Cc, Subject, Reply-To) added on the
+// way, on top of the signed one or where there was none, breaks the
+// signature: the default list over-signs them (RFC 6376 8.15, 5.4.2).
+// Received and Return-Path, which relays add, are not signed (5.4.1).
+func TestOversignedHeaders(t *testing.T) {
+	_, ek := testKeys(t)
+	k := &Key{Domain: "example.test", Selector: "e", Signer: ek}
+	srv := publish(t, k)
+	msg := strings.Replace(testMsg, "Subject:", "Cc: <c@dest.test>\r\nReply-To: <r@example.test>\r\nSubject:", 1)
+	signed := string(signAll(t, New([]*Key{k}), trusted, strings.NewReader(msg)))
+	_, tags, _ := strings.Cut(signed, " h=")
+	h := strings.ToLower(strings.Join(strings.Fields(strings.SplitN(tags, ";", 2)[0]), ""))
+	for _, f := range []string{"received", "return-path"} {
+		if strings.Contains(h, f) {
+			t.Errorf("h=%s signs %s", h, f)
+		}
+	}
+	// The signature field is first; an attacker's field goes right below it.
+	at := strings.Index(signed, "From: ")
+	tests := []struct {
+		name, added string
+		ok          bool
+	}{
+		{"a relay's Received", "Received: from relay.example by mx.example; Fri, 27 Nov 2026 07:01:00 +0000\r\n", true},
+		{"a second From", "From: ceo@example.test\r\n", false},
+		{"a second Subject", "Subject: Urgent: wire the money\r\n", false},
+		{"a second To", "To: someone@else.test\r\n", false},
+		{"a second Cc", "Cc: someone@else.test\r\n", false},
+		{"a second Reply-To", "Reply-To: thief@else.test\r\n", false},
+		{"a Sender where there was none", "Sender: thief@else.test\r\n", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := signed[:at] + tc.added + signed[at:]
+			vs := verify(t, srv, []byte(msg))
+			if len(vs) != 1 || (vs[0].Err == nil) != tc.ok {
+				t.Errorf("verifies = %v, want %v (%+v)", len(vs) == 1 && vs[0].Err == nil, tc.ok, vs)
+			}
+		})
 	}
 }

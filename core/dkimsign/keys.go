@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -17,6 +18,10 @@ import (
 // RSABits is the size of generated RSA keys: RFC 8301 3.2 asks for at
 // least 2048 bits from signers.
 const RSABits = 2048
+
+// maxKeyFile bounds what is read of a key file: an RSA 8192 PEM is under
+// 7 KiB, so anything much larger is not a key.
+const maxKeyFile = 64 << 10
 
 // minRSABits is the smallest RSA key loaded; verifiers ignore smaller ones
 // (RFC 8301 3.2).
@@ -76,11 +81,27 @@ func ParseKey(data []byte) (crypto.Signer, error) {
 	return nil, fmt.Errorf("dkimsign: unsupported key type %T", key)
 }
 
-// LoadKey reads the PEM private key in file path.
+// LoadKey reads the PEM private key in file path. A key that every local
+// user may read, or that others than its owner may replace, is refused,
+// as opendkim's RequireSafeKeys does: with it anyone on the host could
+// sign as the domain. The owner's group may read it (0640), so that a
+// key kept by root can be read by the daemon's group.
 func LoadKey(path string) (crypto.Signer, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if m := st.Mode().Perm(); m&0o027 != 0 {
+		return nil, fmt.Errorf("%s: unsafe key file: mode %04o lets other users read or replace it; chmod 600 %s (or 640 with the daemon's group)", path, m, path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	k, err := ParseKey(data)
 	if err != nil {
