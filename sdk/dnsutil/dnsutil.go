@@ -83,9 +83,18 @@ type Answer struct {
 // Lookup asks for name's records of type qtype (dns.TypeA, ...). NXDOMAIN
 // and NODATA are answers with no Records, not errors; anything else that
 // is not NOERROR, and no answer at all, is an *Error.
+//
+// A name that DNS cannot hold (a label over 63 octets, an empty label, over
+// 255 octets in all) is answered NXDOMAIN without asking: such a query
+// fails to pack or draws FORMERR, which would read as a DNS failure, and
+// the names stages look up (HELO, MAIL FROM and From domains) are the
+// sender's choice: a failure there would buy the sender a stage's on_error.
 func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answer, error) {
 	if len(r.Servers) == 0 {
 		return nil, ErrNoServers
+	}
+	if _, ok := dns.IsDomainName(name); !ok {
+		return &Answer{NXDomain: true}, nil
 	}
 	m := new(dns.Msg)
 	m.SetQuestion(dns.Fqdn(name), qtype)

@@ -79,3 +79,21 @@ func TestLookup(t *testing.T) {
 		t.Errorf("fallback: %+v %v", a, err)
 	}
 }
+
+// TestLookupImpossibleNames: names DNS cannot hold are NXDOMAIN without a
+// query, not failures: a sender picks HELO and MAIL FROM names, and a
+// failure would buy them a stage's on_error.
+func TestLookupImpossibleNames(t *testing.T) {
+	srv := dnsutiltest.New(t)
+	r := &dnsutil.Resolver{Servers: []string{srv.Addr}, Timeout: 2 * time.Second}
+	long := "a123456789b123456789c123456789d123456789e123456789f123456789g1234" // 65 octets
+	for _, name := range []string{long + ".example.test", "a..example.test", long[:60] + "." + long[:60] + "." + long[:60] + "." + long[:60] + "." + long[:60]} {
+		a, err := r.Lookup(context.Background(), name, dns.TypeA)
+		if err != nil || !a.NXDomain || len(a.Records) != 0 {
+			t.Errorf("%s: %+v, %v; want NXDOMAIN", name, a, err)
+		}
+		if n := srv.Queries(dns.Fqdn(name), "A"); n != 0 {
+			t.Errorf("%s: asked the server %d times", name, n)
+		}
+	}
+}
