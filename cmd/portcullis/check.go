@@ -8,6 +8,7 @@ import (
 
 	"github.com/portcullis-mta/portcullis/core/auth"
 	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/dkimsign"
 	"github.com/portcullis-mta/portcullis/core/policy"
 )
 
@@ -72,8 +73,9 @@ func displayName(path string) string {
 	return path
 }
 
-// checkListFiles reads the users and recipients files as the daemon will,
-// so that a bad line shows here ("file:line:1: message") rather than at start.
+// checkListFiles reads the users and recipients files and the DKIM keys
+// as the daemon will, so that a bad line shows here ("file:line:1:
+// message") rather than at start.
 func checkListFiles(cfg *config.Config) []error {
 	var errs []error
 	if cfg.Relay.UsersFile != "" {
@@ -83,6 +85,11 @@ func checkListFiles(cfg *config.Config) []error {
 	}
 	if _, err := policy.New(cfg, nil); err != nil {
 		errs = append(errs, err)
+	}
+	// The signing keys, as run loads them: a key that does not parse, is
+	// too small or is readable by other users fails here, not at start.
+	if err := new(dkimsign.Live).Load(cfg.DKIM); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", displayName(cfg.Path), err))
 	}
 	return errs
 }

@@ -106,3 +106,27 @@ func TestEmbeddedMatchesFile(t *testing.T) {
 		t.Errorf("embedded config paths: dir %q queue %q path %q", cfg.Dir, cfg.Queue.Dir, cfg.Path)
 	}
 }
+
+// TestCheckDKIMKeys: check loads the signing keys as run does, so a key
+// that does not parse, or that other users can read, fails here.
+func TestCheckDKIMKeys(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "p.yaml")
+	os.WriteFile(cfg, []byte("hostname: a.test\nlisteners: [{name: a, address: ':25'}]\n"+
+		"dkim: {sign: [{domain: a.test, selector: s, key: a.key}]}\n"), 0o644)
+	key := filepath.Join(dir, "a.key")
+	os.WriteFile(key, []byte("not a key\n"), 0o600)
+	if code, out, _ := run("check", "-c", cfg); code != 1 || !strings.HasPrefix(out, cfg+": dkim.sign[0]: "+key+": ") {
+		t.Errorf("garbage key: got %d %q", code, out)
+	}
+	if code, out, _ := run("dkim", "keygen", "a.test", "s", "--force", "-c", cfg); code != 0 {
+		t.Fatalf("keygen: %d %s", code, out)
+	}
+	if code, out, _ := run("check", "-c", cfg); code != 0 {
+		t.Errorf("good key: got %d %q", code, out)
+	}
+	os.Chmod(key, 0o644)
+	if code, out, _ := run("check", "-c", cfg); code != 1 || !strings.Contains(out, "unsafe key file: mode 0644") {
+		t.Errorf("world-readable key: got %d %q", code, out)
+	}
+}

@@ -95,6 +95,12 @@ listeners:
 			"F:5:60: queue.workers: must be positive",
 			"F:5:69: queue.dir: must not be empty",
 		}},
+		{"dkim headers", minimal + `dkim: {sign: [{domain: a.test, selector: s, key: p.yaml, headers: [Subject, Received, "X:Y"]}]}
+`, []string{
+			"F:5:67: dkim.sign[0].headers: must include From (RFC 6376 5.4)",
+			"F:5:77: dkim.sign[0].headers[1]: Received is added by relays on the way and must not be signed",
+			`F:5:87: dkim.sign[0].headers[2]: "X:Y" is not a header field name`,
+		}},
 		{"negative retry", minimal + "queue: {retry: [1m, 0s]}\n", []string{"F:5:21: queue.retry[1]: must be positive"}},
 		{"misc problems", minimal + `log: {format: xml, level: loud}
 metrics: {address: "9425"}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -147,6 +148,18 @@ func (v *validator) misc() {
 			v.errorf(v.at(&k.Key, k), "%s.key: must be set", key)
 		}
 		v.file(&k.Key, key+".key")
+		if len(k.Headers) > 0 && !slices.ContainsFunc(k.Headers, func(h string) bool { return strings.EqualFold(h, "From") }) {
+			v.errorf(v.at(&k.Headers, k), "%s.headers: must include From (RFC 6376 5.4)", key)
+		}
+		for j, h := range k.Headers {
+			switch {
+			case strings.EqualFold(h, "Received"), strings.EqualFold(h, "Return-Path"):
+				// RFC 6376 5.4.1: added on the way, so the signature would break.
+				v.errorf(v.at(&k.Headers[j]), "%s.headers[%d]: %s is added by relays on the way and must not be signed", key, j, h)
+			case h == "" || strings.ContainsAny(h, ": \t\r\n"):
+				v.errorf(v.at(&k.Headers[j]), "%s.headers[%d]: %q is not a header field name", key, j, h)
+			}
+		}
 	}
 	c.includeAt = make([][2]int, len(c.Include))
 	for i := range c.Include {
