@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-msgauth/dkim"
+	"golang.org/x/net/idna"
 
 	"github.com/portcullis-mta/portcullis/core/config"
 )
@@ -95,8 +96,13 @@ func FromConfig(c config.DKIM) (*Signer, error) {
 }
 
 // keysFor returns the keys for domain or its nearest parent that has some.
+// A domain in Unicode (an SMTPUTF8 From) is matched in its A-label form,
+// the form keys are configured in.
 func (s *Signer) keysFor(domain string) []*Key {
 	domain = strings.ToLower(strings.TrimSuffix(domain, "."))
+	if a, err := idna.Lookup.ToASCII(domain); err == nil {
+		domain = a
+	}
 	for domain != "" {
 		if ks := s.keys[domain]; len(ks) > 0 {
 			return ks

@@ -168,7 +168,8 @@ func TestSignLargeAndSeekable(t *testing.T) {
 
 func TestSignWhen(t *testing.T) {
 	_, ek := testKeys(t)
-	s := New([]*Key{{Domain: "example.test", Selector: "e", Signer: ek}})
+	s := New([]*Key{{Domain: "example.test", Selector: "e", Signer: ek}, {Domain: "xn--r8jz45g.test", Selector: "e", Signer: ek}})
+	idn := strings.Replace(testMsg, "taro@example.test", "taro@例え.test", 1)
 	sub := strings.Replace(testMsg, "taro@example.test", "taro@mail.example.test", 1)
 	mixed := strings.Replace(testMsg, "<taro@example.test>", "<taro@example.test>, <b@other.test>", 1)
 	tests := []struct {
@@ -181,6 +182,7 @@ func TestSignWhen(t *testing.T) {
 		{"authenticated", &queue.Envelope{Client: queue.Client{Authenticated: true, User: "taro"}}, testMsg, true},
 		{"our DSN", &queue.Envelope{IsDSN: true}, testMsg, true},
 		{"subdomain signed by parent key", trusted, sub, true},
+		{"Unicode From domain, key in A-label form", trusted, idn, true},
 		{"untrusted client", &queue.Envelope{Client: queue.Client{IP: "198.51.100.7"}}, testMsg, false},
 		{"no key for the From domain", trusted, strings.Replace(testMsg, "example.test>", "other.test>", 1), false},
 		{"From with two domains", trusted, mixed, false},
