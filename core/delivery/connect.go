@@ -177,8 +177,21 @@ func (m *Manager) handshake(ctx context.Context, s *settings, rt *route, cn *con
 	if err != nil {
 		return err
 	}
-	return c.Auth(a)
+	if err := c.Auth(a); err != nil {
+		return &authError{user: rt.auth.user, err: err}
+	}
+	return nil
 }
+
+// authError is a failed SMTP AUTH: a refusal (535 for a bad password, 454
+// for a server in trouble) or a broken exchange.
+type authError struct {
+	user string
+	err  error
+}
+
+func (e *authError) Error() string { return "AUTH as " + e.user + ": " + e.err.Error() }
+func (e *authError) Unwrap() error { return e.err }
 
 // chooseAuth picks a mechanism the server offers (RFC 4954). Over TLS PLAIN
 // is preferred (simplest, and the channel protects it), then LOGIN, then
@@ -232,6 +245,20 @@ func (m *Manager) tlsConfig(rt *route, host string) *tls.Config {
 // connReply turns a failure to set up a session into a temporary reply.
 func connReply(h hop, err error) *smtpc.Reply {
 	var r *smtpc.Reply
+	var ae *authError
+	if errors.As(err, &ae) && errors.As(err, &r) {
+		// RFC 4954 6 and Postfix's smtp_sasl_auth_soft_bounce (yes by
+		// default): even a 535 says our credentials are wrong, not that the
+		// recipients are; the mail waits for the admin to fix them.
+		code, enh := r.Code, "4.7.0"
+		if code/100 != 4 {
+			code = 451
+		}
+		if r.Enhanced != "" {
+			enh = "4" + r.Enhanced[1:]
+		}
+		return smtpc.NewReply(code, enh, "SASL authentication failed; server %s said: %s", h.host, r)
+	}
 	if errors.As(err, &r) {
 		if r.Code/100 == 5 {
 			// A refusal before any transaction (greeting, EHLO, AUTH): the

@@ -19,13 +19,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/dnsresolve"
+	"github.com/portcullis-mta/portcullis/core/policy"
 	"github.com/portcullis-mta/portcullis/core/queue"
 )
 
@@ -125,7 +125,10 @@ func (m *Manager) newSettings(cfg *config.Config) (*settings, error) {
 
 // Reload takes a new configuration for the next deliveries; those under
 // way finish with the old one. Idle connections are dropped, as routes,
-// TLS or credentials may have changed. The worker count stays that of Start.
+// TLS or credentials may have changed, and so are the destinations marked
+// dead: the admin who fixed a smarthost password and reloaded wants the
+// next message to try it, not to be told the old 535 again. The worker
+// count stays that of Start.
 func (m *Manager) Reload(cfg *config.Config) error {
 	s, err := m.newSettings(cfg)
 	if err != nil {
@@ -133,6 +136,7 @@ func (m *Manager) Reload(cfg *config.Config) error {
 	}
 	m.set.Store(s)
 	m.pool.closeAll()
+	m.dead.clear()
 	return nil
 }
 
@@ -184,7 +188,7 @@ type settings struct {
 	resolver    Resolver
 	hostname    string
 	routes      []*route
-	local       map[string]bool // relay.domains
+	local       policy.Domains // relay.domains
 	retry       []time.Duration
 	maxAge      time.Duration
 	delayNotice time.Duration
@@ -198,12 +202,9 @@ func newSettings(cfg *config.Config) (*settings, error) {
 	if err != nil {
 		return nil, fmt.Errorf("delivery: %w", err)
 	}
-	s := &settings{hostname: cfg.Hostname, routes: routes, local: map[string]bool{},
+	s := &settings{hostname: cfg.Hostname, routes: routes, local: policy.NewDomains(cfg.Relay.Domains),
 		maxAge: cfg.Queue.MaxAge.D(), delayNotice: cfg.Queue.DelayNotice.D(),
 		bounce: cfg.Queue.Bounce, workers: cfg.Queue.Workers}
-	for _, d := range cfg.Relay.Domains {
-		s.local[strings.ToLower(d)] = true
-	}
 	for _, r := range cfg.Queue.Retry {
 		if r > 0 {
 			s.retry = append(s.retry, r.D())

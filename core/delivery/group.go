@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/portcullis-mta/portcullis/core/delivery/smtpc"
@@ -29,6 +30,7 @@ type group struct {
 	rt     *route
 	domain string
 	rcpts  []*queue.Recipient
+	size   func() (int64, error) // the message's size (for SIZE), counted once an attempt; nil: not declared
 }
 
 // sendGroup delivers g: on a pooled connection if one is idle, else on a
@@ -76,7 +78,13 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 		c, err := m.session(ctx, s, env, g, h)
 		if err != nil {
 			last = connReply(h, err)
-			m.log.Debug("delivery: next hop failed", "queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "reply", last.String())
+			if ae := (*authError)(nil); errors.As(err, &ae) {
+				// Loud, once per refused login: only the admin can fix it.
+				m.log.Warn("delivery: SMTP AUTH failed at the next hop; mail is deferred until the route's auth.username or password_file is fixed",
+					"queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "user", ae.user, "reply", last.String())
+			} else {
+				m.log.Debug("delivery: next hop failed", "queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "reply", last.String())
+			}
 			if ctx.Err() != nil {
 				for _, i := range left {
 					out[i] = outcome{reply: errShutdown}
@@ -93,7 +101,7 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 		m.log.Info("delivery: next hop deferred, trying the next one", "queue_id", env.ID, "host", h.host,
 			"addr", h.addr.String(), "deferred", len(left), "reply", out[left[0]].reply.String())
 	}
-	if !answered {
+	if !answered && s == m.set.Load() { // a reload since may have fixed it
 		// Every hop failed: spare the next messages to this destination the
 		// same wait for a while (Postfix marks such a destination dead too).
 		m.dead.put(g.key, last, m.d.Now().Add(min(deadFor, s.retry[0])))
@@ -172,6 +180,9 @@ type opener func() (io.ReadCloser, error)
 func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue.Envelope, open opener, g *group) (out []outcome, retry bool) {
 	c.uses++
 	mailParams, rcpts, refuse := params(c.c, env, g.rcpts)
+	if refuse == nil {
+		mailParams, refuse = sizeParam(c, g.size, mailParams)
+	}
 	if refuse != nil {
 		m.keep(s, c, g.rt.concurrency)
 		return fill(len(g.rcpts), outcome{reply: refuse, hop: c.hop(), tls: c.tls}), false
@@ -206,10 +217,21 @@ func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue
 		}
 	} else if interrupted {
 		c.c.Close() // shutting down: the AfterFunc closed it already
+	} else if closing(res) {
+		go c.c.Quit() // RFC 5321 3.8: a 421 announces the close
 	} else {
 		m.keep(s, c, g.rt.concurrency)
 	}
 	return outcomes(res, err, interrupted, c), false
+}
+
+// closing reports a 421 anywhere in res: the server is closing the
+// channel (RFC 5321 3.8), so the session must not be pooled.
+func closing(res *smtpc.Result) bool {
+	if (res.Mail != nil && res.Mail.Code == 421) || (res.Data != nil && res.Data.Code == 421) {
+		return true
+	}
+	return slices.ContainsFunc(res.Rcpts, func(r *smtpc.Reply) bool { return r != nil && r.Code == 421 })
 }
 
 // openFor opens the message for c: as it is, or with its 8-bit body parts
@@ -257,12 +279,12 @@ func outcomes(res *smtpc.Result, err error, interrupted bool, c *conn) []outcome
 		case err != nil && res.Data == nil:
 			o.reply = smtpc.NewReply(451, "4.4.2", "%s: connection lost: %v", c.host, err)
 			if rr != nil && rr.Code/100 != 2 {
-				o.reply = rr
+				o.reply = rcptRefusal(rr)
 			}
 		case res.Mail != nil && res.Mail.Code != 250:
 			o.reply = res.Mail
 		case rr != nil && rr.Code/100 != 2:
-			o.reply = rr
+			o.reply = rcptRefusal(rr)
 		case res.Data != nil:
 			o.reply = res.Data
 		default:
@@ -271,6 +293,54 @@ func outcomes(res *smtpc.Result, err error, interrupted bool, c *conn) []outcome
 		out[i] = o
 	}
 	return out
+}
+
+// sizeParam declares the message's size to a next hop that offers SIZE
+// (RFC 1870 6) and refuses, before MAIL, a message over the limit it
+// announces: the hop would refuse it anyway once the bytes had crossed the
+// wire (or drop the connection, making it look temporary), and no retry
+// can make it fit. Postfix: "message size N exceeds size limit M of
+// server". The size is the spooled message's, as Postfix declares its
+// queue file's: an 8-bit downgrade or a signature adds a little.
+func sizeParam(c *conn, size func() (int64, error), mp []string) ([]string, *smtpc.Reply) {
+	ok, limit := c.c.Size()
+	if !ok || size == nil {
+		return mp, nil
+	}
+	n, err := size()
+	if err != nil {
+		return nil, errSpool
+	}
+	if limit > 0 && n > limit {
+		return nil, smtpc.NewReply(552, "5.3.4", "message size %d exceeds size limit %d of server %s", n, limit, c.hop())
+	}
+	return append(mp, "SIZE="+strconv.FormatInt(n, 10)), nil
+}
+
+// countBytes is the size of the message open returns.
+func countBytes(open opener) (int64, error) {
+	r, err := open()
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	return io.Copy(io.Discard, r)
+}
+
+// rcptRefusal reads a refused RCPT. RFC 5321 4.5.3.1.10: RFC 821 gave
+// "too many recipients" the code 552, now 452, and clients SHOULD treat a
+// 552 to RCPT as temporary; so it is taken as the 452 it means, and the
+// recipient waits for the next transaction instead of bouncing.
+func rcptRefusal(r *smtpc.Reply) *smtpc.Reply {
+	if r.Code != 552 {
+		return r
+	}
+	t := *r
+	t.Code = 452
+	if t.Enhanced != "" {
+		t.Enhanced = "4" + t.Enhanced[1:]
+	}
+	return &t
 }
 
 // params builds the MAIL and RCPT parameters the next hop understands: BODY

@@ -19,6 +19,10 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 	env := l.Envelope()
 	start := m.d.Now()
 	groups := m.groups(s, env)
+	size := sync.OnceValues(func() (int64, error) { return countBytes(l.Open) })
+	for _, g := range groups {
+		g.size = size
+	}
 	results := make([][]outcome, len(groups))
 	var wg sync.WaitGroup
 	for i, g := range groups {

@@ -140,7 +140,7 @@ func (s *peerSession) Auth(mech string) (sasl.Server, error) {
 	s.p.authTry.Add(1)
 	check := func(user, pass string) error {
 		if user != s.p.user || pass != s.p.pass {
-			return errors.New("bad credentials")
+			return smtp.ErrAuthFailed // 535 5.7.8 (RFC 4954 6)
 		}
 		s.user = user
 		s.p.authOK.Add(1)

@@ -198,3 +198,10 @@ func (d *deadCache) put(key string, r *smtpc.Reply, until time.Time) {
 	}
 	d.m[key] = deadEntry{reply: r, until: until}
 }
+
+// clear forgets every destination (the config that failed them is gone).
+func (d *deadCache) clear() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	clear(d.m)
+}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/policy"
 )
 
 // TLS modes of a route (CONTRACT.md routes[].tls).
@@ -126,9 +127,9 @@ func matchDomain(pattern, domain string) bool {
 
 // pick returns the first route for domain (CONTRACT.md: first match wins);
 // a skip_local route is passed over for relay.domains.
-func pick(routes []*route, local map[string]bool, domain string) *route {
+func pick(routes []*route, local policy.Domains, domain string) *route {
 	for _, rt := range routes {
-		if rt.skipLocal && local[domain] {
+		if rt.skipLocal && local.Has(domain) {
 			continue
 		}
 		for _, p := range rt.domains {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/policy"
 	"github.com/portcullis-mta/portcullis/core/queue"
 	dnstest "github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
 )
@@ -26,7 +27,7 @@ func TestPickRoute(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	local := map[string]bool{"local.test": true}
+	local := policy.NewDomains([]string{"local.test", ".sub.test"})
 	tests := []struct {
 		domain string
 		want   int // route index, -1: the MX default
@@ -37,6 +38,8 @@ func TestPickRoute(t *testing.T) {
 		{"corp.test", 2}, // *.suffix is subdomains only
 		{"far.test", 2},
 		{"local.test", -1}, // skip_local: not the smarthost
+		{"a.sub.test", -1}, // ".sub.test" is its subdomains...
+		{"sub.test", 2},    // ...not sub.test itself
 	}
 	for _, tt := range tests {
 		t.Run(tt.domain, func(t *testing.T) {

@@ -20,10 +20,50 @@ type Client struct {
 // concurrent use; build a new one on config reload.
 type Policy struct {
 	networks []netip.Prefix
-	exact    map[string]bool // relay.domains entries
-	suffixes []string        // ".example.test" for ".example.test" / "*.example.test" entries
-	rcpts    *recipients     // nil: every address in relay.domains is accepted
+	local    Domains     // relay.domains
+	rcpts    *recipients // nil: every address in relay.domains is accepted
 	log      *slog.Logger
+}
+
+// Domains is a relay.domains list as the gateway reads it: exact names,
+// and ".suffix" or "*.suffix" for every subdomain of suffix (not suffix
+// itself). Delivery's skip_local uses the same reading.
+type Domains struct {
+	exact    map[string]bool
+	suffixes []string // ".example.test" for ".example.test" / "*.example.test" entries
+}
+
+// NewDomains reads list (case-insensitive).
+func NewDomains(list []string) Domains {
+	ds := Domains{exact: map[string]bool{}}
+	for _, d := range list {
+		d = strings.ToLower(d)
+		switch {
+		case strings.HasPrefix(d, "*."):
+			ds.suffixes = append(ds.suffixes, d[1:])
+		case strings.HasPrefix(d, "."):
+			ds.suffixes = append(ds.suffixes, d)
+		default:
+			ds.exact[d] = true
+		}
+	}
+	return ds
+}
+
+// Has reports whether domain is in the list: an exact entry, or a
+// subdomain of a suffix entry. Case-insensitive; a trailing dot is not
+// stripped (it is not a valid address domain).
+func (ds Domains) Has(domain string) bool {
+	domain = strings.ToLower(domain)
+	if ds.exact[domain] {
+		return true
+	}
+	for _, s := range ds.suffixes {
+		if strings.HasSuffix(domain, s) && len(domain) > len(s) {
+			return true
+		}
+	}
+	return false
 }
 
 // New builds the policy of cfg (already validated by config.Load). It reads
@@ -32,20 +72,9 @@ func New(cfg *config.Config, logger *slog.Logger) (*Policy, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Policy{exact: map[string]bool{}, log: logger}
+	p := &Policy{local: NewDomains(cfg.Relay.Domains), log: logger}
 	for _, n := range cfg.Relay.Networks {
 		p.networks = append(p.networks, n.Prefix)
-	}
-	for _, d := range cfg.Relay.Domains {
-		d = strings.ToLower(d)
-		switch {
-		case strings.HasPrefix(d, "*."):
-			p.suffixes = append(p.suffixes, d[1:])
-		case strings.HasPrefix(d, "."):
-			p.suffixes = append(p.suffixes, d)
-		default:
-			p.exact[d] = true
-		}
 	}
 	if cfg.Relay.Recipients != "" {
 		r, err := loadRecipients(cfg.Relay.Recipients, logger)
@@ -73,18 +102,7 @@ func (p *Policy) Trusted(ip netip.Addr) bool {
 // IsLocal reports whether domain is one of relay.domains: an exact entry,
 // or a subdomain of a ".suffix" / "*.suffix" entry. Case-insensitive; a
 // trailing dot is not stripped (it is not a valid address domain).
-func (p *Policy) IsLocal(domain string) bool {
-	domain = strings.ToLower(domain)
-	if p.exact[domain] {
-		return true
-	}
-	for _, s := range p.suffixes {
-		if strings.HasSuffix(domain, s) && len(domain) > len(s) {
-			return true
-		}
-	}
-	return false
-}
+func (p *Policy) IsLocal(domain string) bool { return p.local.Has(domain) }
 
 // trusted reports a client that may relay anywhere.
 func (p *Policy) trusted(c Client) bool { return c.Authenticated || p.Trusted(c.IP) }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"net"
 	"net/textproto"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -113,6 +114,20 @@ func parseEHLO(lines []string) map[string]string {
 func (c *Client) Ext(name string) (bool, string) {
 	v, ok := c.ext[strings.ToUpper(name)]
 	return ok, v
+}
+
+// Size reports whether the server offers SIZE (RFC 1870 4) and the largest
+// message it announces it will take: 0 when it names no limit.
+func (c *Client) Size() (bool, int64) {
+	ok, v := c.Ext("SIZE")
+	if !ok {
+		return false, 0
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return true, 0
+	}
+	return true, n
 }
 
 // StartTLS upgrades the connection (RFC 3207) and says EHLO again, as the
