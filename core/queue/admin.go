@@ -2,9 +2,7 @@ package queue
 
 import (
 	"errors"
-	"io"
 	"os"
-	"time"
 )
 
 // Delete removes id. ErrLeased while it is being delivered (by this or any
@@ -29,6 +27,10 @@ func (d *Dir) Delete(id string) error {
 	}
 	defer f.Close()
 	if err := d.remove(id); err != nil {
+		return err
+	}
+	// The marker of a release cut short by a crash goes with its message.
+	if err := os.Remove(d.movedPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	d.mu.Lock()
@@ -92,76 +94,6 @@ func (d *Dir) flushOne(id string) error {
 	d.mu.Lock()
 	d.insert(id, now)
 	d.mu.Unlock()
-	return nil
-}
-
-// Move takes id out of this store and commits it into dst, due now, with
-// env's state (nil: as stored). The copy is committed before the original
-// is removed, so a crash in between leaves the message in both places,
-// never in neither. In a *Dir the message keeps its ID; another Store
-// gives it a new one.
-func (d *Dir) Move(id string, dst Store, env *Envelope) error {
-	if err := d.spillEntry(id); err != nil {
-		return err
-	}
-	f, lay, cur, err := d.lockAndLoad(id)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	if env == nil {
-		env = cur
-	}
-	cp := *env
-	if err := copyInto(dst, id, lay.reader(f), &cp); err != nil {
-		return err
-	}
-	if err := d.remove(id); err != nil {
-		return err
-	}
-	d.mu.Lock()
-	if e := d.idx[id]; e != nil && !e.leased {
-		d.drop(id)
-	}
-	d.mu.Unlock()
-	return d.touch()
-}
-
-// copyInto commits r's bytes with env into dst, due now.
-func copyInto(dst Store, id string, r io.Reader, env *Envelope) error {
-	var dr Draft
-	dd, isDir := dst.(*Dir)
-	if isDir {
-		if _, err := dd.Get(id); err == nil {
-			// A Move cut short after the copy committed: finish it by
-			// removing the original (the copy may even be delivered by now).
-			return nil
-		}
-		os.Remove(dd.envPath(id)) // a side file orphaned by a crash must not override env
-		x, err := dd.newDraft(id)
-		if err != nil {
-			return err
-		}
-		dr = x
-		env.NextAttempt = dd.now()
-	} else {
-		x, err := dst.NewDraft()
-		if err != nil {
-			return err
-		}
-		dr = x
-		env.NextAttempt = time.Time{} // Commit: due now
-	}
-	if _, err := io.Copy(dr, r); err != nil {
-		dr.Abort()
-		return err
-	}
-	if err := dr.Commit(env, nil); err != nil {
-		return err
-	}
-	if isDir {
-		return dd.touch()
-	}
 	return nil
 }
 

@@ -4,13 +4,16 @@
 //
 // The same Store type serves the delivery queue and the quarantine (another
 // directory). The CLI opens the directory while the daemon may be running;
-// both see each other's changes.
+// both see each other's changes. Run as root, it gives every file it makes
+// there to the directory's owner, the daemon's user (owner.go).
 //
 // # Layout
 //
 //	ID.tmp    a draft: the message bytes, streamed to disk as they arrive
 //	ID.msg    a committed message: body | prepend | envelope JSON | trailer
 //	ID.env    the envelope's newer state (Update, Flush), when it changed
+//	ID.rel    a released message staged in the destination, not yet queued
+//	ID.moved  in the source, next to ID.msg: its release is decided
 //	.lock     flocked shared by every open Dir, exclusive during recovery
 //	.changed  control file: a new token is written on Delete, Flush and Move
 //	corrupt/  files that did not parse, kept for an admin
@@ -36,8 +39,11 @@
 // crash leaves the old ID.env (or none: the envelope in the trailer) or the
 // new one. Removal unlinks ID.msg first (the message is gone at that
 // instant), then ID.env; an ID.env left without its .msg is cleared by the
-// next recovery. Move commits the copy in the destination before removing
-// the original: at worst a message is in both directories, never neither.
+// next recovery. Move stages the copy in the destination, marks the
+// original as released, and only then makes the copy a message and
+// removes the original (release.go): a crash at any point leaves the
+// message held or queued once, and releasing it again finishes the move
+// without ever queueing a second copy.
 //
 // Open recovers only when it gets the .lock exclusively, i.e. when no
 // other process has the directory open: a CLI run while the daemon works

@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashEnv); dir != "" {
 		crashChild(dir) // never returns: the parent kills it
 	}
+	if spec := os.Getenv(releaseCrashEnv); spec != "" {
+		releaseCrashChild(spec) // never returns
+	}
 	os.Exit(m.Run())
 }
 

@@ -38,6 +38,7 @@ type Dir struct {
 	log  *slog.Logger
 	dirf *os.File   // the directory itself, for fsync
 	dirs *groupSync // batches fsyncs of dirf
+	own  owner      // whom the files it makes are given to (owner.go)
 	in   *intake    // nil unless Options.Intake
 	scr  *scratchPool
 
@@ -61,8 +62,9 @@ var _ Store = (*Dir)(nil)
 
 // Open opens (creating if needed) the queue in dir and rebuilds its index.
 // When no other process has the directory open, leftovers of a crash are
-// cleared first: temporary files are removed and side files without a
-// message too. Files that do not parse are moved to dir/corrupt/.
+// cleared first: temporary files are removed, and side files and release
+// markers without a message too. Files that do not parse are moved to
+// dir/corrupt/.
 func Open(dir string, opts Options) (*Dir, error) {
 	d := &Dir{path: dir, opts: opts, now: opts.Now, log: opts.Logger,
 		idx: map[string]*entry{}, wake: make(chan struct{}, 1),
@@ -77,6 +79,9 @@ func Open(dir string, opts Options) (*Dir, error) {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	var err error
+	if d.own, err = ownerOf(dir); err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
 	if d.dirf, err = os.Open(dir); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
@@ -98,32 +103,11 @@ func Open(dir string, opts Options) (*Dir, error) {
 	return d, nil
 }
 
-// makeDir creates dir if needed and then fsyncs its parent: a spool
-// directory whose own entry is lost in a crash would take every message
-// fsynced into it along.
-func makeDir(dir string, noSync bool) error {
-	if _, err := os.Stat(dir); err == nil {
-		return nil
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	if noSync {
-		return nil
-	}
-	parent, err := os.Open(filepath.Dir(filepath.Clean(dir)))
-	if err != nil {
-		return err
-	}
-	defer parent.Close()
-	return parent.Sync()
-}
-
 // lockAndRecover takes the directory lock, clears crash leftovers if this
 // is the only user, and loads the index.
 func (d *Dir) lockAndRecover() error {
 	var err error
-	d.lock, err = os.OpenFile(filepath.Join(d.path, lockName), os.O_RDWR|os.O_CREATE, 0o600)
+	d.lock, err = openOwned(filepath.Join(d.path, lockName), os.O_RDWR|os.O_CREATE, d.own)
 	if err != nil {
 		return fmt.Errorf("queue: %w", err)
 	}
@@ -171,10 +155,18 @@ func (d *Dir) scan(recover bool) (map[string]time.Time, error) {
 		case filepath.Ext(n) == tmpExt && (recover || d.stale(n)):
 			d.log.Info("queue: removing leftover temporary file", "dir", d.path, "file", n)
 			os.Remove(filepath.Join(d.path, n))
-		case filepath.Ext(n) == envExt && recover:
-			if id, ok := idOf(n, envExt); ok && !msgs[id] {
+		case (filepath.Ext(n) == envExt || filepath.Ext(n) == movedExt) && recover:
+			// A side file or release marker whose message is gone: a
+			// crash came in the middle of removing it.
+			if id, ok := idOf(n, filepath.Ext(n)); ok && !msgs[id] {
 				os.Remove(filepath.Join(d.path, n))
 			}
+		case filepath.Ext(n) == relExt && recover && d.stale(n):
+			// Kept: only the source's marker says whether it is the
+			// copy of a release (release.go).
+			d.log.Warn("queue: a quarantine release was cut short: if the message is still held, release it "+
+				"again to finish; if it was deleted from the quarantine, this staged copy may be removed",
+				"dir", d.path, "file", n)
 		case filepath.Ext(n) == msgExt:
 			id, ok := idOf(n, msgExt)
 			if !ok {
@@ -223,7 +215,11 @@ func idOf(name, ext string) (string, bool) {
 // corrupt/, where an admin can look at it; it is never deleted silently.
 func (d *Dir) moveCorrupt(id, name string, why error) {
 	cdir := filepath.Join(d.path, corruptDir)
-	if err := os.MkdirAll(cdir, 0o700); err != nil {
+	err := os.MkdirAll(cdir, 0o700)
+	if err == nil {
+		err = d.own.path(cdir)
+	}
+	if err != nil {
 		d.log.Error("queue: cannot move corrupt file aside", "file", name, "err", err)
 		return
 	}

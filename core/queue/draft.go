@@ -48,6 +48,11 @@ func (d *Dir) newDraft(id string) (*draft, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
+	if err := d.own.file(f); err != nil { // before the rename to ID.msg: see owner.go
+		f.Close()
+		os.Remove(p)
+		return nil, fmt.Errorf("queue: %w", err)
+	}
 	return &draft{d: d, id: id, path: p, f: f, w: bufio.NewWriterSize(f, 64<<10)}, nil
 }
 

@@ -18,6 +18,8 @@ const (
 	msgExt     = ".msg"     // committed message: bytes, prepend, envelope, trailer
 	envExt     = ".env"     // newer envelope state written by Update/Flush
 	tmpExt     = ".tmp"     // drafts and envelope updates not yet renamed into place
+	relExt     = ".rel"     // a released message staged in the destination (release.go)
+	movedExt   = ".moved"   // in the source: the release of this message is decided (release.go)
 	lockName   = ".lock"    // shared flock while a Dir is open, exclusive during recovery
 	ctlName    = ".changed" // holds a token rewritten by Delete, Flush and Move
 	corruptDir = "corrupt"

@@ -252,7 +252,7 @@ func (in *intake) reset(seg *segment) error {
 func (in *intake) create() (*segment, error) {
 	in.n++
 	p := in.d.ownPath(in.token, in.n, intakeExt)
-	f, err := createLocked(p)
+	f, err := createLocked(p, in.d.own)
 	if err != nil {
 		return nil, err
 	}
@@ -284,13 +284,17 @@ func (d *Dir) ownPath(token string, n int, ext string) string {
 	return filepath.Join(d.path, fmt.Sprintf("%s%s-%04d%s", intakePrefix, token, n, ext))
 }
 
-// createLocked creates p, flocked exclusively by the returned file.
-func createLocked(p string) (*os.File, error) {
+// createLocked creates p, given to o and flocked exclusively by the
+// returned file.
+func createLocked(p string, o owner) (*os.File, error) {
 	f, err := os.OpenFile(p+newSuffix, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
-	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	err = o.file(f)
+	if err == nil {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	}
 	if err == nil {
 		err = renameNoReplace(p+newSuffix, p)
 	}

@@ -147,22 +147,16 @@ func (d *Dir) writeMsgFile(id string, img []byte) error {
 		return nil
 	}
 	tmp := filepath.Join(d.path, id+tmpExt)
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
+	err := d.createFile(tmp, func(w io.Writer) error {
+		_, err := w.Write(img)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(img)
-	if err == nil {
-		err = d.syncFile(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = renameNoReplace(tmp, d.msgPath(id))
-		if errors.Is(err, syscall.EEXIST) {
-			err = nil
-		}
+	err = renameNoReplace(tmp, d.msgPath(id))
+	if errors.Is(err, syscall.EEXIST) {
+		err = nil
 	}
 	if err != nil {
 		os.Remove(tmp)

@@ -80,24 +80,18 @@ func (d *Dir) writeEnvNoDirSync(env *Envelope) error {
 		return err
 	}
 	tmp := d.envPath(env.ID) + tmpExt
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	err = d.createFile(tmp, func(w io.Writer) error {
+		_, err := w.Write(append(js, '\n'))
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(append(js, '\n'))
-	if err == nil {
-		err = d.syncFile(f)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, d.envPath(env.ID))
-	}
-	if err != nil {
+	if err := os.Rename(tmp, d.envPath(env.ID)); err != nil {
 		os.Remove(tmp)
+		return err
 	}
-	return err
+	return nil
 }
 
 // remove deletes a message whose lock the caller holds. The .msg goes

@@ -42,7 +42,7 @@ func (p *scratchPool) get() (*scratchFile, error) {
 	}
 	p.n++
 	path := p.d.ownPath(p.token, p.n, scratchExt)
-	f, err := createLocked(path)
+	f, err := createLocked(path, p.d.own)
 	if err != nil {
 		return nil, err
 	}

@@ -29,7 +29,7 @@ func (d *Dir) ctlPath() string { return filepath.Join(d.path, ctlName) }
 // ensureCtl creates the control file if missing, without changing it: a
 // CLI that only lists must not make the daemon rescan.
 func (d *Dir) ensureCtl() error {
-	f, err := os.OpenFile(d.ctlPath(), os.O_WRONLY|os.O_CREATE, 0o600)
+	f, err := openOwned(d.ctlPath(), os.O_WRONLY|os.O_CREATE, d.own)
 	if err != nil {
 		return err
 	}
@@ -42,7 +42,7 @@ func (d *Dir) ensureCtl() error {
 func (d *Dir) touch() error {
 	var tok [tokenLen]byte
 	_, _ = rand.Read(tok[:]) // never fails (Go 1.24+)
-	f, err := os.OpenFile(d.ctlPath(), os.O_WRONLY|os.O_CREATE, 0o600)
+	f, err := openOwned(d.ctlPath(), os.O_WRONLY|os.O_CREATE, d.own)
 	if err != nil {
 		return err
 	}
