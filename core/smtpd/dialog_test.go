@@ -315,3 +315,17 @@ func TestAuthMalformedResponses(t *testing.T) {
 	}
 	r.cmd("AUTH PLAIN "+b64("\x00alice\x00secret"), "235")
 }
+
+// MAIL and RCPT get the RFC 3463 codes of their subjects (X.1.0, X.1.5),
+// not go-smtp's 2.0.0 chatter.
+func TestMailRcptReplies(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	if got := r.cmd("MAIL FROM:<a@example.org>", "250"); got != "250 2.1.0 Sender <a@example.org> OK" {
+		t.Errorf("MAIL: %q", got)
+	}
+	if got := r.cmd("RCPT TO:<bob@example.test>", "250"); got != "250 2.1.5 Recipient <bob@example.test> OK" {
+		t.Errorf("RCPT: %q", got)
+	}
+}

@@ -30,6 +30,17 @@ func (c *guardConn) Write(p []byte) (int, error) {
 		code, line = 503, "503"+line[3:]
 		out = []byte(line)
 	}
+	if code == 250 {
+		// go-smtp's chatty 2.0.0 replies to MAIL and RCPT; RFC 3463 has
+		// codes for them: X.1.0 (sender) and X.1.5 (destination valid).
+		if rest, ok := strings.CutPrefix(line, "250 2.0.0 Roger, accepting mail from "); ok && c.lastVerb == "MAIL" {
+			line = "250 2.1.0 Sender " + strings.TrimRight(rest, "\r\n") + " OK\r\n"
+			out = []byte(line)
+		} else if rest, ok := strings.CutPrefix(line, "250 2.0.0 I'll make sure "); ok && c.lastVerb == "RCPT" {
+			line = "250 2.1.5 Recipient " + strings.TrimSuffix(strings.TrimRight(rest, "\r\n"), " gets this") + " OK\r\n"
+			out = []byte(line)
+		}
+	}
 	if code == 454 && c.lastVerb == "AUTH" && strings.HasPrefix(line, "454 4.7.0 Invalid base64 data") {
 		// go-smtp's answer to a response that is not base64; RFC 4954 4
 		// makes it a permanent syntax error, 501 5.5.2.
