@@ -27,12 +27,24 @@ type stageServer struct {
 	srcID  uint32
 }
 
-func (s *stageServer) Info(_ context.Context, in *pb.InfoRequest) (*pb.InfoResponse, error) {
+// recoverCall turns a panic in the stage's method into that call's error
+// (the stack goes to the log): one bad call must not take down the process
+// every session shares. Use it deferred, with the method's error result.
+func recoverCall(method string, err *error) {
+	if p := recover(); p != nil {
+		slog.Error("stage panicked", "method", method, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		*err = status.Errorf(codes.Internal, "stage panicked in %s: %v", method, p)
+	}
+}
+
+func (s *stageServer) Info(_ context.Context, in *pb.InfoRequest) (out *pb.InfoResponse, err error) {
+	defer recoverCall("Info", &err)
 	s.dialSource(in.GetSource())
 	return infoToPB(s.stage.Info()), nil
 }
 
-func (s *stageServer) Configure(ctx context.Context, in *pb.ConfigureRequest) (*pb.ConfigureResponse, error) {
+func (s *stageServer) Configure(ctx context.Context, in *pb.ConfigureRequest) (out *pb.ConfigureResponse, err error) {
+	defer recoverCall("Configure", &err)
 	cfg, err := decodeConfig(in.GetConfigJson())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -64,14 +76,7 @@ func (s *stageServer) dialSource(id uint32) {
 }
 
 func (s *stageServer) Check(ctx context.Context, in *pb.CheckRequest) (out *pb.CheckResponse, err error) {
-	// A panic in one call must not take down the process every session
-	// shares: it becomes this call's error, the stack goes to the log.
-	defer func() {
-		if p := recover(); p != nil {
-			slog.Error("stage panicked", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			out, err = nil, status.Errorf(codes.Internal, "stage panicked: %v", p)
-		}
-	}()
+	defer recoverCall("Check", &err)
 	req := requestFromPB(in)
 	if m := in.GetMessage(); m != nil {
 		req.Message = s.message(ctx, m)

@@ -29,6 +29,9 @@ func (s *echoStage) Configure(_ context.Context, env sdk.Env, cfg map[string]any
 	if v, ok := cfg["fail"]; ok {
 		return fmt.Errorf("bad config: %v", v)
 	}
+	if _, ok := cfg["panic"]; ok {
+		panic("configure panicked on purpose")
+	}
 	s.env, s.cfg = env, cfg
 	return nil
 }
@@ -145,6 +148,22 @@ func TestCheckErrors(t *testing.T) {
 		})
 	}
 	// The panic did not kill the server: calls still work.
+	if _, err := c.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseConnect}); err != nil {
+		t.Fatalf("after panic: %v", err)
+	}
+}
+
+// A panic in Configure is that call's error (a reload refused, the old
+// config kept), not the end of the plugin process.
+func TestConfigurePanic(t *testing.T) {
+	c := plugintest.Start(t, &echoStage{})
+	err := c.Configure(sdk.Env{StageName: "e"}, map[string]any{"panic": true})
+	if err == nil || !strings.Contains(err.Error(), "stage panicked in Configure: configure panicked on purpose") {
+		t.Fatalf("Configure = %v", err)
+	}
+	if err := c.Configure(sdk.Env{StageName: "e"}, map[string]any{}); err != nil {
+		t.Fatalf("after panic: %v", err)
+	}
 	if _, err := c.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseConnect}); err != nil {
 		t.Fatalf("after panic: %v", err)
 	}
