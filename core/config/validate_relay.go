@@ -35,7 +35,10 @@ func (v *validator) relay() {
 	for i := range r.Domains {
 		d := &r.Domains[i]
 		*d = strings.ToLower(strings.TrimSpace(*d))
-		name := strings.TrimPrefix(strings.TrimPrefix(*d, "*"), ".")
+		name := *d
+		if strings.HasPrefix(name, "*.") || strings.HasPrefix(name, ".") {
+			name = strings.TrimPrefix(strings.TrimPrefix(name, "*"), ".")
+		}
 		if !ValidDomain(name) {
 			v.errorf(v.at(d), "relay.domains[%d]: %q is not a domain name (example.test, or .example.test / *.example.test for subdomains)", i, *d)
 		}
