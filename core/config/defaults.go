@@ -33,6 +33,9 @@ func Defaults() Config {
 		Queue: Queue{
 			Dir:        "spool",
 			Quarantine: "quarantine",
+			// Room for a few messages of the default maximum, and for the
+			// DSNs and logs that a full disk would make fail.
+			MinFree: 100 << 20,
 			// Quick first retries catch greylisting (typically 1-5 minutes),
 			// then back off; the last interval repeats until max_age.
 			Retry: []Duration{

@@ -121,6 +121,10 @@ type Queue struct {
 	Bounce      string     `yaml:"bounce"` // local | all | none
 	Workers     int        `yaml:"workers"`
 	Quarantine  string     `yaml:"quarantine_dir"`
+	// MinFree is the free space (bytes) the spool's file system keeps:
+	// MAIL is answered 452 4.3.1 when less than MinFree plus 1.5 times
+	// the declared SIZE is free (Postfix's queue_minfree check).
+	MinFree int64 `yaml:"min_free"`
 }
 
 // DKIM signing at delivery.

@@ -118,6 +118,9 @@ func (v *validator) queue() {
 	if q.Workers <= 0 {
 		v.errorf(v.at(&q.Workers), "queue.workers: must be positive")
 	}
+	if q.MinFree < 0 {
+		v.errorf(v.at(&q.MinFree), "queue.min_free: must not be negative")
+	}
 }
 
 func (v *validator) misc() {

@@ -28,14 +28,15 @@ func (s *session) Data(r io.Reader) error {
 	}
 	d, err := s.gc.srv.d.Queue.NewDraft()
 	if err != nil {
-		return s.refuse("data", smtperr.Wrap(err, 451, "4.3.0", "Temporary local problem, try again later"))
+		return s.refuse("data", storageError(err))
 	}
 	defer func() { _ = d.Abort() }()
 	log := s.log.With("queue_id", d.ID())
 	received := s.receivedHeader(d.ID())
 	if _, err := io.WriteString(d, received); err != nil {
-		metrics.Active().Refused("data", 451)
-		return toSMTP(log, err)
+		e := storageError(err)
+		metrics.Active().Refused("data", e.Code)
+		return toSMTP(log, e)
 	}
 	// The header is captured and parsed only for a data phase that will
 	// use it: a gateway without content stages skips the work.
@@ -112,7 +113,7 @@ func (s *session) dataError(err error) error {
 		s.gc.closing = true
 		return s.refuse("data", errDataTimeout)
 	}
-	return s.refuse("data", smtperr.Wrap(err, 451, "4.3.0", "Temporary local problem, try again later"))
+	return s.refuse("data", storageError(err))
 }
 
 // finish applies the data-phase decision and commits.
@@ -152,8 +153,9 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 	id, err := s.commit(log, store, d, env, dec, recvLen)
 	if err != nil {
 		job.cancel()
-		metrics.Active().Refused("data", 451)
-		return toSMTP(log, smtperr.Wrap(err, 451, "4.3.0", "Temporary local problem, try again later"))
+		e := storageError(err)
+		metrics.Active().Refused("data", e.Code)
+		return toSMTP(log, e)
 	}
 	countAccepted(s.gc.info.listener.Name, action, size)
 	what := "queued"

@@ -113,6 +113,9 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if max := s.gc.srv.cfg.Limits.MaxMessageBytes; max > 0 && opts.Size > max {
 		return s.refuse("mail", errTooBig, "from", from, "size", opts.Size)
 	}
+	if err := s.gc.srv.spaceFor(opts.Size); err != nil {
+		return s.refuse("mail", err, "from", from, "size", opts.Size)
+	}
 	if err := s.gc.srv.d.Policy.CheckMail(s.client(), from); err != nil {
 		return s.refuse("mail", err, "from", from)
 	}

@@ -1,0 +1,66 @@
+package smtpd
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/portcullis-mta/portcullis/core/queue"
+)
+
+// MAIL is refused 452 4.3.1 when the spool's file system lacks
+// queue.min_free plus 1.5 times the declared SIZE (Postfix's
+// queue_minfree): no disk has 4 EiB free.
+func TestSpoolSpaceAtMail(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Queue.Dir = t.TempDir()
+	cfg.Limits.MaxMessageBytes = 1 << 62
+	cfg.Queue.MinFree = 1 << 62
+	ts := startServer(t, cfg, nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("MAIL FROM:<a@example.org>", "452 4.3.1 Insufficient system storage")
+
+	// With min_free just under what is free, a declared SIZE decides.
+	cfg = testConfig(t)
+	cfg.Queue.Dir = t.TempDir()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(cfg.Queue.Dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Limits.MaxMessageBytes = 4e9
+	cfg.Queue.MinFree = max(int64(st.Bavail)*int64(st.Bsize)-100<<20, 0)
+	ts = startServer(t, cfg, nil)
+	r = newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("MAIL FROM:<a@example.org> SIZE=4000000000", "452 4.3.1 Insufficient system storage")
+	r.cmd("MAIL FROM:<a@example.org> SIZE=1000", "250")
+	if !strings.Contains(ts.logs.String(), "needed (queue.min_free "+fmt.Sprint(cfg.Queue.MinFree)+", SIZE 4000000000)") {
+		t.Errorf("the refusal's cause is not logged:\n%s", ts.logs.String())
+	}
+}
+
+// fullStore is a queue whose disk fills while a message is written.
+type fullStore struct{ queue.Store }
+
+func (s fullStore) NewDraft() (queue.Draft, error) {
+	d, err := s.Store.NewDraft()
+	return fullDraft{d}, err
+}
+
+type fullDraft struct{ queue.Draft }
+
+func (fullDraft) Write([]byte) (int, error) { return 0, syscall.ENOSPC }
+
+// A full disk while spooling is 452 4.3.1, not a generic 451.
+func TestDiskFullWhileSpooling(t *testing.T) {
+	ts := startServer(t, testConfig(t), func(d *Deps) { d.Queue = fullStore{d.Queue} })
+	r := newRaw(t, ts.addr(), 2)
+	r.toData()
+	r.send("Subject: x\r\n\r\nbody\r\n.\r\n")
+	r.expect("452 4.3.1 Insufficient system storage")
+	if n := len(ts.queued(t)); n != 0 {
+		t.Fatalf("%d messages queued", n)
+	}
+}
