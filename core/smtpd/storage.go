@@ -8,7 +8,7 @@ import (
 	"github.com/portcullis-mta/portcullis/core/smtperr"
 )
 
-// errNoSpace is RFC 3463 4.3.1, "mail system full": the sender should
+// noSpaceText goes with RFC 3463 4.3.1, "mail system full": the sender should
 // retry later, and nothing is accepted that the spool could not hold.
 const noSpaceText = "Insufficient system storage"
 
