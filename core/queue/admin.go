@@ -29,7 +29,15 @@ func (d *Dir) Delete(id string) error {
 	if err := d.remove(id); err != nil {
 		return err
 	}
-	// The marker of a release cut short by a crash goes with its message.
+	return d.forget(id)
+}
+
+// forget finishes the removal of id's files: the marker of a release cut
+// short by a crash goes with its message (not fsynced: a marker that
+// outlives its message is cleared by the next recovery, and only ever
+// looked at next to its message), the index entry goes unless leased, and
+// other processes are told.
+func (d *Dir) forget(id string) error {
 	if err := os.Remove(d.movedPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}

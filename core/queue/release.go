@@ -81,17 +81,7 @@ func (d *Dir) Move(id string, dst Store, env *Envelope) error {
 		return err
 	}
 	moveStep("removed")
-	// Not fsynced: a marker that outlives its message is cleared by the
-	// next recovery, and only ever looked at next to its message.
-	if err := os.Remove(d.movedPath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	d.mu.Lock()
-	if e := d.idx[id]; e != nil && !e.leased {
-		d.drop(id)
-	}
-	d.mu.Unlock()
-	return d.touch()
+	return d.forget(id)
 }
 
 // release runs steps 1 to 3 into dst, or what is left of them after a
