@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	proxyproto "github.com/pires/go-proxyproto"
-
 	"github.com/portcullis-mta/portcullis/core/metrics"
 )
 
@@ -45,9 +43,6 @@ func (s *Server) acceptLoop(name string, ln net.Listener, first *listenerConf) {
 		}()
 	}
 }
-
-// proxyHeaderTimeout bounds the wait for a PROXY header.
-const proxyHeaderTimeout = 30 * time.Second
 
 // bufConn reads through a bufio.Reader, so that bytes read ahead while
 // parsing a PROXY header are not lost.
@@ -112,14 +107,17 @@ func (s *Server) prelude(gc *guardConn) bool {
 		// The proxy sends its header at once; a client that trickles it
 		// only holds a slot.
 		wait := min(cfg.Limits.CommandTimeout.D(), proxyHeaderTimeout)
-		h, err := proxyproto.ReadHeaderTimeout(gc.raw, gc.br, wait)
-		if err != nil || h == nil {
-			gc.log.Info("refused", "ip", gc.info.ip.String(), "reason", "bad PROXY header")
+		if wait <= 0 {
+			wait = proxyHeaderTimeout
+		}
+		src, err := readProxyHeader(gc.raw, gc.br, wait)
+		if err != nil {
+			gc.log.Info("refused", "ip", gc.info.ip.String(), "reason", "bad PROXY header", "err", err)
 			metrics.Active().ConnRefused(metrics.RefusedProxy)
 			return false
 		}
-		if h.Command.IsProxy() {
-			gc.info.ip, gc.info.port = addrPort(h.SourceAddr)
+		if src.IsValid() {
+			gc.info.ip, gc.info.port = src.Addr(), int(src.Port())
 		}
 	}
 	gc.log.Info("connect", "ip", gc.info.ip.String(), "port", gc.info.port, "listener", lc.Name)
@@ -216,10 +214,11 @@ func (s *Server) takeSlot() bool {
 func (s *Server) takeIPSlot(ip netip.Addr) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if max := s.gen.cfg.Limits.MaxConnectionsPerIP; max > 0 && s.perIP[ip] >= max {
+	k := limitKey(ip)
+	if max := s.gen.cfg.Limits.MaxConnectionsPerIP; max > 0 && s.perIP[k] >= max {
 		return false
 	}
-	s.perIP[ip]++
+	s.perIP[k]++
 	return true
 }
 
@@ -229,10 +228,26 @@ func (s *Server) freeSlot(ip netip.Addr) {
 	defer s.mu.Unlock()
 	s.total--
 	if ip.IsValid() {
-		if s.perIP[ip]--; s.perIP[ip] <= 0 {
-			delete(s.perIP, ip)
+		k := limitKey(ip)
+		if s.perIP[k]--; s.perIP[k] <= 0 {
+			delete(s.perIP, k)
 		}
 	}
+}
+
+// limitKey is what max_connections_per_ip counts by: an IPv4 address
+// (IPv4-mapped IPv6 included), or the /64 of an IPv6 one. A /64 is the
+// smallest block a site is given (RFC 6177), so a client that owns one
+// cannot get past the limit by taking a new address per connection; the
+// AUTH lockout counts the same way.
+func limitKey(ip netip.Addr) netip.Prefix {
+	ip = ip.Unmap().WithZone("")
+	bits := 32
+	if ip.Is6() {
+		bits = 64
+	}
+	p, _ := ip.Prefix(bits)
+	return p
 }
 
 func addrPort(a net.Addr) (netip.Addr, int) {

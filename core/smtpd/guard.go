@@ -161,13 +161,7 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		if len(c.partial) > 0 {
 			line, c.partial = append(c.partial, line...), nil
 		}
-		if errors.Is(err, bufio.ErrBufferFull) || c.midLine {
-			// A line longer than the buffer: its rest is no command.
-			// go-smtp's MaxLineLength decides whether it is too long.
-			c.midLine = len(line) == 0 || line[len(line)-1] != '\n'
-			return c.hand(p, line, "")
-		}
-		if err != nil {
+		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 			if c.srv.draining() && errors.Is(err, os.ErrDeadlineExceeded) {
 				if len(line) == 0 && c.idle() {
 					c.log.Info("closed idle session for shutdown")
@@ -179,9 +173,20 @@ func (c *guardConn) Read(p []byte) (int, error) {
 					continue
 				}
 			}
-			if len(line) == 0 {
-				return 0, err
+			// The command timeout, or the client went away. A line cut
+			// short by it is dropped, not executed: it never passed the
+			// checks below (RFC 5321 4.5.3.2.7: the server closes on a
+			// timeout; go-smtp then says 421 4.4.2).
+			if len(line) > 0 {
+				c.log.Info("dropped incomplete command line", "bytes", len(line), "err", err)
 			}
+			return 0, err
+		}
+		if errors.Is(err, bufio.ErrBufferFull) || c.midLine {
+			// A line longer than the buffer: its rest is no command.
+			// go-smtp's MaxLineLength decides whether it is too long.
+			c.midLine = len(line) == 0 || line[len(line)-1] != '\n'
+			return c.hand(p, line, "")
 		}
 		if c.saslNext {
 			c.saslNext = false

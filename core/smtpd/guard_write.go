@@ -41,6 +41,13 @@ func (c *guardConn) Write(p []byte) (int, error) {
 			out = []byte(line)
 		}
 	}
+	if code == 500 && strings.HasPrefix(line, "500 5.4.0 Too long line") {
+		// go-smtp's answer to a command over max_line_length, then it
+		// closes. X.4.0 is a routing status (RFC 3463 3.5); a line too
+		// long is a syntax error (RFC 5321 4.2.2, RFC 3463 X.5.2).
+		line = "500 5.5.2 Line too long, closing connection\r\n"
+		out = []byte(line)
+	}
 	if code == 454 && c.lastVerb == "AUTH" && strings.HasPrefix(line, "454 4.7.0 Invalid base64 data") {
 		// go-smtp's answer to a response that is not base64; RFC 4954 4
 		// makes it a permanent syntax error, 501 5.5.2.

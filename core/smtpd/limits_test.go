@@ -159,3 +159,39 @@ func TestLongCommandLine(t *testing.T) {
 	r.cmd("NOOP "+pad, "250")
 	r.cmd("QUIT", "221")
 }
+
+// TestCommandTimeoutPartialLine: a command line the command timeout cuts
+// short is not executed (it never passed the guard's checks); the client
+// gets 421 4.4.2 and the connection closes (RFC 5321 4.5.3.2.7).
+func TestCommandTimeoutPartialLine(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.CommandTimeout = config.Duration(200 * time.Millisecond)
+	ts := startServer(t, cfg, nil)
+	for _, part := range []string{"MAIL FROM:<a\rb@example.org>", "NOOP"} {
+		r := newRaw(t, ts.addr(), 2)
+		r.hello()
+		r.send(part)
+		r.expect("421 4.4.2")
+		if !r.hungUp() {
+			t.Fatalf("after %q: connection left open", part)
+		}
+	}
+	if strings.Contains(ts.logs.String(), "msg=mail ") {
+		t.Fatal("a MAIL cut short by the timeout was executed")
+	}
+}
+
+// TestCommandLineTooLong: a command over max_line_length gets a syntax
+// error with its enhanced code (RFC 3463 X.5.2), not go-smtp's X.4.0
+// (a routing status), and the connection ends.
+func TestCommandLineTooLong(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.MaxLineLength = 1000
+	ts := startServer(t, cfg, nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("NOOP "+strings.Repeat("x", 1200), "500 5.5.2 Line too long")
+	if !r.hungUp() {
+		t.Fatal("connection left open")
+	}
+}

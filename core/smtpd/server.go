@@ -88,9 +88,9 @@ type Server struct {
 	started  bool                    // Start has bound lns
 	conns    map[*guardConn]bool
 	total    int
-	perIP    map[netip.Addr]int
-	loops    sync.WaitGroup // accept loops and connections being admitted
-	live     sync.WaitGroup // connections handed to go-smtp
+	perIP    map[netip.Prefix]int // by limitKey
+	loops    sync.WaitGroup       // accept loops and connections being admitted
+	live     sync.WaitGroup       // connections handed to go-smtp
 	draining atomic.Bool
 	log      *slog.Logger
 	learnSem chan struct{}  // bounds Deps.Learn calls in flight
@@ -103,7 +103,7 @@ func New(d Deps) (*Server, error) {
 		gens:     map[*generation]bool{},
 		lns:      map[string]net.Listener{},
 		conns:    map[*guardConn]bool{},
-		perIP:    map[netip.Addr]int{},
+		perIP:    map[netip.Prefix]int{},
 		learnSem: make(chan struct{}, learnSlots),
 	}
 	g, err := s.newGeneration(d)
