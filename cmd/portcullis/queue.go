@@ -198,7 +198,9 @@ func parseID(s string) (string, bool) {
 // warnings (a corrupt file moved aside) go to stderr.
 func openDir(dir string, stderr io.Writer) (*queue.Dir, error) {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	return queue.Open(dir, queue.Options{Poll: -1, Logger: log})
+	// Notify: a DSN that `queue bounce` queues, and the envelope it or
+	// `flush` rewrites, must reach a running daemon at once.
+	return queue.Open(dir, queue.Options{Poll: -1, Logger: log, Notify: true})
 }
 
 // parseInterleaved parses flags that may come before, between or after

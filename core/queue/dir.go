@@ -27,6 +27,12 @@ type Options struct {
 	// process that delivers them: the daemon. Another process's messages
 	// would wait there until the next start.
 	Intake bool
+	// Notify makes commits and lease updates, too, tell other processes
+	// (through the control file, watch.go), as Delete, Flush and Move
+	// always do. For a process whose commits another must pick up: the
+	// queue commands beside a running daemon (a DSN that `queue bounce`
+	// queues). The daemon needs no telling of its own commits.
+	Notify bool
 }
 
 // Dir is a Store in one directory. Safe for concurrent use; several Dirs,

@@ -137,6 +137,7 @@ func (dr *draft) Commit(env *Envelope, prepend []byte) error {
 	d.insert(dr.id, env.NextAttempt)
 	d.mu.Unlock()
 	d.signal()
+	d.notify(dr.id)
 	return nil
 }
 

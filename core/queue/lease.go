@@ -157,6 +157,7 @@ func (l *lease) Update(env *Envelope) error {
 			return err // lease kept: the caller may retry or Release
 		}
 		l.end(time.Time{}, true)
+		l.d.notify(env.ID)
 		return nil
 	}
 	if err := l.d.writeEnv(env); err != nil {
@@ -164,6 +165,7 @@ func (l *lease) Update(env *Envelope) error {
 	}
 	l.env = env
 	l.end(env.NextAttempt, false)
+	l.d.notify(env.ID)
 	return nil
 }
 

@@ -266,3 +266,28 @@ func TestWatchRescansOnlyOnChange(t *testing.T) {
 		t.Fatalf("%d rescans after one flush", n)
 	}
 }
+
+// With Options.Notify, a commit and a lease update by another process (the
+// queue commands: `queue bounce` queues a DSN and rewrites the envelope)
+// reach the daemon's Dir; without it they waited for the next restart.
+func TestNotifyCommitsSeen(t *testing.T) {
+	qdir := t.TempDir()
+	c := newClock()
+	daemon := openDir(t, qdir, c)
+	cli := openDirOpts(t, qdir, c, Options{Poll: -1, Notify: true})
+	id := commit(t, cli, testEnv("a@x.test"), "", "dsn")
+	waitFor(t, "daemon to see the CLI's commit", func() bool { return daemon.NextDue().Equal(c.Now()) })
+	drain(daemon.Wake())
+
+	later := c.Now().Add(time.Hour)
+	l, err := cli.LeaseID(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := l.Envelope()
+	env.NextAttempt = later
+	if err := l.Update(env); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "daemon to see the CLI's update", func() bool { return daemon.NextDue().Equal(later) })
+}

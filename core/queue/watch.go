@@ -15,9 +15,10 @@ import (
 // changed. So the daemon notices a CLI delete, flush or quarantine release
 // within about a quarter of a second, and an idle queue of any size costs
 // one small read per poll. A token rather than the file's mtime, because
-// timestamps can be coarser than two changes in a row. Commits do not
-// write it: the daemon is the only committer that matters to itself, and a
-// CLI reads the directory afresh on every run.
+// timestamps can be coarser than two changes in a row. Commits and lease
+// updates write it only with Options.Notify (the queue commands, whose DSNs
+// the daemon must pick up): the daemon is the only committer that matters
+// to itself, and a CLI reads the directory afresh on every run.
 
 const (
 	defaultPoll = 250 * time.Millisecond
@@ -51,6 +52,18 @@ func (d *Dir) touch() error {
 		err = cerr
 	}
 	return err
+}
+
+// notify touches the control file for a change to id when Options.Notify
+// asks for it. The change itself is durable already; a failure to tell is
+// logged, and the next poll after any other change, or a restart, finds it.
+func (d *Dir) notify(id string) {
+	if !d.opts.Notify {
+		return
+	}
+	if err := d.touch(); err != nil {
+		d.log.Warn("queue: cannot tell other processes of a change", "queue_id", id, "err", err)
+	}
 }
 
 // ctlToken reads the control file's token ("" if unreadable).
