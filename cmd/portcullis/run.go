@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -41,6 +42,9 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "portcullis run:", err)
 		return exitFailed
 	}
+	// Code that logs through slog's default, as the bayes stage learning
+	// in this process does, writes in log.format too, not in Go's own.
+	slog.SetDefault(logger)
 	d, err := daemon.New(cfg, logger)
 	if err != nil {
 		logger.Error("cannot start", "err", err)

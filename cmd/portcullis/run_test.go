@@ -84,7 +84,8 @@ type gateway struct {
 	done chan error
 }
 
-var listeningRE = regexp.MustCompile(`msg=listening listener=mx address=(\S+)`)
+// listeningRE finds the mx listener's address in the text or JSON format.
+var listeningRE = regexp.MustCompile(`msg=listening listener=mx address=(\S+)|"msg":"listening","listener":"mx","address":"([^"]+)"`)
 
 func startGateway(tb testing.TB, cfgPath string) *gateway {
 	tb.Helper()
@@ -104,7 +105,7 @@ func startGateway(tb testing.TB, cfgPath string) *gateway {
 			g.log.WriteString(sc.Text() + "\n")
 			g.mu.Unlock()
 			if m := listeningRE.FindStringSubmatch(sc.Text()); m != nil {
-				addr <- m[1]
+				addr <- m[1] + m[2]
 			}
 		}
 		g.done <- g.cmd.Wait()

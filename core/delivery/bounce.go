@@ -110,6 +110,9 @@ func queueDSN(store queue.Store, log *slog.Logger, d *dsn, open opener) error {
 	metrics.Active().DSN(dsnActions[d.kind])
 	log.Info("delivery: DSN queued", "queue_id", d.env.ID, "dsn_id", d.id, "to", d.env.From,
 		"action", dsnActions[d.kind], "rcpts", len(d.rcpts))
+	// The DSN's own first line, as a message from a session has its
+	// "queued": grep by the DSN's queue_id leads back to the original.
+	log.Info("queued", "queue_id", d.id, "dsn_of", d.env.ID, "from", "", "nrcpt", 1, "action", dsnActions[d.kind])
 	return nil
 }
 

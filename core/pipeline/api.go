@@ -44,6 +44,11 @@ type Decision struct {
 
 	Results map[string]*sdk.Result // every stage result so far, by stage name
 	Tags    []string
+
+	// applied names the rules that matched without ending the phase (tag,
+	// add_header, redirect, learn_*) as "action:rule", for the decision's
+	// log line: without it a redirect or an added header is untraceable.
+	applied []string
 }
 
 // Runner is what an SMTP session asks at every phase.

@@ -40,6 +40,7 @@ func (r *Engine) applyRules(phase sdk.Phase, env *rules.Env, d *Decision) error 
 
 // apply records the effect of a rule that does not end the phase.
 func apply(rule *rules.Rule, env *rules.Env, d *Decision) error {
+	d.applied = append(d.applied, string(rule.Action)+":"+rule.Name)
 	switch rule.Action {
 	case rules.ActionTag, rules.ActionAddHeader:
 		if rule.Header != nil {
@@ -69,7 +70,7 @@ func apply(rule *rules.Rule, env *rules.Env, d *Decision) error {
 // or at the end of the data phase, otherwise at debug.
 func (r *Engine) logDecision(req *sdk.Request, d *Decision) {
 	lvl := slog.LevelDebug
-	if d.Action != Continue || req.Phase == sdk.PhaseData || len(d.Tags) > 0 {
+	if d.Action != Continue || req.Phase == sdk.PhaseData || len(d.Tags) > 0 || len(d.applied) > 0 {
 		lvl = slog.LevelInfo
 	}
 	if !r.log.Enabled(context.Background(), lvl) {
@@ -88,6 +89,9 @@ func (r *Engine) logDecision(req *sdk.Request, d *Decision) {
 	}
 	if len(d.Tags) > 0 {
 		attrs = append(attrs, "tags", strings.Join(d.Tags, ","))
+	}
+	if len(d.applied) > 0 {
+		attrs = append(attrs, "applied", strings.Join(d.applied, ","))
 	}
 	r.log.Log(context.Background(), lvl, "decision", append(attrs, "reason", d.Reason)...)
 }
