@@ -180,8 +180,9 @@ func (gw *traceGW) waitLine(t *testing.T, want ...string) logLine {
 var queueIDRE = regexp.MustCompile(`\b[0-9A-Z]{16}\b`)
 
 // linkKeys are the attributes that name another queue ID than the line's
-// own queue_id: the new copy of a rewritten message, a DSN and its original.
-var linkKeys = []string{"new_queue_id", "dsn_id", "dsn_of"}
+// own queue_id: a DSN and its original. (A message rewritten or
+// quarantined at commit keeps its ID: no link is needed.)
+var linkKeys = []string{"dsn_id", "dsn_of"}
 
 // checkTrace checks the property on every line: a line that names a queue
 // ID names it as queue_id, or as a link from the queue_id it carries; a
@@ -189,7 +190,7 @@ var linkKeys = []string{"new_queue_id", "dsn_id", "dsn_of"}
 // quarantined, ...) carries session and queue_id.
 func checkTrace(t *testing.T, lines []logLine) {
 	t.Helper()
-	sessionMsgs := []string{"queued", "quarantined", "discarded", "redirected", "rewritten", "learning"}
+	sessionMsgs := []string{"queued", "quarantined", "discarded", "redirected", "learning"}
 	for _, l := range lines {
 		qid := l.get("queue_id")
 		for _, id := range queueIDRE.FindAllString(l.raw, -1) {
@@ -219,16 +220,9 @@ func checkTrace(t *testing.T, lines []logLine) {
 	}
 }
 
-// trace returns the lines of a message: those with queue_id id, and those
-// of the IDs linked to it by a rewrite (the data phase ran on the draft's
-// ID before the message was copied under the ID of the reply).
+// trace returns the lines of a message: those with queue_id id.
 func trace(lines []logLine, id string) []logLine {
 	ids := map[string]bool{id: true}
-	for _, l := range lines {
-		if l.get("new_queue_id") == id {
-			ids[l.get("queue_id")] = true
-		}
-	}
 	var out []logLine
 	for _, l := range lines {
 		if ids[l.get("queue_id")] {
@@ -364,7 +358,6 @@ func traceMainPaths(t *testing.T, format, level string) {
 		milestone(t, lines, ids[k], "msg", "delivery", "status", "sent")
 	}
 	milestone(t, lines, ids["tagged"], "msg", "decision", "phase", "data", "applied", "tag:mark")
-	milestone(t, lines, ids["tagged"], "msg", "rewritten", "new_queue_id", ids["tagged"])
 	milestone(t, lines, ids["redirected"], "msg", "decision", "phase", "data", "applied", "redirect:divert")
 	milestone(t, lines, ids["redirected"], "msg", "redirected")
 	milestone(t, lines, ids["redirected"], "msg", "delivery", "rcpt", "diverted@example.test")

@@ -193,6 +193,11 @@ type Lease interface {
 type Store interface {
 	// NewDraft starts a new message with a fresh ID. IDs are unique and sort by time.
 	NewDraft() (Draft, error)
+	// NewDraftAs starts a message that commits as id, the ID of another
+	// draft (of this store or another) that it copies and that is aborted
+	// once the copy is committed: a message rewritten at commit keeps the
+	// ID its client and log lines have seen.
+	NewDraftAs(id string) (Draft, error)
 	// Lease takes the message due soonest with NextAttempt <= now, or ErrEmpty.
 	Lease(now time.Time) (Lease, error)
 	// Wake is signalled when a message is committed or flushed.

@@ -40,8 +40,28 @@ func (d *Dir) NewDraft() (Draft, error) {
 // sessions creating at once (the kernel spins on its locks); a Go mutex
 // parks the waiters instead. BenchmarkAccept 5 KB, 8 alternating pairs: 6
 // won, mean CPU per message 3.20 ms against 3.67 ms.
-func (d *Dir) newDraft(id string) (*draft, error) {
-	p := filepath.Join(d.path, id+tmpExt)
+func (d *Dir) newDraft(id string) (*draft, error) { return d.newDraftNamed(id, id+tmpExt) }
+
+// copyExt names the file of a draft started by NewDraftAs, beside the
+// ID.tmp of the draft it copies; recovery removes it like any ".tmp".
+const copyExt = ".copy" + tmpExt
+
+// NewDraftAs starts a draft that commits as id: the copy of another draft
+// with that ID (of this Dir or another), rewritten or bound for another
+// store, which the caller aborts once the copy is committed. The message
+// keeps the ID its client and its log lines have seen so far.
+func (d *Dir) NewDraftAs(id string) (Draft, error) {
+	if !ValidID(id) {
+		return nil, fmt.Errorf("queue: %q is not a queue ID", id)
+	}
+	if d.in != nil {
+		return &memDraft{d: d, id: id, buf: getBuf(), copy: true}, nil
+	}
+	return d.newDraftNamed(id, id+copyExt)
+}
+
+func (d *Dir) newDraftNamed(id, name string) (*draft, error) {
+	p := filepath.Join(d.path, name)
 	d.createMu.Lock()
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	d.createMu.Unlock()

@@ -17,6 +17,7 @@ type memDraft struct {
 	scr   *scratchFile // holds a copy of buf for stages, once Path was called
 	err   error        // a failed spill: Commit must fail
 	ended bool
+	copy  bool // from NewDraftAs: it spills to ID.copy.tmp
 }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
@@ -81,7 +82,11 @@ func (m *memDraft) dropScratch(wipe bool) {
 
 // spill moves the bytes so far to a file draft of the same ID.
 func (m *memDraft) spill() error {
-	f, err := m.d.newDraft(m.id)
+	name := m.id + tmpExt
+	if m.copy {
+		name = m.id + copyExt
+	}
+	f, err := m.d.newDraftNamed(m.id, name)
 	if err == nil {
 		_, err = f.Write(m.buf)
 		if err != nil {

@@ -110,8 +110,9 @@ func needsRewrite(dec *pipeline.Decision) bool {
 
 // commit stores the message in store. The draft is committed as it is when
 // only fields are added; otherwise (fields removed, subject prefixed, or the
-// target is another store) the message is copied into a new draft there,
-// with a new Received header carrying the new queue ID.
+// target is another store) the message is copied into a new draft there
+// under the same queue ID (the one in the Received header, the reply and
+// every log line), and the caller aborts the original.
 func (s *session) commit(log *slog.Logger, store queue.Store, d queue.Draft, env *queue.Envelope, dec *pipeline.Decision, recvLen int) (string, error) {
 	var prepend []byte
 	if dec != nil {
@@ -120,7 +121,7 @@ func (s *session) commit(log *slog.Logger, store queue.Store, d queue.Draft, env
 	if !needsRewrite(dec) && store == s.gc.srv.d.Queue {
 		return d.ID(), d.Commit(env, prepend)
 	}
-	nd, err := store.NewDraft()
+	nd, err := store.NewDraftAs(d.ID())
 	if err != nil {
 		return "", err
 	}
@@ -140,7 +141,6 @@ func (s *session) commit(log *slog.Logger, store queue.Store, d queue.Draft, env
 	if err := nd.Commit(env, prepend); err != nil {
 		return "", err
 	}
-	log.Info("rewritten", "new_queue_id", nd.ID()) // log carries the old queue_id: the two are linked here
 	return nd.ID(), nil
 }
 

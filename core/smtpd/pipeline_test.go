@@ -36,6 +36,7 @@ func (r *ruleRunner) Run(ctx context.Context, req *sdk.Request, results map[stri
 func cont() *pipeline.Decision { return &pipeline.Decision{Action: pipeline.Continue} }
 
 func TestPipelineDecisions(t *testing.T) {
+	dataIDs := map[string]string{} // subject -> the queue ID the data phase saw
 	run := &ruleRunner{rules: map[sdk.Phase]func(*sdk.Request) *pipeline.Decision{
 		sdk.PhaseConnect: func(r *sdk.Request) *pipeline.Decision { return cont() },
 		sdk.PhaseRcpt: func(r *sdk.Request) *pipeline.Decision {
@@ -51,6 +52,7 @@ func TestPipelineDecisions(t *testing.T) {
 		},
 		sdk.PhaseData: func(r *sdk.Request) *pipeline.Decision {
 			subj := r.Message.Get("Subject")
+			dataIDs[subj] = r.QueueID
 			rc, err := r.Message.Open()
 			if err != nil {
 				return &pipeline.Decision{Action: pipeline.Tempfail}
@@ -111,10 +113,15 @@ func TestPipelineDecisions(t *testing.T) {
 		t.Fatalf("%d queued after reject/tempfail/discard", n)
 	}
 	t.Run("quarantine", func(t *testing.T) {
-		send("hold", "250 2.0.0")
+		id := strings.Fields(send("hold", "250 2.0.0"))[2]
 		envs, _ := ts.quar.List()
 		if len(envs) != 1 || envs[0].Reason != "suspicious" || envs[0].Results["av"] != "fail: EICAR" {
 			t.Fatalf("quarantine: %+v", envs)
+		}
+		// One ID from the data phase to the reply and the stored copy
+		// (CONTRACT: the same QUEUEID in Received and every log line).
+		if envs[0].ID != id || dataIDs["hold"] != id {
+			t.Errorf("reply %s, quarantined as %s, data phase saw %s", id, envs[0].ID, dataIDs["hold"])
 		}
 	})
 	t.Run("tag rewrites the header", func(t *testing.T) {
@@ -126,6 +133,9 @@ func TestPipelineDecisions(t *testing.T) {
 		b, _ := io.ReadAll(rc)
 		rc.Close()
 		msg := string(b)
+		if dataIDs["tag"] != id {
+			t.Errorf("reply %s, data phase saw %s", id, dataIDs["tag"])
+		}
 		for _, want := range []string{"X-Spam: yes  Injected: 1\r\nReceived: ", "id " + id, "Subject: [SPAM] tag\r\n", "\r\n\r\nHello.\r\n"} {
 			if !strings.Contains(msg, want) {
 				t.Errorf("message lacks %q:\n%s", want, msg)
