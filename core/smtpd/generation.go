@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -113,11 +114,21 @@ func (g *generation) listener(name string, first *listenerConf) *listenerConf {
 
 func (g *generation) draining() bool { return g.srv.draining.Load() }
 
-// errLog sends go-smtp's internal messages to the debug log.
+// errLog sends go-smtp's internal messages to the log: a panic in a
+// session (go-smtp recovers it and ends the connection) as an error, the
+// rest (mostly clients that went away) at debug.
 type errLog struct{ log *slog.Logger }
 
-func (e errLog) Printf(format string, v ...any) { e.log.Debug(fmt.Sprintf(format, v...)) }
-func (e errLog) Println(v ...any)               { e.log.Debug(fmt.Sprint(v...)) }
+func (e errLog) Printf(format string, v ...any) { e.write(fmt.Sprintf(format, v...)) }
+func (e errLog) Println(v ...any)               { e.write(fmt.Sprint(v...)) }
+
+func (e errLog) write(msg string) {
+	if strings.HasPrefix(msg, "panic serving") {
+		e.log.Error("smtp session panicked", "detail", msg)
+		return
+	}
+	e.log.Debug(msg)
+}
 
 // chanListener feeds admitted connections to a go-smtp server.
 type chanListener struct {

@@ -53,7 +53,11 @@ func (c *guardConn) runPhase(req *sdk.Request, results map[string]*sdk.Result, d
 	d, err := p.Run(ctx, req, results)
 	if err != nil {
 		e := smtperr.Wrap(err, 451, "4.3.0", "Temporary local problem, try again later")
-		c.log.Warn("pipeline failed", "phase", req.Phase, "err", err)
+		attrs := []any{"phase", req.Phase, "err", err}
+		if req.QueueID != "" {
+			attrs = append(attrs, "queue_id", req.QueueID)
+		}
+		c.log.Warn("pipeline failed", attrs...)
 		return nil, e
 	}
 	switch d.Action {
