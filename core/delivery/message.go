@@ -19,7 +19,12 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 	env := l.Envelope()
 	start := m.d.Now()
 	groups := m.groups(s, env)
-	size := sync.OnceValues(func() (int64, error) { return countBytes(l.Open) })
+	size := sync.OnceValues(func() (int64, error) {
+		if s, ok := l.(interface{ Size() int64 }); ok { // queue's leases know it
+			return s.Size(), nil
+		}
+		return countBytes(l.Open)
+	})
 	for _, g := range groups {
 		g.size = size
 	}

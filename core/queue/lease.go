@@ -124,6 +124,15 @@ var errLeaseEnded = errors.New("queue: lease already updated or released")
 
 func (l *lease) Envelope() *Envelope { return l.env }
 
+// Size is the size of what Open returns, known from the message's layout
+// without reading it (delivery declares it in SIZE).
+func (l *lease) Size() int64 {
+	if l.in != nil {
+		return l.in.lay.size()
+	}
+	return l.lay.size()
+}
+
 // Open streams prepend then body from a file descriptor of its own, so the
 // reader stays valid whatever happens to the lease.
 func (l *lease) Open() (io.ReadCloser, error) {

@@ -199,3 +199,22 @@ func readLease(t *testing.T, l Lease) string {
 	}
 	return string(b)
 }
+
+// A lease knows the size of what Open returns, from a file or the intake
+// log, without reading it.
+func TestLeaseSize(t *testing.T) {
+	for _, intake := range []bool{false, true} {
+		c := newClock()
+		d := openDirOpts(t, t.TempDir(), c, Options{Poll: -1, Intake: intake})
+		commit(t, d, testEnv("a@x.test"), "X-Added: 1\r\n", "Subject: s\r\n\r\nbody\r\n")
+		l, err := d.Lease(c.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := l.(interface{ Size() int64 }).Size()
+		if b := readLease(t, l); got != int64(len(b)) {
+			t.Errorf("intake %v: Size %d, Open gives %d bytes", intake, got, len(b))
+		}
+		l.Release()
+	}
+}
