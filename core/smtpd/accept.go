@@ -11,20 +11,32 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/metrics"
 )
 
+// startLoop starts the accept loop of listener name on ln; the caller
+// holds s.mu.
+func (s *Server) startLoop(name string, ln net.Listener, first *listenerConf) {
+	p := new(atomic.Pointer[string])
+	p.Store(&name)
+	s.loopName[name] = p
+	s.loops.Add(1)
+	go s.acceptLoop(p, ln, first)
+}
+
 // acceptLoop takes raw connections off one listener. Each is admitted in its
 // own goroutine so that a slow client (PROXY header, pre-greet wait, DNS)
 // never holds up the others. first is the listener's configuration when
 // bound; it serves connections still being admitted after a reload removed it.
-func (s *Server) acceptLoop(name string, ln net.Listener, first *listenerConf) {
+func (s *Server) acceptLoop(loopName *atomic.Pointer[string], ln net.Listener, first *listenerConf) {
 	defer s.loops.Done()
 	var delay time.Duration
 	for {
 		raw, err := ln.Accept()
+		name := *loopName.Load() // a reload may have renamed the listener
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return

@@ -15,9 +15,10 @@ import (
 // Its tls, auth and proxy_protocol modes need no rebind: each connection
 // reads them from the generation it is admitted under.
 type Reloading struct {
-	s     *Server
-	g     *generation
-	bound map[string]net.Listener // by name: listeners new or with a new address
+	s       *Server
+	g       *generation
+	bound   map[string]net.Listener // by name: listeners new or with a new address
+	renamed map[string]string       // new name -> old name: a listener renamed on the same address keeps its socket
 }
 
 // Prepare checks d and binds what its listeners need. The caller
@@ -27,12 +28,16 @@ func (s *Server) Prepare(d Deps) (*Reloading, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Reloading{s: s, g: g, bound: map[string]net.Listener{}}
+	r := &Reloading{s: s, g: g, bound: map[string]net.Listener{}, renamed: map[string]string{}}
 	s.mu.Lock()
 	var want []*listenerConf
 	if s.started && !s.draining.Load() { // before Start, Start binds them all
 		for name, lc := range g.listeners {
 			if was := s.gen.listeners[name]; s.lns[name] == nil || was == nil || was.Address != lc.Address {
+				if old := s.renamedFrom(g, lc, r.renamed); old != "" {
+					r.renamed[name] = old
+					continue
+				}
 				want = append(want, lc)
 			}
 		}
@@ -50,6 +55,27 @@ func (s *Server) Prepare(d Deps) (*Reloading, error) {
 	return r, nil
 }
 
+// renamedFrom returns the listener of the running config that lc takes
+// over: one on the same address that the new config g drops, not claimed
+// already. Binding a second socket there would fail (address in use), so
+// the socket is handed over instead. The caller holds s.mu.
+func (s *Server) renamedFrom(g *generation, lc *listenerConf, claimed map[string]string) string {
+	taken := func(old string) bool {
+		for _, o := range claimed {
+			if o == old {
+				return true
+			}
+		}
+		return false
+	}
+	for old, was := range s.gen.listeners {
+		if was.Address == lc.Address && g.listeners[old] == nil && s.lns[old] != nil && !taken(old) {
+			return old
+		}
+	}
+	return ""
+}
+
 // Commit puts the reload in force: new connections get the new Deps, the
 // sockets bound by Prepare start accepting, and listeners replaced or no
 // longer configured are closed. Sessions accepted on those go on.
@@ -65,14 +91,23 @@ func (r *Reloading) Commit() {
 	old := s.gen
 	s.gen = r.g
 	s.startGeneration(r.g)
+	for name, from := range r.renamed {
+		ln := s.lns[from]
+		delete(s.lns, from)
+		s.lns[name] = ln
+		p := s.loopName[from]
+		delete(s.loopName, from)
+		p.Store(&name)
+		s.loopName[name] = p
+		r.g.log.Info("listener renamed", "listener", name, "was", from, "address", ln.Addr().String())
+	}
 	for name, ln := range r.bound {
 		if prev := s.lns[name]; prev != nil {
 			r.g.log.Info("listener moved", "listener", name, "address", prev.Addr().String())
 			closing = append(closing, prev)
 		}
 		s.lns[name] = ln
-		s.loops.Add(1)
-		go s.acceptLoop(name, ln, r.g.listeners[name])
+		s.startLoop(name, ln, r.g.listeners[name])
 		r.g.log.Info("listening", "listener", name, "address", ln.Addr().String())
 	}
 	for name, ln := range s.lns {
@@ -80,6 +115,7 @@ func (r *Reloading) Commit() {
 			r.g.log.Info("listener closed", "listener", name, "address", ln.Addr().String())
 			closing = append(closing, ln)
 			delete(s.lns, name)
+			delete(s.loopName, name)
 		}
 	}
 	s.mu.Unlock()

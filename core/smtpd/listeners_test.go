@@ -136,6 +136,45 @@ func TestReloadMovesListener(t *testing.T) {
 	open.expect("250 2.0.0")
 }
 
+// TestReloadRenamesListener: a listener renamed on the same address keeps
+// its socket (binding a second one would fail: address in use); new
+// connections are admitted under the new name, an open session goes on.
+func TestReloadRenamesListener(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Listeners = append(cfg.Listeners, subListener("127.0.0.3:0"))
+	ts := startServer(t, cfg, nil)
+	was := ts.Addr("sub").String()
+	open := newRaw(t, was, 2)
+	open.hello()
+
+	renamed := subListener("127.0.0.3:0")
+	renamed.Name = "submission"
+	if err := reloadListeners(t, ts, "mx2.example.test", mxListener(), renamed); err != nil {
+		t.Fatal(err)
+	}
+	if ts.Addr("sub") != nil || ts.Addr("submission") == nil || ts.Addr("submission").String() != was {
+		t.Fatalf("after the rename: sub %v, submission %v (was %s)", ts.Addr("sub"), ts.Addr("submission"), was)
+	}
+	sendOne(t, was, "mx2.example.test")
+	if !strings.Contains(ts.logs.String(), "listener=submission") {
+		t.Errorf("no connection admitted under the new name:\n%s", ts.logs.String())
+	}
+	open.cmd("MAIL FROM:<a@example.org>", "250")
+	open.cmd("RCPT TO:<bob@example.test>", "250")
+	open.cmd("DATA", "354")
+	open.send(message("on a renamed listener") + ".\r\n")
+	open.expect("250 2.0.0")
+
+	// And back, with another listener moving in beside it.
+	if err := reloadListeners(t, ts, "mx3.example.test", mxListener(), subListener("127.0.0.3:0")); err != nil {
+		t.Fatal(err)
+	}
+	if ts.Addr("sub") == nil || ts.Addr("sub").String() != was || ts.Addr("submission") != nil {
+		t.Fatal("the rename back did not keep the socket")
+	}
+	sendOne(t, was, "mx3.example.test")
+}
+
 // TestReloadBindFails: an address in use refuses the whole reload; the
 // old config and listeners stay, and a later good reload still works.
 func TestReloadBindFails(t *testing.T) {

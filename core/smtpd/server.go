@@ -82,10 +82,11 @@ type Deps struct {
 // Server accepts SMTP connections on every listener of the config.
 type Server struct {
 	mu       sync.Mutex
-	gen      *generation             // what new connections get
-	gens     map[*generation]bool    // generations with live go-smtp servers
-	lns      map[string]net.Listener // by listener name; a reload rebinds (listeners.go)
-	started  bool                    // Start has bound lns
+	gen      *generation                        // what new connections get
+	gens     map[*generation]bool               // generations with live go-smtp servers
+	lns      map[string]net.Listener            // by listener name; a reload rebinds (listeners.go)
+	loopName map[string]*atomic.Pointer[string] // by listener name: the name its accept loop admits under (a rename changes it)
+	started  bool                               // Start has bound lns
 	conns    map[*guardConn]bool
 	total    int
 	perIP    map[netip.Prefix]int // by limitKey
@@ -102,6 +103,7 @@ func New(d Deps) (*Server, error) {
 	s := &Server{
 		gens:     map[*generation]bool{},
 		lns:      map[string]net.Listener{},
+		loopName: map[string]*atomic.Pointer[string]{},
 		conns:    map[*guardConn]bool{},
 		perIP:    map[netip.Prefix]int{},
 		learnSem: make(chan struct{}, learnSlots),
@@ -135,8 +137,7 @@ func (s *Server) Start() error {
 		s.startGeneration(g)
 	}
 	for name, ln := range s.lns {
-		s.loops.Add(1)
-		go s.acceptLoop(name, ln, g.listeners[name])
+		s.startLoop(name, ln, g.listeners[name])
 	}
 	s.started = true
 	return nil
