@@ -31,6 +31,11 @@ type entry struct {
 // whether it was one. Entries that are archives themselves are never opened.
 func (in *inspector) inspectArchive(ctx context.Context, data []byte) bool {
 	b := &budget{ctx: ctx, lim: in.lim, compressed: int64(len(data))}
+	// TNEF first: a winmail.dat whose last file is a ZIP ends like a ZIP
+	// with junk in front, and would hide the files before it.
+	if isTNEF(data) && in.tnefAttachments(ctx, data) {
+		return true
+	}
 	if isZip(data) {
 		in.zipEntries(b, data)
 		return true
@@ -176,7 +181,7 @@ func overlapping(files []*zip.File) bool {
 var archiveMagic = [][]byte{
 	[]byte("PK\x03\x04"), []byte("PK\x05\x06"), []byte("PK\x07\x08"), {0x1f, 0x8b}, []byte("7z\xbc\xaf\x27\x1c"),
 	[]byte("Rar!\x1a\x07"), []byte("BZh"), []byte("\xfd7zXZ\x00"), {0x28, 0xb5, 0x2f, 0xfd}, []byte("MSCF\x00\x00\x00\x00"),
-	{0x60, 0xea}, []byte("\x04\x22\x4d\x18"), []byte("LZIP"),
+	{0x60, 0xea}, []byte("\x04\x22\x4d\x18"), []byte("LZIP"), tnefSignature,
 }
 
 // isArchive tells an archive by its bytes, falling back on the formats the

@@ -37,6 +37,8 @@ func kindOf(head []byte) string {
 			return kindMachO
 		}
 		return kindJava
+	case bytes.HasPrefix(head, []byte("\xca\xfe\xba\xbf")): // FAT_MAGIC_64 (<mach-o/fat.h>), which Java never starts with
+		return kindMachO
 	case bytes.HasPrefix(head, lnkHeader):
 		return kindLNK
 	case bytes.HasPrefix(head, oleMagic) && isMSI(head):
@@ -107,8 +109,12 @@ var nativeExts = map[string][]string{
 	kindLNK:   {"lnk"},
 }
 
+// ext is the lower-case extension Windows sees. It drops trailing dots and
+// spaces first, as Windows does when it saves a file ("run.js." and
+// "run.js " are saved as run.js), so they cannot hide an extension.
 func ext(name string) string {
-	return strings.ToLower(strings.TrimPrefix(path.Ext(strings.ReplaceAll(name, "\\", "/")), "."))
+	name = strings.TrimRight(strings.ReplaceAll(name, "\\", "/"), ". ")
+	return strings.ToLower(strings.TrimPrefix(path.Ext(name), "."))
 }
 
 // nameMismatch reports an executable whose name claims another type (an

@@ -8,7 +8,15 @@
 // Excel files are not executables), Windows shell links (LNK) and "#!"
 // scripts. Scripts are also recognised by content type and file extension
 // lists (config). An executable whose name claims another type (invoice.pdf
-// that is a PE) is also tagged name-mismatch.
+// that is a PE) is also tagged name-mismatch. Names are judged as Windows
+// saves them (trailing dots and spaces dropped: "run.js." is run.js), and a
+// part whose Content-Type name= differs from its Content-Disposition
+// filename= is judged under both, since clients differ on which they use.
+//
+// Outlook's winmail.dat (TNEF, MS-OXTNEF) is opened like a MIME
+// multipart: the files in it are attachments to whoever reads the mail, so
+// they are inspected as attachments, archives among them opened one level.
+// Names are taken from attAttachTitle (8.3 names keep the extension).
 //
 // Archives are recognised by their bytes: ZIP always (also with junk in
 // front, as unzip tools accept it; names in Shift_JIS decoded), and every
@@ -118,13 +126,20 @@ func (s *Stage) inspect(ctx context.Context, m *mime.Message) *sdk.Result {
 		}
 	}
 	for _, p := range m.Parts {
-		if p.Body == nil && !in.ctypes[p.ContentType] && !in.exts[ext(p.Filename)] {
+		if p.Body == nil && !in.ctypes[p.ContentType] && !in.exts[ext(p.Filename)] && !in.exts[ext(p.AltFilename)] {
 			continue
 		}
 		if p.Truncated {
 			in.limit("attachment bytes") // the rest of it was not inspected
 		}
 		in.attachment(ctx, p.Filename, p.ContentType, p.Body)
+		if p.AltFilename != "" {
+			// Clients differ on which name they save a file under
+			// (Content-Disposition's or Content-Type's): judge both.
+			head := newFileScan(nil)
+			head.Write(p.Body[:min(len(p.Body), headSize)])
+			in.judge(p.AltFilename, p.ContentType, head, TagExecutable)
+		}
 	}
 	return in.result()
 }

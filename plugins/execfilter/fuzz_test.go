@@ -22,6 +22,8 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 		"gz":        gz([]byte("#!/bin/sh\n")),
 		"junkzip":   append([]byte("junk"), makeZip(t, zfile{name: "a", data: []byte("a")})...),
 		"overlap":   overlapZip(t, 3, 1<<20),
+		"tnef":      tnef(tf("a.exe", peBytes()[:128]), tf("b.zip", makeZip(t, zfile{name: "c.js", data: []byte("1")}))),
+		"tnefnest":  tnef(tf("winmail.dat", tnef(tf("x", []byte("x"))))),
 	}
 }
 

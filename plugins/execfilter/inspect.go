@@ -27,6 +27,7 @@ type inspector struct {
 	exts     map[string]bool
 	ctypes   map[string]bool
 	current  string // name of the attachment being inspected
+	inTNEF   bool   // inspecting the attachments of a winmail.dat
 	tags     map[string]bool
 	kinds    map[string]bool
 	files    []string

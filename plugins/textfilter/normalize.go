@@ -11,8 +11,10 @@ import (
 
 // normalize makes text and patterns comparable: Unicode NFKC (UAX #15)
 // turns full-width Latin into ASCII and half-width katakana into full-width,
-// case folding (Unicode 3.13) removes case, and runs of white space become
-// one space so a phrase matches across line breaks.
+// case folding (Unicode 3.13) removes case, characters that render as
+// nothing are removed (as NFKC_Casefold does), so "vi<soft hyphen>agra"
+// and a zero-width space inside 未承諾広告 still match, and runs of white
+// space become one space so a phrase matches across line breaks.
 //
 // Folding goes through x/text/cases only for the characters that need it:
 // ASCII is lower-cased directly and CJK, kana and Hangul have no case, which
@@ -47,6 +49,10 @@ func normalize(s string) string {
 		}
 		r, n := utf8.DecodeRuneInString(s[i:])
 		switch {
+		case ignorable(r):
+			if other >= 0 {
+				flush(i)
+			}
 		case caseless(r): // copied in one go up to the next other character
 			if other >= 0 {
 				flush(i)
@@ -55,7 +61,7 @@ func normalize(s string) string {
 			j := i + n
 			for j < len(s) && s[j] >= utf8.RuneSelf {
 				r2, n2 := utf8.DecodeRuneInString(s[j:])
-				if !caseless(r2) {
+				if !caseless(r2) || ignorable(r2) {
 					break
 				}
 				j += n2
@@ -88,6 +94,28 @@ func writeSpace(b *strings.Builder, space *bool) {
 		b.WriteByte(' ')
 	}
 	*space = false
+}
+
+// ignorable reports Unicode's Default_Ignorable_Code_Point
+// (DerivedCoreProperties.txt): soft hyphen, zero-width space, joiners and
+// non-joiners, bidi controls, word joiner and invisible operators, Hangul
+// fillers, variation selectors, the BOM and tag characters. They render as
+// nothing, so a spammer puts them inside a word to break it for a filter.
+func ignorable(r rune) bool {
+	switch {
+	case r < 0xad:
+		return false
+	case r < 0x2000:
+		return r == 0xad || r == 0x34f || r == 0x61c || r == 0x115f || r == 0x1160 || r == 0x17b4 || r == 0x17b5 ||
+			r >= 0x180b && r <= 0x180f
+	case r < 0x3000:
+		return r >= 0x200b && r <= 0x200f || r >= 0x202a && r <= 0x202e || r >= 0x2060 && r <= 0x206f
+	case r < 0xfe00:
+		return r == 0x3164
+	case r < 0x10000:
+		return r <= 0xfe0f || r == 0xfeff || r == 0xffa0 || r >= 0xfff0 && r <= 0xfff8
+	}
+	return r >= 0x1bca0 && r <= 0x1bca3 || r >= 0x1d173 && r <= 0x1d17a || r >= 0xe0000 && r <= 0xe0fff
 }
 
 // caseless reports scripts without case: CJK punctuation, kana, CJK

@@ -7,9 +7,12 @@
 // matches the decoded Subject only, without reading the body.
 //
 // Before matching, text and literal patterns are normalised: Unicode NFKC,
-// then case folding, then runs of white space become one space. So ＳＰＡＭ
-// matches "spam", ｶﾀｶﾅ matches "カタカナ", and "free money" matches across
-// a line break.
+// then case folding, then characters that render as nothing (Unicode's
+// Default_Ignorable_Code_Point: soft hyphen, zero-width space and joiners,
+// bidi controls, variation selectors) are removed, then runs of white space
+// become one space. So ＳＰＡＭ matches "spam", ｶﾀｶﾅ matches "カタカナ",
+// "vi&shy;agra" matches "viagra", and "free money" matches across a line
+// break.
 //
 // # List files
 //

@@ -123,10 +123,16 @@ func (w *walker) leaf(hdr []field, body []byte, media string, params map[string]
 	disp, dparams := w.parseMediaParams(getField(hdr, "Content-Disposition"))
 	p.Disposition = disp
 	p.Filename = dparams["filename"]
-	if p.Filename == "" {
-		p.Filename = params["name"]
+	switch name := params["name"]; {
+	case p.Filename == "":
+		p.Filename = name
+	case name != "" && name != p.Filename:
+		p.AltFilename = name
 	}
 	data, _ := w.decodeTransfer(hdr, body)
+	if p.Filename == "" && uuEncoding(transferEncoding(hdr)) {
+		p.Filename = w.literal(uuName(body))
+	}
 	data, p.Truncated = w.bound(data)
 	p.IsText = strings.HasPrefix(media, "text/")
 	p.HTML = media == "text/html"
@@ -153,6 +159,10 @@ func (w *walker) leaf(hdr []field, body []byte, media string, params map[string]
 	}
 }
 
+func transferEncoding(hdr []field) string {
+	return strings.ToLower(strings.TrimSpace(getField(hdr, "Content-Transfer-Encoding")))
+}
+
 // bound cuts decoded data to the per-part and total limits.
 func (w *walker) bound(data []byte) ([]byte, bool) {
 	cut := false
@@ -168,23 +178,26 @@ func (w *walker) bound(data []byte) ([]byte, bool) {
 	return data, cut
 }
 
-// decodeTransfer undoes the Content-Transfer-Encoding (RFC 2045 6).
+// decodeTransfer undoes the Content-Transfer-Encoding (RFC 2045 6), and
+// x-uuencode, which RFC 2045 does not name but old mailers send and
+// Thunderbird decodes: a file hidden in it must not pass as undecodable.
 func (w *walker) decodeTransfer(hdr []field, body []byte) ([]byte, bool) {
-	cte := strings.ToLower(strings.TrimSpace(getField(hdr, "Content-Transfer-Encoding")))
-	switch cte {
-	case "base64":
+	switch cte := transferEncoding(hdr); {
+	case cte == "base64":
 		out, bad := decodeBase64(body)
 		if bad {
 			w.find(FindBase64Invalid)
 		}
 		return out, true
-	case "quoted-printable":
+	case cte == "quoted-printable":
 		out, bad := decodeQP(body)
 		if bad {
 			w.find(FindQPInvalid)
 		}
 		return out, true
-	case "", "7bit", "8bit", "binary":
+	case uuEncoding(cte):
+		return decodeUUBody(body), true
+	case cte == "" || cte == "7bit" || cte == "8bit" || cte == "binary":
 		return body, false
 	default:
 		w.find(FindEncodingUnknown)

@@ -83,6 +83,40 @@ var goldenBuilders = map[string]func() string{
 			"--ZZ\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\nQUJD*RA==!!\n" +
 			"--ZZ\nContent-Type: text/plain\nContent-Transfer-Encoding: quoted-printable\n\nbroken =ZZ escape\n")
 	},
+	// Files as mail clients still open them though a strict reader would
+	// miss them: white space before a field's colon (RFC 5322 4.5), the
+	// x-uuencode transfer encoding, two different names, and ISO-2022-JP-3
+	// text designating JIS X 0213 with ESC $ ( Q.
+	"hidden_attachments": func() string {
+		return crlf("From: a@example.test\nSubject: files\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=HH\n\n" +
+			"--HH\nContent-Type : application/octet-stream\nContent-Disposition\t: attachment; filename=\"a.js\"\n" +
+			"Content-Transfer-Encoding : base64\n\n" + b64("WScript.Echo(1)") + "\n" +
+			"--HH\nContent-Type: application/octet-stream\nContent-Transfer-Encoding: x-uuencode\n\n" + uuencode("run.vbs", "MsgBox 1\n") +
+			"--HH\nContent-Type: text/plain; name=\"b.hta\"\nContent-Disposition: attachment; filename=\"b.txt\"\n\n<script>x</script>\n" +
+			"--HH\nContent-Type: text/plain; charset=ISO-2022-JP-3\n\n" +
+			strings.ReplaceAll(enc(japanese.ISO2022JP, "未承諾広告です"), "\x1b$B", "\x1b$(Q") + "\n--HH--\n")
+	},
+}
+
+// uuencode encodes a file as uuencode(1) does, begin and end lines included.
+func uuencode(name, data string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "begin 644 %s\n", name)
+	for len(data) > 0 {
+		n := min(45, len(data))
+		chunk := data[:n] + "\x00\x00"
+		b.WriteByte(byte(' ' + n))
+		for i := 0; i < n; i += 3 {
+			c0, c1, c2 := chunk[i], chunk[i+1], chunk[i+2]
+			for _, v := range []byte{c0 >> 2, (c0<<4 | c1>>4) & 63, (c1<<2 | c2>>6) & 63, c2 & 63} {
+				b.WriteByte("`!\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_"[v])
+			}
+		}
+		b.WriteByte('\n')
+		data = data[n:]
+	}
+	b.WriteString("`\nend\n")
+	return b.String()
 }
 
 var (

@@ -117,6 +117,7 @@ func decodeAs(b []byte, name string, enc encoding.Encoding, has2022 bool) (strin
 		if !isASCII(b) {
 			return "", false
 		}
+		b = jisCompat(b)
 	default:
 		if has2022 {
 			return "", false
@@ -136,7 +137,7 @@ func decodeAs(b []byte, name string, enc encoding.Encoding, has2022 bool) (strin
 // fallback fits.
 func detect(b []byte, has2022 bool) (string, string, bool) {
 	if has2022 && isASCII(b) {
-		out, err := japanese.ISO2022JP.NewDecoder().Bytes(b)
+		out, err := japanese.ISO2022JP.NewDecoder().Bytes(jisCompat(b))
 		if err == nil {
 			return string(out), csISO2022JP, true
 		}
@@ -169,11 +170,16 @@ func isASCII(b []byte) bool {
 }
 
 // hasISO2022Escape reports the JIS designations of RFC 1468:
-// ESC $ @, ESC $ B, ESC ( J, and ESC ( I for half-width katakana.
+// ESC $ @, ESC $ B, ESC ( J, and ESC ( I for half-width katakana; and the
+// four-byte ones of ISO-2022-JP-1 (RFC 2237), -3 and -2004 (JIS X 0213):
+// ESC $ ( B, ESC $ ( D, ESC $ ( O and ESC $ ( Q.
 func hasISO2022Escape(b []byte) bool {
 	for i := bytes.IndexByte(b, 0x1b); i >= 0 && i+2 < len(b); {
 		s := b[i+1 : i+3]
 		if s[0] == '$' && (s[1] == '@' || s[1] == 'B') || s[0] == '(' && (s[1] == 'J' || s[1] == 'I') {
+			return true
+		}
+		if s[0] == '$' && s[1] == '(' && i+3 < len(b) && bytes.IndexByte([]byte("BDOQ"), b[i+3]) >= 0 {
 			return true
 		}
 		j := bytes.IndexByte(b[i+1:], 0x1b)
@@ -183,6 +189,35 @@ func hasISO2022Escape(b []byte) bool {
 		i += 1 + j
 	}
 	return false
+}
+
+// jisCompat rewrites what x/text's ISO-2022-JP decoder does not know into
+// what it does: ESC $ ( B (JIS X 0208 designated in four bytes), ESC $ ( O
+// and ESC $ ( Q (JIS X 0213 plane 1, ISO-2022-JP-3 and -2004: a superset
+// of JIS X 0208 whose shared characters have the same codes) become ESC $ B,
+// and SO ... SI (half-width katakana as Microsoft's CP50222 writes them)
+// become ESC ( I ... ESC ( B. Otherwise the decoder stops understanding
+// the text at the first such sequence and every word after it is lost.
+func jisCompat(b []byte) []byte {
+	if !bytes.Contains(b, []byte("\x1b$(")) && bytes.IndexByte(b, 0x0e) < 0 {
+		return b
+	}
+	out := make([]byte, 0, len(b)+8)
+	shifted := false
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; {
+		case c == 0x1b && i+3 < len(b) && b[i+1] == '$' && b[i+2] == '(' && bytes.IndexByte([]byte("BOQ"), b[i+3]) >= 0:
+			out = append(out, "\x1b$B"...)
+			i += 3
+		case c == 0x0e:
+			out, shifted = append(out, "\x1b(I"...), true
+		case c == 0x0f && shifted:
+			out, shifted = append(out, "\x1b(B"...), false
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // sjisStats counts bytes that cannot be Shift_JIS, double-byte characters,

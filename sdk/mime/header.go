@@ -45,7 +45,11 @@ func (w *walker) splitHeader(raw []byte) ([]field, []byte) {
 			}
 		default:
 			name, value, ok := bytes.Cut(trimmed, []byte(":"))
-			if !ok || len(bytes.TrimSpace(name)) == 0 || bytes.ContainsAny(name, " \t") {
+			// RFC 5322 4.5 (obsolete syntax): white space may come between
+			// the name and the colon, and mail clients honour such fields;
+			// dropping "Content-Type : ..." would hide an attachment.
+			name = bytes.TrimRight(name, " \t")
+			if !ok || len(name) == 0 || bytes.ContainsAny(name, " \t") {
 				if !(len(fields) == 0 && bytes.HasPrefix(trimmed, []byte("From "))) {
 					w.find(FindHeaderMalformed)
 				}

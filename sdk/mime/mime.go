@@ -80,6 +80,7 @@ type Part struct {
 	Charset         string // as declared, lower-case
 	DetectedCharset string // the charset that decoded Text, when it differs from Charset
 	Filename        string // decoded (RFC 2231 in any charset, RFC 2047, raw 8-bit)
+	AltFilename     string // Content-Type's name= when Content-Disposition's filename= differs: clients differ on which they use
 	Disposition     string // lower-case: "inline", "attachment" or ""
 	IsText          bool   // text/* (Text is set)
 	HTML            bool   // text/html (Text is the HTML turned into text)

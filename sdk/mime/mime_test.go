@@ -22,6 +22,7 @@ type summary struct {
 
 type partSummary struct {
 	Path, ContentType, Charset, DetectedCharset, Filename, Disposition string
+	AltFilename                                                        string `json:",omitempty"`
 	Text                                                               string `json:",omitempty"`
 	BodyLen                                                            int
 }
@@ -30,7 +31,7 @@ func summarise(m *Message) summary {
 	s := summary{Subject: m.Subject, Findings: m.Findings}
 	for _, p := range m.Parts {
 		s.Parts = append(s.Parts, partSummary{p.Path, p.ContentType, p.Charset, p.DetectedCharset,
-			p.Filename, p.Disposition, p.Text, len(p.Body)})
+			p.Filename, p.Disposition, p.AltFilename, p.Text, len(p.Body)})
 	}
 	return s
 }

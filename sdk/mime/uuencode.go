@@ -77,3 +77,32 @@ func (w *walker) uuParts(text []byte, parent *Part) {
 		text = rest
 	}
 }
+
+// uuEncoding reports a Content-Transfer-Encoding (lower case) naming
+// uuencode, which mailers spell several ways; Thunderbird takes these four.
+func uuEncoding(cte string) bool {
+	return cte == "x-uuencode" || cte == "uuencode" || cte == "x-uue" || cte == "uue"
+}
+
+// decodeUUBody decodes a body sent with such an encoding: the file after
+// its begin line, or the lines as they are when a mailer left it out.
+func decodeUUBody(body []byte) []byte {
+	if i := uuBegin(body); i >= 0 {
+		body = body[i:]
+	} else {
+		body = append([]byte("begin 644 \n"), body...)
+	}
+	_, data, _ := decodeUU(body)
+	return data
+}
+
+// uuName is the file name on a uuencoded body's begin line, or "".
+func uuName(body []byte) string {
+	if i := uuBegin(body); i >= 0 {
+		line, _ := cutLine(body[i:])
+		if f := strings.Fields(string(line)); len(f) > 2 {
+			return strings.Join(f[2:], " ")
+		}
+	}
+	return ""
+}
