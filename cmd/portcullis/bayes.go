@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -123,6 +126,18 @@ func runBayes(args []string, stdout, stderr io.Writer) int {
 		printConfigError(stderr, err)
 		return exitFailed
 	}
+	// Every PATH is there before anything is learned: a typo in the last
+	// one must not leave the store with half a run (no rounds, no gram
+	// model).
+	for _, p := range append(append(append([]string{}, a.paths...), a.spam...), a.ham...) {
+		if _, err := os.Stat(p); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				err = fmt.Errorf("%s: no such file or directory", p)
+			}
+			fmt.Fprintf(stderr, "portcullis bayes %s: %v\n", a.verb, err)
+			return exitFailed
+		}
+	}
 	st, err := openBayesStage(cfg, a.stage, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "portcullis bayes: %v\n", err)
@@ -133,9 +148,9 @@ func runBayes(args []string, stdout, stderr io.Writer) int {
 	case "learn":
 		err = bayesLearn(st, a, stderr, stdout)
 	case "classify":
-		err = bayesClassify(st, a.paths, stdout)
+		err = bayesClassify(st, a.paths, stdout, stderr)
 	case "stats":
-		err = bayesStats(st, stdout)
+		err = bayesStats(st, cfg.State.Redis, stdout)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "portcullis bayes %s: %v\n", a.verb, err)
@@ -160,10 +175,10 @@ func openBayesStage(cfg *config.Config, stage string, stderr io.Writer) (*bayes.
 		}
 	}
 	if cfg.State.Path == "" {
-		return nil, fmt.Errorf("no state.path in the config: the Bayesian stage has nowhere to keep its tokens")
+		return nil, fmt.Errorf("no state.path in the config: the Bayesian stage has nowhere to keep its tokens (it does not use state.redis)")
 	}
 	st := bayes.NewStage()
-	env := sdk.Env{StageName: stage, Hostname: cfg.Hostname, ConfigDir: cfg.Dir,
+	env := sdk.Env{StageName: stage, Hostname: cfg.Hostname, ConfigDir: cfg.Dir, RedisURL: cfg.State.Redis,
 		StatePath: sdk.StageStatePath(cfg.State.Path, stage)}
 	if err := st.Configure(context.Background(), env, stageCfg); err != nil {
 		return nil, err
@@ -186,15 +201,23 @@ func learnHamFile(cfg *config.Config, path string) error {
 	return err
 }
 
-func bayesClassify(st *bayes.Stage, paths []string, stdout io.Writer) error {
+// bayesClassify prints NAME<TAB>SCORE<TAB>VERDICT per message; a file that
+// is not a message (msgsrc.Problem) is named on stderr instead, so that
+// every line of stdout has the contract's three fields.
+func bayesClassify(st *bayes.Stage, paths []string, stdout, stderr io.Writer) error {
 	ctx := context.Background()
 	for _, p := range paths {
 		err := msgsrc.Walk(p, func(m msgsrc.Message) error {
+			name := printableName(m.Name)
+			if why := msgsrc.Problem(m.Data); why != "" {
+				fmt.Fprintf(stderr, "portcullis bayes classify: %s skipped: %s\n", name, why)
+				return nil
+			}
 			c, err := st.Classify(ctx, m.Data)
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(stdout, "%s\t%.4f\t%s\n", m.Name, c.Score, c.Verdict)
+			_, err = fmt.Fprintf(stdout, "%s\t%.4f\t%s\n", name, c.Score, c.Verdict)
 			return err
 		})
 		if err != nil {
@@ -204,7 +227,16 @@ func bayesClassify(st *bayes.Stage, paths []string, stdout io.Writer) error {
 	return nil
 }
 
-func bayesStats(st *bayes.Stage, stdout io.Writer) error {
+// printableName is name, Go-quoted when it holds a tab, a line end or
+// another control character that would break the line format.
+func printableName(name string) string {
+	if strings.IndexFunc(name, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 {
+		return strconv.Quote(name)
+	}
+	return name
+}
+
+func bayesStats(st *bayes.Stage, redis string, stdout io.Writer) error {
 	s, err := st.Store().Stats(context.Background())
 	if err != nil {
 		return err
@@ -223,6 +255,9 @@ func bayesStats(st *bayes.Stage, stdout io.Writer) error {
 		ready = fmt.Sprintf("no (needs %d spam and %d ham)", cfg.MinSpam, cfg.MinHam)
 	}
 	fmt.Fprintf(stdout, "state file:      %s\n", path)
+	if redis != "" {
+		fmt.Fprintf(stdout, "state.redis:     not used by this stage: each gateway keeps its own tokens in its state file\n")
+	}
 	fmt.Fprintf(stdout, "spam learned:    %d (counted %d times with train-on-error)\n", s.SpamMessages, s.Spam)
 	fmt.Fprintf(stdout, "ham learned:     %d (counted %d times with train-on-error)\n", s.HamMessages, s.Ham)
 	fmt.Fprintf(stdout, "message hashes:  %d\n", s.Messages)

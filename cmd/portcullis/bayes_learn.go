@@ -19,12 +19,18 @@ func bayesLearn(st *bayes.Stage, a *bayesArgs, stderr, stdout io.Writer) error {
 	defer bar.done()
 	tr := bayes.NewTrainer(st)
 	tr.Progress = bar.step
+	var skips skipped
 	for _, class := range []struct {
 		spam  bool
 		paths []string
 	}{{true, a.spam}, {false, a.ham}} {
 		for _, p := range class.paths {
 			err := msgsrc.Walk(p, func(m msgsrc.Message) error {
+				if why := msgsrc.Problem(m.Data); why != "" {
+					skips.add(m.Name, why)
+					bar.step(1)
+					return nil
+				}
 				return tr.Add(ctx, m.Data, class.spam)
 			})
 			if err != nil {
@@ -42,9 +48,12 @@ func bayesLearn(st *bayes.Stage, a *bayesArgs, stderr, stdout io.Writer) error {
 		total += sum.Spam[o] + sum.Ham[o]
 	}
 	el := time.Since(start)
-	fmt.Fprintf(stdout, "learned %d messages in %s (%.0f/s)\n", total, el.Round(time.Millisecond), float64(total)/el.Seconds())
+	fmt.Fprintf(stdout, "read %d messages in %s (%.0f/s)\n", total, el.Round(time.Millisecond), float64(total)/el.Seconds())
 	fmt.Fprintln(stdout, tallyLine("spam", sum.Spam))
 	fmt.Fprintln(stdout, tallyLine("ham ", sum.Ham))
+	if line := skips.String(); line != "" {
+		fmt.Fprintln(stdout, line)
+	}
 	fmt.Fprintf(stdout, "train-on-error: %d reinforcements in %d rounds\n", sum.Reinforced, sum.Rounds)
 	if sum.Trimmed > 0 {
 		fmt.Fprintf(stdout, "max_tokens: %d tokens with the least evidence deleted\n", sum.Trimmed)
@@ -55,6 +64,38 @@ func bayesLearn(st *bayes.Stage, a *bayesArgs, stderr, stdout io.Writer) error {
 func tallyLine(name string, c [4]int) string {
 	return fmt.Sprintf("%s: %d added, %d moved from the other class, %d already known",
 		name, c[bayes.Added], c[bayes.Moved], c[bayes.Unchanged])
+}
+
+// skipped counts the files that were not learned, by reason, and keeps
+// the first name of each so that the summary can point at one.
+type skipped struct {
+	n       int
+	reasons []string
+	count   map[string]int
+	first   map[string]string
+}
+
+func (s *skipped) add(name, why string) {
+	if s.count == nil {
+		s.count, s.first = map[string]int{}, map[string]string{}
+	}
+	if s.count[why] == 0 {
+		s.reasons = append(s.reasons, why)
+		s.first[why] = name
+	}
+	s.count[why]++
+	s.n++
+}
+
+func (s *skipped) String() string {
+	if s.n == 0 {
+		return ""
+	}
+	var parts []string
+	for _, why := range s.reasons {
+		parts = append(parts, fmt.Sprintf("%d %s (as %s)", s.count[why], why, s.first[why]))
+	}
+	return fmt.Sprintf("skipped: %d not learned: %s", s.n, strings.Join(parts, ", "))
 }
 
 // progress draws a bar on stderr when stderr is a terminal; otherwise it

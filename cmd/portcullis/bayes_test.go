@@ -1,10 +1,14 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -66,7 +70,7 @@ func runBayesCmd(args ...string) (int, string, string) {
 func TestBayesLearnClassifyStats(t *testing.T) {
 	f := newBayesFixture(t)
 	code, out, errs := runBayesCmd("learn", "--spam", f.spam, "--ham", f.ham, "-c", f.cfg)
-	if code != 0 || !strings.Contains(out, "learned 12 messages") || !strings.Contains(out, "spam: 6 added") {
+	if code != 0 || !strings.Contains(out, "read 12 messages") || !strings.Contains(out, "spam: 6 added") {
 		t.Fatalf("learn: %d %q %q", code, out, errs)
 	}
 	if errs != "" {
@@ -127,4 +131,125 @@ func TestBayesUsage(t *testing.T) {
 	if code, _, _ := runBayesCmd("classify", "/nonexistent/x", "-c", newBayesFixture(t).cfg); code != exitFailed {
 		t.Errorf("missing path: exit %d, want 1", code)
 	}
+}
+
+// A PATH that is not there fails the command before anything is learned:
+// before, the 500 messages of the first path were already in the store
+// (one batch, without train-on-error rounds or the gram model) when the
+// typo in the second stopped it.
+func TestBayesLearnMissingPathLearnsNothing(t *testing.T) {
+	f := newBayesFixture(t)
+	for i := 6; i < 501; i++ {
+		write(t, filepath.Join(f.spam, fmt.Sprint(i)), bayesMsg(i, true))
+	}
+	missing := filepath.Join(t.TempDir(), "Maildir", ".Hma")
+	code, out, errs := runBayesCmd("learn", "--spam", f.spam, "--ham", missing, "-c", f.cfg)
+	if code != exitFailed || !strings.Contains(errs, missing+": no such file or directory") {
+		t.Errorf("learn with a missing path: exit %d, stderr %q, want 1 naming it", code, errs)
+	}
+	if out != "" {
+		t.Errorf("stdout %q", out)
+	}
+	if _, out, _ := runBayesCmd("stats", "-c", f.cfg); !strings.Contains(out, "spam learned:    0 ") || !strings.Contains(out, "last learned:    never") {
+		t.Errorf("the store was written:\n%s", out)
+	}
+	// Bad usage is 2, whether the paths exist or not.
+	if code, _, _ := runBayesCmd("learn", missing, "-c", f.cfg); code != exitUsage {
+		t.Errorf("learn PATH without --spam/--ham: exit %d, want 2", code)
+	}
+}
+
+// Files that are not messages (a README, a maildir's maildirfolder marker,
+// dovecot's index files) are not learned under the folder's label; the
+// summary says how many and why, naming one.
+func TestBayesLearnSkipsNonMail(t *testing.T) {
+	f := newBayesFixture(t)
+	write(t, filepath.Join(f.spam, "README"), "Spam we caught in 2026.\n")
+	write(t, filepath.Join(f.spam, "maildirfolder"), "")
+	write(t, filepath.Join(f.spam, "dovecot-uidlist"), "3 V1700000000 N7 G0123\n1 :0\n")
+	code, out, errs := runBayesCmd("learn", "--spam", f.spam, "--ham", f.ham, "-c", f.cfg)
+	if code != 0 {
+		t.Fatalf("learn: %d %q %q", code, out, errs)
+	}
+	for _, want := range []string{
+		"read 12 messages",
+		"spam: 6 added",
+		"skipped: 3 not learned: 2 not a mail message (no header) (as " + filepath.Join(f.spam, "README") + "), 1 empty (as " + filepath.Join(f.spam, "maildirfolder") + ")",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// classify: every stdout line is NAME<TAB>SCORE<TAB>VERDICT, NAME the
+// archive member for a .tar.gz, quoted when the file name itself holds a
+// tab; a file that is not a message is named on stderr, not scored.
+func TestBayesClassifyLines(t *testing.T) {
+	f := newBayesFixture(t)
+	if code, out, errs := runBayesCmd("learn", "--spam", f.spam, "--ham", f.ham, "-c", f.cfg); code != 0 {
+		t.Fatalf("learn: %d %q %q", code, out, errs)
+	}
+	dir := t.TempDir()
+	tabbed := filepath.Join(dir, "odd\tname.eml")
+	write(t, tabbed, bayesMsg(41, true))
+	write(t, filepath.Join(dir, "notes.txt"), "not mail\n")
+	archive := filepath.Join(dir, "set.tar.gz")
+	writeTarGz(t, archive, "inbox/cur/1.eml", bayesMsg(42, false))
+	code, out, errs := runBayesCmd("classify", filepath.Join(dir, "notes.txt"), tabbed, archive, "-c", f.cfg)
+	if code != 0 {
+		t.Fatalf("classify: %d %q %q", code, out, errs)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	wantNames := []string{strconv.Quote(tabbed), "inbox/cur/1.eml"}
+	if len(lines) != len(wantNames) {
+		t.Fatalf("stdout lines %q, want %d", lines, len(wantNames))
+	}
+	for i, line := range lines {
+		fields := strings.Split(line, "\t")
+		if len(fields) != 3 || fields[0] != wantNames[i] {
+			t.Errorf("line %q: want NAME %q and 3 fields", line, wantNames[i])
+			continue
+		}
+		if _, err := strconv.ParseFloat(fields[1], 64); err != nil || !slices.Contains([]string{"pass", "fail", "neutral"}, fields[2]) {
+			t.Errorf("line %q: score or verdict malformed", line)
+		}
+	}
+	if !strings.Contains(errs, "notes.txt skipped: not a mail message") {
+		t.Errorf("stderr %q: the non-message not named", errs)
+	}
+}
+
+// With state.redis set, stats says that this stage does not use it.
+func TestBayesStatsRedisNotUsed(t *testing.T) {
+	f := newBayesFixture(t)
+	conf, err := os.ReadFile(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, f.cfg, strings.Replace(string(conf), "state: {path: state.db}", "state: {path: state.db, redis: 'redis://127.0.0.1:6379/0'}", 1))
+	code, out, errs := runBayesCmd("stats", "-c", f.cfg)
+	if code != 0 || !strings.Contains(out, "state.redis:     not used by this stage") {
+		t.Errorf("stats: %d %q %q", code, out, errs)
+	}
+}
+
+func writeTarGz(t *testing.T, path, name, body string) {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(zw)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write([]byte(body)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	write(t, path, buf.String())
 }

@@ -280,13 +280,16 @@ func (s *Stage) Prepare(raw []byte, spam bool) Learned {
 // HashMessage identifies a message for learning: SHA-256 of its
 // Message-ID and body. The other header fields are left out so that the
 // same message seen on another path (new Received fields, a filter's tags)
-// is still recognised.
+// is still recognised, and the body is taken in one form (writeBody) so
+// that the copy a rule learned off the wire (CRLF) is the copy a person
+// later learns from a maildir or an mbox (LF, quoted, a line end more or
+// less).
 func HashMessage(raw []byte) MsgHash {
 	header, body := splitHeader(raw)
 	h := sha256.New()
 	h.Write(messageID(header))
 	h.Write([]byte{0})
-	h.Write(body)
+	writeBody(h, body)
 	var out MsgHash
 	copy(out[:], h.Sum(nil))
 	return out

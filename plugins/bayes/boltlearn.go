@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/binary"
-	"fmt"
 	"os"
 	"slices"
 	"time"
@@ -16,9 +15,9 @@ import (
 // update runs fn in one read-write transaction on the file, then marks
 // what is in memory stale, so the next read sees the change.
 func (s *BoltStore) update(fn func(tx *bolt.Tx) error) error {
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: lockTimeout, NoSync: s.noSync})
+	db, err := openDB(s.path, &bolt.Options{NoSync: s.noSync})
 	if err != nil {
-		return fmt.Errorf("bayes: open %s: %w", s.path, err)
+		return err
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bucketTokens, bucketMsgs, bucketMeta, bucketGrams} {

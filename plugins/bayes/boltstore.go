@@ -22,8 +22,23 @@ var (
 
 // lockTimeout bounds how long a reader or writer waits for bbolt's file
 // lock held by another process (the CLI learning a big corpus holds it for
-// one batch at a time).
-const lockTimeout = 10 * time.Second
+// one batch at a time). A variable for tests.
+var lockTimeout = 10 * time.Second
+
+// openDB opens the file with bbolt's lock, saying plainly when another
+// process held it for all of lockTimeout (bbolt's own "timeout" does not
+// say what timed out).
+func openDB(path string, opts *bolt.Options) (*bolt.DB, error) {
+	opts.Timeout = lockTimeout
+	db, err := bolt.Open(path, 0o600, opts)
+	switch {
+	case errors.Is(err, bolt.ErrTimeout):
+		return nil, fmt.Errorf("bayes: %s is locked by another process (a `portcullis bayes learn`, or the daemon learning or trimming) for more than %s; try again: %w", path, lockTimeout, err)
+	case err != nil:
+		return nil, fmt.Errorf("bayes: open %s: %w", path, err)
+	}
+	return db, nil
+}
 
 // BoltStore is a Store in one bbolt file. It does not keep the file open:
 // readers load the counts into memory and reload when the file changes,
@@ -115,9 +130,9 @@ func (s *BoltStore) refresh() error {
 // readTx runs fn in one read transaction on the file, opened read-only for
 // just this (see BoltStore).
 func (s *BoltStore) readTx(fn func(tx *bolt.Tx) error) error {
-	db, err := bolt.Open(s.path, 0o600, &bolt.Options{ReadOnly: true, Timeout: lockTimeout})
+	db, err := openDB(s.path, &bolt.Options{ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("bayes: open %s: %w", s.path, err)
+		return err
 	}
 	defer db.Close()
 	return db.View(fn)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -139,28 +140,67 @@ func autolearnAllowed(c Classification, cfg Config, spam bool) (bool, string) {
 	return true, ""
 }
 
-// splitHeader splits a raw message at the first empty line, dropping a
-// leading mbox From line.
+// splitHeader splits a raw message at its first empty line (LF or CRLF),
+// dropping a leading mbox From line.
 func splitHeader(raw []byte) (header, body []byte) {
 	if bytes.HasPrefix(raw, []byte("From ")) {
 		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
 			raw = raw[i+1:]
 		}
 	}
-	for _, sep := range [][]byte{[]byte("\r\n\r\n"), []byte("\n\n")} {
-		if i := bytes.Index(raw, sep); i >= 0 {
-			return raw[:i+1], raw[i+len(sep):]
+	for off := 0; off < len(raw); {
+		end := bytes.IndexByte(raw[off:], '\n')
+		if end < 0 {
+			break
 		}
+		line := raw[off : off+end+1]
+		if len(bytes.TrimRight(line, "\r\n")) == 0 {
+			return raw[:off], raw[off+len(line):]
+		}
+		off += len(line)
 	}
 	return raw, nil
 }
 
-// messageID returns the trimmed Message-ID field value of a raw header.
+// messageID returns the Message-ID field value of a raw header, unfolded
+// and trimmed (RFC 5322 2.2.3: a relay may fold it differently).
 func messageID(header []byte) []byte {
-	for _, line := range bytes.Split(header, []byte("\n")) {
-		if len(line) > 11 && bytes.EqualFold(line[:11], []byte("message-id:")) {
-			return bytes.TrimSpace(line[11:])
+	lines := bytes.Split(header, []byte("\n"))
+	for i, line := range lines {
+		if len(line) < 11 || !bytes.EqualFold(line[:11], []byte("message-id:")) {
+			continue
 		}
+		v := append([]byte(nil), bytes.TrimSpace(line[11:])...)
+		for _, cont := range lines[i+1:] {
+			if len(cont) == 0 || (cont[0] != ' ' && cont[0] != '\t') {
+				break
+			}
+			v = append(v, bytes.TrimSpace(cont)...)
+		}
+		return v
 	}
 	return nil
+}
+
+// writeBody writes body to w in the form that identifies it wherever the
+// message was stored: LF line ends (the wire and a quarantine have CRLF,
+// a maildir or mbox LF), one level of mbox ">From " quoting taken off, no
+// trailing empty lines (an mbox separates messages with one, a client may
+// add or drop the last line end).
+func writeBody(w io.Writer, body []byte) {
+	body = bytes.TrimRight(body, "\r\n\t ")
+	for len(body) > 0 {
+		line := body
+		rest := []byte(nil)
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, rest = body[:i], body[i+1:]
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		if t := bytes.TrimLeft(line, ">"); len(t) < len(line) && bytes.HasPrefix(t, []byte("From ")) {
+			line = line[1:]
+		}
+		w.Write(line)
+		w.Write([]byte{'\n'})
+		body = rest
+	}
 }

@@ -30,7 +30,8 @@ type Trainer struct {
 	Progress func(n int) // called after each batch with its size
 
 	batch   []Learned
-	learned []Learned // added or moved in this run
+	learned []Learned       // added or moved in this run
+	index   map[MsgHash]int // position in learned
 	weights []int
 	gramN   [2]int // change of the gram model's spam and ham counts
 	tally   TrainSummary
@@ -77,11 +78,27 @@ func (t *Trainer) flush(ctx context.Context) error {
 		} else {
 			t.tally.Ham[o]++
 		}
-		if (o == Added || o == Moved) && len(t.learned) < maxReinforce {
+		if o != Added && o != Moved {
+			continue
+		}
+		l.Reinforce = true
+		if j, ok := t.index[l.Hash]; ok {
+			// Learned earlier in this run as the other class: the
+			// later label wins, and the rounds must not reinforce
+			// (and so move back) the earlier one.
+			ds, dh := gramDelta(l.Spam, true)
+			t.gramN[0], t.gramN[1] = t.gramN[0]+ds, t.gramN[1]+dh
+			t.learned[j] = l
+			continue
+		}
+		if len(t.learned) < maxReinforce {
 			// The gram model learns what is kept here: count just that.
 			ds, dh := gramDelta(l.Spam, o == Moved)
 			t.gramN[0], t.gramN[1] = t.gramN[0]+ds, t.gramN[1]+dh
-			l.Reinforce = true
+			if t.index == nil {
+				t.index = map[MsgHash]int{}
+			}
+			t.index[l.Hash] = len(t.learned)
 			t.learned = append(t.learned, l)
 			t.weights = append(t.weights, 1)
 		}
