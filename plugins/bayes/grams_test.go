@@ -270,3 +270,46 @@ func TestGramModelNeedsTraining(t *testing.T) {
 		t.Errorf("gram model at 3 spam and 3 ham: score %v is still Fisher's alone", got)
 	}
 }
+
+// TestGramModelCatchesUp: a store whose messages were learned without the
+// gram model (before it existed, or with gram_weight 0) trains it when the
+// same corpus is learned again, as `bayes stats` advises; learning it a
+// third time changes nothing.
+func TestGramModelCatchesUp(t *testing.T) {
+	ctx := context.Background()
+	st := newTestStage(t, map[string]any{"min_spam": 3, "min_ham": 3, "gram_weight": 0})
+	learn := func() TrainSummary {
+		tr := NewTrainer(st)
+		for i := range 20 {
+			if err := tr.Add(ctx, synth(300+i, i%2 == 0), i%2 == 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sum, err := tr.Finish(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum
+	}
+	learn()
+	if w, n, _ := st.Store().(GramStore).Grams(ctx); w != nil || n != (Totals{}) {
+		t.Fatalf("gram_weight 0 trained the model: %+v", n)
+	}
+	if err := st.Configure(ctx, envAt(st.storePath()), map[string]any{"min_spam": 3, "min_ham": 3}); err != nil {
+		t.Fatal(err)
+	}
+	if sum := learn(); sum.Spam[Unchanged] != 10 || sum.Ham[Unchanged] != 10 {
+		t.Fatalf("second learn: %+v", sum)
+	}
+	w, n, _ := st.Store().(GramStore).Grams(ctx)
+	if n != (Totals{Spam: 10, Ham: 10}) || w == nil {
+		t.Fatalf("after learning the corpus again: gram model counts %+v, want 10 and 10", n)
+	}
+	if z := w.logit(gramFeatures(synth(400, true), nil)); z <= 0 {
+		t.Errorf("unseen spam logit %v, want > 0", z)
+	}
+	learn()
+	if again, n2, _ := st.Store().(GramStore).Grams(ctx); n2 != n || !bytes.Equal(encodeWeights(again), encodeWeights(w)) {
+		t.Errorf("a third learn changed the caught-up model: %+v", n2)
+	}
+}

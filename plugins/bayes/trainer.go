@@ -3,6 +3,7 @@ package bayes
 import (
 	"context"
 	"errors"
+	"slices"
 )
 
 // Defaults of the train-on-error rounds, from cross-validation on the
@@ -31,6 +32,7 @@ type Trainer struct {
 
 	batch   []Learned
 	learned []Learned       // added or moved in this run
+	known   []Learned       // already learned as the class given: the gram model may still need them
 	index   map[MsgHash]int // position in learned
 	weights []int
 	gramN   [2]int // change of the gram model's spam and ham counts
@@ -77,6 +79,9 @@ func (t *Trainer) flush(ctx context.Context) error {
 			t.tally.Spam[o]++
 		} else {
 			t.tally.Ham[o]++
+		}
+		if o == Unchanged && len(t.learned)+len(t.known) < maxReinforce {
+			t.known = append(t.known, l)
 		}
 		if o != Added && o != Moved {
 			continue
@@ -128,14 +133,62 @@ func (t *Trainer) Finish(ctx context.Context) (TrainSummary, error) {
 			break
 		}
 	}
-	if g, ok := t.stage.Store().(GramStore); ok && t.stage.Config().GramWeight > 0 && len(t.learned) > 0 {
-		if err := g.LearnGrams(ctx, t.gramN[0], t.gramN[1], func(w Weights) { w.train(t.learned, gramEpochs) }); err != nil {
+	if g, ok := t.stage.Store().(GramStore); ok && t.stage.Config().GramWeight > 0 {
+		msgs, ds, dh, err := t.gramSet(ctx, g)
+		if err != nil {
 			return t.tally, err
+		}
+		if len(msgs) > 0 {
+			if err := g.LearnGrams(ctx, ds, dh, func(w Weights) { w.train(msgs, gramEpochs) }); err != nil {
+				return t.tally, err
+			}
 		}
 	}
 	n, err := t.stage.trim(ctx, true)
 	t.tally.Trimmed = n
 	return t.tally, err
+}
+
+// gramSet is what the gram model learns from this run, and the change of
+// its counts: the messages added or moved; and, when the model has learned
+// fewer messages than the store holds, those of this run already known as
+// the class given too. Without that, a store learned before the model
+// existed, or a learn cut short after some batches were written, would
+// never train it however often the corpus was learned again. (A message
+// the model did learn may then be learned twice; its counts are kept
+// within the store's.)
+func (t *Trainer) gramSet(ctx context.Context, g GramStore) ([]Learned, int, int, error) {
+	msgs, ds, dh := t.learned, t.gramN[0], t.gramN[1]
+	if len(t.known) == 0 {
+		return msgs, ds, dh, nil
+	}
+	_, n, err := g.Grams(ctx)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	st, err := t.stage.Store().Stats(ctx)
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	lackS, lackH := st.SpamMessages-int(n.Spam)-ds, st.HamMessages-int(n.Ham)-dh
+	if lackS <= 0 && lackH <= 0 {
+		return msgs, ds, dh, nil
+	}
+	msgs = slices.Clip(msgs)
+	for _, l := range t.known {
+		switch {
+		case l.Spam && lackS > 0:
+			lackS--
+			ds++
+		case !l.Spam && lackH > 0:
+			lackH--
+			dh++
+		default:
+			continue
+		}
+		msgs = append(msgs, l)
+	}
+	return msgs, ds, dh, nil
 }
 
 // round scores every message learned in this run without its own counts
