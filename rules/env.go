@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"maps"
 	"mime"
+	"slices"
 	"strings"
 
 	"github.com/emersion/go-message/charset"
@@ -93,8 +95,17 @@ func (s *Set) NewEnv(req *sdk.Request, results map[string]*sdk.Result, facts Fac
 	for _, st := range s.Stages {
 		env.Results[st.Name] = StageResult{Verdict: string(sdk.VerdictNone)}
 	}
-	for name, r := range results {
-		env.SetResult(name, r)
+	// In rule-file order, not map order: which stage's attrs.country
+	// becomes conn.country must not change from one phase to the next.
+	for _, st := range s.Stages {
+		if r, ok := results[st.Name]; ok {
+			env.SetResult(st.Name, r)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(results)) {
+		if _, done := env.Results[name]; !done {
+			env.SetResult(name, results[name])
+		}
 	}
 	return env
 }

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -216,7 +217,14 @@ func (l *loader) ruleField(rs *ruleSrc, src *source, k string, v *yaml.Node) {
 	r := rs.r
 	switch k {
 	case "name":
-		r.Name, _ = l.str(src, v, "name")
+		if s, ok := l.str(src, v, "name"); ok {
+			// The name is in logs, in scan's report, in tags ("tag:<name>")
+			// and in the value of a bare tag's header field.
+			if strings.TrimSpace(s) == "" || strings.IndexFunc(s, isControl) >= 0 {
+				l.problem(src.at(v), "rule name %q: want a non-empty name on one line", s)
+			}
+			r.Name = s
+		}
 	case "when":
 		if l.nonEmpty(src, v, "when") {
 			rs.when = v
@@ -251,13 +259,13 @@ func (l *loader) ruleField(rs *ruleSrc, src *source, k string, v *yaml.Node) {
 		})
 	case "subject_prefix":
 		r.SubjectPrefix, _ = l.str(src, v, "subject_prefix")
-		if strings.ContainsAny(r.SubjectPrefix, "\r\n\x00") {
+		if strings.IndexFunc(r.SubjectPrefix, isControl) >= 0 {
 			l.problem(src.at(v), "subject_prefix must be one line")
 		}
 	case "recipients":
 		for _, a := range l.list(src, v, "recipients") {
 			if s, ok := l.str(src, a, "recipient"); ok {
-				if !strings.Contains(s, "@") || strings.ContainsAny(s, " <>\r\n") {
+				if !validMailbox(s) {
 					l.problem(src.at(a), "bad recipient %q: want local@domain", s)
 				}
 				r.Recipients = append(r.Recipients, s)
@@ -272,6 +280,71 @@ func (l *loader) ruleField(rs *ruleSrc, src *source, k string, v *yaml.Node) {
 			}
 		}
 	}
+}
+
+// isControl reports a character that has no place in a reply line, a
+// header field or a name: C0 controls (CR and LF included) but tab, DEL.
+func isControl(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }
+
+// validMailbox reports whether s is a mailbox a redirect can deliver to
+// (RFC 5321 4.1.2): a local part (dot-atom or quoted string, UTF-8 allowed
+// as RFC 6531 does), "@", and a domain of LDH labels or an address literal.
+func validMailbox(s string) bool {
+	i := strings.LastIndexByte(s, '@')
+	if i <= 0 || len(s) > 254 || strings.IndexFunc(s, isControl) >= 0 {
+		return false
+	}
+	return validLocalPart(s[:i]) && validDomain(s[i+1:])
+}
+
+func validLocalPart(l string) bool {
+	if len(l) > 64 { // RFC 5321 4.5.3.1.1
+		return false
+	}
+	if len(l) >= 2 && l[0] == '"' && l[len(l)-1] == '"' {
+		q := l[1 : len(l)-1]
+		for i := 0; i < len(q); i++ {
+			switch {
+			case q[i] == '\\' && i+1 < len(q):
+				i++
+			case q[i] == '"' || q[i] == '\\':
+				return false
+			}
+		}
+		return true
+	}
+	for _, atom := range strings.Split(l, ".") {
+		if atom == "" || strings.ContainsAny(atom, " \t\"(),:;<>@[\\]") {
+			return false
+		}
+	}
+	return true
+}
+
+func validDomain(d string) bool {
+	if strings.HasPrefix(d, "[") && strings.HasSuffix(d, "]") {
+		lit := d[1 : len(d)-1]
+		if v6, ok := strings.CutPrefix(lit, "IPv6:"); ok {
+			a, err := netip.ParseAddr(v6)
+			return err == nil && a.Is6() && a.Zone() == ""
+		}
+		a, err := netip.ParseAddr(lit)
+		return err == nil && a.Is4()
+	}
+	if d == "" || len(d) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(d, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range []byte(label) {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c >= 0x80) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // validFieldName is RFC 5322 2.2 ftext: printable US-ASCII except colon.

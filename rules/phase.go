@@ -54,16 +54,28 @@ func (s *Set) assignPhases(stagePhases map[string][]sdk.Phase) Problems {
 			}
 		}
 		r.Phase = need
-		if r.fixedPhase == "" {
-			continue
+		if r.fixedPhase != "" {
+			if phaseIndex(r.fixedPhase) < phaseIndex(need) {
+				probs = append(probs, Problem{r.phasePos, fmt.Sprintf("phase %s is too early for rule %q: %s is known at %s", r.fixedPhase, r.Name, why, need)})
+				continue
+			}
+			r.Phase, why = r.fixedPhase, "its phase: key"
 		}
-		if phaseIndex(r.fixedPhase) < phaseIndex(need) {
-			probs = append(probs, Problem{r.phasePos, fmt.Sprintf("phase %s is too early for rule %q: %s is known at %s", r.fixedPhase, r.Name, why, need)})
-			continue
+		if at := r.readsRcpt(); at != nil && phaseIndex(r.Phase) > phaseIndex(sdk.PhaseRcpt) {
+			probs = append(probs, Problem{*at, fmt.Sprintf("rule %q reads rcpt, the recipient of one RCPT command, but runs at %s (%s), where rcpt is empty: use rcpts", r.Name, r.Phase, why)})
 		}
-		r.Phase = r.fixedPhase
 	}
 	return probs
+}
+
+// readsRcpt is where a rule first reads rcpt, or nil.
+func (r *Rule) readsRcpt() *Pos {
+	for _, p := range r.programs() {
+		if p.rcptAt != nil {
+			return p.rcptAt
+		}
+	}
+	return nil
 }
 
 // checkStageWhen requires a stage's when to be decidable before the stage
@@ -82,6 +94,8 @@ func (s *Set) checkStageWhen(st *Stage) Problems {
 	var probs Problems
 	if phaseIndex(st.When.phase) > phaseIndex(first) {
 		probs = append(probs, Problem{st.When.Pos, fmt.Sprintf("stage %q runs at %s, but its when reads what is known at %s", st.Name, first, st.When.phase)})
+	} else if at := st.When.rcptAt; at != nil && phaseIndex(lastPhase(st.Phases)) > phaseIndex(sdk.PhaseRcpt) {
+		probs = append(probs, Problem{*at, fmt.Sprintf("stage %q also runs at %s, where rcpt is empty, but its when reads rcpt: use rcpts", st.Name, lastPhase(st.Phases))})
 	}
 	for _, ref := range st.When.results {
 		other := s.Stage(ref.stage)

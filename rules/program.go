@@ -23,6 +23,7 @@ type Program struct {
 	prog    *vm.Program
 	phase   sdk.Phase   // earliest phase at which its conn/mail/rcpt/msg facts are known
 	results []resultRef // results.<stage> references
+	rcptAt  *Pos        // where it first reads rcpt, which only the rcpt phase has; nil if it does not
 }
 
 type resultRef struct {
@@ -145,7 +146,7 @@ func (f *funcs) compile(src string, where exprSrc, asBool bool) (*Program, Probl
 	for _, ap := range f.precompile(prog.Node()) {
 		probs = append(probs, Problem{where.at(src, ap.from), ap.msg})
 	}
-	p.phase, p.results = analyse(prog.Node(), func(from int) Pos { return where.at(src, from) })
+	p.phase, p.results, p.rcptAt = analyse(prog.Node(), func(from int) Pos { return where.at(src, from) })
 	return p, probs
 }
 
@@ -169,10 +170,12 @@ var typeNames = strings.NewReplacer(
 	"rules.StageResult", "results.<stage>", "rules.Conn", "conn", "rules.Mail", "mail", "rules.Msg", "msg",
 )
 
-// analyse finds the phase an expression needs and its results references.
-func analyse(node ast.Node, pos func(int) Pos) (sdk.Phase, []resultRef) {
+// analyse finds the phase an expression needs, its results references and
+// where it first reads rcpt.
+func analyse(node ast.Node, pos func(int) Pos) (sdk.Phase, []resultRef, *Pos) {
 	phase := sdk.PhaseConnect
 	var refs []resultRef
+	var rcptAt *Pos
 	inMember := map[ast.Node]bool{}
 	walk(node, func(n ast.Node) {
 		m, ok := n.(*ast.MemberNode)
@@ -201,9 +204,13 @@ func analyse(node ast.Node, pos func(int) Pos) (sdk.Phase, []resultRef) {
 			if p, ok := identPhase[id.Value]; ok {
 				phase = laterPhase(phase, p)
 			}
+			if id.Value == "rcpt" && rcptAt == nil {
+				at := pos(id.Location().From)
+				rcptAt = &at
+			}
 		}
 	})
-	return phase, refs
+	return phase, refs, rcptAt
 }
 
 // describe names a YAML node kind for messages.

@@ -27,8 +27,10 @@ type tplPart struct {
 	prog *Program
 }
 
-// Render fills the holes from env. CR and LF are removed so a value can
-// never start a new reply line or header (RFC 5321 4.2, RFC 5322 2.2).
+// Render fills the holes from env. A value can never start a new reply
+// line or header field (RFC 5321 4.2, RFC 5322 2.2): LF becomes a space,
+// and CR, NUL and the other control characters but tab are dropped (a
+// decoded Subject may carry any of them).
 func (t *Template) Render(env *Env) (string, error) {
 	if t == nil {
 		return "", nil
@@ -47,7 +49,20 @@ func (t *Template) Render(env *Env) (string, error) {
 			fmt.Fprint(&b, v)
 		}
 	}
-	return strings.NewReplacer("\r", "", "\n", " ").Replace(b.String()), nil
+	return oneLine(b.String()), nil
+}
+
+// oneLine is s as one line of text: see Render.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n':
+			return ' '
+		case isControl(r):
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // Static returns the template's text when it has no holes.
@@ -78,7 +93,7 @@ func (f *funcs) compileTemplate(s string, where exprSrc, offset int) (*Template,
 			t.parts = append(t.parts, tplPart{lit: s[:i]})
 		}
 		runes += len([]rune(s[:i]))
-		j := strings.Index(s[i+2:], "}}")
+		j := holeEnd(s[i+2:])
 		if j < 0 {
 			probs = append(probs, Problem{where.pos(1, offset+runes), "unclosed {{ in template"})
 			break
@@ -123,6 +138,28 @@ func nonText(p *Program) string {
 		return "not printable"
 	}
 	return ""
+}
+
+// holeEnd is the index of the "}}" that closes a template hole whose
+// expression starts s, skipping string literals (expr's "...", '...' with
+// backslash escapes and `...`), so that {{ "}}" }} is one hole; -1 if none.
+func holeEnd(s string) int {
+	var quote byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0 && c == '\\' && quote != '`':
+			i++
+		case quote != 0 && c == quote:
+			quote = 0
+		case quote != 0:
+		case c == '"' || c == '\'' || c == '`':
+			quote = c
+		case c == '}' && i+1 < len(s) && s[i+1] == '}':
+			return i
+		}
+	}
+	return -1
 }
 
 var (

@@ -8,6 +8,14 @@
 // conditions are load errors, not surprises on the first message. At run
 // time Decide picks the first matching rule of a phase.
 //
+// At run time a missing value is not an error: a stage that was skipped or
+// has not run reads as verdict "none" with empty tags and attrs, and a
+// missing attrs or mail.params key reads as "" (nil). An operation that
+// cannot work on such a value (int("") of a missing attr, tags[0] of no
+// tags) is an error of the rule: Matches yields it and the pipeline answers
+// 451 4.3.0 for that phase, never a silent accept. Write
+// 'results.x.attrs.n != "" && int(results.x.attrs.n) > 3' to avoid it.
+//
 // This package imports sdk and libraries only; core/pipeline imports it.
 package rules
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -37,10 +38,11 @@ func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
 // scanOptions is the envelope and connection a scan pretends.
 type scanOptions struct {
-	ip, helo, from string
-	rcpts          []string
-	json           bool
-	msgPath        string
+	ip         netip.Addr
+	helo, from string
+	rcpts      []string
+	json       bool
+	msgPath    string
 }
 
 func runScan(args []string, stdout, stderr io.Writer) int {
@@ -48,13 +50,15 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 	path := addConfigFlag(flags)
 	var o scanOptions
 	var rcpts listFlag
-	flags.StringVar(&o.ip, "ip", "192.0.2.1", "client `IP` address")
+	var ip string
+	flags.StringVar(&ip, "ip", "192.0.2.1", "client `IP` address")
 	flags.StringVar(&o.helo, "helo", "client.example", "HELO `NAME`")
 	flags.StringVar(&o.from, "from", "", "envelope sender `ADDR` (default: the null sender <>)")
 	flags.Var(&rcpts, "rcpt", "envelope recipient `ADDR` (repeat for several; default postmaster@<hostname>)")
 	flags.BoolVar(&o.json, "json", false, "print JSON for machines")
 	flags.Usage = func() {
 		fmt.Fprintln(stderr, "usage: portcullis scan -c FILE [--ip IP] [--helo NAME] [--from ADDR] [--rcpt ADDR]... [--json] MSG.eml")
+		fmt.Fprintln(stderr, "The message is taken as a session on the first listener would take it (conn.listener is its name).")
 		flags.PrintDefaults()
 	}
 	if st := parseFlags(flags, args); st >= 0 {
@@ -65,6 +69,10 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	o.msgPath, o.rcpts = flags.Arg(0), rcpts
+	if err := o.envelope(ip); err != nil {
+		fmt.Fprintf(stderr, "portcullis scan: %v\n", err)
+		return exitUsage
+	}
 	cfg, err := loadConfig(*path)
 	if err != nil {
 		printConfigError(stderr, err)
@@ -97,6 +105,46 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// envelope checks and normalises the pretended client and envelope as the
+// session would have them: the address as the listener reports it (IPv4
+// for a v4-mapped one, IPv6 in canonical form), addresses without their
+// angle brackets ("" for the null sender <>).
+func (o *scanOptions) envelope(ip string) error {
+	a, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(ip, "["), "]"))
+	if err != nil {
+		return fmt.Errorf("--ip %q: not an IP address", ip)
+	}
+	o.ip = a.Unmap().WithZone("")
+	if strings.ContainsFunc(o.helo, func(r rune) bool { return r <= ' ' || r == 127 }) {
+		return fmt.Errorf("--helo %q: want one word", o.helo)
+	}
+	if o.from, err = scanAddr("--from", o.from, true); err != nil {
+		return err
+	}
+	for i, r := range o.rcpts {
+		if o.rcpts[i], err = scanAddr("--rcpt", r, false); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanAddr is an address flag as go-smtp hands MAIL/RCPT arguments on.
+func scanAddr(flag, a string, nullOK bool) (string, error) {
+	a = strings.TrimSpace(a)
+	if strings.HasPrefix(a, "<") && strings.HasSuffix(a, ">") {
+		a = a[1 : len(a)-1]
+	}
+	switch {
+	case a == "" && nullOK:
+		return "", nil
+	case strings.ContainsFunc(a, func(r rune) bool { return r <= ' ' || r == 127 || r == '<' || r == '>' }),
+		strings.LastIndexByte(a, '@') <= 0 || strings.HasSuffix(a, "@"):
+		return "", fmt.Errorf("%s %q: want local@domain", flag, a)
+	}
+	return a, nil
 }
 
 // startPipeline loads cfg's rule files, starts their plugins as `run` does
@@ -147,22 +195,35 @@ func stageSpecs(cfg *config.Config, set *rules.Set) []pluginhost.Spec {
 	return specs
 }
 
-// readMessage reads an .eml file as the spool would hold it: lines end in
-// CRLF (RFC 5322 2.1), the top-level header parsed.
-func readMessage(path string) ([]byte, []sdk.HeaderField, error) {
+// readMessage reads an .eml file as a client would send it: lines end in
+// CRLF (RFC 5322 2.1).
+func readMessage(path string) ([]byte, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	data := bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n"))
-	hdr, err := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: header: %v", path, err)
+	return bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n")), nil
+}
+
+// maxHeaderCapture is the session's bound on the header kept for stages
+// (core/smtpd headers.go).
+const maxHeaderCapture = 256 << 10
+
+// messageHeader is the top-level header as the session gives it to the
+// rules: what parses of the first 256 KiB up to the blank line. A header
+// that does not parse to the end (a line without a colon, no blank line
+// before the end) is not an error: the session takes such a message too.
+func messageHeader(data []byte) []sdk.HeaderField {
+	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
+		data = data[:i+4]
+	} else if bytes.HasPrefix(data, []byte("\r\n")) {
+		data = data[:2]
 	}
+	data = data[:min(len(data), maxHeaderCapture)]
+	hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
 	var fields []sdk.HeaderField
 	for f := hdr.Fields(); f.Next(); {
-		v := strings.ReplaceAll(strings.ReplaceAll(f.Value(), "\r\n", ""), "\n", "")
-		fields = append(fields, sdk.HeaderField{Name: f.Key(), Value: strings.TrimSpace(v)})
+		fields = append(fields, sdk.HeaderField{Name: f.Key(), Value: unfoldField(f.Value())})
 	}
-	return data, fields, nil
+	return fields
 }

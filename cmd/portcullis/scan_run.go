@@ -6,30 +6,26 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"strings"
+	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/sdk"
 )
 
+// scanQueueID stands for the queue ID a session would give the message.
+const scanQueueID = "SCAN"
+
 // scan runs one message through every phase as a session would: connect,
 // helo, mail, rcpt once per recipient (a refused one is dropped), data. A
-// phase that rejects or tempfails ends the scan with that action.
+// phase that rejects or tempfails ends the scan with that action. Where the
+// session answers for the pipeline (a rule that fails at run time is 451
+// 4.3.0; a 4xx before the greeting is 421; a message over
+// limits.max_message_bytes is 552 before the data phase), so does scan.
 func scan(ctx context.Context, cfg *config.Config, o scanOptions, logger *slog.Logger) (*scanReport, error) {
-	data, header, err := readMessage(o.msgPath)
+	body, err := readMessage(o.msgPath)
 	if err != nil {
-		return nil, err
-	}
-	spool, err := os.CreateTemp("", "portcullis-scan-*.eml")
-	if err != nil {
-		return nil, err
-	}
-	defer os.Remove(spool.Name())
-	if _, err := spool.Write(data); err != nil {
-		spool.Close()
-		return nil, err
-	}
-	if err := spool.Close(); err != nil {
 		return nil, err
 	}
 	eng, closeFn, err := startPipeline(ctx, cfg, logger)
@@ -39,19 +35,36 @@ func scan(ctx context.Context, cfg *config.Config, o scanOptions, logger *slog.L
 	defer closeFn()
 	rep := &scanReport{Message: o.msgPath, Stages: map[string]*stageReport{}}
 	results := map[string]*sdk.Result{}
-	req := &sdk.Request{SessionID: "scan", Conn: sdk.Conn{IP: o.ip, HELO: o.helo, Listener: "scan"}}
-	req.Conn.Trusted = trusted(cfg, o.ip)
-	req.Envelope.From = o.from
+	req := &sdk.Request{SessionID: "scan", Conn: sdk.Conn{IP: o.ip.String(), Trusted: trusted(cfg, o.ip)}}
+	if len(cfg.Listeners) > 0 { // the message came in on the first listener
+		req.Conn.Listener, req.Conn.TLS = cfg.Listeners[0].Name, cfg.Listeners[0].TLS == "implicit"
+	}
 	run := func(phase sdk.Phase) (*pipeline.Decision, error) {
 		req.Phase = phase
 		d, err := eng.Run(ctx, req, results)
 		if err != nil {
-			return nil, fmt.Errorf("%s phase: %w", phase, err)
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("%s phase: %w", phase, err)
+			}
+			// The session's answer to a pipeline failure (smtpd runPhase).
+			d = &pipeline.Decision{Action: pipeline.Tempfail, Results: results, Reason: err.Error(),
+				Reply: &pipeline.Reply{Code: 451, Enhanced: "4.3.0", Text: "Temporary local problem, try again later"}}
+		}
+		if phase == sdk.PhaseConnect && d.Reply != nil && d.Reply.Code/100 == 4 {
+			// Before the greeting only 421 makes sense (RFC 5321 3.1).
+			r := *d.Reply
+			r.Code, d.Reply = 421, &r
 		}
 		rep.addPhase(eng, req, d)
 		return d, nil
 	}
 	for _, ph := range []sdk.Phase{sdk.PhaseConnect, sdk.PhaseHelo, sdk.PhaseMail} {
+		if ph == sdk.PhaseHelo {
+			req.Conn.HELO = o.helo // not known at connect
+		}
+		if ph == sdk.PhaseMail {
+			req.Envelope.From = o.from
+		}
 		d, err := run(ph)
 		if err != nil || refused(d) {
 			return rep.final(d), err
@@ -73,8 +86,21 @@ func scan(ctx context.Context, cfg *config.Config, o scanOptions, logger *slog.L
 	if len(req.Envelope.Rcpts) == 0 {
 		return rep.final(last), nil // every recipient refused: no DATA
 	}
-	req.Envelope.Rcpt, req.QueueID = "", "SCAN"
-	req.Message = sdk.NewFileMessage(header, spool.Name(), 0, int64(len(data)))
+	if max := cfg.Limits.MaxMessageBytes; max > 0 && int64(len(body)) > max {
+		d := &pipeline.Decision{Action: pipeline.Reject, Reason: fmt.Sprintf("message of %d bytes over limits.max_message_bytes", len(body)),
+			Reply: &pipeline.Reply{Code: 552, Enhanced: "5.3.4", Text: "Message size exceeds fixed limit"}}
+		rep.Phases = append(rep.Phases, phaseReport{Phase: sdk.PhaseData, Action: string(d.Action), Reply: replyText(d.Reply)})
+		return rep.final(d), nil
+	}
+	req.Envelope.Rcpt, req.QueueID = "", scanQueueID
+	received := receivedField(cfg, o, req.Envelope.Rcpts)
+	spool, err := writeSpool(received, body)
+	if err != nil {
+		return nil, err
+	}
+	defer os.Remove(spool)
+	header := append([]sdk.HeaderField{{Name: "Received", Value: unfoldField(received[len("Received: "):])}}, messageHeader(body)...)
+	req.Message = sdk.NewFileMessage(header, spool, 0, int64(len(received)+len(body)))
 	d, err := run(sdk.PhaseData)
 	if err != nil {
 		return nil, err
@@ -82,18 +108,68 @@ func scan(ctx context.Context, cfg *config.Config, o scanOptions, logger *slog.L
 	return rep.final(d), nil
 }
 
+// writeSpool writes the message as the spool holds it: our Received field,
+// then the message.
+func writeSpool(received string, body []byte) (string, error) {
+	f, err := os.CreateTemp("", "portcullis-scan-*.eml")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.WriteString(received)
+	if err == nil {
+		_, err = f.Write(body)
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}
+
+// receivedField is the trace field a session prepends (core/smtpd
+// received.go): offline there is no reverse DNS name, no TLS and no AUTH.
+func receivedField(cfg *config.Config, o scanOptions, rcpts []string) string {
+	helo := strings.Map(func(r rune) rune {
+		if r <= ' ' || r == 127 || r == '(' || r == ')' || r == ';' {
+			return -1
+		}
+		return r
+	}, o.helo)
+	if helo == "" {
+		helo = "unknown"
+	}
+	lit := o.ip.String()
+	if o.ip.Is6() {
+		lit = "IPv6:" + lit
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "Received: from %s (unknown [%s])\r\n", helo, lit)
+	fmt.Fprintf(&b, "\tby %s (Portcullis) with ESMTP id %s", cfg.Hostname, scanQueueID)
+	if len(rcpts) == 1 {
+		fmt.Fprintf(&b, "\r\n\tfor <%s>", rcpts[0])
+	}
+	fmt.Fprintf(&b, ";\r\n\t%s\r\n", time.Now().Format(time.RFC1123Z))
+	return b.String()
+}
+
+// unfoldField joins folded lines (RFC 5322 2.2.3), as the session does.
+func unfoldField(s string) string {
+	return strings.TrimSpace(strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", ""), "\n", ""))
+}
+
 func refused(d *pipeline.Decision) bool {
 	return d != nil && (d.Action == pipeline.Reject || d.Action == pipeline.Tempfail)
 }
 
-// trusted is relay.networks membership, as the session computes conn.trusted.
-func trusted(cfg *config.Config, ip string) bool {
-	addr, err := netip.ParseAddr(ip)
-	if err != nil {
-		return false
-	}
+// trusted is relay.networks membership, as the session computes conn.trusted
+// (core/policy Trusted: v4-mapped is IPv4, a zone is ignored).
+func trusted(cfg *config.Config, ip netip.Addr) bool {
+	ip = ip.Unmap().WithZone("")
 	for _, n := range cfg.Relay.Networks {
-		if n.Prefix.Contains(addr.Unmap()) {
+		if n.Prefix.Contains(ip) {
 			return true
 		}
 	}
