@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/portcullis-mta/portcullis/sdk"
@@ -47,7 +48,14 @@ type scanner interface {
 
 // Stage is the antivirus stage.
 type Stage struct {
-	dial    func(ctx context.Context, network, addr string) (net.Conn, error) // injected for tests
+	dial func(ctx context.Context, network, addr string) (net.Conn, error) // injected for tests
+	// cur is the configured scanner, swapped whole by Configure: the host
+	// reconfigures a running plugin on reload while scans are in flight.
+	cur atomic.Pointer[setup]
+}
+
+// setup is one configuration's scanner and its timeout.
+type setup struct {
 	scanner scanner
 	timeout time.Duration
 }
@@ -71,13 +79,14 @@ func (s *Stage) Configure(_ context.Context, env sdk.Env, raw map[string]any) er
 	if err != nil {
 		return err
 	}
-	s.timeout = cfg.Timeout
+	st := &setup{timeout: cfg.Timeout}
 	if cfg.Clamd != "" {
 		network, addr := clamdAddress(cfg.Clamd, env.ConfigDir)
-		s.scanner = &clamd{network: network, addr: addr, chunk: cfg.ChunkSize, dial: s.dial}
+		st.scanner = &clamd{network: network, addr: addr, chunk: cfg.ChunkSize, dial: s.dial}
 	} else {
-		s.scanner = &command{argv: cfg.Command, tempDir: cfg.TempDir}
+		st.scanner = &command{argv: cfg.Command, tempDir: cfg.TempDir}
 	}
+	s.cur.Store(st)
 	return nil
 }
 
@@ -86,20 +95,21 @@ var ErrScan = errors.New("antivirus: scan failed")
 
 // Check implements sdk.Stage.
 func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
-	if s.scanner == nil {
+	st := s.cur.Load()
+	if st == nil {
 		return nil, fmt.Errorf("antivirus: not configured")
 	}
 	if req.Message == nil {
 		return &sdk.Result{Verdict: sdk.VerdictNone}, nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := context.WithTimeout(ctx, st.timeout)
 	defer cancel()
 	rc, err := req.Message.Open()
 	if err != nil {
 		return nil, fmt.Errorf("%w: open message: %v", ErrScan, err)
 	}
 	defer rc.Close()
-	virus, err := s.scanner.scan(ctx, rc)
+	virus, err := st.scanner.scan(ctx, rc)
 	if err != nil {
 		return nil, err
 	}

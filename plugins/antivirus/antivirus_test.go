@@ -1,9 +1,11 @@
 package antivirus
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -226,5 +228,103 @@ func TestCommandVirusName(t *testing.T) {
 		if err != nil || res.Verdict != sdk.VerdictFail || strings.Contains(res.Attrs["virus"], "portcullis-scan") {
 			t.Errorf("%s: result %+v error %v, want a virus name without the file's path", body, res, err)
 		}
+	}
+}
+
+// TestReconfigureWhileScanning: the host reconfigures a running plugin on
+// reload while scans are in flight (go test -race). Every scan uses one
+// whole config: the scanner of the old one or of the new one.
+func TestReconfigureWhileScanning(t *testing.T) {
+	cfgs := []map[string]any{
+		{"clamd": "tcp:" + fakeClamdExact(t, "stream: Old.Sig FOUND\x00", 0), "timeout": "20s"},
+		{"clamd": "tcp:" + fakeClamdExact(t, "stream: New.Sig FOUND\x00", 0), "timeout": "10s"},
+	}
+	st := New()
+	if err := st.Configure(context.Background(), sdk.Env{}, cfgs[0]); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for range 20 {
+				res, err := st.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseData, Message: sdk.NewBytesMessage(nil, plain([]byte("x")))})
+				if err != nil || res.Attrs["virus"] != "Old.Sig" && res.Attrs["virus"] != "New.Sig" {
+					errs <- fmt.Errorf("result %+v error %v", res, err)
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for i := range 40 {
+		if err := st.Configure(context.Background(), sdk.Env{}, cfgs[i%2]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestClamdReplyAtNUL: the reply ends at its NUL terminator. A server that
+// keeps the connection open after replying (a proxy in front of clamd, a
+// clamd-compatible scanner) gets its answer taken at once, not when the
+// scan's hour-long timeout has run out.
+func TestClamdReplyAtNUL(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				if _, err := r.ReadString(0); err != nil { // zINSTREAM\0
+					return
+				}
+				for {
+					var n [4]byte
+					if _, err := io.ReadFull(r, n[:]); err != nil {
+						return
+					}
+					size := int64(n[0])<<24 | int64(n[1])<<16 | int64(n[2])<<8 | int64(n[3])
+					if size == 0 {
+						break
+					}
+					io.CopyN(io.Discard, r, size)
+				}
+				c.Write([]byte("stream: Kept.Open FOUND\x00"))
+				io.Copy(io.Discard, r) // until the client closes
+			}()
+		}
+	}()
+	st := New()
+	if err := st.Configure(context.Background(), sdk.Env{}, map[string]any{"clamd": "tcp:" + l.Addr().String(), "timeout": "1h"}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan string, 1)
+	go func() {
+		res, err := st.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseData, Message: sdk.NewBytesMessage(nil, plain([]byte("x")))})
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		done <- res.Attrs["virus"]
+	}()
+	select {
+	case got := <-done:
+		if got != "Kept.Open" {
+			t.Errorf("got %q, want virus Kept.Open", got)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("reply not taken at its NUL: the scan waits for the server to close")
 	}
 }

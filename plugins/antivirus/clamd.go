@@ -2,7 +2,6 @@ package antivirus
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -76,16 +75,21 @@ func (c *clamd) send(conn net.Conn, r io.Reader) error {
 	return w.Flush()
 }
 
-// readReply reads up to the NUL terminator (or EOF), at most 4 KiB.
+// readReply reads the reply up to its NUL terminator (clamd(8): a
+// command in its "z" form gets a NUL-terminated reply), at most 4 KiB, and
+// returns there: a server that keeps the connection open after replying
+// (a proxy, a clamd-compatible scanner) must not hold the scan, and the
+// message, until the deadline. A reply cut off by EOF or a reset (clamd
+// closing on a refused stream) is taken as it is.
 func readReply(conn net.Conn) (string, error) {
-	b, err := io.ReadAll(io.LimitReader(conn, 4096))
-	if i := bytes.IndexByte(b, 0); i >= 0 {
-		return string(b[:i]), nil
+	b, err := bufio.NewReader(io.LimitReader(conn, 4096)).ReadBytes(0)
+	if err == nil {
+		return string(b[:len(b)-1]), nil
 	}
-	if len(b) > 0 && (err == nil || isReset(err)) {
+	if len(b) > 0 && (err == io.EOF || isReset(err)) {
 		return string(b), nil
 	}
-	if err == nil {
+	if err == io.EOF {
 		err = io.ErrUnexpectedEOF
 	}
 	return "", err

@@ -3,6 +3,7 @@ package dnsbl
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -53,6 +54,7 @@ func decide(answers []answer, threshold float64) (*sdk.Result, error) {
 			reasons = append(reasons, tag+": "+a.reason)
 		}
 	}
+	weight = roundWeight(weight)
 	attrs := map[string]string{
 		"zone": firstZone, "zones": strings.Join(zones, ","), "codes": strings.Join(codes, ","),
 		"reason": firstReason, "reasons": strings.Join(reasons, " | "),
@@ -79,4 +81,12 @@ func decide(answers []answer, threshold float64) (*sdk.Result, error) {
 		res.Verdict = sdk.VerdictNone
 	}
 	return res, nil
+}
+
+// roundWeight rounds a sum of zone weights to nine decimal places. The
+// weights are decimal fractions in the config, which binary floating point
+// holds only approximately: 0.7 + 0.2 adds up to 0.8999999999999999, which
+// would fall short of a threshold of 0.9 and show up as such in attrs.
+func roundWeight(w float64) float64 {
+	return math.Round(w*1e9) / 1e9
 }

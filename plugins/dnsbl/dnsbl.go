@@ -10,8 +10,8 @@
 // their TTL (negative ones for the SOA minimum, RFC 2308), at most max_ttl.
 //
 // A DNS failure (timeout, SERVFAIL, an answer outside 127.0.0.0/8, or a
-// list's "query refused" code in 127.255.255.0/24) is never read as "not
-// listed": the check returns an error, which the gateway turns into the
+// list's "query refused" code: 127.255.255.0/24, and 127.0.0.255 on a
+// DNSWL) is never read as "not listed" (nor, on a DNSWL, as "listed"): the check returns an error, which the gateway turns into the
 // stage's on_error, unless the listings already decide without the
 // failed zone.
 //

@@ -360,3 +360,44 @@ func TestReasonFailureNotCached(t *testing.T) {
 		t.Errorf("reason %q after TXT recovered: the reasonless listing was cached", res.Attrs["reason"])
 	}
 }
+
+// TestFractionalWeights: weights that add up to the threshold reach it,
+// although binary floating point does not hold them exactly (0.7 + 0.2 is
+// 0.8999999999999999 there), and attrs.weight shows the decimal sum.
+func TestFractionalWeights(t *testing.T) {
+	srv := dnsutiltest.New(t, zoneRecords...)
+	s := New().(*Stage)
+	zones := []any{
+		map[string]any{"zone": "bl.test", "weight": 0.7},
+		map[string]any{"zone": "combined.test", "weight": 0.2},
+	}
+	if err := s.Configure(context.Background(), sdk.Env{DNSServers: []string{srv.Addr}},
+		map[string]any{"zones": zones, "threshold": 0.9}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.5", "h.example", ""))
+	if err != nil || res.Verdict != sdk.VerdictFail || res.Score != 0.9 || res.Attrs["weight"] != "0.9" {
+		t.Errorf("weights 0.7 + 0.2, threshold 0.9: %+v %v; want verdict fail, weight 0.9", res, err)
+	}
+}
+
+// TestDNSWLRefused: DNSWL.org answers 127.0.0.255 to a resolver over its
+// query limit. That is no listing: read as one (a zone without codes counts
+// any 127/8 answer) it would vouch for every client. It is a failure, so a
+// block listing still decides, and otherwise on_error does.
+func TestDNSWLRefused(t *testing.T) {
+	srv := dnsutiltest.New(t,
+		"5.113.0.203.bl.test. 300 IN A 127.0.0.2",
+		"5.113.0.203.wl.test. 300 IN A 127.0.0.255",
+		"6.113.0.203.wl.test. 300 IN A 127.0.0.255",
+	)
+	s := newTestStage(t, srv, nil)
+	res, err := s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.5", "h.example", ""))
+	if err != nil || res.Verdict != sdk.VerdictFail || res.Attrs["errors"] != "wl.test" {
+		t.Errorf("listed, DNSWL refusing: %+v %v; want verdict fail with wl.test failing", res, err)
+	}
+	res, err = s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.6", "h.example", ""))
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("DNSWL refusing: %+v %v; want an error", res, err)
+	}
+}

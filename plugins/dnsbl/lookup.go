@@ -34,11 +34,18 @@ type answer struct {
 	err    error
 }
 
+// dnswlRefused, 127.0.0.255, is what DNSWL.org answers to a query over its
+// free use limit or from a blocked resolver. Read as a listing it would
+// vouch for every client (and skip what rules skip for a DNSWL pass), so
+// on an allow zone it is a failure, as 127.255.255.0/24 is on any zone.
+const dnswlRefused = 127<<24 | 255
+
 // lookup asks one name, from the cache when it can. RFC 5782 2.1: an A
 // record in 127.0.0.0/8 means listed. An answer outside it means a
 // wildcarding or hijacking resolver, and 127.255.255.0/24 is what large
-// lists answer to refused (for example open-resolver) queries: both are
-// failures, never "not listed" and never "listed".
+// lists answer to refused (for example open-resolver) queries, as
+// 127.0.0.255 is on a DNSWL: all are failures, never "not listed" and
+// never "listed".
 func (s *Stage) lookup(ctx context.Context, r resolver, c *cache, cfg config, q query) answer {
 	o, ok := c.get(q.name)
 	if !ok {
@@ -82,7 +89,7 @@ func (s *Stage) ask(ctx context.Context, r resolver, cfg config, q query) (outco
 		switch {
 		case b[0] != 127:
 			return outcome{}, 0, fmt.Errorf("%s answered %s: not a DNSBL code (wildcard or hijacking resolver?)", q.zone.name, ip)
-		case b[1] == 255 && b[2] == 255:
+		case b[1] == 255 && b[2] == 255, q.zone.allow && v == dnswlRefused:
 			return outcome{}, 0, fmt.Errorf("%s refused the query (answer %s)", q.zone.name, ip)
 		}
 		o.addrs = append(o.addrs, v)

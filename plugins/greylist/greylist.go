@@ -25,7 +25,9 @@
 // (sdk.Env.RedisURL), it is a RedisStore: several gateways sharing one
 // Redis share the greylist, so a sender retrying through another MX is not
 // greylisted again. Keys are "portcullis:greylist:<stage>:<key>" (key
-// "t|<network>|<from>|<rcpt>" for a triplet, "c|<network>" for a client),
+// "t|<network>|<from>|<rcpt>" for a triplet, "%" and "|" in the addresses
+// escaped as %25 and %7c and a key over 512 bytes cut short and ended with
+// a hash, "c|<network>" for a client),
 // each with a TTL so Redis expires them itself. The server is pinged at
 // Configure: an unreachable Redis is a load error. A Redis failure while
 // checking is an error, so the stage's on_error decides, never a silent
@@ -47,6 +49,8 @@ package greylist
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -180,7 +184,7 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 		return &sdk.Result{Verdict: sdk.VerdictPass, Tags: []string{"auto_allow"}, Attrs: attrs,
 			Reason: fmt.Sprintf("client %s passed %d triplets", network, client.Count)}, nil
 	}
-	key := "t|" + network + "|" + sender(req.Envelope.From) + "|" + address(req.Envelope.Rcpt)
+	key := tripletKey(network, sender(req.Envelope.From), address(req.Envelope.Rcpt))
 	r, ok, err := s.store.Get(ctx, key)
 	if err != nil {
 		return nil, err
@@ -256,6 +260,32 @@ func (s *Stage) sweep(now time.Time) {
 	}
 	s.lastSweep = now
 	_, _ = b.Sweep()
+}
+
+// maxKeyLen bounds a triplet's key. bbolt refuses keys over 32 KiB, and
+// a refused key is an error: under on_error continue, a sender with a long
+// enough address would never be greylisted.
+const maxKeyLen = 512
+
+// keyEscaper escapes the key's separator in the sender and recipient,
+// which the client chooses ("|" is atext, RFC 5321 4.1.2), and the escape
+// character itself.
+var keyEscaper = strings.NewReplacer("%", "%25", "|", "%7c")
+
+// tripletKey is the store key of a triplet: "t|<network>|<from>|<rcpt>".
+// With the separators in from and rcpt escaped, no two triplets share a key
+// (unescaped, "a@b|c" to "d@example.test" and "a@b" to "c|d@example.test"
+// would, and passing one would pass the other). A key over maxKeyLen keeps
+// its start and ends in "%h" and the SHA-256 of the whole: "%h" is never
+// the result of escaping, so a hashed key never equals another key.
+func tripletKey(network, from, rcpt string) string {
+	key := "t|" + network + "|" + keyEscaper.Replace(from) + "|" + keyEscaper.Replace(rcpt)
+	if len(key) <= maxKeyLen {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	h := "%h" + hex.EncodeToString(sum[:])
+	return key[:maxKeyLen-len(h)] + h
 }
 
 // clientNet is ip's network: /24 or /64 by default.

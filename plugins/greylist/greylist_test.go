@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -223,4 +224,30 @@ func TestReconfigure(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, s, c, []step{{"other file", 0, a, sdk.VerdictFail, "greylist", "300"}})
+}
+
+func TestKeysFromClientStrings(t *testing.T) { eachBackend(t, testKeysFromClientStrings) }
+
+// testKeysFromClientStrings: the sender and the recipient are the client's
+// choice. A "|" in them must not let one triplet pass as another (unescaped,
+// both of the first two had the key "t|192.0.2.0/24|s@x.example|b|c@example.test"),
+// and an address too long for a bbolt key (32 KiB) must be greylisted like
+// any other, not be an error that on_error continue lets through.
+func testKeysFromClientStrings(t *testing.T, fresh func(t testing.TB) sdk.Env) {
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	s := newStage(t, fresh(t), c, map[string]any{"auto_allow_after": 0})
+	long := strings.Repeat("a", 40<<10) + "@x.example"
+	run(t, s, c, []step{
+		{"first", 0, rcpt("192.0.2.1", "s@x.example|b", "c@example.test"), sdk.VerdictFail, "greylist", "300"},
+		{"retried", 5 * time.Minute, rcpt("192.0.2.1", "s@x.example|b", "c@example.test"), sdk.VerdictPass, "passed", ""},
+		{"another triplet, same key unescaped", 0, rcpt("192.0.2.1", "s@x.example", "b|c@example.test"), sdk.VerdictFail, "greylist", "300"},
+		{"escape character", 0, rcpt("192.0.2.1", "s@x.example%7cb", "c@example.test"), sdk.VerdictFail, "greylist", "300"},
+		{"long sender", 0, rcpt("192.0.2.1", long, "c@example.test"), sdk.VerdictFail, "greylist", "300"},
+		{"long sender retried", 5 * time.Minute, rcpt("192.0.2.1", long, "c@example.test"), sdk.VerdictPass, "passed", ""},
+		{"long sender, another recipient", 0, rcpt("192.0.2.1", long, "d@example.test"), sdk.VerdictFail, "greylist", "300"},
+		{"long sender, other domain", 0, rcpt("192.0.2.1", strings.Repeat("a", 40<<10)+"@y.example", "c@example.test"), sdk.VerdictFail, "greylist", "300"},
+	})
+	if k := tripletKey("2001:db8::/64", long, "c@example.test"); len(k) > maxKeyLen {
+		t.Errorf("key of %d bytes, want at most %d", len(k), maxKeyLen)
+	}
 }
