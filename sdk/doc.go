@@ -39,25 +39,93 @@
 // A call crosses a process boundary and costs about 100 µs, more than the
 // gateway spends on the SMTP dialogue of a whole message: a stage is called
 // only at the phases its Info asks for, so ask for as few as you need.
-// Check is called concurrently by many sessions. Its context carries the
-// stage's timeout from the rule file; honour it. An error, a timeout or a
-// crash all become the stage's on_error in the gateway; a panic in Check
-// is recovered and reported as that call's error.
+//
+// One plugin process serves every SMTP session: Check is called
+// concurrently, and Configure is called again at a reload while Check
+// calls are in flight. Keep the config in one value that Configure
+// replaces whole (a sync.RWMutex, or an atomic.Pointer as
+// examples/plugin-hello does), and make anything Check shares safe for
+// concurrent use. The gateway starts a plugin with GOMAXPROCS=1 unless its
+// own environment sets GOMAXPROCS: concurrent calls share one CPU.
+//
+// Check's context carries the stage's timeout from the rule file (timeout:,
+// default 5s) and is cancelled when the call is given up; pass it to every
+// lookup and read, and return when it is done. The gateway does not wait
+// for a call past its timeout: it applies the stage's on_error, and after
+// many timeouts in a row it restarts the plugin as hung.
+//
+// # Results and errors
+//
+// Return an error when the stage could not do its job (a DNS failure, a
+// scanner down, an unreadable message): the gateway applies the stage's
+// on_error (tempfail unless the rule file says continue or reject) before
+// any rule runs, and with on_error: continue the rules see verdict "error"
+// with the error as reason. A panic in Check is recovered and is that
+// call's error.
+//
+// Returning a Result with VerdictError instead is a fact like any other:
+// on_error does not apply, and unless a rule tests
+// results.<stage>.verdict == "error" nothing happens and the message goes
+// on. Use it only where the rule file is expected to decide (the built-in
+// dnsbl does, and the example rules tempfail on it).
+//
+// A nil Result, or a zero Verdict, is VerdictNone. Score is a number the
+// rules compare (results.<stage>.score >= 5); the gateway gives it no scale
+// or default threshold, so document yours. It must be finite: a NaN or
+// infinite score, an unknown verdict or a malformed header edit makes the
+// whole result that call's error (see Result.Validate). Tags, attrs and
+// reason together are limited to 1 MiB.
 //
 // # Config
 //
 // Configure receives the `config:` map of the stage's rule-file entry as
 // YAML decoded it: strings, bool, int for whole numbers, float64, []any and
-// map[string]any. It is called at load and at every reload; return an error
-// to refuse a config, and keep the previous one in force when you do.
+// map[string]any (package sdk/cfgval reads them, with the key in its
+// errors). It is called when the plugin starts (at load, and again after
+// a restart), at every reload, and once more with the previous config when
+// a reload is refused elsewhere. Return an error to refuse a config and
+// keep the previous one in force when you do. Refuse unknown keys, so that
+// a typo fails at load.
+//
+// `portcullis check` does not start plugins, so it cannot report a config
+// a stage refuses. `portcullis run`, `portcullis scan` and a reload do:
+// they fail with "stage NAME: config refused: " and the error text, which
+// has no file or line, so start the text with the key (cfgval.Key does).
 //
 // # Messages
 //
-// At the data phase Request.Message carries the top-level header fields and
-// gives the whole message through Open. The bytes are not copied into the
-// call: the plugin reads the gateway's spool file itself, and when it
-// cannot (or the gateway holds the message in memory) Open streams the
-// bytes from the gateway in chunks. Read only what you need.
+// At the data phase Request.Message carries the top-level header fields
+// (the gateway's own Received field first; values unfolded but not decoded:
+// mime.DecodeHeader of package sdk/mime decodes RFC 2047 words in any
+// charset Japanese mail uses, which the standard library's
+// mime.WordDecoder does not) and gives the whole message, header and body,
+// through Open. The bytes are not copied into the call: the plugin reads
+// the gateway's spool file itself, and when it cannot (or the gateway
+// holds the message in memory) Open streams the bytes from the gateway in
+// chunks. Each Open starts again at the first byte, so a stage may read
+// the message twice; read only what you need, and close each reader.
+// The message can be read only while Check runs: keep no Message, and no
+// reader, for after it returns. Message is nil at the other phases.
+//
+// Header edits (Result.Headers) apply at the data phase only and are
+// applied after all stages ran, so no stage sees another's. A value is
+// written as it is given: it must not hold a line break, and text that is
+// not ASCII must be encoded first (mime.QEncoding.Encode("utf-8", v) of
+// the standard library).
+//
+// # State
+//
+// Env.StatePath is a file the stage may own, derived from the gateway's
+// state.path and the stage name ("state.db" and stage "words" give
+// "state.words.db"; see StageStatePath), or "" when the gateway has no
+// state.path; then refuse a config that needs one. The built-in stages keep
+// a bbolt database there. A bbolt file is locked by the process that opens
+// it, so: open it once and reuse it while StatePath stays the same
+// (Configure runs again at every reload, and without a lock timeout a
+// second open in the same process waits forever), close it in
+// Closer.Close, and open it with a lock timeout, returning an error when
+// it runs out: `portcullis scan` starts the same plugin with the same path
+// while the gateway runs.
 //
 // # Lifetime
 //
@@ -69,8 +137,15 @@
 // # Logs
 //
 // Serve points the default slog logger at the gateway: a stage's slog
-// calls appear in the gateway's log with stage=<name>, at their level.
-// Anything written to stdout or stderr is logged too.
+// calls appear in the gateway's log with stage=<name>, at their level (the
+// gateway's log.level still filters them). Log with Check's context,
+// slog.InfoContext(ctx, ...), and the line carries the call's session and,
+// from the data phase on, its queue_id, as the gateway's own lines about
+// the same message do (see RequestLogHandler). Do not name your own
+// attributes "stage", which the gateway adds. Anything a plugin writes to
+// stdout or stderr once Serve runs is logged too, a line at a time at
+// level info; before Serve, stdout carries go-plugin's handshake, so write
+// nothing there.
 //
 // # Tests
 //

@@ -52,7 +52,7 @@ type Info struct {
 type Env struct {
 	StageName  string   // the configured stage name (results.<StageName> in rules)
 	Hostname   string   // the gateway's hostname
-	StatePath  string   // a bbolt file this stage may own (derived from state.path and the stage name); "" if none
+	StatePath  string   // a file this stage may own, state.<stage>.db beside state.path (StageStatePath); "" if none; see the package doc
 	RedisURL   string   // state.redis, when state is shared by several gateways
 	DNSServers []string // host:port of the resolvers to use; empty means the system's
 	ConfigDir  string   // directory of the gateway config; relative paths in stage config resolve from it
@@ -106,7 +106,8 @@ type Request struct {
 	Message   *Message // data phase only
 }
 
-// HeaderField is one header field of a message, value unfolded but not decoded.
+// HeaderField is one header field of a message, value unfolded but not
+// decoded: sdk/mime's DecodeHeader turns RFC 2047 words into UTF-8.
 type HeaderField struct {
 	Name  string
 	Value string
@@ -114,9 +115,10 @@ type HeaderField struct {
 
 // Message gives a stage access to the message at the data phase. The bytes
 // are read from the host's spool file on the same machine, so they are not
-// copied through the protocol once per stage.
+// copied through the protocol once per stage. It is valid only during the
+// Check call it came with.
 type Message struct {
-	Header []HeaderField // top-level header fields in order
+	Header []HeaderField // top-level header fields in order, the gateway's Received first
 	Size   int64         // bytes of the whole message (header and body)
 
 	path   string // spool file holding the message
@@ -146,7 +148,8 @@ func (m *Message) Location() (path string, offset, size int64) {
 // Bytes returns the message held in memory, or nil when it lives in a file.
 func (m *Message) Bytes() []byte { return m.data }
 
-// Get returns the first value of header field name (case-insensitive), or "".
+// Get returns the first value of header field name (case-insensitive), or
+// "", undecoded (see HeaderField).
 func (m *Message) Get(name string) string {
 	for _, f := range m.Header {
 		if strings.EqualFold(f.Name, name) {
@@ -156,7 +159,10 @@ func (m *Message) Get(name string) string {
 	return ""
 }
 
-// Open returns a reader over the whole message (header and body).
+// Open returns a reader over the whole message (header and body) from its
+// first byte; each call returns a new reader, so a stage may read the
+// message more than once. Close it when done. In a plugin it works only
+// while the Check call runs.
 func (m *Message) Open() (io.ReadCloser, error) {
 	if m == nil {
 		return nil, errors.New("sdk: no message at this phase")
@@ -183,11 +189,13 @@ func (m *Message) Open() (io.ReadCloser, error) {
 	}{io.NewSectionReader(f, m.offset, m.Size), f}, nil
 }
 
-// HeaderEdit is a change a data-phase stage asks for.
+// HeaderEdit is a change a data-phase stage asks for. The gateway applies
+// the edits of every stage when the message is queued; edits returned at
+// another phase are dropped.
 type HeaderEdit struct {
 	Op    HeaderOp
-	Name  string
-	Value string // for HeaderAdd
+	Name  string // a field name (RFC 5322 2.2: printable ASCII, no colon)
+	Value string // for HeaderAdd: written as it is, so no line break, and RFC 2047-encode text that is not ASCII (mime.QEncoding)
 }
 
 // HeaderOp says what a HeaderEdit does.
@@ -199,24 +207,34 @@ const (
 	HeaderRemove HeaderOp = "remove"
 )
 
-// Result is what a stage reports: facts, never SMTP codes.
+// Result is what a stage reports: facts, never SMTP codes. Rules read it as
+// results.<stage>; see the package doc for VerdictError against an error.
 type Result struct {
-	Verdict Verdict
-	Score   float64
-	Tags    []string
-	Attrs   map[string]string
-	Reason  string
-	Headers []HeaderEdit // data phase only
+	Verdict Verdict           // "" is VerdictNone
+	Score   float64           // compared by rules; any finite number, on a scale the stage documents
+	Tags    []string          // tested with "tag" in results.<stage>.tags or has_tag
+	Attrs   map[string]string // results.<stage>.attrs.<key>, also in reply templates
+	Reason  string            // for logs and templates
+	Headers []HeaderEdit      // data phase only
 }
 
 // Validate reports a result rules cannot use: a verdict they do not know
-// ("" counts as none) or a score that is not a finite number (NaN is
-// neither above nor below any threshold; an infinity beats every one).
-// The host refuses such a result from a plugin, and the pipeline from any
-// stage.
+// ("" counts as none), a score that is not a finite number (NaN is
+// neither above nor below any threshold; an infinity beats every one), or
+// a header edit the gateway cannot apply (an unknown Op, a Name that is not
+// a field name, a line break or NUL in Value). The host refuses such a
+// result from a plugin, and the pipeline from any stage; Serve refuses it
+// in the plugin too, so that the stage's own log says why.
 func (r *Result) Validate() error {
-	_, err := checkVerdictScore(r.Verdict, r.Score)
-	return err
+	if _, err := checkVerdictScore(r.Verdict, r.Score); err != nil {
+		return err
+	}
+	for _, h := range r.Headers {
+		if err := h.check(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // StageStatePath is the bbolt file a stage named stage owns, derived from

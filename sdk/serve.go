@@ -40,15 +40,17 @@ var handshake = plugin.HandshakeConfig{
 // host, it says so and exits 1.
 //
 // The default slog logger writes to the host: a stage's slog calls appear
-// in the gateway's log under its stage name. If the stage implements
-// Closer, Close is called before the process exits.
+// in the gateway's log under its stage name, and those given Check's
+// context (slog.InfoContext(ctx, ...)) carry the call's session and
+// queue_id as well (RequestLogHandler). If the stage implements Closer,
+// Close is called before the process exits.
 func Serve(stage Stage) {
 	if os.Getenv(bridge.MagicCookieKey) != bridge.MagicCookieValue {
 		fmt.Fprintf(os.Stderr, "%s is a Portcullis plugin: the gateway starts it, it is not run by hand.\n"+
 			"Name it as the plugin of a stage in a rule file (plugin: %s).\n", os.Args[0], os.Args[0])
 		os.Exit(1)
 	}
-	slog.SetDefault(slog.New(newHostLogHandler()))
+	slog.SetDefault(slog.New(newHostLogHandler(os.Stderr)))
 	// A service manager stopping the gateway signals its whole process
 	// group (systemd: the cgroup), but the gateway still calls its stages
 	// while it drains. The gateway stops its plugins itself; one whose
@@ -91,41 +93,6 @@ func exitWithParent(ppid int) {
 			os.Exit(1)
 		}
 	}
-}
-
-// newHostLogHandler writes JSON lines in the shape go-plugin's host parses
-// as hclog entries (@level, @message, @timestamp), so that levels and
-// attributes survive the trip through the plugin's stderr.
-func newHostLogHandler() slog.Handler {
-	return slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{
-		Level: slog.LevelDebug,
-		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
-			if len(groups) > 0 {
-				return a
-			}
-			switch a.Key {
-			case slog.TimeKey:
-				return slog.String("@timestamp", a.Value.Time().Format("2006-01-02T15:04:05.000000Z07:00"))
-			case slog.LevelKey:
-				return slog.String("@level", hclogLevel(a.Value.Any().(slog.Level)))
-			case slog.MessageKey:
-				return slog.String("@message", a.Value.String())
-			}
-			return a
-		},
-	})
-}
-
-func hclogLevel(l slog.Level) string {
-	switch {
-	case l < slog.LevelInfo:
-		return "debug"
-	case l < slog.LevelWarn:
-		return "info"
-	case l < slog.LevelError:
-		return "warn"
-	}
-	return "error"
 }
 
 // grpcPlugin is the go-plugin Plugin of a stage: the server half in the

@@ -140,10 +140,10 @@ func resultToPB(r *Result) (*pb.CheckResponse, error) {
 	if r == nil {
 		return &pb.CheckResponse{Verdict: string(VerdictNone)}, nil
 	}
-	v, err := checkVerdictScore(r.Verdict, r.Score)
-	if err != nil {
+	if err := r.Validate(); err != nil {
 		return nil, fmt.Errorf("stage %w", err)
 	}
+	v, _ := checkVerdictScore(r.Verdict, r.Score)
 	out := &pb.CheckResponse{Verdict: string(v), Score: r.Score, Tags: r.Tags, Attrs: r.Attrs, Reason: r.Reason}
 	for _, h := range r.Headers {
 		out.Headers = append(out.Headers, &pb.HeaderEdit{Op: string(h.Op), Name: h.Name, Value: h.Value})
@@ -179,18 +179,28 @@ func resultFromPB(in *pb.CheckResponse) (*Result, error) {
 		Attrs: in.GetAttrs(), Reason: in.GetReason()}
 	for _, h := range in.GetHeaders() {
 		e := HeaderEdit{Op: HeaderOp(h.GetOp()), Name: h.GetName(), Value: h.GetValue()}
-		if e.Op != HeaderAdd && e.Op != HeaderRemove {
-			return nil, fmt.Errorf("plugin returned unknown header operation %q", h.GetOp())
-		}
-		if !validFieldName(e.Name) {
-			return nil, fmt.Errorf("plugin returned invalid header field name %q", e.Name)
-		}
-		if strings.ContainsAny(e.Value, "\r\n\x00") {
-			return nil, fmt.Errorf("plugin returned a line break or NUL in header field %s", e.Name)
+		if err := e.check(); err != nil {
+			return nil, fmt.Errorf("plugin %w", err)
 		}
 		out.Headers = append(out.Headers, e)
 	}
 	return out, nil
+}
+
+// check reports a header edit the gateway cannot apply: an operation it
+// does not know, a name that is not a field name, or a value that would
+// end the field (a line break) or carry a NUL.
+func (e HeaderEdit) check() error {
+	if e.Op != HeaderAdd && e.Op != HeaderRemove {
+		return fmt.Errorf("returned unknown header operation %.64q", string(e.Op))
+	}
+	if !validFieldName(e.Name) {
+		return fmt.Errorf("returned invalid header field name %.64q", e.Name)
+	}
+	if strings.ContainsAny(e.Value, "\r\n\x00") {
+		return fmt.Errorf("returned a line break or NUL in header field %s", e.Name)
+	}
+	return nil
 }
 
 // validFieldName: RFC 5322 2.2, printable US-ASCII except colon.

@@ -30,21 +30,21 @@ type stageServer struct {
 // recoverCall turns a panic in the stage's method into that call's error
 // (the stack goes to the log): one bad call must not take down the process
 // every session shares. Use it deferred, with the method's error result.
-func recoverCall(method string, err *error) {
+func recoverCall(ctx context.Context, method string, err *error) {
 	if p := recover(); p != nil {
-		slog.Error("stage panicked", "method", method, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		slog.ErrorContext(ctx, "stage panicked", "method", method, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		*err = status.Errorf(codes.Internal, "stage panicked in %s: %v", method, p)
 	}
 }
 
-func (s *stageServer) Info(_ context.Context, in *pb.InfoRequest) (out *pb.InfoResponse, err error) {
-	defer recoverCall("Info", &err)
+func (s *stageServer) Info(ctx context.Context, in *pb.InfoRequest) (out *pb.InfoResponse, err error) {
+	defer recoverCall(ctx, "Info", &err)
 	s.dialSource(in.GetSource())
 	return infoToPB(s.stage.Info()), nil
 }
 
 func (s *stageServer) Configure(ctx context.Context, in *pb.ConfigureRequest) (out *pb.ConfigureResponse, err error) {
-	defer recoverCall("Configure", &err)
+	defer recoverCall(ctx, "Configure", &err)
 	cfg, err := decodeConfig(in.GetConfigJson())
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
@@ -76,8 +76,9 @@ func (s *stageServer) dialSource(id uint32) {
 }
 
 func (s *stageServer) Check(ctx context.Context, in *pb.CheckRequest) (out *pb.CheckResponse, err error) {
-	defer recoverCall("Check", &err)
 	req := requestFromPB(in)
+	ctx = withCall(ctx, req)
+	defer recoverCall(ctx, "Check", &err)
 	if m := in.GetMessage(); m != nil {
 		req.Message = s.message(ctx, m)
 	}
@@ -87,7 +88,7 @@ func (s *stageServer) Check(ctx context.Context, in *pb.CheckRequest) (out *pb.C
 	}
 	out, err = resultToPB(res)
 	if err != nil {
-		slog.Error("stage result refused", "error", err)
+		slog.ErrorContext(ctx, "stage result refused", "error", err)
 		return nil, status.Error(codes.Internal, err.Error())
 	}
 	return out, nil

@@ -61,9 +61,20 @@ func TestResultToPBRefusesWhatRulesCannotUse(t *testing.T) {
 		{"unknown verdict", &Result{Verdict: "spam"}, `unknown verdict "spam"`},
 		{"NaN score", &Result{Verdict: VerdictFail, Score: math.NaN()}, "score NaN"},
 		{"infinite score", &Result{Verdict: VerdictPass, Score: math.Inf(-1)}, "score -Inf"},
+		{"good edits", &Result{Headers: []HeaderEdit{{Op: HeaderAdd, Name: "X-A", Value: "a b"},
+			{Op: HeaderRemove, Name: "X-Spam"}}}, ""},
+		{"header injection", &Result{Headers: []HeaderEdit{{Op: HeaderAdd, Name: "X", Value: "a\r\nBcc: x"}}}, "line break"},
+		{"NUL in value", &Result{Headers: []HeaderEdit{{Op: HeaderAdd, Name: "X", Value: "a\x00"}}}, "line break or NUL"},
+		{"bad name", &Result{Headers: []HeaderEdit{{Op: HeaderAdd, Name: "X Y", Value: "v"}}}, "invalid header field name"},
+		{"no op", &Result{Headers: []HeaderEdit{{Name: "X", Value: "v"}}}, "unknown header operation"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.in != nil {
+				if err := tt.in.Validate(); (err == nil) != (tt.wantErr == "") {
+					t.Errorf("Validate = %v, want error %q", err, tt.wantErr)
+				}
+			}
 			out, err := resultToPB(tt.in)
 			if tt.wantErr == "" {
 				if err != nil || out.GetVerdict() == "" {

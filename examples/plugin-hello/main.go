@@ -1,10 +1,11 @@
 // Command plugin-hello is an example third-party Portcullis plugin. It
-// imports only package sdk of Portcullis, builds with
+// imports only packages under sdk/ of Portcullis, builds with
 // `go build ./examples/plugin-hello`, and is named by path in a rule file
 // (see rules.yaml here).
 //
 // At the data phase it reads the whole message through sdk.Message.Open
-// and reports facts a rule can act on: a Subject containing "[reject-me]"
+// and reports facts a rule can act on: a Subject (decoded with sdk/mime,
+// so ISO-2022-JP and Shift_JIS subjects work too) containing "[reject-me]"
 // gives verdict fail and tag hello:reject, "[tag-me]" tag hello:tag,
 // "[quarantine-me]" tag hello:quarantine; attrs carry the greeting and the
 // body size; every message gets an X-Hello header with the greeting.
@@ -15,18 +16,24 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/mail"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/portcullis-mta/portcullis/sdk"
+	sdkmime "github.com/portcullis-mta/portcullis/sdk/mime"
 )
 
 func main() { sdk.Serve(&hello{}) }
 
+// hello is shared by every session: the gateway calls Check concurrently,
+// and Configure again at a reload while calls are in flight, so the config
+// is swapped whole, atomically.
 type hello struct {
-	greeting string
+	greeting atomic.Pointer[string]
 }
 
 var _ sdk.Stage = (*hello)(nil)
@@ -36,7 +43,8 @@ func (h *hello) Info() sdk.Info {
 }
 
 // Configure accepts one key, greeting: a non-empty single-line string
-// (default "hello"). Anything else is refused, so a typo fails at load.
+// (default "hello"). Anything else is refused, so a typo fails at load; a refused
+// config leaves the one in force untouched.
 func (h *hello) Configure(_ context.Context, _ sdk.Env, cfg map[string]any) error {
 	g := "hello"
 	for k, v := range cfg {
@@ -49,7 +57,7 @@ func (h *hello) Configure(_ context.Context, _ sdk.Env, cfg map[string]any) erro
 		}
 		g = s
 	}
-	h.greeting = g
+	h.greeting.Store(&g)
 	return nil
 }
 
@@ -59,7 +67,11 @@ var markers = []struct{ mark, tag string }{
 	{"[quarantine-me]", "hello:quarantine"},
 }
 
-func (h *hello) Check(_ context.Context, req *sdk.Request) (*sdk.Result, error) {
+func (h *hello) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
+	greeting := "hello"
+	if g := h.greeting.Load(); g != nil {
+		greeting = *g
+	}
 	r, err := req.Message.Open()
 	if err != nil {
 		return nil, err
@@ -73,14 +85,16 @@ func (h *hello) Check(_ context.Context, req *sdk.Request) (*sdk.Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	subject := msg.Header.Get("Subject")
-	if dec, err := new(mime.WordDecoder).DecodeHeader(subject); err == nil {
-		subject = dec
-	}
+	// The standard library's mime.WordDecoder knows only UTF-8 and
+	// ISO-8859-1 and fails on ISO-2022-JP; sdk/mime decodes what mail
+	// really carries, lying charset labels included.
+	subject := sdkmime.DecodeHeader(msg.Header.Get("Subject"))
 	res := &sdk.Result{
 		Verdict: sdk.VerdictPass,
-		Attrs:   map[string]string{"greeting": h.greeting, "body_bytes": strconv.FormatInt(body, 10)},
-		Headers: []sdk.HeaderEdit{{Op: sdk.HeaderAdd, Name: "X-Hello", Value: h.greeting}},
+		Attrs:   map[string]string{"greeting": greeting, "body_bytes": strconv.FormatInt(body, 10)},
+		// The gateway writes a header value as it is: text that is not
+		// ASCII must be encoded (RFC 2047); QEncoding leaves ASCII as it is.
+		Headers: []sdk.HeaderEdit{{Op: sdk.HeaderAdd, Name: "X-Hello", Value: mime.QEncoding.Encode("utf-8", greeting)}},
 	}
 	for _, m := range markers {
 		if strings.Contains(subject, m.mark) {
@@ -90,5 +104,8 @@ func (h *hello) Check(_ context.Context, req *sdk.Request) (*sdk.Result, error) 
 	if strings.Contains(subject, "[reject-me]") {
 		res.Verdict, res.Reason = sdk.VerdictFail, "the subject asks to be rejected"
 	}
+	// With Check's context, the line carries the call's session and
+	// queue_id in the gateway's log; the gateway adds stage=<name>.
+	slog.DebugContext(ctx, "hello: checked", "subject", subject, "tags", res.Tags)
 	return res, nil
 }

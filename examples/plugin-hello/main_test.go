@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/portcullis-mta/portcullis/sdk"
@@ -49,6 +51,10 @@ func TestCheck(t *testing.T) {
 		{"[tag-me]", sdk.VerdictPass, []string{"hello:tag"}},
 		{"[quarantine-me] and [tag-me]", sdk.VerdictPass, []string{"hello:tag", "hello:quarantine"}},
 		{"=?UTF-8?B?W3RhZy1tZV0g44GT44KT44Gr44Gh44Gv?=", sdk.VerdictPass, []string{"hello:tag"}},
+		// Japanese mail: ISO-2022-JP, and Shift_JIS, which the standard
+		// library's decoder does not know.
+		{"=?ISO-2022-JP?B?GyRCJDMkcyRLJEEkTxsoQlt0YWctbWVd?=", sdk.VerdictPass, []string{"hello:tag"}},
+		{"=?Shift_JIS?B?W3JlamVjdC1tZV0ggrGC8Q==?=", sdk.VerdictFail, []string{"hello:reject"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.subject, func(t *testing.T) {
@@ -71,5 +77,64 @@ func TestCheck(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A greeting that is not ASCII reaches the attrs as it is and the header
+// encoded (RFC 2047): the gateway writes header values as they come.
+func TestGreetingNotASCII(t *testing.T) {
+	c := plugintest.Start(t, &hello{})
+	if err := c.Configure(sdk.Env{StageName: "hello"}, map[string]any{"greeting": "こんにちは"}); err != nil {
+		t.Fatal(err)
+	}
+	raw := []byte("Subject: hi\r\n\r\nbody\r\n")
+	res, err := c.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseData, Message: plugintest.Message(raw)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Attrs["greeting"] != "こんにちは" {
+		t.Errorf("attr greeting = %q", res.Attrs["greeting"])
+	}
+	want := []sdk.HeaderEdit{{Op: sdk.HeaderAdd, Name: "X-Hello", Value: "=?utf-8?q?=E3=81=93=E3=82=93=E3=81=AB=E3=81=A1=E3=81=AF?="}}
+	if !reflect.DeepEqual(res.Headers, want) {
+		t.Errorf("header edits %q, want %q", res.Headers, want)
+	}
+}
+
+// The gateway calls Check from every session at once and Configure again
+// at a reload while calls are in flight. Run with -race, this fails on a
+// stage that keeps its config in a plain field.
+func TestReloadDuringChecks(t *testing.T) {
+	c := plugintest.Start(t, &hello{})
+	if err := c.Configure(sdk.Env{StageName: "hello"}, map[string]any{"greeting": "g0"}); err != nil {
+		t.Fatal(err)
+	}
+	raw := []byte("Subject: hi\r\n\r\nbody\r\n")
+	var wg sync.WaitGroup
+	errs := make(chan error, 8*20)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				res, err := c.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseData, Message: plugintest.Message(raw)})
+				if err == nil && !strings.HasPrefix(res.Attrs["greeting"], "g") {
+					err = fmt.Errorf("greeting %q is none of those configured", res.Attrs["greeting"])
+				}
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	for i := range 20 {
+		if err := c.Configure(sdk.Env{StageName: "hello"}, map[string]any{"greeting": fmt.Sprint("g", i+1)}); err != nil {
+			t.Error(err)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
 	}
 }

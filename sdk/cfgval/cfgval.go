@@ -2,7 +2,14 @@
 // Configure), as they arrive from the rule file's YAML through the wire's
 // JSON: whole numbers as int, others as float64, durations as strings.
 // The functions' errors name what was wanted and what came; Key's methods
-// put the key in front.
+// put the key in front:
+//
+//	words, err := cfgval.Key("words").Strings(cfg["words"]) // "words[1]: want a string, got int"
+//
+// The key matters because a refused config reaches the admin without a
+// position: `portcullis run`, `scan` and a reload report "stage NAME:
+// config refused: " and the error text (`portcullis check` does not start
+// plugins, so it does not see it).
 package cfgval
 
 import (
@@ -62,6 +69,33 @@ func String(v any) (string, error) {
 	return s, nil
 }
 
+// Strings reads a list of strings (a YAML sequence). An error names the
+// position of the first item that is not a string, counting from 0.
+func Strings(v any) ([]string, error) {
+	l, at, err := stringList(v)
+	if at >= 0 {
+		return nil, fmt.Errorf("[%d]: %w", at, err)
+	}
+	return l, err
+}
+
+// stringList is Strings, with the index of the bad item apart (-1: none).
+func stringList(v any) ([]string, int, error) {
+	l, ok := v.([]any)
+	if !ok {
+		return nil, -1, fmt.Errorf("want a list of strings, got %T", v)
+	}
+	out := make([]string, len(l))
+	for i, e := range l {
+		s, err := String(e)
+		if err != nil {
+			return nil, i, err
+		}
+		out[i] = s
+	}
+	return out, -1, nil
+}
+
 // Duration reads a Go duration ("90s", "5m", "1h30m") or whole days
 // ("35d"). Negative durations are refused.
 func Duration(v any) (time.Duration, error) {
@@ -113,6 +147,27 @@ func (k Key) Bool(v any) (bool, error) {
 		return false, k.wrap(err)
 	}
 	return b, nil
+}
+
+// String is String with the key in its error.
+func (k Key) String(v any) (string, error) {
+	s, err := String(v)
+	if err != nil {
+		return "", k.wrap(err)
+	}
+	return s, nil
+}
+
+// Strings is Strings with the key in its error ("words[2]: want a string").
+func (k Key) Strings(v any) ([]string, error) {
+	l, at, err := stringList(v)
+	switch {
+	case at >= 0:
+		return nil, fmt.Errorf("%s[%d]: %w", string(k), at, err)
+	case err != nil:
+		return nil, k.wrap(err)
+	}
+	return l, nil
 }
 
 // Duration is Duration with the key in its error.

@@ -1,6 +1,7 @@
 package cfgval
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,6 +27,10 @@ func TestValues(t *testing.T) {
 		{"duration negative", func() (any, error) { return Duration("-1s") }, nil},
 		{"duration bad days", func() (any, error) { return Duration("xd") }, nil},
 		{"duration number", func() (any, error) { return Duration(5.0) }, nil},
+		{"strings", func() (any, error) { l, err := Strings([]any{"a", "b"}); return strings.Join(l, ","), err }, "a,b"},
+		{"strings empty", func() (any, error) { l, err := Strings([]any{}); return len(l), err }, 0},
+		{"strings not a list", func() (any, error) { return Strings("a") }, nil},
+		{"strings with a number", func() (any, error) { return Strings([]any{"a", 1}) }, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := tt.got()
@@ -48,5 +53,31 @@ func TestKeyNamesTheKey(t *testing.T) {
 	}
 	if n, err := Key("n").Whole(7, 0, 9); err != nil || n != 7 {
 		t.Fatalf("got %v %v", n, err)
+	}
+}
+
+// Every reader has a Key form whose error starts with the key, so that the
+// admin reading "stage x: config refused: ..." knows which line to fix.
+func TestKeyForms(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		err  func() error
+		want string
+	}{
+		{"string", func() error { _, err := Key("greeting").String(5); return err }, "greeting: want a string, got int"},
+		{"strings", func() error { _, err := Key("words").Strings("x"); return err }, "words: want a list of strings, got string"},
+		{"strings item", func() error { _, err := Key("words").Strings([]any{"a", true}); return err }, "words[1]: want a string, got bool"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.err(); err == nil || err.Error() != tt.want {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+	if s, err := Key("greeting").String("hi"); err != nil || s != "hi" {
+		t.Errorf("got %q, %v", s, err)
+	}
+	if l, err := Key("words").Strings([]any{"a"}); err != nil || len(l) != 1 || l[0] != "a" {
+		t.Errorf("got %q, %v", l, err)
 	}
 }

@@ -7,7 +7,15 @@
 //
 // Everything the gateway sends goes through the wire: config as the host
 // encodes it, data-phase messages from a spool file (FileMessage) or read
-// back from the host in chunks (Message), results as the host checks them.
+// back from the host in chunks (Message), results as the host checks them
+// (a result the gateway would refuse is Check's error here too).
+//
+// The stage runs in the test's process, so its slog lines go to the test's
+// default logger, without the session and queue_id that sdk.Serve adds in
+// the gateway; wrap the handler with sdk.RequestLogHandler to see them. A
+// Client is safe for concurrent use: run Check from several goroutines and
+// Configure between them, under -race, to test a stage as the gateway
+// calls it.
 package plugintest
 
 import (

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
@@ -208,5 +209,40 @@ func TestDataMessages(t *testing.T) {
 				t.Errorf("header edits = %+v", res.Headers)
 			}
 		})
+	}
+}
+
+// logStage logs through a logger built as the package documentation of
+// sdk says a test should build one.
+type logStage struct{ log *slog.Logger }
+
+func (logStage) Info() sdk.Info {
+	return sdk.Info{Name: "log", Version: "1", Phases: []sdk.Phase{sdk.PhaseData}}
+}
+
+func (logStage) Configure(context.Context, sdk.Env, map[string]any) error { return nil }
+
+func (s logStage) Check(ctx context.Context, _ *sdk.Request) (*sdk.Result, error) {
+	s.log.InfoContext(ctx, "checked")
+	return &sdk.Result{}, nil
+}
+
+// The IDs of a call reach a stage's context over the protocol, so that a
+// stage's log lines in a test carry them as they do in the gateway.
+func TestLogLinesCarryTheCall(t *testing.T) {
+	var buf bytes.Buffer
+	c := plugintest.Start(t, logStage{log: slog.New(sdk.RequestLogHandler(
+		slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}})))})
+	req := &sdk.Request{Phase: sdk.PhaseData, SessionID: "s9", QueueID: "Q9", Message: plugintest.Message([]byte("A: b\r\n\r\n"))}
+	if _, err := c.Check(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := buf.String(), "level=INFO msg=checked session=s9 queue_id=Q9\n"; got != want {
+		t.Errorf("log = %q, want %q", got, want)
 	}
 }

@@ -1,0 +1,115 @@
+package sdk
+
+import (
+	"context"
+	"io"
+	"log/slog"
+)
+
+// The attribute keys the gateway uses for the same facts in its own log
+// lines, so that one grep for a queue ID finds the stage's lines too.
+const (
+	logKeySession = "session"
+	logKeyQueueID = "queue_id"
+)
+
+// callKey is the context key of the request a Check call serves.
+type callKey struct{}
+
+// callIDs is what a log line needs of the request being checked.
+type callIDs struct {
+	session, queueID string
+}
+
+// withCall returns ctx carrying req's session and queue IDs for
+// RequestLogHandler.
+func withCall(ctx context.Context, req *Request) context.Context {
+	return context.WithValue(ctx, callKey{}, callIDs{session: req.SessionID, queueID: req.QueueID})
+}
+
+// RequestLogHandler wraps next so that a record logged with the context
+// of a Check call (or one derived from it) carries that call's session ID
+// as "session" and, from the data phase on, its queue ID as "queue_id",
+// the keys the gateway's own lines use. A record that already has one of
+// those attributes keeps its own. Records logged without such a context
+// (slog.Info rather than slog.InfoContext(ctx, ...)) pass through as they
+// are.
+//
+// Serve installs it on the default logger. A test that wants to see the
+// IDs in a stage's log lines installs it itself, around any handler.
+func RequestLogHandler(next slog.Handler) slog.Handler {
+	return requestHandler{next}
+}
+
+type requestHandler struct{ next slog.Handler }
+
+func (h requestHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.next.Enabled(ctx, l)
+}
+
+func (h requestHandler) Handle(ctx context.Context, r slog.Record) error {
+	ids, ok := ctx.Value(callKey{}).(callIDs)
+	if !ok {
+		return h.next.Handle(ctx, r)
+	}
+	hasSession, hasQueue := ids.session == "", ids.queueID == ""
+	r.Attrs(func(a slog.Attr) bool {
+		hasSession = hasSession || a.Key == logKeySession
+		hasQueue = hasQueue || a.Key == logKeyQueueID
+		return !hasSession || !hasQueue
+	})
+	if !hasSession || !hasQueue {
+		r = r.Clone()
+		if !hasSession {
+			r.AddAttrs(slog.String(logKeySession, ids.session))
+		}
+		if !hasQueue {
+			r.AddAttrs(slog.String(logKeyQueueID, ids.queueID))
+		}
+	}
+	return h.next.Handle(ctx, r)
+}
+
+func (h requestHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return requestHandler{h.next.WithAttrs(as)}
+}
+
+func (h requestHandler) WithGroup(name string) slog.Handler {
+	return requestHandler{h.next.WithGroup(name)}
+}
+
+// newHostLogHandler writes JSON lines to w in the shape go-plugin's host
+// parses as hclog entries (@level, @message, @timestamp), so that levels
+// and attributes survive the trip through the plugin's stderr, with the
+// IDs of the call in the record's context (RequestLogHandler).
+func newHostLogHandler(w io.Writer) slog.Handler {
+	return RequestLogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{
+		Level: slog.LevelDebug,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) > 0 {
+				return a
+			}
+			switch a.Key {
+			case slog.TimeKey:
+				return slog.String("@timestamp", a.Value.Time().Format("2006-01-02T15:04:05.000000Z07:00"))
+			case slog.LevelKey:
+				return slog.String("@level", hclogLevel(a.Value.Any().(slog.Level)))
+			case slog.MessageKey:
+				return slog.String("@message", a.Value.String())
+			}
+			return a
+		},
+	}))
+}
+
+func hclogLevel(l slog.Level) string {
+	switch {
+	case l < slog.LevelInfo:
+		return "debug"
+	case l < slog.LevelWarn:
+		return "info"
+	case l < slog.LevelError:
+		return "warn"
+	}
+	return "error"
+}
