@@ -3,9 +3,9 @@ package smtpd
 import (
 	"bufio"
 	"bytes"
-	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"os"
 	"strings"
 
@@ -74,10 +74,41 @@ func addedFields(edits []sdk.HeaderEdit) []byte {
 	var b bytes.Buffer
 	for _, e := range edits {
 		if e.Op == sdk.HeaderAdd && validFieldName(e.Name) {
-			fmt.Fprintf(&b, "%s: %s\r\n", e.Name, sanitize(e.Value))
+			b.WriteString(fieldLines(e.Name, e.Value))
 		}
 	}
 	return b.Bytes()
+}
+
+// fieldLines is the header field name: value as added to a message: the
+// value sanitized, in RFC 2047 encoded words when it is not ASCII (a
+// stage's text often is not, and only SMTPUTF8 mail may carry raw UTF-8 in
+// its header, RFC 6532), and folded at its spaces so that lines stay within
+// 78 characters where they can (RFC 5322 2.1.1; a single word longer than
+// that is left whole).
+func fieldLines(name, value string) string {
+	value = headerText(sanitize(value))
+	var b strings.Builder
+	line := name + ":"
+	for i, w := range strings.Split(value, " ") {
+		if i > 0 && len(line)+1+len(w) > 78 && strings.TrimSpace(line) != name+":" {
+			b.WriteString(line + "\r\n")
+			line = ""
+		}
+		line += " " + w
+	}
+	b.WriteString(line + "\r\n")
+	return b.String()
+}
+
+// headerText is s as header text: unchanged when ASCII, else RFC 2047
+// encoded words (base64 of UTF-8, split into words of at most 75
+// characters).
+func headerText(s string) string {
+	if isASCII(s) {
+		return s
+	}
+	return mime.BEncoding.Encode("utf-8", s)
 }
 
 func validFieldName(n string) bool {
@@ -155,7 +186,7 @@ func rewriteHeader(w io.Writer, r *bufio.Reader, dec *pipeline.Decision) error {
 				remove[strings.ToLower(e.Name)] = true
 			}
 		}
-		prefix = strings.TrimRight(sanitize(dec.SubjectPrefix), " \t") // one space is put after it below
+		prefix = headerText(strings.TrimRight(sanitize(dec.SubjectPrefix), " \t")) // one space is put after it below
 	}
 	var name string
 	for {

@@ -1,0 +1,56 @@
+package smtpd
+
+import (
+	"bufio"
+	"bytes"
+	"mime"
+	"strings"
+	"testing"
+
+	"github.com/portcullis-mta/portcullis/core/pipeline"
+	sdkmime "github.com/portcullis-mta/portcullis/sdk/mime"
+)
+
+// Fields a stage adds are header text: non-ASCII values in RFC 2047
+// encoded words, long ones folded at spaces; unfolded and decoded, they
+// read as the stage wrote them.
+func TestFieldLines(t *testing.T) {
+	long := strings.Repeat("word ", 60) + "end"
+	for _, v := range []string{"yes", "こんにちは、世界", long, strings.Repeat("迷惑メール判定 ", 20)} {
+		got := fieldLines("X-Test", v)
+		lines := strings.Split(strings.TrimSuffix(got, "\r\n"), "\r\n")
+		for i, l := range lines {
+			if words := strings.Fields(strings.TrimPrefix(l, "X-Test:")); len(l) > 78 && len(words) > 1 {
+				t.Errorf("%q: line %d has %d characters", v, i, len(l))
+			}
+			if i > 0 && !strings.HasPrefix(l, " ") {
+				t.Errorf("%q: continuation %q does not start with white space", v, l)
+			}
+			if !isASCII(l) {
+				t.Errorf("%q: raw 8-bit in %q", v, l)
+			}
+		}
+		unfolded := strings.TrimPrefix(strings.ReplaceAll(strings.TrimSuffix(got, "\r\n"), "\r\n", ""), "X-Test: ")
+		dec, err := new(mime.WordDecoder).DecodeHeader(unfolded)
+		if err != nil || dec != v {
+			t.Errorf("%q came back as %q (%v) from %q", v, dec, err, got)
+		}
+	}
+}
+
+// A subject prefix that is not ASCII goes in as an encoded word.
+func TestSubjectPrefixEncoded(t *testing.T) {
+	var out bytes.Buffer
+	msg := "Subject: =?ISO-2022-JP?B?GyRCJUYlOSVIGyhC?=\r\nFrom: a@example.test\r\n\r\nbody\r\n"
+	dec := &pipeline.Decision{SubjectPrefix: "[迷惑]"}
+	if err := rewriteHeader(&out, bufio.NewReader(strings.NewReader(msg)), dec); err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(out.String(), "\r\n")
+	if !isASCII(first) {
+		t.Fatalf("raw 8-bit subject: %q", first)
+	}
+	if got := sdkmime.DecodeHeader(strings.TrimPrefix(first, "Subject: ")); got != "[迷惑]テスト" {
+		t.Errorf("subject reads %q", got)
+	}
+}
