@@ -13,18 +13,27 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"github.com/hashicorp/go-plugin/runner"
+	"google.golang.org/grpc"
 
 	"github.com/portcullis-mta/portcullis/sdk"
 	"github.com/portcullis-mta/portcullis/sdk/hostrpc"
 )
 
 // startTimeout bounds a start (handshake, Info, Configure) when the
-// caller's context has no deadline of its own.
-const startTimeout = 30 * time.Second
+// caller's context has no deadline of its own. A variable for tests.
+var startTimeout = 30 * time.Second
+
+// killGrace bounds a stop of a plugin process: go-plugin's Kill asks the
+// plugin to shut down with a call that has no deadline of its own, so on a
+// process that cannot answer (stopped, frozen by its cgroup, a server
+// thread stuck) it would wait for ever, and with it the restart of a hung
+// plugin, a Reload and Close. Past killGrace the process is killed.
+const killGrace = 5 * time.Second
 
 // proc is one running plugin process serving one stage.
 type proc struct {
 	client  *plugin.Client
+	runner  *procRunner
 	rpc     hostrpc.Client
 	info    sdk.Info
 	pid     int
@@ -33,9 +42,13 @@ type proc struct {
 	timeouts atomic.Int64 // calls in a row that timed out
 }
 
-// kill stops the process (gracefully first, as go-plugin does) and removes
-// its sockets.
-func (p *proc) kill() { p.client.Kill() }
+// kill stops the process (gracefully first, as go-plugin does, for at
+// most killGrace) and removes its sockets.
+func (p *proc) kill() {
+	t := time.AfterFunc(killGrace, func() { _ = p.runner.Kill(context.Background()) })
+	defer t.Stop()
+	p.client.Kill()
+}
 
 // argv is the command line of spec's plugin.
 func (h *Host) argv(sp Spec) ([]string, error) {
@@ -71,17 +84,22 @@ func (h *Host) start(ctx context.Context, sp Spec) (*proc, error) {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	var pr *procRunner
+	var pr atomic.Pointer[procRunner]
 	c := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  hostrpc.Handshake(),
 		Plugins:          hostrpc.Plugins(),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		RunnerFunc: func(_ hclog.Logger, spec *exec.Cmd, _ string) (runner.Runner, error) {
-			pr, err = newRunner(spec, argv)
-			return pr, err
+			r, err := newRunner(spec, argv)
+			if err != nil {
+				return nil, err
+			}
+			pr.Store(r)
+			return r, nil
 		},
+		SkipHostEnv:      true, // pluginEnv passes what a plugin needs of it
 		AutoMTLS:         h.o.AutoMTLS,
-		GRPCDialOptions:  hostrpc.DialOptions(),
+		GRPCDialOptions:  dialOptions(),
 		UnixSocketConfig: &plugin.UnixSocketConfig{TempDir: h.dir},
 		StartTimeout:     timeout,
 		Logger:           hclogFor(h.o.Logger, sp.Name, filepath.Base(argv[0])),
@@ -92,14 +110,25 @@ func (h *Host) start(ctx context.Context, sp Spec) (*proc, error) {
 		SyncStderr: &stderrWriter{l: h.o.Logger.With("stage", sp.Name)},
 		SyncStdout: &stderrWriter{l: h.o.Logger.With("stage", sp.Name), stream: "stdout"},
 	})
+	// go-plugin waits for the handshake for StartTimeout whatever ctx
+	// does: a stop (Close, Reload) during the start of a plugin that hangs
+	// before its handshake would wait that long. Killing the process ends
+	// the wait.
+	cancelled := context.AfterFunc(ctx, func() {
+		if r := pr.Load(); r != nil {
+			_ = r.Kill(context.Background())
+		}
+	})
 	p, err := h.handshake(ctx, c, sp)
+	if !cancelled() && err == nil {
+		err = fmt.Errorf("starting plugin %s: %w", sp.Plugin, context.Cause(ctx))
+	}
 	if err != nil {
 		c.Kill()
 		return nil, err
 	}
-	if pr != nil {
-		p.pid = pr.pid
-	}
+	p.runner = pr.Load()
+	p.pid = p.runner.PID()
 	h.o.Logger.Info("plugin started", "stage", sp.Name, "plugin", sp.Plugin,
 		"pid", p.pid, "name", p.info.Name, "version", p.info.Version)
 	return p, nil
@@ -127,6 +156,18 @@ func (h *Host) handshake(ctx context.Context, c *plugin.Client, sp Spec) (*proc,
 		return nil, fmt.Errorf("config refused: %w", err)
 	}
 	return &proc{client: c, rpc: rpc, info: info, started: time.Now()}, nil
+}
+
+// maxResponseSize bounds one message from a plugin (hostrpc.DialOptions
+// allows 64 MiB each way, which data-phase requests need). A result is a
+// few short strings; the pipeline refuses one of more than 1 MiB, and
+// without this bound a broken plugin would make the host allocate 64 MiB
+// per call first, for every session calling it at once.
+const maxResponseSize = 4 << 20
+
+// dialOptions are hostrpc's with the bound on responses.
+func dialOptions() []grpc.DialOption {
+	return append(hostrpc.DialOptions(), grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxResponseSize)))
 }
 
 // checkInfo checks a plugin's capabilities: the phases it asks for must be

@@ -1,6 +1,8 @@
 package pluginhost
 
 import (
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/metrics"
@@ -46,6 +48,9 @@ func (s *Stage) restart(old *proc, delay time.Duration) {
 		}
 		p, err := s.h.start(s.ctx, s.Spec())
 		if err == nil {
+			err = s.sameInfo(p)
+		}
+		if err == nil {
 			s.mu.Lock()
 			if s.closed {
 				s.mu.Unlock()
@@ -57,7 +62,26 @@ func (s *Stage) restart(old *proc, delay time.Duration) {
 			s.h.o.Logger.Info("plugin restarted", "stage", s.name, "pid", p.pid)
 			return
 		}
+		if s.ctx.Err() != nil {
+			return
+		}
 		delay = min(2*delay, s.h.o.MaxBackoff)
 		s.h.o.Logger.Error("plugin restart failed", "stage", s.name, "error", err, "retry_in", delay)
 	}
+}
+
+// sameInfo refuses (and stops) a restarted process that is not the plugin
+// the stage was loaded with: its file was replaced by another plugin, or by
+// one that asks for other phases. The pipeline was built for the old one
+// and would call the new one at phases it does not serve; a Reload starts
+// a changed plugin as a new stage, bound into a new pipeline. A new
+// version that says the same is taken.
+func (s *Stage) sameInfo(p *proc) error {
+	old := s.Info()
+	if p.info.Name == old.Name && slices.Equal(p.info.Phases, old.Phases) {
+		return nil
+	}
+	p.kill()
+	return fmt.Errorf("plugin %s changed on disk: it is now %s (phases %v), was %s (phases %v); reload to start the new one",
+		s.Spec().Plugin, p.info.Name, p.info.Phases, old.Name, old.Phases)
 }

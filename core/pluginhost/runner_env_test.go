@@ -8,24 +8,31 @@ import (
 )
 
 func TestPluginEnv(t *testing.T) {
+	pid := hostrpc.HostPIDEnv + "=42"
 	tests := []struct {
-		name string
-		base []string
-		want []string
+		name       string
+		base, host []string
+		want       []string
 	}{
-		{"one P by default", []string{"PATH=/bin"},
-			[]string{"PATH=/bin", hostrpc.HostPIDEnv + "=42", "GOMAXPROCS=1"}},
-		{"the admin's GOMAXPROCS stays", []string{"GOMAXPROCS=4", "PATH=/bin"},
-			[]string{"GOMAXPROCS=4", "PATH=/bin", hostrpc.HostPIDEnv + "=42"}},
+		{"one P by default", []string{"PLUGIN_X=1"}, []string{"PATH=/bin"},
+			[]string{"PATH=/bin", "PLUGIN_X=1", pid, "GOMAXPROCS=1"}},
+		{"the admin's GOMAXPROCS stays", []string{"PLUGIN_X=1"}, []string{"GOMAXPROCS=4", "PATH=/bin"},
+			[]string{"GOMAXPROCS=4", "PATH=/bin", "PLUGIN_X=1", pid}},
+		{"the host's secrets stay out",
+			[]string{"PLUGIN_X=1"},
+			[]string{"PATH=/bin", "AWS_SECRET_ACCESS_KEY=k", "SMARTHOST_PASSWORD=p", "CREDENTIALS_DIRECTORY=/run/c",
+				"LC_ALL=C.UTF-8", "TZ=UTC", "HOME=/var/lib/portcullis", "GOMEMLIMIT=1GiB", "not a variable"},
+			[]string{"PATH=/bin", "LC_ALL=C.UTF-8", "TZ=UTC", "HOME=/var/lib/portcullis", "GOMEMLIMIT=1GiB",
+				"PLUGIN_X=1", pid, "GOMAXPROCS=1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			base := slices.Clone(tt.base)
-			if got := pluginEnv(base, 42); !slices.Equal(got, tt.want) {
-				t.Errorf("pluginEnv(%q) = %q, want %q", tt.base, got, tt.want)
+			base, host := slices.Clone(tt.base), slices.Clone(tt.host)
+			if got := pluginEnv(base, host, 42); !slices.Equal(got, tt.want) {
+				t.Errorf("pluginEnv(%q, %q) = %q, want %q", tt.base, tt.host, got, tt.want)
 			}
-			if !slices.Equal(base, tt.base) {
-				t.Errorf("pluginEnv changed its input: %q", base)
+			if !slices.Equal(base, tt.base) || !slices.Equal(host, tt.host) {
+				t.Errorf("pluginEnv changed its input: %q %q", base, host)
 			}
 		})
 	}

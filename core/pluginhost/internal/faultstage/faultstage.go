@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/portcullis-mta/portcullis/sdk"
@@ -39,7 +40,7 @@ func (s *Stage) Configure(_ context.Context, _ sdk.Env, cfg map[string]any) erro
 // Check: HELO "hang" blocks forever, ignoring ctx, as a wedged plugin
 // would; "slow" answers after a second; "exit" ends the process; "error"
 // returns an error; "log" logs through slog and writes a raw line to
-// stderr. Anything else passes, with the process ID and config tag as attributes and, at the
+// stderr; "huge" passes with an 8 MiB attribute. Anything else passes, with the process ID and config tag as attributes and, at the
 // data phase, the number of message bytes read.
 func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
 	switch req.Conn.HELO {
@@ -61,6 +62,9 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	}
 	res := &sdk.Result{Verdict: sdk.VerdictPass,
 		Attrs: map[string]string{"pid": strconv.Itoa(os.Getpid()), "tag": s.tag}}
+	if req.Conn.HELO == "huge" {
+		res.Attrs["huge"] = strings.Repeat("x", 8<<20)
+	}
 	if req.Message != nil {
 		r, err := req.Message.Open()
 		if err != nil {
