@@ -24,6 +24,8 @@ func TestGarbageResults(t *testing.T) {
 		{"infinite score", &sdk.Result{Verdict: sdk.VerdictFail, Score: math.Inf(-1)}},
 		{"huge attrs", &sdk.Result{Verdict: sdk.VerdictFail, Score: 9,
 			Attrs: map[string]string{"a": strings.Repeat("x", maxResultBytes)}}},
+		{"huge header edit", &sdk.Result{Verdict: sdk.VerdictFail, Score: 9,
+			Headers: []sdk.HeaderEdit{{Op: sdk.HeaderAdd, Name: "X-Big", Value: strings.Repeat("x", maxResultBytes)}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

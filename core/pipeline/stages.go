@@ -142,8 +142,11 @@ func checkResult(res *sdk.Result) error {
 	for k, v := range res.Attrs {
 		n += len(k) + len(v)
 	}
+	for _, h := range res.Headers {
+		n += len(h.Name) + len(h.Value)
+	}
 	if n > maxResultBytes {
-		return fmt.Errorf("stage returned a result of %d bytes (tags, attributes and reason), over %d", n, maxResultBytes)
+		return fmt.Errorf("stage returned a result of %d bytes (tags, attributes, reason and header edits), over %d", n, maxResultBytes)
 	}
 	return nil
 }
