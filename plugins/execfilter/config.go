@@ -24,11 +24,14 @@ func DefaultLimits() Limits {
 }
 
 // defaultExtensions are names Windows runs or scripts (Microsoft's
-// "blocked attachments in Outlook" list, trimmed of the obscure).
+// "blocked attachments in Outlook" list, trimmed of the obscure), with
+// OneNote notebooks (.one), a malware carrier since 2023 whose embedded
+// files run at a click, and Internet shortcuts (.url), which open remote
+// executables.
 var defaultExtensions = []string{
 	"exe", "com", "scr", "pif", "bat", "cmd", "cpl", "dll", "msi", "msp", "mst", "lnk", "hta", "jar",
 	"js", "jse", "vbs", "vbe", "wsf", "wsh", "wsc", "ps1", "psm1", "reg", "scf", "inf", "msc", "gadget", "application",
-	"sh", "appref-ms", "settingcontent-ms", "iso", "img", "vhd", "vhdx", "xll", "chm",
+	"sh", "appref-ms", "settingcontent-ms", "iso", "img", "vhd", "vhdx", "xll", "chm", "one", "url",
 }
 
 // defaultContentTypes are media types of executables and scripts.

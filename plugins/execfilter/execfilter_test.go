@@ -318,3 +318,24 @@ func TestMIMELimits(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 }
+
+// OneNote notebooks and Internet shortcuts are in the default list: both
+// carried malware widely (embedded files that run at a click; remote
+// executables opened from a .url).
+func TestDefaultListCarriers(t *testing.T) {
+	st := newStage(t, nil)
+	for _, name := range []string{"議事録.one", "invoice.url", "a.zip"} {
+		data := []byte("[InternetShortcut]\r\nURL=file://198.51.100.7/share/x.exe\r\n")
+		want := []string{TagExecutable}
+		if name == "a.zip" {
+			data = makeZip(t, zfile{name: "notes.one", data: []byte{0xe4, 0x52, 0x5c, 0x7b}})
+			want = []string{TagInArchive}
+		}
+		t.Run(name, func(t *testing.T) {
+			res := run(t, st, mimeMessage(attach{name, "application/octet-stream", data}))
+			if !slices.Equal(res.Tags, want) || res.Verdict != sdk.VerdictFail {
+				t.Errorf("%s: tags %q verdict %s, want %q fail", name, res.Tags, res.Verdict, want)
+			}
+		})
+	}
+}
