@@ -3,7 +3,9 @@
 package pluginhost
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,6 +27,24 @@ func freeze(t *testing.T, pid int) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { syscall.Kill(pid, syscall.SIGKILL) })
+	// The signal is delivered asynchronously: until the kernel shows the
+	// process stopped, it may still answer a call.
+	waitFor(t, "the plugin to be stopped", func() bool { return procState(pid) == 'T' })
+}
+
+// procState is the state letter of /proc/PID/stat (R, S, T, ...), 0 if
+// unreadable.
+func procState(pid int) byte {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// "pid (comm) S ...": comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 || i+2 >= len(b) {
+		return 0
+	}
+	return b[i+2]
 }
 
 // returns fails the test if f has not returned when waitFor would give up.
