@@ -58,40 +58,69 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 	}
 	// Signals are caught before the listeners open, so that a SIGTERM
 	// right after start still drains instead of killing.
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
+	hup, stop := notifySignals()
+	defer signal.Stop(hup)
+	defer signal.Stop(stop)
 	if err := d.Start(context.Background()); err != nil {
 		logger.Error("cannot start", "err", err)
 		_ = d.Shutdown(context.Background())
 		return exitFailed
 	}
-	for sig := range sigs {
-		if sig == syscall.SIGHUP {
-			if *path == "" {
-				logger.Warn("SIGHUP: running on the built-in config, nothing to reload")
-				continue
-			}
-			_ = d.Reload(*path) // a bad file is logged and refused
-			continue
+	sig := waitForStop(hup, stop, func() {
+		if *path == "" {
+			logger.Warn("SIGHUP: running on the built-in config, nothing to reload")
+			return
 		}
-		logger.Info("signal: draining", "signal", sig.String(), "grace", cfg.Limits.ShutdownGrace.D().String())
-		break
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), d.Config().Limits.ShutdownGrace.D())
+		_ = d.Reload(*path) // a bad file is logged and refused
+	})
+	// The grace in force: a reload may have changed it.
+	grace := d.Config().Limits.ShutdownGrace.D()
+	logger.Info("signal: draining", "signal", sig.String(), "grace", grace.String())
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	go func() {
-		// A second SIGTERM or SIGINT: stop waiting for sessions.
-		for sig := range sigs {
-			if sig != syscall.SIGHUP {
-				logger.Warn("signal again: closing sessions now", "signal", sig.String())
-				cancel()
-				return
-			}
+		// A second SIGTERM or SIGINT: stop waiting for sessions. A SIGHUP
+		// now waits in hup, unread: there is nothing left to reload.
+		if sig, ok := <-stop; ok {
+			logger.Warn("signal again: closing sessions now", "signal", sig.String())
+			cancel()
 		}
 	}()
 	if err := d.Shutdown(ctx); err != nil {
 		logger.Warn("shutdown", "err", err)
 	}
 	return exitOK
+}
+
+// notifySignals catches the daemon's signals on two channels. SIGHUP has a
+// buffer of one: SIGHUPs that arrive while a reload runs coalesce into one
+// more reload, which reads the files as they are by then (the last state
+// wins). SIGTERM and SIGINT have their own channel, so that a burst of
+// SIGHUPs can never fill it and make the runtime drop a stop signal
+// (signal.Notify does not block on a full channel).
+func notifySignals() (hup, stop chan os.Signal) {
+	hup = make(chan os.Signal, 1)
+	stop = make(chan os.Signal, 2) // the first and the second (close sessions now)
+	signal.Notify(hup, syscall.SIGHUP)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	return hup, stop
+}
+
+// waitForStop runs reload for each (coalesced) SIGHUP, one at a time, until
+// SIGTERM or SIGINT, which it returns. A stop signal pending together with
+// a SIGHUP wins: the daemon is going away, a reload would only delay it.
+func waitForStop(hup, stop <-chan os.Signal, reload func()) os.Signal {
+	for {
+		select {
+		case sig := <-stop:
+			return sig
+		case <-hup:
+			select {
+			case sig := <-stop:
+				return sig
+			default:
+			}
+			reload()
+		}
+	}
 }

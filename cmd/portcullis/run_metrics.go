@@ -39,8 +39,17 @@ type metricsService struct {
 	log *slog.Logger
 
 	mu   sync.Mutex
-	addr string       // configured; "" is off
-	srv  *http.Server // nil while off
+	addr string    // configured; "" is off
+	srv  *endpoint // nil while off
+}
+
+// endpoint is one bound /metrics server. It keeps its listener to close it
+// itself: http.Server.Shutdown misses a listener its Serve goroutine has not
+// taken up yet, and the port must be free when closeServer returns (a
+// reload may bind it again at once).
+type endpoint struct {
+	*http.Server
+	ln net.Listener
 }
 
 // Start binds the address: a port that cannot be bound fails the start,
@@ -67,11 +76,26 @@ func (s *metricsService) Reload(cfg *config.Config) error {
 	if addr == s.addr {
 		return nil
 	}
-	var next *http.Server
+	var next *endpoint
 	if addr != "" {
 		srv, err := s.serve(addr)
+		if err != nil && s.srv != nil {
+			// The old endpoint may hold the port itself: 0.0.0.0:9425 to
+			// 127.0.0.1:9425 cannot bind while the old one listens. Free
+			// it and try again; failing that, go back to the old one.
+			closeServer(s.srv)
+			s.srv = nil
+			if srv, err = s.serve(addr); err != nil {
+				s.srv, _ = s.serve(s.addr)
+			}
+		}
 		if err != nil {
-			s.log.Error("metrics: cannot bind the new address; still serving the old one", "addr", addr, "old", s.addr, "err", err)
+			if s.srv != nil {
+				s.log.Error("metrics: cannot bind the new address; still serving the old one", "addr", addr, "old", s.addr, "err", err)
+			} else {
+				s.log.Error("metrics: cannot bind the new address nor the old one again; not serving until a reload", "addr", addr, "old", s.addr, "err", err)
+				s.addr = ""
+			}
 			return nil
 		}
 		next = srv
@@ -91,12 +115,13 @@ func (s *metricsService) Stop(ctx context.Context) error {
 		return nil
 	}
 	err := s.srv.Shutdown(ctx)
+	_ = s.srv.ln.Close()
 	s.srv = nil
 	return err
 }
 
 // serve listens on addr and serves /metrics there.
-func (s *metricsService) serve(addr string) (*http.Server, error) {
+func (s *metricsService) serve(addr string) (*endpoint, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
@@ -112,11 +137,12 @@ func (s *metricsService) serve(addr string) (*http.Server, error) {
 		}
 	}()
 	s.log.Info("metrics: serving /metrics", "addr", ln.Addr().String())
-	return srv, nil
+	return &endpoint{srv, ln}, nil
 }
 
-func closeServer(srv *http.Server) {
+func closeServer(srv *endpoint) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(ctx)
+	_ = srv.ln.Close()
 }

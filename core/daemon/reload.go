@@ -26,6 +26,13 @@ func (d *Daemon) Reload(path string) error {
 }
 
 // ReloadConfig is Reload with a loaded config.
+//
+// Refusal is all or nothing. The pipeline factory and the services apply
+// what they are given (the plugin host starts and reconfigures plugins, a
+// service loads keys), so when a later step refuses, each of them that
+// already took the new config is given the old one again: otherwise a
+// "refused" reload would leave plugins running with the new stage configs
+// behind the old rules, or new signing keys under the old config.
 func (d *Daemon) ReloadConfig(cfg *config.Config) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -34,7 +41,7 @@ func (d *Daemon) ReloadConfig(cfg *config.Config) error {
 	if d.Pipeline != nil {
 		r, c, err := d.Pipeline(cfg)
 		if err != nil {
-			d.log.Error("reload refused: pipeline", "err", err)
+			d.log.Error("reload refused: pipeline, keeping the old config", "err", err)
 			return fmt.Errorf("daemon: pipeline: %w", err)
 		}
 		runner, closeNew = r, orNop(c)
@@ -47,13 +54,18 @@ func (d *Daemon) ReloadConfig(cfg *config.Config) error {
 		next, err = d.smtp.Prepare(deps)
 	}
 	if err == nil {
-		if err = d.reloadServices(cfg); err != nil {
+		var applied []Service
+		if applied, err = d.reloadServices(cfg); err != nil {
 			next.Cancel()
+			d.rollBackServices(applied)
 		}
 	}
 	if err != nil {
 		closeNew()
 		d.log.Error("reload refused, keeping the old config", "err", err)
+		if runner != nil {
+			d.rollBackPipeline()
+		}
 		return err
 	}
 	next.Commit()
@@ -63,13 +75,38 @@ func (d *Daemon) ReloadConfig(cfg *config.Config) error {
 	lock := cfg.Limits.AuthLockout.D()
 	d.lockout.SetLimits(cfg.Limits.AuthFailures, lock, lock)
 	setLevel(d.log, cfg.Log.Level)
-	if old != nil {
-		// Sessions that started on the old runner may still be in a
-		// phase; give them the longest a phase can take.
-		time.AfterFunc(max(cfg.Limits.DataTimeout.D(), cfg.Limits.CommandTimeout.D()), old)
-	}
+	d.closeLater(old)
 	d.log.Info("reloaded", "path", cfg.Path)
 	return nil
+}
+
+// closeLater closes a runner that sessions started on may still be using
+// once the longest a phase can take has passed.
+func (d *Daemon) closeLater(closeFn func()) {
+	if closeFn != nil {
+		time.AfterFunc(max(d.cfg.Limits.DataTimeout.D(), d.cfg.Limits.CommandTimeout.D()), closeFn)
+	}
+}
+
+// rollBackPipeline builds the pipeline of the config in force again after
+// a refused reload had built (and so applied) the new one, and hands the
+// SMTP server the rebuilt runner: the old runner may hold stages that the
+// refused one stopped.
+func (d *Daemon) rollBackPipeline() {
+	r, c, err := d.Pipeline(d.cfg)
+	if err == nil {
+		deps := d.deps
+		deps.Pipeline = r
+		if err = d.smtp.Reload(deps); err == nil {
+			old := d.closePipe
+			d.deps, d.closePipe = deps, orNop(c)
+			d.closeLater(old)
+			d.log.Info("reload refused: pipeline rolled back to the config in force")
+			return
+		}
+		orNop(c)()
+	}
+	d.log.Error("reload refused, but the pipeline could not be rolled back: stages may run the new config; fix the files and reload", "err", err)
 }
 
 // warnRestartOnly logs each change a reload cannot apply, so that an admin
@@ -83,13 +120,28 @@ func (d *Daemon) warnRestartOnly(old, cfg *config.Config) {
 	}
 }
 
-func (d *Daemon) reloadServices(cfg *config.Config) error {
-	for _, s := range d.started {
+// reloadServices gives cfg to each started service in order; on a refusal
+// it returns the services that had already taken it.
+func (d *Daemon) reloadServices(cfg *config.Config) ([]Service, error) {
+	for i, s := range d.started {
 		if err := s.Reload(cfg); err != nil {
-			return fmt.Errorf("service: %w", err)
+			return d.started[:i], fmt.Errorf("service: %w", err)
 		}
 	}
-	return nil
+	return nil, nil
+}
+
+// rollBackServices gives the config in force back, in reverse order, to
+// the services that took the config of a refused reload.
+func (d *Daemon) rollBackServices(applied []Service) {
+	for i := len(applied) - 1; i >= 0; i-- {
+		if err := applied[i].Reload(d.cfg); err != nil {
+			d.log.Error("reload refused, but a service could not be rolled back to the config in force", "service", fmt.Sprintf("%T", applied[i]), "err", err)
+		}
+	}
+	if len(applied) > 0 {
+		d.log.Info("reload refused: services rolled back to the config in force", "services", len(applied))
+	}
 }
 
 func orNop(f func()) func() {
