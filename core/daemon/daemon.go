@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"time"
 
@@ -52,6 +53,7 @@ type Daemon struct {
 	closePipe func()
 	services  []Service
 	started   []Service
+	spoolLock *os.File // held while the daemon runs (spoollock.go)
 }
 
 // New opens the stores and builds policy, AUTH and the SMTP server of cfg.
@@ -64,9 +66,24 @@ func New(cfg *config.Config, logger *slog.Logger) (*Daemon, error) {
 	var err error
 	// The daemon delivers what it queues, so small messages wait in the
 	// intake log rather than a file each (core/queue/intake.go).
+	// The spool lock first, so that a second daemon touches nothing (its
+	// Open would recover and lay out intake segments); a spool that does
+	// not exist yet has no daemon, and is locked once Open made it.
+	if _, err := os.Stat(cfg.Queue.Dir); err == nil {
+		if d.spoolLock, err = lockSpool(cfg.Queue.Dir); err != nil {
+			return nil, err
+		}
+	}
 	d.queue, err = queue.Open(cfg.Queue.Dir, queue.Options{Logger: logger.With("store", "queue"), Intake: true})
 	if err != nil {
+		d.closeStores()
 		return nil, fmt.Errorf("daemon: queue: %w", err)
+	}
+	if d.spoolLock == nil {
+		if d.spoolLock, err = lockSpool(cfg.Queue.Dir); err != nil {
+			d.closeStores()
+			return nil, err
+		}
 	}
 	d.quarantine, err = queue.Open(cfg.Queue.Quarantine, queue.Options{Logger: logger.With("store", "quarantine")})
 	if err != nil {

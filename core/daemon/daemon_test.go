@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -374,4 +375,28 @@ func TestReloadLogLevelAndListeners(t *testing.T) {
 	if d.SMTP().Addr("sub") == nil || strings.Contains(logs.String(), "only at restart") {
 		t.Fatalf("new listener not opened, or a restart asked for:\n%s", logs.String())
 	}
+}
+
+// A second daemon on the same spool stops at once with the first one's
+// PID, before it opens the queue; once the first is gone, it starts.
+func TestSecondDaemonOnSpool(t *testing.T) {
+	d, path, _ := startDaemon(t)
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(cfg, nil)
+	if want := fmt.Sprintf("is in use by another portcullis run (pid %d)", os.Getpid()); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("second daemon: %v, want %q", err, want)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := New(cfg, nil)
+	if err != nil {
+		t.Fatalf("after the first stopped: %v", err)
+	}
+	d2.closeStores()
 }

@@ -186,4 +186,7 @@ func (d *Daemon) closeStores() {
 	if d.quarantine != nil {
 		d.quarantine.Close()
 	}
+	if d.spoolLock != nil {
+		d.spoolLock.Close()
+	}
 }
