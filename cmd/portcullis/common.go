@@ -66,3 +66,21 @@ func printConfigError(w io.Writer, err error) {
 	}
 	fmt.Fprintf(w, "portcullis: %v\n", err)
 }
+
+// writeTemp copies r to a new temporary file named after pattern
+// (os.CreateTemp) and returns its path; on error nothing is left behind.
+func writeTemp(pattern string, r io.Reader) (string, error) {
+	f, err := os.CreateTemp("", pattern)
+	if err != nil {
+		return "", err
+	}
+	_, err = io.Copy(f, r)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
+}

@@ -161,17 +161,5 @@ func (sc *spoolCmd) export() (string, error) {
 		return "", err
 	}
 	defer rc.Close()
-	f, err := os.CreateTemp("", "portcullis-"+sc.id+"-*.eml")
-	if err != nil {
-		return "", err
-	}
-	_, err = io.Copy(f, rc)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
+	return writeTemp("portcullis-"+sc.id+"-*.eml", rc)
 }

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -111,22 +113,7 @@ func scan(ctx context.Context, cfg *config.Config, o scanOptions, logger *slog.L
 // writeSpool writes the message as the spool holds it: our Received field,
 // then the message.
 func writeSpool(received string, body []byte) (string, error) {
-	f, err := os.CreateTemp("", "portcullis-scan-*.eml")
-	if err != nil {
-		return "", err
-	}
-	_, err = f.WriteString(received)
-	if err == nil {
-		_, err = f.Write(body)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return "", err
-	}
-	return f.Name(), nil
+	return writeTemp("portcullis-scan-*.eml", io.MultiReader(strings.NewReader(received), bytes.NewReader(body)))
 }
 
 // receivedField is the trace field a session prepends (core/smtpd
