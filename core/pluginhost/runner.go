@@ -61,8 +61,9 @@ func newRunner(spec *exec.Cmd, argv []string) (*procRunner, error) {
 // 1.65-2.14 ms to 1.17-1.27 ms). Heavy stages still run calls concurrently.
 func pluginEnv(base, host []string, hostPID int) []string {
 	env := make([]string, 0, len(base)+len(keptEnv)+2)
+	extra := extraEnv(host)
 	for _, kv := range host {
-		if keepEnv(kv) {
+		if keepEnv(kv) || slices.Contains(extra, envName(kv)) {
 			env = append(env, kv)
 		}
 	}
@@ -87,11 +88,34 @@ var keptEnv = []string{"PATH", "HOME", "TZ", "LANG", "LANGUAGE", "TMPDIR", "SSL_
 	"GOMAXPROCS", "GOMEMLIMIT", "GOGC", "GODEBUG", "GOTRACEBACK"}
 
 func keepEnv(kv string) bool {
-	name, _, ok := strings.Cut(kv, "=")
-	if !ok {
-		return false
+	n := envName(kv)
+	return n != "" && (strings.HasPrefix(n, "LC_") || slices.Contains(keptEnv, n))
+}
+
+// PluginEnvVar names more variables of the gateway's environment that
+// plugins get, separated by commas or spaces: what an external scanner
+// run by the antivirus stage needs (a licence path, LD_LIBRARY_PATH), or a
+// proxy for a third-party stage, as Postfix's import_environment is
+// extended.
+const PluginEnvVar = "PORTCULLIS_PLUGIN_ENV"
+
+// extraEnv is the list PluginEnvVar gives in host.
+func extraEnv(host []string) []string {
+	for _, kv := range host {
+		if v, ok := strings.CutPrefix(kv, PluginEnvVar+"="); ok {
+			return strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })
+		}
 	}
-	return strings.HasPrefix(name, "LC_") || slices.Contains(keptEnv, name)
+	return nil
+}
+
+// envName is the variable name of kv ("NAME=value"), "" if it has none.
+func envName(kv string) string {
+	n, _, ok := strings.Cut(kv, "=")
+	if !ok {
+		return ""
+	}
+	return n
 }
 
 func (r *procRunner) Start(context.Context) error {

@@ -24,6 +24,10 @@ func TestPluginEnv(t *testing.T) {
 				"LC_ALL=C.UTF-8", "TZ=UTC", "HOME=/var/lib/portcullis", "GOMEMLIMIT=1GiB", "not a variable"},
 			[]string{"PATH=/bin", "LC_ALL=C.UTF-8", "TZ=UTC", "HOME=/var/lib/portcullis", "GOMEMLIMIT=1GiB",
 				"PLUGIN_X=1", pid, "GOMAXPROCS=1"}},
+		{"the admin names more", nil,
+			[]string{"PATH=/bin", "SAVI_LICENSE=/etc/savi", "HTTPS_PROXY=http://p:3128", "SECRET=s",
+				"PORTCULLIS_PLUGIN_ENV=SAVI_LICENSE, HTTPS_PROXY"},
+			[]string{"PATH=/bin", "SAVI_LICENSE=/etc/savi", "HTTPS_PROXY=http://p:3128", pid, "GOMAXPROCS=1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
