@@ -115,42 +115,58 @@ func isZip(data []byte) bool {
 	return bytes.Contains(tail, []byte("PK\x05\x06"))
 }
 
-// zipEntries walks a ZIP with archive/zip, which unlike the archives
-// package exposes the encryption flag and each entry's data offset.
+// zipEntries inspects a ZIP as every reader sees it: the entries its
+// central directory lists, then those only its local headers show
+// (localEntries).
 func (in *inspector) zipEntries(b *budget, data []byte) {
+	if covered, ok := in.zipDirectory(b, data); ok {
+		in.localEntries(b, data, covered)
+	}
+}
+
+// zipDirectory walks a ZIP's central directory with archive/zip, which
+// unlike the archives package exposes the encryption flag and each entry's
+// data offset. It returns the data spans the directory covered (start to
+// end), and false when a limit stopped the inspection.
+func (in *inspector) zipDirectory(b *budget, data []byte) (map[int64]int64, bool) {
+	covered := map[int64]int64{}
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
-		in.tag(TagCorrupt)
-		return
+		in.tag(TagCorrupt) // 7-Zip and WinRAR still extract it: the local headers are walked
+		return covered, true
 	}
 	if len(zr.File) > in.lim.MaxEntries {
 		in.limit("entries")
-		return
+		return nil, false
 	}
 	if overlapping(zr.File) {
 		in.limit("overlapping entries")
-		return
+		return nil, false
 	}
 	for _, f := range zr.File {
+		if off, err := f.DataOffset(); err == nil {
+			covered[off] = off + int64(f.CompressedSize64)
+		}
 		if strings.HasSuffix(f.Name, "/") {
 			continue
 		}
-		e := entry{name: zipName(f), csize: int64(f.CompressedSize64), open: f.Open,
-			encrypted: f.Flags&0x1 != 0 || f.Method == 99} // APPNOTE 4.4.4 bit 0; method 99 is WinZip AES
+		e := entry{name: zipName(f.Name, f.NonUTF8), csize: int64(f.CompressedSize64), open: f.Open,
+			encrypted: f.Flags&zipFlagEncrypted != 0 || f.Method == zipMethodAES}
 		if err := in.entry(b, e); err != nil {
 			in.extractError(err)
-			return
+			return nil, false
 		}
 	}
+	return covered, true
 }
 
 // zipName decodes a name not flagged UTF-8 (APPNOTE 4.4.4 bit 11): Japanese
 // archivers write Shift_JIS there, which mime.ToUTF8 detects.
-func zipName(f *zip.File) string {
-	if !f.NonUTF8 && utf8.ValidString(f.Name) {
-		return f.Name
+func zipName(name string, nonUTF8 bool) string {
+	if !nonUTF8 && utf8.ValidString(name) {
+		return name
 	}
-	s, _ := mime.ToUTF8([]byte(f.Name), "")
+	s, _ := mime.ToUTF8([]byte(name), "")
 	return s
 }
 

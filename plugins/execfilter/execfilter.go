@@ -19,14 +19,17 @@
 // Names are taken from attAttachTitle (8.3 names keep the extension).
 //
 // Archives are recognised by their bytes: ZIP always (also with junk in
-// front, as unzip tools accept it; names in Shift_JIS decoded), and every
-// format github.com/mholt/archives identifies (7z, RAR, tar, gzip, bzip2,
-// xz, zstd, compressed tars; a compressed single file counts as an archive
-// of one entry). Only one level is opened: an archive inside an archive is
-// tagged archive.nested and never opened; for a nested ZIP its directory
-// alone is read, and entries declaring impossible sizes or ratios (a layer
-// of 42.zip) make it archive.limit. Entries are streamed through a
-// fixed buffer, never held whole, and inspection stops at the limits
+// front, as unzip tools accept it; names in Shift_JIS decoded; besides the
+// entries its central directory lists, those only its local headers show,
+// as 7-Zip and WinRAR extract them from concatenated ZIPs and from ZIPs
+// whose directory is damaged or missing, which are still archive.corrupt),
+// and every format github.com/mholt/archives identifies (7z, RAR, tar,
+// gzip, bzip2, xz, zstd, compressed tars; a compressed single file counts
+// as an archive of one entry). Only one level is opened: an archive inside
+// an archive is tagged archive.nested and never opened; for a nested ZIP
+// its directory alone is read, and entries declaring impossible sizes or
+// ratios (a layer of 42.zip) make it archive.limit. Entries are streamed
+// through a fixed buffer, never held whole, and inspection stops at the limits
 // (entries, bytes per entry, total bytes, compression ratio, time, and
 // overlapping ZIP entries); a stopped inspection is tagged archive.limit, so
 // a zip bomb is a tag, never an outage. Declared sizes are never trusted.

@@ -53,6 +53,7 @@ type zfile struct {
 	store     bool
 	nonUTF8   bool
 	encrypted bool
+	sized     bool // sizes in the local header, no data descriptor (as Info-ZIP writes a file)
 }
 
 func makeZip(t testing.TB, files ...zfile) []byte {
@@ -76,6 +77,20 @@ func makeZip(t testing.TB, files ...zfile) []byte {
 			w.Write(f.data) // stands in for ciphertext
 			continue
 		}
+		if f.sized {
+			raw := f.data
+			if !f.store {
+				raw = deflate(f.data)
+			}
+			h.CRC32 = crc32.ChecksumIEEE(f.data)
+			h.CompressedSize64, h.UncompressedSize64 = uint64(len(raw)), uint64(len(f.data))
+			w, err := zw.CreateRaw(h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w.Write(raw)
+			continue
+		}
 		w, err := zw.CreateHeader(h)
 		if err != nil {
 			t.Fatal(err)
@@ -86,6 +101,14 @@ func makeZip(t testing.TB, files ...zfile) []byte {
 		t.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+func deflate(data []byte) []byte {
+	var b bytes.Buffer
+	fw, _ := flate.NewWriter(&b, flate.DefaultCompression)
+	fw.Write(data)
+	fw.Close()
+	return b.Bytes()
 }
 
 // zeroDeflate is a raw DEFLATE stream of n zero bytes (n a multiple of

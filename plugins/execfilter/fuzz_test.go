@@ -24,6 +24,12 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 		"overlap":   overlapZip(t, 3, 1<<20),
 		"tnef":      tnef(tf("a.exe", peBytes()[:128]), tf("b.zip", makeZip(t, zfile{name: "c.js", data: []byte("1")}))),
 		"tnefnest":  tnef(tf("winmail.dat", tnef(tf("x", []byte("x"))))),
+		// ZIPs whose readers disagree: two concatenated, and directories
+		// cut off (sizes in a data descriptor, in the local header, neither).
+		"concat":   append(makeZip(t, zfile{name: "a.exe", data: peBytes()[:128]}), makeZip(t, zfile{name: "b.txt", data: []byte("hi")})...),
+		"cutdir":   cutDirectory(t, makeZip(t, zfile{name: sjis("名前.js"), data: []byte("1"), nonUTF8: true}, zfile{name: "e", data: []byte("ct"), encrypted: true})),
+		"cutsized": cutDirectory(t, makeZip(t, zfile{name: "a.exe", data: peBytes()[:128], sized: true}, zfile{name: "b", data: []byte("b"), sized: true, store: true})),
+		"nodesc":   makeZip(t, zfile{name: "a.exe", data: peBytes()[:128]})[:60],
 	}
 }
 
