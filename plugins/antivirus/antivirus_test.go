@@ -1,7 +1,6 @@
 package antivirus
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -70,6 +69,18 @@ func TestCommand(t *testing.T) {
 // real clamd gives, including the reply before a reset.
 func fakeClamd(t *testing.T, readLimit int64, reply string, delay time.Duration) string {
 	t.Helper()
+	return serveLoopback(t, func(c net.Conn) {
+		io.CopyN(io.Discard, c, readLimit)
+		time.Sleep(delay)
+		c.Write([]byte(reply))
+	})
+}
+
+// serveLoopback serves each connection to a new listener on 127.0.0.1:0
+// with handle (which need not close it) until the test ends, and returns
+// the listener's address.
+func serveLoopback(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -83,13 +94,34 @@ func fakeClamd(t *testing.T, readLimit int64, reply string, delay time.Duration)
 			}
 			go func() {
 				defer c.Close()
-				io.CopyN(io.Discard, c, readLimit)
-				time.Sleep(delay)
-				c.Write([]byte(reply))
+				handle(c)
 			}()
 		}
 	}()
 	return l.Addr().String()
+}
+
+// readInstream reads one zINSTREAM command and its chunks up to the
+// zero-length terminator, as clamd does; false if the stream broke off or
+// did not start with the command.
+func readInstream(r io.Reader) bool {
+	cmd := make([]byte, len("zINSTREAM\x00"))
+	if _, err := io.ReadFull(r, cmd); err != nil || string(cmd) != "zINSTREAM\x00" {
+		return false
+	}
+	for {
+		var n [4]byte
+		if _, err := io.ReadFull(r, n[:]); err != nil {
+			return false
+		}
+		size := int64(n[0])<<24 | int64(n[1])<<16 | int64(n[2])<<8 | int64(n[3])
+		if size == 0 {
+			return true
+		}
+		if _, err := io.CopyN(io.Discard, r, size); err != nil {
+			return false
+		}
+	}
 }
 
 func TestClamdReplies(t *testing.T) {
@@ -138,40 +170,13 @@ func TestClamdReplies(t *testing.T) {
 // before answering, as clamd does.
 func fakeClamdExact(t *testing.T, reply string, delay time.Duration) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				cmd := make([]byte, len("zINSTREAM\x00"))
-				if _, err := io.ReadFull(c, cmd); err != nil || string(cmd) != "zINSTREAM\x00" {
-					return
-				}
-				for {
-					var n [4]byte
-					if _, err := io.ReadFull(c, n[:]); err != nil {
-						return
-					}
-					size := int64(n[0])<<24 | int64(n[1])<<16 | int64(n[2])<<8 | int64(n[3])
-					if size == 0 {
-						break
-					}
-					io.CopyN(io.Discard, c, size)
-				}
-				time.Sleep(delay)
-				c.Write([]byte(reply))
-			}()
+	return serveLoopback(t, func(c net.Conn) {
+		if !readInstream(c) {
+			return
 		}
-	}()
-	return l.Addr().String()
+		time.Sleep(delay)
+		c.Write([]byte(reply))
+	})
 }
 
 func TestConfig(t *testing.T) {
@@ -273,41 +278,15 @@ func TestReconfigureWhileScanning(t *testing.T) {
 // clamd-compatible scanner) gets its answer taken at once, not when the
 // scan's hour-long timeout has run out.
 func TestClamdReplyAtNUL(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				if _, err := r.ReadString(0); err != nil { // zINSTREAM\0
-					return
-				}
-				for {
-					var n [4]byte
-					if _, err := io.ReadFull(r, n[:]); err != nil {
-						return
-					}
-					size := int64(n[0])<<24 | int64(n[1])<<16 | int64(n[2])<<8 | int64(n[3])
-					if size == 0 {
-						break
-					}
-					io.CopyN(io.Discard, r, size)
-				}
-				c.Write([]byte("stream: Kept.Open FOUND\x00"))
-				io.Copy(io.Discard, r) // until the client closes
-			}()
+	addr := serveLoopback(t, func(c net.Conn) {
+		if !readInstream(c) {
+			return
 		}
-	}()
+		c.Write([]byte("stream: Kept.Open FOUND\x00"))
+		io.Copy(io.Discard, c) // until the client closes
+	})
 	st := New()
-	if err := st.Configure(context.Background(), sdk.Env{}, map[string]any{"clamd": "tcp:" + l.Addr().String(), "timeout": "1h"}); err != nil {
+	if err := st.Configure(context.Background(), sdk.Env{}, map[string]any{"clamd": "tcp:" + addr, "timeout": "1h"}); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan string, 1)
