@@ -187,19 +187,7 @@ func TestLearnGramsOnce(t *testing.T) {
 	}
 
 	bulk := newTestStage(t, nil)
-	learn := func() TrainSummary {
-		tr := NewTrainer(bulk)
-		for i := range 30 {
-			if err := tr.Add(ctx, synth(100+i, i%2 == 0), i%2 == 0); err != nil {
-				t.Fatal(err)
-			}
-		}
-		sum, err := tr.Finish(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sum
-	}
+	learn := func() TrainSummary { return bulkLearn(t, bulk, 100, 30) }
 	learn()
 	first, n, _ := bulk.Store().(GramStore).Grams(ctx)
 	if n != (Totals{Spam: 15, Ham: 15}) {
@@ -278,19 +266,7 @@ func TestGramModelNeedsTraining(t *testing.T) {
 func TestGramModelCatchesUp(t *testing.T) {
 	ctx := context.Background()
 	st := newTestStage(t, map[string]any{"min_spam": 3, "min_ham": 3, "gram_weight": 0})
-	learn := func() TrainSummary {
-		tr := NewTrainer(st)
-		for i := range 20 {
-			if err := tr.Add(ctx, synth(300+i, i%2 == 0), i%2 == 0); err != nil {
-				t.Fatal(err)
-			}
-		}
-		sum, err := tr.Finish(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sum
-	}
+	learn := func() TrainSummary { return bulkLearn(t, st, 300, 20) }
 	learn()
 	if w, n, _ := st.Store().(GramStore).Grams(ctx); w != nil || n != (Totals{}) {
 		t.Fatalf("gram_weight 0 trained the model: %+v", n)
@@ -312,4 +288,22 @@ func TestGramModelCatchesUp(t *testing.T) {
 	if again, n2, _ := st.Store().(GramStore).Grams(ctx); n2 != n || !bytes.Equal(encodeWeights(again), encodeWeights(w)) {
 		t.Errorf("a third learn changed the caught-up model: %+v", n2)
 	}
+}
+
+// bulkLearn learns synth(from) .. synth(from+n-1), even ones as spam, in
+// one Trainer run, as `bayes learn` does.
+func bulkLearn(t *testing.T, st *Stage, from, n int) TrainSummary {
+	t.Helper()
+	ctx := context.Background()
+	tr := NewTrainer(st)
+	for i := range n {
+		if err := tr.Add(ctx, synth(from+i, i%2 == 0), i%2 == 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, err := tr.Finish(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
 }
