@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -37,14 +38,35 @@ func (s *slogSink) Accept(name string, level hclog.Level, msg string, args ...an
 	if level < s.min || (len(args) == 0 && strings.HasSuffix(name, s.rawSuffix)) {
 		return
 	}
-	// go-plugin appends the plugin's own timestamp; slog stamps its own.
-	for i := 0; i+1 < len(args); i += 2 {
-		if args[i] == "timestamp" {
-			args = append(args[:i:i], args[i+2:]...)
+	s.l.Log(context.Background(), slogLevel(level), msg, pluginArgs(args)...)
+}
+
+// pluginArgs prepares a plugin's key/value pairs for the daemon's log.
+// go-plugin appends the plugin's own timestamp; slog stamps its own, so it
+// is dropped. A key the daemon writes itself (stage, and slog's time,
+// level, msg) would appear twice in the record, which JSON tools resolve
+// by keeping one of them, and a plugin could then pass its lines off as
+// another stage's: such a key is renamed plugin_KEY.
+func pluginArgs(args []any) []any {
+	out := make([]any, 0, len(args))
+	for i := 0; i < len(args); i += 2 {
+		if i+1 == len(args) {
+			out = append(out, args[i])
 			break
 		}
+		k, ok := args[i].(string)
+		if !ok {
+			k = fmt.Sprint(args[i])
+		}
+		switch k {
+		case "timestamp":
+			continue
+		case "stage", slog.TimeKey, slog.LevelKey, slog.MessageKey, slog.SourceKey:
+			k = "plugin_" + k
+		}
+		out = append(out, k, args[i+1])
 	}
-	s.l.Log(context.Background(), slogLevel(level), msg, args...)
+	return out
 }
 
 func slogLevel(l hclog.Level) slog.Level {

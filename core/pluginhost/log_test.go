@@ -71,3 +71,33 @@ func FuzzStderrWriter(f *testing.F) {
 		}
 	})
 }
+
+// TestSinkReservedKeys: a plugin's log line cannot put a second stage,
+// time, level or msg into the daemon's record, so it cannot pass itself off
+// as another stage; its own values are kept as plugin_KEY.
+func TestSinkReservedKeys(t *testing.T) {
+	var buf bytes.Buffer
+	l := slog.New(slog.NewJSONHandler(&buf, nil))
+	il := hclogFor(l, "av", "stderr")
+	il.Info("scanned", "stage", "bayes", "msg", "forged", "level", "DEBUG", "time", "x", "timestamp", "t", "queue_id", "Q1")
+	line := strings.TrimSpace(buf.String())
+	for _, k := range []string{`"stage"`, `"msg"`, `"level"`, `"time"`} {
+		if n := strings.Count(line, k+":"); n != 1 {
+			t.Errorf("key %s appears %d times in %s", k, n, line)
+		}
+	}
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(line), &rec); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"stage": "av", "msg": "scanned", "level": "INFO", "plugin_stage": "bayes",
+		"plugin_msg": "forged", "plugin_level": "DEBUG", "plugin_time": "x", "queue_id": "Q1"}
+	for k, v := range want {
+		if rec[k] != v {
+			t.Errorf("%s = %v, want %v (record %s)", k, rec[k], v, line)
+		}
+	}
+	if _, ok := rec["timestamp"]; ok {
+		t.Errorf("the plugin's timestamp was kept: %s", line)
+	}
+}
