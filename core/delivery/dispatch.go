@@ -12,15 +12,35 @@ import (
 // CLI) changed the queue without the store noticing.
 const idleWait = time.Minute
 
+// flushCounter is a store that counts flushes (queue.Dir.Flushes). A flush
+// (`portcullis queue flush`) asks for a real attempt now: the destinations
+// marked unreachable in the last minute (deadCache) are forgotten, as
+// `postqueue -f` makes Postfix's qmgr flush its dead queues. Without it, a
+// flush right after the next hop came back was answered from the cache
+// with the old "connection refused", counted as an attempt, and pushed
+// the message's next retry further away.
+type flushCounter interface{ Flushes() uint64 }
+
 // dispatch leases due messages and hands each to a goroutine of its own,
 // at most queue.workers at a time, until ctx ends.
 func (m *Manager) dispatch(ctx context.Context) {
 	slots := make(chan struct{}, m.set.Load().workers)
+	fc, _ := m.d.Queue.(flushCounter)
+	var flushes uint64
+	if fc != nil {
+		flushes = fc.Flushes()
+	}
 	for {
 		select {
 		case slots <- struct{}{}:
 		case <-ctx.Done():
 			return
+		}
+		if fc != nil {
+			if n := fc.Flushes(); n != flushes {
+				flushes = n
+				m.dead.clear()
+			}
 		}
 		l, err := m.d.Queue.Lease(m.d.Now())
 		if err == nil {

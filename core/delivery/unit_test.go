@@ -451,3 +451,45 @@ func TestMXListNamingUs(t *testing.T) {
 	}
 	parseDSN(t, home.messages()[0]).want(t, "Status: 5.4.6", "loops back to myself")
 }
+
+// `queue flush` after the next hop came back: the flush must reach the
+// hop, not be answered from the dead-destination cache with the old
+// "connection refused" (counted as one more attempt, the retry pushed
+// back), as `postqueue -f` makes Postfix's qmgr flush its dead queues.
+func TestFlushForgetsDeadDestination(t *testing.T) {
+	down, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	go func() {
+		for {
+			c, err := down.Accept()
+			if err != nil {
+				return
+			}
+			c.Close() // no greeting: the hop is down
+		}
+	}()
+	peer := newPeer(t)
+	cfg := baseConfig(t)
+	// Longer than the test: only the flush can bring the message back now.
+	cfg.Queue.Retry = []config.Duration{config.Duration(10 * time.Minute)}
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, "127.0.0.9:25")}
+	w := newWorld(t, cfg)
+	w.mapAddr("127.0.0.9:25", down.Addr().String())
+	id := w.enqueue("u@local.test", []string{"x@d.test"}, localSender, plainBody)
+	w.start()
+	w.waitFor("the refused attempt", func() bool { return w.get(id).Attempts == 1 })
+
+	w.mapAddr("127.0.0.9:25", peer.addr) // the admin fixed the next hop
+	before := w.q.Flushes()
+	if err := w.q.Flush(id); err != nil {
+		t.Fatal(err)
+	}
+	if w.q.Flushes() != before+1 {
+		t.Fatalf("Flushes %d after a flush, want %d", w.q.Flushes(), before+1)
+	}
+	w.waitFor("delivery after the flush", func() bool { return len(peer.messages()) == 1 })
+	w.waitFor("the queue empty", func() bool { return w.queueEmpty() })
+}

@@ -76,8 +76,9 @@ func (d *Dir) Flush(id string) error {
 		}
 		d.flushIntake("")
 	}
+	d.flushes.Add(1)
 	d.signal()
-	return d.touch()
+	return d.touchAs(tokenFlush)
 }
 
 func (d *Dir) flushOne(id string) error {

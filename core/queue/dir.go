@@ -57,7 +57,8 @@ type Dir struct {
 	seq    uint64    // bumped by every change this Dir makes to its index
 	closed bool
 
-	polls, rescans atomic.Int64 // the watcher's work, for tests
+	polls, rescans atomic.Int64  // the watcher's work, for tests
+	flushes        atomic.Uint64 // see Flushes
 
 	wake chan struct{}
 	stop chan struct{}

@@ -143,11 +143,16 @@ func TestOtherProcessChangesSeen(t *testing.T) {
 	}
 	waitFor(t, "daemon to see the flush", func() bool { return daemon.NextDue().Equal(c.Now()) })
 	<-daemon.Wake()
+	// ... and counts it as a flush (delivery then retries dead destinations).
+	waitFor(t, "daemon to count the flush", func() bool { return daemon.Flushes() == 1 })
 
 	if err := cli.Delete(id); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "daemon to see the delete", func() bool { return daemon.NextDue().IsZero() })
+	if n := daemon.Flushes(); n != 1 {
+		t.Errorf("a delete counted as a flush: Flushes %d, want 1", n)
+	}
 
 	// Quarantine release: another process moves a message into the queue.
 	hold := openDir(t, hdir, c)

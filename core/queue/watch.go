@@ -19,10 +19,17 @@ import (
 // updates write it only with Options.Notify (the queue commands, whose DSNs
 // the daemon must pick up): the daemon is the only committer that matters
 // to itself, and a CLI reads the directory afresh on every run.
+//
+// The token's first byte says what changed: tokenFlush for a Flush, which
+// also asks whoever delivers to forget the destinations it has marked
+// unreachable (see Flushes), as `postqueue -f` makes Postfix's qmgr flush
+// its dead queues; tokenChange for anything else.
 
 const (
 	defaultPoll = 250 * time.Millisecond
 	tokenLen    = 16
+	tokenChange = 'C'
+	tokenFlush  = 'F'
 )
 
 func (d *Dir) ctlPath() string { return filepath.Join(d.path, ctlName) }
@@ -40,9 +47,13 @@ func (d *Dir) ensureCtl() error {
 // touch tells every open Dir that the directory changed. The token is
 // written in place (no truncation), so a reader sees the old token or the
 // new one; at worst a torn read costs one extra rescan.
-func (d *Dir) touch() error {
+func (d *Dir) touch() error { return d.touchAs(tokenChange) }
+
+// touchAs is touch with the kind of change (tokenChange, tokenFlush).
+func (d *Dir) touchAs(kind byte) error {
 	var tok [tokenLen]byte
-	_, _ = rand.Read(tok[:]) // never fails (Go 1.24+)
+	_, _ = rand.Read(tok[1:]) // never fails (Go 1.24+)
+	tok[0] = kind
 	f, err := openOwned(d.ctlPath(), os.O_WRONLY|os.O_CREATE, d.own)
 	if err != nil {
 		return err
@@ -102,6 +113,9 @@ func (d *Dir) watch() {
 		d.ageIntake()
 		if tok := d.ctlToken(); tok != last {
 			last = tok
+			if tok != "" && tok[0] == tokenFlush {
+				d.flushes.Add(1)
+			}
 			d.rescans.Add(1)
 			if err := d.Rescan(); err != nil {
 				d.log.Warn("queue: rescan failed", "dir", d.path, "err", err)
@@ -124,3 +138,10 @@ func (d *Dir) Rescan() error {
 	d.signal()
 	return nil
 }
+
+// Flushes counts the Flush calls this Dir has made or has seen another
+// process make (through the control file). Whoever delivers compares it
+// between rounds: a flush asks for a real attempt now, so destinations it
+// has marked unreachable are to be tried again. Two changes by other
+// processes within one poll may show as the later one only.
+func (d *Dir) Flushes() uint64 { return d.flushes.Load() }
