@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -209,6 +210,11 @@ func (c *guardConn) Read(p []byte) (int, error) {
 				line = []byte("RCPT " + to + "\r\n")
 			}
 		}
+		if verb == "MAIL" {
+			if from, ok := clampSize(arg); ok {
+				line = []byte("MAIL " + from + "\r\n")
+			}
+		}
 		return c.hand(p, line, verb)
 	}
 }
@@ -288,6 +294,38 @@ func postmasterRcpt(arg string, cfg *config.Config) (string, bool) {
 		}
 	}
 	return "TO:<postmaster@" + domain + ">" + rest, true
+}
+
+// clampSize rewrites a MAIL parameter SIZE=N whose N, all digits, does not
+// fit go-smtp's 32 bits to SIZE=4294967295. RFC 1870 sets no bound on the
+// number, and go-smtp answered such a message, bigger than any limit, with
+// "501 5.5.4 Unable to parse SIZE as an integer" (a syntax error) instead
+// of the "552 5.3.4" our size check gives: the clamped value still exceeds
+// limits.max_message_bytes. Only words after the path's closing '>' are
+// parameters.
+func clampSize(arg string) (string, bool) {
+	end := strings.IndexByte(arg, '>')
+	if end < 0 {
+		return "", false
+	}
+	words := strings.Split(arg[end+1:], " ")
+	changed := false
+	for i, w := range words {
+		if len(w) <= 5 || !strings.EqualFold(w[:5], "SIZE=") {
+			continue
+		}
+		v := w[5:]
+		if strings.Trim(v, "0123456789") != "" {
+			continue // not a number: go-smtp's 501 is right
+		}
+		if _, err := strconv.ParseUint(v, 10, 32); err != nil {
+			words[i], changed = "SIZE="+strconv.FormatUint(math.MaxUint32, 10), true
+		}
+	}
+	if !changed {
+		return "", false
+	}
+	return arg[:end+1] + strings.Join(words, " "), true
 }
 
 // cleanCommand reports a command line that ends in CRLF and has no other

@@ -80,6 +80,10 @@ func TestMessageLimits(t *testing.T) {
 		t.Fatal("SIZE not advertised with the limit")
 	}
 	r.cmd("MAIL FROM:<a@example.org> SIZE=5000", "552 5.3.4 Message size exceeds fixed limit")
+	// Past 32 bits (RFC 1870 sets no bound): still too big, not a syntax error.
+	r.cmd("MAIL FROM:<a@example.org> SIZE=4294967296", "552 5.3.4 Message size exceeds fixed limit")
+	r.cmd("MAIL FROM:<a@example.org> BODY=8BITMIME size=99999999999999999999999", "552 5.3.4")
+	r.cmd("MAIL FROM:<a@example.org> SIZE=12x", "501")
 	r.cmd("MAIL FROM:<a@example.org> SIZE=500", "250")
 	for i := 0; i < 3; i++ {
 		r.cmd("RCPT TO:<u"+string(rune('a'+i))+"@example.test>", "250")
@@ -193,5 +197,23 @@ func TestCommandLineTooLong(t *testing.T) {
 	r.cmd("NOOP "+strings.Repeat("x", 1200), "500 5.5.2 Line too long")
 	if !r.hungUp() {
 		t.Fatal("connection left open")
+	}
+}
+
+func TestClampSize(t *testing.T) {
+	for _, tt := range []struct{ arg, want string }{
+		{"FROM:<a@x> SIZE=4294967296", "FROM:<a@x> SIZE=4294967295"},
+		{"FROM:<a@x> BODY=8BITMIME size=18446744073709551616 SMTPUTF8", "FROM:<a@x> BODY=8BITMIME SIZE=4294967295 SMTPUTF8"},
+		{"FROM:<a@x> SIZE=4294967295", ""},
+		{"FROM:<a@x> SIZE=1000", ""},
+		{"FROM:<a@x> SIZE=-1", ""},
+		{"FROM:<a@x> SIZE=", ""},
+		{"FROM:<SIZE=99999999999@x>", ""},
+		{"FROM:a@x SIZE=99999999999", ""}, // no path: go-smtp's syntax error stands
+	} {
+		got, ok := clampSize(tt.arg)
+		if ok != (tt.want != "") || got != tt.want {
+			t.Errorf("clampSize(%q) = %q %v, want %q", tt.arg, got, ok, tt.want)
+		}
 	}
 }
