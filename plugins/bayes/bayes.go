@@ -179,11 +179,18 @@ type Classification struct {
 	Tokens  int // tokens that counted
 	Totals  Totals
 	Reason  string
+	// Untrained: fewer than min_spam spam or min_ham ham were learned; the
+	// score is 0.5 and the verdict neutral, and the result carries the tag
+	// "untrained" so that rules can tell it from a real "unsure".
+	Untrained bool
 }
+
+// TagUntrained is the result tag of a message scored before enough training.
+const TagUntrained = "untrained"
 
 // Result turns c into the stage result seen in rules.
 func (c Classification) Result() *sdk.Result {
-	return &sdk.Result{
+	r := &sdk.Result{
 		Verdict: c.Verdict,
 		Score:   c.Score,
 		Reason:  c.Reason,
@@ -193,6 +200,10 @@ func (c Classification) Result() *sdk.Result {
 			"ham":    strconv.FormatUint(uint64(c.Totals.Ham), 10),
 		},
 	}
+	if c.Untrained {
+		r.Tags = []string{TagUntrained}
+	}
+	return r
 }
 
 // Classify scores a raw message (RFC 5322, optionally with an mbox From line).
@@ -212,6 +223,7 @@ func (s *Stage) Classify(ctx context.Context, raw []byte) (Classification, error
 	if int(totals.Spam) < cfg.MinSpam || int(totals.Ham) < cfg.MinHam {
 		c.Reason = fmt.Sprintf("not enough training: %d spam, %d ham learned (need %d and %d)",
 			totals.Spam, totals.Ham, cfg.MinSpam, cfg.MinHam)
+		c.Untrained = true
 		return c, nil
 	}
 	c.Score, c.Tokens = params.Score(counts, totals.Spam, totals.Ham)
