@@ -51,11 +51,14 @@ type Dir struct {
 	createMu sync.Mutex // one file creation at a time: see newDraft
 	lock     *os.File   // shared flock on .lock while open
 
-	mu     sync.Mutex
-	idx    map[string]*entry
-	due    entryHeap // entries not leased by this Dir, soonest first
-	seq    uint64    // bumped by every change this Dir makes to its index
-	closed bool
+	mu  sync.Mutex
+	idx map[string]*entry
+	due entryHeap // entries not leased by this Dir, soonest first
+	seq uint64    // bumped by every change this Dir makes to its index
+	// committing holds the IDs this Dir has renamed into place and not yet
+	// indexed, so that a rescan does not log them as another process's.
+	committing map[string]bool
+	closed     bool
 
 	polls, rescans atomic.Int64  // the watcher's work, for tests
 	flushes        atomic.Uint64 // see Flushes
@@ -74,7 +77,7 @@ var _ Store = (*Dir)(nil)
 // dir/corrupt/.
 func Open(dir string, opts Options) (*Dir, error) {
 	d := &Dir{path: dir, opts: opts, now: opts.Now, log: opts.Logger,
-		idx: map[string]*entry{}, wake: make(chan struct{}, 1),
+		idx: map[string]*entry{}, committing: map[string]bool{}, wake: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if d.now == nil {
 		d.now = time.Now

@@ -139,11 +139,17 @@ func (dr *draft) Commit(env *Envelope, prepend []byte) error {
 		err = cerr
 	}
 	if err == nil {
+		d.mu.Lock()
+		d.committing[dr.id] = true // visible before it is indexed: see merge
+		d.mu.Unlock()
 		err = renameNoReplace(dr.path, d.msgPath(dr.id))
 	}
 	if err != nil {
 		dr.ended = true
 		os.Remove(dr.path)
+		d.mu.Lock()
+		delete(d.committing, dr.id)
+		d.mu.Unlock()
 		return fmt.Errorf("queue: commit %s: %w", dr.id, err)
 	}
 	dr.ended = true
@@ -151,9 +157,13 @@ func (dr *draft) Commit(env *Envelope, prepend []byte) error {
 		// Not known to be durable: take it back so the client's retry
 		// (it gets a 4xx) is the only copy.
 		os.Remove(d.msgPath(dr.id))
+		d.mu.Lock()
+		delete(d.committing, dr.id)
+		d.mu.Unlock()
 		return fmt.Errorf("queue: commit %s: %w", dr.id, err)
 	}
 	d.mu.Lock()
+	delete(d.committing, dr.id)
 	d.insert(dr.id, env.NextAttempt)
 	d.mu.Unlock()
 	d.signal()

@@ -2,6 +2,7 @@ package queue
 
 import (
 	"container/heap"
+	"slices"
 	"time"
 )
 
@@ -102,18 +103,36 @@ func (d *Dir) NextDue() time.Time {
 // merge folds a rescan into the index. found is the directory as read
 // after seq was startSeq: entries this Dir changed since then are newer
 // than the scan and kept as they are.
+//
+// Messages that came or went this way (a `queue delete`, the DSN of a
+// `queue bounce`, a quarantine release) are logged with their queue_id,
+// so that the daemon's log traces them too: the command's own log lines
+// go to its terminal.
 func (d *Dir) merge(found map[string]time.Time, startSeq uint64) {
+	var added, removed []string
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	for id, e := range d.idx {
 		if _, ok := found[id]; !ok && !e.leased && e.in == nil && e.seq <= startSeq {
 			d.drop(id)
+			removed = append(removed, id)
 		}
 	}
 	for id, next := range found {
 		e := d.idx[id]
+		if e == nil && !d.committing[id] {
+			added = append(added, id)
+		}
 		if e == nil || (!e.leased && e.seq <= startSeq && !e.next.Equal(next)) {
 			d.insert(id, next)
 		}
+	}
+	d.mu.Unlock()
+	slices.Sort(removed)
+	slices.Sort(added)
+	for _, id := range removed {
+		d.log.Info("queue: removed by another process", "queue_id", id)
+	}
+	for _, id := range added {
+		d.log.Info("queue: added by another process", "queue_id", id)
 	}
 }

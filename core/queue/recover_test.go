@@ -2,9 +2,12 @@ package queue
 
 import (
 	"errors"
+	"github.com/portcullis-mta/portcullis/core/internal/logbuf"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -295,4 +298,61 @@ func TestNotifyCommitsSeen(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "daemon to see the CLI's update", func() bool { return daemon.NextDue().Equal(later) })
+}
+
+// The daemon's log traces what other processes did to its queue (a
+// `queue delete`, the DSN of a `queue bounce`), by queue_id, and never
+// takes one of its own commits for another process's, even when a rescan
+// falls between a commit's rename and its indexing.
+func TestOtherProcessChangesLogged(t *testing.T) {
+	qdir := t.TempDir()
+	var logs logbuf.Buffer
+	daemon, err := Open(qdir, Options{Poll: time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { daemon.Close() })
+	gone := commit(t, daemon, testEnv("a@x.test"), "", "m")
+
+	cli := openDirOpts(t, qdir, nil, Options{Poll: -1, Notify: true})
+	// The daemon commits while the CLI keeps the watcher rescanning.
+	stop := make(chan struct{})
+	churned := make(chan struct{})
+	go func() {
+		defer close(churned)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			cli.Flush("")
+		}
+	}()
+	var own []string
+	for range 50 {
+		own = append(own, commit(t, daemon, testEnv("b@x.test"), "", "m"))
+	}
+	close(stop)
+	<-churned
+
+	if err := cli.Delete(gone); err != nil {
+		t.Fatal(err)
+	}
+	added := commit(t, cli, testEnv("c@x.test"), "", "dsn")
+	defer func() {
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", logs.String())
+		}
+	}()
+	waitFor(t, "the daemon to log both", func() bool {
+		s := logs.String()
+		return strings.Contains(s, `removed by another process" queue_id=`+gone) &&
+			strings.Contains(s, `added by another process" queue_id=`+added)
+	})
+	for _, id := range own {
+		if strings.Contains(logs.String(), "queue_id="+id) {
+			t.Fatalf("the daemon's own commit %s logged as another process's:\n%s", id, logs.String())
+		}
+	}
 }
