@@ -1,21 +1,22 @@
 package execfilter
 
 import (
-	"bytes"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
-	"go.yaml.in/yaml/v3"
+	"github.com/portcullis-mta/portcullis/sdk/cfgval"
 )
 
-// Limits bound the inspection of one message's archives.
+// Limits bound the inspection of one message's archives: the config's
+// limits map, its keys in the comments.
 type Limits struct {
-	MaxEntries    int           `yaml:"max_entries"`     // entries per archive
-	MaxEntryBytes int64         `yaml:"max_entry_bytes"` // decompressed bytes per entry
-	MaxTotalBytes int64         `yaml:"max_total_bytes"` // decompressed bytes per archive
-	MaxRatio      int64         `yaml:"max_ratio"`       // decompressed/compressed, past 1 MiB
-	Timeout       time.Duration `yaml:"timeout"`         // whole message
+	MaxEntries    int           // max_entries: entries per archive
+	MaxEntryBytes int64         // max_entry_bytes: decompressed bytes per entry
+	MaxTotalBytes int64         // max_total_bytes: decompressed bytes per archive
+	MaxRatio      int64         // max_ratio: decompressed/compressed, past 1 MiB
+	Timeout       time.Duration // timeout: whole message
 }
 
 // DefaultLimits stop a bomb within a fraction of a second and a few MiB.
@@ -42,40 +43,48 @@ var defaultContentTypes = []string{
 	"text/vbscript", "application/x-vbscript", "application/java-archive", "application/x-elf", "application/x-mach-binary",
 }
 
+// config is the stage's `config:` map, validated (the keys: see the
+// package comment).
 type config struct {
-	Extensions   []string    `yaml:"extensions"`
-	ContentTypes []string    `yaml:"content_types"`
-	Signatures   []sigConfig `yaml:"signatures"`
-	Limits       Limits      `yaml:"limits"`
+	Extensions   []string
+	ContentTypes []string
+	Limits       Limits
 
 	sigs     []signature
 	extSet   map[string]bool
 	ctypeSet map[string]bool
 }
 
-type sigConfig struct {
-	Name   string `yaml:"name"`
-	Hex    string `yaml:"hex"`
-	Offset *int64 `yaml:"offset"`
-}
+var (
+	configKeys    = []string{"extensions", "content_types", "signatures", "limits"}
+	limitKeys     = []string{"max_entries", "max_entry_bytes", "max_total_bytes", "max_ratio", "timeout"}
+	signatureKeys = []string{"name", "hex", "offset"}
+)
 
-// parseConfig decodes and validates the config map; defaults live here.
+// parseConfig reads and validates the config map; defaults live here.
+// Keys are read in order, so that of two mistakes the same one is
+// reported each time. Errors start with the key: the host reports them as
+// "stage NAME: config refused: ...", without a file or line. A null list
+// is an empty one; a null limit keeps its default.
 func parseConfig(raw map[string]any) (*config, error) {
 	cfg := &config{Extensions: defaultExtensions, ContentTypes: defaultContentTypes, Limits: DefaultLimits()}
-	if len(raw) > 0 {
-		b, err := yaml.Marshal(raw)
-		if err != nil {
-			return nil, fmt.Errorf("config: %w", err)
+	err := cfgval.Each(raw, func(k string, v any) (err error) {
+		switch k {
+		case "extensions":
+			cfg.Extensions, err = cfgval.Key(k).Texts(v)
+		case "content_types":
+			cfg.ContentTypes, err = cfgval.Key(k).Texts(v)
+		case "signatures":
+			cfg.sigs, err = parseSignatures(v)
+		case "limits":
+			err = cfg.Limits.set(v)
+		default:
+			err = cfgval.UnknownKey(k, configKeys)
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		dec.KnownFields(true)
-		if err := dec.Decode(cfg); err != nil {
-			return nil, fmt.Errorf("config: %w", err)
-		}
-	}
-	l := cfg.Limits
-	if l.MaxEntries <= 0 || l.MaxEntryBytes <= 0 || l.MaxTotalBytes <= 0 || l.MaxRatio <= 0 || l.Timeout <= 0 {
-		return nil, fmt.Errorf("config: limits must all be positive")
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	cfg.extSet, cfg.ctypeSet = map[string]bool{}, map[string]bool{}
 	for _, e := range cfg.Extensions {
@@ -84,17 +93,80 @@ func parseConfig(raw map[string]any) (*config, error) {
 	for _, c := range cfg.ContentTypes {
 		cfg.ctypeSet[strings.ToLower(c)] = true
 	}
-	seen := map[string]bool{}
-	for i, sc := range cfg.Signatures {
-		if sc.Name == "" || seen[sc.Name] || strings.ContainsAny(sc.Name, " :") {
-			return nil, fmt.Errorf("config: signatures[%d]: a unique name without spaces or ':' is required", i)
-		}
-		seen[sc.Name] = true
-		s, err := parseSignature(sc.Name, sc.Hex, sc.Offset)
-		if err != nil {
-			return nil, fmt.Errorf("config: %w", err)
-		}
-		cfg.sigs = append(cfg.sigs, s)
-	}
 	return cfg, nil
+}
+
+// set reads the limits map over the defaults.
+func (l *Limits) set(v any) error {
+	m, err := cfgval.Key("limits").Map(v, limitKeys)
+	if err != nil {
+		return err
+	}
+	return cfgval.Each(m, func(k string, v any) error {
+		key := cfgval.Key("limits." + k)
+		positive := func(v any) (int, error) { return key.Whole(v, 1, math.MaxInt) }
+		positive64 := func(v any) (int64, error) { n, err := positive(v); return int64(n), err }
+		switch k {
+		case "max_entries":
+			return cfgval.Set(&l.MaxEntries, v, positive)
+		case "max_entry_bytes":
+			return cfgval.Set(&l.MaxEntryBytes, v, positive64)
+		case "max_total_bytes":
+			return cfgval.Set(&l.MaxTotalBytes, v, positive64)
+		case "max_ratio":
+			return cfgval.Set(&l.MaxRatio, v, positive64)
+		case "timeout":
+			return cfgval.Set(&l.Timeout, v, key.PositiveDuration)
+		}
+		return fmt.Errorf("limits: %w", cfgval.UnknownKey(k, limitKeys))
+	})
+}
+
+// parseSignatures reads the signatures list: {name, hex, offset} maps.
+func parseSignatures(v any) ([]signature, error) {
+	l, err := cfgval.Key("signatures").Maps(v, signatureKeys)
+	if err != nil {
+		return nil, err
+	}
+	var sigs []signature
+	seen := map[string]bool{}
+	for i, m := range l {
+		s, err := parseSignatureMap(fmt.Sprintf("signatures[%d]", i), m)
+		if err != nil {
+			return nil, err
+		}
+		if s.name == "" || seen[s.name] || strings.ContainsAny(s.name, " :") {
+			return nil, fmt.Errorf("signatures[%d]: a unique name without spaces or ':' is required", i)
+		}
+		seen[s.name] = true
+		sigs = append(sigs, s)
+	}
+	return sigs, nil
+}
+
+// parseSignatureMap reads one entry of signatures; at is its place
+// ("signatures[2]").
+func parseSignatureMap(at string, m map[string]any) (signature, error) {
+	var name, hexs string
+	offset := -1
+	err := cfgval.Each(m, func(k string, v any) error {
+		key := cfgval.Key(at + "." + k)
+		switch k {
+		case "name":
+			return cfgval.Set(&name, v, key.Text)
+		case "hex":
+			return cfgval.Set(&hexs, v, key.Text)
+		case "offset":
+			return cfgval.Set(&offset, v, func(v any) (int, error) { return key.Whole(v, 0, math.MaxInt) })
+		}
+		return fmt.Errorf("%s: %w", at, cfgval.UnknownKey(k, signatureKeys))
+	})
+	if err != nil {
+		return signature{}, err
+	}
+	s, err := parseSignature(name, hexs, int64(offset))
+	if err != nil {
+		return s, fmt.Errorf("%s.%w", at, err)
+	}
+	return s, nil
 }

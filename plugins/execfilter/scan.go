@@ -17,20 +17,14 @@ type signature struct {
 	offset int64 // -1: anywhere
 }
 
-// parseSignature decodes "4D 5A 90 00" (spaces allowed).
-func parseSignature(name, hexs string, offset *int64) (signature, error) {
+// parseSignature decodes "4D 5A 90 00" (spaces allowed); offset -1 is
+// anywhere. Its errors start with the key, hex or offset.
+func parseSignature(name, hexs string, offset int64) (signature, error) {
 	b, err := hex.DecodeString(strings.Join(strings.Fields(hexs), ""))
 	if err != nil || len(b) == 0 {
-		return signature{}, fmt.Errorf("signature %s: %q is not hex", name, hexs)
+		return signature{}, fmt.Errorf("hex: %q is not hex", hexs)
 	}
-	s := signature{name: name, bytes: b, offset: -1}
-	if offset != nil {
-		if *offset < 0 {
-			return s, fmt.Errorf("signature %s: negative offset", name)
-		}
-		s.offset = *offset
-	}
-	return s, nil
+	return signature{name: name, bytes: b, offset: offset}, nil
 }
 
 // fileScan streams one file: it keeps the head for kindOf and matches the

@@ -1,70 +1,12 @@
 package textfilter
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"time"
-
-	"go.yaml.in/yaml/v3"
 )
-
-// config is the stage's `config:` map, typed.
-type config struct {
-	Lists          []listConfig  `yaml:"lists"`
-	Headers        []string      `yaml:"headers"`
-	Score          string        `yaml:"score"`
-	Threshold      float64       `yaml:"threshold"`
-	ReloadInterval time.Duration `yaml:"reload_interval"`
-	ReloadSettle   time.Duration `yaml:"reload_settle"`
-	MaxTags        int           `yaml:"max_tags"`
-}
-
-type listConfig struct {
-	Name     string   `yaml:"name"`
-	File     string   `yaml:"file"`
-	Patterns []string `yaml:"patterns"`
-	Weight   float64  `yaml:"weight"`
-}
-
-// parseConfig decodes and validates the config map; defaults live here.
-func parseConfig(raw map[string]any, subjectOnly bool) (config, error) {
-	cfg := config{Score: "weight", Threshold: 1, ReloadInterval: 5 * time.Second, ReloadSettle: 2 * time.Second, MaxTags: 20}
-	b, err := yaml.Marshal(raw)
-	if err != nil {
-		return cfg, fmt.Errorf("config: %w", err)
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && len(raw) > 0 {
-		return cfg, fmt.Errorf("config: %w", err)
-	}
-	switch {
-	case len(cfg.Lists) == 0:
-		return cfg, fmt.Errorf("config: lists: at least one list is required")
-	case cfg.Score != "weight" && cfg.Score != "count":
-		return cfg, fmt.Errorf("config: score: %q is neither weight nor count", cfg.Score)
-	case subjectOnly && len(cfg.Headers) > 0:
-		return cfg, fmt.Errorf("config: headers: the subject stage matches the Subject only")
-	case cfg.MaxTags <= 0 || cfg.ReloadInterval < 0 || cfg.ReloadSettle < 0:
-		return cfg, fmt.Errorf("config: max_tags must be positive, reload_interval and reload_settle not negative")
-	}
-	for i, l := range cfg.Lists {
-		if l.Name == "" || strings.ContainsAny(l.Name, ": ") {
-			return cfg, fmt.Errorf("config: lists[%d]: name is required, without ':' or spaces", i)
-		}
-		if l.File == "" && len(l.Patterns) == 0 {
-			return cfg, fmt.Errorf("config: lists[%d] (%s): file or patterns is required", i, l.Name)
-		}
-		if l.Weight == 0 {
-			cfg.Lists[i].Weight = 1
-		}
-	}
-	return cfg, nil
-}
 
 // ruleset is one compiled generation of the lists; it is replaced whole on
 // reload, so a Check never sees a half-built one.

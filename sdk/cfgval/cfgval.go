@@ -1,23 +1,83 @@
 // Package cfgval reads the values of a stage's config map (sdk.Stage
 // Configure), as they arrive from the rule file's YAML through the wire's
 // JSON: whole numbers as int, others as float64, durations as strings.
-// The functions' errors name what was wanted and what came; Key's methods
+// The functions' errors name what was wanted and what came, in words
+// rather than Go types ("got a list", "got \"x\"", "got 5"); Key's methods
 // put the key in front:
 //
-//	words, err := cfgval.Key("words").Strings(cfg["words"]) // "words[1]: want a string, got int"
+//	words, err := cfgval.Key("words").Strings(cfg["words"]) // "words[1]: want a string, got 5"
 //
 // The key matters because a refused config reaches the admin without a
 // position: `portcullis run`, `scan` and a reload report "stage NAME:
 // config refused: " and the error text (`portcullis check` does not start
-// plugins, so it does not see it).
+// plugins, so it does not see it). Each reads a map's keys in a fixed
+// order, UnknownKey gives every stage the same words for a typo, and Set
+// lets a key left empty keep its default:
+//
+//	err := cfgval.Each(cfg, func(k string, v any) error {
+//		switch k {
+//		case "timeout":
+//			return cfgval.Set(&s.timeout, v, cfgval.Key(k).Duration)
+//		}
+//		return cfgval.UnknownKey(k, []string{"timeout"})
+//	})
 package cfgval
 
 import (
 	"fmt"
+	"maps"
+	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// describe names a value for an error: composites by their kind, since
+// the whole list or map would say less than the word.
+func describe(v any) string {
+	switch v := v.(type) {
+	case nil:
+		return "nothing"
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "a map"
+	case string:
+		return strconv.Quote(v)
+	}
+	return fmt.Sprint(v)
+}
+
+// want is the error for v where what was wanted.
+func want(what string, v any) error { return fmt.Errorf("want %s, got %s", what, describe(v)) }
+
+// Set stores read(v) in dst, unless v is null: a key left empty in the
+// rule file keeps the default dst holds. read is one of this package's
+// readers, usually a Key method: Set(&c.Timeout, v, Key(k).Duration).
+func Set[T any](dst *T, v any, read func(any) (T, error)) error {
+	if v == nil {
+		return nil
+	}
+	x, err := read(v)
+	if err != nil {
+		return err
+	}
+	*dst = x
+	return nil
+}
+
+// Each calls read with each key of the map m and its value, in the keys'
+// sorted order, and stops at the first error: of two mistakes, the same
+// one is reported each time.
+func Each(m map[string]any, read func(k string, v any) error) error {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if err := read(k, m[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // Number reads any numeric value.
 func Number(v any) (float64, error) {
@@ -33,29 +93,37 @@ func Number(v any) (float64, error) {
 	case uint64:
 		return float64(n), nil
 	}
-	return 0, fmt.Errorf("want a number, got %T", v)
+	return 0, want("a number", v)
 }
 
-// Whole reads a whole number in [lo, hi].
+// Whole reads a whole number in [lo, hi]; math.MinInt or math.MaxInt
+// leaves that side open ("want a whole number of at least 1, got 0").
 func Whole(v any, lo, hi int) (int, error) {
 	f, err := Number(v)
-	if err != nil {
-		return 0, err
-	}
-	if f != float64(int(f)) {
-		return 0, fmt.Errorf("want a whole number, got %v", v)
-	}
-	if n := int(f); n < lo || n > hi {
-		return 0, fmt.Errorf("%d is not in %d..%d", n, lo, hi)
+	if err != nil || f != float64(int(f)) || int(f) < lo || int(f) > hi {
+		return 0, want(wholeIn(lo, hi), v)
 	}
 	return int(f), nil
+}
+
+// wholeIn says in words which whole numbers [lo, hi] holds.
+func wholeIn(lo, hi int) string {
+	switch {
+	case lo == math.MinInt && hi == math.MaxInt:
+		return "a whole number"
+	case hi == math.MaxInt:
+		return fmt.Sprintf("a whole number of at least %d", lo)
+	case lo == math.MinInt:
+		return fmt.Sprintf("a whole number of at most %d", hi)
+	}
+	return fmt.Sprintf("a whole number from %d to %d", lo, hi)
 }
 
 // Bool reads true or false.
 func Bool(v any) (bool, error) {
 	b, ok := v.(bool)
 	if !ok {
-		return false, fmt.Errorf("want true or false, got %v", v)
+		return false, want("true or false", v)
 	}
 	return b, nil
 }
@@ -64,44 +132,40 @@ func Bool(v any) (bool, error) {
 func String(v any) (string, error) {
 	s, ok := v.(string)
 	if !ok {
-		return "", fmt.Errorf("want a string, got %T", v)
+		return "", want("a string", v)
 	}
 	return s, nil
 }
 
-// Strings reads a list of strings (a YAML sequence). An error names the
-// position of the first item that is not a string, counting from 0.
-func Strings(v any) ([]string, error) {
-	l, at, err := stringList(v)
-	if at >= 0 {
-		return nil, fmt.Errorf("[%d]: %w", at, err)
+// Text reads a string, taking a number or a boolean as written: YAML reads
+// `name: 419` or `hex: 9000` as a number where the author meant text.
+func Text(v any) (string, error) {
+	switch v := v.(type) {
+	case string:
+		return v, nil
+	case bool:
+		return strconv.FormatBool(v), nil
+	case int:
+		return strconv.Itoa(v), nil
+	case int64:
+		return strconv.FormatInt(v, 10), nil
+	case uint64:
+		return strconv.FormatUint(v, 10), nil
+	case float64:
+		return strconv.FormatFloat(v, 'g', -1, 64), nil
 	}
-	return l, err
+	return "", want("a string", v)
 }
 
-// stringList is Strings, with the index of the bad item apart (-1: none).
-func stringList(v any) ([]string, int, error) {
-	l, ok := v.([]any)
-	if !ok {
-		return nil, -1, fmt.Errorf("want a list of strings, got %T", v)
-	}
-	out := make([]string, len(l))
-	for i, e := range l {
-		s, err := String(e)
-		if err != nil {
-			return nil, i, err
-		}
-		out[i] = s
-	}
-	return out, -1, nil
-}
+// durationWant is what Duration asks for.
+const durationWant = `a duration such as "5s", "10m" or "35d"`
 
 // Duration reads a Go duration ("90s", "5m", "1h30m") or whole days
 // ("35d"). Negative durations are refused.
 func Duration(v any) (time.Duration, error) {
 	s, ok := v.(string)
 	if !ok {
-		return 0, fmt.Errorf("want a duration such as \"5s\", \"10m\" or \"35d\", got %v", v)
+		return 0, want(durationWant, v)
 	}
 	if d, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.Atoi(d)
@@ -117,64 +181,12 @@ func Duration(v any) (time.Duration, error) {
 	return d, nil
 }
 
-// Key reads the value of one key; its errors start with the key.
-type Key string
-
-func (k Key) wrap(err error) error { return fmt.Errorf("%s: %w", string(k), err) }
-
-// Number is Number with the key in its error.
-func (k Key) Number(v any) (float64, error) {
-	f, err := Number(v)
-	if err != nil {
-		return 0, k.wrap(err)
-	}
-	return f, nil
-}
-
-// Whole is Whole with the key in its error.
-func (k Key) Whole(v any, lo, hi int) (int, error) {
-	n, err := Whole(v, lo, hi)
-	if err != nil {
-		return 0, k.wrap(err)
-	}
-	return n, nil
-}
-
-// Bool is Bool with the key in its error.
-func (k Key) Bool(v any) (bool, error) {
-	b, err := Bool(v)
-	if err != nil {
-		return false, k.wrap(err)
-	}
-	return b, nil
-}
-
-// String is String with the key in its error.
-func (k Key) String(v any) (string, error) {
-	s, err := String(v)
-	if err != nil {
-		return "", k.wrap(err)
-	}
-	return s, nil
-}
-
-// Strings is Strings with the key in its error ("words[2]: want a string").
-func (k Key) Strings(v any) ([]string, error) {
-	l, at, err := stringList(v)
-	switch {
-	case at >= 0:
-		return nil, fmt.Errorf("%s[%d]: %w", string(k), at, err)
-	case err != nil:
-		return nil, k.wrap(err)
-	}
-	return l, nil
-}
-
-// Duration is Duration with the key in its error.
-func (k Key) Duration(v any) (time.Duration, error) {
+// PositiveDuration reads a Duration above zero, for a timeout or an
+// interval that must pass.
+func PositiveDuration(v any) (time.Duration, error) {
 	d, err := Duration(v)
-	if err != nil {
-		return 0, k.wrap(err)
+	if err == nil && d == 0 {
+		return 0, fmt.Errorf("want a positive duration, got %v", d)
 	}
-	return d, nil
+	return d, err
 }
