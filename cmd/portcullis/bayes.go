@@ -45,12 +45,19 @@ type bayesArgs struct {
 }
 
 // parseBayesArgs parses by hand because --spam and --ham each take several
-// paths ("--spam a b --ham c"), which package flag cannot express.
+// paths ("--spam a b --ham c"), which package flag cannot express. An
+// error says what is wrong, naming the subcommand ("bayes classify:
+// missing PATH").
 func parseBayesArgs(args []string) (*bayesArgs, error) {
 	if len(args) == 0 {
-		return nil, fmt.Errorf("missing subcommand")
+		return nil, errors.New("bayes: missing subcommand (learn, classify or stats)")
 	}
 	a := &bayesArgs{verb: args[0], stage: "bayes"}
+	switch a.verb {
+	case "learn", "classify", "stats":
+	default:
+		return nil, fmt.Errorf("bayes: unknown subcommand %q (want learn, classify or stats)", a.verb)
+	}
 	target := &a.paths
 	for i := 1; i < len(args); i++ {
 		arg := args[i]
@@ -71,7 +78,7 @@ func parseBayesArgs(args []string) (*bayesArgs, error) {
 		case "c", "stage":
 			if !hasVal {
 				if i+1 >= len(args) {
-					return nil, fmt.Errorf("-%s needs a value", name)
+					return nil, fmt.Errorf("bayes %s: %s needs a value", a.verb, arg)
 				}
 				i++
 				val = args[i]
@@ -82,31 +89,39 @@ func parseBayesArgs(args []string) (*bayesArgs, error) {
 				a.stage = val
 			}
 		default:
-			return nil, fmt.Errorf("unknown flag %s", arg)
+			return nil, fmt.Errorf("bayes %s: unknown flag %s", a.verb, arg)
 		}
 	}
-	return a, a.check()
+	if err := a.check(); err != nil {
+		return nil, fmt.Errorf("bayes %s: %w", a.verb, err)
+	}
+	return a, nil
 }
 
+// check reports paths that do not fit the subcommand.
 func (a *bayesArgs) check() error {
 	switch a.verb {
 	case "learn":
 		if len(a.paths) > 0 {
-			return fmt.Errorf("learn: say --spam or --ham before %s", a.paths[0])
+			return fmt.Errorf("say --spam or --ham before %s", a.paths[0])
 		}
 		if len(a.spam)+len(a.ham) == 0 {
-			return fmt.Errorf("learn: nothing to learn")
+			return errors.New("missing --spam PATH or --ham PATH")
 		}
 	case "classify":
-		if len(a.paths) == 0 || len(a.spam)+len(a.ham) > 0 {
-			return fmt.Errorf("classify takes PATH... only")
+		if len(a.spam)+len(a.ham) > 0 {
+			return errors.New("--spam and --ham go with learn")
+		}
+		if len(a.paths) == 0 {
+			return errors.New("missing PATH")
 		}
 	case "stats":
-		if len(a.paths)+len(a.spam)+len(a.ham) > 0 {
-			return fmt.Errorf("stats takes no paths")
+		if len(a.spam)+len(a.ham) > 0 {
+			return errors.New("--spam and --ham go with learn")
 		}
-	default:
-		return fmt.Errorf("unknown subcommand %q", a.verb)
+		if len(a.paths) > 0 {
+			return fmt.Errorf("takes no PATH, got %s", a.paths[0])
+		}
 	}
 	return nil
 }
@@ -118,7 +133,7 @@ func runBayes(args []string, stdout, stderr io.Writer) int {
 	}
 	a, err := parseBayesArgs(args)
 	if err != nil {
-		fmt.Fprintf(stderr, "portcullis bayes: %v\n%s\n", err, bayesUsage)
+		fmt.Fprintf(stderr, "portcullis %v\n%s\n", err, bayesUsage)
 		return exitUsage
 	}
 	cfg, err := loadConfig(a.config)
@@ -138,9 +153,9 @@ func runBayes(args []string, stdout, stderr io.Writer) int {
 			return exitFailed
 		}
 	}
-	st, err := openBayesStage(cfg, a.stage, stderr)
+	st, err := openBayesStage(cfg, a.stage)
 	if err != nil {
-		fmt.Fprintf(stderr, "portcullis bayes: %v\n", err)
+		fmt.Fprintf(stderr, "portcullis bayes %s: %v\n", a.verb, err)
 		return exitFailed
 	}
 	defer st.Close()
@@ -160,35 +175,82 @@ func runBayes(args []string, stdout, stderr io.Writer) int {
 }
 
 // openBayesStage configures the stage as the daemon would: its config from
-// the rule-file stage entry named stage (defaults when there is none), its
-// state file from state.path.
-func openBayesStage(cfg *config.Config, stage string, stderr io.Writer) (*bayes.Stage, error) {
-	var stageCfg map[string]any
-	set, err := rules.Load(cfg.Dir, cfg.Include, cfg.Path, &cfg.Stages, &cfg.Rules)
+// the rule-file stage named stage, its state file from state.path. A name
+// that is not a stage running the bayes plugin is an error, before any
+// file is created: a store no stage reads would be trained or read in vain.
+func openBayesStage(cfg *config.Config, stage string) (*bayes.Stage, error) {
+	set, err := loadRules(cfg)
 	if err != nil {
-		fmt.Fprintf(stderr, "portcullis bayes: rule files not loaded, using the stage defaults: %v\n", err)
-	} else {
-		for _, s := range set.Stages {
-			if s.Name == stage {
-				stageCfg = s.Config
-			}
+		return nil, fmt.Errorf("the rule files of %s do not load: %w", cfgName(cfg), err)
+	}
+	spec, err := findBayesStage(cfg, set, stage)
+	if err != nil {
+		return nil, err
+	}
+	return configureBayes(cfg, spec)
+}
+
+// findBayesStage is the stage of set named name, which must run the bayes
+// plugin.
+func findBayesStage(cfg *config.Config, set *rules.Set, name string) (*rules.Stage, error) {
+	var names []string
+	var found *rules.Stage
+	for _, s := range set.Stages {
+		if s.Plugin == bayesPlugin {
+			names = append(names, s.Name)
+		}
+		if s.Name == name {
+			found = s
 		}
 	}
+	have := "no stage runs the bayes plugin"
+	if len(names) > 0 {
+		have = "stages running the bayes plugin: " + strings.Join(names, ", ")
+	}
+	switch {
+	case found == nil:
+		return nil, fmt.Errorf("no stage %q in the rule files of %s (%s)", name, cfgName(cfg), have)
+	case found.Plugin != bayesPlugin:
+		return nil, fmt.Errorf("stage %q in the rule files of %s runs plugin %q, not %s (%s)", name, cfgName(cfg), found.Plugin, bayesPlugin, have)
+	}
+	return found, nil
+}
+
+// configureBayes opens the stage spec in this process, over the state file
+// its plugin process reads.
+func configureBayes(cfg *config.Config, spec *rules.Stage) (*bayes.Stage, error) {
 	if cfg.State.Path == "" {
 		return nil, fmt.Errorf("no state.path in the config: the Bayesian stage has nowhere to keep its tokens (it does not use state.redis)")
 	}
 	st := bayes.NewStage()
-	env := sdk.Env{StageName: stage, Hostname: cfg.Hostname, ConfigDir: cfg.Dir, RedisURL: cfg.State.Redis,
-		StatePath: sdk.StageStatePath(cfg.State.Path, stage)}
-	if err := st.Configure(context.Background(), env, stageCfg); err != nil {
+	env := sdk.Env{StageName: spec.Name, Hostname: cfg.Hostname, ConfigDir: cfg.Dir, RedisURL: cfg.State.Redis,
+		StatePath: sdk.StageStatePath(cfg.State.Path, spec.Name)}
+	if err := st.Configure(context.Background(), env, spec.Config); err != nil {
 		return nil, err
 	}
 	return st, nil
 }
 
-// learnHamFile is `quarantine release --learn-ham`.
+// cfgName names the config in messages.
+func cfgName(cfg *config.Config) string {
+	if cfg.Path == "" {
+		return embeddedConfigName
+	}
+	return cfg.Path
+}
+
+// learnHamFile is `quarantine release --learn-ham`. It trains the stage the
+// daemon's learn_ham trains: the first one running the bayes plugin.
 func learnHamFile(cfg *config.Config, path string) error {
-	st, err := openBayesStage(cfg, "bayes", io.Discard)
+	set, err := loadRules(cfg)
+	if err != nil {
+		return fmt.Errorf("the rule files of %s do not load: %w", cfgName(cfg), err)
+	}
+	spec := bayesStage(set)
+	if spec == nil {
+		return fmt.Errorf("no stage in the rule files of %s runs the bayes plugin", cfgName(cfg))
+	}
+	st, err := configureBayes(cfg, spec)
 	if err != nil {
 		return err
 	}

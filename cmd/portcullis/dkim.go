@@ -34,9 +34,14 @@ const dkimUsage = `usage: portcullis dkim keygen DOMAIN SELECTOR [--type rsa|ed2
   the key goes to the owner of the queue directory (the daemon's user).`
 
 func runDKIM(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] != "keygen" {
+	switch {
+	case len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help"):
 		fmt.Fprintln(stderr, dkimUsage)
-		return exitUsage
+		return exitOK
+	case len(args) == 0:
+		return dkimBadUsage(stderr, "dkim: missing subcommand (keygen)")
+	case args[0] != "keygen":
+		return dkimBadUsage(stderr, fmt.Sprintf("dkim: unknown subcommand %q (the one there is: keygen)", args[0]))
 	}
 	fs := newFlagSet("dkim keygen", stderr)
 	fs.Usage = func() { fmt.Fprintln(stderr, dkimUsage) }
@@ -47,9 +52,8 @@ func runDKIM(args []string, stdout, stderr io.Writer) int {
 	if st >= 0 {
 		return st
 	}
-	if len(pos) != 2 || !config.ValidDomain(pos[0]) || !config.ValidDomain(pos[1]) || (*kind != "rsa" && *kind != "ed25519") {
-		fmt.Fprintln(stderr, dkimUsage)
-		return exitUsage
+	if why := keygenArgsProblem(pos, *kind); why != "" {
+		return dkimBadUsage(stderr, "dkim keygen: "+why)
 	}
 	domain, selector := strings.ToLower(pos[0]), pos[1]
 	path, inConfig, err := dkimKeyPath(*cfgPath, domain, selector)
@@ -83,6 +87,32 @@ func runDKIM(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "add to the config: dkim: {sign: [{domain: %s, selector: %s, key: %s}]}\n", domain, selector, relToConfig(*cfgPath, path))
 	}
 	return exitOK
+}
+
+// dkimBadUsage says what is wrong on one line, then shows the usage.
+func dkimBadUsage(stderr io.Writer, why string) int {
+	fmt.Fprintf(stderr, "portcullis %s\n%s\n", why, dkimUsage)
+	return exitUsage
+}
+
+// keygenArgsProblem says what is wrong with keygen's DOMAIN SELECTOR and
+// --type, or "". A selector is one or more labels (RFC 6376 3.1).
+func keygenArgsProblem(pos []string, kind string) string {
+	switch {
+	case len(pos) == 0:
+		return "missing DOMAIN and SELECTOR"
+	case len(pos) == 1:
+		return "missing SELECTOR"
+	case len(pos) > 2:
+		return fmt.Sprintf("unexpected argument %q (want DOMAIN SELECTOR)", pos[2])
+	case !config.ValidDomain(pos[0]):
+		return fmt.Sprintf("%q is not a domain name", pos[0])
+	case !config.ValidDomain(pos[1]):
+		return fmt.Sprintf("%q is not a selector (letters, digits and hyphens, dot-separated)", pos[1])
+	case kind != "rsa" && kind != "ed25519":
+		return fmt.Sprintf("unknown --type %q (want rsa or ed25519)", kind)
+	}
+	return ""
 }
 
 // dkimKeyPath is where the key for domain/selector goes: its dkim.sign

@@ -101,19 +101,31 @@ func dispatch2(t *testing.T, args ...string) (int, string, string) {
 
 func TestDKIMKeygenUsage(t *testing.T) {
 	_, cfg := dkimConfig(t)
-	for name, args := range map[string][]string{
-		"no verb":        {},
-		"unknown verb":   {"rotate"},
-		"missing arg":    {"keygen", "example.test", "-c", cfg},
-		"bad type":       {"keygen", "example.test", "s", "--type", "dsa", "-c", cfg},
-		"bad domain":     {"keygen", "exa mple", "s", "-c", cfg},
-		"unknown option": {"keygen", "example.test", "s", "--bits", "4096"},
+	// Each says what is wrong on its first line (the usage follows).
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"no verb":        {[]string{}, "portcullis dkim: missing subcommand (keygen)\n"},
+		"unknown verb":   {[]string{"rotate"}, `portcullis dkim: unknown subcommand "rotate" (the one there is: keygen)` + "\n"},
+		"verify":         {[]string{"verify", "-c", cfg}, `portcullis dkim: unknown subcommand "verify" (the one there is: keygen)` + "\n"},
+		"no args":        {[]string{"keygen", "-c", cfg}, "portcullis dkim keygen: missing DOMAIN and SELECTOR\n"},
+		"missing arg":    {[]string{"keygen", "example.test", "-c", cfg}, "portcullis dkim keygen: missing SELECTOR\n"},
+		"extra arg":      {[]string{"keygen", "example.test", "s", "t", "-c", cfg}, `portcullis dkim keygen: unexpected argument "t" (want DOMAIN SELECTOR)` + "\n"},
+		"bad type":       {[]string{"keygen", "example.test", "s", "--type", "dsa", "-c", cfg}, `portcullis dkim keygen: unknown --type "dsa" (want rsa or ed25519)` + "\n"},
+		"bad domain":     {[]string{"keygen", "exa mple", "s", "-c", cfg}, `portcullis dkim keygen: "exa mple" is not a domain name` + "\n"},
+		"bad selector":   {[]string{"keygen", "example.test", "s_1", "-c", cfg}, `portcullis dkim keygen: "s_1" is not a selector`},
+		"unknown option": {[]string{"keygen", "example.test", "s", "--bits", "4096"}, "flag provided but not defined: -bits\n"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			if code, _, _ := runDKIMCmd(args...); code != 2 {
-				t.Errorf("exit %d, want 2", code)
+			code, out, errs := runDKIMCmd(tc.args...)
+			if code != 2 || out != "" || !strings.HasPrefix(errs, tc.want) || !strings.Contains(errs, "usage: portcullis dkim keygen") {
+				t.Errorf("exit %d, stdout %q, stderr %q; want 2, %q first, then the usage", code, out, errs, tc.want)
 			}
 		})
+	}
+	if code, _, errs := runDKIMCmd("--help"); code != 0 || !strings.HasPrefix(errs, "usage: portcullis dkim keygen") {
+		t.Errorf("--help: exit %d, %q", code, errs)
 	}
 	// A config that is broken otherwise is reported, exit 1.
 	bad := filepath.Join(t.TempDir(), "bad.yaml")

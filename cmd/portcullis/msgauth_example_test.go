@@ -32,7 +32,7 @@ func TestMsgauthExample(t *testing.T) {
 	}
 	writeTestFile(t, filepath.Join(dir, "rules/msgauth.yaml"), string(rules))
 	cfg := writeTestFile(t, filepath.Join(dir, "portcullis.yaml"), "hostname: mx.example.test\n"+
-		"listeners: [{name: mx, address: '127.0.0.1:2525'}]\nrelay: {networks: ['127.0.0.0/8']}\n"+
+		"listeners: [{name: mx, address: '127.0.0.1:2525'}]\nrelay: {domains: [example.test], networks: ['127.0.0.0/8']}\n"+
 		"dns: {servers: ['"+srv.Addr+"']}\ninclude: ['rules/*.yaml']\n")
 	msg := func(name, from string) string {
 		return writeTestFile(t, filepath.Join(dir, name+".eml"), "From: <"+from+">\r\nTo: <b@example.test>\r\n"+

@@ -29,6 +29,9 @@ func TestPluginCommand(t *testing.T) {
 	var served sdk.Stage
 	servePlugin = func(s sdk.Stage) { served = s }
 	t.Cleanup(func() { servePlugin = sdk.Serve })
+	savedHost := startedByHost
+	startedByHost = func() bool { return true }
+	t.Cleanup(func() { startedByHost = savedHost })
 
 	tests := []struct {
 		name       string
@@ -68,7 +71,9 @@ func TestPluginCommandBinary(t *testing.T) {
 		wantCode int
 		wantErr  string
 	}{
-		{[]string{"plugin", "connfilter"}, exitFailed, "is a Portcullis plugin"},
+		// The hint names the built-in as a rule file does, not the binary's path.
+		{[]string{"plugin", "bayes"}, exitFailed, "Name it as the plugin of a stage in a rule file (plugin: bayes).\n"},
+		{[]string{"plugin", "connfilter"}, exitFailed, "(plugin: connfilter)"},
 		{[]string{"plugin", "nosuch"}, exitUsage, "dnsbl"},
 	}
 	for _, tt := range tests {

@@ -9,7 +9,9 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -154,13 +156,8 @@ func parseSpool(name, usage string, args []string, stderr io.Writer, boolFlags [
 	if st >= 0 {
 		return nil, "", st
 	}
-	if len(pos) == 0 {
-		fmt.Fprintln(stderr, usage)
-		return nil, "", exitUsage
-	}
-	n, ok := verbs[name][pos[0]]
-	if !ok || len(pos)-1 > max(n, 1) || (n == 1 && len(pos) != 2) || (n == 0 && len(pos) != 1) {
-		fmt.Fprintf(stderr, "portcullis %s: bad usage: %s\n%s\n", name, strings.Join(pos, " "), usage)
+	if why := spoolArgsProblem(name, pos); why != "" {
+		fmt.Fprintf(stderr, "portcullis %s\n%s\n", why, usage)
 		return nil, "", exitUsage
 	}
 	sc := &spoolCmd{name: name, verb: pos[0], stderr: stderr, now: time.Now(), flags: map[string]bool{}}
@@ -183,6 +180,32 @@ func parseSpool(name, usage string, args []string, stderr io.Writer, boolFlags [
 		}
 	}
 	return sc, *path, -1
+}
+
+// spoolArgsProblem says what is wrong with the positional arguments of
+// command name ("queue show: missing ID"), or "".
+func spoolArgsProblem(name string, pos []string) string {
+	if len(pos) == 0 {
+		return fmt.Sprintf("%s: missing subcommand (%s)", name, verbList(name))
+	}
+	n, ok := verbs[name][pos[0]]
+	switch {
+	case !ok:
+		return fmt.Sprintf("%s: unknown subcommand %q (want %s)", name, pos[0], verbList(name))
+	case n == 1 && len(pos) == 1:
+		return fmt.Sprintf("%s %s: missing ID", name, pos[0])
+	case n == 0 && len(pos) > 1:
+		return fmt.Sprintf("%s %s: takes no ID, got %q", name, pos[0], pos[1])
+	case len(pos) > 2:
+		return fmt.Sprintf("%s %s: one ID at a time, got %q too", name, pos[0], pos[2])
+	}
+	return ""
+}
+
+// verbList is name's verbs, for messages: "delete, list or show".
+func verbList(name string) string {
+	vs := slices.Sorted(maps.Keys(verbs[name]))
+	return strings.Join(vs[:len(vs)-1], ", ") + " or " + vs[len(vs)-1]
 }
 
 // parseID reads a queue ID as an admin types it: copied from the list with

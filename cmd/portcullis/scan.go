@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,6 +19,7 @@ import (
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/core/pluginhost"
+	"github.com/portcullis-mta/portcullis/core/policy"
 	"github.com/portcullis-mta/portcullis/rules"
 	"github.com/portcullis-mta/portcullis/sdk"
 )
@@ -54,21 +56,28 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 	flags.StringVar(&ip, "ip", "192.0.2.1", "client `IP` address")
 	flags.StringVar(&o.helo, "helo", "client.example", "HELO `NAME`")
 	flags.StringVar(&o.from, "from", "", "envelope sender `ADDR` (default: the null sender <>)")
-	flags.Var(&rcpts, "rcpt", "envelope recipient `ADDR` (repeat for several; default postmaster@<hostname>)")
+	flags.Var(&rcpts, "rcpt", "envelope recipient `ADDR` (repeat for several; default: postmaster@ the first non-wildcard relay.domains entry, else @hostname)")
 	flags.BoolVar(&o.json, "json", false, "print JSON for machines")
 	flags.Usage = func() {
 		fmt.Fprintln(stderr, "usage: portcullis scan -c FILE [--ip IP] [--helo NAME] [--from ADDR] [--rcpt ADDR]... [--json] MSG.eml")
-		fmt.Fprintln(stderr, "The message is taken as a session on the first listener would take it (conn.listener is its name).")
+		fmt.Fprintln(stderr, "Scan judges the message as a session on the first listener would judge it (conn.listener is that")
+		fmt.Fprintln(stderr, "listener's name), for a client that did not authenticate: relay.networks, relay.domains and")
+		fmt.Fprintln(stderr, "relay.recipients refuse a recipient as they do at RCPT. Options may also follow MSG.eml.")
 		flags.PrintDefaults()
 	}
-	if st := parseFlags(flags, args); st >= 0 {
+	// Options may also follow the message, as admins type them and as the
+	// other commands take them ("scan m.eml -c FILE").
+	pos, st := parseInterleaved(flags, args)
+	if st >= 0 {
 		return st
 	}
-	if flags.NArg() != 1 {
-		flags.Usage()
-		return exitUsage
+	switch {
+	case len(pos) == 0:
+		return scanUsage(stderr, flags, "missing MSG.eml")
+	case len(pos) > 1:
+		return scanUsage(stderr, flags, fmt.Sprintf("one MSG.eml at a time, got %d: %s", len(pos), strings.Join(pos, " ")))
 	}
-	o.msgPath, o.rcpts = flags.Arg(0), rcpts
+	o.msgPath, o.rcpts = pos[0], rcpts
 	if err := o.envelope(ip); err != nil {
 		fmt.Fprintf(stderr, "portcullis scan: %v\n", err)
 		return exitUsage
@@ -79,7 +88,7 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	if len(o.rcpts) == 0 {
-		o.rcpts = []string{"postmaster@" + cfg.Hostname}
+		o.rcpts = []string{policy.Postmaster(cfg)}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -105,6 +114,13 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// scanUsage reports bad usage: what is wrong on one line, then the usage.
+func scanUsage(stderr io.Writer, flags *flag.FlagSet, why string) int {
+	fmt.Fprintf(stderr, "portcullis scan: %s\n", why)
+	flags.Usage()
+	return exitUsage
 }
 
 // envelope checks and normalises the pretended client and envelope as the

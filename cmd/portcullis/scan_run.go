@@ -6,13 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/netip"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/pipeline"
+	"github.com/portcullis-mta/portcullis/core/policy"
 	"github.com/portcullis-mta/portcullis/sdk"
 )
 
@@ -20,13 +20,18 @@ import (
 const scanQueueID = "SCAN"
 
 // scan runs one message through every phase as a session would: connect,
-// helo, mail, rcpt once per recipient (a refused one is dropped), data. A
-// phase that rejects or tempfails ends the scan with that action. Where the
+// helo, mail, rcpt once per recipient (a refused one is dropped, whether
+// the relay policy refused it before the rcpt phase or a rule did), data.
+// A phase that rejects or tempfails ends the scan with that action. Where the
 // session answers for the pipeline (a rule that fails at run time is 451
 // 4.3.0; a 4xx before the greeting is 421; a message over
 // limits.max_message_bytes is 552 before the data phase), so does scan.
 func scan(ctx context.Context, cfg *config.Config, o scanOptions, logger *slog.Logger) (*scanReport, error) {
 	body, err := readMessage(o.msgPath)
+	if err != nil {
+		return nil, err
+	}
+	pol, err := policy.New(cfg, logger)
 	if err != nil {
 		return nil, err
 	}
@@ -37,7 +42,8 @@ func scan(ctx context.Context, cfg *config.Config, o scanOptions, logger *slog.L
 	defer closeFn()
 	rep := &scanReport{Message: o.msgPath, Stages: map[string]*stageReport{}}
 	results := map[string]*sdk.Result{}
-	req := &sdk.Request{SessionID: "scan", Conn: sdk.Conn{IP: o.ip.String(), Trusted: trusted(cfg, o.ip)}}
+	client := policy.Client{IP: o.ip} // offline there is no AUTH
+	req := &sdk.Request{SessionID: "scan", Conn: sdk.Conn{IP: o.ip.String(), Trusted: pol.Trusted(o.ip)}}
 	if len(cfg.Listeners) > 0 { // the message came in on the first listener
 		req.Conn.Listener, req.Conn.TLS = cfg.Listeners[0].Name, cfg.Listeners[0].TLS == "implicit"
 	}
@@ -66,6 +72,11 @@ func scan(ctx context.Context, cfg *config.Config, o scanOptions, logger *slog.L
 		}
 		if ph == sdk.PhaseMail {
 			req.Envelope.From = o.from
+			if err := pol.CheckMail(client, o.from); err != nil {
+				d := policyDecision(err)
+				rep.Phases = append(rep.Phases, phaseReport{Phase: ph, Action: string(d.Action), Reply: replyText(d.Reply)})
+				return rep.final(d), nil
+			}
 		}
 		d, err := run(ph)
 		if err != nil || refused(d) {
@@ -74,6 +85,13 @@ func scan(ctx context.Context, cfg *config.Config, o scanOptions, logger *slog.L
 	}
 	var last *pipeline.Decision
 	for _, rcpt := range o.rcpts {
+		if err := pol.CheckRcpt(client, o.from, rcpt); err != nil {
+			last = policyDecision(err)
+			rep.Phases = append(rep.Phases, phaseReport{Phase: sdk.PhaseRcpt, Rcpt: rcpt,
+				Action: string(last.Action), Reply: replyText(last.Reply)})
+			continue
+		}
+		rcpt = asciiRcpt(rcpt)
 		req.Envelope.Rcpt = rcpt
 		d, err := run(sdk.PhaseRcpt)
 		if err != nil {
@@ -149,16 +167,4 @@ func unfoldField(s string) string {
 
 func refused(d *pipeline.Decision) bool {
 	return d != nil && (d.Action == pipeline.Reject || d.Action == pipeline.Tempfail)
-}
-
-// trusted is relay.networks membership, as the session computes conn.trusted
-// (core/policy Trusted: v4-mapped is IPv4, a zone is ignored).
-func trusted(cfg *config.Config, ip netip.Addr) bool {
-	ip = ip.Unmap().WithZone("")
-	for _, n := range cfg.Relay.Networks {
-		if n.Prefix.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }

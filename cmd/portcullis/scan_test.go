@@ -34,7 +34,7 @@ rules:
 `
 	writeTestFile(t, filepath.Join(dir, "rules.d/hello.yaml"), rules)
 	cfg = filepath.Join(dir, "portcullis.yaml")
-	writeTestFile(t, cfg, "hostname: mx.example.test\nlisteners: [{name: mx, address: '127.0.0.1:2525'}]\nrelay: {networks: ['127.0.0.0/8']}\ninclude: ['rules.d/*.yaml']\n")
+	writeTestFile(t, cfg, "hostname: mx.example.test\nlisteners: [{name: mx, address: '127.0.0.1:2525'}]\nrelay: {domains: [example.test], networks: ['127.0.0.0/8']}\ninclude: ['rules.d/*.yaml']\n")
 	return dir, cfg, plugin
 }
 
@@ -67,12 +67,14 @@ func TestScan(t *testing.T) {
 			"header: add X-Hello: hi there",
 			"action: reject (rule hello_reject) 550 5.7.1 Rejected (hi there)"}},
 		{"tag then accept", []string{"--from", "a@sender.example", msg("[tag-me]")}, []string{
-			"phase rcpt <postmaster@mx.example.test>: continue", `subject prefix: "[TAG] "`, "tags: tag:hello_tag", "action: accept"}},
+			"phase rcpt <postmaster@example.test>: continue", `subject prefix: "[TAG] "`, "tags: tag:hello_tag", "action: accept"}},
 		{"quarantine", []string{msg("[quarantine-me]")}, []string{"action: quarantine (rule hello_quarantine)"}},
 		{"one recipient refused", []string{"--rcpt", "abuse@example.test", "--rcpt", "b@example.test", msg("plain")}, []string{
 			`phase rcpt <abuse@example.test>: reject (rule no_abuse) "550 5.1.1 <abuse@example.test> no such user"`,
 			"phase data: continue", "action: accept"}},
 		{"every recipient refused", []string{"--rcpt", "abuse@example.test", msg("plain")}, []string{
+			"action: reject (rule no_abuse) 550 5.1.1 <abuse@example.test> no such user"}},
+		{"options after the message", []string{msg("plain"), "--rcpt", "abuse@example.test"}, []string{
 			"action: reject (rule no_abuse) 550 5.1.1 <abuse@example.test> no such user"}},
 		{"refused at connect", []string{"--ip", "203.0.113.5", msg("plain")}, []string{
 			"phase connect: reject (rule blocked_ip)", "action: reject (rule blocked_ip) 554 5.7.1 Message rejected by policy"}},
@@ -122,10 +124,11 @@ func TestScanFailures(t *testing.T) {
 		code     int
 		inStderr string
 	}{
-		{"no message", []string{"scan", "-c", cfg}, exitUsage, "usage: portcullis scan"},
-		{"two messages", []string{"scan", "-c", cfg, msg, msg}, exitUsage, "usage: portcullis scan"},
+		{"no message", []string{"scan", "-c", cfg}, exitUsage, "portcullis scan: missing MSG.eml\nusage: portcullis scan"},
+		{"two messages", []string{"scan", "-c", cfg, msg, msg}, exitUsage, "portcullis scan: one MSG.eml at a time, got 2: " + msg + " " + msg + "\nusage: portcullis scan"},
 		{"missing message", []string{"scan", "-c", cfg, filepath.Join(dir, "none.eml")}, exitFailed, "no such file"},
 		{"plugin refuses config", []string{"scan", "-c", badPlugin, msg}, exitFailed, "colour"},
+		{"options after the message are options", []string{"scan", msg, "-c", badPlugin}, exitFailed, "colour"},
 		{"bad rules", []string{"scan", "-c", badRules, msg}, exitFailed, `badrules.yaml:3:27: bad action "explode"`},
 	}
 	for _, tc := range tests {

@@ -166,3 +166,16 @@ type policyError string
 func (e policyError) Error() string { return string(e) }
 
 const errNullRcpt = policyError("the null path is not a recipient")
+
+// Postmaster is where "RCPT TO:<Postmaster>" goes, which RFC 5321 (4.1.1.3,
+// 4.5.1) says must be accepted without a domain: postmaster@ the first
+// relay domain that is not a wildcard (mail for it is routed to the
+// servers behind the gateway), else postmaster@ the hostname.
+func Postmaster(cfg *config.Config) string {
+	for _, d := range cfg.Relay.Domains {
+		if !strings.HasPrefix(d, "*") && !strings.HasPrefix(d, ".") {
+			return "postmaster@" + d
+		}
+	}
+	return "postmaster@" + cfg.Hostname
+}

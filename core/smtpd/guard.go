@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/policy"
 	"github.com/portcullis-mta/portcullis/sdk"
 )
 
@@ -269,10 +270,9 @@ func (c *guardConn) intercept(verb, arg string) bool {
 // postmasterRcpt rewrites the argument of "RCPT TO:<Postmaster>", which
 // RFC 5321 (4.1.1.3, 4.5.1) says must be accepted without a domain and
 // go-smtp's parser refuses for want of one, to "TO:<postmaster@DOMAIN>"
-// with any parameters kept: DOMAIN is the first relay domain that is not
-// a wildcard (mail for it is routed to the servers behind the gateway),
-// else the hostname. The address then goes through the relay policy and
-// the rcpt phase like any other.
+// with any parameters kept (policy.Postmaster chooses DOMAIN). The
+// address then goes through the relay policy and the rcpt phase like any
+// other.
 func postmasterRcpt(arg string, cfg *config.Config) (string, bool) {
 	if len(arg) < 3 || !strings.EqualFold(arg[:3], "TO:") {
 		return "", false
@@ -286,14 +286,7 @@ func postmasterRcpt(arg string, cfg *config.Config) (string, bool) {
 	if rest != "" && rest[0] != ' ' {
 		return "", false
 	}
-	domain := cfg.Hostname
-	for _, d := range cfg.Relay.Domains {
-		if !strings.HasPrefix(d, "*") && !strings.HasPrefix(d, ".") {
-			domain = d
-			break
-		}
-	}
-	return "TO:<postmaster@" + domain + ">" + rest, true
+	return "TO:<" + policy.Postmaster(cfg) + ">" + rest, true
 }
 
 // clampSize rewrites a MAIL parameter SIZE=N whose N, all digits, does not

@@ -1,0 +1,95 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// relayPolicySetup writes a config that trusts 10.0.0.0/8 only, takes mail
+// for example.test (whose valid addresses relay.recipients lists) and has
+// no stages: whatever scan refuses, the relay policy refused.
+func relayPolicySetup(t *testing.T) (dir, cfg, msg string) {
+	dir = t.TempDir()
+	writeTestFile(t, filepath.Join(dir, "recipients.txt"), "b@example.test\n")
+	cfg = writeTestFile(t, filepath.Join(dir, "portcullis.yaml"), "hostname: mx.example.test\n"+
+		"listeners: [{name: mx, address: '127.0.0.1:2525'}]\n"+
+		"relay: {domains: ['*.wild.example', example.test], networks: ['10.0.0.0/8'], recipients: recipients.txt}\n")
+	msg = writeTestFile(t, filepath.Join(dir, "m.eml"), "From: a@sender.example\nSubject: hi\n\nbody\n")
+	return dir, cfg, msg
+}
+
+// TestScanRelayPolicy: scan refuses at RCPT what a session on the first
+// listener refuses (relay.networks, relay.domains, relay.recipients), with
+// the session's reply, and rejects the message when no recipient is left.
+func TestScanRelayPolicy(t *testing.T) {
+	_, cfg, msg := relayPolicySetup(t)
+	const denied = "554 5.7.1 <carol@elsewhere.example>: Relay access denied"
+	tests := []struct {
+		name string
+		args []string
+		want []string // lines (or line starts) the output must contain
+	}{
+		{"untrusted client, foreign recipient", []string{"--ip", "203.0.113.9", "--rcpt", "carol@elsewhere.example"}, []string{
+			`phase rcpt <carol@elsewhere.example>: reject "` + denied + `"`, "action: reject " + denied}},
+		{"trusted client relays", []string{"--ip", "10.1.2.3", "--rcpt", "carol@elsewhere.example"}, []string{
+			"phase rcpt <carol@elsewhere.example>: continue", "action: accept"}},
+		{"unknown local recipient", []string{"--ip", "203.0.113.9", "--rcpt", "nobody@example.test"}, []string{
+			"action: reject 550 5.1.1 <nobody@example.test>: Recipient address rejected: User unknown"}},
+		{"one recipient left", []string{"--ip", "203.0.113.9", "--rcpt", "carol@elsewhere.example", "--rcpt", "b@example.test"}, []string{
+			`phase rcpt <carol@elsewhere.example>: reject "` + denied + `"`, "phase rcpt <b@example.test>: continue",
+			"phase data: continue", "action: accept"}},
+		{"default recipient is the Postmaster of the first plain relay domain", []string{"--ip", "203.0.113.9"}, []string{
+			"phase rcpt <postmaster@example.test>: continue", "action: accept"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errs := run(append([]string{"scan", "-c", cfg}, append(tc.args, msg)...)...)
+			if code != exitOK {
+				t.Fatalf("exit %d: %s", code, errs)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out, w+"\n") && !strings.Contains(out, w+" ") {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+	t.Run("json", func(t *testing.T) {
+		rep := scanJSON(t, "-c", cfg, "--ip", "203.0.113.9", "--rcpt", "carol@elsewhere.example", msg)
+		if rep.Action != "reject" || rep.Reply != denied || len(rep.Phases) != 4 || rep.Phases[3].Reply != denied {
+			t.Errorf("report %+v", rep)
+		}
+	})
+}
+
+// TestScanRelayParity: for an untrusted client, scan's reply to each
+// recipient is the one the running daemon sends at RCPT.
+func TestScanRelayParity(t *testing.T) {
+	hop := startNextHop(t, true)
+	cfg, dir := e2eSetup(t, hop, nil)
+	text, err := os.ReadFile(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeTestFile(t, filepath.Join(dir, "recipients.txt"), "b@example.test\n")
+	writeTestFile(t, cfg, strings.Replace(string(text), "relay:\n", "relay:\n  recipients: recipients.txt\n", 1))
+	msg := writeTestFile(t, filepath.Join(dir, "m.eml"), subjectMsg("parity"))
+	g := startGateway(t, cfg)
+	for _, rcpt := range []string{"carol@elsewhere.example", "nobody@example.test", "b@example.test", "postmaster@example.test"} {
+		t.Run(rcpt, func(t *testing.T) {
+			daemon := sendUntrusted(t, g.addr, rcpt)
+			rep := scanJSON(t, "-c", cfg, "--ip", "127.0.0.2", "--from", "a@example.org", "--rcpt", rcpt, msg)
+			if daemon.code == 250 {
+				if rep.Action != "accept" {
+					t.Errorf("daemon accepted, scan says %s %q", rep.Action, rep.Reply)
+				}
+				return
+			}
+			if rep.Reply != daemon.String() || rep.Action != "reject" {
+				t.Errorf("daemon %q, scan %s %q", daemon, rep.Action, rep.Reply)
+			}
+		})
+	}
+}
