@@ -46,9 +46,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 		}
 		return
 	}
-	for n.Kind == yaml.AliasNode {
-		n = n.Alias
-	}
+	n = resolve(n)
 	if v.CanAddr() {
 		d.pos[v.Addr().Interface()] = n
 	}
@@ -92,9 +90,10 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		return
 	}
 	fields := yamlFields(v.Type())
+	pairs, explicit := d.pairs(n, path)
 	seen := map[string]bool{}
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		k, val := n.Content[i], n.Content[i+1]
+	for _, p := range pairs {
+		k, val := p[0], p[1]
 		if k.Kind != yaml.ScalarNode {
 			d.errorf(k, "%s: keys must be plain words", orRoot(path))
 			continue
@@ -104,13 +103,85 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		switch {
 		case !ok:
 			d.errorf(k, "unknown key %q%s", key, suggest(k.Value, fields))
-		case seen[k.Value]:
+		case seen[k.Value] && explicit[k]:
 			d.errorf(k, "duplicate key %q", key)
+		case seen[k.Value]: // a merged key that the mapping itself sets
 		default:
 			seen[k.Value] = true
 			d.decode(val, v.Field(idx), key)
 		}
 	}
+}
+
+// pairs returns a mapping's key and value nodes: its own, in order, then
+// those its merge keys bring (YAML merge, "<<: *anchor" or "<<: [*a, *b]")
+// that it does not set itself, earlier merged mappings first so that they
+// win. explicit marks the mapping's own keys.
+func (d *decoder) pairs(n *yaml.Node, path string) (pairs [][2]*yaml.Node, explicit map[*yaml.Node]bool) {
+	m := &merger{d: d, path: path, explicit: map[*yaml.Node]bool{}, have: map[string]bool{},
+		visiting: map[*yaml.Node]bool{}}
+	m.collect(n, true)
+	return m.pairs, m.explicit
+}
+
+// merger gathers the pairs of one mapping and of the mappings merged into it.
+type merger struct {
+	d        *decoder
+	path     string
+	pairs    [][2]*yaml.Node
+	explicit map[*yaml.Node]bool
+	have     map[string]bool     // keys gathered so far: a merged one adds nothing
+	visiting map[*yaml.Node]bool // mappings being merged: an alias back to one is a cycle
+}
+
+func (m *merger) collect(n *yaml.Node, own bool) {
+	m.visiting[n] = true
+	defer delete(m.visiting, n)
+	var merges []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		switch {
+		case k.Kind == yaml.ScalarNode && k.Tag == "!!merge":
+			merges = append(merges, val)
+			continue
+		case own:
+			m.explicit[k] = true
+		case k.Kind == yaml.ScalarNode && m.have[k.Value]:
+			continue
+		}
+		m.have[k.Value] = true
+		m.pairs = append(m.pairs, [2]*yaml.Node{k, val})
+	}
+	for _, v := range merges {
+		sources := []*yaml.Node{v}
+		if resolve(v).Kind == yaml.SequenceNode {
+			sources = resolve(v).Content
+		}
+		for _, src := range sources {
+			if m.d.nodes++; m.d.nodes > maxNodes { // merges of merges through aliases
+				if m.d.nodes == maxNodes+1 {
+					m.d.errorf(src, "document too large or too many aliases")
+				}
+				return
+			}
+			src = resolve(src)
+			switch {
+			case src.Kind != yaml.MappingNode:
+				m.d.errorf(src, "%s: a merge (<<) takes a mapping or a list of mappings", orRoot(m.path))
+			case m.visiting[src]:
+				m.d.errorf(src, "%s: a merge (<<) takes in the mapping it is part of", orRoot(m.path))
+			default:
+				m.collect(src, false)
+			}
+		}
+	}
+}
+
+func resolve(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
 }
 
 // yamlFields maps a struct's yaml key names to field indexes.

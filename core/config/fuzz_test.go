@@ -16,6 +16,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(minimal + "queue: {retry: [1m, 1d12h]}\nrelay: {networks: [\"10.0.0.0,255.0.0.0\"]}\n")
 	f.Add("a: &a [*a, *a]\nb: &b [*a, *a]\n")
 	f.Add("hostname: [a\n")
+	f.Add(minimal + "  - <<: &l {name: b, address: ':26'}\n    name: c\nlimits: &m {<<: [*l, *m]}\n---\nx: 1\n")
 	f.Add("listeners: [{name: x, address: ':25', tls: starttls}]\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		cfg, err := ParseIn([]byte(s), "f.yaml", t.TempDir())

@@ -1,13 +1,16 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -61,9 +64,9 @@ func Parse(data []byte, path string) (*Config, error) {
 // relative paths from dir. Config.Path is left empty: the text has no file
 // (the embedded quickstart config, for instance).
 func ParseIn(data []byte, name, dir string) (*Config, error) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, Errors{syntaxError(name, err)}
+	doc, err := oneDocument(data, name)
+	if err != nil {
+		return nil, Errors{err}
 	}
 	cfg := Defaults()
 	cfg.Dir = dir
@@ -87,9 +90,34 @@ func ParseIn(data []byte, name, dir string) (*Config, error) {
 	return &cfg, nil
 }
 
+// oneDocument parses data as one YAML document. yaml.Unmarshal would read
+// the first document of a stream and drop the rest without a word; a
+// config with a second one (a pasted or concatenated file) is refused.
+// An empty (null) document after the first (a trailing "---") is no harm.
+func oneDocument(data []byte, name string) (*yaml.Node, *Error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
+		return nil, syntaxError(name, data, err)
+	}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == io.EOF:
+	case err != nil:
+		return nil, syntaxError(name, data, err)
+	case len(next.Content) > 0 && !isNull(next.Content[0]):
+		n := next.Content[0]
+		return nil, &Error{File: name, Line: n.Line, Col: n.Column,
+			Msg: "a second YAML document (after --- or ...) is not allowed: the config is one document"}
+	}
+	return &doc, nil
+}
+
 // syntaxError turns yaml's "yaml: line N: msg" into a positioned Error. The
 // yaml parser gives no column for syntax errors; 1 is the honest answer.
-func syntaxError(name string, err error) *Error {
+// The reader's errors (control characters, bytes that are not UTF-8) come
+// without a line: the offending byte is found in data.
+func syntaxError(name string, data []byte, err error) *Error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 1
 	if rest, ok := strings.CutPrefix(msg, "line "); ok {
@@ -103,5 +131,38 @@ func syntaxError(name string, err error) *Error {
 	if errors.As(err, &te) {
 		msg = strings.Join(te.Errors, "; ")
 	}
-	return &Error{File: name, Line: line, Col: 1, Msg: msg}
+	col := 1
+	if msg == strings.TrimPrefix(err.Error(), "yaml: ") { // no line in the message
+		if l, c, ok := badByte(data); ok {
+			line, col = l, c
+		}
+	}
+	return &Error{File: name, Line: line, Col: col, Msg: msg}
+}
+
+// badByte finds the first character YAML refuses in UTF-8 data (YAML 1.2
+// 5.1: c-printable), or a byte that is not UTF-8, as a 1-based line and
+// column (in characters, as the yaml parser counts them).
+func badByte(data []byte) (line, col int, ok bool) {
+	if bytes.HasPrefix(data, []byte{0xFE, 0xFF}) || bytes.HasPrefix(data, []byte{0xFF, 0xFE}) {
+		return 0, 0, false // UTF-16: the reader converted it; positions would not match
+	}
+	line, col = 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return line, col, true
+		case r == '\n':
+			line, col = line+1, 0
+		case r == 0xFEFF && i == 0:
+			col--
+		case !(r == '\t' || r == '\r' || r >= 0x20 && r <= 0x7E || r == 0x85 ||
+			r >= 0xA0 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000):
+			return line, col, true
+		}
+		i += size
+		col++
+	}
+	return 0, 0, false
 }

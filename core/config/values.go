@@ -18,6 +18,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	if s == "" {
 		return 0, errors.New("empty duration")
 	}
+	orig := s // for messages: s loses its days part
 	// Split off a leading "<number>d" part; time.ParseDuration handles the rest.
 	var days time.Duration
 	if i := strings.IndexByte(s, 'd'); i >= 0 {
@@ -37,18 +38,18 @@ func ParseDuration(s string) (time.Duration, error) {
 			return days, nil
 		}
 		if strings.ContainsAny(s, "d+-") {
-			return 0, fmt.Errorf("invalid duration %q", s)
+			return 0, fmt.Errorf("invalid duration %q", orig)
 		}
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
-		return 0, fmt.Errorf("invalid duration %q (use Go syntax like 90s, 5m, 2h, or days like 5d)", s)
+		return 0, fmt.Errorf("invalid duration %q (use Go syntax like 90s, 5m, 2h, or days like 5d)", orig)
 	}
 	if d < 0 {
-		return 0, fmt.Errorf("negative duration %q", s)
+		return 0, fmt.Errorf("negative duration %q", orig)
 	}
 	if days > 0 && d > time.Duration(1<<62)-days {
-		return 0, fmt.Errorf("duration %q out of range", s)
+		return 0, fmt.Errorf("duration %q out of range", orig)
 	}
 	return days + d, nil
 }

@@ -1,0 +1,126 @@
+package config
+
+import (
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestOneDocument: YAML reads only the first document of a stream, so a
+// config with a second one ("---" or "..." and more keys, as a pasted or
+// concatenated file has) would lose the rest without a word.
+func TestOneDocument(t *testing.T) {
+	cases := []struct{ name, yaml, want string }{
+		{"second document", minimal + "---\nlimits: {max_connections: 5}\n",
+			"f.yaml:6:1: a second YAML document (after --- or ...) is not allowed: the config is one document"},
+		{"after document end", minimal + "...\n---\nhostname: other.test\n",
+			"f.yaml:7:1: a second YAML document (after --- or ...) is not allowed: the config is one document"},
+		{"syntax error in the second", minimal + "---\n\thostname: x\n",
+			"f.yaml:6:1: found character that cannot start any token"},
+		{"leading marker and trailing empty document", "---\n" + minimal + "---\n", ""},
+		{"trailing null document", minimal + "--- ~\n", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseIn([]byte(c.yaml), "f.yaml", t.TempDir())
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != c.want {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+		})
+	}
+}
+
+// TestMergeKeys: YAML merge keys ("<<: *anchor") are how a config shares
+// settings between listeners or routes; keys written beside the merge
+// win over merged ones, earlier merged mappings over later ones.
+func TestMergeKeys(t *testing.T) {
+	cfg, err := ParseIn([]byte(`hostname: mx.example.test
+listeners:
+  - &mx {name: mx, address: "127.0.0.1:25", proxy_protocol: true, trusted_proxies: ["10.0.0.1"]}
+  - <<: *mx
+    name: sub
+    address: "127.0.0.1:587"
+routes:
+  - &r {domains: [a.test], next_hop: "10.0.0.5:25", concurrency: 3}
+  - <<: [{tls: none, concurrency: 7}, *r]
+    domains: [b.test]
+`), "f.yaml", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := cfg.Listeners[1]
+	if l.Name != "sub" || l.Address != "127.0.0.1:587" || !l.ProxyProtocol || len(l.TrustedProxies) != 1 {
+		t.Errorf("merged listener: %+v", l)
+	}
+	r := cfg.Routes[1]
+	if r.Domains[0] != "b.test" || r.NextHop != "10.0.0.5:25" || r.TLS != "none" || r.Concurrency != 7 {
+		t.Errorf("merged route: %+v", r)
+	}
+	_, err = ParseIn([]byte(minimal+"limits: {<<: {max_conections: 5}}\nqueue: {<<: 5}\n"), "f.yaml", t.TempDir())
+	want := "f.yaml:5:15: unknown key \"limits.max_conections\" (did you mean \"max_connections\"?)\n" +
+		"f.yaml:6:13: queue: a merge (<<) takes a mapping or a list of mappings"
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+}
+
+// TestMergeBomb: merges through aliases cannot make the decoder's work
+// explode (the "billion laughs" of merge keys), nor loop on a mapping that
+// merges itself.
+func TestMergeBomb(t *testing.T) {
+	for _, y := range []string{minimal + "limits: &l {<<: *l}\n", minimal + "limits: &l {<<: [*l, *l], max_connections: 3}\n"} {
+		_, err := ParseIn([]byte(y), "f.yaml", t.TempDir())
+		if err == nil || !strings.HasPrefix(err.Error(), "f.yaml:5:9: limits: a merge (<<) takes in the mapping it is part of") {
+			t.Errorf("self merge: %v", err)
+		}
+	}
+	var b strings.Builder
+	b.WriteString(minimal + "limits:\n  <<: &a0 {max_connections: 1}\n")
+	b.WriteString("x:\n")
+	for i := 1; i < 40; i++ {
+		b.WriteString("  - &a" + itoa(i) + " {<<: [*a" + itoa(i-1) + ", *a" + itoa(i-1) + "]}\n")
+	}
+	b.WriteString("queue: {<<: *a39}\n")
+	start := time.Now()
+	_, err := ParseIn([]byte(b.String()), "f.yaml", t.TempDir())
+	if err == nil {
+		t.Fatal("no error")
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("took %v", d)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestSyntaxErrorPositions: errors the YAML reader gives without a line
+// (control characters, bytes that are not UTF-8) are positioned too.
+func TestSyntaxErrorPositions(t *testing.T) {
+	cases := []struct{ name, yaml, want string }{
+		{"control character", minimal + "log: {format: \"text\x01\"}\n", "f.yaml:5:20: control characters are not allowed"},
+		{"not UTF-8", minimal + "# caf\xe9\n", "f.yaml:5:6: incomplete UTF-8 octet sequence"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseIn([]byte(c.yaml), "f.yaml", t.TempDir())
+			if err == nil || err.Error() != c.want {
+				t.Errorf("got %v, want %s", err, c.want)
+			}
+		})
+	}
+}
+
+// TestDurationErrorQuotesValue: the message quotes the value as written,
+// not what was left after the days.
+func TestDurationErrorQuotesValue(t *testing.T) {
+	for _, in := range []string{"1dx", "5d 3h", "1d-5m"} {
+		if _, err := ParseDuration(in); err == nil || !strings.Contains(err.Error(), `"`+in+`"`) {
+			t.Errorf("ParseDuration(%q): %v", in, err)
+		}
+	}
+}
