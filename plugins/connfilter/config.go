@@ -114,17 +114,28 @@ func (c config) files() []string {
 	return append(out, c.countries...)
 }
 
-// fileStamp identifies a file's version by size and modification time.
+// fileStamp identifies a file's version by size and modification time,
+// and by the file itself: a file replaced by rename (vim, sed -i, a
+// Kubernetes ConfigMap's ..data symlink swap) can keep the old size and
+// mtime but is another inode.
 type fileStamp struct {
 	size int64
 	mod  time.Time
+	fi   os.FileInfo // nil when the file could not be stat'ed
+}
+
+func (a fileStamp) same(b fileStamp) bool {
+	if a.fi == nil || b.fi == nil {
+		return a.fi == nil && b.fi == nil
+	}
+	return a.size == b.size && a.mod.Equal(b.mod) && os.SameFile(a.fi, b.fi)
 }
 
 func stamps(files []string) map[string]fileStamp {
 	m := make(map[string]fileStamp, len(files))
 	for _, f := range files {
 		if fi, err := os.Stat(f); err == nil {
-			m[f] = fileStamp{fi.Size(), fi.ModTime()}
+			m[f] = fileStamp{fi.Size(), fi.ModTime(), fi}
 		} else {
 			m[f] = fileStamp{size: -1}
 		}

@@ -8,7 +8,8 @@
 // attrs.entry say which list and which entry (as written) matched, and
 // attrs.match what matched: ip, host or country.
 //
-// Host patterns are matched against the forward-confirmed reverse DNS name
+// Host patterns are matched, case-insensitively and with Unicode labels in
+// their xn-- form (RFC 5890), against the forward-confirmed reverse DNS name
 // the gateway puts in conn.hostname (sdk.Conn.Hostname). The stage does no
 // DNS of its own: when the gateway has no confirmed name, host patterns do
 // not match and attrs.hostname is "unknown".
@@ -125,13 +126,16 @@ func (s *Stage) maybeReload() {
 	if sameStamps(st, s.stamps) {
 		return
 	}
+	// Remember these versions even when they fail to load: a broken
+	// (perhaps large) file is read again when it changes, not every
+	// reload_interval.
+	s.stamps = st
 	set, err := build(s.cfg)
 	if err != nil {
 		msg := err.Error()
 		s.reloadErr.Store(&msg)
 		return // keep the lists in force; try again when the files change again
 	}
-	s.stamps = st
 	s.cur.Store(set)
 	s.reloadErr.Store(nil)
 }
@@ -147,7 +151,7 @@ func sameStamps(a, b map[string]fileStamp) bool {
 		return false
 	}
 	for k, v := range a {
-		if w, ok := b[k]; !ok || !w.mod.Equal(v.mod) || w.size != v.size {
+		if w, ok := b[k]; !ok || !w.same(v) {
 			return false
 		}
 	}

@@ -2,6 +2,7 @@ package connfilter
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -125,7 +126,7 @@ func TestConfigErrors(t *testing.T) {
 		{"bad pattern", map[string]any{"deny": []any{"host:[a"}}, "bad host pattern"},
 		{"line number", map[string]any{"deny": map[string]any{"files": []any{"bad.txt"}}}, "bad.txt:2:"},
 		{"missing file", map[string]any{"filters": []any{"nope.txt"}}, "nope.txt"},
-		{"filter type", map[string]any{"filters": []any{"badfilter.txt"}}, "unknown filter type"},
+		{"filter type", map[string]any{"filters": []any{"badfilter.txt"}}, "unknown filter type \"MAIL\" (want IP, HOST or COUNTRY)"},
 		{"plain line in filters", map[string]any{"filters": []any{"bad.txt"}}, "want ACTION/TYPE/VALUE"},
 		{"delegated", map[string]any{"countries": []any{"baddeleg.txt"}}, "baddeleg.txt:1: bad value"},
 		{"interval", map[string]any{"reload_interval": "soon"}, "bad duration"},
@@ -180,5 +181,101 @@ func TestReloadOnChange(t *testing.T) {
 	}
 	if res := check(t, s, "192.0.2.3", ""); res.Verdict != sdk.VerdictFail || res.Attrs["reload_error"] != "" {
 		t.Fatalf("after Configure: %s %v", res.Verdict, res.Attrs)
+	}
+}
+
+// TestReloadOnReplace: a list file replaced by rename (vim, sed -i, a
+// ConfigMap's ..data swap) is re-read even when the new file has the old
+// size and modification time.
+func TestReloadOnReplace(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "deny.txt", "192.0.2.1\n")
+	mt := time.Now().Add(-time.Hour).Truncate(time.Second)
+	if err := os.Chtimes(p, mt, mt); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	s := &Stage{now: func() time.Time { return now }}
+	if err := s.Configure(context.Background(), sdk.Env{ConfigDir: dir}, map[string]any{
+		"deny": map[string]any{"files": []any{"deny.txt"}}, "reload_interval": "10s"}); err != nil {
+		t.Fatal(err)
+	}
+	tmp := writeFile(t, dir, "deny.txt.tmp", "192.0.2.2\n")
+	if err := os.Chtimes(tmp, mt, mt); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, p); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(11 * time.Second)
+	if v := check(t, s, "192.0.2.2", "").Verdict; v != sdk.VerdictFail {
+		t.Fatalf("replaced file not re-read: %s", v)
+	}
+}
+
+// TestBrokenFileReadOnce: a list file that fails to load is not re-read
+// (a large list parsed again) every reload_interval, only when it changes.
+func TestBrokenFileReadOnce(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "deny.txt", "192.0.2.1\n")
+	now := time.Unix(1_800_000_000, 0)
+	s := &Stage{now: func() time.Time { return now }}
+	if err := s.Configure(context.Background(), sdk.Env{ConfigDir: dir}, map[string]any{
+		"deny": map[string]any{"files": []any{"deny.txt"}}, "reload_interval": "10s"}); err != nil {
+		t.Fatal(err)
+	}
+	p := writeFile(t, dir, "deny.txt", "192.0.2.3\nnot/an/entry\n")
+	now = now.Add(11 * time.Second)
+	if res := check(t, s, "192.0.2.1", ""); res.Verdict != sdk.VerdictFail || res.Attrs["reload_error"] == "" {
+		t.Fatalf("broken file: %s %v", res.Verdict, res.Attrs)
+	}
+	// Rewrite it in place, same size, same mtime: a re-read would now
+	// report line 1, so line 2 in the error shows it was not read again.
+	st, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "deny.txt", "not/an/entry\n192.0.2.3\n")
+	if err := os.Chtimes(p, st.ModTime(), st.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(11 * time.Second)
+	if res := check(t, s, "192.0.2.1", ""); !strings.Contains(res.Attrs["reload_error"], "deny.txt:2") {
+		t.Fatalf("the unchanged broken file was read again: %v", res.Attrs)
+	}
+}
+
+// TestIDNHostPatterns: host names in DNS are A-labels (xn--...), so a
+// pattern written with Unicode letters must be compared in that form.
+func TestIDNHostPatterns(t *testing.T) {
+	s := newStage(t, t.TempDir(), map[string]any{"deny": []any{"*.Bücher.example", "host:mail.münchen.example."}})
+	for _, host := range []string{"mx.xn--bcher-kva.example", "MAIL.xn--mnchen-3ya.example"} {
+		if res := check(t, s, "192.0.2.1", host); res.Verdict != sdk.VerdictFail {
+			t.Errorf("%s: %s %v", host, res.Verdict, res.Attrs)
+		}
+	}
+	if err := New().Configure(context.Background(), sdk.Env{}, map[string]any{"deny": []any{"host:b*ü.example"}}); err == nil {
+		t.Error("a glob inside a Unicode label was accepted")
+	}
+}
+
+// TestHostPatternOrder: when several host patterns match, the first one
+// written is the entry reported, whatever its kind.
+func TestHostPatternOrder(t *testing.T) {
+	l := newList("deny")
+	for _, e := range []string{"mx?.example", "*.b.example", "a.b.example", "*.example", "host:a.B.example."} {
+		if err := l.add(e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ip := netip.MustParseAddr("192.0.2.1")
+	for host, want := range map[string]string{
+		"a.b.example": "*.b.example", "A.B.EXAMPLE.": "*.b.example", "mx1.example": "mx?.example",
+		"c.example": "*.example", "x.y.b.example": "*.b.example", "example": "", "b.example": "*.example",
+		"a.b.example.org": "",
+	} {
+		if _, got := l.match(ip, host, ""); got != want {
+			t.Errorf("%s: matched %q, want %q", host, got, want)
+		}
 	}
 }

@@ -130,23 +130,38 @@ func (b *CountryBuilder) code(cc string) uint16 {
 }
 
 // Build sorts and merges the ranges. Where records overlap (they should
-// not), the one starting first wins.
+// not; a transfer between registries can show in both), the one starting
+// first wins where they overlap and the rest of the other keeps its
+// country.
 func (b *CountryBuilder) Build() *Countries {
-	slices.SortFunc(b.v4, func(x, y range4) int { return cmp.Compare(x.start, y.start) })
+	// By start, and the bigger block first among those starting together,
+	// so that the outcome does not depend on the order of the files.
+	slices.SortFunc(b.v4, func(x, y range4) int {
+		return cmp.Or(cmp.Compare(x.start, y.start), cmp.Compare(y.end, x.end))
+	})
 	slices.SortFunc(b.v6, func(x, y range6) int {
-		if x.start == y.start {
-			return 0
-		}
-		if x.start.less(y.start) {
+		switch {
+		case x.start.less(y.start):
 			return -1
+		case y.start.less(x.start):
+			return 1
+		case y.end.less(x.end):
+			return -1
+		case x.end.less(y.end):
+			return 1
 		}
-		return 1
+		return 0
 	})
 	c := &Countries{codes: b.codes}
 	for _, r := range b.v4 {
-		if n := len(c.v4); n > 0 && r.start <= c.v4[n-1].end {
-			continue
-		} else if n > 0 && c.v4[n-1].cc == r.cc && c.v4[n-1].end+1 == r.start {
+		n := len(c.v4)
+		if n > 0 && r.start <= c.v4[n-1].end {
+			if r.end <= c.v4[n-1].end {
+				continue // inside the previous one
+			}
+			r.start = c.v4[n-1].end + 1 // the part after it keeps its country
+		}
+		if n > 0 && c.v4[n-1].cc == r.cc && c.v4[n-1].end+1 == r.start {
 			c.v4[n-1].end = r.end
 			continue
 		}

@@ -47,3 +47,28 @@ func TestDelegatedErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestCountriesOverlap: where records overlap (an inter-RIR transfer shown
+// by both registries, a bigger block listed around a smaller one) the one
+// starting first wins where they overlap, and the rest of the other still
+// has its country. (IPv6 records are prefixes: they nest, never overlap
+// in part.)
+func TestCountriesOverlap(t *testing.T) {
+	var b CountryBuilder
+	for name, text := range map[string]string{
+		"arin":    "arin|US|ipv4|198.51.100.0|128|20100712|allocated\n",
+		"ripencc": "ripencc|NL|ipv4|198.51.100.64|192|20200101|allocated\n",
+	} {
+		if err := b.Parse(name, strings.NewReader(text)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := b.Build()
+	for ip, want := range map[string]string{
+		"198.51.100.0": "US", "198.51.100.127": "US", "198.51.100.128": "NL", "198.51.100.255": "NL", "198.51.101.0": "",
+	} {
+		if got := c.Lookup(netip.MustParseAddr(ip)); got != want {
+			t.Errorf("Lookup(%s) = %q, want %q", ip, got, want)
+		}
+	}
+}

@@ -53,7 +53,7 @@ func build(cfg config) (*filterSet, error) {
 		}
 		fs.countries = b.Build()
 	}
-	fs.hostNeeded = len(fs.deny.hosts)+len(fs.allow.hosts) > 0
+	fs.hostNeeded = fs.deny.nHosts+fs.allow.nHosts > 0
 	return fs, nil
 }
 

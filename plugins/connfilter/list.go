@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"path"
 	"strings"
+
+	"golang.org/x/net/idna"
 )
 
 // list is one compiled deny or allow list.
@@ -15,17 +17,30 @@ type list struct {
 	prefixes  map[netip.Prefix]string // masked prefix -> entry as written
 	lengths4  []int                   // distinct IPv4 prefix lengths present, longest first
 	lengths6  []int                   // distinct IPv6 prefix lengths present
-	hosts     []hostPattern           // matched in order
 	countries map[string]string       // ISO code -> entry as written
+
+	// Host patterns, by kind so that a list of many thousands costs a few
+	// map lookups per client, not a pass over every pattern. Where several
+	// match, the one written first (the lowest pos) is reported.
+	nHosts int
+	exact  map[string]hostRef // "mail.example"
+	below  map[string]hostRef // "*.example" by "example": any name below it
+	globs  []hostPattern      // the others, in order
 }
 
 type hostPattern struct {
 	pattern string // lower case, no final dot
-	entry   string
+	hostRef
+}
+
+type hostRef struct {
+	pos   int // the pattern's place among the list's host patterns
+	entry string
 }
 
 func newList(name string) *list {
-	return &list{name: name, prefixes: map[netip.Prefix]string{}, countries: map[string]string{}}
+	return &list{name: name, prefixes: map[netip.Prefix]string{}, countries: map[string]string{},
+		exact: map[string]hostRef{}, below: map[string]hostRef{}}
 }
 
 // add parses one entry:
@@ -109,8 +124,56 @@ func (l *list) addHost(s, entry string) error {
 	if _, err := path.Match(p, ""); err != nil {
 		return fmt.Errorf("bad host pattern %q: %v", s, err)
 	}
-	l.hosts = append(l.hosts, hostPattern{p, strings.TrimSpace(entry)})
+	p, err := aLabels(p)
+	if err != nil {
+		return fmt.Errorf("bad host pattern %q: %v", s, err)
+	}
+	ref := hostRef{l.nHosts, strings.TrimSpace(entry)}
+	l.nHosts++
+	rest, sub := strings.CutPrefix(p, "*.")
+	switch {
+	case !strings.ContainsAny(p, "*?["):
+		if _, dup := l.exact[p]; !dup {
+			l.exact[p] = ref
+		}
+	case sub && !strings.ContainsAny(rest, "*?["):
+		if _, dup := l.below[rest]; !dup {
+			l.below[rest] = ref
+		}
+	default:
+		l.globs = append(l.globs, hostPattern{p, ref})
+	}
 	return nil
+}
+
+// aLabels writes the Unicode labels of a host pattern as A-labels (RFC
+// 5890 2.3.2.1), the form names have in DNS and so in conn.hostname:
+// "*.bücher.example" matches mx.xn--bcher-kva.example.
+func aLabels(p string) (string, error) {
+	labels := strings.Split(p, ".")
+	for i, label := range labels {
+		if isASCII(label) {
+			continue
+		}
+		if strings.ContainsAny(label, "*?[") {
+			return "", fmt.Errorf("a wildcard inside a non-ASCII label cannot match its xn-- form")
+		}
+		a, err := idna.Lookup.ToASCII(label)
+		if err != nil {
+			return "", err
+		}
+		labels[i] = a
+	}
+	return strings.Join(labels, "."), nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // parseIPEntry reads an address, a CIDR prefix or an "address,mask" range
@@ -188,22 +251,34 @@ func (l *list) matchIP(ip netip.Addr) string {
 // matches every name below x.example, however deep; other patterns are
 // shell globs over the whole name.
 func (l *list) matchHost(host string) string {
-	if host == "" {
+	if host == "" || l.nHosts == 0 {
 		return ""
 	}
 	host = strings.TrimSuffix(strings.ToLower(host), ".")
-	for _, h := range l.hosts {
-		if rest, ok := strings.CutPrefix(h.pattern, "*."); ok && !strings.ContainsAny(rest, "*?[") {
-			if strings.HasSuffix(host, "."+rest) {
-				return h.entry
-			}
-			continue
+	best := hostRef{pos: l.nHosts}
+	if r, ok := l.exact[host]; ok {
+		best = r
+	}
+	for rest := host; ; {
+		_, after, ok := strings.Cut(rest, ".")
+		if !ok {
+			break
+		}
+		if r, ok := l.below[after]; ok && r.pos < best.pos {
+			best = r
+		}
+		rest = after
+	}
+	for _, h := range l.globs {
+		if h.pos >= best.pos {
+			break
 		}
 		if ok, _ := path.Match(h.pattern, host); ok {
-			return h.entry
+			best = h.hostRef
+			break
 		}
 	}
-	return ""
+	return best.entry
 }
 
 // parseListFile reads one entry a line; '#' starts a comment (at the start
@@ -274,7 +349,7 @@ func filterLine(line string, deny, allow *list) (target *list, entry string, ok 
 	case "COUNTRY":
 		return target, "country:" + v, true, nil
 	}
-	return nil, "", false, fmt.Errorf("unknown filter type %q (want IP or HOST)", f[1])
+	return nil, "", false, fmt.Errorf("unknown filter type %q (want IP, HOST or COUNTRY)", f[1])
 }
 
 func hasPrefixFold(s, prefix string) bool {
