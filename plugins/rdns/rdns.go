@@ -6,7 +6,9 @@
 // address (attrs.hostname is that name, for rules and for connfilter's
 // host patterns through the gateway's conn.hostname); fail with tag
 // "no_ptr" when the address has no PTR record; fail with tag "mismatch"
-// when no PTR name resolves back (attrs.ptr lists the names). attrs.result
+// when no PTR name resolves back (attrs.ptr lists the names). A PTR name
+// that is not a host name (escaped bytes, all digits) is never confirmed;
+// the first max_names of the others are looked up in parallel. attrs.result
 // is confirmed, no_ptr or mismatch. A DNS failure (timeout, SERVFAIL) that
 // leaves the answer open is an error, so the stage's on_error decides:
 // a broken resolver is not a missing PTR.
@@ -133,7 +135,8 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	if err != nil {
 		return nil, fmt.Errorf("rdns: bad client address %q", req.Conn.IP)
 	}
-	ip = ip.Unmap()
+	// DNS addresses carry no zone: fe80::1%eth0 is compared as fe80::1.
+	ip = ip.Unmap().WithZone("")
 	ctx, cancel := context.WithTimeout(ctx, st.timeout)
 	defer cancel()
 	ptr, err := st.res.Lookup(ctx, dnsutil.ReverseName(ip), dns.TypePTR)
@@ -145,7 +148,7 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 		return &sdk.Result{Verdict: sdk.VerdictFail, Tags: []string{"no_ptr"},
 			Attrs: map[string]string{"result": "no_ptr", "hostname": "", "ptr": ""}, Reason: "no PTR record for " + ip.String()}, nil
 	}
-	confirmed, err := st.confirm(ctx, ip, names)
+	confirmed, err := st.confirm(ctx, ip, hostNames(names))
 	res := &sdk.Result{Attrs: map[string]string{"ptr": strings.Join(names, ","), "hostname": confirmed}}
 	switch {
 	case confirmed != "":
@@ -165,33 +168,4 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 		res.Tags = append(res.Tags, "dynamic")
 	}
 	return res, nil
-}
-
-// confirm returns the first of names (at most maxNames of them) whose A or
-// AAAA records hold ip. err is the first lookup failure, reported only
-// when no name is confirmed.
-func (st *state) confirm(ctx context.Context, ip netip.Addr, names []string) (string, error) {
-	qtype := dns.TypeAAAA
-	if ip.Is4() {
-		qtype = dns.TypeA
-	}
-	var firstErr error
-	for i, name := range names {
-		if i >= st.maxNames {
-			break
-		}
-		a, err := st.res.Lookup(ctx, name, qtype)
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		for _, addr := range a.Addrs() {
-			if addr == ip {
-				return strings.ToLower(name), nil
-			}
-		}
-	}
-	return "", firstErr
 }

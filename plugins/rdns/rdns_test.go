@@ -142,3 +142,76 @@ func TestOverProtocol(t *testing.T) {
 		t.Fatalf("%+v %v", res, err)
 	}
 }
+
+// TestSlowNameDoesNotStarveOthers: a PTR set with a name whose forward
+// lookup hangs (a dead or slow zone) and one that confirms passes; the
+// names are not tried one after another on one deadline.
+func TestSlowNameDoesNotStarveOthers(t *testing.T) {
+	srv := dnsutiltest.New(t,
+		"12.113.0.203.in-addr.arpa. 300 IN PTR stale.dead.example.",
+		"12.113.0.203.in-addr.arpa. 300 IN PTR mail.example.",
+		"mail.example. 300 IN A 203.0.113.12",
+	)
+	srv.Drop("stale.dead.example.")
+	s := newStage(t, srv)
+	res, err := s.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseHelo, Conn: sdk.Conn{IP: "203.0.113.12"}})
+	if err != nil || res.Verdict != sdk.VerdictPass || res.Attrs["hostname"] != "mail.example" {
+		t.Fatalf("got %+v, %v; want pass as mail.example", res, err)
+	}
+}
+
+// TestInvalidPTRNames: a PTR name that is not a host name (RFC 1123 2.1
+// letters, digits and hyphens; '_' tolerated as Postfix and Go's resolver
+// do) is never confirmed, even when its owner gave it an A record: it
+// would reach rules and logs as conn's host name. An all-numeric name
+// ("203.0.113.14") is refused too, as Postfix does, since it reads as an
+// address.
+func TestInvalidPTRNames(t *testing.T) {
+	srv := dnsutiltest.New(t,
+		`13.113.0.203.in-addr.arpa. 300 IN PTR mail\ example.evil.example.`,
+		`mail\ example.evil.example. 300 IN A 203.0.113.13`,
+		"14.113.0.203.in-addr.arpa. 300 IN PTR 203.0.113.14.",
+		"203.0.113.14. 300 IN A 203.0.113.14",
+		`15.113.0.203.in-addr.arpa. 300 IN PTR b\195\188cher.example.`,
+		`b\195\188cher.example. 300 IN A 203.0.113.15`,
+		"16.113.0.203.in-addr.arpa. 300 IN PTR _mx.under_score.example.",
+		"_mx.under_score.example. 300 IN A 203.0.113.16",
+		"17.113.0.203.in-addr.arpa. 300 IN PTR xn--bcher-kva.example.",
+		"xn--bcher-kva.example. 300 IN A 203.0.113.17",
+	)
+	s := newStage(t, srv)
+	tests := []struct {
+		ip      string
+		verdict sdk.Verdict
+		host    string
+	}{
+		{"203.0.113.13", sdk.VerdictFail, ""},
+		{"203.0.113.14", sdk.VerdictFail, ""},
+		{"203.0.113.15", sdk.VerdictFail, ""},
+		{"203.0.113.16", sdk.VerdictPass, "_mx.under_score.example"},
+		{"203.0.113.17", sdk.VerdictPass, "xn--bcher-kva.example"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.ip, func(t *testing.T) {
+			res, err := s.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseHelo, Conn: sdk.Conn{IP: tt.ip}})
+			if err != nil || res.Verdict != tt.verdict || res.Attrs["hostname"] != tt.host {
+				t.Fatalf("got %+v, %v; want %s hostname %q", res, err, tt.verdict, tt.host)
+			}
+		})
+	}
+}
+
+// TestZonedAddress: a link-local client address carries a zone
+// (fe80::1%eth0); DNS addresses never do, and the comparison must not
+// depend on it.
+func TestZonedAddress(t *testing.T) {
+	srv := dnsutiltest.New(t,
+		"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.e.f.ip6.arpa. 300 IN PTR ll.example.",
+		"ll.example. 300 IN AAAA fe80::1",
+	)
+	s := newStage(t, srv)
+	res, err := s.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseHelo, Conn: sdk.Conn{IP: "fe80::1%eth0"}})
+	if err != nil || res.Verdict != sdk.VerdictPass || res.Attrs["hostname"] != "ll.example" {
+		t.Fatalf("got %+v, %v; want pass as ll.example", res, err)
+	}
+}
