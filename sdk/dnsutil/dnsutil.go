@@ -52,7 +52,7 @@ func (e *Error) Timeout() bool {
 // Resolver asks Servers in order until one answers.
 type Resolver struct {
 	Servers []string      // host:port
-	Timeout time.Duration // per server attempt; DefaultTimeout if 0
+	Timeout time.Duration // per server attempt (at most an even share of ctx's time left); DefaultTimeout if 0
 }
 
 // New returns a resolver for servers (host:port), or for the nameservers
@@ -105,8 +105,16 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answ
 		timeout = DefaultTimeout
 	}
 	fail := &Error{Name: name, Type: dns.TypeToString[qtype], Rcode: -1}
-	for _, srv := range r.Servers {
-		resp, err := exchange(ctx, m, srv, timeout)
+	for i, srv := range r.Servers {
+		// Within a deadline, each server that is left gets its share of
+		// what is left: the stages set Timeout to their whole budget, and
+		// a first server that never answers would otherwise spend it all
+		// and leave the second unasked.
+		t := timeout
+		if dl, ok := ctx.Deadline(); ok {
+			t = min(t, time.Until(dl)/time.Duration(len(r.Servers)-i))
+		}
+		resp, err := exchange(ctx, m, srv, t)
 		if err != nil {
 			fail.Rcode, fail.Err = -1, err
 			if ctx.Err() != nil {

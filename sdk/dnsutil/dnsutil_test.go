@@ -80,6 +80,26 @@ func TestLookup(t *testing.T) {
 	}
 }
 
+// TestLookupFailoverWithinDeadline: the stages give the resolver their
+// whole budget as both Timeout and the context's deadline. A first server
+// that never answers must leave time for the second, or a gateway with
+// two resolvers in dns.servers fails every DNS stage while one is down.
+func TestLookupFailoverWithinDeadline(t *testing.T) {
+	silent := dnsutiltest.New(t)
+	silent.Drop("a.example.")
+	good := dnsutiltest.New(t, "a.example. 300 IN A 192.0.2.1")
+	r := &dnsutil.Resolver{Servers: []string{silent.Addr, good.Addr}, Timeout: time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	a, err := r.Lookup(ctx, "a.example", dns.TypeA)
+	if err != nil || len(a.Addrs()) != 1 {
+		t.Fatalf("the second server was not asked in time: %+v %v", a, err)
+	}
+	if silent.Queries("a.example.", "A") != 1 || good.Queries("a.example.", "A") != 1 {
+		t.Errorf("queries: silent %d, good %d", silent.Queries("a.example.", "A"), good.Queries("a.example.", "A"))
+	}
+}
+
 // TestLookupImpossibleNames: names DNS cannot hold are NXDOMAIN without a
 // query, not failures: a sender picks HELO and MAIL FROM names, and a
 // failure would buy them a stage's on_error.
