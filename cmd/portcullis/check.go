@@ -89,7 +89,17 @@ func checkListFiles(cfg *config.Config) []error {
 	// The signing keys, as run loads them: a key that does not parse, is
 	// too small or is readable by other users fails here, not at start.
 	if err := new(dkimsign.Live).Load(cfg.DKIM); err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w", displayName(cfg.Path), err))
+		var ke *dkimsign.KeyError
+		line, col := 0, 0
+		if errors.As(err, &ke) {
+			line, col = cfg.Pos(fmt.Sprintf("dkim.sign[%d].key", ke.Index))
+		}
+		if line > 0 {
+			err = fmt.Errorf("%s:%d:%d: %w", displayName(cfg.Path), line, col, err)
+		} else {
+			err = fmt.Errorf("%s: %w", displayName(cfg.Path), err)
+		}
+		errs = append(errs, err)
 	}
 	return errs
 }

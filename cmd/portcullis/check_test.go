@@ -116,7 +116,7 @@ func TestCheckDKIMKeys(t *testing.T) {
 		"dkim: {sign: [{domain: a.test, selector: s, key: a.key}]}\n"), 0o644)
 	key := filepath.Join(dir, "a.key")
 	os.WriteFile(key, []byte("not a key\n"), 0o600)
-	if code, out, _ := run("check", "-c", cfg); code != 1 || !strings.HasPrefix(out, cfg+": dkim.sign[0]: "+key+": ") {
+	if code, out, _ := run("check", "-c", cfg); code != 1 || !strings.HasPrefix(out, cfg+":3:50: dkim.sign[0]: "+key+": ") {
 		t.Errorf("garbage key: got %d %q", code, out)
 	}
 	if code, out, _ := run("dkim", "keygen", "a.test", "s", "--force", "-c", cfg); code != 0 {

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -35,18 +36,22 @@ type Config struct {
 	Path string `yaml:"-"` // absolute path of the config file
 	Dir  string `yaml:"-"` // its directory; relative paths were resolved from it
 
-	includeAt [][2]int // line and column of each Include entry, for messages
+	// keyAt holds the line and column of the values that other packages
+	// check after loading (a file they read), for their messages.
+	keyAt map[string][2]int
 }
 
-// IncludePos returns the line and column of Include[i] in the config file,
-// so that a problem with an include (a file that does not exist) can be
-// reported as file:line:col; 0, 0 when unknown.
-func (c *Config) IncludePos(i int) (line, col int) {
-	if i < 0 || i >= len(c.includeAt) {
-		return 0, 0
-	}
-	return c.includeAt[i][0], c.includeAt[i][1]
+// Pos returns the line and column in the config file of the value at
+// path, for those checked after loading: "include[i]" (a file that does
+// not exist) and "dkim.sign[i].key" (a key that does not load), so that
+// their problems read file:line:col; 0, 0 when unknown.
+func (c *Config) Pos(path string) (line, col int) {
+	p := c.keyAt[path]
+	return p[0], p[1]
 }
+
+// IncludePos is Pos("include[i]").
+func (c *Config) IncludePos(i int) (line, col int) { return c.Pos(fmt.Sprintf("include[%d]", i)) }
 
 // Listener is one SMTP listening socket.
 type Listener struct {

@@ -167,10 +167,14 @@ func (v *validator) misc() {
 			}
 		}
 	}
-	c.includeAt = make([][2]int, len(c.Include))
+	c.keyAt = map[string][2]int{}
+	for i := range c.DKIM.Sign {
+		n := v.at(&c.DKIM.Sign[i].Key, &c.DKIM.Sign[i])
+		c.keyAt[fmt.Sprintf("dkim.sign[%d].key", i)] = [2]int{n.Line, n.Column}
+	}
 	for i := range c.Include {
 		n := v.at(&c.Include[i])
-		c.includeAt[i] = [2]int{n.Line, n.Column}
+		c.keyAt[fmt.Sprintf("include[%d]", i)] = [2]int{n.Line, n.Column}
 		v.resolve(&c.Include[i])
 		if _, err := filepath.Match(c.Include[i], ""); err != nil {
 			v.errorf(v.at(&c.Include[i]), "include[%d]: bad pattern: %v", i, err)

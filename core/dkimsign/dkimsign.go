@@ -74,20 +74,31 @@ func New(keys []*Key) *Signer {
 }
 
 // FromConfig loads the keys of dkim.sign (paths already resolved by
+// KeyError is a dkim.sign entry that cannot sign: its key does not load
+// (missing, unparsable, too small, readable by others) or go-msgauth
+// refuses its options.
+type KeyError struct {
+	Index int // in dkim.sign
+	Err   error
+}
+
+func (e *KeyError) Error() string { return fmt.Sprintf("dkim.sign[%d]: %v", e.Index, e.Err) }
+func (e *KeyError) Unwrap() error { return e.Err }
+
 // config.Load). A key that cannot be loaded refuses the config.
 func FromConfig(c config.DKIM) (*Signer, error) {
 	var keys []*Key
 	for i, k := range c.Sign {
 		sg, err := LoadKey(k.Key)
 		if err != nil {
-			return nil, fmt.Errorf("dkim.sign[%d]: %w", i, err)
+			return nil, &KeyError{Index: i, Err: err}
 		}
 		key := &Key{Domain: k.Domain, Selector: k.Selector, Signer: sg, Headers: k.Headers}
 		// Options go-msgauth refuses (a header list without From) would
 		// fail every delivery later: refuse them now.
 		probe, err := dkim.NewSigner(key.options())
 		if err != nil {
-			return nil, fmt.Errorf("dkim.sign[%d]: %w", i, err)
+			return nil, &KeyError{Index: i, Err: err}
 		}
 		_ = probe.Close() // nothing was written: its error says so
 		keys = append(keys, key)
