@@ -13,10 +13,14 @@ func Defaults() Config {
 	return Config{
 		Hostname: host,
 		Limits: Limits{
-			MaxConnections:      100,      // Postfix smtpd default process limit is 100
-			MaxConnectionsPerIP: 20,       // a busy sending MTA opens a handful; 20 leaves room, stops one host hogging
-			MaxMessageBytes:     26214400, // 25 MiB, what large providers accept
-			MaxRecipients:       100,      // RFC 5321 4.5.3.1.8: must accept at least 100
+			MaxConnections:      100, // Postfix smtpd default process limit is 100
+			MaxConnectionsPerIP: 20,  // a busy sending MTA opens a handful; 20 leaves room, stops one host hogging
+			// Off, as Postfix's smtpd_client_connection_rate_limit: a
+			// site behind NAT or a busy partner opens many; set it to
+			// slow down a single prober (a few dozen a minute is usual).
+			MaxConnectionRate: 0,
+			MaxMessageBytes:   26214400, // 25 MiB, what large providers accept
+			MaxRecipients:     100,      // RFC 5321 4.5.3.1.8: must accept at least 100
 			// RFC 5321 4.5.3.1.6 says 1000 octets; real mail (long
 			// HTML lines from mass mailers) exceeds it and Postfix allows 2048.
 			MaxLineLength:  4096,

@@ -103,6 +103,8 @@ listeners:
 			`F:5:87: dkim.sign[0].headers[2]: "X:Y" is not a header field name`,
 		}},
 		{"negative retry", minimal + "queue: {retry: [1m, 0s]}\n", []string{"F:5:21: queue.retry[1]: must be positive"}},
+		{"negative connection rate", minimal + "limits: {max_connection_rate: -1}\n",
+			[]string{"F:5:31: limits.max_connection_rate: must not be negative (0: no limit)"}},
 		{"misc problems", minimal + `log: {format: xml, level: loud}
 metrics: {address: "9425"}
 dns: {servers: ["8.8.8.8"], timeout: 0s}

@@ -73,6 +73,7 @@ type TLS struct {
 type Limits struct {
 	MaxConnections      int      `yaml:"max_connections"`
 	MaxConnectionsPerIP int      `yaml:"max_connections_per_ip"`
+	MaxConnectionRate   int      `yaml:"max_connection_rate"` // per client (IPv6: /64) per minute; 0: no limit
 	MaxMessageBytes     int64    `yaml:"max_message_bytes"`
 	MaxRecipients       int      `yaml:"max_recipients"`
 	MaxLineLength       int      `yaml:"max_line_length"`

@@ -185,6 +185,9 @@ func (v *validator) limits() {
 			v.errorf(v.at(p.field), "limits.%s: must be positive", p.key)
 		}
 	}
+	if l.MaxConnectionRate < 0 {
+		v.errorf(v.at(&l.MaxConnectionRate), "limits.max_connection_rate: must not be negative (0: no limit)")
+	}
 	if l.MaxMessageBytes <= 0 {
 		v.errorf(v.at(&l.MaxMessageBytes), "limits.max_message_bytes: must be positive")
 	}

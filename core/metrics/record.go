@@ -11,7 +11,7 @@ type Reason int
 
 // The refusal reasons (label values in refusalReasons).
 const (
-	RefusedLimit    Reason = iota // max_connections or max_connections_per_ip
+	RefusedLimit    Reason = iota // max_connections, max_connections_per_ip or max_connection_rate
 	RefusedPregreet               // the client talked before the greeting
 	RefusedProxy                  // PROXY header missing, malformed or untrusted
 	RefusedRule                   // the connect-phase rules refused

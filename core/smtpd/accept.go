@@ -89,6 +89,15 @@ func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 		return
 	}
 	ip := gc.info.ip
+	if !g.d.Policy.Trusted(ip) && !s.rate.allow(limitKey(ip), g.cfg.Limits.MaxConnectionRate, g.d.Now()) {
+		gc.log.Info("refused", "ip", ip.String(), "reason", "connection rate limit")
+		metrics.Active().ConnRefused(metrics.RefusedLimit)
+		metrics.Active().Refused("connect", 421)
+		gc.reply(replyConnRate(g.cfg.Hostname))
+		gc.release()
+		_ = raw.Close()
+		return
+	}
 	gc.release = func() { s.freeSlot(ip) }
 	if !s.takeIPSlot(ip) {
 		gc.log.Info("refused", "ip", ip.String(), "reason", "too many connections from ip")

@@ -1,7 +1,9 @@
 package smtpd
 
 import (
+	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -215,5 +217,70 @@ func TestClampSize(t *testing.T) {
 		if ok != (tt.want != "") || got != tt.want {
 			t.Errorf("clampSize(%q) = %q %v, want %q", tt.arg, got, ok, tt.want)
 		}
+	}
+}
+
+// TestConnectionRate: limits.max_connection_rate lets a client open that
+// many connections in a minute, then refuses it with 421 4.7.0 until its
+// bucket refills; other clients and relay.networks are not affected.
+func TestConnectionRate(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.MaxConnectionRate = 3
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+	ts := startServer(t, cfg, func(d *Deps) {
+		d.Now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	for range 3 {
+		c := newRaw(t, ts.addr(), 2)
+		c.expect("220")
+		c.cmd("QUIT", "221")
+	}
+	over := newRaw(t, ts.addr(), 2)
+	over.expect("421 4.7.0 mx.example.test Too many connections from your address in the last minute")
+	if !over.closed() {
+		t.Fatal("the refused connection was left open")
+	}
+	newRaw(t, ts.addr(), 3).expect("220") // another client
+	for range 5 {
+		newRaw(t, ts.addr(), 1).expect("220") // 127.0.0.1 is in relay.networks
+	}
+	advance(20 * time.Second) // a third of a minute: one token back
+	newRaw(t, ts.addr(), 2).expect("220")
+	newRaw(t, ts.addr(), 2).expect("421 4.7.0")
+	if !strings.Contains(ts.logs.String(), "reason=\"connection rate limit\"") {
+		t.Errorf("no log line for the refusal:\n%s", ts.logs.String())
+	}
+}
+
+func TestConnRateBucket(t *testing.T) {
+	r := newConnRate()
+	k := limitKey(netip.MustParseAddr("192.0.2.1"))
+	t0 := time.Unix(1e9, 0)
+	for i := range 2 {
+		if !r.allow(k, 2, t0) {
+			t.Fatalf("connection %d refused", i+1)
+		}
+	}
+	if r.allow(k, 2, t0) {
+		t.Fatal("third connection in the same instant allowed")
+	}
+	if r.allow(k, 2, t0.Add(29*time.Second)) {
+		t.Fatal("allowed before a token came back (one per 30s)")
+	}
+	if !r.allow(k, 2, t0.Add(31*time.Second)) {
+		t.Fatal("refused after a token came back")
+	}
+	if !r.allow(limitKey(netip.MustParseAddr("2001:db8::1")), 0, t0) {
+		t.Fatal("limit 0 refused")
+	}
+	// Idle clients are swept once the map is large.
+	for i := range sweepAt {
+		r.allow(limitKey(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})), 2, t0)
+	}
+	r.allow(k, 2, t0.Add(2*time.Minute))
+	if n := len(r.m); n != 1 {
+		t.Errorf("%d clients kept after the sweep, want 1", n)
 	}
 }

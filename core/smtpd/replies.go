@@ -35,6 +35,10 @@ func replyTooManyConns(host string) string {
 	return "421 4.7.0 " + host + " Too many connections, try again later"
 }
 
+func replyConnRate(host string) string {
+	return "421 4.7.0 " + host + " Too many connections from your address in the last minute, try again later"
+}
+
 func replyTooManyFromIP(host string) string {
 	return "421 4.7.0 " + host + " Too many connections from your address, try again later"
 }

@@ -90,6 +90,7 @@ type Server struct {
 	conns    map[*guardConn]bool
 	total    int
 	perIP    map[netip.Prefix]int // by limitKey
+	rate     *connRate            // limits.max_connection_rate, by limitKey
 	loops    sync.WaitGroup       // accept loops and connections being admitted
 	live     sync.WaitGroup       // connections handed to go-smtp
 	draining atomic.Bool
@@ -106,6 +107,7 @@ func New(d Deps) (*Server, error) {
 		loopName: map[string]*atomic.Pointer[string]{},
 		conns:    map[*guardConn]bool{},
 		perIP:    map[netip.Prefix]int{},
+		rate:     newConnRate(),
 		learnSem: make(chan struct{}, learnSlots),
 	}
 	g, err := s.newGeneration(d)
