@@ -87,10 +87,15 @@
 // keep the previous one in force when you do. Refuse unknown keys, so that
 // a typo fails at load.
 //
-// `portcullis check` does not start plugins, so it cannot report a config
-// a stage refuses. `portcullis run`, `portcullis scan` and a reload do:
-// they fail with "stage NAME: config refused: " and the error text, which
+// `portcullis run`, `portcullis scan` and a reload fail on a refused
+// config with "stage NAME: config refused: " and the error text, which
 // has no file or line, so start the text with the key (cfgval.Key does).
+// `portcullis check` does not start plugins; it asks each built-in stage
+// in its own process through ConfigChecker, an optional ability that
+// validates a config as Configure would without opening state files,
+// connecting anywhere or leaving goroutines behind, and reports a refusal
+// at the stage's `config:` key in its rule file. A plugin executable's
+// config is checked only when it starts.
 //
 // # Messages
 //

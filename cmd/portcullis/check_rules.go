@@ -18,11 +18,12 @@ func init() { extraChecks = append(extraChecks, checkRules) }
 // each reading "file:line:col: message". Phases are not known without the
 // plugins, so the checks that need them wait for `run` and `scan`; but a
 // plugin that names neither a built-in nor an executable is caught here,
-// as `run` would refuse it.
+// as `run` would refuse it, and so is a built-in stage's config that its
+// Configure would refuse (checkStages).
 func checkRules(cfg *config.Config) []error {
 	set, err := loadRules(cfg)
 	if err == nil {
-		return checkPlugins(cfg, set)
+		return checkStages(cfg, set)
 	}
 	var probs rules.Problems
 	if !errors.As(err, &probs) {
@@ -56,35 +57,31 @@ func loadRules(cfg *config.Config) (*rules.Set, error) {
 	return rules.Load(cfg.Dir, cfg.Include, cfg.Path, &cfg.Stages, &cfg.Rules)
 }
 
-// checkPlugins reports each stage whose plugin is not a built-in and not
-// an executable file (relative paths from the config's directory, as the
-// plugin host resolves them).
-func checkPlugins(cfg *config.Config, set *rules.Set) []error {
-	var errs []error
-	for _, st := range set.Stages {
-		if isBuiltin(st.Plugin) {
-			continue
-		}
-		path := st.Plugin
-		if !filepath.IsAbs(path) {
-			path = filepath.Join(cfg.Dir, path)
-		}
-		var why string
-		switch fi, err := os.Stat(path); {
-		case err != nil:
-			why = errText(err)
-		case !fi.Mode().IsRegular():
-			why = path + ": not a regular file"
-		case fi.Mode().Perm()&0o111 == 0:
-			why = path + ": not executable"
-		default:
-			continue
-		}
-		msg := fmt.Sprintf("stage %q: plugin %q is not a built-in (%s) nor an executable: %s",
-			st.Name, st.Plugin, builtinNames(), why)
-		errs = append(errs, rules.Problem{Pos: st.Pos, Msg: msg})
+// checkPlugin reports a stage whose plugin is not a built-in and not an
+// executable file (relative paths from the config's directory, as the
+// plugin host resolves them): `run` could not start it.
+func checkPlugin(cfg *config.Config, st *rules.Stage) error {
+	if isBuiltin(st.Plugin) {
+		return nil
 	}
-	return errs
+	path := st.Plugin
+	if !filepath.IsAbs(path) {
+		path = filepath.Join(cfg.Dir, path)
+	}
+	var why string
+	switch fi, err := os.Stat(path); {
+	case err != nil:
+		why = errText(err)
+	case !fi.Mode().IsRegular():
+		why = path + ": not a regular file"
+	case fi.Mode().Perm()&0o111 == 0:
+		why = path + ": not executable"
+	default:
+		return nil
+	}
+	msg := fmt.Sprintf("stage %q: plugin %q is not a built-in (%s) nor an executable: %s",
+		st.Name, st.Plugin, builtinNames(), why)
+	return rules.Problem{Pos: st.Pos, Msg: msg}
 }
 
 // errText is a file error without Go's "stat " prefix.

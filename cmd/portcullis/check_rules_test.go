@@ -23,8 +23,8 @@ func TestCheckRules(t *testing.T) {
 		return p
 	}
 	base := "hostname: a.test\nlisteners: [{name: a, address: '127.0.0.1:2525'}]\n"
-	good := write("good.yaml", base+"include: ['rules.d/*.yaml']\nrules:\n  - {name: local, when: 'cidr(conn.ip, \"127.0.0.0/8\")', action: accept}\n")
-	write("rules.d/10-dnsbl.yaml", "stages: [{name: dnsbl, plugin: dnsbl, timeout: 2s}]\nrules: [{name: listed, when: 'results.dnsbl.verdict == \"fail\"', action: reject, reply: '554 5.7.1 Listed'}]\n")
+	good := write("good.yaml", base+"dns: {servers: ['127.0.0.1:53']}\ninclude: ['rules.d/*.yaml']\nrules:\n  - {name: local, when: 'cidr(conn.ip, \"127.0.0.0/8\")', action: accept}\n")
+	write("rules.d/10-dnsbl.yaml", "stages: [{name: dnsbl, plugin: dnsbl, timeout: 2s, config: {zones: [bl.example.test]}}]\nrules: [{name: listed, when: 'results.dnsbl.verdict == \"fail\"', action: reject, reply: '554 5.7.1 Listed'}]\n")
 	bad := write("bad.yaml", base+"include: ['bad.d/*.yaml', 'missing.yaml']\nrules:\n  - {name: x, when: 'conn.ipp == \"\"', action: reject}\n")
 	badRules := write("bad.d/r.yaml", "rules:\n  - name: y\n    when: 'results.nope.verdict == \"fail\"'\n    action: reject\n    reply: '451 4.7.1 Later'\n")
 	cases := []struct {
@@ -81,11 +81,12 @@ func TestCheckPlugins(t *testing.T) {
 	}
 	cfg := filepath.Join(dir, "p.yaml")
 	os.WriteFile(cfg, []byte("hostname: a.test\nlisteners: [{name: a, address: '127.0.0.1:2525'}]\nstages:\n"+
-		"  - {name: a, plugin: dnsbl}\n"+
+		"  - {name: a, plugin: dnsbl, config: {zones: [a.test]}}\n"+
 		"  - {name: b, plugin: plugins/ok}\n"+
 		"  - {name: c, plugin: dnsbll}\n"+
 		"  - {name: d, plugin: plugins/noexec}\n"+
-		"  - {name: e, plugin: plugins}\n"), 0o644)
+		"  - {name: e, plugin: plugins}\n"+
+		"dns: {servers: ['127.0.0.1:53']}\n"), 0o644)
 	code, out, _ := run("check", "-c", cfg)
 	list := builtinNames()
 	want := cfg + `:6:5: stage "c": plugin "dnsbll" is not a built-in (` + list + `) nor an executable: ` +

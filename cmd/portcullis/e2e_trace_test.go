@@ -28,10 +28,13 @@ import (
 
 // traceRules: the example plugin's stage (plugin-side results, header
 // edits) and one rule per action.
+//
+// The timeouts are generous: the test is about logs, and a stage that
+// overran 5s on a loaded CI machine turned a delivered message into a 451.
 const traceRules = `stages:
-  - {name: hello, plugin: ./plugin-hello, timeout: 5s, on_error: tempfail}
-  - {name: bayes, plugin: bayes, config: {min_spam: 10, min_ham: 10}}
-  - {name: tracelog, plugin: ./tracelogplugin, timeout: 5s}
+  - {name: hello, plugin: ./plugin-hello, timeout: 30s, on_error: tempfail}
+  - {name: bayes, plugin: bayes, timeout: 30s, config: {min_spam: 10, min_ham: 10}}
+  - {name: tracelog, plugin: ./tracelogplugin, timeout: 30s}
 rules:
   - {name: hello-reject, when: 'results.hello.verdict == "fail"', action: reject, reply: '550 5.7.1 Rejected on request'}
   - {name: hold, when: '"hello:quarantine" in results.hello.tags', action: quarantine}

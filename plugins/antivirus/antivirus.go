@@ -60,7 +60,10 @@ type setup struct {
 	timeout time.Duration
 }
 
-var _ sdk.Stage = (*Stage)(nil)
+var (
+	_ sdk.Stage         = (*Stage)(nil)
+	_ sdk.ConfigChecker = (*Stage)(nil)
+)
 
 // New returns an antivirus stage.
 func New() sdk.Stage {
@@ -88,6 +91,14 @@ func (s *Stage) Configure(_ context.Context, env sdk.Env, raw map[string]any) er
 	}
 	s.cur.Store(st)
 	return nil
+}
+
+// CheckConfig implements sdk.ConfigChecker: the config only; clamd is
+// not asked and the command not run (a scanner that is down at check
+// time may be up at run, and the other way round).
+func (s *Stage) CheckConfig(_ context.Context, env sdk.Env, raw map[string]any) error {
+	_, err := parseConfig(raw, env.ConfigDir)
+	return err
 }
 
 // ErrScan marks a failed scan (as opposed to a found virus).

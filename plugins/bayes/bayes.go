@@ -51,8 +51,9 @@ type Stage struct {
 }
 
 var (
-	_ sdk.Stage  = (*Stage)(nil)
-	_ sdk.Closer = (*Stage)(nil)
+	_ sdk.Stage         = (*Stage)(nil)
+	_ sdk.Closer        = (*Stage)(nil)
+	_ sdk.ConfigChecker = (*Stage)(nil)
 )
 
 // New returns an unconfigured Bayesian stage (the built-in "bayes").
@@ -92,10 +93,10 @@ func (s *Stage) Configure(_ context.Context, env sdk.Env, config map[string]any)
 	if err != nil {
 		return err
 	}
+	if err := checkEnv(env); err != nil {
+		return err
+	}
 	if env.RedisURL != "" {
-		if env.StatePath == "" {
-			return errors.New("bayes: state.redis is not supported by this stage (its tokens live in a local file): set state.path")
-		}
 		slog.Warn("bayes: state.redis is not used by this stage; this gateway keeps its own tokens", "path", env.StatePath)
 	}
 	s.mu.Lock()
@@ -112,6 +113,27 @@ func (s *Stage) Configure(_ context.Context, env sdk.Env, config map[string]any)
 	}
 	s.cfg = cfg
 	return nil
+}
+
+// CheckConfig implements sdk.ConfigChecker: the config and the state
+// path, without opening the token store (a running gateway holds its lock).
+func (s *Stage) CheckConfig(_ context.Context, env sdk.Env, config map[string]any) error {
+	if _, err := ParseConfig(config); err != nil {
+		return err
+	}
+	return checkEnv(env)
+}
+
+// checkEnv refuses a gateway without a state.path: the tokens live in a
+// local file, state.redis or not.
+func checkEnv(env sdk.Env) error {
+	if env.StatePath != "" {
+		return nil
+	}
+	if env.RedisURL != "" {
+		return errors.New("bayes: state.redis is not supported by this stage (its tokens live in a local file): set state.path")
+	}
+	return errNoState
 }
 
 func (s *Stage) storePath() string {

@@ -91,10 +91,13 @@ var (
 	_ GramStore = (*BoltStore)(nil)
 )
 
+// errNoState is the error for a stage without a state.path.
+var errNoState = errors.New("bayes: no state file (set state.path)")
+
 // OpenBolt returns the store in file path (created on first learn).
 func OpenBolt(path string) (*BoltStore, error) {
 	if path == "" {
-		return nil, errors.New("bayes: no state file (set state.path)")
+		return nil, errNoState
 	}
 	return &BoltStore{path: path}, nil
 }

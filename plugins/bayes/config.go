@@ -3,8 +3,6 @@ package bayes
 import (
 	"fmt"
 	"math"
-	"sort"
-	"strings"
 
 	"github.com/portcullis-mta/portcullis/sdk/cfgval"
 )
@@ -57,32 +55,38 @@ func DefaultConfig() Config {
 		GramWeight: 3}
 }
 
+// configKeys are the keys of the config map, in the order the docs give them.
+var configKeys = []string{"spam_cutoff", "ham_cutoff", "min_spam", "min_ham", "autolearn_guard", "max_tokens", "gram_weight"}
+
 // ParseConfig validates a stage config map and fills in the defaults.
+// Keys are read in sorted order, so that of two mistakes the same one is
+// reported each time.
 func ParseConfig(m map[string]any) (Config, error) {
 	c := DefaultConfig()
-	for k, v := range m {
-		var err error
+	err := cfgval.Each(m, func(k string, v any) (err error) {
+		key := cfgval.Key(k)
 		switch k {
 		case "spam_cutoff":
-			c.SpamCutoff, err = cfgval.Key(k).Number(v)
+			c.SpamCutoff, err = key.Number(v)
 		case "ham_cutoff":
-			c.HamCutoff, err = cfgval.Key(k).Number(v)
+			c.HamCutoff, err = key.Number(v)
 		case "min_spam":
-			c.MinSpam, err = cfgval.Key(k).Whole(v, 0, math.MaxInt32)
+			c.MinSpam, err = key.Whole(v, 0, math.MaxInt32)
 		case "min_ham":
-			c.MinHam, err = cfgval.Key(k).Whole(v, 0, math.MaxInt32)
+			c.MinHam, err = key.Whole(v, 0, math.MaxInt32)
 		case "autolearn_guard":
-			c.AutolearnGuard, err = cfgval.Key(k).Number(v)
+			c.AutolearnGuard, err = key.Number(v)
 		case "max_tokens":
-			c.MaxTokens, err = cfgval.Key(k).Whole(v, 0, math.MaxInt32)
+			c.MaxTokens, err = key.Whole(v, 0, math.MaxInt32)
 		case "gram_weight":
-			c.GramWeight, err = cfgval.Key(k).Number(v)
+			c.GramWeight, err = key.Number(v)
 		default:
-			return c, fmt.Errorf("bayes: unknown config key %q (known: %s)", k, strings.Join(knownKeys(), ", "))
+			err = cfgval.UnknownKey(k, configKeys)
 		}
-		if err != nil {
-			return c, fmt.Errorf("bayes: %w", err)
-		}
+		return err
+	})
+	if err != nil {
+		return c, err
 	}
 	return c, c.validate()
 }
@@ -99,10 +103,4 @@ func (c Config) validate() error {
 		return fmt.Errorf("bayes: gram_weight %v not in [0,100]", c.GramWeight)
 	}
 	return nil
-}
-
-func knownKeys() []string {
-	k := []string{"spam_cutoff", "ham_cutoff", "min_spam", "min_ham", "autolearn_guard", "max_tokens", "gram_weight"}
-	sort.Strings(k)
-	return k
 }

@@ -24,10 +24,16 @@ type listConfig struct {
 
 const defaultReloadInterval = 5 * time.Second
 
+var (
+	configKeys = []string{"deny", "allow", "filters", "countries", "reload_interval"}
+	listKeys   = []string{"entries", "files"}
+)
+
+// parseConfig reads the config map; keys are read in sorted order, so
+// that of two mistakes the same one is reported each time.
 func parseConfig(raw map[string]any, dir string) (config, error) {
 	cfg := config{reloadInterval: defaultReloadInterval}
-	var err error
-	for k, v := range raw {
+	err := cfgval.Each(raw, func(k string, v any) (err error) {
 		switch k {
 		case "deny":
 			cfg.deny, err = parseListConfig(k, v, dir)
@@ -40,11 +46,12 @@ func parseConfig(raw map[string]any, dir string) (config, error) {
 		case "reload_interval":
 			cfg.reloadInterval, err = cfgval.Key(k).Duration(v)
 		default:
-			err = fmt.Errorf("unknown key %q (want deny, allow, filters, countries, reload_interval)", k)
+			err = cfgval.UnknownKey(k, configKeys)
 		}
-		if err != nil {
-			return config{}, err
-		}
+		return err
+	})
+	if err != nil {
+		return config{}, err
 	}
 	return cfg, nil
 }
@@ -52,29 +59,28 @@ func parseConfig(raw map[string]any, dir string) (config, error) {
 // parseListConfig accepts a list of entries, or {entries: [...], files: [...]}.
 func parseListConfig(key string, v any, dir string) (listConfig, error) {
 	var lc listConfig
-	var err error
 	switch v := v.(type) {
 	case []any:
+		var err error
 		lc.entries, err = strs(key, v)
+		return lc, err
 	case map[string]any:
-		for k, x := range v {
+		err := cfgval.Each(v, func(k string, x any) (err error) {
 			switch k {
 			case "entries":
 				lc.entries, err = strs(key+".entries", x)
 			case "files":
 				lc.files, err = paths(key+".files", x, dir)
 			default:
-				err = fmt.Errorf("%s: unknown key %q (want entries, files)", key, k)
+				err = fmt.Errorf("%s: %w", key, cfgval.UnknownKey(k, listKeys))
 			}
-			if err != nil {
-				break
-			}
-		}
+			return err
+		})
+		return lc, err
 	case nil:
-	default:
-		err = fmt.Errorf("%s: want a list of entries or {entries, files}", key)
+		return lc, nil
 	}
-	return lc, err
+	return lc, fmt.Errorf("%s: want a list of entries or {entries, files}", key)
 }
 
 func strs(key string, v any) ([]string, error) {

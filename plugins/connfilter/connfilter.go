@@ -64,7 +64,10 @@ type Stage struct {
 	nextCheck atomic.Int64 // unix nanoseconds
 }
 
-var _ sdk.Stage = (*Stage)(nil)
+var (
+	_ sdk.Stage         = (*Stage)(nil)
+	_ sdk.ConfigChecker = (*Stage)(nil)
+)
 
 // New returns a connection filter stage.
 func New() sdk.Stage { return &Stage{now: time.Now} }
@@ -85,13 +88,29 @@ func (s *Stage) Configure(_ context.Context, env sdk.Env, raw map[string]any) er
 	if err != nil {
 		return err
 	}
+	s.apply(cfg, st, set)
+	return nil
+}
+
+// CheckConfig implements sdk.ConfigChecker: it reads every file as
+// Configure does and keeps nothing.
+func (s *Stage) CheckConfig(_ context.Context, env sdk.Env, raw map[string]any) error {
+	cfg, err := parseConfig(raw, env.ConfigDir)
+	if err != nil {
+		return err
+	}
+	_, err = build(cfg)
+	return err
+}
+
+// apply puts a loaded config in force.
+func (s *Stage) apply(cfg config, st map[string]fileStamp, set *filterSet) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cfg, s.stamps = cfg, st
 	s.cur.Store(set)
 	s.reloadErr.Store(nil)
 	s.nextCheck.Store(s.now().Add(cfg.reloadInterval).UnixNano())
-	return nil
 }
 
 // Check implements sdk.Stage.

@@ -1,9 +1,11 @@
 package connfilter
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
+	"strings"
 
 	"github.com/portcullis-mta/portcullis/sdk"
 )
@@ -17,6 +19,9 @@ type filterSet struct {
 
 // build reads every list and delegated-stats file of cfg.
 func build(cfg config) (*filterSet, error) {
+	if err := missingFiles(cfg); err != nil {
+		return nil, err
+	}
 	fs := &filterSet{deny: newList("deny"), allow: newList("allow")}
 	for _, lc := range []struct {
 		l   *list
@@ -55,6 +60,27 @@ func build(cfg config) (*filterSet, error) {
 	}
 	fs.hostNeeded = fs.deny.nHosts+fs.allow.nHosts > 0
 	return fs, nil
+}
+
+// missingFiles names every file of cfg that does not exist, with its key,
+// so that a config copied without its lists is fixed in one go rather
+// than a file per attempt.
+func missingFiles(cfg config) error {
+	var missing []string
+	for _, group := range []struct {
+		key   string
+		files []string
+	}{{"deny.files", cfg.deny.files}, {"allow.files", cfg.allow.files}, {"filters", cfg.filters}, {"countries", cfg.countries}} {
+		for _, f := range group.files {
+			if _, err := os.Stat(f); errors.Is(err, os.ErrNotExist) {
+				missing = append(missing, f+" ("+group.key+")")
+			}
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("no such file: %s", strings.Join(missing, ", "))
 }
 
 func readList(path string, own *list, fs *filterSet) error {

@@ -49,10 +49,16 @@ func (c code) match(a uint32) bool {
 	return a >= c.lo && a <= c.hi
 }
 
+var (
+	configKeys = []string{"zones", "threshold", "timeout", "max_ttl", "negative_ttl", "cache_size", "check_private"}
+	zoneKeys   = []string{"zone", "weight", "codes", "allow", "domain", "ipv6"}
+)
+
+// parseConfig reads the config map; keys are read in sorted order, so
+// that of two mistakes the same one is reported each time.
 func parseConfig(raw map[string]any) (config, error) {
 	cfg := config{threshold: 1, timeout: 2 * time.Second, maxTTL: time.Hour, negTTL: time.Minute, cacheSize: 10000}
-	var err error
-	for k, v := range raw {
+	err := cfgval.Each(raw, func(k string, v any) (err error) {
 		switch k {
 		case "zones":
 			cfg.zones, err = parseZones(v)
@@ -69,11 +75,12 @@ func parseConfig(raw map[string]any) (config, error) {
 		case "check_private":
 			cfg.checkPrivate, err = cfgval.Key(k).Bool(v)
 		default:
-			err = fmt.Errorf("unknown key %q (want zones, threshold, timeout, max_ttl, negative_ttl, cache_size, check_private)", k)
+			err = cfgval.UnknownKey(k, configKeys)
 		}
-		if err != nil {
-			return config{}, err
-		}
+		return err
+	})
+	if err != nil {
+		return config{}, err
 	}
 	if len(cfg.zones) == 0 {
 		return config{}, fmt.Errorf("zones: at least one zone is needed")
@@ -113,10 +120,9 @@ func parseZone(x any) (*zone, error) {
 		m, ok = map[string]any{"zone": s}, true
 	}
 	if !ok {
-		return nil, fmt.Errorf("want a zone name or {zone, weight, codes, allow, domain, ipv6}")
+		return nil, fmt.Errorf("want a zone name or {%s}", strings.Join(zoneKeys, ", "))
 	}
-	var err error
-	for k, v := range m {
+	err := cfgval.Each(m, func(k string, v any) (err error) {
 		switch k {
 		case "zone":
 			s, _ := v.(string)
@@ -132,11 +138,12 @@ func parseZone(x any) (*zone, error) {
 		case "codes":
 			z.codes, err = parseCodes(v)
 		default:
-			err = fmt.Errorf("unknown key %q", k)
+			err = cfgval.UnknownKey(k, zoneKeys)
 		}
-		if err != nil {
-			return nil, err
-		}
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	if z.name == "" || strings.ContainsAny(z.name, " \t/@") || strings.Contains(z.name, "..") {
 		return nil, fmt.Errorf("bad zone name %v", m["zone"])

@@ -82,7 +82,10 @@ type state struct {
 	cache *cache
 }
 
-var _ sdk.Stage = (*Stage)(nil)
+var (
+	_ sdk.Stage         = (*Stage)(nil)
+	_ sdk.ConfigChecker = (*Stage)(nil)
+)
 
 // New returns a DNS list stage.
 func New() sdk.Stage { return &Stage{now: time.Now} }
@@ -95,15 +98,10 @@ func (s *Stage) Info() sdk.Info {
 // Configure implements sdk.Stage. A new config starts with an empty cache
 // only when the resolvers changed.
 func (s *Stage) Configure(_ context.Context, env sdk.Env, raw map[string]any) error {
-	cfg, err := parseConfig(raw)
+	cfg, r, err := load(env, raw)
 	if err != nil {
 		return err
 	}
-	r, err := dnsutil.New(env.DNSServers)
-	if err != nil {
-		return err
-	}
-	r.Timeout = cfg.timeout
 	st := &state{cfg: cfg, res: r, cache: newCache(cfg.cacheSize, s.now)}
 	if old := s.cur.Load(); old != nil && sameServers(old.res, r) {
 		st.cache = old.cache
@@ -113,6 +111,27 @@ func (s *Stage) Configure(_ context.Context, env sdk.Env, raw map[string]any) er
 	}
 	s.cur.Store(st)
 	return nil
+}
+
+// CheckConfig implements sdk.ConfigChecker: the config and the
+// resolvers, without a query.
+func (s *Stage) CheckConfig(_ context.Context, env sdk.Env, raw map[string]any) error {
+	_, _, err := load(env, raw)
+	return err
+}
+
+// load reads the config and sets up its resolver (which asks nothing yet).
+func load(env sdk.Env, raw map[string]any) (config, *dnsutil.Resolver, error) {
+	cfg, err := parseConfig(raw)
+	if err != nil {
+		return config{}, nil, err
+	}
+	r, err := dnsutil.New(env.DNSServers)
+	if err != nil {
+		return config{}, nil, err
+	}
+	r.Timeout = cfg.timeout
+	return cfg, r, nil
 }
 
 func sameServers(a resolver, b *dnsutil.Resolver) bool {

@@ -76,7 +76,10 @@ type Stage struct {
 	cfg *config
 }
 
-var _ sdk.Stage = (*Stage)(nil)
+var (
+	_ sdk.Stage         = (*Stage)(nil)
+	_ sdk.ConfigChecker = (*Stage)(nil)
+)
 
 // New returns an EXEC stage.
 func New() sdk.Stage { return &Stage{} }
@@ -94,6 +97,13 @@ func (s *Stage) Configure(_ context.Context, _ sdk.Env, raw map[string]any) erro
 	}
 	s.cfg = cfg
 	return nil
+}
+
+// CheckConfig implements sdk.ConfigChecker; the config names no file or
+// service, so it is Configure without the keeping.
+func (s *Stage) CheckConfig(_ context.Context, _ sdk.Env, raw map[string]any) error {
+	_, err := parseConfig(raw)
+	return err
 }
 
 // Check implements sdk.Stage.

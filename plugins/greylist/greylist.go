@@ -76,8 +76,9 @@ type Stage struct {
 }
 
 var (
-	_ sdk.Stage  = (*Stage)(nil)
-	_ sdk.Closer = (*Stage)(nil)
+	_ sdk.Stage         = (*Stage)(nil)
+	_ sdk.Closer        = (*Stage)(nil)
+	_ sdk.ConfigChecker = (*Stage)(nil)
 )
 
 // New returns a greylisting stage on the system clock.
@@ -119,6 +120,26 @@ func (s *Stage) Configure(ctx context.Context, env sdk.Env, raw map[string]any) 
 	return nil
 }
 
+// CheckConfig implements sdk.ConfigChecker: the config and where the
+// store would be, without opening the file (a running gateway holds its
+// lock) or connecting to Redis.
+func (s *Stage) CheckConfig(_ context.Context, env sdk.Env, raw map[string]any) error {
+	if _, err := parseConfig(raw); err != nil {
+		return err
+	}
+	if env.RedisURL != "" {
+		_, err := redisOptions(env.RedisURL)
+		return err
+	}
+	if env.StatePath == "" {
+		return errNoState
+	}
+	return nil
+}
+
+// errNoState refuses a config when the gateway keeps no state.
+var errNoState = errors.New("greylist: no state file (set state.path or state.redis in the gateway config)")
+
 // storeSource names the store env asks for; equal names, same store.
 func storeSource(env sdk.Env) string {
 	if env.RedisURL != "" {
@@ -136,7 +157,7 @@ func (s *Stage) open(ctx context.Context, env sdk.Env) (Store, error) {
 		return OpenRedis(ctx, env.RedisURL, env.StageName, s.now)
 	}
 	if env.StatePath == "" {
-		return nil, errors.New("greylist: no state file (set state.path or state.redis in the gateway config)")
+		return nil, errNoState
 	}
 	return OpenBolt(env.StatePath, s.now)
 }

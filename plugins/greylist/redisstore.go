@@ -39,6 +39,20 @@ func KeyPrefix(stage string) string { return "portcullis:greylist:" + stage + ":
 // and pings it within ctx, so that a wrong address is a load error rather
 // than a failure at the first recipient. Keys are namespaced by stage.
 func OpenRedis(ctx context.Context, rawURL, stage string, now func() time.Time) (*RedisStore, error) {
+	opt, err := redisOptions(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	rdb := redis.NewClient(opt)
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		rdb.Close()
+		return nil, fmt.Errorf("greylist: state.redis %s: ping: %v", redact(rawURL), err)
+	}
+	return &RedisStore{rdb: rdb, prefix: KeyPrefix(stage), now: now}, nil
+}
+
+// redisOptions reads the state.redis URL, connecting nowhere.
+func redisOptions(rawURL string) (*redis.Options, error) {
 	opt, err := redis.ParseURL(rawURL)
 	if err != nil {
 		return nil, fmt.Errorf("greylist: state.redis %s: %v", redact(rawURL), err)
@@ -46,12 +60,7 @@ func OpenRedis(ctx context.Context, rawURL, stage string, now func() time.Time) 
 	// Without this go-redis ignores ctx deadlines and waits its own
 	// read/write timeouts, overrunning the stage's timeout.
 	opt.ContextTimeoutEnabled = true
-	rdb := redis.NewClient(opt)
-	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		return nil, fmt.Errorf("greylist: state.redis %s: ping: %v", redact(rawURL), err)
-	}
-	return &RedisStore{rdb: rdb, prefix: KeyPrefix(stage), now: now}, nil
+	return opt, nil
 }
 
 // redact hides a password in the URL for error messages and logs.

@@ -75,7 +75,10 @@ type config struct {
 	heloSPF    bool
 }
 
-var _ sdk.Stage = (*Stage)(nil)
+var (
+	_ sdk.Stage         = (*Stage)(nil)
+	_ sdk.ConfigChecker = (*Stage)(nil)
+)
 
 // New returns the stage.
 func New() sdk.Stage { return &Stage{roll: func() int { return rand.IntN(100) }} }
@@ -87,14 +90,30 @@ func (s *Stage) Info() sdk.Info {
 
 // Configure validates config and sets up the resolver.
 func (s *Stage) Configure(_ context.Context, env sdk.Env, raw map[string]any) error {
-	cfg, err := parseConfig(env, raw)
+	st, err := load(env, raw)
 	if err != nil {
 		return err
 	}
+	s.cur.Store(st)
+	return nil
+}
+
+// CheckConfig implements sdk.ConfigChecker: the config and the
+// resolvers, without a query.
+func (s *Stage) CheckConfig(_ context.Context, env sdk.Env, raw map[string]any) error {
+	_, err := load(env, raw)
+	return err
+}
+
+// load reads the config and sets up its resolver, which asks nothing yet.
+func load(env sdk.Env, raw map[string]any) (*state, error) {
+	cfg, err := parseConfig(env, raw)
+	if err != nil {
+		return nil, err
+	}
 	r, err := dnsutil.New(env.DNSServers)
 	if err != nil {
-		return fmt.Errorf("msgauth: %w", err)
+		return nil, fmt.Errorf("msgauth: %w", err)
 	}
-	s.cur.Store(&state{cfg: cfg, dns: r})
-	return nil
+	return &state{cfg: cfg, dns: r}, nil
 }

@@ -32,6 +32,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/netip"
 	"regexp"
 	"strings"
@@ -41,6 +42,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/cfgval"
 	"github.com/portcullis-mta/portcullis/sdk/dnsutil"
 )
 
@@ -61,7 +63,10 @@ type state struct {
 	dynamic  []*regexp.Regexp
 }
 
-var _ sdk.Stage = (*Stage)(nil)
+var (
+	_ sdk.Stage         = (*Stage)(nil)
+	_ sdk.ConfigChecker = (*Stage)(nil)
+)
 
 // New returns a reverse DNS stage.
 func New() sdk.Stage { return &Stage{} }
@@ -73,39 +78,54 @@ func (s *Stage) Info() sdk.Info {
 
 // Configure implements sdk.Stage.
 func (s *Stage) Configure(_ context.Context, env sdk.Env, raw map[string]any) error {
-	st := &state{timeout: 2 * time.Second, maxNames: 5}
-	for k, v := range raw {
-		var err error
-		switch k {
-		case "timeout":
-			str, _ := v.(string)
-			st.timeout, err = time.ParseDuration(str)
-			if err == nil && st.timeout <= 0 {
-				err = errors.New("must be positive")
-			}
-		case "max_names":
-			n, ok := v.(int)
-			if !ok || n < 1 {
-				err = errors.New("want a positive whole number")
-			}
-			st.maxNames = n
-		case "dynamic_patterns":
-			st.dynamic, err = patterns(v)
-		default:
-			err = fmt.Errorf("unknown key (want timeout, max_names, dynamic_patterns)")
-		}
-		if err != nil {
-			return fmt.Errorf("%s: %v", k, err)
-		}
-	}
-	r, err := dnsutil.New(env.DNSServers)
+	st, err := load(env, raw)
 	if err != nil {
 		return err
 	}
-	r.Timeout = st.timeout
-	st.res = r
 	s.cur.Store(st)
 	return nil
+}
+
+// CheckConfig implements sdk.ConfigChecker: the config and the
+// resolvers, without a query.
+func (s *Stage) CheckConfig(_ context.Context, env sdk.Env, raw map[string]any) error {
+	_, err := load(env, raw)
+	return err
+}
+
+var configKeys = []string{"timeout", "max_names", "dynamic_patterns"}
+
+// load reads the config (keys in sorted order, so that of two mistakes
+// the same one is reported each time) and sets up its resolver, which
+// asks nothing yet.
+func load(env sdk.Env, raw map[string]any) (*state, error) {
+	st := &state{timeout: 2 * time.Second, maxNames: 5}
+	err := cfgval.Each(raw, func(k string, v any) (err error) {
+		key := cfgval.Key(k)
+		switch k {
+		case "timeout":
+			st.timeout, err = key.PositiveDuration(v)
+		case "max_names":
+			st.maxNames, err = key.Whole(v, 1, math.MaxInt)
+		case "dynamic_patterns":
+			if st.dynamic, err = patterns(v); err != nil {
+				err = fmt.Errorf("%s: %v", k, err)
+			}
+		default:
+			err = cfgval.UnknownKey(k, configKeys)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	r, err := dnsutil.New(env.DNSServers)
+	if err != nil {
+		return nil, err
+	}
+	r.Timeout = st.timeout
+	st.res = r
+	return st, nil
 }
 
 func patterns(v any) ([]*regexp.Regexp, error) {

@@ -81,7 +81,8 @@ type Stage struct {
 }
 
 var (
-	_ sdk.Stage = (*Stage)(nil)
+	_ sdk.Stage         = (*Stage)(nil)
+	_ sdk.ConfigChecker = (*Stage)(nil)
 )
 
 // NewText returns a TEXT stage.
@@ -118,6 +119,17 @@ func (s *Stage) Configure(_ context.Context, env sdk.Env, raw map[string]any) er
 	s.set.Store(set)
 	s.lastCheck.Store(s.now().UnixNano())
 	return nil
+}
+
+// CheckConfig implements sdk.ConfigChecker: it reads and compiles every
+// list as Configure does and keeps nothing.
+func (s *Stage) CheckConfig(_ context.Context, env sdk.Env, raw map[string]any) error {
+	cfg, err := parseConfig(raw, s.subjectOnly)
+	if err != nil {
+		return err
+	}
+	_, err = loadRuleset(cfg, env.ConfigDir)
+	return err
 }
 
 // Check implements sdk.Stage.

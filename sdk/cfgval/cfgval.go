@@ -9,8 +9,9 @@
 //
 // The key matters because a refused config reaches the admin without a
 // position: `portcullis run`, `scan` and a reload report "stage NAME:
-// config refused: " and the error text (`portcullis check` does not start
-// plugins, so it does not see it). Each reads a map's keys in a fixed
+// config refused: " and the error text (`portcullis check` puts the
+// position of the stage's config in front, for built-in stages that
+// implement sdk.ConfigChecker). Each reads a map's keys in a fixed
 // order, UnknownKey gives every stage the same words for a typo, and Set
 // lets a key left empty keep its default:
 //

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/rules"
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// stageCheckTimeout bounds one stage's CheckConfig. It reads files and
+// compiles patterns but asks no service, so this is only a guard.
+const stageCheckTimeout = 30 * time.Second
+
+// checkStages reports, in the order of the stages, each stage `run` would
+// refuse: a plugin that is neither a built-in nor an executable
+// (checkPlugin), or a built-in stage's `config:` map that its Configure
+// would refuse. A built-in is asked in this process, with the Env that
+// `run` gives it, through sdk.ConfigChecker: no state file is opened (a
+// running daemon's locks do not matter) and no service is asked. A refusal
+// reads "file:line:col: stage NAME: config refused: ..." at the stage's
+// config key. A plugin executable's config is checked only when `run`
+// starts it.
+func checkStages(cfg *config.Config, set *rules.Set) []error {
+	var errs []error
+	pos := configKeyFinder{}
+	for i, spec := range stageSpecs(cfg, set) {
+		if err := checkPlugin(cfg, set.Stages[i]); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		newStage, ok := builtinStages[spec.Plugin]
+		if !ok {
+			continue
+		}
+		checker, ok := newStage().(sdk.ConfigChecker)
+		if !ok {
+			continue
+		}
+		if err := checkStageConfig(checker, spec.Env, spec.Config); err != nil {
+			msg := fmt.Sprintf("stage %s: config refused: %v", spec.Name, err)
+			errs = append(errs, rules.Problem{Pos: pos.find(set.Stages[i].Pos), Msg: msg})
+		}
+	}
+	return errs
+}
+
+// checkStageConfig calls CheckConfig, turning a panic into the error it
+// would be in a plugin process: check must report every problem, not stop
+// at one stage's bug.
+func checkStageConfig(c sdk.ConfigChecker, env sdk.Env, raw map[string]any) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), stageCheckTimeout)
+	defer cancel()
+	return c.CheckConfig(ctx, env, raw)
+}
+
+// configKeyFinder finds the `config:` key of a stage in its rule file,
+// whose position rules.Stage does not keep (it has the stage's). Each
+// file is parsed once.
+type configKeyFinder map[string]*yaml.Node
+
+// find returns the position of the config key of the stage mapping at
+// stage, or stage itself when the file or the key cannot be found.
+func (f configKeyFinder) find(stage rules.Pos) rules.Pos {
+	if stage.File == "" || stage.Line == 0 {
+		return stage
+	}
+	root, seen := f[stage.File]
+	if !seen {
+		var doc yaml.Node
+		if b, err := os.ReadFile(stage.File); err == nil && yaml.Unmarshal(b, &doc) == nil {
+			root = &doc
+		}
+		f[stage.File] = root
+	}
+	if key := configKey(root, stage.Line, stage.Col); key != nil {
+		return rules.Pos{File: stage.File, Line: key.Line, Col: key.Column}
+	}
+	return stage
+}
+
+// configKey returns the key node "config" of the mapping under n that
+// starts at line:col, or nil.
+func configKey(n *yaml.Node, line, col int) *yaml.Node {
+	if n == nil {
+		return nil
+	}
+	if n.Kind == yaml.MappingNode && n.Line == line && n.Column == col {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == "config" {
+				return n.Content[i]
+			}
+		}
+		return nil
+	}
+	for _, c := range n.Content {
+		if k := configKey(c, line, col); k != nil {
+			return k
+		}
+	}
+	return nil
+}
