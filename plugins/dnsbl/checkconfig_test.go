@@ -1,16 +1,9 @@
 package dnsbl
 
 import (
-	"context"
-	"os"
-	"path/filepath"
-	"runtime"
-	"slices"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/plugintest"
 )
 
 // TestCheckConfig: CheckConfig refuses what Configure refuses, with the
@@ -18,77 +11,13 @@ import (
 // state file of a running gateway is not even opened).
 func TestCheckConfig(t *testing.T) {
 	dir := t.TempDir()
-	base := sdk.Env{StageName: "st", Hostname: "mx.example.test", ConfigDir: dir,
-		StatePath: filepath.Join(dir, "state.st.db"), DNSServers: []string{"127.0.0.1:53"}}
-	for _, tt := range []struct {
-		name string
-		env  func(sdk.Env) sdk.Env // nil: base
-		cfg  map[string]any
-		want string // "": accepted; else the error contains it
-	}{
-		{"ok", nil, map[string]any{"zones": []any{"bl.example.test", map[string]any{"zone": "wl.example.test", "allow": true}}}, ""},
-		{"unknown key", nil, map[string]any{"zones": []any{"a.test"}, "treshold": 1},
-			`unknown key "treshold" (want zones, threshold, timeout, max_ttl, negative_ttl, cache_size, check_private) (did you mean "threshold"?)`},
-		{"unknown zone key", nil, map[string]any{"zones": []any{map[string]any{"zone": "a.test", "wieght": 1}}},
-			`zones[0]: unknown key "wieght" (want zone, weight, codes, allow, domain, ipv6) (did you mean "weight"?)`},
-		{"no zones", nil, nil, "zones: at least one zone is needed"},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			env := base
-			if tt.env != nil {
-				env = tt.env(base)
-			}
-			files := listDir(t, dir)
-			before := runtime.NumGoroutine()
-			err := New().(sdk.ConfigChecker).CheckConfig(context.Background(), env, tt.cfg)
-			if !goroutinesBack(before) {
-				t.Errorf("CheckConfig left goroutines: %d before, %d after", before, runtime.NumGoroutine())
-			}
-			if got := listDir(t, dir); !slices.Equal(got, files) {
-				t.Errorf("CheckConfig changed %s: %v, was %v", dir, got, files)
-			}
-			if tt.want == "" {
-				if err != nil {
-					t.Fatalf("CheckConfig: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("CheckConfig: %v, want an error containing %q", err, tt.want)
-			}
-			st := New()
-			if cerr := st.Configure(context.Background(), env, tt.cfg); cerr == nil || cerr.Error() != err.Error() {
-				t.Errorf("Configure: %v; CheckConfig: %v", cerr, err)
-			}
-			if c, ok := st.(sdk.Closer); ok {
-				c.Close()
-			}
-		})
-	}
-}
-
-// goroutinesBack reports whether the number of goroutines is back to n
-// within a second (the runtime's own may take a moment to end).
-func goroutinesBack(n int) bool {
-	for range 100 {
-		if runtime.NumGoroutine() <= n {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
-}
-
-// listDir names every file under dir.
-func listDir(t *testing.T, dir string) []string {
-	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
-		out = append(out, p)
-		return err
+	c := plugintest.Case
+	plugintest.CheckConfigs(t, New, dir, []plugintest.ConfigCase{
+		c("ok", nil, map[string]any{"zones": []any{"bl.example.test", map[string]any{"zone": "wl.example.test", "allow": true}}}, ""),
+		c("unknown key", nil, map[string]any{"zones": []any{"a.test"}, "treshold": 1},
+			`unknown key "treshold" (want zones, threshold, timeout, max_ttl, negative_ttl, cache_size, check_private) (did you mean "threshold"?)`),
+		c("unknown zone key", nil, map[string]any{"zones": []any{map[string]any{"zone": "a.test", "wieght": 1}}},
+			`zones[0]: unknown key "wieght" (want zone, weight, codes, allow, domain, ipv6) (did you mean "weight"?)`),
+		c("no zones", nil, nil, "zones: at least one zone is needed"),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

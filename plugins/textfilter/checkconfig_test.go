@@ -1,16 +1,11 @@
 package textfilter
 
 import (
-	"context"
 	"os"
 	"path/filepath"
-	"runtime"
-	"slices"
-	"strings"
 	"testing"
-	"time"
 
-	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/plugintest"
 )
 
 // TestCheckConfig: CheckConfig refuses what Configure refuses, with the
@@ -30,79 +25,15 @@ func TestCheckConfig(t *testing.T) {
 	}
 	write("lists/spam.txt", "viagra\nre:casino\\s+bonus\n")
 	write("lists/badre.txt", "ok\nre:(unclosed\n")
-	base := sdk.Env{StageName: "st", Hostname: "mx.example.test", ConfigDir: dir,
-		StatePath: filepath.Join(dir, "state.st.db"), DNSServers: []string{"127.0.0.1:53"}}
-	for _, tt := range []struct {
-		name string
-		env  func(sdk.Env) sdk.Env // nil: base
-		cfg  map[string]any
-		want string // "": accepted; else the error contains it
-	}{
-		{"ok", nil, map[string]any{"lists": []any{map[string]any{"name": "spam", "file": "lists/spam.txt"}}}, ""},
-		{"missing list", nil, map[string]any{"lists": []any{map[string]any{"name": "spam", "file": "lists/none.txt"}}},
-			"list spam: open " + filepath.Join(dir, "lists/none.txt") + ": no such file or directory"},
-		{"bad regex in file", nil, map[string]any{"lists": []any{map[string]any{"name": "spam", "file": "lists/badre.txt"}}},
-			`spam:2: bad regular expression "(unclosed"`},
-		{"bad regex inline", nil, map[string]any{"lists": []any{map[string]any{"name": "spam", "patterns": []any{"re:a[b"}}}},
-			`bad regular expression "a[b"`},
-		{"unknown key", nil, map[string]any{"lsits": []any{}}, `unknown key "lsits"`},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			env := base
-			if tt.env != nil {
-				env = tt.env(base)
-			}
-			files := listDir(t, dir)
-			before := runtime.NumGoroutine()
-			err := NewText().(sdk.ConfigChecker).CheckConfig(context.Background(), env, tt.cfg)
-			if !goroutinesBack(before) {
-				t.Errorf("CheckConfig left goroutines: %d before, %d after", before, runtime.NumGoroutine())
-			}
-			if got := listDir(t, dir); !slices.Equal(got, files) {
-				t.Errorf("CheckConfig changed %s: %v, was %v", dir, got, files)
-			}
-			if tt.want == "" {
-				if err != nil {
-					t.Fatalf("CheckConfig: %v", err)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("CheckConfig: %v, want an error containing %q", err, tt.want)
-			}
-			st := NewText()
-			if cerr := st.Configure(context.Background(), env, tt.cfg); cerr == nil || cerr.Error() != err.Error() {
-				t.Errorf("Configure: %v; CheckConfig: %v", cerr, err)
-			}
-			if c, ok := st.(sdk.Closer); ok {
-				c.Close()
-			}
-		})
-	}
-}
-
-// goroutinesBack reports whether the number of goroutines is back to n
-// within a second (the runtime's own may take a moment to end).
-func goroutinesBack(n int) bool {
-	for range 100 {
-		if runtime.NumGoroutine() <= n {
-			return true
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return false
-}
-
-// listDir names every file under dir.
-func listDir(t *testing.T, dir string) []string {
-	t.Helper()
-	var out []string
-	err := filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
-		out = append(out, p)
-		return err
+	c := plugintest.Case
+	plugintest.CheckConfigs(t, NewText, dir, []plugintest.ConfigCase{
+		c("ok", nil, map[string]any{"lists": []any{map[string]any{"name": "spam", "file": "lists/spam.txt"}}}, ""),
+		c("missing list", nil, map[string]any{"lists": []any{map[string]any{"name": "spam", "file": "lists/none.txt"}}},
+			"list spam: open "+filepath.Join(dir, "lists/none.txt")+": no such file or directory"),
+		c("bad regex in file", nil, map[string]any{"lists": []any{map[string]any{"name": "spam", "file": "lists/badre.txt"}}},
+			`spam:2: bad regular expression "(unclosed"`),
+		c("bad regex inline", nil, map[string]any{"lists": []any{map[string]any{"name": "spam", "patterns": []any{"re:a[b"}}}},
+			`bad regular expression "a[b"`),
+		c("unknown key", nil, map[string]any{"lsits": []any{}}, `unknown key "lsits"`),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
 }

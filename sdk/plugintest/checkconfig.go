@@ -1,0 +1,103 @@
+package plugintest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+)
+
+// ConfigCase is one stage config for CheckConfigs.
+type ConfigCase struct {
+	Name   string
+	Env    func(sdk.Env) sdk.Env // changes to the base Env; nil: none
+	Config map[string]any
+	Want   string // "": accepted; else CheckConfig's error contains it
+}
+
+// CheckConfigs tests a stage's sdk.ConfigChecker on each case, with an Env
+// whose ConfigDir is dir and whose StatePath is dir/state.st.db (put the
+// files the configs name in dir first). For every case CheckConfig must
+// leave no goroutine running and change nothing under dir (a state file
+// is not even created); an accepted config must be accepted, and a refused
+// one refused with an error containing Want, in the very words Configure
+// refuses it with, so that `portcullis check` says what `run` would.
+func CheckConfigs(t *testing.T, newStage func() sdk.Stage, dir string, cases []ConfigCase) {
+	t.Helper()
+	base := sdk.Env{StageName: "st", Hostname: "mx.example.test", ConfigDir: dir,
+		StatePath: filepath.Join(dir, "state.st.db"), DNSServers: []string{"127.0.0.1:53"}}
+	for _, tc := range cases {
+		t.Run(tc.Name, func(t *testing.T) {
+			env := base
+			if tc.Env != nil {
+				env = tc.Env(base)
+			}
+			checker, ok := newStage().(sdk.ConfigChecker)
+			if !ok {
+				t.Fatal("the stage does not implement sdk.ConfigChecker")
+			}
+			files := listDir(t, dir)
+			before := runtime.NumGoroutine()
+			err := checker.CheckConfig(context.Background(), env, tc.Config)
+			if !goroutinesBack(before) {
+				t.Errorf("CheckConfig left goroutines: %d before, %d after", before, runtime.NumGoroutine())
+			}
+			if got := listDir(t, dir); !slices.Equal(got, files) {
+				t.Errorf("CheckConfig changed %s: %v, was %v", dir, got, files)
+			}
+			if tc.Want == "" {
+				if err != nil {
+					t.Fatalf("CheckConfig: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.Want) {
+				t.Fatalf("CheckConfig: %v, want an error containing %q", err, tc.Want)
+			}
+			st := newStage()
+			if cerr := st.Configure(context.Background(), env, tc.Config); cerr == nil || cerr.Error() != err.Error() {
+				t.Errorf("Configure: %v; CheckConfig: %v", cerr, err)
+			}
+			if c, ok := st.(sdk.Closer); ok {
+				c.Close()
+			}
+		})
+	}
+}
+
+// goroutinesBack reports whether the number of goroutines is back to n
+// within a second (the runtime's own may take a moment to end).
+func goroutinesBack(n int) bool {
+	for range 100 {
+		if runtime.NumGoroutine() <= n {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+// listDir names every file under dir.
+func listDir(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, _ os.DirEntry, err error) error {
+		out = append(out, p)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Case makes a ConfigCase, for tables that list many: c := plugintest.Case.
+func Case(name string, env func(sdk.Env) sdk.Env, config map[string]any, want string) ConfigCase {
+	return ConfigCase{Name: name, Env: env, Config: config, Want: want}
+}
