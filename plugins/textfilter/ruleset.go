@@ -1,9 +1,11 @@
 package textfilter
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -21,17 +23,21 @@ type ruleset struct {
 
 type fileStamp struct {
 	path string
-	mod  time.Time
-	size int64
+	info os.FileInfo // of the file read (its identity, size and time)
 }
 
+// loadRuleset reads and compiles every list. The errors of all the lists
+// are reported together, so that `portcullis check` names every missing
+// or broken file at once.
 func loadRuleset(cfg config, dir string) (*ruleset, error) {
 	r := &ruleset{cfg: cfg}
 	var lits, res []pattern
+	var problems []string
 	for _, l := range cfg.Lists {
 		ps, err := loadList(l, dir, r)
 		if err != nil {
-			return nil, err
+			problems = append(problems, err.Error())
+			continue
 		}
 		for _, p := range ps {
 			if p.re == nil {
@@ -40,6 +46,9 @@ func loadRuleset(cfg config, dir string) (*ruleset, error) {
 				res = append(res, p)
 			}
 		}
+	}
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "; "))
 	}
 	r.patterns, r.literals = append(lits, res...), len(lits)
 	keys := make([]string, len(lits))
@@ -66,7 +75,7 @@ func loadList(l listConfig, dir string, r *ruleset) ([]pattern, error) {
 		if err != nil {
 			return nil, fmt.Errorf("list %s: %w", l.Name, err)
 		}
-		r.stamps = append(r.stamps, fileStamp{path, st.ModTime(), st.Size()})
+		r.stamps = append(r.stamps, fileStamp{path, st})
 		if out, err = parseList(l.Name, f, l.Weight); err != nil {
 			return nil, fmt.Errorf("list %s: %w", path, err)
 		}
@@ -84,11 +93,13 @@ func loadList(l listConfig, dir string, r *ruleset) ([]pattern, error) {
 	return out, nil
 }
 
-// changed reports whether a list file's size or time differs from load
-// and every changed file has been left alone for the settle time: a file
-// being written in place (truncated, then filled) must not be read half
-// way. Writing a new file and renaming it over the old one is the safe way
-// to update a list, and is picked up as soon as settled.
+// changed reports whether a list file is another file than at load (an
+// editor or a ConfigMap swap renamed a new one over it, perhaps with the
+// same size and time) or its size or time differs, and every changed file
+// has been left alone for the settle time: a file being written in place
+// (truncated, then filled) must not be read half way. Writing a new file
+// and renaming it over the old one is the safe way to update a list, and
+// is picked up as soon as settled.
 func (r *ruleset) changed(now time.Time) bool {
 	changed := false
 	for _, s := range r.stamps {
@@ -96,7 +107,7 @@ func (r *ruleset) changed(now time.Time) bool {
 		if err != nil {
 			return true // gone: the reload reports it and keeps the rules
 		}
-		if st.Size() != s.size || !st.ModTime().Equal(s.mod) {
+		if !os.SameFile(st, s.info) || st.Size() != s.info.Size() || !st.ModTime().Equal(s.info.ModTime()) {
 			if now.Sub(st.ModTime()) < r.cfg.ReloadSettle {
 				return false
 			}

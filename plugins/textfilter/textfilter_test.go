@@ -345,3 +345,58 @@ func TestJapaneseShapes(t *testing.T) {
 		})
 	}
 }
+
+// TestReloadOnReplace: a list replaced by renaming a new file over it (vim,
+// sed -i, a Kubernetes ConfigMap swap) is re-read even when the new file
+// has the old one's size and time.
+func TestReloadOnReplace(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "l.txt")
+	if err := os.WriteFile(list, []byte("alpha\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1000, 0)
+	if err := os.Chtimes(list, now, now); err != nil { // the stage's clock is fake
+		t.Fatal(err)
+	}
+	old, err := os.Stat(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := &Stage{now: func() time.Time { return now }}
+	configure(t, st, dir, map[string]any{"reload_interval": "10s", "reload_settle": "0s",
+		"lists": []any{map[string]any{"name": "l", "file": "l.txt"}}})
+	msg := sdk.NewBytesMessage(nil, []byte("Subject: gamma\r\n\r\nalpha gamma\r\n"))
+	if res := check(t, st, msg); !slices.Equal(res.Tags, []string{"l:alpha"}) {
+		t.Fatalf("tags %q", res.Tags)
+	}
+	tmp := filepath.Join(dir, "l.txt.new")
+	if err := os.WriteFile(tmp, []byte("gamma\n"), 0o644); err != nil { // same size as "alpha\n"
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(tmp, old.ModTime(), old.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, list); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(11 * time.Second)
+	if res := check(t, st, msg); !slices.Equal(res.Tags, []string{"l:gamma"}) {
+		t.Errorf("after the replace: tags %q, want l:gamma", res.Tags)
+	}
+}
+
+// TestAllListErrors: every list that cannot be read is named, not only the
+// first, so that `portcullis check` reports them in one go.
+func TestAllListErrors(t *testing.T) {
+	dir := t.TempDir()
+	err := NewText().Configure(context.Background(), sdk.Env{ConfigDir: dir}, map[string]any{"lists": []any{
+		map[string]any{"name": "a", "file": "a.txt"},
+		map[string]any{"name": "b", "patterns": []any{"ok"}},
+		map[string]any{"name": "c", "file": "c.txt"},
+	}})
+	if err == nil || !strings.Contains(err.Error(), "list a: ") || !strings.Contains(err.Error(), "list c: ") ||
+		strings.Contains(err.Error(), "\n") {
+		t.Fatalf("error %v, want both missing lists named on one line", err)
+	}
+}
