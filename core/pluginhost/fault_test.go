@@ -90,6 +90,29 @@ func TestExitBetweenCalls(t *testing.T) {
 	})
 }
 
+// TestKilledPluginRestartedBeforeNextCall: a plugin killed from outside
+// (the OOM killer, an admin's kill -9) between messages is restarted when
+// its exit is seen, so the next message's call is served by the new
+// process; it used to fail (and get the stage's on_error: a reject, a
+// tempfail, or a pass unchecked) and only then start the restart.
+func TestKilledPluginRestartedBeforeNextCall(t *testing.T) {
+	h, logs := newHost(t, Options{MinBackoff: 10 * time.Millisecond})
+	mustLoad(t, h, faultSpec(t, "f", nil))
+	s := mustStage(t, h, "f")
+	oldPID := s.PID()
+	if err := syscall.Kill(oldPID, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the restart, with no call to notice the death", func() bool {
+		p := s.PID()
+		return p != 0 && p != oldPID
+	})
+	res, err := check(s, "ok", 5*time.Second)
+	if err != nil || res.Attrs["pid"] == strconv.Itoa(oldPID) {
+		t.Fatalf("first call after the kill: %+v %v\n%s", res, err, logs.String())
+	}
+}
+
 // TestRestartBackoff: a plugin that keeps dying is restarted with a
 // growing delay, and each restart still serves calls.
 func TestRestartBackoff(t *testing.T) {

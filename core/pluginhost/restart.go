@@ -59,6 +59,7 @@ func (s *Stage) restart(old *proc, delay time.Duration) {
 			}
 			s.cur = p
 			s.mu.Unlock()
+			s.watch(p)
 			s.h.o.Logger.Info("plugin restarted", "stage", s.name, "pid", p.pid)
 			return
 		}

@@ -30,6 +30,8 @@ type procRunner struct {
 	pid    int
 	killed bool // Kill came first: Start kills what it starts
 	reaped bool // Wait returned: the process group ID is free for reuse
+
+	exited chan struct{} // closed when Wait has reaped the process
 }
 
 var _ runner.Runner = (*procRunner)(nil)
@@ -49,7 +51,7 @@ func newRunner(spec *exec.Cmd, argv []string) (*procRunner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &procRunner{cmd: cmd, stdout: stdout, stderr: stderr}, nil
+	return &procRunner{cmd: cmd, stdout: stdout, stderr: stderr, exited: make(chan struct{})}, nil
 }
 
 // pluginEnv is the plugin's environment: the variables of the host's
@@ -136,6 +138,9 @@ func (r *procRunner) Start(context.Context) error {
 func (r *procRunner) Wait(context.Context) error {
 	err := r.cmd.Wait()
 	r.mu.Lock()
+	if !r.reaped {
+		close(r.exited)
+	}
 	r.reaped = true
 	r.mu.Unlock()
 	return err

@@ -185,7 +185,20 @@ func (s *Stage) launch(ctx context.Context) error {
 	s.mu.Lock()
 	s.cur, s.info = p, p.info
 	s.mu.Unlock()
+	s.watch(p)
 	return nil
+}
+
+// watch restarts the plugin as soon as p exits on its own, instead of when
+// the next call finds it dead: that call, perhaps a message's only check
+// long after the crash, would fail and get the stage's on_error (a reject,
+// a tempfail, or a pass unchecked). An exit the host caused (Close, a
+// Reload, a restart) is ignored by lost, as p is no longer current.
+func (s *Stage) watch(p *proc) {
+	go func() {
+		<-p.runner.exited
+		s.lost(p, errors.New("process exited"))
+	}()
 }
 
 // reconfigure gives the running process a new config during Reload.
