@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
+	"slices"
 	"strings"
 	"sync"
 
@@ -47,11 +49,22 @@ func (s *slogSink) Accept(name string, level hclog.Level, msg string, args ...an
 // level, msg) would appear twice in the record, which JSON tools resolve
 // by keeping one of them, and a plugin could then pass its lines off as
 // another stage's: such a key is renamed plugin_KEY.
+//
+// The attributes cross as a JSON object, which go-plugin decodes into a
+// map: their order is lost and every number is a float64. They are put in
+// key order, so that a line reads the same each time, and a float64 that
+// holds a whole number below 2^53 is logged as an integer (7000000, not
+// 7e+06).
 func pluginArgs(args []any) []any {
-	out := make([]any, 0, len(args))
+	type kv struct {
+		k string
+		v any
+	}
+	pairs := make([]kv, 0, len(args)/2)
+	var odd []any
 	for i := 0; i < len(args); i += 2 {
 		if i+1 == len(args) {
-			out = append(out, args[i])
+			odd = append(odd, args[i])
 			break
 		}
 		k, ok := args[i].(string)
@@ -64,9 +77,18 @@ func pluginArgs(args []any) []any {
 		case "stage", slog.TimeKey, slog.LevelKey, slog.MessageKey, slog.SourceKey:
 			k = "plugin_" + k
 		}
-		out = append(out, k, args[i+1])
+		v := args[i+1]
+		if f, ok := v.(float64); ok && f == math.Trunc(f) && math.Abs(f) < 1<<53 {
+			v = int64(f)
+		}
+		pairs = append(pairs, kv{k, v})
 	}
-	return out
+	slices.SortStableFunc(pairs, func(a, b kv) int { return strings.Compare(a.k, b.k) })
+	out := make([]any, 0, 2*len(pairs)+len(odd))
+	for _, p := range pairs {
+		out = append(out, p.k, p.v)
+	}
+	return append(out, odd...)
 }
 
 func slogLevel(l hclog.Level) slog.Level {

@@ -101,3 +101,22 @@ func TestSinkReservedKeys(t *testing.T) {
 		t.Errorf("the plugin's timestamp was kept: %s", line)
 	}
 }
+
+// TestSinkArgsOrderAndNumbers: a plugin's attributes arrive from JSON, as a
+// map of float64s; they are logged in key order, and whole numbers as
+// integers (7000000, not 7e+06).
+func TestSinkArgsOrderAndNumbers(t *testing.T) {
+	var buf bytes.Buffer
+	l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Key == slog.TimeKey {
+			return slog.Attr{}
+		}
+		return a
+	}}))
+	il := hclogFor(l, "st", "stderr")
+	il.Info("sized", "zeta", float64(7000000), "alpha", 2.5, "mid", float64(-3), "big", float64(1<<60))
+	want := `level=INFO msg=sized stage=st alpha=2.5 big=1.152921504606847e+18 mid=-3 zeta=7000000`
+	if got := strings.TrimSpace(buf.String()); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
