@@ -36,8 +36,9 @@
 //
 // # Calls
 //
-// A call crosses a process boundary and costs about 100 µs, more than the
-// gateway spends on the SMTP dialogue of a whole message: a stage is called
+// A call crosses a process boundary and costs about 250 µs of CPU, gateway
+// and plugin together (README, Performance), more than the gateway spends on
+// the SMTP dialogue of a whole message: a stage is called
 // only at the phases its Info asks for, so ask for as few as you need.
 //
 // One plugin process serves every SMTP session: Check is called
@@ -60,14 +61,19 @@
 // scanner down, an unreadable message): the gateway applies the stage's
 // on_error (tempfail unless the rule file says continue or reject) before
 // any rule runs, and with on_error: continue the rules see verdict "error"
-// with the error as reason. A panic in Check is recovered and is that
-// call's error.
+// with the error as reason. A panic in Check (or Configure) is recovered
+// and is that call's error; the process goes on.
 //
 // Returning a Result with VerdictError instead is a fact like any other:
 // on_error does not apply, and unless a rule tests
 // results.<stage>.verdict == "error" nothing happens and the message goes
 // on. Use it only where the rule file is expected to decide (the built-in
 // dnsbl does, and the example rules tempfail on it).
+//
+// A plugin process that dies (a panic in a goroutine of its own, os.Exit,
+// a signal) is restarted as soon as the gateway sees it exit; calls made
+// before the new process is up, and those in flight when it died, get the
+// stage's on_error. Return errors rather than exit.
 //
 // A nil Result, or a zero Verdict, is VerdictNone. Score is a number the
 // rules compare (results.<stage>.score >= 5); the gateway gives it no scale
@@ -83,9 +89,12 @@
 // map[string]any (package sdk/cfgval reads them, with the key in its
 // errors). It is called when the plugin starts (at load, and again after
 // a restart), at every reload, and once more with the previous config when
-// a reload is refused elsewhere. Return an error to refuse a config and
-// keep the previous one in force when you do. Refuse unknown keys, so that
-// a typo fails at load.
+// a reload is refused elsewhere (so for a moment, until that second call,
+// Check may run with a config the reload then drops). Return an error to
+// refuse a config and keep the previous one in force when you do. Refuse
+// unknown keys, so that a typo fails at load. The plugin's working
+// directory is the gateway's, not the config's: resolve a relative path in
+// the config against Env.ConfigDir.
 //
 // `portcullis run`, `portcullis scan` and a reload fail on a refused
 // config with "stage NAME: config refused: " and the error text, which
@@ -113,10 +122,11 @@
 // reader, for after it returns. Message is nil at the other phases.
 //
 // Header edits (Result.Headers) apply at the data phase only and are
-// applied after all stages ran, so no stage sees another's. A value is
-// written as it is given: it must not hold a line break, and text that is
-// not ASCII must be encoded first (mime.QEncoding.Encode("utf-8", v) of
-// the standard library).
+// applied after all stages ran, so no stage sees another's. A value must
+// not hold a line break or NUL (Result.Validate). The gateway folds a long
+// value at its spaces and RFC 2047-encodes one that is not ASCII (base64
+// UTF-8 words), so a plain UTF-8 value is fine; a value already encoded
+// (mime.QEncoding.Encode("utf-8", v)) is ASCII and written as it is.
 //
 // # State
 //
@@ -137,20 +147,25 @@
 // The gateway starts a plugin at load and stops it at exit or when a
 // reload drops its stage; Closer.Close runs then. A plugin ignores SIGTERM
 // (the gateway still needs it while it drains) and exits by itself if the
-// gateway goes away.
+// gateway goes away. A reload keeps a running plugin process, even when its
+// executable was replaced: a new build runs after a restart of the gateway
+// (or of that plugin's process).
 //
 // # Logs
 //
 // Serve points the default slog logger at the gateway: a stage's slog
 // calls appear in the gateway's log with stage=<name>, at their level (the
-// gateway's log.level still filters them). Log with Check's context,
+// gateway's log.level still filters them; a plugin's own level is set when
+// the gateway starts, so debug lines need log.level: debug at start, not
+// only after a reload). Log with Check's context,
 // slog.InfoContext(ctx, ...), and the line carries the call's session and,
 // from the data phase on, its queue_id, as the gateway's own lines about
 // the same message do (see RequestLogHandler). Do not name your own
 // attributes "stage", which the gateway adds. Anything a plugin writes to
 // stdout or stderr once Serve runs is logged too, a line at a time at
 // level info; before Serve, stdout carries go-plugin's handshake, so write
-// nothing there.
+// nothing there. Attributes cross to the gateway as JSON: it logs them in
+// key order, and numbers as JSON has them (whole numbers as integers).
 //
 // # Tests
 //
