@@ -124,6 +124,7 @@ var (
 	errClearAuth  = smtpc.NewReply(451, "4.7.10", "AUTH refused: credentials are never sent without TLS (auth.allow_plaintext off)")
 	errNoAuthMech = smtpc.NewReply(451, "4.7.12", "AUTH required by route but next hop offers no mechanism we know")
 	errShutdown   = smtpc.NewReply(451, "4.3.2", "delivery interrupted by shutdown")
+	errLoopsBack  = smtpc.NewReply(451, "4.4.6", "mail loops back to myself: the next hop greets with our hostname")
 )
 
 // connect opens a session with h: greeting, EHLO, TLS as the route says,
@@ -159,6 +160,14 @@ func (m *Manager) handshake(ctx context.Context, s *settings, rt *route, cn *con
 	if err := c.Hello(s.hostname); err != nil {
 		return err
 	}
+	if greeting, hello := c.ServerNames(); sameHost(greeting, s.hostname) || sameHost(hello, s.hostname) {
+		// Postfix's "mail for X loops back to myself". Deferred, not
+		// bounced: a route fixed and a queue flush deliver it, and a
+		// real loop makes no copy.
+		m.log.Warn("delivery: next hop greets with our own hostname: mail loops back to myself; check the routes",
+			"host", cn.host, "addr", cn.addr, "hostname", s.hostname)
+		return errLoopsBack
+	}
 	if (rt.tls == tlsOpportunistic && !cn.plain) || rt.tls == tlsRequired {
 		if ok, _ := c.Ext("STARTTLS"); ok {
 			if err := c.StartTLS(ctx, m.tlsConfig(rt, cn.host)); err != nil {
@@ -181,6 +190,12 @@ func (m *Manager) handshake(ctx context.Context, s *settings, rt *route, cn *con
 		return &authError{user: rt.auth.user, err: err}
 	}
 	return nil
+}
+
+// sameHost reports whether a name a server gave is host (no trailing dot,
+// any case).
+func sameHost(name, host string) bool {
+	return name != "" && strings.EqualFold(strings.TrimSuffix(name, "."), host)
 }
 
 // authError is a failed SMTP AUTH: a refusal (535 for a bad password, 454

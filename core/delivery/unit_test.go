@@ -493,3 +493,28 @@ func TestFlushForgetsDeadDestination(t *testing.T) {
 	w.waitFor("delivery after the flush", func() bool { return len(peer.messages()) == 1 })
 	w.waitFor("the queue empty", func() bool { return w.queueEmpty() })
 }
+
+// A next hop that greets with our own hostname is ourselves (a route that
+// points back at a listener of ours): the message is deferred with 4.4.6
+// and a warning, and no copy of it is made, where it used to go round
+// until the hops ran out.
+func TestLoopBackToMyself(t *testing.T) {
+	self := newPeer(t, func(p *peer) { p.srv.Domain = "GW.test" })
+	cfg := baseConfig(t)
+	cfg.Queue.Retry = []config.Duration{config.Duration(time.Hour)}
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, self.addr)}
+	w := newWorld(t, cfg)
+	id := w.enqueue("u@local.test", []string{"x@local.test"}, localSender, plainBody)
+	w.start()
+	w.waitFor("the deferral", func() bool { return w.get(id).Attempts == 1 })
+	r := w.get(id).Rcpts[0]
+	if r.Status != queue.RcptPending || !strings.HasPrefix(r.LastReply, "451 4.4.6") {
+		t.Errorf("recipient %s %q, want pending with 451 4.4.6", r.Status, r.LastReply)
+	}
+	if n := len(self.messages()); n != 0 {
+		t.Errorf("%d copies sent to ourselves", n)
+	}
+	if !strings.Contains(w.logs.String(), "loops back to myself") {
+		t.Errorf("no warning in the log:\n%s", w.logs.String())
+	}
+}

@@ -134,6 +134,10 @@ func TestVerbsNotImplemented(t *testing.T) {
 	r := newRaw(t, ts.addr(), 2)
 	r.expect("220 mx.example.test ESMTP")
 	ehlo := r.cmd("EHLO c.example.org", "250")
+	// RFC 5321 4.1.1.1: the first line names the server (a loop check reads it).
+	if !strings.HasPrefix(ehlo, "250-mx.example.test Hello c.example.org") {
+		t.Errorf("EHLO reply does not start with our name:\n%s", ehlo)
+	}
 	for _, ext := range []string{"PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8", "DSN", "SIZE 26214400", "AUTH PLAIN"} {
 		if !strings.Contains(ehlo, ext) {
 			t.Errorf("EHLO lacks %s:\n%s", ext, ehlo)
@@ -146,6 +150,9 @@ func TestVerbsNotImplemented(t *testing.T) {
 		r.cmd(v, "502 5.5.1 Command not implemented")
 	}
 	r.cmd("NOOP", "250")
+	if got := r.cmd("HELO c.example.org", "250"); got != "250 mx.example.test Hello c.example.org" {
+		t.Errorf("HELO reply %q, want our name first and no enhanced code", got)
+	}
 	r.cmd("QUIT", "221")
 }
 

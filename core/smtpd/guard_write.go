@@ -17,6 +17,11 @@ func (c *guardConn) Write(p []byte) (int, error) {
 	line := string(p)
 	code, _ := strconv.Atoi(prefix(line, 3))
 	out := p
+	if code == 250 && (c.lastVerb == "EHLO" || c.lastVerb == "HELO") {
+		if l, ok := c.helloLine(line); ok {
+			line, out = l, []byte(l)
+		}
+	}
 	if c.lastVerb == "EHLO" && code == 250 {
 		rewritten, keep := c.ehloLine(line)
 		if !keep {
@@ -103,6 +108,24 @@ func (c *guardConn) afterReply(code int, line string) {
 			c.reply(replyTooManyBad(c.srv.cfg.Hostname))
 		}
 	}
+}
+
+// helloLine rewrites the first line of go-smtp's reply to EHLO or HELO,
+// "250-Hello CLIENT" (or "250 2.0.0 Hello CLIENT"), to the form RFC 5321
+// 4.1.1.1 requires, "250-OURNAME Hello CLIENT": a client reads the
+// server's name there, and Postfix and we detect a mail loop by it ("mail
+// for X loops back to myself"). No enhanced code: RFC 2034 keeps them out
+// of EHLO and HELO replies.
+func (c *guardConn) helloLine(line string) (string, bool) {
+	if len(line) < 4 {
+		return "", false
+	}
+	sep, body := line[3:4], strings.TrimPrefix(line[4:], "2.0.0 ")
+	rest, ok := strings.CutPrefix(body, "Hello ")
+	if !ok {
+		return "", false
+	}
+	return "250" + sep + c.srv.cfg.Hostname + " Hello " + rest, true
 }
 
 // ehloLine adapts one line of go-smtp's EHLO reply: SIZE carries our limit,

@@ -23,13 +23,15 @@ import (
 
 // Client is one SMTP connection. Not safe for concurrent use.
 type Client struct {
-	conn  *deadlineConn
-	tconn net.Conn // conn, or the TLS connection over it
-	text  *textproto.Reader
-	bw    *bufio.Writer
-	ext   map[string]string
-	tls   *tls.ConnectionState
-	name  string // our EHLO name
+	conn    *deadlineConn
+	tconn   net.Conn // conn, or the TLS connection over it
+	text    *textproto.Reader
+	bw      *bufio.Writer
+	ext     map[string]string
+	tls     *tls.ConnectionState
+	name    string // our EHLO name
+	server  string // the name in the server's EHLO/HELO reply
+	greeted string // the name in its 220 greeting
 
 	// DataTimeout bounds the wait for the reply to the final dot
 	// (RFC 5321 4.5.3.2.6 suggests 10 minutes).
@@ -65,6 +67,7 @@ func (c *Client) Greet() error {
 	if r.Code != 220 {
 		return r
 	}
+	c.greeted = firstWord(r.Lines)
 	return nil
 }
 
@@ -78,6 +81,7 @@ func (c *Client) Hello(name string) error {
 	}
 	if r.Code == 250 {
 		c.ext = parseEHLO(r.Lines)
+		c.server = firstWord(r.Lines)
 		return nil
 	}
 	if r.Code != 500 && r.Code != 502 && r.Code != 554 {
@@ -90,7 +94,21 @@ func (c *Client) Hello(name string) error {
 	if r.Code != 250 {
 		return r
 	}
+	c.server = firstWord(r.Lines)
 	return nil
+}
+
+// ServerNames are the names the server gave in its greeting and in its
+// EHLO (or HELO) reply, where RFC 5321 (4.2, 4.1.1.1) puts them first; ""
+// for one not yet read.
+func (c *Client) ServerNames() (greeting, hello string) { return c.greeted, c.server }
+
+func firstWord(lines []string) string {
+	if len(lines) == 0 {
+		return ""
+	}
+	w, _, _ := strings.Cut(strings.TrimSpace(lines[0]), " ")
+	return w
 }
 
 // parseEHLO reads the extension lines of an EHLO reply (the first line is
