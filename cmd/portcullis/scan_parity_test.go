@@ -139,6 +139,21 @@ func TestScanOverSizeLimit(t *testing.T) {
 	}
 }
 
+// TestScanMaxHops: scan refuses a looping message as the session does.
+func TestScanMaxHops(t *testing.T) {
+	dir, cfg := scanProbeSetup(t, "limits: {max_hops: 3}\n")
+	hops := strings.Repeat("Received: from a by b; Fri, 27 Nov 2026 12:00:00 +0000\n", 3)
+	msg := writeTestFile(t, filepath.Join(dir, "loop.eml"), hops+"Subject: loop\n\nbody\n")
+	rep := scanJSON(t, "-c", cfg, msg)
+	if rep.Action != "reject" || !strings.HasPrefix(rep.Reply, "554 5.4.6 Too many hops (3 Received fields)") || rep.Stages["probe"].Phase == "data" {
+		t.Errorf("%s %q, probe %+v", rep.Action, rep.Reply, rep.Stages["probe"])
+	}
+	ok := writeTestFile(t, filepath.Join(dir, "ok.eml"), hops[:len(hops)/3*2]+"Subject: ok\n\nbody\n")
+	if rep := scanJSON(t, "-c", cfg, ok); rep.Action != "accept" {
+		t.Errorf("two hops: %s %q", rep.Action, rep.Reply)
+	}
+}
+
 func TestScanBadEnvelopeFlags(t *testing.T) {
 	_, cfg := scanProbeSetup(t, "")
 	for _, args := range [][]string{

@@ -13,6 +13,7 @@ import (
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/core/policy"
+	"github.com/portcullis-mta/portcullis/core/smtpd"
 	"github.com/portcullis-mta/portcullis/sdk"
 )
 
@@ -109,6 +110,13 @@ func scan(ctx context.Context, cfg *config.Config, o scanOptions, logger *slog.L
 	if max := cfg.Limits.MaxMessageBytes; max > 0 && int64(len(body)) > max {
 		d := &pipeline.Decision{Action: pipeline.Reject, Reason: fmt.Sprintf("message of %d bytes over limits.max_message_bytes", len(body)),
 			Reply: &pipeline.Reply{Code: 552, Enhanced: "5.3.4", Text: "Message size exceeds fixed limit"}}
+		rep.Phases = append(rep.Phases, phaseReport{Phase: sdk.PhaseData, Action: string(d.Action), Reply: replyText(d.Reply)})
+		return rep.final(d), nil
+	}
+	if max, n := cfg.Limits.MaxHops, smtpd.Hops(body); max > 0 && n >= max {
+		e := smtpd.ErrTooManyHops(n)
+		d := &pipeline.Decision{Action: pipeline.Reject, Reason: fmt.Sprintf("%d Received fields: limits.max_hops %d", n, max),
+			Reply: &pipeline.Reply{Code: e.Code, Enhanced: e.Enhanced, Text: e.Text}}
 		rep.Phases = append(rep.Phases, phaseReport{Phase: sdk.PhaseData, Action: string(d.Action), Reply: replyText(d.Reply)})
 		return rep.final(d), nil
 	}

@@ -24,7 +24,8 @@ func Defaults() Config {
 			// RFC 5321 4.5.3.1.6 says 1000 octets; real mail (long
 			// HTML lines from mass mailers) exceeds it and Postfix allows 2048.
 			MaxLineLength:  4096,
-			MaxBadCommands: 20, // Postfix smtpd_hard_error_limit is 20
+			MaxBadCommands: 20,  // Postfix smtpd_hard_error_limit is 20
+			MaxHops:        100, // RFC 5321 6.3: count Received fields, reject at "normally at least 100" (Postfix: 50)
 			// RFC 5321 4.5.3.2.7: server timeout of at least 5 minutes.
 			CommandTimeout: Duration(5 * time.Minute),
 			// Per read inside DATA; RFC 5321 4.5.3.2.6 asks 3 minutes per data block, we give more.

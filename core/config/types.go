@@ -78,6 +78,7 @@ type Limits struct {
 	MaxRecipients       int      `yaml:"max_recipients"`
 	MaxLineLength       int      `yaml:"max_line_length"`
 	MaxBadCommands      int      `yaml:"max_bad_commands"`
+	MaxHops             int      `yaml:"max_hops"` // Received fields a message may carry, ours included (loop detection)
 	CommandTimeout      Duration `yaml:"command_timeout"`
 	DataTimeout         Duration `yaml:"data_timeout"`   // per read inside DATA: a slow but moving upload survives
 	AuthFailures        int      `yaml:"auth_failures"`  // failures from one IP before lockout

@@ -178,7 +178,7 @@ func (v *validator) limits() {
 	}{
 		{&l.MaxConnections, "max_connections"}, {&l.MaxConnectionsPerIP, "max_connections_per_ip"},
 		{&l.MaxRecipients, "max_recipients"}, {&l.MaxLineLength, "max_line_length"},
-		{&l.MaxBadCommands, "max_bad_commands"}, {&l.AuthFailures, "auth_failures"},
+		{&l.MaxBadCommands, "max_bad_commands"}, {&l.AuthFailures, "auth_failures"}, {&l.MaxHops, "max_hops"},
 	}
 	for _, p := range positive {
 		if *p.field <= 0 {

@@ -68,6 +68,10 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		return s.dataError(err)
 	}
+	if max := s.gc.srv.cfg.Limits.MaxHops; max > 0 && lc.hops.n >= max {
+		// With ours it would be over max_hops (RFC 5321 6.3).
+		return s.refuse("data", ErrTooManyHops(lc.hops.n))
+	}
 	size := lc.n + int64(len(received))
 	var dec *pipeline.Decision
 	if hc != nil {

@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"sync"
@@ -282,5 +283,46 @@ func TestConnRateBucket(t *testing.T) {
 	r.allow(k, 2, t0.Add(2*time.Minute))
 	if n := len(r.m); n != 1 {
 		t.Errorf("%d clients kept after the sweep, want 1", n)
+	}
+}
+
+// TestMaxHops: a message that already carries max_hops Received fields
+// (with ours it would be over) is refused with 554 5.4.6 at the end of
+// DATA, as a mail loop; one fewer passes. Received-like text in the body
+// or in a folded line does not count.
+func TestMaxHops(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.MaxHops = 5
+	ts := startServer(t, cfg, nil)
+	r := newRaw(t, ts.addr(), 1)
+	r.hello()
+	send := func(hops int, want string) {
+		t.Helper()
+		r.cmd("MAIL FROM:<a@example.org>", "250")
+		r.cmd("RCPT TO:<b@example.test>", "250")
+		r.cmd("DATA", "354")
+		var b strings.Builder
+		for i := range hops {
+			fmt.Fprintf(&b, "Received: from h%d.example by h%d.example;\r\n\tFri, 27 Nov 2026 12:00:00 +0000\r\n", i, i+1)
+		}
+		b.WriteString("Subject: hops\r\n\r\nReceived: from body text\r\nReceived: again\r\n.\r\n")
+		r.send(b.String())
+		r.expect(want)
+	}
+	send(4, "250")
+	send(5, "554 5.4.6 Too many hops (5 Received fields)")
+	r.cmd("QUIT", "221")
+}
+
+func TestHopCounter(t *testing.T) {
+	msg := "received: a\r\nX-Received: no\r\nReceived:b\r\n Received: folded\r\nRECEIVED: c\r\nSubject: s\r\n\r\nReceived: body\r\n"
+	for _, size := range []int{1, 2, 3, 7, 1000} {
+		var h hopCounter
+		for i := 0; i < len(msg); i += size {
+			h.Write([]byte(msg[i:min(i+size, len(msg))]))
+		}
+		if h.n != 3 || !h.done {
+			t.Errorf("chunks of %d: %d hops (done %v), want 3", size, h.n, h.done)
+		}
 	}
 }

@@ -24,11 +24,15 @@ type lineChecker struct {
 	n      int64
 	prevCR bool
 	err    error
+	hops   hopCounter // the header's Received fields
 }
 
 func (c *lineChecker) Write(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
+	}
+	if !c.hops.done {
+		c.hops.Write(p)
 	}
 	if c.limit > 0 && c.n+int64(len(p)) > c.limit {
 		c.err = errOversize
