@@ -132,20 +132,35 @@ var (
 // plain skips STARTTLS on an opportunistic route: the retry after a failed
 // handshake, as Postfix does, since any mail beats none there (RFC 7435).
 func (m *Manager) connect(ctx context.Context, s *settings, rt *route, key string, h hop, plain bool) (*conn, error) {
+	cn := &conn{key: key, host: h.host, addr: h.addr.String(), plain: plain}
 	nc, err := m.d.Dial(ctx, "tcp", h.addr.String())
 	if err != nil {
-		return nil, err
+		return nil, &hopError{hop: cn.hop(), err: err}
 	}
 	c := smtpc.New(nc, m.d.Timeout)
-	cn := &conn{c: c, key: key, host: h.host, addr: h.addr.String(), plain: plain}
+	cn.c = c
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
 	if err := m.handshake(ctx, s, rt, cn); err != nil {
+		_, tlsOn := c.TLS()
 		c.Close()
-		return nil, err
+		return nil, &hopError{hop: cn.hop(), tls: tlsOn, err: err}
 	}
 	return cn, nil
 }
+
+// hopError is a session that failed before any transaction (connect,
+// greeting, EHLO, TLS, AUTH), with the hop it was and whether TLS was up
+// by then: the delivery line says so, as for a refusal in a transaction.
+// An AUTH refused after STARTTLS must not read as a password sent in clear.
+type hopError struct {
+	hop string
+	tls bool
+	err error
+}
+
+func (e *hopError) Error() string { return e.err.Error() }
+func (e *hopError) Unwrap() error { return e.err }
 
 func (m *Manager) handshake(ctx context.Context, s *settings, rt *route, cn *conn) error {
 	c := cn.c

@@ -69,7 +69,7 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 	if why != nil {
 		return unanswered(out, left, why)
 	}
-	var last *smtpc.Reply
+	var last outcome // the last hop's failure, with where it happened
 	answered := pooled != ""
 	for _, h := range hops {
 		if h.addr.String() == pooled {
@@ -77,13 +77,16 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 		}
 		c, err := m.session(ctx, s, env, g, h)
 		if err != nil {
-			last = connReply(h, err)
+			last = outcome{reply: connReply(h, err)}
+			if he := (*hopError)(nil); errors.As(err, &he) {
+				last.hop, last.tls = he.hop, he.tls
+			}
 			if ae := (*authError)(nil); errors.As(err, &ae) {
 				// Loud, once per refused login: only the admin can fix it.
 				m.log.Warn("delivery: SMTP AUTH failed at the next hop; mail is deferred until the route's auth.username or password_file is fixed",
-					"queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "user", ae.user, "reply", last.String())
+					"queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "user", ae.user, "tls", last.tls, "reply", last.reply.String())
 			} else {
-				m.log.Debug("delivery: next hop failed", "queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "reply", last.String())
+				m.log.Debug("delivery: next hop failed", "queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "reply", last.reply.String())
 			}
 			if ctx.Err() != nil {
 				for _, i := range left {
@@ -104,9 +107,9 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 	if !answered && s == m.set.Load() { // a reload since may have fixed it
 		// Every hop failed: spare the next messages to this destination the
 		// same wait for a while (Postfix marks such a destination dead too).
-		m.dead.put(g.key, last, m.d.Now().Add(min(deadFor, s.retry[0])))
+		m.dead.put(g.key, last.reply, m.d.Now().Add(min(deadFor, s.retry[0])))
 	}
-	return unanswered(out, left, last)
+	return unansweredAs(out, left, last)
 }
 
 // session connects to h for g; on an opportunistic route a failed TLS
@@ -155,9 +158,14 @@ func nextHopMayTake(o outcome) bool {
 // unanswered gives r to the recipients at indexes left that no hop has
 // answered; one that has keeps its hop's own words.
 func unanswered(out []outcome, left []int, r *smtpc.Reply) []outcome {
+	return unansweredAs(out, left, outcome{reply: r})
+}
+
+// unansweredAs is unanswered with the whole outcome (the failed hop too).
+func unansweredAs(out []outcome, left []int, o outcome) []outcome {
 	for _, i := range left {
 		if out[i].reply == nil {
-			out[i] = outcome{reply: r}
+			out[i] = o
 		}
 	}
 	return out

@@ -82,6 +82,21 @@ func TestOB25BadPasswordDefersAndWarnsOnce(t *testing.T) {
 	if strings.Contains(logs, "wrong horse") || strings.Contains(logs, isp.pass) {
 		t.Error("a password is in the log")
 	}
+	// The delivery lines say where it failed and that TLS was up: the
+	// login went over TLS, and must not read as a password sent in clear.
+	lines := 0
+	for _, l := range strings.Split(logs, "\n") {
+		if !strings.Contains(l, "msg=delivery ") {
+			continue
+		}
+		lines++
+		if !strings.Contains(l, "relay=smarthost.test[127.0.0.5:587]") || !strings.Contains(l, "tls=true") {
+			t.Errorf("delivery line without the hop or its TLS: %s", l)
+		}
+	}
+	if lines != 2 {
+		t.Errorf("%d delivery lines, want one per recipient", lines)
+	}
 }
 
 // The admin fixes the password file and reloads: the next message goes out
