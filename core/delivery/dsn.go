@@ -137,7 +137,7 @@ func (d *dsn) status(mw *multipart.Writer) error {
 			fmt.Fprintf(p, "Remote-MTA: dns; %s\r\n", oneLine(host))
 		}
 		if r.LastReply != "" {
-			fmt.Fprintf(p, "Diagnostic-Code: smtp; %s\r\n", oneLine(r.LastReply))
+			fmt.Fprintf(p, "Diagnostic-Code: %s\r\n", dsnDiagnostic(r.LastReply))
 		}
 		fmt.Fprintf(p, "Last-Attempt-Date: %s\r\n", d.now.Format(time.RFC1123Z))
 		if d.kind == dsnDelayed {
@@ -206,4 +206,14 @@ func oneLine(s string) string {
 		}
 		return c
 	}, s)
+}
+
+// dsnDiagnostic is a recipient's Diagnostic-Code (RFC 3464 2.3.6): "smtp;"
+// and the reply a hop gave, or "X-Portcullis;" and our own words for an
+// expiry, which no SMTP server said.
+func dsnDiagnostic(reply string) string {
+	if rest, ok := strings.CutPrefix(reply, "554 5.4.7 "+expiredText); ok {
+		return "X-Portcullis; " + oneLine(expiredText+rest)
+	}
+	return "smtp; " + oneLine(reply)
 }

@@ -250,7 +250,8 @@ func TestExpiryBouncePolicyLocal(t *testing.T) {
 		t.Fatalf("%d DSNs to the outside sender: backscatter", n)
 	}
 	d := parseDSN(t, home.messages()[0])
-	d.want(t, "Action: failed", "Status: 4.4.7", "x@d.test", "overloaded")
+	d.want(t, "Action: failed", "Status: 5.4.7", "x@d.test",
+		"Diagnostic-Code: X-Portcullis; message expired in queue; last reply: 421 4.0.0 overloaded")
 	if home.messages()[0].from != "" {
 		t.Errorf("DSN sent with MAIL FROM:<%s>, want <>", home.messages()[0].from)
 	}

@@ -148,13 +148,17 @@ func (m *Manager) schedule(s *settings, env *queue.Envelope, now time.Time, inte
 }
 
 // expired is the reply a recipient gets when its message times out: the
-// last temporary reply, with the status RFC 3463 gives expiry.
+// last temporary reply, with the status RFC 3463 gives expiry (X.4.7),
+// permanent now that it failed. It is ours, not a hop's: the DSN says so
+// (dsnDiagnostic).
 func expired(last string) *smtpc.Reply {
 	if last == "" {
-		return smtpc.NewReply(500, "4.4.7", "message expired in queue")
+		return smtpc.NewReply(554, "5.4.7", expiredText)
 	}
-	return smtpc.NewReply(500, "4.4.7", "message expired in queue; last reply: %s", last)
+	return smtpc.NewReply(554, "5.4.7", expiredText+"; last reply: %s", last)
 }
+
+const expiredText = "message expired in queue"
 
 // countAttempt records one recipient's attempt (one cut short by shutdown
 // was not an attempt).
