@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"slices"
@@ -80,6 +81,11 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 			last = outcome{reply: connReply(h, err)}
 			if he := (*hopError)(nil); errors.As(err, &he) {
 				last.hop, last.tls = he.hop, he.tls
+			}
+			if cv := (*tls.CertificateVerificationError)(nil); errors.As(err, &cv) {
+				// Only the admin can fix it: say how, at warning level.
+				m.log.Warn("delivery: the next hop's TLS certificate does not verify; mail is deferred. Give its CA with SSL_CERT_FILE, or set tls_verify: false on the route (encrypted, not authenticated)",
+					"queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "err", cv.Err)
 			}
 			if ae := (*authError)(nil); errors.As(err, &ae) {
 				// Loud, once per refused login: only the admin can fix it.

@@ -66,6 +66,11 @@ func TestRouteTLSModes(t *testing.T) {
 			if r.Status != queue.RcptPending || !strings.Contains(r.LastReply, tt.reply) || len(p.messages()) != 0 {
 				t.Errorf("got %s %q, %d delivered; want pending with %q", r.Status, r.LastReply, len(p.messages()), tt.reply)
 			}
+			// The admin is told how to fix it.
+			if !strings.Contains(w.logs.String(), "level=WARN msg=\"delivery: the next hop's TLS certificate does not verify") ||
+				!strings.Contains(w.logs.String(), "tls_verify: false") {
+				t.Errorf("no warning naming the fix:\n%s", w.logs.String())
+			}
 		})
 	}
 }
