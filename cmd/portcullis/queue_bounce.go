@@ -73,13 +73,8 @@ func (sc *spoolCmd) dsnsTo(from string, old []string) ([]string, error) {
 // noDSNReason says why a bounce made no DSN, after core/delivery's
 // mayBounce and NOTIFY handling.
 func noDSNReason(cfg *config.Config, env *queue.Envelope) string {
-	switch {
-	case env.From == "" || env.IsDSN:
-		return "the sender is <>, and a DSN never gets a DSN"
-	case cfg.Queue.Bounce == "none":
-		return "queue.bounce is none"
-	case cfg.Queue.Bounce != "all" && !env.Client.Trusted && !env.Client.Authenticated:
-		return "queue.bounce is local and the sender was neither trusted nor authenticated (no backscatter)"
+	if why := delivery.NoDSNReason(cfg.Queue.Bounce, env); why != "" {
+		return why
 	}
 	return "no recipient asked for one (NOTIFY), or none was pending"
 }

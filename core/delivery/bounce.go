@@ -30,6 +30,20 @@ func mayBounce(policy string, env *queue.Envelope) bool {
 	return env.Client.Trusted || env.Client.Authenticated
 }
 
+// NoDSNReason says why queue.bounce (policy) and the envelope allow env no
+// DSN, or "" when they allow one; the log and `queue bounce` say it.
+func NoDSNReason(policy string, env *queue.Envelope) string {
+	switch {
+	case mayBounce(policy, env):
+		return ""
+	case env.From == "" || env.IsDSN:
+		return "the sender is <>, and a DSN never gets a DSN"
+	case policy == "none":
+		return "queue.bounce is none"
+	}
+	return "queue.bounce is local and the sender was neither trusted nor authenticated (no backscatter)"
+}
+
 // wants applies the recipient's NOTIFY (RFC 3461 4.1): NEVER, or a list; no
 // NOTIFY means failures and delays are reported.
 func wants(r *queue.Recipient, what string) bool {
@@ -61,6 +75,9 @@ func (m *Manager) notify(s *settings, env *queue.Envelope, failed, relayed []*qu
 		if queueDSN(m.d.Queue, m.log, d, open) != nil {
 			m.owe(s, env, report, now)
 		}
+	} else if len(report) > 0 {
+		// The admin grepping the queue ID learns why no bounce came.
+		m.log.Info("delivery: no failure DSN", "queue_id", env.ID, "rcpts", len(report), "why", NoDSNReason(s.bounce, env))
 	}
 	pending := env.Pending()
 	if s.delayNotice <= 0 || env.DelayNotified || len(pending) == 0 || now.Sub(env.Received) < s.delayNotice {

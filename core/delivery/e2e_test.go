@@ -249,6 +249,9 @@ func TestExpiryBouncePolicyLocal(t *testing.T) {
 	if n := len(outside.messages()); n != 0 {
 		t.Fatalf("%d DSNs to the outside sender: backscatter", n)
 	}
+	if !strings.Contains(w.logs.String(), `msg="delivery: no failure DSN"`) || !strings.Contains(w.logs.String(), "no backscatter") {
+		t.Errorf("no log line says why the outside sender got no DSN:\n%s", w.logs.String())
+	}
 	d := parseDSN(t, home.messages()[0])
 	d.want(t, "Action: failed", "Status: 5.4.7", "x@d.test",
 		"Diagnostic-Code: X-Portcullis; message expired in queue; last reply: 421 4.0.0 overloaded")
