@@ -19,6 +19,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,7 +104,27 @@ func New(d Deps) (*Manager, error) {
 		return nil, err
 	}
 	m.set.Store(s)
+	m.warnOpenSecrets(d.Config)
 	return m, nil
+}
+
+// warnOpenSecrets warns of a smarthost password file that other users can
+// read. It is not refused, as a DKIM key is: the file may be shared on
+// purpose; but the ISP password is the one secret an office gateway keeps.
+func (m *Manager) warnOpenSecrets(cfg *config.Config) {
+	for i, r := range cfg.Routes {
+		if r.Auth == nil || r.Auth.PasswordFile == "" {
+			continue
+		}
+		path := r.Auth.PasswordFile
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(cfg.Dir, path)
+		}
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+			m.log.Warn("delivery: a smarthost password file is readable by every user of this machine; chmod 600 it (or 640 with the daemon's group)",
+				"route", i, "path", path, "mode", fmt.Sprintf("%#o", fi.Mode().Perm()))
+		}
+	}
 }
 
 // newSettings prepares cfg, with a resolver for its dns section unless one
@@ -137,6 +159,7 @@ func (m *Manager) Reload(cfg *config.Config) error {
 	m.set.Store(s)
 	m.pool.closeAll()
 	m.dead.clear()
+	m.warnOpenSecrets(cfg)
 	return nil
 }
 

@@ -276,3 +276,22 @@ func TestNoReuseAfter421(t *testing.T) {
 		t.Errorf("%d sessions, want 2: the one that said 421 was used again", n)
 	}
 }
+
+// A smarthost password file other users can read is warned about at start
+// and at every reload (it still works: it may be shared on purpose).
+func TestOB25OpenPasswordFileWarned(t *testing.T) {
+	w, isp, _ := ob25World(t, "PLAIN")
+	path := filepath.Join(w.cfg.Dir, "isp.pass")
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w.enqueue("u@local.test", []string{"x@far.test"}, localSender, plainBody)
+	w.start()
+	w.waitFor("delivery", func() bool { return len(isp.messages()) == 1 })
+	if !strings.Contains(w.logs.String(), "password file is readable by every user") || !strings.Contains(w.logs.String(), "mode=0644") {
+		t.Errorf("no warning for a 0644 password file:\n%s", w.logs.String())
+	}
+	if strings.Contains(w.logs.String(), isp.pass) {
+		t.Error("the password is in the log")
+	}
+}
