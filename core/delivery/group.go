@@ -72,7 +72,7 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 	}
 	var last outcome // the last hop's failure, with where it happened
 	answered := pooled != ""
-	for _, h := range hops {
+	for i, h := range hops {
 		if h.addr.String() == pooled {
 			continue // it has had its say in this attempt
 		}
@@ -107,8 +107,10 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 		if left = settle(out, left, res); len(left) == 0 {
 			return out
 		}
-		m.log.Info("delivery: next hop deferred, trying the next one", "queue_id", env.ID, "host", h.host,
-			"addr", h.addr.String(), "deferred", len(left), "reply", out[left[0]].reply.String())
+		if i < len(hops)-1 {
+			m.log.Info("delivery: next hop deferred, trying the next one", "queue_id", env.ID, "host", h.host,
+				"addr", h.addr.String(), "deferred", len(left), "reply", out[left[0]].reply.String())
+		}
 	}
 	if !answered && s == m.set.Load() { // a reload since may have fixed it
 		// Every hop failed: spare the next messages to this destination the

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/policy"
 	"github.com/portcullis-mta/portcullis/core/queue"
@@ -516,5 +518,21 @@ func TestLoopBackToMyself(t *testing.T) {
 	}
 	if !strings.Contains(w.logs.String(), "loops back to myself") {
 		t.Errorf("no warning in the log:\n%s", w.logs.String())
+	}
+}
+
+// One next hop that defers: no "trying the next one" line, as there is none.
+func TestNoNextHopLineForTheLastHop(t *testing.T) {
+	p := newPeer(t)
+	p.setRcpt(func(string) error { return &smtp.SMTPError{Code: 451, Message: "later"} })
+	cfg := baseConfig(t)
+	cfg.Queue.Retry = []config.Duration{config.Duration(time.Hour)}
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, p.addr)}
+	w := newWorld(t, cfg)
+	id := w.enqueue("u@local.test", []string{"x@d.test"}, localSender, plainBody)
+	w.start()
+	w.waitFor("the deferral", func() bool { return w.get(id).Attempts == 1 })
+	if strings.Contains(w.logs.String(), "trying the next one") {
+		t.Errorf("a next hop announced where there is none:\n%s", w.logs.String())
 	}
 }
