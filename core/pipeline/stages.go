@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -190,7 +191,8 @@ func (r *Engine) record(req *sdk.Request, st *stage, o outcome) *sdk.Result {
 func faultDecision(st *stage, err error, d *Decision) *Decision {
 	f := *d
 	f.Rule = ""
-	f.Reason = fmt.Sprintf("stage %s failed: %v", st.Name, err)
+	// The plugin host's errors start with "stage NAME: " already.
+	f.Reason = fmt.Sprintf("stage %s failed: %s", st.Name, strings.TrimPrefix(err.Error(), "stage "+st.Name+": "))
 	switch st.OnError {
 	case rules.OnErrorTempfail:
 		f.Action = Tempfail
