@@ -155,9 +155,9 @@
 //
 // Serve points the default slog logger at the gateway: a stage's slog
 // calls appear in the gateway's log with stage=<name>, at their level (the
-// gateway's log.level still filters them; a plugin's own level is set when
-// the gateway starts, so debug lines need log.level: debug at start, not
-// only after a reload). Log with Check's context,
+// gateway's log.level, as it stands at each line, still filters them: a
+// reload to debug brings a running plugin's debug lines). Log with Check's
+// context,
 // slog.InfoContext(ctx, ...), and the line carries the call's session and,
 // from the data phase on, its queue_id, as the gateway's own lines about
 // the same message do (see RequestLogHandler). Do not name your own

@@ -20,24 +20,24 @@ import (
 // stderr) goes to l with stage=<name>. rawSuffix names go-plugin's logger
 // for the plugin's stderr, whose lines without attributes are raw output:
 // stderrWriter logs those at Info, so the sink drops go-plugin's Debug copy.
+//
+// Every line reaches the sink, which asks l whether its level is enabled
+// now: log.level can change at a reload (a slog.LevelVar), and a level
+// fixed when the plugin started kept its debug lines out after a reload
+// to debug.
 func hclogFor(l *slog.Logger, stage, rawSuffix string) hclog.Logger {
-	level := hclog.Info
-	if l.Enabled(context.Background(), slog.LevelDebug) {
-		level = hclog.Debug
-	}
-	il := hclog.NewInterceptLogger(&hclog.LoggerOptions{Name: "plugin", Output: io.Discard, Level: level})
-	il.RegisterSink(&slogSink{l: l.With("stage", stage), rawSuffix: "." + rawSuffix, min: level})
+	il := hclog.NewInterceptLogger(&hclog.LoggerOptions{Name: "plugin", Output: io.Discard, Level: hclog.Debug})
+	il.RegisterSink(&slogSink{l: l.With("stage", stage), rawSuffix: "." + rawSuffix})
 	return il
 }
 
 type slogSink struct {
 	l         *slog.Logger
 	rawSuffix string
-	min       hclog.Level
 }
 
 func (s *slogSink) Accept(name string, level hclog.Level, msg string, args ...any) {
-	if level < s.min || (len(args) == 0 && strings.HasSuffix(name, s.rawSuffix)) {
+	if !s.l.Enabled(context.Background(), slogLevel(level)) || (len(args) == 0 && strings.HasSuffix(name, s.rawSuffix)) {
 		return
 	}
 	s.l.Log(context.Background(), slogLevel(level), msg, pluginArgs(args)...)

@@ -120,3 +120,18 @@ func TestSinkArgsOrderAndNumbers(t *testing.T) {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
 }
+
+// TestSinkFollowsLevel: the level is asked at every line, so a reload that
+// turns log.level to debug brings a running plugin's debug lines too.
+func TestSinkFollowsLevel(t *testing.T) {
+	var buf bytes.Buffer
+	lv := &slog.LevelVar{}
+	lv.Set(slog.LevelInfo)
+	il := hclogFor(slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: lv})), "st", "stderr")
+	il.Debug("before", "k", "v")
+	lv.Set(slog.LevelDebug)
+	il.Debug("after", "k", "v")
+	if out := buf.String(); strings.Contains(out, "msg=before") || !strings.Contains(out, "msg=after") {
+		t.Errorf("log %q: want only the line after the level changed", out)
+	}
+}
