@@ -14,7 +14,6 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -24,6 +23,7 @@ import (
 	"sync/atomic"
 
 	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/cfgval"
 	sdkmime "github.com/portcullis-mta/portcullis/sdk/mime"
 )
 
@@ -45,17 +45,25 @@ func (h *hello) Info() sdk.Info {
 // Configure accepts one key, greeting: a non-empty single-line string
 // (default "hello"). Anything else is refused, so a typo fails at load; a refused
 // config leaves the one in force untouched.
+// Errors start with the key (sdk/cfgval), as the gateway's own stages' do.
 func (h *hello) Configure(_ context.Context, _ sdk.Env, cfg map[string]any) error {
 	g := "hello"
-	for k, v := range cfg {
+	err := cfgval.Each(cfg, func(k string, v any) error {
 		if k != "greeting" {
-			return fmt.Errorf("unknown config key %q (known: greeting)", k)
+			return cfgval.UnknownKey(k, []string{"greeting"})
 		}
-		s, ok := v.(string)
-		if !ok || strings.TrimSpace(s) == "" || strings.ContainsAny(s, "\r\n") {
-			return errors.New("greeting must be a non-empty single-line string")
+		s, err := cfgval.Key(k).String(v)
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(s) == "" || strings.ContainsAny(s, "\r\n") {
+			return errors.New("greeting: want a non-empty single-line string")
 		}
 		g = s
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	h.greeting.Store(&g)
 	return nil

@@ -21,9 +21,9 @@ func TestConfigure(t *testing.T) {
 		{"default", nil, ""},
 		{"greeting", map[string]any{"greeting": "hi"}, ""},
 		{"empty", map[string]any{"greeting": " "}, "non-empty"},
-		{"not a string", map[string]any{"greeting": 5}, "non-empty"},
+		{"not a string", map[string]any{"greeting": 5}, "greeting: want a string, got 5"},
 		{"line break", map[string]any{"greeting": "a\nb"}, "single-line"},
-		{"unknown key", map[string]any{"greting": "hi"}, `unknown config key "greting"`},
+		{"unknown key", map[string]any{"greting": "hi"}, `unknown key "greting" (want greeting) (did you mean "greeting"?)`},
 	}
 	c := plugintest.Start(t, &hello{})
 	for _, tt := range tests {
