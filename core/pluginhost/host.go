@@ -161,13 +161,18 @@ func (h *Host) ensureDir() error {
 			h.madeDir = parent
 		}
 	}
-	dir, err := os.MkdirTemp(parent, "portcullis-plugins-")
+	sweepSocketDirs(parent)
+	dir, err := os.MkdirTemp(parent, fmt.Sprintf("%s%d-", socketDirPrefix, os.Getpid()))
 	if err != nil {
 		return fmt.Errorf("plugin socket directory: %w", err)
 	}
 	h.dir = dir
 	return nil
 }
+
+// socketDirPrefix starts the name of a host's socket directory, followed
+// by the PID of its process and a random part.
+const socketDirPrefix = "portcullis-plugins-"
 
 func sameProcess(a, b Spec) bool {
 	return a.Name == b.Name && a.Plugin == b.Plugin && reflect.DeepEqual(a.Env, b.Env)

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -201,5 +203,34 @@ func TestPluginLogs(t *testing.T) {
 	})
 	if n := strings.Count(logs.String(), "raw stderr line"); n != 1 {
 		t.Errorf("raw stderr line logged %d times, want once:\n%s", n, logs.String())
+	}
+}
+
+// TestStaleSocketDirsSwept: the socket directory of a host whose process
+// is gone (a gateway killed with SIGKILL) is removed when a new host makes
+// its own; a live process's, and one of another naming, stay.
+func TestStaleSocketDirsSwept(t *testing.T) {
+	parent := shortTempDir(t)
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(parent, fmt.Sprintf("portcullis-plugins-%d-123", dead.Process.Pid))
+	live := filepath.Join(parent, fmt.Sprintf("portcullis-plugins-%d-456", os.Getppid()))
+	other := filepath.Join(parent, "portcullis-plugins-789")
+	for _, d := range []string{stale, live, other} {
+		if err := os.MkdirAll(filepath.Join(d, "plugin-dir1"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h, _ := newHost(t, Options{SocketDir: parent})
+	mustLoad(t, h, Spec{Name: "b", Plugin: helloBin(t)})
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Errorf("the dead host's directory is still there: %v", err)
+	}
+	for _, d := range []string{live, other, h.SocketDir()} {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s was removed: %v", d, err)
+		}
 	}
 }
