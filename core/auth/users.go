@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/subtle"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -66,6 +67,7 @@ func readUsers(path string) (*userSet, error) {
 	// A UTF-8 byte order mark, as some editors write, is not part of the
 	// first name.
 	sc := bufio.NewScanner(bytes.NewReader(bytes.TrimPrefix(data, []byte("\ufeff"))))
+	var bad []error // every bad line, each "file:line:1: message"
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(sc.Text())
 		if line == "" || line[0] == '#' {
@@ -74,10 +76,12 @@ func readUsers(path string) (*userSet, error) {
 		name, secret, ok := strings.Cut(line, ":")
 		e, c, err := parseEntry(name, secret, ok)
 		if err != nil {
-			return nil, fmt.Errorf("%s:%d:1: %v", path, n, err)
+			bad = append(bad, fmt.Errorf("%s:%d:1: %v", path, n, err))
+			continue
 		}
 		if _, dup := set.users[name]; dup {
-			return nil, fmt.Errorf("%s:%d:1: user %q listed twice", path, n, name)
+			bad = append(bad, fmt.Errorf("%s:%d:1: user %q listed twice", path, n, name))
+			continue
 		}
 		set.users[name] = e
 		cost = max(cost, c)
@@ -85,6 +89,9 @@ func readUsers(path string) (*userSet, error) {
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if len(bad) > 0 {
+		return nil, errors.Join(bad...)
 	}
 	set.dummy, err = bcrypt.GenerateFromPassword([]byte(rand.Text()), cost)
 	return set, err

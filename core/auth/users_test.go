@@ -93,6 +93,8 @@ func TestBadUsersFiles(t *testing.T) {
 		{"space in name", "a b:{plain}x\n", "f:1:1: want name:hash"},
 		{"empty plain", "u:{plain}\n", "f:1:1: user \"u\": empty {plain} secret"},
 		{"duplicate", "u:{plain}a\nu:{plain}b\n", "f:2:1: user \"u\" listed twice"},
+		// Every bad line is reported, one a line, so that check shows them all.
+		{"two bad lines", "a:$apr1$x$y\nok:{plain}p\nb:{SHA}z=\n", "f:1:1: user \"a\": not a bcrypt hash"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -102,6 +104,9 @@ func TestBadUsersFiles(t *testing.T) {
 			_, err := LoadUsers(p)
 			if err == nil || !strings.HasPrefix(strings.TrimPrefix(err.Error(), dir+"/"), c.want) {
 				t.Errorf("got %v, want prefix %q", err, c.want)
+			}
+			if c.name == "two bad lines" && (err == nil || !strings.Contains(err.Error(), "\n"+p+":3:1: user \"b\": not a bcrypt hash")) {
+				t.Errorf("got %v, want line 3 named on a line of its own", err)
 			}
 		})
 	}

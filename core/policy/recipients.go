@@ -3,6 +3,7 @@ package policy
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -45,6 +46,7 @@ func readRecipients(path string) (*recipientSet, error) {
 	set := &recipientSet{addrs: map[string]bool{}, domains: map[string]bool{}}
 	sc := bufio.NewScanner(bytes.NewReader(bytes.TrimPrefix(data, []byte("\ufeff"))))
 	sc.Buffer(make([]byte, 0, 4096), 1<<20)
+	var bad []error // every bad line, each "file:line:1: message"
 	for n := 1; sc.Scan(); n++ {
 		line := strings.TrimSpace(stripComment(sc.Text()))
 		if line == "" {
@@ -53,19 +55,24 @@ func readRecipients(path string) (*recipientSet, error) {
 		if d, ok := strings.CutPrefix(line, "@"); ok {
 			dom, err := parseDomain(d)
 			if err != nil {
-				return nil, fmt.Errorf("%s:%d:1: %v", path, n, err)
+				bad = append(bad, fmt.Errorf("%s:%d:1: %v", path, n, err))
+				continue
 			}
 			set.domains[dom] = true
 			continue
 		}
 		a, err := ParsePath(line)
 		if err != nil || a.IsNull() {
-			return nil, fmt.Errorf("%s:%d:1: invalid address %q", path, n, line)
+			bad = append(bad, fmt.Errorf("%s:%d:1: invalid address %q", path, n, line))
+			continue
 		}
 		set.addrs[key(a)] = true
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if len(bad) > 0 {
+		return nil, errors.Join(bad...)
 	}
 	return set, nil
 }

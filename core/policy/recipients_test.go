@@ -90,10 +90,11 @@ func TestRecipients(t *testing.T) {
 
 func TestRecipientsBadAtStart(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "r.txt")
-	os.WriteFile(path, []byte("ok@example.test\n@bad..domain\n"), 0o644)
+	os.WriteFile(path, []byte("ok@example.test\n@bad..domain\nno-at-sign\n"), 0o644)
 	cfg := testPolicyConfig(t)
 	cfg.Relay.Recipients = path
-	if _, err := New(cfg, nil); err == nil || !strings.Contains(err.Error(), "r.txt:2:1: ") {
+	// Every bad line is named, one a line.
+	if _, err := New(cfg, nil); err == nil || !strings.Contains(err.Error(), "r.txt:2:1: ") || !strings.Contains(err.Error(), "\n"+path+":3:1: invalid address") {
 		t.Errorf("New with a bad recipients file: %v", err)
 	}
 }
