@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/portcullis-mta/portcullis/sdk/internal/pb"
 )
@@ -87,9 +89,35 @@ func fixNumbers(v any) any {
 	return v
 }
 
+// wireText is s as a protobuf string field must be: UTF-8. A field the
+// client chose (a HELO name, an address, a header) may hold other bytes,
+// and one such byte made the whole call fail to marshal, so every stage
+// errored (and with on_error: continue, none checked the message). The
+// gateway decodes raw 8-bit headers before this; what is left invalid
+// here is replaced with U+FFFD (one for each run of bad bytes).
+func wireText(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+func wireTexts(l []string) []string {
+	for i, s := range l {
+		if !utf8.ValidString(s) {
+			out := slices.Clone(l)
+			for j := i; j < len(out); j++ {
+				out[j] = wireText(out[j])
+			}
+			return out
+		}
+	}
+	return l
+}
+
 func connToPB(c Conn) *pb.Conn {
-	return &pb.Conn{Ip: c.IP, Port: int32(c.Port), Hostname: c.Hostname, Helo: c.HELO, Tls: c.TLS,
-		Listener: c.Listener, Trusted: c.Trusted, Authenticated: c.Authenticated, User: c.User,
+	return &pb.Conn{Ip: c.IP, Port: int32(c.Port), Hostname: wireText(c.Hostname), Helo: wireText(c.HELO), Tls: c.TLS,
+		Listener: c.Listener, Trusted: c.Trusted, Authenticated: c.Authenticated, User: wireText(c.User),
 		Country: c.Country}
 }
 
@@ -102,7 +130,7 @@ func connFromPB(c *pb.Conn) Conn {
 func headerToPB(h []HeaderField) []*pb.HeaderField {
 	out := make([]*pb.HeaderField, len(h))
 	for i, f := range h {
-		out[i] = &pb.HeaderField{Name: f.Name, Value: f.Value}
+		out[i] = &pb.HeaderField{Name: wireText(f.Name), Value: wireText(f.Value)}
 	}
 	return out
 }
@@ -121,7 +149,7 @@ func requestToPB(r *Request) *pb.CheckRequest {
 	return &pb.CheckRequest{
 		Phase: string(r.Phase), SessionId: r.SessionID, QueueId: r.QueueID,
 		Conn:     connToPB(r.Conn),
-		Envelope: &pb.Envelope{From: r.Envelope.From, Rcpts: r.Envelope.Rcpts, Rcpt: r.Envelope.Rcpt},
+		Envelope: &pb.Envelope{From: wireText(r.Envelope.From), Rcpts: wireTexts(r.Envelope.Rcpts), Rcpt: wireText(r.Envelope.Rcpt)},
 	}
 }
 
@@ -144,9 +172,18 @@ func resultToPB(r *Result) (*pb.CheckResponse, error) {
 		return nil, fmt.Errorf("stage %w", err)
 	}
 	v, _ := checkVerdictScore(r.Verdict, r.Score)
-	out := &pb.CheckResponse{Verdict: string(v), Score: r.Score, Tags: r.Tags, Attrs: r.Attrs, Reason: r.Reason}
+	out := &pb.CheckResponse{Verdict: string(v), Score: r.Score, Tags: wireTexts(r.Tags), Attrs: r.Attrs, Reason: wireText(r.Reason)}
+	for k, a := range r.Attrs {
+		if !utf8.ValidString(k) || !utf8.ValidString(a) {
+			out.Attrs = make(map[string]string, len(r.Attrs))
+			for k, a := range r.Attrs {
+				out.Attrs[wireText(k)] = wireText(a)
+			}
+			break
+		}
+	}
 	for _, h := range r.Headers {
-		out.Headers = append(out.Headers, &pb.HeaderEdit{Op: string(h.Op), Name: h.Name, Value: h.Value})
+		out.Headers = append(out.Headers, &pb.HeaderEdit{Op: string(h.Op), Name: h.Name, Value: wireText(h.Value)})
 	}
 	return out, nil
 }

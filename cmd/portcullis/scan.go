@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -13,8 +12,6 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-
-	"github.com/emersion/go-message/textproto"
 
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/pipeline"
@@ -219,27 +216,4 @@ func readMessage(path string) ([]byte, error) {
 		return nil, err
 	}
 	return bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte("\r\n"), []byte("\n")), []byte("\n"), []byte("\r\n")), nil
-}
-
-// maxHeaderCapture is the session's bound on the header kept for stages
-// (core/smtpd headers.go).
-const maxHeaderCapture = 256 << 10
-
-// messageHeader is the top-level header as the session gives it to the
-// rules: what parses of the first 256 KiB up to the blank line. A header
-// that does not parse to the end (a line without a colon, no blank line
-// before the end) is not an error: the session takes such a message too.
-func messageHeader(data []byte) []sdk.HeaderField {
-	if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 {
-		data = data[:i+4]
-	} else if bytes.HasPrefix(data, []byte("\r\n")) {
-		data = data[:2]
-	}
-	data = data[:min(len(data), maxHeaderCapture)]
-	hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(data)))
-	var fields []sdk.HeaderField
-	for f := hdr.Fields(); f.Next(); {
-		fields = append(fields, sdk.HeaderField{Name: f.Key(), Value: unfoldField(f.Value())})
-	}
-	return fields
 }

@@ -127,7 +127,7 @@ func scan(ctx context.Context, cfg *config.Config, o scanOptions, logger *slog.L
 		return nil, err
 	}
 	defer os.Remove(spool)
-	header := append([]sdk.HeaderField{{Name: "Received", Value: unfoldField(received[len("Received: "):])}}, messageHeader(body)...)
+	header := append([]sdk.HeaderField{{Name: "Received", Value: unfoldField(received[len("Received: "):])}}, smtpd.HeaderFields(body)...)
 	req.Message = sdk.NewFileMessage(header, spool, 0, int64(len(received)+len(body)))
 	d, err := run(sdk.PhaseData)
 	if err != nil {

@@ -8,12 +8,14 @@ import (
 	"mime"
 	"os"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message/textproto"
 
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/core/queue"
 	"github.com/portcullis-mta/portcullis/sdk"
+	sdkmime "github.com/portcullis-mta/portcullis/sdk/mime"
 )
 
 // maxHeaderCapture bounds the top-level header kept in memory for stages;
@@ -53,9 +55,33 @@ func parseHeader(b []byte) []sdk.HeaderField {
 	hdr, _ := textproto.ReadHeader(bufio.NewReader(bytes.NewReader(b)))
 	var out []sdk.HeaderField
 	for f := hdr.Fields(); f.Next(); {
-		out = append(out, sdk.HeaderField{Name: f.Key(), Value: unfold(f.Value())})
+		out = append(out, sdk.HeaderField{Name: utf8Text(f.Key()), Value: utf8Text(unfold(f.Value()))})
 	}
 	return out
+}
+
+// HeaderFields is the top-level header at the start of data as a session
+// gives it to stages and rules: what parses of the first 256 KiB up to the
+// blank line, values unfolded and in UTF-8. A header that does not parse
+// to the end is not an error: a session takes such a message too.
+// `portcullis scan` builds its requests with it.
+func HeaderFields(data []byte) []sdk.HeaderField {
+	var h headerCapture
+	h.Write(data)
+	return h.fields()
+}
+
+// utf8Text is s in UTF-8. Raw 8-bit header bytes, as old Japanese mailers
+// write Shift_JIS or EUC-JP (RFC 6532 allows only UTF-8 there), are decoded
+// by the MIME walker's charset detection: stages and rules get the text,
+// and the plugin protocol, whose strings must be UTF-8, can carry it (a
+// single such byte used to fail every stage's call).
+func utf8Text(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	t, _ := sdkmime.ToUTF8([]byte(s), "")
+	return t
 }
 
 // unfold joins folded lines (RFC 5322 2.2.3).

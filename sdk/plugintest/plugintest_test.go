@@ -246,3 +246,26 @@ func TestLogLinesCarryTheCall(t *testing.T) {
 		t.Errorf("log = %q, want %q", got, want)
 	}
 }
+
+// TestInvalidUTF8CrossesTheWire: protobuf strings must be UTF-8, and one
+// raw byte in a client's HELO, an address, a header or a stage's own
+// result used to fail the whole call (every stage erred). The wire now
+// carries them with U+FFFD in place of each run of bad bytes.
+func TestInvalidUTF8CrossesTheWire(t *testing.T) {
+	c := plugintest.Start(t, &echoStage{})
+	if err := c.Configure(sdk.Env{StageName: "echo"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	raw := []byte("Subject: \x90\xbf\x8b\x81\r\n\r\nbody\r\n")
+	req := &sdk.Request{Phase: sdk.PhaseData, Conn: sdk.Conn{IP: "192.0.2.1", HELO: "h\xffst"},
+		Envelope: sdk.Envelope{From: "a\xfe@example.org", Rcpts: []string{"b@example.test", "c\xff@example.test"}},
+		Message:  sdk.NewBytesMessage([]sdk.HeaderField{{Name: "Subject", Value: "\x90\xbf\x8b\x81"}}, raw)}
+	res, err := c.Check(context.Background(), req)
+	if err != nil {
+		t.Fatalf("Check with 8-bit fields: %v", err)
+	}
+	if res.Attrs["from"] != "a\uFFFD@example.org" || res.Attrs["rcpts"] != "b@example.test,c\uFFFD@example.test" ||
+		res.Attrs["subject"] != "\uFFFD" {
+		t.Errorf("attrs %q", res.Attrs)
+	}
+}
