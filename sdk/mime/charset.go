@@ -127,7 +127,10 @@ func decodeAs(b []byte, name string, enc encoding.Encoding, has2022 bool) (strin
 	if err != nil {
 		return "", false
 	}
-	if bytes.ContainsRune(out, utf8.RuneError) && !bytes.ContainsRune(b, utf8.RuneError) {
+	// A replacement character the decoder made (not one b held encoded):
+	// the bytes are not of this charset. ContainsRune(b, RuneError) would
+	// be true of any b that is not UTF-8.
+	if bytes.ContainsRune(out, utf8.RuneError) && !bytes.Contains(b, []byte(string(utf8.RuneError))) {
 		return "", false
 	}
 	return string(out), true

@@ -84,6 +84,14 @@ func TestToUTF8(t *testing.T) {
 		{"日本語", "iso-2022-jp", "日本語", "utf-8"},
 		{enc(jaSJIS, "ﾃｽﾄ"), "cp932", "ﾃｽﾄ", "shift_jis"},
 		{"\x1b(IC=D\x1b(B", "iso-2022-jp", "ﾃｽﾄ", "iso-2022-jp"}, // half-width kana, ESC ( I (JIS X 0201)
+		// The two labels lie about each other: each reads the other's
+		// bytes without an error, as garbage (EUC-JP as half-width kana).
+		{enc(jaEUC, "口座確認のお願い"), "shift_jis", "口座確認のお願い", "euc-jp"},
+		{enc(jaEUC, "未承諾広告"), "shift_jis", "未承諾広告", "euc-jp"},
+		{enc(jaSJIS, "口座確認のお願い"), "euc-jp", "口座確認のお願い", "shift_jis"},
+		{"口座確認のお願い", "shift_jis", "口座確認のお願い", "utf-8"},
+		{enc(jaEUC, "口座確認のお願い"), "euc-jp", "口座確認のお願い", "euc-jp"},
+		{enc(jaSJIS, "請求書 ﾃｽﾄ"), "shift_jis", "請求書 ﾃｽﾄ", "shift_jis"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.label+"/"+tc.want, func(t *testing.T) {
