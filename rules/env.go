@@ -2,13 +2,11 @@ package rules
 
 import (
 	"maps"
-	"mime"
 	"slices"
 	"strings"
 
-	"github.com/emersion/go-message/charset"
-
 	"github.com/portcullis-mta/portcullis/sdk"
+	sdkmime "github.com/portcullis-mta/portcullis/sdk/mime"
 )
 
 // Env is the typed environment every expression is compiled against and
@@ -129,21 +127,13 @@ func (e *Env) SetResult(name string, r *sdk.Result) {
 	}
 }
 
-// wordDecoder decodes RFC 2047 encoded words in any charset x/text knows
-// (ISO-2022-JP, Shift_JIS, EUC-JP, ...).
-var wordDecoder = &mime.WordDecoder{CharsetReader: charset.Reader}
-
-// decodeHeader is a header value as rules see it: encoded words decoded
-// to UTF-8 (RFC 2047); a value that does not decode is kept as it is.
-func decodeHeader(v string) string {
-	if !strings.Contains(v, "=?") {
-		return v
-	}
-	if d, err := wordDecoder.DecodeHeader(v); err == nil {
-		return d
-	}
-	return v
-}
+// decodeHeader is a header value as rules see it: decoded to UTF-8 by the
+// same decoder as the subject and text stages (sdk/mime.DecodeHeader), so
+// that msg.subject contains "未承諾広告" matches where the subject stage
+// does: a character split across encoded words, raw ISO-2022-JP, half-width
+// kana in SO/SI, a lying charset label. Go's mime.WordDecoder, used before,
+// got all four wrong.
+func decodeHeader(v string) string { return sdkmime.DecodeHeader(v) }
 
 // hasTag is has_tag(results.x, "tag"): case-insensitive, as tags are words.
 func hasTag(r StageResult, tag string) bool {

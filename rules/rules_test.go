@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -8,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/text/encoding/japanese"
 
 	"go.yaml.in/yaml/v3"
 
@@ -345,8 +348,31 @@ func TestEncodedHeaders(t *testing.T) {
 	if env.Msg.From != "東京 <a@example.jp>" {
 		t.Errorf("from %q", env.Msg.From)
 	}
-	if got := env.Header("x-bad"); got != "=?unknown-charset?B?eA==?=" {
-		t.Errorf("undecodable kept as is: %q", got)
+	// An unknown charset's text is detected, as the subject stage does.
+	if got := env.Header("x-bad"); got != "x" {
+		t.Errorf("unknown charset: %q", got)
+	}
+}
+
+// TestSubjectDecodedAsByStages: msg.subject is decoded by the decoder the
+// subject and text stages use, so a rule on it matches where they do
+// (Go's mime.WordDecoder, used before, got each of these wrong).
+func TestSubjectDecodedAsByStages(t *testing.T) {
+	set := parse(t, "rules: []")
+	jis, _ := japanese.ISO2022JP.NewEncoder().String("未承諾広告")
+	sjis, _ := japanese.ShiftJIS.NewEncoder().String("未承諾広告")
+	b64 := base64.StdEncoding.EncodeToString
+	for name, subject := range map[string]string{
+		// 諾 split between two encoded words, as some mailers do.
+		"split character":                "=?ISO-2022-JP?B?" + b64([]byte(jis[:8])) + "?=\r\n =?ISO-2022-JP?B?" + b64([]byte(jis[8:])) + "?=",
+		"raw ISO-2022-JP":                jis,
+		"Shift_JIS labelled ISO-2022-JP": "=?ISO-2022-JP?B?" + b64([]byte(sjis)) + "?=",
+	} {
+		req := testRequest()
+		req.Message = sdk.NewBytesMessage([]sdk.HeaderField{{Name: "Subject", Value: subject}}, nil)
+		if got := set.NewEnv(req, nil, Facts{}).Msg.Subject; got != "未承諾広告" {
+			t.Errorf("%s: msg.subject %q, want 未承諾広告", name, got)
+		}
 	}
 }
 
