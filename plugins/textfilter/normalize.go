@@ -14,7 +14,10 @@ import (
 // case folding (Unicode 3.13) removes case, characters that render as
 // nothing are removed (as NFKC_Casefold does), so "vi<soft hyphen>agra"
 // and a zero-width space inside 未承諾広告 still match, and runs of white
-// space become one space so a phrase matches across line breaks.
+// space become one space so a phrase matches across line breaks. White
+// space between two Japanese or Chinese characters (kana, ideographs) is
+// dropped: those scripts put no space between words, a mailer wraps their
+// lines anywhere, and a spammer spaces them out (口座　確認) to break a word.
 //
 // Folding goes through x/text/cases only for the characters that need it:
 // ASCII is lower-cased directly and CJK, kana and Hangul have no case, which
@@ -24,7 +27,8 @@ func normalize(s string) string {
 	var b strings.Builder
 	b.Grow(len(s))
 	space := false
-	other := -1 // start of a pending run of characters that need full folding
+	prevCJK := false // the last character written is kana or an ideograph
+	other := -1      // start of a pending run of characters that need full folding
 	flush := func(end int) {
 		b.WriteString(cases.Fold().String(s[other:end]))
 		other = -1
@@ -41,6 +45,7 @@ func normalize(s string) string {
 				continue
 			}
 			writeSpace(&b, &space)
+			prevCJK = false
 			if 'A' <= c && c <= 'Z' {
 				c += 'a' - 'A'
 			}
@@ -57,17 +62,20 @@ func normalize(s string) string {
 			if other >= 0 {
 				flush(i)
 			}
+			if prevCJK && unspaced(r) {
+				space = false
+			}
 			writeSpace(&b, &space)
-			j := i + n
+			j, last := i+n, r
 			for j < len(s) && s[j] >= utf8.RuneSelf {
 				r2, n2 := utf8.DecodeRuneInString(s[j:])
 				if !caseless(r2) || ignorable(r2) {
 					break
 				}
-				j += n2
+				j, last = j+n2, r2
 			}
 			b.WriteString(s[i:j])
-			n = j - i
+			n, prevCJK = j-i, unspaced(last)
 		case unicode.IsSpace(r):
 			if other >= 0 {
 				flush(i)
@@ -78,6 +86,7 @@ func normalize(s string) string {
 				writeSpace(&b, &space)
 				other = i
 			}
+			prevCJK = false
 		}
 		i += n
 	}
@@ -94,6 +103,15 @@ func writeSpace(b *strings.Builder, space *bool) {
 		b.WriteByte(' ')
 	}
 	*space = false
+}
+
+// unspaced reports the characters of scripts written without spaces
+// between words: kana (with the prolonged sound mark and iteration marks)
+// and CJK ideographs. Hangul is written with spaces, and punctuation may
+// stand apart.
+func unspaced(r rune) bool {
+	return r >= 0x3041 && r <= 0x30ff || r == 0x3005 || r >= 0x3400 && r <= 0x9fff ||
+		r >= 0xf900 && r <= 0xfaff || r >= 0x20000 && r <= 0x3ffff
 }
 
 // ignorable reports Unicode's Default_Ignorable_Code_Point

@@ -195,12 +195,33 @@ func TestNormalize(t *testing.T) {
 		{"free\r\n\t money", "free money"},
 		{"ＦＲＥＥ　ＭＯＮＥＹ", "free money"},
 		{"①", "1"},
+		// No space between words in Japanese: a wrapped line or a spacing
+		// trick does not break a word, where Latin or Hangul keeps it.
+		{"口座\r\n確認", "口座確認"},
+		{"口座　確認", "口座確認"},
+		{"出会い 系サイト", "出会い系サイト"},
+		{"お知らせ\nABC 確認", "お知らせ abc 確認"},
+		{"한국 어", "한국 어"},
 	}
 	for _, tc := range tests {
 		if got := normalize(tc.in); got != tc.want {
 			t.Errorf("normalize(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
+}
+
+// dropSpacesBetweenCJK is the reference for normalize's last rule: a space
+// between two kana or ideographs goes.
+func dropSpacesBetweenCJK(s string) string {
+	r := []rune(s)
+	var out []rune
+	for i, c := range r {
+		if c == ' ' && i > 0 && i+1 < len(r) && unspaced(r[i-1]) && unspaced(r[i+1]) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return string(out)
 }
 
 // TestNormalizeAgreesWithFold checks the fast path against the plain
@@ -214,7 +235,7 @@ func TestNormalizeAgreesWithFold(t *testing.T) {
 	}
 	for _, s := range []string{"ＳＰＡＭ ｶﾀｶﾅ Straße ΣΊΣΥΦΟΣ Привет 未承諾広告 ＡＢＣ①ﾊﾟﾝ", "École ǅ ﬁ İstanbul", "ｶﾞｷﾞ 한국어 Ǆ",
 		"vi\u00adＡ\u200bgra 未\u200d承\u3164諾 ﾊ\uffa0ﾟ Σ\ufe0fΣ \u200b"} {
-		want := strings.Join(strings.Fields(strings.Map(visible, cases.Fold().String(norm.NFKC.String(s)))), " ")
+		want := dropSpacesBetweenCJK(strings.Join(strings.Fields(strings.Map(visible, cases.Fold().String(norm.NFKC.String(s)))), " "))
 		if got := normalize(s); got != want {
 			t.Errorf("normalize(%q) = %q, want %q", s, got, want)
 		}
@@ -327,6 +348,9 @@ func TestJapaneseShapes(t *testing.T) {
 		{"ISO-2022-JP body without charset", "hello", "Content-Type: text/plain\r\n", jis("未承諾広告です"), false},
 		{"HTML meta charset", "hello", "Content-Type: text/html\r\nContent-Transfer-Encoding: base64\r\n",
 			b64(`<html><head><meta http-equiv="Content-Type" content="text/html; charset=Shift_JIS"></head><body>` + sj("ｶｼﾞﾉ") + `</body></html>`), false},
+		{"a word wrapped across lines", "hello", "Content-Type: text/plain; charset=ISO-2022-JP\r\n",
+			jis("未承諾") + "\r\n" + jis("広告です"), false},
+		{"a word spaced out", "hello", "Content-Type: text/plain; charset=ISO-2022-JP\r\n", jis("未承諾　広告"), false},
 	}
 	cfg := map[string]any{"lists": []any{map[string]any{"name": "ja", "patterns": []any{"未承諾広告", "カジノ"}}}}
 	text, subject := NewText(), NewSubject()
