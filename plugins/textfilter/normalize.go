@@ -197,6 +197,25 @@ func nfkcStable(r rune) bool {
 
 // normRegexp applies NFKC to a regular expression: full-width letters in a
 // pattern then match like their ASCII forms in normalised text.
+//
+// A character that NFKC turns into ASCII regexp syntax (full-width ？ to ?,
+// ［ to [, （ to (, ＊ to *, ＋ to +, ．to ., ｜ to |, and so on) was
+// written as text by a Japanese admin, not as an operator: it becomes the
+// escaped ASCII character, so that re:本当？ matches 本当? and not 本 or
+// 本当, and re:［広告］ matches [広告] and not any one of its characters.
 func normRegexp(expr string) string {
-	return norm.NFKC.String(expr)
+	var b strings.Builder
+	for _, r := range expr {
+		if r >= utf8.RuneSelf {
+			// Compatibility forms only (no composition involved), so
+			// one at a time; the rest goes through NFKC whole below.
+			if n := norm.NFKC.String(string(r)); len(n) == 1 && strings.ContainsRune(`\.+*?()|[]{}^$`, rune(n[0])) {
+				b.WriteByte('\\')
+				b.WriteString(n)
+				continue
+			}
+		}
+		b.WriteRune(r)
+	}
+	return norm.NFKC.String(b.String())
 }

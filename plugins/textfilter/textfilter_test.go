@@ -424,3 +424,33 @@ func TestAllListErrors(t *testing.T) {
 		t.Fatalf("error %v, want both missing lists named on one line", err)
 	}
 }
+
+// TestFullWidthRegexpPunctuation: a full-width ？ or ［ in a regexp is the
+// character a Japanese admin typed, not an operator once NFKC makes it
+// ASCII: re:本当？ must not match 日本, re:［広告］ must not match 広報;
+// full-width letters still match their ASCII forms, and composed kana
+// still compose.
+func TestFullWidthRegexpPunctuation(t *testing.T) {
+	for _, tc := range []struct {
+		pattern, text string
+		match         bool
+	}{
+		{"re:本当？", "日本の本文です", false},
+		{"re:本当？", "それは本当?", true},
+		{"re:本当？", "それは本当？", true},
+		{"re:［広告］", "広報のお知らせ", false},
+		{"re:［広告］", "【注意】[広告]のお知らせ", true},
+		{"re:（株）", "株式", false},
+		{"re:（株）", "㈱テスト", true}, // ㈱ is (株) after NFKC
+		{"re:ＦＲＥＥ\\s+ｍｏｎｅｙ", "free   money", true},
+		{"re:か\u3099くせい", "がくせい", true}, // a decomposed が still composes
+	} {
+		p, ok, err := parseLine(tc.pattern, 1)
+		if err != nil || !ok {
+			t.Fatalf("%s: %v", tc.pattern, err)
+		}
+		if got := p.re.MatchString(normalize(tc.text)); got != tc.match {
+			t.Errorf("%s on %q: match %v, want %v (compiled %s)", tc.pattern, tc.text, got, tc.match, p.re)
+		}
+	}
+}
