@@ -50,7 +50,23 @@ func TestSubjectPrefixEncoded(t *testing.T) {
 	if !isASCII(first) {
 		t.Fatalf("raw 8-bit subject: %q", first)
 	}
-	if got := sdkmime.DecodeHeader(strings.TrimPrefix(first, "Subject: ")); got != "[迷惑]テスト" {
+	// The space after the prefix survives decoding (RFC 2047 6.2 drops the
+	// one between two encoded words).
+	if got := sdkmime.DecodeHeader(strings.TrimPrefix(first, "Subject: ")); got != "[迷惑] テスト" {
 		t.Errorf("subject reads %q", got)
+	}
+	for _, tc := range []struct{ prefix, subject, want string }{
+		{"[迷惑]", "plain text", "[迷惑] plain text"},
+		{"[SPAM]", "=?ISO-2022-JP?B?GyRCJUYlOSVIGyhC?=", "[SPAM] テスト"},
+	} {
+		out.Reset()
+		msg := "Subject: " + tc.subject + "\r\n\r\nbody\r\n"
+		if err := rewriteHeader(&out, bufio.NewReader(strings.NewReader(msg)), &pipeline.Decision{SubjectPrefix: tc.prefix}); err != nil {
+			t.Fatal(err)
+		}
+		first, _, _ := strings.Cut(out.String(), "\r\n")
+		if got := sdkmime.DecodeHeader(strings.TrimPrefix(first, "Subject: ")); got != tc.want {
+			t.Errorf("%s + %s reads %q, want %q", tc.prefix, tc.subject, got, tc.want)
+		}
 	}
 }

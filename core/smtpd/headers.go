@@ -127,6 +127,18 @@ func fieldLines(name, value string) string {
 	return b.String()
 }
 
+// prefixed is a Subject value (as on the wire, CRLF included) with prefix
+// and a space before it. A prefix that must be encoded, put before a
+// subject that starts with an encoded word, carries that space inside its
+// own encoded word: the space between two encoded words is not displayed
+// (RFC 2047 6.2), and [迷惑]未承諾広告 would read as one word.
+func prefixed(prefix, value string) string {
+	if !isASCII(prefix) && strings.HasPrefix(value, "=?") {
+		return headerText(prefix+" ") + " " + value
+	}
+	return headerText(prefix) + " " + value
+}
+
 // headerText is s as header text: unchanged when ASCII, else RFC 2047
 // encoded words (base64 of UTF-8, split into words of at most 75
 // characters).
@@ -212,7 +224,7 @@ func rewriteHeader(w io.Writer, r *bufio.Reader, dec *pipeline.Decision) error {
 				remove[strings.ToLower(e.Name)] = true
 			}
 		}
-		prefix = headerText(strings.TrimRight(sanitize(dec.SubjectPrefix), " \t")) // one space is put after it below
+		prefix = strings.TrimRight(sanitize(dec.SubjectPrefix), " \t") // one space is put after it below
 	}
 	var name string
 	for {
@@ -235,7 +247,7 @@ func rewriteHeader(w io.Writer, r *bufio.Reader, dec *pipeline.Decision) error {
 			name, value, colon = strings.Cut(string(line), ":")
 			name = strings.ToLower(strings.TrimSpace(name))
 			if name == "subject" && colon && prefix != "" {
-				line = []byte("Subject: " + prefix + " " + strings.TrimLeft(value, " \t"))
+				line = []byte("Subject: " + prefixed(prefix, strings.TrimLeft(value, " \t")))
 			}
 		}
 		if remove[name] {
