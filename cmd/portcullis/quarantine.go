@@ -10,6 +10,8 @@ import (
 
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/queue"
+	"github.com/portcullis-mta/portcullis/core/smtpd"
+	sdkmime "github.com/portcullis-mta/portcullis/sdk/mime"
 )
 
 // learnHamHook trains the Bayesian stage on the message file at path as
@@ -65,6 +67,9 @@ func (sc *spoolCmd) listHeld(w io.Writer) error {
 	var bytes int64
 	for _, e := range es {
 		fmt.Fprintf(w, "%-17s%10d  %-19s  %s\n", markLeased(e), e.Size, fmtTime(e.Received), sender(e.From))
+		if hdr, err := sc.header(e.ID); err == nil {
+			fmt.Fprintf(w, "    subject: %s\n", orDash(decodedField(hdr, "Subject")))
+		}
 		fmt.Fprintf(w, "    reason: %s\n", orDash(e.Reason))
 		fmt.Fprintf(w, "    tags: %s\n", orDash(strings.Join(e.Tags, ", ")))
 		for _, r := range e.Rcpts {
@@ -162,4 +167,16 @@ func (sc *spoolCmd) export() (string, error) {
 	}
 	defer rc.Close()
 	return writeTemp("portcullis-"+sc.id+"-*.eml", rc)
+}
+
+// decodedField is the first field name of the header text hdr (lines as
+// sc.header returns them), decoded for a person to read: RFC 2047 words,
+// raw ISO-2022-JP and 8-bit Japanese as the stages decode them.
+func decodedField(hdr, name string) string {
+	for _, f := range smtpd.HeaderFields([]byte(strings.ReplaceAll(hdr, "\n", "\r\n") + "\r\n")) {
+		if strings.EqualFold(f.Name, name) {
+			return sdkmime.DecodeHeader(f.Value)
+		}
+	}
+	return ""
 }

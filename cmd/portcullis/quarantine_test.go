@@ -30,7 +30,7 @@ func TestQuarantineListShow(t *testing.T) {
 	size := len(testHeader + testBody)
 	want := "ID                     SIZE  RECEIVED (UTC)       SENDER\n" +
 		fmt.Sprintf("%s %10d  ", id, size) + "2026-11-27 06:00:00  <promo@example.net>\n" +
-		"    reason: bayes score 0.97\n    tags: spam, bulk\n    to: x@example.test\n" +
+		"    subject: quarterly report\n    reason: bayes score 0.97\n    tags: spam, bulk\n    to: x@example.test\n" +
 		"-- 1 message held, " + strconv.Itoa(size) + " bytes\n"
 	if code != 0 || out != want {
 		t.Fatalf("quarantine list: %d %q\n got:\n%s\nwant:\n%s", code, errs, out, want)
@@ -49,6 +49,25 @@ func TestQuarantineListShow(t *testing.T) {
 	code, _, errs = runSpool("queue", "show", id, "-c", f.cfg)
 	if want := "no such message: " + id + " (it is in the quarantine: portcullis quarantine show " + id + ")"; code != 1 || !strings.Contains(errs, want) {
 		t.Errorf("queue show of a held message: %d %q, want %q", code, errs, want)
+	}
+}
+
+// A Japanese subject is shown decoded in list and show: the admin sorting
+// the quarantine reads it, not its encoded words.
+func TestQuarantineJapaneseSubject(t *testing.T) {
+	f := newSpoolFixture(t)
+	h := f.store(t, f.hold)
+	hdr := "From: =?ISO-2022-JP?B?GyRCRWw1fhsoQg==?= <a@example.jp>\r\nSubject: =?ISO-2022-JP?B?GyRCTCQ+NUJ6OS05cBsoQg==?=\r\n"
+	id := put(t, h, heldEnv(), hdr, testBody)
+	_, out, _ := runSpool("quarantine", "list", "-c", f.cfg)
+	if !strings.Contains(out, "    subject: 未承諾広告\n") {
+		t.Errorf("quarantine list:\n%s", out)
+	}
+	_, out, _ = runSpool("quarantine", "show", id, "-c", f.cfg)
+	for _, s := range []string{"Subject:      未承諾広告\n", "From:         東京 <a@example.jp>\n", "\nSubject: =?ISO-2022-JP?B?"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("quarantine show lacks %q:\n%s", s, out)
+		}
 	}
 }
 

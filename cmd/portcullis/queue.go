@@ -432,6 +432,12 @@ func (sc *spoolCmd) show(w io.Writer, held bool) error {
 		return err
 	}
 	printEnvelope(w, env, held)
+	// Encoded (and Japanese) subjects and senders, as a person reads them.
+	for _, name := range []string{"Subject", "From"} {
+		if v := decodedField(hdr, name); v != "" && !strings.Contains(hdr, name+": "+v+"\n") {
+			fmt.Fprintf(w, "%-13s %s\n", name+":", v)
+		}
+	}
 	fmt.Fprintf(w, "\n%s", hdr)
 	return nil
 }
