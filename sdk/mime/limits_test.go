@@ -226,3 +226,37 @@ func TestUUEncode(t *testing.T) {
 		t.Errorf("prose starting with begin made %d parts", len(m2.Parts))
 	}
 }
+
+// BenchmarkFoldedHeader parses a 1.2 MB header folded 200,000 times in one
+// field, against the baseline of the same bytes as 200,000 fields (the
+// stranger's cheapest way to make every stage parse a big header).
+// Unfolding used to copy the value at every line: quadratic, 12.2 s for
+// this input here, against 9 ms now (the baseline: 132 ms).
+func BenchmarkFoldedHeader(b *testing.B) {
+	const n = 200_000
+	folded := "X-Long: a" + strings.Repeat("\r\n b", n) + "\r\n\r\nbody\r\n"
+	separate := strings.Repeat("X-L: b\r\n", n) + "\r\nbody\r\n"
+	for _, c := range []struct{ name, raw string }{{"separate fields (baseline)", separate}, {"one field folded", folded}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(c.raw)))
+			for range b.N {
+				m := ParseBytes([]byte(c.raw), DefaultLimits())
+				if len(m.Header) == 0 {
+					b.Fatal("no header")
+				}
+			}
+		})
+	}
+}
+
+// TestFoldedHeaderUnfolds: continuation lines join their field, across a
+// malformed line too, and the next field starts afresh.
+func TestFoldedHeaderUnfolds(t *testing.T) {
+	m := ParseBytes([]byte("Subject: a\r\n b\r\n\tc\r\nnot a field\r\n d\r\nX-N: e\r\n f\r\n\r\nbody\r\n"), DefaultLimits())
+	if got := m.Get("Subject"); got != "a b c d" {
+		t.Errorf("Subject %q", got)
+	}
+	if got := m.Get("X-N"); got != "e f" {
+		t.Errorf("X-N %q", got)
+	}
+}
