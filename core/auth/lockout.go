@@ -30,7 +30,17 @@ type lockEntry struct {
 	first  time.Time // start of the current counting window
 	count  int
 	locked time.Time // locked until; zero: not locked
+	// byUser splits count by the user name tried, so that a success
+	// forgives only that user's typos: a client that holds one good
+	// account must not reset its count between guesses at another's.
+	byUser map[string]int
 }
+
+// maxUsersTracked bounds byUser; failures for further names go to
+// otherUsers, which no success forgives.
+const maxUsersTracked = 16
+
+const otherUsers = "\x00other"
 
 // NewLockout returns a lockout of failures failures within window, lasting
 // duration (limits.auth_failures, and limits.auth_lockout for both times).
@@ -69,9 +79,10 @@ func (l *Lockout) Locked(ip netip.Addr) bool {
 	return e != nil && l.now().Before(e.locked)
 }
 
-// Fail records a failed authentication from ip and reports whether this
-// failure locked it out (true once per lockout: the caller logs it).
-func (l *Lockout) Fail(ip netip.Addr) (nowLocked bool) {
+// Fail records a failed authentication from ip, as user (the name tried;
+// "" when none was given), and reports whether this failure locked it out
+// (true once per lockout: the caller logs it).
+func (l *Lockout) Fail(ip netip.Addr, user string) (nowLocked bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now, k := l.now(), lockKey(ip)
@@ -87,24 +98,38 @@ func (l *Lockout) Fail(ip netip.Addr) (nowLocked bool) {
 		return false // already locked; failures while locked do not extend it
 	}
 	if now.Sub(e.first) >= l.window {
-		e.first, e.count = now, 0
+		e.first, e.count, e.byUser = now, 0, nil
 	}
 	e.count++
+	if e.byUser == nil {
+		e.byUser = map[string]int{}
+	}
+	if _, known := e.byUser[user]; !known && len(e.byUser) >= maxUsersTracked {
+		user = otherUsers
+	}
+	e.byUser[user]++
 	if e.count >= l.failures {
 		e.locked = now.Add(l.duration)
-		e.first, e.count = now, 0
+		e.first, e.count, e.byUser = now, 0, nil
 		return true
 	}
 	return false
 }
 
-// Succeed forgets ip's failures: a user who finally typed the password
-// right starts afresh.
-func (l *Lockout) Succeed(ip netip.Addr) {
+// Succeed forgets the failures ip had as user: a user who finally typed
+// the password right starts afresh. Failures as other names stay, so that
+// a login to one account cannot reset a count of guesses at another's.
+func (l *Lockout) Succeed(ip netip.Addr, user string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	k := lockKey(ip)
-	if e := l.m[k]; e != nil && !l.now().Before(e.locked) {
+	e := l.m[k]
+	if e == nil || l.now().Before(e.locked) {
+		return
+	}
+	e.count -= e.byUser[user]
+	delete(e.byUser, user)
+	if e.count <= 0 {
 		delete(l.m, k)
 	}
 }

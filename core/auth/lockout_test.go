@@ -34,7 +34,7 @@ func TestLockout(t *testing.T) {
 	for _, s := range steps {
 		clock.Add(s.advance)
 		if s.fail.IsValid() {
-			if got := l.Fail(s.fail); got != s.wantNow {
+			if got := l.Fail(s.fail, "u"); got != s.wantNow {
 				t.Errorf("%s: Fail = %v, want %v", s.name, got, s.wantNow)
 			}
 		}
@@ -53,23 +53,23 @@ func TestLockoutSucceedAndIPv6(t *testing.T) {
 	a := netip.MustParseAddr("2001:db8:1:2::1")
 	b := netip.MustParseAddr("2001:db8:1:2::ffff") // same /64
 	c := netip.MustParseAddr("2001:db8:1:3::1")    // another /64
-	l.Fail(a)
-	l.Succeed(a)
-	if l.Fail(b) {
+	l.Fail(a, "u")
+	l.Succeed(a, "u")
+	if l.Fail(b, "u") {
 		t.Error("Succeed did not reset the count")
 	}
-	if !l.Fail(a) {
+	if !l.Fail(a, "u") {
 		t.Error("two failures in one /64 did not lock")
 	}
 	if !l.Locked(b) || l.Locked(c) {
 		t.Errorf("locked: b %v c %v; want true false", l.Locked(b), l.Locked(c))
 	}
-	l.Succeed(b) // a success cannot lift a lockout (it cannot happen while locked anyway)
+	l.Succeed(b, "u") // a success cannot lift a lockout (it cannot happen while locked anyway)
 	if !l.Locked(a) {
 		t.Error("Succeed lifted a lockout")
 	}
 	m := NewLockout(1, time.Hour, time.Hour, clock.Now)
-	if !m.Fail(netip.MustParseAddr("::ffff:192.0.2.1")) || !m.Locked(netip.MustParseAddr("192.0.2.1")) {
+	if !m.Fail(netip.MustParseAddr("::ffff:192.0.2.1"), "u") || !m.Locked(netip.MustParseAddr("192.0.2.1")) {
 		t.Error("v4-mapped address not the same as IPv4")
 	}
 }
@@ -80,10 +80,10 @@ func TestLockoutBounded(t *testing.T) {
 	l.max = 1000
 	locked := netip.MustParseAddr("203.0.113.1")
 	for range 3 {
-		l.Fail(locked)
+		l.Fail(locked, "u")
 	}
 	for i := range 5000 {
-		l.Fail(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}))
+		l.Fail(netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}), "u")
 		if l.Len() > l.max {
 			t.Fatalf("table grew to %d > %d", l.Len(), l.max)
 		}
@@ -92,9 +92,9 @@ func TestLockoutBounded(t *testing.T) {
 		t.Error("pruning dropped a locked entry while unlocked ones remained")
 	}
 	clock.Add(2 * time.Minute)
-	l.Fail(netip.MustParseAddr("192.0.2.99"))
+	l.Fail(netip.MustParseAddr("192.0.2.99"), "u")
 	for i := range 2000 {
-		l.Fail(netip.AddrFrom4([4]byte{11, 0, byte(i >> 8), byte(i)}))
+		l.Fail(netip.AddrFrom4([4]byte{11, 0, byte(i >> 8), byte(i)}), "u")
 	}
 	if l.Len() > l.max {
 		t.Errorf("table %d > %d", l.Len(), l.max)
@@ -108,15 +108,15 @@ func TestLockoutSetLimits(t *testing.T) {
 	l := NewLockout(3, time.Hour, time.Hour, clock.Now)
 	counting := netip.MustParseAddr("198.51.100.7")
 	locked := netip.MustParseAddr("198.51.100.8")
-	l.Fail(counting)
+	l.Fail(counting, "u")
 	for range 3 {
-		l.Fail(locked)
+		l.Fail(locked, "u")
 	}
 	l.SetLimits(2, time.Minute, time.Minute)
 	if l.Len() != 2 {
 		t.Fatalf("table has %d entries after SetLimits, want 2", l.Len())
 	}
-	if !l.Fail(counting) {
+	if !l.Fail(counting, "u") {
 		t.Error("second failure under auth_failures 2 did not lock")
 	}
 	clock.Add(30 * time.Minute)
@@ -125,5 +125,37 @@ func TestLockoutSetLimits(t *testing.T) {
 	}
 	if l.Locked(counting) {
 		t.Error("a lockout started after SetLimits does not use its duration")
+	}
+}
+
+// TestLockoutSuccessForgivesOnlyThatUser: a client holding one good
+// account must not reset its count between guesses at another's (a
+// black-box test made 12 guesses at bob's password, logging in as alice
+// after every four); a user's own typos are forgiven when they get in.
+func TestLockoutSuccessForgivesOnlyThatUser(t *testing.T) {
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	l := NewLockout(5, time.Hour, time.Hour, clock.Now)
+	ip := netip.MustParseAddr("192.0.2.4")
+	for round := range 2 {
+		for range 2 {
+			if l.Fail(ip, "bob") {
+				t.Fatalf("round %d: locked early", round)
+			}
+		}
+		l.Succeed(ip, "alice")
+	}
+	if !l.Fail(ip, "bob") || !l.Locked(ip) {
+		t.Fatal("five guesses at bob, between logins as alice, did not lock")
+	}
+
+	typo := netip.MustParseAddr("192.0.2.5")
+	for range 4 {
+		l.Fail(typo, "carol")
+	}
+	l.Succeed(typo, "carol")
+	for range 4 {
+		if l.Fail(typo, "carol") {
+			t.Fatal("carol's forgiven typos still counted")
+		}
 	}
 }

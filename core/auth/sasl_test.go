@@ -57,9 +57,9 @@ func (s *authSession) Auth(mech string) (sasl.Server, error) {
 		s.b.results = append(s.b.results, result{user, err})
 		s.b.mu.Unlock()
 		if err != nil {
-			s.b.lockout.Fail(s.ip)
+			s.b.lockout.Fail(s.ip, user)
 		} else {
-			s.b.lockout.Succeed(s.ip)
+			s.b.lockout.Succeed(s.ip, user)
 		}
 	})
 	if err != nil {

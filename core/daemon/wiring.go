@@ -126,9 +126,9 @@ func (a *authAdapter) NewServer(mech string, done func(string, error)) (sasl.Ser
 	return a.users.NewServer(mech, a.host, done)
 }
 
-func (a *authAdapter) Locked(ip netip.Addr) bool  { return a.lock.Locked(ip) }
-func (a *authAdapter) Failure(ip netip.Addr) bool { return a.lock.Fail(ip) }
-func (a *authAdapter) Success(ip netip.Addr)      { a.lock.Succeed(ip) }
+func (a *authAdapter) Locked(ip netip.Addr) bool               { return a.lock.Locked(ip) }
+func (a *authAdapter) Failure(ip netip.Addr, user string) bool { return a.lock.Fail(ip, user) }
+func (a *authAdapter) Success(ip netip.Addr, user string)      { a.lock.Succeed(ip, user) }
 
 // newResolver is the resolver for client host names: dns.servers when set,
 // else the system's.

@@ -92,7 +92,7 @@ func (a *testAuth) Locked(ip netip.Addr) bool {
 	return a.limit > 0 && a.failures[ip] >= a.limit
 }
 
-func (a *testAuth) Failure(ip netip.Addr) bool {
+func (a *testAuth) Failure(ip netip.Addr, _ string) bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.failures == nil {
@@ -102,7 +102,7 @@ func (a *testAuth) Failure(ip netip.Addr) bool {
 	return a.failures[ip] == a.limit
 }
 
-func (a *testAuth) Success(ip netip.Addr) {}
+func (a *testAuth) Success(netip.Addr, string) {}
 
 // testConfig is a gateway for example.test trusting only 127.0.0.1.
 func testConfig(t testing.TB) *config.Config {

@@ -52,9 +52,10 @@ type Authenticator interface {
 	// it failed (core/auth's Users.NewServer has this shape).
 	NewServer(mech string, done func(user string, err error)) (sasl.Server, error)
 	Locked(ip netip.Addr) bool
-	// Failure records a failed attempt and reports whether it started a lockout.
-	Failure(ip netip.Addr) bool
-	Success(ip netip.Addr)
+	// Failure records a failed attempt as user (the name tried) and
+	// reports whether it started a lockout; Success forgives that user's.
+	Failure(ip netip.Addr, user string) bool
+	Success(ip netip.Addr, user string)
 }
 
 // Resolver finds the client's host name (net.Resolver satisfies it).

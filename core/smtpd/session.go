@@ -298,7 +298,7 @@ func (g *saslGuard) Next(resp []byte) ([]byte, bool, error) {
 	}
 	if err != nil {
 		s.log.Info("auth", "user", g.user, "mechanism", g.mech, "result", "failed")
-		if a.Failure(ip) {
+		if a.Failure(ip, g.user) {
 			s.log.Warn("auth lockout started", "ip", ip.String())
 		}
 		return nil, false, toSMTP(s.log, errAuthInvalid)
@@ -309,7 +309,7 @@ func (g *saslGuard) Next(resp []byte) ([]byte, bool, error) {
 		return nil, false, toSMTP(s.log, errAuthInvalid)
 	}
 	if done {
-		a.Success(ip)
+		a.Success(ip, g.user)
 		s.authed, s.user = true, g.user
 		s.log.Info("auth", "user", s.user, "mechanism", g.mech, "result", "ok")
 	}
