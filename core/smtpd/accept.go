@@ -73,7 +73,13 @@ func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 	id := newID()
 	log := g.log.With("session", id)
 	metrics.Active().Connection(name)
-	if !s.takeSlot() {
+	// relay.networks are not held to the connection limits (Postfix:
+	// smtpd_client_event_limit_exceptions = $mynetworks): strangers who
+	// fill max_connections must not lock out the site's own servers and
+	// users. Behind a PROXY header the peer is the proxy, not the client.
+	peer, _ := addrPort(raw.RemoteAddr())
+	exempt := !lc.ProxyProtocol && g.d.Policy.Trusted(peer)
+	if !s.takeSlot(exempt) {
 		metrics.Active().ConnRefused(metrics.RefusedLimit)
 		metrics.Active().Refused("connect", 421)
 		s.refuse(raw, replyTooManyConns(g.cfg.Hostname), log, "too many connections")
@@ -89,7 +95,8 @@ func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 		return
 	}
 	ip := gc.info.ip
-	if !g.d.Policy.Trusted(ip) && !s.rate.allow(limitKey(ip), g.cfg.Limits.MaxConnectionRate, g.d.Now()) {
+	trusted := g.d.Policy.Trusted(ip)
+	if !trusted && !s.rate.allow(limitKey(ip), g.cfg.Limits.MaxConnectionRate, g.d.Now()) {
 		gc.log.Info("refused", "ip", ip.String(), "reason", "connection rate limit")
 		metrics.Active().ConnRefused(metrics.RefusedLimit)
 		metrics.Active().Refused("connect", 421)
@@ -99,7 +106,7 @@ func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 		return
 	}
 	gc.release = func() { s.freeSlot(ip) }
-	if !s.takeIPSlot(ip) {
+	if !s.takeIPSlot(ip, trusted) {
 		gc.log.Info("refused", "ip", ip.String(), "reason", "too many connections from ip")
 		metrics.Active().ConnRefused(metrics.RefusedLimit)
 		metrics.Active().Refused("connect", 421)
@@ -222,21 +229,21 @@ func (s *Server) refuse(raw net.Conn, reply string, log *slog.Logger, reason str
 	_ = raw.Close()
 }
 
-func (s *Server) takeSlot() bool {
+func (s *Server) takeSlot(exempt bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if max := s.gen.cfg.Limits.MaxConnections; max > 0 && s.total >= max {
+	if max := s.gen.cfg.Limits.MaxConnections; max > 0 && s.total >= max && !exempt {
 		return false
 	}
 	s.total++
 	return true
 }
 
-func (s *Server) takeIPSlot(ip netip.Addr) bool {
+func (s *Server) takeIPSlot(ip netip.Addr, exempt bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := limitKey(ip)
-	if max := s.gen.cfg.Limits.MaxConnectionsPerIP; max > 0 && s.perIP[k] >= max {
+	if max := s.gen.cfg.Limits.MaxConnectionsPerIP; max > 0 && s.perIP[k] >= max && !exempt {
 		return false
 	}
 	s.perIP[k]++
