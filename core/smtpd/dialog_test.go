@@ -150,6 +150,9 @@ func TestVerbsNotImplemented(t *testing.T) {
 		r.cmd(v, "502 5.5.1 Command not implemented")
 	}
 	r.cmd("NOOP", "250")
+	// A name longer than a domain can be would go into Received as it is.
+	r.cmd("EHLO "+strings.Repeat("a", 256), "501 5.5.2 HELO name too long")
+	r.cmd("HELO "+strings.Repeat("a", 63)+"."+strings.Repeat("b", 63)+".example", "250")
 	if got := r.cmd("HELO c.example.org", "250"); got != "250 mx.example.test Hello c.example.org" {
 		t.Errorf("HELO reply %q, want our name first and no enhanced code", got)
 	}

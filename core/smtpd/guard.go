@@ -235,6 +235,10 @@ func (c *guardConn) hand(p, line []byte, verb string) (int, error) {
 	return n, nil
 }
 
+// maxHeloName is the longest HELO name taken: a domain's 255 octets (RFC
+// 1035 2.3.4; an address literal is shorter).
+const maxHeloName = 255
+
 // intercept answers the commands go-smtp must not see. It reports true
 // when it replied itself.
 func (c *guardConn) intercept(verb, arg string) bool {
@@ -257,6 +261,12 @@ func (c *guardConn) intercept(verb, arg string) bool {
 		return true
 	}
 	if verb == "EHLO" || verb == "HELO" {
+		if name, _, _ := strings.Cut(arg, " "); len(name) > maxHeloName {
+			// It would go into the Received field as it is, past the
+			// 998 octets a header line may have (RFC 5322 2.1.1).
+			c.refuseCommand(verb, replyHeloTooLong)
+			return true
+		}
 		if c.sess != nil && c.sess.refuseHelo(arg) {
 			// Like a refused first EHLO: no transaction until one passes.
 			c.needEHLO = true

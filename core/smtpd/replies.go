@@ -17,6 +17,7 @@ const (
 	replyNotImplemented  = "502 5.5.1 Command not implemented"
 	replyUnknownCommand  = "500 5.5.2 Command not recognized"
 	replyNeedEHLO        = "503 5.5.1 Send EHLO first"
+	replyHeloTooLong     = "501 5.5.2 HELO name too long (a domain has at most 255 octets)"
 	replyShuttingDown    = "421 4.3.2 Service shutting down, try again later"
 	replySyntaxNoParams  = "501 5.5.4 Syntax error, no parameters allowed"
 	replyAlreadyTLS      = "503 5.5.1 TLS already active"
