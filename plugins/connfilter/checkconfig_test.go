@@ -1,7 +1,6 @@
 package connfilter
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -12,19 +11,10 @@ import (
 // same words, and leaves nothing behind: no goroutine, no file (the
 // state file of a running gateway is not even opened).
 func TestCheckConfig(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, text string) {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("lists/deny.txt", "203.0.113.5\n*.dyn.example\n")
-	write("lists/bad.txt", "203.0.113.300\n")
+	dir := plugintest.ConfigDir(t, map[string]string{
+		"lists/deny.txt": "203.0.113.5\n*.dyn.example\n",
+		"lists/bad.txt":  "203.0.113.300\n",
+	})
 	c := plugintest.Case
 	plugintest.CheckConfigs(t, New, dir, []plugintest.ConfigCase{
 		c("ok", nil, map[string]any{"deny": map[string]any{"files": []any{"lists/deny.txt"}}, "allow": []any{"192.0.2.1"}}, ""),

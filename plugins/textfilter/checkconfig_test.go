@@ -1,7 +1,6 @@
 package textfilter
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -12,19 +11,10 @@ import (
 // same words, and leaves nothing behind: no goroutine, no file (the
 // state file of a running gateway is not even opened).
 func TestCheckConfig(t *testing.T) {
-	dir := t.TempDir()
-	write := func(name, text string) {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write("lists/spam.txt", "viagra\nre:casino\\s+bonus\n")
-	write("lists/badre.txt", "ok\nre:(unclosed\n")
+	dir := plugintest.ConfigDir(t, map[string]string{
+		"lists/spam.txt":  "viagra\nre:casino\\s+bonus\n",
+		"lists/badre.txt": "ok\nre:(unclosed\n",
+	})
 	c := plugintest.Case
 	plugintest.CheckConfigs(t, NewText, dir, []plugintest.ConfigCase{
 		c("ok", nil, map[string]any{"lists": []any{map[string]any{"name": "spam", "file": "lists/spam.txt"}}}, ""),

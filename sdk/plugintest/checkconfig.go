@@ -101,3 +101,21 @@ func listDir(t *testing.T, dir string) []string {
 func Case(name string, env func(sdk.Env) sdk.Env, config map[string]any, want string) ConfigCase {
 	return ConfigCase{Name: name, Env: env, Config: config, Want: want}
 }
+
+// ConfigDir makes a temporary config directory holding files (path
+// relative to it -> text), for the list files a stage's config names; it
+// is removed when the test ends.
+func ConfigDir(t testing.TB, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, text := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
