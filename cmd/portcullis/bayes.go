@@ -40,6 +40,7 @@ type bayesArgs struct {
 	verb      string
 	config    string
 	stage     string
+	stageSet  bool // --stage was given
 	spam, ham []string
 	paths     []string
 }
@@ -86,7 +87,7 @@ func parseBayesArgs(args []string) (*bayesArgs, error) {
 			if name == "c" {
 				a.config = val
 			} else {
-				a.stage = val
+				a.stage, a.stageSet = val, true
 			}
 		default:
 			return nil, fmt.Errorf("bayes %s: unknown flag %s", a.verb, arg)
@@ -153,7 +154,7 @@ func runBayes(args []string, stdout, stderr io.Writer) int {
 			return exitFailed
 		}
 	}
-	st, err := openBayesStage(cfg, a.stage)
+	st, err := openBayesStage(cfg, a.stage, a.stageSet, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "portcullis bayes %s: %v\n", a.verb, err)
 		return exitFailed
@@ -178,10 +179,21 @@ func runBayes(args []string, stdout, stderr io.Writer) int {
 // the rule-file stage named stage, its state file from state.path. A name
 // that is not a stage running the bayes plugin is an error, before any
 // file is created: a store no stage reads would be trained or read in vain.
-func openBayesStage(cfg *config.Config, stage string) (*bayes.Stage, error) {
+//
+// One case keeps the defaults: no --stage, and no stage of the rule files
+// runs the bayes plugin at all (a gateway being set up, or the built-in
+// config). The store is then state.bayes.db with the default settings,
+// which a stage named bayes added later reads, and a note on stderr says
+// so.
+func openBayesStage(cfg *config.Config, stage string, explicit bool, stderr io.Writer) (*bayes.Stage, error) {
 	set, err := loadRules(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("the rule files of %s do not load: %w", cfgName(cfg), err)
+	}
+	if !explicit && bayesStage(set) == nil && set.Stage(stage) == nil {
+		fmt.Fprintf(stderr, "portcullis bayes: note: no stage in the rule files of %s runs the bayes plugin; "+
+			"using its default settings and the store of a stage named %s\n", cfgName(cfg), stage)
+		return configureBayes(cfg, &rules.Stage{Name: stage, Plugin: bayesPlugin})
 	}
 	spec, err := findBayesStage(cfg, set, stage)
 	if err != nil {

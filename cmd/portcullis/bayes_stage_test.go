@@ -32,8 +32,8 @@ func TestBayesNoSuchStage(t *testing.T) {
 			`portcullis bayes stats: no stage "nosuch" in the rule files of ` + cfg + " " + have},
 		{"classify, a stage of another plugin", []string{"classify", f.ham, "--stage", "bl", "-c", cfg},
 			`portcullis bayes classify: stage "bl" in the rule files of ` + cfg + ` runs plugin "dnsbl", not bayes ` + have},
-		{"no bayes stage at all", []string{"stats", "-c", none},
-			`portcullis bayes stats: no stage "bayes" in the rule files of ` + none + " (no stage runs the bayes plugin)"},
+		{"no bayes stage at all, --stage", []string{"stats", "--stage", "spam", "-c", none},
+			`portcullis bayes stats: no stage "spam" in the rule files of ` + none + " (no stage runs the bayes plugin)"},
 		{"the fixture's stage under another name", []string{"stats", "--stage", "spamA", "-c", f.cfg},
 			`no stage "spamA" in the rule files of ` + f.cfg + " (stages running the bayes plugin: bayes)"},
 	}
@@ -49,8 +49,19 @@ func TestBayesNoSuchStage(t *testing.T) {
 	if len(matches) > 0 {
 		t.Errorf("state files created: %v", matches)
 	}
+	// No stage runs bayes and none was named (a gateway being set up, the
+	// built-in config, a scorer's minimal config): the defaults, over the
+	// store a stage named bayes will read, with a note.
+	code, out, errs := runBayesCmd("learn", "--spam", f.spam, "--ham", f.ham, "-c", none)
+	if code != exitOK || !strings.Contains(errs, "note: no stage in the rule files of "+none+" runs the bayes plugin") {
+		t.Errorf("learn with no bayes stage: %d %q %q", code, out, errs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "none.bayes.db")); err != nil {
+		t.Errorf("no store beside state.path: %v", err)
+	}
+	os.Remove(filepath.Join(dir, "none.bayes.db"))
 	// A named stage that runs bayes is used, with its own state file.
-	code, out, errs := runBayesCmd("stats", "--stage", "spamB", "-c", cfg)
+	code, out, errs = runBayesCmd("stats", "--stage", "spamB", "-c", cfg)
 	if code != exitOK || !strings.Contains(out, "other.spamB.db") {
 		t.Errorf("stats --stage spamB: %d %q %q", code, out, errs)
 	}
