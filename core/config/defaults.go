@@ -13,7 +13,7 @@ func Defaults() Config {
 	return Config{
 		Hostname: host,
 		Limits: Limits{
-			MaxConnections:      100, // Postfix smtpd default process limit is 100
+			MaxConnections:      100, // per listener: Postfix's default process limit is 100 per service
 			MaxConnectionsPerIP: 20,  // a busy sending MTA opens a handful; 20 leaves room, stops one host hogging
 			// Off, as Postfix's smtpd_client_connection_rate_limit: a
 			// site behind NAT or a busy partner opens many; set it to

@@ -71,7 +71,7 @@ type TLS struct {
 
 // Limits bound what one client may do.
 type Limits struct {
-	MaxConnections      int      `yaml:"max_connections"`
+	MaxConnections      int      `yaml:"max_connections"` // per listener
 	MaxConnectionsPerIP int      `yaml:"max_connections_per_ip"`
 	MaxConnectionRate   int      `yaml:"max_connection_rate"` // per client (IPv6: /64) per minute; 0: no limit
 	MaxMessageBytes     int64    `yaml:"max_message_bytes"`

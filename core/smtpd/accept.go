@@ -79,7 +79,7 @@ func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 	// users. Behind a PROXY header the peer is the proxy, not the client.
 	peer, _ := addrPort(raw.RemoteAddr())
 	exempt := !lc.ProxyProtocol && g.d.Policy.Trusted(peer)
-	if !s.takeSlot(exempt) {
+	if !s.takeSlot(name, exempt) {
 		metrics.Active().ConnRefused(metrics.RefusedLimit)
 		metrics.Active().Refused("connect", 421)
 		s.refuse(raw, replyTooManyConns(g.cfg.Hostname), log, "too many connections")
@@ -88,7 +88,7 @@ func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 	br := bufio.NewReaderSize(raw, readBufSize)
 	gc := newGuard(&bufConn{Conn: raw, r: br}, br, g, connInfo{id: id, listener: lc}, log)
 	gc.info.ip, gc.info.port = addrPort(raw.RemoteAddr())
-	gc.release = func() { s.freeSlot(netip.Addr{}) }
+	gc.release = func() { s.freeSlot(name, netip.Addr{}) }
 	if !s.prelude(gc) {
 		gc.release()
 		_ = raw.Close()
@@ -105,13 +105,13 @@ func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 		_ = raw.Close()
 		return
 	}
-	gc.release = func() { s.freeSlot(ip) }
+	gc.release = func() { s.freeSlot(name, ip) }
 	if !s.takeIPSlot(ip, trusted) {
 		gc.log.Info("refused", "ip", ip.String(), "reason", "too many connections from ip")
 		metrics.Active().ConnRefused(metrics.RefusedLimit)
 		metrics.Active().Refused("connect", 421)
 		gc.reply(replyTooManyFromIP(g.cfg.Hostname))
-		s.freeSlot(netip.Addr{})
+		s.freeSlot(name, netip.Addr{})
 		_ = raw.Close()
 		return
 	}
@@ -229,13 +229,17 @@ func (s *Server) refuse(raw net.Conn, reply string, log *slog.Logger, reason str
 	_ = raw.Close()
 }
 
-func (s *Server) takeSlot(exempt bool) bool {
+// takeSlot takes one of listener's max_connections slots. The limit holds
+// per listener, as Postfix's process limit holds per service: strangers
+// who fill the MX port must not leave the submission port without a slot
+// for the site's own users.
+func (s *Server) takeSlot(listener string, exempt bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if max := s.gen.cfg.Limits.MaxConnections; max > 0 && s.total >= max && !exempt {
+	if max := s.gen.cfg.Limits.MaxConnections; max > 0 && s.perListener[listener] >= max && !exempt {
 		return false
 	}
-	s.total++
+	s.perListener[listener]++
 	return true
 }
 
@@ -250,11 +254,14 @@ func (s *Server) takeIPSlot(ip netip.Addr, exempt bool) bool {
 	return true
 }
 
-// freeSlot gives back the connection slot and, for a valid ip, its per-IP one.
-func (s *Server) freeSlot(ip netip.Addr) {
+// freeSlot gives back listener's connection slot and, for a valid ip, its
+// per-IP one.
+func (s *Server) freeSlot(listener string, ip netip.Addr) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.total--
+	if s.perListener[listener]--; s.perListener[listener] <= 0 {
+		delete(s.perListener, listener)
+	}
 	if ip.IsValid() {
 		k := limitKey(ip)
 		if s.perIP[k]--; s.perIP[k] <= 0 {

@@ -43,7 +43,11 @@ func TestConnectionLimits(t *testing.T) {
 func (s *Server) connCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.total
+	n := 0
+	for _, c := range s.perListener {
+		n += c
+	}
+	return n
 }
 
 func waitFor(t *testing.T, cond func() bool) {
@@ -365,4 +369,21 @@ func TestTrustedExemptFromConnectionLimits(t *testing.T) {
 	for range 3 { // 127.0.0.1 is in relay.networks: over both limits
 		newRaw(t, ts.addr(), 1).expect("220")
 	}
+}
+
+// TestConnectionLimitPerListener: max_connections holds per listener, as
+// Postfix's process limit holds per service: strangers who fill the MX
+// port leave the submission port its own slots.
+func TestConnectionLimitPerListener(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.MaxConnections = 2
+	cfg.Listeners = append(cfg.Listeners, subListener("127.0.0.3:0"))
+	ts := startServer(t, cfg, nil)
+	newRaw(t, ts.addr(), 2).expect("220")
+	newRaw(t, ts.addr(), 4).expect("220")
+	newRaw(t, ts.addr(), 5).expect("421 4.7.0 mx.example.test Too many connections")
+	sub := ts.Addr("sub").String()
+	newRaw(t, sub, 6).expect("220")
+	newRaw(t, sub, 7).expect("220")
+	newRaw(t, sub, 8).expect("421 4.7.0")
 }

@@ -143,7 +143,7 @@ func slotsFree(t *testing.T, ts *testServer) {
 	waitFor(t, func() bool {
 		ts.mu.Lock()
 		defer ts.mu.Unlock()
-		return ts.total == 0 && len(ts.perIP) == 0
+		return len(ts.perListener) == 0 && len(ts.perIP) == 0
 	})
 }
 

@@ -82,22 +82,22 @@ type Deps struct {
 
 // Server accepts SMTP connections on every listener of the config.
 type Server struct {
-	mu       sync.Mutex
-	gen      *generation                        // what new connections get
-	gens     map[*generation]bool               // generations with live go-smtp servers
-	lns      map[string]net.Listener            // by listener name; a reload rebinds (listeners.go)
-	loopName map[string]*atomic.Pointer[string] // by listener name: the name its accept loop admits under (a rename changes it)
-	started  bool                               // Start has bound lns
-	conns    map[*guardConn]bool
-	total    int
-	perIP    map[netip.Prefix]int // by limitKey
-	rate     *connRate            // limits.max_connection_rate, by limitKey
-	loops    sync.WaitGroup       // accept loops and connections being admitted
-	live     sync.WaitGroup       // connections handed to go-smtp
-	draining atomic.Bool
-	log      *slog.Logger
-	learnSem chan struct{}  // bounds Deps.Learn calls in flight
-	learning sync.WaitGroup // Deps.Learn calls in flight; Shutdown waits
+	mu          sync.Mutex
+	gen         *generation                        // what new connections get
+	gens        map[*generation]bool               // generations with live go-smtp servers
+	lns         map[string]net.Listener            // by listener name; a reload rebinds (listeners.go)
+	loopName    map[string]*atomic.Pointer[string] // by listener name: the name its accept loop admits under (a rename changes it)
+	started     bool                               // Start has bound lns
+	conns       map[*guardConn]bool
+	perListener map[string]int       // connections, by listener name
+	perIP       map[netip.Prefix]int // by limitKey
+	rate        *connRate            // limits.max_connection_rate, by limitKey
+	loops       sync.WaitGroup       // accept loops and connections being admitted
+	live        sync.WaitGroup       // connections handed to go-smtp
+	draining    atomic.Bool
+	log         *slog.Logger
+	learnSem    chan struct{}  // bounds Deps.Learn calls in flight
+	learning    sync.WaitGroup // Deps.Learn calls in flight; Shutdown waits
 }
 
 // New checks d and prepares a server; Start binds the listeners.
@@ -107,7 +107,7 @@ func New(d Deps) (*Server, error) {
 		lns:      map[string]net.Listener{},
 		loopName: map[string]*atomic.Pointer[string]{},
 		conns:    map[*guardConn]bool{},
-		perIP:    map[netip.Prefix]int{},
+		perIP:    map[netip.Prefix]int{}, perListener: map[string]int{},
 		rate:     newConnRate(),
 		learnSem: make(chan struct{}, learnSlots),
 	}
