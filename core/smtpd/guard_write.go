@@ -99,10 +99,7 @@ func (c *guardConn) afterReply(code int, line string) {
 		c.earlyData = c.br.Buffered() > 0 || len(c.pend) > 0
 	case code == 235:
 		c.authed = true
-	case code >= 500 && last && (code <= 504 || c.lastVerb == "RCPT"):
-		// Syntax errors, and refused recipients as Postfix's
-		// smtpd_hard_error_limit counts them: a client probing for a
-		// relay or for addresses gets its 20 answers, then 421.
+	case code >= 500 && code <= 504 && last:
 		c.bad++
 		max := c.srv.cfg.Limits.MaxBadCommands
 		if max > 0 && c.bad > max && !c.closing {

@@ -127,30 +127,6 @@ func TestBadCommandLimit(t *testing.T) {
 	}
 }
 
-// TestRefusedRecipientsCount: a client probing for a relay (or for valid
-// addresses) gets max_bad_commands refusals, then 421, as Postfix's
-// smtpd_hard_error_limit counts rejected RCPTs; accepted ones do not count.
-func TestRefusedRecipientsCount(t *testing.T) {
-	cfg := testConfig(t)
-	cfg.Limits.MaxBadCommands = 3
-	ts := startServer(t, cfg, nil)
-	r := newRaw(t, ts.addr(), 2)
-	r.hello()
-	r.cmd("MAIL FROM:<a@example.org>", "250")
-	for range 5 {
-		r.cmd("RCPT TO:<ok@example.test>", "250")
-	}
-	for i := range 3 {
-		r.cmd(fmt.Sprintf("RCPT TO:<x%d@elsewhere.example>", i), "554 5.7.1")
-	}
-	r.send("RCPT TO:<x4@elsewhere.example>\r\n")
-	r.expect("554 5.7.1")
-	r.expect("421 4.7.0 mx.example.test Too many bad commands")
-	if !r.closed() {
-		t.Fatal("connection left open")
-	}
-}
-
 func TestDataTimeout(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Limits.DataTimeout = config.Duration(400 * time.Millisecond)
