@@ -73,13 +73,7 @@ func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 	id := newID()
 	log := g.log.With("session", id)
 	metrics.Active().Connection(name)
-	// relay.networks are not held to the connection limits (Postfix:
-	// smtpd_client_event_limit_exceptions = $mynetworks): strangers who
-	// fill max_connections must not lock out the site's own servers and
-	// users. Behind a PROXY header the peer is the proxy, not the client.
-	peer, _ := addrPort(raw.RemoteAddr())
-	exempt := !lc.ProxyProtocol && g.d.Policy.Trusted(peer)
-	if !s.takeSlot(name, exempt) {
+	if !s.takeSlot(name) {
 		metrics.Active().ConnRefused(metrics.RefusedLimit)
 		metrics.Active().Refused("connect", 421)
 		s.refuse(raw, replyTooManyConns(g.cfg.Hostname), log, "too many connections")
@@ -95,8 +89,7 @@ func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 		return
 	}
 	ip := gc.info.ip
-	trusted := g.d.Policy.Trusted(ip)
-	if !trusted && !s.rate.allow(limitKey(ip), g.cfg.Limits.MaxConnectionRate, g.d.Now()) {
+	if !g.d.Policy.Trusted(ip) && !s.rate.allow(limitKey(ip), g.cfg.Limits.MaxConnectionRate, g.d.Now()) {
 		gc.log.Info("refused", "ip", ip.String(), "reason", "connection rate limit")
 		metrics.Active().ConnRefused(metrics.RefusedLimit)
 		metrics.Active().Refused("connect", 421)
@@ -106,7 +99,7 @@ func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 		return
 	}
 	gc.release = func() { s.freeSlot(name, ip) }
-	if !s.takeIPSlot(ip, trusted) {
+	if !s.takeIPSlot(ip) {
 		gc.log.Info("refused", "ip", ip.String(), "reason", "too many connections from ip")
 		metrics.Active().ConnRefused(metrics.RefusedLimit)
 		metrics.Active().Refused("connect", 421)
@@ -233,21 +226,21 @@ func (s *Server) refuse(raw net.Conn, reply string, log *slog.Logger, reason str
 // per listener, as Postfix's process limit holds per service: strangers
 // who fill the MX port must not leave the submission port without a slot
 // for the site's own users.
-func (s *Server) takeSlot(listener string, exempt bool) bool {
+func (s *Server) takeSlot(listener string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if max := s.gen.cfg.Limits.MaxConnections; max > 0 && s.perListener[listener] >= max && !exempt {
+	if max := s.gen.cfg.Limits.MaxConnections; max > 0 && s.perListener[listener] >= max {
 		return false
 	}
 	s.perListener[listener]++
 	return true
 }
 
-func (s *Server) takeIPSlot(ip netip.Addr, exempt bool) bool {
+func (s *Server) takeIPSlot(ip netip.Addr) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := limitKey(ip)
-	if max := s.gen.cfg.Limits.MaxConnectionsPerIP; max > 0 && s.perIP[k] >= max && !exempt {
+	if max := s.gen.cfg.Limits.MaxConnectionsPerIP; max > 0 && s.perIP[k] >= max {
 		return false
 	}
 	s.perIP[k]++
