@@ -40,6 +40,7 @@ type scanOptions struct {
 	ip         netip.Addr
 	helo, from string
 	rcpts      []string
+	anyRcpt    bool // no --rcpt: the default recipient, which the relay policy does not judge
 	json       bool
 	msgPath    string
 }
@@ -59,7 +60,8 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: portcullis scan -c FILE [--ip IP] [--helo NAME] [--from ADDR] [--rcpt ADDR]... [--json] MSG.eml")
 		fmt.Fprintln(stderr, "Scan judges the message as a session on the first listener would judge it (conn.listener is that")
 		fmt.Fprintln(stderr, "listener's name), for a client that did not authenticate: relay.networks, relay.domains and")
-		fmt.Fprintln(stderr, "relay.recipients refuse a recipient as they do at RCPT. Options may also follow MSG.eml.")
+		fmt.Fprintln(stderr, "relay.recipients refuse a --rcpt as they do at RCPT (the default recipient, where")
+		fmt.Fprintln(stderr, "RCPT TO:<Postmaster> goes, is not judged). Options may also follow MSG.eml.")
 		flags.PrintDefaults()
 	}
 	// Options may also follow the message, as admins type them and as the
@@ -85,7 +87,7 @@ func runScan(args []string, stdout, stderr io.Writer) int {
 		return exitFailed
 	}
 	if len(o.rcpts) == 0 {
-		o.rcpts = []string{policy.Postmaster(cfg)}
+		o.rcpts, o.anyRcpt = []string{policy.Postmaster(cfg)}, true
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

@@ -93,3 +93,22 @@ func TestScanRelayParity(t *testing.T) {
 		})
 	}
 }
+
+// TestScanDefaultRecipientNotJudged: with no --rcpt, scan runs the stages
+// and rules on the message whatever relay.domains says: a config made to
+// try out a rule file need not describe the gateway's domains.
+func TestScanDefaultRecipientNotJudged(t *testing.T) {
+	dir, _, _ := scanSetup(t)
+	cfg := writeTestFile(t, filepath.Join(dir, "bare.yaml"),
+		"hostname: mx.example.test\nlisteners: [{name: mx, address: '127.0.0.1:2525'}]\ninclude: ['rules.d/*.yaml']\n")
+	m := writeTestFile(t, filepath.Join(dir, "q.eml"), "Subject: [quarantine-me]\n\nbody\n")
+	code, out, errs := run("scan", "-c", cfg, m)
+	if code != 0 || !strings.Contains(out, "action: quarantine (rule hello_quarantine)") {
+		t.Errorf("scan with no --rcpt on a config without relay.domains: %d\n%s\n%s", code, out, errs)
+	}
+	// A --rcpt outside the gateway's domains is refused as in a session.
+	_, out, _ = run("scan", "-c", cfg, "--rcpt", "x@elsewhere.example", m)
+	if !strings.Contains(out, "Relay access denied") {
+		t.Errorf("scan --rcpt outside: %s", out)
+	}
+}
