@@ -89,7 +89,7 @@ func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 		return
 	}
 	ip := gc.info.ip
-	if !g.d.Policy.Trusted(ip) && !s.rate.allow(limitKey(ip), g.cfg.Limits.MaxConnectionRate, g.d.Now()) {
+	if rate := g.cfg.Limits.MaxConnectionRate; rate > 0 && !g.d.Policy.Trusted(ip) && !s.rate.allow(limitKey(ip), rate, g.d.Now()) {
 		gc.log.Info("refused", "ip", ip.String(), "reason", "connection rate limit")
 		metrics.Active().ConnRefused(metrics.RefusedLimit)
 		metrics.Active().Refused("connect", 421)

@@ -90,6 +90,9 @@ func cutLine(b []byte) (line, rest []byte) {
 // split across two words survives; a lying charset label, raw 8-bit bytes
 // and raw ISO-2022-JP outside encoded-words are detected as in ToUTF8.
 func DecodeHeader(s string) string {
+	if !strings.Contains(s, "=?") && utf8.ValidString(s) && strings.IndexByte(s, 0x1b) < 0 {
+		return s // nothing to decode (the common case): no walker to allocate
+	}
 	w := &walker{msg: &Message{}}
 	return w.decodeHeader(s)
 }
