@@ -14,10 +14,11 @@ import "context"
 // answers), no goroutine left running, and the stage itself unchanged.
 // Its error reads as Configure's would, starting with the key.
 //
-// `portcullis check` calls it on the built-in stages, in its own
-// process. A plugin executable may implement it too, but the plugin
-// protocol does not carry it yet: its config is checked when `run`,
-// `scan` or a reload calls Configure.
+// `portcullis check` calls it on the built-in stages in its own process,
+// and on a plugin executable's stage over the plugin protocol: it starts
+// the plugin (main runs, then Serve), calls Info and CheckConfig, never
+// Configure, and stops it. A stage that does not implement it has its
+// config checked when `run`, `scan` or a reload calls Configure.
 type ConfigChecker interface {
 	CheckConfig(ctx context.Context, env Env, config map[string]any) error
 }

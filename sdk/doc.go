@@ -99,12 +99,14 @@
 // `portcullis run`, `portcullis scan` and a reload fail on a refused
 // config with "stage NAME: config refused: " and the error text, which
 // has no file or line, so start the text with the key (cfgval.Key does).
-// `portcullis check` does not start plugins; it asks each built-in stage
-// in its own process through ConfigChecker, an optional ability that
-// validates a config as Configure would without opening state files,
-// connecting anywhere or leaving goroutines behind, and reports a refusal
-// at the stage's `config:` key in its rule file. A plugin executable's
-// config is checked only when it starts.
+// `portcullis check` asks each stage through ConfigChecker, an optional
+// ability that validates a config as Configure would without opening
+// state files, connecting anywhere or leaving goroutines behind, and
+// reports a refusal at the stage's `config:` key in its rule file: a
+// built-in in check's own process, a plugin executable by starting it,
+// calling CheckConfig over the protocol and stopping it. A plugin whose
+// stage does not implement ConfigChecker has its config checked only when
+// `run`, `scan` or a reload starts it.
 //
 // # Messages
 //

@@ -66,6 +66,24 @@ func (sc *stageClient) Configure(ctx context.Context, env Env, cfg map[string]an
 	return nil
 }
 
+// CheckConfig asks the plugin to validate a config without applying it.
+// A plugin that cannot (its stage is no sdk.ConfigChecker, or its SDK
+// predates the call) gives bridge.ErrNoConfigCheck.
+func (sc *stageClient) CheckConfig(ctx context.Context, env Env, cfg map[string]any) error {
+	b, err := encodeConfig(cfg)
+	if err != nil {
+		return err
+	}
+	_, err = sc.c.CheckConfig(ctx, &pb.CheckConfigRequest{Env: envToPB(env), ConfigJson: b})
+	if status.Code(err) == codes.Unimplemented {
+		return bridge.ErrNoConfigCheck
+	}
+	if err != nil {
+		return callError(ctx, err)
+	}
+	return nil
+}
+
 // Check runs one phase through the plugin.
 func (sc *stageClient) Check(ctx context.Context, req *Request) (*Result, error) {
 	in := requestToPB(req)

@@ -56,6 +56,25 @@ func (s *stageServer) Configure(ctx context.Context, in *pb.ConfigureRequest) (o
 	return &pb.ConfigureResponse{}, nil
 }
 
+// CheckConfig asks the stage to validate a config without applying it. A
+// stage that is not an sdk.ConfigChecker answers UNIMPLEMENTED, as a
+// plugin built before the call existed does (the generated default).
+func (s *stageServer) CheckConfig(ctx context.Context, in *pb.CheckConfigRequest) (out *pb.CheckConfigResponse, err error) {
+	defer recoverCall(ctx, "CheckConfig", &err)
+	checker, ok := s.stage.(ConfigChecker)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "the stage does not check configs")
+	}
+	cfg, err := decodeConfig(in.GetConfigJson())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	if err := checker.CheckConfig(ctx, envFromPB(in.GetEnv()), cfg); err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	return &pb.CheckConfigResponse{}, nil
+}
+
 // dialSource connects to the host's message source. It is done at
 // Info and Configure, not on first use, because go-plugin's broker forgets
 // the host's address five seconds after the host announced it.

@@ -65,12 +65,15 @@ func mustConfig(t *testing.T, path string) *config.Config {
 }
 
 // TestCheckPlugins: a stage whose plugin `run` cannot start (a typo of a
-// built-in, a missing or non-executable file) is a problem for `check`
-// too, at the stage's position; built-ins and executables (relative to the
-// config file's directory) pass.
+// built-in, a missing or non-executable file, an executable that is no
+// plugin) is a problem for `check` too, at the stage's position; a plugin
+// executable (relative to the config file's directory) is started and asked
+// about its config (the protocol's CheckConfig): a refusal is reported at
+// the config key, in the plugin's words. A plugin that cannot check
+// configs (faultplugin's stage is no sdk.ConfigChecker) passes unasked.
 func TestCheckPlugins(t *testing.T) {
 	dir := t.TempDir()
-	for name, mode := range map[string]os.FileMode{"plugins/ok": 0o755, "plugins/noexec": 0o644} {
+	for name, mode := range map[string]os.FileMode{"plugins/script": 0o755, "plugins/noexec": 0o644} {
 		p := filepath.Join(dir, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
@@ -79,13 +82,20 @@ func TestCheckPlugins(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	placePlugin(t, "../../examples/plugin-hello", filepath.Join(dir, "plugins/hello"))
+	placePlugin(t, "../../core/pluginhost/testdata/faultplugin", filepath.Join(dir, "plugins/fault"))
 	cfg := filepath.Join(dir, "p.yaml")
 	os.WriteFile(cfg, []byte("hostname: a.test\nlisteners: [{name: a, address: '127.0.0.1:2525'}]\nstages:\n"+
 		"  - {name: a, plugin: dnsbl, config: {zones: [a.test]}}\n"+
-		"  - {name: b, plugin: plugins/ok}\n"+
+		"  - {name: b, plugin: plugins/hello, config: {greeting: hi}}\n"+
 		"  - {name: c, plugin: dnsbll}\n"+
 		"  - {name: d, plugin: plugins/noexec}\n"+
 		"  - {name: e, plugin: plugins}\n"+
+		"  - {name: f, plugin: plugins/script}\n"+
+		"  - name: g\n"+
+		"    plugin: plugins/hello\n"+
+		"    config: {greting: hi}\n"+
+		"  - {name: h, plugin: plugins/fault, config: {refuse: unasked}}\n"+
 		"dns: {servers: ['127.0.0.1:53']}\n"), 0o644)
 	code, out, _ := run("check", "-c", cfg)
 	list := builtinNames()
@@ -94,7 +104,11 @@ func TestCheckPlugins(t *testing.T) {
 		cfg + `:7:5: stage "d": plugin "plugins/noexec" is not a built-in (` + list + `) nor an executable: ` +
 		filepath.Join(dir, "plugins/noexec") + ": not executable\n" +
 		cfg + `:8:5: stage "e": plugin "plugins" is not a built-in (` + list + `) nor an executable: ` +
-		filepath.Join(dir, "plugins") + ": not a regular file\n"
+		filepath.Join(dir, "plugins") + ": not a regular file\n" +
+		cfg + `:9:5: stage f: starting plugin plugins/script: Unrecognized remote plugin message: ` +
+		`Failed to read any lines from plugin's stdout; ` + filepath.Join(dir, "plugins/script") +
+		` did not complete the plugin handshake: is it a Portcullis plugin built for this system?` + "\n" +
+		cfg + `:12:5: stage g: config refused: unknown key "greting" (want greeting) (did you mean "greeting"?)` + "\n"
 	if code != 1 || out != want {
 		t.Errorf("got %d\n%s\nwant 1\n%s", code, out, want)
 	}

@@ -2,52 +2,115 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/pluginhost"
 	"github.com/portcullis-mta/portcullis/rules"
 	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/hostrpc"
 )
 
 // stageCheckTimeout bounds one stage's CheckConfig. It reads files and
 // compiles patterns but asks no service, so this is only a guard.
 const stageCheckTimeout = 30 * time.Second
 
+// pluginCheckTimeout bounds the start of a plugin executable and its
+// CheckConfig: a plugin that does not answer by then is reported.
+const pluginCheckTimeout = 10 * time.Second
+
 // checkStages reports, in the order of the stages, each stage `run` would
 // refuse: a plugin that is neither a built-in nor an executable
-// (checkPlugin), or a built-in stage's `config:` map that its Configure
-// would refuse. A built-in is asked in this process, with the Env that
-// `run` gives it, through sdk.ConfigChecker: no state file is opened (a
-// running daemon's locks do not matter) and no service is asked. A refusal
-// reads "file:line:col: stage NAME: config refused: ..." at the stage's
-// config key. A plugin executable's config is checked only when `run`
-// starts it.
+// (checkPlugin), or a stage's `config:` map that its Configure would
+// refuse. A built-in is asked in this process, with the Env that `run`
+// gives it, through sdk.ConfigChecker: no state file is opened (a running
+// daemon's locks do not matter) and no service is asked. A plugin
+// executable is started for the question (the plugin protocol's
+// CheckConfig) and stopped; one that does not start is reported as `run`
+// would report it, and one that cannot check configs (its stage is no
+// sdk.ConfigChecker, or its SDK predates the call) is checked only when
+// `run` starts it. A refusal reads "file:line:col: stage NAME: config
+// refused: ..." at the stage's config key.
 func checkStages(cfg *config.Config, set *rules.Set) []error {
 	var errs []error
 	pos := configKeyFinder{}
+	var host *pluginhost.Host
+	defer func() {
+		if host != nil {
+			host.Close()
+		}
+	}()
 	for i, spec := range stageSpecs(cfg, set) {
 		if err := checkPlugin(cfg, set.Stages[i]); err != nil {
 			errs = append(errs, err)
 			continue
 		}
+		var err error
 		newStage, ok := builtinStages[spec.Plugin]
-		if !ok {
-			continue
+		switch {
+		case ok:
+			checker, ok := newStage().(sdk.ConfigChecker)
+			if !ok {
+				continue
+			}
+			if err = checkStageConfig(checker, spec.Env, spec.Config); err != nil {
+				err = fmt.Errorf("%w: %w", pluginhost.ErrConfigRefused, err)
+			}
+		default:
+			if host == nil {
+				host = pluginhost.New(pluginhost.Options{Logger: checkLogger()})
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), pluginCheckTimeout)
+			err = host.CheckConfig(ctx, spec)
+			cancel()
+			if errors.Is(err, hostrpc.ErrNoConfigCheck) {
+				continue
+			}
 		}
-		checker, ok := newStage().(sdk.ConfigChecker)
-		if !ok {
-			continue
-		}
-		if err := checkStageConfig(checker, spec.Env, spec.Config); err != nil {
-			msg := fmt.Sprintf("stage %s: config refused: %v", spec.Name, err)
+		switch {
+		case err == nil:
+		case errors.Is(err, pluginhost.ErrConfigRefused):
+			msg := fmt.Sprintf("stage %s: %v", spec.Name, err)
 			errs = append(errs, rules.Problem{Pos: pos.find(set.Stages[i].Pos), Msg: msg})
+		default:
+			msg := fmt.Sprintf("stage %s: %s", spec.Name, oneLine(err.Error()))
+			errs = append(errs, rules.Problem{Pos: set.Stages[i].Pos, Msg: msg})
 		}
 	}
 	return errs
+}
+
+// oneLine joins the lines of an error (go-plugin's start errors have
+// several) so that a problem stays one line of check's output.
+func oneLine(s string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(strings.TrimSpace(s), "\n") {
+		line = strings.TrimSpace(line)
+		switch {
+		case line == "":
+			continue
+		case b.Len() == 0:
+		case strings.HasSuffix(b.String(), ":"):
+			b.WriteByte(' ')
+		default:
+			b.WriteString("; ")
+		}
+		b.WriteString(line)
+	}
+	return b.String()
+}
+
+// checkLogger takes what plugin executables log while check asks them:
+// their warnings and errors go to stderr, the host's chatter nowhere.
+func checkLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 // checkStageConfig calls CheckConfig, turning a panic into the error it

@@ -40,12 +40,15 @@ func (d checkDir) config(include ...string) string {
 
 // TestCheckStageConfigs: `check` reports a built-in stage's config that
 // `run` would refuse, at the stage's config key, in the words of the
-// stage; a plugin executable's config is left for `run`.
+// stage; a plugin executable that cannot check configs is left for `run`
+// (TestCheckPlugins has one that can).
 func TestCheckStageConfigs(t *testing.T) {
 	d := newCheckDir(t)
 	d.write("lists/bad.txt", "fine\nre:casino(\n")
-	d.write("plugins/third", "#!/bin/sh\n")
-	os.Chmod(filepath.Join(d.dir, "plugins/third"), 0o755)
+	// A plugin whose stage cannot check configs (not an
+	// sdk.ConfigChecker): it is started, found unable, and passes unasked.
+	os.MkdirAll(filepath.Join(d.dir, "plugins"), 0o755)
+	placePlugin(t, "../../core/pluginhost/testdata/faultplugin", filepath.Join(d.dir, "plugins/third"))
 	rules := d.write("rules.d/10-stages.yaml", `stages:
   - name: grey
     plugin: greylist

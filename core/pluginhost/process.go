@@ -72,6 +72,11 @@ func (h *Host) isBuiltin(name string) bool {
 
 // start runs spec's plugin, checks it and configures it.
 func (h *Host) start(ctx context.Context, sp Spec) (*proc, error) {
+	return h.run(ctx, sp, true)
+}
+
+// run runs spec's plugin and checks it, and configures it if configure.
+func (h *Host) run(ctx context.Context, sp Spec, configure bool) (*proc, error) {
 	argv, err := h.argv(sp)
 	if err != nil {
 		return nil, err
@@ -119,7 +124,7 @@ func (h *Host) start(ctx context.Context, sp Spec) (*proc, error) {
 			_ = r.Kill(context.Background())
 		}
 	})
-	p, err := h.handshake(ctx, c, sp)
+	p, err := h.handshake(ctx, c, sp, configure)
 	if !cancelled() && err == nil {
 		err = fmt.Errorf("starting plugin %s: %w", sp.Plugin, context.Cause(ctx))
 	}
@@ -134,7 +139,7 @@ func (h *Host) start(ctx context.Context, sp Spec) (*proc, error) {
 	return p, nil
 }
 
-func (h *Host) handshake(ctx context.Context, c *plugin.Client, sp Spec) (*proc, error) {
+func (h *Host) handshake(ctx context.Context, c *plugin.Client, sp Spec, configure bool) (*proc, error) {
 	cp, err := c.Client()
 	if err != nil {
 		return nil, fmt.Errorf("starting plugin %s: %w", sp.Plugin, err)
@@ -150,10 +155,10 @@ func (h *Host) handshake(ctx context.Context, c *plugin.Client, sp Spec) (*proc,
 	if err := checkInfo(info); err != nil {
 		return nil, fmt.Errorf("plugin %s: %w", sp.Plugin, err)
 	}
-	env := sp.Env
-	env.StageName = sp.Name
-	if err := rpc.Configure(ctx, env, sp.Config); err != nil {
-		return nil, fmt.Errorf("config refused: %w", err)
+	if configure {
+		if err := rpc.Configure(ctx, sp.env(), sp.Config); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrConfigRefused, err)
+		}
 	}
 	return &proc{client: c, rpc: rpc, info: info, started: time.Now()}, nil
 }

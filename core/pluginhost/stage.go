@@ -209,10 +209,8 @@ func (s *Stage) reconfigure(ctx context.Context, sp Spec) error {
 	if p == nil {
 		return fmt.Errorf("stage %s: %w: restarting", s.name, hostrpc.ErrUnavailable)
 	}
-	env := sp.Env
-	env.StageName = sp.Name
-	if err := p.rpc.Configure(ctx, env, sp.Config); err != nil {
-		return fmt.Errorf("stage %s: config refused: %w", s.name, err)
+	if err := p.rpc.Configure(ctx, sp.env(), sp.Config); err != nil {
+		return fmt.Errorf("stage %s: %w: %w", s.name, ErrConfigRefused, err)
 	}
 	s.mu.Lock()
 	s.pending = &sp

@@ -36,7 +36,10 @@ type hello struct {
 	greeting atomic.Pointer[string]
 }
 
-var _ sdk.Stage = (*hello)(nil)
+var (
+	_ sdk.Stage         = (*hello)(nil)
+	_ sdk.ConfigChecker = (*hello)(nil)
+)
 
 func (h *hello) Info() sdk.Info {
 	return sdk.Info{Name: "hello", Version: "1.0.0", Phases: []sdk.Phase{sdk.PhaseData}}
@@ -47,6 +50,24 @@ func (h *hello) Info() sdk.Info {
 // config leaves the one in force untouched.
 // Errors start with the key (sdk/cfgval), as the gateway's own stages' do.
 func (h *hello) Configure(_ context.Context, _ sdk.Env, cfg map[string]any) error {
+	g, err := parseConfig(cfg)
+	if err != nil {
+		return err
+	}
+	h.greeting.Store(&g)
+	return nil
+}
+
+// CheckConfig validates a config as Configure does, applying nothing
+// (sdk.ConfigChecker): `portcullis check` calls it, so a typo is reported
+// before `run` or a reload meets it.
+func (h *hello) CheckConfig(_ context.Context, _ sdk.Env, cfg map[string]any) error {
+	_, err := parseConfig(cfg)
+	return err
+}
+
+// parseConfig returns the greeting a config asks for.
+func parseConfig(cfg map[string]any) (string, error) {
 	g := "hello"
 	err := cfgval.Each(cfg, func(k string, v any) error {
 		if k != "greeting" {
@@ -62,11 +83,7 @@ func (h *hello) Configure(_ context.Context, _ sdk.Env, cfg map[string]any) erro
 		g = s
 		return nil
 	})
-	if err != nil {
-		return err
-	}
-	h.greeting.Store(&g)
-	return nil
+	return g, err
 }
 
 var markers = []struct{ mark, tag string }{

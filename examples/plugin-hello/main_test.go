@@ -28,11 +28,37 @@ func TestConfigure(t *testing.T) {
 	c := plugintest.Start(t, &hello{})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := c.Configure(sdk.Env{StageName: "hello"}, tt.cfg)
-			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
-				t.Fatalf("Configure(%v) = %v, want error containing %q", tt.cfg, err, tt.wantErr)
+			// `portcullis check` asks CheckConfig, `run` Configure: both
+			// must give the same answer.
+			for _, call := range []struct {
+				name string
+				f    func(sdk.Env, map[string]any) error
+			}{{"Configure", c.Configure}, {"CheckConfig", c.CheckConfig}} {
+				err := call.f(sdk.Env{StageName: "hello"}, tt.cfg)
+				if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+					t.Fatalf("%s(%v) = %v, want error containing %q", call.name, tt.cfg, err, tt.wantErr)
+				}
 			}
 		})
+	}
+}
+
+// CheckConfig applies nothing: the greeting in force stays.
+func TestCheckConfigAppliesNothing(t *testing.T) {
+	c := plugintest.Start(t, &hello{})
+	if err := c.Configure(sdk.Env{StageName: "hello"}, map[string]any{"greeting": "in force"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.CheckConfig(sdk.Env{StageName: "hello"}, map[string]any{"greeting": "only checked"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := c.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseData,
+		Message: plugintest.Message([]byte("Subject: x\r\n\r\nbody\r\n"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Attrs["greeting"]; got != "in force" {
+		t.Fatalf("greeting after CheckConfig = %q, want %q", got, "in force")
 	}
 }
 

@@ -32,12 +32,20 @@ type Client interface {
 	Info(ctx context.Context) (sdk.Info, error)
 	// Configure validates and applies the stage's config in the plugin.
 	Configure(ctx context.Context, env sdk.Env, config map[string]any) error
+	// CheckConfig validates a config as Configure would, without applying
+	// it (sdk.ConfigChecker in the plugin). ErrNoConfigCheck: the plugin
+	// cannot (its stage does not implement it, or its SDK predates it).
+	CheckConfig(ctx context.Context, env sdk.Env, config map[string]any) error
 	// Check runs one phase. A data-phase message is not copied into the
 	// call: the plugin opens the spool file, or reads the bytes back from
 	// the host in chunks when the message is in memory or the file cannot
 	// be opened.
 	Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error)
 }
+
+// ErrNoConfigCheck is CheckConfig's error from a plugin that cannot check
+// a config without applying it.
+var ErrNoConfigCheck = bridge.ErrNoConfigCheck
 
 // Handshake is the go-plugin handshake: protocol version and cookie.
 func Handshake() plugin.HandshakeConfig {

@@ -71,6 +71,13 @@ func (c *Client) Configure(env sdk.Env, config map[string]any) error {
 	return c.c.Configure(context.Background(), env, config)
 }
 
+// CheckConfig sends env and config as `portcullis check` does, for a
+// stage that implements sdk.ConfigChecker; hostrpc.ErrNoConfigCheck if it
+// does not. (CheckConfigs tests a checker in process, with cases.)
+func (c *Client) CheckConfig(env sdk.Env, config map[string]any) error {
+	return c.c.CheckConfig(context.Background(), env, config)
+}
+
 // Check runs one phase through the protocol.
 func (c *Client) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
 	return c.c.Check(ctx, req)

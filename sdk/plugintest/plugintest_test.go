@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/hostrpc"
 	"github.com/portcullis-mta/portcullis/sdk/plugintest"
 )
 
@@ -267,5 +268,55 @@ func TestInvalidUTF8CrossesTheWire(t *testing.T) {
 	if res.Attrs["from"] != "a\uFFFD@example.org" || res.Attrs["rcpts"] != "b@example.test,c\uFFFD@example.test" ||
 		res.Attrs["subject"] != "\uFFFD" {
 		t.Errorf("attrs %q", res.Attrs)
+	}
+}
+
+// checkingStage is an echoStage that can check a config without applying
+// it (sdk.ConfigChecker), and records what the check was given.
+type checkingStage struct {
+	echoStage
+	checkedEnv sdk.Env
+	checkedCfg map[string]any
+}
+
+func (s *checkingStage) CheckConfig(_ context.Context, env sdk.Env, cfg map[string]any) error {
+	if _, ok := cfg["panic"]; ok {
+		panic("check panicked on purpose")
+	}
+	s.checkedEnv, s.checkedCfg = env, cfg
+	if v, ok := cfg["fail"]; ok {
+		return fmt.Errorf("bad config: %v", v)
+	}
+	return nil
+}
+
+// CheckConfig crosses the wire with the env and the config as Configure
+// gets them; the stage's refusal, and a panic, come back as errors; a
+// stage that cannot check configs gives hostrpc.ErrNoConfigCheck, and
+// nothing is applied in any case.
+func TestCheckConfig(t *testing.T) {
+	st := &checkingStage{}
+	c := plugintest.Start(t, st)
+	env := sdk.Env{StageName: "e", Hostname: "mx.test", ConfigDir: "/etc/p", DNSServers: []string{"127.0.0.1:53"}}
+	cfg := map[string]any{"n": 5, "l": []any{"y"}}
+	if err := c.CheckConfig(env, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(st.checkedEnv, env) || !reflect.DeepEqual(st.checkedCfg, cfg) {
+		t.Errorf("CheckConfig got env %+v cfg %#v, want %+v %#v", st.checkedEnv, st.checkedCfg, env, cfg)
+	}
+	if err := c.CheckConfig(env, map[string]any{"fail": "yes"}); err == nil || err.Error() != "bad config: yes" {
+		t.Errorf("CheckConfig refusal = %v, want the stage's words", err)
+	}
+	if err := c.CheckConfig(env, map[string]any{"panic": true}); err == nil ||
+		!strings.Contains(err.Error(), "stage panicked in CheckConfig: check panicked on purpose") {
+		t.Errorf("CheckConfig panic = %v", err)
+	}
+	if st.cfg != nil {
+		t.Errorf("CheckConfig applied a config: %#v", st.cfg)
+	}
+	err := plugintest.Start(t, &echoStage{}).CheckConfig(env, cfg)
+	if !errors.Is(err, hostrpc.ErrNoConfigCheck) {
+		t.Errorf("CheckConfig on a stage without it = %v, want ErrNoConfigCheck", err)
 	}
 }

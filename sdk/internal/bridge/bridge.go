@@ -38,3 +38,8 @@ var Plugin func(stage any) plugin.Plugin
 // ErrUnavailable marks a call that failed because the plugin could not be
 // reached (the process died or its socket closed).
 var ErrUnavailable = errors.New("plugin unavailable")
+
+// ErrNoConfigCheck is CheckConfig's answer from a plugin whose stage does
+// not implement sdk.ConfigChecker, or that was built before the protocol
+// carried the call.
+var ErrNoConfigCheck = errors.New("the plugin does not check configs")

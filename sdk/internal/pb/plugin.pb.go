@@ -325,6 +325,94 @@ func (*ConfigureResponse) Descriptor() ([]byte, []int) {
 	return file_plugin_proto_rawDescGZIP(), []int{4}
 }
 
+type CheckConfigRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Env           *Env                   `protobuf:"bytes,1,opt,name=env,proto3" json:"env,omitempty"`
+	ConfigJson    []byte                 `protobuf:"bytes,2,opt,name=config_json,json=configJson,proto3" json:"config_json,omitempty"` // as in ConfigureRequest
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckConfigRequest) Reset() {
+	*x = CheckConfigRequest{}
+	mi := &file_plugin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckConfigRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckConfigRequest) ProtoMessage() {}
+
+func (x *CheckConfigRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckConfigRequest.ProtoReflect.Descriptor instead.
+func (*CheckConfigRequest) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CheckConfigRequest) GetEnv() *Env {
+	if x != nil {
+		return x.Env
+	}
+	return nil
+}
+
+func (x *CheckConfigRequest) GetConfigJson() []byte {
+	if x != nil {
+		return x.ConfigJson
+	}
+	return nil
+}
+
+type CheckConfigResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckConfigResponse) Reset() {
+	*x = CheckConfigResponse{}
+	mi := &file_plugin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckConfigResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckConfigResponse) ProtoMessage() {}
+
+func (x *CheckConfigResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_plugin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckConfigResponse.ProtoReflect.Descriptor instead.
+func (*CheckConfigResponse) Descriptor() ([]byte, []int) {
+	return file_plugin_proto_rawDescGZIP(), []int{6}
+}
+
 type Conn struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Ip            string                 `protobuf:"bytes,1,opt,name=ip,proto3" json:"ip,omitempty"`
@@ -343,7 +431,7 @@ type Conn struct {
 
 func (x *Conn) Reset() {
 	*x = Conn{}
-	mi := &file_plugin_proto_msgTypes[5]
+	mi := &file_plugin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -355,7 +443,7 @@ func (x *Conn) String() string {
 func (*Conn) ProtoMessage() {}
 
 func (x *Conn) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[5]
+	mi := &file_plugin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -368,7 +456,7 @@ func (x *Conn) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Conn.ProtoReflect.Descriptor instead.
 func (*Conn) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{5}
+	return file_plugin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Conn) GetIp() string {
@@ -452,7 +540,7 @@ type Envelope struct {
 
 func (x *Envelope) Reset() {
 	*x = Envelope{}
-	mi := &file_plugin_proto_msgTypes[6]
+	mi := &file_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +552,7 @@ func (x *Envelope) String() string {
 func (*Envelope) ProtoMessage() {}
 
 func (x *Envelope) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[6]
+	mi := &file_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +565,7 @@ func (x *Envelope) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Envelope.ProtoReflect.Descriptor instead.
 func (*Envelope) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{6}
+	return file_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Envelope) GetFrom() string {
@@ -511,7 +599,7 @@ type HeaderField struct {
 
 func (x *HeaderField) Reset() {
 	*x = HeaderField{}
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -523,7 +611,7 @@ func (x *HeaderField) String() string {
 func (*HeaderField) ProtoMessage() {}
 
 func (x *HeaderField) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[7]
+	mi := &file_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -536,7 +624,7 @@ func (x *HeaderField) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeaderField.ProtoReflect.Descriptor instead.
 func (*HeaderField) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{7}
+	return file_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *HeaderField) GetName() string {
@@ -567,7 +655,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -579,7 +667,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[8]
+	mi := &file_plugin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -592,7 +680,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{8}
+	return file_plugin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *Message) GetHeader() []*HeaderField {
@@ -651,7 +739,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -663,7 +751,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[9]
+	mi := &file_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -676,7 +764,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{9}
+	return file_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CheckRequest) GetPhase() string {
@@ -732,7 +820,7 @@ type HeaderEdit struct {
 
 func (x *HeaderEdit) Reset() {
 	*x = HeaderEdit{}
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -744,7 +832,7 @@ func (x *HeaderEdit) String() string {
 func (*HeaderEdit) ProtoMessage() {}
 
 func (x *HeaderEdit) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[10]
+	mi := &file_plugin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -757,7 +845,7 @@ func (x *HeaderEdit) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeaderEdit.ProtoReflect.Descriptor instead.
 func (*HeaderEdit) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{10}
+	return file_plugin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *HeaderEdit) GetOp() string {
@@ -795,7 +883,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -807,7 +895,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[11]
+	mi := &file_plugin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -820,7 +908,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{11}
+	return file_plugin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CheckResponse) GetVerdict() string {
@@ -875,7 +963,7 @@ type ReadRequest struct {
 
 func (x *ReadRequest) Reset() {
 	*x = ReadRequest{}
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -887,7 +975,7 @@ func (x *ReadRequest) String() string {
 func (*ReadRequest) ProtoMessage() {}
 
 func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[12]
+	mi := &file_plugin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +988,7 @@ func (x *ReadRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
 func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{12}
+	return file_plugin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ReadRequest) GetHandle() uint64 {
@@ -926,7 +1014,7 @@ type Chunk struct {
 
 func (x *Chunk) Reset() {
 	*x = Chunk{}
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -938,7 +1026,7 @@ func (x *Chunk) String() string {
 func (*Chunk) ProtoMessage() {}
 
 func (x *Chunk) ProtoReflect() protoreflect.Message {
-	mi := &file_plugin_proto_msgTypes[13]
+	mi := &file_plugin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -951,7 +1039,7 @@ func (x *Chunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Chunk.ProtoReflect.Descriptor instead.
 func (*Chunk) Descriptor() ([]byte, []int) {
-	return file_plugin_proto_rawDescGZIP(), []int{13}
+	return file_plugin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Chunk) GetData() []byte {
@@ -989,7 +1077,12 @@ const file_plugin_proto_rawDesc = "" +
 	"\vconfig_json\x18\x02 \x01(\fR\n" +
 	"configJson\x12\x16\n" +
 	"\x06source\x18\x03 \x01(\rR\x06source\"\x13\n" +
-	"\x11ConfigureResponse\"\xf6\x01\n" +
+	"\x11ConfigureResponse\"b\n" +
+	"\x12CheckConfigRequest\x12+\n" +
+	"\x03env\x18\x01 \x01(\v2\x19.portcullis.plugin.v1.EnvR\x03env\x12\x1f\n" +
+	"\vconfig_json\x18\x02 \x01(\fR\n" +
+	"configJson\"\x15\n" +
+	"\x13CheckConfigResponse\"\xf6\x01\n" +
 	"\x04Conn\x12\x0e\n" +
 	"\x02ip\x18\x01 \x01(\tR\x02ip\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\x05R\x04port\x12\x1a\n" +
@@ -1044,11 +1137,12 @@ const file_plugin_proto_rawDesc = "" +
 	"\x06handle\x18\x01 \x01(\x04R\x06handle\x12\x16\n" +
 	"\x06offset\x18\x02 \x01(\x03R\x06offset\"\x1b\n" +
 	"\x05Chunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\x86\x02\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\xea\x02\n" +
 	"\x05Stage\x12M\n" +
 	"\x04Info\x12!.portcullis.plugin.v1.InfoRequest\x1a\".portcullis.plugin.v1.InfoResponse\x12\\\n" +
 	"\tConfigure\x12&.portcullis.plugin.v1.ConfigureRequest\x1a'.portcullis.plugin.v1.ConfigureResponse\x12P\n" +
-	"\x05Check\x12\".portcullis.plugin.v1.CheckRequest\x1a#.portcullis.plugin.v1.CheckResponse2Y\n" +
+	"\x05Check\x12\".portcullis.plugin.v1.CheckRequest\x1a#.portcullis.plugin.v1.CheckResponse\x12b\n" +
+	"\vCheckConfig\x12(.portcullis.plugin.v1.CheckConfigRequest\x1a).portcullis.plugin.v1.CheckConfigResponse2Y\n" +
 	"\rMessageSource\x12H\n" +
 	"\x04Read\x12!.portcullis.plugin.v1.ReadRequest\x1a\x1b.portcullis.plugin.v1.Chunk0\x01B6Z4github.com/portcullis-mta/portcullis/sdk/internal/pbb\x06proto3"
 
@@ -1064,45 +1158,50 @@ func file_plugin_proto_rawDescGZIP() []byte {
 	return file_plugin_proto_rawDescData
 }
 
-var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_plugin_proto_goTypes = []any{
-	(*InfoRequest)(nil),       // 0: portcullis.plugin.v1.InfoRequest
-	(*InfoResponse)(nil),      // 1: portcullis.plugin.v1.InfoResponse
-	(*Env)(nil),               // 2: portcullis.plugin.v1.Env
-	(*ConfigureRequest)(nil),  // 3: portcullis.plugin.v1.ConfigureRequest
-	(*ConfigureResponse)(nil), // 4: portcullis.plugin.v1.ConfigureResponse
-	(*Conn)(nil),              // 5: portcullis.plugin.v1.Conn
-	(*Envelope)(nil),          // 6: portcullis.plugin.v1.Envelope
-	(*HeaderField)(nil),       // 7: portcullis.plugin.v1.HeaderField
-	(*Message)(nil),           // 8: portcullis.plugin.v1.Message
-	(*CheckRequest)(nil),      // 9: portcullis.plugin.v1.CheckRequest
-	(*HeaderEdit)(nil),        // 10: portcullis.plugin.v1.HeaderEdit
-	(*CheckResponse)(nil),     // 11: portcullis.plugin.v1.CheckResponse
-	(*ReadRequest)(nil),       // 12: portcullis.plugin.v1.ReadRequest
-	(*Chunk)(nil),             // 13: portcullis.plugin.v1.Chunk
-	nil,                       // 14: portcullis.plugin.v1.CheckResponse.AttrsEntry
+	(*InfoRequest)(nil),         // 0: portcullis.plugin.v1.InfoRequest
+	(*InfoResponse)(nil),        // 1: portcullis.plugin.v1.InfoResponse
+	(*Env)(nil),                 // 2: portcullis.plugin.v1.Env
+	(*ConfigureRequest)(nil),    // 3: portcullis.plugin.v1.ConfigureRequest
+	(*ConfigureResponse)(nil),   // 4: portcullis.plugin.v1.ConfigureResponse
+	(*CheckConfigRequest)(nil),  // 5: portcullis.plugin.v1.CheckConfigRequest
+	(*CheckConfigResponse)(nil), // 6: portcullis.plugin.v1.CheckConfigResponse
+	(*Conn)(nil),                // 7: portcullis.plugin.v1.Conn
+	(*Envelope)(nil),            // 8: portcullis.plugin.v1.Envelope
+	(*HeaderField)(nil),         // 9: portcullis.plugin.v1.HeaderField
+	(*Message)(nil),             // 10: portcullis.plugin.v1.Message
+	(*CheckRequest)(nil),        // 11: portcullis.plugin.v1.CheckRequest
+	(*HeaderEdit)(nil),          // 12: portcullis.plugin.v1.HeaderEdit
+	(*CheckResponse)(nil),       // 13: portcullis.plugin.v1.CheckResponse
+	(*ReadRequest)(nil),         // 14: portcullis.plugin.v1.ReadRequest
+	(*Chunk)(nil),               // 15: portcullis.plugin.v1.Chunk
+	nil,                         // 16: portcullis.plugin.v1.CheckResponse.AttrsEntry
 }
 var file_plugin_proto_depIdxs = []int32{
 	2,  // 0: portcullis.plugin.v1.ConfigureRequest.env:type_name -> portcullis.plugin.v1.Env
-	7,  // 1: portcullis.plugin.v1.Message.header:type_name -> portcullis.plugin.v1.HeaderField
-	5,  // 2: portcullis.plugin.v1.CheckRequest.conn:type_name -> portcullis.plugin.v1.Conn
-	6,  // 3: portcullis.plugin.v1.CheckRequest.envelope:type_name -> portcullis.plugin.v1.Envelope
-	8,  // 4: portcullis.plugin.v1.CheckRequest.message:type_name -> portcullis.plugin.v1.Message
-	14, // 5: portcullis.plugin.v1.CheckResponse.attrs:type_name -> portcullis.plugin.v1.CheckResponse.AttrsEntry
-	10, // 6: portcullis.plugin.v1.CheckResponse.headers:type_name -> portcullis.plugin.v1.HeaderEdit
-	0,  // 7: portcullis.plugin.v1.Stage.Info:input_type -> portcullis.plugin.v1.InfoRequest
-	3,  // 8: portcullis.plugin.v1.Stage.Configure:input_type -> portcullis.plugin.v1.ConfigureRequest
-	9,  // 9: portcullis.plugin.v1.Stage.Check:input_type -> portcullis.plugin.v1.CheckRequest
-	12, // 10: portcullis.plugin.v1.MessageSource.Read:input_type -> portcullis.plugin.v1.ReadRequest
-	1,  // 11: portcullis.plugin.v1.Stage.Info:output_type -> portcullis.plugin.v1.InfoResponse
-	4,  // 12: portcullis.plugin.v1.Stage.Configure:output_type -> portcullis.plugin.v1.ConfigureResponse
-	11, // 13: portcullis.plugin.v1.Stage.Check:output_type -> portcullis.plugin.v1.CheckResponse
-	13, // 14: portcullis.plugin.v1.MessageSource.Read:output_type -> portcullis.plugin.v1.Chunk
-	11, // [11:15] is the sub-list for method output_type
-	7,  // [7:11] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	2,  // 1: portcullis.plugin.v1.CheckConfigRequest.env:type_name -> portcullis.plugin.v1.Env
+	9,  // 2: portcullis.plugin.v1.Message.header:type_name -> portcullis.plugin.v1.HeaderField
+	7,  // 3: portcullis.plugin.v1.CheckRequest.conn:type_name -> portcullis.plugin.v1.Conn
+	8,  // 4: portcullis.plugin.v1.CheckRequest.envelope:type_name -> portcullis.plugin.v1.Envelope
+	10, // 5: portcullis.plugin.v1.CheckRequest.message:type_name -> portcullis.plugin.v1.Message
+	16, // 6: portcullis.plugin.v1.CheckResponse.attrs:type_name -> portcullis.plugin.v1.CheckResponse.AttrsEntry
+	12, // 7: portcullis.plugin.v1.CheckResponse.headers:type_name -> portcullis.plugin.v1.HeaderEdit
+	0,  // 8: portcullis.plugin.v1.Stage.Info:input_type -> portcullis.plugin.v1.InfoRequest
+	3,  // 9: portcullis.plugin.v1.Stage.Configure:input_type -> portcullis.plugin.v1.ConfigureRequest
+	11, // 10: portcullis.plugin.v1.Stage.Check:input_type -> portcullis.plugin.v1.CheckRequest
+	5,  // 11: portcullis.plugin.v1.Stage.CheckConfig:input_type -> portcullis.plugin.v1.CheckConfigRequest
+	14, // 12: portcullis.plugin.v1.MessageSource.Read:input_type -> portcullis.plugin.v1.ReadRequest
+	1,  // 13: portcullis.plugin.v1.Stage.Info:output_type -> portcullis.plugin.v1.InfoResponse
+	4,  // 14: portcullis.plugin.v1.Stage.Configure:output_type -> portcullis.plugin.v1.ConfigureResponse
+	13, // 15: portcullis.plugin.v1.Stage.Check:output_type -> portcullis.plugin.v1.CheckResponse
+	6,  // 16: portcullis.plugin.v1.Stage.CheckConfig:output_type -> portcullis.plugin.v1.CheckConfigResponse
+	15, // 17: portcullis.plugin.v1.MessageSource.Read:output_type -> portcullis.plugin.v1.Chunk
+	13, // [13:18] is the sub-list for method output_type
+	8,  // [8:13] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_plugin_proto_init() }
@@ -1116,7 +1215,7 @@ func file_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_plugin_proto_rawDesc), len(file_plugin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   15,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -31,9 +31,10 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Stage_Info_FullMethodName      = "/portcullis.plugin.v1.Stage/Info"
-	Stage_Configure_FullMethodName = "/portcullis.plugin.v1.Stage/Configure"
-	Stage_Check_FullMethodName     = "/portcullis.plugin.v1.Stage/Check"
+	Stage_Info_FullMethodName        = "/portcullis.plugin.v1.Stage/Info"
+	Stage_Configure_FullMethodName   = "/portcullis.plugin.v1.Stage/Configure"
+	Stage_Check_FullMethodName       = "/portcullis.plugin.v1.Stage/Check"
+	Stage_CheckConfig_FullMethodName = "/portcullis.plugin.v1.Stage/CheckConfig"
 )
 
 // StageClient is the client API for Stage service.
@@ -43,6 +44,10 @@ type StageClient interface {
 	Info(ctx context.Context, in *InfoRequest, opts ...grpc.CallOption) (*InfoResponse, error)
 	Configure(ctx context.Context, in *ConfigureRequest, opts ...grpc.CallOption) (*ConfigureResponse, error)
 	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
+	// CheckConfig validates a config as Configure would, without applying it
+	// (sdk.ConfigChecker); `portcullis check` calls it. A plugin whose stage
+	// cannot, or one built before the call existed, answers UNIMPLEMENTED.
+	CheckConfig(ctx context.Context, in *CheckConfigRequest, opts ...grpc.CallOption) (*CheckConfigResponse, error)
 }
 
 type stageClient struct {
@@ -83,6 +88,16 @@ func (c *stageClient) Check(ctx context.Context, in *CheckRequest, opts ...grpc.
 	return out, nil
 }
 
+func (c *stageClient) CheckConfig(ctx context.Context, in *CheckConfigRequest, opts ...grpc.CallOption) (*CheckConfigResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckConfigResponse)
+	err := c.cc.Invoke(ctx, Stage_CheckConfig_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // StageServer is the server API for Stage service.
 // All implementations must embed UnimplementedStageServer
 // for forward compatibility.
@@ -90,6 +105,10 @@ type StageServer interface {
 	Info(context.Context, *InfoRequest) (*InfoResponse, error)
 	Configure(context.Context, *ConfigureRequest) (*ConfigureResponse, error)
 	Check(context.Context, *CheckRequest) (*CheckResponse, error)
+	// CheckConfig validates a config as Configure would, without applying it
+	// (sdk.ConfigChecker); `portcullis check` calls it. A plugin whose stage
+	// cannot, or one built before the call existed, answers UNIMPLEMENTED.
+	CheckConfig(context.Context, *CheckConfigRequest) (*CheckConfigResponse, error)
 	mustEmbedUnimplementedStageServer()
 }
 
@@ -108,6 +127,9 @@ func (UnimplementedStageServer) Configure(context.Context, *ConfigureRequest) (*
 }
 func (UnimplementedStageServer) Check(context.Context, *CheckRequest) (*CheckResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Check not implemented")
+}
+func (UnimplementedStageServer) CheckConfig(context.Context, *CheckConfigRequest) (*CheckConfigResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckConfig not implemented")
 }
 func (UnimplementedStageServer) mustEmbedUnimplementedStageServer() {}
 func (UnimplementedStageServer) testEmbeddedByValue()               {}
@@ -184,6 +206,24 @@ func _Stage_Check_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Stage_CheckConfig_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckConfigRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StageServer).CheckConfig(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Stage_CheckConfig_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StageServer).CheckConfig(ctx, req.(*CheckConfigRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Stage_ServiceDesc is the grpc.ServiceDesc for Stage service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -202,6 +242,10 @@ var Stage_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Check",
 			Handler:    _Stage_Check_Handler,
+		},
+		{
+			MethodName: "CheckConfig",
+			Handler:    _Stage_CheckConfig_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
