@@ -28,7 +28,9 @@
 // "t|<network>|<from>|<rcpt>" for a triplet, "%" and "|" in the addresses
 // escaped as %25 and %7c and a key over 512 bytes cut short and ended with
 // a hash, "c|<network>" for a client),
-// each with a TTL so Redis expires them itself. The server is pinged at
+// each with a TTL so Redis expires them itself. A new triplet is stored
+// only where none is (SET NX) and a client's passes are counted by a Lua
+// script on the server, so gateways seeing one sender at once agree. The server is pinged at
 // Configure: an unreachable Redis is a load error. A Redis failure while
 // checking is an error, so the stage's on_error decides, never a silent
 // pass: tempfail keeps greylisting strict while the store is down (mail
@@ -210,10 +212,10 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	if err != nil {
 		return nil, err
 	}
-	return s.decide(ctx, now, key, r, ok, network, client, attrs)
+	return s.decide(ctx, now, key, r, ok, network, attrs)
 }
 
-func (s *Stage) decide(ctx context.Context, now time.Time, key string, r Record, ok bool, network string, client Record, attrs map[string]string) (*sdk.Result, error) {
+func (s *Stage) decide(ctx context.Context, now time.Time, key string, r Record, ok bool, network string, attrs map[string]string) (*sdk.Result, error) {
 	cfg := s.cfg
 	switch {
 	case !ok:
@@ -222,7 +224,7 @@ func (s *Stage) decide(ctx context.Context, now time.Time, key string, r Record,
 			return nil, err
 		}
 		if found { // another gateway recorded the triplet since our Get
-			return s.decide(ctx, now, key, theirs, true, network, client, attrs)
+			return s.decide(ctx, now, key, theirs, true, network, attrs)
 		}
 		return deferred(cfg.delay, attrs, "new triplet"), nil
 	case !r.Passed.IsZero():
@@ -237,8 +239,9 @@ func (s *Stage) decide(ctx context.Context, now time.Time, key string, r Record,
 	if err := s.store.Put(ctx, key, r, now.Add(cfg.passLifetime)); err != nil {
 		return nil, err
 	}
-	client.Count++
-	if err := s.store.Put(ctx, "c|"+network, client, now.Add(cfg.passLifetime)); err != nil {
+	// Counted atomically, not client.Count+1: other gateways on the same
+	// Redis may be counting this client's passes at the same moment.
+	if _, err := s.store.Incr(ctx, "c|"+network, now, now.Add(cfg.passLifetime)); err != nil {
 		return nil, err
 	}
 	attrs["waited"] = strconv.Itoa(int(now.Sub(r.First).Seconds()))

@@ -5,6 +5,7 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -201,7 +202,7 @@ func TestSharedRace(t *testing.T) {
 		{"mx1 passes", 5 * time.Minute, a, sdk.VerdictPass, "passed", ""},
 	})
 	mx2.mu.Lock()
-	res, err := mx2.decide(context.Background(), c.now(), key, Record{}, false, "203.0.113.0/24", Record{}, map[string]string{})
+	res, err := mx2.decide(context.Background(), c.now(), key, Record{}, false, "203.0.113.0/24", map[string]string{})
 	mx2.mu.Unlock()
 	if err != nil || res.Verdict != sdk.VerdictPass || res.Tags[0] != "known" {
 		t.Fatalf("mx2 with a stale read: %+v %v, want pass known", res, err)
@@ -227,5 +228,80 @@ func TestRedisAdd(t *testing.T) {
 	}
 	if got, ok, err := st.Get(ctx, "k"); !ok || err != nil || !sameRecord(got, first) {
 		t.Errorf("Get = %+v %v %v, want the first record", got, ok, err)
+	}
+}
+
+// TestStoreIncr: Incr counts on a record (First and Passed kept), starts
+// a new one, First now, where there is none or it expired, and renews the
+// expiry.
+func TestStoreIncr(t *testing.T) {
+	base := time.Unix(1_800_000_000, 0)
+	eachStore(t, func(t *testing.T, open func(now func() time.Time) Store) {
+		c := &clock{base}
+		st := open(c.now)
+		defer st.Close()
+		ctx := context.Background()
+		old := Record{First: base.Add(-time.Hour), Passed: base.Add(-time.Minute), Count: 4}
+		if err := st.Put(ctx, "k", old, base.Add(time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := st.Incr(ctx, "k", base, base.Add(time.Hour)); n != 5 || err != nil {
+			t.Fatalf("Incr on a record of 4 = %d %v, want 5", n, err)
+		}
+		c.advance(30 * time.Minute) // past the old expiry, before the new one
+		want := old
+		want.Count = 5
+		if got, ok, err := st.Get(ctx, "k"); !ok || err != nil || !sameRecord(got, want) {
+			t.Fatalf("Get after Incr = %+v %v %v, want %+v (expiry renewed)", got, ok, err, want)
+		}
+		c.advance(time.Hour) // expired
+		now := c.now()
+		if n, err := st.Incr(ctx, "k", now, now.Add(time.Hour)); n != 1 || err != nil {
+			t.Fatalf("Incr on an expired record = %d %v, want 1", n, err)
+		}
+		if got, ok, err := st.Get(ctx, "k"); !ok || err != nil || !sameRecord(got, Record{First: now, Count: 1}) {
+			t.Fatalf("Get = %+v %v %v, want a new record first seen now", got, ok, err)
+		}
+		if n, err := st.Incr(ctx, "new", now, now.Add(time.Hour)); n != 1 || err != nil {
+			t.Fatalf("Incr on no record = %d %v, want 1", n, err)
+		}
+	})
+}
+
+// TestRedisIncrShared: gateways on one Redis counting one client's passes
+// at once lose none of them (a read, then a write, would).
+func TestRedisIncrShared(t *testing.T) {
+	url := startRedis(t).url
+	ctx := context.Background()
+	const gateways, each = 4, 50
+	var wg sync.WaitGroup
+	errs := make(chan error, gateways*each)
+	for range gateways {
+		st, err := OpenRedis(ctx, url, "greylist", time.Now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		for range each {
+			wg.Go(func() {
+				now := time.Now()
+				if _, err := st.Incr(ctx, "c|203.0.113.0/24", now, now.Add(time.Hour)); err != nil {
+					errs <- err
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	st, err := OpenRedis(ctx, url, "greylist", time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if r, ok, err := st.Get(ctx, "c|203.0.113.0/24"); !ok || err != nil || r.Count != gateways*each {
+		t.Fatalf("count = %d (%v %v), want %d", r.Count, ok, err, gateways*each)
 	}
 }

@@ -2,6 +2,7 @@ package greylist
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/url"
@@ -120,6 +121,53 @@ func (s *RedisStore) Add(ctx context.Context, key string, r Record, expires time
 		return false, fmt.Errorf("greylist: redis set nx: %w", err)
 	}
 	return added, nil
+}
+
+// incrScript is Incr in one step on the server. The record is the bbolt
+// encoding (four big-endian 64-bit words: expiry, first, passed, count);
+// Lua's numbers are doubles, too narrow for nanosecond times, so the
+// script compares and copies bytes and does arithmetic on the count only.
+// ARGV[1] is the record to store where none is live (first now, count 1,
+// the new expiry), ARGV[2] now as a big-endian word, ARGV[3] the TTL in
+// milliseconds. It returns the new count.
+var incrScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+local live = false
+if v and #v == 32 then
+  for i = 1, 8 do
+    local a, b = string.byte(v, i), string.byte(ARGV[2], i)
+    if a ~= b then live = a > b; break end
+  end
+end
+local count = 1
+if live then
+  local c = 0
+  for i = 25, 32 do c = c * 256 + string.byte(v, i) end
+  count = c + 1
+  local w = {}
+  local n = count
+  for i = 8, 1, -1 do w[i] = string.char(n % 256); n = math.floor(n / 256) end
+  v = string.sub(ARGV[1], 1, 8) .. string.sub(v, 9, 24) .. table.concat(w)
+else
+  v = ARGV[1]
+end
+redis.call('SET', KEYS[1], v, 'PX', ARGV[3])
+return count
+`)
+
+// Incr implements Store with a Lua script (incrScript), atomic on the
+// server: gateways counting one client at once lose no increment, and
+// none waits for another.
+func (s *RedisStore) Incr(ctx context.Context, key string, now, expires time.Time) (int, error) {
+	ttl := max(expires.Sub(s.now()), time.Millisecond)
+	var word [8]byte
+	binary.BigEndian.PutUint64(word[:], uint64(s.now().UnixNano()))
+	n, err := incrScript.Run(ctx, s.rdb, []string{s.prefix + key},
+		encode(Record{First: now, Count: 1}, expires), word[:], ttl.Milliseconds()).Int()
+	if err != nil {
+		return 0, fmt.Errorf("greylist: redis incr: %w", err)
+	}
+	return n, nil
 }
 
 // Close implements Store.

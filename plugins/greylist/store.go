@@ -25,6 +25,11 @@ type Store interface {
 	Get(ctx context.Context, key string) (r Record, ok bool, err error)
 	// Put stores r under key until expires.
 	Put(ctx context.Context, key string, r Record, expires time.Time) error
+	// Incr adds one to the Count of the record under key (a new one,
+	// First now, where there is none or it expired), keeps it until
+	// expires, and returns the new count. It is atomic: passes counted at
+	// once, by several gateways on one Redis, are all counted.
+	Incr(ctx context.Context, key string, now, expires time.Time) (int, error)
 	// Close releases the store.
 	Close() error
 }
@@ -126,6 +131,24 @@ func (s *BoltStore) Put(_ context.Context, key string, r Record, expires time.Ti
 	return s.db.Update(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucket).Put([]byte(key), encode(r, expires))
 	})
+}
+
+// Incr implements Store, in one bbolt transaction.
+func (s *BoltStore) Incr(_ context.Context, key string, now, expires time.Time) (int, error) {
+	var n int
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucket)
+		r := Record{First: now}
+		if v := b.Get([]byte(key)); v != nil {
+			if old, exp, err := decode(v); err == nil && s.now().Before(exp) {
+				r = old
+			}
+		}
+		r.Count++
+		n = r.Count
+		return b.Put([]byte(key), encode(r, expires))
+	})
+	return n, err
 }
 
 // Sweep deletes expired records and returns how many.
