@@ -319,16 +319,21 @@ func (t *Tokenizer) word(set *tokenSet, w string) (string, bool) {
 }
 
 // cjk emits character bigrams of a run of Han, kana or Hangul: Japanese
-// and Chinese have no spaces, so bigrams stand in for words.
+// and Chinese have no spaces, so bigrams stand in for words. The run may
+// hold the line breaks and spaces that split it (cjkRun): they are not
+// characters.
 func (t *Tokenizer) cjk(set *tokenSet, prefix, run string) {
 	var prev rune = -1
 	for _, r := range run {
+		if r == '\r' || r == '\n' || r == ' ' || r == '\t' || r == '\u3000' {
+			continue
+		}
 		if prev >= 0 {
 			set.add(prefix + string(prev) + string(r))
 		}
 		prev = r
 	}
-	if utf8.RuneCountInString(run) == 1 {
+	if prev >= 0 && utf8.RuneLen(prev) == len(run) {
 		set.add(prefix + run)
 	}
 }
@@ -351,13 +356,44 @@ func asciiWord(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '$'
 }
 
+// cjkRun is the length of the run of CJK characters at the start of s.
+// One line break or space between two of them does not end the run, as in
+// textfilter: Japanese and Chinese put no space between words, mail wraps
+// their lines anywhere, mid-word, and a spammer spaces them out (口座　確認)
+// to break a word; the bigram across the gap must stay. A blank line (a
+// paragraph) or two spaces do end it.
 func cjkRun(s string) int {
-	for i, r := range s {
-		if !isCJK(r) {
+	i := 0
+	for i < len(s) {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if isCJK(r) {
+			i += size
+			continue
+		}
+		gap := cjkGap(s[i:])
+		if gap == 0 || i == 0 {
 			return i
 		}
+		if next, _ := utf8.DecodeRuneInString(s[i+gap:]); !isCJK(next) {
+			return i
+		}
+		i += gap
 	}
-	return len(s)
+	return i
+}
+
+// cjkGap is the length of the single line break (CRLF or LF) or space
+// (ASCII, tab or ideographic) at the start of s, else 0.
+func cjkGap(s string) int {
+	switch {
+	case strings.HasPrefix(s, "\r\n"):
+		return 2
+	case s[0] == '\n' || s[0] == ' ' || s[0] == '\t':
+		return 1
+	case strings.HasPrefix(s, "\u3000"):
+		return len("\u3000")
+	}
+	return 0
 }
 
 // wordRun is the length of the word at the start of s: letters, digits and

@@ -244,3 +244,41 @@ func TestKeySet(t *testing.T) {
 		h.reset()
 	}
 }
+
+// TestTokenizeWrappedJapanese: mail wraps Japanese lines anywhere, mid-
+// word, and spammers space words out; a single line break (CRLF or LF) or
+// space (ASCII or ideographic) between two CJK characters keeps the bigram
+// across it, a blank line (a new paragraph), two spaces, a Latin word or
+// punctuation at the break do not.
+func TestTokenizeWrappedJapanese(t *testing.T) {
+	tok := NewTokenizer(DefaultTokenizerOptions())
+	tests := []struct {
+		body      string
+		want, not []string
+	}{
+		{"本日の会\r\n議は中止です", []string{"会議", "議は", "本日"}, []string{"会\r\n議"}},
+		{"本日の会\n議は中止です", []string{"会議"}, nil},
+		{"激\nA安", nil, []string{"激A", "激安"}},
+		{"会議\r\n\r\n議事録", []string{"会議", "議事"}, []string{"議議"}},
+		{"会議。\r\n議事録", []string{"会議", "議事"}, []string{"議議"}},
+		{"あ\r\nい", []string{"あい"}, []string{"あ", "い"}},
+		{"口座　確認", []string{"口座", "座確", "確認"}, nil},
+		{"口 座 確 認 を", []string{"口座", "座確", "確認", "認を"}, []string{"口", "座"}},
+		{"会議  議事", []string{"会議", "議事"}, []string{"議議"}},
+		{"激", []string{"激"}, nil},
+	}
+	for _, tt := range tests {
+		raw := "Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + tt.body + "\r\n"
+		got := tok.Tokens(ParseDoc(strings.NewReader(raw)))
+		for _, w := range tt.want {
+			if !slices.Contains(got, w) {
+				t.Errorf("%q: missing token %q in %q", tt.body, w, got)
+			}
+		}
+		for _, n := range tt.not {
+			if slices.Contains(got, n) {
+				t.Errorf("%q: unexpected token %q in %q", tt.body, n, got)
+			}
+		}
+	}
+}
