@@ -4,27 +4,28 @@ import (
 	"bytes"
 	"io"
 	"sync"
-
-	"github.com/emersion/go-smtp"
 )
 
 // bodyReader reads the message of a DATA straight from the guard, instead
 // of through go-smtp's data reader, which takes it a byte at a time (60% of
 // the gateway's CPU with 100 KB messages). The guard already finds the end
 // of data with go-smtp's own state machine and checks the raw bytes; this
-// reader removes the dot that starts a line (RFC 5321 4.5.2), drops the
-// end-of-data line, and applies go-smtp's line-length limit the way its
-// lineLimitReader does. When the body is read to its end the guard hands
+// reader removes the dot that starts a line (RFC 5321 4.5.2) and drops the
+// end-of-data line. When the body is read to its end the guard hands
 // go-smtp's reader a bare ".\r\n", so go-smtp sees the end of data there
 // and carries on as usual.
+//
+// It applies no line-length limit, where go-smtp's reader would apply
+// MaxLineLength and refuse the message with a permanent error: lines over
+// RFC 5322's 998 are common in real mail (unwrapped HTML newsletters),
+// Postfix accepts them, and the body streams to the spool, so a long line
+// costs no memory. max_message_bytes bounds the whole.
 type bodyReader struct {
 	g         rawBody
 	buf       []byte // raw bytes not yet decoded: buf[:n]
 	n         int
 	lineStart bool // buf[0] begins a line
 	ended     bool // the guard has seen the end of data
-	limit     int  // go-smtp's MaxLineLength (0: none)
-	cur       int  // bytes of the current raw line, counted as go-smtp counts them
 }
 
 // rawBody is the guard as the bodyReader sees it.
@@ -35,9 +36,8 @@ type rawBody interface {
 
 var bodyBufs = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
-func newBodyReader(g rawBody, limit int) *bodyReader {
-	// go-smtp's counter stands at 1 after the DATA line's LF.
-	return &bodyReader{g: g, buf: *bodyBufs.Get().(*[]byte), lineStart: true, limit: limit, cur: 1}
+func newBodyReader(g rawBody) *bodyReader {
+	return &bodyReader{g: g, buf: *bodyBufs.Get().(*[]byte), lineStart: true}
 }
 
 // release returns the buffer; the reader is not used after.
@@ -68,41 +68,12 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 			b.buf = append(b.buf, make([]byte, max(len(b.buf), 4<<10))...)
 		}
 		k, err := b.g.readBody(b.buf[b.n:])
-		if k > 0 {
-			if lerr := b.countLines(b.buf[b.n : b.n+k]); lerr != nil {
-				return 0, lerr
-			}
-			b.n += k
-		}
+		b.n += k
 		b.ended = b.g.bodyDone()
 		if err != nil {
 			return 0, err
 		}
 	}
-}
-
-// countLines applies go-smtp's lineLimitReader to raw bytes: a count that
-// restarts at each LF (which counts 1) and may not pass the limit.
-func (b *bodyReader) countLines(raw []byte) error {
-	if b.limit <= 0 {
-		return nil
-	}
-	for {
-		i := bytes.IndexByte(raw, '\n')
-		if i < 0 {
-			b.cur += len(raw)
-			break
-		}
-		if b.cur+i > b.limit {
-			return smtp.ErrTooLongLine
-		}
-		b.cur = 1
-		raw = raw[i+1:]
-	}
-	if b.cur > b.limit {
-		return smtp.ErrTooLongLine
-	}
-	return nil
 }
 
 // decode moves decoded bytes from buf into p and returns how many it

@@ -49,17 +49,17 @@ func (s *session) Data(r io.Reader) error {
 	lc := &lineChecker{w: w, limit: s.gc.srv.cfg.Limits.MaxMessageBytes}
 	// The body comes straight from the guard (see bodyReader); r, go-smtp's
 	// reader, then finds the end of data at once.
-	body := newBodyReader(s.gc, s.gc.srv.cfg.Limits.MaxLineLength)
+	body := newBodyReader(s.gc)
 	defer body.release()
 	_, err = io.Copy(lc, body)
 	if err == nil {
 		err = lc.Close()
 	}
-	if err != nil && !errors.Is(err, smtp.ErrTooLongLine) && !errors.Is(err, os.ErrDeadlineExceeded) {
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
 		// Refused (too big, bare CR/LF, a spool error), and the session
 		// goes on: the rest of the body is read and dropped so that the
-		// next command is where the client sends it. A too long line or a
-		// timeout ends the session instead (dataError).
+		// next command is where the client sends it. A timeout ends the
+		// session instead (dataError).
 		body.drain()
 	}
 	if err == nil {
@@ -110,9 +110,6 @@ func (s *session) dataError(err error) error {
 		return s.refuse("data", errBareLine)
 	case errors.Is(err, errOversize):
 		return s.refuse("data", errTooBig)
-	case errors.Is(err, smtp.ErrTooLongLine):
-		s.gc.closing = true
-		return s.refuse("data", errLineTooLong)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		s.gc.closing = true
 		return s.refuse("data", errDataTimeout)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/portcullis-mta/portcullis/core/pipeline"
+	"github.com/portcullis-mta/portcullis/sdk"
 	sdkmime "github.com/portcullis-mta/portcullis/sdk/mime"
 )
 
@@ -68,5 +69,26 @@ func TestSubjectPrefixEncoded(t *testing.T) {
 		if got := sdkmime.DecodeHeader(strings.TrimPrefix(first, "Subject: ")); got != tc.want {
 			t.Errorf("%s + %s reads %q, want %q", tc.prefix, tc.subject, got, tc.want)
 		}
+	}
+}
+
+// A field longer than the reader's buffer comes in several slices: the
+// rest of a long line is not a field of its own (a removed field goes
+// whole, a subject is prefixed once, and a slice that looks like
+// "Name: value" is not taken for a field).
+func TestRewriteHeaderLongLines(t *testing.T) {
+	long := strings.Repeat("a", 5000)
+	trap := strings.Repeat("b", 4096-len("X-Long: ")) + "Subject: not a field"
+	msg := "X-Drop: " + long + "\r\nSubject: " + long + "\r\nX-Long: " + trap + "\r\nFrom: a@example.test\r\n\r\n" +
+		long + "\r\nend\r\n"
+	dec := &pipeline.Decision{SubjectPrefix: "[SPAM]",
+		Headers: []sdk.HeaderEdit{{Op: sdk.HeaderRemove, Name: "X-Drop"}}}
+	var out bytes.Buffer
+	if err := rewriteHeader(&out, bufio.NewReader(strings.NewReader(msg)), dec); err != nil {
+		t.Fatal(err)
+	}
+	want := "Subject: [SPAM] " + long + "\r\nX-Long: " + trap + "\r\nFrom: a@example.test\r\n\r\n" + long + "\r\nend\r\n"
+	if got := out.String(); got != want {
+		t.Errorf("got %d bytes %.120q..., want %d bytes %.120q...", len(got), got, len(want), want)
 	}
 }

@@ -227,6 +227,7 @@ func rewriteHeader(w io.Writer, r *bufio.Reader, dec *pipeline.Decision) error {
 		prefix = strings.TrimRight(sanitize(dec.SubjectPrefix), " \t") // one space is put after it below
 	}
 	var name string
+	start := true // line starts a line: a line longer than r's buffer comes in several slices
 	for {
 		line, err := r.ReadSlice('\n')
 		if len(line) == 0 && err != nil {
@@ -235,13 +236,16 @@ func rewriteHeader(w io.Writer, r *bufio.Reader, dec *pipeline.Decision) error {
 			}
 			return err
 		}
-		if string(line) == "\r\n" {
+		if err != nil && err != bufio.ErrBufferFull && err != io.EOF {
+			return err
+		}
+		if start && string(line) == "\r\n" {
 			if _, err := w.Write(line); err != nil {
 				return err
 			}
 			break
 		}
-		if line[0] != ' ' && line[0] != '\t' {
+		if start && line[0] != ' ' && line[0] != '\t' {
 			var value string
 			var colon bool
 			name, value, colon = strings.Cut(string(line), ":")
@@ -250,6 +254,7 @@ func rewriteHeader(w io.Writer, r *bufio.Reader, dec *pipeline.Decision) error {
 				line = []byte("Subject: " + prefixed(prefix, strings.TrimLeft(value, " \t")))
 			}
 		}
+		start = err == nil
 		if remove[name] {
 			continue
 		}

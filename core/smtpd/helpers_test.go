@@ -332,3 +332,18 @@ func checkReceivedProto(t testing.TB, ts *testServer, id, want string) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// messageBody returns the queued message id as stored, our Received first.
+func (ts *testServer) messageBody(t testing.TB, id string) string {
+	t.Helper()
+	rc, err := ts.q.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -53,7 +53,6 @@ var (
 	errAuthInTxn     = smtperr.New(503, "5.5.1", "AUTH not permitted during a mail transaction")
 	errNestedMail    = smtperr.New(503, "5.5.1", "Nested MAIL command")
 	errAuthNeedsTLS  = smtperr.New(538, "5.7.11", "Encryption required for requested authentication mechanism")
-	errLineTooLong   = smtperr.New(500, "5.5.2", "Line too long")
 	errAuthMech      = smtperr.New(504, "5.5.4", "Unrecognized authentication mechanism")
 	errTooBig        = smtperr.New(552, "5.3.4", "Message size exceeds fixed limit")
 	errNeedSMTPUTF8  = smtperr.New(553, "5.6.7", "Non-ASCII address requires the SMTPUTF8 parameter")
