@@ -347,3 +347,55 @@ func TestMailRcptReplies(t *testing.T) {
 		t.Errorf("RCPT: %q", got)
 	}
 }
+
+func TestAtInSenderDomain(t *testing.T) {
+	for _, tt := range []struct {
+		arg  string
+		want bool
+	}{
+		{"FROM:<a@b@example.test>", true},
+		{"FROM:<bad@@example.test>", true},
+		{"from: <a@b@example.test> SIZE=10", true},
+		{"FROM:<@relay.test:a@b@example.test>", true},
+		{`FROM:<"a@b"@example.test>`, false},
+		{`FROM:<"a\"@b"@example.test>`, false},
+		{`FROM:<"a@b"@c@example.test>`, true},
+		{"FROM:<a@example.test>", false},
+		{"FROM:<>", false},
+		{"FROM:<@relay.test:a@example.test>", false},
+		{"FROM:<a@example.test> AUTH=<x@y@z>", false},
+		{"FROM:a@b@example.test", false}, // no brackets: go-smtp's to refuse
+		{`FROM:<"a@b@example.test>`, false},
+		{"TO:<a@b@example.test>", false},
+	} {
+		if got := atInSenderDomain(tt.arg); got != tt.want {
+			t.Errorf("atInSenderDomain(%q) = %v, want %v", tt.arg, got, tt.want)
+		}
+	}
+}
+
+// TestBadSenderSyntax: a reverse-path with an '@' in its domain is no
+// address (go-smtp would hand it on as a valid quoted one); it is refused
+// with 553 5.1.7 and the session goes on. The quoted form is accepted.
+func TestBadSenderSyntax(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("MAIL FROM:<a@b@example.org>", "553 5.1.7")
+	r.cmd("MAIL FROM:<bad@@example.org>", "553 5.1.7")
+	r.cmd(`MAIL FROM:<"a@b"@example.org>`, "250 2.1.0")
+	r.cmd("RSET", "250")
+	r.cmd("MAIL FROM:<a@example.org>", "250 2.1.0")
+}
+
+// TestUnknownParameters: a MAIL or RCPT parameter the server does not know
+// gets 555 5.5.4 (RFC 5321 4.1.1.11, 4.2.3), not go-smtp's 500.
+func TestUnknownParameters(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("MAIL FROM:<a@example.org> FOO=BAR", "555 5.5.4 Unknown MAIL FROM argument")
+	r.cmd("MAIL FROM:<a@example.org>", "250 2.1.0")
+	r.cmd("RCPT TO:<b@example.test> XYZ=1", "555 5.5.4 Unknown RCPT TO argument")
+	r.cmd("RCPT TO:<b@example.test>", "250 2.1.5")
+}

@@ -211,6 +211,10 @@ func (c *guardConn) Read(p []byte) (int, error) {
 				line = []byte("RCPT " + to + "\r\n")
 			}
 		}
+		if verb == "MAIL" && atInSenderDomain(arg) {
+			c.refuseCommand(verb, replyBadSender)
+			continue
+		}
 		if verb == "MAIL" {
 			if from, ok := clampSize(arg); ok {
 				line = []byte("MAIL " + from + "\r\n")
@@ -297,6 +301,61 @@ func postmasterRcpt(arg string, cfg *config.Config) (string, bool) {
 		return "", false
 	}
 	return "TO:<" + policy.Postmaster(cfg) + ">" + rest, true
+}
+
+// replyBadSender refuses a reverse-path that is no address (RFC 3463
+// X.1.7: bad sender's mailbox address syntax), as policy.CheckMail does.
+const replyBadSender = "553 5.1.7 Sender address rejected: bad address syntax"
+
+// atInSenderDomain reports a MAIL FROM path whose domain holds an '@'
+// (<a@b@example.test>, <bad@@example.test>): no address, but go-smtp
+// takes the unquoted local part up to the first '@' and the rest for the
+// domain, and hands on "a@b@example.test", which reads the same as the
+// valid <"a@b"@example.test> it unquotes. So it is judged here, on the
+// raw line, where the quotes still are.
+func atInSenderDomain(arg string) bool {
+	if len(arg) < 5 || !strings.EqualFold(arg[:5], "FROM:") {
+		return false
+	}
+	path := strings.TrimLeft(arg[5:], " ")
+	if !strings.HasPrefix(path, "<") {
+		return false // go-smtp refuses it
+	}
+	path = path[1:]
+	if strings.HasPrefix(path, "@") { // a source route, "@a,@b:"
+		_, rest, ok := strings.Cut(path, ":")
+		if !ok {
+			return false
+		}
+		path = rest
+	}
+	if strings.HasPrefix(path, "\"") {
+		i := 1
+		for i < len(path) && path[i] != '"' {
+			if path[i] == '\\' {
+				i++
+			}
+			i++
+		}
+		if i >= len(path) {
+			return false // an unterminated quote: go-smtp refuses it
+		}
+		path = path[i+1:]
+	} else {
+		i := strings.IndexAny(path, "@>")
+		if i < 0 {
+			return false
+		}
+		path = path[i:]
+	}
+	domain, ok := strings.CutPrefix(path, "@")
+	if !ok {
+		return false
+	}
+	if end := strings.IndexAny(domain, "> \t"); end >= 0 {
+		domain = domain[:end]
+	}
+	return strings.Contains(domain, "@")
 }
 
 // clampSize rewrites a MAIL parameter SIZE=N whose N, all digits, does not

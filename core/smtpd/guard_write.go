@@ -46,6 +46,20 @@ func (c *guardConn) Write(p []byte) (int, error) {
 			out = []byte(line)
 		}
 	}
+	if (code == 500 || code == 504) && (c.lastVerb == "MAIL" || c.lastVerb == "RCPT") && strings.HasPrefix(line[3:], " 5.5.4 ") {
+		// go-smtp answers a parameter it does not know with 500 and one
+		// it knows but was not offered (NOTIFY, RET...) with 504; RFC
+		// 5321 4.2.3 and 4.1.1.11 have 555 for both, and a malformed
+		// AUTH= value is a syntax error in parameters, 501.
+		switch text := line[len("500 5.5.4 "):]; {
+		case strings.HasPrefix(text, "Unknown MAIL FROM argument"), strings.HasPrefix(text, "Unknown RCPT TO argument"),
+			strings.HasSuffix(strings.TrimRight(text, "\r\n"), " is not implemented"):
+			code, line = 555, "555"+line[3:]
+		case strings.HasPrefix(text, "Malformed AUTH parameter"):
+			code, line = 501, "501"+line[3:]
+		}
+		out = []byte(line)
+	}
 	if code == 500 && strings.HasPrefix(line, "500 5.4.0 Too long line") {
 		// go-smtp's answer to a command over max_line_length, then it
 		// closes. X.4.0 is a routing status (RFC 3463 3.5); a line too
@@ -99,6 +113,10 @@ func (c *guardConn) afterReply(code int, line string) {
 		c.earlyData = c.br.Buffered() > 0 || len(c.pend) > 0
 	case code == 235:
 		c.authed = true
+	case code == 421 && last:
+		// RFC 5321 3.8: 421 says the service is closing the channel; a
+		// rule's reply may say it too, so the session ends here.
+		c.closing = true
 	case code >= 500 && code <= 504 && last:
 		c.bad++
 		max := c.srv.cfg.Limits.MaxBadCommands

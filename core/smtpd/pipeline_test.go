@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/sdk"
@@ -180,4 +181,92 @@ func TestConnectReject(t *testing.T) {
 	}
 	r = newRaw(t, ts.addr(), 6)
 	r.expect("421 4.7.0 Try again later")
+}
+
+// TestRule421Closes: a rule whose reply is 421 says the service is
+// closing the channel (RFC 5321 3.8), and so it does, at MAIL, RCPT and
+// DATA alike; a 451 leaves the session open.
+func TestRule421Closes(t *testing.T) {
+	reply := func(code int, enh string) *pipeline.Decision {
+		return &pipeline.Decision{Action: pipeline.Tempfail, Reply: &pipeline.Reply{Code: code, Enhanced: enh, Text: "closing"}}
+	}
+	run := &ruleRunner{rules: map[sdk.Phase]func(*sdk.Request) *pipeline.Decision{
+		sdk.PhaseMail: func(r *sdk.Request) *pipeline.Decision {
+			switch r.Envelope.From {
+			case "close@example.org":
+				return reply(421, "4.7.0")
+			case "wait@example.org":
+				return reply(451, "4.7.1")
+			}
+			return cont()
+		},
+		sdk.PhaseRcpt: func(r *sdk.Request) *pipeline.Decision {
+			if strings.HasPrefix(r.Envelope.Rcpt, "close@") {
+				return reply(421, "4.7.0")
+			}
+			return cont()
+		},
+		sdk.PhaseData: func(r *sdk.Request) *pipeline.Decision {
+			if r.Message.Get("Subject") == "close" {
+				return reply(421, "4.7.0")
+			}
+			return cont()
+		},
+	}}
+	ts := startServer(t, testConfig(t), func(d *Deps) { d.Pipeline = run })
+
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("MAIL FROM:<wait@example.org>", "451 4.7.1 closing")
+	r.cmd("MAIL FROM:<close@example.org>", "421 4.7.0 closing")
+	if !r.hungUp() {
+		t.Fatal("a 421 at MAIL left the session open")
+	}
+
+	r = newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	r.cmd("RCPT TO:<close@example.test>", "421 4.7.0 closing")
+	if !r.hungUp() {
+		t.Fatal("a 421 at RCPT left the session open")
+	}
+
+	r = newRaw(t, ts.addr(), 2)
+	r.toData()
+	r.send("Subject: close\r\n\r\nHello.\r\n.\r\n")
+	r.expect("421 4.7.0 closing")
+	if !r.hungUp() {
+		t.Fatal("a 421 at DATA left the session open")
+	}
+	if n := len(ts.queued(t)); n != 0 {
+		t.Fatalf("%d queued", n)
+	}
+}
+
+// TestRuleReplyFits: a rule's reply text (a template may put a subject of
+// any length in it) is cut so the reply line fits RFC 5321's 512 octets,
+// CRLF included, at a character boundary.
+func TestRuleReplyFits(t *testing.T) {
+	long := strings.Repeat("あ", 300) // 900 bytes
+	run := &ruleRunner{rules: map[sdk.Phase]func(*sdk.Request) *pipeline.Decision{
+		sdk.PhaseMail: func(r *sdk.Request) *pipeline.Decision {
+			enh := "5.7.1"
+			if r.Envelope.From == "noenh@example.org" {
+				enh = ""
+			}
+			return &pipeline.Decision{Action: pipeline.Reject, Reply: &pipeline.Reply{Code: 550, Enhanced: enh, Text: "subject " + long}}
+		},
+	}}
+	ts := startServer(t, testConfig(t), func(d *Deps) { d.Pipeline = run })
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	for _, from := range []string{"a@example.org", "noenh@example.org"} {
+		got := r.cmd("MAIL FROM:<"+from+">", "550 5.")
+		if n := len(got) + len("\r\n"); n > 512 || n < 500 {
+			t.Errorf("reply line of %d octets with CRLF, want at most 512 and close to it", n)
+		}
+		if !utf8.ValidString(got) || !strings.HasPrefix(got, "550 5.") {
+			t.Errorf("reply %q", got)
+		}
+	}
 }

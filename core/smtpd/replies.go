@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
 
@@ -109,9 +110,29 @@ func enhanced(s string, code int) smtp.EnhancedCode {
 // own reply when it has one, else def.
 func decisionError(d *pipeline.Decision, def *smtperr.Error) *smtperr.Error {
 	if d.Reply != nil && d.Reply.Code >= 400 && d.Reply.Code < 600 {
-		return smtperr.New(d.Reply.Code, d.Reply.Enhanced, d.Reply.Text)
+		return smtperr.New(d.Reply.Code, d.Reply.Enhanced, fitReply(d.Reply.Enhanced, d.Reply.Text))
 	}
 	return def
+}
+
+// maxReplyLine is the longest reply line, CRLF included (RFC 5321
+// 4.5.3.1.5).
+const maxReplyLine = 512
+
+// fitReply cuts a rule's reply text (its template may hold a subject or
+// an address of any length) so that "CODE ENHANCED TEXT\r\n" fits
+// maxReplyLine, at a character boundary.
+func fitReply(enhanced, text string) string {
+	// An empty or malformed enhanced code goes out as X.0.0 (enhanced).
+	room := maxReplyLine - len("550 ") - max(len(enhanced), len("5.0.0")) - len(" \r\n")
+	if len(text) <= room {
+		return text
+	}
+	cut := room
+	for cut > 0 && !utf8.RuneStart(text[cut]) {
+		cut--
+	}
+	return text[:cut]
 }
 
 // replyLine is the wire form of err, for replies written outside go-smtp.
