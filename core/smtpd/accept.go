@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/metrics"
+	"github.com/portcullis-mta/portcullis/core/pipeline"
 )
 
 // startLoop starts the accept loop of listener name on ln; the caller
@@ -154,20 +155,36 @@ func (s *Server) prelude(gc *guardConn) bool {
 
 // welcome runs the pre-greet check, the host name lookup and the connect
 // phase. false: refused (the reply was sent).
+//
+// A client that talked before the greeting (RFC 5321 3.1: it waits for
+// it) has conn.pregreet true in every phase's rules. At connect a rule may
+// accept it (an allow list of broken but known clients) or refuse it with
+// its own reply; when no connect rule accepts or refuses, it is refused
+// with 554 5.5.1, as postscreen's "enforce" does at once.
 func (s *Server) welcome(gc *guardConn) bool {
-	if s.pregreet(gc) {
+	gc.pregreet = s.pregreet(gc)
+	gc.info.hostname = lookupHost(gc.srv.d.Resolver, gc.info.ip, gc.srv.cfg.DNS.Timeout.D())
+	d, err := connectPhase(gc)
+	if err != nil {
+		attrs := []any{"phase", "connect", "reply", err.Reply()}
+		if gc.pregreet {
+			attrs = append(attrs, "pregreet", true)
+		}
+		gc.log.Info("refused", attrs...)
+		metrics.Active().ConnRefused(metrics.RefusedRule)
+		metrics.Active().Refused("connect", err.Code)
+		gc.reply(replyLine(err))
+		return false
+	}
+	if gc.pregreet {
+		if d != nil && d.Action == pipeline.Accept {
+			gc.log.Info("pregreet accepted", "rule", d.Rule)
+			return true
+		}
 		gc.log.Info("refused", "reason", "pregreet")
 		metrics.Active().ConnRefused(metrics.RefusedPregreet)
 		metrics.Active().Refused("connect", 554)
 		gc.reply(replyPregreet)
-		return false
-	}
-	gc.info.hostname = lookupHost(gc.srv.d.Resolver, gc.info.ip, gc.srv.cfg.DNS.Timeout.D())
-	if err := connectPhase(gc); err != nil {
-		gc.log.Info("refused", "phase", "connect", "reply", err.Reply())
-		metrics.Active().ConnRefused(metrics.RefusedRule)
-		metrics.Active().Refused("connect", err.Code)
-		gc.reply(replyLine(err))
 		return false
 	}
 	return true

@@ -59,6 +59,7 @@ type guardConn struct {
 	earlyData  bool        // bytes were waiting when 354 was written
 	synthEOD   bool        // the body was read past go-smtp: give its reader a bare end of data
 	bad        int         // bad commands so far
+	pregreet   bool        // the client talked before the greeting (conn.pregreet)
 	closing    bool        // next Read returns EOF
 	authed     bool        // AUTH succeeded on this connection
 	onTLS      func()      // set by the session: forget state after STARTTLS

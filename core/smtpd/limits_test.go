@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"strings"
 	"sync"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/pipeline"
+	"github.com/portcullis-mta/portcullis/rules"
 )
 
 func TestConnectionLimits(t *testing.T) {
@@ -346,4 +349,52 @@ func TestConnectionLimitPerListener(t *testing.T) {
 	newRaw(t, sub, 6).expect("220")
 	newRaw(t, sub, 7).expect("220")
 	newRaw(t, sub, 8).expect("421 4.7.0")
+}
+
+// TestPregreetRules: conn.pregreet is true in the rules of a client that
+// talked before the greeting. A connect rule may accept it (it then goes
+// on, its early EHLO answered, with conn.pregreet still true at MAIL) or
+// refuse it with its own reply; with no connect rule deciding, the
+// built-in refusal stands. A polite client has conn.pregreet false.
+func TestPregreetRules(t *testing.T) {
+	set, err := rules.Parse("r.yaml", []byte(`
+rules:
+  - {name: known-eager, phase: connect, when: 'conn.pregreet && conn.ip == "127.0.0.3"', action: accept}
+  - {name: eager-reply, phase: connect, when: 'conn.pregreet && conn.ip == "127.0.0.4"', action: reject, reply: '554 5.7.1 Wait for the greeting'}
+  - {name: eager-mail, phase: mail, when: 'conn.pregreet', action: reject, reply: '550 5.7.1 Talked first'}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng, err := pipeline.New(set, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.Limits.PregreetDelay = config.Duration(300 * time.Millisecond)
+	ts := startServer(t, cfg, func(d *Deps) { d.Pipeline = eng })
+
+	r := newRaw(t, ts.addr(), 3) // accepted by a rule
+	r.send("EHLO eager.example\r\n")
+	r.expect("220")
+	r.expect("250")
+	r.cmd("MAIL FROM:<a@example.org>", "550 5.7.1 Talked first")
+
+	r = newRaw(t, ts.addr(), 4) // refused by a rule, in its words
+	r.send("EHLO eager.example\r\n")
+	r.expect("554 5.7.1 Wait for the greeting")
+	if !r.closed() {
+		t.Fatal("connection left open")
+	}
+
+	r = newRaw(t, ts.addr(), 5) // no rule decides: the built-in refusal
+	r.send("EHLO eager.example\r\n")
+	r.expect("554 5.5.1 Protocol error: client sent data before greeting")
+	if !r.closed() {
+		t.Fatal("connection left open")
+	}
+
+	r = newRaw(t, ts.addr(), 3) // polite: conn.pregreet false
+	r.hello()
+	r.cmd("MAIL FROM:<a@example.org>", "250")
 }

@@ -49,7 +49,7 @@ func (c *guardConn) runPhase(req *sdk.Request, results map[string]*sdk.Result, d
 	req.SessionID = c.info.id
 	ctx, cancel := c.phaseContext()
 	defer cancel()
-	ctx = pipeline.WithFacts(ctx, rules.Facts{MailParams: c.mailParams})
+	ctx = pipeline.WithFacts(ctx, rules.Facts{Pregreet: c.pregreet, MailParams: c.mailParams})
 	d, err := p.Run(ctx, req, results)
 	if err != nil {
 		e := smtperr.Wrap(err, 451, "4.3.0", "Temporary local problem, try again later")
@@ -69,16 +69,17 @@ func (c *guardConn) runPhase(req *sdk.Request, results map[string]*sdk.Result, d
 	return d, nil
 }
 
-// connectPhase runs the connect-phase pipeline before the greeting.
-func connectPhase(c *guardConn) *smtperr.Error {
+// connectPhase runs the connect-phase pipeline before the greeting. The
+// decision is nil when no rule decided (or nothing runs at connect).
+func connectPhase(c *guardConn) (*pipeline.Decision, *smtperr.Error) {
 	c.connResult = map[string]*sdk.Result{}
 	req := &sdk.Request{Phase: sdk.PhaseConnect, Conn: c.sdkConn("", false, "")}
-	_, e := c.runPhase(req, c.connResult, errConnReject, errConnTempfail)
+	d, e := c.runPhase(req, c.connResult, errConnReject, errConnTempfail)
 	if e != nil && e.Code/100 == 4 {
 		// Before the greeting only 421 (or 554) makes sense (RFC 5321 3.1).
 		e = smtperr.New(421, e.Enhanced, e.Text)
 	}
-	return e
+	return d, e
 }
 
 // copyResults starts a transaction's results from the connection's.
