@@ -144,6 +144,12 @@
 // it runs out: `portcullis scan` starts the same plugin with the same path
 // while the gateway runs.
 //
+// Request.DryRun marks a call that is a test (`portcullis scan` sets it on
+// every call): decide as usual but change no state: no learning, no
+// counters, no records. Read what is stored and answer as the real call
+// would (a greylist says "new triplet" and records nothing), so that a
+// scan leaves the state the gateway shares as it found it.
+//
 // # Lifetime
 //
 // The gateway starts a plugin at load and stops it at exit or when a

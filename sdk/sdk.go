@@ -104,6 +104,11 @@ type Request struct {
 	Conn      Conn
 	Envelope  Envelope
 	Message   *Message // data phase only
+
+	// DryRun marks a test call (portcullis scan): decide as usual but
+	// change no state: no learning, no counters, no records. A stage that
+	// keeps state reads it and answers as it would, writing nothing.
+	DryRun bool
 }
 
 // HeaderField is one header field of a message, value unfolded but not

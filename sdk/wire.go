@@ -150,6 +150,7 @@ func requestToPB(r *Request) *pb.CheckRequest {
 		Phase: string(r.Phase), SessionId: r.SessionID, QueueId: r.QueueID,
 		Conn:     connToPB(r.Conn),
 		Envelope: &pb.Envelope{From: wireText(r.Envelope.From), Rcpts: wireTexts(r.Envelope.Rcpts), Rcpt: wireText(r.Envelope.Rcpt)},
+		DryRun:   r.DryRun,
 	}
 }
 
@@ -159,6 +160,7 @@ func requestFromPB(in *pb.CheckRequest) *Request {
 		Phase: Phase(in.GetPhase()), SessionID: in.GetSessionId(), QueueID: in.GetQueueId(),
 		Conn:     connFromPB(in.GetConn()),
 		Envelope: Envelope{From: e.GetFrom(), Rcpts: e.GetRcpts(), Rcpt: e.GetRcpt()},
+		DryRun:   in.GetDryRun(),
 	}
 }
 

@@ -27,6 +27,9 @@ const scanQueueID = "SCAN"
 // session answers for the pipeline (a rule that fails at run time is 451
 // 4.3.0; a 4xx before the greeting is 421; a message over
 // limits.max_message_bytes is 552 before the data phase), so does scan.
+// Every stage call is a dry run (sdk.Request.DryRun): stages change no
+// state, and rule actions (learn_*, quarantine, redirect) are reported,
+// not performed.
 func scan(ctx context.Context, cfg *config.Config, o scanOptions, logger *slog.Logger) (*scanReport, error) {
 	body, err := readMessage(o.msgPath)
 	if err != nil {
@@ -44,7 +47,9 @@ func scan(ctx context.Context, cfg *config.Config, o scanOptions, logger *slog.L
 	rep := &scanReport{Message: o.msgPath, Stages: map[string]*stageReport{}}
 	results := map[string]*sdk.Result{}
 	client := policy.Client{IP: o.ip} // offline there is no AUTH
-	req := &sdk.Request{SessionID: "scan", Conn: sdk.Conn{IP: o.ip.String(), Trusted: pol.Trusted(o.ip)}}
+	// DryRun: the stages share their state (greylist records, Bayes
+	// tokens) with the gateway; a scan reads it and changes none.
+	req := &sdk.Request{SessionID: "scan", DryRun: true, Conn: sdk.Conn{IP: o.ip.String(), Trusted: pol.Trusted(o.ip)}}
 	if len(cfg.Listeners) > 0 { // the message came in on the first listener
 		req.Conn.Listener, req.Conn.TLS = cfg.Listeners[0].Name, cfg.Listeners[0].TLS == "implicit"
 	}

@@ -39,6 +39,11 @@
 // store is a bbolt file at the stage's state path (sdk.Env.StatePath),
 // swept of expired records hourly.
 //
+// A dry run (sdk.Request.DryRun: portcullis scan) decides from what is
+// stored and writes nothing: a new triplet is "new triplet" every time,
+// a retry after the delay "passed" without being recorded, and no record
+// is renewed, counted or swept.
+//
 // # Config
 //
 //	delay: 5m              # minimum wait before a retry passes
@@ -191,7 +196,10 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 		return nil, errors.New("greylist: not configured")
 	}
 	now := s.now()
-	s.sweep(now)
+	dry := req.DryRun
+	if !dry {
+		s.sweep(now)
+	}
 	network := clientNet(ip.Unmap(), s.cfg)
 	client, known, err := s.store.Get(ctx, "c|"+network)
 	if err != nil {
@@ -200,9 +208,12 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	attrs := map[string]string{"client": network}
 	if known && s.cfg.autoAllow > 0 && client.Count >= s.cfg.autoAllow {
 		// Renewed by use, as a triplet is: a client that keeps sending
-		// must not be greylisted again every pass_lifetime.
-		if err := s.store.Put(ctx, "c|"+network, client, now.Add(s.cfg.passLifetime)); err != nil {
-			return nil, err
+		// must not be greylisted again every pass_lifetime. A dry run
+		// is no use.
+		if !dry {
+			if err := s.store.Put(ctx, "c|"+network, client, now.Add(s.cfg.passLifetime)); err != nil {
+				return nil, err
+			}
 		}
 		return &sdk.Result{Verdict: sdk.VerdictPass, Tags: []string{"auto_allow"}, Attrs: attrs,
 			Reason: fmt.Sprintf("client %s passed %d triplets", network, client.Count)}, nil
@@ -212,9 +223,14 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	if err != nil {
 		return nil, err
 	}
+	if dry {
+		return s.peek(now, r, ok, attrs), nil
+	}
 	return s.decide(ctx, now, key, r, ok, network, attrs)
 }
 
+// decide answers for the triplet under key, r its record if ok, and
+// records the outcome.
 func (s *Stage) decide(ctx context.Context, now time.Time, key string, r Record, ok bool, network string, attrs map[string]string) (*sdk.Result, error) {
 	cfg := s.cfg
 	switch {
@@ -231,7 +247,7 @@ func (s *Stage) decide(ctx context.Context, now time.Time, key string, r Record,
 		if err := s.store.Put(ctx, key, r, now.Add(cfg.passLifetime)); err != nil {
 			return nil, err
 		}
-		return &sdk.Result{Verdict: sdk.VerdictPass, Tags: []string{"known"}, Attrs: attrs, Reason: "known triplet"}, nil
+		return knownResult(attrs), nil
 	case now.Sub(r.First) < cfg.delay:
 		return deferred(cfg.delay-now.Sub(r.First), attrs, "retried too early"), nil
 	}
@@ -244,8 +260,33 @@ func (s *Stage) decide(ctx context.Context, now time.Time, key string, r Record,
 	if _, err := s.store.Incr(ctx, "c|"+network, now, now.Add(cfg.passLifetime)); err != nil {
 		return nil, err
 	}
-	attrs["waited"] = strconv.Itoa(int(now.Sub(r.First).Seconds()))
-	return &sdk.Result{Verdict: sdk.VerdictPass, Tags: []string{"passed"}, Attrs: attrs, Reason: "retried after the delay"}, nil
+	return passedResult(now, r.First, attrs), nil
+}
+
+// peek is decide for a dry run (sdk.Request.DryRun): the same answer from
+// what is stored, with nothing created, renewed or counted.
+func (s *Stage) peek(now time.Time, r Record, ok bool, attrs map[string]string) *sdk.Result {
+	cfg := s.cfg
+	switch {
+	case !ok:
+		return deferred(cfg.delay, attrs, "new triplet")
+	case !r.Passed.IsZero():
+		return knownResult(attrs)
+	case now.Sub(r.First) < cfg.delay:
+		return deferred(cfg.delay-now.Sub(r.First), attrs, "retried too early")
+	}
+	return passedResult(now, r.First, attrs)
+}
+
+// knownResult is the answer for a triplet that has passed.
+func knownResult(attrs map[string]string) *sdk.Result {
+	return &sdk.Result{Verdict: sdk.VerdictPass, Tags: []string{"known"}, Attrs: attrs, Reason: "known triplet"}
+}
+
+// passedResult is the answer to a retry after the delay, first seen at first.
+func passedResult(now, first time.Time, attrs map[string]string) *sdk.Result {
+	attrs["waited"] = strconv.Itoa(int(now.Sub(first).Seconds()))
+	return &sdk.Result{Verdict: sdk.VerdictPass, Tags: []string{"passed"}, Attrs: attrs, Reason: "retried after the delay"}
 }
 
 // create stores a new triplet's record. On a store shared by several

@@ -726,13 +726,17 @@ func (x *Message) GetHandle() uint64 {
 }
 
 type CheckRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Phase         string                 `protobuf:"bytes,1,opt,name=phase,proto3" json:"phase,omitempty"`
-	SessionId     string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
-	QueueId       string                 `protobuf:"bytes,3,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
-	Conn          *Conn                  `protobuf:"bytes,4,opt,name=conn,proto3" json:"conn,omitempty"`
-	Envelope      *Envelope              `protobuf:"bytes,5,opt,name=envelope,proto3" json:"envelope,omitempty"`
-	Message       *Message               `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Phase     string                 `protobuf:"bytes,1,opt,name=phase,proto3" json:"phase,omitempty"`
+	SessionId string                 `protobuf:"bytes,2,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	QueueId   string                 `protobuf:"bytes,3,opt,name=queue_id,json=queueId,proto3" json:"queue_id,omitempty"`
+	Conn      *Conn                  `protobuf:"bytes,4,opt,name=conn,proto3" json:"conn,omitempty"`
+	Envelope  *Envelope              `protobuf:"bytes,5,opt,name=envelope,proto3" json:"envelope,omitempty"`
+	Message   *Message               `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
+	// The call is a test (portcullis scan): decide as usual but change no
+	// state (sdk.Request.DryRun). A plugin built before the field existed
+	// ignores it.
+	DryRun        bool `protobuf:"varint,7,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -807,6 +811,13 @@ func (x *CheckRequest) GetMessage() *Message {
 		return x.Message
 	}
 	return nil
+}
+
+func (x *CheckRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
 }
 
 type HeaderEdit struct {
@@ -1108,7 +1119,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x04path\x18\x03 \x01(\tR\x04path\x12\x16\n" +
 	"\x06offset\x18\x04 \x01(\x03R\x06offset\x12\x16\n" +
 	"\x06source\x18\x05 \x01(\rR\x06source\x12\x16\n" +
-	"\x06handle\x18\x06 \x01(\x04R\x06handle\"\x83\x02\n" +
+	"\x06handle\x18\x06 \x01(\x04R\x06handle\"\x9c\x02\n" +
 	"\fCheckRequest\x12\x14\n" +
 	"\x05phase\x18\x01 \x01(\tR\x05phase\x12\x1d\n" +
 	"\n" +
@@ -1116,7 +1127,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\bqueue_id\x18\x03 \x01(\tR\aqueueId\x12.\n" +
 	"\x04conn\x18\x04 \x01(\v2\x1a.portcullis.plugin.v1.ConnR\x04conn\x12:\n" +
 	"\benvelope\x18\x05 \x01(\v2\x1e.portcullis.plugin.v1.EnvelopeR\benvelope\x127\n" +
-	"\amessage\x18\x06 \x01(\v2\x1d.portcullis.plugin.v1.MessageR\amessage\"F\n" +
+	"\amessage\x18\x06 \x01(\v2\x1d.portcullis.plugin.v1.MessageR\amessage\x12\x17\n" +
+	"\adry_run\x18\a \x01(\bR\x06dryRun\"F\n" +
 	"\n" +
 	"HeaderEdit\x12\x0e\n" +
 	"\x02op\x18\x01 \x01(\tR\x02op\x12\x12\n" +
