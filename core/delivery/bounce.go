@@ -180,6 +180,14 @@ type leaser interface {
 	LeaseID(id string) (queue.Lease, error)
 }
 
+// bouncedText says why `queue bounce` failed a recipient; bouncedReply is
+// the reply recorded for it. Both are ours, not a hop's: the DSN gives no
+// Remote-MTA for them and an X-Portcullis diagnostic (dsnDiagnostic).
+const (
+	bouncedText  = "message bounced by the administrator"
+	bouncedReply = "554 5.0.0 " + bouncedText
+)
+
 // Bounce fails every pending recipient of message id now (`portcullis
 // queue bounce ID`) and queues the failure DSN as the bounce policy says.
 func Bounce(cfg *config.Config, store queue.Store, id string, now time.Time) error {
@@ -195,7 +203,7 @@ func Bounce(cfg *config.Config, store queue.Store, id string, now time.Time) err
 	pending := env.Pending()
 	for _, r := range pending {
 		r.Status = queue.RcptFailed
-		r.LastReply = "554 5.0.0 message bounced by the administrator"
+		r.LastReply = bouncedReply
 	}
 	if len(pending) > 0 && mayBounce(s.bounce, env) {
 		var report []*queue.Recipient

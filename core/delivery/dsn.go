@@ -35,6 +35,17 @@ type dsn struct {
 	id       string    // the DSN's own queue ID, for its Message-ID
 }
 
+// bounced says whether every recipient reported was failed by
+// `queue bounce` (Bounce), not by a delivery attempt: a failure notice.
+func (d *dsn) bounced() bool {
+	for _, r := range d.rcpts {
+		if r.LastReply != bouncedReply {
+			return false
+		}
+	}
+	return len(d.rcpts) > 0
+}
+
 // full says whether the original goes back whole (RFC 3461 4.3 RET): FULL
 // asks for it; HDRS for headers; with neither a failure returns the whole
 // message (as Postfix does) and a delay notice only the headers.
@@ -92,20 +103,28 @@ func (d *dsn) human(mw *multipart.Writer) error {
 		return err
 	}
 	fmt.Fprintf(p, "This is the mail system at host %s.\r\n\r\n", d.hostname)
-	switch d.kind {
-	case dsnDelayed:
+	switch {
+	case d.kind == dsnDelayed:
 		fmt.Fprintf(p, "Your message (queue ID %s) could not be delivered yet to the recipients\r\n", d.env.ID)
 		fmt.Fprintf(p, "below. It will be retried until %s. You do not need to resend it.\r\n\r\n",
 			d.retryEnd.Format(time.RFC1123Z))
-	case dsnRelayed:
+	case d.kind == dsnRelayed:
 		fmt.Fprintf(p, "Your message (queue ID %s) was relayed to the recipients below, to a\r\n", d.env.ID)
 		fmt.Fprintf(p, "system that does not report delivery status; no further notice will come.\r\n\r\n")
+	case d.bounced():
+		fmt.Fprintf(p, "Your message (queue ID %s) was bounced by the administrator of this\r\n", d.env.ID)
+		fmt.Fprintf(p, "mail system before it was delivered to the recipients below. It will\r\n")
+		fmt.Fprintf(p, "not be retried.\r\n\r\n")
 	default:
 		fmt.Fprintf(p, "Your message (queue ID %s) could not be delivered to the recipients\r\n", d.env.ID)
 		fmt.Fprintf(p, "below. This is a permanent error; it will not be retried.\r\n\r\n")
 	}
 	for _, r := range d.rcpts {
-		fmt.Fprintf(p, "<%s>: %s\r\n", oneLine(r.Addr), oneLine(r.LastReply))
+		why := r.LastReply
+		if why == bouncedReply {
+			why = bouncedText // no SMTP server said it
+		}
+		fmt.Fprintf(p, "<%s>: %s\r\n", oneLine(r.Addr), oneLine(why))
 	}
 	return nil
 }
@@ -133,7 +152,9 @@ func (d *dsn) status(mw *multipart.Writer) error {
 			code = c
 		}
 		fmt.Fprintf(p, "Action: %s\r\nStatus: %s\r\n", action, code)
-		if host, _, ok := strings.Cut(r.LastHop, "["); ok && host != "" {
+		// An administrator's bounce came from no remote MTA, whatever
+		// host an earlier attempt reached.
+		if host, _, ok := strings.Cut(r.LastHop, "["); ok && host != "" && r.LastReply != bouncedReply {
 			fmt.Fprintf(p, "Remote-MTA: dns; %s\r\n", oneLine(host))
 		}
 		if r.LastReply != "" {
@@ -210,10 +231,13 @@ func oneLine(s string) string {
 
 // dsnDiagnostic is a recipient's Diagnostic-Code (RFC 3464 2.3.6): "smtp;"
 // and the reply a hop gave, or "X-Portcullis;" and our own words for an
-// expiry, which no SMTP server said.
+// expiry or an administrator's bounce, which no SMTP server said.
 func dsnDiagnostic(reply string) string {
 	if rest, ok := strings.CutPrefix(reply, "554 5.4.7 "+expiredText); ok {
 		return "X-Portcullis; " + oneLine(expiredText+rest)
+	}
+	if reply == bouncedReply {
+		return "X-Portcullis; " + bouncedText
 	}
 	return "smtp; " + oneLine(reply)
 }

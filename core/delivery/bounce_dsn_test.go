@@ -1,0 +1,79 @@
+package delivery
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/core/queue"
+)
+
+// The DSN of `queue bounce` reports a failure no remote MTA gave: Action
+// failed, Status 5.0.0, no Remote-MTA (even after an attempt that reached
+// a hop), an X-Portcullis diagnostic as an expiry has, not "smtp;", and
+// a human part that says the administrator bounced it.
+func TestBounceDSNHasNoRemoteMTA(t *testing.T) {
+	cfg := baseConfig(t)
+	w := newWorld(t, cfg)
+	id := w.enqueue("u@local.test", []string{"b@d.test"}, localSender, plainBody, func(e *queue.Envelope) {
+		e.NextAttempt = time.Now().Add(time.Hour)
+		e.Attempts = 1
+		e.Rcpts[0].LastHop = "127.0.0.1[127.0.0.1]:25"
+		e.Rcpts[0].LastReply = "451 4.3.0 try again later"
+	})
+	if err := Bounce(cfg, w.q, id, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	envs, _ := w.q.List()
+	if len(envs) != 1 || !envs[0].IsDSN {
+		t.Fatalf("queue after bounce: %+v", envs)
+	}
+	rc, err := w.q.Open(envs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b := new(strings.Builder)
+	if _, err := copyAll(b, rc); err != nil {
+		t.Fatal(err)
+	}
+	d := parseDSN(t, received{data: b.String()})
+	status := d.parts[1]
+	for _, want := range []string{"Final-Recipient: rfc822; b@d.test\r\n", "Action: failed\r\n", "Status: 5.0.0\r\n",
+		"Diagnostic-Code: X-Portcullis; message bounced by the administrator\r\n"} {
+		if !strings.Contains(status, want) {
+			t.Errorf("delivery-status part lacks %q:\n%s", want, status)
+		}
+	}
+	d.wantNot(t, "Remote-MTA", "smtp;", "127.0.0.1")
+	human := d.parts[0]
+	for _, want := range []string{"was bounced by the administrator of this\r\nmail system",
+		"<b@d.test>: message bounced by the administrator\r\n"} {
+		if !strings.Contains(human, want) {
+			t.Errorf("human part lacks %q:\n%s", want, human)
+		}
+	}
+	if strings.Contains(human, "554") {
+		t.Errorf("human part gives an SMTP reply no server sent:\n%s", human)
+	}
+}
+
+// A failure a hop did give keeps its Remote-MTA and smtp diagnostic.
+func TestFailureDSNKeepsRemoteMTA(t *testing.T) {
+	d := &dsn{kind: dsnFailed, hostname: "mx.example.test",
+		env:   &queue.Envelope{ID: "Q1", From: "a@x", Received: time.Now()},
+		rcpts: []*queue.Recipient{{Addr: "b@y", LastReply: "550 5.1.1 no such user", LastHop: "mx.y[192.0.2.1]:25"}}}
+	var b strings.Builder
+	if err := d.write(&b, strings.NewReader("Subject: x\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	p := parseDSN(t, received{data: b.String()})
+	for _, want := range []string{"Remote-MTA: dns; mx.y\r\n", "Diagnostic-Code: smtp; 550 5.1.1 no such user\r\n", "Status: 5.1.1\r\n"} {
+		if !strings.Contains(p.parts[1], want) {
+			t.Errorf("delivery-status part lacks %q:\n%s", want, p.parts[1])
+		}
+	}
+	if !strings.Contains(p.parts[0], "could not be delivered") {
+		t.Errorf("human part:\n%s", p.parts[0])
+	}
+}
