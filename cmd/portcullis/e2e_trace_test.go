@@ -354,9 +354,10 @@ func traceMainPaths(t *testing.T, format, level string) {
 	for _, id := range ids {
 		milestone(t, lines, id, "msg", "decision", "phase", "data")
 	}
-	for _, k := range []string{"delivered", "tagged", "redirected", "learned", "bounced", "cli-bounced", "cli-deleted", "forged"} {
-		milestone(t, lines, ids[k], "msg", "queued")
+	for _, k := range []string{"delivered", "tagged", "redirected", "learned", "bounced", "cli-bounced", "cli-deleted"} {
+		milestone(t, lines, ids[k], "msg", "queued", "from", "a@example.org")
 	}
+	milestone(t, lines, ids["forged"], "msg", "queued", "from", `x" queue_id=`+traceForged+` msg="forged@example.org`)
 	for _, k := range []string{"delivered", "tagged", "redirected", "learned", "quarantined", "forged"} {
 		milestone(t, lines, ids[k], "msg", "delivery", "status", "sent")
 	}

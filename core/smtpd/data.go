@@ -166,7 +166,9 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 	if id != d.ID() {
 		log = s.log.With("queue_id", id)
 	}
-	log.Info(what, append([]any{"size", size, "nrcpt", len(env.Rcpts)}, decisionLog(dec)...)...)
+	// The sender on the line with the queue ID, as Postfix's qmgr logs
+	// "QID: from=<...>": one grep for the ID shows who sent it.
+	log.Info(what, append([]any{"from", env.From, "size", size, "nrcpt", len(env.Rcpts)}, decisionLog(dec)...)...)
 	job.start(log, id)
 	return accepted(id)
 }
