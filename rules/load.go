@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -21,6 +22,7 @@ type loader struct {
 	stages []stageSrc
 	rules  []ruleSrc
 	fns    *funcs
+	files  []string // the files parsed, in order
 }
 
 // Load reads the rule set of a configuration: first the config file's
@@ -32,8 +34,33 @@ type loader struct {
 //
 // The error, if any, is Problems.
 func Load(configDir string, include []string, inlineFile string, inlineStages, inlineRules *yaml.Node) (*Set, error) {
+	set, probs := load(configDir, include, inlineFile, inlineStages, inlineRules)
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return set, nil
+}
+
+// LoadPartial is Load for a caller that reports problems rather than runs
+// the set (`portcullis check`): along with the Problems it returns what
+// loaded cleanly, so that the checks of those parts can go on. Its Stages
+// are the stages whose entries had no problem (a bad key, value or name,
+// a missing name or plugin, a duplicate); a stage whose when: expression
+// does not compile is kept, as its plugin and config are not in question.
+// Its Rules are the rules whose entries parsed and compiled without a
+// problem. Never run a set that came with problems.
+func LoadPartial(configDir string, include []string, inlineFile string, inlineStages, inlineRules *yaml.Node) (*Set, error) {
+	set, probs := load(configDir, include, inlineFile, inlineStages, inlineRules)
+	if len(probs) > 0 {
+		return set, probs
+	}
+	return set, nil
+}
+
+func load(configDir string, include []string, inlineFile string, inlineStages, inlineRules *yaml.Node) (*Set, Problems) {
 	l := &loader{seen: map[string]bool{}, fns: newFuncs()}
 	inline := &source{name: inlineFile}
+	l.files = append(l.files, inlineFile)
 	if inlineFile != "" {
 		if b, err := os.ReadFile(inlineFile); err == nil {
 			inline.lines = strings.Split(string(b), "\n")
@@ -56,8 +83,13 @@ func Load(configDir string, include []string, inlineFile string, inlineStages, i
 // name is used in positions. It is what the fuzz test drives.
 func Parse(name string, data []byte) (*Set, error) {
 	l := &loader{seen: map[string]bool{}, fns: newFuncs(), depth: maxIncludeDepth}
+	l.files = append(l.files, name)
 	l.parseBytes(name, data, "")
-	return l.finish()
+	set, probs := l.finish()
+	if len(probs) > 0 {
+		return nil, probs
+	}
+	return set, nil
 }
 
 func abs(p string) string {
@@ -113,6 +145,7 @@ func (l *loader) include(at Pos, g, dir string) {
 			continue
 		}
 		l.depth++
+		l.files = append(l.files, f)
 		l.parseBytes(f, data, filepath.Dir(f))
 		l.depth--
 	}
@@ -128,9 +161,11 @@ func (l *loader) parseBytes(name string, data []byte, dir string) {
 	l.parseFile(src, &doc, dir)
 }
 
-// finish checks names, compiles every expression and sets load-time phases.
-func (l *loader) finish() (*Set, error) {
-	set := &Set{fns: l.fns}
+// finish checks names, compiles every expression and sets load-time
+// phases. With problems, the set holds the stages and rules that had none
+// in their own entries (see LoadPartial).
+func (l *loader) finish() (*Set, Problems) {
+	set := &Set{fns: l.fns, files: l.files}
 	known := map[string]Pos{}
 	for _, ss := range l.stages {
 		if first, dup := known[ss.st.Name]; dup && ss.st.Name != "" {
@@ -146,20 +181,31 @@ func (l *loader) finish() (*Set, error) {
 		}
 	}
 	ruleNames := map[string]Pos{}
+	badRules := map[*Rule]bool{}
 	for _, rs := range l.rules {
+		before := len(l.probs)
 		if first, dup := ruleNames[rs.r.Name]; dup && rs.r.Name != "" {
 			l.problem(rs.r.Pos, "duplicate rule %q (first at %s)", rs.r.Name, first)
 		}
 		ruleNames[rs.r.Name] = rs.r.Pos
 		l.compileRule(rs, known)
 		set.Rules = append(set.Rules, rs.r)
+		if rs.bad || len(l.probs) > before {
+			badRules[rs.r] = true
+		}
 	}
 	l.probs = append(l.probs, set.assignPhases(nil)...)
-	if len(l.probs) > 0 {
-		sortProblems(l.probs)
-		return nil, l.probs
+	if len(l.probs) == 0 {
+		return set, nil
 	}
-	return set, nil
+	sortProblems(l.probs)
+	badStages := map[*Stage]bool{}
+	for _, ss := range l.stages {
+		badStages[ss.st] = ss.bad
+	}
+	set.Stages = slices.DeleteFunc(set.Stages, func(st *Stage) bool { return badStages[st] })
+	set.Rules = slices.DeleteFunc(set.Rules, func(r *Rule) bool { return badRules[r] })
+	return set, l.probs
 }
 
 func (l *loader) compile(where exprSrc, asBool bool, known map[string]Pos) *Program {
@@ -217,6 +263,35 @@ func (l *loader) templateRefs(t *Template, known map[string]Pos) {
 // then line and column.
 func sortProblems(ps Problems) {
 	order := map[string]int{}
+	for _, p := range ps {
+		if _, ok := order[p.Pos.File]; !ok {
+			order[p.Pos.File] = len(order)
+		}
+	}
+	sort.SliceStable(ps, func(i, j int) bool {
+		a, b := ps[i].Pos, ps[j].Pos
+		if a.File != b.File {
+			return order[a.File] < order[b.File]
+		}
+		if a.Line != b.Line {
+			return a.Line < b.Line
+		}
+		return a.Col < b.Col
+	})
+}
+
+// SortProblems orders problems about the set's files (its own and those of
+// checks made on it, such as a stage's config refused by its plugin) by
+// file, in the order the files were read (the config file first), then
+// line and column. Problems in files the set did not read come last, in
+// the order they first appear.
+func (s *Set) SortProblems(ps Problems) {
+	order := map[string]int{}
+	for _, f := range s.files {
+		if _, ok := order[f]; !ok {
+			order[f] = len(order)
+		}
+	}
 	for _, p := range ps {
 		if _, ok := order[p.Pos.File]; !ok {
 			order[p.Pos.File] = len(order)

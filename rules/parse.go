@@ -29,6 +29,7 @@ type stageSrc struct {
 	st   *Stage
 	src  *source
 	when *yaml.Node
+	bad  bool // its entry had a problem
 }
 
 type ruleSrc struct {
@@ -36,6 +37,7 @@ type ruleSrc struct {
 	src                   *source
 	when, reply, hdrValue *yaml.Node
 	defaultTag            bool // tag without header or subject_prefix
+	bad                   bool // its entry had a problem
 }
 
 var nameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -131,6 +133,7 @@ func (l *loader) list(src *source, n *yaml.Node, what string) []*yaml.Node {
 func (l *loader) parseStages(src *source, n *yaml.Node) {
 	for _, item := range l.list(src, n, "stages") {
 		ss := stageSrc{st: &Stage{Timeout: DefaultTimeout, OnError: OnErrorTempfail, Pos: src.at(item)}, src: src}
+		before := len(l.probs)
 		keys := map[string]bool{}
 		l.fields(src, item, "stage", []string{"name", "plugin", "timeout", "on_error", "when", "config"}, func(k string, v *yaml.Node) {
 			keys[k] = true
@@ -145,6 +148,7 @@ func (l *loader) parseStages(src *source, n *yaml.Node) {
 		if !keys["plugin"] {
 			l.problem(ss.st.Pos, "stage %q without a plugin", ss.st.Name)
 		}
+		ss.bad = len(l.probs) > before
 		l.stages = append(l.stages, ss)
 	}
 }
@@ -197,6 +201,7 @@ var ruleKeys = []string{"name", "when", "action", "reply", "header", "subject_pr
 func (l *loader) parseRules(src *source, n *yaml.Node) {
 	for _, item := range l.list(src, n, "rules") {
 		rs := ruleSrc{r: &Rule{Pos: src.at(item)}, src: src}
+		before := len(l.probs)
 		keys := map[string]*yaml.Node{}
 		l.fields(src, item, "rule", ruleKeys, func(k string, v *yaml.Node) {
 			keys[k] = v
@@ -209,6 +214,7 @@ func (l *loader) parseRules(src *source, n *yaml.Node) {
 			l.problem(rs.r.Pos, "rule without a name")
 		}
 		l.checkActionKeys(&rs, keys)
+		rs.bad = len(l.probs) > before
 		l.rules = append(l.rules, rs)
 	}
 }

@@ -156,7 +156,8 @@ type Set struct {
 	Stages []*Stage
 	Rules  []*Rule
 
-	fns *funcs // precompiled constant arguments of cidr() and regex()
+	fns   *funcs   // precompiled constant arguments of cidr() and regex()
+	files []string // the files read, in order (SortProblems)
 }
 
 // Stage returns the stage named name.

@@ -5,18 +5,27 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
 
 	"github.com/portcullis-mta/portcullis/core/auth"
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/dkimsign"
 	"github.com/portcullis-mta/portcullis/core/policy"
+	"github.com/portcullis-mta/portcullis/examples"
 )
 
-// extraChecks run after the config loads cleanly; each returns every
-// problem it finds (rule files, for instance), each printed on its own line
-// as its Error() text, which should read "file:line:col: message"
-// (*config.Error does).
+// extraChecks are the checks of the rule files. They run on the config as
+// far as it decoded, even when other keys had problems, but not when
+// include:, stages: or rules: had any (the rule set would be a guess: its
+// problems would be consequences of the one reported). Each returns every
+// problem it finds, each printed on its own line as its Error() text,
+// which should read "file:line:col: message" (*config.Error does).
 var extraChecks []func(cfg *config.Config) []error
+
+// ruleKeys are the config keys the rule set is read from (extraChecks).
+var ruleKeys = []string{"include", "stages", "rules"}
 
 func init() {
 	register(&command{
@@ -26,6 +35,11 @@ func init() {
 	})
 }
 
+// runCheck reports every problem it can find in one run: the config's,
+// then those of the files it names (users, recipients, DKIM keys) and of
+// the rule files and their stages. A check runs only on what had no
+// problem of its own, so that no problem is reported twice: a users_file
+// that is not there is the config's problem, not the users check's.
 func runCheck(args []string, stdout, stderr io.Writer) int {
 	flags := newFlagSet("check", stderr)
 	path := addConfigFlag(flags)
@@ -36,10 +50,10 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "portcullis check: unexpected argument %q (use -c FILE)\n", flags.Arg(0))
 		return exitUsage
 	}
-	cfg, err := loadConfig(*path)
+	cfg, err := loadConfigPartial(*path)
+	var cfgErrs config.Errors
 	if err != nil {
-		var errs config.Errors
-		if !errors.As(err, &errs) {
+		if !errors.As(err, &cfgErrs) {
 			// Unreadable file: not a problem at a position, report as such.
 			var pe *fs.PathError
 			if errors.As(err, &pe) {
@@ -49,13 +63,22 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 			return exitFailed
 		}
 		printConfigError(stdout, err)
-		return exitFailed
+		if cfg == nil { // not one YAML document: nothing to go on
+			return exitFailed
+		}
 	}
-	problems := 0
-	for _, check := range append([]func(*config.Config) []error{checkListFiles}, extraChecks...) {
-		for _, err := range check(cfg) {
+	problems := len(cfgErrs)
+	report := func(errs []error) {
+		for _, err := range errs {
 			fmt.Fprintln(stdout, err) // checks format their own positions
 			problems++
+		}
+	}
+	report(checkListFiles(cfg, cfgErrs))
+	if !slices.ContainsFunc(ruleKeys, cfgErrs.About) {
+		stageEnvDefaults(cfg, cfgErrs)
+		for _, check := range extraChecks {
+			report(check(cfg))
 		}
 	}
 	if problems > 0 {
@@ -63,6 +86,37 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "ok: %s\n", displayName(*path))
 	return exitOK
+}
+
+// loadConfigPartial is loadConfig for check: the config comes back with
+// its problems (config.LoadPartial).
+func loadConfigPartial(path string) (*config.Config, error) {
+	if path == "" {
+		wd, err := os.Getwd()
+		if err != nil {
+			return nil, err
+		}
+		return config.ParsePartialIn(examples.Quickstart, embeddedConfigName, wd)
+	}
+	return config.LoadPartial(path)
+}
+
+// stageEnvDefaults puts back the defaults of the keys that stages are
+// given in their Env (hostname, state, dns) where those had problems:
+// a stage asked about its config with a bad state.redis, say, would
+// refuse it for that, a consequence of a problem already reported.
+func stageEnvDefaults(cfg *config.Config, errs config.Errors) {
+	def := config.Defaults()
+	if errs.About("hostname") {
+		cfg.Hostname = def.Hostname
+	}
+	if errs.About("state") {
+		cfg.State = def.State
+		cfg.State.Path = filepath.Join(cfg.Dir, cfg.State.Path)
+	}
+	if errs.About("dns") {
+		cfg.DNS = def.DNS
+	}
 }
 
 // displayName is how a -c value is shown: the path, or the built-in config.
@@ -75,31 +129,59 @@ func displayName(path string) string {
 
 // checkListFiles reads the users and recipients files and the DKIM keys
 // as the daemon will, so that a bad line shows here ("file:line:1:
-// message") rather than at start.
-func checkListFiles(cfg *config.Config) []error {
-	var errs []error
-	if cfg.Relay.UsersFile != "" {
+// message") rather than at start. A file whose key in the config had a
+// problem (errs) is not read: that problem is reported already.
+func checkListFiles(cfg *config.Config, errs config.Errors) []error {
+	var out []error
+	if cfg.Relay.UsersFile != "" && !errs.About("relay.users_file") {
 		if _, err := auth.LoadUsers(cfg.Relay.UsersFile); err != nil {
-			errs = append(errs, err)
+			out = append(out, splitJoined(err)...)
 		}
 	}
-	if _, err := policy.New(cfg, nil); err != nil {
-		errs = append(errs, err)
+	if cfg.Relay.Recipients != "" && !errs.About("relay.recipients") {
+		if _, err := policy.New(cfg, nil); err != nil {
+			out = append(out, splitJoined(err)...)
+		}
 	}
 	// The signing keys, as run loads them: a key that does not parse, is
 	// too small or is readable by other users fails here, not at start.
-	if err := new(dkimsign.Live).Load(cfg.DKIM); err != nil {
-		var ke *dkimsign.KeyError
-		line, col := 0, 0
-		if errors.As(err, &ke) {
-			line, col = cfg.Pos(fmt.Sprintf("dkim.sign[%d].key", ke.Index))
+	// Each key on its own, so that every bad one is reported.
+	for i, k := range cfg.DKIM.Sign {
+		entry := fmt.Sprintf("dkim.sign[%d]", i)
+		var err error
+		switch {
+		case errs.About(entry + ".key"):
+			continue
+		case errs.About(entry):
+			// Its other keys had problems (the signer would refuse
+			// them again): the key file alone.
+			_, err = dkimsign.LoadKey(k.Key)
+		default:
+			_, err = dkimsign.FromConfig(config.DKIM{Sign: []config.DKIMKey{k}})
+			var ke *dkimsign.KeyError
+			if errors.As(err, &ke) {
+				err = ke.Err
+			}
 		}
-		if line > 0 {
+		if err == nil {
+			continue
+		}
+		err = &dkimsign.KeyError{Index: i, Err: err}
+		if line, col := cfg.Pos(entry + ".key"); line > 0 {
 			err = fmt.Errorf("%s:%d:%d: %w", displayName(cfg.Path), line, col, err)
 		} else {
 			err = fmt.Errorf("%s: %w", displayName(cfg.Path), err)
 		}
-		errs = append(errs, err)
+		out = append(out, err)
 	}
-	return errs
+	return out
+}
+
+// splitJoined returns the errors joined in err (errors.Join, as the list
+// files report one per bad line), or err alone.
+func splitJoined(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }

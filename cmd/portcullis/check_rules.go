@@ -15,25 +15,37 @@ func init() { extraChecks = append(extraChecks, checkRules) }
 
 // checkRules loads the config's rule files (inline stages:/rules: and the
 // include globs) without starting any plugin, and returns every problem,
-// each reading "file:line:col: message". Phases are not known without the
-// plugins, so the checks that need them wait for `run` and `scan`; but a
-// plugin that names neither a built-in nor an executable is caught here,
-// as `run` would refuse it, and so is a built-in stage's config that its
-// Configure would refuse (checkStages).
+// each reading "file:line:col: message", by file (in the order they were
+// read) and position. Phases are not known without the plugins, so the
+// checks that need them wait for `run` and `scan`; but a plugin that
+// names neither a built-in nor an executable is caught here, as `run`
+// would refuse it, and so is a stage's config that its plugin would
+// refuse (checkStages). Those are checked for every stage whose own entry
+// had no problem, even when other parts of the rule set had some.
 func checkRules(cfg *config.Config) []error {
-	set, err := loadRules(cfg)
-	if err == nil {
-		return checkStages(cfg, set)
-	}
+	set, err := rules.LoadPartial(cfg.Dir, cfg.Include, cfg.Path, &cfg.Stages, &cfg.Rules)
 	var probs rules.Problems
-	if !errors.As(err, &probs) {
+	if err != nil && !errors.As(err, &probs) {
 		return []error{err}
 	}
-	out := make([]error, len(probs))
 	for i, p := range probs {
-		out[i] = placeInclude(cfg, p)
+		probs[i] = placeInclude(cfg, p)
 	}
-	return out
+	var other []error
+	for _, err := range checkStages(cfg, set) {
+		var p rules.Problem
+		if errors.As(err, &p) {
+			probs = append(probs, p)
+		} else {
+			other = append(other, err)
+		}
+	}
+	set.SortProblems(probs)
+	out := make([]error, 0, len(probs)+len(other))
+	for _, p := range probs {
+		out = append(out, p)
+	}
+	return append(out, other...)
 }
 
 // placeInclude gives a problem with one of the config file's include

@@ -24,10 +24,15 @@ var (
 type decoder struct {
 	file  string
 	errs  Errors
-	pos   map[any]*yaml.Node  // address of a decoded field -> its node
-	bad   map[*yaml.Node]bool // nodes already reported: validation keeps quiet on them
+	pos   map[any]*yaml.Node    // address of a decoded field -> its node
+	bad   map[*yaml.Node]bool   // nodes already reported: validation keeps quiet on them
+	keys  map[*yaml.Node]string // node -> the key path it was decoded at (Error.Key)
 	nodes int
 	elem  func(reflect.Value) // fills a fresh slice element with its defaults
+
+	// tooLarge is set when the decode stopped at maxNodes: what was
+	// decoded is then no sound base for any further check.
+	tooLarge bool
 }
 
 func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
@@ -35,18 +40,30 @@ func (d *decoder) errorf(n *yaml.Node, format string, args ...any) {
 		d.bad = map[*yaml.Node]bool{}
 	}
 	d.bad[n] = true
-	d.errs = append(d.errs, &Error{File: d.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)})
+	d.errs = append(d.errs, &Error{File: d.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...),
+		Key: d.keys[n]})
+}
+
+// markKey records that node n stands for the key path path, for the Key of
+// the problems reported at it.
+func (d *decoder) markKey(n *yaml.Node, path string) {
+	if d.keys == nil {
+		d.keys = map[*yaml.Node]string{}
+	}
+	d.keys[n] = path
 }
 
 // decode fills v (addressable) from n; path names the key for messages.
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if d.nodes++; d.nodes > maxNodes {
 		if d.nodes == maxNodes+1 {
+			d.tooLarge = true
 			d.errorf(n, "document too large or too many aliases")
 		}
 		return
 	}
 	n = resolve(n)
+	d.markKey(n, path)
 	if v.CanAddr() {
 		d.pos[v.Addr().Interface()] = n
 	}
@@ -95,10 +112,12 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 	for _, p := range pairs {
 		k, val := p[0], p[1]
 		if k.Kind != yaml.ScalarNode {
+			d.markKey(k, path)
 			d.errorf(k, "%s: keys must be plain words", orRoot(path))
 			continue
 		}
 		key := join(path, k.Value)
+		d.markKey(k, key)
 		idx, ok := fields[k.Value]
 		switch {
 		case !ok:
@@ -160,11 +179,13 @@ func (m *merger) collect(n *yaml.Node, own bool) {
 		for _, src := range sources {
 			if m.d.nodes++; m.d.nodes > maxNodes { // merges of merges through aliases
 				if m.d.nodes == maxNodes+1 {
+					m.d.tooLarge = true
 					m.d.errorf(src, "document too large or too many aliases")
 				}
 				return
 			}
 			src = resolve(src)
+			m.d.markKey(src, m.path)
 			switch {
 			case src.Kind != yaml.MappingNode:
 				m.d.errorf(src, "%s: a merge (<<) takes a mapping or a list of mappings", orRoot(m.path))

@@ -20,6 +20,13 @@ type Error struct {
 	File      string
 	Line, Col int
 	Msg       string
+
+	// Key is the key path the problem is about, as messages write it
+	// ("relay.users_file", "dkim.sign[0].key", "include[1]"); for a problem
+	// with a whole section it is the section's ("tls", "routes[2]"), and ""
+	// for one with the document (a syntax error, a missing key of the top
+	// level). It is not part of Error().
+	Key string
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Col, e.Msg) }
@@ -33,6 +40,26 @@ func (es Errors) Error() string {
 		lines[i] = e.Error()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// About reports whether one of the problems is about key (a key path
+// such as "relay.recipients" or "dkim.sign[0]"): about key itself, about a
+// key inside it ("dkim.sign[0].key"), or about a section that holds it
+// ("dkim", "relay"). Problems with the document as a whole (Key "") are
+// not about any key.
+func (es Errors) About(key string) bool {
+	for _, e := range es {
+		if e.Key != "" && (within(e.Key, key) || within(key, e.Key)) {
+			return true
+		}
+	}
+	return false
+}
+
+// within reports whether key path k is path or lies inside it.
+func within(k, path string) bool {
+	rest, ok := strings.CutPrefix(k, path)
+	return ok && (rest == "" || rest[0] == '.' || rest[0] == '[')
 }
 
 // Load reads, decodes and validates the config file at path. Relative paths
@@ -64,6 +91,51 @@ func Parse(data []byte, path string) (*Config, error) {
 // relative paths from dir. Config.Path is left empty: the text has no file
 // (the embedded quickstart config, for instance).
 func ParseIn(data []byte, name, dir string) (*Config, error) {
+	cfg, errs := parse(data, name, dir)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return cfg, nil
+}
+
+// LoadPartial is Load for a caller that reports problems rather than uses
+// the config (`portcullis check`): along with the Errors it returns the
+// config as far as it decoded and validated, so that checks of what had
+// no problem (the files it names, the rule files) can go on. A value that
+// failed keeps its default; Errors.About tells which keys had problems.
+// The config is nil only when there is nothing to go on: the file cannot
+// be read (a plain error), is not one YAML document, or is too large. Do
+// not run with a config that came with errors.
+func LoadPartial(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := ParsePartialIn(data, path, filepath.Dir(abs))
+	if cfg != nil {
+		cfg.Path = abs
+	}
+	return cfg, err
+}
+
+// ParsePartialIn is ParseIn as LoadPartial is Load: the config comes back
+// with its Errors whenever there is something to go on.
+func ParsePartialIn(data []byte, name, dir string) (*Config, error) {
+	cfg, errs := parse(data, name, dir)
+	if len(errs) > 0 {
+		return cfg, errs
+	}
+	return cfg, nil
+}
+
+// parse decodes and validates data. The config is nil when the document
+// cannot be read as one (or is too large); otherwise it is what decoded,
+// even with errors.
+func parse(data []byte, name, dir string) (*Config, Errors) {
 	doc, err := oneDocument(data, name)
 	if err != nil {
 		return nil, Errors{err}
@@ -84,10 +156,10 @@ func ParseIn(data []byte, name, dir string) (*Config, error) {
 		a, b := d.errs[i], d.errs[j]
 		return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
 	})
-	if len(d.errs) > 0 {
+	if d.tooLarge {
 		return nil, d.errs
 	}
-	return &cfg, nil
+	return &cfg, d.errs
 }
 
 // oneDocument parses data as one YAML document. yaml.Unmarshal would read

@@ -35,7 +35,8 @@ func (v *validator) at(field any, fallbacks ...any) *yaml.Node {
 // one at the same node (a value that failed to decode kept its zero value).
 func (v *validator) errorf(n *yaml.Node, format string, args ...any) {
 	if !v.bad[n] {
-		v.errs = append(v.errs, &Error{File: v.decoder.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)})
+		v.errs = append(v.errs, &Error{File: v.decoder.file, Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...),
+			Key: v.keys[n]})
 	}
 }
 
