@@ -173,10 +173,13 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 	return accepted(id)
 }
 
+// acceptedText follows the queue ID in the 250 reply after Commit.
+const acceptedText = "Message accepted for delivery"
+
 // accepted is the 250 reply after Commit (CONTRACT.md).
 func accepted(id string) error {
 	return &smtp.SMTPError{Code: 250, EnhancedCode: smtp.EnhancedCode{2, 0, 0},
-		Message: id + " Message accepted for delivery"}
+		Message: id + " " + acceptedText}
 }
 
 // envelope builds the queue envelope of the transaction.

@@ -5,12 +5,15 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"github.com/portcullis-mta/portcullis/core/internal/logbuf"
 )
 
 func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
@@ -398,4 +401,45 @@ func TestUnknownParameters(t *testing.T) {
 	r.cmd("MAIL FROM:<a@example.org>", "250 2.1.0")
 	r.cmd("RCPT TO:<b@example.test> XYZ=1", "555 5.5.4 Unknown RCPT TO argument")
 	r.cmd("RCPT TO:<b@example.test>", "250 2.1.5")
+}
+
+// TestDebugLogsDialog: at log.level debug every command and reply is
+// logged (the quickstart config promises it), with AUTH's initial
+// response and SASL responses hidden and the client's bytes made
+// printable; at info none is.
+func TestDebugLogsDialog(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil) // its logger is at debug
+	r := newRaw(t, ts.addr(), 1)
+	r.hello()
+	r.cmd("AUTH PLAIN "+b64("\x00alice\x00secret"), "235")
+	r.cmd("AUTH LOGIN", "503") // already authenticated
+	r.cmd("NOOP \x7fodd", "250")
+	r.cmd("MAIL FROM:<a@example.test>", "250")
+	r.cmd("QUIT", "221")
+	waitFor(t, func() bool { return strings.Contains(ts.logs.String(), `verb=QUIT`) })
+	logs := ts.logs.String()
+	for _, want := range []string{
+		`msg=command`, `verb=EHLO arg=c.example.org`, `verb=AUTH arg="PLAIN [initial response hidden]"`,
+		`verb=NOOP arg=?odd`, `verb=MAIL arg=FROM:<a@example.test>`,
+		`msg=reply`, `line="235 2.7.0 Authentication succeeded"`, `line="250 2.1.0 Sender <a@example.test> OK"`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("debug log lacks %q:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, b64("\x00alice\x00secret")) {
+		t.Error("the AUTH credential is in the log")
+	}
+
+	info := &logbuf.Buffer{}
+	ts = startServer(t, testConfig(t), func(d *Deps) {
+		d.Logger = slog.New(slog.NewTextHandler(info, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	r = newRaw(t, ts.addr(), 1)
+	r.hello()
+	r.cmd("QUIT", "221")
+	waitFor(t, func() bool { return strings.Contains(info.String(), "msg=connect") })
+	if l := info.String(); strings.Contains(l, "msg=command") || strings.Contains(l, "msg=reply") {
+		t.Errorf("commands logged at info:\n%s", l)
+	}
 }

@@ -3,6 +3,7 @@ package smtpd
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -196,6 +197,9 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			return c.hand(p, line, "")
 		}
 		verb, arg := verbOf(string(line))
+		if c.log.Enabled(context.Background(), slog.LevelDebug) {
+			c.logCommand(verb, arg)
+		}
 		if err == nil && !cleanCommand(line) {
 			// RFC 5321 2.3.8: CR and LF only as CRLF; 4.1.1.4 (NUL).
 			// go-smtp takes a bare LF for a line end and passes bare
@@ -304,6 +308,31 @@ func postmasterRcpt(arg string, cfg *config.Config) (string, bool) {
 	return "TO:<" + policy.Postmaster(cfg) + ">" + rest, true
 }
 
+// logCommand logs a command line at debug level (log.level: debug): the
+// verb and its argument, made printable and cut short, as they are the
+// client's bytes. AUTH shows only its mechanism: an initial response is a
+// credential. SASL responses never get here.
+func (c *guardConn) logCommand(verb, arg string) {
+	if verb == "AUTH" {
+		mech, rest, _ := strings.Cut(arg, " ")
+		if rest != "" {
+			mech += " [initial response hidden]"
+		}
+		arg = mech
+	}
+	c.log.Debug("command", "verb", printable(verb, 16), "arg", printable(arg, 256))
+}
+
+// printable is s cut to n bytes with anything but printable ASCII as '?'.
+func printable(s string, n int) string {
+	return strings.Map(func(r rune) rune {
+		if r < ' ' || r > '~' {
+			return '?'
+		}
+		return r
+	}, prefix(s, n))
+}
+
 // replyBadSender refuses a reverse-path that is no address (RFC 3463
 // X.1.7: bad sender's mailbox address syntax), as policy.CheckMail does.
 const replyBadSender = "553 5.1.7 Sender address rejected: bad address syntax"
@@ -402,13 +431,7 @@ func cleanCommand(line []byte) bool {
 // refuseCommand logs and answers a command the guard refuses. The verb is
 // cut short and made printable: it is attacker bytes.
 func (c *guardConn) refuseCommand(verb, reply string) {
-	v := strings.Map(func(r rune) rune {
-		if r < ' ' || r > '~' {
-			return '?'
-		}
-		return r
-	}, prefix(verb, 16))
-	c.log.Info("refused", "command", v, "reply", reply)
+	c.log.Info("refused", "command", printable(verb, 16), "reply", reply)
 	countCommandRefusal(reply)
 	c.reply(reply)
 }

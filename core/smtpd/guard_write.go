@@ -2,8 +2,10 @@ package smtpd
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"io"
+	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -67,6 +69,11 @@ func (c *guardConn) Write(p []byte) (int, error) {
 		line = "500 5.5.2 Line too long, closing connection\r\n"
 		out = []byte(line)
 	}
+	if code == 235 && c.lastVerb == "AUTH" && strings.HasPrefix(line, "235 2.0.0 ") {
+		// RFC 4954 6: a successful AUTH is 235 2.7.0.
+		line = "235 2.7.0 " + line[len("235 2.0.0 "):]
+		out = []byte(line)
+	}
 	if code == 454 && c.lastVerb == "AUTH" && strings.HasPrefix(line, "454 4.7.0 Invalid base64 data") {
 		// go-smtp's answer to a response that is not base64; RFC 4954 4
 		// makes it a permanent syntax error, 501 5.5.2.
@@ -88,8 +95,24 @@ func (c *guardConn) write(p, out []byte, code int, line string) (int, error) {
 	if _, err := c.inner.Write(out); err != nil {
 		return 0, err
 	}
+	if c.log.Enabled(context.Background(), slog.LevelDebug) {
+		c.logReply(code, strings.TrimRight(string(out), "\r\n"))
+	}
 	c.afterReply(code, line)
 	return len(p), nil
+}
+
+// logReply logs a reply line at debug level. The 250 that accepts a
+// message names its queue ID, so the line carries queue_id= too, as every
+// line about a message does.
+func (c *guardConn) logReply(code int, line string) {
+	if code == 250 && strings.HasSuffix(line, " "+acceptedText) {
+		if f := strings.Fields(line); len(f) > 2 {
+			c.log.Debug("reply", "queue_id", f[2], "line", line)
+			return
+		}
+	}
+	c.log.Debug("reply", "line", line)
 }
 
 func prefix(s string, n int) string {
