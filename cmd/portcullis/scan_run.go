@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"strings"
 	"time"
@@ -102,11 +103,16 @@ func scan(ctx context.Context, cfg *config.Config, o scanOptions, logger *slog.L
 		}
 		rcpt = asciiRcpt(rcpt)
 		req.Envelope.Rcpt = rcpt
+		before := maps.Clone(results)
 		d, err := run(sdk.PhaseRcpt)
 		if err != nil {
 			return nil, err
 		}
 		if refused(d) {
+			// As in a session: a refused recipient's stage results are
+			// not what the data phase's rules see.
+			clear(results)
+			maps.Copy(results, before)
 			last = d
 			continue
 		}

@@ -60,11 +60,12 @@ func (c *guardConn) runPhase(req *sdk.Request, results map[string]*sdk.Result, d
 		c.log.Warn("pipeline failed", attrs...)
 		return nil, e
 	}
+	_, utf8 := c.mailParams["SMTPUTF8"]
 	switch d.Action {
 	case pipeline.Reject:
-		return d, decisionError(d, def5)
+		return d, decisionError(d, def5, utf8)
 	case pipeline.Tempfail:
-		return d, decisionError(d, def4)
+		return d, decisionError(d, def4, utf8)
 	}
 	return d, nil
 }

@@ -247,26 +247,102 @@ func TestRule421Closes(t *testing.T) {
 // any length in it) is cut so the reply line fits RFC 5321's 512 octets,
 // CRLF included, at a character boundary.
 func TestRuleReplyFits(t *testing.T) {
-	long := strings.Repeat("あ", 300) // 900 bytes
 	run := &ruleRunner{rules: map[sdk.Phase]func(*sdk.Request) *pipeline.Decision{
 		sdk.PhaseMail: func(r *sdk.Request) *pipeline.Decision {
-			enh := "5.7.1"
-			if r.Envelope.From == "noenh@example.org" {
+			enh, text := "5.7.1", "subject "+strings.Repeat("x", 900)
+			if strings.HasPrefix(r.Envelope.From, "noenh@") {
 				enh = ""
 			}
-			return &pipeline.Decision{Action: pipeline.Reject, Reply: &pipeline.Reply{Code: 550, Enhanced: enh, Text: "subject " + long}}
+			if strings.HasPrefix(r.Envelope.From, "utf8") {
+				text = "subject " + strings.Repeat("あ", 300) // 900 bytes
+			}
+			return &pipeline.Decision{Action: pipeline.Reject, Reply: &pipeline.Reply{Code: 550, Enhanced: enh, Text: text}}
 		},
 	}}
 	ts := startServer(t, testConfig(t), func(d *Deps) { d.Pipeline = run })
 	r := newRaw(t, ts.addr(), 2)
 	r.hello()
-	for _, from := range []string{"a@example.org", "noenh@example.org"} {
-		got := r.cmd("MAIL FROM:<"+from+">", "550 5.")
+	for _, mail := range []string{"a@example.org>", "noenh@example.org>", "utf8@example.org> SMTPUTF8"} {
+		got := r.cmd("MAIL FROM:<"+mail, "550 5.")
 		if n := len(got) + len("\r\n"); n > 512 || n < 500 {
-			t.Errorf("reply line of %d octets with CRLF, want at most 512 and close to it", n)
+			t.Errorf("%s: reply line of %d octets with CRLF, want at most 512 and close to it", mail, n)
 		}
 		if !utf8.ValidString(got) || !strings.HasPrefix(got, "550 5.") {
 			t.Errorf("reply %q", got)
 		}
+	}
+}
+
+// rcptResultRunner gives each recipient its own stage result and refuses
+// those starting with "bad"; at data it notes what results.st holds.
+type rcptResultRunner struct {
+	mu      sync.Mutex
+	dataSaw string
+}
+
+func (r *rcptResultRunner) Wants(p sdk.Phase) bool { return p == sdk.PhaseRcpt || p == sdk.PhaseData }
+
+func (r *rcptResultRunner) Run(_ context.Context, req *sdk.Request, results map[string]*sdk.Result) (*pipeline.Decision, error) {
+	if req.Phase == sdk.PhaseRcpt {
+		bad := strings.HasPrefix(req.Envelope.Rcpt, "bad")
+		v := sdk.VerdictPass
+		if bad {
+			v = sdk.VerdictFail
+		}
+		results["st"] = &sdk.Result{Verdict: v, Reason: req.Envelope.Rcpt}
+		if bad {
+			return &pipeline.Decision{Action: pipeline.Reject}, nil
+		}
+		return cont(), nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if st := results["st"]; st != nil {
+		r.dataSaw = string(st.Verdict) + " " + st.Reason
+	}
+	return cont(), nil
+}
+
+// TestRefusedRcptResultsDropped: the stage results of a recipient a rule
+// refused are not what the data phase's rules see; those of the last
+// accepted recipient are.
+func TestRefusedRcptResultsDropped(t *testing.T) {
+	run := &rcptResultRunner{}
+	ts := startServer(t, testConfig(t), func(d *Deps) { d.Pipeline = run })
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	r.cmd("RCPT TO:<good@example.test>", "250")
+	r.cmd("RCPT TO:<bad@example.test>", "550")
+	r.cmd("DATA", "354")
+	r.send("Subject: x\r\n\r\nHello.\r\n.\r\n")
+	r.expect("250 2.0.0")
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	if run.dataSaw != "pass good@example.test" {
+		t.Fatalf("the data phase saw results.st = %q, want the accepted recipient's", run.dataSaw)
+	}
+}
+
+// TestRuleReplyASCII: a rule's reply text holding other than printable
+// ASCII (a template with a decoded Subject or file name) goes out with '?'
+// for each such character, unless the client asked for SMTPUTF8.
+func TestRuleReplyASCII(t *testing.T) {
+	run := &ruleRunner{rules: map[sdk.Phase]func(*sdk.Request) *pipeline.Decision{
+		sdk.PhaseRcpt: func(r *sdk.Request) *pipeline.Decision {
+			return &pipeline.Decision{Action: pipeline.Reject, Reply: &pipeline.Reply{Code: 550, Enhanced: "5.7.1", Text: "Blocked 請求書.exe\tnow"}}
+		},
+	}}
+	ts := startServer(t, testConfig(t), func(d *Deps) { d.Pipeline = run })
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	if got := r.cmd("RCPT TO:<b@example.test>", "550"); got != "550 5.7.1 Blocked ???.exe?now" {
+		t.Errorf("reply %q", got)
+	}
+	r.cmd("RSET", "250")
+	r.cmd("MAIL FROM:<a@example.org> SMTPUTF8", "250")
+	if got := r.cmd("RCPT TO:<b@example.test>", "550"); got != "550 5.7.1 Blocked 請求書.exe\tnow" {
+		t.Errorf("reply with SMTPUTF8 %q", got)
 	}
 }

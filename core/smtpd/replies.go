@@ -107,13 +107,25 @@ func enhanced(s string, code int) smtp.EnhancedCode {
 }
 
 // decisionError is the reply for a reject or tempfail decision: the rule's
-// own reply when it has one, else def.
-func decisionError(d *pipeline.Decision, def *smtperr.Error) *smtperr.Error {
+// own reply when it has one, else def. utf8: the client asked for
+// SMTPUTF8 in this transaction.
+func decisionError(d *pipeline.Decision, def *smtperr.Error, utf8 bool) *smtperr.Error {
 	if d.Reply != nil && d.Reply.Code >= 400 && d.Reply.Code < 600 {
-		return smtperr.New(d.Reply.Code, d.Reply.Enhanced, fitReply(d.Reply.Enhanced, d.Reply.Text))
+		text := d.Reply.Text
+		if !utf8 {
+			text = asciiReply(text)
+		}
+		return smtperr.New(d.Reply.Code, d.Reply.Enhanced, fitReply(d.Reply.Enhanced, text))
 	}
 	return def
 }
+
+// asciiReply is a rule's reply text with every character that is not
+// printable ASCII as '?': reply text is ASCII (RFC 5321 4.2) unless the
+// client asked for SMTPUTF8 (RFC 6531 3.7.4.2), and a template may hold a
+// decoded Subject or a file name in any script. Postfix's smtpd does the
+// same.
+func asciiReply(s string) string { return printable(s, len(s)) }
 
 // maxReplyLine is the longest reply line, CRLF included (RFC 5321
 // 4.5.3.1.5).

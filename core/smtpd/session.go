@@ -148,10 +148,15 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	to = asciiDomain(to)
 	req := &sdk.Request{Phase: sdk.PhaseRcpt, Conn: s.conn(),
 		Envelope: sdk.Envelope{From: s.from, Rcpts: s.rcptAddrs(), Rcpt: to}}
-	d, e := s.gc.runPhase(req, s.results, errRcptDefault, errTempDefault)
+	// The stages' results for this recipient go into a copy, kept only if
+	// the recipient is accepted: later phases' rules (results.<stage> at
+	// data) must not see a refused recipient's verdicts.
+	results := copyResults(s.results)
+	d, e := s.gc.runPhase(req, results, errRcptDefault, errTempDefault)
 	if e != nil {
 		return s.refuse("rcpt", e, "rcpt", to)
 	}
+	s.results = results
 	s.hold(d)
 	s.rcpts = append(s.rcpts, newRecipient(to, opts))
 	s.log.Info("rcpt", "rcpt", to, "result", "accepted")
