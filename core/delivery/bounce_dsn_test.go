@@ -77,3 +77,57 @@ func TestFailureDSNKeepsRemoteMTA(t *testing.T) {
 		t.Errorf("human part:\n%s", p.parts[0])
 	}
 }
+
+// A failure DSN returns the original whole only up to dsnFullLimit, RET=FULL
+// or not (Postfix's bounce_size_limit); a larger one comes back as its
+// header, so the DSN itself stays small enough to be delivered.
+func TestDSNFullLimit(t *testing.T) {
+	header := "Subject: s\r\nFrom: a@x\r\n\r\n"
+	for _, tc := range []struct {
+		ret, body string
+		want      string
+	}{
+		{"", strings.Repeat("small body\r\n", 100), "message/rfc822"},
+		{"FULL", strings.Repeat("small body\r\n", 100), "message/rfc822"},
+		{"", strings.Repeat("big body line\r\n", 5000), "text/rfc822-headers"},
+		{"FULL", strings.Repeat("big body line\r\n", 5000), "text/rfc822-headers"},
+		{"", strings.Repeat("x", dsnFullLimit-len(header)), "message/rfc822"},
+		{"", strings.Repeat("x", dsnFullLimit-len(header)+1), "text/rfc822-headers"},
+	} {
+		d := &dsn{kind: dsnFailed, hostname: "gw.test", now: time.Now(),
+			env:   &queue.Envelope{ID: "Q1", From: "a@x", DSNRet: tc.ret, Received: time.Now()},
+			rcpts: []*queue.Recipient{{Addr: "b@y", LastReply: "550 5.1.1 no"}}}
+		var b strings.Builder
+		if err := d.write(&b, strings.NewReader(header+tc.body)); err != nil {
+			t.Fatal(err)
+		}
+		p := parseDSN(t, received{data: b.String()})
+		if p.types[2] != tc.want {
+			t.Errorf("RET=%q, %d-byte original: part %s, want %s", tc.ret, len(header)+len(tc.body), p.types[2], tc.want)
+			continue
+		}
+		if tc.want == "message/rfc822" && p.parts[2] != header+tc.body {
+			t.Errorf("RET=%q: the original is not returned whole", tc.ret)
+		}
+		if tc.want == "text/rfc822-headers" && (!strings.Contains(p.parts[2], "Subject: s") || strings.Contains(p.parts[2], "body")) {
+			t.Errorf("RET=%q: headers part %.100q", tc.ret, p.parts[2])
+		}
+	}
+}
+
+// A reply whose enhanced code's class is not the reply's ("550 4.2.2") has
+// its enhanced code ignored (RFC 3463 2).
+func TestStatusCodeClass(t *testing.T) {
+	for reply, want := range map[string]string{
+		"550 5.1.1 no such user": "5.1.1",
+		"451 4.3.0 later":        "4.3.0",
+		"550 4.2.2 mismatched":   "",
+		"452 5.2.2 mismatched":   "",
+		"550 no such user":       "",
+		"5.1.1 no code":          "",
+	} {
+		if got := statusCode(reply); got != want {
+			t.Errorf("statusCode(%q) = %q, want %q", reply, got, want)
+		}
+	}
+}

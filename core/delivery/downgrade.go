@@ -121,11 +121,29 @@ func convertEntity(out *bytes.Buffer, entity []byte, defType string, depth int) 
 
 // convertLeaf writes a leaf part with its body in quoted-printable.
 func convertLeaf(out *bytes.Buffer, h *textproto.Header, body []byte) bool {
-	h.Del("Content-Transfer-Encoding")
-	h.Add("Content-Transfer-Encoding", "quoted-printable")
-	if err := textproto.WriteHeader(out, *h); err != nil {
-		return false // not reached: the field added is plain ASCII
+	// The field is replaced where it stands (go-message's Add would put a
+	// new one first, above the trace fields at the top level, which RFC
+	// 5322 3.6 keeps first), or added last.
+	const cte = "Content-Transfer-Encoding: quoted-printable\r\n"
+	done := false
+	for f := h.Fields(); f.Next(); {
+		if strings.EqualFold(f.Key(), "Content-Transfer-Encoding") {
+			if !done {
+				out.WriteString(cte)
+				done = true
+			}
+			continue
+		}
+		raw, err := f.Raw()
+		if err != nil {
+			return false // not reached: every field was parsed from the message
+		}
+		out.Write(raw)
 	}
+	if !done {
+		out.WriteString(cte)
+	}
+	out.WriteString("\r\n")
 	w := quotedprintable.NewWriter(out)
 	// Writes to a bytes.Buffer do not fail; CRLF in, CRLF out.
 	_, _ = w.Write(body)

@@ -80,7 +80,13 @@ func TestDowngrade8bit(t *testing.T) {
 		{name: "nested message/rfc822 in a multipart",
 			msg: "Content-Type: multipart/mixed; boundary=o\r\n\r\n--o\r\nContent-Type: message/rfc822\r\n\r\n" +
 				"Subject: inner\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\nna\xefve\r\n--o--\r\n",
-			changed: true, want: []string{"Content-Type: message/rfc822\r\n\r\nContent-Transfer-Encoding: quoted-printable\r\nSubject: inner", "na=EFve\r\n--o--"}},
+			changed: true, want: []string{"Content-Type: message/rfc822\r\n\r\nSubject: inner\r\nContent-Type: text/plain; charset=iso-8859-1\r\n" +
+				"Content-Transfer-Encoding: quoted-printable\r\n\r\nna=EFve\r\n--o--"}},
+		{name: "the field is replaced where it stands: trace fields stay first",
+			msg: "Received: from a by b; Mon, 1 Jan 2024 00:00:00 +0000\r\nFrom: a@x.test\r\nContent-Transfer-Encoding: 8bit\r\n" +
+				"Subject: s\r\n\r\ncaf\xc3\xa9\r\n",
+			changed: true, want: []string{"Received: from a by b; Mon, 1 Jan 2024 00:00:00 +0000\r\nFrom: a@x.test\r\n" +
+				"Content-Transfer-Encoding: quoted-printable\r\nSubject: s\r\n\r\ncaf=C3=A9\r\n"}},
 		{name: "ASCII message untouched",
 			msg: "Subject: x\r\n\r\nplain\r\n", changed: false},
 		{name: "8-bit header only: untouched",

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -58,6 +59,13 @@ func (d *dsn) full() bool {
 	}
 	return d.kind == dsnFailed && d.env.BodyType != "BINARYMIME"
 }
+
+// dsnFullLimit is the largest original a DSN returns whole (full); a
+// larger one comes back as its header only, whatever RET asked (RFC 3461
+// 4.3 lets an MTA truncate). Postfix's bounce_size_limit has the same default: a DSN
+// carrying a 20 MB message back can itself be refused for its size (and
+// a DSN never gets a DSN), and the sender would learn nothing.
+const dsnFullLimit = 50000
 
 // write composes the DSN (RFC 3464 2, RFC 6522 multipart/report) with the
 // original read from orig.
@@ -171,8 +179,18 @@ func (d *dsn) status(mw *multipart.Writer) error {
 // original returns the message (message/rfc822) or its header
 // (text/rfc822-headers, RFC 6522 4), streamed from the spool.
 func (d *dsn) original(mw *multipart.Writer, orig io.Reader) error {
+	full := d.full()
+	if full {
+		// Whole only up to dsnFullLimit: read that much first to know.
+		head, err := io.ReadAll(io.LimitReader(orig, dsnFullLimit+1))
+		if err != nil {
+			return err
+		}
+		full = len(head) <= dsnFullLimit
+		orig = io.MultiReader(bytes.NewReader(head), orig)
+	}
 	h := textproto.MIMEHeader{"Content-Type": {"text/rfc822-headers"}}
-	if d.full() {
+	if full {
 		h.Set("Content-Type", "message/rfc822")
 	}
 	if d.env.BodyType == "8BITMIME" || d.env.SMTPUTF8 {
@@ -182,7 +200,7 @@ func (d *dsn) original(mw *multipart.Writer, orig io.Reader) error {
 	if err != nil {
 		return err
 	}
-	if d.full() {
+	if full {
 		_, err = io.Copy(p, orig)
 		return err
 	}
@@ -210,9 +228,12 @@ func (d *dsn) original(mw *multipart.Writer, orig io.Reader) error {
 }
 
 // statusCode finds the RFC 3463 code in a reply line "550 5.1.1 text".
+// One whose class is not the reply's ("550 4.2.2") is not taken: RFC 3463
+// 2 says they match, and the reply code is what the client acts on.
 func statusCode(reply string) string {
 	f := strings.Fields(reply)
-	if len(f) >= 2 && strings.Count(f[1], ".") == 2 && (f[1][0] == '4' || f[1][0] == '5') {
+	if len(f) >= 2 && len(f[0]) == 3 && strings.Count(f[1], ".") == 2 && (f[1][0] == '4' || f[1][0] == '5') &&
+		f[1][0] == f[0][0] {
 		return f[1]
 	}
 	return ""
