@@ -49,6 +49,7 @@ type Daemon struct {
 
 	mu        sync.Mutex
 	cfg       *config.Config
+	boot      *config.Config // the config at start: what restart-only settings still are
 	deps      smtpd.Deps
 	closePipe func()
 	services  []Service
@@ -62,7 +63,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Daemon, error) {
 		logger = slog.Default()
 	}
 	lock := cfg.Limits.AuthLockout.D()
-	d := &Daemon{log: logger, cfg: cfg, lockout: auth.NewLockout(cfg.Limits.AuthFailures, lock, lock, nil)}
+	d := &Daemon{log: logger, cfg: cfg, boot: cfg, lockout: auth.NewLockout(cfg.Limits.AuthFailures, lock, lock, nil)}
 	var err error
 	// The daemon delivers what it queues, so small messages wait in the
 	// intake log rather than a file each (core/queue/intake.go).

@@ -70,7 +70,7 @@ func (d *Daemon) ReloadConfig(cfg *config.Config) error {
 	}
 	next.Commit()
 	old := d.closePipe
-	d.warnRestartOnly(d.cfg, cfg)
+	d.warnRestartOnly(d.boot, cfg)
 	d.cfg, d.deps, d.closePipe = cfg, deps, closeNew
 	lock := cfg.Limits.AuthLockout.D()
 	d.lockout.SetLimits(cfg.Limits.AuthFailures, lock, lock)
@@ -109,14 +109,19 @@ func (d *Daemon) rollBackPipeline() {
 	d.log.Error("reload refused, but the pipeline could not be rolled back: stages may run the new config; fix the files and reload", "err", err)
 }
 
-// warnRestartOnly logs each change a reload cannot apply, so that an admin
-// does not wait for a change that will not happen until a restart.
-func (d *Daemon) warnRestartOnly(old, cfg *config.Config) {
-	if cfg.Queue.Dir != old.Queue.Dir || cfg.Queue.Quarantine != old.Queue.Quarantine {
-		d.log.Warn("reload: queue directories change only at restart")
+// warnRestartOnly logs each setting of cfg a reload cannot apply, so that
+// an admin does not wait for a change that will not happen until a
+// restart. boot is the config the daemon started with, whose values those
+// settings keep: a reload back to them is no change.
+func (d *Daemon) warnRestartOnly(boot, cfg *config.Config) {
+	if cfg.Queue.Dir != boot.Queue.Dir || cfg.Queue.Quarantine != boot.Queue.Quarantine {
+		d.log.Warn("reload: queue directories change only at restart", "dir", boot.Queue.Dir, "quarantine", boot.Queue.Quarantine)
 	}
-	if cfg.Log.Format != old.Log.Format {
-		d.log.Warn("reload: log.format changes only at restart", "format", old.Log.Format)
+	if cfg.Queue.Workers != boot.Queue.Workers {
+		d.log.Warn("reload: queue.workers changes only at restart", "workers", boot.Queue.Workers)
+	}
+	if cfg.Log.Format != boot.Log.Format {
+		d.log.Warn("reload: log.format changes only at restart", "format", boot.Log.Format)
 	}
 }
 

@@ -166,3 +166,39 @@ func TestReloadAuthLimits(t *testing.T) {
 		t.Fatalf("after two failures under auth_failures 2: %q, want the lockout", got)
 	}
 }
+
+// A reload names each setting it cannot apply (queue.workers, the queue
+// directories, log.format), against the values the daemon started with:
+// a reload that puts them back is no change and says nothing.
+func TestReloadWarnsRestartOnly(t *testing.T) {
+	d, path, logs := startDaemon(t)
+	good, _ := os.ReadFile(path)
+	const queueLine = "queue: {dir: spool, quarantine_dir: quarantine}"
+	if !strings.Contains(string(good), queueLine) {
+		t.Fatalf("test config has no %q", queueLine)
+	}
+	reload := func(text string) string {
+		t.Helper()
+		before := len(logs.String())
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Reload(path); err != nil {
+			t.Fatal(err)
+		}
+		return logs.String()[before:]
+	}
+	for _, tc := range []struct{ queue, extra, want string }{
+		{"queue: {dir: spool, quarantine_dir: quarantine, workers: 3}", "", "queue.workers changes only at restart"},
+		{"queue: {dir: spool2, quarantine_dir: quarantine}", "", "queue directories change only at restart"},
+		{queueLine, "log: {format: json}\n", "log.format changes only at restart"},
+	} {
+		out := reload(strings.Replace(string(good), queueLine, tc.queue, 1) + tc.extra)
+		if !strings.Contains(out, tc.want) {
+			t.Errorf("%s%s: no %q in:\n%s", tc.queue, tc.extra, tc.want, out)
+		}
+		if out := reload(string(good)); strings.Contains(out, "only at restart") {
+			t.Errorf("a reload back to the running values warned:\n%s", out)
+		}
+	}
+}
