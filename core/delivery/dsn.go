@@ -231,10 +231,8 @@ func (d *dsn) original(mw *multipart.Writer, orig io.Reader) error {
 // One whose class is not the reply's ("550 4.2.2") is not taken: RFC 3463
 // 2 says they match, and the reply code is what the client acts on.
 func statusCode(reply string) string {
-	f := strings.Fields(reply)
-	if len(f) >= 2 && len(f[0]) == 3 && strings.Count(f[1], ".") == 2 && (f[1][0] == '4' || f[1][0] == '5') &&
-		f[1][0] == f[0][0] {
-		return f[1]
+	if c := replyStatus(reply); c != "" && c[0] != '2' {
+		return c
 	}
 	return ""
 }

@@ -166,9 +166,11 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 	if id != d.ID() {
 		log = s.log.With("queue_id", id)
 	}
-	// The sender on the line with the queue ID, as Postfix's qmgr logs
-	// "QID: from=<...>": one grep for the ID shows who sent it.
-	log.Info(what, append([]any{"from", env.From, "size", size, "nrcpt", len(env.Rcpts)}, decisionLog(dec)...)...)
+	// The client and the sender on the line with the queue ID, as
+	// Postfix's smtpd and qmgr log "QID: client=..." and "QID: from=<...>":
+	// one grep for the ID shows who sent it, from where.
+	log.Info(what, append([]any{"client", env.Client.IP, "from", env.From, "size", size, "nrcpt", len(env.Rcpts)},
+		decisionLog(dec)...)...)
 	job.start(log, id)
 	return accepted(id)
 }
