@@ -14,14 +14,17 @@ import (
 func init() { extraChecks = append(extraChecks, checkRules) }
 
 // checkRules loads the config's rule files (inline stages:/rules: and the
-// include globs) without starting any plugin, and returns every problem,
-// each reading "file:line:col: message", by file (in the order they were
-// read) and position. Phases are not known without the plugins, so the
-// checks that need them wait for `run` and `scan`; but a plugin that
-// names neither a built-in nor an executable is caught here, as `run`
-// would refuse it, and so is a stage's config that its plugin would
-// refuse (checkStages). Those are checked for every stage whose own entry
-// had no problem, even when other parts of the rule set had some.
+// include globs) and returns every problem, each reading
+// "file:line:col: message", by file (in the order they were read) and
+// position. A plugin that names neither a built-in nor an executable is
+// caught here, as `run` would refuse it, and so is a stage's config that
+// its plugin would refuse (checkStages). Those are checked for every
+// stage whose own entry had no problem, even when other parts of the rule
+// set had some. The plugins asked there say at which phases their stages
+// run, so the rules are then placed as `run` and `scan` place them, with
+// their problems in the same words (rules.Set.CheckPhases); the checks
+// that depend on a stage whose plugin could not be asked are skipped, its
+// problem being reported already.
 func checkRules(cfg *config.Config) []error {
 	set, err := rules.LoadPartial(cfg.Dir, cfg.Include, cfg.Path, &cfg.Stages, &cfg.Rules)
 	var probs rules.Problems
@@ -32,7 +35,8 @@ func checkRules(cfg *config.Config) []error {
 		probs[i] = placeInclude(cfg, p)
 	}
 	var other []error
-	for _, err := range checkStages(cfg, set) {
+	stageErrs, phases := checkStages(cfg, set)
+	for _, err := range stageErrs {
 		var p rules.Problem
 		if errors.As(err, &p) {
 			probs = append(probs, p)
@@ -40,6 +44,7 @@ func checkRules(cfg *config.Config) []error {
 			other = append(other, err)
 		}
 	}
+	probs = append(probs, set.CheckPhases(phases)...)
 	set.SortProblems(probs)
 	out := make([]error, 0, len(probs)+len(other))
 	for _, p := range probs {

@@ -38,8 +38,13 @@ const pluginCheckTimeout = 10 * time.Second
 // sdk.ConfigChecker, or its SDK predates the call) is checked only when
 // `run` starts it. A refusal reads "file:line:col: stage NAME: config
 // refused: ..." at the stage's config key.
-func checkStages(cfg *config.Config, set *rules.Set) []error {
-	var errs []error
+//
+// phases has, by stage name, the phases each stage's plugin said it runs
+// at (sdk.Info.Phases, what `run` binds the rules with) for every stage
+// whose plugin could be asked, whether or not it could check its config;
+// a stage whose plugin could not be started is not in it.
+func checkStages(cfg *config.Config, set *rules.Set) (errs []error, phases map[string][]sdk.Phase) {
+	phases = map[string][]sdk.Phase{}
 	pos := configKeyFinder{}
 	var host *pluginhost.Host
 	defer func() {
@@ -56,7 +61,9 @@ func checkStages(cfg *config.Config, set *rules.Set) []error {
 		newStage, ok := builtinStages[spec.Plugin]
 		switch {
 		case ok:
-			checker, ok := newStage().(sdk.ConfigChecker)
+			stage := newStage()
+			phases[spec.Name] = stage.Info().Phases
+			checker, ok := stage.(sdk.ConfigChecker)
 			if !ok {
 				continue
 			}
@@ -68,8 +75,12 @@ func checkStages(cfg *config.Config, set *rules.Set) []error {
 				host = pluginhost.New(pluginhost.Options{Logger: checkLogger()})
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), pluginCheckTimeout)
-			err = host.CheckConfig(ctx, spec)
+			var info sdk.Info
+			info, err = host.CheckConfigInfo(ctx, spec)
 			cancel()
+			if len(info.Phases) > 0 {
+				phases[spec.Name] = info.Phases
+			}
 			if errors.Is(err, hostrpc.ErrNoConfigCheck) {
 				continue
 			}
@@ -84,7 +95,7 @@ func checkStages(cfg *config.Config, set *rules.Set) []error {
 			errs = append(errs, rules.Problem{Pos: set.Stages[i].Pos, Msg: msg})
 		}
 	}
-	return errs
+	return errs, phases
 }
 
 // oneLine joins the lines of an error (go-plugin's start errors have

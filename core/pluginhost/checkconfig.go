@@ -29,29 +29,41 @@ func (sp Spec) env() sdk.Env {
 // does not implement it, or its SDK predates the call); any other error
 // says why the plugin could not be started or asked, as Load would.
 func (h *Host) CheckConfig(ctx context.Context, sp Spec) error {
+	_, err := h.CheckConfigInfo(ctx, sp)
+	return err
+}
+
+// CheckConfigInfo is CheckConfig that also returns what the plugin said
+// about itself (its Info, checked as Load checks it, phases included),
+// which `portcullis check` places the rules with. The Info is the zero
+// one when the plugin could not be started or did not pass that check,
+// and is valid with any other error: a refused config, a plugin that
+// cannot check configs (hostrpc.ErrNoConfigCheck), or one that failed
+// while checking.
+func (h *Host) CheckConfigInfo(ctx context.Context, sp Spec) (sdk.Info, error) {
 	h.load.Lock()
 	if h.closed {
 		h.load.Unlock()
-		return ErrClosed
+		return sdk.Info{}, ErrClosed
 	}
 	err := h.ensureDir()
 	h.load.Unlock()
 	if err != nil {
-		return err
+		return sdk.Info{}, err
 	}
 	p, err := h.run(ctx, sp, false)
 	if err != nil {
-		return err
+		return sdk.Info{}, err
 	}
 	defer p.kill()
 	err = p.rpc.CheckConfig(ctx, sp.env(), sp.Config)
 	switch {
 	case err == nil:
-		return nil
+		return p.info, nil
 	case errors.Is(err, hostrpc.ErrNoConfigCheck):
-		return fmt.Errorf("plugin %s: %w", sp.Plugin, err)
+		return p.info, fmt.Errorf("plugin %s: %w", sp.Plugin, err)
 	case errors.Is(err, hostrpc.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return fmt.Errorf("plugin %s: %w", sp.Plugin, err)
+		return p.info, fmt.Errorf("plugin %s: %w", sp.Plugin, err)
 	}
-	return fmt.Errorf("%w: %w", ErrConfigRefused, err)
+	return p.info, fmt.Errorf("%w: %w", ErrConfigRefused, err)
 }
