@@ -117,8 +117,9 @@ func (h *hello) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	res := &sdk.Result{
 		Verdict: sdk.VerdictPass,
 		Attrs:   map[string]string{"greeting": greeting, "body_bytes": strconv.FormatInt(body, 10)},
-		// The gateway writes a header value as it is: text that is not
-		// ASCII must be encoded (RFC 2047); QEncoding leaves ASCII as it is.
+		// The gateway folds a long value and RFC 2047-encodes one that is
+		// not ASCII, so plain UTF-8 would do; an already encoded value
+		// (QEncoding leaves ASCII as it is) goes in as it is.
 		Headers: []sdk.HeaderEdit{{Op: sdk.HeaderAdd, Name: "X-Hello", Value: mime.QEncoding.Encode("utf-8", greeting)}},
 	}
 	for _, m := range markers {

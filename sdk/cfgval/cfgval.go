@@ -10,8 +10,8 @@
 // The key matters because a refused config reaches the admin without a
 // position: `portcullis run`, `scan` and a reload report "stage NAME:
 // config refused: " and the error text (`portcullis check` puts the
-// position of the stage's config in front, for built-in stages that
-// implement sdk.ConfigChecker). Each reads a map's keys in a fixed
+// position of the stage's config in front, for every stage that
+// implements sdk.ConfigChecker, built-in or plugin executable). Each reads a map's keys in a fixed
 // order, UnknownKey gives every stage the same words for a typo, and Set
 // lets a key left empty keep its default:
 //
