@@ -96,6 +96,22 @@
 // directory is the gateway's, not the config's: resolve a relative path in
 // the config against Env.ConfigDir.
 //
+// Configure has a deadline, in its context: pass ctx to what it waits
+// on, and keep slow work (fetching a list, loading a large model) for the
+// background or for Check. A load or reload (`portcullis run` at start
+// and at each SIGHUP) gives all the stages together one minute, starting
+// the new ones included; a start of one plugin with no other deadline (a
+// restart after a crash, `portcullis scan`) has 30 seconds for the
+// handshake, Info and Configure; putting the previous config back after
+// a refused reload has 30 seconds. A Configure that overruns its
+// deadline, or whose plugin becomes unreachable meanwhile, is not a
+// refusal: the load or reload fails with "stage NAME: Configure timed out
+// after Ns". Since the plugin might still apply that config when the call
+// ends, the gateway kills the process: a stage that was running is
+// restarted, as after a crash, and configured with the config in force
+// (the one from before the reload), and its Check calls get the stage's
+// on_error until the new process is up.
+//
 // `portcullis run`, `portcullis scan` and a reload fail on a refused
 // config with "stage NAME: config refused: " and the error text, which
 // has no file or line, so start the text with the key (cfgval.Key does).

@@ -65,6 +65,16 @@ type Stage interface {
 	// Configure validates and applies the stage's config (the `config:` map
 	// of its rule-file entry, as decoded from YAML). It is called once at
 	// load and again on every reload; an error refuses the config.
+	//
+	// Configure must return before ctx is done, and should take seconds at
+	// most: a load or reload gives all the stages together one minute,
+	// starts included, and a start with no other deadline (a restart
+	// after a crash, `portcullis scan`) 30 seconds for the start and
+	// Configure. A Configure that overruns is not a refusal: the load or
+	// reload fails with "Configure timed out after Ns", and as the call
+	// might still apply the config later, the gateway kills the process; a
+	// running stage's is restarted and configured with the config in
+	// force. See Config in the package doc.
 	Configure(ctx context.Context, env Env, config map[string]any) error
 	// Check examines one phase of one transaction.
 	Check(ctx context.Context, req *Request) (*Result, error)

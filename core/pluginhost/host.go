@@ -8,7 +8,11 @@
 // an error (the pipeline maps it to the stage's on_error) and the host
 // restarts the plugin with exponential backoff, so later calls pass through
 // it again. A plugin whose calls keep timing out is presumed hung and
-// restarted the same way (Options.WedgedAfter). go-plugin keeps handing back a dead client after a crash, which
+// restarted the same way (Options.WedgedAfter). A Configure that times
+// out or whose call is cut (ErrConfigureTimeout, at a load, a reload, the
+// rollback of a failed reload or a restart) may still apply its config
+// later: that process is killed, and a running stage's is restarted and
+// configured with the stage's committed config. go-plugin keeps handing back a dead client after a crash, which
 // is why every failed call looks at Exited.
 //
 // Sockets live in a private 0700 directory of the host, one subdirectory

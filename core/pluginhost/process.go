@@ -129,7 +129,15 @@ func (h *Host) run(ctx context.Context, sp Spec, configure bool) (*proc, error) 
 		err = fmt.Errorf("starting plugin %s: %w", sp.Plugin, context.Cause(ctx))
 	}
 	if err != nil {
+		// Bounded as proc.kill is: a process stuck in a Configure that
+		// overran its deadline may not answer go-plugin's shutdown call.
+		t := time.AfterFunc(killGrace, func() {
+			if r := pr.Load(); r != nil {
+				_ = r.Kill(context.Background())
+			}
+		})
 		c.Kill()
+		t.Stop()
 		return nil, err
 	}
 	p.runner = pr.Load()
@@ -156,8 +164,10 @@ func (h *Host) handshake(ctx context.Context, c *plugin.Client, sp Spec, configu
 		return nil, fmt.Errorf("plugin %s: %w", sp.Plugin, err)
 	}
 	if configure {
-		if err := rpc.Configure(ctx, sp.env(), sp.Config); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrConfigRefused, err)
+		// A Configure that times out or is cut (ErrConfigureTimeout)
+		// leaves a process in an unknown state: run kills it.
+		if err := callConfigure(ctx, rpc, sp); err != nil {
+			return nil, err
 		}
 	}
 	return &proc{client: c, rpc: rpc, info: info, started: time.Now()}, nil

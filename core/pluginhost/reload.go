@@ -49,8 +49,9 @@ func (h *Host) Reload(ctx context.Context, specs []Spec) error {
 	if err := errors.Join(errs...); err != nil {
 		stopAll(fresh)
 		for _, s := range reused {
-			s.rollback(ctx)
+			wg.Go(func() { s.rollback(ctx) })
 		}
+		wg.Wait()
 		return err
 	}
 	for _, s := range reused {

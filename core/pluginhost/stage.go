@@ -201,7 +201,11 @@ func (s *Stage) watch(p *proc) {
 	}()
 }
 
-// reconfigure gives the running process a new config during Reload.
+// reconfigure gives the running process a new config during Reload. A
+// Configure that times out or is cut (ErrConfigureTimeout) may still apply
+// sp later, in a process the host would believe runs the committed
+// config: the process is killed, and the restart configures a new one
+// with the committed config (Spec), as after a crash.
 func (s *Stage) reconfigure(ctx context.Context, sp Spec) error {
 	s.mu.Lock()
 	p := s.cur
@@ -209,8 +213,11 @@ func (s *Stage) reconfigure(ctx context.Context, sp Spec) error {
 	if p == nil {
 		return fmt.Errorf("stage %s: %w: restarting", s.name, hostrpc.ErrUnavailable)
 	}
-	if err := p.rpc.Configure(ctx, sp.env(), sp.Config); err != nil {
-		return fmt.Errorf("stage %s: %w: %w", s.name, ErrConfigRefused, err)
+	if err := callConfigure(ctx, p.rpc, sp); err != nil {
+		if errors.Is(err, ErrConfigureTimeout) {
+			s.lost(p, err)
+		}
+		return fmt.Errorf("stage %s: %w", s.name, err)
 	}
 	s.mu.Lock()
 	s.pending = &sp
@@ -218,7 +225,9 @@ func (s *Stage) reconfigure(ctx context.Context, sp Spec) error {
 	return nil
 }
 
-// rollback puts back the committed config after a failed Reload.
+// rollback puts back the committed config after a failed Reload, within
+// rollbackTimeout whatever is left of ctx. A process that does not take it
+// back in time (ErrConfigureTimeout) is killed and restarted with it.
 func (s *Stage) rollback(ctx context.Context) {
 	s.mu.Lock()
 	pending, p, sp := s.pending, s.cur, s.spec
@@ -227,10 +236,13 @@ func (s *Stage) rollback(ctx context.Context) {
 	if pending == nil || p == nil {
 		return
 	}
-	env := sp.Env
-	env.StageName = sp.Name
-	if err := p.rpc.Configure(ctx, env, sp.Config); err != nil {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), rollbackTimeout)
+	defer cancel()
+	if err := callConfigure(ctx, p.rpc, sp); err != nil {
 		s.h.o.Logger.Error("restoring the previous config failed", "stage", s.name, "error", err)
+		if errors.Is(err, ErrConfigureTimeout) {
+			s.lost(p, err)
+		}
 	}
 }
 

@@ -28,10 +28,26 @@ func (s *Stage) Info() sdk.Info {
 	return sdk.Info{Name: "fault", Version: "1", Phases: []sdk.Phase{sdk.PhaseConnect, sdk.PhaseData}}
 }
 
-// Configure accepts {tag: string} and refuses {refuse: reason}.
+// Configure accepts {tag: string} and refuses {refuse: reason}. With
+// {pidfile: path} it first writes its process ID there; with
+// {configure_sleep: duration} it then sleeps that long, ignoring ctx, as a
+// Configure that overruns the host's deadline would, and applies the
+// config afterwards.
 func (s *Stage) Configure(_ context.Context, _ sdk.Env, cfg map[string]any) error {
 	if r, ok := cfg["refuse"]; ok {
 		return fmt.Errorf("refused: %v", r)
+	}
+	if f, ok := cfg["pidfile"].(string); ok {
+		if err := os.WriteFile(f, []byte(strconv.Itoa(os.Getpid())), 0o600); err != nil {
+			return err
+		}
+	}
+	if v, ok := cfg["configure_sleep"].(string); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("configure_sleep: %w", err)
+		}
+		time.Sleep(d)
 	}
 	s.tag, _ = cfg["tag"].(string)
 	return nil
