@@ -360,6 +360,7 @@ func traceMainPaths(t *testing.T, format, level string) {
 	milestone(t, lines, ids["forged"], "msg", "queued", "from", `x" queue_id=`+traceForged+` msg="forged@example.org`)
 	for _, k := range []string{"delivered", "tagged", "redirected", "learned", "quarantined", "forged"} {
 		milestone(t, lines, ids[k], "msg", "delivery", "status", "sent", "dsn", "2.0.0")
+		milestone(t, lines, ids[k], "msg", "removed")
 	}
 	milestone(t, lines, ids["tagged"], "msg", "decision", "phase", "data", "applied", "tag:mark")
 	milestone(t, lines, ids["redirected"], "msg", "decision", "phase", "data", "applied", "redirect:divert")

@@ -75,6 +75,7 @@ type Manager struct {
 	done    chan struct{}
 	running sync.WaitGroup // deliveries in flight
 	kick    chan struct{}  // a delivery ended: look at the schedule again
+	workers chan struct{}  // queue.workers places, taken per transaction (see worker)
 }
 
 // New checks the delivery part of d.Config and returns a Manager.
@@ -172,6 +173,7 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 	ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	m.done = make(chan struct{})
+	m.workers = make(chan struct{}, m.set.Load().workers)
 	go func() {
 		defer close(m.done)
 		m.dispatch(ctx)

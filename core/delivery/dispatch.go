@@ -21,10 +21,24 @@ const idleWait = time.Minute
 // the message's next retry further away.
 type flushCounter interface{ Flushes() uint64 }
 
+// activeLimit bounds the messages leased at once: those being delivered
+// and those waiting for a place at their destination (routes[].concurrency)
+// or for a worker. Like Postfix's active queue (qmgr_message_active_limit),
+// it is much larger than the worker count, so that a destination that is
+// saturated (a slow or tarpitting next hop) parks its messages here
+// without holding workers, and mail for other destinations still goes
+// out at once. Each lease holds a file open: it is bounded all the same.
+func activeLimit(workers int) int { return max(10*workers, 200) }
+
 // dispatch leases due messages and hands each to a goroutine of its own,
-// at most queue.workers at a time, until ctx ends.
+// at most activeLimit at a time, until ctx ends. Workers (queue.workers)
+// are taken later, per destination, once its route has a free place
+// (sendGroup): a message waiting for a busy destination holds no worker,
+// so it cannot hold up mail for another (head-of-line blocking). A parked
+// message keeps its lease, and so the at-least-once bookkeeping of
+// deliver: its lease is updated (or released) when its attempt ends.
 func (m *Manager) dispatch(ctx context.Context) {
-	slots := make(chan struct{}, m.set.Load().workers)
+	slots := make(chan struct{}, activeLimit(cap(m.workers)))
 	fc, _ := m.d.Queue.(flushCounter)
 	var flushes uint64
 	if fc != nil {
@@ -65,6 +79,23 @@ func (m *Manager) dispatch(ctx context.Context) {
 			wait = min(wait, max(next.Sub(m.d.Now()), time.Millisecond))
 		}
 		m.sleep(ctx, wait)
+	}
+}
+
+// worker waits for one of the queue.workers places, taken by a
+// destination's transactions once its route has a place for them (so
+// route place first, then worker: no worker waits for a route). Waiters
+// are served in turn. Without Start (tests calling sendGroup directly)
+// there is no limit.
+func (m *Manager) worker(ctx context.Context) (func(), error) {
+	if m.workers == nil {
+		return func() {}, nil
+	}
+	select {
+	case m.workers <- struct{}{}:
+		return func() { <-m.workers }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 }
 

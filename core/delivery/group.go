@@ -40,11 +40,18 @@ type group struct {
 // the next hop in the same attempt, as Postfix does: the next MX may well
 // be up (RFC 5321 5.1). What a hop delivered or refused with a 5xx is final.
 func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelope, open opener, g *group) []outcome {
+	// The route's place first, then a worker: a message waiting for a
+	// saturated destination holds no worker (see dispatch).
 	release, err := m.lim.acquire(ctx, g.key, g.rt.concurrency)
 	if err != nil {
 		return fill(len(g.rcpts), outcome{reply: errShutdown})
 	}
 	defer release()
+	free, err := m.worker(ctx)
+	if err != nil {
+		return fill(len(g.rcpts), outcome{reply: errShutdown})
+	}
+	defer free()
 	out := make([]outcome, len(g.rcpts))
 	left := make([]int, len(g.rcpts)) // indexes of the recipients no hop has settled
 	for i := range left {
@@ -190,34 +197,101 @@ func fill(n int, o outcome) []outcome {
 // opener opens the message bytes (from the lease), once per transaction.
 type opener func() (io.ReadCloser, error)
 
-// transact runs one transaction on c and pools or closes c after. retry
-// is true when c failed before the server said anything about this message
-// (a stale pooled connection): the caller may try again elsewhere.
+// transact runs the transactions for g on c and pools or closes c after.
+// retry is true when c failed before the server said anything about this
+// message (a stale pooled connection): the caller may try again elsewhere.
+//
+// A server that takes only so many recipients per transaction answers the
+// rest 452 (RFC 5321 4.5.3.1.10: "too many recipients"); the client
+// should send those in another transaction. So when a transaction
+// delivered to some recipients and others got such a 452, the others go
+// at once in the next transaction on the same connection, as long as each
+// one delivers to someone (Postfix does the same), instead of waiting
+// for the next retry.
 func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue.Envelope, open opener, g *group) (out []outcome, retry bool) {
+	out = make([]outcome, len(g.rcpts))
+	idx := make([]int, len(g.rcpts)) // the recipients of this transaction, as indexes into g.rcpts
+	for i := range idx {
+		idx[i] = i
+	}
+	for first := true; ; first = false {
+		sub := g
+		if !first {
+			sub = g.only(idx)
+		}
+		res, retry, alive := m.transactOnce(ctx, c, env, open, sub, first)
+		if retry {
+			return nil, true
+		}
+		for j, i := range idx {
+			out[i] = res[j]
+		}
+		more := tooMany(res)
+		if len(more) == 0 || !alive || ctx.Err() != nil {
+			if alive {
+				m.keep(s, c, g.rt.concurrency)
+			}
+			return out, false
+		}
+		m.log.Info("delivery: the next hop took only some recipients in one transaction; sending the rest in another",
+			"queue_id", env.ID, "host", c.host, "addr", c.addr, "delivered", len(idx)-len(more), "rest", len(more),
+			"reply", res[more[0]].reply.String())
+		for j, k := range more {
+			more[j] = idx[k]
+		}
+		idx = more
+	}
+}
+
+// tooMany returns the indexes in res of the recipients refused as "too
+// many recipients" by a transaction that delivered to others: a 452 with
+// status 4.5.3, or any 452 after an accepted recipient (RFC 5321
+// 4.5.3.1.10; a 552 is read as 452, see rcptRefusal). None when nothing
+// was delivered: another transaction now would make no progress.
+func tooMany(res []outcome) []int {
+	var more []int
+	delivered := false
+	for j, o := range res {
+		switch {
+		case o.ok:
+			delivered = true
+		case o.reply != nil && o.reply.Code == 452 && (o.reply.Enhanced == "4.5.3" || delivered):
+			more = append(more, j)
+		}
+	}
+	if !delivered {
+		return nil
+	}
+	return more
+}
+
+// transactOnce runs one transaction for g on c. alive is true when c may
+// take another one (the caller pools it or uses it again), else c is
+// closed or closing. retry is as for transact; only the first transaction
+// on c in this attempt (mayRetry) can be retried elsewhere.
+func (m *Manager) transactOnce(ctx context.Context, c *conn, env *queue.Envelope, open opener, g *group, mayRetry bool) (out []outcome, retry, alive bool) {
 	c.uses++
 	mailParams, rcpts, refuse := params(c.c, env, g.rcpts)
 	if refuse == nil {
 		mailParams, refuse = sizeParam(c, g.size, mailParams)
 	}
 	if refuse != nil {
-		m.keep(s, c, g.rt.concurrency)
-		return fill(len(g.rcpts), outcome{reply: refuse, hop: c.hop(), tls: c.tls}), false
+		return fill(len(g.rcpts), outcome{reply: refuse, hop: c.hop(), tls: c.tls}), false, true
 	}
 	if refuse := utf8Refusal(c.c, env, open); refuse != nil {
-		m.keep(s, c, g.rt.concurrency)
-		return fill(len(g.rcpts), outcome{reply: refuse, hop: c.hop(), tls: c.tls}), false
+		return fill(len(g.rcpts), outcome{reply: refuse, hop: c.hop(), tls: c.tls}), false, true
 	}
 	body, err := m.openFor(c, env, open)
 	if err != nil {
-		m.keep(s, c, g.rt.concurrency)
-		return fill(len(g.rcpts), outcome{reply: errSpool}), false
+		return fill(len(g.rcpts), outcome{reply: errSpool}), false, true
 	}
 	defer body.Close()
-	var r io.Reader = body
+	// Lines over 998 octets are folded before signing, so that the
+	// signature covers what is sent (smtpc.FoldLines).
+	r := smtpc.FoldLines(body)
 	if m.d.Signer != nil {
-		if r, err = m.d.Signer.Sign(env, body); err != nil {
-			m.keep(s, c, g.rt.concurrency)
-			return fill(len(g.rcpts), outcome{reply: errSign}), false
+		if r, err = m.d.Signer.Sign(env, r); err != nil {
+			return fill(len(g.rcpts), outcome{reply: errSign}), false, true
 		}
 	}
 	stop := context.AfterFunc(ctx, func() { c.c.Close() })
@@ -228,26 +302,34 @@ func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue
 		// Nothing, or only the 421 of a server that timed us out (RFC 5321
 		// 3.8), came back on a reused connection: it was stale.
 		stale := res.Mail == nil || (res.Mail.Code == 421 && res.Data == nil)
-		if stale && !interrupted && c.uses > 1 {
-			return nil, true
+		if stale && !interrupted && c.uses > 1 && mayRetry {
+			return nil, true, false
 		}
 	} else if interrupted {
 		c.c.Close() // shutting down: the AfterFunc closed it already
 	} else if closing(res) {
 		go c.c.Quit() // RFC 5321 3.8: a 421 announces the close
 	} else {
-		m.keep(s, c, g.rt.concurrency)
+		alive = true
 	}
-	return outcomes(res, err, interrupted, c), false
+	return outcomes(res, err, interrupted, c), false, alive
 }
 
 // closing reports a 421 anywhere in res: the server is closing the
 // channel (RFC 5321 3.8), so the session must not be pooled.
 func closing(res *smtpc.Result) bool {
-	if (res.Mail != nil && res.Mail.Code == 421) || (res.Data != nil && res.Data.Code == 421) {
-		return true
+	return closingReply(res) != nil || (res.Data != nil && res.Data.Code == 421)
+}
+
+// closingReply is the first 421 to MAIL or RCPT in res, nil if none.
+func closingReply(res *smtpc.Result) *smtpc.Reply {
+	if res.Mail != nil && res.Mail.Code == 421 {
+		return res.Mail
 	}
-	return slices.ContainsFunc(res.Rcpts, func(r *smtpc.Reply) bool { return r != nil && r.Code == 421 })
+	if i := slices.IndexFunc(res.Rcpts, func(r *smtpc.Reply) bool { return r != nil && r.Code == 421 }); i >= 0 {
+		return res.Rcpts[i]
+	}
+	return nil
 }
 
 // openFor opens the message for c: as it is, or with its 8-bit body parts
@@ -285,6 +367,7 @@ func (m *Manager) openFor(c *conn, env *queue.Envelope, open opener) (io.ReadClo
 // final dot delivers; a broken connection before it leaves all pending.
 func outcomes(res *smtpc.Result, err error, interrupted bool, c *conn) []outcome {
 	out := make([]outcome, len(res.Rcpts))
+	closed := closingReply(res)
 	for i, rr := range res.Rcpts {
 		o := outcome{hop: c.hop(), tls: c.tls, dsn: c.dsn}
 		switch {
@@ -293,9 +376,21 @@ func outcomes(res *smtpc.Result, err error, interrupted bool, c *conn) []outcome
 		case interrupted && res.Data == nil:
 			o.reply = errShutdown
 		case err != nil && res.Data == nil:
-			o.reply = smtpc.NewReply(451, "4.4.2", "%s: connection lost: %v", c.host, err)
-			if rr != nil && rr.Code/100 != 2 {
+			// The server's own words, when it gave a reason before the
+			// connection went: a refused MAIL, this recipient's refusal,
+			// or the 421 it closed with (RFC 5321 3.8), as a pipelined
+			// MAIL or RCPT can get before the EOF that follows. Postfix:
+			// "host said: 421 4.7.0 too fast (in reply to MAIL FROM
+			// command)".
+			switch {
+			case res.Mail != nil && res.Mail.Code != 250:
+				o.reply = res.Mail
+			case rr != nil && rr.Code/100 != 2:
 				o.reply = rcptRefusal(rr)
+			case closed != nil:
+				o.reply = closed
+			default:
+				o.reply = smtpc.NewReply(451, "4.4.2", "%s: connection lost: %v", c.host, err)
 			}
 		case res.Mail != nil && res.Mail.Code != 250:
 			o.reply = res.Mail

@@ -40,6 +40,13 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 		}()
 	}
 	wg.Wait()
+	if len(groups) > 0 && untried(results) {
+		// Stopped while it waited for a place at its destination or for a
+		// worker (or while connecting): nothing happened to record, and
+		// its last reply stays the last hop's. It is due again at once.
+		l.Release()
+		return
+	}
 	now := m.d.Now()
 	interrupted := false
 	var failed, relayed []*queue.Recipient
@@ -70,7 +77,26 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 		m.log.Error("delivery: cannot record delivery state; the message stays queued and may be sent again",
 			"queue_id", env.ID, "err", err)
 		l.Release()
+		return
 	}
+	if len(env.Pending()) == 0 {
+		// Every recipient is settled and the message left the queue:
+		// the last line of its trace, as Postfix's qmgr "removed".
+		m.log.Info("removed", "queue_id", env.ID)
+	}
+}
+
+// untried reports whether every outcome is a shutdown before any hop
+// answered.
+func untried(results [][]outcome) bool {
+	for _, res := range results {
+		for _, o := range res {
+			if o.reply != errShutdown || o.hop != "" {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // maxTxnRcpts caps the recipients of one transaction: RFC 5321 4.5.3.1.8

@@ -5,7 +5,8 @@
 // transaction (one per recipient) returned rather than the first error, and
 // deadlines on every read and write so a stalled peer cannot hold a worker.
 // Bodies are streamed with bare CR and bare LF turned into CRLF
-// (RFC 5321 2.3.8) and dot-stuffed (4.5.2).
+// (RFC 5321 2.3.8) and dot-stuffed (4.5.2); FoldLines breaks lines over
+// 998 octets (4.5.3.1.6) for a caller that may have them.
 package smtpc
 
 import (

@@ -1,0 +1,118 @@
+package delivery
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/queue"
+)
+
+// Head-of-line blocking (Postfix's qmgr has none): messages waiting for a
+// place at a saturated destination (routes[].concurrency) hold no worker,
+// so a message for another destination goes out while they wait. Here
+// more messages than workers are stuck behind a next hop whose DATA does
+// not answer until the test says so, and the queue's first message for
+// an idle destination is delivered meanwhile.
+func TestNoHeadOfLineBlocking(t *testing.T) {
+	const workers, slowN = 3, 6 // slowN >= workers: before the fix every worker held a slow message
+	slow := newPeer(t, func(p *peer) { p.hold = make(chan struct{}) })
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(slow.hold) }) }
+	t.Cleanup(unblock) // runs before the world's Stop (cleanups run last first)
+	fast := newPeer(t)
+	cfg := baseConfig(t)
+	cfg.Queue.Workers = workers
+	cfg.Routes = []config.Route{
+		mkRoute([]string{"slow.test"}, slow.addr, func(r *config.Route) { r.Concurrency = 2 }),
+		mkRoute([]string{"*"}, fast.addr),
+	}
+	w := newWorld(t, cfg)
+	var slowIDs []string
+	for range slowN {
+		slowIDs = append(slowIDs, w.enqueue("u@local.test", []string{"x@slow.test"}, localSender, plainBody))
+	}
+	// Last in the queue: leased after every slow message.
+	fastID := w.enqueue("u@local.test", []string{"y@example.test"}, localSender, plainBody)
+	w.start()
+	w.waitFor("two transactions blocked in DATA at slow.test", func() bool {
+		slow.mu.Lock()
+		defer slow.mu.Unlock()
+		return slow.inData == 2
+	})
+	w.waitFor("the message for the idle destination delivered", func() bool {
+		return len(fast.messages()) == 1 && strings.Contains(w.logs.String(), "queue_id="+fastID+" rcpt=y@example.test")
+	})
+	if _, err := w.q.Get(fastID); err == nil {
+		t.Errorf("%s still queued after its delivery", fastID)
+	}
+	slow.mu.Lock()
+	stuck, done := slow.inData, len(slow.msgs)
+	slow.mu.Unlock()
+	if stuck != 2 || done != 0 {
+		t.Fatalf("slow.test: %d in DATA, %d delivered; want 2 and 0 (route concurrency 2, DATA blocked)", stuck, done)
+	}
+	for _, id := range slowIDs {
+		if r := w.get(id).Rcpts[0]; r.Status != queue.RcptPending || r.Attempts != 0 {
+			t.Errorf("%s: %s after %d attempts while slow.test is blocked, want pending, not attempted", id, r.Status, r.Attempts)
+		}
+	}
+	unblock()
+	w.waitFor("every message delivered", w.queueEmpty)
+	seen := map[string]int{}
+	for _, m := range slow.messages() {
+		seen[strings.Join(m.rcpts, ",")]++
+	}
+	if len(slow.messages()) != slowN || seen["x@slow.test"] != slowN {
+		t.Errorf("slow.test got %d messages (%v), want %d", len(slow.messages()), seen, slowN)
+	}
+	if n := len(fast.messages()); n != 1 {
+		t.Errorf("the idle destination got %d messages, want 1", n)
+	}
+}
+
+// Stop while messages wait for a place at their destination: they are
+// given back as they were (no attempt, no reply recorded), the one in
+// its transaction is kept as interrupted, and every lease is returned.
+func TestStopReleasesParkedMessages(t *testing.T) {
+	slow := newPeer(t, func(p *peer) { p.hold = make(chan struct{}) })
+	defer close(slow.hold)
+	cfg := baseConfig(t)
+	cfg.Queue.Workers = 2
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, slow.addr, func(r *config.Route) { r.Concurrency = 1 })}
+	w := newWorld(t, cfg)
+	var ids []string
+	for range 4 {
+		ids = append(ids, w.enqueue("u@local.test", []string{"x@slow.test"}, localSender, plainBody))
+	}
+	m := w.start()
+	w.waitFor("one transaction blocked in DATA", func() bool { return dataStarted(slow) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	interrupted := 0
+	for _, id := range ids {
+		e := w.get(id)
+		r := e.Rcpts[0]
+		if r.Status != queue.RcptPending || e.Attempts != 0 || r.Attempts != 0 {
+			t.Errorf("%s after Stop: %s, attempts %d/%d", id, r.Status, e.Attempts, r.Attempts)
+		}
+		if r.LastReply != "" {
+			interrupted++
+		}
+		l, err := w.q.LeaseID(id)
+		if err != nil {
+			t.Errorf("%s: lease not given back: %v", id, err)
+			continue
+		}
+		l.Release()
+	}
+	if interrupted != 1 {
+		t.Errorf("%d messages with a reply recorded, want 1 (the one in DATA)", interrupted)
+	}
+}
