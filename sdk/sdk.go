@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -210,7 +211,7 @@ func (m *Message) Open() (io.ReadCloser, error) {
 type HeaderEdit struct {
 	Op    HeaderOp
 	Name  string // a field name (RFC 5322 2.2: printable ASCII, no colon)
-	Value string // for HeaderAdd: written as it is, so no line break, and RFC 2047-encode text that is not ASCII (mime.QEncoding)
+	Value string // for HeaderAdd: no line break; plain UTF-8 is fine (the gateway RFC 2047-encodes text that is not ASCII and folds a long value), an encoded value goes in as it is
 }
 
 // HeaderOp says what a HeaderEdit does.
@@ -224,6 +225,9 @@ const (
 
 // Result is what a stage reports: facts, never SMTP codes. Rules read it as
 // results.<stage>; see the package doc for VerdictError against an error.
+// Its strings are UTF-8: invalid bytes in a tag, attribute or reason reach
+// the gateway as U+FFFD (protobuf strings are UTF-8), so a tag with them
+// never matches the one a rule names.
 type Result struct {
 	Verdict Verdict           // "" is VerdictNone
 	Score   float64           // compared by rules; any finite number, on a scale the stage documents
@@ -237,12 +241,16 @@ type Result struct {
 // ("" counts as none), a score that is not a finite number (NaN is
 // neither above nor below any threshold; an infinity beats every one), or
 // a header edit the gateway cannot apply (an unknown Op, a Name that is not
-// a field name, a line break or NUL in Value). The host refuses such a
-// result from a plugin, and the pipeline from any stage; Serve refuses it
-// in the plugin too, so that the stage's own log says why.
+// a field name, a line break or NUL in Value), or one over MaxResultBytes.
+// The host refuses such a result from a plugin, and the pipeline from any
+// stage; Serve refuses it in the plugin too, so that the stage's own log
+// says why, and sdk/plugintest's Check as the gateway would.
 func (r *Result) Validate() error {
 	if _, err := checkVerdictScore(r.Verdict, r.Score); err != nil {
 		return err
+	}
+	if n := r.size(); n > MaxResultBytes {
+		return fmt.Errorf("result of %d bytes (tags, attributes, reason and header edits), over %d", n, MaxResultBytes)
 	}
 	for _, h := range r.Headers {
 		if err := h.check(); err != nil {
@@ -250,6 +258,26 @@ func (r *Result) Validate() error {
 		}
 	}
 	return nil
+}
+
+// MaxResultBytes bounds the tags, attributes, reason and header edits of
+// one result. A stage that returns more is broken: its result would sit in
+// every session's memory, logs and rule templates.
+const MaxResultBytes = 1 << 20
+
+// size is what MaxResultBytes bounds.
+func (r *Result) size() int {
+	n := len(r.Reason)
+	for _, t := range r.Tags {
+		n += len(t)
+	}
+	for k, v := range r.Attrs {
+		n += len(k) + len(v)
+	}
+	for _, h := range r.Headers {
+		n += len(h.Name) + len(h.Value)
+	}
+	return n
 }
 
 // StageStatePath is the bbolt file a stage named stage owns, derived from

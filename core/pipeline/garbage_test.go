@@ -23,9 +23,9 @@ func TestGarbageResults(t *testing.T) {
 		{"NaN score", &sdk.Result{Verdict: sdk.VerdictFail, Score: math.NaN()}},
 		{"infinite score", &sdk.Result{Verdict: sdk.VerdictFail, Score: math.Inf(-1)}},
 		{"huge attrs", &sdk.Result{Verdict: sdk.VerdictFail, Score: 9,
-			Attrs: map[string]string{"a": strings.Repeat("x", maxResultBytes)}}},
+			Attrs: map[string]string{"a": strings.Repeat("x", sdk.MaxResultBytes)}}},
 		{"huge header edit", &sdk.Result{Verdict: sdk.VerdictFail, Score: 9,
-			Headers: []sdk.HeaderEdit{{Op: sdk.HeaderAdd, Name: "X-Big", Value: strings.Repeat("x", maxResultBytes)}}}},
+			Headers: []sdk.HeaderEdit{{Op: sdk.HeaderAdd, Name: "X-Big", Value: strings.Repeat("x", sdk.MaxResultBytes)}}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -67,7 +67,7 @@ func TestWhenRuntimeError(t *testing.T) {
 	if d.Action != Tempfail || d.Reply.Code != 451 || d.Results["st"].Verdict != sdk.VerdictError || f.calls.Load() != 0 {
 		t.Errorf("got %s %q verdict %s after %d calls", d.Action, replyString(d.Reply), d.Results["st"].Verdict, f.calls.Load())
 	}
-	if out := logs.String(); !strings.Contains(out, `level=WARN msg=stage session=s1 phase=mail stage=st verdict=error score=0 reason="when: invalid operation`) {
+	if out := logs.String(); !strings.Contains(out, `level=WARN msg=stage session=s1 phase=mail stage=st verdict=error score=0 reason="stage st: when: invalid operation`) {
 		t.Errorf("log does not name the stage and its when error:\n%s", out)
 	}
 }

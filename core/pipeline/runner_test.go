@@ -150,6 +150,11 @@ rules:
 			if want := tc.action != Continue; (d.Results["st"].Verdict == sdk.VerdictError) != want {
 				t.Errorf("verdict %s", d.Results["st"].Verdict)
 			}
+			// An error's reason names the stage, a timeout's and a refused
+			// result's too.
+			if r := d.Results["st"]; r.Verdict == sdk.VerdictError && !strings.HasPrefix(r.Reason, "stage st: ") {
+				t.Errorf("reason %q does not name the stage", r.Reason)
+			}
 			if r := d.Results["st"]; tc.name == "removed by a reload" && (r.Verdict != sdk.VerdictNone || r.Reason != "skipped: removed by a reload") {
 				t.Errorf("result %+v, want verdict none, skipped", r)
 			}

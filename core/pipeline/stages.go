@@ -121,33 +121,16 @@ func call(ctx context.Context, st *stage, req *sdk.Request) outcome {
 	}
 }
 
-// maxResultBytes bounds the tags, attributes and reason of one result. A
-// stage that returns more is broken: its result would sit in every
-// session's memory, logs and rule templates.
-const maxResultBytes = 1 << 20
-
 // checkResult refuses a result the rules cannot trust: rules compare
 // verdicts and scores, and a verdict they do not know or a NaN score
-// (false in every comparison) would let a message through unchecked.
+// (false in every comparison) would let a message through unchecked; nor
+// may it exceed sdk.MaxResultBytes (sdk.Result.Validate).
 func checkResult(res *sdk.Result) error {
 	if res == nil {
 		return errors.New("stage returned no result")
 	}
 	if err := res.Validate(); err != nil {
 		return fmt.Errorf("stage %w", err)
-	}
-	n := len(res.Reason)
-	for _, t := range res.Tags {
-		n += len(t)
-	}
-	for k, v := range res.Attrs {
-		n += len(k) + len(v)
-	}
-	for _, h := range res.Headers {
-		n += len(h.Name) + len(h.Value)
-	}
-	if n > maxResultBytes {
-		return fmt.Errorf("stage returned a result of %d bytes (tags, attributes, reason and header edits), over %d", n, maxResultBytes)
 	}
 	return nil
 }
@@ -161,7 +144,13 @@ func (r *Engine) record(req *sdk.Request, st *stage, o outcome) *sdk.Result {
 	case o.skipped:
 		res = &sdk.Result{Verdict: sdk.VerdictNone, Reason: "skipped by when"}
 	case o.err != nil:
-		res = &sdk.Result{Verdict: sdk.VerdictError, Reason: o.err.Error()}
+		// Every error reason names its stage, as the plugin host's do
+		// ("stage NAME: ..."): a timeout or a refused result too.
+		reason := o.err.Error()
+		if !strings.HasPrefix(reason, "stage "+st.Name+": ") {
+			reason = "stage " + st.Name + ": " + reason
+		}
+		res = &sdk.Result{Verdict: sdk.VerdictError, Reason: reason}
 	case res.Verdict == "":
 		res.Verdict = sdk.VerdictNone
 	}

@@ -46,6 +46,8 @@ func (s *echoStage) Check(_ context.Context, req *sdk.Request) (*sdk.Result, err
 		panic("stage panicked on purpose")
 	case "nil":
 		return nil, nil
+	case "huge": // over sdk.MaxResultBytes: the gateway refuses it, and so must the harness
+		return &sdk.Result{Verdict: sdk.VerdictPass, Attrs: map[string]string{"a": strings.Repeat("x", 2<<20)}}, nil
 	}
 	res := &sdk.Result{Verdict: sdk.VerdictPass, Score: 1.5, Tags: []string{"a", "b"},
 		Attrs: map[string]string{
@@ -134,6 +136,7 @@ func TestCheckErrors(t *testing.T) {
 		{helo: "error", wantErr: "stage failed on purpose"},
 		{helo: "panic", wantErr: "stage panicked on purpose"},
 		{helo: "nil", verdict: sdk.VerdictNone},
+		{helo: "huge", wantErr: "over 1048576"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.helo, func(t *testing.T) {
