@@ -78,6 +78,11 @@ func (m *Manager) notify(s *settings, env *queue.Envelope, failed, relayed []*qu
 	} else if len(report) > 0 {
 		// The admin grepping the queue ID learns why no bounce came.
 		m.log.Info("delivery: no failure DSN", "queue_id", env.ID, "rcpts", len(report), "why", NoDSNReason(s.bounce, env))
+		if env.From == "" || env.IsDSN {
+			metrics.Active().DSNWithheld(metrics.WithheldNullSender)
+		} else {
+			metrics.Active().DSNWithheld(metrics.WithheldPolicy)
+		}
 	}
 	pending := env.Pending()
 	if s.delayNotice <= 0 || env.DelayNotified || len(pending) == 0 || now.Sub(env.Received) < s.delayNotice {

@@ -70,8 +70,10 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 	if len(left) == 0 {
 		return out
 	}
-	if r := m.dead.get(g.key, m.d.Now()); r != nil {
-		return unanswered(out, left, r)
+	if o, ok := m.dead.get(g.key, m.d.Now()); ok {
+		// As the hop that failed said a moment ago, named in the log
+		// (relay=) as it was then.
+		return unansweredAs(out, left, o)
 	}
 	hops, why := m.hops(ctx, s, g.rt, g.domain)
 	if why != nil {
@@ -122,7 +124,7 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 	if !answered && s == m.set.Load() { // a reload since may have fixed it
 		// Every hop failed: spare the next messages to this destination the
 		// same wait for a while (Postfix marks such a destination dead too).
-		m.dead.put(g.key, last.reply, m.d.Now().Add(min(deadFor, s.retry[0])))
+		m.dead.put(g.key, last, m.d.Now().Add(min(deadFor, s.retry[0])))
 	}
 	return unansweredAs(out, left, last)
 }

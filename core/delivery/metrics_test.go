@@ -4,8 +4,11 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/metrics"
+	"github.com/portcullis-mta/portcullis/core/queue"
 )
 
 // TestAttemptsCounted: one transaction with a 250, a 451 and a 550 counts
@@ -25,6 +28,46 @@ func TestAttemptsCounted(t *testing.T) {
 		`portcullis_dsns_sent_total{action="failed"} 1`,
 		`portcullis_dsns_sent_total{action="delayed"} 0`,
 		`portcullis_delivery_duration_seconds_count 2`,
+	}
+	var body string
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("last scrape:\n%s", body)
+		}
+	})
+	w.waitFor("the counts", func() bool {
+		rec := httptest.NewRecorder()
+		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		body = rec.Body.String()
+		for _, s := range want {
+			if !strings.Contains(body, s+"\n") {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// TestExpiredAndWithheldCounted: recipients given up at queue.max_age count
+// as expired, and a failure DSN owed but not sent counts by why: a null
+// sender (a DSN never gets a DSN) or the bounce policy (an outside sender
+// under bounce: local).
+func TestExpiredAndWithheldCounted(t *testing.T) {
+	m := metrics.New()
+	metrics.Enable(m)
+	t.Cleanup(func() { metrics.Enable(nil) })
+	cfg := baseConfig(t)
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, "127.0.0.1:1")} // nothing listens: deferred
+	w := newWorld(t, cfg)
+	old := func(e *queue.Envelope) { e.Received = time.Now().Add(-2 * time.Hour) } // max_age is 1h
+	w.enqueue("", []string{"a@d.test"}, localSender, plainBody, old)
+	w.enqueue("u@outside.test", []string{"b@d.test", "c@d.test"}, outsideSender, plainBody, old)
+	w.start()
+	want := []string{
+		`portcullis_delivery_attempts_total{status="expired"} 3`,
+		`portcullis_dsns_withheld_total{reason="null_sender"} 1`,
+		`portcullis_dsns_withheld_total{reason="policy"} 1`,
+		`portcullis_dsns_sent_total{action="failed"} 0`,
 	}
 	var body string
 	t.Cleanup(func() {

@@ -158,35 +158,36 @@ func (l *limiter) acquire(ctx context.Context, key string, n int) (func(), error
 const deadFor = time.Minute
 
 // deadCache remembers destinations that could not be reached, with the
-// reply that said so.
+// outcome that said so (the reply, and the hop that gave it, for the log).
 type deadCache struct {
 	mu sync.Mutex
 	m  map[string]deadEntry
 }
 
 type deadEntry struct {
-	reply *smtpc.Reply
+	o     outcome
 	until time.Time
 }
 
 func newDeadCache() *deadCache { return &deadCache{m: map[string]deadEntry{}} }
 
-func (d *deadCache) get(key string, now time.Time) *smtpc.Reply {
+func (d *deadCache) get(key string, now time.Time) (outcome, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	e, ok := d.m[key]
 	if !ok {
-		return nil
+		return outcome{}, false
 	}
 	if !now.Before(e.until) {
 		delete(d.m, key)
-		return nil
+		return outcome{}, false
 	}
-	return e.reply
+	return e.o, true
 }
 
-func (d *deadCache) put(key string, r *smtpc.Reply, until time.Time) {
-	if r == nil || r == errShutdown {
+// put marks key dead until until with o, the last hop's failure.
+func (d *deadCache) put(key string, o outcome, until time.Time) {
+	if o.reply == nil || o.reply == errShutdown {
 		return
 	}
 	d.mu.Lock()
@@ -196,7 +197,7 @@ func (d *deadCache) put(key string, r *smtpc.Reply, until time.Time) {
 			delete(d.m, k)
 		}
 	}
-	d.m[key] = deadEntry{reply: r, until: until}
+	d.m[key] = deadEntry{o: outcome{reply: o.reply, hop: o.hop, tls: o.tls}, until: until}
 }
 
 // clear forgets every destination (the config that failed them is gone).

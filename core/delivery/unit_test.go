@@ -366,6 +366,20 @@ func TestDeadDestinationSkipped(t *testing.T) {
 			t.Errorf("%s: %s %q", id, r.Status, r.LastReply)
 		}
 	}
+	// Each deferral's log line names the hop that failed, the cached ones
+	// too (relay=, not relay="").
+	deferrals := 0
+	for _, line := range strings.Split(w.logs.String(), "\n") {
+		if strings.Contains(line, "msg=delivery ") && strings.Contains(line, "status=deferred") {
+			deferrals++
+			if !strings.Contains(line, ln.Addr().String()) {
+				t.Errorf("a deferral does not name the hop: %s", line)
+			}
+		}
+	}
+	if deferrals != len(ids) {
+		t.Errorf("%d deferrals logged, want %d:\n%s", deferrals, len(ids), w.logs.String())
+	}
 }
 
 // Reload takes new routes and a new dns section for the next attempts.

@@ -49,6 +49,7 @@ type Metrics struct {
 	deliveries  [numStatuses]prometheus.Counter
 	deliverTime prometheus.Histogram
 	dsns        [numDSNKinds]prometheus.Counter
+	withheld    [numWithheld]prometheus.Counter
 	queueLen    atomic.Pointer[func() int]
 
 	mu        sync.Mutex // serialises the copy-on-write caches below
@@ -85,7 +86,7 @@ func New() *Metrics {
 		prometheus.ExponentialBuckets(0.0001, 4, 9), "stage")
 	m.stageCalls = f.counterVec("stage_calls_total", "Stage calls by stage and outcome: the verdict (pass, fail, neutral, none), error or timeout.", "stage", "outcome")
 	m.restarts = f.counterVec("plugin_restarts_total", "Plugin processes restarted after dying or hanging, by stage.", "stage")
-	attempts := f.counterVec("delivery_attempts_total", "Delivery attempts per recipient, by status: sent, deferred (4xx or no connection) or bounced (5xx).", "status")
+	attempts := f.counterVec("delivery_attempts_total", "Delivery attempts per recipient, by status: sent, deferred (4xx or no connection), bounced (5xx), or expired (given up at queue.max_age).", "status")
 	for i, s := range statusNames {
 		m.deliveries[i] = attempts.WithLabelValues(s)
 	}
@@ -94,6 +95,10 @@ func New() *Metrics {
 	dsns := f.counterVec("dsns_sent_total", "Delivery status notifications queued for the sender (RFC 3464), by action.", "action")
 	for i, k := range dsnKinds {
 		m.dsns[i] = dsns.WithLabelValues(k)
+	}
+	withheld := f.counterVec("dsns_withheld_total", "Failure DSNs owed but not sent, by reason: null_sender (a DSN never gets a DSN) or policy (queue.bounce).", "reason")
+	for i, r := range withheldNames {
+		m.withheld[i] = withheld.WithLabelValues(r)
 	}
 	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "portcullis_queue_messages", Help: "Messages in the delivery queue.",

@@ -47,11 +47,12 @@ type Status int
 const (
 	Sent     Status = iota // the next hop took it
 	Deferred               // 4xx or no connection: retried later
-	Bounced                // 5xx (or expired): a DSN may follow
+	Bounced                // 5xx: a DSN may follow
+	Expired                // still pending at queue.max_age: given up, a DSN may follow
 	numStatuses
 )
 
-var statusNames = [numStatuses]string{"sent", "deferred", "bounced"}
+var statusNames = [numStatuses]string{"sent", "deferred", "bounced", "expired"}
 
 // The DSN actions of RFC 3464 2.3.3 the gateway sends.
 var dsnKinds = [...]string{"failed", "delayed", "relayed"}
@@ -157,6 +158,25 @@ func (m *Metrics) Delivery(s Status) {
 func (m *Metrics) DeliveryTook(d time.Duration) {
 	if m != nil {
 		m.deliverTime.Observe(d.Seconds())
+	}
+}
+
+// WithheldReason says why a failure DSN was not sent (dsns_withheld_total).
+type WithheldReason int
+
+// The reasons (label values in withheldNames).
+const (
+	WithheldNullSender WithheldReason = iota // the sender is <> (a DSN never gets a DSN)
+	WithheldPolicy                           // queue.bounce (none, or local and an outside sender)
+	numWithheld
+)
+
+var withheldNames = [numWithheld]string{"null_sender", "policy"}
+
+// DSNWithheld counts a failure DSN the gateway owed but did not send.
+func (m *Metrics) DSNWithheld(r WithheldReason) {
+	if m != nil && r >= 0 && r < numWithheld {
+		m.withheld[r].Inc()
 	}
 }
 
