@@ -131,3 +131,51 @@ func TestStatusCodeClass(t *testing.T) {
 		}
 	}
 }
+
+// A DSN about internationalized mail (RFC 6533): an SMTPUTF8 original or a
+// UTF-8 address makes a global DSN (report-type global-delivery-status,
+// message/global-delivery-status, message/global or -headers), a UTF-8
+// recipient's Final-Recipient is of type utf-8, and our own refusal to send
+// to a hop without SMTPUTF8 is no remote diagnostic. ASCII mail keeps the
+// RFC 3464 types.
+func TestGlobalDSN(t *testing.T) {
+	orig := "From: a@x\r\nSubject: caf\xc3\xa9\r\n\r\nbody\r\n"
+	for _, tc := range []struct {
+		name, ret   string
+		env         queue.Envelope
+		rcpt        queue.Recipient
+		status, ori string
+		want        []string
+	}{
+		{name: "UTF-8 recipient, SMTPUTF8", env: queue.Envelope{From: "a@x", SMTPUTF8: true},
+			rcpt:   queue.Recipient{Addr: "ünï@plain.test", LastReply: errNoUTF8.String(), LastHop: "mx.plain.test[192.0.2.1]:25"},
+			status: "message/global-delivery-status", ori: "message/global",
+			want: []string{"Final-Recipient: utf-8; ünï@plain.test\r\n", "Status: 5.6.7\r\n",
+				"Diagnostic-Code: X-Portcullis; 553 5.6.7 next hop does not support SMTPUTF8\r\n"}},
+		{name: "SMTPUTF8, headers only", ret: "HDRS", env: queue.Envelope{From: "a@x", SMTPUTF8: true},
+			rcpt:   queue.Recipient{Addr: "b@y", LastReply: "550 5.1.1 no"},
+			status: "message/global-delivery-status", ori: "message/global-headers",
+			want: []string{"Final-Recipient: rfc822; b@y\r\n", "Diagnostic-Code: smtp; 550 5.1.1 no\r\n"}},
+		{name: "ASCII", env: queue.Envelope{From: "a@x"}, rcpt: queue.Recipient{Addr: "b@y", LastReply: "550 5.1.1 no"},
+			status: "message/delivery-status", ori: "message/rfc822", want: []string{"Final-Recipient: rfc822; b@y\r\n"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env, rcpt := tc.env, tc.rcpt
+			env.ID, env.DSNRet, env.Received = "Q1", tc.ret, time.Now()
+			d := &dsn{kind: dsnFailed, hostname: "gw.test", now: time.Now(), env: &env, rcpts: []*queue.Recipient{&rcpt}}
+			var b strings.Builder
+			if err := d.write(&b, strings.NewReader(orig)); err != nil {
+				t.Fatal(err)
+			}
+			p := parseDSN(t, received{data: b.String()})
+			if p.types[1] != tc.status || p.types[2] != tc.ori {
+				t.Fatalf("parts %q, want %s and %s", p.types, tc.status, tc.ori)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(p.parts[1], w) {
+					t.Errorf("status part lacks %q:\n%s", w, p.parts[1])
+				}
+			}
+		})
+	}
+}

@@ -84,7 +84,11 @@ func (d *dsn) write(w io.Writer, orig io.Reader) error {
 	fmt.Fprintf(bw, "Message-ID: <%s.dsn@%s>\r\n", d.id, d.hostname)
 	fmt.Fprintf(bw, "Auto-Submitted: auto-replied\r\n") // RFC 3834 5: no auto-replies to this
 	fmt.Fprintf(bw, "MIME-Version: 1.0\r\n")
-	fmt.Fprintf(bw, "Content-Type: multipart/report; report-type=delivery-status;\r\n\tboundary=\"%s\"\r\n\r\n", mw.Boundary())
+	report := "delivery-status"
+	if d.global() {
+		report = "global-delivery-status" // the second part's subtype (RFC 6522 3)
+	}
+	fmt.Fprintf(bw, "Content-Type: multipart/report; report-type=%s;\r\n\tboundary=\"%s\"\r\n\r\n", report, mw.Boundary())
 	fmt.Fprintf(bw, "This is a MIME-encapsulated delivery status notification.\r\n")
 
 	if err := d.human(mw); err != nil {
@@ -137,9 +141,35 @@ func (d *dsn) human(mw *multipart.Writer) error {
 	return nil
 }
 
-// status is the message/delivery-status part (RFC 3464 2.2, 2.3).
+// global reports a DSN about internationalized mail (RFC 6533): the
+// original was sent with SMTPUTF8, or an address the DSN names is not
+// ASCII. Its parts are then message/global-delivery-status and
+// message/global (or message/global-headers), whose fields may hold UTF-8,
+// and a UTF-8 address is of type utf-8, not rfc822.
+func (d *dsn) global() bool {
+	if d.env.SMTPUTF8 || !isASCII(d.env.From) {
+		return true
+	}
+	for _, r := range d.rcpts {
+		if !isASCII(r.Addr) || !isASCII(r.ORCPT) {
+			return true
+		}
+	}
+	return false
+}
+
+// status is the message/delivery-status part (RFC 3464 2.2, 2.3), or
+// message/global-delivery-status (RFC 6533 6.2) for a global DSN.
 func (d *dsn) status(mw *multipart.Writer) error {
-	p, err := mw.CreatePart(textproto.MIMEHeader{"Content-Type": {"message/delivery-status"}})
+	typ := "message/delivery-status"
+	if d.global() {
+		typ = "message/global-delivery-status"
+	}
+	h := textproto.MIMEHeader{"Content-Type": {typ}}
+	if typ != "message/delivery-status" {
+		h.Set("Content-Transfer-Encoding", "8bit")
+	}
+	p, err := mw.CreatePart(h)
 	if err != nil {
 		return err
 	}
@@ -150,7 +180,11 @@ func (d *dsn) status(mw *multipart.Writer) error {
 	}
 	fmt.Fprintf(p, "Arrival-Date: %s\r\n", d.env.Received.Format(time.RFC1123Z))
 	for _, r := range d.rcpts {
-		fmt.Fprintf(p, "\r\nFinal-Recipient: rfc822; %s\r\n", oneLine(policy.WirePath(r.Addr)))
+		if addr := policy.WirePath(r.Addr); isASCII(addr) {
+			fmt.Fprintf(p, "\r\nFinal-Recipient: rfc822; %s\r\n", oneLine(addr))
+		} else {
+			fmt.Fprintf(p, "\r\nFinal-Recipient: utf-8; %s\r\n", oneLine(addr)) // RFC 6533 3
+		}
 		if r.ORCPT != "" {
 			typ, addr, _ := strings.Cut(r.ORCPT, ";")
 			fmt.Fprintf(p, "Original-Recipient: %s; %s\r\n", oneLine(typ), oneLine(addr))
@@ -190,8 +224,13 @@ func (d *dsn) original(mw *multipart.Writer, orig io.Reader) error {
 		orig = io.MultiReader(bytes.NewReader(head), orig)
 	}
 	h := textproto.MIMEHeader{"Content-Type": {"text/rfc822-headers"}}
-	if full {
+	switch {
+	case full && d.global():
+		h.Set("Content-Type", "message/global") // RFC 6532 3.7
+	case full:
 		h.Set("Content-Type", "message/rfc822")
+	case d.global():
+		h.Set("Content-Type", "message/global-headers") // RFC 6533 6.3
 	}
 	if d.env.BodyType == "8BITMIME" || d.env.SMTPUTF8 {
 		h.Set("Content-Transfer-Encoding", "8bit")
@@ -257,6 +296,10 @@ func dsnDiagnostic(reply string) string {
 	}
 	if reply == bouncedReply {
 		return "X-Portcullis; " + bouncedText
+	}
+	if reply == errNoUTF8.String() {
+		// Our own refusal to send: the hop said nothing of the kind.
+		return "X-Portcullis; " + oneLine(reply)
 	}
 	return "smtp; " + oneLine(reply)
 }

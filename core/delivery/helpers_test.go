@@ -38,7 +38,8 @@ func parseDSN(t *testing.T, m received) *parsedDSN {
 		t.Fatalf("DSN does not parse: %v\n%s", err, m.data)
 	}
 	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil || mt != "multipart/report" || params["report-type"] != "delivery-status" {
+	global := params["report-type"] == "global-delivery-status" // RFC 6533
+	if err != nil || mt != "multipart/report" || (params["report-type"] != "delivery-status" && !global) {
 		t.Fatalf("DSN Content-Type %q", msg.Header.Get("Content-Type"))
 	}
 	d := &parsedDSN{all: m.data}
@@ -55,8 +56,14 @@ func parseDSN(t *testing.T, m received) *parsedDSN {
 		d.parts = append(d.parts, string(b))
 		d.types = append(d.types, p.Header.Get("Content-Type"))
 	}
-	if len(d.types) != 3 || d.types[1] != "message/delivery-status" ||
-		(d.types[2] != "message/rfc822" && d.types[2] != "text/rfc822-headers") {
+	switch {
+	case len(d.types) != 3:
+		t.Fatalf("DSN parts %q", d.types)
+	case global && (d.types[1] != "message/global-delivery-status" ||
+		(d.types[2] != "message/global" && d.types[2] != "message/global-headers")):
+		t.Fatalf("global DSN parts %q", d.types)
+	case !global && (d.types[1] != "message/delivery-status" ||
+		(d.types[2] != "message/rfc822" && d.types[2] != "text/rfc822-headers")):
 		t.Fatalf("DSN parts %q", d.types)
 	}
 	if msg.Header.Get("Auto-Submitted") != "auto-replied" {
