@@ -357,6 +357,7 @@ func traceMainPaths(t *testing.T, format, level string) {
 	for _, k := range []string{"delivered", "tagged", "redirected", "learned", "bounced", "cli-bounced", "cli-deleted"} {
 		milestone(t, lines, ids[k], "msg", "queued", "client", "127.0.0.1", "from", "a@example.org")
 	}
+	milestone(t, lines, ids["delivered"], "msg", "queued", "message_id", "<plain@client.example.org>")
 	milestone(t, lines, ids["forged"], "msg", "queued", "from", `x" queue_id=`+traceForged+` msg="forged@example.org`)
 	for _, k := range []string{"delivered", "tagged", "redirected", "learned", "quarantined", "forged"} {
 		milestone(t, lines, ids[k], "msg", "delivery", "status", "sent", "dsn", "2.0.0")

@@ -68,6 +68,7 @@ func (s *session) Data(r io.Reader) error {
 	if err != nil {
 		return s.dataError(err)
 	}
+	s.msgID = lc.hops.messageID()
 	if max := s.gc.srv.cfg.Limits.MaxHops; max > 0 && lc.hops.n >= max {
 		// With ours it would be over max_hops (RFC 5321 6.3).
 		return s.refuse("data", ErrTooManyHops(lc.hops.n))
@@ -169,8 +170,8 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 	// The client and the sender on the line with the queue ID, as
 	// Postfix's smtpd and qmgr log "QID: client=..." and "QID: from=<...>":
 	// one grep for the ID shows who sent it, from where.
-	log.Info(what, append([]any{"client", env.Client.IP, "from", env.From, "size", size, "nrcpt", len(env.Rcpts)},
-		decisionLog(dec)...)...)
+	log.Info(what, append([]any{"client", env.Client.IP, "from", env.From, "message_id", s.msgID, "size", size,
+		"nrcpt", len(env.Rcpts)}, decisionLog(dec)...)...)
 	job.start(log, id)
 	return accepted(id)
 }

@@ -11,25 +11,47 @@ import (
 // streams past (RFC 5321 6.3: a relay that counts them detects a loop;
 // Postfix's hopcount_limit is 50). It looks only at the header: once the
 // empty line that ends it has passed, a Write costs a branch.
+//
+// It also keeps the Message-ID field's value, for the log line that names
+// the queue ID (as Postfix's cleanup logs message-id=).
 type hopCounter struct {
 	n        int
-	done     bool     // the header has ended
-	lineHead [10]byte // the first bytes of the current line
-	headLen  int      // how many of them there are (at most len(lineHead))
+	done     bool      // the header has ended
+	lineHead [300]byte // the first bytes of the current line
+	headLen  int       // how many of them there are (at most len(lineHead))
+
+	msgID   []byte // the Message-ID field's value so far
+	inMsgID bool   // the last line was the Message-ID field: a continuation goes on it
 }
 
-var receivedPrefix = []byte("received:")
+var (
+	receivedPrefix = []byte("received:")
+	msgIDPrefix    = []byte("message-id:")
+)
 
 func (h *hopCounter) Write(p []byte) {
 	for i := 0; i < len(p) && !h.done; i++ {
 		b := p[i]
 		if b == '\n' {
 			line := h.lineHead[:h.headLen]
+			cont := len(line) > 0 && (line[0] == ' ' || line[0] == '\t')
 			switch {
 			case bytes.Equal(line, []byte("\r")) || h.headLen == 0:
 				h.done = true // the empty line: the body follows
 			case len(line) >= len(receivedPrefix) && bytes.EqualFold(line[:len(receivedPrefix)], receivedPrefix):
 				h.n++
+			case h.msgID == nil && len(line) >= len(msgIDPrefix) && bytes.EqualFold(line[:len(msgIDPrefix)], msgIDPrefix):
+				h.msgID = append([]byte{}, bytes.TrimSpace(line[len(msgIDPrefix):])...)
+				h.inMsgID = true
+				h.headLen = 0
+				continue
+			case cont && h.inMsgID && len(h.msgID) < len(h.lineHead):
+				h.msgID = append(h.msgID, bytes.TrimSpace(line)...)
+				h.headLen = 0
+				continue
+			}
+			if !cont {
+				h.inMsgID = false
 			}
 			h.headLen = 0
 			continue
@@ -39,6 +61,12 @@ func (h *hopCounter) Write(p []byte) {
 			h.headLen++
 		}
 	}
+}
+
+// messageID is the Message-ID field's value as it was seen (at most a few
+// hundred bytes, made printable for the log), "" if the header has none.
+func (h *hopCounter) messageID() string {
+	return printable(string(h.msgID), len(h.lineHead))
 }
 
 // Hops counts the Received fields of the header at the start of data (CRLF

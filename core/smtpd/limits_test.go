@@ -398,3 +398,33 @@ rules:
 	r.hello()
 	r.cmd("MAIL FROM:<a@example.org>", "250")
 }
+
+// The header scan that counts Received fields keeps the Message-ID for the
+// queued log line, however the bytes come (a field folded onto the next
+// line too), and stops at the end of the header.
+func TestHeaderScanMessageID(t *testing.T) {
+	for _, tc := range []struct{ msg, want string }{
+		{"Received: a\r\nMessage-ID: <abc@example.org>\r\nSubject: x\r\n\r\nMessage-ID: <body@x>\r\n", "<abc@example.org>"},
+		{"message-id:\r\n <folded@example.org>\r\nSubject: x\r\n\r\n", "<folded@example.org>"},
+		{"Subject: x\r\n\r\nMessage-ID: <body@x>\r\n", ""},
+		{"Message-ID: <a\x01b@x>\r\n\r\n", "<a?b@x>"},
+		{"Message-ID: <first@x>\r\nMessage-ID: <second@x>\r\n\r\n", "<first@x>"},
+	} {
+		for _, chunk := range []int{1, 3, 1 << 20} {
+			var h hopCounter
+			for b := []byte(tc.msg); len(b) > 0; {
+				n := min(chunk, len(b))
+				h.Write(b[:n])
+				b = b[n:]
+			}
+			if got := h.messageID(); got != tc.want {
+				t.Errorf("%q in chunks of %d: message ID %q, want %q", tc.msg, chunk, got, tc.want)
+			}
+		}
+	}
+	var h hopCounter
+	h.Write([]byte("Received: a\r\nReceived: b\r\nMessage-ID: <m@x>\r\nReceived: c\r\n\r\nReceived: body\r\n"))
+	if h.n != 3 {
+		t.Errorf("%d Received fields counted, want 3", h.n)
+	}
+}

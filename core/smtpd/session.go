@@ -32,6 +32,7 @@ type session struct {
 	rcpts    []*queue.Recipient
 	results  map[string]*sdk.Result
 	held     *pipeline.Decision // a discard or quarantine decided before DATA
+	msgID    string             // the Message-ID of the message in DATA, for its queued line
 }
 
 var _ smtp.AuthSession = (*session)(nil)
