@@ -2,11 +2,14 @@ package smtpd
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
 
@@ -216,11 +219,39 @@ func resultSummary(m map[string]*sdk.Result) map[string]string {
 		if r == nil {
 			continue
 		}
-		v := string(r.Verdict)
-		if r.Reason != "" {
-			v += ": " + r.Reason
+		var b strings.Builder
+		b.WriteString(string(r.Verdict))
+		if r.Score != 0 {
+			fmt.Fprintf(&b, " score=%g", r.Score)
 		}
-		out[name] = v
+		if len(r.Tags) > 0 {
+			b.WriteString(" tags=" + strings.Join(r.Tags, ","))
+		}
+		for _, k := range slices.Sorted(maps.Keys(r.Attrs)) {
+			fmt.Fprintf(&b, " %s=%q", k, prefix(r.Attrs[k], maxSummaryAttr))
+		}
+		if r.Reason != "" {
+			b.WriteString(": " + r.Reason)
+		}
+		out[name] = cutUTF8(b.String(), maxSummary)
 	}
 	return out
 }
+
+// cutUTF8 is s cut to at most n bytes at a character boundary.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// A quarantined message keeps each stage's verdict, score, tags,
+// attributes and reason for `quarantine show`, within these bounds.
+const (
+	maxSummaryAttr = 100
+	maxSummary     = 1000
+)

@@ -72,7 +72,8 @@ func TestPipelineDecisions(t *testing.T) {
 				return &pipeline.Decision{Action: pipeline.Discard, Reason: "virus"}
 			case "hold":
 				return &pipeline.Decision{Action: pipeline.Quarantine, Reason: "suspicious", Tags: []string{"q"},
-					Results: map[string]*sdk.Result{"av": {Verdict: sdk.VerdictFail, Reason: "EICAR"}}}
+					Results: map[string]*sdk.Result{"av": {Verdict: sdk.VerdictFail, Score: 2.5, Tags: []string{"virus", "eicar"},
+						Attrs: map[string]string{"signature": "Eicar-Test-Signature", "engine": "clamd"}, Reason: "EICAR"}}}
 			case "tag":
 				return &pipeline.Decision{Action: pipeline.Accept, SubjectPrefix: "[SPAM]",
 					Headers: []sdk.HeaderEdit{{Op: sdk.HeaderAdd, Name: "X-Spam", Value: "yes\r\nInjected: 1"}, {Op: sdk.HeaderRemove, Name: "X-Remove-Me"}}}
@@ -116,7 +117,7 @@ func TestPipelineDecisions(t *testing.T) {
 	t.Run("quarantine", func(t *testing.T) {
 		id := strings.Fields(send("hold", "250 2.0.0"))[2]
 		envs, _ := ts.quar.List()
-		if len(envs) != 1 || envs[0].Reason != "suspicious" || envs[0].Results["av"] != "fail: EICAR" {
+		if len(envs) != 1 || envs[0].Reason != "suspicious" || envs[0].Results["av"] != `fail score=2.5 tags=virus,eicar engine="clamd" signature="Eicar-Test-Signature": EICAR` {
 			t.Fatalf("quarantine: %+v", envs)
 		}
 		// One ID from the data phase to the reply and the stored copy
