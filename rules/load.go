@@ -261,33 +261,20 @@ func (l *loader) templateRefs(t *Template, known map[string]Pos) {
 
 // sortProblems orders problems by file (in the order files were read),
 // then line and column.
-func sortProblems(ps Problems) {
-	order := map[string]int{}
-	for _, p := range ps {
-		if _, ok := order[p.Pos.File]; !ok {
-			order[p.Pos.File] = len(order)
-		}
-	}
-	sort.SliceStable(ps, func(i, j int) bool {
-		a, b := ps[i].Pos, ps[j].Pos
-		if a.File != b.File {
-			return order[a.File] < order[b.File]
-		}
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Col < b.Col
-	})
-}
+func sortProblems(ps Problems) { sortByFiles(ps, nil) }
 
 // SortProblems orders problems about the set's files (its own and those of
 // checks made on it, such as a stage's config refused by its plugin) by
 // file, in the order the files were read (the config file first), then
 // line and column. Problems in files the set did not read come last, in
 // the order they first appear.
-func (s *Set) SortProblems(ps Problems) {
+func (s *Set) SortProblems(ps Problems) { sortByFiles(ps, s.files) }
+
+// sortByFiles orders ps by file (files first, in their order, then the
+// others in the order they first appear), then line and column.
+func sortByFiles(ps Problems, files []string) {
 	order := map[string]int{}
-	for _, f := range s.files {
+	for _, f := range files {
 		if _, ok := order[f]; !ok {
 			order[f] = len(order)
 		}
