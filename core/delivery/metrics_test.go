@@ -29,23 +29,7 @@ func TestAttemptsCounted(t *testing.T) {
 		`portcullis_dsns_sent_total{action="delayed"} 0`,
 		`portcullis_delivery_duration_seconds_count 2`,
 	}
-	var body string
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("last scrape:\n%s", body)
-		}
-	})
-	w.waitFor("the counts", func() bool {
-		rec := httptest.NewRecorder()
-		m.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-		body = rec.Body.String()
-		for _, s := range want {
-			if !strings.Contains(body, s+"\n") {
-				return false
-			}
-		}
-		return true
-	})
+	waitMetrics(t, w, m, want)
 }
 
 // TestExpiredAndWithheldCounted: recipients given up at queue.max_age count
@@ -69,6 +53,12 @@ func TestExpiredAndWithheldCounted(t *testing.T) {
 		`portcullis_dsns_withheld_total{reason="policy"} 1`,
 		`portcullis_dsns_sent_total{action="failed"} 0`,
 	}
+	waitMetrics(t, w, m, want)
+}
+
+// waitMetrics waits until a scrape of m has every line of want.
+func waitMetrics(t *testing.T, w *world, m *metrics.Metrics, want []string) {
+	t.Helper()
 	var body string
 	t.Cleanup(func() {
 		if t.Failed() {
