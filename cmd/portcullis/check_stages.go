@@ -23,8 +23,10 @@ import (
 const stageCheckTimeout = 30 * time.Second
 
 // pluginCheckTimeout bounds the start of a plugin executable and its
-// CheckConfig: a plugin that does not answer by then is reported.
-const pluginCheckTimeout = 10 * time.Second
+// CheckConfig: a plugin that does not answer by then is reported. It is
+// what a lone start (a restart, scan) gives a plugin, so that check, run
+// as the systemd unit's ExecStartPre, refuses no plugin run would start.
+const pluginCheckTimeout = 30 * time.Second
 
 // checkStages reports, in the order of the stages, each stage `run` would
 // refuse: a plugin that is neither a built-in nor an executable

@@ -69,7 +69,7 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 	}
 	expired := m.schedule(s, env, now, interrupted)
 	for _, r := range expired {
-		metrics.Active().Delivery(metrics.Expired)
+		metrics.Active().Expired()
 		m.log.Info("delivery", "queue_id", env.ID, "rcpt", r.Addr, "reply", r.LastReply, "status", "expired",
 			"delay", now.Sub(env.Received).Round(time.Millisecond).String(), "attempts", r.Attempts)
 	}

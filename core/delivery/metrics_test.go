@@ -32,8 +32,8 @@ func TestAttemptsCounted(t *testing.T) {
 	waitMetrics(t, w, m, want)
 }
 
-// TestExpiredAndWithheldCounted: recipients given up at queue.max_age count
-// as expired, and a failure DSN owed but not sent counts by why: a null
+// TestExpiredAndWithheldCounted: recipients given up at queue.max_age are
+// counted, and a failure DSN owed but not sent counts by why: a null
 // sender (a DSN never gets a DSN) or the bounce policy (an outside sender
 // under bounce: local).
 func TestExpiredAndWithheldCounted(t *testing.T) {
@@ -48,7 +48,7 @@ func TestExpiredAndWithheldCounted(t *testing.T) {
 	w.enqueue("u@outside.test", []string{"b@d.test", "c@d.test"}, outsideSender, plainBody, old)
 	w.start()
 	want := []string{
-		`portcullis_delivery_attempts_total{status="expired"} 3`,
+		`portcullis_recipients_expired_total 3`,
 		`portcullis_dsns_withheld_total{reason="null_sender"} 1`,
 		`portcullis_dsns_withheld_total{reason="policy"} 1`,
 		`portcullis_dsns_sent_total{action="failed"} 0`,

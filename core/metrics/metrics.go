@@ -50,6 +50,7 @@ type Metrics struct {
 	deliverTime prometheus.Histogram
 	dsns        [numDSNKinds]prometheus.Counter
 	withheld    [numWithheld]prometheus.Counter
+	expired     prometheus.Counter
 	queueLen    atomic.Pointer[func() int]
 
 	mu        sync.Mutex // serialises the copy-on-write caches below
@@ -86,7 +87,7 @@ func New() *Metrics {
 		prometheus.ExponentialBuckets(0.0001, 4, 9), "stage")
 	m.stageCalls = f.counterVec("stage_calls_total", "Stage calls by stage and outcome: the verdict (pass, fail, neutral, none), error or timeout.", "stage", "outcome")
 	m.restarts = f.counterVec("plugin_restarts_total", "Plugin processes restarted after dying or hanging, by stage.", "stage")
-	attempts := f.counterVec("delivery_attempts_total", "Delivery attempts per recipient, by status: sent, deferred (4xx or no connection), bounced (5xx), or expired (given up at queue.max_age).", "status")
+	attempts := f.counterVec("delivery_attempts_total", "Delivery attempts per recipient, by status: sent, deferred (4xx or no connection) or bounced (5xx).", "status")
 	for i, s := range statusNames {
 		m.deliveries[i] = attempts.WithLabelValues(s)
 	}
@@ -96,6 +97,7 @@ func New() *Metrics {
 	for i, k := range dsnKinds {
 		m.dsns[i] = dsns.WithLabelValues(k)
 	}
+	m.expired = f.counter("recipients_expired_total", "Recipients given up at queue.max_age (a failure DSN may follow).")
 	withheld := f.counterVec("dsns_withheld_total", "Failure DSNs owed but not sent, by reason: null_sender (a DSN never gets a DSN) or policy (queue.bounce).", "reason")
 	for i, r := range withheldNames {
 		m.withheld[i] = withheld.WithLabelValues(r)
@@ -135,6 +137,12 @@ type factory struct{ reg prometheus.Registerer }
 
 func (f factory) counterVec(name, help string, labels ...string) *prometheus.CounterVec {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "portcullis", Name: name, Help: help}, labels)
+	f.reg.MustRegister(c)
+	return c
+}
+
+func (f factory) counter(name, help string) prometheus.Counter {
+	c := prometheus.NewCounter(prometheus.CounterOpts{Namespace: "portcullis", Name: name, Help: help})
 	f.reg.MustRegister(c)
 	return c
 }

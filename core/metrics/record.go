@@ -48,11 +48,18 @@ const (
 	Sent     Status = iota // the next hop took it
 	Deferred               // 4xx or no connection: retried later
 	Bounced                // 5xx: a DSN may follow
-	Expired                // still pending at queue.max_age: given up, a DSN may follow
 	numStatuses
 )
 
-var statusNames = [numStatuses]string{"sent", "deferred", "bounced", "expired"}
+var statusNames = [numStatuses]string{"sent", "deferred", "bounced"}
+
+// Expired counts a recipient given up at queue.max_age (no attempt of its
+// own: its last attempt was counted as deferred).
+func (m *Metrics) Expired() {
+	if m != nil {
+		m.expired.Inc()
+	}
+}
 
 // The DSN actions of RFC 3464 2.3.3 the gateway sends.
 var dsnKinds = [...]string{"failed", "delayed", "relayed"}

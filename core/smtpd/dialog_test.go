@@ -367,7 +367,9 @@ func TestAtInSenderDomain(t *testing.T) {
 		{"FROM:<>", false},
 		{"FROM:<@relay.test:a@example.test>", false},
 		{"FROM:<a@example.test> AUTH=<x@y@z>", false},
-		{"FROM:a@b@example.test", false}, // no brackets: go-smtp's to refuse
+		{"FROM:a@b@example.test", true}, // go-smtp takes a path without brackets
+		{"FROM:\t<a@b@example.test>", true},
+		{"FROM:a@example.test SIZE=10", false},
 		{`FROM:<"a@b@example.test>`, false},
 		{"TO:<a@b@example.test>", false},
 	} {
@@ -386,6 +388,8 @@ func TestBadSenderSyntax(t *testing.T) {
 	r.hello()
 	r.cmd("MAIL FROM:<a@b@example.org>", "553 5.1.7")
 	r.cmd("MAIL FROM:<bad@@example.org>", "553 5.1.7")
+	r.cmd("MAIL FROM:a@b@example.org", "553 5.1.7")
+	r.cmd("MAIL FROM:\t<a@b@example.org>", "553 5.1.7")
 	r.cmd(`MAIL FROM:<"a@b"@example.org>`, "250 2.1.0")
 	r.cmd("RSET", "250")
 	r.cmd("MAIL FROM:<a@example.org>", "250 2.1.0")
@@ -413,6 +417,8 @@ func TestDebugLogsDialog(t *testing.T) {
 	r.hello()
 	r.cmd("AUTH PLAIN "+b64("\x00alice\x00secret"), "235")
 	r.cmd("AUTH LOGIN", "503") // already authenticated
+	r.cmd(b64("\x00bob\x00hunter2"), "500")   // a client pushing its credential anyway
+	r.cmd("Dear John, the code is 1234", "500") // or message text
 	r.cmd("NOOP \x7fodd", "250")
 	r.cmd("MAIL FROM:<a@example.test>", "250")
 	r.cmd("QUIT", "221")
@@ -427,8 +433,11 @@ func TestDebugLogsDialog(t *testing.T) {
 			t.Errorf("debug log lacks %q:\n%s", want, logs)
 		}
 	}
-	if strings.Contains(logs, b64("\x00alice\x00secret")) {
-		t.Error("the AUTH credential is in the log")
+	cred := b64("\x00bob\x00hunter2")
+	for _, secret := range []string{b64("\x00alice\x00secret"), cred[:6], strings.ToUpper(cred[:6]), "John", "JOHN", "1234"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("client data %q is in the log", secret)
+		}
 	}
 
 	info := &logbuf.Buffer{}

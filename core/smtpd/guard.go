@@ -313,6 +313,12 @@ func postmasterRcpt(arg string, cfg *config.Config) (string, bool) {
 // client's bytes. AUTH shows only its mechanism: an initial response is a
 // credential. SASL responses never get here.
 func (c *guardConn) logCommand(verb, arg string) {
+	if !loggedVerbs[verb] {
+		// Not a command: maybe a credential pipelined after a refused
+		// AUTH, or message text after a refused DATA. Its size only.
+		c.log.Debug("command", "verb", "?", "bytes", len(verb)+len(arg)+1)
+		return
+	}
 	if verb == "AUTH" {
 		mech, rest, _ := strings.Cut(arg, " ")
 		if rest != "" {
@@ -321,6 +327,29 @@ func (c *guardConn) logCommand(verb, arg string) {
 		arg = mech
 	}
 	c.log.Debug("command", "verb", printable(verb, 16), "arg", printable(arg, 256))
+}
+
+// verbForLog is a refused command's verb as the log shows it: a word of
+// up to 8 letters, as SMTP verbs are (an unknown one such as XCLIENT
+// included); anything else (a credential pipelined after a refused AUTH,
+// message text after a refused DATA) only as "?".
+func verbForLog(verb string) string {
+	if len(verb) == 0 || len(verb) > 8 {
+		return "?"
+	}
+	for i := 0; i < len(verb); i++ {
+		if c := verb[i]; c < 'A' || c > 'Z' {
+			return "?"
+		}
+	}
+	return verb
+}
+
+// loggedVerbs are the commands whose arguments the debug log shows.
+var loggedVerbs = map[string]bool{
+	"EHLO": true, "HELO": true, "LHLO": true, "MAIL": true, "RCPT": true, "DATA": true, "BDAT": true, "RSET": true,
+	"NOOP": true, "QUIT": true, "VRFY": true, "EXPN": true, "HELP": true, "TURN": true, "ETRN": true,
+	"STARTTLS": true, "AUTH": true,
 }
 
 // printable is s cut to n bytes with anything but printable ASCII as '?'.
@@ -347,11 +376,10 @@ func atInSenderDomain(arg string) bool {
 	if len(arg) < 5 || !strings.EqualFold(arg[:5], "FROM:") {
 		return false
 	}
-	path := strings.TrimLeft(arg[5:], " ")
-	if !strings.HasPrefix(path, "<") {
-		return false // go-smtp refuses it
-	}
-	path = path[1:]
+	// As go-smtp reads it: blanks after the colon, and the brackets are
+	// optional.
+	path := strings.TrimLeft(arg[5:], " \t")
+	path = strings.TrimPrefix(path, "<")
 	if strings.HasPrefix(path, "@") { // a source route, "@a,@b:"
 		_, rest, ok := strings.Cut(path, ":")
 		if !ok {
@@ -431,7 +459,7 @@ func cleanCommand(line []byte) bool {
 // refuseCommand logs and answers a command the guard refuses. The verb is
 // cut short and made printable: it is attacker bytes.
 func (c *guardConn) refuseCommand(verb, reply string) {
-	c.log.Info("refused", "command", printable(verb, 16), "reply", reply)
+	c.log.Info("refused", "command", verbForLog(verb), "reply", reply)
 	countCommandRefusal(reply)
 	c.reply(reply)
 }
