@@ -416,8 +416,8 @@ func TestDebugLogsDialog(t *testing.T) {
 	r := newRaw(t, ts.addr(), 1)
 	r.hello()
 	r.cmd("AUTH PLAIN "+b64("\x00alice\x00secret"), "235")
-	r.cmd("AUTH LOGIN", "503") // already authenticated
-	r.cmd(b64("\x00bob\x00hunter2"), "500")   // a client pushing its credential anyway
+	r.cmd("AUTH LOGIN", "503")                  // already authenticated
+	r.cmd(b64("\x00bob\x00hunter2"), "500")     // a client pushing its credential anyway
 	r.cmd("Dear John, the code is 1234", "500") // or message text
 	r.cmd("NOOP \x7fodd", "250")
 	r.cmd("MAIL FROM:<a@example.test>", "250")
