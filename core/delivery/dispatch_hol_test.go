@@ -116,3 +116,38 @@ func TestStopReleasesParkedMessages(t *testing.T) {
 		t.Errorf("%d messages with a reply recorded, want 1 (the one in DATA)", interrupted)
 	}
 }
+
+// A reload that changes a destination's route while messages wait for a
+// place there: once a place frees, they are not sent with the route they
+// were leased with but leased again at once, and go by the new one,
+// without an attempt counted or a reply recorded for the wait.
+func TestReloadRequeuesParkedMessages(t *testing.T) {
+	old := newPeer(t, func(p *peer) { p.hold = make(chan struct{}) })
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(old.hold) }) }
+	t.Cleanup(unblock)
+	fresh := newPeer(t)
+	cfg := baseConfig(t)
+	cfg.Queue.Workers = 2
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, old.addr, func(r *config.Route) { r.Concurrency = 1 })}
+	w := newWorld(t, cfg)
+	var ids []string
+	for range 4 {
+		ids = append(ids, w.enqueue("u@local.test", []string{"x@slow.test"}, localSender, plainBody))
+	}
+	m := w.start()
+	w.waitFor("one transaction blocked in DATA", func() bool { return dataStarted(old) })
+	cfg2 := *cfg
+	cfg2.Routes = []config.Route{mkRoute([]string{"*"}, fresh.addr)}
+	if err := m.Reload(&cfg2); err != nil {
+		t.Fatal(err)
+	}
+	unblock()
+	w.waitFor("every message delivered", w.queueEmpty)
+	if n, m := len(old.messages()), len(fresh.messages()); n != 1 || m != 3 {
+		t.Fatalf("old route got %d messages, new route %d; want 1 (the one in DATA at the reload) and 3", n, m)
+	}
+	if strings.Contains(w.logs.String(), "status=deferred") {
+		t.Errorf("a parked message was deferred:\n%s", w.logs.String())
+	}
+}

@@ -52,6 +52,11 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 		return fill(len(g.rcpts), outcome{reply: errShutdown})
 	}
 	defer free()
+	if m.set.Load() != s {
+		// A reload came while it waited: the message is leased again
+		// at once, grouped and routed by the new settings.
+		return fill(len(g.rcpts), outcome{reply: errRequeued})
+	}
 	out := make([]outcome, len(g.rcpts))
 	left := make([]int, len(g.rcpts)) // indexes of the recipients no hop has settled
 	for i := range left {
@@ -169,7 +174,7 @@ func settle(out []outcome, left []int, res []outcome) []int {
 // spool file, a failed signature) would follow the message anywhere.
 func nextHopMayTake(o outcome) bool {
 	return !o.ok && o.reply != nil && o.reply.Temporary() &&
-		o.reply != errShutdown && o.reply != errSpool && o.reply != errSign
+		!cutShort(o.reply) && o.reply != errSpool && o.reply != errSign
 }
 
 // unanswered gives r to the recipients at indexes left that no hop has

@@ -18,6 +18,8 @@ func (m *Manager) logAttempt(env *queue.Envelope, r *queue.Recipient, o outcome,
 		status, dsn = "bounced", "5.0.0"
 	case o.reply == errShutdown:
 		status = "interrupted"
+	case o.reply == errRequeued:
+		status = "requeued"
 	}
 	if c := replyStatus(r.LastReply); c != "" {
 		dsn = c

@@ -53,7 +53,7 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 	for i, g := range groups {
 		for j, r := range g.rcpts {
 			o := results[i][j]
-			interrupted = interrupted || o.reply == errShutdown
+			interrupted = interrupted || cutShort(o.reply)
 			countAttempt(o)
 			if m.apply(env, r, o, now) {
 				failed = append(failed, r)
@@ -92,13 +92,17 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 func untried(results [][]outcome) bool {
 	for _, res := range results {
 		for _, o := range res {
-			if o.reply != errShutdown || o.hop != "" {
+			if !cutShort(o.reply) || o.hop != "" {
 				return false
 			}
 		}
 	}
 	return true
 }
+
+// cutShort reports the outcome of a delivery that did not happen: cut by
+// shutdown, or requeued because the routes changed while it waited.
+func cutShort(r *smtpc.Reply) bool { return r == errShutdown || r == errRequeued }
 
 // maxTxnRcpts caps the recipients of one transaction: RFC 5321 4.5.3.1.8
 // makes servers take at least 100, and many take no more.
@@ -128,6 +132,9 @@ func (m *Manager) groups(s *settings, env *queue.Envelope) []*group {
 func (m *Manager) apply(env *queue.Envelope, r *queue.Recipient, o outcome, now time.Time) bool {
 	if o.reply == nil {
 		o.reply = smtpc.NewReply(451, "4.3.0", "no reply")
+	}
+	if o.reply == errRequeued {
+		return false // not tried: its last reply stays its last hop's
 	}
 	r.LastReply = o.reply.String()
 	if o.hop != "" {
@@ -191,7 +198,7 @@ const expiredText = "message expired in queue"
 // was not an attempt).
 func countAttempt(o outcome) {
 	switch {
-	case o.reply == errShutdown:
+	case cutShort(o.reply):
 	case o.ok:
 		metrics.Active().Delivery(metrics.Sent)
 	case o.reply != nil && o.reply.Permanent():

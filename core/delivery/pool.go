@@ -187,7 +187,7 @@ func (d *deadCache) get(key string, now time.Time) (outcome, bool) {
 
 // put marks key dead until until with o, the last hop's failure.
 func (d *deadCache) put(key string, o outcome, until time.Time) {
-	if o.reply == nil || o.reply == errShutdown {
+	if o.reply == nil || cutShort(o.reply) {
 		return
 	}
 	d.mu.Lock()
