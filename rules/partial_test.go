@@ -72,3 +72,27 @@ rules:
 		t.Errorf("clean: %v, %v", set, err)
 	}
 }
+
+// ReadsPregreet: whether any rule or stage when may read conn.pregreet,
+// however it names it.
+func TestReadsPregreet(t *testing.T) {
+	for _, tc := range []struct {
+		src  string
+		want bool
+	}{
+		{"rules: [{name: r, when: 'conn.pregreet', action: reject}]", true},
+		{"rules: [{name: r, when: 'conn[\"pregreet\"]', action: reject}]", true},
+		{"rules: [{name: r, when: 'conn.ip == \"1.2.3.4\"', action: reject, reply: '554 5.7.1 {{conn.pregreet}}'}]", true},
+		{"stages: [{name: s, plugin: x, when: '!conn.pregreet'}]", true},
+		{"rules: [{name: r, when: 'conn.ip == \"1.2.3.4\" && conn.trusted', action: reject}]", false},
+		{"stages: [{name: s, plugin: x, when: '!conn.trusted'}]", false},
+	} {
+		set, err := Parse("r.yaml", []byte(tc.src))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.src, err)
+		}
+		if got := set.ReadsPregreet(); got != tc.want {
+			t.Errorf("%s: ReadsPregreet = %v, want %v", tc.src, got, tc.want)
+		}
+	}
+}

@@ -118,6 +118,25 @@ func lastPhase(ps []sdk.Phase) sdk.Phase {
 }
 
 // programs lists every expression of a rule.
+// ReadsPregreet reports whether a rule or a stage's when may read
+// conn.pregreet: if none does, a client that talks before the greeting
+// can be refused before any of them runs.
+func (s *Set) ReadsPregreet() bool {
+	for _, r := range s.Rules {
+		for _, p := range r.programs() {
+			if p.pregreet {
+				return true
+			}
+		}
+	}
+	for _, st := range s.Stages {
+		if st.When != nil && st.When.pregreet {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *Rule) programs() []*Program {
 	var out []*Program
 	if r.When != nil {

@@ -20,10 +20,11 @@ type Program struct {
 	Source string
 	Pos    Pos // where the expression starts
 
-	prog    *vm.Program
-	phase   sdk.Phase   // earliest phase at which its conn/mail/rcpt/msg facts are known
-	results []resultRef // results.<stage> references
-	rcptAt  *Pos        // where it first reads rcpt, which only the rcpt phase has; nil if it does not
+	prog     *vm.Program
+	phase    sdk.Phase   // earliest phase at which its conn/mail/rcpt/msg facts are known
+	results  []resultRef // results.<stage> references
+	rcptAt   *Pos        // where it first reads rcpt, which only the rcpt phase has; nil if it does not
+	pregreet bool        // it may read conn.pregreet
 }
 
 type resultRef struct {
@@ -146,7 +147,7 @@ func (f *funcs) compile(src string, where exprSrc, asBool bool) (*Program, Probl
 	for _, ap := range f.precompile(prog.Node()) {
 		probs = append(probs, Problem{where.at(src, ap.from), ap.msg})
 	}
-	p.phase, p.results, p.rcptAt = analyse(prog.Node(), func(from int) Pos { return where.at(src, from) })
+	p.phase, p.results, p.rcptAt, p.pregreet = analyse(prog.Node(), func(from int) Pos { return where.at(src, from) })
 	return p, probs
 }
 
@@ -172,10 +173,11 @@ var typeNames = strings.NewReplacer(
 
 // analyse finds the phase an expression needs, its results references and
 // where it first reads rcpt.
-func analyse(node ast.Node, pos func(int) Pos) (sdk.Phase, []resultRef, *Pos) {
+func analyse(node ast.Node, pos func(int) Pos) (sdk.Phase, []resultRef, *Pos, bool) {
 	phase := sdk.PhaseConnect
 	var refs []resultRef
 	var rcptAt *Pos
+	pregreet := false
 	inMember := map[ast.Node]bool{}
 	walk(node, func(n ast.Node) {
 		m, ok := n.(*ast.MemberNode)
@@ -194,6 +196,7 @@ func analyse(node ast.Node, pos func(int) Pos) (sdk.Phase, []resultRef, *Pos) {
 			phase = sdk.PhaseData // a computed stage name: only known when all have run
 		case id.Value == "conn" && isStr:
 			phase = laterPhase(phase, connPhase[prop.Value])
+			pregreet = pregreet || prop.Value == "pregreet"
 		default:
 			return
 		}
@@ -208,9 +211,12 @@ func analyse(node ast.Node, pos func(int) Pos) (sdk.Phase, []resultRef, *Pos) {
 				at := pos(id.Location().From)
 				rcptAt = &at
 			}
+			// conn as a whole (conn[k], a function of it): it may read
+			// pregreet.
+			pregreet = pregreet || id.Value == "conn"
 		}
 	})
-	return phase, refs, rcptAt
+	return phase, refs, rcptAt, pregreet
 }
 
 // describe names a YAML node kind for messages.

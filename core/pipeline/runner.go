@@ -67,6 +67,10 @@ func New(set *rules.Set, clients map[string]StageClient, logger *slog.Logger) (*
 // Set returns the rule set the runner was built from.
 func (r *Engine) Set() *rules.Set { return r.set }
 
+// ReadsPregreet reports whether a rule or a stage's when may read
+// conn.pregreet (rules.Set.ReadsPregreet).
+func (r *Engine) ReadsPregreet() bool { return r.set.ReadsPregreet() }
+
 // Wants reports whether a stage or a rule is bound to phase.
 func (r *Engine) Wants(phase sdk.Phase) bool { return r.wants[phase] }
 

@@ -163,6 +163,15 @@ func (s *Server) prelude(gc *guardConn) bool {
 // with 554 5.5.1, as postscreen's "enforce" does at once.
 func (s *Server) welcome(gc *guardConn) bool {
 	gc.pregreet = s.pregreet(gc)
+	if gc.pregreet && !readsPregreet(gc.srv.d.Pipeline) {
+		// No rule could accept it: refused at once, before the host
+		// name lookup and the connect stages (a bot flood costs little).
+		gc.log.Info("refused", "reason", "pregreet")
+		metrics.Active().ConnRefused(metrics.RefusedPregreet)
+		metrics.Active().Refused("connect", 554)
+		gc.reply(replyPregreet)
+		return false
+	}
 	gc.info.hostname = lookupHost(gc.srv.d.Resolver, gc.info.ip, gc.srv.cfg.DNS.Timeout.D())
 	d, err := connectPhase(gc)
 	if err != nil {
@@ -188,6 +197,16 @@ func (s *Server) welcome(gc *guardConn) bool {
 		return false
 	}
 	return true
+}
+
+// readsPregreet reports whether p's rules may read conn.pregreet (a
+// pipeline that cannot say is taken to).
+func readsPregreet(p pipeline.Runner) bool {
+	if p == nil {
+		return false
+	}
+	r, ok := p.(interface{ ReadsPregreet() bool })
+	return !ok || r.ReadsPregreet()
 }
 
 // pregreet waits limits.pregreet_delay and reports whether the client

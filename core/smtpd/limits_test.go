@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -12,6 +13,7 @@ import (
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/rules"
+	"github.com/portcullis-mta/portcullis/sdk"
 )
 
 func TestConnectionLimits(t *testing.T) {
@@ -426,5 +428,47 @@ func TestHeaderScanMessageID(t *testing.T) {
 	h.Write([]byte("Received: a\r\nReceived: b\r\nMessage-ID: <m@x>\r\nReceived: c\r\n\r\nReceived: body\r\n"))
 	if h.n != 3 {
 		t.Errorf("%d Received fields counted, want 3", h.n)
+	}
+}
+
+// noPregreetRunner is a pipeline with connect rules none of which reads
+// conn.pregreet; it records the phases it was asked about.
+type noPregreetRunner struct {
+	mu   sync.Mutex
+	seen []sdk.Phase
+}
+
+func (r *noPregreetRunner) Wants(p sdk.Phase) bool { return p == sdk.PhaseConnect }
+func (r *noPregreetRunner) ReadsPregreet() bool    { return false }
+func (r *noPregreetRunner) Run(_ context.Context, req *sdk.Request, _ map[string]*sdk.Result) (*pipeline.Decision, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.seen = append(r.seen, req.Phase)
+	return &pipeline.Decision{Action: pipeline.Continue}, nil
+}
+
+// With no rule that reads conn.pregreet, an early talker is refused
+// before the connect phase (no stage, no host name lookup for it), as
+// before rules could see it; a polite client still gets the connect phase.
+func TestPregreetWithoutRulesSkipsConnectPhase(t *testing.T) {
+	run := &noPregreetRunner{}
+	cfg := testConfig(t)
+	cfg.Limits.PregreetDelay = config.Duration(300 * time.Millisecond)
+	ts := startServer(t, cfg, func(d *Deps) { d.Pipeline = run })
+	r := newRaw(t, ts.addr(), 5)
+	r.send("EHLO eager.example\r\n")
+	r.expect("554 5.5.1 Protocol error: client sent data before greeting")
+	run.mu.Lock()
+	n := len(run.seen)
+	run.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("the connect phase ran %d times for an early talker no rule can accept", n)
+	}
+	r = newRaw(t, ts.addr(), 5)
+	r.hello()
+	run.mu.Lock()
+	defer run.mu.Unlock()
+	if len(run.seen) != 1 || run.seen[0] != sdk.PhaseConnect {
+		t.Fatalf("a polite client's phases: %v, want the connect phase", run.seen)
 	}
 }
