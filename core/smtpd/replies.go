@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
 
@@ -136,15 +135,7 @@ const maxReplyLine = 512
 // maxReplyLine, at a character boundary.
 func fitReply(enhanced, text string) string {
 	// An empty or malformed enhanced code goes out as X.0.0 (enhanced).
-	room := maxReplyLine - len("550 ") - max(len(enhanced), len("5.0.0")) - len(" \r\n")
-	if len(text) <= room {
-		return text
-	}
-	cut := room
-	for cut > 0 && !utf8.RuneStart(text[cut]) {
-		cut--
-	}
-	return text[:cut]
+	return cutUTF8(text, maxReplyLine-len("550 ")-max(len(enhanced), len("5.0.0"))-len(" \r\n"))
 }
 
 // replyLine is the wire form of err, for replies written outside go-smtp.
