@@ -24,20 +24,7 @@ func TestBounceDSNHasNoRemoteMTA(t *testing.T) {
 	if err := Bounce(cfg, w.q, id, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	envs, _ := w.q.List()
-	if len(envs) != 1 || !envs[0].IsDSN {
-		t.Fatalf("queue after bounce: %+v", envs)
-	}
-	rc, err := w.q.Open(envs[0].ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b := new(strings.Builder)
-	if _, err := copyAll(b, rc); err != nil {
-		t.Fatal(err)
-	}
-	d := parseDSN(t, received{data: b.String()})
+	d := queuedDSN(t, w)
 	status := d.parts[1]
 	for _, want := range []string{"Final-Recipient: rfc822; b@d.test\r\n", "Action: failed\r\n", "Status: 5.0.0\r\n",
 		"Diagnostic-Code: X-Portcullis; message bounced by the administrator\r\n"} {

@@ -224,20 +224,7 @@ func TestBounce(t *testing.T) {
 	if err := Bounce(cfg, w.q, id, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	envs, _ := w.q.List()
-	if len(envs) != 1 || !envs[0].IsDSN {
-		t.Fatalf("queue after bounce: %+v", envs)
-	}
-	rc, err := w.q.Open(envs[0].ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b := new(strings.Builder)
-	if _, err := copyAll(b, rc); err != nil {
-		t.Fatal(err)
-	}
-	d := parseDSN(t, received{data: b.String()})
+	d := queuedDSN(t, w)
 	d.want(t, "Final-Recipient: rfc822; b@d.test", "bounced by the administrator")
 	d.wantNot(t, "a@d.test")
 	if err := Bounce(cfg, w.q, id, time.Now()); err == nil {
@@ -549,4 +536,23 @@ func TestNoNextHopLineForTheLastHop(t *testing.T) {
 	if strings.Contains(w.logs.String(), "trying the next one") {
 		t.Errorf("a next hop announced where there is none:\n%s", w.logs.String())
 	}
+}
+
+// queuedDSN parses the one message left in w's queue after a Bounce: the DSN.
+func queuedDSN(t *testing.T, w *world) *parsedDSN {
+	t.Helper()
+	envs, _ := w.q.List()
+	if len(envs) != 1 || !envs[0].IsDSN {
+		t.Fatalf("queue after bounce: %+v", envs)
+	}
+	rc, err := w.q.Open(envs[0].ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b := new(strings.Builder)
+	if _, err := copyAll(b, rc); err != nil {
+		t.Fatal(err)
+	}
+	return parseDSN(t, received{data: b.String()})
 }
