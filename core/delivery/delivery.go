@@ -69,6 +69,7 @@ type Manager struct {
 	pool *pool
 	lim  *limiter
 	dead *deadCache
+	park *parkLot
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc
@@ -99,6 +100,7 @@ func New(d Deps) (*Manager, error) {
 		d.Timeout = 5 * time.Minute
 	}
 	m := &Manager{d: d, log: d.Logger, pool: newPool(), lim: newLimiter(), dead: newDeadCache(),
+		park: newParkLot(),
 		kick: make(chan struct{}, 1)}
 	s, err := m.newSettings(d.Config)
 	if err != nil {
@@ -174,6 +176,11 @@ func (m *Manager) Start(ctx context.Context) error {
 	ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	m.done = make(chan struct{})
 	m.workers = make(chan struct{}, m.set.Load().workers)
+	if _, ok := m.d.Queue.(hastener); ok {
+		m.lim.mu.Lock()
+		m.lim.active = activeLimit(cap(m.workers))
+		m.lim.mu.Unlock()
+	}
 	go func() {
 		defer close(m.done)
 		m.dispatch(ctx)

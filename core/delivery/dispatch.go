@@ -34,9 +34,11 @@ func activeLimit(workers int) int { return max(10*workers, 200) }
 // at most activeLimit at a time, until ctx ends. Workers (queue.workers)
 // are taken later, per destination, once its route has a free place
 // (sendGroup): a message waiting for a busy destination holds no worker,
-// so it cannot hold up mail for another (head-of-line blocking). A parked
+// so it cannot hold up mail for another (head-of-line blocking). A waiting
 // message keeps its lease, and so the at-least-once bookkeeping of
-// deliver: its lease is updated (or released) when its attempt ends.
+// deliver: its lease is updated (or released) when its attempt ends. One
+// destination holds at most its share of the leases; beyond it, messages
+// are parked (park.go), so its backlog cannot fill them all.
 func (m *Manager) dispatch(ctx context.Context) {
 	slots := make(chan struct{}, activeLimit(cap(m.workers)))
 	fc, _ := m.d.Queue.(flushCounter)
@@ -54,6 +56,7 @@ func (m *Manager) dispatch(ctx context.Context) {
 			if n := fc.Flushes(); n != flushes {
 				flushes = n
 				m.dead.clear()
+				m.park.clear()
 			}
 		}
 		l, err := m.d.Queue.Lease(m.d.Now())

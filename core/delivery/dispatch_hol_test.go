@@ -4,8 +4,11 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-smtp"
 
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/queue"
@@ -149,5 +152,98 @@ func TestReloadRequeuesParkedMessages(t *testing.T) {
 	}
 	if strings.Contains(w.logs.String(), "status=deferred") {
 		t.Errorf("a parked message was deferred:\n%s", w.logs.String())
+	}
+}
+
+// A backlog for one saturated destination larger than the lease limit
+// (activeLimit: 200 here) does not fill every lease slot: the destination
+// holds its share (half the slots, here) and the messages beyond are
+// parked, not leased, so the one message for an idle destination, queued
+// after them all, goes out while the backlog waits. Parking is not an
+// attempt (nothing counted, nothing logged, nothing written), and once
+// the next hop answers, places freeing at the destination bring the parked
+// messages back at once, not after parkFor: the whole backlog is
+// delivered within the test's deadline, far below parkFor.
+func TestParkingBacklogBeyondLeaseLimit(t *testing.T) {
+	const backlog = 260 // > activeLimit(3) = 200
+	slow := newPeer(t, func(p *peer) { p.hold = make(chan struct{}) })
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(slow.hold) }) }
+	t.Cleanup(unblock)
+	fast := newPeer(t)
+	var laterTries atomic.Int32
+	fast.setRcpt(func(to string) error {
+		if strings.HasPrefix(to, "later@") {
+			laterTries.Add(1)
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: "mailbox busy"}
+		}
+		return nil
+	})
+	cfg := baseConfig(t)
+	cfg.Queue.Retry = []config.Duration{config.Duration(time.Hour)}
+	cfg.Queue.Workers = 3 // one more than slow.test may take
+	cfg.Routes = []config.Route{
+		mkRoute([]string{"slow.test"}, slow.addr, func(r *config.Route) { r.Concurrency = 2 }),
+		mkRoute([]string{"*"}, fast.addr),
+	}
+	w := newWorld(t, cfg)
+	var slowIDs []string
+	for range backlog {
+		slowIDs = append(slowIDs, w.enqueue("u@local.test", []string{"x@slow.test"}, localSender, plainBody))
+	}
+	fastID := w.enqueue("u@local.test", []string{"y@example.test"}, localSender, plainBody)
+	// Parked for one recipient, delivered to the other: recorded, due
+	// again with the parked recipient untried.
+	mixedID := w.enqueue("u@local.test", []string{"z@example.test", "w@slow.test"}, localSender, plainBody)
+	// Parked for one recipient, deferred for the other: an attempt, due
+	// again at its retry as a whole, not at once (which would try the
+	// deferring hop again and again).
+	deferID := w.enqueue("u@local.test", []string{"later@example.test", "d@slow.test"}, localSender, plainBody)
+	m := w.start()
+	w.waitFor("the messages for the idle destination delivered", func() bool {
+		logs := w.logs.String()
+		return len(fast.messages()) == 2 && strings.Contains(logs, "queue_id="+fastID+" rcpt=y@example.test") &&
+			strings.Contains(logs, "queue_id="+mixedID+" rcpt=z@example.test") &&
+			strings.Contains(logs, "queue_id="+deferID+" rcpt=later@example.test") &&
+			w.get(mixedID).Rcpts[0].Status == queue.RcptDelivered && w.get(deferID).Attempts > 0 // logged before recorded
+	})
+	if e := w.get(deferID); e.Rcpts[0].Attempts != 1 || e.Rcpts[1].Attempts != 0 || e.Rcpts[1].LastReply != "" ||
+		e.Attempts != 1 || e.NextAttempt.Before(time.Now().Add(50*time.Minute)) {
+		t.Errorf("%s: attempts %d and %d (parked reply %q), message attempts %d, next %v; want 1 and 0 (\"\"), 1, in an hour",
+			deferID, e.Rcpts[0].Attempts, e.Rcpts[1].Attempts, e.Rcpts[1].LastReply, e.Attempts, e.NextAttempt)
+	}
+	if e := w.get(mixedID); e.Rcpts[0].Status != queue.RcptDelivered || e.Rcpts[1].Status != queue.RcptPending ||
+		e.Rcpts[1].Attempts != 0 || e.Rcpts[1].LastReply != "" || e.Attempts != 0 {
+		t.Errorf("%s: %s then %s (attempts %d, reply %q), message attempts %d; want delivered, then pending untried, 0",
+			mixedID, e.Rcpts[0].Status, e.Rcpts[1].Status, e.Rcpts[1].Attempts, e.Rcpts[1].LastReply, e.Attempts)
+	}
+	m.lim.mu.Lock()
+	var held int
+	if s := m.lim.m["r0 "+slow.addr]; s != nil {
+		held = s.refs
+	}
+	m.lim.mu.Unlock()
+	if limit := activeLimit(3) / 2; held == 0 || held > limit {
+		t.Errorf("slow.test holds %d messages, want 1 to %d (half the lease slots)", held, limit)
+	}
+	if n := len(slow.messages()); n != 0 {
+		t.Fatalf("slow.test got %d messages while blocked", n)
+	}
+	for _, id := range slowIDs {
+		e := w.get(id)
+		if r := e.Rcpts[0]; r.Status != queue.RcptPending || r.Attempts != 0 || e.Attempts != 0 || r.LastReply != "" {
+			t.Fatalf("%s while slow.test is blocked: %s, attempts %d/%d, reply %q; want pending, untried", id, r.Status, e.Attempts, r.Attempts, r.LastReply)
+		}
+	}
+	if s := w.logs.String(); strings.Contains(s, "parked") || strings.Contains(s, "@slow.test") {
+		t.Errorf("parking logged as an attempt:\n%s", s)
+	}
+	unblock()
+	w.waitFor("the whole backlog delivered", func() bool { return w.q.Len() == 1 })
+	if n := len(slow.messages()); n != backlog+1 {
+		t.Errorf("slow.test got %d messages, want %d", n, backlog+1)
+	}
+	if n := laterTries.Load(); n != 1 {
+		t.Errorf("the deferring hop was asked %d times for later@, want once (retry in an hour)", n)
 	}
 }

@@ -32,6 +32,7 @@ type group struct {
 	domain string
 	rcpts  []*queue.Recipient
 	size   func() (int64, error) // the message's size (for SIZE), counted once an attempt; nil: not declared
+	park   bool                  // may be parked (see parking) rather than wait for a place
 }
 
 // sendGroup delivers g: on a pooled connection if one is idle, else on a
@@ -42,11 +43,17 @@ type group struct {
 func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelope, open opener, g *group) []outcome {
 	// The route's place first, then a worker: a message waiting for a
 	// saturated destination holds no worker (see dispatch).
-	release, err := m.lim.acquire(ctx, g.key, g.rt.concurrency)
+	release, err := m.lim.acquire(ctx, g.key, g.rt.concurrency, g.park)
+	if errors.Is(err, errCrowded) {
+		return fill(len(g.rcpts), outcome{reply: errParked})
+	}
 	if err != nil {
 		return fill(len(g.rcpts), outcome{reply: errShutdown})
 	}
-	defer release()
+	defer func() {
+		release()
+		m.unpark(g.key, g.rt.concurrency)
+	}()
 	free, err := m.worker(ctx)
 	if err != nil {
 		return fill(len(g.rcpts), outcome{reply: errShutdown})

@@ -25,8 +25,10 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 		}
 		return countBytes(l.Open)
 	})
+	pp, canPark := l.(postponer)
 	for _, g := range groups {
 		g.size = size
+		g.park = canPark
 	}
 	results := make([][]outcome, len(groups))
 	var wg sync.WaitGroup
@@ -36,11 +38,21 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 			defer wg.Done()
 			t0 := time.Now()
 			results[i] = m.sendGroup(ctx, s, env, l.Open, g)
-			metrics.Active().DeliveryTook(time.Since(t0))
+			if results[i][0].reply != errParked {
+				metrics.Active().DeliveryTook(time.Since(t0))
+			}
 		}()
 	}
 	wg.Wait()
-	if len(groups) > 0 && untried(results) {
+	if canPark && parkedOnly(results) && m.d.Now().Before(env.Received.Add(s.maxAge)) {
+		// Nothing tried: given back unchanged, passed over until a place
+		// frees at its destination (see parking). Past max_age it goes on
+		// below, to expire.
+		pp.Postpone(m.d.Now().Add(parkFor))
+		m.parkGroups(env, groups, results) // after: a place freeing now finds it not leased
+		return
+	}
+	if len(groups) > 0 && untried(results) && !parkedOnly(results) {
 		// Stopped while it waited for a place at its destination or for a
 		// worker (or while connecting): nothing happened to record, and
 		// its last reply stays the last hop's. It is due again at once.
@@ -48,26 +60,37 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 		return
 	}
 	now := m.d.Now()
-	interrupted := false
+	// parked: recipients not tried because their destination holds its
+	// share; deferred: tried and still pending (a temporary failure).
+	interrupted, parked, deferred := false, false, false
 	var failed, relayed []*queue.Recipient
 	for i, g := range groups {
 		for j, r := range g.rcpts {
 			o := results[i][j]
+			if o.reply == errParked {
+				parked = true
+				continue // not tried: nothing to record or log
+			}
 			interrupted = interrupted || cutShort(o.reply)
 			countAttempt(o)
 			if m.apply(env, r, o, now) {
 				failed = append(failed, r)
 			}
+			deferred = deferred || r.Status == queue.RcptPending
 			if o.ok && !o.dsn && wants(r, "SUCCESS") {
 				relayed = append(relayed, r)
 			}
 			m.logAttempt(env, r, o, start, now)
 		}
 	}
-	if !interrupted {
+	// Only parked recipients left: due again at once, to be parked
+	// alone (see schedule). With a deferred one, the message waits for
+	// its retry as a whole, as an attempt.
+	parked = parked && !deferred
+	if !interrupted && !parked {
 		env.Attempts++
 	}
-	expired := m.schedule(s, env, now, interrupted)
+	expired := m.schedule(s, env, now, interrupted, parked)
 	for _, r := range expired {
 		metrics.Active().Expired()
 		m.log.Info("delivery", "queue_id", env.ID, "rcpt", r.Addr, "reply", r.LastReply, "status", "expired",
@@ -102,7 +125,7 @@ func untried(results [][]outcome) bool {
 
 // cutShort reports the outcome of a delivery that did not happen: cut by
 // shutdown, or requeued because the routes changed while it waited.
-func cutShort(r *smtpc.Reply) bool { return r == errShutdown || r == errRequeued }
+func cutShort(r *smtpc.Reply) bool { return r == errShutdown || r == errRequeued || r == errParked }
 
 // maxTxnRcpts caps the recipients of one transaction: RFC 5321 4.5.3.1.8
 // makes servers take at least 100, and many take no more.
@@ -133,7 +156,7 @@ func (m *Manager) apply(env *queue.Envelope, r *queue.Recipient, o outcome, now 
 	if o.reply == nil {
 		o.reply = smtpc.NewReply(451, "4.3.0", "no reply")
 	}
-	if o.reply == errRequeued {
+	if o.reply == errRequeued || o.reply == errParked {
 		return false // not tried: its last reply stays its last hop's
 	}
 	r.LastReply = o.reply.String()
@@ -155,8 +178,12 @@ func (m *Manager) apply(env *queue.Envelope, r *queue.Recipient, o outcome, now 
 }
 
 // schedule sets the next attempt for what is still pending, or fails it
-// when the message is older than max_age (returned for the DSN).
-func (m *Manager) schedule(s *settings, env *queue.Envelope, now time.Time, interrupted bool) []*queue.Recipient {
+// when the message is older than max_age (returned for the DSN). A message
+// whose only pending recipients were parked is due again at once: leased
+// again, they alone are parked, which writes nothing. Its disk
+// NextAttempt cannot say "parked": a later one there is another process's
+// reschedule to the queue, which Hasten could not bring forward.
+func (m *Manager) schedule(s *settings, env *queue.Envelope, now time.Time, interrupted, parked bool) []*queue.Recipient {
 	pending := env.Pending()
 	if len(pending) == 0 {
 		return nil
@@ -174,6 +201,9 @@ func (m *Manager) schedule(s *settings, env *queue.Envelope, now time.Time, inte
 		return pending
 	}
 	next := now.Add(s.retryAfter(env.Attempts))
+	if parked {
+		next = now // leased again at once, and parked then without a write
+	}
 	if next.After(expiry) {
 		next = expiry // one last try at max_age
 	}

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -114,31 +115,46 @@ func (p *pool) janitor(ctx context.Context, now func() time.Time) {
 	}
 }
 
-// limiter caps concurrent transactions per destination (routes[].concurrency).
+// limiter caps concurrent transactions per destination (routes[].concurrency)
+// and, once active is set (Start, with a store that can park), the
+// messages one destination may hold, in transaction or waiting (share).
 type limiter struct {
-	mu sync.Mutex
-	m  map[string]*slot
+	mu     sync.Mutex
+	m      map[string]*slot
+	total  int // refs over every key
+	active int // the lease limit (activeLimit); 0: no share, nothing parked
 }
 
 type slot struct {
 	ch   chan struct{}
-	refs int
+	refs int // holders and waiters
 }
 
 func newLimiter() *limiter { return &limiter{m: map[string]*slot{}} }
 
+// errCrowded: the destination already holds its share; see parking.
+var errCrowded = errors.New("delivery: destination holds its share of the leased messages")
+
 // acquire waits for a free place at key; the returned func gives it back.
-func (l *limiter) acquire(ctx context.Context, key string, n int) (func(), error) {
+// With park, a destination that already holds its share is not waited
+// for: errCrowded at once.
+func (l *limiter) acquire(ctx context.Context, key string, n int, park bool) (func(), error) {
 	l.mu.Lock()
 	s := l.m[key]
+	if park && s != nil && l.crowdedLocked(s, n) {
+		l.mu.Unlock()
+		return nil, errCrowded
+	}
 	if s == nil {
 		s = &slot{ch: make(chan struct{}, n)}
 		l.m[key] = s
 	}
 	s.refs++
+	l.total++
 	l.mu.Unlock()
 	release := func() {
 		l.mu.Lock()
+		l.total--
 		if s.refs--; s.refs == 0 {
 			delete(l.m, key)
 		}
@@ -151,6 +167,27 @@ func (l *limiter) acquire(ctx context.Context, key string, n int) (func(), error
 		release()
 		return nil, ctx.Err()
 	}
+}
+
+// crowded reports whether key holds its share now.
+func (l *limiter) crowded(key string, n int) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.m[key]
+	return s != nil && l.crowdedLocked(s, n)
+}
+
+func (l *limiter) crowdedLocked(s *slot, n int) bool {
+	return l.active > 0 && s.refs >= l.share(s, n)
+}
+
+// share is how many messages one destination may hold (l.mu held): at
+// least twice its concurrency, so that its places stay busy, and else half
+// the lease slots the other destinations leave. However many destinations
+// back up, some slots stay free for the rest: one may take half, a second
+// half of what is left, and so on.
+func (l *limiter) share(s *slot, n int) int {
+	return max(2*n, (l.active-(l.total-s.refs))/2)
 }
 
 // deadFor is how long a destination whose every hop just failed is skipped

@@ -89,6 +89,25 @@ func (d *Dir) unlease(e *entry, next time.Time) {
 	d.insert(e.id, next)
 }
 
+// Hasten makes id due at now (the clock its leases are taken by) if this
+// Dir has it scheduled later and not leased (a message Postpone passed
+// over), and wakes the Dir's waiters.
+// It reports whether it did: false for a message leased, gone, or due
+// already. Only this Dir's schedule changes; nothing is written.
+func (d *Dir) Hasten(id string, now time.Time) bool {
+	d.mu.Lock()
+	e := d.idx[id]
+	ok := e != nil && !e.leased && e.pos >= 0 && e.next.After(now)
+	if ok {
+		d.insert(id, now)
+	}
+	d.mu.Unlock()
+	if ok {
+		d.signal()
+	}
+	return ok
+}
+
 // NextDue is the earliest NextAttempt of the messages not leased (zero if
 // none). A worker sleeps until then or until Wake.
 func (d *Dir) NextDue() time.Time {

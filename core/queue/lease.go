@@ -188,6 +188,21 @@ func (l *lease) Release() error {
 	return nil
 }
 
+// Postpone gives the message back unchanged on disk, but passed over by
+// this Dir until until (or until Hasten): a message that could not be
+// tried now for a reason of this process's own (its destination has as
+// many messages waiting as it may), with no attempt to record. Nothing
+// is written, so it costs no fsync, and after a restart the message is due
+// as its envelope says. A no-op after Update or Release.
+func (l *lease) Postpone(until time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.ended {
+		l.end(until, false)
+	}
+	return nil
+}
+
 // end drops the flock, then settles the index: the other way round, this
 // Dir could pick the message again while still holding the lock, fail, and
 // back off for nothing.

@@ -279,3 +279,74 @@ func TestUpdateWithoutNextAttemptIsDueNow(t *testing.T) {
 		t.Fatalf("NextDue = %v, want now (%v)", d.NextDue(), c.Now())
 	}
 }
+
+// Postpone passes a message over in this Dir's schedule only: nothing is
+// written (its envelope on disk is unchanged, and another Dir or a
+// restart sees it due as before), and Hasten brings it back at once. For
+// a message in the intake log and one in a file of its own alike.
+func TestPostponeAndHasten(t *testing.T) {
+	for _, intake := range []bool{false, true} {
+		dir := t.TempDir()
+		c := newClock()
+		d := openDirOpts(t, dir, c, Options{Intake: intake})
+		id := commit(t, d, testEnv("r@x.test"), "", "m")
+		onDisk := func() time.Time {
+			env, err := d.Get(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return env.NextAttempt
+		}
+		due := onDisk()
+		l, err := d.Lease(c.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.(*lease).Postpone(c.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Lease(c.Now().Add(time.Minute)); !errors.Is(err, ErrEmpty) {
+			t.Fatalf("intake %v: lease of a postponed message = %v, want ErrEmpty", intake, err)
+		}
+		if got := d.NextDue(); !got.Equal(c.Now().Add(time.Hour)) {
+			t.Errorf("intake %v: NextDue %v, want an hour on", intake, got)
+		}
+		if got := onDisk(); !intake && !got.Equal(due) { // the intake log's Get reports the schedule
+			t.Errorf("intake %v: NextAttempt %v after Postpone, want %v as before", intake, got, due)
+		}
+		if d.Hasten("NOSUCHID00000000", c.Now()) {
+			t.Errorf("intake %v: Hasten of an unknown ID reported true", intake)
+		}
+		select { // drain a wake-up from the commit
+		case <-d.Wake():
+		default:
+		}
+		if !d.Hasten(id, c.Now()) {
+			t.Fatalf("intake %v: Hasten of the postponed message reported false", intake)
+		}
+		select {
+		case <-d.Wake():
+		default:
+			t.Errorf("intake %v: Hasten woke no one", intake)
+		}
+		l, err = d.Lease(c.Now())
+		if err != nil {
+			t.Fatalf("intake %v: lease after Hasten: %v", intake, err)
+		}
+		if d.Hasten(id, c.Now()) {
+			t.Errorf("intake %v: Hasten of a leased message reported true", intake)
+		}
+		l.(*lease).Postpone(c.Now().Add(time.Hour))
+		if !intake { // a file: a restart schedules it as its envelope says
+			if err := d.Close(); err != nil {
+				t.Fatal(err)
+			}
+			d2 := openDir(t, dir, c)
+			l2, err := d2.Lease(c.Now())
+			if err != nil {
+				t.Fatalf("lease after a restart: %v", err)
+			}
+			l2.Release()
+		}
+	}
+}
