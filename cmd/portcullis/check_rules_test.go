@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -111,5 +112,32 @@ func TestCheckPlugins(t *testing.T) {
 		cfg + `:12:5: stage g: config refused: unknown key "greting" (want greeting) (did you mean "greeting"?)` + "\n"
 	if code != 1 || out != want {
 		t.Errorf("got %d\n%s\nwant 1\n%s", code, out, want)
+	}
+}
+
+// TestCheckPluginsAtOnce: check asks plugin executables at once, not one
+// after the other (each may take up to pluginCheckTimeout, and a systemd
+// ExecStartPre would wait for their sum). Each barrier stage's CheckConfig
+// waits until all three have been asked: one at a time, the first would
+// time out and be reported.
+func TestCheckPluginsAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	placePlugin(t, "./testdata/barrierplugin", filepath.Join(dir, "barrier"))
+	meet := filepath.Join(dir, "meet")
+	if err := os.Mkdir(meet, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "p.yaml")
+	stage := func(name string) string {
+		return fmt.Sprintf("  - {name: %s, plugin: ./barrier, config: {dir: %q, peers: 3}}\n", name, meet)
+	}
+	os.WriteFile(cfg, []byte("hostname: a.test\nlisteners: [{name: a, address: '127.0.0.1:2525'}]\nstages:\n"+
+		stage("a")+stage("b")+stage("c")+"dns: {servers: ['127.0.0.1:53']}\n"), 0o644)
+	code, out, errOut := run("check", "-c", cfg)
+	if code != 0 {
+		t.Errorf("check = %d\n%s%s", code, out, errOut)
+	}
+	if names, _ := filepath.Glob(filepath.Join(meet, "*")); len(names) != 3 {
+		t.Errorf("%d stages asked, want 3: %v", len(names), names)
 	}
 }

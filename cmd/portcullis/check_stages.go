@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -46,58 +47,90 @@ const pluginCheckTimeout = 30 * time.Second
 // whose plugin could be asked, whether or not it could check its config;
 // a stage whose plugin could not be started is not in it.
 func checkStages(cfg *config.Config, set *rules.Set) (errs []error, phases map[string][]sdk.Phase) {
-	phases = map[string][]sdk.Phase{}
-	pos := configKeyFinder{}
+	specs := stageSpecs(cfg, set)
+	answers := make([]stageAnswer, len(specs))
 	var host *pluginhost.Host
 	defer func() {
 		if host != nil {
 			host.Close()
 		}
 	}()
-	for i, spec := range stageSpecs(cfg, set) {
+	// Plugin executables are asked at once, several at a time: each may
+	// take up to pluginCheckTimeout, and ten slow ones one after the other
+	// would hold a systemd start for minutes.
+	sem := make(chan struct{}, maxPluginChecks)
+	var wg sync.WaitGroup
+	for i, spec := range specs {
 		if err := checkPlugin(cfg, set.Stages[i]); err != nil {
-			errs = append(errs, err)
+			answers[i] = stageAnswer{err: err, bad: true}
 			continue
 		}
-		var err error
-		newStage, ok := builtinStages[spec.Plugin]
-		switch {
-		case ok:
-			stage := newStage()
-			phases[spec.Name] = stage.Info().Phases
-			checker, ok := stage.(sdk.ConfigChecker)
-			if !ok {
-				continue
-			}
-			if err = checkStageConfig(checker, spec.Env, spec.Config); err != nil {
-				err = fmt.Errorf("%w: %w", pluginhost.ErrConfigRefused, err)
-			}
-		default:
-			if host == nil {
-				host = pluginhost.New(pluginhost.Options{Logger: checkLogger()})
-			}
+		if newStage, ok := builtinStages[spec.Plugin]; ok {
+			answers[i] = checkBuiltin(newStage(), spec)
+			continue
+		}
+		if host == nil {
+			host = pluginhost.New(pluginhost.Options{Logger: checkLogger()})
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
 			ctx, cancel := context.WithTimeout(context.Background(), pluginCheckTimeout)
-			var info sdk.Info
-			info, err = host.CheckConfigInfo(ctx, spec)
-			cancel()
-			if len(info.Phases) > 0 {
-				phases[spec.Name] = info.Phases
-			}
+			defer cancel()
+			info, err := host.CheckConfigInfo(ctx, spec)
 			if errors.Is(err, hostrpc.ErrNoConfigCheck) {
-				continue
+				err = nil
 			}
+			answers[i] = stageAnswer{phases: info.Phases, err: err}
+		}()
+	}
+	wg.Wait()
+	phases = map[string][]sdk.Phase{}
+	pos := configKeyFinder{}
+	for i, a := range answers {
+		spec := specs[i]
+		if len(a.phases) > 0 {
+			phases[spec.Name] = a.phases
 		}
 		switch {
-		case err == nil:
-		case errors.Is(err, pluginhost.ErrConfigRefused):
-			msg := fmt.Sprintf("stage %s: %v", spec.Name, err)
+		case a.err == nil:
+		case a.bad:
+			errs = append(errs, a.err)
+		case errors.Is(a.err, pluginhost.ErrConfigRefused):
+			msg := fmt.Sprintf("stage %s: %v", spec.Name, a.err)
 			errs = append(errs, rules.Problem{Pos: pos.find(set.Stages[i].Pos), Msg: msg})
 		default:
-			msg := fmt.Sprintf("stage %s: %s", spec.Name, oneLine(err.Error()))
+			msg := fmt.Sprintf("stage %s: %s", spec.Name, oneLine(a.err.Error()))
 			errs = append(errs, rules.Problem{Pos: set.Stages[i].Pos, Msg: msg})
 		}
 	}
 	return errs, phases
+}
+
+// maxPluginChecks bounds the plugin executables check runs at once.
+const maxPluginChecks = 8
+
+// stageAnswer is what checking one stage found: the phases its plugin
+// declared (none when it could not be asked), and its problem: a refused
+// config (pluginhost.ErrConfigRefused), a plugin that could not be started
+// or asked, or (bad) one checkPlugin reported in full.
+type stageAnswer struct {
+	phases []sdk.Phase
+	err    error
+	bad    bool
+}
+
+// checkBuiltin asks a built-in stage, in this process, about spec's config.
+func checkBuiltin(stage sdk.Stage, spec pluginhost.Spec) stageAnswer {
+	a := stageAnswer{phases: stage.Info().Phases}
+	if checker, ok := stage.(sdk.ConfigChecker); ok {
+		if err := checkStageConfig(checker, spec.Env, spec.Config); err != nil {
+			a.err = fmt.Errorf("%w: %w", pluginhost.ErrConfigRefused, err)
+		}
+	}
+	return a
 }
 
 // oneLine joins the lines of an error (go-plugin's start errors have
