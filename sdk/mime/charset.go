@@ -148,19 +148,79 @@ func detect(b []byte, has2022 bool) (string, string, bool) {
 	if utf8.Valid(b) {
 		return string(b), csUTF8, true
 	}
-	sj, sjPairs, sjKana, high := sjisStats(b)
+	sj, high := sjisStats(b)
 	eu := eucErrors(b)
+	if eu == sj && eu*20 <= high {
+		// Both fit by their byte ranges: every run of an even number of
+		// half-width katakana bytes (0xA1-0xDF) in Shift_JIS reads as EUC-JP
+		// kanji too ("ﾃﾞｰﾀ" as 筑粟). The readings decide (eucOrSJIS).
+		euOut, euOK := decodeAs(b, csEUCJP, japanese.EUCJP, false)
+		sjOut, sjOK := decodeAs(b, csShiftJIS, japanese.ShiftJIS, false)
+		switch {
+		case euOK && (!sjOK || eucOrSJIS(euOut, sjOut)):
+			return euOut, csEUCJP, true
+		case sjOK:
+			return sjOut, csShiftJIS, true
+		}
+	}
 	cs, enc, errs := csShiftJIS, encoding.Encoding(japanese.ShiftJIS), sj
-	if eu < sj || (eu == sj && sjKana > sjPairs) {
+	if eu < sj {
 		cs, enc, errs = csEUCJP, japanese.EUCJP, eu
 	}
-	if errs*20 <= high {
+	if errs*20 <= high { // a few bad bytes become U+FFFD
 		if out, err := enc.NewDecoder().Bytes(b); err == nil {
 			return string(out), cs, true
 		}
 	}
 	out, _ := charmap.Windows1252.NewDecoder().Bytes(b)
 	return string(out), csLatin, false
+}
+
+// eucOrSJIS chooses between two valid readings of the same bytes: EUC-JP
+// when it reads as Japanese prose (more kana and Japanese punctuation than
+// the Shift_JIS reading has) or when the Shift_JIS reading puts a sound
+// mark (ﾞ ﾟ) where none can go; else Shift_JIS, whose half-width katakana
+// are what such bytes mostly are in mail (Windows senders' raw headers,
+// spam spelling words in ﾊﾝｶｸ). A short EUC-JP run of kanji alone, whose
+// bytes all lie in 0xA1-0xDF, is then read as half-width katakana: there
+// is no telling them apart without a dictionary.
+func eucOrSJIS(euc, sjis string) bool {
+	if prose(euc) != prose(sjis) {
+		return prose(euc) > prose(sjis)
+	}
+	return misplacedMark(sjis)
+}
+
+// prose counts hiragana, full-width katakana and CJK punctuation.
+func prose(s string) int {
+	n := 0
+	for _, r := range s {
+		if r >= 0x3000 && r <= 0x30ff {
+			n++
+		}
+	}
+	return n
+}
+
+// misplacedMark reports a half-width voiced (ﾞ) or semi-voiced (ﾟ) sound
+// mark that follows no kana that takes it: never so in Japanese.
+func misplacedMark(s string) bool {
+	prev := rune(0)
+	for _, r := range s {
+		switch r {
+		case 0xff9e: // ﾞ: after ｳ, ｶ-ｺ, ｻ-ｿ, ﾀ-ﾄ, ﾊ-ﾎ (and ﾜ, ｦ in loanwords)
+			if !(prev == 0xff73 || prev >= 0xff76 && prev <= 0xff84 || prev >= 0xff8a && prev <= 0xff8e ||
+				prev == 0xff9c || prev == 0xff66) {
+				return true
+			}
+		case 0xff9f: // ﾟ: after ﾊ-ﾎ
+			if !(prev >= 0xff8a && prev <= 0xff8e) {
+				return true
+			}
+		}
+		prev = r
+	}
+	return false
 }
 
 func isASCII(b []byte) bool {
@@ -223,23 +283,18 @@ func jisCompat(b []byte) []byte {
 	return out
 }
 
-// sjisStats counts bytes that cannot be Shift_JIS, double-byte characters,
-// half-width katakana and bytes >= 0x80.
-func sjisStats(b []byte) (errs, pairs, kana, high int) {
+// sjisStats counts bytes that cannot be Shift_JIS, and bytes >= 0x80.
+func sjisStats(b []byte) (errs, high int) {
 	for i := 0; i < len(b); {
 		c := b[i]
 		if c >= 0x80 {
 			high++
 		}
 		switch {
-		case c < 0x80:
-			i++
-		case c >= 0xa1 && c <= 0xdf:
-			kana++
+		case c < 0x80, c >= 0xa1 && c <= 0xdf: // ASCII, half-width katakana
 			i++
 		case (c >= 0x81 && c <= 0x9f || c >= 0xe0 && c <= 0xfc) && i+1 < len(b) &&
 			(b[i+1] >= 0x40 && b[i+1] <= 0x7e || b[i+1] >= 0x80 && b[i+1] <= 0xfc):
-			pairs++
 			high++
 			i += 2
 		default:
@@ -247,7 +302,7 @@ func sjisStats(b []byte) (errs, pairs, kana, high int) {
 			i++
 		}
 	}
-	return errs, pairs, kana, high
+	return errs, high
 }
 
 // eucErrors counts bytes that cannot be EUC-JP.

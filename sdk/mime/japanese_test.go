@@ -17,6 +17,7 @@ func TestRawJapaneseHeaders(t *testing.T) {
 		{"raw ISO-2022-JP beside an encoded-word", jis + " =?UTF-8?B?" + b64("再送") + "?=", "請求書のお知らせ 再送"},
 		// 戎 is 0x3D 0x3F in JIS X 0208: "=?" inside the raw run.
 		{"raw ISO-2022-JP holding =?", enc(jaJIS, "戎橋のお知らせ"), "戎橋のお知らせ"},
+		{"raw Shift_JIS half-width kana", enc(jaSJIS, "[ﾑﾘｮｳ] ﾃﾞｰﾀ"), "[ﾑﾘｮｳ] ﾃﾞｰﾀ"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

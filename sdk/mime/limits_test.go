@@ -92,6 +92,19 @@ func TestToUTF8(t *testing.T) {
 		{"口座確認のお願い", "shift_jis", "口座確認のお願い", "utf-8"},
 		{enc(jaEUC, "口座確認のお願い"), "euc-jp", "口座確認のお願い", "euc-jp"},
 		{enc(jaSJIS, "請求書 ﾃｽﾄ"), "shift_jis", "請求書 ﾃｽﾄ", "shift_jis"},
+		// Unlabelled half-width katakana in Shift_JIS, an even number of
+		// bytes in 0xA1-0xDF: EUC-JP reads them too, as kanji (筑粟 鏡凝),
+		// or with a row JIS X 0208 leaves empty (ﾑﾘｮｳ: 0xAE 0xB3).
+		{enc(jaSJIS, "ﾑﾘｮｳ"), "", "ﾑﾘｮｳ", "shift_jis"},
+		{enc(jaSJIS, "ﾃﾞｰﾀ ｶﾀｶﾅ"), "", "ﾃﾞｰﾀ ｶﾀｶﾅ", "shift_jis"},
+		{enc(jaSJIS, "[ﾑﾘｮｳ] ﾃﾞｰﾀ"), "", "[ﾑﾘｮｳ] ﾃﾞｰﾀ", "shift_jis"},
+		{enc(jaSJIS, "ｱﾀﾞﾙﾄ"), "", "ｱﾀﾞﾙﾄ", "shift_jis"},
+		// The same bytes ranges in EUC-JP: hiragana (read as Shift_JIS,
+		// half-width punctuation: ､｢､､), or kanji whose Shift_JIS reading
+		// puts a sound mark after ｰ and ｳ (ﾇﾞｳﾞ, ｰﾞ).
+		{enc(jaEUC, "あい"), "", "あい", "euc-jp"},
+		{enc(jaEUC, "媒笠"), "", "媒笠", "euc-jp"},
+		{enc(jaEUC, "緯"), "", "緯", "euc-jp"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.label+"/"+tc.want, func(t *testing.T) {
