@@ -143,7 +143,8 @@ func caseless(r rune) bool {
 		r >= 0xff5b && r <= 0xffef || r >= 0x20000 && r <= 0x3ffff
 }
 
-// nfkc is norm.NFKC.String that skips the runs it cannot change. x/text's
+// nfkc is norm.NFKC.String after jisFold (none of whose characters is
+// stable below), fast: it skips the runs NFKC cannot change. x/text's
 // normaliser looks up every CJK character (about 13 MB/s here), while mail
 // text is mostly ASCII, kana and ideographs, which NFKC leaves alone. A
 // character NFKC may change goes through it together with the character
@@ -177,7 +178,7 @@ func nfkc(s string) string {
 			out.Grow(len(s))
 		}
 		out.WriteString(s[copied:start])
-		out.WriteString(norm.NFKC.String(s[start:j]))
+		out.WriteString(norm.NFKC.String(jisFold.Replace(s[start:j])))
 		copied, prev, i = j, -1, j
 	}
 	if copied == 0 {
@@ -195,6 +196,18 @@ func nfkcStable(r rune) bool {
 		r >= 0x4e00 && r <= 0x9fff || r >= 0x3001 && r <= 0x3002 || r >= 0x3008 && r <= 0x3011
 }
 
+// jisFold makes one character of each pair that a JIS code decodes to
+// differently by whose table decodes it: x/text (as Windows' CP932 and the
+// WHATWG tables) reads JIS 0x2141 (the wave dash of 10〜20時) as U+FF5E,
+// which NFKC would make an ASCII tilde, while JIS itself, macOS and most
+// input methods on Linux write U+301C; likewise ∥ (U+2225, U+2016), the
+// horizontal bar (U+2015, U+2014) and the minus sign (U+FF0D, which NFKC
+// makes '-', and U+2212). Applied before NFKC (nfkc keeps these characters
+// out of its fast path), so that a pattern matches the same JIS character
+// in ISO-2022-JP, Shift_JIS, EUC-JP and UTF-8 mail alike, and the wave
+// dash does not match every '~' of a URL.
+var jisFold = strings.NewReplacer("\uff5e", "\u301c", "\u2016", "\u2225", "\u2014", "\u2015", "\u2212", "-")
+
 // normRegexp applies NFKC to a regular expression: full-width letters in a
 // pattern then match like their ASCII forms in normalised text.
 //
@@ -205,7 +218,7 @@ func nfkcStable(r rune) bool {
 // 本当, and re:［広告］ matches [広告] and not any one of its characters.
 func normRegexp(expr string) string {
 	var b strings.Builder
-	for _, r := range expr {
+	for _, r := range jisFold.Replace(expr) {
 		if r >= utf8.RuneSelf {
 			// Compatibility forms only (no composition involved), so
 			// one at a time; the rest goes through NFKC whole below.

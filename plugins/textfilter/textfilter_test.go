@@ -16,6 +16,7 @@ import (
 	"github.com/portcullis-mta/portcullis/sdk"
 	"github.com/portcullis-mta/portcullis/sdk/plugintest"
 	"golang.org/x/text/cases"
+	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/japanese"
 	"golang.org/x/text/unicode/norm"
 )
@@ -202,6 +203,11 @@ func TestNormalize(t *testing.T) {
 		{"出会い 系サイト", "出会い系サイト"},
 		{"お知らせ\nABC 確認", "お知らせ abc 確認"},
 		{"한국 어", "한국 어"},
+		// One JIS character whatever table decoded it (jisFold); an ASCII
+		// tilde is no wave dash.
+		{"10～20時", "10〜20時"},
+		{"10〜20時 http://example.test/~user", "10〜20時 http://example.test/~user"},
+		{"∥‖―—－−", "∥∥――--"},
 	}
 	for _, tc := range tests {
 		if got := normalize(tc.in); got != tc.want {
@@ -234,8 +240,8 @@ func TestNormalizeAgreesWithFold(t *testing.T) {
 		return r
 	}
 	for _, s := range []string{"ＳＰＡＭ ｶﾀｶﾅ Straße ΣΊΣΥΦΟΣ Привет 未承諾広告 ＡＢＣ①ﾊﾟﾝ", "École ǅ ﬁ İstanbul", "ｶﾞｷﾞ 한국어 Ǆ",
-		"vi\u00adＡ\u200bgra 未\u200d承\u3164諾 ﾊ\uffa0ﾟ Σ\ufe0fΣ \u200b"} {
-		want := dropSpacesBetweenCJK(strings.Join(strings.Fields(strings.Map(visible, cases.Fold().String(norm.NFKC.String(s)))), " "))
+		"vi\u00adＡ\u200bgra 未\u200d承\u3164諾 ﾊ\uffa0ﾟ Σ\ufe0fΣ \u200b", "10～20時 ～〜~ ∥‖ ―— －−"} {
+		want := dropSpacesBetweenCJK(strings.Join(strings.Fields(strings.Map(visible, cases.Fold().String(norm.NFKC.String(jisFold.Replace(s))))), " "))
 		if got := normalize(s); got != want {
 			t.Errorf("normalize(%q) = %q, want %q", s, got, want)
 		}
@@ -300,7 +306,7 @@ func TestConcurrentReload(t *testing.T) {
 // characters, half-width kana with voicing marks, full-width forms.
 func TestNFKCFastPath(t *testing.T) {
 	pieces := []string{"a", "e", "Z", " ", "か", "ハ", "\u3099", "\u309a", "\u0301", "\u0308", "ｶ", "ﾞ", "ﾟ", "ﾊ", "Ａ", "①", "㈱",
-		"\u3000", "漢", "ー", "。", "Å", "ﬁ", "가", "\u1100", "\u1161", "ゟ", "ヿ", "\u00a0", "ǅ"}
+		"\u3000", "漢", "ー", "。", "Å", "ﬁ", "가", "\u1100", "\u1161", "ゟ", "ヿ", "\u00a0", "ǅ", "～", "〜", "‖", "—", "−"}
 	r := rand.New(rand.NewPCG(11, 12))
 	for i := 0; i < 5000; i++ {
 		var b strings.Builder
@@ -308,7 +314,7 @@ func TestNFKCFastPath(t *testing.T) {
 			b.WriteString(pieces[r.IntN(len(pieces))])
 		}
 		s := b.String()
-		if got, want := nfkc(s), norm.NFKC.String(s); got != want {
+		if got, want := nfkc(s), norm.NFKC.String(jisFold.Replace(s)); got != want {
 			t.Fatalf("nfkc(%+q) = %+q, want %+q", s, got, want)
 		}
 	}
@@ -367,6 +373,41 @@ func TestJapaneseShapes(t *testing.T) {
 				t.Errorf("subject stage: %+v", res)
 			}
 		})
+	}
+}
+
+// TestWaveDash: the wave dash a Japanese admin types (U+301C, as JIS,
+// macOS and most input methods write it) matches the one JIS character
+// 0x2141 in ISO-2022-JP, Shift_JIS and EUC-JP mail (which x/text, like
+// Windows, decodes as U+FF5E) and in UTF-8 mail of either form; and it
+// does not match an ASCII tilde.
+func TestWaveDash(t *testing.T) {
+	encs := map[string]encoding.Encoding{"iso-2022-jp": japanese.ISO2022JP, "shift_jis": japanese.ShiftJIS, "euc-jp": japanese.EUCJP}
+	for _, pattern := range []string{"10〜20時", "10～20時", "re:10〜2\\d時"} {
+		st := NewText()
+		configure(t, st, "testdata", map[string]any{"lists": []any{map[string]any{"name": "w", "patterns": []any{pattern}}}})
+		body := func(charset, text string) *sdk.Message {
+			raw := "From: a@example.test\r\nSubject: x\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=" + charset +
+				"\r\n\r\n" + text + "\r\n"
+			return sdk.NewBytesMessage(nil, []byte(raw))
+		}
+		for name, e := range encs {
+			text, err := e.NewEncoder().String("受付は10～20時です") // x/text encodes U+FF5E as JIS 0x2141
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res := check(t, st, body(name, text)); res.Verdict != sdk.VerdictFail {
+				t.Errorf("%s: pattern %q, wave dash in %s: %s", name, pattern, name, res.Verdict)
+			}
+		}
+		for _, text := range []string{"受付は10〜20時です", "受付は10～20時です"} {
+			if res := check(t, st, body("utf-8", text)); res.Verdict != sdk.VerdictFail {
+				t.Errorf("pattern %q, UTF-8 %q: %s", pattern, text, res.Verdict)
+			}
+		}
+		if res := check(t, st, body("utf-8", "see http://example.test/10~20時")); res.Verdict == sdk.VerdictFail {
+			t.Errorf("pattern %q matched an ASCII tilde", pattern)
+		}
 	}
 }
 
