@@ -44,6 +44,18 @@ func (in *inspector) inspectArchive(ctx context.Context, data []byte) bool {
 	if err != nil || format == nil {
 		return false
 	}
+	if ca, ok := format.(archives.CompressedArchive); ok && ca.Compression != nil {
+		switch ca.Extraction.(type) {
+		case archives.Zip, archives.SevenZip:
+			// A ZIP or 7z compressed whole (a.zip.gz): these are read from
+			// their directory at the end, not as a stream, so the archives
+			// package cannot extract them through the decompressor (it
+			// failed, and this was tagged corrupt). As any compressed single
+			// file, an archive of one entry: the archive inside, tagged
+			// nested and its directory read for a bomb, as in a ZIP.
+			format = ca.Compression
+		}
+	}
 	switch f := format.(type) {
 	case archives.Extractor:
 		err = f.Extract(ctx, bytes.NewReader(data), func(ctx context.Context, fi archives.FileInfo) error {

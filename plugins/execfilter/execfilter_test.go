@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mholt/archives"
+
 	"github.com/portcullis-mta/portcullis/sdk"
 	"github.com/portcullis-mta/portcullis/sdk/mime"
 	"github.com/portcullis-mta/portcullis/sdk/plugintest"
@@ -335,6 +337,57 @@ func TestDefaultListCarriers(t *testing.T) {
 			res := run(t, st, mimeMessage(attach{name, "application/octet-stream", data}))
 			if !slices.Equal(res.Tags, want) || res.Verdict != sdk.VerdictFail {
 				t.Errorf("%s: tags %q verdict %s, want %q fail", name, res.Tags, res.Verdict, want)
+			}
+		})
+	}
+}
+
+// compress wraps data whole with one of the archives package's
+// compressors, as gzip, bzip2 or xz would on the command line.
+func compress(t testing.TB, c archives.Compressor, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := c.OpenWriter(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestCompressedZip: a ZIP compressed whole (a.zip.gz, .bz2, .xz) is a
+// compressed single file, an archive of one entry: the ZIP inside, tagged
+// nested, its directory read for a 42.zip layer. The archives package
+// cannot extract a ZIP through a decompressor (a ZIP is read from its end),
+// and such mail was tagged archive.corrupt, bomb included, and passed.
+func TestCompressedZip(t *testing.T) {
+	inner := makeZip(t, zfile{name: "doc.pdf", data: peBytes()})
+	bomb := bombZip(t, 16, 64<<20)
+	st := newStage(t, nil)
+	for _, tc := range []struct {
+		name  string
+		c     archives.Compressor
+		data  []byte
+		tag   string
+		limit string
+	}{
+		{"a.zip.gz", archives.Gz{}, inner, TagNested, ""},
+		{"a.zip.bz2", archives.Bz2{}, inner, TagNested, ""},
+		{"a.zip.xz", archives.Xz{}, inner, TagNested, ""},
+		// A bomb's deflate output compresses well again: the gzip layer's
+		// own ratio or the ZIP's declared sizes, whichever comes first.
+		{"bomb.zip.gz", archives.Gz{}, bomb, TagLimit, "*"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := run(t, st, mimeMessage(attach{tc.name, "application/octet-stream", compress(t, tc.c, tc.data)}))
+			limitOK := res.Attrs["limit"] == tc.limit || tc.limit == "*" && res.Attrs["limit"] != ""
+			if !slices.Contains(res.Tags, tc.tag) || slices.Contains(res.Tags, TagCorrupt) || !limitOK {
+				t.Errorf("tags %q limit %q; want %s and not %s, limit %q", res.Tags, res.Attrs["limit"], tc.tag, TagCorrupt, tc.limit)
 			}
 		})
 	}
