@@ -63,13 +63,14 @@ type Deps struct {
 
 // Manager is the delivery service: Start, Reload, Stop (core/daemon runs it).
 type Manager struct {
-	d    Deps
-	log  *slog.Logger
-	set  atomic.Pointer[settings]
-	pool *pool
-	lim  *limiter
-	dead *deadCache
-	park *parkLot
+	d     Deps
+	log   *slog.Logger
+	set   atomic.Pointer[settings]
+	pool  *pool
+	lim   *limiter
+	dead  *deadCache
+	park  *parkLot
+	unrec *unrecorded
 
 	mu      sync.Mutex
 	cancel  context.CancelFunc
@@ -100,8 +101,9 @@ func New(d Deps) (*Manager, error) {
 		d.Timeout = 5 * time.Minute
 	}
 	m := &Manager{d: d, log: d.Logger, pool: newPool(), lim: newLimiter(), dead: newDeadCache(),
-		park: newParkLot(),
-		kick: make(chan struct{}, 1)}
+		park:  newParkLot(),
+		unrec: newUnrecorded(),
+		kick:  make(chan struct{}, 1)}
 	s, err := m.newSettings(d.Config)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/portcullis-mta/portcullis/core/config"
@@ -62,4 +63,85 @@ func TestFailureDSNNotLostWhenSpoolFull(t *testing.T) {
 	st.full.Store(false)
 	w.waitFor("the DSN once the spool has room", func() bool { return len(home.messages()) == 1 && w.queueEmpty() })
 	parseDSN(t, home.messages()[0]).want(t, "Final-Recipient: rfc822; gone@d.test", "Status: 5.1.1")
+}
+
+// noRecordStore is a queue whose lease updates fail while full is set: a
+// spool disk that filled up after the message was queued.
+type noRecordStore struct {
+	*queue.Dir
+	full  atomic.Bool
+	fails atomic.Int32
+}
+
+func (s *noRecordStore) Lease(now time.Time) (queue.Lease, error) {
+	l, err := s.Dir.Lease(now)
+	if err != nil {
+		return nil, err
+	}
+	return &noRecordLease{Lease: l, s: s}, nil
+}
+
+type noRecordLease struct {
+	queue.Lease
+	s *noRecordStore
+}
+
+func (l *noRecordLease) Update(env *queue.Envelope) error {
+	if l.s.full.Load() {
+		l.s.fails.Add(1)
+		return errors.New("no space left on device")
+	}
+	return l.Lease.Update(env)
+}
+
+func (l *noRecordLease) Postpone(until time.Time) error {
+	return l.Lease.(postponer).Postpone(until)
+}
+
+// An outcome that cannot be recorded (the spool disk full when the lease
+// is updated) is kept in memory and the record tried again later: the
+// recipient delivered is not sent again, attempt after attempt, hundreds
+// of times a second (as it was when the message was given back due at
+// once), nor is the deferred one retried before its time. Once the disk
+// has room the record is written and the message goes on as scheduled.
+func TestUnrecordedOutcomeNotResent(t *testing.T) {
+	defer func(d time.Duration) { recordRetry = d }(recordRetry)
+	recordRetry = 50 * time.Millisecond
+	down := newPeer(t)
+	var laterTries atomic.Int32
+	down.setRcpt(func(to string) error {
+		if strings.HasPrefix(to, "later") {
+			laterTries.Add(1)
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: "mailbox busy"}
+		}
+		return nil
+	})
+	cfg := baseConfig(t)
+	cfg.Queue.Retry = []config.Duration{config.Duration(time.Hour)}
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, down.addr)}
+	w := newWorld(t, cfg)
+	st := &noRecordStore{Dir: w.q}
+	st.full.Store(true)
+	id := w.enqueue("u@local.test", []string{"ok@d.test", "later@d.test"}, localSender, plainBody)
+	w.qs = st
+	w.start()
+	w.waitFor("the record tried three times", func() bool { return st.fails.Load() >= 3 })
+	if n, m := len(down.messages()), laterTries.Load(); n != 1 || m != 1 {
+		t.Errorf("while the record fails: ok@ got %d copies, later@ was tried %d times; want 1 and 1", n, m)
+	}
+	st.full.Store(false)
+	w.waitFor("the outcome recorded", func() bool {
+		e := w.get(id)
+		return e.Attempts == 1 && e.NextAttempt.After(time.Now().Add(50*time.Minute))
+	})
+	e := w.get(id)
+	if e.Rcpts[0].Status != queue.RcptDelivered || e.Rcpts[1].Status != queue.RcptPending || e.Rcpts[1].Attempts != 1 {
+		t.Errorf("recorded %s and %s (attempts %d), want delivered and pending after 1", e.Rcpts[0].Status, e.Rcpts[1].Status, e.Rcpts[1].Attempts)
+	}
+	if n, m := len(down.messages()), laterTries.Load(); n != 1 || m != 1 {
+		t.Errorf("after the record: ok@ got %d copies, later@ was tried %d times; want 1 and 1", n, m)
+	}
+	if !strings.Contains(w.logs.String(), "the outcome is kept in memory") {
+		t.Errorf("no log line for the failed record:\n%s", w.logs.String())
+	}
 }

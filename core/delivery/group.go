@@ -33,6 +33,7 @@ type group struct {
 	rcpts  []*queue.Recipient
 	size   func() (int64, error) // the message's size (for SIZE), counted once an attempt; nil: not declared
 	park   bool                  // may be parked (see parking) rather than wait for a place
+	free   func()                // gives back the worker sendGroup took; nil if none
 }
 
 // sendGroup delivers g: on a pooled connection if one is idle, else on a
@@ -58,7 +59,7 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 	if err != nil {
 		return fill(len(g.rcpts), outcome{reply: errShutdown})
 	}
-	defer free()
+	g.free = free // given back by deliver: see there
 	if m.set.Load() != s {
 		// A reload came while it waited: the message is leased again
 		// at once, grouped and routed by the new settings.

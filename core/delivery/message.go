@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/delivery/smtpc"
@@ -18,6 +19,17 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 	s := m.set.Load()
 	env := l.Envelope()
 	start := m.d.Now()
+	if saved := m.unrec.take(env.ID); saved != nil {
+		// An outcome that could not be recorded: recorded first, and
+		// nothing sent again before the retry it set is due.
+		restore(env, saved)
+		if len(env.Pending()) == 0 || env.NextAttempt.After(start) {
+			if m.record(l, env) && len(env.Pending()) == 0 {
+				m.log.Info("removed", "queue_id", env.ID)
+			}
+			return
+		}
+	}
 	groups := m.groups(s, env)
 	size := sync.OnceValues(func() (int64, error) {
 		if s, ok := l.(interface{ Size() int64 }); ok { // queue's leases know it
@@ -31,7 +43,21 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 		g.park = canPark
 	}
 	results := make([][]outcome, len(groups))
+	// A transaction's worker is given back when it ends, except the
+	// message's last one's: that is kept until the outcome is recorded
+	// (the lease updated, below), so that the messages a crash can find
+	// sent but not yet recorded, and so send again, are at most as many as
+	// the workers.
 	var wg sync.WaitGroup
+	var running atomic.Int32
+	running.Store(int32(len(groups)))
+	defer func() {
+		for _, g := range groups {
+			if g.free != nil {
+				g.free()
+			}
+		}
+	}()
 	for i, g := range groups {
 		wg.Add(1)
 		go func() {
@@ -40,6 +66,10 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 			results[i] = m.sendGroup(ctx, s, env, l.Open, g)
 			if results[i][0].reply != errParked {
 				metrics.Active().DeliveryTook(time.Since(t0))
+			}
+			if running.Add(-1) > 0 && g.free != nil {
+				g.free()
+				g.free = nil
 			}
 		}()
 	}
@@ -97,10 +127,7 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 			"delay", now.Sub(env.Received).Round(time.Millisecond).String(), "attempts", r.Attempts)
 	}
 	m.notify(s, env, append(failed, expired...), relayed, now, l.Open)
-	if err := l.Update(env); err != nil {
-		m.log.Error("delivery: cannot record delivery state; the message stays queued and may be sent again",
-			"queue_id", env.ID, "err", err)
-		l.Release()
+	if !m.record(l, env) {
 		return
 	}
 	if len(env.Pending()) == 0 {
