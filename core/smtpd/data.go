@@ -58,11 +58,11 @@ func (s *session) Data(r io.Reader) error {
 	if err == nil {
 		err = lc.Close()
 	}
-	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) && !errors.Is(err, errForcedShutdown) {
 		// Refused (too big, bare CR/LF, a spool error), and the session
 		// goes on: the rest of the body is read and dropped so that the
-		// next command is where the client sends it. A timeout ends the
-		// session instead (dataError).
+		// next command is where the client sends it. A timeout, or the
+		// end of the shutdown grace, ends the session instead (dataError).
 		body.drain()
 	}
 	if err == nil {
@@ -114,6 +114,9 @@ func (s *session) dataError(err error) error {
 		return s.refuse("data", errBareLine)
 	case errors.Is(err, errOversize):
 		return s.refuse("data", errTooBig)
+	case errors.Is(err, errForcedShutdown):
+		s.gc.closing = true
+		return s.refuse("data", errShutdownData)
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		s.gc.closing = true
 		return s.refuse("data", errDataTimeout)

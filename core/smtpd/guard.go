@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
@@ -62,6 +63,7 @@ type guardConn struct {
 	bad        int         // bad commands so far
 	pregreet   bool        // the client talked before the greeting (conn.pregreet)
 	closing    bool        // next Read returns EOF
+	forced     atomic.Bool // the shutdown grace is over: end the session at its next read (forceClose)
 	authed     bool        // AUTH succeeded on this connection
 	onTLS      func()      // set by the session: forget state after STARTTLS
 	sess       *session    // go-smtp's session, from the first accepted EHLO
@@ -134,7 +136,7 @@ func (c *guardConn) wake() { _ = c.raw.SetReadDeadline(time.Now()) }
 
 // interrupted reports a read cut short by wake, not by the real deadline.
 func (c *guardConn) interrupted(err error) bool {
-	return errors.Is(err, os.ErrDeadlineExceeded) && c.srv.draining() &&
+	return errors.Is(err, os.ErrDeadlineExceeded) && c.srv.draining() && !c.forced.Load() &&
 		(c.deadline.IsZero() || time.Now().Before(c.deadline))
 }
 
@@ -153,11 +155,22 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		if c.closing {
 			return 0, io.EOF
 		}
+		if c.forced.Load() { // before a new deadline could hide forceClose's wake
+			if c.dataMode {
+				return 0, errForcedShutdown
+			}
+			c.log.Info("closed session for shutdown: grace over", "in_transaction", !c.idle())
+			c.reply(replyShuttingDown)
+			return 0, io.EOF
+		}
 		c.setReadDeadline()
 		if c.dataMode {
 			n, err := c.readData(p)
 			if c.interrupted(err) {
 				continue
+			}
+			if c.forced.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+				return n, errForcedShutdown // the 421 is Data's reply (dataError)
 			}
 			return n, err
 		}
@@ -171,6 +184,9 @@ func (c *guardConn) Read(p []byte) (int, error) {
 					c.log.Info("closed idle session for shutdown")
 					c.reply(replyShuttingDown)
 					return 0, io.EOF
+				}
+				if c.forced.Load() {
+					continue // said at the top of the loop
 				}
 				if c.interrupted(err) {
 					c.partial = append([]byte(nil), line...)
@@ -485,10 +501,16 @@ func (c *guardConn) readBody(p []byte) (int, error) {
 		if !c.dataMode {
 			return 0, io.EOF
 		}
+		if c.forced.Load() { // before a new deadline could hide forceClose's wake
+			return 0, errForcedShutdown
+		}
 		c.setReadDeadline()
 		n, err := c.readData(p)
 		if c.interrupted(err) {
 			continue
+		}
+		if c.forced.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+			return n, errForcedShutdown // the 421 is Data's reply (dataError)
 		}
 		if !c.dataMode {
 			c.synthEOD = true

@@ -263,9 +263,19 @@ func (c *guardConn) Close() error {
 	return err
 }
 
-// forceClose is Close from another goroutine (shutdown). It closes the
-// socket only; the session's goroutine then unwinds and calls Close.
-func (c *guardConn) forceClose() { _ = c.raw.Close() }
+// forceClose ends the session from another goroutine when the shutdown
+// grace is over: its next read (at once, if it is waiting for the client)
+// answers 421 4.3.2 and closes, in DATA too (RFC 5321 3.8: a server that
+// must shut down SHOULD say 421 first). A session busy elsewhere (a
+// stage, a commit) is cut by kill.
+func (c *guardConn) forceClose() {
+	c.forced.Store(true)
+	c.wake()
+}
+
+// kill closes the socket from another goroutine; the session's goroutine
+// then unwinds and calls Close.
+func (c *guardConn) kill() { _ = c.raw.Close() }
 
 func (c *guardConn) LocalAddr() net.Addr                { return c.raw.LocalAddr() }
 func (c *guardConn) RemoteAddr() net.Addr               { return c.raw.RemoteAddr() }

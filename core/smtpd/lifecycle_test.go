@@ -78,21 +78,42 @@ func TestShutdownDrains(t *testing.T) {
 	}
 }
 
+// TestShutdownGraceOver: sessions still in a transaction when the grace
+// is over are told 421 4.3.2 before the close (RFC 5321 3.8), between
+// commands and in the middle of DATA alike, and nothing half sent is
+// queued; the log says what the client was told.
 func TestShutdownGraceOver(t *testing.T) {
 	ts := startServer(t, testConfig(t), nil)
 	r := newRaw(t, ts.addr(), 2)
 	r.hello()
 	r.cmd("MAIL FROM:<a@example.org>", "250")
+	d := newRaw(t, ts.addr(), 3)
+	d.hello()
+	d.cmd("MAIL FROM:<a@example.org>", "250")
+	d.cmd("RCPT TO:<bob@example.test>", "250")
+	d.cmd("DATA", "354")
+	d.send("Subject: half\r\n\r\nthe first line of a long message\r\n")
 	ctx, cancel := contextWithTimeout(300 * time.Millisecond)
 	defer cancel()
-	if err := ts.Shutdown(ctx); err == nil {
+	done := make(chan error, 1)
+	go func() { done <- ts.Shutdown(ctx) }()
+	r.expect("421 4.3.2")
+	d.expect("421 4.3.2")
+	if err := <-done; err == nil {
 		t.Fatal("shutdown with a stuck transaction reported a clean drain")
 	}
-	if !r.closed() {
+	if !r.closed() || !d.closed() {
 		t.Fatal("session left open after the grace")
 	}
-	if !strings.Contains(ts.logs.String(), "shutdown grace over") {
-		t.Fatal("not logged")
+	if n := len(ts.queued(t)); n != 0 {
+		t.Errorf("%d queued from a transfer cut short", n)
+	}
+	logs := ts.logs.String()
+	if !strings.Contains(logs, "shutdown grace over") || !strings.Contains(logs, "code=421") {
+		t.Errorf("not logged as told:\n%s", logs)
+	}
+	if strings.Contains(logs, "internal error") || strings.Contains(logs, "code=451") {
+		t.Errorf("logged a reply not sent:\n%s", logs)
 	}
 }
 

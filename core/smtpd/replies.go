@@ -65,6 +65,7 @@ var (
 	errConnReject    = smtperr.New(554, "5.7.1", "Service unavailable")
 	errConnTempfail  = smtperr.New(421, "4.7.0", "Try again later")
 	errDataTimeout   = smtperr.New(421, "4.4.2", "Timeout exceeded, closing connection")
+	errShutdownData  = smtperr.New(421, "4.3.2", "Service shutting down, try again later")
 )
 
 // toSMTP turns any error into the go-smtp reply type, so that go-smtp never

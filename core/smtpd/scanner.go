@@ -10,6 +10,9 @@ import (
 var (
 	errBareBytes = errors.New("smtpd: bare CR, bare LF or NUL in message")
 	errOversize  = errors.New("smtpd: message over the size limit")
+	// errForcedShutdown ends a DATA transfer when the shutdown grace is
+	// over (guardConn.forceClose).
+	errForcedShutdown = errors.New("smtpd: shutdown grace over")
 )
 
 // lineChecker passes message bytes to w while enforcing RFC 5321 2.3.8 (CR

@@ -170,8 +170,12 @@ func (s *Server) Reload(d Deps) error {
 	return nil
 }
 
+// forceCloseWait is how long sessions told to close when the shutdown
+// grace is over get to say 421 before their sockets are closed.
+const forceCloseWait = time.Second
+
 // Shutdown stops accepting, lets sessions finish until ctx is done, then
-// closes those left.
+// closes those left, with a 421 where they are reading.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
 	s.mu.Lock()
@@ -204,7 +208,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		c.forceClose()
 	}
 	s.mu.Unlock()
-	s.log.Warn("shutdown grace over, closed sessions", "sessions", n)
+	s.log.Warn("shutdown grace over, closing sessions", "sessions", n)
+	select {
+	case <-done:
+		return ctx.Err()
+	case <-time.After(forceCloseWait):
+	}
+	// Those still there were not reading (a stage call, a commit): cut.
+	s.mu.Lock()
+	for c := range s.conns {
+		c.kill()
+	}
+	s.mu.Unlock()
 	select {
 	case <-done:
 	case <-time.After(2 * time.Second):
