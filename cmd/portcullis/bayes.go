@@ -325,7 +325,7 @@ func bayesStats(st *bayes.Stage, redis string, stdout io.Writer) error {
 		last = s.LastLearn.Format(time.RFC3339)
 	}
 	ready := "yes"
-	if int(s.Spam) < cfg.MinSpam || int(s.Ham) < cfg.MinHam {
+	if s.SpamMessages < cfg.MinSpam || s.HamMessages < cfg.MinHam {
 		ready = fmt.Sprintf("no (needs %d spam and %d ham)", cfg.MinSpam, cfg.MinHam)
 	}
 	fmt.Fprintf(stdout, "state file:      %s\n", path)

@@ -198,8 +198,9 @@ func readMessage(m *sdk.Message) ([]byte, error) {
 type Classification struct {
 	Score   float64
 	Verdict sdk.Verdict
-	Tokens  int // tokens that counted
-	Totals  Totals
+	Tokens  int    // tokens that counted
+	Totals  Totals // counted messages, train-on-error repeats included: the classifier's
+	Learned Totals // distinct messages learned: what min_spam and min_ham count
 	Reason  string
 	// Untrained: fewer than min_spam spam or min_ham ham were learned; the
 	// score is 0.5 and the verdict neutral, and the result carries the tag
@@ -218,8 +219,8 @@ func (c Classification) Result() *sdk.Result {
 		Reason:  c.Reason,
 		Attrs: map[string]string{
 			"tokens": strconv.Itoa(c.Tokens),
-			"spam":   strconv.FormatUint(uint64(c.Totals.Spam), 10),
-			"ham":    strconv.FormatUint(uint64(c.Totals.Ham), 10),
+			"spam":   strconv.FormatUint(uint64(c.Learned.Spam), 10),
+			"ham":    strconv.FormatUint(uint64(c.Learned.Ham), 10),
 		},
 	}
 	if c.Untrained {
@@ -237,14 +238,16 @@ func (s *Stage) Classify(ctx context.Context, raw []byte) (Classification, error
 		return Classification{}, errors.New("bayes: stage not configured")
 	}
 	keys := s.keys(raw)
-	counts, totals, grams, gramN, err := lookup(ctx, store, params, keys)
+	counts, totals, learned, grams, gramN, err := lookup(ctx, store, params, keys)
 	if err != nil {
 		return Classification{}, err
 	}
-	c := Classification{Totals: totals, Score: 0.5, Verdict: sdk.VerdictNeutral}
-	if int(totals.Spam) < cfg.MinSpam || int(totals.Ham) < cfg.MinHam {
+	c := Classification{Totals: totals, Learned: learned, Score: 0.5, Verdict: sdk.VerdictNeutral}
+	if int(learned.Spam) < cfg.MinSpam || int(learned.Ham) < cfg.MinHam {
+		// Messages, not counts: train-on-error counts a message it got
+		// wrong several times, and 150 spam could count as 325.
 		c.Reason = fmt.Sprintf("not enough training: %d spam, %d ham learned (need %d and %d)",
-			totals.Spam, totals.Ham, cfg.MinSpam, cfg.MinHam)
+			learned.Spam, learned.Ham, cfg.MinSpam, cfg.MinHam)
 		c.Untrained = true
 		return c, nil
 	}
@@ -270,30 +273,33 @@ func (s *Stage) Classify(ctx context.Context, raw []byte) (Classification, error
 // gram model's weights and counts, reading the bbolt store's classifying
 // view directly when it can (no copy of the key list through the
 // interface).
-func lookup(ctx context.Context, store Store, p Params, keys []Key) (counts []Count, totals Totals, grams Weights, gramN Totals, err error) {
+//
+// learned is the distinct messages learned (a store other than the bbolt
+// one, which counts each message once, gives its totals).
+func lookup(ctx context.Context, store Store, p Params, keys []Key) (counts []Count, totals, learned Totals, grams Weights, gramN Totals, err error) {
 	counts = make([]Count, 0, len(keys))
 	if b, ok := store.(*BoltStore); ok {
 		v, err := b.classifying(p)
 		if err != nil {
-			return nil, Totals{}, nil, Totals{}, err
+			return nil, Totals{}, Totals{}, nil, Totals{}, err
 		}
 		for _, k := range keys {
 			if c, ok := v.counts[k]; ok {
 				counts = append(counts, c)
 			}
 		}
-		return counts, v.totals, v.grams, v.gramN, nil
+		return counts, v.totals, v.msgs, v.grams, v.gramN, nil
 	}
 	if totals, err = store.Totals(ctx); err != nil {
-		return nil, Totals{}, nil, Totals{}, err
+		return nil, Totals{}, Totals{}, nil, Totals{}, err
 	}
 	if g, ok := store.(GramStore); ok {
 		if grams, gramN, err = g.Grams(ctx); err != nil {
-			return nil, Totals{}, nil, Totals{}, err
+			return nil, Totals{}, Totals{}, nil, Totals{}, err
 		}
 	}
 	counts = counts[:len(keys)]
-	return counts, totals, grams, gramN, store.Lookup(ctx, keys, counts)
+	return counts, totals, totals, grams, gramN, store.Lookup(ctx, keys, counts)
 }
 
 // keys tokenizes raw and returns the distinct store keys.

@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/portcullis-mta/portcullis/sdk"
 )
@@ -90,6 +93,73 @@ func TestStageNeedsMinimumTraining(t *testing.T) {
 	}
 	if r := check(t, st, synth(1, true)); r.Score < 0 || r.Score > 1 {
 		t.Errorf("score %v out of [0,1]", r.Score)
+	}
+}
+
+// TestMinimumCountsMessages: min_spam and min_ham count distinct messages,
+// not the counts train-on-error adds when it learns a message again (bulk
+// learning counted 150 spam as 325 and gave verdicts below the minimum).
+// Moving a message to the other class moves it in the count too; stats,
+// the reason and the attrs say the same.
+func TestMinimumCountsMessages(t *testing.T) {
+	st := newTestStage(t, map[string]any{"min_spam": 5, "min_ham": 5})
+	ctx := context.Background()
+	var batch []Learned
+	for i := 0; i < 4; i++ {
+		batch = append(batch, st.Prepare(synth(i, true), true), st.Prepare(synth(i, false), false))
+	}
+	if _, err := st.Store().Learn(ctx, batch, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 { // as the rounds of bulk learning do with messages it got wrong
+		for i := range batch {
+			batch[i].Reinforce = true
+		}
+		if _, err := st.Store().Learn(ctx, batch, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tot, _ := st.Store().Totals(ctx); tot.Spam < 5 || tot.Ham < 5 {
+		t.Fatalf("counted %+v: the test needs more than the minimum counted", tot)
+	}
+	r := check(t, st, synth(100, true))
+	if r.Verdict != sdk.VerdictNeutral || !slices.Contains(r.Tags, TagUntrained) ||
+		!strings.Contains(r.Reason, "not enough training: 4 spam, 4 ham learned") || r.Attrs["spam"] != "4" {
+		t.Errorf("4 messages of each, counted 16 times: %+v", r)
+	}
+	if s, err := st.Store().Stats(ctx); err != nil || s.SpamMessages != 4 || s.HamMessages != 4 {
+		t.Errorf("stats %+v %v", s, err)
+	}
+	// One ham moved to spam: 5 spam, 3 ham.
+	if o, _ := st.LearnRaw(ctx, synth(0, false), true); o != Moved {
+		t.Fatalf("move: %v", o)
+	}
+	if r := check(t, st, synth(100, true)); !strings.Contains(r.Reason, "5 spam, 3 ham learned") {
+		t.Errorf("after a move: %+v", r)
+	}
+	if _, err := st.LearnRaw(ctx, synth(50, false), false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.LearnRaw(ctx, synth(51, false), false); err != nil {
+		t.Fatal(err)
+	}
+	if r := check(t, st, synth(100, true)); slices.Contains(r.Tags, TagUntrained) || r.Attrs["ham"] != "5" {
+		t.Errorf("5 and 5 learned: %+v", r)
+	}
+	// A file from before the count was kept: counted from the message
+	// records, and kept from the next learn on.
+	b := st.Store().(*BoltStore)
+	if err := b.update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete([]byte("messages")) }); err != nil {
+		t.Fatal(err)
+	}
+	if r := check(t, st, synth(100, true)); r.Attrs["spam"] != "5" || r.Attrs["ham"] != "5" {
+		t.Errorf("without the kept count: %+v", r.Attrs)
+	}
+	if _, err := st.LearnRaw(ctx, synth(52, false), false); err != nil {
+		t.Fatal(err)
+	}
+	if r := check(t, st, synth(100, true)); r.Attrs["spam"] != "5" || r.Attrs["ham"] != "6" {
+		t.Errorf("after the next learn: %+v", r.Attrs)
 	}
 }
 

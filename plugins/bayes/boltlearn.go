@@ -48,6 +48,10 @@ func (s *BoltStore) Learn(_ context.Context, batch []Learned, now time.Time) ([]
 	err := s.update(func(tx *bolt.Tx) error {
 		toks, msgs, meta := tx.Bucket(bucketTokens), tx.Bucket(bucketMsgs), tx.Bucket(bucketMeta)
 		totals := decodeTotals(meta.Get([]byte("totals")))
+		learned, err := messageTotals(tx)
+		if err != nil {
+			return err
+		}
 		deltas := map[Key]*delta{}
 		for i, l := range batch {
 			prevSpam, weight, known := decodeMsg(msgs.Get(l.Hash[:]))
@@ -61,8 +65,11 @@ func (s *BoltStore) Learn(_ context.Context, batch []Learned, now time.Time) ([]
 			case known:
 				addDeltas(deltas, l.Keys, prevSpam, -weight)
 				bump(&totals, prevSpam, -weight)
+				bump(&learned, prevSpam, -1)
+				bump(&learned, l.Spam, 1)
 				out[i], weight = Moved, 1
 			default:
+				bump(&learned, l.Spam, 1)
 				out[i], weight = Added, 1
 			}
 			addDeltas(deltas, l.Keys, l.Spam, 1)
@@ -77,9 +84,36 @@ func (s *BoltStore) Learn(_ context.Context, batch []Learned, now time.Time) ([]
 		if err := meta.Put([]byte("totals"), encodeTotals(totals)); err != nil {
 			return err
 		}
+		if err := meta.Put([]byte("messages"), encodeTotals(learned)); err != nil {
+			return err
+		}
 		return meta.Put([]byte("learned"), binary.BigEndian.AppendUint32(nil, stamp))
 	})
 	return out, err
+}
+
+// messageTotals is the number of distinct messages learned as each class
+// (what min_spam and min_ham count), kept beside the counted totals since
+// train-on-error counts a message more than once; a file from before that
+// is counted from its message records.
+func messageTotals(tx *bolt.Tx) (Totals, error) {
+	var t Totals
+	if m := tx.Bucket(bucketMeta); m != nil {
+		if v := m.Get([]byte("messages")); v != nil {
+			return decodeTotals(v), nil
+		}
+	}
+	b := tx.Bucket(bucketMsgs)
+	if b == nil {
+		return t, nil
+	}
+	err := b.ForEach(func(_, v []byte) error {
+		if spam, _, ok := decodeMsg(v); ok {
+			bump(&t, spam, 1)
+		}
+		return nil
+	})
+	return t, err
 }
 
 // delta is the change of one token's counts within a batch.

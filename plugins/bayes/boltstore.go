@@ -80,6 +80,7 @@ type classifyView struct {
 	grams  Weights       // nil when none were learned
 	gramN  Totals        // messages the gram model learned
 	totals Totals
+	msgs   Totals // distinct messages learned (messageTotals)
 	params Params
 	mtime  time.Time // the file's when the build started
 	size   int64
@@ -121,7 +122,7 @@ func (s *BoltStore) refresh() error {
 		return nil
 	}
 	s.counts, s.loaded = nil, false
-	totals, err := s.read(nil, nil, nil)
+	totals, err := s.read(nil, nil, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -144,11 +145,17 @@ func (s *BoltStore) readTx(fn func(tx *bolt.Tx) error) error {
 // read returns the totals and, when each is not nil, calls each for every
 // token with those totals, and when grams is not nil sets it to the
 // weights of the gram model and n to its counts, in one read transaction.
-func (s *BoltStore) read(each func(Totals, Key, Count), grams *Weights, n *Totals) (Totals, error) {
+func (s *BoltStore) read(each func(Totals, Key, Count), grams *Weights, n *Totals, msgs *Totals) (Totals, error) {
 	var totals Totals
 	err := s.readTx(func(tx *bolt.Tx) error {
 		if m := tx.Bucket(bucketMeta); m != nil {
 			totals = decodeTotals(m.Get([]byte("totals")))
+		}
+		if msgs != nil {
+			var err error
+			if *msgs, err = messageTotals(tx); err != nil {
+				return err
+			}
 		}
 		if g := tx.Bucket(bucketGrams); g != nil && grams != nil {
 			*grams, *n = decodeWeights(g.Get([]byte("w"))), decodeTotals(g.Get([]byte("n")))
@@ -170,7 +177,7 @@ func (s *BoltStore) read(each func(Totals, Key, Count), grams *Weights, n *Total
 // load reads every count and the totals, consistent with each other.
 func (s *BoltStore) load() error {
 	counts := map[Key]Count{}
-	totals, err := s.read(func(_ Totals, k Key, c Count) { counts[k] = c }, nil, nil)
+	totals, err := s.read(func(_ Totals, k Key, c Count) { counts[k] = c }, nil, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -257,7 +264,7 @@ func (s *BoltStore) classifying(p Params) (*classifyView, error) {
 			if p.counts(c, t.Spam, t.Ham) {
 				nv.counts[k] = c
 			}
-		}, &nv.grams, &nv.gramN)
+		}, &nv.grams, &nv.gramN, &nv.msgs)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -289,7 +296,7 @@ func (s *BoltStore) Grams(context.Context) (Weights, Totals, error) {
 	}
 	var w Weights
 	var n Totals
-	_, err := s.read(nil, &w, &n)
+	_, err := s.read(nil, &w, &n, nil)
 	return w, n, err
 }
 

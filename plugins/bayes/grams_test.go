@@ -237,7 +237,7 @@ func TestGramModelNeedsTraining(t *testing.T) {
 	if _, n, _ := st.Store().(GramStore).Grams(ctx); n != (Totals{Spam: 2, Ham: 2}) {
 		t.Fatalf("gram model counts %+v, want 2 and 2", n)
 	}
-	tokensOnly, _, _, _, err := lookup(ctx, st.Store(), st.params, st.keys(probe))
+	tokensOnly, _, _, _, _, err := lookup(ctx, st.Store(), st.params, st.keys(probe))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestGramModelNeedsTraining(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	tokensOnly, _, _, _, _ = lookup(ctx, st.Store(), st.params, st.keys(probe))
+	tokensOnly, _, _, _, _, _ = lookup(ctx, st.Store(), st.params, st.keys(probe))
 	totals, _ = st.Store().Totals(ctx)
 	fisher, _ := st.params.Score(tokensOnly, totals.Spam, totals.Ham)
 	if got := score(); got == fisher {

@@ -124,7 +124,7 @@ func (s *Stage) AutoLearn(ctx context.Context, msg *sdk.Message, spam bool) (lea
 }
 
 func autolearnAllowed(c Classification, cfg Config, spam bool) (bool, string) {
-	if int(c.Totals.Spam) < cfg.MinSpam || int(c.Totals.Ham) < cfg.MinHam {
+	if c.Untrained {
 		return true, ""
 	}
 	switch {

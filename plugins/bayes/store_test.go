@@ -171,7 +171,7 @@ func TestBoltStoreClassifyView(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, wantN := p.Score(full, totals.Spam, totals.Ham)
-	got, tot, _, _, err := lookup(ctx, r, p, keys)
+	got, tot, _, _, _, err := lookup(ctx, r, p, keys)
 	if err != nil || tot != totals {
 		t.Fatal(err, tot)
 	}
