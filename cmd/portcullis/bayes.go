@@ -24,7 +24,7 @@ func init() {
 		summary: "learn --spam PATH... --ham PATH... | classify PATH... | stats: the Bayesian stage",
 		run:     runBayes,
 	})
-	learnHamHook = learnHamFile
+	learnHamHook = learnHamPrepare
 }
 
 const bayesUsage = `usage: portcullis bayes learn [--spam PATH...] [--ham PATH...] [-c FILE] [--stage NAME]
@@ -251,28 +251,31 @@ func cfgName(cfg *config.Config) string {
 	return cfg.Path
 }
 
-// learnHamFile is `quarantine release --learn-ham`. It trains the stage the
-// daemon's learn_ham trains: the first one running the bayes plugin.
-func learnHamFile(cfg *config.Config, path string) error {
+// learnHamPrepare is learnHamHook: `quarantine release --learn-ham` trains
+// the stage the daemon's learn_ham trains, the first one running the bayes
+// plugin; without one the release is refused.
+func learnHamPrepare(cfg *config.Config) (func(string) error, func(), error) {
 	set, err := loadRules(cfg)
 	if err != nil {
-		return fmt.Errorf("the rule files of %s do not load: %w", cfgName(cfg), err)
+		return nil, nil, fmt.Errorf("the rule files of %s do not load: %w", cfgName(cfg), err)
 	}
 	spec := bayesStage(set)
 	if spec == nil {
-		return fmt.Errorf("no stage in the rule files of %s runs the bayes plugin", cfgName(cfg))
+		return nil, nil, fmt.Errorf("no stage in the rule files of %s runs the bayes plugin", cfgName(cfg))
 	}
 	st, err := configureBayes(cfg, spec)
 	if err != nil {
+		return nil, nil, err
+	}
+	learn := func(path string) error {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		_, err = st.LearnRaw(context.Background(), raw, false)
 		return err
 	}
-	defer st.Close()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	_, err = st.LearnRaw(context.Background(), raw, false)
-	return err
+	return learn, func() { st.Close() }, nil
 }
 
 // bayesClassify prints NAME<TAB>SCORE<TAB>VERDICT per message; a file that

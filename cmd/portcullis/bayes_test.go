@@ -112,7 +112,12 @@ func TestBayesLearnHamHook(t *testing.T) {
 	if learnHamHook == nil {
 		t.Fatal("bayes did not set learnHamHook")
 	}
-	if err := learnHamHook(cfg, filepath.Join(f.spam, "1")); err != nil {
+	learn, done, err := learnHamHook(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer done()
+	if err := learn(filepath.Join(f.spam, "1")); err != nil {
 		t.Fatal(err)
 	}
 	if _, out, _ := runBayesCmd("stats", "-c", f.cfg); !strings.Contains(out, "ham learned:     1") {

@@ -14,9 +14,12 @@ import (
 	sdkmime "github.com/portcullis-mta/portcullis/sdk/mime"
 )
 
-// learnHamHook trains the Bayesian stage on the message file at path as
-// ham (`quarantine release --learn-ham`). The bayes engineer wires it in.
-var learnHamHook func(cfg *config.Config, path string) error
+// learnHamHook readies the Bayesian stage of cfg for `quarantine release
+// --learn-ham` and returns learn, which trains it on the message file at
+// path as ham, and done. An error means nothing can be learned (no bayes
+// stage in the rule files, or its config refused): the release is refused
+// before anything moves. The bayes engineer wires it in.
+var learnHamHook func(cfg *config.Config) (learn func(path string) error, done func(), err error)
 
 func init() {
 	register(&command{
@@ -104,9 +107,10 @@ func showHeld(w io.Writer, env *queue.Envelope) {
 }
 
 // release moves the message into the delivery queue, due now; a running
-// daemon notices within a second. With --learn-ham the message is first
-// copied to a plain file for the Bayesian stage, which learns from it after
-// the release succeeded.
+// daemon notices within a second. With --learn-ham the Bayesian stage is
+// readied first (a config where it cannot learn releases nothing) and the
+// message copied to a plain file, which the stage learns from after the
+// release succeeded.
 func (sc *spoolCmd) release(stdout io.Writer) error {
 	learn := sc.flags["learn-ham"]
 	if learn && learnHamHook == nil {
@@ -116,9 +120,15 @@ func (sc *spoolCmd) release(stdout io.Writer) error {
 		return err // before opening the queue, which would create it
 	}
 	var tmp string
+	var learnFile func(string) error
 	keep := false // the copy outlives a failed learning, for the admin to retry
 	if learn {
+		var done func()
 		var err error
+		if learnFile, done, err = learnHamHook(sc.cfg); err != nil {
+			return fmt.Errorf("--learn-ham: %w; nothing released", err)
+		}
+		defer done()
 		if tmp, err = sc.export(); err != nil {
 			return err
 		}
@@ -138,7 +148,7 @@ func (sc *spoolCmd) release(stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%s: released to the delivery queue\n", sc.id)
 	if learn {
-		if err := learnHamHook(sc.cfg, tmp); err != nil {
+		if err := learnFile(tmp); err != nil {
 			// Released is released: a second release finds nothing, so
 			// the copy is the only way left to learn it.
 			keep = true

@@ -124,15 +124,31 @@ func TestQuarantineReleaseLearnHam(t *testing.T) {
 		t.Fatalf("released although learning was impossible: %v", err)
 	}
 
+	// A config the stage cannot learn with (no bayes stage, its config
+	// refused): refused before the release, nothing moved.
+	learnHamHook = func(*config.Config) (func(string) error, func(), error) {
+		return nil, nil, errors.New("no stage in the rule files of x runs the bayes plugin")
+	}
+	code, _, errs = runSpool("quarantine", "release", "--learn-ham", id, "-c", f.cfg)
+	if code != 1 || !strings.Contains(errs, "runs the bayes plugin; nothing released") {
+		t.Fatalf("learn-ham without a bayes stage: %d %q", code, errs)
+	}
+	if _, err := h.Get(id); err != nil {
+		t.Fatalf("released although learning was impossible: %v", err)
+	}
+
 	var learned string
-	learnHamHook = func(cfg *config.Config, path string) error {
-		b, err := os.ReadFile(path)
-		learned = string(b)
-		return err
+	closed := false
+	learnHamHook = func(*config.Config) (func(string) error, func(), error) {
+		return func(path string) error {
+			b, err := os.ReadFile(path)
+			learned = string(b)
+			return err
+		}, func() { closed = true }, nil
 	}
 	code, out, errs := runSpool("quarantine", "release", id, "--learn-ham", "-c", f.cfg)
-	if code != 0 || !strings.Contains(out, id+": learned as ham") || learned != testHeader+testBody {
-		t.Fatalf("release --learn-ham: %d %q %q, hook saw %q", code, out, errs, learned)
+	if code != 0 || !strings.Contains(out, id+": learned as ham") || learned != testHeader+testBody || !closed {
+		t.Fatalf("release --learn-ham: %d %q %q, hook saw %q, closed %v", code, out, errs, learned, closed)
 	}
 }
 
@@ -156,7 +172,9 @@ func TestQuarantineReleaseLearnHamFails(t *testing.T) {
 	id := put(t, h, heldEnv(), testHeader, testBody)
 	saved := learnHamHook
 	t.Cleanup(func() { learnHamHook = saved })
-	learnHamHook = func(*config.Config, string) error { return errors.New("state.db: timeout") }
+	learnHamHook = func(*config.Config) (func(string) error, func(), error) {
+		return func(string) error { return errors.New("state.db: timeout") }, func() {}, nil
+	}
 
 	code, out, errs := runSpool("quarantine", "release", id, "--learn-ham", "-c", f.cfg)
 	if code != 1 || out != id+": released to the delivery queue\n" || !strings.Contains(errs, "learning it as ham failed: state.db: timeout") {
