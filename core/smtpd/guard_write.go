@@ -140,14 +140,22 @@ func (c *guardConn) afterReply(code int, line string) {
 		// RFC 5321 3.8: 421 says the service is closing the channel; a
 		// rule's reply may say it too, so the session ends here.
 		c.closing = true
-	case code >= 500 && code <= 504 && last:
+	case code >= 400 && code <= 599 && last:
+		// Every refusal counts, a refused recipient or sender as much
+		// as a command not understood, as Postfix's smtpd_hard_error_limit
+		// counts its errors: a client probing addresses (harvesting, or
+		// looking for a relay) is cut off like one sending junk. A
+		// message accepted starts the count again ("errors without
+		// delivering mail").
 		c.bad++
 		max := c.srv.cfg.Limits.MaxBadCommands
 		if max > 0 && c.bad > max && !c.closing {
 			c.closing = true
-			c.log.Info("refused", "reason", "too many bad commands", "count", c.bad)
+			c.log.Info("refused", "reason", "too many errors", "count", c.bad)
 			c.reply(replyTooManyBad(c.srv.cfg.Hostname))
 		}
+	case code == 250 && last && strings.HasSuffix(strings.TrimRight(line, "\r\n"), " "+acceptedText):
+		c.bad = 0
 	}
 }
 
@@ -166,7 +174,15 @@ func (c *guardConn) helloLine(line string) (string, bool) {
 	if !ok {
 		return "", false
 	}
-	return "250" + sep + c.srv.cfg.Hostname + " Hello " + rest, true
+	// The client's name as it gave it, but a reply is printable ASCII
+	// (RFC 5321 4.2: %d09 / %d32-126): no terminal escapes, no 8-bit.
+	name := strings.Map(func(r rune) rune {
+		if r < '!' || r > '~' {
+			return '?'
+		}
+		return r
+	}, strings.TrimRight(rest, "\r\n"))
+	return "250" + sep + c.srv.cfg.Hostname + " Hello " + name + "\r\n", true
 }
 
 // ehloLine adapts one line of go-smtp's EHLO reply: SIZE carries our limit,

@@ -126,9 +126,41 @@ func TestBadCommandLimit(t *testing.T) {
 	r.cmd("VRFY x", "502 5.5.1")
 	r.send("BAR\r\n")
 	r.expect("500 5.5.2")
-	r.expect("421 4.7.0 mx.example.test Too many bad commands")
+	r.expect("421 4.7.0 mx.example.test Too many errors")
 	if !r.closed() {
 		t.Fatal("connection left open")
+	}
+}
+
+// TestErrorLimitCountsRefusals: refused recipients count toward
+// max_bad_commands, as refusals do in Postfix's smtpd_hard_error_limit,
+// so one connection cannot probe addresses (a relay, a harvest) without
+// end; a message accepted starts the count again.
+func TestErrorLimitCountsRefusals(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.MaxBadCommands = 3
+	ts := startServer(t, cfg, nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	r.cmd("RCPT TO:<x@elsewhere.invalid>", "554 5.7.1")
+	r.cmd("RCPT TO:<y@elsewhere.invalid>", "554 5.7.1")
+	r.cmd("RCPT TO:<bob@example.test>", "250")
+	r.cmd("DATA", "354")
+	r.send(message("delivered") + ".\r\n")
+	r.expect("250 2.0.0")
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	for _, to := range []string{"v1", "v2", "v3"} {
+		r.cmd("RCPT TO:<"+to+"@elsewhere.invalid>", "554 5.7.1")
+	}
+	r.send("RCPT TO:<v4@elsewhere.invalid>\r\n")
+	r.expect("554 5.7.1")
+	r.expect("421 4.7.0 mx.example.test Too many errors")
+	if !r.closed() {
+		t.Fatal("connection left open")
+	}
+	if n := len(ts.queued(t)); n != 1 {
+		t.Errorf("%d queued, want the one accepted", n)
 	}
 }
 

@@ -29,7 +29,7 @@ const (
 )
 
 func replyTooManyBad(host string) string {
-	return "421 4.7.0 " + host + " Too many bad commands, closing connection"
+	return "421 4.7.0 " + host + " Too many errors, closing connection"
 }
 
 func replyTooManyConns(host string) string {
