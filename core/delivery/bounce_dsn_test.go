@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"net/mail"
 	"strings"
 	"testing"
 	"time"
@@ -164,5 +165,28 @@ func TestGlobalDSN(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A sender whose local part needed quoting is quoted in the DSN's To: as on
+// the wire (RFC 5322 3.4.1): unquoted, `"x>, Bcc: <victim@evil.test>, <y"@…`
+// made the DSN's To: three addresses, one an outsider's choosing.
+func TestDSNToQuoted(t *testing.T) {
+	w, home, _ := mixedRepliesWorld(t)
+	from := "x>, Bcc: <victim@evil.test>, <y@local.test" // as the queue keeps it: quoting removed
+	w.enqueue(from, []string{"gone@d.test"}, localSender, plainBody)
+	w.start()
+	w.waitFor("the DSN", func() bool { return len(home.messages()) == 1 })
+	dsn := home.messages()[0]
+	if got := dsn.rcpts; len(got) != 1 || got[0] != from { // as the peer's go-smtp unquotes it
+		t.Errorf("DSN envelope recipients %q", got)
+	}
+	msg, err := mail.ReadMessage(strings.NewReader(dsn.data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := msg.Header.AddressList("To")
+	if err != nil || len(to) != 1 || to[0].Address != `"x>, Bcc: <victim@evil.test>, <y"@local.test` && to[0].Address != from {
+		t.Errorf("To: %q parses as %v %v, want the one sender", msg.Header.Get("To"), to, err)
 	}
 }

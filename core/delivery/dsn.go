@@ -78,7 +78,9 @@ func (d *dsn) write(w io.Writer, orig io.Reader) error {
 		dsnRelayed: "Successful Mail Delivery Report (relayed)",
 	}[d.kind]
 	fmt.Fprintf(bw, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", d.hostname)
-	fmt.Fprintf(bw, "To: <%s>\r\n", oneLine(d.env.From))
+	// Quoted as on the wire: "x>, Bcc: <v@evil.test>, <y"@a.test unquoted
+	// was three addresses (RFC 5322 3.4.1: a dot-atom or a quoted string).
+	fmt.Fprintf(bw, "To: <%s>\r\n", oneLine(policy.WirePath(d.env.From)))
 	fmt.Fprintf(bw, "Subject: %s\r\n", subject)
 	fmt.Fprintf(bw, "Date: %s\r\n", d.now.Format(time.RFC1123Z))
 	fmt.Fprintf(bw, "Message-ID: <%s.dsn@%s>\r\n", d.id, d.hostname)

@@ -452,3 +452,39 @@ func TestDebugLogsDialog(t *testing.T) {
 		t.Errorf("commands logged at info:\n%s", l)
 	}
 }
+
+// TestTraceFieldsQuoted: what a client says reaches our Received field and
+// our replies only in a form that cannot forge them: a quoted local part
+// stays quoted in "for" (unquoted, `"bob; Mon, 1 Jan 2001 (x"@...` wrote a
+// date and opened a comment that swallowed ours), and an EHLO name with a
+// terminal escape, DEL or 8-bit bytes is echoed and recorded printable.
+func TestTraceFieldsQuoted(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	r := newRaw(t, ts.addr(), 1) // trusted: the test policy refuses ':' in a local part from others
+	r.expect("220")
+	ehlo := r.cmd("EHLO evil\x1b[31mred\x7f\xc2\x85x", "250")
+	if first, _, _ := strings.Cut(ehlo, "\n"); first != "250-mx.example.test Hello evil?[31mred??x" {
+		t.Errorf("EHLO reply %q", first)
+	}
+	rcpt := `"bob; Mon, 1 Jan 2001 00:00:00 +0000 (fake"@example.test`
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	r.cmd("RCPT TO:<"+rcpt+">", "250")
+	r.cmd("DATA", "354")
+	r.send(message("trace") + ".\r\n")
+	id := strings.Fields(r.expect("250 2.0.0"))[2]
+	rc, err := ts.q.Open(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	head, _, _ := strings.Cut(string(b), "\r\n\r\n")
+	if !strings.Contains(head, "Received: from evil[31mred?x (") || !strings.Contains(head, "\tfor <"+rcpt+">;\r\n") {
+		t.Errorf("trace field:\n%s", head)
+	}
+	for _, c := range head {
+		if c == 0x1b || c == 0x7f || c > 0x7e {
+			t.Fatalf("control or 8-bit character %q in the header:\n%s", c, head)
+		}
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/portcullis-mta/portcullis/core/policy"
 )
 
 // receivedHeader is our trace field (RFC 5321 4.4, with the WITH protocol
@@ -32,7 +34,10 @@ func (s *session) receivedHeader(id string) string {
 	}
 	fmt.Fprintf(&b, "\tby %s (Portcullis) with %s id %s", gc.srv.cfg.Hostname, proto, id)
 	if len(s.rcpts) == 1 {
-		fmt.Fprintf(&b, "\r\n\tfor <%s>", sanitize(s.rcpts[0].Addr))
+		// Quoted as on the wire (RFC 5321 4.4: "for" Mailbox): kept
+		// unquoted, "bob>; Mon, 1 Jan 2001 (x"@example.test wrote a forged
+		// date into the trace.
+		fmt.Fprintf(&b, "\r\n\tfor <%s>", sanitize(policy.WirePath(s.rcpts[0].Addr)))
 	}
 	fmt.Fprintf(&b, ";\r\n\t%s\r\n", s.gc.srv.d.Now().Format(time.RFC1123Z))
 	return b.String()
@@ -50,8 +55,11 @@ func addrLiteral(gc *guardConn) string {
 // heloText keeps the client's HELO argument from breaking the header.
 func heloText(h string) string {
 	h = strings.Map(func(r rune) rune {
-		if r <= ' ' || r == 127 || r == '(' || r == ')' || r == ';' {
+		switch {
+		case r <= ' ' || r == 127 || r == '(' || r == ')' || r == ';':
 			return -1
+		case r > '~':
+			return '?' // 8-bit, or not UTF-8 at all: a header of a 7-bit message has none
 		}
 		return r
 	}, h)
