@@ -71,10 +71,10 @@ func (sc *spoolCmd) listHeld(w io.Writer) error {
 	for _, e := range es {
 		fmt.Fprintf(w, "%-17s%10d  %-19s  %s\n", markLeased(e), e.Size, fmtTime(e.Received), sender(e.From))
 		if hdr, err := sc.header(e.ID); err == nil {
-			fmt.Fprintf(w, "    subject: %s\n", orDash(decodedField(hdr, "Subject")))
+			fmt.Fprintf(w, "    subject: %s\n", orDash(termSafe(decodedField(hdr, "Subject"))))
 		}
-		fmt.Fprintf(w, "    reason: %s\n", orDash(e.Reason))
-		fmt.Fprintf(w, "    tags: %s\n", orDash(strings.Join(e.Tags, ", ")))
+		fmt.Fprintf(w, "    reason: %s\n", orDash(termSafe(e.Reason)))
+		fmt.Fprintf(w, "    tags: %s\n", orDash(termSafe(strings.Join(e.Tags, ", "))))
 		for _, r := range e.Rcpts {
 			fmt.Fprintf(w, "    to: %s\n", r.Addr)
 		}
@@ -93,8 +93,8 @@ func orDash(s string) string {
 
 // showHeld adds what the quarantine keeps: reason, tags, stage results.
 func showHeld(w io.Writer, env *queue.Envelope) {
-	fmt.Fprintf(w, "Reason:       %s\n", orDash(env.Reason))
-	fmt.Fprintf(w, "Tags:         %s\n", orDash(strings.Join(env.Tags, ", ")))
+	fmt.Fprintf(w, "Reason:       %s\n", orDash(termSafe(env.Reason)))
+	fmt.Fprintf(w, "Tags:         %s\n", orDash(termSafe(strings.Join(env.Tags, ", "))))
 	names := make([]string, 0, len(env.Results))
 	for n := range env.Results {
 		names = append(names, n)
@@ -102,7 +102,7 @@ func showHeld(w io.Writer, env *queue.Envelope) {
 	sort.Strings(names)
 	fmt.Fprintln(w, "Results:")
 	for _, n := range names {
-		fmt.Fprintf(w, "  %s: %s\n", n, env.Results[n])
+		fmt.Fprintf(w, "  %s: %s\n", termSafe(n), termSafe(env.Results[n]))
 	}
 }
 

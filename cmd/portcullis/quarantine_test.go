@@ -71,6 +71,40 @@ func TestQuarantineJapaneseSubject(t *testing.T) {
 	}
 }
 
+// TestQuarantineTerminalEscapes: what a sender or client chose (a subject
+// decoded from =1B]0;...=07, a HELO name, a stage's reason quoting the
+// message) reaches the admin's terminal only in caret notation: it cannot
+// retitle or clear the terminal, recolour it, or forge listing lines.
+func TestQuarantineTerminalEscapes(t *testing.T) {
+	f := newSpoolFixture(t)
+	h := f.store(t, f.hold)
+	env := heldEnv()
+	env.Client.HELO = "evil\x1b[31mred"
+	env.Reason = "matched \x1b[2J"
+	hdr := "From: a@example.net\r\nSubject: QUAR =?utf-8?q?=1B]0;pwned=07=1B[2J=0D=0Afake: line?=\r\nX-Raw: a\x1bb\r\n"
+	id := put(t, h, env, hdr, testBody)
+	_, list, _ := runSpool("quarantine", "list", "-c", f.cfg)
+	_, show, _ := runSpool("quarantine", "show", id, "-c", f.cfg)
+	for name, out := range map[string]string{"list": list, "show": show} {
+		if strings.ContainsAny(out, "\x1b\x07\r") {
+			t.Errorf("quarantine %s prints control characters: %q", name, out)
+		}
+		if strings.Contains(out, "\nfake: line") {
+			t.Errorf("quarantine %s: a decoded line end forged a line: %q", name, out)
+		}
+	}
+	for _, s := range []string{"subject: QUAR ^[]0;pwned^G^[[2J^M^Jfake: line\n", "reason: matched ^[[2J\n"} {
+		if !strings.Contains(list, s) {
+			t.Errorf("quarantine list lacks %q:\n%s", s, list)
+		}
+	}
+	for _, s := range []string{"helo=evil^[[31mred", "X-Raw: a^[b\n"} {
+		if !strings.Contains(show, s) {
+			t.Errorf("quarantine show lacks %q:\n%s", s, show)
+		}
+	}
+}
+
 func TestQuarantineRelease(t *testing.T) {
 	f := newSpoolFixture(t)
 	h := f.store(t, f.hold)

@@ -435,10 +435,10 @@ func (sc *spoolCmd) show(w io.Writer, held bool) error {
 	// Encoded (and Japanese) subjects and senders, as a person reads them.
 	for _, name := range []string{"Subject", "From"} {
 		if v := decodedField(hdr, name); v != "" && !strings.Contains(hdr, name+": "+v+"\n") {
-			fmt.Fprintf(w, "%-13s %s\n", name+":", v)
+			fmt.Fprintf(w, "%-13s %s\n", name+":", termSafe(v))
 		}
 	}
-	fmt.Fprintf(w, "\n%s", hdr)
+	fmt.Fprintf(w, "\n%s", termSafeLines(hdr))
 	return nil
 }
 
@@ -456,7 +456,7 @@ func printEnvelope(w io.Writer, env *queue.Envelope, held bool) {
 	}
 	for _, f := range fields {
 		if f[1] != "" {
-			fmt.Fprintf(w, "%-13s %s\n", f[0]+":", f[1])
+			fmt.Fprintf(w, "%-13s %s\n", f[0]+":", termSafe(f[1])) // the client's HELO is the client's
 		}
 	}
 	if env.SMTPUTF8 || env.DSNRet != "" || env.DSNEnvID != "" || env.IsDSN || env.DelayNotified {
