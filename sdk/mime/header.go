@@ -35,6 +35,7 @@ func getField(h []field, name string) string {
 func (w *walker) splitHeader(raw []byte) ([]field, []byte) {
 	var fields []field
 	var cont strings.Builder // the last field's continuation lines, joined
+	skipping := false        // past MaxHeaderFields, in a field not kept
 	endField := func() {
 		if cont.Len() > 0 {
 			fields[len(fields)-1].Value += cont.String()
@@ -51,6 +52,9 @@ func (w *walker) splitHeader(raw []byte) ([]field, []byte) {
 		raw = rest
 		switch {
 		case trimmed[0] == ' ' || trimmed[0] == '\t':
+			if skipping {
+				continue
+			}
 			if len(fields) > 0 {
 				cont.WriteByte(' ')
 				cont.Write(bytes.TrimSpace(trimmed))
@@ -70,11 +74,29 @@ func (w *walker) splitHeader(raw []byte) ([]field, []byte) {
 				continue
 			}
 			endField()
+			if skipping = len(fields) >= w.lim.MaxHeaderFields && !keptPastLimit(name); skipping {
+				w.find(FindHeaderLimit) // once: a map lookup after the first
+				continue
+			}
 			fields = append(fields, field{Name: string(name), Value: strings.TrimSpace(string(value))})
 		}
 	}
 	endField()
 	return fields, nil
+}
+
+// keptPastLimit names the fields kept past Limits.MaxHeaderFields: those
+// the walk reads (Content-*, MIME-Version) and those rules read.
+func keptPastLimit(name []byte) bool {
+	if len(name) > 8 && bytes.EqualFold(name[:8], []byte("content-")) {
+		return true
+	}
+	for _, n := range [...]string{"mime-version", "subject", "from", "to", "cc", "reply-to", "sender"} {
+		if bytes.EqualFold(name, []byte(n)) {
+			return true
+		}
+	}
+	return false
 }
 
 // cutLine returns the first line including its LF, and the rest.

@@ -273,3 +273,33 @@ func TestFoldedHeaderUnfolds(t *testing.T) {
 		t.Errorf("X-N %q", got)
 	}
 }
+
+// TestHeaderFieldLimit: a header of more than MaxHeaderFields fields keeps
+// only the first ones and, past them, the fields the walk and the rules
+// read: junk fields cannot hide the Content-Type (the attachment stays in
+// sight) or the Subject, and a million of them cost a walk next to nothing
+// (they took a stage a gigabyte before: each was kept).
+func TestHeaderFieldLimit(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("From: a@example.org\r\n")
+	for range 1_000_000 {
+		b.WriteString("A:\r\n folded\r\n")
+	}
+	b.WriteString("Subject: after the junk\r\nMIME-Version: 1.0\r\n" +
+		"Content-Type: multipart/mixed; boundary=b\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n" +
+		"--b\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=x.exe\r\n\r\nMZ\r\n--b--\r\n")
+	raw := []byte(b.String())
+	var m *Message
+	allocs := testing.AllocsPerRun(1, func() { m = ParseBytes(raw, Limits{MaxHeaderFields: 100}) })
+	if m.Subject != "after the junk" || len(m.Header) != 103 || !slices.Contains(m.Findings, FindHeaderLimit) {
+		t.Errorf("subject %q, %d fields, findings %v; want the subject, 100 + 3 fields, %s",
+			m.Subject, len(m.Header), m.Findings, FindHeaderLimit)
+	}
+	if len(m.Parts) != 2 || m.Parts[1].Filename != "x.exe" {
+		t.Errorf("parts %d, want the text and x.exe", len(m.Parts))
+	}
+	if allocs > 10_000 {
+		t.Errorf("%.0f allocations for a million junk fields: they are kept", allocs)
+	}
+}
