@@ -504,3 +504,18 @@ func TestPregreetWithoutRulesSkipsConnectPhase(t *testing.T) {
 		t.Fatalf("a polite client's phases: %v, want the connect phase", run.seen)
 	}
 }
+
+// TestRefusalLogged: a refusal's log line has the reply as the client got
+// it, enhanced code included, and inside a transaction the sender, as
+// Postfix's "reject: RCPT from ...: 554 5.7.1 ...; from=<...>".
+func TestRefusalLogged(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	r.cmd("RCPT TO:<x@elsewhere.invalid>", "554 5.7.1")
+	logs := ts.logs.String()
+	if !strings.Contains(logs, `msg=refused`) || !strings.Contains(logs, `reply="554 5.7.1 <x@elsewhere.invalid>: Relay access denied" code=554 from=a@example.org`) {
+		t.Errorf("refusal logged:\n%s", logs)
+	}
+}

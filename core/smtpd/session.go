@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -201,12 +202,27 @@ func (s *session) hold(d *pipeline.Decision) {
 }
 
 // refuse logs a refusal with its reason and returns the reply for go-smtp.
+// The reply is logged whole, enhanced code included, as Postfix logs
+// "reject: RCPT from ...: 554 5.7.1 ...; from=<...> to=<...>"; a refusal
+// inside a transaction names its sender.
 func (s *session) refuse(phase string, err error, attrs ...any) error {
-	e := toSMTP(s.log, err)
-	args := append([]any{"phase", phase, "reply", e.(*smtp.SMTPError).Message, "code", e.(*smtp.SMTPError).Code}, attrs...)
-	s.log.Info("refused", args...)
-	metrics.Active().Refused(phase, e.(*smtp.SMTPError).Code)
+	e := toSMTP(s.log, err).(*smtp.SMTPError)
+	args := []any{"phase", phase, "reply", replyText(e), "code", e.Code}
+	if s.gc.inTxn && phase != "mail" {
+		args = append(args, "from", s.from)
+	}
+	s.log.Info("refused", append(args, attrs...)...)
+	metrics.Active().Refused(phase, e.Code)
 	return e
+}
+
+// replyText is the reply line go-smtp sends for e, without its line end.
+func replyText(e *smtp.SMTPError) string {
+	c := e.EnhancedCode
+	if c == smtp.NoEnhancedCode || c == (smtp.EnhancedCode{}) {
+		return fmt.Sprintf("%d %s", e.Code, e.Message)
+	}
+	return fmt.Sprintf("%d %d.%d.%d %s", e.Code, c[0], c[1], c[2], e.Message)
 }
 
 func (s *session) rcptAddrs() []string {
