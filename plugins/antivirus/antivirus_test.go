@@ -9,7 +9,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,6 +42,11 @@ func TestCommand(t *testing.T) {
 		{"infected other output", `echo "W32/Virus detected"; exit 1`, sdk.VerdictFail, "W32/Virus detected", ""},
 		{"error status", `echo "cannot read database" >&2; exit 2`, "", "", "cannot read database"},
 		{"timeout", `sleep 5`, "", "", "deadline"},
+		// A wrapper that leaves a helper running: its exit status is the
+		// answer (it used to be an error when the helper kept the output
+		// pipe open), and the helper is killed with its process group.
+		{"clean, child left running", `sleep 30 & echo $! > "$1.pid"; echo "$1: OK"; exit 0`, sdk.VerdictPass, "", ""},
+		{"infected, child left running", `sleep 30 & echo $! > "$1.pid"; echo "$1: Eicar-Test FOUND"; exit 1`, sdk.VerdictFail, "Eicar-Test", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -57,11 +64,35 @@ func TestCommand(t *testing.T) {
 			if res.Verdict != tc.verdict || res.Attrs["virus"] != tc.virus {
 				t.Errorf("verdict %s virus %q, want %s %q", res.Verdict, res.Attrs["virus"], tc.verdict, tc.virus)
 			}
-			if entries, _ := os.ReadDir(cfg["temp_dir"].(string)); len(entries) != 0 {
-				t.Errorf("temporary file left behind: %v", entries)
+			entries, _ := os.ReadDir(cfg["temp_dir"].(string))
+			for _, e := range entries {
+				if !strings.HasSuffix(e.Name(), ".pid") {
+					t.Errorf("temporary file left behind: %s", e.Name())
+					continue
+				}
+				b, _ := os.ReadFile(filepath.Join(cfg["temp_dir"].(string), e.Name()))
+				pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+				waitGone(t, pid)
 			}
 		})
 	}
+}
+
+// waitGone waits until process pid no longer exists (killed, and reaped
+// by init once its parent, the scanner script, is gone).
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	for range 500 {
+		if pid <= 0 || syscall.Kill(pid, 0) != nil {
+			return
+		}
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if f := strings.Fields(string(b)); len(f) > 2 && f[2] == "Z" {
+			return // killed; a zombie until its new parent reaps it
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Errorf("the scanner's child %d still runs", pid)
 }
 
 // fakeClamd is an in-process server on 127.0.0.1:0 that reads up to

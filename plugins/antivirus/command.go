@@ -41,12 +41,27 @@ func (c *command) scan(ctx context.Context, r io.Reader) (string, error) {
 	for i, a := range c.argv {
 		args[i] = strings.ReplaceAll(a, "{file}", f.Name())
 	}
+	// The output goes to a file, not a pipe: a wrapper script that leaves
+	// a child behind (a helper in the background) would hold a pipe open,
+	// and Run would wait for it and fail ("WaitDelay expired") although
+	// the scanner had answered. Its exit status is the answer; the
+	// children are killed with its process group once it exits.
+	outf, err := os.CreateTemp(c.tempDir, "portcullis-scan-*.out")
+	if err != nil {
+		return "", fmt.Errorf("%w: temporary file: %v", ErrScan, err)
+	}
+	defer os.Remove(outf.Name())
+	defer outf.Close()
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
 	killGroup(cmd) // a scanner that is a script must not leave its children running
 	cmd.WaitDelay = 2 * time.Second
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Stdout, cmd.Stderr = outf, outf
 	err = cmd.Run()
+	reapGroup(cmd)
+	var out bytes.Buffer
+	if _, serr := outf.Seek(0, io.SeekStart); serr == nil {
+		_, _ = io.Copy(&out, io.LimitReader(outf, maxScanOutput))
+	}
 	var exit *exec.ExitError
 	switch {
 	case err == nil:
@@ -61,6 +76,9 @@ func (c *command) scan(ctx context.Context, r io.Reader) (string, error) {
 		return "", fmt.Errorf("%w: %s: %v: %s", ErrScan, args[0], err, firstLine(out.String()))
 	}
 }
+
+// maxScanOutput bounds what is read of a scanner's output.
+const maxScanOutput = 64 << 10
 
 // virusName reads the scanner's output.
 func virusName(out string) string {
