@@ -1,6 +1,8 @@
 package msgauth
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -60,6 +62,14 @@ func validDomain(d string) bool {
 // the message: body canonicalization ignores empty lines at its end (RFC
 // 6376 3.4.3, 3.4.4), so no body hash changes.
 func verifyDKIM(msg *sdk.Message, res resolver, max int) ([]sigResult, error) {
+	if n, err := headerFields(msg, maxDKIMFields); err != nil {
+		return nil, fmt.Errorf("msgauth: reading the message: %w", err)
+	} else if n > maxDKIMFields {
+		// go-msgauth keeps every field to find the signed ones: six
+		// million empty fields cost it half a gigabyte. No real mail has
+		// so many; its signatures are not verified.
+		return []sigResult{{result: "permerror", reason: fmt.Sprintf("header of more than %d fields: not verified", maxDKIMFields)}}, nil
+	}
 	r, err := msg.Open()
 	if err != nil {
 		return nil, err
@@ -75,6 +85,47 @@ func verifyDKIM(msg *sdk.Message, res resolver, max int) ([]sigResult, error) {
 		out = append(out, sigResult{result: dkimResult(v.Err), domain: strings.ToLower(v.Domain), ident: v.Identifier, reason: errText(v.Err)})
 	}
 	return out, nil
+}
+
+// maxDKIMFields bounds the header fields of a message whose signatures are
+// verified (as sdk/mime's MaxHeaderFields bounds those it keeps).
+const maxDKIMFields = 1000
+
+// headerFields counts the fields of msg's header, stopping past max.
+func headerFields(msg *sdk.Message, max int) (int, error) {
+	r, err := msg.Open()
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	br := bufio.NewReader(r)
+	n := 0
+	for n <= max {
+		line, err := br.ReadSlice('\n')
+		if len(line) > 0 && line[0] != ' ' && line[0] != '\t' {
+			if len(bytes.TrimRight(line, "\r\n")) == 0 {
+				return n, nil // the empty line: end of the header
+			}
+			n++
+		}
+		switch {
+		case errors.Is(err, bufio.ErrBufferFull):
+			for errors.Is(err, bufio.ErrBufferFull) { // the rest of a long line
+				_, err = br.ReadSlice('\n')
+			}
+			if err == io.EOF {
+				return n, nil
+			}
+			if err != nil {
+				return n, err
+			}
+		case err == io.EOF:
+			return n, nil
+		case err != nil:
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // dkimResult maps go-msgauth's error kinds to RFC 8601 2.7.1 results: a

@@ -103,3 +103,35 @@ func TestDKIMReadErrorIsStageError(t *testing.T) {
 		t.Fatalf("no error; result %+v", res)
 	}
 }
+
+// TestDKIMFieldBound: a message of more header fields than maxDKIMFields
+// is not verified (permerror, said in the reason): go-msgauth keeps every
+// field, and millions of empty ones cost it hundreds of megabytes. One
+// just under the bound, signed, still verifies; continuation lines and a
+// line longer than the reader's buffer count once.
+func TestDKIMFieldBound(t *testing.T) {
+	rk, _ := keys(t)
+	srv := dnsutiltest.New(t, keyRecord(t, "dk.test", "rsa", rk))
+	s := newStage(t, srv, 0)
+	pad := func(n int) string {
+		return strings.Repeat("X-Pad: a\r\n b\r\n", n) + "X-Long: " + strings.Repeat("y", 10000) + "\r\n"
+	}
+	msg := message("a@dk.test")
+	head, body, _ := strings.Cut(msg, "\r\n\r\n")
+	fields := strings.Count(head, "\r\n") + 1
+	under := sign(t, head+"\r\n"+pad(maxDKIMFields-fields-2)+"\r\n"+body, "dk.test", "rsa", rk, time.Time{})
+	over := sign(t, head+"\r\n"+pad(maxDKIMFields)+"\r\n"+body, "dk.test", "rsa", rk, time.Time{})
+	if res := check(t, s, dataReq(t, under, "h.dk.test", "a@dk.test")); res.Attrs["dkim"] != "pass" {
+		t.Errorf("just under the bound: dkim = %q (%s)", res.Attrs["dkim"], res.Reason)
+	}
+	res := check(t, s, dataReq(t, over, "h.dk.test", "a@dk.test"))
+	var ar string
+	for _, e := range res.Headers {
+		if e.Op == sdk.HeaderAdd && e.Name == arField {
+			ar = e.Value
+		}
+	}
+	if res.Attrs["dkim"] != "permerror" || !strings.Contains(ar, "more than 1000 fields") {
+		t.Errorf("over the bound: dkim = %q, %s: %q", res.Attrs["dkim"], arField, ar)
+	}
+}
