@@ -146,6 +146,7 @@ func (sc *spoolCmd) release(stdout io.Writer) error {
 	if err := sc.store.Move(sc.id, dst, nil); err != nil {
 		return err
 	}
+	sc.note(dst, sc.id, "queue: released from the quarantine", "by", "portcullis quarantine release")
 	fmt.Fprintf(stdout, "%s: released to the delivery queue\n", sc.id)
 	if learn {
 		if err := learnFile(tmp); err != nil {

@@ -140,6 +140,10 @@ func TestQuarantineRelease(t *testing.T) {
 	if string(b) != testHeader+testBody {
 		t.Fatalf("released bytes %q", b)
 	}
+	want := `msg="queue: released from the quarantine" queue_id=` + id + ` by="portcullis quarantine release"`
+	if logs := daemonNotes(t, f.queue); !strings.Contains(logs, want) {
+		t.Errorf("daemon's log lacks %q:\n%s", want, logs)
+	}
 }
 
 func TestQuarantineReleaseLearnHam(t *testing.T) {

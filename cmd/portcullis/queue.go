@@ -305,8 +305,24 @@ func (sc *spoolCmd) delete(stdout io.Writer) error {
 	if err := sc.store.Delete(sc.id); err != nil {
 		return err
 	}
+	sc.note(sc.store, sc.id, sc.name+": deleted", "by", "portcullis "+sc.name+" delete")
 	fmt.Fprintf(stdout, "%s: deleted\n", sc.id)
 	return nil
+}
+
+// note leaves a line for the daemon's log about what this command did to
+// id (queue.Dir.Note), so that the message's trace there is whole. Only a
+// log: a failure is said on stderr and changes nothing.
+func (sc *spoolCmd) note(store any, id, event string, attrs ...string) {
+	n, ok := store.(interface {
+		Note(id, event string, attrs ...string) error
+	})
+	if !ok {
+		return
+	}
+	if err := n.Note(id, event, attrs...); err != nil {
+		fmt.Fprintf(sc.stderr, "portcullis %s: note for the daemon's log not written: %v\n", sc.name, err)
+	}
 }
 
 // header returns the message's header section (up to the blank line,

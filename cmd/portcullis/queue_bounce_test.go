@@ -1,8 +1,11 @@
 package main
 
 import (
+	"log/slog"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/portcullis-mta/portcullis/core/queue"
 )
@@ -36,6 +39,67 @@ func TestQueueBounceDelivery(t *testing.T) {
 	code, out, _ = runSpool("queue", "show", dsn.ID, "-c", f.cfg)
 	if code != 0 || !strings.Contains(out, "Undelivered Mail Returned to Sender") {
 		t.Fatalf("queue show of the DSN: %d %q", code, out)
+	}
+	// The daemon's log traces both, though the command did the work.
+	logs := daemonNotes(t, f.queue)
+	for _, want := range []string{`msg="queue: bounced" queue_id=` + id + ` by="portcullis queue bounce" dsn=` + dsn.ID,
+		`msg=queued queue_id=` + dsn.ID + ` by="portcullis queue bounce" dsn_of=` + id} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("daemon's log lacks %q:\n%s", want, logs)
+		}
+	}
+}
+
+// daemonNotes opens dir as the daemon does (queue.Options.Events) and
+// returns what it logs of the notes queue commands left there.
+func daemonNotes(t *testing.T, dir string) string {
+	t.Helper()
+	var logs syncLog
+	d, err := queue.Open(dir, queue.Options{Poll: time.Millisecond, Events: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for range 200 {
+		if strings.Contains(logs.String(), "by=") {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return logs.String()
+}
+
+type syncLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncLog) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncLog) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// `queue delete` and `quarantine delete` leave their trace in the daemon's
+// log too, even when it was not running.
+func TestDeleteNoted(t *testing.T) {
+	for _, kind := range []string{"queue", "quarantine"} {
+		f := newSpoolFixture(t)
+		dir := map[string]string{"queue": f.queue, "quarantine": f.hold}[kind]
+		id := put(t, f.store(t, dir), heldEnv(), "", testBody)
+		if code, _, errs := runSpool(kind, "delete", id, "-c", f.cfg); code != 0 {
+			t.Fatalf("%s delete: %d %s", kind, code, errs)
+		}
+		want := `msg="` + kind + `: deleted" queue_id=` + id + ` by="portcullis ` + kind + ` delete"`
+		if logs := daemonNotes(t, dir); !strings.Contains(logs, want) {
+			t.Errorf("daemon's log lacks %q:\n%s", want, logs)
+		}
 	}
 }
 

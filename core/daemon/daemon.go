@@ -75,7 +75,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Daemon, error) {
 			return nil, err
 		}
 	}
-	d.queue, err = queue.Open(cfg.Queue.Dir, queue.Options{Logger: logger.With("store", "queue"), Intake: true})
+	d.queue, err = queue.Open(cfg.Queue.Dir, queue.Options{Logger: logger.With("store", "queue"), Intake: true, Events: true})
 	if err != nil {
 		d.closeStores()
 		return nil, fmt.Errorf("daemon: queue: %w", err)
@@ -86,7 +86,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Daemon, error) {
 			return nil, err
 		}
 	}
-	d.quarantine, err = queue.Open(cfg.Queue.Quarantine, queue.Options{Logger: logger.With("store", "quarantine")})
+	d.quarantine, err = queue.Open(cfg.Queue.Quarantine, queue.Options{Logger: logger.With("store", "quarantine"), Events: true})
 	if err != nil {
 		d.queue.Close()
 		return nil, fmt.Errorf("daemon: quarantine: %w", err)

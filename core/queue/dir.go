@@ -33,6 +33,9 @@ type Options struct {
 	// queue commands beside a running daemon (a DSN that `queue bounce`
 	// queues). The daemon needs no telling of its own commits.
 	Notify bool
+	// Events makes this Dir log the notes other processes leave about
+	// what they did to messages (Note), and clear them: for the daemon.
+	Events bool
 }
 
 // Dir is a Store in one directory. Safe for concurrent use; several Dirs,

@@ -96,6 +96,7 @@ func (d *Dir) watch() {
 	if poll == 0 {
 		poll = defaultPoll
 	}
+	d.logNotes() // those left while no daemon ran
 	if poll < 0 {
 		<-d.stop
 		return
@@ -120,6 +121,7 @@ func (d *Dir) watch() {
 			if err := d.Rescan(); err != nil {
 				d.log.Warn("queue: rescan failed", "dir", d.path, "err", err)
 			}
+			d.logNotes()
 		}
 	}
 }
