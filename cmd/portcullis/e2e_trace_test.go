@@ -344,6 +344,7 @@ func traceMainPaths(t *testing.T, format, level string) {
 	if out := portcullisCLI(t, "queue", "delete", ids["cli-deleted"], "-c", gw.cfg); out != ids["cli-deleted"]+": deleted\n" {
 		t.Errorf("queue delete said %q", out)
 	}
+	gw.waitLine(t, "msg", "queue: deleted", "queue_id", ids["cli-deleted"]) // the command's note, picked up by a poll
 	for _, k := range []string{"tagged", "redirected", "learned", "forged"} {
 		gw.waitLine(t, "msg", "delivery", "queue_id", ids[k], "status", "sent")
 	}
@@ -358,6 +359,11 @@ func traceMainPaths(t *testing.T, format, level string) {
 		milestone(t, lines, ids[k], "msg", "queued", "client", "127.0.0.1", "from", "a@example.org")
 	}
 	milestone(t, lines, ids["delivered"], "msg", "queued", "message_id", "<plain@client.example.org>")
+	// What the queue commands did, from the notes they leave the daemon.
+	milestone(t, lines, ids["cli-bounced"], "msg", "queue: bounced", "by", "portcullis queue bounce", "dsn_id", m[1])
+	milestone(t, lines, m[1], "msg", "queued", "dsn_of", ids["cli-bounced"])
+	milestone(t, lines, ids["cli-deleted"], "msg", "queue: deleted", "by", "portcullis queue delete")
+	milestone(t, lines, ids["quarantined"], "msg", "queue: released from the quarantine")
 	milestone(t, lines, ids["forged"], "msg", "queued", "from", `x" queue_id=`+traceForged+` msg="forged@example.org`)
 	for _, k := range []string{"delivered", "tagged", "redirected", "learned", "quarantined", "forged"} {
 		milestone(t, lines, ids[k], "msg", "delivery", "status", "sent", "dsn", "2.0.0")

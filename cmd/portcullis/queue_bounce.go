@@ -40,8 +40,12 @@ func (sc *spoolCmd) bounce(stdout io.Writer) error {
 	// admin believe a DSN went out when the policy, or a null sender
 	// (RFC 5321 4.5.5: a DSN never gets a DSN), allowed none.
 	dsns, err := sc.dsnsTo(env.From, before)
-	sc.note(sc.store, sc.id, "queue: bounced", "by", "portcullis queue bounce", "dsn", strings.Join(dsns, ","))
-	for _, d := range dsns { // the DSN's first line, as the daemon's own DSNs have it
+	if len(dsns) == 0 {
+		sc.note(sc.store, sc.id, "queue: bounced", "by", "portcullis queue bounce")
+	}
+	for _, d := range dsns {
+		sc.note(sc.store, sc.id, "queue: bounced", "by", "portcullis queue bounce", "dsn_id", d)
+		// The DSN's first line, as the daemon's own DSNs have it.
 		sc.note(sc.store, d, "queued", "dsn_of", sc.id, "by", "portcullis queue bounce")
 	}
 	switch {

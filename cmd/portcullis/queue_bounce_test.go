@@ -42,7 +42,7 @@ func TestQueueBounceDelivery(t *testing.T) {
 	}
 	// The daemon's log traces both, though the command did the work.
 	logs := daemonNotes(t, f.queue)
-	for _, want := range []string{`msg="queue: bounced" queue_id=` + id + ` by="portcullis queue bounce" dsn=` + dsn.ID,
+	for _, want := range []string{`msg="queue: bounced" queue_id=` + id + ` by="portcullis queue bounce" dsn_id=` + dsn.ID,
 		`msg=queued queue_id=` + dsn.ID + ` by="portcullis queue bounce" dsn_of=` + id} {
 		if !strings.Contains(logs, want) {
 			t.Errorf("daemon's log lacks %q:\n%s", want, logs)
