@@ -36,9 +36,10 @@ func activeLimit(workers int) int { return max(10*workers, 200) }
 // (sendGroup): a message waiting for a busy destination holds no worker,
 // so it cannot hold up mail for another (head-of-line blocking). A waiting
 // message keeps its lease, and so the at-least-once bookkeeping of
-// deliver: its lease is updated (or released) when its attempt ends. One
-// destination holds at most its share of the leases; beyond it, messages
-// are parked (park.go), so its backlog cannot fill them all.
+// deliver: its lease is updated (or released) when its attempt ends.
+// Waiting messages hold at most half the leases, each destination its
+// share; beyond it, messages are parked (park.go), so no backlog can fill
+// them all.
 func (m *Manager) dispatch(ctx context.Context) {
 	slots := make(chan struct{}, activeLimit(cap(m.workers)))
 	fc, _ := m.d.Queue.(flushCounter)

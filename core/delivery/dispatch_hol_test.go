@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -245,5 +246,47 @@ func TestParkingBacklogBeyondLeaseLimit(t *testing.T) {
 	}
 	if n := laterTries.Load(); n != 1 {
 		t.Errorf("the deferring hop was asked %d times for later@, want once (retry in an hour)", n)
+	}
+}
+
+// TestWaitingHoldsAtMostHalfTheLeases: however many destinations back up,
+// and whatever their concurrency, the messages waiting for a place hold at
+// most half the lease slots (the rest stays for messages in transaction
+// and destinations with a free place), and a destination with a free place
+// is never crowded. A floor of twice the concurrency let seven backlogs of
+// concurrency 5 take all 500 slots of 50 workers.
+func TestWaitingHoldsAtMostHalfTheLeases(t *testing.T) {
+	for _, tc := range []struct{ workers, conc int }{{50, 20}, {50, 5}, {20, 2}, {3, 1}, {50, 200}} {
+		l := newLimiter()
+		l.active = activeLimit(tc.workers)
+		first := 0
+		for k := 0; k < 1000; k++ {
+			key := fmt.Sprintf("r%d", k)
+			s := &slot{ch: make(chan struct{}, tc.conc)}
+			l.m[key] = s
+			for i := 0; i < l.active && !l.crowdedLocked(s); i++ {
+				l.join(s)
+			}
+			if k == 0 {
+				first = s.refs
+			}
+			if s.refs < tc.conc {
+				t.Fatalf("workers %d, concurrency %d: destination %d crowded with a free place (%d of %d)", tc.workers, tc.conc, k, s.refs, tc.conc)
+			}
+			if l.waiting > l.active/2 {
+				t.Fatalf("workers %d, concurrency %d: %d destinations backed up, %d waiting of %d slots", tc.workers, tc.conc, k+1, l.waiting, l.active)
+			}
+		}
+		if want := tc.conc + l.active/4; first != want {
+			t.Errorf("workers %d, concurrency %d: one backlog alone holds %d, want its places and a quarter of the slots, %d", tc.workers, tc.conc, first, want)
+		}
+		for key, s := range l.m { // and all leave again
+			for s.refs > 0 {
+				l.leave(key, s)
+			}
+		}
+		if l.total != 0 || l.waiting != 0 || len(l.m) != 0 {
+			t.Errorf("after every message left: total %d, waiting %d, %d destinations", l.total, l.waiting, len(l.m))
+		}
 	}
 }

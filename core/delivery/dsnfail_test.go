@@ -145,3 +145,47 @@ func TestUnrecordedOutcomeNotResent(t *testing.T) {
 		t.Errorf("no log line for the failed record:\n%s", w.logs.String())
 	}
 }
+
+// The same with a retry that falls due while the record still fails: the
+// kept outcome is recorded before anything is sent, so the deferred
+// recipient waits for the disk (a message parked or given back in between
+// cannot drop the outcome either: nothing goes out before the record), and
+// the delivered one gets no second copy when the disk has room again.
+func TestUnrecordedOutcomeRecordedBeforeRetry(t *testing.T) {
+	defer func(d time.Duration) { recordRetry = d }(recordRetry)
+	recordRetry = 30 * time.Millisecond
+	down := newPeer(t)
+	var laterTries atomic.Int32
+	down.setRcpt(func(to string) error {
+		if strings.HasPrefix(to, "later") && laterTries.Add(1) == 1 {
+			return &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: "mailbox busy"}
+		}
+		return nil
+	})
+	cfg := baseConfig(t)
+	cfg.Queue.Retry = []config.Duration{config.Duration(10 * time.Millisecond)}
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, down.addr)}
+	w := newWorld(t, cfg)
+	st := &noRecordStore{Dir: w.q}
+	st.full.Store(true)
+	w.enqueue("u@local.test", []string{"ok@d.test", "later@d.test"}, localSender, plainBody)
+	w.qs = st
+	w.start()
+	w.waitFor("the record tried five times, the retry long due", func() bool { return st.fails.Load() >= 5 })
+	if n, m := len(down.messages()), laterTries.Load(); n != 1 || m != 1 {
+		t.Errorf("while the record fails: %d messages, later@ tried %d times; want 1 and 1", n, m)
+	}
+	st.full.Store(false)
+	w.waitFor("later@ delivered on its retry", w.queueEmpty)
+	ok := 0
+	for _, msg := range down.messages() {
+		for _, r := range msg.rcpts {
+			if r == "ok@d.test" {
+				ok++
+			}
+		}
+	}
+	if ok != 1 || laterTries.Load() != 2 {
+		t.Errorf("ok@ got %d copies, later@ tried %d times; want 1 and 2", ok, laterTries.Load())
+	}
+}

@@ -53,7 +53,7 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 	}
 	defer func() {
 		release()
-		m.unpark(g.key, g.rt.concurrency)
+		m.unpark(g.key)
 	}()
 	free, err := m.worker(ctx)
 	if err != nil {

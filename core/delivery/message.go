@@ -20,15 +20,15 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 	env := l.Envelope()
 	start := m.d.Now()
 	if saved := m.unrec.take(env.ID); saved != nil {
-		// An outcome that could not be recorded: recorded first, and
-		// nothing sent again before the retry it set is due.
+		// An outcome that could not be recorded: recorded first, before
+		// anything is sent (record keeps it again if it still cannot
+		// be). The message is then due when that outcome said, and leased
+		// again for what is left.
 		restore(env, saved)
-		if len(env.Pending()) == 0 || env.NextAttempt.After(start) {
-			if m.record(l, env) && len(env.Pending()) == 0 {
-				m.log.Info("removed", "queue_id", env.ID)
-			}
-			return
+		if m.record(l, env) && len(env.Pending()) == 0 {
+			m.log.Info("removed", "queue_id", env.ID)
 		}
+		return
 	}
 	groups := m.groups(s, env)
 	size := sync.OnceValues(func() (int64, error) {

@@ -13,9 +13,9 @@ import (
 // they stay leased (see dispatch). Left alone, a backlog for one such
 // destination larger than the lease limit (activeLimit) would fill every
 // lease slot with its messages, and mail for every other destination would
-// wait behind it. So one destination holds at most its share of the leased
-// messages (limiter.share); a message leased beyond that is not tried: it
-// is parked. Its lease is given back unchanged on disk, due again in
+// wait behind it. So messages waiting for a place hold at most half the
+// slots, and each destination its share of those (limiter.crowdedLocked);
+// a message leased beyond that is not tried: it is parked. Its lease is given back unchanged on disk, due again in
 // parkFor, and its ID joins the destination's parking list; each time a
 // place at the destination frees, the first parked message is made due at
 // once (Hasten), so the destination's own mail keeps flowing in order.
@@ -41,8 +41,8 @@ const parkFor = time.Minute
 // come back by parkFor alone.
 const maxParked = 10000
 
-// errParked is the outcome of a group whose destination already holds
-// its share of the leased messages. Never recorded.
+// errParked is the outcome of a group whose destination already has its
+// share of waiting messages. Never recorded.
 var errParked = smtpc.NewReply(451, "4.4.5", "parked: its destination has as many messages waiting as it may")
 
 // parkLot holds the parking lists, by destination key, in the order the
@@ -103,9 +103,9 @@ func (p *parkLot) clear() {
 
 // unpark makes the first message parked for key due at once, if key has
 // room for it. Messages delivered or leased meanwhile are skipped.
-func (m *Manager) unpark(key string, concurrency int) {
+func (m *Manager) unpark(key string) {
 	h, ok := m.d.Queue.(hastener)
-	if !ok || m.lim.crowded(key, concurrency) {
+	if !ok || m.lim.crowded(key) {
 		return
 	}
 	for {

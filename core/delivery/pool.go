@@ -117,31 +117,36 @@ func (p *pool) janitor(ctx context.Context, now func() time.Time) {
 
 // limiter caps concurrent transactions per destination (routes[].concurrency)
 // and, once active is set (Start, with a store that can park), the
-// messages one destination may hold, in transaction or waiting (share).
+// messages that wait for a place (see crowdedLocked).
 type limiter struct {
-	mu     sync.Mutex
-	m      map[string]*slot
-	total  int // refs over every key
-	active int // the lease limit (activeLimit); 0: no share, nothing parked
+	mu      sync.Mutex
+	m       map[string]*slot
+	total   int // refs over every key
+	waiting int // over every key, the refs beyond its places: messages waiting for one
+	active  int // the lease limit (activeLimit); 0: nothing parked
 }
 
 type slot struct {
-	ch   chan struct{}
-	refs int // holders and waiters
+	ch   chan struct{} // its capacity is the destination's places
+	refs int           // holders and waiters
 }
+
+// waiters is how many of s's messages wait for a place.
+func (s *slot) waiters() int { return max(0, s.refs-cap(s.ch)) }
 
 func newLimiter() *limiter { return &limiter{m: map[string]*slot{}} }
 
-// errCrowded: the destination already holds its share; see parking.
-var errCrowded = errors.New("delivery: destination holds its share of the leased messages")
+// errCrowded: the destination already has its share of waiting messages;
+// see parking.
+var errCrowded = errors.New("delivery: destination has its share of the messages waiting for a place")
 
 // acquire waits for a free place at key; the returned func gives it back.
-// With park, a destination that already holds its share is not waited
-// for: errCrowded at once.
+// With park, a destination that already has its share of waiting messages
+// is not waited for: errCrowded at once.
 func (l *limiter) acquire(ctx context.Context, key string, n int, park bool) (func(), error) {
 	l.mu.Lock()
 	s := l.m[key]
-	if park && s != nil && l.crowdedLocked(s, n) {
+	if park && s != nil && l.crowdedLocked(s) {
 		l.mu.Unlock()
 		return nil, errCrowded
 	}
@@ -149,15 +154,11 @@ func (l *limiter) acquire(ctx context.Context, key string, n int, park bool) (fu
 		s = &slot{ch: make(chan struct{}, n)}
 		l.m[key] = s
 	}
-	s.refs++
-	l.total++
+	l.join(s)
 	l.mu.Unlock()
 	release := func() {
 		l.mu.Lock()
-		l.total--
-		if s.refs--; s.refs == 0 {
-			delete(l.m, key)
-		}
+		l.leave(key, s)
 		l.mu.Unlock()
 	}
 	select {
@@ -169,25 +170,49 @@ func (l *limiter) acquire(ctx context.Context, key string, n int, park bool) (fu
 	}
 }
 
-// crowded reports whether key holds its share now.
-func (l *limiter) crowded(key string, n int) bool {
+// join and leave count a message in and out of s (l.mu held).
+func (l *limiter) join(s *slot) {
+	s.refs++
+	l.total++
+	if s.refs > cap(s.ch) {
+		l.waiting++
+	}
+}
+
+func (l *limiter) leave(key string, s *slot) {
+	if s.refs > cap(s.ch) {
+		l.waiting--
+	}
+	l.total--
+	if s.refs--; s.refs == 0 {
+		delete(l.m, key)
+	}
+}
+
+// crowded reports whether key has its share of waiting messages now.
+func (l *limiter) crowded(key string) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.m[key]
-	return s != nil && l.crowdedLocked(s, n)
+	return s != nil && l.crowdedLocked(s)
 }
 
-func (l *limiter) crowdedLocked(s *slot, n int) bool {
-	return l.active > 0 && s.refs >= l.share(s, n)
-}
-
-// share is how many messages one destination may hold (l.mu held): at
-// least twice its concurrency, so that its places stay busy, and else half
-// the lease slots the other destinations leave. However many destinations
-// back up, some slots stay free for the rest: one may take half, a second
-// half of what is left, and so on.
-func (l *limiter) share(s *slot, n int) int {
-	return max(2*n, (l.active-(l.total-s.refs))/2)
+// crowdedLocked reports whether one more message for s would wait beyond
+// its share (l.mu held). Messages waiting for a place, all destinations
+// together, hold at most half the lease slots: the other half stays for
+// messages in transaction and for destinations with a free place, however
+// many destinations back up. A destination with every place busy may add
+// waiters up to half of what the others leave of that half, and one at
+// least while any is left: one backlog takes a quarter of the slots, a
+// second an eighth, and so on. A message with a free place never waits:
+// it is never parked.
+func (l *limiter) crowdedLocked(s *slot) bool {
+	if l.active == 0 || s.refs < cap(s.ch) {
+		return false
+	}
+	left := l.active/2 - (l.waiting - s.waiters()) // of the waiting half, what the others leave
+	allowed := min(left, max(1, left/2))
+	return s.waiters() >= allowed
 }
 
 // deadFor is how long a destination whose every hop just failed is skipped

@@ -14,9 +14,8 @@ import (
 // already delivered got a copy per attempt, hundreds a second, until the
 // disk had room. So the outcome is kept here, in memory, and the message
 // is passed over for recordRetry; leased again, what happened is applied
-// first (restore), and the record is tried again before anything is
-// sent: a recipient delivered is not sent again, a retry not yet due is
-// not made early. Only a restart before the record is written loses this,
+// (restore) and recorded before anything is sent: a recipient delivered
+// is not sent again, a retry not yet due is not made early. Only a restart before the record is written loses this,
 // and then the message is sent again, as after any crash: at least once.
 
 // recordRetry is how long a message whose outcome could not be recorded
