@@ -164,6 +164,9 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		c.setReadDeadline()
+		if c.forced.Load() {
+			continue // forceClose came between the check and the new deadline, which hid its wake
+		}
 		if c.dataMode {
 			n, err := c.readData(p)
 			if c.interrupted(err) {
@@ -505,6 +508,9 @@ func (c *guardConn) readBody(p []byte) (int, error) {
 			return 0, errForcedShutdown
 		}
 		c.setReadDeadline()
+		if c.forced.Load() { // or it came just before the deadline was set
+			return 0, errForcedShutdown
+		}
 		n, err := c.readData(p)
 		if c.interrupted(err) {
 			continue

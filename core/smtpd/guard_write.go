@@ -140,13 +140,16 @@ func (c *guardConn) afterReply(code int, line string) {
 		// RFC 5321 3.8: 421 says the service is closing the channel; a
 		// rule's reply may say it too, so the session ends here.
 		c.closing = true
-	case code >= 400 && code <= 599 && last:
-		// Every refusal counts, a refused recipient or sender as much
-		// as a command not understood, as Postfix's smtpd_hard_error_limit
-		// counts its errors: a client probing addresses (harvesting, or
-		// looking for a relay) is cut off like one sending junk. A
-		// message accepted starts the count again ("errors without
-		// delivering mail").
+	case code >= 500 && code <= 599 && last:
+		// Every permanent refusal counts, a refused recipient or sender
+		// as much as a command not understood, as Postfix's
+		// smtpd_hard_error_limit counts its errors: a client probing
+		// addresses (harvesting: 550 user unknown; looking for a relay:
+		// 554) is cut off like one sending junk. Temporary replies do
+		// not: "452 too many recipients" asks for a later transaction
+		// (RFC 5321 4.5.3.1.10), and a greylisting 451 to each of many
+		// recipients is no misbehaviour. A message accepted starts the
+		// count again ("errors without delivering mail").
 		c.bad++
 		max := c.srv.cfg.Limits.MaxBadCommands
 		if max > 0 && c.bad > max && !c.closing {

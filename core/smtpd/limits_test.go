@@ -135,7 +135,8 @@ func TestBadCommandLimit(t *testing.T) {
 // TestErrorLimitCountsRefusals: refused recipients count toward
 // max_bad_commands, as refusals do in Postfix's smtpd_hard_error_limit,
 // so one connection cannot probe addresses (a relay, a harvest) without
-// end; a message accepted starts the count again.
+// end; a message accepted starts the count again; temporary replies (452
+// too many recipients, which asks for another transaction) do not count.
 func TestErrorLimitCountsRefusals(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.Limits.MaxBadCommands = 3
@@ -162,6 +163,25 @@ func TestErrorLimitCountsRefusals(t *testing.T) {
 	if n := len(ts.queued(t)); n != 1 {
 		t.Errorf("%d queued, want the one accepted", n)
 	}
+
+	// 452 4.5.3 past max_recipients: a client sending more recipients than
+	// that in one transaction goes on, as RFC 5321 4.5.3.1.10 asks.
+	cfg = testConfig(t)
+	cfg.Limits.MaxBadCommands, cfg.Limits.MaxRecipients = 3, 2
+	ts = startServer(t, cfg, nil)
+	r = newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	for i := range 8 {
+		want := "250"
+		if i >= 2 {
+			want = "452 4.5.3"
+		}
+		r.cmd(fmt.Sprintf("RCPT TO:<u%d@example.test>", i), want)
+	}
+	r.cmd("DATA", "354")
+	r.send(message("first two") + ".\r\n")
+	r.expect("250 2.0.0")
 }
 
 func TestDataTimeout(t *testing.T) {
