@@ -208,6 +208,10 @@ func nfkcStable(r rune) bool {
 // dash does not match every '~' of a URL.
 var jisFold = strings.NewReplacer("\uff5e", "\u301c", "\u2016", "\u2225", "\u2014", "\u2015", "\u2212", "-")
 
+// jisFoldRegexp is jisFold for a regular expression: the minus signs are
+// left to normRegexp, which writes them escaped.
+var jisFoldRegexp = strings.NewReplacer("\uff5e", "\u301c", "\u2016", "\u2225", "\u2014", "\u2015")
+
 // normRegexp applies NFKC to a regular expression: full-width letters in a
 // pattern then match like their ASCII forms in normalised text.
 //
@@ -218,11 +222,16 @@ var jisFold = strings.NewReplacer("\uff5e", "\u301c", "\u2016", "\u2225", "\u201
 // 本当, and re:［広告］ matches [広告] and not any one of its characters.
 func normRegexp(expr string) string {
 	var b strings.Builder
-	for _, r := range jisFold.Replace(expr) {
+	for _, r := range jisFoldRegexp.Replace(expr) {
+		if r == '\u2212' {
+			r = '\uff0d' // the JIS minus either way: written \- below
+		}
 		if r >= utf8.RuneSelf {
 			// Compatibility forms only (no composition involved), so
 			// one at a time; the rest goes through NFKC whole below.
-			if n := norm.NFKC.String(string(r)); len(n) == 1 && strings.ContainsRune(`\.+*?()|[]{}^$`, rune(n[0])) {
+			// A minus (－ or −) is text too: [有－株] is three
+			// characters, not a range of thousands.
+			if n := norm.NFKC.String(string(r)); len(n) == 1 && strings.ContainsRune(`\.+*?()|[]{}^$-`, rune(n[0])) {
 				b.WriteByte('\\')
 				b.WriteString(n)
 				continue

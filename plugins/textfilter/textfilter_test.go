@@ -485,6 +485,13 @@ func TestFullWidthRegexpPunctuation(t *testing.T) {
 		{"re:（株）", "㈱テスト", true}, // ㈱ is (株) after NFKC
 		{"re:ＦＲＥＥ\\s+ｍｏｎｅｙ", "free   money", true},
 		{"re:か\u3099くせい", "がくせい", true}, // a decomposed が still composes
+		// A minus in a class is a character, not a range: 杯 lies between
+		// 有 and 株. Both JIS minus forms match both, and '-'.
+		{"re:[有−株]", "杯", false},
+		{"re:[有−株]", "A−B", true},
+		{"re:[有－株]", "A-B", true},
+		{"re:[株−有]", "有", true}, // a reversed range would not compile
+		{"re:[+−*]", "+", true},
 	} {
 		p, ok, err := parseLine(tc.pattern, 1)
 		if err != nil || !ok {

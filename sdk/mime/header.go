@@ -36,6 +36,7 @@ func (w *walker) splitHeader(raw []byte) ([]field, []byte) {
 	var fields []field
 	var cont strings.Builder // the last field's continuation lines, joined
 	skipping := false        // past MaxHeaderFields, in a field not kept
+	var kept keptNames       // the names keptPastLimit lists that a field already has
 	endField := func() {
 		if cont.Len() > 0 {
 			fields[len(fields)-1].Value += cont.String()
@@ -74,9 +75,13 @@ func (w *walker) splitHeader(raw []byte) ([]field, []byte) {
 				continue
 			}
 			endField()
-			if skipping = len(fields) >= w.lim.MaxHeaderFields && !keptPastLimit(name); skipping {
+			k := keptPastLimit(name)
+			if skipping = len(fields) >= w.lim.MaxHeaderFields && (k < 0 || kept&(1<<k) != 0); skipping {
 				w.find(FindHeaderLimit) // once: a map lookup after the first
 				continue
+			}
+			if k >= 0 {
+				kept |= 1 << k
 			}
 			fields = append(fields, field{Name: string(name), Value: strings.TrimSpace(string(value))})
 		}
@@ -85,18 +90,24 @@ func (w *walker) splitHeader(raw []byte) ([]field, []byte) {
 	return fields, nil
 }
 
-// keptPastLimit names the fields kept past Limits.MaxHeaderFields: those
-// the walk reads (Content-*, MIME-Version) and those rules read.
-func keptPastLimit(name []byte) bool {
-	if len(name) > 8 && bytes.EqualFold(name[:8], []byte("content-")) {
-		return true
-	}
-	for _, n := range [...]string{"mime-version", "subject", "from", "to", "cc", "reply-to", "sender"} {
+// keptNames has bit i set for keptFields[i].
+type keptNames uint16
+
+// keptFields are the fields the walk reads (the MIME ones) and those rules
+// read. Past Limits.MaxHeaderFields, such a field is still kept if none of
+// its name was: junk fields cannot hide them, and a flood of them (a
+// million To: fields) keeps one.
+var keptFields = [...]string{"content-type", "content-transfer-encoding", "content-disposition", "mime-version",
+	"subject", "from", "to", "cc", "reply-to", "sender"}
+
+// keptPastLimit is name's index in keptFields, or -1.
+func keptPastLimit(name []byte) int {
+	for i, n := range keptFields {
 		if bytes.EqualFold(name, []byte(n)) {
-			return true
+			return i
 		}
 	}
-	return false
+	return -1
 }
 
 // cutLine returns the first line including its LF, and the rest.

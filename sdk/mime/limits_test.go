@@ -302,4 +302,16 @@ func TestHeaderFieldLimit(t *testing.T) {
 	if allocs > 10_000 {
 		t.Errorf("%.0f allocations for a million junk fields: they are kept", allocs)
 	}
+	// A flood of the names kept past the limit keeps one of each.
+	for _, name := range []string{"To", "Content-Type", "Content-X"} {
+		var b strings.Builder
+		for range 100_000 {
+			b.WriteString(name + ": x@example.org\r\n")
+		}
+		b.WriteString("Subject: s\r\n\r\nbody\r\n")
+		m := ParseBytes([]byte(b.String()), Limits{MaxHeaderFields: 100})
+		if len(m.Header) > 102 || m.Subject != "s" {
+			t.Errorf("100,000 %s fields: %d kept, subject %q; want at most 102 and the subject", name, len(m.Header), m.Subject)
+		}
+	}
 }

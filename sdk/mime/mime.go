@@ -49,9 +49,10 @@ type Limits struct {
 	MaxPartBytes  int64 // decoded bytes kept per part
 	MaxTotalBytes int64 // raw message bytes read, and decoded bytes kept over all parts
 	// MaxHeaderFields bounds the fields kept of one header (the message's
-	// or a part's). Past it only the fields the walk and the stages need
-	// are kept (Content-*, MIME-Version, Subject, From, To, Cc, Reply-To,
-	// Sender), so junk fields cannot push them out of sight.
+	// or a part's). Past it a field the walk or the stages need
+	// (Content-Type, -Transfer-Encoding, -Disposition, MIME-Version,
+	// Subject, From, To, Cc, Reply-To, Sender) is kept only if none of its
+	// name was, so junk fields cannot push it out of sight.
 	MaxHeaderFields int
 }
 
