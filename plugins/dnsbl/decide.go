@@ -12,7 +12,9 @@ import (
 
 // decide turns the answers (in zone order) into a result. A failed zone
 // makes the check an error unless a DNSWL listing or the block listings
-// alone already decide.
+// alone already decide; the block listings do not when a DNSWL could not
+// be asked (a timeout, SERVFAIL: its listing would have passed the client,
+// and the client retries), only when it refused to say (zoneRefusal).
 func decide(answers []answer, threshold float64) (*sdk.Result, error) {
 	var (
 		weight                 float64
@@ -21,12 +23,15 @@ func decide(answers []answer, threshold float64) (*sdk.Result, error) {
 		firstZone, firstReason string
 		seenWeight             = map[string]bool{}
 		errList                []error
+		allowFailed            bool // a DNSWL zone could not be asked
 	)
 	for _, a := range answers {
 		z := a.q.zone
 		if a.err != nil {
 			errs = append(errs, z.name)
 			errList = append(errList, a.err)
+			var refused zoneRefusal
+			allowFailed = allowFailed || z.allow && !errors.As(a.err, &refused)
 			continue
 		}
 		if len(a.codes) == 0 {
@@ -69,7 +74,7 @@ func decide(answers []answer, threshold float64) (*sdk.Result, error) {
 		attrs["allow_zones"] = strings.Join(allows, ",")
 		res.Tags = append([]string{"dnswl"}, tags...)
 		res.Verdict, res.Reason = sdk.VerdictPass, "listed at DNSWL "+allows[0]
-	case len(zones) > 0 && weight >= threshold:
+	case len(zones) > 0 && weight >= threshold && !allowFailed:
 		res.Verdict = sdk.VerdictFail
 		res.Reason = fmt.Sprintf("listed at %s (weight %s)", attrs["zones"], attrs["weight"])
 	case len(errList) > 0:

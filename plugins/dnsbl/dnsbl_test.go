@@ -142,6 +142,12 @@ func TestFailures(t *testing.T) {
 	if err != nil || res.Verdict != sdk.VerdictFail || res.Attrs["errors"] != "combined.test" {
 		t.Fatalf("listing with another zone failing: %+v %v", res, err)
 	}
+	// A DNSWL that failed might have passed the client: the block listing
+	// does not decide then (a 554 for DNS trouble), the check is an error.
+	srv.ServFail("7.113.0.203.wl.test.")
+	if res, err := s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.7", "h.example", "")); err == nil {
+		t.Fatalf("listed, with the DNSWL failing: %+v, want an error", res)
+	}
 	// A failure is not cached.
 	n := srv.Queries("98.113.0.203.bl.test.", "A")
 	_, _ = s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.98", "h.example", ""))

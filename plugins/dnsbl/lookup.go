@@ -74,6 +74,15 @@ func (q query) answer(o outcome) answer {
 	return out
 }
 
+// zoneRefusal is an answer by which a zone will not say (127.255.255.x,
+// DNSWL.org's 127.0.0.255 to a resolver over its query limit) or cannot
+// (not a DNSBL code) whether a client is listed. Unlike a DNS failure it
+// lasts: a DNSWL's refusal does not hold a block listing back (decide),
+// or every listed client would be deferred for as long as it refuses.
+type zoneRefusal string
+
+func (e zoneRefusal) Error() string { return string(e) }
+
 func (s *Stage) ask(ctx context.Context, r resolver, cfg config, q query) (outcome, time.Duration, error) {
 	a, err := r.Lookup(ctx, q.name, dns.TypeA)
 	if err != nil {
@@ -88,9 +97,9 @@ func (s *Stage) ask(ctx context.Context, r resolver, cfg config, q query) (outco
 		v := binary.BigEndian.Uint32(b[:])
 		switch {
 		case b[0] != 127:
-			return outcome{}, 0, fmt.Errorf("%s answered %s: not a DNSBL code (wildcard or hijacking resolver?)", q.zone.name, ip)
+			return outcome{}, 0, zoneRefusal(fmt.Sprintf("%s answered %s: not a DNSBL code (wildcard or hijacking resolver?)", q.zone.name, ip))
 		case b[1] == 255 && b[2] == 255, q.zone.allow && v == dnswlRefused:
-			return outcome{}, 0, fmt.Errorf("%s refused the query (answer %s)", q.zone.name, ip)
+			return outcome{}, 0, zoneRefusal(fmt.Sprintf("%s refused the query (answer %s)", q.zone.name, ip))
 		}
 		o.addrs = append(o.addrs, v)
 	}
