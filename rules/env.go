@@ -27,6 +27,7 @@ type Conn struct {
 	IP            string `expr:"ip"`
 	Port          int    `expr:"port"`
 	Hostname      string `expr:"hostname"`
+	HostnameError string `expr:"hostname_error"` // why the lookup behind hostname failed; "" if the DNS answered
 	HELO          string `expr:"helo"`
 	TLS           bool   `expr:"tls"`
 	Listener      string `expr:"listener"`
@@ -73,7 +74,7 @@ type Facts struct {
 func (s *Set) NewEnv(req *sdk.Request, results map[string]*sdk.Result, facts Facts) *Env {
 	env := &Env{
 		Conn: Conn{
-			IP: req.Conn.IP, Port: req.Conn.Port, Hostname: req.Conn.Hostname, HELO: req.Conn.HELO,
+			IP: req.Conn.IP, Port: req.Conn.Port, Hostname: req.Conn.Hostname, HostnameError: req.Conn.HostnameError, HELO: req.Conn.HELO,
 			TLS: req.Conn.TLS, Listener: req.Conn.Listener, Trusted: req.Conn.Trusted,
 			Authenticated: req.Conn.Authenticated, User: req.Conn.User, Country: req.Conn.Country,
 			Pregreet: facts.Pregreet,

@@ -55,7 +55,7 @@ func (p *Program) Bool(env *Env) (bool, error) {
 
 // connPhase is when each conn field becomes known.
 var connPhase = map[string]sdk.Phase{
-	"ip": sdk.PhaseConnect, "port": sdk.PhaseConnect, "hostname": sdk.PhaseConnect, "tls": sdk.PhaseConnect,
+	"ip": sdk.PhaseConnect, "port": sdk.PhaseConnect, "hostname": sdk.PhaseConnect, "hostname_error": sdk.PhaseConnect, "tls": sdk.PhaseConnect,
 	"listener": sdk.PhaseConnect, "trusted": sdk.PhaseConnect, "country": sdk.PhaseConnect,
 	"pregreet": sdk.PhaseConnect, "helo": sdk.PhaseHelo, "authenticated": sdk.PhaseMail, "user": sdk.PhaseMail,
 }

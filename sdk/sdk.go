@@ -88,9 +88,13 @@ type Closer interface {
 
 // Conn is what is known about the client connection.
 type Conn struct {
-	IP            string // client address, after a trusted PROXY header
-	Port          int
-	Hostname      string // forward-confirmed reverse DNS name, "" if unknown
+	IP       string // client address, after a trusted PROXY header
+	Port     int
+	Hostname string // forward-confirmed reverse DNS name, "" if unknown
+	// HostnameError says why Hostname is unknown when the lookup failed
+	// (a timeout, SERVFAIL) rather than found no name: a stage matching
+	// host names cannot tell then. "" when the DNS answered.
+	HostnameError string
 	HELO          string
 	TLS           bool
 	Listener      string

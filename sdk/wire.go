@@ -118,13 +118,14 @@ func wireTexts(l []string) []string {
 func connToPB(c Conn) *pb.Conn {
 	return &pb.Conn{Ip: c.IP, Port: int32(c.Port), Hostname: wireText(c.Hostname), Helo: wireText(c.HELO), Tls: c.TLS,
 		Listener: c.Listener, Trusted: c.Trusted, Authenticated: c.Authenticated, User: wireText(c.User),
-		Country: c.Country}
+		Country: c.Country, HostnameError: wireText(c.HostnameError)}
 }
 
 func connFromPB(c *pb.Conn) Conn {
 	return Conn{IP: c.GetIp(), Port: int(c.GetPort()), Hostname: c.GetHostname(), HELO: c.GetHelo(),
 		TLS: c.GetTls(), Listener: c.GetListener(), Trusted: c.GetTrusted(),
-		Authenticated: c.GetAuthenticated(), User: c.GetUser(), Country: c.GetCountry()}
+		Authenticated: c.GetAuthenticated(), User: c.GetUser(), Country: c.GetCountry(),
+		HostnameError: c.GetHostnameError()}
 }
 
 func headerToPB(h []HeaderField) []*pb.HeaderField {

@@ -175,3 +175,27 @@ func TestInfoRefusesOtherProtocolVersion(t *testing.T) {
 		t.Fatalf("same version: %+v, %v", info, err)
 	}
 }
+
+// TestConnRoundTrip: every field of Conn crosses the plugin protocol (a
+// field added to Conn but not to the wire, as HostnameError could have
+// been, reaches no plugin). Each field is set to a value of its own.
+func TestConnRoundTrip(t *testing.T) {
+	var c Conn
+	v := reflect.ValueOf(&c).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString("v" + v.Type().Field(i).Name)
+		case reflect.Int:
+			f.SetInt(int64(1000 + i))
+		case reflect.Bool:
+			f.SetBool(true)
+		default:
+			t.Fatalf("Conn.%s: kind %s not covered by this test", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+	if got := connFromPB(connToPB(c)); got != c {
+		t.Errorf("round trip:\n got %+v\nwant %+v", got, c)
+	}
+}

@@ -30,7 +30,7 @@ rules:
 `)
 	cfg := writeTestFile(t, filepath.Join(dir, "portcullis.yaml"), "hostname: mx.example.test\n"+
 		"listeners: [{name: mx, address: '127.0.0.1:2525'}]\n"+
-		"relay: {domains: [example.test]}\n"+
+		"relay: {domains: [example.test]}\n"+scanDNS(t)+
 		"state: {path: "+filepath.Join(dir, "state.db")+"}\n"+
 		"include: [rules.yaml]\n")
 	msg := writeTestFile(t, filepath.Join(dir, "m.eml"), "From: a@ext.test\nTo: u@example.test\nSubject: [learn] hello\n\nbody\n")

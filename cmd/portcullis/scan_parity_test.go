@@ -34,7 +34,7 @@ rules:
 `)
 	cfg = filepath.Join(dir, "portcullis.yaml")
 	writeTestFile(t, cfg, "hostname: mx.example.test\nlisteners: [{name: mx, address: '127.0.0.1:2525'}]\n"+
-		"relay: {domains: [example.test], networks: ['127.0.0.0/8']}\n"+limits+"include: [rules.yaml]\n")
+		"relay: {domains: [example.test], networks: ['127.0.0.0/8']}\n"+scanDNS(t)+limits+"include: [rules.yaml]\n")
 	return dir, cfg
 }
 

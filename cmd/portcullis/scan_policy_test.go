@@ -2,9 +2,12 @@ package main
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
 )
 
 // relayPolicySetup writes a config that trusts 10.0.0.0/8 only, takes mail
@@ -15,7 +18,7 @@ func relayPolicySetup(t *testing.T) (dir, cfg, msg string) {
 	writeTestFile(t, filepath.Join(dir, "recipients.txt"), "b@example.test\n")
 	cfg = writeTestFile(t, filepath.Join(dir, "portcullis.yaml"), "hostname: mx.example.test\n"+
 		"listeners: [{name: mx, address: '127.0.0.1:2525'}]\n"+
-		"relay: {domains: ['*.wild.example', example.test], networks: ['10.0.0.0/8'], recipients: recipients.txt}\n")
+		"relay: {domains: ['*.wild.example', example.test], networks: ['10.0.0.0/8'], recipients: recipients.txt}\n"+scanDNS(t))
 	msg = writeTestFile(t, filepath.Join(dir, "m.eml"), "From: a@sender.example\nSubject: hi\n\nbody\n")
 	return dir, cfg, msg
 }
@@ -100,7 +103,7 @@ func TestScanRelayParity(t *testing.T) {
 func TestScanDefaultRecipientNotJudged(t *testing.T) {
 	dir, _, _ := scanSetup(t)
 	cfg := writeTestFile(t, filepath.Join(dir, "bare.yaml"),
-		"hostname: mx.example.test\nlisteners: [{name: mx, address: '127.0.0.1:2525'}]\ninclude: ['rules.d/*.yaml']\n")
+		"hostname: mx.example.test\nlisteners: [{name: mx, address: '127.0.0.1:2525'}]\ninclude: ['rules.d/*.yaml']\n"+scanDNS(t))
 	m := writeTestFile(t, filepath.Join(dir, "q.eml"), "Subject: [quarantine-me]\n\nbody\n")
 	code, out, errs := run("scan", "-c", cfg, m)
 	if code != 0 || !strings.Contains(out, "action: quarantine (rule hello_quarantine)") {
@@ -110,5 +113,38 @@ func TestScanDefaultRecipientNotJudged(t *testing.T) {
 	_, out, _ = run("scan", "-c", cfg, "--rcpt", "x@elsewhere.example", m)
 	if !strings.Contains(out, "Relay access denied") {
 		t.Errorf("scan --rcpt outside: %s", out)
+	}
+}
+
+// TestScanLooksUpHostname: scan gives the stages conn.hostname as a
+// session does (it had none, so host patterns never matched in a scan),
+// and says when the lookup failed, which a deny host pattern cannot then
+// judge (the stage errs, on_error answers).
+func TestScanLooksUpHostname(t *testing.T) {
+	dir := t.TempDir()
+	srv := dnsutiltest.New(t,
+		"7.2.0.192.in-addr.arpa. 300 IN PTR host7.dyn.test.",
+		"host7.dyn.test. 300 IN A 192.0.2.7",
+	)
+	srv.ServFail("8.2.0.192.in-addr.arpa.")
+	writeTestFile(t, filepath.Join(dir, "rules.yaml"), `stages:
+  - {name: conn, plugin: connfilter, config: {deny: ["*.dyn.test"]}}
+rules:
+  - {name: denied, when: 'results.conn.verdict == "fail"', action: reject, reply: '554 5.7.1 Access denied'}
+`)
+	cfg := writeTestFile(t, filepath.Join(dir, "portcullis.yaml"), "hostname: mx.example.test\n"+
+		"listeners: [{name: mx, address: '127.0.0.1:2525'}]\nrelay: {domains: [example.test]}\n"+
+		"dns: {servers: ['"+srv.Addr+"'], timeout: 1s}\ninclude: [rules.yaml]\n")
+	msg := writeTestFile(t, filepath.Join(dir, "m.eml"), "From: a@sender.example\nSubject: hi\n\nbody\n")
+	bin := portcullisBinary(t) // the built-in stage runs as `portcullis plugin connfilter`
+	for _, tc := range []struct{ ip, want string }{
+		{"192.0.2.7", "action: reject (rule denied) 554 5.7.1 Access denied"},
+		{"192.0.2.8", "action: tempfail"},
+		{"192.0.2.9", "action: accept"},
+	} {
+		out, err := exec.Command(bin, "scan", "-c", cfg, "--ip", tc.ip, msg).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), tc.want) {
+			t.Errorf("scan from %s: %v\n%s\nwant %q", tc.ip, err, out, tc.want)
+		}
 	}
 }

@@ -51,6 +51,13 @@ func scan(ctx context.Context, cfg *config.Config, o scanOptions, logger *slog.L
 	// DryRun: the stages share their state (greylist records, Bayes
 	// tokens) with the gateway; a scan reads it and changes none.
 	req := &sdk.Request{SessionID: "scan", DryRun: true, Conn: sdk.Conn{IP: o.ip.String(), Trusted: pol.Trusted(o.ip)}}
+	// conn.hostname as a session finds it: host patterns and rules on it
+	// judge the same in a scan as in `run`.
+	if name, err := smtpd.LookupHost(smtpd.NewResolver(cfg.DNS), o.ip, cfg.DNS.Timeout.D()); err != nil {
+		req.Conn.HostnameError = err.Error()
+	} else {
+		req.Conn.Hostname = name
+	}
 	if len(cfg.Listeners) > 0 { // the message came in on the first listener
 		req.Conn.Listener, req.Conn.TLS = cfg.Listeners[0].Name, cfg.Listeners[0].TLS == "implicit"
 	}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
 )
 
 // helloPlugin builds examples/plugin-hello into a test directory: a real
@@ -34,7 +36,7 @@ rules:
 `
 	writeTestFile(t, filepath.Join(dir, "rules.d/hello.yaml"), rules)
 	cfg = filepath.Join(dir, "portcullis.yaml")
-	writeTestFile(t, cfg, "hostname: mx.example.test\nlisteners: [{name: mx, address: '127.0.0.1:2525'}]\nrelay: {domains: [example.test], networks: ['127.0.0.0/8']}\ninclude: ['rules.d/*.yaml']\n")
+	writeTestFile(t, cfg, "hostname: mx.example.test\nlisteners: [{name: mx, address: '127.0.0.1:2525'}]\nrelay: {domains: [example.test], networks: ['127.0.0.0/8']}\ninclude: ['rules.d/*.yaml']\n"+scanDNS(t))
 	return dir, cfg, plugin
 }
 
@@ -139,4 +141,12 @@ func TestScanFailures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// scanDNS is the dns: line of a scan test's config: an in-process server
+// on 127.0.0.1 with no records, since scan looks up conn.hostname as a
+// session does (tests send DNS nowhere else).
+func scanDNS(t *testing.T) string {
+	t.Helper()
+	return "dns: {servers: ['" + dnsutiltest.New(t).Addr + "'], timeout: 1s}\n"
 }

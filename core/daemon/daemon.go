@@ -115,7 +115,7 @@ func (d *Daemon) buildDeps(cfg *config.Config, runner pipeline.Runner) (smtpd.De
 	}
 	return smtpd.Deps{
 		Config: cfg, Queue: d.queue, Quarantine: d.quarantine,
-		Policy: pol, Auth: au, Pipeline: runner, Resolver: newResolver(cfg.DNS),
+		Policy: pol, Auth: au, Pipeline: runner, Resolver: smtpd.NewResolver(cfg.DNS),
 		Logger: d.log, Now: time.Now, Learn: d.Learn,
 	}, nil
 }

@@ -1,15 +1,11 @@
 package daemon
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"github.com/emersion/go-sasl"
 
@@ -129,21 +125,3 @@ func (a *authAdapter) NewServer(mech string, done func(string, error)) (sasl.Ser
 func (a *authAdapter) Locked(ip netip.Addr) bool               { return a.lock.Locked(ip) }
 func (a *authAdapter) Failure(ip netip.Addr, user string) bool { return a.lock.Fail(ip, user) }
 func (a *authAdapter) Success(ip netip.Addr, user string)      { a.lock.Succeed(ip, user) }
-
-// newResolver is the resolver for client host names: dns.servers when set,
-// else the system's.
-func newResolver(c config.DNS) smtpd.Resolver {
-	if len(c.Servers) == 0 {
-		return net.DefaultResolver
-	}
-	var next atomic.Uint32
-	timeout := c.Timeout.D()
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		server := c.Servers[int(next.Add(1))%len(c.Servers)]
-		d := net.Dialer{Timeout: timeout}
-		return d.DialContext(ctx, network, server)
-	}}
-}

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/metrics"
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 )
@@ -172,7 +174,12 @@ func (s *Server) welcome(gc *guardConn) bool {
 		gc.reply(replyPregreet)
 		return false
 	}
-	gc.info.hostname = lookupHost(gc.srv.d.Resolver, gc.info.ip, gc.srv.cfg.DNS.Timeout.D())
+	var herr error
+	gc.info.hostname, herr = LookupHost(gc.srv.d.Resolver, gc.info.ip, gc.srv.cfg.DNS.Timeout.D())
+	if herr != nil {
+		gc.info.hostnameErr = herr.Error()
+		gc.log.Info("reverse DNS lookup failed", "ip", gc.info.ip.String(), "err", herr)
+	}
 	d, err := connectPhase(gc)
 	if err != nil {
 		attrs := []any{"phase", "connect", "reply", err.Reply()}
@@ -328,30 +335,68 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// lookupHost returns the forward-confirmed reverse DNS name of ip, or "".
-func lookupHost(r Resolver, ip netip.Addr, timeout time.Duration) string {
+// NewResolver is the resolver for client host names: dns.servers when
+// set, else the system's.
+func NewResolver(c config.DNS) Resolver {
+	if len(c.Servers) == 0 {
+		return net.DefaultResolver
+	}
+	var next atomic.Uint32
+	timeout := c.Timeout.D()
+	if timeout <= 0 {
+		timeout = 5 * time.Second
+	}
+	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		server := c.Servers[int(next.Add(1))%len(c.Servers)]
+		d := net.Dialer{Timeout: timeout}
+		return d.DialContext(ctx, network, server)
+	}}
+}
+
+// maxPTRNames bounds the PTR names tried for a forward confirmation, as
+// the rdns stage's max_names (5) does.
+const maxPTRNames = 5
+
+// LookupHost returns the forward-confirmed reverse DNS name of ip (the
+// first of at most maxPTRNames PTR names whose A or AAAA records hold ip),
+// or "". The error says the DNS could not answer (a timeout, SERVFAIL) when
+// no name was confirmed: the PTR lookup failed, or a forward lookup did
+// and no other name confirmed. A name that does not exist (NXDOMAIN, no
+// record) is no error: the client has no name. Used by the sessions and by
+// `portcullis scan`, so that both see conn.hostname alike.
+func LookupHost(r Resolver, ip netip.Addr, timeout time.Duration) (string, error) {
 	if r == nil {
-		return ""
+		return "", nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), max(timeout, time.Second))
 	defer cancel()
 	names, err := r.LookupAddr(ctx, ip.String())
 	if err != nil {
-		return ""
-	}
-	for i, name := range names {
-		if i == 3 {
-			break
+		if notFound(err) {
+			return "", nil
 		}
+		return "", fmt.Errorf("PTR %s: %w", ip, err)
+	}
+	var ferr error
+	for _, name := range names[:min(len(names), maxPTRNames)] {
 		addrs, err := r.LookupNetIP(ctx, "ip", name)
 		if err != nil {
+			if !notFound(err) && ferr == nil {
+				ferr = fmt.Errorf("%s: %w", strings.TrimSuffix(name, "."), err)
+			}
 			continue
 		}
 		for _, a := range addrs {
 			if a.Unmap() == ip {
-				return strings.TrimSuffix(name, ".")
+				return strings.TrimSuffix(name, "."), nil
 			}
 		}
 	}
-	return ""
+	return "", ferr
+}
+
+// notFound reports a DNS answer that the name or record does not exist.
+func notFound(err error) bool {
+	var de *net.DNSError
+	return errors.As(err, &de) && de.IsNotFound
 }

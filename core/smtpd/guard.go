@@ -76,11 +76,12 @@ type guardConn struct {
 
 // connInfo is what is known of the client before the greeting.
 type connInfo struct {
-	id       string
-	ip       netip.Addr
-	port     int
-	hostname string // forward-confirmed rDNS, "" if unknown
-	listener *listenerConf
+	id          string
+	ip          netip.Addr
+	port        int
+	hostname    string // forward-confirmed rDNS, "" if unknown
+	hostnameErr string // why the lookup failed, "" if the DNS answered
+	listener    *listenerConf
 }
 
 // Verbs go-smtp is allowed to see; everything else is answered here.

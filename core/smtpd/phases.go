@@ -20,6 +20,7 @@ func (c *guardConn) sdkConn(helo string, authed bool, user string) sdk.Conn {
 		IP:            c.info.ip.String(),
 		Port:          c.info.port,
 		Hostname:      c.info.hostname,
+		HostnameError: c.info.hostnameErr,
 		HELO:          helo,
 		TLS:           c.tlsState != nil,
 		Listener:      c.info.listener.Name,

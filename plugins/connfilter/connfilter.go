@@ -12,7 +12,11 @@
 // their xn-- form (RFC 5890), against the forward-confirmed reverse DNS name
 // the gateway puts in conn.hostname (sdk.Conn.Hostname). The stage does no
 // DNS of its own: when the gateway has no confirmed name, host patterns do
-// not match and attrs.hostname is "unknown".
+// not match and attrs.hostname is "unknown"; but when it has none because
+// the DNS failed (sdk.Conn.HostnameError), a client no deny entry matched
+// otherwise may be one a deny host pattern names: the stage errs then, and
+// its on_error decides (a temporary refusal by default), rather than let it
+// through as it would a client with no name.
 //
 // Countries come from RIR delegated-stats files (see Countries); when any
 // are configured, attrs.country carries the client's ISO code on every
@@ -124,7 +128,10 @@ func (s *Stage) Check(_ context.Context, req *sdk.Request) (*sdk.Result, error) 
 	if err != nil {
 		return nil, fmt.Errorf("connfilter: bad client address %q", req.Conn.IP)
 	}
-	res := set.check(ip.Unmap(), req.Conn.Hostname)
+	res, err := set.check(ip.Unmap(), req.Conn.Hostname, req.Conn.HostnameError)
+	if err != nil {
+		return nil, err
+	}
 	if e := s.reloadErr.Load(); e != nil {
 		res.Attrs["reload_error"] = *e
 	}

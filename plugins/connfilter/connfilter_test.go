@@ -279,3 +279,29 @@ func TestHostPatternOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestHostnameLookupFailed: a client whose name is unknown because the
+// DNS failed (sdk.Conn.HostnameError) may be one a deny host pattern
+// names: the stage errs (on_error decides, a 4xx by default) instead of
+// letting it through as a client with no name. A deny that matches
+// otherwise still decides, and without deny host patterns nothing changes.
+func TestHostnameLookupFailed(t *testing.T) {
+	failed := func(s *Stage, ip string) (*sdk.Result, error) {
+		return s.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseConnect,
+			Conn: sdk.Conn{IP: ip, HostnameError: "PTR 192.0.2.8: SERVFAIL"}})
+	}
+	s := newStage(t, t.TempDir(), map[string]any{"deny": []any{"*.dyn.test", "192.0.2.66"}, "allow": []any{"mail.partner.test"}})
+	if res, err := failed(s, "192.0.2.8"); err == nil || !strings.Contains(err.Error(), "reverse DNS lookup failed") {
+		t.Errorf("deny host pattern, lookup failed: %+v, %v; want an error", res, err)
+	}
+	if res, err := failed(s, "192.0.2.66"); err != nil || res.Verdict != sdk.VerdictFail {
+		t.Errorf("denied by address, lookup failed: %+v, %v; want fail", res, err)
+	}
+	if res := check(t, s, "192.0.2.9", ""); res.Verdict != sdk.VerdictNone || res.Attrs["hostname"] != "unknown" {
+		t.Errorf("no name, the DNS answered: %+v; want none", res)
+	}
+	allowOnly := newStage(t, t.TempDir(), map[string]any{"allow": []any{"mail.partner.test"}})
+	if res, err := failed(allowOnly, "192.0.2.8"); err != nil || res.Verdict != sdk.VerdictNone {
+		t.Errorf("allow host pattern only, lookup failed: %+v, %v; want none (not allowed, no error)", res, err)
+	}
+}

@@ -93,7 +93,7 @@ func readList(path string, own *list, fs *filterSet) error {
 }
 
 // check decides one client: deny first, then allow.
-func (fs *filterSet) check(ip netip.Addr, host string) *sdk.Result {
+func (fs *filterSet) check(ip netip.Addr, host, hostErr string) (*sdk.Result, error) {
 	attrs := map[string]string{}
 	cc := ""
 	if fs.countries != nil {
@@ -106,6 +106,12 @@ func (fs *filterSet) check(ip netip.Addr, host string) *sdk.Result {
 	for _, l := range []*list{fs.deny, fs.allow} {
 		match, entry := l.match(ip, host, cc)
 		if entry == "" {
+			if l == fs.deny && l.nHosts > 0 && host == "" && hostErr != "" {
+				// The client's name is unknown because the DNS failed:
+				// a deny pattern might have matched it. Not an allow:
+				// the stage errs, and on_error decides (a 4xx).
+				return nil, fmt.Errorf("connfilter: deny host patterns cannot be matched: reverse DNS lookup failed: %s", hostErr)
+			}
 			continue
 		}
 		attrs["list"], attrs["entry"], attrs["match"] = l.name, entry, match
@@ -114,9 +120,9 @@ func (fs *filterSet) check(ip netip.Addr, host string) *sdk.Result {
 			v = sdk.VerdictPass
 		}
 		return &sdk.Result{Verdict: v, Tags: []string{l.name}, Attrs: attrs,
-			Reason: fmt.Sprintf("%s list: %s", l.name, entry)}
+			Reason: fmt.Sprintf("%s list: %s", l.name, entry)}, nil
 	}
-	return &sdk.Result{Verdict: sdk.VerdictNone, Attrs: attrs}
+	return &sdk.Result{Verdict: sdk.VerdictNone, Attrs: attrs}, nil
 }
 
 func (l *list) match(ip netip.Addr, host, cc string) (what, entry string) {

@@ -425,6 +425,10 @@ type Conn struct {
 	Authenticated bool                   `protobuf:"varint,8,opt,name=authenticated,proto3" json:"authenticated,omitempty"`
 	User          string                 `protobuf:"bytes,9,opt,name=user,proto3" json:"user,omitempty"`
 	Country       string                 `protobuf:"bytes,10,opt,name=country,proto3" json:"country,omitempty"`
+	// Why the reverse DNS lookup behind hostname failed (a timeout,
+	// SERVFAIL); empty when it was answered. Added without a protocol
+	// version change: an older peer leaves it empty.
+	HostnameError string `protobuf:"bytes,11,opt,name=hostname_error,json=hostnameError,proto3" json:"hostname_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -525,6 +529,13 @@ func (x *Conn) GetUser() string {
 func (x *Conn) GetCountry() string {
 	if x != nil {
 		return x.Country
+	}
+	return ""
+}
+
+func (x *Conn) GetHostnameError() string {
+	if x != nil {
+		return x.HostnameError
 	}
 	return ""
 }
@@ -1093,7 +1104,7 @@ const file_plugin_proto_rawDesc = "" +
 	"\x03env\x18\x01 \x01(\v2\x19.portcullis.plugin.v1.EnvR\x03env\x12\x1f\n" +
 	"\vconfig_json\x18\x02 \x01(\fR\n" +
 	"configJson\"\x15\n" +
-	"\x13CheckConfigResponse\"\xf6\x01\n" +
+	"\x13CheckConfigResponse\"\x9d\x02\n" +
 	"\x04Conn\x12\x0e\n" +
 	"\x02ip\x18\x01 \x01(\tR\x02ip\x12\x12\n" +
 	"\x04port\x18\x02 \x01(\x05R\x04port\x12\x1a\n" +
@@ -1105,7 +1116,8 @@ const file_plugin_proto_rawDesc = "" +
 	"\rauthenticated\x18\b \x01(\bR\rauthenticated\x12\x12\n" +
 	"\x04user\x18\t \x01(\tR\x04user\x12\x18\n" +
 	"\acountry\x18\n" +
-	" \x01(\tR\acountry\"H\n" +
+	" \x01(\tR\acountry\x12%\n" +
+	"\x0ehostname_error\x18\v \x01(\tR\rhostnameError\"H\n" +
 	"\bEnvelope\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\tR\x04from\x12\x14\n" +
 	"\x05rcpts\x18\x02 \x03(\tR\x05rcpts\x12\x12\n" +
