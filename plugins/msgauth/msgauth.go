@@ -115,5 +115,10 @@ func load(env sdk.Env, raw map[string]any) (*state, error) {
 	if err != nil {
 		return nil, fmt.Errorf("msgauth: %w", err)
 	}
+	// A query may take the whole budget (less its even share among the
+	// servers and what is left of the call's time), as the rdns and dnsbl
+	// stages have it: left at dnsutil's default of 2 s, a slow but working
+	// DNS became temperror, and a DMARC p=reject domain a 451.
+	r.Timeout = cfg.timeout
 	return &state{cfg: cfg, dns: r}, nil
 }

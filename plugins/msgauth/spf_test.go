@@ -4,6 +4,7 @@ import (
 	"net"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
@@ -149,5 +150,18 @@ func TestSPFAddressFamily(t *testing.T) {
 				t.Errorf("spf = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestSlowDNSUsesTheBudget: a query may take the stage's whole timeout (3 s
+// in these tests), not dnsutil's default of 2 s a try: an SPF record that
+// comes in 2.3 s passes instead of temperror (and DMARC p=reject a 451).
+func TestSlowDNSUsesTheBudget(t *testing.T) {
+	srv := dnsutiltest.New(t, `slow.test. 300 IN TXT "v=spf1 ip4:192.0.2.0/24 -all"`)
+	srv.Delay("slow.test.", 2300*time.Millisecond)
+	s := newStage(t, srv, 0)
+	res := check(t, s, dataReq(t, message("a@slow.test"), "helo.slow.test", "a@slow.test"))
+	if got := res.Attrs["spf"]; got != "pass" {
+		t.Errorf("spf = %q after a 2.3 s answer, want pass (%s)", got, res.Reason)
 	}
 }

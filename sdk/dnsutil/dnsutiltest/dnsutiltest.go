@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -21,7 +22,8 @@ type Server struct {
 	rrs     []dns.RR
 	fail    map[string]bool // SERVFAIL
 	drop    map[string]bool // no answer at all: the client times out
-	queries map[string]int  // "name TYPE" -> count
+	delay   map[string]time.Duration
+	queries map[string]int // "name TYPE" -> count
 	srv     *dns.Server
 }
 
@@ -29,7 +31,7 @@ type Server struct {
 // and stops it when the test ends.
 func New(t testing.TB, records ...string) *Server {
 	t.Helper()
-	s := &Server{fail: map[string]bool{}, drop: map[string]bool{}, queries: map[string]int{}}
+	s := &Server{fail: map[string]bool{}, drop: map[string]bool{}, delay: map[string]time.Duration{}, queries: map[string]int{}}
 	for _, r := range records {
 		s.Add(t, r)
 	}
@@ -72,6 +74,13 @@ func (s *Server) Drop(name string) {
 	s.mu.Unlock()
 }
 
+// Delay makes every answer for name come d late: a slow but working DNS.
+func (s *Server) Delay(name string, d time.Duration) {
+	s.mu.Lock()
+	s.delay[dns.Fqdn(strings.ToLower(name))] = d
+	s.mu.Unlock()
+}
+
 // Queries returns how often name was asked for with type qtype ("MX", "A").
 func (s *Server) Queries(name, qtype string) int {
 	s.mu.Lock()
@@ -87,6 +96,10 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	q := req.Question[0]
 	name := strings.ToLower(q.Name)
+	s.mu.Lock()
+	d := s.delay[name]
+	s.mu.Unlock()
+	time.Sleep(d) // outside the lock: other names answer meanwhile
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.queries[name+" "+dns.TypeToString[q.Qtype]]++
