@@ -24,7 +24,8 @@ func TestMsgauthExample(t *testing.T) {
 		`_dmarc.quar.test. 300 IN TXT "v=DMARC1; p=quarantine"`,
 		`_dmarc.flaky.test. 300 IN TXT "v=DMARC1; p=reject"`,
 	)
-	srv.ServFail("flaky.test.") // its SPF record cannot be read
+	srv.ServFail("flaky.test.")           // its SPF record cannot be read
+	srv.ServFail("_dmarc.nopolicy.test.") // its DMARC policy cannot be read
 	dir := t.TempDir()
 	rules, err := os.ReadFile("../../examples/rules/msgauth.yaml")
 	if err != nil {
@@ -49,6 +50,8 @@ func TestMsgauthExample(t *testing.T) {
 			`subject prefix: "[DMARC] "`, "X-Portcullis-DMARC: fail quar.test p=quarantine", "action: accept"}},
 		{"dns trouble under p=reject is a tempfail", []string{"--ip", "198.51.100.7", "--helo", "mail.other.test", "--from", "a@flaky.test", msg("flaky", "a@flaky.test")}, []string{
 			"action: tempfail (rule dmarc_temperror) 451 4.7.5 DMARC check for flaky.test failed temporarily; try again later"}},
+		{"dns trouble reading the policy is a tempfail", []string{"--ip", "198.51.100.7", "--helo", "mail.other.test", "--from", "a@other.test", msg("nopolicy", "ceo@nopolicy.test")}, []string{
+			"action: tempfail (rule dmarc_temperror) 451 4.7.5 DMARC check for nopolicy.test failed temporarily; try again later"}},
 		{"aligned spf passes", []string{"--ip", "192.0.2.10", "--helo", "mail.example.test", "--from", "bounce@example.test", msg("good", "a@example.test")}, []string{
 			"Authentication-Results: mx.example.test; spf=pass smtp.mailfrom=bounce@example.test; dkim=none; dmarc=pass header.from=example.test",
 			"action: accept"}},
