@@ -55,6 +55,11 @@ var bucket = []byte("greylist")
 // while open: one process, one file.
 func OpenBolt(path string, now func() time.Time) (*BoltStore, error) {
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		// `portcullis scan` beside a running gateway gets here.
+		return nil, fmt.Errorf("greylist: open %s: in use by another process (a running gateway holds it; "+
+			"for a scan beside it, use a copy of the config with another state.path): %w", path, err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("greylist: open %s: %w", path, err)
 	}
