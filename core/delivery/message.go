@@ -90,8 +90,9 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 		return
 	}
 	now := m.d.Now()
-	// parked: recipients not tried because their destination holds its
-	// share; deferred: tried and still pending (a temporary failure).
+	// parked: recipients not tried because their destination has its
+	// share of waiting messages (see parking); deferred: tried and still
+	// pending (a temporary failure).
 	interrupted, parked, deferred := false, false, false
 	var failed, relayed []*queue.Recipient
 	for i, g := range groups {
@@ -151,7 +152,7 @@ func untried(results [][]outcome) bool {
 }
 
 // cutShort reports the outcome of a delivery that did not happen: cut by
-// shutdown, or requeued because the routes changed while it waited.
+// shutdown, requeued because the routes changed while it waited, or parked.
 func cutShort(r *smtpc.Reply) bool { return r == errShutdown || r == errRequeued || r == errParked }
 
 // maxTxnRcpts caps the recipients of one transaction: RFC 5321 4.5.3.1.8
