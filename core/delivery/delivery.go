@@ -164,7 +164,7 @@ func (m *Manager) Reload(cfg *config.Config) error {
 	m.set.Store(s)
 	m.pool.closeAll()
 	m.dead.clear()
-	m.park.clear() // routes, and so destination keys, may have changed: parked messages come back by parkFor
+	m.unparkAll() // routes, and so destination keys, may have changed
 	m.warnOpenSecrets(cfg)
 	return nil
 }

@@ -290,3 +290,47 @@ func TestWaitingHoldsAtMostHalfTheLeases(t *testing.T) {
 		}
 	}
 }
+
+// A reload brings parked messages back at once: the new routes may give
+// their destination another key, and no place freeing at the old one
+// would wake them (they would wait parkFor, five minutes). Here the
+// backlog's route moves to another next hop; the parked messages go there
+// while the old hop is still blocked.
+func TestReloadUnparks(t *testing.T) {
+	const backlog = 260
+	slow := newPeer(t, func(p *peer) { p.hold = make(chan struct{}) })
+	var once sync.Once
+	unblock := func() { once.Do(func() { close(slow.hold) }) }
+	t.Cleanup(unblock)
+	fresh := newPeer(t)
+	cfg := baseConfig(t)
+	cfg.Queue.Workers = 3
+	cfg.Routes = []config.Route{mkRoute([]string{"slow.test"}, slow.addr, func(r *config.Route) { r.Concurrency = 2 })}
+	w := newWorld(t, cfg)
+	for range backlog {
+		w.enqueue("u@local.test", []string{"x@slow.test"}, localSender, plainBody)
+	}
+	m := w.start()
+	parked := func() int {
+		m.park.mu.Lock()
+		defer m.park.mu.Unlock()
+		n := 0
+		for _, l := range m.park.m {
+			n += len(l.ids)
+		}
+		return n
+	}
+	w.waitFor("messages parked", func() bool { return parked() > 100 })
+	n := parked()
+	cfg2 := *cfg
+	cfg2.Routes = []config.Route{mkRoute([]string{"slow.test"}, fresh.addr)}
+	if err := m.Reload(&cfg2); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor("the parked messages at the new next hop", func() bool { return len(fresh.messages()) >= n })
+	unblock()
+	w.waitFor("every message delivered", w.queueEmpty)
+	if got := len(slow.messages()) + len(fresh.messages()); got != backlog {
+		t.Errorf("%d delivered, want %d", got, backlog)
+	}
+}

@@ -33,9 +33,12 @@ type hastener interface {
 }
 
 // parkFor is how long a parked message waits at most: the fallback when
-// no place frees at its destination in the meantime (its route changed at
-// a reload, or its parking list was full).
-const parkFor = time.Minute
+// no place frees at its destination in the meantime (its list was full).
+// Each return of a parked message costs a lease (a file open, an envelope
+// read) and most often another parking: long, so that a backlog of many
+// thousands costs little, since the places that free bring messages back
+// anyway.
+const parkFor = 5 * time.Minute
 
 // maxParked bounds a destination's parking list; the messages beyond it
 // come back by parkFor alone.
@@ -95,10 +98,31 @@ func (p *parkLot) pop(key string) (string, bool) {
 }
 
 // clear forgets every list (a flush makes every message due anyway).
-func (p *parkLot) clear() {
+func (p *parkLot) clear() { p.drain() }
+
+// drain empties every list and returns what they held.
+func (p *parkLot) drain() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	var ids []string
+	for _, l := range p.m {
+		ids = append(ids, l.ids...)
+	}
 	clear(p.m)
+	return ids
+}
+
+// unparkAll makes every parked message due at once: after a reload, whose
+// routes may have given their destinations other keys, so that no place
+// freeing would ever bring them back. They are leased again and parked by
+// the new routes if need be.
+func (m *Manager) unparkAll() {
+	ids := m.park.drain()
+	if h, ok := m.d.Queue.(hastener); ok {
+		for _, id := range ids {
+			h.Hasten(id, m.d.Now())
+		}
+	}
 }
 
 // unpark makes the first message parked for key due at once, if key has
