@@ -190,14 +190,22 @@ func pretrain(t *testing.T, cfg, dir string, n int) {
 }
 
 // TestCheckLearnWithoutBayes: learn_* rules with no bayes stage are a
-// `portcullis check` problem at the rule.
+// `portcullis check` problem at the rule, and `run`, a reload and `scan`
+// refuse them likewise (they started, and failed on every such message).
 func TestCheckLearnWithoutBayes(t *testing.T) {
 	hop := startNextHop(t, true)
 	rules := "rules:\n  - {name: teach, when: 'msg.subject contains \"x\"', action: learn_spam}\n"
 	cfg, _ := e2eSetup(t, hop, map[string]string{"rules.yaml": rules})
+	const problem = "rules.yaml:2:5: action learn_spam needs a stage with plugin: bayes to train"
 	code, out, _ := run("check", "-c", cfg)
-	if code != exitFailed || !strings.Contains(out, "rules.yaml:2:5: action learn_spam needs a stage with plugin: bayes to train") {
+	if code != exitFailed || !strings.Contains(out, problem) {
 		t.Fatalf("check: %d %q", code, out)
+	}
+	// The pipeline run, a reload and scan build (loadPipeline).
+	msg := writeTestFile(t, filepath.Join(filepath.Dir(cfg), "m.eml"), "Subject: x\n\nbody\n")
+	code, _, errs := run("scan", "-c", cfg, msg)
+	if code == exitOK || !strings.Contains(errs, problem) {
+		t.Fatalf("scan: %d %q", code, errs)
 	}
 }
 

@@ -36,6 +36,7 @@ func init() {
 		return nil
 	})
 	extraChecks = append(extraChecks, checkLearnStage)
+	setChecks = append(setChecks, learnProblems)
 }
 
 // bayesPlugin is the plugin name of the Bayesian stage in rule files.
@@ -172,8 +173,17 @@ func (s learnService) Stop(context.Context) error { s.l.close(); return nil }
 // train nothing.
 func checkLearnStage(cfg *config.Config) []error {
 	set, err := loadRules(cfg)
-	if err != nil || bayesStage(set) != nil {
+	if err != nil {
 		return nil // checkRules reports load errors
+	}
+	return learnProblems(set)
+}
+
+// learnProblems are checkLearnStage's problems in a loaded rule set: `run`
+// and a reload refuse them too (setChecks), as check does.
+func learnProblems(set *rules.Set) []error {
+	if bayesStage(set) != nil {
+		return nil
 	}
 	var out []error
 	for _, r := range set.Rules {

@@ -186,6 +186,11 @@ func loadPipeline(ctx context.Context, host *pluginhost.Host, cfg *config.Config
 	if err != nil {
 		return nil, err
 	}
+	for _, check := range setChecks {
+		if errs := check(set); len(errs) > 0 {
+			return nil, errors.Join(errs...)
+		}
+	}
 	if err := host.Load(ctx, stageSpecs(cfg, set)); err != nil {
 		return nil, err
 	}
@@ -197,6 +202,11 @@ func loadPipeline(ctx context.Context, host *pluginhost.Host, cfg *config.Config
 	}
 	return pipeline.New(set, clients, logger)
 }
+
+// setChecks are checks of a loaded rule set that `check` makes (through
+// extraChecks) and that run, a reload and scan must make too: a rule set
+// check refuses is refused everywhere.
+var setChecks []func(set *rules.Set) []error
 
 // stageSpecs is what the plugin host needs to start set's stages.
 func stageSpecs(cfg *config.Config, set *rules.Set) []pluginhost.Spec {
