@@ -124,6 +124,41 @@ func (s *session) dataError(err error) error {
 	return s.refuse("data", storageError(err))
 }
 
+// redirected is the recipients of a redirect to addrs. They keep the
+// sender's DSN requests, as an MTA that aliases or forwards must (RFC 3461
+// 6.2): the NOTIFY the original recipients share (a sender who asked
+// NOTIFY=NEVER gets no failure report, which would also name the redirect
+// address), and, from a single original recipient, its ORCPT, or its
+// address as one, so that a report names whom the sender wrote to.
+func redirected(orig []*queue.Recipient, addrs []string) []*queue.Recipient {
+	var notify []string
+	orcpt := ""
+	if len(orig) > 0 {
+		notify = orig[0].Notify
+		for _, r := range orig[1:] {
+			if !slices.Equal(r.Notify, notify) {
+				notify = nil // no common request: the default (failures and delays)
+				break
+			}
+		}
+	}
+	if len(orig) == 1 {
+		orcpt = orig[0].ORCPT
+		if orcpt == "" {
+			typ := "rfc822"
+			if !isASCII(orig[0].Addr) {
+				typ = "utf-8" // RFC 6533 3
+			}
+			orcpt = typ + ";" + orig[0].Addr
+		}
+	}
+	out := make([]*queue.Recipient, len(addrs))
+	for i, a := range addrs {
+		out[i] = &queue.Recipient{Addr: a, Status: queue.RcptPending, Notify: slices.Clone(notify), ORCPT: orcpt}
+	}
+	return out
+}
+
 // finish applies the data-phase decision and commits.
 func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision, size int64, recvLen int) error {
 	env := s.envelope()
@@ -132,10 +167,7 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 	if dec != nil {
 		action = dec.Action
 		if len(dec.Redirect) > 0 {
-			env.Rcpts = nil
-			for _, a := range dec.Redirect {
-				env.Rcpts = append(env.Rcpts, &queue.Recipient{Addr: a, Status: queue.RcptPending})
-			}
+			env.Rcpts = redirected(env.Rcpts, dec.Redirect)
 			log.Info("redirected", "rcpts", strings.Join(dec.Redirect, ","))
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -152,6 +153,25 @@ func TestPipelineDecisions(t *testing.T) {
 		env, err := ts.q.Get(id)
 		if err != nil || len(env.Rcpts) != 1 || env.Rcpts[0].Addr != "abuse@example.test" {
 			t.Fatalf("envelope %+v %v", env, err)
+		}
+		// The original recipient, as ORCPT (RFC 3461 6.2: an MTA that
+		// redirects keeps what the sender asked for and wrote to).
+		if r := env.Rcpts[0]; r.ORCPT != "rfc822;bob@example.test" || r.Notify != nil {
+			t.Errorf("redirected recipient %+v, want ORCPT rfc822;bob@example.test, no NOTIFY", r)
+		}
+	})
+	t.Run("redirect keeps NOTIFY=NEVER", func(t *testing.T) {
+		r.cmd("MAIL FROM:<a@example.org>", "250")
+		r.cmd("RCPT TO:<bob@example.test> NOTIFY=NEVER ORCPT=rfc822;bob-orig@example.test", "250")
+		r.cmd("DATA", "354")
+		r.send(message("redirect") + ".\r\n")
+		id := strings.Fields(r.expect("250 2.0.0"))[2]
+		env, err := ts.q.Get(id)
+		if err != nil || len(env.Rcpts) != 1 {
+			t.Fatalf("envelope %+v %v", env, err)
+		}
+		if rc := env.Rcpts[0]; rc.Addr != "abuse@example.test" || !slices.Equal(rc.Notify, []string{"NEVER"}) || rc.ORCPT != "rfc822;bob-orig@example.test" {
+			t.Errorf("redirected recipient %+v, want NOTIFY NEVER and the sender's ORCPT", rc)
 		}
 	})
 }
