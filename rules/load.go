@@ -155,7 +155,7 @@ func (l *loader) parseBytes(name string, data []byte, dir string) {
 	src := &source{name: name, lines: strings.Split(string(data), "\n")}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		l.probs = append(l.probs, yamlProblem(name, err))
+		l.probs = append(l.probs, yamlProblem(name, data, err))
 		return
 	}
 	l.parseFile(src, &doc, dir)

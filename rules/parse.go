@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"regexp"
@@ -401,14 +402,42 @@ func (l *loader) checkActionKeys(rs *ruleSrc, keys map[string]*yaml.Node) {
 }
 
 // yamlProblem turns a YAML syntax error into a Problem at its line.
-func yamlProblem(file string, err error) Problem {
+func yamlProblem(file string, data []byte, err error) Problem {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 1
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = strings.TrimPrefix(msg, m[0])
+		line = errorLine(data, line, msg)
 	}
 	return Problem{Pos{file, line, 1}, "YAML: " + msg}
+}
+
+// errorLine finds the line of a YAML syntax error that the parser placed at
+// the start of the enclosing block (yaml.v3 reports "did not find expected
+// '-' indicator" at the sequence's first line, however far down the bad
+// line is): the first line at which a prefix of data fails with the same
+// message, found by halving (a few parses, only after an error). reported
+// stands when the search finds nothing later.
+func errorLine(data []byte, reported int, msg string) int {
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	fails := func(k int) bool {
+		var n yaml.Node
+		err := yaml.Unmarshal(bytes.Join(lines[:k], nil), &n)
+		return err != nil && strings.HasSuffix(err.Error(), ": "+msg)
+	}
+	lo, hi := 1, len(lines)
+	if !fails(hi) {
+		return reported
+	}
+	for lo < hi {
+		if mid := (lo + hi) / 2; fails(mid) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return max(reported, hi)
 }
 
 var yamlLineRe = regexp.MustCompile(`^line (\d+): `)

@@ -104,6 +104,9 @@ func TestSyntaxErrorPositions(t *testing.T) {
 	cases := []struct{ name, yaml, want string }{
 		{"control character", minimal + "log: {format: \"text\x01\"}\n", "f.yaml:5:20: control characters are not allowed"},
 		{"not UTF-8", minimal + "# caf\xe9\n", "f.yaml:5:6: incomplete UTF-8 octet sequence"},
+		// yaml.v3 names the start of the sequence (line 5); the bad line is 9.
+		{"sequence item misindented", minimal + "routes:\n  - domains: [a.test]\n    next_hop: 127.0.0.1:25\n  - domains: [b.test]\n   next_hop: 127.0.0.1:26\n",
+			"f.yaml:9:1: did not find expected '-' indicator"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
