@@ -122,7 +122,7 @@ func dnsReply(name string, err error) *smtpc.Reply {
 var (
 	errNoTLS      = smtpc.NewReply(451, "4.7.10", "TLS required by route but not offered by next hop")
 	errClearAuth  = smtpc.NewReply(451, "4.7.10", "AUTH refused: credentials are never sent without TLS (auth.allow_plaintext off)")
-	errNoAuthMech = smtpc.NewReply(451, "4.7.12", "AUTH required by route but next hop offers no mechanism we know")
+	errNoAuthMech = smtpc.NewReply(451, "4.7.0", "AUTH required by route but next hop offers no mechanism we know") // X.7.12 would be "a password transition is needed" (RFC 4954 6)
 	errShutdown   = smtpc.NewReply(451, "4.3.2", "delivery interrupted by shutdown")
 	errRequeued   = smtpc.NewReply(451, "4.3.2", "requeued: the routes changed while it waited")
 	errLoopsBack  = smtpc.NewReply(451, "4.4.6", "mail loops back to myself: the next hop greets with our hostname")

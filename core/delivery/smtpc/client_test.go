@@ -169,3 +169,35 @@ func TestParseReply(t *testing.T) {
 		})
 	}
 }
+
+// TestSendMailRefusedPipelined: a pipelining server that refuses MAIL but
+// then takes RCPT and DATA (354) anyway gets an empty message, not the body
+// (RFC 2920 3.1: the client checks every reply), and the MAIL refusal is
+// the transaction's verdict: nothing is delivered.
+func TestSendMailRefusedPipelined(t *testing.T) {
+	c, bodies := scripted(t, "220 mx.test\r\n", func(line string) string {
+		switch {
+		case strings.HasPrefix(line, "EHLO"):
+			return "250-mx.test\r\n250 PIPELINING\r\n"
+		case strings.HasPrefix(line, "MAIL"):
+			return "451 4.3.0 sender temporarily refused\r\n"
+		case line == "DATA":
+			return "354 go ahead\r\n"
+		}
+		return "250 ok\r\n"
+	})
+	if err := c.Greet(); err != nil {
+		t.Fatal(err)
+	}
+	c.Hello("gw.test")
+	res, err := c.Send("s@y", nil, []Rcpt{{Addr: "a@x"}}, strings.NewReader("the body\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Delivered(0) || res.Data == nil || res.Data.Code != 451 {
+		t.Errorf("MAIL refused, DATA taken anyway: delivered %v, verdict %+v; want not delivered, the 451", res.Delivered(0), res.Data)
+	}
+	if b := <-bodies; b != "" {
+		t.Errorf("body sent after a refused MAIL: %q", b)
+	}
+}

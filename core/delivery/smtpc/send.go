@@ -20,9 +20,11 @@ type Result struct {
 	Data  *Reply
 }
 
-// Delivered reports whether recipient i was accepted and the message with it.
+// Delivered reports whether recipient i was accepted and the message with
+// it, in a transaction whose MAIL was accepted.
 func (r *Result) Delivered(i int) bool {
-	return r.Data != nil && r.Data.Code == 250 && r.Rcpts[i] != nil && r.Rcpts[i].Code/100 == 2
+	return r.Mail != nil && r.Mail.Code == 250 && r.Data != nil && r.Data.Code == 250 &&
+		r.Rcpts[i] != nil && r.Rcpts[i].Code/100 == 2
 }
 
 // Send runs one mail transaction: MAIL, every RCPT, DATA and the body. With
@@ -68,16 +70,23 @@ func (c *Client) Send(from string, mailParams []string, rcpts []Rcpt, body io.Re
 		}
 		return res, nil
 	}
+	// A recipient counts only in a transaction whose MAIL was accepted: a
+	// server that refused MAIL and then took RCPT and DATA (354) anyway
+	// gets no message either (RFC 2920 3.1: the client checks every reply).
 	accepted := false
 	for _, r := range res.Rcpts {
 		accepted = accepted || (r != nil && r.Code/100 == 2)
 	}
+	accepted = accepted && res.Mail != nil && res.Mail.Code == 250
 	if !accepted {
 		body = eofReader{} // RFC 2920 3.1: DATA got 354 anyway; send an empty message and let it fail
 	}
 	res.Data, err = c.data(body)
 	if err == nil && !accepted && res.Data.Code == 250 {
 		res.Data = NewReply(554, "5.5.1", "no valid recipients")
+		if res.Mail != nil && res.Mail.Code != 250 {
+			res.Data = res.Mail // the sender's refusal is the verdict
+		}
 	}
 	return res, err
 }
