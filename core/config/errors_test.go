@@ -77,6 +77,7 @@ listeners:
     tls: none
     auth: {username: u, password_file: p.yaml}
   - {next_hop: ":25"}
+  - {domains: [v.test], next_hop: "v.test:25", tls: opportunistic, tls_verify: true}
 `, []string{
 			`F:6:15: routes[0].domains: must list at least one domain (or "*")`,
 			`F:6:29: routes[0].next_hop: want "mx" or host:port: "10.0.0.5" is not host:port`,
@@ -88,6 +89,7 @@ listeners:
 			"F:13:10: routes[3].tls: none would send the password without TLS; use required or implicit, or set auth.allow_plaintext",
 			`F:15:5: routes[4].domains: must list at least one domain (or "*")`,
 			`F:15:16: routes[4].next_hop: want "mx" or host:port: ":25" has no host`,
+			"F:16:80: routes[5].tls_verify: true has no effect with tls: opportunistic; use tls: required to verify the next hop's certificate",
 		}},
 		{"queue problems", minimal + "queue: {retry: [], max_age: 0, bounce: sometimes, workers: -1, dir: ''}\n", []string{
 			"F:5:16: queue.retry: must list at least one interval",

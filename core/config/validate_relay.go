@@ -67,6 +67,12 @@ func (v *validator) routes() {
 			}
 		}
 		v.oneOf(&rt.TLS, key+".tls", "none", "opportunistic", "required", "implicit")
+		if rt.TLSVerify != nil && *rt.TLSVerify && (rt.TLS == "opportunistic" || rt.TLS == "none") {
+			// An explicit demand the route cannot keep: an opportunistic
+			// session verifies nothing (RFC 7435), and would go on in clear
+			// where a check failed. A Postfix admin reads it as "verify".
+			v.errorf(v.at(rt.TLSVerify, rt), "%s.tls_verify: true has no effect with tls: %s; use tls: required to verify the next hop's certificate", key, rt.TLS)
+		}
 		if rt.Concurrency <= 0 {
 			v.errorf(v.at(&rt.Concurrency), "%s.concurrency: must be positive", key)
 		}
