@@ -85,7 +85,7 @@ func (s *session) Data(r io.Reader) error {
 			Envelope: sdk.Envelope{From: s.from, Rcpts: s.rcptAddrs()}, Message: msg}
 		var e *smtperr.Error
 		if dec, e = s.gc.runPhase(req, s.results, errRejectDefault, errTempDefault); e != nil {
-			log.Info("refused", append([]any{"phase", "data", "reply", e.Reply()}, decisionLog(dec)...)...)
+			log.Info("refused", append([]any{"phase", "data", "reply", e.Reply(), "code", e.Code, "from", s.from}, decisionLog(dec)...)...)
 			countRefusal(dec, e.Code)
 			return toSMTP(log, e)
 		}

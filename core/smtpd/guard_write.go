@@ -136,9 +136,10 @@ func (c *guardConn) afterReply(code int, line string) {
 		c.earlyData = c.br.Buffered() > 0 || len(c.pend) > 0
 	case code == 235:
 		c.authed = true
-	case code == 421 && last:
-		// RFC 5321 3.8: 421 says the service is closing the channel; a
-		// rule's reply may say it too, so the session ends here.
+	case (code == 421 || code == 521) && last:
+		// RFC 5321 3.8: 421 says the service is closing the channel, and
+		// RFC 7504 521 that this host accepts no mail; a rule's reply may
+		// say either, so the session ends here (as Postfix's access(5)).
 		c.closing = true
 	case code >= 500 && code <= 599 && last:
 		// Every permanent refusal counts, a refused recipient or sender

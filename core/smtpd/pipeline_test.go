@@ -367,3 +367,33 @@ func TestRuleReplyASCII(t *testing.T) {
 		t.Errorf("reply with SMTPUTF8 %q", got)
 	}
 }
+
+// TestRuleReply521Closes: a rule's 521 (RFC 7504: this host accepts no
+// mail) ends the session, as a 421 does; a data-phase refusal is logged
+// with its code and the sender, as the other phases' are.
+func TestRuleReply521Closes(t *testing.T) {
+	run := &ruleRunner{rules: map[sdk.Phase]func(*sdk.Request) *pipeline.Decision{
+		sdk.PhaseMail: func(r *sdk.Request) *pipeline.Decision {
+			if r.Envelope.From == "521@example.org" {
+				return &pipeline.Decision{Action: pipeline.Reject, Reply: &pipeline.Reply{Code: 521, Enhanced: "5.7.1", Text: "closing now"}}
+			}
+			return cont()
+		},
+		sdk.PhaseData: func(*sdk.Request) *pipeline.Decision { return &pipeline.Decision{Action: pipeline.Reject} },
+	}}
+	ts := startServer(t, testConfig(t), func(d *Deps) { d.Pipeline = run })
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	r.cmd("RCPT TO:<bob@example.test>", "250")
+	r.cmd("DATA", "354")
+	r.send(message("x") + ".\r\n")
+	r.expect("550 5.7.1")
+	if logs := ts.logs.String(); !strings.Contains(logs, `phase=data reply="550 5.7.1 Message rejected by policy" code=550 from=a@example.org`) {
+		t.Errorf("data-phase refusal logged:\n%s", logs)
+	}
+	r.cmd("MAIL FROM:<521@example.org>", "521 5.7.1 closing now")
+	if !r.closed() {
+		t.Error("session left open after a 521")
+	}
+}
