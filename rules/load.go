@@ -108,6 +108,26 @@ func (l *loader) includeNode(src *source, n *yaml.Node, dir string) {
 	}
 }
 
+// hiddenMatch reports a file that glob pattern matched through a wildcard
+// at a name starting with a dot, which a shell's glob leaves out: an
+// editor's lock or backup file beside a rule file (Emacs's .#a.yaml, a
+// dangling link while the file is edited) is no rule file, and a reload
+// at that moment must not fail on it. A dot written in the pattern
+// (rules.d/.*.yaml) matches as it says.
+func hiddenMatch(pattern, file string) bool {
+	pp := strings.Split(filepath.ToSlash(pattern), "/")
+	fp := strings.Split(filepath.ToSlash(file), "/")
+	if len(pp) != len(fp) {
+		return false
+	}
+	for i, c := range pp {
+		if strings.HasPrefix(fp[i], ".") && !strings.HasPrefix(c, ".") && strings.ContainsAny(c, "*?[") {
+			return true
+		}
+	}
+	return false
+}
+
 // include loads every file matched by glob g relative to dir.
 func (l *loader) include(at Pos, g, dir string) {
 	if l.depth >= maxIncludeDepth {
@@ -126,7 +146,7 @@ func (l *loader) include(at Pos, g, dir string) {
 			return
 		}
 		sort.Strings(m)
-		files = m
+		files = slices.DeleteFunc(m, func(f string) bool { return hiddenMatch(p, f) })
 	} else {
 		if _, err := os.Stat(p); err != nil {
 			l.problem(at, "include %q: %v", g, errors.Unwrap(err))

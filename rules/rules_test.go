@@ -424,3 +424,27 @@ func TestYAMLErrorLine(t *testing.T) {
 		t.Errorf("error %v, want it at big.yaml:3003", err)
 	}
 }
+
+// TestIncludeSkipsHiddenFiles: a glob leaves out names starting with a dot,
+// as a shell's does: an editor's lock file beside a rule file (Emacs's
+// .#a.yaml, a link to nowhere while the file is edited) made a reload
+// fail, and a hidden backup was loaded as rules. A dot in the pattern
+// matches as written.
+func TestIncludeSkipsHiddenFiles(t *testing.T) {
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "rules.d"), 0o755)
+	os.WriteFile(filepath.Join(dir, "rules.d", "a.yaml"), []byte("rules: [{name: a, when: 'rcpt == \"a@x\"', action: reject}]\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "rules.d", ".hidden.yaml"), []byte("rules: [{name: hidden, when: 'rcpt == \"h@x\"', action: reject}]\n"), 0o644)
+	os.Symlink("user@host.1234:1700000000", filepath.Join(dir, "rules.d", ".#a.yaml"))
+	set, err := Load(dir, []string{"rules.d/*.yaml"}, "", nil, nil)
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	if len(set.Rules) != 1 || set.Rules[0].Name != "a" {
+		t.Errorf("rules %v, want only a", set.Rules)
+	}
+	set, err = Load(dir, []string{"rules.d/.h*.yaml"}, "", nil, nil)
+	if err != nil || len(set.Rules) != 1 || set.Rules[0].Name != "hidden" {
+		t.Errorf("a dot in the pattern: %v %v", set, err)
+	}
+}
