@@ -108,6 +108,11 @@ func TestScanParity(t *testing.T) {
 		if rep.Action != "tempfail" || !strings.HasPrefix(rep.Reply, "451 4.3.0") || !strings.Contains(rep.Reason, `rule "rule_error"`) {
 			t.Errorf("only boom: %s %q %q", rep.Action, rep.Reply, rep.Reason)
 		}
+		// The text output says why too: no rule decided, the rule's error did.
+		if _, out, _ := run("scan", "-c", cfg, "--rcpt", "boom@example.test", msg); !strings.Contains(out, "\nreason: ") ||
+			!strings.Contains(out, `rule "rule_error"`) {
+			t.Errorf("text output without the reason:\n%s", out)
+		}
 	})
 	t.Run("tempfail before the greeting is 421", func(t *testing.T) {
 		rep := scanJSON(t, "-c", cfg, "--ip", "198.51.100.7", msg)

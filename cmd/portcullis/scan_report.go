@@ -154,6 +154,11 @@ func (r *scanReport) writeText(w io.Writer) error {
 		fmt.Fprintf(&b, " %s", r.Reply)
 	}
 	b.WriteByte('\n')
+	if r.Reason != "" && r.Rule == "" {
+		// No rule decided: a failure did (a rule that erred at run time,
+		// a stage's on_error), and only the reason says which.
+		fmt.Fprintf(&b, "reason: %s\n", r.Reason)
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
