@@ -355,17 +355,7 @@ func validDomain(d string) bool {
 }
 
 // validFieldName is RFC 5322 2.2 ftext: printable US-ASCII except colon.
-func validFieldName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 33 || s[i] > 126 || s[i] == ':' {
-			return false
-		}
-	}
-	return true
-}
+func validFieldName(s string) bool { return sdk.ValidFieldName(s) }
 
 // checkActionKeys reports missing and misplaced keys for the rule's action.
 func (l *loader) checkActionKeys(rs *ruleSrc, keys map[string]*yaml.Node) {

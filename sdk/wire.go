@@ -244,8 +244,19 @@ func (e HeaderEdit) check() error {
 }
 
 // validFieldName: RFC 5322 2.2, printable US-ASCII except colon.
-func validFieldName(s string) bool {
-	if s == "" {
+func validFieldName(s string) bool { return ValidFieldName(s) }
+
+// MaxFieldName bounds a header field name that a stage or a rule may add.
+// RFC 5322 bounds only the line (998 octets), but a name cannot be folded:
+// one near that length was split by the line folding on delivery, and the
+// header ended there. No real field name comes near 200 octets.
+const MaxFieldName = 200
+
+// ValidFieldName reports an RFC 5322 2.2 field name (printable ASCII but
+// the colon, at least one) of at most MaxFieldName octets: what a header
+// edit (HeaderAdd, HeaderRemove) and a rule's header may name.
+func ValidFieldName(s string) bool {
+	if s == "" || len(s) > MaxFieldName {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

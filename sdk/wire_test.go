@@ -26,6 +26,9 @@ func TestResultFromPBRefusesWhatRulesCannotUse(t *testing.T) {
 		{"unknown op", &pb.CheckResponse{Headers: []*pb.HeaderEdit{{Op: "replace", Name: "X"}}}, "unknown header operation"},
 		{"bad name", &pb.CheckResponse{Headers: []*pb.HeaderEdit{{Op: "add", Name: "X Y"}}}, "invalid header field name"},
 		{"colon in name", &pb.CheckResponse{Headers: []*pb.HeaderEdit{{Op: "add", Name: "X:"}}}, "invalid header field name"},
+		// A name cannot be folded: one near 998 octets broke the header on delivery.
+		{"name too long", &pb.CheckResponse{Headers: []*pb.HeaderEdit{{Op: "add", Name: strings.Repeat("N", MaxFieldName+1), Value: "v"}}}, "invalid header field name"},
+		{"longest name", &pb.CheckResponse{Verdict: "pass", Headers: []*pb.HeaderEdit{{Op: "add", Name: strings.Repeat("N", MaxFieldName), Value: "v"}}}, ""},
 		{"header injection", &pb.CheckResponse{Headers: []*pb.HeaderEdit{{Op: "add", Name: "X", Value: "a\r\nBcc: x"}}}, "line break"},
 		{"NaN score", &pb.CheckResponse{Verdict: "fail", Score: math.NaN()}, "score NaN"},
 		{"infinite score", &pb.CheckResponse{Verdict: "fail", Score: math.Inf(1)}, "score +Inf"},

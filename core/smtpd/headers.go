@@ -149,17 +149,7 @@ func headerText(s string) string {
 	return mime.BEncoding.Encode("utf-8", s)
 }
 
-func validFieldName(n string) bool {
-	if n == "" {
-		return false
-	}
-	for _, c := range []byte(n) {
-		if c <= ' ' || c >= 127 || c == ':' {
-			return false
-		}
-	}
-	return true
-}
+func validFieldName(n string) bool { return sdk.ValidFieldName(n) }
 
 // needsRewrite: removals and a subject prefix change the spooled header.
 func needsRewrite(dec *pipeline.Decision) bool {
