@@ -3,7 +3,11 @@ package pluginhost
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -182,5 +186,47 @@ func TestWedgedPluginRestarted(t *testing.T) {
 	})
 	if !contains(logs.String(), "presumed hung: 5 calls in a row timed out") {
 		t.Errorf("no reason for the restart in the log:\n%s", logs.String())
+	}
+}
+
+// TestExitLeavingHelper: a plugin that exits leaving a helper with its
+// stdout and stderr open is restarted all the same, and a helper left in
+// its process group goes with it. go-plugin reaps a plugin only once
+// those pipes close: a helper that left the group (setsid) held a dead
+// plugin unreaped, its stage down (every message its on_error), and the
+// gateway's stop, for as long as it lived (30 s here, longer than
+// waitFor's bound); one left in the group outlived the plugin.
+func TestExitLeavingHelper(t *testing.T) {
+	for _, how := range []string{"escape", "helper"} {
+		t.Run(how, func(t *testing.T) {
+			h, _ := newHost(t, Options{MinBackoff: 10 * time.Millisecond})
+			mustLoad(t, h, faultSpec(t, "f", nil))
+			s := mustStage(t, h, "f")
+			oldPID := s.PID()
+			pidFile := filepath.Join(t.TempDir(), "helper.pid")
+			req := connect(how)
+			req.Envelope.From = pidFile
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_, _ = s.Check(ctx, req)
+			cancel()
+			var helper int
+			waitFor(t, "the helper's PID", func() bool {
+				b, err := os.ReadFile(pidFile)
+				helper, _ = strconv.Atoi(string(b))
+				return err == nil && helper > 0
+			})
+			t.Cleanup(func() { syscall.Kill(helper, syscall.SIGKILL) })
+			waitFor(t, "the plugin to come back", func() bool {
+				res, err := check(s, "ok", 2*time.Second)
+				return err == nil && res.Attrs["pid"] != strconv.Itoa(oldPID)
+			})
+			if how == "helper" {
+				waitFor(t, "the helper left in the group gone", func() bool {
+					b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", helper))
+					f := strings.Fields(string(b))
+					return len(f) < 3 || f[2] == "Z"
+				})
+			}
+		})
 	}
 }

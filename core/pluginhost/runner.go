@@ -139,6 +139,7 @@ func (r *procRunner) Wait(context.Context) error {
 	err := r.cmd.Wait()
 	r.mu.Lock()
 	if !r.reaped {
+		reapGroup(r.pid) // helpers it left in its group go with it
 		close(r.exited)
 	}
 	r.reaped = true
@@ -156,7 +157,15 @@ func (r *procRunner) Kill(context.Context) error {
 	if r.cmd.Process == nil || r.reaped {
 		return nil
 	}
-	if err := killGroup(r.cmd.Process); err != nil && !errors.Is(err, os.ErrProcessDone) {
+	err := killGroup(r.cmd.Process)
+	// go-plugin reaps the plugin only once its stdout and stderr are
+	// closed; a helper that left the process group (setsid) and kept
+	// them would hold a dead plugin unreaped, its stage down, and the
+	// gateway's stop, for as long as it lives. Our ends closed, the
+	// readers return and the plugin is reaped.
+	_ = r.stdout.Close()
+	_ = r.stderr.Close()
+	if err != nil && !errors.Is(err, os.ErrProcessDone) {
 		return err
 	}
 	return nil

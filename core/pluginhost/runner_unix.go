@@ -16,6 +16,13 @@ import (
 // plugin from being stopped and restarted for as long as it lives.
 func ownGroup(cmd *exec.Cmd) { cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} }
 
+// reapGroup kills what is left in the process group of a plugin that has
+// just been reaped (pid its leader's): a helper it started and left
+// running when it exited by itself. Right after the reaping, the group ID
+// cannot have been reused: the group still has those members, or it is
+// gone (ESRCH).
+func reapGroup(pid int) { _ = syscall.Kill(-pid, syscall.SIGKILL) }
+
 // killGroup kills the process group that p leads, p first. Only for a
 // process not yet reaped: its group ID cannot have been reused.
 func killGroup(p *os.Process) error {

@@ -9,8 +9,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/portcullis-mta/portcullis/sdk"
@@ -54,7 +56,8 @@ func (s *Stage) Configure(_ context.Context, _ sdk.Env, cfg map[string]any) erro
 }
 
 // Check: HELO "hang" blocks forever, ignoring ctx, as a wedged plugin
-// would; "slow" answers after a second; "exit" ends the process; "error"
+// would; "slow" answers after a second; "exit" ends the process, and
+// "escape" and "helper" end it leaving a helper behind; "error"
 // returns an error; "log" logs through slog and writes a raw line to
 // stderr; "huge" passes with an 8 MiB attribute. Anything else passes, with the process ID and config tag as attributes and, at the
 // data phase, the number of message bytes read.
@@ -69,6 +72,22 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 			return nil, ctx.Err()
 		}
 	case "exit":
+		os.Exit(3)
+	case "escape", "helper":
+		// Leave a helper behind, then exit. "escape": holding the
+		// process's real stdout and stderr (fds 1 and 2, go-plugin's
+		// pipes to the host) in a session of its own, out of the process
+		// group, as a daemonizing helper does; "helper": in the group,
+		// its output elsewhere, so the plugin is reaped at once. It
+		// writes its PID to the path Envelope.From names and sleeps 30 s.
+		cmd := exec.Command("sleep", "30")
+		if req.Conn.HELO == "escape" {
+			cmd.Stdout, cmd.Stderr = os.NewFile(1, "stdout"), os.NewFile(2, "stderr")
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		}
+		if err := cmd.Start(); err == nil {
+			_ = os.WriteFile(req.Envelope.From, []byte(strconv.Itoa(cmd.Process.Pid)), 0o600)
+		}
 		os.Exit(3)
 	case "error":
 		return nil, errors.New("failed on request")
