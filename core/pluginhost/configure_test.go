@@ -115,7 +115,8 @@ func TestRollbackConfigureTimeout(t *testing.T) {
 
 	h, logs := newHost(t, Options{})
 	// The committed config sleeps in Configure: the rollback overruns.
-	mustLoad(t, h, faultSpec(t, "a", map[string]any{"tag": "1", "configure_sleep": "1s"}))
+	// b keeps its process too, and refuses its new config.
+	mustLoad(t, h, faultSpec(t, "a", map[string]any{"tag": "1", "configure_sleep": "1s"}), faultSpec(t, "b", nil))
 	a := mustStage(t, h, "a")
 	pid := a.PID()
 
@@ -134,6 +135,45 @@ func TestRollbackConfigureTimeout(t *testing.T) {
 	res, err := check(a, "ok", 5*time.Second)
 	if err != nil || res.Attrs["tag"] != "1" {
 		t.Fatalf("after the restart: %+v, %v; want tag 1\n%s", res, err, logs.String())
+	}
+}
+
+// TestReloadStartsNewStagesFirst: a running stage gets the new config only
+// once every new stage has started: while a new one takes its time to
+// fail (here its Configure overruns the reload's deadline), the running
+// one still answers with the committed config, and keeps it when the
+// reload is refused. Both went at once before, and the running stage
+// answered with a config never committed, under the old rules, until the
+// new one failed (up to a minute).
+func TestReloadStartsNewStagesFirst(t *testing.T) {
+	h, _ := newHost(t, Options{})
+	mustLoad(t, h, faultSpec(t, "a", map[string]any{"tag": "1"}))
+	a := mustStage(t, h, "a")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- h.Reload(ctx, []Spec{
+			faultSpec(t, "a", map[string]any{"tag": "2"}),
+			faultSpec(t, "slow", map[string]any{"configure_sleep": "3s"}),
+		})
+	}()
+	for {
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Fatal("reload with a stage that cannot start in time succeeded")
+			}
+			if res, err := check(a, "ok", 5*time.Second); err != nil || res.Attrs["tag"] != "1" {
+				t.Fatalf("after the refused reload: %+v %v; want tag 1", res, err)
+			}
+			return
+		default:
+		}
+		if res, err := check(a, "ok", 5*time.Second); err == nil && res.Attrs["tag"] != "1" {
+			t.Fatalf("while the new stage starts: tag %q, want 1 (the committed config)", res.Attrs["tag"])
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

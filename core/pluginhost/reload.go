@@ -29,15 +29,21 @@ func (h *Host) Reload(ctx context.Context, specs []Spec) error {
 	old := h.stages
 	h.mu.RUnlock()
 
+	// New processes are started first, and the stages that keep theirs
+	// are given the new config only once every new one is up: a plugin
+	// that takes its whole start timeout to fail (a minute) would
+	// otherwise have the running stages answer with the new config, under
+	// the old rules, for that long, before the reload was refused.
 	next := make(map[string]*Stage, len(specs))
 	var reused, fresh []*Stage
+	var reusedSpecs []Spec
 	errs := make([]error, len(specs))
 	var wg sync.WaitGroup
 	for i, sp := range specs {
 		if s, ok := old[sp.Name]; ok && sameProcess(s.Spec(), sp) && s.running() {
 			next[sp.Name] = s
 			reused = append(reused, s)
-			wg.Go(func() { errs[i] = s.reconfigure(ctx, sp) })
+			reusedSpecs = append(reusedSpecs, sp)
 			continue
 		}
 		s := newStage(h, sp)
@@ -47,6 +53,15 @@ func (h *Host) Reload(ctx context.Context, specs []Spec) error {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
+		stopAll(fresh)
+		return err
+	}
+	rerrs := make([]error, len(reused))
+	for i, s := range reused {
+		wg.Go(func() { rerrs[i] = s.reconfigure(ctx, reusedSpecs[i]) })
+	}
+	wg.Wait()
+	if err := errors.Join(rerrs...); err != nil {
 		stopAll(fresh)
 		for _, s := range reused {
 			wg.Go(func() { s.rollback(ctx) })
