@@ -398,18 +398,19 @@ func yamlProblem(file string, data []byte, err error) Problem {
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
 		msg = strings.TrimPrefix(msg, m[0])
-		line = errorLine(data, line, msg)
+		line = YAMLErrorLine(data, line, msg)
 	}
 	return Problem{Pos{file, line, 1}, "YAML: " + msg}
 }
 
-// errorLine finds the line of a YAML syntax error that the parser placed at
+// YAMLErrorLine finds the line of a YAML syntax error that the parser placed at
 // the start of the enclosing block (yaml.v3 reports "did not find expected
 // '-' indicator" at the sequence's first line, however far down the bad
 // line is): the first line at which a prefix of data fails with the same
 // message, found by halving (a few parses, only after an error). reported
-// stands when the search finds nothing later.
-func errorLine(data []byte, reported int, msg string) int {
+// stands when the search finds nothing later. The config's reader uses it
+// too (core/config).
+func YAMLErrorLine(data []byte, reported int, msg string) int {
 	lines := bytes.SplitAfter(data, []byte("\n"))
 	fails := func(k int) bool {
 		var n yaml.Node

@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/portcullis-mta/portcullis/rules"
 )
 
 // Error is one problem in a config file, at a 1-based line and column.
@@ -196,7 +198,7 @@ func syntaxError(name string, data []byte, err error) *Error {
 		if n, after, ok := strings.Cut(rest, ": "); ok {
 			if _, scanErr := fmt.Sscanf(n, "%d", &line); scanErr == nil {
 				msg = after
-				line = errorLine(data, line, msg)
+				line = rules.YAMLErrorLine(data, line, msg)
 			}
 		}
 	}
@@ -211,33 +213,6 @@ func syntaxError(name string, data []byte, err error) *Error {
 		}
 	}
 	return &Error{File: name, Line: line, Col: col, Msg: msg}
-}
-
-// errorLine finds the line of a YAML syntax error that the parser placed at
-// the start of the enclosing block (yaml.v3 reports "did not find expected
-// '-' indicator" at the sequence's first line, however far down the bad
-// line is): the first line at which a prefix of data fails with the same
-// message, found by halving (a few parses, only after an error). reported
-// stands when the search finds nothing later.
-func errorLine(data []byte, reported int, msg string) int {
-	lines := bytes.SplitAfter(data, []byte("\n"))
-	fails := func(k int) bool {
-		var n yaml.Node
-		err := yaml.Unmarshal(bytes.Join(lines[:k], nil), &n)
-		return err != nil && strings.HasSuffix(err.Error(), ": "+msg)
-	}
-	lo, hi := 1, len(lines)
-	if !fails(hi) {
-		return reported
-	}
-	for lo < hi {
-		if mid := (lo + hi) / 2; fails(mid) {
-			hi = mid
-		} else {
-			lo = mid + 1
-		}
-	}
-	return max(reported, hi)
 }
 
 // badByte finds the first character YAML refuses in UTF-8 data (YAML 1.2
