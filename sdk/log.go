@@ -83,23 +83,77 @@ func (h requestHandler) WithGroup(name string) slog.Handler {
 // and attributes survive the trip through the plugin's stderr, with the
 // IDs of the call in the record's context (RequestLogHandler).
 func newHostLogHandler(w io.Writer) slog.Handler {
-	return RequestLogHandler(slog.NewJSONHandler(w, &slog.HandlerOptions{
+	return RequestLogHandler(clashRenamer{slog.NewJSONHandler(w, &slog.HandlerOptions{
 		Level: slog.LevelDebug,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if len(groups) > 0 {
 				return a
 			}
+			// Only the record's own time, level and message have these
+			// keys here: clashRenamer renamed the stage's attributes.
 			switch a.Key {
 			case slog.TimeKey:
 				return slog.String("@timestamp", a.Value.Time().Format("2006-01-02T15:04:05.000000Z07:00"))
 			case slog.LevelKey:
-				return slog.String("@level", hclogLevel(a.Value.Any().(slog.Level)))
+				if l, ok := a.Value.Any().(slog.Level); ok {
+					return slog.String("@level", hclogLevel(l))
+				}
 			case slog.MessageKey:
 				return slog.String("@message", a.Value.String())
 			}
 			return a
 		},
-	}))
+	})})
+}
+
+// clashRenamer renames a stage's own top-level attributes named time,
+// level or msg to plugin_time, plugin_level, plugin_msg, as the host names
+// a plugin's "stage" attribute plugin_stage. The JSON handler passes them
+// through ReplaceAttr as it does the record's own: taken for the record's
+// level, slog.InfoContext(ctx, "x", "level", "high") made the stage's call
+// panic (and its on_error answer the message); a "msg" replaced the
+// line's message. Logging never changes a verdict.
+type clashRenamer struct{ h slog.Handler }
+
+func (c clashRenamer) Enabled(ctx context.Context, l slog.Level) bool { return c.h.Enabled(ctx, l) }
+
+func (c clashRenamer) Handle(ctx context.Context, r slog.Record) error {
+	clash := false
+	r.Attrs(func(a slog.Attr) bool {
+		clash = clash || builtinKey(a.Key)
+		return !clash
+	})
+	if !clash {
+		return c.h.Handle(ctx, r)
+	}
+	nr := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		nr.AddAttrs(renameClash(a))
+		return true
+	})
+	return c.h.Handle(ctx, nr)
+}
+
+func (c clashRenamer) WithAttrs(as []slog.Attr) slog.Handler {
+	out := make([]slog.Attr, len(as))
+	for i, a := range as {
+		out[i] = renameClash(a)
+	}
+	return clashRenamer{c.h.WithAttrs(out)}
+}
+
+// WithGroup: attributes in a group cannot clash with the record's own.
+func (c clashRenamer) WithGroup(name string) slog.Handler { return c.h.WithGroup(name) }
+
+func builtinKey(k string) bool {
+	return k == slog.TimeKey || k == slog.LevelKey || k == slog.MessageKey
+}
+
+func renameClash(a slog.Attr) slog.Attr {
+	if builtinKey(a.Key) {
+		a.Key = "plugin_" + a.Key
+	}
+	return a
 }
 
 func hclogLevel(l slog.Level) string {

@@ -83,6 +83,23 @@ func TestHostLogCarriesTheCall(t *testing.T) {
 				{"@level": "error", "@message": "no context"},
 			},
 		},
+		{
+			// A stage's attributes named like the record's own are its
+			// own: they made the call panic (level), or replaced the
+			// message (msg); logging never changes a verdict.
+			name: "attributes named time, level, msg",
+			req:  &pb.CheckRequest{Phase: "data", SessionId: "s4", QueueId: "Q4"},
+			also: func(ctx context.Context, l *slog.Logger) {
+				l.InfoContext(ctx, "clash", "level", "high", "time", "yesterday", "msg", "other")
+				l.With("level", 3).InfoContext(ctx, "with")
+			},
+			want: []map[string]any{
+				{"@level": "info", "@message": "checked", "n": 1.0, "session": "s4", "queue_id": "Q4"},
+				{"@level": "info", "@message": "clash", "plugin_level": "high", "plugin_time": "yesterday", "plugin_msg": "other",
+					"session": "s4", "queue_id": "Q4"},
+				{"@level": "info", "@message": "with", "plugin_level": 3.0, "session": "s4", "queue_id": "Q4"},
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
