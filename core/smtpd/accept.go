@@ -95,7 +95,7 @@ func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 	if rate := g.cfg.Limits.MaxConnectionRate; rate > 0 && !g.d.Policy.Trusted(ip) && !s.rate.allow(limitKey(ip), rate, g.d.Now()) {
 		gc.log.Info("refused", "ip", ip.String(), "reason", "connection rate limit")
 		metrics.Active().ConnRefused(metrics.RefusedLimit)
-		metrics.Active().Refused("connect", 421)
+		gc.countRefusal("connect", 421)
 		gc.reply(replyConnRate(g.cfg.Hostname))
 		gc.release()
 		_ = raw.Close()
@@ -105,7 +105,7 @@ func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 	if !s.takeIPSlot(ip) {
 		gc.log.Info("refused", "ip", ip.String(), "reason", "too many connections from ip")
 		metrics.Active().ConnRefused(metrics.RefusedLimit)
-		metrics.Active().Refused("connect", 421)
+		gc.countRefusal("connect", 421)
 		gc.reply(replyTooManyFromIP(g.cfg.Hostname))
 		s.freeSlot(name, netip.Addr{})
 		_ = raw.Close()
@@ -170,7 +170,7 @@ func (s *Server) welcome(gc *guardConn) bool {
 		// name lookup and the connect stages (a bot flood costs little).
 		gc.log.Info("refused", "reason", "pregreet")
 		metrics.Active().ConnRefused(metrics.RefusedPregreet)
-		metrics.Active().Refused("connect", 554)
+		gc.countRefusal("connect", 554)
 		gc.reply(replyPregreet)
 		return false
 	}
@@ -188,7 +188,7 @@ func (s *Server) welcome(gc *guardConn) bool {
 		}
 		gc.log.Info("refused", attrs...)
 		metrics.Active().ConnRefused(metrics.RefusedRule)
-		metrics.Active().Refused("connect", err.Code)
+		gc.countRefusal("connect", err.Code)
 		gc.reply(replyLine(err))
 		return false
 	}
@@ -199,7 +199,7 @@ func (s *Server) welcome(gc *guardConn) bool {
 		}
 		gc.log.Info("refused", "reason", "pregreet")
 		metrics.Active().ConnRefused(metrics.RefusedPregreet)
-		metrics.Active().Refused("connect", 554)
+		gc.countRefusal("connect", 554)
 		gc.reply(replyPregreet)
 		return false
 	}

@@ -13,7 +13,6 @@ import (
 
 	"github.com/emersion/go-smtp"
 
-	"github.com/portcullis-mta/portcullis/core/metrics"
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/core/queue"
 	"github.com/portcullis-mta/portcullis/core/smtperr"
@@ -38,7 +37,7 @@ func (s *session) Data(r io.Reader) error {
 	received := s.receivedHeader(d.ID())
 	if _, err := io.WriteString(d, received); err != nil {
 		e := storageError(err)
-		metrics.Active().Refused("data", e.Code)
+		s.gc.countRefusal("data", e.Code)
 		return toSMTP(log, e)
 	}
 	// The header is captured and parsed only for a data phase that will
@@ -86,7 +85,7 @@ func (s *session) Data(r io.Reader) error {
 		var e *smtperr.Error
 		if dec, e = s.gc.runPhase(req, s.results, errRejectDefault, errTempDefault); e != nil {
 			log.Info("refused", append([]any{"phase", "data", "reply", e.Reply(), "code", e.Code, "from", s.from}, decisionLog(dec)...)...)
-			countRefusal(dec, e.Code)
+			countRefusal(s.gc, dec, e.Code)
 			return toSMTP(log, e)
 		}
 	}
@@ -180,7 +179,7 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 		store = s.gc.srv.d.Quarantine
 		if store == nil {
 			// Never deliver what a rule wanted held.
-			metrics.Active().Refused("data", 451)
+			s.gc.countRefusal("data", 451)
 			return toSMTP(log, smtperr.Wrap(errors.New("no quarantine store"), 451, "4.3.0", "Temporary local problem, try again later"))
 		}
 		results := dec.Results
@@ -194,7 +193,7 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 	if err != nil {
 		job.cancel()
 		e := storageError(err)
-		metrics.Active().Refused("data", e.Code)
+		s.gc.countRefusal("data", e.Code)
 		return toSMTP(log, e)
 	}
 	countAccepted(s.gc.info.listener.Name, action, size)

@@ -52,23 +52,26 @@ type guardConn struct {
 	inTxn    bool      // between a successful MAIL and the end of the transaction
 	midLine  bool      // the last hand-over ended inside an over-long line
 
-	lastVerb   string      // the verb of the last line handed to go-smtp
-	saslNext   bool        // a 334 was sent: the next line is a SASL response
-	needEHLO   bool        // after STARTTLS, until the client says EHLO again
-	dataMode   bool        // between 354 and the end-of-data line
-	dataState  int         // end-of-data state machine (same as go-smtp's)
-	dataCheck  lineChecker // bare CR/LF/NUL in the raw DATA bytes
-	earlyData  bool        // bytes were waiting when 354 was written
-	synthEOD   bool        // the body was read past go-smtp: give its reader a bare end of data
-	bad        int         // bad commands so far
-	pregreet   bool        // the client talked before the greeting (conn.pregreet)
-	closing    bool        // next Read returns EOF
-	forced     atomic.Bool // the shutdown grace is over: end the session at its next read (forceClose)
-	authed     bool        // AUTH succeeded on this connection
-	onTLS      func()      // set by the session: forget state after STARTTLS
-	sess       *session    // go-smtp's session, from the first accepted EHLO
-	connResult map[string]*sdk.Result
-	mailParams map[string]string // of the current transaction, for rules
+	lastVerb  string      // the verb of the last line handed to go-smtp
+	saslNext  bool        // a 334 was sent: the next line is a SASL response
+	needEHLO  bool        // after STARTTLS, until the client says EHLO again
+	dataMode  bool        // between 354 and the end-of-data line
+	dataState int         // end-of-data state machine (same as go-smtp's)
+	dataCheck lineChecker // bare CR/LF/NUL in the raw DATA bytes
+	earlyData bool        // bytes were waiting when 354 was written
+	synthEOD  bool        // the body was read past go-smtp: give its reader a bare end of data
+	bad       int         // bad commands so far
+	pregreet  bool        // the client talked before the greeting (conn.pregreet)
+	closing   bool        // next Read returns EOF
+	// refusalCounted: the refusal being written was counted already
+	// (countRefusal); afterReply counts the others.
+	refusalCounted bool
+	forced         atomic.Bool // the shutdown grace is over: end the session at its next read (forceClose)
+	authed         bool        // AUTH succeeded on this connection
+	onTLS          func()      // set by the session: forget state after STARTTLS
+	sess           *session    // go-smtp's session, from the first accepted EHLO
+	connResult     map[string]*sdk.Result
+	mailParams     map[string]string // of the current transaction, for rules
 
 	closeOnce sync.Once
 	release   func() // frees the connection slots
@@ -480,7 +483,7 @@ func cleanCommand(line []byte) bool {
 // cut short and made printable: it is attacker bytes.
 func (c *guardConn) refuseCommand(verb, reply string) {
 	c.log.Info("refused", "command", verbForLog(verb), "reply", reply)
-	countCommandRefusal(reply)
+	c.countCommandRefusal(reply)
 	c.reply(reply)
 }
 

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/portcullis-mta/portcullis/core/metrics"
 )
 
 // Write sends go-smtp's (and our own) replies. go-smtp flushes each reply
@@ -125,6 +127,14 @@ func prefix(s string, n int) string {
 // afterReply tracks the dialog state that replies reveal.
 func (c *guardConn) afterReply(code int, line string) {
 	last := len(line) > 3 && line[3] == ' '
+	if last {
+		// Every 4xx and 5xx reply is counted once: by the code path that
+		// decided it (countRefusal), else here, by the command it answers.
+		if code >= 400 && code <= 599 && !c.refusalCounted {
+			metrics.Active().Refused(replyPhase(c.lastVerb), code)
+		}
+		c.refusalCounted = false
+	}
 	switch {
 	case code == 334:
 		c.saslNext = true

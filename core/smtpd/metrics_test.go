@@ -12,7 +12,9 @@ import (
 
 // TestConnectRefusalsCounted: refusals before the session count by reason
 // and as connect-phase replies; a session is in progress until it ends;
-// a refused RCPT and an accepted message count once each.
+// a refused RCPT and an accepted message count once each, and so do
+// go-smtp's own refusals (out of sequence, bad syntax), which no code path
+// of ours decided.
 func TestConnectRefusalsCounted(t *testing.T) {
 	m := metrics.New()
 	metrics.Enable(m)
@@ -35,6 +37,9 @@ func TestConnectRefusalsCounted(t *testing.T) {
 	a.cmd("RCPT TO:<b@example.test>", "250")
 	a.cmd("DATA", "354")
 	a.cmd(message("counted")+".", "250")
+	// go-smtp's own answers count too, under the command they answer.
+	a.cmd("RCPT TO:<b@example.test>", "503") // no MAIL yet
+	a.cmd("MAIL FROM:<bad", "501")
 	body := scrapeMetrics(m)
 	for _, want := range []string{
 		`portcullis_smtp_connections_total{listener="mx"} 3`,
@@ -43,7 +48,8 @@ func TestConnectRefusalsCounted(t *testing.T) {
 		`portcullis_smtp_connections_refused_total{reason="rule"} 0`,
 		`portcullis_smtp_replies_refused_total{class="4xx",phase="connect"} 1`,
 		`portcullis_smtp_replies_refused_total{class="5xx",phase="connect"} 1`,
-		`portcullis_smtp_replies_refused_total{class="5xx",phase="rcpt"} 1`,
+		`portcullis_smtp_replies_refused_total{class="5xx",phase="rcpt"} 2`,
+		`portcullis_smtp_replies_refused_total{class="5xx",phase="mail"} 1`,
 		`portcullis_smtp_replies_refused_total{class="5xx",phase="other"} 1`,
 		`portcullis_smtp_messages_accepted_total{listener="mx"} 1`,
 		`portcullis_message_decisions_total{action="accept"} 1`,

@@ -11,7 +11,6 @@ import (
 	"github.com/emersion/go-smtp"
 	"golang.org/x/net/idna"
 
-	"github.com/portcullis-mta/portcullis/core/metrics"
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/core/queue"
 	"github.com/portcullis-mta/portcullis/core/smtperr"
@@ -49,7 +48,7 @@ func (g *generation) NewSession(sc *smtp.Conn) (smtp.Session, error) {
 	req := &sdk.Request{Phase: sdk.PhaseHelo, Conn: s.conn()}
 	if _, e := gc.runPhase(req, gc.connResult, errRejectDefault, errTempDefault); e != nil {
 		s.log.Info("refused", "phase", "helo", "helo", sc.Hostname(), "reply", e.Reply())
-		metrics.Active().Refused("helo", e.Code)
+		s.gc.countRefusal("helo", e.Code)
 		return nil, toSMTP(s.log, e)
 	}
 	gc.onTLS, gc.sess = s.afterTLS, s
@@ -71,7 +70,7 @@ func (s *session) refuseHelo(arg string) bool {
 		return false
 	}
 	s.log.Info("refused", "phase", "helo", "helo", name, "reply", e.Reply())
-	metrics.Active().Refused("helo", e.Code)
+	s.gc.countRefusal("helo", e.Code)
 	s.gc.reply(replyLine(e))
 	return true
 }
@@ -212,7 +211,7 @@ func (s *session) refuse(phase string, err error, attrs ...any) error {
 		args = append(args, "from", s.from)
 	}
 	s.log.Info("refused", append(args, attrs...)...)
-	metrics.Active().Refused(phase, e.Code)
+	s.gc.countRefusal(phase, e.Code)
 	return e
 }
 
