@@ -135,7 +135,9 @@ func checkReceived(t *testing.T, ts *testServer, id, rcpt string) {
 func TestVerbsNotImplemented(t *testing.T) {
 	ts := startServer(t, testConfig(t), nil)
 	r := newRaw(t, ts.addr(), 2)
-	r.expect("220 mx.example.test ESMTP")
+	if g := r.expect("220 mx.example.test ESMTP"); g != "220 mx.example.test ESMTP" {
+		t.Errorf("greeting %q, want exactly %q (CONTRACT.md)", g, "220 mx.example.test ESMTP")
+	}
 	ehlo := r.cmd("EHLO c.example.org", "250")
 	// RFC 5321 4.1.1.1: the first line names the server (a loop check reads it).
 	if !strings.HasPrefix(ehlo, "250-mx.example.test Hello c.example.org") {

@@ -21,6 +21,11 @@ func (c *guardConn) Write(p []byte) (int, error) {
 	line := string(p)
 	code, _ := strconv.Atoi(prefix(line, 3))
 	out := p
+	if code == 220 && c.lastVerb == "" && strings.HasSuffix(line, " ESMTP Service Ready\r\n") {
+		// go-smtp's greeting; CONTRACT.md's is "220 <hostname> ESMTP".
+		line = strings.TrimSuffix(line, " Service Ready\r\n") + "\r\n"
+		out = []byte(line)
+	}
 	if code == 250 && (c.lastVerb == "EHLO" || c.lastVerb == "HELO") {
 		if l, ok := c.helloLine(line); ok {
 			line, out = l, []byte(l)
