@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/portcullis-mta/portcullis/core/auth"
 	"github.com/portcullis-mta/portcullis/core/config"
@@ -68,9 +69,17 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	problems := len(cfgErrs)
+	// A problem in the config file itself (an include: in it, inline
+	// rules) is named as the config's own problems are, by the path as
+	// given: the rule loader names it by its absolute path.
+	abs, _ := filepath.Abs(*path)
 	report := func(errs []error) {
 		for _, err := range errs {
-			fmt.Fprintln(stdout, err) // checks format their own positions
+			line := err.Error() // checks format their own positions
+			if *path != "" && abs != *path && strings.HasPrefix(line, abs+":") {
+				line = *path + strings.TrimPrefix(line, abs)
+			}
+			fmt.Fprintln(stdout, line)
 			problems++
 		}
 	}

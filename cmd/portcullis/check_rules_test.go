@@ -141,3 +141,19 @@ func TestCheckPluginsAtOnce(t *testing.T) {
 		t.Errorf("%d stages asked, want 3: %v", len(names), names)
 	}
 }
+
+// TestCheckNamesConfigAsGiven: a problem in the config file that the rule
+// loader reports (an include: in it) is named by the path as given, as the
+// config's own problems are, not by its absolute path.
+func TestCheckNamesConfigAsGiven(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "c.yaml"), []byte("hostname: a.test\nlisteners: [{name: a, address: '127.0.0.1:2525'}]\n"+
+		"include: [missing.yaml]\nlog: {format: xml}\n"), 0o644)
+	t.Chdir(dir)
+	code, out, _ := run("check", "-c", "c.yaml")
+	want := "c.yaml:4:15: log.format: \"xml\" is not one of text, json\n" +
+		"c.yaml:3:11: include \"" + filepath.Join(dir, "missing.yaml") + "\": no such file or directory\n"
+	if code != 1 || out != want {
+		t.Errorf("got %d\n%s\nwant 1\n%s", code, out, want)
+	}
+}
