@@ -167,7 +167,7 @@ func (r *Engine) record(req *sdk.Request, st *stage, o outcome) *sdk.Result {
 	}
 	if r.log.Enabled(context.Background(), lvl) {
 		attrs := []any{"session", req.SessionID, "phase", req.Phase, "stage", st.Name, "verdict", res.Verdict,
-			"score", res.Score, "reason", res.Reason, "took", o.took, "skipped", o.skipped}
+			"score", res.Score, "reason", res.Reason, "took", o.took.Round(time.Microsecond).String(), "skipped", o.skipped}
 		if req.QueueID != "" {
 			attrs = append(attrs, "queue_id", req.QueueID)
 		}
