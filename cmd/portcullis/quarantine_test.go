@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -34,6 +35,17 @@ func TestQuarantineListShow(t *testing.T) {
 		"-- 1 message held, " + strconv.Itoa(size) + " bytes\n"
 	if code != 0 || out != want {
 		t.Fatalf("quarantine list: %d %q\n got:\n%s\nwant:\n%s", code, errs, out, want)
+	}
+	// The JSON listing has the decoded subject too, beside the envelope.
+	code, out, _ = runSpool("quarantine", "list", "--json", "-c", f.cfg)
+	var listed []struct {
+		ID      string `json:"id"`
+		Subject string `json:"subject"`
+		Reason  string `json:"reason"`
+	}
+	if err := json.Unmarshal([]byte(out), &listed); code != 0 || err != nil || len(listed) != 1 ||
+		listed[0].ID != id || listed[0].Subject != "quarterly report" || listed[0].Reason != "bayes score 0.97" {
+		t.Errorf("quarantine list --json: %d %v %+v\n%s", code, err, listed, out)
 	}
 	code, out, _ = runSpool("quarantine", "show", id, "-c", f.cfg)
 	for _, s := range []string{"Reason:       bayes score 0.97", "Tags:         spam, bulk",

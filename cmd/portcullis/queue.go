@@ -406,7 +406,23 @@ func (sc *spoolCmd) listJSON(w io.Writer) error {
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	return enc.Encode(es)
+	if sc.name != "quarantine" {
+		return enc.Encode(es)
+	}
+	// The quarantine's, as its text listing, with each subject decoded:
+	// what a person (or a script) sorting held mail goes by.
+	type held struct {
+		queue.Entry
+		Subject string `json:"subject"`
+	}
+	out := make([]held, len(es))
+	for i, e := range es {
+		out[i].Entry = e
+		if hdr, err := sc.header(e.ID); err == nil {
+			out[i].Subject = decodedField(hdr, "Subject")
+		}
+	}
+	return enc.Encode(out)
 }
 
 func plural(n int) string {
