@@ -93,7 +93,7 @@ func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 	}
 	ip := gc.info.ip
 	if rate := g.cfg.Limits.MaxConnectionRate; rate > 0 && !g.d.Policy.Trusted(ip) && !s.rate.allow(limitKey(ip), rate, g.d.Now()) {
-		gc.log.Info("refused", "ip", ip.String(), "reason", "connection rate limit")
+		gc.log.Info("refused", "ip", ip.String(), "reason", "connection rate limit", "reply", replyConnRate(g.cfg.Hostname), "code", 421)
 		metrics.Active().ConnRefused(metrics.RefusedLimit)
 		gc.countRefusal("connect", 421)
 		gc.reply(replyConnRate(g.cfg.Hostname))
@@ -103,7 +103,7 @@ func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 	}
 	gc.release = func() { s.freeSlot(name, ip) }
 	if !s.takeIPSlot(ip) {
-		gc.log.Info("refused", "ip", ip.String(), "reason", "too many connections from ip")
+		gc.log.Info("refused", "ip", ip.String(), "reason", "too many connections from ip", "reply", replyTooManyFromIP(g.cfg.Hostname), "code", 421)
 		metrics.Active().ConnRefused(metrics.RefusedLimit)
 		gc.countRefusal("connect", 421)
 		gc.reply(replyTooManyFromIP(g.cfg.Hostname))
@@ -168,7 +168,7 @@ func (s *Server) welcome(gc *guardConn) bool {
 	if gc.pregreet && !readsPregreet(gc.srv.d.Pipeline) {
 		// No rule could accept it: refused at once, before the host
 		// name lookup and the connect stages (a bot flood costs little).
-		gc.log.Info("refused", "reason", "pregreet")
+		gc.log.Info("refused", "reason", "pregreet", "reply", replyPregreet, "code", 554)
 		metrics.Active().ConnRefused(metrics.RefusedPregreet)
 		gc.countRefusal("connect", 554)
 		gc.reply(replyPregreet)
@@ -182,7 +182,7 @@ func (s *Server) welcome(gc *guardConn) bool {
 	}
 	d, err := connectPhase(gc)
 	if err != nil {
-		attrs := []any{"phase", "connect", "reply", err.Reply()}
+		attrs := []any{"phase", "connect", "reply", err.Reply(), "code", err.Code}
 		if gc.pregreet {
 			attrs = append(attrs, "pregreet", true)
 		}
@@ -197,7 +197,7 @@ func (s *Server) welcome(gc *guardConn) bool {
 			gc.log.Info("pregreet accepted", "rule", d.Rule)
 			return true
 		}
-		gc.log.Info("refused", "reason", "pregreet")
+		gc.log.Info("refused", "reason", "pregreet", "reply", replyPregreet, "code", 554)
 		metrics.Active().ConnRefused(metrics.RefusedPregreet)
 		gc.countRefusal("connect", 554)
 		gc.reply(replyPregreet)
@@ -259,7 +259,7 @@ func (s *Server) handOver(gc *guardConn) {
 
 func (s *Server) refuse(raw net.Conn, reply string, log *slog.Logger, reason string) {
 	ip, _ := addrPort(raw.RemoteAddr())
-	log.Info("refused", "ip", ip.String(), "reason", reason)
+	log.Info("refused", "ip", ip.String(), "reason", reason, "reply", reply)
 	_ = raw.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	_, _ = io.WriteString(raw, reply+"\r\n")
 	_ = raw.Close()

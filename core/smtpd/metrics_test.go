@@ -40,6 +40,10 @@ func TestConnectRefusalsCounted(t *testing.T) {
 	// go-smtp's own answers count too, under the command they answer.
 	a.cmd("RCPT TO:<b@example.test>", "503") // no MAIL yet
 	a.cmd("MAIL FROM:<bad", "501")
+	// A reply is counted just after it is written: the client may read it first.
+	waitFor(t, func() bool {
+		return strings.Contains(scrapeMetrics(m), `portcullis_smtp_replies_refused_total{class="5xx",phase="mail"} 1`+"\n")
+	})
 	body := scrapeMetrics(m)
 	for _, want := range []string{
 		`portcullis_smtp_connections_total{listener="mx"} 3`,
@@ -57,6 +61,13 @@ func TestConnectRefusalsCounted(t *testing.T) {
 	} {
 		if !strings.Contains(body, want+"\n") {
 			t.Errorf("no %q in the scrape", want)
+		}
+	}
+	// Their log lines say what the client was told.
+	logs := ts.logs.String()
+	for _, want := range []string{`reason="too many connections from ip" reply="421 4.7.0 `, `reason=pregreet reply="554 5.5.1 `} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("no %q in the log", want)
 		}
 	}
 	a.cmd("QUIT", "221")
