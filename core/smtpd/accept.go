@@ -375,14 +375,14 @@ func LookupHost(r Resolver, ip netip.Addr, timeout time.Duration) (string, error
 		if notFound(err) {
 			return "", nil
 		}
-		return "", fmt.Errorf("PTR %s: %w", ip, err)
+		return "", fmt.Errorf("PTR %s: %s", ip, dnsErrText(err))
 	}
 	var ferr error
 	for _, name := range names[:min(len(names), maxPTRNames)] {
 		addrs, err := r.LookupNetIP(ctx, "ip", name)
 		if err != nil {
 			if !notFound(err) && ferr == nil {
-				ferr = fmt.Errorf("%s: %w", strings.TrimSuffix(name, "."), err)
+				ferr = fmt.Errorf("%s: %s", strings.TrimSuffix(name, "."), dnsErrText(err))
 			}
 			continue
 		}
@@ -393,6 +393,18 @@ func LookupHost(r Resolver, ip netip.Addr, timeout time.Duration) (string, error
 		}
 	}
 	return "", ferr
+}
+
+// dnsErrText is what went wrong in a lookup, without Go's "on SERVER":
+// with dns.servers set, that names resolv.conf's server, not the one asked
+// (our resolver's Dial picks it), and an admin would read that dns.servers
+// is ignored.
+func dnsErrText(err error) string {
+	var de *net.DNSError
+	if errors.As(err, &de) {
+		return de.Err
+	}
+	return err.Error()
 }
 
 // notFound reports a DNS answer that the name or record does not exist.

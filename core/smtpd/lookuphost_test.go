@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,5 +45,18 @@ func TestLookupHost(t *testing.T) {
 		if name != tc.name || (err != nil) != tc.err {
 			t.Errorf("%s: %q, %v; want %q, error %v", tc.ip, name, err, tc.name, tc.err)
 		}
+	}
+}
+
+// TestLookupHostErrorNamesNoServer: a failed lookup's error says what went
+// wrong, not Go's "on SERVER", which names resolv.conf's server even when
+// dns.servers sent the query elsewhere.
+func TestLookupHostErrorNamesNoServer(t *testing.T) {
+	srv := dnsutiltest.New(t)
+	srv.ServFail("9.0.0.192.in-addr.arpa.")
+	r := NewResolver(config.DNS{Servers: []string{srv.Addr}, Timeout: config.Duration(time.Second)})
+	_, err := LookupHost(r, netip.MustParseAddr("192.0.0.9"), time.Second)
+	if err == nil || strings.Contains(err.Error(), " on ") || !strings.HasPrefix(err.Error(), "PTR 192.0.0.9: ") {
+		t.Errorf("error %v", err)
 	}
 }
