@@ -1,32 +1,14 @@
 package queue
 
 import (
-	"bytes"
 	"log/slog"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/portcullis-mta/portcullis/core/internal/logbuf"
 )
-
-// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // TestNotesReachTheDaemonsLog: what a queue command did to a message (a
 // Note) is logged by the daemon's Dir with the message's queue ID, at once
@@ -38,7 +20,7 @@ func TestNotesReachTheDaemonsLog(t *testing.T) {
 	if err := cli.Note("DN6A000000000001", "queue: deleted", "by", "portcullis queue delete"); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
+	var logs logbuf.Buffer
 	d, err := Open(dir, Options{Poll: 5 * time.Millisecond, Events: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
