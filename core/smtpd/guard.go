@@ -47,10 +47,9 @@ type guardConn struct {
 
 	tlsState *tls.ConnectionState
 	pend     []byte    // rest of a line go-smtp had no room for
-	partial  []byte    // start of a line whose read a shutdown wake interrupted
+	partial  []byte    // start of a command line not read whole yet
 	deadline time.Time // the read deadline in force
 	inTxn    bool      // between a successful MAIL and the end of the transaction
-	midLine  bool      // the last hand-over ended inside an over-long line
 
 	lastVerb  string      // the verb of the last line handed to go-smtp
 	saslNext  bool        // a 334 was sent: the next line is a SASL response
@@ -185,7 +184,21 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		if len(c.partial) > 0 {
 			line, c.partial = append(c.partial, line...), nil
 		}
-		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
+		if len(line) > c.maxLine() {
+			// Refused before its end is read: it may have none.
+			verb, _ := verbOf(string(line[:min(len(line), 16)]))
+			c.refuseCommand(verb, replyLineTooLong)
+			c.closing = true
+			continue
+		}
+		if errors.Is(err, bufio.ErrBufferFull) {
+			// A line longer than the read buffer: it is gathered whole
+			// (up to max_line_length) and checked as any other, never
+			// handed over in pieces past the checks below.
+			c.partial = append([]byte(nil), line...)
+			continue
+		}
+		if err != nil {
 			if c.srv.draining() && errors.Is(err, os.ErrDeadlineExceeded) {
 				if len(line) == 0 && c.idle() {
 					c.log.Info("closed idle session for shutdown")
@@ -209,12 +222,6 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			}
 			return 0, err
 		}
-		if errors.Is(err, bufio.ErrBufferFull) || c.midLine {
-			// A line longer than the buffer: its rest is no command.
-			// go-smtp's MaxLineLength decides whether it is too long.
-			c.midLine = len(line) == 0 || line[len(line)-1] != '\n'
-			return c.hand(p, line, "")
-		}
 		if c.saslNext {
 			c.saslNext = false
 			return c.hand(p, line, "")
@@ -235,7 +242,7 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		}
 		if verb == "RCPT" {
 			if to, ok := postmasterRcpt(arg, c.srv.cfg); ok {
-				c.log.Info("rcpt postmaster without a domain", "rcpt", to)
+				c.log.Info("rcpt postmaster without a domain", "rcpt", policy.Postmaster(c.srv.cfg))
 				line = []byte("RCPT " + to + "\r\n")
 			}
 		}
@@ -250,6 +257,14 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		}
 		return c.hand(p, line, verb)
 	}
+}
+
+// maxLine is the longest command line taken, CRLF included.
+func (c *guardConn) maxLine() int {
+	if n := c.srv.cfg.Limits.MaxLineLength; n > 0 {
+		return n
+	}
+	return readBufSize
 }
 
 // hand copies line to p. A line longer than p is handed in pieces; the

@@ -25,6 +25,7 @@ const (
 	replyReadyTLS        = "220 2.0.0 Ready to start TLS"
 	replyPregreet        = "554 5.5.1 Protocol error: client sent data before greeting"
 	replyAuthBadBase64   = "501 5.5.2 Cannot decode response: not base64"
+	replyLineTooLong     = "500 5.5.2 Line too long, closing connection"
 	replyBadCommandBytes = "500 5.5.2 Syntax error: bare CR, bare LF or NUL in command"
 )
 
