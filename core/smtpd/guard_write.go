@@ -87,7 +87,24 @@ func (c *guardConn) Write(p []byte) (int, error) {
 		code, line = 501, replyAuthBadBase64+"\r\n"
 		out = []byte(line)
 	}
+	if code >= 400 && code <= 599 && len(line) > 3 && line[3] == ' ' && !c.refusalCounted && c.lastVerb != "AUTH" {
+		// go-smtp's own refusals (a syntax error, a command out of
+		// sequence, the command timeout): the code paths that decide
+		// the others log them with their reasons, and AUTH logs its
+		// outcome itself.
+		c.logGoSMTPRefusal(code, strings.TrimRight(line, "\r\n"))
+	}
 	return c.write(p, out, code, line)
+}
+
+// logGoSMTPRefusal logs a refusal go-smtp wrote, as the others are
+// logged: "a refusal logs the reply as sent".
+func (c *guardConn) logGoSMTPRefusal(code int, reply string) {
+	if code == 421 && strings.HasPrefix(reply, "421 4.4.2 ") {
+		c.log.Info("closed session: command timeout", "reply", reply)
+		return
+	}
+	c.log.Info("refused", "command", verbForLog(c.lastVerb), "reply", reply, "code", code)
 }
 
 // sequenceVerbs are the commands for which go-smtp's 502 5.5.1 means "bad

@@ -228,6 +228,42 @@ func TestLongCommandLine(t *testing.T) {
 	r.cmd("QUIT", "221")
 }
 
+// TestLongCommandLineChecked: a command line longer than the guard's read
+// buffer but within max_line_length passes the same checks as a short one
+// (verbs refused here, bare CR and NUL, HELO length), and one over the
+// limit is refused and the session closed, the first line of a session
+// included.
+func TestLongCommandLineChecked(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.MaxLineLength = 8192
+	ts := startServer(t, cfg, nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	spaces := strings.Repeat(" ", 5000)
+	r.cmd("VRFY bob"+spaces, "502 5.5.1")
+	r.cmd("BDAT 30 LAST"+spaces, "502 5.5.1")
+	r.cmd("NOOP x\x00y"+spaces, "500 5.5.2 Syntax error: bare CR")
+	r.cmd("EHLO "+strings.Repeat("a", 5000), "501 5.5.2 HELO name too long")
+	r.cmd("NOOP "+spaces, "250")
+	r.cmd("NOOP "+strings.Repeat("x", 8200), "500 5.5.2 Line too long")
+	if !r.hungUp() {
+		t.Fatal("connection left open after a line over max_line_length")
+	}
+
+	cfg = testConfig(t) // max_line_length 4096, the read buffer's size
+	ts = startServer(t, cfg, nil)
+	r = newRaw(t, ts.addr(), 2)
+	r.expect("220")
+	line := "EHLO evil\rX-Injected:\x00z"
+	r.cmd(line+strings.Repeat("A", readBufSize+1-len(line)), "500 5.5.2 Line too long")
+	if !r.hungUp() {
+		t.Fatal("connection left open after a first line over max_line_length")
+	}
+	if strings.Contains(ts.logs.String(), "X-Injected") {
+		t.Fatal("the over-long line reached go-smtp")
+	}
+}
+
 // TestCommandTimeoutPartialLine: a command line the command timeout cuts
 // short is not executed (it never passed the guard's checks); the client
 // gets 421 4.4.2 and the connection closes (RFC 5321 4.5.3.2.7).
@@ -537,5 +573,47 @@ func TestRefusalLogged(t *testing.T) {
 	logs := ts.logs.String()
 	if !strings.Contains(logs, `msg=refused`) || !strings.Contains(logs, `reply="554 5.7.1 <x@elsewhere.invalid>: Relay access denied" code=554 from=a@example.org`) {
 		t.Errorf("refusal logged:\n%s", logs)
+	}
+}
+
+// TestGoSMTPRefusalLogged: the refusals go-smtp decides itself (a syntax
+// error, a command out of sequence, the command timeout) are logged with
+// the reply as sent, like the others, and each only once.
+func TestGoSMTPRefusalLogged(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.CommandTimeout = config.Duration(300 * time.Millisecond)
+	ts := startServer(t, cfg, nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	syntax := r.cmd("MAIL FROM:garbage", "501")
+	sequence := r.cmd("RCPT TO:<bob@example.test>", "503")
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	r.cmd("RCPT TO:<x@elsewhere.invalid>", "554 5.7.1")
+	timeout := r.expect("421 4.4.2")
+	waitFor(t, func() bool { return strings.Contains(ts.logs.String(), "msg=disconnect") })
+	var info []string
+	for _, l := range strings.Split(ts.logs.String(), "\n") {
+		if strings.Contains(l, "level=INFO") {
+			info = append(info, l)
+		}
+	}
+	logged := func(msg, rest string) int {
+		n := 0
+		for _, l := range info {
+			if strings.Contains(l, " msg="+msg+" ") && strings.HasSuffix(l, rest) {
+				n++
+			}
+		}
+		return n
+	}
+	for _, c := range []struct{ msg, rest string }{
+		{"refused", `command=MAIL reply="` + strings.TrimSpace(syntax) + `" code=501`},
+		{"refused", `command=RCPT reply="` + strings.TrimSpace(sequence) + `" code=503`},
+		{`"closed session: command timeout"`, `reply="` + strings.TrimSpace(timeout) + `"`},
+		{"refused", `rcpt=x@elsewhere.invalid`},
+	} {
+		if n := logged(c.msg, c.rest); n != 1 {
+			t.Errorf("%d info lines msg=%s ... %s, want 1:\n%s", n, c.msg, c.rest, strings.Join(info, "\n"))
+		}
 	}
 }
