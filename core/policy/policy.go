@@ -22,7 +22,11 @@ type Policy struct {
 	networks []netip.Prefix
 	local    Domains     // relay.domains
 	rcpts    *recipients // nil: every address in relay.domains is accepted
-	log      *slog.Logger
+	// postmaster is Postmaster(cfg), where "RCPT TO:<Postmaster>" goes:
+	// accepted from anyone, as RFC 5321 4.5.1 requires, even when it is
+	// postmaster@ the hostname, outside relay.domains.
+	postmaster string
+	log        *slog.Logger
 }
 
 // Domains is a relay.domains list as the gateway reads it: exact names,
@@ -72,7 +76,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Policy, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	p := &Policy{local: NewDomains(cfg.Relay.Domains), log: logger}
+	p := &Policy{local: NewDomains(cfg.Relay.Domains), postmaster: Postmaster(cfg), log: logger}
 	for _, n := range cfg.Relay.Networks {
 		p.networks = append(p.networks, n.Prefix)
 	}
@@ -125,7 +129,8 @@ func (p *Policy) CheckMail(c Client, from string) error {
 // downstream server may honour and so relay: 553 5.1.3) or
 // relay.recipients does not list it (550 5.1.1); any
 // other recipient, an address literal included, only from a trusted or
-// authenticated client (554 5.7.1 Relay access denied). The null sender
+// authenticated client (554 5.7.1 Relay access denied), but for the
+// gateway's own postmaster (Postmaster). The null sender
 // thus reaches only relay.domains unless the client is trusted.
 func (p *Policy) CheckRcpt(c Client, from, rcpt string) error {
 	a, err := ParsePath(rcpt)
@@ -138,7 +143,7 @@ func (p *Policy) CheckRcpt(c Client, from, rcpt string) error {
 	if !a.Literal && p.IsLocal(a.Domain) {
 		return p.checkLocalRcpt(a, strings.HasPrefix(strings.TrimPrefix(rcpt, "<"), "@"), rcpt)
 	}
-	if p.trusted(c) {
+	if p.trusted(c) || (!a.Literal && strings.EqualFold(a.Local+"@"+a.Domain, p.postmaster)) {
 		return nil
 	}
 	return smtperr.New(554, "5.7.1", "<"+rcpt+">: Relay access denied")

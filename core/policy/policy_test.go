@@ -231,3 +231,34 @@ func TestWirePath(t *testing.T) {
 		}
 	}
 }
+
+// TestPostmasterAtHostname: where relay.domains has no exact entry (only
+// wildcards, or none: an outbound-only gateway), "RCPT TO:<Postmaster>"
+// goes to postmaster@ the hostname, and RFC 5321 4.5.1 says it MUST be
+// accepted, from anyone. No other address at the hostname is.
+func TestPostmasterAtHostname(t *testing.T) {
+	for _, domains := range [][]string{{"*.example.test"}, nil} {
+		cfg := testPolicyConfig(t)
+		cfg.Relay.Domains = domains
+		cfg.Hostname = "gw.other.test"
+		p, err := New(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pm := Postmaster(cfg)
+		if pm != "postmaster@gw.other.test" {
+			t.Fatalf("relay.domains %v: postmaster is %s", domains, pm)
+		}
+		for rcpt, want := range map[string]string{
+			pm:                         "ok",
+			"PostMaster@GW.other.test": "ok",
+			"abuse@gw.other.test":      "554 5.7.1",
+			"postmaster@" + V:          "554 5.7.1",
+			"postmaster@[192.0.2.1]":   "554 5.7.1",
+		} {
+			if got := reply(t, p.CheckRcpt(untrusted, "a@"+V, rcpt)); !strings.HasPrefix(got, want) {
+				t.Errorf("relay.domains %v, untrusted RCPT %s: %s, want %s", domains, rcpt, got, want)
+			}
+		}
+	}
+}
