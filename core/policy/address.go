@@ -113,6 +113,15 @@ func ParsePath(s string) (Address, error) {
 	if err != nil {
 		return Address{}, err
 	}
+	// The limits hold for the form sent on, quotes and brackets included
+	// (RFC 5321 4.5.3.1.1, 4.5.3.1.3): "a b"@x is 5 octets of local part.
+	wire := a.String()
+	if len(wire)-len(a.Domain)-1 > maxLocal {
+		return Address{}, errors.New("local part longer than 64 octets")
+	}
+	if len(wire)+2 > maxPath {
+		return Address{}, errors.New("path longer than 256 octets")
+	}
 	return a, nil
 }
 

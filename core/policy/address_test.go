@@ -1,6 +1,9 @@
 package policy
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParsePath(t *testing.T) {
 	cases := []struct {
@@ -73,6 +76,41 @@ func TestAddressString(t *testing.T) {
 		}
 		if got := a.String(); got != want {
 			t.Errorf("String(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestPathLimits: RFC 5321 4.5.3.1's limits hold for the address as it is
+// sent on, the local part's quotes and the path's brackets included.
+func TestPathLimits(t *testing.T) {
+	// domain builds a valid domain of n octets.
+	domain := func(n int) string {
+		var labels []string
+		for n > 0 {
+			l := min(n, 63)
+			if n-l == 1 { // no one-octet tail after a dot
+				l--
+			}
+			labels = append(labels, strings.Repeat("d", l))
+			n -= l + 1
+		}
+		return strings.Join(labels, ".")
+	}
+	for _, c := range []struct {
+		in string
+		ok bool
+	}{
+		{strings.Repeat("a", 64) + "@v.test", true},
+		{strings.Repeat("a", 61) + " @v.test", true}, // "…" is 64 octets
+		{strings.Repeat("a", 62) + " @v.test", false},
+		{strings.Repeat("a", 63) + " @v.test", false},
+		{strings.Repeat("a", 64) + "@" + domain(189), true},   // <…> 256 octets
+		{strings.Repeat("a", 64) + "@" + domain(190), false},  // 257
+		{strings.Repeat("a", 61) + " @" + domain(190), false}, // 253 unquoted, <"…"> 257
+	} {
+		_, err := ParsePath(c.in)
+		if (err == nil) != c.ok {
+			t.Errorf("ParsePath(%d octets, local %q…): err %v, want ok=%v", len(c.in), c.in[:3], err, c.ok)
 		}
 	}
 }

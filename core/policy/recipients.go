@@ -61,7 +61,7 @@ func readRecipients(path string) (*recipientSet, error) {
 			set.domains[dom] = true
 			continue
 		}
-		a, err := ParsePath(line)
+		a, err := ParsePath(unquoteLocal(line))
 		if err != nil || a.IsNull() {
 			bad = append(bad, fmt.Errorf("%s:%d:1: invalid address %q", path, n, line))
 			continue
@@ -75,6 +75,35 @@ func readRecipients(path string) (*recipientSet, error) {
 		return nil, errors.Join(bad...)
 	}
 	return set, nil
+}
+
+// unquoteLocal turns a quoted local part, as an admin writes it in the file
+// ("a b"@example.test, "c.d"@example.test), into the form go-smtp hands a
+// RCPT over (a b@example.test, c.d@example.test), which is what lookups
+// compare with. Anything else is returned as it is.
+func unquoteLocal(addr string) string {
+	if !strings.HasPrefix(addr, `"`) {
+		return addr
+	}
+	var b strings.Builder
+	for i := 1; i < len(addr); i++ {
+		switch c := addr[i]; c {
+		case '\\':
+			if i+1 == len(addr) {
+				return addr
+			}
+			i++
+			b.WriteByte(addr[i])
+		case '"':
+			if !strings.HasPrefix(addr[i+1:], "@") {
+				return addr
+			}
+			return b.String() + addr[i+1:]
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return addr
 }
 
 func key(a Address) string { return strings.ToLower(a.Local) + "@" + a.Domain }

@@ -161,3 +161,23 @@ func TestRecipientsFileWithBOM(t *testing.T) {
 		}
 	}
 }
+
+// TestRecipientsQuotedLocalPart: an entry written in RFC 5321 form with a
+// quoted local part matches the address go-smtp hands over (unquoted).
+func TestRecipientsQuotedLocalPart(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "r.txt")
+	if err := os.WriteFile(path, []byte("\"a b\"@example.test\n\"c.d\"@example.test\n\"e\\\"f\"@example.test\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := testPolicy(t, path)
+	for rcpt, want := range map[string]string{
+		"a b@example.test": "ok",
+		"c.d@example.test": "ok",
+		`e"f@example.test`: "ok",
+		"ab@example.test":  "550 5.1.1",
+	} {
+		if got := reply(t, p.CheckRcpt(untrusted, "", rcpt)); !strings.HasPrefix(got, want) {
+			t.Errorf("%s: got %q, want %q", rcpt, got, want)
+		}
+	}
+}

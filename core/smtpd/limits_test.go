@@ -617,3 +617,34 @@ func TestGoSMTPRefusalLogged(t *testing.T) {
 		}
 	}
 }
+
+// TestDuplicateRecipients: the same mailbox named again in a transaction
+// (another domain case, quoted, U-label) is accepted once: the queue, and
+// so the next hop, has it once, and it does not count again against
+// max_recipients. Local parts keep their case (RFC 5321 2.4).
+func TestDuplicateRecipients(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.MaxRecipients = 2
+	ts := startServer(t, cfg, nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("MAIL FROM:<a@example.org> SMTPUTF8", "250")
+	for _, rcpt := range []string{"<bob@example.test>", "<bob@EXAMPLE.TEST>", `<"bob"@example.test>`, "<bob@ｅｘａｍｐｌｅ.test>", "<BOB@example.test>"} {
+		r.cmd("RCPT TO:"+rcpt, "250")
+	}
+	r.cmd("RCPT TO:<carol@example.test>", "452 4.5.3")
+	r.cmd("DATA", "354")
+	r.send("Subject: dup\r\n\r\nbody\r\n.\r\n")
+	r.expect("250 2.0.0")
+	q := ts.queued(t)
+	if len(q) != 1 {
+		t.Fatalf("%d queued", len(q))
+	}
+	var got []string
+	for _, rc := range q[0].Rcpts {
+		got = append(got, rc.Addr)
+	}
+	if strings.Join(got, " ") != "bob@example.test BOB@example.test" {
+		t.Fatalf("queued recipients %q, want bob@example.test and BOB@example.test once each", got)
+	}
+}

@@ -137,6 +137,14 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 
 // Rcpt adds one recipient; a refusal applies to it alone.
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	if s.hasRcpt(to) {
+		// The same mailbox again (<bob@x>, <"bob"@X>): accepted once, as
+		// Postfix's cleanup keeps one copy, so the next hop gets one RCPT
+		// and the mailbox one message; it does not count again against
+		// max_recipients.
+		s.log.Info("rcpt", "rcpt", to, "result", "duplicate")
+		return nil
+	}
 	if max := s.gc.srv.cfg.Limits.MaxRecipients; max > 0 && len(s.rcpts) >= max {
 		return s.refuse("rcpt", errTooManyRcpts, "rcpt", to)
 	}
@@ -162,6 +170,24 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	s.rcpts = append(s.rcpts, newRecipient(to, opts))
 	s.log.Info("rcpt", "rcpt", to, "result", "accepted")
 	return nil
+}
+
+// hasRcpt reports whether the transaction has the mailbox to already: the
+// same local part (case kept, RFC 5321 2.4) at the same domain (any case,
+// U-label or A-label).
+func (s *session) hasRcpt(to string) bool {
+	key := rcptKey(asciiDomain(to))
+	for _, r := range s.rcpts {
+		if rcptKey(r.Addr) == key {
+			return true
+		}
+	}
+	return false
+}
+
+func rcptKey(addr string) string {
+	i := strings.LastIndexByte(addr, '@')
+	return addr[:i+1] + strings.ToLower(addr[i+1:])
 }
 
 // asciiDomain returns rcpt with a non-ASCII domain in its A-label (xn--)
