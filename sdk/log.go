@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 )
 
 // The attribute keys the gateway uses for the same facts in its own log
@@ -38,10 +40,19 @@ func withCall(ctx context.Context, req *Request) context.Context {
 // Serve installs it on the default logger. A test that wants to see the
 // IDs in a stage's log lines installs it itself, around any handler.
 func RequestLogHandler(next slog.Handler) slog.Handler {
-	return requestHandler{next}
+	return requestHandler{next: next}
 }
 
-type requestHandler struct{ next slog.Handler }
+// requestHandler adds the IDs at the top level, also to the records of a
+// logger with groups (logger.WithGroup("g")): there they would land inside
+// the group (g.session=...), where a grep for queue_id=ID misses them.
+// base is the handler before the first group and ops what came after it,
+// replayed on base once the IDs are added; nil when no group is open.
+type requestHandler struct {
+	next slog.Handler
+	base slog.Handler
+	ops  []func(slog.Handler) slog.Handler
+}
 
 func (h requestHandler) Enabled(ctx context.Context, l slog.Level) bool {
 	return h.next.Enabled(ctx, l)
@@ -51,6 +62,20 @@ func (h requestHandler) Handle(ctx context.Context, r slog.Record) error {
 	ids, ok := ctx.Value(callKey{}).(callIDs)
 	if !ok {
 		return h.next.Handle(ctx, r)
+	}
+	if h.base != nil {
+		var as []slog.Attr
+		if ids.session != "" {
+			as = append(as, slog.String(logKeySession, ids.session))
+		}
+		if ids.queueID != "" {
+			as = append(as, slog.String(logKeyQueueID, ids.queueID))
+		}
+		next := h.base.WithAttrs(as)
+		for _, op := range h.ops {
+			next = op(next)
+		}
+		return next.Handle(ctx, r)
 	}
 	hasSession, hasQueue := ids.session == "", ids.queueID == ""
 	r.Attrs(func(a slog.Attr) bool {
@@ -71,11 +96,23 @@ func (h requestHandler) Handle(ctx context.Context, r slog.Record) error {
 }
 
 func (h requestHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	return requestHandler{h.next.WithAttrs(as)}
+	out := requestHandler{next: h.next.WithAttrs(as), base: h.base}
+	if h.base != nil {
+		out.ops = append(slices.Clip(h.ops), func(x slog.Handler) slog.Handler { return x.WithAttrs(as) })
+	}
+	return out
 }
 
 func (h requestHandler) WithGroup(name string) slog.Handler {
-	return requestHandler{h.next.WithGroup(name)}
+	if name == "" {
+		return h
+	}
+	base := h.base
+	if base == nil {
+		base = h.next
+	}
+	return requestHandler{next: h.next.WithGroup(name), base: base,
+		ops: append(slices.Clip(h.ops), func(x slog.Handler) slog.Handler { return x.WithGroup(name) })}
 }
 
 // newHostLogHandler writes JSON lines to w in the shape go-plugin's host
@@ -107,7 +144,8 @@ func newHostLogHandler(w io.Writer) slog.Handler {
 }
 
 // clashRenamer renames a stage's own top-level attributes named time,
-// level or msg to plugin_time, plugin_level, plugin_msg, as the host names
+// level or msg, or starting with @, to plugin_time, plugin_level,
+// plugin_msg, plugin_@message, as the host names
 // a plugin's "stage" attribute plugin_stage. The JSON handler passes them
 // through ReplaceAttr as it does the record's own: taken for the record's
 // level, slog.InfoContext(ctx, "x", "level", "high") made the stage's call
@@ -145,8 +183,10 @@ func (c clashRenamer) WithAttrs(as []slog.Attr) slog.Handler {
 // WithGroup: attributes in a group cannot clash with the record's own.
 func (c clashRenamer) WithGroup(name string) slog.Handler { return c.h.WithGroup(name) }
 
+// builtinKey: slog's own keys, and hclog's (@message, @level,
+// @timestamp: any key with an @), which the line carries to the host.
 func builtinKey(k string) bool {
-	return k == slog.TimeKey || k == slog.LevelKey || k == slog.MessageKey
+	return k == slog.TimeKey || k == slog.LevelKey || k == slog.MessageKey || strings.HasPrefix(k, "@")
 }
 
 func renameClash(a slog.Attr) slog.Attr {

@@ -100,6 +100,23 @@ func TestHostLogCarriesTheCall(t *testing.T) {
 				{"@level": "info", "@message": "with", "plugin_level": 3.0, "session": "s4", "queue_id": "Q4"},
 			},
 		},
+		{
+			// Inside a group the IDs would be g.session=..., which a grep
+			// for queue_id=ID misses; hclog's @ keys would replace the
+			// line's own.
+			name: "groups and @ keys",
+			req:  &pb.CheckRequest{Phase: "data", SessionId: "s5", QueueId: "Q5"},
+			also: func(ctx context.Context, l *slog.Logger) {
+				l.WithGroup("g").With("a", 1).WithGroup("h").InfoContext(ctx, "grouped", "k", "v")
+				l.InfoContext(ctx, "at", "@message", "m", "@level", 1)
+			},
+			want: []map[string]any{
+				{"@level": "info", "@message": "checked", "n": 1.0, "session": "s5", "queue_id": "Q5"},
+				{"@level": "info", "@message": "grouped", "session": "s5", "queue_id": "Q5",
+					"g": map[string]any{"a": 1.0, "h": map[string]any{"k": "v"}}},
+				{"@level": "info", "@message": "at", "plugin_@message": "m", "plugin_@level": 1.0, "session": "s5", "queue_id": "Q5"},
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

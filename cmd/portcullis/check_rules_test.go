@@ -70,8 +70,10 @@ func mustConfig(t *testing.T, path string) *config.Config {
 // plugin) is a problem for `check` too, at the stage's position; a plugin
 // executable (relative to the config file's directory) is started and asked
 // about its config (the protocol's CheckConfig): a refusal is reported at
-// the config key, in the plugin's words. A plugin that cannot check
-// configs (faultplugin's stage is no sdk.ConfigChecker) passes unasked.
+// the config key, in the plugin's words; one that exits at start is
+// reported with its exit status and its last words on stderr. A plugin
+// that cannot check configs (faultplugin's stage is no sdk.ConfigChecker)
+// passes unasked.
 func TestCheckPlugins(t *testing.T) {
 	dir := t.TempDir()
 	for name, mode := range map[string]os.FileMode{"plugins/script": 0o755, "plugins/noexec": 0o644} {
@@ -79,7 +81,7 @@ func TestCheckPlugins(t *testing.T) {
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(p, []byte("#!/bin/sh\n"), mode); err != nil {
+		if err := os.WriteFile(p, []byte("#!/bin/sh\necho 'cannot open licence file' >&2\nexit 3\n"), mode); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -108,7 +110,8 @@ func TestCheckPlugins(t *testing.T) {
 		filepath.Join(dir, "plugins") + ": not a regular file\n" +
 		cfg + `:9:5: stage f: starting plugin plugins/script: Unrecognized remote plugin message: ` +
 		`Failed to read any lines from plugin's stdout; ` + filepath.Join(dir, "plugins/script") +
-		` did not complete the plugin handshake: is it a Portcullis plugin built for this system?` + "\n" +
+		` did not complete the plugin handshake (exit status 3); its last output: "cannot open licence file": ` +
+		`is it a Portcullis plugin built for this system?` + "\n" +
 		cfg + `:12:5: stage g: config refused: unknown key "greting" (want greeting) (did you mean "greeting"?)` + "\n"
 	if code != 1 || out != want {
 		t.Errorf("got %d\n%s\nwant 1\n%s", code, out, want)

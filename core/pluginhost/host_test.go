@@ -206,6 +206,46 @@ func TestPluginLogs(t *testing.T) {
 	}
 }
 
+// TestPluginBadLogLines: lines on a plugin's stderr that go-plugin's
+// hclog parser panicked on (a non-string @message, @level or @timestamp:
+// the whole gateway died), dropped (a @timestamp it cannot parse, a level
+// it does not know) or split into debug pieces (over 64 KiB) are all
+// logged, at their level, and the host and plugin go on.
+func TestPluginBadLogLines(t *testing.T) {
+	h, logs := newHost(t, Options{})
+	mustLoad(t, h, faultSpec(t, "bad", nil))
+	st := mustStage(t, h, "bad")
+	if _, err := check(st, "badlog", 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the last line", func() bool { return contains(logs.String(), `line="after the bad lines"`) })
+	for _, want := range []string{
+		`level=INFO msg=5 stage=bad x=1`,
+		`level=INFO msg="numeric level" stage=bad plugin_level=1`,
+		`level=ERROR msg="bad timestamp" stage=bad`,
+		`level=ERROR msg="numeric timestamp" stage=bad`,
+		`level=WARN msg="own timestamp" stage=bad plugin_timestamp=t1`,
+		`level=WARN msg="big line" stage=bad body=bbbb`,
+		`level=WARN msg="at keys" stage=bad plugin_@level=1 plugin_@message=m plugin_@timestamp=yesterday plugin_timestamp=t2`,
+		`level=WARN msg="big slog line" stage=bad body=ssss`,
+	} {
+		if !contains(logs.String(), want) {
+			t.Errorf("log lacks %s", want)
+		}
+	}
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if len(l) > maxLogLine {
+			t.Errorf("a log line of %d bytes: %.200s", len(l), l)
+		}
+	}
+	if t.Failed() {
+		t.Logf("log:\n%.20000s", logs.String())
+	}
+	if _, err := check(st, "pass", 5*time.Second); err != nil {
+		t.Fatalf("the stage after the bad lines: %v", err)
+	}
+}
+
 // TestStaleSocketDirsSwept: the socket directory of a host whose process
 // is gone (a gateway killed with SIGKILL) is removed when a new host makes
 // its own; a live process's, and one of another naming, stay.

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-plugin/runner"
 
@@ -24,7 +25,7 @@ import (
 type procRunner struct {
 	cmd    *exec.Cmd
 	stdout io.ReadCloser
-	stderr io.ReadCloser
+	stderr *stderrFilter
 
 	mu     sync.Mutex // Kill may come from another goroutine during Start
 	pid    int
@@ -51,7 +52,7 @@ func newRunner(spec *exec.Cmd, argv []string) (*procRunner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &procRunner{cmd: cmd, stdout: stdout, stderr: stderr, exited: make(chan struct{})}, nil
+	return &procRunner{cmd: cmd, stdout: stdout, stderr: newStderrFilter(stderr), exited: make(chan struct{})}, nil
 }
 
 // pluginEnv is the plugin's environment: the variables of the host's
@@ -183,9 +184,35 @@ func (r *procRunner) PID() int {
 	return r.pid
 }
 
+// Diagnose explains a handshake that failed. A plugin that exited says
+// why on its stderr ("cannot open licence file"): its last lines and its
+// exit status come first, the generic hint last.
 func (r *procRunner) Diagnose(context.Context) string {
-	return fmt.Sprintf("%s did not complete the plugin handshake: is it a Portcullis plugin built for this system?", r.cmd.Path)
+	var b strings.Builder
+	select {
+	case <-r.exited:
+	case <-time.After(diagnoseWait):
+	}
+	r.mu.Lock()
+	state := r.cmd.ProcessState
+	if !r.reaped {
+		state = nil
+	}
+	r.mu.Unlock()
+	fmt.Fprintf(&b, "%s did not complete the plugin handshake", r.cmd.Path)
+	if state != nil {
+		fmt.Fprintf(&b, " (%s)", state)
+	}
+	if lines := r.stderr.lastLines(diagnoseWait); len(lines) > 0 {
+		fmt.Fprintf(&b, "; its last output: %q", strings.Join(lines, " | "))
+	}
+	b.WriteString(": is it a Portcullis plugin built for this system?")
+	return b.String()
 }
+
+// diagnoseWait is how long Diagnose waits for a plugin that failed its
+// handshake to exit and finish writing.
+const diagnoseWait = 500 * time.Millisecond
 
 func (r *procRunner) PluginToHost(n, a string) (string, string, error) { return n, a, nil }
 func (r *procRunner) HostToPlugin(n, a string) (string, string, error) { return n, a, nil }

@@ -59,7 +59,7 @@ func (s *Stage) Configure(_ context.Context, _ sdk.Env, cfg map[string]any) erro
 // would; "slow" answers after a second; "exit" ends the process, and
 // "escape" and "helper" end it leaving a helper behind; "error"
 // returns an error; "log" logs through slog and writes a raw line to
-// stderr; "huge" passes with an 8 MiB attribute. Anything else passes, with the process ID and config tag as attributes and, at the
+// stderr; "badlog" writes lines go-plugin's parser used to choke on; "huge" passes with an 8 MiB attribute. Anything else passes, with the process ID and config tag as attributes and, at the
 // data phase, the number of message bytes read.
 func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
 	switch req.Conn.HELO {
@@ -94,6 +94,8 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	case "log":
 		slog.Warn("structured line", "k", "v")
 		fmt.Fprintln(os.Stderr, "raw stderr line")
+	case "badlog":
+		badLog(ctx)
 	}
 	res := &sdk.Result{Verdict: sdk.VerdictPass,
 		Attrs: map[string]string{"pid": strconv.Itoa(os.Getpid()), "tag": s.tag}}
@@ -113,4 +115,27 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 		res.Attrs["read"] = strconv.FormatInt(n, 10)
 	}
 	return res, nil
+}
+
+// badLog writes, to the process's own stderr (fd 2, the pipe go-plugin
+// parses hclog JSON from) and through slog, lines that crashed the host
+// (go-plugin asserted @message, @level and @timestamp were strings), were
+// dropped (a @timestamp it cannot parse, a level it does not know), lost
+// (over its 64 KiB line buffer) or mangled (a "timestamp" attribute).
+func badLog(ctx context.Context) {
+	fd2 := os.NewFile(2, "stderr")
+	ts := time.Now().Format("2006-01-02T15:04:05.000000Z07:00")
+	for _, l := range []string{
+		`{"@level":"info","@message":5,"x":1}`,
+		`{"@level":1,"@message":"numeric level"}`,
+		`{"@level":"error","@message":"bad timestamp","@timestamp":"yesterday"}`,
+		`{"@level":"error","@message":"numeric timestamp","@timestamp":7}`,
+		`{"@level":"warn","@message":"own timestamp","@timestamp":"` + ts + `","timestamp":"t1"}`,
+		`{"@level":"warn","@message":"big line","@timestamp":"` + ts + `","body":"` + strings.Repeat("b", 100<<10) + `"}`,
+	} {
+		fmt.Fprintln(fd2, l)
+	}
+	slog.WarnContext(ctx, "at keys", "@level", 1, "@message", "m", "@timestamp", "yesterday", "timestamp", "t2")
+	slog.WarnContext(ctx, "big slog line", "body", strings.Repeat("s", 100<<10))
+	fmt.Fprintln(fd2, "after the bad lines")
 }
