@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -150,11 +151,16 @@ func commitDSN(store queue.Store, d *dsn, open opener) error {
 		return err
 	}
 	defer orig.Close()
-	if err := d.write(draft, orig); err != nil {
+	w := &eightBitWriter{w: draft}
+	if err := d.write(w, orig); err != nil {
 		return err
 	}
+	// The DSN's body type is its own bytes', not the original's: a reply
+	// or an original with 8-bit bytes sent without BODY=8BITMIME makes an
+	// 8-bit DSN (RFC 6152 3: delivery then sends it as such only to a hop
+	// that offers 8BITMIME, and converts it for others).
 	body := "7BIT"
-	if d.env.BodyType == "8BITMIME" || d.env.SMTPUTF8 || !isASCII(d.env.From) {
+	if w.eight || !isASCII(d.env.From) {
 		body = "8BITMIME"
 	}
 	env := &queue.Envelope{
@@ -168,6 +174,19 @@ func commitDSN(store queue.Store, d *dsn, open opener) error {
 		IsDSN:       true,
 	}
 	return draft.Commit(env, nil)
+}
+
+// eightBitWriter notes whether any byte written has the high bit set.
+type eightBitWriter struct {
+	w     io.Writer
+	eight bool
+}
+
+func (e *eightBitWriter) Write(p []byte) (int, error) {
+	if !e.eight && !isASCII(string(p)) {
+		e.eight = true
+	}
+	return e.w.Write(p)
 }
 
 func isASCII(s string) bool {

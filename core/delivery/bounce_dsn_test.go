@@ -190,3 +190,88 @@ func TestDSNToQuoted(t *testing.T) {
 		t.Errorf("To: %q parses as %v %v, want the one sender", msg.Header.Get("To"), to, err)
 	}
 }
+
+// A DSN's message/delivery-status part is 7bit (RFC 3464 6.2): a hop's
+// reply in UTF-8 has its non-ASCII characters replaced, as Postfix does.
+// Its returned original is labelled 8bit when its bytes are, declared or
+// not, and the DSN's own body type follows its bytes (RFC 6152 3), not the
+// original's BODY=.
+func TestDSNEightBit(t *testing.T) {
+	cfg := baseConfig(t)
+	for _, tc := range []struct {
+		name, body, bodyType string
+		wantType, wantCTE    string
+	}{
+		{"8-bit body not declared", "Subject: s\r\n\r\nbody \xc3\xbc\r\n", "", "8BITMIME", "8bit"},
+		{"declared but ASCII", "Subject: s\r\n\r\nbody\r\n", "8BITMIME", "7BIT", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, cfg)
+			id := w.enqueue("u@local.test", []string{"b@d.test"}, localSender, tc.body, func(e *queue.Envelope) {
+				e.BodyType = tc.bodyType
+				e.NextAttempt = time.Now().Add(time.Hour)
+				e.Attempts = 1
+				e.Rcpts[0].LastHop = "mx.d.test[192.0.2.1]:25"
+			})
+			if err := Bounce(cfg, w.q, id, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			envs, _ := w.q.List()
+			if len(envs) != 1 || envs[0].BodyType != tc.wantType {
+				t.Fatalf("DSN envelope %+v, want body type %s", envs, tc.wantType)
+			}
+			d := queuedDSN(t, w)
+			if got := strings.Contains(d.all, "Content-Transfer-Encoding: 8bit\r\nContent-Type: message/rfc822\r\n"); got != (tc.wantCTE == "8bit") {
+				t.Errorf("original part labelled 8bit: %v, want %v:\n%s", got, tc.wantCTE == "8bit", d.all)
+			}
+		})
+	}
+
+	d := &dsn{kind: dsnFailed, hostname: "mx.example.test", now: time.Now(),
+		env:   &queue.Envelope{ID: "Q1", From: "a@x", Received: time.Now()},
+		rcpts: []*queue.Recipient{{Addr: "b@y", LastReply: "550 5.7.1 Absender ung\xc3\xbcltig \xe2\x80\x93 abgelehnt", LastHop: "mx.y[192.0.2.1]:25"}}}
+	var b strings.Builder
+	if err := d.write(&b, strings.NewReader("Subject: x\r\n\r\nbody\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	p := parseDSN(t, received{data: b.String()})
+	if !strings.Contains(p.parts[1], "Diagnostic-Code: smtp; 550 5.7.1 Absender ung?ltig ? abgelehnt\r\n") || !isASCII(p.parts[1]) {
+		t.Errorf("delivery-status part is not 7bit:\n%s", p.parts[1])
+	}
+}
+
+// A DSN that returns only the header returns at most dsnFullLimit bytes of
+// it, whole fields, and nothing that is no header field: a message without
+// a blank line, or a header of megabytes, does not come back whole.
+func TestDSNHeaderBounded(t *testing.T) {
+	for _, tc := range []struct{ name, msg, want string }{
+		{"no blank line", "From: a@x\r\nSubject: s\r\n" + strings.Repeat(strings.Repeat("z", 76)+"\r\n", 40000),
+			"From: a@x\r\nSubject: s\r\n"},
+		{"huge header", "From: a@x\r\n" + strings.Repeat("X-Filler: "+strings.Repeat("f", 890)+"\r\n", 2000) + "\r\nbody\r\n", ""},
+		{"folded field", "From: a@x\r\nSubject: one\r\n two\r\n\r\n" + strings.Repeat("body line\r\n", 6000),
+			"From: a@x\r\nSubject: one\r\n two\r\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := &dsn{kind: dsnFailed, hostname: "gw.test", now: time.Now(),
+				env:   &queue.Envelope{ID: "Q1", From: "a@x", Received: time.Now()},
+				rcpts: []*queue.Recipient{{Addr: "b@y", LastReply: "550 5.1.1 no"}}}
+			var b strings.Builder
+			if err := d.write(&b, strings.NewReader(tc.msg)); err != nil {
+				t.Fatal(err)
+			}
+			p := parseDSN(t, received{data: b.String()})
+			if p.types[2] != "text/rfc822-headers" {
+				t.Fatalf("part %s", p.types[2])
+			}
+			got := p.parts[2]
+			switch {
+			case len(got) > dsnFullLimit:
+				t.Errorf("headers part of %d bytes", len(got))
+			case tc.want != "" && got != tc.want:
+				t.Errorf("headers part %.200q, want %q", got, tc.want)
+			case tc.want == "" && (!strings.HasPrefix(got, "From: a@x\r\nX-Filler: ") || !strings.HasSuffix(got, "f\r\n")):
+				t.Errorf("headers part does not end with a whole field: %.100q...%q", got, got[max(0, len(got)-40):])
+			}
+		})
+	}
+}

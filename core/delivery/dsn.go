@@ -171,9 +171,16 @@ func (d *dsn) status(mw *multipart.Writer) error {
 	if typ != "message/delivery-status" {
 		h.Set("Content-Transfer-Encoding", "8bit")
 	}
-	p, err := mw.CreatePart(h)
+	part, err := mw.CreatePart(h)
 	if err != nil {
 		return err
+	}
+	var p io.Writer = part
+	if typ == "message/delivery-status" {
+		// RFC 3464 6.2: 7bit is sufficient and MUST be used. A hop's
+		// reply may hold UTF-8 ("550 Absender ungültig"): as Postfix
+		// does, such characters become '?'.
+		p = asciiWriter{part}
 	}
 	fmt.Fprintf(p, "Reporting-MTA: dns; %s\r\n", d.hostname)
 	fmt.Fprintf(p, "X-Portcullis-Queue-ID: %s\r\n", d.env.ID)
@@ -213,17 +220,20 @@ func (d *dsn) status(mw *multipart.Writer) error {
 }
 
 // original returns the message (message/rfc822) or its header
-// (text/rfc822-headers, RFC 6522 4), streamed from the spool.
+// (text/rfc822-headers, RFC 6522 4), read from the spool. Either is at
+// most dsnFullLimit bytes: a header is cut there, at a line's end, and it
+// ends at its blank line or at the first line that is no header field
+// (a message without a blank line, or with a huge header, is not sent
+// back whole as "headers"). The part is labelled 8bit when its bytes are.
 func (d *dsn) original(mw *multipart.Writer, orig io.Reader) error {
-	full := d.full()
-	if full {
-		// Whole only up to dsnFullLimit: read that much first to know.
-		head, err := io.ReadAll(io.LimitReader(orig, dsnFullLimit+1))
-		if err != nil {
-			return err
-		}
-		full = len(head) <= dsnFullLimit
-		orig = io.MultiReader(bytes.NewReader(head), orig)
+	head, err := io.ReadAll(io.LimitReader(orig, dsnFullLimit+1))
+	if err != nil {
+		return err
+	}
+	full := d.full() && len(head) <= dsnFullLimit
+	content := head
+	if !full {
+		content = headerOf(head)
 	}
 	h := textproto.MIMEHeader{"Content-Type": {"text/rfc822-headers"}}
 	switch {
@@ -234,38 +244,75 @@ func (d *dsn) original(mw *multipart.Writer, orig io.Reader) error {
 	case d.global():
 		h.Set("Content-Type", "message/global-headers") // RFC 6533 6.3
 	}
-	if d.env.BodyType == "8BITMIME" || d.env.SMTPUTF8 {
+	if !isASCII(string(content)) {
 		h.Set("Content-Transfer-Encoding", "8bit")
 	}
 	p, err := mw.CreatePart(h)
 	if err != nil {
 		return err
 	}
-	if full {
-		_, err = io.Copy(p, orig)
-		return err
+	_, err = p.Write(content)
+	return err
+}
+
+// headerOf returns the header fields at the start of msg: up to its blank
+// line or the first line that is neither a field ("Name:") nor a
+// continuation, whole lines only (a field cut at dsnFullLimit is
+// dropped).
+func headerOf(msg []byte) []byte {
+	end := 0
+	for end < len(msg) {
+		i := bytes.IndexByte(msg[end:], '\n')
+		if i < 0 {
+			break // a line cut short by the limit
+		}
+		line := msg[end : end+i+1]
+		if !isFieldLine(line) {
+			break
+		}
+		end += i + 1
 	}
-	br := bufio.NewReader(orig)
-	start := true // at the start of a line (a long line comes in several slices)
-	for {
-		line, err := br.ReadSlice('\n')
-		if start && (string(line) == "\r\n" || string(line) == "\n") {
-			return nil // the blank line that ends the header
-		}
-		start = err == nil
-		if _, werr := p.Write(line); werr != nil {
-			return werr
-		}
-		if err == bufio.ErrBufferFull {
-			continue
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
+	return msg[:end]
+}
+
+// isFieldLine: a header field's first line (RFC 5322 2.2: a name of
+// printable characters but colon, then a colon) or a continuation.
+func isFieldLine(line []byte) bool {
+	if line[0] == ' ' || line[0] == '\t' {
+		return len(bytes.TrimSpace(line)) > 0
+	}
+	name, _, ok := bytes.Cut(line, []byte(":"))
+	if !ok || len(name) == 0 {
+		return false
+	}
+	for _, c := range name {
+		if c < '!' || c > '~' {
+			return false
 		}
 	}
+	return true
+}
+
+// asciiWriter writes what is written to it with every non-ASCII character
+// (or byte of an invalid sequence) replaced by '?'. Each Write is whole
+// lines here (Fprintf), so no character is split across two.
+type asciiWriter struct{ w io.Writer }
+
+func (a asciiWriter) Write(p []byte) (int, error) {
+	if isASCII(string(p)) {
+		return a.w.Write(p)
+	}
+	out := make([]byte, 0, len(p))
+	for _, r := range string(p) {
+		if r >= 0x80 {
+			r = '?'
+		}
+		out = append(out, byte(r))
+	}
+	if _, err := a.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // statusCode finds the RFC 3463 code in a reply line "550 5.1.1 text".
