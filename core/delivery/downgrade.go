@@ -7,6 +7,7 @@ import (
 	"mime"
 	"mime/quotedprintable"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message/textproto"
 )
@@ -98,7 +99,7 @@ func convertEntity(out *bytes.Buffer, entity []byte, defType string, depth int) 
 	case err != nil:
 		// An unreadable Content-Type is text/plain (RFC 2045 5.2),
 		// which is what a leaf is converted as.
-		return convertLeaf(out, &h, body)
+		return convertLeaf(out, &h, body, depth == 0)
 	case strings.HasPrefix(mediaType, "multipart/") && params["boundary"] != "":
 		out.Write(entity[:hlen])
 		child := "text/plain"
@@ -113,14 +114,19 @@ func convertEntity(out *bytes.Buffer, entity []byte, defType string, depth int) 
 		// No boundary, or message/partial and the like, which must be
 		// 7bit (RFC 2046 5.2): nothing sound to do.
 	default:
-		return convertLeaf(out, &h, body)
+		return convertLeaf(out, &h, body, depth == 0)
 	}
 	out.Write(entity)
 	return false
 }
 
-// convertLeaf writes a leaf part with its body in quoted-printable.
-func convertLeaf(out *bytes.Buffer, h *textproto.Header, body []byte) bool {
+// convertLeaf writes a leaf part with its body in quoted-printable. top:
+// the part is the message itself, which, without a MIME-Version field, is
+// no MIME message (RFC 2045 4): a reader would not decode the new
+// Content-Transfer-Encoding. It gets MIME-Version and, lacking one, a
+// Content-Type that names UTF-8 when the text is UTF-8 (else RFC 1428's
+// unknown-8bit), as the 8-bit text had no declared charset.
+func convertLeaf(out *bytes.Buffer, h *textproto.Header, body []byte, top bool) bool {
 	// The field is replaced where it stands (go-message's Add would put a
 	// new one first, above the trace fields at the top level, which RFC
 	// 5322 3.6 keeps first), or added last.
@@ -142,6 +148,16 @@ func convertLeaf(out *bytes.Buffer, h *textproto.Header, body []byte) bool {
 	}
 	if !done {
 		out.WriteString(cte)
+	}
+	if top && !h.Has("MIME-Version") {
+		out.WriteString("MIME-Version: 1.0\r\n")
+		if !h.Has("Content-Type") {
+			charset := "utf-8"
+			if !utf8.Valid(body) {
+				charset = "unknown-8bit"
+			}
+			out.WriteString("Content-Type: text/plain; charset=" + charset + "\r\n")
+		}
 	}
 	out.WriteString("\r\n")
 	w := quotedprintable.NewWriter(out)

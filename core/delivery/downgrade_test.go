@@ -67,7 +67,11 @@ func TestDowngrade8bit(t *testing.T) {
 	}{
 		{name: "UTF-8 text, no MIME header",
 			msg:     "From: a@x.test\r\nSubject: s\r\n\r\ncaf\xc3\xa9 =ok\r\n.line starting with a dot\r\n",
-			changed: true, want: []string{"Content-Transfer-Encoding: quoted-printable\r\n", "caf=C3=A9 =3Dok\r\n", "\r\n.line starting"}},
+			changed: true, want: []string{"Content-Transfer-Encoding: quoted-printable\r\nMIME-Version: 1.0\r\n" +
+				"Content-Type: text/plain; charset=utf-8\r\n\r\n", "caf=C3=A9 =3Dok\r\n", "\r\n.line starting"}},
+		{name: "Latin-1 text, no MIME header",
+			msg:     "From: a@x.test\r\nSubject: s\r\n\r\ncaf\xe9\r\n",
+			changed: true, want: []string{"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=unknown-8bit\r\n\r\ncaf=E9\r\n"}},
 		{name: "Shift_JIS text replacing 8bit",
 			msg: "From: a@x.test\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=Shift_JIS\r\n" +
 				"Content-Transfer-Encoding: 8bit\r\n\r\n\x82\xb1\x82\xf1\x82\xc9\x82\xbf\x82\xcd\r\n",
@@ -86,7 +90,8 @@ func TestDowngrade8bit(t *testing.T) {
 			msg: "Received: from a by b; Mon, 1 Jan 2024 00:00:00 +0000\r\nFrom: a@x.test\r\nContent-Transfer-Encoding: 8bit\r\n" +
 				"Subject: s\r\n\r\ncaf\xc3\xa9\r\n",
 			changed: true, want: []string{"Received: from a by b; Mon, 1 Jan 2024 00:00:00 +0000\r\nFrom: a@x.test\r\n" +
-				"Content-Transfer-Encoding: quoted-printable\r\nSubject: s\r\n\r\ncaf=C3=A9\r\n"}},
+				"Content-Transfer-Encoding: quoted-printable\r\nSubject: s\r\nMIME-Version: 1.0\r\n" +
+				"Content-Type: text/plain; charset=utf-8\r\n\r\ncaf=C3=A9\r\n"}},
 		{name: "ASCII message untouched",
 			msg: "Subject: x\r\n\r\nplain\r\n", changed: false},
 		{name: "8-bit header only: untouched",
