@@ -29,7 +29,9 @@ type stageServer struct {
 
 // recoverCall turns a panic in the stage's method into that call's error
 // (the stack goes to the log): one bad call must not take down the process
-// every session shares. Use it deferred, with the method's error result.
+// every session shares. Use it deferred, with the method's error result,
+// after faultsPanic: a fault reading a memory-mapped file (a state file
+// truncated under bbolt) is then such a panic, not the end of the process.
 func recoverCall(ctx context.Context, method string, err *error) {
 	if p := recover(); p != nil {
 		slog.ErrorContext(ctx, "stage panicked", "method", method, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
@@ -37,13 +39,23 @@ func recoverCall(ctx context.Context, method string, err *error) {
 	}
 }
 
+// faultsPanic makes a memory fault in this goroutine a panic (see
+// recoverCall) and returns what restores the setting; use it as
+// defer faultsPanic()().
+func faultsPanic() func() {
+	old := debug.SetPanicOnFault(true)
+	return func() { debug.SetPanicOnFault(old) }
+}
+
 func (s *stageServer) Info(ctx context.Context, in *pb.InfoRequest) (out *pb.InfoResponse, err error) {
+	defer faultsPanic()()
 	defer recoverCall(ctx, "Info", &err)
 	s.dialSource(in.GetSource())
 	return infoToPB(s.stage.Info()), nil
 }
 
 func (s *stageServer) Configure(ctx context.Context, in *pb.ConfigureRequest) (out *pb.ConfigureResponse, err error) {
+	defer faultsPanic()()
 	defer recoverCall(ctx, "Configure", &err)
 	cfg, err := decodeConfig(in.GetConfigJson())
 	if err != nil {
@@ -60,6 +72,7 @@ func (s *stageServer) Configure(ctx context.Context, in *pb.ConfigureRequest) (o
 // stage that is not an sdk.ConfigChecker answers UNIMPLEMENTED, as a
 // plugin built before the call existed does (the generated default).
 func (s *stageServer) CheckConfig(ctx context.Context, in *pb.CheckConfigRequest) (out *pb.CheckConfigResponse, err error) {
+	defer faultsPanic()()
 	defer recoverCall(ctx, "CheckConfig", &err)
 	checker, ok := s.stage.(ConfigChecker)
 	if !ok {
@@ -97,6 +110,7 @@ func (s *stageServer) dialSource(id uint32) {
 func (s *stageServer) Check(ctx context.Context, in *pb.CheckRequest) (out *pb.CheckResponse, err error) {
 	req := requestFromPB(in)
 	ctx = withCall(ctx, req)
+	defer faultsPanic()()
 	defer recoverCall(ctx, "Check", &err)
 	if m := in.GetMessage(); m != nil {
 		req.Message = s.message(ctx, m)

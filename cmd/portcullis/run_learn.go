@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"strings"
 	"sync"
 
@@ -54,6 +55,9 @@ type learner struct {
 	name  string         // st's stage name
 	st    *bayes.Stage
 	limit int64
+	// broken is the config in force when learning panicked (a damaged
+	// state file): no more learning under it, the next reload tries again.
+	broken *config.Config
 }
 
 // learn is the daemon's Learn hook. Failures are logged, never returned:
@@ -62,6 +66,27 @@ func (l *learner) learn(ctx context.Context, spam bool, id string, open func() (
 	log := l.log.With("queue_id", id, "learn", className(spam))
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// The store is a memory-mapped bbolt file, in the daemon's process: a
+	// damaged one made bbolt panic (or fault, which SetPanicOnFault makes
+	// a panic in this goroutine) and took the whole gateway down.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if p := recover(); p != nil {
+			log.Error("learning failed: the Bayes state file may be damaged; no more learning until a reload",
+				"stage", l.name, "panic", fmt.Sprint(p))
+			if st := l.st; st != nil {
+				func() {
+					defer func() { _ = recover() }()
+					_ = st.Close()
+				}()
+			}
+			l.broken, l.st, l.cfg = l.config(), nil, nil
+		}
+	}()
+	if l.broken != nil && l.broken == l.config() {
+		log.Error("learning failed: stopped after an earlier failure of the state file; reload to try again")
+		return
+	}
 	st, err := l.stage(ctx)
 	if err != nil {
 		log.Error("learning failed", "err", err)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/portcullis-mta/portcullis/sdk"
 )
 
 // Buckets of the bbolt file.
@@ -29,6 +31,9 @@ var lockTimeout = 10 * time.Second
 // process held it for all of lockTimeout (bbolt's own "timeout" does not
 // say what timed out).
 func openDB(path string, opts *bolt.Options) (*bolt.DB, error) {
+	if err := sdk.CheckBoltFile(path); err != nil {
+		return nil, fmt.Errorf("bayes: %w", err)
+	}
 	opts.Timeout = lockTimeout
 	db, err := bolt.Open(path, 0o600, opts)
 	switch {

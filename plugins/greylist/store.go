@@ -8,6 +8,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/portcullis-mta/portcullis/sdk"
 )
 
 // Record is what the greylist remembers about a triplet or a client.
@@ -54,6 +56,9 @@ var bucket = []byte("greylist")
 // OpenBolt opens (creating) the bbolt file at path. The file is locked
 // while open: one process, one file.
 func OpenBolt(path string, now func() time.Time) (*BoltStore, error) {
+	if err := sdk.CheckBoltFile(path); err != nil {
+		return nil, fmt.Errorf("greylist: %w", err)
+	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
 	if errors.Is(err, bolt.ErrTimeout) {
 		// `portcullis scan` beside a running gateway gets here.
