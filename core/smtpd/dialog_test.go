@@ -261,8 +261,8 @@ func TestPostmasterWithoutDomain(t *testing.T) {
 	r := newRaw(t, ts.addr(), 2) // not trusted: the policy must accept it as local
 	r.hello()
 	r.cmd("MAIL FROM:<f@example.org>", "250")
-	r.cmd("RCPT TO:<Postmaster>", "250")
 	r.cmd("rcpt to: <POSTMASTER> NOTIFY=NEVER", "250")
+	r.cmd("RCPT TO:<Postmaster>", "250") // the same mailbox again: kept once
 	r.cmd("RCPT TO:<postmasters>", "501")
 	r.cmd("DATA", "354")
 	r.send("Subject: hi\r\n\r\nhello\r\n.\r\n")
@@ -271,11 +271,11 @@ func TestPostmasterWithoutDomain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(env.Rcpts) != 2 || env.Rcpts[0].Addr != "postmaster@example.test" || env.Rcpts[1].Addr != "postmaster@example.test" {
+	if len(env.Rcpts) != 1 || env.Rcpts[0].Addr != "postmaster@example.test" {
 		t.Fatalf("rcpts %+v", env.Rcpts)
 	}
-	if len(env.Rcpts[1].Notify) != 1 || env.Rcpts[1].Notify[0] != "NEVER" {
-		t.Fatalf("NOTIFY lost: %+v", env.Rcpts[1])
+	if len(env.Rcpts[0].Notify) != 1 || env.Rcpts[0].Notify[0] != "NEVER" {
+		t.Fatalf("NOTIFY lost: %+v", env.Rcpts[0])
 	}
 	if !strings.Contains(ts.logs.String(), "rcpt postmaster without a domain") {
 		t.Fatalf("no log line:\n%s", ts.logs.String())
