@@ -252,13 +252,24 @@ func (s *Stage) decide(ctx context.Context, now time.Time, key string, r Record,
 		return deferred(cfg.delay-now.Sub(r.First), attrs, "retried too early"), nil
 	}
 	r.Passed = now
-	if err := s.store.Put(ctx, key, r, now.Add(cfg.passLifetime)); err != nil {
+	first := true
+	var err error
+	if p, ok := s.store.(Passer); ok {
+		// Another gateway may be passing the same retry at this moment:
+		// only the one that marks it passed counts the pass.
+		first, err = p.Pass(ctx, key, r, now.Add(cfg.passLifetime))
+	} else {
+		err = s.store.Put(ctx, key, r, now.Add(cfg.passLifetime))
+	}
+	if err != nil {
 		return nil, err
 	}
 	// Counted atomically, not client.Count+1: other gateways on the same
 	// Redis may be counting this client's passes at the same moment.
-	if _, err := s.store.Incr(ctx, "c|"+network, now, now.Add(cfg.passLifetime)); err != nil {
-		return nil, err
+	if first {
+		if _, err := s.store.Incr(ctx, "c|"+network, now, now.Add(cfg.passLifetime)); err != nil {
+			return nil, err
+		}
 	}
 	return passedResult(now, r.First, attrs), nil
 }

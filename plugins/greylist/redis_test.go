@@ -305,3 +305,36 @@ func TestRedisIncrShared(t *testing.T) {
 		t.Fatalf("count = %d (%v %v), want %d", r.Count, ok, err, gateways*each)
 	}
 }
+
+// TestSharedDoublePass: a sender retrying through two MXes at once, after
+// the delay: both read the triplet not yet passed and both pass it, but
+// the pass is counted once towards auto_allow_after (with two, one retry
+// auto-allowed the sender's whole /24).
+func TestSharedDoublePass(t *testing.T) {
+	env := sdk.Env{StageName: "greylist", RedisURL: startRedis(t).url}
+	c := &clock{time.Unix(1_800_000_000, 0)}
+	mx1 := newStage(t, env, c, map[string]any{"auto_allow_after": 2})
+	mx2 := newStage(t, env, c, map[string]any{"auto_allow_after": 2})
+	a := rcpt("203.0.113.5", "alice@sender.example", "bob@example.test")
+	key := "t|203.0.113.0/24|alice@sender.example|bob@example.test"
+	run(t, mx1, c, []step{{"first seen", 0, a, sdk.VerdictFail, "greylist", "300"}})
+	c.t = c.t.Add(5 * time.Minute)
+	r, ok, err := mx1.store.Get(context.Background(), key)
+	if err != nil || !ok {
+		t.Fatalf("record: %v %v", ok, err)
+	}
+	for _, mx := range []*Stage{mx1, mx2} { // both read r before either passed it
+		mx.mu.Lock()
+		res, err := mx.decide(context.Background(), c.now(), key, r, true, "203.0.113.0/24", map[string]string{})
+		mx.mu.Unlock()
+		if err != nil || res.Verdict != sdk.VerdictPass {
+			t.Fatalf("retry: %+v %v", res, err)
+		}
+	}
+	cl, ok, err := mx1.store.Get(context.Background(), "c|203.0.113.0/24")
+	if err != nil || !ok || cl.Count != 1 {
+		t.Fatalf("client passes counted: %+v %v %v, want 1", cl, ok, err)
+	}
+	run(t, mx2, c, []step{{"a new triplet from the /24 is not auto-allowed", 0,
+		rcpt("203.0.113.7", "x@other.example", "z@example.test"), sdk.VerdictFail, "greylist", "300"}})
+}

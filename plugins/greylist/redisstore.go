@@ -12,8 +12,9 @@ import (
 )
 
 var (
-	_ Store = (*RedisStore)(nil)
-	_ Adder = (*RedisStore)(nil)
+	_ Store  = (*RedisStore)(nil)
+	_ Adder  = (*RedisStore)(nil)
+	_ Passer = (*RedisStore)(nil)
 )
 
 // RedisStore is a Store in Redis, for greylisting state shared by several
@@ -171,4 +172,27 @@ func (s *RedisStore) Incr(ctx context.Context, key string, now, expires time.Tim
 }
 
 // Close implements Store.
+// passScript marks a triplet passed unless a record is there that is
+// passed already (bytes 17-24 of the encoding, the Passed time, non-zero):
+// KEYS[1] the key, ARGV[1] the new value, ARGV[2] its TTL in ms. It
+// returns 1 when it stored the value.
+var passScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if v and #v == 32 and string.sub(v, 17, 24) ~= string.rep('\0', 8) then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`)
+
+// Pass is Passer's: the check and the store in one step on the server.
+func (s *RedisStore) Pass(ctx context.Context, key string, r Record, expires time.Time) (bool, error) {
+	ttl := max(expires.Sub(s.now()), time.Millisecond)
+	n, err := passScript.Run(ctx, s.rdb, []string{s.prefix + key}, encode(r, expires), ttl.Milliseconds()).Int()
+	if err != nil {
+		return false, fmt.Errorf("greylist: redis pass: %w", err)
+	}
+	return n == 1, nil
+}
+
 func (s *RedisStore) Close() error { return s.rdb.Close() }

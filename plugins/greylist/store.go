@@ -44,6 +44,16 @@ type Adder interface {
 	Add(ctx context.Context, key string, r Record, expires time.Time) (added bool, err error)
 }
 
+// Passer is a Store shared by several gateways that can mark a triplet
+// passed only where no gateway did yet, atomically (RedisStore: a script
+// on the server): a sender retrying through two MXes at once is one pass,
+// counted once towards auto_allow_after, not two.
+type Passer interface {
+	// Pass stores r (Passed set) under key until expires unless the
+	// record there is passed already; first reports whether it did.
+	Pass(ctx context.Context, key string, r Record, expires time.Time) (first bool, err error)
+}
+
 // BoltStore is a Store in a bbolt file. Expired records are ignored by Get
 // and removed by Sweep.
 type BoltStore struct {
