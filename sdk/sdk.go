@@ -211,7 +211,9 @@ func (m *Message) Open() (io.ReadCloser, error) {
 
 // HeaderEdit is a change a data-phase stage asks for. The gateway applies
 // the edits of every stage when the message is queued; edits returned at
-// another phase are dropped.
+// another phase are dropped. A removal of a trace field (Received,
+// Return-Path) is refused with a warning in the log, as RFC 5321 4.4
+// requires; the stage's other edits apply.
 type HeaderEdit struct {
 	Op    HeaderOp
 	Name  string // a field name (RFC 5322 2.2: printable ASCII, no colon)

@@ -158,6 +158,7 @@ func (r *Engine) record(req *sdk.Request, st *stage, o outcome) *sdk.Result {
 	if req.Phase != sdk.PhaseData && len(res.Headers) > 0 {
 		res.Headers = nil // header edits apply to a message; there is none yet
 	}
+	res.Headers = r.keepTrace(req, st, res.Headers)
 	lvl := slog.LevelDebug
 	switch {
 	case o.err != nil:
