@@ -145,6 +145,8 @@
 // value at its spaces and RFC 2047-encodes one that is not ASCII (base64
 // UTF-8 words), so a plain UTF-8 value is fine; a value already encoded
 // (mime.QEncoding.Encode("utf-8", v)) is ASCII and written as it is.
+// Trace fields cannot be removed, and a field a message may hold only once
+// is replaced, not repeated (see HeaderEdit).
 //
 // # State
 //

@@ -213,7 +213,12 @@ func (m *Message) Open() (io.ReadCloser, error) {
 // the edits of every stage when the message is queued; edits returned at
 // another phase are dropped. A removal of a trace field (Received,
 // Return-Path) is refused with a warning in the log, as RFC 5321 4.4
-// requires; the stage's other edits apply.
+// requires; the stage's other edits apply. A message holds at most one
+// Date, From, Sender, Reply-To, To, Cc, Bcc, Message-ID, In-Reply-To,
+// References and Subject (RFC 5322 3.6): adding one of them replaces the
+// message's own, and when several stages add the same one the last edit,
+// in stage order, wins. A rule's subject_prefix goes on the Subject the
+// message ends with, after the stages' edits.
 type HeaderEdit struct {
 	Op    HeaderOp
 	Name  string // a field name (RFC 5322 2.2: printable ASCII, no colon)

@@ -44,7 +44,7 @@ func TestSubjectPrefixEncoded(t *testing.T) {
 	var out bytes.Buffer
 	msg := "Subject: =?ISO-2022-JP?B?GyRCJUYlOSVIGyhC?=\r\nFrom: a@example.test\r\n\r\nbody\r\n"
 	dec := &pipeline.Decision{SubjectPrefix: "[迷惑]"}
-	if err := rewriteHeader(&out, bufio.NewReader(strings.NewReader(msg)), dec); err != nil {
+	if err := rewriteHeader(&out, bufio.NewReader(strings.NewReader(msg)), planHeader(dec)); err != nil {
 		t.Fatal(err)
 	}
 	first, _, _ := strings.Cut(out.String(), "\r\n")
@@ -62,7 +62,7 @@ func TestSubjectPrefixEncoded(t *testing.T) {
 	} {
 		out.Reset()
 		msg := "Subject: " + tc.subject + "\r\n\r\nbody\r\n"
-		if err := rewriteHeader(&out, bufio.NewReader(strings.NewReader(msg)), &pipeline.Decision{SubjectPrefix: tc.prefix}); err != nil {
+		if err := rewriteHeader(&out, bufio.NewReader(strings.NewReader(msg)), planHeader(&pipeline.Decision{SubjectPrefix: tc.prefix})); err != nil {
 			t.Fatal(err)
 		}
 		first, _, _ := strings.Cut(out.String(), "\r\n")
@@ -84,7 +84,7 @@ func TestRewriteHeaderLongLines(t *testing.T) {
 	dec := &pipeline.Decision{SubjectPrefix: "[SPAM]",
 		Headers: []sdk.HeaderEdit{{Op: sdk.HeaderRemove, Name: "X-Drop"}}}
 	var out bytes.Buffer
-	if err := rewriteHeader(&out, bufio.NewReader(strings.NewReader(msg)), dec); err != nil {
+	if err := rewriteHeader(&out, bufio.NewReader(strings.NewReader(msg)), planHeader(dec)); err != nil {
 		t.Fatal(err)
 	}
 	want := "Subject: [SPAM] " + long + "\r\nX-Long: " + trap + "\r\nFrom: a@example.test\r\n\r\n" + long + "\r\nend\r\n"

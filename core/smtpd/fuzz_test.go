@@ -91,7 +91,7 @@ func FuzzRewriteHeader(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dec := &pipeline.Decision{SubjectPrefix: "[S]", Headers: []sdk.HeaderEdit{{Op: sdk.HeaderRemove, Name: "X-Remove-Me"}}}
 		var out bytes.Buffer
-		if err := rewriteHeader(&out, bufio.NewReader(bytes.NewReader(data)), dec); err != nil {
+		if err := rewriteHeader(&out, bufio.NewReader(bytes.NewReader(data)), planHeader(dec)); err != nil {
 			t.Fatal(err)
 		}
 		if i := bytes.Index(data, []byte("\r\n\r\n")); i >= 0 && !bytes.HasSuffix(out.Bytes(), data[i+4:]) {

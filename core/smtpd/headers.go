@@ -95,13 +95,64 @@ func sanitize(s string) string {
 	return strings.NewReplacer("\r", " ", "\n", " ", "\x00", "").Replace(s)
 }
 
-// addedFields is the prepend for HeaderAdd edits.
-func addedFields(edits []sdk.HeaderEdit) []byte {
-	var b bytes.Buffer
-	for _, e := range edits {
-		if e.Op == sdk.HeaderAdd && validFieldName(e.Name) {
-			b.WriteString(fieldLines(e.Name, e.Value))
+// uniqueFields are the fields a message has at most one of (RFC 5322
+// 3.6), lower case.
+var uniqueFields = map[string]bool{"date": true, "from": true, "sender": true, "reply-to": true, "to": true,
+	"cc": true, "bcc": true, "message-id": true, "in-reply-to": true, "references": true, "subject": true}
+
+// headerPlan is what the data phase's edits do to the header.
+type headerPlan struct {
+	add     []sdk.HeaderEdit // fields put at the top, in order
+	remove  map[string]bool  // lower-case names of the message's fields dropped
+	prefix  string           // a tag's subject prefix, without trailing space
+	subject bool             // add holds a Subject
+}
+
+// planHeader turns the edits, in stage order then rule order, into a
+// plan. A field of which a message may hold one (RFC 5322 3.6) that is
+// added replaces the message's own, and of several added the last wins:
+// two stages that each add a Subject, or add one to a message that has one,
+// would otherwise send two. The subject prefix applies to the Subject the
+// message ends with, whichever that is (see rewriteHeader for a message
+// left without one).
+func planHeader(dec *pipeline.Decision) headerPlan {
+	p := headerPlan{remove: map[string]bool{}}
+	if dec == nil {
+		return p
+	}
+	p.prefix = strings.TrimRight(sanitize(dec.SubjectPrefix), " \t") // one space is put after it
+	last := map[string]int{}
+	for i, e := range dec.Headers {
+		name := strings.ToLower(e.Name)
+		switch {
+		case e.Op == sdk.HeaderRemove:
+			p.remove[name] = true
+		case e.Op == sdk.HeaderAdd && validFieldName(e.Name) && uniqueFields[name]:
+			last[name] = i
+			p.remove[name] = true
 		}
+	}
+	for i, e := range dec.Headers {
+		name := strings.ToLower(e.Name)
+		if e.Op != sdk.HeaderAdd || !validFieldName(e.Name) || uniqueFields[name] && last[name] != i {
+			continue
+		}
+		p.add = append(p.add, e)
+		p.subject = p.subject || name == "subject"
+	}
+	return p
+}
+
+// addedFields is the prepend for the plan's added fields, the subject
+// prefix put before an added Subject.
+func addedFields(p headerPlan) []byte {
+	var b bytes.Buffer
+	for _, e := range p.add {
+		if strings.EqualFold(e.Name, "subject") && p.prefix != "" {
+			b.WriteString(foldField(e.Name, prefixed(p.prefix, headerText(sanitize(e.Value)))))
+			continue
+		}
+		b.WriteString(fieldLines(e.Name, e.Value))
 	}
 	return b.Bytes()
 }
@@ -113,7 +164,12 @@ func addedFields(edits []sdk.HeaderEdit) []byte {
 // 78 characters where they can (RFC 5322 2.1.1; a single word longer than
 // that is left whole).
 func fieldLines(name, value string) string {
-	value = headerText(sanitize(value))
+	return foldField(name, headerText(sanitize(value)))
+}
+
+// foldField is the field name: value, value already header text, folded
+// as fieldLines says.
+func foldField(name, value string) string {
 	var b strings.Builder
 	line := name + ":"
 	for i, w := range strings.Split(value, " ") {
@@ -133,6 +189,9 @@ func fieldLines(name, value string) string {
 // own encoded word: the space between two encoded words is not displayed
 // (RFC 2047 6.2), and [迷惑]未承諾広告 would read as one word.
 func prefixed(prefix, value string) string {
+	if strings.TrimSpace(value) == "" {
+		return headerText(prefix) + strings.TrimLeft(value, " \t")
+	}
 	if !isASCII(prefix) && strings.HasPrefix(value, "=?") {
 		return headerText(prefix+" ") + " " + value
 	}
@@ -151,33 +210,15 @@ func headerText(s string) string {
 
 func validFieldName(n string) bool { return sdk.ValidFieldName(n) }
 
-// needsRewrite: removals and a subject prefix change the spooled header.
-func needsRewrite(dec *pipeline.Decision) bool {
-	if dec == nil {
-		return false
-	}
-	if dec.SubjectPrefix != "" {
-		return true
-	}
-	for _, e := range dec.Headers {
-		if e.Op == sdk.HeaderRemove {
-			return true
-		}
-	}
-	return false
-}
-
 // commit stores the message in store. The draft is committed as it is when
-// only fields are added; otherwise (fields removed, subject prefixed, or the
-// target is another store) the message is copied into a new draft there
-// under the same queue ID (the one in the Received header, the reply and
-// every log line), and the caller aborts the original.
+// only fields are added; otherwise (fields removed or replaced, subject
+// prefixed, or the target is another store) the message is copied into a
+// new draft there under the same queue ID (the one in the Received header,
+// the reply and every log line), and the caller aborts the original.
 func (s *session) commit(log *slog.Logger, store queue.Store, d queue.Draft, env *queue.Envelope, dec *pipeline.Decision, recvLen int) (string, error) {
-	var prepend []byte
-	if dec != nil {
-		prepend = addedFields(dec.Headers)
-	}
-	if !needsRewrite(dec) && store == s.gc.srv.d.Queue {
+	plan := planHeader(dec)
+	prepend := addedFields(plan)
+	if len(plan.remove) == 0 && plan.prefix == "" && store == s.gc.srv.d.Queue {
 		return d.ID(), d.Commit(env, prepend)
 	}
 	nd, err := store.NewDraftAs(d.ID())
@@ -194,7 +235,7 @@ func (s *session) commit(log *slog.Logger, store queue.Store, d queue.Draft, env
 	if _, err := io.WriteString(nd, s.receivedHeader(nd.ID())); err != nil {
 		return "", err
 	}
-	if err := rewriteHeader(nd, bufio.NewReader(body), dec); err != nil {
+	if err := rewriteHeader(nd, bufio.NewReader(body), plan); err != nil {
 		return "", err
 	}
 	if err := nd.Commit(env, prepend); err != nil {
@@ -204,25 +245,22 @@ func (s *session) commit(log *slog.Logger, store queue.Store, d queue.Draft, env
 }
 
 // rewriteHeader copies r to w, dropping removed fields and prefixing the
-// subject, then copies the body unchanged.
-func rewriteHeader(w io.Writer, r *bufio.Reader, dec *pipeline.Decision) error {
-	remove := map[string]bool{}
-	prefix := ""
-	if dec != nil {
-		for _, e := range dec.Headers {
-			if e.Op == sdk.HeaderRemove {
-				remove[strings.ToLower(e.Name)] = true
-			}
-		}
-		prefix = strings.TrimRight(sanitize(dec.SubjectPrefix), " \t") // one space is put after it below
+// subject, then copies the body unchanged. A tag's prefix is there for the
+// reader to see, so a message left without a Subject (it had none, or a
+// stage removed it) gets one holding the prefix, at the end of its header.
+func rewriteHeader(w io.Writer, r *bufio.Reader, p headerPlan) error {
+	prefix := p.prefix
+	if p.subject {
+		prefix = "" // addedFields put it on the added Subject
 	}
+	subject := false // the message keeps a Subject of its own
 	var name string
 	start := true // line starts a line: a line longer than r's buffer comes in several slices
 	for {
 		line, err := r.ReadSlice('\n')
 		if len(line) == 0 && err != nil {
 			if err == io.EOF {
-				return nil
+				return missingSubject(w, start, subject, prefix) // a header without a body
 			}
 			return err
 		}
@@ -230,6 +268,9 @@ func rewriteHeader(w io.Writer, r *bufio.Reader, dec *pipeline.Decision) error {
 			return err
 		}
 		if start && string(line) == "\r\n" {
+			if err := missingSubject(w, true, subject, prefix); err != nil {
+				return err
+			}
 			if _, err := w.Write(line); err != nil {
 				return err
 			}
@@ -240,12 +281,15 @@ func rewriteHeader(w io.Writer, r *bufio.Reader, dec *pipeline.Decision) error {
 			var colon bool
 			name, value, colon = strings.Cut(string(line), ":")
 			name = strings.ToLower(strings.TrimSpace(name))
-			if name == "subject" && colon && prefix != "" {
-				line = []byte("Subject: " + prefixed(prefix, strings.TrimLeft(value, " \t")))
+			if name == "subject" && colon && !p.remove[name] {
+				subject = true
+				if prefix != "" {
+					line = []byte("Subject: " + prefixed(prefix, strings.TrimLeft(value, " \t")))
+				}
 			}
 		}
 		start = err == nil
-		if remove[name] {
+		if p.remove[name] {
 			continue
 		}
 		if _, err := w.Write(line); err != nil {
@@ -253,5 +297,16 @@ func rewriteHeader(w io.Writer, r *bufio.Reader, dec *pipeline.Decision) error {
 		}
 	}
 	_, err := io.Copy(w, r)
+	return err
+}
+
+// missingSubject writes the Subject holding only prefix when there is a
+// prefix, the message kept no Subject, and its header so far ends with a
+// whole line.
+func missingSubject(w io.Writer, whole, kept bool, prefix string) error {
+	if prefix == "" || kept || !whole {
+		return nil
+	}
+	_, err := io.WriteString(w, foldField("Subject", headerText(prefix)))
 	return err
 }
