@@ -8,7 +8,6 @@ import (
 	"mime"
 	"os"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/emersion/go-message/textproto"
 
@@ -71,18 +70,11 @@ func HeaderFields(data []byte) []sdk.HeaderField {
 	return h.fields()
 }
 
-// utf8Text is s in UTF-8. Raw 8-bit header bytes, as old Japanese mailers
-// write Shift_JIS or EUC-JP (RFC 6532 allows only UTF-8 there), are decoded
-// by the MIME walker's charset detection: stages and rules get the text,
-// and the plugin protocol, whose strings must be UTF-8, can carry it (a
-// single such byte used to fail every stage's call).
-func utf8Text(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	t, _ := sdkmime.ToUTF8([]byte(s), "")
-	return t
-}
+// utf8Text is s in UTF-8: raw 8-bit header bytes are decoded (see
+// sdkmime.HeaderUTF8), so that stages and rules get the text and the
+// plugin protocol, whose strings must be UTF-8, can carry it (a single such
+// byte used to fail every stage's call).
+func utf8Text(s string) string { return sdkmime.HeaderUTF8(s) }
 
 // unfold joins folded lines (RFC 5322 2.2.3).
 func unfold(s string) string {

@@ -1,9 +1,12 @@
 package smtpd
 
 import (
+	"reflect"
 	"testing"
 
 	"golang.org/x/text/encoding/japanese"
+
+	"github.com/portcullis-mta/portcullis/sdk/plugintest"
 )
 
 // TestHeaderFieldsDecodeRawJapanese: old Japanese mailers write Shift_JIS
@@ -21,5 +24,9 @@ func TestHeaderFieldsDecodeRawJapanese(t *testing.T) {
 		if got[k] != want {
 			t.Errorf("%s = %q, want %q", k, got[k], want)
 		}
+	}
+	// A stage's tests see the same (sdk/plugintest shares the decoding).
+	if pt := plugintest.ParseHeader([]byte(raw)); !reflect.DeepEqual(pt, HeaderFields([]byte(raw))) {
+		t.Errorf("plugintest.ParseHeader gives %q, the gateway %q", pt, HeaderFields([]byte(raw)))
 	}
 }

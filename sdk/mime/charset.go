@@ -69,6 +69,20 @@ func ToUTF8(b []byte, charset string) (text string, used string) {
 	return w.decodeCharset(b, charset)
 }
 
+// HeaderUTF8 is a raw header field name or value in UTF-8, as the gateway
+// gives it to stages in Message.Header: valid UTF-8 as it is (RFC 6532),
+// raw 8-bit bytes (old Japanese mailers write Shift_JIS or EUC-JP into a
+// header unencoded) decoded by ToUTF8's detection. RFC 2047 encoded words
+// stay encoded: DecodeHeader decodes them. sdk/plugintest builds its
+// headers with it too, so that a stage's tests see what the gateway sends.
+func HeaderUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	t, _ := ToUTF8([]byte(s), "")
+	return t
+}
+
 // toUTF8 is ToUTF8 that records findings.
 func (w *walker) toUTF8(b []byte, charset string) string {
 	s, _ := w.decodeCharset(b, charset)

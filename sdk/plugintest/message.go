@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/mime"
 )
 
 // Message describes raw (a whole message, header and body) held in memory,
@@ -31,7 +32,9 @@ func FileMessage(t testing.TB, raw []byte) *sdk.Message {
 }
 
 // ParseHeader returns the top-level header fields of raw in order, values
-// unfolded (RFC 5322 2.2.3) but not decoded. It stops at the first empty
+// unfolded (RFC 5322 2.2.3) but not decoded, in UTF-8 as the gateway gives
+// them: raw 8-bit bytes, as old Japanese mailers write Shift_JIS or EUC-JP
+// unencoded, are decoded by mime.HeaderUTF8. It stops at the first empty
 // line; a line that is neither a field nor a continuation ends the header
 // too, as it would start the body of a malformed message.
 func ParseHeader(raw []byte) []sdk.HeaderField {
@@ -60,6 +63,9 @@ func ParseHeader(raw []byte) []sdk.HeaderField {
 			break
 		}
 		out = append(out, sdk.HeaderField{Name: string(name), Value: strings.TrimSpace(string(value))})
+	}
+	for i, f := range out {
+		out[i] = sdk.HeaderField{Name: mime.HeaderUTF8(f.Name), Value: mime.HeaderUTF8(f.Value)}
 	}
 	return out
 }

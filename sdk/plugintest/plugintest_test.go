@@ -12,6 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	"golang.org/x/text/encoding"
+	"golang.org/x/text/encoding/japanese"
+
 	"github.com/portcullis-mta/portcullis/sdk"
 	"github.com/portcullis-mta/portcullis/sdk/hostrpc"
 	"github.com/portcullis-mta/portcullis/sdk/plugintest"
@@ -213,6 +216,33 @@ func TestDataMessages(t *testing.T) {
 				t.Errorf("header edits = %+v", res.Headers)
 			}
 		})
+	}
+}
+
+// A raw Shift_JIS or EUC-JP subject (old Japanese mailers write them
+// unencoded) reaches a stage decoded, in a test as from the gateway, not
+// as U+FFFD.
+func TestRawJapaneseSubject(t *testing.T) {
+	c := plugintest.Start(t, &echoStage{})
+	for _, enc := range []struct {
+		name string
+		enc  encoding.Encoding
+	}{{"Shift_JIS", japanese.ShiftJIS}, {"EUC-JP", japanese.EUCJP}} {
+		const subject = "請求書のお知らせ"
+		raw, err := enc.enc.NewEncoder().String(subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg := []byte("From: a@example.org\r\nSubject: " + raw + "\r\n\r\nbody\r\n")
+		for name, m := range map[string]*sdk.Message{"in memory": plugintest.Message(msg), "in file": plugintest.FileMessage(t, msg)} {
+			res, err := c.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseData, Message: m})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := res.Attrs["subject"]; got != subject {
+				t.Errorf("%s %s: stage got subject %q, want %q", enc.name, name, got, subject)
+			}
+		}
 	}
 }
 
