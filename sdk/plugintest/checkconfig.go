@@ -25,9 +25,12 @@ type ConfigCase struct {
 // whose ConfigDir is dir and whose StatePath is dir/state.st.db (put the
 // files the configs name in dir first). For every case CheckConfig must
 // leave no goroutine running and change nothing under dir (a state file
-// is not even created); an accepted config must be accepted, and a refused
-// one refused with an error containing Want, in the very words Configure
-// refuses it with, so that `portcullis check` says what `run` would.
+// is not even created). Then Configure, on a new stage (closed after),
+// must agree: a config CheckConfig accepts, Configure accepts too, and one
+// CheckConfig refuses with an error containing Want, Configure refuses in
+// the very same words, so that `portcullis check` says what `run` would.
+// An accepted case's Configure runs for real: it may open the state file
+// and must not need a server that the test does not provide.
 func CheckConfigs(t *testing.T, newStage func() sdk.Stage, dir string, cases []ConfigCase) {
 	t.Helper()
 	base := sdk.Env{StageName: "st", Hostname: "mx.example.test", ConfigDir: dir,
@@ -55,20 +58,29 @@ func CheckConfigs(t *testing.T, newStage func() sdk.Stage, dir string, cases []C
 				if err != nil {
 					t.Fatalf("CheckConfig: %v", err)
 				}
+				// Else `check` says ok and `run` refuses the config.
+				if cerr := configure(newStage(), env, tc.Config); cerr != nil {
+					t.Fatalf("CheckConfig accepts the config, Configure refuses it: %v", cerr)
+				}
 				return
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.Want) {
 				t.Fatalf("CheckConfig: %v, want an error containing %q", err, tc.Want)
 			}
-			st := newStage()
-			if cerr := st.Configure(context.Background(), env, tc.Config); cerr == nil || cerr.Error() != err.Error() {
+			if cerr := configure(newStage(), env, tc.Config); cerr == nil || cerr.Error() != err.Error() {
 				t.Errorf("Configure: %v; CheckConfig: %v", cerr, err)
-			}
-			if c, ok := st.(sdk.Closer); ok {
-				c.Close()
 			}
 		})
 	}
+}
+
+// configure is st's Configure of config, st closed after.
+func configure(st sdk.Stage, env sdk.Env, config map[string]any) error {
+	err := st.Configure(context.Background(), env, config)
+	if c, ok := st.(sdk.Closer); ok {
+		c.Close()
+	}
+	return err
 }
 
 // goroutinesBack reports whether the number of goroutines is back to n

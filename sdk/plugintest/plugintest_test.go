@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/exec"
 	"reflect"
 	"strings"
 	"testing"
@@ -351,5 +353,32 @@ func TestCheckConfig(t *testing.T) {
 	err := plugintest.Start(t, &echoStage{}).CheckConfig(env, cfg)
 	if !errors.Is(err, hostrpc.ErrNoConfigCheck) {
 		t.Errorf("CheckConfig on a stage without it = %v, want ErrNoConfigCheck", err)
+	}
+}
+
+// laxStage's CheckConfig accepts every config, also the ones its
+// Configure refuses: `portcullis check` would say ok, `run` fail.
+type laxStage struct{ echoStage }
+
+func (*laxStage) CheckConfig(context.Context, sdk.Env, map[string]any) error { return nil }
+
+// CheckConfigs passes a stage whose CheckConfig and Configure agree, and
+// fails one whose CheckConfig accepts what its Configure refuses (run in a
+// child process: the failure is the point).
+func TestCheckConfigsConfigures(t *testing.T) {
+	if os.Getenv("PLUGINTEST_LAX_CHILD") == "1" {
+		plugintest.CheckConfigs(t, func() sdk.Stage { return &laxStage{} }, t.TempDir(), []plugintest.ConfigCase{
+			plugintest.Case("accepted by CheckConfig only", nil, map[string]any{"fail": "yes"}, "")})
+		return
+	}
+	plugintest.CheckConfigs(t, func() sdk.Stage { return &checkingStage{} }, t.TempDir(), []plugintest.ConfigCase{
+		plugintest.Case("accepted", nil, map[string]any{"n": 1}, ""),
+		plugintest.Case("refused", nil, map[string]any{"fail": "yes"}, "bad config: yes"),
+	})
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCheckConfigsConfigures$")
+	cmd.Env = append(os.Environ(), "PLUGINTEST_LAX_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if want := "CheckConfig accepts the config, Configure refuses it: bad config: yes"; err == nil || !strings.Contains(string(out), want) {
+		t.Errorf("CheckConfigs on a lax CheckConfig: %v, output lacks %q:\n%s", err, want, out)
 	}
 }
