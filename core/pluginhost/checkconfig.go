@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/portcullis-mta/portcullis/sdk"
 	"github.com/portcullis-mta/portcullis/sdk/hostrpc"
@@ -56,14 +57,18 @@ func (h *Host) CheckConfigInfo(ctx context.Context, sp Spec) (sdk.Info, error) {
 		return sdk.Info{}, err
 	}
 	defer p.kill()
+	start := time.Now()
 	err = p.rpc.CheckConfig(ctx, sp.env(), sp.Config)
 	switch {
 	case err == nil:
 		return p.info, nil
 	case errors.Is(err, hostrpc.ErrNoConfigCheck):
 		return p.info, fmt.Errorf("plugin %s: %w", sp.Plugin, err)
-	case errors.Is(err, hostrpc.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return p.info, fmt.Errorf("plugin %s: %w", sp.Plugin, err)
+	}
+	if cause := cutCause(ctx, err); cause != nil {
+		// Said as Configure's is: gRPC's words for it ("stream
+		// terminated by RST_STREAM ...") tell an admin nothing.
+		return p.info, fmt.Errorf("plugin %s: %w", sp.Plugin, &cutError{call: "CheckConfig", after: time.Since(start), cause: cause})
 	}
 	return p.info, fmt.Errorf("%w: %w", ErrConfigRefused, err)
 }

@@ -61,3 +61,24 @@ func TestCheckConfig(t *testing.T) {
 		})
 	}
 }
+
+// A CheckConfig the plugin does not answer by the deadline is reported as
+// Configure's is, by how long it ran, not in gRPC's words.
+func TestCheckConfigTimeout(t *testing.T) {
+	h, _ := newHost(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	plugin := checkBin(t)
+	err := h.CheckConfig(ctx, Spec{Name: "c", Plugin: plugin, Config: map[string]any{"check_sleep": "1m"}})
+	if err == nil {
+		t.Fatal("CheckConfig of a plugin that hangs returned nil")
+	}
+	msg := err.Error()
+	if !strings.HasPrefix(msg, "plugin "+plugin+": CheckConfig timed out after ") || strings.Contains(msg, "RST_STREAM") ||
+		strings.Contains(msg, "deadline") {
+		t.Errorf("CheckConfig = %q, want \"plugin %s: CheckConfig timed out after ...\"", msg, plugin)
+	}
+	if errors.Is(err, ErrConfigRefused) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("%v: refused %v, deadline %v", err, errors.Is(err, ErrConfigRefused), errors.Is(err, context.DeadlineExceeded))
+	}
+}

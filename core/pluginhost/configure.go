@@ -31,15 +31,29 @@ type configureError struct {
 }
 
 func (e *configureError) Error() string {
+	return (&cutError{call: "Configure", after: e.after, cause: e.cause}).Error()
+}
+
+// cutError is a call to a plugin that ended without its answer, said by
+// how long it ran.
+type cutError struct {
+	call  string        // "Configure", "CheckConfig"
+	after time.Duration // how long it ran
+	cause error         // as for configureError
+}
+
+func (e *cutError) Error() string {
 	after := formatDuration(e.after)
 	switch {
 	case errors.Is(e.cause, context.DeadlineExceeded):
-		return fmt.Sprintf("Configure timed out after %s", after)
+		return fmt.Sprintf("%s timed out after %s", e.call, after)
 	case errors.Is(e.cause, context.Canceled):
-		return fmt.Sprintf("Configure cancelled after %s", after)
+		return fmt.Sprintf("%s cancelled after %s", e.call, after)
 	}
-	return fmt.Sprintf("Configure cut after %s: %v", after, e.cause)
+	return fmt.Sprintf("%s cut after %s: %v", e.call, after, e.cause)
 }
+
+func (e *cutError) Unwrap() error { return e.cause }
 
 // Unwrap makes the error ErrConfigureTimeout and its cause for errors.Is.
 func (e *configureError) Unwrap() []error { return []error{ErrConfigureTimeout, e.cause} }

@@ -33,9 +33,9 @@ func pluginBins(tb testing.TB) (fault, hello string) {
 		if buildErr != nil {
 			return
 		}
-		// One go command for both: -o DIR/ writes each main package there.
+		// One go command for all: -o DIR/ writes each main package there.
 		cmd := exec.Command("go", "build", "-o", buildDir+string(filepath.Separator),
-			"./testdata/faultplugin", "../../examples/plugin-hello")
+			"./testdata/faultplugin", "./testdata/checkplugin", "../../examples/plugin-hello")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = fmt.Errorf("building the test plugins: %v\n%s", err, out)
 		}
@@ -48,6 +48,12 @@ func pluginBins(tb testing.TB) (fault, hello string) {
 
 func faultBin(tb testing.TB) string { f, _ := pluginBins(tb); return f }
 func helloBin(tb testing.TB) string { _, h := pluginBins(tb); return h }
+
+// checkBin is faultplugin's stage with a CheckConfig.
+func checkBin(tb testing.TB) string {
+	f, _ := pluginBins(tb)
+	return filepath.Join(filepath.Dir(f), "checkplugin")
+}
 
 func TestMain(m *testing.M) {
 	code := m.Run()
