@@ -209,7 +209,7 @@ func (d *dsn) status(mw *multipart.Writer) error {
 			fmt.Fprintf(p, "Remote-MTA: dns; %s\r\n", oneLine(host))
 		}
 		if r.LastReply != "" {
-			fmt.Fprintf(p, "Diagnostic-Code: %s\r\n", dsnDiagnostic(r.LastReply))
+			fmt.Fprintf(p, "Diagnostic-Code: %s\r\n", dsnDiagnostic(r.LastReply, r.LastLocal))
 		}
 		fmt.Fprintf(p, "Last-Attempt-Date: %s\r\n", d.now.Format(time.RFC1123Z))
 		if d.kind == dsnDelayed {
@@ -337,17 +337,18 @@ func oneLine(s string) string {
 }
 
 // dsnDiagnostic is a recipient's Diagnostic-Code (RFC 3464 2.3.6): "smtp;"
-// and the reply a hop gave, or "X-Portcullis;" and our own words for an
-// expiry or an administrator's bounce, which no SMTP server said.
-func dsnDiagnostic(reply string) string {
+// and the reply a hop gave, or "X-Portcullis;" and our own words for what
+// no SMTP server said (local: a connection refused or lost, a loop, a DNS
+// failure; an expiry, an administrator's bounce), as Postfix says
+// "X-Postfix;".
+func dsnDiagnostic(reply string, local bool) string {
 	if rest, ok := strings.CutPrefix(reply, "554 5.4.7 "+expiredText); ok {
 		return "X-Portcullis; " + oneLine(expiredText+rest)
 	}
 	if reply == bouncedReply {
 		return "X-Portcullis; " + bouncedText
 	}
-	if reply == errNoUTF8.String() {
-		// Our own refusal to send: the hop said nothing of the kind.
+	if local || reply == errNoUTF8.String() {
 		return "X-Portcullis; " + oneLine(reply)
 	}
 	return "smtp; " + oneLine(reply)

@@ -187,7 +187,7 @@ func (m *Manager) apply(env *queue.Envelope, r *queue.Recipient, o outcome, now 
 	if o.reply == errRequeued || o.reply == errParked {
 		return false // not tried: its last reply stays its last hop's
 	}
-	r.LastReply = o.reply.String()
+	r.LastReply, r.LastLocal = o.reply.String(), o.reply.Local
 	if o.hop != "" {
 		r.LastHop = o.hop
 	}
@@ -224,7 +224,7 @@ func (m *Manager) schedule(s *settings, env *queue.Envelope, now time.Time, inte
 	if !now.Before(expiry) {
 		for _, r := range pending {
 			r.Status = queue.RcptFailed
-			r.LastReply = expired(r.LastReply).String()
+			r.LastReply, r.LastLocal = expired(r.LastReply).String(), true
 		}
 		return pending
 	}

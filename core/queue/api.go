@@ -117,6 +117,7 @@ type Recipient struct {
 	Attempts  int        `json:"attempts,omitempty"`
 	LastReply string     `json:"last_reply,omitempty"` // the next hop's last reply, for logs and DSNs
 	LastHop   string     `json:"last_hop,omitempty"`   // host and address it came from
+	LastLocal bool       `json:"last_local,omitempty"` // LastReply was made here (a connection refused, a loop), not said by the hop
 	DSNSent   bool       `json:"dsn_sent,omitempty"`   // a failure DSN was made for this recipient
 }
 

@@ -155,11 +155,11 @@ func TestParseReply(t *testing.T) {
 		msg  string
 		want Reply
 	}{
-		{"enhanced", 550, "5.1.1 no such user", Reply{550, "5.1.1", []string{"no such user"}}},
-		{"none", 250, "ok", Reply{250, "", []string{"ok"}}},
-		{"class mismatch kept as text", 451, "5.1.1 odd", Reply{451, "", []string{"5.1.1 odd"}}},
-		{"multi-line", 250, "2.0.0 a\n2.0.0 b", Reply{250, "2.0.0", []string{"a", "b"}}},
-		{"not a code", 550, "5.1 x", Reply{550, "", []string{"5.1 x"}}},
+		{"enhanced", 550, "5.1.1 no such user", Reply{550, "5.1.1", []string{"no such user"}, false}},
+		{"none", 250, "ok", Reply{250, "", []string{"ok"}, false}},
+		{"class mismatch kept as text", 451, "5.1.1 odd", Reply{451, "", []string{"5.1.1 odd"}, false}},
+		{"multi-line", 250, "2.0.0 a\n2.0.0 b", Reply{250, "2.0.0", []string{"a", "b"}, false}},
+		{"not a code", 550, "5.1 x", Reply{550, "", []string{"5.1 x"}, false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ type Reply struct {
 	Code     int
 	Enhanced string   // RFC 3463 "5.1.1", "" if the server gave none
 	Lines    []string // the text of each line, the enhanced code removed
+	Local    bool     // made here (NewReply), not said by a server
 }
 
 // Error is the reply on one line: "550 5.1.1 text; more text".
@@ -86,5 +87,5 @@ func splitEnhanced(l string) (string, string) {
 // NewReply makes a reply of our own (a local failure reported like a
 // remote one, for logs and DSNs).
 func NewReply(code int, enhanced, format string, args ...any) *Reply {
-	return &Reply{Code: code, Enhanced: enhanced, Lines: []string{fmt.Sprintf(format, args...)}}
+	return &Reply{Code: code, Enhanced: enhanced, Lines: []string{fmt.Sprintf(format, args...)}, Local: true}
 }
