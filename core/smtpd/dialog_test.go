@@ -490,3 +490,22 @@ func TestTraceFieldsQuoted(t *testing.T) {
 		}
 	}
 }
+
+// TestReceivedAfterHELO: a client that said HELO is received "with SMTP"
+// (RFC 5321 4.4, RFC 3848; ESMTP is for EHLO), and its HELO name cannot
+// open a quoted string or a comment that swallows the rest of the field.
+func TestReceivedAfterHELO(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	send := func(hello string) string {
+		r := newRaw(t, ts.addr(), 2)
+		r.expect("220")
+		r.cmd(hello, "250")
+		r.cmd("MAIL FROM:<a@example.org>", "250")
+		r.cmd("RCPT TO:<bob@example.test>", "250")
+		r.cmd("DATA", "354")
+		r.send("Subject: s\r\n\r\nbody\r\n.\r\n")
+		return strings.Fields(r.expect("250 2.0.0"))[2]
+	}
+	checkReceivedProto(t, ts, send(`HELO "quoted\x`), "Received: from quotedx (unknown [127.0.0.2])\r\n\tby mx.example.test (Portcullis) with SMTP id")
+	checkReceivedProto(t, ts, send("EHLO client.example.org"), "with ESMTP id")
+}

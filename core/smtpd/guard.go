@@ -52,6 +52,7 @@ type guardConn struct {
 	inTxn    bool      // between a successful MAIL and the end of the transaction
 
 	lastVerb  string      // the verb of the last line handed to go-smtp
+	esmtp     bool        // the client's last greeting was EHLO, not HELO
 	saslNext  bool        // a 334 was sent: the next line is a SASL response
 	needEHLO  bool        // after STARTTLS, until the client says EHLO again
 	dataMode  bool        // between 354 and the end-of-data line
@@ -254,6 +255,9 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			if from, ok := clampSize(arg); ok {
 				line = []byte("MAIL " + from + "\r\n")
 			}
+		}
+		if verb == "EHLO" || verb == "HELO" {
+			c.esmtp = verb == "EHLO"
 		}
 		return c.hand(p, line, verb)
 	}

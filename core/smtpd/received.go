@@ -26,6 +26,9 @@ func (s *session) receivedHeader(id string) string {
 	if s.authed {
 		proto += "A"
 	}
+	if !gc.esmtp && gc.tlsState == nil && !s.authed {
+		proto = "SMTP" // a client that said HELO (RFC 5321 4.4, RFC 3848)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Received: from %s (%s [%s])\r\n", heloText(s.sc.Hostname()), host, addrLiteral(gc))
 	if st := gc.tlsState; st != nil {
@@ -56,7 +59,9 @@ func addrLiteral(gc *guardConn) string {
 func heloText(h string) string {
 	h = strings.Map(func(r rune) rune {
 		switch {
-		case r <= ' ' || r == 127 || r == '(' || r == ')' || r == ';':
+		case r <= ' ' || r == 127 || r == '(' || r == ')' || r == ';' || r == '"' || r == '\\':
+			// A comment, a quoted string or a quoted pair would swallow
+			// the rest of the field in an RFC 5322 reader.
 			return -1
 		case r > '~':
 			return '?' // 8-bit, or not UTF-8 at all: a header of a 7-bit message has none
