@@ -120,12 +120,13 @@ func TestSMTPUTF8Addresses(t *testing.T) {
 
 // TestUnicodeRecipientDomain: a recipient domain sent in Unicode is queued
 // in the A-label form the relay policy judged, so that delivery's routes
-// (which match ASCII domains) find it.
+// (which match ASCII domains) find it; the sender's domain too, so that an
+// ASCII local part at an IDN domain can go on without SMTPUTF8.
 func TestUnicodeRecipientDomain(t *testing.T) {
 	ts := startServer(t, testConfig(t), func(d *Deps) { d.Policy = acceptAll{} })
 	r := newRaw(t, ts.addr(), 2)
 	r.hello()
-	r.cmd("MAIL FROM:<a@example.org> SMTPUTF8", "250")
+	r.cmd("MAIL FROM:<a@例え.test> SMTPUTF8", "250")
 	r.cmd("RCPT TO:<jürgen@Bücher.example>", "250")
 	r.cmd("RCPT TO:<u@ｅｘａｍｐｌｅ.test>", "250")
 	r.cmd("RCPT TO:<plain@Example.test>", "250")
@@ -143,6 +144,9 @@ func TestUnicodeRecipientDomain(t *testing.T) {
 	want := []string{"jürgen@xn--bcher-kva.example", "u@example.test", "plain@Example.test"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("queued recipients %q, want %q", got, want)
+	}
+	if env.From != "a@xn--r8jz45g.test" {
+		t.Fatalf("queued sender %q, want a@xn--r8jz45g.test", env.From)
 	}
 }
 

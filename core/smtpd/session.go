@@ -120,6 +120,10 @@ func (s *session) Mail(from string, opts *smtp.MailOptions) error {
 	if err := s.gc.srv.d.Policy.CheckMail(s.client(), from); err != nil {
 		return s.refuse("mail", err, "from", from)
 	}
+	// As for recipients: the stages, the queue and the DSN see the domain
+	// in A-label form, so that an ASCII local part at an IDN domain can
+	// go on to a next hop without SMTPUTF8.
+	from = asciiDomain(from)
 	s.results = copyResults(s.gc.connResult)
 	s.gc.mailParams = mailParams(opts)
 	req := &sdk.Request{Phase: sdk.PhaseMail, Conn: s.conn(), Envelope: sdk.Envelope{From: from}}
