@@ -98,6 +98,15 @@ listeners:
 			"F:5:60: queue.workers: must be positive",
 			"F:5:69: queue.dir: must not be empty",
 		}},
+		{"quarantine is the queue", minimal + "queue: {dir: spool, quarantine_dir: ./spool/}\n", []string{
+			"F:5:37: queue.quarantine_dir: D/spool is the same directory as queue.dir D/spool: quarantined mail would be delivered by the queue; use a directory of its own",
+		}},
+		{"quarantine inside the queue", minimal + "queue: {dir: spool, quarantine_dir: spool/q}\n", []string{
+			"F:5:37: queue.quarantine_dir: D/spool/q lies inside queue.dir D/spool: quarantined mail would be delivered by the queue; use a directory of its own",
+		}},
+		{"quarantine holds the queue", minimal + "queue: {dir: quarantine/spool}\n", []string{
+			"F:5:14: queue.quarantine_dir: D/quarantine contains queue.dir D/quarantine/spool: quarantined mail would be delivered by the queue; use a directory of its own",
+		}},
 		{"dkim headers", minimal + `dkim: {sign: [{domain: a.test, selector: s, key: p.yaml, headers: [Subject, Received, "X:Y"]}]}
 `, []string{
 			"F:5:67: dkim.sign[0].headers: must include From (RFC 6376 5.4)",

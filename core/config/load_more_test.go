@@ -1,6 +1,8 @@
 package config
 
 import (
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -125,5 +127,37 @@ func TestDurationErrorQuotesValue(t *testing.T) {
 		if _, err := ParseDuration(in); err == nil || !strings.Contains(err.Error(), `"`+in+`"`) {
 			t.Errorf("ParseDuration(%q): %v", in, err)
 		}
+	}
+}
+
+// TestQuarantineApartFromQueue: a quarantine that is the queue's directory
+// under another name (a symbolic link, an absolute spelling) would have
+// its mail delivered by the queue; a quarantine beside the queue, or one
+// whose name merely starts with the queue's, is fine.
+func TestQuarantineApartFromQueue(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "spool"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("spool", filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, queue string
+		refused     bool
+	}{
+		{"symbolic link to the queue", "{dir: spool, quarantine_dir: link}", true},
+		{"inside, through a link", "{dir: spool, quarantine_dir: link/new/q}", true},
+		{"absolute spelling", "{dir: spool, quarantine_dir: " + dir + "//spool/.}", true},
+		{"beside", "{dir: spool, quarantine_dir: quarantine}", false},
+		{"shared prefix", "{dir: spool, quarantine_dir: spool2}", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := ParseIn([]byte(minimal+"queue: "+c.queue+"\n"), "f.yaml", dir)
+			if got := err != nil && strings.Contains(err.Error(), "queue.quarantine_dir:"); got != c.refused {
+				t.Errorf("refused %v, want %v (%v)", got, c.refused, err)
+			}
+		})
 	}
 }

@@ -109,6 +109,9 @@ func (v *validator) queue() {
 		v.errorf(v.at(&q.Quarantine), "queue.quarantine_dir: must not be empty")
 	}
 	v.resolve(&q.Quarantine)
+	if q.Dir != "" && q.Quarantine != "" {
+		v.separateDirs(q)
+	}
 	if len(q.Retry) == 0 {
 		v.errorf(v.at(&q.Retry), "queue.retry: must list at least one interval")
 	}
@@ -127,6 +130,52 @@ func (v *validator) queue() {
 	if q.MinFree < 0 {
 		v.errorf(v.at(&q.MinFree), "queue.min_free: must not be negative")
 	}
+}
+
+// separateDirs refuses a quarantine that shares the queue's directory
+// tree: the queue's workers and `queue flush` deliver what they find
+// under queue.dir, so a quarantined message there would be delivered,
+// and a queue inside the quarantine would be listed (and released) as
+// quarantined mail. Both paths are absolute by now; symbolic links are
+// followed as far as the paths exist, so that two names of one directory
+// are caught too.
+func (v *validator) separateDirs(q *Queue) {
+	dir, quar := realPath(q.Dir), realPath(q.Quarantine)
+	var how string
+	switch {
+	case dir == quar:
+		how = "is the same directory as queue.dir"
+	case inside(quar, dir):
+		how = "lies inside queue.dir"
+	case inside(dir, quar):
+		how = "contains queue.dir"
+	default:
+		return
+	}
+	v.errorf(v.at(&q.Quarantine, &q.Dir), "queue.quarantine_dir: %s %s %s: quarantined mail would be delivered by the queue; use a directory of its own",
+		q.Quarantine, how, q.Dir)
+}
+
+// realPath is p cleaned, with symbolic links resolved in the longest
+// part of it that exists.
+func realPath(p string) string {
+	p = filepath.Clean(p)
+	rest := ""
+	for cur := p; ; cur = filepath.Dir(cur) {
+		if r, err := filepath.EvalSymlinks(cur); err == nil {
+			return filepath.Join(r, rest)
+		}
+		if filepath.Dir(cur) == cur {
+			return p
+		}
+		rest = filepath.Join(filepath.Base(cur), rest)
+	}
+}
+
+// inside reports whether path p lies strictly inside directory dir.
+func inside(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
 func (v *validator) misc() {
