@@ -29,8 +29,10 @@ type loader struct {
 // inline stages: and rules: nodes (inlineFile names the config file in
 // positions), then every file matched by the include globs, relative to
 // configDir, in order (matches of one glob sorted). A glob matching nothing
-// is fine; a literal path that does not exist is an error. A rule file may
-// itself have include: globs, relative to its own directory.
+// is an error, as a literal path that does not exist is: a typo in
+// rules.d/*.yaml would otherwise leave the gateway without a stage or a
+// rule, and check saying ok. A rule file may itself have include: globs,
+// relative to its own directory.
 //
 // The error, if any, is Problems.
 func Load(configDir string, include []string, inlineFile string, inlineStages, inlineRules *yaml.Node) (*Set, error) {
@@ -147,6 +149,14 @@ func (l *loader) include(at Pos, g, dir string) {
 		}
 		sort.Strings(m)
 		files = slices.DeleteFunc(m, func(f string) bool { return hiddenMatch(p, f) })
+		if len(files) == 0 {
+			// No rule file is no rules at all, which a running gateway
+			// would take as "accept everything": say so, as for a
+			// literal path that is missing. A hidden file (an editor's
+			// lock) alone is no rule file either.
+			l.problem(at, "include %q: matches no file", g)
+			return
+		}
 	} else {
 		if _, err := os.Stat(p); err != nil {
 			l.problem(at, "include %q: %v", g, errors.Unwrap(err))

@@ -299,7 +299,7 @@ func TestLoadIncludes(t *testing.T) {
 	if err := yaml.Unmarshal(b, &doc); err != nil {
 		t.Fatal(err)
 	}
-	set, err := Load(dir, []string{"rules.d/*.yaml", "none/*.yaml", "last.yaml", "rules.d/10-a.yaml"}, cfg, &doc.Stages, &doc.Rules)
+	set, err := Load(dir, []string{"rules.d/*.yaml", "last.yaml", "rules.d/10-a.yaml"}, cfg, &doc.Stages, &doc.Rules)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,6 +422,40 @@ func TestYAMLErrorLine(t *testing.T) {
 	_, err := Parse("big.yaml", []byte(b.String()))
 	if err == nil || !strings.HasPrefix(err.Error(), "big.yaml:3003:1: YAML: ") {
 		t.Errorf("error %v, want it at big.yaml:3003", err)
+	}
+}
+
+// TestIncludeMatchingNothing: a glob that matches no rule file (a typo,
+// a directory not yet made, only an editor's hidden lock file) is refused
+// at the include's position, as a missing literal path is: loading no
+// rules would leave the gateway accepting everything with check saying ok.
+func TestIncludeMatchingNothing(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "rules.d/a.yaml"), "rules: [{name: a, action: accept}]\n")
+	writeFile(t, filepath.Join(dir, "rules.d/.#b.yaml"), "rules: [{name: b, action: accept}]\n")
+	writeFile(t, filepath.Join(dir, "nested.yaml"), "include: [nowhere/*.yaml]\n")
+	cases := []struct {
+		name    string
+		include []string
+		want    string
+	}{
+		{"typo in the directory", []string{"rule.d/*.yaml"}, `p.yaml: include "rule.d/*.yaml": matches no file`},
+		{"typo in the extension", []string{"rules.d/*.yml"}, `p.yaml: include "rules.d/*.yml": matches no file`},
+		{"only a hidden file", []string{"rules.d/*#b.yaml"}, `p.yaml: include "rules.d/*#b.yaml": matches no file`},
+		{"in a rule file", []string{"nested.yaml"}, filepath.Join(dir, "nested.yaml") + `:1:11: include "nowhere/*.yaml": matches no file`},
+		{"a match", []string{"rules.d/*.yaml"}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Load(dir, c.include, "p.yaml", nil, nil)
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != c.want {
+				t.Errorf("got %q, want %q", got, c.want)
+			}
+		})
 	}
 }
 

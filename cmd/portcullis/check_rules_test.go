@@ -26,7 +26,7 @@ func TestCheckRules(t *testing.T) {
 	base := "hostname: a.test\nlisteners: [{name: a, address: '127.0.0.1:2525'}]\n"
 	good := write("good.yaml", base+"dns: {servers: ['127.0.0.1:53']}\ninclude: ['rules.d/*.yaml']\nrules:\n  - {name: local, when: 'cidr(conn.ip, \"127.0.0.0/8\")', action: accept}\n")
 	write("rules.d/10-dnsbl.yaml", "stages: [{name: dnsbl, plugin: dnsbl, timeout: 2s, config: {zones: [bl.example.test]}}]\nrules: [{name: listed, when: 'results.dnsbl.verdict == \"fail\"', action: reject, reply: '554 5.7.1 Listed'}]\n")
-	bad := write("bad.yaml", base+"include: ['bad.d/*.yaml', 'missing.yaml']\nrules:\n  - {name: x, when: 'conn.ipp == \"\"', action: reject}\n")
+	bad := write("bad.yaml", base+"include: ['bad.d/*.yaml', 'missing.yaml', 'none.d/*.yaml']\nrules:\n  - {name: x, when: 'conn.ipp == \"\"', action: reject}\n")
 	badRules := write("bad.d/r.yaml", "rules:\n  - name: y\n    when: 'results.nope.verdict == \"fail\"'\n    action: reject\n    reply: '451 4.7.1 Later'\n")
 	cases := []struct {
 		name   string
@@ -36,6 +36,7 @@ func TestCheckRules(t *testing.T) {
 	}{
 		{"good", good, 0, "ok: " + good + "\n"},
 		{"problems", bad, 1, bad + ":3:27: include \"" + filepath.Join(dir, "missing.yaml") + "\": no such file or directory\n" +
+			bad + ":3:43: include \"" + filepath.Join(dir, "none.d/*.yaml") + "\": matches no file\n" +
 			bad + ":5:27: conn has no field ipp\n" +
 			badRules + ":3:20: unknown stage \"nope\" in results.nope\n" +
 			badRules + ":5:13: reply code 451 does not fit action reject (want 5xx)\n"},
@@ -51,7 +52,7 @@ func TestCheckRules(t *testing.T) {
 	if errs := checkRules(mustConfig(t, good)); len(errs) != 0 {
 		t.Errorf("checkRules(good) = %v", errs)
 	}
-	if errs := checkRules(mustConfig(t, bad)); len(errs) != 4 || !strings.HasPrefix(errs[1].Error(), bad+":5:27:") {
+	if errs := checkRules(mustConfig(t, bad)); len(errs) != 5 || !strings.HasPrefix(errs[2].Error(), bad+":5:27:") {
 		t.Errorf("checkRules(bad) = %v", errs)
 	}
 }
