@@ -11,6 +11,7 @@
 //
 //	clamd: /run/clamav/clamd.ctl      # unix socket path, "unix:PATH" or "tcp:HOST:PORT" / "HOST:PORT"
 //	command: [/usr/bin/scanner, --no-summary, "{file}"]   # {file} is replaced by the temporary file
+//	                                  # the program: a bare name from PATH, a relative path from the config's directory
 //	temp_dir: /var/tmp                # for command: where the temporary file goes (default: the system's)
 //	timeout: 30s                      # per scan, within the stage's own timeout
 //	chunk_size: 65536                 # INSTREAM chunk size

@@ -18,5 +18,8 @@ func TestCheckConfig(t *testing.T) {
 		c("unknown key", nil, map[string]any{"clamd": "/s", "Timout": "1s"},
 			`unknown key "Timout" (want clamd, command, temp_dir, timeout, chunk_size) (did you mean "timeout"?)`),
 		c("no scanner", nil, nil, "exactly one of clamd and command is required"),
+		c("tcp clamd without port", nil, map[string]any{"clamd": "tcp:nohost"}, `clamd: "tcp:nohost": want tcp:HOST:PORT (a host and a port)`),
+		c("missing scanner", nil, map[string]any{"command": []any{"/no/such/scanner", "{file}"}},
+			"command[0]: /no/such/scanner: no such file or directory"),
 	})
 }
