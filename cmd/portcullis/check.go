@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/portcullis-mta/portcullis/core/auth"
 	"github.com/portcullis-mta/portcullis/core/config"
@@ -72,14 +71,9 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	// A problem in the config file itself (an include: in it, inline
 	// rules) is named as the config's own problems are, by the path as
 	// given: the rule loader names it by its absolute path.
-	abs, _ := filepath.Abs(*path)
 	report := func(errs []error) {
 		for _, err := range errs {
-			line := err.Error() // checks format their own positions
-			if *path != "" && abs != *path && strings.HasPrefix(line, abs+":") {
-				line = *path + strings.TrimPrefix(line, abs)
-			}
-			fmt.Fprintln(stdout, line)
+			fmt.Fprintln(stdout, asGiven(*path, err.Error())) // checks format their own positions
 			problems++
 		}
 	}

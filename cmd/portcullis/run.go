@@ -47,12 +47,12 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 	slog.SetDefault(logger)
 	d, err := daemon.New(cfg, logger)
 	if err != nil {
-		logger.Error("cannot start", "err", err)
+		reportStartError(stderr, logger, cfg, *path, err)
 		return exitFailed
 	}
 	for _, hook := range runHooks {
 		if err := hook(d); err != nil {
-			logger.Error("cannot start", "err", err)
+			reportStartError(stderr, logger, cfg, *path, err)
 			return exitFailed
 		}
 	}
@@ -62,7 +62,7 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 	defer signal.Stop(hup)
 	defer signal.Stop(stop)
 	if err := d.Start(context.Background()); err != nil {
-		logger.Error("cannot start", "err", err)
+		reportStartError(stderr, logger, cfg, *path, err)
 		_ = d.Shutdown(context.Background())
 		return exitFailed
 	}

@@ -192,7 +192,7 @@ func loadPipeline(ctx context.Context, host *pluginhost.Host, cfg *config.Config
 		}
 	}
 	if err := host.Load(ctx, stageSpecs(cfg, set)); err != nil {
-		return nil, err
+		return nil, stageProblems(set, err)
 	}
 	clients := map[string]pipeline.StageClient{}
 	for _, st := range set.Stages {

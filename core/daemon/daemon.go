@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,6 +58,20 @@ type Daemon struct {
 	spoolLock *os.File // held while the daemon runs (spoollock.go)
 }
 
+// storeError is a store that would not open, named by its config key.
+// The store's own errors begin with "queue: ", which after the daemon's
+// prefix said it twice ("daemon: queue: queue: mkdir ...").
+type storeError struct {
+	key string
+	err error
+}
+
+func (e *storeError) Error() string {
+	return "daemon: " + e.key + ": " + strings.TrimPrefix(e.err.Error(), "queue: ")
+}
+
+func (e *storeError) Unwrap() error { return e.err }
+
 // New opens the stores and builds policy, AUTH and the SMTP server of cfg.
 func New(cfg *config.Config, logger *slog.Logger) (*Daemon, error) {
 	if logger == nil {
@@ -78,7 +93,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Daemon, error) {
 	d.queue, err = queue.Open(cfg.Queue.Dir, queue.Options{Logger: logger.With("store", "queue"), Intake: true, Events: true})
 	if err != nil {
 		d.closeStores()
-		return nil, fmt.Errorf("daemon: queue: %w", err)
+		return nil, &storeError{"queue.dir", err}
 	}
 	if d.spoolLock == nil {
 		if d.spoolLock, err = lockSpool(cfg.Queue.Dir); err != nil {
@@ -89,7 +104,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Daemon, error) {
 	d.quarantine, err = queue.Open(cfg.Queue.Quarantine, queue.Options{Logger: logger.With("store", "quarantine"), Events: true})
 	if err != nil {
 		d.queue.Close()
-		return nil, fmt.Errorf("daemon: quarantine: %w", err)
+		return nil, &storeError{"queue.quarantine_dir", err}
 	}
 	deps, err := d.buildDeps(cfg, nil)
 	if err == nil {
