@@ -78,6 +78,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	report(checkListFiles(cfg, cfgErrs))
+	report(checkSpools(cfg, cfgErrs))
 	if !slices.ContainsFunc(ruleKeys, cfgErrs.About) {
 		stageEnvDefaults(cfg, cfgErrs)
 		for _, check := range extraChecks {

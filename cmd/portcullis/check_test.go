@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -128,5 +129,43 @@ func TestCheckDKIMKeys(t *testing.T) {
 	os.Chmod(key, 0o644)
 	if code, out, _ := run("check", "-c", cfg); code != 1 || !strings.Contains(out, "unsafe key file: mode 0644") {
 		t.Errorf("world-readable key: got %d %q", code, out)
+	}
+}
+
+// TestCheckSpoolDirs: a queue or quarantine directory that run could not
+// make (its parent is a file, or it would go where no directory can be
+// made) is reported by check, at its key; check makes nothing.
+func TestCheckSpoolDirs(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "file"), []byte("x\n"), 0o644)
+	os.Mkdir(filepath.Join(dir, "held"), 0o755)
+	base := "hostname: a.test\nlisteners: [{name: a, address: ':25'}]\n"
+	cases := []struct{ name, queue, want string }{
+		{"parent is a file", "queue:\n  dir: file/spool\n",
+			"P:4:8: queue.dir: D/file/spool: not a directory\n"},
+		{"quarantine is a file", "queue: {quarantine_dir: file}\n",
+			"P:3:25: queue.quarantine_dir: D/file is not a directory\n"},
+		{"deep, not there yet", "queue: {dir: a/b/spool, quarantine_dir: held}\n", "ok: P\n"},
+		{"defaults", "", "ok: P\n"},
+	}
+	if runtime.GOOS == "linux" {
+		cases = append(cases, struct{ name, queue, want string }{"under /proc", "queue: {dir: /proc/nonexistent/spool}\n",
+			"P:3:14: queue.dir: /proc/nonexistent/spool does not exist and cannot be made: /proc is on the kernel's proc file system\n"})
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg := filepath.Join(dir, "p.yaml")
+			os.WriteFile(cfg, []byte(base+c.queue), 0o644)
+			_, out, _ := run("check", "-c", cfg)
+			out = strings.NewReplacer(cfg, "P", dir, "D").Replace(out)
+			if out != c.want {
+				t.Errorf("got %q, want %q", out, c.want)
+			}
+		})
+	}
+	for _, made := range []string{"spool", "quarantine", "a"} {
+		if _, err := os.Stat(filepath.Join(dir, made)); err == nil {
+			t.Errorf("check made %s", made)
+		}
 	}
 }

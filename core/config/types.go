@@ -43,8 +43,10 @@ type Config struct {
 
 // Pos returns the line and column in the config file of the value at
 // path, for those checked after loading: "include[i]" (a file that does
-// not exist) and "dkim.sign[i].key" (a key that does not load), so that
-// their problems read file:line:col; 0, 0 when unknown.
+// not exist), "dkim.sign[i].key" (a key that does not load), "queue.dir"
+// and "queue.quarantine_dir" (a directory that could not be made), so that
+// their problems read file:line:col; 0, 0 when unknown. A queue key left
+// to its default is at the queue: key, or else at the top of the file.
 func (c *Config) Pos(path string) (line, col int) {
 	p := c.keyAt[path]
 	return p[0], p[1]

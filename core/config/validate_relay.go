@@ -223,6 +223,10 @@ func (v *validator) misc() {
 		}
 	}
 	c.keyAt = map[string][2]int{}
+	for key, p := range map[string]*string{"queue.dir": &c.Queue.Dir, "queue.quarantine_dir": &c.Queue.Quarantine} {
+		n := v.at(p, &c.Queue)
+		c.keyAt[key] = [2]int{n.Line, n.Column}
+	}
 	for i := range c.DKIM.Sign {
 		n := v.at(&c.DKIM.Sign[i].Key, &c.DKIM.Sign[i])
 		c.keyAt[fmt.Sprintf("dkim.sign[%d].key", i)] = [2]int{n.Line, n.Column}
