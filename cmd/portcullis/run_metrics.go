@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,9 +19,11 @@ import (
 // The metric set is enabled (metrics.Active) once an address is first set
 // and stays so, keeping its counts across reloads. A reload that changes
 // the address binds the new one first and then closes the old one; when
-// the new one cannot be bound the old one keeps serving and the reload goes
-// on (a metrics port must not hold a mail config back). An empty address
-// stops serving.
+// the new one cannot be bound the reload is refused, as for an SMTP
+// listener's address in use (README: "a bad file or an address in use is
+// refused and logged"), and the old one keeps serving: a reload that said
+// it succeeded would leave the admin's scrapes on the old port with only an
+// error line to tell. An empty address stops serving.
 func init() {
 	runHooks = append(runHooks, func(d *daemon.Daemon) error {
 		logger := d.Logger() // follows log.level across reloads
@@ -68,7 +71,9 @@ func (s *metricsService) Start(context.Context) error {
 	return nil
 }
 
-// Reload rebinds when the address changed; it never refuses the reload.
+// Reload rebinds when the address changed. A new address that cannot be
+// bound refuses the reload (the daemon then gives the old config back to
+// the services that took the new one); this endpoint stays as it was.
 func (s *metricsService) Reload(cfg *config.Config) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -86,17 +91,15 @@ func (s *metricsService) Reload(cfg *config.Config) error {
 			closeServer(s.srv)
 			s.srv = nil
 			if srv, err = s.serve(addr); err != nil {
-				s.srv, _ = s.serve(s.addr)
+				var rerr error
+				if s.srv, rerr = s.serve(s.addr); rerr != nil {
+					s.log.Error("metrics: cannot bind the old address again either; not serving until a reload", "addr", s.addr, "err", rerr)
+					s.addr = ""
+				}
 			}
 		}
 		if err != nil {
-			if s.srv != nil {
-				s.log.Error("metrics: cannot bind the new address; still serving the old one", "addr", addr, "old", s.addr, "err", err)
-			} else {
-				s.log.Error("metrics: cannot bind the new address nor the old one again; not serving until a reload", "addr", addr, "old", s.addr, "err", err)
-				s.addr = ""
-			}
-			return nil
+			return fmt.Errorf("metrics.address %s: %w", addr, err)
 		}
 		next = srv
 	}

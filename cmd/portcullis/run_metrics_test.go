@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/daemon"
 	"github.com/portcullis-mta/portcullis/core/metrics"
 )
 
@@ -59,5 +60,63 @@ func TestMetricsReloadSamePortOtherHost(t *testing.T) {
 	}
 	if body := scrape(t, "127.0.0.1:"+port); !strings.Contains(body, "portcullis_") {
 		t.Fatalf("no metrics served after the move:\n%s", body)
+	}
+}
+
+// TestMetricsReloadAddressInUse: a reload that moves /metrics onto a port
+// another process holds is refused, as one that moves an SMTP listener
+// there is: the daemon keeps its whole old config (here a log level and
+// the relay domains changed as well) and the old endpoint keeps serving.
+func TestMetricsReloadAddressInUse(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	free, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := free.Addr().String()
+	free.Close()
+	dir := t.TempDir()
+	text := func(metricsAddr, domain string) []byte {
+		return []byte("hostname: mx.example.test\nlisteners: [{name: mx, address: '127.0.0.1:0'}]\n" +
+			"relay: {domains: [" + domain + "]}\ndns: {servers: ['127.0.0.1:53']}\n" +
+			"metrics: {address: '" + metricsAddr + "'}\n")
+	}
+	cfg, err := config.ParseIn(text(old, "old.example"), "p.yaml", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	defer func() {
+		if t.Failed() {
+			t.Log(logs.String())
+		}
+	}()
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
+	d, err := daemon.New(cfg, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.AddService(&metricsService{m: metrics.New(), addr: old, log: logger})
+	if err := d.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer d.Shutdown(context.Background())
+	next, err := config.ParseIn(text(busy.Addr().String(), "new.example"), "p.yaml", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ReloadConfig(next); err == nil || !strings.Contains(err.Error(), "metrics.address "+busy.Addr().String()) {
+		t.Fatalf("reload onto a port in use: %v, want it refused naming metrics.address", err)
+	}
+	if got := d.Config(); got != cfg {
+		t.Errorf("config in force after the refused reload: metrics %q, domains %v; want the old one",
+			got.Metrics.Address, got.Relay.Domains)
+	}
+	if body := scrape(t, old); !strings.Contains(body, "portcullis_") {
+		t.Errorf("the old endpoint stopped serving:\n%s", body)
 	}
 }
