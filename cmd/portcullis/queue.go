@@ -103,6 +103,10 @@ func openSpool(name, usage string, args []string, stderr io.Writer, boolFlags ..
 	}
 	sc.cfg = cfg
 	if _, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		// Say which directory was read: an admin who forgot -c (or gave
+		// the wrong file) would otherwise take "0 messages" for the
+		// gateway's queue.
+		fmt.Fprintf(stderr, "note: %s %s does not exist (no messages)%s\n", spoolLabel[name], dir, builtinHint(path))
 		sc.store = absentStore{}
 		return sc, -1
 	}
@@ -111,6 +115,17 @@ func openSpool(name, usage string, args []string, stderr io.Writer, boolFlags ..
 		return nil, exitFailed
 	}
 	return sc, -1
+}
+
+// spoolLabel names each command's directory in notes.
+var spoolLabel = map[string]string{"queue": "spool", "quarantine": "quarantine"}
+
+// builtinHint is what a note adds when no -c was given.
+func builtinHint(path string) string {
+	if path == "" {
+		return "; no -c FILE given, so this is the built-in config's, from the current directory"
+	}
+	return ""
 }
 
 // spoolStore is what the queue and quarantine commands use of a store.

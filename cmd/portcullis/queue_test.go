@@ -301,11 +301,32 @@ func TestSpoolNotCreatedByLooking(t *testing.T) {
 			if code != c.code || !strings.HasSuffix(out, c.out) || !strings.Contains(errs, c.err) {
 				t.Errorf("got %d %q %q; want %d, stdout ending %q, stderr with %q", code, out, errs, c.code, c.out, c.err)
 			}
+			// Which directory was read, for an admin who forgot -c.
+			note := "note: spool " + f.queue + " does not exist (no messages)\n"
+			if c.args[0] == "quarantine" {
+				note = "note: quarantine " + f.hold + " does not exist (no messages)\n"
+			}
+			if !strings.HasPrefix(errs, note) {
+				t.Errorf("stderr %q, want it to start with %q", errs, note)
+			}
 			for _, dir := range []string{f.queue, f.hold} {
 				if _, err := os.Stat(dir); !os.IsNotExist(err) {
 					t.Fatalf("%s created (stat: %v)", dir, err)
 				}
 			}
 		})
+	}
+}
+
+// TestSpoolNoteWithoutConfig: without -c the note on a missing spool says
+// the built-in config was read, the usual reason for an empty queue that
+// is not.
+func TestSpoolNoteWithoutConfig(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	code, _, errs := run("queue", "list")
+	want := "note: spool " + filepath.Join(dir, "spool") + " does not exist (no messages); no -c FILE given, so this is the built-in config's, from the current directory\n"
+	if code != 0 || errs != want {
+		t.Errorf("got %d %q, want 0 %q", code, errs, want)
 	}
 }
