@@ -8,6 +8,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/portcullis-mta/portcullis/core/config"
 )
 
 // checkDir is a gateway config directory for `portcullis check` tests:
@@ -111,6 +113,25 @@ func TestCheckExampleConnectionRules(t *testing.T) {
 	}
 	if code, out, _ := run("check", "-c", cfg); code != 0 {
 		t.Errorf("with the lists: got %d\n%s", code, out)
+	}
+}
+
+// TestCheckExampleConnectionListsShipped: a gateway config in examples/
+// that includes rules/connection.yaml, as the file's comment says, passes
+// check with the sample list files shipped in examples/lists.
+func TestCheckExampleConnectionListsShipped(t *testing.T) {
+	dir, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := "hostname: a.test\nlisteners: [{name: a, address: '127.0.0.1:2525'}]\n" +
+		"dns: {servers: ['127.0.0.1:53']}\ninclude: [rules/connection.yaml]\n"
+	cfg, err := config.ParseIn([]byte(text), "p.yaml", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := checkRules(cfg); len(errs) != 0 {
+		t.Errorf("check of examples/rules/connection.yaml with examples/lists: %v", errs)
 	}
 }
 
