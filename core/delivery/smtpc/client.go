@@ -15,6 +15,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/textproto"
 	"strconv"
@@ -27,6 +28,7 @@ type Client struct {
 	conn    *deadlineConn
 	tconn   net.Conn // conn, or the TLS connection over it
 	text    *textproto.Reader
+	budget  *replyBudget // under text: bounds what one reply may read
 	bw      *bufio.Writer
 	ext     map[string]string
 	tls     *tls.ConnectionState
@@ -54,7 +56,8 @@ func New(conn net.Conn, timeout time.Duration) *Client {
 
 func (c *Client) setConn(nc net.Conn) {
 	c.tconn = nc
-	c.text = textproto.NewReader(bufio.NewReaderSize(nc, 4096))
+	c.budget = &replyBudget{r: nc}
+	c.text = textproto.NewReader(bufio.NewReaderSize(c.budget, 4096))
 	c.bw = bufio.NewWriterSize(nc, 32*1024)
 }
 
@@ -231,9 +234,39 @@ func (c *Client) writeLine(line string) error {
 	return err
 }
 
+// maxReplyBytes bounds what is read from the connection for one reply
+// (beyond what the buffer already held). RFC 5321 4.5.3.1.5 allows 512
+// octets a line, and an EHLO reply has a few dozen lines; a next hop, any
+// recipient domain's MX, that sends a reply without end would otherwise
+// grow the daemon without bound (1 GiB without a line end was read whole).
+const maxReplyBytes = 64 << 10
+
+// errReplyTooLong ends a session whose server sends a reply over
+// maxReplyBytes.
+var errReplyTooLong = errors.New("smtpc: reply longer than 64 KiB")
+
+// replyBudget reads from r at most left bytes, then fails.
+type replyBudget struct {
+	r    io.Reader
+	left int
+}
+
+func (b *replyBudget) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errReplyTooLong
+	}
+	if len(p) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= n
+	return n, err
+}
+
 // read reads one reply, multi-line or not. A malformed reply is an error:
 // the connection is no longer in a known state.
 func (c *Client) read() (*Reply, error) {
+	c.budget.left = maxReplyBytes
 	code, msg, err := c.text.ReadResponse(0)
 	if err != nil {
 		var perr textproto.ProtocolError

@@ -2,6 +2,7 @@ package smtpc
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"reflect"
 	"strings"
@@ -199,5 +200,61 @@ func TestSendMailRefusedPipelined(t *testing.T) {
 	}
 	if b := <-bodies; b != "" {
 		t.Errorf("body sent after a refused MAIL: %q", b)
+	}
+}
+
+// TestReplyBounded: a server whose reply never ends (one line without a
+// line end, or continuation lines without a last one) ends the session
+// after maxReplyBytes; it does not grow the daemon without bound (1 GiB
+// was read whole). A long but finite reply below the bound is read.
+func TestReplyBounded(t *testing.T) {
+	for name, endless := range map[string]func(c net.Conn){
+		"one line": func(c net.Conn) {
+			c.Write([]byte("220 "))
+			chunk := []byte(strings.Repeat("x", 64<<10))
+			for {
+				if _, err := c.Write(chunk); err != nil {
+					return
+				}
+			}
+		},
+		"continuation lines": func(c net.Conn) {
+			line := []byte("220-" + strings.Repeat("y", 500) + "\r\n")
+			for {
+				if _, err := c.Write(line); err != nil {
+					return
+				}
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				endless(c)
+			}()
+			conn, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := New(conn, 5*time.Second)
+			defer c.Close()
+			if err := c.Greet(); !errors.Is(err, errReplyTooLong) {
+				t.Fatalf("greeting without end: %v, want %v", err, errReplyTooLong)
+			}
+		})
+	}
+	long := "220-" + strings.Repeat("z", 500) + "\r\n"
+	c, _ := scripted(t, strings.Repeat(long, 60)+"220 mx.test ready\r\n", mixedServer(true))
+	if err := c.Greet(); err != nil {
+		t.Fatalf("a 30 KB greeting: %v", err)
 	}
 }

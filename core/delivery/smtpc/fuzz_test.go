@@ -9,8 +9,8 @@ import (
 )
 
 // FuzzReadReply feeds a next hop's bytes to the reply reader and the EHLO
-// parser: no panic, and a reply that parses has a valid code and no control
-// bytes in its text (it ends up in logs and DSNs).
+// parser: no panic, and a reply that parses has a valid code, no control
+// bytes in its text (it ends up in logs and DSNs), and a bounded size.
 func FuzzReadReply(f *testing.F) {
 	for _, s := range []string{
 		"250-mx.test\r\n250-PIPELINING\r\n250-AUTH PLAIN LOGIN\r\n250 8BITMIME\r\n",
@@ -20,7 +20,8 @@ func FuzzReadReply(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		c := &Client{text: textproto.NewReader(bufio.NewReader(bytes.NewReader(data)))}
+		b := &replyBudget{r: bytes.NewReader(data)}
+		c := &Client{budget: b, text: textproto.NewReader(bufio.NewReaderSize(b, 4096))}
 		for range 4 {
 			r, err := c.read()
 			if err != nil {
@@ -31,6 +32,9 @@ func FuzzReadReply(f *testing.F) {
 			}
 			if strings.ContainsAny(r.Text(), "\r\n\x00") {
 				t.Fatalf("control bytes in text %q", r.Text())
+			}
+			if n := len(r.Text()); n > maxReplyBytes+4096 {
+				t.Fatalf("a reply of %d bytes", n)
 			}
 			parseEHLO(r.Lines)
 		}
