@@ -142,26 +142,41 @@ func (s *Stage) Check(_ context.Context, req *sdk.Request) (*sdk.Result, error) 
 		return &sdk.Result{Verdict: sdk.VerdictNone}, nil
 	}
 	set = s.maybeReload(set)
-	texts, err := s.texts(req.Message, set.cfg.Headers)
+	texts, limits, err := s.texts(req.Message, set.cfg.Headers)
 	if err != nil {
 		return nil, err
 	}
-	return set.result(set.match(texts)), nil
+	res := set.result(set.match(texts))
+	// Text the walker did not reach was not matched: the tags say so, for
+	// a rule to act on (a word hidden 21 levels deep, or after 500 parts,
+	// passed untagged), as execfilter tags archive.limit.
+	res.Tags = append(res.Tags, limits...)
+	return res, nil
 }
 
-// texts collects the decoded text to match.
-func (s *Stage) texts(msg *sdk.Message, headers []string) ([]string, error) {
+// unreadFindings are the walker's findings that leave text unmatched.
+var unreadFindings = map[string]bool{mime.FindPartsLimit: true, mime.FindDepthLimit: true,
+	mime.FindTotalLimit: true, mime.FindPartTruncated: true}
+
+// texts collects the decoded text to match, and the findings of the MIME
+// walk that left some of it out.
+func (s *Stage) texts(msg *sdk.Message, headers []string) (texts, limits []string, err error) {
 	if s.subjectOnly {
-		return []string{mime.DecodeHeader(msg.Get("Subject"))}, nil
+		return []string{mime.DecodeHeader(msg.Get("Subject"))}, nil, nil
 	}
 	rc, err := msg.Open()
 	if err != nil {
-		return nil, fmt.Errorf("textfilter: open message: %w", err)
+		return nil, nil, fmt.Errorf("textfilter: open message: %w", err)
 	}
 	defer rc.Close()
 	m, err := mime.Parse(rc, mime.DefaultLimits())
 	if err != nil {
-		return nil, fmt.Errorf("textfilter: read message: %w", err)
+		return nil, nil, fmt.Errorf("textfilter: read message: %w", err)
+	}
+	for _, f := range m.Findings {
+		if unreadFindings[f] {
+			limits = append(limits, f)
+		}
 	}
 	out := []string{m.Subject}
 	for _, f := range m.Header {
@@ -176,7 +191,7 @@ func (s *Stage) texts(msg *sdk.Message, headers []string) ([]string, error) {
 			out = append(out, p.Text)
 		}
 	}
-	return out, nil
+	return out, limits, nil
 }
 
 // maybeReload re-reads the lists when a file changed, at most once per

@@ -502,3 +502,48 @@ func TestFullWidthRegexpPunctuation(t *testing.T) {
 		}
 	}
 }
+
+// TestTextPastWalkLimits: text the MIME walker does not reach (nested
+// deeper than its limit, or after its last part) is not matched, and the
+// result says so with the walker's finding as a tag, for a rule to act on:
+// a word hidden 21 levels deep passed untagged.
+func TestTextPastWalkLimits(t *testing.T) {
+	nested := func(depth int) string {
+		var b strings.Builder
+		b.WriteString("Subject: s\r\nMIME-Version: 1.0\r\n")
+		for i := range depth {
+			fmt.Fprintf(&b, "Content-Type: multipart/mixed; boundary=\"b%d\"\r\n\r\n--b%d\r\n", i, i)
+		}
+		b.WriteString("Content-Type: text/plain\r\n\r\nbuy bitcoin now\r\n")
+		for i := depth - 1; i >= 0; i-- {
+			fmt.Fprintf(&b, "--b%d--\r\n", i)
+		}
+		return b.String()
+	}
+	manyParts := func(n int) string {
+		var b strings.Builder
+		b.WriteString("Subject: s\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"p\"\r\n\r\n")
+		for range n {
+			b.WriteString("--p\r\nContent-Type: text/plain\r\n\r\nnothing\r\n")
+		}
+		b.WriteString("--p\r\nContent-Type: text/plain\r\n\r\nbuy bitcoin now\r\n--p--\r\n")
+		return b.String()
+	}
+	for _, tc := range []struct {
+		name, msg, want string
+		verdict         sdk.Verdict
+	}{
+		{"depth 5", nested(5), "spam:bitcoin", sdk.VerdictFail},
+		{"depth 30", nested(30), "mime.limit.depth", sdk.VerdictPass},
+		{"after 600 parts", manyParts(600), "mime.limit.parts", sdk.VerdictPass},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := NewText()
+			configure(t, st, "testdata", listConfig1)
+			res := check(t, st, sdk.NewBytesMessage([]sdk.HeaderField{{Name: "Subject", Value: "s"}}, []byte(tc.msg)))
+			if res.Verdict != tc.verdict || !slices.Contains(res.Tags, tc.want) {
+				t.Errorf("verdict %s tags %q, want %s with %s", res.Verdict, res.Tags, tc.verdict, tc.want)
+			}
+		})
+	}
+}
