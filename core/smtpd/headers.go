@@ -31,9 +31,14 @@ func (h *headerCapture) Write(p []byte) (int, error) {
 	if h.done {
 		return len(p), nil
 	}
+	// Only the new bytes and the three before them can complete the
+	// blank line: searching the whole buffer at every write was
+	// quadratic for a header trickled in a few bytes at a time.
+	from := max(h.buf.Len()-3, 0)
 	h.buf.Write(p)
-	if i := bytes.Index(h.buf.Bytes(), []byte("\r\n\r\n")); i >= 0 {
-		h.buf.Truncate(i + 4)
+	if i := bytes.Index(h.buf.Bytes()[from:], []byte("\r\n\r\n")); i >= 0 {
+		i += from
+		h.buf.Truncate(min(i+4, maxHeaderCapture)) // the same cut however the bytes came
 		h.done = true
 	} else if bytes.HasPrefix(h.buf.Bytes(), []byte("\r\n")) {
 		h.buf.Truncate(2) // no header at all
