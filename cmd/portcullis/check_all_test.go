@@ -104,7 +104,7 @@ rules:
   - {name: bl, plugin: dnsbl, config: {bogus: 1}}
 `,
 		}, []string{
-			`D/c.yaml:4:16: state.redis: "http://x" is not a redis:// or rediss:// URL`,
+			`D/c.yaml:4:16: state.redis: not a redis:// or rediss:// URL; want redis://[:PASSWORD@]HOST:PORT/DB or rediss://...`,
 			"D/r.yaml:3:47: config: want a mapping, got a list",
 			`D/r.yaml:4:5: duplicate stage "grey" (first at D/r.yaml:2:5)`,
 			`D/r.yaml:5:31: stage bl: config refused: unknown key "bogus" (want zones, threshold, timeout, max_ttl, negative_ttl, cache_size, check_private)`,

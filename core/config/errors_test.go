@@ -129,7 +129,7 @@ limits: {max_line_length: 512, max_recipients: 0}
 			`F:6:20: metrics.address: "9425" is not host:port`,
 			`F:7:17: dns.servers[0]: "8.8.8.8" is not host:port`,
 			"F:7:38: dns.timeout: must be positive",
-			`F:8:16: state.redis: "http://x" is not a redis:// or rediss:// URL`,
+			`F:8:16: state.redis: not a redis:// or rediss:// URL; want redis://[:PASSWORD@]HOST:PORT/DB or rediss://...`,
 			`F:9:24: dkim.sign[0].domain: "" is not a domain name`,
 			"F:9:38: dkim.sign[0].selector: must not be empty",
 			"F:9:47: dkim.sign[0].key: D/missing.key: no such file or directory",
@@ -155,5 +155,24 @@ limits: {max_line_length: 512, max_recipients: 0}
 				t.Errorf("got:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(c.want, "\n"))
 			}
 		})
+	}
+}
+
+// TestRedisURLProblems: a bad state.redis is refused with the reason, and
+// never with its password (check's output goes to the journal).
+func TestRedisURLProblems(t *testing.T) {
+	for raw, want := range map[string]string{
+		"redis://:s3cret@127.0.0.1:6379/0":     "",
+		"rediss://u:s3cret@redis.example/12":   "",
+		"redis//:s3cret@127.0.0.1:46313/5":     "not a redis:// or rediss:// URL",
+		"redis://:s3cret@127.0.0.1:notaport/5": "not a URL (invalid port",
+		"redis://:s3cret@127.0.0.1:0/5":        `redis://:xxxxx@127.0.0.1:0/5: bad port "0"`,
+		"redis://:s3cret@127.0.0.1:6379/-1":    `redis://:xxxxx@127.0.0.1:6379/-1: the database "-1" is not a number from 0`,
+		"redis://:s3cret@127.0.0.1:6379/a/b":   `the database "a/b" is not a number`,
+	} {
+		got := redisURLProblem(raw)
+		if (want == "") != (got == "") || !strings.Contains(got, want) || strings.Contains(got, "s3cret") {
+			t.Errorf("%s: %q, want %q (and no password)", raw, got, want)
+		}
 	}
 }

@@ -1,10 +1,12 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -244,9 +246,8 @@ func (v *validator) misc() {
 func (v *validator) state() {
 	s := &v.cfg.State
 	if s.Redis != "" {
-		u, err := url.Parse(s.Redis)
-		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
-			v.errorf(v.at(&s.Redis), "state.redis: %q is not a redis:// or rediss:// URL", s.Redis)
+		if problem := redisURLProblem(s.Redis); problem != "" {
+			v.errorf(v.at(&s.Redis), "state.redis: %s", problem)
 		}
 		if s.Path != "" { // stages that keep local files still use it
 			v.resolve(&s.Path)
@@ -257,4 +258,33 @@ func (v *validator) state() {
 		v.errorf(v.at(&s.Path, s), "state.path: must be set (or state.redis)")
 	}
 	v.resolve(&s.Path)
+}
+
+// redisURLProblem says what is wrong with a state.redis URL, "" if nothing
+// is, without repeating the value: it may hold a password, and check's
+// output goes to the journal (ExecStartPre).
+func redisURLProblem(raw string) string {
+	const form = "redis://[:PASSWORD@]HOST:PORT/DB or rediss://..."
+	u, err := url.Parse(raw)
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // url.Error repeats the whole URL
+		}
+		return fmt.Sprintf("not a URL (%v); want %s", err, form)
+	}
+	if (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		return "not a redis:// or rediss:// URL; want " + form
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return fmt.Sprintf("%s: bad port %q", u.Redacted(), p)
+		}
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		if n, err := strconv.Atoi(db); err != nil || n < 0 {
+			return fmt.Sprintf("%s: the database %q is not a number from 0", u.Redacted(), db)
+		}
+	}
+	return ""
 }
