@@ -80,6 +80,8 @@ type Stage struct {
 	store     Store
 	source    string // what store was opened from (storeSource); "" if given by NewWithStore
 	lastSweep time.Time
+	sweeping  sync.WaitGroup // the sweep under way, if any (Close waits for it)
+	swept     chan struct{}  // closed when the last sweep started ended; for tests
 }
 
 var (
@@ -181,6 +183,7 @@ func (s *Stage) Close() error {
 	}
 	err := s.store.Close()
 	s.store = nil
+	s.sweeping.Wait() // it ends at its next batch: the file is closed
 	return err
 }
 
@@ -328,14 +331,25 @@ func deferred(wait time.Duration, attrs map[string]string, why string) *sdk.Resu
 	return &sdk.Result{Verdict: sdk.VerdictFail, Tags: []string{"greylist"}, Attrs: attrs, Reason: "greylisted: " + why}
 }
 
-// sweep removes expired records from a bbolt store at most hourly.
+// sweep starts removing expired records from a bbolt store, at most
+// hourly, in the background: inside Check, under the stage's lock, a sweep
+// of a big file (1.2 s for a million records) held every session's check
+// and overran stage timeouts once an hour. Sweep works in small write
+// transactions, so checks write between them.
 func (s *Stage) sweep(now time.Time) {
 	b, ok := s.store.(*BoltStore)
 	if !ok || now.Sub(s.lastSweep) < time.Hour {
 		return
 	}
 	s.lastSweep = now
-	_, _ = b.Sweep()
+	done := make(chan struct{})
+	s.swept = done
+	s.sweeping.Add(1)
+	go func() {
+		defer s.sweeping.Done()
+		defer close(done)
+		_, _ = b.Sweep()
+	}()
 }
 
 // maxKeyLen bounds a triplet's key. bbolt refuses keys over 32 KiB, and

@@ -1,6 +1,7 @@
 package greylist
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -171,30 +172,68 @@ func (s *BoltStore) Incr(_ context.Context, key string, now, expires time.Time) 
 	return n, err
 }
 
-// Sweep deletes expired records and returns how many.
+// sweepBatch is how many expired records one write transaction of Sweep
+// deletes: writers (Put, Incr) wait at most for one batch.
+const sweepBatch = 1000
+
+// Sweep deletes expired records and returns how many. It finds them in
+// read transactions, which do not hold up writers, and deletes them
+// sweepBatch at a time, each batch in a write transaction of its own that
+// checks again that the record is still expired (a check may have renewed
+// it meanwhile).
 func (s *BoltStore) Sweep() (int, error) {
 	now := s.now()
 	n := 0
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucket)
-		// Collect first: deleting under a cursor makes it skip the next key.
+	var after []byte // the last key looked at
+	for {
 		var dead [][]byte
-		err := b.ForEach(func(k, v []byte) error {
-			if _, exp, err := decode(v); err != nil || !now.Before(exp) {
-				dead = append(dead, append([]byte(nil), k...))
+		err := s.db.View(func(tx *bolt.Tx) error {
+			c := tx.Bucket(bucket).Cursor()
+			k, v := c.First()
+			if after != nil {
+				k, v = c.Seek(after)
+				if k != nil && bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			}
+			for ; k != nil && len(dead) < sweepBatch; k, v = c.Next() {
+				if expired(v, now) {
+					dead = append(dead, append([]byte(nil), k...))
+				}
+				after = append(after[:0], k...)
 			}
 			return nil
 		})
-		for _, k := range dead {
-			if err == nil {
-				err = b.Delete(k)
-			}
+		if err != nil || len(dead) == 0 {
+			return n, err
 		}
-		n = len(dead)
-		return err
-	})
-	return n, err
+		err = s.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucket)
+			for _, k := range dead {
+				if !expired(b.Get(k), now) {
+					continue
+				}
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+				n++
+			}
+			return nil
+		})
+		if err != nil {
+			return n, err
+		}
+	}
 }
 
-// Close implements Store.
+// expired: a record that does not decode, or whose time is up (a nil v, a
+// record gone meanwhile, is not).
+func expired(v []byte, now time.Time) bool {
+	if v == nil {
+		return false
+	}
+	_, exp, err := decode(v)
+	return err != nil || !now.Before(exp)
+}
+
 func (s *BoltStore) Close() error { return s.db.Close() }
