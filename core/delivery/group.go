@@ -85,8 +85,9 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 	}
 	if o, ok := m.dead.get(g.key, m.d.Now()); ok {
 		// As the hop that failed said a moment ago, named in the log
-		// (relay=) as it was then.
-		return unansweredAs(out, left, o)
+		// (relay=) as it was then, and said to be that: nothing was tried
+		// now (Postfix: "delivery temporarily suspended: ...").
+		return unansweredAs(out, left, suspended(o))
 	}
 	hops, why := m.hops(ctx, s, g.rt, g.domain)
 	if why != nil {
@@ -192,6 +193,18 @@ func unanswered(out []outcome, left []int, r *smtpc.Reply) []outcome {
 }
 
 // unansweredAs is unanswered with the whole outcome (the failed hop too).
+// suspended is o, a dead destination's last failure, as the outcome of
+// an attempt that was not made.
+func suspended(o outcome) outcome {
+	if o.reply != nil {
+		r := *o.reply
+		r.Lines = []string{"delivery temporarily suspended: " + o.reply.Text()}
+		r.Local = true
+		o.reply = &r
+	}
+	return o
+}
+
 func unansweredAs(out []outcome, left []int, o outcome) []outcome {
 	for _, i := range left {
 		if out[i].reply == nil {

@@ -348,10 +348,20 @@ func TestDeadDestinationSkipped(t *testing.T) {
 	if n := accepts.Load(); n != 1 {
 		t.Errorf("%d connections to a dead destination for 5 messages, want 1", n)
 	}
+	suspended := 0
 	for _, id := range ids {
-		if r := w.get(id).Rcpts[0]; r.Status != queue.RcptPending || !strings.HasPrefix(r.LastReply, "451 4.4.1") {
+		r := w.get(id).Rcpts[0]
+		if r.Status != queue.RcptPending || !strings.HasPrefix(r.LastReply, "451 4.4.1") {
 			t.Errorf("%s: %s %q", id, r.Status, r.LastReply)
 		}
+		// The messages the cache answered say so: nothing was tried for
+		// them (Postfix: "delivery temporarily suspended").
+		if strings.HasPrefix(r.LastReply, "451 4.4.1 delivery temporarily suspended: ") && r.LastLocal {
+			suspended++
+		}
+	}
+	if suspended != len(ids)-1 {
+		t.Errorf("%d of %d messages answered as suspended, want %d", suspended, len(ids), len(ids)-1)
 	}
 	// Each deferral's log line names the hop that failed, the cached ones
 	// too (relay=, not relay="").
