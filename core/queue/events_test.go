@@ -44,3 +44,30 @@ func TestNotesReachTheDaemonsLog(t *testing.T) {
 		t.Errorf("the first note logged %d times, want once:\n%s", n, logs.String())
 	}
 }
+
+// TestNoteBeforeRescan: a message another process queued with a note (a
+// DSN of `queue bounce`) has its note logged before the rescan that hands
+// it to delivery: the DSN's first line in the daemon's log is its
+// "queued ... dsn_of=", not a delivery attempt.
+func TestNoteBeforeRescan(t *testing.T) {
+	dir := t.TempDir()
+	var logs logbuf.Buffer
+	d, err := Open(dir, Options{Poll: 5 * time.Millisecond, Events: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	cli := openDirOpts(t, dir, nil, Options{Poll: -1})
+	id := commit(t, cli, testEnv("c@x.test"), "", "dsn")
+	if err := cli.Note(id, "queued", "dsn_of", "DN6A000000000001"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "both lines", func() bool {
+		s := logs.String()
+		return strings.Contains(s, "msg=queued queue_id="+id) && strings.Contains(s, `added by another process" queue_id=`+id)
+	})
+	s := logs.String()
+	if strings.Index(s, "msg=queued queue_id="+id) > strings.Index(s, `added by another process" queue_id=`+id) {
+		t.Fatalf("the note was logged after the rescan:\n%s", s)
+	}
+}

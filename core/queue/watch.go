@@ -118,10 +118,13 @@ func (d *Dir) watch() {
 				d.flushes.Add(1)
 			}
 			d.rescans.Add(1)
+			// The notes first: a DSN that `queue bounce` made is logged
+			// "queued ... dsn_of=" before the rescan hands it to delivery
+			// and its first attempt is logged.
+			d.logNotes()
 			if err := d.Rescan(); err != nil {
 				d.log.Warn("queue: rescan failed", "dir", d.path, "err", err)
 			}
-			d.logNotes()
 		}
 	}
 }
