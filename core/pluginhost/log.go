@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -37,10 +39,26 @@ type slogSink struct {
 }
 
 func (s *slogSink) Accept(name string, level hclog.Level, msg string, args ...any) {
+	if closedPipe(args) {
+		// go-plugin reading the pipes that Kill closed (procRunner):
+		// "error encountered while scanning stdout: file already closed"
+		// said nothing but that the plugin was stopped, at ERROR.
+		level = hclog.Debug
+	}
 	if !s.l.Enabled(context.Background(), slogLevel(level)) || (len(args) == 0 && strings.HasSuffix(name, s.rawSuffix)) {
 		return
 	}
 	s.l.Log(context.Background(), slogLevel(level), msg, pluginArgs(args)...)
+}
+
+// closedPipe reports an "error" argument that is a read from a closed file.
+func closedPipe(args []any) bool {
+	for i := 0; i+1 < len(args); i += 2 {
+		if err, ok := args[i+1].(error); ok && args[i] == "error" && errors.Is(err, os.ErrClosed) {
+			return true
+		}
+	}
+	return false
 }
 
 // pluginArgs prepares a plugin's key/value pairs for the daemon's log.

@@ -3,7 +3,10 @@ package pluginhost
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 )
@@ -133,5 +136,26 @@ func TestSinkFollowsLevel(t *testing.T) {
 	il.Debug("after", "k", "v")
 	if out := buf.String(); strings.Contains(out, "msg=before") || !strings.Contains(out, "msg=after") {
 		t.Errorf("log %q: want only the line after the level changed", out)
+	}
+}
+
+// TestSinkClosedPipeIsDebug: go-plugin's complaints about reading the
+// pipes Kill closed ("error encountered while scanning stdout: read |0:
+// file already closed") are debug lines, not the ERROR noise that came
+// with every failed start; its other errors keep their level.
+func TestSinkClosedPipeIsDebug(t *testing.T) {
+	var buf bytes.Buffer
+	l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	il := hclogFor(l, "av", "stderr")
+	closed := &os.PathError{Op: "read", Path: "|0", Err: os.ErrClosed}
+	il.Error("error encountered while scanning stdout", "error", closed)
+	il.Error("reading plugin stderr", "error", fmt.Errorf("wrapped: %w", closed))
+	il.Error("a real error", "error", errors.New("boom"))
+	out := buf.String()
+	if strings.Contains(out, "scanning stdout") || strings.Contains(out, "reading plugin stderr") {
+		t.Errorf("closed-pipe errors logged at info or above:\n%s", out)
+	}
+	if !strings.Contains(out, `level=ERROR msg="a real error"`) {
+		t.Errorf("a real error lost:\n%s", out)
 	}
 }
