@@ -31,7 +31,8 @@
 // each with a TTL so Redis expires them itself. A new triplet is stored
 // only where none is (SET NX) and a client's passes are counted by a Lua
 // script on the server, so gateways seeing one sender at once agree. The server is pinged at
-// Configure: an unreachable Redis is a load error. A Redis failure while
+// Configure: one that refuses (a wrong password or database) is a load error; one that does not
+// answer is logged, and its checks fail until it does, as while running. A Redis failure while
 // checking is an error, so the stage's on_error decides, never a silent
 // pass: tempfail keeps greylisting strict while the store is down (mail
 // waits), continue keeps mail flowing ungreylisted (the example rules'

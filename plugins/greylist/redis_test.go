@@ -166,17 +166,24 @@ func TestRedisExpires(t *testing.T) {
 	}
 }
 
-// TestRedisLoadErrors: an unusable state.redis is a load error that names
-// it without leaking the password.
+// TestRedisLoadErrors: a state.redis the server refuses (a wrong
+// password, a database it lacks) or that does not parse is a load error
+// that names it without leaking the password. A server that does not
+// answer is not: the stage loads (an MX restarting during an outage of the
+// Redis it shares must not stay down) and each check fails, for on_error
+// to decide, until the server answers.
 func TestRedisLoadErrors(t *testing.T) {
-	port, err := freePort() // nothing listens there
-	if err != nil {
+	srv := startRedis(t)
+	rdb := srv.client()
+	defer rdb.Close()
+	if err := rdb.ConfigSet(context.Background(), "requirepass", "right").Err(); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ name, url, want string }{
-		{"nothing listening", "redis://:s3cret@127.0.0.1:" + port + "/0", "ping"},
+		{"wrong password", "redis://:s3cret@" + srv.addr + "/0", "ping"},
+		{"no such database", "redis://:right@" + srv.addr + "/999", "ping"},
 		{"not a redis URL", "http://127.0.0.1/", "state.redis"},
-		{"bad database", "redis://127.0.0.1:" + port + "/x", "state.redis"},
+		{"bad database", "redis://" + srv.addr + "/x", "state.redis"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := New().Configure(context.Background(), sdk.Env{StageName: "g", RedisURL: tc.url}, nil)
@@ -184,6 +191,19 @@ func TestRedisLoadErrors(t *testing.T) {
 				t.Errorf("error %v, want one mentioning %q and no password", err, tc.want)
 			}
 		})
+	}
+
+	port, err := freePort() // nothing listens there
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New().(*Stage)
+	if err := s.Configure(context.Background(), sdk.Env{StageName: "g", RedisURL: "redis://:s3cret@127.0.0.1:" + port + "/0"}, nil); err != nil {
+		t.Fatalf("a Redis that does not answer refused the config: %v", err)
+	}
+	defer s.Close()
+	if res, err := s.Check(context.Background(), rcpt("192.0.2.1", "a@x.example", "b@example.test")); err == nil {
+		t.Fatalf("a check with Redis down: %+v, want an error", res)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"time"
 
@@ -38,8 +39,13 @@ func KeyPrefix(stage string) string { return "portcullis:greylist:" + stage + ":
 
 // OpenRedis connects to the Redis server at rawURL
 // (redis://[user:password@]host:port/db, rediss:// for TLS, unix://...)
-// and pings it within ctx, so that a wrong address is a load error rather
-// than a failure at the first recipient. Keys are namespaced by stage.
+// and pings it within ctx. A server that answers with a refusal (a wrong
+// password, a database it does not have) is a load error: that is the
+// config. One that does not answer is not: an outage of the Redis that
+// several MXes share, at the moment one of them restarts, must not keep
+// that MX down; the store is returned, the outage logged, and until the
+// server answers each check fails and the stage's on_error decides, as for
+// an outage while running. Keys are namespaced by stage.
 func OpenRedis(ctx context.Context, rawURL, stage string, now func() time.Time) (*RedisStore, error) {
 	opt, err := redisOptions(rawURL)
 	if err != nil {
@@ -47,8 +53,13 @@ func OpenRedis(ctx context.Context, rawURL, stage string, now func() time.Time) 
 	}
 	rdb := redis.NewClient(opt)
 	if err := rdb.Ping(ctx).Err(); err != nil {
-		rdb.Close()
-		return nil, fmt.Errorf("greylist: state.redis %s: ping: %v", redact(rawURL), err)
+		var refused redis.Error
+		if errors.As(err, &refused) {
+			rdb.Close()
+			return nil, fmt.Errorf("greylist: state.redis %s: ping: %v", redact(rawURL), err)
+		}
+		slog.WarnContext(ctx, "greylist: state.redis does not answer; checks fail (on_error decides) until it does",
+			"redis", redact(rawURL), "err", err.Error())
 	}
 	return &RedisStore{rdb: rdb, prefix: KeyPrefix(stage), now: now}, nil
 }
