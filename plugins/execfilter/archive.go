@@ -29,7 +29,21 @@ type entry struct {
 
 // inspectArchive opens data one level deep if it is an archive; it reports
 // whether it was one. Entries that are archives themselves are never opened.
-func (in *inspector) inspectArchive(ctx context.Context, data []byte) bool {
+func (in *inspector) inspectArchive(ctx context.Context, data []byte) (archive bool) {
+	defer func() {
+		// The archive readers index their slices with what the archive
+		// declares, and panic when it lies (bodgit/sevenzip 1.6.1: a nil
+		// pointer for a 7z listing a file but no streams to read it
+		// from). An archive its reader cannot read is corrupt, and the
+		// message's other parts are still judged; the stage does not fail.
+		// (None of the readers starts a goroutine, whose panic this could
+		// not catch; what they would allocate without bound, which no
+		// recover saves, check7z refuses beforehand.)
+		if r := recover(); r != nil {
+			in.tag(TagCorrupt)
+			archive = true
+		}
+	}()
 	b := &budget{ctx: ctx, lim: in.lim, compressed: int64(len(data))}
 	// TNEF first: a winmail.dat whose last file is a ZIP ends like a ZIP
 	// with junk in front, and would hide the files before it.
@@ -54,6 +68,12 @@ func (in *inspector) inspectArchive(ctx context.Context, data []byte) bool {
 			// file, an archive of one entry: the archive inside, tagged
 			// nested and its directory read for a bomb, as in a ZIP.
 			format = ca.Compression
+		}
+	}
+	if _, ok := format.(archives.SevenZip); ok {
+		if err := check7z(data, in.lim); err != nil {
+			in.extractError(err)
+			return true
 		}
 	}
 	switch f := format.(type) {

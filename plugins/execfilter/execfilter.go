@@ -33,6 +33,11 @@
 // (entries, bytes per entry, total bytes, compression ratio, time, and
 // overlapping ZIP entries); a stopped inspection is tagged archive.limit, so
 // a zip bomb is a tag, never an outage. Declared sizes are never trusted.
+// A 7z header is read before the 7z reader reads it: one whose counts its
+// bytes cannot hold is archive.corrupt, one past four times max_entries
+// or with an LZMA dictionary past max_total_bytes (and 64 MiB) is
+// archive.limit, as the reader would allocate for them before reading on;
+// an archive that makes its reader panic is archive.corrupt.
 //
 // The original server's binary signatures are hex patterns, anywhere in a
 // file or at an offset, matched against every decoded attachment and every
