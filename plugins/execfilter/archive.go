@@ -70,6 +70,10 @@ func (in *inspector) inspectArchive(ctx context.Context, data []byte) (archive b
 			format = ca.Compression
 		}
 	}
+	if isRar(format) {
+		in.rarEntries(b, format, data)
+		return true
+	}
 	if _, ok := format.(archives.SevenZip); ok {
 		if err := check7z(data, in.lim); err != nil {
 			in.extractError(err)

@@ -35,9 +35,10 @@
 // a zip bomb is a tag, never an outage. Declared sizes are never trusted.
 // A 7z header is read before the 7z reader reads it: one whose counts its
 // bytes cannot hold is archive.corrupt, one past four times max_entries
-// or with an LZMA dictionary past max_total_bytes (and 64 MiB) is
-// archive.limit, as the reader would allocate for them before reading on;
-// an archive that makes its reader panic is archive.corrupt.
+// is archive.limit, as the reader would allocate for them before reading
+// on; an LZMA dictionary or RAR window past max_total_bytes (and 64 MiB)
+// is archive.limit, as the decoder allocates all of it; an archive that
+// makes its reader panic is archive.corrupt.
 //
 // The original server's binary signatures are hex patterns, anywhere in a
 // file or at an offset, matched against every decoded attachment and every

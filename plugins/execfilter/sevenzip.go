@@ -102,9 +102,6 @@ const (
 const (
 	max7zCoders = 64       // coders in a folder, and streams into them (7-Zip)
 	max7zHeader = 16 << 20 // a packed header unpacked: 7-Zip writes ~100 bytes a file
-	// min7zDict is the dictionary always allowed: 7-Zip's largest preset
-	// (-mx9) and what it shrinks the dictionary to for smaller data.
-	min7zDict = 64 << 20
 )
 
 // err7z is a 7z header that does not parse.
@@ -411,15 +408,13 @@ func (h *hdr7z) filesInfo() {
 	}
 }
 
-// checkDicts refuses LZMA and LZMA2 dictionaries past the larger of
-// min7zDict and max_total_bytes: the decoder allocates the whole dictionary
-// when it starts (up to 3 GiB for LZMA2, whatever the data), for bytes the
-// limits would never let us read.
+// checkDicts refuses LZMA and LZMA2 dictionaries past maxDict: the
+// decoder allocates the whole dictionary when an entry is opened (up to
+// 3 GiB for LZMA2, whatever the data).
 func checkDicts(folders []folder7z, lim Limits) error {
-	maxDict := max(uint64(min7zDict), uint64(lim.MaxTotalBytes))
 	for _, f := range folders {
 		for _, c := range f.coders {
-			if d, ok := dictSize(c); ok && d > maxDict {
+			if d, ok := dictSize(c); ok && d > uint64(maxDict(lim)) {
 				return &errLimit{"dictionary"}
 			}
 		}
