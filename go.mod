@@ -15,7 +15,7 @@ require (
 	github.com/hashicorp/go-plugin v1.8.0
 	github.com/mholt/archives v0.1.5
 	github.com/miekg/dns v1.1.73
-	github.com/nwaples/rardecode/v2 v2.2.0
+	github.com/nwaples/rardecode/v2 v2.4.6
 	github.com/pires/go-proxyproto v0.15.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
