@@ -1,18 +1,23 @@
 package execfilter
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/mholt/archives"
 )
 
 var updateSeeds = flag.Bool("update-seeds", false, "rewrite testdata/fuzz/FuzzInspect seeds")
 
 // fuzzSeeds are small archives of every shape the inspector handles.
 func fuzzSeeds(t testing.TB) map[string][]byte {
+	packed, header := header7z(file7z{"a.exe", peBytes()[:128]})
 	return map[string][]byte{
 		"zip":       makeZip(t, zfile{name: "a.exe", data: peBytes()[:128]}, zfile{name: "b.txt", data: []byte("hi")}),
 		"nested":    makeZip(t, zfile{name: "in.zip", data: makeZip(t, zfile{name: "x", data: []byte("x")}), store: true}),
@@ -30,7 +35,29 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 		"cutdir":   cutDirectory(t, makeZip(t, zfile{name: sjis("名前.js"), data: []byte("1"), nonUTF8: true}, zfile{name: "e", data: []byte("ct"), encrypted: true})),
 		"cutsized": cutDirectory(t, makeZip(t, zfile{name: "a.exe", data: peBytes()[:128], sized: true}, zfile{name: "b", data: []byte("b"), sized: true, store: true})),
 		"nodesc":   makeZip(t, zfile{name: "a.exe", data: peBytes()[:128]})[:60],
+		"tar":      tarFile(t, "a.exe", peBytes()[:128]),
+		"xz":       compress(t, archives.Xz{}, []byte("#!/bin/sh\n")),
+		"7z":       make7z(file7z{"a.exe", peBytes()[:128]}, file7z{"b.txt", []byte("hi")}),
+		"7zlzma":   lzma7z(t, packed, header, uint64(len(header))),
+		// The auditor's 7z headers: 2^40 files (out of memory in the
+		// reader) and one file without streams (a nil pointer).
+		"7zhuge":      huge7z(t),
+		"7znostreams": wrap7z(nil, cat7z(id7zHeader, id7zFilesInfo, 1, id7zEnd, id7zEnd)),
+		"rar":         makeRar5(file5{"a.exe", peBytes()[:128], 128, 0}, file5{"b.txt", []byte("hi"), 2, 0}),
+		"rarwindow":   makeRar5(file5{"a.exe", peBytes()[:128], 4 << 30, 0x80 | 15<<10}),
 	}
+}
+
+// tarFile is a tar of one file.
+func tarFile(t testing.TB, name string, data []byte) []byte {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(data)
+	tw.Close()
+	return b.Bytes()
 }
 
 // TestWriteFuzzSeeds keeps the committed corpus in step with the builders.
@@ -62,8 +89,11 @@ func FuzzInspect(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// As Stage.inspect runs it: within the time limit.
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.Timeout)
+		defer cancel()
 		in := newInspector(cfg)
-		in.attachment(context.Background(), "f.zip", "application/zip", data)
+		in.attachment(ctx, "f.zip", "application/zip", data)
 		res := in.result()
 		if res.Verdict == "" {
 			t.Fatal("no verdict")
