@@ -130,6 +130,25 @@ func hiddenMatch(pattern, file string) bool {
 	return false
 }
 
+// emptyDropIn reports whether the directory of glob pattern p exists (its
+// directory part has no wildcard) and holds no file but hidden ones.
+func emptyDropIn(p string) bool {
+	d := filepath.Dir(p)
+	if strings.ContainsAny(d, "*?[\\") {
+		return false
+	}
+	entries, err := os.ReadDir(d)
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), ".") {
+			return false
+		}
+	}
+	return true
+}
+
 // include loads every file matched by glob g relative to dir.
 func (l *loader) include(at Pos, g, dir string) {
 	if l.depth >= maxIncludeDepth {
@@ -149,11 +168,13 @@ func (l *loader) include(at Pos, g, dir string) {
 		}
 		sort.Strings(m)
 		files = slices.DeleteFunc(m, func(f string) bool { return hiddenMatch(p, f) })
-		if len(files) == 0 {
-			// No rule file is no rules at all, which a running gateway
-			// would take as "accept everything": say so, as for a
-			// literal path that is missing. A hidden file (an editor's
-			// lock) alone is no rule file either.
+		if len(files) == 0 && !emptyDropIn(p) {
+			// A typo in the directory or in the pattern loads no rules
+			// at all, which a running gateway would take as "accept
+			// everything": say so, as for a literal path that is
+			// missing. An empty drop-in directory is no typo: it is
+			// where rule files go when there are some. A hidden file
+			// (an editor's lock) alone is no rule file either.
 			l.problem(at, "include %q: matches no file", g)
 			return
 		}

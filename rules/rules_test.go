@@ -429,11 +429,14 @@ func TestYAMLErrorLine(t *testing.T) {
 // a directory not yet made, only an editor's hidden lock file) is refused
 // at the include's position, as a missing literal path is: loading no
 // rules would leave the gateway accepting everything with check saying ok.
+// An empty drop-in directory is no typo (CONTRACT's include:
+// ["rules.d/*.yaml"] beside inline rules, no file there yet).
 func TestIncludeMatchingNothing(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "rules.d/a.yaml"), "rules: [{name: a, action: accept}]\n")
 	writeFile(t, filepath.Join(dir, "rules.d/.#b.yaml"), "rules: [{name: b, action: accept}]\n")
 	writeFile(t, filepath.Join(dir, "nested.yaml"), "include: [nowhere/*.yaml]\n")
+	writeFile(t, filepath.Join(dir, "empty.d/.keep"), "")
 	cases := []struct {
 		name    string
 		include []string
@@ -444,6 +447,7 @@ func TestIncludeMatchingNothing(t *testing.T) {
 		{"only a hidden file", []string{"rules.d/*#b.yaml"}, `p.yaml: include "rules.d/*#b.yaml": matches no file`},
 		{"in a rule file", []string{"nested.yaml"}, filepath.Join(dir, "nested.yaml") + `:1:11: include "nowhere/*.yaml": matches no file`},
 		{"a match", []string{"rules.d/*.yaml"}, ""},
+		{"an empty drop-in directory", []string{"empty.d/*.yaml"}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
