@@ -228,6 +228,11 @@ func TestPluginBadLogLines(t *testing.T) {
 		`level=WARN msg="big line" stage=bad body=bbbb`,
 		`level=WARN msg="at keys" stage=bad plugin_@level=1 plugin_@message=m plugin_@timestamp=yesterday plugin_timestamp=t2`,
 		`level=WARN msg="big slog line" stage=bad body=ssss`,
+		`level=INFO msg=6 stage=bad`,
+		`level=INFO msg=7 stage=bad`,
+		`level=WARN msg="disk almost full" stage=bad plugin_level=WARNING`,
+		`level=ERROR msg="cannot open db" stage=bad plugin_level=err`,
+		`level=INFO msg="upper case info" stage=bad`,
 	} {
 		if !contains(logs.String(), want) {
 			t.Errorf("log lacks %s", want)

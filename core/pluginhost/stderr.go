@@ -137,7 +137,9 @@ func (f *stderrFilter) Close() error { return f.src.Close() }
 // host drops); a line over maxLogLine keeps the start of each long string
 // attribute, or of the text.
 func safeLogLine(line []byte) []byte {
-	if bytes.HasPrefix(line, []byte("{")) {
+	// JSON's white space before the object too: go-plugin's
+	// json.Unmarshal takes " {...}" as an object all the same.
+	if bytes.HasPrefix(bytes.TrimLeft(line, " \t\r\n"), []byte("{")) {
 		if out, ok := safeJSONLine(line); ok {
 			return append(out, '\n')
 		}
@@ -166,11 +168,14 @@ func safeJSONLine(line []byte) ([]byte, bool) {
 			m["@message"] = textOf(m["@message"])
 			changed = true
 		}
-		if s, ok := m["@level"].(string); !ok || !knownLevel(s) {
+		if s, ok := m["@level"].(string); !ok || hclogLevel(s) != strings.ToLower(strings.TrimSpace(s)) {
 			if lvl {
 				m["plugin_level"] = m["@level"]
 			}
 			m["@level"] = "info"
+			if ok {
+				m["@level"] = hclogLevel(s)
+			}
 			changed = true
 		}
 		if v, ok := m["@timestamp"]; ok {
@@ -234,12 +239,24 @@ func textOf(v any) string {
 	return string(b)
 }
 
-func knownLevel(s string) bool {
+// hclogLevel is the level name hclog reads for s: its own names as they
+// are, the common other spellings (WARNING, err, fatal...) mapped, and
+// anything else info. hclog takes an unknown name for no level, and
+// go-plugin then logs the line as raw text at debug, where it was lost.
+func hclogLevel(s string) string {
 	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "trace", "debug", "info", "warn", "warning", "error", "err":
-		return true
+	case "trace":
+		return "trace"
+	case "debug":
+		return "debug"
+	case "info", "notice":
+		return "info"
+	case "warn", "warning":
+		return "warn"
+	case "error", "err", "fatal", "critical", "crit", "alert", "emerg", "panic":
+		return "error"
 	}
-	return false
+	return "info"
 }
 
 func validTime(s string) bool {

@@ -132,6 +132,11 @@ func badLog(ctx context.Context) {
 		`{"@level":"error","@message":"numeric timestamp","@timestamp":7}`,
 		`{"@level":"warn","@message":"own timestamp","@timestamp":"` + ts + `","timestamp":"t1"}`,
 		`{"@level":"warn","@message":"big line","@timestamp":"` + ts + `","body":"` + strings.Repeat("b", 100<<10) + `"}`,
+		` {"@level":"info","@message":6}`,
+		"\t{\"@level\":\"info\",\"@message\":7}",
+		`{"@level":"WARNING","@message":"disk almost full"}`,
+		`{"@level":"err","@message":"cannot open db"}`,
+		`{"@level":"INFO","@message":"upper case info"}`,
 	} {
 		fmt.Fprintln(fd2, l)
 	}
