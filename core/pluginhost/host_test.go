@@ -238,6 +238,9 @@ func TestPluginBadLogLines(t *testing.T) {
 			t.Errorf("log lacks %s", want)
 		}
 	}
+	if strings.Contains(logs.String(), `\"@message\":\"spaced\"`) || !contains(logs.String(), `level=INFO msg=spaced stage=bad`) {
+		t.Errorf("a JSON line with leading white space not logged once, as an entry")
+	}
 	for _, l := range strings.Split(logs.String(), "\n") {
 		if len(l) > maxLogLine {
 			t.Errorf("a log line of %d bytes: %.200s", len(l), l)

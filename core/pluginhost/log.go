@@ -157,7 +157,7 @@ func (w *stderrWriter) line(b []byte) {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return
 	}
-	if b[0] == '{' {
+	if t := bytes.TrimLeft(b, " \t\r"); len(t) > 0 && t[0] == '{' {
 		var m map[string]any
 		if json.Unmarshal(b, &m) == nil && m["@message"] != nil {
 			return

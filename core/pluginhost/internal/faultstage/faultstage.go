@@ -133,6 +133,7 @@ func badLog(ctx context.Context) {
 		`{"@level":"warn","@message":"own timestamp","@timestamp":"` + ts + `","timestamp":"t1"}`,
 		`{"@level":"warn","@message":"big line","@timestamp":"` + ts + `","body":"` + strings.Repeat("b", 100<<10) + `"}`,
 		` {"@level":"info","@message":6}`,
+		`  {"@level":"info","@message":"spaced"}`,
 		"\t{\"@level\":\"info\",\"@message\":7}",
 		`{"@level":"WARNING","@message":"disk almost full"}`,
 		`{"@level":"err","@message":"cannot open db"}`,
