@@ -44,7 +44,9 @@ func (w *walker) multipart(body []byte, boundary, path string, depth int) bool {
 		w.find(FindDepthLimit)
 		return true
 	}
-	children, closed := splitMultipart(body, boundary)
+	// The children past the ones the parts limit lets the walk visit are
+	// not kept: one more is enough to report the limit.
+	children, closed := splitMultipart(body, boundary, w.lim.MaxParts-w.parts+1)
 	if !closed {
 		w.find(FindBoundaryBroken)
 	}
@@ -73,7 +75,12 @@ func childPath(path string, i int) string {
 // "--boundary" at the start of a line followed only by white space; the line
 // break before it belongs to it (RFC 2046 5.1.1). closed reports whether the
 // close delimiter was seen.
-func splitMultipart(body []byte, boundary string) (children [][]byte, closed bool) {
+//
+// At most keep children are returned; past them the body is still read for
+// the close delimiter but nothing is kept. Keeping them all made a body of
+// nothing but delimiter lines cost twenty times its size (25 MB of "--q"
+// lines took 733 MB) while the walk visits only Limits.MaxParts of them.
+func splitMultipart(body []byte, boundary string, keep int) (children [][]byte, closed bool) {
 	if boundary == "" {
 		return nil, false
 	}
@@ -95,7 +102,7 @@ func splitMultipart(body []byte, boundary string) (children [][]byte, closed boo
 		if len(tail) != 0 && !isClose {
 			continue
 		}
-		if start >= 0 {
+		if start >= 0 && len(children) < keep {
 			children = append(children, trimLineBreak(body[start:i]))
 		}
 		if isClose {
@@ -103,7 +110,7 @@ func splitMultipart(body []byte, boundary string) (children [][]byte, closed boo
 		}
 		start = len(body) - len(rest)
 	}
-	if start >= 0 {
+	if start >= 0 && len(children) < keep {
 		children = append(children, body[start:])
 	}
 	return children, false
