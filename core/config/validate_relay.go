@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"path/filepath"
@@ -267,11 +266,9 @@ func redisURLProblem(raw string) string {
 	const form = "redis://[:PASSWORD@]HOST:PORT/DB or rediss://..."
 	u, err := url.Parse(raw)
 	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // url.Error repeats the whole URL
-		}
-		return fmt.Sprintf("not a URL (%v); want %s", err, form)
+		// Not even the parser's reason: it quotes the text it could not
+		// read ('invalid port ":Xk9p" after host' of a password with a '/').
+		return "not a URL (a password holding / # ? or % must be %-escaped); want " + form
 	}
 	if (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
 		return "not a redis:// or rediss:// URL; want " + form
