@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,8 +17,21 @@ import (
 // clock is a movable clock.
 type clock struct{ t time.Time }
 
-func (c *clock) now() time.Time          { return c.t }
-func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
+// clockMu guards every test clock: the stage reads it from its background
+// sweep while a test advances it.
+var clockMu sync.Mutex
+
+func (c *clock) now() time.Time {
+	clockMu.Lock()
+	defer clockMu.Unlock()
+	return c.t
+}
+
+func (c *clock) advance(d time.Duration) {
+	clockMu.Lock()
+	defer clockMu.Unlock()
+	c.t = c.t.Add(d)
+}
 
 func newStage(t *testing.T, env sdk.Env, c *clock, cfg map[string]any) *Stage {
 	t.Helper()

@@ -124,7 +124,7 @@ func TestRedisLayout(t *testing.T) {
 		t.Fatalf("keys %q (%v), want [%q]", keys, err, key)
 	}
 	v, err := rdb.Get(ctx, key).Bytes()
-	want := encode(Record{First: c.t}, c.t.Add(5*time.Minute+48*time.Hour))
+	want := encode(Record{First: c.now()}, c.now().Add(5*time.Minute+48*time.Hour))
 	if err != nil || !bytes.Equal(v, want) {
 		t.Errorf("value %x (%v), want %x", v, err, want)
 	}
@@ -338,7 +338,7 @@ func TestSharedDoublePass(t *testing.T) {
 	a := rcpt("203.0.113.5", "alice@sender.example", "bob@example.test")
 	key := "t|203.0.113.0/24|alice@sender.example|bob@example.test"
 	run(t, mx1, c, []step{{"first seen", 0, a, sdk.VerdictFail, "greylist", "300"}})
-	c.t = c.t.Add(5 * time.Minute)
+	c.advance(5 * time.Minute)
 	r, ok, err := mx1.store.Get(context.Background(), key)
 	if err != nil || !ok {
 		t.Fatalf("record: %v %v", ok, err)
