@@ -250,6 +250,10 @@ func TestDSNHeaderBounded(t *testing.T) {
 		{"huge header", "From: a@x\r\n" + strings.Repeat("X-Filler: "+strings.Repeat("f", 890)+"\r\n", 2000) + "\r\nbody\r\n", ""},
 		{"folded field", "From: a@x\r\nSubject: one\r\n two\r\n\r\n" + strings.Repeat("body line\r\n", 6000),
 			"From: a@x\r\nSubject: one\r\n two\r\n"},
+		// RFC 5322 4.5.3 (white space before the colon) and 4.2 (a
+		// continuation of white space only): obsolete, still fields.
+		{"obsolete syntax", "Received: x\r\nSubject : hello\r\nTo: a@b,\r\n \r\n c@d\r\n\r\n" + strings.Repeat("body line\r\n", 6000),
+			"Received: x\r\nSubject : hello\r\nTo: a@b,\r\n \r\n c@d\r\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := &dsn{kind: dsnFailed, hostname: "gw.test", now: time.Now(),

@@ -276,12 +276,15 @@ func headerOf(msg []byte) []byte {
 }
 
 // isFieldLine: a header field's first line (RFC 5322 2.2: a name of
-// printable characters but colon, then a colon) or a continuation.
+// printable characters but colon, then a colon; 4.5.3's obsolete syntax
+// allows white space before the colon) or a continuation (one of white
+// space only too, 4.2's obs-FWS).
 func isFieldLine(line []byte) bool {
 	if line[0] == ' ' || line[0] == '\t' {
-		return len(bytes.TrimSpace(line)) > 0
+		return true
 	}
 	name, _, ok := bytes.Cut(line, []byte(":"))
+	name = bytes.TrimRight(name, " \t")
 	if !ok || len(name) == 0 {
 		return false
 	}

@@ -192,7 +192,6 @@ func unanswered(out []outcome, left []int, r *smtpc.Reply) []outcome {
 	return unansweredAs(out, left, outcome{reply: r})
 }
 
-// unansweredAs is unanswered with the whole outcome (the failed hop too).
 // suspended is o, a dead destination's last failure, as the outcome of
 // an attempt that was not made.
 func suspended(o outcome) outcome {
@@ -205,6 +204,7 @@ func suspended(o outcome) outcome {
 	return o
 }
 
+// unansweredAs is unanswered with the whole outcome (the failed hop too).
 func unansweredAs(out []outcome, left []int, o outcome) []outcome {
 	for _, i := range left {
 		if out[i].reply == nil {
