@@ -237,6 +237,7 @@ func (s *Stage) Classify(ctx context.Context, raw []byte) (Classification, error
 	if store == nil {
 		return Classification{}, errors.New("bayes: stage not configured")
 	}
+	raw = withoutOwnTrace(raw)
 	keys := s.keys(raw)
 	counts, totals, learned, grams, gramN, err := lookup(ctx, store, params, keys)
 	if err != nil {
@@ -310,6 +311,7 @@ func (s *Stage) keys(raw []byte) []Key {
 // Prepare turns a raw message into what Store.Learn takes (with its gram
 // features unless gram_weight is 0).
 func (s *Stage) Prepare(raw []byte, spam bool) Learned {
+	raw = withoutOwnTrace(raw)
 	l := Learned{Hash: HashMessage(raw), Keys: s.keys(raw), Spam: spam}
 	if s.Config().GramWeight > 0 {
 		l.Grams = gramFeatures(raw, nil)
