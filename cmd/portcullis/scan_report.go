@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/portcullis-mta/portcullis/core/pipeline"
+	"github.com/portcullis-mta/portcullis/core/smtpd"
 	"github.com/portcullis-mta/portcullis/sdk"
 )
 
@@ -86,12 +87,9 @@ func (r *scanReport) final(d *pipeline.Decision) *scanReport {
 	return r
 }
 
-func replyText(r *pipeline.Reply) string {
-	if r == nil {
-		return ""
-	}
-	return fmt.Sprintf("%d %s %s", r.Code, r.Enhanced, r.Text)
-}
+// replyText is a rule's reply as a session sends it to a client that did
+// not ask for SMTPUTF8: ASCII, cut to a reply line.
+func replyText(r *pipeline.Reply) string { return smtpd.WireReply(r, false) }
 
 func (r *scanReport) writeJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)

@@ -150,3 +150,30 @@ func scanDNS(t *testing.T) string {
 	t.Helper()
 	return "dns: {servers: ['" + dnsutiltest.New(t).Addr + "'], timeout: 1s}\n"
 }
+
+// TestScanReplyAsSent: scan shows a rule's reply as a session sends it to
+// a client without SMTPUTF8 (RFC 5321 4.2: ASCII, so a decoded Japanese
+// subject in the template becomes '?'), cut to a reply line, not as the
+// template made it.
+func TestScanReplyAsSent(t *testing.T) {
+	dir := t.TempDir()
+	writeTestFile(t, filepath.Join(dir, "rules.d/r.yaml"), `rules:
+  - {name: subj, phase: data, when: 'msg.subject contains "週末"', action: reject, reply: '550 5.7.1 refused: {{msg.subject}} {{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}{{msg.subject}}'}
+`)
+	cfg := writeTestFile(t, filepath.Join(dir, "portcullis.yaml"), "hostname: mx.example.test\nlisteners: [{name: mx, address: '127.0.0.1:2525'}]\n"+
+		"relay: {domains: [example.test], networks: ['127.0.0.0/8']}\ninclude: ['rules.d/*.yaml']\n"+scanDNS(t))
+	msg := writeTestFile(t, filepath.Join(dir, "m.eml"), "From: a@sender.example\nTo: b@example.test\nSubject: =?UTF-8?B?6YCx5pyr44Gu44GK55+l44KJ44Gb?=\n\nbody\n")
+	code, out, errs := run("scan", "-c", cfg, msg)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	line := ""
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "action: ") {
+			line = strings.TrimPrefix(strings.TrimPrefix(l, "action: reject (rule subj) "), "action: ")
+		}
+	}
+	if !strings.HasPrefix(line, "550 5.7.1 refused: ??????? ") || len(line)+2 > 512 {
+		t.Errorf("reply as scan shows it (%d octets): %q", len(line), line)
+	}
+}

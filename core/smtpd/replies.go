@@ -121,6 +121,16 @@ func decisionError(d *pipeline.Decision, def *smtperr.Error, utf8 bool) *smtperr
 	return def
 }
 
+// WireReply is a rule's reply r as a session sends it ("550 5.7.1 text"):
+// ASCII unless utf8 (the client asked for SMTPUTF8), cut to fit a reply
+// line. `portcullis scan` shows it so, not as the template made it.
+func WireReply(r *pipeline.Reply, utf8 bool) string {
+	if r == nil {
+		return ""
+	}
+	return decisionError(&pipeline.Decision{Reply: r}, smtperr.New(451, "4.3.0", ""), utf8).Reply()
+}
+
 // asciiReply is a rule's reply text with every character that is not
 // printable ASCII as '?': reply text is ASCII (RFC 5321 4.2) unless the
 // client asked for SMTPUTF8 (RFC 6531 3.7.4.2), and a template may hold a
