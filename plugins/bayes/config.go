@@ -11,7 +11,7 @@ import (
 //
 //	config:
 //	  spam_cutoff: 0.99   # score >= this: verdict fail
-//	  ham_cutoff: 0.2     # score <= this: verdict pass; between: neutral
+//	  ham_cutoff: 0.1     # score <= this: verdict pass; between: neutral
 //	  min_spam: 200       # no verdict until this many spam and ...
 //	  min_ham: 200        # ... this many ham messages were learned
 //	  autolearn_guard: 0.4 # rule-driven learning refuses a message scored this far past 0.5 on the other side
