@@ -2,6 +2,7 @@ package mime
 
 import (
 	"bytes"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -14,7 +15,7 @@ func (w *walker) entity(hdr []field, body []byte, path string, depth int) {
 		w.find(FindPartsLimit)
 		return
 	}
-	media, params := w.parseMediaParams(getField(hdr, "Content-Type"))
+	media, params, plainNames := w.mediaParams(getField(hdr, "Content-Type"))
 	if !strings.Contains(media, "/") {
 		media = "text/plain" // RFC 2045 5.2: absent or invalid means text/plain
 	}
@@ -34,7 +35,7 @@ func (w *walker) entity(hdr []field, body []byte, path string, depth int) {
 		w.entity(h, b, path, depth+1)
 		return
 	}
-	w.leaf(hdr, body, media, params, path, depth)
+	w.leaf(hdr, body, media, params, plainNames, path, depth)
 }
 
 // multipart walks the children of a multipart body (RFC 2046 5.1). It
@@ -121,13 +122,15 @@ func trimLineBreak(b []byte) []byte {
 	return bytes.TrimSuffix(b, []byte("\r"))
 }
 
-// leaf decodes a single-part entity into a Part.
-func (w *walker) leaf(hdr []field, body []byte, media string, params map[string]string, path string, depth int) {
+// leaf decodes a single-part entity into a Part. ctNames are the names a
+// plain reader finds in Content-Type where the walker's reading differs
+// (see mediaParams).
+func (w *walker) leaf(hdr []field, body []byte, media string, params map[string]string, ctNames []string, path string, depth int) {
 	if path == "" {
 		path = "1"
 	}
 	p := &Part{Path: path, Depth: depth, ContentType: media, Charset: strings.ToLower(params["charset"])}
-	disp, dparams := w.parseMediaParams(getField(hdr, "Content-Disposition"))
+	disp, dparams, dNames := w.mediaParams(getField(hdr, "Content-Disposition"))
 	p.Disposition = disp
 	p.Filename = dparams["filename"]
 	switch name := params["name"]; {
@@ -135,6 +138,11 @@ func (w *walker) leaf(hdr []field, body []byte, media string, params map[string]
 		p.Filename = name
 	case name != "" && name != p.Filename:
 		p.AltFilename = name
+	}
+	for _, n := range append(dNames, ctNames...) {
+		if n != p.Filename && n != p.AltFilename && !slices.Contains(p.PlainFilenames, n) {
+			p.PlainFilenames = append(p.PlainFilenames, n)
+		}
 	}
 	data, _ := w.decodeTransfer(hdr, body)
 	if p.Filename == "" && uuEncoding(transferEncoding(hdr)) {

@@ -43,6 +43,9 @@ var jisShapes = []jisShape{
 	// a reading that closes only at the field's end, and holds a byte
 	// that is not UTF-8, so that a Shift_JIS reading was tried after it
 	{"closing at the end, with an 8-bit byte", "; a=\"\x81\x1b$B\"", "\x1b(B\""},
+	// every reading closing in the next value, hiding a parameter from
+	// it that the plain reading of the field then finds (see mediaParams)
+	{"closing at the next parameter", "; a=\"\x1b$B\"; b=\"\x1b(B\"", ""},
 }
 
 func TestQuotedJISParamsLinear(t *testing.T) {

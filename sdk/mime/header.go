@@ -241,13 +241,17 @@ func isHex(c byte) bool {
 }
 
 // parseMediaParams splits "type/sub; a=b; c*0*=..." leniently and returns
-// the lower-cased value and the decoded parameters (lower-cased names).
+// the lower-cased value and the decoded parameters (lower-cased names), as
+// mediaParams reads them.
+func (w *walker) parseMediaParams(s string) (string, map[string]string) {
+	value, params, _ := w.mediaParams(s)
+	return value, params
+}
+
+// decodeParams decodes the parameters of one reading of a field by name.
 // RFC 2231 continuations and charsets are joined and decoded here because
 // the standard library drops parameters in charsets other than UTF-8.
-func (w *walker) parseMediaParams(s string) (string, map[string]string) {
-	value, rest, _ := strings.Cut(s, ";")
-	value = strings.ToLower(strings.TrimSpace(value))
-	raw := splitParams(rest)
+func (w *walker) decodeParams(raw []rawParam) map[string]string {
 	params := map[string]string{}
 	type seg struct {
 		idx int
@@ -256,10 +260,10 @@ func (w *walker) parseMediaParams(s string) (string, map[string]string) {
 	}
 	ext := map[string][]seg{}
 	for _, kv := range raw {
-		name := kv[0]
+		name := kv.name
 		base, suffix, starred := strings.Cut(name, "*")
 		if !starred {
-			params[name] = w.plainParam(kv[1])
+			params[name] = w.plainParam(kv.val)
 			continue
 		}
 		isExt := strings.HasSuffix(name, "*")
@@ -270,7 +274,7 @@ func (w *walker) parseMediaParams(s string) (string, map[string]string) {
 				continue
 			}
 		}
-		ext[base] = append(ext[base], seg{idx, isExt, kv[1]})
+		ext[base] = append(ext[base], seg{idx, isExt, kv.val})
 	}
 	for base, segs := range ext {
 		sort.SliceStable(segs, func(i, j int) bool { return segs[i].idx < segs[j].idx })
@@ -293,7 +297,7 @@ func (w *walker) parseMediaParams(s string) (string, map[string]string) {
 		}
 		params[base] = w.toUTF8(buf, charset)
 	}
-	return value, params
+	return params
 }
 
 // plainParam decodes a parameter without RFC 2231 syntax: many mailers put
@@ -305,10 +309,12 @@ func (w *walker) plainParam(v string) string {
 	return w.literal(v)
 }
 
-// splitParams tokenises "; a=b; c="d;e"" into name/value pairs.
-func splitParams(s string) [][2]string {
-	var p paramScanner
-	return p.split(s)
+// rawParam is one name=value of a field as a reading split it, undecoded:
+// at is the offset of its name in the parameter list, end that of the byte
+// after its value.
+type rawParam struct {
+	name, val string
+	at, end   int
 }
 
 // paramScanner reads the parameters of one header field. Each quoted value
@@ -318,14 +324,22 @@ func splitParams(s string) [][2]string {
 // of them, a 180 KB header, took 25 s in every content stage that parses
 // the message, and 40,000 took 99 s and 32 GB).
 type paramScanner struct {
+	// plain: read quoted values only the standard way (RFC 5322 3.2.4),
+	// as a mail client that knows nothing of raw Japanese bytes does.
+	plain bool
+	// reread: a value was read another way than the standard one, so a
+	// plain reader may see other parameters (see mediaParams).
+	reread bool
 	// jisUnclosed: an ISO-2022-JP reading ran off the end of the field.
 	// Every later one would too: see scanQuoted.
 	jisUnclosed bool
 	scanned     int // bytes the readings examined, for the tests that hold it linear
 }
 
-func (p *paramScanner) split(s string) [][2]string {
-	var out [][2]string
+// split tokenises "; a=b; c="d;e"" into name/value pairs.
+func (p *paramScanner) split(list string) []rawParam {
+	var out []rawParam
+	s := list
 	for {
 		s = strings.TrimLeft(s, "; \t")
 		if s == "" {
@@ -339,6 +353,7 @@ func (p *paramScanner) split(s string) [][2]string {
 			s = s[eq:]
 			continue
 		}
+		at := len(list) - len(s)
 		name := strings.ToLower(strings.TrimSpace(s[:eq]))
 		s = strings.TrimLeft(s[eq+1:], " \t")
 		var val string
@@ -352,7 +367,7 @@ func (p *paramScanner) split(s string) [][2]string {
 			val, s = strings.TrimSpace(s[:end]), s[end:]
 		}
 		if name != "" {
-			out = append(out, [2]string{name, val})
+			out = append(out, rawParam{name: name, val: val, at: at, end: len(list) - len(s)})
 		}
 	}
 }
@@ -372,15 +387,24 @@ func (p *paramScanner) split(s string) [][2]string {
 // quote, so it may close far on or not at all. When it closes, the next
 // parameter starts after it; when it does not, no later parameter's is
 // tried (see scanQuoted), or each would run to the end of the field again.
+//
+// A reading other than the standard one may end the value elsewhere than a
+// plain reader does, and so hide parameters from the walker that such a
+// reader sees: mediaParams compares the two.
 func (p *paramScanner) quoted(s string) (string, string) {
 	v, rest, _ := p.scanQuoted(s, false, false)
+	if p.plain {
+		return v, rest
+	}
 	if !utf8.ValidString(v) {
 		if sv, srest, closed := p.scanQuoted(s, false, true); closed {
+			p.reread = true
 			return sv, srest
 		}
 	}
 	if !p.jisUnclosed && strings.IndexByte(v, 0x1b) >= 0 {
 		if jv, jrest, closed := p.scanQuoted(s, true, false); closed {
+			p.reread = true
 			return jv, jrest
 		}
 		p.jisUnclosed = true

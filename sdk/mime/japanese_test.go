@@ -1,6 +1,7 @@
 package mime
 
 import (
+	"slices"
 	"testing"
 )
 
@@ -85,5 +86,75 @@ func TestHTMLMetaCharset(t *testing.T) {
 				t.Errorf("unexpected findings %v", m.Findings)
 			}
 		})
+	}
+}
+
+// TestAmbiguousQuotedParams: a double-byte ISO-2022-JP run opened in one
+// quoted value and left only in a later one makes the walker's reading one
+// value where a client that reads quoted strings the standard way sees
+// the parameters between, and saves the file under their filename=. The
+// walker must see those names too, and say the field is ambiguous; a real
+// Japanese name whose JIS pair holds '"' is no such field.
+func TestAmbiguousQuotedParams(t *testing.T) {
+	const ct = "Content-Type: application/octet-stream"
+	tests := []struct {
+		name, head string
+		want       string // a name of the part
+		ambiguous  bool
+	}{
+		{"filename hidden in Content-Type",
+			ct + "; name=\"\x1b$B\"; filename=\"evil.exe\"; x=\"\x1b(B\"", "evil.exe", true},
+		{"filename hidden in Content-Disposition",
+			ct + "\r\nContent-Disposition: attachment; name=\"\x1b$B\"; filename=\"evil.exe\"; x=\"\x1b(B\"", "evil.exe", true},
+		{"RFC 2231 filename* hidden in Content-Disposition",
+			ct + "\r\nContent-Disposition: attachment; x=\"\x1b$B\"; filename*=UTF-8''evil%2Eexe; y=\"\x1b(B\"", "evil.exe", true},
+		{"continued RFC 2231 filename hidden behind a name",
+			ct + "; name=\"report.pdf\"\r\nContent-Disposition: attachment; filename=\"\x1b$B\"; filename*0=\"evil\"; filename*1=\".exe\"; x=\"\x1b(B\"",
+			"evil.exe", true},
+		{"filename hidden before a later one",
+			ct + "\r\nContent-Disposition: attachment; x=\"\x1b$B\"; filename=\"evil.exe\"; y=\"\x1b(B\"; filename=\"a.txt\"", "evil.exe", true},
+		{"unquoted filename hidden, the run left unquoted",
+			ct + "; name=\"\x1b$B\"; filename=evil.exe; x=\x1b(B\"", "evil.exe", true},
+		// ソ is 0x83 0x5C in Shift_JIS: that reading ends the value at
+		// the quote a plain reader takes as escaped, and reads the next
+		// quoted value over the filename= a plain reader sees.
+		{"filename hidden by a Shift_JIS reading",
+			ct + "; name=\"\x83\\\"; b=\"; filename=evil.exe; q=\"\"", "evil.exe", true},
+		{"genuine ISO-2022-JP name with a quote byte",
+			ct + "\r\nContent-Disposition: attachment; filename=\"" + enc(jaJIS, "アンケート.js") + "\"; size=10", "アンケート.js", false},
+		{"genuine ISO-2022-JP name= with a quote byte",
+			ct + "; name=\"" + enc(jaJIS, "アンケート請求書.js") + "\"; charset=us-ascii", "アンケート請求書.js", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := ParseBytes([]byte("Subject: x\r\n"+tc.head+"\r\n\r\ndata\r\n"), Limits{})
+			if len(m.Parts) != 1 {
+				t.Fatalf("%d parts, want 1", len(m.Parts))
+			}
+			p := m.Parts[0]
+			if !slices.Contains(p.Names(), tc.want) {
+				t.Errorf("names %q, want %q among them", p.Names(), tc.want)
+			}
+			if got := slices.Contains(m.Findings, FindParamAmbiguous); got != tc.ambiguous {
+				t.Errorf("findings %v: %s %v, want %v", m.Findings, FindParamAmbiguous, got, tc.ambiguous)
+			}
+			if !tc.ambiguous && (p.Filename != tc.want || len(m.Findings) != 0) {
+				t.Errorf("filename %q findings %v, want %q and none", p.Filename, m.Findings, tc.want)
+			}
+		})
+	}
+}
+
+// TestAmbiguousBoundary: a boundary hidden the same way is seen, so the
+// attachments of the multipart are walked as parts.
+func TestAmbiguousBoundary(t *testing.T) {
+	msg := "Subject: x\r\nContent-Type: multipart/mixed; x=\"\x1b$B\"; boundary=\"b\"; y=\"\x1b(B\"\r\n\r\n" +
+		"--b\r\nContent-Type: text/plain\r\n\r\nhello\r\n--b\r\nContent-Type: application/octet-stream; name=\"a.exe\"\r\n\r\nMZ\r\n--b--\r\n"
+	m := ParseBytes([]byte(msg), Limits{})
+	if len(m.Parts) != 2 || m.Parts[1].Filename != "a.exe" {
+		t.Fatalf("%d parts, want the two of the multipart", len(m.Parts))
+	}
+	if !slices.Equal(m.Findings, []string{FindParamAmbiguous}) {
+		t.Errorf("findings %v, want %s", m.Findings, FindParamAmbiguous)
 	}
 }

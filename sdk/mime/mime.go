@@ -40,6 +40,11 @@ const (
 	FindCharsetUnknown  = "charset.unknown"        // a charset label nobody knows
 	FindMislabelled     = "charset.mislabelled"    // bytes not valid for the declared charset; another one decoded them
 	FindEncodedWordBad  = "mime.encoded_word.invalid"
+	// FindParamAmbiguous: a quoted parameter value read as raw
+	// ISO-2022-JP or Shift_JIS hid parameters that a plain RFC 2045
+	// reader sees (a filename= inside a double-byte run never left):
+	// the walker adds them, and Part.PlainFilenames has the names.
+	FindParamAmbiguous = "mime.param.ambiguous"
 )
 
 // Limits bound the walk. A zero field means the default.
@@ -100,6 +105,25 @@ type Part struct {
 	Text            string // text parts: UTF-8
 	Body            []byte // decoded bytes of non-text parts and of text attachments
 	Truncated       bool   // Body or Text was cut at Limits.MaxPartBytes
+
+	// PlainFilenames are the other names a plain RFC 2045/2231 reader
+	// gives the file where the walker read a quoted value as raw Japanese
+	// and the two readings differ (see FindParamAmbiguous):
+	// Content-Disposition's filename= and name=, then Content-Type's.
+	PlainFilenames []string
+}
+
+// Names returns every name the part gives its file, Filename first, then
+// AltFilename and PlainFilenames: a stage judging a file by its name must
+// judge them all, as clients differ on which one they save it under.
+func (p *Part) Names() []string {
+	var names []string
+	for _, n := range append([]string{p.Filename, p.AltFilename}, p.PlainFilenames...) {
+		if n != "" {
+			names = append(names, n)
+		}
+	}
+	return names
 }
 
 // IsAttachment reports whether the part is meant as a file rather than as
