@@ -94,6 +94,16 @@ func TestHiddenParts(t *testing.T) {
 			uuencodeFile("a.pdf", peBytes()), "a.pdf"},
 		{"Content-Type name differs from the filename", "Content-Type: text/plain; name=\"run.js\"\r\nContent-Disposition: attachment; filename=\"notes.txt\"\r\n\r\n" +
 			"WScript.Echo(1)\r\n", "run.js"},
+		// A double-byte ISO-2022-JP run left only in a later quoted value
+		// is one value to a reader of raw JIS and a filename= to one that
+		// reads quoted strings the standard way. The bytes are no
+		// executable: only the name can catch it.
+		{"filename hidden in a raw ISO-2022-JP run", "Content-Type: application/octet-stream; name=\"\x1b$B\"; filename=\"evil.exe\"; x=\"\x1b(B\"\r\n\r\n" +
+			"hello\r\n", "evil.exe"},
+		{"RFC 2231 filename hidden in a raw ISO-2022-JP run", "Content-Type: application/octet-stream\r\nContent-Disposition: attachment; " +
+			"x=\"\x1b$B\"; filename*=UTF-8''evil.exe; y=\"\x1b(B\"\r\n\r\nhello\r\n", "evil.exe"},
+		{"url shortcut hidden in a raw ISO-2022-JP run", "Content-Type: application/octet-stream; name=\"report.pdf\"\r\nContent-Disposition: attachment; " +
+			"filename=\"\x1b$B\"; filename*0=\"a\"; filename*1=\".url\"; x=\"\x1b(B\"\r\n\r\n[InternetShortcut]\r\n", "a.url"},
 	}
 	st := newStage(t, nil)
 	for _, tc := range tests {

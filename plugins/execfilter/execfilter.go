@@ -66,6 +66,7 @@ package execfilter
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/portcullis-mta/portcullis/sdk"
@@ -145,19 +146,25 @@ func (s *Stage) inspect(ctx context.Context, m *mime.Message) *sdk.Result {
 		}
 	}
 	for _, p := range m.Parts {
-		if p.Body == nil && !in.ctypes[p.ContentType] && !in.exts[ext(p.Filename)] && !in.exts[ext(p.AltFilename)] {
+		names := p.Names()
+		if p.Body == nil && !in.ctypes[p.ContentType] && !slices.ContainsFunc(names, func(n string) bool { return in.exts[ext(n)] }) {
 			continue
 		}
 		if p.Truncated {
 			in.limit("attachment bytes") // the rest of it was not inspected
 		}
 		in.attachment(ctx, p.Filename, p.ContentType, p.Body)
-		if p.AltFilename != "" {
+		for _, n := range names {
+			if n == p.Filename {
+				continue
+			}
 			// Clients differ on which name they save a file under
-			// (Content-Disposition's or Content-Type's): judge both.
+			// (Content-Disposition's or Content-Type's, or the one a
+			// plain reading of the quoted values gives where raw
+			// ISO-2022-JP makes two readings): judge them all.
 			head := newFileScan(nil)
 			head.Write(p.Body[:min(len(p.Body), headSize)])
-			in.judge(p.AltFilename, p.ContentType, head, TagExecutable)
+			in.judge(n, p.ContentType, head, TagExecutable)
 		}
 	}
 	return in.result()
