@@ -104,6 +104,10 @@ func TestHiddenParts(t *testing.T) {
 			"x=\"\x1b$B\"; filename*=UTF-8''evil.exe; y=\"\x1b(B\"\r\n\r\nhello\r\n", "evil.exe"},
 		{"url shortcut hidden in a raw ISO-2022-JP run", "Content-Type: application/octet-stream; name=\"report.pdf\"\r\nContent-Disposition: attachment; " +
 			"filename=\"\x1b$B\"; filename*0=\"a\"; filename*1=\".url\"; x=\"\x1b(B\"\r\n\r\n[InternetShortcut]\r\n", "a.url"},
+		// The walker keeps the last of two filename=, a client may take
+		// the first.
+		{"filename given twice", "Content-Type: application/octet-stream\r\nContent-Disposition: attachment; " +
+			"filename=\"evil.exe\"; filename=\"a.txt\"\r\n\r\nhello\r\n", "evil.exe"},
 	}
 	st := newStage(t, nil)
 	for _, tc := range tests {

@@ -106,10 +106,13 @@ type Part struct {
 	Body            []byte // decoded bytes of non-text parts and of text attachments
 	Truncated       bool   // Body or Text was cut at Limits.MaxPartBytes
 
-	// PlainFilenames are the other names a plain RFC 2045/2231 reader
-	// gives the file where the walker read a quoted value as raw Japanese
-	// and the two readings differ (see FindParamAmbiguous):
-	// Content-Disposition's filename= and name=, then Content-Type's.
+	// PlainFilenames are the other names the part gives its file: those
+	// a plain RFC 2045/2231 reader gives where the walker read a quoted
+	// value as raw Japanese and the two readings differ (see
+	// FindParamAmbiguous), and the values of a filename= or name= given
+	// twice in one field that the walker did not keep (it keeps the last,
+	// a client may take the first): Content-Disposition's, then
+	// Content-Type's.
 	PlainFilenames []string
 }
 

@@ -59,8 +59,19 @@ func (w *walker) mediaParams(s string) (value string, params map[string]string, 
 	var p paramScanner
 	read := p.split(rest)
 	params = w.decodeParams(read)
+	// A name given twice (filename="evil.exe"; filename="a.txt"): the map
+	// keeps the last, a client may take the first; a stage judging names
+	// must judge every one.
+	for _, r := range read {
+		if r.name != "filename" && r.name != "name" {
+			continue
+		}
+		if v := w.plainParam(r.val); v != "" && v != params[r.name] && !slices.Contains(plainNames, v) {
+			plainNames = append(plainNames, v)
+		}
+	}
 	if !p.reread {
-		return value, params, nil // every value read the standard way
+		return value, params, plainNames // every value read the standard way
 	}
 	plainScanner := paramScanner{plain: true}
 	plainRead := plainScanner.split(rest)
