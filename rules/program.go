@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"sync"
 
@@ -13,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/cfgval"
 )
 
 // Program is one compiled expression with what it refers to.
@@ -154,13 +156,58 @@ func (f *funcs) compile(src string, where exprSrc, asBool bool) (*Program, Probl
 func compileProblem(err error, where exprSrc, start Pos, asBool bool) Problem {
 	var fe *file.Error
 	if errors.As(err, &fe) {
-		return Problem{where.pos(max(fe.Line, 1), fe.Column), typeNames.Replace(strings.TrimSpace(fe.Message))}
+		msg := typeNames.Replace(strings.TrimSpace(fe.Message))
+		return Problem{where.pos(max(fe.Line, 1), fe.Column), msg + didYouMean(msg)}
 	}
 	msg := err.Error()
 	if asBool && strings.HasPrefix(msg, "expected bool") {
 		msg = "condition must be a boolean: " + msg
 	}
 	return Problem{start, msg}
+}
+
+// didYouMean is " (did you mean "hostname"?)" for a misspelt field or
+// name in msg ("conn has no field hostnme", "unknown name con"), "" when
+// nothing known is near.
+func didYouMean(msg string) string {
+	var typ reflect.Type
+	var name string
+	if owner, field, ok := strings.Cut(msg, " has no field "); ok {
+		typ, name = fieldOwners[owner], field
+	} else if n, ok := strings.CutPrefix(msg, "unknown name "); ok {
+		typ, name = reflect.TypeFor[Env](), n
+	}
+	if typ == nil {
+		return ""
+	}
+	known := exprNames(typ)
+	if typ == reflect.TypeFor[Env]() {
+		known = append(known, funcNames...)
+	}
+	if guess := cfgval.Nearest(name, known); guess != "" {
+		return fmt.Sprintf(" (did you mean %q?)", guess)
+	}
+	return ""
+}
+
+// fieldOwners are the types behind the names typeNames gives them.
+var fieldOwners = map[string]reflect.Type{
+	"conn": reflect.TypeFor[Conn](), "mail": reflect.TypeFor[Mail](), "msg": reflect.TypeFor[Msg](),
+	"results.<stage>": reflect.TypeFor[StageResult](),
+}
+
+// funcNames are the functions rules may call (funcs.options).
+var funcNames = []string{"cidr", "domain_match", "regex", "has_tag"}
+
+// exprNames are the names expr knows typ's fields by (their expr tags).
+func exprNames(typ reflect.Type) []string {
+	var out []string
+	for f := range typ.Fields() {
+		if n := f.Tag.Get("expr"); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // typeNames turns the Go types in expr's messages into the names rule

@@ -37,7 +37,7 @@ func TestCheckRules(t *testing.T) {
 		{"good", good, 0, "ok: " + good + "\n"},
 		{"problems", bad, 1, bad + ":3:27: include \"" + filepath.Join(dir, "missing.yaml") + "\": no such file or directory\n" +
 			bad + ":3:43: include \"" + filepath.Join(dir, "none.d/*.yaml") + "\": matches no file\n" +
-			bad + ":5:27: conn has no field ipp\n" +
+			bad + ":5:27: conn has no field ipp (did you mean \"ip\"?)\n" +
 			badRules + ":3:20: unknown stage \"nope\" in results.nope\n" +
 			badRules + ":5:13: reply code 451 does not fit action reject (want 5xx)\n"},
 	}

@@ -21,9 +21,11 @@ func UnknownKey(key string, known []string) error {
 	return errors.New(err)
 }
 
-// nearest returns the first of known fewest edits from key, if that is at
-// most two and fewer than key's length (so that "x" suggests nothing), or
-// "".
+// Nearest is the known name a misspelt key most likely meant: the first of
+// known fewest edits from key (ignoring case), if that is at most two and
+// fewer than key's length (so that "x" suggests nothing), else "".
+func Nearest(key string, known []string) string { return nearest(key, known) }
+
 func nearest(key string, known []string) string {
 	k := []rune(strings.ToLower(key))
 	best, bestD := "", min(3, len(k))
