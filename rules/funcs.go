@@ -8,6 +8,8 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+
+	"github.com/portcullis-mta/portcullis/sdk/cfgval"
 )
 
 // funcs holds what the rule functions precompile at load: the patterns of
@@ -42,12 +44,12 @@ func (f *funcs) cidr(p ...any) (any, error) {
 	if err != nil {
 		return false, nil
 	}
-	ip = ip.Unmap()
+	ip = ip.Unmap().WithZone("") // a link-local address's zone is no part of its network
 	for _, a := range p[1:] {
 		s := a.(string)
 		pfx, ok := f.prefixes[s]
 		if !ok {
-			if pfx, err = parsePrefix(s); err != nil {
+			if pfx, err = cfgval.Network(s); err != nil {
 				continue
 			}
 		}
@@ -56,18 +58,6 @@ func (f *funcs) cidr(p ...any) (any, error) {
 		}
 	}
 	return false, nil
-}
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		return p.Masked(), err
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()), nil
 }
 
 // domainMatch is domain_match(addr_or_domain, domain...): true when the
@@ -156,7 +146,7 @@ func (f *funcs) compileCIDR(call *ast.CallNode) []argProblem {
 		if !ok {
 			continue // computed at run time
 		}
-		p, err := parsePrefix(s.Value)
+		p, err := cfgval.Network(s.Value)
 		if err != nil {
 			out = append(out, argProblem{s.Location().From, fmt.Sprintf("bad network %q in cidr()", s.Value)})
 			continue

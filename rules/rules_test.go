@@ -52,6 +52,13 @@ func TestExpressions(t *testing.T) {
 		{`cidr(conn.ip, "192.0.2.7")`, true},
 		{`cidr("::ffff:192.0.2.7", "192.0.2.0/24")`, true},
 		{`cidr("not an ip", "0.0.0.0/0")`, false},
+		// An IPv4-mapped network matches as the IPv4 one it maps, as in
+		// relay.networks and connfilter; so does one computed at run time.
+		{`cidr(conn.ip, "::ffff:192.0.2.0/120")`, true},
+		{`cidr(conn.ip, "::ffff:" + "192.0.2.0/120")`, true},
+		{`cidr("::ffff:192.0.2.7", "::ffff:192.0.2.0/120")`, true},
+		{`cidr(conn.ip, "::ffff:192.0.3.0/120")`, false},
+		{`cidr("fe80::1%eth0", "fe80::/10")`, true},
 		{`domain_match(mail.from, "sender.example")`, true},
 		{`domain_match(mail.from, "other.example", "mail.sender.example.")`, true},
 		{`domain_match(mail.from, "ender.example")`, false},

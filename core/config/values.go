@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/portcullis-mta/portcullis/sdk/cfgval"
 )
 
 // ParseDuration accepts Go duration syntax plus a "d" unit of 24 hours, which
@@ -81,27 +83,17 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 		return parseAddrMask(strings.TrimSpace(addr), strings.TrimSpace(mask))
 	}
 	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
+		p, err := cfgval.Network(s)
 		if err != nil {
 			return netip.Prefix{}, fmt.Errorf("invalid network %q", s)
 		}
-		return unmap(p).Masked(), nil
+		return p, nil
 	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
+	p, err := cfgval.Network(s)
+	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("invalid network %q (want CIDR, address, or address,mask)", s)
 	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
-
-// unmap turns ::ffff:a.b.c.d/n (n >= 96) into a.b.c.d/(n-96), so that a
-// v4-mapped entry matches the unmapped client addresses callers compare.
-func unmap(p netip.Prefix) netip.Prefix {
-	if a := p.Addr(); a.Is4In6() && p.Bits() >= 96 {
-		return netip.PrefixFrom(a.Unmap(), p.Bits()-96)
-	}
-	return p
+	return p, nil
 }
 
 func parseAddrMask(addr, mask string) (netip.Prefix, error) {

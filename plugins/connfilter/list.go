@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/idna"
+
+	"github.com/portcullis-mta/portcullis/sdk/cfgval"
 )
 
 // list is one compiled deny or allow list.
@@ -191,22 +193,14 @@ func parseIPEntry(s string) (netip.Prefix, error) {
 		}
 		return netip.PrefixFrom(addr.Unmap(), bits).Masked(), nil
 	}
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
+	p, err := cfgval.Network(s)
+	if err != nil {
+		if strings.Contains(s, "/") {
 			return netip.Prefix{}, fmt.Errorf("bad CIDR %q", s)
 		}
-		if p.Addr().Is4In6() && p.Bits() >= 96 {
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil || a.Zone() != "" {
 		return netip.Prefix{}, fmt.Errorf("bad address %q", s)
 	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
+	return p, nil
 }
 
 func maskBits(m [4]byte) (int, bool) {
