@@ -321,12 +321,18 @@ func limitKey(ip netip.Addr) netip.Prefix {
 	return p
 }
 
+// addrPort is the client's address as every check sees it: unmapped
+// (an IPv4 client on a dual-stack socket is ::ffff:a.b.c.d) and without a
+// zone. A link-local client arrives as fe80::1%eth0; the zone names our
+// interface, not the client, and kept it would make the address unfit
+// for reverse DNS, CIDR matching, SPF and the Received field (RFC 5321
+// 4.1.3's IPv6-addr has no zone).
 func addrPort(a net.Addr) (netip.Addr, int) {
 	ap, err := netip.ParseAddrPort(a.String())
 	if err != nil {
 		return netip.Addr{}, 0
 	}
-	return ap.Addr().Unmap(), int(ap.Port())
+	return ap.Addr().Unmap().WithZone(""), int(ap.Port())
 }
 
 func newID() string {
