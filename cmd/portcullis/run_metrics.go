@@ -125,7 +125,7 @@ func (s *metricsService) Stop(ctx context.Context) error {
 
 // serve listens on addr and serves /metrics there.
 func (s *metricsService) serve(addr string) (*endpoint, error) {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen(config.ListenNetwork(addr), addr)
 	if err != nil {
 		return nil, err
 	}

@@ -38,6 +38,21 @@ listeners:
 		}},
 		{"same address twice", minimal + "  - {name: b, address: \"127.0.0.1:2525\"}\n",
 			[]string{`F:5:24: listeners[1].address: "127.0.0.1:2525" is used by another listener`}},
+		{"overlapping listeners", `hostname: a.test
+listeners:
+  - {name: v4, address: "0.0.0.0:2525"}
+  - {name: v6, address: "[::]:2525"}
+  - {name: lo4, address: "127.0.0.1:2525"}
+  - {name: lo6, address: "[::1]:2525"}
+  - {name: all, address: ":2526"}
+  - {name: lo, address: "127.0.0.1:2526"}
+  - {name: other, address: "127.0.0.2:2525"}
+`, []string{
+			`F:5:26: listeners[2].address: "127.0.0.1:2525" overlaps listener v4 ("0.0.0.0:2525"): both cannot be bound`,
+			`F:6:26: listeners[3].address: "[::1]:2525" overlaps listener v6 ("[::]:2525"): both cannot be bound`,
+			`F:8:25: listeners[5].address: "127.0.0.1:2526" overlaps listener all (":2526"): both cannot be bound`,
+			`F:9:28: listeners[6].address: "127.0.0.2:2525" overlaps listener v4 ("0.0.0.0:2525"): both cannot be bound`,
+		}},
 		{"starttls without cert", minimal + "    tls: starttls\n", []string{"F:5:10: listeners[0].tls: starttls needs tls.cert and tls.key"}},
 		{"auth without users", minimal + "    auth: required\n", []string{"F:5:11: listeners[0].auth: required needs relay.users_file"}},
 		{"missing cert files", minimal + "tls: {cert: c.pem, key: k.pem}\n", []string{

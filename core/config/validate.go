@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -121,7 +122,7 @@ func (v *validator) listeners() {
 	if len(c.Listeners) == 0 {
 		v.errorf(v.at(&c.Listeners), "listeners: at least one listener is needed")
 	}
-	names, addrs := map[string]bool{}, map[string]bool{}
+	names := map[string]bool{}
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		key := fmt.Sprintf("listeners[%d]", i)
@@ -134,10 +135,11 @@ func (v *validator) listeners() {
 		names[l.Name] = true
 		if err := hostPort(l.Address, true); err != nil {
 			v.errorf(v.at(&l.Address, l), "%s.address: %v", key, err)
-		} else if addrs[l.Address] {
+		} else if other := overlapping(c.Listeners[:i], l.Address); other != nil && other.Address == l.Address {
 			v.errorf(v.at(&l.Address), "%s.address: %q is used by another listener", key, l.Address)
+		} else if other != nil {
+			v.errorf(v.at(&l.Address), "%s.address: %q overlaps listener %s (%q): both cannot be bound", key, l.Address, other.Name, other.Address)
 		}
-		addrs[l.Address] = true
 		if v.oneOf(&l.TLS, key+".tls", "none", "starttls", "implicit") && l.TLS != "none" &&
 			(c.TLS.Cert == "" || c.TLS.Key == "") {
 			v.errorf(v.at(&l.TLS), "%s.tls: %s needs tls.cert and tls.key", key, l.TLS)
@@ -149,6 +151,65 @@ func (v *validator) listeners() {
 			v.errorf(v.at(&l.ProxyProtocol), "%s.proxy_protocol: needs trusted_proxies (who may claim a client address)", key)
 		}
 	}
+}
+
+// ListenNetwork is the network a listener's address is bound on. An IPv4
+// address, 0.0.0.0 too, is IPv4 only, and an IPv6 address, [::] too, is
+// IPv6 only (Go's "tcp" would bind 0.0.0.0 dual-stack, so that 0.0.0.0:25
+// and [::]:25 could not both be listeners, and an admin who wrote
+// 0.0.0.0 would get IPv6 clients as well); an empty host (":25") or a host
+// name binds as Go does: ":25" is every address of both families.
+func ListenNetwork(address string) string {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return "tcp"
+	}
+	a, err := netip.ParseAddr(host)
+	switch {
+	case err != nil || a.Zone() != "":
+		return "tcp"
+	case a.Is4():
+		return "tcp4"
+	}
+	return "tcp6"
+}
+
+// overlapping returns the listener of ls whose address cannot be bound
+// beside address: the same address and port, or a wildcard of the same
+// family (0.0.0.0, [::], or an empty host for both) on the same port.
+// Host names are left to the bind.
+func overlapping(ls []Listener, address string) *Listener {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil || port == "0" {
+		return nil
+	}
+	for i := range ls {
+		h, p, err := net.SplitHostPort(ls[i].Address)
+		if err != nil || p != port {
+			continue
+		}
+		if h == host || bindsOver(h, host) || bindsOver(host, h) {
+			return &ls[i]
+		}
+	}
+	return nil
+}
+
+// bindsOver reports whether a listener on host wild takes every address
+// of host's family on its port.
+func bindsOver(wild, host string) bool {
+	if wild == "" {
+		return true
+	}
+	w, err := netip.ParseAddr(wild)
+	if err != nil || !w.IsUnspecified() {
+		return false
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host == "" // a host name: left to the bind
+	}
+	return a.Is4() == w.Is4()
 }
 
 // hostPort checks "host:port"; an empty host means every address when

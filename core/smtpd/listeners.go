@@ -3,6 +3,8 @@ package smtpd
 import (
 	"fmt"
 	"net"
+
+	"github.com/portcullis-mta/portcullis/core/config"
 )
 
 // Reloading is a reload that Prepare has made ready: the new Deps are
@@ -45,7 +47,7 @@ func (s *Server) Prepare(d Deps) (*Reloading, error) {
 	s.mu.Unlock()
 	// Outside the lock: an address with a host name may need DNS.
 	for _, lc := range want {
-		ln, err := net.Listen("tcp", lc.Address)
+		ln, err := net.Listen(config.ListenNetwork(lc.Address), lc.Address)
 		if err != nil {
 			r.Cancel()
 			return nil, fmt.Errorf("smtpd: listener %s: %w", lc.Name, err)

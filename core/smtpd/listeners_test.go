@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"net"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -223,5 +224,36 @@ func TestReloadAfterShutdown(t *testing.T) {
 	}
 	if ts.Addr("sub") != nil {
 		t.Fatal("a reload after shutdown opened a listener")
+	}
+}
+
+// TestDualStackListeners: 0.0.0.0:P and [::]:P are two listeners, one
+// per family (as nginx and Postfix bind them), each with its own name,
+// not one dual-stack socket that leaves the second unable to bind.
+func TestDualStackListeners(t *testing.T) {
+	probe, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Fatalf("this test needs IPv6 loopback (::1): %v", err)
+	}
+	_, port, _ := net.SplitHostPort(probe.Addr().String())
+	probe.Close()
+	cfg := testConfig(t)
+	v4, v6 := mxListener(), subListener("[::]:"+port)
+	v4.Address, v6.Name = "0.0.0.0:"+port, "mx6"
+	cfg.Listeners = []config.Listener{v4, v6}
+	ts := startServer(t, cfg, nil)
+	for _, c := range []struct{ addr, ip, listener string }{{"127.0.0.1:" + port, "127.0.0.1", "mx"}, {"[::1]:" + port, "::1", "mx6"}} {
+		conn, err := net.DialTimeout("tcp", c.addr, 2*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &rawClient{t: t, c: conn, br: newReader(conn)}
+		r.hello()
+		r.cmd("QUIT", "221")
+		conn.Close()
+		line := regexp.MustCompile(`msg=connect session=\S+ ip=` + regexp.QuoteMeta(c.ip) + ` port=\d+ listener=` + c.listener + `\n`)
+		if !line.MatchString(ts.logs.String()) {
+			t.Errorf("connection to %s not logged from %s on %s:\n%s", c.addr, c.ip, c.listener, ts.logs.String())
+		}
 	}
 }

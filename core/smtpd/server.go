@@ -126,7 +126,7 @@ func (s *Server) Start() error {
 	defer s.mu.Unlock()
 	g := s.gen
 	for _, lc := range g.listeners {
-		ln, err := net.Listen("tcp", lc.Address)
+		ln, err := net.Listen(config.ListenNetwork(lc.Address), lc.Address)
 		if err != nil {
 			for _, l := range s.lns {
 				_ = l.Close()
