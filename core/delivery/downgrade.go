@@ -46,7 +46,7 @@ func needs7bit(open opener) (bool, error) {
 				inHeader = false
 			}
 			start = err == nil
-		} else if !isASCII(string(line)) {
+		} else if !asciiBytes(line) {
 			return true, nil
 		}
 		switch {
@@ -59,26 +59,98 @@ func needs7bit(open opener) (bool, error) {
 	}
 }
 
-// downgrade8bit returns msg with its 8-bit body parts converted to
-// quoted-printable, and whether anything changed.
-func downgrade8bit(msg []byte) ([]byte, bool) {
-	var out bytes.Buffer
-	out.Grow(len(msg) + len(msg)/8)
-	changed := convertEntity(&out, msg, "text/plain", 0)
-	if !changed {
-		return msg, false
+// downgrading is a message being converted as it is read: the conversion
+// runs in a goroutine of its own and writes through a pipe, so that only
+// the message and a small buffer are held, never a converted copy (which
+// quoted-printable makes up to three times the size of the 8-bit text).
+type downgrading struct {
+	msg       []byte
+	converted func()
+	pr        *io.PipeReader
+	done      chan struct{} // closed when the conversion has ended
+}
+
+// startDowngrade converts msg (see downgradeTo) for the reader it returns;
+// converted is called when the conversion ends, if it changed anything,
+// before the reader sees the end.
+func startDowngrade(msg []byte, converted func()) *downgrading {
+	d := &downgrading{msg: msg, converted: converted}
+	d.start()
+	return d
+}
+
+func (d *downgrading) start() {
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	d.pr, d.done = pr, done
+	go func() {
+		defer close(done)
+		bw := bufio.NewWriterSize(pw, 32<<10)
+		changed, err := downgradeTo(bw, d.msg)
+		if err == nil {
+			err = bw.Flush()
+		}
+		if err == nil && changed {
+			d.converted()
+		}
+		pw.CloseWithError(err) // nil: the reader gets io.EOF
+	}()
+}
+
+// stop ends the conversion where it is, when the delivery stops half way
+// (its next write fails), and waits for it.
+func (d *downgrading) stop() {
+	d.pr.Close()
+	<-d.done
+}
+
+func (d *downgrading) Read(p []byte) (int, error) { return d.pr.Read(p) }
+
+// Close stops the conversion: nothing outlives the delivery.
+func (d *downgrading) Close() error {
+	d.stop()
+	return nil
+}
+
+// downgradeTo writes msg to w with its 8-bit body parts converted to
+// quoted-printable, and reports whether anything changed (if not, what
+// was written is msg as it is). It stops at w's first error.
+func downgradeTo(w io.Writer, msg []byte) (bool, error) {
+	out := &sink{w: w}
+	changed := convertEntity(out, msg, "text/plain", 0)
+	return changed, out.err
+}
+
+// sink is the converted message's writer. Its first error sticks: every
+// write after it does nothing, and the loops over lines stop.
+type sink struct {
+	w   io.Writer
+	err error
+}
+
+func (s *sink) Write(p []byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
 	}
-	return out.Bytes(), true
+	var n int
+	n, s.err = s.w.Write(p)
+	return n, s.err
+}
+
+func (s *sink) WriteString(str string) {
+	if s.err == nil {
+		_, s.err = io.WriteString(s.w, str)
+	}
 }
 
 // convertEntity writes entity (a header, an empty line, a body) to out,
 // converted, and reports whether it changed anything. defType is the
 // Content-Type assumed without one (message/rfc822 inside a
 // multipart/digest, else text/plain).
-func convertEntity(out *bytes.Buffer, entity []byte, defType string, depth int) bool {
+func convertEntity(out *sink, entity []byte, defType string, depth int) bool {
 	hlen := headerLen(entity)
 	body := entity[hlen:]
-	if depth > maxMIMEDepth || isASCII(string(body)) {
+	if depth > maxMIMEDepth || asciiBytes(body) {
 		out.Write(entity)
 		return false
 	}
@@ -126,7 +198,7 @@ func convertEntity(out *bytes.Buffer, entity []byte, defType string, depth int) 
 // Content-Transfer-Encoding. It gets MIME-Version and, lacking one, a
 // Content-Type that names UTF-8 when the text is UTF-8 (else RFC 1428's
 // unknown-8bit), as the 8-bit text had no declared charset.
-func convertLeaf(out *bytes.Buffer, h *textproto.Header, body []byte, top bool) bool {
+func convertLeaf(out *sink, h *textproto.Header, body []byte, top bool) bool {
 	// The field is replaced where it stands (go-message's Add would put a
 	// new one first, above the trace fields at the top level, which RFC
 	// 5322 3.6 keeps first), or added last.
@@ -160,8 +232,8 @@ func convertLeaf(out *bytes.Buffer, h *textproto.Header, body []byte, top bool) 
 		}
 	}
 	out.WriteString("\r\n")
+	// CRLF in, CRLF out. A failed write sticks in out.
 	w := quotedprintable.NewWriter(out)
-	// Writes to a bytes.Buffer do not fail; CRLF in, CRLF out.
 	_, _ = w.Write(body)
 	_ = w.Close()
 	return true
@@ -170,17 +242,19 @@ func convertLeaf(out *bytes.Buffer, h *textproto.Header, body []byte, top bool) 
 // convertMultipart converts each part of a multipart body; the preamble,
 // the delimiter lines and the epilogue are copied, their 8-bit bytes (no
 // reader shows them; RFC 2046 5.1.1 says to ignore them) replaced by '?'.
-func convertMultipart(out *bytes.Buffer, body []byte, boundary, child string, depth int) bool {
+func convertMultipart(out *sink, body []byte, boundary, child string, depth int) bool {
 	delim := []byte("--" + boundary)
 	changed := false
-	var part []byte // the current part's bytes, nil in the preamble and epilogue
+	// The current part is body[start:end]: its lines lie side by side, so
+	// it is sliced, not copied.
+	start, end := 0, 0
 	inPart, closed := false, false
 	flushPart := func() {
 		if !inPart {
 			return
 		}
 		// The CRLF before a delimiter belongs to the delimiter.
-		p := part
+		p := body[start:end]
 		crlf := bytes.HasSuffix(p, []byte("\r\n"))
 		if crlf {
 			p = p[:len(p)-2]
@@ -192,16 +266,15 @@ func convertMultipart(out *bytes.Buffer, body []byte, boundary, child string, de
 			out.WriteString("\r\n")
 		}
 	}
-	for len(body) > 0 {
-		i := bytes.IndexByte(body, '\n')
-		line := body
-		if i >= 0 {
-			line = body[:i+1]
+	for off := 0; off < len(body) && out.err == nil; {
+		line := body[off:]
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line = line[:i+1]
 		}
-		body = body[len(line):]
+		off += len(line)
 		if !closed && bytes.HasPrefix(line, delim) && isDelimiter(line[len(delim):]) {
 			flushPart()
-			part = part[:0]
+			start, end = off, off
 			out.Write(line)
 			if bytes.HasPrefix(line[len(delim):], []byte("--")) {
 				inPart, closed = false, true
@@ -211,10 +284,10 @@ func convertMultipart(out *bytes.Buffer, body []byte, boundary, child string, de
 			continue
 		}
 		if inPart {
-			part = append(part, line...)
+			end = off
 			continue
 		}
-		if !isASCII(string(line)) {
+		if !asciiBytes(line) {
 			line = bytes.Map(func(r rune) rune {
 				if r > 127 {
 					return '?'
@@ -229,6 +302,17 @@ func convertMultipart(out *bytes.Buffer, body []byte, boundary, child string, de
 		flushPart()
 	}
 	return changed
+}
+
+// asciiBytes is isASCII for a []byte, which string() would copy first:
+// a whole body here.
+func asciiBytes(b []byte) bool {
+	for _, c := range b {
+		if c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 // isDelimiter reports whether rest, what follows "--boundary" on a line,

@@ -53,6 +53,20 @@ func leafTexts(t *testing.T, msg []byte) []string {
 	return out
 }
 
+// downgrade8bit is the conversion as openFor streams it, read whole: msg
+// with its 8-bit body parts in quoted-printable, and whether anything
+// changed.
+func downgrade8bit(msg []byte) ([]byte, bool) {
+	changed := false
+	r := startDowngrade(msg, func() { changed = true })
+	defer r.Close()
+	out, err := io.ReadAll(r)
+	if err != nil {
+		panic(err) // not reached: the conversion writes only to the pipe
+	}
+	return out, changed
+}
+
 // bodyOf returns msg after its header.
 func bodyOf(msg []byte) []byte { return msg[headerLen(msg):] }
 

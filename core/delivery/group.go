@@ -2,7 +2,6 @@ package delivery
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -309,7 +308,7 @@ func (m *Manager) transactOnce(ctx context.Context, c *conn, env *queue.Envelope
 	if refuse := utf8Refusal(c.c, env, open); refuse != nil {
 		return fill(len(g.rcpts), outcome{reply: refuse, hop: c.hop(), tls: c.tls}), false, true
 	}
-	body, err := m.openFor(c, env, open)
+	body, err := m.openFor(c, env, open, g.size)
 	if err != nil {
 		return fill(len(g.rcpts), outcome{reply: errSpool}), false, true
 	}
@@ -363,32 +362,65 @@ func closingReply(res *smtpc.Result) *smtpc.Reply {
 // openFor opens the message for c: as it is, or with its 8-bit body parts
 // converted to quoted-printable when c does not offer 8BITMIME (see
 // downgrade.go). Whatever BODY the client declared, the bytes decide: a
-// client that sent 8-bit without BODY=8BITMIME broke RFC 6152 too.
-func (m *Manager) openFor(c *conn, env *queue.Envelope, open opener) (io.ReadCloser, error) {
+// client that sent 8-bit without BODY=8BITMIME broke RFC 6152 too. size
+// is the message's size (nil: unknown).
+func (m *Manager) openFor(c *conn, env *queue.Envelope, open opener, size func() (int64, error)) (io.ReadCloser, error) {
 	if ok, _ := c.c.Ext("8BITMIME"); ok {
 		return open()
 	}
+	return m.open7bit(env, c.host, open, size)
+}
+
+// open7bit opens the message for host, a next hop without 8BITMIME. The
+// conversion needs the whole message at hand (a part's bytes decide its
+// new header), so the message is read once into a buffer of its size, and
+// the conversion streams from there as the hop takes it.
+func (m *Manager) open7bit(env *queue.Envelope, host string, open opener, size func() (int64, error)) (io.ReadCloser, error) {
 	if need, err := needs7bit(open); err != nil || !need {
 		if err != nil {
 			return nil, err
 		}
 		return open()
 	}
+	msg, err := readSized(open, size)
+	if err != nil {
+		return nil, err
+	}
+	return startDowngrade(msg, func() {
+		m.log.Info("delivery: 8-bit body converted to quoted-printable for a next hop without 8BITMIME",
+			"queue_id", env.ID, "host", host)
+	}), nil
+}
+
+// readSized reads the message into a buffer allocated once to its size,
+// where io.ReadAll's would double and double again as it grew.
+func readSized(open opener, size func() (int64, error)) ([]byte, error) {
+	var n int64
+	if size != nil {
+		var err error
+		if n, err = size(); err != nil {
+			return nil, err
+		}
+	}
 	body, err := open()
 	if err != nil {
 		return nil, err
 	}
-	msg, err := io.ReadAll(body)
-	body.Close()
+	defer body.Close()
+	msg := make([]byte, n)
+	k, err := io.ReadFull(body, msg)
+	switch {
+	case err == io.ErrUnexpectedEOF || err == io.EOF:
+		return msg[:k], nil // shorter than said
+	case err != nil:
+		return nil, err
+	}
+	// Longer than said (or not said): the rest, however it grows.
+	rest, err := io.ReadAll(body)
 	if err != nil {
 		return nil, err
 	}
-	if out, changed := downgrade8bit(msg); changed {
-		m.log.Info("delivery: 8-bit body converted to quoted-printable for a next hop without 8BITMIME",
-			"queue_id", env.ID, "host", c.host)
-		msg = out
-	}
-	return io.NopCloser(bytes.NewReader(msg)), nil
+	return append(msg, rest...), nil
 }
 
 // outcomes reads a transaction's replies per recipient. Only a 250 to the
