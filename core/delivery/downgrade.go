@@ -3,10 +3,13 @@ package delivery
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"mime"
 	"mime/quotedprintable"
+	"os"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/emersion/go-message/textproto"
@@ -65,16 +68,18 @@ func needs7bit(open opener) (bool, error) {
 // quoted-printable makes up to three times the size of the 8-bit text).
 type downgrading struct {
 	msg       []byte
-	converted func()
+	converted func() // once, however often the message is read
 	pr        *io.PipeReader
 	done      chan struct{} // closed when the conversion has ended
+	pos       int64         // the bytes read since the start
+	closed    bool
 }
 
 // startDowngrade converts msg (see downgradeTo) for the reader it returns;
 // converted is called when the conversion ends, if it changed anything,
 // before the reader sees the end.
 func startDowngrade(msg []byte, converted func()) *downgrading {
-	d := &downgrading{msg: msg, converted: converted}
+	d := &downgrading{msg: msg, converted: sync.OnceFunc(converted)}
 	d.start()
 	return d
 }
@@ -82,7 +87,7 @@ func startDowngrade(msg []byte, converted func()) *downgrading {
 func (d *downgrading) start() {
 	pr, pw := io.Pipe()
 	done := make(chan struct{})
-	d.pr, d.done = pr, done
+	d.pr, d.done, d.pos = pr, done, 0
 	go func() {
 		defer close(done)
 		bw := bufio.NewWriterSize(pw, 32<<10)
@@ -104,13 +109,47 @@ func (d *downgrading) stop() {
 	<-d.done
 }
 
-func (d *downgrading) Read(p []byte) (int, error) { return d.pr.Read(p) }
+func (d *downgrading) Read(p []byte) (int, error) {
+	n, err := d.pr.Read(p)
+	d.pos += int64(n)
+	return n, err
+}
 
 // Close stops the conversion: nothing outlives the delivery.
 func (d *downgrading) Close() error {
+	d.closed = true
 	d.stop()
 	return nil
 }
+
+// Seek rewinds, by running the conversion again: the DKIM signer reads a
+// seekable message once for the body hash, then again to send it, and
+// keeps one it cannot rewind in memory and a temporary file (see
+// dkimsign). The second run gives the same bytes, with no copy of them
+// anywhere. Only the start and the current offset can be sought.
+func (d *downgrading) Seek(offset int64, whence int) (int64, error) {
+	to := offset
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		to += d.pos
+	default:
+		return d.pos, errRewindOnly
+	}
+	switch {
+	case d.closed:
+		return d.pos, os.ErrClosed
+	case to == d.pos:
+	case to == 0:
+		d.stop()
+		d.start()
+	default:
+		return d.pos, errRewindOnly
+	}
+	return d.pos, nil
+}
+
+var errRewindOnly = errors.New("delivery: a converted message can only be rewound")
 
 // downgradeTo writes msg to w with its 8-bit body parts converted to
 // quoted-printable, and reports whether anything changed (if not, what

@@ -4,10 +4,16 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/emersion/go-msgauth/dkim"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/delivery/smtpc"
+	"github.com/portcullis-mta/portcullis/core/dkimsign"
 	"github.com/portcullis-mta/portcullis/core/queue"
 )
 
@@ -40,30 +46,42 @@ func memOpener(msg []byte) (opener, func() (int64, error)) {
 
 // BenchmarkOpen7bit: what a 20 MB 8-bit message costs to send to a next
 // hop without 8BITMIME (bytes/op is the figure to watch; the converted
-// message is read as the SMTP client reads it, 32 KiB at a time).
+// message is read as the SMTP client reads it, 32 KiB at a time). signed:
+// through the DKIM signer too, as transactOnce does.
 func BenchmarkOpen7bit(b *testing.B) {
-	for _, mp := range []bool{false, true} {
-		name := "text"
-		if mp {
-			name = "multipart"
-		}
-		b.Run(name, func(b *testing.B) {
-			msg := bigUTF8(20<<20, mp)
+	key, err := dkimsign.GenerateKey("ed25519")
+	if err != nil {
+		b.Fatal(err)
+	}
+	signer := dkimsign.New([]*dkimsign.Key{{Domain: "local.test", Selector: "s1", Signer: key}})
+	for _, tc := range []struct {
+		name      string
+		multipart bool
+		sign      bool
+	}{{"text", false, false}, {"multipart", true, false}, {"signed", false, true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			msg := bigUTF8(20<<20, tc.multipart)
 			open, size := memOpener(msg)
 			m := &Manager{log: slog.New(slog.DiscardHandler)}
-			env := &queue.Envelope{ID: "bench"}
+			env := &queue.Envelope{ID: "bench", Client: queue.Client{Trusted: true}}
 			buf := make([]byte, 32<<10)
 			b.SetBytes(int64(len(msg)))
 			b.ReportAllocs()
 			for b.Loop() {
-				r, err := m.open7bit(env, "old.test", open, size)
+				body, err := m.open7bit(env, "old.test", open, size)
 				if err != nil {
 					b.Fatal(err)
+				}
+				r := smtpc.FoldLines(body)
+				if tc.sign {
+					if r, err = signer.Sign(env, r); err != nil {
+						b.Fatal(err)
+					}
 				}
 				if _, err := io.CopyBuffer(io.Discard, struct{ io.Reader }{r}, buf); err != nil {
 					b.Fatal(err)
 				}
-				r.Close()
+				body.Close()
 			}
 		})
 	}
@@ -114,5 +132,76 @@ func TestDowngradeClosedHalfWay(t *testing.T) {
 	}
 	if _, err := r.Read(make([]byte, 10)); err == nil {
 		t.Error("read after Close succeeded")
+	}
+}
+
+// The DKIM signer reads a seekable message twice (the body hash, then the
+// bytes sent) and keeps any other in memory and a temporary file; the
+// converted message is seekable (rewinding converts again), so it is
+// signed with neither: here no temporary file can be made at all, and a
+// 1.5 MB message (over dkimsign.MemLimit) is converted once in the log,
+// signed, and verifies at a next hop without 8BITMIME.
+func TestDowngradeSignedWithoutCopy(t *testing.T) {
+	const ehlo = "250-script.test\r\n250 ENHANCEDSTATUSCODES\r\n"
+	old := newScriptPeer(t, func(line string) string { return basicReplies(ehlo, line) })
+	key, err := dkimsign.GenerateKey("ed25519")
+	if err != nil {
+		t.Fatal(err)
+	}
+	record, err := dkimsign.RecordValue(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := baseConfig(t)
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, old.addr)}
+	w := newWorld(t, cfg)
+	w.sign = dkimsign.New([]*dkimsign.Key{{Domain: "local.test", Selector: "s1", Signer: key}})
+	msg := bigUTF8(dkimsign.MemLimit*3/2, true)
+	w.enqueue("u@local.test", []string{"x@far.test"}, localSender, string(msg))
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "absent"))
+	w.start()
+	w.waitFor("the delivery", func() bool { return len(old.messages()) == 1 && w.queueEmpty() })
+
+	got := strings.ReplaceAll(old.messages()[0], "\r\n..", "\r\n.")
+	vs, err := dkim.VerifyWithOptions(strings.NewReader(got), &dkim.VerifyOptions{
+		LookupTXT: func(string) ([]string, error) { return []string{record}, nil },
+	})
+	if err != nil || len(vs) != 1 || vs[0].Err != nil {
+		t.Fatalf("the signature does not verify at the next hop: %v %+v", err, vs)
+	}
+	want, _ := downgrade8bit(msg)
+	if !strings.HasPrefix(got, "DKIM-Signature:") || !strings.HasSuffix(got, "\r\n"+string(want)) {
+		t.Fatalf("the next hop did not get the conversion, signed (%d bytes, want %d and a signature)", len(got), len(want))
+	}
+	if n := strings.Count(w.logs.String(), "8-bit body converted to quoted-printable"); n != 1 {
+		t.Errorf("the conversion was logged %d times, want once", n)
+	}
+}
+
+// Rewinding gives the same bytes again; only the start can be sought.
+func TestDowngradeRewind(t *testing.T) {
+	msg := bigUTF8(100<<10, false)
+	logged := 0
+	r := startDowngrade(msg, func() { logged++ })
+	defer r.Close()
+	first, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pos, err := r.Seek(0, io.SeekCurrent); err != nil || pos != int64(len(first)) {
+		t.Fatalf("Seek(0, SeekCurrent) = %d, %v; want %d", pos, err, len(first))
+	}
+	if _, err := r.Seek(10, io.SeekStart); err == nil {
+		t.Error("Seek to the middle succeeded")
+	}
+	if pos, err := r.Seek(0, io.SeekStart); err != nil || pos != 0 {
+		t.Fatalf("rewind: %d, %v", pos, err)
+	}
+	again, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(again, first) {
+		t.Fatalf("the second read differs (%d bytes, %d the first time): %v", len(again), len(first), err)
+	}
+	if logged != 1 {
+		t.Errorf("converted %d times in the log, want once", logged)
 	}
 }
