@@ -135,7 +135,9 @@
 // the gateway's spool file itself, and when it cannot (or the gateway
 // holds the message in memory) Open streams the bytes from the gateway in
 // chunks. Each Open starts again at the first byte, so a stage may read
-// the message twice; read only what you need, and close each reader.
+// the message twice; read only what you need, and close each reader. A
+// stage that walks the whole message reads it with ReadAll, into one
+// buffer of the message's size (sdk/mime's ParseMessage does).
 // The message can be read only while Check runs: keep no Message, and no
 // reader, for after it returns. Message is nil at the other phases.
 //

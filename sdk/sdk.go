@@ -209,6 +209,46 @@ func (m *Message) Open() (io.ReadCloser, error) {
 	}{io.NewSectionReader(f, m.offset, m.Size), f}, nil
 }
 
+// ReadAll returns the whole message, header and body, in one buffer
+// allocated at its size, or its first limit bytes when it is larger
+// (limit <= 0: no limit). A message held in memory (NewBytesMessage) is
+// returned as it is, not copied: only read it. ctx is the Check call's.
+//
+// Read a message whole only to walk it (sdk/mime's ParseMessage does);
+// a stage that can stream it, or needs a part of it, should Open it.
+func (m *Message) ReadAll(ctx context.Context, limit int64) ([]byte, error) {
+	if m == nil {
+		return nil, errors.New("sdk: no message at this phase")
+	}
+	n := m.Size
+	if limit > 0 && n > limit {
+		n = limit
+	}
+	if m.path == "" && m.data != nil {
+		return m.data[:min(int64(len(m.data)), max(n, 0))], nil
+	}
+	rc, err := m.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	if n <= 0 {
+		// A size the host did not give: read it all, as io.ReadAll does.
+		if limit > 0 {
+			return io.ReadAll(io.LimitReader(rc, limit))
+		}
+		return io.ReadAll(rc)
+	}
+	buf := make([]byte, n)
+	if k, err := io.ReadFull(rc, buf); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("the message ended after %d of its %d bytes", k, m.Size)
+		}
+		return nil, fmt.Errorf("sdk: reading the message: %w", err)
+	}
+	return buf, nil
+}
+
 // HeaderEdit is a change a data-phase stage asks for. The gateway applies
 // the edits of every stage when the message is queued; edits returned at
 // another phase are dropped. A removal of a trace field (Received,

@@ -121,12 +121,7 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	if req.Message == nil {
 		return &sdk.Result{Verdict: sdk.VerdictNone}, nil
 	}
-	rc, err := req.Message.Open()
-	if err != nil {
-		return nil, fmt.Errorf("execfilter: open message: %w", err)
-	}
-	defer rc.Close()
-	m, err := mime.Parse(rc, mimeLimits)
+	m, err := mime.ParseMessage(ctx, req.Message, mimeLimits)
 	if err != nil {
 		return nil, fmt.Errorf("execfilter: read message: %w", err)
 	}

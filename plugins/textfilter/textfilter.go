@@ -133,7 +133,7 @@ func (s *Stage) CheckConfig(_ context.Context, env sdk.Env, raw map[string]any) 
 }
 
 // Check implements sdk.Stage.
-func (s *Stage) Check(_ context.Context, req *sdk.Request) (*sdk.Result, error) {
+func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error) {
 	set := s.set.Load()
 	if set == nil {
 		return nil, fmt.Errorf("textfilter: not configured")
@@ -142,7 +142,7 @@ func (s *Stage) Check(_ context.Context, req *sdk.Request) (*sdk.Result, error) 
 		return &sdk.Result{Verdict: sdk.VerdictNone}, nil
 	}
 	set = s.maybeReload(set)
-	texts, limits, err := s.texts(req.Message, set.cfg.Headers)
+	texts, limits, err := s.texts(ctx, req.Message, set.cfg.Headers)
 	if err != nil {
 		return nil, err
 	}
@@ -160,16 +160,11 @@ var unreadFindings = map[string]bool{mime.FindPartsLimit: true, mime.FindDepthLi
 
 // texts collects the decoded text to match, and the findings of the MIME
 // walk that left some of it out.
-func (s *Stage) texts(msg *sdk.Message, headers []string) (texts, limits []string, err error) {
+func (s *Stage) texts(ctx context.Context, msg *sdk.Message, headers []string) (texts, limits []string, err error) {
 	if s.subjectOnly {
 		return []string{mime.DecodeHeader(msg.Get("Subject"))}, nil, nil
 	}
-	rc, err := msg.Open()
-	if err != nil {
-		return nil, nil, fmt.Errorf("textfilter: open message: %w", err)
-	}
-	defer rc.Close()
-	m, err := mime.Parse(rc, mime.DefaultLimits())
+	m, err := mime.ParseMessage(ctx, msg, mime.DefaultLimits())
 	if err != nil {
 		return nil, nil, fmt.Errorf("textfilter: read message: %w", err)
 	}

@@ -16,9 +16,12 @@
 // The whole message is held in memory while it is walked (it is bounded by
 // Limits.MaxTotalBytes), so that a broken boundary or a malformed header can
 // be recovered from instead of aborting the walk as a streaming reader would.
+// A stage walks its message with ParseMessage, which reads it into one
+// buffer of its size (sdk.Message.ReadAll).
 package mime
 
 import (
+	"context"
 	"io"
 	"strings"
 
@@ -159,6 +162,21 @@ func (m *Message) Get(name string) string {
 func Parse(r io.Reader, lim Limits) (*Message, error) {
 	lim = lim.withDefaults()
 	raw, err := io.ReadAll(io.LimitReader(r, lim.MaxTotalBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	return parse(raw, lim), nil
+}
+
+// ParseMessage reads and walks a stage's message (see sdk.Message.ReadAll):
+// into one buffer allocated at the message's size, where Parse, not
+// knowing the size, lets its buffer double as it grows (a 25 MiB message
+// cost a stage three times its size), and within the plugin's message
+// budget, waiting for it no longer than ctx. The error is a read error or
+// ctx's; malformed input yields Findings.
+func ParseMessage(ctx context.Context, msg *sdk.Message, lim Limits) (*Message, error) {
+	lim = lim.withDefaults()
+	raw, err := msg.ReadAll(ctx, lim.MaxTotalBytes+1)
 	if err != nil {
 		return nil, err
 	}
