@@ -138,6 +138,16 @@
 // the message twice; read only what you need, and close each reader. A
 // stage that walks the whole message reads it with ReadAll, into one
 // buffer of the message's size (sdk/mime's ParseMessage does).
+//
+// Messages read whole are bounded per plugin process by a budget of bytes
+// (DefaultMessageBudget, 64 MiB; SetMessageBudget in main changes it):
+// ReadAll takes the message's size from it and waits in line while other
+// calls hold it, a message larger than the budget taking all of it. The
+// wait ends with the context's error when Check's context is done, and
+// the gateway applies the stage's on_error; a burst of large messages is
+// so read one after another, where all at once they ran the plugin out of
+// memory or all timed out together. Serve gives the call's share back
+// when Check returns.
 // The message can be read only while Check runs: keep no Message, and no
 // reader, for after it returns. Message is nil at the other phases.
 //

@@ -148,6 +148,10 @@ type Message struct {
 	// fetch reads the message from the host, in a plugin, when the file
 	// cannot be opened or the host holds the message in memory.
 	fetch func() (io.ReadCloser, error)
+
+	// hold is the Check call's share of the message budget (ReadAll),
+	// given back when the call returns; nil outside Serve.
+	hold *hold
 }
 
 // NewFileMessage describes a message stored in file path from offset for size bytes.
@@ -212,7 +216,14 @@ func (m *Message) Open() (io.ReadCloser, error) {
 // ReadAll returns the whole message, header and body, in one buffer
 // allocated at its size, or its first limit bytes when it is larger
 // (limit <= 0: no limit). A message held in memory (NewBytesMessage) is
-// returned as it is, not copied: only read it. ctx is the Check call's.
+// returned as it is, not copied: only read it.
+//
+// In a plugin (under Serve, and sdk/plugintest), ReadAll first takes the
+// bytes it returns from the plugin's message budget (SetMessageBudget),
+// waiting in line behind the calls before it while they hold the budget;
+// when ctx is done first it returns ctx's error wrapped, and the gateway
+// applies the stage's on_error as for any timeout. The share is given back
+// when the Check call returns; nothing is left for the stage to release.
 //
 // Read a message whole only to walk it (sdk/mime's ParseMessage does);
 // a stage that can stream it, or needs a part of it, should Open it.
@@ -223,6 +234,11 @@ func (m *Message) ReadAll(ctx context.Context, limit int64) ([]byte, error) {
 	n := m.Size
 	if limit > 0 && n > limit {
 		n = limit
+	}
+	if m.hold != nil {
+		if err := m.hold.take(ctx, max(n, 0)); err != nil {
+			return nil, err
+		}
 	}
 	if m.path == "" && m.data != nil {
 		return m.data[:min(int64(len(m.data)), max(n, 0))], nil

@@ -114,6 +114,9 @@ func (s *stageServer) Check(ctx context.Context, in *pb.CheckRequest) (out *pb.C
 	defer recoverCall(ctx, "Check", &err)
 	if m := in.GetMessage(); m != nil {
 		req.Message = s.message(ctx, m)
+		// Whatever the stage does, the call's share of the message
+		// budget is given back when it returns (a panic included).
+		defer req.Message.release()
 	}
 	res, err := s.stage.Check(ctx, req)
 	if err != nil {
@@ -131,7 +134,7 @@ func (s *stageServer) Check(ctx context.Context, in *pb.CheckRequest) (out *pb.C
 // when it can be opened, else the bytes read from the host.
 func (s *stageServer) message(ctx context.Context, m *pb.Message) *Message {
 	msg := &Message{Header: headerFromPB(m.GetHeader()), Size: m.GetSize(),
-		path: m.GetPath(), offset: m.GetOffset()}
+		path: m.GetPath(), offset: m.GetOffset(), hold: &hold{}}
 	s.dialSource(m.GetSource())
 	s.mu.Lock()
 	src, ok := s.source, m.GetSource() != 0 && m.GetSource() == s.srcID

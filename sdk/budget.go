@@ -1,0 +1,107 @@
+package sdk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sync/semaphore"
+)
+
+// DefaultMessageBudget is the bytes of messages that the Check calls of one
+// plugin process hold whole in memory at once (Message.ReadAll), unless
+// the plugin sets another with SetMessageBudget.
+//
+// The gateway takes up to 100 connections at once and messages of up to
+// 25 MiB (its defaults), and a stage that walks a message holds about
+// three times its size while it does (the raw bytes, the decoded parts,
+// their text): without a bound, a burst of large messages took a plugin
+// past 2 GB. 64 MiB lets two messages of the default maximum size, or
+// thousands of ordinary ones, be read at once: about 200 MB live, which
+// the garbage collector's headroom makes up to twice that in the process
+// (10 concurrent 20 MB messages peaked at 390 MB, where they took 910 MB
+// unbounded). More would not be faster: the gateway starts a plugin with
+// GOMAXPROCS=1, and concurrent calls share one CPU. A message larger than
+// the budget takes all of it.
+const DefaultMessageBudget = 64 << 20
+
+// budget is a process-wide bound on bytes held whole. semaphore.Weighted
+// serves its waiters in order (FIFO): a burst of large messages passes one
+// after another within the stage timeout, where letting them all in at
+// once made every one of them time out together on the one CPU.
+type budget struct {
+	sem  *semaphore.Weighted
+	size int64
+}
+
+var msgBudget atomic.Pointer[budget]
+
+func init() { SetMessageBudget(DefaultMessageBudget) }
+
+// SetMessageBudget sets the bytes of messages that the Check calls of this
+// plugin hold whole in memory at once (see Message.ReadAll); n <= 0 sets
+// DefaultMessageBudget. Call it in main, before Serve: calls already
+// holding a share of the old budget give it back to the old one.
+func SetMessageBudget(n int64) {
+	if n <= 0 {
+		n = DefaultMessageBudget
+	}
+	msgBudget.Store(&budget{sem: semaphore.NewWeighted(n), size: n})
+}
+
+// errCallOver refuses a read by a goroutine that outlived its Check call.
+var errCallOver = errors.New("sdk: the message is read after its Check call returned")
+
+// hold is one Check call's share of the message budget. Serve gives each
+// data-phase call one and returns its share when Check returns, so a stage
+// cannot leak it, whatever it does with its goroutines.
+type hold struct {
+	mu   sync.Mutex
+	b    *budget
+	n    int64
+	over bool // the Check call returned
+}
+
+// take makes the call's share at least want bytes (all of the budget if
+// want exceeds it), waiting in line for it until ctx is done. A call
+// reading its message twice takes its share once.
+func (h *hold) take(ctx context.Context, want int64) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.over {
+		return errCallOver
+	}
+	if h.b == nil {
+		h.b = msgBudget.Load()
+	}
+	want = min(want, h.b.size)
+	if want <= h.n {
+		return nil
+	}
+	if err := h.b.sem.Acquire(ctx, want-h.n); err != nil {
+		return fmt.Errorf("sdk: waiting for %d bytes of the message budget: %w", want-h.n, err)
+	}
+	h.n = want
+	return nil
+}
+
+// release gives the share back; the hold takes no more.
+func (h *hold) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.over = true
+	if h.n > 0 {
+		h.b.sem.Release(h.n)
+		h.n = 0
+	}
+}
+
+// release ends the message's Check call: its share of the budget is given
+// back and it takes no more.
+func (m *Message) release() {
+	if m != nil && m.hold != nil {
+		m.hold.release()
+	}
+}
