@@ -3,6 +3,7 @@ package execfilter
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -390,5 +391,18 @@ func TestCompressedZip(t *testing.T) {
 				t.Errorf("tags %q limit %q; want %s and not %s, limit %q", res.Tags, res.Attrs["limit"], tc.tag, TagCorrupt, tc.limit)
 			}
 		})
+	}
+}
+
+// TestCheckStopsWhenContextEnds: a call whose context ended (the gateway
+// gave up on it) returns the context's error, without walking the
+// message first: the walk came before the first look at the context.
+func TestCheckStopsWhenContextEnds(t *testing.T) {
+	st := newStage(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	msg := mimeMessage(attach{"setup.exe", "application/octet-stream", peBytes()})
+	if _, err := st.Check(ctx, &sdk.Request{Phase: sdk.PhaseData, Message: msg}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Check: %v, want the context's error", err)
 	}
 }

@@ -1,6 +1,7 @@
 package textfilter
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -117,10 +118,16 @@ func (r *ruleset) changed(now time.Time) bool {
 	return changed
 }
 
-// match returns the ids of the patterns found in any of texts.
-func (r *ruleset) match(texts []string) map[int]bool {
+// match returns the ids of the patterns found in any of texts, or ctx's
+// error when it is done before the last text: normalising and matching a
+// long text is the bulk of a call's CPU, which a call the gateway gave up
+// on must not go on spending.
+func (r *ruleset) match(ctx context.Context, texts []string) (map[int]bool, error) {
 	hits := map[int]bool{}
 	for _, t := range texts {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if t == "" {
 			continue
 		}
@@ -132,5 +139,5 @@ func (r *ruleset) match(texts []string) map[int]bool {
 			}
 		}
 	}
-	return hits
+	return hits, nil
 }

@@ -146,7 +146,11 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	if err != nil {
 		return nil, err
 	}
-	res := set.result(set.match(texts))
+	hits, err := set.match(ctx, texts)
+	if err != nil {
+		return nil, err
+	}
+	res := set.result(hits)
 	// Text the walker did not reach was not matched: the tags say so, for
 	// a rule to act on (a word hidden 21 levels deep, or after 500 parts,
 	// passed untagged), as execfilter tags archive.limit.

@@ -10,6 +10,9 @@ import (
 // entity walks one MIME entity (RFC 2045 2.4): a container recurses, a leaf
 // becomes a Part.
 func (w *walker) entity(hdr []field, body []byte, path string, depth int) {
+	if w.stopped() {
+		return
+	}
 	w.parts++
 	if w.parts > w.lim.MaxParts {
 		w.find(FindPartsLimit)

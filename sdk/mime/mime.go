@@ -17,7 +17,8 @@
 // Limits.MaxTotalBytes), so that a broken boundary or a malformed header can
 // be recovered from instead of aborting the walk as a streaming reader would.
 // A stage walks its message with ParseMessage, which reads it into one
-// buffer of its size (sdk.Message.ReadAll).
+// buffer of its size (sdk.Message.ReadAll), and passes Check's context:
+// ParseMessage and ParseContext stop between parts when it is done.
 package mime
 
 import (
@@ -160,19 +161,41 @@ func (m *Message) Get(name string) string {
 // (as older mailers send them) become parts of their own after it. The error is only ever a read error;
 // malformed input yields Findings.
 func Parse(r io.Reader, lim Limits) (*Message, error) {
+	return ParseContext(context.Background(), r, lim)
+}
+
+// ParseContext is Parse that gives up when ctx is done: the read stops,
+// the walk stops between parts, and the error is ctx's. A stage passes
+// Check's context, so that a call the gateway gave up on (its timeout)
+// stops using the plugin's CPU and memory.
+func ParseContext(ctx context.Context, r io.Reader, lim Limits) (*Message, error) {
 	lim = lim.withDefaults()
-	raw, err := io.ReadAll(io.LimitReader(r, lim.MaxTotalBytes+1))
+	raw, err := io.ReadAll(io.LimitReader(ctxReader{ctx, r}, lim.MaxTotalBytes+1))
 	if err != nil {
 		return nil, err
 	}
-	return parse(raw, lim), nil
+	return parse(ctx, raw, lim)
+}
+
+// ctxReader is a reader that ends with ctx's error once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }
 
 // ParseMessage reads and walks a stage's message (see sdk.Message.ReadAll):
 // into one buffer allocated at the message's size, where Parse, not
 // knowing the size, lets its buffer double as it grows (a 25 MiB message
 // cost a stage three times its size), and within the plugin's message
-// budget, waiting for it no longer than ctx. The error is a read error or
+// budget, waiting for it no longer than ctx. The walk stops between parts
+// when ctx is done, as ParseContext's does. The error is a read error or
 // ctx's; malformed input yields Findings.
 func ParseMessage(ctx context.Context, msg *sdk.Message, lim Limits) (*Message, error) {
 	lim = lim.withDefaults()
@@ -180,18 +203,19 @@ func ParseMessage(ctx context.Context, msg *sdk.Message, lim Limits) (*Message, 
 	if err != nil {
 		return nil, err
 	}
-	return parse(raw, lim), nil
+	return parse(ctx, raw, lim)
 }
 
 // ParseBytes is Parse of a message already in memory, without copying it
 // (a stage classifying thousands of messages a second would otherwise copy
 // each one first). raw is only read; the Message may share its memory.
 func ParseBytes(raw []byte, lim Limits) *Message {
-	return parse(raw, lim.withDefaults())
+	m, _ := parse(context.Background(), raw, lim.withDefaults())
+	return m
 }
 
-func parse(raw []byte, lim Limits) *Message {
-	w := &walker{lim: lim, msg: &Message{}}
+func parse(ctx context.Context, raw []byte, lim Limits) (*Message, error) {
+	w := &walker{ctx: ctx, lim: lim, msg: &Message{}}
 	if int64(len(raw)) > lim.MaxTotalBytes {
 		raw = raw[:lim.MaxTotalBytes]
 		w.find(FindTotalLimit)
@@ -202,11 +226,16 @@ func parse(raw []byte, lim Limits) *Message {
 	}
 	w.msg.Subject = w.msg.Get("Subject")
 	w.entity(hdr, body, "", 0)
-	return w.msg
+	if w.err != nil {
+		return nil, w.err
+	}
+	return w.msg, nil
 }
 
 // walker carries the state of one Parse.
 type walker struct {
+	ctx     context.Context
+	err     error // ctx's, once the walk stopped for it
 	lim     Limits
 	msg     *Message
 	parts   int
@@ -223,4 +252,14 @@ func (w *walker) find(f string) {
 		w.seen[f] = true
 		w.msg.Findings = append(w.msg.Findings, f)
 	}
+}
+
+// stopped reports whether ctx is done, and the walk must go no further.
+// It is asked before each part: a part's work is bounded by the limits,
+// and asking per byte would cost the walk more than it saves.
+func (w *walker) stopped() bool {
+	if w.err == nil {
+		w.err = w.ctx.Err()
+	}
+	return w.err != nil
 }

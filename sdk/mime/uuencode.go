@@ -65,7 +65,7 @@ func decodeUU(b []byte) (name string, data, rest []byte) {
 func (w *walker) uuParts(text []byte, parent *Part) {
 	for n := 1; ; n++ {
 		i := uuBegin(text)
-		if i < 0 || w.parts >= w.lim.MaxParts {
+		if i < 0 || w.parts >= w.lim.MaxParts || w.stopped() {
 			return
 		}
 		w.parts++
