@@ -38,14 +38,62 @@ func decodeBase64(in []byte) (out []byte, bad bool) {
 	return out[:n], bad
 }
 
+// base64Len is the length decodeBase64 decodes in to, and whether it
+// would report it bad, without decoding it.
+func base64Len(in []byte) (n int, bad bool) {
+	clean := 0
+	for _, c := range in {
+		switch {
+		case base64Alphabet[c]:
+			clean++
+		case c == '=' || c == '\r' || c == '\n' || c == ' ' || c == '\t':
+		default:
+			bad = true
+		}
+	}
+	if clean%4 == 1 {
+		clean, bad = clean-1, true
+	}
+	// What is left is whole groups of the alphabet, which decode without
+	// error: 3 bytes for 4 characters, and 1 or 2 for a last 2 or 3.
+	return base64.RawStdEncoding.DecodedLen(clean), bad
+}
+
 // decodeQP decodes quoted-printable (RFC 2045 6.7) leniently: a malformed
 // escape is kept as it is and reported.
 func decodeQP(in []byte) (out []byte, bad bool) {
-	out = make([]byte, 0, len(in))
+	s := qpSink{out: make([]byte, 0, len(in))}
+	bad = s.decode(in)
+	return s.out, bad
+}
+
+// qpLen is the length decodeQP decodes in to, and whether it would report
+// it bad, without keeping the bytes.
+func qpLen(in []byte) (n int, bad bool) {
+	s := qpSink{count: true}
+	bad = s.decode(in)
+	return s.n, bad
+}
+
+// qpSink takes decoded quoted-printable bytes, or only counts them.
+type qpSink struct {
+	out   []byte
+	n     int
+	count bool
+}
+
+func (s *qpSink) put(c byte) {
+	s.n++
+	if !s.count {
+		s.out = append(s.out, c)
+	}
+}
+
+func (s *qpSink) decode(in []byte) (bad bool) {
 	for i := 0; i < len(in); i++ {
 		c := in[i]
 		if c != '=' {
-			out = append(out, c)
+			s.put(c)
 			continue
 		}
 		switch {
@@ -55,13 +103,13 @@ func decodeQP(in []byte) (out []byte, bad bool) {
 			i += 2
 		case i+2 < len(in) && isHex(in[i+1]) && isHex(in[i+2]):
 			v, _ := strconv.ParseUint(string(in[i+1:i+3]), 16, 8)
-			out = append(out, byte(v))
+			s.put(byte(v))
 			i += 2
 		case i+1 == len(in):
 		default:
-			out = append(out, c)
+			s.put(c)
 			bad = true
 		}
 	}
-	return out, bad
+	return bad
 }

@@ -18,7 +18,9 @@
 // be recovered from instead of aborting the walk as a streaming reader would.
 // A stage walks its message with ParseMessage, which reads it into one
 // buffer of its size (sdk.Message.ReadAll), and passes Check's context:
-// ParseMessage and ParseContext stop between parts when it is done.
+// ParseMessage and ParseContext stop between parts when it is done. A
+// stage that reads text only sets Limits.TextOnly, and attachments are
+// then measured against the limits but not decoded.
 package mime
 
 import (
@@ -63,6 +65,12 @@ type Limits struct {
 	// Subject, From, To, Cc, Reply-To, Sender) is kept only if none of its
 	// name was, so junk fields cannot push it out of sight.
 	MaxHeaderFields int
+	// TextOnly asks for the text alone: no Part keeps a Body, and parts
+	// that are not text/* are not decoded, only measured, so that a stage
+	// matching words (textfilter) does not hold a message's attachments
+	// decoded. The limits count the bytes a Body would have held, so
+	// Findings, Truncated and every Text are the same as without it.
+	TextOnly bool
 }
 
 // DefaultLimits are generous for real mail and small enough to bound a

@@ -71,6 +71,9 @@ func (w *walker) uuParts(text []byte, parent *Part) {
 		w.parts++
 		name, data, rest := decodeUU(text[i:])
 		data, cut := w.bound(data)
+		if w.lim.TextOnly {
+			data = nil
+		}
 		w.msg.Parts = append(w.msg.Parts, &Part{Path: parent.Path + ".u" + strconv.Itoa(n), Depth: parent.Depth + 1,
 			ContentType: "application/octet-stream", Filename: w.literal(name), Disposition: "attachment",
 			Body: data, Truncated: cut})
