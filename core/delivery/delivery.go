@@ -72,9 +72,13 @@ type Manager struct {
 	park  *parkLot
 	unrec *unrecorded
 
-	mu      sync.Mutex
-	cancel  context.CancelFunc
-	done    chan struct{}
+	mu     sync.Mutex
+	cancel context.CancelFunc
+	done   chan struct{}
+	// aborted ends when Stop gives up waiting for the transactions under
+	// way: their connections are closed then (see transactOnce).
+	aborted context.Context
+	abort   context.CancelFunc
 	running sync.WaitGroup // deliveries in flight
 	kick    chan struct{}  // a delivery ended: look at the schedule again
 	workers chan struct{}  // queue.workers places, taken per transaction (see worker)
@@ -177,6 +181,7 @@ func (m *Manager) Start(ctx context.Context) error {
 		return errors.New("delivery: already started")
 	}
 	ctx, m.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	m.aborted, m.abort = context.WithCancel(context.Background())
 	m.done = make(chan struct{})
 	m.workers = make(chan struct{}, m.set.Load().workers)
 	if _, ok := m.d.Queue.(hastener); ok {
@@ -192,17 +197,23 @@ func (m *Manager) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop ends delivery: deliveries under way are interrupted (their
-// connections closed) and every lease is updated or released before Stop
-// returns, unless ctx ends first.
+// Stop ends delivery. No transaction starts after it is called; those
+// under way may finish until shortly before ctx's deadline (stopReserve),
+// as one whose final dot has gone out is delivered by the next hop
+// whatever we do: cut off before its reply, it would be sent again after
+// the restart (RFC 1047). What is still running then is interrupted (its
+// connection closed), and every lease is updated or released before Stop
+// returns, unless ctx ends first. Without a deadline, transactions under
+// way are interrupted at once.
 func (m *Manager) Stop(ctx context.Context) error {
 	m.mu.Lock()
-	cancel, done := m.cancel, m.done
+	cancel, abort, done := m.cancel, m.abort, m.done
 	m.mu.Unlock()
 	if cancel == nil {
 		return nil
 	}
 	cancel()
+	defer abort()
 	finished := make(chan struct{})
 	go func() {
 		<-done
@@ -210,6 +221,20 @@ func (m *Manager) Stop(ctx context.Context) error {
 		close(finished)
 	}()
 	defer m.pool.closeAll()
+	var wait time.Duration
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		wait = left - min(stopReserve, left/2)
+	}
+	grace := time.NewTimer(max(wait, 0))
+	defer grace.Stop()
+	select {
+	case <-finished:
+		return nil
+	case <-grace.C:
+	case <-ctx.Done():
+	}
+	abort()
 	select {
 	case <-finished:
 		return nil
@@ -217,6 +242,10 @@ func (m *Manager) Stop(ctx context.Context) error {
 		return fmt.Errorf("delivery: stop: %w", ctx.Err())
 	}
 }
+
+// stopReserve is the part of Stop's time kept for interrupting what is
+// still under way and recording it (half of it when there is less).
+const stopReserve = 2 * time.Second
 
 // settings is the configuration as delivery uses it.
 type settings struct {

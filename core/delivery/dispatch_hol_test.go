@@ -94,7 +94,7 @@ func TestStopReleasesParkedMessages(t *testing.T) {
 	}
 	m := w.start()
 	w.waitFor("one transaction blocked in DATA", func() bool { return dataStarted(slow) })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second) // half of it to wait for the transaction
 	defer cancel()
 	if err := m.Stop(ctx); err != nil {
 		t.Fatal(err)

@@ -297,6 +297,12 @@ func tooMany(res []outcome) []int {
 // closed or closing. retry is as for transact; only the first transaction
 // on c in this attempt (mayRetry) can be retried elsewhere.
 func (m *Manager) transactOnce(ctx context.Context, c *conn, env *queue.Envelope, open opener, g *group, mayRetry bool) (out []outcome, retry, alive bool) {
+	if ctx.Err() != nil {
+		// Stopping: none starts now (c, pooled or new, is closed by the
+		// caller's pool or when Stop gives up).
+		c.c.Close()
+		return fill(len(g.rcpts), outcome{reply: errShutdown}), false, false
+	}
 	c.uses++
 	mailParams, rcpts, refuse := params(c.c, env, g.rcpts)
 	if refuse == nil {
@@ -321,7 +327,9 @@ func (m *Manager) transactOnce(ctx context.Context, c *conn, env *queue.Envelope
 			return fill(len(g.rcpts), outcome{reply: errSign}), false, true
 		}
 	}
-	stop := context.AfterFunc(ctx, func() { c.c.Close() })
+	// Stop lets a transaction under way finish (m.aborted, not ctx): the
+	// next hop may have the message already.
+	stop := context.AfterFunc(m.aborted, func() { c.c.Close() })
 	res, err := c.c.Send(policy.WirePath(env.From), mailParams, rcpts, r)
 	interrupted := !stop()
 	if err != nil {

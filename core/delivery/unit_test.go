@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -232,8 +233,8 @@ func TestBounce(t *testing.T) {
 	}
 }
 
-// Stop interrupts a delivery under way: the message stays queued, pending,
-// due at once, its attempt not counted.
+// Stop interrupts a delivery still under way when its time runs out: the
+// message stays queued, pending, due at once, its attempt not counted.
 func TestStopKeepsInterruptedMessage(t *testing.T) {
 	down := newPeer(t, func(p *peer) { p.hold = make(chan struct{}) })
 	defer close(down.hold)
@@ -243,7 +244,7 @@ func TestStopKeepsInterruptedMessage(t *testing.T) {
 	id := w.enqueue("u@local.test", []string{"x@d.test"}, localSender, plainBody)
 	m := w.start()
 	w.waitFor("the body to reach the peer", func() bool { return dataStarted(down) })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if err := m.Stop(ctx); err != nil {
 		t.Fatal(err)
@@ -254,6 +255,44 @@ func TestStopKeepsInterruptedMessage(t *testing.T) {
 	}
 	if _, err := w.q.LeaseID(id); err != nil {
 		t.Errorf("lease not given back: %v", err)
+	}
+}
+
+// Stop waits for a transaction whose final dot has gone out: the next hop
+// has the message, and cut off before its reply it would get it again
+// after the restart. The outcome is recorded, the message gone.
+func TestStopWaitsForTheReplyToTheDot(t *testing.T) {
+	slow := newPeer(t, func(p *peer) { p.hold = make(chan struct{}) })
+	cfg := baseConfig(t)
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, slow.addr)}
+	w := newWorld(t, cfg)
+	id := w.enqueue("u@local.test", []string{"x@d.test"}, localSender, plainBody)
+	later := w.enqueue("u@local.test", []string{"y@d.test"}, localSender, plainBody, func(e *queue.Envelope) {
+		e.NextAttempt = time.Now().Add(time.Hour)
+	})
+	m := w.start()
+	w.waitFor("the dot to reach the peer", func() bool { return dataStarted(slow) })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stopped := make(chan error, 1)
+	go func() { stopped <- m.Stop(ctx) }()
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned (%v) before the peer answered the dot", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	close(slow.hold)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.q.Get(id); !errors.Is(err, queue.ErrNotFound) {
+		t.Errorf("delivered message still queued: %v\n%s", err, w.logs.String())
+	}
+	if n := len(slow.messages()); n != 1 {
+		t.Errorf("peer has %d messages, want 1", n)
+	}
+	if e := w.get(later); e.Rcpts[0].Status != queue.RcptPending {
+		t.Errorf("the message not yet due: %s", e.Rcpts[0].Status)
 	}
 }
 
