@@ -127,6 +127,11 @@ func (d *Dir) recoverSegment(name string) error {
 			return err
 		}
 		d.log.Info("queue: recovered messages from the intake log", "dir", d.path, "file", name, "messages", len(msgs))
+		// One line each, so that a grep for a queue ID shows where the
+		// message was between its "queued" and its delivery.
+		for _, m := range msgs {
+			d.log.Info("queue: recovered from the intake log", "queue_id", m.id)
+		}
 		// A daemon starting at the same moment may have read the
 		// directory before these files were there.
 		if err := d.touch(); err != nil {

@@ -2,11 +2,14 @@ package queue
 
 import (
 	"bytes"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullis-mta/portcullis/core/internal/logbuf"
 )
 
 func openIntake(t testing.TB, dir string, c *clock) *Dir {
@@ -131,13 +134,23 @@ func TestIntakeRecoveredOnOpen(t *testing.T) {
 	if n := len(files(t, dir, intakeExt)); n != 1 {
 		t.Fatalf("%d segments left after Close, want the one holding a message", n)
 	}
-	r := openDir(t, dir, nil)
+	var logs logbuf.Buffer
+	r, err := Open(dir, Options{Poll: -1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
 	if len(files(t, dir, intakeExt)) != 0 {
 		t.Fatal("segment not removed after recovery")
 	}
 	envs, err := r.List()
 	if err != nil || len(envs) != 1 || envs[0].ID != keep {
 		t.Fatalf("after recovery: %v %v, want only %s (not the delivered %s)", envs, err, keep, gone)
+	}
+	// A grep for the queue ID finds its recovery after a crash.
+	if !strings.Contains(logs.String(), `msg="queue: recovered from the intake log" queue_id=`+keep) ||
+		strings.Contains(logs.String(), gone) {
+		t.Errorf("log of the recovery:\n%s", logs.String())
 	}
 	if s := readAll(t, r, keep); s != "Received: 2\r\nSubject: 2\r\n\r\ntwo\r\n" {
 		t.Fatalf("recovered bytes %q", s)
