@@ -62,33 +62,76 @@ type hold struct {
 	b    *budget
 	n    int64
 	over bool // the Check call returned
+	// ended is done when the call returns: a read still waiting for the
+	// budget then (in a goroutine the stage left behind) stops waiting.
+	ended  context.Context
+	endNow context.CancelFunc
+}
+
+func newHold() *hold {
+	h := &hold{}
+	h.ended, h.endNow = context.WithCancel(context.Background())
+	return h
 }
 
 // take makes the call's share at least want bytes (all of the budget if
-// want exceeds it), waiting in line for it until ctx is done. A call
-// reading its message twice takes its share once.
+// want exceeds it), waiting in line for it until ctx is done or the call
+// returns. A call reading its message twice takes its share once. One that
+// needs more than it holds (a partial read, then a whole one) gives its
+// share back and waits in line for the whole: waiting while holding bytes
+// that a call ahead of it waits for would stall both until their timeouts.
+// The lock is never held while waiting, so the call's end (release) never
+// waits behind a read.
 func (h *hold) take(ctx context.Context, want int64) error {
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.over {
+		h.mu.Unlock()
 		return errCallOver
 	}
 	if h.b == nil {
 		h.b = msgBudget.Load()
 	}
-	want = min(want, h.b.size)
+	b := h.b
+	want = min(want, b.size)
 	if want <= h.n {
+		h.mu.Unlock()
 		return nil
 	}
-	if err := h.b.sem.Acquire(ctx, want-h.n); err != nil {
-		return fmt.Errorf("sdk: waiting for %d bytes of the message budget: %w", want-h.n, err)
+	if h.n > 0 {
+		b.sem.Release(h.n)
+		h.n = 0
 	}
-	h.n = want
+	h.mu.Unlock()
+
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(h.ended, cancel)
+	defer stop()
+	if err := b.sem.Acquire(wctx, want); err != nil {
+		if ctx.Err() == nil && h.ended.Err() != nil {
+			return errCallOver
+		}
+		return fmt.Errorf("sdk: waiting for %d bytes of the message budget: %w", want, err)
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	switch {
+	case h.over:
+		b.sem.Release(want)
+		return errCallOver
+	case want <= h.n: // another goroutine of the call took as much meanwhile
+		b.sem.Release(want)
+	default:
+		b.sem.Release(h.n)
+		h.n = want
+	}
 	return nil
 }
 
-// release gives the share back; the hold takes no more.
+// release gives the share back; the hold takes no more, and a read still
+// waiting for the budget stops.
 func (h *hold) release() {
+	h.endNow()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.over = true

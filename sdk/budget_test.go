@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portcullis-mta/portcullis/sdk/internal/pb"
 )
@@ -155,5 +156,111 @@ func TestMessageBudgetLargeMessage(t *testing.T) {
 	}
 	if !b.sem.TryAcquire(100) {
 		t.Fatal("the call returned, but the budget is still held")
+	}
+}
+
+// peekStage reads the first 10 bytes of its message (ReadAll with a
+// limit), waits for goOn, then reads the whole message.
+type peekStage struct {
+	peeked chan struct{}
+	goOn   chan struct{}
+}
+
+func (peekStage) Info() Info                                           { return Info{Name: "peek", Phases: []Phase{PhaseData}} }
+func (peekStage) Configure(context.Context, Env, map[string]any) error { return nil }
+func (s peekStage) Check(ctx context.Context, req *Request) (*Result, error) {
+	if req.SessionID == "peek" {
+		if _, err := req.Message.ReadAll(ctx, 10); err != nil {
+			return nil, err
+		}
+		close(s.peeked)
+		<-s.goOn
+	}
+	if _, err := req.Message.ReadAll(ctx, 0); err != nil {
+		return nil, err
+	}
+	return &Result{Verdict: VerdictPass}, nil
+}
+
+// TestMessageBudgetGrowingShare: a call holding part of its share that
+// asks for more does not wait holding it behind a call that waits for the
+// rest (both stalled until their timeouts): it gives its share back and
+// waits in line for the whole, and both calls get their turn.
+func TestMessageBudgetGrowingShare(t *testing.T) {
+	b := useBudget(t, 100)
+	st := peekStage{peeked: make(chan struct{}), goOn: make(chan struct{})}
+	call := budgetServer(t, st, 100)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a watchdog: no call should need it
+	defer cancel()
+	done := make(chan error, 2)
+	go func() { done <- call(ctx, "peek", 80) }()
+	<-st.peeked
+	go func() { done <- call(ctx, "big", 100) }()
+	waitQueued(t, b)
+	close(st.goOn)
+	for range 2 {
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// softStage reads its message in a goroutine and gives up on it when
+// giveUp is closed, as a stage with a time budget of its own would.
+type softStage struct{ hold, giveUp chan struct{} }
+
+func (softStage) Info() Info                                           { return Info{Name: "soft", Phases: []Phase{PhaseData}} }
+func (softStage) Configure(context.Context, Env, map[string]any) error { return nil }
+func (s softStage) Check(ctx context.Context, req *Request) (*Result, error) {
+	if req.SessionID == "holder" {
+		_, err := req.Message.ReadAll(ctx, 0)
+		<-s.hold
+		return &Result{Verdict: VerdictPass}, err
+	}
+	read := make(chan error, 1)
+	go func() { _, err := req.Message.ReadAll(ctx, 0); read <- err }()
+	select {
+	case err := <-read:
+		return &Result{Verdict: VerdictPass}, err
+	case <-s.giveUp:
+		return &Result{Verdict: VerdictNone}, nil
+	}
+}
+
+// waitHeld returns once calls hold at least n bytes of b (and nobody waits).
+func waitHeld(t *testing.T, b *budget, n int64) {
+	t.Helper()
+	for range 1_000_000 {
+		if !b.sem.TryAcquire(b.size - n + 1) {
+			return
+		}
+		b.sem.Release(b.size - n + 1)
+		runtime.Gosched()
+	}
+	t.Fatalf("no call holds %d bytes", n)
+}
+
+// TestMessageBudgetCallEndsWhileWaiting: a stage that returns while a
+// goroutine of its call still waits for the budget gets its answer to the
+// gateway at once: the call's end does not wait behind the read, and the
+// read stops waiting.
+func TestMessageBudgetCallEndsWhileWaiting(t *testing.T) {
+	b := useBudget(t, 100)
+	st := softStage{hold: make(chan struct{}), giveUp: make(chan struct{})}
+	defer close(st.hold)
+	call := budgetServer(t, st, 100)
+	go call(context.Background(), "holder", 60)
+	waitHeld(t, b, 60)
+	done := make(chan error, 1)
+	go func() { done <- call(context.Background(), "soft", 50) }()
+	waitQueued(t, b)
+	close(st.giveUp)
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute): // a watchdog: it returns at once
+		t.Fatal("the call did not return after its stage did")
 	}
 }

@@ -134,7 +134,7 @@ func (s *stageServer) Check(ctx context.Context, in *pb.CheckRequest) (out *pb.C
 // when it can be opened, else the bytes read from the host.
 func (s *stageServer) message(ctx context.Context, m *pb.Message) *Message {
 	msg := &Message{Header: headerFromPB(m.GetHeader()), Size: m.GetSize(),
-		path: m.GetPath(), offset: m.GetOffset(), hold: &hold{}}
+		path: m.GetPath(), offset: m.GetOffset(), hold: newHold()}
 	s.dialSource(m.GetSource())
 	s.mu.Lock()
 	src, ok := s.source, m.GetSource() != 0 && m.GetSource() == s.srcID
