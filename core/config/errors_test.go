@@ -47,12 +47,21 @@ listeners:
   - {name: all, address: ":2526"}
   - {name: lo, address: "127.0.0.1:2526"}
   - {name: other, address: "127.0.0.2:2525"}
+  - {name: lo6b, address: "[0::1]:2525"}
+  - {name: mapped, address: "[::ffff:127.0.0.3]:2525"}
 `, []string{
 			`F:5:26: listeners[2].address: "127.0.0.1:2525" overlaps listener v4 ("0.0.0.0:2525"): both cannot be bound`,
 			`F:6:26: listeners[3].address: "[::1]:2525" overlaps listener v6 ("[::]:2525"): both cannot be bound`,
 			`F:8:25: listeners[5].address: "127.0.0.1:2526" overlaps listener all (":2526"): both cannot be bound`,
 			`F:9:28: listeners[6].address: "127.0.0.2:2525" overlaps listener v4 ("0.0.0.0:2525"): both cannot be bound`,
+			`F:10:27: listeners[7].address: "[0::1]:2525" overlaps listener v6 ("[::]:2525"): both cannot be bound`,
+			`F:11:29: listeners[8].address: "[::ffff:127.0.0.3]:2525" overlaps listener v4 ("0.0.0.0:2525"): both cannot be bound`,
 		}},
+		{"one address written two ways", `hostname: a.test
+listeners:
+  - {name: a, address: "[::1]:2525"}
+  - {name: b, address: "[0::1]:2525"}
+`, []string{`F:4:24: listeners[1].address: "[0::1]:2525" overlaps listener a ("[::1]:2525"): both cannot be bound`}},
 		{"starttls without cert", minimal + "    tls: starttls\n", []string{"F:5:10: listeners[0].tls: starttls needs tls.cert and tls.key"}},
 		{"auth without users", minimal + "    auth: required\n", []string{"F:5:11: listeners[0].auth: required needs relay.users_file"}},
 		{"missing cert files", minimal + "tls: {cert: c.pem, key: k.pem}\n", []string{

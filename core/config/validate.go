@@ -166,7 +166,9 @@ func ListenNetwork(address string) string {
 	}
 	a, err := netip.ParseAddr(host)
 	switch {
-	case err != nil || a.Zone() != "":
+	case err != nil || a.Zone() != "" || a.Is4In6():
+		// A mapped address (::ffff:127.0.0.1) binds as Go binds it: an
+		// IPv6 socket refuses it.
 		return "tcp"
 	case a.Is4():
 		return "tcp4"
@@ -188,11 +190,23 @@ func overlapping(ls []Listener, address string) *Listener {
 		if err != nil || p != port {
 			continue
 		}
-		if h == host || bindsOver(h, host) || bindsOver(host, h) {
+		if sameHost(h, host) || bindsOver(h, host) || bindsOver(host, h) {
 			return &ls[i]
 		}
 	}
 	return nil
+}
+
+// sameHost reports whether two listener hosts are one: the same name, or
+// the same address however written ([::1] and [0::1], ::ffff:127.0.0.1
+// and 127.0.0.1).
+func sameHost(a, b string) bool {
+	x, err1 := netip.ParseAddr(a)
+	y, err2 := netip.ParseAddr(b)
+	if err1 != nil || err2 != nil {
+		return a == b
+	}
+	return x.Unmap() == y.Unmap()
 }
 
 // bindsOver reports whether a listener on host wild takes every address
@@ -209,7 +223,7 @@ func bindsOver(wild, host string) bool {
 	if err != nil {
 		return host == "" // a host name: left to the bind
 	}
-	return a.Is4() == w.Is4()
+	return a.Unmap().Is4() == w.Unmap().Is4()
 }
 
 // hostPort checks "host:port"; an empty host means every address when
