@@ -144,18 +144,10 @@ func TestDowngradeClosedHalfWay(t *testing.T) {
 func TestDowngradeSignedWithoutCopy(t *testing.T) {
 	const ehlo = "250-script.test\r\n250 ENHANCEDSTATUSCODES\r\n"
 	old := newScriptPeer(t, func(line string) string { return basicReplies(ehlo, line) })
-	key, err := dkimsign.GenerateKey("ed25519")
-	if err != nil {
-		t.Fatal(err)
-	}
-	record, err := dkimsign.RecordValue(key.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := baseConfig(t)
 	cfg.Routes = []config.Route{mkRoute([]string{"*"}, old.addr)}
 	w := newWorld(t, cfg)
-	w.sign = dkimsign.New([]*dkimsign.Key{{Domain: "local.test", Selector: "s1", Signer: key}})
+	record := w.signing()
 	msg := bigUTF8(dkimsign.MemLimit*3/2, true)
 	w.enqueue("u@local.test", []string{"x@far.test"}, localSender, string(msg))
 	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "absent"))

@@ -8,7 +8,6 @@ import (
 
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/delivery/smtpc"
-	"github.com/portcullis-mta/portcullis/core/dkimsign"
 )
 
 // RFC 5321 4.5.3.1.6: no line over 998 octets goes to the next hop. A
@@ -17,18 +16,10 @@ import (
 // same; a message signed at delivery is signed as folded, so it verifies.
 func TestLongLinesFolded(t *testing.T) {
 	p := newScriptPeer(t, func(line string) string { return basicReplies(pipeliningEHLO, line) })
-	key, err := dkimsign.GenerateKey("ed25519")
-	if err != nil {
-		t.Fatal(err)
-	}
-	record, err := dkimsign.RecordValue(key.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
 	cfg := baseConfig(t)
 	cfg.Routes = []config.Route{mkRoute([]string{"*"}, p.addr)}
 	w := newWorld(t, cfg)
-	w.sign = dkimsign.New([]*dkimsign.Key{{Domain: "local.test", Selector: "s1", Signer: key}})
+	record := w.signing()
 	longHeader := "X-Long: " + strings.Repeat("h", 1500)
 	longBody := strings.Repeat("0123456789", 2000)
 	msg := func(from string) string {

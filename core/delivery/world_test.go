@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/dkimsign"
 	"github.com/portcullis-mta/portcullis/core/queue"
 	dnstest "github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
 
@@ -86,6 +87,22 @@ func (w *world) dial(ctx context.Context, network, addr string) (net.Conn, error
 	}
 	var d net.Dialer
 	return d.DialContext(ctx, network, addr)
+}
+
+// signing makes w sign what it delivers, as local.test selector s1 with a
+// new Ed25519 key, and returns the key's DNS record for a verifier.
+func (w *world) signing() string {
+	w.t.Helper()
+	key, err := dkimsign.GenerateKey("ed25519")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	record, err := dkimsign.RecordValue(key.Public())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.sign = dkimsign.New([]*dkimsign.Key{{Domain: "local.test", Selector: "s1", Signer: key}})
+	return record
 }
 
 // start builds and starts the Manager; it is stopped when the test ends.
