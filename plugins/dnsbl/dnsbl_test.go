@@ -156,6 +156,25 @@ func TestFailures(t *testing.T) {
 	}
 }
 
+// TestLameResolver: a resolver that does not resolve (recursion off: it
+// answers NOERROR with a referral and no records) says nothing about a
+// listing. The check is an error, never "not listed", and nothing is
+// cached: the next check asks again.
+func TestLameResolver(t *testing.T) {
+	srv := dnsutiltest.New(t, zoneRecords...)
+	srv.Lame("10.113.0.203.bl.test.")
+	s := newTestStage(t, srv, nil)
+	for i := 1; i <= 2; i++ {
+		res, err := s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.10", "h.example", ""))
+		if err == nil || !strings.Contains(err.Error(), "lame answer") {
+			t.Fatalf("check %d: got %+v, %v; want a lame-answer error", i, res, err)
+		}
+		if got := srv.Queries("10.113.0.203.bl.test.", "A"); got != i {
+			t.Fatalf("check %d: %d queries: the lame answer was cached", i, got)
+		}
+	}
+}
+
 // TestCache moves the clock: answers are reused for their TTL (listings
 // 300 s here, "not listed" for negative_ttl) and asked again after it.
 func TestCache(t *testing.T) {

@@ -160,6 +160,30 @@ func TestSlowNameDoesNotStarveOthers(t *testing.T) {
 	}
 }
 
+// TestLameResolver: a lame answer (NOERROR, no records, no authority, no
+// recursion: a server that does not resolve) to the PTR query is a DNS
+// failure, not "no PTR record"; to the forward query it leaves the name
+// unconfirmed for want of an answer, not a mismatch. Both are errors, for
+// the stage's on_error to decide.
+func TestLameResolver(t *testing.T) {
+	srv := dnsutiltest.New(t,
+		"18.113.0.203.in-addr.arpa. 300 IN PTR mail.example.",
+		"19.113.0.203.in-addr.arpa. 300 IN PTR lame.example.",
+		"lame.example. 300 IN A 203.0.113.19",
+	)
+	srv.Lame("18.113.0.203.in-addr.arpa.")
+	srv.Lame("lame.example.")
+	s := newStage(t, srv)
+	for _, ip := range []string{"203.0.113.18", "203.0.113.19"} {
+		t.Run(ip, func(t *testing.T) {
+			res, err := s.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseHelo, Conn: sdk.Conn{IP: ip}})
+			if err == nil || !strings.Contains(err.Error(), "lame answer") {
+				t.Fatalf("got %+v, %v; want a lame-answer error", res, err)
+			}
+		})
+	}
+}
+
 // TestInvalidPTRNames: a PTR name that is not a host name (RFC 1123 2.1
 // letters, digits and hyphens; '_' tolerated as Postfix and Go's resolver
 // do) is never confirmed, even when its owner gave it an A record: it

@@ -1,8 +1,8 @@
 // Package dnsutil is a small DNS client for stages: it asks the gateway's
 // resolvers (sdk.Env.DNSServers) one question at a time with miekg/dns and
-// tells a DNS failure (timeout, SERVFAIL, REFUSED) apart from an answer
-// that the name or the record does not exist (NXDOMAIN, NODATA). A stage
-// must never read a failure as "not listed".
+// tells a DNS failure (timeout, SERVFAIL, REFUSED, a lame answer) apart
+// from an answer that the name or the record does not exist (NXDOMAIN,
+// NODATA). A stage must never read a failure as "not listed".
 //
 // It also builds the reversed names of RFC 1035 3.5 (in-addr.arpa), RFC
 // 3596 2.5 (ip6.arpa nibbles) and RFC 5782 2.1/2.4 (DNSBL queries).
@@ -26,12 +26,19 @@ const DefaultTimeout = 2 * time.Second
 // ErrNoServers is returned when there is no resolver to ask.
 var ErrNoServers = errors.New("dnsutil: no DNS servers")
 
+// ErrLameAnswer is the Err of an *Error when a server answered NOERROR
+// without records, without authority and without recursion: it neither
+// holds the name's zone nor resolves for us (typically a referral, from a
+// server with recursion off). Go's resolver calls this errLameReferral and,
+// as libresolv does, asks the next server.
+var ErrLameAnswer = errors.New("lame answer: no records, not authoritative, no recursion (a server that does not resolve?)")
+
 // Error is a failed lookup: no usable answer came back.
 type Error struct {
 	Name  string
 	Type  string
-	Rcode int   // the server's rcode, or -1 when no answer came (timeout, network)
-	Err   error // the network error, if any
+	Rcode int   // the server's rcode, or -1 when no usable answer came (timeout, network, ErrLameAnswer)
+	Err   error // the network error or ErrLameAnswer, if any
 }
 
 func (e *Error) Error() string {
@@ -82,7 +89,8 @@ type Answer struct {
 
 // Lookup asks for name's records of type qtype (dns.TypeA, ...). NXDOMAIN
 // and NODATA are answers with no Records, not errors; anything else that
-// is not NOERROR, and no answer at all, is an *Error.
+// is not NOERROR, a lame answer (ErrLameAnswer), and no answer at all, is
+// an *Error. A server that fails is followed by the next.
 //
 // A name that DNS cannot hold (a label over 63 octets, an empty label, over
 // 255 octets in all) is answered NXDOMAIN without asking: such a query
@@ -115,6 +123,9 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answ
 			t = min(t, time.Until(dl)/time.Duration(len(r.Servers)-i))
 		}
 		resp, err := exchange(ctx, m, srv, t)
+		if err == nil && lame(resp) {
+			err = ErrLameAnswer
+		}
 		if err != nil {
 			fail.Rcode, fail.Err = -1, err
 			if ctx.Err() != nil {
@@ -142,6 +153,24 @@ func exchange(ctx context.Context, m *dns.Msg, srv string, timeout time.Duration
 		resp, _, err = c.ExchangeContext(ctx, m, srv)
 	}
 	return resp, err
+}
+
+// lame reports whether resp is no answer but a server's way of saying it
+// cannot give one: NOERROR with nothing in the answer section, and no SOA
+// in the authority section to make it NODATA (RFC 2308 2.2), from a server
+// that is not authoritative for the name and offers no recursion. Read as
+// NODATA it would tell a DNSBL stage "not listed" (and cache that) and
+// rdns "no PTR record", for as long as that resolver is misconfigured.
+func lame(resp *dns.Msg) bool {
+	if resp.Rcode != dns.RcodeSuccess || resp.Authoritative || resp.RecursionAvailable || len(resp.Answer) > 0 {
+		return false
+	}
+	for _, rr := range resp.Ns {
+		if rr.Header().Rrtype == dns.TypeSOA {
+			return false
+		}
+	}
+	return true
 }
 
 func answer(resp *dns.Msg, qtype uint16) *Answer {

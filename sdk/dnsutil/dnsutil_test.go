@@ -117,3 +117,28 @@ func TestLookupImpossibleNames(t *testing.T) {
 		}
 	}
 }
+
+// TestLookupLame: a server that neither holds the zone nor recurses
+// answers NOERROR with nothing but a referral. That is no answer about the
+// name: read as NODATA it would be "not listed" to a DNSBL stage and "no
+// PTR" to rdns. It is a failure, and the next server is asked.
+func TestLookupLame(t *testing.T) {
+	lame := dnsutiltest.New(t, "a.example. 300 IN A 192.0.2.1")
+	lame.Lame("a.example.")
+	good := dnsutiltest.New(t, "a.example. 300 IN A 192.0.2.1")
+	ctx := context.Background()
+
+	r := &dnsutil.Resolver{Servers: []string{lame.Addr}, Timeout: time.Second}
+	a, err := r.Lookup(ctx, "a.example", dns.TypeA)
+	var de *dnsutil.Error
+	if !errors.As(err, &de) || !errors.Is(err, dnsutil.ErrLameAnswer) || de.Rcode != -1 || de.Timeout() {
+		t.Errorf("lame answer: %+v, %v; want an *Error with ErrLameAnswer", a, err)
+	}
+	r = &dnsutil.Resolver{Servers: []string{lame.Addr, good.Addr}, Timeout: time.Second}
+	if a, err := r.Lookup(ctx, "a.example", dns.TypeA); err != nil || len(a.Addrs()) != 1 {
+		t.Errorf("after a lame server: %+v, %v; want the second server's answer", a, err)
+	}
+	if lame.Queries("a.example.", "A") != 2 || good.Queries("a.example.", "A") != 1 {
+		t.Errorf("queries: lame %d, good %d", lame.Queries("a.example.", "A"), good.Queries("a.example.", "A"))
+	}
+}

@@ -22,6 +22,7 @@ type Server struct {
 	rrs     []dns.RR
 	fail    map[string]bool // SERVFAIL
 	drop    map[string]bool // no answer at all: the client times out
+	lame    map[string]bool // a referral to the root: NOERROR, no AA, no RA, no answer
 	delay   map[string]time.Duration
 	queries map[string]int // "name TYPE" -> count
 	srv     *dns.Server
@@ -31,7 +32,7 @@ type Server struct {
 // and stops it when the test ends.
 func New(t testing.TB, records ...string) *Server {
 	t.Helper()
-	s := &Server{fail: map[string]bool{}, drop: map[string]bool{}, delay: map[string]time.Duration{}, queries: map[string]int{}}
+	s := &Server{fail: map[string]bool{}, drop: map[string]bool{}, lame: map[string]bool{}, delay: map[string]time.Duration{}, queries: map[string]int{}}
 	for _, r := range records {
 		s.Add(t, r)
 	}
@@ -74,6 +75,16 @@ func (s *Server) Drop(name string) {
 	s.mu.Unlock()
 }
 
+// Lame makes every query for name draw what a server that neither holds
+// the zone nor recurses sends (BIND with "recursion no"): NOERROR, not
+// authoritative, no recursion available, no answer, and a referral to the
+// root servers in the authority section.
+func (s *Server) Lame(name string) {
+	s.mu.Lock()
+	s.lame[dns.Fqdn(strings.ToLower(name))] = true
+	s.mu.Unlock()
+}
+
 // Delay makes every answer for name come d late: a slow but working DNS.
 func (s *Server) Delay(name string, d time.Duration) {
 	s.mu.Lock()
@@ -108,6 +119,11 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	m := new(dns.Msg)
 	m.SetReply(req)
+	if s.lame[name] {
+		m.Ns = append(m.Ns, &dns.NS{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 518400}, Ns: "a.root-servers.net."})
+		w.WriteMsg(m)
+		return
+	}
 	m.Authoritative = true
 	if s.fail[name] {
 		m.Rcode = dns.RcodeServerFailure
