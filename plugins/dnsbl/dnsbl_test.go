@@ -175,6 +175,32 @@ func TestLameResolver(t *testing.T) {
 	}
 }
 
+// TestForeignAnswers: RFC 5452 9.1, a reply that repeats another question
+// says nothing of the one asked: its NXDOMAIN is not "not listed" (the
+// check is an error). And an A record of another name in a reply to the
+// right question is not a listing of the client (verdict none).
+func TestForeignAnswers(t *testing.T) {
+	srv := dnsutiltest.New(t, zoneRecords...)
+	srv.Rewrite("11.113.0.203.bl.test.", func(m *dns.Msg) {
+		m.Question[0].Name = "unrelated.test."
+		m.Rcode = dns.RcodeNameError
+	})
+	other, err := dns.NewRR("unrelated.test. 300 IN A 127.0.0.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Rewrite("12.113.0.203.bl.test.", func(m *dns.Msg) { m.Answer = append(m.Answer, other) })
+	s := newTestStage(t, srv, nil)
+	res, err := s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.11", "h.example", ""))
+	if err == nil || !strings.Contains(err.Error(), "reply to another question") {
+		t.Errorf("reply to another question: got %+v, %v; want an error", res, err)
+	}
+	res, err = s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.12", "h.example", ""))
+	if err != nil || res.Verdict != sdk.VerdictNone {
+		t.Errorf("another name's A record: got %+v, %v; want verdict none", res, err)
+	}
+}
+
 // TestCache moves the clock: answers are reused for their TTL (listings
 // 300 s here, "not listed" for negative_ttl) and asked again after it.
 func TestCache(t *testing.T) {

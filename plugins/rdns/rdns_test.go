@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/miekg/dns"
+
 	"github.com/portcullis-mta/portcullis/sdk"
 	"github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
 	"github.com/portcullis-mta/portcullis/sdk/plugintest"
@@ -179,6 +181,55 @@ func TestLameResolver(t *testing.T) {
 			res, err := s.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseHelo, Conn: sdk.Conn{IP: ip}})
 			if err == nil || !strings.Contains(err.Error(), "lame answer") {
 				t.Fatalf("got %+v, %v; want a lame-answer error", res, err)
+			}
+		})
+	}
+}
+
+// TestForeignAnswers: only records of the name asked answer it. Another
+// name's PTR record is no PTR for the client, and another name's A record
+// holding the client's address does not confirm the PTR name. A reply to
+// another question (RFC 5452 9.1) is a failure, not the absence it claims.
+func TestForeignAnswers(t *testing.T) {
+	srv := dnsutiltest.New(t,
+		"21.113.0.203.in-addr.arpa. 300 IN PTR forged.example.",
+		"forged.example. 300 IN A 192.0.2.1",
+	)
+	rr := func(s string) dns.RR {
+		r, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	srv.Rewrite("20.113.0.203.in-addr.arpa.", func(m *dns.Msg) {
+		m.Rcode, m.Answer = dns.RcodeSuccess, []dns.RR{rr("5.113.0.203.in-addr.arpa. 300 IN PTR mx.example.")}
+	})
+	srv.Rewrite("forged.example.", func(m *dns.Msg) {
+		m.Answer = append(m.Answer, rr("other.example. 300 IN A 203.0.113.21"))
+	})
+	srv.Rewrite("22.113.0.203.in-addr.arpa.", func(m *dns.Msg) {
+		m.Question[0].Name = "unrelated.example."
+		m.Rcode = dns.RcodeNameError
+	})
+	s := newStage(t, srv)
+	tests := []struct {
+		ip, result string
+	}{
+		{"203.0.113.20", "no_ptr"},
+		{"203.0.113.21", "mismatch"},
+		{"203.0.113.22", ""}, // an error
+	}
+	for _, tt := range tests {
+		t.Run(tt.ip, func(t *testing.T) {
+			res, err := s.Check(context.Background(), &sdk.Request{Phase: sdk.PhaseHelo, Conn: sdk.Conn{IP: tt.ip}})
+			switch {
+			case tt.result == "":
+				if err == nil || !strings.Contains(err.Error(), "reply to another question") {
+					t.Fatalf("got %+v, %v; want an error", res, err)
+				}
+			case err != nil || res.Verdict != sdk.VerdictFail || res.Attrs["result"] != tt.result:
+				t.Fatalf("got %+v, %v; want fail, %s", res, err, tt.result)
 			}
 		})
 	}

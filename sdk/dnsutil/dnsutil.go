@@ -1,8 +1,9 @@
 // Package dnsutil is a small DNS client for stages: it asks the gateway's
 // resolvers (sdk.Env.DNSServers) one question at a time with miekg/dns and
-// tells a DNS failure (timeout, SERVFAIL, REFUSED, a lame answer) apart
-// from an answer that the name or the record does not exist (NXDOMAIN,
-// NODATA). A stage must never read a failure as "not listed".
+// tells a DNS failure (timeout, SERVFAIL, REFUSED, a lame answer, a reply
+// to another question) apart from an answer that the name or the record
+// does not exist (NXDOMAIN, NODATA). A stage must never read a failure as
+// "not listed".
 //
 // It also builds the reversed names of RFC 1035 3.5 (in-addr.arpa), RFC
 // 3596 2.5 (ip6.arpa nibbles) and RFC 5782 2.1/2.4 (DNSBL queries).
@@ -33,12 +34,17 @@ var ErrNoServers = errors.New("dnsutil: no DNS servers")
 // as libresolv does, asks the next server.
 var ErrLameAnswer = errors.New("lame answer: no records, not authoritative, no recursion (a server that does not resolve?)")
 
+// ErrWrongQuestion is the Err of an *Error when a reply's question section
+// is not the question asked: RFC 5452 9.1 requires it to match before the
+// reply is taken as the answer (it may be a forged or a stray one).
+var ErrWrongQuestion = errors.New("reply to another question")
+
 // Error is a failed lookup: no usable answer came back.
 type Error struct {
 	Name  string
 	Type  string
-	Rcode int   // the server's rcode, or -1 when no usable answer came (timeout, network, ErrLameAnswer)
-	Err   error // the network error or ErrLameAnswer, if any
+	Rcode int   // the server's rcode, or -1 when no usable answer came (timeout, network, ErrLameAnswer, ErrWrongQuestion)
+	Err   error // the network error, ErrLameAnswer or ErrWrongQuestion, if any
 }
 
 func (e *Error) Error() string {
@@ -82,15 +88,16 @@ func New(servers []string) (*Resolver, error) {
 
 // Answer is what a server said about a name and type.
 type Answer struct {
-	Records  []dns.RR // answer section records of the asked type (CNAMEs left out)
+	Records  []dns.RR // answer section records of the asked type owned by the name or its CNAME chain (CNAMEs left out)
 	NXDomain bool     // the name does not exist
 	TTL      uint32   // smallest TTL of Records; for a negative answer the SOA minimum, else 0
 }
 
 // Lookup asks for name's records of type qtype (dns.TypeA, ...). NXDOMAIN
 // and NODATA are answers with no Records, not errors; anything else that
-// is not NOERROR, a lame answer (ErrLameAnswer), and no answer at all, is
-// an *Error. A server that fails is followed by the next.
+// is not NOERROR, a lame answer (ErrLameAnswer), a reply to another
+// question (ErrWrongQuestion), and no answer at all, is an *Error. A
+// server that fails is followed by the next.
 //
 // A name that DNS cannot hold (a label over 63 octets, an empty label, over
 // 255 octets in all) is answered NXDOMAIN without asking: such a query
@@ -108,6 +115,8 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answ
 	m.SetQuestion(dns.Fqdn(name), qtype)
 	m.RecursionDesired = true
 	m.SetEdns0(1232, false)
+	q := m.Question[0]
+	q.Name = wireName(q.Name)
 	timeout := r.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout
@@ -123,8 +132,8 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answ
 			t = min(t, time.Until(dl)/time.Duration(len(r.Servers)-i))
 		}
 		resp, err := exchange(ctx, m, srv, t)
-		if err == nil && lame(resp) {
-			err = ErrLameAnswer
+		if err == nil && (resp.Rcode == dns.RcodeSuccess || resp.Rcode == dns.RcodeNameError) {
+			err = unusable(resp, q)
 		}
 		if err != nil {
 			fail.Rcode, fail.Err = -1, err
@@ -135,7 +144,7 @@ func (r *Resolver) Lookup(ctx context.Context, name string, qtype uint16) (*Answ
 		}
 		switch resp.Rcode {
 		case dns.RcodeSuccess, dns.RcodeNameError:
-			return answer(resp, qtype), nil
+			return answer(resp, q), nil
 		}
 		fail.Rcode, fail.Err = resp.Rcode, nil
 	}
@@ -153,6 +162,37 @@ func exchange(ctx context.Context, m *dns.Msg, srv string, timeout time.Duration
 		resp, _, err = c.ExchangeContext(ctx, m, srv)
 	}
 	return resp, err
+}
+
+// wireName is name as miekg/dns writes a name it reads off the wire, the
+// form of the names in a reply: a name the caller wrote with escapes
+// (\097 for a) must still match the reply's copy of it.
+func wireName(name string) string {
+	buf := make([]byte, 256)
+	off, err := dns.PackDomainName(name, buf, 0, nil, false)
+	if err != nil {
+		return name
+	}
+	if s, _, err := dns.UnpackDomainName(buf[:off], 0); err == nil {
+		return s
+	}
+	return name
+}
+
+// unusable returns why resp, a NOERROR or NXDOMAIN reply, is no answer to
+// q: a reply to another question (RFC 5452 9.1: name, type and class must
+// match; names compare without case, RFC 4343), or a lame one.
+func unusable(resp *dns.Msg, q dns.Question) error {
+	if len(resp.Question) != 1 {
+		return fmt.Errorf("%w (%d questions)", ErrWrongQuestion, len(resp.Question))
+	}
+	if rq := resp.Question[0]; !strings.EqualFold(rq.Name, q.Name) || rq.Qtype != q.Qtype || rq.Qclass != q.Qclass {
+		return fmt.Errorf("%w (%s %s %s)", ErrWrongQuestion, rq.Name, dns.ClassToString[rq.Qclass], dns.TypeToString[rq.Qtype])
+	}
+	if lame(resp) {
+		return ErrLameAnswer
+	}
+	return nil
 }
 
 // lame reports whether resp is no answer but a server's way of saying it
@@ -173,11 +213,18 @@ func lame(resp *dns.Msg) bool {
 	return true
 }
 
-func answer(resp *dns.Msg, qtype uint16) *Answer {
+// answer reads resp's records for q. Only records owned by the name asked
+// or by a name in its CNAME chain answer it (RFC 1034 4.3.2 step 3a: a
+// server that meets a CNAME goes on at its target): anything else in the
+// answer section is another name's data, from a broken or forging server,
+// and must not read as, say, a DNSBL listing or an address that confirms
+// a PTR name.
+func answer(resp *dns.Msg, q dns.Question) *Answer {
 	a := &Answer{NXDomain: resp.Rcode == dns.RcodeNameError}
+	owners := chain(q.Name, resp.Answer)
 	for _, rr := range resp.Answer {
 		h := rr.Header()
-		if h.Rrtype != qtype {
+		if h.Rrtype != q.Qtype || h.Class != q.Qclass || !owners[strings.ToLower(h.Name)] {
 			continue
 		}
 		if len(a.Records) == 0 || h.Ttl < a.TTL {
@@ -194,6 +241,26 @@ func answer(resp *dns.Msg, qtype uint16) *Answer {
 		}
 	}
 	return a
+}
+
+// chain returns name and the names its CNAME records in rrs lead to, in
+// lower case. A loop ends the chain where it comes round.
+func chain(name string, rrs []dns.RR) map[string]bool {
+	target := map[string]string{}
+	for _, rr := range rrs {
+		if c, ok := rr.(*dns.CNAME); ok {
+			if owner := strings.ToLower(c.Hdr.Name); target[owner] == "" {
+				target[owner] = strings.ToLower(c.Target)
+			}
+		}
+	}
+	name = strings.ToLower(name)
+	names := map[string]bool{}
+	for name != "" && !names[name] {
+		names[name] = true
+		name = target[name]
+	}
+	return names
 }
 
 // Addrs returns the addresses of A and AAAA records.

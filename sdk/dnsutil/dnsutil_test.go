@@ -142,3 +142,104 @@ func TestLookupLame(t *testing.T) {
 		t.Errorf("queries: lame %d, good %d", lame.Queries("a.example.", "A"), good.Queries("a.example.", "A"))
 	}
 }
+
+// TestLookupWrongQuestion: RFC 5452 9.1, a reply is an answer only to the
+// question it repeats. One with the right ID but another name, type or
+// class (or no question) is a failure from that server, never read as its
+// NXDOMAIN or records for the name asked; the next server is asked.
+func TestLookupWrongQuestion(t *testing.T) {
+	tests := []struct {
+		name    string
+		rewrite func(m *dns.Msg)
+	}{
+		{"other name, NXDOMAIN", func(m *dns.Msg) {
+			m.Question[0].Name = "unrelated.example."
+			m.Answer, m.Rcode = nil, dns.RcodeNameError
+		}},
+		{"other name, records", func(m *dns.Msg) { m.Question[0].Name = "unrelated.example." }},
+		{"other type", func(m *dns.Msg) { m.Question[0].Qtype = dns.TypeAAAA }},
+		{"other class", func(m *dns.Msg) { m.Question[0].Qclass = dns.ClassCHAOS }},
+		{"no question", func(m *dns.Msg) { m.Question = nil }},
+	}
+	good := dnsutiltest.New(t, "a.example. 300 IN A 192.0.2.1")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			bad := dnsutiltest.New(t, "a.example. 300 IN A 192.0.2.1")
+			bad.Rewrite("a.example.", tt.rewrite)
+			r := &dnsutil.Resolver{Servers: []string{bad.Addr}, Timeout: time.Second}
+			a, err := r.Lookup(context.Background(), "a.example", dns.TypeA)
+			var de *dnsutil.Error
+			if !errors.As(err, &de) || !errors.Is(err, dnsutil.ErrWrongQuestion) || de.Rcode != -1 {
+				t.Errorf("got %+v, %v; want an *Error with ErrWrongQuestion", a, err)
+			}
+			r.Servers = append(r.Servers, good.Addr)
+			if a, err := r.Lookup(context.Background(), "a.example", dns.TypeA); err != nil || len(a.Addrs()) != 1 {
+				t.Errorf("with a good second server: %+v, %v", a, err)
+			}
+		})
+	}
+	// The question the server repeats in other letters, or a name the
+	// caller wrote with escapes (\097 is a), is still the question.
+	good.Rewrite("a.example.", func(m *dns.Msg) { m.Question[0].Name = "A.Example." })
+	r := &dnsutil.Resolver{Servers: []string{good.Addr}, Timeout: time.Second}
+	for _, name := range []string{"a.example", `\097.example`} {
+		if a, err := r.Lookup(context.Background(), name, dns.TypeA); err != nil || len(a.Addrs()) != 1 {
+			t.Errorf("%s: %+v, %v; want the answer", name, a, err)
+		}
+	}
+}
+
+// TestLookupOwners: only records owned by the name asked, or by a name its
+// CNAME chain leads to, answer it. Another name's A record in the answer
+// section must not read as a DNSBL listing, nor another name's address as
+// one that confirms a PTR name.
+func TestLookupOwners(t *testing.T) {
+	srv := dnsutiltest.New(t,
+		"q.example. 300 IN A 192.0.2.1",
+		"alias.example. 300 IN CNAME mid.example.",
+		"loop.example. 300 IN CNAME loop2.example.",
+	)
+	rr := func(s string) dns.RR {
+		r, err := dns.NewRR(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	srv.Rewrite("q.example.", func(m *dns.Msg) {
+		m.Answer = append(m.Answer, rr("unrelated.example. 300 IN A 127.0.0.2"), rr("q.example. 300 CH A 127.0.0.3"))
+	})
+	srv.Rewrite("none.example.", func(m *dns.Msg) {
+		m.Rcode, m.Answer = dns.RcodeSuccess, []dns.RR{rr("unrelated.example. 300 IN A 127.0.0.2")}
+	})
+	srv.Rewrite("alias.example.", func(m *dns.Msg) {
+		m.Answer = append(m.Answer,
+			rr("MID.example. 300 IN CNAME target.example."),
+			rr("target.example. 60 IN A 192.0.2.9"),
+			rr("elsewhere.example. 30 IN A 192.0.2.66"))
+	})
+	srv.Rewrite("loop.example.", func(m *dns.Msg) {
+		m.Answer = append(m.Answer,
+			rr("loop2.example. 300 IN CNAME loop.example."),
+			rr("stray.example. 300 IN A 192.0.2.66"))
+	})
+	r := &dnsutil.Resolver{Servers: []string{srv.Addr}, Timeout: time.Second}
+	tests := []struct {
+		name string
+		want []netip.Addr
+		ttl  uint32
+	}{
+		{"q.example", []netip.Addr{netip.MustParseAddr("192.0.2.1")}, 300},
+		{"none.example", nil, 0},
+		{"alias.example", []netip.Addr{netip.MustParseAddr("192.0.2.9")}, 60},
+		{"loop.example", nil, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, err := r.Lookup(context.Background(), tt.name, dns.TypeA)
+			if err != nil || !slices.Equal(a.Addrs(), tt.want) || a.TTL != tt.ttl {
+				t.Errorf("got %+v, %v; want %v with TTL %d", a, err, tt.want, tt.ttl)
+			}
+		})
+	}
+}

@@ -24,6 +24,7 @@ type Server struct {
 	drop    map[string]bool // no answer at all: the client times out
 	lame    map[string]bool // a referral to the root: NOERROR, no AA, no RA, no answer
 	delay   map[string]time.Duration
+	rewrite map[string]func(*dns.Msg)
 	queries map[string]int // "name TYPE" -> count
 	srv     *dns.Server
 }
@@ -32,7 +33,7 @@ type Server struct {
 // and stops it when the test ends.
 func New(t testing.TB, records ...string) *Server {
 	t.Helper()
-	s := &Server{fail: map[string]bool{}, drop: map[string]bool{}, lame: map[string]bool{}, delay: map[string]time.Duration{}, queries: map[string]int{}}
+	s := &Server{fail: map[string]bool{}, drop: map[string]bool{}, lame: map[string]bool{}, delay: map[string]time.Duration{}, rewrite: map[string]func(*dns.Msg){}, queries: map[string]int{}}
 	for _, r := range records {
 		s.Add(t, r)
 	}
@@ -85,6 +86,14 @@ func (s *Server) Lame(name string) {
 	s.mu.Unlock()
 }
 
+// Rewrite has f change every reply for name just before it is sent: a
+// broken server's answer, or a forged one.
+func (s *Server) Rewrite(name string, f func(m *dns.Msg)) {
+	s.mu.Lock()
+	s.rewrite[dns.Fqdn(strings.ToLower(name))] = f
+	s.mu.Unlock()
+}
+
 // Delay makes every answer for name come d late: a slow but working DNS.
 func (s *Server) Delay(name string, d time.Duration) {
 	s.mu.Lock()
@@ -121,13 +130,13 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	m.SetReply(req)
 	if s.lame[name] {
 		m.Ns = append(m.Ns, &dns.NS{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeNS, Class: dns.ClassINET, Ttl: 518400}, Ns: "a.root-servers.net."})
-		w.WriteMsg(m)
+		s.write(w, name, m)
 		return
 	}
 	m.Authoritative = true
 	if s.fail[name] {
 		m.Rcode = dns.RcodeServerFailure
-		w.WriteMsg(m)
+		s.write(w, name, m)
 		return
 	}
 	exists := false
@@ -150,6 +159,14 @@ func (s *Server) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	if !exists {
 		m.Rcode = dns.RcodeNameError
+	}
+	s.write(w, name, m)
+}
+
+// write sends m, the reply for name, rewritten if so asked; s.mu is held.
+func (s *Server) write(w dns.ResponseWriter, name string, m *dns.Msg) {
+	if f := s.rewrite[name]; f != nil {
+		f(m)
 	}
 	w.WriteMsg(m)
 }
