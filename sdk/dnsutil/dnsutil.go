@@ -39,6 +39,12 @@ var ErrLameAnswer = errors.New("lame answer: no records, not authoritative, no r
 // reply is taken as the answer (it may be a forged or a stray one).
 var ErrWrongQuestion = errors.New("reply to another question")
 
+// ErrCNAMELoop is the Err of an *Error when the name's CNAME chain in a
+// reply comes round to itself: the name has no data, and a resolver that
+// meets a loop answers SERVFAIL (RFC 1034 3.6.2 calls such chains
+// illegal). Read as NODATA, it would tell a DNSBL stage "not listed".
+var ErrCNAMELoop = errors.New("CNAME loop")
+
 // Error is a failed lookup: no usable answer came back.
 type Error struct {
 	Name  string
@@ -192,6 +198,9 @@ func unusable(resp *dns.Msg, q dns.Question) error {
 	if lame(resp) {
 		return ErrLameAnswer
 	}
+	if _, loop := chain(q.Name, resp.Answer); loop {
+		return ErrCNAMELoop
+	}
 	return nil
 }
 
@@ -221,7 +230,7 @@ func lame(resp *dns.Msg) bool {
 // a PTR name.
 func answer(resp *dns.Msg, q dns.Question) *Answer {
 	a := &Answer{NXDomain: resp.Rcode == dns.RcodeNameError}
-	owners := chain(q.Name, resp.Answer)
+	owners, _ := chain(q.Name, resp.Answer)
 	for _, rr := range resp.Answer {
 		h := rr.Header()
 		if h.Rrtype != q.Qtype || h.Class != q.Qclass || !owners[strings.ToLower(h.Name)] {
@@ -244,8 +253,8 @@ func answer(resp *dns.Msg, q dns.Question) *Answer {
 }
 
 // chain returns name and the names its CNAME records in rrs lead to, in
-// lower case. A loop ends the chain where it comes round.
-func chain(name string, rrs []dns.RR) map[string]bool {
+// lower case, and whether the chain comes round to a name in it (a loop).
+func chain(name string, rrs []dns.RR) (names map[string]bool, loop bool) {
 	target := map[string]string{}
 	for _, rr := range rrs {
 		if c, ok := rr.(*dns.CNAME); ok {
@@ -255,12 +264,12 @@ func chain(name string, rrs []dns.RR) map[string]bool {
 		}
 	}
 	name = strings.ToLower(name)
-	names := map[string]bool{}
+	names = map[string]bool{}
 	for name != "" && !names[name] {
 		names[name] = true
 		name = target[name]
 	}
-	return names
+	return names, name != ""
 }
 
 // Addrs returns the addresses of A and AAAA records.
