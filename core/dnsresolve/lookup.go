@@ -3,6 +3,7 @@ package dnsresolve
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -78,7 +79,8 @@ type answer struct {
 }
 
 // query asks the servers in turn until one gives a usable answer. A timeout,
-// network error or SERVFAIL moves on to the next server; if none answers the
+// network error, a reply to another question or SERVFAIL moves on to the
+// next server; if none answers the
 // last problem is returned (temporary). SERVFAIL from all is an answer.
 func (r *Resolver) query(ctx context.Context, qname string, qtype uint16) (*answer, error) {
 	key := cacheKey{qname, qtype}
@@ -122,7 +124,22 @@ func (r *Resolver) exchange(ctx context.Context, m *dns.Msg, srv string) (*dns.M
 	if err == nil && resp.Id != m.Id {
 		err = dns.ErrId
 	}
+	if err == nil && !sameQuestion(m.Question[0], resp) {
+		err = fmt.Errorf("%s answered another question than %s %s", srv, m.Question[0].Name, dns.TypeToString[m.Question[0].Qtype])
+	}
 	return resp, err
+}
+
+// sameQuestion reports whether resp answers q: RFC 5452 9.1 accepts a reply
+// only when its ID and its question (name, type, class) match the query. A
+// reply that matches the ID alone is forged or a confused server's, and its
+// NXDOMAIN must not bounce mail for the name we asked about.
+func sameQuestion(q dns.Question, resp *dns.Msg) bool {
+	if len(resp.Question) != 1 {
+		return false
+	}
+	got := resp.Question[0]
+	return strings.EqualFold(got.Name, q.Name) && got.Qtype == q.Qtype && got.Qclass == q.Qclass
 }
 
 // negativeTTL caps how long a negative answer is kept (RFC 2308 5 says use

@@ -1,0 +1,122 @@
+package dnsresolve
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// serve starts a DNS server on 127.0.0.1:0 (UDP) whose replies reply builds
+// from the query, for answers the zone server never gives: lame, forged,
+// looping. A nil reply sends nothing.
+func serve(t *testing.T, reply func(req *dns.Msg) *dns.Msg) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) },
+		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, req *dns.Msg) {
+			if m := reply(req); m != nil {
+				w.WriteMsg(m)
+			}
+		})}
+	go srv.ActivateAndServe()
+	<-started
+	t.Cleanup(func() { srv.Shutdown() })
+	return pc.LocalAddr().String()
+}
+
+func mustRR(t *testing.T, s string) dns.RR {
+	t.Helper()
+	rr, err := dns.NewRR(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rr
+}
+
+// recursive is a reply as a recursive resolver gives it (RA set).
+func recursive(req *dns.Msg, rrs ...dns.RR) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetReply(req)
+	m.RecursionAvailable = true
+	m.Answer = rrs
+	return m
+}
+
+// wantTemporary fails unless err is a temporary *Error: mail is deferred,
+// never bounced.
+func wantTemporary(t *testing.T, err error) {
+	t.Helper()
+	var e *Error
+	if !errors.As(err, &e) || !e.Temporary || e.NotFound || e.NullMX {
+		t.Fatalf("err = %v, want a temporary *Error", err)
+	}
+}
+
+// RFC 5452 9.1: a reply whose question is not ours does not answer it. Its
+// NXDOMAIN must not bounce mail; the next server is asked.
+func TestReplyToAnotherQuestionIgnored(t *testing.T) {
+	forged := serve(t, func(req *dns.Msg) *dns.Msg {
+		m := recursive(req)
+		m.Question[0].Name = "unrelated.test."
+		m.Rcode = dns.RcodeNameError
+		return m
+	})
+	for _, tt := range []struct {
+		name  string
+		reply func(req *dns.Msg) *dns.Msg
+	}{
+		{"other type", func(req *dns.Msg) *dns.Msg {
+			m := recursive(req)
+			m.Question[0].Qtype = dns.TypeTXT
+			m.Rcode = dns.RcodeNameError
+			return m
+		}},
+		{"other class", func(req *dns.Msg) *dns.Msg {
+			m := recursive(req)
+			m.Question[0].Qclass = dns.ClassCHAOS
+			m.Rcode = dns.RcodeNameError
+			return m
+		}},
+		{"no question", func(req *dns.Msg) *dns.Msg {
+			m := recursive(req)
+			m.Question = nil
+			m.Rcode = dns.RcodeNameError
+			return m
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := newResolver(t, serve(t, tt.reply)).LookupMX(context.Background(), "victim.test")
+			wantTemporary(t, err)
+		})
+	}
+	t.Run("other name", func(t *testing.T) {
+		_, err := newResolver(t, forged).LookupMX(context.Background(), "victim.test")
+		wantTemporary(t, err)
+	})
+	t.Run("next server answers", func(t *testing.T) {
+		got, err := newResolver(t, forged, zone(t).Addr).LookupMX(context.Background(), "two.test")
+		if err != nil || len(got) != 2 {
+			t.Fatalf("got %v, %v; want the second server's two MX hosts", got, err)
+		}
+	})
+	t.Run("name in other case", func(t *testing.T) {
+		// Some servers echo the question in the case they store (or 0x20
+		// randomisation); names compare case-insensitively (RFC 4343).
+		r := newResolver(t, serve(t, func(req *dns.Msg) *dns.Msg {
+			m := recursive(req, mustRR(t, "Victim.TEST. 60 IN MX 10 mx.victim.test."))
+			m.Question[0].Name = "Victim.TEST."
+			return m
+		}))
+		got, err := r.LookupMX(context.Background(), "victim.test")
+		if err != nil || len(got) != 1 {
+			t.Fatalf("got %v, %v; want mx.victim.test", got, err)
+		}
+	})
+}
