@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"sync/atomic"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -119,4 +120,84 @@ func TestReplyToAnotherQuestionIgnored(t *testing.T) {
 			t.Fatalf("got %v, %v; want mx.victim.test", got, err)
 		}
 	})
+}
+
+// A server with recursion off answers a recursive query with a referral
+// (NOERROR, no answer, no AA, no RA, NS records and no SOA): that is no
+// answer, not "the name has no records", which would bounce the mail. The
+// next server is asked; if none answers, the lookup is temporary. A real
+// NODATA (SOA in authority, or from a recursive server) stays NODATA.
+func TestLameReferralIsNoAnswer(t *testing.T) {
+	referral := func(ra bool, ns ...dns.RR) func(*dns.Msg) *dns.Msg {
+		return func(req *dns.Msg) *dns.Msg {
+			m := new(dns.Msg)
+			m.SetReply(req)
+			m.RecursionAvailable = ra
+			m.Ns = ns
+			return m
+		}
+	}
+	root := mustRR(t, ". 518400 IN NS a.root-servers.net.")
+	soa := mustRR(t, "test. 300 IN SOA ns.test. host.test. 1 3600 600 86400 60")
+	for _, tt := range []struct {
+		name  string
+		reply func(*dns.Msg) *dns.Msg
+		lame  bool
+	}{
+		{"upward referral to the root", referral(false, root), true},
+		{"referral from a server that claims recursion", referral(true, root), true},
+		{"empty reply, no RA, no AA", referral(false), true},
+		{"NODATA with SOA", referral(false, soa), false},
+		{"NODATA from a recursive server without SOA", referral(true), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newResolver(t, serve(t, tt.reply))
+			ctx := context.Background()
+			mxs, err := r.LookupMX(ctx, "example.test")
+			if !tt.lame {
+				if err != nil || mxs != nil {
+					t.Fatalf("LookupMX = %v, %v; want no MX records (NODATA)", mxs, err)
+				}
+				return
+			}
+			wantTemporary(t, err)
+			_, err = r.LookupIP(ctx, "example.test")
+			wantTemporary(t, err)
+			if r.cache.len() != 0 {
+				t.Errorf("%d answers cached, want none", r.cache.len())
+			}
+			r = newResolver(t, serve(t, tt.reply), zone(t).Addr)
+			if got, err := r.LookupMX(ctx, "two.test"); err != nil || len(got) != 2 {
+				t.Errorf("with a second server: %v, %v; want its two MX hosts", got, err)
+			}
+		})
+	}
+}
+
+// Like SERVFAIL, an rcode that says the server cannot answer (NOTIMP,
+// FORMERR, REFUSED) moves on to the next server and is not cached.
+func TestFailoverOnServerRcodes(t *testing.T) {
+	for _, rcode := range []int{dns.RcodeNotImplemented, dns.RcodeFormatError, dns.RcodeRefused, dns.RcodeServerFailure} {
+		t.Run(dns.RcodeToString[rcode], func(t *testing.T) {
+			var queries atomic.Int32
+			bad := serve(t, func(req *dns.Msg) *dns.Msg {
+				queries.Add(1)
+				m := new(dns.Msg)
+				m.SetRcode(req, rcode)
+				return m
+			})
+			ctx := context.Background()
+			if got, err := newResolver(t, bad, zone(t).Addr).LookupMX(ctx, "two.test"); err != nil || len(got) != 2 {
+				t.Errorf("with a second server: %v, %v; want its two MX hosts", got, err)
+			}
+			r := newResolver(t, bad)
+			for range 2 {
+				_, err := r.LookupMX(ctx, "two.test")
+				wantTemporary(t, err)
+			}
+			if n := queries.Load(); n != 3 {
+				t.Errorf("server asked %d times, want 3 (the failure is not cached)", n)
+			}
+		})
+	}
 }

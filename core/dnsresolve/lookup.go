@@ -78,10 +78,11 @@ type answer struct {
 	ttl   uint32
 }
 
-// query asks the servers in turn until one gives a usable answer. A timeout,
-// network error, a reply to another question or SERVFAIL moves on to the
-// next server; if none answers the
-// last problem is returned (temporary). SERVFAIL from all is an answer.
+// query asks the servers in turn until one gives a usable answer: NOERROR
+// or NXDOMAIN that answers our question, which is cached. A timeout, network
+// error, a reply to another question, a lame referral or any other rcode
+// (SERVFAIL, REFUSED, NOTIMP, FORMERR) moves on to the next server; if none
+// answers the last problem is returned, which lookup makes temporary.
 func (r *Resolver) query(ctx context.Context, qname string, qtype uint16) (*answer, error) {
 	key := cacheKey{qname, qtype}
 	if a, ok := r.cache.get(key); ok {
@@ -103,7 +104,9 @@ func (r *Resolver) query(ctx context.Context, qname string, qtype uint16) (*answ
 			continue
 		}
 		a := toAnswer(resp)
-		if a.rcode == dns.RcodeServerFailure || a.rcode == dns.RcodeRefused {
+		if a.rcode != dns.RcodeSuccess && a.rcode != dns.RcodeNameError {
+			// SERVFAIL, REFUSED, NOTIMP, FORMERR...: this server cannot
+			// answer, another may (as libresolv moves on); not cached.
 			last = a
 			continue
 		}
@@ -127,7 +130,34 @@ func (r *Resolver) exchange(ctx context.Context, m *dns.Msg, srv string) (*dns.M
 	if err == nil && !sameQuestion(m.Question[0], resp) {
 		err = fmt.Errorf("%s answered another question than %s %s", srv, m.Question[0].Name, dns.TypeToString[m.Question[0].Qtype])
 	}
+	if err == nil && lame(resp) {
+		err = fmt.Errorf("%s gave a referral, not an answer (lame: it does not recurse for us)", srv)
+	}
 	return resp, err
+}
+
+// lame reports whether resp is a referral rather than an answer: NOERROR,
+// nothing in the answer section, no SOA (which a real "no such records"
+// carries, RFC 2308 2.2), and neither authoritative nor from a server that
+// recurses, or with NS records to follow (RFC 1034 4.3.1). A server with
+// recursion off sends this to a recursive query (BIND: ". NS
+// a.root-servers.net."); read as "no records", it would bounce the mail, so
+// it counts as that server failing, as Go's resolver (errLameReferral) and
+// libresolv do.
+func lame(resp *dns.Msg) bool {
+	if resp.Rcode != dns.RcodeSuccess || len(resp.Answer) > 0 || resp.Authoritative {
+		return false
+	}
+	referral := false
+	for _, rr := range resp.Ns {
+		switch rr.Header().Rrtype {
+		case dns.TypeSOA:
+			return false
+		case dns.TypeNS:
+			referral = true
+		}
+	}
+	return referral || !resp.RecursionAvailable
 }
 
 // sameQuestion reports whether resp answers q: RFC 5452 9.1 accepts a reply
