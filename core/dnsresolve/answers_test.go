@@ -201,3 +201,70 @@ func TestFailoverOnServerRcodes(t *testing.T) {
 		})
 	}
 }
+
+// A CNAME loop inside one reply is a DNS failure, as resolvers SERVFAIL it:
+// the mail waits for the zone to be fixed. It used to read as "no records"
+// and bounce. The loop is not cached either.
+func TestCNAMELoopIsTemporary(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		chain []string
+	}{
+		{"two names", []string{"loop.test. 300 IN CNAME x.loop.test.", "x.loop.test. 300 IN CNAME loop.test."}},
+		{"back to the middle", []string{"loop.test. 300 IN CNAME b.test.", "b.test. 300 IN CNAME c.test.", "c.test. 300 IN CNAME b.test."}},
+		{"to itself", []string{"loop.test. 300 IN CNAME LOOP.test."}},
+		{"longer than resolvers follow", []string{
+			"loop.test. 300 IN CNAME c1.test.", "c1.test. 300 IN CNAME c2.test.", "c2.test. 300 IN CNAME c3.test.",
+			"c3.test. 300 IN CNAME c4.test.", "c4.test. 300 IN CNAME c5.test.", "c5.test. 300 IN CNAME c6.test.",
+			"c6.test. 300 IN CNAME c7.test.", "c7.test. 300 IN CNAME c8.test.", "c8.test. 300 IN CNAME c9.test.",
+			"c9.test. 300 IN A 127.0.0.1"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var rrs []dns.RR
+			for _, s := range tt.chain {
+				rrs = append(rrs, mustRR(t, s))
+			}
+			r := newResolver(t, serve(t, func(req *dns.Msg) *dns.Msg { return recursive(req, rrs...) }))
+			ctx := context.Background()
+			_, err := r.LookupMX(ctx, "loop.test")
+			wantTemporary(t, err)
+			_, err = r.LookupIP(ctx, "loop.test")
+			wantTemporary(t, err)
+			if r.cache.len() != 0 {
+				t.Errorf("%d answers cached, want none", r.cache.len())
+			}
+		})
+	}
+}
+
+// Records whose owner is neither the name asked nor on its CNAME chain are
+// not part of the answer (RFC 5452 9.1); a reply made only of such records
+// does not answer and is a failure, not "no records".
+func TestRecordsOfOtherOwnersIgnored(t *testing.T) {
+	answers := map[string][]string{
+		"mixed.test.": {"evil.test. 300 IN A 127.0.0.66", "mixed.test. 300 IN A 127.0.0.1"},
+		"chain.test.": {"chain.test. 300 IN CNAME end.test.", "evil.test. 300 IN A 127.0.0.66", "end.test. 300 IN A 127.0.0.2"},
+		"only.test.":  {"evil.test. 300 IN A 127.0.0.66"},
+	}
+	parsed := map[string][]dns.RR{}
+	for name, rrs := range answers {
+		for _, s := range rrs {
+			parsed[name] = append(parsed[name], mustRR(t, s))
+		}
+	}
+	r := newResolver(t, serve(t, func(req *dns.Msg) *dns.Msg {
+		if req.Question[0].Qtype != dns.TypeA {
+			return recursive(req)
+		}
+		return recursive(req, parsed[req.Question[0].Name]...)
+	}))
+	ctx := context.Background()
+	for host, want := range map[string]string{"mixed.test": "127.0.0.1", "chain.test": "127.0.0.2"} {
+		got, err := r.LookupIP(ctx, host)
+		if err != nil || len(got) != 1 || got[0].String() != want {
+			t.Errorf("%s: %v, %v; want only %s", host, got, err, want)
+		}
+	}
+	_, err := r.LookupIP(ctx, "only.test")
+	wantTemporary(t, err)
+}

@@ -30,52 +30,21 @@ func (r *Resolver) lookup(ctx context.Context, name string, qtype uint16) ([]dns
 		default:
 			return nil, &Error{Name: name, Temporary: true, Err: errors.New(dns.RcodeToString[ans.rcode])}
 		}
-		rrs, target := follow(ans.rrs, qname, qtype)
-		if len(rrs) > 0 || target == "" {
-			return rrs, nil
+		if len(ans.rrs) > 0 || ans.target == "" {
+			return ans.rrs, nil
 		}
-		qname = target // the answer stopped at a CNAME: ask for its target
+		qname = ans.target // the answer stopped at a CNAME: ask for its target
 	}
 	return nil, &Error{Name: name, Temporary: true, Err: errors.New("CNAME chain too long")}
 }
 
-// follow walks the CNAME chain from qname within rrs and returns the records
-// of qtype for its end, or the chain's unresolved target.
-func follow(rrs []dns.RR, qname string, qtype uint16) ([]dns.RR, string) {
-	cur := qname
-	for range maxCNAME {
-		var out []dns.RR
-		next := ""
-		for _, rr := range rrs {
-			h := rr.Header()
-			if !strings.EqualFold(h.Name, cur) {
-				continue
-			}
-			if h.Rrtype == qtype {
-				out = append(out, rr)
-			} else if c, ok := rr.(*dns.CNAME); ok && qtype != dns.TypeCNAME {
-				next = strings.ToLower(c.Target)
-			}
-		}
-		if len(out) > 0 {
-			return out, ""
-		}
-		if next == "" {
-			if cur == qname {
-				return nil, ""
-			}
-			return nil, cur
-		}
-		cur = next
-	}
-	return nil, ""
-}
-
-// answer is what a query returned (or what the cache holds of it).
+// answer is what a query returned (or what the cache holds of it), reduced
+// to what answers the question.
 type answer struct {
-	rcode int
-	rrs   []dns.RR
-	ttl   uint32
+	rcode  int
+	rrs    []dns.RR // the records of the asked type at the end of the CNAME chain
+	target string   // or the chain's last target, which the reply did not resolve
+	ttl    uint32
 }
 
 // query asks the servers in turn until one gives a usable answer: NOERROR
@@ -103,7 +72,11 @@ func (r *Resolver) query(ctx context.Context, qname string, qtype uint16) (*answ
 			}
 			continue
 		}
-		a := toAnswer(resp)
+		a, err := toAnswer(resp, qname, qtype)
+		if err != nil {
+			lastErr = fmt.Errorf("%s: %w", srv, err)
+			continue
+		}
 		if a.rcode != dns.RcodeSuccess && a.rcode != dns.RcodeNameError {
 			// SERVFAIL, REFUSED, NOTIMP, FORMERR...: this server cannot
 			// answer, another may (as libresolv moves on); not cached.
@@ -176,23 +149,68 @@ func sameQuestion(q dns.Question, resp *dns.Msg) bool {
 // the SOA minimum; we also cap it so a fixed zone is seen soon).
 const negativeTTL = 300
 
-func toAnswer(resp *dns.Msg) *answer {
-	a := &answer{rcode: resp.Rcode, rrs: resp.Answer}
-	ttl := uint32(0)
-	for i, rr := range resp.Answer {
-		if t := rr.Header().Ttl; i == 0 || t < ttl {
-			ttl = t
-		}
-	}
-	if len(resp.Answer) == 0 {
-		ttl = 60
-		for _, rr := range resp.Ns {
-			if soa, ok := rr.(*dns.SOA); ok {
-				ttl = min(soa.Minttl, soa.Hdr.Ttl)
+// errCNAMELoop is a CNAME chain that comes back to a name it passed, or
+// goes on past maxCNAME, inside one reply. It is a DNS failure, not "no
+// records" (resolvers SERVFAIL it; RFC 1034 3.6.2 warns of loops): the mail
+// waits for the zone to be fixed instead of bouncing.
+var errCNAMELoop = errors.New("CNAME loop")
+
+// toAnswer reads the reply to (qname, qtype): it walks the CNAME chain from
+// qname and keeps the records of qtype at its end. Records of other owners
+// that are not on the chain are ignored (RFC 5452 9.1), and the TTL is the
+// least of the records used. A reply with records but none for qname does
+// not answer the question; a looping chain is errCNAMELoop. Either error
+// counts as that server failing.
+func toAnswer(resp *dns.Msg, qname string, qtype uint16) (*answer, error) {
+	a := &answer{rcode: resp.Rcode}
+	ttl := ^uint32(0)
+	seen := map[string]bool{}
+	cur := qname
+	for {
+		next := ""
+		for _, rr := range resp.Answer {
+			h := rr.Header()
+			if !strings.EqualFold(h.Name, cur) {
+				continue
+			}
+			if h.Rrtype == qtype {
+				a.rrs = append(a.rrs, rr)
+				ttl = min(ttl, h.Ttl)
+			} else if c, ok := rr.(*dns.CNAME); ok && qtype != dns.TypeCNAME {
+				next = strings.ToLower(dns.Fqdn(c.Target))
+				ttl = min(ttl, h.Ttl)
 			}
 		}
-		ttl = min(ttl, negativeTTL)
+		if len(a.rrs) > 0 || next == "" {
+			break
+		}
+		seen[cur] = true
+		if seen[next] || len(seen) > maxCNAME {
+			return nil, fmt.Errorf("%w at %s", errCNAMELoop, next)
+		}
+		cur = next
+	}
+	if len(a.rrs) == 0 && cur == qname && len(resp.Answer) > 0 {
+		return nil, fmt.Errorf("reply holds no records for %s %s", qname, dns.TypeToString[qtype])
+	}
+	if len(a.rrs) == 0 && cur != qname {
+		a.target = cur
+	}
+	if len(a.rrs) == 0 && (a.target == "" || a.rcode == dns.RcodeNameError) {
+		ttl = min(ttl, negTTL(resp))
 	}
 	a.ttl = ttl
-	return a
+	return a, nil
+}
+
+// negTTL is how long the "no such name" or "no such records" of resp holds:
+// its SOA's minimum (RFC 2308 5), 60 s without one, at most negativeTTL.
+func negTTL(resp *dns.Msg) uint32 {
+	ttl := uint32(60)
+	for _, rr := range resp.Ns {
+		if soa, ok := rr.(*dns.SOA); ok {
+			ttl = min(soa.Minttl, soa.Hdr.Ttl)
+		}
+	}
+	return min(ttl, negativeTTL)
 }
