@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -267,4 +268,49 @@ func TestRecordsOfOtherOwnersIgnored(t *testing.T) {
 	}
 	_, err := r.LookupIP(ctx, "only.test")
 	wantTemporary(t, err)
+}
+
+// RFC 2181 8: a TTL with the top bit set means 0, so the answer is not
+// kept at all; any other TTL is kept at most maxTTL (one day).
+func TestTTLBounds(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		ttl    uint32
+		asks   []time.Duration // lookups at these times after the first
+		wantQs int32
+	}{
+		{"top bit set is zero", 0x80000000, []time.Duration{time.Second}, 2},
+		{"largest TTL is zero too", 0xffffffff, []time.Duration{time.Second}, 2},
+		{"a week is kept a day", 7 * 86400, []time.Duration{maxTTL*time.Second - time.Second, maxTTL * time.Second}, 2},
+		{"below the cap as given", 600, []time.Duration{599 * time.Second, 600 * time.Second}, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var queries atomic.Int32
+			addr := serve(t, func(req *dns.Msg) *dns.Msg {
+				queries.Add(1)
+				a := &dns.A{Hdr: dns.RR_Header{Name: req.Question[0].Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: tt.ttl}, A: net.IPv4(127, 0, 0, 9)}
+				return recursive(req, a)
+			})
+			start := time.Unix(1_700_000_000, 0)
+			var now atomic.Int64
+			now.Store(start.UnixNano())
+			r, err := New(Options{Servers: []string{addr}, Now: func() time.Time { return time.Unix(0, now.Load()) }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			lookup := func() {
+				if _, err := r.lookup(context.Background(), "ttl.test", dns.TypeA); err != nil {
+					t.Fatal(err)
+				}
+			}
+			lookup()
+			for _, d := range tt.asks {
+				now.Store(start.Add(d).UnixNano())
+				lookup()
+			}
+			if n := queries.Load(); n != tt.wantQs {
+				t.Errorf("server asked %d times, want %d", n, tt.wantQs)
+			}
+		})
+	}
 }

@@ -149,6 +149,20 @@ func sameQuestion(q dns.Question, resp *dns.Msg) bool {
 // the SOA minimum; we also cap it so a fixed zone is seen soon).
 const negativeTTL = 300
 
+// maxTTL caps how long any answer is kept: one day, as Unbound's
+// cache-max-ttl, so a zone's mistake (or a forged answer) with a TTL of
+// weeks does not outlive a day.
+const maxTTL = 86400
+
+// ttlOf is the TTL a record is kept for. RFC 2181 8: a TTL with the top
+// bit set is to be treated as zero, not as 68 years.
+func ttlOf(ttl uint32) uint32 {
+	if ttl&(1<<31) != 0 {
+		return 0
+	}
+	return min(ttl, maxTTL)
+}
+
 // errCNAMELoop is a CNAME chain that comes back to a name it passed, or
 // goes on past maxCNAME, inside one reply. It is a DNS failure, not "no
 // records" (resolvers SERVFAIL it; RFC 1034 3.6.2 warns of loops): the mail
@@ -158,9 +172,9 @@ var errCNAMELoop = errors.New("CNAME loop")
 // toAnswer reads the reply to (qname, qtype): it walks the CNAME chain from
 // qname and keeps the records of qtype at its end. Records of other owners
 // that are not on the chain are ignored (RFC 5452 9.1), and the TTL is the
-// least of the records used. A reply with records but none for qname does
-// not answer the question; a looping chain is errCNAMELoop. Either error
-// counts as that server failing.
+// least of the records used (ttlOf). A reply with records but none for
+// qname does not answer the question; a looping chain is errCNAMELoop.
+// Either error counts as that server failing.
 func toAnswer(resp *dns.Msg, qname string, qtype uint16) (*answer, error) {
 	a := &answer{rcode: resp.Rcode}
 	ttl := ^uint32(0)
@@ -175,10 +189,10 @@ func toAnswer(resp *dns.Msg, qname string, qtype uint16) (*answer, error) {
 			}
 			if h.Rrtype == qtype {
 				a.rrs = append(a.rrs, rr)
-				ttl = min(ttl, h.Ttl)
+				ttl = min(ttl, ttlOf(h.Ttl))
 			} else if c, ok := rr.(*dns.CNAME); ok && qtype != dns.TypeCNAME {
 				next = strings.ToLower(dns.Fqdn(c.Target))
-				ttl = min(ttl, h.Ttl)
+				ttl = min(ttl, ttlOf(h.Ttl))
 			}
 		}
 		if len(a.rrs) > 0 || next == "" {
@@ -209,7 +223,7 @@ func negTTL(resp *dns.Msg) uint32 {
 	ttl := uint32(60)
 	for _, rr := range resp.Ns {
 		if soa, ok := rr.(*dns.SOA); ok {
-			ttl = min(soa.Minttl, soa.Hdr.Ttl)
+			ttl = min(ttlOf(soa.Minttl), ttlOf(soa.Hdr.Ttl))
 		}
 	}
 	return min(ttl, negativeTTL)
