@@ -119,7 +119,8 @@ func joinHostPort(host, port string) string {
 // LookupMX returns the mail exchangers of domain sorted by preference, equal
 // preferences in random order (RFC 5321 5.1). A domain with no MX records
 // returns (nil, nil): the caller falls back to the domain's own address. A
-// null MX (RFC 7505) is a permanent *Error with NullMX set.
+// null MX (RFC 7505), or a set of MX records that are all ".", is a
+// permanent *Error with NullMX set.
 func (r *Resolver) LookupMX(ctx context.Context, domain string) ([]MX, error) {
 	rrs, err := r.lookup(ctx, domain, dns.TypeMX)
 	if err != nil {
@@ -131,19 +132,19 @@ func (r *Resolver) LookupMX(ctx context.Context, domain string) ([]MX, error) {
 			mxs = append(mxs, MX{Host: strings.TrimSuffix(mx.Mx, "."), Pref: mx.Preference})
 		}
 	}
-	for _, mx := range mxs {
-		if mx.Host == "" {
-			// RFC 7505 3: a lone "0 ." record; a "." among others is also unusable.
-			if len(mxs) == 1 {
-				return nil, &Error{Name: domain, NullMX: true}
-			}
-		}
-	}
+	// RFC 7505 3: a "." MX (the null MX) says the domain accepts no mail; a
+	// "." among real hosts is unusable and dropped. A set made only of "."
+	// records is a null MX too, not a domain without MX: RFC 5321 5.1 falls
+	// back to the domain's address only when there are no MX records, and
+	// MX records none of which can be used are an error.
 	out := mxs[:0]
 	for _, mx := range mxs {
 		if mx.Host != "" {
 			out = append(out, mx)
 		}
+	}
+	if len(out) == 0 && len(mxs) > 0 {
+		return nil, &Error{Name: domain, NullMX: true}
 	}
 	rand.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Pref < out[j].Pref })

@@ -25,6 +25,11 @@ func zone(t *testing.T) *dnstest.Server {
 		"eq.test. 300 IN MX 5 first.eq.test.",
 		"nomx.test. 300 IN A 127.0.0.9",
 		"null.test. 300 IN MX 0 .",
+		"nulls.test. 300 IN MX 0 .",
+		"nulls.test. 300 IN MX 10 .",
+		"nulls.test. 300 IN A 127.0.0.9",
+		"halfnull.test. 300 IN MX 0 .",
+		"halfnull.test. 300 IN MX 10 mx1.two.test.",
 		"mx1.two.test. 300 IN A 127.0.0.2",
 		"dual.test. 300 IN A 127.0.0.3",
 		"dual.test. 300 IN AAAA ::1",
@@ -57,6 +62,10 @@ func TestLookupMX(t *testing.T) {
 		{"sorted by preference", "two.test", []MX{{"mx1.two.test", 10}, {"mx2.two.test", 20}}, nil},
 		{"no MX", "nomx.test", nil, nil},
 		{"null MX", "null.test", nil, func(e *Error) bool { return e.NullMX && !e.Temporary }},
+		// RFC 5321 5.1: MX records none of which is usable are no reason
+		// to fall back to the A record.
+		{"only null MX records", "nulls.test", nil, func(e *Error) bool { return e.NullMX && !e.Temporary }},
+		{"null MX among hosts dropped", "halfnull.test", []MX{{"mx1.two.test", 10}}, nil},
 		{"NXDOMAIN", "nonexistent.test", nil, func(e *Error) bool { return e.NotFound && !e.Temporary }},
 		{"SERVFAIL is temporary", "fail.test", nil, func(e *Error) bool { return e.Temporary }},
 		{"timeout is temporary", "slow.test", nil, func(e *Error) bool { return e.Temporary }},
