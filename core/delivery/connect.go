@@ -20,6 +20,17 @@ import (
 // addresses that all defer holds a worker for a few sessions, not dozens.
 const maxHops = 5
 
+// maxMXNames bounds the MX hosts whose addresses one attempt looks up, in
+// preference order. maxHops alone stops only once it has addresses: hosts
+// whose lookups time out were all asked one after another, so a domain with
+// 40 dead MX hosts held a worker for 40 DNS timeouts per server, and one
+// with thousands (a large TCP answer) for hours. Ten is twice maxHops: room
+// for a few stale hosts ahead of working ones, at most 10 times
+// dns.timeout per server. RFC 5321 5.1 lets a client limit the alternate
+// addresses it tries; hosts of equal preference come shuffled, so the next
+// attempt may pick others.
+const maxMXNames = 2 * maxHops
+
 // hop is one address to try for a destination.
 type hop struct {
 	host string
@@ -28,8 +39,8 @@ type hop struct {
 
 // hops lists the addresses for domain via rt in the order to try them:
 // the route's host, or the MX hosts by preference (RFC 5321 5.1), or the
-// domain itself when it has no MX; at most maxHops of them. The reply says
-// why there are none.
+// domain itself when it has no MX; at most maxHops of them, from at most
+// maxMXNames hosts. The reply says why there are none.
 func (m *Manager) hops(ctx context.Context, s *settings, rt *route, domain string) ([]hop, *smtpc.Reply) {
 	names, port := []string{rt.host}, uint16(25)
 	if !rt.mx {
@@ -73,10 +84,12 @@ func (m *Manager) hops(ctx context.Context, s *settings, rt *route, domain strin
 	// first host's. Otherwise a stale MX host that does not exist would
 	// bounce mail whose working MX only had a DNS hiccup.
 	failName, failErr := names[0], error(nil)
+	looked := 0
 	for _, n := range names {
-		if len(out) >= maxHops {
+		if len(out) >= maxHops || looked == maxMXNames {
 			break // no need to look up hosts that will not be tried
 		}
+		looked++
 		addrs, err := s.resolver.LookupIP(ctx, n)
 		if err != nil {
 			if failErr == nil || (dnsresolve.IsTemporary(err) && !dnsresolve.IsTemporary(failErr)) {
@@ -97,6 +110,11 @@ func (m *Manager) hops(ctx context.Context, s *settings, rt *route, domain strin
 			// A configured next hop that does not resolve is our mistake
 			// (or its DNS's), not the recipient's: keep the mail.
 			r = smtpc.NewReply(451, "4.4.4", "next hop %s does not resolve: %s", rt.host, r.Text())
+		}
+		if rest := len(names) - looked; rest > 0 && r.Permanent() {
+			// Our own limit left hosts unasked that may have an address:
+			// not a reason to bounce.
+			r = smtpc.NewReply(451, "4.4.4", "%s: none of the first %d MX hosts has an address (%d more not looked up): %s", domain, looked, rest, r.Text())
 		}
 		return nil, r
 	}

@@ -2,6 +2,8 @@ package delivery
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +16,7 @@ import (
 // addr: the hosts and addresses to try, or the reply when there are none.
 func hopsVia(t *testing.T, addr, domain string) string {
 	t.Helper()
-	r, err := dnsresolve.New(dnsresolve.Options{Servers: []string{addr}, Timeout: 200 * time.Millisecond})
+	r, err := dnsresolve.New(dnsresolve.Options{Servers: []string{addr}, Timeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,4 +44,56 @@ func TestHopsAllNullMX(t *testing.T) {
 	if got, want := hopsVia(t, dns.Addr, "nomail.test"), "556 5.1.10 nomail.test does not accept mail (null MX)"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
+}
+
+// maxMXNames: an attempt looks up the addresses of at most the first
+// maxMXNames MX hosts, so a domain with many hosts whose lookups time out
+// holds a worker for a bounded time. It used to ask about every one.
+func TestHopsMXNameLimit(t *testing.T) {
+	records := func(domain string) []string {
+		var rrs []string
+		for i := range 20 {
+			rrs = append(rrs, fmt.Sprintf("%s. 60 IN MX %d mx%d.%s.", domain, i, i, domain))
+		}
+		return rrs
+	}
+	asked := func(s *dnstest.Server, domain string) []int {
+		var hosts []int
+		for i := range 20 {
+			if s.Queries(fmt.Sprintf("mx%d.%s", i, domain), "A") > 0 {
+				hosts = append(hosts, i)
+			}
+		}
+		return hosts
+	}
+	first := make([]int, maxMXNames)
+	for i := range first {
+		first[i] = i
+	}
+
+	t.Run("hosts that never answer", func(t *testing.T) {
+		s := dnstest.New(t, records("slow.test")...)
+		for i := range 20 {
+			s.Drop(fmt.Sprintf("mx%d.slow.test", i))
+		}
+		got := hopsVia(t, s.Addr, "slow.test")
+		if !strings.HasPrefix(got, "451 4.4.3 mx0.slow.test: DNS lookup failed") {
+			t.Errorf("got %q, want the temporary failure of the first host", got)
+		}
+		if hosts := asked(s, "slow.test"); !slices.Equal(hosts, first) {
+			t.Errorf("looked up hosts %v, want %v", hosts, first)
+		}
+	})
+	t.Run("hosts that do not exist", func(t *testing.T) {
+		// The hosts left unasked may have addresses: our limit is no
+		// reason to bounce.
+		s := dnstest.New(t, records("stale.test")...)
+		want := fmt.Sprintf("451 4.4.4 stale.test: none of the first %d MX hosts has an address (%d more not looked up): mx0.stale.test: host or domain not found", maxMXNames, 20-maxMXNames)
+		if got := hopsVia(t, s.Addr, "stale.test"); got != want {
+			t.Errorf("got %q, want %q", got, want)
+		}
+		if hosts := asked(s, "stale.test"); !slices.Equal(hosts, first) {
+			t.Errorf("looked up hosts %v, want %v", hosts, first)
+		}
+	})
 }
