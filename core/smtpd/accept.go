@@ -342,21 +342,17 @@ func newID() string {
 }
 
 // NewResolver is the resolver for client host names: dns.servers when
-// set, else the system's.
+// set, else the system's (which reads /etc/hosts and nsswitch.conf as
+// the host's other programs do).
 func NewResolver(c config.DNS) Resolver {
 	if len(c.Servers) == 0 {
 		return net.DefaultResolver
 	}
-	var next atomic.Uint32
 	timeout := c.Timeout.D()
 	if timeout <= 0 {
 		timeout = 5 * time.Second
 	}
-	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		server := c.Servers[int(next.Add(1))%len(c.Servers)]
-		d := net.Dialer{Timeout: timeout}
-		return d.DialContext(ctx, network, server)
-	}}
+	return newDNSResolver(c.Servers, timeout)
 }
 
 // maxPTRNames bounds the PTR names tried for a forward confirmation, as
@@ -401,10 +397,10 @@ func LookupHost(r Resolver, ip netip.Addr, timeout time.Duration) (string, error
 	return "", ferr
 }
 
-// dnsErrText is what went wrong in a lookup, without Go's "on SERVER":
-// with dns.servers set, that names resolv.conf's server, not the one asked
-// (our resolver's Dial picks it), and an admin would read that dns.servers
-// is ignored.
+// dnsErrText is what went wrong in a lookup, without Go's "on SERVER"
+// (resolv.conf's server): hostname_error reads the same whether the
+// system resolver or dns.servers answered, and never suggests that
+// dns.servers was ignored.
 func dnsErrText(err error) string {
 	var de *net.DNSError
 	if errors.As(err, &de) {

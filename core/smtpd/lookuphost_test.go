@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -26,6 +27,10 @@ func TestLookupHost(t *testing.T) {
 		"14.0.0.192.in-addr.arpa. 300 IN PTR n3.test.",
 		"14.0.0.192.in-addr.arpa. 300 IN PTR host14.dyn.test.",
 		"host14.dyn.test. 300 IN A 192.0.0.14",
+		"12.0.0.192.in-addr.arpa. 300 IN PTR bad-.test.",
+		"12.0.0.192.in-addr.arpa. 300 IN PTR host12.dyn.test.",
+		"bad-.test. 300 IN A 192.0.0.12",
+		"host12.dyn.test. 300 IN A 192.0.0.12",
 	)
 	srv.ServFail("host8.dyn.test.")
 	srv.ServFail("9.0.0.192.in-addr.arpa.")
@@ -40,6 +45,7 @@ func TestLookupHost(t *testing.T) {
 		{"192.0.0.10", "", false}, // a name that does not confirm
 		{"192.0.0.11", "", false}, // no PTR at all
 		{"192.0.0.14", "host14.dyn.test", false},
+		{"192.0.0.12", "host12.dyn.test", false}, // a PTR name that is no host name is passed over
 	} {
 		name, err := LookupHost(r, netip.MustParseAddr(tc.ip), time.Second)
 		if name != tc.name || (err != nil) != tc.err {
@@ -58,5 +64,36 @@ func TestLookupHostErrorNamesNoServer(t *testing.T) {
 	_, err := LookupHost(r, netip.MustParseAddr("192.0.0.9"), time.Second)
 	if err == nil || strings.Contains(err.Error(), " on ") || !strings.HasPrefix(err.Error(), "PTR 192.0.0.9: ") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// TestLookupHostDeadFirstServer: a first dns.servers entry that never
+// answers costs a lookup at most its share of dns.timeout, and the next
+// server gives the name; the sessions after that ask the live server
+// first, so that a dead server does not delay every greeting.
+func TestLookupHostDeadFirstServer(t *testing.T) {
+	dead, err := net.ListenPacket("udp", "127.0.0.1:0") // reads nothing, answers nothing
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+	srv := dnsutiltest.New(t,
+		"7.0.0.192.in-addr.arpa. 300 IN PTR mail.example.test.",
+		"mail.example.test. 300 IN A 192.0.0.7",
+	)
+	timeout := time.Second
+	r := NewResolver(config.DNS{Servers: []string{dead.LocalAddr().String(), srv.Addr}, Timeout: config.Duration(timeout)})
+	for i, limit := range []time.Duration{timeout * 3 / 4, timeout / 4} {
+		start := time.Now()
+		name, err := LookupHost(r, netip.MustParseAddr("192.0.0.7"), timeout)
+		took := time.Since(start)
+		if name != "mail.example.test" || err != nil {
+			t.Errorf("lookup %d: %q, %v; want mail.example.test", i, name, err)
+		}
+		// The first lookup waits half of dns.timeout for the dead
+		// server (its share with two servers), once.
+		if took >= limit {
+			t.Errorf("lookup %d took %v; want under %v", i, took, limit)
+		}
 	}
 }
