@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -359,6 +360,12 @@ func NewResolver(c config.DNS) Resolver {
 // the rdns stage's max_names (5) does.
 const maxPTRNames = 5
 
+// confirmGrace is how long a PTR name still being looked up may keep a
+// later name that confirmed waiting. Names that answer about as fast give
+// the same conn.hostname on every connection (the first in PTR order), and
+// a name whose zone does not answer delays the greeting by no more.
+const confirmGrace = 200 * time.Millisecond
+
 // LookupHost returns the forward-confirmed reverse DNS name of ip (the
 // first of at most maxPTRNames PTR names whose A or AAAA records hold ip),
 // or "". The error says the DNS could not answer (a timeout, SERVFAIL) when
@@ -370,6 +377,7 @@ func LookupHost(r Resolver, ip netip.Addr, timeout time.Duration) (string, error
 	if r == nil {
 		return "", nil
 	}
+	ip = ip.Unmap().WithZone("")
 	ctx, cancel := context.WithTimeout(context.Background(), max(timeout, time.Second))
 	defer cancel()
 	names, err := r.LookupAddr(ctx, ip.String())
@@ -379,22 +387,72 @@ func LookupHost(r Resolver, ip netip.Addr, timeout time.Duration) (string, error
 		}
 		return "", fmt.Errorf("PTR %s: %s", ip, dnsErrText(err))
 	}
-	var ferr error
-	for _, name := range names[:min(len(names), maxPTRNames)] {
-		addrs, err := r.LookupNetIP(ctx, "ip", name)
-		if err != nil {
-			if !notFound(err) && ferr == nil {
-				ferr = fmt.Errorf("%s: %s", strings.TrimSuffix(name, "."), dnsErrText(err))
+	return confirmName(ctx, r, ip, names[:min(len(names), maxPTRNames)])
+}
+
+// confirmName returns the first of names, in PTR order, whose addresses
+// hold ip. The names are looked up in parallel, as the rdns stage does: one
+// after another, a name whose zone does not answer used up the deadline
+// and a later name that would confirm was never asked.
+func confirmName(ctx context.Context, r Resolver, ip netip.Addr, names []string) (string, error) {
+	network := "ip6"
+	if ip.Is4() {
+		network = "ip4"
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the lookups still running
+	type outcome struct {
+		i   int
+		ok  bool
+		err error
+	}
+	out := make(chan outcome, len(names)) // buffered: no sender waits after we return
+	for i, name := range names {
+		go func() {
+			addrs, err := r.LookupNetIP(ctx, network, name)
+			o := outcome{i: i, err: err}
+			if notFound(err) {
+				o.err = nil
 			}
-			continue
-		}
-		for _, a := range addrs {
-			if a.Unmap() == ip {
-				return strings.TrimSuffix(name, "."), nil
+			for _, a := range addrs {
+				o.ok = o.ok || a.Unmap() == ip
 			}
+			out <- o
+		}()
+	}
+	done := make([]*outcome, len(names))
+	best := len(names) // the first confirmed name in PTR order so far
+	// settled: a name confirmed and every name before it is known.
+	settled := func() bool {
+		return best < len(names) && !slices.Contains(done[:best], nil)
+	}
+	var grace <-chan time.Time
+	for left := len(names); left > 0 && !settled(); {
+		select {
+		case o := <-out:
+			left--
+			done[o.i] = &o
+			if o.ok && o.i < best {
+				best = o.i
+				if grace == nil {
+					t := time.NewTimer(confirmGrace)
+					defer t.Stop()
+					grace = t.C
+				}
+			}
+		case <-grace:
+			left = 0 // the names before best are too slow
 		}
 	}
-	return "", ferr
+	if best < len(names) {
+		return strings.TrimSuffix(names[best], "."), nil
+	}
+	for i, o := range done {
+		if o != nil && o.err != nil {
+			return "", fmt.Errorf("%s: %s", strings.TrimSuffix(names[i], "."), dnsErrText(o.err))
+		}
+	}
+	return "", nil
 }
 
 // dnsErrText is what went wrong in a lookup, without Go's "on SERVER"

@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"context"
 	"net"
 	"net/netip"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/sdk/dnsutil"
 	"github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
 )
 
@@ -32,6 +34,9 @@ func TestLookupHost(t *testing.T) {
 		"bad-.test. 300 IN A 192.0.0.12",
 		"host12.dyn.test. 300 IN A 192.0.0.12",
 	)
+	srv.Add(t, dnsutil.ReverseName(netip.MustParseAddr("2001:db8::7"))+" 300 IN PTR host6.dyn.test.")
+	srv.Add(t, "host6.dyn.test. 300 IN A 192.0.0.7")
+	srv.Add(t, "host6.dyn.test. 300 IN AAAA 2001:db8::7")
 	srv.ServFail("host8.dyn.test.")
 	srv.ServFail("9.0.0.192.in-addr.arpa.")
 	r := NewResolver(config.DNS{Servers: []string{srv.Addr}, Timeout: config.Duration(time.Second)})
@@ -40,6 +45,8 @@ func TestLookupHost(t *testing.T) {
 		err      bool
 	}{
 		{"192.0.0.7", "host7.dyn.test", false},
+		{"::ffff:192.0.0.7", "host7.dyn.test", false},
+		{"2001:db8::7", "host6.dyn.test", false},
 		{"192.0.0.8", "", true},   // the forward lookup failed
 		{"192.0.0.9", "", true},   // the PTR lookup failed
 		{"192.0.0.10", "", false}, // a name that does not confirm
@@ -95,5 +102,52 @@ func TestLookupHostDeadFirstServer(t *testing.T) {
 		if took >= limit {
 			t.Errorf("lookup %d took %v; want under %v", i, took, limit)
 		}
+	}
+}
+
+// TestLookupHostSlowName: PTR names are confirmed in parallel, so a name
+// whose zone never answers hides neither a later name that confirms nor
+// takes the lookup's whole time; among names that confirm, the first in
+// PTR order wins even when it answers a little later. Both with
+// dns.servers and with Go's resolver, which stands in for the system's.
+func TestLookupHostSlowName(t *testing.T) {
+	srv := dnsutiltest.New(t,
+		"7.0.0.192.in-addr.arpa. 300 IN PTR stale.example.test.",
+		"7.0.0.192.in-addr.arpa. 300 IN PTR mail.example.test.",
+		"mail.example.test. 300 IN A 192.0.0.7",
+		"8.0.0.192.in-addr.arpa. 300 IN PTR first.example.test.",
+		"8.0.0.192.in-addr.arpa. 300 IN PTR second.example.test.",
+		"first.example.test. 300 IN A 192.0.0.8",
+		"second.example.test. 300 IN A 192.0.0.8",
+	)
+	srv.Drop("stale.example.test.")
+	srv.Delay("first.example.test.", 50*time.Millisecond)
+	timeout := 2 * time.Second
+	goResolver := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, network, srv.Addr)
+	}}
+	for _, r := range []struct {
+		name string
+		r    Resolver
+	}{
+		{"dns.servers", NewResolver(config.DNS{Servers: []string{srv.Addr}, Timeout: config.Duration(timeout)})},
+		{"go", goResolver},
+	} {
+		t.Run(r.name, func(t *testing.T) {
+			for _, tc := range []struct{ ip, want string }{
+				{"192.0.0.7", "mail.example.test"},
+				{"192.0.0.8", "first.example.test"},
+			} {
+				start := time.Now()
+				name, err := LookupHost(r.r, netip.MustParseAddr(tc.ip), timeout)
+				if took := time.Since(start); took > timeout/2 {
+					t.Errorf("%s took %v", tc.ip, took)
+				}
+				if name != tc.want || err != nil {
+					t.Errorf("%s: %q, %v; want %q", tc.ip, name, err, tc.want)
+				}
+			}
+		})
 	}
 }
