@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,32 +76,40 @@ func TestLookupHostErrorNamesNoServer(t *testing.T) {
 }
 
 // TestLookupHostDeadFirstServer: a first dns.servers entry that never
-// answers costs a lookup at most its share of dns.timeout, and the next
-// server gives the name; the sessions after that ask the live server
-// first, so that a dead server does not delay every greeting.
+// answers costs a lookup only its share of dns.timeout, so the next
+// server still gives the name (before, the dead server took it all and
+// every session got hostname_error); the sessions after that ask the live
+// server first: the dead one gets no query, so it delays no greeting.
 func TestLookupHostDeadFirstServer(t *testing.T) {
-	dead, err := net.ListenPacket("udp", "127.0.0.1:0") // reads nothing, answers nothing
+	dead, err := net.ListenPacket("udp", "127.0.0.1:0") // reads, never answers
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer dead.Close()
+	var asked atomic.Int32
+	go func() {
+		buf := make([]byte, 512)
+		for {
+			if _, _, err := dead.ReadFrom(buf); err != nil {
+				return
+			}
+			asked.Add(1)
+		}
+	}()
 	srv := dnsutiltest.New(t,
 		"7.0.0.192.in-addr.arpa. 300 IN PTR mail.example.test.",
 		"mail.example.test. 300 IN A 192.0.0.7",
 	)
 	timeout := time.Second
 	r := NewResolver(config.DNS{Servers: []string{dead.LocalAddr().String(), srv.Addr}, Timeout: config.Duration(timeout)})
-	for i, limit := range []time.Duration{timeout * 3 / 4, timeout / 4} {
-		start := time.Now()
+	for i := range 2 {
+		before := asked.Load()
 		name, err := LookupHost(r, netip.MustParseAddr("192.0.0.7"), timeout)
-		took := time.Since(start)
 		if name != "mail.example.test" || err != nil {
 			t.Errorf("lookup %d: %q, %v; want mail.example.test", i, name, err)
 		}
-		// The first lookup waits half of dns.timeout for the dead
-		// server (its share with two servers), once.
-		if took >= limit {
-			t.Errorf("lookup %d took %v; want under %v", i, took, limit)
+		if n := asked.Load() - before; i == 0 && n == 0 || i == 1 && n != 0 {
+			t.Errorf("lookup %d asked the dead server %d times", i, n)
 		}
 	}
 }
@@ -141,8 +150,8 @@ func TestLookupHostSlowName(t *testing.T) {
 			} {
 				start := time.Now()
 				name, err := LookupHost(r.r, netip.MustParseAddr(tc.ip), timeout)
-				if took := time.Since(start); took > timeout/2 {
-					t.Errorf("%s took %v", tc.ip, took)
+				if took := time.Since(start); took >= timeout {
+					t.Errorf("%s took %v: the name that never answers held the lookup to its end", tc.ip, took)
 				}
 				if name != tc.want || err != nil {
 					t.Errorf("%s: %q, %v; want %q", tc.ip, name, err, tc.want)
