@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
 	"github.com/portcullis-mta/portcullis/sdk/dnsutil"
 )
 
@@ -98,7 +99,7 @@ func (r *dnsResolver) LookupAddr(ctx context.Context, addr string) ([]string, er
 		// PTR data is the address owner's choice, and it becomes
 		// conn.hostname, logs and Received fields: Go's resolver drops
 		// names that are not host names, and so do we.
-		if validHostname(n) {
+		if dnsutil.ValidHostname(n) {
 			names = append(names, n)
 		}
 	}
@@ -170,29 +171,4 @@ func lookupError(name string, err error) error {
 		}
 	}
 	return de
-}
-
-// validHostname reports whether name (no final dot) is a host name: RFC
-// 1123 2.1 labels of letters, digits and inner hyphens, at most 63 octets
-// each and 253 in all, with '_' tolerated (names like that are published
-// and Go's resolver accepts them), and a last label that is not all
-// digits (RFC 3696 2: a top-level domain is not numeric). The rdns stage
-// judges PTR names the same way.
-func validHostname(name string) bool {
-	if name == "" || len(name) > 253 {
-		return false
-	}
-	labels := strings.Split(name, ".")
-	for _, l := range labels {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(l); i++ {
-			c := l[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-	}
-	return strings.Trim(labels[len(labels)-1], "0123456789") != ""
 }

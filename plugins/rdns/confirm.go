@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/miekg/dns"
+
+	"github.com/portcullis-mta/portcullis/sdk/dnsutil"
 )
 
 // confirm returns a name among the first maxNames of names whose A or AAAA
@@ -60,33 +62,9 @@ func (st *state) confirm(ctx context.Context, ip netip.Addr, names []string) (st
 func hostNames(names []string) []string {
 	var out []string
 	for _, n := range names {
-		if validHostname(n) {
+		if dnsutil.ValidHostname(n) {
 			out = append(out, n)
 		}
 	}
 	return out
-}
-
-// validHostname reports whether name (no final dot) is a host name: RFC
-// 1123 2.1 labels of letters, digits and inner hyphens, at most 63 octets
-// each and 253 in all, with '_' tolerated (names like that are published
-// and Go's resolver accepts them), and a last label that is not all
-// digits (RFC 3696 2: a top-level domain is not numeric).
-func validHostname(name string) bool {
-	if name == "" || len(name) > 253 {
-		return false
-	}
-	labels := strings.Split(name, ".")
-	for _, l := range labels {
-		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(l); i++ {
-			c := l[i]
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
-		}
-	}
-	return strings.Trim(labels[len(labels)-1], "0123456789") != ""
 }

@@ -311,3 +311,32 @@ func (a *Answer) Names() []string {
 	}
 	return out
 }
+
+// ValidHostname reports whether name (no final dot) is a host name: RFC
+// 1123 2.1 labels of letters, digits and inner hyphens, at most 63 octets
+// each and 253 in all, with '_' tolerated (names like that are published
+// and Go's resolver accepts them), and a last label that is not all
+// digits (RFC 3696 2: a top-level domain is not numeric). PTR data is the
+// address owner's choice: a name that fails this (escaped bytes, spaces,
+// an all-numeric name that reads as an address) must not become a
+// client's confirmed name in rules and logs, however it resolves. Postfix
+// (valid_hostname) and Go's resolver refuse such names too; the rdns stage
+// and the gateway's conn.hostname use this.
+func ValidHostname(name string) bool {
+	if name == "" || len(name) > 253 {
+		return false
+	}
+	labels := strings.Split(name, ".")
+	for _, l := range labels {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' {
+			return false
+		}
+		for i := 0; i < len(l); i++ {
+			c := l[i]
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return false
+			}
+		}
+	}
+	return strings.Trim(labels[len(labels)-1], "0123456789") != ""
+}

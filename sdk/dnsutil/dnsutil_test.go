@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -245,5 +246,18 @@ func TestLookupOwners(t *testing.T) {
 	// not a name without records.
 	if a, err := r.Lookup(context.Background(), "loop.example", dns.TypeA); !errors.Is(err, dnsutil.ErrCNAMELoop) {
 		t.Errorf("CNAME loop: %+v, %v; want ErrCNAMELoop", a, err)
+	}
+}
+
+func TestValidHostname(t *testing.T) {
+	for name, want := range map[string]bool{
+		"mail.example.test": true, "_dmarc.example.test": true, "a-b.example": true, "x": true,
+		"": false, "a..b": false, "-a.example": false, "a-.example": false, "1.2.3.4": false,
+		"mail example.test": false, "mail\\032x.test": false, strings.Repeat("a", 64) + ".test": false,
+		strings.Repeat("a.", 127) + "test": false,
+	} {
+		if got := dnsutil.ValidHostname(name); got != want {
+			t.Errorf("ValidHostname(%q) = %v, want %v", name, got, want)
+		}
 	}
 }
