@@ -337,7 +337,7 @@ func bayesStats(st *bayes.Stage, redis string, stdout io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "spam learned:    %d (counted %d times with train-on-error)\n", s.SpamMessages, s.Spam)
 	fmt.Fprintf(stdout, "ham learned:     %d (counted %d times with train-on-error)\n", s.HamMessages, s.Ham)
-	fmt.Fprintf(stdout, "message hashes:  %d\n", s.Messages)
+	fmt.Fprintf(stdout, "message hashes:  %d%s\n", s.Messages, oldHashNote(s, path))
 	fmt.Fprintf(stdout, "tokens:          %d\n", s.Tokens)
 	fmt.Fprintf(stdout, "file size:       %d bytes\n", s.Bytes)
 	fmt.Fprintf(stdout, "last learned:    %s\n", last)
@@ -354,4 +354,14 @@ func bayesStats(st *bayes.Stage, redis string, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "4-gram model:    %s\n", grams)
 	fmt.Fprintf(stdout, "gives verdicts:  %s\n", ready)
 	return nil
+}
+
+// oldHashNote is what bayes stats and learn say of a store whose message
+// hashes an older build made: its messages are not recognised again.
+func oldHashNote(s bayes.Stats, path string) string {
+	if !s.OldHashes {
+		return ""
+	}
+	return fmt.Sprintf(" (made by an older build: a message learned again is counted twice, and learning it as the "+
+		"other class does not move it; to rebuild the store, remove %s and run bayes learn on your corpus)", path)
 }

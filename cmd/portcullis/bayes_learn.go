@@ -15,6 +15,13 @@ import (
 func bayesLearn(st *bayes.Stage, a *bayesArgs, stderr, stdout io.Writer) error {
 	ctx := context.Background()
 	start := time.Now()
+	if s, err := st.Store().Stats(ctx); err == nil && s.OldHashes {
+		path := ""
+		if b, ok := st.Store().(*bayes.BoltStore); ok {
+			path = b.Path()
+		}
+		fmt.Fprintf(stderr, "portcullis bayes learn: warning: message hashes%s\n", oldHashNote(s, path))
+	}
 	bar := newProgress(stderr, a)
 	defer bar.done()
 	tr := bayes.NewTrainer(st)

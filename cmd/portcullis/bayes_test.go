@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // bayesFixture is a config with a bayes stage entry and two folders of
@@ -257,4 +259,30 @@ func writeTarGz(t *testing.T, path, name, body string) {
 		t.Fatal(err)
 	}
 	write(t, path, buf.String())
+}
+
+// TestBayesOldHashesSaid: a store whose message hashes an older build made
+// (no hash mark) does not recognise its messages again; stats and learn
+// say so and how to rebuild it, instead of counting them twice unnoticed.
+func TestBayesOldHashesSaid(t *testing.T) {
+	f := newBayesFixture(t)
+	if code, out, errs := runBayesCmd("learn", "--spam", f.spam, "--ham", f.ham, "-c", f.cfg); code != 0 {
+		t.Fatalf("learn: %d %q %q", code, out, errs)
+	}
+	store := filepath.Join(filepath.Dir(f.cfg), "state.bayes.db")
+	db, err := bolt.Open(store, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte("meta")).Delete([]byte("hash")) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	note := "made by an older build: a message learned again is counted twice"
+	if _, out, _ := runBayesCmd("stats", "-c", f.cfg); !strings.Contains(out, "message hashes:  12 ("+note) || !strings.Contains(out, "remove "+store) {
+		t.Errorf("stats:\n%s", out)
+	}
+	if code, _, errs := runBayesCmd("learn", "--spam", f.spam, "-c", f.cfg); code != 0 || !strings.Contains(errs, "warning: message hashes ("+note) {
+		t.Errorf("learn: %d %q", code, errs)
+	}
 }

@@ -319,6 +319,12 @@ func (s *Stage) Prepare(raw []byte, spam bool) Learned {
 	return l
 }
 
+// hashVersion names the form of HashMessage a store's message hashes
+// have (its meta "hash" key). Version 2 reads the body in one form; a
+// store learned before it (no key) does not recognise its messages again:
+// relearning them counts them twice, and a correction does not move them.
+const hashVersion = 2
+
 // HashMessage identifies a message for learning: SHA-256 of its
 // Message-ID and body. The other header fields are left out so that the
 // same message seen on another path (new Received fields, a filter's tags)

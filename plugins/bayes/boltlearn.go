@@ -52,6 +52,15 @@ func (s *BoltStore) Learn(_ context.Context, batch []Learned, now time.Time) ([]
 		if err != nil {
 			return err
 		}
+		if meta.Get([]byte("hash")) == nil {
+			// A new store gets this build's hashes; one learned before
+			// the marker keeps older ones among them and stays unmarked.
+			if k, _ := msgs.Cursor().First(); k == nil {
+				if err := meta.Put([]byte("hash"), []byte{hashVersion}); err != nil {
+					return err
+				}
+			}
+		}
 		deltas := map[Key]*delta{}
 		for i, l := range batch {
 			prevSpam, weight, known := decodeMsg(msgs.Get(l.Hash[:]))
@@ -275,6 +284,9 @@ func (s *BoltStore) Stats(context.Context) (Stats, error) {
 		}
 		if m := tx.Bucket(bucketMeta); m != nil {
 			st.Totals = decodeTotals(m.Get([]byte("totals")))
+			if v := m.Get([]byte("hash")); st.Messages > 0 && (len(v) != 1 || v[0] != hashVersion) {
+				st.OldHashes = true
+			}
 			if v := m.Get([]byte("learned")); len(v) == 4 {
 				st.LastLearn = time.Unix(int64(binary.BigEndian.Uint32(v)), 0).UTC()
 			}

@@ -18,7 +18,7 @@ import (
 var (
 	bucketTokens = []byte("tokens") // Key (8 bytes BE) -> spam u32, ham u32, last-seen unix u32
 	bucketMsgs   = []byte("msgs")   // MsgHash -> class byte ('s'/'h'), learned unix u32
-	bucketMeta   = []byte("meta")   // "totals" -> spam u32, ham u32; "learned" -> unix u32
+	bucketMeta   = []byte("meta")   // "totals" -> spam u32, ham u32; "learned" -> unix u32; "hash" -> hashVersion
 	bucketGrams  = []byte("grams")  // "w" -> the gram model's Weights (encodeWeights); "n" -> spam u32, ham u32 learned
 )
 

@@ -63,6 +63,9 @@ type Stats struct {
 	Bytes        int64     // size on disk, 0 if not applicable
 	LastLearn    time.Time // zero if never
 	GramModel    Totals    // messages the gram model learned (GramStore)
+	// OldHashes: the message hashes were made by an older build (see
+	// hashVersion): relearning a message counts it again.
+	OldHashes bool
 }
 
 // Store keeps per-token counts, per-token last-seen times (for expiry),

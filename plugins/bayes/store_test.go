@@ -6,6 +6,8 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestBoltStoreRoundTrip(t *testing.T) {
@@ -308,5 +310,40 @@ func TestBoltStoreTrim(t *testing.T) {
 	}
 	if tot, _ := st.Totals(ctx); tot != totals {
 		t.Errorf("totals %+v after trimming, want %+v", tot, totals)
+	}
+}
+
+// TestBoltStoreOldHashes: a new store is marked with this build's hash
+// form; one learned before the mark (its messages hashed another way)
+// stays unmarked when it learns more, and Stats says so, since it does
+// not recognise its old messages again.
+func TestBoltStoreOldHashes(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "s.db")
+	st, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	if _, err := st.Learn(ctx, []Learned{{Hash: MsgHash{1}, Keys: []Key{1}, Spam: true}}, now); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := st.Stats(ctx); s.OldHashes {
+		t.Fatal("a store this build made reads as an old one")
+	}
+	// An older build's store: the same, without the mark.
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete([]byte("hash")) }); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if _, err := st.Learn(ctx, []Learned{{Hash: MsgHash{2}, Keys: []Key{2}}}, now); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := st.Stats(ctx); !s.OldHashes {
+		t.Error("an older build's store, learned into, reads as this build's")
 	}
 }
