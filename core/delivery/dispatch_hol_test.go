@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -332,5 +333,39 @@ func TestReloadUnparks(t *testing.T) {
 	w.waitFor("every message delivered", w.queueEmpty)
 	if got := len(slow.messages()) + len(fresh.messages()); got != backlog {
 		t.Errorf("%d delivered, want %d", got, backlog)
+	}
+}
+
+// A message leased before a reload and parked after the reload drained
+// the parking lists (under a key its new routes may never free) is made
+// due at once, not left for parkFor. The race is set up by hand: the
+// settings change between the lease and the parking.
+func TestParkedAfterReloadDueAtOnce(t *testing.T) {
+	cfg := baseConfig(t)
+	w := newWorld(t, cfg)
+	id := w.enqueue("u@local.test", []string{"x@slow.test"}, localSender, plainBody)
+	m, err := New(Deps{Config: cfg, Queue: w.q, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := m.set.Load()
+	l, err := w.q.LeaseID(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.(postponer).Postpone(time.Now().Add(parkFor)); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Reload(cfg); err != nil { // its unparkAll finds nothing yet
+		t.Fatal(err)
+	}
+	groups := m.groups(old, w.get(id))
+	results := [][]outcome{fill(len(groups[0].rcpts), outcome{reply: errParked})}
+	m.parkGroups(old, w.get(id), groups, results)
+	if ids := m.park.drain(); len(ids) != 0 {
+		t.Errorf("still parked: %v", ids)
+	}
+	if l, err := w.q.Lease(time.Now()); err != nil || l.Envelope().ID != id {
+		t.Errorf("not due at once: %v", err)
 	}
 }

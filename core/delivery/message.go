@@ -79,7 +79,7 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 		// frees at its destination (see parking). Past max_age it goes on
 		// below, to expire.
 		pp.Postpone(m.d.Now().Add(parkFor))
-		m.parkGroups(env, groups, results) // after: a place freeing now finds it not leased
+		m.parkGroups(s, env, groups, results) // after: a place freeing now finds it not leased
 		return
 	}
 	if len(groups) > 0 && untried(results) && !parkedOnly(results) {

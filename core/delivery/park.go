@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -97,6 +98,21 @@ func (p *parkLot) pop(key string) (string, bool) {
 	return id, true
 }
 
+// remove takes id off key's list.
+func (p *parkLot) remove(key, id string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	l := p.m[key]
+	if l == nil || !l.in[id] {
+		return
+	}
+	delete(l.in, id)
+	l.ids = slices.DeleteFunc(l.ids, func(x string) bool { return x == id })
+	if len(l.ids) == 0 {
+		delete(p.m, key)
+	}
+}
+
 // clear forgets every list (a flush makes every message due anyway).
 func (p *parkLot) clear() { p.drain() }
 
@@ -155,10 +171,25 @@ func parkedOnly(results [][]outcome) bool {
 
 // parkGroups puts env on the parking list of every destination that
 // parked it.
-func (m *Manager) parkGroups(env *queue.Envelope, groups []*group, results [][]outcome) {
+func (m *Manager) parkGroups(s *settings, env *queue.Envelope, groups []*group, results [][]outcome) {
+	var keys []string
 	for i, g := range groups {
 		if len(results[i]) > 0 && results[i][0].reply == errParked {
 			m.park.add(g.key, env.ID)
+			keys = append(keys, g.key)
+		}
+	}
+	// A reload since the message was leased (under s) may have drained
+	// the lists (unparkAll) before it was parked here, under a key its new
+	// routes may never free: it would wait parkFor. Reload stores the new
+	// settings before it drains, and the check comes after the parking, so
+	// either the drain sees the message or this check sees the reload.
+	if m.set.Load() != s {
+		for _, k := range keys {
+			m.park.remove(k, env.ID)
+		}
+		if h, ok := m.d.Queue.(hastener); ok {
+			h.Hasten(env.ID, m.d.Now())
 		}
 	}
 }
