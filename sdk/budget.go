@@ -66,10 +66,15 @@ type hold struct {
 	// budget then (in a goroutine the stage left behind) stops waiting.
 	ended  context.Context
 	endNow context.CancelFunc
+	// turn lets one read of the call take at a time: a second read in
+	// another goroutine waits for the first and then finds the share
+	// taken, instead of waiting in the budget's line for bytes its own
+	// call holds (and every later call of the plugin behind it).
+	turn chan struct{}
 }
 
 func newHold() *hold {
-	h := &hold{}
+	h := &hold{turn: make(chan struct{}, 1)}
 	h.ended, h.endNow = context.WithCancel(context.Background())
 	return h
 }
@@ -83,6 +88,14 @@ func newHold() *hold {
 // The lock is never held while waiting, so the call's end (release) never
 // waits behind a read.
 func (h *hold) take(ctx context.Context, want int64) error {
+	select {
+	case h.turn <- struct{}{}:
+		defer func() { <-h.turn }()
+	case <-h.ended.Done():
+		return errCallOver
+	case <-ctx.Done():
+		return fmt.Errorf("sdk: waiting for the message budget: %w", ctx.Err())
+	}
 	h.mu.Lock()
 	if h.over {
 		h.mu.Unlock()
@@ -115,16 +128,11 @@ func (h *hold) take(ctx context.Context, want int64) error {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	switch {
-	case h.over:
+	if h.over {
 		b.sem.Release(want)
 		return errCallOver
-	case want <= h.n: // another goroutine of the call took as much meanwhile
-		b.sem.Release(want)
-	default:
-		b.sem.Release(h.n)
-		h.n = want
 	}
+	h.n = want // the turn kept other reads of the call from taking meanwhile
 	return nil
 }
 

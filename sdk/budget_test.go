@@ -264,3 +264,66 @@ func TestMessageBudgetCallEndsWhileWaiting(t *testing.T) {
 		t.Fatal("the call did not return after its stage did")
 	}
 }
+
+// parallelStage reads its message whole in two goroutines at once (say, a
+// header scan and a body scan) and waits for both, unless its session is
+// "holder", which reads once and waits for release.
+type parallelStage struct {
+	release chan struct{}
+	held    chan struct{}
+}
+
+func (parallelStage) Info() Info                                           { return Info{Name: "par", Phases: []Phase{PhaseData}} }
+func (parallelStage) Configure(context.Context, Env, map[string]any) error { return nil }
+func (s parallelStage) Check(ctx context.Context, req *Request) (*Result, error) {
+	if req.SessionID == "holder" {
+		if _, err := req.Message.ReadAll(ctx, 0); err != nil {
+			return nil, err
+		}
+		close(s.held)
+		<-s.release
+		return &Result{Verdict: VerdictPass}, nil
+	}
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := req.Message.ReadAll(ctx, 0)
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			return nil, err
+		}
+	}
+	return &Result{Verdict: VerdictPass}, nil
+}
+
+// TestMessageBudgetParallelReads: two goroutines of one call reading its
+// message at once take the call's share once; the second never waits in
+// the budget's line for bytes its own call holds (it would wait until the
+// call's timeout, and every later call of the plugin behind it). Here a
+// 60-byte message under a 100-byte budget that another call holds for a
+// while, and a message larger than the budget.
+func TestMessageBudgetParallelReads(t *testing.T) {
+	b := useBudget(t, 100)
+	st := parallelStage{release: make(chan struct{}), held: make(chan struct{})}
+	call := budgetServer(t, st, 150)
+	go call(context.Background(), "holder", 60)
+	<-st.held
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // a watchdog: no call should need it
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- call(ctx, "par", 60) }()
+	waitQueued(t, b)
+	close(st.release)
+	if err := <-done; err != nil {
+		t.Fatalf("a call reading its message in two goroutines: %v", err)
+	}
+	if err := call(ctx, "par", 150); err != nil {
+		t.Fatalf("the same with a message larger than the budget: %v", err)
+	}
+	if !b.sem.TryAcquire(100) {
+		t.Error("the budget is not whole again after the calls")
+	}
+}
