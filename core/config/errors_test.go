@@ -61,7 +61,11 @@ listeners:
 listeners:
   - {name: a, address: "[::1]:2525"}
   - {name: b, address: "[0::1]:2525"}
-`, []string{`F:4:24: listeners[1].address: "[0::1]:2525" overlaps listener a ("[::1]:2525"): both cannot be bound`}},
+  - {name: c, address: "[::ffff:0.0.0.0]:2525"}
+`, []string{
+			`F:4:24: listeners[1].address: "[0::1]:2525" overlaps listener a ("[::1]:2525"): both cannot be bound`,
+			`F:5:24: listeners[2].address: "[::ffff:0.0.0.0]:2525" overlaps listener a ("[::1]:2525"): both cannot be bound`,
+		}},
 		{"starttls without cert", minimal + "    tls: starttls\n", []string{"F:5:10: listeners[0].tls: starttls needs tls.cert and tls.key"}},
 		{"auth without users", minimal + "    auth: required\n", []string{"F:5:11: listeners[0].auth: required needs relay.users_file"}},
 		{"missing cert files", minimal + "tls: {cert: c.pem, key: k.pem}\n", []string{

@@ -185,16 +185,28 @@ func overlapping(ls []Listener, address string) *Listener {
 	if err != nil || port == "0" {
 		return nil
 	}
+	host = bindHost(host)
 	for i := range ls {
 		h, p, err := net.SplitHostPort(ls[i].Address)
 		if err != nil || p != port {
 			continue
 		}
+		h = bindHost(h)
 		if sameHost(h, host) || bindsOver(h, host) || bindsOver(host, h) {
 			return &ls[i]
 		}
 	}
 	return nil
+}
+
+// bindHost is host as the bind takes it: the mapped wildcard
+// ::ffff:0.0.0.0 (bound with "tcp", see ListenNetwork) is a dual-stack
+// socket on every address of both families, as an empty host is.
+func bindHost(host string) string {
+	if a, err := netip.ParseAddr(host); err == nil && a.Is4In6() && a.Unmap().IsUnspecified() {
+		return ""
+	}
+	return host
 }
 
 // sameHost reports whether two listener hosts are one: the same name, or
