@@ -296,6 +296,40 @@ func TestStopWaitsForTheReplyToTheDot(t *testing.T) {
 	}
 }
 
+// After Stop no transaction starts, on a pooled connection either: one
+// that a group still holds when the stop comes is closed, its
+// recipients given back as interrupted, and the next hop sees no MAIL.
+func TestNoTransactionAfterStop(t *testing.T) {
+	p := newPeer(t)
+	cfg := baseConfig(t)
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, p.addr)}
+	w := newWorld(t, cfg)
+	w.enqueue("u@local.test", []string{"x@d.test"}, localSender, plainBody)
+	later := w.enqueue("u@local.test", []string{"y@d.test"}, localSender, plainBody, func(e *queue.Envelope) {
+		e.NextAttempt = time.Now().Add(time.Hour)
+	})
+	m := w.start()
+	w.waitFor("the first message delivered", func() bool { return len(p.messages()) == 1 })
+	l, err := w.q.LeaseID(later)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	s := m.set.Load()
+	g := m.groups(s, l.Envelope())[0]
+	var c *conn
+	w.waitFor("the connection pooled", func() bool { c = m.pool.get(g.key); return c != nil })
+	stopped, cancel := context.WithCancel(context.Background())
+	cancel()
+	out, _, alive := m.transactOnce(stopped, c, l.Envelope(), l.Open, g, true)
+	if alive || len(out) != 1 || out[0].reply != errShutdown {
+		t.Errorf("after Stop: %+v alive %v", out, alive)
+	}
+	if n := len(p.messages()); n != 1 {
+		t.Errorf("the next hop got %d messages, want 1", n)
+	}
+}
+
 // A configured next hop whose name does not resolve defers the mail (our
 // configuration problem); a recipient domain that does not exist bounces.
 func TestUnresolvableHops(t *testing.T) {
