@@ -25,7 +25,7 @@ func TestConfigMessages(t *testing.T) {
 		want    string
 	}{
 		{"unknown key", false, map[string]any{"lsits": oneList()},
-			`unknown key "lsits" (want lists, headers, score, threshold, reload_interval, reload_settle, max_tags) (did you mean "lists"?)`},
+			`unknown key "lsits" (want lists, headers, score, threshold, reload_interval, reload_settle, max_tags, max_text_bytes) (did you mean "lists"?)`},
 		{"unknown key, subject", true, map[string]any{"lists": oneList(), "header": []any{"From"}},
 			`unknown key "header" (want lists, score, threshold, reload_interval, reload_settle, max_tags)`},
 		{"unknown list key", false, map[string]any{"lists": []any{map[string]any{"name": "a", "pattern": []any{"x"}}}},
@@ -52,6 +52,10 @@ func TestConfigMessages(t *testing.T) {
 			`max_tags: want a whole number of at least 1, got 2.5`},
 		{"max_tags zero", false, map[string]any{"lists": oneList(), "max_tags": 0},
 			`max_tags: want a whole number of at least 1, got 0`},
+		{"max_text_bytes too small", false, map[string]any{"lists": oneList(), "max_text_bytes": 100},
+			`max_text_bytes: want a whole number from 1024 to 67108864, got 100`},
+		{"max_text_bytes, subject", true, map[string]any{"lists": oneList(), "max_text_bytes": 4096},
+			`unknown key "max_text_bytes" (want lists, score, threshold, reload_interval, reload_settle, max_tags)`},
 		{"score", false, map[string]any{"lists": oneList(), "score": "max"},
 			`score: "max" is neither weight nor count`},
 		{"no lists", false, map[string]any{}, `lists: at least one list is required`},
@@ -89,24 +93,27 @@ func TestConfigAccepted(t *testing.T) {
 	}{
 		{"subject, no headers", true, map[string]any{"lists": oneList(), "headers": []any{}},
 			config{Lists: []listConfig{{Name: "a", Patterns: []string{"x"}, Weight: 1}}, Headers: []string{},
-				Score: "weight", Threshold: 1, ReloadInterval: 5 * time.Second, ReloadSettle: 2 * time.Second, MaxTags: 20}},
+				Score: "weight", Threshold: 1, ReloadInterval: 5 * time.Second, ReloadSettle: 2 * time.Second, MaxTags: 20,
+				MaxTextBytes: defaultMaxTextBytes}},
 		{"scalars as strings", false,
 			map[string]any{"lists": []any{map[string]any{"name": 419, "patterns": []any{"x", 2024, 1.5, true, nil}}},
 				"headers": []any{"From", 1}, "score": "count"},
 			config{Lists: []listConfig{{Name: "419", Patterns: []string{"x", "2024", "1.5", "true"}, Weight: 1}},
 				Headers: []string{"From", "1"}, Score: "count", Threshold: 1, ReloadInterval: 5 * time.Second,
-				ReloadSettle: 2 * time.Second, MaxTags: 20}},
+				ReloadSettle: 2 * time.Second, MaxTags: 20, MaxTextBytes: defaultMaxTextBytes}},
 		{"nulls keep defaults", false,
 			map[string]any{"lists": []any{map[string]any{"name": "a", "patterns": []any{"x"}, "weight": nil, "file": nil}},
 				"headers": nil, "score": nil, "threshold": nil, "reload_interval": nil, "reload_settle": nil, "max_tags": nil},
 			config{Lists: []listConfig{{Name: "a", Patterns: []string{"x"}, Weight: 1}},
-				Score: "weight", Threshold: 1, ReloadInterval: 5 * time.Second, ReloadSettle: 2 * time.Second, MaxTags: 20}},
+				Score: "weight", Threshold: 1, ReloadInterval: 5 * time.Second, ReloadSettle: 2 * time.Second, MaxTags: 20,
+				MaxTextBytes: defaultMaxTextBytes}},
 		{"every key", false,
 			map[string]any{"lists": []any{map[string]any{"name": "a", "file": "l.txt", "patterns": []any{"x"}, "weight": 2.5}},
 				"headers": []any{"Reply-To"}, "score": "weight", "threshold": 3, "reload_interval": "1m", "reload_settle": "0s",
-				"max_tags": 5.0},
+				"max_tags": 5.0, "max_text_bytes": 65536},
 			config{Lists: []listConfig{{Name: "a", File: "l.txt", Patterns: []string{"x"}, Weight: 2.5}},
-				Headers: []string{"Reply-To"}, Score: "weight", Threshold: 3, ReloadInterval: time.Minute, MaxTags: 5}},
+				Headers: []string{"Reply-To"}, Score: "weight", Threshold: 3, ReloadInterval: time.Minute, MaxTags: 5,
+				MaxTextBytes: 65536}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -125,7 +132,7 @@ var notPlain = regexp.MustCompile(`line |textfilter\.|interface|yaml`)
 // line number of a re-marshalled map reaches the admin.
 func TestConfigMessagesPlain(t *testing.T) {
 	for _, v := range []any{"x", 1, 2.5, true, []any{1}, map[string]any{"a": 1}} {
-		for _, k := range []string{"lists", "headers", "score", "threshold", "reload_interval", "max_tags", "bogus"} {
+		for _, k := range []string{"lists", "headers", "score", "threshold", "reload_interval", "max_tags", "max_text_bytes", "bogus"} {
 			cfg := map[string]any{"lists": oneList(), k: v}
 			err := NewText().Configure(context.Background(), sdk.Env{ConfigDir: "testdata"}, cfg)
 			if err != nil && notPlain.MatchString(err.Error()) {

@@ -134,6 +134,9 @@ func (r *ruleset) match(ctx context.Context, texts []string) (map[int]bool, erro
 		n := normalize(t)
 		r.ac.scan(n, func(id int32) { hits[int(id)] = true })
 		for i := r.literals; i < len(r.patterns); i++ {
+			if err := ctx.Err(); err != nil {
+				return nil, err // between expressions: one cannot be stopped half way
+			}
 			if !hits[i] && r.patterns[i].re.MatchString(n) {
 				hits[i] = true
 			}

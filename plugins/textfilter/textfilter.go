@@ -48,10 +48,13 @@
 //	reload_interval: 5s           # how often list files are checked for changes
 //	reload_settle: 2s             # a changed file is read once it is this old (not mid-write)
 //	max_tags: 20
+//	max_text_bytes: 1048576       # TEXT only: bytes of each text matched (1024..64 MiB)
 //
 // Result: verdict fail or pass, score, tags "<list>:<pattern>" (each
 // distinct pattern once), attrs "lists" (matched list names, comma
-// separated) and "matches" (distinct patterns).
+// separated) and "matches" (distinct patterns). TEXT also tags text it
+// did not match: the MIME walker's limit findings (mime.limit.*), and
+// text.limit.bytes when a text was longer than max_text_bytes.
 package textfilter
 
 import (
@@ -63,6 +66,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/portcullis-mta/portcullis/sdk"
 	"github.com/portcullis-mta/portcullis/sdk/mime"
@@ -146,6 +150,9 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	if err != nil {
 		return nil, err
 	}
+	if cut := clip(texts, set.cfg.MaxTextBytes); cut && !s.subjectOnly {
+		limits = append(limits, tagTextLimit)
+	}
 	hits, err := set.match(ctx, texts)
 	if err != nil {
 		return nil, err
@@ -156,6 +163,27 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	// passed untagged), as execfilter tags archive.limit.
 	res.Tags = append(res.Tags, limits...)
 	return res, nil
+}
+
+// tagTextLimit says a text was longer than max_text_bytes: its rest was
+// not matched.
+const tagTextLimit = "text.limit.bytes"
+
+// clip cuts each text to its first max bytes (at a character boundary)
+// and reports whether it cut any. max 0 cuts nothing.
+func clip(texts []string, max int) bool {
+	cut := false
+	for i, t := range texts {
+		if max <= 0 || len(t) <= max {
+			continue
+		}
+		n := max
+		for n > 0 && !utf8.RuneStart(t[n]) {
+			n--
+		}
+		texts[i], cut = t[:n], true
+	}
+	return cut
 }
 
 // mimeLimits are the walker's defaults, asking for the text alone: the
