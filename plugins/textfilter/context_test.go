@@ -24,7 +24,7 @@ func TestCheckStopsWhenContextEnds(t *testing.T) {
 	}
 
 	// Matching, the bulk of the work, stops between texts too.
-	if _, err := st.(*Stage).set.Load().match(ctx, []string{"subject", "body"}); !errors.Is(err, context.Canceled) {
+	if _, _, err := st.(*Stage).set.Load().match(ctx, []string{"subject", "body"}); !errors.Is(err, context.Canceled) {
 		t.Errorf("match: %v, want the context's error", err)
 	}
 }

@@ -121,26 +121,34 @@ func (r *ruleset) changed(now time.Time) bool {
 // match returns the ids of the patterns found in any of texts, or ctx's
 // error when it is done before the last text: normalising and matching a
 // long text is the bulk of a call's CPU, which a call the gateway gave up
-// on must not go on spending.
-func (r *ruleset) match(ctx context.Context, texts []string) (map[int]bool, error) {
-	hits := map[int]bool{}
+// on must not go on spending. cut reports a text that normalising made
+// longer than max_text_bytes (NFKC writes up to 18 characters for one,
+// U+FDFA): what is matched is cut to it as well.
+func (r *ruleset) match(ctx context.Context, texts []string) (hits map[int]bool, cut bool, err error) {
+	hits = map[int]bool{}
 	for _, t := range texts {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if t == "" {
 			continue
 		}
 		n := normalize(t)
+		if err := ctx.Err(); err != nil {
+			return nil, false, err
+		}
+		if max := r.cfg.MaxTextBytes; max > 0 && len(n) > max {
+			n, cut = clipString(n, max), true
+		}
 		r.ac.scan(n, func(id int32) { hits[int(id)] = true })
 		for i := r.literals; i < len(r.patterns); i++ {
 			if err := ctx.Err(); err != nil {
-				return nil, err // between expressions: one cannot be stopped half way
+				return nil, false, err // between expressions: one cannot be stopped half way
 			}
 			if !hits[i] && r.patterns[i].re.MatchString(n) {
 				hits[i] = true
 			}
 		}
 	}
-	return hits, nil
+	return hits, cut, nil
 }

@@ -150,12 +150,13 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	if err != nil {
 		return nil, err
 	}
-	if cut := clip(texts, set.cfg.MaxTextBytes); cut && !s.subjectOnly {
-		limits = append(limits, tagTextLimit)
-	}
-	hits, err := set.match(ctx, texts)
+	cut := clip(texts, set.cfg.MaxTextBytes)
+	hits, grew, err := set.match(ctx, texts)
 	if err != nil {
 		return nil, err
+	}
+	if (cut || grew) && !s.subjectOnly {
+		limits = append(limits, tagTextLimit)
 	}
 	res := set.result(hits)
 	// Text the walker did not reach was not matched: the tags say so, for
@@ -174,16 +175,21 @@ const tagTextLimit = "text.limit.bytes"
 func clip(texts []string, max int) bool {
 	cut := false
 	for i, t := range texts {
-		if max <= 0 || len(t) <= max {
-			continue
+		if max > 0 && len(t) > max {
+			texts[i], cut = clipString(t, max), true
 		}
-		n := max
-		for n > 0 && !utf8.RuneStart(t[n]) {
-			n--
-		}
-		texts[i], cut = t[:n], true
 	}
 	return cut
+}
+
+// clipString is the first max bytes of t (len(t) > max), ending on a
+// whole character.
+func clipString(t string, max int) string {
+	n := max
+	for n > 0 && !utf8.RuneStart(t[n]) {
+		n--
+	}
+	return t[:n]
 }
 
 // mimeLimits are the walker's defaults, asking for the text alone: the

@@ -45,3 +45,20 @@ func TestClipAtCharacter(t *testing.T) {
 		t.Errorf("cut to %d bytes, valid %v; %q", len(texts[0]), utf8.ValidString(texts[0]), texts[1])
 	}
 }
+
+// TestMaxTextBytesAfterNFKC: a text under max_text_bytes that NFKC makes
+// longer (U+FDFA is 3 bytes and becomes 33) is matched only up to
+// max_text_bytes of its normalised form, and tagged, so the bound holds
+// for what is matched.
+func TestMaxTextBytesAfterNFKC(t *testing.T) {
+	text := strings.Repeat("\ufdfa", 1000) + "viagra" // 3,006 bytes; normalised, 33,006
+	raw := []byte("Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + text + "\r\n")
+	msg := sdk.NewBytesMessage([]sdk.HeaderField{{Name: "Subject", Value: "x"}}, raw)
+	lists := []any{map[string]any{"name": "spam", "patterns": []any{"viagra"}}}
+	st := NewText()
+	configure(t, st, "", map[string]any{"lists": lists, "max_text_bytes": 4096})
+	res := check(t, st, msg)
+	if res.Verdict != sdk.VerdictPass || !slices.Equal(res.Tags, []string{tagTextLimit}) {
+		t.Errorf("%s %q, want pass tagged %s", res.Verdict, res.Tags, tagTextLimit)
+	}
+}
