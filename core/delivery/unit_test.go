@@ -298,7 +298,7 @@ func TestStopWaitsForTheReplyToTheDot(t *testing.T) {
 
 // After Stop no transaction starts, on a pooled connection either: one
 // that a group still holds when the stop comes is closed, its
-// recipients given back as interrupted, and the next hop sees no MAIL.
+// recipients given back as interrupted, and the next hop gets nothing.
 func TestNoTransactionAfterStop(t *testing.T) {
 	p := newPeer(t)
 	cfg := baseConfig(t)
