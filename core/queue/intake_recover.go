@@ -128,9 +128,15 @@ func (d *Dir) recoverSegment(name string) error {
 		}
 		d.log.Info("queue: recovered messages from the intake log", "dir", d.path, "file", name, "messages", len(msgs))
 		// One line each, so that a grep for a queue ID shows where the
-		// message was between its "queued" and its delivery.
+		// message was between its "queued" and its delivery. A queue
+		// command that recovers them (its log is its terminal) leaves a
+		// note for the daemon's log instead.
 		for _, m := range msgs {
-			d.log.Info("queue: recovered from the intake log", "queue_id", m.id)
+			if d.opts.Events {
+				d.log.Info("queue: recovered from the intake log", "queue_id", m.id)
+			} else {
+				_ = d.Note(m.id, "queue: recovered from the intake log", "by", "another process")
+			}
 		}
 		// A daemon starting at the same moment may have read the
 		// directory before these files were there.

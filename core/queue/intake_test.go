@@ -135,7 +135,7 @@ func TestIntakeRecoveredOnOpen(t *testing.T) {
 		t.Fatalf("%d segments left after Close, want the one holding a message", n)
 	}
 	var logs logbuf.Buffer
-	r, err := Open(dir, Options{Poll: -1, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	r, err := Open(dir, Options{Poll: -1, Events: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,6 +155,33 @@ func TestIntakeRecoveredOnOpen(t *testing.T) {
 	if s := readAll(t, r, keep); s != "Received: 2\r\nSubject: 2\r\n\r\ntwo\r\n" {
 		t.Fatalf("recovered bytes %q", s)
 	}
+}
+
+// A queue command that opens the spool (queue list) writes out what a
+// stopped daemon left in its intake log; its log is its terminal, so it
+// leaves a note, and the daemon's log names each message it recovered.
+func TestIntakeRecoveredByCommandNoted(t *testing.T) {
+	dir := t.TempDir()
+	d := openIntake(t, dir, nil)
+	id := commit(t, d, testEnv("a@x.test"), "Received: 1\r\n", "Subject: 1\r\n\r\none\r\n")
+	d.Close()
+	cli, err := Open(dir, Options{Poll: -1, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli.Close()
+	if len(files(t, dir, intakeExt)) != 0 {
+		t.Fatal("the command did not write the message out")
+	}
+	var logs logbuf.Buffer
+	daemon, err := Open(dir, Options{Poll: 5 * time.Millisecond, Events: true, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer daemon.Close()
+	waitFor(t, "the note in the daemon's log", func() bool {
+		return strings.Contains(logs.String(), `msg="queue: recovered from the intake log" queue_id=`+id+` by="another process" at=`)
+	})
 }
 
 // A reused segment's earlier records (delivered messages of an older
