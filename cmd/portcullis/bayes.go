@@ -348,7 +348,7 @@ func bayesStats(st *bayes.Stage, redis string, stdout io.Writer) error {
 	case int(s.GramModel.Spam) >= cfg.MinSpam && int(s.GramModel.Ham) >= cfg.MinHam:
 		grams += fmt.Sprintf("; its logit is added to Fisher's with weight %g", cfg.GramWeight)
 	default:
-		grams += "; no say until min_spam and min_ham (a store learned before it: run bayes learn again)"
+		grams += "; no say until it has learned min_spam and min_ham messages (bayes learn teaches it, also messages the store already knows)"
 	}
 	fmt.Fprintf(stdout, "cutoffs:         spam >= %g, ham <= %g\n", cfg.SpamCutoff, cfg.HamCutoff)
 	fmt.Fprintf(stdout, "4-gram model:    %s\n", grams)
@@ -362,6 +362,6 @@ func oldHashNote(s bayes.Stats, path string) string {
 	if !s.OldHashes {
 		return ""
 	}
-	return fmt.Sprintf(" (made by an older build: a message learned again is counted twice, and learning it as the "+
-		"other class does not move it; to rebuild the store, remove %s and run bayes learn on your corpus)", path)
+	return fmt.Sprintf(" (of another form, an older build's: a message learned again is counted twice, and learning it as "+
+		"the other class does not move it; to rebuild the store, remove %s and run bayes learn on your corpus)", path)
 }

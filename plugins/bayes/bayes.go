@@ -320,9 +320,13 @@ func (s *Stage) Prepare(raw []byte, spam bool) Learned {
 }
 
 // hashVersion names the form of HashMessage a store's message hashes
-// have (its meta "hash" key). Version 2 reads the body in one form; a
-// store learned before it (no key) does not recognise its messages again:
-// relearning them counts them twice, and a correction does not move them.
+// have (its meta "hash" key, set when a store is made). A store marked
+// with another version does not recognise its messages again: relearning
+// them counts them twice, and a correction does not move them. Stores
+// made before the mark existed carry none and are taken as this form,
+// which most of them have (the form before it, of early builds, is told
+// apart by nothing stored); when the form changes again, bump this and
+// read an unmarked store as old too.
 const hashVersion = 2
 
 // HashMessage identifies a message for learning: SHA-256 of its

@@ -284,7 +284,7 @@ func (s *BoltStore) Stats(context.Context) (Stats, error) {
 		}
 		if m := tx.Bucket(bucketMeta); m != nil {
 			st.Totals = decodeTotals(m.Get([]byte("totals")))
-			if v := m.Get([]byte("hash")); st.Messages > 0 && (len(v) != 1 || v[0] != hashVersion) {
+			if v := m.Get([]byte("hash")); v != nil && st.Messages > 0 && (len(v) != 1 || v[0] != hashVersion) {
 				st.OldHashes = true
 			}
 			if v := m.Get([]byte("learned")); len(v) == 4 {

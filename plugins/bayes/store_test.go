@@ -314,9 +314,10 @@ func TestBoltStoreTrim(t *testing.T) {
 }
 
 // TestBoltStoreOldHashes: a new store is marked with this build's hash
-// form; one learned before the mark (its messages hashed another way)
-// stays unmarked when it learns more, and Stats says so, since it does
-// not recognise its old messages again.
+// form; one marked with another form (as a store of this build will be
+// once the form changes again) is reported by Stats, as it does not
+// recognise its old messages again, and learning more keeps its mark. A
+// store from before the mark is taken as this form (no report).
 func TestBoltStoreOldHashes(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "s.db")
@@ -331,19 +332,30 @@ func TestBoltStoreOldHashes(t *testing.T) {
 	if s, _ := st.Stats(ctx); s.OldHashes {
 		t.Fatal("a store this build made reads as an old one")
 	}
-	// An older build's store: the same, without the mark.
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
+	setMark := func(v []byte) {
+		db, err := bolt.Open(path, 0o600, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer db.Close()
+		if err := db.Update(func(tx *bolt.Tx) error {
+			if v == nil {
+				return tx.Bucket(bucketMeta).Delete([]byte("hash"))
+			}
+			return tx.Bucket(bucketMeta).Put([]byte("hash"), v)
+		}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketMeta).Delete([]byte("hash")) }); err != nil {
-		t.Fatal(err)
-	}
-	db.Close()
+	setMark([]byte{hashVersion - 1})
 	if _, err := st.Learn(ctx, []Learned{{Hash: MsgHash{2}, Keys: []Key{2}}}, now); err != nil {
 		t.Fatal(err)
 	}
 	if s, _ := st.Stats(ctx); !s.OldHashes {
-		t.Error("an older build's store, learned into, reads as this build's")
+		t.Error("a store marked with another hash form, learned into, reads as this build's")
+	}
+	setMark(nil)
+	if s, _ := st.Stats(ctx); s.OldHashes {
+		t.Error("a store from before the mark reads as old")
 	}
 }
