@@ -16,6 +16,14 @@ func TestBadConfigs(t *testing.T) {
 		{"syntax error", "hostname: [a\n", []string{"F:1:1: did not find expected ',' or ']'"}},
 		{"unknown top key", minimal + "hostnme: x\n", []string{`F:5:1: unknown key "hostnme" (did you mean "hostname"?)`}},
 		{"unknown nested key", minimal + "    adress: x\n", []string{`F:5:5: unknown key "listeners[0].adress" (did you mean "address"?)`}},
+		{"address misspelt", "hostname: a.test\nlisteners:\n  - name: mx\n    adress: \"127.0.0.1:25\"\n", []string{
+			`F:3:5: listeners[0].address: missing: want host:port`,
+			`F:4:5: unknown key "listeners[0].adress" (did you mean "address"?)`,
+		}},
+		{"next_hop misspelt", minimal + "routes: [{domains: [\"*\"], nexthop: mx}]\n", []string{
+			`F:5:10: routes[0].next_hop: missing: want "mx" or host:port`,
+			`F:5:27: unknown key "routes[0].nexthop" (did you mean "next_hop"?)`,
+		}},
 		{"duplicate key", minimal + "hostname: b.test\n", []string{`F:5:1: duplicate key "hostname"`}},
 		{"root not mapping", "- a\n", []string{"F:1:1: config: want a mapping of keys"}},
 		{"empty file", "", []string{"F:1:1: listeners: at least one listener is needed"}},

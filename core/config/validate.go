@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -241,6 +242,9 @@ func bindsOver(wild, host string) bool {
 // hostPort checks "host:port"; an empty host means every address when
 // emptyHost is set (listeners), and is an error otherwise.
 func hostPort(s string, emptyHost bool) error {
+	if s == "" {
+		return errors.New("missing: want host:port")
+	}
 	host, port, err := net.SplitHostPort(s)
 	if err != nil {
 		return fmt.Errorf("%q is not host:port", s)

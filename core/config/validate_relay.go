@@ -62,7 +62,9 @@ func (v *validator) routes() {
 				v.errorf(v.at(d), "%s.domains[%d]: %q is not a domain, \"*.suffix\" or \"*\"", key, j, *d)
 			}
 		}
-		if rt.NextHop != "mx" {
+		if rt.NextHop == "" {
+			v.errorf(v.at(&rt.NextHop, rt), "%s.next_hop: missing: want \"mx\" or host:port", key)
+		} else if rt.NextHop != "mx" {
 			if err := hostPort(rt.NextHop, false); err != nil {
 				v.errorf(v.at(&rt.NextHop, rt), "%s.next_hop: want \"mx\" or host:port: %v", key, err)
 			}
