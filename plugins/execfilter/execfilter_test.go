@@ -255,7 +255,8 @@ func TestTruncatedAttachment(t *testing.T) {
 }
 
 // TestSevenZip: 7-Zip archives are opened (a signature in an entry is
-// found) and an encrypted one is tagged, through the archives package.
+// found, also in one packed with PPMd) and an encrypted one is tagged,
+// through the archives package.
 func TestSevenZip(t *testing.T) {
 	st := newStage(t, map[string]any{"signatures": []any{map[string]any{"name": "foo", "hex": "666f6f0a"}}})
 	tests := []struct {
@@ -263,6 +264,7 @@ func TestSevenZip(t *testing.T) {
 		want []string
 	}{
 		{"t0.7z", []string{"signature:foo"}},
+		{"ppmd.7z", []string{"signature:foo"}},
 		{"aes7z.7z", []string{TagEncrypted}},
 	}
 	for _, tc := range tests {

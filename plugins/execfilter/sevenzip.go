@@ -97,6 +97,7 @@ const (
 	method7zFlate = "\x04\x01\x08"
 	method7zBzip2 = "\x04\x02\x02"
 	method7zAES   = "\x06\xf1\x07\x01"
+	method7zPPMd  = "\x03\x04\x01"
 )
 
 const (
@@ -408,9 +409,9 @@ func (h *hdr7z) filesInfo() {
 	}
 }
 
-// checkDicts refuses LZMA and LZMA2 dictionaries past maxDict: the
-// decoder allocates the whole dictionary when an entry is opened (up to
-// 3 GiB for LZMA2, whatever the data).
+// checkDicts refuses LZMA and LZMA2 dictionaries and PPMd model memory
+// past maxDict: the decoder allocates all of it when an entry is opened
+// (up to 3 GiB for LZMA2 and 4 GiB for PPMd, whatever the data).
 func checkDicts(folders []folder7z, lim Limits) error {
 	for _, f := range folders {
 		for _, c := range f.coders {
@@ -422,11 +423,14 @@ func checkDicts(folders []folder7z, lim Limits) error {
 	return nil
 }
 
-// dictSize is an LZMA or LZMA2 coder's dictionary size, from its
-// properties (LZMA: a byte, then the size; LZMA2: one byte, Lzma2Dec.c).
+// dictSize is an LZMA or LZMA2 coder's dictionary size, or a PPMd coder's
+// model memory, from its properties (LZMA: a byte, then the size; LZMA2:
+// one byte, Lzma2Dec.c; PPMd: the order byte, then the size, Ppmd7Dec.c).
+// bodgit/sevenzip decodes PPMd since 1.6.3 and allocates the model's
+// memory in one slice when the entry is opened.
 func dictSize(c coder7z) (uint64, bool) {
 	switch string(c.id) {
-	case method7zLZMA:
+	case method7zLZMA, method7zPPMd:
 		if len(c.props) >= 5 {
 			return uint64(binary.LittleEndian.Uint32(c.props[1:])), true
 		}

@@ -129,6 +129,9 @@ func TestSevenZipHostileHeaders(t *testing.T) {
 	if bytes.Equal(dict, plain) {
 		t.Fatal("no folder to give the dictionary to")
 	}
+	// A PPMd coder (order 6) with 3 GiB of model memory, which the decoder
+	// allocates when the entry is opened.
+	ppmd := bytes.Replace(plain, []byte{id7zFolder, 2, 0, 1, 0x01, 0x00}, []byte{id7zFolder, 2, 0, 1, 0x23, 3, 4, 1, 5, 6, 0, 0, 0, 0xc0}, 1)
 	files40 := cat7z(id7zHeader, id7zFilesInfo, uint64(1<<40), id7zEnd, id7zEnd)
 	tests := []struct {
 		name  string
@@ -151,6 +154,7 @@ func TestSevenZipHostileHeaders(t *testing.T) {
 			id7zCodersUnpackSize, 1, id7zEnd, id7zSubStreamsInfo, id7zNumUnpackStream, uint64(1<<40), id7zCRC, 1, id7zEnd, id7zEnd, id7zEnd)), []string{TagCorrupt}, ""},
 		{"packed header of 1 GiB", lzma7z(t, packed, plain, 1<<30), []string{TagLimit}, "7z header"},
 		{"3 GiB dictionary", wrap7z(packed, dict), []string{TagLimit}, "dictionary"},
+		{"3 GiB PPMd memory", wrap7z(packed, ppmd), []string{TagLimit}, "dictionary"},
 		{"header checksum", append(make7z(exe)[:len(make7z(exe))-1], 1), []string{TagCorrupt}, ""},
 	}
 	st := newStage(t, nil)
