@@ -158,3 +158,71 @@ func TestAmbiguousBoundary(t *testing.T) {
 		t.Errorf("findings %v, want %s", m.Findings, FindParamAmbiguous)
 	}
 }
+
+// TestStrayBytes: a byte or two that are not of the declared charset (a
+// mailing list's Latin-1 footer, a character cut at the end of a part)
+// cost only themselves, as in Thunderbird: the rest of the part is read in
+// its charset, and it is no mislabel. A label whose reading is mostly
+// invalid still gives way to the charset that reads the bytes.
+func TestStrayBytes(t *testing.T) {
+	const ad = "未承諾広告のお知らせです。パスワードを確認してください。"
+	const bad = "\ufffd"
+	tests := []struct {
+		name, ctype, body, want, detected string
+		mislabelled                       bool
+	}{
+		{"UTF-8 with a Latin-1 ©", "text/plain; charset=UTF-8", ad + "\r\n\xa9 2024 Example\r\n",
+			ad + "\r\n" + bad + " 2024 Example\r\n", "", false},
+		{"UTF-8 cut short at the end", "text/plain; charset=utf-8", ad + "\r\n終わ\xe3\x82",
+			ad + "\r\n終わ" + bad, "", false},
+		{"unlabelled UTF-8 with a Latin-1 ©", "text/plain", ad + "\r\n\xa9 2024\r\n",
+			ad + "\r\n" + bad + " 2024\r\n", "utf-8", false},
+		{"ISO-2022-JP with an 8-bit footer", "text/plain; charset=ISO-2022-JP", enc(jaJIS, ad) + "\r\n-- \r\n\xa9 2024 Example ML\r\n",
+			ad + "\r\n-- \r\n" + bad + " 2024 Example ML\r\n", "", false},
+		{"EUC-JP with a stray 0x80", "text/plain; charset=EUC-JP", enc(jaEUC, ad) + "\r\n\x80\r\n",
+			ad + "\r\n" + bad + "\r\n", "", false},
+		{"Shift_JIS with two bytes it lacks", "text/plain; charset=Shift_JIS", enc(jaSJIS, ad) + "\r\n\xfd\xfe\r\n",
+			ad + "\r\n" + bad + bad + "\r\n", "", false},
+		{"EUC-JP labelled Shift_JIS, with a stray 0x80", "text/plain; charset=Shift_JIS", enc(jaEUC, ad) + "\r\n\x80\r\n",
+			ad + "\r\n" + bad + "\r\n", "euc-jp", true},
+		{"UTF-8 labelled Shift_JIS, with a Latin-1 ©", "text/plain; charset=Shift_JIS", ad + "\r\n\xa9\r\n",
+			ad + "\r\n" + bad + "\r\n", "utf-8", true},
+		{"Shift_JIS labelled UTF-8", "text/plain; charset=UTF-8", enc(jaSJIS, ad) + "\r\n",
+			ad + "\r\n", "shift_jis", true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := "Subject: x\r\nContent-Type: " + tc.ctype + "\r\nContent-Transfer-Encoding: 8bit\r\n\r\n" + tc.body
+			m := ParseBytes([]byte(msg), Limits{})
+			p := m.Parts[0]
+			if p.Text != tc.want || p.DetectedCharset != tc.detected {
+				t.Errorf("text %q detected %q, want %q %q", p.Text, p.DetectedCharset, tc.want, tc.detected)
+			}
+			if got := slices.Contains(m.Findings, FindMislabelled); got != tc.mislabelled || len(m.Findings) > 1 {
+				t.Errorf("findings %v, want %s %v and no other", m.Findings, FindMislabelled, tc.mislabelled)
+			}
+		})
+	}
+}
+
+// TestStrayBytesSubject: the same in encoded-words, and in a character
+// whose last byte was lost between two of them.
+func TestStrayBytesSubject(t *testing.T) {
+	tests := []struct{ name, in, want string }{
+		{"UTF-8 word with a Latin-1 ©", "=?UTF-8?B?" + b64("【未承諾広告】激安\xa9") + "?=", "【未承諾広告】激安\ufffd"},
+		{"ISO-2022-JP word with a Latin-1 ©", "=?ISO-2022-JP?B?" + b64(enc(jaJIS, "【未承諾広告】激安")+"\xa9") + "?=", "【未承諾広告】激安\ufffd"},
+		{"UTF-8 character cut between words", "=?UTF-8?B?" + b64("【\xe6\x9c") + "?= =?UTF-8?B?" + b64("承諾広告】激安") + "?=", "【\ufffd承諾広告】激安"},
+		{"raw UTF-8 with a Latin-1 ©", "【未承諾広告】激安セール開催中\xa9", "【未承諾広告】激安セール開催中\ufffd"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := ParseBytes([]byte("Subject: "+tc.in+"\r\n\r\nbody\r\n"), Limits{})
+			if m.Subject != tc.want {
+				t.Errorf("Subject = %q, want %q", m.Subject, tc.want)
+			}
+			if len(m.Findings) != 0 {
+				t.Errorf("unexpected findings %v", m.Findings)
+			}
+		})
+	}
+}
