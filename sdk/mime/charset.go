@@ -3,6 +3,7 @@ package mime
 import (
 	"bytes"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding"
@@ -340,17 +341,36 @@ func detect(b []byte, has2022 bool) (string, string, bool) {
 
 // eucOrSJIS chooses between two valid readings of the same bytes: EUC-JP
 // when it reads as Japanese prose (more kana and Japanese punctuation than
-// the Shift_JIS reading has) or when the Shift_JIS reading puts a sound
-// mark (ﾞ ﾟ) where none can go; else Shift_JIS, whose half-width katakana
-// are what such bytes mostly are in mail (Windows senders' raw headers,
-// spam spelling words in ﾊﾝｶｸ). A short EUC-JP run of kanji alone, whose
-// bytes all lie in 0xA1-0xDF, is then read as half-width katakana: there
-// is no telling them apart without a dictionary.
+// the Shift_JIS reading has), when the Shift_JIS reading puts a sound mark
+// (ﾞ ﾟ) where none can go, or when it glues a kanji to half-width katakana
+// and the EUC-JP reading does not; else Shift_JIS, whose half-width
+// katakana are what such bytes mostly are in mail (Windows senders' raw
+// headers, spam spelling words in ﾊﾝｶｸ). A short EUC-JP run of kanji alone,
+// whose bytes all lie in 0xA1-0xDF, is then read as half-width katakana:
+// there is no telling them apart without a dictionary.
 func eucOrSJIS(euc, sjis string) bool {
 	if prose(euc) != prose(sjis) {
 		return prose(euc) > prose(sjis)
 	}
-	return misplacedMark(sjis)
+	return misplacedMark(sjis) || kanaKanji(sjis) && !kanaKanji(euc)
+}
+
+// kanaKanji reports a kanji next to a half-width katakana, with nothing
+// between. Where EUC-JP bytes also read as Shift_JIS, the Shift_JIS kanji
+// are those of leads 0xE0-0xFC (JIS level 2 and the IBM extensions: 羃 of
+// 激安, 郞 of 副業), rare in any text and rarer still inside a word of
+// half-width katakana, which Windows mailers write for katakana, not kanji.
+func kanaKanji(s string) bool {
+	prevKana, prevKanji := false, false
+	for _, r := range s {
+		kana := r >= 0xff66 && r <= 0xff9f // ｦ-ﾟ
+		kanji := unicode.Is(unicode.Han, r)
+		if kana && prevKanji || kanji && prevKana {
+			return true
+		}
+		prevKana, prevKanji = kana, kanji
+	}
+	return false
 }
 
 // prose counts hiragana, full-width katakana and CJK punctuation.

@@ -19,6 +19,7 @@ func TestRawJapaneseHeaders(t *testing.T) {
 		// 戎 is 0x3D 0x3F in JIS X 0208: "=?" inside the raw run.
 		{"raw ISO-2022-JP holding =?", enc(jaJIS, "戎橋のお知らせ"), "戎橋のお知らせ"},
 		{"raw Shift_JIS half-width kana", enc(jaSJIS, "[ﾑﾘｮｳ] ﾃﾞｰﾀ"), "[ﾑﾘｮｳ] ﾃﾞｰﾀ"},
+		{"raw EUC-JP kanji that read as Shift_JIS kana and kanji", "Re: " + enc(jaEUC, "激安"), "Re: 激安"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

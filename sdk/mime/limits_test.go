@@ -105,6 +105,11 @@ func TestToUTF8(t *testing.T) {
 		{enc(jaEUC, "あい"), "", "あい", "euc-jp"},
 		{enc(jaEUC, "媒笠"), "", "媒笠", "euc-jp"},
 		{enc(jaEUC, "緯"), "", "緯", "euc-jp"},
+		// Kanji whose Shift_JIS reading is a rare kanji glued between
+		// half-width kana (ｷ羃ﾂ, ﾉ郞ﾈ): EUC-JP.
+		{enc(jaEUC, "激安"), "", "激安", "euc-jp"},
+		{enc(jaEUC, "副業"), "", "副業", "euc-jp"},
+		{enc(jaEUC, "激安 副業"), "", "激安 副業", "euc-jp"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.label+"/"+tc.want, func(t *testing.T) {
