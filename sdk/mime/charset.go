@@ -28,10 +28,15 @@ const (
 var japaneseAliases = map[string]string{
 	"cp932": csShiftJIS, "windows-31j": csShiftJIS, "ms932": csShiftJIS, "x-sjis": csShiftJIS,
 	"sjis": csShiftJIS, "shift-jis": csShiftJIS, "x-ms-cp932": csShiftJIS,
-	"iso-2022-jp-1": csISO2022JP, "iso-2022-jp-2": csISO2022JP, "iso-2022-jp-3": csISO2022JP,
-	"iso-2022-jp-ms": csISO2022JP, "cp50220": csISO2022JP, "cp50221": csISO2022JP, "csiso2022jp": csISO2022JP,
-	"x-euc-jp": csEUCJP, "eucjp-ms": csEUCJP, "cp51932": csEUCJP, "eucjp": csEUCJP,
+	"iso-2022-jp-1": csISO2022JP, "iso-2022-jp-2": csISO2022JP, "iso-2022-jp-ms": csISO2022JP,
+	"cp50220": csISO2022JP, "cp50221": csISO2022JP, "csiso2022jp": csISO2022JP, "x-iso-2022-jp": csISO2022JP,
+	"x-euc-jp": csEUCJP, "eucjp-ms": csEUCJP, "euc-jp-ms": csEUCJP, "cp51932": csEUCJP, "eucjp": csEUCJP,
+	"x-euc": csEUCJP, "ujis": csEUCJP,
 	"ascii": csASCII, "us_ascii": csASCII, "ansi_x3.4-1968": csASCII, "utf8": csUTF8,
+	// ISO-2022-JP-3 and -2004 designate JIS X 0213, whose plane 1 shares
+	// JIS X 0208's codes (jisCompat); x/text has no table of the rest, so
+	// the characters only JIS X 0213 has become U+FFFD.
+	"iso-2022-jp-3": csISO2022JP, "iso-2022-jp-2004": csISO2022JP,
 }
 
 // lookup finds the decoder of a label; ok is false for an unknown label.
@@ -123,7 +128,9 @@ func (w *walker) decodeCharset(b []byte, charset string) (string, string) {
 		out, _ := enc.NewDecoder().Bytes(b)
 		return string(out), name
 	}
-	if name != "" && known {
+	// Detection may come back to the declared charset (ISO-2022-JP with
+	// characters its tables lack): that is no mislabel.
+	if name != "" && known && used != name {
 		w.find(FindMislabelled)
 	}
 	return s, used
@@ -417,14 +424,14 @@ func isASCII(b []byte) bool {
 // hasISO2022Escape reports the JIS designations of RFC 1468:
 // ESC $ @, ESC $ B, ESC ( J, and ESC ( I for half-width katakana; and the
 // four-byte ones of ISO-2022-JP-1 (RFC 2237), -3 and -2004 (JIS X 0213):
-// ESC $ ( B, ESC $ ( D, ESC $ ( O and ESC $ ( Q.
+// ESC $ ( B, ESC $ ( D, ESC $ ( O, ESC $ ( Q and ESC $ ( P (plane 2).
 func hasISO2022Escape(b []byte) bool {
 	for i := bytes.IndexByte(b, 0x1b); i >= 0 && i+2 < len(b); {
 		s := b[i+1 : i+3]
 		if s[0] == '$' && (s[1] == '@' || s[1] == 'B') || s[0] == '(' && (s[1] == 'J' || s[1] == 'I') {
 			return true
 		}
-		if s[0] == '$' && s[1] == '(' && i+3 < len(b) && bytes.IndexByte([]byte("BDOQ"), b[i+3]) >= 0 {
+		if s[0] == '$' && s[1] == '(' && i+3 < len(b) && bytes.IndexByte([]byte("BDOQP"), b[i+3]) >= 0 {
 			return true
 		}
 		j := bytes.IndexByte(b[i+1:], 0x1b)
@@ -443,17 +450,25 @@ func hasISO2022Escape(b []byte) bool {
 // and SO ... SI (half-width katakana as Microsoft's CP50222 writes them)
 // become ESC ( I ... ESC ( B. Otherwise the decoder stops understanding
 // the text at the first such sequence and every word after it is lost.
+// JIS X 0213 plane 2 (ESC $ ( P) has no table in x/text: each of its pairs
+// becomes 0x22 0x2F, a code JIS X 0208 leaves empty, so that it decodes
+// to one U+FFFD and the pairs after it stay aligned.
 func jisCompat(b []byte) []byte {
 	if !bytes.Contains(b, []byte("\x1b$(")) && bytes.IndexByte(b, 0x0e) < 0 {
 		return b
 	}
 	out := make([]byte, 0, len(b)+8)
-	shifted := false
+	shifted, plane2 := false, false
 	for i := 0; i < len(b); i++ {
 		switch c := b[i]; {
-		case c == 0x1b && i+3 < len(b) && b[i+1] == '$' && b[i+2] == '(' && bytes.IndexByte([]byte("BOQ"), b[i+3]) >= 0:
-			out = append(out, "\x1b$B"...)
+		case c == 0x1b && i+3 < len(b) && b[i+1] == '$' && b[i+2] == '(' && bytes.IndexByte([]byte("BOQP"), b[i+3]) >= 0:
+			out, plane2 = append(out, "\x1b$B"...), b[i+3] == 'P'
 			i += 3
+		case c == 0x1b || c == '\n':
+			out, plane2 = append(out, c), false
+		case plane2 && c >= 0x21 && c <= 0x7e && i+1 < len(b) && b[i+1] >= 0x21 && b[i+1] <= 0x7e:
+			out = append(out, 0x22, 0x2f)
+			i++
 		case c == 0x0e:
 			out, shifted = append(out, "\x1b(I"...), true
 		case c == 0x0f && shifted:

@@ -2,6 +2,7 @@ package mime
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -220,6 +221,36 @@ func TestStrayBytesSubject(t *testing.T) {
 			m := ParseBytes([]byte("Subject: "+tc.in+"\r\n\r\nbody\r\n"), Limits{})
 			if m.Subject != tc.want {
 				t.Errorf("Subject = %q, want %q", m.Subject, tc.want)
+			}
+			if len(m.Findings) != 0 {
+				t.Errorf("unexpected findings %v", m.Findings)
+			}
+		})
+	}
+}
+
+// TestJapaneseLabels: labels Japanese mailers write that no index knows
+// are read as their charset, with no charset.unknown finding.
+func TestJapaneseLabels(t *testing.T) {
+	const text = "未承諾広告のお知らせ"
+	tests := []struct{ label, body, want string }{
+		{"x-euc", enc(jaEUC, text), text},
+		{"ujis", enc(jaEUC, text), text},
+		{"EUC-JP-MS", enc(jaEUC, text), text},
+		{"x-iso-2022-jp", enc(jaJIS, text), text},
+		{"ISO-2022-JP-2004", strings.ReplaceAll(enc(jaJIS, text), "\x1b$B", "\x1b$(Q"), text},
+		// JIS X 0213 only (plane 1 row 14, empty in JIS X 0208; plane 2):
+		// no table has them, so each is one U+FFFD, and the label is still
+		// the text's, even where they are most of it.
+		{"ISO-2022-JP-2004", "\x1b$(Q.!\x1b$(P!!\x1b$(Q" + strings.TrimPrefix(enc(jaJIS, text), "\x1b$B"), "\ufffd\ufffd" + text},
+		{"ISO-2022-JP-2004", "\x1b$(Q.\"\x1b(B \x1b$(Q.!\x1b(B " + enc(jaJIS, "テスト"), "\ufffd \ufffd テスト"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.label, func(t *testing.T) {
+			msg := "Subject: =?" + tc.label + "?B?" + b64(tc.body) + "?=\r\nContent-Type: text/plain; charset=" + tc.label + "\r\n\r\n" + tc.body + "\r\n"
+			m := ParseBytes([]byte(msg), Limits{})
+			if m.Subject != tc.want || m.Parts[0].Text != tc.want+"\r\n" {
+				t.Errorf("subject %q text %q, want %q", m.Subject, m.Parts[0].Text, tc.want)
 			}
 			if len(m.Findings) != 0 {
 				t.Errorf("unexpected findings %v", m.Findings)
