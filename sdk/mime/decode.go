@@ -15,48 +15,68 @@ var base64Alphabet = func() (t [256]bool) {
 
 // decodeBase64 decodes leniently: line breaks and white space are skipped,
 // other bytes outside the alphabet are skipped and reported (RFC 2045 6.8
-// says to ignore them), and padding anywhere ends a group.
+// says to ignore them), and padding that ends a quantum early ends it
+// there. RFC 2045 6.8 puts padding only at the end of the data, but
+// encoders that encode line by line pad every line, and mail clients
+// (Thunderbird, GNU base64 -d -i) decode each padded quantum and go on:
+// dropping the padding instead would read the rest out of step, as noise.
 func decodeBase64(in []byte) (out []byte, bad bool) {
+	out = make([]byte, 0, base64.RawStdEncoding.DecodedLen(len(in)))
 	clean := make([]byte, 0, len(in))
+	flush := func() {
+		if len(clean)%4 == 1 { // six bits: not a byte
+			clean, bad = clean[:len(clean)-1], true
+		}
+		n, err := base64.RawStdEncoding.Decode(out[len(out):cap(out)], clean)
+		if err != nil {
+			bad = true
+		}
+		out, clean = out[:len(out)+n], clean[:0]
+	}
 	for _, c := range in {
 		switch {
 		case base64Alphabet[c]:
 			clean = append(clean, c)
-		case c == '=' || c == '\r' || c == '\n' || c == ' ' || c == '\t':
+		case c == '=':
+			if len(clean)%4 != 0 {
+				flush()
+			}
+		case c == '\r' || c == '\n' || c == ' ' || c == '\t':
 		default:
 			bad = true
 		}
 	}
-	if len(clean)%4 == 1 {
-		clean, bad = clean[:len(clean)-1], true
-	}
-	out = make([]byte, base64.RawStdEncoding.DecodedLen(len(clean)))
-	n, err := base64.RawStdEncoding.Decode(out, clean)
-	if err != nil {
-		bad = true
-	}
-	return out[:n], bad
+	flush()
+	return out, bad
 }
 
 // base64Len is the length decodeBase64 decodes in to, and whether it
 // would report it bad, without decoding it.
 func base64Len(in []byte) (n int, bad bool) {
 	clean := 0
+	flush := func() {
+		if clean%4 == 1 {
+			clean, bad = clean-1, true
+		}
+		// Whole groups of the alphabet decode without error: 3 bytes for
+		// 4 characters, and 1 or 2 for a last 2 or 3.
+		n, clean = n+base64.RawStdEncoding.DecodedLen(clean), 0
+	}
 	for _, c := range in {
 		switch {
 		case base64Alphabet[c]:
 			clean++
-		case c == '=' || c == '\r' || c == '\n' || c == ' ' || c == '\t':
+		case c == '=':
+			if clean%4 != 0 {
+				flush()
+			}
+		case c == '\r' || c == '\n' || c == ' ' || c == '\t':
 		default:
 			bad = true
 		}
 	}
-	if clean%4 == 1 {
-		clean, bad = clean-1, true
-	}
-	// What is left is whole groups of the alphabet, which decode without
-	// error: 3 bytes for 4 characters, and 1 or 2 for a last 2 or 3.
-	return base64.RawStdEncoding.DecodedLen(clean), bad
+	flush()
+	return n, bad
 }
 
 // decodeQP decodes quoted-printable (RFC 2045 6.7) leniently: a malformed

@@ -77,3 +77,38 @@ func TestISO2022JPVariants(t *testing.T) {
 		})
 	}
 }
+
+// TestBase64PaddedChunks: base64 whose lines (or encoded-words) are each
+// padded, as line-by-line encoders write it, decodes chunk by chunk as
+// mail clients decode it, not out of step after the first padding.
+func TestBase64PaddedChunks(t *testing.T) {
+	const text = "未承諾広告のお知らせ。パスワードを確認。"
+	tests := []struct {
+		name, in, want string
+		bad            bool
+	}{
+		{"two padded lines", "5pyq5om/6A==\r\nq77luoPlkYrjga7jgYrnn6XjgonjgZvjgILjg5Hjgrnjg6/jg7zjg4njgpLnorroqo3jgII=\r\n", text, false},
+		{"padded quanta on one line", "QQ==QkM=RA", "ABCD", false},
+		{"a padded quantum of one character", "QUJD\r\nR===\r\nQUJD\r\n", "ABCABC", true},
+		{"padding after a whole quantum", "QUJD=\r\nQUJD\r\n", "ABCABC", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := "Subject: x\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n" + tc.in
+			m := ParseBytes([]byte(msg), Limits{})
+			if m.Parts[0].Text != tc.want {
+				t.Errorf("text %q, want %q", m.Parts[0].Text, tc.want)
+			}
+			if got := len(m.Findings) == 1 && m.Findings[0] == FindBase64Invalid; got != tc.bad || len(m.Findings) > 1 {
+				t.Errorf("findings %v, want %s %v", m.Findings, FindBase64Invalid, tc.bad)
+			}
+			if n, bad := base64Len([]byte(tc.in)); n != len(tc.want) || bad != tc.bad {
+				t.Errorf("base64Len = %d, %v; want %d, %v", n, bad, len(tc.want), tc.bad)
+			}
+		})
+	}
+	// RFC 2047 "B" words are base64 too.
+	if got := DecodeHeader("=?UTF-8?B?44CQ5g==nKrmib/oq74=?="); got != "【未承諾" {
+		t.Errorf("DecodeHeader = %q, want 【未承諾", got)
+	}
+}
