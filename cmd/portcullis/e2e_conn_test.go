@@ -256,6 +256,27 @@ func TestConnectionStagesEndToEnd(t *testing.T) {
 			}
 			time.Sleep(500 * time.Millisecond)
 		}
+		waitLog(t, g, `msg="connfilter: changed list files loaded"`)
+		// A change that does not load keeps the lists in force, and the
+		// log says why, as a refused SIGHUP does.
+		appendLine(t, deny, "999.1.1.1/garbage")
+		appendLine(t, deny, "127.0.0.23")
+		refused := `level=ERROR msg="connfilter: changed list file refused, keeping the previous lists"`
+		deadline = time.Now().Add(15 * time.Second)
+		for !strings.Contains(g.logs(), refused) {
+			c, _, greet := dialFrom(t, g.addr, 23)
+			c.Close()
+			if !strings.HasPrefix(greet, "220 ") {
+				t.Fatalf("an entry of a refused list took effect: greeting %q", greet)
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the refused change was not logged")
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		if !strings.Contains(g.logs(), `:5: bad CIDR \"999.1.1.1/garbage\"`) {
+			t.Errorf("the log line does not name the line and the problem")
+		}
 	})
 	if t.Failed() {
 		t.Logf("gateway log:\n%s", g.logs())

@@ -42,13 +42,18 @@
 // in list files too. Files are re-read on every reload of the gateway
 // (SIGHUP) and when one changes (checked at most every reload_interval); a
 // file that no longer loads keeps the lists it would replace, and results
-// carry attrs.reload_error until it loads again.
+// carry attrs.reload_error until it loads again. Both outcomes of a
+// reload on change are logged once, in the gateway's log: an error line
+// saying why the files were refused, an info line when a change loads.
 package connfilter
 
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +64,7 @@ import (
 // Stage is the connection filter.
 type Stage struct {
 	now func() time.Time
+	log *slog.Logger // nil: slog's default, which Serve points at the gateway
 
 	mu        sync.Mutex // serialises Configure and reloads
 	cfg       config
@@ -154,16 +160,43 @@ func (s *Stage) maybeReload() {
 	}
 	// Remember these versions even when they fail to load: a broken
 	// (perhaps large) file is read again when it changes, not every
-	// reload_interval.
+	// reload_interval, and its error is logged once.
+	changed := changedFiles(s.stamps, st)
 	s.stamps = st
 	set, err := build(s.cfg)
 	if err != nil {
 		msg := err.Error()
 		s.reloadErr.Store(&msg)
+		// Nobody reads attrs.reload_error unless a rule logs it: without
+		// this line the entries an admin just added would silently not
+		// take effect.
+		s.logger().Error("connfilter: changed list file refused, keeping the previous lists",
+			"error", err, "changed", strings.Join(changed, ","))
 		return // keep the lists in force; try again when the files change again
 	}
 	s.cur.Store(set)
 	s.reloadErr.Store(nil)
+	s.logger().Info("connfilter: changed list files loaded", "changed", strings.Join(changed, ","))
+}
+
+func (s *Stage) logger() *slog.Logger {
+	if s.log != nil {
+		return s.log
+	}
+	return slog.Default()
+}
+
+// changedFiles names the files whose stamps differ between old and cur,
+// sorted for a stable log line.
+func changedFiles(old, cur map[string]fileStamp) []string {
+	var out []string
+	for f, st := range cur {
+		if o, ok := old[f]; !ok || !o.same(st) {
+			out = append(out, f)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (s *Stage) interval() time.Duration {

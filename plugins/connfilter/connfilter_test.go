@@ -2,6 +2,7 @@ package connfilter
 
 import (
 	"context"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -243,6 +244,53 @@ func TestBrokenFileReadOnce(t *testing.T) {
 	if res := check(t, s, "192.0.2.1", ""); !strings.Contains(res.Attrs["reload_error"], "deny.txt:2") {
 		t.Fatalf("the unchanged broken file was read again: %v", res.Attrs)
 	}
+}
+
+// TestReloadLogged: a changed file that is refused says so in the log,
+// once (not on every connection or every reload_interval), with the file,
+// line and problem, and a later change that loads says so too. Before,
+// only attrs.reload_error knew, and entries just added silently did not
+// take effect.
+func TestReloadLogged(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "deny.txt", "192.0.2.1\n")
+	now := time.Unix(1_800_000_000, 0)
+	var logs strings.Builder
+	s := &Stage{now: func() time.Time { return now },
+		log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{ReplaceAttr: dropTime}))}
+	if err := s.Configure(context.Background(), sdk.Env{ConfigDir: dir}, map[string]any{
+		"deny": map[string]any{"files": []any{"deny.txt"}}, "reload_interval": "10s"}); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, dir, "deny.txt", "192.0.2.1\n999.1.1.1/garbage\n192.0.2.6\n")
+	for range 3 {
+		now = now.Add(11 * time.Second)
+		if v := check(t, s, "192.0.2.6", "").Verdict; v != sdk.VerdictNone {
+			t.Fatalf("an entry of the refused file took effect: %s", v)
+		}
+	}
+	want := `level=ERROR msg="connfilter: changed list file refused, keeping the previous lists" ` +
+		`error="` + p + `:2: bad CIDR \"999.1.1.1/garbage\"" changed=` + p + "\n"
+	if logs.String() != want {
+		t.Fatalf("log after a refused change:\n%s\nwant:\n%s", logs.String(), want)
+	}
+	logs.Reset()
+	writeFile(t, dir, "deny.txt", "192.0.2.1\n192.0.2.6\n")
+	now = now.Add(11 * time.Second)
+	if v := check(t, s, "192.0.2.6", "").Verdict; v != sdk.VerdictFail {
+		t.Fatalf("the fixed file was not loaded: %s", v)
+	}
+	if want := `level=INFO msg="connfilter: changed list files loaded" changed=` + p + "\n"; logs.String() != want {
+		t.Fatalf("log after the fix:\n%s\nwant:\n%s", logs.String(), want)
+	}
+}
+
+// dropTime leaves the time out of log lines, for comparing them whole.
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
 }
 
 // TestIDNHostPatterns: host names in DNS are A-labels (xn--...), so a
