@@ -24,7 +24,40 @@ type ruleset struct {
 
 type fileStamp struct {
 	path string
-	info os.FileInfo // of the file read (its identity, size and time)
+	info os.FileInfo // of the file read (its identity, size and time); nil: it could not be stat'ed
+}
+
+// restamp stats the files of seen again.
+func restamp(seen []fileStamp) []fileStamp {
+	out := make([]fileStamp, len(seen))
+	for i, s := range seen {
+		out[i].path = s.path
+		if st, err := os.Stat(s.path); err == nil {
+			out[i].info = st
+		}
+	}
+	return out
+}
+
+// changedPaths names the files whose stamps differ between old and cur
+// (restamp(old)).
+func changedPaths(old, cur []fileStamp) []string {
+	var out []string
+	for i, o := range old {
+		if !sameVersion(o.info, cur[i].info) {
+			out = append(out, o.path)
+		}
+	}
+	return out
+}
+
+// sameVersion reports whether a and b are the same file with the same size
+// and time, or both nil (not there).
+func sameVersion(a, b os.FileInfo) bool {
+	if a == nil || b == nil {
+		return a == nil && b == nil
+	}
+	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
 }
 
 // loadRuleset reads and compiles every list. The errors of all the lists
@@ -94,22 +127,24 @@ func loadList(l listConfig, dir string, r *ruleset) ([]pattern, error) {
 	return out, nil
 }
 
-// changed reports whether a list file is another file than at load (an
-// editor or a ConfigMap swap renamed a new one over it, perhaps with the
-// same size and time) or its size or time differs, and every changed file
-// has been left alone for the settle time: a file being written in place
-// (truncated, then filled) must not be read half way. Writing a new file
-// and renaming it over the old one is the safe way to update a list, and
-// is picked up as soon as settled.
-func (r *ruleset) changed(now time.Time) bool {
+// changed reports whether a list file is another file than when last read
+// (seen: an editor or a ConfigMap swap renamed a new one over it, perhaps
+// with the same size and time), its size or time differs, or it came or
+// went, and every changed file has been left alone for the settle time: a
+// file being written in place (truncated, then filled) must not be read
+// half way. Writing a new file and renaming it over the old one is the
+// safe way to update a list, and is picked up as soon as settled.
+func changed(seen []fileStamp, settle time.Duration, now time.Time) bool {
 	changed := false
-	for _, s := range r.stamps {
+	for _, s := range seen {
 		st, err := os.Stat(s.path)
-		if err != nil {
-			return true // gone: the reload reports it and keeps the rules
-		}
-		if !os.SameFile(st, s.info) || st.Size() != s.info.Size() || !st.ModTime().Equal(s.info.ModTime()) {
-			if now.Sub(st.ModTime()) < r.cfg.ReloadSettle {
+		switch {
+		case err != nil:
+			if s.info != nil {
+				changed = true // gone: the reload reports it and keeps the rules
+			}
+		case !sameVersion(s.info, st):
+			if now.Sub(st.ModTime()) < settle {
 				return false
 			}
 			changed = true

@@ -32,8 +32,10 @@
 // (RE2 runs in linear time). Lists are re-read when their file changes
 // (checked at most every reload_interval, and only once the file has not
 // changed for reload_settle); a list that no longer loads keeps the rules
-// it replaces, and the result carries attrs.reload_error. Update a list by
-// writing a new file and renaming it over the old one.
+// it replaces, the result carries attrs.reload_error, and the gateway's
+// log has one error line for that change (an info line when a change
+// loads). Update a list by writing a new file and renaming it over the old
+// one.
 //
 // # Config
 //
@@ -60,6 +62,7 @@ package textfilter
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sort"
 	"strconv"
 	"strings"
@@ -76,10 +79,12 @@ import (
 type Stage struct {
 	subjectOnly bool
 	now         func() time.Time // injected clock for the reload check
+	log         *slog.Logger     // nil: slog's default, which Serve points at the gateway
 
 	mu        sync.Mutex // serialises reloads
 	cfg       config
 	env       sdk.Env
+	seen      []fileStamp // the list files as last read, whether they loaded or not
 	set       atomic.Pointer[ruleset]
 	lastCheck atomic.Int64 // unix nanoseconds of the last reload check
 }
@@ -119,7 +124,7 @@ func (s *Stage) Configure(_ context.Context, env sdk.Env, raw map[string]any) er
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.cfg, s.env = cfg, env
+	s.cfg, s.env, s.seen = cfg, env, set.stamps
 	s.set.Store(set)
 	s.lastCheck.Store(s.now().UnixNano())
 	return nil
@@ -238,25 +243,46 @@ func (s *Stage) texts(ctx context.Context, msg *sdk.Message, headers []string) (
 
 // maybeReload re-reads the lists when a file changed, at most once per
 // reload interval. A list that no longer loads keeps the previous rules:
-// a half-edited file must not switch filtering off.
+// a half-edited file must not switch filtering off. Its versions are
+// remembered all the same, so that it is read, and its error logged, once
+// per change rather than every interval.
 func (s *Stage) maybeReload(set *ruleset) *ruleset {
 	now := s.now().UnixNano()
 	last := s.lastCheck.Load()
 	if now-last < int64(set.cfg.ReloadInterval) || !s.lastCheck.CompareAndSwap(last, now) {
 		return set
 	}
-	if !set.changed(time.Unix(0, now)) {
-		return set
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	fresh, err := loadRuleset(s.cfg, s.env.ConfigDir)
-	if err != nil {
-		set.reloadErr.Store(err.Error())
+	set = s.set.Load() // a Configure may have replaced it meanwhile
+	if !changed(s.seen, set.cfg.ReloadSettle, time.Unix(0, now)) {
 		return set
 	}
+	// Stamped before reading: a file changed while it is read is stamped
+	// older than what was read, and read again, rather than the reverse.
+	tried := restamp(s.seen)
+	files := strings.Join(changedPaths(s.seen, tried), ",")
+	fresh, err := loadRuleset(s.cfg, s.env.ConfigDir)
+	if err != nil {
+		s.seen = tried
+		set.reloadErr.Store(err.Error())
+		// Nobody reads attrs.reload_error unless a rule logs it: without
+		// this line the patterns an admin just added would silently not
+		// take effect.
+		s.logger().Error(s.Info().Name+": changed list file refused, keeping the previous list", "error", err, "changed", files)
+		return set
+	}
+	s.seen = fresh.stamps
 	s.set.Store(fresh)
+	s.logger().Info(s.Info().Name+": changed list files loaded", "changed", files)
 	return fresh
+}
+
+func (s *Stage) logger() *slog.Logger {
+	if s.log != nil {
+		return s.log
+	}
+	return slog.Default()
 }
 
 // result turns matches into a Result.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -186,6 +187,70 @@ func TestReload(t *testing.T) {
 			t.Errorf("step %d: tags %q attrs %v; want %q, reload error %v", i, res.Tags, res.Attrs, s.want, s.errAttr)
 		}
 	}
+}
+
+// TestReloadLogged: a changed list that is refused says so in the log,
+// once (not on every message or every reload_interval), with the file,
+// line and problem; a list file that went away likewise; and a later
+// change that loads says so too. Before, only attrs.reload_error knew,
+// and patterns just added silently did not match.
+func TestReloadLogged(t *testing.T) {
+	dir := t.TempDir()
+	list := filepath.Join(dir, "subject.txt")
+	write := func(content string) {
+		t.Helper()
+		if err := os.WriteFile(list, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("viagra\n")
+	now := time.Now().Add(time.Hour) // every write settled
+	var logs strings.Builder
+	st := &Stage{subjectOnly: true, now: func() time.Time { return now },
+		log: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{ReplaceAttr: dropTime}))}
+	configure(t, st, dir, map[string]any{"reload_interval": "10s", "lists": []any{map[string]any{"name": "subject", "file": "subject.txt"}}})
+	msg := sdk.NewBytesMessage([]sdk.HeaderField{{Name: "Subject", Value: "cialis offer"}}, []byte("Subject: cialis offer\r\n\r\n"))
+	expectLog := func(step, want string) {
+		t.Helper()
+		if logs.String() != want {
+			t.Errorf("%s: log\n%s\nwant\n%s", step, logs.String(), want)
+		}
+		logs.Reset()
+	}
+	checks := func(step string, wantTags []string) {
+		t.Helper()
+		for range 3 {
+			now = now.Add(11 * time.Second)
+			if res := check(t, st, msg); !slices.Equal(res.Tags, wantTags) {
+				t.Fatalf("%s: tags %q, want %q", step, res.Tags, wantTags)
+			}
+		}
+	}
+
+	write("viagra\nre:(unclosed\ncialis\n")
+	checks("broken list", nil)
+	expectLog("broken list", `level=ERROR msg="subject: changed list file refused, keeping the previous list" `+
+		`error="list `+list+`: subject:2: bad regular expression \"(unclosed\": error parsing regexp: missing closing ): `+"`(?i)(unclosed`"+`" `+
+		`changed=`+list+"\n")
+
+	if err := os.Remove(list); err != nil {
+		t.Fatal(err)
+	}
+	checks("list gone", nil)
+	expectLog("list gone", `level=ERROR msg="subject: changed list file refused, keeping the previous list" `+
+		`error="list subject: open `+list+`: no such file or directory" changed=`+list+"\n")
+
+	write("viagra\ncialis\n")
+	checks("fixed list", []string{"subject:cialis"})
+	expectLog("fixed list", `level=INFO msg="subject: changed list files loaded" changed=`+list+"\n")
+}
+
+// dropTime leaves the time out of log lines, for comparing them whole.
+func dropTime(groups []string, a slog.Attr) slog.Attr {
+	if len(groups) == 0 && a.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return a
 }
 
 func TestNormalize(t *testing.T) {
