@@ -26,7 +26,9 @@ import (
 // example denies (from a delegated-stats file), .14 and .17 denied by
 // original-format filter lines (IP, and HOST against the rDNS name), .15
 // let through by a PASS/IP line despite a DNSBL listing, .16 greylisted,
-// .18 refused by a rule on conn.country, .19 whose DNSBL query SERVFAILs.
+// .18 refused by a rule on conn.country, .19 whose DNSBL query SERVFAILs,
+// .22 listed with a TXT reason holding quotes, a backslash, CR LF, an
+// escape sequence and UTF-8.
 const connYAML = `hostname: mx.example.test
 listeners:
   - {name: mx, address: "127.0.0.1:0"}
@@ -60,6 +62,8 @@ func connDNS(t *testing.T) *dnstest.Server {
 		recs = append(recs, fmt.Sprintf("%d.0.0.127.bl.example.test. 60 IN A 127.0.0.2", n),
 			fmt.Sprintf(`%d.0.0.127.bl.example.test. 60 IN TXT "Listed by BL-Test, see https://bl.example.test/127.0.0.%d"`, n, n))
 	}
+	recs = append(recs, "22.0.0.127.bl.example.test. 60 IN A 127.0.0.2",
+		`22.0.0.127.bl.example.test. 60 IN TXT "Listed\013\010X-Injected: yes \027[31mRED\027[0m \"q\" see https://bl.example.test/?q=a\\b caf\195\169"`)
 	srv := dnstest.New(t, recs...)
 	srv.ServFail("19.0.0.127.bl.example.test.")
 	return srv
@@ -207,6 +211,21 @@ func TestConnectionStagesEndToEnd(t *testing.T) {
 		want := "554 5.7.1 Service unavailable; [127.0.0.12] listed at bl.example.test: Listed by BL-Test, see https://bl.example.test/127.0.0.12"
 		if !strings.HasPrefix(greet, "220") || len(replies) != 2 || replies[1] != want {
 			t.Fatalf("greeting %q, replies %q; want MAIL refused with %q", greet, replies, want)
+		}
+	})
+	t.Run("DNSBL reason unescaped, then made reply text", func(t *testing.T) {
+		// The TXT bytes, not miekg/dns's zone-file escapes (\013\010,
+		// \"): CR and the escape character dropped, LF a space, and UTF-8
+		// '?' for a client that did not ask for SMTPUTF8, as the reply
+		// template does with any value.
+		_, replies, _, _ := transaction(t, g.addr, 22, "x@example.test")
+		want := "554 5.7.1 Service unavailable; [127.0.0.22] listed at bl.example.test: " +
+			`Listed X-Injected: yes [31mRED[0m "q" see https://bl.example.test/?q=a\b caf?`
+		if len(replies) != 2 || replies[1] != want {
+			t.Fatalf("replies %q; want MAIL refused with %q", replies, want)
+		}
+		if logs := g.logs(); strings.Contains(logs, "\x1b") || strings.Contains(logs, "\nX-Injected") || strings.Contains(logs, `\\013`) {
+			t.Errorf("the reason reached the log raw or escaped twice:\n%s", logs)
 		}
 	})
 	t.Run("DNSBL lookup failure is a 451, not a pass", func(t *testing.T) {

@@ -50,7 +50,8 @@
 // verdict none. Score is the total weight. Each listing adds a tag
 // "<zone>" (and "<zone>:helo" or "<zone>:from" for RHSBL). Attrs: zone
 // (the first listing zone in config order), zones, codes ("zone=code,..."),
-// reason (that zone's TXT), reasons (all, "zone: text" joined by " | "),
+// reason (that zone's TXT, as published: any bytes, which a reply
+// template makes one line of reply text), reasons (all, "zone: text" joined by " | "),
 // weight, and allow_zones for DNSWL listings.
 package dnsbl
 

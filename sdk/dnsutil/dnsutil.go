@@ -11,6 +11,7 @@ package dnsutil
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -290,15 +291,44 @@ func (a *Answer) Addrs() []netip.Addr {
 	return out
 }
 
-// Texts returns each TXT record's strings joined (RFC 7208 3.3 style).
+// Texts returns each TXT record's strings joined (RFC 7208 3.3 style), as
+// the bytes the record holds. miekg/dns keeps TXT strings in zone-file
+// presentation form (RFC 1035 5.1: '"' and '\\' escaped with a backslash,
+// other bytes outside printable ASCII as \DDD in decimal); a DNSBL's
+// reason "see \"FAQ\"" read as it is would reach a client's reply and the
+// log with its backslashes, and a CR LF as the letters \013\010. The
+// bytes are what a caller gets, any bytes a publisher put there: text for
+// an SMTP reply or a log goes through the gateway's own sanitising.
 func (a *Answer) Texts() []string {
 	var out []string
 	for _, rr := range a.Records {
 		if t, ok := rr.(*dns.TXT); ok {
-			out = append(out, strings.Join(t.Txt, ""))
+			out = append(out, txtBytes(t))
 		}
 	}
 	return out
+}
+
+// txtBytes is t's strings joined, unescaped by miekg/dns itself: packed
+// for the wire (RFC 3597's generic form is that RDATA, in hex), where each
+// string is a length octet and its bytes (RFC 1035 3.3.14).
+func txtBytes(t *dns.TXT) string {
+	var generic dns.RFC3597
+	if err := generic.ToRFC3597(t); err != nil {
+		// Not from the wire (a string over 255 octets): as it stands.
+		return strings.Join(t.Txt, "")
+	}
+	rdata, err := hex.DecodeString(generic.Rdata)
+	if err != nil {
+		return strings.Join(t.Txt, "")
+	}
+	var b strings.Builder
+	for len(rdata) > 0 {
+		n := min(int(rdata[0]), len(rdata)-1)
+		b.Write(rdata[1 : 1+n])
+		rdata = rdata[1+n:]
+	}
+	return b.String()
 }
 
 // Names returns the targets of PTR records, without the final dot.

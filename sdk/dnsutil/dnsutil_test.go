@@ -3,6 +3,7 @@ package dnsutil_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -34,6 +35,37 @@ func TestReverse(t *testing.T) {
 			want, _ := dns.ReverseAddr(ip.String())
 			if got := dnsutil.ReverseName(ip); ip.Is6() && !ip.Is4In6() && got != want {
 				t.Errorf("ReverseName = %q, miekg/dns says %q", got, want)
+			}
+		})
+	}
+}
+
+// TestTexts: TXT strings come back as the bytes the record holds, not in
+// miekg/dns's zone-file escaping: a DNSBL reason with quotes or a
+// backslash reached the client's reply as \" and \\, and a CR LF as the
+// letters \013\010.
+func TestTexts(t *testing.T) {
+	tests := []struct{ name, data, want string }{
+		{"plain", `"Listed; see https://bl.example/q?ip=192.0.2.1"`, "Listed; see https://bl.example/q?ip=192.0.2.1"},
+		{"quotes and backslash", `"see \"FAQ\" at C:\\lists"`, `see "FAQ" at C:\lists`},
+		{"control bytes", `"Listed\013\010X-Injected: yes \027[31mRED"`, "Listed\r\nX-Injected: yes \x1b[31mRED"},
+		{"UTF-8 and 8-bit", `"caf\195\169 \255"`, "caf\u00e9 \xff"},
+		{"strings joined", `"Listed " "by BL" ""`, "Listed by BL"},
+	}
+	var zone []string
+	for i, tc := range tests {
+		zone = append(zone, fmt.Sprintf("t%d.example. 300 IN TXT %s", i, tc.data))
+	}
+	srv := dnsutiltest.New(t, zone...)
+	r := &dnsutil.Resolver{Servers: []string{srv.Addr}, Timeout: time.Second}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			a, err := r.Lookup(context.Background(), fmt.Sprintf("t%d.example", i), dns.TypeTXT)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := a.Texts(); !slices.Equal(got, []string{tc.want}) {
+				t.Errorf("Texts() = %q, want %q", got, tc.want)
 			}
 		})
 	}
