@@ -12,6 +12,7 @@ func FuzzParseList(f *testing.F) {
 	f.Add("\ufeff未承諾広告\r\nｶﾀｶﾅ\r\n", "カタカナ")
 	f.Add("re:([\n", "x")
 	f.Add("//\n/\n\t\t3\n", "")
+	f.Add("re:[ｦ-ﾟ]+\nre:[^ｦ-ﾝ\\s]\nre:[]ｶ-ﾝ[:^alpha:]\\]]\nre:\\Q[ｦ-ﾝ\\E[①-⑳]{3,}\nre:[ｶ\n", "ｶﾞｲﾄﾞ ⑫")
 	f.Fuzz(func(t *testing.T, list, text string) {
 		ps, err := parseList("f", strings.NewReader(list), 1)
 		if err != nil {

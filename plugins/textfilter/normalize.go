@@ -208,6 +208,9 @@ func nfkcStable(r rune) bool {
 // dash does not match every '~' of a URL.
 var jisFold = strings.NewReplacer("\uff5e", "\u301c", "\u2016", "\u2225", "\u2014", "\u2015", "\u2212", "-")
 
+// jisFolded holds the characters jisFold replaces.
+const jisFolded = "\uff5e\u2016\u2014\u2212"
+
 // jisFoldRegexp is jisFold for a regular expression: the minus signs are
 // left to normRegexp, which writes them escaped.
 var jisFoldRegexp = strings.NewReplacer("\uff5e", "\u301c", "\u2016", "\u2225", "\u2014", "\u2015")
@@ -220,6 +223,7 @@ var jisFoldRegexp = strings.NewReplacer("\uff5e", "\u301c", "\u2016", "\u2225", 
 // written as text by a Japanese admin, not as an operator: it becomes the
 // escaped ASCII character, so that re:本当？ matches 本当? and not 本 or
 // 本当, and re:［広告］ matches [広告] and not any one of its characters.
+// A character class is normalised as a set (normClasses), not as text.
 func normRegexp(expr string) string {
 	var b strings.Builder
 	for _, r := range jisFoldRegexp.Replace(expr) {
@@ -239,5 +243,5 @@ func normRegexp(expr string) string {
 		}
 		b.WriteRune(r)
 	}
-	return norm.NFKC.String(b.String())
+	return norm.NFKC.String(normClasses(b.String()))
 }

@@ -8,11 +8,14 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/portcullis-mta/portcullis/sdk"
 	"github.com/portcullis-mta/portcullis/sdk/plugintest"
@@ -610,5 +613,81 @@ func TestTextPastWalkLimits(t *testing.T) {
 				t.Errorf("verdict %s tags %q, want %s with %s", res.Verdict, res.Tags, tc.verdict, tc.want)
 			}
 		})
+	}
+}
+
+// TestRegexpClassNFKC: a class is normalised as a set. NFKC applied to
+// each end of a range made the half-width [ｦ-ﾝ] (all JIS X 0201 kana) the
+// two characters ヲ and ン, and [ｦ-ﾟ] and [ｰ-ﾝ] reversed ranges that did
+// not load. Now a class matches what its members become, and the kana
+// its voiced sound marks compose (ｶﾞ is ガ after NFKC) when it holds them.
+func TestRegexpClassNFKC(t *testing.T) {
+	const text = "ｶﾀｶﾅ ｶﾞｲﾄﾞ ﾊﾟｽﾜｰﾄﾞ ＦＲＥＥ ①⑫ ひらがな"
+	for _, tc := range []struct {
+		pattern string
+		want    []string
+	}{
+		{"re:[ｦ-ﾝ]{3,}", []string{"カタカナ", "スワー"}}, // without ﾞ and ﾟ, ガ and ド are not in it, as ｶﾞ was not
+		{"re:[ｦ-ﾟ]+", []string{"カタカナガイドパスワード"}},   // the space between kana is dropped
+		{"re:[ｰ-ﾝ]{3,}", []string{"カタカナ", "スワー"}},
+		{"re:[ｦ-ﾝ]", []string{"カ", "タ", "カ", "ナ", "イ", "ス", "ワ", "ー"}},
+		{"re:[^ｦ-ﾟ\\s]+", []string{"free", "112", "ひらがな"}},
+		{"re:[^ｦ-ﾝ\\s]+", []string{"ガ", "ドパ", "ド", "free", "112", "ひらがな"}},
+		{"re:[Ａ-Ｚ]+", []string{"free"}},                   // full-width letters are ASCII after NFKC
+		{"re:[①-⑳]+", []string{"112"}},                    // ⑫ is 12, two characters
+		{"re:[\\x{FF66}-\\x{FF9D}]{4}", []string{"カタカナ"}}, // escapes are members too
+	} {
+		p, ok, err := parseLine(tc.pattern, 1)
+		if err != nil || !ok {
+			t.Errorf("%s: %v", tc.pattern, err)
+			continue
+		}
+		if got := p.re.FindAllString(normalize(text), -1); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: matches %q, want %q (compiled %s)", tc.pattern, got, tc.want, p.re)
+		}
+	}
+}
+
+// TestRegexpClassKeepsMembers: no member of a class is lost, whatever
+// NFKC makes of it (up to maxClassForms members that become several
+// characters); a negated class excludes what its members become.
+func TestRegexpClassKeepsMembers(t *testing.T) {
+	for _, r := range [][2]rune{{0xff61, 0xffef}, {0xff01, 0xff5e}, {0x2460, 0x2473}, {0x2474, 0x249b}, {0x3220, 0x3243}, {0x3300, 0x3330}, {0xfb00, 0xfb06},
+		{0x3041, 0x30ff}, {0xc0, 0x24f}, {0x2100, 0x214f}, {0x1d400, 0x1d7ff}} {
+		class := fmt.Sprintf("[\\x{%X}-\\x{%X}]", r[0], r[1])
+		pos, err := regexp.Compile("(?i)^(?:" + normRegexp(class) + ")+$")
+		if err != nil {
+			t.Fatalf("%s: %v", class, err)
+		}
+		neg, err := regexp.Compile("(?i)" + normRegexp("[^"+class[1:]))
+		if err != nil {
+			t.Fatalf("[^%s: %v", class[1:], err)
+		}
+		for c := r[0]; c <= r[1]; c++ {
+			// The text is case-folded too, which (?i) stands in for: the
+			// NFKC form is what the class must match.
+			n := nfkc(string(c))
+			if strings.Contains(n, " ") || ignorable([]rune(n)[0]) {
+				continue // white space is collapsed and invisibles dropped
+			}
+			if !pos.MatchString(n) {
+				t.Errorf("%s does not match %U as %q", class, c, n)
+			}
+			if utf8.RuneCountInString(n) == 1 && neg.MatchString(n) {
+				t.Errorf("[^%s matches %U as %q", class[1:], c, n)
+			}
+		}
+	}
+}
+
+// TestNFKCTableBound: nfkcTables walks code points up to nfkcMaxRune;
+// none above it is changed by NFKC or composes.
+func TestNFKCTableBound(t *testing.T) {
+	var buf [utf8.UTFMax]byte
+	for r := rune(nfkcMaxRune + 1); r <= unicode.MaxRune; r++ {
+		b := buf[:utf8.EncodeRune(buf[:], r)]
+		if !norm.NFKC.IsNormal(b) || !norm.NFD.IsNormal(b) || !norm.NFC.Properties(b).BoundaryBefore() {
+			t.Fatalf("%U is changed by NFKC or composes: raise nfkcMaxRune", r)
+		}
 	}
 }
