@@ -255,7 +255,9 @@ func (t *Tokenizer) part(set *tokenSet, p Part) {
 }
 
 // words emits the words of s with prefix; pairs adds adjacent word pairs.
+// Widths are folded first (foldWidth): ＦＲＥＥ is free, ﾊﾟｽﾜｰﾄﾞ パスワード.
 func (t *Tokenizer) words(set *tokenSet, prefix, s string, pairs bool) {
+	s = foldWidth(s)
 	prev := ""
 	emit := func(w string) {
 		set.addParts(prefix, w, "", "")

@@ -282,3 +282,41 @@ func TestTokenizeWrappedJapanese(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenizeWidths: widths are folded as the text filter folds them. A
+// word in full-width Latin was a token of its own, and half-width katakana
+// fell apart at its sound marks (ﾞ ﾟ ｰ are not katakana), so that
+// ﾊﾟｽﾜｰﾄﾞ gave ﾊ, ｽﾜ and ﾄ, none of which パスワード gives.
+func TestTokenizeWidths(t *testing.T) {
+	tok := NewTokenizer(DefaultTokenizerOptions())
+	body := func(s string) []string { return tok.Tokens(&Doc{Parts: []Part{{ContentType: "text/plain", Text: s}}}) }
+	for _, tc := range []struct{ text, same string }{
+		{"ﾊﾟｽﾜｰﾄﾞ ｸﾚｼﾞｯﾄｶｰﾄﾞ ｾｰﾙ", "パスワード クレジットカード セール"},
+		{"ＦＲＥＥ ＭＯＮＥＹ Ｖｉａｇｒａ", "FREE MONEY Viagra"},
+		{"ｶﾀｶﾅ ｶﾞｲﾄﾞ\r\nﾊﾟｽﾜｰﾄﾞ", "カタカナ ガイド\r\nパスワード"},
+		{"カﾞイド", "ガイド"}, // a half-width mark after a full-width kana
+		{"iPhone15が当選 ＰａｙＰａｙ残高￥１０００", "iPhone15が当選 PayPay残高¥1000"},
+	} {
+		if got, want := body(tc.text), body(tc.same); !slices.Equal(got, want) {
+			t.Errorf("%q: tokens %q, want those of %q: %q", tc.text, got, tc.same, want)
+		}
+	}
+}
+
+// TestFoldWidth: what is not in the Halfwidth and Fullwidth Forms block is
+// left as it is, a mark after a character it does not compose with too.
+func TestFoldWidth(t *testing.T) {
+	for in, want := range map[string]string{
+		"plain ASCII, 漢字 and かな": "plain ASCII, 漢字 and かな",
+		"ｱｲｳ\uff9e":              "アイヴ",
+		"x\uff9e":                "x\u3099",
+		"\uff9eｶ":                "\u3099カ",
+		"ｶ\uff9e\uff9e":          "ガ\u3099",
+		"\ufffd\ufeffＡ":          "\ufffd\ufeffA",
+		"ａ・ｂ":                    "a・b",
+	} {
+		if got := foldWidth(in); got != want {
+			t.Errorf("foldWidth(%+q) = %+q, want %+q", in, got, want)
+		}
+	}
+}
