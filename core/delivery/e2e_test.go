@@ -306,6 +306,31 @@ func TestDSNParametersPassedOn(t *testing.T) {
 	}
 }
 
+// An original recipient beyond ASCII goes on as RFC 6533's utf-8 type in
+// utf-8-addr-xtext, which a strict next hop (go-smtp, as here) takes: the
+// RFC 3461 xtext of its bytes ("utf-8;b+C3+B8b@...") was refused with 501
+// 5.5.4 and the mail bounced. One kept as rfc822 with UTF-8 (the form
+// Postfix sends) goes on as utf-8 too.
+func TestUTF8ORCPTPassedOn(t *testing.T) {
+	down := newPeer(t)
+	cfg := baseConfig(t)
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, down.addr)}
+	w := newWorld(t, cfg)
+	w.enqueue("u@local.test", []string{"x@d.test", "y@d.test"}, localSender, plainBody, func(e *queue.Envelope) {
+		e.Rcpts[0].ORCPT = "utf-8;b\u00f8b+1=\\x@d.test"
+		e.Rcpts[1].ORCPT = "rfc822;\u65e5\u672c@d.test"
+	})
+	w.start()
+	w.waitFor("delivery", func() bool { return len(down.messages()) == 1 })
+	ro := down.messages()[0].rcptOpts
+	want := []string{"b\u00f8b+1=\\x@d.test", "\u65e5\u672c@d.test"}
+	for i, o := range ro {
+		if o.OriginalRecipientType != smtp.DSNAddressTypeUTF8 || o.OriginalRecipient != want[i] {
+			t.Errorf("recipient %d: ORCPT %s;%q, want utf-8;%q", i, o.OriginalRecipientType, o.OriginalRecipient, want[i])
+		}
+	}
+}
+
 // Several messages to one destination share one connection.
 func TestConnectionReuse(t *testing.T) {
 	down := newPeer(t)

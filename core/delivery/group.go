@@ -543,7 +543,7 @@ func params(c *smtpc.Client, env *queue.Envelope, rs []*queue.Recipient) ([]stri
 		mp = append(mp, "RET="+env.DSNRet)
 	}
 	if dsn && env.DSNEnvID != "" {
-		mp = append(mp, "ENVID="+xtext(env.DSNEnvID))
+		mp = append(mp, "ENVID="+policy.Xtext(env.DSNEnvID))
 	}
 	rcpts := make([]smtpc.Rcpt, len(rs))
 	for i, r := range rs {
@@ -554,8 +554,8 @@ func params(c *smtpc.Client, env *queue.Envelope, rs []*queue.Recipient) ([]stri
 		if len(r.Notify) > 0 {
 			rcpts[i].Params = append(rcpts[i].Params, "NOTIFY="+strings.ToUpper(strings.Join(r.Notify, ",")))
 		}
-		if typ, addr, ok := strings.Cut(r.ORCPT, ";"); ok {
-			rcpts[i].Params = append(rcpts[i].Params, "ORCPT="+typ+";"+xtext(addr))
+		if v, ok := policy.ORCPTParam(r.ORCPT); ok {
+			rcpts[i].Params = append(rcpts[i].Params, "ORCPT="+v)
 		}
 	}
 	return mp, rcpts, nil
@@ -614,23 +614,6 @@ func headerNeedsUTF8(open opener) (bool, error) {
 			return false, err
 		}
 	}
-}
-
-// xtext encodes s (RFC 3461 4): "+", "=" and bytes outside 33..126 as +XX.
-func xtext(s string) string {
-	const hex = "0123456789ABCDEF"
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c < 33 || c > 126 || c == '+' || c == '=' {
-			b.WriteByte('+')
-			b.WriteByte(hex[c>>4])
-			b.WriteByte(hex[c&15])
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
 }
 
 // keep pools c for the next message, unless the config changed since it

@@ -186,12 +186,6 @@ func TestRetrySchedule(t *testing.T) {
 	}
 }
 
-func TestXtext(t *testing.T) {
-	if got := xtext("a+b=c d\xe9"); got != "a+2Bb+3Dc+20d+E9" {
-		t.Errorf("got %q", got)
-	}
-}
-
 // DSN with RET=HDRS carries only the header of the original; long header
 // lines survive the slicing.
 func TestDSNHeadersOnly(t *testing.T) {

@@ -3,6 +3,7 @@ package policy
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -63,4 +64,68 @@ func FuzzRecipientsFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzORCPT: an RCPT's ORCPT value (client bytes) rewritten by UTF8ORCPT
+// comes out as RFC 6533 utf-8-addr-xtext, printable ASCII without '+' or
+// '=', that decodes back to the address the rfc822 xtext held; and
+// ORCPTParam's output for any stored form is printable ASCII.
+func FuzzORCPT(f *testing.F) {
+	for _, s := range []string{
+		"rfc822;b+C3+B8b@example.test", "rfc822;+E6+97+A5+2B@x", "rfc822;bob@x", "rfc822;b+FF@x",
+		"RFC822;a+C3", "utf-8;b\\x{F8}b@x", "rfc822;a+5C+3D+2B+C3+A9@x",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		if out, ok := ORCPTParam(v); ok && !printableASCII(out) {
+			t.Fatalf("ORCPTParam(%q) = %q: not printable ASCII", v, out)
+		}
+		out, ok := UTF8ORCPT(v)
+		if !ok {
+			return
+		}
+		enc, found := strings.CutPrefix(out, "utf-8;")
+		if !found || !printableASCII(enc) || strings.ContainsAny(enc, "+=") {
+			t.Fatalf("UTF8ORCPT(%q) = %q: not utf-8-addr-xtext", v, out)
+		}
+		_, xt, _ := strings.Cut(v, ";")
+		want, _ := decodeXtext(xt)
+		if got := decodeUTF8AddrXtext(t, enc); got != want {
+			t.Fatalf("UTF8ORCPT(%q) = %q, which decodes to %q, want %q", v, out, got, want)
+		}
+	})
+}
+
+func printableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeUTF8AddrXtext undoes utf8AddrXtext: each \x{HEX} is that code point.
+func decodeUTF8AddrXtext(t *testing.T, s string) string {
+	var b strings.Builder
+	for s != "" {
+		rest, ok := strings.CutPrefix(s, `\x{`)
+		if !ok {
+			b.WriteByte(s[0])
+			s = s[1:]
+			continue
+		}
+		hex, after, ok := strings.Cut(rest, "}")
+		if !ok {
+			t.Fatalf("unterminated \\x{ in %q", s)
+		}
+		n, err := strconv.ParseUint(hex, 16, 32)
+		if err != nil {
+			t.Fatalf("bad hexpoint %q", hex)
+		}
+		b.WriteRune(rune(n))
+		s = after
+	}
+	return b.String()
 }

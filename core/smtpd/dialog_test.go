@@ -214,6 +214,32 @@ func TestDSNParameters(t *testing.T) {
 	}
 }
 
+// TestPostfixUTF8ORCPT: Postfix, sending SMTPUTF8 mail to a server that
+// offers DSN, gives each RCPT an ORCPT of type rfc822 holding the xtext of
+// the address's UTF-8 bytes. go-smtp refused it (501 5.5.4) and Postfix
+// bounced the mail; it is taken as RFC 6533's utf-8 type.
+func TestPostfixUTF8ORCPT(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("MAIL FROM:<a@example.org> SMTPUTF8", "250")
+	r.cmd("RCPT TO:<bøb@example.test> ORCPT=rfc822;b+C3+B8b@example.test NOTIFY=FAILURE", "250")
+	r.cmd("RCPT TO:<carol@example.test> NOTIFY=NEVER ORCPT=rfc822;+E6+97+A5@example.test", "250")
+	r.cmd("DATA", "354")
+	r.send(message("utf8 orcpt") + ".\r\n")
+	id := strings.Fields(r.expect("250 2.0.0"))[2]
+	env, err := ts.q.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"utf-8;bøb@example.test", "utf-8;日@example.test"}
+	for i, rc := range env.Rcpts {
+		if rc.ORCPT != want[i] {
+			t.Errorf("recipient %s: ORCPT %q, want %q", rc.Addr, rc.ORCPT, want[i])
+		}
+	}
+}
+
 // TestLongLineInData: max_line_length bounds command lines, not the
 // lines of a message: real mail has lines far over RFC 5322's 998 (an
 // unwrapped HTML part), Postfix accepts them, and refusing one would

@@ -244,6 +244,9 @@ func (c *guardConn) Read(p []byte) (int, error) {
 		if verb == "RCPT" {
 			if to, ok := postmasterRcpt(arg, c.srv.cfg); ok {
 				c.log.Info("rcpt postmaster without a domain", "rcpt", policy.Postmaster(c.srv.cfg))
+				arg, line = to, []byte("RCPT "+to+"\r\n")
+			}
+			if to, ok := utf8Orcpt(arg); ok {
 				line = []byte("RCPT " + to + "\r\n")
 			}
 		}
@@ -348,6 +351,32 @@ func postmasterRcpt(arg string, cfg *config.Config) (string, bool) {
 		return "", false
 	}
 	return "TO:<" + policy.Postmaster(cfg) + ">" + rest, true
+}
+
+// utf8Orcpt rewrites an RCPT argument whose ORCPT is the rfc822 xtext of a
+// UTF-8 address, which Postfix sends for every recipient of SMTPUTF8 mail
+// to a server offering DSN, as the utf-8 type (policy.UTF8ORCPT). go-smtp
+// refused it with 501 5.5.4, and Postfix bounced the mail. Only words after
+// the path's closing '>' are parameters.
+func utf8Orcpt(arg string) (string, bool) {
+	end := strings.IndexByte(arg, '>')
+	if end < 0 {
+		return "", false
+	}
+	words := strings.Split(arg[end+1:], " ")
+	changed := false
+	for i, w := range words {
+		if len(w) <= 6 || !strings.EqualFold(w[:6], "ORCPT=") {
+			continue
+		}
+		if v, ok := policy.UTF8ORCPT(w[6:]); ok {
+			words[i], changed = "ORCPT="+v, true
+		}
+	}
+	if !changed {
+		return "", false
+	}
+	return arg[:end+1] + strings.Join(words, " "), true
 }
 
 // logCommand logs a command line at debug level (log.level: debug): the
