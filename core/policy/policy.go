@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/smtperr"
@@ -117,7 +119,7 @@ func (p *Policy) trusted(c Client) bool { return c.Authenticated || p.Trusted(c.
 func (p *Policy) CheckMail(c Client, from string) error {
 	if _, err := ParsePath(from); err != nil {
 		// RFC 3463: X.1.7 is "bad sender's mailbox address syntax".
-		return smtperr.Wrap(err, 553, "5.1.7", "<"+from+">: Sender address rejected: bad address syntax")
+		return smtperr.Wrap(err, 553, "5.1.7", echo(from)+": Sender address rejected: bad address syntax")
 	}
 	return nil
 }
@@ -138,7 +140,7 @@ func (p *Policy) CheckRcpt(c Client, from, rcpt string) error {
 		err = errNullRcpt
 	}
 	if err != nil {
-		return smtperr.Wrap(err, 553, "5.1.3", "<"+rcpt+">: Recipient address rejected: bad address syntax")
+		return smtperr.Wrap(err, 553, "5.1.3", echo(rcpt)+": Recipient address rejected: bad address syntax")
 	}
 	if !a.Literal && p.IsLocal(a.Domain) {
 		return p.checkLocalRcpt(a, strings.HasPrefix(strings.TrimPrefix(rcpt, "<"), "@"), rcpt)
@@ -146,7 +148,7 @@ func (p *Policy) CheckRcpt(c Client, from, rcpt string) error {
 	if p.trusted(c) || (!a.Literal && strings.EqualFold(a.Local+"@"+a.Domain, p.postmaster)) {
 		return nil
 	}
-	return smtperr.New(554, "5.7.1", "<"+rcpt+">: Relay access denied")
+	return smtperr.New(554, "5.7.1", echo(rcpt)+": Relay access denied")
 }
 
 // checkLocalRcpt judges a recipient in relay.domains. routed: rcpt starts
@@ -156,14 +158,46 @@ func (p *Policy) CheckRcpt(c Client, from, rcpt string) error {
 // source route, to the next hop.
 func (p *Policy) checkLocalRcpt(a Address, routed bool, rcpt string) error {
 	if routed || strings.ContainsAny(a.Local, "%!@") {
-		return smtperr.New(553, "5.1.3", "<"+rcpt+">: Recipient address rejected: routing characters in local part")
+		return smtperr.New(553, "5.1.3", echo(rcpt)+": Recipient address rejected: routing characters in local part")
 	}
 	// RFC 5321 4.5.1: postmaster at every domain we take mail for MUST be
 	// accepted, listed or not (the mail is routed like any other).
 	if p.rcpts != nil && !strings.EqualFold(a.Local, "postmaster") && !p.rcpts.Has(a) {
-		return smtperr.New(550, "5.1.1", "<"+rcpt+">: Recipient address rejected: User unknown")
+		return smtperr.New(550, "5.1.1", echo(rcpt)+": Recipient address rejected: User unknown")
 	}
 	return nil
+}
+
+// echo is a client's address as a refusal names it, in angle brackets, as
+// Postfix's "<addr>: Recipient address rejected". The address is the
+// client's bytes and may be refused for being malformed, so the reply
+// shows it safe: a character that is not printable as '?' (RFC 5321 4.2:
+// reply text is HT, SP and printable ASCII; UTF-8 only reaches here in an
+// SMTPUTF8 transaction, RFC 6531 3.7.4.2), so that no terminal escape or
+// CR reaches the client or a log; and at most maxPath octets of it,
+// followed by "...", so that the reply keeps its meaning within the 512
+// octets of a reply line (RFC 5321 4.5.3.1.5) instead of being cut at the
+// end.
+func echo(addr string) string {
+	const more = "..."
+	cut := len(addr) > maxPath
+	if cut {
+		n := maxPath
+		for n > 0 && !utf8.RuneStart(addr[n]) {
+			n--
+		}
+		addr = addr[:n]
+	}
+	safe := strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || !unicode.IsGraphic(r) {
+			return '?'
+		}
+		return r
+	}, addr)
+	if cut {
+		safe += more
+	}
+	return "<" + safe + ">"
 }
 
 type policyError string

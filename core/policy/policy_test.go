@@ -262,3 +262,43 @@ func TestPostmasterAtHostname(t *testing.T) {
 		}
 	}
 }
+
+// TestRefusalEcho: a refusal names the client's address, but its control
+// bytes never reach the client (RFC 5321 4.2: reply text is printable),
+// and a long address is shortened in the echo, so that the reply keeps
+// its code and its meaning within a 512-octet line (RFC 5321 4.5.3.1.5).
+func TestRefusalEcho(t *testing.T) {
+	p := testPolicy(t, "")
+	long := strings.Repeat("a", 2000) + "@-bad.test"
+	cases := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"escape in domain", p.CheckRcpt(untrusted, "", "x@\x1b[2J.test"),
+			"553 5.1.3 <x@?[2J.test>: Recipient address rejected: bad address syntax"},
+		{"bell after domain", p.CheckRcpt(untrusted, "", "bob@example.test\x07"),
+			"553 5.1.3 <bob@example.test?>: Recipient address rejected: bad address syntax"},
+		{"invalid utf-8", p.CheckRcpt(untrusted, "", "bob\xff@victim.example"),
+			"553 5.1.3 <bob?@victim.example>: Recipient address rejected: bad address syntax"},
+		{"long recipient", p.CheckRcpt(untrusted, "", long),
+			"553 5.1.3 <" + strings.Repeat("a", 256) + "...>: Recipient address rejected: bad address syntax"},
+		{"long sender", p.CheckMail(untrusted, long),
+			"553 5.1.7 <" + strings.Repeat("a", 256) + "...>: Sender address rejected: bad address syntax"},
+		{"escape in sender", p.CheckMail(untrusted, "a@b\x1b]0;x\x07.test"),
+			"553 5.1.7 <a@b?]0;x?.test>: Sender address rejected: bad address syntax"},
+		{"utf-8 kept", p.CheckRcpt(untrusted, "", "jürgen@victim.example"),
+			"554 5.7.1 <jürgen@victim.example>: Relay access denied"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := reply(t, c.err)
+			if got != c.want {
+				t.Errorf("reply\n got %q\nwant %q", got, c.want)
+			}
+			if len(got)+len("\r\n") > 512 {
+				t.Errorf("reply is %d octets with CRLF, over 512", len(got)+2)
+			}
+		})
+	}
+}

@@ -18,9 +18,9 @@ import (
 // line separately, so every call is one line; that lets the guard adapt
 // the EHLO reply and see which replies were errors.
 func (c *guardConn) Write(p []byte) (int, error) {
-	line := string(p)
+	out := wireSafe(p) // before the refusal below is logged: as sent
+	line := string(out)
 	code, _ := strconv.Atoi(prefix(line, 3))
-	out := p
 	if code == 220 && c.lastVerb == "" && strings.HasSuffix(line, " ESMTP Service Ready\r\n") {
 		// go-smtp's greeting; CONTRACT.md's is "220 <hostname> ESMTP".
 		line = strings.TrimSuffix(line, " Service Ready\r\n") + "\r\n"
@@ -116,7 +116,7 @@ func (c *guardConn) write(p, out []byte, code int, line string) (int, error) {
 	if d := c.srv.cfg.Limits.CommandTimeout.D(); d > 0 {
 		_ = c.inner.SetWriteDeadline(time.Now().Add(d))
 	}
-	if _, err := c.inner.Write(out); err != nil {
+	if _, err := c.inner.Write(wireSafe(out)); err != nil {
 		return 0, err
 	}
 	if c.log.Enabled(context.Background(), slog.LevelDebug) {

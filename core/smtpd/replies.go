@@ -1,10 +1,13 @@
 package smtpd
 
 import (
+	"bytes"
 	"errors"
 	"log/slog"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
 
@@ -84,7 +87,9 @@ func toSMTP(log *slog.Logger, err error) error {
 	if e.Cause != nil {
 		log.Warn("internal error", "reply", e.Reply(), "err", e.Cause)
 	}
-	return &smtp.SMTPError{Code: e.Code, EnhancedCode: enhanced(e.Enhanced, e.Code), Message: e.Text}
+	// Made safe here as well as in write, so that the refusal's log line
+	// (session.refuse) shows the reply as it goes out.
+	return &smtp.SMTPError{Code: e.Code, EnhancedCode: enhanced(e.Enhanced, e.Code), Message: fitReply(e.Enhanced, wireText(e.Text))}
 }
 
 // enhanced parses "5.7.1"; a malformed one becomes X.0.0.
@@ -148,6 +153,61 @@ const maxReplyLine = 512
 func fitReply(enhanced, text string) string {
 	// An empty or malformed enhanced code goes out as X.0.0 (enhanced).
 	return cutUTF8(text, maxReplyLine-len("550 ")-max(len(enhanced), len("5.0.0"))-len(" \r\n"))
+}
+
+// wireText is reply text with every character that is not printable (a
+// control byte such as ESC, CR or BEL; invalid UTF-8) as '?': RFC 5321
+// 4.2 allows HT, SP and printable ASCII in a reply, RFC 6531 3.7.4.2
+// UTF-8 too in an SMTPUTF8 transaction (asciiReply makes a rule's reply
+// ASCII outside one; an address with UTF-8 is refused outside one).
+func wireText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == utf8.RuneError || (r != '\t' && !unicode.IsGraphic(r)) {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+// wireSafe is out, one or more reply lines, as they may go on the wire:
+// each line's text through wireText and cut to maxReplyLine octets. Every
+// reply passes here (guardConn.write), go-smtp's and our own: the code
+// paths that put client bytes into a reply (the relay policy's address
+// echo, a rule's reply) make it so themselves, and log it as sent; this is
+// the net for any that does not.
+func wireSafe(out []byte) []byte {
+	if cleanReply(out) {
+		return out
+	}
+	var b []byte
+	for len(out) > 0 {
+		line, rest, _ := bytes.Cut(out, []byte("\r\n"))
+		b = append(b, cutUTF8(wireText(string(line)), maxReplyLine-len("\r\n"))...)
+		b = append(b, "\r\n"...)
+		out = rest
+	}
+	return b
+}
+
+// cleanReply reports reply lines that are printable ASCII (or HT), each
+// ended by CRLF and within maxReplyLine: the replies the gateway writes
+// almost always are.
+func cleanReply(out []byte) bool {
+	n := 0 // octets of the current line
+	for i := 0; i < len(out); i++ {
+		n++
+		switch c := out[i]; {
+		case c == '\r' && i+1 < len(out) && out[i+1] == '\n':
+			if n+1 > maxReplyLine {
+				return false
+			}
+			i, n = i+1, 0
+		case c == '\t', c >= ' ' && c <= '~':
+		default:
+			return false
+		}
+	}
+	return n == 0
 }
 
 // replyLine is the wire form of err, for replies written outside go-smtp.
