@@ -119,7 +119,7 @@ func (p *Policy) trusted(c Client) bool { return c.Authenticated || p.Trusted(c.
 func (p *Policy) CheckMail(c Client, from string) error {
 	if _, err := ParsePath(from); err != nil {
 		// RFC 3463: X.1.7 is "bad sender's mailbox address syntax".
-		return smtperr.Wrap(err, 553, "5.1.7", echo(from)+": Sender address rejected: bad address syntax")
+		return smtperr.Refuse(err, 553, "5.1.7", echo(from)+": Sender address rejected: bad address syntax")
 	}
 	return nil
 }
@@ -140,7 +140,7 @@ func (p *Policy) CheckRcpt(c Client, from, rcpt string) error {
 		err = errNullRcpt
 	}
 	if err != nil {
-		return smtperr.Wrap(err, 553, "5.1.3", echo(rcpt)+": Recipient address rejected: bad address syntax")
+		return smtperr.Refuse(err, 553, "5.1.3", echo(rcpt)+": Recipient address rejected: bad address syntax")
 	}
 	if !a.Literal && p.IsLocal(a.Domain) {
 		return p.checkLocalRcpt(a, strings.HasPrefix(strings.TrimPrefix(rcpt, "<"), "@"), rcpt)

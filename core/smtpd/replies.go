@@ -84,7 +84,9 @@ func toSMTP(log *slog.Logger, err error) error {
 		return se
 	}
 	e := smtperr.As(err)
-	if e.Cause != nil {
+	if e.Cause != nil && !e.Client {
+		// A client's own mistake (a malformed address) is no internal
+		// error: the refusal's line logs it as its reason (refuse).
 		log.Warn("internal error", "reply", e.Reply(), "err", e.Cause)
 	}
 	// Made safe here as well as in write, so that the refusal's log line

@@ -240,6 +240,9 @@ func (s *session) refuse(phase string, err error, attrs ...any) error {
 	if s.gc.inTxn && phase != "mail" {
 		args = append(args, "from", s.from)
 	}
+	if se := (*smtperr.Error)(nil); errors.As(err, &se) && se.Client && se.Cause != nil {
+		args = append(args, "reason", se.Cause.Error())
+	}
 	s.log.Info("refused", append(args, attrs...)...)
 	s.gc.countRefusal(phase, e.Code)
 	return e

@@ -14,6 +14,10 @@ type Error struct {
 	Enhanced string // RFC 3463 code, "4.3.0"
 	Text     string // what the client sees
 	Cause    error  // what the log sees; never sent to the client
+	// Client: Cause is the client's own mistake (an address that does
+	// not parse), not a fault of the gateway. It is logged as the
+	// reason of the refusal, at info, never as an internal error.
+	Client bool
 }
 
 // New returns an error with no cause.
@@ -24,6 +28,12 @@ func New(code int, enhanced, text string) *Error {
 // Wrap returns an error with cause behind a client-facing reply.
 func Wrap(cause error, code int, enhanced, text string) *Error {
 	return &Error{Code: code, Enhanced: enhanced, Text: text, Cause: cause}
+}
+
+// Refuse returns an error for a request the client got wrong, with why
+// (cause) for the log line of the refusal.
+func Refuse(cause error, code int, enhanced, text string) *Error {
+	return &Error{Code: code, Enhanced: enhanced, Text: text, Cause: cause, Client: true}
 }
 
 // Temporary reports a 4xx reply.
