@@ -68,6 +68,7 @@ type guardConn struct {
 	refusalCounted bool
 	forced         atomic.Bool // the shutdown grace is over: end the session at its next read (forceClose)
 	authed         bool        // AUTH succeeded on this connection
+	readErr        error       // why the last command read failed (connectionLost)
 	onTLS          func()      // set by the session: forget state after STARTTLS
 	sess           *session    // go-smtp's session, from the first accepted EHLO
 	connResult     map[string]*sdk.Result
@@ -221,6 +222,7 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			if len(line) > 0 {
 				c.log.Info("dropped incomplete command line", "bytes", len(line), "err", err)
 			}
+			c.readErr = err
 			return 0, err
 		}
 		if c.saslNext {

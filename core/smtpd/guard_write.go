@@ -87,6 +87,9 @@ func (c *guardConn) Write(p []byte) (int, error) {
 		code, line = 501, replyAuthBadBase64+"\r\n"
 		out = []byte(line)
 	}
+	if c.connectionLost(code, line) {
+		return len(p), nil
+	}
 	if code >= 400 && code <= 599 && len(line) > 3 && line[3] == ' ' && !c.refusalCounted && c.lastVerb != "AUTH" {
 		// go-smtp's own refusals (a syntax error, a command out of
 		// sequence, the command timeout): the code paths that decide
@@ -105,6 +108,20 @@ func (c *guardConn) logGoSMTPRefusal(code int, reply string) {
 		return
 	}
 	c.log.Info("refused", "command", verbForLog(c.lastVerb), "reply", reply, "code", code)
+}
+
+// connectionLost reports, and logs, go-smtp's answer to a command read
+// that failed other than by a timeout or a clean close: "421 4.4.0
+// Connection error, sorry" (go-smtp server.go). The client reset the
+// connection or broke its TLS: nothing was refused, and no one would read
+// the reply, so it is not sent, logged or counted as a refusal.
+func (c *guardConn) connectionLost(code int, line string) bool {
+	if code != 421 || c.readErr == nil || !strings.HasPrefix(line, "421 4.4.0 ") {
+		return false
+	}
+	c.log.Info("connection lost", "command", verbForLog(c.lastVerb), "phase", replyPhase(c.lastVerb),
+		"in_transaction", c.inTxn, "err", c.readErr)
+	return true
 }
 
 // sequenceVerbs are the commands for which go-smtp's 502 5.5.1 means "bad
