@@ -253,7 +253,7 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			}
 		}
 		if verb == "MAIL" && atInSenderDomain(arg) {
-			c.refuseCommand(verb, replyBadSender)
+			c.refuseSender(arg)
 			continue
 		}
 		if verb == "MAIL" {
@@ -487,6 +487,40 @@ func atInSenderDomain(arg string) bool {
 		domain = domain[:end]
 	}
 	return strings.Contains(domain, "@")
+}
+
+// refuseSender refuses a MAIL FROM whose domain holds an '@'
+// (atInSenderDomain) as the session refuses any other bad sender
+// (session.refuse, policy.CheckMail): logged and counted in the mail
+// phase, with the sender as the client wrote it, made printable.
+func (c *guardConn) refuseSender(arg string) {
+	c.log.Info("refused", "phase", "mail", "reply", replyBadSender, "code", 553,
+		"from", printable(senderPath(arg), maxSenderLog))
+	c.countRefusal("mail", 553)
+	c.reply(replyBadSender)
+}
+
+// maxSenderLog is the most of a raw sender path a log line shows: a path
+// has at most 256 octets (RFC 5321 4.5.3.1.3).
+const maxSenderLog = 256
+
+// senderPath is the path of a MAIL argument ("FROM:<path> params") as
+// written, without its angle brackets: up to the first '>' or blank
+// outside a quoted string.
+func senderPath(arg string) string {
+	path := strings.TrimPrefix(strings.TrimLeft(arg[len("FROM:"):], " \t"), "<")
+	quoted := false
+	for i := 0; i < len(path); i++ {
+		switch ch := path[i]; {
+		case ch == '\\' && quoted:
+			i++
+		case ch == '"':
+			quoted = !quoted
+		case !quoted && (ch == '>' || ch == ' '):
+			return path[:i]
+		}
+	}
+	return path
 }
 
 // clampSize rewrites a MAIL parameter SIZE=N whose N, all digits, does not

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/portcullis-mta/portcullis/core/metrics"
 	"github.com/portcullis-mta/portcullis/core/policy"
 	"github.com/portcullis-mta/portcullis/core/smtperr"
 )
@@ -86,4 +87,35 @@ func logLine(logs, s string) string {
 		}
 	}
 	return ""
+}
+
+// TestBadSenderCountedAsMail: the 553 5.1.7 the guard gives a sender with
+// an '@' in its domain is a mail-phase refusal like the policy's for any
+// other bad sender: counted under phase="mail" and logged with phase=,
+// code= and the sender as written (printable).
+func TestBadSenderCountedAsMail(t *testing.T) {
+	m := metrics.New()
+	metrics.Enable(m)
+	t.Cleanup(func() { metrics.Enable(nil) })
+	ts := startWithRelayPolicy(t)
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("MAIL FROM:<a@b@example.org> SIZE=10", "553 5.1.7")
+	r.cmd(`MAIL FROM:<"x y"@b@example.org>`, "553 5.1.7")
+	r.cmd("MAIL FROM:<x@-bad.test>", "553 5.1.7")
+	waitFor(t, func() bool {
+		return strings.Contains(scrapeMetrics(m), `portcullis_smtp_replies_refused_total{class="5xx",phase="mail"} 3`+"\n")
+	})
+	if body := scrapeMetrics(m); !strings.Contains(body, `portcullis_smtp_replies_refused_total{class="5xx",phase="other"} 0`) {
+		t.Errorf("counted outside the mail phase:\n%s", body)
+	}
+	logs := ts.logs.String()
+	for _, want := range []string{
+		`phase=mail reply="553 5.1.7 Sender address rejected: bad address syntax" code=553 from=a@b@example.org`,
+		`phase=mail reply="553 5.1.7 Sender address rejected: bad address syntax" code=553 from="\"x y\"@b@example.org"`,
+	} {
+		if line := logLine(logs, want); !strings.Contains(line, "level=INFO msg=refused ") {
+			t.Errorf("no refused line with %s in:\n%s", want, logs)
+		}
+	}
 }
