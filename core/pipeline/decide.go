@@ -68,7 +68,7 @@ func apply(rule *rules.Rule, env *rules.Env, d *Decision) error {
 
 // logDecision logs a phase's outcome: at info when something was decided
 // or at the end of the data phase, otherwise at debug.
-func (r *Engine) logDecision(req *sdk.Request, d *Decision) {
+func (r *Engine) logDecision(ctx context.Context, req *sdk.Request, d *Decision) {
 	lvl := slog.LevelDebug
 	if d.Action != Continue || req.Phase == sdk.PhaseData || len(d.Tags) > 0 || len(d.applied) > 0 {
 		lvl = slog.LevelInfo
@@ -84,7 +84,11 @@ func (r *Engine) logDecision(req *sdk.Request, d *Decision) {
 	if req.Phase == sdk.PhaseRcpt {
 		attrs = append(attrs, "rcpt", req.Envelope.Rcpt)
 	}
-	if d.Reply != nil {
+	if form := replyFormFrom(ctx); form != nil {
+		if reply := form(d); reply != "" {
+			attrs = append(attrs, "reply", reply)
+		}
+	} else if d.Reply != nil {
 		attrs = append(attrs, "reply", fmt.Sprintf("%d %s %s", d.Reply.Code, d.Reply.Enhanced, d.Reply.Text))
 	}
 	if len(d.Tags) > 0 {

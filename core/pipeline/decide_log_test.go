@@ -67,3 +67,27 @@ func TestDecisionLogLine(t *testing.T) {
 		})
 	}
 }
+
+// TestDecisionLineReplyForm: with the session's reply form in the context
+// the decision line logs the reply in that form (as sent), not as the
+// template or the stage fault made it.
+func TestDecisionLineReplyForm(t *testing.T) {
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil))
+	text := "stages: [{name: st, plugin: x, on_error: tempfail}]\nrules: []"
+	set := newEngine(t, text, map[string]StageClient{"st": &fake{phases: []sdk.Phase{sdk.PhaseData}}}).Set()
+	e, err := New(set, map[string]StageClient{"st": &fake{phases: []sdk.Phase{sdk.PhaseData}, check: fails}}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := WithReplyForm(context.Background(), func(d *Decision) string {
+		return "421 " + d.Reply.Enhanced + " " + d.Reply.Text
+	})
+	if _, err := e.Run(ctx, request(sdk.PhaseData), nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := `reply="421 4.3.0 Temporary failure in stage st"`; !strings.Contains(logs.String(), want) {
+		t.Errorf("decision line lacks %s:\n%s", want, logs.String())
+	}
+}

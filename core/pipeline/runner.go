@@ -98,12 +98,12 @@ func (r *Engine) Run(ctx context.Context, req *sdk.Request, results map[string]*
 		return nil, fmt.Errorf("pipeline %s: %w", req.Phase, err)
 	}
 	if fault != nil {
-		r.logDecision(req, fault) // what the session acts on, not the Continue it replaces
+		r.logDecision(ctx, req, fault) // what the session acts on, not the Continue it replaces
 		return fault, nil
 	}
 	if err := r.applyRules(req.Phase, env, d); err != nil {
 		return nil, err
 	}
-	r.logDecision(req, d)
+	r.logDecision(ctx, req, d)
 	return d, nil
 }

@@ -183,7 +183,7 @@ func (s *Server) welcome(gc *guardConn) bool {
 	}
 	d, err := connectPhase(gc)
 	if err != nil {
-		attrs := []any{"phase", "connect", "reply", err.Reply(), "code", err.Code}
+		attrs := []any{"phase", "connect", "reply", replyLine(err), "code", err.Code}
 		if gc.pregreet {
 			attrs = append(attrs, "pregreet", true)
 		}

@@ -84,7 +84,7 @@ func (s *session) Data(r io.Reader) error {
 			Envelope: sdk.Envelope{From: s.from, Rcpts: s.rcptAddrs()}, Message: msg}
 		var e *smtperr.Error
 		if dec, e = s.gc.runPhase(req, s.results, errRejectDefault, errTempDefault); e != nil {
-			log.Info("refused", append([]any{"phase", "data", "reply", e.Reply(), "code", e.Code, "from", s.from}, decisionLog(dec)...)...)
+			log.Info("refused", append([]any{"phase", "data", "reply", replyLine(e), "code", e.Code, "from", s.from}, decisionLog(dec)...)...)
 			countRefusal(s.gc, dec, e.Code)
 			return toSMTP(log, e)
 		}

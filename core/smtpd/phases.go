@@ -51,6 +51,15 @@ func (c *guardConn) runPhase(req *sdk.Request, results map[string]*sdk.Result, d
 	ctx, cancel := c.phaseContext()
 	defer cancel()
 	ctx = pipeline.WithFacts(ctx, rules.Facts{Pregreet: c.pregreet, MailParams: c.mailParams})
+	_, utf8 := c.mailParams["SMTPUTF8"]
+	form := func(d *pipeline.Decision) *smtperr.Error { return phaseReply(req.Phase, d, def5, def4, utf8) }
+	// The decision line shows the reply as it is sent.
+	ctx = pipeline.WithReplyForm(ctx, func(d *pipeline.Decision) string {
+		if e := form(d); e != nil {
+			return replyLine(e)
+		}
+		return ""
+	})
 	d, err := p.Run(ctx, req, results)
 	if err != nil {
 		e := smtperr.Wrap(err, 451, "4.3.0", "Temporary local problem, try again later")
@@ -61,14 +70,27 @@ func (c *guardConn) runPhase(req *sdk.Request, results map[string]*sdk.Result, d
 		c.log.Warn("pipeline failed", attrs...)
 		return nil, e
 	}
-	_, utf8 := c.mailParams["SMTPUTF8"]
+	return d, form(d)
+}
+
+// phaseReply is the reply the session sends for decision d in phase: nil
+// to go on, else the rule's reply (decisionError) or the default, def5 or
+// def4; before the greeting a tempfail is 421 (RFC 5321 3.1: only 421 or
+// 554 make sense there). utf8: the client asked for SMTPUTF8.
+func phaseReply(phase sdk.Phase, d *pipeline.Decision, def5, def4 *smtperr.Error, utf8 bool) *smtperr.Error {
+	var e *smtperr.Error
 	switch d.Action {
 	case pipeline.Reject:
-		return d, decisionError(d, def5, utf8)
+		e = decisionError(d, def5, utf8)
 	case pipeline.Tempfail:
-		return d, decisionError(d, def4, utf8)
+		e = decisionError(d, def4, utf8)
+	default:
+		return nil
 	}
-	return d, nil
+	if phase == sdk.PhaseConnect && e.Code/100 == 4 {
+		e = smtperr.New(421, e.Enhanced, e.Text) // as connectPhase does for a failure
+	}
+	return e
 }
 
 // connectPhase runs the connect-phase pipeline before the greeting. The
@@ -78,7 +100,9 @@ func connectPhase(c *guardConn) (*pipeline.Decision, *smtperr.Error) {
 	req := &sdk.Request{Phase: sdk.PhaseConnect, Conn: c.sdkConn("", false, "")}
 	d, e := c.runPhase(req, c.connResult, errConnReject, errConnTempfail)
 	if e != nil && e.Code/100 == 4 {
-		// Before the greeting only 421 (or 554) makes sense (RFC 5321 3.1).
+		// A pipeline failure: a decision's tempfail is 421 already
+		// (phaseReply). Before the greeting only 421 (or 554) makes sense
+		// (RFC 5321 3.1).
 		e = smtperr.New(421, e.Enhanced, e.Text)
 	}
 	return d, e

@@ -89,8 +89,12 @@ func toSMTP(log *slog.Logger, err error) error {
 		// error: the refusal's line logs it as its reason (refuse).
 		log.Warn("internal error", "reply", e.Reply(), "err", e.Cause)
 	}
-	// Made safe here as well as in write, so that the refusal's log line
-	// (session.refuse) shows the reply as it goes out.
+	return smtpError(e)
+}
+
+// smtpError is e as it goes out. Made safe here as well as in write, so
+// that a refusal's log line shows the reply as sent.
+func smtpError(e *smtperr.Error) *smtp.SMTPError {
 	return &smtp.SMTPError{Code: e.Code, EnhancedCode: enhanced(e.Enhanced, e.Code), Message: fitReply(e.Enhanced, wireText(e.Text))}
 }
 
@@ -213,4 +217,6 @@ func cleanReply(out []byte) bool {
 }
 
 // replyLine is the wire form of err, for replies written outside go-smtp.
-func replyLine(e *smtperr.Error) string { return e.Reply() }
+// It is the line go-smtp would send for e (toSMTP), so that a decision's
+// reply reads the same on every path.
+func replyLine(e *smtperr.Error) string { return replyText(smtpError(e)) }

@@ -47,7 +47,7 @@ func (g *generation) NewSession(sc *smtp.Conn) (smtp.Session, error) {
 	s.log.Info("helo", "helo", sc.Hostname(), "hostname", gc.info.hostname)
 	req := &sdk.Request{Phase: sdk.PhaseHelo, Conn: s.conn()}
 	if _, e := gc.runPhase(req, gc.connResult, errRejectDefault, errTempDefault); e != nil {
-		s.log.Info("refused", "phase", "helo", "helo", sc.Hostname(), "reply", e.Reply())
+		s.log.Info("refused", "phase", "helo", "helo", sc.Hostname(), "reply", replyLine(e))
 		s.gc.countRefusal("helo", e.Code)
 		return nil, toSMTP(s.log, e)
 	}
@@ -69,7 +69,7 @@ func (s *session) refuseHelo(arg string) bool {
 	if e == nil {
 		return false
 	}
-	s.log.Info("refused", "phase", "helo", "helo", name, "reply", e.Reply())
+	s.log.Info("refused", "phase", "helo", "helo", name, "reply", replyLine(e))
 	s.gc.countRefusal("helo", e.Code)
 	s.gc.reply(replyLine(e))
 	return true
