@@ -364,7 +364,8 @@ func traceMainPaths(t *testing.T, format, level string) {
 	milestone(t, lines, m[1], "msg", "queued", "dsn_of", ids["cli-bounced"])
 	milestone(t, lines, ids["cli-deleted"], "msg", "queue: deleted", "by", "portcullis queue delete")
 	milestone(t, lines, ids["quarantined"], "msg", "queue: released from the quarantine")
-	milestone(t, lines, ids["forged"], "msg", "queued", "from", `x" queue_id=`+traceForged+` msg="forged@example.org`)
+	// In its envelope form, as the client wrote it.
+	milestone(t, lines, ids["forged"], "msg", "queued", "from", `"x\" queue_id=`+traceForged+` msg=\"forged"@example.org`)
 	for _, k := range []string{"delivered", "tagged", "redirected", "learned", "quarantined", "forged"} {
 		milestone(t, lines, ids[k], "msg", "delivery", "status", "sent", "dsn", "2.0.0")
 		milestone(t, lines, ids[k], "msg", "removed")

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/policy"
 	"github.com/portcullis-mta/portcullis/core/queue"
 )
 
@@ -371,7 +372,10 @@ func fmtTime(t time.Time) string {
 	return t.UTC().Format(timeLayout)
 }
 
-func sender(from string) string { return "<" + from + ">" }
+// sender is the envelope sender as the queue keeps it (unquoted, as
+// go-smtp hands it) in its envelope form: "john smith"@x, not <john
+// smith@x>, which reads as another address.
+func sender(from string) string { return "<" + policy.WirePath(from) + ">" }
 
 // listQueue prints one line per message and one per recipient, then the
 // total, in the spirit of Postfix's mailq. Times are UTC.
@@ -450,7 +454,7 @@ func plural(n int) string {
 // rcptLine is one recipient with its status and, when there is one, the
 // last reply from the next hop.
 func rcptLine(r *queue.Recipient) string {
-	s := fmt.Sprintf("%s  %s", r.Addr, r.Status)
+	s := fmt.Sprintf("%s  %s", policy.WirePath(r.Addr), r.Status)
 	if r.Attempts > 0 {
 		s += fmt.Sprintf(" (%d attempt%s)", r.Attempts, plural(r.Attempts))
 	}

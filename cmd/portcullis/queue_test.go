@@ -330,3 +330,19 @@ func TestSpoolNoteWithoutConfig(t *testing.T) {
 		t.Errorf("got %d %q, want 0 %q", code, errs, want)
 	}
 }
+
+// TestQueueListQuotedAddress: the queue keeps addresses as go-smtp hands
+// them, unquoted; list and show name them in their envelope form, as
+// delivery sends them on, not as another address (<john smith@x>).
+func TestQueueListQuotedAddress(t *testing.T) {
+	f := newSpoolFixture(t)
+	q := f.store(t, f.queue)
+	id := put(t, q, &queue.Envelope{From: "john smith@example.org", Received: t0, NextAttempt: t0,
+		Rcpts: []*queue.Recipient{{Addr: "a b@example.test", Status: queue.RcptPending}}}, "", testBody)
+	for _, args := range [][]string{{"queue", "list", "-c", f.cfg}, {"queue", "show", id, "-c", f.cfg}} {
+		code, out, errs := runSpool(args...)
+		if code != 0 || !strings.Contains(out, `<"john smith"@example.org>`) || !strings.Contains(out, `"a b"@example.test  pending`) {
+			t.Errorf("%s: exit %d, stderr %q:\n%s", args[1], code, errs, out)
+		}
+	}
+}

@@ -169,7 +169,8 @@ func (p *Policy) checkLocalRcpt(a Address, routed bool, rcpt string) error {
 }
 
 // echo is a client's address as a refusal names it, in angle brackets, as
-// Postfix's "<addr>: Recipient address rejected". The address is the
+// Postfix's "<addr>: Recipient address rejected", in its envelope form
+// (WirePath: "john smith"@x keeps its quotes; go-smtp hands it unquoted). The address is the
 // client's bytes and may be refused for being malformed, so the reply
 // shows it safe: a character that is not printable as '?' (RFC 5321 4.2:
 // reply text is HT, SP and printable ASCII; UTF-8 only reaches here in an
@@ -180,6 +181,7 @@ func (p *Policy) checkLocalRcpt(a Address, routed bool, rcpt string) error {
 // end.
 func echo(addr string) string {
 	const more = "..."
+	addr = WirePath(addr)
 	cut := len(addr) > maxPath
 	if cut {
 		n := maxPath

@@ -70,12 +70,13 @@ func reply(t *testing.T, err error) string {
 // authenticated clients, real relaying may pass.
 func TestOpenRelay(t *testing.T) {
 	p := testPolicy(t, "")
-	relayDenied := func(rcpt string) string { return "554 5.7.1 <" + rcpt + ">: Relay access denied" }
+	// A refusal names the address in its envelope form (WirePath).
+	relayDenied := func(rcpt string) string { return "554 5.7.1 <" + WirePath(rcpt) + ">: Relay access denied" }
 	routing := func(rcpt string) string {
-		return "553 5.1.3 <" + rcpt + ">: Recipient address rejected: routing characters in local part"
+		return "553 5.1.3 <" + WirePath(rcpt) + ">: Recipient address rejected: routing characters in local part"
 	}
 	syntax := func(rcpt string) string {
-		return "553 5.1.3 <" + rcpt + ">: Recipient address rejected: bad address syntax"
+		return "553 5.1.3 <" + WirePath(rcpt) + ">: Recipient address rejected: bad address syntax"
 	}
 	cases := []struct {
 		name, rcpt       string
@@ -179,7 +180,8 @@ func TestQuotedRouteInLocalPart(t *testing.T) {
 	}
 	for _, p := range []*Policy{testPolicy(t, ""), testPolicy(t, path)} {
 		for _, rcpt := range []string{"@victim.example:u@example.test", "@a.test,@b.test:u@example.test"} {
-			want := "553 5.1.3 <" + rcpt + ">: Recipient address rejected: routing characters in local part"
+			// Named as the queue would hand it on: quoted (WirePath).
+			want := "553 5.1.3 <\"" + strings.TrimSuffix(rcpt, "@example.test") + "\"@example.test>: Recipient address rejected: routing characters in local part"
 			for _, c := range []Client{untrusted, trusted, authed} {
 				if got := reply(t, p.CheckRcpt(c, "", rcpt)); got != want {
 					t.Errorf("%s from %v: got %q, want %q", rcpt, c.IP, got, want)
@@ -289,6 +291,8 @@ func TestRefusalEcho(t *testing.T) {
 			"553 5.1.7 <a@b?]0;x?.test>: Sender address rejected: bad address syntax"},
 		{"utf-8 kept", p.CheckRcpt(untrusted, "", "jürgen@victim.example"),
 			"554 5.7.1 <jürgen@victim.example>: Relay access denied"},
+		{"quoted local part", p.CheckRcpt(untrusted, "", "john smith@victim.example"),
+			"554 5.7.1 <\"john smith\"@victim.example>: Relay access denied"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

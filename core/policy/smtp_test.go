@@ -102,17 +102,17 @@ func TestThroughGoSMTP(t *testing.T) {
 		{"<@a.test,@example.test:u@victim.example>", "554 5.7.1 <u@victim.example>: Relay access denied"},
 		{"<@victim.example:u@example.test>", "250 "}, // route ignored: u@example.test is ours
 		// A quoted local part that go-smtp's unquoting turns into a route.
-		{`<"@victim.example:u"@example.test>`, "553 5.1.3 <@victim.example:u@example.test>: Recipient address rejected: routing characters in local part"},
+		{`<"@victim.example:u"@example.test>`, "553 5.1.3 <\"@victim.example:u\"@example.test>: Recipient address rejected: routing characters in local part"},
 		{"<u%victim.example@example.test>", "553 5.1.3 <u%victim.example@example.test>: Recipient address rejected: routing characters in local part"},
 		{`<"u%victim.example"@example.test>`, "553 5.1.3 <u%victim.example@example.test>: Recipient address rejected: routing characters in local part"},
 		{"<u%victim.example@[192.0.2.1]>", "554 5.7.1 <u%victim.example@[192.0.2.1]>: Relay access denied"},
 		{"<victim.example!u@example.test>", "553 5.1.3 <victim.example!u@example.test>: Recipient address rejected: routing characters in local part"},
 		{"<victim.example!u>", "501 "}, // go-smtp: no @domain
 		{`<"u%victim.example">`, "501 "},
-		{`<"u@victim.example"@example.test>`, "553 5.1.3 <u@victim.example@example.test>: Recipient address rejected: routing characters in local part"},
+		{`<"u@victim.example"@example.test>`, "553 5.1.3 <\"u@victim.example\"@example.test>: Recipient address rejected: routing characters in local part"},
 		{`<"u@victim.example">`, "501 "},
-		{"<u@victim.example@example.test>", "553 5.1.3 <u@victim.example@example.test>: Recipient address rejected: routing characters in local part"},
-		{"<u@example.test@victim.example>", "554 5.7.1 <u@example.test@victim.example>: Relay access denied"},
+		{"<u@victim.example@example.test>", "553 5.1.3 <\"u@victim.example\"@example.test>: Recipient address rejected: routing characters in local part"},
+		{"<u@example.test@victim.example>", "554 5.7.1 <\"u@example.test\"@victim.example>: Relay access denied"},
 		{"<u@victim.example.>", "553 5.1.3 <u@victim.example.>: Recipient address rejected: bad address syntax"},
 		{"<u@example.test.>", "553 5.1.3 <u@example.test.>: Recipient address rejected: bad address syntax"},
 		{"<u@[127.0.0.1]>", "554 5.7.1 <u@[127.0.0.1]>: Relay access denied"},

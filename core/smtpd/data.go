@@ -14,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/portcullis-mta/portcullis/core/pipeline"
+	"github.com/portcullis-mta/portcullis/core/policy"
 	"github.com/portcullis-mta/portcullis/core/queue"
 	"github.com/portcullis-mta/portcullis/core/smtperr"
 	"github.com/portcullis-mta/portcullis/sdk"
@@ -84,7 +85,7 @@ func (s *session) Data(r io.Reader) error {
 			Envelope: sdk.Envelope{From: s.from, Rcpts: s.rcptAddrs()}, Message: msg}
 		var e *smtperr.Error
 		if dec, e = s.gc.runPhase(req, s.results, errRejectDefault, errTempDefault); e != nil {
-			log.Info("refused", append([]any{"phase", "data", "reply", replyLine(e), "code", e.Code, "from", s.from}, decisionLog(dec)...)...)
+			log.Info("refused", append([]any{"phase", "data", "reply", replyLine(e), "code", e.Code, "from", policy.WirePath(s.from)}, decisionLog(dec)...)...)
 			countRefusal(s.gc, dec, e.Code)
 			return toSMTP(log, e)
 		}
@@ -207,7 +208,7 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 	// The client and the sender on the line with the queue ID, as
 	// Postfix's smtpd and qmgr log "QID: client=..." and "QID: from=<...>":
 	// one grep for the ID shows who sent it, from where.
-	log.Info(what, append([]any{"client", env.Client.IP, "from", env.From, "message_id", s.msgID, "size", size,
+	log.Info(what, append([]any{"client", env.Client.IP, "from", policy.WirePath(env.From), "message_id", s.msgID, "size", size,
 		"nrcpt", len(env.Rcpts)}, decisionLog(dec)...)...)
 	job.start(log, id)
 	return accepted(id)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/metrics"
+	"github.com/portcullis-mta/portcullis/core/policy"
 )
 
 // Write sends go-smtp's (and our own) replies. go-smtp flushes each reply
@@ -47,11 +48,13 @@ func (c *guardConn) Write(p []byte) (int, error) {
 	if code == 250 {
 		// go-smtp's chatty 2.0.0 replies to MAIL and RCPT; RFC 3463 has
 		// codes for them: X.1.0 (sender) and X.1.5 (destination valid).
+		// go-smtp names the address unquoted ("john smith"@x as <john
+		// smith@x>); the reply names it in its envelope form.
 		if rest, ok := strings.CutPrefix(line, "250 2.0.0 Roger, accepting mail from "); ok && c.lastVerb == "MAIL" {
-			line = "250 2.1.0 Sender " + strings.TrimRight(rest, "\r\n") + " OK\r\n"
+			line = "250 2.1.0 Sender " + envelopeForm(strings.TrimRight(rest, "\r\n")) + " OK\r\n"
 			out = []byte(line)
 		} else if rest, ok := strings.CutPrefix(line, "250 2.0.0 I'll make sure "); ok && c.lastVerb == "RCPT" {
-			line = "250 2.1.5 Recipient " + strings.TrimSuffix(strings.TrimRight(rest, "\r\n"), " gets this") + " OK\r\n"
+			line = "250 2.1.5 Recipient " + envelopeForm(strings.TrimSuffix(strings.TrimRight(rest, "\r\n"), " gets this")) + " OK\r\n"
 			out = []byte(line)
 		}
 	}
@@ -108,6 +111,17 @@ func (c *guardConn) logGoSMTPRefusal(code int, reply string) {
 		return
 	}
 	c.log.Info("refused", "command", verbForLog(c.lastVerb), "reply", reply, "code", code)
+}
+
+// envelopeForm is "<addr>", as go-smtp writes an address it accepted
+// (unquoted), in the form of RFC 5321 4.1.2: the local part quoted when it
+// is not a Dot-string (policy.WirePath).
+func envelopeForm(path string) string {
+	addr, ok := strings.CutPrefix(path, "<")
+	if addr, ok = strings.CutSuffix(addr, ">"); !ok {
+		return path
+	}
+	return "<" + policy.WirePath(addr) + ">"
 }
 
 // connectionLost reports, and logs, go-smtp's answer to a command read

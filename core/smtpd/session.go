@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/idna"
 
 	"github.com/portcullis-mta/portcullis/core/pipeline"
+	"github.com/portcullis-mta/portcullis/core/policy"
 	"github.com/portcullis-mta/portcullis/core/queue"
 	"github.com/portcullis-mta/portcullis/core/smtperr"
 	"github.com/portcullis-mta/portcullis/sdk"
@@ -99,66 +100,72 @@ func (s *session) Logout() error { return nil }
 
 // Mail starts a transaction (RFC 5321 3.3).
 func (s *session) Mail(from string, opts *smtp.MailOptions) error {
+	// go-smtp hands the address unquoted ("john smith"@x as `john
+	// smith@x`); logs show it in its envelope form (RFC 5321 4.1.2).
+	shown := policy.WirePath(from)
 	if s.gc.inTxn {
 		// RFC 5321 4.1.4: no MAIL inside a transaction. go-smtp would
 		// accept it and keep the recipients that the rcpt phase judged
 		// with the other sender.
-		return s.refuse("mail", errNestedMail, "from", from)
+		return s.refuse("mail", errNestedMail, "from", shown)
 	}
 	if s.gc.info.listener.Auth == "required" && !s.authed {
-		return s.refuse("mail", errAuthRequired, "from", from)
+		return s.refuse("mail", errAuthRequired, "from", shown)
 	}
 	if !opts.UTF8 && !isASCII(from) {
-		return s.refuse("mail", errNeedSMTPUTF8, "from", from)
+		return s.refuse("mail", errNeedSMTPUTF8, "from", shown)
 	}
 	if max := s.gc.srv.cfg.Limits.MaxMessageBytes; max > 0 && opts.Size > max {
-		return s.refuse("mail", errTooBig, "from", from, "size", opts.Size)
+		return s.refuse("mail", errTooBig, "from", shown, "size", opts.Size)
 	}
 	if err := s.gc.srv.spaceFor(opts.Size); err != nil {
-		return s.refuse("mail", err, "from", from, "size", opts.Size)
+		return s.refuse("mail", err, "from", shown, "size", opts.Size)
 	}
 	if err := s.gc.srv.d.Policy.CheckMail(s.client(), from); err != nil {
-		return s.refuse("mail", err, "from", from)
+		return s.refuse("mail", err, "from", shown)
 	}
 	// As for recipients: the stages, the queue and the DSN see the domain
 	// in A-label form, so that an ASCII local part at an IDN domain can
 	// go on to a next hop without SMTPUTF8.
 	from = asciiDomain(from)
+	shown = policy.WirePath(from)
 	s.results = copyResults(s.gc.connResult)
 	s.gc.mailParams = mailParams(opts)
 	req := &sdk.Request{Phase: sdk.PhaseMail, Conn: s.conn(), Envelope: sdk.Envelope{From: from}}
 	d, e := s.gc.runPhase(req, s.results, errRejectDefault, errTempDefault)
 	if e != nil {
 		s.results = nil
-		return s.refuse("mail", e, "from", from)
+		return s.refuse("mail", e, "from", shown)
 	}
 	s.hold(d)
 	s.from, s.mailOpts = from, *opts
 	s.gc.inTxn = true
-	s.log.Info("mail", "from", from, "size", opts.Size)
+	s.log.Info("mail", "from", shown, "size", opts.Size)
 	return nil
 }
 
 // Rcpt adds one recipient; a refusal applies to it alone.
 func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
+	shown := policy.WirePath(to) // as in Mail
 	if s.hasRcpt(to) {
 		// The same mailbox again (<bob@x>, <"bob"@X>): accepted once, as
 		// Postfix's cleanup keeps one copy, so the next hop gets one RCPT
 		// and the mailbox one message; it does not count again against
 		// max_recipients.
-		s.log.Info("rcpt", "rcpt", to, "result", "duplicate")
+		s.log.Info("rcpt", "rcpt", shown, "result", "duplicate")
 		return nil
 	}
 	if max := s.gc.srv.cfg.Limits.MaxRecipients; max > 0 && len(s.rcpts) >= max {
-		return s.refuse("rcpt", errTooManyRcpts, "rcpt", to)
+		return s.refuse("rcpt", errTooManyRcpts, "rcpt", shown)
 	}
 	if !s.mailOpts.UTF8 && !isASCII(to) {
-		return s.refuse("rcpt", errNeedSMTPUTF8, "rcpt", to)
+		return s.refuse("rcpt", errNeedSMTPUTF8, "rcpt", shown)
 	}
 	if err := s.gc.srv.d.Policy.CheckRcpt(s.client(), s.from, to); err != nil {
-		return s.refuse("rcpt", err, "rcpt", to)
+		return s.refuse("rcpt", err, "rcpt", shown)
 	}
 	to = asciiDomain(to)
+	shown = policy.WirePath(to)
 	req := &sdk.Request{Phase: sdk.PhaseRcpt, Conn: s.conn(),
 		Envelope: sdk.Envelope{From: s.from, Rcpts: s.rcptAddrs(), Rcpt: to}}
 	// The stages' results for this recipient go into a copy, kept only if
@@ -167,12 +174,12 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 	results := copyResults(s.results)
 	d, e := s.gc.runPhase(req, results, errRcptDefault, errTempDefault)
 	if e != nil {
-		return s.refuse("rcpt", e, "rcpt", to)
+		return s.refuse("rcpt", e, "rcpt", shown)
 	}
 	s.results = results
 	s.hold(d)
 	s.rcpts = append(s.rcpts, newRecipient(to, opts))
-	s.log.Info("rcpt", "rcpt", to, "result", "accepted")
+	s.log.Info("rcpt", "rcpt", shown, "result", "accepted")
 	return nil
 }
 
@@ -238,7 +245,7 @@ func (s *session) refuse(phase string, err error, attrs ...any) error {
 	e := toSMTP(s.log, err).(*smtp.SMTPError)
 	args := []any{"phase", phase, "reply", replyText(e), "code", e.Code}
 	if s.gc.inTxn && phase != "mail" {
-		args = append(args, "from", s.from)
+		args = append(args, "from", policy.WirePath(s.from))
 	}
 	if se := (*smtperr.Error)(nil); errors.As(err, &se) && se.Client && se.Cause != nil {
 		args = append(args, "reason", se.Cause.Error())
