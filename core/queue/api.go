@@ -174,6 +174,20 @@ type Draft interface {
 	Abort() error
 }
 
+// DurableNotifier is a Draft that calls f once Commit has made its
+// message durable and before the message is due for delivery, so that the
+// receiving side's log line about the commit ("queued") comes before any
+// line about its delivery, yet never before the message is safe. f is not
+// called when Commit fails.
+type DurableNotifier interface {
+	OnDurable(f func())
+}
+
+var (
+	_ DurableNotifier = (*draft)(nil)
+	_ DurableNotifier = (*memDraft)(nil)
+)
+
 // Lease is a message taken for delivery. Only one holder at a time.
 type Lease interface {
 	Envelope() *Envelope

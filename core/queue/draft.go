@@ -21,7 +21,14 @@ type draft struct {
 	n     int64
 	err   error // first write error: Commit must not store a message with a hole
 	ended bool
+	// durable is called once the message is durable, before it is
+	// indexed for delivery (OnDurable).
+	durable func()
 }
+
+// OnDurable sets f to be called by Commit once the message is durable
+// (DurableNotifier).
+func (dr *draft) OnDurable(f func()) { dr.durable = f }
 
 var errDraftEnded = errors.New("queue: draft already committed or aborted")
 
@@ -161,6 +168,10 @@ func (dr *draft) Commit(env *Envelope, prepend []byte) error {
 		delete(d.committing, dr.id)
 		d.mu.Unlock()
 		return fmt.Errorf("queue: commit %s: %w", dr.id, err)
+	}
+	if dr.durable != nil {
+		// Durable, and not yet indexed: no worker can take it yet.
+		dr.durable()
 	}
 	d.mu.Lock()
 	delete(d.committing, dr.id)

@@ -18,7 +18,14 @@ type memDraft struct {
 	err   error        // a failed spill: Commit must fail
 	ended bool
 	copy  bool // from NewDraftAs: it spills to ID.copy.tmp
+	// durable is called once the message is durable, before it is
+	// indexed for delivery (OnDurable).
+	durable func()
 }
+
+// OnDurable sets f to be called by Commit once the message is durable
+// (DurableNotifier).
+func (m *memDraft) OnDurable(f func()) { m.durable = f }
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
 
@@ -147,6 +154,7 @@ func (m *memDraft) Commit(env *Envelope, prepend []byte) error {
 	}
 	if m.file != nil {
 		m.ended = true
+		m.file.OnDurable(m.durable)
 		return m.file.Commit(env, prepend)
 	}
 	if m.err != nil {
@@ -162,6 +170,11 @@ func (m *memDraft) Commit(env *Envelope, prepend []byte) error {
 	m.buf = nil
 	if err != nil {
 		return fmt.Errorf("queue: commit %s: %w", m.id, err)
+	}
+	if m.durable != nil {
+		// In the intake log, durably, and not yet indexed: no worker
+		// can take it yet.
+		m.durable()
 	}
 	d.mu.Lock()
 	e := d.insert(m.id, env.NextAttempt)

@@ -190,26 +190,35 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 		env.Reason, env.Tags, env.Results = dec.Reason, dec.Tags, resultSummary(results)
 	}
 	job := s.prepareLearn(log, d, dec, size)
-	id, err := s.commit(log, store, d, env, dec, recvLen)
+	what := "queued"
+	if action == pipeline.Quarantine {
+		what = "quarantined"
+	}
+	logged := false
+	// The client and the sender on the line with the queue ID, as
+	// Postfix's smtpd and qmgr log "QID: client=..." and "QID: from=<...>":
+	// one grep for the ID shows who sent it, from where. Logged once the
+	// message is durable but before delivery can take it (commit), so
+	// that it comes before the message's delivery and removed lines.
+	logQueued := func(id string) {
+		if id != d.ID() {
+			log = s.log.With("queue_id", id)
+		}
+		log.Info(what, append([]any{"client", env.Client.IP, "from", policy.WirePath(env.From), "message_id", s.msgID, "size", size,
+			"nrcpt", len(env.Rcpts)}, decisionLog(dec)...)...)
+		logged = true
+	}
+	id, err := s.commit(log, store, d, env, dec, recvLen, logQueued)
 	if err != nil {
 		job.cancel()
 		e := storageError(err)
 		s.gc.countRefusal("data", e.Code)
 		return toSMTP(log, e)
 	}
+	if !logged { // a store that cannot say when its message is durable
+		logQueued(id)
+	}
 	countAccepted(s.gc.info.listener.Name, action, size)
-	what := "queued"
-	if action == pipeline.Quarantine {
-		what = "quarantined"
-	}
-	if id != d.ID() {
-		log = s.log.With("queue_id", id)
-	}
-	// The client and the sender on the line with the queue ID, as
-	// Postfix's smtpd and qmgr log "QID: client=..." and "QID: from=<...>":
-	// one grep for the ID shows who sent it, from where.
-	log.Info(what, append([]any{"client", env.Client.IP, "from", policy.WirePath(env.From), "message_id", s.msgID, "size", size,
-		"nrcpt", len(env.Rcpts)}, decisionLog(dec)...)...)
 	job.start(log, id)
 	return accepted(id)
 }

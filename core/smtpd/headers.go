@@ -212,10 +212,11 @@ func validFieldName(n string) bool { return sdk.ValidFieldName(n) }
 // prefixed, or the target is another store) the message is copied into a
 // new draft there under the same queue ID (the one in the Received header,
 // the reply and every log line), and the caller aborts the original.
-func (s *session) commit(log *slog.Logger, store queue.Store, d queue.Draft, env *queue.Envelope, dec *pipeline.Decision, recvLen int) (string, error) {
+func (s *session) commit(log *slog.Logger, store queue.Store, d queue.Draft, env *queue.Envelope, dec *pipeline.Decision, recvLen int, durable func(id string)) (string, error) {
 	plan := planHeader(dec)
 	prepend := addedFields(plan)
 	if len(plan.remove) == 0 && plan.prefix == "" && store == s.gc.srv.d.Queue {
+		onDurable(d, durable)
 		return d.ID(), d.Commit(env, prepend)
 	}
 	nd, err := store.NewDraftAs(d.ID())
@@ -235,10 +236,21 @@ func (s *session) commit(log *slog.Logger, store queue.Store, d queue.Draft, env
 	if err := rewriteHeader(nd, bufio.NewReader(body), plan); err != nil {
 		return "", err
 	}
+	onDurable(nd, durable)
 	if err := nd.Commit(env, prepend); err != nil {
 		return "", err
 	}
 	return nd.ID(), nil
+}
+
+// onDurable has d call durable with its ID once its message is durable
+// and before delivery can take it (queue.DurableNotifier), so that the
+// queued line comes before the message's delivery lines.
+func onDurable(d queue.Draft, durable func(id string)) {
+	if n, ok := d.(queue.DurableNotifier); ok {
+		id := d.ID()
+		n.OnDurable(func() { durable(id) })
+	}
 }
 
 // rewriteHeader copies r to w, dropping removed fields and prefixing the
