@@ -195,6 +195,12 @@ func parseDomain(d string) (string, error) {
 	}
 	for i := 0; i < len(d); i++ {
 		if d[i] >= 0x80 {
+			// idna takes a byte that is not UTF-8 for U+FFFD and makes an
+			// A-label of it: "\xffvictim.example" would pass as a domain
+			// nobody wrote (RFC 6531 3.3: UTF-8 only).
+			if !utf8.ValidString(d) {
+				return "", errors.New("domain is not UTF-8")
+			}
 			a, err := idna.Lookup.ToASCII(d)
 			if err != nil {
 				return "", fmt.Errorf("invalid domain %q", d)

@@ -35,6 +35,8 @@ func TestParsePath(t *testing.T) {
 		{"u@.v.test", Address{}, true},
 		{"u@v..test", Address{}, true},
 		{"u@-v.test", Address{}, true},
+		{"u@\xffvictim.example", Address{}, true},
+		{"u@b\xfccher.example", Address{}, true}, // Latin-1, not UTF-8
 		{"u@v_x.test", Address{}, true},
 		{`"u@v"`, Address{}, true},
 		{"u@[192.0.2.1", Address{}, true},
