@@ -10,6 +10,7 @@ import (
 
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/metrics"
+	"github.com/portcullis-mta/portcullis/core/policy"
 	"github.com/portcullis-mta/portcullis/core/queue"
 )
 
@@ -127,11 +128,11 @@ func (m *Manager) owe(s *settings, env *queue.Envelope, rcpts []*queue.Recipient
 func queueDSN(store queue.Store, log *slog.Logger, d *dsn, open opener) error {
 	err := commitDSN(store, d, open)
 	if err != nil {
-		log.Error("delivery: DSN dropped", "queue_id", d.env.ID, "to", d.env.From, "err", err)
+		log.Error("delivery: DSN dropped", "queue_id", d.env.ID, "to", policy.WirePath(d.env.From), "err", err)
 		return err
 	}
 	metrics.Active().DSN(dsnActions[d.kind])
-	log.Info("delivery: DSN queued", "queue_id", d.env.ID, "dsn_id", d.id, "to", d.env.From,
+	log.Info("delivery: DSN queued", "queue_id", d.env.ID, "dsn_id", d.id, "to", policy.WirePath(d.env.From),
 		"action", dsnActions[d.kind], "rcpts", len(d.rcpts))
 	// The DSN's own first line, as a message from a session has its
 	// "queued": grep by the DSN's queue_id leads back to the original.

@@ -36,6 +36,21 @@ func TestFrontDoorToDownstream(t *testing.T) {
 	}
 }
 
+// A recipient whose local part needs quotes is logged in its envelope form,
+// as the session logs it: one grep for the address finds both sides.
+func TestDeliveryLogQuotedRcpt(t *testing.T) {
+	down := newPeer(t)
+	cfg := baseConfig(t)
+	cfg.Routes = []config.Route{mkRoute([]string{"example.test"}, down.addr)}
+	w := newWorld(t, cfg)
+	id := w.enqueue("sender@outside.test", []string{"a b@example.test"}, outsideSender, plainBody)
+	w.start()
+	w.waitFor("delivery", func() bool { return len(down.messages()) == 1 && w.queueEmpty() })
+	if want := `queue_id=` + id + ` rcpt="\"a b\"@example.test"`; !strings.Contains(w.logs.String(), want) {
+		t.Errorf("log lacks %s:\n%s", want, w.logs.String())
+	}
+}
+
 // OB25: every outside domain through a smarthost that wants AUTH after
 // STARTTLS, with each mechanism; relay.domains skip it (skip_local).
 func TestOB25SmarthostAuth(t *testing.T) {

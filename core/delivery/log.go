@@ -4,6 +4,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/portcullis-mta/portcullis/core/policy"
 	"github.com/portcullis-mta/portcullis/core/queue"
 )
 
@@ -26,7 +27,7 @@ func (m *Manager) logAttempt(env *queue.Envelope, r *queue.Recipient, o outcome,
 	}
 	m.log.Info("delivery",
 		"queue_id", env.ID,
-		"rcpt", r.Addr,
+		"rcpt", policy.WirePath(r.Addr),
 		"relay", o.hop,
 		"tls", o.tls,
 		"reply", r.LastReply,

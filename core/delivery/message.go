@@ -8,6 +8,7 @@ import (
 
 	"github.com/portcullis-mta/portcullis/core/delivery/smtpc"
 	"github.com/portcullis-mta/portcullis/core/metrics"
+	"github.com/portcullis-mta/portcullis/core/policy"
 	"github.com/portcullis-mta/portcullis/core/queue"
 )
 
@@ -124,7 +125,7 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 	expired := m.schedule(s, env, now, interrupted, parked)
 	for _, r := range expired {
 		metrics.Active().Expired()
-		m.log.Info("delivery", "queue_id", env.ID, "rcpt", r.Addr, "reply", r.LastReply, "status", "expired",
+		m.log.Info("delivery", "queue_id", env.ID, "rcpt", policy.WirePath(r.Addr), "reply", r.LastReply, "status", "expired",
 			"delay", now.Sub(env.Received).Round(time.Millisecond).String(), "attempts", r.Attempts)
 	}
 	m.notify(s, env, append(failed, expired...), relayed, now, l.Open)
