@@ -306,3 +306,23 @@ func TestRefusalEcho(t *testing.T) {
 		})
 	}
 }
+
+// TestDomainsWildcardBoundary: "*.example.test" means the subdomains of
+// example.test, cut at a label boundary. Keeping the suffix without its
+// leading dot ("example.test") made evilexample.test a local domain, so
+// anyone could relay to a domain an attacker registers; example.test
+// itself is not covered either (only ".x"/"*.x" entries' subdomains).
+func TestDomainsWildcardBoundary(t *testing.T) {
+	for _, entry := range []string{"*.example.test", ".example.test", "*.EXAMPLE.test"} {
+		ds := NewDomains([]string{entry})
+		for d, want := range map[string]bool{
+			"a.example.test": true, "a.b.example.test": true, "A.Example.TEST": true,
+			"example.test": false, "evilexample.test": false, "a.evilexample.test": false,
+			"xexample.test": false, "example.test.evil": false,
+		} {
+			if got := ds.Has(d); got != want {
+				t.Errorf("NewDomains(%q).Has(%q) = %v, want %v", entry, d, got, want)
+			}
+		}
+	}
+}
