@@ -159,3 +159,33 @@ func TestLockoutSuccessForgivesOnlyThatUser(t *testing.T) {
 		}
 	}
 }
+
+// TestLockoutWindowLength: failures count together only within window
+// (limits.auth_lockout) of the first. A window counted twice as long, or
+// never expiring, locks out a user whose few typos are days apart; one too
+// short lets a guesser pace its tries just past it. Both edges are
+// checked: a failure just inside the window still counts, one at
+// window's end starts a new count.
+func TestLockoutWindowLength(t *testing.T) {
+	const window = 10 * time.Minute
+	clock := &fakeClock{t: time.Unix(1_800_000_000, 0)}
+	l := NewLockout(2, window, time.Hour, clock.Now)
+	inside := netip.MustParseAddr("192.0.2.10")
+	l.Fail(inside, "u")
+	clock.Add(window - time.Second)
+	if !l.Fail(inside, "u") || !l.Locked(inside) {
+		t.Error("a second failure inside the window did not lock")
+	}
+
+	atEnd := netip.MustParseAddr("192.0.2.11")
+	l.Fail(atEnd, "u")
+	clock.Add(window)
+	if l.Fail(atEnd, "u") || l.Locked(atEnd) {
+		t.Error("a failure from the previous window (window ago) still counted")
+	}
+	// The count restarted with that failure: one more inside its window locks.
+	clock.Add(window - time.Second)
+	if !l.Fail(atEnd, "u") {
+		t.Error("the new window did not count from its first failure")
+	}
+}

@@ -1,6 +1,9 @@
 package auth
 
 import (
+	"crypto/hmac"
+	"crypto/md5"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -267,5 +270,51 @@ func TestPlainMalformedCallsDone(t *testing.T) {
 				t.Error("a finished exchange accepted another response")
 			}
 		})
+	}
+}
+
+// TestCramMD5OnlyPlainUsers: CRAM-MD5 needs the shared secret, which only
+// {plain} users have. For a bcrypt user or an unknown name Secret returns
+// "" and false, and the HMAC is still computed (so that the time taken
+// does not tell which names exist), keyed by "": anyone who keys their
+// answer the same way must still be refused, or every bcrypt account and
+// any made-up name would open with a digest computable from the
+// challenge alone.
+func TestCramMD5OnlyPlainUsers(t *testing.T) {
+	u := loadFixture(t)
+	answer := func(user, key string) ([]result, error) {
+		t.Helper()
+		var calls []result
+		s, err := u.NewServer(CramMD5, "mx.example.test", func(user string, err error) { calls = append(calls, result{user, err}) })
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, done, err := s.Next(nil)
+		if done || err != nil {
+			t.Fatalf("challenge: done %v, %v", done, err)
+		}
+		mac := hmac.New(md5.New, []byte(key))
+		mac.Write(ch)
+		_, done, err = s.Next([]byte(user + " " + hex.EncodeToString(mac.Sum(nil))))
+		if !done {
+			t.Fatalf("%s: exchange not done after the answer", user)
+		}
+		return calls, err
+	}
+	for _, user := range []string{"alice", "bob", "mallory"} {
+		calls, err := answer(user, "")
+		if !errors.Is(err, ErrInvalidCredentials) {
+			t.Errorf("CRAM-MD5 as %q with an empty-key digest: %v, want ErrInvalidCredentials", user, err)
+		}
+		if len(calls) != 1 || !errors.Is(calls[0].err, ErrInvalidCredentials) {
+			t.Errorf("CRAM-MD5 as %q: done calls %v, want one failure", user, calls)
+		}
+	}
+	// The {plain} user gets in with the secret, and only with it.
+	if calls, err := answer("carol", "tanstaaftanstaaf"); err != nil || len(calls) != 1 || calls[0].err != nil || calls[0].user != "carol" {
+		t.Errorf("carol with her secret: %v, done calls %v", err, calls)
+	}
+	if _, err := answer("carol", ""); !errors.Is(err, ErrInvalidCredentials) {
+		t.Errorf("carol with an empty-key digest: %v", err)
 	}
 }

@@ -50,6 +50,8 @@ func TestVerify(t *testing.T) {
 		{"bob", "s3cret", false},
 		{"carol", "tanstaaftanstaaf", true},
 		{"carol", "tanstaaf", false},
+		{"carol", "tanstaaftanstaafX", false}, // the secret as a prefix is not enough
+		{"carol", "tanstaaftanstaaf\x00", false},
 		{"mallory", "correct horse", false},
 		{"", "", false},
 	}
