@@ -50,6 +50,30 @@ func TestLineChecker(t *testing.T) {
 	}
 }
 
+// TestLineCheckerAcrossWrites: the body reaches the checker in reads of
+// any size, so a CR may end one write and its line go on in the next.
+// A CR whose next byte, in the next write, is not LF is bare ("a\r" then
+// "b\r\n"): a next hop that ends lines at CR would see a line we did
+// not, the smuggling 2.3.8 forbids. Every split of every case must agree
+// with the reference.
+func TestLineCheckerAcrossWrites(t *testing.T) {
+	for _, in := range []string{"a\rb\r\n", "a\rb", "a\r\r\n", "a\r\nb\r\n", "\r\n.\r\n", "a\r\n\nb\r\n", "a\r\x00\n"} {
+		for at := 0; at <= len(in); at++ {
+			c := &lineChecker{w: io.Discard}
+			_, err := c.Write([]byte(in[:at]))
+			if err == nil {
+				_, err = c.Write([]byte(in[at:]))
+			}
+			if err == nil {
+				err = c.Close()
+			}
+			if ok := err == nil; ok != referenceCheck([]byte(in)) {
+				t.Errorf("%q split at %d: checker ok=%v (%v), reference %v", in, at, ok, err, !ok)
+			}
+		}
+	}
+}
+
 // FuzzLineChecker feeds the checker in two writes split anywhere and
 // compares with the reference.
 func FuzzLineChecker(f *testing.F) {

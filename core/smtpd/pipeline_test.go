@@ -397,3 +397,50 @@ func TestRuleReply521Closes(t *testing.T) {
 		t.Error("session left open after a 521")
 	}
 }
+
+// TestQuarantineWithoutStore: a rule that quarantines on a gateway with no
+// quarantine store must not deliver the message: it is answered 451
+// 4.3.0 (the sender keeps it and retries, the operator sees the error)
+// and nothing reaches the delivery queue. Falling back to the queue would
+// deliver exactly the mail a rule wanted held: malware, say. Both ways a
+// quarantine is decided are checked: in the data phase, and at RCPT
+// (held until DATA); a message nobody wanted held still goes through.
+func TestQuarantineWithoutStore(t *testing.T) {
+	run := &ruleRunner{rules: map[sdk.Phase]func(*sdk.Request) *pipeline.Decision{
+		sdk.PhaseRcpt: func(r *sdk.Request) *pipeline.Decision {
+			if strings.HasPrefix(r.Envelope.Rcpt, "held@") {
+				return &pipeline.Decision{Action: pipeline.Quarantine, Reason: "held at rcpt"}
+			}
+			return cont()
+		},
+		sdk.PhaseData: func(r *sdk.Request) *pipeline.Decision {
+			if r.Message.Get("Subject") == "hold" {
+				return &pipeline.Decision{Action: pipeline.Quarantine, Reason: "suspicious"}
+			}
+			return cont()
+		},
+	}}
+	ts := startServer(t, testConfig(t), func(d *Deps) { d.Pipeline, d.Quarantine = run, nil })
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	send := func(rcpt, subject, want string) {
+		t.Helper()
+		r.cmd("MAIL FROM:<a@example.org>", "250")
+		r.cmd("RCPT TO:<"+rcpt+">", "250")
+		r.cmd("DATA", "354")
+		r.send(message(subject) + ".\r\n")
+		r.expect(want)
+	}
+	send("bob@example.test", "hold", "451 4.3.0 Temporary local problem, try again later")
+	send("held@example.test", "plain", "451 4.3.0 Temporary local problem, try again later")
+	if envs := ts.queued(t); len(envs) != 0 {
+		t.Fatalf("%d messages a rule quarantined were queued for delivery", len(envs))
+	}
+	if envs, _ := ts.quar.List(); len(envs) != 0 {
+		t.Fatalf("%d messages in a quarantine store the server was not given", len(envs))
+	}
+	send("bob@example.test", "plain", "250 2.0.0")
+	if n := len(ts.queued(t)); n != 1 {
+		t.Fatalf("%d queued, want the one message nobody held", n)
+	}
+}

@@ -64,3 +64,42 @@ func TestDiskFullWhileSpooling(t *testing.T) {
 		t.Fatalf("%d messages queued", n)
 	}
 }
+
+// eioStore is a queue whose Commit fails: the disk went bad (or the
+// directory fsync failed) after the message was written.
+type eioStore struct{ queue.Store }
+
+func (s eioStore) NewDraft() (queue.Draft, error) {
+	d, err := s.Store.NewDraft()
+	return eioDraft{d}, err
+}
+
+type eioDraft struct{ queue.Draft }
+
+func (d eioDraft) Commit(*queue.Envelope, []byte) error {
+	_ = d.Draft.Abort()
+	return fmt.Errorf("commit: %w", syscall.EIO)
+}
+
+// TestCommitFailureIs451: the 250 is our promise that the message is on
+// disk (RFC 5321 4.1.1.4). A Commit that fails must be answered 451 4.3.0,
+// so the client keeps the message and retries; a 250 there loses the mail,
+// and a 5xx bounces what a retry would deliver. The cause goes to the log,
+// not to the client, and the session goes on.
+func TestCommitFailureIs451(t *testing.T) {
+	ts := startServer(t, testConfig(t), func(d *Deps) { d.Queue = eioStore{d.Queue} })
+	r := newRaw(t, ts.addr(), 2)
+	r.toData()
+	r.send(message("lost?") + ".\r\n")
+	got := r.expect("451 4.3.0 Temporary local problem, try again later")
+	if strings.Contains(got, "input/output") {
+		t.Errorf("the cause reached the client: %q", got)
+	}
+	if n := len(ts.queued(t)); n != 0 {
+		t.Fatalf("%d messages queued after a failed commit", n)
+	}
+	if !strings.Contains(ts.logs.String(), "input/output error") {
+		t.Errorf("the commit failure is not logged:\n%s", ts.logs.String())
+	}
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+}

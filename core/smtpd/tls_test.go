@@ -147,3 +147,30 @@ func (r *rawClient) hungUp() bool {
 		return !(errors.As(err, &ne) && ne.Timeout())
 	}
 }
+
+// TestTLSIsNotAuthentication: STARTTLS encrypts, it does not say who the
+// client is. An outside client (127.0.0.2, not in relay.networks) that
+// has only started TLS may send to our domains but must not relay: were
+// TLS taken for authentication, the gateway would be an open relay to
+// anyone who says STARTTLS.
+func TestTLSIsNotAuthentication(t *testing.T) {
+	cfg, pool := starttlsConfig(t)
+	ts := startServer(t, cfg, nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	tr := startTLSClient(t, r, pool)
+	tr.cmd("EHLO c.example.org", "250")
+	tr.cmd("MAIL FROM:<a@example.org>", "250")
+	tr.cmd("RCPT TO:<carol@elsewhere.example>", "554 5.7.1 <carol@elsewhere.example>: Relay access denied")
+	tr.cmd("RCPT TO:<bob@example.test>", "250")
+	tr.cmd("DATA", "354")
+	tr.send(message("tls only") + ".\r\n")
+	id := strings.Fields(tr.expect("250 2.0.0"))[2]
+	env, err := ts.q.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(env.Rcpts) != 1 || env.Rcpts[0].Addr != "bob@example.test" || env.Client.Authenticated || !env.Client.TLS {
+		t.Errorf("queued %+v from %+v, want bob@example.test only, over TLS, not authenticated", env.Rcpts, env.Client)
+	}
+}
