@@ -648,3 +648,117 @@ func TestDuplicateRecipients(t *testing.T) {
 		t.Fatalf("queued recipients %q, want bob@example.test and BOB@example.test once each", got)
 	}
 }
+
+// TestDataTimeoutNotCommandTimeout: inside DATA each read waits
+// data_timeout, outside it command_timeout; the two are set apart so that
+// neither can stand in for the other. A client stalled mid-message gets
+// 421 4.4.2 after data_timeout even with a long command_timeout (or a
+// stalled upload holds its connection slot for the whole command
+// timeout), and a pause in the message longer than command_timeout but
+// within data_timeout does not cut it off. The only clock in the
+// assertions is the reply's read watchdog (10s against a 30s
+// command_timeout).
+func TestDataTimeoutNotCommandTimeout(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.CommandTimeout = config.Duration(30 * time.Second)
+	cfg.Limits.DataTimeout = config.Duration(300 * time.Millisecond)
+	ts := startServer(t, cfg, nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.toData()
+	r.send("Subject: stalled\r\n\r\npart")
+	r.expect("421 4.4.2")
+	if !r.hungUp() {
+		t.Fatal("connection left open after the data timeout")
+	}
+	if n := len(ts.queued(t)); n != 0 {
+		t.Fatalf("%d queued from a stalled upload", n)
+	}
+
+	cfg = testConfig(t)
+	cfg.Limits.CommandTimeout = config.Duration(time.Second)
+	cfg.Limits.DataTimeout = config.Duration(30 * time.Second)
+	ts = startServer(t, cfg, nil)
+	r = newRaw(t, ts.addr(), 2)
+	r.toData()
+	r.send("Subject: pause\r\n\r\nfirst half\r\n")
+	time.Sleep(2 * time.Second) // twice the command timeout, nowhere near the data timeout
+	r.send("second half\r\n.\r\n")
+	r.expect("250 2.0.0")
+}
+
+// TestSizeLimitsExact: max_message_bytes is the largest message accepted,
+// not one less or one more (RFC 1870: SIZE advertises the maximum the
+// server accepts). Both where it is checked: the SIZE declared at MAIL,
+// and the bytes of the message (without the dot line; our Received field
+// not counted) in DATA.
+func TestSizeLimitsExact(t *testing.T) {
+	const max = 2000
+	cfg := testConfig(t)
+	cfg.Limits.MaxMessageBytes = max
+	ts := startServer(t, cfg, nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd(fmt.Sprintf("MAIL FROM:<a@example.org> SIZE=%d", max+1), "552 5.3.4 Message size exceeds fixed limit")
+	r.cmd(fmt.Sprintf("MAIL FROM:<a@example.org> SIZE=%d", max), "250")
+	r.cmd("RSET", "250")
+
+	sized := func(n int) string {
+		head := "Subject: sized\r\n\r\n"
+		return head + strings.Repeat("y", n-len(head)-2) + "\r\n"
+	}
+	for _, tc := range []struct {
+		size int
+		want string
+	}{
+		{max, "250 2.0.0"},
+		{max + 1, "552 5.3.4 Message size exceeds fixed limit"},
+	} {
+		msg := sized(tc.size)
+		if len(msg) != tc.size {
+			t.Fatalf("test message is %d bytes, want %d", len(msg), tc.size)
+		}
+		r.cmd("MAIL FROM:<a@example.org>", "250")
+		r.cmd("RCPT TO:<bob@example.test>", "250")
+		r.cmd("DATA", "354")
+		r.send(msg + ".\r\n")
+		r.expect(tc.want)
+	}
+	if n := len(ts.queued(t)); n != 1 {
+		t.Fatalf("%d queued, want the message of exactly max_message_bytes", n)
+	}
+}
+
+// TestCommandLineLengthExact: max_line_length counts the whole command
+// line, CRLF included (as RFC 5321 4.5.3.1.4 counts its 512): a line of
+// exactly that many octets is a command, one octet more is refused and
+// ends the session, however the limit is set and whatever the line holds.
+// The guard's own check must hold at the exact limit: go-smtp's limit
+// stands behind it only for lines handed over unchanged, not for what the
+// guard answers itself (VRFY), refuses for its bytes (NUL), or rewrites
+// shorter (RCPT TO:<postmaster>), which would otherwise be executed.
+func TestCommandLineLengthExact(t *testing.T) {
+	pad := func(cmd string, n int) string { return cmd + strings.Repeat(" ", n-len(cmd)-len("\r\n")) }
+	for _, max := range []int{1000, readBufSize, 6000} {
+		t.Run(fmt.Sprint(max), func(t *testing.T) {
+			cfg := testConfig(t)
+			cfg.Limits.MaxLineLength = max
+			ts := startServer(t, cfg, nil)
+			r := newRaw(t, ts.addr(), 2)
+			r.hello()
+			r.cmd(pad("NOOP x", max), "250")
+			r.cmd(pad("VRFY bob", max), "502 5.5.1")
+			r.cmd(pad("NOOP x\x00y", max), "500 5.5.2 Syntax error")
+			r.cmd("MAIL FROM:<a@example.org>", "250")
+			r.cmd(pad("RCPT TO:<postmaster>", max), "250")
+			for _, cmd := range []string{"NOOP x", "VRFY bob", "NOOP x\x00y", "RCPT TO:<postmaster>"} {
+				r := newRaw(t, ts.addr(), 2)
+				r.hello()
+				r.cmd("MAIL FROM:<a@example.org>", "250")
+				r.cmd(pad(cmd, max+1), "500 5.5.2 Line too long")
+				if !r.hungUp() {
+					t.Fatalf("%q: connection left open after a line over max_line_length", cmd)
+				}
+			}
+		})
+	}
+}
