@@ -74,6 +74,58 @@ func TestIntakeDeliveredLeavesNoFile(t *testing.T) {
 	}
 }
 
+// A segment is reused only once no message lives in it. A message that
+// waits (here due in an hour) keeps its segment while the messages around
+// it are delivered and the log seals and recycles segments past it; reusing
+// the segment early would have delivery read another message's bytes for
+// it and, after a restart, lose it. Two ways to get there: the segment
+// seals with only the waiting message live (writable), or with one more
+// that is delivered afterwards (done).
+func TestIntakeSegmentKeptWhileMessageLives(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		lag  int // messages left undelivered behind the newest
+	}{
+		{"live only at seal", 0},
+		{"two live at seal", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			c := newClock()
+			d := openIntake(t, dir, c)
+			env := testEnv("a@x.test")
+			env.NextAttempt = c.Now().Add(time.Hour)
+			want := "Received: w\r\nSubject: waits\r\n\r\n" + strings.Repeat("W", 1000)
+			waits := commit(t, d, env, "Received: w\r\n", want[len("Received: w\r\n"):])
+			body := "Subject: t\r\n\r\n" + strings.Repeat("0123456789", 20<<10) // 200 KB: 20 fill a segment
+			for i := 0; i < tc.lag; i++ {
+				commit(t, d, testEnv("b@x.test"), "Received: x\r\n", body)
+			}
+			for i := 0; i < 100; i++ { // seals and reuses segments several times over
+				commit(t, d, testEnv("b@x.test"), "Received: x\r\n", body)
+				if got, _ := deliver(t, d); got == waits {
+					t.Fatalf("message due in an hour was leased now")
+				}
+			}
+			if got := readAll(t, d, waits); got != want {
+				t.Fatalf("waiting message reads %d bytes starting %q, want its own %d", len(got), got[:min(40, len(got))], len(want))
+			}
+			d.Close()
+			r := openDir(t, dir, c)
+			env2, err := r.Get(waits)
+			if err != nil {
+				t.Fatalf("after reopen the waiting message is gone: %v", err)
+			}
+			if !env2.NextAttempt.Equal(env.NextAttempt) {
+				t.Errorf("after reopen next attempt %v, want %v", env2.NextAttempt, env.NextAttempt)
+			}
+			if got := readAll(t, r, waits); got != want {
+				t.Fatalf("after reopen the waiting message reads %d bytes starting %q", len(got), got[:min(40, len(got))])
+			}
+		})
+	}
+}
+
 // A deferred message is written to a file of its own with the new
 // envelope: another process sees it and its state.
 func TestIntakeDeferWritesFile(t *testing.T) {
