@@ -104,3 +104,27 @@ func TestOpportunisticFallsBackToClear(t *testing.T) {
 		t.Error("no fallback to clear text seen")
 	}
 }
+
+// A route with tls: required never sends a message in clear: a next hop
+// that does not offer STARTTLS gets nothing, and the recipient waits with
+// our own 4.7.10 saying why. Without AUTH on the route, so that the refusal
+// to send credentials in clear (also 4.7.10) cannot stand in for it.
+func TestRequiredTLSNotOffered(t *testing.T) {
+	p := newPeer(t) // no STARTTLS
+	cfg := baseConfig(t)
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, p.addr, func(r *config.Route) { r.TLS = "required" })}
+	w := newWorld(t, cfg)
+	id := w.enqueue("u@local.test", []string{"x@d.test"}, localSender, plainBody)
+	w.start()
+	// The peer holds a message before it answers 250 (and the queue drops
+	// it), so a delivery is seen before the envelope can be gone.
+	w.waitFor("an attempt", func() bool { return len(p.messages()) > 0 || w.get(id).Attempts >= 1 })
+	if n := len(p.messages()); n != 0 {
+		t.Fatalf("%d messages delivered in clear over a tls: required route", n)
+	}
+	r := w.get(id).Rcpts[0]
+	if r.Status != queue.RcptPending || !strings.Contains(r.LastReply, "4.7.10") ||
+		!strings.Contains(r.LastReply, "TLS required by route but not offered") {
+		t.Errorf("recipient %s %q, want pending with 4.7.10 TLS required but not offered", r.Status, r.LastReply)
+	}
+}
