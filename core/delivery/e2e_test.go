@@ -410,3 +410,31 @@ func TestNotifySuccessRelayed(t *testing.T) {
 		})
 	}
 }
+
+// The "relayed" DSN obeys queue.bounce as failures do: with bounce: local
+// a sender neither trusted nor authenticated (any outside address, forged
+// or not) asking NOTIFY=SUCCESS of a hop without DSN gets nothing, or
+// anyone could make us send mail to an address of their choosing
+// (backscatter).
+func TestNotifySuccessFromOutsiderNotRelayed(t *testing.T) {
+	down := newPeer(t, func(p *peer) { p.srv.EnableDSN = false }) // no DSN: ours to report
+	forged := newPeer(t)
+	cfg := baseConfig(t)
+	if cfg.Queue.Bounce != "local" {
+		t.Fatalf("test config has bounce %q, want local", cfg.Queue.Bounce)
+	}
+	cfg.Routes = []config.Route{mkRoute([]string{"victim.test"}, forged.addr), mkRoute([]string{"*"}, down.addr)}
+	w := newWorld(t, cfg)
+	id := w.enqueue("someone@victim.test", []string{"x@d.test"}, outsideSender, plainBody, func(e *queue.Envelope) {
+		e.Rcpts[0].Notify = []string{"SUCCESS"}
+	})
+	w.start()
+	// A DSN is queued before its original is removed, so once the log says
+	// removed, any DSN is in the queue or already with the forged peer.
+	w.waitFor("delivery", func() bool {
+		return len(down.messages()) == 1 && strings.Contains(w.logs.String(), "msg=removed queue_id="+id)
+	})
+	if n := len(forged.messages()); n != 0 || !w.queueEmpty() || strings.Contains(w.logs.String(), "DSN queued") {
+		t.Errorf("DSN for an outside sender under bounce: local: %d sent, queue empty %v", n, w.queueEmpty())
+	}
+}
