@@ -269,3 +269,68 @@ func TestMXAtOurPreferenceDiscarded(t *testing.T) {
 		})
 	}
 }
+
+// A refusal before any transaction (a 5xx greeting, a 5xx to EHLO, or to
+// EHLO and HELO) says the host will not talk to us now, not that the
+// recipients do not exist: with the only MX host answering so, the
+// recipients wait with 4.4.0 for a later attempt (or another host) instead
+// of bouncing for good.
+// Postfix likewise does not bounce on a 5xx greeting (smtp_skip_5xx_greeting,
+// yes by default).
+func TestSessionRefusalBeforeTransactionDefers(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		greeting string
+		reply    func(line string) string
+		said     string // the host's reply, quoted in ours
+	}{
+		{"554 greeting", "554 5.7.1 mx.dom.test no service for you\r\n", func(l string) string {
+			return basicReplies(lockstepEHLO, l)
+		}, "554 5.7.1 mx.dom.test no service for you"},
+		{"550 to EHLO", "220 mx.dom.test ESMTP\r\n", func(l string) string {
+			if strings.HasPrefix(l, "EHLO") {
+				return "550 5.7.1 not from your network\r\n"
+			}
+			return basicReplies(lockstepEHLO, l)
+		}, "550 5.7.1 not from your network"},
+		{"554 to EHLO and HELO", "220 mx.dom.test ESMTP\r\n", func(l string) string {
+			if strings.HasPrefix(l, "EHLO") || strings.HasPrefix(l, "HELO") {
+				return "554 5.7.1 go away\r\n"
+			}
+			return basicReplies(lockstepEHLO, l)
+		}, "554 5.7.1 go away"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			mx := newScriptPeerGreeting(t, tt.greeting, tt.reply)
+			home := newPeer(t)
+			cfg := baseConfig(t)
+			cfg.Queue.Retry = []config.Duration{config.Duration(3600e9)} // one attempt in this test
+			cfg.Routes = []config.Route{mkRoute([]string{"local.test"}, home.addr), mkRoute([]string{"*"}, "mx")}
+			w := newWorld(t, cfg, "dom.test. 60 IN MX 10 mx.dom.test.", "mx.dom.test. 60 IN A 127.0.0.2")
+			w.mapAddr("127.0.0.2:25", mx.addr)
+			id := w.enqueue("u@local.test", []string{"a@dom.test", "b@dom.test"}, localSender, plainBody)
+			w.start()
+			var env *queue.Envelope
+			var err error
+			w.waitFor("an attempt", func() bool {
+				env, err = w.q.Get(id)
+				return err != nil || env.Attempts >= 1
+			})
+			if err != nil {
+				t.Fatalf("the message left the queue after one attempt (its recipients bounced?): %v", err)
+			}
+			for _, r := range env.Rcpts {
+				if r.Status != queue.RcptPending || !strings.HasPrefix(r.LastReply, "451 4.4.0 ") ||
+					!strings.Contains(r.LastReply, tt.said) {
+					t.Errorf("%s: %s %q, want pending with 451 4.4.0 quoting %q", r.Addr, r.Status, r.LastReply, tt.said)
+				}
+			}
+			if n := len(mx.messages()); n != 0 {
+				t.Errorf("%d messages sent to a host that refused the session", n)
+			}
+			if n := len(home.messages()); n != 0 || strings.Contains(w.logs.String(), "DSN queued") {
+				t.Errorf("a DSN for a refusal before any transaction (%d sent)", n)
+			}
+		})
+	}
+}

@@ -14,19 +14,26 @@ import (
 // Message bodies after a 354 are collected; the final dot is answered with
 // reply(".").
 type scriptPeer struct {
-	addr string
-	mu   sync.Mutex
-	cmds []string
-	msgs []string
+	addr     string
+	greeting string
+	mu       sync.Mutex
+	cmds     []string
+	msgs     []string
 }
 
 func newScriptPeer(t *testing.T, reply func(line string) string) *scriptPeer {
+	t.Helper()
+	return newScriptPeerGreeting(t, "220 script.test ESMTP\r\n", reply)
+}
+
+// newScriptPeerGreeting is newScriptPeer with the greeting it sends.
+func newScriptPeerGreeting(t *testing.T, greeting string, reply func(line string) string) *scriptPeer {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &scriptPeer{addr: ln.Addr().String()}
+	p := &scriptPeer{addr: ln.Addr().String(), greeting: greeting}
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
@@ -43,7 +50,7 @@ func newScriptPeer(t *testing.T, reply func(line string) string) *scriptPeer {
 func (p *scriptPeer) serve(c net.Conn, reply func(string) string) {
 	defer c.Close()
 	br := bufio.NewReader(c)
-	c.Write([]byte("220 script.test ESMTP\r\n"))
+	c.Write([]byte(p.greeting))
 	for {
 		line, err := br.ReadString('\n')
 		if err != nil {
