@@ -356,3 +356,74 @@ func TestOtherProcessChangesLogged(t *testing.T) {
 		}
 	}
 }
+
+// Removing a delivered message is two unlinks, the .msg and its side file
+// (the envelope as updated by earlier attempts). A crash between them must
+// leave nothing to deliver: were the side file first to go, the .msg would
+// be left with the envelope it was committed with, every recipient pending,
+// and the next start would deliver it again to those who already have it.
+// The crash is simulated in process: the second unlink is not made, and
+// what follows it (Release, Close) writes nothing to the directory.
+func TestRemoveCutShortRedeliversNothing(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	d := openDir(t, dir, c)
+	id := commit(t, d, testEnv("a@x.test", "b@x.test"), "", "body\r\n")
+
+	// First attempt: a delivered, b deferred; the side file records it.
+	l, err := d.Lease(c.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := l.Envelope()
+	env.Rcpts[0].Status = RcptDelivered
+	env.NextAttempt = c.Now()
+	if err := l.Update(env); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, id+envExt)); err != nil {
+		t.Fatalf("no side file after a partial delivery: %v", err)
+	}
+
+	// Second attempt delivers b, and the process dies after one unlink.
+	errCrash := errors.New("crashed here")
+	var unlinked []string
+	removeFile = func(p string) error {
+		if len(unlinked) > 0 {
+			return errCrash
+		}
+		unlinked = append(unlinked, filepath.Base(p))
+		return os.Remove(p)
+	}
+	t.Cleanup(func() { removeFile = os.Remove })
+	l, err = d.Lease(c.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	env = l.Envelope()
+	env.Rcpts[1].Status = RcptDelivered
+	if err := l.Update(env); !errors.Is(err, errCrash) {
+		t.Fatalf("Update = %v, want the simulated crash between the unlinks", err)
+	}
+	l.Release()
+	d.Close()
+	removeFile = os.Remove
+
+	r := openDir(t, dir, c) // alone: recovers
+	if envs, err := r.List(); err != nil || len(envs) != 0 {
+		for _, e := range envs {
+			for _, rc := range e.Rcpts {
+				t.Logf("left: %s rcpt %s %s", e.ID, rc.Addr, rc.Status)
+			}
+		}
+		t.Fatalf("after a crash between the unlinks (first %v) the queue holds %d messages (%v), want none", unlinked, len(envs), err)
+	}
+	if _, err := r.Lease(c.Now().Add(time.Hour)); !errors.Is(err, ErrEmpty) {
+		t.Fatalf("Lease after recovery = %v, want ErrEmpty (nothing to deliver again)", err)
+	}
+	for _, n := range dirNames(t, dir) {
+		if strings.HasPrefix(n, id) {
+			t.Errorf("%s left after recovery", n)
+		}
+	}
+}
