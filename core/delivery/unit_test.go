@@ -186,6 +186,47 @@ func TestRetrySchedule(t *testing.T) {
 	}
 }
 
+// Retries go on until queue.max_age (README): the last retry is brought
+// forward to max_age exactly, and the attempt made then is the last one; a
+// recipient it defers fails there and then (554 5.4.7 with the last reply).
+// Expiring only past max_age would make that attempt schedule the next at
+// max_age again, that is now: due at once, over and over, for as long as
+// the clock reads max_age.
+func TestScheduleExpiresAtMaxAge(t *testing.T) {
+	s := &settings{retry: []time.Duration{time.Hour}, maxAge: 4 * time.Hour}
+	received := time.Date(2026, 11, 27, 6, 0, 0, 0, time.UTC)
+	expiry := received.Add(s.maxAge)
+	tests := []struct {
+		name    string
+		now     time.Time
+		expired bool
+		next    time.Time // NextAttempt when not expired
+	}{
+		{"retry past max_age brought to it", expiry.Add(-30 * time.Minute), false, expiry},
+		{"just before max_age", expiry.Add(-time.Nanosecond), false, expiry},
+		{"exactly at max_age", expiry, true, time.Time{}},
+		{"past max_age", expiry.Add(time.Second), true, time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := &queue.Envelope{ID: "Q1", From: "a@x", Received: received, Attempts: 3,
+				Rcpts: []*queue.Recipient{{Addr: "b@y", Status: queue.RcptPending, LastReply: "451 4.4.1 try later"}}}
+			got := (&Manager{}).schedule(s, env, tt.now, false, false)
+			r := env.Rcpts[0]
+			if !tt.expired {
+				if len(got) != 0 || r.Status != queue.RcptPending || !env.NextAttempt.Equal(tt.next) {
+					t.Errorf("expired %d, %s, next %v; want pending, next %v", len(got), r.Status, env.NextAttempt, tt.next)
+				}
+				return
+			}
+			if len(got) != 1 || r.Status != queue.RcptFailed ||
+				r.LastReply != "554 5.4.7 message expired in queue; last reply: 451 4.4.1 try later" {
+				t.Errorf("expired %d, %s %q; want failed with 554 5.4.7 and the last reply", len(got), r.Status, r.LastReply)
+			}
+		})
+	}
+}
+
 // DSN with RET=HDRS carries only the header of the original; long header
 // lines survive the slicing.
 func TestDSNHeadersOnly(t *testing.T) {
