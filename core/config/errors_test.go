@@ -90,7 +90,7 @@ listeners:
 		{"list expected", minimal + "relay: {domains: example.test}\n", []string{"F:5:18: relay.domains: want a list"}},
 		{"relay problems", minimal + `relay:
   domains: [ok.test, "bad domain", "*.", "-x.test", "*x.test"]
-  networks: ["10.0.0.0/33", "192.168.1.0,255.0.255.0", "10.0.0.1,255.255.255.0", "fe80::1%eth0"]
+  networks: ["10.0.0.0/33", "192.168.1.0,255.0.255.0", "10.0.0.1,255.255.255.0", "fe80::1%eth0", "10.0.0.1,33"]
   users_file: users.txt
 `, []string{
 			`F:6:22: relay.domains[1]: "bad domain" is not a domain name (example.test, or .example.test / *.example.test for subdomains)`,
@@ -100,6 +100,7 @@ listeners:
 			`F:7:14: relay.networks[0]: invalid network "10.0.0.0/33"`,
 			`F:7:29: relay.networks[1]: mask "255.0.255.0" is not contiguous`,
 			`F:7:82: relay.networks[3]: invalid network "fe80::1%eth0" (want CIDR, address, or address,mask)`,
+			`F:7:98: relay.networks[4]: invalid mask "33"`,
 			"F:8:15: relay.users_file: D/users.txt: no such file or directory",
 		}},
 		{"route problems", minimal + `routes:

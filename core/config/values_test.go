@@ -58,6 +58,14 @@ func TestParsePrefix(t *testing.T) {
 		{"192.168.1.0,255.0.255.0", "error"},
 		{"192.168.1.0,255.255.255.1", "error"},
 		{"2001:db8::,255.255.0.0", "error"},
+		// A prefix length past the address's bits makes no netip.Prefix
+		// (an invalid one, which contains nothing): it must be an error,
+		// not an entry silently dropped from relay.networks.
+		{"10.0.0.1,32", "10.0.0.1/32"},
+		{"10.0.0.1,33", "error"},
+		{"2001:db8::,128", "2001:db8::/128"},
+		{"2001:db8::,129", "error"},
+		{"10.0.0.1,-1", "error"},
 		{"10.0.0.0/33", "error"},
 		{"fe80::1%eth0", "error"},
 		{"example.test", "error"},
