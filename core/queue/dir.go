@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Options tune a Dir. The zero value is the durable production setting.
@@ -98,7 +100,7 @@ func Open(dir string, opts Options) (*Dir, error) {
 	if d.dirf, err = os.Open(dir); err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
-	d.dirs = newGroupSync(d.dirf.Sync)
+	d.dirs = newGroupSync(func() error { return fsync(d.dirf) })
 	if err := d.lockAndRecover(); err != nil {
 		d.dirf.Close()
 		return nil, err
@@ -260,6 +262,13 @@ func (d *Dir) names() ([]string, error) {
 func (d *Dir) msgPath(id string) string { return filepath.Join(d.path, id+msgExt) }
 func (d *Dir) envPath(id string) string { return filepath.Join(d.path, id+envExt) }
 
+// fsync and fdatasync are the calls that make the queue durable: a test
+// replaces them to see what is synced, and when (sync_test.go).
+var (
+	fsync     = (*os.File).Sync
+	fdatasync = unix.Fdatasync
+)
+
 func (d *Dir) syncDir() error {
 	if d.opts.NoSync {
 		return nil
@@ -271,7 +280,7 @@ func (d *Dir) syncFile(f *os.File) error {
 	if d.opts.NoSync {
 		return nil
 	}
-	return f.Sync()
+	return fsync(f)
 }
 
 // Wake is signalled when a message is committed or flushed, and after a

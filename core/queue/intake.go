@@ -10,8 +10,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // The intake log is where a running daemon keeps the small messages it
@@ -125,7 +123,7 @@ func (in *intake) syncCur() error {
 	in.syncing = seg
 	fd := int(seg.f.Fd())
 	in.mu.Unlock()
-	err := unix.Fdatasync(fd)
+	err := fdatasync(fd)
 	in.mu.Lock()
 	in.syncing = nil
 	if seg.doomed {
@@ -205,7 +203,7 @@ func (in *intake) writable(n int64) (*segment, error) {
 		old := in.cur
 		// Whoever wrote to it may next sync the new current segment.
 		if !in.d.opts.NoSync {
-			if err := unix.Fdatasync(int(old.f.Fd())); err != nil {
+			if err := fdatasync(int(old.f.Fd())); err != nil {
 				return nil, err
 			}
 		}
