@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"slices"
 	"strings"
@@ -120,8 +121,28 @@ func (s *session) dataError(err error) error {
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		s.gc.closing = true
 		return s.refuse("data", errDataTimeout)
+	case clientReadError(err):
+		// The client reset the connection mid-message: nothing was
+		// refused and no one will read a reply. The guard takes
+		// go-smtp's read-error reply for what it is (connectionLost): a
+		// "connection lost" line, no refusal logged or counted, where
+		// this was a 451 and a WARN "internal error".
+		s.gc.closing = true
+		s.gc.readErr = err
+		return errConnLost
 	}
 	return s.refuse("data", storageError(err))
+}
+
+// errConnLost is go-smtp's reply to a failed read, which the guard drops.
+var errConnLost = &smtp.SMTPError{Code: 421, EnhancedCode: smtp.EnhancedCode{4, 4, 0}, Message: "Connection error, sorry"}
+
+// clientReadError reports an error from reading the client's connection
+// (a reset, a broken TLS record), not from our spool: io.Copy returns
+// either.
+func clientReadError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "read"
 }
 
 // redirected is the recipients of a redirect to addrs. They keep the
