@@ -534,4 +534,12 @@ func TestReceivedAfterHELO(t *testing.T) {
 	}
 	checkReceivedProto(t, ts, send(`HELO "quoted\x`), "Received: from quotedx (unknown [127.0.0.2])\r\n\tby mx.example.test (Portcullis) with SMTP id")
 	checkReceivedProto(t, ts, send("EHLO client.example.org"), "with ESMTP id")
+	// RFC 6531 4.3: a transaction with SMTPUTF8 is UTF8SMTP.
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("MAIL FROM:<a@example.org> SMTPUTF8", "250")
+	r.cmd("RCPT TO:<bob@example.test>", "250")
+	r.cmd("DATA", "354")
+	r.send("Subject: s\r\n\r\nbody\r\n.\r\n")
+	checkReceivedProto(t, ts, strings.Fields(r.expect("250 2.0.0"))[2], "with UTF8SMTP id")
 }

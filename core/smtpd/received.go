@@ -10,7 +10,9 @@ import (
 )
 
 // receivedHeader is our trace field (RFC 5321 4.4, with the WITH protocol
-// names of RFC 3848: ESMTP, ESMTPS with TLS, ESMTPA/ESMTPSA authenticated).
+// names of RFC 3848: ESMTP, ESMTPS with TLS, ESMTPA/ESMTPSA authenticated;
+// and of RFC 6531 4.3 for a transaction with SMTPUTF8: UTF8SMTP, UTF8SMTPS,
+// UTF8SMTPA, UTF8SMTPSA, as Postfix writes them).
 // "for" appears only with one recipient: listing several would disclose
 // Bcc recipients to each other.
 func (s *session) receivedHeader(id string) string {
@@ -20,6 +22,9 @@ func (s *session) receivedHeader(id string) string {
 		host = "unknown"
 	}
 	proto := "ESMTP"
+	if s.mailOpts.UTF8 {
+		proto = "UTF8SMTP"
+	}
 	if gc.tlsState != nil {
 		proto += "S"
 	}
