@@ -114,7 +114,7 @@ func (w *walker) decodeCharset(b []byte, charset string) (string, string) {
 		// byte patterns are rarer by chance reading them with no more bad
 		// bytes is what they are; else a label whose reading has only a
 		// few bad bytes is believed, and only those bytes are lost.
-		if r, cs, found := rarerReading(b, name, declared.bad); found {
+		if r, cs, found := rarerReading(b, name, declared); found {
 			w.find(FindMislabelled)
 			return r.text, cs
 		}

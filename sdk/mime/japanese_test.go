@@ -168,6 +168,7 @@ func TestAmbiguousBoundary(t *testing.T) {
 // invalid still gives way to the charset that reads the bytes.
 func TestStrayBytes(t *testing.T) {
 	const ad = "未承諾広告のお知らせです。パスワードを確認してください。"
+	const hwKana = "ｶｼﾞﾉ ｼｭｳﾆｭｳ ｻﾌﾟﾘ ﾃﾞｰﾄ ｶﾞｰﾙ ｹﾞｰﾑ"
 	const bad = "\ufffd"
 	tests := []struct {
 		name, ctype, body, want, detected string
@@ -191,6 +192,14 @@ func TestStrayBytes(t *testing.T) {
 			ad + "\r\n" + bad + "\r\n", "utf-8", true},
 		{"Shift_JIS labelled UTF-8", "text/plain; charset=UTF-8", enc(jaSJIS, ad) + "\r\n",
 			ad + "\r\n", "shift_jis", true},
+		// Half-width katakana in Shift_JIS is also EUC-JP (any even run of
+		// 0xA1-0xDF) and, in pairs, two-byte UTF-8: a stray byte must not
+		// make either reading replace the label's (a spammer's evasion:
+		// the client shows the katakana, rules would see kanji).
+		{"half-width katakana with a stray 0xA0", "text/plain; charset=Shift_JIS", enc(jaSJIS, hwKana) + "\r\n\xa0",
+			hwKana + "\r\n" + bad, "", false},
+		{"half-width katakana as UTF-8 pairs, with a stray 0xA0", "text/plain; charset=Shift_JIS", enc(jaSJIS, "ﾏｲﾃｽ ﾏｲﾃｽ ﾏｲﾃｽ ﾏｲﾃｽ ﾏｲﾃｽ") + "\xa0",
+			"ﾏｲﾃｽ ﾏｲﾃｽ ﾏｲﾃｽ ﾏｲﾃｽ ﾏｲﾃｽ" + bad, "", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

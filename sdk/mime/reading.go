@@ -143,24 +143,45 @@ func asciiCount(b []byte) int {
 
 // rarerReading finds a reading of b in a charset whose byte patterns occur
 // by chance more rarely than the declared one's, with no more bad bytes
-// than the declared reading's. Multi-byte UTF-8 is almost never an
-// accident; EUC-JP's pairs of 0xA1-0xFE are rarer than Shift_JIS, which
-// reads almost any bytes, EUC-JP ones included (as half-width katakana
-// and kanji nobody uses). Raw ISO-2022-JP escapes under another label are
-// detect's to find, and under their own label they are the rarest.
-func rarerReading(b []byte, declared string, bad int) (reading, string, bool) {
+// than the declared reading (decl) has. Multi-byte UTF-8 is almost never an
+// accident, but its two-byte sequences are: half-width katakana in
+// Shift_JIS (0xA1-0xDF) pair up as Latin and Greek letters, so on a tie
+// UTF-8 must read mostly as characters of three bytes or more. EUC-JP's
+// pairs of 0xA1-0xFE are rarer than Shift_JIS, which reads almost any
+// bytes, EUC-JP ones included (as half-width katakana and kanji nobody
+// uses); but any even run of half-width katakana is also EUC-JP, so it
+// wins only where detection would choose it (eucOrSJIS). Raw ISO-2022-JP
+// escapes under another label are detect's to find, and under their own
+// label they are the rarest.
+func rarerReading(b []byte, declared string, decl reading) (reading, string, bool) {
 	if declared == csISO2022JP {
 		return reading{}, "", false
 	}
 	if declared != csUTF8 {
-		if r := readUTF8(b); r.likely() && r.bad <= bad {
+		if r := readUTF8(b); r.likely() && (r.bad < decl.bad || r.bad == decl.bad && wide(r.text)) {
 			return r, csUTF8, true
 		}
 	}
 	if declared == csShiftJIS {
-		if r := readAs(b, csEUCJP, japanese.EUCJP, false); r.likely() && r.bad <= bad {
+		if r := readAs(b, csEUCJP, japanese.EUCJP, false); r.likely() && r.bad <= decl.bad && eucOrSJIS(r.text, decl.text) {
 			return r, csEUCJP, true
 		}
 	}
 	return reading{}, "", false
+}
+
+// wide reports text whose characters beyond ASCII are mostly of three
+// UTF-8 bytes or more (U+0800 up: kana, kanji, most scripts but Latin,
+// Greek, Cyrillic, Hebrew and Arabic).
+func wide(s string) bool {
+	n2, n3 := 0, 0
+	for _, r := range s {
+		switch {
+		case r >= 0x800 && r != utf8.RuneError:
+			n3++
+		case r >= utf8.RuneSelf && r < 0x800:
+			n2++
+		}
+	}
+	return n3 > n2
 }
