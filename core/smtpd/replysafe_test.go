@@ -36,6 +36,13 @@ func TestReplyWireSafe(t *testing.T) {
 	sent := strings.TrimRight(line, "\r\n")
 	waitFor(t, func() bool { return strings.Contains(ts.logs.String(), `reply="`+sent+`"`) })
 	r.cmd("NOOP", "250")
+	r.cmd("RSET", "250")
+
+	// go-smtp's own reply echoes the address; under SMTPUTF8 it may hold
+	// a right-to-left override, which only the net at the guard's write
+	// takes out (the policy's echo never sees an accepted address).
+	r.cmd("MAIL FROM:<a@example.org> SMTPUTF8", "250")
+	r.cmd("RCPT TO:<a\u202eb@example.test>", "250 2.1.5 Recipient <a?b@example.test> OK")
 }
 
 func TestWireSafe(t *testing.T) {
