@@ -225,6 +225,9 @@ func TestPostfixUTF8ORCPT(t *testing.T) {
 	r.cmd("MAIL FROM:<a@example.org> SMTPUTF8", "250")
 	r.cmd("RCPT TO:<bøb@example.test> ORCPT=rfc822;b+C3+B8b@example.test NOTIFY=FAILURE", "250")
 	r.cmd("RCPT TO:<carol@example.test> NOTIFY=NEVER ORCPT=rfc822;+E6+97+A5@example.test", "250")
+	// Raw bytes that are not UTF-8 after "utf-8;" (go-smtp takes them as
+	// they are): dropped, not kept with U+FFFD in their place.
+	r.cmd("RCPT TO:<dave@example.test> ORCPT=utf-8;d\xc3(@example.test", "250")
 	r.cmd("DATA", "354")
 	r.send(message("utf8 orcpt") + ".\r\n")
 	id := strings.Fields(r.expect("250 2.0.0"))[2]
@@ -232,7 +235,7 @@ func TestPostfixUTF8ORCPT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"utf-8;bøb@example.test", "utf-8;日@example.test"}
+	want := []string{"utf-8;bøb@example.test", "utf-8;日@example.test", ""}
 	for i, rc := range env.Rcpts {
 		if rc.ORCPT != want[i] {
 			t.Errorf("recipient %s: ORCPT %q, want %q", rc.Addr, rc.ORCPT, want[i])

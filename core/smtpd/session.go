@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
@@ -281,7 +282,11 @@ func newRecipient(to string, opts *smtp.RcptOptions) *queue.Recipient {
 	for _, n := range opts.Notify {
 		r.Notify = append(r.Notify, string(n))
 	}
-	if opts.OriginalRecipient != "" {
+	// An original recipient that is not UTF-8 (raw bytes after "utf-8;",
+	// which go-smtp takes as they are) is dropped: the queue would keep it
+	// with U+FFFD for each bad byte and pass on an address nobody wrote.
+	// The parameter is only informational (RFC 3461 4.2).
+	if opts.OriginalRecipient != "" && utf8.ValidString(opts.OriginalRecipient) {
 		r.ORCPT = strings.ToLower(string(opts.OriginalRecipientType)) + ";" + opts.OriginalRecipient
 	}
 	return r
