@@ -206,7 +206,9 @@ func (s *Set) Decide(phase sdk.Phase, env *Env) (*Rule, error) {
 }
 
 // RenderReply is the rule's reply in env, or the default for its action:
-// reject 550 5.7.1 (554 5.7.1 at connect, RFC 5321 3.1), tempfail 451 4.7.1.
+// reject 550 5.7.1 (554 5.7.1 at connect, RFC 5321 3.1; at rcpt it names the
+// recipient, which alone is refused, as Postfix's "Recipient address
+// rejected"), tempfail 451 4.7.1.
 func (r *Rule) RenderReply(phase sdk.Phase, env *Env) (code int, enhanced, text string, err error) {
 	if r.Reply != nil {
 		text, err = r.Reply.Text.Render(env)
@@ -217,6 +219,8 @@ func (r *Rule) RenderReply(phase sdk.Phase, env *Env) (code int, enhanced, text 
 		return 451, "4.7.1", defaultText(ActionTempfail), nil
 	case phase == sdk.PhaseConnect:
 		return 554, "5.7.1", defaultText(ActionReject), nil
+	case phase == sdk.PhaseRcpt:
+		return 550, "5.7.1", "Recipient rejected by policy", nil
 	}
 	return 550, "5.7.1", defaultText(ActionReject), nil
 }

@@ -216,7 +216,8 @@ rules:
 	for _, tc := range []struct {
 		phase sdk.Phase
 		want  string
-	}{{sdk.PhaseConnect, "554 5.7.1 Message rejected by policy"}, {sdk.PhaseHelo, "550 5.7.1 Message rejected by policy"}} {
+	}{{sdk.PhaseConnect, "554 5.7.1 Message rejected by policy"}, {sdk.PhaseHelo, "550 5.7.1 Message rejected by policy"},
+		{sdk.PhaseRcpt, "550 5.7.1 Recipient rejected by policy"}, {sdk.PhaseData, "550 5.7.1 Message rejected by policy"}} {
 		code, enh, text, _ := late.RenderReply(tc.phase, nil)
 		if got := strings.Join([]string{itoa(code), enh, text}, " "); got != tc.want {
 			t.Errorf("default reply at %s: %q, want %q", tc.phase, got, tc.want)

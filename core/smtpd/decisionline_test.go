@@ -35,7 +35,7 @@ rules:
 	r.hello()
 	r.cmd("MAIL FROM:<a@example.org>", "250")
 	r.cmd("RCPT TO:<jose@example.test>", "550 5.1.1 Jos? is not here")
-	r.cmd("RCPT TO:<ann@example.test>", "550 5.7.1 Message rejected by policy")
+	r.cmd("RCPT TO:<ann@example.test>", "550 5.7.1 Recipient rejected by policy")
 	r.cmd("QUIT", "221")
 	waitFor(t, func() bool { return strings.Count(ts.logs.String(), "msg=disconnect") == 2 })
 
@@ -43,7 +43,7 @@ rules:
 	for _, c := range []struct{ rule, reply string }{
 		{"busy", "421 4.3.0 Busy here"},
 		{"accented", "550 5.1.1 Jos? is not here"},
-		{"plain", "550 5.7.1 Message rejected by policy"},
+		{"plain", "550 5.7.1 Recipient rejected by policy"},
 	} {
 		decision := logLine(logs, "rule="+c.rule)
 		if !strings.Contains(decision, "msg=decision") || !strings.Contains(decision, `reply="`+c.reply+`"`) {
