@@ -45,6 +45,9 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 		"7znostreams": wrap7z(nil, cat7z(id7zHeader, id7zFilesInfo, 1, id7zEnd, id7zEnd)),
 		"rar":         makeRar5(file5{"a.exe", peBytes()[:128], 128, 0}, file5{"b.txt", []byte("hi"), 2, 0}),
 		"rarwindow":   makeRar5(file5{"a.exe", peBytes()[:128], 4 << 30, 0x80 | 15<<10}),
+		// Entries no reader of ours decompresses: judged by their names.
+		"zipppmd":   rawZip(t, "a.exe", 98, []byte("\x06\x00\x00\x01ppmd")),
+		"zipmethod": cutDirectory(t, rawZip(t, "a.js", 77, []byte("x"))),
 	}
 }
 

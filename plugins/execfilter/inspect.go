@@ -73,7 +73,12 @@ func (in *inspector) entry(b *budget, e entry) error {
 	}
 	rc, err := e.open()
 	if err != nil {
+		// The name is judged all the same: the archive lists it, and
+		// 7-Zip or libarchive may well extract what our readers cannot
+		// (PPMd, Deflate64, 7z filters bodgit/sevenzip lacks), so an
+		// evil.exe we cannot decompress is still one to whoever opens it.
 		in.readError(e, err)
+		in.judge(e.name, "", newFileScan(nil), TagInArchive)
 		return nil
 	}
 	defer rc.Close()
@@ -96,13 +101,11 @@ func (in *inspector) entry(b *budget, e entry) error {
 	return nil
 }
 
-// readError tags an entry that could not be read: encrypted (its name is
-// still judged) or corrupt.
+// readError tags an entry that could not be read: encrypted or corrupt.
 func (in *inspector) readError(e entry, err error) {
 	switch {
 	case isEncrypted(err):
 		in.tag(TagEncrypted)
-		in.judge(e.name, "", newFileScan(nil), TagInArchive)
 	case !e.quiet:
 		in.tag(TagCorrupt)
 	}
