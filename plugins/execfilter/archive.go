@@ -171,6 +171,9 @@ func (in *inspector) zipDirectory(b *budget, data []byte) (map[int64]int64, bool
 		in.tag(TagCorrupt) // 7-Zip and WinRAR still extract it: the local headers are walked
 		return covered, true
 	}
+	for _, m := range extraMethods {
+		zr.RegisterDecompressor(m, zipDecompressor(m, in.lim))
+	}
 	if len(zr.File) > in.lim.MaxEntries {
 		in.limit("entries")
 		return nil, false

@@ -3,11 +3,15 @@ package execfilter
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/binary"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/portcullis-mta/portcullis/sdk"
 )
@@ -63,6 +67,90 @@ func TestUnreadableEntryNamed(t *testing.T) {
 			res := run(t, st, mimeMessage(attach{"a.bin", "application/octet-stream", tc.data}))
 			if !slices.Equal(res.Tags, tc.tags) || res.Verdict != tc.verdict || res.Attrs["files"] != tc.files {
 				t.Errorf("got %q %s files %q; want %q %s %q", res.Tags, res.Verdict, res.Attrs["files"], tc.tags, tc.verdict, tc.files)
+			}
+		})
+	}
+}
+
+// zipMethodFile reads a ZIP of testdata/zip, with the data of its one
+// entry passed through patch when it is not nil.
+func zipMethodFile(t testing.TB, name string, patch func(raw []byte)) []byte {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "zip", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if patch != nil {
+		zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		off, err := zr.File[0].DataOffset()
+		if err != nil {
+			t.Fatal(err)
+		}
+		patch(data[off:])
+	}
+	return data
+}
+
+// zstdZip is a ZIP of one file packed with Zstandard (method 93), as
+// WinZip writes it.
+func zstdZip(t testing.TB, name string, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	zw.RegisterCompressor(zipMethodZstd, func(w io.Writer) (io.WriteCloser, error) { return zstd.NewWriter(w) })
+	w, err := zw.CreateHeader(&zip.FileHeader{Name: name, Method: zipMethodZstd})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestZipMethods: entries packed with bzip2, LZMA, XZ or Zstandard are
+// decoded, found by the central directory and by the local headers alike,
+// and a dictionary the decoder would allocate past the limits stops the
+// inspection as 7z's does.
+func TestZipMethods(t *testing.T) {
+	script := []byte("#!/bin/sh\necho hi\n")
+	hugeLZMA := func(raw []byte) { copy(raw[5:], []byte{0xff, 0xff, 0xff, 0xff}) } // after version, size, lc/lp/pb
+	hugeXz := func(raw []byte) {
+		if !bytes.Equal(raw[14:16], []byte{0x21, 0x01}) { // stream header, block size and flags, LZMA2 filter
+			t.Fatalf("xz.zip's first filter is not LZMA2: % x", raw[:24])
+		}
+		raw[16] = 40                                                            // 4 GiB
+		binary.LittleEndian.PutUint32(raw[20:], crc32.ChecksumIEEE(raw[12:20])) // the block header's CRC32
+	}
+	tests := []struct {
+		name  string
+		data  []byte
+		tags  []string
+		limit string
+	}{
+		{"bzip2", zipMethodFile(t, "bzip2.zip", nil), []string{TagInArchive}, ""},
+		{"lzma", zipMethodFile(t, "lzma.zip", nil), []string{TagInArchive}, ""},
+		{"xz", zipMethodFile(t, "xz.zip", nil), []string{TagInArchive}, ""},
+		{"zstd", zstdZip(t, "notes.txt", script), []string{TagInArchive}, ""},
+		{"bzip2, local headers only", cutDirectory(t, zipMethodFile(t, "bzip2.zip", nil)), []string{TagCorrupt, TagInArchive}, ""},
+		{"zstd, local headers only", cutDirectory(t, zstdZip(t, "notes.txt", script)), []string{TagCorrupt, TagInArchive}, ""},
+		{"lzma dictionary of 4 GiB", zipMethodFile(t, "lzma.zip", hugeLZMA), []string{TagLimit}, "dictionary"},
+		{"xz dictionary of 4 GiB", zipMethodFile(t, "xz.zip", hugeXz), []string{TagLimit}, "dictionary"},
+	}
+	st := newStage(t, nil)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := run(t, st, mimeMessage(attach{"a.zip", "application/zip", tc.data}))
+			files := "notes.txt"
+			if tc.limit != "" {
+				files = ""
+			}
+			if !slices.Equal(res.Tags, tc.tags) || res.Attrs["limit"] != tc.limit || res.Attrs["files"] != files {
+				t.Errorf("got %q limit %q files %q; want %q %q %q", res.Tags, res.Attrs["limit"], res.Attrs["files"], tc.tags, tc.limit, files)
 			}
 		})
 	}

@@ -48,6 +48,11 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 		// Entries no reader of ours decompresses: judged by their names.
 		"zipppmd":   rawZip(t, "a.exe", 98, []byte("\x06\x00\x00\x01ppmd")),
 		"zipmethod": cutDirectory(t, rawZip(t, "a.js", 77, []byte("x"))),
+		// Methods decoded besides store and deflate.
+		"zipbzip2": zipMethodFile(t, "bzip2.zip", nil),
+		"ziplzma":  zipMethodFile(t, "lzma.zip", nil),
+		"zipxz":    zipMethodFile(t, "xz.zip", nil),
+		"zipzstd":  cutDirectory(t, zstdZip(t, "a.exe", peBytes()[:128])),
 	}
 }
 

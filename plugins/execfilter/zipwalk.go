@@ -3,10 +3,16 @@ package execfilter
 import (
 	"archive/zip"
 	"bytes"
+	"compress/bzip2"
 	"compress/flate"
 	"encoding/binary"
+	"errors"
 	"io"
 	"strings"
+
+	"github.com/klauspost/compress/zstd"
+	"github.com/ulikunitz/xz"
+	"github.com/ulikunitz/xz/lzma"
 )
 
 // ZIP readers disagree on which entries a ZIP holds. archive/zip (and so
@@ -18,13 +24,197 @@ import (
 // the data and inspects every entry the directory did not cover, within
 // the same budget (entries, bytes, ratio, time) as the directory's.
 
-// APPNOTE 4.4.4 general purpose flags, and the WinZip AES method.
+// APPNOTE 4.4.4 general purpose flags, and 4.4.5 methods: the WinZip AES
+// one, and those 7-Zip and WinZip write that archive/zip does not decode.
 const (
 	zipFlagEncrypted  = 0x1   // bit 0
 	zipFlagDescriptor = 0x8   // bit 3: sizes in a data descriptor after the data
 	zipFlagUTF8       = 0x800 // bit 11
 	zipMethodAES      = 99
+	zipMethodBzip2    = 12
+	zipMethodLZMA     = 14
+	zipMethodZstd     = 93
+	zipMethodXz       = 95
 )
+
+// extraMethods are the methods zipDecompressor adds to archive/zip's.
+var extraMethods = []uint16{zipMethodBzip2, zipMethodLZMA, zipMethodZstd, zipMethodXz}
+
+// zipDecompressor decodes an entry's data packed with method, or is nil
+// for a method we cannot decode (PPMd, Deflate64, IBM's): such an entry is
+// judged by its name alone. The decoders are registered per reader, not
+// with zip.RegisterDecompressor, and each is bounded in memory the way
+// 7z's are (maxDict): what they produce goes through copyFile and its
+// limits like deflate's.
+func zipDecompressor(method uint16, lim Limits) zip.Decompressor {
+	dict := maxDict(lim)
+	switch method {
+	case zip.Store:
+		return io.NopCloser
+	case zip.Deflate:
+		return flate.NewReader
+	case zipMethodBzip2:
+		return func(r io.Reader) io.ReadCloser { return io.NopCloser(bzip2.NewReader(r)) } // 900 kB blocks at most
+	case zipMethodLZMA:
+		return func(r io.Reader) io.ReadCloser { return zipLZMA(r, dict) }
+	case zipMethodZstd:
+		return func(r io.Reader) io.ReadCloser {
+			// One decoder, no goroutines (a panic in one would not be
+			// recovered), its window bounded as an LZMA dictionary.
+			d, err := zstd.NewReader(r, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+				zstd.WithDecoderMaxWindow(uint64(dict)))
+			if err != nil {
+				return errReader{err}
+			}
+			return d.IOReadCloser()
+		}
+	case zipMethodXz:
+		return func(r io.Reader) io.ReadCloser { return zipXz(r, dict) }
+	}
+	return nil
+}
+
+// zipLZMA reads LZMA as a ZIP stores it (APPNOTE 5.8.8): the LZMA SDK
+// version (2 bytes), the properties' size (2, always 5) and the properties,
+// then the stream without the size the classic .lzma header carries; it
+// ends with an end marker (flag bit 1) or with its data. The header the
+// lzma package reads is made with the size unknown.
+func zipLZMA(r io.Reader, dict int64) io.ReadCloser {
+	var h [9]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return errReader{err}
+	}
+	if binary.LittleEndian.Uint16(h[2:]) != 5 {
+		return errReader{errors.New("zip: LZMA properties size")}
+	}
+	if int64(binary.LittleEndian.Uint32(h[5:])) > dict {
+		return errReader{&errLimit{"dictionary"}} // the decoder would allocate all of it
+	}
+	classic := append(h[4:9:9], 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff)
+	lr, err := lzma.ReaderConfig{DictCap: int(dict)}.NewReader(io.MultiReader(bytes.NewReader(classic), r))
+	if err != nil {
+		return errReader{err}
+	}
+	return io.NopCloser(lr)
+}
+
+// zipXz reads an XZ stream (The .xz File Format 1.2.1) once every block's
+// LZMA2 dictionary is known to be within dict: the xz reader allocates
+// what a block header declares, up to 4 GiB. The blocks are found from the
+// index at the end, so the entry's data is read whole first (it is no
+// bigger than the attachment holding it); anything but one stream whose
+// index accounts for all its bytes is not decoded.
+func zipXz(r io.Reader, dict int64) io.ReadCloser {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return errReader{err}
+	}
+	if err := checkXzDicts(raw, dict); err != nil {
+		return errReader{err}
+	}
+	xr, err := xz.ReaderConfig{SingleStream: true}.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return errReader{err}
+	}
+	return io.NopCloser(xr)
+}
+
+var errXz = errors.New("zip: xz stream the walk of its index does not account for")
+
+// checkXzDicts walks the blocks an XZ stream's index lists (sections 2.1.2,
+// 3.1, 4) and checks their LZMA2 filters' dictionaries (5.3.1).
+func checkXzDicts(raw []byte, dict int64) error {
+	const streamHeader = 12 // and footer
+	if len(raw) < 2*streamHeader || !bytes.HasPrefix(raw, []byte("\xfd7zXZ\x00")) || !bytes.HasSuffix(raw, []byte("YZ")) {
+		return errXz
+	}
+	footer := len(raw) - streamHeader
+	indexStart := footer - (int(binary.LittleEndian.Uint32(raw[footer+4:]))+1)*4
+	if indexStart < streamHeader || raw[indexStart] != 0 {
+		return errXz
+	}
+	idx := &varints{b: raw[indexStart+1 : footer], ok: true}
+	block := streamHeader
+	for n := idx.next(); n > 0 && idx.ok; n-- {
+		unpadded := idx.next()
+		idx.next() // uncompressed size
+		if !idx.ok || unpadded > uint64(indexStart-block) {
+			return errXz
+		}
+		if err := checkXzBlock(raw[block:indexStart], dict); err != nil {
+			return err
+		}
+		block += int(unpadded+3) &^ 3
+	}
+	if !idx.ok || block != indexStart {
+		return errXz
+	}
+	return nil
+}
+
+// checkXzBlock reads the block header at the start of b.
+func checkXzBlock(b []byte, dict int64) error {
+	if len(b) == 0 || b[0] == 0 || (int(b[0])+1)*4 > len(b) {
+		return errXz
+	}
+	h := &varints{b: b[2 : (int(b[0])+1)*4-4], ok: true} // after its size and flags, before its CRC32
+	if b[1]&0x40 != 0 {
+		h.next() // compressed size
+	}
+	if b[1]&0x80 != 0 {
+		h.next() // uncompressed size
+	}
+	for f := 0; f <= int(b[1]&3); f++ {
+		id, size := h.next(), h.next()
+		props := h.take(size)
+		if !h.ok {
+			return errXz
+		}
+		if id == 0x21 { // LZMA2: the dictionary is 2 or 3 times a power of two, 40 is 4 GiB - 1
+			if len(props) != 1 || props[0] > 40 {
+				return errXz
+			}
+			if d := int64(2|props[0]&1) << (props[0]/2 + 11); d > dict {
+				return &errLimit{"dictionary"}
+			}
+		}
+	}
+	return nil
+}
+
+// varints reads the XZ multibyte integers (section 1.2); the first failure
+// sticks in ok, and reads after it return zero.
+type varints struct {
+	b  []byte
+	ok bool
+}
+
+func (v *varints) next() uint64 {
+	x, n := binary.Uvarint(v.b)
+	if n <= 0 || n > 9 {
+		v.b, v.ok = nil, false
+		return 0
+	}
+	v.b = v.b[n:]
+	return x
+}
+
+func (v *varints) take(n uint64) []byte {
+	if n > uint64(len(v.b)) {
+		v.b, v.ok = nil, false
+		return nil
+	}
+	out := v.b[:n]
+	v.b = v.b[n:]
+	return out
+}
+
+// errReader is a decompressor that could not start: archive/zip's
+// Decompressor has no error to return, so the first Read returns it.
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+func (e errReader) Close() error             { return nil }
 
 var (
 	localHeaderSig = []byte("PK\x03\x04") // APPNOTE 4.3.7
@@ -126,9 +316,9 @@ func (in *inspector) localEntries(b *budget, data []byte, covered map[int64]int6
 
 // localEntry inspects one entry found by its local header and returns
 // where to search for the next header. Its bytes are read when its size is
-// known (from the header or a data descriptor) and it is stored or
-// deflated; otherwise its name alone is judged, and the search goes on
-// from its data, as a header may follow anywhere.
+// known (from the header or a data descriptor) and its method one
+// zipDecompressor decodes; otherwise its name alone is judged, and the
+// search goes on from its data, as a header may follow anywhere.
 func (in *inspector) localEntry(b *budget, data []byte, lh localHeader) (int, error) {
 	end := lh.start
 	if lh.csize >= 0 {
@@ -141,11 +331,8 @@ func (in *inspector) localEntry(b *budget, data []byte, lh localHeader) (int, er
 	e := entry{name: lh.name, csize: max(lh.csize, 0),
 		encrypted: lh.flags&zipFlagEncrypted != 0 || lh.method == zipMethodAES}
 	e.open = func() (io.ReadCloser, error) {
-		switch {
-		case lh.csize >= 0 && lh.method == zip.Store:
-			return io.NopCloser(bytes.NewReader(body)), nil
-		case lh.csize >= 0 && lh.method == zip.Deflate:
-			return flate.NewReader(bytes.NewReader(body)), nil
+		if dec := zipDecompressor(lh.method, in.lim); lh.csize >= 0 && dec != nil {
+			return dec(bytes.NewReader(body)), nil
 		}
 		return io.NopCloser(bytes.NewReader(nil)), nil // the name alone
 	}
