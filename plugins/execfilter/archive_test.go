@@ -140,6 +140,8 @@ func TestZipMethods(t *testing.T) {
 		{"zstd, local headers only", cutDirectory(t, zstdZip(t, "notes.txt", script)), []string{TagCorrupt, TagInArchive}, ""},
 		{"lzma dictionary of 4 GiB", zipMethodFile(t, "lzma.zip", hugeLZMA), []string{TagLimit}, "dictionary"},
 		{"xz dictionary of 4 GiB", zipMethodFile(t, "xz.zip", hugeXz), []string{TagLimit}, "dictionary"},
+		// A frame header with a window of 4 GiB (RFC 8878 3.1.1.1.2: exponent 22), then one raw block.
+		{"zstd window of 4 GiB", rawZip(t, "notes.txt", zipMethodZstd, []byte("\x28\xb5\x2f\xfd\x00\xb0\x09\x00\x00x")), []string{TagLimit}, "dictionary"},
 	}
 	st := newStage(t, nil)
 	for _, tc := range tests {

@@ -66,7 +66,7 @@ func zipDecompressor(method uint16, lim Limits) zip.Decompressor {
 			if err != nil {
 				return errReader{err}
 			}
-			return d.IOReadCloser()
+			return zstdReader{d}
 		}
 	case zipMethodXz:
 		return func(r io.Reader) io.ReadCloser { return zipXz(r, dict) }
@@ -208,6 +208,19 @@ func (v *varints) take(n uint64) []byte {
 	v.b = v.b[n:]
 	return out
 }
+
+// zstdReader reports a window past the bound as the limit it is.
+type zstdReader struct{ d *zstd.Decoder }
+
+func (z zstdReader) Read(p []byte) (int, error) {
+	n, err := z.d.Read(p)
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) {
+		err = &errLimit{"dictionary"}
+	}
+	return n, err
+}
+
+func (z zstdReader) Close() error { z.d.Close(); return nil }
 
 // errReader is a decompressor that could not start: archive/zip's
 // Decompressor has no error to return, so the first Read returns it.
