@@ -24,7 +24,8 @@ type entry struct {
 	open      func() (io.ReadCloser, error)
 	csize     int64 // compressed size when the format says (ratio only)
 	encrypted bool
-	quiet     bool // a read error is not reported as archive.corrupt
+	quiet     bool     // a read error is not reported as archive.corrupt
+	aliases   []string // its other names (a ZIP's Unicode Path field), judged too
 }
 
 // inspectArchive opens data one level deep if it is an archive; it reports
@@ -190,7 +191,7 @@ func (in *inspector) zipDirectory(b *budget, data []byte) (map[int64]int64, bool
 			continue
 		}
 		e := entry{name: zipName(f.Name, f.NonUTF8), csize: int64(f.CompressedSize64), open: f.Open,
-			encrypted: f.Flags&zipFlagEncrypted != 0 || f.Method == zipMethodAES}
+			encrypted: f.Flags&zipFlagEncrypted != 0 || f.Method == zipMethodAES, aliases: unicodePaths(f.Extra)}
 		if err := in.entry(b, e); err != nil {
 			in.extractError(err)
 			return nil, false

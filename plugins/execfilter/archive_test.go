@@ -157,3 +157,59 @@ func TestZipMethods(t *testing.T) {
 		})
 	}
 }
+
+// upathExtra is an Info-ZIP Unicode Path extra field naming the entry
+// name, with the CRC-32 of the header's name hdr (APPNOTE 4.6.9).
+func upathExtra(hdr, name string) []byte {
+	b := binary.LittleEndian.AppendUint16(nil, zipExtraUnicodePath)
+	b = binary.LittleEndian.AppendUint16(b, uint16(5+len(name)))
+	b = append(b, 1)
+	b = binary.LittleEndian.AppendUint32(b, crc32.ChecksumIEEE([]byte(hdr)))
+	return append(b, name...)
+}
+
+// upathZip is a ZIP of one file named hdr in its headers and upath in the
+// Unicode Path field of both (archive/zip writes Extra to each).
+func upathZip(t testing.TB, hdr, upath string, data []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, err := zw.CreateHeader(&zip.FileHeader{Name: hdr, Method: zip.Deflate, Extra: upathExtra(hdr, upath)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(data)
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// TestZipUnicodePath: the name a Unicode Path field gives an entry, which
+// 7-Zip, unzip and libarchive extract it under, is judged besides the
+// header's.
+func TestZipUnicodePath(t *testing.T) {
+	txt := []byte("var s = 1;\n")
+	tests := []struct {
+		name  string
+		data  []byte
+		tags  []string
+		files string
+	}{
+		{"js behind readme.txt", upathZip(t, "readme.txt", "invoice.js", txt), []string{TagInArchive}, "invoice.js"},
+		{"hta behind readme.txt, local headers only", cutDirectory(t, upathZip(t, "readme.txt", "invoice.hta", txt)),
+			[]string{TagCorrupt, TagInArchive}, "invoice.hta"},
+		{"pe named jpg, exe in the field", upathZip(t, "photo.jpg", "photo.exe", peBytes()), []string{TagInArchive, TagMismatch}, "photo.jpg,photo.exe"},
+		{"Japanese name, harmless", upathZip(t, sjis("請求書.txt"), "請求書.txt", txt), nil, ""},
+		{"field names the header's name", upathZip(t, "readme.txt", "readme.txt", txt), nil, ""},
+	}
+	st := newStage(t, nil)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := run(t, st, mimeMessage(attach{"docs.zip", "application/zip", tc.data}))
+			if !slices.Equal(res.Tags, tc.tags) || res.Attrs["files"] != tc.files {
+				t.Errorf("got %q files %q; want %q %q", res.Tags, res.Attrs["files"], tc.tags, tc.files)
+			}
+		})
+	}
+}

@@ -53,6 +53,9 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 		"ziplzma":  zipMethodFile(t, "lzma.zip", nil),
 		"zipxz":    zipMethodFile(t, "xz.zip", nil),
 		"zipzstd":  cutDirectory(t, zstdZip(t, "a.exe", peBytes()[:128])),
+		// Names in Unicode Path fields, read from the directory and the local headers.
+		"upath":    upathZip(t, "a.txt", "a.js", []byte("1")),
+		"upathcut": cutDirectory(t, upathZip(t, "a.txt", "a.js", []byte("1"))),
 	}
 }
 

@@ -68,7 +68,7 @@ func (in *inspector) entry(b *budget, e entry) error {
 	}
 	if e.encrypted {
 		in.tag(TagEncrypted)
-		in.judge(e.name, "", newFileScan(nil), TagInArchive) // the name still counts
+		in.judgeEntry(e, newFileScan(nil)) // the name still counts
 		return nil
 	}
 	rc, err := e.open()
@@ -78,7 +78,7 @@ func (in *inspector) entry(b *budget, e entry) error {
 		// (PPMd, Deflate64, 7z filters bodgit/sevenzip lacks), so an
 		// evil.exe we cannot decompress is still one to whoever opens it.
 		in.readError(e, err)
-		in.judge(e.name, "", newFileScan(nil), TagInArchive)
+		in.judgeEntry(e, newFileScan(nil))
 		return nil
 	}
 	defer rc.Close()
@@ -91,7 +91,7 @@ func (in *inspector) entry(b *budget, e entry) error {
 			in.readError(e, err)
 		}
 	}
-	in.judge(e.name, "", scan, TagInArchive)
+	in.judgeEntry(e, scan)
 	if isArchive(b.ctx, scan.head) {
 		in.tag(TagNested)
 		if what := nestedZipBomb(scan, in.lim); what != "" {
@@ -99,6 +99,17 @@ func (in *inspector) entry(b *budget, e entry) error {
 		}
 	}
 	return nil
+}
+
+// judgeEntry judges an entry's bytes under each name it has: extractors
+// differ on which they use, as mail clients do on a part's.
+func (in *inspector) judgeEntry(e entry, scan *fileScan) {
+	in.judge(e.name, "", scan, TagInArchive)
+	for _, n := range e.aliases {
+		if n != e.name {
+			in.judge(n, "", scan, TagInArchive)
+		}
+	}
 }
 
 // readError tags an entry that could not be read: encrypted or corrupt.

@@ -241,6 +241,7 @@ const maxDescriptors = 1 << 16
 // localHeader is one local file header (APPNOTE 4.3.7).
 type localHeader struct {
 	name          string
+	aliases       []string // unicodePaths
 	flags, method uint16
 	start         int   // where the data begins
 	csize         int64 // compressed size; -1 when the header does not say
@@ -262,6 +263,7 @@ func parseLocalHeader(data []byte, off int) (localHeader, bool) {
 		start: off + fixed + nameLen + extraLen, csize: int64(binary.LittleEndian.Uint32(h[18:]))}
 	raw := string(h[fixed : fixed+nameLen])
 	lh.name = zipName(raw, lh.flags&zipFlagUTF8 == 0 && !isASCII(raw))
+	lh.aliases = unicodePaths(h[fixed+nameLen : fixed+nameLen+extraLen])
 	// Sizes deferred to a data descriptor are zero here; ZIP64 ones are
 	// 0xffffffff (in the extra field, which is not read: the descriptor
 	// says them too).
@@ -269,6 +271,31 @@ func parseLocalHeader(data []byte, off int) (localHeader, bool) {
 		lh.csize = -1
 	}
 	return lh, true
+}
+
+// zipExtraUnicodePath is Info-ZIP's Unicode Path extra field (APPNOTE
+// 4.6.9): version 1, the CRC-32 of the header's name, the name in UTF-8.
+const zipExtraUnicodePath = 0x7075
+
+// unicodePaths returns the names an entry's Unicode Path fields give it.
+// 7-Zip, WinRAR, unzip and libarchive extract the entry under that name,
+// most of them only while its CRC matches the header's name and some
+// whatever it says; archive/zip ignores the field. So a ZIP can show us
+// readme.txt and its user invoice.js: every such name is judged, the CRC
+// unchecked.
+func unicodePaths(extra []byte) []string {
+	var names []string
+	for len(extra) >= 4 {
+		id, size := binary.LittleEndian.Uint16(extra), int(binary.LittleEndian.Uint16(extra[2:]))
+		if 4+size > len(extra) {
+			break
+		}
+		if field := extra[4 : 4+size]; id == zipExtraUnicodePath && size > 5 && field[0] == 1 {
+			names = append(names, zipName(string(field[5:]), false))
+		}
+		extra = extra[4+size:]
+	}
+	return names
 }
 
 func isASCII(s string) bool {
@@ -341,7 +368,7 @@ func (in *inspector) localEntry(b *budget, data []byte, lh localHeader) (int, er
 		return end, nil
 	}
 	body := data[lh.start:end]
-	e := entry{name: lh.name, csize: max(lh.csize, 0),
+	e := entry{name: lh.name, csize: max(lh.csize, 0), aliases: lh.aliases,
 		encrypted: lh.flags&zipFlagEncrypted != 0 || lh.method == zipMethodAES}
 	e.open = func() (io.ReadCloser, error) {
 		if dec := zipDecompressor(lh.method, in.lim); lh.csize >= 0 && dec != nil {
