@@ -84,10 +84,18 @@ func (in *inspector) inspectArchive(ctx context.Context, data []byte) (archive b
 	switch f := format.(type) {
 	case archives.Extractor:
 		err = f.Extract(ctx, bytes.NewReader(data), func(ctx context.Context, fi archives.FileInfo) error {
-			if fi.IsDir() || fi.LinkTarget != "" {
+			if fi.IsDir() {
 				return nil
 			}
 			open := func() (io.ReadCloser, error) { return fi.Open() }
+			if fi.LinkTarget != "" {
+				// A link has no bytes of its own: a hard link's are its
+				// target's, judged under the target's name; a symbolic
+				// link's are wherever it points. Extracted, it is a file
+				// under its own name (invoice.js linked to notes.txt), so
+				// that name is judged alone.
+				open = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(nil)), nil }
+			}
 			return in.entry(b, entry{name: fi.NameInArchive, open: open})
 		})
 		in.extractError(err)

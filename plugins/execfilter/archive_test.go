@@ -1,6 +1,7 @@
 package execfilter
 
 import (
+	"archive/tar"
 	"archive/zip"
 	"bytes"
 	"encoding/binary"
@@ -207,6 +208,51 @@ func TestZipUnicodePath(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			res := run(t, st, mimeMessage(attach{"docs.zip", "application/zip", tc.data}))
+			if !slices.Equal(res.Tags, tc.tags) || res.Attrs["files"] != tc.files {
+				t.Errorf("got %q files %q; want %q %q", res.Tags, res.Attrs["files"], tc.tags, tc.files)
+			}
+		})
+	}
+}
+
+// linkTar is a tar of notes.txt holding data and a link of type flag to
+// it named link.
+func linkTar(t testing.TB, data []byte, link string, flag byte) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	if err := tw.WriteHeader(&tar.Header{Name: "notes.txt", Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(data)
+	if err := tw.WriteHeader(&tar.Header{Name: link, Mode: 0o644, Linkname: "notes.txt", Typeflag: flag}); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// TestTarLinkNamed: a tar link extracts as a file under its own name,
+// which is judged.
+func TestTarLinkNamed(t *testing.T) {
+	js := []byte("var s = new ActiveXObject('WScript.Shell');\n")
+	tests := []struct {
+		name  string
+		data  []byte
+		tags  []string
+		files string
+	}{
+		{"hard link invoice.js", linkTar(t, js, "invoice.js", tar.TypeLink), []string{TagInArchive}, "invoice.js"},
+		{"hard link, gzipped", gz(linkTar(t, js, "invoice.js", tar.TypeLink)), []string{TagInArchive}, "invoice.js"},
+		{"symbolic link run.exe", linkTar(t, js, "run.exe", tar.TypeSymlink), []string{TagInArchive}, "run.exe"},
+		{"hard link copy.txt", linkTar(t, js, "copy.txt", tar.TypeLink), nil, ""},
+	}
+	st := newStage(t, nil)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := run(t, st, mimeMessage(attach{"docs.tar", "application/x-tar", tc.data}))
 			if !slices.Equal(res.Tags, tc.tags) || res.Attrs["files"] != tc.files {
 				t.Errorf("got %q files %q; want %q %q", res.Tags, res.Attrs["files"], tc.tags, tc.files)
 			}

@@ -56,6 +56,7 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 		// Names in Unicode Path fields, read from the directory and the local headers.
 		"upath":    upathZip(t, "a.txt", "a.js", []byte("1")),
 		"upathcut": cutDirectory(t, upathZip(t, "a.txt", "a.js", []byte("1"))),
+		"tarlink":  linkTar(t, []byte("1"), "a.js", tar.TypeLink),
 	}
 }
 
