@@ -3,6 +3,7 @@ package execfilter
 import (
 	"archive/zip"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"io"
@@ -60,6 +61,11 @@ func (in *inspector) inspectArchive(ctx context.Context, data []byte) (archive b
 		return false
 	}
 	if ca, ok := format.(archives.CompressedArchive); ok && ca.Compression != nil {
+		if n := gzipName(data); n != "" {
+			// 7-Zip shows a .tgz as one file of that name, and
+			// extracts it so (its bytes are the tar's).
+			in.judge(n, "", newFileScan(nil), TagInArchive)
+		}
 		switch ca.Extraction.(type) {
 		case archives.Zip, archives.SevenZip:
 			// A ZIP or 7z compressed whole (a.zip.gz): these are read from
@@ -108,14 +114,33 @@ func (in *inspector) inspectArchive(ctx context.Context, data []byte) (archive b
 		// the magic may have been chance.
 		open := func() (io.ReadCloser, error) { return f.OpenReader(bytes.NewReader(data)) }
 		name := strings.TrimSuffix(in.current, path.Ext(in.current))
+		var aliases []string
+		if n := gzipName(data); n != "" {
+			aliases = []string{n}
+		}
 		var lim *errLimit
-		if err := in.entry(b, entry{name: name, open: open, quiet: true}); errors.As(err, &lim) {
+		if err := in.entry(b, entry{name: name, open: open, quiet: true, aliases: aliases}); errors.As(err, &lim) {
 			in.limit(lim.what)
 		}
 	default:
 		return false
 	}
 	return true
+}
+
+// gzipName is the file name a gzip header stores (RFC 1952 2.3.1, FNAME),
+// "" when it has none or data is no gzip. gunzip -N, 7-Zip and WinRAR
+// restore the file under it, not under the attachment's name: invoice.gz
+// holding invoice.js is extracted as invoice.js.
+func gzipName(data []byte) string {
+	if !bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
+		return ""
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return ""
+	}
+	return zr.Name
 }
 
 // extractError classifies what stopped a walk.

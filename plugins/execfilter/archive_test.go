@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"archive/zip"
 	"bytes"
+	"compress/gzip"
 	"encoding/binary"
 	"hash/crc32"
 	"io"
@@ -253,6 +254,43 @@ func TestTarLinkNamed(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			res := run(t, st, mimeMessage(attach{"docs.tar", "application/x-tar", tc.data}))
+			if !slices.Equal(res.Tags, tc.tags) || res.Attrs["files"] != tc.files {
+				t.Errorf("got %q files %q; want %q %q", res.Tags, res.Attrs["files"], tc.tags, tc.files)
+			}
+		})
+	}
+}
+
+// gzNamed is data gzipped with name in the header's FNAME field.
+func gzNamed(data []byte, name string) []byte {
+	var buf bytes.Buffer
+	gw := gzip.NewWriter(&buf)
+	gw.Name = name
+	gw.Write(data)
+	gw.Close()
+	return buf.Bytes()
+}
+
+// TestGzipStoredName: the name a gzip header stores, which gunzip -N and
+// 7-Zip extract the file under, is judged besides the attachment's.
+func TestGzipStoredName(t *testing.T) {
+	js := []byte("var s = new ActiveXObject('WScript.Shell');\n")
+	tests := []struct {
+		name, attachment string
+		data             []byte
+		tags             []string
+		files            string
+	}{
+		{"js in invoice.gz", "invoice.gz", gzNamed(js, "invoice.js"), []string{TagInArchive}, "invoice.js"},
+		{"js in invoice.pdf.gz", "invoice.pdf.gz", gzNamed(js, "invoice.js"), []string{TagInArchive}, "invoice.js"},
+		{"pe named pdf in the header", "report.gz", gzNamed(peBytes(), "report.pdf"), []string{TagInArchive, TagMismatch}, "report,report.pdf"},
+		{"tgz named js", "docs.tgz", gzNamed(tarFile(t, "notes.txt", js), "docs.js"), []string{TagInArchive}, "docs.js"},
+		{"honest name", "notes.txt.gz", gzNamed(js, "notes.txt"), nil, ""},
+	}
+	st := newStage(t, nil)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := run(t, st, mimeMessage(attach{tc.attachment, "application/gzip", tc.data}))
 			if !slices.Equal(res.Tags, tc.tags) || res.Attrs["files"] != tc.files {
 				t.Errorf("got %q files %q; want %q %q", res.Tags, res.Attrs["files"], tc.tags, tc.files)
 			}

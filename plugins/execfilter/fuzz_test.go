@@ -57,6 +57,8 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 		"upath":    upathZip(t, "a.txt", "a.js", []byte("1")),
 		"upathcut": cutDirectory(t, upathZip(t, "a.txt", "a.js", []byte("1"))),
 		"tarlink":  linkTar(t, []byte("1"), "a.js", tar.TypeLink),
+		"gzname":   gzNamed([]byte("1"), "a.js"),
+		"tgzname":  gzNamed(tarFile(t, "a", []byte("1")), "a.js"),
 	}
 }
 
