@@ -196,10 +196,10 @@ func (in *inspector) zipEntries(b *budget, data []byte) {
 
 // zipDirectory walks a ZIP's central directory with archive/zip, which
 // unlike the archives package exposes the encryption flag and each entry's
-// data offset. It returns the data spans the directory covered (start to
-// end), and false when a limit stopped the inspection.
-func (in *inspector) zipDirectory(b *budget, data []byte) (map[int64]int64, bool) {
-	covered := map[int64]int64{}
+// data offset. It returns the data spans the directory covered, by their
+// start, and false when a limit stopped the inspection.
+func (in *inspector) zipDirectory(b *budget, data []byte) (map[int64]zipSpan, bool) {
+	covered := map[int64]zipSpan{}
 	zr, err := zip.NewReader(bytes.NewReader(data), int64(len(data)))
 	if err != nil {
 		in.tag(TagCorrupt) // 7-Zip and WinRAR still extract it: the local headers are walked
@@ -217,14 +217,14 @@ func (in *inspector) zipDirectory(b *budget, data []byte) (map[int64]int64, bool
 		return nil, false
 	}
 	for _, f := range zr.File {
+		e := entry{name: zipName(f.Name, f.NonUTF8), csize: int64(f.CompressedSize64), open: f.Open,
+			encrypted: f.Flags&zipFlagEncrypted != 0 || f.Method == zipMethodAES, aliases: unicodePaths(f.Extra)}
 		if off, err := f.DataOffset(); err == nil {
-			covered[off] = off + int64(f.CompressedSize64)
+			covered[off] = zipSpan{off + int64(f.CompressedSize64), append([]string{e.name}, e.aliases...)}
 		}
 		if strings.HasSuffix(f.Name, "/") {
 			continue
 		}
-		e := entry{name: zipName(f.Name, f.NonUTF8), csize: int64(f.CompressedSize64), open: f.Open,
-			encrypted: f.Flags&zipFlagEncrypted != 0 || f.Method == zipMethodAES, aliases: unicodePaths(f.Extra)}
 		if err := in.entry(b, e); err != nil {
 			in.extractError(err)
 			return nil, false

@@ -297,3 +297,40 @@ func TestGzipStoredName(t *testing.T) {
 		})
 	}
 }
+
+// localRenamed is a ZIP of one file that its central directory names dir
+// and its local header local (of the same length, so no offset moves).
+func localRenamed(t testing.TB, dir, local string, data []byte) []byte {
+	t.Helper()
+	if len(dir) != len(local) {
+		t.Fatal("names of different lengths")
+	}
+	z := makeZip(t, zfile{name: dir, data: data, store: true, sized: true})
+	copy(z[30:], local) // the first local header's name
+	return z
+}
+
+// TestZipLocalName: a name only the local header gives an entry, which
+// the extractors that walk the local headers use, is judged.
+func TestZipLocalName(t *testing.T) {
+	js := []byte("var s = new ActiveXObject('WScript.Shell');\n")
+	tests := []struct {
+		name  string
+		data  []byte
+		tags  []string
+		files string
+	}{
+		{"js behind readme.txt", localRenamed(t, "readme.txt", "invoice.js", js), []string{TagInArchive}, "invoice.js"},
+		{"exe behind a.txt", localRenamed(t, "a.txt", "a.exe", js), []string{TagInArchive}, "a.exe"},
+		{"both harmless", localRenamed(t, "readme.txt", "readme.md~", js), nil, ""},
+	}
+	st := newStage(t, nil)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := run(t, st, mimeMessage(attach{"docs.zip", "application/zip", tc.data}))
+			if !slices.Equal(res.Tags, tc.tags) || res.Attrs["files"] != tc.files {
+				t.Errorf("got %q files %q; want %q %q", res.Tags, res.Attrs["files"], tc.tags, tc.files)
+			}
+		})
+	}
+}

@@ -54,11 +54,12 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 		"zipxz":    zipMethodFile(t, "xz.zip", nil),
 		"zipzstd":  cutDirectory(t, zstdZip(t, "a.exe", peBytes()[:128])),
 		// Names in Unicode Path fields, read from the directory and the local headers.
-		"upath":    upathZip(t, "a.txt", "a.js", []byte("1")),
-		"upathcut": cutDirectory(t, upathZip(t, "a.txt", "a.js", []byte("1"))),
-		"tarlink":  linkTar(t, []byte("1"), "a.js", tar.TypeLink),
-		"gzname":   gzNamed([]byte("1"), "a.js"),
-		"tgzname":  gzNamed(tarFile(t, "a", []byte("1")), "a.js"),
+		"upath":     upathZip(t, "a.txt", "a.js", []byte("1")),
+		"upathcut":  cutDirectory(t, upathZip(t, "a.txt", "a.js", []byte("1"))),
+		"tarlink":   linkTar(t, []byte("1"), "a.js", tar.TypeLink),
+		"gzname":    gzNamed([]byte("1"), "a.js"),
+		"tgzname":   gzNamed(tarFile(t, "a", []byte("1")), "a.js"),
+		"localname": localRenamed(t, "a.txt", "a.exe", []byte("1")),
 	}
 }
 

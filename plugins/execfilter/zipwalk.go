@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
@@ -307,11 +308,21 @@ func isASCII(s string) bool {
 	return true
 }
 
+// zipSpan is the data of an entry the central directory covers, and the
+// names the directory gives it.
+type zipSpan struct {
+	end   int64
+	names []string
+}
+
 // localEntries walks the local headers from the start of data and
 // inspects the entries whose data the central directory did not cover
-// (covered maps a covered entry's data start to its end). The data of an
+// (covered maps a covered entry's data start to its span). The data of an
 // entry, covered or not, is skipped, so a ZIP stored inside is not opened.
-func (in *inspector) localEntries(b *budget, data []byte, covered map[int64]int64) {
+// A covered entry's local header may name it otherwise than the directory
+// does (readme.txt there, invoice.js here): the extractors that walk the
+// local headers use that name, which is judged by itself.
+func (in *inspector) localEntries(b *budget, data []byte, covered map[int64]zipSpan) {
 	var descs map[int]int
 	for off := 0; off < len(data); {
 		if b.ctx.Err() != nil {
@@ -328,9 +339,15 @@ func (in *inspector) localEntries(b *budget, data []byte, covered map[int64]int6
 			off += len(localHeaderSig)
 			continue
 		}
-		if end, ok := covered[int64(lh.start)]; ok {
+		if span, ok := covered[int64(lh.start)]; ok {
+			for _, n := range append([]string{lh.name}, lh.aliases...) {
+				if !slices.Contains(span.names, n) && !strings.HasSuffix(n, "/") {
+					in.judge(n, "", newFileScan(nil), TagInArchive)
+				}
+			}
 			// Where the two sizes differ the smaller is kept, so a header
 			// cannot hide behind a directory record that claims more.
+			end := span.end
 			if lh.csize >= 0 {
 				end = min(end, int64(lh.start)+lh.csize)
 			}
