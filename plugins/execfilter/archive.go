@@ -58,6 +58,10 @@ func (in *inspector) inspectArchive(ctx context.Context, data []byte) (archive b
 	}
 	format, _, err := archives.Identify(ctx, "", bytes.NewReader(data))
 	if err != nil || format == nil {
+		if zipAfterJunk(data) {
+			in.localEntries(b, data, nil)
+			return true
+		}
 		return false
 	}
 	if ca, ok := format.(archives.CompressedArchive); ok && ca.Compression != nil {
@@ -174,15 +178,33 @@ func isEncrypted(err error) bool {
 	return strings.Contains(msg, "password") || strings.Contains(msg, "encrypted")
 }
 
-// isZip finds a local header at the start or an end-of-central-directory
+// isZip finds a local header at the start (also after the marker that
+// opens the first part of a split or spanned archive, APPNOTE 8.5.3 and
+// 8.5.4: an x.z01 7-Zip lists the entries of) or an end-of-central-directory
 // record near the end: a ZIP with junk in front (a self-extractor, or a
 // trick to hide it) is still a ZIP to unzip tools and so to us.
 func isZip(data []byte) bool {
-	if bytes.HasPrefix(data, []byte("PK\x03\x04")) {
-		return true
+	for _, p := range []string{"PK\x03\x04", "PK\x07\x08PK\x03\x04", "PK00PK\x03\x04"} {
+		if bytes.HasPrefix(data, []byte(p)) {
+			return true
+		}
 	}
 	tail := data[max(0, len(data)-(65535+22)):]
 	return bytes.Contains(tail, []byte("PK\x05\x06"))
+}
+
+// zipAfterJunk finds a local header that parses in the first 64 KiB of
+// data no other format claims: a ZIP with junk in front and more than
+// 64 KiB of junk behind its end record, which archive/zip cannot find and
+// 7-Zip opens. Only its local headers are walked; other formats come
+// first, as a tar or 7z holding a stored ZIP has its header near the start.
+func zipAfterJunk(data []byte) bool {
+	i := bytes.Index(data[:min(len(data), 64<<10)], localHeaderSig)
+	if i < 0 {
+		return false
+	}
+	_, ok := parseLocalHeader(data, i)
+	return ok
 }
 
 // zipEntries inspects a ZIP as every reader sees it: the entries its

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -333,4 +334,56 @@ func TestZipLocalName(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestZipOutOfPlace: a ZIP whose directory no reader of ours finds, the
+// first part of a split archive and one between two runs of junk, is
+// walked by its local headers, as 7-Zip lists it.
+func TestZipOutOfPlace(t *testing.T) {
+	pe, junk := peBytes(), []byte(strings.Repeat("JUNK", 10))
+	split := cutDirectory(t, makeZip(t, zfile{name: "evil.exe", data: pe}))
+	tests := []struct {
+		name  string
+		data  []byte
+		tags  []string
+		files string
+	}{
+		{"split, first part", concat([]byte("PK\x07\x08"), split[:len(split)/2]), []string{TagCorrupt, TagInArchive}, "evil.exe"},
+		{"spanned, temporary marker", concat([]byte("PK00"), split), []string{TagCorrupt, TagInArchive}, "evil.exe"},
+		{"junk before and 70 KB after", concat(junk, makeZip(t, zfile{name: "evil.exe", data: pe}, zfile{name: "a.js", data: []byte("x=1")}), make([]byte, 70000)),
+			[]string{TagInArchive}, "evil.exe,a.js"},
+		{"junk both, clean", concat(junk, makeZip(t, zfile{name: "a.txt", data: []byte("x=1")}), make([]byte, 70000)), nil, ""},
+		{"no header at all", concat(junk, make([]byte, 70000)), nil, ""},
+		// A ZIP stored in a tar has its local header at 512: the tar is
+		// read first, its ZIP not opened.
+		{"tar holding a stored zip", tarFiles(t, "in.zip", makeZip(t, zfile{name: "deep.js", data: []byte("x"), store: true}),
+			"big.bin", make([]byte, 70000), "evil.exe", pe), []string{TagNested, TagInArchive}, "evil.exe"},
+	}
+	st := newStage(t, nil)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := run(t, st, mimeMessage(attach{"x.z01", "application/octet-stream", tc.data}))
+			if !slices.Equal(res.Tags, tc.tags) || res.Attrs["files"] != tc.files {
+				t.Errorf("got %q files %q; want %q %q", res.Tags, res.Attrs["files"], tc.tags, tc.files)
+			}
+		})
+	}
+}
+
+// tarFiles is a tar of files given as name, data, name, data...
+func tarFiles(t testing.TB, files ...any) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for i := 0; i < len(files); i += 2 {
+		data := files[i+1].([]byte)
+		if err := tw.WriteHeader(&tar.Header{Name: files[i].(string), Mode: 0o644, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(data)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
 }

@@ -60,6 +60,8 @@ func fuzzSeeds(t testing.TB) map[string][]byte {
 		"gzname":    gzNamed([]byte("1"), "a.js"),
 		"tgzname":   gzNamed(tarFile(t, "a", []byte("1")), "a.js"),
 		"localname": localRenamed(t, "a.txt", "a.exe", []byte("1")),
+		"split":     concat([]byte("PK\x07\x08"), cutDirectory(t, makeZip(t, zfile{name: "a.exe", data: []byte("1")}))),
+		"junkboth":  concat([]byte("junk"), makeZip(t, zfile{name: "a.exe", data: []byte("1")}), make([]byte, 70000)),
 	}
 }
 
