@@ -52,11 +52,26 @@ func (in *inspector) inspectArchive(ctx context.Context, data []byte) (archive b
 	if isTNEF(data) && in.tnefAttachments(ctx, data) {
 		return true
 	}
-	if isZip(data) {
+	if zipAtStart(data) {
 		in.zipEntries(b, data)
 		return true
 	}
 	format, _, err := archives.Identify(ctx, "", bytes.NewReader(data))
+	if zipEndRecord(data) {
+		// A ZIP with junk in front (a self-extractor, or a trick to hide
+		// it) is a ZIP to unzip tools. But a tar (or another archive)
+		// whose last member is a stored ZIP ends with that ZIP's end
+		// record too: read only as a ZIP, the tar's own members went
+		// unseen. unzip opens the inner ZIP, a tar reader the tar: both
+		// readings are walked, within one budget.
+		in.zipEntries(b, data)
+		if err != nil || format == nil {
+			return true
+		}
+		if _, ok := format.(archives.Zip); ok {
+			return true
+		}
+	}
 	if err != nil || format == nil {
 		if zipAfterJunk(data) {
 			in.localEntries(b, data, nil)
@@ -178,17 +193,21 @@ func isEncrypted(err error) bool {
 	return strings.Contains(msg, "password") || strings.Contains(msg, "encrypted")
 }
 
-// isZip finds a local header at the start (also after the marker that
-// opens the first part of a split or spanned archive, APPNOTE 8.5.3 and
-// 8.5.4: an x.z01 7-Zip lists the entries of) or an end-of-central-directory
-// record near the end: a ZIP with junk in front (a self-extractor, or a
-// trick to hide it) is still a ZIP to unzip tools and so to us.
-func isZip(data []byte) bool {
+// zipAtStart finds a local header at the start (also after the marker
+// that opens the first part of a split or spanned archive, APPNOTE 8.5.3
+// and 8.5.4: an x.z01 7-Zip lists the entries of).
+func zipAtStart(data []byte) bool {
 	for _, p := range []string{"PK\x03\x04", "PK\x07\x08PK\x03\x04", "PK00PK\x03\x04"} {
 		if bytes.HasPrefix(data, []byte(p)) {
 			return true
 		}
 	}
+	return false
+}
+
+// zipEndRecord finds an end-of-central-directory record where unzip tools
+// look for one: within a maximal comment of the end (APPNOTE 4.3.16).
+func zipEndRecord(data []byte) bool {
 	tail := data[max(0, len(data)-(65535+22)):]
 	return bytes.Contains(tail, []byte("PK\x05\x06"))
 }

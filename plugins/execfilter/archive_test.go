@@ -358,6 +358,13 @@ func TestZipOutOfPlace(t *testing.T) {
 		// read first, its ZIP not opened.
 		{"tar holding a stored zip", tarFiles(t, "in.zip", makeZip(t, zfile{name: "deep.js", data: []byte("x"), store: true}),
 			"big.bin", make([]byte, 70000), "evil.exe", pe), []string{TagNested, TagInArchive}, "evil.exe"},
+		// A tar whose last member is a stored ZIP ends with that ZIP's end
+		// record: it was read only as a ZIP, and the tar's evil.exe went
+		// unseen. Both readings are walked (unzip opens the inner ZIP).
+		{"tar ending in a stored zip", tarFiles(t, "evil.exe", pe, "in.zip", makeZip(t, zfile{name: "deep.js", data: []byte("x"), store: true})),
+			[]string{TagNested, TagInArchive}, "deep.js,evil.exe"},
+		{"tar ending in a clean stored zip", tarFiles(t, "evil.exe", pe, "in.zip", makeZip(t, zfile{name: "a.txt", data: []byte("x"), store: true})),
+			[]string{TagNested, TagInArchive}, "evil.exe"},
 	}
 	st := newStage(t, nil)
 	for _, tc := range tests {
