@@ -10,6 +10,10 @@ import (
 
 const arField = "Authentication-Results"
 
+// maxKeptAuthres bounds the inbound Authentication-Results fields added
+// back when forged ones are removed (see headerEdits).
+const maxKeptAuthres = 256 << 10
+
 // report is everything that goes into the Authentication-Results field.
 type report struct {
 	spf     spfResult
@@ -151,17 +155,22 @@ func stripComments(v string) string {
 
 // headerEdits adds our field and removes forged ones: a field claiming our
 // authserv-id that came in from outside (RFC 8601 5). The host can only
-// remove every field of a name, so when one is forged all go and the
-// others are added back, below ours, in their order. forged counts them.
+// remove every field of a name, wherever it is in the header, so when one
+// is forged all go and the others are added back, below ours, in their
+// order, up to maxKeptAuthres bytes: h is the whole header (readOwnHeader),
+// and megabytes of them added back would not fit in the stage's reply to
+// the host. Those past it stay removed, as RFC 8601 5 allows for fields
+// from outside. forged counts the forged ones.
 func headerEdits(h []sdk.HeaderField, authservID, value string) (edits []sdk.HeaderEdit, forged int) {
 	var keep []string
+	size := 0
 	for _, f := range h {
 		if !strings.EqualFold(f.Name, arField) {
 			continue
 		}
 		if strings.EqualFold(servID(f.Value), authservID) {
 			forged++
-		} else {
+		} else if size += len(f.Value); size <= maxKeptAuthres {
 			keep = append(keep, f.Value)
 		}
 	}

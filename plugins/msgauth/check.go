@@ -1,8 +1,6 @@
 package msgauth
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -61,10 +59,8 @@ func validDomain(d string) bool {
 // RFC 5322 3.5 allows) as a read error, so an empty line is added after
 // the message: body canonicalization ignores empty lines at its end (RFC
 // 6376 3.4.3, 3.4.4), so no body hash changes.
-func verifyDKIM(msg *sdk.Message, res resolver, max int) ([]sigResult, error) {
-	if n, err := headerFields(msg, maxDKIMFields); err != nil {
-		return nil, fmt.Errorf("msgauth: reading the message: %w", err)
-	} else if n > maxDKIMFields {
+func verifyDKIM(msg *sdk.Message, own ownHeader, res resolver, max int) ([]sigResult, error) {
+	if own.fields > maxDKIMFields {
 		// go-msgauth keeps every field to find the signed ones: six
 		// million empty fields cost it half a gigabyte. No real mail has
 		// so many; its signatures are not verified.
@@ -90,43 +86,6 @@ func verifyDKIM(msg *sdk.Message, res resolver, max int) ([]sigResult, error) {
 // maxDKIMFields bounds the header fields of a message whose signatures are
 // verified (as sdk/mime's MaxHeaderFields bounds those it keeps).
 const maxDKIMFields = 1000
-
-// headerFields counts the fields of msg's header, stopping past max.
-func headerFields(msg *sdk.Message, max int) (int, error) {
-	r, err := msg.Open()
-	if err != nil {
-		return 0, err
-	}
-	defer r.Close()
-	br := bufio.NewReader(r)
-	n := 0
-	for n <= max {
-		line, err := br.ReadSlice('\n')
-		if len(line) > 0 && line[0] != ' ' && line[0] != '\t' {
-			if len(bytes.TrimRight(line, "\r\n")) == 0 {
-				return n, nil // the empty line: end of the header
-			}
-			n++
-		}
-		switch {
-		case errors.Is(err, bufio.ErrBufferFull):
-			for errors.Is(err, bufio.ErrBufferFull) { // the rest of a long line
-				_, err = br.ReadSlice('\n')
-			}
-			if err == io.EOF {
-				return n, nil
-			}
-			if err != nil {
-				return n, err
-			}
-		case err == io.EOF:
-			return n, nil
-		case err != nil:
-			return n, err
-		}
-	}
-	return n, nil
-}
 
 // dkimResult maps go-msgauth's error kinds to RFC 8601 2.7.1 results: a
 // signature or body hash that does not verify is fail; a DNS failure

@@ -3,6 +3,7 @@ package msgauth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"sync"
@@ -25,7 +26,12 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	res := resolver{ctx: ctx, r: st.dns, v4: ip.To4() != nil}
 	rep := &report{sender: req.Envelope.From, helo: req.Conn.HELO}
 
-	from, fromErr := fromDomain(req.Message.Header)
+	own, err := readOwnHeader(req.Message)
+	if err != nil {
+		// The message itself cannot be read: that is the stage failing.
+		return nil, fmt.Errorf("msgauth: reading the message: %w", err)
+	}
+	from, fromErr := fromDomain(own.kept)
 	// SPF, DKIM and the DMARC policy ask different names: look them all
 	// up side by side.
 	var wg sync.WaitGroup
@@ -36,7 +42,7 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	if st.cfg.heloSPF && req.Envelope.From != "" {
 		wg.Go(func() { heloSPF = checkSPF(ctx, res, ip, req.Conn.HELO, "") })
 	}
-	wg.Go(func() { rep.dkim, dkimErr = verifyDKIM(req.Message, res, st.cfg.maxSigs) })
+	wg.Go(func() { rep.dkim, dkimErr = verifyDKIM(req.Message, own, res, st.cfg.maxSigs) })
 	if fromErr == nil {
 		wg.Go(func() { policy = discover(ctx, res, from) })
 	}
@@ -58,10 +64,10 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 			from: from, found: policy, roll: s.roll(),
 		})
 	}
-	return s.result(st, req, rep, heloSPF), nil
+	return s.result(st, own, rep, heloSPF), nil
 }
 
-func (s *Stage) result(st *state, req *sdk.Request, rep *report, heloSPF spfResult) *sdk.Result {
+func (s *Stage) result(st *state, own ownHeader, rep *report, heloSPF spfResult) *sdk.Result {
 	d := rep.dmarc
 	a := map[string]string{
 		"spf": rep.spf.result, "spf_domain": rep.spf.domain, "spf_helo": heloSPF.result,
@@ -86,7 +92,7 @@ func (s *Stage) result(st *state, req *sdk.Request, rep *report, heloSPF spfResu
 		}
 	}
 	a["dkim_domains"] = passed
-	edits, forged := headerEdits(req.Message.Header, st.cfg.authservID, rep.format(st.cfg.authservID))
+	edits, forged := headerEdits(own.kept, st.cfg.authservID, rep.format(st.cfg.authservID))
 	if forged > 0 {
 		a["forged_authres"] = strconv.Itoa(forged)
 	}
