@@ -113,3 +113,22 @@ func TestE2EMsgauthBigHeader(t *testing.T) {
 		t.Errorf("%d Authentication-Results fields naming mx.example.test, want ours alone", n)
 	}
 }
+
+// The DMARC policy of an internationalised domain is at its A-labels (RFC
+// 8616 6): an SMTPUTF8 spoof naming it in U-labels is refused like one
+// naming it in A-labels.
+func TestE2EMsgauthIDN(t *testing.T) {
+	hop := startNextHop(t, false)
+	dns := dnstest.New(t,
+		`_dmarc.xn--r8jz45g.test. 300 IN TXT "v=DMARC1; p=reject"`,
+		`xn--r8jz45g.test. 300 IN TXT "v=spf1 -all"`,
+	)
+	g := msgauthGateway(t, hop, dns)
+	for _, from := range []string{"ceo@xn--r8jz45g.test", "ceo@例え.test"} {
+		msg := "From: CEO <" + from + ">\r\nTo: <u@example.test>\r\nSubject: wire\r\n\r\nPlease wire the money.\r\n"
+		r := sendOutside(t, g.addr, "spoofer@attacker.example", "u@example.test", msg, true)
+		if r.code != 550 || !strings.Contains(r.text, "xn--r8jz45g.test") {
+			t.Errorf("From %s: %v, want 550 for xn--r8jz45g.test's policy", from, r)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"blitiri.com.ar/go/spf"
 	"github.com/emersion/go-msgauth/dkim"
+	"golang.org/x/net/idna"
 
 	"github.com/portcullis-mta/portcullis/sdk"
 )
@@ -27,16 +28,30 @@ type spfResult struct {
 // sender is <> (RFC 7208 2.4). The library returns an error on every
 // result, pass included (it says which term decided), so only the Result
 // is read, and the error text kept as the reason of the error results.
+//
+// An internationalised domain (an SMTPUTF8 MAIL FROM, RFC 6531) is asked
+// in its A-label form, the form its records are published in (RFC 8616
+// 4); one that does not convert is a permerror (RFC 7208 4.3: the domain
+// is malformed).
 func checkSPF(ctx context.Context, res resolver, ip net.IP, helo, sender string) spfResult {
-	domain := domainOf(sender)
-	if sender == "" {
-		domain = strings.ToLower(helo)
-		sender = "postmaster@" + helo
+	local, domain := "postmaster", strings.ToLower(helo)
+	if sender != "" {
+		local, domain = localPart(sender), domainOf(sender)
+	}
+	if local == "" {
+		local = "postmaster" // RFC 7208 4.3
 	}
 	if ip == nil || !validDomain(domain) {
 		return spfResult{result: "none", domain: domain}
 	}
-	r, err := spf.CheckHostWithSender(ip, helo, sender, spf.WithResolver(res), spf.WithContext(ctx))
+	domain, err := aLabel(domain)
+	if err != nil {
+		return spfResult{result: "permerror", domain: domain, reason: err.Error()}
+	}
+	if a, err := aLabel(strings.ToLower(helo)); err == nil {
+		helo = a // for the %{h} macro (RFC 7208 7.3)
+	}
+	r, err := spf.CheckHostWithSender(ip, helo, local+"@"+domain, spf.WithResolver(res), spf.WithContext(ctx))
 	out := spfResult{result: string(r), domain: domain}
 	if err != nil && (r == spf.TempError || r == spf.PermError) {
 		out.reason = err.Error()
@@ -78,7 +93,8 @@ func verifyDKIM(msg *sdk.Message, own ownHeader, res resolver, max int) ([]sigRe
 	}
 	out := make([]sigResult, 0, len(vs))
 	for _, v := range vs {
-		out = append(out, sigResult{result: dkimResult(v.Err), domain: strings.ToLower(v.Domain), ident: v.Identifier, reason: errText(v.Err)})
+		d, _ := aLabel(strings.ToLower(v.Domain)) // d= is A-labels (RFC 8616 5); one that is not cannot align
+		out = append(out, sigResult{result: dkimResult(v.Err), domain: d, ident: v.Identifier, reason: errText(v.Err)})
 	}
 	return out, nil
 }
@@ -134,16 +150,47 @@ func fromDomain(h []sdk.HeaderField) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("unparsable From: %v", err)
 	}
+	// The policy of an internationalised domain is at its A-labels
+	// (RFC 8616 6), and 例え.test and xn--r8jz45g.test are one domain.
 	domains := map[string]bool{}
+	var d string
 	for _, a := range list {
-		domains[domainOf(a.Address)] = true
+		ad, err := aLabel(domainOf(a.Address))
+		if err != nil {
+			return "", fmt.Errorf("bad From domain %q: %v", domainOf(a.Address), err)
+		}
+		d, domains[ad] = ad, true
 	}
 	if len(domains) != 1 {
 		return "", fmt.Errorf("%d From domains", len(domains))
 	}
-	d := domainOf(list[0].Address)
 	if !validDomain(d) {
 		return "", fmt.Errorf("bad From domain %q", d)
 	}
 	return d, nil
+}
+
+// aLabel is domain (lower case) with its U-labels converted to A-labels
+// (RFC 5890 2.3.2.1), the form DNS names and DKIM d= take (RFC 8616 4,
+// 5). An ASCII domain is returned as it is: IDNA's rules would refuse
+// names SPF and DMARC have always looked up (an underscore, a label
+// starting with a digit and a hyphen).
+func aLabel(domain string) (string, error) {
+	if isASCII(domain) {
+		return domain, nil
+	}
+	a, err := idna.Lookup.ToASCII(domain)
+	if err != nil {
+		return domain, fmt.Errorf("not an internationalised domain name: %v", err)
+	}
+	return strings.ToLower(a), nil
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

@@ -126,6 +126,14 @@ func dkimSummary(sigs []sigResult) string {
 	return best
 }
 
+// localPart returns the local-part of an address.
+func localPart(addr string) string {
+	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
+		return addr[:i]
+	}
+	return ""
+}
+
 // domainOf returns the domain of an address, lower case.
 func domainOf(addr string) string {
 	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
