@@ -38,8 +38,10 @@ type Resolver interface {
 }
 
 // Signer transforms the outgoing message stream, e.g. to add a
-// DKIM-Signature (a later issue). It must stream, not buffer whole messages
-// where it can avoid it.
+// DKIM-Signature. It must stream, not buffer whole messages where it can
+// avoid it. An error alone defers the message; a reader and an error both
+// say the message cannot be signed but goes out as that reader (the error
+// is logged as a warning).
 type Signer interface {
 	Sign(env *queue.Envelope, msg io.Reader) (io.Reader, error)
 }

@@ -323,9 +323,17 @@ func (m *Manager) transactOnce(ctx context.Context, c *conn, env *queue.Envelope
 	// signature covers what is sent (smtpc.FoldLines).
 	r := smtpc.FoldLines(body)
 	if m.d.Signer != nil {
-		if r, err = m.d.Signer.Sign(env, r); err != nil {
+		signed, err := m.d.Signer.Sign(env, r)
+		switch {
+		case err != nil && signed != nil:
+			// Accepted mail is not held back by our own signer: it goes
+			// out unsigned, and the log says why.
+			m.log.Warn("delivery: sending the message unsigned", "queue_id", env.ID, "err", err)
+		case err != nil:
+			m.log.Warn("delivery: DKIM signing failed; the message is deferred", "queue_id", env.ID, "err", err)
 			return fill(len(g.rcpts), outcome{reply: errSign}), false, true
 		}
+		r = signed
 	}
 	// Stop lets a transaction under way finish (m.aborted, not ctx): the
 	// next hop may have the message already.

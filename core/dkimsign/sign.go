@@ -15,11 +15,22 @@ import (
 	"github.com/portcullis-mta/portcullis/core/queue"
 )
 
-// maxHeader bounds the header block read to find From.
+// maxHeader bounds the header block read to find From and signed:
+// go-msgauth holds the header in memory while it signs.
 const maxHeader = 1 << 20
+
+// ErrHeaderTooLarge is returned, beside the message as it is, for a
+// message whose header is over maxHeader bytes and may be ours to sign
+// (its From domain has keys, or no From was found in what was read): it
+// goes out unsigned, as mail that was accepted must not be held back by
+// our own signer, and the caller logs why.
+var ErrHeaderTooLarge = errors.New("dkimsign: header over 1 MiB: sent unsigned")
 
 // Sign returns msg with DKIM-Signature fields on top when env and the
 // From domain call for signing (see the package doc), else msg as it is.
+// It returns a reader and ErrHeaderTooLarge both for a message it cannot
+// sign but that may go out as it is; any other error means the message
+// cannot be read.
 func (s *Signer) Sign(env *queue.Envelope, msg io.Reader) (io.Reader, error) {
 	if len(s.keys) == 0 || env == nil || !(env.Client.Trusted || env.Client.Authenticated || env.IsDSN) {
 		return msg, nil
@@ -31,12 +42,18 @@ func (s *Signer) Sign(env *queue.Envelope, msg io.Reader) (io.Reader, error) {
 		}
 	}
 	br := bufio.NewReaderSize(msg, 64<<10)
-	head, err := readHeader(br)
+	head, whole, err := readHeader(br)
 	if err != nil {
 		return nil, err
 	}
 	rest := io.MultiReader(bytes.NewReader(head), br)
 	keys := s.keysFor(fromDomain(head))
+	if !whole {
+		if len(keys) == 0 && fromDomain(head) != "" {
+			return rest, nil // not ours to sign whatever its size
+		}
+		return rest, ErrHeaderTooLarge
+	}
 	if len(keys) == 0 || !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
 		return rest, nil
 	}
@@ -104,26 +121,26 @@ func (s *Signer) replay(msg, rest io.Reader, w io.Writer, start int64) (io.Reade
 }
 
 // readHeader returns the header block, through the blank line that ends
-// it (or the whole message when it has no body).
-func readHeader(br *bufio.Reader) ([]byte, error) {
-	var head []byte
+// it (or the whole message when it has no body); whole is false when it
+// is over maxHeader bytes, and head holds the first of them.
+func readHeader(br *bufio.Reader) (head []byte, whole bool, err error) {
 	for {
 		line, err := br.ReadSlice('\n')
 		head = append(head, line...)
 		if len(head) > maxHeader {
-			return nil, errors.New("dkimsign: header too large")
+			return head, false, nil
 		}
 		if err == bufio.ErrBufferFull {
 			continue
 		}
 		if err == io.EOF {
-			return head, nil
+			return head, true, nil
 		}
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if len(line) <= 2 && strings.TrimRight(string(line), "\r\n") == "" {
-			return head, nil
+			return head, true, nil
 		}
 	}
 }
