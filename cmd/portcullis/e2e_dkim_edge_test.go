@@ -2,16 +2,35 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/emersion/go-msgauth/dkim"
+
+	"github.com/portcullis-mta/portcullis/core/dkimsign"
 )
 
 // dkimGateway is the e2e gateway with an Ed25519 key for example.org, made
-// by `portcullis dkim keygen`, in dkim.sign.
-func dkimGateway(t *testing.T, hop *nextHop) *gateway {
+// by `portcullis dkim keygen`, in dkim.sign. lookup finds its record.
+func dkimGateway(t *testing.T, hop *nextHop) (g *gateway, lookup func(string) ([]string, error)) {
 	t.Helper()
-	cfg, _ := e2eSetup(t, hop, nil)
+	cfg, dir := e2eSetup(t, hop, nil)
 	portcullisCLI(t, "dkim", "keygen", "example.org", "ed2026", "--type", "ed25519", "-c", cfg)
+	key, err := dkimsign.LoadKey(filepath.Join(dir, "dkim", "example.org.ed2026.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	record, err := dkimsign.RecordValue(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup = func(name string) ([]string, error) {
+		if name == "ed2026._domainkey.example.org" {
+			return []string{record}, nil
+		}
+		return nil, &lookupError{name}
+	}
 	f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -21,7 +40,7 @@ func dkimGateway(t *testing.T, hop *nextHop) *gateway {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startGateway(t, cfg)
+	return startGateway(t, cfg), lookup
 }
 
 // A trusted client's message whose header is over the 1 MiB the signer
@@ -30,7 +49,7 @@ func dkimGateway(t *testing.T, hop *nextHop) *gateway {
 // failed" at every attempt, and nothing said why, until max_age bounced it.
 func TestE2EDKIMHeaderTooLarge(t *testing.T) {
 	hop := startNextHop(t, false)
-	g := dkimGateway(t, hop)
+	g, _ := dkimGateway(t, hop)
 	big := "From: <a@example.org>\r\nTo: <b@elsewhere.example>\r\nSubject: big log\r\n" +
 		strings.Repeat("2026-11-28 03:00:00 some log line here\r\n", 60000)
 	r := sendOne(g.addr, "b@elsewhere.example", big)
@@ -50,5 +69,28 @@ func TestE2EDKIMHeaderTooLarge(t *testing.T) {
 	}
 	if warned != 1 {
 		t.Errorf("%d warnings naming %s and why, want 1:\n%s", warned, r.queueID(), g.logs())
+	}
+}
+
+// A message that is a header alone, with no empty line (RFC 5322 3.5), is
+// signed with an empty body and reaches the next hop with the empty line,
+// its signature verifying there; it went out unsigned.
+func TestE2EDKIMHeaderOnly(t *testing.T) {
+	hop := startNextHop(t, false)
+	g, lookup := dkimGateway(t, hop)
+	msg := "From: <a@example.org>\r\nTo: <b@elsewhere.example>\r\nSubject: header only\r\nMessage-ID: <ho@example.org>\r\n"
+	if r := sendOne(g.addr, "b@elsewhere.example", msg); r.code != 250 {
+		t.Fatalf("header only: %v\n%s", r, g.logs())
+	}
+	m := findSubject(hop.waitFor(t, "the header-only message", bySubject("header only")), "header only")
+	if !strings.HasSuffix(m.data, msg+"\r\n") {
+		t.Errorf("the next hop got %q", m.data)
+	}
+	vs, err := dkim.VerifyWithOptions(strings.NewReader(m.data), &dkim.VerifyOptions{LookupTXT: lookup})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(vs) != 1 || vs[0].Err != nil || vs[0].Domain != "example.org" {
+		t.Errorf("signatures at the next hop: %d (%+v)\n%s", len(vs), vs, m.data)
 	}
 }

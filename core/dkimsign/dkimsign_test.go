@@ -187,8 +187,6 @@ func TestSignWhen(t *testing.T) {
 		{"no key for the From domain", trusted, strings.Replace(testMsg, "example.test>", "other.test>", 1), false},
 		{"From with two domains", trusted, mixed, false},
 		{"no From", trusted, "Subject: x\r\n\r\nbody\r\n", false},
-		// No blank line ends the header: go-msgauth cannot sign it, so it goes as it is.
-		{"header only", trusted, "From: a@example.test\r\n", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -419,5 +417,45 @@ func TestOversignedHeaders(t *testing.T) {
 				t.Errorf("verifies = %v, want %v (%+v)", len(vs) == 1 && vs[0].Err == nil, tc.ok, vs)
 			}
 		})
+	}
+}
+
+// A message may be a header alone, with no empty line (RFC 5322 3.5): it
+// is signed with an empty body and goes out with the empty line added, so
+// that what is sent is what was signed; it went out unsigned.
+func TestSignHeaderOnly(t *testing.T) {
+	rk, ek := testKeys(t)
+	keys := []*Key{{Domain: "example.test", Selector: "r", Signer: rk}, {Domain: "example.test", Selector: "e", Signer: ek}}
+	srv := publish(t, keys...)
+	s := New(keys)
+	s.tempDir = t.TempDir()
+	head := "From: <taro@example.test>\r\nTo: <a@dest.test>\r\nSubject: header only\r\n"
+	tests := []struct{ name, msg, sent string }{
+		{"no empty line", head, head + "\r\n"},
+		{"no end of line", strings.TrimSuffix(head, "\r\n"), head + "\r\n"},
+		{"empty line, empty body", head + "\r\n", head + "\r\n"},
+	}
+	for _, tc := range tests {
+		for name, in := range map[string]io.Reader{
+			"spilled":  struct{ io.Reader }{strings.NewReader(tc.msg)},
+			"seekable": strings.NewReader(tc.msg),
+		} {
+			t.Run(tc.name+", "+name, func(t *testing.T) {
+				out := string(signAll(t, s, trusted, in))
+				i := strings.Index(out, "\r\nFrom: <") + 2 // after the signatures
+				if sigs, sent := out[:i], out[i:]; sent != tc.sent || strings.Count(sigs, "DKIM-Signature:") != 2 {
+					t.Fatalf("sent %q", out)
+				}
+				vs := verify(t, srv, []byte(out))
+				if len(vs) != 2 {
+					t.Fatalf("%d signatures verified, want 2", len(vs))
+				}
+				for _, v := range vs {
+					if v.Err != nil {
+						t.Errorf("d=%s: %v", v.Domain, v.Err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -54,8 +54,19 @@ func (s *Signer) Sign(env *queue.Envelope, msg io.Reader) (io.Reader, error) {
 		}
 		return rest, ErrHeaderTooLarge
 	}
-	if len(keys) == 0 || !bytes.HasSuffix(head, []byte("\r\n\r\n")) {
+	if len(keys) == 0 {
 		return rest, nil
+	}
+	// A message may be a header alone, with no empty line (RFC 5322 3.5).
+	// It is signed with an empty body, whose canonical form is empty
+	// (relaxed, RFC 6376 3.4.4), and sent with the empty line added, so
+	// that what goes out is what was signed, in the form a verifier reads.
+	var tail string
+	if !blankLineEnds(head) {
+		tail = "\r\n"
+		if !bytes.HasSuffix(head, []byte("\n")) {
+			tail = "\r\n\r\n"
+		}
 	}
 	signers, ws, err := newSigners(keys)
 	if err != nil {
@@ -67,9 +78,13 @@ func (s *Signer) Sign(env *queue.Envelope, msg io.Reader) (io.Reader, error) {
 			_ = sg.Close()
 		}
 	}()
-	again, err := s.replay(msg, rest, io.MultiWriter(ws...), start)
+	w := io.MultiWriter(ws...)
+	again, err := s.replay(msg, rest, w, start)
 	if err != nil {
 		return nil, err
+	}
+	if _, err := io.WriteString(w, tail); err != nil {
+		return nil, fmt.Errorf("dkimsign: %w", err)
 	}
 	var sigs strings.Builder
 	for _, sg := range signers {
@@ -79,7 +94,7 @@ func (s *Signer) Sign(env *queue.Envelope, msg io.Reader) (io.Reader, error) {
 		}
 		sigs.WriteString(sg.Signature())
 	}
-	return io.MultiReader(strings.NewReader(sigs.String()), again), nil
+	return io.MultiReader(strings.NewReader(sigs.String()), again, strings.NewReader(tail)), nil
 }
 
 // newSigners starts one go-msgauth signer per key.
@@ -143,6 +158,13 @@ func readHeader(br *bufio.Reader) (head []byte, whole bool, err error) {
 			return head, true, nil
 		}
 	}
+}
+
+// blankLineEnds reports whether head, as readHeader returns it, ends with
+// the empty line that ends a header, rather than at the end of the message.
+func blankLineEnds(head []byte) bool {
+	h := append([]byte("\n"), head...)
+	return bytes.HasSuffix(h, []byte("\n\n")) || bytes.HasSuffix(h, []byte("\n\r\n"))
 }
 
 // anyCharset reads encoded display names in any charset: only the
