@@ -106,11 +106,16 @@ const maxDKIMFields = 1000
 // dkimResult maps go-msgauth's error kinds to RFC 8601 2.7.1 results: a
 // signature or body hash that does not verify is fail; a DNS failure
 // fetching the key is temperror; anything unrecoverable (no key, expired,
-// malformed) is permerror.
+// malformed) is permerror. go-msgauth refuses a signature with a body
+// length (l=, which leaves the rest of the body unsigned: RFC 6376 8.2)
+// before checking it, as a fail; it is signed but not acceptable to us,
+// which is policy (2.7.1), and not a pass for DMARC either.
 func dkimResult(err error) string {
 	switch {
 	case err == nil:
 		return "pass"
+	case strings.HasSuffix(err.Error(), errBodyLength):
+		return "policy"
 	case dkim.IsTempFail(err):
 		return "temperror"
 	case dkim.IsPermFail(err):
@@ -119,6 +124,9 @@ func dkimResult(err error) string {
 		return "fail"
 	}
 }
+
+// errBodyLength ends go-msgauth's error for a signature with l=.
+const errBodyLength = "message contains an insecure body length tag"
 
 func errText(err error) string {
 	if err == nil {

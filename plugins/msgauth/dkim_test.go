@@ -135,3 +135,26 @@ func TestDKIMFieldBound(t *testing.T) {
 		t.Errorf("over the bound: dkim = %q, %s: %q", res.Attrs["dkim"], arField, ar)
 	}
 }
+
+// A signature with a body length (l=) leaves the rest of the body
+// unsigned (RFC 6376 8.2); go-msgauth refuses it without checking it. It
+// is reported policy (RFC 8601 2.7.1: signed, not acceptable), not fail,
+// and it is no pass for DMARC.
+func TestDKIMBodyLength(t *testing.T) {
+	rk, _ := keys(t)
+	srv := dnsutiltest.New(t, keyRecord(t, "dk.test", "rsa", rk), txtRR("_dmarc.dk.test.", "v=DMARC1; p=reject"))
+	s := newStage(t, srv, 0)
+	withL := strings.Replace(sign(t, message("a@dk.test"), "dk.test", "rsa", rk, time.Time{}), "v=1;", "v=1; l=15;", 1)
+	res := check(t, s, dataReq(t, withL, "h.other.test", "b@other.test"))
+	if res.Attrs["dkim"] != "policy" || res.Attrs["dkim_1"] != "policy dk.test" {
+		t.Errorf("dkim = %q, dkim_1 = %q, want policy", res.Attrs["dkim"], res.Attrs["dkim_1"])
+	}
+	if res.Attrs["dmarc"] != "fail" || res.Attrs["dmarc_dkim_aligned"] != "false" || res.Verdict != sdk.VerdictFail {
+		t.Errorf("dmarc = %q, dkim aligned %q, verdict %q; want a p=reject fail", res.Attrs["dmarc"], res.Attrs["dmarc_dkim_aligned"], res.Verdict)
+	}
+	for _, e := range res.Headers {
+		if e.Op == sdk.HeaderAdd && e.Name == arField && !strings.Contains(e.Value, "dkim=policy") {
+			t.Errorf("%s: %s", e.Name, e.Value)
+		}
+	}
+}
