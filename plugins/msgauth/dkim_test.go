@@ -108,7 +108,8 @@ func TestDKIMReadErrorIsStageError(t *testing.T) {
 // is not verified (permerror, said in the reason): go-msgauth keeps every
 // field, and millions of empty ones cost it hundreds of megabytes. One
 // just under the bound, signed, still verifies; continuation lines and a
-// line longer than the reader's buffer count once.
+// line longer than the reader's buffer count once. One without a
+// signature is dkim=none.
 func TestDKIMFieldBound(t *testing.T) {
 	rk, _ := keys(t)
 	srv := dnsutiltest.New(t, keyRecord(t, "dk.test", "rsa", rk))
@@ -133,6 +134,12 @@ func TestDKIMFieldBound(t *testing.T) {
 	}
 	if res.Attrs["dkim"] != "permerror" || !strings.Contains(ar, "more than 1000 fields") {
 		t.Errorf("over the bound: dkim = %q, %s: %q", res.Attrs["dkim"], arField, ar)
+	}
+	// Without a DKIM-Signature field there is nothing to verify, however
+	// many fields: none (it was permerror).
+	res = check(t, s, dataReq(t, head+"\r\n"+pad(maxDKIMFields)+"\r\n"+body, "h.dk.test", "a@dk.test"))
+	if res.Attrs["dkim"] != "none" || res.Attrs["dkim_1"] != "" {
+		t.Errorf("unsigned, over the bound: dkim = %q, dkim_1 = %q", res.Attrs["dkim"], res.Attrs["dkim_1"])
 	}
 }
 
