@@ -11,8 +11,12 @@
 // checks relaxed or strict alignment (3.1), and applies p, sp and pct
 // (6.6.4).
 //
-// Inbound Authentication-Results fields that claim our authserv-id are
-// forged (RFC 8601 5) and removed before ours is added.
+// An internationalised domain is looked up, and compared, in its A-label
+// form (RFC 8616). The stage reads From and the Authentication-Results
+// fields from the whole header, not from the first 256 KiB the gateway
+// gives stages: inbound Authentication-Results fields that claim our
+// authserv-id, wherever they are, are forged (RFC 8601 5) and removed
+// before ours is added.
 //
 // # Phases
 //
