@@ -18,13 +18,14 @@ func (w *walker) entity(hdr []field, body []byte, path string, depth int) {
 		w.find(FindPartsLimit)
 		return
 	}
-	media, params, plainNames := w.mediaParams(getField(hdr, "Content-Type"))
+	ct := getField(hdr, "Content-Type")
+	media, params, plainNames := w.mediaParams(ct)
 	if !strings.Contains(media, "/") {
 		media = "text/plain" // RFC 2045 5.2: absent or invalid means text/plain
 	}
 	switch {
 	case strings.HasPrefix(media, "multipart/"):
-		if w.multipart(body, params["boundary"], path, depth) {
+		if w.multiparts(w.boundaries(ct, params), body, path, depth) {
 			return
 		}
 		media = "text/plain" // no usable boundary: scan the body as text

@@ -128,3 +128,25 @@ func TestDelimiterFloodBounded(t *testing.T) {
 		t.Errorf("findings %v, %d parts; want %s, 9 parts", m.Findings, len(m.Parts), FindPartsLimit)
 	}
 }
+
+// TestBoundaryFloodLinear: a Content-Type that gives thousands of
+// boundaries, each delimiting the body, costs a pass over the body to find
+// which ones do, and maxExtraReadings walks of it, not one per boundary.
+func TestBoundaryFloodLinear(t *testing.T) {
+	const n = 20_000
+	var h, body strings.Builder
+	h.WriteString("Content-Type: multipart/mixed")
+	for i := range n {
+		fmt.Fprintf(&h, "; boundary=b%d", i)
+		fmt.Fprintf(&body, "--b%d\r\n\r\nx\r\n", i)
+	}
+	raw := []byte(h.String() + "\r\n\r\n" + body.String())
+	var m *Message
+	got := allocated(func() { m = ParseBytes(raw, DefaultLimits()) })
+	if !slices.Contains(m.Findings, FindPartsLimit) || len(m.Parts) != 1+maxExtraReadings {
+		t.Errorf("findings %v, %d parts; want %s and %d parts", m.Findings, len(m.Parts), FindPartsLimit, 1+maxExtraReadings)
+	}
+	if limit := uint64(100 * len(raw)); got > limit {
+		t.Errorf("%d boundaries (%d bytes) allocated %d bytes, over %d: not linear", n, len(raw), got, limit)
+	}
+}

@@ -267,3 +267,55 @@ func TestJapaneseLabels(t *testing.T) {
 		})
 	}
 }
+
+// TestBoundaryGivenTwice: a multipart that gives its boundary twice is
+// walked under each value whose delimiter lines its body holds (Python's
+// email and Thunderbird take the first, a map the last), so the file
+// delimited by either is a part; the field is ambiguous either way.
+func TestBoundaryGivenTwice(t *testing.T) {
+	const text = "Content-Type: text/plain\r\n\r\nhello\r\n"
+	const exe = "Content-Type: application/octet-stream; name=\"evil.exe\"\r\n\r\nMZ\r\n"
+	tests := []struct {
+		name, params, body string
+		want               []string // names of the parts, "" for the text
+		findings           []string
+	}{
+		{"parts delimited by the first", `boundary="A"; boundary="B"`,
+			"--A\r\n" + text + "--A\r\n" + exe + "--A--\r\n", []string{"", "evil.exe"}, []string{FindParamAmbiguous}},
+		{"parts delimited by the last", `boundary="A"; boundary="B"`,
+			"--B\r\n" + text + "--B\r\n" + exe + "--B--\r\n", []string{"", "evil.exe"}, []string{FindParamAmbiguous}},
+		{"a file under each reading", `boundary=A; boundary=B`,
+			"--A\r\n" + text + "--A--\r\n--B\r\n" + strings.Replace(exe, "evil", "b", 1) + "--B--\r\n",
+			[]string{"", "b.exe"}, []string{FindParamAmbiguous}},
+		{"neither delimits: the first is taken", `boundary=A; boundary=B`,
+			"hello\r\n", []string{""}, []string{FindParamAmbiguous, FindBoundaryBroken}},
+		{"the same value twice", `boundary=A; boundary="A"`,
+			"--A\r\n" + exe + "--A--\r\n", []string{"evil.exe"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := ParseBytes([]byte("Subject: x\r\nContent-Type: multipart/mixed; "+tc.params+"\r\n\r\n"+tc.body), Limits{})
+			var names []string
+			for _, p := range m.Parts {
+				names = append(names, p.Filename)
+			}
+			if !slices.Equal(names, tc.want) {
+				t.Errorf("parts named %q, want %q", names, tc.want)
+			}
+			if !slices.Equal(m.Findings, tc.findings) {
+				t.Errorf("findings %v, want %v", m.Findings, tc.findings)
+			}
+		})
+	}
+	// Readings past maxExtraReadings are not walked, and say so.
+	var b strings.Builder
+	b.WriteString("Subject: x\r\nContent-Type: multipart/mixed; boundary=o\r\n\r\n")
+	for range maxExtraReadings + 1 {
+		b.WriteString("--o\r\nContent-Type: multipart/mixed; boundary=A; boundary=B\r\n\r\n--A\r\n" + text + "--A--\r\n--B\r\n" + text + "--B--\r\n")
+	}
+	b.WriteString("--o--\r\n")
+	m := ParseBytes([]byte(b.String()), Limits{})
+	if len(m.Parts) != 2*maxExtraReadings+1 || !slices.Contains(m.Findings, FindPartsLimit) {
+		t.Errorf("%d parts, findings %v; want %d and %s", len(m.Parts), m.Findings, 2*maxExtraReadings+1, FindPartsLimit)
+	}
+}

@@ -49,7 +49,9 @@ const (
 	// FindParamAmbiguous: a quoted parameter value read as raw
 	// ISO-2022-JP or Shift_JIS hid parameters that a plain RFC 2045
 	// reader sees (a filename= inside a double-byte run never left):
-	// the walker adds them, and Part.PlainFilenames has the names.
+	// the walker adds them, and Part.PlainFilenames has the names. Or a
+	// multipart gives its boundary more than once: its body is walked
+	// under each one it holds delimiters of (see multiparts).
 	FindParamAmbiguous = "mime.param.ambiguous"
 )
 
@@ -249,6 +251,9 @@ type walker struct {
 	parts   int
 	decoded int64
 	seen    map[string]bool
+	// readings counts the multiparts walked again under another
+	// boundary (see multiparts).
+	readings int
 }
 
 // find records a finding once.
