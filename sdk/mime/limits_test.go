@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -142,9 +143,8 @@ func TestDecodeHeader(t *testing.T) {
 }
 
 // FuzzParse walks any message within small limits. Its seeds are the golden
-// messages, those added here, and testdata/fuzz/FuzzParse: the evasions
-// the walker was taught (a boundary given twice, yEnc in text, names in
-// fallback fields).
+// messages, those added here, and testdata/fuzz/FuzzParse (among them the
+// evasions the walker was taught: a boundary given twice, yEnc in text).
 func FuzzParse(f *testing.F) {
 	files, _ := filepath.Glob("testdata/*.eml")
 	for _, name := range files {
@@ -322,5 +322,81 @@ func TestHeaderFieldLimit(t *testing.T) {
 		if len(m.Header) > 102 || m.Subject != "s" {
 			t.Errorf("100,000 %s fields: %d kept, subject %q; want at most 102 and the subject", name, len(m.Header), m.Subject)
 		}
+	}
+}
+
+// yencode encodes a file as a yEnc 1.3 block, escaping the bytes an
+// encoder must (NUL, LF, CR, '=').
+func yencode(begin, data string) string {
+	var b strings.Builder
+	b.WriteString("=ybegin " + begin + "\r\n")
+	for i := 0; i < len(data); i++ {
+		switch c := data[i] + 42; c {
+		case 0, '\n', '\r', '=':
+			b.WriteString("=" + string(rune(c+64)))
+		default:
+			b.WriteByte(c)
+		}
+		if i%64 == 63 {
+			b.WriteString("\r\n")
+		}
+	}
+	b.WriteString("\r\n=yend size=" + strconv.Itoa(len(data)) + "\r\n")
+	return b.String()
+}
+
+// TestYEnc: a yEnc block in untyped text becomes an attachment in
+// Thunderbird, so it is a part, where uuencode is looked for: in a body
+// with no MIME header, in a part typed "text" alone, in text/plain.
+func TestYEnc(t *testing.T) {
+	var all []byte
+	for c := range 256 {
+		all = append(all, byte(c))
+	}
+	file := "MZ" + string(all) // every byte, those an encoder escapes among them
+	block := yencode("line=128 size=258 name=invoice 1.exe", file)
+	type part struct{ path, name, body string }
+	tests := []struct {
+		name, msg string
+		want      []part
+	}{
+		{"message without MIME headers", "Subject: y\r\n\r\nHi,\r\n\r\n" + block + "bye\r\n",
+			[]part{{"1", "", ""}, {"1.y1", "invoice 1.exe", file}}},
+		{"part typed text alone", "Subject: y\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text\r\n\r\n" + block + "--b--\r\n",
+			[]part{{"1", "", ""}, {"1.y1", "invoice 1.exe", file}}},
+		{"first block of a multi-part file", "Subject: y\r\n\r\n" +
+			strings.Replace(yencode("part=1 total=2 line=128 size=9000 name=a.exe", file), "\r\n", "\r\n=ypart begin=1 end=258\r\n", 1),
+			[]part{{"1", "", ""}, {"1.y1", "a.exe", file}}},
+		{"a block without its end does not swallow the next", "Subject: y\r\n\r\n" +
+			strings.Replace(yencode("line=128 size=2 name=a.txt", "hi"), "=yend size=2\r\n", "", 1) + block,
+			[]part{{"1", "", ""}, {"1.y1", "a.txt", "hi"}, {"1.y2", "invoice 1.exe", file}}},
+		{"uuencode and yEnc in the order of the text", "Subject: y\r\n\r\n" + block + uuencode("b.js", "WScript") + yencode("line=128 size=1 name=c.js", "x"),
+			[]part{{"1", "", ""}, {"1.y1", "invoice 1.exe", file}, {"1.u2", "b.js", "WScript"}, {"1.y3", "c.js", "x"}}},
+		{"=ybegin without a name is prose", "Subject: y\r\n\r\n=ybegin line=128 size=1\r\nx\r\n=yend\r\n",
+			[]part{{"1", "", ""}}},
+		{"not looked for in HTML", "Subject: y\r\nContent-Type: text/html\r\n\r\n" + block,
+			[]part{{"1", "", ""}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := ParseBytes([]byte(tc.msg), Limits{})
+			var got []part
+			for _, p := range m.Parts {
+				got = append(got, part{p.Path, p.Filename, string(p.Body)})
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("parts %q,\nwant %q", got, tc.want)
+			}
+			if len(m.Findings) != 0 {
+				t.Errorf("unexpected findings %v", m.Findings)
+			}
+		})
+	}
+	// The limits hold as for any part: past 200 bytes, the text is cut
+	// and the file decoded from what is left of it.
+	m := ParseBytes([]byte("Subject: y\r\n\r\n"+block), Limits{MaxPartBytes: 200})
+	if len(m.Parts) != 2 || len(m.Parts[1].Body) > 200 || !strings.HasPrefix(file, string(m.Parts[1].Body)) ||
+		!slices.Equal(m.Findings, []string{FindPartTruncated}) {
+		t.Errorf("%d parts, findings %v; want the text and the head of the yEnc file, %s", len(m.Parts), m.Findings, FindPartTruncated)
 	}
 }

@@ -106,7 +106,7 @@ func (l Limits) withDefaults() Limits {
 
 // Part is one leaf of the MIME tree.
 type Part struct {
-	Path            string // IMAP-style section number: "1", "1.2"; "1.u1" for a file uuencoded in part 1
+	Path            string // IMAP-style section number: "1", "1.2"; "1.u1" for a file uuencoded in part 1, "1.y1" yEnc-encoded
 	Depth           int    // 0 for the top-level body
 	ContentType     string // lower-case media type, "text/plain" when absent (RFC 2045 5.2)
 	Charset         string // as declared, lower-case
@@ -167,8 +167,9 @@ func (m *Message) Get(name string) string {
 	return ""
 }
 
-// Parse reads and walks one message. Files uuencoded in a plain text part
-// (as older mailers send them) become parts of their own after it. The error is only ever a read error;
+// Parse reads and walks one message. Files uuencoded or yEnc-encoded in a
+// plain text part (as older mailers and newsreaders send them) become parts
+// of their own after it. The error is only ever a read error;
 // malformed input yields Findings.
 func Parse(r io.Reader, lim Limits) (*Message, error) {
 	return ParseContext(context.Background(), r, lim)

@@ -60,25 +60,50 @@ func decodeUU(b []byte) (name string, data, rest []byte) {
 	return name, data, rest
 }
 
-// uuParts turns uuencoded files inside a text part into parts of their
-// own ("1.u1", "1.u2"), so that attachment stages see them.
+// uuParts turns the files uuencoded or yEnc-encoded inside a text part
+// into parts of their own ("1.u1", "1.y2": numbered in the order of the
+// text), so that attachment stages see them.
 func (w *walker) uuParts(text []byte, parent *Part) {
+	// The next begin line of each kind, as an offset in text: each is
+	// looked for again only once the walk passed it, so that files of one
+	// kind do not make the text be read again for the other at each one.
+	off, uu, y := 0, uuBegin(text), yBegin(text)
 	for n := 1; ; n++ {
-		i := uuBegin(text)
-		if i < 0 || w.parts >= w.lim.MaxParts || w.stopped() {
+		if uu < 0 && y < 0 || w.parts >= w.lim.MaxParts || w.stopped() {
 			return
 		}
 		w.parts++
-		name, data, rest := decodeUU(text[i:])
+		var name string
+		var data, rest []byte
+		kind := ".u"
+		if y >= 0 && (uu < 0 || y < uu) {
+			name, data, rest = decodeYEnc(text[y:])
+			kind = ".y"
+		} else {
+			name, data, rest = decodeUU(text[uu:])
+		}
 		data, cut := w.bound(data)
 		if w.lim.TextOnly {
 			data = nil
 		}
-		w.msg.Parts = append(w.msg.Parts, &Part{Path: parent.Path + ".u" + strconv.Itoa(n), Depth: parent.Depth + 1,
+		w.msg.Parts = append(w.msg.Parts, &Part{Path: parent.Path + kind + strconv.Itoa(n), Depth: parent.Depth + 1,
 			ContentType: "application/octet-stream", Filename: w.literal(name), Disposition: "attachment",
 			Body: data, Truncated: cut})
-		text = rest
+		off = len(text) - len(rest)
+		uu, y = nextFrom(text, off, uu, uuBegin), nextFrom(text, off, y, yBegin)
 	}
+}
+
+// nextFrom returns at, an offset of a begin line in text, when it is at
+// off or past it, else the next one find finds from off; -1 when none.
+func nextFrom(text []byte, off, at int, find func([]byte) int) int {
+	if at < 0 || at >= off {
+		return at
+	}
+	if i := find(text[off:]); i >= 0 {
+		return off + i
+	}
+	return -1
 }
 
 // uuEncoding reports a Content-Transfer-Encoding (lower case) naming
