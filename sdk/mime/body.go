@@ -148,6 +148,13 @@ func (w *walker) leaf(hdr []field, body []byte, media string, params map[string]
 			p.PlainFilenames = append(p.PlainFilenames, n)
 		}
 	}
+	for _, n := range w.fallbackNames(hdr) {
+		if p.Filename == "" {
+			p.Filename = n // no parameter names the part: Thunderbird names it so
+		} else if n != p.Filename && n != p.AltFilename && !slices.Contains(p.PlainFilenames, n) {
+			p.PlainFilenames = append(p.PlainFilenames, n)
+		}
+	}
 	p.IsText = strings.HasPrefix(media, "text/")
 	p.HTML = media == "text/html"
 	// Bytes nobody will read are measured, not decoded: a 20 MB base64
@@ -190,6 +197,24 @@ func (w *walker) leaf(hdr []field, body []byte, media string, params map[string]
 	if p.IsText && !p.HTML {
 		w.uuParts(data, p)
 	}
+}
+
+// fallbackFields are the fields Thunderbird takes a part's name from, in
+// this order, when neither Content-Disposition's filename= nor
+// Content-Type's name= gives one (MimeHeaders_get_name): a file named only
+// there is saved under that name, so the names are the part's too.
+var fallbackFields = [...]string{"Content-Name", "X-Sun-Data-Name"}
+
+// fallbackNames are the values of the fallbackFields, RFC 2047 decoded as
+// Thunderbird decodes them.
+func (w *walker) fallbackNames(hdr []field) []string {
+	var names []string
+	for _, f := range fallbackFields {
+		if v := getField(hdr, f); v != "" {
+			names = append(names, w.decodeHeader(v))
+		}
+	}
+	return names
 }
 
 func transferEncoding(hdr []field) string {

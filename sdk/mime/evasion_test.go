@@ -1,6 +1,7 @@
 package mime
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -110,5 +111,46 @@ func TestBase64PaddedChunks(t *testing.T) {
 	// RFC 2047 "B" words are base64 too.
 	if got := DecodeHeader("=?UTF-8?B?44CQ5g==nKrmib/oq74=?="); got != "【未承諾" {
 		t.Errorf("DecodeHeader = %q, want 【未承諾", got)
+	}
+}
+
+// TestFallbackNameFields: Thunderbird names a part from Content-Name, then
+// X-Sun-Data-Name, when no filename= or name= parameter does
+// (MimeHeaders_get_name), and saves it so: the walker gives the part those
+// names too, as its Filename when no parameter names it, else as names
+// more to judge.
+func TestFallbackNameFields(t *testing.T) {
+	const ct = "Content-Type: application/octet-stream\r\n"
+	tests := []struct {
+		name, head string
+		names      []string
+	}{
+		{"Content-Name", ct + "Content-Disposition: attachment\r\nContent-Name: invoice.js", []string{"invoice.js"}},
+		{"X-Sun-Data-Name", ct + "X-Sun-Data-Name: invoice.js", []string{"invoice.js"}},
+		{"both, in Thunderbird's order", ct + "X-Sun-Data-Name: b.vbs\r\nContent-Name: a.js", []string{"a.js", "b.vbs"}},
+		{"encoded-word", ct + "Content-Name: =?UTF-8?B?6KuL5rGC5pu4Lmpz?=", []string{"請求書.js"}},
+		{"after the parameters' names", "Content-Type: application/octet-stream; name=a.txt\r\nContent-Name: a.js", []string{"a.txt", "a.js"}},
+		{"the same name once", "Content-Type: application/octet-stream; name=a.js\r\nContent-Name: a.js", []string{"a.js"}},
+		{"names a text part", "Content-Type: text/plain\r\nContent-Name: run.vbs", []string{"run.vbs"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := ParseBytes([]byte("Subject: x\r\n"+tc.head+"\r\n\r\nMsgBox 1\r\n"), Limits{})
+			if len(m.Parts) != 1 {
+				t.Fatalf("%d parts, want 1", len(m.Parts))
+			}
+			p := m.Parts[0]
+			if !slices.Equal(p.Names(), tc.names) {
+				t.Errorf("names %q, want %q", p.Names(), tc.names)
+			}
+			if !p.IsAttachment() || string(p.Body) != "MsgBox 1\r\n" {
+				t.Errorf("attachment %v body %q, want the named file", p.IsAttachment(), p.Body)
+			}
+		})
+	}
+	// Junk fields past MaxHeaderFields do not push them out of sight.
+	m := ParseBytes([]byte("Subject: x\r\n"+strings.Repeat("X-J: j\r\n", 20)+"X-Sun-Data-Name: a.js\r\n\r\nx\r\n"), Limits{MaxHeaderFields: 10})
+	if !slices.Equal(m.Parts[0].Names(), []string{"a.js"}) {
+		t.Errorf("past the field limit: names %q, want a.js", m.Parts[0].Names())
 	}
 }

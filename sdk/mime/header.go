@@ -93,12 +93,12 @@ func (w *walker) splitHeader(raw []byte) ([]field, []byte) {
 // keptNames has bit i set for keptFields[i].
 type keptNames uint16
 
-// keptFields are the fields the walk reads (the MIME ones) and those rules
-// read. Past Limits.MaxHeaderFields, such a field is still kept if none of
+// keptFields are the fields the walk reads (the MIME ones, and the
+// fallbackFields that name a part) and those rules read. Past Limits.MaxHeaderFields, such a field is still kept if none of
 // its name was: junk fields cannot hide them, and a flood of them (a
 // million To: fields) keeps one.
 var keptFields = [...]string{"content-type", "content-transfer-encoding", "content-disposition", "mime-version",
-	"subject", "from", "to", "cc", "reply-to", "sender"}
+	"subject", "from", "to", "cc", "reply-to", "sender", "content-name", "x-sun-data-name"}
 
 // keptPastLimit is name's index in keptFields, or -1.
 func keptPastLimit(name []byte) int {

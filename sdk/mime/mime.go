@@ -63,9 +63,10 @@ type Limits struct {
 	MaxTotalBytes int64 // raw message bytes read, and decoded bytes kept over all parts
 	// MaxHeaderFields bounds the fields kept of one header (the message's
 	// or a part's). Past it a field the walk or the stages need
-	// (Content-Type, -Transfer-Encoding, -Disposition, MIME-Version,
-	// Subject, From, To, Cc, Reply-To, Sender) is kept only if none of its
-	// name was, so junk fields cannot push it out of sight.
+	// (Content-Type, -Transfer-Encoding, -Disposition, -Name,
+	// X-Sun-Data-Name, MIME-Version, Subject, From, To, Cc, Reply-To,
+	// Sender) is kept only if none of its name was, so junk fields cannot
+	// push it out of sight.
 	MaxHeaderFields int
 	// TextOnly asks for the text alone: no Part keeps a Body, and parts
 	// that are not text/* are not decoded, only measured, so that a stage
@@ -126,7 +127,9 @@ type Part struct {
 	// FindParamAmbiguous), and the values of a filename= or name= given
 	// twice in one field that the walker did not keep (it keeps the last,
 	// a client may take the first): Content-Disposition's, then
-	// Content-Type's.
+	// Content-Type's; then the Content-Name and X-Sun-Data-Name fields
+	// Thunderbird falls back to (Filename when no parameter names the
+	// part).
 	PlainFilenames []string
 }
 
