@@ -3,6 +3,7 @@ package execfilter
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,16 +25,36 @@ func DefaultLimits() Limits {
 	return Limits{MaxEntries: 1000, MaxEntryBytes: 25 << 20, MaxTotalBytes: 64 << 20, MaxRatio: 100, Timeout: 5 * time.Second}
 }
 
-// defaultExtensions are names Windows runs or scripts (Microsoft's
-// "blocked attachments in Outlook" list, trimmed of the obscure), with
-// OneNote notebooks (.one), a malware carrier since 2023 whose embedded
-// files run at a click, and Internet shortcuts (.url), which open remote
-// executables.
-var defaultExtensions = []string{
-	"exe", "com", "scr", "pif", "bat", "cmd", "cpl", "dll", "msi", "msp", "mst", "lnk", "hta", "jar",
-	"js", "jse", "vbs", "vbe", "wsf", "wsh", "wsc", "ps1", "psm1", "reg", "scf", "inf", "msc", "gadget", "application",
-	"sh", "appref-ms", "settingcontent-ms", "iso", "img", "vhd", "vhdx", "xll", "chm", "one", "url",
+// outlookBlocked is the table of Microsoft's support article "Blocked
+// attachments in Outlook" (support.microsoft.com, article 434752e1-02d3-
+// 4e90-9124-8b81e49a8519) as transcribed in 2023-2025, which holds the
+// 2019 additions (Python, PowerShell, ClickOnce, Windows Sandbox, .xll,
+// .xbap, .msu, .diagcab, ...); with those that 2019 announcement added to
+// Outlook on the web beside them (.appcontent-ms, .settingcontent-ms,
+// .cdxml, .pssc, .udl) and the two Microsoft added in July 2025
+// (.library-ms, .search-ms). Files Outlook will not let its users open
+// need not pass a gateway, and a script is judged by its name: its bytes
+// say nothing.
+var outlookBlocked = []string{
+	"ade", "adp", "app", "appcontent-ms", "application", "appref-ms", "asp", "aspx", "asx",
+	"bas", "bat", "bgi", "cab", "cdxml", "cer", "chm", "cmd", "cnt", "com", "cpl", "crt", "csh",
+	"der", "diagcab", "exe", "fxp", "gadget", "grp", "hlp", "hpj", "hta", "htc",
+	"inf", "ins", "iso", "isp", "its", "jar", "jnlp", "js", "jse", "ksh", "library-ms", "lnk",
+	"mad", "maf", "mag", "mam", "maq", "mar", "mas", "mat", "mau", "mav", "maw", "mcf",
+	"mda", "mdb", "mde", "mdt", "mdw", "mdz", "msc", "msh", "msh1", "msh2", "mshxml", "msh1xml", "msh2xml",
+	"msi", "msp", "mst", "msu", "ops", "osd", "pcd", "pif", "pl", "plg", "prf", "prg", "printerexport",
+	"ps1", "ps1xml", "ps2", "ps2xml", "psc1", "psc2", "psd1", "psdm1", "pssc", "pst",
+	"py", "pyc", "pyo", "pyw", "pyz", "pyzw", "reg", "scf", "scr", "sct", "search-ms", "settingcontent-ms",
+	"shb", "shs", "theme", "tmp", "udl", "url", "vb", "vbe", "vbp", "vbs", "vhd", "vhdx", "vsmacros", "vsw",
+	"webpnp", "website", "ws", "wsb", "wsc", "wsf", "wsh", "xbap", "xll", "xnk",
 }
+
+// defaultExtensions are Outlook's blocked list and names it leaves out
+// that Windows or a Unix shell runs as they are: OneNote notebooks (.one),
+// a malware carrier since 2023 whose embedded files run at a click, disk
+// images Windows mounts at a double click (.img), libraries (.dll),
+// PowerShell modules (.psm1) and shell scripts (.sh).
+var defaultExtensions = append(slices.Clip(outlookBlocked), "one", "img", "dll", "psm1", "sh")
 
 // defaultContentTypes are media types of executables and scripts.
 var defaultContentTypes = []string{

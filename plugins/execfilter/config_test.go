@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -116,6 +117,40 @@ func TestConfigMessagesPlain(t *testing.T) {
 					t.Errorf("%v: %v", cfg, err)
 				}
 			}
+		}
+	}
+}
+
+// TestDefaultExtensionsOutlook: with the default config, a file named with
+// any extension of Outlook's blocked list (the support article's table, as
+// written out here, and the later additions) is an executable whatever its
+// bytes, in any case, and an ordinary document is not.
+func TestDefaultExtensionsOutlook(t *testing.T) {
+	outlook := strings.Fields(`.ade .adp .app .appcontent-ms .application .appref-ms .asp .aspx .asx .bas .bat .bgi
+		.cab .cdxml .cer .chm .cmd .cnt .com .cpl .crt .csh .der .diagcab .exe .fxp .gadget .grp .hlp .hpj .hta .htc
+		.inf .ins .iso .isp .its .jar .jnlp .js .jse .ksh .library-ms .lnk .mad .maf .mag .mam .maq .mar .mas .mat
+		.mau .mav .maw .mcf .mda .mdb .mde .mdt .mdw .mdz .msc .msh .msh1 .msh2 .mshxml .msh1xml .msh2xml .msi .msp
+		.mst .msu .ops .osd .pcd .pif .pl .plg .prf .prg .printerexport .ps1 .ps1xml .ps2 .ps2xml .psc1 .psc2 .psd1
+		.psdm1 .pssc .pst .py .pyc .pyo .pyw .pyz .pyzw .reg .scf .scr .sct .search-ms .settingcontent-ms .shb .shs
+		.theme .tmp .udl .url .vb .vbe .vbp .vbs .vhd .vhdx .vsmacros .vsw .webpnp .website .ws .wsb .wsc .wsf .wsh
+		.xbap .xll .xnk`)
+	cfg, err := parseConfig(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	judged := func(name string) bool {
+		in := newInspector(cfg)
+		in.attachment(context.Background(), name, "application/octet-stream", []byte("plain words"))
+		return in.tags[TagExecutable]
+	}
+	for _, e := range append(outlook, ".one", ".img", ".dll", ".psm1", ".sh") {
+		if !judged("invoice"+e) || !judged("INVOICE"+strings.ToUpper(e)) {
+			t.Errorf("invoice%s is not judged an executable", e)
+		}
+	}
+	for _, name := range []string{"report.pdf", "notes.txt", "photo.jpg", "sheet.xlsx", "letter.docx"} {
+		if judged(name) {
+			t.Errorf("%s is judged an executable", name)
 		}
 	}
 }
