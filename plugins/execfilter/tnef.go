@@ -78,7 +78,10 @@ func tnefFiles(data []byte) (files []tnefFile, ok bool) {
 		case id == tnefAttachRendData:
 			files, titles, props = append(files, tnefFile{}), append(titles, ""), append(props, mapiNames{})
 		case id == tnefAttachTitle && last >= 0:
-			titles[last], _ = mime.ToUTF8(bytes.TrimRight(v, "\x00"), "") // the sender's code page: CP932 in Japan
+			// A C string, as readers take it (a NUL inside cuts it), in
+			// the sender's code page: CP932 in Japan.
+			title, _, _ := bytes.Cut(v, []byte{0})
+			titles[last], _ = mime.ToUTF8(title, "")
 		case id == tnefAttachData && last >= 0:
 			files[last].data = v
 		case id == tnefAttachment && last >= 0:

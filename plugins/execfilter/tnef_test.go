@@ -106,6 +106,7 @@ func TestTNEFPropertyNames(t *testing.T) {
 			sdk.VerdictFail, "invoice.js"},
 		{"bytes only in the data property", tnefWithProps("report.pdf", nil, mapiProp{0x0102, pidAttachDataBinary, padded(peBytes())}),
 			sdk.VerdictFail, "report.pdf"},
+		{"NUL in the title", tnef(tf("invoice.js\x00.txt", script)), sdk.VerdictFail, "invoice.js"},
 		{"clean", tnefWithProps("REPORT.PDF", []byte("%PDF-1.7"), mapiProp{0x001E, pidAttachLongFilename, padded([]byte("report.pdf\x00"))}, method),
 			sdk.VerdictPass, ""},
 		{"an unknown type stops the list, not the names before it",

@@ -170,6 +170,7 @@ func (w *walker) leaf(hdr []field, body []byte, media string, params map[string]
 	if p.Filename == "" && uuEncoding(transferEncoding(hdr)) {
 		p.Filename = w.literal(uuName(body))
 	}
+	p.addNULPrefixes()
 	if measure {
 		_, p.Truncated = w.boundLen(size)
 		w.msg.Parts = append(w.msg.Parts, p)

@@ -154,3 +154,22 @@ func TestFallbackNameFields(t *testing.T) {
 		t.Errorf("past the field limit: names %q, want a.js", m.Parts[0].Names())
 	}
 }
+
+// TestNULInName: a name holding a NUL is saved by Windows as the name up
+// to it, which is judged too; the name as given stays its Filename.
+func TestNULInName(t *testing.T) {
+	tests := []struct{ name, head, body string }{
+		{"RFC 2231", "Content-Type: application/octet-stream\r\nContent-Disposition: attachment; filename*=utf-8''invoice.js%00.txt", "x"},
+		{"RFC 2047", "Content-Type: application/octet-stream; name=\"=?utf-8?Q?invoice.js=00.txt?=\"", "x"},
+		{"uuencode begin line", "Content-Type: text/plain", "begin 644 invoice.js\x00.txt\r\n#86)C\r\n`\r\nend\r\n"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := ParseBytes([]byte("Subject: x\r\n"+tc.head+"\r\n\r\n"+tc.body), Limits{})
+			p := m.Parts[len(m.Parts)-1]
+			if want := []string{"invoice.js\x00.txt", "invoice.js"}; !slices.Equal(p.Names(), want) {
+				t.Errorf("names %q, want %q", p.Names(), want)
+			}
+		})
+	}
+}

@@ -26,6 +26,7 @@ package mime
 import (
 	"context"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/portcullis-mta/portcullis/sdk"
@@ -129,7 +130,7 @@ type Part struct {
 	// a client may take the first): Content-Disposition's, then
 	// Content-Type's; then the Content-Name and X-Sun-Data-Name fields
 	// Thunderbird falls back to (Filename when no parameter names the
-	// part).
+	// part); then each name cut at a NUL it holds, as Windows saves it.
 	PlainFilenames []string
 }
 
@@ -144,6 +145,18 @@ func (p *Part) Names() []string {
 		}
 	}
 	return names
+}
+
+// addNULPrefixes adds to PlainFilenames the start, up to its first NUL,
+// of each name holding one (RFC 2231 lets a name hold "%00", RFC 2047 a
+// "=00"): Windows' file APIs take a name as a C string, and so save
+// "invoice.js\x00.txt" as invoice.js.
+func (p *Part) addNULPrefixes() {
+	for _, n := range p.Names() {
+		if pre, _, ok := strings.Cut(n, "\x00"); ok && pre != "" && !slices.Contains(p.Names(), pre) {
+			p.PlainFilenames = append(p.PlainFilenames, pre)
+		}
+	}
 }
 
 // IsAttachment reports whether the part is meant as a file rather than as

@@ -86,9 +86,11 @@ func (w *walker) uuParts(text []byte, parent *Part) {
 		if w.lim.TextOnly {
 			data = nil
 		}
-		w.msg.Parts = append(w.msg.Parts, &Part{Path: parent.Path + kind + strconv.Itoa(n), Depth: parent.Depth + 1,
+		p := &Part{Path: parent.Path + kind + strconv.Itoa(n), Depth: parent.Depth + 1,
 			ContentType: "application/octet-stream", Filename: w.literal(name), Disposition: "attachment",
-			Body: data, Truncated: cut})
+			Body: data, Truncated: cut}
+		p.addNULPrefixes()
+		w.msg.Parts = append(w.msg.Parts, p)
 		off = len(text) - len(rest)
 		uu, y = nextFrom(text, off, uu, uuBegin), nextFrom(text, off, y, yBegin)
 	}
