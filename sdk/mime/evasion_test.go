@@ -1,9 +1,11 @@
 package mime
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // TestHiddenAttachments states the facts hidden_attachments.golden holds:
@@ -172,4 +174,55 @@ func TestNULInName(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestUTF7: UTF-7 (RFC 2152) in an encoded-word or an RFC 2231 value is
+// decoded as the clients that show it decode it, so a name in it is
+// judged as they show it.
+func TestUTF7(t *testing.T) {
+	tests := []struct{ in, want string }{
+		// RFC 2152's examples
+		{"Hi Mom -+Jjo--!", "Hi Mom -☺-!"},
+		{"+ZeVnLIqe-", "日本語"},
+		{"A+ImIDkQ.", "A≢Α."},
+		{"invoice+AC4-js", "invoice.js"},
+		{"1 +- 1", "1 + 1"},
+		{"+2D3fAQ-", "\U0001F701"}, // a surrogate pair
+		{"+2D0-x", "\uFFFDx"},      // a lone surrogate
+		{"a+", "a"},
+		{"+!x", "!x"},
+		{"caf\xe9", "caf\uFFFD"},
+	}
+	for _, tc := range tests {
+		if got := decodeUTF7([]byte(tc.in)); got != tc.want {
+			t.Errorf("decodeUTF7(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+	for _, head := range []string{
+		"Content-Disposition: attachment; filename*=utf-7''invoice+AC4-js",
+		"Content-Disposition: attachment; filename=\"=?utf-7?Q?invoice+AC4-js?=\"",
+		"Content-Disposition: attachment; filename*0*=UTF-7''invoice+AC4; filename*1*=-js",
+	} {
+		m := ParseBytes([]byte("Subject: x\r\nContent-Type: application/octet-stream\r\n"+head+"\r\n\r\nx"), Limits{})
+		if p := m.Parts[0]; p.Filename != "invoice.js" || len(m.Findings) != 0 {
+			t.Errorf("%s: filename %q, findings %v; want invoice.js and none", head, p.Filename, m.Findings)
+		}
+	}
+}
+
+// FuzzDecodeUTF7: any bytes decode to UTF-8 at most three times as long,
+// and text without '+' or 8-bit bytes comes out as it went in.
+func FuzzDecodeUTF7(f *testing.F) {
+	for _, s := range []string{"Hi Mom -+Jjo--!", "+ZeVnLIqe-", "A+ImIDkQ.", "+2D3fAQ-", "+2D0-x", "a+", "+-", "caf\xe9"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s := decodeUTF7(b)
+		if !utf8.ValidString(s) || len(s) > maxGrowth*len(b) {
+			t.Fatalf("decodeUTF7(%q) = %q: not UTF-8, or too long", b, s)
+		}
+		if !bytes.ContainsRune(b, '+') && isASCII(b) && s != string(b) {
+			t.Fatalf("decodeUTF7(%q) = %q, want it unchanged", b, s)
+		}
+	})
 }

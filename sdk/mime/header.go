@@ -139,7 +139,7 @@ func (w *walker) decodeHeader(s string) string {
 	pendCS := ""
 	flush := func() {
 		if pend != nil {
-			out.WriteString(w.toUTF8(pend, pendCS))
+			out.WriteString(w.headerText(pend, pendCS))
 			pend, pendCS = nil, ""
 		}
 	}
@@ -295,7 +295,7 @@ func (w *walker) decodeParams(raw []rawParam) map[string]string {
 			}
 			buf = append(buf, v...)
 		}
-		params[base] = w.toUTF8(buf, charset)
+		params[base] = w.headerText(buf, charset)
 	}
 	return params
 }
