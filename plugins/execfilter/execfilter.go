@@ -16,7 +16,9 @@
 // Outlook's winmail.dat (TNEF, MS-OXTNEF) is opened like a MIME
 // multipart: the files in it are attachments to whoever reads the mail, so
 // they are inspected as attachments, archives among them opened one level.
-// Names are taken from attAttachTitle (8.3 names keep the extension).
+// Each file is judged under its attAttachTitle and the names its MAPI
+// properties give (long, 8.3 and display names), as clients save it under
+// the long one.
 //
 // Archives are recognised by their bytes: ZIP always (also with junk in
 // front, as unzip tools accept it; names in Shift_JIS decoded; besides the
@@ -25,7 +27,10 @@
 // whose directory is damaged or missing, which are still archive.corrupt),
 // and every format github.com/mholt/archives identifies (7z, RAR, tar,
 // gzip, bzip2, xz, zstd, compressed tars; a compressed single file counts
-// as an archive of one entry). Only one level is opened: an archive inside
+// as an archive of one entry). Every name an entry has is judged (a ZIP's
+// directory and local names and Info-ZIP Unicode Path, a tar link's own
+// name, a gzip header's stored name), also for an entry whose bytes we
+// cannot decompress, which is otherwise archive.corrupt. Only one level is opened: an archive inside
 // an archive is tagged archive.nested and never opened; for a nested ZIP
 // its directory alone is read, and entries declaring impossible sizes or
 // ratios (a layer of 42.zip) make it archive.limit. Entries are streamed
