@@ -53,8 +53,14 @@ var outlookBlocked = []string{
 // that Windows or a Unix shell runs as they are: OneNote notebooks (.one),
 // a malware carrier since 2023 whose embedded files run at a click, disk
 // images Windows mounts at a double click (.img), libraries (.dll),
-// PowerShell modules (.psm1) and shell scripts (.sh).
-var defaultExtensions = append(slices.Clip(outlookBlocked), "one", "img", "dll", "psm1", "sh")
+// PowerShell modules (.psm1) and shell scripts (.sh), and three that
+// phishing campaigns have used because Outlook lets them through: App
+// Installer files that fetch and install a package (.appinstaller), Remote
+// Desktop files that connect the reader's drives to the sender's server
+// (.rdp, 2024), and search connectors that open a remote share in
+// Explorer (.searchconnector-ms).
+var defaultExtensions = append(slices.Clip(outlookBlocked), "one", "img", "dll", "psm1", "sh",
+	"appinstaller", "rdp", "searchconnector-ms")
 
 // defaultContentTypes are media types of executables and scripts.
 var defaultContentTypes = []string{

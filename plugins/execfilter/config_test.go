@@ -143,7 +143,7 @@ func TestDefaultExtensionsOutlook(t *testing.T) {
 		in.attachment(context.Background(), name, "application/octet-stream", []byte("plain words"))
 		return in.tags[TagExecutable]
 	}
-	for _, e := range append(outlook, ".one", ".img", ".dll", ".psm1", ".sh") {
+	for _, e := range append(outlook, ".one", ".img", ".dll", ".psm1", ".sh", ".appinstaller", ".rdp", ".searchconnector-ms") {
 		if !judged("invoice"+e) || !judged("INVOICE"+strings.ToUpper(e)) {
 			t.Errorf("invoice%s is not judged an executable", e)
 		}
