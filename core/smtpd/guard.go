@@ -358,9 +358,15 @@ func postmasterRcpt(arg string, cfg *config.Config) (string, bool) {
 // utf8Orcpt rewrites an RCPT argument whose ORCPT is the rfc822 xtext of a
 // UTF-8 address, which Postfix sends for every recipient of SMTPUTF8 mail
 // to a server offering DSN, as the utf-8 type (policy.UTF8ORCPT). go-smtp
-// refused it with 501 5.5.4, and Postfix bounced the mail. Only words after
-// the path's closing '>' are parameters.
+// refused it with 501 5.5.4, and Postfix bounced the mail.
 func utf8Orcpt(arg string) (string, bool) {
+	return rewriteParam(arg, "ORCPT=", policy.UTF8ORCPT)
+}
+
+// rewriteParam rewrites the values of the parameter key (with its '=',
+// any case) in a MAIL or RCPT argument with fn, and reports whether any
+// changed. Only words after the path's closing '>' are parameters.
+func rewriteParam(arg, key string, fn func(v string) (string, bool)) (string, bool) {
 	end := strings.IndexByte(arg, '>')
 	if end < 0 {
 		return "", false
@@ -368,11 +374,11 @@ func utf8Orcpt(arg string) (string, bool) {
 	words := strings.Split(arg[end+1:], " ")
 	changed := false
 	for i, w := range words {
-		if len(w) <= 6 || !strings.EqualFold(w[:6], "ORCPT=") {
+		if len(w) <= len(key) || !strings.EqualFold(w[:len(key)], key) {
 			continue
 		}
-		if v, ok := policy.UTF8ORCPT(w[6:]); ok {
-			words[i], changed = "ORCPT="+v, true
+		if v, ok := fn(w[len(key):]); ok {
+			words[i], changed = key+v, true
 		}
 	}
 	if !changed {
@@ -528,31 +534,17 @@ func senderPath(arg string) string {
 // number, and go-smtp answered such a message, bigger than any limit, with
 // "501 5.5.4 Unable to parse SIZE as an integer" (a syntax error) instead
 // of the "552 5.3.4" our size check gives: the clamped value still exceeds
-// limits.max_message_bytes. Only words after the path's closing '>' are
-// parameters.
+// limits.max_message_bytes.
 func clampSize(arg string) (string, bool) {
-	end := strings.IndexByte(arg, '>')
-	if end < 0 {
-		return "", false
-	}
-	words := strings.Split(arg[end+1:], " ")
-	changed := false
-	for i, w := range words {
-		if len(w) <= 5 || !strings.EqualFold(w[:5], "SIZE=") {
-			continue
-		}
-		v := w[5:]
+	return rewriteParam(arg, "SIZE=", func(v string) (string, bool) {
 		if strings.Trim(v, "0123456789") != "" {
-			continue // not a number: go-smtp's 501 is right
+			return "", false // not a number: go-smtp's 501 is right
 		}
 		if _, err := strconv.ParseUint(v, 10, 32); err != nil {
-			words[i], changed = "SIZE="+strconv.FormatUint(math.MaxUint32, 10), true
+			return strconv.FormatUint(math.MaxUint32, 10), true
 		}
-	}
-	if !changed {
 		return "", false
-	}
-	return arg[:end+1] + strings.Join(words, " "), true
+	})
 }
 
 // cleanCommand reports a command line that ends in CRLF and has no other
