@@ -124,6 +124,37 @@ func TestSendPerRecipientReplies(t *testing.T) {
 	}
 }
 
+// TestSendOther2xxAfterDot: a hop that answers the final dot with a 2xx
+// other than 250 has taken the message; counting it undelivered would
+// send it again (Postfix takes any 2xx there too). A 4xx there does not
+// deliver.
+func TestSendOther2xxAfterDot(t *testing.T) {
+	for dot, want := range map[string]bool{"251 2.0.0 queued\r\n": true, "252 ok\r\n": true, "451 4.3.0 later\r\n": false} {
+		c, _ := scripted(t, "220 mx.test\r\n", func(line string) string {
+			switch {
+			case strings.HasPrefix(line, "EHLO"):
+				return "250 mx.test\r\n"
+			case line == "DATA":
+				return "354 go on\r\n"
+			case line == ".":
+				return dot
+			}
+			return "250 ok\r\n"
+		})
+		if err := c.Greet(); err != nil {
+			t.Fatal(err)
+		}
+		c.Hello("gw.test")
+		res, err := c.Send("s@y", nil, []Rcpt{{Addr: "a@x"}}, strings.NewReader("x"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Delivered(0) != want {
+			t.Errorf("%q after the dot: delivered %v, want %v", dot, res.Delivered(0), want)
+		}
+	}
+}
+
 func TestSendNoRecipientAccepted(t *testing.T) {
 	c, _ := scripted(t, "220 mx.test\r\n", func(line string) string {
 		switch {

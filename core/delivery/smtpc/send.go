@@ -12,8 +12,8 @@ type Rcpt struct {
 
 // Result holds the replies of one transaction. Rcpts[i] answers rcpts[i]
 // (nil if it was never sent). Data is the reply to the final dot, or the
-// refusal of the DATA command itself, nil if neither came: only a 250
-// there delivers the accepted recipients.
+// refusal of the DATA command itself, nil if neither came: only a 2xx to
+// the final dot delivers the accepted recipients.
 type Result struct {
 	Mail  *Reply
 	Rcpts []*Reply
@@ -21,9 +21,12 @@ type Result struct {
 }
 
 // Delivered reports whether recipient i was accepted and the message with
-// it, in a transaction whose MAIL was accepted.
+// it, in a transaction whose MAIL was accepted. Any 2xx to the final dot
+// delivers, as Postfix's smtp client takes it: RFC 5321 4.3.2 lists only
+// 250, but a hop that answers "251 queued" has the message, and counting
+// it undelivered would send it again.
 func (r *Result) Delivered(i int) bool {
-	return r.Mail != nil && r.Mail.Code == 250 && r.Data != nil && r.Data.Code == 250 &&
+	return r.Mail != nil && r.Mail.Code == 250 && r.Data != nil && r.Data.Code/100 == 2 &&
 		r.Rcpts[i] != nil && r.Rcpts[i].Code/100 == 2
 }
 
@@ -82,7 +85,7 @@ func (c *Client) Send(from string, mailParams []string, rcpts []Rcpt, body io.Re
 		body = eofReader{} // RFC 2920 3.1: DATA got 354 anyway; send an empty message and let it fail
 	}
 	res.Data, err = c.data(body)
-	if err == nil && !accepted && res.Data.Code == 250 {
+	if err == nil && !accepted && res.Data.Code/100 == 2 {
 		res.Data = NewReply(554, "5.5.1", "no valid recipients")
 		if res.Mail != nil && res.Mail.Code != 250 {
 			res.Data = res.Mail // the sender's refusal is the verdict
