@@ -115,6 +115,33 @@ func zstdZip(t testing.TB, name string, data []byte) []byte {
 	return buf.Bytes()
 }
 
+// unlistedXzBlock is an XZ stream of two blocks, the first with a 4 KiB
+// dictionary, the second with LZMA2 dictionary property dictProp, whose
+// index lists one record covering both.
+func unlistedXzBlock(dictProp byte) []byte {
+	blockHeader := func(prop byte) []byte {
+		h := []byte{2, 0x00, 0x21, 0x01, prop, 0, 0, 0} // size, flags, LZMA2 filter and its property, padding
+		return binary.LittleEndian.AppendUint32(h, crc32.ChecksumIEEE(h))
+	}
+	s := binary.LittleEndian.AppendUint32([]byte("\xfd7zXZ\x00\x00\x00"), crc32.ChecksumIEEE([]byte{0, 0}))
+	start := len(s)
+	for _, prop := range []byte{0, dictProp} {
+		s = append(s, blockHeader(prop)...)
+		s = append(s, 0x01, 0x00, 0x00, 'A', 0x00) // one uncompressed chunk, then the end
+		for (len(s)-start)%4 != 0 {
+			s = append(s, 0)
+		}
+	}
+	idx := binary.AppendUvarint(binary.AppendUvarint(binary.AppendUvarint([]byte{0}, 1), uint64(len(s)-start)), 2)
+	for len(idx)%4 != 0 {
+		idx = append(idx, 0)
+	}
+	s = append(s, binary.LittleEndian.AppendUint32(idx, crc32.ChecksumIEEE(idx))...)
+	footer := append(binary.LittleEndian.AppendUint32(nil, uint32((len(idx)+4)/4-1)), 0, 0)
+	s = binary.LittleEndian.AppendUint32(s, crc32.ChecksumIEEE(footer))
+	return append(append(s, footer...), 'Y', 'Z')
+}
+
 // TestZipMethods: entries packed with bzip2, LZMA, XZ or Zstandard are
 // decoded, found by the central directory and by the local headers alike,
 // and a dictionary the decoder would allocate past the limits stops the
@@ -143,6 +170,10 @@ func TestZipMethods(t *testing.T) {
 		{"zstd, local headers only", cutDirectory(t, zstdZip(t, "notes.txt", script)), []string{TagCorrupt, TagInArchive}, ""},
 		{"lzma dictionary of 4 GiB", zipMethodFile(t, "lzma.zip", hugeLZMA), []string{TagLimit}, "dictionary"},
 		{"xz dictionary of 4 GiB", zipMethodFile(t, "xz.zip", hugeXz), []string{TagLimit}, "dictionary"},
+		// A second block the index does not list, with a 4 GiB dictionary:
+		// a check of the listed blocks passed it, and the decoder allocated
+		// 4 GiB (a code review's find).
+		{"xz second block of 4 GiB", rawZip(t, "notes.txt", zipMethodXz, unlistedXzBlock(40)), []string{TagLimit}, "dictionary"},
 		// A frame header with a window of 4 GiB (RFC 8878 3.1.1.1.2: exponent 22), then one raw block.
 		{"zstd window of 4 GiB", rawZip(t, "notes.txt", zipMethodZstd, []byte("\x28\xb5\x2f\xfd\x00\xb0\x09\x00\x00x")), []string{TagLimit}, "dictionary"},
 	}

@@ -8,11 +8,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"io"
+	"math"
 	"slices"
 	"strings"
 
 	"github.com/klauspost/compress/zstd"
-	"github.com/ulikunitz/xz"
+	fastxz "github.com/mikelolasagasti/xz"
 	"github.com/ulikunitz/xz/lzma"
 )
 
@@ -99,115 +100,34 @@ func zipLZMA(r io.Reader, dict int64) io.ReadCloser {
 	return io.NopCloser(lr)
 }
 
-// zipXz reads an XZ stream (The .xz File Format 1.2.1) once every block's
-// LZMA2 dictionary is known to be within dict: the xz reader allocates
-// what a block header declares, up to 4 GiB. The blocks are found from the
-// index at the end, so the entry's data is read whole first (it is no
-// bigger than the attachment holding it); anything but one stream whose
-// index accounts for all its bytes is not decoded.
+// zipXz reads an XZ stream (The .xz File Format 1.2.1) with a decoder that
+// refuses, block by block as it meets them, an LZMA2 dictionary past dict
+// (github.com/mikelolasagasti/xz, the one mholt/archives reads .xz files
+// with). ulikunitz/xz allocates whatever a block header declares, up to
+// 4 GiB, and finds the blocks where the data before them ends, not where
+// the index says: a check of the headers the index lists let a second,
+// unlisted block through with a 4 GiB dictionary.
 func zipXz(r io.Reader, dict int64) io.ReadCloser {
-	raw, err := io.ReadAll(r)
+	xr, err := fastxz.NewReader(r, uint32(min(dict, math.MaxUint32)))
 	if err != nil {
-		return errReader{err}
+		return errReader{xzErr(err)} // it reads ahead: the first block's header may be refused here
 	}
-	if err := checkXzDicts(raw, dict); err != nil {
-		return errReader{err}
-	}
-	xr, err := xz.ReaderConfig{SingleStream: true}.NewReader(bytes.NewReader(raw))
-	if err != nil {
-		return errReader{err}
-	}
-	return io.NopCloser(xr)
+	return io.NopCloser(xzLimit{xr})
 }
 
-var errXz = errors.New("zip: xz stream the walk of its index does not account for")
+// xzLimit reports the decoder's refusal of a dictionary as the limit it is.
+type xzLimit struct{ r io.Reader }
 
-// checkXzDicts walks the blocks an XZ stream's index lists (sections 2.1.2,
-// 3.1, 4) and checks their LZMA2 filters' dictionaries (5.3.1).
-func checkXzDicts(raw []byte, dict int64) error {
-	const streamHeader = 12 // and footer
-	if len(raw) < 2*streamHeader || !bytes.HasPrefix(raw, []byte("\xfd7zXZ\x00")) || !bytes.HasSuffix(raw, []byte("YZ")) {
-		return errXz
-	}
-	footer := len(raw) - streamHeader
-	indexStart := footer - (int(binary.LittleEndian.Uint32(raw[footer+4:]))+1)*4
-	if indexStart < streamHeader || raw[indexStart] != 0 {
-		return errXz
-	}
-	idx := &varints{b: raw[indexStart+1 : footer], ok: true}
-	block := streamHeader
-	for n := idx.next(); n > 0 && idx.ok; n-- {
-		unpadded := idx.next()
-		idx.next() // uncompressed size
-		if !idx.ok || unpadded > uint64(indexStart-block) {
-			return errXz
-		}
-		if err := checkXzBlock(raw[block:indexStart], dict); err != nil {
-			return err
-		}
-		block += int(unpadded+3) &^ 3
-	}
-	if !idx.ok || block != indexStart {
-		return errXz
-	}
-	return nil
+func (x xzLimit) Read(p []byte) (int, error) {
+	n, err := x.r.Read(p)
+	return n, xzErr(err)
 }
 
-// checkXzBlock reads the block header at the start of b.
-func checkXzBlock(b []byte, dict int64) error {
-	if len(b) == 0 || b[0] == 0 || (int(b[0])+1)*4 > len(b) {
-		return errXz
+func xzErr(err error) error {
+	if errors.Is(err, fastxz.ErrMemlimit) {
+		return &errLimit{"dictionary"}
 	}
-	h := &varints{b: b[2 : (int(b[0])+1)*4-4], ok: true} // after its size and flags, before its CRC32
-	if b[1]&0x40 != 0 {
-		h.next() // compressed size
-	}
-	if b[1]&0x80 != 0 {
-		h.next() // uncompressed size
-	}
-	for f := 0; f <= int(b[1]&3); f++ {
-		id, size := h.next(), h.next()
-		props := h.take(size)
-		if !h.ok {
-			return errXz
-		}
-		if id == 0x21 { // LZMA2: the dictionary is 2 or 3 times a power of two, 40 is 4 GiB - 1
-			if len(props) != 1 || props[0] > 40 {
-				return errXz
-			}
-			if d := int64(2|props[0]&1) << (props[0]/2 + 11); d > dict {
-				return &errLimit{"dictionary"}
-			}
-		}
-	}
-	return nil
-}
-
-// varints reads the XZ multibyte integers (section 1.2); the first failure
-// sticks in ok, and reads after it return zero.
-type varints struct {
-	b  []byte
-	ok bool
-}
-
-func (v *varints) next() uint64 {
-	x, n := binary.Uvarint(v.b)
-	if n <= 0 || n > 9 {
-		v.b, v.ok = nil, false
-		return 0
-	}
-	v.b = v.b[n:]
-	return x
-}
-
-func (v *varints) take(n uint64) []byte {
-	if n > uint64(len(v.b)) {
-		v.b, v.ok = nil, false
-		return nil
-	}
-	out := v.b[:n]
-	v.b = v.b[n:]
-	return out
+	return err
 }
 
 // zstdReader reports a window past the bound as the limit it is.
