@@ -2,7 +2,6 @@ package mime
 
 import (
 	"bytes"
-	"slices"
 	"strconv"
 	"strings"
 )
@@ -144,15 +143,13 @@ func (w *walker) leaf(hdr []field, body []byte, media string, params map[string]
 		p.AltFilename = name
 	}
 	for _, n := range append(dNames, ctNames...) {
-		if n != p.Filename && n != p.AltFilename && !slices.Contains(p.PlainFilenames, n) {
-			p.PlainFilenames = append(p.PlainFilenames, n)
-		}
+		p.addPlainName(n)
 	}
 	for _, n := range w.fallbackNames(hdr) {
 		if p.Filename == "" {
 			p.Filename = n // no parameter names the part: Thunderbird names it so
-		} else if n != p.Filename && n != p.AltFilename && !slices.Contains(p.PlainFilenames, n) {
-			p.PlainFilenames = append(p.PlainFilenames, n)
+		} else {
+			p.addPlainName(n)
 		}
 	}
 	p.IsText = strings.HasPrefix(media, "text/")

@@ -26,7 +26,6 @@ package mime
 import (
 	"context"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/portcullis-mta/portcullis/sdk"
@@ -132,6 +131,8 @@ type Part struct {
 	// Thunderbird falls back to (Filename when no parameter names the
 	// part); then each name cut at a NUL it holds, as Windows saves it.
 	PlainFilenames []string
+
+	plainSeen map[string]bool // PlainFilenames as a set (addPlainName)
 }
 
 // Names returns every name the part gives its file, Filename first, then
@@ -153,9 +154,29 @@ func (p *Part) Names() []string {
 // "invoice.js\x00.txt" as invoice.js.
 func (p *Part) addNULPrefixes() {
 	for _, n := range p.Names() {
-		if pre, _, ok := strings.Cut(n, "\x00"); ok && pre != "" && !slices.Contains(p.Names(), pre) {
-			p.PlainFilenames = append(p.PlainFilenames, pre)
+		if pre, _, ok := strings.Cut(n, "\x00"); ok && pre != "" {
+			p.addPlainName(pre)
 		}
+	}
+}
+
+// addPlainName adds n to PlainFilenames unless the part has that name
+// already. A header may give thousands of names (one parameter repeated):
+// a set keeps this linear, where a search of the list for each was
+// quadratic (12,000 names holding a NUL took 30 s).
+func (p *Part) addPlainName(n string) {
+	if n == "" || n == p.Filename || n == p.AltFilename {
+		return
+	}
+	if p.plainSeen == nil {
+		p.plainSeen = make(map[string]bool, len(p.PlainFilenames)+1)
+		for _, m := range p.PlainFilenames {
+			p.plainSeen[m] = true
+		}
+	}
+	if !p.plainSeen[n] {
+		p.plainSeen[n] = true
+		p.PlainFilenames = append(p.PlainFilenames, n)
 	}
 }
 

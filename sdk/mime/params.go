@@ -1,7 +1,6 @@
 package mime
 
 import (
-	"slices"
 	"strings"
 )
 
@@ -62,11 +61,15 @@ func (w *walker) mediaParams(s string) (value string, params map[string]string, 
 	// A name given twice (filename="evil.exe"; filename="a.txt"): the map
 	// keeps the last, a client may take the first; a stage judging names
 	// must judge every one.
+	// A set keeps this linear: a header may give the name thousands of
+	// times.
+	seen := map[string]bool{}
 	for _, r := range read {
 		if r.name != "filename" && r.name != "name" {
 			continue
 		}
-		if v := w.plainParam(r.val); v != "" && v != params[r.name] && !slices.Contains(plainNames, v) {
+		if v := w.plainParam(r.val); v != "" && v != params[r.name] && !seen[v] {
+			seen[v] = true
 			plainNames = append(plainNames, v)
 		}
 	}
@@ -80,7 +83,8 @@ func (w *walker) mediaParams(s string) (value string, params map[string]string, 
 		return value, params, nil
 	}
 	addName := func(v, walkers string) {
-		if v != "" && v != walkers && !slices.Contains(plainNames, v) {
+		if v != "" && v != walkers && !seen[v] {
+			seen[v] = true
 			plainNames = append(plainNames, v)
 		}
 	}
