@@ -263,7 +263,7 @@ func (in *inspector) zipDirectory(b *budget, data []byte) (map[int64]zipSpan, bo
 		if off, err := f.DataOffset(); err == nil {
 			covered[off] = zipSpan{off + int64(f.CompressedSize64), append([]string{e.name}, e.aliases...)}
 		}
-		if strings.HasSuffix(f.Name, "/") {
+		if zipDir(f.Name, e.aliases) {
 			continue
 		}
 		if err := in.entry(b, e); err != nil {

@@ -236,6 +236,12 @@ func TestZipUnicodePath(t *testing.T) {
 		{"pe named jpg, exe in the field", upathZip(t, "photo.jpg", "photo.exe", peBytes()), []string{TagInArchive, TagMismatch}, "photo.jpg,photo.exe"},
 		{"Japanese name, harmless", upathZip(t, sjis("請求書.txt"), "請求書.txt", txt), nil, ""},
 		{"field names the header's name", upathZip(t, "readme.txt", "readme.txt", txt), nil, ""},
+		// A directory entry the field names as a file: unzip and bsdtar
+		// extract its bytes as invoice.js (a code review's find).
+		{"js behind a directory", upathZip(t, "docs/", "invoice.js", txt), []string{TagInArchive}, "invoice.js"},
+		{"js behind a directory, local headers only", cutDirectory(t, upathZip(t, "docs/", "invoice.js", txt)),
+			[]string{TagCorrupt, TagInArchive}, "invoice.js"},
+		{"a directory that stays one", upathZip(t, "docs/", "書類/", nil), nil, ""},
 	}
 	st := newStage(t, nil)
 	for _, tc := range tests {

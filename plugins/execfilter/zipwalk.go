@@ -228,6 +228,21 @@ func isASCII(s string) bool {
 	return true
 }
 
+// zipDir reports a directory entry: one whose every name ends in '/'. A
+// Unicode Path field that names a directory entry "invoice.js" makes it a
+// file to unzip and bsdtar, which extract its bytes under that name.
+func zipDir(name string, aliases []string) bool {
+	if !strings.HasSuffix(name, "/") {
+		return false
+	}
+	for _, a := range aliases {
+		if !strings.HasSuffix(a, "/") {
+			return false
+		}
+	}
+	return true
+}
+
 // zipSpan is the data of an entry the central directory covers, and the
 // names the directory gives it.
 type zipSpan struct {
@@ -301,7 +316,7 @@ func (in *inspector) localEntry(b *budget, data []byte, lh localHeader) (int, er
 	if lh.csize >= 0 {
 		end = int(min(int64(lh.start)+lh.csize, int64(len(data)))) // a cut entry: what is there
 	}
-	if strings.HasSuffix(lh.name, "/") {
+	if zipDir(lh.name, lh.aliases) {
 		return end, nil
 	}
 	body := data[lh.start:end]
