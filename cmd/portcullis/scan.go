@@ -159,7 +159,9 @@ func scanAddr(flag, a string, nullOK bool) (string, error) {
 		strings.LastIndexByte(a, '@') <= 0 || strings.HasSuffix(a, "@"):
 		return "", fmt.Errorf("%s %q: want local@domain", flag, a)
 	}
-	return a, nil
+	// As the session's stages and rules get it: go-smtp unquotes a quoted
+	// local part ("Bob"@x is Bob@x).
+	return policy.UnquoteLocal(a), nil
 }
 
 // startPipeline loads cfg's rule files, starts their plugins as `run` does

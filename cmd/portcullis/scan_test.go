@@ -74,6 +74,10 @@ func TestScan(t *testing.T) {
 		{"one recipient refused", []string{"--rcpt", "abuse@example.test", "--rcpt", "b@example.test", msg("plain")}, []string{
 			`phase rcpt <abuse@example.test>: reject (rule no_abuse) "550 5.1.1 <abuse@example.test> no such user"`,
 			"phase data: continue", "action: accept"}},
+		// A quoted local part reaches the rules unquoted, as go-smtp hands
+		// it to the session's.
+		{"quoted local part", []string{"--rcpt", `"abuse"@example.test`, msg("plain")}, []string{
+			"action: reject (rule no_abuse) 550 5.1.1 <abuse@example.test> no such user"}},
 		{"every recipient refused", []string{"--rcpt", "abuse@example.test", msg("plain")}, []string{
 			"action: reject (rule no_abuse) 550 5.1.1 <abuse@example.test> no such user"}},
 		{"options after the message", []string{msg("plain"), "--rcpt", "abuse@example.test"}, []string{

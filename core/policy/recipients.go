@@ -61,7 +61,7 @@ func readRecipients(path string) (*recipientSet, error) {
 			set.domains[dom] = true
 			continue
 		}
-		a, err := ParsePath(unquoteLocal(line))
+		a, err := ParsePath(UnquoteLocal(line))
 		if err != nil || a.IsNull() {
 			bad = append(bad, fmt.Errorf("%s:%d:1: invalid address %q", path, n, line))
 			continue
@@ -77,11 +77,12 @@ func readRecipients(path string) (*recipientSet, error) {
 	return set, nil
 }
 
-// unquoteLocal turns a quoted local part, as an admin writes it in the file
-// ("a b"@example.test, "c.d"@example.test), into the form go-smtp hands a
-// RCPT over (a b@example.test, c.d@example.test), which is what lookups
+// UnquoteLocal turns a quoted local part, as an admin writes it in the
+// recipients file or on scan's command line ("a b"@example.test,
+// "c.d"@example.test), into the form go-smtp hands a MAIL or RCPT over (a
+// b@example.test, c.d@example.test), which is what lookups and rules
 // compare with. Anything else is returned as it is.
-func unquoteLocal(addr string) string {
+func UnquoteLocal(addr string) string {
 	if !strings.HasPrefix(addr, `"`) {
 		return addr
 	}
