@@ -289,9 +289,14 @@ func sendOne(addr, rcpt, msg string) reply {
 	return r
 }
 
-// sendOn sends one transaction on an open client session (after EHLO when
-// hello is set).
+// sendOn sends one transaction from a@example.org on an open client
+// session (after EHLO when hello is set).
 func sendOn(c *smtp.Client, rcpt, msg string, hello bool) reply {
+	return sendFrom(c, "a@example.org", nil, rcpt, msg, hello)
+}
+
+// sendFrom is sendOn with the sender and MAIL options given.
+func sendFrom(c *smtp.Client, from string, opts *smtp.MailOptions, rcpt, msg string, hello bool) reply {
 	fail := func(err error) reply {
 		if se, ok := err.(*smtp.SMTPError); ok {
 			return reply{code: se.Code, text: fmt.Sprintf("%d.%d.%d %s", se.EnhancedCode[0], se.EnhancedCode[1], se.EnhancedCode[2], se.Message)}
@@ -303,7 +308,7 @@ func sendOn(c *smtp.Client, rcpt, msg string, hello bool) reply {
 			return fail(err)
 		}
 	}
-	if err := c.Mail("a@example.org", nil); err != nil {
+	if err := c.Mail(from, opts); err != nil {
 		return fail(err)
 	}
 	if err := c.Rcpt(rcpt, nil); err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -48,38 +47,13 @@ func sendOutside(t *testing.T, addr, mailFrom, rcpt, msg string, utf8 bool) repl
 	_ = conn.SetDeadline(time.Now().Add(60 * time.Second))
 	c := smtp.NewClient(conn)
 	defer c.Close()
-	fail := func(err error) reply {
-		if se, ok := err.(*smtp.SMTPError); ok {
-			return reply{code: se.Code, text: se.Message}
-		}
-		return reply{text: err.Error()}
-	}
-	if err := c.Hello("client.example.org"); err != nil {
-		return fail(err)
-	}
 	var opts *smtp.MailOptions
 	if utf8 {
 		opts = &smtp.MailOptions{UTF8: true}
 	}
-	if err := c.Mail(mailFrom, opts); err != nil {
-		return fail(err)
-	}
-	if err := c.Rcpt(rcpt, nil); err != nil {
-		return fail(err)
-	}
-	w, err := c.Data()
-	if err != nil {
-		return fail(err)
-	}
-	if _, err := io.WriteString(w, msg); err != nil {
-		return fail(err)
-	}
-	resp, err := w.CloseWithResponse()
-	if err != nil {
-		return fail(err)
-	}
+	r := sendFrom(c, mailFrom, opts, rcpt, msg, true)
 	_ = c.Quit()
-	return reply{code: 250, text: resp.StatusText}
+	return r
 }
 
 // Stages are given the first 256 KiB of the header only; msgauth reads
