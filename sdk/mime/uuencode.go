@@ -9,20 +9,27 @@ import (
 // uuBegin finds "begin MODE NAME" lines of uuencoded files (POSIX uuencode),
 // which older mailers put straight into text bodies instead of MIME parts.
 func uuBegin(b []byte) int {
+	return lineStarting(b, "begin ", func(line []byte) bool {
+		f := strings.Fields(string(line))
+		return len(f) >= 3 && len(f[1]) >= 3 && len(f[1]) <= 4 && strings.Trim(f[1], "01234567") == ""
+	})
+}
+
+// lineStarting finds the first line of b that starts with prefix and that
+// ok accepts; -1 when none.
+func lineStarting(b []byte, prefix string, ok func(line []byte) bool) int {
 	for off := 0; ; {
-		i := bytes.Index(b[off:], []byte("begin "))
+		i := bytes.Index(b[off:], []byte(prefix))
 		if i < 0 {
 			return -1
 		}
 		i += off
 		if i == 0 || b[i-1] == '\n' {
-			line, _ := cutLine(b[i:])
-			f := strings.Fields(string(line))
-			if len(f) >= 3 && len(f[1]) >= 3 && len(f[1]) <= 4 && strings.Trim(f[1], "01234567") == "" {
+			if line, _ := cutLine(b[i:]); ok(line) {
 				return i
 			}
 		}
-		off = i + 6
+		off = i + len(prefix)
 	}
 }
 

@@ -19,19 +19,7 @@ import (
 
 // yBegin finds the start of a "=ybegin" line that names its file.
 func yBegin(b []byte) int {
-	for off := 0; ; {
-		i := bytes.Index(b[off:], []byte("=ybegin "))
-		if i < 0 {
-			return -1
-		}
-		i += off
-		if i == 0 || b[i-1] == '\n' {
-			if line, _ := cutLine(b[i:]); bytes.Contains(line, []byte(" name=")) {
-				return i
-			}
-		}
-		off = i + 8
-	}
+	return lineStarting(b, "=ybegin ", func(line []byte) bool { return bytes.Contains(line, []byte(" name=")) })
 }
 
 // decodeYEnc decodes one yEnc block starting at its =ybegin line; it
