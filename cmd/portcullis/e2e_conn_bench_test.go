@@ -49,34 +49,9 @@ rules:
   - {name: rdns, when: 'results.rdns.verdict == "fail"', action: tempfail}
 `
 
-var (
-	connBinOnce sync.Once
-	connBin     string
-	connBinErr  error
-)
-
-// connBinary builds portcullis once for benchmarks (portcullisBinary wants a *testing.T).
-func connBinary(tb testing.TB) string {
-	connBinOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "portcullis-bench")
-		if err != nil {
-			connBinErr = err
-			return
-		}
-		connBin = filepath.Join(dir, "portcullis")
-		if out, err := exec.Command("go", "build", "-o", connBin, ".").CombinedOutput(); err != nil {
-			connBinErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if connBinErr != nil {
-		tb.Fatal(connBinErr)
-	}
-	return connBin
-}
-
 // startConnGateway runs the daemon on cfg and returns its address and a stop function.
 func startConnGateway(tb testing.TB, cfg string) (string, func()) {
-	cmd := exec.Command(connBinary(tb), "run", "-c", cfg)
+	cmd := exec.Command(portcullisBinary(tb), "run", "-c", cfg)
 	stderr, _ := cmd.StderrPipe()
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)

@@ -196,7 +196,7 @@ func placePlugin(tb testing.TB, pkg, dst string) {
 	pb.Lock()
 	defer pb.Unlock()
 	if pb.dir == "" {
-		dir, err := os.MkdirTemp("", "portcullis-plugins")
+		dir, err := buildDir("portcullis-plugins")
 		if err != nil {
 			tb.Fatal(err)
 		}

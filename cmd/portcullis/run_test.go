@@ -34,7 +34,7 @@ var (
 func portcullisBinary(tb testing.TB) string {
 	tb.Helper()
 	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "portcullis-bin")
+		dir, err := buildDir("portcullis-bin")
 		if err != nil {
 			buildErr = err
 			return

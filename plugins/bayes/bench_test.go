@@ -31,6 +31,16 @@ var bench struct {
 	dir   string
 }
 
+// TestMain removes the benchmarks' trained store (some 50 MB) when the
+// run ends.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if bench.dir != "" {
+		os.RemoveAll(bench.dir)
+	}
+	os.Exit(code)
+}
+
 func benchSetup(b *testing.B) {
 	b.Helper()
 	bench.once.Do(func() {
