@@ -83,6 +83,9 @@ func (s exprSrc) pos(line, col0 int) Pos {
 	if line == 1 {
 		col0 += s.shift
 	}
+	if l, c, ok := scalarPos(n, s.lines, valueIndex(n.Value, s.shift, line, col0)); ok {
+		return Pos{s.file, l, c}
+	}
 	switch {
 	case n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0:
 		l := n.Line + line
@@ -98,6 +101,24 @@ func (s exprSrc) pos(line, col0 int) Pos {
 		return Pos{s.file, n.Line, n.Column + col0}
 	}
 	return Pos{s.file, n.Line + line - 1, 1 + col0}
+}
+
+// valueIndex is the rune index inside value of the expression's 1-based
+// line and 0-based column (line 1's already counted from shift, where the
+// expression starts in the value).
+func valueIndex(value string, shift, line, col0 int) int {
+	if line == 1 {
+		return col0
+	}
+	rs := []rune(value)
+	for i := shift; i < len(rs); i++ {
+		if rs[i] == '\n' {
+			if line--; line == 1 {
+				return i + 1 + col0
+			}
+		}
+	}
+	return len(rs)
 }
 
 // escapes counts the extra source characters quoting added before col0.
