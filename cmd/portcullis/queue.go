@@ -180,9 +180,12 @@ func parseSpool(name, usage string, args []string, stderr io.Writer, boolFlags [
 	if len(pos) > 1 {
 		id, ok := parseID(pos[1])
 		if !ok {
-			fmt.Fprintf(stderr, "portcullis %s %s: %q is not a queue ID (16 digits and capital letters, as `portcullis %s list` shows)\n",
+			// The command line was right: an ID was given where one goes.
+			// That no message has it is the operation failing (exit 1), as
+			// for a well-formed ID that is not queued, not bad usage.
+			fmt.Fprintf(stderr, "portcullis %s %s: no such message: %q is not a queue ID (16 digits and capital letters, as `portcullis %s list` shows)\n",
 				name, pos[0], pos[1], name)
-			return nil, "", exitUsage
+			return nil, "", exitFailed
 		}
 		sc.id = id
 	}

@@ -202,9 +202,11 @@ func TestSpoolErrors(t *testing.T) {
 		inStderr string
 	}{
 		{"unknown ID", []string{"queue", "show", "DN5T0NYD4GPFW5FQ"}, 1, "no such message: DN5T0NYD4GPFW5FQ"},
-		{"malformed ID", []string{"queue", "delete", "../../etc/passwd"}, 2, `"../../etc/passwd" is not a queue ID`},
-		{"ID too long", []string{"quarantine", "release", "DN5T0NYD4GPFW5FQ0"}, 2, "is not a queue ID"},
-		{"traversal in quarantine", []string{"quarantine", "show", "../spool/DN5T0NYD4GPFW5FQ"}, 2, "is not a queue ID"},
+		{"malformed ID", []string{"queue", "delete", "../../etc/passwd"}, 1, `"../../etc/passwd" is not a queue ID`},
+		{"ID too long", []string{"quarantine", "release", "DN5T0NYD4GPFW5FQ0"}, 1, "is not a queue ID"},
+		{"traversal in quarantine", []string{"quarantine", "show", "../spool/DN5T0NYD4GPFW5FQ"}, 1, "is not a queue ID"},
+		{"made-up ID", []string{"queue", "show", "NOSUCHID"}, 1, `no such message: "NOSUCHID" is not a queue ID`},
+		{"made-up ID in quarantine", []string{"quarantine", "delete", "nosuch"}, 1, "no such message"},
 		{"lower case is the same ID", []string{"queue", "show", "dn5t0nyd4gpfw5fq"}, 1, "no such message: DN5T0NYD4GPFW5FQ"},
 		{"flush unknown", []string{"queue", "flush", "DN5T0NYD4GPFW5FQ"}, 1, "no such message"},
 		{"bounce without delivery", []string{"queue", "bounce", "DN5T0NYD4GPFW5FQ"}, 1,
