@@ -30,7 +30,6 @@ import (
 	"math"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -161,22 +160,16 @@ func Text(v any) (string, error) {
 // durationWant is what Duration asks for.
 const durationWant = `a duration such as "5s", "10m" or "35d"`
 
-// Duration reads a Go duration ("90s", "5m", "1h30m") or whole days
-// ("35d"). Negative durations are refused.
+// Duration reads a duration as ParseDuration does: Go syntax ("90s",
+// "5m", "1h30m") plus days ("35d", "1d12h", "1.5d"). Negative durations
+// are refused.
 func Duration(v any) (time.Duration, error) {
 	s, ok := v.(string)
 	if !ok {
 		return 0, want(durationWant, v)
 	}
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 || n > 100_000 {
-			return 0, fmt.Errorf("bad duration %q", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
+	d, err := ParseDuration(s)
+	if err != nil {
 		return 0, fmt.Errorf("bad duration %q", s)
 	}
 	return d, nil
