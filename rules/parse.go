@@ -133,7 +133,7 @@ func (l *loader) list(src *source, n *yaml.Node, what string) []*yaml.Node {
 
 func (l *loader) parseStages(src *source, n *yaml.Node) {
 	for _, item := range l.list(src, n, "stages") {
-		ss := stageSrc{st: &Stage{Timeout: DefaultTimeout, OnError: OnErrorTempfail, Pos: src.at(item)}, src: src}
+		ss := stageSrc{st: &Stage{Timeout: DefaultTimeout, OnError: OnErrorTempfail, Pos: src.at(item), PluginPos: src.at(item)}, src: src}
 		before := len(l.probs)
 		keys := map[string]bool{}
 		l.fields(src, item, "stage", []string{"name", "plugin", "timeout", "on_error", "when", "config"}, func(k string, v *yaml.Node) {
@@ -165,6 +165,7 @@ func (l *loader) stageField(st *Stage, ss *stageSrc, src *source, k string, v *y
 		}
 	case "plugin":
 		st.Plugin, _ = l.str(src, v, "plugin")
+		st.PluginPos = src.at(v)
 	case "timeout":
 		if s, ok := l.str(src, v, "timeout"); ok {
 			d, err := cfgval.Duration(s) // Go syntax plus d for days, as every duration of the config

@@ -123,6 +123,9 @@ type Stage struct {
 	When    *Program      // nil: always
 	Config  map[string]any
 	Pos     Pos
+	// PluginPos is where the plugin is named (the value of plugin:), for
+	// a problem with the plugin itself; Pos when the stage names none.
+	PluginPos Pos
 
 	// Phases is set by Bind: the phases the plugin asked for.
 	Phases []sdk.Phase

@@ -66,7 +66,7 @@ rules:
 `,
 		}, []string{
 			`D/r.yaml:4:15: bad on_error "explode": want continue, tempfail or reject`,
-			`D/r.yaml:6:5: stage "two": plugin "nosuchbuiltin" is not a built-in (` + builtinNames() + `) nor an executable: D/nosuchbuiltin: no such file or directory`,
+			`D/r.yaml:7:13: stage "two": plugin "nosuchbuiltin" is not a built-in (` + builtinNames() + `) nor an executable: D/nosuchbuiltin: no such file or directory`,
 			`D/r.yaml:10:5: stage three: config refused: unknown key "bogus" (want zones, threshold, timeout, max_ttl, negative_ttl, cache_size, check_private)`,
 		}},
 		{"no cascade from config keys", map[string]string{

@@ -69,7 +69,7 @@ rules:
 `)
 	cfg := d.config("rules.d/*.yaml")
 	want := rulesHello + `:4:58: rule "r3" reads rcpt, the recipient of one RCPT command, but runs at data (results.hello), where rcpt is empty: use rcpts` + "\n" +
-		rulesMore + `:3:5: stage "gone": plugin "plugins/gone" is not a built-in (` + builtinNames() + `) nor an executable: ` +
+		rulesMore + `:3:26: stage "gone": plugin "plugins/gone" is not a built-in (` + builtinNames() + `) nor an executable: ` +
 		filepath.Join(d.dir, "plugins/gone") + ": no such file or directory\n" +
 		rulesMore + `:5:23: rule "r4" reads rcpt, the recipient of one RCPT command, but runs at data (results.fault), where rcpt is empty: use rcpts` + "\n"
 	if code, out, errs := run("check", "-c", cfg); code != 1 || out != want {

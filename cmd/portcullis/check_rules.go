@@ -98,7 +98,7 @@ func checkPlugin(cfg *config.Config, st *rules.Stage) error {
 	}
 	msg := fmt.Sprintf("stage %q: plugin %q is not a built-in (%s) nor an executable: %s",
 		st.Name, st.Plugin, builtinNames(), why)
-	return rules.Problem{Pos: st.Pos, Msg: msg}
+	return rules.Problem{Pos: st.PluginPos, Msg: msg}
 }
 
 // errText is a file error without Go's "stat " prefix.

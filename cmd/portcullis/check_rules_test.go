@@ -103,13 +103,13 @@ func TestCheckPlugins(t *testing.T) {
 		"dns: {servers: ['127.0.0.1:53']}\n"), 0o644)
 	code, out, _ := run("check", "-c", cfg)
 	list := builtinNames()
-	want := cfg + `:6:5: stage "c": plugin "dnsbll" is not a built-in (` + list + `) nor an executable: ` +
+	want := cfg + `:6:23: stage "c": plugin "dnsbll" is not a built-in (` + list + `) nor an executable: ` +
 		filepath.Join(dir, "dnsbll") + ": no such file or directory\n" +
-		cfg + `:7:5: stage "d": plugin "plugins/noexec" is not a built-in (` + list + `) nor an executable: ` +
+		cfg + `:7:23: stage "d": plugin "plugins/noexec" is not a built-in (` + list + `) nor an executable: ` +
 		filepath.Join(dir, "plugins/noexec") + ": not executable\n" +
-		cfg + `:8:5: stage "e": plugin "plugins" is not a built-in (` + list + `) nor an executable: ` +
+		cfg + `:8:23: stage "e": plugin "plugins" is not a built-in (` + list + `) nor an executable: ` +
 		filepath.Join(dir, "plugins") + ": not a regular file\n" +
-		cfg + `:9:5: stage f: starting plugin plugins/script: Unrecognized remote plugin message: ` +
+		cfg + `:9:23: stage f: starting plugin plugins/script: Unrecognized remote plugin message: ` +
 		`Failed to read any lines from plugin's stdout; ` + filepath.Join(dir, "plugins/script") +
 		` did not complete the plugin handshake (exit status 3); its last output: "cannot open licence file": ` +
 		`is it a Portcullis plugin built for this system?` + "\n" +

@@ -103,7 +103,7 @@ func checkStages(cfg *config.Config, set *rules.Set) (errs []error, phases map[s
 			errs = append(errs, rules.Problem{Pos: pos.find(set.Stages[i].Pos), Msg: msg})
 		default:
 			msg := fmt.Sprintf("stage %s: %s", spec.Name, oneLine(a.err.Error()))
-			errs = append(errs, rules.Problem{Pos: set.Stages[i].Pos, Msg: msg})
+			errs = append(errs, rules.Problem{Pos: set.Stages[i].PluginPos, Msg: msg})
 		}
 	}
 	return errs, phases
