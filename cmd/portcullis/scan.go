@@ -158,6 +158,10 @@ func scanAddr(flag, a string, nullOK bool) (string, error) {
 	case strings.ContainsFunc(a, func(r rune) bool { return r <= ' ' || r == 127 || r == '<' || r == '>' }),
 		strings.LastIndexByte(a, '@') <= 0 || strings.HasSuffix(a, "@"):
 		return "", fmt.Errorf("%s %q: want local@domain", flag, a)
+	case nullOK && policy.AtInDomain(a):
+		// As the session refuses it at MAIL (553 5.1.7): an '@' in the
+		// local part must be quoted.
+		return "", fmt.Errorf("%s %q: want local@domain (an '@' in the local part must be quoted)", flag, a)
 	}
 	// As the session's stages and rules get it: go-smtp unquotes a quoted
 	// local part ("Bob"@x is Bob@x).

@@ -136,6 +136,9 @@ func TestScanFailures(t *testing.T) {
 		{"plugin refuses config", []string{"scan", "-c", badPlugin, msg}, exitFailed, "colour"},
 		{"options after the message are options", []string{"scan", msg, "-c", badPlugin}, exitFailed, "colour"},
 		{"bad rules", []string{"scan", "-c", badRules, msg}, exitFailed, `badrules.yaml:3:27: bad action "explode"`},
+		// The session answers 553 5.1.7 to these senders (atInSenderDomain).
+		{"unquoted @ in the sender's local part", []string{"scan", "-c", cfg, "--from", "bad@@example.org", msg}, exitUsage, "an '@' in the local part must be quoted"},
+		{"unquoted @ after a source route", []string{"scan", "-c", cfg, "--from", "<@relay.example:a@b@example.org>", msg}, exitUsage, "an '@' in the local part must be quoted"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

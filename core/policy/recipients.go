@@ -124,3 +124,50 @@ func stripComment(line string) string {
 	}
 	return line
 }
+
+// AtInDomain reports a path, as a client writes it after "MAIL FROM:"
+// (the brackets optional, a source route allowed), whose domain holds an
+// '@' because its local part has one unquoted: <a@b@example.test>,
+// <bad@@example.test>. That is no address (RFC 5321 4.1.2: an '@' in a
+// local part must be quoted), but go-smtp takes the local part up to the
+// first '@' and hands on "a@b@example.test", which reads the same as the
+// valid <"a@b"@example.test> after it unquotes that, so the judgement
+// needs the path as written. The session refuses such a sender, and scan
+// its --from, with 553 5.1.7.
+func AtInDomain(path string) bool {
+	path = strings.TrimPrefix(path, "<")
+	if strings.HasPrefix(path, "@") { // a source route, "@a,@b:"
+		_, rest, ok := strings.Cut(path, ":")
+		if !ok {
+			return false
+		}
+		path = rest
+	}
+	if strings.HasPrefix(path, "\"") {
+		i := 1
+		for i < len(path) && path[i] != '"' {
+			if path[i] == '\\' {
+				i++
+			}
+			i++
+		}
+		if i >= len(path) {
+			return false // an unterminated quote: go-smtp refuses it
+		}
+		path = path[i+1:]
+	} else {
+		i := strings.IndexAny(path, "@>")
+		if i < 0 {
+			return false
+		}
+		path = path[i:]
+	}
+	domain, ok := strings.CutPrefix(path, "@")
+	if !ok {
+		return false
+	}
+	if end := strings.IndexAny(domain, "> \t"); end >= 0 {
+		domain = domain[:end]
+	}
+	return strings.Contains(domain, "@")
+}

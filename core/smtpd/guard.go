@@ -450,49 +450,13 @@ const replyBadSender = "553 5.1.7 Sender address rejected: bad address syntax"
 // takes the unquoted local part up to the first '@' and the rest for the
 // domain, and hands on "a@b@example.test", which reads the same as the
 // valid <"a@b"@example.test> it unquotes. So it is judged here, on the
-// raw line, where the quotes still are.
+// raw line, where the quotes still are (policy.AtInDomain).
 func atInSenderDomain(arg string) bool {
 	if len(arg) < 5 || !strings.EqualFold(arg[:5], "FROM:") {
 		return false
 	}
-	// As go-smtp reads it: blanks after the colon, and the brackets are
-	// optional.
-	path := strings.TrimLeft(arg[5:], " \t")
-	path = strings.TrimPrefix(path, "<")
-	if strings.HasPrefix(path, "@") { // a source route, "@a,@b:"
-		_, rest, ok := strings.Cut(path, ":")
-		if !ok {
-			return false
-		}
-		path = rest
-	}
-	if strings.HasPrefix(path, "\"") {
-		i := 1
-		for i < len(path) && path[i] != '"' {
-			if path[i] == '\\' {
-				i++
-			}
-			i++
-		}
-		if i >= len(path) {
-			return false // an unterminated quote: go-smtp refuses it
-		}
-		path = path[i+1:]
-	} else {
-		i := strings.IndexAny(path, "@>")
-		if i < 0 {
-			return false
-		}
-		path = path[i:]
-	}
-	domain, ok := strings.CutPrefix(path, "@")
-	if !ok {
-		return false
-	}
-	if end := strings.IndexAny(domain, "> \t"); end >= 0 {
-		domain = domain[:end]
-	}
-	return strings.Contains(domain, "@")
+	// As go-smtp reads it: blanks after the colon.
+	return policy.AtInDomain(strings.TrimLeft(arg[5:], " \t"))
 }
 
 // refuseSender refuses a MAIL FROM whose domain holds an '@'
