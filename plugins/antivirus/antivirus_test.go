@@ -171,6 +171,10 @@ func TestClamdReplies(t *testing.T) {
 		{"error", 0, "stream: Can't allocate memory ERROR\x00", 0, nil, "", "allocate"},
 		{"size limit then close", 64 << 10, "INSTREAM size limit exceeded. ERROR\x00", 0, big, "", "size limit"},
 		{"no reply", 0, "", 0, nil, "", "reply"},
+		// A server that stops reading partway and says OK has not scanned
+		// the rest: that is no clean verdict.
+		{"ok before the whole message", 64 << 10, "stream: OK\x00", 0, big, "", "before it had the whole message"},
+		{"found before the whole message", 64 << 10, "stream: Eicar-Sig FOUND\x00", 0, big, "Eicar-Sig", ""},
 		{"slow", 0, "stream: OK\x00", 3 * time.Second, nil, "", "timeout"},
 	}
 	for _, tc := range tests {

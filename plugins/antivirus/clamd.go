@@ -44,7 +44,15 @@ func (c *clamd) scan(ctx context.Context, r io.Reader) (string, error) {
 		}
 		return "", fmt.Errorf("%w: clamd %s: reading reply: %v", ErrScan, c.addr, rerr)
 	}
-	return parseReply(reply, c.addr)
+	virus, err := parseReply(reply, c.addr)
+	if err == nil && virus == "" && werr != nil {
+		// "OK" for a stream that broke off is "nothing found in the part
+		// it had": the rest of the message went unscanned (a server that
+		// stops reading at a size limit of its own and answers for what
+		// it read). A virus found in that part is still one.
+		return "", fmt.Errorf("%w: clamd %s: answered %q before it had the whole message: %v", ErrScan, c.addr, reply, werr)
+	}
+	return virus, err
 }
 
 // send writes the command and the stream.
