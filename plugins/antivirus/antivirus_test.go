@@ -171,6 +171,7 @@ func TestClamdReplies(t *testing.T) {
 		{"error", 0, "stream: Can't allocate memory ERROR\x00", 0, nil, "", "allocate"},
 		{"size limit then close", 64 << 10, "INSTREAM size limit exceeded. ERROR\x00", 0, big, "", "size limit"},
 		{"no reply", 0, "", 0, nil, "", "reply"},
+		{"empty reply", 0, "\x00", 0, nil, "", "empty reply"},
 		// A server that stops reading partway and says OK has not scanned
 		// the rest: that is no clean verdict.
 		{"ok before the whole message", 64 << 10, "stream: OK\x00", 0, big, "", "before it had the whole message"},

@@ -115,6 +115,8 @@ func parseReply(reply, addr string) (string, error) {
 		body = reply
 	}
 	switch {
+	case reply == "":
+		return "", fmt.Errorf("%w: clamd %s: empty reply", ErrScan, addr)
 	case body == "OK":
 		return "", nil
 	case strings.HasSuffix(body, " FOUND"):
