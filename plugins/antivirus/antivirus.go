@@ -89,6 +89,7 @@ func (s *Stage) Configure(_ context.Context, env sdk.Env, raw map[string]any) er
 		st.scanner = &clamd{network: network, addr: addr, chunk: cfg.ChunkSize, dial: s.dial}
 	} else {
 		st.scanner = &command{argv: cfg.Command, tempDir: cfg.TempDir}
+		sweepTemp(cfg.TempDir)
 	}
 	s.cur.Store(st)
 	return nil

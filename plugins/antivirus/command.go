@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -25,7 +26,7 @@ type command struct {
 var foundRe = regexp.MustCompile(`:\s*(\S.*?)\s+FOUND`)
 
 func (c *command) scan(ctx context.Context, r io.Reader) (string, error) {
-	f, err := os.CreateTemp(c.tempDir, "portcullis-scan-*.eml")
+	f, err := os.CreateTemp(c.tempDir, tempPattern(".eml"))
 	if err != nil {
 		return "", fmt.Errorf("%w: temporary file: %v", ErrScan, err)
 	}
@@ -46,7 +47,7 @@ func (c *command) scan(ctx context.Context, r io.Reader) (string, error) {
 	// and Run would wait for it and fail ("WaitDelay expired") although
 	// the scanner had answered. Its exit status is the answer; the
 	// children are killed with its process group once it exits.
-	outf, err := os.CreateTemp(c.tempDir, "portcullis-scan-*.out")
+	outf, err := os.CreateTemp(c.tempDir, tempPattern(".out"))
 	if err != nil {
 		return "", fmt.Errorf("%w: temporary file: %v", ErrScan, err)
 	}
@@ -75,6 +76,18 @@ func (c *command) scan(ctx context.Context, r io.Reader) (string, error) {
 	default:
 		return "", fmt.Errorf("%w: %s: %v: %s", ErrScan, args[0], err, firstLine(out.String()))
 	}
+}
+
+// tempPrefix starts the names of a scan's temporary files, the plugin's
+// PID and a dash after it: the files of a plugin that died before it could
+// remove them (killed with SIGKILL, OOM, or exiting with its gateway) are
+// known by the PID and swept at the next Configure (sweepTemp). They are
+// copies of messages, and each such death left one per scan in flight.
+const tempPrefix = "portcullis-scan-"
+
+// tempPattern is the os.CreateTemp pattern of this process's files.
+func tempPattern(ext string) string {
+	return tempPrefix + strconv.Itoa(os.Getpid()) + "-*" + ext
 }
 
 // maxScanOutput bounds what is read of a scanner's output.
