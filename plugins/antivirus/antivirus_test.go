@@ -42,6 +42,8 @@ func TestCommand(t *testing.T) {
 		{"infected other output", `echo "W32/Virus detected"; exit 1`, sdk.VerdictFail, "W32/Virus detected", ""},
 		{"error status", `echo "cannot read database" >&2; exit 2`, "", "", "cannot read database"},
 		{"timeout", `sleep 5`, "", "", "deadline"},
+		// Output without end is cut off, not written to temp_dir until the timeout.
+		{"endless output", `yes "$1: OK"; exit 0`, "", "", "MiB of output"},
 		// A wrapper that leaves a helper running: its exit status is the
 		// answer (it used to be an error when the helper kept the output
 		// pipe open), and the helper is killed with its process group.

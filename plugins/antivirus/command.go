@@ -53,11 +53,15 @@ func (c *command) scan(ctx context.Context, r io.Reader) (string, error) {
 	}
 	defer os.Remove(outf.Name())
 	defer outf.Close()
-	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	runCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go watchOutput(runCtx, outf, stop)
+	cmd := exec.CommandContext(runCtx, args[0], args[1:]...)
 	killGroup(cmd) // a scanner that is a script must not leave its children running
 	cmd.WaitDelay = 2 * time.Second
 	cmd.Stdout, cmd.Stderr = outf, outf
 	err = cmd.Run()
+	stop(nil)
 	reapGroup(cmd)
 	var out bytes.Buffer
 	if _, serr := outf.Seek(0, io.SeekStart); serr == nil {
@@ -65,6 +69,8 @@ func (c *command) scan(ctx context.Context, r io.Reader) (string, error) {
 	}
 	var exit *exec.ExitError
 	switch {
+	case context.Cause(runCtx) == errOutput:
+		return "", fmt.Errorf("%w: %s: %v: %s", ErrScan, args[0], errOutput, firstLine(out.String()))
 	case err == nil:
 		return "", nil
 	case ctx.Err() != nil:
@@ -92,6 +98,33 @@ func tempPattern(ext string) string {
 
 // maxScanOutput bounds what is read of a scanner's output.
 const maxScanOutput = 64 << 10
+
+// maxOutputFile bounds what a scanner may write to its output file: one
+// that goes on printing (a loop, a debug mode) filled temp_dir at some
+// 100 MB a second until its timeout, and with it, often, the disk of the
+// spool. Verbose scanners listing every member of a big archive stay far
+// below it.
+const maxOutputFile = 16 << 20
+
+var errOutput = fmt.Errorf("killed: more than %d MiB of output", maxOutputFile>>20)
+
+// watchOutput cancels the scan (and so kills the scanner) once f, its
+// output, grows past maxOutputFile; it returns when ctx is done.
+func watchOutput(ctx context.Context, f *os.File, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if fi, err := f.Stat(); err == nil && fi.Size() > maxOutputFile {
+				cancel(errOutput)
+				return
+			}
+		}
+	}
+}
 
 // virusName reads the scanner's output.
 func virusName(out string) string {
