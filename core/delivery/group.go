@@ -465,6 +465,12 @@ func outcomes(res *smtpc.Result, err error, interrupted bool, c *conn) []outcome
 				o.reply = rcptRefusal(rr)
 			case closed != nil:
 				o.reply = closed
+			case res.DotSent:
+				// The hop may have the message: Postfix's "lost connection
+				// ... while sending end of data -- message may be sent more
+				// than once". Said so in the log and in queue list, as the
+				// admin who finds a copy at the recipient will ask.
+				o.reply = smtpc.NewReply(451, "4.4.2", "%s: no reply to the final dot (%v): the outcome is unknown: the hop may have the message", c.host, err)
 			default:
 				o.reply = smtpc.NewReply(451, "4.4.2", "%s: connection lost: %v", c.host, err)
 			}

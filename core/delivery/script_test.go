@@ -12,7 +12,7 @@ import (
 // cannot give (a refused DATA command, a missing extension): reply maps
 // each command line to the reply sent back ("" closes the connection).
 // Message bodies after a 354 are collected; the final dot is answered with
-// reply(".").
+// reply(".") ("" closes the connection there too).
 type scriptPeer struct {
 	addr     string
 	greeting string
@@ -85,7 +85,11 @@ func (p *scriptPeer) serve(c net.Conn, reply func(string) string) {
 		p.mu.Lock()
 		p.msgs = append(p.msgs, b.String())
 		p.mu.Unlock()
-		c.Write([]byte(reply(".")))
+		r = reply(".")
+		if r == "" {
+			return
+		}
+		c.Write([]byte(r))
 	}
 }
 

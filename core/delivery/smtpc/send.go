@@ -18,6 +18,10 @@ type Result struct {
 	Mail  *Reply
 	Rcpts []*Reply
 	Data  *Reply
+	// DotSent is true once the final dot has gone out. With Data nil it
+	// means the outcome is unknown: the server may have taken the message
+	// and lost the connection (or its time) before saying so (RFC 1047).
+	DotSent bool
 }
 
 // Delivered reports whether recipient i was accepted and the message with
@@ -84,7 +88,7 @@ func (c *Client) Send(from string, mailParams []string, rcpts []Rcpt, body io.Re
 	if !accepted {
 		body = eofReader{} // RFC 2920 3.1: DATA got 354 anyway; send an empty message and let it fail
 	}
-	res.Data, err = c.data(body)
+	res.Data, res.DotSent, err = c.data(body)
 	if err == nil && !accepted && res.Data.Code/100 == 2 {
 		res.Data = NewReply(554, "5.5.1", "no valid recipients")
 		if res.Mail != nil && res.Mail.Code != 250 {
@@ -141,18 +145,20 @@ func (c *Client) exchange(lines []string) ([]*Reply, error) {
 	return replies, nil
 }
 
-// data streams body after a 354 and reads the final reply.
-func (c *Client) data(body io.Reader) (*Reply, error) {
+// data streams body after a 354 and reads the final reply; sent reports
+// that the final dot went out.
+func (c *Client) data(body io.Reader) (r *Reply, sent bool, err error) {
 	dw := newDataWriter(c.bw)
 	if _, err := io.Copy(dw, body); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if err := dw.Close(); err != nil { // ends the line, writes the dot, flushes
-		return nil, err
+		return nil, false, err
 	}
 	old := c.conn.timeout.Swap(int64(c.DataTimeout))
 	defer c.conn.timeout.Store(old)
-	return c.read()
+	r, err = c.read()
+	return r, true, err
 }
 
 func joinParams(cmd string, params []string) string {
