@@ -522,10 +522,15 @@ func countBytes(open opener) (int64, error) {
 
 // rcptRefusal reads a refused RCPT. RFC 5321 4.5.3.1.10: RFC 821 gave
 // "too many recipients" the code 552, now 452, and clients SHOULD treat a
-// 552 to RCPT as temporary; so it is taken as the 452 it means, and the
-// recipient waits for the next transaction instead of bouncing.
+// 552 to RCPT "in this case" as temporary; so such a 552 is taken as the
+// 452 it means, and the recipient waits for the next transaction instead
+// of bouncing. Only that case: a 552 whose enhanced code says something
+// else (5.2.2 mailbox full, 5.1.1 no such user, 5.7.1 policy) is the hop's
+// verdict on the recipient and bounces, as Postfix takes it, rather than
+// be retried until queue.max_age. One without an enhanced code may be the
+// old "too many recipients", and waits.
 func rcptRefusal(r *smtpc.Reply) *smtpc.Reply {
-	if r.Code != 552 {
+	if r.Code != 552 || (r.Enhanced != "" && r.Enhanced != "5.5.3") { // RFC 3463 X.5.3: too many recipients
 		return r
 	}
 	t := *r

@@ -295,3 +295,37 @@ func TestOB25OpenPasswordFileWarned(t *testing.T) {
 		t.Error("the password is in the log")
 	}
 }
+
+// A 552 to RCPT that says something other than "too many recipients"
+// (Gmail's "552 5.2.2 ... over quota and inactive", a 5.1.1) is the
+// hop's verdict on that recipient: it bounces at once, named alone in the
+// DSN, instead of being retried as a 452 until queue.max_age. A 552 with no
+// enhanced code may be RFC 821's "too many recipients" and waits.
+func TestRcpt552OtherThanTooManyBounces(t *testing.T) {
+	down := newScriptPeer(t, func(line string) string {
+		switch {
+		case strings.Contains(line, "<full@d.test>"):
+			return "552 5.2.2 mailbox full\r\n"
+		case strings.Contains(line, "<bare@d.test>"):
+			return "552 too many recipients\r\n"
+		}
+		return basicReplies(pipeliningEHLO, line)
+	})
+	home := newPeer(t)
+	cfg := baseConfig(t)
+	cfg.Queue.Retry = []config.Duration{config.Duration(time.Hour)}
+	cfg.Routes = []config.Route{mkRoute([]string{"local.test"}, home.addr), mkRoute([]string{"*"}, down.addr)}
+	w := newWorld(t, cfg)
+	id := w.enqueue("u@local.test", []string{"ok@d.test", "full@d.test", "bare@d.test"}, localSender, plainBody)
+	w.start()
+	w.waitFor("the first attempt and its DSN", func() bool { return w.get(id).Attempts == 1 && len(home.messages()) == 1 })
+	want := map[string]queue.RcptStatus{"ok@d.test": queue.RcptDelivered, "full@d.test": queue.RcptFailed, "bare@d.test": queue.RcptPending}
+	for _, r := range w.get(id).Rcpts {
+		if r.Status != want[r.Addr] {
+			t.Errorf("%s: %s, want %s (%s)", r.Addr, r.Status, want[r.Addr], r.LastReply)
+		}
+	}
+	d := parseDSN(t, home.messages()[0])
+	d.want(t, "Final-Recipient: rfc822; full@d.test", "Status: 5.2.2", "Diagnostic-Code: smtp; 552 5.2.2 mailbox full")
+	d.wantNot(t, "ok@d.test", "bare@d.test")
+}
