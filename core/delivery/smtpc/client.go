@@ -267,7 +267,7 @@ func (b *replyBudget) Read(p []byte) (int, error) {
 // the connection is no longer in a known state.
 func (c *Client) read() (*Reply, error) {
 	c.budget.left = maxReplyBytes
-	code, msg, err := c.text.ReadResponse(0)
+	code, msg, err := readResponse(c.text)
 	if err != nil {
 		var perr textproto.ProtocolError
 		if errors.As(err, &perr) {
@@ -279,4 +279,54 @@ func (c *Client) read() (*Reply, error) {
 		return nil, fmt.Errorf("smtpc: bad reply code %d", code)
 	}
 	return parseReply(code, msg), nil
+}
+
+// readResponse reads one reply as RFC 5321 4.2 writes it: lines of a
+// three-digit code, with "-" after the code of every line but the last,
+// whose code is followed by a space and text or by nothing ("250" alone is
+// a whole reply: the text is optional). textproto's ReadResponse refuses
+// that last form as a "short response", which made a delivered message
+// read as a lost connection, sent again at every retry. As there, a line
+// inside a multi-line reply that is not one of its lines is kept as text.
+// msg is the lines' text, joined by "\n".
+func readResponse(r *textproto.Reader) (code int, msg string, err error) {
+	line, err := r.ReadLine()
+	if err != nil {
+		return 0, "", err
+	}
+	code, more, msg, err := codeLine(line)
+	if err != nil {
+		return 0, "", err
+	}
+	for more {
+		if line, err = r.ReadLine(); err != nil {
+			return 0, "", err
+		}
+		c, m, text, err := codeLine(line)
+		if err != nil || c != code {
+			msg += "\n" + line
+			continue
+		}
+		more = m
+		msg += "\n" + text
+	}
+	return code, msg, nil
+}
+
+// codeLine splits one reply line into its code, whether more lines follow,
+// and its text.
+func codeLine(line string) (code int, more bool, text string, err error) {
+	if len(line) < 3 || (len(line) > 3 && line[3] != ' ' && line[3] != '-') {
+		return 0, false, "", textproto.ProtocolError("short response: " + line)
+	}
+	for _, d := range line[:3] {
+		if d < '0' || d > '9' {
+			return 0, false, "", textproto.ProtocolError("invalid response code: " + line)
+		}
+	}
+	code, _ = strconv.Atoi(line[:3])
+	if len(line) > 3 {
+		more, text = line[3] == '-', line[4:]
+	}
+	return code, more, text, nil
 }

@@ -289,3 +289,34 @@ func TestReplyBounded(t *testing.T) {
 		t.Fatalf("a 30 KB greeting: %v", err)
 	}
 }
+
+// RFC 5321 4.2: the text after a reply code is optional, so "250" alone is
+// a whole reply, as the last line of a multi-line one too. Read as a
+// malformed reply, a bare "250" to the final dot made a delivered message
+// look lost, and sent it again at every retry.
+func TestReplyWithoutText(t *testing.T) {
+	c, _ := scripted(t, "220\r\n", func(line string) string {
+		switch {
+		case strings.HasPrefix(line, "EHLO"):
+			return "250-mx.test\r\n250\r\n"
+		case line == "DATA":
+			return "354\r\n"
+		case strings.HasPrefix(line, "RCPT TO:<gone"):
+			return "550\r\n"
+		}
+		return "250\r\n"
+	})
+	if err := c.Greet(); err != nil {
+		t.Fatalf("greeting: %v", err)
+	}
+	if err := c.Hello("gw.test"); err != nil {
+		t.Fatalf("EHLO: %v", err)
+	}
+	res, err := c.Send("a@x.test", nil, []Rcpt{{Addr: "ok@y.test"}, {Addr: "gone@y.test"}}, strings.NewReader("Subject: x\r\n\r\nhi\r\n"))
+	if err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	if !res.Delivered(0) || res.Delivered(1) || res.Rcpts[1].String() != "550" || res.Data.String() != "250" {
+		t.Errorf("result %+v, data %v, rcpts %v %v", res, res.Data, res.Rcpts[0], res.Rcpts[1])
+	}
+}
