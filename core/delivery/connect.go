@@ -138,12 +138,11 @@ func dnsReply(name string, err error) *smtpc.Reply {
 // errNoTLS and errNoAuth are refusals of our own, made before sending
 // anything that must not go out in clear.
 var (
-	errNoTLS      = smtpc.NewReply(451, "4.7.10", "TLS required by route but not offered by next hop")
-	errClearAuth  = smtpc.NewReply(451, "4.7.10", "AUTH refused: credentials are never sent without TLS (auth.allow_plaintext off)")
-	errNoAuthMech = smtpc.NewReply(451, "4.7.0", "AUTH required by route but next hop offers no mechanism we know") // X.7.12 would be "a password transition is needed" (RFC 4954 6)
-	errShutdown   = smtpc.NewReply(451, "4.3.2", "delivery interrupted by shutdown")
-	errRequeued   = smtpc.NewReply(451, "4.3.2", "requeued: the routes changed while it waited")
-	errLoopsBack  = smtpc.NewReply(451, "4.4.6", "mail loops back to myself: the next hop greets with our hostname")
+	errNoTLS     = smtpc.NewReply(451, "4.7.10", "TLS required by route but not offered by next hop")
+	errClearAuth = smtpc.NewReply(451, "4.7.10", "AUTH refused: credentials are never sent without TLS (auth.allow_plaintext off)")
+	errShutdown  = smtpc.NewReply(451, "4.3.2", "delivery interrupted by shutdown")
+	errRequeued  = smtpc.NewReply(451, "4.3.2", "requeued: the routes changed while it waited")
+	errLoopsBack = smtpc.NewReply(451, "4.4.6", "mail loops back to myself: the next hop greets with our hostname")
 )
 
 // connect opens a session with h: greeting, EHLO, TLS as the route says,
@@ -267,7 +266,19 @@ func chooseAuth(a *routeAuth, offered []string, tlsOn bool) (sasl.Client, error)
 			return smtpc.CramMD5Client(a.user, a.pass), nil
 		}
 	}
-	return nil, errNoAuthMech
+	return nil, noAuthMech(offered)
+}
+
+// noAuthMech refuses a hop that offers no mechanism we know, saying what
+// it does offer: only the admin can act on it (another port, TLS first, a
+// route without auth), and not without knowing what the hop asks for. It
+// is 4.7.0: X.7.12 would be "a password transition is needed" (RFC 4954 6).
+func noAuthMech(offered []string) *smtpc.Reply {
+	if len(offered) == 0 {
+		return smtpc.NewReply(451, "4.7.0", "AUTH required by route but next hop offers no AUTH")
+	}
+	return smtpc.NewReply(451, "4.7.0", "AUTH required by route but next hop offers only %s (we have PLAIN, LOGIN and CRAM-MD5)",
+		strings.Join(offered, " "))
 }
 
 // tlsConfig is the base config for host with the route's verification.
