@@ -188,10 +188,10 @@ func (m *Manager) handshake(ctx context.Context, s *settings, rt *route, cn *con
 		}
 	}
 	if err := c.Greet(); err != nil {
-		return err
+		return during("receiving the greeting", err)
 	}
 	if err := c.Hello(s.hostname); err != nil {
-		return err
+		return during("sending EHLO", err)
 	}
 	if greeting, hello := c.ServerNames(); sameHost(greeting, s.hostname) || sameHost(hello, s.hostname) {
 		// Postfix's "mail for X loops back to myself". Deferred, not
@@ -223,6 +223,28 @@ func (m *Manager) handshake(ctx context.Context, s *settings, rt *route, cn *con
 		return &authError{user: rt.auth.user, err: err}
 	}
 	return nil
+}
+
+// stepError is a session's set-up failing on its own (a timeout, a
+// closed or garbled connection) rather than by a reply, with the step it
+// was in: "connection timed out" alone reads as a hop that cannot be
+// reached, when it answered the connect and then never greeted. Postfix:
+// "conversation with X timed out while receiving the initial server
+// greeting".
+type stepError struct {
+	step string
+	err  error
+}
+
+func (e *stepError) Error() string { return e.err.Error() + " while " + e.step }
+func (e *stepError) Unwrap() error { return e.err }
+
+// during names the step err happened in, unless it is the server's reply.
+func during(step string, err error) error {
+	if _, ok := err.(*smtpc.Reply); ok {
+		return err
+	}
+	return &stepError{step: step, err: err}
 }
 
 // sameHost reports whether a name a server gave is host (no trailing dot,
@@ -328,7 +350,11 @@ func connReply(h hop, err error) *smtpc.Reply {
 		return r
 	}
 	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
+	var se *stepError
+	switch timeout := errors.As(err, &ne) && ne.Timeout(); {
+	case timeout && errors.As(err, &se):
+		return smtpc.NewReply(451, "4.4.2", "%s: conversation timed out while %s", h.host, se.step)
+	case timeout:
 		return smtpc.NewReply(451, "4.4.2", "%s: connection timed out", h.host)
 	}
 	return smtpc.NewReply(451, "4.4.1", "%s: %v", h.host, err)

@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -33,6 +34,8 @@ type world struct {
 	logs *logbuf.Buffer
 	pool *x509.CertPool
 	sign Signer // Deps.Signer; nil: none
+	// timeout is Deps.Timeout; 0: 5s.
+	timeout time.Duration
 
 	mu    sync.Mutex
 	route map[string]string // dialled address -> real address
@@ -118,7 +121,7 @@ func (w *world) start() *Manager {
 		Logger:  slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Dial:    w.dial,
 		Signer:  w.sign,
-		Timeout: 5 * time.Second,
+		Timeout: cmp.Or(w.timeout, 5*time.Second),
 		TLSConfig: func(string) *tls.Config {
 			return &tls.Config{RootCAs: w.pool}
 		},
