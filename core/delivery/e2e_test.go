@@ -140,11 +140,16 @@ func TestMXFirstPreferenceDown(t *testing.T) {
 	)
 	w.mapAddr("127.0.0.2:25", closedPort(t))
 	w.mapAddr("127.0.0.3:25", mx2.addr)
-	w.enqueue("u@local.test", []string{"x@dom.test"}, localSender, plainBody)
+	id := w.enqueue("u@local.test", []string{"x@dom.test"}, localSender, plainBody)
 	w.start()
 	w.waitFor("delivery via mx2", func() bool { return len(mx2.messages()) == 1 && w.queueEmpty() })
 	if !strings.Contains(w.logs.String(), "relay=mx2.dom.test[127.0.0.3:25]") {
 		t.Error("log does not name mx2 as the relay")
+	}
+	// mx1 being down shows at info level, not only in debug logs: the
+	// admin sees every message to the domain take the second choice.
+	if !logLine(w.logs.String(), "level=INFO", "trying the next one", "queue_id="+id, "host=mx1.dom.test", "connection refused") {
+		t.Error("no info line says mx1 failed")
 	}
 }
 

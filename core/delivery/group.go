@@ -113,6 +113,12 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 				// Loud, once per refused login: only the admin can fix it.
 				m.log.Warn("delivery: SMTP AUTH failed at the next hop; mail is deferred until the route's auth.username or password_file is fixed",
 					"queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "user", ae.user, "tls", last.tls, "reply", last.reply.String())
+			} else if i < len(hops)-1 {
+				// As for a transaction deferred below: the next hop may
+				// deliver, and its line alone would hide that this one is
+				// down (Postfix logs "connect to X: Connection refused").
+				m.log.Info("delivery: next hop failed, trying the next one", "queue_id", env.ID, "host", h.host,
+					"addr", h.addr.String(), "reply", last.reply.String())
 			} else {
 				m.log.Debug("delivery: next hop failed", "queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "reply", last.reply.String())
 			}
