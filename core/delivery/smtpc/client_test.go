@@ -192,6 +192,7 @@ func TestParseReply(t *testing.T) {
 		{"class mismatch kept as text", 451, "5.1.1 odd", Reply{451, "", []string{"5.1.1 odd"}, false}},
 		{"multi-line", 250, "2.0.0 a\n2.0.0 b", Reply{250, "2.0.0", []string{"a", "b"}, false}},
 		{"not a code", 550, "5.1 x", Reply{550, "", []string{"5.1 x"}, false}},
+		{"code on a later line only", 550, "Mailbox unavailable\n5.1.1 no such user", Reply{550, "5.1.1", []string{"Mailbox unavailable", "no such user"}, false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

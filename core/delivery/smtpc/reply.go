@@ -48,15 +48,18 @@ func (r *Reply) Temporary() bool { return r.Code/100 != 5 }
 // Permanent reports a 5xx reply.
 func (r *Reply) Permanent() bool { return r.Code/100 == 5 }
 
-// parseReply splits textproto's message into lines and takes the enhanced
+// parseReply splits the reply's text into lines and takes the enhanced
 // status code (RFC 2034 3) off each; it is kept only when its class matches
-// the reply code's.
+// the reply code's. RFC 2034 puts it on every line, but some servers give
+// it only further down ("550-Mailbox unavailable", "550 5.1.1 no such
+// user"): the first line that has one gives it, rather than it being taken
+// off that line and lost (a DSN Status of 5.0.0).
 func parseReply(code int, msg string) *Reply {
 	r := &Reply{Code: code}
-	for i, l := range strings.Split(msg, "\n") {
+	for _, l := range strings.Split(msg, "\n") {
 		enh, rest := splitEnhanced(l)
 		if enh != "" && enh[0] == byte('0'+code/100) {
-			if i == 0 {
+			if r.Enhanced == "" {
 				r.Enhanced = enh
 			}
 			l = rest
