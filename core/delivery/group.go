@@ -111,8 +111,14 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 			}
 			if ae := (*authError)(nil); errors.As(err, &ae) {
 				// Loud, once per refused login: only the admin can fix it.
-				m.log.Warn("delivery: SMTP AUTH failed at the next hop; mail is deferred until the route's auth.username or password_file is fixed",
-					"queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "user", ae.user, "tls", last.tls, "reply", last.reply.String())
+				// Unless the hop said the trouble is its own (RFC 4954 6:
+				// 454 4.7.0, its password store is down): telling the admin
+				// to fix a password that is right would send them astray.
+				msg := "delivery: SMTP AUTH failed at the next hop; mail is deferred until the route's auth.username or password_file is fixed"
+				if r := (*smtpc.Reply)(nil); errors.As(err, &r) && !r.Local && (r.Code == 454 || r.Code == 421) {
+					msg = "delivery: SMTP AUTH failed at the next hop for a temporary reason of its own, not our credentials; mail is deferred"
+				}
+				m.log.Warn(msg, "queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "user", ae.user, "tls", last.tls, "reply", last.reply.String())
 			} else if i < len(hops)-1 {
 				// As for a transaction deferred below: the next hop may
 				// deliver, and its line alone would hide that this one is
