@@ -228,6 +228,9 @@ func TestPostfixUTF8ORCPT(t *testing.T) {
 	// Raw bytes that are not UTF-8 after "utf-8;" (go-smtp takes them as
 	// they are): dropped, not kept with U+FFFD in their place.
 	r.cmd("RCPT TO:<dave@example.test> ORCPT=utf-8;d\xc3(@example.test", "250")
+	// A quoted local part may hold '>' and what looks like a parameter:
+	// it is the address, not rewritten.
+	r.cmd(`RCPT TO:<"x> ORCPT=rfc822;b+C3+B8b"@example.test>`, "250")
 	r.cmd("DATA", "354")
 	r.send(message("utf8 orcpt") + ".\r\n")
 	id := strings.Fields(r.expect("250 2.0.0"))[2]
@@ -235,11 +238,14 @@ func TestPostfixUTF8ORCPT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"utf-8;bøb@example.test", "utf-8;日@example.test", ""}
+	want := []string{"utf-8;bøb@example.test", "utf-8;日@example.test", "", ""}
 	for i, rc := range env.Rcpts {
 		if rc.ORCPT != want[i] {
 			t.Errorf("recipient %s: ORCPT %q, want %q", rc.Addr, rc.ORCPT, want[i])
 		}
+	}
+	if len(env.Rcpts) != 4 || env.Rcpts[3].Addr != "x> ORCPT=rfc822;b+C3+B8b@example.test" {
+		t.Errorf("recipient %q, want the quoted one as written", env.Rcpts[len(env.Rcpts)-1].Addr)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"github.com/portcullis-mta/portcullis/core/pipeline"
@@ -271,6 +272,67 @@ func FuzzBodyReader(f *testing.F) {
 		}
 		if !bytes.Equal(got, want) {
 			t.Fatalf("%q chunked %v: got %q, go-smtp gives %q", raw, sizes, got, want)
+		}
+	})
+}
+
+// referencePathEnd is the reference for where a MAIL or RCPT argument's path ends
+// ("FROM:<path> params"): the '>' closing it, found as go-smtp's parser
+// reads a quoted local part (RFC 5321 4.1.2: a quoted-string may hold
+// '>' and spaces); -1 when there is none.
+func referencePathEnd(arg string) int {
+	i := strings.IndexByte(arg, ':') + 1
+	for i < len(arg) && arg[i] == ' ' {
+		i++
+	}
+	quoted := false
+	for ; i < len(arg); i++ {
+		switch ch := arg[i]; {
+		case ch == '\\' && quoted:
+			i++
+		case ch == '"':
+			quoted = !quoted
+		case ch == '>' && !quoted:
+			return i
+		}
+	}
+	return -1
+}
+
+// FuzzRewriteParam: the guard's rewrites of a MAIL or RCPT argument
+// (clampSize, utf8Orcpt) change only the parameter they are for, never
+// the path however it is quoted, keep every other word as it was, and
+// leave nothing to rewrite a second time.
+func FuzzRewriteParam(f *testing.F) {
+	f.Fuzz(func(t *testing.T, arg string) {
+		for _, rw := range []struct {
+			key string
+			fn  func(string) (string, bool)
+		}{{"SIZE=", clampSize}, {"ORCPT=", utf8Orcpt}} {
+			out, ok := rw.fn(arg)
+			if !ok {
+				continue
+			}
+			verb, _, _ := strings.Cut(arg, ":")
+			if v := strings.ToUpper(verb); v != "FROM" && v != "TO" {
+				continue // go-smtp refuses it, rewritten or not
+			}
+			end := referencePathEnd(arg)
+			if end < 0 || len(out) <= end || out[:end+1] != arg[:end+1] {
+				t.Fatalf("%s rewrite of %q = %q: the path changed", rw.key, arg, out)
+			}
+			was, now := strings.Split(arg[end+1:], " "), strings.Split(out[end+1:], " ")
+			if len(was) != len(now) {
+				t.Fatalf("%s rewrite of %q = %q: words lost or added", rw.key, arg, out)
+			}
+			for i := range was {
+				if was[i] != now[i] && !(len(was[i]) > len(rw.key) && strings.EqualFold(was[i][:len(rw.key)], rw.key)) {
+					t.Fatalf("%s rewrite of %q = %q: word %q changed", rw.key, arg, out, was[i])
+				}
+			}
+			if again, ok := rw.fn(out); ok {
+				t.Fatalf("%s rewrite of %q = %q, and again %q", rw.key, arg, out, again)
+			}
 		}
 	})
 }

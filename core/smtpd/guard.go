@@ -367,7 +367,7 @@ func utf8Orcpt(arg string) (string, bool) {
 // any case) in a MAIL or RCPT argument with fn, and reports whether any
 // changed. Only words after the path's closing '>' are parameters.
 func rewriteParam(arg, key string, fn func(v string) (string, bool)) (string, bool) {
-	end := strings.IndexByte(arg, '>')
+	end := pathEnd(arg)
 	if end < 0 {
 		return "", false
 	}
@@ -385,6 +385,27 @@ func rewriteParam(arg, key string, fn func(v string) (string, bool)) (string, bo
 		return "", false
 	}
 	return arg[:end+1] + strings.Join(words, " "), true
+}
+
+// pathEnd is the index of the '>' closing the path of a MAIL or RCPT
+// argument, or -1: the first one outside a quoted local part, which may
+// hold '>' and spaces (RFC 5321 4.1.2 Quoted-string), as go-smtp's parser
+// reads the path. The first '>' of all would take
+// TO:<"x> ORCPT=rfc822;..."@example.test> for a parameter and rewrite
+// the address.
+func pathEnd(arg string) int {
+	quoted := false
+	for i := 0; i < len(arg); i++ {
+		switch ch := arg[i]; {
+		case ch == '\\' && quoted:
+			i++
+		case ch == '"':
+			quoted = !quoted
+		case ch == '>' && !quoted:
+			return i
+		}
+	}
+	return -1
 }
 
 // logCommand logs a command line at debug level (log.level: debug): the
