@@ -219,8 +219,12 @@ func FuzzSevenZipHeader(f *testing.F) {
 		defer cancel()
 		in := newInspector(cfg)
 		in.attachment(ctx, "a.7z", "application/x-7z-compressed", wrap7z(packed, header))
-		if in.result().Verdict == "" {
+		res := in.result()
+		if res.Verdict == "" {
 			t.Fatal("no verdict")
+		}
+		if res.Attrs["limit"] == "time" {
+			t.Fatalf("a header of %d bytes took the whole time limit", len(header))
 		}
 	})
 }

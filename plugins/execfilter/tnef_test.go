@@ -2,10 +2,13 @@ package execfilter
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"slices"
+	"strings"
 	"testing"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/portcullis-mta/portcullis/sdk"
 )
@@ -142,4 +145,35 @@ func TestTNEFPropertyListBounded(t *testing.T) {
 	if m := attachProps(huge); m.longName != "" || m.fileName != "" || m.display != "" || m.data != nil {
 		t.Errorf("attachProps(huge counts) = %+v", m)
 	}
+}
+
+// FuzzTNEFNames reads an attachment's attAttachTitle and attAttachment
+// property list, the sender's bytes: whatever they hold, the stream
+// around them is read whole as one file, and its names are UTF-8, none
+// empty, none given twice, none holding the NUL a reader cuts a name at,
+// the first from the property list when it names the file.
+func FuzzTNEFNames(f *testing.F) {
+	f.Fuzz(func(t *testing.T, title string, list []byte) {
+		var b bytes.Buffer
+		b.Write(tnef(tf(title, []byte("x"))))
+		b.WriteByte(tnefLevelAttachment)
+		b.Write(le(uint32(tnefAttachment), uint32(len(list))))
+		b.Write(list)
+		b.Write([]byte{0, 0})
+		files, ok := tnefFiles(b.Bytes())
+		if !ok || len(files) != 1 {
+			t.Fatalf("a well-formed stream read as %d files, ok %v", len(files), ok)
+		}
+		seen := map[string]bool{}
+		for _, n := range files[0].names {
+			if n == "" || seen[n] || !utf8.ValidString(n) || strings.IndexByte(n, 0) >= 0 {
+				t.Fatalf("names %q: empty, repeated, not UTF-8 or holding a NUL", files[0].names)
+			}
+			seen[n] = true
+		}
+		m := attachProps(list)
+		if want := cmp.Or(m.longName, m.fileName); want != "" && files[0].name() != want {
+			t.Fatalf("saved as %q, want the property's %q", files[0].name(), want)
+		}
+	})
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/portcullis-mta/portcullis/sdk"
 )
@@ -168,4 +169,43 @@ func TestZipWalkLimits(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzZipLocalHeaders walks the local headers of any bytes as a split or
+// junk-fronted ZIP is walked: every header that parses starts its data
+// past itself and within the bytes, its names are UTF-8, and the walk
+// ends within its limits without needing the time limit.
+func FuzzZipLocalHeaders(f *testing.F) {
+	cfg, err := parseConfig(map[string]any{"limits": map[string]any{"max_entries": 20, "max_entry_bytes": 1 << 20, "max_total_bytes": 2 << 20, "timeout": "2s"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for off := 0; ; off += len(localHeaderSig) {
+			i := bytes.Index(data[off:], localHeaderSig)
+			if i < 0 {
+				break
+			}
+			off += i
+			lh, ok := parseLocalHeader(data, off)
+			if !ok {
+				continue
+			}
+			if lh.start <= off || lh.start > len(data) {
+				t.Fatalf("header at %d: data at %d of %d", off, lh.start, len(data))
+			}
+			for _, n := range append([]string{lh.name}, lh.aliases...) {
+				if !utf8.ValidString(n) {
+					t.Fatalf("header at %d: name %q not UTF-8", off, n)
+				}
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.Limits.Timeout)
+		defer cancel()
+		in := newInspector(cfg)
+		in.localEntries(&budget{ctx: ctx, lim: cfg.Limits, compressed: int64(len(data))}, data, nil)
+		if res := in.result(); res.Verdict == "" || res.Attrs["limit"] == "time" {
+			t.Fatalf("verdict %q, limit %q", res.Verdict, res.Attrs["limit"])
+		}
+	})
 }
