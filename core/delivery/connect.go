@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/emersion/go-sasl"
+
 	"github.com/portcullis-mta/portcullis/core/delivery/smtpc"
 	"github.com/portcullis-mta/portcullis/core/dnsresolve"
 )
@@ -161,7 +162,11 @@ func (m *Manager) connect(ctx context.Context, s *settings, rt *route, key strin
 	defer stop()
 	if err := m.handshake(ctx, s, rt, cn); err != nil {
 		_, tlsOn := c.TLS()
-		c.Close()
+		if inStep(err) {
+			c.Quit()
+		} else {
+			c.Close()
+		}
 		return nil, &hopError{hop: cn.hop(), tls: tlsOn, err: err}
 	}
 	return cn, nil
@@ -245,6 +250,24 @@ func during(step string, err error) error {
 		return err
 	}
 	return &stepError{step: step, err: err}
+}
+
+// inStep reports a set-up that ended on a reply the server gave (a 554
+// greeting, EHLO or AUTH refused) or on a decision of ours after one (no
+// STARTTLS offered, no AUTH mechanism we may use, the hop greets with our
+// name): the conversation is still in step, so it ends with QUIT, as a
+// server that refuses in its greeting must wait for (RFC 5321 3.1), rather
+// than with a hang-up. After a timeout, a broken read, a failed TLS
+// handshake or a broken AUTH exchange the connection is only closed.
+func inStep(err error) bool {
+	var r *smtpc.Reply
+	if errors.As(err, &r) {
+		return !r.Local
+	}
+	var se *stepError
+	var te *tlsError
+	var ae *authError
+	return !errors.As(err, &se) && !errors.As(err, &te) && !errors.As(err, &ae)
 }
 
 // sameHost reports whether a name a server gave is host (no trailing dot,

@@ -328,6 +328,12 @@ func TestSessionRefusalBeforeTransactionDefers(t *testing.T) {
 			if n := len(mx.messages()); n != 0 {
 				t.Errorf("%d messages sent to a host that refused the session", n)
 			}
+			// RFC 5321 3.1: a server refusing in its greeting waits for
+			// QUIT; any refusal before a transaction ends with one.
+			w.waitFor("QUIT", func() bool {
+				cmds := mx.commands()
+				return len(cmds) > 0 && cmds[len(cmds)-1] == "QUIT"
+			})
 			if n := len(home.messages()); n != 0 || strings.Contains(w.logs.String(), "DSN queued") {
 				t.Errorf("a DSN for a refusal before any transaction (%d sent)", n)
 			}
