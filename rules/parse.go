@@ -7,8 +7,10 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/net/idna"
 
 	"github.com/portcullis-mta/portcullis/sdk"
 	"github.com/portcullis-mta/portcullis/sdk/cfgval"
@@ -273,10 +275,11 @@ func (l *loader) ruleField(rs *ruleSrc, src *source, k string, v *yaml.Node) {
 	case "recipients":
 		for _, a := range l.list(src, v, "recipients") {
 			if s, ok := l.str(src, a, "recipient"); ok {
-				if !validMailbox(s) {
+				addr, ok := redirectAddress(s)
+				if !ok {
 					l.problem(src.at(a), "bad recipient %q: want local@domain", s)
 				}
-				r.Recipients = append(r.Recipients, s)
+				r.Recipients = append(r.Recipients, addr)
 			}
 		}
 	case "phase":
@@ -303,6 +306,40 @@ func validMailbox(s string) bool {
 		return false
 	}
 	return validLocalPart(s[:i]) && validDomain(s[i+1:])
+}
+
+// redirectAddress is s, a redirect recipient, as the queue and delivery
+// need it: a domain beyond ASCII in its lower-case A-label form (RFC 5890,
+// UTS 46 mapping), as the session makes the recipients it accepts. Left in
+// Unicode it missed the route written for it (routes match A-labels) and
+// went out raw in RCPT TO without SMTPUTF8 (RFC 6531 3.2). ok is false
+// when s is no mailbox or its domain no IDNA name.
+func redirectAddress(s string) (addr string, ok bool) {
+	if !validMailbox(s) {
+		return s, false
+	}
+	i := strings.LastIndexByte(s, '@')
+	d := s[i+1:]
+	if isASCII(d) {
+		return s, true
+	}
+	if !utf8.ValidString(d) {
+		return s, false // idna would take a stray byte for U+FFFD
+	}
+	a, err := idna.Lookup.ToASCII(d)
+	if err != nil {
+		return s, false
+	}
+	return s[:i+1] + strings.ToLower(a), true
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 func validLocalPart(l string) bool {

@@ -494,3 +494,17 @@ func TestIncludeSkipsHiddenFiles(t *testing.T) {
 		t.Errorf("a dot in the pattern: %v %v", set, err)
 	}
 }
+
+// A redirect to a domain beyond ASCII goes to its A-label form, as an
+// accepted recipient does: routes match A-labels, and a U-label went out
+// raw in RCPT TO without SMTPUTF8.
+func TestRedirectIDNDomain(t *testing.T) {
+	set := parse(t, `
+rules:
+  - {name: rd, action: redirect, recipients: ['x@Bücher.example', 'pelé@exämple.test', 'a@EXAMPLE.test']}
+`)
+	want := []string{"x@xn--bcher-kva.example", "pelé@xn--exmple-cua.test", "a@EXAMPLE.test"}
+	if got := set.Rules[0].Recipients; !reflect.DeepEqual(got, want) {
+		t.Errorf("redirect recipients %q, want %q", got, want)
+	}
+}
