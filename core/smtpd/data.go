@@ -189,6 +189,13 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 		action = dec.Action
 		if len(dec.Redirect) > 0 {
 			env.Rcpts = redirected(env.Rcpts, dec.Redirect)
+			// A redirect to a local part beyond ASCII needs SMTPUTF8 on
+			// the way out (RFC 6531 3.2), whatever the client sent:
+			// delivery then refuses a next hop without it, rather than
+			// putting raw UTF-8 into a RCPT TO that did not announce it.
+			if slices.ContainsFunc(dec.Redirect, func(a string) bool { return !isASCII(a) }) {
+				env.SMTPUTF8 = true
+			}
 			log.Info("redirected", "rcpts", strings.Join(dec.Redirect, ","))
 		}
 	}

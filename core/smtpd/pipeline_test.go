@@ -80,6 +80,8 @@ func TestPipelineDecisions(t *testing.T) {
 					Headers: []sdk.HeaderEdit{{Op: sdk.HeaderAdd, Name: "X-Spam", Value: "yes\r\nInjected: 1"}, {Op: sdk.HeaderRemove, Name: "X-Remove-Me"}}}
 			case "redirect":
 				return &pipeline.Decision{Action: pipeline.Continue, Redirect: []string{"abuse@example.test"}}
+			case "redirect-utf8":
+				return &pipeline.Decision{Action: pipeline.Continue, Redirect: []string{"pelé@example.test"}}
 			}
 			return cont()
 		},
@@ -158,6 +160,19 @@ func TestPipelineDecisions(t *testing.T) {
 		// redirects keeps what the sender asked for and wrote to).
 		if r := env.Rcpts[0]; r.ORCPT != "rfc822;bob@example.test" || r.Notify != nil {
 			t.Errorf("redirected recipient %+v, want ORCPT rfc822;bob@example.test, no NOTIFY", r)
+		}
+	})
+	t.Run("redirect to a UTF-8 address needs SMTPUTF8", func(t *testing.T) {
+		// The client sent no SMTPUTF8; the address it is redirected to
+		// needs it on the way out (RFC 6531 3.2), or delivery would put
+		// raw UTF-8 into a RCPT TO that did not announce it.
+		id := strings.Fields(send("redirect-utf8", "250 2.0.0"))[2]
+		env, err := ts.q.Get(id)
+		if err != nil || len(env.Rcpts) != 1 || env.Rcpts[0].Addr != "pelé@example.test" {
+			t.Fatalf("envelope %+v %v", env, err)
+		}
+		if !env.SMTPUTF8 {
+			t.Error("envelope redirected to pelé@example.test is not SMTPUTF8")
 		}
 	})
 	t.Run("redirect keeps NOTIFY=NEVER", func(t *testing.T) {
