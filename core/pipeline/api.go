@@ -49,6 +49,9 @@ type Decision struct {
 	// add_header, redirect, learn_*) as "action:rule", for the decision's
 	// log line: without it a redirect or an added header is untraceable.
 	applied []string
+	// prefixes are the subject prefixes in SubjectPrefix, trimmed, so
+	// that a rule's is added once (addPrefix).
+	prefixes []string
 }
 
 // Runner is what an SMTP session asks at every phase.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 
@@ -50,9 +51,7 @@ func apply(rule *rules.Rule, env *rules.Env, d *Decision) error {
 			}
 			d.Headers = append(d.Headers, sdk.HeaderEdit{Op: sdk.HeaderAdd, Name: rule.Header.Name, Value: v})
 		}
-		if rule.SubjectPrefix != "" && !strings.Contains(d.SubjectPrefix, rule.SubjectPrefix) {
-			d.SubjectPrefix += rule.SubjectPrefix
-		}
+		addPrefix(d, rule.SubjectPrefix)
 		if rule.Action == rules.ActionTag {
 			d.Tags = append(d.Tags, "tag:"+rule.Name)
 		}
@@ -64,6 +63,24 @@ func apply(rule *rules.Rule, env *rules.Env, d *Decision) error {
 		d.Tags = append(d.Tags, "learn:ham")
 	}
 	return nil
+}
+
+// addPrefix adds a tag's subject prefix to the decision's. Each prefix
+// gets one space after it, as the README says of subject_prefix: two tags
+// "[SPAM]" and "[BULK]" make "[SPAM] [BULK] subject", where they ran into
+// "[SPAM][BULK]". A prefix already there (two rules with the same one) is
+// not repeated; one that only holds another ("SPAM" after "[SPAM]") is
+// no repeat and is added.
+func addPrefix(d *Decision, p string) {
+	word := strings.TrimSpace(p)
+	if word == "" || slices.Contains(d.prefixes, word) {
+		return
+	}
+	d.prefixes = append(d.prefixes, word)
+	if d.SubjectPrefix != "" && !strings.HasSuffix(d.SubjectPrefix, " ") {
+		d.SubjectPrefix += " "
+	}
+	d.SubjectPrefix += p
 }
 
 // logDecision logs a phase's outcome: at info when something was decided

@@ -377,3 +377,23 @@ rules:
 	}
 	wg.Wait()
 }
+
+// Each subject_prefix gets one space after it (README): two tags make
+// "[SPAM] [BULK]", not "[SPAM][BULK]"; the same prefix twice is added once,
+// and one that a longer one holds ("SPAM" in "[SPAM]") is still added.
+func TestSubjectPrefixes(t *testing.T) {
+	e := newEngine(t, `
+rules:
+  - {name: a, phase: data, action: tag, subject_prefix: '[SPAM]'}
+  - {name: b, phase: data, action: tag, subject_prefix: '[BULK] '}
+  - {name: c, phase: data, action: tag, subject_prefix: '[SPAM]'}
+  - {name: d, phase: data, action: tag, subject_prefix: 'SPAM'}
+`, nil)
+	d, err := e.Run(context.Background(), request(sdk.PhaseData), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "[SPAM] [BULK] SPAM"; d.SubjectPrefix != want {
+		t.Errorf("subject prefix %q, want %q", d.SubjectPrefix, want)
+	}
+}
