@@ -88,6 +88,12 @@ func (s *session) Data(r io.Reader) error {
 		if dec, e = s.gc.runPhase(req, s.results, errRejectDefault, errTempDefault); e != nil {
 			log.Info("refused", append([]any{"phase", "data", "reply", replyLine(e), "code", e.Code, "from", policy.WirePath(s.from)}, decisionLog(dec)...)...)
 			countRefusal(s.gc, dec, e.Code)
+			if dec != nil && dec.Action == pipeline.Reject {
+				// A learn_spam rule before the reject (a spam trap that
+				// learns, then refuses) was dropped with the message.
+				// A tempfail learns nothing: the message comes back.
+				s.prepareLearn(log, d, dec, size).start(log, d.ID())
+			}
 			return toSMTP(log, e)
 		}
 	}
@@ -203,6 +209,9 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 	case pipeline.Discard:
 		log.Info("discarded", decisionLog(dec)...)
 		countAccepted(s.gc.info.listener.Name, action, size)
+		// A learn_spam rule before the discard is kept: the job reads the
+		// draft through its own descriptor (or copy) after Data aborts it.
+		s.prepareLearn(log, d, dec, size).start(log, d.ID())
 		return accepted(d.ID())
 	case pipeline.Quarantine:
 		store = s.gc.srv.d.Quarantine

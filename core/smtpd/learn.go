@@ -13,7 +13,9 @@ import (
 )
 
 // LearnFunc trains a classifier on a committed message (queueID): spam or
-// ham as the rule action learn_spam / learn_ham said. open reads the
+// ham as the rule action learn_spam / learn_ham said. A message the data
+// phase discarded or rejected (a spam trap's) is learned too, under its
+// draft's ID. open reads the
 // message as the data phase saw it; it stays readable until LearnFunc
 // returns, even when delivery has removed the message meanwhile.
 type LearnFunc func(ctx context.Context, spam bool, queueID string, open func() (io.ReadCloser, error))

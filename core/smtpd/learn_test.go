@@ -5,6 +5,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/sdk"
@@ -41,6 +42,10 @@ func learnRunner() *ruleRunner {
 				return &pipeline.Decision{Action: pipeline.Continue, Tags: []string{"learn:spam", "learn:ham"}}
 			case "drop-ls":
 				return &pipeline.Decision{Action: pipeline.Discard, Tags: []string{"learn:spam"}}
+			case "reject-ls":
+				return &pipeline.Decision{Action: pipeline.Reject, Tags: []string{"learn:spam"}}
+			case "tempfail-ls":
+				return &pipeline.Decision{Action: pipeline.Tempfail, Tags: []string{"learn:spam"}}
 			}
 			return cont()
 		},
@@ -69,6 +74,18 @@ func startLearning(t *testing.T, gate chan struct{}) (*testServer, chan learnCal
 		}
 	})
 	return ts, calls
+}
+
+// nextLearn is the next Learn call, failing the test when none comes.
+func nextLearn(t *testing.T, calls chan learnCall) learnCall {
+	t.Helper()
+	select {
+	case c := <-calls:
+		return c
+	case <-time.After(5 * time.Second):
+		t.Fatal("no Learn call")
+		return learnCall{}
+	}
 }
 
 func sendSubject(t *testing.T, r *rawClient, subject string) string {
@@ -116,12 +133,38 @@ func TestLearnAfterCommit(t *testing.T) {
 			t.Fatalf("quarantined %+v %v", env, err)
 		}
 	})
-	t.Run("no tag, discard: no learning", func(t *testing.T) {
+	t.Run("no tag, tempfail: no learning", func(t *testing.T) {
 		sendSubject(t, r, "plain")
-		sendSubject(t, r, "drop-ls")
+		// A tempfailed message comes back: it is learned then, if at all.
+		r.cmd("MAIL FROM:<a@example.org>", "250")
+		r.cmd("RCPT TO:<bob@example.test>", "250")
+		r.cmd("DATA", "354")
+		r.send(message("tempfail-ls") + ".\r\n")
+		r.expect("451 ")
 		id := sendSubject(t, r, "ls") // calls are in order: the next one is this
 		if c := <-calls; c.id != id {
 			t.Fatalf("learned %s, want only %s", c.id, id)
+		}
+	})
+	// A spam trap's rules: learn_spam, then discard or reject. The
+	// message is learned though nothing is queued; the learn_spam was
+	// dropped with it, while the decision's log line said it applied.
+	t.Run("discard learns", func(t *testing.T) {
+		id := sendSubject(t, r, "drop-ls")
+		c := nextLearn(t, calls)
+		if c.err != nil || c.id != id || !c.spam || !strings.HasSuffix(c.raw, "\r\n\r\nHello.\r\n") {
+			t.Fatalf("learn call %+v; want spam %s with the message", c, id)
+		}
+	})
+	t.Run("reject learns", func(t *testing.T) {
+		r.cmd("MAIL FROM:<a@example.org>", "250")
+		r.cmd("RCPT TO:<bob@example.test>", "250")
+		r.cmd("DATA", "354")
+		r.send(message("reject-ls") + ".\r\n")
+		r.expect("550 5.7.1")
+		c := nextLearn(t, calls)
+		if c.err != nil || !c.spam || !strings.Contains(c.raw, "Subject: reject-ls\r\n") || !strings.HasSuffix(c.raw, "\r\n\r\nHello.\r\n") {
+			t.Fatalf("learn call %+v; want spam with the message", c)
 		}
 	})
 	if !strings.Contains(ts.logs.String(), "learn=spam") || !strings.Contains(ts.logs.String(), "learn=ham") {
