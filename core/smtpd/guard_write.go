@@ -22,85 +22,31 @@ func (c *guardConn) Write(p []byte) (int, error) {
 	out := wireSafe(p) // before the refusal below is logged: as sent
 	line := string(out)
 	code, _ := strconv.Atoi(prefix(line, 3))
-	if code == 220 && c.lastVerb == "" && strings.HasSuffix(line, " ESMTP Service Ready\r\n") {
-		// go-smtp's greeting; CONTRACT.md's is "220 <hostname> ESMTP".
-		line = strings.TrimSuffix(line, " Service Ready\r\n") + "\r\n"
-		out = []byte(line)
-	}
-	if code == 250 && (c.lastVerb == "EHLO" || c.lastVerb == "HELO") {
-		if l, ok := c.helloLine(line); ok {
-			line, out = l, []byte(l)
-		}
+	if rc, rl, ok := c.rewriteReply(code, line); ok {
+		code, line, out = rc, rl, []byte(rl)
 	}
 	if c.lastVerb == "EHLO" && code == 250 {
 		rewritten, keep := c.ehloLine(line)
 		if !keep {
-			return len(p), nil
+			return len(p), nil // a capability we do not offer
 		}
 		out = []byte(rewritten)
-	}
-	if code == 502 && sequenceVerbs[c.lastVerb] && strings.HasPrefix(line, "502 5.5.1 ") {
-		// go-smtp answers MAIL before EHLO, RCPT before MAIL and DATA
-		// before RCPT with 502 (not implemented); RFC 5321 4.3.2 says 503.
-		code, line = 503, "503"+line[3:]
-		out = []byte(line)
-	}
-	if code == 250 {
-		// go-smtp's chatty 2.0.0 replies to MAIL and RCPT; RFC 3463 has
-		// codes for them: X.1.0 (sender) and X.1.5 (destination valid).
-		// go-smtp names the address unquoted ("john smith"@x as <john
-		// smith@x>); the reply names it in its envelope form.
-		if rest, ok := strings.CutPrefix(line, "250 2.0.0 Roger, accepting mail from "); ok && c.lastVerb == "MAIL" {
-			line = "250 2.1.0 Sender " + envelopeForm(strings.TrimRight(rest, "\r\n")) + " OK\r\n"
-			out = []byte(line)
-		} else if rest, ok := strings.CutPrefix(line, "250 2.0.0 I'll make sure "); ok && c.lastVerb == "RCPT" {
-			line = "250 2.1.5 Recipient " + envelopeForm(strings.TrimSuffix(strings.TrimRight(rest, "\r\n"), " gets this")) + " OK\r\n"
-			out = []byte(line)
-		}
-	}
-	if (code == 500 || code == 504) && (c.lastVerb == "MAIL" || c.lastVerb == "RCPT") && strings.HasPrefix(line[3:], " 5.5.4 ") {
-		// go-smtp answers a parameter it does not know with 500 and one
-		// it knows but was not offered (NOTIFY, RET...) with 504; RFC
-		// 5321 4.2.3 and 4.1.1.11 have 555 for both, and a malformed
-		// AUTH= value is a syntax error in parameters, 501.
-		switch text := line[len("500 5.5.4 "):]; {
-		case strings.HasPrefix(text, "Unknown MAIL FROM argument"), strings.HasPrefix(text, "Unknown RCPT TO argument"),
-			strings.HasSuffix(strings.TrimRight(text, "\r\n"), " is not implemented"):
-			code, line = 555, "555"+line[3:]
-		case strings.HasPrefix(text, "Malformed AUTH parameter"):
-			code, line = 501, "501"+line[3:]
-		}
-		out = []byte(line)
-	}
-	if code == 500 && strings.HasPrefix(line, "500 5.4.0 Too long line") {
-		// go-smtp's answer to a command over max_line_length, then it
-		// closes. X.4.0 is a routing status (RFC 3463 3.5); a line too
-		// long is a syntax error (RFC 5321 4.2.2, RFC 3463 X.5.2).
-		line = "500 5.5.2 Line too long, closing connection\r\n"
-		out = []byte(line)
-	}
-	if code == 235 && c.lastVerb == "AUTH" && strings.HasPrefix(line, "235 2.0.0 ") {
-		// RFC 4954 6: a successful AUTH is 235 2.7.0.
-		line = "235 2.7.0 " + line[len("235 2.0.0 "):]
-		out = []byte(line)
-	}
-	if code == 454 && c.lastVerb == "AUTH" && strings.HasPrefix(line, "454 4.7.0 Invalid base64 data") {
-		// go-smtp's answer to a response that is not base64; RFC 4954 4
-		// makes it a permanent syntax error, 501 5.5.2.
-		code, line = 501, replyAuthBadBase64+"\r\n"
-		out = []byte(line)
 	}
 	if c.connectionLost(code, line) {
 		return len(p), nil
 	}
-	if code >= 400 && code <= 599 && len(line) > 3 && line[3] == ' ' && !c.refusalCounted && c.lastVerb != "AUTH" {
-		// go-smtp's own refusals (a syntax error, a command out of
-		// sequence, the command timeout): the code paths that decide
-		// the others log them with their reasons, and AUTH logs its
-		// outcome itself.
+	if c.goSMTPRefusal(code, line) {
 		c.logGoSMTPRefusal(code, strings.TrimRight(line, "\r\n"))
 	}
 	return c.write(p, out, code, line)
+}
+
+// goSMTPRefusal reports the last line of a refusal go-smtp decided itself
+// (a syntax error, a command out of sequence, the command timeout): the
+// code paths that decide the others log them with their reasons, and AUTH
+// logs its outcome itself.
+func (c *guardConn) goSMTPRefusal(code int, line string) bool {
+	return code >= 400 && code <= 599 && len(line) > 3 && line[3] == ' ' && !c.refusalCounted && c.lastVerb != "AUTH"
 }
 
 // logGoSMTPRefusal logs a refusal go-smtp wrote, as the others are
