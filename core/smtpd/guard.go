@@ -147,13 +147,7 @@ func (c *guardConn) interrupted(err error) bool {
 
 // Read hands go-smtp one command line, or message bytes inside DATA.
 func (c *guardConn) Read(p []byte) (int, error) {
-	if c.synthEOD {
-		c.synthEOD = false
-		return copy(p, ".\r\n"), nil
-	}
-	if len(c.pend) > 0 {
-		n := copy(p, c.pend)
-		c.pend = c.pend[n:]
+	if n, ok := c.readHeld(p); ok {
 		return n, nil
 	}
 	for {
@@ -161,111 +155,191 @@ func (c *guardConn) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		if c.forced.Load() { // before a new deadline could hide forceClose's wake
-			if c.dataMode {
-				return 0, errForcedShutdown
-			}
-			c.log.Info("closed session for shutdown: grace over", "in_transaction", !c.idle())
-			c.reply(replyShuttingDown)
-			return 0, io.EOF
+			return c.forcedEnd()
 		}
 		c.setReadDeadline()
 		if c.forced.Load() {
 			continue // forceClose came between the check and the new deadline, which hid its wake
 		}
 		if c.dataMode {
-			n, err := c.readData(p)
-			if c.interrupted(err) {
+			n, again, err := c.readMessage(p)
+			if again {
 				continue
-			}
-			if c.forced.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
-				return n, errForcedShutdown // the 421 is Data's reply (dataError)
 			}
 			return n, err
 		}
-		line, err := c.br.ReadSlice('\n')
-		if len(c.partial) > 0 {
-			line, c.partial = append(c.partial, line...), nil
-		}
-		if len(line) > c.maxLine() {
-			// Refused before its end is read: it may have none.
-			verb, _ := verbOf(string(line[:min(len(line), 16)]))
-			c.refuseCommand(verb, replyLineTooLong)
-			c.closing = true
-			continue
-		}
-		if errors.Is(err, bufio.ErrBufferFull) {
-			// A line longer than the read buffer: it is gathered whole
-			// (up to max_line_length) and checked as any other, never
-			// handed over in pieces past the checks below.
-			c.partial = append([]byte(nil), line...)
-			continue
-		}
+		line, again, err := c.readLine()
 		if err != nil {
-			if c.srv.draining() && errors.Is(err, os.ErrDeadlineExceeded) {
-				if len(line) == 0 && c.idle() {
-					c.log.Info("closed idle session for shutdown")
-					c.reply(replyShuttingDown)
-					return 0, io.EOF
-				}
-				if c.forced.Load() {
-					continue // said at the top of the loop
-				}
-				if c.interrupted(err) {
-					c.partial = append([]byte(nil), line...)
-					continue
-				}
-			}
-			// The command timeout, or the client went away. A line cut
-			// short by it is dropped, not executed: it never passed the
-			// checks below (RFC 5321 4.5.3.2.7: the server closes on a
-			// timeout; go-smtp then says 421 4.4.2).
-			if len(line) > 0 {
-				c.log.Info("dropped incomplete command line", "bytes", len(line), "err", err)
-			}
-			c.readErr = err
 			return 0, err
 		}
+		if again {
+			continue
+		}
 		if c.saslNext {
+			// A SASL response, no command: go-smtp's AUTH reads it.
 			c.saslNext = false
-			return c.hand(p, line, "")
+			return c.hand(p, line, ""), nil
 		}
-		verb, arg := verbOf(string(line))
-		if c.log.Enabled(context.Background(), slog.LevelDebug) {
-			c.logCommand(verb, arg)
+		if n, ok := c.command(p, line); ok {
+			return n, nil
 		}
-		if err == nil && !cleanCommand(line) {
-			// RFC 5321 2.3.8: CR and LF only as CRLF; 4.1.1.4 (NUL).
-			// go-smtp takes a bare LF for a line end and passes bare
-			// CR and NUL on into addresses, HELO names and replies.
-			c.refuseCommand(verb, replyBadCommandBytes)
-			continue
-		}
-		if c.intercept(verb, arg) {
-			continue
-		}
-		if verb == "RCPT" {
-			if to, ok := postmasterRcpt(arg, c.srv.cfg); ok {
-				c.log.Info("rcpt postmaster without a domain", "rcpt", policy.Postmaster(c.srv.cfg))
-				arg, line = to, []byte("RCPT "+to+"\r\n")
-			}
-			if to, ok := utf8Orcpt(arg); ok {
-				line = []byte("RCPT " + to + "\r\n")
-			}
-		}
-		if verb == "MAIL" && atInSenderDomain(arg) {
-			c.refuseSender(arg)
-			continue
-		}
-		if verb == "MAIL" {
-			if from, ok := clampSize(arg); ok {
-				line = []byte("MAIL " + from + "\r\n")
-			}
-		}
-		if verb == "EHLO" || verb == "HELO" {
-			c.esmtp = verb == "EHLO"
-		}
-		return c.hand(p, line, verb)
 	}
+}
+
+// readHeld hands over what an earlier read kept back, before anything new
+// is read: the bare end of data owed to go-smtp's reader (readBody), or
+// the rest of a line that did not fit its buffer (hand).
+func (c *guardConn) readHeld(p []byte) (int, bool) {
+	if c.synthEOD {
+		c.synthEOD = false
+		return copy(p, ".\r\n"), true
+	}
+	if len(c.pend) > 0 {
+		n := copy(p, c.pend)
+		c.pend = c.pend[n:]
+		return n, true
+	}
+	return 0, false
+}
+
+// forcedEnd ends the session at its first read after forceClose: in DATA
+// by failing the read (the 421 is Data's reply, dataError), elsewhere by
+// saying 421 here.
+func (c *guardConn) forcedEnd() (int, error) {
+	if c.dataMode {
+		return 0, errForcedShutdown
+	}
+	c.log.Info("closed session for shutdown: grace over", "in_transaction", !c.idle())
+	c.reply(replyShuttingDown)
+	return 0, io.EOF
+}
+
+// readMessage is readData under the shutdown rules. again: the read was
+// cut short by wake, not by the data timeout, and goes on (a session in
+// DATA is busy). A read cut by forceClose fails with errForcedShutdown:
+// the 421 is Data's reply (dataError).
+func (c *guardConn) readMessage(p []byte) (n int, again bool, err error) {
+	n, err = c.readData(p)
+	if c.interrupted(err) {
+		return 0, true, nil
+	}
+	if c.forced.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
+		return n, false, errForcedShutdown
+	}
+	return n, false, err
+}
+
+// readLine reads one whole command line. again: there is no line to hand
+// on yet (one longer than the read buffer was gathered in part, one longer
+// than max_line_length was refused, a read was cut short by wake); err:
+// the read failed and the session ends.
+func (c *guardConn) readLine() (line []byte, again bool, err error) {
+	line, err = c.br.ReadSlice('\n')
+	if len(c.partial) > 0 {
+		line, c.partial = append(c.partial, line...), nil
+	}
+	if len(line) > c.maxLine() {
+		// Refused before its end is read: it may have none.
+		verb, _ := verbOf(string(line[:min(len(line), 16)]))
+		c.refuseCommand(verb, replyLineTooLong)
+		c.closing = true
+		return nil, true, nil
+	}
+	if errors.Is(err, bufio.ErrBufferFull) {
+		// A line longer than the read buffer: it is gathered whole
+		// (up to max_line_length) and checked as any other, never
+		// handed over in pieces past the checks in command.
+		c.partial = append([]byte(nil), line...)
+		return nil, true, nil
+	}
+	if err != nil {
+		again, err = c.readFailed(line, err)
+		return nil, again, err
+	}
+	return line, false, nil
+}
+
+// readFailed handles a command read that failed, with line the part of a
+// line read before it. At shutdown an idle session is told 421 and a
+// busy one woken only to look (wake) reads on, its part line kept.
+func (c *guardConn) readFailed(line []byte, err error) (again bool, _ error) {
+	if c.srv.draining() && errors.Is(err, os.ErrDeadlineExceeded) {
+		if len(line) == 0 && c.idle() {
+			c.log.Info("closed idle session for shutdown")
+			c.reply(replyShuttingDown)
+			return false, io.EOF
+		}
+		if c.forced.Load() {
+			return true, nil // said at the top of Read's loop
+		}
+		if c.interrupted(err) {
+			c.partial = append([]byte(nil), line...)
+			return true, nil
+		}
+	}
+	// The command timeout, or the client went away. A line cut
+	// short by it is dropped, not executed: it never passed the
+	// checks in command (RFC 5321 4.5.3.2.7: the server closes on a
+	// timeout; go-smtp then says 421 4.4.2).
+	if len(line) > 0 {
+		c.log.Info("dropped incomplete command line", "bytes", len(line), "err", err)
+	}
+	c.readErr = err
+	return false, err
+}
+
+// command checks a whole command line, answers or rewrites what go-smtp
+// would get wrong, and hands the line on to p. ok false: answered here,
+// nothing handed on. The rewritten lines are built here, not returned by
+// a helper: they stay off the heap as they were.
+func (c *guardConn) command(p, line []byte) (n int, ok bool) {
+	verb, arg := verbOf(string(line))
+	if c.log.Enabled(context.Background(), slog.LevelDebug) {
+		c.logCommand(verb, arg)
+	}
+	if !cleanCommand(line) {
+		// RFC 5321 2.3.8: CR and LF only as CRLF; 4.1.1.4 (NUL).
+		// go-smtp takes a bare LF for a line end and passes bare
+		// CR and NUL on into addresses, HELO names and replies.
+		c.refuseCommand(verb, replyBadCommandBytes)
+		return 0, false
+	}
+	if c.intercept(verb, arg) {
+		return 0, false
+	}
+	switch verb {
+	case "RCPT":
+		if to, ok := c.rcptArg(arg); ok {
+			line = []byte("RCPT " + to + "\r\n")
+		}
+	case "MAIL":
+		if atInSenderDomain(arg) {
+			c.refuseSender(arg)
+			return 0, false
+		}
+		if from, ok := clampSize(arg); ok {
+			line = []byte("MAIL " + from + "\r\n")
+		}
+	case "EHLO", "HELO":
+		c.esmtp = verb == "EHLO"
+	}
+	return c.hand(p, line, verb), true
+}
+
+// rcptArg rewrites what go-smtp's parser refuses in an RCPT argument but
+// RFC 5321 and Postfix need taken: a domainless postmaster
+// (postmasterRcpt) and a UTF-8 ORCPT (utf8Orcpt), and reports whether it
+// changed anything.
+func (c *guardConn) rcptArg(arg string) (string, bool) {
+	changed := false
+	if to, ok := postmasterRcpt(arg, c.srv.cfg); ok {
+		c.log.Info("rcpt postmaster without a domain", "rcpt", policy.Postmaster(c.srv.cfg))
+		arg, changed = to, true
+	}
+	if to, ok := utf8Orcpt(arg); ok {
+		arg, changed = to, true
+	}
+	return arg, changed
 }
 
 // maxLine is the longest command line taken, CRLF included.
@@ -278,7 +352,7 @@ func (c *guardConn) maxLine() int {
 
 // hand copies line to p. A line longer than p is handed in pieces; the
 // verb was already checked.
-func (c *guardConn) hand(p, line []byte, verb string) (int, error) {
+func (c *guardConn) hand(p, line []byte, verb string) int {
 	n := copy(p, line)
 	if n < len(line) {
 		// go-smtp's buffer is normally empty when it asks for a line, so
@@ -288,7 +362,7 @@ func (c *guardConn) hand(p, line []byte, verb string) (int, error) {
 	if verb != "" {
 		c.lastVerb = verb
 	}
-	return n, nil
+	return n
 }
 
 // maxHeloName is the longest HELO name taken: a domain's 255 octets (RFC
@@ -576,14 +650,11 @@ func (c *guardConn) readBody(p []byte) (int, error) {
 		if c.forced.Load() { // or it came just before the deadline was set
 			return 0, errForcedShutdown
 		}
-		n, err := c.readData(p)
-		if c.interrupted(err) {
+		n, again, err := c.readMessage(p)
+		if again {
 			continue
 		}
-		if c.forced.Load() && errors.Is(err, os.ErrDeadlineExceeded) {
-			return n, errForcedShutdown // the 421 is Data's reply (dataError)
-		}
-		if !c.dataMode {
+		if !c.dataMode { // not after errForcedShutdown: a failed read ends no DATA
 			c.synthEOD = true
 		}
 		return n, err
