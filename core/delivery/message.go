@@ -26,55 +26,18 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 		// be). The message is then due when that outcome said, and leased
 		// again for what is left.
 		restore(env, saved)
-		if m.record(l, env) && len(env.Pending()) == 0 {
-			m.log.Info("removed", "queue_id", env.ID)
-		}
+		m.commit(l, env)
 		return
 	}
 	groups := m.groups(s, env)
-	size := sync.OnceValues(func() (int64, error) {
-		if s, ok := l.(interface{ Size() int64 }); ok { // queue's leases know it
-			return s.Size(), nil
-		}
-		return countBytes(l.Open)
-	})
+	size := leaseSize(l)
 	pp, canPark := l.(postponer)
 	for _, g := range groups {
 		g.size = size
 		g.park = canPark
 	}
-	results := make([][]outcome, len(groups))
-	// A transaction's worker is given back when it ends, except the
-	// message's last one's: that is kept until the outcome is recorded
-	// (the lease updated, below), so that the messages a crash can find
-	// sent but not yet recorded, and so send again, are at most as many as
-	// the workers.
-	var wg sync.WaitGroup
-	var running atomic.Int32
-	running.Store(int32(len(groups)))
-	defer func() {
-		for _, g := range groups {
-			if g.free != nil {
-				g.free()
-			}
-		}
-	}()
-	for i, g := range groups {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t0 := time.Now()
-			results[i] = m.sendGroup(ctx, s, env, l.Open, g)
-			if results[i][0].reply != errParked {
-				metrics.Active().DeliveryTook(time.Since(t0))
-			}
-			if running.Add(-1) > 0 && g.free != nil {
-				g.free()
-				g.free = nil
-			}
-		}()
-	}
-	wg.Wait()
+	defer freeWorkers(groups)
+	results := m.sendGroups(ctx, s, env, l, groups)
 	if canPark && parkedOnly(results) && m.d.Now().Before(env.Received.Add(s.maxAge)) {
 		// Nothing tried: given back unchanged, passed over until a place
 		// frees at its destination (see parking). Past max_age it goes on
@@ -91,50 +54,130 @@ func (m *Manager) deliver(ctx context.Context, l queue.Lease) {
 		return
 	}
 	now := m.d.Now()
-	// parked: recipients not tried because their destination has its
-	// share of waiting messages (see parking); deferred: tried and still
-	// pending (a temporary failure).
-	interrupted, parked, deferred := false, false, false
-	var failed, relayed []*queue.Recipient
+	t := m.applyAll(env, groups, results, start, now)
+	expired := m.reschedule(s, env, now, t)
+	m.logExpired(env, expired, now)
+	m.notify(s, env, append(t.failed, expired...), t.relayed, now, l.Open)
+	m.commit(l, env)
+}
+
+// leaseSize is the message's size, counted at most once for all its
+// groups, and only if one needs it: a lease of the queue's knows it,
+// another's message is read through.
+func leaseSize(l queue.Lease) func() (int64, error) {
+	return sync.OnceValues(func() (int64, error) {
+		if s, ok := l.(interface{ Size() int64 }); ok { // queue's leases know it
+			return s.Size(), nil
+		}
+		return countBytes(l.Open)
+	})
+}
+
+// sendGroups runs every group's transaction at once and returns their
+// outcomes, in the groups' order. A transaction's worker is given back
+// when it ends, except the message's last one's: that is kept until the
+// outcome is recorded (the lease updated; deliver's freeWorkers), so that
+// the messages a crash can find sent but not yet recorded, and so send
+// again, are at most as many as the workers.
+func (m *Manager) sendGroups(ctx context.Context, s *settings, env *queue.Envelope, l queue.Lease, groups []*group) [][]outcome {
+	results := make([][]outcome, len(groups))
+	var wg sync.WaitGroup
+	var running atomic.Int32
+	running.Store(int32(len(groups)))
+	for i, g := range groups {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t0 := time.Now()
+			results[i] = m.sendGroup(ctx, s, env, l.Open, g)
+			if results[i][0].reply != errParked {
+				metrics.Active().DeliveryTook(time.Since(t0))
+			}
+			if running.Add(-1) > 0 && g.free != nil {
+				g.free()
+				g.free = nil
+			}
+		}()
+	}
+	wg.Wait()
+	return results
+}
+
+// freeWorkers gives back the workers the groups still hold: the last
+// transaction's, once the outcome is recorded (see sendGroups).
+func freeWorkers(groups []*group) {
+	for _, g := range groups {
+		if g.free != nil {
+			g.free()
+		}
+	}
+}
+
+// tally is what the outcomes of one attempt at a message add up to.
+type tally struct {
+	failed  []*queue.Recipient // failed for good now: for the DSN
+	relayed []*queue.Recipient // delivered, NOTIFY=SUCCESS, to a hop that does not report success itself
+	// interrupted: a delivery did not happen (cut short by shutdown,
+	// requeued), so this was no attempt. parked: recipients not tried
+	// because their destination has its share of waiting messages (see
+	// parking); deferred: tried and still pending (a temporary failure).
+	interrupted, parked, deferred bool
+}
+
+// applyAll records every outcome on its recipient, counts and logs it,
+// and adds them up. A parked recipient was not tried: there is nothing to
+// record or log.
+func (m *Manager) applyAll(env *queue.Envelope, groups []*group, results [][]outcome, start, now time.Time) tally {
+	var t tally
 	for i, g := range groups {
 		for j, r := range g.rcpts {
 			o := results[i][j]
 			if o.reply == errParked {
-				parked = true
-				continue // not tried: nothing to record or log
+				t.parked = true
+				continue
 			}
-			interrupted = interrupted || cutShort(o.reply)
+			t.interrupted = t.interrupted || cutShort(o.reply)
 			countAttempt(o)
 			if m.apply(env, r, o, now) {
-				failed = append(failed, r)
+				t.failed = append(t.failed, r)
 			}
-			deferred = deferred || r.Status == queue.RcptPending
+			t.deferred = t.deferred || r.Status == queue.RcptPending
 			if o.ok && !o.dsn && wants(r, "SUCCESS") {
-				relayed = append(relayed, r)
+				t.relayed = append(t.relayed, r)
 			}
 			m.logAttempt(env, r, o, start, now)
 		}
 	}
-	// Only parked recipients left: due again at once, to be parked
-	// alone (see schedule). With a deferred one, the message waits for
-	// its retry as a whole, as an attempt.
-	parked = parked && !deferred
-	if !interrupted && !parked {
+	return t
+}
+
+// reschedule counts the attempt and sets the next one (schedule); it
+// returns the recipients that expired. With only parked recipients left
+// the message is due again at once, to be parked alone (see schedule);
+// with a deferred one, it waits for its retry as a whole, as an attempt.
+func (m *Manager) reschedule(s *settings, env *queue.Envelope, now time.Time, t tally) []*queue.Recipient {
+	parked := t.parked && !t.deferred
+	if !t.interrupted && !parked {
 		env.Attempts++
 	}
-	expired := m.schedule(s, env, now, interrupted, parked)
+	return m.schedule(s, env, now, t.interrupted, parked)
+}
+
+// logExpired logs the recipients that expired in the queue, each on the
+// delivery line it would have had.
+func (m *Manager) logExpired(env *queue.Envelope, expired []*queue.Recipient, now time.Time) {
 	for _, r := range expired {
 		metrics.Active().Expired()
 		m.log.Info("delivery", "queue_id", env.ID, "rcpt", policy.WirePath(r.Addr), "reply", r.LastReply, "status", "expired",
 			"delay", now.Sub(env.Received).Round(time.Millisecond).String(), "attempts", r.Attempts)
 	}
-	m.notify(s, env, append(failed, expired...), relayed, now, l.Open)
-	if !m.record(l, env) {
-		return
-	}
-	if len(env.Pending()) == 0 {
-		// Every recipient is settled and the message left the queue:
-		// the last line of its trace, as Postfix's qmgr "removed".
+}
+
+// commit records the outcome on the lease. When every recipient is
+// settled the message has left the queue: the last line of its trace, as
+// Postfix's qmgr "removed".
+func (m *Manager) commit(l queue.Lease, env *queue.Envelope) {
+	if m.record(l, env) && len(env.Pending()) == 0 {
 		m.log.Info("removed", "queue_id", env.ID)
 	}
 }
