@@ -112,7 +112,8 @@ func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 		_ = raw.Close()
 		return
 	}
-	if !s.welcome(gc) {
+	if code, ok := s.welcome(gc); !ok {
+		gc.awaitQuit(code)
 		_ = gc.Close()
 		return
 	}
@@ -157,14 +158,14 @@ func (s *Server) prelude(gc *guardConn) bool {
 }
 
 // welcome runs the pre-greet check, the host name lookup and the connect
-// phase. false: refused (the reply was sent).
+// phase. ok false: refused with a reply of code (sent).
 //
 // A client that talked before the greeting (RFC 5321 3.1: it waits for
 // it) has conn.pregreet true in every phase's rules. At connect a rule may
 // accept it (an allow list of broken but known clients) or refuse it with
 // its own reply; when no connect rule accepts or refuses, it is refused
 // with 554 5.5.1, as postscreen's "enforce" does at once.
-func (s *Server) welcome(gc *guardConn) bool {
+func (s *Server) welcome(gc *guardConn) (code int, ok bool) {
 	gc.pregreet = s.pregreet(gc)
 	if gc.pregreet && !readsPregreet(gc.srv.d.Pipeline) {
 		// No rule could accept it: refused at once, before the host
@@ -173,7 +174,7 @@ func (s *Server) welcome(gc *guardConn) bool {
 		metrics.Active().ConnRefused(metrics.RefusedPregreet)
 		gc.countRefusal("connect", 554)
 		gc.reply(replyPregreet)
-		return false
+		return 554, false
 	}
 	var herr error
 	gc.info.hostname, herr = LookupHost(gc.srv.d.Resolver, gc.info.ip, gc.srv.cfg.DNS.Timeout.D())
@@ -191,20 +192,20 @@ func (s *Server) welcome(gc *guardConn) bool {
 		metrics.Active().ConnRefused(metrics.RefusedRule)
 		gc.countRefusal("connect", err.Code)
 		gc.reply(replyLine(err))
-		return false
+		return err.Code, false
 	}
 	if gc.pregreet {
 		if d != nil && d.Action == pipeline.Accept {
 			gc.log.Info("pregreet accepted", "rule", d.Rule)
-			return true
+			return 0, true
 		}
 		gc.log.Info("refused", "reason", "pregreet", "reply", replyPregreet, "code", 554)
 		metrics.Active().ConnRefused(metrics.RefusedPregreet)
 		gc.countRefusal("connect", 554)
 		gc.reply(replyPregreet)
-		return false
+		return 554, false
 	}
-	return true
+	return 0, true
 }
 
 // readsPregreet reports whether p's rules may read conn.pregreet (a
@@ -257,6 +258,41 @@ func (s *Server) handOver(gc *guardConn) {
 		gc.srv = s.current()
 	}
 }
+
+// awaitQuit ends a connection refused in its greeting as RFC 5321 3.1
+// asks: after a 554 the server waits for QUIT and answers any other
+// command 503, so the client gets its 221 rather than a hang-up; a 421
+// closes the channel by its meaning. The wait is short and the commands
+// few (refusedWait, refusedCommands): a refused client, often a bot that
+// talks regardless, holds its connection slot no longer than that.
+func (gc *guardConn) awaitQuit(code int) {
+	if code == 421 {
+		return
+	}
+	deadline := time.Now().Add(refusedWait)
+	_ = gc.inner.SetDeadline(deadline)
+	for range refusedCommands {
+		line, err := gc.br.ReadSlice('\n')
+		if err != nil {
+			return // closed, silent past the wait, or a line no command has
+		}
+		// Written past the guard's write, which would count each 503 as one
+		// more refusal: the refusal was the greeting, counted and logged.
+		if strings.EqualFold(strings.TrimRight(string(line), " \t\r\n"), "QUIT") {
+			_, _ = io.WriteString(gc.inner, replyBye+"\r\n")
+			return
+		}
+		if _, err := io.WriteString(gc.inner, replyBadSequence+"\r\n"); err != nil {
+			return
+		}
+	}
+}
+
+// refusedWait and refusedCommands bound awaitQuit.
+const (
+	refusedWait     = 10 * time.Second
+	refusedCommands = 10
+)
 
 func (s *Server) refuse(raw net.Conn, reply string, log *slog.Logger, reason string) {
 	ip, _ := addrPort(raw.RemoteAddr())

@@ -264,6 +264,23 @@ func (r *rawClient) closed() bool {
 	return err != nil
 }
 
+// refusedUntilQuit checks the end of a session refused in its greeting
+// (RFC 5321 3.1): each command the client had sent, pending of them, gets
+// 503 5.5.1, QUIT gets 221, and then the connection is closed by the
+// server (EOF, not a read timeout).
+func (r *rawClient) refusedUntilQuit(pending int) {
+	r.t.Helper()
+	for range pending {
+		r.expect("503 5.5.1 Bad sequence of commands")
+	}
+	r.cmd("RCPT TO:<x@example.test>", "503 5.5.1 Bad sequence of commands")
+	r.cmd("QUIT", "221 2.0.0")
+	_ = r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.br.ReadByte(); err != io.EOF {
+		r.t.Fatalf("after QUIT: %v, want EOF", err)
+	}
+}
+
 // starttlsConfig is testConfig with STARTTLS on the listener and a fresh
 // self-signed certificate; pool trusts it.
 func starttlsConfig(t testing.TB) (*config.Config, *x509.CertPool) {

@@ -73,9 +73,7 @@ func TestPregreet(t *testing.T) {
 	r := newRaw(t, ts.addr(), 2)
 	r.send("EHLO eager.example\r\n")
 	r.expect("554 5.5.1 Protocol error: client sent data before greeting")
-	if !r.closed() {
-		t.Fatal("connection left open")
-	}
+	r.refusedUntilQuit(1)
 	polite := newRaw(t, ts.addr(), 2)
 	polite.expect("220")
 	polite.cmd("EHLO polite.example", "250")
@@ -473,16 +471,12 @@ rules:
 	r = newRaw(t, ts.addr(), 4) // refused by a rule, in its words
 	r.send("EHLO eager.example\r\n")
 	r.expect("554 5.7.1 Wait for the greeting")
-	if !r.closed() {
-		t.Fatal("connection left open")
-	}
+	r.refusedUntilQuit(1)
 
 	r = newRaw(t, ts.addr(), 5) // no rule decides: the built-in refusal
 	r.send("EHLO eager.example\r\n")
 	r.expect("554 5.5.1 Protocol error: client sent data before greeting")
-	if !r.closed() {
-		t.Fatal("connection left open")
-	}
+	r.refusedUntilQuit(1)
 
 	r = newRaw(t, ts.addr(), 3) // polite: conn.pregreet false
 	r.hello()

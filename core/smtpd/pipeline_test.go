@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/portcullis-mta/portcullis/core/pipeline"
@@ -212,11 +213,14 @@ func TestConnectReject(t *testing.T) {
 	ts := startServer(t, testConfig(t), func(d *Deps) { d.Pipeline = run })
 	r := newRaw(t, ts.addr(), 5)
 	r.expect("554 5.7.1 Service unavailable")
-	if !r.closed() {
-		t.Fatal("left open")
-	}
+	r.refusedUntilQuit(0)
 	r = newRaw(t, ts.addr(), 6)
 	r.expect("421 4.7.0 Try again later")
+	// A 421 closes the channel (RFC 5321 3.8): no wait for QUIT.
+	_ = r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.br.ReadByte(); err != io.EOF {
+		t.Fatalf("after 421: %v, want EOF", err)
+	}
 }
 
 // TestRule421Closes: a rule whose reply is 421 says the service is

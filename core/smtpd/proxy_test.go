@@ -281,9 +281,7 @@ func TestProxyPregreet(t *testing.T) {
 	r := newRaw(t, ts.addr(), 7)
 	r.send(string(proxyHeader(t, 2, "203.0.113.9")) + "EHLO eager.example\r\n")
 	r.expect("554 5.5.1 Protocol error: client sent data before greeting")
-	if !r.closed() {
-		t.Fatal("connection left open")
-	}
+	r.refusedUntilQuit(1)
 	if !strings.Contains(ts.logs.String(), `ip=203.0.113.9`) {
 		t.Fatal("session not logged with the client's address")
 	}

@@ -25,6 +25,7 @@ const (
 	replySyntaxNoParams  = "501 5.5.4 Syntax error, no parameters allowed"
 	replyAlreadyTLS      = "503 5.5.1 TLS already active"
 	replyBadSequence     = "503 5.5.1 Bad sequence of commands"
+	replyBye             = "221 2.0.0 Bye" // as go-smtp answers QUIT
 	replyReadyTLS        = "220 2.0.0 Ready to start TLS"
 	replyPregreet        = "554 5.5.1 Protocol error: client sent data before greeting"
 	replyAuthBadBase64   = "501 5.5.2 Cannot decode response: not base64"
