@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"io"
 	"slices"
@@ -106,8 +107,8 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 			}
 			if cv := (*tls.CertificateVerificationError)(nil); errors.As(err, &cv) {
 				// Only the admin can fix it: say how, at warning level.
-				m.log.Warn("delivery: the next hop's TLS certificate does not verify; mail is deferred. Give its CA with SSL_CERT_FILE, or set tls_verify: false on the route (encrypted, not authenticated)",
-					"queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "err", cv.Err)
+				m.log.Warn("delivery: the next hop's TLS certificate does not verify; mail is deferred",
+					"queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "err", cv.Err, "fix", certFix(cv.Err))
 			}
 			if ae := (*authError)(nil); errors.As(err, &ae) {
 				// Loud, once per refused login: only the admin can fix it.
@@ -655,4 +656,20 @@ func (m *Manager) keep(s *settings, c *conn, limit int) {
 		return
 	}
 	m.pool.put(c, limit, m.d.Now())
+}
+
+// certFix is what the admin can do about a next hop's certificate that
+// does not verify, by why it does not: adding a CA does nothing for one
+// that has expired or names another host.
+func certFix(err error) string {
+	const unverified = "or set tls_verify: false on the route (encrypted, not authenticated)"
+	var invalid x509.CertificateInvalidError
+	var host x509.HostnameError
+	switch {
+	case errors.As(err, &invalid) && invalid.Reason == x509.Expired:
+		return "it has expired or is not yet valid: its admin must renew it (check this machine's clock too); meanwhile " + unverified
+	case errors.As(err, &host):
+		return "it does not name the host connected to: point the route's next_hop at a name it has, " + unverified
+	}
+	return "give its CA with SSL_CERT_FILE, " + unverified
 }

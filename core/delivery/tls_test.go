@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"net"
 	"strings"
 	"testing"
@@ -72,6 +73,46 @@ func TestRouteTLSModes(t *testing.T) {
 				t.Errorf("no warning naming the fix:\n%s", w.logs.String())
 			}
 		})
+	}
+}
+
+// The warning for a certificate that does not verify says what helps,
+// by why it does not: a CA for an unknown issuer, not for an expired
+// certificate or one naming another host.
+func TestCertFix(t *testing.T) {
+	for _, tt := range []struct {
+		err        error
+		want, fake string
+	}{
+		{x509.UnknownAuthorityError{}, "SSL_CERT_FILE", ""},
+		{x509.CertificateInvalidError{Reason: x509.Expired}, "renew", "SSL_CERT_FILE"},
+		{x509.HostnameError{Host: "relay.test"}, "next_hop", "SSL_CERT_FILE"},
+	} {
+		got := certFix(tt.err)
+		if !strings.Contains(got, tt.want) || !strings.Contains(got, "tls_verify: false") || (tt.fake != "" && strings.Contains(got, tt.fake)) {
+			t.Errorf("certFix(%T) = %q, want %q and tls_verify, not %q", tt.err, got, tt.want, tt.fake)
+		}
+	}
+}
+
+// A next hop whose certificate, from a trusted CA, names another host:
+// deferred, and the warning points at the route's name, not at a CA.
+func TestCertificateForAnotherHost(t *testing.T) {
+	cert, pool := testCert(t, "other.test")
+	p := newPeer(t, withTLS(cert))
+	cfg := baseConfig(t)
+	_, port, _ := net.SplitHostPort(p.addr)
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, "relay.test:"+port, func(r *config.Route) { r.TLS = "required" })}
+	w := newWorld(t, cfg, "relay.test. 60 IN A 127.0.0.1")
+	w.pool = pool
+	id := w.enqueue("u@local.test", []string{"x@d.test"}, localSender, plainBody)
+	w.start()
+	w.waitFor("an attempt", func() bool { return w.get(id).Attempts >= 1 })
+	if n := len(p.messages()); n != 0 {
+		t.Fatalf("%d delivered past a certificate for another host", n)
+	}
+	if logs := w.logs.String(); !strings.Contains(logs, "does not name the host") || strings.Contains(logs, "SSL_CERT_FILE") {
+		t.Errorf("warning does not point at the name:\n%s", logs)
 	}
 }
 
