@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Options tune a Dir. The zero value is the durable production setting.
@@ -266,7 +264,7 @@ func (d *Dir) envPath(id string) string { return filepath.Join(d.path, id+envExt
 // replaces them to see what is synced, and when (sync_test.go).
 var (
 	fsync     = (*os.File).Sync
-	fdatasync = unix.Fdatasync
+	fdatasync = sysFdatasync
 )
 
 func (d *Dir) syncDir() error {

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-
-	"golang.org/x/sys/unix"
 )
 
 // draft writes a message to dir/ID.tmp; Commit appends prepend, envelope
@@ -203,19 +201,4 @@ func (dr *draft) Abort() error {
 	dr.ended = true
 	dr.f.Close()
 	return os.Remove(dr.path)
-}
-
-// renameNoReplace renames without ever overwriting a committed message (two
-// processes drawing the same ID is astronomically unlikely, but a silent
-// overwrite would lose mail). Falls back to rename(2) on file systems
-// without RENAME_NOREPLACE.
-func renameNoReplace(from, to string) error {
-	err := unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, unix.RENAME_NOREPLACE)
-	if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
-		return os.Rename(from, to)
-	}
-	if err != nil {
-		return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
-	}
-	return nil
 }

@@ -31,9 +31,9 @@ func watchSyncs(t *testing.T, describe func(f *os.File) string, describeFd func(
 	}
 	fdatasync = func(fd int) error {
 		l.add(describeFd(fd))
-		return unix.Fdatasync(fd)
+		return sysFdatasync(fd)
 	}
-	t.Cleanup(func() { fsync, fdatasync = (*os.File).Sync, unix.Fdatasync })
+	t.Cleanup(func() { fsync, fdatasync = (*os.File).Sync, sysFdatasync })
 	return l
 }
 
