@@ -112,11 +112,14 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 			}
 			if ae := (*authError)(nil); errors.As(err, &ae) {
 				// Loud, once per refused login: only the admin can fix it.
-				// Unless the hop said the trouble is its own (RFC 4954 6:
-				// 454 4.7.0, its password store is down): telling the admin
+				// Unless the hop said the trouble is its own, with any 4xx
+				// but 432 (RFC 4954 6: 454 4.7.0, its password store is
+				// down; Exim's "435 Unable to authenticate at present" when
+				// its authenticator defers; 421 closing): telling the admin
 				// to fix a password that is right would send them astray.
+				// 432 4.7.12 asks for a password transition, which is ours.
 				msg := "delivery: SMTP AUTH failed at the next hop; mail is deferred until the route's auth.username or password_file is fixed"
-				if r := (*smtpc.Reply)(nil); errors.As(err, &r) && !r.Local && (r.Code == 454 || r.Code == 421) {
+				if r := (*smtpc.Reply)(nil); errors.As(err, &r) && !r.Local && r.Code/100 == 4 && r.Code != 432 {
 					msg = "delivery: SMTP AUTH failed at the next hop for a temporary reason of its own, not our credentials; mail is deferred"
 				}
 				m.log.Warn(msg, "queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "user", ae.user, "tls", last.tls, "reply", last.reply.String())

@@ -330,34 +330,47 @@ func TestRcpt552OtherThanTooManyBounces(t *testing.T) {
 	d.wantNot(t, "ok@d.test", "bare@d.test")
 }
 
-// A smarthost that answers AUTH 454 (RFC 4954 6: a temporary failure of
-// its own, its password store down) defers the mail as a 535 does, but
-// the warning does not send the admin to fix a password that is right.
+// A smarthost that answers AUTH with a temporary failure of its own (RFC
+// 4954 6: 454 4.7.0, its password store down; Exim says "435 Unable to
+// authenticate at present" when its authenticator defers) defers the mail
+// as a 535 does, but the warning does not send the admin to fix a password
+// that is right. A 432 (a password transition needed) is ours to fix.
 func TestOB25TemporaryAuthFailureNotBlamedOnPassword(t *testing.T) {
-	isp := newScriptPeer(t, func(line string) string {
-		if strings.HasPrefix(line, "AUTH ") {
-			return "454 4.7.0 Temporary authentication failure\r\n"
-		}
-		return basicReplies("250-isp.test\r\n250 AUTH PLAIN\r\n", line)
-	})
-	cfg := baseConfig(t)
-	cfg.Queue.Retry = []config.Duration{config.Duration(time.Hour)}
-	pw := passwordFile(t, cfg, "right")
-	cfg.Routes = []config.Route{mkRoute([]string{"*"}, isp.addr, func(r *config.Route) {
-		r.Auth = &config.RouteAuth{Username: "u", PasswordFile: pw, AllowPlaintext: true}
-	})}
-	w := newWorld(t, cfg)
-	id := w.enqueue("u@local.test", []string{"x@far.test"}, localSender, plainBody)
-	w.start()
-	w.waitFor("the first attempt", func() bool { return w.get(id).Attempts == 1 })
-	if r := w.get(id).Rcpts[0]; r.Status != queue.RcptPending || !strings.Contains(r.LastReply, "454 4.7.0 Temporary authentication failure") {
-		t.Errorf("%s %q, want pending with the hop's 454", r.Status, r.LastReply)
-	}
-	logs := w.logs.String()
-	if !logLine(logs, "level=WARN", "queue_id="+id, "temporary reason of its own", "user=u") {
-		t.Error("no warning says the failure is the hop's own")
-	}
-	if strings.Contains(logs, "password_file is fixed") {
-		t.Error("the warning blames our password for the hop's 454")
+	for _, tt := range []struct {
+		reply  string
+		theirs bool
+	}{
+		{"454 4.7.0 Temporary authentication failure", true},
+		{"435 Unable to authenticate at present", true},
+		{"432 4.7.12 A password transition is needed", false},
+	} {
+		t.Run(tt.reply[:3], func(t *testing.T) {
+			isp := newScriptPeer(t, func(line string) string {
+				if strings.HasPrefix(line, "AUTH ") {
+					return tt.reply + "\r\n"
+				}
+				return basicReplies("250-isp.test\r\n250 AUTH PLAIN\r\n", line)
+			})
+			cfg := baseConfig(t)
+			cfg.Queue.Retry = []config.Duration{config.Duration(time.Hour)}
+			pw := passwordFile(t, cfg, "right")
+			cfg.Routes = []config.Route{mkRoute([]string{"*"}, isp.addr, func(r *config.Route) {
+				r.Auth = &config.RouteAuth{Username: "u", PasswordFile: pw, AllowPlaintext: true}
+			})}
+			w := newWorld(t, cfg)
+			id := w.enqueue("u@local.test", []string{"x@far.test"}, localSender, plainBody)
+			w.start()
+			w.waitFor("the first attempt", func() bool { return w.get(id).Attempts == 1 })
+			if r := w.get(id).Rcpts[0]; r.Status != queue.RcptPending || !strings.Contains(r.LastReply, tt.reply) {
+				t.Errorf("%s %q, want pending with the hop's %q", r.Status, r.LastReply, tt.reply)
+			}
+			logs := w.logs.String()
+			if got := logLine(logs, "level=WARN", "queue_id="+id, "temporary reason of its own", "user=u"); got != tt.theirs {
+				t.Errorf("a warning says the failure is the hop's own: %v, want %v", got, tt.theirs)
+			}
+			if got := strings.Contains(logs, "password_file is fixed"); got == tt.theirs {
+				t.Errorf("the warning blames our password: %v, want %v", got, !tt.theirs)
+			}
+		})
 	}
 }
