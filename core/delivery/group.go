@@ -123,7 +123,7 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 					msg = "delivery: SMTP AUTH failed at the next hop for a temporary reason of its own, not our credentials; mail is deferred"
 				}
 				m.log.Warn(msg, "queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "user", ae.user, "tls", last.tls, "reply", last.reply.String())
-			} else if i < len(hops)-1 {
+			} else if tryingNext(ctx, hops, i, pooled) {
 				// As for a transaction deferred below: the next hop may
 				// deliver, and its line alone would hide that this one is
 				// down (Postfix logs "connect to X: Connection refused").
@@ -145,7 +145,7 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 		if left = settle(out, left, res); len(left) == 0 {
 			return out
 		}
-		if i < len(hops)-1 {
+		if tryingNext(ctx, hops, i, pooled) {
 			m.log.Info("delivery: next hop deferred, trying the next one", "queue_id", env.ID, "host", h.host,
 				"addr", h.addr.String(), "deferred", len(left), "reply", out[left[0]].reply.String())
 		}
@@ -453,6 +453,22 @@ func readSized(open opener, size func() (int64, error)) ([]byte, error) {
 		return nil, err
 	}
 	return append(msg, rest...), nil
+}
+
+// tryingNext reports whether a hop after hops[i] is tried in this attempt,
+// as the info lines that say so must be true: not once the gateway is
+// stopping (the loop ends at the next dial), and not when those left are
+// only the pooled session's, which has had its say.
+func tryingNext(ctx context.Context, hops []hop, i int, pooled string) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	for _, h := range hops[i+1:] {
+		if h.addr.String() != pooled {
+			return true
+		}
+	}
+	return false
 }
 
 // outcomes reads a transaction's replies per recipient. Only a 250 to the
