@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -78,23 +77,6 @@ func TestCommand(t *testing.T) {
 			}
 		})
 	}
-}
-
-// waitGone waits until process pid no longer exists (killed, and reaped
-// by init once its parent, the scanner script, is gone).
-func waitGone(t *testing.T, pid int) {
-	t.Helper()
-	for range 500 {
-		if pid <= 0 || syscall.Kill(pid, 0) != nil {
-			return
-		}
-		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-		if f := strings.Fields(string(b)); len(f) > 2 && f[2] == "Z" {
-			return // killed; a zombie until its new parent reaps it
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Errorf("the scanner's child %d still runs", pid)
 }
 
 // fakeClamd is an in-process server on 127.0.0.1:0 that reads up to
