@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/sdk"
@@ -276,27 +277,71 @@ func FuzzBodyReader(f *testing.F) {
 	})
 }
 
-// referencePathEnd is the reference for where a MAIL or RCPT argument's path ends
-// ("FROM:<path> params"): the '>' closing it, found as go-smtp's parser
-// reads a quoted local part (RFC 5321 4.1.2: a quoted-string may hold
-// '>' and spaces); -1 when there is none.
+// referencePathEnd is the reference for where a MAIL or RCPT argument's
+// bracketed path ends ("FROM:<path> params"): the index of its '>', or -1
+// when go-smtp refuses the path. It reads the argument as go-smtp v0.24's
+// parser does, step by step (conn.go handleMail/handleRcpt: after the
+// colon, strings.TrimSpace; parse.go parsePath, parseMailbox,
+// parseLocalPart), so that pathEnd is checked against the parser that
+// decides what the address is, not against a second copy of itself.
 func referencePathEnd(arg string) int {
-	i := strings.IndexByte(arg, ':') + 1
-	for i < len(arg) && arg[i] == ' ' {
+	verb, rest, ok := strings.Cut(arg, ":")
+	if !ok {
+		return -1
+	}
+	start := len(verb) + 1 + len(rest) - len(strings.TrimLeftFunc(rest, unicode.IsSpace))
+	p := strings.TrimRightFunc(arg[start:], unicode.IsSpace)
+	if strings.HasPrefix(p, "<>") {
+		return start + 1 // the null reverse-path
+	}
+	i := 0
+	bracket := i < len(p) && p[i] == '<'
+	if bracket {
 		i++
 	}
-	quoted := false
-	for ; i < len(arg); i++ {
-		switch ch := arg[i]; {
-		case ch == '\\' && quoted:
+	if i < len(p) && p[i] == '@' {
+		j := strings.IndexByte(p[i+1:], ':')
+		if j < 0 {
+			return -1 // "malformed a-d-l"
+		}
+		i += 1 + j + 1
+	}
+	local := 0
+	if i < len(p) && p[i] == '"' {
+		for i++; ; local++ {
+			if i >= len(p) {
+				return -1 // "malformed quoted-string"
+			}
+			ch := p[i]
 			i++
-		case ch == '"':
-			quoted = !quoted
-		case ch == '>' && !quoted:
-			return i
+			if ch == '\\' {
+				if i >= len(p) {
+					return -1
+				}
+				i++
+			} else if ch == '"' {
+				break
+			}
+		}
+	} else {
+		for ; i < len(p) && p[i] != '@'; i, local = i+1, local+1 {
+			if strings.IndexByte("()<>[]:;\\,\" \t", p[i]) >= 0 {
+				return -1 // "malformed dot-string"
+			}
 		}
 	}
-	return -1
+	if local == 0 || i >= len(p) || p[i] != '@' {
+		return -1 // "local-part is empty", or no '@'
+	}
+	i++
+	d := i
+	for i < len(p) && p[i] != ' ' && p[i] != '\t' && p[i] != '>' {
+		i++
+	}
+	if i == d || !bracket || i >= len(p) || p[i] != '>' {
+		return -1 // "domain is empty", or no closing '>' (none to find)
+	}
+	return start + i
 }
 
 // FuzzRewriteParam: the guard's rewrites of a MAIL or RCPT argument
@@ -318,7 +363,10 @@ func FuzzRewriteParam(f *testing.F) {
 				continue // go-smtp refuses it, rewritten or not
 			}
 			end := referencePathEnd(arg)
-			if end < 0 || len(out) <= end || out[:end+1] != arg[:end+1] {
+			if end < 0 {
+				continue // go-smtp refuses the path, rewritten or not
+			}
+			if len(out) <= end || out[:end+1] != arg[:end+1] {
 				t.Fatalf("%s rewrite of %q = %q: the path changed", rw.key, arg, out)
 			}
 			was, now := strings.Split(arg[end+1:], " "), strings.Split(out[end+1:], " ")

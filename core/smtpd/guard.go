@@ -461,23 +461,46 @@ func rewriteParam(arg, key string, fn func(v string) (string, bool)) (string, bo
 	return arg[:end+1] + strings.Join(words, " "), true
 }
 
-// pathEnd is the index of the '>' closing the path of a MAIL or RCPT
-// argument, or -1: the first one outside a quoted local part, which may
-// hold '>' and spaces (RFC 5321 4.1.2 Quoted-string), as go-smtp's parser
-// reads the path. The first '>' of all would take
-// TO:<"x> ORCPT=rfc822;..."@example.test> for a parameter and rewrite
-// the address.
+// pathEnd is the index of the '>' closing the bracketed path of a MAIL or
+// RCPT argument ("FROM:<path> params"), or -1, found where go-smtp's parser
+// finds it: after the colon and blanks, '<', a source route up to its first
+// ':' (read as nothing more), then the local part, which when quoted may
+// hold '>', spaces and escaped quotes (RFC 5321 4.1.2 Quoted-string), and
+// the first '>' after it. The first '>' of all would take
+// TO:<"x> ORCPT=rfc822;..."@example.test> for a parameter and rewrite the
+// address; a quote counted anywhere (in a source route, "@a\"b:") would
+// misplace the quoted part.
 func pathEnd(arg string) int {
-	quoted := false
-	for i := 0; i < len(arg); i++ {
-		switch ch := arg[i]; {
-		case ch == '\\' && quoted:
-			i++
-		case ch == '"':
-			quoted = !quoted
-		case ch == '>' && !quoted:
-			return i
+	i := strings.IndexByte(arg, ':') + 1
+	if i == 0 {
+		return -1
+	}
+	for i < len(arg) && (arg[i] == ' ' || arg[i] == '\t') {
+		i++
+	}
+	if i == len(arg) || arg[i] != '<' {
+		return -1 // no brackets: no '>' to keep params apart by
+	}
+	i++
+	if i < len(arg) && arg[i] == '@' { // a source route, "@a,@b:"
+		j := strings.IndexByte(arg[i:], ':')
+		if j < 0 {
+			return -1
 		}
+		i += j + 1
+	}
+	if i < len(arg) && arg[i] == '"' {
+		for i++; i < len(arg) && arg[i] != '"'; i++ {
+			if arg[i] == '\\' {
+				i++
+			}
+		}
+		if i >= len(arg) {
+			return -1 // unterminated: go-smtp refuses it
+		}
+	}
+	if j := strings.IndexByte(arg[i:], '>'); j >= 0 {
+		return i + j
 	}
 	return -1
 }
