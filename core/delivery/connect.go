@@ -136,7 +136,7 @@ func dnsReply(name string, err error) *smtpc.Reply {
 	return smtpc.NewReply(451, "4.4.3", "%s: DNS lookup failed, will retry", name)
 }
 
-// errNoTLS and errNoAuth are refusals of our own, made before sending
+// errNoTLS and errClearAuth are refusals of our own, made before sending
 // anything that must not go out in clear.
 var (
 	errNoTLS     = smtpc.NewReply(451, "4.7.10", "TLS required by route but not offered by next hop")
@@ -260,14 +260,16 @@ func during(step string, err error) error {
 // than with a hang-up. After a timeout, a broken read, a failed TLS
 // handshake or a broken AUTH exchange the connection is only closed.
 func inStep(err error) bool {
-	var r *smtpc.Reply
-	if errors.As(err, &r) {
-		return !r.Local
-	}
 	var se *stepError
 	var te *tlsError
-	var ae *authError
-	return !errors.As(err, &se) && !errors.As(err, &te) && !errors.As(err, &ae)
+	if errors.As(err, &se) || errors.As(err, &te) {
+		return false
+	}
+	if ae := (*authError)(nil); errors.As(err, &ae) {
+		r := (*smtpc.Reply)(nil)
+		return errors.As(ae.err, &r) && !r.Local
+	}
+	return true // a server's reply, or a refusal of ours (errNoTLS, ...)
 }
 
 // sameHost reports whether a name a server gave is host (no trailing dot,

@@ -116,6 +116,26 @@ func TestCertificateForAnotherHost(t *testing.T) {
 	}
 }
 
+// A refusal of our own after the hop's reply (here: tls: required, no
+// STARTTLS offered) leaves the conversation in step, so it ends with QUIT
+// rather than a hang-up (inStep).
+func TestRequiredTLSNotOfferedQuits(t *testing.T) {
+	mx := newScriptPeerGreeting(t, "220 relay.test ESMTP\r\n", func(l string) string { return basicReplies(lockstepEHLO, l) })
+	cfg := baseConfig(t)
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, mx.addr, func(r *config.Route) { r.TLS = "required" })}
+	w := newWorld(t, cfg)
+	id := w.enqueue("u@local.test", []string{"x@d.test"}, localSender, plainBody)
+	w.start()
+	w.waitFor("an attempt", func() bool { return w.get(id).Attempts >= 1 })
+	w.waitFor("QUIT", func() bool {
+		cmds := mx.commands()
+		return len(cmds) > 0 && cmds[len(cmds)-1] == "QUIT"
+	})
+	if cmds := mx.commands(); len(cmds) != 2 || !strings.HasPrefix(cmds[0], "EHLO ") {
+		t.Errorf("commands %q, want EHLO then QUIT", cmds)
+	}
+}
+
 // IPv6: an MX with only an AAAA record is reached over IPv6 (::1 here).
 func TestMXOverIPv6(t *testing.T) {
 	p := newPeer(t, func(p *peer) { p.addr = "[::1]:0" })

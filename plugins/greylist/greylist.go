@@ -358,7 +358,7 @@ func shared(st Store) bool {
 }
 
 // sweep starts removing expired records from a bbolt store, at most
-// hourly, in the background: inside Check, under the stage's lock, a sweep
+// hourly, in the background: inside Check, under the bbolt lock (serial), a sweep
 // of a big file (1.2 s for a million records) held every session's check
 // and overran stage timeouts once an hour. Sweep works in small write
 // transactions, so checks write between them.
