@@ -82,6 +82,7 @@ func TestSweepTemp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	sweptOnce.Store(true) // not this process's first sweep: its own files may be scans in flight
 	st := New()
 	cfg := map[string]any{"command": []any{script(t, "exit 0"), "{file}"}, "temp_dir": dir}
 	if err := st.Configure(context.Background(), sdk.Env{}, cfg); err != nil {
@@ -92,5 +93,12 @@ func TestSweepTemp(t *testing.T) {
 		if gotSwept := os.IsNotExist(err); gotSwept != swept {
 			t.Errorf("%s: swept %v, want %v", name, gotSwept, swept)
 		}
+	}
+	// The first sweep of a process takes files under its own PID too: a
+	// dead plugin's, whose PID it took (a container restarted).
+	sweptOnce.Store(false)
+	sweepTemp(dir)
+	if _, err := os.Stat(filepath.Join(dir, tempPrefix+self+"-789.eml")); !os.IsNotExist(err) {
+		t.Errorf("the first sweep left a file under this process's PID: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -30,15 +31,24 @@ func reapGroup(cmd *exec.Cmd) {
 	}
 }
 
+// sweptOnce is set by the process's first sweepTemp.
+var sweptOnce atomic.Bool
+
 // sweepTemp removes the temporary files (tempPrefix) in dir (the system's
 // when "") of plugin processes that no longer exist and cannot remove
 // them themselves. Only this user's files are removed; those of a live
 // process (this one, or another gateway's plugin sharing temp_dir) are
 // left, and so is a PID taken since by another process.
+//
+// Files under this process's own PID are swept too the first time: no
+// scan has run yet, so they are a dead plugin's whose PID this one has
+// taken, as happens in a container, where each start hands out the same
+// small PIDs.
 func sweepTemp(dir string) {
 	if dir == "" {
 		dir = os.TempDir()
 	}
+	first := !sweptOnce.Swap(true)
 	files, _ := filepath.Glob(filepath.Join(dir, tempPrefix+"*-*"))
 	for _, f := range files {
 		pidText, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(f), tempPrefix), "-")
@@ -46,7 +56,11 @@ func sweepTemp(dir string) {
 		if err != nil || pid <= 0 {
 			continue
 		}
-		if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
+		if pid == os.Getpid() {
+			if !first {
+				continue // this process's own scans, maybe in flight
+			}
+		} else if err := syscall.Kill(pid, 0); !errors.Is(err, syscall.ESRCH) {
 			continue // alive (or not ours to ask): leave it
 		}
 		fi, err := os.Lstat(f)
