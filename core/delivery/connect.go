@@ -258,16 +258,18 @@ func during(step string, err error) error {
 // name): the conversation is still in step, so it ends with QUIT, as a
 // server that refuses in its greeting must wait for (RFC 5321 3.1), rather
 // than with a hang-up. After a timeout, a broken read, a failed TLS
-// handshake or a broken AUTH exchange the connection is only closed.
+// handshake or a broken AUTH exchange the connection is only closed; a
+// TLS or AUTH step the server answered with a reply (STARTTLS refused
+// with 454, EHLO refused inside TLS, 535) is still in step.
 func inStep(err error) bool {
 	var se *stepError
-	var te *tlsError
-	if errors.As(err, &se) || errors.As(err, &te) {
+	if errors.As(err, &se) {
 		return false
 	}
-	if ae := (*authError)(nil); errors.As(err, &ae) {
+	te, ae := (*tlsError)(nil), (*authError)(nil)
+	if errors.As(err, &te) || errors.As(err, &ae) {
 		r := (*smtpc.Reply)(nil)
-		return errors.As(ae.err, &r) && !r.Local
+		return errors.As(err, &r) && !r.Local
 	}
 	return true // a server's reply, or a refusal of ours (errNoTLS, ...)
 }

@@ -189,3 +189,30 @@ func TestRequiredTLSNotOffered(t *testing.T) {
 		t.Errorf("recipient %s %q, want pending with 4.7.10 TLS required but not offered", r.Status, r.LastReply)
 	}
 }
+
+// A next hop that answers STARTTLS with a refusal (454 4.7.0, TLS not
+// available now) is still in step: the TLS error it is wrapped in is no
+// failed handshake, and the session ends with QUIT (inStep), as it did
+// before the local refusals were sorted out.
+func TestStartTLSRefusedQuits(t *testing.T) {
+	mx := newScriptPeerGreeting(t, "220 relay.test ESMTP\r\n", func(l string) string {
+		switch l {
+		case "STARTTLS":
+			return "454 4.7.0 TLS not available due to temporary reason\r\n"
+		}
+		return basicReplies("250-script.test\r\n250-STARTTLS\r\n250 ENHANCEDSTATUSCODES\r\n", l)
+	})
+	cfg := baseConfig(t)
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, mx.addr, func(r *config.Route) { r.TLS = "required" })}
+	w := newWorld(t, cfg)
+	id := w.enqueue("u@local.test", []string{"x@d.test"}, localSender, plainBody)
+	w.start()
+	w.waitFor("an attempt", func() bool { return w.get(id).Attempts >= 1 })
+	w.waitFor("QUIT", func() bool {
+		cmds := mx.commands()
+		return len(cmds) > 0 && cmds[len(cmds)-1] == "QUIT"
+	})
+	if cmds := mx.commands(); len(cmds) != 3 || cmds[1] != "STARTTLS" {
+		t.Errorf("commands %q, want EHLO, STARTTLS, QUIT", cmds)
+	}
+}
