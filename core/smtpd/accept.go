@@ -264,14 +264,28 @@ func (s *Server) handOver(gc *guardConn) {
 // command 503, so the client gets its 221 rather than a hang-up; a 421
 // closes the channel by its meaning. The wait is short and the commands
 // few (refusedWait, refusedCommands): a refused client, often a bot that
-// talks regardless, holds its connection slot no longer than that.
+// talks regardless, holds its connection slot no longer than that. A
+// shutdown ends the wait at once (Shutdown wakes the read): the refusal
+// is said, and Shutdown waits for every connection being admitted.
 func (gc *guardConn) awaitQuit(code int) {
 	if code == 421 {
 		return
 	}
 	deadline := time.Now().Add(refusedWait)
 	_ = gc.inner.SetDeadline(deadline)
+	s := gc.srv.srv
+	s.mu.Lock()
+	s.refused[gc] = true // after the deadline is set: Shutdown's wake must not be undone
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.refused, gc)
+		s.mu.Unlock()
+	}()
 	for range refusedCommands {
+		if s.draining.Load() {
+			return // woken by Shutdown, or it began before the wait
+		}
 		line, err := gc.br.ReadSlice('\n')
 		if err != nil {
 			return // closed, silent past the wait, or a line no command has

@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/portcullis-mta/portcullis/core/pipeline"
+	"github.com/portcullis-mta/portcullis/sdk"
 )
 
 func TestReloadKeepsSessions(t *testing.T) {
@@ -146,5 +149,31 @@ func TestShutdownClosesIdleSessions(t *testing.T) {
 	busy.expect("250 2.0.0")
 	if err := <-done; err != nil {
 		t.Fatalf("shutdown: %v", err)
+	}
+}
+
+// TestShutdownEndsRefusedWait: a connection refused in its greeting and
+// waiting for QUIT (awaitQuit) is closed at shutdown, as an idle session
+// is, rather than holding the SIGTERM up for its 10 s.
+func TestShutdownEndsRefusedWait(t *testing.T) {
+	run := &ruleRunner{rules: map[sdk.Phase]func(*sdk.Request) *pipeline.Decision{
+		sdk.PhaseConnect: func(*sdk.Request) *pipeline.Decision { return &pipeline.Decision{Action: pipeline.Reject} },
+	}}
+	ts := startServer(t, testConfig(t), func(d *Deps) { d.Pipeline = run })
+	r := newRaw(t, ts.addr(), 5)
+	r.expect("554 5.7.1")
+	r.cmd("EHLO c.example.org", "503 5.5.1") // waiting for QUIT now
+
+	ctx, cancel := contextWithTimeout(30 * time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := ts.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("shutdown took %v: it waited for the refused client", took)
+	}
+	if !r.closed() {
+		t.Fatal("refused connection left open")
 	}
 }

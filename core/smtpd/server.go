@@ -89,6 +89,7 @@ type Server struct {
 	loopName    map[string]*atomic.Pointer[string] // by listener name: the name its accept loop admits under (a rename changes it)
 	started     bool                               // Start has bound lns
 	conns       map[*guardConn]bool
+	refused     map[*guardConn]bool  // refused in their greeting, waiting for QUIT (awaitQuit)
 	perListener map[string]int       // connections, by listener name
 	perIP       map[netip.Prefix]int // by limitKey
 	rate        *connRate            // limits.max_connection_rate, by limitKey
@@ -107,6 +108,7 @@ func New(d Deps) (*Server, error) {
 		lns:      map[string]net.Listener{},
 		loopName: map[string]*atomic.Pointer[string]{},
 		conns:    map[*guardConn]bool{},
+		refused:  map[*guardConn]bool{},
 		perIP:    map[netip.Prefix]int{}, perListener: map[string]int{},
 		rate:     newConnRate(),
 		learnSem: make(chan struct{}, learnSlots),
@@ -187,6 +189,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	for c := range s.conns {
 		c.wake()
+	}
+	for c := range s.refused {
+		c.wake() // awaitQuit ends: nothing to finish there
 	}
 	s.mu.Unlock()
 	done := make(chan struct{})
