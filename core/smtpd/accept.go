@@ -262,13 +262,15 @@ func (s *Server) handOver(gc *guardConn) {
 // awaitQuit ends a connection refused in its greeting as RFC 5321 3.1
 // asks: after a 554 the server waits for QUIT and answers any other
 // command 503, so the client gets its 221 rather than a hang-up; a 421
-// closes the channel by its meaning. The wait is short and the commands
+// closes the channel by its meaning, and so does a 521 (RFC 7504 3: this
+// host accepts no mail, and the server may close at once; the session
+// ends on it at every phase, afterReply). The wait is short and the commands
 // few (refusedWait, refusedCommands): a refused client, often a bot that
 // talks regardless, holds its connection slot no longer than that. A
 // shutdown ends the wait at once (Shutdown wakes the read): the refusal
 // is said, and Shutdown waits for every connection being admitted.
 func (gc *guardConn) awaitQuit(code int) {
-	if code == 421 {
+	if code == 421 || code == 521 {
 		return
 	}
 	deadline := time.Now().Add(refusedWait)

@@ -204,8 +204,11 @@ func TestPipelineFailureIsTempfail(t *testing.T) {
 func TestConnectReject(t *testing.T) {
 	run := &ruleRunner{rules: map[sdk.Phase]func(*sdk.Request) *pipeline.Decision{
 		sdk.PhaseConnect: func(r *sdk.Request) *pipeline.Decision {
-			if r.Conn.IP == "127.0.0.5" {
+			switch r.Conn.IP {
+			case "127.0.0.5":
 				return &pipeline.Decision{Action: pipeline.Reject}
+			case "127.0.0.7":
+				return &pipeline.Decision{Action: pipeline.Reject, Reply: &pipeline.Reply{Code: 521, Enhanced: "5.3.2", Text: "No mail here"}}
 			}
 			return &pipeline.Decision{Action: pipeline.Tempfail}
 		},
@@ -220,6 +223,14 @@ func TestConnectReject(t *testing.T) {
 	_ = r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := r.br.ReadByte(); err != io.EOF {
 		t.Fatalf("after 421: %v, want EOF", err)
+	}
+	// Nor a 521 (RFC 7504 3: this host accepts no mail; the server may
+	// close at once), which ends the session as at any other phase.
+	r = newRaw(t, ts.addr(), 7)
+	r.expect("521 5.3.2 No mail here")
+	_ = r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := r.br.ReadByte(); err != io.EOF {
+		t.Fatalf("after 521: %v, want EOF", err)
 	}
 }
 
