@@ -22,11 +22,10 @@ func (g *generation) spaceFor(size int64) error {
 	if minFree <= 0 && size <= 0 {
 		return nil
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(g.cfg.Queue.Dir, &st); err != nil {
+	free, err := freeBytes(g.cfg.Queue.Dir)
+	if err != nil {
 		return nil
 	}
-	free := uint64(st.Bavail) * uint64(st.Bsize)
 	need := uint64(max(minFree, 0)) + uint64(size)/2*3
 	if free < need {
 		return smtperr.Wrap(fmt.Errorf("spool %s: %d bytes free, %d needed (queue.min_free %d, SIZE %d)",

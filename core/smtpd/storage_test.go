@@ -25,12 +25,12 @@ func TestSpoolSpaceAtMail(t *testing.T) {
 	// With min_free just under what is free, a declared SIZE decides.
 	cfg = testConfig(t)
 	cfg.Queue.Dir = t.TempDir()
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(cfg.Queue.Dir, &st); err != nil {
-		t.Fatal(err)
+	free, err := freeBytes(cfg.Queue.Dir)
+	if err != nil {
+		t.Skip("the room on a file system is not known here:", err)
 	}
 	cfg.Limits.MaxMessageBytes = 4e9
-	cfg.Queue.MinFree = max(int64(st.Bavail)*int64(st.Bsize)-100<<20, 0)
+	cfg.Queue.MinFree = max(int64(free)-100<<20, 0)
 	ts = startServer(t, cfg, nil)
 	r = newRaw(t, ts.addr(), 2)
 	r.hello()
