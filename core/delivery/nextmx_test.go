@@ -330,10 +330,7 @@ func TestSessionRefusalBeforeTransactionDefers(t *testing.T) {
 			}
 			// RFC 5321 3.1: a server refusing in its greeting waits for
 			// QUIT; any refusal before a transaction ends with one.
-			w.waitFor("QUIT", func() bool {
-				cmds := mx.commands()
-				return len(cmds) > 0 && cmds[len(cmds)-1] == "QUIT"
-			})
+			w.waitFor("QUIT", mx.quitLast)
 			if n := len(home.messages()); n != 0 || strings.Contains(w.logs.String(), "DSN queued") {
 				t.Errorf("a DSN for a refusal before any transaction (%d sent)", n)
 			}

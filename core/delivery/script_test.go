@@ -99,6 +99,13 @@ func (p *scriptPeer) commands() []string {
 	return append([]string(nil), p.cmds...)
 }
 
+// quitLast reports whether the last command the peer got is QUIT: the
+// session ended in step, not with a hang-up.
+func (p *scriptPeer) quitLast() bool {
+	cmds := p.commands()
+	return len(cmds) > 0 && cmds[len(cmds)-1] == "QUIT"
+}
+
 func (p *scriptPeer) messages() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -127,10 +127,7 @@ func TestRequiredTLSNotOfferedQuits(t *testing.T) {
 	id := w.enqueue("u@local.test", []string{"x@d.test"}, localSender, plainBody)
 	w.start()
 	w.waitFor("an attempt", func() bool { return w.get(id).Attempts >= 1 })
-	w.waitFor("QUIT", func() bool {
-		cmds := mx.commands()
-		return len(cmds) > 0 && cmds[len(cmds)-1] == "QUIT"
-	})
+	w.waitFor("QUIT", mx.quitLast)
 	if cmds := mx.commands(); len(cmds) != 2 || !strings.HasPrefix(cmds[0], "EHLO ") {
 		t.Errorf("commands %q, want EHLO then QUIT", cmds)
 	}
@@ -208,10 +205,7 @@ func TestStartTLSRefusedQuits(t *testing.T) {
 	id := w.enqueue("u@local.test", []string{"x@d.test"}, localSender, plainBody)
 	w.start()
 	w.waitFor("an attempt", func() bool { return w.get(id).Attempts >= 1 })
-	w.waitFor("QUIT", func() bool {
-		cmds := mx.commands()
-		return len(cmds) > 0 && cmds[len(cmds)-1] == "QUIT"
-	})
+	w.waitFor("QUIT", mx.quitLast)
 	if cmds := mx.commands(); len(cmds) != 3 || cmds[1] != "STARTTLS" {
 		t.Errorf("commands %q, want EHLO, STARTTLS, QUIT", cmds)
 	}
