@@ -96,7 +96,7 @@ func TestResultToPBRefusesWhatRulesCannotUse(t *testing.T) {
 }
 
 func TestConfigKeepsYAMLTypes(t *testing.T) {
-	in := map[string]any{"i": 3, "f": 2.5, "neg": -7, "big": 1 << 40, "s": "x", "b": true,
+	in := map[string]any{"i": 3, "f": 2.5, "neg": -7, "big": math.MaxInt, "s": "x", "b": true,
 		"l": []any{1, 1.5, "z"}, "m": map[string]any{"n": 4}, "nil": nil}
 	b, err := encodeConfig(in)
 	if err != nil {

@@ -85,7 +85,7 @@ func TestConfigAccepted(t *testing.T) {
 		{"every key",
 			map[string]any{"extensions": []any{"js"}, "content_types": []any{"text/x-sh"},
 				"signatures": []any{map[string]any{"name": "s", "hex": "7b5c", "offset": 2.0}},
-				"limits":     map[string]any{"max_entries": 10, "max_entry_bytes": 1 << 40, "max_total_bytes": 3.0, "max_ratio": 7, "timeout": "1m"}},
+				"limits":     map[string]any{"max_entries": 10, "max_entry_bytes": int64(1 << 40), "max_total_bytes": 3.0, "max_ratio": 7, "timeout": "1m"}},
 			[]string{"js"}, Limits{MaxEntries: 10, MaxEntryBytes: 1 << 40, MaxTotalBytes: 3, MaxRatio: 7, Timeout: time.Minute},
 			[]signature{{name: "s", bytes: []byte("{\\"), offset: 2}}},
 	}

@@ -118,7 +118,7 @@ var errEncrypted7z = errors.New("7z: encrypted header")
 // not count, so four times max_entries leaves real archives to the walk,
 // which stops at max_entries itself.
 func capCount(maxEntries int) uint64 {
-	if maxEntries > 1<<40 {
+	if uint64(maxEntries) > 1<<40 {
 		return 1 << 42
 	}
 	return 4 * uint64(maxEntries)

@@ -21,7 +21,7 @@ func TestValues(t *testing.T) {
 		{"whole", func() (any, error) { return Whole(5.0, 1, 10) }, 5},
 		{"whole fraction", func() (any, error) { return Whole(5.5, 1, 10) }, nil},
 		{"whole range", func() (any, error) { return Whole(11, 1, 10) }, nil},
-		{"whole open", func() (any, error) { return Whole(1<<40, 1, math.MaxInt) }, 1 << 40},
+		{"whole open", func() (any, error) { return Whole(math.MaxInt32, 1, math.MaxInt) }, math.MaxInt32},
 		{"bool", func() (any, error) { return Bool(true) }, true},
 		{"bool string", func() (any, error) { return Bool("yes") }, nil},
 		{"string", func() (any, error) { return String("x") }, "x"},
