@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/queue"
 )
@@ -132,14 +133,7 @@ func TestMXFirstPreferenceDown(t *testing.T) {
 	mx2 := newPeer(t)
 	cfg := baseConfig(t)
 	cfg.Routes = []config.Route{mkRoute([]string{"*"}, "mx")}
-	w := newWorld(t, cfg,
-		"dom.test. 60 IN MX 20 mx2.dom.test.",
-		"dom.test. 60 IN MX 10 mx1.dom.test.",
-		"mx1.dom.test. 60 IN A 127.0.0.2",
-		"mx2.dom.test. 60 IN A 127.0.0.3",
-	)
-	w.mapAddr("127.0.0.2:25", closedPort(t))
-	w.mapAddr("127.0.0.3:25", mx2.addr)
+	w := twoMXWorld(t, cfg, closedPort(t), mx2.addr)
 	id := w.enqueue("u@local.test", []string{"x@dom.test"}, localSender, plainBody)
 	w.start()
 	w.waitFor("delivery via mx2", func() bool { return len(mx2.messages()) == 1 && w.queueEmpty() })

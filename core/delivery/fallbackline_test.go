@@ -35,14 +35,7 @@ func TestShutdownDuringConnectTriesNoNextHop(t *testing.T) {
 	mx2 := newPeer(t)
 	cfg := baseConfig(t)
 	cfg.Routes = []config.Route{mkRoute([]string{"*"}, "mx")}
-	w := newWorld(t, cfg,
-		"dom.test. 60 IN MX 20 mx2.dom.test.",
-		"dom.test. 60 IN MX 10 mx1.dom.test.",
-		"mx1.dom.test. 60 IN A 127.0.0.2",
-		"mx2.dom.test. 60 IN A 127.0.0.3",
-	)
-	w.mapAddr("127.0.0.2:25", ln.Addr().String())
-	w.mapAddr("127.0.0.3:25", mx2.addr)
+	w := twoMXWorld(t, cfg, ln.Addr().String(), mx2.addr)
 	id := w.enqueue("u@local.test", []string{"x@dom.test"}, localSender, plainBody)
 	m := w.start()
 	var c net.Conn

@@ -33,14 +33,7 @@ func nextMXWorld(t *testing.T, reply func(string) string) (w *world, mx1 *script
 	cfg.Queue.Workers = 1
 	cfg.Queue.Retry = []config.Duration{config.Duration(3600e9)} // one attempt in this test
 	cfg.Routes = []config.Route{mkRoute([]string{"local.test"}, home.addr), mkRoute([]string{"*"}, "mx")}
-	w = newWorld(t, cfg,
-		"dom.test. 60 IN MX 10 mx1.dom.test.",
-		"dom.test. 60 IN MX 20 mx2.dom.test.",
-		"mx1.dom.test. 60 IN A 127.0.0.2",
-		"mx2.dom.test. 60 IN A 127.0.0.3",
-	)
-	w.mapAddr("127.0.0.2:25", mx1.addr)
-	w.mapAddr("127.0.0.3:25", mx2.addr)
+	w = twoMXWorld(t, cfg, mx1.addr, mx2.addr)
 	return w, mx1, mx2, home
 }
 

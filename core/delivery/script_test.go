@@ -6,6 +6,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/portcullis-mta/portcullis/core/config"
 )
 
 // scriptPeer is a raw SMTP server on 127.0.0.1:0 for replies go-smtp
@@ -128,4 +130,21 @@ func basicReplies(ehlo string, line string) string {
 		return "221 2.0.0 bye\r\n"
 	}
 	return "502 5.5.1 what\r\n"
+}
+
+// twoMXWorld is a world in which dom.test has two MX hosts, mx1.dom.test
+// (preference 10, 127.0.0.2) and mx2.dom.test (20, 127.0.0.3), reached at
+// mx1 and mx2. The records come in the reverse of preference order, so the
+// delivery must sort them.
+func twoMXWorld(t *testing.T, cfg *config.Config, mx1, mx2 string) *world {
+	t.Helper()
+	w := newWorld(t, cfg,
+		"dom.test. 60 IN MX 20 mx2.dom.test.",
+		"dom.test. 60 IN MX 10 mx1.dom.test.",
+		"mx1.dom.test. 60 IN A 127.0.0.2",
+		"mx2.dom.test. 60 IN A 127.0.0.3",
+	)
+	w.mapAddr("127.0.0.2:25", mx1)
+	w.mapAddr("127.0.0.3:25", mx2)
+	return w
 }
