@@ -44,6 +44,7 @@ type hop struct {
 // maxMXNames hosts. The reply says why there are none.
 func (m *Manager) hops(ctx context.Context, s *settings, rt *route, domain string) ([]hop, *smtpc.Reply) {
 	names, port := []string{rt.host}, uint16(25)
+	fromMX := false // names are the domain's MX hosts
 	if !rt.mx {
 		p, _ := strconv.ParseUint(rt.port, 10, 16)
 		port = uint16(p)
@@ -75,6 +76,7 @@ func (m *Manager) hops(ctx context.Context, s *settings, rt *route, domain strin
 		if len(names) == 0 && len(mxs) > 0 {
 			return nil, smtpc.NewReply(554, "5.4.6", "mail for %s loops back to myself", domain)
 		}
+		fromMX = len(names) > 0
 		if len(names) == 0 {
 			names = []string{domain} // RFC 5321 5.1: the implicit MX
 		}
@@ -107,6 +109,12 @@ func (m *Manager) hops(ctx context.Context, s *settings, rt *route, domain strin
 	}
 	if len(out) == 0 {
 		r := dnsReply(failName, failErr)
+		if fromMX && r.Enhanced == "5.1.2" {
+			// The domain exists and names its MX hosts, but they do not:
+			// its mail cannot be routed (RFC 3463 X.4.4, as Postfix),
+			// rather than an address whose domain does not exist (X.1.2).
+			r = smtpc.NewReply(550, "5.4.4", "%s: MX host %s not found", domain, failName)
+		}
 		if !rt.mx && r.Permanent() {
 			// A configured next hop that does not resolve is our mistake
 			// (or its DNS's), not the recipient's: keep the mail.

@@ -88,7 +88,7 @@ func TestHopsMXNameLimit(t *testing.T) {
 		// The hosts left unasked may have addresses: our limit is no
 		// reason to bounce.
 		s := dnstest.New(t, records("stale.test")...)
-		want := fmt.Sprintf("451 4.4.4 stale.test: none of the first %d MX hosts has an address (%d more not looked up): mx0.stale.test: host or domain not found", maxMXNames, 20-maxMXNames)
+		want := fmt.Sprintf("451 4.4.4 stale.test: none of the first %d MX hosts has an address (%d more not looked up): stale.test: MX host mx0.stale.test not found", maxMXNames, 20-maxMXNames)
 		if got := hopsVia(t, s.Addr, "stale.test"); got != want {
 			t.Errorf("got %q, want %q", got, want)
 		}
@@ -96,4 +96,26 @@ func TestHopsMXNameLimit(t *testing.T) {
 			t.Errorf("looked up hosts %v, want %v", hosts, first)
 		}
 	})
+}
+
+// RFC 3463: a domain whose MX hosts do not exist cannot be routed (5.4.4,
+// as Postfix says); only a domain that does not exist itself, MX or
+// address, is a bad destination (5.1.2). A stale MX record used to bounce
+// as if the recipient's domain were a typo.
+func TestHopsMXHostNotFound(t *testing.T) {
+	dns := dnstest.New(t,
+		"stale.test. 60 IN MX 10 gone.stale.test.",
+		"self.test. 60 IN MX 10 self.test.",
+		"nomx.test. 60 IN TXT \"v=spf1 -all\"",
+	)
+	for domain, want := range map[string]string{
+		"stale.test":  "550 5.4.4 stale.test: MX host gone.stale.test not found",
+		"self.test":   "550 5.4.4 self.test: MX host self.test not found",
+		"nomx.test":   "550 5.1.2 nomx.test: host or domain not found",
+		"absent.test": "550 5.1.2 absent.test: host or domain not found",
+	} {
+		if got := hopsVia(t, dns.Addr, domain); got != want {
+			t.Errorf("%s: got %q, want %q", domain, got, want)
+		}
+	}
 }
