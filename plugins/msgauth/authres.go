@@ -35,7 +35,7 @@ func (r *report) format(authservID string) string {
 	if r.sender != "" {
 		s.From = mailbox(r.sender)
 	} else {
-		s.Helo = pvalue(r.helo)
+		s.Helo = pvalue(aLabelOrSelf(r.helo))
 	}
 	res = append(res, s)
 	if len(r.dkim) == 0 {
@@ -66,37 +66,58 @@ func (r *report) format(authservID string) string {
 // and open a comment that hides the results after it; and readers that
 // split the field at every ';' (authres.Parse among them) would take one
 // in a quoted local-part for the start of a result ("dmarc=pass").
+//
+// The field is ASCII: the gateway writes an added value that is not as
+// RFC 2047 encoded words, the whole of it, and downstream readers would
+// find neither our authserv-id nor a result in the base64. Domains are put
+// in A-labels before they come here (aLabelOrSelf).
 func pvalue(s string) string {
 	for _, c := range s {
-		if c <= ' ' || c == 0x7f || strings.ContainsRune(`"\;()<>`, c) {
+		if c <= ' ' || c >= 0x7f || strings.ContainsRune(`"\;()<>`, c) {
 			return ""
 		}
 	}
 	return s
 }
 
-// mailbox is a pvalue for an address: the whole address, or "@domain"
-// when its local-part cannot stand there (RFC 8601 2.2 allows the
+// mailbox is a pvalue for an address, its domain in A-labels: the whole
+// address, or "@domain" when its local-part cannot stand there (an
+// SMTPUTF8 one, or one with a quoted ';'; RFC 8601 2.2 allows the
 // local-part to be left out).
 func mailbox(addr string) string {
-	if v := pvalue(addr); v != "" {
+	i := strings.LastIndexByte(addr, '@')
+	if i < 0 {
+		return pvalue(addr)
+	}
+	domain := aLabelOrSelf(addr[i+1:])
+	if v := pvalue(addr[:i+1] + domain); v != "" {
 		return v
 	}
-	if i := strings.LastIndexByte(addr, '@'); i >= 0 {
-		if d := pvalue(addr[i+1:]); d != "" {
-			return "@" + d
-		}
+	if d := pvalue(domain); d != "" {
+		return "@" + d
 	}
 	return ""
 }
 
+// aLabelOrSelf is domain in A-labels, or domain as it is when it does not
+// convert (pvalue then leaves it out).
+func aLabelOrSelf(domain string) string {
+	if a, err := aLabel(domain); err == nil {
+		return a
+	}
+	return domain
+}
+
 // reasonText makes a reason safe to quote: no quote, backslash, ';' or
-// control characters (see pvalue).
+// control characters (see pvalue), and ASCII: what is not (a name from a
+// sender's DNS record in a lookup error) becomes '?'.
 func reasonText(s string) string {
 	return strings.Map(func(c rune) rune {
 		switch {
 		case c < ' ' || c == 0x7f:
 			return ' '
+		case c > 0x7f:
+			return '?'
 		case c == '"' || c == '\\':
 			return '\''
 		case c == ';':

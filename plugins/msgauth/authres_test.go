@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-msgauth/authres"
 
 	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
 	"github.com/portcullis-mta/portcullis/sdk/plugintest"
 )
 
@@ -206,6 +207,47 @@ func TestAuthResultsAdversarialValues(t *testing.T) {
 			}
 			if !strings.Contains(stripComments(v), "; dmarc=fail") {
 				t.Errorf("dmarc=fail hidden in a comment or quoted-string: %q", v)
+			}
+		})
+	}
+}
+
+// The gateway writes an added field that is not all ASCII as RFC 2047
+// encoded words, the whole value in base64: an Authentication-Results field
+// holding one UTF-8 character (an SMTPUTF8 sender, a U-label HELO, a
+// non-ASCII name in a DNS error) would reach readers downstream as
+// "=?utf-8?b?...?=", with neither our authserv-id nor a result readable.
+// Domains go in A-labels, a local-part that is not ASCII is left out (RFC
+// 8601 2.2 allows "@domain"), and other text has '?' for what is not ASCII.
+func TestAuthResultsASCII(t *testing.T) {
+	srv := dnsutiltest.New(t,
+		`xn--r8jz45g.test. 300 IN TXT "v=spf1 ip4:192.0.2.10 -all"`,
+		`weird.test. 300 IN TXT "v=spf1 include:\195\188\255.weird.test -all"`,
+	)
+	srv.ServFail(`\195\188\255.weird.test`)
+	s := newStage(t, srv, 0)
+	tests := []struct {
+		name, raw, helo, mailFrom string
+		want                      string // a part the field must hold
+	}{
+		{"UTF-8 local-part and U-label domain", message("a@other.test"), "h.other.test", "用户@例え.test", " smtp.mailfrom=@xn--r8jz45g.test;"},
+		{"U-label domain", message("a@other.test"), "h.other.test", "a@例え.test", " smtp.mailfrom=a@xn--r8jz45g.test;"},
+		{"U-label HELO, null sender", message("a@other.test"), "mx.例え.test", "", " smtp.helo=mx.xn--r8jz45g.test;"},
+		{"non-ASCII name in a DNS error", message("a@other.test"), "h.other.test", "a@weird.test", `spf=temperror reason="lookup `},
+		{"From domain that is not IDNA", message("ceo@a\u200db.test"), "h.other.test", "a@other.test", `dmarc=permerror reason="bad From domain `},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			res := check(t, s, dataReq(t, tc.raw, tc.helo, tc.mailFrom))
+			v := res.Headers[len(res.Headers)-1].Value
+			if !isASCII(v) {
+				t.Errorf("not ASCII: %q", v)
+			}
+			if !strings.Contains(v, tc.want) {
+				t.Errorf("%q does not hold %q", v, tc.want)
+			}
+			if id, _, err := authres.Parse(v); err != nil || id != authservID {
+				t.Errorf("%q does not parse back: %q, %v", v, id, err)
 			}
 		})
 	}
