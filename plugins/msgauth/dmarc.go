@@ -31,7 +31,9 @@ func parseRecord(txt string) (*record, error) {
 		return nil, errNotDMARC
 	}
 	r := &record{pct: 100, adkim: 'r', aspf: 'r'}
-	badPolicy, rua := true, false
+	// Tags come in any order (6.3): a bad sp is remembered apart from p,
+	// so that a p after it does not make the record good again.
+	badSP, rua := false, false
 	for _, t := range tags[1:] {
 		k, v, ok := strings.Cut(t, "=")
 		if !ok {
@@ -41,11 +43,9 @@ func parseRecord(txt string) (*record, error) {
 		switch k {
 		case "p":
 			r.p = policy(v)
-			badPolicy = r.p == ""
 		case "sp":
-			if r.sp = policy(v); r.sp == "" {
-				badPolicy = true
-			}
+			r.sp = policy(v)
+			badSP = r.sp == ""
 		case "pct":
 			if n, err := strconv.Atoi(v); err == nil && n >= 0 && n <= 100 {
 				r.pct = n
@@ -58,7 +58,7 @@ func parseRecord(txt string) (*record, error) {
 			rua = strings.Contains(v, ":")
 		}
 	}
-	if badPolicy {
+	if r.p == "" || badSP {
 		if !rua {
 			return nil, errors.New("no valid p= tag")
 		}

@@ -116,6 +116,12 @@ func TestParseRecord(t *testing.T) {
 		{"bad pct keeps default", "v=DMARC1; p=none; pct=200", &record{p: "none", pct: 100, adkim: 'r', aspf: 'r'}},
 		{"bad p with rua is p=none", "v=DMARC1; p=bogus; rua=mailto:a@b.test", &record{p: "none", pct: 100, adkim: 'r', aspf: 'r'}},
 		{"bad p without rua", "v=DMARC1; p=bogus", nil},
+		// Tag order does not matter (RFC 7489 6.3): a bad sp is a bad
+		// policy wherever it stands.
+		{"bad sp after p", "v=DMARC1; p=reject; sp=bogus", nil},
+		{"bad sp before p", "v=DMARC1; sp=bogus; p=reject", nil},
+		{"bad sp after p with rua is p=none", "v=DMARC1; p=reject; sp=bogus; rua=mailto:a@b.test", &record{p: "none", pct: 100, adkim: 'r', aspf: 'r'}},
+		{"bad sp before p with rua is p=none", "v=DMARC1; sp=bogus; p=reject; rua=mailto:a@b.test", &record{p: "none", pct: 100, adkim: 'r', aspf: 'r'}},
 		{"no p", "v=DMARC1; pct=50", nil},
 		{"v not first", "p=reject; v=DMARC1", nil},
 		{"other version", "v=DMARC2; p=reject", nil},
