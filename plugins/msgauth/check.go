@@ -144,41 +144,57 @@ var addrParser = mail.AddressParser{WordDecoder: &mime.WordDecoder{
 	CharsetReader: func(_ string, r io.Reader) (io.Reader, error) { return r, nil },
 }}
 
-// fromDomain is the RFC5322.From domain. A message with no From, or with
-// several From fields or addresses, has no single author domain (RFC 7489
-// 6.6.1), which is an error.
-func fromDomain(h []sdk.HeaderField) (string, error) {
+// maxFromDomains bounds the author domains whose DMARC policies are looked
+// up for one message: each costs up to two lookups, and the sender picks
+// how many there are.
+const maxFromDomains = 10
+
+// fromDomains are the RFC5322.From domains, each once, in order. A message
+// with no From is an error. One with several addresses, in one field or
+// (against RFC 5322 3.6) in several, has several author domains: DMARC is
+// checked for each and the strictest failure applies (RFC 7489 6.6.1), so
+// that a second address cannot take a p=reject domain out of DMARC, as
+// an error would. More than maxFromDomains domains is an error.
+func fromDomains(h []sdk.HeaderField) ([]string, error) {
 	var vals []string
 	for _, f := range h {
 		if strings.EqualFold(f.Name, "From") {
 			vals = append(vals, f.Value)
 		}
 	}
-	if len(vals) != 1 {
-		return "", fmt.Errorf("%d From fields", len(vals))
-	}
-	list, err := addrParser.ParseList(vals[0])
-	if err != nil {
-		return "", fmt.Errorf("unparsable From: %v", err)
+	if len(vals) == 0 {
+		return nil, errors.New("0 From fields")
 	}
 	// The policy of an internationalised domain is at its A-labels
 	// (RFC 8616 6), and 例え.test and xn--r8jz45g.test are one domain.
-	domains := map[string]bool{}
-	var d string
-	for _, a := range list {
-		ad, err := aLabel(domainOf(a.Address))
+	var domains []string
+	seen := map[string]bool{}
+	for _, v := range vals {
+		list, err := addrParser.ParseList(v)
 		if err != nil {
-			return "", fmt.Errorf("bad From domain %q: %v", domainOf(a.Address), err)
+			return nil, fmt.Errorf("unparsable From: %v", err)
 		}
-		d, domains[ad] = ad, true
+		for _, a := range list {
+			d, err := aLabel(domainOf(a.Address))
+			if err != nil {
+				return nil, fmt.Errorf("bad From domain %q: %v", domainOf(a.Address), err)
+			}
+			if !validDomain(d) {
+				return nil, fmt.Errorf("bad From domain %q", d)
+			}
+			if !seen[d] {
+				seen[d] = true
+				domains = append(domains, d)
+			}
+		}
 	}
-	if len(domains) != 1 {
-		return "", fmt.Errorf("%d From domains", len(domains))
+	if len(domains) == 0 {
+		return nil, errors.New("no From address")
 	}
-	if !validDomain(d) {
-		return "", fmt.Errorf("bad From domain %q", d)
+	if len(domains) > maxFromDomains {
+		return nil, fmt.Errorf("%d From domains", len(domains))
 	}
-	return d, nil
+	return domains, nil
 }
 
 // aLabel is domain (lower case) with its U-labels converted to A-labels

@@ -82,6 +82,15 @@ func TestDMARC(t *testing.T) {
 		{"non-dmarc text at a subdomain: org policy", message("a@other.example.test"), "b@other.test", 0, "fail", "reject", "reject", "example.test", sdk.VerdictFail},
 		{"temperror", message("a@temp.test"), "b@other.test", 0, "temperror", "", "none", "", sdk.VerdictNeutral},
 		{"no From", "Subject: x\r\n\r\nbody\r\n", "b@other.test", 0, "permerror", "", "none", "", sdk.VerdictNeutral},
+		// RFC 7489 6.6.1: each author domain is checked, and the
+		// strictest failure applies: a second address (or From field)
+		// does not take a p=reject domain out of DMARC.
+		{"two From domains: the failing one rejects", "From: ceo@example.test, x@other.test\r\nSubject: x\r\n\r\nbody\r\n", "b@other.test", 0, "fail", "reject", "reject", "example.test", sdk.VerdictFail},
+		{"two From fields: the failing one rejects", "From: x@other.test\r\nFrom: ceo@example.test\r\nSubject: x\r\n\r\nbody\r\n", "b@other.test", 0, "fail", "reject", "reject", "example.test", sdk.VerdictFail},
+		{"two From domains: one passes, one quarantines", "From: x@example.test, ceo@quar.test\r\nSubject: x\r\n\r\nbody\r\n", "b@example.test", 0, "fail", "quarantine", "quarantine", "quar.test", sdk.VerdictNeutral},
+		{"two From domains that both pass", "From: a@example.test, b@bounce.example.test\r\nSubject: x\r\n\r\nbody\r\n", "b@example.test", 0, "pass", "reject", "none", "example.test", sdk.VerdictPass},
+		{"two From domains: temperror outranks quarantine", "From: ceo@quar.test, x@temp.test\r\nSubject: x\r\n\r\nbody\r\n", "b@other.test", 0, "temperror", "", "none", "", sdk.VerdictNeutral},
+		{"more From domains than are looked up", "From: a@d1.test, a@d2.test, a@d3.test, a@d4.test, a@d5.test, a@d6.test, a@d7.test, a@d8.test, a@d9.test, a@d10.test, a@example.test\r\nSubject: x\r\n\r\nbody\r\n", "b@other.test", 0, "permerror", "", "none", "", sdk.VerdictNeutral},
 		// A DNS failure checking an aligned identifier is not a failure:
 		// never a reject for what a retry may pass.
 		{"aligned dkim key lookup servfail is temperror", sign(t, message("a@example.test"), "example.test", "down", rk, none), "b@other.test", 0, "temperror", "reject", "none", "example.test", sdk.VerdictNeutral},

@@ -104,6 +104,29 @@ func tempAligned(in verdictInput, rec *record) string {
 	return ""
 }
 
+// strictness orders the outcomes of several author domains (RFC 7489
+// 6.6.1: the strictest failing policy applies): a fail that rejects, then
+// a temperror (it may be one that rejects: rules tempfail it), then the
+// other fails by disposition, then none, then pass, which the message
+// has only when every domain passes.
+func strictness(o outcome) int {
+	switch {
+	case o.result == dmarcFail && o.disposition == "reject":
+		return 6
+	case o.result == dmarcTempError:
+		return 5
+	case o.result == dmarcFail && o.disposition == "quarantine":
+		return 4
+	case o.result == dmarcFail:
+		return 3
+	case o.result == dmarcPermError:
+		return 2
+	case o.result == dmarcNone:
+		return 1
+	}
+	return 0
+}
+
 func weaker(p string) string {
 	if p == "reject" {
 		return "quarantine"

@@ -34,14 +34,19 @@ func FuzzFromDomain(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, from string) {
-		d, err := fromDomain([]sdk.HeaderField{{Name: "From", Value: from}})
+		ds, err := fromDomains([]sdk.HeaderField{{Name: "From", Value: from}})
 		if err != nil {
 			return
 		}
-		if d == "" || d != strings.ToLower(d) || !validDomain(d) {
-			t.Fatalf("%q gave domain %q", from, d)
+		if len(ds) == 0 || len(ds) > maxFromDomains {
+			t.Fatalf("%q gave %d domains", from, len(ds))
 		}
-		_ = orgDomain(d)
+		for _, d := range ds {
+			if d == "" || d != strings.ToLower(d) || !validDomain(d) {
+				t.Fatalf("%q gave domain %q", from, d)
+			}
+			_ = orgDomain(d)
+		}
 	})
 }
 

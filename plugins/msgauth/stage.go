@@ -31,20 +31,20 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 		// The message itself cannot be read: that is the stage failing.
 		return nil, fmt.Errorf("msgauth: reading the message: %w", err)
 	}
-	from, fromErr := fromDomain(own.kept)
+	froms, fromErr := fromDomains(own.kept)
 	// SPF, DKIM and the DMARC policy ask different names: look them all
 	// up side by side.
 	var wg sync.WaitGroup
 	var heloSPF spfResult
 	var dkimErr error
-	var policy found
+	policies := make([]found, len(froms))
 	wg.Go(func() { rep.spf = checkSPF(ctx, res, ip, req.Conn.HELO, req.Envelope.From) })
 	if st.cfg.heloSPF && req.Envelope.From != "" {
 		wg.Go(func() { heloSPF = checkSPF(ctx, res, ip, req.Conn.HELO, "") })
 	}
 	wg.Go(func() { rep.dkim, dkimErr = verifyDKIM(req.Message, own, res, st.cfg.maxSigs) })
-	if fromErr == nil {
-		wg.Go(func() { policy = discover(ctx, res, from) })
+	for i, from := range froms {
+		wg.Go(func() { policies[i] = discover(ctx, res, from) })
 	}
 	wg.Wait()
 	if dkimErr != nil {
@@ -58,11 +58,19 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 		rep.dmarc = outcome{result: dmarcPermError, disposition: "none"}
 		rep.fromErr = fromErr.Error()
 	} else {
-		rep.from = from
-		rep.dmarc = evaluate(verdictInput{
-			spf: rep.spf.result, spfDomain: rep.spf.domain, dkim: rep.dkim,
-			from: from, found: policy, roll: s.roll(),
-		})
+		// RFC 7489 6.6.1: with several author domains, each is checked
+		// and the strictest outcome is the message's (one pct roll for
+		// the message).
+		roll := s.roll()
+		for i, from := range froms {
+			o := evaluate(verdictInput{
+				spf: rep.spf.result, spfDomain: rep.spf.domain, dkim: rep.dkim,
+				from: from, found: policies[i], roll: roll,
+			})
+			if i == 0 || strictness(o) > strictness(rep.dmarc) {
+				rep.from, rep.dmarc = from, o
+			}
+		}
 	}
 	return s.result(st, own, rep, heloSPF), nil
 }
