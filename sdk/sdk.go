@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -47,6 +49,27 @@ type Info struct {
 	Name    string  // plugin name, e.g. "dnsbl"
 	Version string  // the plugin's own version
 	Phases  []Phase // the phases at which the stage wants to be called
+}
+
+// Validate reports an Info the host refuses at load, before Configure:
+// no Name, no Phases, or a phase that is not one of Phases or is repeated
+// (they are lower case: "data", not "DATA"). sdk/plugintest checks it too,
+// so that a stage the gateway would not load fails its own tests.
+func (i Info) Validate() error {
+	if i.Name == "" {
+		return errors.New("plugin did not name itself (Info.Name is empty)")
+	}
+	if len(i.Phases) == 0 {
+		return fmt.Errorf("plugin %s asks for no phase", i.Name)
+	}
+	seen := map[Phase]bool{}
+	for _, p := range i.Phases {
+		if !slices.Contains(Phases, p) || seen[p] {
+			return fmt.Errorf("plugin %s asks for unknown or repeated phase %s", i.Name, strconv.Quote(string(p)))
+		}
+		seen[p] = true
+	}
+	return nil
 }
 
 // Env is what the host tells a stage about its surroundings at Configure.

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os/exec"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -186,20 +184,6 @@ func dialOptions() []grpc.DialOption {
 }
 
 // checkInfo checks a plugin's capabilities: the phases it asks for must be
-// ones this host calls stages at.
-func checkInfo(i sdk.Info) error {
-	if i.Name == "" {
-		return fmt.Errorf("plugin did not name itself")
-	}
-	if len(i.Phases) == 0 {
-		return fmt.Errorf("plugin %s asks for no phase", i.Name)
-	}
-	seen := map[sdk.Phase]bool{}
-	for _, p := range i.Phases {
-		if !slices.Contains(sdk.Phases, p) || seen[p] {
-			return fmt.Errorf("plugin %s asks for unknown or repeated phase %s", i.Name, strconv.Quote(string(p)))
-		}
-		seen[p] = true
-	}
-	return nil
-}
+// ones this host calls stages at (sdk.Info.Validate, which plugintest
+// applies too).
+func checkInfo(i sdk.Info) error { return i.Validate() }

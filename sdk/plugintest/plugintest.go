@@ -42,6 +42,10 @@ type Client struct {
 var quietOnce sync.Once
 
 // Start serves stage over the plugin protocol for the duration of the test.
+// It asks the stage's Info first, as the host does at load, and fails the
+// test when the gateway would refuse it (sdk.Info.Validate: no name, no
+// phase, an unknown phase), so that a stage that could not be loaded does
+// not pass its tests.
 func Start(t testing.TB, stage sdk.Stage) *Client {
 	t.Helper()
 	quietOnce.Do(func() { hclog.DefaultOutput = io.Discard })
@@ -58,12 +62,21 @@ func Start(t testing.TB, stage sdk.Stage) *Client {
 	if err != nil {
 		t.Fatalf("plugintest: %v", err)
 	}
-	return &Client{c: c}
+	cl := &Client{c: c}
+	if _, err := cl.Info(); err != nil {
+		t.Fatalf("plugintest: the gateway would not load this stage: %v", err)
+	}
+	return cl
 }
 
-// Info asks the stage to describe itself, as the host does at load.
+// Info asks the stage to describe itself, as the host does at load; an
+// Info the host refuses (sdk.Info.Validate) is an error here too.
 func (c *Client) Info() (sdk.Info, error) {
-	return c.c.Info(context.Background())
+	info, err := c.c.Info(context.Background())
+	if err != nil {
+		return info, err
+	}
+	return info, info.Validate()
 }
 
 // Configure sends env and config as the host does at load and reload.

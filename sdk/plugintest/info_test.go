@@ -1,0 +1,73 @@
+package plugintest_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/portcullis-mta/portcullis/sdk"
+	"github.com/portcullis-mta/portcullis/sdk/plugintest"
+)
+
+// infoStage says what it is told to: an Info the gateway refuses at load.
+type infoStage struct{ info sdk.Info }
+
+func (s infoStage) Info() sdk.Info                                         { return s.info }
+func (infoStage) Configure(context.Context, sdk.Env, map[string]any) error { return nil }
+func (infoStage) Check(context.Context, *sdk.Request) (*sdk.Result, error) {
+	return &sdk.Result{Verdict: sdk.VerdictPass}, nil
+}
+
+// fatalTB records a Fatalf where the test it wraps would stop.
+type fatalTB struct {
+	testing.TB
+	fatal string
+}
+
+func (f *fatalTB) Helper() {}
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.fatal = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+// A stage whose Info the gateway refuses ("plugin did not name itself",
+// "asks for no phase") used to pass every plugintest test: Start never
+// asked for Info, and Client.Info returned it unchecked. It fails now, in
+// the gateway's words.
+func TestStartRefusesInfoTheGatewayRefuses(t *testing.T) {
+	tests := []struct {
+		name string
+		info sdk.Info
+		want string // "": accepted
+	}{
+		{"good", sdk.Info{Name: "x", Phases: []sdk.Phase{sdk.PhaseRcpt}}, ""},
+		{"no name", sdk.Info{Phases: []sdk.Phase{sdk.PhaseRcpt}}, "plugin did not name itself"},
+		{"no phase", sdk.Info{Name: "x"}, "plugin x asks for no phase"},
+		{"upper case phase", sdk.Info{Name: "x", Phases: []sdk.Phase{"DATA"}}, `unknown or repeated phase "DATA"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tb := &fatalTB{TB: t}
+			done := make(chan *plugintest.Client)
+			go func() {
+				defer close(done)
+				done <- plugintest.Start(tb, infoStage{tt.info})
+			}()
+			c := <-done
+			if tt.want == "" {
+				if tb.fatal != "" || c == nil {
+					t.Fatalf("Start failed: %s", tb.fatal)
+				}
+				if _, err := c.Info(); err != nil {
+					t.Fatalf("Info = %v", err)
+				}
+				return
+			}
+			if !strings.Contains(tb.fatal, tt.want) || !strings.Contains(tb.fatal, "would not load") {
+				t.Fatalf("Start failed with %q, want it to say the gateway would not load it: %q", tb.fatal, tt.want)
+			}
+		})
+	}
+}
