@@ -113,16 +113,16 @@ func callError(ctx context.Context, err error) error {
 	}
 	switch s.Code() {
 	case codes.DeadlineExceeded:
-		return fmt.Errorf("%w: %s", context.DeadlineExceeded, s.Message())
+		return withDetail(context.DeadlineExceeded, s.Message())
 	case codes.Canceled:
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %s", ctx.Err(), s.Message())
+			return withDetail(ctx.Err(), s.Message())
 		}
 		// The plugin's side of the deadline (it resets the stream when
 		// the grpc-timeout it was sent runs out) can arrive a moment
 		// before our own timer fires.
 		if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
-			return fmt.Errorf("%w: %s", context.DeadlineExceeded, s.Message())
+			return withDetail(context.DeadlineExceeded, s.Message())
 		}
 		// Otherwise the connection went away under the call ("the client
 		// connection is closing"): that is the plugin, not the caller.
@@ -131,6 +131,17 @@ func callError(ctx context.Context, err error) error {
 		return fmt.Errorf("%w: %s", bridge.ErrUnavailable, s.Message())
 	}
 	return errors.New(s.Message())
+}
+
+// withDetail wraps sentinel with gRPC's message, unless the message only
+// repeats it: gRPC's status for a deadline of the caller's own says
+// "context deadline exceeded", and the error read "context deadline
+// exceeded: context deadline exceeded".
+func withDetail(sentinel error, msg string) error {
+	if msg == "" || msg == sentinel.Error() {
+		return sentinel
+	}
+	return fmt.Errorf("%w: %s", sentinel, msg)
 }
 
 // messageSource serves the bytes of the messages of calls in progress.

@@ -2,10 +2,12 @@ package plugintest_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portcullis-mta/portcullis/sdk"
 	"github.com/portcullis-mta/portcullis/sdk/plugintest"
@@ -67,6 +69,36 @@ func TestStartRefusesInfoTheGatewayRefuses(t *testing.T) {
 			}
 			if !strings.Contains(tb.fatal, tt.want) || !strings.Contains(tb.fatal, "would not load") {
 				t.Fatalf("Start failed with %q, want it to say the gateway would not load it: %q", tb.fatal, tt.want)
+			}
+		})
+	}
+}
+
+// blockStage returns only when its call's context is done.
+type blockStage struct{ infoStage }
+
+func (blockStage) Check(ctx context.Context, _ *sdk.Request) (*sdk.Result, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// A call past its deadline said "context deadline exceeded: context
+// deadline exceeded": gRPC's message repeated the error it wrapped.
+func TestCheckPastDeadlineSaysItOnce(t *testing.T) {
+	c := plugintest.Start(t, blockStage{infoStage{sdk.Info{Name: "b", Phases: []sdk.Phase{sdk.PhaseMail}}}})
+	for _, name := range []string{"expired before the call", "expires during the call"} {
+		t.Run(name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+			defer cancel()
+			if name == "expired before the call" {
+				<-ctx.Done()
+			}
+			_, err := c.Check(ctx, &sdk.Request{Phase: sdk.PhaseMail})
+			if !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("Check = %v, want context.DeadlineExceeded", err)
+			}
+			if msg := err.Error(); strings.Count(msg, "deadline exceeded") != 1 {
+				t.Errorf("Check's error says %q", msg)
 			}
 		})
 	}
