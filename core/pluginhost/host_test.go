@@ -56,6 +56,8 @@ func TestBuiltin(t *testing.T) {
 }
 
 func TestLoadFailures(t *testing.T) {
+	printer := script(t, "echo 'starting up!'\nexec sleep 30\n")
+	v2 := script(t, "echo '1|2|unix|/nonexistent/sock|grpc|'\nexec sleep 30\n")
 	tests := []struct {
 		name    string
 		specs   []Spec
@@ -65,6 +67,13 @@ func TestLoadFailures(t *testing.T) {
 			"stage bad: config refused: refused: no way"},
 		{"missing binary", []Spec{{Name: "m", Plugin: "/nonexistent/plugin"}}, "stage m:"},
 		{"not a plugin", []Spec{{Name: "n", Plugin: "/bin/true"}}, "stage n:"},
+		// A plugin that prints before sdk.Serve fails the handshake, and
+		// go-plugin only says "Unrecognized remote plugin message".
+		{"prints before Serve", []Spec{{Name: "p", Plugin: printer}},
+			`: it wrote "starting up!" to stdout, where the handshake goes: a plugin writes nothing to stdout before sdk.Serve`},
+		// go-plugin says "incompatible API version with plugin".
+		{"other protocol", []Spec{{Name: "v", Plugin: v2}},
+			"stage v: starting plugin " + v2 + ": it speaks plugin protocol 2, this gateway 1: build it against this gateway's SDK"},
 		{"relative path from config dir", []Spec{{Name: "r", Plugin: "plugin", Env: sdk.Env{ConfigDir: "/nonexistent"}}},
 			"/nonexistent/plugin"},
 		{"duplicate", []Spec{faultSpec(t, "d", nil), faultSpec(t, "d", nil)}, "stage d: declared twice"},

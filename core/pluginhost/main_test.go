@@ -142,3 +142,13 @@ func contains(s, sub string) bool { return strings.Contains(s, sub) }
 func discardLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
+
+// script writes an executable shell script into a fresh directory.
+func script(t *testing.T, body string) string {
+	t.Helper()
+	path := filepath.Join(shortTempDir(t), "plugin.sh")
+	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

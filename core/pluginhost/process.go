@@ -123,6 +123,14 @@ func (h *Host) run(ctx context.Context, sp Spec, configure bool) (*proc, error) 
 		}
 	})
 	p, err := h.handshake(ctx, c, sp, configure)
+	if r := pr.Load(); err != nil && r != nil {
+		if v := r.protocol(); v != 0 && v != sdk.ProtocolVersion {
+			// go-plugin says "incompatible API version", which does not
+			// tell an admin what to do.
+			err = fmt.Errorf("starting plugin %s: it speaks plugin protocol %d, this gateway %d: build it against this gateway's SDK (github.com/portcullis-mta/portcullis/sdk)",
+				sp.Plugin, v, sdk.ProtocolVersion)
+		}
+	}
 	if !cancelled() && err == nil {
 		err = fmt.Errorf("starting plugin %s: %w", sp.Plugin, context.Cause(ctx))
 	}

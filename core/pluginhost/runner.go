@@ -24,7 +24,7 @@ import (
 // directory too (with Cmd they go to $TMPDIR) and remove them at Kill.
 type procRunner struct {
 	cmd    *exec.Cmd
-	stdout io.ReadCloser
+	stdout *firstLine
 	stderr *stderrFilter
 
 	mu     sync.Mutex // Kill may come from another goroutine during Start
@@ -52,7 +52,7 @@ func newRunner(spec *exec.Cmd, argv []string) (*procRunner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &procRunner{cmd: cmd, stdout: stdout, stderr: newStderrFilter(stderr), exited: make(chan struct{})}, nil
+	return &procRunner{cmd: cmd, stdout: &firstLine{ReadCloser: stdout}, stderr: newStderrFilter(stderr), exited: make(chan struct{})}, nil
 }
 
 // pluginEnv is the plugin's environment: the variables of the host's
@@ -206,8 +206,61 @@ func (r *procRunner) Diagnose(context.Context) string {
 	if lines := r.stderr.lastLines(diagnoseWait); len(lines) > 0 {
 		fmt.Fprintf(&b, "; its last output: %q", strings.Join(lines, " | "))
 	}
+	if line := r.stdout.line(); line != "" {
+		// go-plugin says "Unrecognized remote plugin message" and no
+		// more: the usual cause is a plugin's own print before Serve.
+		fmt.Fprintf(&b, ": it wrote %q to stdout, where the handshake goes: a plugin writes nothing to stdout before sdk.Serve (log with slog, or to stderr)", line)
+		return b.String()
+	}
 	b.WriteString(": is it a Portcullis plugin built for this system?")
 	return b.String()
+}
+
+// protocol is the plugin protocol version the plugin's handshake line
+// gave (go-plugin's "CORE|APP|network|address|protocol"), 0 if none.
+func (r *procRunner) protocol() int {
+	f := strings.Split(r.stdout.line(), "|")
+	if len(f) < 4 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[1])
+	return n
+}
+
+// firstLine passes a plugin's stdout to go-plugin and keeps the start of
+// its first line: the handshake, or what a plugin printed in its place.
+type firstLine struct {
+	io.ReadCloser
+	mu   sync.Mutex
+	buf  []byte
+	done bool
+}
+
+// maxFirstLine bounds what firstLine keeps: enough for a handshake's
+// versions or a stray message, not a whole mTLS certificate.
+const maxFirstLine = 200
+
+func (f *firstLine) Read(p []byte) (int, error) {
+	n, err := f.ReadCloser.Read(p)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, c := range p[:n] {
+		if f.done {
+			break
+		}
+		if c == '\n' || len(f.buf) == maxFirstLine {
+			f.done = true
+			break
+		}
+		f.buf = append(f.buf, c)
+	}
+	return n, err
+}
+
+func (f *firstLine) line() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return strings.TrimSpace(string(f.buf))
 }
 
 // diagnoseWait is how long Diagnose waits for a plugin that failed its

@@ -137,16 +137,6 @@ func checkEnv(t *testing.T, pid int) {
 	}
 }
 
-// script writes an executable shell script into a fresh directory.
-func script(t *testing.T, body string) string {
-	t.Helper()
-	path := filepath.Join(shortTempDir(t), "plugin.sh")
-	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
 // TestStopDuringHangingStart: a stage stopped while its plugin, being
 // restarted, hangs before the handshake stops at once and kills that
 // process, instead of waiting for the start timeout.
