@@ -103,3 +103,30 @@ func TestCheckPastDeadlineSaysItOnce(t *testing.T) {
 		})
 	}
 }
+
+// editStage asks for a header edit at every phase.
+type editStage struct{ infoStage }
+
+func (editStage) Check(context.Context, *sdk.Request) (*sdk.Result, error) {
+	return &sdk.Result{Verdict: sdk.VerdictPass, Headers: []sdk.HeaderEdit{{Op: sdk.HeaderAdd, Name: "X-Seen", Value: "yes"}}}, nil
+}
+
+// The gateway applies header edits at the data phase only and drops those
+// of other phases; Check returned them, so a test of a stage that edited
+// at rcpt passed and the gateway did nothing.
+func TestCheckDropsHeaderEditsOutsideData(t *testing.T) {
+	c := plugintest.Start(t, editStage{infoStage{sdk.Info{Name: "e", Phases: sdk.Phases}}})
+	for _, ph := range sdk.Phases {
+		req := &sdk.Request{Phase: ph}
+		if ph == sdk.PhaseData {
+			req.Message = plugintest.Message([]byte("Subject: x\r\n\r\nbody\r\n"))
+		}
+		res, err := c.Check(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := len(res.Headers), map[bool]int{true: 1, false: 0}[ph == sdk.PhaseData]; got != want {
+			t.Errorf("phase %s: %d header edits, want %d (%v)", ph, got, want, res.Headers)
+		}
+	}
+}
