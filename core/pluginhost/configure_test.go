@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -182,10 +183,23 @@ func TestReloadStartsNewStagesFirst(t *testing.T) {
 func TestLoadConfigureTimeout(t *testing.T) {
 	h, _ := newHost(t, Options{})
 	pidfile := filepath.Join(t.TempDir(), "pid")
-	const sleep = 3 * time.Second
+	// The load's deadline passes once the plugin is inside Configure (it
+	// writes its pid there, then sleeps): a real deadline would also cover
+	// the plugin's start, which on a loaded machine took longer than any
+	// short one, so the test failed on the start instead.
+	const sleep = time.Minute
 	began := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
-	defer cancel()
+	ctx := newExpiring()
+	t.Cleanup(ctx.expire)
+	go func() {
+		for ctx.Err() == nil && time.Since(began) < sleep {
+			if _, err := os.Stat(pidfile); err == nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		ctx.expire()
+	}()
 	err := h.Load(ctx, []Spec{faultSpec(t, "f", map[string]any{"configure_sleep": sleep.String(), "pidfile": pidfile})})
 	checkTimedOut(t, err, "f")
 	if took := time.Since(began); took >= sleep {
@@ -234,5 +248,28 @@ func TestFormatDuration(t *testing.T) {
 		if got := formatDuration(d); got != want {
 			t.Errorf("formatDuration(%v) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+// expiring is a context whose deadline passes when expire is called, not
+// at a time: Err is then context.DeadlineExceeded, as for a deadline.
+type expiring struct {
+	context.Context
+	done chan struct{}
+	once sync.Once
+}
+
+func newExpiring() *expiring {
+	return &expiring{Context: context.Background(), done: make(chan struct{})}
+}
+
+func (c *expiring) expire()               { c.once.Do(func() { close(c.done) }) }
+func (c *expiring) Done() <-chan struct{} { return c.done }
+func (c *expiring) Err() error {
+	select {
+	case <-c.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
 	}
 }
