@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/sdk/cfgval"
+	"github.com/portcullis-mta/portcullis/sdk/dnsutil"
 )
 
 // config is the stage's `config:` map, validated.
@@ -145,10 +146,32 @@ func parseZone(x any) (*zone, error) {
 	if err != nil {
 		return nil, err
 	}
-	if z.name == "" || strings.ContainsAny(z.name, " \t/@") || strings.Contains(z.name, "..") {
-		return nil, fmt.Errorf("bad zone name %v", m["zone"])
+	if why := badZoneName(z.name); why != "" {
+		return nil, fmt.Errorf("bad zone name %v: %s", m["zone"], why)
 	}
 	return z, nil
+}
+
+// maxZoneLen leaves room, within a name's 253 octets, for an IPv6 client's
+// 32 nibble labels and their dots (RFC 5782 2.4): 64 octets.
+const maxZoneLen = 253 - 64
+
+// badZoneName says why name cannot be a list's zone, or "". A zone that is
+// not a DNS name would be asked all the same and answer NXDOMAIN (or not
+// be asked at all, dnsutil.Resolver.Lookup) for every client: "not
+// listed", silently, for good. Postfix writes a list's codes and weight
+// into the name (zen.example=127.0.0.[2..11], zen.example*2); here they
+// are keys of their own.
+func badZoneName(name string) string {
+	switch {
+	case strings.ContainsAny(name, "=*"):
+		return "a DNS name only; codes and weight are keys of their own: {zone: zen.example, codes: [\"127.0.0.2-127.0.0.11\"], weight: 2}"
+	case len(name) > maxZoneLen:
+		return fmt.Sprintf("longer than %d octets, leaving no room for an IPv6 client's query", maxZoneLen)
+	case !dnsutil.ValidHostname(name):
+		return "not a DNS name (letters, digits, '-' and '_' in dot-separated labels, not ending in a number)"
+	}
+	return ""
 }
 
 // parseCodes reads "127.0.0.2", "127.0.0.4-127.0.0.7" and "mask:0.0.0.6"

@@ -256,6 +256,15 @@ func TestConfigErrors(t *testing.T) {
 		{"bad mask", map[string]any{"zones": []any{map[string]any{"zone": "a.test", "codes": []any{"mask:x"}}}}, "bad mask"},
 		{"twice", map[string]any{"zones": []any{"a.test", "A.test."}}, "twice"},
 		{"bad name", map[string]any{"zones": []any{"a b"}}, "bad zone name"},
+		// Each of these was asked as written, drew NXDOMAIN (or nothing) for
+		// every client, and so never listed one.
+		{"postfix codes in the name", map[string]any{"zones": []any{"zen.test=127.0.0.[2..11]"}}, "codes and weight are keys of their own"},
+		{"postfix code in the name", map[string]any{"zones": []any{"zen.test=127.0.0.2"}}, "codes and weight are keys of their own"},
+		{"postscreen weight in the name", map[string]any{"zones": []any{map[string]any{"zone": "zen.test*2"}}}, "codes and weight are keys of their own"},
+		{"leading dot", map[string]any{"zones": []any{".zen.test"}}, "bad zone name .zen.test: not a DNS name"},
+		{"semicolon", map[string]any{"zones": []any{"zen.test;"}}, "not a DNS name"},
+		{"an address", map[string]any{"zones": []any{"127.0.0.1"}}, "not a DNS name"},
+		{"too long for ipv6", map[string]any{"zones": []any{strings.Repeat("a.", 95) + "test"}}, "no room for an IPv6 client's query"},
 		{"unknown zone key", map[string]any{"zones": []any{map[string]any{"zone": "a.test", "wieght": 1}}}, "unknown key"},
 		{"unknown key", map[string]any{"zones": []any{"a.test"}, "treshold": 1}, "unknown key"},
 		{"timeout", map[string]any{"zones": []any{"a.test"}, "timeout": "2"}, "timeout"},
