@@ -38,7 +38,9 @@
 //
 // An entry is an address, a prefix, an "address,mask" range, a two-letter
 // country code, or else a host pattern; the prefixes "ip:", "host:" and
-// "country:" say which explicitly. Lines in the filter format are accepted
+// "country:" say which explicitly. A host pattern that no host name could
+// match (10.0.0.1-10.0.0.255, 203.0.113.5;, .example) is an error, not a
+// pattern that silently never matches. Lines in the filter format are accepted
 // in list files too. Files are re-read on every reload of the gateway
 // (SIGHUP) and when one changes (checked at most every reload_interval); a
 // file that no longer loads keeps the lists it would replace, and results

@@ -113,6 +113,8 @@ func TestConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "bad.txt", "203.0.113.1\n203.0.113.300\n")
 	writeFile(t, dir, "badfilter.txt", "REJECT/MAIL/x@example\n")
+	writeFile(t, dir, "glued.txt", "203.0.113.1\n203.0.113.5#one-host\n")
+	writeFile(t, dir, "filterhost.txt", "REJECT/HOST/192.0.2.9\n")
 	writeFile(t, dir, "baddeleg.txt", "apnic|JP|ipv4|203.0.113.0|abc|20110412|allocated\n")
 	tests := []struct {
 		name string
@@ -125,6 +127,15 @@ func TestConfigErrors(t *testing.T) {
 		{"bad cidr", map[string]any{"allow": []any{"192.0.2.0/33"}}, "bad CIDR"},
 		{"bad country", map[string]any{"deny": []any{"country:CHN"}}, "bad country"},
 		{"bad pattern", map[string]any{"deny": []any{"host:[a"}}, "bad host pattern"},
+		// Neither an address nor a pattern any host name matches: each of
+		// these loaded as a host pattern that never matched.
+		{"address range", map[string]any{"deny": []any{"10.0.0.1-10.0.0.255"}}, `bad host pattern "10.0.0.1-10.0.0.255": no host name ends in a number`},
+		{"address with a semicolon", map[string]any{"deny": []any{"203.0.113.5;"}}, `bad host pattern "203.0.113.5;": ';' is in no host name`},
+		{"address as a host", map[string]any{"deny": []any{"host:203.0.113.5"}}, "no host name ends in a number"},
+		{"postfix parent domain", map[string]any{"allow": []any{".partner.example"}}, "an empty label (the names below a domain are *.example)"},
+		{"mail address", map[string]any{"deny": []any{"@spam.example"}}, `'@' is in no host name`},
+		{"comment without a space", map[string]any{"deny": map[string]any{"files": []any{"glued.txt"}}}, `glued.txt:2: bad host pattern "203.0.113.5#one-host": '#' is in no host name`},
+		{"filter host line", map[string]any{"filters": []any{"filterhost.txt"}}, `filterhost.txt:1: bad host pattern "192.0.2.9": no host name ends in a number`},
 		{"line number", map[string]any{"deny": map[string]any{"files": []any{"bad.txt"}}}, "bad.txt:2:"},
 		{"missing file", map[string]any{"filters": []any{"nope.txt"}}, "nope.txt"},
 		{"filter type", map[string]any{"filters": []any{"badfilter.txt"}}, "unknown filter type \"MAIL\" (want IP, HOST or COUNTRY)"},

@@ -130,6 +130,9 @@ func (l *list) addHost(s, entry string) error {
 	if err != nil {
 		return fmt.Errorf("bad host pattern %q: %v", s, err)
 	}
+	if why := badHostPattern(p); why != "" {
+		return fmt.Errorf("bad host pattern %q: %s", s, why)
+	}
 	ref := hostRef{l.nHosts, strings.TrimSpace(entry)}
 	l.nHosts++
 	rest, sub := strings.CutPrefix(p, "*.")
@@ -146,6 +149,33 @@ func (l *list) addHost(s, entry string) error {
 		l.globs = append(l.globs, hostPattern{p, ref})
 	}
 	return nil
+}
+
+// badHostPattern says why pattern p (lower case, A-labels, no final dot)
+// can match no client's name, or "". The names it is matched against are
+// host names, as the gateway confirms no other (dnsutil.ValidHostname):
+// letters, digits, '-' and '_' in labels, the last one not a number. An
+// entry that is neither an address nor such a pattern would load as a host
+// pattern that never matches, with nothing said: an address range
+// (10.0.0.1-10.0.0.255), an address with a stray character
+// (203.0.113.5;, or a comment with no space before its '#'), Postfix's
+// .example for the names below a domain.
+func badHostPattern(p string) string {
+	labels := strings.Split(p, ".")
+	for _, l := range labels {
+		if l == "" {
+			return "an empty label (the names below a domain are *.example)"
+		}
+		for _, c := range l {
+			if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '*' || c == '?') {
+				return fmt.Sprintf("%q is in no host name", c)
+			}
+		}
+	}
+	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+		return "no host name ends in a number (an address range is a CIDR or address,mask)"
+	}
+	return ""
 }
 
 // aLabels writes the Unicode labels of a host pattern as A-labels (RFC
