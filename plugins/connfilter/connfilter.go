@@ -44,7 +44,8 @@
 // in list files too. Files are re-read on every reload of the gateway
 // (SIGHUP) and when one changes (checked at most every reload_interval); a
 // file that no longer loads keeps the lists it would replace, and results
-// carry attrs.reload_error until it loads again. Both outcomes of a
+// carry attrs.reload_error until it loads again; so does a delegated-stats
+// file that had records and, changed, has none (a failed download). Both outcomes of a
 // reload on change are logged once, in the gateway's log: an error line
 // saying why the files were refused, an info line when a change loads.
 package connfilter
@@ -166,6 +167,9 @@ func (s *Stage) maybeReload() {
 	changed := changedFiles(s.stamps, st)
 	s.stamps = st
 	set, err := build(s.cfg)
+	if err == nil {
+		err = lostCountries(s.cfg, s.cur.Load(), set)
+	}
 	if err != nil {
 		msg := err.Error()
 		s.reloadErr.Store(&msg)

@@ -364,3 +364,45 @@ func TestHostnameLookupFailed(t *testing.T) {
 		t.Errorf("allow host pattern only, lookup failed: %+v, %v; want none (not allowed, no error)", res, err)
 	}
 }
+
+// TestCountriesCutShort: a delegated-stats file that had records and is
+// rewritten empty, or with its header only (a failed or interrupted
+// download), is refused on a reload on change: the previous countries stay
+// in force, with reload_error. Loaded, it left every client without a
+// country and country: entries matching no one. A file that loads again
+// is taken; a gateway reload (Configure) takes the files as they are.
+func TestCountriesCutShort(t *testing.T) {
+	dir := t.TempDir()
+	p := writeFile(t, dir, "apnic.txt", delegated)
+	now := time.Unix(1_800_000_000, 0)
+	s := &Stage{now: func() time.Time { return now }, log: slog.New(slog.DiscardHandler)}
+	cfg := map[string]any{"deny": []any{"country:CN"}, "countries": []any{"apnic.txt"}, "reload_interval": "10s"}
+	if err := s.Configure(context.Background(), sdk.Env{ConfigDir: dir}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	header := "2|apnic|20261127|3|19830613|20261126|+0900\napnic|*|ipv4|*|2|summary\n"
+	for i, text := range []string{"", header} {
+		writeFile(t, dir, "apnic.txt", text)
+		mt := time.Now().Add(time.Duration(i+1) * time.Hour)
+		if err := os.Chtimes(p, mt, mt); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(11 * time.Second)
+		res := check(t, s, "203.0.113.130", "")
+		if res.Verdict != sdk.VerdictFail || res.Attrs["country"] != "CN" || !strings.Contains(res.Attrs["reload_error"], "no ipv4 or ipv6 records any more") {
+			t.Fatalf("file of %d bytes: %s %v", len(text), res.Verdict, res.Attrs)
+		}
+	}
+	writeFile(t, dir, "apnic.txt", strings.Replace(delegated, "|CN|", "|JP|", 1))
+	now = now.Add(11 * time.Second)
+	if res := check(t, s, "203.0.113.130", ""); res.Verdict != sdk.VerdictNone || res.Attrs["country"] != "JP" || res.Attrs["reload_error"] != "" {
+		t.Fatalf("a file with records again: %s %v", res.Verdict, res.Attrs)
+	}
+	writeFile(t, dir, "apnic.txt", header)
+	if err := s.Configure(context.Background(), sdk.Env{ConfigDir: dir}, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if res := check(t, s, "203.0.113.130", ""); res.Attrs["country"] != "" || res.Attrs["reload_error"] != "" {
+		t.Fatalf("after Configure with an empty file: %s %v", res.Verdict, res.Attrs)
+	}
+}

@@ -15,6 +15,9 @@ type filterSet struct {
 	deny, allow *list
 	countries   *Countries // nil when no delegated files are configured
 	hostNeeded  bool       // some list has host patterns
+	// countryRecords is the number of address records each delegated
+	// file gave, for lostCountries.
+	countryRecords map[string]int
 }
 
 // build reads every list and delegated-stats file of cfg.
@@ -45,16 +48,19 @@ func build(cfg config) (*filterSet, error) {
 	}
 	if len(cfg.countries) > 0 {
 		var b CountryBuilder
+		fs.countryRecords = map[string]int{}
 		for _, f := range cfg.countries {
 			fh, err := os.Open(f)
 			if err != nil {
 				return nil, fmt.Errorf("countries: %v", err)
 			}
+			before := len(b.v4) + len(b.v6)
 			err = b.Parse(f, fh)
 			fh.Close()
 			if err != nil {
 				return nil, err
 			}
+			fs.countryRecords[f] += len(b.v4) + len(b.v6) - before
 		}
 		fs.countries = b.Build()
 	}
@@ -81,6 +87,27 @@ func missingFiles(cfg config) error {
 		return nil
 	}
 	return fmt.Errorf("no such file: %s", strings.Join(missing, ", "))
+}
+
+// lostCountries refuses a reload on change in which a delegated-stats
+// file that gave address records gives none. A registry's file always has
+// some; one that is empty, or holds only its header, is a download cut
+// short or failed (wget -O truncates the file before it fetches). Loaded,
+// it would leave every client without a country, and country: entries
+// matching no one, until the next download, with only an INFO line to say
+// so. A file that never had records (as examples/lists/delegated-latest)
+// still loads as it is, and a reload of the gateway (SIGHUP) takes the
+// files as they are.
+func lostCountries(cfg config, old, cur *filterSet) error {
+	if old == nil {
+		return nil
+	}
+	for _, f := range cfg.countries {
+		if old.countryRecords[f] > 0 && cur.countryRecords[f] == 0 {
+			return fmt.Errorf("countries: %s: no ipv4 or ipv6 records any more (had %d): a download cut short?", f, old.countryRecords[f])
+		}
+	}
+	return nil
 }
 
 func readList(path string, own *list, fs *filterSet) error {
