@@ -213,6 +213,11 @@ func parseCode(s string) (code, error) {
 	if err1 != nil || err2 != nil || !a.Is4() || !b.Is4() || u32(a) > u32(b) {
 		return code{}, fmt.Errorf("bad code %q (want 127.0.0.2, 127.0.0.4-127.0.0.7 or mask:0.0.0.2)", s)
 	}
+	// Any other answer is a failure (lookup), so a code outside 127/8
+	// would count no answer and the zone list no one.
+	if a.As4()[0] != 127 || b.As4()[0] != 127 {
+		return code{}, fmt.Errorf("bad code %q: a list answers in 127.0.0.0/8 (RFC 5782 2.1)", s)
+	}
 	return code{lo: u32(a), hi: u32(b)}, nil
 }
 

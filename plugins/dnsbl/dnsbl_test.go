@@ -253,6 +253,9 @@ func TestConfigErrors(t *testing.T) {
 		{"no zones", map[string]any{}, "at least one zone"},
 		{"bad code", map[string]any{"zones": []any{map[string]any{"zone": "a.test", "codes": []any{"127.0.0.300"}}}}, "bad code"},
 		{"bad range", map[string]any{"zones": []any{map[string]any{"zone": "a.test", "codes": []any{"127.0.0.9-127.0.0.2"}}}}, "bad code"},
+		// Answers outside 127/8 are failures: such a code counted none.
+		{"code outside 127/8", map[string]any{"zones": []any{map[string]any{"zone": "a.test", "codes": []any{"0.0.0.2"}}}}, `bad code "0.0.0.2": a list answers in 127.0.0.0/8`},
+		{"range leaving 127/8", map[string]any{"zones": []any{map[string]any{"zone": "a.test", "codes": []any{"127.0.0.2-128.0.0.2"}}}}, "a list answers in 127.0.0.0/8"},
 		{"bad mask", map[string]any{"zones": []any{map[string]any{"zone": "a.test", "codes": []any{"mask:x"}}}}, "bad mask"},
 		{"twice", map[string]any{"zones": []any{"a.test", "A.test."}}, "twice"},
 		{"bad name", map[string]any{"zones": []any{"a b"}}, "bad zone name"},
