@@ -10,6 +10,24 @@ import (
 type outcome struct {
 	addrs  []uint32
 	reason string
+	txt    bool // the TXT record was asked (reason is what it said)
+}
+
+// serves reports whether o, from the cache, answers a query of zone z.
+// An outcome cached when the zone's codes did not count its answer had no
+// reason asked; a new config (which keeps the cache) whose codes count
+// it asks again, rather than list the client without a reason for the
+// rest of the TTL.
+func (o outcome) serves(z *zone) bool {
+	if o.txt {
+		return true
+	}
+	for _, a := range o.addrs {
+		if z.counts(a) {
+			return false
+		}
+	}
+	return true
 }
 
 // cache keeps outcomes for their DNS TTL (RFC 1035 3.2.1; negative answers

@@ -157,7 +157,7 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 	for i, q := range qs {
 		// Cached answers need no goroutine: a connection from a known
 		// client costs no scheduling.
-		if o, ok := st.cache.get(q.name); ok {
+		if o, ok := st.cache.get(q.name); ok && o.serves(q.zone) {
 			answers[i] = q.answer(o)
 			continue
 		}

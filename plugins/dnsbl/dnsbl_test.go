@@ -464,3 +464,36 @@ func TestDNSWLRefused(t *testing.T) {
 		t.Errorf("DNSWL refusing: %+v %v; want an error", res, err)
 	}
 }
+
+// TestCacheAcrossNewCodes: a new config keeps the cache (same resolvers),
+// and an answer cached when the zone's codes did not count it had no
+// reason asked. Once new codes count it, the listing must come with its
+// TXT reason, not without one for the rest of the answer's TTL.
+func TestCacheAcrossNewCodes(t *testing.T) {
+	srv := dnsutiltest.New(t, append(zoneRecords, `6.113.0.203.bl.test. 300 IN TXT "policy listing"`)...)
+	s := New().(*Stage)
+	configure := func(codes ...any) {
+		t.Helper()
+		if err := s.Configure(context.Background(), sdk.Env{DNSServers: []string{srv.Addr}},
+			map[string]any{"zones": []any{map[string]any{"zone": "bl.test", "codes": codes}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	configure("127.0.0.2")
+	if res, err := s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.6", "", "")); err != nil || res.Verdict != sdk.VerdictNone {
+		t.Fatalf("127.0.0.10 not a code: %+v %v", res, err)
+	}
+	configure("127.0.0.2", "127.0.0.10")
+	res, err := s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.6", "", ""))
+	if err != nil || res.Verdict != sdk.VerdictFail || res.Attrs["reason"] != "policy listing" {
+		t.Fatalf("127.0.0.10 a code now: %+v %v", res, err)
+	}
+	if n := srv.Queries("6.113.0.203.bl.test.", "TXT"); n != 1 {
+		t.Errorf("TXT asked %d times", n)
+	}
+	// Cached with its reason now: asked no more.
+	if res, err := s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.6", "", "")); err != nil || res.Attrs["reason"] != "policy listing" ||
+		srv.Queries("6.113.0.203.bl.test.", "A") != 2 {
+		t.Fatalf("from the cache: %+v %v, A asked %d times", res, err, srv.Queries("6.113.0.203.bl.test.", "A"))
+	}
+}

@@ -48,7 +48,7 @@ const dnswlRefused = 127<<24 | 255
 // never "listed".
 func (s *Stage) lookup(ctx context.Context, r resolver, c *cache, cfg config, q query) answer {
 	o, ok := c.get(q.name)
-	if !ok {
+	if !ok || !o.serves(q.zone) {
 		var ttl time.Duration
 		var err error
 		o, ttl, err = s.ask(ctx, r, cfg, q)
@@ -119,7 +119,7 @@ func (s *Stage) ask(ctx context.Context, r resolver, cfg config, q query) (outco
 		if err != nil {
 			return o, 0, nil
 		}
-		o.reason = strings.Join(t.Texts(), "; ")
+		o.reason, o.txt = strings.Join(t.Texts(), "; "), true
 	}
 	return o, min(ttl, cfg.maxTTL), nil
 }
