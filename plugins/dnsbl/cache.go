@@ -65,11 +65,15 @@ func (c *cache) get(key string) (outcome, bool) {
 }
 
 func (c *cache) put(key string, o outcome, ttl time.Duration) {
-	if c.max <= 0 || ttl <= 0 {
+	if ttl <= 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// max under the lock: a new config sets it while checks run.
+	if c.max <= 0 {
+		return
+	}
 	now := c.now()
 	if len(c.m) >= c.max {
 		for k, e := range c.m {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -495,5 +496,36 @@ func TestCacheAcrossNewCodes(t *testing.T) {
 	if res, err := s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.6", "", "")); err != nil || res.Attrs["reason"] != "policy listing" ||
 		srv.Queries("6.113.0.203.bl.test.", "A") != 2 {
 		t.Fatalf("from the cache: %+v %v, A asked %d times", res, err, srv.Queries("6.113.0.203.bl.test.", "A"))
+	}
+}
+
+// TestConfigureDuringLookup (run with -race): a new config with the same
+// resolvers keeps the cache and sets its size, while checks that began
+// under the old config are still waiting for DNS and then store their
+// answers. The size was read outside the cache's lock, a data race with
+// every such reconfigure (SIGHUP) under traffic.
+func TestConfigureDuringLookup(t *testing.T) {
+	srv := dnsutiltest.New(t, zoneRecords...)
+	s := newTestStage(t, srv, map[string]any{"timeout": "10s"})
+	asked := make(chan struct{})
+	var once sync.Once
+	srv.Rewrite("99.113.0.203.bl.test.", func(*dns.Msg) {
+		once.Do(func() { close(asked) })
+		// The answer waits for the new config below. Only the order
+		// matters; nothing here is timed.
+		time.Sleep(200 * time.Millisecond)
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.99", "h.example", ""))
+		done <- err
+	}()
+	<-asked
+	if err := s.Configure(context.Background(), sdk.Env{DNSServers: []string{srv.Addr}},
+		map[string]any{"zones": testZones(), "threshold": 2, "timeout": "10s", "cache_size": 500}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
 	}
 }
