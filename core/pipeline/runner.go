@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"github.com/portcullis-mta/portcullis/rules"
 	"github.com/portcullis-mta/portcullis/sdk"
@@ -32,6 +33,9 @@ var _ Runner = (*Engine)(nil)
 type stage struct {
 	*rules.Stage
 	client StageClient
+	// droppedEdits: header edits this stage returned outside the data
+	// phase were dropped and a warning said so (once per config).
+	droppedEdits atomic.Bool
 }
 
 // New binds set to the loaded stages: each stage of the set needs a client

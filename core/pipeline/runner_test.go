@@ -249,14 +249,32 @@ rules:
 	}
 }
 
+// Header edits from a stage outside the data phase are dropped (there is
+// no message yet), with one warning per config naming the stage: its
+// author expected them to apply, and they used to vanish without a word.
 func TestStageHeadersOnlyAtData(t *testing.T) {
 	st := &fake{phases: []sdk.Phase{sdk.PhaseMail}, check: func(context.Context, *sdk.Request) (*sdk.Result, error) {
 		return &sdk.Result{Verdict: sdk.VerdictPass, Headers: []sdk.HeaderEdit{{Op: sdk.HeaderAdd, Name: "X-A", Value: "1"}}}, nil
 	}}
-	e := newEngine(t, `stages: [{name: st, plugin: x}]`, map[string]StageClient{"st": st})
-	d, err := e.Run(context.Background(), request(sdk.PhaseMail), nil)
-	if err != nil || len(d.Headers) != 0 {
-		t.Errorf("headers at mail: %v %v", d.Headers, err)
+	set, err := rules.Parse("rules.yaml", []byte(`stages: [{name: st, plugin: x}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var logs strings.Builder
+	var mu sync.Mutex
+	e, err := New(set, map[string]StageClient{"st": st}, slog.New(slog.NewTextHandler(lockedWriter{&mu, &logs}, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		d, err := e.Run(context.Background(), request(sdk.PhaseMail), nil)
+		if err != nil || len(d.Headers) != 0 {
+			t.Errorf("headers at mail: %v %v", d.Headers, err)
+		}
+	}
+	want := `level=WARN msg="header edits dropped: a stage edits headers only in the data phase" session=s1 phase=mail stage=st edits=1`
+	if got := strings.Count(logs.String(), want); got != 1 {
+		t.Errorf("%d warnings %q, want 1:\n%s", got, want, logs.String())
 	}
 }
 

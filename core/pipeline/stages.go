@@ -156,7 +156,14 @@ func (r *Engine) record(req *sdk.Request, st *stage, o outcome) *sdk.Result {
 	}
 	countCall(st.Name, o, res.Verdict)
 	if req.Phase != sdk.PhaseData && len(res.Headers) > 0 {
-		res.Headers = nil // header edits apply to a message; there is none yet
+		// Header edits apply to a message; there is none yet. The plugin
+		// author expects them to apply: say so, once per config, rather
+		// than drop them without a word.
+		if st.droppedEdits.CompareAndSwap(false, true) {
+			r.log.Warn("header edits dropped: a stage edits headers only in the data phase", "session", req.SessionID,
+				"phase", req.Phase, "stage", st.Name, "edits", len(res.Headers))
+		}
+		res.Headers = nil
 	}
 	res.Headers = r.keepTrace(req, st, res.Headers)
 	lvl := slog.LevelDebug
