@@ -432,6 +432,14 @@ func (l *loader) checkActionKeys(rs *ruleSrc, keys map[string]*yaml.Node) {
 // yamlProblem turns a YAML syntax error into a Problem at its line.
 func yamlProblem(file string, data []byte, err error) Problem {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if !yamlLineRe.MatchString(msg) {
+		// The reader's errors (bytes that are not UTF-8, control
+		// characters) name no line: find the byte, which a file saved in
+		// Latin-1 or Shift_JIS has far from line 1.
+		if line, col, ok := badByte(data); ok {
+			return Problem{Pos{file, line, col}, "YAML: " + msg}
+		}
+	}
 	line := 1
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
 		line, _ = strconv.Atoi(m[1])
@@ -470,6 +478,33 @@ func YAMLErrorLine(data []byte, reported int, msg string) int {
 }
 
 var yamlLineRe = regexp.MustCompile(`^line (\d+): `)
+
+// badByte is the line and column (in characters, as the YAML parser counts
+// them) of the first character YAML refuses (YAML 1.2 5.1: c-printable) or
+// byte that is not UTF-8, as core/config finds it in the config file.
+func badByte(data []byte) (line, col int, ok bool) {
+	if bytes.HasPrefix(data, []byte{0xFE, 0xFF}) || bytes.HasPrefix(data, []byte{0xFF, 0xFE}) {
+		return 0, 0, false // UTF-16: the reader converted it; positions would not match
+	}
+	line, col = 1, 1
+	for i := 0; i < len(data); {
+		r, size := utf8.DecodeRune(data[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			return line, col, true
+		case r == '\n':
+			line, col = line+1, 0
+		case r == 0xFEFF && i == 0:
+			col--
+		case !(r == '\t' || r == '\r' || r >= 0x20 && r <= 0x7E || r == 0x85 ||
+			r >= 0xA0 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000):
+			return line, col, true
+		}
+		i += size
+		col++
+	}
+	return 0, 0, false
+}
 
 func (l *loader) problem(p Pos, format string, args ...any) {
 	l.probs = append(l.probs, Problem{p, fmt.Sprintf(format, args...)})
