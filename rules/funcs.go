@@ -8,6 +8,7 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"golang.org/x/net/idna"
 
 	"github.com/portcullis-mta/portcullis/sdk/cfgval"
 )
@@ -100,8 +101,9 @@ type argProblem struct {
 	msg  string
 }
 
-// precompile checks the constant arguments of regex() and cidr() in the
-// tree and compiles them, so a bad pattern is a load error.
+// precompile checks the constant arguments of regex(), cidr() and
+// domain_match() in the tree and compiles the patterns, so a bad one is a
+// load error.
 func (f *funcs) precompile(node ast.Node) []argProblem {
 	var out []argProblem
 	walk(node, func(n ast.Node) {
@@ -118,6 +120,8 @@ func (f *funcs) precompile(node ast.Node) []argProblem {
 			out = append(out, f.compileRegex(call)...)
 		case "cidr":
 			out = append(out, f.compileCIDR(call)...)
+		case "domain_match":
+			out = append(out, checkDomains(call)...)
 		}
 	})
 	return out
@@ -152,6 +156,38 @@ func (f *funcs) compileCIDR(call *ast.CallNode) []argProblem {
 			continue
 		}
 		f.prefixes[s.Value] = p
+	}
+	return out
+}
+
+// checkDomains refuses a constant domain_match() domain that can never
+// match: a wildcard or leading dot, as relay.domains and routes write
+// subdomains (domain_match takes them with "example.test" already), a
+// domain beyond ASCII (addresses reach rules in A-labels), an empty one.
+func checkDomains(call *ast.CallNode) []argProblem {
+	var out []argProblem
+	for _, a := range call.Arguments[min(1, len(call.Arguments)):] {
+		s, ok := a.(*ast.StringNode)
+		if !ok {
+			continue // computed at run time
+		}
+		d := normDomain(s.Value)
+		var msg string
+		switch {
+		case d == "":
+			msg = fmt.Sprintf("domain_match: %q is no domain and never matches", s.Value)
+		case strings.HasPrefix(d, "*") || strings.HasPrefix(d, "."):
+			msg = fmt.Sprintf("domain_match: %q never matches: write %q (its subdomains match too)", s.Value, strings.TrimLeft(d, "*."))
+		case !isASCII(d):
+			if a, err := idna.Lookup.ToASCII(d); err == nil {
+				msg = fmt.Sprintf("domain_match: %q never matches: write it in A-labels, %q", s.Value, a)
+			} else {
+				msg = fmt.Sprintf("domain_match: %q never matches: write it in A-labels (xn--...)", s.Value)
+			}
+		default:
+			continue
+		}
+		out = append(out, argProblem{s.Location().From, msg})
 	}
 	return out
 }
