@@ -103,10 +103,18 @@ type argProblem struct {
 
 // precompile checks the constant arguments of regex(), cidr() and
 // domain_match() in the tree and compiles the patterns, so a bad one is a
-// load error.
+// load error; the pattern of the matches operator must be constant too.
 func (f *funcs) precompile(node ast.Node) []argProblem {
 	var out []argProblem
 	walk(node, func(n ast.Node) {
+		if b, ok := n.(*ast.BinaryNode); ok && b.Operator == "matches" {
+			if _, ok := b.Right.(*ast.StringNode); !ok {
+				// As regex(): a pattern read from the mail may not
+				// compile, and the rule's error is a 451 at each retry.
+				out = append(out, argProblem{startOf(b.Right), "matches needs a constant pattern string"})
+			}
+			return
+		}
 		call, ok := n.(*ast.CallNode)
 		if !ok {
 			return
@@ -190,6 +198,14 @@ func checkDomains(call *ast.CallNode) []argProblem {
 		out = append(out, argProblem{s.Location().From, msg})
 	}
 	return out
+}
+
+// startOf is the offset of the leftmost node of the tree (a binary node's
+// own location is its operator's).
+func startOf(node ast.Node) int {
+	from := node.Location().From
+	walk(node, func(n ast.Node) { from = min(from, n.Location().From) })
+	return from
 }
 
 // walk calls fn for every node of the tree.
