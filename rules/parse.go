@@ -436,7 +436,7 @@ func yamlProblem(file string, data []byte, err error) Problem {
 		// The reader's errors (bytes that are not UTF-8, control
 		// characters) name no line: find the byte, which a file saved in
 		// Latin-1 or Shift_JIS has far from line 1.
-		if line, col, ok := badByte(data); ok {
+		if line, col, ok := YAMLBadByte(data); ok {
 			return Problem{Pos{file, line, col}, "YAML: " + msg}
 		}
 	}
@@ -479,10 +479,11 @@ func YAMLErrorLine(data []byte, reported int, msg string) int {
 
 var yamlLineRe = regexp.MustCompile(`^line (\d+): `)
 
-// badByte is the line and column (in characters, as the YAML parser counts
-// them) of the first character YAML refuses (YAML 1.2 5.1: c-printable) or
-// byte that is not UTF-8, as core/config finds it in the config file.
-func badByte(data []byte) (line, col int, ok bool) {
+// YAMLBadByte is the line and column (in characters, as the YAML parser
+// counts them) of the first character YAML refuses (YAML 1.2 5.1:
+// c-printable) or byte that is not UTF-8: the reader's errors name no
+// line. The config's reader uses it too (core/config).
+func YAMLBadByte(data []byte) (line, col int, ok bool) {
 	if bytes.HasPrefix(data, []byte{0xFE, 0xFF}) || bytes.HasPrefix(data, []byte{0xFF, 0xFE}) {
 		return 0, 0, false // UTF-16: the reader converted it; positions would not match
 	}

@@ -10,7 +10,6 @@ import (
 	"reflect"
 	"sort"
 	"strings"
-	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -208,36 +207,10 @@ func syntaxError(name string, data []byte, err error) *Error {
 	}
 	col := 1
 	if msg == strings.TrimPrefix(err.Error(), "yaml: ") { // no line in the message
-		if l, c, ok := badByte(data); ok {
+		if l, c, ok := rules.YAMLBadByte(data); ok {
 			line, col = l, c
 		}
 	}
 	return &Error{File: name, Line: line, Col: col, Msg: msg}
 }
 
-// badByte finds the first character YAML refuses in UTF-8 data (YAML 1.2
-// 5.1: c-printable), or a byte that is not UTF-8, as a 1-based line and
-// column (in characters, as the yaml parser counts them).
-func badByte(data []byte) (line, col int, ok bool) {
-	if bytes.HasPrefix(data, []byte{0xFE, 0xFF}) || bytes.HasPrefix(data, []byte{0xFF, 0xFE}) {
-		return 0, 0, false // UTF-16: the reader converted it; positions would not match
-	}
-	line, col = 1, 1
-	for i := 0; i < len(data); {
-		r, size := utf8.DecodeRune(data[i:])
-		switch {
-		case r == utf8.RuneError && size <= 1:
-			return line, col, true
-		case r == '\n':
-			line, col = line+1, 0
-		case r == 0xFEFF && i == 0:
-			col--
-		case !(r == '\t' || r == '\r' || r >= 0x20 && r <= 0x7E || r == 0x85 ||
-			r >= 0xA0 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000):
-			return line, col, true
-		}
-		i += size
-		col++
-	}
-	return 0, 0, false
-}
