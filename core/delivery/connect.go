@@ -209,9 +209,7 @@ func (m *Manager) handshake(ctx context.Context, s *settings, rt *route, cn *con
 	if greeting, hello := c.ServerNames(); sameHost(greeting, s.hostname) || sameHost(hello, s.hostname) {
 		// Postfix's "mail for X loops back to myself". Deferred, not
 		// bounced: a route fixed and a queue flush deliver it, and a
-		// real loop makes no copy.
-		m.log.Warn("delivery: next hop greets with our own hostname: mail loops back to myself; check the routes",
-			"host", cn.host, "addr", cn.addr, "hostname", s.hostname)
+		// real loop makes no copy. The caller warns, naming the message.
 		return errLoopsBack
 	}
 	if (rt.tls == tlsOpportunistic && !cn.plain) || rt.tls == tlsRequired {

@@ -110,6 +110,12 @@ func (m *Manager) sendGroup(ctx context.Context, s *settings, env *queue.Envelop
 				m.log.Warn("delivery: the next hop's TLS certificate does not verify; mail is deferred",
 					"queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "err", cv.Err, "fix", certFix(cv.Err))
 			}
+			if errors.Is(err, errLoopsBack) {
+				// Only the admin can fix the route: said here, where the
+				// message is known, so that a grep for its ID finds it.
+				m.log.Warn("delivery: next hop greets with our own hostname: mail loops back to myself; check the routes",
+					"queue_id", env.ID, "host", h.host, "addr", h.addr.String(), "hostname", s.hostname)
+			}
 			if ae := (*authError)(nil); errors.As(err, &ae) {
 				// Loud, once per refused login: only the admin can fix it.
 				// Unless the hop said the trouble is its own, with any 4xx

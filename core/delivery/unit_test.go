@@ -623,7 +623,9 @@ func TestFlushForgetsDeadDestination(t *testing.T) {
 // A next hop that greets with our own hostname is ourselves (a route that
 // points back at a listener of ours): the message is deferred with 4.4.6
 // and a warning, and no copy of it is made, where it used to go round
-// until the hops ran out.
+// until the hops ran out. The warning names the message (queue_id=), as
+// every line about it does: it is the line that says what to fix, and a
+// grep for the queue ID must find it.
 func TestLoopBackToMyself(t *testing.T) {
 	self := newPeer(t, func(p *peer) { p.srv.Domain = "GW.test" })
 	cfg := baseConfig(t)
@@ -640,7 +642,16 @@ func TestLoopBackToMyself(t *testing.T) {
 	if n := len(self.messages()); n != 0 {
 		t.Errorf("%d copies sent to ourselves", n)
 	}
-	if !strings.Contains(w.logs.String(), "loops back to myself") {
+	warned := false
+	for _, line := range strings.Split(w.logs.String(), "\n") {
+		if strings.Contains(line, "level=WARN") && strings.Contains(line, "loops back to myself") {
+			warned = true
+			if !strings.Contains(line, " queue_id="+id+" ") {
+				t.Errorf("the warning does not name the message (queue_id=%s): %s", id, line)
+			}
+		}
+	}
+	if !warned {
 		t.Errorf("no warning in the log:\n%s", w.logs.String())
 	}
 }
