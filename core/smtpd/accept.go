@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -80,7 +81,7 @@ func (s *Server) admit(name string, first *listenerConf, raw net.Conn) {
 	if !s.takeSlot(name) {
 		metrics.Active().ConnRefused(metrics.RefusedLimit)
 		metrics.Active().Refused("connect", 421)
-		s.refuse(raw, replyTooManyConns(g.cfg.Hostname), log, "too many connections")
+		s.refuse(raw, replyTooManyConns(g.cfg.Hostname), log.With("listener", name), "too many connections")
 		return
 	}
 	br := bufio.NewReaderSize(raw, readBufSize)
@@ -312,7 +313,8 @@ const (
 
 func (s *Server) refuse(raw net.Conn, reply string, log *slog.Logger, reason string) {
 	ip, _ := addrPort(raw.RemoteAddr())
-	log.Info("refused", "ip", ip.String(), "reason", reason, "reply", reply)
+	code, _ := strconv.Atoi(prefix(reply, 3))
+	log.Info("refused", "ip", ip.String(), "reason", reason, "reply", reply, "code", code)
 	_ = raw.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	_, _ = io.WriteString(raw, reply+"\r\n")
 	_ = raw.Close()

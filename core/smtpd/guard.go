@@ -638,9 +638,11 @@ func cleanCommand(line []byte) bool {
 }
 
 // refuseCommand logs and answers a command the guard refuses. The verb is
-// cut short and made printable: it is attacker bytes.
+// cut short and made printable: it is attacker bytes. The line has code=,
+// as every other refusal's: a filter on the code finds them all.
 func (c *guardConn) refuseCommand(verb, reply string) {
-	c.log.Info("refused", "command", verbForLog(verb), "reply", reply)
+	code, _ := strconv.Atoi(prefix(reply, 3))
+	c.log.Info("refused", "command", verbForLog(verb), "reply", reply, "code", code)
 	c.countCommandRefusal(reply)
 	c.reply(reply)
 }

@@ -90,3 +90,50 @@ func TestShutdownIdleSessionLogged(t *testing.T) {
 		t.Errorf("not logged:\n%s", logs)
 	}
 }
+
+// TestGuardRefusalsLogCode: the commands the guard refuses itself (an
+// unknown verb, VRFY, a HELO name too long) are logged with code= as
+// every other refusal is, so that one filter on the code (code=5..) finds
+// them all.
+func TestGuardRefusalsLogCode(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.expect("220")
+	r.cmd("EHLO "+strings.Repeat("a", 256), "501 5.5.2 HELO name too long")
+	r.cmd("EHLO c.example.org", "250")
+	r.cmd("VRFY bob", "502 5.5.1")
+	r.cmd("FROB x", "500 5.5.2")
+	r.cmd("QUIT", "221")
+	waitFor(t, func() bool { return strings.Contains(ts.logs.String(), "msg=disconnect") })
+	logs := ts.logs.String()
+	for _, want := range []string{
+		`command=EHLO reply="501 5.5.2 HELO name too long (a domain has at most 255 octets)" code=501`,
+		`command=VRFY reply="502 5.5.1 Command not implemented" code=502`,
+		`command=FROB reply="500 5.5.2 Command not recognized" code=500`,
+	} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+}
+
+// TestMaxConnectionsRefusalLogsCode: a connection over max_connections,
+// refused before its session begins (no connect line), is logged with
+// code= too, and with the listener whose limit it met (the limit holds per
+// listener).
+func TestMaxConnectionsRefusalLogsCode(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Limits.MaxConnections = 1
+	ts := startServer(t, cfg, nil)
+	a := newRaw(t, ts.addr(), 2)
+	a.expect("220")
+	newRaw(t, ts.addr(), 2).expect("421 4.")
+	want := `reason="too many connections" reply="421 4.`
+	waitFor(t, func() bool { return strings.Contains(ts.logs.String(), want) })
+	for _, l := range strings.Split(ts.logs.String(), "\n") {
+		if strings.Contains(l, want) && (!strings.HasSuffix(l, " code=421") || !strings.Contains(l, " listener=mx ")) {
+			t.Errorf("refusal logged without code=421 or listener=mx: %s", l)
+		}
+	}
+	a.cmd("QUIT", "221")
+}
