@@ -63,7 +63,11 @@ func (m *Manager) notify(s *settings, env *queue.Envelope, failed, relayed []*qu
 	allowed := mayBounce(s.bounce, env)
 	if allowed && len(relayed) > 0 {
 		d := &dsn{kind: dsnRelayed, hostname: s.hostname, env: env, rcpts: relayed, now: now}
-		queueDSN(m.d.Queue, m.log, d, open)
+		if err := queueDSN(m.d.Queue, m.log, d, open); err != nil {
+			// Not made again: the recipients are delivered.
+			m.log.Error("delivery: DSN dropped", "queue_id", env.ID, "to", policy.WirePath(env.From),
+				"action", dsnActions[d.kind], "err", err)
+		}
 	}
 	var report []*queue.Recipient
 	for _, r := range failed {
@@ -74,8 +78,8 @@ func (m *Manager) notify(s *settings, env *queue.Envelope, failed, relayed []*qu
 	}
 	if allowed && len(report) > 0 {
 		d := &dsn{kind: dsnFailed, hostname: s.hostname, env: env, rcpts: report, now: now}
-		if queueDSN(m.d.Queue, m.log, d, open) != nil {
-			m.owe(s, env, report, now)
+		if err := queueDSN(m.d.Queue, m.log, d, open); err != nil {
+			m.owe(s, env, report, now, err)
 		}
 	} else if len(report) > 0 {
 		// The admin grepping the queue ID learns why no bounce came.
@@ -100,8 +104,10 @@ func (m *Manager) notify(s *settings, env *queue.Envelope, failed, relayed []*qu
 	if allowed && len(late) > 0 {
 		d := &dsn{kind: dsnDelayed, hostname: s.hostname, env: env, rcpts: late, now: now,
 			retryEnd: env.Received.Add(s.maxAge)}
-		if queueDSN(m.d.Queue, m.log, d, open) != nil {
+		if err := queueDSN(m.d.Queue, m.log, d, open); err != nil {
 			env.DelayNotified = false // try again at the next attempt
+			m.log.Warn("delivery: delay DSN not queued; it is tried again at the next attempt",
+				"queue_id", env.ID, "to", policy.WirePath(env.From), "err", err)
 		}
 	}
 }
@@ -111,7 +117,7 @@ func (m *Manager) notify(s *settings, env *queue.Envelope, failed, relayed []*qu
 // queued rather than vanish unreported, and the next attempt fails them
 // again (a second 5xx, or expiry) and makes the DSN anew. Postfix, too,
 // defers a message whose bounce it cannot write.
-func (m *Manager) owe(s *settings, env *queue.Envelope, rcpts []*queue.Recipient, now time.Time) {
+func (m *Manager) owe(s *settings, env *queue.Envelope, rcpts []*queue.Recipient, now time.Time, err error) {
 	for _, r := range rcpts {
 		r.Status, r.DSNSent = queue.RcptPending, false
 	}
@@ -119,16 +125,15 @@ func (m *Manager) owe(s *settings, env *queue.Envelope, rcpts []*queue.Recipient
 		env.NextAttempt = now.Add(s.retryAfter(env.Attempts))
 	}
 	m.log.Warn("delivery: failure DSN not queued; the message stays queued to try again",
-		"queue_id", env.ID, "rcpts", len(rcpts), "next_attempt", env.NextAttempt)
+		"queue_id", env.ID, "rcpts", len(rcpts), "next_attempt", env.NextAttempt, "err", err)
 }
 
 // queueDSN commits d into store, addressed to the original sender. A DSN
-// that cannot be made is logged and dropped: it must not hold up or loop
-// the original.
+// that cannot be made is the caller's to log, as only it knows what
+// becomes of it: a failure DSN is owed (the message stays queued), a delay
+// notice is tried again at the next attempt, a success DSN is dropped.
 func queueDSN(store queue.Store, log *slog.Logger, d *dsn, open opener) error {
-	err := commitDSN(store, d, open)
-	if err != nil {
-		log.Error("delivery: DSN dropped", "queue_id", d.env.ID, "to", policy.WirePath(d.env.From), "err", err)
+	if err := commitDSN(store, d, open); err != nil {
 		return err
 	}
 	metrics.Active().DSN(dsnActions[d.kind])

@@ -63,6 +63,25 @@ func TestFailureDSNNotLostWhenSpoolFull(t *testing.T) {
 	st.full.Store(false)
 	w.waitFor("the DSN once the spool has room", func() bool { return len(home.messages()) == 1 && w.queueEmpty() })
 	parseDSN(t, home.messages()[0]).want(t, "Final-Recipient: rfc822; gone@d.test", "Status: 5.1.1")
+	// The log says what happened to the DSN, once: it was not dropped
+	// (an ERROR "DSN dropped" paged the admin about a bounce that went
+	// out later), and the line that says it waits names the cause.
+	logs := w.logs.String()
+	if strings.Contains(logs, "DSN dropped") {
+		t.Errorf("a failure DSN that waits for the spool is logged as dropped:\n%s", logs)
+	}
+	warned := false
+	for _, l := range strings.Split(logs, "\n") {
+		if strings.Contains(l, `msg="delivery: failure DSN not queued; the message stays queued to try again" queue_id=`+id) {
+			warned = true
+			if !strings.Contains(l, `err="no space left on device"`) {
+				t.Errorf("the warning does not name the cause: %s", l)
+			}
+		}
+	}
+	if !warned {
+		t.Errorf("no warning for the DSN not queued:\n%s", logs)
+	}
 }
 
 // noRecordStore is a queue whose lease updates fail while full is set: a
@@ -187,5 +206,37 @@ func TestUnrecordedOutcomeRecordedBeforeRetry(t *testing.T) {
 	}
 	if ok != 1 || laterTries.Load() != 2 {
 		t.Errorf("ok@ got %d copies, later@ tried %d times; want 1 and 2", ok, laterTries.Load())
+	}
+}
+
+// A delay notice that cannot be queued (spool full) is tried again at the
+// next attempt, and the log says so, with the cause: it used to say
+// "DSN dropped" at ERROR, for a notice that went out a retry later.
+func TestDelayDSNNotQueuedLogged(t *testing.T) {
+	down := newPeer(t)
+	down.setRcpt(func(string) error { return &smtp.SMTPError{Code: 450, Message: "not now"} })
+	home := newPeer(t)
+	cfg := baseConfig(t)
+	cfg.Queue.Retry = []config.Duration{config.Duration(20 * time.Millisecond)}
+	cfg.Queue.DelayNotice = config.Duration(time.Nanosecond)
+	cfg.Routes = []config.Route{mkRoute([]string{"local.test"}, home.addr), mkRoute([]string{"*"}, down.addr)}
+	w := newWorld(t, cfg)
+	st := &fullStore{Dir: w.q}
+	st.full.Store(true)
+	id := w.enqueue("u@local.test", []string{"x@d.test"}, localSender, plainBody)
+	w.qs = st
+	w.start()
+	w.waitFor("two attempts with the spool full", func() bool { return w.get(id).Attempts >= 2 })
+	st.full.Store(false)
+	w.waitFor("the delay notice once the spool has room", func() bool { return len(home.messages()) == 1 })
+	parseDSN(t, home.messages()[0]).want(t, "Action: delayed")
+	logs := w.logs.String()
+	if strings.Contains(logs, "DSN dropped") {
+		t.Errorf("a delay notice tried again is logged as dropped:\n%s", logs)
+	}
+	want := `msg="delivery: delay DSN not queued; it is tried again at the next attempt" queue_id=` + id +
+		` to=u@local.test err="no space left on device"`
+	if !strings.Contains(logs, want) {
+		t.Errorf("log lacks %q:\n%s", want, logs)
 	}
 }
