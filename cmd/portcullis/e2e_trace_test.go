@@ -374,7 +374,9 @@ func traceMainPaths(t *testing.T, format, level string) {
 	milestone(t, lines, ids["redirected"], "msg", "decision", "phase", "data", "applied", "redirect:divert")
 	milestone(t, lines, ids["redirected"], "msg", "redirected")
 	milestone(t, lines, ids["redirected"], "msg", "delivery", "rcpt", "diverted@example.test")
-	milestone(t, lines, ids["discarded"], "msg", "discarded")
+	// A discarded message was answered 250 with its ID too: the line that
+	// ends its trace says who sent it, as a queued one's does.
+	milestone(t, lines, ids["discarded"], "msg", "discarded", "client", "127.0.0.1", "from", "a@example.org", "nrcpt", "1")
 	milestone(t, lines, ids["learned"], "msg", "decision", "phase", "data", "applied", "learn_spam:teach")
 	milestone(t, lines, ids["learned"], "msg", "learning", "learn", "spam")
 	milestone(t, lines, ids["learned"], "msg", "bayes autolearn")

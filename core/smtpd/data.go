@@ -207,7 +207,10 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 	}
 	switch action {
 	case pipeline.Discard:
-		log.Info("discarded", decisionLog(dec)...)
+		// Answered 250 with its ID like a queued message, so its last
+		// line says who sent it, as the queued line does.
+		log.Info("discarded", append([]any{"client", env.Client.IP, "from", policy.WirePath(env.From), "message_id", s.msgID, "size", size,
+			"nrcpt", len(env.Rcpts)}, decisionLog(dec)...)...)
 		countAccepted(s.gc.info.listener.Name, action, size)
 		// A learn_spam rule before the discard is kept: the job reads the
 		// draft through its own descriptor (or copy) after Data aborts it.
