@@ -372,7 +372,7 @@ func traceMainPaths(t *testing.T, format, level string) {
 	}
 	milestone(t, lines, ids["tagged"], "msg", "decision", "phase", "data", "applied", "tag:mark")
 	milestone(t, lines, ids["redirected"], "msg", "decision", "phase", "data", "applied", "redirect:divert")
-	milestone(t, lines, ids["redirected"], "msg", "redirected")
+	milestone(t, lines, ids["redirected"], "msg", "redirected", "rcpts", "diverted@example.test", "orig_rcpts", "b@example.test")
 	milestone(t, lines, ids["redirected"], "msg", "delivery", "rcpt", "diverted@example.test")
 	// A discarded message was answered 250 with its ID too: the line that
 	// ends its trace says who sent it, as a queued one's does.

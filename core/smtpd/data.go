@@ -194,6 +194,12 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 	if dec != nil {
 		action = dec.Action
 		if len(dec.Redirect) > 0 {
+			// The original recipients on the line too (Postfix's orig_to=):
+			// a grep for the queue ID shows whom the mail was meant for.
+			orig := make([]string, len(env.Rcpts))
+			for i, r := range env.Rcpts {
+				orig[i] = r.Addr
+			}
 			env.Rcpts = redirected(env.Rcpts, dec.Redirect)
 			// A redirect to a local part beyond ASCII needs SMTPUTF8 on
 			// the way out (RFC 6531 3.2), whatever the client sent:
@@ -202,7 +208,7 @@ func (s *session) finish(log *slog.Logger, d queue.Draft, dec *pipeline.Decision
 			if slices.ContainsFunc(dec.Redirect, func(a string) bool { return !isASCII(a) }) {
 				env.SMTPUTF8 = true
 			}
-			log.Info("redirected", "rcpts", strings.Join(dec.Redirect, ","))
+			log.Info("redirected", "rcpts", strings.Join(dec.Redirect, ","), "orig_rcpts", strings.Join(orig, ","))
 		}
 	}
 	switch action {
