@@ -73,6 +73,7 @@ func (s *session) Data(r io.Reader) error {
 		return s.dataError(err)
 	}
 	s.msgID = lc.hops.messageID()
+	s.hasMsgID, s.hasDate = lc.hops.msgID != nil, lc.hops.date
 	if max := s.gc.srv.cfg.Limits.MaxHops; max > 0 && lc.hops.n >= max {
 		// With ours it would be over max_hops (RFC 5321 6.3).
 		return s.refuse("data", ErrTooManyHops(lc.hops.n))

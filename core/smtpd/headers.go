@@ -215,6 +215,12 @@ func validFieldName(n string) bool { return sdk.ValidFieldName(n) }
 func (s *session) commit(log *slog.Logger, store queue.Store, d queue.Draft, env *queue.Envelope, dec *pipeline.Decision, recvLen int, durable func(id string)) (string, error) {
 	plan := planHeader(dec)
 	prepend := addedFields(plan)
+	if fields, id := s.missingFields(d.ID(), plan); fields != "" {
+		prepend = append(prepend, fields...)
+		if id != "" {
+			s.msgID = id
+		}
+	}
 	if len(plan.remove) == 0 && plan.prefix == "" && store == s.gc.srv.d.Queue {
 		onDurable(d, durable)
 		return d.ID(), d.Commit(env, prepend)

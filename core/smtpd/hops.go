@@ -22,11 +22,13 @@ type hopCounter struct {
 
 	msgID   []byte // the Message-ID field's value so far
 	inMsgID bool   // the last line was the Message-ID field: a continuation goes on it
+	date    bool   // the header has a Date field
 }
 
 var (
 	receivedPrefix = []byte("received:")
 	msgIDPrefix    = []byte("message-id:")
+	datePrefix     = []byte("date:")
 )
 
 func (h *hopCounter) Write(p []byte) {
@@ -40,6 +42,8 @@ func (h *hopCounter) Write(p []byte) {
 				h.done = true // the empty line: the body follows
 			case len(line) >= len(receivedPrefix) && bytes.EqualFold(line[:len(receivedPrefix)], receivedPrefix):
 				h.n++
+			case len(line) >= len(datePrefix) && bytes.EqualFold(line[:len(datePrefix)], datePrefix):
+				h.date = true
 			case h.msgID == nil && len(line) >= len(msgIDPrefix) && bytes.EqualFold(line[:len(msgIDPrefix)], msgIDPrefix):
 				h.msgID = append([]byte{}, bytes.TrimSpace(line[len(msgIDPrefix):])...)
 				h.inMsgID = true

@@ -35,6 +35,8 @@ type session struct {
 	results  map[string]*sdk.Result
 	held     *pipeline.Decision // a discard or quarantine decided before DATA
 	msgID    string             // the Message-ID of the message in DATA, for its queued line
+	hasMsgID bool               // the message in DATA has a Message-ID field
+	hasDate  bool               // and a Date field
 }
 
 var _ smtp.AuthSession = (*session)(nil)
