@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -389,6 +390,17 @@ func connReply(h hop, err error) *smtpc.Reply {
 		return smtpc.NewReply(451, "4.4.2", "%s: conversation timed out while %s", h.host, se.step)
 	case timeout:
 		return smtpc.NewReply(451, "4.4.2", "%s: connection timed out", h.host)
+	}
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Op == "dial" {
+		// Postfix's words, without Go's "dial tcp ADDR: connect:": they go
+		// into DSNs and the queue listing as they are.
+		cause := oe.Err
+		var se *os.SyscallError
+		if errors.As(cause, &se) {
+			cause = se.Err
+		}
+		return smtpc.NewReply(451, "4.4.1", "connect to %s[%s]:%d: %v", h.host, h.addr.Addr(), h.addr.Port(), cause)
 	}
 	return smtpc.NewReply(451, "4.4.1", "%s: %v", h.host, err)
 }

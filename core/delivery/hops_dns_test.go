@@ -3,6 +3,8 @@ package delivery
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -117,5 +119,26 @@ func TestHopsMXHostNotFound(t *testing.T) {
 		if got := hopsVia(t, dns.Addr, domain); got != want {
 			t.Errorf("%s: got %q, want %q", domain, got, want)
 		}
+	}
+}
+
+// A refused connection reads as Postfix words it ("connect to HOST[ADDR]:
+// PORT: connection refused"), not as Go's "dial tcp ADDR: connect: ...":
+// the text goes into DSNs and the queue listing.
+func TestConnReplyRefused(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := netip.MustParseAddrPort(l.Addr().String())
+	l.Close() // nothing listens there now
+	_, err = (&net.Dialer{}).DialContext(context.Background(), "tcp", addr.String())
+	if err == nil {
+		t.Fatalf("%s accepted a connection after its listener closed", addr)
+	}
+	got := connReply(hop{host: "mx.dom.test", addr: addr}, &hopError{hop: "mx.dom.test", err: err}).String()
+	want := fmt.Sprintf("451 4.4.1 connect to mx.dom.test[127.0.0.1]:%d: connection refused", addr.Port())
+	if got != want {
+		t.Errorf("got %q, want %q", got, want)
 	}
 }
