@@ -23,6 +23,12 @@ func (c *guardConn) rewriteReply(code int, line string) (int, string, bool) {
 			// before RCPT with 502 (not implemented); RFC 5321 4.3.2 says 503.
 			return 503, "503" + line[3:], true
 		}
+		if c.lastVerb == "AUTH" && strings.HasPrefix(line, "502 5.5.4 ") {
+			// go-smtp's answer to AUTH without a mechanism: a syntax
+			// error in the parameters (RFC 5321 4.2.3), not a command
+			// that is not implemented.
+			return 501, "501" + line[3:], true
+		}
 	case 500, 504:
 		if c.lastVerb == "MAIL" || c.lastVerb == "RCPT" {
 			if code, l, ok := paramRefusal(line); ok {
