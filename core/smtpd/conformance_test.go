@@ -1,6 +1,9 @@
 package smtpd
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestAuthWithoutMechanism: "AUTH" with no mechanism is a syntax error in
 // its parameters (RFC 5321 4.2.3: 501; RFC 4954 4 names the mechanism as
@@ -14,4 +17,58 @@ func TestAuthWithoutMechanism(t *testing.T) {
 		t.Fatalf("AUTH without mechanism: %q, want 501 5.5.4 Missing parameter", got)
 	}
 	r.cmd("AUTH PLAIN "+b64("\x00alice\x00secret"), "235 2.7.0")
+}
+
+// TestParamsAfterHELO: a client that greeted with HELO has no service
+// extensions (RFC 5321 2.2.1, 4.1.1.1), so MAIL and RCPT parameters are
+// not recognised (RFC 5321 4.1.1.11: 555) - go-smtp took SIZE, BODY,
+// SMTPUTF8, RET, ENVID, NOTIFY and ORCPT after HELO as after EHLO. The
+// same commands without parameters are accepted, and EHLO brings the
+// extensions back; a HELO refused for its syntax changes nothing.
+func TestParamsAfterHELO(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.expect("220")
+	r.cmd("HELO c.example.org", "250 mx.example.test Hello")
+	const refused = "555 5.5.4 Parameters require EHLO, not HELO"
+	for _, line := range []string{
+		"MAIL FROM:<a@example.org> SIZE=100",
+		"mail from:<a@example.org> body=8bitmime",
+		"MAIL FROM:<jörg@example.org> SMTPUTF8",
+		"MAIL FROM:<> RET=HDRS",
+		"MAIL FROM: <a@example.org> ENVID=x",
+		"MAIL FROM:a@example.org AUTH=<>",
+	} {
+		if got := r.cmd(line, "5"); got != refused {
+			t.Errorf("%s: %q, want %q", line, got, refused)
+		}
+	}
+	r.cmd("MAIL FROM:<a@example.org>", "250 2.1.0")
+	for _, line := range []string{
+		"RCPT TO:<bob@example.test> NOTIFY=NEVER",
+		"RCPT TO:<bob@example.test> ORCPT=rfc822;bob@example.test",
+		"RCPT TO:<Postmaster> NOTIFY=NEVER",
+	} {
+		if got := r.cmd(line, "5"); got != refused {
+			t.Errorf("%s: %q, want %q", line, got, refused)
+		}
+	}
+	r.cmd("RCPT TO:<bob@example.test>", "250 2.1.5")
+	r.cmd("DATA", "354")
+	r.send(message("helo") + ".\r\n")
+	id := strings.Fields(r.expect("250 2.0.0"))[2]
+	env, err := ts.q.Get(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if env.SMTPUTF8 || len(env.Rcpts) != 1 || len(env.Rcpts[0].Notify) != 0 || env.Rcpts[0].ORCPT != "" {
+		t.Fatalf("envelope after HELO: %+v, rcpt %+v", env, env.Rcpts[0])
+	}
+	r.cmd("EHLO c.example.org", "250")
+	r.cmd("HELO", "501")
+	r.cmd("MAIL FROM:<a@example.org> SIZE=100", "250 2.1.0")
+	r.cmd("RCPT TO:<bob@example.test> NOTIFY=NEVER", "250 2.1.5")
+	r.cmd("RSET", "250")
+	r.cmd("HELO c.example.org", "250")
+	r.cmd("MAIL FROM:<a@example.org> SIZE=100", refused)
 }

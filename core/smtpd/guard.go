@@ -307,6 +307,10 @@ func (c *guardConn) command(p, line []byte) (n int, ok bool) {
 	if c.intercept(verb, arg) {
 		return 0, false
 	}
+	if (verb == "MAIL" || verb == "RCPT") && c.sess != nil && !c.esmtp && cmdParams(arg) != "" {
+		c.refuseParams(verb)
+		return 0, false
+	}
 	switch verb {
 	case "RCPT":
 		if to, ok := c.rcptArg(arg); ok {
@@ -321,9 +325,47 @@ func (c *guardConn) command(p, line []byte) (n int, ok bool) {
 			line = []byte("MAIL " + from + "\r\n")
 		}
 	case "EHLO", "HELO":
-		c.esmtp = verb == "EHLO"
+		if name, _, _ := strings.Cut(arg, " "); name != "" {
+			// Not a greeting without a name: go-smtp refuses it and
+			// the last greeting stands.
+			c.esmtp = verb == "EHLO"
+		}
 	}
 	return c.hand(p, line, verb), true
+}
+
+// replyParamsNeedEHLO refuses MAIL and RCPT parameters after HELO.
+const replyParamsNeedEHLO = "555 5.5.4 Parameters require EHLO, not HELO"
+
+// cmdParams is the parameters of a MAIL or RCPT argument ("FROM:<path>
+// params"), "" for none: the words after the path's '>', or after the
+// first blank of a path without brackets (which go-smtp takes too). A
+// bracketed path that does not end is go-smtp's syntax error to answer.
+func cmdParams(arg string) string {
+	_, path, ok := strings.Cut(arg, ":")
+	if !ok {
+		return ""
+	}
+	path = strings.TrimLeft(path, " \t")
+	if strings.HasPrefix(path, "<") {
+		if end := pathEnd(arg); end >= 0 {
+			return strings.TrimSpace(arg[end+1:])
+		}
+		return ""
+	}
+	_, params, _ := strings.Cut(path, " ")
+	return strings.TrimSpace(params)
+}
+
+// refuseParams refuses a MAIL or RCPT with parameters from a client that
+// greeted with HELO: no service extension is in effect for it (RFC 5321
+// 2.2.1, 4.1.1.1), so none of their parameters is recognised (4.1.1.11:
+// 555). go-smtp took them as after EHLO (SMTPUTF8, DSN and all).
+func (c *guardConn) refuseParams(verb string) {
+	phase := replyPhase(verb)
+	c.log.Info("refused", "phase", phase, "command", verb, "reply", replyParamsNeedEHLO, "code", 555)
+	c.countRefusal(phase, 555)
+	c.reply(replyParamsNeedEHLO)
 }
 
 // rcptArg rewrites what go-smtp's parser refuses in an RCPT argument but
