@@ -72,3 +72,47 @@ func TestParamsAfterHELO(t *testing.T) {
 	r.cmd("HELO c.example.org", "250")
 	r.cmd("MAIL FROM:<a@example.org> SIZE=100", refused)
 }
+
+// TestParamOnceEach: a MAIL or RCPT parameter given twice is a syntax
+// error (501 5.5.4), as Postfix refuses a second RET, ENVID, NOTIFY or
+// ORCPT: go-smtp kept the last of them silently, and which of two bad
+// parameters it answered for changed from one try to the next (it reads
+// them from a map). SMTPUTF8 takes no value (RFC 6531 3.4).
+func TestParamOnceEach(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	const dup = "501 5.5.4 Duplicate parameter"
+	for _, line := range []string{
+		"MAIL FROM:<a@example.org> SIZE=100 SIZE=2",
+		"MAIL FROM:<a@example.org> BODY=7BIT body=8BITMIME",
+		"MAIL FROM:<a@example.org> RET=HDRS RET=FULL",
+		"MAIL FROM:<a@example.org> ENVID=a ENVID=b",
+		"MAIL FROM:<a@example.org> SMTPUTF8 SMTPUTF8",
+	} {
+		if got := r.cmd(line, "5"); got != dup {
+			t.Errorf("%s: %q, want %q", line, got, dup)
+		}
+	}
+	if got, want := r.cmd("MAIL FROM:<a@example.org> SMTPUTF8=yes", "5"), "501 5.5.4 SMTPUTF8 takes no value"; got != want {
+		t.Errorf("SMTPUTF8=yes: %q, want %q", got, want)
+	}
+	// The reply to two different bad parameters is always the same one
+	// (20 errors end the session: max_bad_commands).
+	for range 4 {
+		r.cmd("MAIL FROM:<a@example.org> FOO=1 SIZE=x", "555 5.5.4 Unknown MAIL FROM argument")
+	}
+	r.cmd("MAIL FROM:<a@example.org> SIZE=100 BODY=8BITMIME RET=HDRS ENVID=e SMTPUTF8", "250")
+	for _, line := range []string{
+		"RCPT TO:<bob@example.test> NOTIFY=SUCCESS NOTIFY=FAILURE",
+		"RCPT TO:<bob@example.test> ORCPT=rfc822;a@example.test orcpt=rfc822;b@example.test",
+	} {
+		if got := r.cmd(line, "5"); got != dup {
+			t.Errorf("%s: %q, want %q", line, got, dup)
+		}
+	}
+	for range 4 {
+		r.cmd("RCPT TO:<bob@example.test> XYZ=1 NOTIFY=BOGUS", "555 5.5.4 Unknown RCPT TO argument")
+	}
+	r.cmd("RCPT TO:<bob@example.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@example.test", "250")
+}

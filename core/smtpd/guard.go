@@ -307,9 +307,11 @@ func (c *guardConn) command(p, line []byte) (n int, ok bool) {
 	if c.intercept(verb, arg) {
 		return 0, false
 	}
-	if (verb == "MAIL" || verb == "RCPT") && c.sess != nil && !c.esmtp && cmdParams(arg) != "" {
-		c.refuseParams(verb)
-		return 0, false
+	if verb == "MAIL" || verb == "RCPT" {
+		if reply := c.paramProblem(verb, arg); reply != "" {
+			c.refuseParams(verb, reply)
+			return 0, false
+		}
 	}
 	switch verb {
 	case "RCPT":
@@ -334,8 +336,56 @@ func (c *guardConn) command(p, line []byte) (n int, ok bool) {
 	return c.hand(p, line, verb), true
 }
 
-// replyParamsNeedEHLO refuses MAIL and RCPT parameters after HELO.
-const replyParamsNeedEHLO = "555 5.5.4 Parameters require EHLO, not HELO"
+// Refusals of MAIL and RCPT parameters that the guard answers before
+// go-smtp (paramProblem).
+const (
+	replyParamsNeedEHLO = "555 5.5.4 Parameters require EHLO, not HELO"
+	replyDuplicateParam = "501 5.5.4 Duplicate parameter"
+	replySMTPUTF8Value  = "501 5.5.4 SMTPUTF8 takes no value"
+	replyUnknownMailArg = "555 5.5.4 Unknown MAIL FROM argument" // as go-smtp's, made 555 (paramRefusal)
+	replyUnknownRcptArg = "555 5.5.4 Unknown RCPT TO argument"
+)
+
+// goSMTPParams are the parameter keywords go-smtp's MAIL and RCPT parsers
+// know (offered or not: it answers those itself).
+var goSMTPParams = map[string]map[string]bool{
+	"MAIL": {"SIZE": true, "SMTPUTF8": true, "REQUIRETLS": true, "BODY": true, "RET": true, "ENVID": true, "AUTH": true},
+	"RCPT": {"NOTIFY": true, "ORCPT": true, "RRVS": true, "BY": true, "MT-PRIORITY": true},
+}
+
+// paramProblem is the refusal of the parameters of a MAIL or RCPT
+// argument, or "" to let go-smtp parse them. go-smtp reads parameters
+// into a map: it kept the last of a repeated one (RET=HDRS RET=FULL,
+// NOTIFY twice), which Postfix refuses, and answered for whichever of two
+// bad ones its map gave first, a different reply from one try to the
+// next; and it took a value for SMTPUTF8, which has none (RFC 6531 3.4).
+func (c *guardConn) paramProblem(verb, arg string) string {
+	params := cmdParams(arg)
+	if params == "" {
+		return ""
+	}
+	if c.sess != nil && !c.esmtp {
+		return replyParamsNeedEHLO
+	}
+	seen := map[string]bool{}
+	for _, p := range strings.Fields(params) {
+		key, _, hasValue := strings.Cut(p, "=")
+		key = strings.ToUpper(key)
+		switch {
+		case !goSMTPParams[verb][key]:
+			if verb == "MAIL" {
+				return replyUnknownMailArg
+			}
+			return replyUnknownRcptArg
+		case seen[key]:
+			return replyDuplicateParam
+		case key == "SMTPUTF8" && hasValue:
+			return replySMTPUTF8Value
+		}
+		seen[key] = true
+	}
+	return ""
+}
 
 // cmdParams is the parameters of a MAIL or RCPT argument ("FROM:<path>
 // params"), "" for none: the words after the path's '>', or after the
@@ -357,15 +407,16 @@ func cmdParams(arg string) string {
 	return strings.TrimSpace(params)
 }
 
-// refuseParams refuses a MAIL or RCPT with parameters from a client that
-// greeted with HELO: no service extension is in effect for it (RFC 5321
-// 2.2.1, 4.1.1.1), so none of their parameters is recognised (4.1.1.11:
-// 555). go-smtp took them as after EHLO (SMTPUTF8, DSN and all).
-func (c *guardConn) refuseParams(verb string) {
+// refuseParams logs, counts and sends a refusal of paramProblem's, under
+// the phase of the command. After HELO no service extension is in effect
+// (RFC 5321 2.2.1, 4.1.1.1), so no parameter is recognised (4.1.1.11:
+// 555); go-smtp took them as after EHLO (SMTPUTF8, DSN and all).
+func (c *guardConn) refuseParams(verb, reply string) {
 	phase := replyPhase(verb)
-	c.log.Info("refused", "phase", phase, "command", verb, "reply", replyParamsNeedEHLO, "code", 555)
-	c.countRefusal(phase, 555)
-	c.reply(replyParamsNeedEHLO)
+	code, _ := strconv.Atoi(reply[:3])
+	c.log.Info("refused", "phase", phase, "command", verb, "reply", reply, "code", code)
+	c.countRefusal(phase, code)
+	c.reply(reply)
 }
 
 // rcptArg rewrites what go-smtp's parser refuses in an RCPT argument but
