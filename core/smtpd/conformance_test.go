@@ -116,3 +116,21 @@ func TestParamOnceEach(t *testing.T) {
 	}
 	r.cmd("RCPT TO:<bob@example.test> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@example.test", "250")
 }
+
+// TestRSETTakesNoArgument: RSET has no parameters (RFC 5321 4.1.1.5); one
+// with an argument is a syntax error (501 5.5.4, as Postfix answers) and
+// resets nothing, where go-smtp reset the transaction. NOOP may carry a
+// string (4.1.1.9).
+func TestRSETTakesNoArgument(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	if got, want := r.cmd("RSET now", "5"), "501 5.5.4 Syntax error, no parameters allowed"; got != want {
+		t.Fatalf("RSET now: %q, want %q", got, want)
+	}
+	r.cmd("MAIL FROM:<b@example.org>", "503 5.5.1 Nested MAIL command")
+	r.cmd("NOOP anything", "250")
+	r.cmd("rset", "250")
+	r.cmd("MAIL FROM:<b@example.org>", "250")
+}

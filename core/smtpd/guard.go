@@ -472,6 +472,11 @@ func (c *guardConn) intercept(verb, arg string) bool {
 	case verb == "VRFY", verb == "EXPN", verb == "TURN", verb == "BDAT":
 		c.refuseCommand(verb, replyNotImplemented)
 		return true
+	case verb == "RSET" && arg != "":
+		// RFC 5321 4.1.1.5: no parameters. go-smtp ignored them and
+		// reset; a syntax error resets nothing.
+		c.refuseCommand(verb, replySyntaxNoParams)
+		return true
 	case !knownVerbs[verb]:
 		c.refuseCommand(verb, replyUnknownCommand)
 		return true
