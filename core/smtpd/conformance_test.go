@@ -134,3 +134,17 @@ func TestRSETTakesNoArgument(t *testing.T) {
 	r.cmd("rset", "250")
 	r.cmd("MAIL FROM:<b@example.org>", "250")
 }
+
+// TestLenientPaths pins what README promises: as Postfix by default
+// (strict_rfc821_envelopes = no), a blank after the colon and a path
+// without angle brackets are taken, parameters included.
+func TestLenientPaths(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.hello()
+	r.cmd("MAIL FROM: <a@example.org> SIZE=10", "250 2.1.0 Sender <a@example.org> OK")
+	r.cmd("RCPT TO: <bob@example.test>", "250 2.1.5 Recipient <bob@example.test> OK")
+	r.cmd("RCPT TO:carol@example.test NOTIFY=NEVER", "250 2.1.5 Recipient <carol@example.test> OK")
+	r.cmd("RSET", "250")
+	r.cmd("MAIL FROM:a@example.org", "250 2.1.0 Sender <a@example.org> OK")
+}
