@@ -339,7 +339,6 @@ func (c *guardConn) command(p, line []byte) (n int, ok bool) {
 // Refusals of MAIL and RCPT parameters that the guard answers before
 // go-smtp (paramProblem).
 const (
-	replyParamsNeedEHLO = "555 5.5.4 Parameters require EHLO, not HELO"
 	replyDuplicateParam = "501 5.5.4 Duplicate parameter"
 	replySMTPUTF8Value  = "501 5.5.4 SMTPUTF8 takes no value"
 	replyUnknownMailArg = "555 5.5.4 Unknown MAIL FROM argument" // as go-smtp's, made 555 (paramRefusal)
@@ -364,9 +363,8 @@ func (c *guardConn) paramProblem(verb, arg string) string {
 	if params == "" {
 		return ""
 	}
-	if c.sess != nil && !c.esmtp {
-		return replyParamsNeedEHLO
-	}
+	// After HELO too, as Postfix takes them (RFC 5321 leaves it open): a
+	// legacy client that greets with HELO and sends SIZE= keeps working.
 	seen := map[string]bool{}
 	for _, p := range strings.Fields(params) {
 		key, _, hasValue := strings.Cut(p, "=")
