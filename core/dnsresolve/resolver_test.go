@@ -3,6 +3,7 @@ package dnsresolve
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -215,5 +216,30 @@ func TestResolvConf(t *testing.T) {
 	}
 	if want := host + ":53"; r.servers[0] != want {
 		t.Fatalf("servers = %v, want %s (resolv.conf has no port syntax; %s is the test port)", r.servers, want, port)
+	}
+}
+
+// A domain with more MX hosts than a UDP answer holds (1232 octets) gets a
+// truncated answer, and the resolver asks again over TCP for all of them
+// (RFC 7766), rather than deliver by the first few or fail.
+func TestMXOverTCP(t *testing.T) {
+	var rrs []string
+	for i := range 60 {
+		rrs = append(rrs, fmt.Sprintf("many.test. 300 IN MX %d a-rather-long-mail-exchanger-name-%02d.many.test.", i, i))
+	}
+	srv := dnstest.New(t, rrs...)
+	r, err := New(Options{Servers: []string{srv.Addr}, Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mxs, err := r.LookupMX(context.Background(), "many.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mxs) != 60 || mxs[0].Host != "a-rather-long-mail-exchanger-name-00.many.test" {
+		t.Errorf("got %d MX hosts (first %+v), want 60", len(mxs), mxs[0])
+	}
+	if n := srv.TCPQueries("many.test", "MX"); n != 1 {
+		t.Errorf("asked %d times over TCP, want 1 (after the truncated UDP answer)", n)
 	}
 }

@@ -293,3 +293,30 @@ func TestValidHostname(t *testing.T) {
 		}
 	}
 }
+
+// An answer too large for UDP (a 4 KB TXT record: long DKIM keys and SPF
+// records get there) comes truncated, and the resolver asks again over TCP
+// for the whole of it (RFC 7766): it used to be untested, as the test
+// server spoke UDP only.
+func TestTruncatedAnswerOverTCP(t *testing.T) {
+	chunks := make([]string, 16)
+	for i := range chunks {
+		chunks[i] = fmt.Sprintf("%q", strings.Repeat(string(rune('a'+i)), 250))
+	}
+	srv := dnsutiltest.New(t, "big.test. 300 IN TXT "+strings.Join(chunks, " "))
+	r, err := dnsutil.New([]string{srv.Addr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := r.Lookup(context.Background(), "big.test", dns.TypeTXT)
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := a.Texts()
+	if len(texts) != 1 || len(texts[0]) != 16*250 || !strings.HasSuffix(texts[0], strings.Repeat("p", 250)) {
+		t.Errorf("got %d texts, the first %d bytes long; want one of %d", len(texts), len(texts[0]), 16*250)
+	}
+	if srv.TCPQueries("big.test", "TXT") != 1 {
+		t.Errorf("asked %d times over TCP, want 1 (after the truncated UDP answer)", srv.TCPQueries("big.test", "TXT"))
+	}
+}
