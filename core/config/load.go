@@ -213,4 +213,3 @@ func syntaxError(name string, data []byte, err error) *Error {
 	}
 	return &Error{File: name, Line: line, Col: col, Msg: msg}
 }
-
