@@ -136,9 +136,8 @@ func TestReloadRequeuesParkedMessages(t *testing.T) {
 	cfg.Queue.Workers = 2
 	cfg.Routes = []config.Route{mkRoute([]string{"*"}, old.addr, func(r *config.Route) { r.Concurrency = 1 })}
 	w := newWorld(t, cfg)
-	var ids []string
 	for range 4 {
-		ids = append(ids, w.enqueue("u@local.test", []string{"x@slow.test"}, localSender, plainBody))
+		w.enqueue("u@local.test", []string{"x@slow.test"}, localSender, plainBody)
 	}
 	m := w.start()
 	w.waitFor("one transaction blocked in DATA", func() bool { return dataStarted(old) })

@@ -159,11 +159,10 @@ func FuzzDataEnd(f *testing.F) {
 // fakeBody serves raw DATA bytes as the guard does: in chunks of the given
 // sizes, ending exactly after the end-of-data line.
 type fakeBody struct {
-	raw    []byte
-	sizes  []byte
-	state  int
-	done   bool
-	closed bool
+	raw   []byte
+	sizes []byte
+	state int
+	done  bool
 }
 
 func (f *fakeBody) bodyDone() bool { return f.done }

@@ -64,6 +64,9 @@ func (c *guardConn) logGoSMTPRefusal(code int, reply string) {
 // is not a Dot-string (policy.WirePath).
 func envelopeForm(path string) string {
 	addr, ok := strings.CutPrefix(path, "<")
+	if !ok {
+		return path
+	}
 	if addr, ok = strings.CutSuffix(addr, ">"); !ok {
 		return path
 	}

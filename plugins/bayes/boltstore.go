@@ -10,6 +10,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/portcullis-mta/portcullis/sdk"
 )
@@ -37,7 +38,7 @@ func openDB(path string, opts *bolt.Options) (*bolt.DB, error) {
 	opts.Timeout = lockTimeout
 	db, err := bolt.Open(path, 0o600, opts)
 	switch {
-	case errors.Is(err, bolt.ErrTimeout):
+	case errors.Is(err, berrors.ErrTimeout):
 		return nil, fmt.Errorf("bayes: %s is locked by another process (a `portcullis bayes learn`, or the daemon learning or trimming) for more than %s; try again: %w", path, lockTimeout, err)
 	case err != nil:
 		return nil, fmt.Errorf("bayes: open %s: %w", path, err)

@@ -67,7 +67,6 @@ type cvSetup struct {
 	params     Params
 	rounds     int
 	margin     float64
-	hamMargin  float64
 	gramWeight float64 // Config.GramWeight; 0: Fisher alone
 }
 

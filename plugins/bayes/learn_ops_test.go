@@ -9,6 +9,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // One message, as a rule learns it off the wire (CRLF, our Received on
@@ -120,7 +121,7 @@ func TestLockedStoreSaysSo(t *testing.T) {
 	lockTimeout = time.Millisecond // the lock is held throughout: no race
 	defer func() { lockTimeout = old }()
 	_, err = st.Learn(ctx, []Learned{{Hash: MsgHash{2}, Keys: []Key{1}, Spam: true}}, time.Now())
-	if err == nil || !strings.Contains(err.Error(), "locked by another process") || !errors.Is(err, bolt.ErrTimeout) {
+	if err == nil || !strings.Contains(err.Error(), "locked by another process") || !errors.Is(err, berrors.ErrTimeout) {
 		t.Errorf("learn on a locked file: %v", err)
 	}
 	if _, err := st.Stats(ctx); err == nil || !strings.Contains(err.Error(), "locked by another process") {

@@ -91,9 +91,3 @@ func (c *cache) put(key string, o outcome, ttl time.Duration) {
 	}
 	c.m[key] = cacheEntry{o, now.Add(ttl)}
 }
-
-func (c *cache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return len(c.m)
-}

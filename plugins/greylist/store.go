@@ -9,6 +9,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/portcullis-mta/portcullis/sdk"
 )
@@ -71,7 +72,7 @@ func OpenBolt(path string, now func() time.Time) (*BoltStore, error) {
 		return nil, fmt.Errorf("greylist: %w", err)
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
-	if errors.Is(err, bolt.ErrTimeout) {
+	if errors.Is(err, berrors.ErrTimeout) {
 		// `portcullis scan` beside a running gateway gets here.
 		return nil, fmt.Errorf("greylist: open %s: in use by another process (a running gateway holds it; "+
 			"for a scan beside it, use a copy of the config with another state.path): %w", path, err)
