@@ -258,7 +258,7 @@ func (in *inspector) zipDirectory(b *budget, data []byte) (map[int64]zipSpan, bo
 		return nil, false
 	}
 	for _, f := range zr.File {
-		e := entry{name: zipName(f.Name, f.NonUTF8), csize: int64(f.CompressedSize64), open: f.Open,
+		e := entry{name: zipName(f.Name, f.NonUTF8), csize: int64(f.CompressedSize64), open: zipOpener(f, in.lim),
 			encrypted: f.Flags&zipFlagEncrypted != 0 || f.Method == zipMethodAES, aliases: unicodePaths(f.Extra)}
 		if off, err := f.DataOffset(); err == nil {
 			covered[off] = zipSpan{off + int64(f.CompressedSize64), append([]string{e.name}, e.aliases...)}
@@ -272,6 +272,27 @@ func (in *inspector) zipDirectory(b *budget, data []byte) (map[int64]zipSpan, bo
 		}
 	}
 	return covered, true
+}
+
+// zipOpener opens a directory entry's data as 7-Zip extracts it: decoded
+// to its end, whatever uncompressed size the entry declares. archive/zip's
+// Open trusts that size: it fails a read that goes past it and drops that
+// read's bytes, and gives none of a last read that falls short of it, so a
+// PE declared as 1 byte, or as more than it is, reached the scan as
+// nothing. copyFile's limits bound the reading instead. A method we cannot
+// decode still goes through Open, for its error.
+func zipOpener(f *zip.File, lim Limits) func() (io.ReadCloser, error) {
+	return func() (io.ReadCloser, error) {
+		dec := zipDecompressor(f.Method, lim)
+		if dec == nil {
+			return f.Open()
+		}
+		raw, err := f.OpenRaw()
+		if err != nil {
+			return nil, err
+		}
+		return dec(raw), nil
+	}
 }
 
 // zipName decodes a name not flagged UTF-8 (APPNOTE 4.4.4 bit 11): Japanese
