@@ -76,7 +76,11 @@ func (w *walker) uuParts(text []byte, parent *Part) {
 	// kind do not make the text be read again for the other at each one.
 	off, uu, y := 0, uuBegin(text), yBegin(text)
 	for n := 1; ; n++ {
-		if uu < 0 && y < 0 || w.parts >= w.lim.MaxParts || w.stopped() {
+		if uu < 0 && y < 0 || w.stopped() {
+			return
+		}
+		if w.parts >= w.lim.MaxParts {
+			w.find(FindPartsLimit) // a file past the limit goes unread: say so
 			return
 		}
 		w.parts++
