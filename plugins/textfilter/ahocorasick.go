@@ -111,7 +111,7 @@ func (m *matcher) edge(n int32, c byte) int32 {
 		if m.label[mid] < c {
 			lo = mid + 1
 		} else {
-			hi = mid
+			hi = mid + 1 // mid may be c's: it stays in [lo, hi)
 		}
 	}
 	for ; lo < hi; lo++ {

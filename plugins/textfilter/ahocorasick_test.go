@@ -55,6 +55,9 @@ func TestMatcher(t *testing.T) {
 		{"none", []string{"xyz"}, "abc"},
 		{"empty pattern", []string{"", "b"}, "abc"},
 		{"duplicate", []string{"ab", "ab"}, "abab"},
+		// More than 8 edges at a node: edge() searches them by halving.
+		{"wide node", strings.Fields("ka kb kc kd ke kf kg kh ki kj kk kl km kn ko kp kq kr ks kt ku kv kw kx ky kz"), "xkukzkakm"},
+		{"wide node, katakana", strings.Fields("カード キャンペーン クーポン ケース コイン サービス シェア スマホ セール ソフト"), "【セール】コイン"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
