@@ -72,30 +72,54 @@ func TestMatcher(t *testing.T) {
 	}
 }
 
-// TestMatcherRandom compares with the naive search on random small alphabets,
-// where fail links are exercised hardest.
+// TestMatcherRandom compares with the naive search on random alphabets:
+// small ones, where fail links are exercised hardest, and wide ones, whose
+// nodes have more than 8 edges (edge() halves those: a halving that
+// dropped the middle edge went unseen while this test used "abc" only).
 func TestMatcherRandom(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
-	word := func(n int) string {
-		b := make([]byte, 1+r.IntN(n))
-		for i := range b {
-			b[i] = "abc"[r.IntN(3)]
+	for _, alphabet := range []string{"abc", "abcdefghijklmnopqrstuvwxyz", "\x00\x01\x7f\x80\xe3\xff0123456789"} {
+		word := func(n int) string {
+			b := make([]byte, 1+r.IntN(n))
+			for i := range b {
+				b[i] = alphabet[r.IntN(len(alphabet))]
+			}
+			return string(b)
 		}
-		return string(b)
+		for round := 0; round < 300; round++ {
+			pats := make([]string, 1+r.IntN(300)) // many short words: wide nodes below the root
+			for i := range pats {
+				pats[i] = word(4)
+			}
+			text := word(200)
+			got, want := acAll(newMatcher(pats), text), naive(pats, text)
+			sortHits(got)
+			sortHits(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("patterns %q text %q: got %v, want %v", pats, text, got, want)
+			}
+		}
 	}
-	for round := 0; round < 300; round++ {
-		pats := make([]string, 1+r.IntN(12))
-		for i := range pats {
-			pats[i] = word(5)
+}
+
+// FuzzMatcher: the automaton finds exactly what the naive search finds,
+// for patterns split from the first input at newlines.
+func FuzzMatcher(f *testing.F) {
+	f.Add("he\nshe\nhis\nhers", "ushers")
+	f.Add("casino\ncheap\ncialis\nclick\ncredit\ncrypto\ncure\ncyber\ncoin\ncbd", "click here")
+	f.Add("未承諾\n承諾広告\n広告", "【未承諾広告】")
+	f.Fuzz(func(t *testing.T, list, text string) {
+		pats := strings.Split(list, "\n")
+		if len(pats) > 64 || len(text) > 4096 {
+			return
 		}
-		text := word(60)
 		got, want := acAll(newMatcher(pats), text), naive(pats, text)
 		sortHits(got)
 		sortHits(want)
 		if !slices.Equal(got, want) {
 			t.Fatalf("patterns %q text %q: got %v, want %v", pats, text, got, want)
 		}
-	}
+	})
 }
 
 // TestMatcherBuildMemory: building the automaton allocates a small, fixed
