@@ -330,11 +330,11 @@ func (m *Manager) transactOnce(ctx context.Context, c *conn, env *queue.Envelope
 	if refuse == nil {
 		mailParams, refuse = sizeParam(c, g.size, mailParams)
 	}
-	if refuse != nil {
-		return fill(len(g.rcpts), outcome{reply: refuse, hop: c.hop(), tls: c.tls}), false, true
+	if refuse == nil {
+		refuse = utf8Refusal(c.c, env, open)
 	}
-	if refuse := utf8Refusal(c.c, env, open); refuse != nil {
-		return fill(len(g.rcpts), outcome{reply: refuse, hop: c.hop(), tls: c.tls}), false, true
+	if refuse != nil {
+		return refusedBy(c, refuse, len(g.rcpts), mayRetry)
 	}
 	body, err := m.openFor(c, env, open, g.size)
 	if err != nil {
@@ -378,6 +378,25 @@ func (m *Manager) transactOnce(ctx context.Context, c *conn, env *queue.Envelope
 		alive = true
 	}
 	return outcomes(res, err, interrupted, c), false, alive
+}
+
+// refusedBy is the outcome of r, a refusal we make from what c announced
+// (its SIZE limit, no DSN, no SMTPUTF8) without sending a command. On a
+// reused session (mayRetry, as for transactOnce) an RSET first checks that
+// the session still stands: a server that has closed it since may announce
+// otherwise on a new one, and the caller tries one (retry). Seen with
+// Postfix as the smarthost: restarted with a larger message_size_limit, it
+// had closed our pooled session (CLOSE-WAIT here), and every bigger
+// message bounced with its old limit, unsent, while the session stayed
+// pooled.
+func refusedBy(c *conn, r *smtpc.Reply, n int, mayRetry bool) (out []outcome, retry, alive bool) {
+	if c.uses > 1 && mayRetry {
+		if err := c.c.Reset(); err != nil {
+			c.c.Close()
+			return nil, true, false
+		}
+	}
+	return fill(n, outcome{reply: r, hop: c.hop(), tls: c.tls}), false, true
 }
 
 // closing reports a 421 anywhere in res: the server is closing the
