@@ -552,3 +552,26 @@ func TestReceivedAfterHELO(t *testing.T) {
 	r.send("Subject: s\r\n\r\nbody\r\n.\r\n")
 	checkReceivedProto(t, ts, strings.Fields(r.expect("250 2.0.0"))[2], "with UTF8SMTP id")
 }
+
+// At debug level each reply line is a log line of its own, the STARTTLS
+// line the guard adds after PIPELINING too: it shared PIPELINING's log
+// line ("250-PIPELINING\r\n250-STARTTLS"), found against a real Postfix.
+func TestDebugReplyLinesOneEach(t *testing.T) {
+	cfg, _ := starttlsConfig(t)
+	ts := startServer(t, cfg, nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.expect("220")
+	if !strings.Contains(r.cmd("EHLO c.example.org", "250"), "250-STARTTLS") {
+		t.Fatal("STARTTLS not offered")
+	}
+	r.cmd("QUIT", "221")
+	logs := ts.logs.String()
+	for _, want := range []string{"msg=reply session=", "line=250-PIPELINING\n", "line=250-STARTTLS\n"} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+	if strings.Contains(logs, `\r\n250-`) {
+		t.Errorf("a log line holds two reply lines:\n%s", logs)
+	}
+}

@@ -100,7 +100,11 @@ func (c *guardConn) write(p, out []byte, code int, line string) (int, error) {
 		return 0, err
 	}
 	if c.log.Enabled(context.Background(), slog.LevelDebug) {
-		c.logReply(code, strings.TrimRight(string(out), "\r\n"))
+		// One log line per reply line: a rewrite may have made two
+		// (PIPELINING followed by our STARTTLS).
+		for _, l := range strings.Split(strings.TrimRight(string(out), "\r\n"), "\r\n") {
+			c.logReply(code, l)
+		}
 	}
 	c.afterReply(code, line)
 	return len(p), nil
