@@ -385,7 +385,17 @@ func connReply(h hop, err error) *smtpc.Reply {
 	}
 	var ne net.Error
 	var se *stepError
+	var rhe tls.RecordHeaderError
+	if errors.As(err, &rhe) && smtpGreeting(rhe.RecordHeader[:]) {
+		// A route with tls: implicit at a port that speaks SMTP first
+		// (25, 587): the TLS handshake read a greeting.
+		return smtpc.NewReply(451, "4.4.1", "%s: TLS handshake failed: the hop greets in plain SMTP (%q...), so it wants STARTTLS: set tls: required, not implicit", h.host, rhe.RecordHeader[:])
+	}
 	switch timeout := errors.As(err, &ne) && ne.Timeout(); {
+	case timeout && errors.As(err, &se) && se.step == "receiving the greeting" && h.addr.Port() == 465:
+		// The other mix-up: port 465 (submissions, RFC 8314) waits for
+		// our TLS handshake while we wait for its greeting.
+		return smtpc.NewReply(451, "4.4.2", "%s: conversation timed out while %s: port 465 expects TLS first: set tls: implicit", h.host, se.step)
 	case timeout && errors.As(err, &se):
 		return smtpc.NewReply(451, "4.4.2", "%s: conversation timed out while %s", h.host, se.step)
 	case timeout:
@@ -403,6 +413,12 @@ func connReply(h hop, err error) *smtpc.Reply {
 		return smtpc.NewReply(451, "4.4.1", "connect to %s[%s]:%d: %v", h.host, h.addr.Addr(), h.addr.Port(), cause)
 	}
 	return smtpc.NewReply(451, "4.4.1", "%s: %v", h.host, err)
+}
+
+// smtpGreeting reports whether b, the first bytes of a TLS record, are an
+// SMTP greeting's reply code instead ("220 ", "421-", "554 ").
+func smtpGreeting(b []byte) bool {
+	return len(b) >= 4 && b[0] >= '2' && b[0] <= '5' && b[1] >= '0' && b[1] <= '9' && b[2] >= '0' && b[2] <= '9' && (b[3] == ' ' || b[3] == '-')
 }
 
 // tlsError is a failed STARTTLS or TLS handshake.

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -60,3 +61,53 @@ func TestSilentHopNamesTheStep(t *testing.T) {
 		})
 	}
 }
+
+// The two TLS mix-ups of a smarthost route say what to set: tls: implicit
+// at a port that greets in plain SMTP (the handshake reads "220 ..."), and
+// a plain route at port 465, which waits for our handshake while we wait
+// for its greeting.
+func TestTLSModeMixups(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("220 isp.test ESMTP Postfix\r\n"))
+			time.AfterFunc(2*time.Second, func() { c.Close() })
+		}
+	}()
+	cfg := baseConfig(t)
+	cfg.Queue.Retry = []config.Duration{config.Duration(time.Hour)}
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, ln.Addr().String(), func(r *config.Route) { r.TLS = "implicit"; r.TLSVerify = new(bool) })}
+	w := newWorld(t, cfg)
+	id := w.enqueue("u@local.test", []string{"x@d.test"}, localSender, plainBody)
+	w.start()
+	w.waitFor("the first attempt", func() bool { return w.get(id).Attempts == 1 })
+	if r := w.get(id).Rcpts[0]; !strings.Contains(r.LastReply, `the hop greets in plain SMTP ("220 i"...), so it wants STARTTLS: set tls: required, not implicit`) {
+		t.Errorf("tls: implicit at a plain port: reply %q", r.LastReply)
+	}
+
+	se := &stepError{step: "receiving the greeting", err: timeoutErr{}}
+	h := hop{host: "smtp.isp.test", addr: netip.MustParseAddrPort("192.0.2.1:465")}
+	if got, want := connReply(h, se).String(), "451 4.4.2 smtp.isp.test: conversation timed out while receiving the greeting: port 465 expects TLS first: set tls: implicit"; got != want {
+		t.Errorf("plain route at 465: got %q, want %q", got, want)
+	}
+	h.addr = netip.MustParseAddrPort("192.0.2.1:587")
+	if got := connReply(h, se).String(); strings.Contains(got, "465") {
+		t.Errorf("the 465 hint at port 587: %q", got)
+	}
+}
+
+type timeoutErr struct{}
+
+func (timeoutErr) Error() string   { return "i/o timeout" }
+func (timeoutErr) Timeout() bool   { return true }
+func (timeoutErr) Temporary() bool { return true }
