@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -63,9 +64,17 @@ func (f *funcs) cidr(p ...any) (any, error) {
 
 // domainMatch is domain_match(addr_or_domain, domain...): true when the
 // domain of the address (after the last "@") is one of the domains or a
-// subdomain of one. Comparison ignores case and a trailing dot.
+// subdomain of one. Comparison ignores case and a trailing dot. A domain
+// read in U-labels (an SMTPUTF8 message's From field, RFC 6532, or a HELO
+// name, as the client sent them) is compared in A-labels (RFC 5890), the
+// form check asks domains to be written in, as addresses have it.
 func domainMatch(p ...any) (any, error) {
 	d := normDomain(p[0].(string))
+	if !isASCII(d) && utf8.ValidString(d) {
+		if a, err := idna.Lookup.ToASCII(d); err == nil {
+			d = strings.ToLower(a)
+		}
+	}
 	if d == "" {
 		return false, nil
 	}
