@@ -120,3 +120,18 @@ func TestLenientPaths(t *testing.T) {
 	r.cmd("RSET", "250")
 	r.cmd("MAIL FROM:a@example.org", "250 2.1.0 Sender <a@example.org> OK")
 }
+
+// A command out of sequence gets go-smtp's 503 whatever its parameters,
+// as Postfix answers: the parameter checks come after the order checks.
+func TestParamsOutOfSequence(t *testing.T) {
+	ts := startServer(t, testConfig(t), nil)
+	r := newRaw(t, ts.addr(), 2)
+	r.expect("220")
+	if got := r.cmd("MAIL FROM:<a@example.org> SIZE=1 SIZE=1", "5"); strings.Contains(got, "Duplicate") {
+		t.Errorf("MAIL before EHLO: %q, want go-smtp's order reply", got)
+	}
+	r.cmd("EHLO c.example.org", "250")
+	r.cmd("RCPT TO:<bob@example.test> NOTIFY=NEVER NOTIFY=NEVER", "503 5.5.1")
+	r.cmd("MAIL FROM:<a@example.org>", "250")
+	r.cmd("RCPT TO:<bob@example.test> NOTIFY=NEVER NOTIFY=NEVER", "501 5.5.4 Duplicate parameter")
+}

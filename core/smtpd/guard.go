@@ -359,6 +359,11 @@ var goSMTPParams = map[string]map[string]bool{
 // bad ones its map gave first, a different reply from one try to the
 // next; and it took a value for SMTPUTF8, which has none (RFC 6531 3.4).
 func (c *guardConn) paramProblem(verb, arg string) string {
+	if c.sess == nil || (verb == "MAIL") == c.inTxn {
+		// Out of sequence (MAIL before EHLO or inside a transaction,
+		// RCPT before MAIL): go-smtp's 503 comes first, as Postfix's.
+		return ""
+	}
 	params := cmdParams(arg)
 	if params == "" {
 		return ""
@@ -406,9 +411,7 @@ func cmdParams(arg string) string {
 }
 
 // refuseParams logs, counts and sends a refusal of paramProblem's, under
-// the phase of the command. After HELO no service extension is in effect
-// (RFC 5321 2.2.1, 4.1.1.1), so no parameter is recognised (4.1.1.11:
-// 555); go-smtp took them as after EHLO (SMTPUTF8, DSN and all).
+// the phase of the command.
 func (c *guardConn) refuseParams(verb, reply string) {
 	phase := replyPhase(verb)
 	code, _ := strconv.Atoi(reply[:3])
