@@ -25,11 +25,19 @@ type hopCounter struct {
 	date    bool   // the header has a Date field
 }
 
-var (
-	receivedPrefix = []byte("received:")
-	msgIDPrefix    = []byte("message-id:")
-	datePrefix     = []byte("date:")
-)
+// fieldValue reports whether line is a field named name (lower case),
+// and its value: the name in any case, then blanks (RFC 5322 4.5: the
+// obsolete syntax lets them stand before the colon), then the colon.
+func fieldValue(line []byte, name string) ([]byte, bool) {
+	if len(line) <= len(name) || !bytes.EqualFold(line[:len(name)], []byte(name)) {
+		return nil, false
+	}
+	rest := bytes.TrimLeft(line[len(name):], " \t")
+	if len(rest) == 0 || rest[0] != ':' {
+		return nil, false
+	}
+	return rest[1:], true
+}
 
 func (h *hopCounter) Write(p []byte) {
 	for i := 0; i < len(p) && !h.done; i++ {
@@ -37,15 +45,18 @@ func (h *hopCounter) Write(p []byte) {
 		if b == '\n' {
 			line := h.lineHead[:h.headLen]
 			cont := len(line) > 0 && (line[0] == ' ' || line[0] == '\t')
+			_, isReceived := fieldValue(line, "received")
+			_, isDate := fieldValue(line, "date")
+			id, isMsgID := fieldValue(line, "message-id")
 			switch {
 			case bytes.Equal(line, []byte("\r")) || h.headLen == 0:
 				h.done = true // the empty line: the body follows
-			case len(line) >= len(receivedPrefix) && bytes.EqualFold(line[:len(receivedPrefix)], receivedPrefix):
+			case isReceived:
 				h.n++
-			case len(line) >= len(datePrefix) && bytes.EqualFold(line[:len(datePrefix)], datePrefix):
+			case isDate:
 				h.date = true
-			case h.msgID == nil && len(line) >= len(msgIDPrefix) && bytes.EqualFold(line[:len(msgIDPrefix)], msgIDPrefix):
-				h.msgID = append([]byte{}, bytes.TrimSpace(line[len(msgIDPrefix):])...)
+			case h.msgID == nil && isMsgID:
+				h.msgID = append([]byte{}, bytes.TrimSpace(id)...)
 				h.inMsgID = true
 				h.headLen = 0
 				continue

@@ -57,6 +57,12 @@ func TestMissingFieldsAddedForOwnUsers(t *testing.T) {
 		t.Errorf("fields the message had were added again:\n%s", got)
 	}
 
+	// RFC 5322 4.5: the obsolete syntax allows blanks before the colon.
+	obs := "Message-ID : <y@example.org>\r\nDate\t: Sat, 28 Nov 2026 08:00:00 +0000\r\n" + bare
+	if got := send(1, obs); count(got, "Message-ID") != 0 || count(got, "Date") != 0 || !strings.Contains(ts.logs.String(), "message_id=<y@example.org>") {
+		t.Errorf("fields written with a blank before the colon were not seen:\n%s", got)
+	}
+
 	if got := send(2, bare); count(got, "Message-ID") != 0 || count(got, "Date") != 0 { // 127.0.0.2: the internet
 		t.Errorf("a stranger's message was changed:\n%s", got)
 	}
