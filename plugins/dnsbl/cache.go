@@ -18,7 +18,16 @@ type outcome struct {
 // reason asked; a new config (which keeps the cache) whose codes count
 // it asks again, rather than list the client without a reason for the
 // rest of the TTL.
+//
+// Nor does an answer cached for a block zone serve the same zone made an
+// allow list: 127.0.0.255 is an ordinary code to the one and a refusal
+// to the other (dnswlRefused), and would read as a DNSWL pass.
 func (o outcome) serves(z *zone) bool {
+	for _, a := range o.addrs {
+		if z.allow && a == dnswlRefused {
+			return false
+		}
+	}
 	if o.txt {
 		return true
 	}

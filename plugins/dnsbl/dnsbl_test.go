@@ -529,3 +529,29 @@ func TestConfigureDuringLookup(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCacheAcrossAllowFlip: an answer cached while a zone blocked is read
+// again under a new config that makes the zone an allow list: 127.0.0.255,
+// an ordinary code to a block list, is DNSWL.org's "query refused" on an
+// allow list, and must not read from the cache as a DNSWL listing (a pass
+// that would let a listed client through).
+func TestCacheAcrossAllowFlip(t *testing.T) {
+	srv := dnsutiltest.New(t, "6.113.0.203.wl.test. 300 IN A 127.0.0.255")
+	s := New().(*Stage)
+	configure := func(allow bool) {
+		t.Helper()
+		if err := s.Configure(context.Background(), sdk.Env{DNSServers: []string{srv.Addr}},
+			map[string]any{"zones": []any{map[string]any{"zone": "wl.test", "allow": allow}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	configure(false)
+	if res, err := s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.6", "", "")); err != nil || res.Verdict != sdk.VerdictFail {
+		t.Fatalf("block zone answering 127.0.0.255: %+v %v", res, err)
+	}
+	configure(true)
+	res, err := s.Check(context.Background(), req(sdk.PhaseHelo, "203.0.113.6", "", ""))
+	if err == nil || !strings.Contains(err.Error(), "refused") {
+		t.Errorf("allow zone answering 127.0.0.255 from the cache: %+v %v; want the refusal", res, err)
+	}
+}
