@@ -23,6 +23,9 @@ type outcome struct {
 	hop   string // host[ip:port], "" if no connection was made
 	tls   bool
 	dsn   bool // the next hop offered DSN: it reports success itself
+	// accepted: the hop took this recipient at RCPT, so a reply that is
+	// not a delivery is that of DATA or the final dot.
+	accepted bool
 }
 
 // group is the recipients of one message that go to one destination.
@@ -256,16 +259,23 @@ type opener func() (io.ReadCloser, error)
 // delivered to some recipients and others got such a 452, the others go
 // at once in the next transaction on the same connection, as long as each
 // one delivers to someone (Postfix does the same), instead of waiting
-// for the next retry.
+// for the next retry. A hop that then refuses DATA for good (overLimit)
+// refused the transaction for its size: all its recipients go again, at
+// most as many per transaction as the hop took.
 func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue.Envelope, open opener, g *group) (out []outcome, retry bool) {
 	out = make([]outcome, len(g.rcpts))
-	idx := make([]int, len(g.rcpts)) // the recipients of this transaction, as indexes into g.rcpts
-	for i := range idx {
-		idx[i] = i
+	pending := make([]int, len(g.rcpts)) // the recipients still to send, as indexes into g.rcpts
+	for i := range pending {
+		pending[i] = i
 	}
+	limit := 0 // recipients per transaction, once the hop has shown its limit
 	for first := true; ; first = false {
+		idx := pending // the recipients of this transaction
+		if limit > 0 && len(idx) > limit {
+			idx = idx[:limit]
+		}
 		sub := g
-		if !first {
+		if !first || len(idx) < len(g.rcpts) {
 			sub = g.only(idx)
 		}
 		res, retry, alive := m.transactOnce(ctx, c, env, open, sub, first)
@@ -276,20 +286,58 @@ func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue
 			out[i] = res[j]
 		}
 		more := tooMany(res)
-		if len(more) == 0 || !alive || ctx.Err() != nil {
+		if k := overLimit(res); k > 0 {
+			limit = k
+			more = make([]int, len(res))
+			for j := range more {
+				more[j] = j
+			}
+			m.log.Info("delivery: the next hop refused a transaction with more recipients than it takes; sending them again in smaller ones",
+				"queue_id", env.ID, "host", c.host, "addr", c.addr, "limit", k, "rest", len(more),
+				"reply", res[slices.IndexFunc(res, func(o outcome) bool { return o.accepted })].reply.String())
+		} else if len(more) > 0 {
+			m.log.Info("delivery: the next hop took only some recipients in one transaction; sending the rest in another",
+				"queue_id", env.ID, "host", c.host, "addr", c.addr, "delivered", len(idx)-len(more), "rest", len(more),
+				"reply", res[more[0]].reply.String())
+		}
+		for j, k := range more {
+			more[j] = idx[k]
+		}
+		pending = append(more, pending[len(idx):]...)
+		if len(pending) == 0 || !alive || ctx.Err() != nil {
 			if alive {
 				m.keep(s, c, g.rt.concurrency)
 			}
 			return out, false
 		}
-		m.log.Info("delivery: the next hop took only some recipients in one transaction; sending the rest in another",
-			"queue_id", env.ID, "host", c.host, "addr", c.addr, "delivered", len(idx)-len(more), "rest", len(more),
-			"reply", res[more[0]].reply.String())
-		for j, k := range more {
-			more[j] = idx[k]
-		}
-		idx = more
 	}
+}
+
+// overLimit is the number of recipients a hop accepted in a transaction
+// that it then refused whole, for good, at DATA or the final dot, after
+// refusing others as too many (as tooMany reads a refusal): Exim with
+// recipients_max_reject answers the surplus "552 too many recipients" and
+// DATA "554 Too many recipients". 0 when res is not such a transaction.
+// Each transaction the caller sends after it is smaller, so this ends.
+func overLimit(res []outcome) int {
+	k, surplus := 0, false
+	for _, o := range res {
+		switch {
+		case o.ok:
+			return 0
+		case o.accepted:
+			if o.reply == nil || o.reply.Code/100 != 5 {
+				return 0
+			}
+			k++
+		case o.reply != nil && o.reply.Code == 452 && (o.reply.Enhanced == "4.5.3" || k > 0):
+			surplus = true
+		}
+	}
+	if !surplus {
+		return 0
+	}
+	return k
 }
 
 // tooMany returns the indexes in res of the recipients refused as "too
@@ -536,7 +584,7 @@ func outcomes(res *smtpc.Result, err error, interrupted bool, c *conn) []outcome
 		case rr != nil && rr.Code/100 != 2:
 			o.reply = rcptRefusal(rr)
 		case res.Data != nil:
-			o.reply = res.Data
+			o.reply, o.accepted = res.Data, true
 		default:
 			o.reply = smtpc.NewReply(451, "4.4.2", "%s: transaction incomplete", c.host)
 		}

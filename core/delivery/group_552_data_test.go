@@ -1,0 +1,83 @@
+package delivery
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/portcullis-mta/portcullis/core/config"
+)
+
+// Exim 4.96 with recipients_max = 5 and recipients_max_reject = true
+// refuses the surplus recipients and then the whole message at DATA
+// (Exim's spec: "552 errors to the surplus RCPT commands, and a 554 error
+// to the eventual DATA command"). Its transcript, 7 recipients:
+//
+//	RCPT TO:<1@nobit.test>  250 Accepted   (... to 5@)
+//	RCPT TO:<6@nobit.test>  552 too many recipients
+//	RCPT TO:<7@nobit.test>  552 too many recipients
+//	DATA                    554 Too many recipients
+//
+// Portcullis bounced the five recipients Exim had accepted ("554 Too many
+// recipients", dsn=5.0.0 status=bounced) although each was deliverable in
+// a transaction of at most five. The refusal of DATA is about the size of
+// the transaction: the recipients go again at once, at most as many per
+// transaction as the hop took, and every one is delivered.
+func TestTooManyRecipientsRefusedAtData(t *testing.T) {
+	for _, ehlo := range []string{pipeliningEHLO, lockstepEHLO} {
+		name := map[string]string{pipeliningEHLO: "pipelining", lockstepEHLO: "lockstep"}[ehlo]
+		t.Run(name, func(t *testing.T) {
+			var mu sync.Mutex
+			n, over := 0, false    // recipients accepted, and any refused, in this transaction
+			var delivered []string // RCPT lines of the transactions that delivered
+			var pending []string
+			p := newScriptPeer(t, func(line string) string {
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case strings.HasPrefix(line, "MAIL"):
+					n, over, pending = 0, false, nil
+				case strings.HasPrefix(line, "RCPT"):
+					if n == 2 {
+						over = true
+						return "552 too many recipients\r\n"
+					}
+					n++
+					pending = append(pending, line)
+				case line == "DATA" && over:
+					return "554 Too many recipients\r\n"
+				case line == ".":
+					delivered = append(delivered, pending...)
+				}
+				return basicReplies(ehlo, line)
+			})
+			cfg := baseConfig(t)
+			cfg.Queue.Retry = []config.Duration{config.Duration(time.Hour)} // a retry would not come in this test
+			cfg.Routes = []config.Route{mkRoute([]string{"*"}, p.addr)}
+			w := newWorld(t, cfg)
+			var rcpts []string
+			for i := range 5 {
+				rcpts = append(rcpts, fmt.Sprintf("r%d@d.test", i+1))
+			}
+			w.enqueue("u@local.test", rcpts, localSender, plainBody)
+			w.start()
+			w.waitFor("every recipient settled", w.queueEmpty)
+			mu.Lock()
+			defer mu.Unlock()
+			seen := map[string]int{}
+			for _, l := range delivered {
+				seen[l]++
+			}
+			for _, r := range rcpts {
+				if seen["RCPT TO:<"+r+">"] != 1 {
+					t.Errorf("%s delivered %d times, want once", r, seen["RCPT TO:<"+r+">"])
+				}
+			}
+			if w.logs.Count("status=sent") != 5 || w.logs.Count("status=bounced") != 0 || w.logs.Count("attempts=1") != 5 {
+				t.Errorf("want 5 recipients sent at the first attempt, none bounced:\n%s", w.logs.String())
+			}
+		})
+	}
+}
