@@ -410,14 +410,23 @@ func (m *Manager) transactOnce(ctx context.Context, c *conn, env *queue.Envelope
 	stop := context.AfterFunc(m.aborted, func() { c.c.Close() })
 	res, err := c.c.Send(policy.WirePath(env.From), mailParams, rcpts, r)
 	interrupted := !stop()
+	// Nothing, or only a 421 to MAIL, came back on a reused connection: it
+	// was stale, and a new one may take the message. The 421 is that of a
+	// server that timed us out (RFC 5321 3.8), or of one that takes no more
+	// messages on this connection: Exim's smtp_accept_max_per_connection,
+	// which answers the pipelined RCPT and DATA 503 and keeps the session
+	// open, so no error comes with it.
+	stale := (err != nil && res.Mail == nil) || (res.Mail != nil && res.Mail.Code == 421)
+	if stale && !interrupted && c.uses > 1 && mayRetry {
+		if err != nil {
+			c.c.Close()
+		} else {
+			go c.c.Quit() // the server still listens: end the session in step
+		}
+		return nil, true, false
+	}
 	if err != nil {
 		c.c.Close()
-		// Nothing, or only the 421 of a server that timed us out (RFC 5321
-		// 3.8), came back on a reused connection: it was stale.
-		stale := res.Mail == nil || (res.Mail.Code == 421 && res.Data == nil)
-		if stale && !interrupted && c.uses > 1 && mayRetry {
-			return nil, true, false
-		}
 	} else if interrupted {
 		c.c.Close() // shutting down: the AfterFunc closed it already
 	} else if closing(res) {
