@@ -260,8 +260,9 @@ type opener func() (io.ReadCloser, error)
 // at once in the next transaction on the same connection, as long as each
 // one delivers to someone (Postfix does the same), instead of waiting
 // for the next retry. A hop that then refuses DATA for good (overLimit)
-// refused the transaction for its size: all its recipients go again, at
-// most as many per transaction as the hop took.
+// refused the transaction for its size: all its recipients but those
+// refused for good at RCPT go again, at most as many per transaction as
+// the hop took.
 func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue.Envelope, open opener, g *group) (out []outcome, retry bool) {
 	out = make([]outcome, len(g.rcpts))
 	pending := make([]int, len(g.rcpts)) // the recipients still to send, as indexes into g.rcpts
@@ -288,9 +289,13 @@ func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue
 		more := tooMany(res)
 		if k := overLimit(res); k > 0 {
 			limit = k
-			more = make([]int, len(res))
-			for j := range more {
-				more[j] = j
+			// All again but those it refused for good at RCPT (550 no
+			// such user): that was its verdict on them, not on the size.
+			more = nil
+			for j, o := range res {
+				if o.accepted || !o.reply.Permanent() {
+					more = append(more, j)
+				}
 			}
 			m.log.Info("delivery: the next hop refused a transaction with more recipients than it takes; sending them again in smaller ones",
 				"queue_id", env.ID, "host", c.host, "addr", c.addr, "limit", k, "rest", len(more),

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -79,5 +80,48 @@ func TestTooManyRecipientsRefusedAtData(t *testing.T) {
 				t.Errorf("want 5 recipients sent at the first attempt, none bounced:\n%s", w.logs.String())
 			}
 		})
+	}
+}
+
+// A recipient the hop refused for good at RCPT in the transaction it then
+// refused at DATA is not sent again in the smaller ones: its 550 was the
+// hop's verdict on it, not on the transaction's size. It was offered again
+// (a second "RCPT TO:<r1@d.test>" for a mailbox the hop had said does not
+// exist), and when a smaller transaction then failed for a moment its 550
+// became that deferral.
+func TestTooManyRecipientsRefusedAtDataKeepsRefusals(t *testing.T) {
+	var mu sync.Mutex
+	n, over := 0, false
+	p := newScriptPeer(t, func(line string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case strings.HasPrefix(line, "MAIL"):
+			n, over = 0, false
+		case line == "RCPT TO:<r1@d.test>":
+			return "550 5.1.1 no such user\r\n"
+		case strings.HasPrefix(line, "RCPT"):
+			if n == 2 {
+				over = true
+				return "552 too many recipients\r\n"
+			}
+			n++
+		case line == "DATA" && over:
+			return "554 Too many recipients\r\n"
+		}
+		return basicReplies(pipeliningEHLO, line)
+	})
+	cfg := baseConfig(t)
+	cfg.Queue.Retry = []config.Duration{config.Duration(time.Hour)} // a retry would not come in this test
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, p.addr)}
+	w := newWorld(t, cfg)
+	w.enqueue("u@local.test", []string{"r1@d.test", "r2@d.test", "r3@d.test", "r4@d.test"}, localSender, plainBody)
+	w.start()
+	w.waitFor("every recipient settled, and the DSN sent", w.queueEmpty)
+	if got := slices.Index(p.commands(), "RCPT TO:<r1@d.test>"); got < 0 || slices.Contains(p.commands()[got+1:], "RCPT TO:<r1@d.test>") {
+		t.Errorf("r1 offered other than once:\n%s", strings.Join(p.commands(), "\n"))
+	}
+	if w.logs.Count("status=sent") != 4 || w.logs.Count("rcpt=r1@d.test") != 1 || !strings.Contains(w.logs.String(), "reply=\"550 5.1.1 no such user\" dsn=5.1.1 status=bounced") {
+		t.Errorf("want r1 bounced with its 550, r2, r3, r4 and the DSN sent:\n%s", w.logs.String())
 	}
 }
