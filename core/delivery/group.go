@@ -287,12 +287,19 @@ func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue
 			out[i] = res[j]
 		}
 		more := tooMany(res)
-		if k := overLimit(res); k > 0 {
+		if k, surplus := overLimit(res); k > 0 {
 			limit = k
 			// All again but those it refused for good at RCPT (550 no
 			// such user): that was its verdict on them, not on the size.
+			// Until a smaller transaction settles them, those it took wait
+			// as the surplus does: its refusal of DATA is not theirs, and
+			// would bounce them if this connection ends (or the gateway
+			// stops) before they are sent again.
 			more = nil
 			for j, o := range res {
+				if o.accepted {
+					out[idx[j]] = res[surplus]
+				}
 				if o.accepted || !o.reply.Permanent() {
 					more = append(more, j)
 				}
@@ -324,25 +331,26 @@ func (m *Manager) transact(ctx context.Context, s *settings, c *conn, env *queue
 // recipients_max_reject answers the surplus "552 too many recipients" and
 // DATA "554 Too many recipients". 0 when res is not such a transaction.
 // Each transaction the caller sends after it is smaller, so this ends.
-func overLimit(res []outcome) int {
-	k, surplus := 0, false
-	for _, o := range res {
+// surplus is the index in res of the first recipient refused as too many.
+func overLimit(res []outcome) (k, surplus int) {
+	surplus = -1
+	for j, o := range res {
 		switch {
 		case o.ok:
-			return 0
+			return 0, -1
 		case o.accepted:
 			if o.reply == nil || o.reply.Code/100 != 5 {
-				return 0
+				return 0, -1
 			}
 			k++
-		case o.reply != nil && o.reply.Code == 452 && (o.reply.Enhanced == "4.5.3" || k > 0):
-			surplus = true
+		case surplus < 0 && o.reply != nil && o.reply.Code == 452 && (o.reply.Enhanced == "4.5.3" || k > 0):
+			surplus = j
 		}
 	}
-	if !surplus {
-		return 0
+	if surplus < 0 {
+		return 0, -1
 	}
-	return k
+	return k, surplus
 }
 
 // tooMany returns the indexes in res of the recipients refused as "too

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/queue"
 )
 
 // Exim 4.96 with recipients_max = 5 and recipients_max_reject = true
@@ -123,5 +124,63 @@ func TestTooManyRecipientsRefusedAtDataKeepsRefusals(t *testing.T) {
 	}
 	if w.logs.Count("status=sent") != 4 || w.logs.Count("rcpt=r1@d.test") != 1 || !strings.Contains(w.logs.String(), "reply=\"550 5.1.1 no such user\" dsn=5.1.1 status=bounced") {
 		t.Errorf("want r1 bounced with its 550, r2, r3, r4 and the DSN sent:\n%s", w.logs.String())
+	}
+}
+
+// When the smaller transactions cannot all be made (the hop takes one
+// MAIL per connection, as Exim with smtp_accept_max_per_connection = 1:
+// "421" to the next MAIL), a recipient the hop took in the refused
+// transaction and that no smaller one reached must not keep DATA's 554:
+// the transaction was refused for its size, not that recipient, and it
+// bounced (status=bounced, "554 Too many recipients") though deliverable.
+// Here r1 is greylisted (450), r2 and r3 are taken, r4 refused as too
+// many; the first smaller transaction (r1, r2) gets the 421, so r3 is
+// never sent again. It waits for the next attempt, as the others do.
+func TestTooManyRecipientsRefusedAtDataNotSentAgainWaits(t *testing.T) {
+	var mu sync.Mutex
+	mails, n, over := 0, 0, false
+	p := newScriptPeer(t, func(line string) string {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case strings.HasPrefix(line, "EHLO"):
+			mails = 0
+		case strings.HasPrefix(line, "MAIL"):
+			n, over = 0, false
+			if mails++; mails > 1 {
+				return "421 4.3.2 too many messages in this connection\r\n"
+			}
+		case mails > 1 && (strings.HasPrefix(line, "RCPT") || line == "DATA"):
+			return "503 sender not yet given\r\n"
+		case line == "RCPT TO:<r1@d.test>":
+			return "450 4.7.1 greylisted, try again later\r\n"
+		case strings.HasPrefix(line, "RCPT"):
+			if n == 2 {
+				over = true
+				return "552 too many recipients\r\n"
+			}
+			n++
+		case line == "DATA" && over:
+			return "554 Too many recipients\r\n"
+		}
+		return basicReplies(pipeliningEHLO, line)
+	})
+	cfg := baseConfig(t)
+	cfg.Queue.Retry = []config.Duration{config.Duration(time.Hour)} // a retry would not come in this test
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, p.addr)}
+	w := newWorld(t, cfg)
+	rcpts := []string{"r1@d.test", "r2@d.test", "r3@d.test", "r4@d.test"}
+	id := w.enqueue("u@local.test", rcpts, localSender, plainBody)
+	w.start()
+	w.waitFor("every recipient's outcome logged", func() bool {
+		return w.logs.Count("status=bounced")+w.logs.Count("status=deferred") == 4
+	})
+	if w.logs.Count("status=bounced") != 0 || w.logs.Count("status=deferred") != 4 {
+		t.Errorf("want every recipient deferred, none bounced:\n%s", w.logs.String())
+	}
+	for _, r := range w.get(id).Rcpts {
+		if r.Status != queue.RcptPending {
+			t.Errorf("%s: status %v, want pending", r.Addr, r.Status)
+		}
 	}
 }
