@@ -391,10 +391,13 @@ func connReply(h hop, err error) *smtpc.Reply {
 		// (25, 587): the TLS handshake read a greeting.
 		return smtpc.NewReply(451, "4.4.1", "%s: TLS handshake failed: the hop greets in plain SMTP (%q...), so it wants STARTTLS: set tls: required, not implicit", h.host, rhe.RecordHeader[:])
 	}
+	var he *hopError
+	tlsUp := errors.As(err, &he) && he.tls
 	switch timeout := errors.As(err, &ne) && ne.Timeout(); {
-	case timeout && errors.As(err, &se) && se.step == "receiving the greeting" && h.addr.Port() == 465:
+	case timeout && errors.As(err, &se) && se.step == "receiving the greeting" && h.addr.Port() == 465 && !tlsUp:
 		// The other mix-up: port 465 (submissions, RFC 8314) waits for
-		// our TLS handshake while we wait for its greeting.
+		// our TLS handshake while we wait for its greeting. Not when the
+		// handshake was made (tls: implicit): then it is just silent.
 		return smtpc.NewReply(451, "4.4.2", "%s: conversation timed out while %s: port 465 expects TLS first: set tls: implicit", h.host, se.step)
 	case timeout && errors.As(err, &se):
 		return smtpc.NewReply(451, "4.4.2", "%s: conversation timed out while %s", h.host, se.step)

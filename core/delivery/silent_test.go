@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"crypto/tls"
 	"net"
 	"net/netip"
 	"strings"
@@ -111,3 +112,49 @@ type timeoutErr struct{}
 func (timeoutErr) Error() string   { return "i/o timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
+
+// A route with tls: implicit at port 465 whose hop completes the handshake
+// and then never greets was told "port 465 expects TLS first: set tls:
+// implicit", the setting it has: the hint is for a route that did not make
+// the handshake, and here it sends the admin astray. The timeout is said
+// as for any other port.
+func TestImplicitTLSAt465SilentAfterHandshake(t *testing.T) {
+	cert, pool := testCert(t, "smtp.isp.test")
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+			c.(*tls.Conn).Handshake() // and then no greeting
+		}
+	}()
+	cfg := baseConfig(t)
+	cfg.Queue.Retry = []config.Duration{config.Duration(time.Hour)}
+	cfg.Routes = []config.Route{mkRoute([]string{"*"}, "smtp.isp.test:465", func(r *config.Route) { r.TLS = "implicit" })}
+	w := newWorld(t, cfg, "smtp.isp.test. 60 IN A 127.0.0.5")
+	w.pool = pool
+	w.mapAddr("127.0.0.5:465", ln.Addr().String())
+	w.timeout = 2 * time.Second // ample for the handshake on a loaded machine
+	id := w.enqueue("u@local.test", []string{"x@d.test"}, localSender, plainBody)
+	w.start()
+	w.waitFor("the first attempt", func() bool { return w.get(id).Attempts == 1 })
+	r := w.get(id).Rcpts[0]
+	if want := "451 4.4.2 smtp.isp.test: conversation timed out while receiving the greeting"; !strings.HasPrefix(r.LastReply, want) || strings.Contains(r.LastReply, "set tls") {
+		t.Errorf("reply %q, want %q and no hint to set what is set", r.LastReply, want)
+	}
+}
