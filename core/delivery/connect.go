@@ -198,7 +198,7 @@ func (m *Manager) handshake(ctx context.Context, s *settings, rt *route, cn *con
 	c := cn.c
 	if rt.tls == tlsImplicit {
 		if err := c.WrapTLS(ctx, m.tlsConfig(rt, cn.host)); err != nil {
-			return &tlsError{err}
+			return &tlsError{err: err, implicit: true}
 		}
 	}
 	if err := c.Greet(); err != nil {
@@ -216,7 +216,7 @@ func (m *Manager) handshake(ctx context.Context, s *settings, rt *route, cn *con
 	if (rt.tls == tlsOpportunistic && !cn.plain) || rt.tls == tlsRequired {
 		if ok, _ := c.Ext("STARTTLS"); ok {
 			if err := c.StartTLS(ctx, m.tlsConfig(rt, cn.host)); err != nil {
-				return &tlsError{err}
+				return &tlsError{err: err}
 			}
 		} else if rt.tls == tlsRequired {
 			return errNoTLS
@@ -386,7 +386,8 @@ func connReply(h hop, err error) *smtpc.Reply {
 	var ne net.Error
 	var se *stepError
 	var rhe tls.RecordHeaderError
-	if errors.As(err, &rhe) && smtpGreeting(rhe.RecordHeader[:]) {
+	var te *tlsError
+	if errors.As(err, &te) && te.implicit && errors.As(err, &rhe) && smtpGreeting(rhe.RecordHeader[:]) {
 		// A route with tls: implicit at a port that speaks SMTP first
 		// (25, 587): the TLS handshake read a greeting.
 		return smtpc.NewReply(451, "4.4.1", "%s: TLS handshake failed: the hop greets in plain SMTP (%q...), so it wants STARTTLS: set tls: required, not implicit", h.host, rhe.RecordHeader[:])
@@ -425,7 +426,10 @@ func smtpGreeting(b []byte) bool {
 }
 
 // tlsError is a failed STARTTLS or TLS handshake.
-type tlsError struct{ err error }
+type tlsError struct {
+	err      error
+	implicit bool // the handshake at connect of a tls: implicit route, before any greeting
+}
 
 func (e *tlsError) Error() string { return "TLS: " + e.err.Error() }
 func (e *tlsError) Unwrap() error { return e.err }

@@ -158,3 +158,17 @@ func TestImplicitTLSAt465SilentAfterHandshake(t *testing.T) {
 		t.Errorf("reply %q, want %q and no hint to set what is set", r.LastReply, want)
 	}
 }
+
+// The plain-greeting hint is for the handshake of a tls: implicit route
+// only: a STARTTLS handshake that reads "220 ..." is some other trouble,
+// and "set tls: required, not implicit" would point the admin wrong.
+func TestPlainGreetingHintOnlyForImplicit(t *testing.T) {
+	rhe := tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake", RecordHeader: [5]byte{'2', '2', '0', ' ', 'i'}}
+	h := hop{host: "smtp.isp.test", addr: netip.MustParseAddrPort("192.0.2.1:587")}
+	if got := connReply(h, &tlsError{err: rhe}).String(); strings.Contains(got, "not implicit") {
+		t.Errorf("after STARTTLS: %q", got)
+	}
+	if got := connReply(h, &tlsError{err: rhe, implicit: true}).String(); !strings.Contains(got, "set tls: required, not implicit") {
+		t.Errorf("implicit: %q", got)
+	}
+}
