@@ -167,10 +167,13 @@ func splitHeader(raw []byte) (header, body []byte) {
 func messageID(header []byte) []byte {
 	lines := bytes.Split(header, []byte("\n"))
 	for i, line := range lines {
-		if len(line) < 11 || !bytes.EqualFold(line[:11], []byte("message-id:")) {
+		// Blanks may stand before the colon (RFC 5322 4.5, obsolete
+		// syntax); a continuation line starts with one and is no name.
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok || !bytes.EqualFold(bytes.TrimRight(name, " \t"), []byte("message-id")) {
 			continue
 		}
-		v := append([]byte(nil), bytes.TrimSpace(line[11:])...)
+		v := append([]byte(nil), bytes.TrimSpace(value)...)
 		for _, cont := range lines[i+1:] {
 			if len(cont) == 0 || (cont[0] != ' ' && cont[0] != '\t') {
 				break

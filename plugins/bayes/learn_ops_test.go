@@ -128,3 +128,21 @@ func TestLockedStoreSaysSo(t *testing.T) {
 		t.Errorf("stats on a locked file: %v", err)
 	}
 }
+
+// messageID reads the field however its name is written: any case, and
+// with blanks before the colon (RFC 5322 4.5), as the gateway's header
+// scan does; a folded value is joined; a continuation line is no field.
+func TestMessageIDField(t *testing.T) {
+	for _, tc := range []struct{ header, want string }{
+		{"Subject: x\r\nMessage-ID: <a@b.test>\r\n", "<a@b.test>"},
+		{"message-id:<a@b.test>\n", "<a@b.test>"},
+		{"Message-ID : <a@b.test>\r\n", "<a@b.test>"},
+		{"Message-ID\t:\r\n <a@b.test>\r\n", "<a@b.test>"},
+		{"Subject: x\r\n message-id: <no@b.test>\r\n", ""},
+		{"Message-IDs: <no@b.test>\r\n", ""},
+	} {
+		if got := string(messageID([]byte(tc.header))); got != tc.want {
+			t.Errorf("%q: got %q, want %q", tc.header, got, tc.want)
+		}
+	}
+}
