@@ -391,23 +391,53 @@ func (c *guardConn) paramProblem(verb, arg string) string {
 }
 
 // cmdParams is the parameters of a MAIL or RCPT argument ("FROM:<path>
-// params"), "" for none: the words after the path's '>', or after the
-// first blank of a path without brackets (which go-smtp takes too). A
-// bracketed path that does not end is go-smtp's syntax error to answer.
+// params"), "" for none: the words after the path as go-smtp ends it
+// (RFC 5321 4.1.2), so that the guard checks the words go-smtp reads. It
+// trims the argument as go-smtp does (strings.TrimSpace); a bracketed
+// path ends at its '>', one without brackets (which go-smtp takes too) at
+// the blank, tab or '>' after its local part, which may be a quoted
+// string holding blanks. A path that does not end is go-smtp's syntax
+// error to answer.
 func cmdParams(arg string) string {
 	_, path, ok := strings.Cut(arg, ":")
 	if !ok {
 		return ""
 	}
-	path = strings.TrimLeft(path, " \t")
-	if strings.HasPrefix(path, "<") {
-		if end := pathEnd(arg); end >= 0 {
-			return strings.TrimSpace(arg[end+1:])
+	path = strings.TrimSpace(path)
+	bracket := strings.HasPrefix(path, "<")
+	i := 0
+	if bracket {
+		i++
+	}
+	if i < len(path) && path[i] == '@' { // a source route, "@a,@b:"
+		j := strings.IndexByte(path[i:], ':')
+		if j < 0 {
+			return ""
 		}
+		i += j + 1
+	}
+	if i < len(path) && path[i] == '"' {
+		for i++; i < len(path) && path[i] != '"'; i++ {
+			if path[i] == '\\' {
+				i++
+			}
+		}
+		if i >= len(path) {
+			return ""
+		}
+	}
+	if bracket {
+		j := strings.IndexByte(path[i:], '>')
+		if j < 0 {
+			return ""
+		}
+		return strings.TrimSpace(path[i+j+1:])
+	}
+	j := strings.IndexAny(path[i:], " \t>")
+	if j < 0 {
 		return ""
 	}
-	_, params, _ := strings.Cut(path, " ")
-	return strings.TrimSpace(params)
+	return strings.TrimSpace(path[i+j:]) // a '>' stays: go-smtp reads it as a word
 }
 
 // refuseParams logs, counts and sends a refusal of paramProblem's, under
