@@ -72,7 +72,9 @@ func domainMatch(p ...any) (any, error) {
 	d := normDomain(p[0].(string))
 	if !isASCII(d) && utf8.ValidString(d) {
 		if a, err := idna.Lookup.ToASCII(d); err == nil {
-			d = strings.ToLower(a)
+			// A root dot written as UTS 46 maps it (U+3002 and
+			// others) is a '.' only now: trimmed as an ASCII one is.
+			d = strings.TrimSuffix(strings.ToLower(a), ".")
 		}
 	}
 	if d == "" {
