@@ -154,7 +154,9 @@ func (l *list) addHost(s, entry string) error {
 // badHostPattern says why pattern p (lower case, A-labels, no final dot)
 // can match no client's name, or "". The names it is matched against are
 // host names, as the gateway confirms no other (dnsutil.ValidHostname):
-// letters, digits, '-' and '_' in labels, the last one not a number. An
+// letters, digits, '-' and '_' in labels of at most 63 octets that
+// neither start nor end with '-', the last one not a number, at most 253
+// octets in all ('*' may stand for nothing, '?' for a dot). An
 // entry that is neither an address nor such a pattern would load as a host
 // pattern that never matches, with nothing said: an address range
 // (10.0.0.1-10.0.0.255), an address with a stray character
@@ -171,6 +173,17 @@ func badHostPattern(p string) string {
 				return fmt.Sprintf("%q is in no host name", c)
 			}
 		}
+		if l[0] == '-' || l[len(l)-1] == '-' {
+			return "a label that starts or ends with '-'"
+		}
+		for _, run := range strings.FieldsFunc(l, func(c rune) bool { return c == '*' || c == '?' }) {
+			if len(run) > 63 {
+				return "a label longer than 63 octets"
+			}
+		}
+	}
+	if len(p)-strings.Count(p, "*") > 253 {
+		return "longer than 253 octets"
 	}
 	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
 		return "no host name ends in a number (an address range is a CIDR or address,mask)"
