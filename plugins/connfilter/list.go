@@ -188,6 +188,12 @@ func badHostPattern(p string) string {
 	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
 		return "no host name ends in a number (an address range is a CIDR or address,mask)"
 	}
+	// What a wildcard of the last label stands for is in the name's last
+	// label too: after 63 digits, it makes that label too long or a number.
+	last := labels[len(labels)-1]
+	if tail := last[strings.LastIndexAny(last, "*?")+1:]; len(tail) >= 63 && strings.Trim(tail, "0123456789") == "" {
+		return "no host name ends in a number (an address range is a CIDR or address,mask)"
+	}
 	return ""
 }
 
