@@ -193,7 +193,8 @@ func checkDomains(call *ast.CallNode) []argProblem {
 		d := normDomain(s.Value)
 		var msg string
 		switch {
-		case d == "":
+		case d == "" || strings.ContainsAny(d, " \t"):
+			// A blank left inside (" ." trims to a blank) is in no domain.
 			msg = fmt.Sprintf("domain_match: %q is no domain and never matches", s.Value)
 		case strings.HasPrefix(d, "*") || strings.HasPrefix(d, "."):
 			msg = fmt.Sprintf("domain_match: %q never matches: write %q (its subdomains match too)", s.Value, strings.TrimLeft(d, "*."))
