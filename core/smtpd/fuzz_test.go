@@ -278,69 +278,25 @@ func FuzzBodyReader(f *testing.F) {
 
 // referencePathEnd is the reference for where a MAIL or RCPT argument's
 // bracketed path ends ("FROM:<path> params"): the index of its '>', or -1
-// when go-smtp refuses the path. It reads the argument as go-smtp v0.24's
-// parser does, step by step (conn.go handleMail/handleRcpt: after the
-// colon, strings.TrimSpace; parse.go parsePath, parseMailbox,
-// parseLocalPart), so that pathEnd is checked against the parser that
-// decides what the address is, not against a second copy of itself.
+// when go-smtp refuses the path or it has no brackets. It reads the
+// argument with goSMTPRest, go-smtp's own parser step by step, so that
+// pathEnd is checked against the parser that decides what the address
+// is, not against a second copy of itself.
 func referencePathEnd(arg string) int {
-	verb, rest, ok := strings.Cut(arg, ":")
+	verb, _, _ := strings.Cut(arg, ":")
+	cmd := "MAIL"
+	if strings.EqualFold(verb, "TO") {
+		cmd = "RCPT"
+	}
+	rest, ok := goSMTPRest(cmd, arg)
 	if !ok {
 		return -1
 	}
-	start := len(verb) + 1 + len(rest) - len(strings.TrimLeftFunc(rest, unicode.IsSpace))
-	p := strings.TrimRightFunc(arg[start:], unicode.IsSpace)
-	if strings.HasPrefix(p, "<>") {
-		return start + 1 // the null reverse-path
+	end := len(strings.TrimRightFunc(arg, unicode.IsSpace)) - len(rest) - 1
+	if end < 0 || arg[end] != '>' {
+		return -1 // a path without brackets: no '>' to find
 	}
-	i := 0
-	bracket := i < len(p) && p[i] == '<'
-	if bracket {
-		i++
-	}
-	if i < len(p) && p[i] == '@' {
-		j := strings.IndexByte(p[i+1:], ':')
-		if j < 0 {
-			return -1 // "malformed a-d-l"
-		}
-		i += 1 + j + 1
-	}
-	local := 0
-	if i < len(p) && p[i] == '"' {
-		for i++; ; local++ {
-			if i >= len(p) {
-				return -1 // "malformed quoted-string"
-			}
-			ch := p[i]
-			i++
-			if ch == '\\' {
-				if i >= len(p) {
-					return -1
-				}
-				i++
-			} else if ch == '"' {
-				break
-			}
-		}
-	} else {
-		for ; i < len(p) && p[i] != '@'; i, local = i+1, local+1 {
-			if strings.IndexByte("()<>[]:;\\,\" \t", p[i]) >= 0 {
-				return -1 // "malformed dot-string"
-			}
-		}
-	}
-	if local == 0 || i >= len(p) || p[i] != '@' {
-		return -1 // "local-part is empty", or no '@'
-	}
-	i++
-	d := i
-	for i < len(p) && p[i] != ' ' && p[i] != '\t' && p[i] != '>' {
-		i++
-	}
-	if i == d || !bracket || i >= len(p) || p[i] != '>' {
-		return -1 // "domain is empty", or no closing '>' (none to find)
-	}
-	return start + i
+	return end
 }
 
 // FuzzRewriteParam: the guard's rewrites of a MAIL or RCPT argument
