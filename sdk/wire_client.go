@@ -130,6 +130,16 @@ func callError(ctx context.Context, err error) error {
 	case codes.Unavailable:
 		return fmt.Errorf("%w: %s", bridge.ErrUnavailable, s.Message())
 	}
+	// A stage that returns its context's error when the deadline passes
+	// (as it should) answers with its own status (Unknown, "context
+	// deadline exceeded"), which can arrive before gRPC's: it is still the
+	// caller's deadline, and errors.Is must say so.
+	if ctx.Err() != nil {
+		return withDetail(ctx.Err(), s.Message())
+	}
+	if d, ok := ctx.Deadline(); ok && !time.Now().Before(d) {
+		return withDetail(context.DeadlineExceeded, s.Message())
+	}
 	return errors.New(s.Message())
 }
 
