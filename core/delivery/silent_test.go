@@ -29,25 +29,7 @@ func TestSilentHopNamesTheStep(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			done := make(chan struct{})
-			t.Cleanup(func() { ln.Close(); <-done })
-			go func() {
-				defer close(done)
-				var conns []net.Conn
-				defer func() {
-					for _, c := range conns {
-						c.Close()
-					}
-				}()
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					conns = append(conns, c)
-					tt.serve(c)
-				}
-			}()
+			serveEach(t, ln, tt.serve)
 			cfg := baseConfig(t)
 			cfg.Queue.Retry = []config.Duration{config.Duration(time.Hour)}
 			cfg.Routes = []config.Route{mkRoute([]string{"*"}, ln.Addr().String())}
@@ -72,19 +54,7 @@ func TestTLSModeMixups(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("220 isp.test ESMTP Postfix\r\n"))
-			time.AfterFunc(2*time.Second, func() { c.Close() })
-		}
-	}()
+	serveEach(t, ln, func(c net.Conn) { c.Write([]byte("220 isp.test ESMTP Postfix\r\n")) })
 	cfg := baseConfig(t)
 	cfg.Queue.Retry = []config.Duration{config.Duration(time.Hour)}
 	cfg.Routes = []config.Route{mkRoute([]string{"*"}, ln.Addr().String(), func(r *config.Route) { r.TLS = "implicit"; r.TLSVerify = new(bool) })}
@@ -124,25 +94,7 @@ func TestImplicitTLSAt465SilentAfterHandshake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	t.Cleanup(func() { ln.Close(); <-done })
-	go func() {
-		defer close(done)
-		var conns []net.Conn
-		defer func() {
-			for _, c := range conns {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns = append(conns, c)
-			c.(*tls.Conn).Handshake() // and then no greeting
-		}
-	}()
+	serveEach(t, ln, func(c net.Conn) { c.(*tls.Conn).Handshake() }) // and then no greeting
 	cfg := baseConfig(t)
 	cfg.Queue.Retry = []config.Duration{config.Duration(time.Hour)}
 	cfg.Routes = []config.Route{mkRoute([]string{"*"}, "smtp.isp.test:465", func(r *config.Route) { r.TLS = "implicit" })}
@@ -171,4 +123,28 @@ func TestPlainGreetingHintOnlyForImplicit(t *testing.T) {
 	if got := connReply(h, &tlsError{err: rhe, implicit: true}).String(); !strings.Contains(got, "set tls: required, not implicit") {
 		t.Errorf("implicit: %q", got)
 	}
+}
+
+// serveEach accepts connections on ln until the test ends and hands each
+// to serve, then closes them all: a next hop that does only that much.
+func serveEach(t *testing.T, ln net.Listener, serve func(net.Conn)) {
+	done := make(chan struct{})
+	t.Cleanup(func() { ln.Close(); <-done })
+	go func() {
+		defer close(done)
+		var conns []net.Conn
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns = append(conns, c)
+			serve(c)
+		}
+	}()
 }

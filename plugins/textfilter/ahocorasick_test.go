@@ -44,6 +44,18 @@ func sortHits(h [][2]int) {
 	})
 }
 
+// sameAsNaive fails the test unless the automaton of pats finds in text
+// exactly what the naive search finds.
+func sameAsNaive(t *testing.T, pats []string, text string) {
+	t.Helper()
+	got, want := acAll(newMatcher(pats), text), naive(pats, text)
+	sortHits(got)
+	sortHits(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("patterns %q text %q: got %v, want %v", pats, text, got, want)
+	}
+}
+
 func TestMatcher(t *testing.T) {
 	tests := []struct {
 		name string
@@ -62,12 +74,7 @@ func TestMatcher(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, want := acAll(newMatcher(tc.pats), tc.text), naive(tc.pats, tc.text)
-			sortHits(got)
-			sortHits(want)
-			if !slices.Equal(got, want) {
-				t.Errorf("got %v, want %v", got, want)
-			}
+			sameAsNaive(t, tc.pats, tc.text)
 		})
 	}
 }
@@ -92,12 +99,7 @@ func TestMatcherRandom(t *testing.T) {
 				pats[i] = word(4)
 			}
 			text := word(200)
-			got, want := acAll(newMatcher(pats), text), naive(pats, text)
-			sortHits(got)
-			sortHits(want)
-			if !slices.Equal(got, want) {
-				t.Fatalf("patterns %q text %q: got %v, want %v", pats, text, got, want)
-			}
+			sameAsNaive(t, pats, text)
 		}
 	}
 }
@@ -113,12 +115,7 @@ func FuzzMatcher(f *testing.F) {
 		if len(pats) > 64 || len(text) > 4096 {
 			return
 		}
-		got, want := acAll(newMatcher(pats), text), naive(pats, text)
-		sortHits(got)
-		sortHits(want)
-		if !slices.Equal(got, want) {
-			t.Fatalf("patterns %q text %q: got %v, want %v", pats, text, got, want)
-		}
+		sameAsNaive(t, pats, text)
 	})
 }
 
