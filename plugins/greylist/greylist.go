@@ -267,6 +267,14 @@ func (s *Stage) decide(ctx context.Context, now time.Time, key string, r Record,
 			return nil, err
 		}
 		return knownResult(attrs), nil
+	case now.Before(r.First):
+		// First seen while the clock ran ahead, since set back: waiting
+		// for the clock to catch up could outlast the sender's queue.
+		// The delay starts over, by the clock as it is now.
+		if err := s.store.Put(ctx, key, Record{First: now}, now.Add(cfg.delay+cfg.retryWindow)); err != nil {
+			return nil, err
+		}
+		return deferred(cfg.delay, attrs, clockSetBack), nil
 	case now.Sub(r.First) < cfg.delay:
 		return deferred(cfg.delay-now.Sub(r.First), attrs, "retried too early"), nil
 	}
@@ -302,11 +310,16 @@ func (s *Stage) peek(now time.Time, r Record, ok bool, attrs map[string]string) 
 		return deferred(cfg.delay, attrs, "new triplet")
 	case !r.Passed.IsZero():
 		return knownResult(attrs)
+	case now.Before(r.First):
+		return deferred(cfg.delay, attrs, clockSetBack)
 	case now.Sub(r.First) < cfg.delay:
 		return deferred(cfg.delay-now.Sub(r.First), attrs, "retried too early")
 	}
 	return passedResult(now, r.First, attrs)
 }
+
+// clockSetBack is why a triplet first seen later than now is deferred.
+const clockSetBack = "first seen later than now (clock set back), starting over"
 
 // knownResult is the answer for a triplet that has passed.
 func knownResult(attrs map[string]string) *sdk.Result {
