@@ -377,7 +377,9 @@ func shared(st Store) bool {
 // transactions, so checks write between them.
 func (s *Stage) sweep(now time.Time) {
 	b, ok := s.store.(*BoltStore)
-	if !ok || now.Sub(s.lastSweep) < time.Hour {
+	// A last sweep later than now (the clock set back) is no reason to
+	// wait: that wait would last until the clock got there again.
+	if since := now.Sub(s.lastSweep); !ok || since >= 0 && since < time.Hour {
 		return
 	}
 	s.lastSweep = now
