@@ -27,29 +27,50 @@ import (
 // a transaction of at most five. The refusal of DATA is about the size of
 // the transaction: the recipients go again at once, at most as many per
 // transaction as the hop took, and every one is delivered.
+// eximRcptMax scripts Exim's recipients_max = limit with
+// recipients_max_reject: the recipients past the limit get 552, and DATA
+// then 554. reply answers the lines it decides (ok), and counts the
+// recipients it lets through; MAIL starts a new count.
+type eximRcptMax struct {
+	limit, n int
+	over     bool // a recipient was refused as surplus in this transaction
+}
+
+func (e *eximRcptMax) reply(line string) (string, bool) {
+	switch {
+	case strings.HasPrefix(line, "MAIL"):
+		e.n, e.over = 0, false
+	case strings.HasPrefix(line, "RCPT"):
+		if e.n == e.limit {
+			e.over = true
+			return "552 too many recipients\r\n", true
+		}
+		e.n++
+	case line == "DATA" && e.over:
+		return "554 Too many recipients\r\n", true
+	}
+	return "", false
+}
+
 func TestTooManyRecipientsRefusedAtData(t *testing.T) {
 	for _, ehlo := range []string{pipeliningEHLO, lockstepEHLO} {
 		name := map[string]string{pipeliningEHLO: "pipelining", lockstepEHLO: "lockstep"}[ehlo]
 		t.Run(name, func(t *testing.T) {
 			var mu sync.Mutex
-			n, over := 0, false    // recipients accepted, and any refused, in this transaction
+			exim := eximRcptMax{limit: 2}
 			var delivered []string // RCPT lines of the transactions that delivered
 			var pending []string
 			p := newScriptPeer(t, func(line string) string {
 				mu.Lock()
 				defer mu.Unlock()
+				if r, ok := exim.reply(line); ok {
+					return r
+				}
 				switch {
 				case strings.HasPrefix(line, "MAIL"):
-					n, over, pending = 0, false, nil
+					pending = nil
 				case strings.HasPrefix(line, "RCPT"):
-					if n == 2 {
-						over = true
-						return "552 too many recipients\r\n"
-					}
-					n++
 					pending = append(pending, line)
-				case line == "DATA" && over:
-					return "554 Too many recipients\r\n"
 				case line == ".":
 					delivered = append(delivered, pending...)
 				}
@@ -92,23 +113,15 @@ func TestTooManyRecipientsRefusedAtData(t *testing.T) {
 // became that deferral.
 func TestTooManyRecipientsRefusedAtDataKeepsRefusals(t *testing.T) {
 	var mu sync.Mutex
-	n, over := 0, false
+	exim := eximRcptMax{limit: 2}
 	p := newScriptPeer(t, func(line string) string {
 		mu.Lock()
 		defer mu.Unlock()
-		switch {
-		case strings.HasPrefix(line, "MAIL"):
-			n, over = 0, false
-		case line == "RCPT TO:<r1@d.test>":
+		if line == "RCPT TO:<r1@d.test>" {
 			return "550 5.1.1 no such user\r\n"
-		case strings.HasPrefix(line, "RCPT"):
-			if n == 2 {
-				over = true
-				return "552 too many recipients\r\n"
-			}
-			n++
-		case line == "DATA" && over:
-			return "554 Too many recipients\r\n"
+		}
+		if r, ok := exim.reply(line); ok {
+			return r
 		}
 		return basicReplies(pipeliningEHLO, line)
 	})
@@ -138,7 +151,8 @@ func TestTooManyRecipientsRefusedAtDataKeepsRefusals(t *testing.T) {
 // never sent again. It waits for the next attempt, as the others do.
 func TestTooManyRecipientsRefusedAtDataNotSentAgainWaits(t *testing.T) {
 	var mu sync.Mutex
-	mails, n, over := 0, 0, false
+	mails := 0
+	exim := eximRcptMax{limit: 2}
 	p := newScriptPeer(t, func(line string) string {
 		mu.Lock()
 		defer mu.Unlock()
@@ -146,7 +160,6 @@ func TestTooManyRecipientsRefusedAtDataNotSentAgainWaits(t *testing.T) {
 		case strings.HasPrefix(line, "EHLO"):
 			mails = 0
 		case strings.HasPrefix(line, "MAIL"):
-			n, over = 0, false
 			if mails++; mails > 1 {
 				return "421 4.3.2 too many messages in this connection\r\n"
 			}
@@ -154,14 +167,9 @@ func TestTooManyRecipientsRefusedAtDataNotSentAgainWaits(t *testing.T) {
 			return "503 sender not yet given\r\n"
 		case line == "RCPT TO:<r1@d.test>":
 			return "450 4.7.1 greylisted, try again later\r\n"
-		case strings.HasPrefix(line, "RCPT"):
-			if n == 2 {
-				over = true
-				return "552 too many recipients\r\n"
-			}
-			n++
-		case line == "DATA" && over:
-			return "554 Too many recipients\r\n"
+		}
+		if r, ok := exim.reply(line); ok {
+			return r
 		}
 		return basicReplies(pipeliningEHLO, line)
 	})
