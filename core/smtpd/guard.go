@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode"
 
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/policy"
@@ -392,52 +393,14 @@ func (c *guardConn) paramProblem(verb, arg string) string {
 
 // cmdParams is the parameters of a MAIL or RCPT argument ("FROM:<path>
 // params"), "" for none: the words after the path as go-smtp ends it
-// (RFC 5321 4.1.2), so that the guard checks the words go-smtp reads. It
-// trims the argument as go-smtp does (strings.TrimSpace); a bracketed
-// path ends at its '>', one without brackets (which go-smtp takes too) at
-// the blank, tab or '>' after its local part, which may be a quoted
-// string holding blanks. A path that does not end is go-smtp's syntax
-// error to answer.
+// (pathBounds), so that the guard checks the words go-smtp reads. A path
+// that does not end is go-smtp's syntax error to answer.
 func cmdParams(arg string) string {
-	_, path, ok := strings.Cut(arg, ":")
+	end, _, ok := pathBounds(arg)
 	if !ok {
 		return ""
 	}
-	path = strings.TrimSpace(path)
-	bracket := strings.HasPrefix(path, "<")
-	i := 0
-	if bracket {
-		i++
-	}
-	if i < len(path) && path[i] == '@' { // a source route, "@a,@b:"
-		j := strings.IndexByte(path[i:], ':')
-		if j < 0 {
-			return ""
-		}
-		i += j + 1
-	}
-	if i < len(path) && path[i] == '"' {
-		for i++; i < len(path) && path[i] != '"'; i++ {
-			if path[i] == '\\' {
-				i++
-			}
-		}
-		if i >= len(path) {
-			return ""
-		}
-	}
-	if bracket {
-		j := strings.IndexByte(path[i:], '>')
-		if j < 0 {
-			return ""
-		}
-		return strings.TrimSpace(path[i+j+1:])
-	}
-	j := strings.IndexAny(path[i:], " \t>")
-	if j < 0 {
-		return ""
-	}
-	return strings.TrimSpace(path[i+j:]) // a '>' stays: go-smtp reads it as a word
+	return strings.TrimSpace(arg[end:]) // after a bare path, a '>' stays: go-smtp reads it as a word
 }
 
 // refuseParams logs, counts and sends a refusal of paramProblem's, under
@@ -591,30 +554,43 @@ func rewriteParam(arg, key string, fn func(v string) (string, bool)) (string, bo
 }
 
 // pathEnd is the index of the '>' closing the bracketed path of a MAIL or
-// RCPT argument ("FROM:<path> params"), or -1, found where go-smtp's parser
-// finds it: after the colon and blanks, '<', a source route up to its first
-// ':' (read as nothing more), then the local part, which when quoted may
-// hold '>', spaces and escaped quotes (RFC 5321 4.1.2 Quoted-string), and
-// the first '>' after it. The first '>' of all would take
+// RCPT argument ("FROM:<path> params"), or -1 (no brackets, or a path
+// go-smtp refuses). The first '>' of all would take
 // TO:<"x> ORCPT=rfc822;..."@example.test> for a parameter and rewrite the
-// address; a quote counted anywhere (in a source route, "@a\"b:") would
-// misplace the quoted part.
+// address: the path ends where pathBounds, reading it as go-smtp does,
+// says.
 func pathEnd(arg string) int {
-	i := strings.IndexByte(arg, ':') + 1
-	if i == 0 {
+	end, bracket, ok := pathBounds(arg)
+	if !ok || !bracket {
 		return -1
 	}
-	for i < len(arg) && (arg[i] == ' ' || arg[i] == '\t') {
+	return end - 1
+}
+
+// pathBounds reads the path of a MAIL or RCPT argument where go-smtp's
+// parser reads it: after the colon and the blanks it trims (strings.
+// TrimSpace), an optional '<', a source route up to its first ':' (read
+// as nothing more), then the local part, which when quoted may hold '>',
+// blanks and escaped quotes (RFC 5321 4.1.2 Quoted-string; a quote counted
+// anywhere, as in a source route "@a\"b:", would misplace it). end is the
+// index just past the closing '>' of a bracketed path, or of the blank,
+// tab or '>' that ends a bare one (len(arg) when nothing does); ok is
+// false where go-smtp refuses the path before its end.
+func pathBounds(arg string) (end int, bracket, ok bool) {
+	colon := strings.IndexByte(arg, ':')
+	if colon < 0 {
+		return 0, false, false
+	}
+	rest := arg[colon+1:]
+	i := colon + 1 + len(rest) - len(strings.TrimLeftFunc(rest, unicode.IsSpace))
+	bracket = i < len(arg) && arg[i] == '<'
+	if bracket {
 		i++
 	}
-	if i == len(arg) || arg[i] != '<' {
-		return -1 // no brackets: no '>' to keep params apart by
-	}
-	i++
 	if i < len(arg) && arg[i] == '@' { // a source route, "@a,@b:"
 		j := strings.IndexByte(arg[i:], ':')
 		if j < 0 {
-			return -1
+			return 0, false, false
 		}
 		i += j + 1
 	}
@@ -625,13 +601,20 @@ func pathEnd(arg string) int {
 			}
 		}
 		if i >= len(arg) {
-			return -1 // unterminated: go-smtp refuses it
+			return 0, false, false // unterminated: go-smtp refuses it
 		}
 	}
-	if j := strings.IndexByte(arg[i:], '>'); j >= 0 {
-		return i + j
+	if bracket {
+		j := strings.IndexByte(arg[i:], '>')
+		if j < 0 {
+			return 0, false, false
+		}
+		return i + j + 1, true, true
 	}
-	return -1
+	if j := strings.IndexAny(arg[i:], " \t>"); j >= 0 {
+		return i + j, false, true
+	}
+	return len(arg), false, true
 }
 
 // logCommand logs a command line at debug level (log.level: debug): the
