@@ -24,10 +24,17 @@ import (
 // what 7-Zip writes when asked, and extracts.
 func rawZip(t testing.TB, name string, method uint16, raw []byte) []byte {
 	t.Helper()
+	return zipOf(t, &zip.FileHeader{Name: name, Method: method, CRC32: crc32.ChecksumIEEE(raw),
+		CompressedSize64: uint64(len(raw)), UncompressedSize64: uint64(len(raw))}, raw)
+}
+
+// zipOf is a ZIP of one entry with header h and raw (already compressed)
+// bytes, written as they are.
+func zipOf(t testing.TB, h *zip.FileHeader, raw []byte) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
-	w, err := zw.CreateRaw(&zip.FileHeader{Name: name, Method: method, CRC32: crc32.ChecksumIEEE(raw),
-		CompressedSize64: uint64(len(raw)), UncompressedSize64: uint64(len(raw))})
+	w, err := zw.CreateRaw(h)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package execfilter
 
 import (
 	"archive/zip"
-	"bytes"
 	"hash/crc32"
 	"slices"
 	"testing"
@@ -20,18 +19,8 @@ func lyingZip(t testing.TB, name string, data []byte, store bool, declared uint6
 	if store {
 		raw, method = data, zip.Store
 	}
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	w, err := zw.CreateRaw(&zip.FileHeader{Name: name, Method: method, CRC32: crc32.ChecksumIEEE(data),
-		CompressedSize64: uint64(len(raw)), UncompressedSize64: declared})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write(raw)
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return zipOf(t, &zip.FileHeader{Name: name, Method: method, CRC32: crc32.ChecksumIEEE(data),
+		CompressedSize64: uint64(len(raw)), UncompressedSize64: declared}, raw)
 }
 
 // TestZipLyingSize: an entry's declared size neither hides its bytes nor
