@@ -108,7 +108,7 @@ func testDryRunChangesNothing(t *testing.T, fresh func(t testing.TB) sdk.Env) {
 	check("real retry", a, sdk.VerdictPass, "passed", "retried after the delay")
 	c.advance(time.Hour)
 	unchanged("known and auto-allowed", func() {
-		check("dry known", dry(a), sdk.VerdictPass, "auto_allow", "client 203.0.113.0/24 passed 1 triplets")
+		check("dry known", dry(a), sdk.VerdictPass, "auto_allow", "client 203.0.113.0/24: proper retries counted (an hour apart): 1")
 		check("dry other client", dry(b), sdk.VerdictFail, "greylist", "greylisted: new triplet")
 	})
 	// Everything expired: a real call would sweep the bbolt file now.

@@ -7,9 +7,11 @@
 // retry from another address of the same pool (RFC 6647 4.1). A triplet
 // first seen now is deferred for delay; a retry after delay and within
 // retry_window passes, and the triplet then passes without delay for
-// pass_lifetime (renewed on every use). A client network that has passed
-// auto_allow_after triplets passes everything for pass_lifetime, also
-// renewed on every use.
+// pass_lifetime (renewed on every use). A client network that has
+// retried properly (passed a triplet) on auto_allow_after occasions passes
+// everything for pass_lifetime, also renewed on every use; passes less
+// than an hour after the last one counted are the same occasion (see
+// occasionGap), so one message to many recipients counts once.
 //
 // Addresses are compared in lower case; the sender also without the tags
 // that change between attempts (BATV prvs=TAG=, SRS hash and day stamp,
@@ -50,7 +52,7 @@
 //	delay: 5m              # minimum wait before a retry passes
 //	retry_window: 48h      # a retry later than delay+retry_window starts over
 //	pass_lifetime: 35d     # how long a passed triplet or client is remembered
-//	auto_allow_after: 5    # passed triplets after which the client passes; 0 = never
+//	auto_allow_after: 5    # occasions (an hour apart) a client retried properly, after which it passes; 0 = never
 //	ipv4_prefix: 24
 //	ipv6_prefix: 64
 package greylist
@@ -235,7 +237,7 @@ func (s *Stage) Check(ctx context.Context, req *sdk.Request) (*sdk.Result, error
 			}
 		}
 		return &sdk.Result{Verdict: sdk.VerdictPass, Tags: []string{"auto_allow"}, Attrs: attrs,
-			Reason: fmt.Sprintf("client %s passed %d triplets", network, client.Count)}, nil
+			Reason: fmt.Sprintf("client %s: proper retries counted (an hour apart): %d", network, client.Count)}, nil
 	}
 	key := tripletKey(network, sender(req.Envelope.From), address(req.Envelope.Rcpt))
 	r, ok, err := s.store.Get(ctx, key)
@@ -294,7 +296,7 @@ func (s *Stage) decide(ctx context.Context, now time.Time, key string, r Record,
 	// Counted atomically, not client.Count+1: other gateways on the same
 	// Redis may be counting this client's passes at the same moment.
 	if first {
-		if _, err := s.store.Incr(ctx, "c|"+network, now, now.Add(cfg.passLifetime)); err != nil {
+		if _, err := s.store.Incr(ctx, "c|"+network, now, now.Add(cfg.passLifetime), occasionGap); err != nil {
 			return nil, err
 		}
 	}
@@ -317,6 +319,13 @@ func (s *Stage) peek(now time.Time, r Record, ok bool, attrs map[string]string) 
 	}
 	return passedResult(now, r.First, attrs)
 }
+
+// occasionGap is how far apart two passes of a client network must be to
+// count as two occasions towards auto_allow_after, as postgrey counts a
+// client for --auto-whitelist-clients at most once an hour: a client
+// proves itself by retrying properly again and again, and one message to
+// many recipients, retried once, passes many triplets in a second.
+const occasionGap = time.Hour
 
 // clockSetBack is why a triplet first seen later than now is deferred.
 const clockSetBack = "first seen later than now (clock set back), starting over"

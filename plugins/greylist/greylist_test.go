@@ -120,12 +120,11 @@ func testIPv6AndAutoAllow(t *testing.T, fresh func(t testing.TB) sdk.Env) {
 	c := &clock{time.Unix(1_800_000_000, 0)}
 	s := newStage(t, fresh(t), c, map[string]any{"delay": "1m", "auto_allow_after": 2})
 	var steps []step
-	for i, to := range []string{"a@example.test", "b@example.test"} {
+	for _, to := range []string{"a@example.test", "b@example.test"} { // an hour apart: two occasions
 		r := rcpt("2001:db8:1:2::5", "s@sender.example", to)
 		steps = append(steps,
-			step{"first " + to, 0, r, sdk.VerdictFail, "greylist", "60"},
+			step{"first " + to, time.Hour, r, sdk.VerdictFail, "greylist", "60"},
 			step{"retry " + to, 61 * time.Second, rcpt("2001:db8:1:2:ffff::1", "s@sender.example", to), sdk.VerdictPass, "passed", ""})
-		_ = i
 	}
 	steps = append(steps,
 		step{"auto-allowed client", 0, rcpt("2001:db8:1:2::99", "x@other.example", "z@example.test"), sdk.VerdictPass, "auto_allow", ""},

@@ -158,9 +158,9 @@ func (s slowRedis) Pass(ctx context.Context, key string, r Record, expires time.
 	return s.RedisStore.Pass(ctx, key, r, expires)
 }
 
-func (s slowRedis) Incr(ctx context.Context, key string, now, expires time.Time) (int, error) {
+func (s slowRedis) Incr(ctx context.Context, key string, now, expires time.Time, gap time.Duration) (int, error) {
 	s.wait()
-	return s.RedisStore.Incr(ctx, key, now, expires)
+	return s.RedisStore.Incr(ctx, key, now, expires, gap)
 }
 
 // TestRedisSlowConcurrent: checks on a shared store do not queue behind

@@ -101,7 +101,7 @@ func TestSharedGateways(t *testing.T) {
 	})
 	run(t, mx1, c, []step{
 		{"mx1 knows it", 0, a, sdk.VerdictPass, "known", ""},
-		{"second triplet at mx1", 0, b, sdk.VerdictFail, "greylist", "300"},
+		{"second triplet at mx1, another occasion", time.Hour, b, sdk.VerdictFail, "greylist", "300"},
 	})
 	run(t, mx2, c, []step{{"second passes at mx2", 5 * time.Minute, b, sdk.VerdictPass, "passed", ""}})
 	run(t, mx1, c, []step{{"client count shared: auto-allowed at mx1", 0,
@@ -251,9 +251,11 @@ func TestRedisAdd(t *testing.T) {
 	}
 }
 
-// TestStoreIncr: Incr counts on a record (First and Passed kept), starts
-// a new one, First now, where there is none or it expired, and renews the
-// expiry.
+// TestStoreIncr: Incr counts on a record (First kept, Passed now),
+// starts a new one, First and Passed now, where there is none or it
+// expired, and renews the expiry. Within gap of the last count it counts
+// nothing, but still renews; a record written while every pass counted
+// (Passed zero) is counted.
 func TestStoreIncr(t *testing.T) {
 	base := time.Unix(1_800_000_000, 0)
 	eachStore(t, func(t *testing.T, open func(now func() time.Time) Store) {
@@ -261,68 +263,84 @@ func TestStoreIncr(t *testing.T) {
 		st := open(c.now)
 		defer st.Close()
 		ctx := context.Background()
-		old := Record{First: base.Add(-time.Hour), Passed: base.Add(-time.Minute), Count: 4}
+		incr := func(name, key string, gap time.Duration, want int, rec Record) {
+			t.Helper()
+			now := c.now()
+			if n, err := st.Incr(ctx, key, now, now.Add(time.Hour), gap); n != want || err != nil {
+				t.Fatalf("%s: Incr = %d %v, want %d", name, n, err, want)
+			}
+			c.advance(59 * time.Minute) // past any earlier expiry, before this one
+			if got, ok, err := st.Get(ctx, key); !ok || err != nil || !sameRecord(got, rec) {
+				t.Fatalf("%s: Get after Incr = %+v %v %v, want %+v (expiry renewed)", name, got, ok, err, rec)
+			}
+			c.advance(-59 * time.Minute)
+		}
+		old := Record{First: base.Add(-time.Hour), Count: 4} // as written while every pass counted
 		if err := st.Put(ctx, "k", old, base.Add(time.Minute)); err != nil {
 			t.Fatal(err)
 		}
-		if n, err := st.Incr(ctx, "k", base, base.Add(time.Hour)); n != 5 || err != nil {
-			t.Fatalf("Incr on a record of 4 = %d %v, want 5", n, err)
-		}
-		c.advance(30 * time.Minute) // past the old expiry, before the new one
-		want := old
-		want.Count = 5
-		if got, ok, err := st.Get(ctx, "k"); !ok || err != nil || !sameRecord(got, want) {
-			t.Fatalf("Get after Incr = %+v %v %v, want %+v (expiry renewed)", got, ok, err, want)
-		}
-		c.advance(time.Hour) // expired
+		incr("record counting every pass", "k", time.Hour, 5, Record{First: old.First, Passed: base, Count: 5})
+		c.advance(59 * time.Minute)
+		incr("within the gap", "k", time.Hour, 5, Record{First: old.First, Passed: base, Count: 5})
+		c.advance(time.Minute)
+		incr("gap since the last count", "k", time.Hour, 6, Record{First: old.First, Passed: c.now(), Count: 6})
+		incr("no gap", "k", 0, 7, Record{First: old.First, Passed: c.now(), Count: 7})
+		c.advance(-2 * time.Hour) // clock set back
+		incr("counted after now by more than the gap", "k", time.Hour, 8, Record{First: old.First, Passed: c.now(), Count: 8})
+		c.advance(-30 * time.Minute) // another gateway's clock, 30m behind
+		incr("counted after now by less than the gap", "k", time.Hour, 8, Record{First: old.First, Passed: c.now().Add(30 * time.Minute), Count: 8})
+		c.advance(2 * time.Hour) // expired
 		now := c.now()
-		if n, err := st.Incr(ctx, "k", now, now.Add(time.Hour)); n != 1 || err != nil {
-			t.Fatalf("Incr on an expired record = %d %v, want 1", n, err)
-		}
-		if got, ok, err := st.Get(ctx, "k"); !ok || err != nil || !sameRecord(got, Record{First: now, Count: 1}) {
-			t.Fatalf("Get = %+v %v %v, want a new record first seen now", got, ok, err)
-		}
-		if n, err := st.Incr(ctx, "new", now, now.Add(time.Hour)); n != 1 || err != nil {
-			t.Fatalf("Incr on no record = %d %v, want 1", n, err)
-		}
+		incr("expired record", "k", time.Hour, 1, Record{First: now, Passed: now, Count: 1})
+		incr("no record", "new", time.Hour, 1, Record{First: now, Passed: now, Count: 1})
 	})
 }
 
 // TestRedisIncrShared: gateways on one Redis counting one client's passes
-// at once lose none of them (a read, then a write, would).
+// at once lose none of them (a read, then a write, would), and count one
+// occasion once.
 func TestRedisIncrShared(t *testing.T) {
 	url := startRedis(t).url
 	ctx := context.Background()
 	const gateways, each = 4, 50
-	var wg sync.WaitGroup
-	errs := make(chan error, gateways*each)
-	for range gateways {
+	for _, tc := range []struct {
+		key  string
+		gap  time.Duration
+		want int
+	}{
+		{"c|203.0.113.0/24", 0, gateways * each},
+		{"c|198.51.100.0/24", time.Hour, 1},
+	} {
+		var wg sync.WaitGroup
+		errs := make(chan error, gateways*each)
+		for range gateways {
+			st, err := OpenRedis(ctx, url, "greylist", time.Now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			for range each {
+				wg.Go(func() {
+					now := time.Now()
+					if _, err := st.Incr(ctx, tc.key, now, now.Add(time.Hour), tc.gap); err != nil {
+						errs <- err
+					}
+				})
+			}
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
 		st, err := OpenRedis(ctx, url, "greylist", time.Now)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer st.Close()
-		for range each {
-			wg.Go(func() {
-				now := time.Now()
-				if _, err := st.Incr(ctx, "c|203.0.113.0/24", now, now.Add(time.Hour)); err != nil {
-					errs <- err
-				}
-			})
+		if r, ok, err := st.Get(ctx, tc.key); !ok || err != nil || r.Count != tc.want {
+			t.Fatalf("gap %v: count = %d (%v %v), want %d", tc.gap, r.Count, ok, err, tc.want)
 		}
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	st, err := OpenRedis(ctx, url, "greylist", time.Now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if r, ok, err := st.Get(ctx, "c|203.0.113.0/24"); !ok || err != nil || r.Count != gateways*each {
-		t.Fatalf("count = %d (%v %v), want %d", r.Count, ok, err, gateways*each)
 	}
 }
 

@@ -139,50 +139,63 @@ func (s *RedisStore) Add(ctx context.Context, key string, r Record, expires time
 // encoding (four big-endian 64-bit words: expiry, first, passed, count);
 // Lua's numbers are doubles, too narrow for nanosecond times, so the
 // script compares and copies bytes and does arithmetic on the count only.
-// ARGV[1] is the record to store where none is live (first now, count 1,
-// the new expiry), ARGV[2] now as a big-endian word, ARGV[3] the TTL in
-// milliseconds. It returns the new count.
+// ARGV[1] is the record to store where none is live (first and passed
+// now, count 1, the new expiry), ARGV[2] the store's clock as a word (a
+// record is live while its expiry is later), ARGV[3] the TTL in
+// milliseconds, ARGV[4] and ARGV[5] now-gap and now+gap as words: a live
+// record is counted (passed set to now) when its passed is at or before
+// the first or after the second (see due; a zero passed is before). It
+// returns the count.
 var incrScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-local live = false
-if v and #v == 32 then
-  for i = 1, 8 do
-    local a, b = string.byte(v, i), string.byte(ARGV[2], i)
-    if a ~= b then live = a > b; break end
+local function cmp(v, i, w)
+  for k = 0, 7 do
+    local a, b = string.byte(v, i + k), string.byte(w, 1 + k)
+    if a ~= b then
+      if a < b then return -1 end
+      return 1
+    end
   end
+  return 0
 end
-local count = 1
-if live then
-  local c = 0
-  for i = 25, 32 do c = c * 256 + string.byte(v, i) end
-  count = c + 1
-  local w = {}
-  local n = count
-  for i = 8, 1, -1 do w[i] = string.char(n % 256); n = math.floor(n / 256) end
-  v = string.sub(ARGV[1], 1, 8) .. string.sub(v, 9, 24) .. table.concat(w)
-else
-  v = ARGV[1]
+local v = redis.call('GET', KEYS[1])
+if not (v and #v == 32 and cmp(v, 1, ARGV[2]) > 0) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+  return 1
 end
+local count = 0
+for i = 25, 32 do count = count * 256 + string.byte(v, i) end
+local passed = string.sub(v, 17, 24)
+if cmp(v, 17, ARGV[4]) <= 0 or cmp(v, 17, ARGV[5]) > 0 then
+  count = count + 1
+  passed = string.sub(ARGV[1], 17, 24)
+end
+local w = {}
+local n = count
+for i = 8, 1, -1 do w[i] = string.char(n % 256); n = math.floor(n / 256) end
+v = string.sub(ARGV[1], 1, 8) .. string.sub(v, 9, 16) .. passed .. table.concat(w)
 redis.call('SET', KEYS[1], v, 'PX', ARGV[3])
 return count
 `)
 
 // Incr implements Store with a Lua script (incrScript), atomic on the
-// server: gateways counting one client at once lose no increment, and
-// none waits for another.
-func (s *RedisStore) Incr(ctx context.Context, key string, now, expires time.Time) (int, error) {
+// server: gateways counting one client at once lose no increment, count
+// one occasion once, and none waits for another.
+func (s *RedisStore) Incr(ctx context.Context, key string, now, expires time.Time, gap time.Duration) (int, error) {
 	ttl := max(expires.Sub(s.now()), time.Millisecond)
-	var word [8]byte
-	binary.BigEndian.PutUint64(word[:], uint64(s.now().UnixNano()))
 	n, err := incrScript.Run(ctx, s.rdb, []string{s.prefix + key},
-		encode(Record{First: now, Count: 1}, expires), word[:], ttl.Milliseconds()).Int()
+		encode(Record{First: now, Passed: now, Count: 1}, expires), word(s.now()),
+		ttl.Milliseconds(), word(now.Add(-gap)), word(now.Add(gap))).Int()
 	if err != nil {
 		return 0, fmt.Errorf("greylist: redis incr: %w", err)
 	}
 	return n, nil
 }
 
-// Close implements Store.
+// word is t as the encoding holds it, for a script to compare bytes.
+func word(t time.Time) []byte {
+	return binary.BigEndian.AppendUint64(nil, uint64(t.UnixNano()))
+}
+
 // passScript marks a triplet passed unless a record is there that is
 // passed already (bytes 17-24 of the encoding, the Passed time, non-zero):
 // KEYS[1] the key, ARGV[1] the new value, ARGV[2] its TTL in ms. It
@@ -206,4 +219,5 @@ func (s *RedisStore) Pass(ctx context.Context, key string, r Record, expires tim
 	return n == 1, nil
 }
 
+// Close implements Store.
 func (s *RedisStore) Close() error { return s.rdb.Close() }

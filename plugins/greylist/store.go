@@ -16,9 +16,9 @@ import (
 
 // Record is what the greylist remembers about a triplet or a client.
 type Record struct {
-	First  time.Time // triplet first seen
-	Passed time.Time // triplet first let through; zero while greylisted
-	Count  int       // client: triplets it has passed
+	First  time.Time // triplet: first seen; client: first counted
+	Passed time.Time // triplet: first let through, zero while greylisted; client: last counted (zero if written while every pass counted)
+	Count  int       // client: the occasions it retried properly (see Store.Incr)
 }
 
 // Store keeps records until they expire. The embedded implementation is
@@ -29,11 +29,14 @@ type Store interface {
 	Get(ctx context.Context, key string) (r Record, ok bool, err error)
 	// Put stores r under key until expires.
 	Put(ctx context.Context, key string, r Record, expires time.Time) error
-	// Incr adds one to the Count of the record under key (a new one,
-	// First now, where there is none or it expired), keeps it until
-	// expires, and returns the new count. It is atomic: passes counted at
-	// once, by several gateways on one Redis, are all counted.
-	Incr(ctx context.Context, key string, now, expires time.Time) (int, error)
+	// Incr counts a client's pass at now: it adds one to the Count of the
+	// record under key and sets its Passed to now (a new record, First
+	// and Passed now, where there is none or it expired), unless the
+	// record was counted less than gap before now (see due). It keeps
+	// the record until expires either way, and returns the count. It is
+	// atomic: passes counted at once, by several gateways on one Redis,
+	// are counted as they would be one after another.
+	Incr(ctx context.Context, key string, now, expires time.Time, gap time.Duration) (int, error)
 	// Close releases the store.
 	Close() error
 }
@@ -156,7 +159,7 @@ func (s *BoltStore) Put(_ context.Context, key string, r Record, expires time.Ti
 }
 
 // Incr implements Store, in one bbolt transaction.
-func (s *BoltStore) Incr(_ context.Context, key string, now, expires time.Time) (int, error) {
+func (s *BoltStore) Incr(_ context.Context, key string, now, expires time.Time, gap time.Duration) (int, error) {
 	var n int
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucket)
@@ -166,11 +169,24 @@ func (s *BoltStore) Incr(_ context.Context, key string, now, expires time.Time) 
 				r = old
 			}
 		}
-		r.Count++
+		if due(r.Passed, now, gap) {
+			r.Count++
+			r.Passed = now
+		}
 		n = r.Count
 		return b.Put([]byte(key), encode(r, expires))
 	})
 	return n, err
+}
+
+// due reports whether a client last counted at last is counted again at
+// now: it never was (last zero; so too in the records written while every
+// pass counted, which kept no time), or last is gap or more before now,
+// or more than gap after it. That last is a clock since set back: waiting
+// for the clock to catch up would count nothing for as long. Less than gap
+// after now is, more likely, another gateway's clock a little ahead of ours.
+func due(last, now time.Time, gap time.Duration) bool {
+	return last.IsZero() || !last.After(now.Add(-gap)) || last.After(now.Add(gap))
 }
 
 // sweepBatch is how many expired records one write transaction of Sweep
