@@ -7,7 +7,9 @@
 // retry from another address of the same pool (RFC 6647 4.1). A triplet
 // first seen now is deferred for delay; a retry after delay and within
 // retry_window passes, and the triplet then passes without delay for
-// pass_lifetime (renewed on every use). A client network that has
+// pass_lifetime (renewed on every use). A triplet keeps the deadlines it
+// was first seen under, except that a reload that shortens the delay lets
+// it through sooner (see Stage.ready). A client network that has
 // retried properly (passed a triplet) on auto_allow_after occasions passes
 // everything for pass_lifetime, also renewed on every use; passes less
 // than an hour after the last one counted are the same occasion (see
@@ -256,7 +258,7 @@ func (s *Stage) decide(ctx context.Context, now time.Time, key string, r Record,
 	cfg := s.cfg
 	switch {
 	case !ok:
-		theirs, found, err := s.create(ctx, key, Record{First: now}, now.Add(cfg.delay+cfg.retryWindow))
+		theirs, found, err := s.create(ctx, key, s.fresh(now), now.Add(cfg.delay+cfg.retryWindow))
 		if err != nil {
 			return nil, err
 		}
@@ -273,12 +275,12 @@ func (s *Stage) decide(ctx context.Context, now time.Time, key string, r Record,
 		// First seen while the clock ran ahead, since set back: waiting
 		// for the clock to catch up could outlast the sender's queue.
 		// The delay starts over, by the clock as it is now.
-		if err := s.store.Put(ctx, key, Record{First: now}, now.Add(cfg.delay+cfg.retryWindow)); err != nil {
+		if err := s.store.Put(ctx, key, s.fresh(now), now.Add(cfg.delay+cfg.retryWindow)); err != nil {
 			return nil, err
 		}
 		return deferred(cfg.delay, attrs, clockSetBack), nil
-	case now.Sub(r.First) < cfg.delay:
-		return deferred(cfg.delay-now.Sub(r.First), attrs, "retried too early"), nil
+	case now.Before(s.ready(r)):
+		return deferred(s.ready(r).Sub(now), attrs, "retried too early"), nil
 	}
 	r.Passed = now
 	first := true
@@ -314,10 +316,34 @@ func (s *Stage) peek(now time.Time, r Record, ok bool, attrs map[string]string) 
 		return knownResult(attrs)
 	case now.Before(r.First):
 		return deferred(cfg.delay, attrs, clockSetBack)
-	case now.Sub(r.First) < cfg.delay:
-		return deferred(cfg.delay-now.Sub(r.First), attrs, "retried too early")
+	case now.Before(s.ready(r)):
+		return deferred(s.ready(r).Sub(now), attrs, "retried too early")
 	}
 	return passedResult(now, r.First, attrs)
+}
+
+// fresh is the record of a triplet first seen at now. Its retry window,
+// the record's expiry, ends delay+retry_window later, by the config of
+// now; Ready keeps the delay's part of it, so that a reload that
+// lengthens the delay does not hold the triplet past the end of its
+// window (see ready).
+func (s *Stage) fresh(now time.Time) Record {
+	return Record{First: now, Ready: now.Add(s.cfg.delay)}
+}
+
+// ready is when a retry of the waiting triplet r passes: after the delay
+// it was first seen under (r.Ready), or the delay now where that is
+// shorter. A reload thus never makes a waiting triplet wait longer, nor
+// end its window sooner (with the delay now, one lengthened past the
+// retry_window told a retry to come back after its record had expired,
+// to start over); a shorter delay lets it through sooner, as it does a
+// new triplet. A record written before Ready was kept has the delay now.
+func (s *Stage) ready(r Record) time.Time {
+	current := r.First.Add(s.cfg.delay)
+	if !r.Ready.IsZero() && r.Ready.Before(current) {
+		return r.Ready
+	}
+	return current
 }
 
 // occasionGap is how far apart two passes of a client network must be to

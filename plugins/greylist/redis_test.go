@@ -56,7 +56,7 @@ func TestStore(t *testing.T) {
 }
 
 func sameRecord(a, b Record) bool {
-	return a.First.Equal(b.First) && a.Passed.Equal(b.Passed) && a.Count == b.Count
+	return a.First.Equal(b.First) && a.Passed.Equal(b.Passed) && a.Count == b.Count && a.Ready.Equal(b.Ready)
 }
 
 // eachStore runs test with an opener of fresh, empty stores of each kind.
@@ -124,7 +124,7 @@ func TestRedisLayout(t *testing.T) {
 		t.Fatalf("keys %q (%v), want [%q]", keys, err, key)
 	}
 	v, err := rdb.Get(ctx, key).Bytes()
-	want := encode(Record{First: c.now()}, c.now().Add(5*time.Minute+48*time.Hour))
+	want := encode(Record{First: c.now(), Ready: c.now().Add(5 * time.Minute)}, c.now().Add(5*time.Minute+48*time.Hour))
 	if err != nil || !bytes.Equal(v, want) {
 		t.Errorf("value %x (%v), want %x", v, err, want)
 	}

@@ -95,7 +95,7 @@ func (s *RedisStore) Get(ctx context.Context, key string) (Record, bool, error) 
 	if err != nil {
 		return Record{}, false, fmt.Errorf("greylist: redis get: %w", err)
 	}
-	r, exp, err := decode(v)
+	r, exp, err := decodeKey(key, v)
 	if err != nil {
 		return Record{}, false, fmt.Errorf("greylist: redis key %s: %w", s.prefix+key, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,10 +16,14 @@ import (
 )
 
 // Record is what the greylist remembers about a triplet or a client.
+//
+// It is stored as four words (see encode): the expiry, First, Passed, and
+// Count for a client or Ready for a triplet, never both.
 type Record struct {
 	First  time.Time // triplet: first seen; client: first counted
 	Passed time.Time // triplet: first let through, zero while greylisted; client: last counted (zero if written while every pass counted)
 	Count  int       // client: the occasions it retried properly (see Store.Incr)
+	Ready  time.Time // triplet: when a retry may pass by the delay it was first seen under; zero if written before it was kept
 }
 
 // Store keeps records until they expire. The embedded implementation is
@@ -100,7 +105,11 @@ func encode(r Record, expires time.Time) []byte {
 	binary.BigEndian.PutUint64(b[0:], uint64(expires.UnixNano()))
 	binary.BigEndian.PutUint64(b[8:], uint64(unixNano(r.First)))
 	binary.BigEndian.PutUint64(b[16:], uint64(unixNano(r.Passed)))
-	binary.BigEndian.PutUint64(b[24:], uint64(r.Count))
+	if r.Ready.IsZero() {
+		binary.BigEndian.PutUint64(b[24:], uint64(r.Count))
+	} else {
+		binary.BigEndian.PutUint64(b[24:], uint64(r.Ready.UnixNano()))
+	}
 	return b
 }
 
@@ -114,6 +123,16 @@ func decode(b []byte) (Record, time.Time, error) {
 		Count:  int(binary.BigEndian.Uint64(b[24:])),
 	}
 	return r, time.Unix(0, int64(binary.BigEndian.Uint64(b))), nil
+}
+
+// decodeKey is decode for the record stored under key: the fourth word of
+// a triplet's ("t|...") is its Ready time, of a client's its Count.
+func decodeKey(key string, b []byte) (Record, time.Time, error) {
+	r, exp, err := decode(b)
+	if err == nil && strings.HasPrefix(key, "t|") {
+		r.Ready, r.Count = fromNano(int64(r.Count)), 0
+	}
+	return r, exp, err
 }
 
 func unixNano(t time.Time) int64 {
@@ -141,7 +160,7 @@ func (s *BoltStore) Get(_ context.Context, key string) (Record, bool, error) {
 			return nil
 		}
 		var err error
-		r, exp, err = decode(v)
+		r, exp, err = decodeKey(key, v)
 		found = err == nil
 		return err
 	})

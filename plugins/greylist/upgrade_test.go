@@ -94,3 +94,27 @@ func testUpgradeClientRecords(t *testing.T, fresh func(t testing.TB) sdk.Env) {
 		{"auto-allowed", 0, rcpt("192.0.2.9", "w@y.example", "z@example.test"), sdk.VerdictPass, "auto_allow", ""},
 	})
 }
+
+func TestUpgradeTripletRecords(t *testing.T) { eachBackend(t, testUpgradeTripletRecords) }
+
+// testUpgradeTripletRecords: triplet records written before a triplet kept
+// its Ready time (the fourth word zero) load as they are: a waiting one
+// passes after the delay configured now, a passed one is known.
+func testUpgradeTripletRecords(t *testing.T, fresh func(t testing.TB) sdk.Env) {
+	base := time.Unix(1_800_000_000, 0)
+	env := fresh(t)
+	// Words: expiry, first seen (base-1h), passed, zero.
+	writeRaw(t, env, base, map[string]string{
+		// waiting, expiry base-1h+5m+48h
+		"t|192.0.2.0/24|a@x.example|a@example.test": "18fb7c9f5efe1800 18fadf3062fb6000 0000000000000000 0000000000000000",
+		// passed at base-1m, expiry base+35d
+		"t|192.0.2.0/24|a@x.example|b@example.test": "1905a0c671810000 18fadf3062fb6000 18fae2689b6ca800 0000000000000000",
+	})
+	c := &clock{base}
+	s := newStage(t, env, c, map[string]any{"delay": "90m", "auto_allow_after": 0})
+	run(t, s, c, []step{
+		{"passed triplet known", 0, rcpt("192.0.2.1", "a@x.example", "b@example.test"), sdk.VerdictPass, "known", ""},
+		{"waiting triplet, the delay now", 0, rcpt("192.0.2.1", "a@x.example", "a@example.test"), sdk.VerdictFail, "greylist", "1800"},
+		{"waiting triplet passes", 30 * time.Minute, rcpt("192.0.2.1", "a@x.example", "a@example.test"), sdk.VerdictPass, "passed", ""},
+	})
+}
