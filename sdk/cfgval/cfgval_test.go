@@ -38,6 +38,15 @@ func TestValues(t *testing.T) {
 		{"duration fractional days", func() (any, error) { return Duration("1.5d") }, 36 * time.Hour},
 		{"duration two day parts", func() (any, error) { return Duration("1d1d") }, nil},
 		{"duration zero", func() (any, error) { return Duration("0s") }, time.Duration(0)},
+		{"whole at the upper bound", func() (any, error) { return Whole(10, 1, 10) }, 10},
+		{"text int64", func() (any, error) { return Text(int64(7)) }, "7"},
+		// Days are a plain decimal: no sign, no exponent.
+		{"duration negative days", func() (any, error) { return Duration("-1d") }, nil},
+		{"duration days with exponent", func() (any, error) { return Duration("1e2d") }, nil},
+		// Past 2^62 ns (about 146 years) is out of range, with days alone
+		// or with days and a rest.
+		{"duration days out of range", func() (any, error) { return Duration("60000d") }, nil},
+		{"duration days and rest out of range", func() (any, error) { return Duration("53375d25h") }, nil},
 		{"duration negative", func() (any, error) { return Duration("-1s") }, nil},
 		{"duration bad days", func() (any, error) { return Duration("xd") }, nil},
 		{"duration number", func() (any, error) { return Duration(5.0) }, nil},
@@ -208,6 +217,11 @@ func TestUnknownKey(t *testing.T) {
 	}
 	if got := nearest("ac", []string{"ab", "ad"}); got != "ab" {
 		t.Errorf("nearest tie: %q", got)
+	}
+	// A short key is not all edits away from a short known one: "x" is
+	// no misspelling of "ip".
+	if got := Nearest("x", []string{"ip", "port"}); got != "" {
+		t.Errorf("nearest of a one-letter key: %q", got)
 	}
 }
 
