@@ -337,11 +337,26 @@ func (s *Stage) fresh(now time.Time) Record {
 // end its window sooner (with the delay now, one lengthened past the
 // retry_window told a retry to come back after its record had expired,
 // to start over); a shorter delay lets it through sooner, as it does a
-// new triplet. A record written before Ready was kept has the delay now.
+// new triplet.
+//
+// A record written before Ready was kept (by the previous version: every
+// waiting triplet an upgraded gateway finds, and those a gateway not yet
+// upgraded writes to a shared Redis) expires first seen + delay +
+// retry_window, as then configured, and is never renewed while it waits:
+// its expiry less the retry_window now is when its delay ended, exactly
+// so while retry_window is unchanged, and before its expiry in any case.
+// Where that is before it was first seen (retry_window lengthened by more
+// than the delay then), it says nothing, and the delay now is taken.
 func (s *Stage) ready(r Record) time.Time {
 	current := r.First.Add(s.cfg.delay)
-	if !r.Ready.IsZero() && r.Ready.Before(current) {
-		return r.Ready
+	then := r.Ready
+	if then.IsZero() && !r.expires.IsZero() {
+		if t := r.expires.Add(-s.cfg.retryWindow); !t.Before(r.First) {
+			then = t
+		}
+	}
+	if !then.IsZero() && then.Before(current) {
+		return then
 	}
 	return current
 }

@@ -24,6 +24,12 @@ type Record struct {
 	Passed time.Time // triplet: first let through, zero while greylisted; client: last counted (zero if written while every pass counted)
 	Count  int       // client: the occasions it retried properly (see Store.Incr)
 	Ready  time.Time // triplet: when a retry may pass by the delay it was first seen under; zero if written before it was kept
+
+	// expires is when a triplet's record expires, as Get found it: for
+	// one written before Ready was kept, first seen + delay +
+	// retry_window as then configured (see Stage.ready). Put ignores it;
+	// zero from a Store that does not set it.
+	expires time.Time
 }
 
 // Store keeps records until they expire. The embedded implementation is
@@ -126,11 +132,12 @@ func decode(b []byte) (Record, time.Time, error) {
 }
 
 // decodeKey is decode for the record stored under key: the fourth word of
-// a triplet's ("t|...") is its Ready time, of a client's its Count.
+// a triplet's ("t|...") is its Ready time, of a client's its Count; a
+// triplet's record also keeps its expiry.
 func decodeKey(key string, b []byte) (Record, time.Time, error) {
 	r, exp, err := decode(b)
 	if err == nil && strings.HasPrefix(key, "t|") {
-		r.Ready, r.Count = fromNano(int64(r.Count)), 0
+		r.Ready, r.Count, r.expires = fromNano(int64(r.Count)), 0, exp
 	}
 	return r, exp, err
 }
