@@ -291,3 +291,25 @@ func TestStaleSocketDirsSwept(t *testing.T) {
 		}
 	}
 }
+
+// A plugin whose binary is missing never started: its failed start is its
+// error alone, without go-plugin's "plugin failed to exit gracefully"
+// warning about a kill that never was (a soak saw it at every reload
+// refused for a misspelt plugin path), and the socket directory made for it
+// is removed.
+func TestMissingBinaryNoKillWarning(t *testing.T) {
+	h, logs := newHost(t, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.Load(ctx, []Spec{{Name: "m", Plugin: "/nonexistent/plugin"}}); err == nil {
+		t.Fatal("Load of a missing binary succeeded")
+	}
+	if s := logs.String(); strings.Contains(s, "exit gracefully") {
+		t.Errorf("a plugin that never started was logged as being killed:\n%s", s)
+	}
+	if dir := h.SocketDir(); dir != "" {
+		if left, _ := os.ReadDir(dir); len(left) != 0 {
+			t.Errorf("socket directory keeps %d entries", len(left))
+		}
+	}
+}

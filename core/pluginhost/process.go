@@ -3,6 +3,7 @@ package pluginhost
 import (
 	"context"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sync/atomic"
@@ -92,8 +93,8 @@ func (h *Host) run(ctx context.Context, sp Spec, configure bool) (*proc, error) 
 		HandshakeConfig:  hostrpc.Handshake(),
 		Plugins:          hostrpc.Plugins(),
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
-		RunnerFunc: func(_ hclog.Logger, spec *exec.Cmd, _ string) (runner.Runner, error) {
-			r, err := newRunner(spec, argv)
+		RunnerFunc: func(_ hclog.Logger, spec *exec.Cmd, sock string) (runner.Runner, error) {
+			r, err := newRunner(spec, argv, sock)
 			if err != nil {
 				return nil, err
 			}
@@ -144,6 +145,11 @@ func (h *Host) run(ctx context.Context, sp Spec, configure bool) (*proc, error) 
 		})
 		c.Kill()
 		t.Stop()
+		if r := pr.Load(); r != nil && r.PID() == 0 && r.sock != "" {
+			// Nothing started, so go-plugin's Kill did nothing, not even
+			// remove the socket directory it made for the process.
+			_ = os.RemoveAll(r.sock)
+		}
 		return nil, err
 	}
 	p.runner = pr.Load()

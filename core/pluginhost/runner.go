@@ -26,6 +26,7 @@ type procRunner struct {
 	cmd    *exec.Cmd
 	stdout *firstLine
 	stderr *stderrFilter
+	sock   string // go-plugin's socket directory for this process
 
 	mu     sync.Mutex // Kill may come from another goroutine during Start
 	pid    int
@@ -40,7 +41,7 @@ var _ runner.Runner = (*procRunner)(nil)
 // newRunner runs argv with the environment go-plugin prepared in spec
 // (ClientConfig.SkipHostEnv keeps the host's out of it) and what pluginEnv
 // lets through of the host's.
-func newRunner(spec *exec.Cmd, argv []string) (*procRunner, error) {
+func newRunner(spec *exec.Cmd, argv []string, sock string) (*procRunner, error) {
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = pluginEnv(spec.Env, os.Environ(), os.Getpid())
 	ownGroup(cmd)
@@ -52,7 +53,8 @@ func newRunner(spec *exec.Cmd, argv []string) (*procRunner, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &procRunner{cmd: cmd, stdout: &firstLine{ReadCloser: stdout}, stderr: newStderrFilter(stderr), exited: make(chan struct{})}, nil
+	return &procRunner{cmd: cmd, stdout: &firstLine{ReadCloser: stdout}, stderr: newStderrFilter(stderr), sock: sock,
+		exited: make(chan struct{})}, nil
 }
 
 // pluginEnv is the plugin's environment: the variables of the host's
@@ -175,7 +177,16 @@ func (r *procRunner) Kill(context.Context) error {
 func (r *procRunner) Stdout() io.ReadCloser { return r.stdout }
 func (r *procRunner) Stderr() io.ReadCloser { return r.stderr }
 func (r *procRunner) Name() string          { return r.cmd.Path }
-func (r *procRunner) ID() string            { return strconv.Itoa(r.PID()) }
+
+// ID is the process's ID, "" before Start: go-plugin's Kill reads "" as
+// nothing to kill, where "0" had it warn that a plugin that never started
+// (a missing binary) "failed to exit gracefully".
+func (r *procRunner) ID() string {
+	if pid := r.PID(); pid != 0 {
+		return strconv.Itoa(pid)
+	}
+	return ""
+}
 
 // PID is the process's ID, 0 before Start.
 func (r *procRunner) PID() int {
