@@ -210,8 +210,9 @@ func cvSweep() []cvSetup {
 	// at 0.99, chance 0.47, exact best 0.486): alone it stays weak however
 	// well fitted (LR at C 100 16/172 at 0.99; the SVM, margin times 2,
 	// 12-14/111-167 at 0.7, best chance 0.02-0.08); blended, C 1, 10, 100
-	// and scales 0.25-2 give best 0.46-0.49, the SVM at scales 4, 8, 16 0.492, 0.494, 0.455, LR at C
-	// 100 scaled 4 or 8 0.38 and 0.27 (FP rises), log-IDF no better (SVM
+	// and scales 0.25-2 give best 0.46-0.49, the SVM at scales 4, 8, 16
+	// 0.492, 0.494, 0.455, LR at C 100 scaled 4 or 8 0.38 and 0.27 (FP
+	// rises), log-IDF no better (SVM
 	// 0.45-0.46, LR 0.27-0.39). Since no C helps, C was not chosen by inner
 	// CV. Over seeds 0-9 (defaults 61/176 at 0.99, 0.43, exact best 0.43):
 	// the SVM at C 1 scaled 8 64/164, 0.43, best 0.44; LR at C 10 scaled 1
