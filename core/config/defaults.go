@@ -66,6 +66,11 @@ const (
 	DefaultListenerAuth = "none"          // AUTH only where a users_file and a listener say so
 	DefaultRouteTLS     = "opportunistic" // STARTTLS when offered, like any MTA (RFC 3207)
 	DefaultConcurrency  = 20              // connections per route; enough without tripping receivers' limits
+	// A recipient that could not be verified (the server behind did not
+	// answer, or said 4xx) is deferred, as Postfix's
+	// unverified_recipient_tempfail_action: accepting it would bring back
+	// the backscatter verification is there to stop.
+	DefaultVerifyTempfail = "defer"
 )
 
 // setItemDefaults fills a fresh slice element with its per-item defaults.
@@ -74,6 +79,6 @@ func setItemDefaults(v reflect.Value) {
 	case *Listener:
 		p.TLS, p.Auth = DefaultListenerTLS, DefaultListenerAuth
 	case *Route:
-		p.TLS, p.Concurrency = DefaultRouteTLS, DefaultConcurrency
+		p.TLS, p.Concurrency, p.VerifyTempfail = DefaultRouteTLS, DefaultConcurrency, DefaultVerifyTempfail
 	}
 }

@@ -106,6 +106,15 @@ type Route struct {
 	Auth        *RouteAuth `yaml:"auth"`
 	SkipLocal   bool       `yaml:"skip_local"`
 	Concurrency int        `yaml:"concurrency"`
+	// VerifyRecipients asks the next hop, at RCPT, whether it takes a
+	// recipient in relay.domains (Postfix's reject_unverified_recipient,
+	// Exim's verify = recipient/callout); core/verify.
+	VerifyRecipients bool `yaml:"verify_recipients"`
+	// VerifyTempfail is what a probe that got no answer (4xx, timeout,
+	// no connection) makes of the RCPT: "defer" (450 4.1.1, the default,
+	// as Postfix's unverified_recipient_tempfail_action) or "accept"
+	// (Exim's defer_ok).
+	VerifyTempfail string `yaml:"verify_tempfail"`
 }
 
 // RouteAuth is SMTP AUTH towards a smarthost.

@@ -82,7 +82,60 @@ func (v *validator) routes() {
 		if rt.Auth != nil {
 			v.routeAuth(rt, key)
 		}
+		v.routeVerify(rt, key)
 	}
+}
+
+// routeVerify checks verify_recipients where it can mean something: a
+// route that carries mail for relay.domains to a server of ours behind
+// the gateway, which is the one that knows the mailboxes.
+func (v *validator) routeVerify(rt *Route, key string) {
+	if _, set := v.pos[&rt.VerifyTempfail]; set {
+		v.oneOf(&rt.VerifyTempfail, key+".verify_tempfail", "defer", "accept")
+		if !rt.VerifyRecipients {
+			v.errorf(v.at(&rt.VerifyTempfail), "%s.verify_tempfail: has no effect without verify_recipients: true", key)
+		}
+	}
+	if !rt.VerifyRecipients {
+		return
+	}
+	at := v.at(&rt.VerifyRecipients, rt)
+	switch {
+	case rt.SkipLocal:
+		v.errorf(at, "%s.verify_recipients: a skip_local route never carries mail for relay.domains, so it has no recipients to verify", key)
+	case rt.NextHop == "mx":
+		// By MX, mail for relay.domains comes back to this gateway (or
+		// to the other front doors, which take any address): the
+		// mailboxes are known only to the server behind, a host:port.
+		v.errorf(at, "%s.verify_recipients: needs next_hop host:port (the server behind the gateway that knows the mailboxes); by MX the probe would ask this gateway or another front door", key)
+	case !slices.ContainsFunc(rt.Domains, func(d string) bool { return overlapsLocal(d, v.cfg.Relay.Domains) }):
+		v.errorf(at, "%s.verify_recipients: none of the route's domains is in relay.domains, and only their recipients are verified", key)
+	}
+}
+
+// overlapsLocal reports whether a route's domain pattern (exact, "*.suffix"
+// or "*") covers a domain of relay.domains (exact, or ".suffix" /
+// "*.suffix" for the subdomains of suffix).
+func overlapsLocal(pattern string, local []string) bool {
+	for _, d := range local {
+		sub := strings.HasPrefix(d, ".") || strings.HasPrefix(d, "*.")
+		d = "." + strings.TrimLeft(d, "*.")
+		switch {
+		case pattern == "*":
+			return true
+		case strings.HasPrefix(pattern, "*."):
+			// Subdomains of p, against d itself or its subdomains.
+			p := pattern[1:]
+			if strings.HasSuffix(d, p) && (len(d) > len(p) || sub) || sub && strings.HasSuffix(p, d) {
+				return true
+			}
+		case sub && strings.HasSuffix(pattern, d):
+			return true
+		case !sub && "."+pattern == d:
+			return true
+		}
+	}
+	return false
 }
 
 func (v *validator) routeAuth(rt *Route, key string) {
