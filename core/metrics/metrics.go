@@ -51,6 +51,7 @@ type Metrics struct {
 	dsns        [numDSNKinds]prometheus.Counter
 	withheld    [numWithheld]prometheus.Counter
 	expired     prometheus.Counter
+	verified    [numVerifyResults][2]prometheus.Counter // [result][0 probe, 1 cache]
 	queueLen    atomic.Pointer[func() int]
 
 	mu        sync.Mutex // serialises the copy-on-write caches below
@@ -98,6 +99,12 @@ func New() *Metrics {
 		m.dsns[i] = dsns.WithLabelValues(k)
 	}
 	m.expired = f.counter("recipients_expired_total", "Recipients given up at queue.max_age (a failure DSN may follow).")
+	verified := f.counterVec("recipient_verifications_total", "Recipients verified at RCPT with the server behind the gateway (routes[].verify_recipients), by result (deliverable, undeliverable, unverified: no answer either way) and source (probe, or cache).", "result", "source")
+	for i, r := range verifyResults {
+		for j, src := range [2]string{"probe", "cache"} {
+			m.verified[i][j] = verified.WithLabelValues(r, src)
+		}
+	}
 	withheld := f.counterVec("dsns_withheld_total", "Failure DSNs owed but not sent, by reason: null_sender (a DSN never gets a DSN) or policy (queue.bounce).", "reason")
 	for i, r := range withheldNames {
 		m.withheld[i] = withheld.WithLabelValues(r)

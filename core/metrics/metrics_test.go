@@ -25,6 +25,7 @@ func TestNilSafe(t *testing.T) {
 	m.Delivery(Sent)
 	m.DeliveryTook(time.Second)
 	m.DSN("failed")
+	m.Verification("deliverable", true)
 	m.SetQueueLen(func() int { return 1 })
 	if Active() != nil {
 		t.Fatal("Active() is not nil before Enable")
@@ -53,6 +54,8 @@ func TestCounters(t *testing.T) {
 		{"restart", func() { m.PluginRestart("dnsbl") }, `portcullis_plugin_restarts_total{stage="dnsbl"}`},
 		{"bounced", func() { m.Delivery(Bounced) }, `portcullis_delivery_attempts_total{status="bounced"}`},
 		{"dsn", func() { m.DSN("delayed") }, `portcullis_dsns_sent_total{action="delayed"}`},
+		{"verified by probe", func() { m.Verification("undeliverable", false) }, `portcullis_recipient_verifications_total{result="undeliverable",source="probe"}`},
+		{"verified from cache", func() { m.Verification("deliverable", true) }, `portcullis_recipient_verifications_total{result="deliverable",source="cache"}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -74,6 +77,7 @@ func TestIgnored(t *testing.T) {
 	m.DSN("expanded")
 	m.ConnRefused(Reason(99))
 	m.Delivery(Status(-1))
+	m.Verification("maybe", false)
 	after := scrape(t, m)
 	for k, v := range after {
 		if strings.HasPrefix(k, "portcullis_") && !strings.HasPrefix(k, "portcullis_queue") && v != "0" {

@@ -53,6 +53,30 @@ const (
 
 var statusNames = [numStatuses]string{"sent", "deferred", "bounced"}
 
+// The results of recipient verification (core/verify).
+var verifyResults = [...]string{"deliverable", "undeliverable", "unverified"}
+
+const numVerifyResults = len(verifyResults)
+
+// Verification counts one recipient verified at RCPT: result is
+// deliverable, undeliverable or unverified (another is not counted);
+// cached says the answer came from the cache rather than a probe.
+func (m *Metrics) Verification(result string, cached bool) {
+	if m == nil {
+		return
+	}
+	src := 0
+	if cached {
+		src = 1
+	}
+	for i, r := range verifyResults {
+		if r == result {
+			m.verified[i][src].Inc()
+			return
+		}
+	}
+}
+
 // Expired counts a recipient given up at queue.max_age (no attempt of its
 // own: its last attempt was counted as deferred).
 func (m *Metrics) Expired() {

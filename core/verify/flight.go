@@ -1,0 +1,82 @@
+package verify
+
+import (
+	"context"
+	"errors"
+)
+
+// flight is one probe under way; every RCPT for its address waits for
+// the same one (Postfix's verify daemon does likewise: one probe per
+// address at a time).
+type flight struct {
+	done chan struct{} // closed when a is set
+	a    Answer
+}
+
+// errBusy is a probe that found no free place to its next hop in time.
+var errBusy = errors.New("too many probes to the next hop at once")
+
+// start returns the probe for key k under way, or starts one. It runs on
+// its own time (Options.Timeout), not the session's: a client that hangs
+// up does not cut short the answer others wait for.
+func (v *Verifier) start(t Target, k, rcpt string) *flight {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if f, ok := v.flights[k]; ok {
+		return f
+	}
+	f := &flight{done: make(chan struct{})}
+	v.flights[k] = f
+	slot := v.slotsFor(t)
+	v.bg.Add(1)
+	go func() {
+		defer v.bg.Done()
+		f.a = v.probe(slot, rcpt)
+		if e := v.entryOf(k, f.a); e != nil {
+			v.cache.put(e)
+		}
+		v.mu.Lock()
+		delete(v.flights, k)
+		v.mu.Unlock()
+		close(f.done)
+	}()
+	return f
+}
+
+// slotsFor is the semaphore of t's next hop, made anew when the route's
+// limit changed (probes holding the old one give their place back to it).
+// v.mu is held.
+func (v *Verifier) slotsFor(t Target) chan struct{} {
+	s := v.slots[t.Hop]
+	if s == nil || cap(s) != max(t.Limit, 1) {
+		s = make(chan struct{}, max(t.Limit, 1))
+		v.slots[t.Hop] = s
+	}
+	return s
+}
+
+// probe asks the next hop once a place to it is free, all within
+// Options.Timeout.
+func (v *Verifier) probe(slot chan struct{}, rcpt string) Answer {
+	ctx, cancel := context.WithTimeout(context.Background(), v.o.Timeout)
+	defer cancel()
+	select {
+	case slot <- struct{}{}:
+		defer func() { <-slot }()
+	case <-ctx.Done():
+		return Answer{Err: errBusy}
+	}
+	if ctx.Err() != nil { // both were ready: select took either
+		return Answer{Err: errBusy}
+	}
+	return v.o.Prober.Probe(ctx, rcpt)
+}
+
+// entryOf is the cache entry for a definite answer (the server took the
+// address, or refused it for good), nil for any other.
+func (v *Verifier) entryOf(k string, a Answer) *entry {
+	if a.Mail != nil || a.Rcpt == nil || a.Rcpt.Code/100 == 4 || a.Rcpt.Code/100 == 3 {
+		return nil
+	}
+	return &entry{key: k, ok: a.Rcpt.Code/100 == 2, reply: a.Rcpt, host: a.Host, at: v.o.Now()}
+}

@@ -1,0 +1,128 @@
+package verify
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+
+	"github.com/portcullis-mta/portcullis/core/metrics"
+	"github.com/portcullis-mta/portcullis/core/policy"
+	"github.com/portcullis-mta/portcullis/core/smtperr"
+)
+
+// The outcomes, as logged (result=) and counted (metrics label).
+const (
+	Deliverable   = "deliverable"   // the server took the address: accepted
+	Undeliverable = "undeliverable" // it refused it for good: 550 5.1.1
+	Unverified    = "unverified"    // no answer either way: 450 4.1.1, or accepted by verify_tempfail
+)
+
+// maxText bounds the server's words in our reply: the whole must fit a
+// 512-octet reply line (RFC 5321 4.5.3.1.5) with the address before it.
+const maxText = 200
+
+// errGone is a probe the session stopped waiting for.
+var errGone = errors.New("the session stopped waiting for the probe")
+
+// Verify judges rcpt (as go-smtp hands it, its domain in A-label form)
+// at RCPT: nil to accept, or the *smtperr.Error to reply. Only a
+// recipient in relay.domains whose route has verify_recipients on is
+// looked at, and never postmaster (RFC 5321 4.5.1: it must be accepted).
+// log carries the session's context (session=, queue_id=).
+func (v *Verifier) Verify(ctx context.Context, log *slog.Logger, rcpt string) error {
+	at := strings.LastIndexByte(rcpt, '@')
+	if at < 0 || strings.EqualFold(rcpt[:at], "postmaster") {
+		return nil
+	}
+	t, ok := v.o.Prober.VerifyTarget(rcpt)
+	if !ok {
+		return nil
+	}
+	k := key(t.Hop, rcpt)
+	now := v.o.Now()
+	if e := v.cache.get(k, now); e != nil {
+		if now.Sub(e.at) >= e.refresh() {
+			v.start(t, k, rcpt) // the old answer stands meanwhile
+		}
+		a := Answer{Host: e.host, Rcpt: e.reply}
+		return v.judge(log, t, rcpt, a, true)
+	}
+	f := v.start(t, k, rcpt)
+	select {
+	case <-f.done:
+		return v.judge(log, t, rcpt, f.a, false)
+	case <-ctx.Done():
+		return v.judge(log, t, rcpt, Answer{Err: errGone}, false)
+	}
+}
+
+// judge turns an answer into the RCPT's fate, and logs and counts it.
+func (v *Verifier) judge(log *slog.Logger, t Target, rcpt string, a Answer, cached bool) error {
+	shown := policy.WirePath(rcpt)
+	attrs := []any{"rcpt", shown, "route", t.Route, "next_hop", t.Hop, "host", a.Host, "cached", cached}
+	switch {
+	case a.Mail == nil && a.Rcpt != nil && a.Rcpt.Code/100 == 2:
+		log.Info("verify", append(attrs, "result", Deliverable, "reply", a.Rcpt.String())...)
+		metrics.Active().Verification(Deliverable, cached)
+		return nil
+	case a.Mail == nil && a.Rcpt != nil && a.Rcpt.Permanent():
+		log.Info("verify", append(attrs, "result", Undeliverable, "reply", a.Rcpt.String())...)
+		metrics.Active().Verification(Undeliverable, cached)
+		return smtperr.Refuse(a.Rcpt, 550, "5.1.1",
+			angle(shown)+": Recipient address rejected: undeliverable address: the mailbox server said: "+clean(a.Rcpt.String()))
+	}
+	metrics.Active().Verification(Unverified, cached)
+	var why error
+	text := "the mailbox server could not be asked; try again later"
+	switch {
+	case a.Mail != nil:
+		// A server that refuses the null sender refuses DSNs too (RFC
+		// 5321 4.5.5); it says nothing of the recipient.
+		why = a.Mail
+		attrs = append(attrs, "reply", a.Mail.String(), "problem", "the server refuses MAIL FROM:<>, which every MTA must take (RFC 5321 4.5.5)")
+	case a.Rcpt != nil:
+		why = a.Rcpt
+		text = "the mailbox server said: " + clean(a.Rcpt.String())
+		attrs = append(attrs, "reply", a.Rcpt.String())
+	default:
+		why = a.Err
+		attrs = append(attrs, "err", errText(a.Err))
+	}
+	if t.TempAccept {
+		log.Warn("verify", append(attrs, "result", Unverified, "action", "accepted (verify_tempfail: accept)")...)
+		return nil
+	}
+	log.Warn("verify", append(attrs, "result", Unverified, "action", "deferred")...)
+	return smtperr.Refuse(why, 450, "4.1.1", angle(shown)+": Recipient address rejected: unverified address: "+text)
+}
+
+func errText(err error) string {
+	if err == nil {
+		return "no answer"
+	}
+	return err.Error()
+}
+
+// angle is the address as a refusal names it, as policy's refusals do.
+func angle(addr string) string { return "<" + clean(addr) + ">" }
+
+// clean makes the server's words (or an address) safe in our reply: one
+// line of printable ASCII, at most maxText octets. smtpc has already
+// joined a multi-line reply with "; " and removed control bytes.
+func clean(s string) string {
+	cut := len(s) > maxText
+	if cut {
+		s = s[:maxText]
+	}
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e {
+			return '?'
+		}
+		return r
+	}, s)
+	if cut {
+		s += "..."
+	}
+	return s
+}
