@@ -31,6 +31,11 @@ type route struct {
 	auth        *routeAuth
 	skipLocal   bool
 	concurrency int
+	// verify_recipients: answers are cached under hopName, the next_hop
+	// as written (lower-cased); tempAccept is verify_tempfail: accept.
+	verifyRcpts bool
+	tempAccept  bool
+	hopName     string
 }
 
 type routeAuth struct {
@@ -46,7 +51,8 @@ var defaultRoute = &route{idx: -1, mx: true, tls: tlsOpportunistic, concurrency:
 func compileRoutes(cfg *config.Config) ([]*route, error) {
 	var out []*route
 	for i, r := range cfg.Routes {
-		rt := &route{idx: i, tls: r.TLS, skipLocal: r.SkipLocal, concurrency: r.Concurrency}
+		rt := &route{idx: i, tls: r.TLS, skipLocal: r.SkipLocal, concurrency: r.Concurrency,
+			verifyRcpts: r.VerifyRecipients, tempAccept: r.VerifyTempfail == "accept", hopName: strings.ToLower(r.NextHop)}
 		for _, d := range r.Domains {
 			rt.domains = append(rt.domains, strings.ToLower(strings.TrimSuffix(d, ".")))
 		}
