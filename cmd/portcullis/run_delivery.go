@@ -7,11 +7,13 @@ import (
 	"github.com/portcullis-mta/portcullis/core/daemon"
 	"github.com/portcullis-mta/portcullis/core/delivery"
 	"github.com/portcullis-mta/portcullis/core/dkimsign"
+	"github.com/portcullis-mta/portcullis/core/verify"
 )
 
 // Delivery runs inside `portcullis run` as a daemon.Service over the
 // daemon's queue, signing with the dkim.sign keys (reloaded on SIGHUP; a
-// key that does not load refuses the reload).
+// key that does not load refuses the reload). Recipient verification
+// (routes[].verify_recipients) probes through it.
 func init() {
 	runHooks = append(runHooks, func(d *daemon.Daemon) error {
 		logger := d.Logger() // follows log.level across reloads
@@ -25,6 +27,11 @@ func init() {
 		}
 		d.AddService(dkimService{signer}) // before delivery: a bad key refuses the reload first
 		d.AddService(m)
+		// After delivery, so that its Reload sees the routes delivery
+		// probes with now.
+		v := verify.New(verify.Options{Prober: m, Logger: logger})
+		d.Verifier = v
+		d.AddService(v)
 		return nil
 	})
 }

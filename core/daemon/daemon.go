@@ -41,6 +41,10 @@ type Daemon struct {
 	// learn_ham (smtpd.Deps.Learn); nil: those actions only tag. Set it
 	// before Start.
 	Learn smtpd.LearnFunc
+	// Verifier checks recipients with the servers behind the gateway
+	// (smtpd.Deps.Verifier, core/verify); nil: no route verifies. Set it
+	// before Start.
+	Verifier smtpd.Verifier
 
 	log        *slog.Logger
 	queue      *queue.Dir
@@ -131,7 +135,7 @@ func (d *Daemon) buildDeps(cfg *config.Config, runner pipeline.Runner) (smtpd.De
 	return smtpd.Deps{
 		Config: cfg, Queue: d.queue, Quarantine: d.quarantine,
 		Policy: pol, Auth: au, Pipeline: runner, Resolver: smtpd.NewResolver(cfg.DNS),
-		Logger: d.log, Now: time.Now, Learn: d.Learn,
+		Logger: d.log, Now: time.Now, Learn: d.Learn, Verifier: d.Verifier,
 	}, nil
 }
 
@@ -173,8 +177,8 @@ func (d *Daemon) Start(ctx context.Context) error {
 		d.closePipe = closeFn
 		d.deps.Pipeline = r
 	}
-	if d.Pipeline != nil || d.Learn != nil {
-		d.deps.Learn = d.Learn
+	if d.Pipeline != nil || d.Learn != nil || d.Verifier != nil {
+		d.deps.Learn, d.deps.Verifier = d.Learn, d.Verifier
 		if err := d.smtp.Reload(d.deps); err != nil {
 			return err
 		}

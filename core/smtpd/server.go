@@ -64,6 +64,14 @@ type Resolver interface {
 	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
+// Verifier asks the server behind the gateway whether it takes a
+// recipient (core/verify, routes[].verify_recipients). Verify returns nil
+// to accept, or an *smtperr.Error to reply; it logs its own line with log,
+// the session's logger.
+type Verifier interface {
+	Verify(ctx context.Context, log *slog.Logger, rcpt string) error
+}
+
 // Deps is everything a Server uses. Reload swaps the whole set.
 type Deps struct {
 	Config            *config.Config
@@ -78,6 +86,9 @@ type Deps struct {
 	// data-phase decision carries learn:spam or learn:ham (rule actions
 	// learn_spam / learn_ham); nil: those actions only tag.
 	Learn LearnFunc
+	// Verifier, when set, is asked about each recipient the relay policy,
+	// the recipients file and the rcpt-phase rules accepted; nil: none.
+	Verifier Verifier
 }
 
 // Server accepts SMTP connections on every listener of the config.
