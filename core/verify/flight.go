@@ -3,6 +3,7 @@ package verify
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // flight is one probe under way; every RCPT for its address waits for
@@ -14,7 +15,7 @@ type flight struct {
 }
 
 // errBusy is a probe that found no free place to its next hop in time.
-var errBusy = errors.New("too many probes to the next hop at once")
+var errBusy = errors.New("too many probes through the route at once")
 
 // start returns the probe for key k under way, or starts one. It runs on
 // its own time (Options.Timeout), not the session's: a client that hangs
@@ -43,14 +44,16 @@ func (v *Verifier) start(t Target, k, rcpt string) *flight {
 	return f
 }
 
-// slotsFor is the semaphore of t's next hop, made anew when the route's
-// limit changed (probes holding the old one give their place back to it).
-// v.mu is held.
+// slotsFor is the semaphore of t's route and next hop (two routes to one
+// server with different concurrency each keep theirs), made anew when a
+// reload changed the limit (probes holding the old one give their place
+// back to it). v.mu is held.
 func (v *Verifier) slotsFor(t Target) chan struct{} {
-	s := v.slots[t.Hop]
+	k := fmt.Sprintf("%d %s", t.Route, t.Hop)
+	s := v.slots[k]
 	if s == nil || cap(s) != max(t.Limit, 1) {
 		s = make(chan struct{}, max(t.Limit, 1))
-		v.slots[t.Hop] = s
+		v.slots[k] = s
 	}
 	return s
 }

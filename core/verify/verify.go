@@ -9,8 +9,8 @@
 //
 // The probe itself is delivery's (routes, TLS policy, tls_verify, AUTH);
 // this package decides what to ask, keeps the answers, shares one probe
-// among concurrent RCPTs for the same address, bounds the probes to one
-// next hop, and turns the answer into the RCPT reply.
+// among concurrent RCPTs for the same address, bounds the probes through
+// one route, and turns the answer into the RCPT reply.
 package verify
 
 import (
@@ -48,7 +48,7 @@ const DefaultMaxEntries = 100000
 type Target struct {
 	Hop        string // the route's next_hop, lower-cased: answers are cached per next hop
 	Route      int    // its index in routes, for logs
-	Limit      int    // probes to it at once (the route's concurrency)
+	Limit      int    // probes through the route at once (its concurrency)
 	TempAccept bool   // verify_tempfail: accept
 }
 
@@ -87,7 +87,7 @@ type Verifier struct {
 
 	mu      sync.Mutex
 	flights map[string]*flight       // probes under way, by cache key
-	slots   map[string]chan struct{} // probes to one next hop at once, by Hop
+	slots   map[string]chan struct{} // probes through one route at once, by route and next hop
 	bg      sync.WaitGroup           // background refreshes
 }
 

@@ -298,7 +298,7 @@ func TestSingleflight(t *testing.T) {
 	}
 }
 
-// TestProbeLimit: at most Target.Limit probes to one next hop at once.
+// TestProbeLimit: at most Target.Limit probes through one route at once.
 func TestProbeLimit(t *testing.T) {
 	f := newFixture(t)
 	f.p.target.Limit = 2
@@ -434,5 +434,24 @@ func TestLogLine(t *testing.T) {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
+	}
+}
+
+// TestSlotsPerRoute: two routes to one server, with different limits, each
+// keep their own bound (one shared by hop alone was made anew at every
+// probe, as the limits differ, and bounded nothing).
+func TestSlotsPerRoute(t *testing.T) {
+	f := newFixture(t)
+	a := Target{Hop: "10.0.0.5:25", Route: 0, Limit: 1}
+	b := Target{Hop: "10.0.0.5:25", Route: 1, Limit: 3}
+	f.v.mu.Lock()
+	defer f.v.mu.Unlock()
+	sa, sb := f.v.slotsFor(a), f.v.slotsFor(b)
+	if f.v.slotsFor(a) != sa || f.v.slotsFor(b) != sb || cap(sa) != 1 || cap(sb) != 3 {
+		t.Error("a route's semaphore changed when another route to the same server was used")
+	}
+	a.Limit = 2 // a reload changed the concurrency
+	if s := f.v.slotsFor(a); s == sa || cap(s) != 2 {
+		t.Error("a new limit kept the old semaphore")
 	}
 }
