@@ -95,12 +95,13 @@ const verifyYAML = `hostname: mx.example.test
 listeners:
   - {name: mx, address: "127.0.0.1:0"}
 relay:
-  domains: [example.test, plain.test, lax.test]
+  domains: [example.test, plain.test, lax.test, dead.test]
   networks: ["127.0.0.1/32"]
 routes:
   - {domains: [example.test], next_hop: "%BACKEND%", tls: none, verify_recipients: true}
   - {domains: [plain.test], next_hop: "%BACKEND%", tls: none}
   - {domains: [lax.test], next_hop: "%CLOSED%", tls: none, verify_recipients: true, verify_tempfail: accept}
+  - {domains: [dead.test], next_hop: "%CLOSED%", tls: none, verify_recipients: true}
   - {domains: ["*"], next_hop: "%BACKEND%", tls: none}
 queue: {dir: spool, quarantine_dir: quarantine, retry: [1h]}
 dns: {servers: ["127.0.0.1:9"]}
@@ -186,6 +187,7 @@ func TestVerifyRecipientsAtRCPT(t *testing.T) {
 		{"eve@example.test", "550 5.1.1 <eve@example.test>: Recipient address rejected: undeliverable address: the mailbox server said: 550 5.1.1 <eve@example.test>: no such user here"},
 		{"busy@example.test", "450 4.1.1 <busy@example.test>: Recipient address rejected: unverified address: the mailbox server said: 451 4.3.0 mailbox store busy"},
 		{"hang@example.test", "450 4.1.1 <hang@example.test>: Recipient address rejected: unverified address: the mailbox server could not be asked; try again later"},
+		{"anyone@dead.test", "450 4.1.1 <anyone@dead.test>: Recipient address rejected: unverified address: the mailbox server could not be asked; try again later"},
 		{"anyone@lax.test", "250 2.1.5 "}, // connection refused, verify_tempfail: accept
 		{"anyone@plain.test", "250 2.1.5 "},
 		{"postmaster@example.test", "250 2.1.5 "},
@@ -228,6 +230,7 @@ func TestVerifyRecipientsAtRCPT(t *testing.T) {
 	log := g.logs.String()
 	for _, want := range []string{
 		"msg=verify session=", "rcpt=eve@example.test route=0 next_hop=" + b.addr,
+		"rcpt=anyone@dead.test route=3", "connection refused\" result=unverified action=deferred",
 		"cached=false result=undeliverable", "cached=true result=undeliverable",
 		"rcpt=anyone@lax.test route=2", "result=unverified action=\"accepted (verify_tempfail: accept)\"",
 		`msg=refused session=`, `reply="550 5.1.1 <eve@example.test>: Recipient address rejected: undeliverable address`,
