@@ -1,6 +1,7 @@
 package smtpd
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -279,12 +280,22 @@ func TestAuthNeedsTLS(t *testing.T) {
 	if !strings.Contains(r.cmd("EHLO c.example.org", "250"), "AUTH PLAIN") {
 		t.Fatal("AUTH not offered on loopback")
 	}
-	s := &session{gc: &guardConn{srv: ts.current(), info: connInfo{ip: mustAddr("192.0.2.7"), listener: ts.current().listeners["mx"]}}}
+	var logs bytes.Buffer
+	s := &session{gc: &guardConn{srv: ts.current(), info: connInfo{ip: mustAddr("192.0.2.7"), listener: ts.current().listeners["mx"]}},
+		log: slog.New(slog.NewTextHandler(&logs, nil))}
 	if s.authAllowed() || len(s.AuthMechanisms()) != 0 {
 		t.Fatal("AUTH allowed in clear text from a remote address")
 	}
 	if _, err := s.Auth("PLAIN"); err == nil || !strings.Contains(err.Error(), "538") {
 		t.Fatalf("AUTH before STARTTLS: %v", err)
+	}
+	// The admin of a scanner that tries AUTH in clear finds the refusal.
+	if want := `msg=refused phase=auth reply="538 5.7.11 Encryption required for requested authentication mechanism" code=538 mechanism=PLAIN`; !strings.Contains(logs.String(), want) {
+		t.Errorf("log lacks %s:\n%s", want, logs.String())
+	}
+	r.cmd("AUTH CRAM-SHA1", "504 5.5.4")
+	if want := `phase=auth reply="504 5.5.4 Unrecognized authentication mechanism" code=504 mechanism=CRAM-SHA1`; !strings.Contains(ts.logs.String(), want) {
+		t.Errorf("log lacks %s:\n%s", want, ts.logs.String())
 	}
 }
 

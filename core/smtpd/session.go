@@ -334,17 +334,17 @@ func (s *session) Auth(mech string) (sasl.Server, error) {
 	switch {
 	case !s.authAllowed() && s.gc.offerSTARTTLS() && a != nil && s.gc.info.listener.Auth != "none":
 		// RFC 4954 4: AUTH would be offered after STARTTLS.
-		return nil, toSMTP(s.log, errAuthNeedsTLS)
+		return nil, s.refuse("auth", errAuthNeedsTLS, "mechanism", mech)
 	case !s.authAllowed():
-		return nil, toSMTP(s.log, errAuthNotHere)
+		return nil, s.refuse("auth", errAuthNotHere, "mechanism", mech)
 	case s.gc.inTxn:
 		// RFC 4954 4: "MUST be rejected with a 503 reply" during a transaction.
-		return nil, toSMTP(s.log, errAuthInTxn)
+		return nil, s.refuse("auth", errAuthInTxn, "mechanism", mech)
 	case a.Locked(s.gc.info.ip):
-		s.log.Info("auth", "mechanism", mech, "result", "locked out")
+		s.log.Info("auth", "mechanism", mech, "result", "locked out", "reply", replyLine(errAuthLocked))
 		return nil, toSMTP(s.log, errAuthLocked)
 	case !slices.ContainsFunc(a.Mechanisms(), func(m string) bool { return strings.EqualFold(m, mech) }):
-		return nil, toSMTP(s.log, errAuthMech)
+		return nil, s.refuse("auth", errAuthMech, "mechanism", mech)
 	}
 	g := &saslGuard{s: s, mech: mech}
 	inner, err := a.NewServer(mech, func(u string, err error) { g.user, g.ok = u, err == nil })
