@@ -11,6 +11,7 @@ import (
 
 	"github.com/portcullis-mta/portcullis/core/auth"
 	"github.com/portcullis-mta/portcullis/core/config"
+	"github.com/portcullis-mta/portcullis/core/delivery"
 	"github.com/portcullis-mta/portcullis/core/dkimsign"
 	"github.com/portcullis-mta/portcullis/core/policy"
 	"github.com/portcullis-mta/portcullis/examples"
@@ -84,6 +85,12 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 		for _, check := range extraChecks {
 			report(check(cfg))
 		}
+	}
+	// Not a problem (the daemon starts, and warns): said on stderr, so
+	// that stdout stays the list of problems, or ok.
+	for _, o := range delivery.OpenPasswordFiles(cfg) {
+		fmt.Fprintf(stderr, "portcullis check: warning: routes[%d].auth.password_file %s (next_hop %s) is readable by every user of this machine (mode %#o): chmod 600 it (or 640 with the daemon's group)\n",
+			o.Route, o.Path, o.NextHop, o.Mode)
 	}
 	if problems > 0 {
 		return exitFailed

@@ -169,3 +169,26 @@ func TestCheckSpoolDirs(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckOpenPasswordFile: a smarthost password file every user can read
+// is no problem (the daemon starts with it, and warns), so check still
+// says ok, but says it on stderr, naming the route and what to do.
+func TestCheckOpenPasswordFile(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfg, []byte("hostname: a.test\nlisteners: [{name: a, address: ':25'}]\nroutes:\n"+
+		"  - {domains: [inside.test], next_hop: '10.0.0.5:25'}\n"+
+		"  - {domains: ['*'], next_hop: 'smtp.isp.test:587', tls: required, auth: {username: u, password_file: isp.pass}}\n"), 0o644)
+	pass := filepath.Join(dir, "isp.pass")
+	os.WriteFile(pass, []byte("secret\n"), 0o644)
+	os.Chmod(pass, 0o644) // whatever the umask
+	code, out, errs := run("check", "-c", cfg)
+	want := "portcullis check: warning: routes[1].auth.password_file " + pass + " (next_hop smtp.isp.test:587) is readable by every user of this machine (mode 0644): chmod 600 it"
+	if code != 0 || out != "ok: "+cfg+"\n" || !strings.Contains(errs, want) {
+		t.Errorf("mode 0644: got %d %q %q; want 0, ok, stderr with %q", code, out, errs, want)
+	}
+	os.Chmod(pass, 0o600)
+	if code, out, errs := run("check", "-c", cfg); code != 0 || out != "ok: "+cfg+"\n" || errs != "" {
+		t.Errorf("mode 0600: got %d %q %q; want 0, ok, nothing on stderr", code, out, errs)
+	}
+}

@@ -123,6 +123,25 @@ func New(d Deps) (*Manager, error) {
 // read. It is not refused, as a DKIM key is: the file may be shared on
 // purpose; but the ISP password is the one secret an office gateway keeps.
 func (m *Manager) warnOpenSecrets(cfg *config.Config) {
+	for _, o := range OpenPasswordFiles(cfg) {
+		m.log.Warn("delivery: a smarthost password file is readable by every user of this machine; chmod 600 it (or 640 with the daemon's group)",
+			"route", o.Route, "next_hop", o.NextHop, "path", o.Path, "mode", fmt.Sprintf("%#o", o.Mode))
+	}
+}
+
+// OpenFile is a route's password file that every user can read.
+type OpenFile struct {
+	Route   int    // the route's index in routes, from 0
+	NextHop string // its next_hop
+	Path    string // the file, resolved against the config's directory
+	Mode    os.FileMode
+}
+
+// OpenPasswordFiles lists the routes' auth.password_file files that every
+// user of the machine can read (the daemon warns at start and reload;
+// portcullis check says so too).
+func OpenPasswordFiles(cfg *config.Config) []OpenFile {
+	var out []OpenFile
 	for i, r := range cfg.Routes {
 		if r.Auth == nil || r.Auth.PasswordFile == "" {
 			continue
@@ -132,10 +151,10 @@ func (m *Manager) warnOpenSecrets(cfg *config.Config) {
 			path = filepath.Join(cfg.Dir, path)
 		}
 		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o004 != 0 {
-			m.log.Warn("delivery: a smarthost password file is readable by every user of this machine; chmod 600 it (or 640 with the daemon's group)",
-				"route", i, "path", path, "mode", fmt.Sprintf("%#o", fi.Mode().Perm()))
+			out = append(out, OpenFile{Route: i, NextHop: r.NextHop, Path: path, Mode: fi.Mode().Perm()})
 		}
 	}
+	return out
 }
 
 // newSettings prepares cfg, with a resolver for its dns section unless one
