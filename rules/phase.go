@@ -124,13 +124,13 @@ func lastPhase(ps []sdk.Phase) sdk.Phase {
 func (s *Set) ReadsPregreet() bool {
 	for _, r := range s.Rules {
 		for _, p := range r.programs() {
-			if p.pregreet {
+			if p.conn.reads("pregreet") {
 				return true
 			}
 		}
 	}
 	for _, st := range s.Stages {
-		if st.When != nil && st.When.pregreet {
+		if st.When != nil && st.When.conn.reads("pregreet") {
 			return true
 		}
 	}
@@ -223,4 +223,16 @@ func (r *Rule) RenderReply(phase sdk.Phase, env *Env) (code int, enhanced, text 
 		return 550, "5.7.1", "Recipient rejected by policy", nil
 	}
 	return 550, "5.7.1", defaultText(ActionReject), nil
+}
+
+// RestsOnFailedLookup reports whether the rule's condition may have matched
+// only because the client's hostname lookup failed: it reads conn.hostname
+// (which is then "") but not conn.hostname_error, and env says the lookup
+// failed. A permanent refusal on such a match would be DNS trouble answered
+// with a 5xx (CONTRACT.md "On the wire"); Postfix's reject_unknown_* answer
+// 450 whenever the lookup failed for a temporary reason. A rule that reads
+// conn.hostname_error has decided for itself.
+func (r *Rule) RestsOnFailedLookup(env *Env) bool {
+	return env.Conn.HostnameError != "" && r.When != nil &&
+		r.When.conn.reads("hostname") && !r.When.conn.fields["hostname_error"]
 }

@@ -22,12 +22,21 @@ type Program struct {
 	Source string
 	Pos    Pos // where the expression starts
 
-	prog     *vm.Program
-	phase    sdk.Phase   // earliest phase at which its conn/mail/rcpt/msg facts are known
-	results  []resultRef // results.<stage> references
-	rcptAt   *Pos        // where it first reads rcpt, which only the rcpt phase has; nil if it does not
-	pregreet bool        // it may read conn.pregreet
+	prog    *vm.Program
+	phase   sdk.Phase   // earliest phase at which its conn/mail/rcpt/msg facts are known
+	results []resultRef // results.<stage> references
+	rcptAt  *Pos        // where it first reads rcpt, which only the rcpt phase has; nil if it does not
+	conn    connUse     // the conn fields it may read
 }
+
+// connUse is what an expression may read of conn: the fields it names, or
+// all of them when it uses conn as a whole (conn[k], a function of it).
+type connUse struct {
+	fields map[string]bool
+	whole  bool
+}
+
+func (u connUse) reads(field string) bool { return u.whole || u.fields[field] }
 
 type resultRef struct {
 	stage string
@@ -170,7 +179,7 @@ func (f *funcs) compile(src string, where exprSrc, asBool bool) (*Program, Probl
 	for _, ap := range f.precompile(prog.Node()) {
 		probs = append(probs, Problem{where.at(src, ap.from), ap.msg})
 	}
-	p.phase, p.results, p.rcptAt, p.pregreet = analyse(prog.Node(), func(from int) Pos { return where.at(src, from) })
+	p.phase, p.results, p.rcptAt, p.conn = analyse(prog.Node(), func(from int) Pos { return where.at(src, from) })
 	return p, probs
 }
 
@@ -239,13 +248,13 @@ var typeNames = strings.NewReplacer(
 	"rules.StageResult", "results.<stage>", "rules.Conn", "conn", "rules.Mail", "mail", "rules.Msg", "msg",
 )
 
-// analyse finds the phase an expression needs, its results references and
-// where it first reads rcpt.
-func analyse(node ast.Node, pos func(int) Pos) (sdk.Phase, []resultRef, *Pos, bool) {
+// analyse finds the phase an expression needs, its results references,
+// where it first reads rcpt and what it reads of conn.
+func analyse(node ast.Node, pos func(int) Pos) (sdk.Phase, []resultRef, *Pos, connUse) {
 	phase := sdk.PhaseConnect
 	var refs []resultRef
 	var rcptAt *Pos
-	pregreet := false
+	conn := connUse{fields: map[string]bool{}}
 	inMember := map[ast.Node]bool{}
 	walk(node, func(n ast.Node) {
 		m, ok := n.(*ast.MemberNode)
@@ -264,7 +273,7 @@ func analyse(node ast.Node, pos func(int) Pos) (sdk.Phase, []resultRef, *Pos, bo
 			phase = sdk.PhaseData // a computed stage name: only known when all have run
 		case id.Value == "conn" && isStr:
 			phase = laterPhase(phase, connPhase[prop.Value])
-			pregreet = pregreet || prop.Value == "pregreet"
+			conn.fields[prop.Value] = true
 		default:
 			return
 		}
@@ -280,11 +289,11 @@ func analyse(node ast.Node, pos func(int) Pos) (sdk.Phase, []resultRef, *Pos, bo
 				rcptAt = &at
 			}
 			// conn as a whole (conn[k], a function of it): it may read
-			// pregreet.
-			pregreet = pregreet || id.Value == "conn"
+			// any field.
+			conn.whole = conn.whole || id.Value == "conn"
 		}
 	})
-	return phase, refs, rcptAt, pregreet
+	return phase, refs, rcptAt, conn
 }
 
 // describe names a YAML node kind for messages.
