@@ -97,6 +97,11 @@ func (r *scanReport) writeJSON(w io.Writer) error {
 	return enc.Encode(r)
 }
 
+// resultFields are the names a stage's line gives the result's own fields:
+// an attribute of one of these names is printed as attrs.NAME, so that
+// the line never holds two reason= with different meanings.
+var resultFields = map[string]bool{"score": true, "tags": true, "reason": true}
+
 func (r *scanReport) writeText(w io.Writer) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "message: %s\n", r.Message)
@@ -107,7 +112,11 @@ func (r *scanReport) writeText(w io.Writer) error {
 			fmt.Fprintf(&b, " tags=%s", strings.Join(s.Tags, ","))
 		}
 		for _, k := range slices.Sorted(maps.Keys(s.Attrs)) {
-			fmt.Fprintf(&b, " %s=%q", k, s.Attrs[k])
+			name := k
+			if resultFields[k] { // dnsbl's attrs.reason beside the result's reason
+				name = "attrs." + k
+			}
+			fmt.Fprintf(&b, " %s=%q", name, s.Attrs[k])
 		}
 		if s.Reason != "" {
 			fmt.Fprintf(&b, " reason=%q", s.Reason)
