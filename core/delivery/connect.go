@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/emersion/go-sasl"
 
@@ -400,6 +402,11 @@ func connReply(h hop, err error) *smtpc.Reply {
 		// our TLS handshake while we wait for its greeting. Not when the
 		// handshake was made (tls: implicit): then it is just silent.
 		return smtpc.NewReply(451, "4.4.2", "%s: conversation timed out while %s: port 465 expects TLS first: set tls: implicit", h.host, se.step)
+	case errors.As(err, &se) && se.step == "receiving the greeting" && h.addr.Port() == 465 && !tlsUp &&
+		(errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)):
+		// The same mix-up at a server that stops waiting for our
+		// handshake first (Postfix's smtpd_starttls_timeout under load).
+		return smtpc.NewReply(451, "4.4.1", "%s: %v: port 465 expects TLS first: set tls: implicit", h.host, err)
 	case timeout && errors.As(err, &se):
 		return smtpc.NewReply(451, "4.4.2", "%s: conversation timed out while %s", h.host, se.step)
 	case timeout:

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"crypto/tls"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -71,9 +72,17 @@ func TestTLSModeMixups(t *testing.T) {
 	if got, want := connReply(h, se).String(), "451 4.4.2 smtp.isp.test: conversation timed out while receiving the greeting: port 465 expects TLS first: set tls: implicit"; got != want {
 		t.Errorf("plain route at 465: got %q, want %q", got, want)
 	}
+	// A server that stops waiting for our handshake before our greeting
+	// timeout (Postfix's smtpd_starttls_timeout, 10 s under load) hangs up.
+	eof := &stepError{step: "receiving the greeting", err: io.EOF}
+	if got, want := connReply(h, eof).String(), "451 4.4.1 smtp.isp.test: EOF while receiving the greeting: port 465 expects TLS first: set tls: implicit"; got != want {
+		t.Errorf("plain route at 465, hung up: got %q, want %q", got, want)
+	}
 	h.addr = netip.MustParseAddrPort("192.0.2.1:587")
-	if got := connReply(h, se).String(); strings.Contains(got, "465") {
-		t.Errorf("the 465 hint at port 587: %q", got)
+	for _, err := range []error{se, eof} {
+		if got := connReply(h, err).String(); strings.Contains(got, "465") {
+			t.Errorf("the 465 hint at port 587: %q", got)
+		}
 	}
 }
 
