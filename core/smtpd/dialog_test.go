@@ -185,8 +185,12 @@ func TestAuthLockout(t *testing.T) {
 		r.cmd("AUTH PLAIN "+b64("\x00alice\x00wrong"), "535 5.7.8")
 	}
 	r.cmd("AUTH PLAIN "+b64("\x00alice\x00secret"), "454 4.7.0 Too many authentication failures")
-	if !strings.Contains(ts.logs.String(), "auth lockout started") {
+	// The admin needs to know which user was being tried.
+	if want := `msg="auth lockout started" session=`; !strings.Contains(ts.logs.String(), want) {
 		t.Fatal("no log line for the lockout")
+	}
+	if want := `ip=127.0.0.4 user=alice`; !strings.Contains(ts.logs.String(), want) {
+		t.Fatalf("the lockout line lacks %s:\n%s", want, ts.logs.String())
 	}
 	if strings.Contains(ts.logs.String(), "wrong") {
 		t.Fatal("password in the log")

@@ -383,7 +383,7 @@ func (g *saslGuard) Next(resp []byte) ([]byte, bool, error) {
 	if err != nil {
 		s.log.Info("auth", "user", g.user, "mechanism", g.mech, "result", "failed")
 		if a.Failure(ip, g.user) {
-			s.log.Warn("auth lockout started", "ip", ip.String())
+			s.log.Warn("auth lockout started", "ip", ip.String(), "user", g.user)
 		}
 		return nil, false, toSMTP(s.log, errAuthInvalid)
 	}
