@@ -120,6 +120,7 @@ func TestE2EContent(t *testing.T) {
 	t.Run("Japanese subject pattern", gw.subjectTag)
 	t.Run("encrypted archive tagged", gw.uninspected)
 	t.Run("Japanese text quarantined", func(t *testing.T) { held += gw.spamText(t) })
+	t.Run("GTUBE quarantined", func(t *testing.T) { held += gw.gtube(t) })
 	t.Run("clamd down is 451 and nothing kept", gw.clamdDown)
 	t.Log(gw.g.logs())
 
@@ -132,7 +133,7 @@ func TestE2EContent(t *testing.T) {
 		t.Errorf("quarantine list, want %q:\n%s", want, out)
 	}
 	for _, m := range hop.received() {
-		if id := m.header("Message-ID"); strings.HasPrefix(id, "<pe-") || strings.HasPrefix(id, "<eicar-") || strings.HasPrefix(id, "<spam-") {
+		if id := m.header("Message-ID"); strings.HasPrefix(id, "<pe-") || strings.HasPrefix(id, "<eicar-") || strings.HasPrefix(id, "<spam-") || strings.HasPrefix(id, "<gtube") {
 			t.Errorf("%s reached the next hop", id)
 		}
 	}
@@ -278,6 +279,16 @@ func (gw *contentGW) spamText(t *testing.T) int {
 		})
 	}
 	return n
+}
+
+// gtube: SpamAssassin's test string, which admins send to try the spam
+// path, gets the message held by the example's text list alone.
+func (gw *contentGW) gtube(t *testing.T) int {
+	const body = "This is the GTUBE, the Generic Test for Unsolicited Bulk Email.\r\n\r\n" +
+		"XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X\r\n"
+	id := gw.accepted(t, contentMsg("gtube", "Test spam mail (GTUBE)", contentASCII(body), "", nil))
+	gw.held(t, id, "spam_text")
+	return 1
 }
 
 // clamdDown: with clamd stopped the av stage's on_error tempfail gives 451
