@@ -155,7 +155,7 @@ listeners:
 			[]string{"F:5:31: limits.max_connection_rate: must not be negative (0: no limit)"}},
 		{"misc problems", minimal + `log: {format: xml, level: loud}
 metrics: {address: "9425"}
-dns: {servers: ["8.8.8.8"], timeout: 0s}
+dns: {servers: ["ns.test"], timeout: 0s}
 state: {redis: "http://x"}
 dkim: {sign: [{domain: "", selector: "", key: missing.key}]}
 include: ["[a-"]
@@ -164,7 +164,7 @@ limits: {max_line_length: 512, max_recipients: 0}
 			`F:5:15: log.format: "xml" is not one of text, json`,
 			`F:5:27: log.level: "loud" is not one of debug, info, warn, error`,
 			`F:6:20: metrics.address: "9425" is not host:port`,
-			`F:7:17: dns.servers[0]: "8.8.8.8" is not host:port`,
+			`F:7:17: dns.servers[0]: "ns.test" is not host:port`,
 			"F:7:38: dns.timeout: must be positive",
 			`F:8:16: state.redis: not a redis:// or rediss:// URL; want redis://[:PASSWORD@]HOST:PORT/DB or rediss://...`,
 			`F:9:24: dkim.sign[0].domain: "" is not a domain name`,

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -159,5 +160,19 @@ func TestQuarantineApartFromQueue(t *testing.T) {
 				t.Errorf("refused %v, want %v (%v)", got, c.refused, err)
 			}
 		})
+	}
+}
+
+// TestDNSServerDefaultPort: a bare address in dns.servers is port 53, as in
+// resolv.conf; a port given is kept (a name without one is still refused:
+// TestBadConfigs).
+func TestDNSServerDefaultPort(t *testing.T) {
+	cfg, err := ParseIn([]byte(minimal+`dns: {servers: ["127.0.0.1", "::1", "[2001:db8::1]", "127.0.0.1:5353", "[::1]:53"]}`+"\n"), "f.yaml", t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"127.0.0.1:53", "[::1]:53", "[2001:db8::1]:53", "127.0.0.1:5353", "[::1]:53"}
+	if !slices.Equal(cfg.DNS.Servers, want) {
+		t.Errorf("servers %q, want %q", cfg.DNS.Servers, want)
 	}
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"slices"
@@ -244,6 +245,10 @@ func (v *validator) misc() {
 		}
 	}
 	for i := range c.DNS.Servers {
+		// A bare address is port 53, as in resolv.conf.
+		if ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(c.DNS.Servers[i], "["), "]")); err == nil && ip.Zone() == "" {
+			c.DNS.Servers[i] = netip.AddrPortFrom(ip, 53).String()
+		}
 		if err := hostPort(c.DNS.Servers[i], false); err != nil {
 			v.errorf(v.at(&c.DNS.Servers[i]), "dns.servers[%d]: %v", i, err)
 		}
