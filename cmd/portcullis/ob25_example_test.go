@@ -68,6 +68,11 @@ func TestOB25Example(t *testing.T) {
 	}
 	writeTestFile(t, filepath.Join(dir, "users.txt"), "alice:"+string(hash)+"\n")
 	writeTestFile(t, filepath.Join(dir, "isp.pass"), "isp secret\n")
+	for _, f := range []string{"isp.pass", "key.pem", "users.txt"} { // chmod 600, as the comments say
+		if err := os.Chmod(filepath.Join(dir, f), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	bin := portcullisBinary(t)
 	if out, err := exec.Command(bin, "dkim", "keygen", "office.example", "s2026", "-c", cfg).CombinedOutput(); err != nil {
 		t.Fatalf("dkim keygen: %v\n%s", err, out)
@@ -78,11 +83,11 @@ func TestOB25Example(t *testing.T) {
 
 	t.Setenv("SSL_CERT_FILE", caFile) // the README's way to trust a private CA
 	g := startGateway(t, cfg)
-	m := regexp.MustCompile(`msg=listening listener=submission address=(\S+)`).FindStringSubmatch(g.logs())
-	if m == nil {
-		t.Fatalf("no submission listener:\n%s", g.logs())
-	}
-	submission := m[1]
+	// startGateway returns once the first listener is up; the second may
+	// log its line a moment later.
+	listening := regexp.MustCompile(`msg=listening listener=submission address=(\S+)`)
+	waitUntil(t, "the submission listener", func() bool { return listening.MatchString(g.logs()) })
+	submission := listening.FindStringSubmatch(g.logs())[1]
 
 	t.Run("staff on submission", func(t *testing.T) {
 		c := dialClient(t, submission, &tls.Config{InsecureSkipVerify: true})
