@@ -78,7 +78,7 @@ func (v *Verifier) probe(slot chan struct{}, rcpt string) Answer {
 // entryOf is the cache entry for a definite answer (the server took the
 // address, or refused it for good), nil for any other.
 func (v *Verifier) entryOf(k string, a Answer) *entry {
-	if a.Mail != nil || a.Rcpt == nil || a.Rcpt.Code/100 == 4 || a.Rcpt.Code/100 == 3 {
+	if a.Mail != nil || a.Rcpt == nil || (a.Rcpt.Code/100 != 2 && !refusesMailbox(a.Rcpt)) {
 		return nil
 	}
 	return &entry{key: k, ok: a.Rcpt.Code/100 == 2, reply: a.Rcpt, host: a.Host, at: v.o.Now()}

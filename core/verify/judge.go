@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 
+	"github.com/portcullis-mta/portcullis/core/delivery/smtpc"
 	"github.com/portcullis-mta/portcullis/core/metrics"
 	"github.com/portcullis-mta/portcullis/core/policy"
 	"github.com/portcullis-mta/portcullis/core/smtperr"
@@ -66,7 +67,7 @@ func (v *Verifier) judge(log *slog.Logger, t Target, rcpt string, a Answer, cach
 		log.Info("verify", append(attrs, "result", Deliverable, "reply", a.Rcpt.String())...)
 		metrics.Active().Verification(Deliverable, cached)
 		return nil
-	case a.Mail == nil && a.Rcpt != nil && a.Rcpt.Permanent():
+	case a.Mail == nil && refusesMailbox(a.Rcpt):
 		log.Info("verify", append(attrs, "result", Undeliverable, "reply", a.Rcpt.String())...)
 		metrics.Active().Verification(Undeliverable, cached)
 		return smtperr.Refuse(a.Rcpt, 550, "5.1.1",
@@ -85,6 +86,9 @@ func (v *Verifier) judge(log *slog.Logger, t Target, rcpt string, a Answer, cach
 		why = a.Rcpt
 		text = "the mailbox server said: " + clean(a.Rcpt.String())
 		attrs = append(attrs, "reply", a.Rcpt.String())
+		if a.Rcpt.Permanent() {
+			attrs = append(attrs, "problem", "the server refuses the probe by policy (X.7), not the mailbox: does it take mail for the domain from this gateway (its mynetworks, relay or virtual domains), and MAIL FROM:<>?")
+		}
 	default:
 		why = a.Err
 		attrs = append(attrs, "err", errText(a.Err))
@@ -95,6 +99,18 @@ func (v *Verifier) judge(log *slog.Logger, t Target, rcpt string, a Answer, cach
 	}
 	log.Warn("verify", append(attrs, "result", Unverified, "action", "deferred")...)
 	return smtperr.Refuse(why, 450, "4.1.1", angle(shown)+": Recipient address rejected: unverified address: "+text)
+}
+
+// refusesMailbox reports whether r refuses the address itself: a 5xx
+// that is not of class X.7 (RFC 3463 "Security or Policy Status": relay
+// access denied, a client or sender restriction, such as the null sender
+// refused by a Postfix whose smtpd_delay_reject reports it at RCPT).
+// Those refuse this gateway or its probe, whatever the address; taken as
+// undeliverable and cached, they would refuse every address with 550 for
+// days after the server was put right. A 5xx without an enhanced code
+// (Exim's "550 Unrouteable address") is the mailbox's.
+func refusesMailbox(r *smtpc.Reply) bool {
+	return r != nil && r.Permanent() && !strings.HasPrefix(r.Enhanced, "5.7.")
 }
 
 func errText(err error) string {

@@ -455,3 +455,56 @@ func TestSlotsPerRoute(t *testing.T) {
 		t.Error("a new limit kept the old semaphore")
 	}
 }
+
+// TestPolicyRefusalIsNoAnswer: a 5xx to RCPT whose enhanced code is of
+// class X.7 (security or policy, RFC 3463) says the server refuses this
+// gateway or its probe, not that the mailbox does not exist: a relay
+// access denied (the gateway outside the server's mynetworks, the domain
+// not among its destinations), or MAIL FROM:<> refused by a sender
+// restriction that Postfix, with smtpd_delay_reject (its default),
+// reports at RCPT. It is no answer about the address: 450 4.1.1 (or
+// accepted with verify_tempfail: accept), not cached, logged as a
+// problem; taken as undeliverable, every address would be refused with
+// 550 5.1.1 for days after the server was put right.
+func TestPolicyRefusalIsNoAnswer(t *testing.T) {
+	cases := []struct{ name, rcpt string }{
+		{"relay access denied", "relay@example.test"},
+		{"null sender refused at RCPT", "delayed@example.test"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.p.answers["relay@example.test"] = Answer{Host: "mbox.test[127.0.0.1]:25",
+				Rcpt: reply(554, "5.7.1", "<relay@example.test>: Relay access denied")}
+			f.p.answers["delayed@example.test"] = Answer{Host: "mbox.test[127.0.0.1]:25",
+				Rcpt: reply(554, "5.7.1", "<>: Sender address rejected: Access denied")}
+			want := "450 4.1.1 <" + c.rcpt + ">: Recipient address rejected: unverified address: the mailbox server said: " +
+				f.p.answers[c.rcpt].Rcpt.String()
+			for i := range 2 {
+				if got := f.check(t, c.rcpt); got != want {
+					t.Errorf("RCPT %d: reply\n got %q\nwant %q", i+1, got, want)
+				}
+			}
+			if n := f.p.probes.Load(); n != 2 {
+				t.Errorf("%d probes, want 2: a policy refusal is not cached", n)
+			}
+			if log := f.logs.String(); !strings.Contains(log, "result=unverified") || !strings.Contains(log, "problem=") {
+				t.Errorf("no warning naming the problem:\n%s", log)
+			}
+			f.p.target.TempAccept = true
+			if got := f.check(t, c.rcpt); got != "" {
+				t.Errorf("with verify_tempfail: accept: %q, want accepted", got)
+			}
+		})
+	}
+	// A mailbox-level 5xx stays undeliverable, with or without an
+	// enhanced code.
+	f := newFixture(t)
+	f.p.answers["old@example.test"] = Answer{Rcpt: reply(550, "", "Unrouteable address")}
+	f.p.answers["full@example.test"] = Answer{Rcpt: reply(552, "5.2.2", "mailbox full")}
+	for _, rcpt := range []string{"old@example.test", "full@example.test", "eve@example.test"} {
+		if got := f.check(t, rcpt); !strings.HasPrefix(got, "550 5.1.1") {
+			t.Errorf("%s: %q, want 550 5.1.1", rcpt, got)
+		}
+	}
+}
