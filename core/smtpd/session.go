@@ -192,6 +192,12 @@ func (s *session) Rcpt(to string, opts *smtp.RcptOptions) error {
 // verify asks the server behind the gateway about to, last of the RCPT
 // checks, as Postfix advises placing reject_unverified_recipient: no probe
 // for a recipient that something cheaper refuses anyway.
+//
+// A recipient it could not verify (4xx) counts toward max_bad_commands,
+// as a 5xx refusal does (Postfix's smtpd_hard_error_limit counts both):
+// such answers are not cached, so each costs a probe connection to the
+// server behind, and one client must not be able to ask for them without
+// end. Past the limit the reply is 421 and the session ends.
 func (s *session) verify(to string) error {
 	v := s.gc.srv.d.Verifier
 	if v == nil {
@@ -199,7 +205,15 @@ func (s *session) verify(to string) error {
 	}
 	ctx, cancel := s.gc.phaseContext()
 	defer cancel()
-	return v.Verify(ctx, s.log, to)
+	err := v.Verify(ctx, s.log, to)
+	if se := (*smtperr.Error)(nil); errors.As(err, &se) && se.Temporary() {
+		s.gc.bad++
+		if max := s.gc.srv.cfg.Limits.MaxBadCommands; max > 0 && s.gc.bad > max {
+			s.log.Info("refused", "reason", "too many errors", "count", s.gc.bad)
+			return smtperr.New(421, "4.7.0", s.gc.srv.cfg.Hostname+" Too many errors, closing connection")
+		}
+	}
+	return err
 }
 
 // hasRcpt reports whether the transaction has the mailbox to already: the
