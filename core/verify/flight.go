@@ -18,8 +18,9 @@ type flight struct {
 var errBusy = errors.New("too many probes through the route at once")
 
 // start returns the probe for key k under way, or starts one. It runs on
-// its own time (Options.Timeout), not the session's: a client that hangs
-// up does not cut short the answer others wait for.
+// its own time (Options.ProbeTimeout), not the session's: a client that
+// hangs up or stops waiting does not cut short the answer others wait
+// for, or that the cache keeps for the next try.
 func (v *Verifier) start(t Target, k, rcpt string) *flight {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -59,9 +60,9 @@ func (v *Verifier) slotsFor(t Target) chan struct{} {
 }
 
 // probe asks the next hop once a place to it is free, all within
-// Options.Timeout.
+// Options.ProbeTimeout.
 func (v *Verifier) probe(slot chan struct{}, rcpt string) Answer {
-	ctx, cancel := context.WithTimeout(context.Background(), v.o.Timeout)
+	ctx, cancel := context.WithTimeout(v.halt, v.o.ProbeTimeout)
 	defer cancel()
 	select {
 	case slot <- struct{}{}:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/portcullis-mta/portcullis/core/delivery/smtpc"
 	"github.com/portcullis-mta/portcullis/core/metrics"
@@ -25,6 +26,10 @@ const maxText = 200
 
 // errGone is a probe the session stopped waiting for.
 var errGone = errors.New("the session stopped waiting for the probe")
+
+// errPending is a probe that had not answered when the session's wait
+// (Options.Timeout) ended; it goes on, and a definite answer is cached.
+var errPending = errors.New("no answer yet; the probe goes on and its answer will be cached for the next try")
 
 // Verify judges rcpt (as go-smtp hands it, its domain in A-label form)
 // at RCPT: nil to accept, or the *smtperr.Error to reply. Only a
@@ -50,11 +55,15 @@ func (v *Verifier) Verify(ctx context.Context, log *slog.Logger, rcpt string) er
 		return v.judge(log, t, rcpt, a, true)
 	}
 	f := v.start(t, k, rcpt)
+	wait := time.NewTimer(v.o.Timeout)
+	defer wait.Stop()
 	select {
 	case <-f.done:
 		return v.judge(log, t, rcpt, f.a, false)
 	case <-ctx.Done():
 		return v.judge(log, t, rcpt, Answer{Err: errGone}, false)
+	case <-wait.C:
+		return v.judge(log, t, rcpt, Answer{Err: errPending}, false)
 	}
 }
 

@@ -33,11 +33,20 @@ const (
 	NegativeRefresh = 3 * time.Hour       // address_verify_negative_refresh_time
 )
 
-// DefaultTimeout bounds one probe, connection to RCPT reply, waiting for a
-// free place to the next hop included: well below the client's own wait
-// for our RCPT reply (RFC 5321 4.5.3.2.2: 5 minutes), and short enough
-// that a server behind that hangs costs each client a few seconds only.
+// DefaultTimeout bounds a session's wait for the answer to its RCPT:
+// well below the client's own wait for our reply (RFC 5321 4.5.3.2.2: 5
+// minutes), and short enough that a server behind that hangs costs each
+// client a few seconds only (Postfix's smtpd polls its verify daemon
+// address_verify_poll_count times address_verify_poll_delay, 3 x 3s).
 const DefaultTimeout = 10 * time.Second
+
+// DefaultProbeTimeout bounds one probe, connection to RCPT reply, waiting
+// for a free place to the next hop included. It is longer than a session
+// waits: a server that is slow to answer (a postscreen greet wait, a slow
+// reverse lookup before its greeting) still gets asked to the end, and its
+// answer is cached for the client's next try, as Postfix's probe goes on
+// after smtpd has replied "Address verification in progress".
+const DefaultProbeTimeout = time.Minute
 
 // DefaultMaxEntries bounds the cache (least recently used entries go
 // first); an entry is a hundred bytes or so.
@@ -71,11 +80,12 @@ type Prober interface {
 
 // Options are a Verifier's dependencies.
 type Options struct {
-	Prober     Prober
-	Logger     *slog.Logger     // nil: discarded
-	Now        func() time.Time // nil: time.Now
-	Timeout    time.Duration    // per probe; 0: DefaultTimeout
-	MaxEntries int              // 0: DefaultMaxEntries
+	Prober       Prober
+	Logger       *slog.Logger     // nil: discarded
+	Now          func() time.Time // nil: time.Now
+	Timeout      time.Duration    // a session's wait for an answer; 0: DefaultTimeout
+	ProbeTimeout time.Duration    // per probe; 0: DefaultProbeTimeout
+	MaxEntries   int              // 0: DefaultMaxEntries
 }
 
 // Verifier answers RCPTs from its cache or a probe. It is safe for
@@ -88,7 +98,9 @@ type Verifier struct {
 	mu      sync.Mutex
 	flights map[string]*flight       // probes under way, by cache key
 	slots   map[string]chan struct{} // probes through one route at once, by route and next hop
-	bg      sync.WaitGroup           // background refreshes
+	bg      sync.WaitGroup           // probes under way
+	halt    context.Context          // cancelled by Stop: the probes under way end
+	cancel  context.CancelFunc
 }
 
 // New returns a Verifier over o.Prober.
@@ -102,10 +114,15 @@ func New(o Options) *Verifier {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
+	if o.ProbeTimeout <= 0 {
+		o.ProbeTimeout = DefaultProbeTimeout
+	}
 	if o.MaxEntries <= 0 {
 		o.MaxEntries = DefaultMaxEntries
 	}
-	return &Verifier{o: o, cache: newCache(o.MaxEntries), flights: map[string]*flight{}, slots: map[string]chan struct{}{}}
+	halt, cancel := context.WithCancel(context.Background())
+	return &Verifier{o: o, cache: newCache(o.MaxEntries), flights: map[string]*flight{}, slots: map[string]chan struct{}{},
+		halt: halt, cancel: cancel}
 }
 
 // key is what an answer is cached under: the next hop, and the address
@@ -137,8 +154,10 @@ func (v *Verifier) Reload(cfg *config.Config) error {
 	return nil
 }
 
-// Stop waits for the background refreshes (each ends within Timeout).
+// Stop ends the probes under way and waits for them: the sessions have
+// ended by then, and the cache, in memory, would not keep their answers.
 func (v *Verifier) Stop(ctx context.Context) error {
+	v.cancel()
 	done := make(chan struct{})
 	go func() { v.bg.Wait(); close(done) }()
 	select {

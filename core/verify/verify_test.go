@@ -335,7 +335,7 @@ func TestProbeLimit(t *testing.T) {
 // TestNoPlace: a probe that finds no free place to its next hop within
 // the timeout is a temporary failure, and the server is not asked.
 func TestNoPlace(t *testing.T) {
-	f := newFixture(t, func(o *Options) { o.Timeout = 50 * time.Millisecond })
+	f := newFixture(t, func(o *Options) { o.ProbeTimeout = 50 * time.Millisecond })
 	f.p.target.Limit = 1
 	f.v.mu.Lock()
 	f.v.slotsFor(f.p.target) <- struct{}{} // taken by a probe that hangs
@@ -506,5 +506,29 @@ func TestPolicyRefusalIsNoAnswer(t *testing.T) {
 		if got := f.check(t, rcpt); !strings.HasPrefix(got, "550 5.1.1") {
 			t.Errorf("%s: %q, want 550 5.1.1", rcpt, got)
 		}
+	}
+}
+
+// TestSlowServerAnswerKept: a server behind that answers later than a
+// session waits (a postscreen greet wait, a slow reverse lookup before
+// its greeting) gets its probe finished all the same, and the answer
+// cached for the client's next try, as Postfix's verify daemon does
+// (smtpd stops polling after address_verify_poll_count, "450 4.1.1
+// Address verification in progress", the probe goes on). Cut at the
+// session's wait, such a server was never asked to the end: every try
+// was 450, until the sender gave up and bounced.
+func TestSlowServerAnswerKept(t *testing.T) {
+	f := newFixture(t, func(o *Options) { o.Timeout = 50 * time.Millisecond })
+	f.p.block = make(chan struct{})
+	time.AfterFunc(300*time.Millisecond, func() { close(f.p.block) })
+	if got := f.check(t, "bob@example.test"); !strings.HasPrefix(got, "450 4.1.1") {
+		t.Errorf("first try: %q, want 450 4.1.1 (no answer yet)", got)
+	}
+	f.v.bg.Wait()
+	if got := f.check(t, "bob@example.test"); got != "" {
+		t.Errorf("next try: %q, want accepted from the answer that came meanwhile", got)
+	}
+	if n := f.p.probes.Load(); n != 1 {
+		t.Errorf("%d probes, want 1", n)
 	}
 }
