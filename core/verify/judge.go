@@ -90,7 +90,12 @@ func (v *Verifier) judge(log *slog.Logger, t Target, rcpt string, a Answer, cach
 		// A server that refuses the null sender refuses DSNs too (RFC
 		// 5321 4.5.5); it says nothing of the recipient.
 		why = a.Mail
-		attrs = append(attrs, "reply", a.Mail.String(), "problem", "the server refuses MAIL FROM:<>, which every MTA must take (RFC 5321 4.5.5)")
+		attrs = append(attrs, "reply", a.Mail.String())
+		if a.Mail.Permanent() {
+			// Not always the null sender itself: a server that wants
+			// STARTTLS first says 530 to any MAIL.
+			attrs = append(attrs, "problem", "the server refused MAIL FROM:<>: its reply says why (a server must take the null sender, RFC 5321 4.5.5)")
+		}
 	case a.Rcpt != nil:
 		why = a.Rcpt
 		text = "the mailbox server said: " + clean(a.Rcpt.String())

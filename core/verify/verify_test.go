@@ -532,3 +532,32 @@ func TestSlowServerAnswerKept(t *testing.T) {
 		t.Errorf("%d probes, want 1", n)
 	}
 }
+
+// TestMailRefusalLog: a refused MAIL FROM:<> is logged as what it is. A
+// 4xx is a passing trouble (421 too many connections), no problem of the
+// server's; a 5xx may have another reason than the null sender (a
+// Postfix with smtpd_tls_security_level = encrypt answers "530 5.7.0 Must
+// issue a STARTTLS command first" to a route with tls: none), so the line
+// points at the reply rather than asserting the null sender was refused.
+func TestMailRefusalLog(t *testing.T) {
+	f := newFixture(t)
+	f.p.answers["later@example.test"] = Answer{Mail: reply(421, "4.7.0", "too many connections from your host")}
+	f.p.answers["tls@example.test"] = Answer{Mail: reply(530, "5.7.0", "Must issue a STARTTLS command first")}
+	f.check(t, "later@example.test")
+	f.check(t, "tls@example.test")
+	var later, tls string
+	for _, l := range strings.Split(f.logs.String(), "\n") {
+		switch {
+		case strings.Contains(l, "rcpt=later@"):
+			later = l
+		case strings.Contains(l, "rcpt=tls@"):
+			tls = l
+		}
+	}
+	if strings.Contains(later, "problem=") {
+		t.Errorf("a 4xx to MAIL logged as the server's problem: %s", later)
+	}
+	if !strings.Contains(tls, `reply="530 5.7.0 Must issue a STARTTLS command first" problem="the server refused MAIL FROM:<>: its reply says why`) {
+		t.Errorf("a 5xx to MAIL: %s", tls)
+	}
+}
