@@ -83,14 +83,14 @@ func (v *validator) routes() {
 		if rt.Auth != nil {
 			v.routeAuth(rt, key)
 		}
-		v.routeVerify(rt, key)
+		v.routeVerify(i, rt, key)
 	}
 }
 
 // routeVerify checks verify_recipients where it can mean something: a
 // route that carries mail for relay.domains to a server of ours behind
 // the gateway, which is the one that knows the mailboxes.
-func (v *validator) routeVerify(rt *Route, key string) {
+func (v *validator) routeVerify(i int, rt *Route, key string) {
 	if _, set := v.pos[&rt.VerifyTempfail]; set {
 		v.oneOf(&rt.VerifyTempfail, key+".verify_tempfail", "defer", "accept")
 		if !rt.VerifyRecipients {
@@ -111,7 +111,49 @@ func (v *validator) routeVerify(rt *Route, key string) {
 		v.errorf(at, "%s.verify_recipients: needs next_hop host:port (the server behind the gateway that knows the mailboxes); by MX the probe would ask this gateway or another front door", key)
 	case !slices.ContainsFunc(rt.Domains, func(d string) bool { return overlapsLocal(d, v.cfg.Relay.Domains) }):
 		v.errorf(at, "%s.verify_recipients: none of the route's domains is in relay.domains, and only their recipients are verified", key)
+	default:
+		if j := v.shadowedBy(i, rt); j >= 0 {
+			v.errorf(at, "%s.verify_recipients: routes[%d] comes first for every relay.domains domain of this route (the first match wins), so it would verify no recipient; put this route before it", key, j)
+		}
 	}
+}
+
+// shadowedBy returns the index of an earlier route that is picked before
+// routes[i] for each of its patterns that covers relay.domains (delivery's
+// pick: first match, skip_local routes passed over for relay.domains), or
+// -1 when some of them can reach routes[i].
+func (v *validator) shadowedBy(i int, rt *Route) int {
+	first := -1
+	for _, p := range rt.Domains {
+		if !overlapsLocal(p, v.cfg.Relay.Domains) {
+			continue
+		}
+		j := slices.IndexFunc(v.cfg.Routes[:i], func(e Route) bool {
+			return !e.SkipLocal && slices.ContainsFunc(e.Domains, func(q string) bool { return covers(q, p) })
+		})
+		if j < 0 {
+			return -1
+		}
+		if first < 0 {
+			first = j
+		}
+	}
+	return first
+}
+
+// covers reports whether route pattern q matches every domain pattern p
+// matches (patterns as delivery matches them: exact, "*.suffix" for the
+// subdomains of suffix, "*").
+func covers(q, p string) bool {
+	switch {
+	case q == "*" || q == p:
+		return true
+	case strings.HasPrefix(q, "*."):
+		// p's domains (p itself, or the subdomains of p's suffix) all end
+		// in q's ".suffix".
+		return strings.HasSuffix(strings.TrimPrefix(p, "*"), q[1:]) && p != "*"
+	}
+	return false
 }
 
 // overlapsLocal reports whether a route's domain pattern (exact, "*.suffix"

@@ -24,6 +24,15 @@ func TestVerifyRecipientsMisuse(t *testing.T) {
 			`F:6:103: routes[0].verify_tempfail: "yes" is not one of defer, accept`},
 		{"not a bool", `routes: [{domains: [example.test], next_hop: "10.0.0.5:25", verify_recipients: maybe}]`,
 			`F:6:80: routes[0].verify_recipients: want true or false, got "maybe"`},
+		// First match wins: a route that comes after one taking all its
+		// relay.domains mail is never picked for a recipient, so it would
+		// verify nothing while check said ok.
+		{"shadowed by *", `routes: [{domains: ["*"], next_hop: "10.0.0.5:25"}, {domains: [example.test], next_hop: "10.0.0.5:25", verify_recipients: true}]`,
+			"F:6:123: routes[1].verify_recipients: routes[0] comes first for every relay.domains domain of this route (the first match wins), so it would verify no recipient; put this route before it"},
+		{"shadowed by the same domain", `routes: [{domains: [example.test], next_hop: "10.0.0.6:25"}, {domains: [example.test, other.test], next_hop: "10.0.0.5:25", verify_recipients: true}]`,
+			"F:6:144: routes[1].verify_recipients: routes[0] comes first for every relay.domains domain of this route (the first match wins), so it would verify no recipient; put this route before it"},
+		{"shadowed by a suffix", `routes: [{domains: ["*.sub.test"], next_hop: "10.0.0.6:25"}, {domains: [a.sub.test, "*.b.sub.test"], next_hop: "10.0.0.5:25", verify_recipients: true}]`,
+			"F:6:146: routes[1].verify_recipients: routes[0] comes first for every relay.domains domain of this route (the first match wins), so it would verify no recipient; put this route before it"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -51,6 +60,11 @@ func TestVerifyRecipientsAccepted(t *testing.T) {
 		`routes: [{domains: ["*.sub.test"], next_hop: "10.0.0.5:25", verify_recipients: true}]`,
 		`routes: [{domains: ["*.x.sub.test"], next_hop: "10.0.0.5:25", verify_recipients: true}]`,
 		`routes: [{domains: ["*.test"], next_hop: "10.0.0.5:25", verify_recipients: true}]`,
+		// An earlier route that takes part of the domains, or is passed
+		// over for relay.domains (skip_local), leaves the rest verified.
+		`routes: [{domains: [a.sub.test], next_hop: "10.0.0.6:25"}, {domains: ["*.sub.test"], next_hop: "10.0.0.5:25", verify_recipients: true}]`,
+		`routes: [{domains: ["*"], next_hop: "smtp.isp.test:587", skip_local: true}, {domains: [example.test], next_hop: "10.0.0.5:25", verify_recipients: true}]`,
+		`routes: [{domains: [other.test], next_hop: "10.0.0.6:25"}, {domains: [example.test], next_hop: "10.0.0.5:25", verify_recipients: true}]`,
 	} {
 		cfg, err := ParseIn([]byte(minimal+"relay: {domains: [example.test, .sub.test]}\n"+routes+"\n"), "f.yaml", t.TempDir())
 		if err != nil {
@@ -61,7 +75,7 @@ func TestVerifyRecipientsAccepted(t *testing.T) {
 		if strings.Contains(routes, "accept") {
 			want = "accept"
 		}
-		if r := cfg.Routes[0]; !r.VerifyRecipients || r.VerifyTempfail != want {
+		if r := cfg.Routes[len(cfg.Routes)-1]; !r.VerifyRecipients || r.VerifyTempfail != want {
 			t.Errorf("%s: %+v", routes, r)
 		}
 	}
@@ -81,5 +95,22 @@ func TestOverlapsLocal(t *testing.T) {
 	}
 	if overlapsLocal("*", nil) {
 		t.Error(`"*" with no relay.domains`)
+	}
+}
+
+func TestCovers(t *testing.T) {
+	for _, c := range []struct {
+		q, p string
+		want bool
+	}{
+		{"*", "example.test", true}, {"*", "*.test", true}, {"example.test", "example.test", true},
+		{"example.test", "a.example.test", false}, {"example.test", "*.example.test", false},
+		{"*.example.test", "a.example.test", true}, {"*.example.test", "example.test", false},
+		{"*.example.test", "*.a.example.test", true}, {"*.example.test", "*.example.test", true},
+		{"*.example.test", "*.test", false}, {"*.example.test", "*", false}, {"*.ample.test", "example.test", false},
+	} {
+		if got := covers(c.q, c.p); got != c.want {
+			t.Errorf("covers(%q, %q) = %v, want %v", c.q, c.p, got, c.want)
+		}
 	}
 }
