@@ -70,14 +70,23 @@ func startDaemonWith(t *testing.T, before func(*Daemon)) (*Daemon, string, *logb
 		"client.example.org. 300 IN A 127.0.0.2",
 		"3.0.0.127.in-addr.arpa. 300 IN PTR forged.example.org.",
 	)
-	dir := t.TempDir()
-	path := writeConfig(t, dir, "mx.example.test", dns.Addr)
+	path := writeConfig(t, t.TempDir(), "mx.example.test", dns.Addr)
+	d, logs := startLoaded(t, path, config.Log{Format: "json", Level: "debug"}, before)
+	return d, path, logs
+}
+
+// startLoaded loads the config at path, makes a daemon logging to the
+// returned buffer with lc, calls before (when not nil) between New and
+// Start, where services are added, and starts it; the test's end shuts it
+// down (and shows its log if the test failed).
+func startLoaded(t *testing.T, path string, lc config.Log, before func(*Daemon)) (*Daemon, *logbuf.Buffer) {
+	t.Helper()
 	cfg, err := config.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	logs := &logbuf.Buffer{}
-	log, err := NewLogger(config.Log{Format: "json", Level: "debug"}, logs)
+	log, err := NewLogger(lc, logs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +108,7 @@ func startDaemonWith(t *testing.T, before func(*Daemon)) (*Daemon, string, *logb
 			t.Logf("log:\n%s", logs.String())
 		}
 	})
-	return d, path, logs
+	return d, logs
 }
 
 func dial(t *testing.T, d *Daemon, n byte) net.Conn {

@@ -5,14 +5,11 @@ import (
 	"io"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/pipeline"
 	"github.com/portcullis-mta/portcullis/sdk"
 	dnstest "github.com/portcullis-mta/portcullis/sdk/dnsutil/dnsutiltest"
-
-	"github.com/portcullis-mta/portcullis/core/internal/logbuf"
 )
 
 // spamTagger marks every message learn:spam, as a learn_spam rule would.
@@ -30,41 +27,22 @@ func TestLearnReachesSMTP(t *testing.T) {
 	dns := dnstest.New(t, "2.0.0.127.in-addr.arpa. 300 IN PTR client.example.org.",
 		"client.example.org. 300 IN A 127.0.0.2")
 	path := writeConfig(t, t.TempDir(), "mx.example.test", dns.Addr)
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logbuf.Buffer{}
-	log, _ := NewLogger(config.Log{Format: "text", Level: "debug"}, logs)
-	d, err := New(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
 	type call struct {
 		spam bool
 		id   string
 		body string
 	}
 	calls := make(chan call, 4)
-	d.Pipeline = func(*config.Config) (pipeline.Runner, func(), error) { return spamTagger{}, nil, nil }
-	d.Learn = func(_ context.Context, spam bool, id string, open func() (io.ReadCloser, error)) {
-		c := call{spam: spam, id: id}
-		if rc, err := open(); err == nil {
-			b, _ := io.ReadAll(rc)
-			rc.Close()
-			c.body = string(b)
-		}
-		calls <- c
-	}
-	if err := d.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = d.Shutdown(ctx)
-		if t.Failed() {
-			t.Logf("log:\n%s", logs.String())
+	d, _ := startLoaded(t, path, config.Log{Format: "text", Level: "debug"}, func(d *Daemon) {
+		d.Pipeline = func(*config.Config) (pipeline.Runner, func(), error) { return spamTagger{}, nil, nil }
+		d.Learn = func(_ context.Context, spam bool, id string, open func() (io.ReadCloser, error)) {
+			c := call{spam: spam, id: id}
+			if rc, err := open(); err == nil {
+				b, _ := io.ReadAll(rc)
+				rc.Close()
+				c.body = string(b)
+			}
+			calls <- c
 		}
 	})
 	for _, step := range []string{"start", "reload"} {

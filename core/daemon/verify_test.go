@@ -1,7 +1,6 @@
 package daemon
 
 import (
-	"context"
 	"io"
 	"net"
 	"os"
@@ -130,37 +129,15 @@ func startVerifyGateway(t *testing.T, b *backend) *verifyGateway {
 	if err := os.WriteFile(path, []byte(y), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &logbuf.Buffer{}
-	log, err := NewLogger(config.Log{Format: "text", Level: "info"}, logs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m, err := delivery.New(delivery.Deps{Config: cfg, Queue: d.Queue(), Logger: log, Timeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.AddService(m)
-	v := verify.New(verify.Options{Prober: m, Logger: log, Timeout: 500 * time.Millisecond})
-	d.Verifier = v
-	d.AddService(v)
-	if err := d.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = d.Shutdown(ctx)
-		if t.Failed() {
-			t.Logf("log:\n%s", logs.String())
+	d, logs := startLoaded(t, path, config.Log{Format: "text", Level: "info"}, func(d *Daemon) {
+		m, err := delivery.New(delivery.Deps{Config: d.cfg, Queue: d.Queue(), Logger: d.log, Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
 		}
+		d.AddService(m)
+		v := verify.New(verify.Options{Prober: m, Logger: d.log, Timeout: 500 * time.Millisecond})
+		d.Verifier = v
+		d.AddService(v)
 	})
 	return &verifyGateway{d: d, path: path, yaml: y, logs: logs}
 }
