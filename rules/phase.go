@@ -225,14 +225,36 @@ func (r *Rule) RenderReply(phase sdk.Phase, env *Env) (code int, enhanced, text 
 	return 550, "5.7.1", defaultText(ActionReject), nil
 }
 
-// RestsOnFailedLookup reports whether the rule's condition may have matched
-// only because the client's hostname lookup failed: it reads conn.hostname
-// (which is then "") but not conn.hostname_error, and env says the lookup
-// failed. A permanent refusal on such a match would be DNS trouble answered
-// with a 5xx (CONTRACT.md "On the wire"); Postfix's reject_unknown_* answer
-// 450 whenever the lookup failed for a temporary reason. A rule that reads
-// conn.hostname_error has decided for itself.
-func (r *Rule) RestsOnFailedLookup(env *Env) bool {
-	return env.Conn.HostnameError != "" && r.When != nil &&
-		r.When.conn.reads("hostname") && !r.When.conn.fields["hostname_error"]
+// RestsOnFailedLookup reports whether rule's condition may have matched
+// only because the client's hostname lookup failed, as env says it did:
+// it reads conn.hostname (which is then ""), or the result of a stage
+// whose when: does (that stage ran, or was skipped, because of the ""),
+// and reads no conn.hostname_error to tell the two apart. A permanent
+// refusal on such a match would be DNS trouble answered with a 5xx
+// (CONTRACT.md "On the wire"); Postfix's reject_unknown_* answer 450
+// whenever the lookup failed for a temporary reason. A rule, or a stage's
+// when:, that reads conn.hostname_error has decided for itself.
+func (s *Set) RestsOnFailedLookup(rule *Rule, env *Env) bool {
+	return env.Conn.HostnameError != "" && rule.When != nil && s.restsOnHostname(rule.When, map[*Stage]bool{})
+}
+
+// restsOnHostname reports whether p reads conn.hostname, itself or
+// through the stages whose results it reads, without reading
+// conn.hostname_error. seen holds the stages already followed.
+func (s *Set) restsOnHostname(p *Program, seen map[*Stage]bool) bool {
+	if p.conn.fields["hostname_error"] {
+		return false
+	}
+	if p.conn.reads("hostname") {
+		return true
+	}
+	for _, st := range s.Stages {
+		if st.When != nil && !seen[st] && p.readsResult(st.Name) {
+			seen[st] = true
+			if s.restsOnHostname(st.When, seen) {
+				return true
+			}
+		}
+	}
+	return false
 }

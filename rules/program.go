@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 
@@ -27,6 +28,9 @@ type Program struct {
 	results []resultRef // results.<stage> references
 	rcptAt  *Pos        // where it first reads rcpt, which only the rcpt phase has; nil if it does not
 	conn    connUse     // the conn fields it may read
+	// anyResult: it may read any stage's result (results[k], a function
+	// of results), besides those it names in results.
+	anyResult bool
 }
 
 // connUse is what an expression may read of conn: the fields it names, or
@@ -179,7 +183,7 @@ func (f *funcs) compile(src string, where exprSrc, asBool bool) (*Program, Probl
 	for _, ap := range f.precompile(prog.Node()) {
 		probs = append(probs, Problem{where.at(src, ap.from), ap.msg})
 	}
-	p.phase, p.results, p.rcptAt, p.conn = analyse(prog.Node(), func(from int) Pos { return where.at(src, from) })
+	analyse(p, prog.Node(), func(from int) Pos { return where.at(src, from) })
 	return p, probs
 }
 
@@ -248,13 +252,14 @@ var typeNames = strings.NewReplacer(
 	"rules.StageResult", "results.<stage>", "rules.Conn", "conn", "rules.Mail", "mail", "rules.Msg", "msg",
 )
 
-// analyse finds the phase an expression needs, its results references,
-// where it first reads rcpt and what it reads of conn.
-func analyse(node ast.Node, pos func(int) Pos) (sdk.Phase, []resultRef, *Pos, connUse) {
+// analyse finds the phase p's expression needs, its results references,
+// where it first reads rcpt and what it reads of conn and of results.
+func analyse(p *Program, node ast.Node, pos func(int) Pos) {
 	phase := sdk.PhaseConnect
 	var refs []resultRef
 	var rcptAt *Pos
 	conn := connUse{fields: map[string]bool{}}
+	anyResult := false
 	inMember := map[ast.Node]bool{}
 	walk(node, func(n ast.Node) {
 		m, ok := n.(*ast.MemberNode)
@@ -271,6 +276,7 @@ func analyse(node ast.Node, pos func(int) Pos) (sdk.Phase, []resultRef, *Pos, co
 			refs = append(refs, resultRef{prop.Value, pos(m.Location().From)})
 		case id.Value == "results":
 			phase = sdk.PhaseData // a computed stage name: only known when all have run
+			anyResult = true
 		case id.Value == "conn" && isStr:
 			phase = laterPhase(phase, connPhase[prop.Value])
 			conn.fields[prop.Value] = true
@@ -291,9 +297,16 @@ func analyse(node ast.Node, pos func(int) Pos) (sdk.Phase, []resultRef, *Pos, co
 			// conn as a whole (conn[k], a function of it): it may read
 			// any field.
 			conn.whole = conn.whole || id.Value == "conn"
+			anyResult = anyResult || id.Value == "results"
 		}
 	})
-	return phase, refs, rcptAt, conn
+	p.phase, p.results, p.rcptAt, p.conn, p.anyResult = phase, refs, rcptAt, conn, anyResult
+}
+
+// readsResult reports whether p may read the result of the stage named
+// stage.
+func (p *Program) readsResult(stage string) bool {
+	return p.anyResult || slices.ContainsFunc(p.results, func(r resultRef) bool { return r.stage == stage })
 }
 
 // describe names a YAML node kind for messages.

@@ -33,7 +33,7 @@ func (r *Engine) applyRules(phase sdk.Phase, env *rules.Env, d *Decision) error 
 				return smtperr.Wrap(fmt.Errorf("rule %q reply: %w", rule.Name, err), 451, "4.3.0", "Temporary local problem, try again later")
 			}
 			d.Reply = &Reply{Code: code, Enhanced: enh, Text: text}
-			if code >= 500 && rule.RestsOnFailedLookup(env) {
+			if code >= 500 && r.set.RestsOnFailedLookup(rule, env) {
 				d.Action, d.Reason = Tempfail, d.Reason+" (client hostname lookup failed: "+env.Conn.HostnameError+")"
 				d.Reply = &Reply{Code: 451, Enhanced: "4.4.3", Text: "Temporary failure in client hostname lookup"}
 			}
