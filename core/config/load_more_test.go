@@ -3,8 +3,8 @@ package config
 import (
 	"os"
 	"path/filepath"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -164,15 +164,27 @@ func TestQuarantineApartFromQueue(t *testing.T) {
 }
 
 // TestDNSServerDefaultPort: a bare address in dns.servers is port 53, as in
-// resolv.conf; a port given is kept (a name without one is still refused:
-// TestBadConfigs).
+// resolv.conf, which takes a link-local IPv6 server with its zone
+// (nameserver fe80::1%eth0); a port given is kept (a name without one is
+// still refused: TestBadConfigs).
 func TestDNSServerDefaultPort(t *testing.T) {
-	cfg, err := ParseIn([]byte(minimal+`dns: {servers: ["127.0.0.1", "::1", "[2001:db8::1]", "127.0.0.1:5353", "[::1]:53"]}`+"\n"), "f.yaml", t.TempDir())
+	cfg, err := ParseIn([]byte(minimal+`dns: {servers: ["127.0.0.1", "::1", "[2001:db8::1]", "127.0.0.1:5353", "[::1]:53", "fe80::1%eth0", "[fe80::1%eth0]"]}`+"\n"), "f.yaml", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"127.0.0.1:53", "[::1]:53", "[2001:db8::1]:53", "127.0.0.1:5353", "[::1]:53"}
+	want := []string{"127.0.0.1:53", "[::1]:53", "[2001:db8::1]:53", "127.0.0.1:5353", "[::1]:53", "[fe80::1%eth0]:53", "[fe80::1%eth0]:53"}
 	if !slices.Equal(cfg.DNS.Servers, want) {
 		t.Errorf("servers %q, want %q", cfg.DNS.Servers, want)
+	}
+}
+
+// TestDNSServerHalfBracketed: an address with one bracket is a typing
+// mistake, refused as written, not taken for the address inside.
+func TestDNSServerHalfBracketed(t *testing.T) {
+	for _, s := range []string{"[::1", "::1]", "[2001:db8::1]]"} {
+		_, err := ParseIn([]byte(minimal+`dns: {servers: ["`+s+`"]}`+"\n"), "f.yaml", t.TempDir())
+		if want := `dns.servers[0]: "` + s + `" is not host:port`; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %s", s, err, want)
+		}
 	}
 }

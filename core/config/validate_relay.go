@@ -287,8 +287,7 @@ func (v *validator) misc() {
 		}
 	}
 	for i := range c.DNS.Servers {
-		// A bare address is port 53, as in resolv.conf.
-		if ip, err := netip.ParseAddr(strings.TrimSuffix(strings.TrimPrefix(c.DNS.Servers[i], "["), "]")); err == nil && ip.Zone() == "" {
+		if ip, ok := bareAddr(c.DNS.Servers[i]); ok {
 			c.DNS.Servers[i] = netip.AddrPortFrom(ip, 53).String()
 		}
 		if err := hostPort(c.DNS.Servers[i], false); err != nil {
@@ -386,4 +385,18 @@ func redisURLProblem(raw string) string {
 		}
 	}
 	return ""
+}
+
+// bareAddr is s as an address without a port ("192.0.2.1", "2001:db8::1",
+// "[2001:db8::1]"), which in dns.servers is port 53, as in resolv.conf; a
+// link-local address keeps its zone (resolv.conf's fe80::1%eth0). Brackets
+// come in pairs: "[::1" is a typing mistake, not ::1.
+func bareAddr(s string) (netip.Addr, bool) {
+	if inner, ok := strings.CutPrefix(s, "["); ok {
+		if s, ok = strings.CutSuffix(inner, "]"); !ok {
+			return netip.Addr{}, false
+		}
+	}
+	ip, err := netip.ParseAddr(s)
+	return ip, err == nil
 }
