@@ -369,6 +369,9 @@ func TestAuthLockoutMidExchange(t *testing.T) {
 		other.cmd("AUTH PLAIN "+b64("\x00alice\x00wrong"), "535 5.7.8")
 	}
 	waiting.cmd(b64("\x00alice\x00secret"), "454 4.7.0 Too many authentication failures")
+	if want := `mechanism=PLAIN result="locked out" reply="454 4.7.0 Too many authentication failures, try again later"`; !strings.Contains(ts.logs.String(), want) {
+		t.Errorf("log lacks %s", want)
+	}
 	waiting.cmd("MAIL FROM:<a@example.test>", "250")
 	waiting.cmd("RCPT TO:<c@elsewhere.example>", "554 5.7.1") // not authenticated: no relay
 }

@@ -385,7 +385,7 @@ func (g *saslGuard) Next(resp []byte) ([]byte, bool, error) {
 	if a.Locked(ip) {
 		// A lockout that began, through other sessions of this client,
 		// while this exchange waited for its answer: no more guesses.
-		s.log.Info("auth", "user", g.user, "mechanism", g.mech, "result", "locked out")
+		s.log.Info("auth", "user", g.user, "mechanism", g.mech, "result", "locked out", "reply", replyLine(errAuthLocked))
 		return nil, false, toSMTP(s.log, errAuthLocked)
 	}
 	ch, done, err := g.inner.Next(resp)
