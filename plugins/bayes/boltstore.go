@@ -138,8 +138,14 @@ func (s *BoltStore) refresh() error {
 }
 
 // readTx runs fn in one read transaction on the file, opened read-only for
-// just this (see BoltStore).
+// just this (see BoltStore). A file of 0 bytes is one a writer has just
+// created and not yet set up (it holds bbolt's lock, which it takes after
+// creating the file): an empty store, so fn is not run. bbolt opened
+// read-only would set it up itself, and fail writing to a read-only file.
 func (s *BoltStore) readTx(fn func(tx *bolt.Tx) error) error {
+	if st, err := os.Stat(s.path); err == nil && st.Size() == 0 {
+		return nil
+	}
 	db, err := openDB(s.path, &bolt.Options{ReadOnly: true})
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package bayes
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -357,5 +358,47 @@ func TestBoltStoreOldHashes(t *testing.T) {
 	setMark(nil)
 	if s, _ := st.Stats(ctx); s.OldHashes {
 		t.Error("a store from before the mark reads as old")
+	}
+}
+
+// TestBoltStoreFileBeingCreated: a reader that finds the file at the
+// moment a writer has created it and not yet written bbolt's first pages
+// (0 bytes) reads an empty store. bbolt opened read-only would set an
+// empty file up itself, and fail ("write ...: bad file descriptor"): a
+// message classified while the first learn_spam of a gateway wrote the
+// file got 451 (seen in CI, TestE2ELearnActions).
+func TestBoltStoreFileBeingCreated(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "state.bayes.db")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := OpenBolt(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if tot, err := st.Totals(ctx); err != nil || tot != (Totals{}) {
+		t.Errorf("totals %+v, %v; want an empty store", tot, err)
+	}
+	got := make([]Count, 1)
+	if err := st.Lookup(ctx, []Key{10}, got); err != nil || got[0] != (Count{}) {
+		t.Errorf("lookup %+v, %v", got, err)
+	}
+	if w, n, err := st.Grams(ctx); err != nil || w != nil || n != (Totals{}) {
+		t.Errorf("grams %v %+v, %v", w != nil, n, err)
+	}
+	if _, err := st.classifying(DefaultParams()); err != nil {
+		t.Errorf("classifying view: %v", err)
+	}
+	if stats, err := st.Stats(ctx); err != nil || stats.Tokens != 0 {
+		t.Errorf("stats %+v, %v", stats, err)
+	}
+	// The writer's own open sets the file up as usual.
+	if _, err := st.Learn(ctx, []Learned{{Hash: MsgHash{1}, Keys: []Key{10}, Spam: true}}, time.Unix(1_800_000_000, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if tot, err := st.Totals(ctx); err != nil || tot != (Totals{Spam: 1}) {
+		t.Errorf("after learning: totals %+v, %v", tot, err)
 	}
 }
