@@ -4,11 +4,13 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portcullis-mta/portcullis/core/config"
 	"github.com/portcullis-mta/portcullis/core/daemon"
@@ -32,18 +34,13 @@ func scrape(t *testing.T, addr string) string {
 // to stay on loopback) cannot bind while the old endpoint holds the port.
 // The move must happen anyway, not leave the old endpoint serving forever.
 func TestMetricsReloadSamePortOtherHost(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs strings.Builder
 	defer func() {
 		if t.Failed() {
 			t.Log(logs.String())
 		}
 	}()
-	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	ln.Close()
+	port := strconv.Itoa(quietPort(t))
 	s := &metricsService{m: metrics.New(), addr: "127.0.0.1:" + port, log: slog.New(slog.NewTextHandler(&logs, nil))}
 	if err := s.Start(context.Background()); err != nil {
 		t.Fatal(err)
@@ -63,6 +60,25 @@ func TestMetricsReloadSamePortOtherHost(t *testing.T) {
 	}
 }
 
+// quietPort returns a loopback port that was free a moment ago, below
+// Linux's ephemeral range (32768-60999): the reload under test frees the
+// port and binds it again, and a port from that range may meanwhile
+// become the local end of another test's outgoing connection (seen in CI:
+// "bind: address already in use" on the second bind, fine on the third).
+func quietPort(t *testing.T) int {
+	t.Helper()
+	r := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	for range 200 {
+		p := 20000 + r.IntN(12000)
+		if ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p)); err == nil {
+			ln.Close()
+			return p
+		}
+	}
+	t.Fatal("no free port in 20000-31999 on 127.0.0.1")
+	return 0
+}
+
 // TestMetricsReloadAddressInUse: a reload that moves /metrics onto a port
 // another process holds is refused, as one that moves an SMTP listener
 // there is: the daemon keeps its whole old config (here a log level and
@@ -73,12 +89,7 @@ func TestMetricsReloadAddressInUse(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	free, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	old := free.Addr().String()
-	free.Close()
+	old := "127.0.0.1:" + strconv.Itoa(quietPort(t)) // freed and bound again by the refused reload
 	dir := t.TempDir()
 	text := func(metricsAddr, domain string) []byte {
 		return []byte("hostname: mx.example.test\nlisteners: [{name: mx, address: '127.0.0.1:0'}]\n" +
