@@ -325,9 +325,9 @@ func (s *ispSession) Data(r io.Reader) error {
 
 // loginServer is the server side of AUTH LOGIN (draft-murchison-sasl-login).
 type loginServer struct {
-	check      func(user, pass string) error
-	step       int
-	user, pass string
+	check func(user, pass string) error
+	step  int
+	user  string
 }
 
 func (l *loginServer) Next(resp []byte) ([]byte, bool, error) {
