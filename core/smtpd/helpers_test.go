@@ -126,6 +126,18 @@ type testServer struct {
 
 func startServer(t testing.TB, cfg *config.Config, mutate func(*Deps)) *testServer {
 	t.Helper()
+	ts, err := tryStartServer(t, cfg, mutate)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts
+}
+
+// tryStartServer is startServer for a test that handles a refused start
+// itself (a listener that cannot bind): it returns Start's error, with
+// nothing left open.
+func tryStartServer(t testing.TB, cfg *config.Config, mutate func(*Deps)) (*testServer, error) {
+	t.Helper()
 	q, err := queue.Open(t.TempDir(), queue.Options{Poll: -1, Intake: true}) // as the daemon opens it
 	if err != nil {
 		t.Fatal(err)
@@ -149,7 +161,12 @@ func startServer(t testing.TB, cfg *config.Config, mutate func(*Deps)) *testServ
 		t.Fatal(err)
 	}
 	if err := s.Start(); err != nil {
-		t.Fatal(err)
+		ctx, cancel := contextWithTimeout(5 * time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+		q.Close()
+		quar.Close()
+		return nil, err
 	}
 	t.Cleanup(func() {
 		ctx, cancel := contextWithTimeout(5 * time.Second)
@@ -161,7 +178,7 @@ func startServer(t testing.TB, cfg *config.Config, mutate func(*Deps)) *testServ
 			t.Logf("server log:\n%s", logs.String())
 		}
 	})
-	return &testServer{Server: s, q: q, quar: quar, deps: d, logs: logs}
+	return &testServer{Server: s, q: q, quar: quar, deps: d, logs: logs}, nil
 }
 
 func (ts *testServer) addr() string { return ts.Addr("mx").String() }

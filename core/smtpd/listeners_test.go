@@ -1,9 +1,11 @@
 package smtpd
 
 import (
+	"errors"
 	"net"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -231,17 +233,7 @@ func TestReloadAfterShutdown(t *testing.T) {
 // per family (as nginx and Postfix bind them), each with its own name,
 // not one dual-stack socket that leaves the second unable to bind.
 func TestDualStackListeners(t *testing.T) {
-	probe, err := net.Listen("tcp", "[::1]:0")
-	if err != nil {
-		t.Fatalf("this test needs IPv6 loopback (::1): %v", err)
-	}
-	_, port, _ := net.SplitHostPort(probe.Addr().String())
-	probe.Close()
-	cfg := testConfig(t)
-	v4, v6 := mxListener(), subListener("[::]:"+port)
-	v4.Address, v6.Name = "0.0.0.0:"+port, "mx6"
-	cfg.Listeners = []config.Listener{v4, v6}
-	ts := startServer(t, cfg, nil)
+	ts, port := startDualStack(t)
 	for _, c := range []struct{ addr, ip, listener string }{{"127.0.0.1:" + port, "127.0.0.1", "mx"}, {"[::1]:" + port, "::1", "mx6"}} {
 		conn, err := net.DialTimeout("tcp", c.addr, 2*time.Second)
 		if err != nil {
@@ -256,4 +248,38 @@ func TestDualStackListeners(t *testing.T) {
 			t.Errorf("connection to %s not logged from %s on %s:\n%s", c.addr, c.ip, c.listener, ts.logs.String())
 		}
 	}
+}
+
+// startDualStack starts a server listening on 0.0.0.0:P ("mx") and [::]:P
+// ("mx6") for one port P, and returns it with P. P is one a probe found
+// free, and it stays free only until the probe lets it go: on a busy
+// machine another test's connection or listener may take it before the
+// server binds it (CI: "listener mx: listen tcp4 0.0.0.0:35813: bind:
+// address already in use"). That says nothing of the server, so a bind
+// refused that way is tried again with a new port.
+func startDualStack(t *testing.T) (*testServer, string) {
+	t.Helper()
+	var err error
+	for range 20 {
+		probe, perr := net.Listen("tcp", "[::1]:0")
+		if perr != nil {
+			t.Fatalf("this test needs IPv6 loopback (::1): %v", perr)
+		}
+		_, port, _ := net.SplitHostPort(probe.Addr().String())
+		probe.Close()
+		cfg := testConfig(t)
+		v4, v6 := mxListener(), subListener("[::]:"+port)
+		v4.Address, v6.Name = "0.0.0.0:"+port, "mx6"
+		cfg.Listeners = []config.Listener{v4, v6}
+		var ts *testServer
+		if ts, err = tryStartServer(t, cfg, nil); err == nil {
+			return ts, port
+		}
+		if !errors.Is(err, syscall.EADDRINUSE) {
+			t.Fatal(err)
+		}
+		t.Logf("port %s taken meanwhile, trying another: %v", port, err)
+	}
+	t.Fatalf("no port free on both 0.0.0.0 and [::] in 20 tries: %v", err)
+	return nil, ""
 }
