@@ -86,22 +86,27 @@ func TestE2ELearnActions(t *testing.T) {
 	g := startGateway(t, cfg)
 	const nspam, nham = 3, 2
 	events := 0
-	send := func(msg string, learn bool) {
+	// A learning message waits for its learn event before the next is
+	// sent: the gateway runs at most four learns at once and skips a fifth
+	// ("learning skipped: too many in progress"), and on a busy machine
+	// five back-to-back messages found four still running.
+	send := func(t *testing.T, msg string, learn bool) {
 		t.Helper()
 		if r := sendOne(g.addr, "b@example.test", msg); r.code != 250 {
 			t.Fatalf("reply %v, want 250\n%s", r, g.logs())
 		}
 		if learn {
 			events++
+			waitLearned(t, g, events)
 		}
 	}
 	t.Run("learned by the rules", func(t *testing.T) {
 		for i := range nspam {
-			send(learnMsg("[learn-spam]", spamWords, i), true)
+			send(t, learnMsg("[learn-spam]", spamWords, i), true)
 		}
-		send(learnMsg("neither", spamWords, 99), false)
+		send(t, learnMsg("neither", spamWords, 99), false)
 		for i := range nham {
-			send(learnMsg("[learn-ham]", hamWords, i), true)
+			send(t, learnMsg("[learn-ham]", hamWords, i), true)
 		}
 		logs := waitLearned(t, g, events)
 		if s, h := bayesCounts(t, cfg); s != nspam || h != nham {
@@ -109,7 +114,7 @@ func TestE2ELearnActions(t *testing.T) {
 		}
 	})
 	t.Run("a message learned twice counts once", func(t *testing.T) {
-		send(learnMsg("[learn-spam]", spamWords, 0), true)
+		send(t, learnMsg("[learn-spam]", spamWords, 0), true)
 		logs := waitLearned(t, g, events)
 		if line := lastLearnLine(logs); !strings.Contains(line, "learned=false") {
 			t.Errorf("repeat learned: %s", line)
@@ -121,7 +126,7 @@ func TestE2ELearnActions(t *testing.T) {
 	t.Run("the guard refuses what the classifier is sure of", func(t *testing.T) {
 		pretrain(t, cfg, dir, 12)
 		s0, h0 := bayesCounts(t, cfg)
-		send(learnMsg("[learn-ham]", spamWords, 50), true)
+		send(t, learnMsg("[learn-ham]", spamWords, 50), true)
 		logs := waitLearned(t, g, events)
 		if line := lastLearnLine(logs); !strings.Contains(line, "learned=false") || !strings.Contains(line, "refused: classifier says spam") {
 			t.Errorf("spam marked learn_ham: %s", line)
@@ -152,7 +157,7 @@ func TestE2ELearnActions(t *testing.T) {
 		_ = g.cmd.Process.Signal(syscall.SIGHUP)
 		waitLog(t, g, "msg=reloaded")
 		s0, h0 := bayesCounts(t, oldCfg)
-		send(learnMsg("[learn-spam]", spamWords, 60), true)
+		send(t, learnMsg("[learn-spam]", spamWords, 60), true)
 		logs := waitLearned(t, g, events)
 		if line := lastLearnLine(logs); !strings.Contains(line, "stage=bayes2") || !strings.Contains(line, "learned=true") {
 			t.Errorf("after the reload: %s", line)
