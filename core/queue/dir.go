@@ -99,6 +99,12 @@ func Open(dir string, opts Options) (*Dir, error) {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	d.dirs = newGroupSync(func() error { return fsync(d.dirf) })
+	// The watcher's starting point is the control file as it was before
+	// the scan below: a change another process makes after this read is
+	// either found by the scan or seen by the watcher (or both; a rescan
+	// too many is harmless). Read later, in the watcher, a change made
+	// between the scan and that read would be neither.
+	since := d.ctlToken()
 	if err := d.lockAndRecover(); err != nil {
 		d.dirf.Close()
 		return nil, err
@@ -112,7 +118,7 @@ func Open(dir string, opts Options) (*Dir, error) {
 		d.in = newIntake(d)
 		d.scr = &scratchPool{d: d, token: d.in.token}
 	}
-	go d.watch()
+	go d.watch(since)
 	return d, nil
 }
 

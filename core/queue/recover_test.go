@@ -427,3 +427,34 @@ func TestRemoveCutShortRedeliversNothing(t *testing.T) {
 		}
 	}
 }
+
+// TestCommitWhileWatcherStarts: a message another process commits after
+// the daemon's Open scanned the directory, but before its watcher has
+// started, is seen. The watcher read its starting point only when it ran,
+// so it took that commit's notification as the state it started from and
+// never rescanned: a `queue bounce` DSN written as the daemon started sat
+// undelivered until some later change (TestNotifyCommitsSeen failed so,
+// once, on a loaded machine).
+func TestCommitWhileWatcherStarts(t *testing.T) {
+	qdir := t.TempDir()
+	c := newClock()
+	cli := openDirOpts(t, qdir, c, Options{Poll: -1, Notify: true})
+	var id string
+	started := make(chan struct{})
+	hook := func(d *Dir) {
+		if d == cli { // its own watcher, started late
+			return
+		}
+		defer close(started)
+		id = commit(t, cli, testEnv("a@x.test"), "", "dsn")
+	}
+	watchStarting.Store(&hook)
+	daemon := openDir(t, qdir, c)
+	<-started
+	watchStarting.Store(nil)
+	// Ten polls are ample for a watcher that noticed the change.
+	waitFor(t, "ten polls", func() bool { return daemon.polls.Load() >= 10 })
+	if !daemon.NextDue().Equal(c.Now()) {
+		t.Fatalf("the daemon's index lacks %s, committed while its watcher started (next due %v)", id, daemon.NextDue())
+	}
+}

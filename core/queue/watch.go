@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 )
 
@@ -89,9 +90,16 @@ func (d *Dir) ctlToken() string {
 	return string(tok[:n])
 }
 
-// watch polls the control file until Close.
-func (d *Dir) watch() {
+// watchStarting, when set (tests), is called as the watcher starts.
+var watchStarting atomic.Pointer[func(*Dir)]
+
+// watch polls the control file until Close, from the token last, read
+// before Open scanned the directory.
+func (d *Dir) watch(last string) {
 	defer close(d.done)
+	if f := watchStarting.Load(); f != nil {
+		(*f)(d)
+	}
 	poll := d.opts.Poll
 	if poll == 0 {
 		poll = defaultPoll
@@ -101,7 +109,6 @@ func (d *Dir) watch() {
 		<-d.stop
 		return
 	}
-	last := d.ctlToken()
 	t := time.NewTicker(poll)
 	defer t.Stop()
 	for {
