@@ -122,9 +122,7 @@ func TestStopWaits(t *testing.T) {
 	f.p.block = make(chan struct{}) // never closed: only Stop ends the probe
 	done := make(chan struct{})
 	go func() { defer close(done); f.v.Verify(context.Background(), f.log, "bob@example.test") }()
-	for f.p.probes.Load() == 0 {
-		time.Sleep(time.Millisecond)
-	}
+	f.waitProbes(1)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := f.v.Stop(ctx); err != nil {

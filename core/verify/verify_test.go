@@ -281,10 +281,7 @@ func TestSingleflight(t *testing.T) {
 		}()
 	}
 	// Wait until every caller is waiting on the one flight.
-	deadline := time.Now().Add(10 * time.Second)
-	for f.p.probes.Load() == 0 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	f.waitProbes(1)
 	time.Sleep(20 * time.Millisecond) // let the others join; correctness does not depend on it
 	close(f.p.block)
 	wg.Wait()
@@ -312,10 +309,7 @@ func TestProbeLimit(t *testing.T) {
 			replies[i] = f.check(t, fmt.Sprintf("u%d@example.test", i))
 		}()
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for f.p.probes.Load() < 2 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-	}
+	f.waitProbes(2)
 	time.Sleep(50 * time.Millisecond) // a third would have started by now
 	if n := f.p.probes.Load(); n != 2 {
 		t.Errorf("%d probes at once, want 2", n)
@@ -559,5 +553,14 @@ func TestMailRefusalLog(t *testing.T) {
 	}
 	if !strings.Contains(tls, `reply="530 5.7.0 Must issue a STARTTLS command first" problem="the server refused MAIL FROM:<>: its reply says why`) {
 		t.Errorf("a 5xx to MAIL: %s", tls)
+	}
+}
+
+// waitProbes waits (10 s at most: it turns a hang into a failure of the
+// check after it, and measures nothing) until n probes have started.
+func (f *fixture) waitProbes(n int32) {
+	deadline := time.Now().Add(10 * time.Second)
+	for f.p.probes.Load() < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
 	}
 }
