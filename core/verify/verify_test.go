@@ -3,8 +3,8 @@ package verify
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -270,29 +270,16 @@ func TestRefreshKeepsAnswerOnTempfail(t *testing.T) {
 func TestSingleflight(t *testing.T) {
 	f := newFixture(t)
 	f.p.block = make(chan struct{})
-	const n = 20
-	var wg sync.WaitGroup
-	replies := make([]string, n)
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			replies[i] = f.check(t, "eve@example.test")
-		}()
-	}
+	wait := f.checkAll(t, slices.Repeat([]string{"eve@example.test"}, 20))
 	// Wait until every caller is waiting on the one flight.
 	f.waitProbes(1)
 	time.Sleep(20 * time.Millisecond) // let the others join; correctness does not depend on it
 	close(f.p.block)
-	wg.Wait()
+	replies := wait()
 	if got := f.p.probes.Load(); got != 1 {
 		t.Errorf("%d probes, want 1", got)
 	}
-	for i, r := range replies {
-		if !strings.HasPrefix(r, "550 5.1.1") {
-			t.Errorf("caller %d: %q", i, r)
-		}
-	}
+	allRefused(t, replies)
 }
 
 // TestProbeLimit: at most Target.Limit probes through one route at once.
@@ -300,30 +287,18 @@ func TestProbeLimit(t *testing.T) {
 	f := newFixture(t)
 	f.p.target.Limit = 2
 	f.p.block = make(chan struct{})
-	var wg sync.WaitGroup
-	replies := make([]string, 3)
-	for i := range 3 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			replies[i] = f.check(t, fmt.Sprintf("u%d@example.test", i))
-		}()
-	}
+	wait := f.checkAll(t, []string{"u0@example.test", "u1@example.test", "u2@example.test"})
 	f.waitProbes(2)
 	time.Sleep(50 * time.Millisecond) // a third would have started by now
 	if n := f.p.probes.Load(); n != 2 {
 		t.Errorf("%d probes at once, want 2", n)
 	}
 	close(f.p.block)
-	wg.Wait()
+	replies := wait()
 	if n := f.p.probes.Load(); n != 3 {
 		t.Errorf("%d probes in all, want 3", n)
 	}
-	for i, r := range replies {
-		if !strings.HasPrefix(r, "550 5.1.1") {
-			t.Errorf("caller %d: %q", i, r)
-		}
-	}
+	allRefused(t, replies)
 }
 
 // TestNoPlace: a probe that finds no free place to its next hop within
@@ -562,5 +537,30 @@ func (f *fixture) waitProbes(n int32) {
 	deadline := time.Now().Add(10 * time.Second)
 	for f.p.probes.Load() < n && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// checkAll checks each of addrs at once, each in its own goroutine; wait
+// returns their replies, in order, once all have one.
+func (f *fixture) checkAll(t *testing.T, addrs []string) (wait func() []string) {
+	var wg sync.WaitGroup
+	replies := make([]string, len(addrs))
+	for i, a := range addrs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			replies[i] = f.check(t, a)
+		}()
+	}
+	return func() []string { wg.Wait(); return replies }
+}
+
+// allRefused checks that every reply is the refusal of an unknown mailbox.
+func allRefused(t *testing.T, replies []string) {
+	t.Helper()
+	for i, r := range replies {
+		if !strings.HasPrefix(r, "550 5.1.1") {
+			t.Errorf("caller %d: %q", i, r)
+		}
 	}
 }
