@@ -167,16 +167,26 @@ func (c *guardConn) afterReply(code int, line string) {
 		// (RFC 5321 4.5.3.1.10), and a greylisting 451 to each of many
 		// recipients is no misbehaviour. A message accepted starts the
 		// count again ("errors without delivering mail").
-		c.bad++
-		max := c.srv.cfg.Limits.MaxBadCommands
-		if max > 0 && c.bad > max && !c.closing {
+		if c.countBad() {
 			c.closing = true
-			c.log.Info("refused", "reason", "too many errors", "count", c.bad)
 			c.reply(replyTooManyBad(c.srv.cfg.Hostname))
 		}
 	case code == 250 && last && strings.HasSuffix(strings.TrimRight(line, "\r\n"), " "+acceptedText):
 		c.bad = 0
 	}
+}
+
+// countBad counts one error toward limits.max_bad_commands and reports
+// whether the client is now past it (logged here); the caller then ends
+// the session with replyTooManyBad.
+func (c *guardConn) countBad() bool {
+	c.bad++
+	max := c.srv.cfg.Limits.MaxBadCommands
+	if max > 0 && c.bad > max && !c.closing {
+		c.log.Info("refused", "reason", "too many errors", "count", c.bad)
+		return true
+	}
+	return false
 }
 
 // helloLine rewrites the first line of go-smtp's reply to EHLO or HELO,

@@ -33,8 +33,11 @@ const (
 	replyBadCommandBytes = "500 5.5.2 Syntax error: bare CR, bare LF or NUL in command"
 )
 
-func replyTooManyBad(host string) string {
-	return "421 4.7.0 " + host + " Too many errors, closing connection"
+func replyTooManyBad(host string) string { return errTooManyBad(host).Reply() }
+
+// errTooManyBad is the reply past limits.max_bad_commands.
+func errTooManyBad(host string) *smtperr.Error {
+	return smtperr.New(421, "4.7.0", host+" Too many errors, closing connection")
 }
 
 func replyTooManyConns(host string) string {

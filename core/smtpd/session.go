@@ -206,12 +206,8 @@ func (s *session) verify(to string) error {
 	ctx, cancel := s.gc.phaseContext()
 	defer cancel()
 	err := v.Verify(ctx, s.log, to)
-	if se := (*smtperr.Error)(nil); errors.As(err, &se) && se.Temporary() {
-		s.gc.bad++
-		if max := s.gc.srv.cfg.Limits.MaxBadCommands; max > 0 && s.gc.bad > max {
-			s.log.Info("refused", "reason", "too many errors", "count", s.gc.bad)
-			return smtperr.New(421, "4.7.0", s.gc.srv.cfg.Hostname+" Too many errors, closing connection")
-		}
+	if se := (*smtperr.Error)(nil); errors.As(err, &se) && se.Temporary() && s.gc.countBad() {
+		return errTooManyBad(s.gc.srv.cfg.Hostname)
 	}
 	return err
 }
